@@ -1,0 +1,163 @@
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// Reads records of a consumer group, for at-least-once processing.
+///
+/// Iterate ``messages`` (or ``batches(maximumCount:)``), process each message, then call
+/// ``storeOffset(_:)``; stored offsets are committed in the background and when the consumer closes.
+/// A message whose offset was never stored is delivered again after a restart or a rebalance.
+///
+/// Run it in a `ServiceGroup` *before* the service that iterates its messages, so that on shutdown the
+/// processing stops first and the consumer then commits and leaves the group.
+public final class KafkaConsumer: Service, Sendable {
+    private enum Lifecycle { case initialized, running, closing, closed }
+
+    private let client: RDKafkaClient
+    let configuration: KafkaConsumerConfiguration
+    private let logger: Logger
+    /// Serialises message polls and the final close (librdkafka forbids polling a closed consumer).
+    let pollExecutor: DedicatedThreadExecutor
+    /// Serves the main queue (logs and errors) without delaying message polls.
+    private let eventExecutor: DedicatedThreadExecutor
+    private let lifecycle = NIOLockedValueBox(Lifecycle.initialized)
+    private let fatalError = NIOLockedValueBox<KafkaError?>(nil)
+
+    /// Creates the consumer and subscribes it to `configuration.topics`.
+    /// - Throws: A ``KafkaError`` if a property is refused or the subscription fails.
+    public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.client = try RDKafkaClient.make(
+            kind: .consumer,
+            properties: configuration.properties,
+            events: [.error],
+            logger: logger
+        )
+        self.pollExecutor = DedicatedThreadExecutor(label: "redress.kafka.consumer.poll.\(configuration.groupID)")
+        self.eventExecutor = DedicatedThreadExecutor(label: "redress.kafka.consumer.events.\(configuration.groupID)")
+        try client.subscribe(topics: configuration.topics)
+    }
+
+    /// Every message of the subscribed topics, in partition order; ends when the consumer closes.
+    public var messages: KafkaConsumerMessages {
+        KafkaConsumerMessages(consumer: self, maximumBatchSize: 512)
+    }
+
+    /// The same messages, grouped as they arrive (up to `maximumCount` per batch, never empty).
+    public func batches(maximumCount: Int = 512) -> KafkaConsumerBatches {
+        KafkaConsumerBatches(consumer: self, maximumCount: maximumCount)
+    }
+
+    var isClosed: Bool {
+        lifecycle.withLockedValue { $0 == .closing || $0 == .closed }
+    }
+
+    /// Takes what librdkafka has already fetched without blocking, on the caller's thread; only when
+    /// nothing is there does it hop to the poll executor and block for up to the poll interval.
+    func poll(maximumCount: Int, topicNames: inout TopicNameCache) async throws -> [KafkaConsumerMessage] {
+        if let fatal = fatalError.withLockedValue({ $0 }) { throw fatal }
+        // The lock is held across the non-blocking poll, so `close()` cannot start in between.
+        let ready = try lifecycle.withLockedValue { state -> [KafkaConsumerMessage] in
+            guard state == .running || state == .initialized else { return [] }
+            return try client.consumerPoll(maximumCount: maximumCount, timeoutMilliseconds: 0, topicNames: &topicNames)
+        }
+        if !ready.isEmpty { return ready }
+
+        let timeout = Int32(clamping: configuration.pollInterval.kafkaMilliseconds)
+        let names = topicNames
+        let (messages, updatedNames) = try await withTaskExecutorPreference(pollExecutor) { [names] in
+            var names = names
+            // Checked on the serial executor that also runs the close, so a close cannot slip in.
+            guard !self.isClosed else { return ([KafkaConsumerMessage](), names) }
+            let messages = try self.client.consumerPoll(maximumCount: maximumCount, timeoutMilliseconds: timeout, topicNames: &names)
+            return (messages, names)
+        }
+        topicNames = updatedNames
+        return messages
+    }
+
+    /// Marks `message` as processed: its offset + 1 will be committed.
+    ///
+    /// Storing the offset of a partition this consumer lost in a rebalance is not an error: it is
+    /// logged and ignored, and the new owner re-reads from the last committed offset.
+    /// - Throws: A ``KafkaError`` with code `.offsetStore` for any other failure.
+    public func storeOffset(_ message: KafkaConsumerMessage) throws {
+        try storeOffsets([message])
+    }
+
+    /// Marks a batch as processed, storing the highest offset per partition.
+    public func storeOffsets(_ messages: some Sequence<KafkaConsumerMessage>) throws {
+        var highest: [String: [Int32: Int64]] = [:]
+        for message in messages {
+            let next = message.offset.rawValue + 1
+            highest[message.topic, default: [:]][message.partition.rawValue] = max(next, highest[message.topic]?[message.partition.rawValue] ?? 0)
+        }
+        let offsets = highest.flatMap { topic, partitions in partitions.map { (topic, $0.key, $0.value) } }
+        guard !offsets.isEmpty else { return }
+        let lost = try client.storeOffsets(offsets)
+        for (topic, partition) in lost {
+            logger.debug("offset not stored: partition no longer assigned", metadata: ["kafka.topic": "\(topic)", "kafka.partition": "\(partition)"])
+        }
+    }
+
+    /// Commits the stored offsets now, instead of waiting for the next automatic commit.
+    public func commit() async throws {
+        try await withTaskExecutorPreference(pollExecutor) {
+            try self.client.commitStoredOffsets()
+        }
+    }
+
+    /// The partitions this consumer currently owns, as `topic/partition` pairs.
+    public var assignment: [(topic: String, partition: KafkaPartition)] {
+        client.assignment().map { ($0.topic, KafkaPartition(rawValue: $0.partition)) }
+    }
+
+    // MARK: Service
+
+    /// Serves librdkafka's events until graceful shutdown or cancellation, then closes the consumer:
+    /// stored offsets are committed and the group is left, so partitions move at once.
+    /// - Throws: A ``KafkaError`` with code `.fatal` when librdkafka raises a fatal error.
+    public func run() async throws {
+        lifecycle.withLockedValue { state in
+            guard state == .initialized else { Swift.fatalError("\(#function) called twice (state \(state))") }
+            state = .running
+        }
+        let timeout = Int32(clamping: configuration.pollInterval.kafkaMilliseconds)
+        var failure: (any Error)?
+        await withGracefulShutdownHandler {
+            while self.lifecycle.withLockedValue({ $0 == .running }) && !Task.isCancelled {
+                let errors = await withTaskExecutorPreference(eventExecutor) {
+                    self.client.pollMainQueue(timeoutMilliseconds: timeout)
+                }
+                for (error, isFatal) in errors {
+                    if isFatal {
+                        logger.error("fatal consumer error", metadata: ["error": "\(error)"])
+                        self.fatalError.withLockedValue { $0 = error }
+                        failure = error
+                        return
+                    }
+                    logger.info("consumer error", metadata: ["error": "\(error.reason)"])
+                }
+            }
+        } onGracefulShutdown: {
+            self.lifecycle.withLockedValue { state in
+                if state == .running { state = .closing }
+            }
+        }
+        try await close()
+        if let failure { throw failure }
+    }
+
+    private func close() async throws {
+        // Taking the lock waits for a non-blocking poll in progress; none starts after this.
+        lifecycle.withLockedValue { $0 = .closing }
+        try await withTaskExecutorPreference(pollExecutor) {
+            try self.client.closeConsumer()
+        }
+        lifecycle.withLockedValue { $0 = .closed }
+        // Serve the last log lines of the close.
+        _ = await withTaskExecutorPreference(eventExecutor) { self.client.pollMainQueue(timeoutMilliseconds: 0) }
+        logger.debug("consumer closed", metadata: ["kafka.group": "\(configuration.groupID)"])
+    }
+}

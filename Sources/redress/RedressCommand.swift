@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `redress`: the operator and developer command line of Redress.
+@main
+struct RedressCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redress",
+        abstract: "Operate and develop Redress, the hotel complaint-handling backbone.",
+        subcommands: [BrokerCommand.self]
+    )
+}

@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+
+/// `redress broker` as an operator uses it: a separate process, first stdout line = bootstrap.
+@Suite("redress broker", .timeLimit(.minutes(2)), .enabled(if: RedressExecutable.url != nil, "redress executable not built"))
+struct BrokerCommandTests {
+    @Test("prints its bootstrap first, serves kcat, and exits cleanly on SIGTERM", .enabled(if: Kcat.path != nil, "kcat is not installed"))
+    func brokerProcess() async throws {
+        let process = Process()
+        process.executableURL = try #require(RedressExecutable.url)
+        process.arguments = ["broker", "--brokers", "2", "--topic", "complaints.received.v1:6", "--log-level", "warning"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) } }
+
+        var firstLine = Data()
+        while !firstLine.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            firstLine.append(chunk)
+        }
+        let bootstrap = String(decoding: firstLine, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+        #expect(bootstrap.split(separator: ",").count == 2)
+        #expect(bootstrap.split(separator: ",").allSatisfy { $0.hasPrefix("127.0.0.1:") })
+
+        let metadata = try Kcat.run(["-b", bootstrap, "-L", "-t", "complaints.received.v1"])
+        #expect(metadata.output.contains("topic \"complaints.received.v1\" with 6 partitions"), "\(metadata.output)\(metadata.error)")
+
+        process.terminate()  // SIGTERM
+        let deadline = Date().addingTimeInterval(15)
+        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning)
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+    }
+}
+
+/// The `redress` executable SwiftPM built next to the test bundle.
+enum RedressExecutable {
+    static let url: URL? = {
+        var directory = Bundle.main.bundleURL
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("redress")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return nil
+    }()
+}

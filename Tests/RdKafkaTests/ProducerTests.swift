@@ -1,0 +1,137 @@
+import Logging
+import NIOCore
+import RdKafka
+import RdKafkaTestKit
+import Testing
+
+@Suite("KafkaProducer", .timeLimit(.minutes(3)))
+struct ProducerTests {
+    @Test("round trip keeps key, value and headers")
+    func roundTrip() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic()
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+        let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topic]), logger: kafka.logger)
+        let headers = [
+            KafkaHeader(key: "ce_type", value: "redress.complaint.received.v1"),
+            KafkaHeader(key: "hotelid", value: "SHA-PUDONG"),
+            KafkaHeader(key: "empty", value: nil as ByteBuffer?),
+        ]
+        let sent = KafkaProducerMessage(topic: topic, key: "complaint-42", value: #"{"text":"空调坏了 / AC broken"}"#, headers: headers)
+
+        let received = try await withRunningServices([producer, consumer]) {
+            let report = try await producer.sendAndAwait(sent)
+            guard case .acknowledged(_, let offset) = report.status else {
+                Issue.record("not acknowledged: \(report)")
+                return [KafkaConsumerMessage]()
+            }
+            #expect(offset.rawValue >= 0)
+            return try await consumer.collect(1)
+        }
+        let message = try #require(received.first)
+        #expect(message.topic == topic)
+        #expect(message.keyString == "complaint-42")
+        #expect(message.valueString == #"{"text":"空调坏了 / AC broken"}"#)
+        #expect(message.headers == headers)
+        #expect(message.timestampMilliseconds != nil)
+    }
+
+    @Test("10,000 messages sent with sendAndAwait are each acknowledged exactly once")
+    func tenThousandAcknowledged() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic(partitions: 3)
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+        let count = 10_000
+
+        let reports = try await withRunningServices([producer]) {
+            try await withThrowingTaskGroup(of: KafkaDeliveryReport.self) { group in
+                for index in 0..<count {
+                    group.addTask {
+                        try await producer.sendAndAwait(KafkaProducerMessage(topic: topic, key: "key-\(index % 97)", value: "message \(index)"))
+                    }
+                }
+                var reports: [KafkaDeliveryReport] = []
+                for try await report in group { reports.append(report) }
+                return reports
+            }
+        }
+        #expect(reports.count == count)
+        #expect(Set(reports.map(\.id)).count == count)
+        var positions = Set<String>()
+        for report in reports {
+            guard case .acknowledged(let partition, let offset) = report.status else {
+                Issue.record("failed delivery: \(report)")
+                continue
+            }
+            positions.insert("\(partition)/\(offset)")
+        }
+        #expect(positions.count == count, "every message has its own partition/offset")
+        #expect(producer.deliveredMessageCount == count)
+        #expect(producer.failedMessageCount == 0)
+    }
+
+    @Test("graceful shutdown flushes messages that were only enqueued")
+    func shutdownFlushes() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic(partitions: 2)
+        var configuration = kafka.producerConfiguration()
+        configuration.linger = .milliseconds(200)  // keep messages queued when shutdown begins
+        let producer = try KafkaProducer(configuration: configuration, logger: kafka.logger)
+        let count = 2_000
+        try await withRunningServices([producer]) {
+            for index in 0..<count {
+                try producer.send(KafkaProducerMessage(topic: topic, key: nil, value: "pending \(index)"))
+            }
+        }
+        #expect(producer.deliveredMessageCount == count)
+        #expect(producer.outstandingMessageCount == 0)
+
+        let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topic]), logger: kafka.logger)
+        let received = try await withRunningServices([consumer]) { try await consumer.collect(count) }
+        #expect(Set(received.map(\.valueString)).count == count)
+    }
+
+    @Test("sending after shutdown fails with .shutdown, never silently")
+    func sendAfterShutdown() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic()
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+        try await withRunningServices([producer]) {}
+        #expect(throws: KafkaError.self) { try producer.send(KafkaProducerMessage(topic: topic, key: nil, value: "late")) }
+        await #expect(throws: KafkaError.self) { try await producer.sendAndAwait(KafkaProducerMessage(topic: topic, key: nil, value: "late")) }
+    }
+
+    @Test("a cancelled sendAndAwait returns CancellationError and leaves the producer usable")
+    func cancellation() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic()
+        var configuration = kafka.producerConfiguration()
+        configuration.linger = .seconds(2)  // the first message waits long enough to be cancelled
+        let producer = try KafkaProducer(configuration: configuration, logger: kafka.logger)
+        try await withRunningServices([producer]) {
+            let task = Task { try await producer.sendAndAwait(KafkaProducerMessage(topic: topic, key: nil, value: "cancel me")) }
+            try await Task.sleep(for: .milliseconds(100))
+            task.cancel()
+            await #expect(throws: CancellationError.self) { try await task.value }
+            let report = try await producer.sendAndAwait(KafkaProducerMessage(topic: topic, key: nil, value: "still works"))
+            guard case .acknowledged = report.status else {
+                Issue.record("expected acknowledgement, got \(report)")
+                return
+            }
+        }
+        // The cancelled message itself was still delivered: cancelling only stops the waiting.
+        #expect(producer.deliveredMessageCount == 2)
+    }
+
+    @Test("an unknown librdkafka property is refused with a precise configuration error")
+    func badConfiguration() throws {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: ["127.0.0.1:1"])
+        configuration.additionalProperties["no.such.property"] = "1"
+        #expect {
+            _ = try KafkaProducer(configuration: configuration, logger: .kafkaTest)
+        } throws: { error in
+            guard let error = error as? KafkaError else { return false }
+            return error.code == .configuration && error.reason.contains("no.such.property")
+        }
+    }
+}
