@@ -25,6 +25,7 @@ struct KafkaBenchmarkCommand: AsyncParsableCommand {
     @Option(help: "Brokers in the embedded cluster.") var brokers = 1
     @Option(help: "Measurements per implementation (C and Swift alternate; the best of each is compared).") var repeats = 2
     @Option(help: "Path of the rdkafka-perf C program (default: next to this executable).") var cProgram: String?
+    @Flag(help: "Measure only the Swift wrapper (for profiling it).") var swiftOnly = false
 
     func run() async throws {
         var logger = Logger(label: "redress.benchmark.kafka")
@@ -37,11 +38,13 @@ struct KafkaBenchmarkCommand: AsyncParsableCommand {
         var cResults: [Measurement] = []
         var swiftResults: [Measurement] = []
         for attempt in 1...repeats {
-            let cTopic = "bench-c-\(attempt)"
-            try cluster.createTopic(cTopic, partitions: partitions)
-            let c = try runCProgram(program, bootstrap: cluster.bootstrapServers, topic: cTopic)
-            cResults.append(c)
-            print("  C      #\(attempt): \(c)")
+            if !swiftOnly {
+                let cTopic = "bench-c-\(attempt)"
+                try cluster.createTopic(cTopic, partitions: partitions)
+                let c = try runCProgram(program, bootstrap: cluster.bootstrapServers, topic: cTopic)
+                cResults.append(c)
+                print("  C      #\(attempt): \(c)")
+            }
 
             let swiftTopic = "bench-swift-\(attempt)"
             try cluster.createTopic(swiftTopic, partitions: partitions)
@@ -49,6 +52,7 @@ struct KafkaBenchmarkCommand: AsyncParsableCommand {
             swiftResults.append(swift)
             print("  Swift  #\(attempt): \(swift)")
         }
+        guard !cResults.isEmpty else { return }
         let bestC = Measurement.best(cResults)
         let bestSwift = Measurement.best(swiftResults)
         print("")

@@ -31,15 +31,23 @@ final class RDKafkaClient: Sendable {
         var offset: Int64
     }
 
-    // Declaration order matters for deinit: the main queue reference is released before the handle.
+    // Declaration order matters for deinit: the queue reference is released before the handle.
     private let handle: SendableOpaquePointer
+    /// Producers: the main queue (delivery reports, errors, logs). Consumers: a log queue.
     private let mainQueue: SendableOpaquePointer
     let logger: Logger
     let kind: Kind
 
     private init(handle: OpaquePointer, kind: Kind, logger: Logger) {
         self.handle = SendableOpaquePointer(handle)
-        self.mainQueue = SendableOpaquePointer(rd_kafka_queue_get_main(handle))
+        switch kind {
+        case .producer:
+            self.mainQueue = SendableOpaquePointer(rd_kafka_queue_get_main(handle))
+        case .consumer:
+            // The main queue is forwarded to the consumer queue (rd_kafka_poll_set_consumer), so one
+            // poll serves messages, rebalances and errors; logs get a queue of their own.
+            self.mainQueue = SendableOpaquePointer(rd_kafka_queue_new(handle))
+        }
         self.kind = kind
         self.logger = logger
     }
@@ -70,8 +78,14 @@ final class RDKafkaClient: Sendable {
             throw KafkaError.client(reason: "rd_kafka_new failed: \(String(errorBuffer: errorBuffer))")
         }
         let client = RDKafkaClient(handle: handle, kind: kind, logger: logger)
-        // NULL = forward log messages to the main queue.
-        rd_kafka_set_log_queue(handle, nil)
+        switch kind {
+        case .producer:
+            // NULL = forward log messages to the main queue, which the producer serves.
+            rd_kafka_set_log_queue(handle, nil)
+        case .consumer:
+            rd_kafka_set_log_queue(handle, client.mainQueue.pointer)
+            rd_kafka_poll_set_consumer(handle)
+        }
         return client
     }
 
