@@ -50,11 +50,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Events (the contract; Foundation only, no Kafka)
+        .target(name: "ComplaintEvents", swiftSettings: swiftSettings),
+
         // MARK: Executables
         .executableTarget(
             name: "redress",
             dependencies: [
-                "RdKafka",
+                "RdKafka", "ComplaintEvents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -88,6 +91,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ComplaintEventsTests",
+            dependencies: ["ComplaintEvents"],
             swiftSettings: swiftSettings
         ),
     ]

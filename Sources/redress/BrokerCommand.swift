@@ -1,4 +1,5 @@
 import ArgumentParser
+import ComplaintEvents
 import Logging
 import RdKafka
 import ServiceLifecycle
@@ -25,6 +26,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Partitions of topics given without a count.")
     var defaultPartitions = 3
 
+    @Flag(help: "Create every Redress topic (complaints.*.v1, notifications.delivered.v1, alerts.v1, the dead-letter topic).")
+    var redressTopics = false
+
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: String = "info"
 
@@ -35,7 +39,10 @@ struct BrokerCommand: AsyncParsableCommand {
     }
 
     func topicSpecifications() throws -> [KafkaTopicSpecification] {
-        try topics.map { argument in
+        let redress = redressTopics
+            ? Topics.all.map { KafkaTopicSpecification(name: $0.name, partitions: defaultPartitions, replicationFactor: min(brokers, 3)) }
+            : []
+        return redress + (try topics.map { argument in
             let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
             guard let name = parts.first, !name.isEmpty, parts.count <= 2 else {
                 throw ValidationError("--topic \(argument): expected NAME or NAME:PARTITIONS")
@@ -48,7 +55,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 partitions = count
             }
             return KafkaTopicSpecification(name: String(name), partitions: partitions, replicationFactor: min(brokers, 3))
-        }
+        })
     }
 
     func run() async throws {

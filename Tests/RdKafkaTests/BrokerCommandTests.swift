@@ -7,8 +7,12 @@ struct BrokerCommandTests {
     @Test("prints its bootstrap first, serves kcat, and exits cleanly on SIGTERM", .enabled(if: Kcat.path != nil, "kcat is not installed"))
     func brokerProcess() async throws {
         let process = Process()
-        process.executableURL = try #require(RedressExecutable.url)
-        process.arguments = ["broker", "--brokers", "2", "--topic", "complaints.received.v1:6", "--log-level", "warning"]
+        guard let executable = RedressExecutable.url else {
+            Issue.record("redress executable not found")
+            return
+        }
+        process.executableURL = executable
+        process.arguments = ["broker", "--brokers", "2", "--redress-topics", "--default-partitions", "4", "--topic", "scratch:6", "--log-level", "warning"]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -25,8 +29,11 @@ struct BrokerCommandTests {
         #expect(bootstrap.split(separator: ",").count == 2)
         #expect(bootstrap.split(separator: ",").allSatisfy { $0.hasPrefix("127.0.0.1:") })
 
-        let metadata = try Kcat.run(["-b", bootstrap, "-L", "-t", "complaints.received.v1"])
-        #expect(metadata.output.contains("topic \"complaints.received.v1\" with 6 partitions"), "\(metadata.output)\(metadata.error)")
+        let metadata = try Kcat.run(["-b", bootstrap, "-L"])
+        #expect(metadata.output.contains("topic \"scratch\" with 6 partitions"), "\(metadata.output)\(metadata.error)")
+        for topic in ["complaints.submitted.v1", "complaints.received.v1", "complaints.deadletter.v1", "alerts.v1"] {
+            #expect(metadata.output.contains("topic \"\(topic)\" with 4 partitions"), "\(topic) missing")
+        }
 
         process.terminate()  // SIGTERM
         let deadline = Date().addingTimeInterval(15)

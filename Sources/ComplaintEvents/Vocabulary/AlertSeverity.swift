@@ -1,0 +1,5 @@
+/// How far a spike exceeds its baseline.
+public enum AlertSeverity: String, EventEnum {
+    case warning
+    case critical
+}

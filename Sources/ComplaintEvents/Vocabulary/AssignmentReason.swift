@@ -1,0 +1,9 @@
+/// Why a complaint was (re)assigned.
+public enum AssignmentReason: String, EventEnum {
+    /// First assignment after classification.
+    case initial
+    /// Re-assignment up the escalation chain after an SLA breach.
+    case escalation
+    /// A manager re-assigned it by hand.
+    case manual
+}
