@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
     ],
     targets: [
         // MARK: Kafka
@@ -52,6 +53,33 @@ let package = Package(
 
         // MARK: Events (the contract; Foundation only, no Kafka)
         .target(name: "ComplaintEvents", swiftSettings: swiftSettings),
+
+        // MARK: Storage
+        .target(
+            name: "ComplaintStore",
+            dependencies: [
+                "ComplaintEvents",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Test support (a library, so every test target shares one set of fixtures)
+        .target(
+            name: "ComplaintTesting",
+            dependencies: [
+                "ComplaintEvents", "ComplaintStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Executables
         .executableTarget(
@@ -96,6 +124,16 @@ let package = Package(
         .testTarget(
             name: "ComplaintEventsTests",
             dependencies: ["ComplaintEvents"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ComplaintStoreTests",
+            dependencies: [
+                "ComplaintStore", "ComplaintEvents", "ComplaintTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,0 +1,322 @@
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import NIOCore
+import PostgresNIO
+import Testing
+
+@Suite(.timeLimit(.minutes(3)))
+struct OutboxTests {
+    struct PublishedRow: Sendable {
+        var id: Int64
+        var key: String
+    }
+
+    private static func row(_ key: String, _ payload: String, topic: String = "complaints.received.v1") -> OutboxRow {
+        OutboxRow(topic: topic, aggregateKey: key, value: ByteBuffer(string: payload))
+    }
+
+    private func enqueue(_ rows: [OutboxRow], _ client: PostgresClient, _ outbox: Outbox) async throws -> [Int64] {
+        try await client.transaction(logger: .test) { connection async throws in
+            try await outbox.enqueue(rows, on: connection, logger: .test)
+        }
+    }
+
+    @Test func enqueueClaimAndMarkSentRoundTrip() async throws {
+        try await withRuntimeTables { client, tables async throws in
+            let outbox = tables.outbox
+            let headers = [
+                OutboxHeader(key: "ce_type", value: "redress.complaint.received.v1"),
+                OutboxHeader(key: "binary", value: ByteBuffer(bytes: [0xff, 0x00, 0xfe])),
+                OutboxHeader(key: "empty", value: nil as ByteBuffer?),
+                OutboxHeader(key: "ce_type", value: "repeated names are kept"),
+            ]
+            let keyed = OutboxRow(
+                topic: "complaints.received.v1", aggregateKey: "c-1", value: ByteBuffer(bytes: [0, 1, 2, 255]),
+                headers: headers)
+            let unkeyed = OutboxRow(
+                topic: "alerts.v1", aggregateKey: "c-2", key: nil, value: ByteBuffer(string: "{\"投诉\":true}"))
+            let ids = try await self.enqueue([keyed, unkeyed], client, outbox)
+            #expect(ids.count == 2)
+            #expect(ids[0] < ids[1])
+
+            let claimed = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, connection async throws in
+                try await outbox.markSent(ids: records.map(\.id), on: connection, logger: .test)
+                return records
+            }
+            #expect(claimed.map(\.id) == ids)
+            #expect(claimed[0].topic == "complaints.received.v1")
+            #expect(claimed[0].aggregateKey == "c-1")
+            #expect(claimed[0].key == ByteBuffer(string: "c-1"))
+            #expect(claimed[0].value == ByteBuffer(bytes: [0, 1, 2, 255]))
+            #expect(claimed[0].headers == headers)
+            #expect(claimed[0].attempts == 0)
+            #expect(abs(claimed[0].createdAt.timeIntervalSinceNow) < 60)
+            #expect(claimed[1].key == nil)
+            #expect(claimed[1].value == ByteBuffer(string: "{\"投诉\":true}"))
+            #expect(claimed[1].headers.isEmpty)
+
+            try await client.withConnection { connection async throws in
+                #expect(try await outbox.claimBatch(limit: 10, on: connection, logger: .test).isEmpty)
+                #expect(try await outbox.backlog(on: connection, logger: .test) == OutboxBacklog(unsentCount: 0, oldestUnsentAt: nil))
+                // Marking again changes nothing.
+                #expect(try await outbox.markSent(ids: ids, on: connection, logger: .test) == 0)
+            }
+        }
+    }
+
+    @Test func rolledBackEnqueueLeavesNothing() async throws {
+        struct Abort: Error {}
+        try await withRuntimeTables { client, tables async throws in
+            await #expect(throws: Abort.self) {
+                try await client.transaction(logger: .test) { connection async throws in
+                    try await tables.outbox.enqueue([Self.row("c-1", "x")], on: connection, logger: .test)
+                    throw Abort()
+                }
+            }
+            try await client.withConnection { connection async throws in
+                #expect(try await tables.outbox.backlog(on: connection, logger: .test).unsentCount == 0)
+            }
+        }
+    }
+
+    @Test func concurrentClaimersNeverShareARow() async throws {
+        try await withRuntimeTables { client, tables async throws in
+            let outbox = tables.outbox
+            let ids = try await self.enqueue((0..<30).map { Self.row("c-\($0)", "m\($0)") }, client, outbox)
+
+            try await client.withConnection { relayA async throws in
+                try await relayA.query("BEGIN", logger: .test)
+                let claimedByA = try await outbox.claimBatch(limit: 10, on: relayA, logger: .test)
+                #expect(claimedByA.map(\.id) == Array(ids[0..<10]))
+
+                // While A holds its rows, B skips them instead of waiting.
+                let claimedByB = try await outbox.withClaimedBatch(limit: 100, client: client, logger: .test) { records, _ in
+                    records
+                }
+                #expect(claimedByB.map(\.id) == Array(ids[10...]))
+
+                // A crashes before marking: its rows become claimable again, nothing is lost.
+                try await relayA.query("ROLLBACK", logger: .test)
+            }
+            let again = try await outbox.withClaimedBatch(limit: 100, client: client, logger: .test) { records, _ in
+                records
+            }
+            #expect(again.map(\.id) == ids)
+        }
+    }
+
+    @Test func laterRowsOfAKeyWaitForTheHeadClaimedElsewhere() async throws {
+        try await withRuntimeTables { client, tables async throws in
+            let outbox = tables.outbox
+            let ids = try await self.enqueue(
+                [Self.row("c-1", "first"), Self.row("c-1", "second"), Self.row("c-2", "other")], client, outbox)
+
+            try await client.withConnection { relayA async throws in
+                try await relayA.query("BEGIN", logger: .test)
+                let claimedByA = try await outbox.claimBatch(limit: 1, on: relayA, logger: .test)
+                #expect(claimedByA.map(\.id) == [ids[0]])
+
+                // B must not publish c-1's second row while its first is in flight with A.
+                let claimedByB = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, _ in
+                    records
+                }
+                #expect(claimedByB.map(\.id) == [ids[2]])
+
+                try await outbox.markSent(ids: claimedByA.map(\.id), on: relayA, logger: .test)
+                try await relayA.query("COMMIT", logger: .test)
+            }
+            let next = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, _ in records }
+            #expect(next.map(\.id) == [ids[1], ids[2]])
+        }
+    }
+
+    @Test func aFailedHeadKeepsItsKeyWaiting() async throws {
+        try await withRuntimeTables { client, tables async throws in
+            let outbox = tables.outbox
+            let ids = try await self.enqueue([Self.row("c-1", "first"), Self.row("c-1", "second")], client, outbox)
+
+            let firstRound = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, connection async throws in
+                for record in records {
+                    try await outbox.recordFailure(id: record.id, error: "broker unavailable", on: connection, logger: .test)
+                }
+                return records.map(\.id)
+            }
+            #expect(firstRound == [ids[0]])
+
+            let secondRound = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, connection async throws in
+                try await outbox.markSent(ids: records.map(\.id), on: connection, logger: .test)
+                return records
+            }
+            #expect(secondRound.map(\.id) == [ids[0]])
+            #expect(secondRound.first?.attempts == 1)
+            let lastError = try await client.scalar(
+                "SELECT last_error FROM \(unescaped: tables.schema.rawValue).outbox WHERE id = \(ids[0])", as: String.self)
+            #expect(lastError == "broker unavailable")
+
+            let thirdRound = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, _ in
+                records.map(\.id)
+            }
+            #expect(thirdRound == [ids[1]])
+        }
+    }
+
+    @Test func rowsCommittedOutOfOrderAreNotSkipped() async throws {
+        try await withRuntimeTables { client, tables async throws in
+            let outbox = tables.outbox
+            try await client.withConnection { slowWriter async throws in
+                // The slow transaction takes the lower id but commits last.
+                try await slowWriter.query("BEGIN", logger: .test)
+                let slowIDs = try await outbox.enqueue([Self.row("c-slow", "late")], on: slowWriter, logger: .test)
+                let fastIDs = try await self.enqueue([Self.row("c-fast", "early")], client, outbox)
+                #expect(slowIDs[0] < fastIDs[0])
+
+                let firstRound = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, connection async throws in
+                    try await outbox.markSent(ids: records.map(\.id), on: connection, logger: .test)
+                    return records.map(\.id)
+                }
+                #expect(firstRound == fastIDs)
+
+                try await slowWriter.query("COMMIT", logger: .test)
+
+                // A cursor "id > last seen" would never return the slow row; the claim does.
+                let secondRound = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, connection async throws in
+                    try await outbox.markSent(ids: records.map(\.id), on: connection, logger: .test)
+                    return records.map(\.id)
+                }
+                #expect(secondRound == slowIDs)
+            }
+        }
+    }
+
+    /// Several relays drain a backlog concurrently; every row is published once, and each key's rows in order.
+    @Test func concurrentRelaysPublishEachRowOnceInKeyOrder() async throws {
+        try await withRuntimeTables { client, tables async throws in
+            let outbox = tables.outbox
+            let keys = (0..<12).map { "complaint-\($0)" }
+            var enqueued: [Int64: String] = [:]
+            for round in 0..<8 {
+                // Interleave keys across transactions, as concurrent complaints would.
+                let rows = keys.shuffled().map { Self.row($0, "event \(round)") }
+                let ids = try await self.enqueue(rows, client, outbox)
+                for (id, row) in zip(ids, rows) {
+                    enqueued[id] = row.aggregateKey
+                }
+            }
+
+            let published = LockedBox<[PublishedRow]>([])
+            let configuration = try await TestDatabase.shared.configuration()
+            try await withThrowingTaskGroup(of: Void.self) { group async throws in
+                for _ in 0..<4 {
+                    group.addTask {
+                        try await withClient(configuration) { relayClient async throws in
+                            var idleRounds = 0
+                            while idleRounds < 3 {
+                                let count = try await outbox.withClaimedBatch(limit: 5, client: relayClient, logger: .test) {
+                                    records, connection in
+                                    for record in records {
+                                        published.update { $0.append(PublishedRow(id: record.id, key: record.aggregateKey)) }
+                                        try await Task.sleep(for: .milliseconds(Int.random(in: 0...3)))
+                                    }
+                                    try await outbox.markSent(ids: records.map(\.id), on: connection, logger: .test)
+                                    return records.count
+                                }
+                                if count == 0 {
+                                    let remaining = try await relayClient.withConnection { connection async throws in
+                                        try await outbox.backlog(on: connection, logger: .test).unsentCount
+                                    }
+                                    idleRounds = remaining == 0 ? idleRounds + 1 : 0
+                                    try await Task.sleep(for: .milliseconds(5))
+                                }
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+
+            let log = published.get()
+            #expect(log.count == enqueued.count)
+            #expect(Set(log.map(\.id)).count == enqueued.count, "a row was published twice")
+            #expect(Set(log.map(\.id)) == Set(enqueued.keys))
+            for key in keys {
+                let order = log.filter { $0.key == key }.map(\.id)
+                #expect(order == order.sorted(), "rows of \(key) were published out of order: \(order)")
+            }
+        }
+    }
+
+    @Test func notifiesListenersOnlyAfterCommit() async throws {
+        try await withRuntimeTables { client, tables async throws in
+            let outbox = tables.outbox
+            #expect(outbox.notificationChannel == "\(tables.schema)_outbox")
+            let received = LockedBox(0)
+            try await outbox.withNotifications(client: client, logger: .test) { notifications async throws in
+                try await withThrowingTaskGroup(of: Void.self) { group async throws in
+                    group.addTask {
+                        for try await _ in notifications {
+                            received.update { $0 += 1 }
+                        }
+                    }
+
+                    struct Abort: Error {}
+                    try? await client.transaction(logger: .test) { connection async throws in
+                        try await outbox.enqueue([Self.row("c-1", "rolled back")], on: connection, logger: .test)
+                        throw Abort()
+                    }
+
+                    try await client.withConnection { writer async throws in
+                        try await writer.query("BEGIN", logger: .test)
+                        try await outbox.enqueue([Self.row("c-1", "a"), Self.row("c-2", "b")], on: writer, logger: .test)
+                        try await Task.sleep(for: .milliseconds(300))
+                        #expect(received.get() == 0, "notified before commit")
+                        try await writer.query("COMMIT", logger: .test)
+                    }
+                    #expect(await eventually(timeout: .seconds(5)) { received.get() >= 1 })
+                    try await Task.sleep(for: .milliseconds(200))
+                    // One committed transaction, one wake-up; the rolled-back one never notified.
+                    #expect(received.get() == 1)
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+
+    @Test func largeEnqueueIsChunked() async throws {
+        try await withRuntimeTables { client, tables async throws in
+            let rows = (0..<2_500).map { Self.row("c-\($0 % 50)", "payload \($0)") }
+            let ids = try await self.enqueue(rows, client, tables.outbox)
+            #expect(ids.count == 2_500)
+            #expect(ids == ids.sorted())
+            #expect(Set(ids).count == 2_500)
+            try await client.withConnection { connection async throws in
+                let backlog = try await tables.outbox.backlog(on: connection, logger: .test)
+                #expect(backlog.unsentCount == 2_500)
+                #expect(backlog.oldestUnsentAt != nil)
+                // One head per key.
+                #expect(try await tables.outbox.claimBatch(limit: 1000, on: connection, logger: .test).count == 50)
+            }
+        }
+    }
+
+    @Test func purgeDeletesOldSentRowsOnly() async throws {
+        try await withRuntimeTables { client, tables async throws in
+            let outbox = tables.outbox
+            let ids = try await self.enqueue([Self.row("a", "1"), Self.row("b", "2"), Self.row("c", "3")], client, outbox)
+            try await client.transaction(logger: .test) { connection async throws in
+                try await outbox.markSent(ids: [ids[0], ids[1]], on: connection, logger: .test)
+                try await connection.query(
+                    "UPDATE \(unescaped: tables.schema.rawValue).outbox SET sent_at = now() - interval '10 days' WHERE id = \(ids[0])",
+                    logger: .test)
+            }
+            try await client.withConnection { connection async throws in
+                let purged = try await outbox.purge(sentBefore: Date().addingTimeInterval(-86_400), on: connection, logger: .test)
+                #expect(purged == 1)
+                let remaining = try await connection.query(
+                    "SELECT id FROM \(unescaped: tables.schema.rawValue).outbox ORDER BY id", logger: .test
+                ).collect().map { try $0.decode(Int64.self) }
+                #expect(remaining == [ids[1], ids[2]])
+            }
+        }
+    }
+}
