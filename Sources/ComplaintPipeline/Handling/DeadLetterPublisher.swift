@@ -1,0 +1,94 @@
+import ComplaintEvents
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import RdKafka
+import ServiceLifecycle
+
+/// Sends messages a stage cannot process to `complaints.deadletter.v1`, with the original key, value
+/// and headers, the reason and where they came from, so that nothing is dropped silently.
+///
+/// The record goes out with `sendAndAwait`; the caller stores the original's offset only after it
+/// was acknowledged. A broker outage is waited out (retried with backoff) rather than skipped.
+public struct DeadLetterPublisher: Sendable {
+    let producer: KafkaProducer
+    let serviceName: String
+    let topic: String
+    let retry: RetryPolicy
+    let logger: Logger
+
+    /// - Parameter topic: The dead-letter topic; `complaints.deadletter.v1` unless renamed.
+    public init(producer: KafkaProducer, serviceName: String, topic: String = Topics.deadLetter.name, retry: RetryPolicy = RetryPolicy(), logger: Logger) {
+        self.producer = producer
+        self.serviceName = serviceName
+        self.topic = topic
+        self.retry = retry
+        self.logger = logger
+    }
+
+    /// Publishes a dead letter for `message`.
+    /// - Returns: `true` once acknowledged; `false` if graceful shutdown began before it could be
+    ///   (the original will be redelivered after restart).
+    public func publish(_ message: KafkaConsumerMessage, reason: String, attempts: Int) async -> Bool {
+        let record = DeadLetterRecord(
+            reason: reason,
+            sourceTopic: message.topic,
+            partition: Int(message.partition.rawValue),
+            offset: message.offset.rawValue,
+            service: serviceName,
+            attempts: max(1, attempts),
+            failedAt: Date(),
+            originalKey: message.key.map { Array($0.readableBytesView) },
+            originalValue: Array(message.value.readableBytesView),
+            originalHeaders: message.headers.map { ($0.key, $0.value.map { Array($0.readableBytesView) }) }
+        )
+        let envelope = EventEnvelope(deadLetter: record, time: Date())
+        let value: [UInt8]
+        do {
+            value = try Topics.deadLetter.encode(envelope)
+        } catch {
+            // Cannot happen for a record built above; refuse loudly rather than lose the message.
+            preconditionFailure("dead-letter record does not validate: \(error)")
+        }
+        var headers = DeadLetterHeaders.headers(for: record).map { KafkaHeader(key: $0.name, value: $0.value) }
+        headers.append(KafkaHeader(key: EventHeaders.contentTypeName, value: EventHeaders.contentType))
+        let outgoing = KafkaProducerMessage(
+            topic: topic,
+            key: message.key,
+            value: ByteBuffer(bytes: value),
+            headers: headers
+        )
+        var attempt = 1
+        while true {
+            do {
+                _ = try await producer.sendAndAwait(outgoing)
+                Counter(label: "pipeline_dead_letters_total", dimensions: [("service", serviceName), ("topic", message.topic)]).increment()
+                logger.warning("message dead-lettered", metadata: [
+                    "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
+                    "kafka.offset": "\(message.offset)", "error.reason": "\(record.reason)",
+                ])
+                return true
+            } catch {
+                logger.info("dead-letter publish failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                guard await PipelineSleep.sleep(retry.delay(afterAttempt: attempt)) else { return false }
+                attempt += 1
+            }
+        }
+    }
+}
+
+/// Sleeps that end early, returning `false`, when graceful shutdown begins or the task is cancelled.
+enum PipelineSleep {
+    static func sleep(_ duration: Duration) async -> Bool {
+        if Task.isShuttingDownGracefully || Task.isCancelled { return false }
+        let clock = ContinuousClock()
+        let deadline = clock.now + duration
+        while clock.now < deadline {
+            if Task.isShuttingDownGracefully || Task.isCancelled { return false }
+            let slice = min(.milliseconds(50), deadline - clock.now)
+            do { try await Task.sleep(for: slice) } catch { return false }
+        }
+        return !Task.isShuttingDownGracefully
+    }
+}

@@ -1,0 +1,195 @@
+import ComplaintEvents
+import ComplaintStore
+import Logging
+import Metrics
+import PostgresNIO
+import RdKafka
+import ServiceLifecycle
+
+/// Settings of one stage's pipeline.
+public struct PipelineConfiguration: Sendable {
+    /// The service name, as in logs, metrics and dead-letter records (e.g. `classifier`).
+    public var serviceName: String
+    /// The service's own PostgreSQL schema, holding its inbox and outbox.
+    public var schema: SchemaName
+    /// Backoff for transient failures, and attempts for unknown ones.
+    public var retry = RetryPolicy()
+    /// Messages taken from the consumer at once; offsets are stored after each batch.
+    public var maximumBatchSize = 256
+
+    public init(serviceName: String, schema: SchemaName) {
+        self.serviceName = serviceName
+        self.schema = schema
+    }
+}
+
+/// The consume → decode → inbox → handle → commit → store-offset loop every stage runs.
+///
+/// For each message: decode it through the handler's input ``Topic`` (invalid → dead-letter with the
+/// precise reason); then, in one PostgreSQL transaction, record the event id in the inbox (already
+/// there → skip), let the handler apply it, and write its output events to the outbox. Only after
+/// the batch's transactions committed are the offsets stored. Transient failures are retried with
+/// backoff and never dead-lettered; permanent ones are dead-lettered at once.
+///
+/// On graceful shutdown it finishes the message in hand, stores the offsets of what it completed
+/// and returns; the consumer then commits them.
+public final class EventPipelineService<Handler: EventHandler>: Service {
+    /// Test hooks that simulate a crash at the two dangerous points of the loop.
+    public struct CrashPoints: Sendable {
+        /// Called inside the transaction, after the handler ran, before the commit.
+        public var beforeCommit: @Sendable (KafkaConsumerMessage) throws -> Void = { _ in }
+        /// Called after the commit, before the offset is stored.
+        public var afterCommit: @Sendable (KafkaConsumerMessage) throws -> Void = { _ in }
+        public init() {}
+    }
+
+    private let handler: Handler
+    private let consumer: KafkaConsumer
+    private let client: PostgresClient
+    private let deadLetters: DeadLetterPublisher
+    private let configuration: PipelineConfiguration
+    private let inbox: ProcessedEvents
+    private let outbox: Outbox
+    private let crashPoints: CrashPoints
+    private let logger: Logger
+    private let handleTimer: Timer
+
+    public init(
+        handler: Handler,
+        consumer: KafkaConsumer,
+        client: PostgresClient,
+        deadLetters: DeadLetterPublisher,
+        configuration: PipelineConfiguration,
+        crashPoints: CrashPoints = CrashPoints(),
+        logger: Logger
+    ) {
+        self.handler = handler
+        self.consumer = consumer
+        self.client = client
+        self.deadLetters = deadLetters
+        self.configuration = configuration
+        self.inbox = ProcessedEvents(schema: configuration.schema)
+        self.outbox = Outbox(schema: configuration.schema)
+        self.crashPoints = crashPoints
+        var logger = logger
+        logger[metadataKey: "service"] = "\(configuration.serviceName)"
+        self.logger = logger
+        self.handleTimer = Timer(label: "pipeline_handle_duration_seconds", dimensions: [
+            ("service", configuration.serviceName), ("topic", handler.inputTopic.name),
+        ], preferredDisplayUnit: .seconds)
+    }
+
+    /// What became of one message.
+    enum Outcome: String {
+        case applied, duplicate, deadLettered = "dead_lettered", abandoned
+    }
+
+    public func run() async throws {
+        for try await batch in consumer.batches(maximumCount: configuration.maximumBatchSize).cancelOnGracefulShutdown() {
+            var completed = 0
+            for message in batch {
+                let outcome = try await process(message)
+                if outcome == .abandoned { break }
+                completed += 1
+            }
+            // Offsets only for messages whose effect (or dead letter) is durable.
+            try consumer.storeOffsets(batch.prefix(completed))
+            if completed < batch.count { break }
+        }
+        logger.info("pipeline stopped")
+    }
+
+    func process(_ message: KafkaConsumerMessage) async throws -> Outcome {
+        let origin = MessageOrigin(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue)
+        var logger = self.logger
+        logger[metadataKey: "kafka.topic"] = "\(message.topic)"
+        logger[metadataKey: "kafka.partition"] = "\(message.partition)"
+        logger[metadataKey: "kafka.offset"] = "\(message.offset)"
+
+        let event: EventEnvelope<Handler.Input>
+        do {
+            event = try handler.inputTopic.decode(Array(message.value.readableBytesView))
+        } catch {
+            return try await deadLetter(message, reason: error.description, attempts: 1)
+        }
+        logger[metadataKey: "event.id"] = "\(event.id)"
+        logger[metadataKey: "event.type"] = "\(event.type)"
+        if let subject = event.subject { logger[metadataKey: "complaint.id"] = "\(subject)" }
+
+        var attempt = 1
+        while true {
+            do {
+                let outcome = try await apply(event, message: message, origin: origin, attempt: attempt, logger: logger)
+                try crashPoints.afterCommit(message)
+                Counter(label: "pipeline_events_total", dimensions: [("service", configuration.serviceName), ("outcome", outcome.rawValue)]).increment()
+                return outcome
+            } catch let crash as SimulatedCrash {
+                throw crash
+            } catch {
+                let kind = FailureKind.of(error)
+                switch kind {
+                case .permanent:
+                    return try await deadLetter(message, reason: "\(error)", attempts: attempt)
+                case .unknown where attempt >= configuration.retry.maximumAttemptsForUnknownErrors:
+                    return try await deadLetter(message, reason: "retries exhausted after \(attempt) attempts: \(error)", attempts: attempt)
+                case .transient, .unknown:
+                    logger.warning("applying event failed; retrying", metadata: [
+                        "error": "\(String(reflecting: error))", "attempt": "\(attempt)", "error.kind": "\(kind)",
+                    ])
+                    guard await PipelineSleep.sleep(configuration.retry.delay(afterAttempt: attempt)) else {
+                        logger.info("shutting down with the event unapplied; it will be redelivered")
+                        return .abandoned
+                    }
+                    attempt += 1
+                }
+            }
+        }
+    }
+
+    /// One attempt: inbox, handler and outbox in one transaction.
+    private func apply(
+        _ event: EventEnvelope<Handler.Input>,
+        message: KafkaConsumerMessage,
+        origin: MessageOrigin,
+        attempt: Int,
+        logger: Logger
+    ) async throws -> Outcome {
+        let clock = ContinuousClock()
+        let start = clock.now
+        defer { handleTimer.recordInterval(since: start, clock: clock) }
+        let handler = self.handler
+        let inbox = self.inbox
+        let outbox = self.outbox
+        let crashPoints = self.crashPoints
+        return try await client.transaction(logger: logger) { connection -> Outcome in
+            guard try await inbox.markProcessed(eventID: event.id, topic: message.topic, on: connection, logger: logger) else {
+                logger.debug("event already processed; skipping")
+                return .duplicate
+            }
+            let context = HandlerContext(logger: logger, connection: connection, origin: origin, attempt: attempt)
+            let outgoing = try await handler.handle(event, context: context)
+            try await outbox.enqueue(outgoing.map(\.row), on: connection, logger: logger)
+            try crashPoints.beforeCommit(message)
+            return .applied
+        }
+    }
+
+    private func deadLetter(_ message: KafkaConsumerMessage, reason: String, attempts: Int) async throws -> Outcome {
+        guard await deadLetters.publish(message, reason: reason, attempts: attempts) else { return .abandoned }
+        return .deadLettered
+    }
+}
+
+/// Thrown by ``EventPipelineService/CrashPoints`` hooks in tests: ends `run()` on the spot, like a
+/// process that dies, without storing the offset of the message in hand.
+public struct SimulatedCrash: Error, Hashable {
+    public init() {}
+}
+
+extension Timer {
+    func recordInterval(since start: ContinuousClock.Instant, clock: ContinuousClock) {
+        let elapsed = clock.now - start
+        let (seconds, attoseconds) = elapsed.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,202 @@
+import ComplaintStore
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import PostgresNIO
+import RdKafka
+import ServiceLifecycle
+
+/// Publishes a service's outbox to Kafka: the second half of "effect and events commit together".
+///
+/// It claims unsent rows (``ComplaintStore/Outbox/withClaimedBatch(limit:client:logger:isolation:_:)``:
+/// `FOR UPDATE SKIP LOCKED`, oldest row per complaint only, so events of one complaint go out in
+/// order), publishes them with the idempotent producer, and marks a row sent only after its
+/// delivery report acknowledged it — in the claim's transaction, so a crash republishes rather than
+/// loses. It wakes at once on the `NOTIFY` a committing stage sends, and sweeps every
+/// ``Configuration/sweepInterval`` for rows a crash or a missed notification left behind.
+public final class OutboxRelay: Service {
+    public struct Configuration: Sendable {
+        /// Rows claimed per round.
+        public var batchSize = 200
+        /// How often to look for rows without a notification.
+        public var sweepInterval: Duration = .seconds(1)
+        /// Backoff after a failed round (database or broker down).
+        public var retry = RetryPolicy()
+        public init() {}
+    }
+
+    private let outbox: Outbox
+    private let client: PostgresClient
+    private let producer: KafkaProducer
+    private let configuration: Configuration
+    private let logger: Logger
+    private let wakeup = Wakeup()
+    private let publishedCounter: Counter
+
+    public init(outbox: Outbox, client: PostgresClient, producer: KafkaProducer, configuration: Configuration = Configuration(), logger: Logger) {
+        self.outbox = outbox
+        self.client = client
+        self.producer = producer
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "outbox"] = "\(outbox.schema)"
+        self.logger = logger
+        self.publishedCounter = Counter(label: "outbox_messages_published_total", dimensions: [("schema", "\(outbox.schema)")])
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.listenForNotifications() }
+                await self.relayLoop()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            // End a wait for work at once; the round in progress, if any, finishes first.
+            self.wakeup.signal()
+        }
+        logger.info("outbox relay stopped")
+    }
+
+    /// Claims and publishes until graceful shutdown.
+    private func relayLoop() async {
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let claimed = try await relayOnce()
+                failures = 0
+                // A full batch means more is waiting: go again at once.
+                if claimed == configuration.batchSize { continue }
+            } catch {
+                failures += 1
+                logger.warning("outbox relay round failed; retrying", metadata: ["error": "\(String(reflecting: error))", "attempt": "\(failures)"])
+                guard await PipelineSleep.sleep(configuration.retry.delay(afterAttempt: failures)) else { return }
+                continue
+            }
+            await wakeup.wait(timeout: configuration.sweepInterval)
+        }
+    }
+
+    /// One round: claim, publish, mark.
+    /// - Returns: The number of rows claimed.
+    @discardableResult
+    public func relayOnce() async throws -> Int {
+        let producer = self.producer
+        let outbox = self.outbox
+        let logger = self.logger
+        let (claimed, published) = try await outbox.withClaimedBatch(limit: configuration.batchSize, client: client, logger: logger) { records, connection in
+            guard !records.isEmpty else { return (0, 0) }
+            // A batch holds at most one row per complaint, so publishing them concurrently keeps
+            // every complaint's order.
+            let outcomes = await withTaskGroup(of: (Int64, String?).self) { group in
+                for record in records {
+                    group.addTask {
+                        let message = KafkaProducerMessage(
+                            topic: record.topic,
+                            key: record.key,
+                            value: record.value,
+                            headers: record.headers.map { KafkaHeader(key: $0.key, value: $0.value) }
+                        )
+                        do {
+                            _ = try await producer.sendAndAwait(message)
+                            return (record.id, nil)
+                        } catch {
+                            return (record.id, "\(error)")
+                        }
+                    }
+                }
+                var outcomes: [(Int64, String?)] = []
+                for await outcome in group { outcomes.append(outcome) }
+                return outcomes
+            }
+            let sent = outcomes.filter { $0.1 == nil }.map(\.0)
+            try await outbox.markSent(ids: sent, on: connection, logger: logger)
+            for case let (id, error?) in outcomes {
+                try await outbox.recordFailure(id: id, error: error, on: connection, logger: logger)
+            }
+            return (records.count, sent.count)
+        }
+        if published > 0 { publishedCounter.increment(by: published) }
+        if published < claimed {
+            logger.info("some outbox rows could not be published; they stay unsent", metadata: ["claimed": "\(claimed)", "published": "\(published)"])
+        }
+        return claimed
+    }
+
+    /// Turns `NOTIFY`s of committing stages into wake-ups; re-listens after a dropped connection.
+    private func listenForNotifications() async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                try await outbox.withNotifications(client: client, logger: logger) { notifications in
+                    failures = 0
+                    // Rows may have been committed before LISTEN took effect.
+                    self.wakeup.signal()
+                    for try await _ in notifications {
+                        self.wakeup.signal()
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                failures += 1
+                logger.debug("outbox notifications interrupted; listening again", metadata: ["error": "\(error)"])
+                do { try await Task.sleep(for: configuration.retry.delay(afterAttempt: failures)) } catch { return }
+            }
+        }
+    }
+}
+
+/// A wake-up flag: ``signal()`` wakes the current or next ``wait(timeout:)``; signals do not queue
+/// up beyond one.
+final class Wakeup: Sendable {
+    private struct State {
+        var pending = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    func signal() {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.pending = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    /// Returns when signalled, after `timeout`, or on cancellation.
+    func wait(timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+            }
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let resumeNow = self.state.withLockedValue { state -> Bool in
+                            if state.pending || Task.isCancelled {
+                                state.pending = false
+                                return true
+                            }
+                            state.waiter = continuation
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
+                    }
+                } onCancel: {
+                    let waiter = self.state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                        defer { state.waiter = nil }
+                        return state.waiter
+                    }
+                    waiter?.resume()
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Logging
+import PostgresNIO
+import RdKafka
+import RdKafkaTestKit
+import Testing
+
+@Suite("EventPipelineService", .timeLimit(.minutes(3)))
+struct EventPipelineServiceTests {
+    @Test("a redelivered event changes nothing: applied once, announced once")
+    func duplicateDelivery() async throws {
+        try await PipelineWorld.with { world in
+            let first = try EventFixtures.received()
+            let second = try EventFixtures.received()
+            try await world.publish([first, first, second, first])
+            let stage = try world.stage(world.handler)
+            try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
+                let processed = try await eventually { try await world.processedCount == 2 }
+                #expect(processed)
+                // The two duplicates behind the last new event are skipped too.
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(try await world.effects(of: first.id) == 1)
+            #expect(try await world.effects(of: second.id) == 1)
+            #expect(try await world.outboxCount == 2)
+        }
+    }
+
+    @Test("dies after the commit, before storing the offset: redelivered, not applied twice")
+    func crashAfterCommit() async throws {
+        try await PipelineWorld.with { world in
+            let event = try EventFixtures.received()
+            try await world.publish([event])
+            var crashPoints = EventPipelineService<RecordingHandler>.CrashPoints()
+            crashPoints.afterCommit = { _ in throw SimulatedCrash() }
+            let crashing = try world.stage(world.handler, crashPoints: crashPoints)
+            let failure = await runUntilFailure([crashing.producer, crashing.consumer, crashing.pipeline], logger: world.kafka.logger)
+            #expect(failure is SimulatedCrash)
+            let effectsAfterCrash = try await world.effects(of: event.id)
+            #expect(effectsAfterCrash == 1, "the effect committed before the crash")
+
+            let redelivered = Attempts()
+            var observing = world.handler
+            observing.beforeApplying = { _, _ in _ = redelivered.next() }
+            let observed = try world.stage(observing)
+            try await withRunningServices([observed.producer, observed.consumer, observed.pipeline]) {
+                // The redelivered event reaches the inbox check and is skipped there.
+                try await Task.sleep(for: .seconds(4))
+            }
+            #expect(redelivered.count == 0, "the handler never ran again: the inbox caught the redelivery")
+            #expect(try await world.effects(of: event.id) == 1)
+            #expect(try await world.outboxCount == 1)
+        }
+    }
+
+    @Test("dies before the commit: nothing was applied, so the redelivery applies it once")
+    func crashBeforeCommit() async throws {
+        try await PipelineWorld.with { world in
+            let event = try EventFixtures.received()
+            try await world.publish([event])
+            var crashPoints = EventPipelineService<RecordingHandler>.CrashPoints()
+            crashPoints.beforeCommit = { _ in throw SimulatedCrash() }
+            let crashing = try world.stage(world.handler, crashPoints: crashPoints)
+            let failure = await runUntilFailure([crashing.producer, crashing.consumer, crashing.pipeline], logger: world.kafka.logger)
+            #expect(failure is SimulatedCrash)
+            let effectsAfterCrash = try await world.effects(of: event.id)
+            #expect(effectsAfterCrash == 0, "rolled back with the crash")
+            #expect(try await world.outboxCount == 0)
+
+            let restarted = try world.stage(world.handler)
+            try await withRunningServices([restarted.producer, restarted.consumer, restarted.pipeline]) {
+                let processed = try await eventually { try await world.processedCount == 1 }
+                #expect(processed)
+            }
+            #expect(try await world.effects(of: event.id) == 1)
+            #expect(try await world.outboxCount == 1)
+        }
+    }
+
+    @Test("a poison message goes to the dead-letter topic with its reason, and the stage carries on")
+    func poisonMessage() async throws {
+        try await PipelineWorld.with { world in
+            let good = try EventFixtures.received()
+            var tooLongRoom = try world.input.encode(try EventFixtures.received())
+            // Make the room number 17 characters: a schema violation the decoder names precisely.
+            let text = String(decoding: tooLongRoom, as: UTF8.self)
+            let roomKey = #""roomNumber":""#
+            let range = try #require(text.range(of: roomKey))
+            let end = try #require(text[range.upperBound...].firstIndex(of: "\""))
+            tooLongRoom = Array(text.replacingCharacters(in: range.upperBound..<end, with: "12345678901234567").utf8)
+            try await world.publish([(key: "poison-1", value: Array("{not json".utf8)), (key: "poison-2", value: tooLongRoom)])
+            try await world.publish([good])
+
+            let stage = try world.stage(world.handler)
+            try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
+                let processed = try await eventually { try await world.processedCount == 1 }
+                #expect(processed)
+            }
+            #expect(try await world.effects(of: good.id) == 1)
+
+            let deadLetters = try await world.read(2, from: world.deadLetterTopic)
+            let byKey = Dictionary(uniqueKeysWithValues: deadLetters.map { ($0.keyString ?? "", $0) })
+            let malformed = try #require(byKey["poison-1"])
+            #expect(malformed.headers.first(named: DeadLetterHeaders.reason)?.isEmpty == false)
+            #expect(malformed.headers.first(named: DeadLetterHeaders.sourceTopic) == world.input.name)
+            #expect(malformed.headers.first(named: DeadLetterHeaders.service) == "pipeline-test")
+            #expect(malformed.headers.first(named: DeadLetterHeaders.attempts) == "1")
+            #expect(malformed.headers.first(named: DeadLetterHeaders.sourceOffset) != nil)
+            #expect(malformed.headers.first(named: DeadLetterHeaders.sourcePartition) != nil)
+
+            let invalid = try #require(byKey["poison-2"])
+            #expect(invalid.headers.first(named: DeadLetterHeaders.reason) == "data.guest.roomNumber: longer than 16 characters")
+            let record = try Topics.deadLetter.decode(Array(invalid.value.readableBytesView))
+            let original = record.data.originalValue.map { [UInt8]($0) }
+            #expect(original == tooLongRoom, "the original bytes travel with the reason")
+        }
+    }
+
+    @Test("a transient database error is retried, never dead-lettered", arguments: ["40001", "40P01"])
+    func transientDatabaseError(sqlState: String) async throws {
+        try await PipelineWorld.with { world in
+            let event = try EventFixtures.received()
+            try await world.publish([event])
+            let attempts = Attempts()
+            var flaky = world.handler
+            flaky.beforeApplying = { _, context in
+                if attempts.next() == 1 {
+                    // The server reports a serialization failure (40001) or a deadlock (40P01).
+                    try await context.connection.query(
+                        PostgresQuery(unsafeSQL: "DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '\(sqlState)'; END $$"),
+                        logger: context.logger)
+                }
+            }
+            let stage = try world.stage(flaky)
+            try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
+                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 1 }
+                #expect(processed)
+            }
+            #expect(attempts.count == 2)
+            #expect(try await world.count("SELECT max(attempt)::int FROM \(world.tables.schema).effects") == 2)
+            #expect(try await world.effects(of: event.id) == 1)
+            // Nothing reached the dead-letter topic.
+            let probe = try KafkaConsumer(configuration: world.kafka.consumerConfiguration(topics: [world.deadLetterTopic]), logger: world.kafka.logger)
+            await #expect(throws: TestTimeoutError.self) {
+                _ = try await withRunningServices([probe]) { try await probe.collect(1, timeout: .seconds(3)) }
+            }
+        }
+    }
+}

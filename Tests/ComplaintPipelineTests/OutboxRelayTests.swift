@@ -1,0 +1,109 @@
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import RdKafka
+import RdKafkaTestKit
+import Testing
+
+@Suite("OutboxRelay", .timeLimit(.minutes(3)))
+struct OutboxRelayTests {
+    /// Enqueues `perKey` rows for each key, in one transaction per row (as stages do).
+    static func enqueue(keys: [String], perKey: Int, topic: String, outbox: Outbox, client: PostgresClient) async throws {
+        for index in 0..<perKey {
+            for key in keys {
+                _ = try await client.transaction(logger: .complaintTest) { connection in
+                    try await outbox.enqueue(
+                        [OutboxRow(topic: topic, aggregateKey: key, key: ByteBuffer(string: key), value: ByteBuffer(string: "\(key)#\(index)"))],
+                        on: connection, logger: .complaintTest)
+                }
+            }
+        }
+    }
+
+    static func unsent(_ outbox: Outbox, client: PostgresClient) async throws -> Int {
+        try await client.withConnection { try await outbox.backlog(on: $0, logger: .complaintTest).unsentCount }
+    }
+
+    /// Each key's values, in the order they were read.
+    static func perKeyOrder(_ messages: [KafkaConsumerMessage]) -> [String: [String]] {
+        Dictionary(grouping: messages, by: { $0.keyString ?? "" }).mapValues { $0.map(\.valueString) }
+    }
+
+    static func relay(_ outbox: Outbox, client: PostgresClient, kafka: KafkaTestEnvironment, sweep: Duration) throws -> (KafkaProducer, OutboxRelay) {
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "relay-test"), logger: kafka.logger)
+        var configuration = OutboxRelay.Configuration()
+        configuration.sweepInterval = sweep
+        configuration.batchSize = 50
+        configuration.retry.initialDelay = .milliseconds(20)
+        configuration.retry.maximumDelay = .milliseconds(500)
+        return (producer, OutboxRelay(outbox: outbox, client: client, producer: producer, configuration: configuration, logger: kafka.logger))
+    }
+
+    @Test("rows left unsent by a crash are published after restart, each complaint's in order")
+    func rowsFromBeforeTheCrash() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic(prefix: "outbox", partitions: 3)
+        try await withRuntimeTables { client, tables in
+            let keys = (0..<5).map { "complaint-\($0)" }
+            try await Self.enqueue(keys: keys, perKey: 6, topic: topic, outbox: tables.outbox, client: client)
+            #expect(try await Self.unsent(tables.outbox, client: client) == 30)
+
+            let (producer, relay) = try Self.relay(tables.outbox, client: client, kafka: kafka, sweep: .seconds(1))
+            try await withRunningServices([producer, relay]) {
+                let drained = try await eventually(timeout: .seconds(30)) { try await Self.unsent(tables.outbox, client: client) == 0 }
+                #expect(drained)
+            }
+            let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topic]), logger: kafka.logger)
+            let messages = try await withRunningServices([consumer]) { try await consumer.collect(30) }
+            for (key, values) in Self.perKeyOrder(messages) {
+                #expect(values == (0..<6).map { "\(key)#\($0)" })
+            }
+        }
+    }
+
+    @Test("a commit wakes the relay at once: no sweep needed")
+    func notificationWakesRelay() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic(prefix: "outbox", partitions: 1)
+        try await withRuntimeTables { client, tables in
+            // A sweep interval far beyond the test's patience: only NOTIFY can get the row out in time.
+            let (producer, relay) = try Self.relay(tables.outbox, client: client, kafka: kafka, sweep: .seconds(600))
+            try await withRunningServices([producer, relay]) {
+                try await Task.sleep(for: .milliseconds(500))  // the relay's first sweep is done and it waits
+                try await Self.enqueue(keys: ["complaint-x"], perKey: 1, topic: topic, outbox: tables.outbox, client: client)
+                let drained = try await eventually(timeout: .seconds(15)) { try await Self.unsent(tables.outbox, client: client) == 0 }
+                #expect(drained)
+            }
+        }
+    }
+
+    @Test("with the broker down rows stay unsent, then drain in order when it returns",
+          .enabled(if: !KafkaTestEnvironment.usesExternalKafka, "needs the embedded cluster to take the broker down"))
+    func brokerOutage() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let cluster = try #require(kafka.embedded)
+        let topic = try await kafka.makeTopic(prefix: "outbox", partitions: 2)
+        try await withRuntimeTables { client, tables in
+            let (producer, relay) = try Self.relay(tables.outbox, client: client, kafka: kafka, sweep: .milliseconds(200))
+            let keys = ["complaint-a", "complaint-b", "complaint-c"]
+            try await withRunningServices([producer, relay]) {
+                try cluster.setBrokerDown(1)
+                try await Self.enqueue(keys: keys, perKey: 4, topic: topic, outbox: tables.outbox, client: client)
+                try await Task.sleep(for: .seconds(2))
+                #expect(try await Self.unsent(tables.outbox, client: client) == 12, "nothing is marked sent without an acknowledgement")
+                try cluster.setBrokerUp(1)
+                let drained = try await eventually(timeout: .seconds(60)) { try await Self.unsent(tables.outbox, client: client) == 0 }
+                #expect(drained)
+            }
+            let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topic]), logger: kafka.logger)
+            let messages = try await withRunningServices([consumer]) { try await consumer.collect(12) }
+            for key in keys {
+                #expect(Self.perKeyOrder(messages)[key] == (0..<4).map { "\(key)#\($0)" })
+            }
+        }
+    }
+}
