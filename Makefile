@@ -7,7 +7,7 @@ DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps build test test-swift test-schemas demo broker bench clean
+.PHONY: help deps build test test-swift test-schemas demo up broker bench clean
 
 help:
 	@echo "make demo    install what is missing, build, and run Redress on its embedded default"
@@ -37,8 +37,12 @@ test-swift:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-## demo: for now the embedded broker with Redress's topics (services arrive with their issues).
-demo: build broker
+## demo: Redress on its embedded default (`redress up`): broker, PostgreSQL, migrations, every
+## service built so far; Ctrl-C stops it. Sample complaints will be fed once intake exists.
+demo: build
+	$(SWIFT) run redress up
+
+up: demo
 
 broker:
 	$(SWIFT) run redress broker --redress-topics --default-partitions 6

@@ -1,3 +1,4 @@
+import ComplaintTesting
 import Foundation
 import Testing
 
@@ -43,15 +44,3 @@ struct BrokerCommandTests {
     }
 }
 
-/// The `redress` executable SwiftPM built next to the test bundle.
-enum RedressExecutable {
-    static let url: URL? = {
-        var directory = Bundle.main.bundleURL
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("redress")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return nil
-    }()
-}

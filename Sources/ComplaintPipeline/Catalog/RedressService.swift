@@ -1,0 +1,37 @@
+import Foundation
+import ComplaintStore
+
+/// The services of Redress, in start order: executable, PostgreSQL schema and development HTTP port.
+///
+/// One catalog, so that `redress migrate`, `redress up`, the Compose file and the docs agree on names.
+public struct RedressService: Sendable, Hashable {
+    /// Short name, as in logs and metrics (`intake`).
+    public let name: String
+    /// The executable (`redress-intake`); also the consumer group id and the Compose service name.
+    public let executable: String
+    /// The service's own schema (a service writes only there).
+    public let schema: SchemaName
+    /// HTTP port under the embedded default (`redress up`).
+    public let developmentPort: Int
+
+    /// The `up.env` variable holding the service's base URL (`INTAKE_URL`).
+    public var urlVariable: String {
+        name.uppercased().replacingOccurrences(of: "-", with: "_") + "_URL"
+    }
+
+    public static let intake = RedressService(name: "intake", executable: "redress-intake", schema: "intake", developmentPort: 8081)
+    public static let classifier = RedressService(name: "classifier", executable: "redress-classifier", schema: "classifier", developmentPort: 8082)
+    public static let assignment = RedressService(name: "assignment", executable: "redress-assignment", schema: "assignment", developmentPort: 8083)
+    public static let slaWatcher = RedressService(name: "sla-watcher", executable: "redress-sla-watcher", schema: "sla", developmentPort: 8084)
+    public static let notifier = RedressService(name: "notifier", executable: "redress-notifier", schema: "notifier", developmentPort: 8085)
+    public static let metrics = RedressService(name: "metrics", executable: "redress-metrics", schema: "metrics", developmentPort: 8086)
+
+    /// Every service, in start order.
+    public static let all: [RedressService] = [intake, classifier, assignment, slaWatcher, notifier, metrics]
+
+    /// The migrations of this service's schema: its inbox and outbox (the runtime tables), then the
+    /// service's own tables once the service ships them.
+    public func migrations() throws -> [MigrationSet] {
+        [try RuntimeTables(schema: schema).migrations()]
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// Runs child processes for `redress up`: each with its own log file, restarted with backoff when it
+/// dies, and stopped by PID on graceful shutdown (SIGTERM, then SIGKILL after a grace period).
+public final class ServiceSupervisor: Service, Sendable {
+    /// One child to keep running.
+    public struct Child: Sendable, Hashable {
+        public var name: String
+        public var executable: String
+        public var arguments: [String]
+        public var environment: [String: String]
+        public var logFile: String
+
+        public init(name: String, executable: String, arguments: [String] = [], environment: [String: String], logFile: String) {
+            self.name = name
+            self.executable = executable
+            self.arguments = arguments
+            self.environment = environment
+            self.logFile = logFile
+        }
+    }
+
+    private struct State {
+        var processes: [String: Process] = [:]
+        var restarts: [String: Int] = [:]
+        var stopping = false
+    }
+
+    private let children: [Child]
+    private let stopTimeout: Duration
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+
+    public init(children: [Child], stopTimeout: Duration = .seconds(15), logger: Logger) {
+        self.children = children
+        self.stopTimeout = stopTimeout
+        self.logger = logger
+    }
+
+    /// PIDs of the running children, by name.
+    public var processIDs: [String: Int32] {
+        state.withLockedValue { $0.processes.filter { $0.value.isRunning }.mapValues(\.processIdentifier) }
+    }
+
+    /// How often each child was restarted.
+    public var restartCounts: [String: Int] {
+        state.withLockedValue { $0.restarts }
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for child in children {
+                    group.addTask { await self.keepRunning(child) }
+                }
+            }
+            // With no children (none built yet) there is still a stack to keep up until shutdown.
+            try? await gracefulShutdown()
+        } onGracefulShutdown: {
+            self.state.withLockedValue { $0.stopping = true }
+        }
+        await stopAll()
+    }
+
+    private var isStopping: Bool { state.withLockedValue { $0.stopping } }
+
+    private func keepRunning(_ child: Child) async {
+        var failuresInARow = 0
+        while !isStopping && !Task.isCancelled {
+            let started = ContinuousClock.now
+            do {
+                let process = try launch(child)
+                logger.info("started \(child.name)", metadata: ["pid": "\(process.processIdentifier)", "log": "\(child.logFile)"])
+                while process.isRunning && !isStopping && !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+                if isStopping || Task.isCancelled { return }
+                logger.warning("\(child.name) exited; restarting", metadata: ["status": "\(process.terminationStatus)"])
+                state.withLockedValue { $0.restarts[child.name, default: 0] += 1 }
+            } catch {
+                logger.error("cannot start \(child.name)", metadata: ["error": "\(error)"])
+            }
+            // A child that ran for a while restarts at once; one that keeps crashing backs off.
+            failuresInARow = ContinuousClock.now - started > .seconds(30) ? 0 : failuresInARow + 1
+            let delay = Duration.milliseconds(min(10_000, 200 * (1 << min(failuresInARow, 6))))
+            let deadline = ContinuousClock.now + delay
+            while ContinuousClock.now < deadline && !isStopping && !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    private func launch(_ child: Child) throws -> Process {
+        if !FileManager.default.fileExists(atPath: child.logFile) {
+            _ = FileManager.default.createFile(atPath: child.logFile, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: child.logFile))
+        try log.seekToEnd()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: child.executable)
+        process.arguments = child.arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(child.environment) { _, new in new }
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try? log.close()
+        state.withLockedValue { $0.processes[child.name] = process }
+        return process
+    }
+
+    /// SIGTERM to every child, then SIGKILL to those still running after the stop timeout.
+    private func stopAll() async {
+        let processes = state.withLockedValue { state -> [String: Process] in
+            state.stopping = true
+            return state.processes
+        }
+        for (name, process) in processes where process.isRunning {
+            logger.info("stopping \(name)", metadata: ["pid": "\(process.processIdentifier)"])
+            kill(process.processIdentifier, SIGTERM)
+        }
+        let deadline = ContinuousClock.now + stopTimeout
+        while processes.values.contains(where: \.isRunning) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for (name, process) in processes where process.isRunning {
+            logger.warning("\(name) ignored SIGTERM; killing it", metadata: ["pid": "\(process.processIdentifier)"])
+            kill(process.processIdentifier, SIGKILL)
+        }
+        while processes.values.contains(where: \.isRunning) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}

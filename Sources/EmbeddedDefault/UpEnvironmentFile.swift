@@ -1,0 +1,39 @@
+import Foundation
+
+/// `.redress/up.env`: where `redress up` put things, as shell-sourceable `NAME='value'` lines, so a
+/// developer can `source .redress/up.env` and point `kcat`, `psql` or `redress submit` at the stack.
+public struct UpEnvironmentFile: Sendable, Hashable {
+    /// Variables in the order they are written.
+    public var variables: [(name: String, value: String)]
+
+    public init(variables: [(name: String, value: String)]) {
+        self.variables = variables
+    }
+
+    public static func == (lhs: UpEnvironmentFile, rhs: UpEnvironmentFile) -> Bool {
+        lhs.variables.elementsEqual(rhs.variables) { $0.name == $1.name && $0.value == $1.value }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for (name, value) in variables {
+            hasher.combine(name)
+            hasher.combine(value)
+        }
+    }
+
+    /// The file's text: single-quoted values, with embedded quotes escaped for POSIX shells.
+    public var contents: String {
+        var text = "# Written by `redress up`; source it: . .redress/up.env\n"
+        for (name, value) in variables {
+            let quoted = "'" + value.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
+            text += "export \(name)=\(quoted)\n"
+        }
+        return text
+    }
+
+    /// Writes the file readable by its owner only (it holds the development database password).
+    public func write(to path: String) throws {
+        try Data(contents.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import ComplaintPipeline
+import ComplaintStore
+import Logging
+import PostgresNIO
+
+/// `redress migrate`: applies every service's migrations to the database in `DATABASE_URL`.
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply the migrations of every Redress service schema (idempotent)."
+    )
+
+    @Option(help: "PostgreSQL URL (default: $DATABASE_URL).")
+    var databaseURL: String?
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let logger = Logger(label: "redress.migrate")
+        guard let url = databaseURL ?? ProcessInfoEnvironment.value("DATABASE_URL") else {
+            throw ValidationError("no database: pass --database-url or set DATABASE_URL")
+        }
+        let database = try DatabaseConfiguration(url: url)
+        let reports = try await Self.migrate(database, logger: logger)
+        for report in reports {
+            print("\(report.schema) [\(report.track)]: applied \(report.appliedVersions.count), already applied \(report.alreadyApplied)")
+        }
+    }
+
+    /// Applies every service's migrations, holding the migrator's lock.
+    static func migrate(_ database: DatabaseConfiguration, logger: Logger) async throws -> [Migrator.Report] {
+        let client = PostgresClient(configuration: database.makeClientConfiguration(), backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let sets = try RedressService.all.flatMap { try $0.migrations() }
+            return try await Migrator(client: client, logger: logger).apply(sets)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import EmbeddedDefault
+import Foundation
+import Logging
+import RdKafka
+import ServiceLifecycle
+import UnixSignals
+
+/// `redress up`: Redress on its embedded default, for development and demos.
+///
+/// Starts an embedded Kafka-protocol broker and a private PostgreSQL under `--data-dir` (or uses
+/// `KAFKA_BROKERS` / `DATABASE_URL` when set), applies migrations, starts every service executable
+/// that has been built as a child process (logs in `<data-dir>/logs/<name>.log`, restarted if it
+/// dies), writes `<data-dir>/up.env`, and stops everything on Ctrl-C or SIGTERM.
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Run Redress on its embedded default until Ctrl-C."
+    )
+
+    @Option(help: "Folder for the embedded database, logs and up.env.")
+    var dataDir = ".redress"
+
+    @Option(help: "Brokers of the embedded Kafka cluster.")
+    var brokers = 1
+
+    @Option(help: "Partitions of each Redress topic on the embedded cluster.")
+    var partitions = 6
+
+    @Option(help: "Log level of this command and the services.")
+    var logLevel = "info"
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "redress.up")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+
+        let fileManager = FileManager.default
+        let root = dataDir.hasPrefix("/") ? dataDir : fileManager.currentDirectoryPath + "/" + dataDir
+        let logs = root + "/logs"
+        try fileManager.createDirectory(atPath: logs, withIntermediateDirectories: true)
+
+        // Kafka: the embedded cluster unless KAFKA_BROKERS names one.
+        var cluster: EmbeddedKafkaCluster?
+        let kafkaBrokers: String
+        if let external = ProcessInfoEnvironment.value("KAFKA_BROKERS") {
+            kafkaBrokers = external
+            logger.info("using Kafka at KAFKA_BROKERS", metadata: ["kafka.bootstrap": "\(external)"])
+        } else {
+            let embedded = try EmbeddedKafkaCluster(brokers: brokers, logger: logger)
+            try embedded.ensureTopics(Topics.all.map { KafkaTopicSpecification(name: $0.name, partitions: partitions, replicationFactor: min(brokers, 3)) })
+            cluster = embedded
+            kafkaBrokers = embedded.bootstrapServers
+            logger.info("embedded Kafka cluster started", metadata: ["kafka.bootstrap": "\(kafkaBrokers)"])
+        }
+
+        // PostgreSQL: a private, durable server under the data folder unless DATABASE_URL names one.
+        var postgres: EmbeddedPostgres?
+        let database: DatabaseConfiguration
+        if let url = ProcessInfoEnvironment.value("DATABASE_URL") {
+            database = try DatabaseConfiguration(url: url)
+            logger.info("using PostgreSQL at DATABASE_URL", metadata: ["database": "\(database.redactedDescription)"])
+        } else {
+            let server = EmbeddedPostgres(configuration: .init(dataDirectory: root + "/postgres"), logger: logger)
+            database = try await server.start()
+            postgres = server
+            logger.info("embedded PostgreSQL started", metadata: ["database": "\(database.redactedDescription)"])
+        }
+
+        do {
+            let reports = try await MigrateCommand.migrate(database, logger: logger)
+            logger.info("migrations applied", metadata: ["schemas": "\(reports.map { "\($0.schema)" }.joined(separator: ","))"])
+
+            // Services: every executable that has been built, next to this one.
+            let binDirectory = URL(fileURLWithPath: Self.ownExecutablePath()).deletingLastPathComponent().path
+            var children: [ServiceSupervisor.Child] = []
+            var variables: [(name: String, value: String)] = [("KAFKA_BROKERS", kafkaBrokers), ("DATABASE_URL", database.url)]
+            for service in RedressService.all {
+                let executable = binDirectory + "/" + service.executable
+                guard fileManager.isExecutableFile(atPath: executable) else {
+                    logger.info("\(service.executable) is not built yet; not started")
+                    continue
+                }
+                children.append(ServiceSupervisor.Child(
+                    name: service.name,
+                    executable: executable,
+                    environment: [
+                        "KAFKA_BROKERS": kafkaBrokers, "DATABASE_URL": database.url,
+                        "HTTP_HOST": "127.0.0.1", "HTTP_PORT": String(service.developmentPort), "LOG_LEVEL": logLevel,
+                    ],
+                    logFile: "\(logs)/\(service.name).log"
+                ))
+                variables.append((service.urlVariable, "http://127.0.0.1:\(service.developmentPort)"))
+            }
+            let envFile = root + "/up.env"
+            try UpEnvironmentFile(variables: variables).write(to: envFile)
+
+            print("Redress is up (Ctrl-C stops it)")
+            print("  Kafka:      \(kafkaBrokers)")
+            print("  PostgreSQL: \(database.redactedDescription)")
+            print("  services:   \(children.isEmpty ? "none built yet" : children.map(\.name).joined(separator: ", "))")
+            print("  settings:   . \(envFile)")
+            fflushStandardOutput()
+
+            let supervisor = ServiceSupervisor(children: children, logger: logger)
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+                services: [supervisor],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            ))
+            try await group.run()
+        } catch {
+            logger.error("redress up failed", metadata: ["error": "\(error)"])
+            try? await postgres?.stop()
+            throw error
+        }
+        try await postgres?.stop()
+        withExtendedLifetime(cluster) {}
+        logger.info("Redress stopped")
+    }
+
+    static func ownExecutablePath() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}

@@ -1,0 +1,70 @@
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+/// `redress up` as a developer runs it: a separate process, stopped with SIGTERM.
+@Suite("redress up", .timeLimit(.minutes(3)), .enabled(if: RedressExecutable.url != nil, "redress executable not built"))
+struct RedressUpTests {
+    @Test("starts broker and database, migrates, writes up.env, and stops cleanly leaving no process behind")
+    func upSmokeTest() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("redress-up-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let process = Process()
+        guard let executable = RedressExecutable.url else { return }
+        process.executableURL = executable
+        process.arguments = ["up", "--data-dir", folder.path, "--log-level", "warning"]
+        // The embedded default: nothing configured.
+        var environment = ProcessInfo.processInfo.environment
+        environment["KAFKA_BROKERS"] = nil
+        environment["DATABASE_URL"] = nil
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+        // Ready when it says so.
+        var text = ""
+        while !text.contains("settings:") {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        #expect(text.contains("Redress is up"), "\(text)")
+
+        let env = try String(contentsOfFile: folder.appendingPathComponent("up.env").path, encoding: .utf8)
+        func value(_ name: String) -> String? {
+            env.split(separator: "\n").first { $0.hasPrefix("export \(name)=") }
+                .map { String($0.dropFirst("export \(name)=".count).dropFirst().dropLast()) }
+        }
+        let brokers = try #require(value("KAFKA_BROKERS"))
+        #expect(brokers.hasPrefix("127.0.0.1:"))
+        let databaseURL = try #require(value("DATABASE_URL"))
+
+        // Every service schema has its runtime tables.
+        let schemas = try await withClient(try DatabaseConfiguration(url: databaseURL)) { client in
+            let rows = try await client.query("SELECT DISTINCT schema FROM redress.redress_migrations ORDER BY 1", logger: .complaintTest).collect()
+            return try rows.map { try $0.decode(String.self) }
+        }
+        #expect(schemas == ["assignment", "classifier", "intake", "metrics", "notifier", "sla"])
+
+        process.terminate()
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning)
+        #expect(process.terminationStatus == 0)
+
+        // No server of this data folder survives.
+        let survivors = Process()
+        survivors.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+        survivors.arguments = ["-f", folder.path]
+        survivors.standardOutput = FileHandle.nullDevice
+        try survivors.run()
+        survivors.waitUntilExit()
+        #expect(survivors.terminationStatus == 1, "pgrep found processes of \(folder.path)")
+    }
+}

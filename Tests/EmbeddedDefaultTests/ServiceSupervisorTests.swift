@@ -1,0 +1,62 @@
+import EmbeddedDefault
+import Foundation
+import Logging
+import RdKafkaTestKit
+import Testing
+
+@Suite("ServiceSupervisor", .timeLimit(.minutes(2)))
+struct ServiceSupervisorTests {
+    @Test("a child that dies is restarted; shutdown stops it by PID")
+    func restartsAndStops() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("supervisor-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let log = folder.appendingPathComponent("child.log").path
+        let child = ServiceSupervisor.Child(
+            name: "sleeper", executable: "/bin/sh", arguments: ["-c", "echo \"started $GREETING\"; exec sleep 600"],
+            environment: ["GREETING": "hello"], logFile: log)
+        let supervisor = ServiceSupervisor(children: [child], stopTimeout: .seconds(5), logger: .kafkaTest)
+
+        var pids: [Int32] = []
+        try await withRunningServices([supervisor]) {
+            let first = try await withTimeout(.seconds(10)) {
+                while supervisor.processIDs["sleeper"] == nil { try await Task.sleep(for: .milliseconds(20)) }
+                return supervisor.processIDs["sleeper"]!
+            }
+            pids.append(first)
+            kill(first, SIGKILL)
+            let second = try await withTimeout(.seconds(10)) {
+                while true {
+                    if let pid = supervisor.processIDs["sleeper"], pid != first { return pid }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            pids.append(second)
+            #expect(supervisor.restartCounts["sleeper"] == 1)
+        }
+        // Graceful shutdown stopped the second child.
+        #expect(kill(pids[1], 0) != 0, "the child is gone after shutdown")
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(text.components(separatedBy: "started hello").count - 1 == 2, "both runs logged to the child's file, with its environment")
+    }
+
+    @Test("up.env quotes values so a shell reads them back unchanged")
+    func environmentFileQuoting() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("up-\(UUID().uuidString).env").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let tricky = "postgres://u:p'a$s\"w@host:5432/db?x=1&y=2"
+        try UpEnvironmentFile(variables: [("KAFKA_BROKERS", "127.0.0.1:9092"), ("DATABASE_URL", tricky)]).write(to: path)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", ". \"$0\" && printf '%s\\n%s' \"$KAFKA_BROKERS\" \"$DATABASE_URL\"", path]
+        let output = Pipe()
+        shell.standardOutput = output
+        try shell.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        shell.waitUntilExit()
+        #expect(String(decoding: data, as: UTF8.self) == "127.0.0.1:9092\n\(tricky)")
+    }
+}
