@@ -8,7 +8,8 @@
  * Rounds keep each partition under the embedded cluster's ~5 MiB retention.
  *
  * Usage: rdkafka-perf BOOTSTRAP TOPIC MESSAGES_PER_ROUND ROUNDS SIZE
- * Each consumed key and value is copied out of librdkafka, as the Swift wrapper does.
+ * Each consumed message is surfaced as the Swift wrapper surfaces it: key and value copied out of
+ * librdkafka, headers, timestamp and topic name read.
  * Prints: RESULT messages=<n> produce_seconds=<s> consume_seconds=<s> delivery_failures=<n> checksum=<sum>
  */
 #include <inttypes.h>
@@ -70,12 +71,19 @@ static long consume(rd_kafka_t *consumer, long wanted, int timeout_seconds) {
                 if (!message)
                         continue;
                 if (!message->err) {
-                        /* Take the bytes out of librdkafka's message, as the Swift wrapper does for
-                         * every message (an application that keeps a message past the poll must). */
+                        /* Surface what the Swift wrapper surfaces for every message: the key and
+                         * value copied out of librdkafka (an application that keeps a message past
+                         * the poll must copy), its headers, timestamp and topic name. */
                         unsigned char *copy = malloc(message->key_len + message->len);
                         memcpy(copy, message->key, message->key_len);
                         memcpy(copy + message->key_len, message->payload, message->len);
                         checksum += copy[message->key_len + message->len - 1];
+                        rd_kafka_headers_t *headers = NULL;
+                        if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                                checksum += rd_kafka_header_cnt(headers);
+                        rd_kafka_timestamp_type_t timestamp_type;
+                        checksum += (unsigned long)(rd_kafka_message_timestamp(message, &timestamp_type) & 1);
+                        checksum += (unsigned long)rd_kafka_topic_name(message->rkt)[0];
                         free(copy);
                         received++;
                 }
