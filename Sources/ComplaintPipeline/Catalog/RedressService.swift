@@ -14,6 +14,14 @@ public struct RedressService: Sendable, Hashable {
     /// HTTP port under the embedded default (`redress up`).
     public let developmentPort: Int
 
+    /// A service description; Redress's own are the constants below.
+    public init(name: String, executable: String, schema: SchemaName, developmentPort: Int) {
+        self.name = name
+        self.executable = executable
+        self.schema = schema
+        self.developmentPort = developmentPort
+    }
+
     /// The `up.env` variable holding the service's base URL (`INTAKE_URL`).
     public var urlVariable: String {
         name.uppercased().replacingOccurrences(of: "-", with: "_") + "_URL"

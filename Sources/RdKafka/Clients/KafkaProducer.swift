@@ -40,6 +40,8 @@ public final class KafkaProducer: Service, Sendable {
     private let configuration: KafkaProducerConfiguration
     private let logger: Logger
     private let executor: DedicatedThreadExecutor
+    /// Runs readiness probes without delaying delivery reports.
+    private let probeExecutor = DedicatedThreadExecutor(label: "redress.kafka.producer.probe")
     private let state = NIOLockedValueBox(State())
     private let nextID = Atomic<UInt64>(1)
     private let delivered = Atomic<Int>(0)
@@ -173,6 +175,15 @@ public final class KafkaProducer: Service, Sendable {
                 throw KafkaError.timeout(reason: "\(client.outstandingMessageCount) messages still outstanding after \(timeout)")
             }
             try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    /// Checks that the cluster answers a metadata request within `timeout`, for readiness probes.
+    /// - Throws: A ``KafkaError`` naming librdkafka's reason when it does not.
+    public func checkConnectivity(timeout: Duration = .seconds(2)) async throws {
+        let milliseconds = Int32(clamping: timeout.kafkaMilliseconds)
+        _ = try await withTaskExecutorPreference(probeExecutor) {
+            try self.client.brokerCount(timeoutMilliseconds: milliseconds)
         }
     }
 

@@ -379,6 +379,18 @@ final class RDKafkaClient: Sendable {
         }
     }
 
+    /// Asks the cluster for its broker list: the cheapest proof that brokers answer. *Blocking.*
+    /// - Returns: The number of brokers in the metadata.
+    func brokerCount(timeoutMilliseconds: Int32) throws -> Int {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let result = rd_kafka_metadata(handle.pointer, 0, nil, &metadata, timeoutMilliseconds)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw KafkaError.rdKafka(result, code: .client, context: "metadata request")
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        return Int(metadata.pointee.broker_cnt)
+    }
+
     /// The partitions currently assigned to this consumer.
     func assignment() -> [(topic: String, partition: Int32)] {
         var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?

@@ -1,0 +1,80 @@
+import Configuration
+import Foundation
+import Logging
+import RdKafka
+import SystemPackage
+
+/// The settings every Redress service reads at start, by precedence: environment variables first,
+/// then an optional JSON file (`services/<name>/<name>.json`, or the file named by
+/// `REDRESS_CONFIG_FILE`), then these defaults.
+///
+/// | key (JSON path) | environment | default |
+/// | --- | --- | --- |
+/// | `kafka.brokers` | `KAFKA_BROKERS` | required |
+/// | `database.url` | `DATABASE_URL` | required (a secret: never logged) |
+/// | `http.host` | `HTTP_HOST` | `0.0.0.0` in containers; set `127.0.0.1` for local runs |
+/// | `http.port` | `HTTP_PORT` | the service's development port |
+/// | `log.level` | `LOG_LEVEL` | `info` |
+/// | `shutdown.timeout.seconds` | `SHUTDOWN_TIMEOUT_SECONDS` | `25` (below Compose's and Kubernetes' 30 s kill) |
+public struct ServiceSettings: Sendable, Hashable {
+    public var kafkaBrokers: [String]
+    public var databaseURL: String
+    public var httpHost: String
+    public var httpPort: Int
+    public var logLevel: Logger.Level
+    public var shutdownTimeout: Duration
+
+    public init(kafkaBrokers: [String], databaseURL: String, httpHost: String, httpPort: Int, logLevel: Logger.Level, shutdownTimeout: Duration) {
+        self.kafkaBrokers = kafkaBrokers
+        self.databaseURL = databaseURL
+        self.httpHost = httpHost
+        self.httpPort = httpPort
+        self.logLevel = logLevel
+        self.shutdownTimeout = shutdownTimeout
+    }
+
+    /// A setting is missing or unusable; the message names the environment variable to set.
+    public struct Invalid: Error, CustomStringConvertible, Hashable {
+        public var description: String
+    }
+
+    /// Reads the settings of `service`.
+    /// - Parameters:
+    ///   - environment: The environment variables (the process's by default).
+    ///   - configurationFile: A JSON file; `nil` uses `REDRESS_CONFIG_FILE` or `services/<name>/<name>.json`
+    ///     if it exists. A file that is present but malformed is an error.
+    public static func load(
+        for service: RedressService,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        configurationFile: String? = nil
+    ) async throws -> ServiceSettings {
+        let filePath = configurationFile ?? environment["REDRESS_CONFIG_FILE"] ?? "services/\(service.name)/\(service.name).json"
+        let config = ConfigReader(providers: [
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(["DATABASE_URL"])),
+            try await FileProvider<JSONSnapshot>(filePath: FilePath(filePath), allowMissing: true),
+        ])
+        guard let brokers = config.string(forKey: "kafka.brokers").flatMap({ $0.isEmpty ? nil : $0 }) else {
+            throw Invalid(description: "KAFKA_BROKERS is not set (host:port[,host:port…] of the Kafka cluster)")
+        }
+        guard let databaseURL = config.string(forKey: "database.url", isSecret: true).flatMap({ $0.isEmpty ? nil : $0 }) else {
+            throw Invalid(description: "DATABASE_URL is not set (postgres://user:password@host:port/database)")
+        }
+        let levelName = config.string(forKey: "log.level", default: "info")
+        guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
+            throw Invalid(description: "LOG_LEVEL '\(levelName)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        let port = config.int(forKey: "http.port", default: service.developmentPort)
+        guard (1...65535).contains(port) else {
+            throw Invalid(description: "HTTP_PORT \(port) is not a TCP port")
+        }
+        let timeout = config.int(forKey: "shutdown.timeout.seconds", default: 25)
+        return ServiceSettings(
+            kafkaBrokers: KafkaBootstrap.servers(from: brokers),
+            databaseURL: databaseURL,
+            httpHost: config.string(forKey: "http.host", default: "0.0.0.0"),
+            httpPort: port,
+            logLevel: level,
+            shutdownTimeout: .seconds(max(1, timeout))
+        )
+    }
+}

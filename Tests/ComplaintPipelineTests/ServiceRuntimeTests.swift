@@ -1,0 +1,159 @@
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Metrics
+import NIOCore
+import PostgresNIO
+import Prometheus
+import RdKafka
+import RdKafkaTestKit
+import Synchronization
+import Testing
+
+@Suite("Service settings")
+struct ServiceSettingsTests {
+    static func file(_ json: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("settings-\(UUID().uuidString).json").path
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test("environment beats the file, the file beats the defaults")
+    func precedence() async throws {
+        let path = try Self.file(#"{"kafka":{"brokers":"file:9092"},"http":{"port":9999},"log":{"level":"debug"}}"#)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let settings = try await ServiceSettings.load(
+            for: .classifier,
+            environment: ["KAFKA_BROKERS": "env-a:9092, env-b:9092", "DATABASE_URL": "postgres://u:p@db/redress"],
+            configurationFile: path)
+        #expect(settings.kafkaBrokers == ["env-a:9092", "env-b:9092"])
+        #expect(settings.httpPort == 9999)
+        #expect(settings.logLevel == .debug)
+        #expect(settings.httpHost == "0.0.0.0")
+        #expect(settings.shutdownTimeout == .seconds(25))
+        #expect(settings.databaseURL == "postgres://u:p@db/redress")
+    }
+
+    @Test("a missing file leaves the defaults; the port defaults to the service's")
+    func defaults() async throws {
+        let settings = try await ServiceSettings.load(
+            for: .notifier,
+            environment: ["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/redress"],
+            configurationFile: "/nonexistent/redress.json")
+        #expect(settings.httpPort == RedressService.notifier.developmentPort)
+        #expect(settings.logLevel == .info)
+    }
+
+    @Test("missing or bad settings fail fast, naming the variable", arguments: [
+        (["DATABASE_URL": "postgres://db/x"], "KAFKA_BROKERS is not set"),
+        (["KAFKA_BROKERS": "k:9092"], "DATABASE_URL is not set"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "LOG_LEVEL": "loud"], "LOG_LEVEL 'loud'"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "HTTP_PORT": "70000"], "HTTP_PORT 70000"),
+    ])
+    func invalid(environment: [String: String], expected: String) async throws {
+        await #expect {
+            _ = try await ServiceSettings.load(for: .intake, environment: environment, configurationFile: "/nonexistent/redress.json")
+        } throws: { error in
+            "\(error)".contains(expected)
+        }
+    }
+}
+
+@Suite("JSON logs")
+struct JSONLogHandlerTests {
+    @Test("one JSON object per line, guest personal data redacted at any depth")
+    func redaction() throws {
+        let lines = Mutex<[String]>([])
+        var logger = Logger(label: "redress.test") { label in
+            JSONLogHandler(label: label) { line in lines.withLock { $0.append(line) } }
+        }
+        logger.logLevel = .info
+        logger.info("complaint registered", metadata: [
+            "complaint.id": "c-1",
+            "guest.name": "王小明",
+            "guest.phone": "+86 138 0000 0000",
+            "details": ["email": "guest@example.com", "channel": "wechat"],
+        ])
+        let line = try #require(lines.withLock { $0.first })
+        #expect(line.hasSuffix("\n"))
+        #expect(!line.contains("王小明") && !line.contains("138") && !line.contains("guest@example.com"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["message"] as? String == "complaint registered")
+        #expect(object["level"] as? String == "info")
+        let metadata = try #require(object["metadata"] as? [String: Any])
+        #expect(metadata["complaint.id"] as? String == "c-1")
+        #expect(metadata["guest.name"] as? String == "[redacted]")
+        #expect((metadata["details"] as? [String: Any])?["email"] as? String == "[redacted]")
+        #expect((metadata["details"] as? [String: Any])?["channel"] as? String == "wechat")
+    }
+}
+
+@Suite("Operational routes", .timeLimit(.minutes(2)))
+struct OperationalRoutesTests {
+    @Test("live, ready with a failing dependency, ready, and metrics")
+    func routes() async throws {
+        let healthy = Mutex(false)
+        let registry = PrometheusCollectorRegistry()
+        registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "complaints_received", unitName: "total", helpText: "Complaints received."))
+            .increment(by: Int64(3))
+        let router = Router()
+        addOperationalRoutes(to: router, readiness: [
+            ReadinessCheck(name: "postgres") {
+                if !healthy.withLock({ $0 }) { throw RejectedEvent("connection refused") }
+            },
+        ], registry: registry)
+        let app = Application(router: router)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/health/live", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/health/ready", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                #expect(response.headers[.retryAfter] == "5")
+                #expect(String(buffer: response.body).contains("postgres: connection refused"))
+            }
+            healthy.withLock { $0 = true }
+            try await client.execute(uri: "/health/ready", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("complaints_received_total 3"))
+            }
+        }
+    }
+
+    @Test("Kafka and PostgreSQL readiness follow the real dependencies",
+          .enabled(if: !KafkaTestEnvironment.usesExternalKafka, "takes the embedded broker down"))
+    func realDependencies() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let cluster = try #require(kafka.embedded)
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+        try await withTestClient { postgres in
+            let router = Router()
+            addOperationalRoutes(to: router, readiness: [
+                ReadinessCheck(name: "postgres") { _ = try await postgres.query("SELECT 1", logger: .complaintTest).collect() },
+                ReadinessCheck(name: "kafka") { try await producer.checkConnectivity(timeout: .seconds(1)) },
+            ], registry: PrometheusCollectorRegistry(), timeout: .seconds(2))
+            let app = Application(router: router)
+            try await withRunningServices([producer]) {
+                try await app.test(.router) { client in
+                    try await client.execute(uri: "/health/ready", method: .get) { response in
+                        #expect(response.status == .ok)
+                    }
+                    try cluster.setBrokerDown(1)
+                    try await client.execute(uri: "/health/ready", method: .get) { response in
+                        #expect(response.status == .serviceUnavailable)
+                        #expect(String(buffer: response.body).contains("kafka:"))
+                    }
+                    try cluster.setBrokerUp(1)
+                }
+            }
+        }
+    }
+}

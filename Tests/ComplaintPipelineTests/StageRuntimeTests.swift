@@ -1,0 +1,90 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import RdKafka
+import RdKafkaTestKit
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@Suite("StageRuntime", .timeLimit(.minutes(3)), .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is not installed"))
+struct StageRuntimeTests {
+    static func get(_ url: String) throws -> (status: Int, body: String) {
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = ["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "5", url]
+        let output = Pipe()
+        curl.standardOutput = output
+        try curl.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        curl.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    @Test("a whole stage: migrates, reports ready over HTTP, applies and publishes, shuts down gracefully")
+    func wholeStage() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 2))
+        let output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 2))
+        let database = try await TestDatabase.shared.configuration()
+        let schema = SchemaName.random(prefix: "stage")
+        let service = RedressService(name: "stage-test", executable: "stage-test-\(schema)", schema: schema, developmentPort: 0)
+        let effects = try MigrationSet(schema: schema, migrations: [
+            Migration(version: 1, name: "effects", sql: "CREATE TABLE \(schema).effects (event_id uuid NOT NULL, complaint_id uuid NOT NULL, attempt int NOT NULL);", source: "test"),
+        ])
+        let settings = ServiceSettings(
+            kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
+            logLevel: .warning, shutdownTimeout: .seconds(20))
+        var runtime = StageRuntime(
+            service: service, settings: settings,
+            handler: RecordingHandler(inputTopic: input, outputTopic: output, schema: schema),
+            migrations: [effects], logger: kafka.logger)
+        runtime.kafkaProperties = ["fetch.wait.max.ms": "10"]
+        let port = Mutex(0)
+        runtime.onServerRunning = { value in port.withLock { $0 = value } }
+        let group = try runtime.makeServiceGroup()
+        let event = try EventFixtures.received()
+
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let listening = try await withTimeout(.seconds(30)) {
+                while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                return port.withLock { $0 }
+            }
+            let base = "http://127.0.0.1:\(listening)"
+            #expect(try Self.get("\(base)/health/live").status == 200)
+            let ready = try await eventually(timeout: .seconds(20)) { try Self.get("\(base)/health/ready").status == 200 }
+            #expect(ready)
+
+            let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+            try await withRunningServices([producer]) {
+                _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                    topic: input.name, key: ByteBuffer(string: event.data.complaintID.uuidString.lowercased()),
+                    value: ByteBuffer(bytes: try input.encode(event))))
+            }
+            let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [output.name]), logger: kafka.logger)
+            let published = try await withRunningServices([consumer]) { try await consumer.collect(1) }
+            let classified = try output.decode(Array(published[0].value.readableBytesView))
+            #expect(classified.data.complaintID == event.data.complaintID)
+            #expect(published[0].headers.first(named: "ce_type") == ComplaintClassified.eventType)
+
+            let metrics = try Self.get("\(base)/metrics")
+            #expect(metrics.status == 200)
+
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        try await withClient(database) { client in
+            let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int FROM \(schema).effects"), logger: .complaintTest).collect()
+            #expect(try rows[0].decode(Int.self) == 1)
+            try await dropSchema(schema, client: client)
+        }
+    }
+}
