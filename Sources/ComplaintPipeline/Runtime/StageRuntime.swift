@@ -23,6 +23,7 @@ public struct StageRuntime<Handler: EventHandler> {
     public var handler: Handler
     /// The service's own migrations, applied after its runtime tables.
     public var migrations: [MigrationSet]
+    /// Served on `/metrics`; pass the one ``Observability/bootstrap(settings:service:)`` returned.
     public var registry: PrometheusCollectorRegistry
     public var logger: Logger
     /// Extra Kafka properties for both clients (e.g. `fetch.wait.max.ms` on the embedded broker).
