@@ -69,10 +69,14 @@ extension SchemaName {
     }
 }
 
-/// Drops `schema` and its migration ledger rows.
+/// Drops `schema` and its migration ledger rows (the ledger may not exist yet: no migrator ran).
 public func dropSchema(_ schema: SchemaName, client: PostgresClient) async throws {
     try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: .complaintTest)
-    try await client.query("DELETE FROM redress.redress_migrations WHERE schema = \(schema.rawValue)", logger: .complaintTest)
+    let ledgerExists = try await client.query("SELECT to_regclass('redress.redress_migrations') IS NOT NULL", logger: .complaintTest)
+        .collect().first?.decode(Bool.self) ?? false
+    if ledgerExists {
+        try await client.query("DELETE FROM redress.redress_migrations WHERE schema = \(schema.rawValue)", logger: .complaintTest)
+    }
 }
 
 /// Runs `body` with a fresh schema holding the runtime tables (inbox, outbox), dropped afterwards.

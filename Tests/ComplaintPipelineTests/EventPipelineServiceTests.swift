@@ -96,13 +96,15 @@ struct EventPipelineServiceTests {
             try await world.publish([good])
 
             let stage = try world.stage(world.handler)
-            try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
+            // The poison messages and the good one may sit on different partitions: keep the stage
+            // running until both dead letters were read, not just until the good one was applied.
+            let deadLetters = try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
                 let processed = try await eventually { try await world.processedCount == 1 }
                 #expect(processed)
+                return try await world.read(2, from: world.deadLetterTopic, timeout: .seconds(60))
             }
             #expect(try await world.effects(of: good.id) == 1)
 
-            let deadLetters = try await world.read(2, from: world.deadLetterTopic)
             let byKey = Dictionary(uniqueKeysWithValues: deadLetters.map { ($0.keyString ?? "", $0) })
             let malformed = try #require(byKey["poison-1"])
             #expect(malformed.headers.first(named: DeadLetterHeaders.reason)?.isEmpty == false)

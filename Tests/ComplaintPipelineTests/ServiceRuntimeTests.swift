@@ -138,14 +138,16 @@ struct OperationalRoutesTests {
             let router = Router()
             addOperationalRoutes(to: router, readiness: [
                 ReadinessCheck(name: "postgres") { _ = try await postgres.query("SELECT 1", logger: .complaintTest).collect() },
-                ReadinessCheck(name: "kafka") { try await producer.checkConnectivity(timeout: .seconds(1)) },
-            ], registry: PrometheusCollectorRegistry(), timeout: .seconds(2))
+                ReadinessCheck(name: "kafka") { try await producer.checkConnectivity(timeout: .seconds(3)) },
+            ], registry: PrometheusCollectorRegistry(), timeout: .seconds(5))
             let app = Application(router: router)
             try await withRunningServices([producer]) {
                 try await app.test(.router) { client in
-                    try await client.execute(uri: "/health/ready", method: .get) { response in
-                        #expect(response.status == .ok)
+                    // The producer's first metadata round trip may take a moment on a loaded machine.
+                    let ready = try await eventually(timeout: .seconds(60)) {
+                        try await client.execute(uri: "/health/ready", method: .get).status == .ok
                     }
+                    #expect(ready)
                     try cluster.setBrokerDown(1)
                     try await client.execute(uri: "/health/ready", method: .get) { response in
                         #expect(response.status == .serviceUnavailable)

@@ -17,7 +17,7 @@ struct StageRuntimeTests {
     static func get(_ url: String) throws -> (status: Int, body: String) {
         let curl = Process()
         curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = ["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "5", url]
+        curl.arguments = ["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10", url]
         let output = Pipe()
         curl.standardOutput = output
         try curl.run()
@@ -59,8 +59,9 @@ struct StageRuntimeTests {
                 return port.withLock { $0 }
             }
             let base = "http://127.0.0.1:\(listening)"
-            #expect(try Self.get("\(base)/health/live").status == 200)
-            let ready = try await eventually(timeout: .seconds(20)) { try Self.get("\(base)/health/ready").status == 200 }
+            let live = try await eventually(timeout: .seconds(30)) { try Self.get("\(base)/health/live").status == 200 }
+            #expect(live)
+            let ready = try await eventually(timeout: .seconds(60)) { try Self.get("\(base)/health/ready").status == 200 }
             #expect(ready)
 
             let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
@@ -75,8 +76,8 @@ struct StageRuntimeTests {
             #expect(classified.data.complaintID == event.data.complaintID)
             #expect(published[0].headers.first(named: "ce_type") == ComplaintClassified.eventType)
 
-            let metrics = try Self.get("\(base)/metrics")
-            #expect(metrics.status == 200)
+            let metrics = try await eventually(timeout: .seconds(30)) { try Self.get("\(base)/metrics").status == 200 }
+            #expect(metrics)
 
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
