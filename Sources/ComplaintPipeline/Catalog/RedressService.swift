@@ -38,8 +38,12 @@ public struct RedressService: Sendable, Hashable {
     public static let all: [RedressService] = [intake, classifier, assignment, slaWatcher, notifier, metrics]
 
     /// The migrations of this service's schema: its inbox and outbox (the runtime tables), then the
-    /// service's own tables once the service ships them.
+    /// service's own tables (`ComplaintStore/Migrations/<schema>/`) when it ships any.
     public func migrations() throws -> [MigrationSet] {
-        [try RuntimeTables(schema: schema).migrations()]
+        var sets = [try RuntimeTables(schema: schema).migrations()]
+        if MigrationSet.hasBundled(schema: schema) {
+            sets.append(try MigrationSet.bundled(schema: schema))
+        }
+        return sets
     }
 }

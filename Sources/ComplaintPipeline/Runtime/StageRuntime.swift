@@ -30,6 +30,8 @@ public struct StageRuntime<Handler: EventHandler> {
     public var kafkaProperties: [String: String] = [:]
     /// Called with the HTTP port once the server listens (useful with port 0).
     public var onServerRunning: @Sendable (Int) async -> Void = { _ in }
+    /// Adds the service's own HTTP API (intake's `/v1/complaints`, say) beside the operational routes.
+    public var addRoutes: @Sendable (Router<BasicRequestContext>, StageResources) -> Void = { _, _ in }
 
     public init(
         service: RedressService,
@@ -77,6 +79,7 @@ public struct StageRuntime<Handler: EventHandler> {
             ReadinessCheck(name: "postgres") { _ = try await client.query("SELECT 1", logger: logger).collect() },
             ReadinessCheck(name: "kafka") { try await producer.checkConnectivity(timeout: .seconds(2)) },
         ], registry: registry)
+        addRoutes(router, StageResources(client: client, producer: producer, logger: logger))
         let onServerRunning = self.onServerRunning
         let application = Application(
             router: router,
@@ -97,4 +100,13 @@ public struct StageRuntime<Handler: EventHandler> {
         configuration.maximumGracefulShutdownDuration = settings.shutdownTimeout
         return ServiceGroup(configuration: configuration)
     }
+}
+
+/// The shared clients a stage's own HTTP routes may use; ``StageRuntime`` runs them as services.
+public struct StageResources: Sendable {
+    /// The service's PostgreSQL pool (write only the service's own schema).
+    public var client: PostgresClient
+    /// The idempotent producer the outbox relay and the dead-letter publisher use.
+    public var producer: KafkaProducer
+    public var logger: Logger
 }

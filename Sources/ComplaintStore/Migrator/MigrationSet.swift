@@ -94,6 +94,12 @@ public struct MigrationSet: Sendable, Hashable {
         return try MigrationSet(schema: schema, track: track, migrations: migrations)
     }
 
+    /// Whether this module ships migrations for `schema` (a folder `Migrations/<schema>/`).
+    public static func hasBundled(schema: SchemaName) -> Bool {
+        guard let root = try? bundledMigrationsRoot() else { return false }
+        return FileManager.default.fileExists(atPath: root.appendingPathComponent(schema.rawValue, isDirectory: true).path)
+    }
+
     /// The migrations shipped in this module for `schema`, from `Migrations/<schema>/` in its resource bundle.
     ///
     /// - Throws: A ``ComplaintStoreError`` if the module ships no folder for `schema`.

@@ -1,0 +1,2 @@
+/// Placeholder until the classifier service lands.
+enum ClassifierPlaceholder {}

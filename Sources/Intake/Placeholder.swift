@@ -1,0 +1,2 @@
+/// Placeholder until the intake service lands.
+enum IntakePlaceholder {}
