@@ -34,13 +34,18 @@ public struct KafkaTestEnvironment: Sendable {
     /// Creates a topic with a unique name and returns the name.
     public func makeTopic(prefix: String = "test", partitions: Int = 3) async throws -> String {
         let name = "\(prefix)-\(UUID().uuidString.lowercased())"
+        try await createTopic(name, partitions: partitions)
+        return name
+    }
+
+    /// Creates topic `name` (make it unique to the test).
+    public func createTopic(_ name: String, partitions: Int = 3) async throws {
         if let embedded {
             try embedded.createTopic(name, partitions: partitions)
         } else {
             let admin = try KafkaAdminClient(bootstrapServers: bootstrapServers, logger: logger)
             try await admin.createTopics([KafkaTopicSpecification(name: name, partitions: partitions)])
         }
-        return name
     }
 
     /// A producer configuration for tests: Redress defaults, quick polling.

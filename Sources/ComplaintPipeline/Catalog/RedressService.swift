@@ -14,12 +14,17 @@ public struct RedressService: Sendable, Hashable {
     /// HTTP port under the embedded default (`redress up`).
     public let developmentPort: Int
 
-    /// A service description; Redress's own are the constants below.
-    public init(name: String, executable: String, schema: SchemaName, developmentPort: Int) {
+    /// The folder of the service's own migrations in ComplaintStore (`Migrations/<folder>/`).
+    public let migrationFolder: String
+
+    /// A service description; Redress's own are the constants below. Tests give a service a schema
+    /// of their own and keep `migrationFolder` pointing at the real service's migrations.
+    public init(name: String, executable: String, schema: SchemaName, developmentPort: Int, migrationFolder: String? = nil) {
         self.name = name
         self.executable = executable
         self.schema = schema
         self.developmentPort = developmentPort
+        self.migrationFolder = migrationFolder ?? schema.rawValue
     }
 
     /// The `up.env` variable holding the service's base URL (`INTAKE_URL`).
@@ -41,8 +46,8 @@ public struct RedressService: Sendable, Hashable {
     /// service's own tables (`ComplaintStore/Migrations/<schema>/`) when it ships any.
     public func migrations() throws -> [MigrationSet] {
         var sets = [try RuntimeTables(schema: schema).migrations()]
-        if MigrationSet.hasBundled(schema: schema) {
-            sets.append(try MigrationSet.bundled(schema: schema))
+        if MigrationSet.hasBundled(folder: migrationFolder) {
+            sets.append(try MigrationSet.bundled(folder: migrationFolder, schema: schema))
         }
         return sets
     }

@@ -16,6 +16,7 @@ import SystemPackage
 /// | `http.port` | `HTTP_PORT` | the service's development port |
 /// | `log.level` | `LOG_LEVEL` | `info` |
 /// | `shutdown.timeout.seconds` | `SHUTDOWN_TIMEOUT_SECONDS` | `25` (below Compose's and Kubernetes' 30 s kill) |
+/// | `kafka.fetch.wait.max.ms` | `KAFKA_FETCH_WAIT_MAX_MS` | librdkafka's (500); `redress up` sets 10 for the embedded broker |
 public struct ServiceSettings: Sendable, Hashable {
     public var kafkaBrokers: [String]
     public var databaseURL: String
@@ -23,6 +24,8 @@ public struct ServiceSettings: Sendable, Hashable {
     public var httpPort: Int
     public var logLevel: Logger.Level
     public var shutdownTimeout: Duration
+    /// Extra librdkafka properties for the service's clients (`fetch.wait.max.ms`).
+    public var kafkaProperties: [String: String] = [:]
 
     public init(kafkaBrokers: [String], databaseURL: String, httpHost: String, httpPort: Int, logLevel: Logger.Level, shutdownTimeout: Duration) {
         self.kafkaBrokers = kafkaBrokers
@@ -36,6 +39,26 @@ public struct ServiceSettings: Sendable, Hashable {
     /// A setting is missing or unusable; the message names the environment variable to set.
     public struct Invalid: Error, CustomStringConvertible, Hashable {
         public var description: String
+
+        public init(description: String) {
+            self.description = description
+        }
+    }
+
+    /// The reader behind ``load(for:environment:configurationFile:)`` (environment, then JSON file), for a
+    /// service's own settings: `intake.rate.per.second` is read from `INTAKE_RATE_PER_SECOND` or the file.
+    /// - Parameter secrets: Environment variables whose values must never be printed.
+    public static func configReader(
+        for service: RedressService,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        configurationFile: String? = nil,
+        secrets: Set<String> = []
+    ) async throws -> ConfigReader {
+        let filePath = configurationFile ?? environment["REDRESS_CONFIG_FILE"] ?? "services/\(service.name)/\(service.name).json"
+        return ConfigReader(providers: [
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(secrets.union(["DATABASE_URL"]))),
+            try await FileProvider<JSONSnapshot>(filePath: FilePath(filePath), allowMissing: true),
+        ])
     }
 
     /// Reads the settings of `service`.
@@ -48,11 +71,7 @@ public struct ServiceSettings: Sendable, Hashable {
         environment: [String: String] = ProcessInfo.processInfo.environment,
         configurationFile: String? = nil
     ) async throws -> ServiceSettings {
-        let filePath = configurationFile ?? environment["REDRESS_CONFIG_FILE"] ?? "services/\(service.name)/\(service.name).json"
-        let config = ConfigReader(providers: [
-            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(["DATABASE_URL"])),
-            try await FileProvider<JSONSnapshot>(filePath: FilePath(filePath), allowMissing: true),
-        ])
+        let config = try await configReader(for: service, environment: environment, configurationFile: configurationFile)
         guard let brokers = config.string(forKey: "kafka.brokers").flatMap({ $0.isEmpty ? nil : $0 }) else {
             throw Invalid(description: "KAFKA_BROKERS is not set (host:port[,host:port…] of the Kafka cluster)")
         }
@@ -68,7 +87,14 @@ public struct ServiceSettings: Sendable, Hashable {
             throw Invalid(description: "HTTP_PORT \(port) is not a TCP port")
         }
         let timeout = config.int(forKey: "shutdown.timeout.seconds", default: 25)
-        return ServiceSettings(
+        var kafkaProperties: [String: String] = [:]
+        if let fetchWait = config.int(forKey: "kafka.fetch.wait.max.ms") {
+            guard (0...300_000).contains(fetchWait) else {
+                throw Invalid(description: "KAFKA_FETCH_WAIT_MAX_MS \(fetchWait) is not between 0 and 300000")
+            }
+            kafkaProperties["fetch.wait.max.ms"] = String(fetchWait)
+        }
+        var settings = ServiceSettings(
             kafkaBrokers: KafkaBootstrap.servers(from: brokers),
             databaseURL: databaseURL,
             httpHost: config.string(forKey: "http.host", default: "0.0.0.0"),
@@ -76,5 +102,7 @@ public struct ServiceSettings: Sendable, Hashable {
             logLevel: level,
             shutdownTimeout: .seconds(max(1, timeout))
         )
+        settings.kafkaProperties = kafkaProperties
+        return settings
     }
 }

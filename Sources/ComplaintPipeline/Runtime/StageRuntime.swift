@@ -30,6 +30,11 @@ public struct StageRuntime<Handler: EventHandler> {
     public var kafkaProperties: [String: String] = [:]
     /// Called with the HTTP port once the server listens (useful with port 0).
     public var onServerRunning: @Sendable (Int) async -> Void = { _ in }
+    /// Further topics the process follows, each with its own handler and consumer group
+    /// (`<executable>-<name>`): intake keeps its record current from classified and assigned events.
+    public var additionalInputs: [AdditionalInput] = []
+    /// Dead letters go here (tests rename it to stay isolated).
+    public var deadLetterTopic: String = Topics.deadLetter.name
     /// Adds the service's own HTTP API (intake's `/v1/complaints`, say) beside the operational routes.
     public var addRoutes: @Sendable (Router<BasicRequestContext>, StageResources) -> Void = { _, _ in }
 
@@ -47,14 +52,18 @@ public struct StageRuntime<Handler: EventHandler> {
         self.migrations = migrations
         self.registry = registry
         self.logger = logger
+        self.kafkaProperties = settings.kafkaProperties
     }
+
+    static let consumerOnlyProperties: Set<String> = ["fetch.wait.max.ms", "fetch.min.bytes", "heartbeat.interval.ms", "session.timeout.ms"]
 
     public func makeServiceGroup() throws -> ServiceGroup {
         let database = try DatabaseConfiguration(url: settings.databaseURL)
         let client = PostgresClient(configuration: database.makeClientConfiguration(), backgroundLogger: logger)
 
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBrokers, clientID: "\(service.executable)-producer")
-        producerConfiguration.additionalProperties = kafkaProperties
+        // Consumer-only properties would make librdkafka warn on the producer.
+        producerConfiguration.additionalProperties = kafkaProperties.filter { !Self.consumerOnlyProperties.contains($0.key) }
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
         var consumerConfiguration = KafkaConsumerConfiguration(
             bootstrapServers: settings.kafkaBrokers, groupID: service.executable,
@@ -62,17 +71,27 @@ public struct StageRuntime<Handler: EventHandler> {
         consumerConfiguration.additionalProperties = kafkaProperties
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
 
+        let deadLetters = DeadLetterPublisher(producer: producer, serviceName: service.name, topic: deadLetterTopic, logger: logger)
         let pipeline = EventPipelineService(
             handler: handler, consumer: consumer, client: client,
-            deadLetters: DeadLetterPublisher(producer: producer, serviceName: service.name, logger: logger),
+            deadLetters: deadLetters,
             configuration: PipelineConfiguration(serviceName: service.name, schema: service.schema),
             logger: logger)
+        var followers: [(consumer: KafkaConsumer, pipeline: any Service)] = []
+        for input in additionalInputs {
+            var configuration = KafkaConsumerConfiguration(
+                bootstrapServers: settings.kafkaBrokers, groupID: "\(service.executable)-\(input.name)",
+                topics: [input.topic], clientID: "\(service.executable)-\(input.name)-consumer")
+            configuration.additionalProperties = kafkaProperties
+            let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
+            followers.append((consumer, input.makePipeline(consumer, client, deadLetters, service, logger)))
+        }
         let relay = OutboxRelay(outbox: Outbox(schema: service.schema), client: client, producer: producer, logger: logger)
         let allMigrations = try service.migrations() + migrations
         let logger = self.logger
         let prelude = PreludeService(name: "migrations", logger: logger, prelude: {
             _ = try await Migrator(client: client, logger: logger).apply(allMigrations)
-        }, then: [pipeline, relay])
+        }, then: [pipeline, relay] + followers.map(\.pipeline))
 
         let router = Router()
         addOperationalRoutes(to: router, readiness: [
@@ -92,6 +111,7 @@ public struct StageRuntime<Handler: EventHandler> {
                 .init(service: client),
                 .init(service: producer),
                 .init(service: consumer),
+            ] + followers.map { .init(service: $0.consumer) } + [
                 .init(service: prelude),
                 .init(service: application),
             ],
@@ -109,4 +129,22 @@ public struct StageResources: Sendable {
     /// The idempotent producer the outbox relay and the dead-letter publisher use.
     public var producer: KafkaProducer
     public var logger: Logger
+}
+
+/// Another topic a stage's process consumes, with its own handler; see ``StageRuntime/additionalInputs``.
+public struct AdditionalInput: Sendable {
+    /// Names the consumer group suffix (`redress-intake-classified`).
+    public var name: String
+    public var topic: String
+    let makePipeline: @Sendable (KafkaConsumer, PostgresClient, DeadLetterPublisher, RedressService, Logger) -> any Service
+
+    public init<Handler: EventHandler>(name: String, handler: Handler) {
+        self.name = name
+        self.topic = handler.inputTopic.name
+        self.makePipeline = { consumer, client, deadLetters, service, logger in
+            EventPipelineService(
+                handler: handler, consumer: consumer, client: client, deadLetters: deadLetters,
+                configuration: PipelineConfiguration(serviceName: service.name, schema: service.schema), logger: logger)
+        }
+    }
 }

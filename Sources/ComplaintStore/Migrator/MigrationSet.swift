@@ -94,10 +94,20 @@ public struct MigrationSet: Sendable, Hashable {
         return try MigrationSet(schema: schema, track: track, migrations: migrations)
     }
 
-    /// Whether this module ships migrations for `schema` (a folder `Migrations/<schema>/`).
-    public static func hasBundled(schema: SchemaName) -> Bool {
+    /// Whether this module ships migrations in a folder `Migrations/<folder>/`.
+    public static func hasBundled(folder: String) -> Bool {
         guard let root = try? bundledMigrationsRoot() else { return false }
-        return FileManager.default.fileExists(atPath: root.appendingPathComponent(schema.rawValue, isDirectory: true).path)
+        return FileManager.default.fileExists(atPath: root.appendingPathComponent(folder, isDirectory: true).path)
+    }
+
+    /// The migrations of `Migrations/<folder>/`, applied to `schema` (tests apply a service's
+    /// migrations to a fresh schema of their own).
+    public static func bundled(folder: String, schema: SchemaName) throws -> MigrationSet {
+        let directory = try bundledMigrationsRoot().appendingPathComponent(folder, isDirectory: true)
+        guard FileManager.default.fileExists(atPath: directory.path) else {
+            throw ComplaintStoreError.invalidMigration("ComplaintStore ships no migrations folder Migrations/\(folder)")
+        }
+        return try .directory(directory, schema: schema, track: MigrationSet.mainTrack)
     }
 
     /// The migrations shipped in this module for `schema`, from `Migrations/<schema>/` in its resource bundle.

@@ -1,0 +1,64 @@
+import ComplaintEvents
+
+/// What an API credential may do. Roles are ordered: each can do what the one before it can, except
+/// that a `publisher` (another system) may only submit.
+public enum AccessRole: String, Sendable, Codable, CaseIterable, Comparable {
+    /// Submits complaints (PMS, WeChat gateway, review monitor); cannot read them back.
+    case publisher
+    /// Reads its hotels' complaints and acts on them within a compensation authority.
+    case staff
+    /// Staff, plus approving or rejecting compensation above staff authority.
+    case manager
+    /// Every hotel, every action.
+    case admin
+
+    private var rank: Int {
+        switch self {
+        case .publisher: 0
+        case .staff: 1
+        case .manager: 2
+        case .admin: 3
+        }
+    }
+
+    public static func < (lhs: AccessRole, rhs: AccessRole) -> Bool { lhs.rank < rhs.rank }
+
+    /// The role recorded on the timeline and in `complaints.updated.v1`.
+    public var actorRole: ActorRole {
+        switch self {
+        case .publisher: .system
+        case .staff: .staff
+        case .manager: .dutyManager
+        case .admin: .generalManager
+        }
+    }
+}
+
+/// The authenticated caller of one request: an API key's id, name, role and hotels.
+public struct Caller: Sendable, Hashable {
+    public var keyID: String
+    /// The key's name: a staff id (`fd-li.wei`) or a system (`opera-pms`); the timeline's actor.
+    public var name: String
+    public var role: AccessRole
+    /// The hotels the key is scoped to; empty for an admin (all hotels).
+    public var hotels: Set<String>
+    /// Requests per second the key may make; `nil` uses the service default.
+    public var ratePerSecond: Int?
+
+    public init(keyID: String, name: String, role: AccessRole, hotels: Set<String>, ratePerSecond: Int? = nil) {
+        self.keyID = keyID
+        self.name = name
+        self.role = role
+        self.hotels = hotels
+        self.ratePerSecond = ratePerSecond
+    }
+
+    /// Whether the key covers `hotelID`.
+    public func covers(hotel hotelID: String) -> Bool {
+        role == .admin || hotels.contains(hotelID)
+    }
+
+    public var actor: EventActor {
+        EventActor(id: name, role: role.actorRole)
+    }
+}

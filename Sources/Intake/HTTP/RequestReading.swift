@@ -1,0 +1,88 @@
+import ComplaintEvents
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension HTTPField.Name {
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+    static let apiKey = HTTPField.Name("X-API-Key")!
+    static let traceParent = HTTPField.Name("traceparent")!
+}
+
+/// Reads what a request carries (key, body, parameters) and turns every defect into a ``Problem``.
+struct RequestReader: Sendable {
+    var maximumBodySize: Int
+
+    /// The API key from `Authorization: Bearer …` or `X-API-Key`.
+    func apiKey(_ request: Request) throws(Problem) -> APIKeySecret {
+        var text: Substring?
+        if let authorization = request.headers[.authorization] {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                throw Problem.unauthorized("the Authorization header must be 'Bearer <api key>'")
+            }
+            text = parts[1].drop { $0 == " " }
+        } else if let header = request.headers[.apiKey] {
+            text = Substring(header)
+        }
+        guard let text else {
+            throw Problem.unauthorized("send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+        }
+        guard let key = APIKeySecret(parsing: text) else {
+            throw Problem.unauthorized("the API key is not of the form rdk_<id>_<secret>")
+        }
+        return key
+    }
+
+    /// The JSON body as bytes: checks the media type (415) and the size (413). An absent body is
+    /// `nil` when `optional`.
+    func jsonBody(_ request: Request, optional: Bool = false) async throws -> [UInt8]? {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBodySize {
+            throw Problem.tooLarge(limit: maximumBodySize)
+        }
+        let contentType = request.headers[.contentType]
+        let body = request.body
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: maximumBodySize)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw Problem.tooLarge(limit: maximumBodySize)
+        }
+        if buffer.readableBytes == 0 && optional && contentType == nil { return nil }
+        guard let contentType, Self.isJSON(contentType) else {
+            throw Problem.unsupportedMediaType(contentType)
+        }
+        guard buffer.readableBytes > 0 else {
+            if optional { return nil }
+            throw Problem.malformedJSON("the request body is empty; a JSON object is required")
+        }
+        return Array(buffer.readableBytesView)
+    }
+
+    /// Decodes and validates `bytes` with the contract's decoder: malformed JSON is a 400, anything
+    /// else (missing, unknown or invalid fields) a 422 naming the field and the rule.
+    func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) throws(Problem) -> Value {
+        do {
+            return try EventCoding.decode(type, from: bytes)
+        } catch {
+            if error.code == .malformedJSON || error.code == .tooDeep {
+                throw Problem.malformedJSON(error.description)
+            }
+            throw Problem.validation(field: error.path, rule: error.rule)
+        }
+    }
+
+    static func isJSON(_ contentType: String) -> Bool {
+        let mediaType = contentType.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces).lowercased()
+        return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
+    }
+
+    /// A UUID path parameter; anything else is a 404 (no such resource), as a random id would be.
+    func uuidParameter(_ name: String, _ context: some RequestContext) throws(Problem) -> UUID {
+        guard let text = context.parameters.get(name), let id = UUID(uuidString: text) else {
+            throw Problem.notFound("no such \(name == "id" ? "complaint" : "compensation")")
+        }
+        return id
+    }
+}

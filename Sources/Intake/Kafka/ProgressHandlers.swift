@@ -1,0 +1,85 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Keeps intake's record current with the classifier's verdict (category, severity, priority; status
+/// `received` → `classified`), so staff can filter by them and the timeline shows it.
+public struct ClassifiedHandler: EventHandler {
+    public var schema: SchemaName
+    public var inputTopic: Topic<ComplaintClassified>
+
+    public init(schema: SchemaName = "intake", topics: IntakeTopics = IntakeTopics()) {
+        self.schema = schema
+        self.inputTopic = topics.classified
+    }
+
+    public func handle(_ event: EventEnvelope<ComplaintClassified>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let data = event.data
+        let table = "\(schema).complaints"
+        let rows = try await context.connection.query("""
+            UPDATE \(unescaped: table) SET category = \(data.category.rawValue), severity = \(data.severity.rawValue),
+                priority = \(data.priority),
+                status = CASE WHEN status = 'received' THEN 'classified' ELSE status END,
+                version = version + 1, updated_at = now()
+            WHERE id = \(data.complaintID)
+            RETURNING status
+            """, logger: context.logger)
+        var statusAfter: IntakeStatus?
+        for try await status in rows.decode(String.self) { statusAfter = IntakeStatus(rawValue: status) }
+        guard let statusAfter else {
+            throw RejectedEvent("data.complaintId: no complaint \(data.complaintID.uuidString.lowercased()) in intake")
+        }
+        let details: [String: String] = [
+            "category": data.category.rawValue, "severity": data.severity.rawValue, "priority": "\(data.priority)",
+            "confidence": String(format: "%.2f", data.confidence),
+        ]
+        try await Timeline(schema: schema).append(
+            complaintID: data.complaintID, at: data.classifiedAt, kind: "classified",
+            actor: EventActor(id: "classifier", role: .system), statusAfter: statusAfter, details: details,
+            on: context.connection, logger: context.logger)
+        return []
+    }
+}
+
+/// Records who owns a complaint once assignment picked someone (status → `assigned` unless staff
+/// already acknowledged it); escalations re-assign.
+public struct AssignedHandler: EventHandler {
+    public var schema: SchemaName
+    public var inputTopic: Topic<ComplaintAssigned>
+
+    public init(schema: SchemaName = "intake", topics: IntakeTopics = IntakeTopics()) {
+        self.schema = schema
+        self.inputTopic = topics.assigned
+    }
+
+    public func handle(_ event: EventEnvelope<ComplaintAssigned>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let data = event.data
+        let table = "\(schema).complaints"
+        let assignee = try jsonText(data.assignee)
+        let rows = try await context.connection.query("""
+            UPDATE \(unescaped: table) SET assignee_id = \(data.assignee.staffID), assignee = \(assignee)::jsonb,
+                category = COALESCE(category, \(data.category.rawValue)), severity = COALESCE(severity, \(data.severity.rawValue)),
+                status = CASE WHEN status IN ('received', 'classified') THEN 'assigned' ELSE status END,
+                version = version + 1, updated_at = now()
+            WHERE id = \(data.complaintID)
+            RETURNING status
+            """, logger: context.logger)
+        var statusAfter: IntakeStatus?
+        for try await status in rows.decode(String.self) { statusAfter = IntakeStatus(rawValue: status) }
+        guard let statusAfter else {
+            throw RejectedEvent("data.complaintId: no complaint \(data.complaintID.uuidString.lowercased()) in intake")
+        }
+        let details: [String: String] = [
+            "department": data.department, "assignee": data.assignee.staffID, "reason": data.reason.rawValue,
+            "escalationLevel": "\(data.escalationLevel)",
+        ]
+        try await Timeline(schema: schema).append(
+            complaintID: data.complaintID, at: data.assignedAt, kind: "assigned",
+            actor: EventActor(id: "assignment", role: .system), statusAfter: statusAfter, details: details,
+            on: context.connection, logger: context.logger)
+        return []
+    }
+}

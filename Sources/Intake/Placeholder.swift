@@ -1,2 +1,0 @@
-/// Placeholder until the intake service lands.
-enum IntakePlaceholder {}

@@ -1,0 +1,152 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+
+/// What registering a submission did.
+public struct RegistrationOutcome: Sendable, Hashable {
+    public var complaintID: UUID
+    /// `false` for a replay: the same source and external id (or Idempotency-Key) registered before.
+    public var created: Bool
+}
+
+/// An `Idempotency-Key` header, with the fingerprint of the request it came with.
+public struct IdempotencyClaim: Sendable, Hashable {
+    public var apiKeyID: String
+    public var key: String
+    public var requestSHA256: [UInt8]
+
+    public init(apiKeyID: String, key: String, body: [UInt8]) {
+        self.apiKeyID = apiKeyID
+        self.key = key
+        self.requestSHA256 = Array(SHA256.hash(data: body))
+    }
+}
+
+/// The Idempotency-Key was used before with a different request body.
+public struct IdempotencyKeyReused: Error, Hashable {
+    public var key: String
+}
+
+/// The one path both doors (HTTP and `complaints.submitted.v1`) take to register a complaint: the
+/// complaint row, its first timeline entry and the `complaints.received.v1` outbox row, in the
+/// caller's transaction. Registered once per hotel + `source` + `externalId`, and per Idempotency-Key.
+public struct ComplaintRegistrar: Sendable {
+    public var schema: SchemaName
+    public var guestKeyer: GuestKeyer
+    public var topics: IntakeTopics
+
+    public init(schema: SchemaName = "intake", guestKeyer: GuestKeyer, topics: IntakeTopics = IntakeTopics()) {
+        self.schema = schema
+        self.guestKeyer = guestKeyer
+        self.topics = topics
+    }
+
+    /// Registers `submission` on `connection`, inside the caller's transaction.
+    /// - Throws: ``IdempotencyKeyReused`` when `idempotency` names a key used for another request.
+    public func register(
+        _ submission: ComplaintSubmitted,
+        actor: EventActor,
+        idempotency: IdempotencyClaim? = nil,
+        traceParent: String? = nil,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> RegistrationOutcome {
+        if let idempotency, let earlier = try await claim(idempotency, on: connection, logger: logger) {
+            return RegistrationOutcome(complaintID: earlier, created: false)
+        }
+        let now = Date()
+        let id = UUID()
+        let guestKey = guestKeyer.guestKey(for: submission.guest)
+        let guestJSON = try jsonText(submission.guest)
+        let reporterJSON = try jsonText(submission.reporter)
+        let table = "\(schema).complaints"
+        let inserted = try await connection.query("""
+            INSERT INTO \(unescaped: table) (id, hotel_id, source, external_id, channel, occurred_at, reported_at,
+                registered_at, text, language, guest, guest_key, reporter, status, updated_at)
+            VALUES (\(id), \(submission.hotelID), \(submission.source), \(submission.externalID), \(submission.channel.rawValue),
+                \(submission.occurredAt), \(submission.reportedAt), \(now), \(submission.text), \(submission.language),
+                \(guestJSON)::jsonb, \(guestKey), \(reporterJSON)::jsonb, \(IntakeStatus.received.rawValue), \(now))
+            ON CONFLICT (hotel_id, source, external_id) DO NOTHING
+            RETURNING id
+            """, logger: logger)
+        var created = false
+        for try await _ in inserted { created = true }
+        let complaintID: UUID
+        if created {
+            complaintID = id
+            try await Timeline(schema: schema).append(
+                complaintID: id, at: now, kind: "received", actor: actor, statusAfter: .received,
+                details: ["channel": submission.channel.rawValue, "source": submission.source], on: connection, logger: logger)
+            let received = ComplaintReceived(
+                complaintID: id, hotelID: submission.hotelID, source: submission.source, externalID: submission.externalID,
+                channel: submission.channel, occurredAt: submission.occurredAt, reportedAt: submission.reportedAt,
+                registeredAt: now, text: submission.text, language: submission.language,
+                guest: GuestSummary(
+                    guestKey: guestKey, name: submission.guest.name, roomNumber: submission.guest.roomNumber,
+                    reservationReference: submission.guest.reservationReference, loyaltyTier: submission.guest.loyaltyTier,
+                    isVIP: submission.guest.isVIP ?? false, preferredLanguage: submission.guest.preferredLanguage,
+                    preferredContact: submission.guest.preferredContact),
+                reporter: submission.reporter)
+            let envelope = EventEnvelope(
+                source: IntakeTopics.eventSource, time: now, hotelID: submission.hotelID, traceParent: traceParent, data: received)
+            try await Outbox(schema: schema).enqueue([try OutgoingEvent(envelope, on: topics.received).row], on: connection, logger: logger)
+        } else {
+            let existing = try await connection.query("""
+                SELECT id FROM \(unescaped: table)
+                WHERE hotel_id = \(submission.hotelID) AND source = \(submission.source) AND external_id = \(submission.externalID)
+                """, logger: logger)
+            var found: UUID?
+            for try await (existingID) in existing.decode(UUID.self) { found = existingID }
+            guard let found else {
+                throw PostgresConflictVanished()
+            }
+            complaintID = found
+        }
+        if let idempotency {
+            let keys = "\(schema).idempotency_keys"
+            try await connection.query("""
+                UPDATE \(unescaped: keys) SET complaint_id = \(complaintID)
+                WHERE api_key_id = \(idempotency.apiKeyID) AND idempotency_key = \(idempotency.key)
+                """, logger: logger)
+        }
+        return RegistrationOutcome(complaintID: complaintID, created: created)
+    }
+
+    /// Records `claim`, or returns the complaint an earlier request with the same key registered.
+    private func claim(_ claim: IdempotencyClaim, on connection: PostgresConnection, logger: Logger) async throws -> UUID? {
+        let keys = "\(schema).idempotency_keys"
+        let inserted = try await connection.query("""
+            INSERT INTO \(unescaped: keys) (api_key_id, idempotency_key, request_sha256, created_at)
+            VALUES (\(claim.apiKeyID), \(claim.key), \(Data(claim.requestSHA256)), now())
+            ON CONFLICT (api_key_id, idempotency_key) DO NOTHING
+            RETURNING api_key_id
+            """, logger: logger)
+        for try await _ in inserted { return nil }
+        let earlier = try await connection.query("""
+            SELECT request_sha256, complaint_id FROM \(unescaped: keys)
+            WHERE api_key_id = \(claim.apiKeyID) AND idempotency_key = \(claim.key)
+            """, logger: logger)
+        for try await (digest, complaintID) in earlier.decode((Data, UUID?).self) {
+            guard Array(digest) == claim.requestSHA256 else { throw IdempotencyKeyReused(key: claim.key) }
+            if let complaintID { return complaintID }
+        }
+        throw PostgresConflictVanished()
+    }
+}
+
+/// A row that conflicted on insert was not visible right after: only possible if it was deleted in
+/// between. Retried as a transient error.
+struct PostgresConflictVanished: Error, CustomStringConvertible {
+    var description: String { "a conflicting row vanished before it could be read; retry" }
+}
+
+func jsonText<Value: Encodable>(_ value: Value) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}

@@ -1,0 +1,168 @@
+import AsyncHTTPClient
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Intake
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import RdKafka
+import RdKafkaTestKit
+import ServiceLifecycle
+import Synchronization
+
+/// A real intake process in the test: its StageRuntime on a fresh schema and fresh topics, HTTP on
+/// a loopback port, Kafka embedded (or `KAFKA_BROKERS`), PostgreSQL from ``TestDatabase``.
+struct IntakeHarness: Sendable {
+    struct Reply: Sendable {
+        var status: Int
+        var headers: [String: String]
+        var body: String
+
+        var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+        }
+    }
+
+    let base: String
+    let client: PostgresClient
+    let schema: SchemaName
+    let topics: IntakeTopics
+    let kafka: KafkaTestEnvironment
+    let keys: APIKeyStore
+    /// An admin key (all hotels).
+    let admin: String
+
+    static let hotelA = "SHA-PD01"
+    static let hotelB = "BJS-CY02"
+
+    static func run(
+        configure: @Sendable (inout IntakeConfiguration) -> Void = { _ in },
+        _ body: @Sendable (IntakeHarness) async throws -> Void
+    ) async throws {
+        let kafka = try KafkaTestEnvironment()
+        let prefix = "t\(UUID().uuidString.prefix(8).lowercased())."
+        let topics = IntakeTopics().prefixed(prefix)
+        for name in [topics.submitted.name, topics.received.name, topics.updated.name, topics.classified.name,
+                     topics.assigned.name, topics.deadLetter.name] {
+            try await kafka.createTopic(name, partitions: 3)
+        }
+        let database = try await TestDatabase.shared.configuration()
+        let schema = SchemaName.random(prefix: "intake")
+        let service = RedressService(
+            name: "intake", executable: "redress-intake-\(schema)", schema: schema, developmentPort: 0, migrationFolder: "intake")
+        var settings = ServiceSettings(
+            kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
+            logLevel: .warning, shutdownTimeout: .seconds(20))
+        settings.kafkaProperties = ["fetch.wait.max.ms": "10"]
+        var configuration = IntakeConfiguration(guestKeySecret: "test-guest-key-secret-0123456789")
+        configuration.keyCacheLifetime = .zero
+        configure(&configuration)
+        configuration.topics = topics
+        var runtime = IntakeService.runtime(service: service, settings: settings, configuration: configuration, logger: .complaintTest)
+        let port = Mutex(0)
+        runtime.onServerRunning = { value in port.withLock { $0 = value } }
+        let group = try runtime.makeServiceGroup()
+
+        try await withClient(database) { client in
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await group.run() }
+                    defer { Task { await group.triggerGracefulShutdown() } }
+                    let listening = try await withTimeout(.seconds(60)) {
+                        while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                        return port.withLock { $0 }
+                    }
+                    let migrated = try await eventually(timeout: .seconds(60)) {
+                        let rows = try await client.query(
+                            "SELECT to_regclass(\(schema.rawValue + ".api_keys")) IS NOT NULL", logger: .complaintTest).collect()
+                        return try rows.first?.decode(Bool.self) ?? false
+                    }
+                    guard migrated else { throw HarnessError("intake migrations did not run within 60 s") }
+                    let keys = APIKeyStore(schema: schema, cacheLifetime: .zero)
+                    let admin = try await keys.create(name: "test-admin", role: .admin, hotels: [], client: client, logger: .complaintTest)
+                    let harness = IntakeHarness(
+                        base: "http://127.0.0.1:\(listening)", client: client, schema: schema, topics: topics, kafka: kafka,
+                        keys: keys, admin: admin.key.description)
+                    try await body(harness)
+                    await group.triggerGracefulShutdown()
+                    try await tasks.waitForAll()
+                }
+            } catch {
+                try? await dropSchema(schema, client: client)
+                throw error
+            }
+            try await dropSchema(schema, client: client)
+        }
+    }
+
+    /// A new key of `role` for `hotels`.
+    func key(_ role: AccessRole, hotels: [String] = [hotelA], name: String? = nil, rate: Int? = nil) async throws -> String {
+        try await keys.create(
+            name: name ?? "\(role.rawValue)-\(UUID().uuidString.prefix(6).lowercased())", role: role, hotels: hotels,
+            ratePerSecond: rate, client: client, logger: .complaintTest
+        ).key.description
+    }
+
+    func request(
+        _ method: HTTPMethod, _ path: String, key: String?, body: String? = nil,
+        contentType: String? = "application/json", headers extra: [(String, String)] = []
+    ) async throws -> Reply {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+        if let body {
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 4 * 1024 * 1024)
+        var headers: [String: String] = [:]
+        for header in response.headers { headers[header.name.lowercased()] = header.value }
+        return Reply(status: Int(response.status.code), headers: headers, body: String(buffer: bytes))
+    }
+
+    /// Submits a complaint (HTTP) and returns its id.
+    @discardableResult
+    func submit(_ submission: String, key: String? = nil) async throws -> (status: Int, id: String) {
+        let reply = try await request(.POST, "/v1/complaints", key: key ?? admin, body: submission)
+        return (reply.status, reply.json["id"] as? String ?? "")
+    }
+
+    /// The complaint as JSON text with `hotelId`, `externalId`, `text` and `vip` set.
+    static func submission(
+        hotel: String = hotelA, source: String = "opera_pms", externalID: String = UUID().uuidString.lowercased(),
+        text: String = "1208房间的空调不制冷，房间很热。", channel: String = "front_desk", vip: Bool = false
+    ) -> String {
+        """
+        {"hotelId":"\(hotel)","source":"\(source)","externalId":"\(externalID)","channel":"\(channel)",
+         "reportedAt":"2026-11-24T08:00:00Z","text":"\(text)","language":"zh-CN",
+         "guest":{"name":"李伟","roomNumber":"1208","phone":"+8613800138000","email":"li.wei@example.com",
+                  "loyaltyId":"GC-2210987","vip":\(vip),"preferredLanguage":"zh-CN"},
+         "reporter":{"kind":"staff","id":"fd-01","name":"Front desk"}}
+        """
+    }
+
+    /// Rows of `intake.complaints` for `externalID`.
+    func complaintCount(externalID: String) async throws -> Int {
+        let table = "\(schema).complaints"
+        let rows = try await client.query(
+            "SELECT count(*)::int FROM \(unescaped: table) WHERE external_id = \(externalID)", logger: .complaintTest).collect()
+        return try rows.first?.decode(Int.self) ?? 0
+    }
+
+    /// Consumes `count` messages of `topic` from the beginning.
+    func consume(_ topic: String, count: Int, timeout: Duration = .seconds(30)) async throws -> [KafkaConsumerMessage] {
+        let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topic]), logger: kafka.logger)
+        return try await withRunningServices([consumer]) { try await consumer.collect(count, timeout: timeout) }
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
