@@ -3,6 +3,7 @@ import ComplaintEvents
 import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
+import Hummingbird
 import Foundation
 import Intake
 import Logging
@@ -111,19 +112,7 @@ struct IntakeHarness: Sendable {
         _ method: HTTPMethod, _ path: String, key: String?, body: String? = nil,
         contentType: String? = "application/json", headers extra: [(String, String)] = []
     ) async throws -> Reply {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = method
-        if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
-        if let body {
-            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
-            request.body = .bytes(ByteBuffer(string: body))
-        }
-        for (name, value) in extra { request.headers.add(name: name, value: value) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let bytes = try await response.body.collect(upTo: 4 * 1024 * 1024)
-        var headers: [String: String] = [:]
-        for header in response.headers { headers[header.name.lowercased()] = header.value }
-        return Reply(status: Int(response.status.code), headers: headers, body: String(buffer: bytes))
+        try await plainRequest(method, base + path, key: key, body: body, contentType: contentType, headers: extra)
     }
 
     /// Submits a complaint (HTTP) and returns its id.
@@ -165,4 +154,50 @@ struct IntakeHarness: Sendable {
 struct HarnessError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// One HTTP request over loopback with AsyncHTTPClient.
+func plainRequest(
+    _ method: HTTPMethod, _ url: String, key: String?, body: String? = nil,
+    contentType: String? = "application/json", headers extra: [(String, String)] = []
+) async throws -> IntakeHarness.Reply {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+    if let body {
+        if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+        request.body = .bytes(ByteBuffer(string: body))
+    }
+    for (name, value) in extra { request.headers.add(name: name, value: value) }
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+    let bytes = try await response.body.collect(upTo: 4 * 1024 * 1024)
+    var headers: [String: String] = [:]
+    for header in response.headers { headers[header.name.lowercased()] = header.value }
+    return IntakeHarness.Reply(status: Int(response.status.code), headers: headers, body: String(buffer: bytes))
+}
+
+/// Serves `api` alone (no Kafka, no runtime) on a loopback port while `body` runs.
+func withHTTPServer(_ api: IntakeAPI, _ body: @Sendable (String) async throws -> Void) async throws {
+    let router = Router()
+    api.addRoutes(to: router)
+    let port = Mutex(0)
+    let application = Application(
+        router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } }, logger: .complaintTest)
+    let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [application], logger: .complaintTest))
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        let listening = try await withTimeout(.seconds(30)) {
+            while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            return port.withLock { $0 }
+        }
+        do {
+            try await body("http://127.0.0.1:\(listening)")
+        } catch {
+            await group.triggerGracefulShutdown()
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+    }
 }

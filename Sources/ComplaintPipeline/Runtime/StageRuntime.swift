@@ -55,15 +55,13 @@ public struct StageRuntime<Handler: EventHandler> {
         self.kafkaProperties = settings.kafkaProperties
     }
 
-    static let consumerOnlyProperties: Set<String> = ["fetch.wait.max.ms", "fetch.min.bytes", "heartbeat.interval.ms", "session.timeout.ms"]
-
     public func makeServiceGroup() throws -> ServiceGroup {
         let database = try DatabaseConfiguration(url: settings.databaseURL)
         let client = PostgresClient(configuration: database.makeClientConfiguration(), backgroundLogger: logger)
 
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBrokers, clientID: "\(service.executable)-producer")
         // Consumer-only properties would make librdkafka warn on the producer.
-        producerConfiguration.additionalProperties = kafkaProperties.filter { !Self.consumerOnlyProperties.contains($0.key) }
+        producerConfiguration.additionalProperties = kafkaProperties.filter { !consumerOnlyKafkaProperties.contains($0.key) }
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
         var consumerConfiguration = KafkaConsumerConfiguration(
             bootstrapServers: settings.kafkaBrokers, groupID: service.executable,
@@ -148,3 +146,6 @@ public struct AdditionalInput: Sendable {
         }
     }
 }
+
+/// librdkafka properties that only consumers accept.
+let consumerOnlyKafkaProperties: Set<String> = ["fetch.wait.max.ms", "fetch.min.bytes", "heartbeat.interval.ms", "session.timeout.ms"]

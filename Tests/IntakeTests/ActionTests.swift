@@ -1,0 +1,105 @@
+import ComplaintEvents
+import Foundation
+import Intake
+import NIOCore
+import NIOHTTP1
+import RdKafka
+import Testing
+
+@Suite("Staff actions follow the state machine", .timeLimit(.minutes(3)))
+struct ActionTests {
+    @Test("every transition, 409 with the current status for illegal ones, timeline and updated events in order")
+    func lifecycle() async throws {
+        try await IntakeHarness.run { harness in
+            let staff = try await harness.key(.staff, name: "fd-li.wei")
+            let (_, id) = try await harness.submit(IntakeHarness.submission())
+            let path = "/v1/complaints/\(id)"
+            func act(_ action: String, _ body: String? = nil) async throws -> IntakeHarness.Reply {
+                try await harness.request(.POST, "\(path)/\(action)", key: staff, body: body)
+            }
+            func expectConflict(_ reply: IntakeHarness.Reply, current: String, sourceLocation: SourceLocation = #_sourceLocation) {
+                #expect(reply.status == 409, "\(reply.body)", sourceLocation: sourceLocation)
+                #expect(reply.json["currentStatus"] as? String == current, sourceLocation: sourceLocation)
+                #expect(reply.headers["content-type"] == "application/problem+json", sourceLocation: sourceLocation)
+            }
+            let resolution = #"{"text":"更换了空调压缩机，客人满意","rootCause":"hvac_failure","firstContact":false}"#
+
+            // received: cannot resolve, close, reopen or record a follow-up yet.
+            expectConflict(try await act("resolve", resolution), current: "received")
+            expectConflict(try await act("close"), current: "received")
+            expectConflict(try await act("reopen", #"{"reason":"x"}"#), current: "received")
+            expectConflict(try await act("follow-up", #"{"satisfaction":5,"nps":9}"#), current: "received")
+
+            #expect(try await act("acknowledge").json["status"] as? String == "acknowledged")
+            expectConflict(try await act("acknowledge"), current: "acknowledged")
+            let note = try await act("notes", #"{"text":"已联系工程部","visibility":"internal"}"#)
+            #expect(note.status == 200)
+            #expect(note.json["status"] as? String == "acknowledged")
+            #expect(try await act("resolve", resolution).json["status"] as? String == "resolved")
+            // A satisfied guest leaves it resolved; a dissatisfied one (≤ 2) reopens it.
+            #expect(try await act("follow-up", #"{"satisfaction":2,"nps":3,"comment":"还是很热"}"#).json["status"] as? String == "reopened")
+            #expect(try await act("resolve", resolution).json["status"] as? String == "resolved")
+            #expect(try await act("follow-up", #"{"satisfaction":5,"nps":10}"#).json["status"] as? String == "resolved")
+            #expect(try await act("close").json["status"] as? String == "closed")
+            expectConflict(try await act("close"), current: "closed")
+            #expect(try await act("reopen", #"{"reason":"客人再次来电"}"#).json["status"] as? String == "reopened")
+            #expect(try await act("acknowledge").json["status"] as? String == "acknowledged")
+
+            let complaint = try await harness.request(.GET, path, key: staff)
+            #expect(complaint.status == 200)
+            #expect(complaint.json["status"] as? String == "acknowledged")
+            let timeline = try #require(complaint.json["timeline"] as? [[String: Any]])
+            let kinds = timeline.map { $0["kind"] as? String ?? "" }
+            let expected = ["received", "acknowledged", "note_added", "resolved", "followup_recorded", "reopened", "resolved",
+                            "followup_recorded", "closed", "reopened", "acknowledged"]
+            #expect(kinds == expected)
+            #expect((timeline[1]["actor"] as? [String: Any])?["id"] as? String == "fd-li.wei")
+
+            let messages = try await harness.consume(harness.topics.updated.name, count: expected.count - 1)
+            let events = try messages.map { try harness.topics.updated.decode(Array($0.value.readableBytesView)) }
+            #expect(events.map(\.data.kind.rawValue) == Array(expected.dropFirst()))
+            #expect(events.map(\.data.statusAfter.rawValue).last == "acknowledged")
+            #expect(Set(messages.map(\.partition)).count == 1, "one complaint's events share a partition")
+        }
+    }
+
+    @Test("compensation within authority is approved at once, above it waits for a manager")
+    func compensation() async throws {
+        try await IntakeHarness.run { harness in
+            let staff = try await harness.key(.staff)
+            let manager = try await harness.key(.manager)
+            let (_, id) = try await harness.submit(IntakeHarness.submission())
+            let path = "/v1/complaints/\(id)/compensations"
+            let small = try await harness.request(.POST, path, key: staff, body: #"{"kind":"voucher","amountMinor":15000,"currency":"CNY","reason":"早餐券"}"#)
+            #expect(small.status == 201)
+            #expect(small.json["compensationState"] as? String == "approved")
+            // ¥150 approved already; another ¥100 exceeds the ¥200 staff authority for this complaint.
+            let large = try await harness.request(.POST, path, key: staff, body: #"{"kind":"refund","amountMinor":10000,"currency":"CNY","reason":"退一晚房费"}"#)
+            #expect(large.status == 202)
+            #expect(large.json["compensationState"] as? String == "pending")
+            let pending = try #require(large.json["compensationId"] as? String)
+
+            let byStaff = try await harness.request(.POST, "\(path)/\(pending)/approve", key: staff)
+            #expect(byStaff.status == 403)
+            let approved = try await harness.request(.POST, "\(path)/\(pending)/approve", key: manager, body: #"{"note":"同意"}"#)
+            #expect(approved.status == 200)
+            #expect(approved.json["compensationState"] as? String == "approved")
+            let twice = try await harness.request(.POST, "\(path)/\(pending)/reject", key: manager)
+            #expect(twice.status == 409)
+            let unknown = try await harness.request(.POST, "\(path)/\(UUID().uuidString.lowercased())/approve", key: manager)
+            #expect(unknown.status == 404)
+            let invalid = try await harness.request(.POST, path, key: staff, body: #"{"kind":"voucher","amountMinor":-5,"currency":"cny","reason":""}"#)
+            #expect(invalid.status == 422)
+            let fields = (invalid.json["errors"] as? [[String: String]] ?? []).compactMap { $0["field"] }
+            #expect(fields == ["amountMinor", "currency", "reason"])
+
+            let complaint = try await harness.request(.GET, "/v1/complaints/\(id)", key: staff)
+            let states = (complaint.json["compensations"] as? [[String: Any]] ?? []).compactMap { $0["state"] as? String }
+            #expect(states == ["approved", "approved"])
+            let kinds = try await harness.consume(harness.topics.updated.name, count: 4).map {
+                try harness.topics.updated.decode(Array($0.value.readableBytesView)).data.kind.rawValue
+            }
+            #expect(kinds == ["compensation_requested", "compensation_approved", "compensation_requested", "compensation_approved"])
+        }
+    }
+}

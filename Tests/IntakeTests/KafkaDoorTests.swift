@@ -1,0 +1,87 @@
+import ComplaintEvents
+import ComplaintTesting
+import Foundation
+import Intake
+import NIOCore
+import NIOHTTP1
+import RdKafka
+import RdKafkaTestKit
+import Testing
+
+@Suite("The Kafka door and the followers of classified and assigned events", .timeLimit(.minutes(3)))
+struct KafkaDoorTests {
+    @Test("valid, duplicate and invalid submitted events: registered once, invalid ones dead-lettered with the reason")
+    func submittedEvents() async throws {
+        try await IntakeHarness.run { harness in
+            var event = try EventFixtures.example("complaint-submitted.v1.zh.json", on: Topics.submitted)
+            let externalID = "wx-\(UUID().uuidString.prefix(8).lowercased())"
+            event.data.externalID = externalID
+            let valid = try harness.topics.submitted.encode(event)
+            var redelivered = event
+            redelivered.id = UUID()  // the same complaint published again as a new event
+            // The envelope's hotelid contradicts the data: the contract's decoder refuses it.
+            let validText = String(decoding: valid, as: UTF8.self)
+            let wrongHotel = validText.replacingOccurrences(of: #""hotelid":"SHA-PD01""#, with: #""hotelid":"BJS-CY02""#)
+                .replacingOccurrences(of: #""hotelid": "SHA-PD01""#, with: #""hotelid": "BJS-CY02""#)
+            #expect(wrongHotel.contains("BJS-CY02"))
+            let longRoom = String(decoding: valid, as: UTF8.self).replacingOccurrences(of: #""roomNumber": "1208""#, with: #""roomNumber": "12345678901234567""#)
+                .replacingOccurrences(of: #""roomNumber":"1208""#, with: #""roomNumber":"12345678901234567""#)
+            #expect(longRoom.contains("12345678901234567"))
+
+            let producer = try KafkaProducer(configuration: harness.kafka.producerConfiguration(), logger: harness.kafka.logger)
+            try await withRunningServices([producer]) {
+                for value in [valid, valid, try harness.topics.submitted.encode(redelivered), Array("{not json".utf8),
+                              Array(longRoom.utf8), Array(wrongHotel.utf8)] {
+                    _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                        topic: harness.topics.submitted.name, key: ByteBuffer(string: externalID), value: ByteBuffer(bytes: value)))
+                }
+            }
+            let letters = try await harness.consume(harness.topics.deadLetter.name, count: 3)
+            let reasons = try letters.map { try harness.topics.deadLetter.decode(Array($0.value.readableBytesView)).data.reason }
+            #expect(reasons.contains { $0.contains("JSON") || $0.contains("json") }, "\(reasons)")
+            #expect(reasons.contains("data.guest.roomNumber: longer than 16 characters"), "\(reasons)")
+            #expect(reasons.contains { $0.contains("hotelid") }, "\(reasons)")
+
+            let registered = await eventually(timeout: .seconds(20)) { (try? await harness.complaintCount(externalID: externalID)) == 1 }
+            #expect(registered)
+            let received = try await harness.consume(harness.topics.received.name, count: 1)
+            #expect(try harness.topics.received.decode(Array(received[0].value.readableBytesView)).data.externalID == externalID)
+            // Still exactly one after everything was processed.
+            #expect(try await harness.complaintCount(externalID: externalID) == 1)
+        }
+    }
+
+    @Test("classified and assigned events update status, category, severity and assignee")
+    func followsProgress() async throws {
+        try await IntakeHarness.run { harness in
+            let (_, id) = try await harness.submit(IntakeHarness.submission())
+            let complaintID = try #require(UUID(uuidString: id))
+            var classified = try EventFixtures.classified(complaintID: complaintID)
+            classified.data.category = .maintenance
+            classified.data.severity = .serious
+            var assigned = try EventFixtures.example("complaint-assigned.v1.en.json", on: Topics.assigned)
+            assigned.data.complaintID = complaintID
+            let producer = try KafkaProducer(configuration: harness.kafka.producerConfiguration(), logger: harness.kafka.logger)
+            try await withRunningServices([producer]) {
+                _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                    topic: harness.topics.classified.name, key: ByteBuffer(string: id), value: ByteBuffer(bytes: try harness.topics.classified.encode(classified))))
+                let wasClassified = try await eventually(timeout: .seconds(20)) {
+                    try await harness.request(.GET, "/v1/complaints/\(id)", key: harness.admin).json["status"] as? String == "classified"
+                }
+                #expect(wasClassified)
+                _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                    topic: harness.topics.assigned.name, key: ByteBuffer(string: id), value: ByteBuffer(bytes: try harness.topics.assigned.encode(assigned))))
+            }
+            let wasAssigned = try await eventually(timeout: .seconds(20)) {
+                try await harness.request(.GET, "/v1/complaints/\(id)", key: harness.admin).json["status"] as? String == "assigned"
+            }
+            #expect(wasAssigned)
+            let complaint = try await harness.request(.GET, "/v1/complaints/\(id)", key: harness.admin).json
+            #expect(complaint["category"] as? String == "maintenance")
+            #expect(complaint["severity"] as? String == "serious")
+            #expect(complaint["assigneeId"] as? String == assigned.data.assignee.staffID)
+            let filtered = try await harness.request(.GET, "/v1/complaints?severity=serious&assignee=\(assigned.data.assignee.staffID)", key: harness.admin)
+            #expect((filtered.json["items"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [id])
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Intake
+import NIOHTTP1
+import PostgresNIO
+import Testing
+
+@Suite("Bad input answers problem+json with the exact field and rule", .timeLimit(.minutes(3)))
+struct ProblemTests {
+    @Test("400, 422, 415, 413, 401, 403, 404 and 429 with Retry-After")
+    func statuses() async throws {
+        try await IntakeHarness.run { harness in
+            let staff = try await harness.key(.staff)
+            func expectProblem(_ reply: IntakeHarness.Reply, _ status: Int, mentions: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
+                #expect(reply.status == status, "\(reply.body)", sourceLocation: sourceLocation)
+                #expect(reply.headers["content-type"] == "application/problem+json", sourceLocation: sourceLocation)
+                #expect(reply.json["status"] as? Int == status, sourceLocation: sourceLocation)
+                if let mentions { #expect(reply.body.contains(mentions), "\(reply.body)", sourceLocation: sourceLocation) }
+            }
+
+            expectProblem(try await harness.request(.POST, "/v1/complaints", key: staff, body: #"{"hotelId": "#), 400, mentions: "JSON")
+            let badRoom = IntakeHarness.submission().replacingOccurrences(of: #""roomNumber":"1208""#, with: #""roomNumber":"12345678901234567""#)
+            let invalid = try await harness.request(.POST, "/v1/complaints", key: staff, body: badRoom)
+            expectProblem(invalid, 422, mentions: "guest.roomNumber")
+            let errors = try #require(invalid.json["errors"] as? [[String: String]])
+            #expect(errors.first?["field"] == "guest.roomNumber")
+            #expect(errors.first?["rule"] == "longer than 16 characters")
+            let missing = IntakeHarness.submission().replacingOccurrences(of: #""channel":"front_desk","#, with: "")
+            expectProblem(try await harness.request(.POST, "/v1/complaints", key: staff, body: missing), 422, mentions: "channel")
+            let badChannel = IntakeHarness.submission(channel: "carrier_pigeon")
+            expectProblem(try await harness.request(.POST, "/v1/complaints", key: staff, body: badChannel), 422, mentions: "channel")
+            expectProblem(
+                try await harness.request(.POST, "/v1/complaints", key: staff, body: IntakeHarness.submission(), contentType: "text/plain"),
+                415, mentions: "application/json")
+            let huge = IntakeHarness.submission(text: String(repeating: "空调坏了", count: 3000))
+            expectProblem(try await harness.request(.POST, "/v1/complaints", key: staff, body: huge), 413)
+            expectProblem(try await harness.request(.POST, "/v1/complaints", key: nil, body: IntakeHarness.submission()), 401)
+            let unknown = try await harness.request(.GET, "/v1/complaints", key: "rdk_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            expectProblem(unknown, 401)
+            #expect(unknown.headers["www-authenticate"]?.hasPrefix("Bearer") == true)
+            expectProblem(try await harness.request(.GET, "/v1/complaints", key: "not-a-key"), 401)
+
+            let publisher = try await harness.key(.publisher)
+            expectProblem(try await harness.request(.GET, "/v1/complaints", key: publisher), 403)
+            expectProblem(try await harness.request(.GET, "/v1/complaints/\(UUID().uuidString.lowercased())", key: staff), 404)
+            expectProblem(try await harness.request(.GET, "/v1/complaints/not-a-uuid", key: staff), 404)
+            expectProblem(try await harness.request(.GET, "/v1/complaints?status=lost", key: staff), 422, mentions: "query.status")
+            expectProblem(try await harness.request(.GET, "/v1/complaints?limit=0", key: staff), 422, mentions: "query.limit")
+
+            let slow = try await harness.key(.staff, rate: 1)
+            var statuses: [Int] = []
+            var retryAfter: String?
+            for _ in 0..<4 {
+                let reply = try await harness.request(.GET, "/v1/complaints", key: slow)
+                statuses.append(reply.status)
+                if reply.status == 429 {
+                    expectProblem(reply, 429)
+                    retryAfter = reply.headers["retry-after"]
+                }
+            }
+            #expect(statuses.prefix(2) == [200, 200])
+            #expect(statuses.contains(429))
+            #expect(retryAfter.flatMap(Int.init).map { $0 >= 1 } == true)
+        }
+    }
+
+    @Test("an unreachable database answers 503 with Retry-After, never a bare 500")
+    func databaseDown() async throws {
+        // A client whose server is not there: a port nothing listens on.
+        let configuration = try DatabaseConfiguration(url: "postgres://redress:secret@127.0.0.1:1/redress")
+        let client = PostgresClient(configuration: configuration.makeClientConfiguration(), backgroundLogger: .complaintTest)
+        var intake = IntakeConfiguration(guestKeySecret: "test-guest-key-secret-0123456789")
+        intake.databaseTimeout = .seconds(1)
+        let api = IntakeAPI(configuration: intake, client: client, logger: .complaintTest)
+        try await withHTTPServer(api) { base in
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await client.run() }
+                let reply = try await plainRequest(.POST, base + "/v1/complaints", key: "rdk_abcdefghij_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", body: IntakeHarness.submission())
+                #expect(reply.status == 503)
+                #expect(reply.headers["content-type"] == "application/problem+json")
+                #expect(reply.headers["retry-after"] == "5")
+                group.cancelAll()
+            }
+        }
+    }
+}
