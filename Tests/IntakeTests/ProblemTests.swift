@@ -29,6 +29,8 @@ struct ProblemTests {
             #expect(errors.first?["rule"] == "longer than 16 characters")
             let missing = IntakeHarness.submission().replacingOccurrences(of: #""channel":"front_desk","#, with: "")
             expectProblem(try await harness.request(.POST, "/v1/complaints", key: staff, body: missing), 422, mentions: "channel")
+            let nul = IntakeHarness.submission(text: #"空调\u0000坏了"#)
+            expectProblem(try await harness.request(.POST, "/v1/complaints", key: staff, body: nul), 422, mentions: "NUL")
             let badChannel = IntakeHarness.submission(channel: "carrier_pigeon")
             expectProblem(try await harness.request(.POST, "/v1/complaints", key: staff, body: badChannel), 422, mentions: "channel")
             expectProblem(

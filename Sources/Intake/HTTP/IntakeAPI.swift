@@ -226,6 +226,10 @@ public struct IntakeAPI: Sendable {
             return problem.response(instance: instance)
         } catch let error as ActionError {
             return Self.problem(for: error).response(instance: instance)
+        } catch let error where PostgresErrorClassifier.sqlState(of: error)?.hasPrefix("22") == true {
+            // A data exception: a value PostgreSQL cannot store slipped past validation.
+            let state = PostgresErrorClassifier.sqlState(of: error) ?? "22000"
+            return Problem.validation(field: "", rule: "a value cannot be stored (SQLSTATE \(state))").response(instance: instance)
         } catch {
             logger.error("request failed", metadata: ["path": "\(instance)", "error": "\(String(reflecting: error))"])
             return Problem(.internalServerError, type: "internal", title: "Internal error",
