@@ -33,6 +33,9 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Log level of this command and the services.")
     var logLevel = "info"
 
+    @Flag(help: "Feed the sample complaints of services/intake/demo-complaints.jsonl once intake is ready.")
+    var demo = false
+
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "redress.up")
@@ -73,11 +76,15 @@ struct UpCommand: AsyncParsableCommand {
         do {
             let reports = try await MigrateCommand.migrate(database, logger: logger)
             logger.info("migrations applied", metadata: ["schemas": "\(reports.map { "\($0.schema)" }.joined(separator: ","))"])
+            let guestKeySecret = try DevelopmentSecrets.loadOrCreate(root + "/guest-key.secret")
+            let adminKey = try await DevelopmentSecrets.adminKey(file: root + "/admin.key", database: database, logger: logger)
 
             // Services: every executable that has been built, next to this one.
             let binDirectory = URL(fileURLWithPath: Self.ownExecutablePath()).deletingLastPathComponent().path
             var children: [ServiceSupervisor.Child] = []
-            var variables: [(name: String, value: String)] = [("KAFKA_BROKERS", kafkaBrokers), ("DATABASE_URL", database.url)]
+            var variables: [(name: String, value: String)] = [
+                ("KAFKA_BROKERS", kafkaBrokers), ("DATABASE_URL", database.url), ("REDRESS_ADMIN_KEY", adminKey),
+            ]
             for service in RedressService.all {
                 let executable = binDirectory + "/" + service.executable
                 guard fileManager.isExecutableFile(atPath: executable) else {
@@ -90,7 +97,10 @@ struct UpCommand: AsyncParsableCommand {
                     environment: [
                         "KAFKA_BROKERS": kafkaBrokers, "DATABASE_URL": database.url,
                         "HTTP_HOST": "127.0.0.1", "HTTP_PORT": String(service.developmentPort), "LOG_LEVEL": logLevel,
-                    ],
+                        "REDRESS_GUEST_KEY_SECRET": guestKeySecret,
+                        // The embedded broker holds empty fetches for the whole wait (DESIGN.md §7).
+                        "KAFKA_FETCH_WAIT_MAX_MS": cluster == nil ? "" : "10",
+                    ].filter { !$0.value.isEmpty },
                     logFile: "\(logs)/\(service.name).log"
                 ))
                 variables.append((service.urlVariable, "http://127.0.0.1:\(service.developmentPort)"))
@@ -102,12 +112,20 @@ struct UpCommand: AsyncParsableCommand {
             print("  Kafka:      \(kafkaBrokers)")
             print("  PostgreSQL: \(database.redactedDescription)")
             print("  services:   \(children.isEmpty ? "none built yet" : children.map(\.name).joined(separator: ", "))")
+            print("  intake API: http://127.0.0.1:\(RedressService.intake.developmentPort)/v1/complaints (Authorization: Bearer $REDRESS_ADMIN_KEY)")
             print("  settings:   . \(envFile)")
             fflushStandardOutput()
 
             let supervisor = ServiceSupervisor(children: children, logger: logger)
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: supervisor)]
+            if demo {
+                let feeder = DemoFeeder(
+                    intakeURL: "http://127.0.0.1:\(RedressService.intake.developmentPort)", apiKey: adminKey,
+                    samples: URL(fileURLWithPath: "services/intake/demo-complaints.jsonl"), logger: logger)
+                services.append(.init(service: feeder, successTerminationBehavior: .ignore))
+            }
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-                services: [supervisor],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))
@@ -124,5 +142,21 @@ struct UpCommand: AsyncParsableCommand {
 
     static func ownExecutablePath() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
+
+/// `redress demo`: `redress up --demo`.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run Redress on its embedded default and feed it sample complaints, until Ctrl-C."
+    )
+
+    @OptionGroup var up: UpCommand
+
+    func run() async throws {
+        var command = up
+        command.demo = true
+        try await command.run()
     }
 }

@@ -1,0 +1,151 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Histogram
+import NIOCore
+import NIOHTTP1
+
+/// `redress loadgen`: `POST /v1/complaints` throughput and latency at each concurrency, against a
+/// running intake (`redress up`, then `. .redress/up.env`). A benchmark, not a test: it prints
+/// figures, and checks that every request registered a distinct complaint.
+struct LoadgenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loadgen",
+        abstract: "Measure POST /v1/complaints throughput and p50/p99 latency at given concurrencies."
+    )
+
+    @Option(help: "Intake base URL (default: $INTAKE_URL, else http://127.0.0.1:8081).")
+    var url: String?
+
+    @Option(help: "API key (default: $REDRESS_ADMIN_KEY); give it a high rate limit.")
+    var key: String?
+
+    @Option(name: .customLong("concurrency"), help: "Requests in flight at once; repeat for several runs.")
+    var concurrencies: [Int] = [1, 16]
+
+    @Option(help: "Measured requests per run.")
+    var requests = 2000
+
+    @Option(help: "Unmeasured requests before each run.")
+    var warmup = 200
+
+    @Option(help: "Hotel id of the generated complaints (the key must cover it).")
+    var hotel = "SHA-PD01"
+
+    func validate() throws {
+        guard requests > 0, warmup >= 0, concurrencies.allSatisfy({ (1...512).contains($0) }) else {
+            throw ValidationError("--requests must be positive and each --concurrency between 1 and 512")
+        }
+    }
+
+    func run() async throws {
+        let base = url ?? ProcessInfoEnvironment.value("INTAKE_URL") ?? "http://127.0.0.1:8081"
+        guard let key = key ?? ProcessInfoEnvironment.value("REDRESS_ADMIN_KEY") else {
+            throw ValidationError("no API key: pass --key or set REDRESS_ADMIN_KEY (`. .redress/up.env`)")
+        }
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+
+        do {
+            try await measure(client: client, base: base, key: key)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    private func measure(client: HTTPClient, base: String, key: String) async throws {
+        print("POST \(base)/v1/complaints — \(requests) requests per run after \(warmup) warm-up, 1 complaint each")
+        print("concurrency  requests  seconds   req/s     p50 ms   p90 ms   p99 ms   max ms   errors  distinct ids")
+        for concurrency in concurrencies {
+            _ = try await drive(client: client, base: base, key: key, count: warmup, concurrency: concurrency, tag: "warm")
+            let result = try await drive(client: client, base: base, key: key, count: requests, concurrency: concurrency, tag: "run")
+            let ms = { (value: UInt64) in String(format: "%8.2f", Double(value) / 1000) }
+            print(String(format: "%11d  %8d  %7.2f  %8.0f", concurrency, requests, result.seconds, Double(requests) / result.seconds)
+                + " " + ms(result.histogram.valueAtPercentile(50)) + " " + ms(result.histogram.valueAtPercentile(90))
+                + " " + ms(result.histogram.valueAtPercentile(99)) + " " + ms(result.histogram.maxRecorded)
+                + String(format: "  %6d  %12d", result.errors, result.distinctIDs))
+            if result.errors > 0 { print("  first error: \(result.firstError ?? "")") }
+        }
+    }
+
+    struct RunResult {
+        var seconds: Double
+        var histogram: Histogram<UInt64>
+        var errors: Int
+        var distinctIDs: Int
+        var firstError: String?
+    }
+
+    private func drive(client: HTTPClient, base: String, key: String, count: Int, concurrency: Int, tag: String) async throws -> RunResult {
+        let run = UUID().uuidString.prefix(8).lowercased()
+        let hotel = hotel
+        let started = ContinuousClock.now
+        var histogram = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
+        var ids = Set<String>()
+        var errors = 0
+        var firstError: String?
+        try await withThrowingTaskGroup(of: (UInt64, String?, String?).self) { group in
+            var next = 0
+            func submit(_ index: Int) {
+                group.addTask {
+                    var request = HTTPClientRequest(url: base + "/v1/complaints")
+                    request.method = .POST
+                    request.headers.add(name: "Authorization", value: "Bearer \(key)")
+                    request.headers.add(name: "Content-Type", value: "application/json")
+                    request.body = .bytes(ByteBuffer(string: Self.body(hotel: hotel, externalID: "load-\(tag)-\(run)-\(index)", index: index)))
+                    let begin = ContinuousClock.now
+                    do {
+                        let response = try await client.execute(request, timeout: .seconds(30))
+                        let body = String(buffer: try await response.body.collect(upTo: 64 * 1024))
+                        let elapsed = ContinuousClock.now - begin
+                        let micros = UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000)
+                        guard response.status == .created else { return (micros, nil, "HTTP \(response.status.code): \(body)") }
+                        let id = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["id"] as? String
+                        return (micros, id, nil)
+                    } catch {
+                        return (0, nil, "\(error)")
+                    }
+                }
+            }
+            while next < min(concurrency, count) {
+                submit(next)
+                next += 1
+            }
+            while let (micros, id, error) = try await group.next() {
+                if let error {
+                    errors += 1
+                    if firstError == nil { firstError = error }
+                } else {
+                    histogram.record(micros)
+                    if let id { ids.insert(id) }
+                }
+                if next < count {
+                    submit(next)
+                    next += 1
+                }
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return RunResult(seconds: seconds, histogram: histogram, errors: errors, distinctIDs: ids.count, firstError: firstError)
+    }
+
+    private static let texts = [
+        "1208房间的空调不制冷，房间里非常闷热，孩子睡不着。",
+        "The shower in my room has no hot water since this morning.",
+        "隔壁房间太吵了，凌晨一点还在大声说话。",
+        "I was charged twice for breakfast on my bill, please fix it.",
+    ]
+
+    static func body(hotel: String, externalID: String, index: Int) -> String {
+        """
+        {"hotelId":"\(hotel)","source":"loadgen","externalId":"\(externalID)","channel":"app",\
+        "reportedAt":"2026-11-24T08:00:00Z","text":"\(texts[index % texts.count])","language":"\(index % 2 == 0 ? "zh-CN" : "en")",\
+        "guest":{"name":"Guest \(index % 997)","roomNumber":"\(1000 + index % 900)","loyaltyId":"GC-\(100000 + index % 5000)",\
+        "vip":\(index % 20 == 0),"preferredLanguage":"zh-CN"},"reporter":{"kind":"guest"}}
+        """
+    }
+}
