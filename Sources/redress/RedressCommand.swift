@@ -6,6 +6,6 @@ struct RedressCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "redress",
         abstract: "Operate and develop Redress, the hotel complaint-handling backbone.",
-        subcommands: [UpCommand.self, BrokerCommand.self, MigrateCommand.self]
+        subcommands: [UpCommand.self, BrokerCommand.self, MigrateCommand.self, ClassifierCommand.self]
     )
 }
