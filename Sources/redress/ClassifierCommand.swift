@@ -73,6 +73,10 @@ struct ClassifierCommand: AsyncParsableCommand {
         @OptionGroup var pipelineOptions: PipelineOptions
         @Option(help: "Cross-validate with this many folds instead of using the model file.")
         var folds: Int?
+        @Option(help: "Smoothing of the models trained for cross-validation.")
+        var alpha: Double = NaiveBayesModel.Parameters().alpha
+        @Option(help: "Minimum document count of the models trained for cross-validation.")
+        var minimumCount: Int = NaiveBayesModel.Parameters().minimumCount
 
         func run() async throws {
             var examples: [LabeledExample] = []
@@ -88,7 +92,7 @@ struct ClassifierCommand: AsyncParsableCommand {
                 for fold in 0..<folds {
                     let training = examples.enumerated().filter { $0.offset % folds != fold }.map(\.element)
                     let testing = examples.enumerated().filter { $0.offset % folds == fold }.map(\.element)
-                    let model = NaiveBayesScorer(model: NaiveBayesTrainer().train(examples: training))
+                    let model = NaiveBayesScorer(model: NaiveBayesTrainer(parameters: .init(alpha: alpha, minimumCount: minimumCount)).train(examples: training))
                     let plugins = try PluginRegistry.standard.makePlugins(
                         configuration.plugins,
                         resources: .init(rules: rules, model: model, configuration: configuration, logger: Logger(label: "redress.classifier")))

@@ -58,9 +58,8 @@ public struct NaiveBayesTrainer: Sendable {
         var hasher = SHA256()
         hasher.update(data: Data("\(NaiveBayesModel.formatName)\nalpha=\(NaiveBayesModel.decimal(parameters.alpha))\nminimumCount=\(parameters.minimumCount)\nfeatures=\(parameters.features)\n".utf8))
         if sources.isEmpty {
-            for example in examples {
-                hasher.update(data: Data("\(example.category.rawValue)\t\(example.severity.rawValue)\t\(example.text)\n".utf8))
-            }
+            let lines = examples.map { "\($0.category.rawValue)\t\($0.severity.rawValue)\t\($0.text)\n" }
+            for line in lines.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) { hasher.update(data: Data(line.utf8)) }
         } else {
             for source in sources { hasher.update(data: Data("\(source.file)\t\(source.sha256)\n".utf8)) }
         }
