@@ -6,6 +6,9 @@ struct RedressCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "redress",
         abstract: "Operate and develop Redress, the hotel complaint-handling backbone.",
-        subcommands: [UpCommand.self, DemoCommand.self, BrokerCommand.self, MigrateCommand.self, APIKeyCommand.self, LoadgenCommand.self]
+        subcommands: [
+            UpCommand.self, DemoCommand.self, BrokerCommand.self, MigrateCommand.self, APIKeyCommand.self, LoadgenCommand.self,
+            ClassifierCommand.self,
+        ]
     )
 }

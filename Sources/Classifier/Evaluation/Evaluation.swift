@@ -1,0 +1,76 @@
+import ComplaintEvents
+import Foundation
+
+/// Runs a pipeline over labeled examples and reports how well it did: what
+/// `redress classifier eval` prints.
+public struct Evaluation: Sendable {
+    public var categories = ConfusionMatrix<ComplaintCategory>(labels: ComplaintCategory.allCases)
+    public var severities = ConfusionMatrix<Severity>(labels: Severity.allCases)
+    public var needsReview = 0
+
+    public init() {}
+
+    /// Classifies each example (no guest history: the data carries none).
+    public static func run(_ pipeline: ClassificationPipeline, on examples: [LabeledExample]) async -> Evaluation {
+        var evaluation = Evaluation()
+        for example in examples {
+            let result = await pipeline.classify(ComplaintInput(text: example.text, languageHint: example.language))
+            evaluation.categories.add(actual: example.category, predicted: result.category)
+            evaluation.severities.add(actual: example.severity, predicted: result.severity)
+            if result.flags.needsHumanReview { evaluation.needsReview += 1 }
+        }
+        return evaluation
+    }
+
+    /// The printed report.
+    public var report: String {
+        func f(_ value: Double) -> String { String(format: "%.3f", value) }
+        var lines: [String] = []
+        lines.append("examples: \(categories.total)")
+        lines.append("category accuracy: \(f(categories.accuracy))")
+        lines.append("category macro-F1: \(f(categories.macroF1))")
+        lines.append("severity accuracy: \(f(severities.accuracy))")
+        lines.append("severity macro-F1: \(f(severities.macroF1))")
+        lines.append("needs human review: \(needsReview)")
+        lines.append("")
+        lines.append("category".padding(toLength: 17, withPad: " ", startingAt: 0) + "precision  recall     F1  support")
+        for category in ComplaintCategory.allCases {
+            let s = categories.scores(of: category)
+            lines.append(category.rawValue.padding(toLength: 17, withPad: " ", startingAt: 0)
+                + "    \(f(s.precision))   \(f(s.recall))  \(f(s.f1))  \(String(format: "%7d", s.support))")
+        }
+        lines.append("")
+        lines.append("confusion (rows: actual, columns: predicted)")
+        let short = ComplaintCategory.allCases.map { String($0.rawValue.prefix(5)) }
+        lines.append("".padding(toLength: 17, withPad: " ", startingAt: 0) + short.map { $0.padding(toLength: 6, withPad: " ", startingAt: 0) }.joined())
+        for actual in ComplaintCategory.allCases {
+            let row = ComplaintCategory.allCases.map { String(format: "%-6d", categories.count(actual: actual, predicted: $0)) }.joined()
+            lines.append(actual.rawValue.padding(toLength: 17, withPad: " ", startingAt: 0) + row)
+        }
+        lines.append("")
+        lines.append("severity confusion (rows: actual, columns: predicted)")
+        lines.append("".padding(toLength: 17, withPad: " ", startingAt: 0) + Severity.allCases.map { $0.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0) }.joined())
+        for actual in Severity.allCases {
+            let row = Severity.allCases.map { String(format: "%-9d", severities.count(actual: actual, predicted: $0)) }.joined()
+            lines.append(actual.rawValue.padding(toLength: 17, withPad: " ", startingAt: 0) + row)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Evaluation {
+    /// Adds another evaluation's counts (cross-validation folds).
+    public mutating func merge(_ other: Evaluation) {
+        for actual in ComplaintCategory.allCases {
+            for predicted in ComplaintCategory.allCases {
+                for _ in 0..<other.categories.count(actual: actual, predicted: predicted) { categories.add(actual: actual, predicted: predicted) }
+            }
+        }
+        for actual in Severity.allCases {
+            for predicted in Severity.allCases {
+                for _ in 0..<other.severities.count(actual: actual, predicted: predicted) { severities.add(actual: actual, predicted: predicted) }
+            }
+        }
+        needsReview += other.needsReview
+    }
+}

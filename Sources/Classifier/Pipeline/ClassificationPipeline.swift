@@ -1,0 +1,119 @@
+import ComplaintEvents
+import Foundation
+
+/// The whole classification of one complaint: normalise, detect language, match the rules once,
+/// ask the configured plugins in order, combine their verdicts, apply the severity rules and
+/// guest history, then derive flags, priority, sentiment and the explanation.
+///
+/// Pure apart from the plugins (the HTTP one does I/O): the handler supplies guest history, so
+/// the CLI's `eval` and `bench` run exactly what the service runs.
+public struct ClassificationPipeline: Sendable {
+    public let matcher: RuleMatcher
+    public let plugins: [any ClassifierPlugin]
+    public var severityPolicy: SeverityPolicy
+    public var combiner = VerdictCombiner()
+    /// Below this confidence the complaint is flagged for a person to check.
+    public var reviewThreshold: Double
+
+    public init(rules: RuleSet, plugins: [any ClassifierPlugin], severityPolicy: SeverityPolicy = .init(), reviewThreshold: Double = 0.45) {
+        self.matcher = RuleMatcher(rules: rules)
+        self.plugins = plugins
+        self.severityPolicy = severityPolicy
+        self.reviewThreshold = reviewThreshold
+    }
+
+    public var rules: RuleSet { matcher.rules }
+
+    /// The version string of explanations: rules and model versions joined, at most 64 characters.
+    public var version: String {
+        var parts = [rules.version]
+        for plugin in plugins {
+            if let model = plugin as? NaiveBayesClassifier { parts.append(model.scorer.version) }
+        }
+        return String(parts.joined(separator: "+").prefix(64))
+    }
+
+    public func classify(_ input: ComplaintInput, history: GuestHistorySummary = .none) async -> Classification {
+        let normalized = NormalizedText(input.text)
+        let language = LanguageDetector.detect(normalized, hint: input.languageHint.flatMap(Self.supportedLanguage))
+        let matches = matcher.match(normalized)
+        let request = ClassificationRequest(
+            complaintID: input.complaintID, hotelID: input.hotelID, channel: input.channel, text: input.text,
+            normalized: normalized, language: language, ruleMatches: matches)
+        var verdicts: [(verdict: PluginVerdict, weight: Double)] = []
+        if !normalized.isBlank {
+            for plugin in plugins {
+                if let verdict = await plugin.classify(request) { verdicts.append((verdict, plugin.weight)) }
+            }
+        }
+        return finish(input: input, normalized: normalized, language: language, matches: matches, verdicts: verdicts, history: history)
+    }
+
+    func finish(
+        input: ComplaintInput, normalized: NormalizedText, language: String, matches: RuleMatcher.Matches,
+        verdicts: [(verdict: PluginVerdict, weight: Double)], history: GuestHistorySummary
+    ) -> Classification {
+        let combined = combiner.combine(verdicts)
+        let outcome = severityPolicy.apply(
+            predicted: combined.severity, category: combined.category, matches: matches, rules: rules, isVIP: input.isVIP,
+            history: history)
+        let confidence = verdicts.isEmpty ? 0 : Self.rounded((combined.categoryProbability * max(combined.severityProbability, 0.5)).squareRoot())
+        let sentiment = Self.sentiment(matches, normalized: normalized)
+        let flags = ClassificationFlags(
+            isVIP: input.isVIP, isRepeat: outcome.isRepeat, involvesSafety: outcome.involvesSafety,
+            threatensReview: outcome.threatensReview, needsHumanReview: verdicts.isEmpty || confidence < reviewThreshold)
+        let priority = PriorityPolicy.priority(severity: outcome.severity, flags: flags, sentiment: sentiment)
+
+        // Evidence: the rules for the chosen category first, then the severity rules.
+        var ruleNames: [String] = []
+        var terms: [String] = []
+        for (index, matchedTerms) in matches.categoryRules where rules.categoryRules[index].category == combined.category {
+            ruleNames.append(rules.categoryRules[index].name)
+            terms += matchedTerms
+        }
+        ruleNames += outcome.rules
+        terms += outcome.terms
+        for (verdict, _) in verdicts where verdict.plugin != "keyword" {
+            ruleNames += verdict.matchedRules
+            terms += verdict.matchedTerms
+        }
+        var summary = normalized.isBlank
+            ? "no text to classify; a person should read the complaint"
+            : "\(combined.category.rawValue) (\(Int((combined.categoryProbability * 100).rounded())) %), \(outcome.severity.rawValue)"
+        if !outcome.reasons.isEmpty { summary += ": " + outcome.reasons.joined(separator: ", ") }
+        if verdicts.isEmpty && !normalized.isBlank { summary += "; no plugin recognised anything" }
+        let explanation = ClassificationExplanation(
+            classifier: combined.leadingPlugin ?? "none",
+            version: version,
+            matchedRules: Array(Self.unique(ruleNames).prefix(32)),
+            matchedTerms: Array(Self.unique(terms).prefix(32).map { String($0.unicodeScalars.prefix(64)) }),
+            summary: String(summary.unicodeScalars.prefix(500)))
+        return Classification(
+            category: combined.category, severity: outcome.severity, priority: priority, language: language,
+            sentiment: sentiment, flags: flags, confidence: confidence, explanation: explanation)
+    }
+
+    /// −1…1 from the lexicon: negative and (doubly) strong negative words against positive ones,
+    /// with exclamation marks as intensity.
+    static func sentiment(_ matches: RuleMatcher.Matches, normalized: NormalizedText) -> Double {
+        var exclamations = 0
+        for scalar in normalized.scalars where scalar == "!" { exclamations += 1 }
+        let raw = Double(matches.positive) - Double(matches.negative) - 2 * Double(matches.strongNegative) - 0.5 * Double(min(exclamations, 3))
+        return rounded(tanh(raw / 2))
+    }
+
+    static func rounded(_ value: Double) -> Double { (value * 100).rounded() / 100 }
+
+    static func unique(_ values: [String]) -> [String] {
+        var seen = Set<String>()
+        return values.filter { seen.insert($0).inserted }
+    }
+
+    /// Keeps a source's language tag only if it is Chinese or English (what the classifier reports).
+    static func supportedLanguage(_ tag: String) -> String? {
+        let lower = tag.lowercased()
+        if lower.hasPrefix("zh") { return "zh-CN" }
+        if lower.hasPrefix("en") { return "en" }
+        return nil
+    }
+}

@@ -1,2 +1,0 @@
-/// Placeholder until the classifier service lands.
-enum ClassifierPlaceholder {}

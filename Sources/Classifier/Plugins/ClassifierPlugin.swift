@@ -1,0 +1,68 @@
+import ComplaintEvents
+import Foundation
+
+/// One way of guessing what a complaint is about: rules, a statistical model, a hotel group's
+/// own service. ``ClassificationPipeline`` asks each configured plugin in order and combines
+/// their verdicts with ``VerdictCombiner``; a plugin that has nothing to say returns `nil`.
+public protocol ClassifierPlugin: Sendable {
+    /// A code naming the plugin in configuration and explanations (`keyword`, `naive_bayes`, `http`).
+    var name: String { get }
+    /// How much the plugin's verdict counts against the others'.
+    var weight: Double { get }
+    func classify(_ request: ClassificationRequest) async -> PluginVerdict?
+}
+
+/// A complaint as plugins see it: raw and normalised text plus what the rules matched, computed once.
+public struct ClassificationRequest: Sendable {
+    public var complaintID: UUID?
+    public var hotelID: String?
+    public var channel: String?
+    public var text: String
+    public var normalized: NormalizedText
+    /// Detected BCP 47 language (`zh-CN`, `en`).
+    public var language: String
+    public var ruleMatches: RuleMatcher.Matches
+
+    public init(
+        complaintID: UUID?, hotelID: String?, channel: String?, text: String, normalized: NormalizedText, language: String,
+        ruleMatches: RuleMatcher.Matches
+    ) {
+        self.complaintID = complaintID
+        self.hotelID = hotelID
+        self.channel = channel
+        self.text = text
+        self.normalized = normalized
+        self.language = language
+        self.ruleMatches = ruleMatches
+    }
+}
+
+/// What one plugin thinks: probability distributions over categories (in
+/// `ComplaintCategory.allCases` order) and optionally severities (`Severity.allCases` order),
+/// with its evidence.
+public struct PluginVerdict: Sendable {
+    public var plugin: String
+    public var version: String
+    public var categories: [Double]
+    public var severities: [Double]?
+    public var matchedRules: [String]
+    public var matchedTerms: [String]
+
+    public init(plugin: String, version: String, categories: [Double], severities: [Double]? = nil, matchedRules: [String] = [], matchedTerms: [String] = []) {
+        self.plugin = plugin
+        self.version = version
+        self.categories = categories
+        self.severities = severities
+        self.matchedRules = matchedRules
+        self.matchedTerms = matchedTerms
+    }
+}
+
+extension ComplaintCategory {
+    /// Position in `allCases`, the index of verdict distributions.
+    static let ordinal: [ComplaintCategory: Int] = Dictionary(uniqueKeysWithValues: allCases.enumerated().map { ($1, $0) })
+}
+
+extension Severity {
+    static let ordinal: [Severity: Int] = Dictionary(uniqueKeysWithValues: allCases.enumerated().map { ($1, $0) })
+}

@@ -1,0 +1,82 @@
+import AsyncHTTPClient
+import ComplaintEvents
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Asks a hotel group's own classifier over HTTP, so it can plug in its model without
+/// recompiling Redress. Any failure — timeout, connection refused, non-2xx status, malformed or
+/// oversized answer — makes it abstain, and the built-in plugins decide alone.
+///
+/// Contract: `POST <url>` with `{"complaintId","hotelId","channel","text","language"}`; answer
+/// `200` with `{"category": "<category>", "severity": "<severity>"?, "confidence": 0…1?, "version": "…"?}`.
+public struct HTTPClassifier: ClassifierPlugin {
+    public let name = "http"
+    public var weight: Double
+    public var url: String
+    public var timeout: Duration
+    public var client: HTTPClient
+    public var logger: Logger
+
+    /// Largest answer read (bytes).
+    static let maximumResponseSize = 64 * 1024
+
+    public init(url: String, timeout: Duration = .milliseconds(300), weight: Double = 3, client: HTTPClient = .shared, logger: Logger) {
+        self.url = url
+        self.timeout = timeout
+        self.weight = weight
+        self.client = client
+        self.logger = logger
+    }
+
+    struct Request: Encodable {
+        var complaintId: String?
+        var hotelId: String?
+        var channel: String?
+        var text: String
+        var language: String
+    }
+
+    struct Response: Decodable {
+        var category: ComplaintCategory
+        var severity: Severity?
+        var confidence: Double?
+        var version: String?
+    }
+
+    public func classify(_ request: ClassificationRequest) async -> PluginVerdict? {
+        do {
+            var httpRequest = HTTPClientRequest(url: url)
+            httpRequest.method = .POST
+            httpRequest.headers.add(name: "Content-Type", value: "application/json")
+            let body = try JSONEncoder().encode(Request(
+                complaintId: request.complaintID?.uuidString.lowercased(), hotelId: request.hotelID, channel: request.channel,
+                text: request.text, language: request.language))
+            httpRequest.body = .bytes(ByteBuffer(bytes: body))
+            let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+            let deadline = NIODeadline.now() + .nanoseconds(nanoseconds)
+            let response = try await client.execute(httpRequest, deadline: deadline, logger: logger)
+            guard (200..<300).contains(response.status.code) else {
+                logger.warning("external classifier answered \(response.status.code); using the built-in result")
+                return nil
+            }
+            let bytes = try await response.body.collect(upTo: Self.maximumResponseSize)
+            let answer = try JSONDecoder().decode(Response.self, from: Data(bytes.readableBytesView))
+            let confidence = min(1, max(0, answer.confidence ?? 1))
+            var categories = [Double](repeating: (1 - confidence) / Double(ComplaintCategory.allCases.count - 1), count: ComplaintCategory.allCases.count)
+            categories[ComplaintCategory.ordinal[answer.category]!] = confidence
+            var severities: [Double]?
+            if let severity = answer.severity {
+                var distribution = [Double](repeating: (1 - confidence) / 2, count: Severity.allCases.count)
+                distribution[Severity.ordinal[severity]!] = confidence
+                severities = distribution
+            }
+            let version = (answer.version ?? "external").prefix(24)
+            return PluginVerdict(plugin: name, version: String(version), categories: categories, severities: severities)
+        } catch {
+            logger.warning("external classifier failed (\(String(describing: type(of: error)))); using the built-in result")
+            return nil
+        }
+    }
+}

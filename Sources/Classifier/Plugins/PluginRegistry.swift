@@ -1,0 +1,71 @@
+import Logging
+
+/// Builds plugins by name, so configuration (`CLASSIFIER_PLUGINS=keyword,naive_bayes,http`)
+/// chooses and orders them. A deployment can register more kinds before building.
+public struct PluginRegistry: Sendable {
+    /// What a plugin factory may use.
+    public struct Resources: Sendable {
+        public var rules: RuleSet
+        public var model: NaiveBayesScorer?
+        public var configuration: ClassifierConfiguration
+        public var logger: Logger
+
+        public init(rules: RuleSet, model: NaiveBayesScorer?, configuration: ClassifierConfiguration, logger: Logger) {
+            self.rules = rules
+            self.model = model
+            self.configuration = configuration
+            self.logger = logger
+        }
+    }
+
+    public typealias Factory = @Sendable (Resources) throws -> any ClassifierPlugin
+
+    /// A plugin name that is not registered, or a plugin that cannot be built.
+    public struct UnknownPlugin: Error, CustomStringConvertible {
+        public var name: String
+        public var known: [String]
+        public var description: String { "unknown classifier plugin '\(name)' (known: \(known.joined(separator: ", ")))" }
+    }
+
+    /// A plugin that lacks something it needs.
+    public struct MissingResource: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    private var factories: [String: Factory] = [:]
+
+    public init() {}
+
+    /// The built-in kinds: `keyword`, `naive_bayes`, `http`.
+    public static let standard: PluginRegistry = {
+        var registry = PluginRegistry()
+        registry.register("keyword") { KeywordClassifier(rules: $0.rules, weight: $0.configuration.keywordWeight) }
+        registry.register("naive_bayes") { resources in
+            guard let model = resources.model else { throw MissingResource(description: "plugin naive_bayes needs a model file (CLASSIFIER_MODEL_FILE)") }
+            return NaiveBayesClassifier(scorer: model, weight: resources.configuration.modelWeight, temperature: resources.configuration.modelTemperature)
+        }
+        registry.register("http") { resources in
+            guard let url = resources.configuration.externalURL else {
+                throw MissingResource(description: "plugin http needs CLASSIFIER_EXTERNAL_URL")
+            }
+            return HTTPClassifier(
+                url: url, timeout: resources.configuration.externalTimeout, weight: resources.configuration.externalWeight,
+                logger: resources.logger)
+        }
+        return registry
+    }()
+
+    public mutating func register(_ name: String, _ factory: @escaping Factory) {
+        factories[name] = factory
+    }
+
+    public var names: [String] { factories.keys.sorted() }
+
+    /// Builds `names` in order.
+    public func makePlugins(_ names: [String], resources: Resources) throws -> [any ClassifierPlugin] {
+        try names.map { name in
+            guard let factory = factories[name] else { throw UnknownPlugin(name: name, known: self.names) }
+            return try factory(resources)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import ComplaintEvents
+
+/// Blends the verdicts of the plugins that answered: a weighted average of their distributions.
+/// With the default weights the rules and the model count equally, and an external model that
+/// answers (weight 3) outvotes both; when it is silent nothing changes.
+public struct VerdictCombiner: Sendable {
+    public struct Combined: Sendable {
+        public var category: ComplaintCategory
+        public var categoryProbability: Double
+        public var severity: Severity
+        public var severityProbability: Double
+        /// The plugin that put the most weight on the chosen category.
+        public var leadingPlugin: String?
+    }
+
+    public init() {}
+
+    public func combine(_ verdicts: [(verdict: PluginVerdict, weight: Double)]) -> Combined {
+        let categoryCount = ComplaintCategory.allCases.count
+        var categories = [Double](repeating: 0, count: categoryCount)
+        var severities = [Double](repeating: 0, count: Severity.allCases.count)
+        var categoryWeight = 0.0
+        var severityWeight = 0.0
+        for (verdict, weight) in verdicts {
+            for c in 0..<categoryCount { categories[c] += weight * verdict.categories[c] }
+            categoryWeight += weight
+            if let distribution = verdict.severities {
+                for s in severities.indices { severities[s] += weight * distribution[s] }
+                severityWeight += weight
+            }
+        }
+        guard categoryWeight > 0 else {
+            return Combined(category: .other, categoryProbability: 0, severity: .moderate, severityProbability: 0, leadingPlugin: nil)
+        }
+        var best = ComplaintCategory.ordinal[.other]!
+        for c in 0..<categoryCount where categories[c] > categories[best] { best = c }
+        var severity = Severity.moderate
+        var severityProbability = 0.0
+        if severityWeight > 0 {
+            var bestSeverity = Severity.ordinal[.moderate]!
+            for s in severities.indices where severities[s] > severities[bestSeverity] { bestSeverity = s }
+            severity = Severity.allCases[bestSeverity]
+            severityProbability = severities[bestSeverity] / severityWeight
+        }
+        var leading: String?
+        var leadingShare = -1.0
+        for (verdict, weight) in verdicts where weight * verdict.categories[best] > leadingShare {
+            leadingShare = weight * verdict.categories[best]
+            leading = verdict.plugin
+        }
+        return Combined(
+            category: ComplaintCategory.allCases[best], categoryProbability: categories[best] / categoryWeight,
+            severity: severity, severityProbability: severityProbability, leadingPlugin: leading)
+    }
+}

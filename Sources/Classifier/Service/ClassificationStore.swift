@@ -1,0 +1,74 @@
+import ComplaintEvents
+import ComplaintStore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The `classifier` schema's tables (`classifications`, `guest_history`), written on the
+/// pipeline's transaction connection. Inserts are idempotent (`ON CONFLICT DO NOTHING`), on top
+/// of the inbox, so even a re-registered complaint is classified and counted once.
+public struct ClassificationStore: Sendable {
+    public let schema: SchemaName
+
+    public init(schema: SchemaName) {
+        self.schema = schema
+    }
+
+    private var classifications: String { "\(schema).classifications" }
+    private var guestHistory: String { "\(schema).guest_history" }
+
+    /// How many earlier complaints of this guest the schema holds (see ``GuestVisit/summary(of:)``).
+    public func history(for visit: GuestVisit, on connection: PostgresConnection, logger: Logger) async throws -> GuestHistorySummary {
+        let windowStart = visit.registeredAt.addingTimeInterval(-GuestVisit.repeatWindow)
+        let rows = try await connection.query(
+            """
+            SELECT (count(*) FILTER (WHERE reservation_ref = \(visit.reservationReference)))::int,
+                   (count(*) FILTER (WHERE registered_at >= \(windowStart)))::int
+            FROM \(unescaped: guestHistory)
+            WHERE guest_key = \(visit.guestKey) AND hotel_id = \(visit.hotelID)
+              AND complaint_id <> \(visit.complaintID) AND registered_at <= \(visit.registeredAt)
+            """,
+            logger: logger
+        ).collect()
+        guard let row = rows.first else { return .none }
+        let (inStay, inWindow) = try row.decode((Int, Int).self)
+        return GuestHistorySummary(earlierInStay: inStay, earlierInWindow: inWindow)
+    }
+
+    /// Remembers a complaint for later repeat checks.
+    public func record(_ visit: GuestVisit, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            """
+            INSERT INTO \(unescaped: guestHistory) (complaint_id, guest_key, hotel_id, reservation_ref, registered_at)
+            VALUES (\(visit.complaintID), \(visit.guestKey), \(visit.hotelID), \(visit.reservationReference), \(visit.registeredAt))
+            ON CONFLICT (complaint_id) DO NOTHING
+            """,
+            logger: logger)
+    }
+
+    /// Stores a verdict; returns `false` when the complaint was already classified.
+    public func save(
+        _ classification: Classification, complaintID: UUID, hotelID: String, classifiedAt: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let flags = String(decoding: try encoder.encode(classification.flags), as: UTF8.self)
+        let explanation = String(decoding: try encoder.encode(classification.explanation), as: UTF8.self)
+        let rows = try await connection.query(
+            """
+            INSERT INTO \(unescaped: classifications)
+                (complaint_id, hotel_id, category, severity, priority, language, sentiment, flags, confidence, explanation,
+                 classifier, version, classified_at)
+            VALUES (\(complaintID), \(hotelID), \(classification.category.rawValue), \(classification.severity.rawValue),
+                    \(Int16(classification.priority)), \(classification.language), \(classification.sentiment), \(flags)::jsonb,
+                    \(classification.confidence), \(explanation)::jsonb, \(classification.explanation.classifier),
+                    \(classification.explanation.version), \(classifiedAt))
+            ON CONFLICT (complaint_id) DO NOTHING
+            RETURNING complaint_id
+            """,
+            logger: logger
+        ).collect()
+        return !rows.isEmpty
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+
+/// The classifier's own settings (besides ``ComplaintPipeline/ServiceSettings``), from environment
+/// variables:
+///
+/// | environment | default |
+/// | --- | --- |
+/// | `CLASSIFIER_RULES_FILE` | `services/classifier/rules.yaml`, found from the working directory, `REDRESS_HOME` or the executable's folder |
+/// | `CLASSIFIER_MODEL_FILE` | `services/classifier/model/model.json`, found the same way |
+/// | `CLASSIFIER_PLUGINS` | `keyword,naive_bayes` (plus `http` when `CLASSIFIER_EXTERNAL_URL` is set) |
+/// | `CLASSIFIER_EXTERNAL_URL` | unset |
+/// | `CLASSIFIER_EXTERNAL_TIMEOUT_MS` | `300` |
+/// | `CLASSIFIER_EXTERNAL_WEIGHT` | `3` |
+/// | `CLASSIFIER_REVIEW_THRESHOLD` | `0.45` (confidence below which `needsHumanReview` is set) |
+public struct ClassifierConfiguration: Sendable, Hashable {
+    public var rulesFile: String
+    public var modelFile: String
+    public var plugins: [String]
+    public var externalURL: String?
+    public var externalTimeout: Duration
+    public var externalWeight: Double
+    public var keywordWeight: Double
+    public var modelWeight: Double
+    public var modelTemperature: Double
+    public var reviewThreshold: Double
+
+    public static let defaultRulesPath = "services/classifier/rules.yaml"
+    public static let defaultModelPath = "services/classifier/model/model.json"
+
+    public init(
+        rulesFile: String = ClassifierConfiguration.defaultRulesPath, modelFile: String = ClassifierConfiguration.defaultModelPath,
+        plugins: [String] = ["keyword", "naive_bayes"], externalURL: String? = nil, externalTimeout: Duration = .milliseconds(300),
+        externalWeight: Double = 3, keywordWeight: Double = 1, modelWeight: Double = 1, modelTemperature: Double = 4,
+        reviewThreshold: Double = 0.45
+    ) {
+        self.rulesFile = rulesFile
+        self.modelFile = modelFile
+        self.plugins = plugins
+        self.externalURL = externalURL
+        self.externalTimeout = externalTimeout
+        self.externalWeight = externalWeight
+        self.keywordWeight = keywordWeight
+        self.modelWeight = modelWeight
+        self.modelTemperature = modelTemperature
+        self.reviewThreshold = reviewThreshold
+    }
+
+    /// A setting that cannot be used; names the variable.
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Reads the environment; relative default paths are resolved with ``locate(_:environment:)``.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ClassifierConfiguration {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        func number(_ name: String, _ range: ClosedRange<Double>) throws -> Double? {
+            guard let text = value(name) else { return nil }
+            guard let number = Double(text), range.contains(number) else {
+                throw Invalid(description: "\(name) '\(text)' is not a number in \(range.lowerBound)…\(range.upperBound)")
+            }
+            return number
+        }
+        var configuration = ClassifierConfiguration()
+        configuration.rulesFile = value("CLASSIFIER_RULES_FILE") ?? locate(defaultRulesPath, environment: environment)
+        configuration.modelFile = value("CLASSIFIER_MODEL_FILE") ?? locate(defaultModelPath, environment: environment)
+        configuration.externalURL = value("CLASSIFIER_EXTERNAL_URL")
+        if let url = configuration.externalURL, URL(string: url)?.scheme.map({ ["http", "https"].contains($0) }) != true {
+            throw Invalid(description: "CLASSIFIER_EXTERNAL_URL '\(url)' is not an http(s) URL")
+        }
+        if let plugins = value("CLASSIFIER_PLUGINS") {
+            configuration.plugins = plugins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } else if configuration.externalURL != nil {
+            configuration.plugins.append("http")
+        }
+        if let milliseconds = try number("CLASSIFIER_EXTERNAL_TIMEOUT_MS", 1...60_000) {
+            configuration.externalTimeout = .milliseconds(Int64(milliseconds))
+        }
+        if let weight = try number("CLASSIFIER_EXTERNAL_WEIGHT", 0...100) { configuration.externalWeight = weight }
+        if let threshold = try number("CLASSIFIER_REVIEW_THRESHOLD", 0...1) { configuration.reviewThreshold = threshold }
+        return configuration
+    }
+
+    /// Finds a repository-relative file: in the working directory, under `REDRESS_HOME`, or next to
+    /// (or above) the executable; returns `relativePath` unchanged when none exists, so the error
+    /// names the path the operator expects.
+    public static func locate(_ relativePath: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let files = FileManager.default
+        var candidates = [relativePath]
+        if let home = environment["REDRESS_HOME"], !home.isEmpty { candidates.append((home as NSString).appendingPathComponent(relativePath)) }
+        var directory = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            candidates.append(directory.appendingPathComponent(relativePath).path)
+            directory = directory.deletingLastPathComponent()
+        }
+        return candidates.first { files.fileExists(atPath: $0) } ?? relativePath
+    }
+}

@@ -1,0 +1,68 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import Foundation
+import Logging
+
+/// The classifier stage: a registered complaint in, its classification out. Reads and extends the
+/// guest history, classifies with the configured ``ClassificationPipeline``, stores the verdict
+/// and returns a `complaints.classified.v1` event for the outbox — all in the pipeline's
+/// transaction, so a redelivered event changes nothing.
+public struct ClassifierHandler: EventHandler {
+    public let inputTopic: Topic<ComplaintReceived>
+    public let outputTopic: Topic<ComplaintClassified>
+    public let pipeline: ClassificationPipeline
+    public let store: ClassificationStore
+    /// The envelope `source` of published events.
+    public var source = "/redress/classifier"
+    public var clock: @Sendable () -> Date = { Date() }
+
+    public init(
+        pipeline: ClassificationPipeline, schema: SchemaName, inputTopic: Topic<ComplaintReceived> = Topics.received,
+        outputTopic: Topic<ComplaintClassified> = Topics.classified
+    ) {
+        self.pipeline = pipeline
+        self.store = ClassificationStore(schema: schema)
+        self.inputTopic = inputTopic
+        self.outputTopic = outputTopic
+    }
+
+    public func handle(_ event: EventEnvelope<ComplaintReceived>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let received = event.data
+        var history = GuestHistorySummary.none
+        var visit: GuestVisit?
+        if let guestKey = received.guest.guestKey {
+            let current = GuestVisit(
+                guestKey: guestKey, hotelID: received.hotelID, reservationReference: received.guest.reservationReference,
+                complaintID: received.complaintID, registeredAt: received.registeredAt)
+            history = try await store.history(for: current, on: context.connection, logger: context.logger)
+            visit = current
+        }
+        let classification = await pipeline.classify(ComplaintInput(received), history: history)
+        if let visit {
+            try await store.record(visit, on: context.connection, logger: context.logger)
+        }
+        let now = clock()
+        let isNew = try await store.save(
+            classification, complaintID: received.complaintID, hotelID: received.hotelID, classifiedAt: now,
+            on: context.connection, logger: context.logger)
+        guard isNew else {
+            context.logger.info("complaint already classified; not publishing again")
+            return []
+        }
+        context.logger.debug("classified", metadata: [
+            "classification.category": "\(classification.category.rawValue)",
+            "classification.severity": "\(classification.severity.rawValue)",
+            "classification.priority": "\(classification.priority)",
+        ])
+        let classified = ComplaintClassified(
+            complaintID: received.complaintID, classifiedAt: now, category: classification.category,
+            severity: classification.severity, priority: classification.priority, language: classification.language,
+            sentiment: classification.sentiment, flags: classification.flags, confidence: classification.confidence,
+            explanation: classification.explanation)
+        let envelope = EventEnvelope(
+            source: source, time: now, hotelID: event.hotelID, traceParent: event.traceParent, traceState: event.traceState,
+            data: classified)
+        return [try OutgoingEvent(envelope, on: outputTopic)]
+    }
+}

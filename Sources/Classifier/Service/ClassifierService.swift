@@ -1,0 +1,38 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import Logging
+import Prometheus
+
+/// Builds the classifier from configuration: the pipeline (rules, model, plugins) and the whole
+/// stage process around its handler. The `redress-classifier` main and the tests use it.
+public enum ClassifierService {
+    /// Loads the rules and the model and builds the configured plugins in order.
+    public static func makePipeline(
+        configuration: ClassifierConfiguration, registry: PluginRegistry = .standard, logger: Logger
+    ) throws -> ClassificationPipeline {
+        let rules = try RuleSetLoader.load(contentsOf: configuration.rulesFile)
+        var model: NaiveBayesScorer?
+        if configuration.plugins.contains("naive_bayes") {
+            model = NaiveBayesScorer(model: try NaiveBayesModel.load(contentsOf: configuration.modelFile))
+        }
+        let plugins = try registry.makePlugins(
+            configuration.plugins,
+            resources: .init(rules: rules, model: model, configuration: configuration, logger: logger))
+        return ClassificationPipeline(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
+    }
+
+    /// The stage process: consumes `complaints.received.v1`, publishes `complaints.classified.v1`,
+    /// owns the `classifier` schema.
+    public static func makeRuntime(
+        settings: ServiceSettings, configuration: ClassifierConfiguration, registry: PrometheusCollectorRegistry, logger: Logger
+    ) throws -> StageRuntime<ClassifierHandler> {
+        let pipeline = try makePipeline(configuration: configuration, logger: logger)
+        logger.info("classifier ready", metadata: [
+            "classifier.plugins": "\(configuration.plugins.joined(separator: ","))",
+            "classifier.version": "\(pipeline.version)",
+        ])
+        let handler = ClassifierHandler(pipeline: pipeline, schema: RedressService.classifier.schema)
+        return StageRuntime(service: .classifier, settings: settings, handler: handler, registry: registry, logger: logger)
+    }
+}

@@ -1,0 +1,99 @@
+import ComplaintEvents
+
+/// The severity rules of DESIGN.md §6 applied on top of what the plugins predicted: text cues
+/// from `rules.yaml` (safety, health, security, legal or review threats raise to `serious`;
+/// inconvenience cues cap at `minor`), a VIP with a major failure, and repeat complaints (any
+/// earlier one in the stay or the last 30 days makes at least `moderate`; the third of a stay is
+/// `serious`).
+public struct SeverityPolicy: Sendable {
+    /// What the rules decided and why.
+    public struct Outcome: Sendable {
+        public var severity: Severity
+        public var involvesSafety = false
+        public var threatensReview = false
+        public var isRepeat = false
+        /// Names of the rules that changed or confirmed severity, for the explanation.
+        public var rules: [String] = []
+        public var terms: [String] = []
+        public var reasons: [String] = []
+    }
+
+    /// Whether a `safety_security` complaint is `serious` even without a cue (DESIGN.md: safety is serious).
+    public var safetyCategoryIsSerious: Bool
+
+    public init(safetyCategoryIsSerious: Bool = true) {
+        self.safetyCategoryIsSerious = safetyCategoryIsSerious
+    }
+
+    public func apply(
+        predicted: Severity, category: ComplaintCategory, matches: RuleMatcher.Matches, rules: RuleSet, isVIP: Bool,
+        history: GuestHistorySummary
+    ) -> Outcome {
+        var outcome = Outcome(severity: predicted)
+        var cap: Severity?
+        var raise: Severity?
+        for (index, terms) in matches.severityRules {
+            let rule = rules.severityRules[index]
+            switch rule.effect {
+            case .cap: cap = min(cap ?? rule.severity, rule.severity)
+            case .raise: raise = max(raise ?? rule.severity, rule.severity)
+            }
+            switch rule.flag {
+            case .safety: outcome.involvesSafety = true
+            case .reviewThreat: outcome.threatensReview = true
+            case .legal, nil: break
+            }
+            outcome.rules.append(rule.name)
+            outcome.terms += terms
+        }
+        if let cap, raise == nil, outcome.severity > cap {
+            outcome.severity = cap
+            outcome.reasons.append("inconvenience")
+        }
+        if let raise, raise > outcome.severity {
+            outcome.severity = raise
+            outcome.reasons.append("severity cue")
+        }
+        if category == .safetySecurity {
+            outcome.involvesSafety = true
+            if safetyCategoryIsSerious && outcome.severity < .serious {
+                outcome.severity = .serious
+                outcome.rules.append("safety_category")
+                outcome.reasons.append("safety or security")
+            }
+        }
+        if isVIP && outcome.severity >= .moderate && outcome.severity < .serious {
+            outcome.severity = .serious
+            outcome.rules.append("vip_major_failure")
+            outcome.reasons.append("VIP with a major failure")
+        }
+        if history.isRepeat {
+            outcome.isRepeat = true
+            if history.earlierInStay >= 2 {
+                outcome.severity = .serious
+                outcome.rules.append("repeat_third_in_stay")
+                outcome.reasons.append("complaint \(history.earlierInStay + 1) of this stay")
+            } else if outcome.severity < .moderate {
+                outcome.severity = .moderate
+                outcome.rules.append("repeat_complaint")
+                outcome.reasons.append("repeat complaint")
+            } else {
+                outcome.rules.append("repeat_complaint")
+            }
+        }
+        return outcome
+    }
+}
+
+/// Orders severities minor < moderate < serious for the escalation rules.
+extension Severity: Comparable {
+    private var rank: Int {
+        switch self {
+        case .minor: 0
+        case .moderate: 1
+        case .serious: 2
+        }
+    }
+
+    public static func < (lhs: Severity, rhs: Severity) -> Bool { lhs.rank < rhs.rank }
+}

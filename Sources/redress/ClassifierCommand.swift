@@ -1,0 +1,147 @@
+import ArgumentParser
+import Classifier
+import Foundation
+import Logging
+
+/// `redress classifier …`: train the statistical model, evaluate the pipeline, measure its speed.
+struct ClassifierCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classifier",
+        abstract: "Train, evaluate and benchmark the complaint classifier.",
+        subcommands: [Train.self, Eval.self, Bench.self]
+    )
+
+    /// Where the pipeline's files are; defaults as the service finds them.
+    struct PipelineOptions: ParsableArguments {
+        @Option(help: "Rules file (default: \(ClassifierConfiguration.defaultRulesPath)).")
+        var rules: String?
+        @Option(help: "Model file (default: \(ClassifierConfiguration.defaultModelPath)).")
+        var model: String?
+        @Option(help: "Comma-separated plugins in order (default: keyword,naive_bayes).")
+        var plugins: String?
+
+        func configuration() -> ClassifierConfiguration {
+            var configuration = ClassifierConfiguration()
+            configuration.rulesFile = rules ?? ClassifierConfiguration.locate(ClassifierConfiguration.defaultRulesPath)
+            configuration.modelFile = model ?? ClassifierConfiguration.locate(ClassifierConfiguration.defaultModelPath)
+            if let plugins {
+                configuration.plugins = plugins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            }
+            return configuration
+        }
+
+        func pipeline() throws -> ClassificationPipeline {
+            try ClassifierService.makePipeline(configuration: configuration(), logger: Logger(label: "redress.classifier"))
+        }
+    }
+
+    static let defaultTrainingFiles = ["services/classifier/data/train-en.jsonl", "services/classifier/data/train-zh.jsonl"]
+
+    struct Train: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train the naive Bayes model from labeled JSONL files and write the model file.")
+
+        @Option(name: .customLong("data"), help: "A training file (repeatable; default: the repository's train-*.jsonl).")
+        var data: [String] = []
+        @Option(help: "Where to write the model (default: \(ClassifierConfiguration.defaultModelPath)).")
+        var output: String?
+        @Option(help: "Additive smoothing.")
+        var alpha: Double = NaiveBayesModel.Parameters().alpha
+        @Option(help: "Drop n-grams seen in fewer documents.")
+        var minimumCount: Int = NaiveBayesModel.Parameters().minimumCount
+
+        func run() async throws {
+            let files = data.isEmpty ? ClassifierCommand.defaultTrainingFiles.map { ClassifierConfiguration.locate($0) } : data
+            let trainer = NaiveBayesTrainer(parameters: .init(alpha: alpha, minimumCount: minimumCount))
+            let model = try trainer.train(files: files)
+            let path = output ?? ClassifierConfiguration.locate(ClassifierConfiguration.defaultModelPath)
+            try FileManager.default.createDirectory(
+                at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(model.serialized().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            let examples = model.sources.reduce(0) { $0 + $1.examples }
+            print("trained \(model.version) on \(examples) examples (\(model.features.count) features) → \(path)")
+        }
+    }
+
+    struct Eval: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Evaluate the pipeline on labeled JSONL ({\"text\",\"category\",\"severity\"}).",
+            discussion: "With --folds K the files are treated as training data: K-fold cross-validation retrains the model on each fold's complement (for tuning without touching held-out data).")
+
+        @Option(name: .customLong("data"), help: "A labeled file (repeatable).")
+        var data: [String]
+        @OptionGroup var pipelineOptions: PipelineOptions
+        @Option(help: "Cross-validate with this many folds instead of using the model file.")
+        var folds: Int?
+        @Option(help: "Smoothing of the models trained for cross-validation.")
+        var alpha: Double = NaiveBayesModel.Parameters().alpha
+        @Option(help: "Minimum document count of the models trained for cross-validation.")
+        var minimumCount: Int = NaiveBayesModel.Parameters().minimumCount
+
+        func run() async throws {
+            var examples: [LabeledExample] = []
+            for file in data { examples += try LabeledExample.read(contentsOf: file) }
+            guard !examples.isEmpty else { throw ValidationError("no examples in \(data.joined(separator: ", "))") }
+            let evaluation: Evaluation
+            if let folds {
+                guard folds >= 2 else { throw ValidationError("--folds needs at least 2") }
+                var configuration = pipelineOptions.configuration()
+                configuration.plugins = configuration.plugins.filter { $0 != "http" }
+                let rules = try RuleSetLoader.load(contentsOf: configuration.rulesFile)
+                var combined = Evaluation()
+                for fold in 0..<folds {
+                    let training = examples.enumerated().filter { $0.offset % folds != fold }.map(\.element)
+                    let testing = examples.enumerated().filter { $0.offset % folds == fold }.map(\.element)
+                    let model = NaiveBayesScorer(model: NaiveBayesTrainer(parameters: .init(alpha: alpha, minimumCount: minimumCount)).train(examples: training))
+                    let plugins = try PluginRegistry.standard.makePlugins(
+                        configuration.plugins,
+                        resources: .init(rules: rules, model: model, configuration: configuration, logger: Logger(label: "redress.classifier")))
+                    let pipeline = ClassificationPipeline(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
+                    combined.merge(await Evaluation.run(pipeline, on: testing))
+                }
+                evaluation = combined
+            } else {
+                evaluation = await Evaluation.run(try pipelineOptions.pipeline(), on: examples)
+            }
+            print(evaluation.report)
+        }
+    }
+
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure classifications per second of the built-in pipeline on one core.")
+
+        @Option(name: .customLong("data"), help: "Texts to classify (repeatable; default: the repository's labeled files).")
+        var data: [String] = []
+        @Option(help: "How many classifications to time.")
+        var count: Int = 200_000
+        @OptionGroup var pipelineOptions: PipelineOptions
+
+        func run() async throws {
+            var configuration = pipelineOptions.configuration()
+            configuration.plugins = configuration.plugins.filter { $0 != "http" }
+            let pipeline = try ClassifierService.makePipeline(configuration: configuration, logger: Logger(label: "redress.classifier"))
+            let files = data.isEmpty
+                ? ["train-en", "train-zh", "eval-en", "eval-zh"].map { ClassifierConfiguration.locate("services/classifier/data/\($0).jsonl") }
+                : data
+            var inputs: [ComplaintInput] = []
+            for file in files where FileManager.default.fileExists(atPath: file) {
+                inputs += try LabeledExample.read(contentsOf: file).map { ComplaintInput(text: $0.text) }
+            }
+            if inputs.isEmpty { inputs = [ComplaintInput(text: "空调不制冷，房间很热"), ComplaintInput(text: "The Wi-Fi keeps dropping in room 1204")] }
+            // Warm up, then time `count` classifications on this one task (one core).
+            var checksum = 0
+            for input in inputs { checksum &+= await pipeline.classify(input).priority }
+            let clock = ContinuousClock()
+            let start = clock.now
+            for index in 0..<count {
+                checksum &+= await pipeline.classify(inputs[index % inputs.count]).priority
+            }
+            let elapsed = clock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let averageLength = inputs.reduce(0) { $0 + $1.text.unicodeScalars.count } / inputs.count
+            print("classified \(count) complaints (\(inputs.count) distinct, ~\(averageLength) characters) in \(String(format: "%.2f", seconds)) s")
+            print("\(Int(Double(count) / seconds)) classifications/s on one core (pipeline \(configuration.plugins.joined(separator: "+")), checksum \(checksum))")
+        }
+    }
+}

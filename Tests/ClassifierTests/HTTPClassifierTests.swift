@@ -1,0 +1,92 @@
+@testable import Classifier
+import ComplaintEvents
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+
+@Suite("External HTTP plugin", .timeLimit(.minutes(2)))
+struct HTTPClassifierTests {
+    /// Runs a loopback Hummingbird server with `router` for the duration of `body`.
+    static func withServer<Result: Sendable>(
+        _ router: Router<BasicRequestContext>, _ body: @Sendable (String) async throws -> Result
+    ) async throws -> Result {
+        let port = Mutex(0)
+        let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
+        let application = Application(
+            router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                port.withLock { $0 = channel.localAddress?.port ?? 0 }
+                readyContinuation.yield()
+            },
+            logger: Logger(label: "classifier-tests.http"))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await application.runService() }
+            for await _ in ready { break }
+            defer { group.cancelAll() }
+            return try await body("http://127.0.0.1:\(port.withLock { $0 })/classify")
+        }
+    }
+
+    static func pipeline(url: String, timeout: Duration) throws -> ClassificationPipeline {
+        var configuration = Repository.configuration(plugins: ["keyword", "naive_bayes", "http"])
+        configuration.externalURL = url
+        configuration.externalTimeout = timeout
+        return try ClassifierService.makePipeline(configuration: configuration, logger: Logger(label: "classifier-tests"))
+    }
+
+    static let text = "The air conditioning in 1204 is not cooling at all"
+
+    @Test("an answering external model decides the category")
+    func answers() async throws {
+        let router = Router()
+        router.post("/classify") { request, context -> Response in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            let json = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+            #expect(json?["text"] as? String == Self.text)
+            #expect(json?["language"] as? String == "en")
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"category":"noise","severity":"minor","confidence":0.9,"version":"group-7"}"#)))
+        }
+        let result = try await Self.withServer(router) { url in
+            try await Self.pipeline(url: url, timeout: .seconds(10)).classify(ComplaintInput(text: Self.text))
+        }
+        #expect(result.category == .noise)
+        #expect(result.explanation.classifier == "http")
+    }
+
+    @Test("a slow external model times out and the built-in result stands")
+    func timesOut() async throws {
+        let router = Router()
+        router.post("/classify") { _, _ -> Response in
+            try? await Task.sleep(for: .seconds(5))
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"category":"noise"}"#)))
+        }
+        let builtIn = await Repository.pipeline.classify(ComplaintInput(text: Self.text))
+        let result = try await Self.withServer(router) { url in
+            try await Self.pipeline(url: url, timeout: .milliseconds(200)).classify(ComplaintInput(text: Self.text))
+        }
+        #expect(result.category == builtIn.category)
+        #expect(result.category == .maintenance)
+        #expect(result.severity == builtIn.severity)
+    }
+
+    @Test("an external model that answers nonsense or an error is ignored")
+    func malformed() async throws {
+        let router = Router()
+        router.post("/classify") { _, _ -> Response in
+            Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"category":"plumbing"}"#)))
+        }
+        router.post("/fail") { _, _ -> Response in Response(status: .internalServerError) }
+        try await Self.withServer(router) { url in
+            let nonsense = try await Self.pipeline(url: url, timeout: .seconds(10)).classify(ComplaintInput(text: Self.text))
+            #expect(nonsense.category == .maintenance)
+            let failing = try await Self.pipeline(url: url.replacingOccurrences(of: "/classify", with: "/fail"), timeout: .seconds(10))
+                .classify(ComplaintInput(text: Self.text))
+            #expect(failing.category == .maintenance)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+@testable import Classifier
+import ComplaintEvents
+import Foundation
+import Testing
+
+@Suite("Severity escalation and priority")
+struct SeverityTests {
+    static let rules = RuleSet(version: "t", categoryRules: [], severityRules: [], sentiment: .init())
+
+    @Test("repeat, VIP and safety raise severity", arguments: [
+        // predicted, category, VIP, earlier in stay, earlier in 30 days, expected severity, repeat flag
+        (Severity.minor, ComplaintCategory.amenities, false, 0, 0, Severity.minor, false),
+        (.minor, .amenities, false, 1, 1, .moderate, true),
+        (.minor, .amenities, false, 0, 1, .moderate, true),
+        (.moderate, .maintenance, false, 1, 1, .moderate, true),
+        (.minor, .amenities, false, 2, 2, .serious, true),
+        (.moderate, .maintenance, true, 0, 0, .serious, false),
+        (.minor, .connectivity, true, 0, 0, .minor, false),
+    ])
+    func escalation(predicted: Severity, category: ComplaintCategory, vip: Bool, inStay: Int, inWindow: Int, expected: Severity, isRepeat: Bool) {
+        let outcome = SeverityPolicy().apply(
+            predicted: predicted, category: category, matches: .init(), rules: Self.rules, isVIP: vip,
+            history: GuestHistorySummary(earlierInStay: inStay, earlierInWindow: inWindow))
+        #expect(outcome.severity == expected)
+        #expect(outcome.isRepeat == isRepeat)
+    }
+
+    @Test("the pipeline applies history: the third complaint of a stay is serious and priority 1")
+    func thirdOfStay() async {
+        let input = ComplaintInput(text: "房间里没有拖鞋", isVIP: false)
+        let first = await Repository.pipeline.classify(input)
+        let third = await Repository.pipeline.classify(input, history: GuestHistorySummary(earlierInStay: 2, earlierInWindow: 2))
+        #expect(first.severity != .serious)
+        #expect(!first.flags.isRepeat)
+        #expect(third.severity == .serious)
+        #expect(third.flags.isRepeat)
+        #expect(third.priority == 1)
+        #expect(third.explanation.matchedRules.contains("repeat_third_in_stay"))
+    }
+
+    @Test("a VIP with a broken air conditioner is serious")
+    func vip() async {
+        let result = await Repository.pipeline.classify(ComplaintInput(text: "The air conditioning is broken and the room is 30 degrees", isVIP: true))
+        #expect(result.flags.isVIP)
+        #expect(result.severity == .serious)
+        #expect(result.priority == 1)
+    }
+
+    @Test("guest history counts the same guest at the same hotel: stay by reservation, window by 30 days")
+    func history() {
+        let now = Date(timeIntervalSince1970: 1_750_000_000)
+        let current = GuestVisit(guestKey: "g", hotelID: "H1", reservationReference: "R1", complaintID: UUID(), registeredAt: now)
+        let earlier = [
+            GuestVisit(guestKey: "g", hotelID: "H1", reservationReference: "R1", complaintID: UUID(), registeredAt: now - 3600),
+            GuestVisit(guestKey: "g", hotelID: "H1", reservationReference: "R0", complaintID: UUID(), registeredAt: now - 10 * 86400),
+            GuestVisit(guestKey: "g", hotelID: "H1", reservationReference: "R-old", complaintID: UUID(), registeredAt: now - 40 * 86400),
+            GuestVisit(guestKey: "g", hotelID: "H2", reservationReference: "R1", complaintID: UUID(), registeredAt: now - 60),
+            GuestVisit(guestKey: "other", hotelID: "H1", reservationReference: "R1", complaintID: UUID(), registeredAt: now - 60),
+            current,
+        ]
+        #expect(current.summary(of: earlier) == GuestHistorySummary(earlierInStay: 1, earlierInWindow: 2))
+    }
+
+    @Test("priority from severity and flags", arguments: [
+        (Severity.serious, false, 0.0, 1), (.moderate, false, 0.0, 2), (.moderate, true, 0.0, 1),
+        (.minor, false, 0.0, 4), (.minor, true, 0.0, 3), (.minor, false, -0.8, 3),
+    ])
+    func priority(severity: Severity, flagged: Bool, sentiment: Double, expected: Int) {
+        let flags = ClassificationFlags(isVIP: flagged, isRepeat: false, involvesSafety: false, threatensReview: false, needsHumanReview: false)
+        #expect(PriorityPolicy.priority(severity: severity, flags: flags, sentiment: sentiment) == expected)
+    }
+}

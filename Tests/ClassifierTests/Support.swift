@@ -1,0 +1,20 @@
+import Classifier
+import Foundation
+import Logging
+
+/// The repository's classifier files, found from this source file (tests run from any directory).
+enum Repository {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+    static let rulesFile = path(ClassifierConfiguration.defaultRulesPath)
+    static let modelFile = path(ClassifierConfiguration.defaultModelPath)
+    static let trainingFiles = ["train-en", "train-zh"].map { path("services/classifier/data/\($0).jsonl") }
+
+    static func configuration(plugins: [String] = ["keyword", "naive_bayes"]) -> ClassifierConfiguration {
+        ClassifierConfiguration(rulesFile: rulesFile, modelFile: modelFile, plugins: plugins)
+    }
+
+    /// The shipped built-in pipeline.
+    static let pipeline: ClassificationPipeline = try! ClassifierService.makePipeline(
+        configuration: configuration(), logger: Logger(label: "classifier-tests"))
+}

@@ -1,0 +1,50 @@
+@testable import Classifier
+import Testing
+
+@Suite("Text normalisation, language and features")
+struct TextTests {
+    @Test("folding", arguments: [
+        ("ＡＣ坏了！", "ac坏了!"),
+        ("Wi-Fi   DOWN", "wi-fi   down"),
+        ("空调🥵不制冷😡😡", "空调 不制冷  "),
+        ("Thumbs 👍🏽 up", "thumbs    up"),
+        ("don’t", "don't"),
+        ("房间\u{3000}很吵", "房间 很吵"),
+    ])
+    func folding(input: String, expected: String) {
+        #expect(NormalizedText(input).string == expected)
+    }
+
+    @Test("language by script", arguments: [
+        ("空调不制冷，房间很热", "zh-CN"),
+        ("The air conditioning is broken", "en"),
+        ("Wi-Fi一直连不上，房间号1203", "zh-CN"),
+        ("The staff at the front desk were so rude，我问个停车的问题直接不理我", "zh-CN"),
+        ("Please ask Mr 王 to call me back about the refund", "en"),
+        ("!!!", "en"),
+    ])
+    func language(text: String, expected: String) {
+        #expect(LanguageDetector.detect(NormalizedText(text)) == expected)
+    }
+
+    @Test("blank text has no words")
+    func blank() {
+        #expect(NormalizedText("  \t\n\u{3000} ").isBlank)
+        #expect(NormalizedText("😡😡！！").isBlank)
+        #expect(!NormalizedText("脏").isBlank)
+    }
+
+    @Test("features: Han 1-2-grams, word 1-2-grams, plural fold, apostrophes")
+    func features() {
+        #expect(FeatureExtractor.strings(of: NormalizedText("空调坏")) == ["空", "调", "坏", "空调", "调坏"])
+        #expect(FeatureExtractor.strings(of: NormalizedText("No towels. Didn't")) == ["no", "towel", "no towel", "didnt"])
+    }
+
+    @Test("hashes of spelled features equal hashes computed from scalars")
+    func hashes() {
+        let text = NormalizedText("Wi-Fi 掉线了, can't connect to the internet!")
+        var hashes: [UInt64] = []
+        FeatureExtractor.hashes(of: text, into: &hashes)
+        #expect(Set(hashes) == Set(FeatureExtractor.strings(of: text).map(FeatureHash.of)))
+    }
+}
