@@ -3,16 +3,18 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SWIFT ?= swift
-DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config
+DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps build test test-swift test-schemas demo up broker bench clean
+.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-classifier clean
 
 help:
 	@echo "make demo    install what is missing, build, and run Redress on its embedded default"
 	@echo "make test    install what is missing, build, and run every test"
 	@echo "make bench   Kafka wrapper throughput beside plain C librdkafka (release build)"
+	@echo "make bench-intake      POST /v1/complaints throughput and latency on the embedded default (release build)"
+	@echo "make bench-classifier  classifications per second on one core (release build)"
 
 ## deps: install the Debian packages and Python tools the build and the tests need, if missing.
 deps:
@@ -21,17 +23,26 @@ deps:
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
-	@$(PYTHON) -c 'import jsonschema, yaml, referencing' 2>/dev/null || $(PYTHON) -m pip install --quiet jsonschema pyyaml referencing
+	@$(PYTHON) -c 'import jsonschema, yaml, referencing, openapi_spec_validator' 2>/dev/null || $(call pip,jsonschema pyyaml referencing openapi-spec-validator)
+	@command -v st >/dev/null 2>&1 || $(call pip,schemathesis)
+
+# pip into the user's Python; on a Debian system Python (PEP 668) allow it explicitly.
+pip = $(PYTHON) -m pip install --quiet $(1) 2>/dev/null || $(PYTHON) -m pip install --quiet --user --break-system-packages $(1)
 
 build: deps
 	$(SWIFT) build
 
 ## test: every test: the Swift suites (Kafka against the embedded cluster or $$KAFKA_BROKERS,
 ## PostgreSQL against a private server they start, or $$DATABASE_URL) and the schema checks.
-test: deps test-schemas test-swift
+test: deps test-schemas test-docker test-swift
 
 test-schemas:
 	$(PYTHON) schemas/tools/validate.py schemas/examples
+	$(PYTHON) -c 'from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename as r; d, u = r("services/intake/openapi.yaml"); validate(d, base_uri=u); print("services/intake/openapi.yaml: valid OpenAPI 3.1")'
+
+# No Docker engine runs here: the Compose file and Dockerfile are checked statically.
+test-docker:
+	$(PYTHON) docker/check_compose.py
 
 # Serial: each suite starts Kafka clusters and waits on group joins; run all at once on a
 # 2-core machine they starve each other and waits time out. `swift test` alone runs them in
@@ -40,12 +51,13 @@ test-swift:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
-## demo: Redress on its embedded default (`redress up`): broker, PostgreSQL, migrations, every
-## service built so far; Ctrl-C stops it. Sample complaints will be fed once intake exists.
+## demo: Redress on its embedded default (`redress demo`): broker, PostgreSQL, migrations, every
+## service, and 20 sample complaints fed through intake; Ctrl-C stops it.
 demo: build
-	$(SWIFT) run redress up
+	.build/debug/redress demo
 
-up: demo
+up: build
+	.build/debug/redress up
 
 broker:
 	$(SWIFT) run redress broker --redress-topics --default-partitions 6
@@ -53,6 +65,20 @@ broker:
 bench: deps
 	$(SWIFT) build -c release --product redress-kafka-benchmark
 	.build/release/redress-kafka-benchmark --rounds 30 --repeats 3
+
+## bench-intake: start the embedded default (release build) in the background, run `redress loadgen`
+## at concurrency 1 and 16, stop it again by PID.
+bench-intake: deps
+	$(SWIFT) build -c release
+	@rm -rf .build/bench-up; \
+	.build/release/redress up --data-dir .build/bench-up --log-level warning > .build/bench-up.log 2>&1 & up=$$!; \
+	trap 'kill -TERM $$up; wait $$up' EXIT; \
+	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && curl -sf http://127.0.0.1:8081/health/ready > /dev/null && break; sleep 1; done; \
+	. .build/bench-up/up.env && .build/release/redress loadgen --concurrency 1 --concurrency 16 --requests 3000 --warmup 300
+
+bench-classifier: deps
+	$(SWIFT) build -c release --product redress
+	.build/release/redress classifier bench
 
 clean:
 	rm -rf .build

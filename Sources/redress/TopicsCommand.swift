@@ -1,0 +1,38 @@
+import ArgumentParser
+import ComplaintEvents
+import Logging
+import RdKafka
+
+/// `redress topics`: creates every Redress topic on a real Kafka cluster (what Compose's init step
+/// runs); existing topics are left alone.
+struct TopicsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topics",
+        abstract: "Create every Redress topic that is missing on the cluster in KAFKA_BROKERS."
+    )
+
+    @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS).")
+    var brokers: String?
+
+    @Option(help: "Partitions per topic (complaints are keyed by id, so more partitions = more parallel consumers).")
+    var partitions = 6
+
+    @Option(help: "Replication factor (3 in production clusters).")
+    var replicationFactor = 1
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let logger = Logger(label: "redress.topics")
+        guard let brokers = brokers ?? ProcessInfoEnvironment.value("KAFKA_BROKERS") else {
+            throw ValidationError("no Kafka: pass --brokers or set KAFKA_BROKERS")
+        }
+        let admin = try KafkaAdminClient(bootstrapServers: KafkaBootstrap.servers(from: brokers), logger: logger)
+        let specifications = Topics.all.map {
+            KafkaTopicSpecification(name: $0.name, partitions: partitions, replicationFactor: replicationFactor)
+        }
+        let created = try await admin.createTopics(specifications)
+        for topic in Topics.all.map(\.name) {
+            print("\(topic): \(created.contains(topic) ? "created" : "exists")")
+        }
+    }
+}
