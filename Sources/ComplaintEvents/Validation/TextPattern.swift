@@ -38,7 +38,11 @@ struct ScalarClass: Sendable {
     /// Printable ASCII without the space.
     static let visibleASCII = ScalarClass(regex: "!-~") { ("!"..."~").contains($0) }
     /// Printable ASCII without the space and `@`.
-    static let emailPart = ScalarClass(regex: "!-?A-~") { visibleASCII.contains($0) && $0 != "@" }
+    /// RFC 5322 atext: what an unquoted local part may hold between dots.
+    static let emailAtom = ScalarClass(regex: "A-Za-z0-9!#$%&'*+/=?^_`{|}~-") {
+        alphanumeric.contains($0) || "!#$%&'*+/=?^_`{|}~-".unicodeScalars.contains($0)
+    }
+    static let hostnameCharacter = ScalarClass(regex: "A-Za-z0-9-") { alphanumeric.contains($0) || $0 == "-" }
     static let uriReference = ScalarClass(regex: #"A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-"#) {
         alphanumeric.contains($0) || #"._~:/?#[]@!$&'()*+,;=%-"#.unicodeScalars.contains($0)
     }
@@ -128,14 +132,18 @@ extension TextPattern {
 
     /// An ASCII e-mail address with a dot in the domain.
     static let email = TextPattern(
-        regex: #"^[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+$"#, meaning: "an e-mail address such as guest@example.com"
+        regex: #"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"#,
+        meaning: "an e-mail address such as guest@example.com"
     ) { scalars in
+        // Dot-atoms of atext, '@', then two or more host labels (letters, digits, inner hyphens).
         let parts = scalars.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts.allSatisfy({ $0.allSatisfy(ScalarClass.emailPart.contains) }) else {
-            return false
+        guard parts.count == 2 else { return false }
+        let atoms = parts[0].split(separator: ".", omittingEmptySubsequences: false)
+        guard atoms.allSatisfy({ !$0.isEmpty && $0.allSatisfy(ScalarClass.emailAtom.contains) }) else { return false }
+        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        return labels.count >= 2 && labels.allSatisfy { label in
+            !label.isEmpty && label.allSatisfy(ScalarClass.hostnameCharacter.contains) && label.first != "-" && label.last != "-"
         }
-        let domain = Array(parts[1])
-        return domain.count >= 3 && domain[1..<(domain.count - 1)].contains(".")
     }
 
     /// A CloudEvents `source`: a URI reference such as `/redress/intake` or `/pms/opera`.

@@ -80,8 +80,10 @@ struct EventGenerator {
     mutating func phone() -> String { "+" + String(pick(Array("123456789"))) + String((0..<int(6...14)).map { _ in pick(Self.digits) }) }
 
     mutating func email() -> String {
-        let part = Self.visible.filter { $0 != "@" }
-        return run(part, part, 1...40) + "@" + run(part, part, 1...40) + "." + run(part, part, 1...20)
+        let atom = Self.lower + Self.upper + Self.digits + Array("!#$%&'*+/=?^_`{|}~-")
+        let label = Self.lower + Self.digits
+        let local = chance(0.3) ? run(atom, atom, 1...20) + "." + run(atom, atom, 1...20) : run(atom, atom, 1...40)
+        return local + "@" + run(label, label, 1...30) + "." + run(label, label + Array("-"), 1...10) + run(label, label, 1...2)
     }
 
     mutating func source() -> String {
