@@ -19,11 +19,17 @@ struct ClassifierCommand: AsyncParsableCommand {
         var model: String?
         @Option(help: "Comma-separated plugins in order (default: keyword,logistic).")
         var plugins: String?
+        @Option(help: "Weight of the rules' vote (default: \(ClassifierConfiguration().keywordWeight)).")
+        var keywordWeight: Double?
+        @Option(help: "Weight of the model's vote (default: \(ClassifierConfiguration().modelWeight)).")
+        var modelWeight: Double?
 
         func configuration() -> ClassifierConfiguration {
             var configuration = ClassifierConfiguration()
             configuration.rulesFile = rules ?? ClassifierConfiguration.locate(ClassifierConfiguration.defaultRulesPath)
             configuration.modelFile = model ?? ClassifierConfiguration.locate(ClassifierConfiguration.defaultModelPath)
+            if let keywordWeight { configuration.keywordWeight = keywordWeight }
+            if let modelWeight { configuration.modelWeight = modelWeight }
             if let plugins {
                 configuration.plugins = plugins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             }
