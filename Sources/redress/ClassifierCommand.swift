@@ -17,13 +17,19 @@ struct ClassifierCommand: AsyncParsableCommand {
         var rules: String?
         @Option(help: "Model file (default: \(ClassifierConfiguration.defaultModelPath)).")
         var model: String?
-        @Option(help: "Comma-separated plugins in order (default: keyword,naive_bayes).")
+        @Option(help: "Comma-separated plugins in order (default: keyword,logistic).")
         var plugins: String?
+        @Option(help: "Weight of the rules' vote (default: \(ClassifierConfiguration().keywordWeight)).")
+        var keywordWeight: Double?
+        @Option(help: "Weight of the model's vote (default: \(ClassifierConfiguration().modelWeight)).")
+        var modelWeight: Double?
 
         func configuration() -> ClassifierConfiguration {
             var configuration = ClassifierConfiguration()
             configuration.rulesFile = rules ?? ClassifierConfiguration.locate(ClassifierConfiguration.defaultRulesPath)
             configuration.modelFile = model ?? ClassifierConfiguration.locate(ClassifierConfiguration.defaultModelPath)
+            if let keywordWeight { configuration.keywordWeight = keywordWeight }
+            if let modelWeight { configuration.modelWeight = modelWeight }
             if let plugins {
                 configuration.plugins = plugins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             }
@@ -35,24 +41,37 @@ struct ClassifierCommand: AsyncParsableCommand {
         }
     }
 
+    /// The trainer's parameters (defaults: what the shipped model uses).
+    struct TrainingOptions: ParsableArguments {
+        @Option(help: "Passes of gradient descent.")
+        var epochs: Int = TextModel.Parameters().epochs
+        @Option(help: "Initial step size.")
+        var learningRate: Double = TextModel.Parameters().learningRate
+        @Option(help: "L2 penalty.")
+        var l2: Double = TextModel.Parameters().l2
+        @Option(help: "Drop n-grams seen in fewer documents.")
+        var minimumCount: Int = TextModel.Parameters().minimumCount
+
+        var parameters: TextModel.Parameters {
+            .init(epochs: epochs, learningRate: learningRate, l2: l2, minimumCount: minimumCount)
+        }
+    }
+
     static let defaultTrainingFiles = ["services/classifier/data/train-en.jsonl", "services/classifier/data/train-zh.jsonl"]
 
     struct Train: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Train the naive Bayes model from labeled JSONL files and write the model file.")
+            abstract: "Train the logistic-regression model from labeled JSONL files and write the model file.")
 
         @Option(name: .customLong("data"), help: "A training file (repeatable; default: the repository's train-*.jsonl).")
         var data: [String] = []
         @Option(help: "Where to write the model (default: \(ClassifierConfiguration.defaultModelPath)).")
         var output: String?
-        @Option(help: "Additive smoothing.")
-        var alpha: Double = NaiveBayesModel.Parameters().alpha
-        @Option(help: "Drop n-grams seen in fewer documents.")
-        var minimumCount: Int = NaiveBayesModel.Parameters().minimumCount
+        @OptionGroup var trainerOptions: TrainingOptions
 
         func run() async throws {
             let files = data.isEmpty ? ClassifierCommand.defaultTrainingFiles.map { ClassifierConfiguration.locate($0) } : data
-            let trainer = NaiveBayesTrainer(parameters: .init(alpha: alpha, minimumCount: minimumCount))
+            let trainer = TextModelTrainer(parameters: trainerOptions.parameters)
             let model = try trainer.train(files: files)
             let path = output ?? ClassifierConfiguration.locate(ClassifierConfiguration.defaultModelPath)
             try FileManager.default.createDirectory(
@@ -73,10 +92,9 @@ struct ClassifierCommand: AsyncParsableCommand {
         @OptionGroup var pipelineOptions: PipelineOptions
         @Option(help: "Cross-validate with this many folds instead of using the model file.")
         var folds: Int?
-        @Option(help: "Smoothing of the models trained for cross-validation.")
-        var alpha: Double = NaiveBayesModel.Parameters().alpha
-        @Option(help: "Minimum document count of the models trained for cross-validation.")
-        var minimumCount: Int = NaiveBayesModel.Parameters().minimumCount
+        @OptionGroup var trainerOptions: TrainingOptions
+        @Flag(help: "Print each misclassified example (use with --folds on training data, never to tune on held-out data).")
+        var errors = false
 
         func run() async throws {
             var examples: [LabeledExample] = []
@@ -92,18 +110,22 @@ struct ClassifierCommand: AsyncParsableCommand {
                 for fold in 0..<folds {
                     let training = examples.enumerated().filter { $0.offset % folds != fold }.map(\.element)
                     let testing = examples.enumerated().filter { $0.offset % folds == fold }.map(\.element)
-                    let model = NaiveBayesScorer(model: NaiveBayesTrainer(parameters: .init(alpha: alpha, minimumCount: minimumCount)).train(examples: training))
+                    let model = TextModelScorer(model: TextModelTrainer(parameters: trainerOptions.parameters).train(examples: training))
                     let plugins = try PluginRegistry.standard.makePlugins(
                         configuration.plugins,
                         resources: .init(rules: rules, model: model, configuration: configuration, logger: Logger(label: "redress.classifier")))
                     let pipeline = ClassificationPipeline(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
-                    combined.merge(await Evaluation.run(pipeline, on: testing))
+                    combined.merge(await Evaluation.run(pipeline, on: testing, collectErrors: errors))
                 }
                 evaluation = combined
             } else {
-                evaluation = await Evaluation.run(try pipelineOptions.pipeline(), on: examples)
+                evaluation = await Evaluation.run(try pipelineOptions.pipeline(), on: examples, collectErrors: errors)
             }
             print(evaluation.report)
+            if errors {
+                print("")
+                for line in evaluation.errors { print(line) }
+            }
         }
     }
 

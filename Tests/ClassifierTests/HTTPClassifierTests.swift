@@ -31,7 +31,7 @@ struct HTTPClassifierTests {
     }
 
     static func pipeline(url: String, timeout: Duration) throws -> ClassificationPipeline {
-        var configuration = Repository.configuration(plugins: ["keyword", "naive_bayes", "http"])
+        var configuration = Repository.configuration(plugins: ["keyword", "logistic", "http"])
         configuration.externalURL = url
         configuration.externalTimeout = timeout
         return try ClassifierService.makePipeline(configuration: configuration, logger: Logger(label: "classifier-tests"))

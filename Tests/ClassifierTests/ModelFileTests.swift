@@ -8,10 +8,12 @@ struct ModelFileTests {
     @Test("model.json is what training on the shipped data produces, byte for byte")
     func reproducible() throws {
         let shipped = try String(contentsOfFile: Repository.modelFile, encoding: .utf8)
-        let model = try NaiveBayesModel.load(contentsOf: Repository.modelFile)
-        let retrained = try NaiveBayesTrainer(parameters: model.parameters).train(files: Repository.trainingFiles)
+        let model = try TextModel.load(contentsOf: Repository.modelFile)
+        let retrained = try TextModelTrainer(parameters: model.parameters).train(files: Repository.trainingFiles)
         #expect(retrained.version == model.version, "retrain with `redress classifier train`")
         #expect(retrained.serialized() == shipped, "retrain with `redress classifier train`")
+        // What is scored in memory after training is what is read back from the file.
+        #expect(retrained == model)
     }
 
     @Test("training is deterministic and the version follows data and parameters")
@@ -22,12 +24,29 @@ struct ModelFileTests {
             LabeledExample(text: "房间很吵", category: .noise, severity: .minor),
             LabeledExample(text: "noisy room", category: .noise, severity: .minor),
         ]
-        let trainer = NaiveBayesTrainer(parameters: .init(minimumCount: 1))
+        let trainer = TextModelTrainer(parameters: .init(minimumCount: 1))
         let a = trainer.train(examples: examples)
         let b = trainer.train(examples: examples.reversed())
         #expect(a.serialized() == b.serialized())
-        let c = NaiveBayesTrainer(parameters: .init(alpha: 0.5, minimumCount: 1)).train(examples: examples)
+        let c = TextModelTrainer(parameters: .init(l2: 0.01, minimumCount: 1)).train(examples: examples)
         #expect(c.version != a.version)
-        #expect(NaiveBayesModel.decimal(0.3) == "0.3" && NaiveBayesModel.decimal(1) == "1.0")
+        #expect(TextModel.decimal(0.3) == "0.3" && TextModel.decimal(1) == "1.0" && TextModel.decimal(-0.00004, places: 4) == "0.0")
+        #expect(TextModel.decimal(-1.23456, places: 4) == "-1.2346")
+    }
+
+    @Test("the model learns its training examples")
+    func learns() {
+        let examples = [
+            LabeledExample(text: "空调坏了", category: .maintenance, severity: .moderate),
+            LabeledExample(text: "air conditioning broken", category: .maintenance, severity: .moderate),
+            LabeledExample(text: "房间很吵", category: .noise, severity: .minor),
+            LabeledExample(text: "noisy room", category: .noise, severity: .minor),
+        ]
+        let scorer = TextModelScorer(model: TextModelTrainer(parameters: .init(minimumCount: 1)).train(examples: examples))
+        for example in examples {
+            let posterior = scorer.posterior(NormalizedText(example.text))
+            let best = posterior.categories.indices.max { posterior.categories[$0] < posterior.categories[$1] }!
+            #expect(scorer.categories[best] == example.category, "\(example.text)")
+        }
     }
 }

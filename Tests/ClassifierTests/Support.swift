@@ -10,7 +10,7 @@ enum Repository {
     static let modelFile = path(ClassifierConfiguration.defaultModelPath)
     static let trainingFiles = ["train-en", "train-zh"].map { path("services/classifier/data/\($0).jsonl") }
 
-    static func configuration(plugins: [String] = ["keyword", "naive_bayes"]) -> ClassifierConfiguration {
+    static func configuration(plugins: [String] = ["keyword", "logistic"]) -> ClassifierConfiguration {
         ClassifierConfiguration(rulesFile: rulesFile, modelFile: modelFile, plugins: plugins)
     }
 

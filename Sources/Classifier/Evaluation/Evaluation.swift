@@ -7,17 +7,24 @@ public struct Evaluation: Sendable {
     public var categories = ConfusionMatrix<ComplaintCategory>(labels: ComplaintCategory.allCases)
     public var severities = ConfusionMatrix<Severity>(labels: Severity.allCases)
     public var needsReview = 0
+    /// Misclassified examples (`actual → predicted`, text), when asked for.
+    public var errors: [String] = []
 
     public init() {}
 
     /// Classifies each example (no guest history: the data carries none).
-    public static func run(_ pipeline: ClassificationPipeline, on examples: [LabeledExample]) async -> Evaluation {
+    public static func run(_ pipeline: ClassificationPipeline, on examples: [LabeledExample], collectErrors: Bool = false) async -> Evaluation {
         var evaluation = Evaluation()
         for example in examples {
             let result = await pipeline.classify(ComplaintInput(text: example.text, languageHint: example.language))
             evaluation.categories.add(actual: example.category, predicted: result.category)
             evaluation.severities.add(actual: example.severity, predicted: result.severity)
             if result.flags.needsHumanReview { evaluation.needsReview += 1 }
+            if collectErrors && (result.category != example.category || result.severity != example.severity) {
+                let category = result.category == example.category ? "ok" : "\(example.category.rawValue)→\(result.category.rawValue)"
+                let severity = result.severity == example.severity ? "ok" : "\(example.severity.rawValue)→\(result.severity.rawValue)"
+                evaluation.errors.append("\(category)\t\(severity)\t\(example.text)\t[\(result.explanation.matchedRules.joined(separator: ","))]")
+            }
         }
         return evaluation
     }
@@ -72,5 +79,6 @@ extension Evaluation {
             }
         }
         needsReview += other.needsReview
+        errors += other.errors
     }
 }

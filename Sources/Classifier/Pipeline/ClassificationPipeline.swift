@@ -28,7 +28,7 @@ public struct ClassificationPipeline: Sendable {
     public var version: String {
         var parts = [rules.version]
         for plugin in plugins {
-            if let model = plugin as? NaiveBayesClassifier { parts.append(model.scorer.version) }
+            if let model = plugin as? ModelClassifier { parts.append(model.scorer.version) }
         }
         return String(parts.joined(separator: "+").prefix(64))
     }

@@ -5,7 +5,7 @@ import Foundation
 /// own service. ``ClassificationPipeline`` asks each configured plugin in order and combines
 /// their verdicts with ``VerdictCombiner``; a plugin that has nothing to say returns `nil`.
 public protocol ClassifierPlugin: Sendable {
-    /// A code naming the plugin in configuration and explanations (`keyword`, `naive_bayes`, `http`).
+    /// A code naming the plugin in configuration and explanations (`keyword`, `logistic`, `http`).
     var name: String { get }
     /// How much the plugin's verdict counts against the others'.
     var weight: Double { get }

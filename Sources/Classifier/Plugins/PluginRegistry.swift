@@ -1,16 +1,16 @@
 import Logging
 
-/// Builds plugins by name, so configuration (`CLASSIFIER_PLUGINS=keyword,naive_bayes,http`)
+/// Builds plugins by name, so configuration (`CLASSIFIER_PLUGINS=keyword,logistic,http`)
 /// chooses and orders them. A deployment can register more kinds before building.
 public struct PluginRegistry: Sendable {
     /// What a plugin factory may use.
     public struct Resources: Sendable {
         public var rules: RuleSet
-        public var model: NaiveBayesScorer?
+        public var model: TextModelScorer?
         public var configuration: ClassifierConfiguration
         public var logger: Logger
 
-        public init(rules: RuleSet, model: NaiveBayesScorer?, configuration: ClassifierConfiguration, logger: Logger) {
+        public init(rules: RuleSet, model: TextModelScorer?, configuration: ClassifierConfiguration, logger: Logger) {
             self.rules = rules
             self.model = model
             self.configuration = configuration
@@ -36,14 +36,17 @@ public struct PluginRegistry: Sendable {
 
     public init() {}
 
-    /// The built-in kinds: `keyword`, `naive_bayes`, `http`.
+    /// The built-in kinds: `keyword`, `logistic` (also under its old name `naive_bayes`, so existing
+    /// `CLASSIFIER_PLUGINS` settings keep working), `http`.
     public static let standard: PluginRegistry = {
         var registry = PluginRegistry()
         registry.register("keyword") { KeywordClassifier(rules: $0.rules, weight: $0.configuration.keywordWeight) }
-        registry.register("naive_bayes") { resources in
-            guard let model = resources.model else { throw MissingResource(description: "plugin naive_bayes needs a model file (CLASSIFIER_MODEL_FILE)") }
-            return NaiveBayesClassifier(scorer: model, weight: resources.configuration.modelWeight, temperature: resources.configuration.modelTemperature)
+        let model: Factory = { resources in
+            guard let model = resources.model else { throw MissingResource(description: "plugin logistic needs a model file (CLASSIFIER_MODEL_FILE)") }
+            return ModelClassifier(scorer: model, weight: resources.configuration.modelWeight, temperature: resources.configuration.modelTemperature)
         }
+        registry.register(ModelClassifier.pluginName, model)
+        registry.register("naive_bayes", model)
         registry.register("http") { resources in
             guard let url = resources.configuration.externalURL else {
                 throw MissingResource(description: "plugin http needs CLASSIFIER_EXTERNAL_URL")

@@ -7,7 +7,7 @@ import Foundation
 /// | --- | --- |
 /// | `CLASSIFIER_RULES_FILE` | `services/classifier/rules.yaml`, found from the working directory, `REDRESS_HOME` or the executable's folder |
 /// | `CLASSIFIER_MODEL_FILE` | `services/classifier/model/model.json`, found the same way |
-/// | `CLASSIFIER_PLUGINS` | `keyword,naive_bayes` (plus `http` when `CLASSIFIER_EXTERNAL_URL` is set) |
+/// | `CLASSIFIER_PLUGINS` | `keyword,logistic` (plus `http` when `CLASSIFIER_EXTERNAL_URL` is set) |
 /// | `CLASSIFIER_EXTERNAL_URL` | unset |
 /// | `CLASSIFIER_EXTERNAL_TIMEOUT_MS` | `300` |
 /// | `CLASSIFIER_EXTERNAL_WEIGHT` | `3` |
@@ -29,8 +29,8 @@ public struct ClassifierConfiguration: Sendable, Hashable {
 
     public init(
         rulesFile: String = ClassifierConfiguration.defaultRulesPath, modelFile: String = ClassifierConfiguration.defaultModelPath,
-        plugins: [String] = ["keyword", "naive_bayes"], externalURL: String? = nil, externalTimeout: Duration = .milliseconds(300),
-        externalWeight: Double = 3, keywordWeight: Double = 1, modelWeight: Double = 1, modelTemperature: Double = 4,
+        plugins: [String] = ["keyword", "logistic"], externalURL: String? = nil, externalTimeout: Duration = .milliseconds(300),
+        externalWeight: Double = 3, keywordWeight: Double = 1.5, modelWeight: Double = 1, modelTemperature: Double = 1,
         reviewThreshold: Double = 0.45
     ) {
         self.rulesFile = rulesFile

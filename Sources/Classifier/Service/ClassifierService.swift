@@ -12,9 +12,9 @@ public enum ClassifierService {
         configuration: ClassifierConfiguration, registry: PluginRegistry = .standard, logger: Logger
     ) throws -> ClassificationPipeline {
         let rules = try RuleSetLoader.load(contentsOf: configuration.rulesFile)
-        var model: NaiveBayesScorer?
-        if configuration.plugins.contains("naive_bayes") {
-            model = NaiveBayesScorer(model: try NaiveBayesModel.load(contentsOf: configuration.modelFile))
+        var model: TextModelScorer?
+        if configuration.plugins.contains(ModelClassifier.pluginName) || configuration.plugins.contains("naive_bayes") {
+            model = TextModelScorer(model: try TextModel.load(contentsOf: configuration.modelFile))
         }
         let plugins = try registry.makePlugins(
             configuration.plugins,

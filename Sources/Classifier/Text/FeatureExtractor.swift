@@ -1,41 +1,50 @@
-/// Turns folded text into the n-gram features of the statistical model: Han character 1- and
-/// 2-grams (Chinese has no spaces, and two characters make most words: 空调, 前台), Latin word
-/// 1- and 2-grams (`not`, `cooling`, `not cooling`), with a light English plural fold
-/// (`towels` → `towel`) and apostrophes dropped inside words (`didn't` → `didnt`).
+/// Turns folded text into the n-gram features of the statistical model:
 ///
-/// One walk emits each feature as scalar ranges; ``hashes(of:)`` hashes them for scoring and
-/// ``strings(of:)`` spells them for training, so both see exactly the same features.
+/// - Han character 1-, 2- and 3-grams within a run of Han characters (Chinese has no spaces; two
+///   or three characters make most words and phrases: 空调, 不制冷, 前台);
+/// - Latin word 1- and 2-grams (`not`, `cooling`, `not cooling`), apostrophes dropped inside
+///   words (`didn't` → `didnt`); spaces keep the word chain, punctuation breaks it;
+/// - Latin character 3- to 5-grams of each word with boundary marks (`<leak`, `aking>`), spelled
+///   with a leading `_` so they never collide with words; they carry typos and morphology
+///   (`leaking`, `leaky`, `leakage` share `<leak`).
+///
+/// One walk spells each feature into a reused scalar buffer; ``hashes(of:into:)`` hashes them for
+/// scoring and ``strings(of:)`` makes strings for training, so both see exactly the same features.
 public enum FeatureExtractor {
-    /// One feature: `first`, optionally followed by `second` (joined by a space when `spaced`).
-    struct Gram {
-        var first: Range<Int>
-        var second: Range<Int>?
-        var spaced: Bool
-    }
+    static let smallestCharacterGram = 3
+    static let largestCharacterGram = 5
 
     @inline(__always)
-    static func forEachGram(in scalars: [Unicode.Scalar], _ body: (Gram) -> Void) {
+    static func forEachFeature(in scalars: [Unicode.Scalar], _ body: ([Unicode.Scalar]) -> Void) {
         let count = scalars.count
         var index = 0
-        var previousWord: Range<Int>? = nil
-        var previousHan: Int? = nil
+        var previousWord: [Unicode.Scalar] = []
+        var buffer: [Unicode.Scalar] = []
+        buffer.reserveCapacity(64)
+        var word: [Unicode.Scalar] = []
+        word.reserveCapacity(32)
+        var marked: [Unicode.Scalar] = []
+        marked.reserveCapacity(34)
+        var hanRun = 0  // Han characters immediately before `index`
         while index < count {
             let scalar = scalars[index]
             if NormalizedText.isHan(scalar) {
-                previousWord = nil
-                body(Gram(first: index..<index + 1, second: nil, spaced: false))
-                if let previous = previousHan {
-                    body(Gram(first: previous..<previous + 1, second: index..<index + 1, spaced: false))
+                previousWord.removeAll(keepingCapacity: true)
+                hanRun += 1
+                for length in 1...min(3, hanRun) {
+                    buffer.removeAll(keepingCapacity: true)
+                    buffer.append(contentsOf: scalars[(index + 1 - length)...index])
+                    body(buffer)
                 }
-                previousHan = index
                 index += 1
             } else if NormalizedText.isWordScalar(scalar) {
-                previousHan = nil
-                let start = index
-                var end = index + 1
+                hanRun = 0
+                word.removeAll(keepingCapacity: true)
+                var end = index
                 while end < count {
                     let next = scalars[end]
                     if NormalizedText.isWordScalar(next) {
+                        word.append(next)
                         end += 1
                     } else if next == "'" && end + 1 < count && NormalizedText.isWordScalar(scalars[end + 1]) {
                         end += 1
@@ -44,20 +53,33 @@ public enum FeatureExtractor {
                     }
                 }
                 index = end
-                // Plural fold: "towels" → "towel", but keep "glass", "bus", "is".
-                if end - start > 3 && scalars[end - 1] == "s" && scalars[end - 2] != "s" && scalars[end - 2] != "'" {
-                    end -= 1
+                body(word)
+                if !previousWord.isEmpty {
+                    buffer.removeAll(keepingCapacity: true)
+                    buffer.append(contentsOf: previousWord)
+                    buffer.append(NormalizedText.space)
+                    buffer.append(contentsOf: word)
+                    body(buffer)
                 }
-                let word = start..<end
-                body(Gram(first: word, second: nil, spaced: false))
-                if let previous = previousWord {
-                    body(Gram(first: previous, second: word, spaced: true))
+                marked.removeAll(keepingCapacity: true)
+                marked.append("<")
+                marked.append(contentsOf: word)
+                marked.append(">")
+                if marked.count >= smallestCharacterGram {
+                    for length in smallestCharacterGram...min(largestCharacterGram, marked.count) {
+                        for start in 0...(marked.count - length) {
+                            buffer.removeAll(keepingCapacity: true)
+                            buffer.append("_")
+                            buffer.append(contentsOf: marked[start..<start + length])
+                            body(buffer)
+                        }
+                    }
                 }
-                previousWord = word
+                swap(&previousWord, &word)
             } else {
-                previousHan = nil
+                hanRun = 0
                 // Spaces keep the word chain (bigrams across a space); punctuation breaks it.
-                if scalar != NormalizedText.space { previousWord = nil }
+                if scalar != NormalizedText.space { previousWord.removeAll(keepingCapacity: true) }
                 index += 1
             }
         }
@@ -65,14 +87,9 @@ public enum FeatureExtractor {
 
     /// Feature hashes (see ``FeatureHash``), in text order, with repeats.
     static func hashes(of text: NormalizedText, into result: inout [UInt64]) {
-        let scalars = text.scalars
-        forEachGram(in: scalars) { gram in
+        forEachFeature(in: text.scalars) { feature in
             var hash = FeatureHash()
-            add(gram.first, of: scalars, to: &hash)
-            if let second = gram.second {
-                if gram.spaced { hash.add(byte: 0x20) }
-                add(second, of: scalars, to: &hash)
-            }
+            for scalar in feature { hash.add(scalar) }
             result.append(hash.value)
         }
     }
@@ -80,30 +97,16 @@ public enum FeatureExtractor {
     /// The distinct features of `text`, spelled out (for training and for inspection).
     public static func strings(of text: NormalizedText) -> Set<String> {
         var result = Set<String>()
-        let scalars = text.scalars
-        forEachGram(in: scalars) { gram in
+        forEachFeature(in: text.scalars) { feature in
             var view = String.UnicodeScalarView()
-            append(gram.first, of: scalars, to: &view)
-            if let second = gram.second {
-                if gram.spaced { view.append(NormalizedText.space) }
-                append(second, of: scalars, to: &view)
-            }
+            view.append(contentsOf: feature)
             result.insert(String(view))
         }
         return result
-    }
-
-    @inline(__always)
-    private static func add(_ range: Range<Int>, of scalars: [Unicode.Scalar], to hash: inout FeatureHash) {
-        for index in range where scalars[index] != "'" { hash.add(scalars[index]) }
-    }
-
-    private static func append(_ range: Range<Int>, of scalars: [Unicode.Scalar], to view: inout String.UnicodeScalarView) {
-        for index in range where scalars[index] != "'" { view.append(scalars[index]) }
     }
 }
 
 extension FeatureExtractor {
     /// Names the feature scheme in the model file; change it whenever the features change.
-    public static let description = "han-1-2+latin-word-1-2+plural-fold/1"
+    public static let description = "han-1-3+latin-word-1-2+latin-char-3-5/2"
 }

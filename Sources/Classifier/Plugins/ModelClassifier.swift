@@ -1,14 +1,15 @@
 import ComplaintEvents
 
-/// Category and severity from the trained naive Bayes model (`model.json`).
-public struct NaiveBayesClassifier: ClassifierPlugin {
-    public let name = "naive_bayes"
+/// Category and severity from the trained logistic-regression model (`model.json`).
+public struct ModelClassifier: ClassifierPlugin {
+    public static let pluginName = "logistic"
+    public let name = ModelClassifier.pluginName
     public var weight: Double
-    public let scorer: NaiveBayesScorer
-    /// Softens the model's overconfident posteriors (see ``NaiveBayesScorer/posterior(_:temperature:)``).
+    public let scorer: TextModelScorer
+    /// Divides the model's log-scores before the softmax (1 = as trained).
     public var temperature: Double
 
-    public init(scorer: NaiveBayesScorer, weight: Double = 1, temperature: Double = 4) {
+    public init(scorer: TextModelScorer, weight: Double = 1, temperature: Double = 1) {
         self.scorer = scorer
         self.weight = weight
         self.temperature = temperature

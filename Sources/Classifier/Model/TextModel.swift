@@ -1,0 +1,167 @@
+import ComplaintEvents
+import Foundation
+
+/// The trained statistical model as stored in `services/classifier/model/model.json`: two
+/// multinomial logistic-regression heads (category and severity) over the n-grams of
+/// ``FeatureExtractor``, plus how it was trained.
+///
+/// Weights are rounded to ``Parameters/decimals`` places when trained, so the file spells them
+/// exactly and the model scored in memory (cross-validation) is the model read back from the
+/// file. Retraining from the same data reproduces the file byte for byte; ``version`` is derived
+/// from a SHA-256 of the training data and the trainer parameters.
+public struct TextModel: Codable, Sendable, Hashable {
+    public static let formatName = "redress-logistic/1"
+
+    /// How the trainer was set up; part of the version hash.
+    public struct Parameters: Codable, Sendable, Hashable {
+        /// Passes of stochastic gradient descent over the training data.
+        public var epochs: Int
+        /// Initial step size (decays as `learningRate / (1 + 0.05 · epoch)`).
+        public var learningRate: Double
+        /// L2 penalty applied to the weights a step touches.
+        public var l2: Double
+        /// Seed of the example order (a 64-bit LCG shuffles every epoch).
+        public var seed: Int
+        /// Features seen in fewer training documents are dropped.
+        public var minimumCount: Int
+        /// Decimal places the weights are rounded to.
+        public var decimals: Int
+        /// Describes the features (see ``FeatureExtractor``); changes when they change.
+        public var features: String
+
+        public init(
+            epochs: Int = 20, learningRate: Double = 1, l2: Double = 0.001, seed: Int = 42, minimumCount: Int = 2, decimals: Int = 4,
+            features: String = FeatureExtractor.description
+        ) {
+            self.epochs = epochs
+            self.learningRate = learningRate
+            self.l2 = l2
+            self.seed = seed
+            self.minimumCount = minimumCount
+            self.decimals = decimals
+            self.features = features
+        }
+
+        /// The canonical spelling, for the version hash and the file.
+        var canonical: String {
+            "{\"epochs\": \(epochs), \"learningRate\": \(TextModel.decimal(learningRate)), \"l2\": \(TextModel.decimal(l2)), "
+                + "\"seed\": \(seed), \"minimumCount\": \(minimumCount), \"decimals\": \(decimals), \"features\": \(TextModel.quote(features))}"
+        }
+    }
+
+    /// A training file, by name and content hash.
+    public struct Source: Codable, Sendable, Hashable {
+        public var file: String
+        public var sha256: String
+        public var examples: Int
+    }
+
+    /// One n-gram with its weights per category (in ``categories`` order) and per severity.
+    public struct Feature: Codable, Sendable, Hashable {
+        public var gram: String
+        public var categoryWeights: [Double]
+        public var severityWeights: [Double]
+
+        enum CodingKeys: String, CodingKey {
+            case gram = "g", categoryWeights = "c", severityWeights = "s"
+        }
+    }
+
+    public var format: String
+    public var version: String
+    public var parameters: Parameters
+    public var sources: [Source]
+    public var categories: [ComplaintCategory]
+    public var severities: [Severity]
+    public var categoryBias: [Double]
+    public var severityBias: [Double]
+    public var features: [Feature]
+
+    /// Reads a model file.
+    public static func load(contentsOf path: String) throws -> TextModel {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let model = try JSONDecoder().decode(TextModel.self, from: data)
+        guard model.format == formatName else {
+            throw ModelFileError(file: path, reason: "format '\(model.format)' is not \(formatName); retrain with `redress classifier train`")
+        }
+        guard model.categoryBias.count == model.categories.count, model.severityBias.count == model.severities.count,
+              model.features.allSatisfy({ $0.categoryWeights.count == model.categories.count && $0.severityWeights.count == model.severities.count })
+        else {
+            throw ModelFileError(file: path, reason: "weight arrays do not match the class lists")
+        }
+        return model
+    }
+
+    /// The canonical file text: fixed key order, one feature per line, fixed decimal spelling.
+    public func serialized() -> String {
+        let places = parameters.decimals
+        func numbers(_ values: [Double]) -> String { "[" + values.map { Self.decimal($0, places: places) }.joined(separator: ",") + "]" }
+        var text = "{\n"
+        text += "  \"format\": \(Self.quote(format)),\n"
+        text += "  \"version\": \(Self.quote(version)),\n"
+        text += "  \"parameters\": \(parameters.canonical),\n"
+        text += "  \"sources\": [\n"
+        text += sources.map { "    {\"file\": \(Self.quote($0.file)), \"sha256\": \(Self.quote($0.sha256)), \"examples\": \($0.examples)}" }
+            .joined(separator: ",\n")
+        text += "\n  ],\n"
+        text += "  \"categories\": [" + categories.map { Self.quote($0.rawValue) }.joined(separator: ", ") + "],\n"
+        text += "  \"severities\": [" + severities.map { Self.quote($0.rawValue) }.joined(separator: ", ") + "],\n"
+        text += "  \"categoryBias\": \(numbers(categoryBias)),\n"
+        text += "  \"severityBias\": \(numbers(severityBias)),\n"
+        text += "  \"features\": [\n"
+        text += features.map { "    {\"g\": \(Self.quote($0.gram)), \"c\": \(numbers($0.categoryWeights)), \"s\": \(numbers($0.severityWeights))}" }
+            .joined(separator: ",\n")
+        text += "\n  ]\n}\n"
+        return text
+    }
+
+    static func quote(_ string: String) -> String {
+        var out = "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    /// Rounds to `places` decimals the way the file spells it (so a value read back is the same `Double`).
+    static func rounded(_ value: Double, places: Int) -> Double {
+        var scale = 1.0
+        for _ in 0..<places { scale *= 10 }
+        let result = (value * scale).rounded() / scale
+        return result == 0 ? 0 : result  // no "-0"
+    }
+
+    /// A stable decimal spelling (up to `places` places, no exponent, trailing zeros trimmed).
+    static func decimal(_ value: Double, places: Int = 6) -> String {
+        var scale: Int64 = 1
+        for _ in 0..<places { scale *= 10 }
+        let scaled = (value * Double(scale)).rounded()
+        let negative = scaled < 0
+        let magnitude = Int64(abs(scaled))
+        var fraction = String(magnitude % scale)
+        fraction = String(repeating: "0", count: places - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        if magnitude == 0 { return "0.0" }
+        return (negative ? "-" : "") + String(magnitude / scale) + (fraction.isEmpty ? ".0" : "." + fraction)
+    }
+}
+
+/// A model file that decodes but cannot be used.
+public struct ModelFileError: Error, CustomStringConvertible {
+    public var file: String
+    public var reason: String
+    public var description: String { "\(file): \(reason)" }
+}

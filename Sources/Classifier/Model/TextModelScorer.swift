@@ -1,0 +1,88 @@
+import ComplaintEvents
+import Foundation
+
+/// A ``TextModel`` ready to score: weights in flat arrays, looked up by feature hash. Scoring a
+/// complaint is one feature walk, a sort of a few hundred integers and a few multiply-adds per
+/// feature; no strings are built.
+public struct TextModelScorer: Sendable {
+    public let version: String
+    public let categories: [ComplaintCategory]
+    public let severities: [Severity]
+    private let index: [UInt64: Int32]
+    private let categoryBias: [Double]
+    private let severityBias: [Double]
+    /// `feature * categories.count + class`.
+    private let categoryWeights: [Double]
+    private let severityWeights: [Double]
+
+    /// Probabilities over categories and severities for one text.
+    public struct Posterior: Sendable {
+        public var categories: [Double]
+        public var severities: [Double]
+        /// How many of the text's features the model knows.
+        public var knownFeatures: Int
+    }
+
+    public init(model: TextModel) {
+        version = model.version
+        categories = model.categories
+        severities = model.severities
+        var index: [UInt64: Int32] = [:]
+        index.reserveCapacity(model.features.count)
+        for (position, feature) in model.features.enumerated() {
+            index[FeatureHash.of(feature.gram)] = Int32(position)
+        }
+        self.index = index
+        categoryBias = model.categoryBias
+        severityBias = model.severityBias
+        categoryWeights = model.features.flatMap(\.categoryWeights)
+        severityWeights = model.features.flatMap(\.severityWeights)
+    }
+
+    /// Scores `text`: each distinct known feature counts once, the sum is scaled by `1/√n` as in
+    /// training, and log-scores are divided by `temperature` before the softmax.
+    public func posterior(_ text: NormalizedText, temperature: Double = 1) -> Posterior {
+        var hashes: [UInt64] = []
+        hashes.reserveCapacity(text.scalars.count * 8)
+        FeatureExtractor.hashes(of: text, into: &hashes)
+        var known: [Int32] = []
+        known.reserveCapacity(hashes.count)
+        for hash in hashes {
+            if let position = index[hash] { known.append(position) }
+        }
+        known.sort()
+        var categoryScores = [Double](repeating: 0, count: categories.count)
+        var severityScores = [Double](repeating: 0, count: severities.count)
+        let nc = categories.count
+        let ns = severities.count
+        var previous: Int32 = -1
+        var distinct = 0
+        categoryWeights.withUnsafeBufferPointer { categoryTable in
+            severityWeights.withUnsafeBufferPointer { severityTable in
+                for position in known where position != previous {
+                    previous = position
+                    distinct += 1
+                    let c0 = Int(position) * nc
+                    for c in 0..<nc { categoryScores[c] += categoryTable[c0 + c] }
+                    let s0 = Int(position) * ns
+                    for s in 0..<ns { severityScores[s] += severityTable[s0 + s] }
+                }
+            }
+        }
+        let x = distinct == 0 ? 0 : 1 / Double(distinct).squareRoot()
+        for c in 0..<nc { categoryScores[c] = categoryScores[c] * x + categoryBias[c] }
+        for s in 0..<ns { severityScores[s] = severityScores[s] * x + severityBias[s] }
+        return Posterior(
+            categories: Self.softmax(categoryScores, temperature: temperature),
+            severities: Self.softmax(severityScores, temperature: temperature),
+            knownFeatures: distinct)
+    }
+
+    static func softmax(_ scores: [Double], temperature: Double) -> [Double] {
+        let maximum = scores.max() ?? 0
+        var result = scores.map { exp(($0 - maximum) / temperature) }
+        let sum = result.reduce(0, +)
+        for i in result.indices { result[i] /= sum }
+        return result
+    }
+}
