@@ -7,7 +7,7 @@ import ServiceLifecycle
 // Settings: see ServiceSettings (KAFKA_BROKERS, DATABASE_URL, …) and ClassifierConfiguration (CLASSIFIER_*).
 let settings = try await ServiceSettings.load(for: .classifier)
 let registry = Observability.bootstrap(settings: settings, service: .classifier)
-let logger = Logger(label: "hotel.complaints.classifier")
+let logger = Logger(label: "redress.classifier")
 let configuration = try ClassifierConfiguration.fromEnvironment()
 try await ClassifierService.makeRuntime(settings: settings, configuration: configuration, registry: registry, logger: logger)
     .makeServiceGroup().run()
