@@ -46,7 +46,12 @@ public struct SeverityPolicy: Sendable {
             outcome.rules.append(rule.name)
             outcome.terms += terms
         }
-        if let cap, raise == nil, outcome.severity > cap {
+        // An inconvenience cue caps unless a serious cue matched: "a bit broken" stays minor.
+        if let raise, raise < .serious, raise > outcome.severity {
+            outcome.severity = raise
+            outcome.reasons.append("severity cue")
+        }
+        if let cap, raise.map({ $0 < .serious }) ?? true, outcome.severity > cap {
             outcome.severity = cap
             outcome.reasons.append("inconvenience")
         }
