@@ -51,7 +51,8 @@ public struct SeverityPolicy: Sendable {
             outcome.severity = raise
             outcome.reasons.append("severity cue")
         }
-        if let cap, raise.map({ $0 < .serious }) ?? true, outcome.severity > cap {
+        let capped = cap != nil && (raise.map { $0 < .serious } ?? true)
+        if let cap, capped, outcome.severity > cap {
             outcome.severity = cap
             outcome.reasons.append("inconvenience")
         }
@@ -61,7 +62,8 @@ public struct SeverityPolicy: Sendable {
         }
         if category == .safetySecurity {
             outcome.involvesSafety = true
-            if safetyCategoryIsSerious && outcome.severity < .serious {
+            // A hedged safety report ("地面有点滑，能放个防滑垫吗") keeps its capped severity.
+            if safetyCategoryIsSerious && outcome.severity < .serious && !capped {
                 outcome.severity = .serious
                 outcome.rules.append("safety_category")
                 outcome.reasons.append("safety or security")
