@@ -95,13 +95,37 @@ struct ClassifierCommand: AsyncParsableCommand {
         @OptionGroup var trainerOptions: TrainingOptions
         @Flag(help: "Print each misclassified example (use with --folds on training data, never to tune on held-out data).")
         var errors = false
+        @Option(help: "Train-only validation: 'fit' keeps the 80 % part (use with --folds), 'validation' trains a model on the 80 % part and scores the 20 % part.")
+        var split: String?
 
         func run() async throws {
             var examples: [LabeledExample] = []
             for file in data { examples += try LabeledExample.read(contentsOf: file) }
             guard !examples.isEmpty else { throw ValidationError("no examples in \(data.joined(separator: ", "))") }
+            var splitModel: TextModelScorer?
+            if let split {
+                guard let part = ValidationSplit.Part(rawValue: split) else { throw ValidationError("--split is fit or validation") }
+                let parts = ValidationSplit.partition(examples)
+                switch part {
+                case .fit: examples = parts.fit
+                case .validation:
+                    guard folds == nil else { throw ValidationError("--split validation trains on the fit part; drop --folds") }
+                    guard !errors else { throw ValidationError("--errors is for the fit part only") }
+                    splitModel = TextModelScorer(model: TextModelTrainer(parameters: trainerOptions.parameters).train(examples: parts.fit))
+                    examples = parts.validation
+                }
+            }
             let evaluation: Evaluation
-            if let folds {
+            if let splitModel {
+                var configuration = pipelineOptions.configuration()
+                configuration.plugins = configuration.plugins.filter { $0 != "http" }
+                let rules = try RuleSetLoader.load(contentsOf: configuration.rulesFile)
+                let plugins = try PluginRegistry.standard.makePlugins(
+                    configuration.plugins,
+                    resources: .init(rules: rules, model: splitModel, configuration: configuration, logger: Logger(label: "redress.classifier")))
+                let pipeline = ClassificationPipeline(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
+                evaluation = await Evaluation.run(pipeline, on: examples)
+            } else if let folds {
                 guard folds >= 2 else { throw ValidationError("--folds needs at least 2") }
                 var configuration = pipelineOptions.configuration()
                 configuration.plugins = configuration.plugins.filter { $0 != "http" }

@@ -29,7 +29,9 @@ public struct KeywordClassifier: ClassifierPlugin {
             ruleNames.append(rule.name)
             terms += matchedTerms
         }
-        let total = scores.reduce(0, +)
+        // Shares of at least one full match: weak hints alone (weights below 1) cast a partial vote,
+        // so they tip a close call without outvoting the model.
+        let total = max(scores.reduce(0, +), 1)
         return PluginVerdict(
             plugin: name, version: rules.version, categories: scores.map { $0 / total },
             matchedRules: ruleNames, matchedTerms: terms)

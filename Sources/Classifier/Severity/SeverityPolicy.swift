@@ -46,7 +46,13 @@ public struct SeverityPolicy: Sendable {
             outcome.rules.append(rule.name)
             outcome.terms += terms
         }
-        if let cap, raise == nil, outcome.severity > cap {
+        // An inconvenience cue caps unless a serious cue matched: "a bit broken" stays minor.
+        if let raise, raise < .serious, raise > outcome.severity {
+            outcome.severity = raise
+            outcome.reasons.append("severity cue")
+        }
+        let capped = cap != nil && (raise.map { $0 < .serious } ?? true)
+        if let cap, capped, outcome.severity > cap {
             outcome.severity = cap
             outcome.reasons.append("inconvenience")
         }
@@ -56,7 +62,8 @@ public struct SeverityPolicy: Sendable {
         }
         if category == .safetySecurity {
             outcome.involvesSafety = true
-            if safetyCategoryIsSerious && outcome.severity < .serious {
+            // A hedged safety report ("地面有点滑，能放个防滑垫吗") keeps its capped severity.
+            if safetyCategoryIsSerious && outcome.severity < .serious && !capped {
                 outcome.severity = .serious
                 outcome.rules.append("safety_category")
                 outcome.reasons.append("safety or security")
