@@ -52,6 +52,18 @@ struct RedressUpTests {
         }
         #expect(schemas == ["assignment", "classifier", "intake", "metrics", "notifier", "sla"])
 
+        // A development admin key is provisioned (stored hashed) and handed over in up.env only.
+        let adminKey = try #require(value("REDRESS_ADMIN_KEY"))
+        #expect(adminKey.hasPrefix("rdk_"))
+        let keyID = String(adminKey.dropFirst(4).prefix { $0 != "_" })
+        let role = try await withClient(try DatabaseConfiguration(url: databaseURL)) { client in
+            try await client.query("SELECT role FROM intake.api_keys WHERE id = \(keyID)", logger: .complaintTest).collect()
+                .first?.decode(String.self)
+        }
+        #expect(role == "admin")
+        let keyFile = try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent("admin.key").path)
+        #expect((keyFile[.posixPermissions] as? Int) == 0o600)
+
         process.terminate()
         let deadline = Date().addingTimeInterval(30)
         while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
