@@ -27,19 +27,13 @@ public struct ClassifiedHandler: EventHandler {
             WHERE id = \(data.complaintID)
             RETURNING status
             """, logger: context.logger)
-        var statusAfter: IntakeStatus?
-        for try await status in rows.decode(String.self) { statusAfter = IntakeStatus(rawValue: status) }
-        guard let statusAfter else {
-            throw RejectedEvent("data.complaintId: no complaint \(data.complaintID.uuidString.lowercased()) in intake")
-        }
-        let details: [String: String] = [
-            "category": data.category.rawValue, "severity": data.severity.rawValue, "priority": "\(data.priority)",
-            "confidence": String(format: "%.2f", data.confidence),
-        ]
-        try await Timeline(schema: schema).append(
-            complaintID: data.complaintID, at: data.classifiedAt, kind: "classified",
-            actor: EventActor(id: "classifier", role: .system), statusAfter: statusAfter, details: details,
-            on: context.connection, logger: context.logger)
+        try await recordProgress(
+            rows, complaintID: data.complaintID, at: data.classifiedAt, kind: "classified", by: "classifier",
+            details: [
+                "category": data.category.rawValue, "severity": data.severity.rawValue, "priority": "\(data.priority)",
+                "confidence": String(format: "%.2f", data.confidence),
+            ],
+            schema: schema, context: context)
         return []
     }
 }
@@ -67,19 +61,29 @@ public struct AssignedHandler: EventHandler {
             WHERE id = \(data.complaintID)
             RETURNING status
             """, logger: context.logger)
-        var statusAfter: IntakeStatus?
-        for try await status in rows.decode(String.self) { statusAfter = IntakeStatus(rawValue: status) }
-        guard let statusAfter else {
-            throw RejectedEvent("data.complaintId: no complaint \(data.complaintID.uuidString.lowercased()) in intake")
-        }
-        let details: [String: String] = [
-            "department": data.department, "assignee": data.assignee.staffID, "reason": data.reason.rawValue,
-            "escalationLevel": "\(data.escalationLevel)",
-        ]
-        try await Timeline(schema: schema).append(
-            complaintID: data.complaintID, at: data.assignedAt, kind: "assigned",
-            actor: EventActor(id: "assignment", role: .system), statusAfter: statusAfter, details: details,
-            on: context.connection, logger: context.logger)
+        try await recordProgress(
+            rows, complaintID: data.complaintID, at: data.assignedAt, kind: "assigned", by: "assignment",
+            details: [
+                "department": data.department, "assignee": data.assignee.staffID, "reason": data.reason.rawValue,
+                "escalationLevel": "\(data.escalationLevel)",
+            ],
+            schema: schema, context: context)
         return []
     }
+}
+
+/// The common tail of the followers: the `UPDATE … RETURNING status` found the complaint (else the
+/// event is dead-lettered: it names a complaint intake never registered), and the timeline says so.
+private func recordProgress(
+    _ rows: PostgresRowSequence, complaintID: UUID, at time: Date, kind: String, by service: String,
+    details: [String: String], schema: SchemaName, context: HandlerContext
+) async throws {
+    var statusAfter: IntakeStatus?
+    for try await status in rows.decode(String.self) { statusAfter = IntakeStatus(rawValue: status) }
+    guard let statusAfter else {
+        throw RejectedEvent("data.complaintId: no complaint \(complaintID.uuidString.lowercased()) in intake")
+    }
+    try await Timeline(schema: schema).append(
+        complaintID: complaintID, at: time, kind: kind, actor: EventActor(id: service, role: .system),
+        statusAfter: statusAfter, details: details, on: context.connection, logger: context.logger)
 }
