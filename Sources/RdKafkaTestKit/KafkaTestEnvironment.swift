@@ -66,6 +66,9 @@ public struct KafkaTestEnvironment: Sendable {
         configuration.additionalProperties = [
             "fetch.wait.max.ms": "10",
             "heartbeat.interval.ms": "500",
+            // Bounds how long a rebalance waits for a member that is gone without leaving (the
+            // default, 300 s, once held a test's second consumer past its 30 s wait).
+            "max.poll.interval.ms": "10000",
             "topic.metadata.refresh.interval.ms": "1000",
         ]
         return configuration
