@@ -132,17 +132,19 @@ extension TextPattern {
 
     /// An ASCII e-mail address with a dot in the domain.
     static let email = TextPattern(
-        regex: #"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"#,
+        regex: #"^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"#,
         meaning: "an e-mail address such as guest@example.com"
     ) { scalars in
-        // Dot-atoms of atext, '@', then two or more host labels (letters, digits, inner hyphens).
+        // Dot-atoms of atext (at most 64 characters, RFC 5321), '@', then two or more host labels
+        // (letters, digits, inner hyphens; at most 63 characters each).
         let parts = scalars.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2 else { return false }
+        guard parts.count == 2, parts[0].count <= 64 else { return false }
         let atoms = parts[0].split(separator: ".", omittingEmptySubsequences: false)
         guard atoms.allSatisfy({ !$0.isEmpty && $0.allSatisfy(ScalarClass.emailAtom.contains) }) else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         return labels.count >= 2 && labels.allSatisfy { label in
-            !label.isEmpty && label.allSatisfy(ScalarClass.hostnameCharacter.contains) && label.first != "-" && label.last != "-"
+            (1...63).contains(label.count) && label.allSatisfy(ScalarClass.hostnameCharacter.contains)
+                && label.first != "-" && label.last != "-"
         }
     }
 
