@@ -21,7 +21,9 @@ struct ConsumerTests {
         // First run: read all ten, but mark only the first four as processed.
         let first = try KafkaConsumer(configuration: configuration, logger: kafka.logger)
         let firstRun = try await withRunningServices([first]) {
-            let messages = try await first.collect(10, storingOffsets: false)
+            // Generous: late in a full serial run the mock coordinator has been seen to take > 30 s
+            // to settle a group (twice in CI); a real hang still fails.
+            let messages = try await first.collect(10, storingOffsets: false, timeout: .seconds(90))
             try first.storeOffsets(messages.prefix(4))
             return messages
         }
@@ -29,7 +31,7 @@ struct ConsumerTests {
 
         // Second run, same group: starts right after the last stored offset.
         let second = try KafkaConsumer(configuration: configuration, logger: kafka.logger)
-        let secondRun = try await withRunningServices([second]) { try await second.collect(6) }
+        let secondRun = try await withRunningServices([second]) { try await second.collect(6, timeout: .seconds(90)) }
         #expect(secondRun.map(\.valueString) == (4..<10).map { "m\($0)" })
     }
 
