@@ -33,7 +33,7 @@ public func addOperationalRoutes<Context: RequestContext>(
         var failures: [String] = []
         for check in readiness {
             do {
-                try await withReadinessTimeout(timeout) { try await check.check() }
+                try await withDeadline(timeout) { try await check.check() }
             } catch {
                 failures.append("\(check.name): \(error)")
             }
@@ -61,23 +61,3 @@ public func addOperationalRoutes<Context: RequestContext>(
     }
 }
 
-/// Thrown when a readiness check takes longer than its timeout.
-struct ReadinessTimeout: Error, CustomStringConvertible {
-    var timeout: Duration
-    var description: String { "no answer within \(timeout)" }
-}
-
-private func withReadinessTimeout(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-    try await withThrowingTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            try await body()
-            return true
-        }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return false
-        }
-        defer { group.cancelAll() }
-        guard try await group.next() == true else { throw ReadinessTimeout(timeout: timeout) }
-    }
-}

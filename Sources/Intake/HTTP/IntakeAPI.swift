@@ -1,4 +1,5 @@
 import ComplaintEvents
+import ComplaintPipeline
 import ComplaintStore
 import Foundation
 import HTTPTypes
@@ -280,20 +281,5 @@ public struct IntakeAPI: Sendable {
 
     static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
-}
-
-struct DeadlineExceeded: Error {}
-
-func withDeadline<Result: Sendable>(_ limit: Duration, _ work: @escaping @Sendable () async throws -> Result) async throws -> Result {
-    try await withThrowingTaskGroup(of: Result?.self) { group in
-        group.addTask { try await work() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let result = first else { throw DeadlineExceeded() }
-        return result
     }
 }
