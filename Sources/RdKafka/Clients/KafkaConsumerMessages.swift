@@ -13,18 +13,32 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var batches: KafkaConsumerBatches.AsyncIterator
-        var buffer: [KafkaConsumerMessage] = []
-        var index = 0
+        @usableFromInline var batches: KafkaConsumerBatches.AsyncIterator
+        @usableFromInline var buffer: [KafkaConsumerMessage] = []
+        @usableFromInline var index = 0
 
+        init(batches: KafkaConsumerBatches.AsyncIterator) {
+            self.batches = batches
+        }
+
+        /// Inlinable so that taking the next message of a batch already polled costs the caller no
+        /// call into this module (most calls); only an empty buffer polls librdkafka again.
+        @inlinable
         public mutating func next() async throws -> KafkaConsumerMessage? {
-            if index == buffer.count {
-                guard let batch = try await batches.next() else { return nil }
-                buffer = batch
-                index = 0
+            if index < buffer.count {
+                defer { index += 1 }
+                return buffer[index]
             }
-            defer { index += 1 }
-            return buffer[index]
+            return try await nextFromNewBatch()
+        }
+
+        @usableFromInline
+        mutating func nextFromNewBatch() async throws -> KafkaConsumerMessage? {
+            buffer = []
+            guard let batch = try await batches.next() else { return nil }
+            buffer = batch
+            index = 1
+            return batch[0]
         }
     }
 }
