@@ -25,6 +25,45 @@ struct SeverityTests {
         #expect(outcome.isRepeat == isRepeat)
     }
 
+    /// Rules as LABELING.md describes them: a harm cue, a softening cue and a VIP mention.
+    static let cueRules = RuleSet(version: "t", categoryRules: [], severityRules: [
+        SeverityRule(name: "harm", severity: .moderate, effect: .raise, terms: ["couldn't sleep", "睡不着"]),
+        SeverityRule(name: "injury", severity: .serious, effect: .raise, flag: .safety, terms: ["injured"]),
+        SeverityRule(name: "vip_member", severity: .minor, effect: .raise, flag: .vip, terms: ["platinum member", "钻石会员"]),
+        SeverityRule(name: "soft", severity: .minor, effect: .cap, terms: ["a bit", "有点"]),
+    ], sentiment: .init())
+
+    @Test("softening words cap severity only when nothing says the stay was harmed", arguments: [
+        // text, predicted, expected
+        ("the wifi is a bit slow", Severity.moderate, Severity.minor),
+        ("a bit noisy, couldn't sleep", .minor, .moderate),
+        ("有点吵，睡不着", .minor, .moderate),
+        ("a bit of a fall, I was injured", .minor, .serious),
+        ("platinum member, a bit short of towels", .moderate, .minor),
+    ])
+    func softening(text: String, predicted: Severity, expected: Severity) {
+        let matches = RuleMatcher(rules: Self.cueRules).match(NormalizedText(text))
+        let outcome = SeverityPolicy().apply(
+            predicted: predicted, category: .amenities, matches: matches, rules: Self.cueRules, isVIP: false,
+            history: GuestHistorySummary(earlierInStay: 0, earlierInWindow: 0))
+        #expect(outcome.severity == expected, "\(text)")
+    }
+
+    @Test("a VIP named in the text turns a moderate failure serious, not a minor one", arguments: [
+        ("I'm a platinum member and the AC is broken", Severity.moderate, Severity.serious, true),
+        ("钻石会员，空调坏了", .moderate, .serious, true),
+        ("platinum member, could I get an extra pillow", .minor, .minor, true),
+        ("the AC is broken", .moderate, .moderate, false),
+    ])
+    func vipInText(text: String, predicted: Severity, expected: Severity, mentionsVIP: Bool) {
+        let matches = RuleMatcher(rules: Self.cueRules).match(NormalizedText(text))
+        let outcome = SeverityPolicy().apply(
+            predicted: predicted, category: .maintenance, matches: matches, rules: Self.cueRules, isVIP: false,
+            history: GuestHistorySummary(earlierInStay: 0, earlierInWindow: 0))
+        #expect(outcome.severity == expected, "\(text)")
+        #expect(outcome.mentionsVIP == mentionsVIP)
+    }
+
     @Test("the pipeline applies history: the third complaint of a stay is serious and priority 1")
     func thirdOfStay() async {
         let input = ComplaintInput(text: "房间里没有拖鞋", isVIP: false)

@@ -60,7 +60,7 @@ public struct ClassificationPipeline: Sendable {
         let confidence = verdicts.isEmpty ? 0 : Self.rounded((combined.categoryProbability * max(combined.severityProbability, 0.5)).squareRoot())
         let sentiment = Self.sentiment(matches, normalized: normalized)
         let flags = ClassificationFlags(
-            isVIP: input.isVIP, isRepeat: outcome.isRepeat, involvesSafety: outcome.involvesSafety,
+            isVIP: input.isVIP || outcome.mentionsVIP, isRepeat: outcome.isRepeat, involvesSafety: outcome.involvesSafety,
             threatensReview: outcome.threatensReview, needsHumanReview: verdicts.isEmpty || confidence < reviewThreshold)
         let priority = PriorityPolicy.priority(severity: outcome.severity, flags: flags, sentiment: sentiment)
 

@@ -51,6 +51,9 @@ public struct SeverityRule: Sendable, Hashable {
         case safety
         case reviewThreat
         case legal
+        /// The text says the guest is a VIP or top-tier member: a `moderate` failure becomes `serious`,
+        /// exactly as for a guest the reservation marks as VIP.
+        case vip
     }
 
     public var name: String

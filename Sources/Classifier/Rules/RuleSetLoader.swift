@@ -181,7 +181,7 @@ public enum RuleSetLoader {
                     if rule["flag"] != nil {
                         let text = try string(rule["flag"], "\(path).flag", in: ruleNode)
                         guard let value = SeverityRule.Flag(rawValue: text) else {
-                            throw fail(rule["flag"], "\(path).flag", "'\(text)' is not one of safety, reviewThreat, legal")
+                            throw fail(rule["flag"], "\(path).flag", "'\(text)' is not one of safety, reviewThreat, legal, vip")
                         }
                         flag = value
                     }

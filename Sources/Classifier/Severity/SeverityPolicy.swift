@@ -12,6 +12,8 @@ public struct SeverityPolicy: Sendable {
         public var involvesSafety = false
         public var threatensReview = false
         public var isRepeat = false
+        /// The text says the guest is a VIP or top-tier member ("platinum member", 钻石会员).
+        public var mentionsVIP = false
         /// Names of the rules that changed or confirmed severity, for the explanation.
         public var rules: [String] = []
         public var terms: [String] = []
@@ -41,17 +43,15 @@ public struct SeverityPolicy: Sendable {
             switch rule.flag {
             case .safety: outcome.involvesSafety = true
             case .reviewThreat: outcome.threatensReview = true
+            case .vip: outcome.mentionsVIP = true
             case .legal, nil: break
             }
             outcome.rules.append(rule.name)
             outcome.terms += terms
         }
-        // An inconvenience cue caps unless a serious cue matched: "a bit broken" stays minor.
-        if let raise, raise < .serious, raise > outcome.severity {
-            outcome.severity = raise
-            outcome.reasons.append("severity cue")
-        }
-        let capped = cap != nil && (raise.map { $0 < .serious } ?? true)
+        // An inconvenience cue ("a bit", 有点) caps only when nothing says the stay was harmed: "a bit
+        // noisy, couldn't sleep" is moderate (LABELING.md: softening words do not undo a harm).
+        let capped = cap != nil && (raise ?? .minor) == .minor
         if let cap, capped, outcome.severity > cap {
             outcome.severity = cap
             outcome.reasons.append("inconvenience")
@@ -69,7 +69,7 @@ public struct SeverityPolicy: Sendable {
                 outcome.reasons.append("safety or security")
             }
         }
-        if isVIP && outcome.severity >= .moderate && outcome.severity < .serious {
+        if (isVIP || outcome.mentionsVIP) && outcome.severity >= .moderate && outcome.severity < .serious {
             outcome.severity = .serious
             outcome.rules.append("vip_major_failure")
             outcome.reasons.append("VIP with a major failure")
