@@ -16,7 +16,7 @@ import Yams
 ///   - rule: safety_injury
 ///     severity: serious
 ///     effect: raise            # raise (at least) or cap (at most)
-///     flag: safety             # optional: safety, reviewThreat, legal
+///     flag: safety             # optional: safety, reviewThreat, legal, vip
 ///     terms: [受伤, injured]
 /// sentiment:
 ///   negative: [差, terrible]
