@@ -8,6 +8,6 @@ import ServiceLifecycle
 let settings = try await ServiceSettings.load(for: .classifier)
 let registry = Observability.bootstrap(settings: settings, service: .classifier)
 let logger = Logger(label: "redress.classifier")
-let configuration = try ClassifierConfiguration.fromEnvironment()
+let configuration = try await ClassifierConfiguration.load()
 try await ClassifierService.makeRuntime(settings: settings, configuration: configuration, registry: registry, logger: logger)
     .makeServiceGroup().run()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Classifier
+import ComplaintPipeline
 import Foundation
 import Logging
 
@@ -26,8 +27,8 @@ struct ClassifierCommand: AsyncParsableCommand {
 
         func configuration() -> ClassifierConfiguration {
             var configuration = ClassifierConfiguration()
-            configuration.rulesFile = rules ?? ClassifierConfiguration.locate(ClassifierConfiguration.defaultRulesPath)
-            configuration.modelFile = model ?? ClassifierConfiguration.locate(ClassifierConfiguration.defaultModelPath)
+            configuration.rulesFile = rules ?? ServiceFiles.locate(ClassifierConfiguration.defaultRulesPath)
+            configuration.modelFile = model ?? ServiceFiles.locate(ClassifierConfiguration.defaultModelPath)
             if let keywordWeight { configuration.keywordWeight = keywordWeight }
             if let modelWeight { configuration.modelWeight = modelWeight }
             if let plugins {
@@ -70,10 +71,10 @@ struct ClassifierCommand: AsyncParsableCommand {
         @OptionGroup var trainerOptions: TrainingOptions
 
         func run() async throws {
-            let files = data.isEmpty ? ClassifierCommand.defaultTrainingFiles.map { ClassifierConfiguration.locate($0) } : data
+            let files = data.isEmpty ? ClassifierCommand.defaultTrainingFiles.map { ServiceFiles.locate($0) } : data
             let trainer = TextModelTrainer(parameters: trainerOptions.parameters)
             let model = try trainer.train(files: files)
-            let path = output ?? ClassifierConfiguration.locate(ClassifierConfiguration.defaultModelPath)
+            let path = output ?? ServiceFiles.locate(ClassifierConfiguration.defaultModelPath)
             try FileManager.default.createDirectory(
                 at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(model.serialized().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
@@ -168,7 +169,7 @@ struct ClassifierCommand: AsyncParsableCommand {
             configuration.plugins = configuration.plugins.filter { $0 != "http" }
             let pipeline = try ClassifierService.makePipeline(configuration: configuration, logger: Logger(label: "redress.classifier"))
             let files = data.isEmpty
-                ? ["train-en", "train-zh", "eval-en", "eval-zh"].map { ClassifierConfiguration.locate("services/classifier/data/\($0).jsonl") }
+                ? ["train-en", "train-zh", "eval-en", "eval-zh"].map { ServiceFiles.locate("services/classifier/data/\($0).jsonl") }
                 : data
             var inputs: [ComplaintInput] = []
             for file in files where FileManager.default.fileExists(atPath: file) {

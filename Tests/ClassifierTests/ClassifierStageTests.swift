@@ -22,15 +22,17 @@ struct ClassifierStageTests {
         let output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 2))
         let database = try await TestDatabase.shared.configuration()
         let schema = SchemaName.random(prefix: "classifier")
-        let service = RedressService(name: "classifier-test", executable: "classifier-test-\(schema)", schema: schema, developmentPort: 0)
-        // The classifier's own migrations, applied to this test's schema.
-        let own = try MigrationSet(schema: schema, migrations: try MigrationSet.bundled(schema: RedressService.classifier.schema).migrations)
+        // The classifier's own migrations (services/classifier/migrations), applied to this test's schema.
+        let service = RedressService(
+            name: "classifier-test", executable: "classifier-test-\(schema)", schema: schema, developmentPort: 0,
+            migrationFolder: RedressService.classifier.migrationFolder)
         let settings = ServiceSettings(
             kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
             logLevel: .warning, shutdownTimeout: .seconds(20))
         let pipeline = try ClassifierService.makePipeline(configuration: Repository.configuration(), logger: kafka.logger)
-        let handler = ClassifierHandler(pipeline: pipeline, schema: schema, inputTopic: input, outputTopic: output)
-        var runtime = StageRuntime(service: service, settings: settings, handler: handler, migrations: [own], logger: kafka.logger)
+        let handler = ClassifierHandler(pipeline: pipeline, outputTopic: output)
+        var runtime = StageRuntime(
+            service: service, settings: settings, inputs: [StageInput(input, preparing: handler)], logger: kafka.logger)
         runtime.kafkaProperties = ["fetch.wait.max.ms": "10"]
         let group = try runtime.makeServiceGroup()
 

@@ -35,7 +35,7 @@ struct EventPipelineServiceTests {
         try await PipelineWorld.with { world in
             let event = try EventFixtures.received()
             try await world.publish([event])
-            var crashPoints = EventPipelineService<RecordingHandler>.CrashPoints()
+            var crashPoints = EventPipelineService.CrashPoints()
             crashPoints.afterCommit = { _ in throw SimulatedCrash() }
             let crashing = try world.stage(world.handler, crashPoints: crashPoints)
             let failure = await runUntilFailure([crashing.producer, crashing.consumer, crashing.pipeline], logger: world.kafka.logger)
@@ -62,7 +62,7 @@ struct EventPipelineServiceTests {
         try await PipelineWorld.with { world in
             let event = try EventFixtures.received()
             try await world.publish([event])
-            var crashPoints = EventPipelineService<RecordingHandler>.CrashPoints()
+            var crashPoints = EventPipelineService.CrashPoints()
             crashPoints.beforeCommit = { _ in throw SimulatedCrash() }
             let crashing = try world.stage(world.handler, crashPoints: crashPoints)
             let failure = await runUntilFailure([crashing.producer, crashing.consumer, crashing.pipeline], logger: world.kafka.logger)

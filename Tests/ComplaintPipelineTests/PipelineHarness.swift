@@ -14,16 +14,15 @@ import Synchronization
 /// Applies complaint-received events by recording them in `<schema>.effects` and announcing each
 /// as classified: a stage with a visible effect and an output, to count what happened how often.
 struct RecordingHandler: EventHandler {
-    let inputTopic: Topic<ComplaintReceived>
     let outputTopic: Topic<ComplaintClassified>
-    let schema: SchemaName
     /// Runs first in every attempt (inside the transaction), e.g. to inject a failure.
     var beforeApplying: @Sendable (EventEnvelope<ComplaintReceived>, HandlerContext) async throws -> Void = { _, _ in }
 
     func handle(_ event: EventEnvelope<ComplaintReceived>, context: HandlerContext) async throws -> [OutgoingEvent] {
         try await beforeApplying(event, context)
         try await context.connection.query(
-            "INSERT INTO \(unescaped: "\(schema).effects") (event_id, complaint_id, attempt) VALUES (\(event.id), \(event.data.complaintID), \(context.attempt))",
+            // Named plainly: the pipeline's transaction has the stage's schema on its search_path.
+            "INSERT INTO effects (event_id, complaint_id, attempt) VALUES (\(event.id), \(event.data.complaintID), \(context.attempt))",
             logger: context.logger
         )
         let classified = try EventFixtures.classified(complaintID: event.data.complaintID)
@@ -59,7 +58,7 @@ struct PipelineWorld: Sendable {
     }
 
     var handler: RecordingHandler {
-        RecordingHandler(inputTopic: input, outputTopic: output, schema: tables.schema)
+        RecordingHandler(outputTopic: output)
     }
 
     var configuration: PipelineConfiguration {
@@ -72,13 +71,13 @@ struct PipelineWorld: Sendable {
     /// The services of one stage process: producer, consumer and the pipeline itself.
     func stage(
         _ handler: RecordingHandler,
-        crashPoints: EventPipelineService<RecordingHandler>.CrashPoints = .init()
-    ) throws -> (producer: KafkaProducer, consumer: KafkaConsumer, pipeline: EventPipelineService<RecordingHandler>) {
+        crashPoints: EventPipelineService.CrashPoints = .init()
+    ) throws -> (producer: KafkaProducer, consumer: KafkaConsumer, pipeline: EventPipelineService) {
         let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "pipeline-test-producer"), logger: kafka.logger)
         let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(groupID: groupID, topics: [input.name]), logger: kafka.logger)
         let deadLetters = DeadLetterPublisher(producer: producer, serviceName: "pipeline-test", topic: deadLetterTopic, logger: kafka.logger)
         let pipeline = EventPipelineService(
-            handler: handler, consumer: consumer, client: client, deadLetters: deadLetters,
+            inputs: [StageInput(input, handler)], consumer: consumer, client: client, deadLetters: deadLetters,
             configuration: configuration, crashPoints: crashPoints, logger: kafka.logger)
         return (producer, consumer, pipeline)
     }

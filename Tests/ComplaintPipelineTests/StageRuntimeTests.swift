@@ -39,13 +39,13 @@ struct StageRuntimeTests {
         let effects = try MigrationSet(schema: schema, migrations: [
             Migration(version: 1, name: "effects", sql: "CREATE TABLE \(schema).effects (event_id uuid NOT NULL, complaint_id uuid NOT NULL, attempt int NOT NULL);", source: "test"),
         ])
+        let runtimeTables = try RuntimeTables(schema: schema).migrations()
         let settings = ServiceSettings(
             kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
             logLevel: .warning, shutdownTimeout: .seconds(20))
         var runtime = StageRuntime(
-            service: service, settings: settings,
-            handler: RecordingHandler(inputTopic: input, outputTopic: output, schema: schema),
-            migrations: [effects], logger: kafka.logger)
+            service: service, settings: settings, inputs: [StageInput(input, RecordingHandler(outputTopic: output))], logger: kafka.logger)
+        runtime.migrationsOverride = [runtimeTables, effects]
         runtime.kafkaProperties = ["fetch.wait.max.ms": "10"]
         let port = Mutex(0)
         runtime.onServerRunning = { value in port.withLock { $0 = value } }

@@ -16,6 +16,15 @@ struct OutboxTests {
         OutboxRow(topic: topic, aggregateKey: key, value: ByteBuffer(string: payload))
     }
 
+    /// One relay round's claim, as the relay makes it: one statement, no transaction left open.
+    private func claim(_ outbox: Outbox, _ client: PostgresClient, limit: Int, lease: Duration = .seconds(60)) async throws -> OutboxClaim {
+        try await client.withConnection { try await outbox.claim(limit: limit, lease: lease, on: $0, logger: .test) }
+    }
+
+    private func markSent(_ outbox: Outbox, _ client: PostgresClient, _ claim: OutboxClaim) async throws {
+        try await client.withConnection { _ = try await outbox.markSent(ids: claim.records.map(\.id), on: $0, logger: .test) }
+    }
+
     private func enqueue(_ rows: [OutboxRow], _ client: PostgresClient, _ outbox: Outbox) async throws -> [Int64] {
         try await client.transaction(logger: .test) { connection async throws in
             try await outbox.enqueue(rows, on: connection, logger: .test)
@@ -40,10 +49,9 @@ struct OutboxTests {
             #expect(ids.count == 2)
             #expect(ids[0] < ids[1])
 
-            let claimed = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, connection async throws in
-                try await outbox.markSent(ids: records.map(\.id), on: connection, logger: .test)
-                return records
-            }
+            let claim = try await self.claim(outbox, client, limit: 10)
+            try await self.markSent(outbox, client, claim)
+            let claimed = claim.records
             #expect(claimed.map(\.id) == ids)
             #expect(claimed[0].topic == "complaints.received.v1")
             #expect(claimed[0].aggregateKey == "c-1")
@@ -57,7 +65,7 @@ struct OutboxTests {
             #expect(claimed[1].headers.isEmpty)
 
             try await client.withConnection { connection async throws in
-                #expect(try await outbox.claimBatch(limit: 10, on: connection, logger: .test).isEmpty)
+                #expect(try await outbox.claim(limit: 10, lease: .seconds(60), on: connection, logger: .test).records.isEmpty)
                 #expect(try await outbox.backlog(on: connection, logger: .test) == OutboxBacklog(unsentCount: 0, oldestUnsentAt: nil))
                 // Marking again changes nothing.
                 #expect(try await outbox.markSent(ids: ids, on: connection, logger: .test) == 0)
@@ -85,24 +93,36 @@ struct OutboxTests {
             let outbox = tables.outbox
             let ids = try await self.enqueue((0..<30).map { Self.row("c-\($0)", "m\($0)") }, client, outbox)
 
-            try await client.withConnection { relayA async throws in
-                try await relayA.query("BEGIN", logger: .test)
-                let claimedByA = try await outbox.claimBatch(limit: 10, on: relayA, logger: .test)
-                #expect(claimedByA.map(\.id) == Array(ids[0..<10]))
+            // A leases ten rows for a short while and then dies without marking them.
+            let claimedByA = try await self.claim(outbox, client, limit: 10, lease: .milliseconds(300))
+            #expect(claimedByA.records.map(\.id) == Array(ids[0..<10]))
 
-                // While A holds its rows, B skips them instead of waiting.
-                let claimedByB = try await outbox.withClaimedBatch(limit: 100, client: client, logger: .test) { records, _ in
-                    records
+            // While A's lease holds, B skips its rows instead of waiting.
+            let claimedByB = try await self.claim(outbox, client, limit: 100)
+            #expect(claimedByB.records.map(\.id) == Array(ids[10...]))
+            #expect(try await self.claim(outbox, client, limit: 100).records.isEmpty)
+
+            // A's lease runs out: its rows are claimable again, nothing is lost.
+            try await Task.sleep(for: .milliseconds(400))
+            let again = try await self.claim(outbox, client, limit: 100)
+            #expect(again.records.map(\.id) == Array(ids[0..<10]))
+        }
+    }
+
+    @Test func claimingLeavesNoTransactionOpen() async throws {
+        try await withRuntimeTables { client, tables async throws in
+            _ = try await self.enqueue([Self.row("c-1", "x")], client, tables.outbox)
+            try await client.withConnection { relay async throws in
+                let pid = try await relay.query("SELECT pg_backend_pid()", logger: .test).collect()[0].decode(Int32.self)
+                let claim = try await tables.outbox.claim(limit: 10, lease: .seconds(60), on: relay, logger: .test)
+                #expect(claim.records.count == 1)
+                // Seen from another connection while the relay would be publishing: idle, not "idle in transaction".
+                let state = try await client.withConnection { observer async throws in
+                    try await observer.query("SELECT state FROM pg_stat_activity WHERE pid = \(pid)", logger: .test)
+                        .collect().first?.decode(String.self)
                 }
-                #expect(claimedByB.map(\.id) == Array(ids[10...]))
-
-                // A crashes before marking: its rows become claimable again, nothing is lost.
-                try await relayA.query("ROLLBACK", logger: .test)
+                #expect(state == "idle")
             }
-            let again = try await outbox.withClaimedBatch(limit: 100, client: client, logger: .test) { records, _ in
-                records
-            }
-            #expect(again.map(\.id) == ids)
         }
     }
 
@@ -112,22 +132,16 @@ struct OutboxTests {
             let ids = try await self.enqueue(
                 [Self.row("c-1", "first"), Self.row("c-1", "second"), Self.row("c-2", "other")], client, outbox)
 
-            try await client.withConnection { relayA async throws in
-                try await relayA.query("BEGIN", logger: .test)
-                let claimedByA = try await outbox.claimBatch(limit: 1, on: relayA, logger: .test)
-                #expect(claimedByA.map(\.id) == [ids[0]])
+            let claimedByA = try await self.claim(outbox, client, limit: 1)
+            #expect(claimedByA.records.map(\.id) == [ids[0]])
 
-                // B must not publish c-1's second row while its first is in flight with A.
-                let claimedByB = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, _ in
-                    records
-                }
-                #expect(claimedByB.map(\.id) == [ids[2]])
+            // B must not publish c-1's second row while its first is in flight with A.
+            let claimedByB = try await self.claim(outbox, client, limit: 10)
+            #expect(claimedByB.records.map(\.id) == [ids[2]])
 
-                try await outbox.markSent(ids: claimedByA.map(\.id), on: relayA, logger: .test)
-                try await relayA.query("COMMIT", logger: .test)
-            }
-            let next = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, _ in records }
-            #expect(next.map(\.id) == [ids[1], ids[2]])
+            try await self.markSent(outbox, client, claimedByA)
+            let next = try await self.claim(outbox, client, limit: 10)
+            #expect(next.records.map(\.id) == [ids[1]], "c-2's row is still leased by B")
         }
     }
 
@@ -136,28 +150,39 @@ struct OutboxTests {
             let outbox = tables.outbox
             let ids = try await self.enqueue([Self.row("c-1", "first"), Self.row("c-1", "second")], client, outbox)
 
-            let firstRound = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, connection async throws in
-                for record in records {
-                    try await outbox.recordFailure(id: record.id, error: "broker unavailable", on: connection, logger: .test)
+            let firstRound = try await self.claim(outbox, client, limit: 10)
+            #expect(firstRound.records.map(\.id) == [ids[0]])
+            try await client.withConnection { connection async throws in
+                for record in firstRound.records {
+                    try await outbox.release(id: record.id, error: "broker unavailable", claim: firstRound, on: connection, logger: .test)
                 }
-                return records.map(\.id)
             }
-            #expect(firstRound == [ids[0]])
 
-            let secondRound = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, connection async throws in
-                try await outbox.markSent(ids: records.map(\.id), on: connection, logger: .test)
-                return records
-            }
-            #expect(secondRound.map(\.id) == [ids[0]])
-            #expect(secondRound.first?.attempts == 1)
+            let secondRound = try await self.claim(outbox, client, limit: 10)
+            try await self.markSent(outbox, client, secondRound)
+            #expect(secondRound.records.map(\.id) == [ids[0]])
+            #expect(secondRound.records.first?.attempts == 1)
             let lastError = try await client.scalar(
                 "SELECT last_error FROM \(unescaped: tables.schema.rawValue).outbox WHERE id = \(ids[0])", as: String.self)
             #expect(lastError == "broker unavailable")
 
-            let thirdRound = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, _ in
-                records.map(\.id)
+            let thirdRound = try await self.claim(outbox, client, limit: 10)
+            #expect(thirdRound.records.map(\.id) == [ids[1]])
+        }
+    }
+
+    @Test func aStaleClaimCannotReleaseARowLeasedAgain() async throws {
+        try await withRuntimeTables { client, tables async throws in
+            let outbox = tables.outbox
+            let ids = try await self.enqueue([Self.row("c-1", "first")], client, outbox)
+            let stale = try await self.claim(outbox, client, limit: 10, lease: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(200))
+            let current = try await self.claim(outbox, client, limit: 10)
+            #expect(current.records.map(\.id) == ids)
+            try await client.withConnection { connection async throws in
+                try await outbox.release(id: ids[0], error: "late", claim: stale, on: connection, logger: .test)
             }
-            #expect(thirdRound == [ids[1]])
+            #expect(try await self.claim(outbox, client, limit: 10).records.isEmpty, "the current lease still holds")
         }
     }
 
@@ -171,20 +196,16 @@ struct OutboxTests {
                 let fastIDs = try await self.enqueue([Self.row("c-fast", "early")], client, outbox)
                 #expect(slowIDs[0] < fastIDs[0])
 
-                let firstRound = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, connection async throws in
-                    try await outbox.markSent(ids: records.map(\.id), on: connection, logger: .test)
-                    return records.map(\.id)
-                }
-                #expect(firstRound == fastIDs)
+                let firstRound = try await self.claim(outbox, client, limit: 10)
+                try await self.markSent(outbox, client, firstRound)
+                #expect(firstRound.records.map(\.id) == fastIDs)
 
                 try await slowWriter.query("COMMIT", logger: .test)
 
                 // A cursor "id > last seen" would never return the slow row; the claim does.
-                let secondRound = try await outbox.withClaimedBatch(limit: 10, client: client, logger: .test) { records, connection async throws in
-                    try await outbox.markSent(ids: records.map(\.id), on: connection, logger: .test)
-                    return records.map(\.id)
-                }
-                #expect(secondRound == slowIDs)
+                let secondRound = try await self.claim(outbox, client, limit: 10)
+                try await self.markSent(outbox, client, secondRound)
+                #expect(secondRound.records.map(\.id) == slowIDs)
             }
         }
     }
@@ -212,15 +233,17 @@ struct OutboxTests {
                         try await withClient(configuration) { relayClient async throws in
                             var idleRounds = 0
                             while idleRounds < 3 {
-                                let count = try await outbox.withClaimedBatch(limit: 5, client: relayClient, logger: .test) {
-                                    records, connection in
-                                    for record in records {
-                                        published.update { $0.append(PublishedRow(id: record.id, key: record.aggregateKey)) }
-                                        try await Task.sleep(for: .milliseconds(Int.random(in: 0...3)))
-                                    }
-                                    try await outbox.markSent(ids: records.map(\.id), on: connection, logger: .test)
-                                    return records.count
+                                let claim = try await relayClient.withConnection { connection async throws in
+                                    try await outbox.claim(limit: 5, lease: .seconds(60), on: connection, logger: .test)
                                 }
+                                for record in claim.records {
+                                    published.update { $0.append(PublishedRow(id: record.id, key: record.aggregateKey)) }
+                                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...3)))
+                                }
+                                try await relayClient.withConnection { connection async throws in
+                                    _ = try await outbox.markSent(ids: claim.records.map(\.id), on: connection, logger: .test)
+                                }
+                                let count = claim.records.count
                                 if count == 0 {
                                     let remaining = try await relayClient.withConnection { connection async throws in
                                         try await outbox.backlog(on: connection, logger: .test).unsentCount
@@ -294,7 +317,7 @@ struct OutboxTests {
                 #expect(backlog.unsentCount == 2_500)
                 #expect(backlog.oldestUnsentAt != nil)
                 // One head per key.
-                #expect(try await tables.outbox.claimBatch(limit: 1000, on: connection, logger: .test).count == 50)
+                #expect(try await tables.outbox.claim(limit: 1000, lease: .seconds(60), on: connection, logger: .test).records.count == 50)
             }
         }
     }
@@ -304,7 +327,7 @@ struct OutboxTests {
             let outbox = tables.outbox
             let ids = try await self.enqueue([Self.row("a", "1"), Self.row("b", "2"), Self.row("c", "3")], client, outbox)
             try await client.transaction(logger: .test) { connection async throws in
-                try await outbox.markSent(ids: [ids[0], ids[1]], on: connection, logger: .test)
+                _ = try await outbox.markSent(ids: [ids[0], ids[1]], on: connection, logger: .test)
                 try await connection.query(
                     "UPDATE \(unescaped: tables.schema.rawValue).outbox SET sent_at = now() - interval '10 days' WHERE id = \(ids[0])",
                     logger: .test)

@@ -54,7 +54,7 @@ struct IntakeHarness: Sendable {
         let database = try await TestDatabase.shared.configuration()
         let schema = SchemaName.random(prefix: "intake")
         let service = RedressService(
-            name: "intake", executable: "redress-intake-\(schema)", schema: schema, developmentPort: 0, migrationFolder: "intake")
+            name: "intake", executable: "redress-intake-\(schema)", schema: schema, developmentPort: 0, migrationFolder: RedressService.intake.migrationFolder)
         var settings = ServiceSettings(
             kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
             logLevel: .warning, shutdownTimeout: .seconds(20))

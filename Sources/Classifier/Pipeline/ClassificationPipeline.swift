@@ -34,6 +34,12 @@ public struct ClassificationPipeline: Sendable {
     }
 
     public func classify(_ input: ComplaintInput, history: GuestHistorySummary = .none) async -> Classification {
+        finish(await assess(input), history: history)
+    }
+
+    /// The part that may call out (the plugins): run it before opening a database transaction, then
+    /// ``finish(_:history:)`` inside it with the guest history.
+    public func assess(_ input: ComplaintInput) async -> Assessment {
         let normalized = NormalizedText(input.text)
         let language = LanguageDetector.detect(normalized, hint: input.languageHint.flatMap(Self.supportedLanguage))
         let matches = matcher.match(normalized)
@@ -46,7 +52,23 @@ public struct ClassificationPipeline: Sendable {
                 if let verdict = await plugin.classify(request) { verdicts.append((verdict, plugin.weight)) }
             }
         }
-        return finish(input: input, normalized: normalized, language: language, matches: matches, verdicts: verdicts, history: history)
+        return Assessment(input: input, normalized: normalized, language: language, matches: matches, verdicts: verdicts)
+    }
+
+    /// The plugins' verdicts on one complaint, before severity rules and guest history are applied.
+    public struct Assessment: Sendable {
+        let input: ComplaintInput
+        let normalized: NormalizedText
+        let language: String
+        let matches: RuleMatcher.Matches
+        let verdicts: [(verdict: PluginVerdict, weight: Double)]
+    }
+
+    /// Combines an assessment with the guest's history into the classification (pure, no I/O).
+    public func finish(_ assessment: Assessment, history: GuestHistorySummary) -> Classification {
+        finish(
+            input: assessment.input, normalized: assessment.normalized, language: assessment.language, matches: assessment.matches,
+            verdicts: assessment.verdicts, history: history)
     }
 
     func finish(

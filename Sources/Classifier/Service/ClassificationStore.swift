@@ -5,17 +5,11 @@ import Logging
 import PostgresNIO
 
 /// The `classifier` schema's tables (`classifications`, `guest_history`), written on the
-/// pipeline's transaction connection. Inserts are idempotent (`ON CONFLICT DO NOTHING`), on top
-/// of the inbox, so even a re-registered complaint is classified and counted once.
+/// pipeline's transaction connection (whose `search_path` is the service's schema, so the tables
+/// are named plainly). Inserts are idempotent (`ON CONFLICT DO NOTHING`), on top of the inbox, so
+/// even a re-registered complaint is classified and counted once.
 public struct ClassificationStore: Sendable {
-    public let schema: SchemaName
-
-    public init(schema: SchemaName) {
-        self.schema = schema
-    }
-
-    private var classifications: String { "\(schema).classifications" }
-    private var guestHistory: String { "\(schema).guest_history" }
+    public init() {}
 
     /// How many earlier complaints of this guest the schema holds (see ``GuestVisit/summary(of:)``).
     public func history(for visit: GuestVisit, on connection: PostgresConnection, logger: Logger) async throws -> GuestHistorySummary {
@@ -24,7 +18,7 @@ public struct ClassificationStore: Sendable {
             """
             SELECT (count(*) FILTER (WHERE reservation_ref = \(visit.reservationReference)))::int,
                    (count(*) FILTER (WHERE registered_at >= \(windowStart)))::int
-            FROM \(unescaped: guestHistory)
+            FROM guest_history
             WHERE guest_key = \(visit.guestKey) AND hotel_id = \(visit.hotelID)
               AND complaint_id <> \(visit.complaintID) AND registered_at <= \(visit.registeredAt)
             """,
@@ -39,7 +33,7 @@ public struct ClassificationStore: Sendable {
     public func record(_ visit: GuestVisit, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query(
             """
-            INSERT INTO \(unescaped: guestHistory) (complaint_id, guest_key, hotel_id, reservation_ref, registered_at)
+            INSERT INTO guest_history (complaint_id, guest_key, hotel_id, reservation_ref, registered_at)
             VALUES (\(visit.complaintID), \(visit.guestKey), \(visit.hotelID), \(visit.reservationReference), \(visit.registeredAt))
             ON CONFLICT (complaint_id) DO NOTHING
             """,
@@ -57,7 +51,7 @@ public struct ClassificationStore: Sendable {
         let explanation = String(decoding: try encoder.encode(classification.explanation), as: UTF8.self)
         let rows = try await connection.query(
             """
-            INSERT INTO \(unescaped: classifications)
+            INSERT INTO classifications
                 (complaint_id, hotel_id, category, severity, priority, language, sentiment, flags, confidence, explanation,
                  classifier, version, classified_at)
             VALUES (\(complaintID), \(hotelID), \(classification.category.rawValue), \(classification.severity.rawValue),

@@ -1,7 +1,9 @@
+import ComplaintPipeline
+import Configuration
 import Foundation
 
 /// The classifier's own settings (besides ``ComplaintPipeline/ServiceSettings``), from environment
-/// variables:
+/// variables or the service's configuration file (see ``load(environment:configurationFile:)``):
 ///
 /// | environment | default |
 /// | --- | --- |
@@ -50,48 +52,39 @@ public struct ClassifierConfiguration: Sendable, Hashable {
         public var description: String
     }
 
-    /// Reads the environment; relative default paths are resolved with ``locate(_:environment:)``.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ClassifierConfiguration {
-        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
-        func number(_ name: String, _ range: ClosedRange<Double>) throws -> Double? {
-            guard let text = value(name) else { return nil }
+    /// Reads the settings through swift-configuration like every service: environment variables
+    /// first, then the service's JSON file (`services/classifier/classifier.json` or
+    /// `REDRESS_CONFIG_FILE`: keys `classifier.rules.file`, `classifier.plugins`, …), then the defaults.
+    /// Relative default paths are found with ``ComplaintPipeline/ServiceFiles``.
+    public static func load(
+        environment: [String: String] = ProcessInfo.processInfo.environment, configurationFile: String? = nil
+    ) async throws -> ClassifierConfiguration {
+        let config = try await ServiceSettings.configReader(for: .classifier, environment: environment, configurationFile: configurationFile)
+        func value(_ key: ConfigKey) -> String? { config.string(forKey: key).flatMap { $0.isEmpty ? nil : $0 } }
+        func number(_ key: ConfigKey, _ variable: String, _ range: ClosedRange<Double>) throws -> Double? {
+            guard let text = value(key) else { return nil }
             guard let number = Double(text), range.contains(number) else {
-                throw Invalid(description: "\(name) '\(text)' is not a number in \(range.lowerBound)…\(range.upperBound)")
+                throw Invalid(description: "\(variable) '\(text)' is not a number in \(range.lowerBound)…\(range.upperBound)")
             }
             return number
         }
         var configuration = ClassifierConfiguration()
-        configuration.rulesFile = value("CLASSIFIER_RULES_FILE") ?? locate(defaultRulesPath, environment: environment)
-        configuration.modelFile = value("CLASSIFIER_MODEL_FILE") ?? locate(defaultModelPath, environment: environment)
-        configuration.externalURL = value("CLASSIFIER_EXTERNAL_URL")
+        configuration.rulesFile = value("classifier.rules.file") ?? ServiceFiles.locate(defaultRulesPath, environment: environment)
+        configuration.modelFile = value("classifier.model.file") ?? ServiceFiles.locate(defaultModelPath, environment: environment)
+        configuration.externalURL = value("classifier.external.url")
         if let url = configuration.externalURL, URL(string: url)?.scheme.map({ ["http", "https"].contains($0) }) != true {
             throw Invalid(description: "CLASSIFIER_EXTERNAL_URL '\(url)' is not an http(s) URL")
         }
-        if let plugins = value("CLASSIFIER_PLUGINS") {
+        if let plugins = value("classifier.plugins") {
             configuration.plugins = plugins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         } else if configuration.externalURL != nil {
             configuration.plugins.append("http")
         }
-        if let milliseconds = try number("CLASSIFIER_EXTERNAL_TIMEOUT_MS", 1...60_000) {
+        if let milliseconds = try number("classifier.external.timeout.ms", "CLASSIFIER_EXTERNAL_TIMEOUT_MS", 1...60_000) {
             configuration.externalTimeout = .milliseconds(Int64(milliseconds))
         }
-        if let weight = try number("CLASSIFIER_EXTERNAL_WEIGHT", 0...100) { configuration.externalWeight = weight }
-        if let threshold = try number("CLASSIFIER_REVIEW_THRESHOLD", 0...1) { configuration.reviewThreshold = threshold }
+        if let weight = try number("classifier.external.weight", "CLASSIFIER_EXTERNAL_WEIGHT", 0...100) { configuration.externalWeight = weight }
+        if let threshold = try number("classifier.review.threshold", "CLASSIFIER_REVIEW_THRESHOLD", 0...1) { configuration.reviewThreshold = threshold }
         return configuration
-    }
-
-    /// Finds a repository-relative file: in the working directory, under `REDRESS_HOME`, or next to
-    /// (or above) the executable; returns `relativePath` unchanged when none exists, so the error
-    /// names the path the operator expects.
-    public static func locate(_ relativePath: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        let files = FileManager.default
-        var candidates = [relativePath]
-        if let home = environment["REDRESS_HOME"], !home.isEmpty { candidates.append((home as NSString).appendingPathComponent(relativePath)) }
-        var directory = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 {
-            candidates.append(directory.appendingPathComponent(relativePath).path)
-            directory = directory.deletingLastPathComponent()
-        }
-        return candidates.first { files.fileExists(atPath: $0) } ?? relativePath
     }
 }

@@ -4,12 +4,12 @@ import ComplaintStore
 import Foundation
 import Logging
 
-/// The classifier stage: a registered complaint in, its classification out. Reads and extends the
-/// guest history, classifies with the configured ``ClassificationPipeline``, stores the verdict
-/// and returns a `complaints.classified.v1` event for the outbox — all in the pipeline's
-/// transaction, so a redelivered event changes nothing.
-public struct ClassifierHandler: EventHandler {
-    public let inputTopic: Topic<ComplaintReceived>
+/// The classifier stage: a registered complaint in, its classification out. The plugins (one of
+/// which may call an external model) run first, outside any transaction; then, in the pipeline's
+/// transaction, it reads and extends the guest history, finishes the classification, stores the
+/// verdict and returns a `complaints.classified.v1` event for the outbox, so a redelivered event
+/// changes nothing.
+public struct ClassifierHandler: PreparingEventHandler {
     public let outputTopic: Topic<ComplaintClassified>
     public let pipeline: ClassificationPipeline
     public let store: ClassificationStore
@@ -18,16 +18,21 @@ public struct ClassifierHandler: EventHandler {
     public var clock: @Sendable () -> Date = { Date() }
 
     public init(
-        pipeline: ClassificationPipeline, schema: SchemaName, inputTopic: Topic<ComplaintReceived> = Topics.received,
-        outputTopic: Topic<ComplaintClassified> = Topics.classified
+        pipeline: ClassificationPipeline, outputTopic: Topic<ComplaintClassified> = Topics.classified
     ) {
         self.pipeline = pipeline
-        self.store = ClassificationStore(schema: schema)
-        self.inputTopic = inputTopic
+        self.store = ClassificationStore()
         self.outputTopic = outputTopic
     }
 
-    public func handle(_ event: EventEnvelope<ComplaintReceived>, context: HandlerContext) async throws -> [OutgoingEvent] {
+    /// Asks the plugins, outside the transaction.
+    public func prepare(_ event: EventEnvelope<ComplaintReceived>, logger: Logger) async throws -> ClassificationPipeline.Assessment {
+        await pipeline.assess(ComplaintInput(event.data))
+    }
+
+    public func handle(
+        _ event: EventEnvelope<ComplaintReceived>, prepared assessment: ClassificationPipeline.Assessment, context: HandlerContext
+    ) async throws -> [OutgoingEvent] {
         let received = event.data
         var history = GuestHistorySummary.none
         var visit: GuestVisit?
@@ -38,7 +43,7 @@ public struct ClassifierHandler: EventHandler {
             history = try await store.history(for: current, on: context.connection, logger: context.logger)
             visit = current
         }
-        let classification = await pipeline.classify(ComplaintInput(received), history: history)
+        let classification = pipeline.finish(assessment, history: history)
         if let visit {
             try await store.record(visit, on: context.connection, logger: context.logger)
         }

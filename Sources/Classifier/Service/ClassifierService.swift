@@ -26,13 +26,15 @@ public enum ClassifierService {
     /// owns the `classifier` schema.
     public static func makeRuntime(
         settings: ServiceSettings, configuration: ClassifierConfiguration, registry: PrometheusCollectorRegistry, logger: Logger
-    ) throws -> StageRuntime<ClassifierHandler> {
+    ) throws -> StageRuntime {
         let pipeline = try makePipeline(configuration: configuration, logger: logger)
         logger.info("classifier ready", metadata: [
             "classifier.plugins": "\(configuration.plugins.joined(separator: ","))",
             "classifier.version": "\(pipeline.version)",
         ])
-        let handler = ClassifierHandler(pipeline: pipeline, schema: RedressService.classifier.schema)
-        return StageRuntime(service: .classifier, settings: settings, handler: handler, registry: registry, logger: logger)
+        let handler = ClassifierHandler(pipeline: pipeline)
+        return StageRuntime(
+            service: .classifier, settings: settings, inputs: [StageInput(Topics.received, preparing: handler)], registry: registry,
+            logger: logger)
     }
 }

@@ -14,7 +14,8 @@ public struct RedressService: Sendable, Hashable {
     /// HTTP port under the embedded default (`redress up`).
     public let developmentPort: Int
 
-    /// The folder of the service's own migrations in ComplaintStore (`Migrations/<folder>/`).
+    /// The folder of the service's own migrations, relative to the Redress home
+    /// (`services/<name>/migrations`; see ``ServiceFiles``).
     public let migrationFolder: String
 
     /// A service description; Redress's own are the constants below. Tests give a service a schema
@@ -24,7 +25,7 @@ public struct RedressService: Sendable, Hashable {
         self.executable = executable
         self.schema = schema
         self.developmentPort = developmentPort
-        self.migrationFolder = migrationFolder ?? schema.rawValue
+        self.migrationFolder = migrationFolder ?? "services/\(name)/migrations"
     }
 
     /// The `up.env` variable holding the service's base URL (`INTAKE_URL`).
@@ -42,13 +43,32 @@ public struct RedressService: Sendable, Hashable {
     /// Every service, in start order.
     public static let all: [RedressService] = [intake, classifier, assignment, slaWatcher, notifier, metrics]
 
-    /// The migrations of this service's schema: its inbox and outbox (the runtime tables), then the
-    /// service's own tables (`ComplaintStore/Migrations/<schema>/`) when it ships any.
-    public func migrations() throws -> [MigrationSet] {
+    /// The migrations of this service's schema: its runtime tables (inbox, outbox, work queue), then
+    /// the service's own tables from ``migrationFolder``.
+    ///
+    /// - Parameter requireOwn: Fail when the service's own folder is missing (a service at start);
+    ///   `false` skips it (`redress migrate` before a service is built).
+    /// - Throws: A ``MissingMigrations`` naming the folder and where it was looked for.
+    public func migrations(requireOwn: Bool = true) throws -> [MigrationSet] {
         var sets = [try RuntimeTables(schema: schema).migrations()]
-        if MigrationSet.hasBundled(folder: migrationFolder) {
-            sets.append(try MigrationSet.bundled(folder: migrationFolder, schema: schema))
+        if let folder = ServiceFiles.locateFolder(migrationFolder) {
+            sets.append(try MigrationSet.directory(folder, schema: schema))
+        } else if requireOwn {
+            throw MissingMigrations(service: name, folder: migrationFolder, searched: ServiceFiles.candidates(migrationFolder))
         }
         return sets
+    }
+}
+
+/// A service's migrations folder is nowhere to be found: it refuses to start rather than run
+/// without its tables.
+public struct MissingMigrations: Error, CustomStringConvertible, Hashable {
+    public var service: String
+    public var folder: String
+    public var searched: [String]
+
+    public var description: String {
+        "\(service): migrations folder \(folder) not found (looked in \(searched.joined(separator: ", "))); "
+            + "run from the Redress folder or set REDRESS_HOME to the folder that holds services/"
     }
 }

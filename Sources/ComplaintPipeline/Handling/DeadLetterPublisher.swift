@@ -65,12 +65,12 @@ public struct DeadLetterPublisher: Sendable {
                 _ = try await producer.sendAndAwait(outgoing)
                 Counter(label: "pipeline_dead_letters_total", dimensions: [("service", serviceName), ("topic", message.topic)]).increment()
                 logger.warning("message dead-lettered", metadata: [
-                    "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
-                    "kafka.offset": "\(message.offset)", "error.reason": "\(record.reason)",
+                    LoggingKeys.kafkaTopic: "\(message.topic)", LoggingKeys.kafkaPartition: "\(message.partition)",
+                    LoggingKeys.kafkaOffset: "\(message.offset)", LoggingKeys.errorReason: "\(record.reason)",
                 ])
                 return true
             } catch {
-                logger.info("dead-letter publish failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                logger.info("dead-letter publish failed; retrying", metadata: [LoggingKeys.error: "\(error)", LoggingKeys.attempt: "\(attempt)"])
                 guard await PipelineSleep.sleep(retry.delay(afterAttempt: attempt)) else { return false }
                 attempt += 1
             }
@@ -82,13 +82,11 @@ public struct DeadLetterPublisher: Sendable {
 enum PipelineSleep {
     static func sleep(_ duration: Duration) async -> Bool {
         if Task.isShuttingDownGracefully || Task.isCancelled { return false }
-        let clock = ContinuousClock()
-        let deadline = clock.now + duration
-        while clock.now < deadline {
-            if Task.isShuttingDownGracefully || Task.isCancelled { return false }
-            let slice = min(.milliseconds(50), deadline - clock.now)
-            do { try await Task.sleep(for: slice) } catch { return false }
+        do {
+            try await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
+        } catch {
+            return false
         }
-        return !Task.isShuttingDownGracefully
+        return !Task.isShuttingDownGracefully && !Task.isCancelled
     }
 }

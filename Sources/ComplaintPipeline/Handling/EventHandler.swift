@@ -1,22 +1,43 @@
 import ComplaintEvents
+import ComplaintStore
+import Foundation
 import Logging
 import PostgresNIO
 
-/// One stage's logic: what it does with an event of its input topic.
+/// One stage's logic for one input topic: what it does with an event.
 ///
 /// The pipeline calls ``handle(_:context:)`` inside a PostgreSQL transaction on
-/// ``HandlerContext/connection``, after checking the stage's inbox: write the stage's own tables on
-/// that connection and return the events to publish. Effect, inbox row and outbox rows commit
-/// together, so a redelivered event changes nothing and a crash loses nothing.
+/// ``HandlerContext/connection``, after checking the stage's inbox, with the service's schema first on
+/// the `search_path` (name your tables plainly): write the stage's own tables on that connection, record
+/// intents for calls to the outside world (``HandlerContext/recordIntent(kind:idempotencyKey:payload:maximumAttempts:dueAt:)``)
+/// and return the events to publish. Effect, intents, inbox row and outbox rows commit together, so a
+/// redelivered event changes nothing and a crash loses nothing.
+///
+/// Which topic feeds which handler is declared by the stage, as ``StageInput`` pairs.
 public protocol EventHandler: Sendable {
     associatedtype Input: EventPayload
-
-    /// The topic this stage consumes.
-    var inputTopic: Topic<Input> { get }
 
     /// Applies `event`. Throw a ``PermanentError`` for an event that can never be applied (it is
     /// dead-lettered); any other error rolls the transaction back and is retried.
     func handle(_ event: EventEnvelope<Input>, context: HandlerContext) async throws -> [OutgoingEvent]
+}
+
+/// A handler with a step that must not run inside the transaction: a call to an external model or
+/// service whose answer the handler needs to apply the event.
+///
+/// The pipeline checks the inbox first (a known duplicate is skipped without the call), runs
+/// ``prepare(_:logger:)`` outside any transaction, then opens the transaction and calls
+/// ``handle(_:prepared:context:)``. A retry repeats both. For calls whose *effect* matters (an e-mail,
+/// a webhook), record an intent instead: the work queue makes them at most once per key.
+public protocol PreparingEventHandler: Sendable {
+    associatedtype Input: EventPayload
+    associatedtype Preparation: Sendable
+
+    /// Work outside the transaction; throw as ``EventHandler/handle(_:context:)`` does.
+    func prepare(_ event: EventEnvelope<Input>, logger: Logger) async throws -> Preparation
+
+    /// Applies `event` with what ``prepare(_:logger:)`` produced, inside the stage's transaction.
+    func handle(_ event: EventEnvelope<Input>, prepared: Preparation, context: HandlerContext) async throws -> [OutgoingEvent]
 }
 
 /// What a handler gets besides the event.
@@ -29,12 +50,27 @@ public struct HandlerContext: Sendable {
     public var origin: MessageOrigin
     /// 1 for the first attempt at this event, 2 for the first retry, …
     public var attempt: Int
+    /// The service's work queue, for intents recorded in this transaction.
+    public var workQueue: WorkQueue
 
-    public init(logger: Logger, connection: PostgresConnection, origin: MessageOrigin, attempt: Int) {
+    public init(logger: Logger, connection: PostgresConnection, origin: MessageOrigin, attempt: Int, workQueue: WorkQueue) {
         self.logger = logger
         self.connection = connection
         self.origin = origin
         self.attempt = attempt
+        self.workQueue = workQueue
+    }
+
+    /// Records an intent to call the outside world, committed with the handler's effect and performed
+    /// later by the stage's ``WorkQueueWorker`` for `kind`.
+    /// - Returns: `false` when an intent with `idempotencyKey` was recorded before (nothing new is queued).
+    @discardableResult
+    public func recordIntent(
+        kind: String, idempotencyKey: String, payload: some Encodable, maximumAttempts: Int, dueAt: Date? = nil
+    ) async throws -> Bool {
+        try await workQueue.enqueue(
+            kind: kind, idempotencyKey: idempotencyKey, payload: payload, maximumAttempts: maximumAttempts, dueAt: dueAt,
+            on: connection, logger: logger)
     }
 }
 

@@ -23,20 +23,22 @@ public struct PipelineConfiguration: Sendable {
     }
 }
 
-/// The consume → decode → inbox → handle → commit → store-offset loop every stage runs.
+/// The consume → decode → inbox → handle → commit → store-offset loop every stage runs, over all of
+/// the stage's inputs on one consumer.
 ///
-/// For each message: decode it through the handler's input ``Topic`` (invalid → dead-letter with the
-/// precise reason); then, in one PostgreSQL transaction, record the event id in the inbox (already
-/// there → skip), let the handler apply it, and write its output events to the outbox. Only after
-/// the batch's transactions committed are the offsets stored. Transient failures are retried with
-/// backoff and never dead-lettered; permanent ones are dead-lettered at once.
+/// For each message: find the ``StageInput`` of its topic and decode it through that input's ``Topic``
+/// (invalid, or a topic without an input → dead-letter with the precise reason); then, in one
+/// PostgreSQL transaction with the service's schema on the `search_path`, record the event id in the
+/// inbox (already there → skip), let the handler apply it, and write its output events to the outbox.
+/// Only after the batch's transactions committed are the offsets stored. Transient failures are
+/// retried with backoff and never dead-lettered; permanent ones are dead-lettered at once.
 ///
-/// Messages of one partition are applied in order; different partitions of a batch are applied
-/// concurrently (one transaction each at a time).
+/// Messages of one partition are applied in order; different partitions of a batch (of any topic)
+/// are applied concurrently (one transaction each at a time).
 ///
 /// On graceful shutdown it finishes the messages in hand, stores the offsets of what it completed
 /// and returns; the consumer then commits them.
-public final class EventPipelineService<Handler: EventHandler>: Service {
+public final class EventPipelineService: Service {
     /// Test hooks that simulate a crash at the two dangerous points of the loop.
     public struct CrashPoints: Sendable {
         /// Called inside the transaction, after the handler ran, before the commit.
@@ -46,19 +48,21 @@ public final class EventPipelineService<Handler: EventHandler>: Service {
         public init() {}
     }
 
-    private let handler: Handler
+    private let inputs: [String: StageInput]
     private let consumer: KafkaConsumer
     private let client: PostgresClient
     private let deadLetters: DeadLetterPublisher
     private let configuration: PipelineConfiguration
     private let inbox: ProcessedEvents
     private let outbox: Outbox
+    private let workQueue: WorkQueue
     private let crashPoints: CrashPoints
     private let logger: Logger
-    private let handleTimer: Timer
+    private let handleTimers: [String: Timer]
 
+    /// - Parameter inputs: The stage's inputs; the consumer must be subscribed to exactly their topics.
     public init(
-        handler: Handler,
+        inputs: [StageInput],
         consumer: KafkaConsumer,
         client: PostgresClient,
         deadLetters: DeadLetterPublisher,
@@ -66,20 +70,24 @@ public final class EventPipelineService<Handler: EventHandler>: Service {
         crashPoints: CrashPoints = CrashPoints(),
         logger: Logger
     ) {
-        self.handler = handler
+        precondition(Set(inputs.map(\.topic)).count == inputs.count, "a topic is listed twice among the stage's inputs")
+        self.inputs = Dictionary(uniqueKeysWithValues: inputs.map { ($0.topic, $0) })
         self.consumer = consumer
         self.client = client
         self.deadLetters = deadLetters
         self.configuration = configuration
         self.inbox = ProcessedEvents(schema: configuration.schema)
         self.outbox = Outbox(schema: configuration.schema)
+        self.workQueue = WorkQueue(schema: configuration.schema)
         self.crashPoints = crashPoints
         var logger = logger
-        logger[metadataKey: "service"] = "\(configuration.serviceName)"
+        logger[metadataKey: LoggingKeys.service] = "\(configuration.serviceName)"
         self.logger = logger
-        self.handleTimer = Timer(label: "pipeline_handle_duration_seconds", dimensions: [
-            ("service", configuration.serviceName), ("topic", handler.inputTopic.name),
-        ], preferredDisplayUnit: .seconds)
+        self.handleTimers = Dictionary(uniqueKeysWithValues: inputs.map { input in
+            (input.topic, Timer(label: "pipeline_handle_duration_seconds", dimensions: [
+                ("service", configuration.serviceName), ("topic", input.topic),
+            ], preferredDisplayUnit: .seconds))
+        })
     }
 
     /// What became of one message.
@@ -123,26 +131,32 @@ public final class EventPipelineService<Handler: EventHandler>: Service {
     func process(_ message: KafkaConsumerMessage) async throws -> Outcome {
         let origin = MessageOrigin(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue)
         var logger = self.logger
-        logger[metadataKey: "kafka.topic"] = "\(message.topic)"
-        logger[metadataKey: "kafka.partition"] = "\(message.partition)"
-        logger[metadataKey: "kafka.offset"] = "\(message.offset)"
+        logger[metadataKey: LoggingKeys.kafkaTopic] = "\(message.topic)"
+        logger[metadataKey: LoggingKeys.kafkaPartition] = "\(message.partition)"
+        logger[metadataKey: LoggingKeys.kafkaOffset] = "\(message.offset)"
 
-        let event: EventEnvelope<Handler.Input>
-        do {
-            event = try handler.inputTopic.decode(Array(message.value.readableBytesView))
-        } catch {
-            return try await deadLetter(message, reason: error.description, attempts: 1)
+        guard let input = inputs[message.topic] else {
+            return try await deadLetter(message, reason: "no handler for topic \(message.topic) in \(configuration.serviceName)", attempts: 1)
         }
-        logger[metadataKey: "event.id"] = "\(event.id)"
-        logger[metadataKey: "event.type"] = "\(event.type)"
-        if let subject = event.subject { logger[metadataKey: "complaint.id"] = "\(subject)" }
+        let event: DecodedEvent
+        do {
+            event = try input.decode(Array(message.value.readableBytesView))
+        } catch {
+            return try await deadLetter(message, reason: "\(error)", attempts: 1)
+        }
+        logger[metadataKey: LoggingKeys.eventID] = "\(event.id)"
+        logger[metadataKey: LoggingKeys.eventType] = "\(event.type)"
+        if let subject = event.subject { logger[metadataKey: LoggingKeys.complaintID] = "\(subject)" }
 
         var attempt = 1
         while true {
             do {
-                let outcome = try await apply(event, message: message, origin: origin, attempt: attempt, logger: logger)
+                let outcome = try await apply(event, input: input, message: message, origin: origin, attempt: attempt, logger: logger)
                 try crashPoints.afterCommit(message)
-                Counter(label: "pipeline_events_total", dimensions: [("service", configuration.serviceName), ("outcome", outcome.rawValue)]).increment()
+                Counter(label: "pipeline_events_total", dimensions: [
+                    ("service", configuration.serviceName), ("topic", message.topic), ("outcome", outcome.rawValue),
+                ]).increment()
+                if outcome == .duplicate { logger.debug("event already processed; skipped") }
                 return outcome
             } catch let crash as SimulatedCrash {
                 throw crash
@@ -167,9 +181,11 @@ public final class EventPipelineService<Handler: EventHandler>: Service {
         }
     }
 
-    /// One attempt: inbox, handler and outbox in one transaction.
+    /// One attempt: preparation outside any transaction (for preparing handlers), then inbox, handler
+    /// and outbox in one transaction.
     private func apply(
-        _ event: EventEnvelope<Handler.Input>,
+        _ event: DecodedEvent,
+        input: StageInput,
         message: KafkaConsumerMessage,
         origin: MessageOrigin,
         attempt: Int,
@@ -177,18 +193,23 @@ public final class EventPipelineService<Handler: EventHandler>: Service {
     ) async throws -> Outcome {
         let clock = ContinuousClock()
         let start = clock.now
-        defer { handleTimer.recordInterval(since: start, clock: clock) }
-        let handler = self.handler
+        defer { handleTimers[message.topic]?.recordInterval(since: start, clock: clock) }
         let inbox = self.inbox
         let outbox = self.outbox
+        let workQueue = self.workQueue
         let crashPoints = self.crashPoints
-        return try await client.transaction(logger: logger) { connection -> Outcome in
+        if input.prepares {
+            // A known duplicate must not cost (or repeat) the outside call.
+            let seen = try await client.withConnection { try await inbox.isProcessed(eventID: event.id, on: $0, logger: logger) }
+            if seen { return .duplicate }
+        }
+        let prepared = try await event.prepare(logger)
+        return try await client.transaction(schema: configuration.schema, logger: logger) { connection -> Outcome in
             guard try await inbox.markProcessed(eventID: event.id, topic: message.topic, on: connection, logger: logger) else {
-                logger.debug("event already processed; skipping")
                 return .duplicate
             }
-            let context = HandlerContext(logger: logger, connection: connection, origin: origin, attempt: attempt)
-            let outgoing = try await handler.handle(event, context: context)
+            let context = HandlerContext(logger: logger, connection: connection, origin: origin, attempt: attempt, workQueue: workQueue)
+            let outgoing = try await prepared.apply(context)
             try await outbox.enqueue(outgoing.map(\.row), on: connection, logger: logger)
             try crashPoints.beforeCommit(message)
             return .applied

@@ -9,20 +9,30 @@ import RdKafka
 import ServiceLifecycle
 import UnixSignals
 
-/// Everything a stage process runs besides its handler, wired once for all six services.
+/// Everything a stage process runs besides its own logic, wired once for every service.
 ///
-/// ``makeServiceGroup()`` returns, in start order (shutdown runs in reverse): the PostgreSQL client,
-/// the producer, the consumer, the migrations prelude gating the pipeline and the outbox relay, and
-/// the HTTP server with `/health/live`, `/health/ready` (PostgreSQL and Kafka reachable) and
+/// A service declares what is its own — ``inputs`` (topic → handler pairs), ``workPerformers`` (calls to
+/// the outside world), ``backgroundServices`` (a timer sweep, say), HTTP routes — and
+/// ``makeServiceGroup()`` returns, in start order (shutdown runs in reverse): the PostgreSQL client, the
+/// producer, one consumer subscribed to every input topic (group id: the executable), a prelude that
+/// applies the migrations and then runs the pipeline, the outbox relay, the work-queue workers,
+/// retention and the background services, and the HTTP server with `/health/live`, `/health/ready`
+/// (PostgreSQL and Kafka reachable, migrations applied, every background service running) and
 /// `/metrics`. SIGTERM and SIGINT shut it down gracefully within ``ServiceSettings/shutdownTimeout``:
-/// HTTP stops, the pipeline finishes its message and stores offsets, the consumer commits and leaves
-/// its group, the producer flushes, PostgreSQL closes.
-public struct StageRuntime<Handler: EventHandler> {
+/// HTTP stops, the pipeline finishes its messages and stores offsets, workers settle their calls, the
+/// consumer commits and leaves its group, the producer flushes, PostgreSQL closes.
+public struct StageRuntime: Sendable {
     public var service: RedressService
     public var settings: ServiceSettings
-    public var handler: Handler
-    /// The service's own migrations, applied after its runtime tables.
-    public var migrations: [MigrationSet]
+    /// The topics the stage consumes and the handler of each, on one consumer group.
+    public var inputs: [StageInput]
+    /// Performers of the stage's recorded intents; each gets a ``WorkQueueWorker``.
+    public var workPerformers: [any WorkPerformer] = []
+    /// The stage's own long-running services, started after the migrations.
+    public var backgroundServices: [BackgroundService] = []
+    public var workerConfiguration = WorkQueueWorker.Configuration()
+    public var relayConfiguration = OutboxRelay.Configuration()
+    public var retention = RetentionService.Configuration()
     /// Served on `/metrics`; pass the one ``Observability/bootstrap(settings:service:)`` returned.
     public var registry: PrometheusCollectorRegistry
     public var logger: Logger
@@ -30,32 +40,35 @@ public struct StageRuntime<Handler: EventHandler> {
     public var kafkaProperties: [String: String] = [:]
     /// Called with the HTTP port once the server listens (useful with port 0).
     public var onServerRunning: @Sendable (Int) async -> Void = { _ in }
-    /// Further topics the process follows, each with its own handler and consumer group
-    /// (`<executable>-<name>`): intake keeps its record current from classified and assigned events.
-    public var additionalInputs: [AdditionalInput] = []
     /// Dead letters go here (tests rename it to stay isolated).
     public var deadLetterTopic: String = Topics.deadLetter.name
     /// Adds the service's own HTTP API (intake's `/v1/complaints`, say) beside the operational routes.
     public var addRoutes: @Sendable (Router<BasicRequestContext>, StageResources) -> Void = { _, _ in }
+    /// Migrations applied instead of ``RedressService/migrations(requireOwn:)`` (tests).
+    public var migrationsOverride: [MigrationSet]?
+    /// Learns about migrations and background services; `/health/ready` reads it.
+    public let health = StageHealth()
 
     public init(
         service: RedressService,
         settings: ServiceSettings,
-        handler: Handler,
-        migrations: [MigrationSet] = [],
+        inputs: [StageInput],
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         logger: Logger
     ) {
         self.service = service
         self.settings = settings
-        self.handler = handler
-        self.migrations = migrations
+        self.inputs = inputs
         self.registry = registry
         self.logger = logger
         self.kafkaProperties = settings.kafkaProperties
     }
 
+    /// Builds the process's services.
+    /// - Throws: A ``MissingMigrations`` if the service's migrations folder cannot be found, or a
+    ///   configuration error of the database URL or a Kafka client.
     public func makeServiceGroup() throws -> ServiceGroup {
+        let allMigrations = try migrationsOverride ?? service.migrations()
         let database = try DatabaseConfiguration(url: settings.databaseURL)
         let client = PostgresClient(configuration: database.makeClientConfiguration(), backgroundLogger: logger)
 
@@ -63,40 +76,49 @@ public struct StageRuntime<Handler: EventHandler> {
         // Consumer-only properties would make librdkafka warn on the producer.
         producerConfiguration.additionalProperties = kafkaProperties.filter { !consumerOnlyKafkaProperties.contains($0.key) }
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
-        var consumerConfiguration = KafkaConsumerConfiguration(
-            bootstrapServers: settings.kafkaBrokers, groupID: service.executable,
-            topics: [handler.inputTopic.name], clientID: "\(service.executable)-consumer")
-        consumerConfiguration.additionalProperties = kafkaProperties
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
+        let resources = StageResources(service: service, client: client, producer: producer, logger: logger)
 
-        let deadLetters = DeadLetterPublisher(producer: producer, serviceName: service.name, topic: deadLetterTopic, logger: logger)
-        let pipeline = EventPipelineService(
-            handler: handler, consumer: consumer, client: client,
-            deadLetters: deadLetters,
-            configuration: PipelineConfiguration(serviceName: service.name, schema: service.schema),
-            logger: logger)
-        var followers: [(consumer: KafkaConsumer, pipeline: any Service)] = []
-        for input in additionalInputs {
-            var configuration = KafkaConsumerConfiguration(
-                bootstrapServers: settings.kafkaBrokers, groupID: "\(service.executable)-\(input.name)",
-                topics: [input.topic], clientID: "\(service.executable)-\(input.name)-consumer")
-            configuration.additionalProperties = kafkaProperties
-            let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
-            followers.append((consumer, input.makePipeline(consumer, client, deadLetters, service, logger)))
+        var background: [(name: String, service: any Service)] = []
+        var clients: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: client), .init(service: producer)]
+        if !inputs.isEmpty {
+            var consumerConfiguration = KafkaConsumerConfiguration(
+                bootstrapServers: settings.kafkaBrokers, groupID: service.executable,
+                topics: inputs.map(\.topic), clientID: "\(service.executable)-consumer")
+            consumerConfiguration.additionalProperties = kafkaProperties
+            let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
+            clients.append(.init(service: consumer))
+            let deadLetters = DeadLetterPublisher(producer: producer, serviceName: service.name, topic: deadLetterTopic, logger: logger)
+            background.append(("pipeline", EventPipelineService(
+                inputs: inputs, consumer: consumer, client: client, deadLetters: deadLetters,
+                configuration: PipelineConfiguration(serviceName: service.name, schema: service.schema), logger: logger)))
         }
-        let relay = OutboxRelay(outbox: Outbox(schema: service.schema), client: client, producer: producer, logger: logger)
-        let allMigrations = try service.migrations() + migrations
+        background.append(("outbox relay", OutboxRelay(
+            outbox: Outbox(schema: service.schema), client: client, producer: producer, configuration: relayConfiguration, logger: logger)))
+        for performer in workPerformers {
+            background.append(("worker \(performer.kinds.joined(separator: ","))", WorkQueueWorker(
+                performer: performer, schema: service.schema, client: client, configuration: workerConfiguration, logger: logger)))
+        }
+        background.append(("retention", RetentionService(
+            tables: RuntimeTables(schema: service.schema), client: client, configuration: retention, logger: logger)))
+        for extra in backgroundServices {
+            background.append((extra.name, extra.make(resources)))
+        }
+
         let logger = self.logger
-        let prelude = PreludeService(name: "migrations", logger: logger, prelude: {
+        let health = self.health
+        let prelude = PreludeService(name: "migrations", health: health, logger: logger, prelude: {
             _ = try await Migrator(client: client, logger: logger).apply(allMigrations)
-        }, then: [pipeline, relay] + followers.map(\.pipeline))
+        }, then: background)
 
         let router = Router()
         addOperationalRoutes(to: router, readiness: [
             ReadinessCheck(name: "postgres") { _ = try await client.query("SELECT 1", logger: logger).collect() },
             ReadinessCheck(name: "kafka") { try await producer.checkConnectivity(timeout: .seconds(2)) },
+            ReadinessCheck(name: "stage") {
+                if let problem = health.problem { throw StageNotReady(description: problem) }
+            },
         ], registry: registry)
-        addRoutes(router, StageResources(client: client, producer: producer, logger: logger))
+        addRoutes(router, resources)
         let onServerRunning = self.onServerRunning
         let application = Application(
             router: router,
@@ -105,14 +127,7 @@ public struct StageRuntime<Handler: EventHandler> {
             logger: logger)
 
         var configuration = ServiceGroupConfiguration(
-            services: [
-                .init(service: client),
-                .init(service: producer),
-                .init(service: consumer),
-            ] + followers.map { .init(service: $0.consumer) } + [
-                .init(service: prelude),
-                .init(service: application),
-            ],
+            services: clients + [.init(service: prelude), .init(service: application)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         configuration.maximumGracefulShutdownDuration = settings.shutdownTimeout
@@ -120,8 +135,22 @@ public struct StageRuntime<Handler: EventHandler> {
     }
 }
 
-/// The shared clients a stage's own HTTP routes may use; ``StageRuntime`` runs them as services.
+/// A long-running part of a stage beyond the pipeline (a timer sweep, a purge job), built from the
+/// stage's shared clients and started once its migrations are applied.
+public struct BackgroundService: Sendable {
+    /// Names it in logs and in `/health/ready`.
+    public var name: String
+    let make: @Sendable (StageResources) -> any Service
+
+    public init(name: String, make: @escaping @Sendable (StageResources) -> any Service) {
+        self.name = name
+        self.make = make
+    }
+}
+
+/// The shared clients a stage's own routes and background services use; ``StageRuntime`` runs them.
 public struct StageResources: Sendable {
+    public var service: RedressService
     /// The service's PostgreSQL pool (write only the service's own schema).
     public var client: PostgresClient
     /// The idempotent producer the outbox relay and the dead-letter publisher use.
@@ -129,23 +158,12 @@ public struct StageResources: Sendable {
     public var logger: Logger
 }
 
-/// Another topic a stage's process consumes, with its own handler; see ``StageRuntime/additionalInputs``.
-public struct AdditionalInput: Sendable {
-    /// Names the consumer group suffix (`redress-intake-classified`).
-    public var name: String
-    public var topic: String
-    let makePipeline: @Sendable (KafkaConsumer, PostgresClient, DeadLetterPublisher, RedressService, Logger) -> any Service
-
-    public init<Handler: EventHandler>(name: String, handler: Handler) {
-        self.name = name
-        self.topic = handler.inputTopic.name
-        self.makePipeline = { consumer, client, deadLetters, service, logger in
-            EventPipelineService(
-                handler: handler, consumer: consumer, client: client, deadLetters: deadLetters,
-                configuration: PipelineConfiguration(serviceName: service.name, schema: service.schema), logger: logger)
-        }
-    }
+/// `/health/ready`'s reason when migrations are pending or a background service stopped.
+struct StageNotReady: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// librdkafka properties that only consumers accept.
-let consumerOnlyKafkaProperties: Set<String> = ["fetch.wait.max.ms", "fetch.min.bytes", "heartbeat.interval.ms", "session.timeout.ms"]
+let consumerOnlyKafkaProperties: Set<String> = [
+    "fetch.wait.max.ms", "fetch.min.bytes", "heartbeat.interval.ms", "session.timeout.ms", "group.instance.id",
+]

@@ -7,9 +7,8 @@ import Foundation
 /// tables instantiated from a template (track `runtime`, see ``RuntimeTables``) evolve separately.
 ///
 /// Sources:
-/// - ``bundled(schema:)`` — the SQL files shipped in this module under `Migrations/<schema>/`.
-/// - ``directory(_:schema:track:substitutions:)`` — any folder, so other modules and services ship their own
-///   (typically from their own `Bundle.module`).
+/// - ``directory(_:schema:track:substitutions:)`` — any folder: a service's own `services/<name>/migrations/`.
+/// - The runtime template shipped in this module (``RuntimeTables/migrations()``).
 /// - ``init(schema:track:migrations:)`` — migrations built in code.
 public struct MigrationSet: Sendable, Hashable {
     /// The track of a service's own migrations.
@@ -92,34 +91,6 @@ public struct MigrationSet: Sendable, Hashable {
             migrations.append(Migration(version: version, name: name, sql: sql, source: path))
         }
         return try MigrationSet(schema: schema, track: track, migrations: migrations)
-    }
-
-    /// Whether this module ships migrations in a folder `Migrations/<folder>/`.
-    public static func hasBundled(folder: String) -> Bool {
-        guard let root = try? bundledMigrationsRoot() else { return false }
-        return FileManager.default.fileExists(atPath: root.appendingPathComponent(folder, isDirectory: true).path)
-    }
-
-    /// The migrations of `Migrations/<folder>/`, applied to `schema` (tests apply a service's
-    /// migrations to a fresh schema of their own).
-    public static func bundled(folder: String, schema: SchemaName) throws -> MigrationSet {
-        let directory = try bundledMigrationsRoot().appendingPathComponent(folder, isDirectory: true)
-        guard FileManager.default.fileExists(atPath: directory.path) else {
-            throw ComplaintStoreError.invalidMigration("ComplaintStore ships no migrations folder Migrations/\(folder)")
-        }
-        return try .directory(directory, schema: schema, track: MigrationSet.mainTrack)
-    }
-
-    /// The migrations shipped in this module for `schema`, from `Migrations/<schema>/` in its resource bundle.
-    ///
-    /// - Throws: A ``ComplaintStoreError`` if the module ships no folder for `schema`.
-    public static func bundled(schema: SchemaName) throws -> MigrationSet {
-        let folder = try bundledMigrationsRoot().appendingPathComponent(schema.rawValue, isDirectory: true)
-        guard FileManager.default.fileExists(atPath: folder.path) else {
-            throw ComplaintStoreError.invalidMigration(
-                "ComplaintStore ships no migrations for schema '\(schema)' (no folder Migrations/\(schema))")
-        }
-        return try .directory(folder, schema: schema, track: MigrationSet.mainTrack)
     }
 
     /// The SQL templates in `Migrations/_templates/<template>/`, instantiated for `schema` on track `template`.

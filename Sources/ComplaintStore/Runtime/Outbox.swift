@@ -10,17 +10,17 @@ import PostgresNIO
 /// and issues `pg_notify('<schema>_outbox', '')` in that same transaction, so a listening relay wakes as soon as the
 /// rows are committed (and not at all if they roll back).
 ///
-/// **Relaying.** A relay runs, in one transaction: ``claimBatch(limit:on:logger:)``, publish each record, then
-/// ``markSent(ids:on:logger:)`` for the acknowledged ones and ``recordFailure(id:error:on:logger:)`` for the others;
-/// then commit. ``withClaimedBatch(limit:client:logger:isolation:_:)`` wraps that transaction. The claim's row locks
-/// last until the commit, so a crashed relay's rows become claimable again at once, and nothing is marked sent
-/// unless the transaction commits (a crash between publish and commit republishes, never loses).
+/// **Relaying.** A relay claims rows with ``claim(limit:lease:on:logger:)`` (one statement: the rows are leased, the
+/// transaction ends at once), publishes each record outside any transaction, then calls ``markSent(ids:on:logger:)``
+/// for the acknowledged ones and ``release(id:error:claim:on:logger:)`` for the others. Nothing is marked sent before
+/// its acknowledgement, and a crashed relay's leases run out, so a crash between publish and mark republishes,
+/// never loses.
 ///
-/// **Claiming and ordering.** The claim selects unsent rows `FOR UPDATE SKIP LOCKED` in id order, and only rows
-/// that are the *oldest unsent row of their aggregate key* (no unsent row with the same key and a lower id is
+/// **Claiming and ordering.** The claim selects unsent, unleased rows `FOR UPDATE SKIP LOCKED` in id order, and only
+/// rows that are the *oldest unsent row of their aggregate key* (no unsent row with the same key and a lower id is
 /// visible). Consequences:
-/// - Concurrent relays never receive the same row (row locks, skipped not waited for).
-/// - Per-key order holds by construction: while relay A holds key K's head row, relay B cannot take K's next row,
+/// - Concurrent relays never receive the same row (row locks while claiming, then the lease).
+/// - Per-key order holds by construction: while relay A leases key K's head row, relay B cannot take K's next row,
 ///   because that row is not a head as long as the head is unsent; a head whose publish failed stays the head. No
 ///   advisory locks are involved, so there are no hash collisions and no locks held on rows never returned.
 /// - Nothing is ever skipped: there is no "id greater than the last one seen" cursor. A row whose transaction
@@ -110,24 +110,39 @@ public struct Outbox: Sendable {
 
     // MARK: Relaying
 
-    /// Claims up to `limit` publishable rows, oldest first, locking them until the caller's transaction ends.
+    /// Claims up to `limit` publishable rows, oldest first, by leasing them for `lease`, in one statement that
+    /// commits at once: no transaction stays open while the caller publishes.
     ///
-    /// - Important: Call this inside a transaction on `connection`, publish, then mark the rows in the same
-    ///   transaction; outside a transaction the locks would be released immediately.
-    public func claimBatch(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [OutboxRecord] {
+    /// A row is publishable when it is unsent, not leased by anyone (or its lease ran out: a relay died), and the
+    /// oldest unsent row of its aggregate key. Then publish and call ``markSent(ids:on:logger:)`` for the
+    /// acknowledged rows and ``release(id:error:claim:on:logger:)`` for the others. A relay that dies in between
+    /// leaves leases that run out, and the rows are published again (never lost).
+    ///
+    /// - Important: Make `lease` longer than the longest publish: a lease that runs out while its publish is still
+    ///   waiting lets another relay publish the row a second time (consumers de-duplicate by event id, but it is waste).
+    public func claim(limit: Int, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> OutboxClaim {
         precondition(limit > 0, "limit must be positive")
+        let token = UUID()
+        let leaseMilliseconds = lease.milliseconds
         let rows = try await connection.query(
             """
-            SELECT o.id, o.topic, o.aggregate_key, o.key, o.value, o.headers::text, o.created_at, o.attempts
-            FROM \(unescaped: self.table) AS o
-            WHERE o.sent_at IS NULL
-              AND NOT EXISTS (
-                  SELECT 1 FROM \(unescaped: self.table) AS earlier
-                  WHERE earlier.aggregate_key = o.aggregate_key AND earlier.sent_at IS NULL AND earlier.id < o.id
-              )
-            ORDER BY o.id
-            LIMIT \(limit)
-            FOR UPDATE OF o SKIP LOCKED
+            WITH heads AS (
+                SELECT o.id
+                FROM \(unescaped: self.table) AS o
+                WHERE o.sent_at IS NULL
+                  AND (o.claimed_until IS NULL OR o.claimed_until < clock_timestamp())
+                  AND NOT EXISTS (
+                      SELECT 1 FROM \(unescaped: self.table) AS earlier
+                      WHERE earlier.aggregate_key = o.aggregate_key AND earlier.sent_at IS NULL AND earlier.id < o.id
+                  )
+                ORDER BY o.id
+                LIMIT \(limit)
+                FOR UPDATE OF o SKIP LOCKED
+            )
+            UPDATE \(unescaped: self.table) AS o
+            SET claimed_until = clock_timestamp() + make_interval(secs => \(Double(leaseMilliseconds) / 1000)), claim_token = \(token)
+            FROM heads WHERE o.id = heads.id
+            RETURNING o.id, o.topic, o.aggregate_key, o.key, o.value, o.headers::text, o.created_at, o.attempts
             """,
             logger: logger
         )
@@ -146,11 +161,11 @@ public struct Outbox: Sendable {
                 attempts: attempts
             ))
         }
-        // The lock step may return rows in any order; keep id order for the relay.
-        return records.sorted { $0.id < $1.id }
+        // RETURNING may come in any order; keep id order for the relay.
+        return OutboxClaim(token: token, records: records.sorted { $0.id < $1.id })
     }
 
-    /// Marks rows as published.
+    /// Marks rows as published (after their delivery reports acknowledged them) and ends their leases.
     ///
     /// - Returns: How many rows changed (already-sent ids are left alone).
     @discardableResult
@@ -158,7 +173,8 @@ public struct Outbox: Sendable {
         guard !ids.isEmpty else { return 0 }
         let rows = try await connection.query(
             """
-            UPDATE \(unescaped: self.table) SET sent_at = now(), last_attempt_at = now()
+            UPDATE \(unescaped: self.table)
+            SET sent_at = now(), last_attempt_at = now(), claimed_until = NULL, claim_token = NULL
             WHERE id = ANY(\(ids)) AND sent_at IS NULL
             RETURNING id
             """,
@@ -167,38 +183,19 @@ public struct Outbox: Sendable {
         return rows.count
     }
 
-    /// Records a failed publish attempt: increments `attempts` and stores the error text (cut to 2000 characters).
-    /// The row stays unsent and remains the head of its key, so later rows of that key wait for it.
-    public func recordFailure(id: Int64, error: String, on connection: PostgresConnection, logger: Logger) async throws {
+    /// Gives back a claimed row whose publish failed: increments `attempts`, stores the error text (cut to 2000
+    /// characters) and ends the lease, if `claim` still holds it. The row stays unsent and remains the head of
+    /// its key, so later rows of that key wait for it.
+    public func release(id: Int64, error: String, claim: OutboxClaim, on connection: PostgresConnection, logger: Logger) async throws {
         let text = String(error.prefix(2000))
         try await connection.query(
             """
             UPDATE \(unescaped: self.table)
-            SET attempts = attempts + 1, last_error = \(text), last_attempt_at = now()
-            WHERE id = \(id)
+            SET attempts = attempts + 1, last_error = \(text), last_attempt_at = now(), claimed_until = NULL, claim_token = NULL
+            WHERE id = \(id) AND claim_token = \(claim.token) AND sent_at IS NULL
             """,
             logger: logger
         )
-    }
-
-    /// Runs one relay round in a transaction: claims up to `limit` rows and hands them, with the connection, to
-    /// `body`, which publishes them and calls ``markSent(ids:on:logger:)`` / ``recordFailure(id:error:on:logger:)``
-    /// on that connection. The transaction commits when `body` returns.
-    ///
-    /// - Important: If `body` throws, everything it marked is rolled back and the rows will be published again.
-    ///   Record per-row outcomes instead of throwing after a partial publish. If a record fails, do not publish
-    ///   later records of the same aggregate key from this batch (there are none: a batch holds one row per key).
-    public func withClaimedBatch<Result>(
-        limit: Int,
-        client: PostgresClient,
-        logger: Logger,
-        isolation: isolated (any Actor)? = #isolation,
-        _ body: ([OutboxRecord], PostgresConnection) async throws -> sending Result
-    ) async throws -> sending Result {
-        try await client.transaction(logger: logger, isolation: isolation) { connection in
-            let records = try await self.claimBatch(limit: limit, on: connection, logger: logger)
-            return try await body(records, connection)
-        }
     }
 
     /// Listens on ``notificationChannel`` while `body` runs, on a connection leased from `client` for that time.
@@ -231,13 +228,18 @@ public struct Outbox: Sendable {
         return OutboxBacklog(unsentCount: count, oldestUnsentAt: oldest)
     }
 
-    /// Deletes rows sent before `date`.
+    /// Deletes up to `limit` rows sent before `date` (retention works in small batches so that it never holds
+    /// many row locks or a long transaction).
     ///
-    /// - Returns: How many rows were deleted.
+    /// - Returns: How many rows were deleted; fewer than `limit` means none is left.
     @discardableResult
-    public func purge(sentBefore date: Date, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+    public func purge(sentBefore date: Date, limit: Int = 1000, on connection: PostgresConnection, logger: Logger) async throws -> Int {
         let rows = try await connection.query(
-            "DELETE FROM \(unescaped: self.table) WHERE sent_at < \(date) RETURNING 1",
+            """
+            DELETE FROM \(unescaped: self.table) WHERE id IN (
+                SELECT id FROM \(unescaped: self.table) WHERE sent_at < \(date) ORDER BY sent_at LIMIT \(limit))
+            RETURNING 1
+            """,
             logger: logger
         ).collect()
         return rows.count

@@ -12,6 +12,8 @@ extension PostgresConnection {
     /// - Parameters:
     ///   - isolationLevel: The isolation level; defaults to read committed.
     ///   - readOnly: Start a `READ ONLY` transaction.
+    ///   - schema: Puts this schema alone on the transaction's `search_path` (`SET LOCAL`), so the body names a
+    ///     service's tables plainly (`complaints`, not `intake.complaints`).
     ///   - logger: Receives the statements' log output.
     ///   - body: The work to do. It must not commit, roll back or escape the connection.
     /// - Throws: The body's error; a `PSQLError` if `BEGIN` or `COMMIT` fails; a ``ComplaintStoreError`` with code
@@ -19,6 +21,7 @@ extension PostgresConnection {
     public func transaction<Result>(
         isolationLevel: TransactionIsolationLevel = .readCommitted,
         readOnly: Bool = false,
+        schema: SchemaName? = nil,
         logger: Logger,
         file: String = #fileID,
         line: Int = #line,
@@ -33,6 +36,10 @@ extension PostgresConnection {
 
         let value: Result
         do {
+            if let schema {
+                // A validated identifier (SchemaName): safe to splice.
+                try await self.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \(schema)"), logger: logger, file: file, line: line)
+            }
             value = try await body(self)
         } catch {
             do {
@@ -58,12 +65,13 @@ extension PostgresConnection {
 
 extension PostgresClient {
     /// Leases a connection and runs `body` in a transaction on it; see
-    /// ``PostgresNIO/PostgresConnection/transaction(isolationLevel:readOnly:logger:file:line:isolation:_:)``.
+    /// ``PostgresNIO/PostgresConnection/transaction(isolationLevel:readOnly:schema:logger:file:line:isolation:_:)``.
     ///
     /// Prefer this to PostgresNIO's `withTransaction`, which wraps every error in a `PostgresTransactionError`.
     public func transaction<Result>(
         isolationLevel: TransactionIsolationLevel = .readCommitted,
         readOnly: Bool = false,
+        schema: SchemaName? = nil,
         logger: Logger,
         file: String = #fileID,
         line: Int = #line,
@@ -74,6 +82,7 @@ extension PostgresClient {
             try await connection.transaction(
                 isolationLevel: isolationLevel,
                 readOnly: readOnly,
+                schema: schema,
                 logger: logger,
                 file: file,
                 line: line,

@@ -50,14 +50,18 @@ public struct ProcessedEvents: Sendable {
         return !rows.isEmpty
     }
 
-    /// Deletes marks older than `date`, for retention. Only call it with a horizon beyond which no redelivery
-    /// can happen (longer than the topic's retention).
+    /// Deletes up to `limit` marks older than `date`, for retention. Only call it with a horizon beyond which no
+    /// redelivery can happen (longer than the topic's retention, or than a consumer can lag).
     ///
-    /// - Returns: How many marks were deleted.
+    /// - Returns: How many marks were deleted; fewer than `limit` means none is left.
     @discardableResult
-    public func purge(processedBefore date: Date, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+    public func purge(processedBefore date: Date, limit: Int = 1000, on connection: PostgresConnection, logger: Logger) async throws -> Int {
         let rows = try await connection.query(
-            "DELETE FROM \(unescaped: self.table) WHERE processed_at < \(date) RETURNING 1",
+            """
+            DELETE FROM \(unescaped: self.table) WHERE event_id IN (
+                SELECT event_id FROM \(unescaped: self.table) WHERE processed_at < \(date) ORDER BY processed_at LIMIT \(limit))
+            RETURNING 1
+            """,
             logger: logger
         ).collect()
         return rows.count

@@ -1,4 +1,4 @@
-/// The inbox and outbox that every service keeps in its own schema, and the migrations that create them.
+/// The inbox, outbox and work queue that every service keeps in its own schema, and the migrations that create them.
 ///
 /// A service writes only its own schema (DESIGN §5), so each has its own `processed_events` and `outbox`;
 /// `RuntimeTables(schema: "classifier")` addresses `classifier.processed_events` and `classifier.outbox`. The
@@ -14,12 +14,15 @@ public struct RuntimeTables: Sendable {
     public let processedEvents: ProcessedEvents
     /// The outbox: `<schema>.outbox`.
     public let outbox: Outbox
+    /// The work queue of calls to the outside world: `<schema>.work_queue`.
+    public let workQueue: WorkQueue
 
     /// Addresses the runtime tables of `schema`.
     public init(schema: SchemaName) {
         self.schema = schema
         self.processedEvents = ProcessedEvents(schema: schema)
         self.outbox = Outbox(schema: schema)
+        self.workQueue = WorkQueue(schema: schema)
     }
 
     /// The migrations that create and evolve the runtime tables of ``schema``; apply them with ``Migrator``.

@@ -9,11 +9,9 @@ import PostgresNIO
 /// `received` → `classified`), so staff can filter by them and the timeline shows it.
 public struct ClassifiedHandler: EventHandler {
     public var schema: SchemaName
-    public var inputTopic: Topic<ComplaintClassified>
 
-    public init(schema: SchemaName = "intake", topics: IntakeTopics = IntakeTopics()) {
+    public init(schema: SchemaName) {
         self.schema = schema
-        self.inputTopic = topics.classified
     }
 
     public func handle(_ event: EventEnvelope<ComplaintClassified>, context: HandlerContext) async throws -> [OutgoingEvent] {
@@ -42,11 +40,9 @@ public struct ClassifiedHandler: EventHandler {
 /// already acknowledged it); escalations re-assign.
 public struct AssignedHandler: EventHandler {
     public var schema: SchemaName
-    public var inputTopic: Topic<ComplaintAssigned>
 
-    public init(schema: SchemaName = "intake", topics: IntakeTopics = IntakeTopics()) {
+    public init(schema: SchemaName) {
         self.schema = schema
-        self.inputTopic = topics.assigned
     }
 
     public func handle(_ event: EventEnvelope<ComplaintAssigned>, context: HandlerContext) async throws -> [OutgoingEvent] {

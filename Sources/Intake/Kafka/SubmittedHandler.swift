@@ -10,11 +10,9 @@ import Logging
 /// `path: rule` reason. An envelope whose `hotelid` contradicts its data is dead-lettered too.
 public struct SubmittedHandler: EventHandler {
     public var registrar: ComplaintRegistrar
-    public var inputTopic: Topic<ComplaintSubmitted>
 
     public init(registrar: ComplaintRegistrar) {
         self.registrar = registrar
-        self.inputTopic = registrar.topics.submitted
     }
 
     public func handle(_ event: EventEnvelope<ComplaintSubmitted>, context: HandlerContext) async throws -> [OutgoingEvent] {

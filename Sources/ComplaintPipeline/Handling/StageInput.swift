@@ -1,0 +1,56 @@
+import ComplaintEvents
+import Foundation
+import Logging
+
+/// One input of a stage: a topic and the handler its events go to.
+///
+/// A stage lists its inputs; the runtime subscribes one consumer group to all their topics and sends
+/// each message to the handler of its topic, with the same inbox, outbox, dead-letter, retry and
+/// offset guarantees for every input.
+public struct StageInput: Sendable {
+    /// The topic's name (tests rename topics to stay isolated).
+    public let topic: String
+    /// Decodes a message of ``topic`` into an event ready to apply; throws the validation error.
+    let decode: @Sendable ([UInt8]) throws -> DecodedEvent
+    /// Whether the handler works outside the transaction first (checks the inbox before that step).
+    let prepares: Bool
+
+    /// `handler` applies the events of `topic`.
+    public init<Handler: EventHandler>(_ topic: Topic<Handler.Input>, _ handler: Handler) {
+        self.topic = topic.name
+        self.prepares = false
+        self.decode = { bytes in
+            let event = try topic.decode(bytes)
+            return DecodedEvent(id: event.id, type: event.type, subject: event.subject) { _ in
+                PreparedEvent { context in try await handler.handle(event, context: context) }
+            }
+        }
+    }
+
+    /// `handler` prepares outside the transaction, then applies the events of `topic`.
+    public init<Handler: PreparingEventHandler>(_ topic: Topic<Handler.Input>, preparing handler: Handler) {
+        self.topic = topic.name
+        self.prepares = true
+        self.decode = { bytes in
+            let event = try topic.decode(bytes)
+            return DecodedEvent(id: event.id, type: event.type, subject: event.subject) { logger in
+                let preparation = try await handler.prepare(event, logger: logger)
+                return PreparedEvent { context in try await handler.handle(event, prepared: preparation, context: context) }
+            }
+        }
+    }
+}
+
+/// A decoded event of some input, its payload type erased behind the steps that apply it.
+struct DecodedEvent: Sendable {
+    let id: UUID
+    let type: String
+    let subject: String?
+    /// The handler's work outside the transaction (nothing for a plain ``EventHandler``).
+    let prepare: @Sendable (Logger) async throws -> PreparedEvent
+}
+
+/// An event whose preparation is done: what remains runs inside the stage's transaction.
+struct PreparedEvent: Sendable {
+    let apply: @Sendable (HandlerContext) async throws -> [OutgoingEvent]
+}

@@ -1,0 +1,84 @@
+import ComplaintStore
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Keeps a service's runtime tables small: deletes inbox marks, sent outbox rows and settled work
+/// intents older than ``Configuration/age``, in small batches (one short statement each), so the
+/// stage is never blocked behind it.
+///
+/// The age must exceed how long a message can be redelivered (the topic's retention, or a consumer's
+/// worst lag): an inbox mark purged earlier would let a redelivered event apply twice.
+public final class RetentionService: Service {
+    public struct Configuration: Sendable, Hashable {
+        /// Rows older than this are deleted (default 7 days).
+        public var age: Duration = .seconds(7 * 86_400)
+        /// How often a purge round runs (default hourly; the first runs at start).
+        public var interval: Duration = .seconds(3_600)
+        /// Rows deleted per statement.
+        public var batchSize = 1_000
+        public init() {}
+    }
+
+    private let tables: RuntimeTables
+    private let client: PostgresClient
+    private let configuration: Configuration
+    private let logger: Logger
+
+    public init(tables: RuntimeTables, client: PostgresClient, configuration: Configuration = Configuration(), logger: Logger) {
+        self.tables = tables
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let purged = try await purgeOnce()
+                if purged.total > 0 {
+                    logger.info("retention purged old runtime rows", metadata: [
+                        "inbox": "\(purged.inbox)", "outbox": "\(purged.outbox)", "work": "\(purged.work)",
+                    ])
+                }
+            } catch {
+                logger.warning("retention round failed; trying again next round", metadata: [LoggingKeys.error: "\(String(reflecting: error))"])
+            }
+            guard await PipelineSleep.sleep(configuration.interval) else { return }
+        }
+    }
+
+    /// What one round deleted.
+    public struct Purged: Sendable, Hashable {
+        public var inbox = 0
+        public var outbox = 0
+        public var work = 0
+        public var total: Int { inbox + outbox + work }
+    }
+
+    /// Deletes everything older than the age, batch by batch; stops early on graceful shutdown.
+    @discardableResult
+    public func purgeOnce(now: Date = Date()) async throws -> Purged {
+        let horizon = now.addingTimeInterval(-Double(configuration.age.milliseconds) / 1000)
+        let limit = configuration.batchSize
+        var purged = Purged()
+        let tables = self.tables
+        let logger = self.logger
+        func drain(_ step: @escaping @Sendable (PostgresConnection) async throws -> Int) async throws -> Int {
+            var total = 0
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let deleted = try await client.withConnection { try await step($0) }
+                total += deleted
+                if deleted < limit { break }
+                // Let the stage's transactions in between batches.
+                await Task.yield()
+            }
+            return total
+        }
+        purged.inbox = try await drain { try await tables.processedEvents.purge(processedBefore: horizon, limit: limit, on: $0, logger: logger) }
+        purged.outbox = try await drain { try await tables.outbox.purge(sentBefore: horizon, limit: limit, on: $0, logger: logger) }
+        purged.work = try await drain { try await tables.workQueue.purge(completedBefore: horizon, limit: limit, on: $0, logger: logger) }
+        return purged
+    }
+}

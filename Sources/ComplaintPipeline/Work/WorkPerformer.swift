@@ -1,0 +1,68 @@
+import ComplaintStore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Performs intents of the work queue: the one place where a stage calls the outside world (sends an
+/// e-mail, posts a webhook), always outside any database transaction.
+///
+/// A ``WorkQueueWorker`` claims due intents of ``kinds``, calls ``perform(_:logger:)`` with each, and
+/// then, in one transaction with the service's schema on the `search_path`, records the outcome and
+/// calls ``record(_:result:context:)`` so the stage can write its own tables and publish a receipt.
+public protocol WorkPerformer: Sendable {
+    /// The intent kinds this performer handles (`webhook`, `email`).
+    var kinds: [String] { get }
+
+    /// Makes the call for `item`, sending ``ComplaintStore/WorkItem/idempotencyKey`` along so that a repeated
+    /// call (after a crash between the call and recording its outcome) is recognisable.
+    ///
+    /// - Returns: A short description of the outcome (a receipt id, a status line), stored with the intent.
+    /// - Throws: A ``WorkFailure`` to say whether to retry (and when); any other error counts as
+    ///   transient and is retried with backoff until the attempts run out.
+    func perform(_ item: WorkItem, logger: Logger) async throws -> String
+
+    /// Records what became of `item` in the stage's own tables, in the transaction that settles it.
+    /// - Returns: Events to publish (a delivery receipt), through the outbox.
+    func record(_ item: WorkItem, result: WorkResult, context: WorkContext) async throws -> [OutgoingEvent]
+}
+
+extension WorkPerformer {
+    /// By default nothing beyond the work queue's own row is recorded.
+    public func record(_ item: WorkItem, result: WorkResult, context: WorkContext) async throws -> [OutgoingEvent] { [] }
+}
+
+/// What became of one attempt at an intent.
+public enum WorkResult: Sendable, Hashable {
+    /// The call succeeded; the description ``WorkPerformer/perform(_:logger:)`` returned.
+    case succeeded(String)
+    /// The call failed and will be tried again at that time.
+    case willRetry(reason: String, at: Date)
+    /// Given up: a permanent failure, or the last attempt failed.
+    case failed(reason: String)
+}
+
+/// An error a performer throws to steer retries.
+public struct WorkFailure: Error, Hashable, CustomStringConvertible {
+    /// Why the call failed (stored with the intent; no personal data).
+    public var reason: String
+    /// `true`: retrying cannot help (a 4xx answer, an address that does not exist).
+    public var isPermanent: Bool
+    /// The receiver asked to wait this long (`Retry-After`); overrides the backoff.
+    public var retryAfter: Duration?
+
+    /// A failure that retrying cannot cure.
+    public static func permanent(_ reason: String) -> WorkFailure { WorkFailure(reason: reason, isPermanent: true, retryAfter: nil) }
+    /// A failure worth retrying, optionally not before `retryAfter`.
+    public static func transient(_ reason: String, retryAfter: Duration? = nil) -> WorkFailure {
+        WorkFailure(reason: reason, isPermanent: false, retryAfter: retryAfter)
+    }
+
+    public var description: String { reason }
+}
+
+/// What ``WorkPerformer/record(_:result:context:)`` gets: the settling transaction's connection.
+public struct WorkContext: Sendable {
+    public var logger: Logger
+    /// The connection of the settling transaction. Never commit or roll back on it yourself.
+    public var connection: PostgresConnection
+}

@@ -1,0 +1,224 @@
+import ComplaintStore
+import Foundation
+import Logging
+import Metrics
+import PostgresNIO
+import ServiceLifecycle
+
+/// Performs a service's recorded intents: claims due ones from its ``ComplaintStore/WorkQueue``, makes the
+/// calls outside any transaction, and settles each (succeeded, retry later, failed) with the
+/// performer's own record and receipts in one transaction.
+///
+/// Guarantees: an intent whose call was never made is made once; a worker that dies after the call and
+/// before settling leaves a lease that runs out after ``Configuration/lease``, and the call is repeated
+/// with the same idempotency key; transient failures are retried with exponential backoff and full
+/// jitter (or after the receiver's `Retry-After`) until ``ComplaintStore/WorkItem/maximumAttempts``,
+/// then the intent is marked failed with the reason. Several workers (replicas) share the queue through
+/// `FOR UPDATE SKIP LOCKED` and leases.
+///
+/// It wakes at once on the `NOTIFY` of a committed intent, when the next retry falls due, and every
+/// ``Configuration/pollInterval``. On graceful shutdown it finishes the calls in hand and settles them.
+public final class WorkQueueWorker: Service {
+    public struct Configuration: Sendable {
+        /// Calls in flight at once.
+        public var concurrency = 8
+        /// How long a claimed intent stays reserved; longer than any call may take.
+        public var lease: Duration = .seconds(300)
+        /// How often to look for due intents without a notification.
+        public var pollInterval: Duration = .seconds(1)
+        /// Backoff between attempts at a failing call.
+        public var retry: RetryPolicy = {
+            var policy = RetryPolicy()
+            policy.initialDelay = .seconds(1)
+            policy.maximumDelay = .seconds(600)
+            return policy
+        }()
+        public init() {}
+    }
+
+    /// Test hooks that simulate the worker's process dying around the call.
+    public struct CrashPoints: Sendable {
+        /// Called after the claim, before the call.
+        public var beforePerform: @Sendable (WorkItem) throws -> Void = { _ in }
+        /// Called after the call, before its outcome is recorded.
+        public var afterPerform: @Sendable (WorkItem) throws -> Void = { _ in }
+        public init() {}
+    }
+
+    private let queue: WorkQueue
+    private let performer: any WorkPerformer
+    private let client: PostgresClient
+    private let outbox: Outbox
+    private let configuration: Configuration
+    private let crashPoints: CrashPoints
+    private let logger: Logger
+    private let wakeup = Wakeup()
+
+    public init(
+        performer: any WorkPerformer, schema: SchemaName, client: PostgresClient, configuration: Configuration = Configuration(),
+        crashPoints: CrashPoints = CrashPoints(), logger: Logger
+    ) {
+        precondition(!performer.kinds.isEmpty, "a performer handles at least one kind")
+        self.queue = WorkQueue(schema: schema)
+        self.outbox = Outbox(schema: schema)
+        self.performer = performer
+        self.client = client
+        self.configuration = configuration
+        self.crashPoints = crashPoints
+        var logger = logger
+        logger[metadataKey: LoggingKeys.workKind] = "\(performer.kinds.joined(separator: ","))"
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await self.listenForNotifications() }
+                try await self.workLoop()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.wakeup.signal()
+        }
+        logger.info("work queue worker stopped")
+    }
+
+    private func workLoop() async throws {
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let items: [WorkItem]
+            do {
+                items = try await client.withConnection { connection in
+                    try await self.queue.claim(
+                        kinds: self.performer.kinds, limit: self.configuration.concurrency, lease: self.configuration.lease,
+                        on: connection, logger: self.logger)
+                }
+                failures = 0
+            } catch {
+                failures += 1
+                logger.warning("claiming work failed; retrying", metadata: [
+                    LoggingKeys.error: "\(String(reflecting: error))", LoggingKeys.attempt: "\(failures)",
+                ])
+                guard await PipelineSleep.sleep(RetryPolicy().delay(afterAttempt: failures)) else { return }
+                continue
+            }
+            if items.isEmpty {
+                await wakeup.wait(timeout: try await idleWait())
+                continue
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for item in items {
+                    group.addTask { try await self.process(item) }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    /// Until the next retry falls due, at most ``Configuration/pollInterval``.
+    private func idleWait() async throws -> Duration {
+        let next = try? await client.withConnection { connection in
+            try await self.queue.nextDueAt(kinds: self.performer.kinds, on: connection, logger: self.logger)
+        }
+        guard let next = next ?? nil else { return configuration.pollInterval }
+        let seconds = next.timeIntervalSinceNow
+        if seconds <= 0 { return .milliseconds(1) }
+        return min(configuration.pollInterval, .milliseconds(Int64(seconds * 1000) + 1))
+    }
+
+    func process(_ item: WorkItem) async throws {
+        var logger = self.logger
+        logger[metadataKey: LoggingKeys.workID] = "\(item.id)"
+        logger[metadataKey: LoggingKeys.attempt] = "\(item.attempt)"
+        try crashPoints.beforePerform(item)
+        let result: WorkResult
+        do {
+            let outcome = try await performer.perform(item, logger: logger)
+            result = .succeeded(outcome)
+        } catch let failure as WorkFailure where failure.isPermanent {
+            result = .failed(reason: failure.reason)
+        } catch {
+            let failure = error as? WorkFailure
+            let reason = failure?.reason ?? "\(error)"
+            if item.isLastAttempt {
+                result = .failed(reason: "gave up after \(item.attempt) attempts: \(reason)")
+            } else {
+                let delay = failure?.retryAfter ?? configuration.retry.delay(afterAttempt: item.attempt)
+                result = .willRetry(reason: reason, at: Date().addingTimeInterval(Double(delay.milliseconds) / 1000))
+            }
+        }
+        try crashPoints.afterPerform(item)
+        try await settle(item, result: result, logger: logger)
+    }
+
+    /// Records `result`, retrying while the database is away (the call is not repeated for that).
+    private func settle(_ item: WorkItem, result: WorkResult, logger: Logger) async throws {
+        var attempt = 1
+        while true {
+            do {
+                try await settleOnce(item, result: result, logger: logger)
+                return
+            } catch {
+                logger.warning("recording a work outcome failed; retrying", metadata: [
+                    LoggingKeys.error: "\(String(reflecting: error))", LoggingKeys.attempt: "\(attempt)",
+                ])
+                // Give up only at shutdown: the lease then runs out and the call is repeated with its key.
+                guard await PipelineSleep.sleep(configuration.retry.delay(afterAttempt: attempt)) else { return }
+                attempt += 1
+            }
+        }
+    }
+
+    private func settleOnce(_ item: WorkItem, result: WorkResult, logger: Logger) async throws {
+        let queue = self.queue
+        let outbox = self.outbox
+        let performer = self.performer
+        try await client.transaction(schema: queue.schema, logger: logger) { connection in
+            let settled: Bool
+            switch result {
+            case .succeeded(let outcome):
+                settled = try await queue.complete(item, outcome: outcome, on: connection, logger: logger)
+            case .willRetry(let reason, let date):
+                settled = try await queue.retry(item, error: reason, at: date, on: connection, logger: logger)
+            case .failed(let reason):
+                settled = try await queue.fail(item, error: reason, on: connection, logger: logger)
+            }
+            guard settled else {
+                // The lease ran out and another worker owns the intent now; its outcome counts.
+                logger.warning("work lease lost before the outcome was recorded; leaving it to the current owner")
+                return
+            }
+            let outgoing = try await performer.record(item, result: result, context: WorkContext(logger: logger, connection: connection))
+            try await outbox.enqueue(outgoing.map(\.row), on: connection, logger: logger)
+        }
+        let outcome: String
+        switch result {
+        case .succeeded: outcome = "succeeded"
+        case .willRetry(let reason, _):
+            outcome = "retry"
+            logger.info("work attempt failed; will retry", metadata: [LoggingKeys.errorReason: "\(reason)"])
+        case .failed(let reason):
+            outcome = "failed"
+            logger.warning("work given up", metadata: [LoggingKeys.errorReason: "\(reason)"])
+        }
+        Counter(label: "work_attempts_total", dimensions: [("schema", "\(queue.schema)"), ("kind", item.kind), ("outcome", outcome)]).increment()
+    }
+
+    private func listenForNotifications() async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                try await queue.withNotifications(client: client, logger: logger) { notifications in
+                    failures = 0
+                    self.wakeup.signal()
+                    for try await _ in notifications { self.wakeup.signal() }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                failures += 1
+                logger.debug("work notifications interrupted; listening again", metadata: [LoggingKeys.error: "\(error)"])
+                do { try await Task.sleep(for: RetryPolicy().delay(afterAttempt: failures)) } catch { return }
+            }
+        }
+    }
+}
