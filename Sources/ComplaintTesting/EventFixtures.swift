@@ -30,4 +30,12 @@ public enum EventFixtures {
         event.data.complaintID = complaintID
         return event
     }
+
+    /// A complaint-assigned event for `complaintID`, based on the English example.
+    public static func assigned(complaintID: UUID, eventID: UUID = UUID()) throws -> EventEnvelope<ComplaintAssigned> {
+        var event = try example("complaint-assigned.v1.en.json", on: Topics.assigned)
+        event.id = eventID
+        event.data.complaintID = complaintID
+        return event
+    }
 }

@@ -44,13 +44,18 @@ struct EventPipelineServiceTests {
             #expect(effectsAfterCrash == 1, "the effect committed before the crash")
 
             let redelivered = Attempts()
+            let outcomes = LockedOutcomes()
             var observing = world.handler
             observing.beforeApplying = { _, _ in _ = redelivered.next() }
-            let observed = try world.stage(observing)
+            var hooks = EventPipelineService.CrashPoints()
+            hooks.settled = { _, outcome in outcomes.append(outcome) }
+            let observed = try world.stage(observing, crashPoints: hooks)
             try await withRunningServices([observed.producer, observed.consumer, observed.pipeline]) {
                 // The redelivered event reaches the inbox check and is skipped there.
-                try await Task.sleep(for: .seconds(4))
+                let seen = await eventually(timeout: .seconds(60)) { outcomes.all.contains(.duplicate) }
+                #expect(seen, "the redelivery was seen")
             }
+            #expect(outcomes.all == [.duplicate], "seen once, as a duplicate")
             #expect(redelivered.count == 0, "the handler never ran again: the inbox caught the redelivery")
             #expect(try await world.effects(of: event.id) == 1)
             #expect(try await world.outboxCount == 1)

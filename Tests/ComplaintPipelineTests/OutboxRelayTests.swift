@@ -40,6 +40,8 @@ struct OutboxRelayTests {
         configuration.batchSize = 50
         configuration.retry.initialDelay = .milliseconds(20)
         configuration.retry.maximumDelay = .milliseconds(500)
+        configuration.publishTimeout = .seconds(5)
+        configuration.lease = .seconds(10)
         return (producer, OutboxRelay(outbox: outbox, client: client, producer: producer, configuration: configuration, logger: kafka.logger))
     }
 
@@ -93,7 +95,19 @@ struct OutboxRelayTests {
             try await withRunningServices([producer, relay]) {
                 try cluster.setBrokerDown(1)
                 try await Self.enqueue(keys: keys, perKey: 4, topic: topic, outbox: tables.outbox, client: client)
-                try await Task.sleep(for: .seconds(2))
+                // While the relay keeps trying, no transaction of it stays open on the outbox.
+                var longest = 0.0
+                for _ in 0..<20 {
+                    let open = try await client.query(
+                        """
+                        SELECT COALESCE(max(EXTRACT(EPOCH FROM now() - xact_start)), 0)::float8 FROM pg_stat_activity
+                        WHERE pid <> pg_backend_pid() AND xact_start IS NOT NULL AND query LIKE \("%\(tables.schema).outbox%")
+                        """, logger: .complaintTest
+                    ).collect()[0].decode(Double.self)
+                    longest = max(longest, open)
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(longest < 0.5, "a transaction stayed open \(longest) s while the broker was down")
                 #expect(try await Self.unsent(tables.outbox, client: client) == 12, "nothing is marked sent without an acknowledgement")
                 try cluster.setBrokerUp(1)
                 let drained = try await eventually(timeout: .seconds(60)) { try await Self.unsent(tables.outbox, client: client) == 0 }

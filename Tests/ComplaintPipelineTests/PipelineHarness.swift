@@ -142,3 +142,10 @@ final class Attempts: Sendable {
     func next() -> Int { value.withLock { $0 += 1; return $0 } }
     var count: Int { value.withLock { $0 } }
 }
+
+/// Outcomes the pipeline reported, in order.
+final class LockedOutcomes: Sendable {
+    private let value = Mutex<[MessageOutcome]>([])
+    func append(_ outcome: MessageOutcome) { value.withLock { $0.append(outcome) } }
+    var all: [MessageOutcome] { value.withLock { $0 } }
+}

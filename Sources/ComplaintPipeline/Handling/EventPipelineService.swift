@@ -39,12 +39,15 @@ public struct PipelineConfiguration: Sendable {
 /// On graceful shutdown it finishes the messages in hand, stores the offsets of what it completed
 /// and returns; the consumer then commits them.
 public final class EventPipelineService: Service {
-    /// Test hooks that simulate a crash at the two dangerous points of the loop.
+    /// Test hooks: simulate a crash at the two dangerous points of the loop, and observe what became
+    /// of each message.
     public struct CrashPoints: Sendable {
         /// Called inside the transaction, after the handler ran, before the commit.
         public var beforeCommit: @Sendable (KafkaConsumerMessage) throws -> Void = { _ in }
         /// Called after the commit, before the offset is stored.
         public var afterCommit: @Sendable (KafkaConsumerMessage) throws -> Void = { _ in }
+        /// Called with each message's outcome once it is settled (before its offset is stored).
+        public var settled: @Sendable (MessageOrigin, MessageOutcome) -> Void = { _, _ in }
         public init() {}
     }
 
@@ -90,10 +93,6 @@ public final class EventPipelineService: Service {
         })
     }
 
-    /// What became of one message.
-    enum Outcome: String {
-        case applied, duplicate, deadLettered = "dead_lettered", abandoned
-    }
 
     public func run() async throws {
         for try await batch in consumer.batches(maximumCount: configuration.maximumBatchSize).cancelOnGracefulShutdown() {
@@ -128,7 +127,7 @@ public final class EventPipelineService: Service {
         logger.info("pipeline stopped")
     }
 
-    func process(_ message: KafkaConsumerMessage) async throws -> Outcome {
+    func process(_ message: KafkaConsumerMessage) async throws -> MessageOutcome {
         let origin = MessageOrigin(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue)
         var logger = self.logger
         logger[metadataKey: LoggingKeys.kafkaTopic] = "\(message.topic)"
@@ -157,6 +156,7 @@ public final class EventPipelineService: Service {
                     ("service", configuration.serviceName), ("topic", message.topic), ("outcome", outcome.rawValue),
                 ]).increment()
                 if outcome == .duplicate { logger.debug("event already processed; skipped") }
+                crashPoints.settled(origin, outcome)
                 return outcome
             } catch let crash as SimulatedCrash {
                 throw crash
@@ -190,7 +190,7 @@ public final class EventPipelineService: Service {
         origin: MessageOrigin,
         attempt: Int,
         logger: Logger
-    ) async throws -> Outcome {
+    ) async throws -> MessageOutcome {
         let clock = ContinuousClock()
         let start = clock.now
         defer { handleTimers[message.topic]?.recordInterval(since: start, clock: clock) }
@@ -204,7 +204,7 @@ public final class EventPipelineService: Service {
             if seen { return .duplicate }
         }
         let prepared = try await event.prepare(logger)
-        return try await client.transaction(schema: configuration.schema, logger: logger) { connection -> Outcome in
+        return try await client.transaction(schema: configuration.schema, logger: logger) { connection -> MessageOutcome in
             guard try await inbox.markProcessed(eventID: event.id, topic: message.topic, on: connection, logger: logger) else {
                 return .duplicate
             }
@@ -216,10 +216,24 @@ public final class EventPipelineService: Service {
         }
     }
 
-    private func deadLetter(_ message: KafkaConsumerMessage, reason: String, attempts: Int) async throws -> Outcome {
+    private func deadLetter(_ message: KafkaConsumerMessage, reason: String, attempts: Int) async throws -> MessageOutcome {
         guard await deadLetters.publish(message, reason: reason, attempts: attempts) else { return .abandoned }
+        crashPoints.settled(
+            MessageOrigin(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue), .deadLettered)
         return .deadLettered
     }
+}
+
+/// What became of one consumed message.
+public enum MessageOutcome: String, Sendable, Hashable {
+    /// The handler applied it; its effect and output events committed.
+    case applied
+    /// Its event id was in the inbox already: a redelivery, skipped.
+    case duplicate
+    /// It went to the dead-letter topic with its reason.
+    case deadLettered = "dead_lettered"
+    /// Graceful shutdown began before it was settled; it will be redelivered.
+    case abandoned
 }
 
 /// Thrown by ``EventPipelineService/CrashPoints`` hooks in tests: ends `run()` on the spot, like a

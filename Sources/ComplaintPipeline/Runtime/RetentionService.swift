@@ -55,6 +55,12 @@ public final class RetentionService: Service {
         public var outbox = 0
         public var work = 0
         public var total: Int { inbox + outbox + work }
+
+        public init(inbox: Int = 0, outbox: Int = 0, work: Int = 0) {
+            self.inbox = inbox
+            self.outbox = outbox
+            self.work = work
+        }
     }
 
     /// Deletes everything older than the age, batch by batch; stops early on graceful shutdown.

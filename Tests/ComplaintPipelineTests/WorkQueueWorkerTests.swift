@@ -1,0 +1,213 @@
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Logging
+import PostgresNIO
+import RdKafkaTestKit
+import Synchronization
+import Testing
+
+/// A stand-in for the outside world that remembers every call (by idempotency key) and answers as told.
+final class RecordingPerformer: WorkPerformer {
+    enum Behaviour: Sendable { case succeed, failTransiently, failPermanently }
+
+    let kinds = ["test-call"]
+    let behaviour: Behaviour
+    private let log = Mutex<[String]>([])
+
+    init(_ behaviour: Behaviour = .succeed) {
+        self.behaviour = behaviour
+    }
+
+    var calls: [String] { log.withLock { $0 } }
+
+    func perform(_ item: WorkItem, logger: Logger) async throws -> String {
+        log.withLock { $0.append(item.idempotencyKey) }
+        switch behaviour {
+        case .succeed: return "receipt for \(item.idempotencyKey)"
+        case .failTransiently: throw WorkFailure.transient("receiver answered 503")
+        case .failPermanently: throw WorkFailure.permanent("receiver answered 400: unknown recipient")
+        }
+    }
+
+    /// The stage's own record of the outcome, written in the settling transaction (tables named plainly).
+    func record(_ item: WorkItem, result: WorkResult, context: WorkContext) async throws -> [OutgoingEvent] {
+        let outcome: String
+        switch result {
+        case .succeeded: outcome = "succeeded"
+        case .willRetry: outcome = "retry"
+        case .failed: outcome = "failed"
+        }
+        try await context.connection.query(
+            "INSERT INTO receipts (idempotency_key, attempt, outcome) VALUES (\(item.idempotencyKey), \(item.attempt), \(outcome))",
+            logger: context.logger)
+        return []
+    }
+}
+
+@Suite("Work queue worker", .timeLimit(.minutes(3)))
+struct WorkQueueWorkerTests {
+    struct Payload: Codable, Sendable { var to: String }
+
+    static func withQueue<Result: Sendable>(_ body: (PostgresClient, RuntimeTables) async throws -> Result) async throws -> Result {
+        try await withRuntimeTables { client, tables in
+            try await client.query(PostgresQuery(unsafeSQL: """
+                CREATE TABLE \(tables.schema).receipts (idempotency_key text NOT NULL, attempt int NOT NULL, outcome text NOT NULL)
+                """), logger: .complaintTest)
+            return try await body(client, tables)
+        }
+    }
+
+    static func enqueue(_ keys: [String], maximumAttempts: Int = 5, tables: RuntimeTables, client: PostgresClient) async throws {
+        try await client.transaction(schema: tables.schema, logger: .complaintTest) { connection in
+            for key in keys {
+                try await tables.workQueue.enqueue(
+                    kind: "test-call", idempotencyKey: key, payload: Payload(to: "ops@example.com"), maximumAttempts: maximumAttempts,
+                    on: connection, logger: .complaintTest)
+            }
+        }
+    }
+
+    static func worker(
+        _ performer: RecordingPerformer, tables: RuntimeTables, client: PostgresClient, lease: Duration = .seconds(30),
+        crashPoints: WorkQueueWorker.CrashPoints = .init()
+    ) -> WorkQueueWorker {
+        var configuration = WorkQueueWorker.Configuration()
+        configuration.lease = lease
+        configuration.pollInterval = .milliseconds(100)
+        configuration.retry.initialDelay = .milliseconds(20)
+        configuration.retry.maximumDelay = .milliseconds(50)
+        return WorkQueueWorker(
+            performer: performer, schema: tables.schema, client: client, configuration: configuration, crashPoints: crashPoints,
+            logger: .complaintTest)
+    }
+
+    static func status(_ key: String, tables: RuntimeTables, client: PostgresClient) async throws -> (status: String, attempts: Int, error: String?) {
+        let rows = try await client.query(
+            "SELECT status, attempts, last_error FROM \(unescaped: tables.schema.rawValue).work_queue WHERE idempotency_key = \(key)",
+            logger: .complaintTest
+        ).collect()
+        return try rows[0].decode((String, Int, String?).self)
+    }
+
+    static func receipts(tables: RuntimeTables, client: PostgresClient) async throws -> [String] {
+        try await client.query(
+            PostgresQuery(unsafeSQL: "SELECT outcome FROM \(tables.schema).receipts ORDER BY attempt"), logger: .complaintTest
+        ).collect().map { try $0.decode(String.self) }
+    }
+
+    @Test("recording an intent twice with one key queues it once")
+    func idempotentRecording() async throws {
+        try await Self.withQueue { client, tables in
+            try await Self.enqueue(["k-1", "k-1"], tables: tables, client: client)
+            try await Self.enqueue(["k-1"], tables: tables, client: client)
+            let counts = try await client.withConnection { try await tables.workQueue.counts(on: $0, logger: .complaintTest) }
+            #expect(counts == [.pending: 1])
+        }
+    }
+
+    @Test("a worker killed after the call, before recording it: the call is repeated with the same key")
+    func crashAfterTheCall() async throws {
+        try await Self.withQueue { client, tables in
+            try await Self.enqueue(["notify-1"], tables: tables, client: client)
+            let performer = RecordingPerformer()
+            var crashPoints = WorkQueueWorker.CrashPoints()
+            crashPoints.afterPerform = { _ in throw SimulatedCrash() }
+            let dying = Self.worker(performer, tables: tables, client: client, lease: .milliseconds(500), crashPoints: crashPoints)
+            let failure = await runUntilFailure([dying], logger: .complaintTest)
+            #expect(failure is SimulatedCrash)
+            #expect(performer.calls == ["notify-1"])
+            #expect(try await Self.status("notify-1", tables: tables, client: client).status == "pending", "the outcome was never recorded")
+
+            // The dead worker's lease runs out; a new worker claims the intent and calls again, same key.
+            let next = Self.worker(performer, tables: tables, client: client)
+            try await withRunningServices([next]) {
+                let done = try await eventually(timeout: .seconds(20)) {
+                    try await Self.status("notify-1", tables: tables, client: client).status == "succeeded"
+                }
+                #expect(done)
+            }
+            #expect(performer.calls == ["notify-1", "notify-1"])
+            #expect(try await Self.status("notify-1", tables: tables, client: client).attempts == 2)
+            #expect(try await Self.receipts(tables: tables, client: client) == ["succeeded"])
+        }
+    }
+
+    @Test("a worker killed before the call: the call is made once, after the lease runs out")
+    func crashBeforeTheCall() async throws {
+        try await Self.withQueue { client, tables in
+            try await Self.enqueue(["notify-2"], tables: tables, client: client)
+            let performer = RecordingPerformer()
+            var crashPoints = WorkQueueWorker.CrashPoints()
+            crashPoints.beforePerform = { _ in throw SimulatedCrash() }
+            let dying = Self.worker(performer, tables: tables, client: client, lease: .milliseconds(500), crashPoints: crashPoints)
+            #expect(await runUntilFailure([dying], logger: .complaintTest) is SimulatedCrash)
+            #expect(performer.calls.isEmpty)
+
+            let next = Self.worker(performer, tables: tables, client: client)
+            try await withRunningServices([next]) {
+                let done = try await eventually(timeout: .seconds(20)) {
+                    try await Self.status("notify-2", tables: tables, client: client).status == "succeeded"
+                }
+                #expect(done)
+            }
+            #expect(performer.calls == ["notify-2"])
+            #expect(try await Self.receipts(tables: tables, client: client) == ["succeeded"])
+        }
+    }
+
+    @Test("transient failures are retried up to the limit, then the intent is marked failed with the reason")
+    func retriesStopAtTheLimit() async throws {
+        try await Self.withQueue { client, tables in
+            try await Self.enqueue(["notify-3"], maximumAttempts: 3, tables: tables, client: client)
+            let performer = RecordingPerformer(.failTransiently)
+            try await withRunningServices([Self.worker(performer, tables: tables, client: client)]) {
+                let failed = try await eventually(timeout: .seconds(20)) {
+                    try await Self.status("notify-3", tables: tables, client: client).status == "failed"
+                }
+                #expect(failed)
+            }
+            let status = try await Self.status("notify-3", tables: tables, client: client)
+            #expect(status.attempts == 3)
+            #expect(status.error == "gave up after 3 attempts: receiver answered 503")
+            #expect(performer.calls == ["notify-3", "notify-3", "notify-3"])
+            #expect(try await Self.receipts(tables: tables, client: client) == ["retry", "retry", "failed"])
+        }
+    }
+
+    @Test("a permanent failure is not retried")
+    func permanentFailure() async throws {
+        try await Self.withQueue { client, tables in
+            try await Self.enqueue(["notify-4"], tables: tables, client: client)
+            let performer = RecordingPerformer(.failPermanently)
+            try await withRunningServices([Self.worker(performer, tables: tables, client: client)]) {
+                let failed = try await eventually(timeout: .seconds(20)) {
+                    try await Self.status("notify-4", tables: tables, client: client).status == "failed"
+                }
+                #expect(failed)
+            }
+            #expect(performer.calls == ["notify-4"])
+            #expect(try await Self.status("notify-4", tables: tables, client: client).error == "receiver answered 400: unknown recipient")
+        }
+    }
+
+    @Test("two workers share the queue and never perform an intent twice")
+    func twoWorkers() async throws {
+        try await Self.withQueue { client, tables in
+            let keys = (0..<40).map { "bulk-\($0)" }
+            try await Self.enqueue(keys, tables: tables, client: client)
+            let performer = RecordingPerformer()
+            let first = Self.worker(performer, tables: tables, client: client)
+            let second = Self.worker(performer, tables: tables, client: client)
+            try await withRunningServices([first, second]) {
+                let done = try await eventually(timeout: .seconds(30)) {
+                    try await client.withConnection { try await tables.workQueue.counts(on: $0, logger: .complaintTest) } == [.succeeded: 40]
+                }
+                #expect(done)
+            }
+            #expect(performer.calls.count == 40)
+            #expect(Set(performer.calls) == Set(keys))
+        }
+    }
+}
