@@ -78,11 +78,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Access (API keys, roles, hotel scopes, problem+json: the HTTP edge of every service)
+        .target(
+            name: "Access",
+            dependencies: [
+                "ComplaintStore", "ComplaintEvents",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Service runtime
         .target(
             name: "ComplaintPipeline",
             dependencies: [
-                "RdKafka", "ComplaintEvents", "ComplaintStore",
+                "RdKafka", "ComplaintEvents", "ComplaintStore", "Access",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -102,7 +118,7 @@ let package = Package(
         .target(
             name: "Intake",
             dependencies: [
-                "ComplaintPipeline", "ComplaintStore", "ComplaintEvents",
+                "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -157,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "redress",
             dependencies: [
-                "RdKafka", "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault", "Intake", "Classifier",
+                "RdKafka", "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault", "Access", "Intake", "Classifier",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -237,7 +253,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                "ComplaintPipeline", "ComplaintTesting", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit",
+                "Access", "ComplaintPipeline", "ComplaintTesting", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -250,7 +266,7 @@ let package = Package(
             dependencies: [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                "Intake", "ComplaintPipeline", "ComplaintTesting", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit",
+                "Access", "Intake", "ComplaintPipeline", "ComplaintTesting", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

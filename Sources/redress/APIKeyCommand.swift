@@ -1,7 +1,7 @@
+import Access
 import ArgumentParser
 import ComplaintStore
 import Foundation
-import Intake
 import Logging
 import PostgresNIO
 
@@ -46,7 +46,7 @@ struct APIKeyCommand: AsyncParsableCommand {
         @Option(name: .customLong("hotel"), help: "A hotel the key may see (repeat for several); not for admin.")
         var hotels: [String] = []
 
-        @Option(help: "Requests per second for this key (default: the service's INTAKE_RATE_PER_SECOND).")
+        @Option(help: "Requests per second for this key (default: the service's ACCESS_RATE_PER_SECOND).")
         var ratePerSecond: Int?
 
         @OptionGroup var database: DatabaseOptions
@@ -87,7 +87,7 @@ struct APIKeyCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a key (effective within INTAKE_KEY_CACHE_SECONDS).")
+        static let configuration = CommandConfiguration(abstract: "Revoke a key (effective within ACCESS_KEY_CACHE_SECONDS).")
 
         @Argument(help: "The key id (the part after rdk_ and before the next _), as `list` shows it.")
         var id: String

@@ -1,6 +1,6 @@
+import Access
 import ComplaintStore
 import Foundation
-import Intake
 import Logging
 import PostgresNIO
 

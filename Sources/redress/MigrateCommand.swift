@@ -1,3 +1,4 @@
+import Access
 import ArgumentParser
 import ComplaintPipeline
 import ComplaintStore
@@ -35,7 +36,8 @@ struct MigrateCommand: AsyncParsableCommand {
             defer { group.cancelAll() }
             // Services that are not built yet ship no migrations folder: their schema gets its runtime
             // tables only (a service itself refuses to start without its folder).
-            let sets = try RedressService.all.flatMap { try $0.migrations(requireOwn: false) }
+            // The shared access schema first: services' own migrations may rely on it.
+            let sets = try [AccessTables.migrations()] + RedressService.all.flatMap { try $0.migrations(requireOwn: false) }
             return try await Migrator(client: client, logger: logger).apply(sets)
         }
     }

@@ -1,3 +1,5 @@
+import ComplaintPipeline
+import Access
 import ComplaintEvents
 import Foundation
 import Intake
@@ -35,6 +37,14 @@ struct ActionTests {
             let note = try await act("notes", #"{"text":"已联系工程部","visibility":"internal"}"#)
             #expect(note.status == 200)
             #expect(note.json["status"] as? String == "acknowledged")
+            // One UUID spelling everywhere: the response's id is the Location's, lower case.
+            #expect(note.json["complaintId"] as? String == id)
+            #expect(id == id.lowercased())
+            // A NUL in a note names the field.
+            let nul = try await act("notes", #"{"text":"已联系\u0000工程部","visibility":"internal"}"#)
+            #expect(nul.status == 422)
+            let nulErrors = try #require(nul.json["errors"] as? [[String: String]])
+            #expect(nulErrors.first?["field"] == "text", "\(nul.body)")
             #expect(try await act("resolve", resolution).json["status"] as? String == "resolved")
             // A satisfied guest leaves it resolved; a dissatisfied one (≤ 2) reopens it.
             #expect(try await act("follow-up", #"{"satisfaction":2,"nps":3,"comment":"还是很热"}"#).json["status"] as? String == "reopened")

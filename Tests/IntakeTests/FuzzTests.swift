@@ -1,3 +1,5 @@
+import ComplaintPipeline
+import Access
 import Foundation
 import Intake
 import Testing
@@ -23,7 +25,7 @@ struct FuzzTests {
 
     @Test("no 5xx and no undocumented response in a bounded run")
     func fuzz() async throws {
-        try await IntakeHarness.run(configure: { $0.ratePerSecond = 100_000 }) { harness in
+        try await IntakeHarness.run(access: { $0.ratePerSecond = 100_000 }) { harness in
             // Some complaints, so that generated ids sometimes exist.
             for _ in 0..<3 { try await harness.submit(IntakeHarness.submission()) }
             let process = Process()

@@ -1,3 +1,4 @@
+import Access
 import AsyncHTTPClient
 import ComplaintEvents
 import ComplaintPipeline
@@ -42,6 +43,7 @@ struct IntakeHarness: Sendable {
 
     static func run(
         configure: @Sendable (inout IntakeConfiguration) -> Void = { _ in },
+        access: @Sendable (inout AccessConfiguration) -> Void = { _ in },
         _ body: @Sendable (IntakeHarness) async throws -> Void
     ) async throws {
         let kafka = try KafkaTestEnvironment()
@@ -59,8 +61,9 @@ struct IntakeHarness: Sendable {
             kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
             logLevel: .warning, shutdownTimeout: .seconds(20))
         settings.kafkaProperties = ["fetch.wait.max.ms": "10"]
+        settings.access.keyCacheLifetime = .zero
+        access(&settings.access)
         var configuration = IntakeConfiguration(guestKeySecret: "test-guest-key-secret-0123456789")
-        configuration.keyCacheLifetime = .zero
         configure(&configuration)
         configuration.topics = topics
         var runtime = IntakeService.runtime(service: service, settings: settings, configuration: configuration, logger: .complaintTest)
@@ -79,11 +82,12 @@ struct IntakeHarness: Sendable {
                     }
                     let migrated = try await eventually(timeout: .seconds(60)) {
                         let rows = try await client.query(
-                            "SELECT to_regclass(\(schema.rawValue + ".api_keys")) IS NOT NULL", logger: .complaintTest).collect()
+                            "SELECT to_regclass(\(schema.rawValue + ".idempotency_keys")) IS NOT NULL", logger: .complaintTest).collect()
                         return try rows.first?.decode(Bool.self) ?? false
                     }
                     guard migrated else { throw HarnessError("intake migrations did not run within 60 s") }
-                    let keys = APIKeyStore(schema: schema, cacheLifetime: .zero)
+                    // Keys live in the shared access schema, as in production.
+                    let keys = APIKeyStore(cacheLifetime: .zero)
                     let admin = try await keys.create(name: "test-admin", role: .admin, hotels: [], client: client, logger: .complaintTest)
                     let harness = IntakeHarness(
                         base: "http://127.0.0.1:\(listening)", client: client, schema: schema, topics: topics, kafka: kafka,
@@ -176,9 +180,31 @@ func plainRequest(
     return IntakeHarness.Reply(status: Int(response.status.code), headers: headers, body: String(buffer: bytes))
 }
 
-/// Serves `api` alone (no Kafka, no runtime) on a loopback port while `body` runs.
+/// Sends `body` with `Transfer-Encoding: chunked` (no Content-Length), in 4 KiB chunks.
+func chunkedRequest(_ method: HTTPMethod, _ url: String, key: String, body: String) async throws -> IntakeHarness.Reply {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    request.headers.add(name: "Authorization", value: "Bearer \(key)")
+    request.headers.add(name: "Content-Type", value: "application/json")
+    let bytes = Array(body.utf8)
+    let chunks = stride(from: 0, to: bytes.count, by: 4096).map { ByteBuffer(bytes: bytes[$0..<min($0 + 4096, bytes.count)]) }
+    let stream = AsyncStream<ByteBuffer> { continuation in
+        for chunk in chunks { continuation.yield(chunk) }
+        continuation.finish()
+    }
+    request.body = .stream(stream, length: .unknown)
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+    let reply = try await response.body.collect(upTo: 4 * 1024 * 1024)
+    var headers: [String: String] = [:]
+    for header in response.headers { headers[header.name.lowercased()] = header.value }
+    return IntakeHarness.Reply(status: Int(response.status.code), headers: headers, body: String(buffer: reply))
+}
+
+/// Serves `api` alone (no Kafka, no runtime) on a loopback port while `body` runs, behind the
+/// middleware every service's router has.
 func withHTTPServer(_ api: IntakeAPI, _ body: @Sendable (String) async throws -> Void) async throws {
-    let router = Router()
+    let router = Router(context: RedressRequestContext.self)
+    router.add(middleware: ProblemMiddleware())
     api.addRoutes(to: router)
     let port = Mutex(0)
     let application = Application(
@@ -199,5 +225,20 @@ func withHTTPServer(_ api: IntakeAPI, _ body: @Sendable (String) async throws ->
         }
         await group.triggerGracefulShutdown()
         try await tasks.waitForAll()
+    }
+}
+
+extension IntakeAPI {
+    /// Intake's API over `client` on `schema`, authenticating against the access schema, as the runtime wires it.
+    static func standalone(
+        _ configuration: IntakeConfiguration, client: PostgresClient, schema: SchemaName, databaseTimeout: Duration = .seconds(5)
+    ) -> IntakeAPI {
+        let database = DatabaseGuard(timeout: databaseTimeout, logger: .complaintTest)
+        let authentication = AuthenticationMiddleware(
+            keys: APIKeyStore(cacheLifetime: .zero), limiter: RateLimiter(defaultRate: 50), client: client, database: database,
+            logger: .complaintTest)
+        return IntakeAPI(
+            configuration: configuration, store: StageStore(client: client, schema: schema, logger: .complaintTest), database: database,
+            authentication: authentication)
     }
 }

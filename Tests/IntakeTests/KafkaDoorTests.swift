@@ -1,3 +1,5 @@
+import ComplaintPipeline
+import Access
 import ComplaintEvents
 import ComplaintTesting
 import Foundation

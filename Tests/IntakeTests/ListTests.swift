@@ -1,3 +1,5 @@
+import ComplaintPipeline
+import Access
 import Foundation
 import Intake
 import NIOHTTP1
@@ -7,7 +9,7 @@ import Testing
 struct ListTests {
     @Test("filters by channel and status; cursor pages cover every complaint once")
     func filtersAndPaging() async throws {
-        try await IntakeHarness.run(configure: { $0.ratePerSecond = 1000 }) { harness in
+        try await IntakeHarness.run(access: { $0.ratePerSecond = 1000 }) { harness in
             var ids: [String] = []
             for index in 0..<23 {
                 let channel = index % 3 == 0 ? "wechat" : "phone"

@@ -1,3 +1,4 @@
+import Access
 import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
@@ -30,7 +31,9 @@ struct ProblemTests {
             let missing = IntakeHarness.submission().replacingOccurrences(of: #""channel":"front_desk","#, with: "")
             expectProblem(try await harness.request(.POST, "/v1/complaints", key: staff, body: missing), 422, mentions: "channel")
             let nul = IntakeHarness.submission(text: #"空调\u0000坏了"#)
-            expectProblem(try await harness.request(.POST, "/v1/complaints", key: staff, body: nul), 422, mentions: "NUL")
+            let nulReply = try await harness.request(.POST, "/v1/complaints", key: staff, body: nul)
+            expectProblem(nulReply, 422, mentions: "NUL")
+            #expect((nulReply.json["errors"] as? [[String: String]])?.first?["field"] == "text")
             let badChannel = IntakeHarness.submission(channel: "carrier_pigeon")
             expectProblem(try await harness.request(.POST, "/v1/complaints", key: staff, body: badChannel), 422, mentions: "channel")
             expectProblem(
@@ -38,6 +41,11 @@ struct ProblemTests {
                 415, mentions: "application/json")
             let huge = IntakeHarness.submission(text: String(repeating: "空调坏了", count: 3000))
             expectProblem(try await harness.request(.POST, "/v1/complaints", key: staff, body: huge), 413)
+            // The same body sent chunked (no Content-Length): still 413 problem+json, not a 500.
+            expectProblem(try await chunkedRequest(.POST, harness.base + "/v1/complaints", key: staff, body: huge), 413, mentions: "bytes")
+            let (_, someID) = try await harness.submit(IntakeHarness.submission())
+            let hugeNote = #"{"text":""# + String(repeating: "x", count: 64 * 1024) + #"","visibility":"internal"}"#
+            expectProblem(try await chunkedRequest(.POST, harness.base + "/v1/complaints/\(someID)/notes", key: staff, body: hugeNote), 413)
             expectProblem(try await harness.request(.POST, "/v1/complaints", key: nil, body: IntakeHarness.submission()), 401)
             let unknown = try await harness.request(.GET, "/v1/complaints", key: "rdk_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
             expectProblem(unknown, 401)
@@ -73,9 +81,8 @@ struct ProblemTests {
         // A client whose server is not there: a port nothing listens on.
         let configuration = try DatabaseConfiguration(url: "postgres://redress:secret@127.0.0.1:1/redress")
         let client = PostgresClient(configuration: configuration.makeClientConfiguration(), backgroundLogger: .complaintTest)
-        var intake = IntakeConfiguration(guestKeySecret: "test-guest-key-secret-0123456789")
-        intake.databaseTimeout = .seconds(1)
-        let api = IntakeAPI(configuration: intake, client: client, logger: .complaintTest)
+        let intake = IntakeConfiguration(guestKeySecret: "test-guest-key-secret-0123456789")
+        let api = IntakeAPI.standalone(intake, client: client, schema: "intake", databaseTimeout: .seconds(1))
         try await withHTTPServer(api) { base in
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { await client.run() }

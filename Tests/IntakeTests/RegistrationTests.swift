@@ -1,3 +1,5 @@
+import ComplaintPipeline
+import Access
 import AsyncHTTPClient
 import ComplaintEvents
 import Foundation
@@ -53,7 +55,7 @@ struct RegistrationTests {
 
     @Test("50 parallel identical submissions register exactly one complaint")
     func concurrentDuplicates() async throws {
-        try await IntakeHarness.run(configure: { $0.ratePerSecond = 1000 }) { harness in
+        try await IntakeHarness.run(access: { $0.ratePerSecond = 1000 }) { harness in
             let externalID = "WX-\(UUID().uuidString.prefix(8))"
             let body = IntakeHarness.submission(source: "wechat_mp", externalID: externalID)
             let replies = try await withThrowingTaskGroup(of: IntakeHarness.Reply.self) { group in

@@ -1,3 +1,5 @@
+import ComplaintPipeline
+import Access
 import Foundation
 import Intake
 import Logging
@@ -27,7 +29,7 @@ struct TenancyTests {
 
     @Test("each role × each endpoint × own/other hotel")
     func matrix() async throws {
-        try await IntakeHarness.run(configure: { $0.ratePerSecond = 1000 }) { harness in
+        try await IntakeHarness.run(access: { $0.ratePerSecond = 1000 }) { harness in
             var keys: [AccessRole: String] = [:]
             for role in AccessRole.allCases {
                 keys[role] = role == .admin ? harness.admin : try await harness.key(role, hotels: [IntakeHarness.hotelA])

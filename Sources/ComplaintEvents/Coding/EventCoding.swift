@@ -43,6 +43,19 @@ public enum EventCoding {
         return bytes
     }
 
+    /// Encodes any value in the same wire format — members sorted by name, RFC 3339 UTC millisecond
+    /// timestamps, lower-case UUIDs, ``EmbeddedJSON`` spliced in — without the schema check: for
+    /// HTTP response bodies, so an API spells ids and times exactly as the events do.
+    public static func write(_ value: some Encodable, prettyPrinted: Bool = false) throws(EventValidationError) -> [UInt8] {
+        let tree: JSONValue
+        do {
+            tree = try TreeEncoder.encode(value)
+        } catch {
+            throw EventValidationError(error)
+        }
+        return JSONWriter.write(tree, prettyPrinted: prettyPrinted)
+    }
+
     /// Encodes `value` like ``encode(_:prettyPrinted:)``, as `Data`.
     public static func encodeData<T: Codable>(_ value: T, prettyPrinted: Bool = false) throws(EventValidationError) -> Data {
         Data(try encode(value, prettyPrinted: prettyPrinted))

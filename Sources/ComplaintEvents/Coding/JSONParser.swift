@@ -191,10 +191,7 @@ struct JSONParser {
                 return Unicode.Scalar(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))!
             }
             guard let scalar = Unicode.Scalar(unit) else { throw malformed("unpaired UTF-16 surrogate in \\u escape", at: start) }
-            guard unit != 0 else {
-                // Well-formed JSON, but no text field may hold NUL (PostgreSQL text cannot store it).
-                throw EventValidationError(code: .invalidValue, path: "", rule: "strings must not contain \\u0000 (NUL), at byte \(start)")
-            }
+            // NUL is well-formed JSON; the validating decoder rejects it where the field is known.
             return scalar
         default:
             throw malformed("invalid escape sequence '\\\(Self.printable(byte))'", at: index - 2)

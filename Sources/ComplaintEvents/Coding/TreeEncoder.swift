@@ -23,6 +23,8 @@ final class TreeEncoder: Encoder {
         case let date as Date: return .value(.string(EventTimestamp.string(from: date)))
         case let uuid as UUID: return .value(.string(uuid.uuidString.lowercased()))
         case let data as Data: return .value(.string(data.base64EncodedString()))
+        case let embedded as EmbeddedJSON:
+            return .value(try JSONParser.parse(embedded.bytes, maximumSize: Int.max, maximumDepth: EventCoding.maximumNestingDepth * 4))
         default:
             let encoder = TreeEncoder(codingPath: codingPath)
             try value.encode(to: encoder)

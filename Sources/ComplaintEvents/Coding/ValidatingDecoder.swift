@@ -251,6 +251,10 @@ private struct SingleValueContainer: SingleValueDecodingContainer {
 
     func decode(_ type: String.Type) throws -> String {
         guard case .string(let string) = value else { throw mismatch("a string") }
+        // Well-formed JSON, but no text may hold NUL (PostgreSQL text cannot store it).
+        guard !string.unicodeScalars.contains("\0") else {
+            throw EventValidationError(code: .invalidValue, codingPath: codingPath, rule: "must not contain \\u0000 (NUL)")
+        }
         return string
     }
 

@@ -1,3 +1,5 @@
+import Access
+import ComplaintStore
 import Foundation
 import Hummingbird
 import NIOCore
@@ -14,6 +16,11 @@ public struct ReadinessCheck: Sendable {
     }
 }
 
+/// The body of `/health/live` and a passing `/health/ready`.
+struct HealthStatus: Codable, Sendable {
+    var status: String
+}
+
 /// The routes every service exposes to its orchestrator and to Prometheus:
 ///
 /// - `GET /health/live` — 200 while the process runs (restart me if this fails);
@@ -26,32 +33,25 @@ public func addOperationalRoutes<Context: RequestContext>(
     registry: PrometheusCollectorRegistry,
     timeout: Duration = .seconds(3)
 ) {
-    router.get("health/live") { _, _ in
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"live"}"#)))
-    }
-    router.get("health/ready") { _, _ in
-        var failures: [String] = []
-        for check in readiness {
-            do {
-                try await withDeadline(timeout) { try await check.check() }
-            } catch {
-                failures.append("\(check.name): \(error)")
+    router.get("health/live") { _, _ in HealthStatus(status: "live") }
+    router.get("health/ready") { _, _ -> HealthStatus in
+        let failures = await withTaskGroup(of: String?.self) { group in
+            for check in readiness {
+                group.addTask {
+                    do {
+                        try await withDeadline(timeout) { try await check.check() }
+                        return nil
+                    } catch {
+                        return "\(check.name): \(error)"
+                    }
+                }
             }
+            var failures: [String] = []
+            for await failure in group { if let failure { failures.append(failure) } }
+            return failures.sorted()
         }
-        guard failures.isEmpty else {
-            let problem: [String: Any] = [
-                "type": "https://redress.dev/problems/not-ready",
-                "title": "Service not ready",
-                "status": 503,
-                "detail": failures.joined(separator: "; "),
-            ]
-            let body = (try? JSONSerialization.data(withJSONObject: problem, options: [.sortedKeys])) ?? Data()
-            return Response(
-                status: .serviceUnavailable,
-                headers: [.contentType: "application/problem+json", .retryAfter: "5"],
-                body: .init(byteBuffer: ByteBuffer(bytes: body)))
-        }
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#)))
+        guard failures.isEmpty else { throw Problem.notReady(failures.joined(separator: "; ")) }
+        return HealthStatus(status: "ready")
     }
     router.get("metrics") { _, _ in
         Response(
@@ -61,3 +61,4 @@ public func addOperationalRoutes<Context: RequestContext>(
     }
 }
 
+extension HealthStatus: ResponseEncodable {}

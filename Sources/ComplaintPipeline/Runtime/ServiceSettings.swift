@@ -17,6 +17,9 @@ import SystemPackage
 /// | `log.level` | `LOG_LEVEL` | `info` |
 /// | `shutdown.timeout.seconds` | `SHUTDOWN_TIMEOUT_SECONDS` | `25` (below Compose's and Kubernetes' 30 s kill) |
 /// | `kafka.fetch.wait.max.ms` | `KAFKA_FETCH_WAIT_MAX_MS` | librdkafka's (500); `redress up` sets 10 for the embedded broker |
+/// | `access.rate.per.second` | `ACCESS_RATE_PER_SECOND` | `50` requests per second per API key and process (bursts of twice that) |
+/// | `access.key.cache.seconds` | `ACCESS_KEY_CACHE_SECONDS` | `10` (how long a revoked key may still work) |
+/// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | `5000` (an HTTP request's database work; then 503) |
 public struct ServiceSettings: Sendable, Hashable {
     public var kafkaBrokers: [String]
     public var databaseURL: String
@@ -26,6 +29,8 @@ public struct ServiceSettings: Sendable, Hashable {
     public var shutdownTimeout: Duration
     /// Extra librdkafka properties for the service's clients (`fetch.wait.max.ms`).
     public var kafkaProperties: [String: String] = [:]
+    /// How the service's HTTP API authenticates and limits callers.
+    public var access = AccessConfiguration()
 
     public init(kafkaBrokers: [String], databaseURL: String, httpHost: String, httpPort: Int, logLevel: Logger.Level, shutdownTimeout: Duration) {
         self.kafkaBrokers = kafkaBrokers
@@ -46,7 +51,7 @@ public struct ServiceSettings: Sendable, Hashable {
     }
 
     /// The reader behind ``load(for:environment:configurationFile:)`` (environment, then JSON file), for a
-    /// service's own settings: `intake.rate.per.second` is read from `INTAKE_RATE_PER_SECOND` or the file.
+    /// service's own settings: `intake.max.body.bytes` is read from `INTAKE_MAX_BODY_BYTES` or the file.
     /// - Parameter secrets: Environment variables whose values must never be printed.
     public static func configReader(
         for service: RedressService,
@@ -103,6 +108,9 @@ public struct ServiceSettings: Sendable, Hashable {
             shutdownTimeout: .seconds(max(1, timeout))
         )
         settings.kafkaProperties = kafkaProperties
+        settings.access.ratePerSecond = max(1, config.int(forKey: "access.rate.per.second", default: 50))
+        settings.access.keyCacheLifetime = .seconds(max(0, config.int(forKey: "access.key.cache.seconds", default: 10)))
+        settings.access.databaseTimeout = .milliseconds(max(100, config.int(forKey: "database.timeout.ms", default: 5000)))
         return settings
     }
 }

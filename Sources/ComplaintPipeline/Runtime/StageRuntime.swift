@@ -1,3 +1,4 @@
+import Access
 import ComplaintEvents
 import ComplaintStore
 import Hummingbird
@@ -42,8 +43,11 @@ public struct StageRuntime: Sendable {
     public var onServerRunning: @Sendable (Int) async -> Void = { _ in }
     /// Dead letters go here (tests rename it to stay isolated).
     public var deadLetterTopic: String = Topics.deadLetter.name
-    /// Adds the service's own HTTP API (intake's `/v1/complaints`, say) beside the operational routes.
-    public var addRoutes: @Sendable (Router<BasicRequestContext>, StageResources) -> Void = { _, _ in }
+    /// Adds the service's own HTTP API (intake's `/v1/complaints`, say) beside the operational routes;
+    /// protect it with ``StageResources/authentication``.
+    public var addRoutes: @Sendable (Router<RedressRequestContext>, StageResources) -> Void = { _, _ in }
+    /// How the service's API authenticates callers against the shared `access` schema.
+    public var access = AccessConfiguration()
     /// Migrations applied instead of ``RedressService/migrations(requireOwn:)`` (tests).
     public var migrationsOverride: [MigrationSet]?
     /// Learns about migrations and background services; `/health/ready` reads it.
@@ -62,21 +66,28 @@ public struct StageRuntime: Sendable {
         self.registry = registry
         self.logger = logger
         self.kafkaProperties = settings.kafkaProperties
+        self.access = settings.access
     }
 
     /// Builds the process's services.
     /// - Throws: A ``MissingMigrations`` if the service's migrations folder cannot be found, or a
     ///   configuration error of the database URL or a Kafka client.
     public func makeServiceGroup() throws -> ServiceGroup {
-        let allMigrations = try migrationsOverride ?? service.migrations()
-        let database = try DatabaseConfiguration(url: settings.databaseURL)
-        let client = PostgresClient(configuration: database.makeClientConfiguration(), backgroundLogger: logger)
+        // The shared access schema first: services' own migrations may rely on it.
+        let allMigrations = try [AccessTables.migrations()] + (migrationsOverride ?? service.migrations())
+        let databaseConfiguration = try DatabaseConfiguration(url: settings.databaseURL)
+        let client = PostgresClient(configuration: databaseConfiguration.makeClientConfiguration(), backgroundLogger: logger)
 
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBrokers, clientID: "\(service.executable)-producer")
         // Consumer-only properties would make librdkafka warn on the producer.
         producerConfiguration.additionalProperties = kafkaProperties.filter { !consumerOnlyKafkaProperties.contains($0.key) }
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
-        let resources = StageResources(service: service, client: client, producer: producer, logger: logger)
+        let database = DatabaseGuard(timeout: access.databaseTimeout, logger: logger)
+        let authentication = AuthenticationMiddleware(
+            keys: APIKeyStore(schema: access.schema, cacheLifetime: access.keyCacheLifetime),
+            limiter: RateLimiter(defaultRate: access.ratePerSecond), client: client, database: database, logger: logger)
+        let resources = StageResources(
+            service: service, client: client, producer: producer, database: database, authentication: authentication, logger: logger)
 
         var background: [(name: String, service: any Service)] = []
         var clients: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: client), .init(service: producer)]
@@ -110,7 +121,11 @@ public struct StageRuntime: Sendable {
             _ = try await Migrator(client: client, logger: logger).apply(allMigrations)
         }, then: background)
 
-        let router = Router()
+        let router = Router(context: RedressRequestContext.self)
+        // Before any route: a router's middleware applies only to routes added after it.
+        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: LogRequestsMiddleware(.debug))
         addOperationalRoutes(to: router, readiness: [
             ReadinessCheck(name: "postgres") { _ = try await client.query("SELECT 1", logger: logger).collect() },
             ReadinessCheck(name: "kafka") { try await producer.checkConnectivity(timeout: .seconds(2)) },
@@ -155,7 +170,26 @@ public struct StageResources: Sendable {
     public var client: PostgresClient
     /// The idempotent producer the outbox relay and the dead-letter publisher use.
     public var producer: KafkaProducer
+    /// Bounds a request's database work and answers 503 promptly while PostgreSQL is away.
+    public var database: DatabaseGuard
+    /// Add it to a route group to require an API key: the caller lands in the request context.
+    public var authentication: AuthenticationMiddleware
     public var logger: Logger
+}
+
+/// How a service's HTTP API checks callers (keys in the shared `access` schema).
+///
+/// | key | environment | default |
+/// | --- | --- | --- |
+/// | `access.rate.per.second` | `ACCESS_RATE_PER_SECOND` | 50 requests per second per key (bursts of twice that) |
+/// | `access.key.cache.seconds` | `ACCESS_KEY_CACHE_SECONDS` | 10 (a revocation takes effect within that time) |
+/// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | 5000 (a request's database work; then 503) |
+public struct AccessConfiguration: Sendable, Hashable {
+    public var schema: SchemaName = AccessTables.schema
+    public var ratePerSecond = 50
+    public var keyCacheLifetime: Duration = .seconds(10)
+    public var databaseTimeout: Duration = .seconds(5)
+    public init() {}
 }
 
 /// `/health/ready`'s reason when migrations are pending or a background service stopped.

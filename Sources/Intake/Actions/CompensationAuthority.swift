@@ -1,3 +1,4 @@
+import Access
 import Foundation
 
 /// How much compensation each role may grant on one complaint without a manager's approval.

@@ -1,3 +1,4 @@
+import Access
 import ComplaintEvents
 import ComplaintPipeline
 import ComplaintStore
@@ -17,15 +18,13 @@ public struct ActionOutcome: Sendable, Hashable, Codable {
 
 /// Applies staff actions to complaints: checks the caller, the state machine and the compensation
 /// authority, then writes the complaint, its timeline and the `complaints.updated.v1` events in the
-/// caller's transaction. The complaint row is locked first, so one complaint's actions serialise
-/// and its events reach the outbox in order.
+/// caller's transaction (intake's schema on the `search_path`). The complaint row is locked first, so
+/// one complaint's actions serialise and its events reach the outbox in order.
 public struct ComplaintActions: Sendable {
-    public var schema: SchemaName
     public var authority: CompensationAuthority
     public var topics: IntakeTopics
 
-    public init(schema: SchemaName = "intake", authority: CompensationAuthority = .default, topics: IntakeTopics = IntakeTopics()) {
-        self.schema = schema
+    public init(authority: CompensationAuthority = .default, topics: IntakeTopics = IntakeTopics()) {
         self.authority = authority
         self.topics = topics
     }
@@ -33,13 +32,12 @@ public struct ComplaintActions: Sendable {
     public func apply(
         _ action: StaffAction, to complaintID: UUID, by caller: Caller, traceParent: String? = nil,
         on connection: PostgresConnection, logger: Logger
-    ) async throws -> ActionOutcome {
+    ) async throws -> (ActionOutcome, [OutgoingEvent]) {
         guard caller.role >= .staff else {
             throw ActionError.forbidden("role \(caller.role.rawValue) may only submit complaints")
         }
-        let table = "\(schema).complaints"
         let rows = try await connection.query(
-            "SELECT hotel_id, status FROM \(unescaped: table) WHERE id = \(complaintID) FOR UPDATE", logger: logger)
+            "SELECT hotel_id, status FROM complaints WHERE id = \(complaintID) FOR UPDATE", logger: logger)
         var found: (hotel: String, status: IntakeStatus)?
         for try await (hotel, status) in rows.decode((String, String).self) {
             found = (hotel, IntakeStatus(rawValue: status) ?? .received)
@@ -53,7 +51,6 @@ public struct ComplaintActions: Sendable {
         let actor = caller.actor
         var changes: [(change: ComplaintUpdated.Change, status: IntakeStatus)] = []
         var outcome = ActionOutcome(complaintId: complaintID, action: action.name, status: statusAfter)
-        let compensations = "\(schema).compensations"
 
         switch action {
         case .acknowledge:
@@ -79,7 +76,7 @@ public struct ComplaintActions: Sendable {
             let withinAuthority = authority.allows(caller.role, total: approvedSoFar + request.amountMinor, currency: request.currency)
             let state = withinAuthority ? "approved" : "pending"
             try await connection.query("""
-                INSERT INTO \(unescaped: compensations) (id, complaint_id, kind, amount_minor, currency, reason, state,
+                INSERT INTO compensations (id, complaint_id, kind, amount_minor, currency, reason, state,
                     requested_by, requested_at, decided_by, decided_at)
                 VALUES (\(id), \(complaintID), \(request.kind.rawValue), \(request.amountMinor), \(request.currency),
                     \(request.reason), \(state), \(caller.name), \(now), \(withinAuthority ? caller.name : nil), \(withinAuthority ? now : nil))
@@ -101,7 +98,7 @@ public struct ComplaintActions: Sendable {
                 throw ActionError.forbidden("only a manager or admin may \(approving ? "approve" : "reject") compensation")
             }
             let pending = try await connection.query("""
-                SELECT kind, amount_minor, currency, reason, state FROM \(unescaped: compensations)
+                SELECT kind, amount_minor, currency, reason, state FROM compensations
                 WHERE id = \(id) AND complaint_id = \(complaintID) FOR UPDATE
                 """, logger: logger)
             var record: (kind: String, amount: Int64, currency: String, reason: String, state: String)?
@@ -116,7 +113,7 @@ public struct ComplaintActions: Sendable {
             }
             let state = approving ? "approved" : "rejected"
             try await connection.query("""
-                UPDATE \(unescaped: compensations) SET state = \(state), decided_by = \(caller.name), decided_at = \(now),
+                UPDATE compensations SET state = \(state), decided_by = \(caller.name), decided_at = \(now),
                     decision_note = \(note) WHERE id = \(id)
                 """, logger: logger)
             let compensation = Compensation(
@@ -130,30 +127,28 @@ public struct ComplaintActions: Sendable {
         outcome.status = statusAfter
         if statusAfter != found.status {
             try await connection.query("""
-                UPDATE \(unescaped: table) SET status = \(statusAfter.rawValue), version = version + 1, updated_at = \(now)
+                UPDATE complaints SET status = \(statusAfter.rawValue), version = version + 1, updated_at = \(now)
                 WHERE id = \(complaintID)
                 """, logger: logger)
         } else {
             try await connection.query(
-                "UPDATE \(unescaped: table) SET version = version + 1, updated_at = \(now) WHERE id = \(complaintID)", logger: logger)
+                "UPDATE complaints SET version = version + 1, updated_at = \(now) WHERE id = \(complaintID)", logger: logger)
         }
-        var outboxRows: [OutboxRow] = []
+        var events: [OutgoingEvent] = []
         for (change, status) in changes {
             let updated = ComplaintUpdated(complaintID: complaintID, change: change, occurredAt: now, actor: actor, statusAfter: status.eventStatus)
-            try await Timeline(schema: schema).append(
+            try await Timeline.append(
                 complaintID: complaintID, at: now, kind: change.kind.rawValue, actor: actor, statusAfter: status,
                 detailsJSON: try detailsJSON(of: updated), on: connection, logger: logger)
             let envelope = EventEnvelope(source: IntakeTopics.eventSource, time: now, hotelID: found.hotel, traceParent: traceParent, data: updated)
-            outboxRows.append(try OutgoingEvent(envelope, on: topics.updated).row)
+            events.append(try OutgoingEvent(envelope, on: topics.updated))
         }
-        try await Outbox(schema: schema).enqueue(outboxRows, on: connection, logger: logger)
-        return outcome
+        return (outcome, events)
     }
 
     private func approvedTotal(complaintID: UUID, currency: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        let compensations = "\(schema).compensations"
         let rows = try await connection.query("""
-            SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM \(unescaped: compensations)
+            SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM compensations
             WHERE complaint_id = \(complaintID) AND currency = \(currency) AND state = 'approved'
             """, logger: logger)
         for try await total in rows.decode(Int64.self) { return total }

@@ -1,3 +1,4 @@
+import Access
 import ComplaintEvents
 import Foundation
 

@@ -1,3 +1,4 @@
+import Access
 import ComplaintEvents
 import ComplaintPipeline
 import ComplaintStore
@@ -11,48 +12,51 @@ import PostgresNIO
 
 /// The HTTP API of intake (`/v1/complaints…`), documented in `services/intake/openapi.yaml`.
 ///
-/// Every request: API key (401) → rate limit per key (429) → role (403) → body (415, 413, 400,
-/// 422) → the work in one transaction, bounded by ``IntakeConfiguration/databaseTimeout`` (503 when
-/// PostgreSQL is unreachable). Another hotel's complaint is answered exactly like a missing one (404).
+/// Every request: API key (401) and rate limit per key (429) from the shared access layer's
+/// ``Access/AuthenticationMiddleware`` → role (403) → body (415, 413, 400, 422) → the work in one
+/// transaction on intake's schema, bounded by the ``Access/DatabaseGuard`` (503 when PostgreSQL is
+/// unreachable). Another hotel's complaint is answered exactly like a missing one (404). Errors are
+/// thrown as ``Access/Problem``s; ``Access/ProblemMiddleware`` renders whatever else goes wrong.
 public struct IntakeAPI: Sendable {
     public var configuration: IntakeConfiguration
-    public var client: PostgresClient
-    public var keys: APIKeyStore
-    public var limiter: RateLimiter
-    public var logger: Logger
+    public var store: StageStore
+    public var database: DatabaseGuard
+    public var authentication: AuthenticationMiddleware
 
     var registrar: ComplaintRegistrar
     var actions: ComplaintActions
     var queries: ComplaintQueries
     var reader: RequestReader
 
-    public init(configuration: IntakeConfiguration, client: PostgresClient, logger: Logger) {
+    public init(configuration: IntakeConfiguration, store: StageStore, database: DatabaseGuard, authentication: AuthenticationMiddleware) {
         self.configuration = configuration
-        self.client = client
-        self.logger = logger
-        self.keys = APIKeyStore(schema: configuration.schema, cacheLifetime: configuration.keyCacheLifetime)
-        self.limiter = RateLimiter(defaultRate: configuration.ratePerSecond)
-        self.registrar = ComplaintRegistrar(schema: configuration.schema, guestKeyer: GuestKeyer(secret: configuration.guestKeySecret), topics: configuration.topics)
-        self.actions = ComplaintActions(schema: configuration.schema, authority: configuration.authority, topics: configuration.topics)
-        self.queries = ComplaintQueries(schema: configuration.schema)
+        self.store = store
+        self.database = database
+        self.authentication = authentication
+        self.registrar = ComplaintRegistrar(guestKeyer: GuestKeyer(secret: configuration.guestKeySecret), topics: configuration.topics)
+        self.actions = ComplaintActions(authority: configuration.authority, topics: configuration.topics)
+        self.queries = ComplaintQueries()
         self.reader = RequestReader(maximumBodySize: configuration.maximumBodySize)
     }
 
-    public func addRoutes(to router: Router<BasicRequestContext>) {
-        let complaints = router.group("v1/complaints")
+    public func addRoutes(to router: Router<RedressRequestContext>) {
+        let complaints = router.group("v1/complaints").add(middleware: authentication)
         complaints.post { request, context in
-            await respond(request, minimumRole: .publisher) { caller in try await submit(request, caller: caller) }
+            try await mappingErrors { try await submit(request, caller: try context.caller(atLeast: .publisher, for: request)) }
         }
         complaints.get { request, context in
-            await respond(request, minimumRole: .staff) { caller in try await list(request, caller: caller) }
+            try await mappingErrors { try await list(request, caller: try context.caller(atLeast: .staff, for: request)) }
         }
         complaints.get(":id") { request, context in
-            await respond(request, minimumRole: .staff) { caller in
+            try await mappingErrors {
+                let caller = try context.caller(atLeast: .staff, for: request)
                 let id = try reader.uuidParameter("id", context)
-                guard let json = try await withDatabase({ try await queries.complaint(id, for: caller, client: client, logger: logger) }) else {
-                    throw Problem.notFound("no complaint \(id.uuidString.lowercased())")
+                let queries = self.queries
+                let json = try await database.run {
+                    try await store.read { connection, logger in try await queries.complaint(id, for: caller, on: connection, logger: logger) }
                 }
-                return Self.json(json)
+                guard let json else { throw Problem.notFound("no complaint \(id.uuidString.lowercased())") }
+                return EditedResponse(response: EmbeddedJSON(json))
             }
         }
         addAction("acknowledge", to: complaints, body: .none) { _ in .acknowledge }
@@ -72,7 +76,8 @@ public struct IntakeAPI: Sendable {
         addAction("close", to: complaints, body: .none) { _ in .close }
         for decision in ["approve", "reject"] {
             complaints.post(":id/compensations/:compensationId/\(decision)") { request, context in
-                await respond(request, minimumRole: .staff) { caller in
+                try await mappingErrors {
+                    let caller = try context.caller(atLeast: .staff, for: request)
                     let id = try reader.uuidParameter("id", context)
                     let compensationID = try reader.uuidParameter("compensationId", context)
                     let bytes = try await reader.jsonBody(request, optional: true)
@@ -90,11 +95,12 @@ public struct IntakeAPI: Sendable {
     private enum BodyKind { case none, required }
 
     private func addAction(
-        _ path: String, to group: RouterGroup<BasicRequestContext>, body: BodyKind, status: HTTPResponse.Status = .ok,
+        _ path: String, to group: RouterGroup<RedressRequestContext>, body: BodyKind, status: HTTPResponse.Status = .ok,
         _ makeAction: @escaping @Sendable ([UInt8]?) throws -> StaffAction
     ) {
         group.post(":id/\(path)") { request, context in
-            await respond(request, minimumRole: .staff) { caller in
+            try await mappingErrors {
+                let caller = try context.caller(atLeast: .staff, for: request)
                 let id = try reader.uuidParameter("id", context)
                 let bytes: [UInt8]? = body == .required ? try await reader.jsonBody(request) : nil
                 return try await perform(try makeAction(bytes), on: id, caller: caller, request: request, status: status)
@@ -102,21 +108,24 @@ public struct IntakeAPI: Sendable {
         }
     }
 
-    private func perform(_ action: StaffAction, on id: UUID, caller: Caller, request: Request, status: HTTPResponse.Status) async throws -> Response {
+    private func perform(
+        _ action: StaffAction, on id: UUID, caller: Caller, request: Request, status: HTTPResponse.Status
+    ) async throws -> EditedResponse<ActionOutcome> {
         let traceParent = request.headers[.traceParent]
-        let outcome = try await withDatabase {
-            try await client.transaction(logger: logger) { connection in
+        let actions = self.actions
+        let outcome = try await database.run {
+            try await store.write { connection, logger in
                 try await actions.apply(action, to: id, by: caller, traceParent: traceParent, on: connection, logger: logger)
             }
         }
         let responseStatus: HTTPResponse.Status = outcome.compensationState == "pending" ? .accepted : status
         Counter(label: "redress_intake_actions_total", dimensions: [("action", action.name)]).increment()
-        return Self.json(try jsonText(outcome), status: responseStatus)
+        return EditedResponse(status: responseStatus, response: outcome)
     }
 
     // MARK: Submit
 
-    private func submit(_ request: Request, caller: Caller) async throws -> Response {
+    private func submit(_ request: Request, caller: Caller) async throws -> EditedResponse<SubmissionReceipt> {
         let bytes = try await reader.jsonBody(request)!
         let submission = try reader.decode(ComplaintSubmitted.self, from: bytes)
         guard caller.covers(hotel: submission.hotelID) else {
@@ -133,10 +142,13 @@ public struct IntakeAPI: Sendable {
         let actor = EventActor(id: caller.name, role: caller.role.actorRole)
         let traceParent = request.headers[.traceParent]
         let outcome: RegistrationOutcome
+        let registrar = self.registrar
         do {
-            outcome = try await withDatabase {
-                try await client.transaction(logger: logger) { connection in
-                    try await registrar.register(submission, actor: actor, idempotency: idempotency, traceParent: traceParent, on: connection, logger: logger)
+            outcome = try await database.run {
+                try await store.write { connection, logger in
+                    let outcome = try await registrar.register(
+                        submission, actor: actor, idempotency: idempotency, traceParent: traceParent, on: connection, logger: logger)
+                    return (outcome, outcome.events)
                 }
             }
         } catch let error as IdempotencyKeyReused {
@@ -144,15 +156,14 @@ public struct IntakeAPI: Sendable {
         }
         Counter(label: "redress_intake_submissions_total", dimensions: [("door", "http"), ("outcome", outcome.created ? "created" : "replayed")]).increment()
         let id = outcome.complaintID.uuidString.lowercased()
-        let body = #"{"id":"\#(id)","status":"\#(outcome.created ? "created" : "existing")"}"#
-        var response = Self.json(body, status: outcome.created ? .created : .ok)
-        response.headers[.location] = "/v1/complaints/\(id)"
-        return response
+        return EditedResponse(
+            status: outcome.created ? .created : .ok, headers: [.location: "/v1/complaints/\(id)"],
+            response: SubmissionReceipt(id: outcome.complaintID, status: outcome.created ? "created" : "existing"))
     }
 
     // MARK: List
 
-    private func list(_ request: Request, caller: Caller) async throws -> Response {
+    private func list(_ request: Request, caller: Caller) async throws -> ComplaintListPage {
         let query = request.uri.queryParameters
         var filter = ComplaintFilter()
         var errors: [Problem.FieldError] = []
@@ -181,12 +192,14 @@ public struct IntakeAPI: Sendable {
         if !errors.isEmpty { throw Problem.validation(errors) }
         if let hotel = filter.hotelID, !caller.covers(hotel: hotel) {
             // Another hotel's complaints are invisible, not forbidden: the page is simply empty.
-            return Self.json(#"{"items":[],"nextCursor":null}"#)
+            return ComplaintListPage(items: [], nextCursor: nil)
         }
         let finalFilter = filter
-        let page = try await withDatabase { try await queries.list(finalFilter, for: caller, client: client, logger: logger) }
-        let next = page.nextCursor.map { "\"\($0.token)\"" } ?? "null"
-        return Self.json(#"{"items":[\#(page.itemsJSON.joined(separator: ","))],"nextCursor":\#(next)}"#)
+        let queries = self.queries
+        let page = try await database.run {
+            try await store.read { connection, logger in try await queries.list(finalFilter, for: caller, on: connection, logger: logger) }
+        }
+        return ComplaintListPage(items: page.itemsJSON.map(EmbeddedJSON.init), nextCursor: page.nextCursor?.token)
     }
 
     nonisolated(unsafe) private static let dateFormatter: ISO8601DateFormatter = {
@@ -207,34 +220,17 @@ public struct IntakeAPI: Sendable {
 
     // MARK: Plumbing
 
-    /// Authenticates, rate-limits and checks the role, runs `body`, and turns every error into a problem.
-    private func respond(
-        _ request: Request, minimumRole: AccessRole, _ body: (Caller) async throws -> Response
-    ) async -> Response {
-        let instance = request.uri.path
+    /// Runs a route's work, turning intake's domain errors into problems; everything else goes on to
+    /// ``Access/ProblemMiddleware``.
+    private func mappingErrors<Value: ResponseGenerator>(_ body: () async throws -> Value) async throws -> Value {
         do {
-            let key = try reader.apiKey(request)
-            guard let caller = try await withDatabase({ try await keys.authenticate(key, client: client, logger: logger) }) else {
-                throw Problem.unauthorized("the API key is unknown or revoked")
-            }
-            let decision = limiter.acquire(key: caller.keyID, rate: caller.ratePerSecond)
-            guard decision.allowed else { throw Problem.rateLimited(retryAfter: decision.retryAfterSeconds) }
-            guard caller.role >= minimumRole else {
-                throw Problem.forbidden("role \(caller.role.rawValue) may not \(request.method.rawValue) \(instance)")
-            }
-            return try await body(caller)
-        } catch let problem as Problem {
-            return problem.response(instance: instance)
+            return try await body()
         } catch let error as ActionError {
-            return Self.problem(for: error).response(instance: instance)
+            throw Self.problem(for: error)
         } catch let error where PostgresErrorClassifier.sqlState(of: error)?.hasPrefix("22") == true {
             // A data exception: a value PostgreSQL cannot store slipped past validation.
             let state = PostgresErrorClassifier.sqlState(of: error) ?? "22000"
-            return Problem.validation(field: "", rule: "a value cannot be stored (SQLSTATE \(state))").response(instance: instance)
-        } catch {
-            logger.error("request failed", metadata: ["path": "\(instance)", "error": "\(String(reflecting: error))"])
-            return Problem(.internalServerError, type: "internal", title: "Internal error",
-                           detail: "the request failed unexpectedly; it was logged").response(instance: instance)
+            throw Problem.validation(field: "", rule: "a value cannot be stored (SQLSTATE \(state))")
         }
     }
 
@@ -259,27 +255,28 @@ public struct IntakeAPI: Sendable {
             return problem
         }
     }
-
-    /// Runs database work with a deadline; an unreachable or restarting PostgreSQL becomes a 503 with
-    /// `Retry-After`, serialisation conflicts are retried twice.
-    private func withDatabase<Result: Sendable>(_ work: @escaping @Sendable () async throws -> Result) async throws -> Result {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try await withDeadline(configuration.databaseTimeout, work)
-            } catch is DeadlineExceeded {
-                throw Problem.unavailable("the database did not answer within \(configuration.databaseTimeout)")
-            } catch let error where PostgresErrorClassifier.isTransient(error) {
-                let state = PostgresErrorClassifier.sqlState(of: error)
-                if (state == "40001" || state == "40P01"), attempt < 3 { continue }
-                logger.warning("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
-                throw Problem.unavailable("the database is unavailable; retry shortly")
-            }
-        }
-    }
-
-    static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
 }
+
+/// The answer to `POST /v1/complaints`: the complaint's id and whether it was new.
+struct SubmissionReceipt: Codable, Sendable, ResponseEncodable {
+    var id: UUID
+    var status: String
+}
+
+/// A page of `GET /v1/complaints`: items as PostgreSQL built them, and the cursor of the next page.
+struct ComplaintListPage: Encodable, Sendable, ResponseEncodable {
+    var items: [EmbeddedJSON]
+    var nextCursor: String?
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(items, forKey: .items)
+        // Always present, `null` on the last page (the OpenAPI document says so).
+        try container.encode(nextCursor, forKey: .nextCursor)
+    }
+
+    enum CodingKeys: String, CodingKey { case items, nextCursor }
+}
+
+extension ActionOutcome: ResponseEncodable {}
+extension EmbeddedJSON: ResponseEncodable {}

@@ -1,39 +1,13 @@
+import Access
 import ComplaintEvents
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
 
-extension HTTPField.Name {
-    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
-    static let apiKey = HTTPField.Name("X-API-Key")!
-    static let traceParent = HTTPField.Name("traceparent")!
-}
-
-/// Reads what a request carries (key, body, parameters) and turns every defect into a ``Problem``.
+/// Reads what a request carries (body, parameters) and turns every defect into a ``Access/Problem``.
 struct RequestReader: Sendable {
     var maximumBodySize: Int
-
-    /// The API key from `Authorization: Bearer …` or `X-API-Key`.
-    func apiKey(_ request: Request) throws(Problem) -> APIKeySecret {
-        var text: Substring?
-        if let authorization = request.headers[.authorization] {
-            let parts = authorization.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-                throw Problem.unauthorized("the Authorization header must be 'Bearer <api key>'")
-            }
-            text = parts[1].drop { $0 == " " }
-        } else if let header = request.headers[.apiKey] {
-            text = Substring(header)
-        }
-        guard let text else {
-            throw Problem.unauthorized("send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
-        }
-        guard let key = APIKeySecret(parsing: text) else {
-            throw Problem.unauthorized("the API key is not of the form rdk_<id>_<secret>")
-        }
-        return key
-    }
 
     /// The JSON body as bytes: checks the media type (415) and the size (413). An absent body is
     /// `nil` when `optional`.
@@ -42,11 +16,11 @@ struct RequestReader: Sendable {
             throw Problem.tooLarge(limit: maximumBodySize)
         }
         let contentType = request.headers[.contentType]
-        let body = request.body
         let buffer: ByteBuffer
         do {
-            buffer = try await body.collect(upTo: maximumBodySize)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+            buffer = try await request.body.collect(upTo: maximumBodySize)
+        } catch is NIOTooManyBytesError {
+            // A chunked body (no Content-Length) over the limit.
             throw Problem.tooLarge(limit: maximumBodySize)
         }
         if buffer.readableBytes == 0 && optional && contentType == nil { return nil }

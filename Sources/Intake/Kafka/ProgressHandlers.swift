@@ -8,17 +8,12 @@ import PostgresNIO
 /// Keeps intake's record current with the classifier's verdict (category, severity, priority; status
 /// `received` → `classified`), so staff can filter by them and the timeline shows it.
 public struct ClassifiedHandler: EventHandler {
-    public var schema: SchemaName
-
-    public init(schema: SchemaName) {
-        self.schema = schema
-    }
+    public init() {}
 
     public func handle(_ event: EventEnvelope<ComplaintClassified>, context: HandlerContext) async throws -> [OutgoingEvent] {
         let data = event.data
-        let table = "\(schema).complaints"
         let rows = try await context.connection.query("""
-            UPDATE \(unescaped: table) SET category = \(data.category.rawValue), severity = \(data.severity.rawValue),
+            UPDATE complaints SET category = \(data.category.rawValue), severity = \(data.severity.rawValue),
                 priority = \(data.priority),
                 status = CASE WHEN status = 'received' THEN 'classified' ELSE status END,
                 version = version + 1, updated_at = now()
@@ -31,7 +26,7 @@ public struct ClassifiedHandler: EventHandler {
                 "category": data.category.rawValue, "severity": data.severity.rawValue, "priority": "\(data.priority)",
                 "confidence": String(format: "%.2f", data.confidence),
             ],
-            schema: schema, context: context)
+            context: context)
         return []
     }
 }
@@ -39,18 +34,13 @@ public struct ClassifiedHandler: EventHandler {
 /// Records who owns a complaint once assignment picked someone (status → `assigned` unless staff
 /// already acknowledged it); escalations re-assign.
 public struct AssignedHandler: EventHandler {
-    public var schema: SchemaName
-
-    public init(schema: SchemaName) {
-        self.schema = schema
-    }
+    public init() {}
 
     public func handle(_ event: EventEnvelope<ComplaintAssigned>, context: HandlerContext) async throws -> [OutgoingEvent] {
         let data = event.data
-        let table = "\(schema).complaints"
         let assignee = try jsonText(data.assignee)
         let rows = try await context.connection.query("""
-            UPDATE \(unescaped: table) SET assignee_id = \(data.assignee.staffID), assignee = \(assignee)::jsonb,
+            UPDATE complaints SET assignee_id = \(data.assignee.staffID), assignee = \(assignee)::jsonb,
                 category = COALESCE(category, \(data.category.rawValue)), severity = COALESCE(severity, \(data.severity.rawValue)),
                 status = CASE WHEN status IN ('received', 'classified') THEN 'assigned' ELSE status END,
                 version = version + 1, updated_at = now()
@@ -63,7 +53,7 @@ public struct AssignedHandler: EventHandler {
                 "department": data.department, "assignee": data.assignee.staffID, "reason": data.reason.rawValue,
                 "escalationLevel": "\(data.escalationLevel)",
             ],
-            schema: schema, context: context)
+            context: context)
         return []
     }
 }
@@ -72,14 +62,14 @@ public struct AssignedHandler: EventHandler {
 /// event is dead-lettered: it names a complaint intake never registered), and the timeline says so.
 private func recordProgress(
     _ rows: PostgresRowSequence, complaintID: UUID, at time: Date, kind: String, by service: String,
-    details: [String: String], schema: SchemaName, context: HandlerContext
+    details: [String: String], context: HandlerContext
 ) async throws {
     var statusAfter: IntakeStatus?
     for try await status in rows.decode(String.self) { statusAfter = IntakeStatus(rawValue: status) }
     guard let statusAfter else {
         throw RejectedEvent("data.complaintId: no complaint \(complaintID.uuidString.lowercased()) in intake")
     }
-    try await Timeline(schema: schema).append(
+    try await Timeline.append(
         complaintID: complaintID, at: time, kind: kind, actor: EventActor(id: service, role: .system),
         statusAfter: statusAfter, details: details, on: context.connection, logger: context.logger)
 }

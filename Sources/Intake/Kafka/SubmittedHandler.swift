@@ -1,3 +1,4 @@
+import Access
 import ComplaintEvents
 import ComplaintPipeline
 import Foundation
@@ -24,7 +25,7 @@ public struct SubmittedHandler: EventHandler {
             event.data, actor: actor, traceParent: event.traceParent, on: context.connection, logger: context.logger)
         context.logger.info(
             outcome.created ? "complaint registered" : "complaint already registered",
-            metadata: ["complaint_id": "\(outcome.complaintID)", "door": "kafka"])
-        return []
+            metadata: [LoggingKeys.complaintID: "\(outcome.complaintID)", "door": "kafka"])
+        return outcome.events
     }
 }

@@ -1,3 +1,4 @@
+import Access
 import ComplaintEvents
 import ComplaintStore
 import Foundation
@@ -57,19 +58,16 @@ public struct ComplaintPage: Sendable {
     public var nextCursor: PageCursor?
 }
 
-/// Reads complaints for the HTTP API, scoped to the caller's hotels. The JSON is assembled by
-/// PostgreSQL (`jsonb_build_object`), so a read is one round trip.
+/// Reads complaints for the HTTP API, scoped to the caller's hotels, on a connection whose
+/// transaction has intake's schema on the `search_path`. The JSON is assembled by PostgreSQL
+/// (`jsonb_build_object`), so a read is one statement.
 public struct ComplaintQueries: Sendable {
-    public var schema: SchemaName
-
-    public init(schema: SchemaName = "intake") {
-        self.schema = schema
-    }
+    public init() {}
 
     /// The complaint with its timeline and compensations, or `nil` if it does not exist *for this
     /// caller* (another hotel's complaint is indistinguishable from a missing one).
-    public func complaint(_ id: UUID, for caller: Caller, client: PostgresClient, logger: Logger) async throws -> String? {
-        let rows = try await client.query("""
+    public func complaint(_ id: UUID, for caller: Caller, on connection: PostgresConnection, logger: Logger) async throws -> String? {
+        let rows = try await connection.query("""
             SELECT c.hotel_id, (\(unescaped: summaryObject("c"))
                 || jsonb_build_object(
                     'source', c.source, 'externalId', c.external_id, 'occurredAt', c.occurred_at,
@@ -78,14 +76,14 @@ public struct ComplaintQueries: Sendable {
                     'timeline', COALESCE((SELECT jsonb_agg(jsonb_build_object(
                             'at', t.occurred_at, 'kind', t.kind, 'actor', jsonb_build_object('id', t.actor_id, 'role', t.actor_role),
                             'statusAfter', t.status_after, 'details', t.details) ORDER BY t.id)
-                        FROM \(unescaped: "\(schema).timeline") t WHERE t.complaint_id = c.id), '[]'::jsonb),
+                        FROM timeline t WHERE t.complaint_id = c.id), '[]'::jsonb),
                     'compensations', COALESCE((SELECT jsonb_agg(jsonb_build_object(
                             'id', m.id, 'kind', m.kind, 'amountMinor', m.amount_minor, 'currency', m.currency,
                             'reason', m.reason, 'state', m.state, 'requestedBy', m.requested_by, 'requestedAt', m.requested_at,
                             'decidedBy', m.decided_by, 'decidedAt', m.decided_at, 'decisionNote', m.decision_note)
                             ORDER BY m.requested_at, m.id)
-                        FROM \(unescaped: "\(schema).compensations") m WHERE m.complaint_id = c.id), '[]'::jsonb)))::text
-            FROM \(unescaped: "\(schema).complaints") c WHERE c.id = \(id)
+                        FROM compensations m WHERE m.complaint_id = c.id), '[]'::jsonb)))::text
+            FROM complaints c WHERE c.id = \(id)
             """, logger: logger)
         for try await (hotel, json) in rows.decode((String, String).self) {
             return caller.covers(hotel: hotel) ? json : nil
@@ -94,13 +92,13 @@ public struct ComplaintQueries: Sendable {
     }
 
     /// A page of complaints matching `filter` in the caller's hotels, newest first.
-    public func list(_ filter: ComplaintFilter, for caller: Caller, client: PostgresClient, logger: Logger) async throws -> ComplaintPage {
+    public func list(_ filter: ComplaintFilter, for caller: Caller, on connection: PostgresConnection, logger: Logger) async throws -> ComplaintPage {
         let isAdmin = caller.role == .admin
         let hotels = Array(caller.hotels)
         let limit = max(1, min(filter.limit, 200))
-        let rows = try await client.query("""
+        let rows = try await connection.query("""
             SELECT c.registered_at::text, c.id, (\(unescaped: summaryObject("c")))::text
-            FROM \(unescaped: "\(schema).complaints") c
+            FROM complaints c
             WHERE (\(isAdmin) OR c.hotel_id = ANY(\(hotels)))
               AND (\(filter.hotelID)::text IS NULL OR c.hotel_id = \(filter.hotelID))
               AND (\(filter.status?.rawValue)::text IS NULL OR c.status = \(filter.status?.rawValue))

@@ -11,6 +11,8 @@ public struct RegistrationOutcome: Sendable, Hashable {
     public var complaintID: UUID
     /// `false` for a replay: the same source and external id (or Idempotency-Key) registered before.
     public var created: Bool
+    /// `complaints.received.v1` for a new complaint; the caller's transaction writes it to the outbox.
+    public var events: [OutgoingEvent] = []
 }
 
 /// An `Idempotency-Key` header, with the fingerprint of the request it came with.
@@ -32,15 +34,14 @@ public struct IdempotencyKeyReused: Error, Hashable {
 }
 
 /// The one path both doors (HTTP and `complaints.submitted.v1`) take to register a complaint: the
-/// complaint row, its first timeline entry and the `complaints.received.v1` outbox row, in the
-/// caller's transaction. Registered once per hotel + `source` + `externalId`, and per Idempotency-Key.
+/// complaint row, its first timeline entry and the `complaints.received.v1` event, in the caller's
+/// transaction (intake's schema on the `search_path`). Registered once per hotel + `source` +
+/// `externalId`, and per Idempotency-Key.
 public struct ComplaintRegistrar: Sendable {
-    public var schema: SchemaName
     public var guestKeyer: GuestKeyer
     public var topics: IntakeTopics
 
-    public init(schema: SchemaName = "intake", guestKeyer: GuestKeyer, topics: IntakeTopics = IntakeTopics()) {
-        self.schema = schema
+    public init(guestKeyer: GuestKeyer, topics: IntakeTopics = IntakeTopics()) {
         self.guestKeyer = guestKeyer
         self.topics = topics
     }
@@ -63,9 +64,8 @@ public struct ComplaintRegistrar: Sendable {
         let guestKey = guestKeyer.guestKey(for: submission.guest)
         let guestJSON = try jsonText(submission.guest)
         let reporterJSON = try jsonText(submission.reporter)
-        let table = "\(schema).complaints"
         let inserted = try await connection.query("""
-            INSERT INTO \(unescaped: table) (id, hotel_id, source, external_id, channel, occurred_at, reported_at,
+            INSERT INTO complaints (id, hotel_id, source, external_id, channel, occurred_at, reported_at,
                 registered_at, text, language, guest, guest_key, reporter, status, updated_at)
             VALUES (\(id), \(submission.hotelID), \(submission.source), \(submission.externalID), \(submission.channel.rawValue),
                 \(submission.occurredAt), \(submission.reportedAt), \(now), \(submission.text), \(submission.language),
@@ -76,9 +76,10 @@ public struct ComplaintRegistrar: Sendable {
         var created = false
         for try await _ in inserted { created = true }
         let complaintID: UUID
+        var events: [OutgoingEvent] = []
         if created {
             complaintID = id
-            try await Timeline(schema: schema).append(
+            try await Timeline.append(
                 complaintID: id, at: now, kind: "received", actor: actor, statusAfter: .received,
                 details: ["channel": submission.channel.rawValue, "source": submission.source], on: connection, logger: logger)
             let received = ComplaintReceived(
@@ -93,10 +94,10 @@ public struct ComplaintRegistrar: Sendable {
                 reporter: submission.reporter)
             let envelope = EventEnvelope(
                 source: IntakeTopics.eventSource, time: now, hotelID: submission.hotelID, traceParent: traceParent, data: received)
-            try await Outbox(schema: schema).enqueue([try OutgoingEvent(envelope, on: topics.received).row], on: connection, logger: logger)
+            events = [try OutgoingEvent(envelope, on: topics.received)]
         } else {
             let existing = try await connection.query("""
-                SELECT id FROM \(unescaped: table)
+                SELECT id FROM complaints
                 WHERE hotel_id = \(submission.hotelID) AND source = \(submission.source) AND external_id = \(submission.externalID)
                 """, logger: logger)
             var found: UUID?
@@ -107,27 +108,25 @@ public struct ComplaintRegistrar: Sendable {
             complaintID = found
         }
         if let idempotency {
-            let keys = "\(schema).idempotency_keys"
             try await connection.query("""
-                UPDATE \(unescaped: keys) SET complaint_id = \(complaintID)
+                UPDATE idempotency_keys SET complaint_id = \(complaintID)
                 WHERE api_key_id = \(idempotency.apiKeyID) AND idempotency_key = \(idempotency.key)
                 """, logger: logger)
         }
-        return RegistrationOutcome(complaintID: complaintID, created: created)
+        return RegistrationOutcome(complaintID: complaintID, created: created, events: events)
     }
 
     /// Records `claim`, or returns the complaint an earlier request with the same key registered.
     private func claim(_ claim: IdempotencyClaim, on connection: PostgresConnection, logger: Logger) async throws -> UUID? {
-        let keys = "\(schema).idempotency_keys"
         let inserted = try await connection.query("""
-            INSERT INTO \(unescaped: keys) (api_key_id, idempotency_key, request_sha256, created_at)
+            INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_sha256, created_at)
             VALUES (\(claim.apiKeyID), \(claim.key), \(Data(claim.requestSHA256)), now())
             ON CONFLICT (api_key_id, idempotency_key) DO NOTHING
             RETURNING api_key_id
             """, logger: logger)
         for try await _ in inserted { return nil }
         let earlier = try await connection.query("""
-            SELECT request_sha256, complaint_id FROM \(unescaped: keys)
+            SELECT request_sha256, complaint_id FROM idempotency_keys
             WHERE api_key_id = \(claim.apiKeyID) AND idempotency_key = \(claim.key)
             """, logger: logger)
         for try await (digest, complaintID) in earlier.decode((Data, UUID?).self) {

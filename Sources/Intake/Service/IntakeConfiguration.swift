@@ -1,27 +1,23 @@
+import Access
 import ComplaintPipeline
 import ComplaintStore
 import Configuration
 import Foundation
 
 /// Intake's own settings, read like every service's (environment, then `services/intake/intake.json`).
+/// API keys, rate limits and the database deadline of requests are the access layer's
+/// (``ComplaintPipeline/AccessConfiguration``: `ACCESS_RATE_PER_SECOND`, `ACCESS_KEY_CACHE_SECONDS`, `DATABASE_TIMEOUT_MS`).
 ///
 /// | key | environment | default |
 /// | --- | --- | --- |
 /// | `redress.guest.key.secret` | `REDRESS_GUEST_KEY_SECRET` | required (a secret, ≥ 16 characters) |
-/// | `intake.rate.per.second` | `INTAKE_RATE_PER_SECOND` | `50` per API key (bursts of twice that) |
 /// | `intake.max.body.bytes` | `INTAKE_MAX_BODY_BYTES` | `32768` |
-/// | `intake.database.timeout.ms` | `INTAKE_DATABASE_TIMEOUT_MS` | `5000` (then 503) |
-/// | `intake.key.cache.seconds` | `INTAKE_KEY_CACHE_SECONDS` | `10` (how long a revoked key may still work) |
 /// | `intake.compensation.staff.limits` | `INTAKE_COMPENSATION_STAFF_LIMITS` | `CNY:20000,USD:3000,EUR:3000` |
 /// | `intake.compensation.manager.limits` | `INTAKE_COMPENSATION_MANAGER_LIMITS` | unlimited |
 public struct IntakeConfiguration: Sendable {
-    public var schema: SchemaName = "intake"
     public var topics = IntakeTopics()
     public var guestKeySecret: String
-    public var ratePerSecond = 50
     public var maximumBodySize = 32 * 1024
-    public var databaseTimeout: Duration = .seconds(5)
-    public var keyCacheLifetime: Duration = .seconds(10)
     public var authority = CompensationAuthority.default
 
     public init(guestKeySecret: String) {
@@ -35,10 +31,7 @@ public struct IntakeConfiguration: Sendable {
             throw ServiceSettings.Invalid(description: "REDRESS_GUEST_KEY_SECRET must be set to at least 16 characters (it keys the guest pseudonyms)")
         }
         var configuration = IntakeConfiguration(guestKeySecret: secret)
-        configuration.ratePerSecond = max(1, config.int(forKey: "intake.rate.per.second", default: 50))
         configuration.maximumBodySize = max(1024, config.int(forKey: "intake.max.body.bytes", default: 32 * 1024))
-        configuration.databaseTimeout = .milliseconds(max(100, config.int(forKey: "intake.database.timeout.ms", default: 5000)))
-        configuration.keyCacheLifetime = .seconds(max(0, config.int(forKey: "intake.key.cache.seconds", default: 10)))
         if let staff = config.string(forKey: "intake.compensation.staff.limits") {
             configuration.authority.limits[.staff] = try CompensationAuthority.parseLimits(staff)
         }

@@ -11,23 +11,22 @@ public enum IntakeService {
         service: RedressService = .intake, settings: ServiceSettings, configuration: IntakeConfiguration,
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
     ) -> StageRuntime {
-        var adjusted = configuration
-        adjusted.schema = service.schema
-        let configuration = adjusted
-        let registrar = ComplaintRegistrar(
-            schema: configuration.schema, guestKeyer: GuestKeyer(secret: configuration.guestKeySecret), topics: configuration.topics)
+        let registrar = ComplaintRegistrar(guestKeyer: GuestKeyer(secret: configuration.guestKeySecret), topics: configuration.topics)
         let topics = configuration.topics
         var runtime = StageRuntime(
             service: service, settings: settings,
             inputs: [
                 StageInput(topics.submitted, SubmittedHandler(registrar: registrar)),
-                StageInput(topics.classified, ClassifiedHandler(schema: configuration.schema)),
-                StageInput(topics.assigned, AssignedHandler(schema: configuration.schema)),
+                StageInput(topics.classified, ClassifiedHandler()),
+                StageInput(topics.assigned, AssignedHandler()),
             ],
             registry: registry, logger: logger)
         runtime.deadLetterTopic = topics.deadLetter.name
         runtime.addRoutes = { router, resources in
-            IntakeAPI(configuration: configuration, client: resources.client, logger: resources.logger).addRoutes(to: router)
+            IntakeAPI(
+                configuration: configuration, store: StageStore(client: resources.client, schema: service.schema, logger: resources.logger),
+                database: resources.database, authentication: resources.authentication
+            ).addRoutes(to: router)
         }
         return runtime
     }

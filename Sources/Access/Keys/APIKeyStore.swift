@@ -15,16 +15,18 @@ public struct APIKeyRecord: Sendable, Hashable, Codable {
     public var revokedAt: Date?
 }
 
-/// Creates, lists, revokes and checks API keys in `intake.api_keys`.
+/// Creates, lists, revokes and checks API keys in `access.api_keys`.
 ///
 /// Checked keys are remembered for ``cacheLifetime`` so that a request costs no extra query; a
 /// revocation therefore takes effect everywhere within that time.
 public final class APIKeyStore: Sendable {
     public let schema: SchemaName
     public let cacheLifetime: Duration
+    private var table: String { "\(schema).api_keys" }
     private let cache = NIOLockedValueBox<[String: (caller: Caller?, checkedAt: ContinuousClock.Instant)]>([:])
 
-    public init(schema: SchemaName = "intake", cacheLifetime: Duration = .seconds(10)) {
+    /// - Parameter schema: The access schema (tests use one of their own).
+    public init(schema: SchemaName = AccessTables.schema, cacheLifetime: Duration = .seconds(10)) {
         self.schema = schema
         self.cacheLifetime = cacheLifetime
     }
@@ -38,7 +40,6 @@ public final class APIKeyStore: Sendable {
         let record = APIKeyRecord(
             id: key.id, name: name, role: role, hotels: role == .admin ? [] : hotels.sorted(),
             ratePerSecond: ratePerSecond, createdAt: Date(), revokedAt: nil)
-        let table = "\(schema).api_keys"
         try await client.query("""
             INSERT INTO \(unescaped: table) (id, name, role, hotels, secret_sha256, rate_per_second, created_at)
             VALUES (\(record.id), \(record.name), \(record.role.rawValue), \(record.hotels), \(Data(key.secretSHA256)),
@@ -48,7 +49,6 @@ public final class APIKeyStore: Sendable {
     }
 
     public func list(client: PostgresClient, logger: Logger) async throws -> [APIKeyRecord] {
-        let table = "\(schema).api_keys"
         let rows = try await client.query("""
             SELECT id, name, role, hotels, rate_per_second, created_at, revoked_at
             FROM \(unescaped: table) ORDER BY created_at, id
@@ -66,7 +66,6 @@ public final class APIKeyStore: Sendable {
     /// Revokes key `id`. - Returns: false if no such active key exists.
     @discardableResult
     public func revoke(id: String, client: PostgresClient, logger: Logger) async throws -> Bool {
-        let table = "\(schema).api_keys"
         let rows = try await client.query("""
             UPDATE \(unescaped: table) SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id
             """, logger: logger)
@@ -83,7 +82,6 @@ public final class APIKeyStore: Sendable {
         if let cached = cache.withLockedValue({ $0[cacheKey] }), now - cached.checkedAt < cacheLifetime {
             return cached.caller
         }
-        let table = "\(schema).api_keys"
         let rows = try await client.query("""
             SELECT name, role, hotels, secret_sha256, rate_per_second FROM \(unescaped: table)
             WHERE id = \(key.id) AND revoked_at IS NULL

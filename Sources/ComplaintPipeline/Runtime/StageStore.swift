@@ -1,0 +1,41 @@
+import ComplaintStore
+import Logging
+import PostgresNIO
+
+/// A service's own schema, for work outside the pipeline (an HTTP action, a read): transactions with
+/// the schema alone on the `search_path`, so the service's SQL names its tables plainly, and the
+/// events a write returns land in the schema's outbox in the same transaction.
+public struct StageStore: Sendable {
+    public let client: PostgresClient
+    public let schema: SchemaName
+    public let logger: Logger
+    private let outbox: Outbox
+
+    public init(client: PostgresClient, schema: SchemaName, logger: Logger) {
+        self.client = client
+        self.schema = schema
+        self.logger = logger
+        self.outbox = Outbox(schema: schema)
+    }
+
+    /// Runs `body` in a transaction; the events it returns are written to the outbox before the commit.
+    public func write<Result: Sendable>(
+        _ body: @Sendable (PostgresConnection, Logger) async throws -> (Result, [OutgoingEvent])
+    ) async throws -> Result {
+        let outbox = self.outbox
+        let logger = self.logger
+        return try await client.transaction(schema: schema, logger: logger) { connection in
+            let (result, events) = try await body(connection, logger)
+            try await outbox.enqueue(events.map(\.row), on: connection, logger: logger)
+            return result
+        }
+    }
+
+    /// Runs `body` in a read-only transaction.
+    public func read<Result: Sendable>(_ body: @Sendable (PostgresConnection, Logger) async throws -> Result) async throws -> Result {
+        let logger = self.logger
+        return try await client.transaction(readOnly: true, schema: schema, logger: logger) { connection in
+            try await body(connection, logger)
+        }
+    }
+}
