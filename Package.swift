@@ -69,10 +69,10 @@ let package = Package(
                 "ComplaintEvents",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Migrations")],
             swiftSettings: swiftSettings
@@ -151,6 +151,8 @@ let package = Package(
         .target(
             name: "EmbeddedDefault",
             dependencies: [
+                "ComplaintStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -162,7 +164,7 @@ let package = Package(
         .target(
             name: "ComplaintTesting",
             dependencies: [
-                "ComplaintEvents", "ComplaintStore",
+                "ComplaintEvents", "ComplaintStore", "EmbeddedDefault",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -240,7 +242,7 @@ let package = Package(
         .testTarget(
             name: "ComplaintStoreTests",
             dependencies: [
-                "ComplaintStore", "ComplaintEvents", "ComplaintTesting",
+                "ComplaintStore", "ComplaintEvents", "ComplaintTesting", "EmbeddedDefault",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

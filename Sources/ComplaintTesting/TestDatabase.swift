@@ -1,3 +1,4 @@
+import EmbeddedDefault
 import ComplaintStore
 import Foundation
 import Logging

@@ -1,5 +1,6 @@
 import ComplaintStore
 import ComplaintTesting
+import EmbeddedDefault
 import Foundation
 import NIOCore
 import PostgresNIO

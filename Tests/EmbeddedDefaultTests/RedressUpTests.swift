@@ -45,19 +45,19 @@ struct RedressUpTests {
         #expect(brokers.hasPrefix("127.0.0.1:"))
         let databaseURL = try #require(value("DATABASE_URL"))
 
-        // Every service schema has its runtime tables.
+        // The shared access schema and every service schema have their tables.
         let schemas = try await withClient(try DatabaseConfiguration(url: databaseURL)) { client in
             let rows = try await client.query("SELECT DISTINCT schema FROM redress.redress_migrations ORDER BY 1", logger: .complaintTest).collect()
             return try rows.map { try $0.decode(String.self) }
         }
-        #expect(schemas == ["assignment", "classifier", "intake", "metrics", "notifier", "sla"])
+        #expect(schemas == ["access", "assignment", "classifier", "intake", "metrics", "notifier", "sla"])
 
         // A development admin key is provisioned (stored hashed) and handed over in up.env only.
         let adminKey = try #require(value("REDRESS_ADMIN_KEY"))
         #expect(adminKey.hasPrefix("rdk_"))
         let keyID = String(adminKey.dropFirst(4).prefix { $0 != "_" })
         let role = try await withClient(try DatabaseConfiguration(url: databaseURL)) { client in
-            try await client.query("SELECT role FROM intake.api_keys WHERE id = \(keyID)", logger: .complaintTest).collect()
+            try await client.query("SELECT role FROM access.api_keys WHERE id = \(keyID)", logger: .complaintTest).collect()
                 .first?.decode(String.self)
         }
         #expect(role == "admin")

@@ -1,6 +1,14 @@
 import Foundation
 import PostgresNIO
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Where and how to reach PostgreSQL, parsed from `DATABASE_URL` (or postgres-nio's `POSTGRES_*` variables) and
 /// turned into a `PostgresClient.Configuration`.
 ///
@@ -403,7 +411,7 @@ extension DatabaseConfiguration {
             throw ComplaintStoreError.invalidDatabaseURL("the database name is empty")
         }
 
-        guard let resolvedUser = username.flatMap({ $0.isEmpty ? nil : $0 }) ?? POSIX.currentUser()?.name else {
+        guard let resolvedUser = username.flatMap({ $0.isEmpty ? nil : $0 }) ?? Self.currentOSUser() else {
             throw ComplaintStoreError.invalidDatabaseURL("no user name in the URL and none for the current OS user")
         }
 
@@ -517,5 +525,18 @@ private enum URLText {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
         default: nil
         }
+    }
+}
+
+extension DatabaseConfiguration {
+    /// The login name of the account this process runs as (libpq's default user), if it has one.
+    static func currentOSUser() -> String? {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16 * 1024)
+        guard getpwuid_r(geteuid(), &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.pw_name else {
+            return nil
+        }
+        return String(cString: name)
     }
 }

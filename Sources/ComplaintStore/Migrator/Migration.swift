@@ -1,3 +1,6 @@
+import Crypto
+import Foundation
+
 /// One versioned SQL migration: the content of a `<NNNN>_<name>.sql` file.
 ///
 /// A migration is identified by its version inside its ``MigrationSet``; its ``checksum`` (SHA-256 of the SQL
@@ -21,7 +24,7 @@ public struct Migration: Sendable, Hashable {
         self.name = name
         self.sql = sql
         self.source = source
-        self.checksum = SHA256.hexDigest(sql)
+        self.checksum = SHA256.hash(data: Array(sql.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// The zero-padded version as it appears in file names and messages (`0003`).

@@ -1,4 +1,4 @@
-/// An error raised by ComplaintStore itself (configuration, migrations, the embedded server).
+/// An error raised by ComplaintStore itself (configuration, migrations, transactions).
 ///
 /// Errors that PostgreSQL or PostgresNIO raise (`PSQLError`, connection errors) pass through unchanged; classify
 /// those with ``PostgresErrorClassifier``.
@@ -13,8 +13,6 @@ public struct ComplaintStoreError: Error, Hashable, CustomStringConvertible, Sen
             case migrationOutOfOrder
             case migrationLockTimeout
             case migrationFailed
-            case embeddedPostgresUnavailable
-            case embeddedPostgresFailed
             case transactionRolledBack
         }
 
@@ -38,10 +36,6 @@ public struct ComplaintStoreError: Error, Hashable, CustomStringConvertible, Sen
         public static let migrationLockTimeout = Self(.migrationLockTimeout)
         /// A migration's SQL failed; ``ComplaintStoreError/underlying`` holds the database error.
         public static let migrationFailed = Self(.migrationFailed)
-        /// No usable PostgreSQL installation was found for the embedded server.
-        public static let embeddedPostgresUnavailable = Self(.embeddedPostgresUnavailable)
-        /// The embedded server could not be initialised, started or stopped.
-        public static let embeddedPostgresFailed = Self(.embeddedPostgresFailed)
         /// `COMMIT` rolled back, because a statement in the transaction failed and the body ignored the failure.
         public static let transactionRolledBack = Self(.transactionRolledBack)
 
@@ -114,19 +108,6 @@ public struct ComplaintStoreError: Error, Hashable, CustomStringConvertible, Sen
         line: UInt = #line
     ) -> Self {
         Self(code: .migrationFailed, reason: reason, underlying: underlying, file: file, line: line)
-    }
-
-    static func embeddedPostgresUnavailable(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
-        Self(code: .embeddedPostgresUnavailable, reason: reason, file: file, line: line)
-    }
-
-    static func embeddedPostgresFailed(
-        _ reason: String,
-        underlying: (any Error)? = nil,
-        file: String = #fileID,
-        line: UInt = #line
-    ) -> Self {
-        Self(code: .embeddedPostgresFailed, reason: reason, underlying: underlying, file: file, line: line)
     }
 
     static func transactionRolledBack(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {

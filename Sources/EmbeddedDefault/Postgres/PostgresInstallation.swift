@@ -23,7 +23,7 @@ public struct PostgresInstallation: Sendable, Hashable {
     /// Finds an installation.
     ///
     /// - Parameter binDirectory: Use this folder and nothing else.
-    /// - Throws: A ``ComplaintStoreError`` with code ``ComplaintStoreError/Code/embeddedPostgresUnavailable`` listing
+    /// - Throws: A ``EmbeddedPostgresError`` with code ``EmbeddedPostgresError/Code/unavailable`` listing
     ///   the folders tried.
     public static func locate(binDirectory: String? = nil) async throws -> PostgresInstallation {
         var tried: [String] = []
@@ -43,7 +43,7 @@ public struct PostgresInstallation: Sendable, Hashable {
                 versionDescription: version.output.trimmingTrailingNewlines()
             )
         }
-        throw ComplaintStoreError.embeddedPostgresUnavailable(
+        throw EmbeddedPostgresError.unavailable(
             "no PostgreSQL server installation found (looked for initdb and postgres in: "
                 + "\(tried.joined(separator: ", "))); install it (Debian: apt-get install postgresql) "
                 + "or point the configuration's binDirectory at its bin folder")

@@ -1,3 +1,4 @@
+import EmbeddedDefault
 import ComplaintStore
 import ComplaintTesting
 import Foundation
@@ -13,7 +14,7 @@ import Darwin
 @Suite(.serialized, .timeLimit(.minutes(3)), .enabled(if: TestEnvironment.hasLocalPostgres))
 struct EmbeddedPostgresTests {
     @Test func startsAReachableServerOnLoopback() async throws {
-        try await withEmbeddedPostgres(configuration: .forTesting, logger: .test) { server async throws in
+        try await withEmbeddedPostgres(configuration: .forTesting, logger: .complaintTest) { server async throws in
             let configuration = try await server.databaseConfiguration
             guard case .tcp(let host, let port) = configuration.endpoint else {
                 Issue.record("expected a TCP endpoint, got \(configuration.endpoint)")
@@ -46,7 +47,7 @@ struct EmbeddedPostgresTests {
             wrong.password = "wrong"
             await #expect(throws: (any Error).self) {
                 _ = try await PostgresConnection.connect(
-                    configuration: try wrong.makeConnectionConfiguration(), id: 1, logger: .test)
+                    configuration: try wrong.makeConnectionConfiguration(), id: 1, logger: .complaintTest)
             }
 
             // As root, the server runs as an unprivileged account.
@@ -60,7 +61,7 @@ struct EmbeddedPostgresTests {
     }
 
     @Test func stopLeavesNoProcessBehind() async throws {
-        let server = EmbeddedPostgres(configuration: .forTesting, logger: .test)
+        let server = EmbeddedPostgres(configuration: .forTesting, logger: .complaintTest)
         try await server.start()
         let pid = try #require(await server.processID)
         // Open a session so that a backend exists too.
@@ -83,12 +84,12 @@ struct EmbeddedPostgresTests {
     }
 
     @Test func restartKeepsPortAndData() async throws {
-        try await withEmbeddedPostgres(configuration: .forTesting, logger: .test) { server async throws in
+        try await withEmbeddedPostgres(configuration: .forTesting, logger: .complaintTest) { server async throws in
             let before = try await server.databaseConfiguration
             let firstPID = try #require(await server.processID)
             try await withClient(before) { client async throws in
-                try await client.query("CREATE TABLE kept (value text)", logger: .test)
-                try await client.query("INSERT INTO kept VALUES ('still here')", logger: .test)
+                try await client.query("CREATE TABLE kept (value text)", logger: .complaintTest)
+                try await client.query("INSERT INTO kept VALUES ('still here')", logger: .complaintTest)
             }
             try await server.restart()
             let after = try await server.databaseConfiguration
@@ -109,19 +110,19 @@ struct EmbeddedPostgresTests {
         var configuration = EmbeddedPostgres.Configuration(dataDirectory: root + "/.redress/postgres")
         configuration.durable = true
 
-        let first = try await withEmbeddedPostgres(configuration: configuration, logger: .test) { server async throws in
+        let first = try await withEmbeddedPostgres(configuration: configuration, logger: .complaintTest) { server async throws in
             let database = try await server.databaseConfiguration
             try await withClient(database) { client async throws in
                 #expect(try await client.scalar("SHOW fsync", as: String.self) == "on")
-                try await client.query("CREATE TABLE complaints_seen (id int)", logger: .test)
-                try await client.query("INSERT INTO complaints_seen VALUES (7)", logger: .test)
+                try await client.query("CREATE TABLE complaints_seen (id int)", logger: .complaintTest)
+                try await client.query("INSERT INTO complaints_seen VALUES (7)", logger: .complaintTest)
             }
             return database
         }
         // A configured folder survives tearDown.
         #expect(FileManager.default.fileExists(atPath: root + "/.redress/postgres/PG_VERSION"))
 
-        try await withEmbeddedPostgres(configuration: configuration, logger: .test) { server async throws in
+        try await withEmbeddedPostgres(configuration: configuration, logger: .complaintTest) { server async throws in
             let database = try await server.databaseConfiguration
             #expect(database.password == first.password, "the stored password was not reused")
             try await withClient(database) { client async throws in
@@ -136,9 +137,9 @@ struct EmbeddedPostgresTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         try "precious".write(toFile: root + "/notes.txt", atomically: true, encoding: .utf8)
 
-        let server = EmbeddedPostgres(configuration: .init(dataDirectory: root), logger: .test)
-        let error = try await #require(throws: ComplaintStoreError.self) { try await server.start() }
-        #expect(error.code == .embeddedPostgresFailed)
+        let server = EmbeddedPostgres(configuration: .init(dataDirectory: root), logger: .complaintTest)
+        let error = try await #require(throws: EmbeddedPostgresError.self) { try await server.start() }
+        #expect(error.code == .failed)
         #expect(error.reason.contains("neither empty nor a PostgreSQL data folder"))
         #expect(FileManager.default.fileExists(atPath: root + "/notes.txt"))
     }
@@ -147,7 +148,7 @@ struct EmbeddedPostgresTests {
         struct Boom: Error {}
         let captured = LockedBox<(pid: Int32, folder: String)?>(nil)
         await #expect(throws: Boom.self) {
-            try await withEmbeddedPostgres(configuration: .forTesting, logger: .test) { server async throws in
+            try await withEmbeddedPostgres(configuration: .forTesting, logger: .complaintTest) { server async throws in
                 captured.set((try #require(await server.processID), try #require(server.temporaryDirectory)))
                 throw Boom()
             }
@@ -160,7 +161,7 @@ struct EmbeddedPostgresTests {
     /// When the parent process dies (simulated by dropping the lifeline the kernel would close), the watchdog stops
     /// the server and removes the temporary folder.
     @Test func watchdogStopsTheServerWhenTheParentDies() async throws {
-        let server = EmbeddedPostgres(configuration: .forTesting, logger: .test)
+        let server = EmbeddedPostgres(configuration: .forTesting, logger: .complaintTest)
         try await server.start()
         let pid = try #require(await server.processID)
         let folder = try #require(server.temporaryDirectory)
@@ -175,7 +176,7 @@ struct EmbeddedPostgresTests {
     }
 
     @Test func runsAsAServiceUntilCancelled() async throws {
-        let server = EmbeddedPostgres(configuration: .forTesting, logger: .test)
+        let server = EmbeddedPostgres(configuration: .forTesting, logger: .complaintTest)
         let service = Task { try await server.run() }
         #expect(await eventually(timeout: .seconds(60)) { await server.isRunning })
         let pid = try #require(await server.processID)
@@ -187,18 +188,18 @@ struct EmbeddedPostgresTests {
     }
 
     @Test func serviceFailsWhenTheServerDiesOnItsOwn() async throws {
-        let server = EmbeddedPostgres(configuration: .forTesting, logger: .test)
+        let server = EmbeddedPostgres(configuration: .forTesting, logger: .complaintTest)
         let service = Task { try await server.run() }
         #expect(await eventually(timeout: .seconds(60)) { await server.isRunning })
         let pid = try #require(await server.processID)
         kill(pid, SIGKILL)
         let outcome = await service.result
-        guard case .failure(let error as ComplaintStoreError) = outcome else {
-            Issue.record("run() did not fail with a ComplaintStoreError: \(outcome)")
+        guard case .failure(let error as EmbeddedPostgresError) = outcome else {
+            Issue.record("run() did not fail with an EmbeddedPostgresError: \(outcome)")
             try await server.tearDown()
             return
         }
-        #expect(error.code == .embeddedPostgresFailed)
+        #expect(error.code == .failed)
         #expect(error.reason.contains("unexpectedly"))
         #expect(await !server.isRunning)
         try await server.tearDown()
@@ -211,9 +212,9 @@ struct EmbeddedPostgresTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         var configuration = EmbeddedPostgres.Configuration.forTesting
         configuration.dataDirectory = root + "/data"
-        try await withEmbeddedPostgres(configuration: configuration, logger: .test) { first async throws in
-            let second = EmbeddedPostgres(configuration: configuration, logger: .test)
-            let error = try await #require(throws: ComplaintStoreError.self) { try await second.start() }
+        try await withEmbeddedPostgres(configuration: configuration, logger: .complaintTest) { first async throws in
+            let second = EmbeddedPostgres(configuration: configuration, logger: .complaintTest)
+            let error = try await #require(throws: EmbeddedPostgresError.self) { try await second.start() }
             #expect(error.reason.contains("already running"))
             #expect(await first.isRunning)
         }
@@ -225,10 +226,10 @@ struct EmbeddedPostgresTests {
         #expect(FileManager.default.isExecutableFile(atPath: installation.initdb))
         #expect(FileManager.default.isExecutableFile(atPath: installation.postgres))
 
-        let error = try await #require(throws: ComplaintStoreError.self) {
+        let error = try await #require(throws: EmbeddedPostgresError.self) {
             try await PostgresInstallation.locate(binDirectory: "/nonexistent/bin")
         }
-        #expect(error.code == .embeddedPostgresUnavailable)
+        #expect(error.code == .unavailable)
     }
 
     // MARK: Helpers

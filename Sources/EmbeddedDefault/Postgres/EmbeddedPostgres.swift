@@ -1,3 +1,4 @@
+import ComplaintStore
 import Foundation
 import Logging
 import PostgresNIO
@@ -94,7 +95,7 @@ public actor EmbeddedPostgres: Service {
 
     /// How to connect: over TCP to 127.0.0.1 if enabled, else over the Unix socket; with the generated password.
     ///
-    /// - Throws: A ``ComplaintStoreError`` before the first ``start()``.
+    /// - Throws: An ``EmbeddedPostgresError`` before the first ``start()``.
     public var databaseConfiguration: DatabaseConfiguration {
         get throws {
             let (port, password) = try self.requireStarted()
@@ -129,8 +130,8 @@ public actor EmbeddedPostgres: Service {
     /// the database if missing. Does nothing if the server is already running.
     ///
     /// - Returns: ``databaseConfiguration``.
-    /// - Throws: A ``ComplaintStoreError`` (``ComplaintStoreError/Code/embeddedPostgresUnavailable`` without an
-    ///   installation, ``ComplaintStoreError/Code/embeddedPostgresFailed`` otherwise) including the end of the
+    /// - Throws: A ``EmbeddedPostgresError`` (``EmbeddedPostgresError/Code/unavailable`` without an
+    ///   installation, ``EmbeddedPostgresError/Code/failed`` otherwise) including the end of the
     ///   server or `initdb` output.
     @discardableResult
     public func start() async throws -> DatabaseConfiguration {
@@ -194,7 +195,7 @@ public actor EmbeddedPostgres: Service {
         }
         self.forgetServer()
         guard self.configuration.listensOnTCP || self.socketEnabled else {
-            throw ComplaintStoreError.embeddedPostgresFailed(
+            throw EmbeddedPostgresError.failed(
                 "configuration enables neither TCP nor a Unix socket (or the socket path under "
                     + "\(self.dataDirectory) is too long or contains spaces or commas)")
         }
@@ -212,7 +213,7 @@ public actor EmbeddedPostgres: Service {
             do {
                 self.watchdog = try Watchdog.start(cleanupDirectory: self.temporaryDirectory)
             } catch {
-                throw ComplaintStoreError.embeddedPostgresFailed("cannot start the watchdog: \(error)", underlying: error)
+                throw EmbeddedPostgresError.failed("cannot start the watchdog: \(error)", underlying: error)
             }
         }
         if FileManager.default.fileExists(atPath: self.dataDirectory + "/PG_VERSION") {
@@ -247,7 +248,7 @@ public actor EmbeddedPostgres: Service {
                     self.logger.debug("Port taken before the server could bind it; trying another", metadata: ["port": "\(port)"])
                     continue
                 }
-                throw ComplaintStoreError.embeddedPostgresFailed(error.message)
+                throw EmbeddedPostgresError.failed(error.message)
             } catch {
                 await self.stopServer(server)
                 self.forgetServer(launched: server)
@@ -271,7 +272,7 @@ public actor EmbeddedPostgres: Service {
         await self.stopServer(server)
         self.forgetServer()
         if server.isRunning {
-            throw ComplaintStoreError.embeddedPostgresFailed("the server (pid \(server.pid)) did not exit even after SIGKILL")
+            throw EmbeddedPostgresError.failed("the server (pid \(server.pid)) did not exit even after SIGKILL")
         }
         self.logger.info("Embedded PostgreSQL stopped", metadata: ["data": "\(self.dataDirectory)"])
     }
@@ -279,7 +280,7 @@ public actor EmbeddedPostgres: Service {
     /// Runs as a `Service`: starts the server if needed, keeps it until graceful shutdown or cancellation, then
     /// stops it.
     ///
-    /// - Throws: A ``ComplaintStoreError`` if the server cannot start or exits on its own.
+    /// - Throws: An ``EmbeddedPostgresError`` if the server cannot start or exits on its own.
     public func run() async throws {
         try await self.start()
         while let server = self.server {
@@ -302,7 +303,7 @@ public actor EmbeddedPostgres: Service {
             }
             let exit = monitor.exitStatus.map { "\($0)" } ?? "exited"
             self.forgetServer()
-            throw ComplaintStoreError.embeddedPostgresFailed(
+            throw EmbeddedPostgresError.failed(
                 "the embedded server \(exit) unexpectedly; log tail:\n\(self.serverLogTail())")
         }
     }
@@ -337,7 +338,7 @@ public actor EmbeddedPostgres: Service {
 
     private func requireStarted() throws -> (port: Int, password: String) {
         guard let port = self.port, let password = self.password else {
-            throw ComplaintStoreError.embeddedPostgresFailed("the embedded server has not been started")
+            throw EmbeddedPostgresError.failed("the embedded server has not been started")
         }
         return (port, password)
     }
@@ -402,13 +403,13 @@ public actor EmbeddedPostgres: Service {
         for name in names {
             if let user = POSIX.lookUpUser(named: name), user.uid != 0 {
                 guard POSIX.isExecutable("/usr/bin/setpriv") || POSIX.findInPath("setpriv", path: ProcessInfo.processInfo.environment["PATH"]) != nil else {
-                    throw ComplaintStoreError.embeddedPostgresUnavailable(
+                    throw EmbeddedPostgresError.unavailable(
                         "running as root needs setpriv (util-linux) to start PostgreSQL as '\(name)'")
                 }
                 return user
             }
         }
-        throw ComplaintStoreError.embeddedPostgresUnavailable(
+        throw EmbeddedPostgresError.unavailable(
             "running as root, and no unprivileged account to run PostgreSQL as (tried \(names.joined(separator: ", "))); "
                 + "create one or set serverUser")
     }
@@ -445,7 +446,7 @@ public actor EmbeddedPostgres: Service {
                                                 attributes: [.posixPermissions: 0o700])
             }
         } catch {
-            throw ComplaintStoreError.embeddedPostgresFailed(
+            throw EmbeddedPostgresError.failed(
                 "cannot create the data folder \(self.dataDirectory): \(error)", underlying: error)
         }
         guard let serverUser else { return }
@@ -461,7 +462,7 @@ public actor EmbeddedPostgres: Service {
                 let traversable = mode & 0o001 != 0 || (owner == serverUser.uid && mode & 0o100 != 0)
                     || (group == serverUser.gid && mode & 0o010 != 0)
                 guard traversable else {
-                    throw ComplaintStoreError.embeddedPostgresFailed(
+                    throw EmbeddedPostgresError.failed(
                         "running as root, PostgreSQL runs as '\(serverUser.name)', which cannot enter \(ancestor) "
                             + "(mode \(String(mode & 0o7777, radix: 8))); put the data folder under a folder it can "
                             + "traverse, or run as an ordinary user")
@@ -474,7 +475,7 @@ public actor EmbeddedPostgres: Service {
             do {
                 try POSIX.changeOwner(of: self.dataDirectory, to: serverUser)
             } catch {
-                throw ComplaintStoreError.embeddedPostgresFailed(
+                throw EmbeddedPostgresError.failed(
                     "cannot hand \(self.dataDirectory) to '\(serverUser.name)': \(error)", underlying: error)
             }
         }
@@ -486,7 +487,7 @@ public actor EmbeddedPostgres: Service {
         let fileManager = FileManager.default
         let contents = (try? fileManager.contentsOfDirectory(atPath: self.dataDirectory)) ?? []
         guard contents.isEmpty else {
-            throw ComplaintStoreError.embeddedPostgresFailed(
+            throw EmbeddedPostgresError.failed(
                 "\(self.dataDirectory) is neither empty nor a PostgreSQL data folder (no PG_VERSION); refusing to use it")
         }
         let staging = self.dataDirectory + ".initdb"
@@ -508,14 +509,14 @@ public actor EmbeddedPostgres: Service {
                 try POSIX.changeOwner(of: staging, to: serverUser)
             }
         } catch {
-            throw ComplaintStoreError.embeddedPostgresFailed("cannot prepare \(staging): \(error)", underlying: error)
+            throw EmbeddedPostgresError.failed("cannot prepare \(staging): \(error)", underlying: error)
         }
 
         let password = randomHex(byteCount: 24)
         guard fileManager.createFile(atPath: passwordFile, contents: Data(password.utf8),
                                      attributes: [.posixPermissions: 0o600])
         else {
-            throw ComplaintStoreError.embeddedPostgresFailed("cannot write the temporary password file \(passwordFile)")
+            throw EmbeddedPostgresError.failed("cannot write the temporary password file \(passwordFile)")
         }
         if let serverUser {
             try? POSIX.changeOwner(of: passwordFile, to: serverUser)
@@ -538,7 +539,7 @@ public actor EmbeddedPostgres: Service {
         }
         guard exit == .init(status: 0, signalled: false) else {
             try? fileManager.removeItem(atPath: staging)
-            throw ComplaintStoreError.embeddedPostgresFailed(
+            throw EmbeddedPostgresError.failed(
                 "initdb failed for \(self.dataDirectory) (\(exit)):\n" + tail(of: output, lines: 25))
         }
 
@@ -546,18 +547,18 @@ public actor EmbeddedPostgres: Service {
         guard fileManager.createFile(atPath: storedPassword, contents: Data(password.utf8),
                                      attributes: [.posixPermissions: 0o600])
         else {
-            throw ComplaintStoreError.embeddedPostgresFailed("cannot store the superuser password in \(storedPassword)")
+            throw EmbeddedPostgresError.failed("cannot store the superuser password in \(storedPassword)")
         }
         if let serverUser {
             try? POSIX.changeOwner(of: storedPassword, to: serverUser)
         }
         // Move the finished cluster into place (the empty data folder goes first).
         if fileManager.fileExists(atPath: self.dataDirectory) && rmdir(self.dataDirectory) != 0 {
-            throw ComplaintStoreError.embeddedPostgresFailed(
+            throw EmbeddedPostgresError.failed(
                 "cannot replace the empty folder \(self.dataDirectory): \(POSIXCallError(call: "rmdir", errno: errno))")
         }
         guard rename(staging, self.dataDirectory) == 0 else {
-            throw ComplaintStoreError.embeddedPostgresFailed(
+            throw EmbeddedPostgresError.failed(
                 "cannot move \(staging) to \(self.dataDirectory): \(POSIXCallError(call: "rename", errno: errno))")
         }
         self.password = password
@@ -584,14 +585,14 @@ public actor EmbeddedPostgres: Service {
                 environment: serverEnvironment()
             )
         } catch {
-            throw ComplaintStoreError.embeddedPostgresFailed("cannot launch \(command.joined(separator: " ")): \(error)",
+            throw EmbeddedPostgresError.failed("cannot launch \(command.joined(separator: " ")): \(error)",
                                                              underlying: error)
         }
         guard await process.monitor.waitForExit(timeout: .seconds(600)) else {
             process.signal(SIGKILL)
             _ = await process.monitor.waitForExit(timeout: .seconds(10))
             self.watchdog?.release()
-            throw ComplaintStoreError.embeddedPostgresFailed("initdb did not finish within 10 minutes")
+            throw EmbeddedPostgresError.failed("initdb did not finish within 10 minutes")
         }
         self.watchdog?.release()
         let exit = process.monitor.exitStatus ?? .init(status: -1, signalled: false)
@@ -601,17 +602,17 @@ public actor EmbeddedPostgres: Service {
     private func adoptExistingCluster(_ installation: PostgresInstallation) throws {
         let versionText = POSIX.readSmallFile(self.dataDirectory + "/PG_VERSION")?.trimmingTrailingNewlines() ?? ""
         guard let version = Int(versionText) else {
-            throw ComplaintStoreError.embeddedPostgresFailed("cannot read \(self.dataDirectory)/PG_VERSION")
+            throw EmbeddedPostgresError.failed("cannot read \(self.dataDirectory)/PG_VERSION")
         }
         guard version == installation.majorVersion else {
-            throw ComplaintStoreError.embeddedPostgresFailed(
+            throw EmbeddedPostgresError.failed(
                 "\(self.dataDirectory) holds a PostgreSQL \(version) cluster, but the installed server "
                     + "(\(installation.binDirectory)) is version \(installation.majorVersion); upgrade the folder "
                     + "with pg_upgrade or remove it")
         }
         let passwordPath = self.dataDirectory + "/" + Self.passwordFileName
         guard let password = POSIX.readSmallFile(passwordPath)?.trimmingTrailingNewlines(), !password.isEmpty else {
-            throw ComplaintStoreError.embeddedPostgresFailed(
+            throw EmbeddedPostgresError.failed(
                 "\(self.dataDirectory) holds a cluster not created by EmbeddedPostgres (no readable "
                     + "\(Self.passwordFileName)); use another folder")
         }
@@ -623,7 +624,7 @@ public actor EmbeddedPostgres: Service {
             let firstLine = pidFile.split(separator: "\n").first, let pid = Int32(firstLine.trimmingCharacters(in: .whitespaces))
         else { return }
         if GuardedProcess.isAlive(pid), POSIX.commandName(of: pid) == "postgres" {
-            throw ComplaintStoreError.embeddedPostgresFailed(
+            throw EmbeddedPostgresError.failed(
                 "another PostgreSQL server (pid \(pid)) is already running on \(self.dataDirectory)")
         }
     }
@@ -660,7 +661,7 @@ public actor EmbeddedPostgres: Service {
                 environment: serverEnvironment()
             )
         } catch {
-            throw ComplaintStoreError.embeddedPostgresFailed("cannot launch \(installation.postgres): \(error)", underlying: error)
+            throw EmbeddedPostgresError.failed("cannot launch \(installation.postgres): \(error)", underlying: error)
         }
     }
 
@@ -673,7 +674,7 @@ public actor EmbeddedPostgres: Service {
     private func waitUntilReady(_ server: GuardedProcess, port: Int) async throws {
         let quiet = Logger(label: "redress.embedded-postgres.probe", factory: { _ in SwiftLogNoOpLogHandler() })
         guard let password = self.password else {
-            throw ComplaintStoreError.embeddedPostgresFailed("no superuser password known for \(self.dataDirectory)")
+            throw EmbeddedPostgresError.failed("no superuser password known for \(self.dataDirectory)")
         }
         // The socket uses trust authentication: cheaper per attempt than SCRAM over TCP.
         var probe = self.socketEnabled
@@ -721,7 +722,7 @@ public actor EmbeddedPostgres: Service {
             }
         } catch {
             try? await connection.close()
-            throw ComplaintStoreError.embeddedPostgresFailed(
+            throw EmbeddedPostgresError.failed(
                 "cannot create database '\(self.configuration.database)': \(String(reflecting: error))", underlying: error)
         }
         try? await connection.close()
