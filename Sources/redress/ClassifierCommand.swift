@@ -4,7 +4,7 @@ import ComplaintPipeline
 import Foundation
 import Logging
 
-/// `redress classifier …`: train the statistical model, evaluate the pipeline, measure its speed.
+/// `redress classifier …`: train the statistical model, evaluate the engine, measure its speed.
 struct ClassifierCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classifier",
@@ -12,8 +12,8 @@ struct ClassifierCommand: AsyncParsableCommand {
         subcommands: [Train.self, Eval.self, Bench.self]
     )
 
-    /// Where the pipeline's files are; defaults as the service finds them.
-    struct PipelineOptions: ParsableArguments {
+    /// Where the engine's files are; defaults as the service finds them.
+    struct EngineOptions: ParsableArguments {
         @Option(help: "Rules file (default: \(ClassifierConfiguration.defaultRulesPath)).")
         var rules: String?
         @Option(help: "Model file (default: \(ClassifierConfiguration.defaultModelPath)).")
@@ -37,8 +37,8 @@ struct ClassifierCommand: AsyncParsableCommand {
             return configuration
         }
 
-        func pipeline() throws -> ClassificationPipeline {
-            try ClassifierService.makePipeline(configuration: configuration(), logger: Logger(label: "redress.classifier"))
+        func engine() throws -> ClassificationEngine {
+            try ClassifierService.makeEngine(configuration: configuration(), logger: Logger(label: "redress.classifier"))
         }
     }
 
@@ -85,12 +85,12 @@ struct ClassifierCommand: AsyncParsableCommand {
 
     struct Eval: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Evaluate the pipeline on labeled JSONL ({\"text\",\"category\",\"severity\"}).",
+            abstract: "Evaluate the engine on labeled JSONL ({\"text\",\"category\",\"severity\"}).",
             discussion: "With --folds K the files are treated as training data: K-fold cross-validation retrains the model on each fold's complement (for tuning without touching held-out data).")
 
         @Option(name: .customLong("data"), help: "A labeled file (repeatable).")
         var data: [String]
-        @OptionGroup var pipelineOptions: PipelineOptions
+        @OptionGroup var engineOptions: EngineOptions
         @Option(help: "Cross-validate with this many folds instead of using the model file.")
         var folds: Int?
         @OptionGroup var trainerOptions: TrainingOptions
@@ -118,17 +118,17 @@ struct ClassifierCommand: AsyncParsableCommand {
             }
             let evaluation: Evaluation
             if let splitModel {
-                var configuration = pipelineOptions.configuration()
+                var configuration = engineOptions.configuration()
                 configuration.plugins = configuration.plugins.filter { $0 != "http" }
                 let rules = try RuleSetLoader.load(contentsOf: configuration.rulesFile)
                 let plugins = try PluginRegistry.standard.makePlugins(
                     configuration.plugins,
                     resources: .init(rules: rules, model: splitModel, configuration: configuration, logger: Logger(label: "redress.classifier")))
-                let pipeline = ClassificationPipeline(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
-                evaluation = await Evaluation.run(pipeline, on: examples)
+                let engine = ClassificationEngine(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
+                evaluation = await Evaluation.run(engine, on: examples)
             } else if let folds {
                 guard folds >= 2 else { throw ValidationError("--folds needs at least 2") }
-                var configuration = pipelineOptions.configuration()
+                var configuration = engineOptions.configuration()
                 configuration.plugins = configuration.plugins.filter { $0 != "http" }
                 let rules = try RuleSetLoader.load(contentsOf: configuration.rulesFile)
                 var combined = Evaluation()
@@ -139,12 +139,12 @@ struct ClassifierCommand: AsyncParsableCommand {
                     let plugins = try PluginRegistry.standard.makePlugins(
                         configuration.plugins,
                         resources: .init(rules: rules, model: model, configuration: configuration, logger: Logger(label: "redress.classifier")))
-                    let pipeline = ClassificationPipeline(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
-                    combined.merge(await Evaluation.run(pipeline, on: testing, collectErrors: errors))
+                    let engine = ClassificationEngine(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
+                    combined.merge(await Evaluation.run(engine, on: testing, collectErrors: errors))
                 }
                 evaluation = combined
             } else {
-                evaluation = await Evaluation.run(try pipelineOptions.pipeline(), on: examples, collectErrors: errors)
+                evaluation = await Evaluation.run(try engineOptions.engine(), on: examples, collectErrors: errors)
             }
             print(evaluation.report)
             if errors {
@@ -156,18 +156,18 @@ struct ClassifierCommand: AsyncParsableCommand {
 
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure classifications per second of the built-in pipeline on one core.")
+            abstract: "Measure classifications per second of the built-in engine on one core.")
 
         @Option(name: .customLong("data"), help: "Texts to classify (repeatable; default: the repository's labeled files).")
         var data: [String] = []
         @Option(help: "How many classifications to time.")
         var count: Int = 200_000
-        @OptionGroup var pipelineOptions: PipelineOptions
+        @OptionGroup var engineOptions: EngineOptions
 
         func run() async throws {
-            var configuration = pipelineOptions.configuration()
+            var configuration = engineOptions.configuration()
             configuration.plugins = configuration.plugins.filter { $0 != "http" }
-            let pipeline = try ClassifierService.makePipeline(configuration: configuration, logger: Logger(label: "redress.classifier"))
+            let engine = try ClassifierService.makeEngine(configuration: configuration, logger: Logger(label: "redress.classifier"))
             let files = data.isEmpty
                 ? ["train-en", "train-zh", "eval-en", "eval-zh"].map { ServiceFiles.locate("services/classifier/data/\($0).jsonl") }
                 : data
@@ -178,17 +178,17 @@ struct ClassifierCommand: AsyncParsableCommand {
             if inputs.isEmpty { inputs = [ComplaintInput(text: "空调不制冷，房间很热"), ComplaintInput(text: "The Wi-Fi keeps dropping in room 1204")] }
             // Warm up, then time `count` classifications on this one task (one core).
             var checksum = 0
-            for input in inputs { checksum &+= await pipeline.classify(input).priority }
+            for input in inputs { checksum &+= await engine.classify(input).priority }
             let clock = ContinuousClock()
             let start = clock.now
             for index in 0..<count {
-                checksum &+= await pipeline.classify(inputs[index % inputs.count]).priority
+                checksum &+= await engine.classify(inputs[index % inputs.count]).priority
             }
             let elapsed = clock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let averageLength = inputs.reduce(0) { $0 + $1.text.unicodeScalars.count } / inputs.count
             print("classified \(count) complaints (\(inputs.count) distinct, ~\(averageLength) characters) in \(String(format: "%.2f", seconds)) s")
-            print("\(Int(Double(count) / seconds)) classifications/s on one core (pipeline \(configuration.plugins.joined(separator: "+")), checksum \(checksum))")
+            print("\(Int(Double(count) / seconds)) classifications/s on one core (engine \(configuration.plugins.joined(separator: "+")), checksum \(checksum))")
         }
     }
 }

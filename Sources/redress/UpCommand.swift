@@ -14,7 +14,8 @@ import UnixSignals
 /// Starts an embedded Kafka-protocol broker and a private PostgreSQL under `--data-dir` (or uses
 /// `KAFKA_BROKERS` / `DATABASE_URL` when set), applies migrations, starts every service executable
 /// that has been built as a child process (logs in `<data-dir>/logs/<name>.log`, restarted if it
-/// dies), writes `<data-dir>/up.env`, and stops everything on Ctrl-C or SIGTERM.
+/// dies), writes `<data-dir>/up.env`, and stops everything on Ctrl-C or SIGTERM. The embedded
+/// PostgreSQL is supervised too: a server that dies is logged at `error` and started again.
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
@@ -117,7 +118,12 @@ struct UpCommand: AsyncParsableCommand {
             fflushStandardOutput()
 
             let supervisor = ServiceSupervisor(children: children, logger: logger)
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: supervisor)]
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            if let postgres {
+                // First in the group, so it stops last: after the services.
+                services.append(.init(service: PostgresSupervisor(server: postgres, logger: logger)))
+            }
+            services.append(.init(service: supervisor))
             if demo {
                 let feeder = DemoFeeder(
                     intakeURL: "http://127.0.0.1:\(RedressService.intake.developmentPort)", apiKey: adminKey,

@@ -29,8 +29,8 @@ struct ClassifierStageTests {
         let settings = ServiceSettings(
             kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
             logLevel: .warning, shutdownTimeout: .seconds(20))
-        let pipeline = try ClassifierService.makePipeline(configuration: Repository.configuration(), logger: kafka.logger)
-        let handler = ClassifierHandler(pipeline: pipeline, outputTopic: output)
+        let engine = try ClassifierService.makeEngine(configuration: Repository.configuration(), logger: kafka.logger)
+        let handler = ClassifierHandler(engine: engine, outputTopic: output)
         var runtime = StageRuntime(
             service: service, settings: settings, inputs: [StageInput(input, preparing: handler)], logger: kafka.logger)
         runtime.kafkaProperties = ["fetch.wait.max.ms": "10"]

@@ -30,11 +30,11 @@ struct HTTPClassifierTests {
         }
     }
 
-    static func pipeline(url: String, timeout: Duration) throws -> ClassificationPipeline {
+    static func engine(url: String, timeout: Duration) throws -> ClassificationEngine {
         var configuration = Repository.configuration(plugins: ["keyword", "logistic", "http"])
         configuration.externalURL = url
         configuration.externalTimeout = timeout
-        return try ClassifierService.makePipeline(configuration: configuration, logger: Logger(label: "classifier-tests"))
+        return try ClassifierService.makeEngine(configuration: configuration, logger: Logger(label: "classifier-tests"))
     }
 
     static let text = "The air conditioning in 1204 is not cooling at all"
@@ -52,7 +52,7 @@ struct HTTPClassifierTests {
                 body: .init(byteBuffer: ByteBuffer(string: #"{"category":"noise","severity":"minor","confidence":0.9,"version":"group-7"}"#)))
         }
         let result = try await Self.withServer(router) { url in
-            try await Self.pipeline(url: url, timeout: .seconds(10)).classify(ComplaintInput(text: Self.text))
+            try await Self.engine(url: url, timeout: .seconds(10)).classify(ComplaintInput(text: Self.text))
         }
         #expect(result.category == .noise)
         #expect(result.explanation.classifier == "http")
@@ -65,9 +65,9 @@ struct HTTPClassifierTests {
             try? await Task.sleep(for: .seconds(5))
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"category":"noise"}"#)))
         }
-        let builtIn = await Repository.pipeline.classify(ComplaintInput(text: Self.text))
+        let builtIn = await Repository.engine.classify(ComplaintInput(text: Self.text))
         let result = try await Self.withServer(router) { url in
-            try await Self.pipeline(url: url, timeout: .milliseconds(200)).classify(ComplaintInput(text: Self.text))
+            try await Self.engine(url: url, timeout: .milliseconds(200)).classify(ComplaintInput(text: Self.text))
         }
         #expect(result.category == builtIn.category)
         #expect(result.category == .maintenance)
@@ -82,9 +82,9 @@ struct HTTPClassifierTests {
         }
         router.post("/fail") { _, _ -> Response in Response(status: .internalServerError) }
         try await Self.withServer(router) { url in
-            let nonsense = try await Self.pipeline(url: url, timeout: .seconds(10)).classify(ComplaintInput(text: Self.text))
+            let nonsense = try await Self.engine(url: url, timeout: .seconds(10)).classify(ComplaintInput(text: Self.text))
             #expect(nonsense.category == .maintenance)
-            let failing = try await Self.pipeline(url: url.replacingOccurrences(of: "/classify", with: "/fail"), timeout: .seconds(10))
+            let failing = try await Self.engine(url: url.replacingOccurrences(of: "/classify", with: "/fail"), timeout: .seconds(10))
                 .classify(ComplaintInput(text: Self.text))
             #expect(failing.category == .maintenance)
         }

@@ -2,7 +2,7 @@
 import ComplaintEvents
 import Testing
 
-@Suite("Rules and the built-in pipeline")
+@Suite("Rules and the built-in engine")
 struct RuleTests {
     @Test("categories in Chinese, English, mixed text, full-width punctuation and emoji", arguments: [
         ("空调不制冷，房间里闷热得睡不着", ComplaintCategory.maintenance),
@@ -26,14 +26,14 @@ struct RuleTests {
         ("The 空调 in my room is broken", .maintenance),
     ])
     func category(text: String, expected: ComplaintCategory) async {
-        let result = await Repository.pipeline.classify(ComplaintInput(text: text))
+        let result = await Repository.engine.classify(ComplaintInput(text: text))
         #expect(result.category == expected, "\(text): \(result.explanation)")
         #expect(result.explanation.matchedRules.count <= 32 && result.explanation.matchedTerms.count <= 32)
     }
 
     @Test("empty or whitespace text is other and needs a person", arguments: ["", "   ", "\u{3000}\n\t", "😡😡😡", "！！！"])
     func blank(text: String) async {
-        let result = await Repository.pipeline.classify(ComplaintInput(text: text))
+        let result = await Repository.engine.classify(ComplaintInput(text: text))
         #expect(result.category == .other)
         #expect(result.flags.needsHumanReview)
         #expect((1...4).contains(result.priority))
@@ -55,10 +55,10 @@ struct RuleTests {
 
     @Test("severity cues set flags and severity")
     func cues() async {
-        let review = await Repository.pipeline.classify(ComplaintInput(text: "Dirty room, I will write a bad review on TripAdvisor"))
+        let review = await Repository.engine.classify(ComplaintInput(text: "Dirty room, I will write a bad review on TripAdvisor"))
         #expect(review.flags.threatensReview)
         #expect(review.severity == .serious)
-        let injury = await Repository.pipeline.classify(ComplaintInput(text: "浴室地滑，我妈妈摔倒受伤了"))
+        let injury = await Repository.engine.classify(ComplaintInput(text: "浴室地滑，我妈妈摔倒受伤了"))
         #expect(injury.flags.involvesSafety)
         #expect(injury.severity == .serious)
         #expect(injury.priority == 1)

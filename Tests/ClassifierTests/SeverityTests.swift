@@ -64,11 +64,11 @@ struct SeverityTests {
         #expect(outcome.mentionsVIP == mentionsVIP)
     }
 
-    @Test("the pipeline applies history: the third complaint of a stay is serious and priority 1")
+    @Test("the engine applies history: the third complaint of a stay is serious and priority 1")
     func thirdOfStay() async {
         let input = ComplaintInput(text: "房间里没有拖鞋", isVIP: false)
-        let first = await Repository.pipeline.classify(input)
-        let third = await Repository.pipeline.classify(input, history: GuestHistorySummary(earlierInStay: 2, earlierInWindow: 2))
+        let first = await Repository.engine.classify(input)
+        let third = await Repository.engine.classify(input, history: GuestHistorySummary(earlierInStay: 2, earlierInWindow: 2))
         #expect(first.severity != .serious)
         #expect(!first.flags.isRepeat)
         #expect(third.severity == .serious)
@@ -79,7 +79,7 @@ struct SeverityTests {
 
     @Test("a VIP with a broken air conditioner is serious")
     func vip() async {
-        let result = await Repository.pipeline.classify(ComplaintInput(text: "The air conditioning is broken and the room is 30 degrees", isVIP: true))
+        let result = await Repository.engine.classify(ComplaintInput(text: "The air conditioning is broken and the room is 30 degrees", isVIP: true))
         #expect(result.flags.isVIP)
         #expect(result.severity == .serious)
         #expect(result.priority == 1)

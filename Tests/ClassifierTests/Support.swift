@@ -14,7 +14,7 @@ enum Repository {
         ClassifierConfiguration(rulesFile: rulesFile, modelFile: modelFile, plugins: plugins)
     }
 
-    /// The shipped built-in pipeline.
-    static let pipeline: ClassificationPipeline = try! ClassifierService.makePipeline(
+    /// The shipped built-in engine.
+    static let engine: ClassificationEngine = try! ClassifierService.makeEngine(
         configuration: configuration(), logger: Logger(label: "classifier-tests"))
 }

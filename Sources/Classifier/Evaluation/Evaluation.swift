@@ -1,7 +1,7 @@
 import ComplaintEvents
 import Foundation
 
-/// Runs a pipeline over labeled examples and reports how well it did: what
+/// Runs a engine over labeled examples and reports how well it did: what
 /// `redress classifier eval` prints.
 public struct Evaluation: Sendable {
     public var categories = ConfusionMatrix<ComplaintCategory>(labels: ComplaintCategory.allCases)
@@ -13,10 +13,10 @@ public struct Evaluation: Sendable {
     public init() {}
 
     /// Classifies each example (no guest history: the data carries none).
-    public static func run(_ pipeline: ClassificationPipeline, on examples: [LabeledExample], collectErrors: Bool = false) async -> Evaluation {
+    public static func run(_ engine: ClassificationEngine, on examples: [LabeledExample], collectErrors: Bool = false) async -> Evaluation {
         var evaluation = Evaluation()
         for example in examples {
-            let result = await pipeline.classify(ComplaintInput(text: example.text, languageHint: example.language))
+            let result = await engine.classify(ComplaintInput(text: example.text, languageHint: example.language))
             evaluation.categories.add(actual: example.category, predicted: result.category)
             evaluation.severities.add(actual: example.severity, predicted: result.severity)
             if result.flags.needsHumanReview { evaluation.needsReview += 1 }

@@ -2,7 +2,7 @@ import ComplaintEvents
 import Foundation
 
 /// One way of guessing what a complaint is about: rules, a statistical model, a hotel group's
-/// own service. ``ClassificationPipeline`` asks each configured plugin in order and combines
+/// own service. ``ClassificationEngine`` asks each configured plugin in order and combines
 /// their verdicts with ``VerdictCombiner``; a plugin that has nothing to say returns `nil`.
 public protocol ClassifierPlugin: Sendable {
     /// A code naming the plugin in configuration and explanations (`keyword`, `logistic`, `http`).

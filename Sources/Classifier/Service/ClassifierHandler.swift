@@ -5,33 +5,33 @@ import Foundation
 import Logging
 
 /// The classifier stage: a registered complaint in, its classification out. The plugins (one of
-/// which may call an external model) run first, outside any transaction; then, in the pipeline's
+/// which may call an external model) run first, outside any transaction; then, in the engine's
 /// transaction, it reads and extends the guest history, finishes the classification, stores the
 /// verdict and returns a `complaints.classified.v1` event for the outbox, so a redelivered event
 /// changes nothing.
 public struct ClassifierHandler: PreparingEventHandler {
     public let outputTopic: Topic<ComplaintClassified>
-    public let pipeline: ClassificationPipeline
+    public let engine: ClassificationEngine
     public let store: ClassificationStore
     /// The envelope `source` of published events.
     public var source = "/redress/classifier"
     public var clock: @Sendable () -> Date = { Date() }
 
     public init(
-        pipeline: ClassificationPipeline, outputTopic: Topic<ComplaintClassified> = Topics.classified
+        engine: ClassificationEngine, outputTopic: Topic<ComplaintClassified> = Topics.classified
     ) {
-        self.pipeline = pipeline
+        self.engine = engine
         self.store = ClassificationStore()
         self.outputTopic = outputTopic
     }
 
     /// Asks the plugins, outside the transaction.
-    public func prepare(_ event: EventEnvelope<ComplaintReceived>, logger: Logger) async throws -> ClassificationPipeline.Assessment {
-        await pipeline.assess(ComplaintInput(event.data))
+    public func prepare(_ event: EventEnvelope<ComplaintReceived>, logger: Logger) async throws -> ClassificationEngine.Assessment {
+        await engine.assess(ComplaintInput(event.data))
     }
 
     public func handle(
-        _ event: EventEnvelope<ComplaintReceived>, prepared assessment: ClassificationPipeline.Assessment, context: HandlerContext
+        _ event: EventEnvelope<ComplaintReceived>, prepared assessment: ClassificationEngine.Assessment, context: HandlerContext
     ) async throws -> [OutgoingEvent] {
         let received = event.data
         var history = GuestHistorySummary.none
@@ -43,7 +43,7 @@ public struct ClassifierHandler: PreparingEventHandler {
             history = try await store.history(for: current, on: context.connection, logger: context.logger)
             visit = current
         }
-        let classification = pipeline.finish(assessment, history: history)
+        let classification = engine.finish(assessment, history: history)
         if let visit {
             try await store.record(visit, on: context.connection, logger: context.logger)
         }

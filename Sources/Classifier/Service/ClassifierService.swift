@@ -4,13 +4,13 @@ import ComplaintStore
 import Logging
 import Prometheus
 
-/// Builds the classifier from configuration: the pipeline (rules, model, plugins) and the whole
+/// Builds the classifier from configuration: the engine (rules, model, plugins) and the whole
 /// stage process around its handler. The `redress-classifier` main and the tests use it.
 public enum ClassifierService {
     /// Loads the rules and the model and builds the configured plugins in order.
-    public static func makePipeline(
+    public static func makeEngine(
         configuration: ClassifierConfiguration, registry: PluginRegistry = .standard, logger: Logger
-    ) throws -> ClassificationPipeline {
+    ) throws -> ClassificationEngine {
         let rules = try RuleSetLoader.load(contentsOf: configuration.rulesFile)
         var model: TextModelScorer?
         if configuration.plugins.contains(ModelClassifier.pluginName) || configuration.plugins.contains("naive_bayes") {
@@ -19,7 +19,7 @@ public enum ClassifierService {
         let plugins = try registry.makePlugins(
             configuration.plugins,
             resources: .init(rules: rules, model: model, configuration: configuration, logger: logger))
-        return ClassificationPipeline(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
+        return ClassificationEngine(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
     }
 
     /// The stage process: consumes `complaints.received.v1`, publishes `complaints.classified.v1`,
@@ -27,12 +27,12 @@ public enum ClassifierService {
     public static func makeRuntime(
         settings: ServiceSettings, configuration: ClassifierConfiguration, registry: PrometheusCollectorRegistry, logger: Logger
     ) throws -> StageRuntime {
-        let pipeline = try makePipeline(configuration: configuration, logger: logger)
+        let engine = try makeEngine(configuration: configuration, logger: logger)
         logger.info("classifier ready", metadata: [
             "classifier.plugins": "\(configuration.plugins.joined(separator: ","))",
-            "classifier.version": "\(pipeline.version)",
+            "classifier.version": "\(engine.version)",
         ])
-        let handler = ClassifierHandler(pipeline: pipeline)
+        let handler = ClassifierHandler(engine: engine)
         return StageRuntime(
             service: .classifier, settings: settings, inputs: [StageInput(Topics.received, preparing: handler)], registry: registry,
             logger: logger)

@@ -13,7 +13,7 @@ public struct ActionOutcome: Sendable, Hashable, Codable {
     public var status: IntakeStatus
     /// For compensation actions: the compensation and its state (`approved`, `pending`, `rejected`).
     public var compensationId: UUID?
-    public var compensationState: String?
+    public var compensationState: CompensationState?
 }
 
 /// Applies staff actions to complaints: checks the caller, the state machine and the compensation
@@ -74,12 +74,12 @@ public struct ComplaintActions: Sendable {
             let id = UUID()
             let approvedSoFar = try await approvedTotal(complaintID: complaintID, currency: request.currency, on: connection, logger: logger)
             let withinAuthority = authority.allows(caller.role, total: approvedSoFar + request.amountMinor, currency: request.currency)
-            let state = withinAuthority ? "approved" : "pending"
+            let state: CompensationState = withinAuthority ? .approved : .pending
             try await connection.query("""
                 INSERT INTO compensations (id, complaint_id, kind, amount_minor, currency, reason, state,
                     requested_by, requested_at, decided_by, decided_at)
                 VALUES (\(id), \(complaintID), \(request.kind.rawValue), \(request.amountMinor), \(request.currency),
-                    \(request.reason), \(state), \(caller.name), \(now), \(withinAuthority ? caller.name : nil), \(withinAuthority ? now : nil))
+                    \(request.reason), \(state.rawValue), \(caller.name), \(now), \(withinAuthority ? caller.name : nil), \(withinAuthority ? now : nil))
                 """, logger: logger)
             let compensation = Compensation(
                 id: id, kind: request.kind, amountMinor: request.amountMinor, currency: request.currency, reason: request.reason)
@@ -104,16 +104,16 @@ public struct ComplaintActions: Sendable {
             var record: (kind: String, amount: Int64, currency: String, reason: String, state: String)?
             for try await row in pending.decode((String, Int64, String, String, String).self) { record = row }
             guard let record else { throw ActionError.compensationNotFound(id) }
-            guard record.state == "pending" else { throw ActionError.compensationDecided(id, state: record.state) }
+            guard record.state == CompensationState.pending.rawValue else { throw ActionError.compensationDecided(id, state: record.state) }
             if approving {
                 let approvedSoFar = try await approvedTotal(complaintID: complaintID, currency: record.currency, on: connection, logger: logger)
                 guard authority.allows(caller.role, total: approvedSoFar + record.amount, currency: record.currency) else {
                     throw ActionError.forbidden("the amount exceeds the \(caller.role.rawValue) authority; an admin must approve")
                 }
             }
-            let state = approving ? "approved" : "rejected"
+            let state: CompensationState = approving ? .approved : .rejected
             try await connection.query("""
-                UPDATE compensations SET state = \(state), decided_by = \(caller.name), decided_at = \(now),
+                UPDATE compensations SET state = \(state.rawValue), decided_by = \(caller.name), decided_at = \(now),
                     decision_note = \(note) WHERE id = \(id)
                 """, logger: logger)
             let compensation = Compensation(
@@ -149,7 +149,7 @@ public struct ComplaintActions: Sendable {
     private func approvedTotal(complaintID: UUID, currency: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         let rows = try await connection.query("""
             SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM compensations
-            WHERE complaint_id = \(complaintID) AND currency = \(currency) AND state = 'approved'
+            WHERE complaint_id = \(complaintID) AND currency = \(currency) AND state = \(CompensationState.approved.rawValue)
             """, logger: logger)
         for try await total in rows.decode(Int64.self) { return total }
         return 0

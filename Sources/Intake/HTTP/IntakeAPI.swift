@@ -118,7 +118,7 @@ public struct IntakeAPI: Sendable {
                 try await actions.apply(action, to: id, by: caller, traceParent: traceParent, on: connection, logger: logger)
             }
         }
-        let responseStatus: HTTPResponse.Status = outcome.compensationState == "pending" ? .accepted : status
+        let responseStatus: HTTPResponse.Status = outcome.compensationState == .pending ? .accepted : status
         Counter(label: "redress_intake_actions_total", dimensions: [("action", action.name)]).increment()
         return EditedResponse(status: responseStatus, response: outcome)
     }

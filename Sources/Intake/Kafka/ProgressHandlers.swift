@@ -15,7 +15,7 @@ public struct ClassifiedHandler: EventHandler {
         let rows = try await context.connection.query("""
             UPDATE complaints SET category = \(data.category.rawValue), severity = \(data.severity.rawValue),
                 priority = \(data.priority),
-                status = CASE WHEN status = 'received' THEN 'classified' ELSE status END,
+                status = CASE WHEN status = \(IntakeStatus.received.rawValue) THEN \(IntakeStatus.classified.rawValue) ELSE status END,
                 version = version + 1, updated_at = now()
             WHERE id = \(data.complaintID)
             RETURNING status
@@ -42,7 +42,8 @@ public struct AssignedHandler: EventHandler {
         let rows = try await context.connection.query("""
             UPDATE complaints SET assignee_id = \(data.assignee.staffID), assignee = \(assignee)::jsonb,
                 category = COALESCE(category, \(data.category.rawValue)), severity = COALESCE(severity, \(data.severity.rawValue)),
-                status = CASE WHEN status IN ('received', 'classified') THEN 'assigned' ELSE status END,
+                status = CASE WHEN status IN (\(IntakeStatus.received.rawValue), \(IntakeStatus.classified.rawValue))
+                    THEN \(IntakeStatus.assigned.rawValue) ELSE status END,
                 version = version + 1, updated_at = now()
             WHERE id = \(data.complaintID)
             RETURNING status

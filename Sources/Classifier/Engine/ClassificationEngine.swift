@@ -7,7 +7,7 @@ import Foundation
 ///
 /// Pure apart from the plugins (the HTTP one does I/O): the handler supplies guest history, so
 /// the CLI's `eval` and `bench` run exactly what the service runs.
-public struct ClassificationPipeline: Sendable {
+public struct ClassificationEngine: Sendable {
     public let matcher: RuleMatcher
     public let plugins: [any ClassifierPlugin]
     public var severityPolicy: SeverityPolicy
