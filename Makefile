@@ -7,7 +7,7 @@ DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-classifier clean
+.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-classifier bench-failover clean
 
 help:
 	@echo "make demo    install what is missing, build, and run Redress on its embedded default"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench   Kafka wrapper throughput beside plain C librdkafka (release build)"
 	@echo "make bench-intake      POST /v1/complaints throughput and latency on the embedded default (release build)"
 	@echo "make bench-classifier  classifications per second on one core (release build)"
+	@echo "make bench-failover    how long a killed consumer's partitions stay unread (embedded broker, kcat)"
 
 ## deps: install the Debian packages and Python tools the build and the tests need, if missing.
 deps:
@@ -79,6 +80,12 @@ bench-intake: deps
 bench-classifier: deps
 	$(SWIFT) build -c release --product redress
 	.build/release/redress classifier bench
+
+## bench-failover: the stall after a member of a consumer group is killed, before and after the
+## services' group settings, and with static membership (scripts/bench-failover.sh).
+bench-failover: deps
+	$(SWIFT) build --product redress
+	scripts/bench-failover.sh .build/debug/redress
 
 clean:
 	rm -rf .build

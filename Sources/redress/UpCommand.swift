@@ -99,6 +99,8 @@ struct UpCommand: AsyncParsableCommand {
                         "KAFKA_BROKERS": kafkaBrokers, "DATABASE_URL": database.url,
                         "HTTP_HOST": "127.0.0.1", "HTTP_PORT": String(service.developmentPort), "LOG_LEVEL": logLevel,
                         "REDRESS_GUEST_KEY_SECRET": guestKeySecret,
+                        // One replica per service here: a supervised restart takes its partitions back at once.
+                        "KAFKA_GROUP_INSTANCE_ID": "\(service.executable)-1",
                         // The embedded broker holds empty fetches for the whole wait (DESIGN.md §7).
                         "KAFKA_FETCH_WAIT_MAX_MS": cluster == nil ? "" : "10",
                     ].filter { !$0.value.isEmpty },

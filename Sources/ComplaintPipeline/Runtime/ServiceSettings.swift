@@ -17,6 +17,8 @@ import SystemPackage
 /// | `log.level` | `LOG_LEVEL` | `info` |
 /// | `shutdown.timeout.seconds` | `SHUTDOWN_TIMEOUT_SECONDS` | `25` (below Compose's and Kubernetes' 30 s kill) |
 /// | `kafka.fetch.wait.max.ms` | `KAFKA_FETCH_WAIT_MAX_MS` | librdkafka's (500); `redress up` sets 10 for the embedded broker |
+/// | `kafka.group.instance.id` | `KAFKA_GROUP_INSTANCE_ID` | none; set a stable, per-replica id (the pod or container name) so a restarted replica takes its partitions back without a rebalance |
+/// | `kafka.session.timeout.ms` | `KAFKA_SESSION_TIMEOUT_MS` | `6000`: how long a killed replica's partitions wait before another replica takes them |
 /// | `access.rate.per.second` | `ACCESS_RATE_PER_SECOND` | `50` requests per second per API key and process (bursts of twice that) |
 /// | `access.key.cache.seconds` | `ACCESS_KEY_CACHE_SECONDS` | `10` (how long a revoked key may still work) |
 /// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | `5000` (an HTTP request's database work; then 503) |
@@ -98,6 +100,16 @@ public struct ServiceSettings: Sendable, Hashable {
                 throw Invalid(description: "KAFKA_FETCH_WAIT_MAX_MS \(fetchWait) is not between 0 and 300000")
             }
             kafkaProperties["fetch.wait.max.ms"] = String(fetchWait)
+        }
+        if let instance = config.string(forKey: "kafka.group.instance.id"), !instance.isEmpty {
+            kafkaProperties["group.instance.id"] = instance
+        }
+        if let session = config.int(forKey: "kafka.session.timeout.ms") {
+            guard (1000...300_000).contains(session) else {
+                throw Invalid(description: "KAFKA_SESSION_TIMEOUT_MS \(session) is not between 1000 and 300000")
+            }
+            kafkaProperties["session.timeout.ms"] = String(session)
+            kafkaProperties["heartbeat.interval.ms"] = String(max(100, session / 6))
         }
         var settings = ServiceSettings(
             kafkaBrokers: KafkaBootstrap.servers(from: brokers),

@@ -21,8 +21,18 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// Store the offset of every message handed out, processed or not. librdkafka property:
     /// `enable.auto.offset.store`. Default `false` (the opposite of librdkafka's default).
     public var isAutoOffsetStoreEnabled: Bool = false
-    /// librdkafka property: `session.timeout.ms`. Default 10 s.
-    public var sessionTimeout: Duration = .seconds(10)
+    /// How long the group waits for a silent member before giving its partitions to the others: the
+    /// stall after a member is killed. librdkafka property: `session.timeout.ms`. Default 6 s, the
+    /// lowest a Kafka broker accepts by default (`group.min.session.timeout.ms`).
+    public var sessionTimeout: Duration = .seconds(6)
+    /// How often the member tells the group it is alive; well below a third of ``sessionTimeout``.
+    /// librdkafka property: `heartbeat.interval.ms`. Default 1 s.
+    public var heartbeatInterval: Duration = .seconds(1)
+    /// A stable identity of this member (static membership, KIP-345): a member that restarts with the
+    /// same id within ``sessionTimeout`` takes its partitions back without a rebalance. Must be unique
+    /// among the group's live members (a replica's host name). librdkafka property: `group.instance.id`.
+    /// Default none (dynamic membership).
+    public var staticMemberID: String?
     /// librdkafka property: `max.poll.interval.ms`. Default 5 minutes.
     public var maximumPollInterval: Duration = .seconds(300)
     /// How long one blocking poll waits for a message before checking for shutdown. Default 100 ms.
@@ -46,10 +56,12 @@ public struct KafkaConsumerConfiguration: Sendable {
             "auto.commit.interval.ms": String(autoCommitInterval.kafkaMilliseconds),
             "enable.auto.offset.store": String(isAutoOffsetStoreEnabled),
             "session.timeout.ms": String(sessionTimeout.kafkaMilliseconds),
+            "heartbeat.interval.ms": String(heartbeatInterval.kafkaMilliseconds),
             "max.poll.interval.ms": String(maximumPollInterval.kafkaMilliseconds),
             "enable.partition.eof": "false",
         ]
         if let clientID { properties["client.id"] = clientID }
+        if let staticMemberID { properties["group.instance.id"] = staticMemberID }
         properties.merge(additionalProperties) { _, new in new }
         return properties
     }
