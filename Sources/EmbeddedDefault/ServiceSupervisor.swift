@@ -6,6 +6,10 @@ import ServiceLifecycle
 /// Runs child processes for `redress up`: each with its own log file, restarted with backoff when it
 /// dies, and stopped by PID on graceful shutdown (SIGTERM, then SIGKILL after a grace period).
 public final class ServiceSupervisor: Service, Sendable {
+    /// Names this process's id in each child's environment; a Redress service that sees its parent
+    /// change (this process died, even by SIGKILL) shuts itself down instead of lingering on its port.
+    public static let supervisorVariable = "REDRESS_SUPERVISOR_PID"
+
     /// One child to keep running.
     public struct Child: Sendable, Hashable {
         public var name: String
@@ -102,7 +106,10 @@ public final class ServiceSupervisor: Service, Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: child.executable)
         process.arguments = child.arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(child.environment) { _, new in new }
+        var environment = ProcessInfo.processInfo.environment.merging(child.environment) { _, new in new }
+        // The child shuts itself down if this process dies without stopping it (ServiceMain watches).
+        environment[ServiceSupervisor.supervisorVariable] = String(getpid())
+        process.environment = environment
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice

@@ -3,6 +3,7 @@ import ComplaintStore
 import ComplaintTesting
 import Foundation
 import Logging
+import ServiceLifecycle
 import PostgresNIO
 import Testing
 
@@ -19,6 +20,24 @@ struct RuntimeHousekeepingTests {
         #expect(error.folder == "services/ghost/migrations")
         #expect(error.description.contains("services/ghost/migrations not found"))
         #expect(error.description.contains("REDRESS_HOME"))
+    }
+
+    @Test("readiness knows when migrations are pending and when a background service stopped")
+    func stageHealth() async throws {
+        struct Broken: Error, CustomStringConvertible { var description: String { "sweep lost its database" } }
+        struct FailingService: Service { func run() async throws { throw Broken() } }
+        let health = StageHealth()
+        #expect(health.problem?.hasPrefix("migrations not applied yet") == true)
+        let migrated = Attempts()
+        var retry = RetryPolicy()
+        retry.initialDelay = .milliseconds(1)
+        let prelude = PreludeService(
+            name: "migrations", retry: retry, health: health, logger: .complaintTest,
+            prelude: { if migrated.next() == 1 { throw Broken() } },
+            then: [(name: "sweep", service: FailingService())])
+        await #expect(throws: Broken.self) { try await prelude.run() }
+        #expect(migrated.count == 2, "the failed migration was retried")
+        #expect(health.problem == "sweep stopped: sweep lost its database")
     }
 
     @Test("the shipped services find their migrations: runtime tables first, then their own")

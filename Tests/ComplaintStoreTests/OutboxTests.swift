@@ -274,7 +274,7 @@ struct OutboxTests {
             let outbox = tables.outbox
             #expect(outbox.notificationChannel == "\(tables.schema)_outbox")
             let received = LockedBox(0)
-            try await outbox.withNotifications(client: client, logger: .test) { notifications async throws in
+            try await client.withNotifications(channel: outbox.notificationChannel, logger: .test) { notifications async throws in
                 try await withThrowingTaskGroup(of: Void.self) { group async throws in
                     group.addTask {
                         for try await _ in notifications {

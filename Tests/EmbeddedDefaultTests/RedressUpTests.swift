@@ -25,7 +25,15 @@ struct RedressUpTests {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        defer {
+            // On a failed expectation: stop it as Ctrl-C would, so it stops its children; SIGKILL only as a last resort.
+            if process.isRunning {
+                process.terminate()
+                let deadline = Date().addingTimeInterval(30)
+                while process.isRunning && Date() < deadline { usleep(50_000) }
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            }
+        }
 
         // Ready when it says so.
         var text = ""

@@ -57,7 +57,9 @@ public final class OutboxRelay: Service {
     public func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                group.addTask { await self.listenForNotifications() }
+                group.addTask {
+                    await self.wakeup.follow(channel: self.outbox.notificationChannel, client: self.client, logger: self.logger)
+                }
                 await self.relayLoop()
                 group.cancelAll()
             }
@@ -148,82 +150,5 @@ public final class OutboxRelay: Service {
             ])
         }
         return (claim.records.count, sent.count)
-    }
-
-    /// Turns `NOTIFY`s of committing stages into wake-ups; re-listens after a dropped connection.
-    private func listenForNotifications() async {
-        var failures = 0
-        while !Task.isCancelled {
-            do {
-                try await outbox.withNotifications(client: client, logger: logger) { notifications in
-                    failures = 0
-                    // Rows may have been committed before LISTEN took effect.
-                    self.wakeup.signal()
-                    for try await _ in notifications {
-                        self.wakeup.signal()
-                    }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                failures += 1
-                logger.debug("outbox notifications interrupted; listening again", metadata: ["error": "\(error)"])
-                do { try await Task.sleep(for: configuration.retry.delay(afterAttempt: failures)) } catch { return }
-            }
-        }
-    }
-}
-
-/// A wake-up flag: ``signal()`` wakes the current or next ``wait(timeout:)``; signals do not queue
-/// up beyond one.
-final class Wakeup: Sendable {
-    private struct State {
-        var pending = false
-        var waiter: CheckedContinuation<Void, Never>?
-    }
-
-    private let state = NIOLockedValueBox(State())
-
-    func signal() {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
-            }
-            state.pending = true
-            return nil
-        }
-        waiter?.resume()
-    }
-
-    /// Returns when signalled, after `timeout`, or on cancellation.
-    func wait(timeout: Duration) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-            }
-            group.addTask {
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { continuation in
-                        let resumeNow = self.state.withLockedValue { state -> Bool in
-                            if state.pending || Task.isCancelled {
-                                state.pending = false
-                                return true
-                            }
-                            state.waiter = continuation
-                            return false
-                        }
-                        if resumeNow { continuation.resume() }
-                    }
-                } onCancel: {
-                    let waiter = self.state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
-                        defer { state.waiter = nil }
-                        return state.waiter
-                    }
-                    waiter?.resume()
-                }
-            }
-            await group.next()
-            group.cancelAll()
-        }
     }
 }

@@ -8,7 +8,8 @@ import ServiceLifecycle
 ///
 /// A configuration problem is printed once on standard error, naming the variable to fix, and the
 /// process exits with status 2 (so an orchestrator shows it instead of restarting in a loop silently);
-/// a failure while running is logged at `critical` and the process exits with status 1.
+/// a failure while running is logged at `critical` and the process exits with status 1. Started by
+/// `redress up` (`REDRESS_SUPERVISOR_PID` set), it shuts down when that parent is gone.
 public enum ServiceMain {
     /// Runs `service`; `makeRuntime` reads the service's own configuration and builds its stage.
     public static func run(
@@ -29,6 +30,14 @@ public enum ServiceMain {
         } catch {
             logger.critical("cannot start", metadata: [LoggingKeys.error: "\(error)"])
             fail(service, "\(error)")
+        }
+        if let supervisor = ProcessInfo.processInfo.environment["REDRESS_SUPERVISOR_PID"].flatMap(Int32.init) {
+            // Started by `redress up`: end with it, even when it was killed and could not stop us.
+            Task {
+                while getppid() == supervisor { try? await Task.sleep(for: .seconds(1)) }
+                logger.warning("the supervising redress up is gone; shutting down")
+                await group.triggerGracefulShutdown()
+            }
         }
         do {
             try await group.run()

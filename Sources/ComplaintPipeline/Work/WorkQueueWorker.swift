@@ -73,7 +73,9 @@ public final class WorkQueueWorker: Service {
     public func run() async throws {
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await self.listenForNotifications() }
+                group.addTask {
+                    await self.wakeup.follow(channel: self.queue.notificationChannel, client: self.client, logger: self.logger)
+                }
                 try await self.workLoop()
                 group.cancelAll()
             }
@@ -202,23 +204,5 @@ public final class WorkQueueWorker: Service {
             logger.warning("work given up", metadata: [LoggingKeys.errorReason: "\(reason)"])
         }
         Counter(label: "work_attempts_total", dimensions: [("schema", "\(queue.schema)"), ("kind", item.kind), ("outcome", outcome)]).increment()
-    }
-
-    private func listenForNotifications() async {
-        var failures = 0
-        while !Task.isCancelled {
-            do {
-                try await queue.withNotifications(client: client, logger: logger) { notifications in
-                    failures = 0
-                    self.wakeup.signal()
-                    for try await _ in notifications { self.wakeup.signal() }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                failures += 1
-                logger.debug("work notifications interrupted; listening again", metadata: [LoggingKeys.error: "\(error)"])
-                do { try await Task.sleep(for: RetryPolicy().delay(afterAttempt: failures)) } catch { return }
-            }
-        }
     }
 }

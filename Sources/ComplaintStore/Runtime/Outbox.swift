@@ -198,24 +198,6 @@ public struct Outbox: Sendable {
         )
     }
 
-    /// Listens on ``notificationChannel`` while `body` runs, on a connection leased from `client` for that time.
-    ///
-    /// Start listening before the first claim, then claim whenever a notification arrives or a fallback poll
-    /// interval passes (notifications are a wake-up hint: they are lost while no connection listens). The sequence
-    /// ends with an error if the connection drops; listen again after a backoff.
-    public func withNotifications<Result: Sendable>(
-        client: PostgresClient,
-        logger: Logger,
-        _ body: (PostgresNotificationSequence) async throws -> Result
-    ) async throws -> Result {
-        let channel = self.notificationChannel
-        return try await client.withConnection { connection in
-            try await connection.listen(on: channel) { notifications in
-                try await body(notifications)
-            }
-        }
-    }
-
     // MARK: Monitoring and retention
 
     /// How far the relay is behind: unsent rows and the enqueue time of the oldest.

@@ -165,20 +165,6 @@ public struct WorkQueue: Sendable {
         return try rows.first?.decode(Date?.self) ?? nil
     }
 
-    /// Listens on ``notificationChannel`` while `body` runs, on a connection leased from `client` for that time.
-    public func withNotifications<Result: Sendable>(
-        client: PostgresClient,
-        logger: Logger,
-        _ body: (PostgresNotificationSequence) async throws -> Result
-    ) async throws -> Result {
-        let channel = self.notificationChannel
-        return try await client.withConnection { connection in
-            try await connection.listen(on: channel) { notifications in
-                try await body(notifications)
-            }
-        }
-    }
-
     // MARK: Monitoring and retention
 
     /// How many intents are in each status.

@@ -1,8 +1,13 @@
-import Foundation
+import Subprocess
 
-/// Runs short helper programs (`pg_config --bindir`, `postgres --version`) to completion without blocking a thread of
-/// the cooperative pool: the exit is awaited through `Process.terminationHandler`, and output goes to a temporary
-/// file, so a chatty program can never fill a pipe and stall.
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
+
+/// Runs short helper programs (`pg_config --bindir`, `postgres --version`) to completion through
+/// swift-subprocess, without blocking a thread of the cooperative pool.
 enum ChildProcess {
     /// The outcome of a finished program.
     struct Result: Sendable {
@@ -10,54 +15,23 @@ enum ChildProcess {
         var status: Int32
         /// Whether the program was killed by a signal.
         var signalled: Bool
-        /// Standard output and standard error, interleaved, at most the last 64 KiB.
+        /// Standard output, then standard error (each at most 64 KiB).
         var output: String
 
         var succeeded: Bool { !self.signalled && self.status == 0 }
     }
 
     /// Runs `executable` with `arguments` and waits for it to exit.
-    static func run(
-        _ executable: String,
-        _ arguments: [String],
-        environment: [String: String]? = nil
-    ) async throws -> Result {
-        let outputPath = FileManager.default.temporaryDirectory
-            .appendingPathComponent("redress-child-\(UUID().uuidString).log").path
-        guard FileManager.default.createFile(atPath: outputPath, contents: nil) else {
-            throw POSIXCallError(call: "create \(outputPath)", errno: errno)
+    static func run(_ executable: String, _ arguments: [String]) async throws -> Result {
+        let result = try await Subprocess.run(
+            .path(FilePath(executable)), arguments: Arguments(arguments), input: .none,
+            output: .string(limit: 64 * 1024), error: .string(limit: 64 * 1024))
+        let output = (result.standardOutput ?? "") + (result.standardError ?? "")
+        switch result.terminationStatus {
+        case .exited(let code):
+            return Result(status: code, signalled: false, output: output)
+        case .signaled(let signal):
+            return Result(status: signal, signalled: true, output: output)
         }
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment {
-            process.environment = environment
-        }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = output
-
-        let (status, signalled) = try await withCheckedThrowingContinuation {
-            (continuation: CheckedContinuation<(Int32, Bool), any Error>) in
-            process.terminationHandler = { finished in
-                continuation.resume(returning: (finished.terminationStatus, finished.terminationReason == .uncaughtSignal))
-            }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
-        try? output.close()
-
-        var text = String(decoding: FileManager.default.contents(atPath: outputPath) ?? Data(), as: UTF8.self)
-        if text.utf8.count > 64 * 1024 {
-            text = "…" + String(decoding: Array(text.utf8.suffix(64 * 1024)), as: UTF8.self)
-        }
-        return Result(status: status, signalled: signalled, output: text)
     }
 }
