@@ -90,6 +90,10 @@ struct ProblemTests {
                 #expect(reply.status == 503)
                 #expect(reply.headers["content-type"] == "application/problem+json")
                 #expect(reply.headers["retry-after"] == "5")
+                // The next request does not wait for the database again: the guard answers at once.
+                let next = try await plainRequest(.GET, base + "/v1/complaints", key: "rdk_abcdefghij_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+                #expect(next.status == 503)
+                #expect(next.headers["retry-after"] == "2", "answered by the open guard, not after another deadline")
                 group.cancelAll()
             }
         }

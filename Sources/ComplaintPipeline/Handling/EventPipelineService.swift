@@ -16,6 +16,9 @@ public struct PipelineConfiguration: Sendable {
     public var retry = RetryPolicy()
     /// Messages taken from the consumer at once; offsets are stored after each batch.
     public var maximumBatchSize = 256
+    /// The client's connections start with ``schema`` on their `search_path` (the runtime's own pool),
+    /// so transactions need no `SET LOCAL search_path`; `false` for a pool shared across schemas.
+    public var connectionsUseSchema = false
 
     public init(serviceName: String, schema: SchemaName) {
         self.serviceName = serviceName
@@ -204,7 +207,8 @@ public final class EventPipelineService: Service {
             if seen { return .duplicate }
         }
         let prepared = try await event.prepare(logger)
-        return try await client.transaction(schema: configuration.schema, logger: logger) { connection -> MessageOutcome in
+        let schema = configuration.connectionsUseSchema ? nil : configuration.schema
+        return try await client.transaction(schema: schema, logger: logger) { connection -> MessageOutcome in
             guard try await inbox.markProcessed(eventID: event.id, topic: message.topic, on: connection, logger: logger) else {
                 return .duplicate
             }

@@ -76,7 +76,9 @@ public struct StageRuntime: Sendable {
         // The shared access schema first: services' own migrations may rely on it.
         let allMigrations = try [AccessTables.migrations()] + (migrationsOverride ?? service.migrations())
         let databaseConfiguration = try DatabaseConfiguration(url: settings.databaseURL)
-        let client = PostgresClient(configuration: databaseConfiguration.makeClientConfiguration(), backgroundLogger: logger)
+        // The service's own pool: every connection starts with the service's schema on its search_path.
+        let client = PostgresClient(
+            configuration: databaseConfiguration.makeClientConfiguration(searchPath: service.schema), backgroundLogger: logger)
 
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBrokers, clientID: "\(service.executable)-producer")
         // Consumer-only properties would make librdkafka warn on the producer.
@@ -87,7 +89,8 @@ public struct StageRuntime: Sendable {
             keys: APIKeyStore(schema: access.schema, cacheLifetime: access.keyCacheLifetime),
             limiter: RateLimiter(defaultRate: access.ratePerSecond), client: client, database: database, logger: logger)
         let resources = StageResources(
-            service: service, client: client, producer: producer, database: database, authentication: authentication, logger: logger)
+            service: service, client: client, producer: producer, database: database, authentication: authentication,
+            store: StageStore(client: client, schema: service.schema, connectionsUseSchema: true, logger: logger), logger: logger)
 
         var background: [(name: String, service: any Service)] = []
         var clients: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: client), .init(service: producer)]
@@ -99,12 +102,16 @@ public struct StageRuntime: Sendable {
             let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
             clients.append(.init(service: consumer))
             let deadLetters = DeadLetterPublisher(producer: producer, serviceName: service.name, topic: deadLetterTopic, logger: logger)
+            var pipelineConfiguration = PipelineConfiguration(serviceName: service.name, schema: service.schema)
+            pipelineConfiguration.connectionsUseSchema = true
             background.append(("pipeline", EventPipelineService(
                 inputs: inputs, consumer: consumer, client: client, deadLetters: deadLetters,
-                configuration: PipelineConfiguration(serviceName: service.name, schema: service.schema), logger: logger)))
+                configuration: pipelineConfiguration, logger: logger)))
         }
         background.append(("outbox relay", OutboxRelay(
             outbox: Outbox(schema: service.schema), client: client, producer: producer, configuration: relayConfiguration, logger: logger)))
+        var workerConfiguration = self.workerConfiguration
+        workerConfiguration.connectionsUseSchema = true
         for performer in workPerformers {
             background.append(("worker \(performer.kinds.joined(separator: ","))", WorkQueueWorker(
                 performer: performer, schema: service.schema, client: client, configuration: workerConfiguration, logger: logger)))
@@ -174,6 +181,8 @@ public struct StageResources: Sendable {
     public var database: DatabaseGuard
     /// Add it to a route group to require an API key: the caller lands in the request context.
     public var authentication: AuthenticationMiddleware
+    /// Transactions on the service's own schema, for its routes.
+    public var store: StageStore
     public var logger: Logger
 }
 

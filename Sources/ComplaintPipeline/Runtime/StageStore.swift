@@ -10,12 +10,17 @@ public struct StageStore: Sendable {
     public let schema: SchemaName
     public let logger: Logger
     private let outbox: Outbox
+    /// `nil` when the client's connections already start with the schema on their `search_path`.
+    private let transactionSchema: SchemaName?
 
-    public init(client: PostgresClient, schema: SchemaName, logger: Logger) {
+    /// - Parameter connectionsUseSchema: `client` was made with `searchPath: schema` (the runtime's own
+    ///   pool): no `SET LOCAL` per transaction is needed.
+    public init(client: PostgresClient, schema: SchemaName, connectionsUseSchema: Bool = false, logger: Logger) {
         self.client = client
         self.schema = schema
         self.logger = logger
         self.outbox = Outbox(schema: schema)
+        self.transactionSchema = connectionsUseSchema ? nil : schema
     }
 
     /// Runs `body` in a transaction; the events it returns are written to the outbox before the commit.
@@ -24,7 +29,7 @@ public struct StageStore: Sendable {
     ) async throws -> Result {
         let outbox = self.outbox
         let logger = self.logger
-        return try await client.transaction(schema: schema, logger: logger) { connection in
+        return try await client.transaction(schema: transactionSchema, logger: logger) { connection in
             let (result, events) = try await body(connection, logger)
             try await outbox.enqueue(events.map(\.row), on: connection, logger: logger)
             return result
@@ -34,7 +39,7 @@ public struct StageStore: Sendable {
     /// Runs `body` in a read-only transaction.
     public func read<Result: Sendable>(_ body: @Sendable (PostgresConnection, Logger) async throws -> Result) async throws -> Result {
         let logger = self.logger
-        return try await client.transaction(readOnly: true, schema: schema, logger: logger) { connection in
+        return try await client.transaction(readOnly: true, schema: transactionSchema, logger: logger) { connection in
             try await body(connection, logger)
         }
     }

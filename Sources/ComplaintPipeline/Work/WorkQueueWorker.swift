@@ -26,6 +26,8 @@ public final class WorkQueueWorker: Service {
         public var lease: Duration = .seconds(300)
         /// How often to look for due intents without a notification.
         public var pollInterval: Duration = .seconds(1)
+        /// The client's connections start with the schema on their `search_path` (the runtime's pool).
+        public var connectionsUseSchema = false
         /// Backoff between attempts at a failing call.
         public var retry: RetryPolicy = {
             var policy = RetryPolicy()
@@ -175,7 +177,7 @@ public final class WorkQueueWorker: Service {
         let queue = self.queue
         let outbox = self.outbox
         let performer = self.performer
-        try await client.transaction(schema: queue.schema, logger: logger) { connection in
+        try await client.transaction(schema: configuration.connectionsUseSchema ? nil : queue.schema, logger: logger) { connection in
             let settled: Bool
             switch result {
             case .succeeded(let outcome):

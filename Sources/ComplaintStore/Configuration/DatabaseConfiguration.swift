@@ -140,7 +140,10 @@ public struct DatabaseConfiguration: Sendable, Hashable, CustomStringConvertible
     }
 
     /// The PostgresNIO client configuration for this endpoint and login.
-    public func makeClientConfiguration() -> PostgresClient.Configuration {
+    /// - Parameter searchPath: A schema every connection of the pool starts with alone on its
+    ///   `search_path` (a service's own pool), so its statements name their tables plainly without a
+    ///   `SET` per transaction.
+    public func makeClientConfiguration(searchPath: SchemaName? = nil) -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         switch self.endpoint {
         case .tcp(let host, let port):
@@ -162,6 +165,9 @@ public struct DatabaseConfiguration: Sendable, Hashable, CustomStringConvertible
         }
         if let applicationName = self.applicationName {
             configuration.options.additionalStartupParameters.append(("application_name", applicationName))
+        }
+        if let searchPath {
+            configuration.options.additionalStartupParameters.append(("search_path", searchPath.rawValue))
         }
         if let connectTimeout = self.connectTimeout {
             configuration.options.connectTimeout = connectTimeout

@@ -24,7 +24,7 @@ public enum IntakeService {
         runtime.deadLetterTopic = topics.deadLetter.name
         runtime.addRoutes = { router, resources in
             IntakeAPI(
-                configuration: configuration, store: StageStore(client: resources.client, schema: service.schema, logger: resources.logger),
+                configuration: configuration, store: resources.store,
                 database: resources.database, authentication: resources.authentication
             ).addRoutes(to: router)
         }
