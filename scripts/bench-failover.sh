@@ -39,7 +39,7 @@ wait_read() {
   for _ in $(seq 1200); do
     local seen=0
     for p in 0 1; do grep -qhs "^$p [0-9]* $round-$p$" "$@" && seen=$((seen + 1)); done
-    if [ "$seen" -eq 2 ]; then echo "$(echo "$(now) - $start" | bc)"; return 0; fi
+    if [ "$seen" -eq 2 ]; then awk -v end="$(now)" -v start="$start" "BEGIN { printf \"%.1f\\n\", end - start }"; return 0; fi
     sleep 0.05
   done
   echo "timeout ($(cat "$@" 2>/dev/null | tr "\n" "|"))"
