@@ -111,6 +111,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -147,6 +148,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "Assignment",
+            dependencies: [
+                "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Embedded default (`redress up`)
         .target(
@@ -178,7 +196,7 @@ let package = Package(
         .executableTarget(
             name: "redress",
             dependencies: [
-                "RdKafka", "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault", "Access", "Intake", "Classifier",
+                "RdKafka", "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault", "Access", "Intake", "Classifier", "Assignment",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -204,6 +222,15 @@ let package = Package(
             name: "redress-classifier",
             dependencies: [
                 "Classifier", "ComplaintPipeline",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "redress-assignment",
+            dependencies: [
+                "Assignment", "ComplaintPipeline",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -286,6 +313,20 @@ let package = Package(
             dependencies: [
                 "Classifier", "ComplaintPipeline", "ComplaintTesting", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AssignmentTests",
+            dependencies: [
+                "Assignment", "Access", "ComplaintPipeline", "ComplaintTesting", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

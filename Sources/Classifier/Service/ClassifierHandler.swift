@@ -26,7 +26,7 @@ public struct ClassifierHandler: PreparingEventHandler {
     }
 
     /// Asks the plugins, outside the transaction.
-    public func prepare(_ event: EventEnvelope<ComplaintReceived>, logger: Logger) async throws -> ClassificationEngine.Assessment {
+    public func prepare(_ event: EventEnvelope<ComplaintReceived>, context: PreparationContext) async throws -> ClassificationEngine.Assessment {
         await engine.assess(ComplaintInput(event.data))
     }
 
@@ -64,7 +64,7 @@ public struct ClassifierHandler: PreparingEventHandler {
             complaintID: received.complaintID, classifiedAt: now, category: classification.category,
             severity: classification.severity, priority: classification.priority, language: classification.language,
             sentiment: classification.sentiment, flags: classification.flags, confidence: classification.confidence,
-            explanation: classification.explanation)
+            explanation: classification.explanation, registeredAt: received.registeredAt)
         let envelope = EventEnvelope(
             source: source, time: now, hotelID: event.hotelID, traceParent: event.traceParent, traceState: event.traceState,
             data: classified)

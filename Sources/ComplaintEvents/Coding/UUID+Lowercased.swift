@@ -2,5 +2,5 @@ import Foundation
 
 extension UUID {
     /// The canonical spelling used in subjects, keys and JSON.
-    var lowercasedString: String { uuidString.lowercased() }
+    public var lowercasedString: String { uuidString.lowercased() }
 }

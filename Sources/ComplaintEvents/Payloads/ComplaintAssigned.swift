@@ -20,13 +20,16 @@ public struct ComplaintAssigned: EventPayload {
     public var reason: AssignmentReason
     /// 0 for a normal assignment, 1–3 along the escalation chain.
     public var escalationLevel: Int
+    /// One line on why this person, for people reading the timeline, e.g. "least loaded of 3 on duty in
+    /// Housekeeping; speaks zh-CN". Optional in the contract; the assignment service always sets it.
+    public var explanation: String?
 
     public var envelopeSubject: String? { complaintID.lowercasedString }
 
     public init(
         complaintID: UUID, assignedAt: Date, registeredAt: Date, category: ComplaintCategory, severity: Severity,
         priority: Int, department: String, assignee: Assignee, strategy: String, reason: AssignmentReason,
-        escalationLevel: Int
+        escalationLevel: Int, explanation: String? = nil
     ) {
         self.complaintID = complaintID
         self.assignedAt = assignedAt
@@ -39,11 +42,12 @@ public struct ComplaintAssigned: EventPayload {
         self.strategy = strategy
         self.reason = reason
         self.escalationLevel = escalationLevel
+        self.explanation = explanation
     }
 
     enum CodingKeys: String, CodingKey {
         case complaintID = "complaintId", assignedAt, registeredAt, category, severity, priority, department, assignee
-        case strategy, reason, escalationLevel
+        case strategy, reason, escalationLevel, explanation
     }
 }
 
@@ -53,5 +57,6 @@ extension ComplaintAssigned: ValidatedObject {
         .department: .code,
         .strategy: .code,
         .escalationLevel: .integer(0...3),
+        .explanation: .text(maxLength: 500),
     ])
 }

@@ -7,6 +7,9 @@ public struct ComplaintClassified: EventPayload {
 
     public var complaintID: UUID
     public var classifiedAt: Date
+    /// When intake registered the complaint (from `complaints.received.v1`), so that assignment and the
+    /// SLA watcher count from registration. Optional in the contract; the classifier always sets it.
+    public var registeredAt: Date?
     public var category: ComplaintCategory
     public var severity: Severity
     /// 1 (most urgent) to 4.
@@ -25,10 +28,11 @@ public struct ComplaintClassified: EventPayload {
     public init(
         complaintID: UUID, classifiedAt: Date, category: ComplaintCategory, severity: Severity, priority: Int,
         language: String, sentiment: Double, flags: ClassificationFlags, confidence: Double,
-        explanation: ClassificationExplanation
+        explanation: ClassificationExplanation, registeredAt: Date? = nil
     ) {
         self.complaintID = complaintID
         self.classifiedAt = classifiedAt
+        self.registeredAt = registeredAt
         self.category = category
         self.severity = severity
         self.priority = priority
@@ -40,7 +44,7 @@ public struct ComplaintClassified: EventPayload {
     }
 
     enum CodingKeys: String, CodingKey {
-        case complaintID = "complaintId", classifiedAt, category, severity, priority, language, sentiment, flags
+        case complaintID = "complaintId", classifiedAt, registeredAt, category, severity, priority, language, sentiment, flags
         case confidence, explanation
     }
 }

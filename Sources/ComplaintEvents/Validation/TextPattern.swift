@@ -4,11 +4,11 @@
 ///
 /// Matchers are written by hand because `Regex` is not `Sendable` and compiling one per use is
 /// slow; `TextPatternTests` checks each matcher against `Regex(regex)` on generated strings.
-struct TextPattern: Sendable {
+public struct TextPattern: Sendable {
     /// The ECMA-262 regular expression, as written in `schemas/`.
     let regex: String
     /// Completes "must be …" in an error message.
-    let meaning: String
+    public let meaning: String
     private let matcher: @Sendable (String.UnicodeScalarView) -> Bool
 
     init(regex: String, meaning: String, matcher: @escaping @Sendable (String.UnicodeScalarView) -> Bool) {
@@ -17,7 +17,7 @@ struct TextPattern: Sendable {
         self.matcher = matcher
     }
 
-    func matches(_ text: String) -> Bool { matcher(text.unicodeScalars) }
+    public func matches(_ text: String) -> Bool { matcher(text.unicodeScalars) }
 }
 
 /// A set of ASCII characters with its regular-expression spelling.
@@ -76,12 +76,12 @@ extension TextPattern {
     }
 
     /// Hotels, staff, reporters: `SHA-PD01`, `emp.10482`.
-    static let identifier = run(
+    public static let identifier = run(
         first: .alphanumeric, rest: .identifier, length: 1...64,
         meaning: "an identifier of letters, digits, '.', '_' and '-' that starts with a letter or digit")
 
     /// Configurable vocabulary: departments, root causes, templates, strategies, rule names.
-    static let code = run(
+    public static let code = run(
         first: .lowercase, rest: .code, length: 1...64,
         meaning: "a snake_case code of lower-case letters, digits and '_' that starts with a letter")
 
@@ -96,7 +96,7 @@ extension TextPattern {
     }
 
     /// A BCP 47 language tag such as `zh-CN`, `en` or `zh-Hans-CN`.
-    static let language = TextPattern(
+    public static let language = TextPattern(
         regex: "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$", meaning: "a BCP 47 language tag such as zh-CN or en"
     ) { scalars in
         let subtags = scalars.split(separator: "-", omittingEmptySubsequences: false)

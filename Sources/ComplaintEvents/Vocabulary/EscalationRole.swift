@@ -1,4 +1,4 @@
-/// The escalation chain on SLA breach: duty manager → department head → general manager.
+/// A step of the escalation chain on SLA breach; by default department head → duty manager → general manager.
 public enum EscalationRole: String, EventEnum {
     case dutyManager = "duty_manager"
     case departmentHead = "department_head"

@@ -26,7 +26,7 @@ public protocol EventHandler: Sendable {
 /// service whose answer the handler needs to apply the event.
 ///
 /// The pipeline checks the inbox first (a known duplicate is skipped without the call), runs
-/// ``prepare(_:logger:)`` outside any transaction, then opens the transaction and calls
+/// ``prepare(_:context:)`` outside any transaction, then opens the transaction and calls
 /// ``handle(_:prepared:context:)``. A retry repeats both. For calls whose *effect* matters (an e-mail,
 /// a webhook), record an intent instead: the work queue makes them at most once per key.
 public protocol PreparingEventHandler: Sendable {
@@ -34,10 +34,24 @@ public protocol PreparingEventHandler: Sendable {
     associatedtype Preparation: Sendable
 
     /// Work outside the transaction; throw as ``EventHandler/handle(_:context:)`` does.
-    func prepare(_ event: EventEnvelope<Input>, logger: Logger) async throws -> Preparation
+    func prepare(_ event: EventEnvelope<Input>, context: PreparationContext) async throws -> Preparation
 
-    /// Applies `event` with what ``prepare(_:logger:)`` produced, inside the stage's transaction.
+    /// Applies `event` with what ``prepare(_:context:)`` produced, inside the stage's transaction.
     func handle(_ event: EventEnvelope<Input>, prepared: Preparation, context: HandlerContext) async throws -> [OutgoingEvent]
+}
+
+/// What ``PreparingEventHandler/prepare(_:context:)`` gets: a logger, and read-only access to the
+/// service's own schema for what the outside call needs to know (nothing it reads is locked: the
+/// transaction that follows must check again).
+public struct PreparationContext: Sendable {
+    public var logger: Logger
+    /// Read-only transactions on the service's schema (never write here; the transaction follows).
+    public var store: StageStore
+
+    public init(logger: Logger, store: StageStore) {
+        self.logger = logger
+        self.store = store
+    }
 }
 
 /// What a handler gets besides the event.

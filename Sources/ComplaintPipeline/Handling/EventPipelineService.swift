@@ -62,6 +62,8 @@ public final class EventPipelineService: Service {
     private let inbox: ProcessedEvents
     private let outbox: Outbox
     private let workQueue: WorkQueue
+    /// Read access to the schema for preparing handlers.
+    private let preparationStore: StageStore
     private let crashPoints: CrashPoints
     private let logger: Logger
     private let handleTimers: [String: Timer]
@@ -85,6 +87,8 @@ public final class EventPipelineService: Service {
         self.inbox = ProcessedEvents(schema: configuration.schema)
         self.outbox = Outbox(schema: configuration.schema)
         self.workQueue = WorkQueue(schema: configuration.schema)
+        self.preparationStore = StageStore(
+            client: client, schema: configuration.schema, connectionsUseSchema: configuration.connectionsUseSchema, logger: logger)
         self.crashPoints = crashPoints
         var logger = logger
         logger[metadataKey: LoggingKeys.service] = "\(configuration.serviceName)"
@@ -206,7 +210,7 @@ public final class EventPipelineService: Service {
             let seen = try await client.withConnection { try await inbox.isProcessed(eventID: event.id, on: $0, logger: logger) }
             if seen { return .duplicate }
         }
-        let prepared = try await event.prepare(logger)
+        let prepared = try await event.prepare(PreparationContext(logger: logger, store: preparationStore))
         let schema = configuration.connectionsUseSchema ? nil : configuration.schema
         return try await client.transaction(schema: schema, logger: logger) { connection -> MessageOutcome in
             guard try await inbox.markProcessed(eventID: event.id, topic: message.topic, on: connection, logger: logger) else {

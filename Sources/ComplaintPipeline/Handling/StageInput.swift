@@ -33,8 +33,8 @@ public struct StageInput: Sendable {
         self.prepares = true
         self.decode = { bytes in
             let event = try topic.decode(bytes)
-            return DecodedEvent(id: event.id, type: event.type, subject: event.subject) { logger in
-                let preparation = try await handler.prepare(event, logger: logger)
+            return DecodedEvent(id: event.id, type: event.type, subject: event.subject) { context in
+                let preparation = try await handler.prepare(event, context: context)
                 return PreparedEvent { context in try await handler.handle(event, prepared: preparation, context: context) }
             }
         }
@@ -47,7 +47,7 @@ struct DecodedEvent: Sendable {
     let type: String
     let subject: String?
     /// The handler's work outside the transaction (nothing for a plain ``EventHandler``).
-    let prepare: @Sendable (Logger) async throws -> PreparedEvent
+    let prepare: @Sendable (PreparationContext) async throws -> PreparedEvent
 }
 
 /// An event whose preparation is done: what remains runs inside the stage's transaction.

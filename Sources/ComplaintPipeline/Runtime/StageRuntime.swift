@@ -50,6 +50,9 @@ public struct StageRuntime: Sendable {
     public var access = AccessConfiguration()
     /// Migrations applied instead of ``RedressService/migrations(requireOwn:)`` (tests).
     public var migrationsOverride: [MigrationSet]?
+    /// Runs after the migrations and before the pipeline and background services start (assignment
+    /// loads its organisation file here); retried like the migrations while it fails.
+    public var afterMigrations: (@Sendable (StageResources) async throws -> Void)?
     /// Learns about migrations and background services; `/health/ready` reads it.
     public let health = StageHealth()
 
@@ -124,8 +127,10 @@ public struct StageRuntime: Sendable {
 
         let logger = self.logger
         let health = self.health
+        let afterMigrations = self.afterMigrations
         let prelude = PreludeService(name: "migrations", health: health, logger: logger, prelude: {
             _ = try await Migrator(client: client, logger: logger).apply(allMigrations)
+            try await afterMigrations?(resources)
         }, then: background)
 
         let router = Router(context: RedressRequestContext.self)

@@ -50,7 +50,7 @@ public struct IntakeAPI: Sendable {
         complaints.get(":id") { request, context in
             try await mappingErrors {
                 let caller = try context.caller(atLeast: .staff, for: request)
-                let id = try reader.uuidParameter("id", context)
+                let id = try reader.uuidParameter("id", context, resource: "complaint")
                 let queries = self.queries
                 let json = try await database.run {
                     try await store.read { connection, logger in try await queries.complaint(id, for: caller, on: connection, logger: logger) }
@@ -78,8 +78,8 @@ public struct IntakeAPI: Sendable {
             complaints.post(":id/compensations/:compensationId/\(decision)") { request, context in
                 try await mappingErrors {
                     let caller = try context.caller(atLeast: .staff, for: request)
-                    let id = try reader.uuidParameter("id", context)
-                    let compensationID = try reader.uuidParameter("compensationId", context)
+                    let id = try reader.uuidParameter("id", context, resource: "complaint")
+                    let compensationID = try reader.uuidParameter("compensationId", context, resource: "compensation")
                     let bytes = try await reader.jsonBody(request, optional: true)
                     let body = try bytes.map { bytes throws(Problem) in try reader.decode(DecisionBody.self, from: bytes) }
                     if let note = body?.note { try BodyRules.text(note, field: "note", maxLength: 1000) }
@@ -101,7 +101,7 @@ public struct IntakeAPI: Sendable {
         group.post(":id/\(path)") { request, context in
             try await mappingErrors {
                 let caller = try context.caller(atLeast: .staff, for: request)
-                let id = try reader.uuidParameter("id", context)
+                let id = try reader.uuidParameter("id", context, resource: "complaint")
                 let bytes: [UInt8]? = body == .required ? try await reader.jsonBody(request) : nil
                 return try await perform(try makeAction(bytes), on: id, caller: caller, request: request, status: status)
             }

@@ -157,7 +157,8 @@ struct EventGenerator {
             confidence: number(0...1),
             explanation: ClassificationExplanation(
                 classifier: code(), version: reference(64), matchedRules: (0..<length(0...32)).map { _ in code() },
-                matchedTerms: (0..<length(0...32)).map { _ in text(64) }, summary: maybe { $0.text(500) }))
+                matchedTerms: (0..<length(0...32)).map { _ in text(64) }, summary: maybe { $0.text(500) }),
+            registeredAt: maybe { $0.date() })
     }
 
     mutating func assigned() -> ComplaintAssigned {
@@ -165,7 +166,7 @@ struct EventGenerator {
             complaintID: uuid(), assignedAt: date(), registeredAt: date(), category: pick(ComplaintCategory.self),
             severity: pick(Severity.self), priority: Int(bounded(1...4)), department: code(),
             assignee: Assignee(staffID: identifier(), name: text(200), role: pick(ActorRole.self)), strategy: code(),
-            reason: pick(AssignmentReason.self), escalationLevel: Int(bounded(0...3)))
+            reason: pick(AssignmentReason.self), escalationLevel: Int(bounded(0...3)), explanation: maybe { $0.text(500) })
     }
 
     mutating func compensation() -> Compensation {

@@ -1,17 +1,21 @@
-import Access
 import ComplaintEvents
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// Reads what a request carries (body, parameters) and turns every defect into a ``Access/Problem``.
-struct RequestReader: Sendable {
-    var maximumBodySize: Int
+/// Reads what a request carries (body, parameters) and turns every defect into a ``Problem``: one
+/// reader for every service's API, so a bad body is answered the same way everywhere.
+public struct RequestReader: Sendable {
+    public var maximumBodySize: Int
+
+    public init(maximumBodySize: Int) {
+        self.maximumBodySize = maximumBodySize
+    }
 
     /// The JSON body as bytes: checks the media type (415) and the size (413). An absent body is
     /// `nil` when `optional`.
-    func jsonBody(_ request: Request, optional: Bool = false) async throws -> [UInt8]? {
+    public func jsonBody(_ request: Request, optional: Bool = false) async throws -> [UInt8]? {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBodySize {
             throw Problem.tooLarge(limit: maximumBodySize)
         }
@@ -36,7 +40,7 @@ struct RequestReader: Sendable {
 
     /// Decodes and validates `bytes` with the contract's decoder: malformed JSON is a 400, anything
     /// else (missing, unknown or invalid fields) a 422 naming the field and the rule.
-    func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) throws(Problem) -> Value {
+    public func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) throws(Problem) -> Value {
         do {
             return try EventCoding.decode(type, from: bytes)
         } catch {
@@ -47,15 +51,15 @@ struct RequestReader: Sendable {
         }
     }
 
-    static func isJSON(_ contentType: String) -> Bool {
+    public static func isJSON(_ contentType: String) -> Bool {
         let mediaType = contentType.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces).lowercased()
         return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
     }
 
-    /// A UUID path parameter; anything else is a 404 (no such resource), as a random id would be.
-    func uuidParameter(_ name: String, _ context: some RequestContext) throws(Problem) -> UUID {
+    /// A UUID path parameter; anything else is a 404 (no such `resource`), as a random id would be.
+    public func uuidParameter(_ name: String, _ context: some RequestContext, resource: String) throws(Problem) -> UUID {
         guard let text = context.parameters.get(name), let id = UUID(uuidString: text) else {
-            throw Problem.notFound("no such \(name == "id" ? "complaint" : "compensation")")
+            throw Problem.notFound("no such \(resource)")
         }
         return id
     }

@@ -1,0 +1,122 @@
+import AsyncHTTPClient
+import ComplaintEvents
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// What the group's dispatcher said, asked before the assignment transaction opens.
+public enum DispatcherAnswer: Sendable, Hashable {
+    /// It named someone, with its reason if it gave one.
+    case chose(staffID: String, reason: String?)
+    /// No usable answer: timeout, refused connection, non-2xx status, malformed body.
+    case failed(String)
+}
+
+/// Strategy `http`: the hotel group's own dispatcher decides; when it cannot (no answer in time, or it
+/// names someone who is not eligible right now), the configured built-in strategy does, and the
+/// explanation says why.
+public struct DispatcherStrategy: AssignmentStrategy {
+    public static let name = "http"
+    public var name: String { Self.name }
+    public let fallback: any AssignmentStrategy
+
+    public init(fallback: any AssignmentStrategy) {
+        self.fallback = fallback
+    }
+
+    public func choose(_ request: StrategyRequest) -> StrategyChoice {
+        let why: String
+        switch request.dispatcherAnswer {
+        case .chose(let staffID, let reason):
+            if request.candidates.contains(where: { $0.member.id == staffID }) {
+                let detail = reason.map { ": \($0.prefix(200))" } ?? ""
+                return StrategyChoice(staffID: staffID, strategy: name, explanation: "chosen by the group dispatcher of \(request.pool)\(detail)")
+            }
+            why = "the dispatcher named \(staffID.prefix(64)), who is not on duty with capacity"
+        case .failed(let reason):
+            why = "the dispatcher failed (\(reason))"
+        case nil:
+            why = "no dispatcher is configured"
+        }
+        var choice = fallback.choose(request)
+        choice.explanation = "\(why); \(choice.explanation)"
+        return choice
+    }
+}
+
+/// Asks the group's dispatcher which candidate should take a complaint: `POST` of the complaint and the
+/// candidates as JSON, answer `{"staffId": "…", "reason": "…"}` within the configured timeout.
+public struct DispatcherClient: Sendable {
+    public var settings: DispatcherSettings
+    public var client: HTTPClient
+    public var logger: Logger
+    static let maximumResponseSize = 64 * 1024
+
+    public init(settings: DispatcherSettings, client: HTTPClient = .shared, logger: Logger) {
+        self.settings = settings
+        self.client = client
+        self.logger = logger
+    }
+
+    struct Question: Encodable {
+        struct Person: Encodable {
+            var staffId: String
+            var name: String
+            var role: String
+            var languages: [String]
+            var skills: [String]
+            var openLoad: Int
+            var capacity: Int
+        }
+
+        var complaintId: String
+        var hotelId: String
+        var department: String
+        var category: String
+        var severity: String
+        var priority: Int
+        var language: String
+        var vip: Bool
+        var candidates: [Person]
+    }
+
+    struct Reply: Decodable {
+        var staffId: String
+        var reason: String?
+    }
+
+    /// The dispatcher's answer; never throws (a failure is an answer the strategy falls back on).
+    public func ask(_ facts: ComplaintFacts, department: Department, candidates: [Candidate]) async -> DispatcherAnswer {
+        let question = Question(
+            complaintId: facts.complaintID.lowercasedString, hotelId: facts.hotelID, department: department.code,
+            category: facts.category.rawValue, severity: facts.severity.rawValue, priority: facts.priority, language: facts.language,
+            vip: facts.isVIP,
+            candidates: candidates.map {
+                Question.Person(
+                    staffId: $0.member.id, name: $0.member.name, role: $0.member.role.rawValue, languages: $0.member.languages,
+                    skills: $0.member.skills, openLoad: $0.openLoad, capacity: $0.member.capacity)
+            })
+        do {
+            var request = HTTPClientRequest(url: settings.url)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try EventCoding.write(question)))
+            let response = try await client.execute(
+                request, deadline: .now() + .milliseconds(Int64(settings.timeoutMilliseconds)), logger: logger)
+            guard (200..<300).contains(response.status.code) else {
+                return .failed("HTTP \(response.status.code)")
+            }
+            let body = try await response.body.collect(upTo: Self.maximumResponseSize)
+            guard let reply = try? JSONDecoder().decode(Reply.self, from: Data(body.readableBytesView)) else {
+                return .failed("the answer is not {\"staffId\": …}")
+            }
+            return .chose(staffID: reply.staffId, reason: reply.reason)
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            return .failed("no answer within \(settings.timeoutMilliseconds) ms")
+        } catch {
+            logger.warning("assignment dispatcher failed", metadata: ["error": "\(error)"])
+            return .failed("\(String(describing: error).prefix(120))")
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import ComplaintEvents
+import ComplaintPipeline
+import Foundation
+import Logging
+import PostgresNIO
+
+/// `complaints.classified.v1` → the first owner. A department whose strategy is `http` has the group's
+/// dispatcher asked first, outside the transaction; inside it, under the hotel's lock, the candidates
+/// are computed again and the answer used only if its person is still one of them.
+public struct ClassifiedAssignmentHandler: PreparingEventHandler {
+    public var assigner: Assigner
+
+    public init(assigner: Assigner) {
+        self.assigner = assigner
+    }
+
+    static func facts(of event: EventEnvelope<ComplaintClassified>) -> ComplaintFacts {
+        let data = event.data
+        return ComplaintFacts(
+            complaintID: data.complaintID, hotelID: event.hotelID, category: data.category, severity: data.severity,
+            priority: data.priority, language: data.language, isVIP: data.flags.isVIP, involvesSafety: data.flags.involvesSafety,
+            // Events from before the contract carried it: the classification time is the closest known.
+            registeredAt: data.registeredAt ?? data.classifiedAt)
+    }
+
+    public func prepare(_ event: EventEnvelope<ComplaintClassified>, context: PreparationContext) async throws -> DispatcherAnswer? {
+        guard let dispatcher = assigner.dispatcher else { return nil }
+        let facts = Self.facts(of: event)
+        let assigner = self.assigner
+        let routing = try await context.store.read { connection, logger -> AssignmentPlanner.Routing? in
+            guard let revision = try await assigner.organisations.revision(of: facts.hotelID, on: connection, logger: logger),
+                  let hotel = try await assigner.organisations.hotel(facts.hotelID, revision: revision, on: connection, logger: logger)
+            else { return nil }
+            let loads = try await assigner.ledger.openLoads(hotelID: facts.hotelID, on: connection, logger: logger)
+            return assigner.planner.route(facts, in: hotel, loads: loads, now: assigner.clock())
+        }
+        guard let routing, routing.strategy == DispatcherStrategy.name, let department = routing.department, !routing.candidates.isEmpty else {
+            return nil
+        }
+        return await dispatcher.ask(facts, department: department, candidates: routing.candidates)
+    }
+
+    public func handle(
+        _ event: EventEnvelope<ComplaintClassified>, prepared answer: DispatcherAnswer?, context: HandlerContext
+    ) async throws -> [OutgoingEvent] {
+        let facts = Self.facts(of: event)
+        let hotel = try await assigner.lockedHotel(facts.hotelID, context: context)
+        let ledger = assigner.ledger
+        if let existing = try await ledger.complaint(facts.complaintID, on: context.connection, logger: context.logger), existing.version > 0 {
+            // Reclassified, or the same verdict published again: the owner stays; the facts are refreshed.
+            try await ledger.recordFacts(facts, on: context.connection, logger: context.logger)
+            context.logger.info("complaint already assigned; facts updated, owner kept")
+            return []
+        }
+        try await ledger.recordFacts(facts, on: context.connection, logger: context.logger)
+        guard let complaint = try await ledger.complaint(facts.complaintID, on: context.connection, logger: context.logger) else {
+            throw RejectedEvent("complaint \(facts.complaintID.lowercasedString) vanished while being assigned")
+        }
+        let loads = try await ledger.openLoads(hotelID: hotel.id, on: context.connection, logger: context.logger)
+        let routing = assigner.planner.route(facts, in: hotel, loads: loads, now: assigner.clock())
+        var lastInTurn: String?
+        if routing.strategy == RoundRobinStrategy.name {
+            lastInTurn = try await ledger.lastInTurn(
+                hotelID: hotel.id, department: routing.departmentCode, on: context.connection, logger: context.logger)
+        }
+        guard let decision = assigner.planner.assign(
+            facts, in: hotel, loads: loads, now: assigner.clock(), lastInTurn: lastInTurn, dispatcherAnswer: answer)
+        else {
+            throw RejectedEvent("hotel \(hotel.id) has no active staff to assign complaint \(facts.complaintID.lowercasedString) to")
+        }
+        return [try await assigner.record(
+            decision, of: complaint, facts: facts, reason: .initial, escalationLevel: 0, cause: event, context: context)]
+    }
+}
+
+/// `complaints.sla.v1` → on `escalated`, the next person up the hotel's chain, as a new assignment (the
+/// previous one stays in the history). Other clock events, repeated levels and escalations of closed
+/// complaints change nothing.
+public struct EscalationHandler: EventHandler {
+    public var assigner: Assigner
+
+    public init(assigner: Assigner) {
+        self.assigner = assigner
+    }
+
+    public func handle(_ event: EventEnvelope<ComplaintSLAEvent>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        guard case .escalated(let escalation) = event.data.milestone else { return [] }
+        let ledger = assigner.ledger
+        let id = event.data.complaintID
+        // The hotel's lock first, as every handler takes it: no two transactions wait on each other.
+        let hotel = try await assigner.lockedHotel(event.hotelID, context: context)
+        guard let complaint = try await ledger.complaint(id, on: context.connection, logger: context.logger),
+              let facts = complaint.facts
+        else {
+            throw RejectedEvent("escalation of complaint \(id.lowercasedString), which the assignment service never saw classified")
+        }
+        guard complaint.status == .open else {
+            context.logger.info("escalation of a \(complaint.status.rawValue) complaint ignored")
+            return []
+        }
+        guard escalation.level > complaint.escalationLevel else {
+            context.logger.info("complaint already at escalation level \(complaint.escalationLevel); level \(escalation.level) ignored")
+            return []
+        }
+        let loads = try await ledger.openLoads(hotelID: hotel.id, on: context.connection, logger: context.logger)
+        let department = complaint.department ?? assigner.planner.route(facts, in: hotel, loads: loads, now: assigner.clock()).departmentCode
+        guard let decision = assigner.planner.escalate(
+            facts, department: department, level: escalation.level, in: hotel, loads: loads, now: assigner.clock())
+        else {
+            throw RejectedEvent("hotel \(hotel.id) has no active staff to escalate complaint \(id.lowercasedString) to")
+        }
+        return [try await assigner.record(
+            decision, of: complaint, facts: facts, reason: .escalation, escalationLevel: escalation.level, cause: event, context: context)]
+    }
+}
+
+/// `complaints.updated.v1` → capacity and hand-overs: resolved and closed complaints stop counting against
+/// their owner, a reopened one counts again; a staff member of the hotel who acknowledges a complaint
+/// someone else owns takes it over (a `manual` assignment, strategy `hand_over`).
+public struct StatusHandler: EventHandler {
+    public var assigner: Assigner
+    public static let handOver = "hand_over"
+
+    public init(assigner: Assigner) {
+        self.assigner = assigner
+    }
+
+    public func handle(_ event: EventEnvelope<ComplaintUpdated>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let data = event.data
+        let ledger = assigner.ledger
+        switch data.change {
+        case .resolved:
+            try await ledger.setStatus(.resolved, of: data.complaintID, hotelID: event.hotelID, on: context.connection, logger: context.logger)
+        case .closed:
+            try await ledger.setStatus(.closed, of: data.complaintID, hotelID: event.hotelID, on: context.connection, logger: context.logger)
+        case .reopened:
+            try await ledger.setStatus(.open, of: data.complaintID, hotelID: event.hotelID, on: context.connection, logger: context.logger)
+        case .acknowledged:
+            return try await handOver(event, context: context)
+        default:
+            break
+        }
+        return []
+    }
+
+    private func handOver(_ event: EventEnvelope<ComplaintUpdated>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let actor = event.data.actor
+        guard actor.role != .system && actor.role != .guest else { return [] }
+        let ledger = assigner.ledger
+        let organisations = assigner.organisations
+        // The hotel's lock first, as every handler takes it; a hotel assignment does not know hands nothing over.
+        guard let revision = try await organisations.lockRevision(of: event.hotelID, on: context.connection, logger: context.logger),
+              let hotel = try await organisations.hotel(event.hotelID, revision: revision, on: context.connection, logger: context.logger),
+              let member = hotel.member(actor.id), member.active,
+              let complaint = try await ledger.complaint(event.data.complaintID, on: context.connection, logger: context.logger),
+              let facts = complaint.facts, complaint.version > 0, let owner = complaint.staffID, owner != actor.id
+        else { return [] }
+        let previous = hotel.member(owner)?.name ?? owner
+        let decision = AssignmentDecision(
+            department: complaint.department ?? facts.category.rawValue, member: member, strategy: Self.handOver,
+            explanation: "\(member.name) acknowledged it and took it over from \(previous)")
+        return [try await assigner.record(
+            decision, of: complaint, facts: facts, reason: .manual, escalationLevel: complaint.escalationLevel, cause: event,
+            context: context)]
+    }
+}

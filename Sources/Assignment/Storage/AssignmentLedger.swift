@@ -1,0 +1,163 @@
+import ComplaintEvents
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The complaints assignment knows (their facts, status and current owner) and the history of every
+/// assignment, in the assignment schema. Open loads are counted from it, so a redelivered event can
+/// never make them drift.
+public struct AssignmentLedger: Sendable {
+    public init() {}
+
+    /// A complaint as assignment last saw it.
+    public struct ComplaintRecord: Sendable, Hashable {
+        public var complaintID: UUID
+        public var hotelID: String
+        /// `nil` until the classification arrived.
+        public var facts: ComplaintFacts?
+        public var status: Status
+        public var department: String?
+        public var staffID: String?
+        public var escalationLevel: Int
+        /// How many assignments it had (0: none yet).
+        public var version: Int
+    }
+
+    /// Whether a complaint counts against its owner's capacity.
+    public enum Status: String, Sendable, Hashable {
+        case open
+        case resolved
+        case closed
+    }
+
+    /// The complaint, locked for the transaction (`FOR UPDATE`).
+    public func complaint(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> ComplaintRecord? {
+        let rows = try await connection.query("""
+            SELECT hotel_id, category, severity, priority, language, vip, safety, registered_at, status, department, staff_id,
+                escalation_level, version
+            FROM complaints WHERE complaint_id = \(id) FOR UPDATE
+            """, logger: logger)
+        for try await (hotelID, category, severity, priority, language, vip, safety, registeredAt, status, department, staffID, level, version)
+            in rows.decode((String, String?, String?, Int16?, String?, Bool, Bool, Date?, String, String?, String?, Int16, Int).self)
+        {
+            var facts: ComplaintFacts?
+            if let category = category.flatMap(ComplaintCategory.init(rawValue:)), let severity = severity.flatMap(Severity.init(rawValue:)),
+               let priority, let language, let registeredAt
+            {
+                facts = ComplaintFacts(
+                    complaintID: id, hotelID: hotelID, category: category, severity: severity, priority: Int(priority),
+                    language: language, isVIP: vip, involvesSafety: safety, registeredAt: registeredAt)
+            }
+            return ComplaintRecord(
+                complaintID: id, hotelID: hotelID, facts: facts, status: Status(rawValue: status) ?? .open, department: department,
+                staffID: staffID, escalationLevel: Int(level), version: version)
+        }
+        return nil
+    }
+
+    /// Stores a complaint's classification (creating its row, or filling one a status update made first).
+    public func recordFacts(_ facts: ComplaintFacts, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO complaints (complaint_id, hotel_id, category, severity, priority, language, vip, safety, registered_at)
+            VALUES (\(facts.complaintID), \(facts.hotelID), \(facts.category.rawValue), \(facts.severity.rawValue),
+                \(Int16(facts.priority)), \(facts.language), \(facts.isVIP), \(facts.involvesSafety), \(facts.registeredAt))
+            ON CONFLICT (complaint_id) DO UPDATE SET category = excluded.category, severity = excluded.severity,
+                priority = excluded.priority, language = excluded.language, vip = excluded.vip, safety = excluded.safety,
+                registered_at = excluded.registered_at, updated_at = now()
+            """, logger: logger)
+    }
+
+    /// Sets a complaint's status, creating a bare row when the update came before the classification.
+    public func setStatus(_ status: Status, of id: UUID, hotelID: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO complaints (complaint_id, hotel_id, status) VALUES (\(id), \(hotelID), \(status.rawValue))
+            ON CONFLICT (complaint_id) DO UPDATE SET status = excluded.status, updated_at = now()
+            """, logger: logger)
+    }
+
+    /// One assignment, as stored in the history.
+    public struct Entry: Sendable, Hashable, Codable {
+        public var version: Int
+        public var department: String
+        public var staffID: String
+        public var staffName: String
+        public var role: String
+        public var strategy: String
+        public var reason: AssignmentReason
+        public var escalationLevel: Int
+        public var explanation: String
+        public var assignedAt: Date
+        public var eventID: UUID
+
+        enum CodingKeys: String, CodingKey {
+            case version, department, staffID = "staffId", staffName, role, strategy, reason, escalationLevel, explanation, assignedAt
+            case eventID = "eventId"
+        }
+    }
+
+    /// Records assignment `entry.version` of `complaint` and makes it the current one. The history's
+    /// primary key (complaint, version) makes a second writer of the same version fail.
+    public func record(_ entry: Entry, of complaint: ComplaintRecord, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO assignments (complaint_id, version, hotel_id, department, staff_id, staff_name, staff_role, strategy, reason,
+                escalation_level, explanation, assigned_at, event_id)
+            VALUES (\(complaint.complaintID), \(entry.version), \(complaint.hotelID), \(entry.department), \(entry.staffID),
+                \(entry.staffName), \(entry.role), \(entry.strategy), \(entry.reason.rawValue), \(Int16(entry.escalationLevel)),
+                \(entry.explanation), \(entry.assignedAt), \(entry.eventID))
+            """, logger: logger)
+        try await connection.query("""
+            UPDATE complaints SET staff_id = \(entry.staffID), department = \(entry.department), version = \(entry.version),
+                escalation_level = \(Int16(entry.escalationLevel)), updated_at = now()
+            WHERE complaint_id = \(complaint.complaintID) AND version = \(entry.version - 1)
+            """, logger: logger)
+    }
+
+    /// Open complaints per staff id at a hotel.
+    public func openLoads(hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
+        let rows = try await connection.query("""
+            SELECT staff_id, count(*)::int FROM complaints
+            WHERE hotel_id = \(hotelID) AND status = 'open' AND staff_id IS NOT NULL GROUP BY staff_id
+            """, logger: logger)
+        var loads: [String: Int] = [:]
+        for try await (staffID, count) in rows.decode((String, Int).self) { loads[staffID] = count }
+        return loads
+    }
+
+    /// Whom the department's round robin served last.
+    public func lastInTurn(hotelID: String, department: String, on connection: PostgresConnection, logger: Logger) async throws -> String? {
+        let rows = try await connection.query(
+            "SELECT last_staff_id FROM round_robin WHERE hotel_id = \(hotelID) AND department = \(department)", logger: logger)
+        for try await staffID in rows.decode(String.self) { return staffID }
+        return nil
+    }
+
+    public func setLastInTurn(_ staffID: String, hotelID: String, department: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO round_robin (hotel_id, department, last_staff_id) VALUES (\(hotelID), \(department), \(staffID))
+            ON CONFLICT (hotel_id, department) DO UPDATE SET last_staff_id = excluded.last_staff_id
+            """, logger: logger)
+    }
+
+    /// Every assignment of a complaint, oldest first, with its hotel (`nil` when assignment never saw it).
+    public func history(of id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (hotelID: String, entries: [Entry])? {
+        let hotelRows = try await connection.query("SELECT hotel_id FROM complaints WHERE complaint_id = \(id)", logger: logger)
+        var hotelID: String?
+        for try await hotel in hotelRows.decode(String.self) { hotelID = hotel }
+        guard let hotelID else { return nil }
+        let rows = try await connection.query("""
+            SELECT version, department, staff_id, staff_name, staff_role, strategy, reason, escalation_level, explanation,
+                assigned_at, event_id
+            FROM assignments WHERE complaint_id = \(id) ORDER BY version
+            """, logger: logger)
+        var entries: [Entry] = []
+        for try await (version, department, staffID, name, role, strategy, reason, level, explanation, assignedAt, eventID) in rows.decode(
+            (Int, String, String, String, String, String, String, Int16, String, Date, UUID).self)
+        {
+            entries.append(Entry(
+                version: version, department: department, staffID: staffID, staffName: name, role: role, strategy: strategy,
+                reason: AssignmentReason(rawValue: reason) ?? .initial, escalationLevel: Int(level), explanation: explanation,
+                assignedAt: assignedAt, eventID: eventID))
+        }
+        return (hotelID, entries)
+    }
+}

@@ -1,0 +1,240 @@
+import ComplaintEvents
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The organisation in the assignment schema: reads a hotel, replaces it from the file, and applies the
+/// API's changes, each bumping the hotel's revision so every replica's cached copy is reloaded.
+public struct OrganisationStore: Sendable {
+    private let cache = OrganisationCache()
+
+    public init() {}
+
+    /// The hotel's revision, locked for the rest of the transaction (`FOR UPDATE`): assignments of one
+    /// hotel are serialised by it, so capacity and round-robin turns hold across replicas.
+    public func lockRevision(of hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
+        let rows = try await connection.query(
+            "SELECT revision FROM hotels WHERE hotel_id = \(hotelID) FOR UPDATE", logger: logger)
+        for try await revision in rows.decode(Int64.self) { return revision }
+        return nil
+    }
+
+    /// The hotel's revision, unlocked.
+    public func revision(of hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
+        let rows = try await connection.query("SELECT revision FROM hotels WHERE hotel_id = \(hotelID)", logger: logger)
+        for try await revision in rows.decode(Int64.self) { return revision }
+        return nil
+    }
+
+    /// The hotel at `revision`, from the cache when this process has read that revision before.
+    public func hotel(_ hotelID: String, revision: Int64, on connection: PostgresConnection, logger: Logger) async throws -> HotelOrganisation? {
+        if let cached = cache.hotel(hotelID, revision: revision) { return cached }
+        guard let hotel = try await read(hotelID, on: connection, logger: logger) else { return nil }
+        cache.store(hotel, revision: revision)
+        return hotel
+    }
+
+    /// The hotel as stored now (no cache).
+    public func read(_ hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> HotelOrganisation? {
+        let hotelRows = try await connection.query(
+            "SELECT name, time_zone, strategy, escalation FROM hotels WHERE hotel_id = \(hotelID)", logger: logger)
+        var settings: (String, String, String, [String])?
+        for try await row in hotelRows.decode((String, String, String, [String]).self) { settings = row }
+        guard let (name, timeZone, strategy, escalation) = settings else { return nil }
+
+        var departments: [Department] = []
+        let departmentRows = try await connection.query("""
+            SELECT code, name, categories, strategy FROM departments WHERE hotel_id = \(hotelID) ORDER BY code
+            """, logger: logger)
+        for try await (code, name, categories, strategy) in departmentRows.decode((String, String, [String], String?).self) {
+            departments.append(Department(
+                code: code, name: name, categories: categories.compactMap(ComplaintCategory.init(rawValue:)), strategy: strategy))
+        }
+
+        var shifts: [String: [Shift]] = [:]
+        let shiftRows = try await connection.query("""
+            SELECT staff_id, shift_id, days, starts_at, ends_at, overnight FROM shifts WHERE hotel_id = \(hotelID)
+            ORDER BY staff_id, starts_at, shift_id
+            """, logger: logger)
+        for try await (staffID, shiftID, days, start, end, overnight) in shiftRows.decode((String, UUID, [String], String, String, Bool).self) {
+            guard let start = LocalTime(start), let end = LocalTime(end) else { continue }
+            shifts[staffID, default: []].append(Shift(
+                id: shiftID, days: days.compactMap(Weekday.init(rawValue:)), start: start, end: end, overnight: overnight))
+        }
+
+        var staff: [StaffMember] = []
+        let staffRows = try await connection.query("""
+            SELECT staff_id, name, role, departments, languages, skills, capacity, active, days_off
+            FROM staff WHERE hotel_id = \(hotelID) ORDER BY staff_id
+            """, logger: logger)
+        for try await (id, name, role, memberDepartments, languages, skills, capacity, active, daysOff) in staffRows.decode(
+            (String, String, String, [String], [String], [String], Int, Bool, [String]).self)
+        {
+            staff.append(StaffMember(
+                id: id, name: name, role: StaffRole(rawValue: role) ?? .agent, departments: memberDepartments, languages: languages,
+                skills: skills, capacity: capacity, active: active, daysOff: daysOff.compactMap(LocalDate.init), shifts: shifts[id] ?? []))
+        }
+        return HotelOrganisation(
+            id: hotelID, name: name, timeZone: timeZone, strategy: strategy,
+            escalation: escalation.compactMap(EscalationRole.init(rawValue:)), departments: departments, staff: staff)
+    }
+
+    /// The ids of every hotel, sorted.
+    public func hotelIDs(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        let rows = try await connection.query("SELECT hotel_id FROM hotels ORDER BY hotel_id", logger: logger)
+        var ids: [String] = []
+        for try await id in rows.decode(String.self) { ids.append(id) }
+        return ids
+    }
+
+    // MARK: The file
+
+    /// What applying the organisation file did, per hotel.
+    public struct FileApplication: Sendable, Hashable {
+        /// Hotels created or replaced because their section is new or changed.
+        public var applied: [String] = []
+        /// Hotels whose section did not change (changes made through the API are kept).
+        public var unchanged: [String] = []
+    }
+
+    /// Applies the organisation file: a hotel whose section changed since it was last applied (or that
+    /// is new) is replaced by the file's version; an unchanged one keeps what the API did to it since.
+    public func apply(_ organisation: Organisation, on connection: PostgresConnection, logger: Logger) async throws -> FileApplication {
+        var result = FileApplication()
+        for hotel in organisation.hotels {
+            let digest = OrganisationFile.digest(of: hotel)
+            let rows = try await connection.query(
+                "SELECT file_digest FROM hotels WHERE hotel_id = \(hotel.id) FOR UPDATE", logger: logger)
+            var stored: String??
+            for try await value in rows.decode(String?.self) { stored = .some(value) }
+            if case .some(.some(let previous)) = stored, previous == digest {
+                result.unchanged.append(hotel.id)
+                continue
+            }
+            try await replace(hotel, fileDigest: digest, on: connection, logger: logger)
+            result.applied.append(hotel.id)
+        }
+        return result
+    }
+
+    /// Replaces everything stored for `hotel` (settings, departments, staff, shifts).
+    public func replace(_ hotel: HotelOrganisation, fileDigest: String?, on connection: PostgresConnection, logger: Logger) async throws {
+        try await saveSettings(hotel, fileDigest: fileDigest, on: connection, logger: logger)
+        try await connection.query("DELETE FROM staff WHERE hotel_id = \(hotel.id)", logger: logger)
+        try await connection.query("DELETE FROM departments WHERE hotel_id = \(hotel.id)", logger: logger)
+        for department in hotel.departments {
+            try await save(department, hotelID: hotel.id, on: connection, logger: logger)
+        }
+        for member in hotel.staff {
+            try await save(member, hotelID: hotel.id, on: connection, logger: logger)
+        }
+    }
+
+    // MARK: Changes (the API)
+
+    /// Creates the hotel or changes its settings (name, zone, strategy, escalation); bumps the revision.
+    /// - Parameter fileDigest: Stored as given; `nil` marks a hotel created by the API.
+    public func saveSettings(_ hotel: HotelOrganisation, fileDigest: String?, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO hotels (hotel_id, name, time_zone, strategy, escalation, file_digest)
+            VALUES (\(hotel.id), \(hotel.name), \(hotel.timeZone), \(hotel.strategy), \(hotel.escalation.map(\.rawValue)), \(fileDigest))
+            ON CONFLICT (hotel_id) DO UPDATE SET name = excluded.name, time_zone = excluded.time_zone,
+                strategy = excluded.strategy, escalation = excluded.escalation, file_digest = excluded.file_digest,
+                revision = hotels.revision + 1, updated_at = now()
+            """, logger: logger)
+    }
+
+    /// Changes a hotel's settings without touching its file digest; bumps the revision.
+    public func updateSettings(_ hotel: HotelOrganisation, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE hotels SET name = \(hotel.name), time_zone = \(hotel.timeZone), strategy = \(hotel.strategy),
+                escalation = \(hotel.escalation.map(\.rawValue)), revision = revision + 1, updated_at = now()
+            WHERE hotel_id = \(hotel.id)
+            """, logger: logger)
+    }
+
+    /// Creates or replaces a department.
+    public func save(_ department: Department, hotelID: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO departments (hotel_id, code, name, categories, strategy)
+            VALUES (\(hotelID), \(department.code), \(department.name), \(department.categories.map(\.rawValue)), \(department.strategy))
+            ON CONFLICT (hotel_id, code) DO UPDATE SET name = excluded.name, categories = excluded.categories,
+                strategy = excluded.strategy
+            """, logger: logger)
+    }
+
+    /// Creates or replaces a staff member and their shifts (shifts without an id get one).
+    public func save(_ member: StaffMember, hotelID: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO staff (hotel_id, staff_id, name, role, departments, languages, skills, capacity, active, days_off)
+            VALUES (\(hotelID), \(member.id), \(member.name), \(member.role.rawValue), \(member.departments), \(member.languages),
+                \(member.skills), \(member.capacity), \(member.active), \(member.daysOff.map(\.description)))
+            ON CONFLICT (hotel_id, staff_id) DO UPDATE SET name = excluded.name, role = excluded.role,
+                departments = excluded.departments, languages = excluded.languages, skills = excluded.skills,
+                capacity = excluded.capacity, active = excluded.active, days_off = excluded.days_off
+            """, logger: logger)
+        try await connection.query("DELETE FROM shifts WHERE hotel_id = \(hotelID) AND staff_id = \(member.id)", logger: logger)
+        for shift in member.shifts {
+            try await add(shift, hotelID: hotelID, staffID: member.id, on: connection, logger: logger)
+        }
+    }
+
+    /// Adds a shift; returns its id.
+    @discardableResult
+    public func add(_ shift: Shift, hotelID: String, staffID: String, on connection: PostgresConnection, logger: Logger) async throws -> UUID {
+        let id = shift.id ?? UUID()
+        try await connection.query("""
+            INSERT INTO shifts (shift_id, hotel_id, staff_id, days, starts_at, ends_at, overnight)
+            VALUES (\(id), \(hotelID), \(staffID), \(shift.days.map(\.rawValue)), \(shift.start.description), \(shift.end.description),
+                \(shift.overnight))
+            """, logger: logger)
+        return id
+    }
+
+    /// Deletes a department, a staff member (with their shifts) or a shift; `false` when there was none.
+    public func delete(_ item: Item, hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows: PostgresRowSequence
+        switch item {
+        case .department(let code):
+            rows = try await connection.query(
+                "DELETE FROM departments WHERE hotel_id = \(hotelID) AND code = \(code) RETURNING 1", logger: logger)
+        case .staff(let staffID):
+            rows = try await connection.query(
+                "DELETE FROM staff WHERE hotel_id = \(hotelID) AND staff_id = \(staffID) RETURNING 1", logger: logger)
+        case .shift(let shiftID):
+            rows = try await connection.query(
+                "DELETE FROM shifts WHERE hotel_id = \(hotelID) AND shift_id = \(shiftID) RETURNING 1", logger: logger)
+        }
+        return try await rows.collect().count > 0
+    }
+
+    /// Something the API can delete.
+    public enum Item: Sendable {
+        case department(String)
+        case staff(String)
+        case shift(UUID)
+    }
+
+    /// Bumps the hotel's revision after a change of its departments, staff or shifts.
+    public func touch(_ hotelID: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            "UPDATE hotels SET revision = revision + 1, updated_at = now() WHERE hotel_id = \(hotelID)", logger: logger)
+    }
+}
+
+/// The hotels this process has read, by revision: most assignments need no organisation query.
+final class OrganisationCache: Sendable {
+    private let hotels = Mutex<[String: (revision: Int64, hotel: HotelOrganisation)]>([:])
+
+    func hotel(_ id: String, revision: Int64) -> HotelOrganisation? {
+        hotels.withLock { entries in
+            guard let entry = entries[id], entry.revision == revision else { return nil }
+            return entry.hotel
+        }
+    }
+
+    func store(_ hotel: HotelOrganisation, revision: Int64) {
+        hotels.withLock { $0[hotel.id] = (revision, hotel) }
+    }
+}
