@@ -19,15 +19,7 @@ import Synchronization
 /// A real intake process in the test: its StageRuntime on a fresh schema and fresh topics, HTTP on
 /// a loopback port, Kafka embedded (or `KAFKA_BROKERS`), PostgreSQL from ``TestDatabase``.
 struct IntakeHarness: Sendable {
-    struct Reply: Sendable {
-        var status: Int
-        var headers: [String: String]
-        var body: String
-
-        var json: [String: Any] {
-            (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
-        }
-    }
+    typealias Reply = HTTPReply
 
     let base: String
     let client: PostgresClient
@@ -160,26 +152,6 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// One HTTP request over loopback with AsyncHTTPClient.
-func plainRequest(
-    _ method: HTTPMethod, _ url: String, key: String?, body: String? = nil,
-    contentType: String? = "application/json", headers extra: [(String, String)] = []
-) async throws -> IntakeHarness.Reply {
-    var request = HTTPClientRequest(url: url)
-    request.method = method
-    if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
-    if let body {
-        if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
-        request.body = .bytes(ByteBuffer(string: body))
-    }
-    for (name, value) in extra { request.headers.add(name: name, value: value) }
-    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-    let bytes = try await response.body.collect(upTo: 4 * 1024 * 1024)
-    var headers: [String: String] = [:]
-    for header in response.headers { headers[header.name.lowercased()] = header.value }
-    return IntakeHarness.Reply(status: Int(response.status.code), headers: headers, body: String(buffer: bytes))
-}
-
 /// Sends `body` with `Transfer-Encoding: chunked` (no Content-Length), in 4 KiB chunks.
 func chunkedRequest(_ method: HTTPMethod, _ url: String, key: String, body: String) async throws -> IntakeHarness.Reply {
     var request = HTTPClientRequest(url: url)
@@ -197,7 +169,7 @@ func chunkedRequest(_ method: HTTPMethod, _ url: String, key: String, body: Stri
     let reply = try await response.body.collect(upTo: 4 * 1024 * 1024)
     var headers: [String: String] = [:]
     for header in response.headers { headers[header.name.lowercased()] = header.value }
-    return IntakeHarness.Reply(status: Int(response.status.code), headers: headers, body: String(buffer: reply))
+    return HTTPReply(status: Int(response.status.code), headers: headers, body: String(buffer: reply))
 }
 
 /// Serves `api` alone (no Kafka, no runtime) on a loopback port while `body` runs, behind the

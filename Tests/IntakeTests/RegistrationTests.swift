@@ -1,3 +1,4 @@
+import ComplaintTesting
 import ComplaintPipeline
 import Access
 import AsyncHTTPClient
