@@ -187,6 +187,7 @@ let package = Package(
             dependencies: [
                 "ComplaintEvents", "ComplaintStore", "EmbeddedDefault",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

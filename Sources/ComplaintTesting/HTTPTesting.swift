@@ -1,7 +1,10 @@
 import AsyncHTTPClient
 import Foundation
+import Hummingbird
+import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// An HTTP answer as tests read it: status, headers (lower-case names) and the body as text.
 public struct HTTPReply: Sendable {
@@ -41,3 +44,28 @@ public func plainRequest(
     return HTTPReply(status: Int(response.status.code), headers: headers, body: String(buffer: bytes))
 }
 
+
+/// Runs a loopback HTTP server with `router` (a dispatcher, an external model, a webhook receiver)
+/// for the duration of `body`, which gets its base URL (`http://127.0.0.1:<port>`).
+public func withLoopbackServer<Result: Sendable>(
+    _ router: Router<BasicRequestContext>, _ body: @Sendable (String) async throws -> Result
+) async throws -> Result {
+    let port = Mutex(0)
+    let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
+    // Stopping it by cancellation makes Hummingbird log errors that mean nothing here.
+    var logger = Logger(label: "redress-tests.loopback-http")
+    logger.logLevel = .critical
+    let application = Application(
+        router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in
+            port.withLock { $0 = channel.localAddress?.port ?? 0 }
+            readyContinuation.yield()
+        },
+        logger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await application.runService() }
+        for await _ in ready { break }
+        defer { group.cancelAll() }
+        return try await body("http://127.0.0.1:\(port.withLock { $0 })")
+    }
+}

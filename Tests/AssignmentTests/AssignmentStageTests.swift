@@ -5,7 +5,9 @@ import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
 import Foundation
+import Hummingbird
 import Logging
+import NIOCore
 import NIOHTTP1
 import PostgresNIO
 import RdKafka
@@ -102,6 +104,27 @@ struct AssignmentStageTests {
             let letters = try await withRunningServices([consumer]) { try await consumer.collect(1) }
             let record = try Topics.deadLetter.decode(Array(letters[0].value.readableBytesView))
             #expect(record.data.reason.contains("hotel NOPE-01 has no organisation in the assignment service"))
+        }
+    }
+
+    @Test("a department on strategy http asks the group dispatcher before the transaction and takes its answer")
+    func dispatcher() async throws {
+        let router = Router()
+        router.post("/assign") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: ByteBuffer(string: #"{"staffId":"\#(Self.a)-HK-2","reason":"nearest to the room"}"#)))
+        }
+        try await withLoopbackServer(router) { base in
+            var organisation = AssignmentHarness.organisation
+            organisation.dispatcher = DispatcherSettings(url: base + "/assign", timeoutMilliseconds: 2000)
+            organisation.hotels[0].strategy = DispatcherStrategy.name
+            try await AssignmentHarness.run(organisation: organisation) { harness in
+                try await harness.publish([try AssignmentHarness.classified()], on: harness.topics.classified)
+                let assigned = try #require(try await harness.assigned(1).first)
+                #expect(assigned.data.assignee.staffID == "\(Self.a)-HK-2")
+                #expect(assigned.data.strategy == "http")
+                #expect(assigned.data.explanation?.hasPrefix("chosen by the group dispatcher of 3 on duty in Housekeeping: nearest to the room") == true)
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 @testable import Classifier
 import ComplaintEvents
+import ComplaintTesting
 import Foundation
 import Hummingbird
 import Logging
@@ -9,25 +10,11 @@ import Testing
 
 @Suite("External HTTP plugin", .timeLimit(.minutes(2)))
 struct HTTPClassifierTests {
-    /// Runs a loopback Hummingbird server with `router` for the duration of `body`.
+    /// Runs a loopback receiver with `router`; `body` gets its `/classify` URL.
     static func withServer<Result: Sendable>(
         _ router: Router<BasicRequestContext>, _ body: @Sendable (String) async throws -> Result
     ) async throws -> Result {
-        let port = Mutex(0)
-        let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
-        let application = Application(
-            router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                port.withLock { $0 = channel.localAddress?.port ?? 0 }
-                readyContinuation.yield()
-            },
-            logger: Logger(label: "classifier-tests.http"))
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await application.runService() }
-            for await _ in ready { break }
-            defer { group.cancelAll() }
-            return try await body("http://127.0.0.1:\(port.withLock { $0 })/classify")
-        }
+        try await withLoopbackServer(router) { base in try await body(base + "/classify") }
     }
 
     static func engine(url: String, timeout: Duration) throws -> ClassificationEngine {

@@ -96,6 +96,11 @@ public struct OrganisationStore: Sendable {
         public var applied: [String] = []
         /// Hotels whose section did not change (changes made through the API are kept).
         public var unchanged: [String] = []
+
+        public init(applied: [String] = [], unchanged: [String] = []) {
+            self.applied = applied
+            self.unchanged = unchanged
+        }
     }
 
     /// Applies the organisation file: a hotel whose section changed since it was last applied (or that
