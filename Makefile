@@ -7,7 +7,7 @@ DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-classifier bench-failover clean
+.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-classifier bench-assignment bench-failover clean
 
 help:
 	@echo "make demo    install what is missing, build, and run Redress on its embedded default"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench   Kafka wrapper throughput beside plain C librdkafka (release build)"
 	@echo "make bench-intake      POST /v1/complaints throughput and latency on the embedded default (release build)"
 	@echo "make bench-classifier  classifications per second on one core (release build)"
+	@echo "make bench-assignment  assignments per second end to end, 10 hotels x 50 staff (release build)"
 	@echo "make bench-failover    how long a killed consumer's partitions stay unread (embedded broker, kcat)"
 
 ## deps: install the Debian packages and Python tools the build and the tests need, if missing.
@@ -39,7 +40,9 @@ test: deps test-schemas test-docker test-swift
 
 test-schemas:
 	$(PYTHON) schemas/tools/validate.py schemas/examples
-	$(PYTHON) -c 'from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename as r; d, u = r("services/intake/openapi.yaml"); validate(d, base_uri=u); print("services/intake/openapi.yaml: valid OpenAPI 3.1")'
+	@for f in services/*/openapi.yaml; do \
+		$(PYTHON) -c 'import sys; from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename as r; d, u = r(sys.argv[1]); validate(d, base_uri=u); print(sys.argv[1] + ": valid OpenAPI 3.1")' $$f || exit 1; \
+	done
 
 # No Docker engine runs here: the Compose file and Dockerfile are checked statically.
 test-docker:
@@ -80,6 +83,16 @@ bench-intake: deps
 bench-classifier: deps
 	$(SWIFT) build -c release --product redress
 	.build/release/redress classifier bench
+
+## bench-assignment: start the embedded default (release build) in the background, create 10 hotels
+## of 50 staff through the API, publish 5000 classified complaints and time their assignments.
+bench-assignment: deps
+	$(SWIFT) build -c release
+	@rm -rf .build/bench-up; \
+	.build/release/redress up --data-dir .build/bench-up --log-level warning > .build/bench-up.log 2>&1 & up=$$!; \
+	trap 'kill -TERM $$up; wait $$up' EXIT; \
+	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && curl -sf http://127.0.0.1:8083/health/ready > /dev/null && break; sleep 1; done; \
+	. .build/bench-up/up.env && .build/release/redress assignment bench --complaints 5000 --hotels 10 --staff 50
 
 ## bench-failover: the stall after a member of a consumer group is killed, before and after the
 ## services' group settings, and with static membership (scripts/bench-failover.sh).
