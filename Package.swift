@@ -343,6 +343,7 @@ let package = Package(
             name: "EmbeddedDefaultTests",
             dependencies: [
                 "EmbeddedDefault", "ComplaintStore", "ComplaintTesting", "RdKafkaTestKit",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -116,6 +116,9 @@ struct UpCommand: AsyncParsableCommand {
             print("  PostgreSQL: \(database.redactedDescription)")
             print("  services:   \(children.isEmpty ? "none built yet" : children.map(\.name).joined(separator: ", "))")
             print("  intake API: http://127.0.0.1:\(RedressService.intake.developmentPort)/v1/complaints (Authorization: Bearer $REDRESS_ADMIN_KEY)")
+            if children.contains(where: { $0.name == RedressService.assignment.name }) {
+                print("  assignment: http://127.0.0.1:\(RedressService.assignment.developmentPort)/v1/hotels (organisation, on duty, history)")
+            }
             print("  settings:   . \(envFile)")
             fflushStandardOutput()
 

@@ -82,6 +82,8 @@ struct OrganisationFileTests {
                message: "org.yaml:12: hotels[0].staff[0].shift: is not a known setting (expected one of active, capacity, daysOff, departments, id, languages, name, role, shifts, skills)"),
         Broken(replace: "start: \"07:00\"", with: "start: \"7am\"",
                message: "org.yaml:14: hotels[0].staff[0].shifts[0].start: must be a time HH:MM such as 07:00"),
+        Broken(replace: "start: \"07:00\"", with: "start: \"24:00\"",
+               message: "org.yaml:14: hotels[0].staff[0].shifts[0].start: must be 00:00 to 23:59 (24:00 is an end only)"),
         Broken(replace: "days: [mon, tue]", with: "days: [mon, tuesday]",
                message: "org.yaml:13: hotels[0].staff[0].shifts[0].days[1]: must be one of mon, tue, wed, thu, fri, sat, sun"),
         Broken(replace: "  - code: housekeeping", with: "  - code: housekeeping\n        strategy: fastest",

@@ -2,6 +2,7 @@ import ComplaintStore
 import ComplaintTesting
 import Foundation
 import Logging
+import NIOHTTP1
 import PostgresNIO
 import Testing
 
@@ -71,6 +72,36 @@ struct RedressUpTests {
         #expect(role == "admin")
         let keyFile = try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent("admin.key").path)
         #expect((keyFile[.posixPermissions] as? Int) == 0o600)
+
+        // Across real processes: a complaint posted to intake is classified, assigned to someone of the
+        // shipped organisation, and intake's record shows the assignee.
+        if let intake = value("INTAKE_URL"), value("CLASSIFIER_URL") != nil, let assignment = value("ASSIGNMENT_URL") {
+            let ready = try await eventually(timeout: .seconds(90)) {
+                for base in [intake, assignment] {
+                    guard (try? await plainRequest(.GET, base + "/health/ready", key: nil))?.status == 200 else { return false }
+                }
+                return true
+            }
+            #expect(ready, "intake and assignment did not become ready")
+            let submitted = try await plainRequest(.POST, intake + "/v1/complaints", key: adminKey, body: """
+                {"hotelId":"SHA-PD01","source":"up_test","externalId":"\(UUID().uuidString.lowercased())","channel":"front_desk",
+                 "reportedAt":"2026-11-24T08:00:00Z","text":"浴室的热水器坏了，一直没有热水。","language":"zh-CN",
+                 "guest":{"name":"王芳","roomNumber":"1512","vip":false},"reporter":{"kind":"guest"}}
+                """)
+            try #require(submitted.status == 201, "\(submitted.body)")
+            let id = submitted.json["id"] as? String ?? ""
+            var record: [String: Any] = [:]
+            let assigned = try await eventually(timeout: .seconds(90)) {
+                record = (try? await plainRequest(.GET, intake + "/v1/complaints/\(id)", key: adminKey))?.json ?? [:]
+                return (record["assignee"] as? [String: Any])?["staffId"] != nil
+            }
+            #expect(assigned, "intake never showed an assignee: \(record)")
+            let assignee = record["assignee"] as? [String: Any] ?? [:]
+            #expect((assignee["staffId"] as? String)?.hasPrefix("SHA-") == true)
+            let history = try await plainRequest(.GET, assignment + "/v1/complaints/\(id)/assignments", key: adminKey)
+            #expect(history.status == 200)
+            #expect(((history.json["assignments"] as? [[String: Any]])?.first?["staffId"] as? String) == assignee["staffId"] as? String)
+        }
 
         process.terminate()
         let deadline = Date().addingTimeInterval(30)

@@ -1,7 +1,8 @@
 import ComplaintEvents
 import Foundation
 
-/// The strategies hotels may name, by name: the built-ins and, when a dispatcher is configured, `http`.
+/// The strategies hotels may name, by name: the built-ins and `http` (which, with no dispatcher
+/// configured, falls back and says so).
 public struct StrategyRegistry: Sendable {
     public private(set) var strategies: [String: any AssignmentStrategy]
 

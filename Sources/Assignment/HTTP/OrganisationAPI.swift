@@ -109,7 +109,8 @@ public struct OrganisationAPI: Sendable {
                 var member = body.member
                 // Without `shifts` in the body the stored shifts stay.
                 if !body.replacesShifts { member.shifts = hotel.member(member.id)?.shifts ?? [] }
-                member.shifts = member.shifts.map { var shift = $0; shift.id = shift.id ?? UUID(); return shift }
+                // Shift ids are the service's: a body's ids are replaced, so no two shifts can share one.
+                if body.replacesShifts { member.shifts = member.shifts.map { var shift = $0; shift.id = UUID(); return shift } }
                 try await organisations.save(member, hotelID: hotel.id, on: connection, logger: logger)
                 return AnyEncodable(member)
             },
@@ -206,7 +207,8 @@ public struct OrganisationAPI: Sendable {
                     throw Problem.validation(field: issue.path.description, rule: issue.rule)
                 }
                 var shift = body.shift
-                shift.id = try await organisations.add(shift, hotelID: hotelID, staffID: body.staffId, on: connection, logger: logger)
+                shift.id = UUID()
+                try await organisations.add(shift, hotelID: hotelID, staffID: body.staffId, on: connection, logger: logger)
                 return StaffShift(staffId: body.staffId, shift: shift)
             }
             return EditedResponse(status: .created, response: saved)

@@ -146,6 +146,7 @@ public struct OrganisationRules: Sendable {
         var issues: [OrganisationIssue] = []
         if shift.days.isEmpty { issues.append(.init(path + [.key("days")], "must name at least one weekday")) }
         if Set(shift.days).count != shift.days.count { issues.append(.init(path + [.key("days")], "lists a weekday twice")) }
+        if shift.start.hour == 24 { issues.append(.init(path + [.key("start")], "must be 00:00 to 23:59 (24:00 is an end only)")) }
         if shift.overnight {
             if shift.end > shift.start {
                 issues.append(.init(path + [.key("end")], "an overnight shift ends the next day, at or before its start time; this one would last over 24 hours"))

@@ -46,15 +46,11 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
         let facts = Self.facts(of: event)
         let hotel = try await assigner.lockedHotel(facts.hotelID, context: context)
         let ledger = assigner.ledger
-        if let existing = try await ledger.complaint(facts.complaintID, on: context.connection, logger: context.logger), existing.version > 0 {
+        let complaint = try await ledger.recordFacts(facts, on: context.connection, logger: context.logger)
+        guard complaint.version == 0 else {
             // Reclassified, or the same verdict published again: the owner stays; the facts are refreshed.
-            try await ledger.recordFacts(facts, on: context.connection, logger: context.logger)
             context.logger.info("complaint already assigned; facts updated, owner kept")
             return []
-        }
-        try await ledger.recordFacts(facts, on: context.connection, logger: context.logger)
-        guard let complaint = try await ledger.complaint(facts.complaintID, on: context.connection, logger: context.logger) else {
-            throw RejectedEvent("complaint \(facts.complaintID.lowercasedString) vanished while being assigned")
         }
         let loads = try await ledger.openLoads(hotelID: hotel.id, on: context.connection, logger: context.logger)
         let routing = assigner.planner.route(facts, in: hotel, loads: loads, now: assigner.clock())

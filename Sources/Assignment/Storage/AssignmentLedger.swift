@@ -55,16 +55,30 @@ public struct AssignmentLedger: Sendable {
         return nil
     }
 
-    /// Stores a complaint's classification (creating its row, or filling one a status update made first).
-    public func recordFacts(_ facts: ComplaintFacts, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+    /// Stores a complaint's classification (creating its row, or filling one a status update made first)
+    /// and returns the complaint as it now stands, its row locked for the transaction: one round trip.
+    public func recordFacts(_ facts: ComplaintFacts, on connection: PostgresConnection, logger: Logger) async throws -> ComplaintRecord {
+        let rows = try await connection.query("""
             INSERT INTO complaints (complaint_id, hotel_id, category, severity, priority, language, vip, safety, registered_at)
             VALUES (\(facts.complaintID), \(facts.hotelID), \(facts.category.rawValue), \(facts.severity.rawValue),
                 \(Int16(facts.priority)), \(facts.language), \(facts.isVIP), \(facts.involvesSafety), \(facts.registeredAt))
             ON CONFLICT (complaint_id) DO UPDATE SET category = excluded.category, severity = excluded.severity,
                 priority = excluded.priority, language = excluded.language, vip = excluded.vip, safety = excluded.safety,
                 registered_at = excluded.registered_at, updated_at = now()
+            RETURNING hotel_id, status, department, staff_id, escalation_level, version
             """, logger: logger)
+        for try await (hotelID, status, department, staffID, level, version) in rows.decode((String, String, String?, String?, Int16, Int).self) {
+            return ComplaintRecord(
+                complaintID: facts.complaintID, hotelID: hotelID, facts: facts, status: Status(rawValue: status) ?? .open,
+                department: department, staffID: staffID, escalationLevel: Int(level), version: version)
+        }
+        throw NoComplaintRow(complaintID: facts.complaintID)
+    }
+
+    /// The upsert returned nothing (it always returns its row).
+    struct NoComplaintRow: Error, CustomStringConvertible {
+        var complaintID: UUID
+        var description: String { "storing complaint \(complaintID.uuidString.lowercased()) returned no row" }
     }
 
     /// Sets a complaint's status, creating a bare row when the update came before the classification.
@@ -98,17 +112,19 @@ public struct AssignmentLedger: Sendable {
     /// Records assignment `entry.version` of `complaint` and makes it the current one. The history's
     /// primary key (complaint, version) makes a second writer of the same version fail.
     public func record(_ entry: Entry, of complaint: ComplaintRecord, on connection: PostgresConnection, logger: Logger) async throws {
+        // One round trip: the history row, then the current owner.
         try await connection.query("""
-            INSERT INTO assignments (complaint_id, version, hotel_id, department, staff_id, staff_name, staff_role, strategy, reason,
-                escalation_level, explanation, assigned_at, event_id)
-            VALUES (\(complaint.complaintID), \(entry.version), \(complaint.hotelID), \(entry.department), \(entry.staffID),
-                \(entry.staffName), \(entry.role), \(entry.strategy), \(entry.reason.rawValue), \(Int16(entry.escalationLevel)),
-                \(entry.explanation), \(entry.assignedAt), \(entry.eventID))
-            """, logger: logger)
-        try await connection.query("""
+            WITH history AS (
+                INSERT INTO assignments (complaint_id, version, hotel_id, department, staff_id, staff_name, staff_role, strategy,
+                    reason, escalation_level, explanation, assigned_at, event_id)
+                VALUES (\(complaint.complaintID), \(entry.version), \(complaint.hotelID), \(entry.department), \(entry.staffID),
+                    \(entry.staffName), \(entry.role), \(entry.strategy), \(entry.reason.rawValue), \(Int16(entry.escalationLevel)),
+                    \(entry.explanation), \(entry.assignedAt), \(entry.eventID))
+                RETURNING complaint_id
+            )
             UPDATE complaints SET staff_id = \(entry.staffID), department = \(entry.department), version = \(entry.version),
                 escalation_level = \(Int16(entry.escalationLevel)), updated_at = now()
-            WHERE complaint_id = \(complaint.complaintID) AND version = \(entry.version - 1)
+            FROM history WHERE complaints.complaint_id = history.complaint_id AND complaints.version = \(entry.version - 1)
             """, logger: logger)
     }
 

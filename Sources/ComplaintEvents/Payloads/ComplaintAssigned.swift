@@ -15,7 +15,8 @@ public struct ComplaintAssigned: EventPayload {
     /// A configured department code, e.g. `engineering`, `housekeeping`.
     public var department: String
     public var assignee: Assignee
-    /// The assignment strategy that chose the assignee, e.g. `least_loaded`, `round_robin`.
+    /// How the assignee was chosen: `least_loaded`, `round_robin`, `language_skill`, `http`, a fallback
+    /// (`duty_manager_fallback`, `general_manager_fallback`), `escalation` or `hand_over`.
     public var strategy: String
     public var reason: AssignmentReason
     /// 0 for a normal assignment, 1–3 along the escalation chain.

@@ -4,6 +4,6 @@ public enum AssignmentReason: String, EventEnum {
     case initial
     /// Re-assignment up the escalation chain after an SLA breach.
     case escalation
-    /// A manager re-assigned it by hand.
+    /// A person took it over (a hand-over: they acknowledged it) or re-assigned it by hand.
     case manual
 }
