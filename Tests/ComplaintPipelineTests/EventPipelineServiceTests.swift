@@ -7,6 +7,7 @@ import Logging
 import PostgresNIO
 import RdKafka
 import RdKafkaTestKit
+import Synchronization
 import Testing
 
 @Suite("EventPipelineService", .timeLimit(.minutes(3)))
@@ -27,6 +28,45 @@ struct EventPipelineServiceTests {
             #expect(try await world.effects(of: first.id) == 1)
             #expect(try await world.effects(of: second.id) == 1)
             #expect(try await world.outboxCount == 2)
+        }
+    }
+
+    @Test("a backlog on two partitions is applied side by side and each partition in order, across small batches")
+    func partitionsSideBySide() async throws {
+        try await PipelineWorld.with { world in
+            // All of partition 0's events, then all of partition 1's. (Whether lanes overlap enough to
+            // matter is measured by `make bench-assignment`, not here.)
+            let events = try (0..<60).map { _ in try EventFixtures.received() }
+            let producer = try KafkaProducer(configuration: world.kafka.producerConfiguration(), logger: world.kafka.logger)
+            try await withRunningServices([producer]) {
+                for (index, event) in events.enumerated() {
+                    _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                        topic: world.input.name, key: ByteBuffer(string: event.data.complaintID.uuidString.lowercased()),
+                        value: ByteBuffer(bytes: try world.input.encode(event)), partition: KafkaPartition(rawValue: index < 30 ? 0 : 1)))
+                }
+            }
+            let running = Mutex((now: 0, most: 0, offsets: [Int32: [Int64]]()))
+            var handler = world.handler
+            handler.beforeApplying = { _, context in
+                running.withLock {
+                    $0.offsets[context.origin.partition, default: []].append(context.origin.offset)
+                    $0.now += 1
+                    $0.most = max($0.most, $0.now)
+                }
+                try await Task.sleep(for: .milliseconds(20))
+                running.withLock { $0.now -= 1 }
+            }
+            // Batches of 4: lanes outlive them.
+            let stage = try world.stage(handler) { $0.maximumBatchSize = 4 }
+            try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
+                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 60 }
+                #expect(processed)
+            }
+            #expect(running.withLock { $0.most } == 2)
+            // In order within each partition, every offset once.
+            let offsets = running.withLock { $0.offsets }
+            #expect(offsets[0] == Array(0..<30) && offsets[1] == Array(0..<30), "\(offsets)")
+            #expect(try await world.count("SELECT count(*)::int FROM \(world.tables.schema).effects") == 60)
         }
     }
 

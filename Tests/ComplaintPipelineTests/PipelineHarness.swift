@@ -71,8 +71,11 @@ struct PipelineWorld: Sendable {
     /// The services of one stage process: producer, consumer and the pipeline itself.
     func stage(
         _ handler: RecordingHandler,
-        crashPoints: EventPipelineService.CrashPoints = .init()
+        crashPoints: EventPipelineService.CrashPoints = .init(),
+        configure: (inout PipelineConfiguration) -> Void = { _ in }
     ) throws -> (producer: KafkaProducer, consumer: KafkaConsumer, pipeline: EventPipelineService) {
+        var configuration = self.configuration
+        configure(&configuration)
         let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "pipeline-test-producer"), logger: kafka.logger)
         let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(groupID: groupID, topics: [input.name]), logger: kafka.logger)
         let deadLetters = DeadLetterPublisher(producer: producer, serviceName: "pipeline-test", topic: deadLetterTopic, logger: kafka.logger)

@@ -2,6 +2,7 @@ import ComplaintEvents
 import ComplaintStore
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import PostgresNIO
 import RdKafka
 import ServiceLifecycle
@@ -14,8 +15,12 @@ public struct PipelineConfiguration: Sendable {
     public var schema: SchemaName
     /// Backoff for transient failures, and attempts for unknown ones.
     public var retry = RetryPolicy()
-    /// Messages taken from the consumer at once; offsets are stored after each batch.
+    /// Messages taken from the consumer at once.
     public var maximumBatchSize = 256
+    /// Messages read but not yet applied, over all lanes: the reader waits beyond it. Larger than a
+    /// partition's fetched chunk (see ``StageRuntime``'s `max.partition.fetch.bytes`), so that the reader
+    /// reaches the other partitions' messages while one lane is busy.
+    public var maximumInFlight = 2048
     /// The client's connections start with ``schema`` on their `search_path` (the runtime's own pool),
     /// so transactions need no `SET LOCAL search_path`; `false` for a pool shared across schemas.
     public var connectionsUseSchema = false
@@ -36,8 +41,8 @@ public struct PipelineConfiguration: Sendable {
 /// Only after the batch's transactions committed are the offsets stored. Transient failures are
 /// retried with backoff and never dead-lettered; permanent ones are dead-lettered at once.
 ///
-/// Messages of one partition are applied in order; different partitions of a batch (of any topic)
-/// are applied concurrently (one transaction each at a time).
+/// Messages of one partition are applied in order; different partitions (of any topic) are applied
+/// concurrently, each in its own lane that outlives the consumer's batches (one transaction each at a time).
 ///
 /// On graceful shutdown it finishes the messages in hand, stores the offsets of what it completed
 /// and returns; the consumer then commits them.
@@ -102,36 +107,69 @@ public final class EventPipelineService: Service {
 
 
     public func run() async throws {
-        for try await batch in consumer.batches(maximumCount: configuration.maximumBatchSize).cancelOnGracefulShutdown() {
-            // Partitions are independent (a complaint's events share one), so each partition's
-            // messages are applied in order while partitions proceed side by side: throughput grows
-            // with the partitions a replica owns instead of being one commit at a time.
-            var partitions: [String: [KafkaConsumerMessage]] = [:]
-            var order: [String] = []
-            for message in batch {
-                let key = "\(message.topic)#\(message.partition.rawValue)"
-                if partitions[key] == nil { order.append(key) }
-                partitions[key, default: []].append(message)
+        // One lane per partition (of any topic), alive across consumer batches: a partition's messages
+        // are applied in order, different partitions side by side. Under a backlog librdkafka hands over
+        // one partition's fetched chunk per batch, so lanes that lived only as long as a batch would
+        // apply one event at a time; these keep every partition's lane busy. `LaneFlow` bounds the
+        // messages read but not yet applied.
+        let flow = LaneFlow(limit: max(1, configuration.maximumInFlight))
+        let (newLanes, laneOpener) = AsyncStream<AsyncStream<KafkaConsumerMessage>>.makeStream()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { laneOpener.finish() }
+                try await self.read(opening: laneOpener, flow: flow)
             }
-            let lanes = order.map { partitions[$0]! }
-            let results = try await withThrowingTaskGroup(of: (completed: [KafkaConsumerMessage], abandoned: Bool).self) { group in
-                for lane in lanes {
-                    group.addTask {
-                        var completed: [KafkaConsumerMessage] = []
-                        for message in lane {
-                            if try await self.process(message) == .abandoned { return (completed, true) }
-                            completed.append(message)
-                        }
-                        return (completed, false)
-                    }
-                }
-                return try await group.reduce(into: []) { $0.append($1) }
+            for await lane in newLanes {
+                group.addTask { try await self.drain(lane, flow: flow, onFailure: { laneOpener.finish() }) }
             }
-            // Offsets only for messages whose effect (or dead letter) is durable: a prefix per partition.
-            try consumer.storeOffsets(results.flatMap(\.completed))
-            if results.contains(where: \.abandoned) { break }
+            // Reading ended (graceful shutdown, the consumer closed, an event abandoned) or a lane failed.
+            if flow.hasFailed { group.cancelAll() }
+            try await group.waitForAll()
         }
         logger.info("pipeline stopped")
+    }
+
+    /// Reads the consumer's batches and hands each message to its partition's lane, opening lanes as
+    /// partitions appear; waits while too many messages are in flight.
+    private func read(opening laneOpener: AsyncStream<AsyncStream<KafkaConsumerMessage>>.Continuation, flow: LaneFlow) async throws {
+        var lanes: [String: AsyncStream<KafkaConsumerMessage>.Continuation] = [:]
+        defer {
+            // What is still queued is skipped (its offset is not stored: it is redelivered).
+            flow.stopTaking()
+            for lane in lanes.values { lane.finish() }
+        }
+        for try await batch in consumer.batches(maximumCount: configuration.maximumBatchSize).cancelOnGracefulShutdown() {
+            for message in batch {
+                guard await flow.admit() else { return }
+                let key = "\(message.topic)#\(message.partition.rawValue)"
+                if lanes[key] == nil {
+                    let (stream, continuation) = AsyncStream<KafkaConsumerMessage>.makeStream()
+                    lanes[key] = continuation
+                    laneOpener.yield(stream)
+                }
+                lanes[key]!.yield(message)
+            }
+        }
+    }
+
+    /// Applies one partition's messages in order, storing each offset once its effect (or dead letter)
+    /// is durable.
+    private func drain(_ lane: AsyncStream<KafkaConsumerMessage>, flow: LaneFlow, onFailure: @Sendable () -> Void) async throws {
+        for await message in lane {
+            defer { flow.release() }
+            guard flow.isTaking else { continue }
+            do {
+                if try await process(message) == .abandoned {
+                    flow.stopTaking()
+                    continue
+                }
+                try consumer.storeOffsets([message])
+            } catch {
+                flow.fail()
+                onFailure()
+                throw error
+            }
+        }
     }
 
     func process(_ message: KafkaConsumerMessage) async throws -> MessageOutcome {
@@ -255,5 +293,67 @@ extension Timer {
         let elapsed = clock.now - start
         let (seconds, attoseconds) = elapsed.components
         recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+/// How many messages the pipeline has read but not yet applied (bounded), and whether its lanes still
+/// take messages: after graceful shutdown, an abandoned event or a failure they skip what is queued.
+final class LaneFlow: Sendable {
+    private struct State {
+        var inFlight = 0
+        var taking = true
+        var failed = false
+        var waiters: [CheckedContinuation<Bool, Never>] = []
+    }
+
+    private let limit: Int
+    private let state = NIOLockedValueBox(State())
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    var isTaking: Bool { state.withLockedValue { $0.taking } }
+    var hasFailed: Bool { state.withLockedValue { $0.failed } }
+
+    /// Waits for room for one more message; `false` once lanes stopped taking.
+    func admit() async -> Bool {
+        await withCheckedContinuation { continuation in
+            let answer: Bool? = state.withLockedValue { state in
+                guard state.taking else { return false }
+                if state.inFlight < limit {
+                    state.inFlight += 1
+                    return true
+                }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let answer { continuation.resume(returning: answer) }
+        }
+    }
+
+    /// One message is done (applied or skipped).
+    func release() {
+        let waiter: CheckedContinuation<Bool, Never>? = state.withLockedValue { state in
+            state.inFlight -= 1
+            guard state.taking, !state.waiters.isEmpty else { return nil }
+            state.inFlight += 1
+            return state.waiters.removeFirst()
+        }
+        waiter?.resume(returning: true)
+    }
+
+    func stopTaking() {
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Bool, Never>] in
+            state.taking = false
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: false) }
+    }
+
+    func fail() {
+        state.withLockedValue { $0.failed = true }
+        stopTaking()
     }
 }

@@ -101,7 +101,10 @@ public struct StageRuntime: Sendable {
             var consumerConfiguration = KafkaConsumerConfiguration(
                 bootstrapServers: settings.kafkaBrokers, groupID: service.executable,
                 topics: inputs.map(\.topic), clientID: "\(service.executable)-consumer")
-            consumerConfiguration.additionalProperties = kafkaProperties
+            // Fetched chunks of about 256 KiB per partition (librdkafka's default is 1 MiB): under a
+            // backlog the consumer's queue then interleaves partitions within the pipeline's in-flight
+            // window, and every partition's lane stays busy.
+            consumerConfiguration.additionalProperties = ["max.partition.fetch.bytes": "262144"].merging(kafkaProperties) { _, given in given }
             let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
             clients.append(.init(service: consumer))
             let deadLetters = DeadLetterPublisher(producer: producer, serviceName: service.name, topic: deadLetterTopic, logger: logger)
@@ -214,4 +217,5 @@ struct StageNotReady: Error, CustomStringConvertible {
 /// librdkafka properties that only consumers accept.
 let consumerOnlyKafkaProperties: Set<String> = [
     "fetch.wait.max.ms", "fetch.min.bytes", "heartbeat.interval.ms", "session.timeout.ms", "group.instance.id",
+    "max.partition.fetch.bytes",
 ]
