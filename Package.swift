@@ -185,8 +185,9 @@ let package = Package(
         .target(
             name: "ComplaintTesting",
             dependencies: [
-                "ComplaintEvents", "ComplaintStore", "EmbeddedDefault",
+                "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -64,6 +64,7 @@ struct AssignmentHarness: Sendable {
         topics.sla = topics.sla.renamed(try await kafka.makeTopic(prefix: "sla", partitions: 3))
         topics.updated = topics.updated.renamed(try await kafka.makeTopic(prefix: "updated", partitions: 3))
         topics.assigned = topics.assigned.renamed(try await kafka.makeTopic(prefix: "assigned", partitions: 3))
+        let stageTopics = topics
         let database = try await TestDatabase.shared.configuration()
         let schema = SchemaName.random(prefix: "assignment")
         let service = RedressService(
@@ -78,32 +79,15 @@ struct AssignmentHarness: Sendable {
             service: service, settings: settings, organisation: organisation, topics: topics, logger: .complaintTest)
         let deadLetters = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
         runtime.deadLetterTopic = deadLetters
-        let port = Mutex(0)
-        runtime.onServerRunning = { value in port.withLock { $0 = value } }
-        let group = try runtime.makeServiceGroup()
 
         try await withClient(database) { client in
             do {
-                try await withThrowingTaskGroup(of: Void.self) { tasks in
-                    tasks.addTask { try await group.run() }
-                    defer { Task { await group.triggerGracefulShutdown() } }
-                    let listening = try await withTimeout(.seconds(60)) {
-                        while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
-                        return port.withLock { $0 }
-                    }
-                    // Ready once the organisation file is in: the migrations and the file load come first.
-                    let ready = try await eventually(timeout: .seconds(60)) {
-                        try await plainRequest(.GET, "http://127.0.0.1:\(listening)/health/ready", key: nil).status == 200
-                    }
-                    guard ready else { throw AssignmentHarnessError("assignment did not become ready within 60 s") }
+                try await withRunningStage(runtime) { base in
                     let keys = APIKeyStore(cacheLifetime: .zero)
                     let admin = try await keys.create(name: "test-admin", role: .admin, hotels: [], client: client, logger: .complaintTest)
-                    let harness = AssignmentHarness(
-                        base: "http://127.0.0.1:\(listening)", client: client, schema: schema, topics: topics, kafka: kafka,
-                        keys: keys, admin: admin.key.description, deadLetters: deadLetters)
-                    try await body(harness)
-                    await group.triggerGracefulShutdown()
-                    try await tasks.waitForAll()
+                    try await body(AssignmentHarness(
+                        base: base, client: client, schema: schema, topics: stageTopics, kafka: kafka, keys: keys, admin: admin.key.description,
+                        deadLetters: deadLetters))
                 }
             } catch {
                 try? await dropSchema(schema, client: client)
@@ -166,7 +150,3 @@ struct AssignmentHarness: Sendable {
     }
 }
 
-struct AssignmentHarnessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}

@@ -58,35 +58,16 @@ struct IntakeHarness: Sendable {
         var configuration = IntakeConfiguration(guestKeySecret: "test-guest-key-secret-0123456789")
         configure(&configuration)
         configuration.topics = topics
-        var runtime = IntakeService.runtime(service: service, settings: settings, configuration: configuration, logger: .complaintTest)
-        let port = Mutex(0)
-        runtime.onServerRunning = { value in port.withLock { $0 = value } }
-        let group = try runtime.makeServiceGroup()
+        let runtime = IntakeService.runtime(service: service, settings: settings, configuration: configuration, logger: .complaintTest)
 
         try await withClient(database) { client in
             do {
-                try await withThrowingTaskGroup(of: Void.self) { tasks in
-                    tasks.addTask { try await group.run() }
-                    defer { Task { await group.triggerGracefulShutdown() } }
-                    let listening = try await withTimeout(.seconds(60)) {
-                        while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
-                        return port.withLock { $0 }
-                    }
-                    let migrated = try await eventually(timeout: .seconds(60)) {
-                        let rows = try await client.query(
-                            "SELECT to_regclass(\(schema.rawValue + ".idempotency_keys")) IS NOT NULL", logger: .complaintTest).collect()
-                        return try rows.first?.decode(Bool.self) ?? false
-                    }
-                    guard migrated else { throw HarnessError("intake migrations did not run within 60 s") }
+                try await withRunningStage(runtime) { base in
                     // Keys live in the shared access schema, as in production.
                     let keys = APIKeyStore(cacheLifetime: .zero)
                     let admin = try await keys.create(name: "test-admin", role: .admin, hotels: [], client: client, logger: .complaintTest)
-                    let harness = IntakeHarness(
-                        base: "http://127.0.0.1:\(listening)", client: client, schema: schema, topics: topics, kafka: kafka,
-                        keys: keys, admin: admin.key.description)
-                    try await body(harness)
-                    await group.triggerGracefulShutdown()
-                    try await tasks.waitForAll()
+                    try await body(IntakeHarness(
+                        base: base, client: client, schema: schema, topics: topics, kafka: kafka, keys: keys, admin: admin.key.description))
                 }
             } catch {
                 try? await dropSchema(schema, client: client)
@@ -145,11 +126,6 @@ struct IntakeHarness: Sendable {
         let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topic]), logger: kafka.logger)
         return try await withRunningServices([consumer]) { try await consumer.collect(count, timeout: timeout) }
     }
-}
-
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// Sends `body` with `Transfer-Encoding: chunked` (no Content-Length), in 4 KiB chunks.

@@ -1,0 +1,45 @@
+import ComplaintPipeline
+import Foundation
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+
+/// A stage that did not listen or become ready in time.
+public struct StageDidNotStart: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Runs `runtime` (HTTP on the loopback port it was given, 0 for any) while `body` runs with its base URL
+/// (`http://127.0.0.1:<port>`), once `/health/ready` answers 200: migrations applied, start-up steps
+/// done. Then shuts it down gracefully and waits for it, also when `body` throws.
+public func withRunningStage<Result: Sendable>(
+    _ runtime: StageRuntime, timeout: Duration = .seconds(60), _ body: @Sendable (String) async throws -> Result
+) async throws -> Result {
+    var runtime = runtime
+    let port = Mutex(0)
+    runtime.onServerRunning = { value in port.withLock { $0 = value } }
+    let group = try runtime.makeServiceGroup()
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        do {
+            let listening = await eventually(timeout: timeout) {
+                if port.withLock({ $0 }) == 0 { try? await Task.sleep(for: .milliseconds(20)) }
+                return port.withLock { $0 } != 0
+            }
+            guard listening else { throw StageDidNotStart(description: "\(runtime.service.name) did not listen within \(timeout)") }
+            let base = "http://127.0.0.1:\(port.withLock { $0 })"
+            let ready = await eventually(timeout: timeout) {
+                (try? await plainRequest(.GET, base + "/health/ready", key: nil))?.status == 200
+            }
+            guard ready else { throw StageDidNotStart(description: "\(runtime.service.name) was not ready within \(timeout)") }
+            let result = try await body(base)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            throw error
+        }
+    }
+}
