@@ -63,6 +63,9 @@ let package = Package(
         // MARK: Events (the contract; Foundation only, no Kafka)
         .target(name: "ComplaintEvents", swiftSettings: swiftSettings),
 
+        // MARK: Hotel time (local dates, times and weekdays in a hotel's zone; Foundation only)
+        .target(name: "HotelTime", swiftSettings: swiftSettings),
+
         // MARK: Storage
         .target(
             name: "ComplaintStore",
@@ -151,7 +154,7 @@ let package = Package(
         .target(
             name: "Assignment",
             dependencies: [
-                "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents",
+                "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents", "HotelTime",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -162,6 +165,17 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SLAWatcher",
+            dependencies: [
+                "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents", "HotelTime",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -201,7 +215,7 @@ let package = Package(
         .executableTarget(
             name: "redress",
             dependencies: [
-                "RdKafka", "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault", "Access", "Intake", "Classifier", "Assignment",
+                "RdKafka", "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault", "Access", "Intake", "Classifier", "Assignment", "HotelTime", "SLAWatcher",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -328,7 +342,7 @@ let package = Package(
         .testTarget(
             name: "AssignmentTests",
             dependencies: [
-                "Assignment", "Access", "ComplaintPipeline", "ComplaintTesting", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit",
+                "Assignment", "Access", "ComplaintPipeline", "ComplaintTesting", "ComplaintEvents", "ComplaintStore", "HotelTime", "RdKafka", "RdKafkaTestKit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -337,6 +351,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SLAWatcherTests",
+            dependencies: [
+                "SLAWatcher", "ComplaintPipeline", "ComplaintEvents", "ComplaintTesting", "HotelTime",
             ],
             swiftSettings: swiftSettings
         ),

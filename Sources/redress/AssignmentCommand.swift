@@ -3,6 +3,7 @@ import Assignment
 import AsyncHTTPClient
 import ComplaintEvents
 import Foundation
+import HotelTime
 import Histogram
 import Logging
 import NIOCore

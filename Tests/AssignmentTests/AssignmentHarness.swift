@@ -5,6 +5,7 @@ import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
 import Foundation
+import HotelTime
 import Logging
 import NIOCore
 import NIOHTTP1

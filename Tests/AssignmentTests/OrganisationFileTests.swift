@@ -1,6 +1,7 @@
 import Assignment
 import ComplaintPipeline
 import Foundation
+import HotelTime
 import Testing
 
 @Suite("The organisation file")

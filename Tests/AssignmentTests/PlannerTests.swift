@@ -1,6 +1,7 @@
 import Assignment
 import ComplaintEvents
 import Foundation
+import HotelTime
 import Testing
 
 /// The decision rules, at 10:00 on a Wednesday in Shanghai unless a test says otherwise.

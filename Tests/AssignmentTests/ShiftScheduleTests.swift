@@ -1,5 +1,6 @@
 import Assignment
 import Foundation
+import HotelTime
 import Testing
 
 @Suite("Shift windows in the hotel's time zone")

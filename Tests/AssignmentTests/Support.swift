@@ -1,6 +1,7 @@
 import Assignment
 import ComplaintEvents
 import Foundation
+import HotelTime
 
 /// Instants written as RFC 3339 in tests.
 func instant(_ text: String) -> Date {

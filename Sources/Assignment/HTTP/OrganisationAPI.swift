@@ -2,6 +2,7 @@ import Access
 import ComplaintEvents
 import ComplaintPipeline
 import Foundation
+import HotelTime
 import HTTPTypes
 import Hummingbird
 import Logging

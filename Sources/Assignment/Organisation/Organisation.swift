@@ -1,5 +1,6 @@
 import ComplaintEvents
 import Foundation
+import HotelTime
 
 /// The people who handle complaints at every hotel of the group, and how work reaches them: the one
 /// model the organisation file, the database and the HTTP API share.

@@ -1,6 +1,7 @@
 import ComplaintEvents
 import ComplaintPipeline
 import Foundation
+import HotelTime
 
 /// One rule a piece of the organisation breaks, at a path inside the document or request body.
 public struct OrganisationIssue: Sendable, Hashable, CustomStringConvertible {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A wall-clock time of day in a hotel's time zone (`"07:00"`), as shifts are written.
+/// A wall-clock time of day in a hotel's time zone (`"07:00"`), as shifts and opening hours are written.
 public struct LocalTime: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public var hour: Int
     public var minute: Int
@@ -39,7 +39,7 @@ public struct LocalTime: Sendable, Hashable, Comparable, Codable, CustomStringCo
     }
 }
 
-/// A calendar date in a hotel's time zone (`"2026-12-25"`), as days off are written.
+/// A calendar date in a hotel's time zone (`"2026-12-25"`), as days off and holidays are written.
 public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public var year: Int
     public var month: Int
@@ -65,12 +65,12 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
     }
 
     /// The local date of `components` (year, month and day must be set).
-    init(_ components: DateComponents) {
+    public init(_ components: DateComponents) {
         self.init(year: components.year ?? 1970, month: components.month ?? 1, day: components.day ?? 1)
     }
 
     public var description: String { String(format: "%04d-%02d-%02d", year, month, day) }
-    var components: DateComponents { DateComponents(year: year, month: month, day: day) }
+    public var components: DateComponents { DateComponents(year: year, month: month, day: day) }
 
     public static func < (lhs: LocalDate, rhs: LocalDate) -> Bool {
         (lhs.year, lhs.month, lhs.day) < (rhs.year, rhs.month, rhs.day)
@@ -90,12 +90,12 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
     }
 }
 
-/// A day of the week, as shifts name the day they start on.
+/// A day of the week, as shifts name the day they start on and opening hours the day they apply to.
 public enum Weekday: String, Sendable, Hashable, Codable, CaseIterable {
     case mon, tue, wed, thu, fri, sat, sun
 
     /// From `Calendar`'s weekday number (1 = Sunday).
-    init(calendarWeekday: Int) {
+    public init(calendarWeekday: Int) {
         self = [.sun, .mon, .tue, .wed, .thu, .fri, .sat][(calendarWeekday - 1) % 7]
     }
 

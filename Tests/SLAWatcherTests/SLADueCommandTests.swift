@@ -1,0 +1,33 @@
+import ComplaintTesting
+import Foundation
+import Testing
+
+@Suite("redress sla due", .enabled(if: RedressExecutable.url != nil, "redress executable not built"))
+struct SLADueCommandTests {
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = RedressExecutable.url
+        process.arguments = ["sla", "due"] + arguments
+        // The shipped policy file, found from the package folder.
+        process.currentDirectoryURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        process.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (process.terminationStatus, text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    @Test("business minutes on the shipped office calendar, and minutes around the clock, as RFC 3339 UTC")
+    func due() throws {
+        let office = try Self.run(["--start", "2026-11-24T17:30:00Z", "--business-minutes", "120", "--calendar", "office", "--timezone", "Asia/Shanghai"])
+        #expect(office.status == 0)
+        #expect(office.output == "2026-11-25T03:00:00Z")
+        let wall = try Self.run(["--start", "2026-11-24T17:30:00Z", "--minutes", "45"])
+        #expect(wall.output == "2026-11-24T18:15:00Z")
+        let unknown = try Self.run(["--start", "2026-11-24T17:30:00Z", "--business-minutes", "5", "--calendar", "weekends"])
+        #expect(unknown.status != 0)
+        #expect(unknown.output.contains("no calendar 'weekends' in the policy file (it has: 24x7, office)"))
+    }
+}
