@@ -1,0 +1,83 @@
+import ComplaintEvents
+import Foundation
+import SLAWatcher
+import Testing
+
+@Suite("A complaint's clocks: pauses, acknowledgement, resolution, reopening")
+struct ComplaintClocksTests {
+    static let utc = TimeZone(identifier: "UTC")!
+    static let moderate = SLAPolicy(response: .minutes(15), resolve: .hours(4))
+    static let wall = ClockArithmetic(calendar: .alwaysOpen, timeZone: utc)
+    static let officeHours = ClockArithmetic(calendar: office, timeZone: utc)
+
+    @Test("fresh: warnings at 80 %, breaches at the targets, escalations after them, the ceiling at 72 h")
+    func fresh() {
+        let clocks = ComplaintClocks(registeredAt: instant("2026-11-24T10:00:00Z"), policy: Self.moderate)
+        let due = clocks.dueTimes(Self.wall).mapValues(rfc3339)
+        #expect(due == [
+            .acknowledgeWarning: "2026-11-24T10:12:00Z", .acknowledgeBreach: "2026-11-24T10:15:00Z",
+            .resolveWarning: "2026-11-24T13:12:00Z", .resolveBreach: "2026-11-24T14:00:00Z",
+            .escalation(level: 1): "2026-11-24T10:15:00Z", .escalation(level: 2): "2026-11-24T14:00:00Z",
+            .escalation(level: 3): "2026-11-24T16:00:00Z", .ceiling: "2026-11-27T10:00:00Z",
+        ])
+    }
+
+    @Test("acknowledging stops the response clock and its escalation; resolving stops the rest and starts the follow-up")
+    func stops() {
+        var clocks = ComplaintClocks(registeredAt: instant("2026-11-24T10:00:00Z"), policy: Self.moderate)
+        clocks.acknowledgedAt = instant("2026-11-24T10:05:00Z")
+        #expect(Set(clocks.dueTimes(Self.wall).keys) == [.resolveWarning, .resolveBreach, .escalation(level: 2), .escalation(level: 3), .ceiling])
+        clocks.resolvedAt = instant("2026-11-24T11:00:00Z")
+        #expect(clocks.dueTimes(Self.wall).mapValues(rfc3339) == [.followUp: "2026-11-25T11:00:00Z"])
+    }
+
+    @Test("reopening starts a new resolve clock from the reopening; the ceiling still counts from registration")
+    func reopen() {
+        var clocks = ComplaintClocks(registeredAt: instant("2026-11-24T10:00:00Z"), policy: Self.moderate, acknowledgedAt: instant("2026-11-24T10:05:00Z"))
+        clocks.resolvedAt = instant("2026-11-24T11:00:00Z")
+        clocks.resolvedAt = nil
+        clocks.resolveStartedAt = instant("2026-11-25T09:00:00Z")
+        let due = clocks.dueTimes(Self.wall).mapValues(rfc3339)
+        #expect(due[.resolveBreach] == "2026-11-25T13:00:00Z")
+        #expect(due[.ceiling] == "2026-11-27T10:00:00Z")
+        #expect(due[.acknowledgeBreach] == nil)
+    }
+
+    @Test("waiting for the guest: no deadlines while paused; resuming continues with the paused time excluded")
+    func pauseAndResume() {
+        var clocks = ComplaintClocks(registeredAt: instant("2026-11-24T10:00:00Z"), policy: Self.moderate, acknowledgedAt: instant("2026-11-24T10:05:00Z"))
+        clocks.pauses = [ClockPause(start: instant("2026-11-24T11:00:00Z"))]
+        let paused = clocks.dueTimes(Self.wall)
+        #expect(paused[.resolveBreach] == nil && paused[.escalation(level: 2)] == nil)
+        #expect(paused[.ceiling] != nil)  // never paused
+        clocks.pauses = [ClockPause(start: instant("2026-11-24T11:00:00Z"), end: instant("2026-11-24T12:30:00Z"))]
+        // 1 h ran before the pause; 3 h remain from 12:30.
+        #expect(rfc3339(clocks.resolveDue(Self.wall)) == "2026-11-24T15:30:00Z")
+        #expect(Self.wall.elapsed(start: clocks.registeredAt, until: instant("2026-11-24T13:00:00Z"), pauses: clocks.pauses) == 90 * 60)
+        // A pause that ends before the clock started changes nothing.
+        clocks.pauses.insert(ClockPause(start: instant("2026-11-23T08:00:00Z"), end: instant("2026-11-23T09:00:00Z")), at: 0)
+        #expect(rfc3339(clocks.resolveDue(Self.wall)) == "2026-11-24T15:30:00Z")
+    }
+
+    @Test("a pause spanning closed hours costs only the open hours it covers, on a business-hours calendar")
+    func pauseOverClosedHours() {
+        // Finance, office hours: registered Friday 16:00; 4 business hours to resolve.
+        var clocks = ComplaintClocks(registeredAt: instant("2026-11-27T16:00:00Z"), policy: Self.moderate, acknowledgedAt: instant("2026-11-27T16:05:00Z"))
+        #expect(rfc3339(clocks.resolveDue(Self.officeHours)) == "2026-11-30T11:00:00Z")
+        // Paused Friday 17:00 to Monday 10:00: 1 h ran Friday, 3 h remain from Monday 10:00.
+        clocks.pauses = [ClockPause(start: instant("2026-11-27T17:00:00Z"), end: instant("2026-11-30T10:00:00Z"))]
+        #expect(rfc3339(clocks.resolveDue(Self.officeHours)) == "2026-11-30T13:00:00Z")
+        // Two pauses, one of them entirely at night.
+        clocks.pauses.append(ClockPause(start: instant("2026-11-30T20:00:00Z"), end: instant("2026-12-01T07:00:00Z")))
+        #expect(rfc3339(clocks.resolveDue(Self.officeHours)) == "2026-11-30T13:00:00Z")
+    }
+
+    @Test("a severity change recomputes the open deadlines from the registration")
+    func severityChange() {
+        var clocks = ComplaintClocks(registeredAt: instant("2026-11-24T10:00:00Z"), policy: Self.moderate)
+        clocks.policy = SLAPolicy(response: .minutes(5), resolve: .hours(1))
+        let due = clocks.dueTimes(Self.wall).mapValues(rfc3339)
+        #expect(due[.acknowledgeBreach] == "2026-11-24T10:05:00Z")
+        #expect(due[.resolveBreach] == "2026-11-24T11:00:00Z")
+    }
+}
