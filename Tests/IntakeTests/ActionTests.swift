@@ -46,7 +46,16 @@ struct ActionTests {
             #expect(nul.status == 422)
             let nulErrors = try #require(nul.json["errors"] as? [[String: String]])
             #expect(nulErrors.first?["field"] == "text", "\(nul.body)")
+            // Waiting for the guest pauses the SLA clocks; only from acknowledged, and resume goes back.
+            expectConflict(try await act("resume"), current: "acknowledged")
+            #expect(try await act("wait-for-guest").json["status"] as? String == "waiting_for_guest")
+            expectConflict(try await act("wait-for-guest"), current: "waiting_for_guest")
+            expectConflict(try await act("acknowledge"), current: "waiting_for_guest")
+            #expect(try await act("resume").json["status"] as? String == "acknowledged")
+            #expect(try await act("wait-for-guest").json["status"] as? String == "waiting_for_guest")
+            // Resolving while waiting ends the wait too.
             #expect(try await act("resolve", resolution).json["status"] as? String == "resolved")
+            expectConflict(try await act("resume"), current: "resolved")
             // A satisfied guest leaves it resolved; a dissatisfied one (≤ 2) reopens it.
             #expect(try await act("follow-up", #"{"satisfaction":2,"nps":3,"comment":"还是很热"}"#).json["status"] as? String == "reopened")
             #expect(try await act("resolve", resolution).json["status"] as? String == "resolved")
@@ -61,8 +70,8 @@ struct ActionTests {
             #expect(complaint.json["status"] as? String == "acknowledged")
             let timeline = try #require(complaint.json["timeline"] as? [[String: Any]])
             let kinds = timeline.map { $0["kind"] as? String ?? "" }
-            let expected = ["received", "acknowledged", "note_added", "resolved", "followup_recorded", "reopened", "resolved",
-                            "followup_recorded", "closed", "reopened", "acknowledged"]
+            let expected = ["received", "acknowledged", "note_added", "waiting_for_guest", "resumed", "waiting_for_guest", "resolved",
+                            "followup_recorded", "reopened", "resolved", "followup_recorded", "closed", "reopened", "acknowledged"]
             #expect(kinds == expected)
             #expect((timeline[1]["actor"] as? [String: Any])?["id"] as? String == "fd-li.wei")
 
@@ -70,6 +79,7 @@ struct ActionTests {
             let events = try messages.map { try harness.topics.updated.decode(Array($0.value.readableBytesView)) }
             #expect(events.map(\.data.kind.rawValue) == Array(expected.dropFirst()))
             #expect(events.map(\.data.statusAfter.rawValue).last == "acknowledged")
+            #expect(events.map(\.data.statusAfter.rawValue)[2...4] == ["waiting_for_guest", "acknowledged", "waiting_for_guest"])
             #expect(Set(messages.map(\.partition)).count == 1, "one complaint's events share a partition")
         }
     }

@@ -17,6 +17,10 @@ public struct ComplaintUpdated: EventPayload {
         case compensationRejected = "compensation_rejected"
         case followUpRecorded = "followup_recorded"
         case closed
+        /// Staff wait for the guest (an answer, access to the room): SLA clocks pause.
+        case waitingForGuest = "waiting_for_guest"
+        /// The wait is over: SLA clocks run again.
+        case resumed
     }
 
     /// What happened, with the details of that kind.
@@ -30,6 +34,8 @@ public struct ComplaintUpdated: EventPayload {
         case compensationRejected(Compensation)
         case followUpRecorded(FollowUp)
         case closed
+        case waitingForGuest
+        case resumed
 
         public var kind: Kind {
             switch self {
@@ -42,6 +48,8 @@ public struct ComplaintUpdated: EventPayload {
             case .compensationRejected: .compensationRejected
             case .followUpRecorded: .followUpRecorded
             case .closed: .closed
+            case .waitingForGuest: .waitingForGuest
+            case .resumed: .resumed
             }
         }
     }
@@ -71,7 +79,7 @@ public struct ComplaintUpdated: EventPayload {
 
     private static func detailKey(of kind: Kind) -> CodingKeys? {
         switch kind {
-        case .acknowledged, .closed: nil
+        case .acknowledged, .closed, .waitingForGuest, .resumed: nil
         case .noteAdded: .note
         case .resolved: .resolution
         case .reopened: .reopening
@@ -99,6 +107,8 @@ public struct ComplaintUpdated: EventPayload {
         case .compensationRejected: change = .compensationRejected(try container.decode(Compensation.self, forKey: .compensation))
         case .followUpRecorded: change = .followUpRecorded(try container.decode(FollowUp.self, forKey: .followUp))
         case .closed: change = .closed
+        case .waitingForGuest: change = .waitingForGuest
+        case .resumed: change = .resumed
         }
     }
 
@@ -110,7 +120,7 @@ public struct ComplaintUpdated: EventPayload {
         try container.encode(actor, forKey: .actor)
         try container.encode(statusAfter, forKey: .statusAfter)
         switch change {
-        case .acknowledged, .closed: break
+        case .acknowledged, .closed, .waitingForGuest, .resumed: break
         case .noteAdded(let note): try container.encode(note, forKey: .note)
         case .resolved(let resolution): try container.encode(resolution, forKey: .resolution)
         case .reopened(let reopening): try container.encode(reopening, forKey: .reopening)

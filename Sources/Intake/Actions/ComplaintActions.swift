@@ -63,6 +63,10 @@ public struct ComplaintActions: Sendable {
             changes = [(.reopened(Reopening(trigger: .staffDecision, reason: reason)), statusAfter)]
         case .close:
             changes = [(.closed, statusAfter)]
+        case .waitForGuest:
+            changes = [(.waitingForGuest, statusAfter)]
+        case .resume:
+            changes = [(.resumed, statusAfter)]
         case .recordFollowUp(let followUp):
             changes = [(.followUpRecorded(followUp), .resolved)]
             if FollowUpPolicy.reopens(followUp) {

@@ -5,14 +5,16 @@ import ComplaintEvents
 ///
 /// ```
 /// received → classified → assigned → acknowledged → resolved → closed
-///                                                    ↑    │        │
-///                                          reopened ←┴────┴────────┘
+///                                     ↑   ↓      ↗ ↑    │        │
+///                         waiting_for_guest      reopened ←┴────────┘
 /// ```
 public enum IntakeStatus: String, Sendable, Codable, CaseIterable {
     case received
     case classified
     case assigned
     case acknowledged
+    /// Waiting for the guest (SLA clocks paused); `resume` goes back to `acknowledged`.
+    case waitingForGuest = "waiting_for_guest"
     case resolved
     case reopened
     case closed
@@ -23,6 +25,7 @@ public enum IntakeStatus: String, Sendable, Codable, CaseIterable {
         case .received, .classified: .registered
         case .assigned: .assigned
         case .acknowledged: .acknowledged
+        case .waitingForGuest: .waitingForGuest
         case .resolved: .resolved
         case .reopened: .reopened
         case .closed: .closed

@@ -13,6 +13,10 @@ public enum StaffAction: Sendable, Hashable {
     case rejectCompensation(id: UUID, note: String?)
     case recordFollowUp(FollowUp)
     case close
+    /// Waiting for the guest: the SLA clocks pause.
+    case waitForGuest
+    /// The wait is over: the SLA clocks run again.
+    case resume
 
     /// The action's name in URLs, problems and the timeline.
     public var name: String {
@@ -26,6 +30,8 @@ public enum StaffAction: Sendable, Hashable {
         case .rejectCompensation: "reject-compensation"
         case .recordFollowUp: "follow-up"
         case .close: "close"
+        case .waitForGuest: "wait-for-guest"
+        case .resume: "resume"
         }
     }
 
@@ -44,9 +50,13 @@ public enum StaffAction: Sendable, Hashable {
             status
         case .resolve:
             switch status {
-            case .acknowledged, .reopened: .resolved
+            case .acknowledged, .reopened, .waitingForGuest: .resolved
             default: nil
             }
+        case .waitForGuest:
+            status == .acknowledged ? .waitingForGuest : nil
+        case .resume:
+            status == .waitingForGuest ? .acknowledged : nil
         case .reopen:
             switch status {
             case .resolved, .closed: .reopened

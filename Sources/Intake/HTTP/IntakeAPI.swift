@@ -74,6 +74,8 @@ public struct IntakeAPI: Sendable {
         }
         addAction("follow-up", to: complaints, body: .required) { bytes in .recordFollowUp(try reader.decode(FollowUp.self, from: bytes!)) }
         addAction("close", to: complaints, body: .none) { _ in .close }
+        addAction("wait-for-guest", to: complaints, body: .none) { _ in .waitForGuest }
+        addAction("resume", to: complaints, body: .none) { _ in .resume }
         for decision in ["approve", "reject"] {
             complaints.post(":id/compensations/:compensationId/\(decision)") { request, context in
                 try await mappingErrors {

@@ -189,6 +189,8 @@ struct EventGenerator {
                 satisfaction: Int(bounded(1...5)), nps: Int(bounded(0...10)), comment: maybe { $0.text(2000) },
                 channel: maybe { $0.pick(ContactChannel.self) }))
         case .closed: .closed
+        case .waitingForGuest: .waitingForGuest
+        case .resumed: .resumed
         }
     }
 
