@@ -1,7 +1,9 @@
 import Foundation
 
-/// A step of a complaint's SLA clock on `complaints.sla.v1`: a timer started, a warning at 80 %,
-/// a breach, an escalation (with ``Escalation`` details), a target met, or a follow-up falling due.
+/// A step of a complaint's SLA clock on `complaints.sla.v1`: a timer started, a warning, a breach, an
+/// escalation (with ``Escalation`` details), a target met, clocks paused and resumed while staff wait
+/// for the guest, a follow-up falling due, or the absolute ceiling reached. Fired timers say how late
+/// they fired; `timer_started` and `resumed` carry the open deadlines.
 public struct ComplaintSLAEvent: EventPayload {
     public static let eventType = "redress.complaint.sla.v1"
 
@@ -13,6 +15,9 @@ public struct ComplaintSLAEvent: EventPayload {
         case escalated
         case met
         case followUpDue = "followup_due"
+        case paused
+        case resumed
+        case ceilingReached = "ceiling_reached"
     }
 
     /// What happened, with the escalation details for `escalated`.
@@ -23,6 +28,9 @@ public struct ComplaintSLAEvent: EventPayload {
         case escalated(Escalation)
         case met
         case followUpDue
+        case paused
+        case resumed
+        case ceilingReached
 
         public var kind: Kind {
             switch self {
@@ -32,6 +40,9 @@ public struct ComplaintSLAEvent: EventPayload {
             case .escalated: .escalated
             case .met: .met
             case .followUpDue: .followUpDue
+            case .paused: .paused
+            case .resumed: .resumed
+            case .ceilingReached: .ceilingReached
             }
         }
     }
@@ -43,21 +54,35 @@ public struct ComplaintSLAEvent: EventPayload {
     /// The target's deadline (business hours already applied).
     public var deadline: Date
     public var occurredAt: Date
+    /// For a fired timer: how long after its due time it fired, in milliseconds (the due time is the warning
+    /// point for `warning`, the deadline plus the step's delay for `escalated`, the deadline otherwise).
+    public var latenessMilliseconds: Int64?
+    /// The open acknowledge-by deadline (on `timer_started` and `resumed`).
+    public var acknowledgeBy: Date?
+    /// The open resolve-by deadline (on `timer_started` and `resumed`).
+    public var resolveBy: Date?
 
     public var kind: Kind { milestone.kind }
     public var envelopeSubject: String? { complaintID.lowercasedString }
 
-    public init(complaintID: UUID, milestone: Milestone, target: SLATarget, severity: Severity, deadline: Date, occurredAt: Date) {
+    public init(
+        complaintID: UUID, milestone: Milestone, target: SLATarget, severity: Severity, deadline: Date, occurredAt: Date,
+        latenessMilliseconds: Int64? = nil, acknowledgeBy: Date? = nil, resolveBy: Date? = nil
+    ) {
         self.complaintID = complaintID
         self.milestone = milestone
         self.target = target
         self.severity = severity
         self.deadline = deadline
         self.occurredAt = occurredAt
+        self.latenessMilliseconds = latenessMilliseconds
+        self.acknowledgeBy = acknowledgeBy
+        self.resolveBy = resolveBy
     }
 
     enum CodingKeys: String, CodingKey {
         case complaintID = "complaintId", kind, target, severity, deadline, occurredAt, escalation
+        case latenessMilliseconds = "latenessMs", acknowledgeBy, resolveBy
     }
 
     public init(from decoder: any Decoder) throws {
@@ -68,6 +93,9 @@ public struct ComplaintSLAEvent: EventPayload {
         severity = try container.decode(Severity.self, forKey: .severity)
         deadline = try container.decode(Date.self, forKey: .deadline)
         occurredAt = try container.decode(Date.self, forKey: .occurredAt)
+        latenessMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .latenessMilliseconds)
+        acknowledgeBy = try container.decodeIfPresent(Date.self, forKey: .acknowledgeBy)
+        resolveBy = try container.decodeIfPresent(Date.self, forKey: .resolveBy)
         try container.rejectDetails([.escalation], except: kind == .escalated ? .escalation : nil, kind: kind.rawValue)
         switch kind {
         case .timerStarted: milestone = .timerStarted
@@ -76,6 +104,9 @@ public struct ComplaintSLAEvent: EventPayload {
         case .escalated: milestone = .escalated(try container.decode(Escalation.self, forKey: .escalation))
         case .met: milestone = .met
         case .followUpDue: milestone = .followUpDue
+        case .paused: milestone = .paused
+        case .resumed: milestone = .resumed
+        case .ceilingReached: milestone = .ceilingReached
         }
     }
 
@@ -87,8 +118,15 @@ public struct ComplaintSLAEvent: EventPayload {
         try container.encode(severity, forKey: .severity)
         try container.encode(deadline, forKey: .deadline)
         try container.encode(occurredAt, forKey: .occurredAt)
+        try container.encodeIfPresent(latenessMilliseconds, forKey: .latenessMilliseconds)
+        try container.encodeIfPresent(acknowledgeBy, forKey: .acknowledgeBy)
+        try container.encodeIfPresent(resolveBy, forKey: .resolveBy)
         if case .escalated(let escalation) = milestone {
             try container.encode(escalation, forKey: .escalation)
         }
     }
+}
+
+extension ComplaintSLAEvent: ValidatedObject {
+    static let fieldRules = FieldRules([CodingKeys.latenessMilliseconds: .integer(0...Int64.max)])
 }

@@ -210,10 +210,14 @@ struct EventGenerator {
             case .escalated: .escalated(Escalation(level: Int(bounded(1...3)), escalateTo: pick(EscalationRole.self)))
             case .met: .met
             case .followUpDue: .followUpDue
+            case .paused: .paused
+            case .resumed: .resumed
+            case .ceilingReached: .ceilingReached
             }
         return ComplaintSLAEvent(
             complaintID: uuid(), milestone: milestone, target: pick(SLATarget.self), severity: pick(Severity.self),
-            deadline: date(), occurredAt: date())
+            deadline: date(), occurredAt: date(), latenessMilliseconds: maybe { Int64($0.bounded(0...86_400_000)) },
+            acknowledgeBy: maybe { $0.date() }, resolveBy: maybe { $0.date() })
     }
 
     mutating func notification() -> NotificationOutcome {
