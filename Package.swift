@@ -176,6 +176,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -250,6 +252,15 @@ let package = Package(
             name: "redress-assignment",
             dependencies: [
                 "Assignment", "ComplaintPipeline",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "redress-sla-watcher",
+            dependencies: [
+                "SLAWatcher", "ComplaintPipeline",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -357,7 +368,11 @@ let package = Package(
         .testTarget(
             name: "SLAWatcherTests",
             dependencies: [
-                "SLAWatcher", "ComplaintPipeline", "ComplaintEvents", "ComplaintTesting", "HotelTime",
+                "SLAWatcher", "ComplaintPipeline", "ComplaintEvents", "ComplaintStore", "ComplaintTesting", "HotelTime", "RdKafka", "RdKafkaTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

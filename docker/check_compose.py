@@ -17,11 +17,11 @@ dockerfile = (root / "Dockerfile").read_text()
 problems = []
 services = compose.get("services", {})
 
-for name in ["kafka", "postgres", "topics", "migrate", "intake", "classifier", "assignment"]:
+for name in ["kafka", "postgres", "topics", "migrate", "intake", "classifier", "assignment", "sla-watcher"]:
     if name not in services:
         problems.append(f"service {name} is missing")
 
-for name in ["kafka", "postgres", "intake", "classifier", "assignment"]:
+for name in ["kafka", "postgres", "intake", "classifier", "assignment", "sla-watcher"]:
     if "healthcheck" not in services.get(name, {}):
         problems.append(f"{name} has no healthcheck")
 

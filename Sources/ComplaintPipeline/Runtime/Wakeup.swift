@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// A wake-up flag: ``signal()`` wakes the current or next ``wait(timeout:)``; signals do not queue
 /// up beyond one. ``follow(channel:client:logger:)`` turns a PostgreSQL `NOTIFY` channel into signals.
-final class Wakeup: Sendable {
+public final class Wakeup: Sendable {
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -13,7 +13,9 @@ final class Wakeup: Sendable {
 
     private let state = NIOLockedValueBox(State())
 
-    func signal() {
+    public init() {}
+
+    public func signal() {
         let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -26,7 +28,7 @@ final class Wakeup: Sendable {
     }
 
     /// Returns when signalled, after `timeout`, or on cancellation.
-    func wait(timeout: Duration) async {
+    public func wait(timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 try? await Task.sleep(for: timeout)
@@ -59,7 +61,7 @@ final class Wakeup: Sendable {
 
     /// Signals on every notification of `channel` (and once each time listening starts, for what was
     /// committed before); listens again after a dropped connection, until the task is cancelled.
-    func follow(channel: String, client: PostgresClient, logger: Logger) async {
+    public func follow(channel: String, client: PostgresClient, logger: Logger) async {
         var failures = 0
         while !Task.isCancelled {
             do {

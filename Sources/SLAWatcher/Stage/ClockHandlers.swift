@@ -1,0 +1,113 @@
+import ComplaintEvents
+import ComplaintPipeline
+import Foundation
+import Logging
+import PostgresNIO
+
+/// `complaints.assigned.v1` → the clocks start (from the registration time in the event) and
+/// `timer_started` is announced with both deadlines; later assignments (escalations, hand-overs) change
+/// nothing unless the severity or category changed, which recomputes the open deadlines.
+public struct AssignedClockHandler: EventHandler {
+    public var clockwork: Clockwork
+
+    public init(clockwork: Clockwork) {
+        self.clockwork = clockwork
+    }
+
+    public func handle(_ event: EventEnvelope<ComplaintAssigned>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let data = event.data
+        let store = clockwork.store
+        var record = try await store.clock(data.complaintID, on: context.connection, logger: context.logger)
+            ?? ClockRecord(complaintID: data.complaintID, hotelID: event.hotelID)
+        let wasStarted = record.isStarted
+        let changed = record.category != data.category || record.severity != data.severity
+        guard !wasStarted || changed else { return [] }
+        record.department = record.department ?? data.department
+        record.category = data.category
+        record.severity = data.severity
+        record.registeredAt = record.registeredAt ?? data.registeredAt
+        record.resolveStartedAt = record.resolveStartedAt ?? data.registeredAt
+        guard clockwork.policy(for: record) != nil else {
+            throw RejectedEvent("no SLA policy gives targets for a \(data.severity.rawValue) \(data.category.rawValue) complaint at \(event.hotelID)")
+        }
+        try await store.save(record, on: context.connection, logger: context.logger)
+        let now = clockwork.clock()
+        try await clockwork.rearm(record, now: now, context: context)
+        guard !wasStarted, let (clocks, arithmetic) = clockwork.clocks(of: record) else {
+            context.logger.info("severity or category changed; deadlines recomputed")
+            return []
+        }
+        let deadline = clocks.acknowledgeDue(arithmetic) ?? clocks.resolveDue(arithmetic) ?? data.registeredAt
+        return [try clockwork.event(
+            .timerStarted, target: .acknowledge, deadline: deadline, of: record, occurredAt: now, openDeadlines: true,
+            traceParent: event.traceParent, traceState: event.traceState)]
+    }
+}
+
+/// `complaints.updated.v1` → what staff did to the clocks: acknowledged and resolved stop them (`met`
+/// when in time), reopened starts a new resolve clock, waiting for the guest pauses them and resuming
+/// continues them (`paused`, `resumed` with the new deadlines), closed ends them.
+public struct UpdatedClockHandler: EventHandler {
+    public var clockwork: Clockwork
+
+    public init(clockwork: Clockwork) {
+        self.clockwork = clockwork
+    }
+
+    public func handle(_ event: EventEnvelope<ComplaintUpdated>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let data = event.data
+        switch data.change {
+        case .acknowledged, .resolved, .reopened, .waitingForGuest, .resumed, .closed: break
+        default: return []
+        }
+        let store = clockwork.store
+        var record = try await store.clock(data.complaintID, on: context.connection, logger: context.logger)
+            ?? ClockRecord(complaintID: data.complaintID, hotelID: event.hotelID)
+        let before = clockwork.clocks(of: record)
+        let at = data.occurredAt
+        var events: [OutgoingEvent] = []
+        func emit(_ milestone: ComplaintSLAEvent.Milestone, _ target: SLATarget, deadline: Date?, openDeadlines: Bool = false) throws {
+            guard let deadline, record.isStarted else { return }
+            events.append(try clockwork.event(
+                milestone, target: target, deadline: deadline, of: record, occurredAt: at, openDeadlines: openDeadlines,
+                traceParent: event.traceParent, traceState: event.traceState))
+        }
+        switch data.change {
+        case .acknowledged:
+            guard record.acknowledgedAt == nil else { return [] }
+            record.acknowledgedAt = at
+            if let (clocks, arithmetic) = before, let due = clocks.acknowledgeDue(arithmetic), at <= due {
+                try emit(.met, .acknowledge, deadline: due)
+            }
+        case .resolved:
+            if record.isPaused { record.pauses[record.pauses.count - 1].end = at }
+            record.resolvedAt = at
+            if let (clocks, arithmetic) = before, let due = clocks.resolveDue(arithmetic), at <= due {
+                try emit(.met, .resolve, deadline: due)
+            }
+        case .reopened:
+            record.resolvedAt = nil
+            record.closedAt = nil
+            record.resolveStartedAt = at
+            record.resolveGeneration += 1
+        case .waitingForGuest:
+            guard !record.isPaused else { return [] }
+            let pending = before.flatMap { $0.clocks.resolveDue($0.arithmetic) }
+            record.pauses.append(ClockPause(start: at))
+            try emit(.paused, .resolve, deadline: pending)
+        case .resumed:
+            guard record.isPaused else { return [] }
+            record.pauses[record.pauses.count - 1].end = at
+            let due = clockwork.clocks(of: record).flatMap { $0.clocks.resolveDue($0.arithmetic) }
+            try emit(.resumed, .resolve, deadline: due, openDeadlines: true)
+        case .closed:
+            record.closedAt = at
+        default:
+            return []
+        }
+        try await store.save(record, on: context.connection, logger: context.logger)
+        // Timers due by the time of the action still fire; later ones follow the new state.
+        try await clockwork.rearm(record, now: at, context: context)
+        return events
+    }
+}

@@ -1,0 +1,207 @@
+import ComplaintEvents
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A complaint's clocks as stored in the `sla` schema.
+public struct ClockRecord: Sendable, Hashable {
+    public var complaintID: UUID
+    public var hotelID: String
+    public var department: String?
+    public var category: ComplaintCategory?
+    public var severity: Severity?
+    public var registeredAt: Date?
+    public var acknowledgedAt: Date?
+    public var resolveStartedAt: Date?
+    public var resolveGeneration: Int
+    public var resolvedAt: Date?
+    public var closedAt: Date?
+    public var pauses: [ClockPause]
+
+    public init(complaintID: UUID, hotelID: String) {
+        self.complaintID = complaintID
+        self.hotelID = hotelID
+        self.resolveGeneration = 1
+        self.pauses = []
+    }
+
+    /// Whether the assignment arrived: the clocks have a start, a category and a severity.
+    public var isStarted: Bool { registeredAt != nil && category != nil && severity != nil && department != nil }
+    /// Waiting for the guest now.
+    public var isPaused: Bool { pauses.last.map { $0.end == nil } ?? false }
+
+    /// The clocks under `policy` (only for a started record).
+    public func clocks(policy: SLAPolicy) -> ComplaintClocks? {
+        guard let registeredAt else { return nil }
+        return ComplaintClocks(
+            registeredAt: registeredAt, policy: policy, acknowledgedAt: acknowledgedAt, resolveStartedAt: resolveStartedAt ?? registeredAt,
+            resolvedAt: resolvedAt ?? closedAt, pauses: pauses)
+    }
+}
+
+/// A timer's row name: `resolve_breach#2` for the second resolve clock's breach.
+public struct TimerKey: Sendable, Hashable, CustomStringConvertible {
+    public var timer: ClockTimer
+    /// The resolve clock (or resolution) it belongs to; 1 for timers of which there is only ever one.
+    public var generation: Int
+
+    public init(_ timer: ClockTimer, generation: Int = 1) {
+        self.timer = timer
+        switch timer {
+        case .resolveWarning, .resolveBreach, .followUp: self.generation = generation
+        default: self.generation = 1
+        }
+    }
+
+    public var description: String {
+        switch timer {
+        case .resolveWarning, .resolveBreach, .followUp: "\(timer)#\(generation)"
+        default: timer.description
+        }
+    }
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "#")
+        let generation = parts.count == 2 ? Int(parts[1]) ?? 1 : 1
+        let name = String(parts[0])
+        let timer: ClockTimer
+        switch name {
+        case "acknowledge_warning": timer = .acknowledgeWarning
+        case "acknowledge_breach": timer = .acknowledgeBreach
+        case "resolve_warning": timer = .resolveWarning
+        case "resolve_breach": timer = .resolveBreach
+        case "followup": timer = .followUp
+        case "ceiling": timer = .ceiling
+        default:
+            guard name.hasPrefix("escalation_"), let level = Int(name.dropFirst("escalation_".count)) else { return nil }
+            timer = .escalation(level: level)
+        }
+        self.init(timer, generation: generation)
+    }
+}
+
+/// Reads and writes clocks and timers, and claims due timers for the sweep.
+public struct ClockStore: Sendable {
+    /// `NOTIFY`d whenever timers change, so the sweep can wake for an earlier one.
+    public static let notificationChannel = "sla_timers"
+
+    public init() {}
+
+    /// The clock, locked for the transaction.
+    public func clock(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> ClockRecord? {
+        let rows = try await connection.query("""
+            SELECT hotel_id, department, category, severity, registered_at, acknowledged_at, resolve_started_at, resolve_generation,
+                resolved_at, closed_at, pauses::text
+            FROM clocks WHERE complaint_id = \(id) FOR UPDATE
+            """, logger: logger)
+        for try await (hotel, department, category, severity, registered, acknowledged, resolveStarted, generation, resolved, closed, pauses)
+            in rows.decode((String, String?, String?, String?, Date?, Date?, Date?, Int, Date?, Date?, String).self)
+        {
+            var record = ClockRecord(complaintID: id, hotelID: hotel)
+            record.department = department
+            record.category = category.flatMap(ComplaintCategory.init(rawValue:))
+            record.severity = severity.flatMap(Severity.init(rawValue:))
+            record.registeredAt = registered
+            record.acknowledgedAt = acknowledged
+            record.resolveStartedAt = resolveStarted
+            record.resolveGeneration = generation
+            record.resolvedAt = resolved
+            record.closedAt = closed
+            record.pauses = Self.decodePauses(pauses)
+            return record
+        }
+        return nil
+    }
+
+    /// Creates or updates the clock.
+    public func save(_ record: ClockRecord, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO clocks (complaint_id, hotel_id, department, category, severity, registered_at, acknowledged_at,
+                resolve_started_at, resolve_generation, resolved_at, closed_at, pauses)
+            VALUES (\(record.complaintID), \(record.hotelID), \(record.department), \(record.category?.rawValue), \(record.severity?.rawValue),
+                \(record.registeredAt), \(record.acknowledgedAt), \(record.resolveStartedAt), \(record.resolveGeneration),
+                \(record.resolvedAt), \(record.closedAt), \(Self.encodePauses(record.pauses))::jsonb)
+            ON CONFLICT (complaint_id) DO UPDATE SET department = excluded.department, category = excluded.category,
+                severity = excluded.severity, registered_at = excluded.registered_at, acknowledged_at = excluded.acknowledged_at,
+                resolve_started_at = excluded.resolve_started_at, resolve_generation = excluded.resolve_generation,
+                resolved_at = excluded.resolved_at, closed_at = excluded.closed_at, pauses = excluded.pauses, updated_at = now()
+            """, logger: logger)
+    }
+
+    /// Makes the unfired timers of a clock `desired`. A timer that was due by `now` stays even when no
+    /// longer desired: what came due before the change still fires (late), so a lagging watcher never
+    /// skips a breach. Fired timers are never armed again.
+    public func arm(_ desired: [TimerKey: Date], for id: UUID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        let keys = desired.keys.map(\.description)
+        try await connection.query("""
+            DELETE FROM timers WHERE complaint_id = \(id) AND fired_at IS NULL AND due_at > \(now) AND NOT (timer = ANY(\(keys)))
+            """, logger: logger)
+        for (key, due) in desired {
+            try await connection.query("""
+                INSERT INTO timers (complaint_id, timer, due_at) VALUES (\(id), \(key.description), \(due))
+                ON CONFLICT (complaint_id, timer) DO UPDATE SET due_at = excluded.due_at WHERE timers.fired_at IS NULL
+                """, logger: logger)
+        }
+        try await connection.query("SELECT pg_notify(\(Self.notificationChannel), '')", logger: logger)
+    }
+
+    /// Marks a timer fired (inserting it when it was never armed), so it never fires again.
+    public func markFired(_ key: TimerKey, of id: UUID, due: Date, at firedAt: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO timers (complaint_id, timer, due_at, fired_at) VALUES (\(id), \(key.description), \(due), \(firedAt))
+            ON CONFLICT (complaint_id, timer) DO UPDATE SET fired_at = COALESCE(timers.fired_at, excluded.fired_at)
+            """, logger: logger)
+    }
+
+    /// Whether a timer already fired.
+    public func hasFired(_ key: TimerKey, of id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query(
+            "SELECT 1 FROM timers WHERE complaint_id = \(id) AND timer = \(key.description) AND fired_at IS NOT NULL", logger: logger)
+        return try await rows.collect().count > 0
+    }
+
+    /// A timer due now, claimed for this transaction.
+    public struct DueTimer: Sendable, Hashable {
+        public var complaintID: UUID
+        public var key: TimerKey
+        public var dueAt: Date
+    }
+
+    /// Claims up to `limit` due, unfired timers, oldest first, skipping those another replica holds.
+    public func claimDue(limit: Int, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [DueTimer] {
+        let rows = try await connection.query("""
+            SELECT complaint_id, timer, due_at FROM timers
+            WHERE fired_at IS NULL AND due_at <= \(now)
+            ORDER BY due_at LIMIT \(limit)
+            FOR UPDATE SKIP LOCKED
+            """, logger: logger)
+        var due: [DueTimer] = []
+        for try await (id, name, dueAt) in rows.decode((UUID, String, Date).self) {
+            if let key = TimerKey(name) { due.append(DueTimer(complaintID: id, key: key, dueAt: dueAt)) }
+        }
+        return due
+    }
+
+    /// When the next unfired timer is due.
+    public func nextDue(on connection: PostgresConnection, logger: Logger) async throws -> Date? {
+        let rows = try await connection.query("SELECT min(due_at) FROM timers WHERE fired_at IS NULL", logger: logger)
+        for try await due in rows.decode(Date?.self) { return due }
+        return nil
+    }
+
+    static func encodePauses(_ pauses: [ClockPause]) -> String {
+        let items = pauses.map { pause -> [String: Any] in
+            ["start": pause.start.timeIntervalSince1970, "end": pause.end.map { $0.timeIntervalSince1970 as Any } ?? NSNull()]
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: items)) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func decodePauses(_ text: String) -> [ClockPause] {
+        guard let items = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else { return [] }
+        return items.compactMap { item in
+            guard let start = item["start"] as? Double else { return nil }
+            return ClockPause(start: Date(timeIntervalSince1970: start), end: (item["end"] as? Double).map { Date(timeIntervalSince1970: $0) })
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import ComplaintEvents
+import ComplaintPipeline
+import Foundation
+import Logging
+import PostgresNIO
+
+/// What the watcher's handlers and its timer sweep share: the policies, the arithmetic of a clock, the
+/// timers it should have, and the one way its events are made.
+public struct Clockwork: Sendable {
+    public var policies: SLAPolicies
+    public var store = ClockStore()
+    public var outputTopic: Topic<ComplaintSLAEvent>
+    /// The envelope `source` of published events.
+    public var source = "/redress/sla-watcher"
+    public var clock: @Sendable () -> Date = { Date() }
+
+    public init(policies: SLAPolicies, outputTopic: Topic<ComplaintSLAEvent> = Topics.sla) {
+        self.policies = policies
+        self.outputTopic = outputTopic
+    }
+
+    /// The policy of a started clock.
+    public func policy(for record: ClockRecord) -> SLAPolicy? {
+        guard let category = record.category, let severity = record.severity else { return nil }
+        return policies.policy(hotel: record.hotelID, category: category, severity: severity)
+    }
+
+    /// Business time on the department's calendar in the hotel's zone.
+    public func arithmetic(for record: ClockRecord) -> ClockArithmetic {
+        ClockArithmetic(
+            calendar: policies.calendar(forDepartment: record.department ?? ""), timeZone: policies.timeZone(ofHotel: record.hotelID))
+    }
+
+    /// The clocks of a started record, with their arithmetic.
+    public func clocks(of record: ClockRecord) -> (clocks: ComplaintClocks, arithmetic: ClockArithmetic)? {
+        guard let policy = policy(for: record), let clocks = record.clocks(policy: policy) else { return nil }
+        return (clocks, arithmetic(for: record))
+    }
+
+    /// The timers the record should have now, by row name.
+    public func desiredTimers(of record: ClockRecord) -> [TimerKey: Date] {
+        guard let (clocks, arithmetic) = clocks(of: record) else { return [:] }
+        if record.closedAt != nil { return [:] }
+        var desired: [TimerKey: Date] = [:]
+        for (timer, due) in clocks.dueTimes(arithmetic) {
+            desired[TimerKey(timer, generation: record.resolveGeneration)] = due
+        }
+        return desired
+    }
+
+    /// Arms the record's timers as they should be now (see ``ClockStore/arm(_:for:now:on:logger:)``).
+    public func rearm(_ record: ClockRecord, now: Date, context: HandlerContext) async throws {
+        try await store.arm(desiredTimers(of: record), for: record.complaintID, now: now, on: context.connection, logger: context.logger)
+    }
+
+    /// A `complaints.sla.v1` event about `record`.
+    public func event(
+        _ milestone: ComplaintSLAEvent.Milestone, target: SLATarget, deadline: Date, of record: ClockRecord, occurredAt: Date,
+        lateness: TimeInterval? = nil, openDeadlines: Bool = false, traceParent: String? = nil, traceState: String? = nil
+    ) throws -> OutgoingEvent {
+        var acknowledgeBy: Date?, resolveBy: Date?
+        if openDeadlines, let (clocks, arithmetic) = clocks(of: record) {
+            if clocks.acknowledgedAt == nil { acknowledgeBy = clocks.acknowledgeDue(arithmetic) }
+            if clocks.resolvedAt == nil { resolveBy = clocks.resolveDue(arithmetic) }
+        }
+        let data = ComplaintSLAEvent(
+            complaintID: record.complaintID, milestone: milestone, target: target, severity: record.severity ?? .moderate, deadline: deadline,
+            occurredAt: occurredAt, latenessMilliseconds: lateness.map { Int64(max(0, $0) * 1000) }, acknowledgeBy: acknowledgeBy,
+            resolveBy: resolveBy)
+        let envelope = EventEnvelope(
+            source: source, time: occurredAt, hotelID: record.hotelID, traceParent: traceParent, traceState: traceState, data: data)
+        return try OutgoingEvent(envelope, on: outputTopic)
+    }
+}

@@ -1,0 +1,127 @@
+import ComplaintEvents
+import ComplaintPipeline
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Fires due timers: claims them (`FOR UPDATE SKIP LOCKED`, so two replicas never fire one twice and a
+/// killed replica's timers fire from the other), publishes each as its `complaints.sla.v1` event with
+/// its lateness through the outbox, and marks it fired, all in one transaction. After an outage every
+/// overdue timer fires at once, late, none skipped. Sleeps until the next timer is due or a handler
+/// arms an earlier one (`NOTIFY`).
+public struct TimerSweep: Service {
+    public struct Configuration: Sendable {
+        /// Timers fired per transaction.
+        public var batchSize = 500
+        /// The longest sleep without a notification.
+        public var maximumIdle: Duration = .seconds(1)
+        public init() {}
+    }
+
+    let clockwork: Clockwork
+    let store: StageStore
+    let client: PostgresClient
+    let configuration: Configuration
+    let logger: Logger
+    private let wakeup = Wakeup()
+
+    public init(clockwork: Clockwork, store: StageStore, client: PostgresClient, configuration: Configuration = Configuration(), logger: Logger) {
+        self.clockwork = clockwork
+        self.store = store
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await self.wakeup.follow(channel: ClockStore.notificationChannel, client: self.client, logger: self.logger) }
+                await self.loop()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.wakeup.signal()
+        }
+        logger.info("timer sweep stopped")
+    }
+
+    private func loop() async {
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let fired = try await sweep()
+                failures = 0
+                if fired == configuration.batchSize { continue }
+                await wakeup.wait(timeout: try await idle())
+            } catch {
+                failures += 1
+                logger.warning("firing timers failed; retrying", metadata: ["error": "\(String(reflecting: error))", "attempt": "\(failures)"])
+                await wakeup.wait(timeout: RetryPolicy().delay(afterAttempt: failures))
+            }
+        }
+    }
+
+    /// Fires what is due now; returns how many timers fired.
+    func sweep() async throws -> Int {
+        let clockwork = self.clockwork
+        let batchSize = configuration.batchSize
+        return try await store.write { connection, logger in
+            let now = clockwork.clock()
+            let due = try await clockwork.store.claimDue(limit: batchSize, now: now, on: connection, logger: logger)
+            var events: [OutgoingEvent] = []
+            var records: [UUID: ClockRecord] = [:]
+            for timer in due {
+                if records[timer.complaintID] == nil {
+                    records[timer.complaintID] = try await clockwork.store.clock(timer.complaintID, on: connection, logger: logger)
+                }
+                try await clockwork.store.markFired(timer.key, of: timer.complaintID, due: timer.dueAt, at: now, on: connection, logger: logger)
+                guard let record = records[timer.complaintID] else { continue }
+                events += try await fire(timer, record: record, now: now, on: connection, logger: logger)
+            }
+            return (due.count, events)
+        }
+    }
+
+    private func fire(
+        _ timer: ClockStore.DueTimer, record: ClockRecord, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [OutgoingEvent] {
+        let lateness = now.timeIntervalSince(timer.dueAt)
+        let current = clockwork.clocks(of: record)
+        let acknowledgeDue = current.flatMap { $0.clocks.acknowledgeDue($0.arithmetic) } ?? timer.dueAt
+        let resolveDue = current.flatMap { $0.clocks.resolveDue($0.arithmetic) } ?? timer.dueAt
+        func event(_ milestone: ComplaintSLAEvent.Milestone, _ target: SLATarget, _ deadline: Date) throws -> OutgoingEvent {
+            try clockwork.event(milestone, target: target, deadline: deadline, of: record, occurredAt: now, lateness: lateness)
+        }
+        switch timer.key.timer {
+        case .acknowledgeWarning: return [try event(.warning, .acknowledge, acknowledgeDue)]
+        case .acknowledgeBreach: return [try event(.breached, .acknowledge, timer.dueAt)]
+        case .resolveWarning: return [try event(.warning, .resolve, resolveDue)]
+        case .resolveBreach: return [try event(.breached, .resolve, timer.dueAt)]
+        case .followUp: return [try event(.followUpDue, .followup, timer.dueAt)]
+        case .escalation(let level):
+            let step = current?.clocks.policy.escalation.first { $0.level == level } ?? EscalationStep(level: level, when: .resolveBreached)
+            let target: SLATarget = step.when == .responseBreached ? .acknowledge : .resolve
+            return [try event(.escalated(Escalation(level: level, escalateTo: step.to)), target, timer.dueAt.addingTimeInterval(-step.after.timeInterval))]
+        case .ceiling:
+            var events = [try event(.ceilingReached, .ceiling, timer.dueAt)]
+            // Level 3, the general manager, whatever the policy — once.
+            let top = TimerKey(.escalation(level: 3))
+            if try await !clockwork.store.hasFired(top, of: record.complaintID, on: connection, logger: logger) {
+                try await clockwork.store.markFired(top, of: record.complaintID, due: timer.dueAt, at: now, on: connection, logger: logger)
+                events.append(try event(.escalated(Escalation(level: 3, escalateTo: .generalManager)), .ceiling, timer.dueAt))
+            }
+            return events
+        }
+    }
+
+    /// Until the next timer is due, at most ``Configuration/maximumIdle``.
+    private func idle() async throws -> Duration {
+        let next = try await store.read { connection, logger in try await clockwork.store.nextDue(on: connection, logger: logger) }
+        guard let next else { return configuration.maximumIdle }
+        let seconds = next.timeIntervalSince(clockwork.clock())
+        if seconds <= 0 { return .milliseconds(1) }
+        return min(configuration.maximumIdle, .milliseconds(Int64(seconds * 1000) + 1))
+    }
+}

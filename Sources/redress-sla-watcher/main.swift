@@ -1,0 +1,9 @@
+import ComplaintPipeline
+import SLAWatcher
+
+/// `redress-sla-watcher`: keeps every complaint's SLA clocks and publishes them as events
+/// (complaints.assigned.v1, complaints.updated.v1 → complaints.sla.v1). Settings: ServiceSettings
+/// (KAFKA_BROKERS, DATABASE_URL, …) and SLA_POLICY_FILE.
+await ServiceMain.run(.slaWatcher) { settings, registry, logger in
+    try SLAWatcherService.makeRuntime(settings: settings, registry: registry, logger: logger)
+}

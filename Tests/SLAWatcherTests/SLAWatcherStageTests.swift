@@ -1,0 +1,159 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import RdKafka
+import RdKafkaTestKit
+import SLAWatcher
+import Testing
+
+/// The watcher on the embedded cluster and PostgreSQL, with targets of seconds so the clocks run out
+/// while the test watches.
+@Suite("SLA watcher stage end to end", .timeLimit(.minutes(3)))
+struct SLAWatcherStageTests {
+    static let hotel = "SHA-PD01"
+
+    static func policies(response: PolicyDuration, resolve: PolicyDuration) -> SLAPolicies {
+        SLAPolicies(rules: [PolicyRule(
+            name: "fast", response: response, resolve: resolve, warning: .percent(50),
+            escalation: [EscalationStep(level: 1, when: .responseBreached), EscalationStep(level: 2, when: .resolveBreached)],
+            followUp: PolicyDuration(seconds: 2), ceiling: .hours(1))])
+    }
+
+    struct World: Sendable {
+        let kafka: KafkaTestEnvironment
+        let topics: SLAWatcherService.Topics
+
+        func publish<Payload>(_ events: [EventEnvelope<Payload>], on topic: Topic<Payload>) async throws {
+            let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+            try await withRunningServices([producer]) {
+                for event in events {
+                    _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                        topic: topic.name, key: topic.key(for: event).map { ByteBuffer(bytes: $0) }, value: ByteBuffer(bytes: try topic.encode(event))))
+                }
+            }
+        }
+
+        /// The first `count` clock events, from the beginning.
+        func sla(_ count: Int, timeout: Duration = .seconds(30)) async throws -> [EventEnvelope<ComplaintSLAEvent>] {
+            let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topics.sla.name]), logger: kafka.logger)
+            let messages = try await withRunningServices([consumer]) { try await consumer.collect(count, timeout: timeout) }
+            return try messages.map { try topics.sla.decode(Array($0.value.readableBytesView)) }
+        }
+    }
+
+    static func run(_ policies: SLAPolicies, _ body: @Sendable (World) async throws -> Void) async throws {
+        let kafka = try KafkaTestEnvironment()
+        var topics = SLAWatcherService.Topics()
+        // One partition each: the clock events of a complaint come back in order.
+        topics.assigned = topics.assigned.renamed(try await kafka.makeTopic(prefix: "assigned", partitions: 1))
+        topics.updated = topics.updated.renamed(try await kafka.makeTopic(prefix: "updated", partitions: 1))
+        topics.sla = topics.sla.renamed(try await kafka.makeTopic(prefix: "sla", partitions: 1))
+        let stageTopics = topics
+        let database = try await TestDatabase.shared.configuration()
+        let schema = SchemaName.random(prefix: "sla")
+        let service = RedressService(
+            name: "sla-watcher", executable: "redress-sla-watcher-\(schema)", schema: schema, developmentPort: 0,
+            migrationFolder: RedressService.slaWatcher.migrationFolder)
+        var settings = ServiceSettings(
+            kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
+            logLevel: .warning, shutdownTimeout: .seconds(20))
+        settings.kafkaProperties = ["fetch.wait.max.ms": "10"]
+        var sweep = TimerSweep.Configuration()
+        sweep.maximumIdle = .milliseconds(200)
+        var runtime = SLAWatcherService.makeRuntime(service: service, settings: settings, policies: policies, topics: topics, sweep: sweep, logger: .complaintTest)
+        runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
+        try await withClient(database) { client in
+            do {
+                try await withRunningStage(runtime) { _ in try await body(World(kafka: kafka, topics: stageTopics)) }
+            } catch {
+                try? await dropSchema(schema, client: client)
+                throw error
+            }
+            try await dropSchema(schema, client: client)
+        }
+    }
+
+    /// Equal to the millisecond events carry.
+    static func same(_ lhs: Date?, _ rhs: Date) -> Bool {
+        guard let lhs else { return false }
+        return abs(lhs.timeIntervalSince(rhs)) < 0.002
+    }
+
+    static func assigned(registeredAt: Date, complaintID: UUID = UUID()) throws -> EventEnvelope<ComplaintAssigned> {
+        var event = try EventFixtures.assigned(complaintID: complaintID)
+        event.hotelID = hotel
+        event.data.registeredAt = registeredAt
+        event.data.department = "housekeeping"
+        return event
+    }
+
+    static func updated(_ id: UUID, _ change: ComplaintUpdated.Change, status: ComplaintStatus, at: Date = Date()) -> EventEnvelope<ComplaintUpdated> {
+        EventEnvelope(
+            source: "/redress/intake", time: at, hotelID: hotel,
+            data: ComplaintUpdated(complaintID: id, change: change, occurredAt: at, actor: EventActor(id: "SHA-HK-001", role: .staff), statusAfter: status))
+    }
+
+    @Test("never acknowledged: timer started, warning, breached, escalated 1, then the resolve clock's warning, breach and level 2 — each once")
+    func neverAcknowledged() async throws {
+        try await Self.run(Self.policies(response: PolicyDuration(seconds: 2), resolve: PolicyDuration(seconds: 4))) { world in
+            let registered = Date()
+            let assigned = try Self.assigned(registeredAt: registered)
+            // Delivered twice: the clock starts once.
+            try await world.publish([assigned, assigned], on: world.topics.assigned)
+            let events = try await world.sla(7)
+            let steps = events.map { "\($0.data.kind.rawValue):\($0.data.target.rawValue)" }
+            #expect(steps.first == "timer_started:acknowledge")
+            #expect(Set(steps) == [
+                "timer_started:acknowledge", "warning:acknowledge", "breached:acknowledge", "escalated:acknowledge",
+                "warning:resolve", "breached:resolve", "escalated:resolve",
+            ], "\(steps)")
+            let started = events[0].data
+            // Events carry milliseconds.
+            #expect(Self.same(started.acknowledgeBy, registered.addingTimeInterval(2)))
+            #expect(Self.same(started.resolveBy, registered.addingTimeInterval(4)))
+            let breach = try #require(events.first { $0.data.kind == .breached && $0.data.target == .acknowledge })
+            #expect(Self.same(breach.data.deadline, registered.addingTimeInterval(2)))
+            #expect((breach.data.latenessMilliseconds ?? -1) >= 0)
+            #expect(breach.data.occurredAt >= breach.data.deadline)
+            let levels = events.compactMap { event -> Int? in
+                if case .escalated(let escalation) = event.data.milestone { return escalation.level }
+                return nil
+            }
+            #expect(levels.sorted() == [1, 2])
+        }
+    }
+
+    @Test("acknowledged in time → met; waiting for the guest pauses, resuming moves the resolve deadline; resolved in time → met, then the follow-up falls due")
+    func staffActions() async throws {
+        try await Self.run(Self.policies(response: .minutes(10), resolve: .minutes(20))) { world in
+            let registered = Date()
+            let assigned = try Self.assigned(registeredAt: registered)
+            let id = assigned.data.complaintID
+            try await world.publish([assigned], on: world.topics.assigned)
+            _ = try await world.sla(1)
+            let pausedAt = Date()
+            try await world.publish([Self.updated(id, .acknowledged, status: .acknowledged)], on: world.topics.updated)
+            try await world.publish([Self.updated(id, .waitingForGuest, status: .waitingForGuest, at: pausedAt)], on: world.topics.updated)
+            try await Task.sleep(for: .seconds(1))
+            let resumedAt = Date()
+            try await world.publish([Self.updated(id, .resumed, status: .acknowledged, at: resumedAt)], on: world.topics.updated)
+            let resolution = Resolution(text: "Fixed", rootCause: "wear", isFirstContact: true)
+            try await world.publish([Self.updated(id, .resolved(resolution), status: .resolved)], on: world.topics.updated)
+            let events = try await world.sla(6)
+            #expect(events.map(\.data.kind) == [.timerStarted, .met, .paused, .resumed, .met, .followUpDue])
+            #expect(events[1].data.target == .acknowledge)
+            let paused = events[2].data, resumed = events[3].data
+            #expect(Self.same(paused.deadline, registered.addingTimeInterval(20 * 60)))
+            // The paused second(s) are added to the resolve deadline.
+            let shift = try #require(resumed.resolveBy).timeIntervalSince(paused.deadline)
+            #expect(abs(shift - resumedAt.timeIntervalSince(pausedAt)) < 0.01)
+            #expect(events[4].data.target == .resolve)
+            #expect(events[5].data.target == .followup)
+        }
+    }
+}
