@@ -7,7 +7,7 @@ DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-classifier bench-assignment bench-failover clean
+.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-classifier bench-assignment bench-sla bench-failover clean
 
 help:
 	@echo "make demo    install what is missing, build, and run Redress on its embedded default"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench-intake      POST /v1/complaints throughput and latency on the embedded default (release build)"
 	@echo "make bench-classifier  classifications per second on one core (release build)"
 	@echo "make bench-assignment  assignments per second end to end, 10 hotels x 50 staff (release build)"
+	@echo "make bench-sla         SLA timer lateness with 100,000 open timers, 1 and 2 replicas; idle CPU (release build)"
 	@echo "make bench-failover    how long a killed consumer's partitions stay unread (embedded broker, kcat)"
 
 ## deps: install the Debian packages and Python tools the build and the tests need, if missing.
@@ -93,6 +94,16 @@ bench-assignment: deps
 	trap 'kill -TERM $$up; wait $$up' EXIT; \
 	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && curl -sf http://127.0.0.1:8083/health/ready > /dev/null && break; sleep 1; done; \
 	. .build/bench-up/up.env && .build/release/redress assignment bench --complaints 5000 --hotels 10 --staff 50
+
+## bench-sla: start the embedded default (release build) in the background for its PostgreSQL and run
+## `redress sla bench`: 100,000 open timers due over 10 minutes, swept by 1 and by 2 replicas (about 21 minutes).
+bench-sla: deps
+	$(SWIFT) build -c release --product redress
+	@rm -rf .build/bench-up; \
+	.build/release/redress up --data-dir .build/bench-up --log-level warning > .build/bench-up.log 2>&1 & up=$$!; \
+	trap 'kill -TERM $$up; wait $$up' EXIT; \
+	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && break; sleep 1; done; \
+	. .build/bench-up/up.env && .build/release/redress sla bench --timers 100000 --spread 600 --replicas 1 --replicas 2 --idle 30
 
 ## bench-failover: the stall after a member of a consumer group is killed, before and after the
 ## services' group settings, and with static membership (scripts/bench-failover.sh).
