@@ -1,4 +1,7 @@
 import ComplaintPipeline
+import ComplaintStore
+import Logging
+import PostgresNIO
 import Foundation
 import NIOHTTP1
 import ServiceLifecycle
@@ -39,6 +42,47 @@ public func withRunningStage<Result: Sendable>(
         } catch {
             await group.triggerGracefulShutdown()
             try? await tasks.waitForAll()
+            throw error
+        }
+    }
+}
+
+extension RedressService {
+    /// `service` under a fresh schema and consumer group of its own, with its real migrations: one
+    /// test's copy, isolated from every other test's.
+    public func isolated() -> RedressService {
+        let schema = SchemaName.random(prefix: self.schema.rawValue)
+        return RedressService(
+            name: name, executable: "\(executable)-\(schema)", schema: schema, developmentPort: 0, migrationFolder: migrationFolder)
+    }
+}
+
+extension ServiceSettings {
+    /// A stage in a test: HTTP on any loopback port, warnings only, quick empty fetches, API keys
+    /// checked on every request.
+    public static func forTests(kafkaBrokers: [String], databaseURL: String) -> ServiceSettings {
+        var settings = ServiceSettings(
+            kafkaBrokers: kafkaBrokers, databaseURL: databaseURL, httpHost: "127.0.0.1", httpPort: 0, logLevel: .warning,
+            shutdownTimeout: .seconds(20))
+        settings.kafkaProperties = ["fetch.wait.max.ms": "10"]
+        settings.access.keyCacheLifetime = .zero
+        return settings
+    }
+}
+
+/// Runs `body` with `service`'s schema migrated (runtime tables and its own) on the shared test database
+/// and a store on it; drops the schema afterwards, also when `body` throws.
+public func withMigratedSchema<Result: Sendable>(
+    of service: RedressService, _ body: (StageStore, PostgresClient) async throws -> Result
+) async throws -> Result {
+    try await withTestClient { client async throws in
+        do {
+            _ = try await Migrator(client: client, logger: .complaintTest).apply(try service.migrations())
+            let result = try await body(StageStore(client: client, schema: service.schema, logger: .complaintTest), client)
+            try await dropSchema(service.schema, client: client)
+            return result
+        } catch {
+            try? await dropSchema(service.schema, client: client)
             throw error
         }
     }

@@ -79,15 +79,19 @@ struct SLABench: AsyncParsableCommand {
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: clients, gracefulShutdownSignals: [], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            defer { Task { await group.triggerGracefulShutdown() } }
-            _ = try await Migrator(client: clients[0], logger: logger).apply(try service.migrations())
-            let store = StageStore(client: clients[0], schema: schema, connectionsUseSchema: true, logger: logger)
+            // The pools are closed before the next phase starts, so one phase's figures are not another's.
             do {
+                _ = try await Migrator(client: clients[0], logger: logger).apply(try service.migrations())
+                let store = StageStore(client: clients[0], schema: schema, connectionsUseSchema: true, logger: logger)
                 let result = try await body(store, clients, schema)
                 _ = try await clients[0].query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: logger)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
                 return result
             } catch {
                 _ = try? await clients[0].query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: logger)
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
                 throw error
             }
         }

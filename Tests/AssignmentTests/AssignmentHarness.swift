@@ -67,15 +67,9 @@ struct AssignmentHarness: Sendable {
         topics.assigned = topics.assigned.renamed(try await kafka.makeTopic(prefix: "assigned", partitions: 3))
         let stageTopics = topics
         let database = try await TestDatabase.shared.configuration()
-        let schema = SchemaName.random(prefix: "assignment")
-        let service = RedressService(
-            name: "assignment", executable: "redress-assignment-\(schema)", schema: schema, developmentPort: 0,
-            migrationFolder: RedressService.assignment.migrationFolder)
-        var settings = ServiceSettings(
-            kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
-            logLevel: .warning, shutdownTimeout: .seconds(20))
-        settings.kafkaProperties = ["fetch.wait.max.ms": "10"]
-        settings.access.keyCacheLifetime = .zero
+        let service = RedressService.assignment.isolated()
+        let schema = service.schema
+        let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
         var runtime = AssignmentService.makeRuntime(
             service: service, settings: settings, organisation: organisation, topics: topics, logger: .complaintTest)
         let deadLetters = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)

@@ -12,21 +12,8 @@ import Testing
 @Suite("Assignment across replicas and restarts", .timeLimit(.minutes(2)))
 struct ReplicaTests {
     static func withSchema(_ body: @Sendable (StageStore, SchemaName) async throws -> Void) async throws {
-        let database = try await TestDatabase.shared.configuration()
-        let schema = SchemaName.random(prefix: "assignment")
-        let service = RedressService(
-            name: "assignment", executable: "redress-assignment-\(schema)", schema: schema, developmentPort: 0,
-            migrationFolder: RedressService.assignment.migrationFolder)
-        try await withClient(database) { client in
-            do {
-                _ = try await Migrator(client: client, logger: .complaintTest).apply(try service.migrations())
-                try await body(StageStore(client: client, schema: schema, logger: .complaintTest), schema)
-            } catch {
-                try? await dropSchema(schema, client: client)
-                throw error
-            }
-            try await dropSchema(schema, client: client)
-        }
+        let service = RedressService.assignment.isolated()
+        try await withMigratedSchema(of: service) { store, _ in try await body(store, service.schema) }
     }
 
     static func deliver(

@@ -21,19 +21,14 @@ struct ClassifierStageTests {
         let input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 1))
         let output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 2))
         let database = try await TestDatabase.shared.configuration()
-        let schema = SchemaName.random(prefix: "classifier")
         // The classifier's own migrations (services/classifier/migrations), applied to this test's schema.
-        let service = RedressService(
-            name: "classifier-test", executable: "classifier-test-\(schema)", schema: schema, developmentPort: 0,
-            migrationFolder: RedressService.classifier.migrationFolder)
-        let settings = ServiceSettings(
-            kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
-            logLevel: .warning, shutdownTimeout: .seconds(20))
+        let service = RedressService.classifier.isolated()
+        let schema = service.schema
+        let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
         let engine = try ClassifierService.makeEngine(configuration: Repository.configuration(), logger: kafka.logger)
         let handler = ClassifierHandler(engine: engine, outputTopic: output)
         var runtime = StageRuntime(
             service: service, settings: settings, inputs: [StageInput(input, preparing: handler)], logger: kafka.logger)
-        runtime.kafkaProperties = ["fetch.wait.max.ms": "10"]
         let group = try runtime.makeServiceGroup()
 
         var first = try EventFixtures.received()

@@ -46,14 +46,9 @@ struct IntakeHarness: Sendable {
             try await kafka.createTopic(name, partitions: 3)
         }
         let database = try await TestDatabase.shared.configuration()
-        let schema = SchemaName.random(prefix: "intake")
-        let service = RedressService(
-            name: "intake", executable: "redress-intake-\(schema)", schema: schema, developmentPort: 0, migrationFolder: RedressService.intake.migrationFolder)
-        var settings = ServiceSettings(
-            kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
-            logLevel: .warning, shutdownTimeout: .seconds(20))
-        settings.kafkaProperties = ["fetch.wait.max.ms": "10"]
-        settings.access.keyCacheLifetime = .zero
+        let service = RedressService.intake.isolated()
+        let schema = service.schema
+        var settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
         access(&settings.access)
         var configuration = IntakeConfiguration(guestKeySecret: "test-guest-key-secret-0123456789")
         configure(&configuration)

@@ -55,14 +55,9 @@ struct SLAWatcherStageTests {
         topics.sla = topics.sla.renamed(try await kafka.makeTopic(prefix: "sla", partitions: 1))
         let stageTopics = topics
         let database = try await TestDatabase.shared.configuration()
-        let schema = SchemaName.random(prefix: "sla")
-        let service = RedressService(
-            name: "sla-watcher", executable: "redress-sla-watcher-\(schema)", schema: schema, developmentPort: 0,
-            migrationFolder: RedressService.slaWatcher.migrationFolder)
-        var settings = ServiceSettings(
-            kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
-            logLevel: .warning, shutdownTimeout: .seconds(20))
-        settings.kafkaProperties = ["fetch.wait.max.ms": "10"]
+        let service = RedressService.slaWatcher.isolated()
+        let schema = service.schema
+        let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
         var sweep = TimerSweep.Configuration()
         sweep.maximumIdle = .milliseconds(200)
         var runtime = SLAWatcherService.makeRuntime(service: service, settings: settings, policies: policies, topics: topics, sweep: sweep, logger: .complaintTest)

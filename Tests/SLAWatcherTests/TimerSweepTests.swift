@@ -12,21 +12,7 @@ import Testing
 @Suite("Timer sweep", .timeLimit(.minutes(2)))
 struct TimerSweepTests {
     static func withSchema(_ body: @Sendable (StageStore, PostgresClient) async throws -> Void) async throws {
-        let database = try await TestDatabase.shared.configuration()
-        let schema = SchemaName.random(prefix: "sla")
-        let service = RedressService(
-            name: "sla-watcher", executable: "redress-sla-watcher-\(schema)", schema: schema, developmentPort: 0,
-            migrationFolder: RedressService.slaWatcher.migrationFolder)
-        try await withClient(database) { client in
-            do {
-                _ = try await Migrator(client: client, logger: .complaintTest).apply(try service.migrations())
-                try await body(StageStore(client: client, schema: schema, logger: .complaintTest), client)
-            } catch {
-                try? await dropSchema(schema, client: client)
-                throw error
-            }
-            try await dropSchema(schema, client: client)
-        }
+        try await withMigratedSchema(of: RedressService.slaWatcher.isolated(), body)
     }
 
     /// `count` complaints registered `ago` with 1-minute / 2-minute targets: after an outage, all overdue.
