@@ -2,8 +2,8 @@ import Foundation
 
 /// A step of a complaint's SLA clock on `complaints.sla.v1`: a timer started, a warning, a breach, an
 /// escalation (with ``Escalation`` details), a target met, clocks paused and resumed while staff wait
-/// for the guest, a follow-up falling due, or the absolute ceiling reached. Fired timers say how late
-/// they fired; `timer_started` and `resumed` carry the open deadlines.
+/// for the guest, a follow-up falling due, or the absolute ceiling reached, or the deadlines rescheduled after a reclassification. Fired
+/// timers say how late they fired; `timer_started`, `resumed` and `rescheduled` carry the open deadlines.
 public struct ComplaintSLAEvent: EventPayload {
     public static let eventType = "redress.complaint.sla.v1"
 
@@ -18,6 +18,7 @@ public struct ComplaintSLAEvent: EventPayload {
         case paused
         case resumed
         case ceilingReached = "ceiling_reached"
+        case rescheduled
     }
 
     /// What happened, with the escalation details for `escalated`.
@@ -31,6 +32,8 @@ public struct ComplaintSLAEvent: EventPayload {
         case paused
         case resumed
         case ceilingReached
+        /// The complaint was reclassified (severity or category changed): the open deadlines were recomputed.
+        case rescheduled
 
         public var kind: Kind {
             switch self {
@@ -43,6 +46,7 @@ public struct ComplaintSLAEvent: EventPayload {
             case .paused: .paused
             case .resumed: .resumed
             case .ceilingReached: .ceilingReached
+            case .rescheduled: .rescheduled
             }
         }
     }
@@ -57,9 +61,9 @@ public struct ComplaintSLAEvent: EventPayload {
     /// For a fired timer: how long after its due time it fired, in milliseconds (the due time is the warning
     /// point for `warning`, the deadline plus the step's delay for `escalated`, the deadline otherwise).
     public var latenessMilliseconds: Int64?
-    /// The open acknowledge-by deadline (on `timer_started` and `resumed`).
+    /// The open acknowledge-by deadline (on `timer_started`, `resumed` and `rescheduled`).
     public var acknowledgeBy: Date?
-    /// The open resolve-by deadline (on `timer_started` and `resumed`).
+    /// The open resolve-by deadline (on `timer_started`, `resumed` and `rescheduled`).
     public var resolveBy: Date?
 
     public var kind: Kind { milestone.kind }
@@ -107,6 +111,7 @@ public struct ComplaintSLAEvent: EventPayload {
         case .paused: milestone = .paused
         case .resumed: milestone = .resumed
         case .ceilingReached: milestone = .ceilingReached
+        case .rescheduled: milestone = .rescheduled
         }
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 
-/// The result of one notification on `notifications.delivered.v1`: delivered, or failed with a
-/// ``NotificationFailure`` in `error`.
+/// The result of one attempt at a notification on `notifications.delivered.v1`: delivered; failed with a
+/// ``NotificationFailure`` in `error` (retriable: another attempt follows); or given up when the attempts ran out.
 public struct NotificationOutcome: EventPayload {
     public static let eventType = "redress.notification.outcome.v1"
 
@@ -9,17 +9,20 @@ public struct NotificationOutcome: EventPayload {
     public enum Kind: String, EventEnum {
         case delivered
         case failed
+        case givenUp = "given_up"
     }
 
-    /// Delivered, or failed and why.
+    /// Delivered, failed and why, or given up after the last attempt and why.
     public enum Status: Hashable, Sendable {
         case delivered
         case failed(NotificationFailure)
+        case givenUp(NotificationFailure)
 
         public var kind: Kind {
             switch self {
             case .delivered: .delivered
             case .failed: .failed
+            case .givenUp: .givenUp
             }
         }
     }
@@ -76,10 +79,11 @@ public struct NotificationOutcome: EventPayload {
         attempts = try container.decode(Int.self, forKey: .attempts)
         occurredAt = try container.decode(Date.self, forKey: .occurredAt)
         causeEventID = try container.decodeIfPresent(UUID.self, forKey: .causeEventID)
-        try container.rejectDetails([.error], except: kind == .failed ? .error : nil, kind: kind.rawValue)
+        try container.rejectDetails([.error], except: kind == .delivered ? nil : .error, kind: kind.rawValue)
         switch kind {
         case .delivered: status = .delivered
         case .failed: status = .failed(try container.decode(NotificationFailure.self, forKey: .error))
+        case .givenUp: status = .givenUp(try container.decode(NotificationFailure.self, forKey: .error))
         }
     }
 
@@ -95,8 +99,9 @@ public struct NotificationOutcome: EventPayload {
         try container.encode(attempts, forKey: .attempts)
         try container.encode(occurredAt, forKey: .occurredAt)
         try container.encodeIfPresent(causeEventID, forKey: .causeEventID)
-        if case .failed(let failure) = status {
-            try container.encode(failure, forKey: .error)
+        switch status {
+        case .delivered: break
+        case .failed(let failure), .givenUp(let failure): try container.encode(failure, forKey: .error)
         }
     }
 }

@@ -7,4 +7,10 @@ public enum DeliveryChannel: String, EventEnum {
     /// Written to the notifier log only (development, or no channel configured).
     case log
     case webhook
+    /// Chat-group robots: Slack-compatible incoming webhooks, Microsoft Teams, WeCom (企业微信), DingTalk (钉钉), Feishu (飞书).
+    case slack
+    case teams
+    case wecom
+    case dingtalk
+    case feishu
 }

@@ -213,6 +213,7 @@ struct EventGenerator {
             case .paused: .paused
             case .resumed: .resumed
             case .ceilingReached: .ceilingReached
+            case .rescheduled: .rescheduled
             }
         return ComplaintSLAEvent(
             complaintID: uuid(), milestone: milestone, target: pick(SLATarget.self), severity: pick(Severity.self),
@@ -222,7 +223,11 @@ struct EventGenerator {
 
     mutating func notification() -> NotificationOutcome {
         let status: NotificationOutcome.Status =
-            chance(0.5) ? .delivered : .failed(NotificationFailure(code: code(), message: text(1000), isRetriable: chance(0.5)))
+            switch pick(NotificationOutcome.Kind.self) {
+            case .delivered: .delivered
+            case .failed: .failed(NotificationFailure(code: code(), message: text(1000), isRetriable: chance(0.5)))
+            case .givenUp: .givenUp(NotificationFailure(code: code(), message: text(1000), isRetriable: chance(0.5)))
+            }
         return NotificationOutcome(
             notificationID: uuid(), complaintID: uuid(), status: status, channel: pick(DeliveryChannel.self),
             recipient: NotificationRecipient(
