@@ -22,6 +22,7 @@ import SystemPackage
 /// | `access.rate.per.second` | `ACCESS_RATE_PER_SECOND` | `50` requests per second per API key and process (bursts of twice that) |
 /// | `access.key.cache.seconds` | `ACCESS_KEY_CACHE_SECONDS` | `10` (how long a revoked key may still work) |
 /// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | `5000` (an HTTP request's database work; then 503) |
+/// | `outbox.lease.seconds` | `OUTBOX_LEASE_SECONDS` | `60`: how long outbox rows a killed replica was publishing wait before another replica publishes them (a publish may take half of it) |
 public struct ServiceSettings: Sendable, Hashable {
     public var kafkaBrokers: [String]
     public var databaseURL: String
@@ -33,6 +34,8 @@ public struct ServiceSettings: Sendable, Hashable {
     public var kafkaProperties: [String: String] = [:]
     /// How the service's HTTP API authenticates and limits callers.
     public var access = AccessConfiguration()
+    /// How long the outbox relay leases the rows it publishes (`nil`: the relay's default, 60 s).
+    public var outboxLease: Duration?
 
     public init(kafkaBrokers: [String], databaseURL: String, httpHost: String, httpPort: Int, logLevel: Logger.Level, shutdownTimeout: Duration) {
         self.kafkaBrokers = kafkaBrokers
@@ -120,6 +123,12 @@ public struct ServiceSettings: Sendable, Hashable {
             shutdownTimeout: .seconds(max(1, timeout))
         )
         settings.kafkaProperties = kafkaProperties
+        if let lease = config.int(forKey: "outbox.lease.seconds") {
+            guard (2...600).contains(lease) else {
+                throw Invalid(description: "OUTBOX_LEASE_SECONDS \(lease) is not between 2 and 600")
+            }
+            settings.outboxLease = .seconds(lease)
+        }
         settings.access.ratePerSecond = max(1, config.int(forKey: "access.rate.per.second", default: 50))
         settings.access.keyCacheLifetime = .seconds(max(0, config.int(forKey: "access.key.cache.seconds", default: 10)))
         settings.access.databaseTimeout = .milliseconds(max(100, config.int(forKey: "database.timeout.ms", default: 5000)))

@@ -114,6 +114,11 @@ public struct StageRuntime: Sendable {
                 inputs: inputs, consumer: consumer, client: client, deadLetters: deadLetters,
                 configuration: pipelineConfiguration, logger: logger)))
         }
+        var relayConfiguration = self.relayConfiguration
+        if let lease = settings.outboxLease {
+            relayConfiguration.lease = lease
+            relayConfiguration.publishTimeout = min(relayConfiguration.publishTimeout, lease / 2)
+        }
         background.append(("outbox relay", OutboxRelay(
             outbox: Outbox(schema: service.schema), client: client, producer: producer, configuration: relayConfiguration, logger: logger)))
         var workerConfiguration = self.workerConfiguration
