@@ -172,6 +172,7 @@ let package = Package(
             name: "SLAWatcher",
             dependencies: [
                 "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents", "HotelTime",
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -50,6 +50,7 @@ struct SLAWatcherStageTests {
         let kafka = try KafkaTestEnvironment()
         var topics = SLAWatcherService.Topics()
         // One partition each: the clock events of a complaint come back in order.
+        topics.classified = topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 1))
         topics.assigned = topics.assigned.renamed(try await kafka.makeTopic(prefix: "assigned", partitions: 1))
         topics.updated = topics.updated.renamed(try await kafka.makeTopic(prefix: "updated", partitions: 1))
         topics.sla = topics.sla.renamed(try await kafka.makeTopic(prefix: "sla", partitions: 1))
@@ -84,6 +85,18 @@ struct SLAWatcherStageTests {
         event.hotelID = hotel
         event.data.registeredAt = registeredAt
         event.data.department = "housekeeping"
+        return event
+    }
+
+    static func classified(
+        _ id: UUID, _ severity: Severity, at classifiedAt: Date, registeredAt: Date
+    ) throws -> EventEnvelope<ComplaintClassified> {
+        var event = try EventFixtures.classified(complaintID: id)
+        event.hotelID = hotel
+        event.data.category = .cleanliness
+        event.data.severity = severity
+        event.data.classifiedAt = classifiedAt
+        event.data.registeredAt = registeredAt
         return event
     }
 
@@ -149,6 +162,58 @@ struct SLAWatcherStageTests {
             #expect(abs(shift - resumedAt.timeIntervalSince(pausedAt)) < 0.01)
             #expect(events[4].data.target == .resolve)
             #expect(events[5].data.target == .followup)
+        }
+    }
+
+    @Test("a newer verdict with another severity reschedules the open deadlines; older, repeated and assignment-borne verdicts change nothing")
+    func reclassified() async throws {
+        let policies = SLAPolicies(rules: [
+            PolicyRule(name: "default", response: .minutes(10), resolve: .minutes(20)),
+            PolicyRule(name: "serious", severity: .serious, response: .minutes(1), resolve: .minutes(2)),
+            PolicyRule(name: "minor", severity: .minor, response: .minutes(30), resolve: .minutes(60)),
+        ])
+        try await Self.run(policies) { world in
+            let registered = Date()
+            let first = registered.addingTimeInterval(1)
+            var assigned = try Self.assigned(registeredAt: registered)
+            assigned.data.category = .cleanliness
+            assigned.data.severity = .moderate
+            let id = assigned.data.complaintID
+            try await world.publish([Self.classified(id, .moderate, at: first, registeredAt: registered)], on: world.topics.classified)
+            try await world.publish([assigned], on: world.topics.assigned)
+            let started = try await world.sla(1)[0].data
+            #expect(Self.same(started.acknowledgeBy, registered.addingTimeInterval(10 * 60)))
+
+            // Reclassified as serious: both open deadlines move.
+            try await world.publish([Self.classified(id, .serious, at: first.addingTimeInterval(60), registeredAt: registered)], on: world.topics.classified)
+            let serious = try await world.sla(2)[1].data
+            #expect(serious.kind == .rescheduled)
+            #expect(serious.severity == .serious)
+            #expect(serious.target == .acknowledge)
+            #expect(Self.same(serious.acknowledgeBy, registered.addingTimeInterval(60)))
+            #expect(Self.same(serious.resolveBy, registered.addingTimeInterval(120)))
+
+            // An older verdict delivered late, the same verdict again and an escalation repeating the first
+            // severity change nothing; a second complaint's assignment and a newer verdict show they were read.
+            let other = try Self.assigned(registeredAt: registered)
+            try await world.publish([
+                Self.classified(id, .moderate, at: first, registeredAt: registered),
+                Self.classified(id, .serious, at: first.addingTimeInterval(60), registeredAt: registered),
+            ], on: world.topics.classified)
+            try await world.publish([assigned, other], on: world.topics.assigned)
+            try await world.publish([Self.classified(id, .minor, at: first.addingTimeInterval(120), registeredAt: registered)], on: world.topics.classified)
+            let events = try await world.sla(4)
+            let later = events[2...].map { "\($0.data.complaintID == id ? "this" : "other") \($0.data.kind.rawValue)" }
+            #expect(Set(later) == ["other timer_started", "this rescheduled"], "\(later)")
+            let minor = try #require(events[2...].first { $0.data.complaintID == id }).data
+            #expect(minor.severity == .minor)
+            #expect(Self.same(minor.acknowledgeBy, registered.addingTimeInterval(30 * 60)))
+
+            // Acknowledging now meets the minor deadline.
+            try await world.publish([Self.updated(id, .acknowledged, status: .acknowledged)], on: world.topics.updated)
+            let met = try await world.sla(5)[4].data
+            #expect(met.kind == .met)
+            #expect(Self.same(met.deadline, registered.addingTimeInterval(30 * 60)))
         }
     }
 }

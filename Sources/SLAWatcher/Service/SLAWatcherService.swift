@@ -4,29 +4,42 @@ import Foundation
 import Logging
 import Prometheus
 
-/// Builds the SLA watcher stage: consumes `complaints.assigned.v1` (clocks start) and
-/// `complaints.updated.v1` (staff actions), fires timers from its `sla` schema and publishes every clock
+/// Builds the SLA watcher stage: consumes `complaints.assigned.v1` (clocks start), `complaints.updated.v1`
+/// (staff actions) and `complaints.classified.v1` (reclassifications reschedule), fires timers from its `sla` schema and publishes every clock
 /// event on `complaints.sla.v1`. The `redress-sla-watcher` main and the tests use it.
 public enum SLAWatcherService {
     /// The topics the stage reads and writes (tests rename them to stay isolated).
     public struct Topics: Sendable {
+        public var classified = ComplaintEvents.Topics.classified
         public var assigned = ComplaintEvents.Topics.assigned
         public var updated = ComplaintEvents.Topics.updated
         public var sla = ComplaintEvents.Topics.sla
         public init() {}
     }
 
-    /// The stage process for `policies` (already loaded and checked).
+    /// The stage process for fixed `policies` (already loaded and checked).
     public static func makeRuntime(
         service: RedressService = .slaWatcher, settings: ServiceSettings, policies: SLAPolicies, topics: Topics = Topics(),
         sweep: TimerSweep.Configuration = TimerSweep.Configuration(),
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
     ) -> StageRuntime {
-        var clockwork = Clockwork(policies: policies, outputTopic: topics.sla)
+        makeRuntime(
+            service: service, settings: settings, policies: LiveConfiguration(name: "sla-policies", fixed: policies), topics: topics,
+            sweep: sweep, registry: registry, logger: logger)
+    }
+
+    /// The stage process for `policies`, followed while it runs when they come from a file.
+    public static func makeRuntime(
+        service: RedressService = .slaWatcher, settings: ServiceSettings, policies: LiveConfiguration<SLAPolicies>, topics: Topics = Topics(),
+        sweep: TimerSweep.Configuration = TimerSweep.Configuration(), reloadInterval: Duration = .seconds(5),
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
+    ) -> StageRuntime {
+        var clockwork = Clockwork(livePolicies: policies, outputTopic: topics.sla)
         clockwork.source = "/redress/\(service.name)"
         var runtime = StageRuntime(
             service: service, settings: settings,
             inputs: [
+                StageInput(topics.classified, ClassifiedClockHandler(clockwork: clockwork)),
                 StageInput(topics.assigned, AssignedClockHandler(clockwork: clockwork)),
                 StageInput(topics.updated, UpdatedClockHandler(clockwork: clockwork)),
             ],
@@ -37,19 +50,27 @@ public enum SLAWatcherService {
                 TimerSweep(clockwork: frozen, store: resources.store, client: resources.client, configuration: sweep, logger: resources.logger)
             },
         ]
+        if policies.path != nil {
+            runtime.backgroundServices.append(BackgroundService(name: "policy file") { resources in
+                policies.follower(every: reloadInterval, logger: resources.logger)
+            })
+        }
         return runtime
     }
 
-    /// The stage process from the environment: `SLA_POLICY_FILE` (default `services/sla-watcher/policies.yaml`,
-    /// found from the working directory, `REDRESS_HOME` or the executable's folder). A broken file stops the
-    /// service at start with its line and field.
+    /// The stage process from configuration (``SLAWatcherConfiguration``): the policy file is read and
+    /// checked first, so a broken file stops the service at start with its line and field; while it runs, a
+    /// broken edit is logged and the last good policy stays in force.
     public static func makeRuntime(
-        settings: ServiceSettings, environment: [String: String] = ProcessInfo.processInfo.environment,
-        registry: PrometheusCollectorRegistry, logger: Logger
+        settings: ServiceSettings, configuration: SLAWatcherConfiguration, registry: PrometheusCollectorRegistry, logger: Logger
     ) throws -> StageRuntime {
-        let path = environment["SLA_POLICY_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? ServiceFiles.locate(PolicyFile.defaultPath, environment: environment)
-        let policies = try PolicyFile.load(contentsOf: path)
-        logger.info("sla-watcher ready", metadata: ["sla.policy": "\(path)", "sla.rules": "\(policies.rules.count)"])
-        return makeRuntime(settings: settings, policies: policies, registry: registry, logger: logger)
+        let policies = try LiveConfiguration(name: "sla-policies", path: configuration.policyFile) { file throws(ConfigurationFileError) in
+            try PolicyFile.load(file)
+        }
+        logger.info("sla-watcher ready", metadata: [
+            "sla.policy": "\(configuration.policyFile)", "sla.rules": "\(policies.current.rules.count)",
+            "sla.policy.reload": "\(configuration.reloadInterval)",
+        ])
+        return makeRuntime(settings: settings, policies: policies, reloadInterval: configuration.reloadInterval, registry: registry, logger: logger)
     }
 }

@@ -5,8 +5,8 @@ import Logging
 import PostgresNIO
 
 /// `complaints.assigned.v1` → the clocks start (from the registration time in the event) and
-/// `timer_started` is announced with both deadlines; later assignments (escalations, hand-overs) change
-/// nothing unless the severity or category changed, which recomputes the open deadlines.
+/// `timer_started` is announced with both deadlines. Later assignments (escalations, hand-overs) change
+/// nothing, except that while no classification was seen a changed severity or category reschedules.
 public struct AssignedClockHandler: EventHandler {
     public var clockwork: Clockwork
 
@@ -20,27 +20,63 @@ public struct AssignedClockHandler: EventHandler {
         var record = try await store.clock(data.complaintID, on: context.connection, logger: context.logger)
             ?? ClockRecord(complaintID: data.complaintID, hotelID: event.hotelID)
         let wasStarted = record.isStarted
-        let changed = record.category != data.category || record.severity != data.severity
+        // A verdict from complaints.classified.v1 is newer than what an assignment repeats.
+        let followsAssignment = record.classifiedAt == nil
+        let changed = followsAssignment && (record.category != data.category || record.severity != data.severity)
         guard !wasStarted || changed else { return [] }
         record.department = record.department ?? data.department
-        record.category = data.category
-        record.severity = data.severity
+        if followsAssignment {
+            record.category = data.category
+            record.severity = data.severity
+        }
         record.registeredAt = record.registeredAt ?? data.registeredAt
         record.resolveStartedAt = record.resolveStartedAt ?? data.registeredAt
         guard clockwork.policy(for: record) != nil else {
-            throw RejectedEvent("no SLA policy gives targets for a \(data.severity.rawValue) \(data.category.rawValue) complaint at \(event.hotelID)")
+            throw RejectedEvent("no SLA policy gives targets for a \(record.severity?.rawValue ?? "") \(record.category?.rawValue ?? "") complaint at \(event.hotelID)")
         }
         try await store.save(record, on: context.connection, logger: context.logger)
         let now = clockwork.clock()
+        if wasStarted { return try await clockwork.reschedule(record, now: now, cause: event, context: context) }
         try await clockwork.rearm(record, now: now, context: context)
-        guard !wasStarted, let (clocks, arithmetic) = clockwork.clocks(of: record) else {
-            context.logger.info("severity or category changed; deadlines recomputed")
-            return []
-        }
+        guard let (clocks, arithmetic) = clockwork.clocks(of: record) else { return [] }
         let deadline = clocks.acknowledgeDue(arithmetic) ?? clocks.resolveDue(arithmetic) ?? data.registeredAt
         return [try clockwork.event(
             .timerStarted, target: .acknowledge, deadline: deadline, of: record, occurredAt: now, openDeadlines: true,
             traceParent: event.traceParent, traceState: event.traceState)]
+    }
+}
+
+/// `complaints.classified.v1` → the verdict the clocks follow. A newer verdict that changes the severity or
+/// category of a running clock (a reclassification, a repeat complaint raising the severity) recomputes the
+/// open deadlines under the policy for it and announces them as `rescheduled`; an older or repeated one
+/// changes nothing. A verdict that arrives before the assignment only records the facts.
+public struct ClassifiedClockHandler: EventHandler {
+    public var clockwork: Clockwork
+
+    public init(clockwork: Clockwork) {
+        self.clockwork = clockwork
+    }
+
+    public func handle(_ event: EventEnvelope<ComplaintClassified>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let data = event.data
+        let store = clockwork.store
+        var record = try await store.clock(data.complaintID, on: context.connection, logger: context.logger)
+            ?? ClockRecord(complaintID: data.complaintID, hotelID: event.hotelID)
+        if let seen = record.classifiedAt, data.classifiedAt <= seen { return [] }
+        let changed = record.category != data.category || record.severity != data.severity
+        record.classifiedAt = data.classifiedAt
+        record.category = data.category
+        record.severity = data.severity
+        if let registeredAt = data.registeredAt {
+            record.registeredAt = record.registeredAt ?? registeredAt
+            record.resolveStartedAt = record.resolveStartedAt ?? registeredAt
+        }
+        if record.isStarted, clockwork.policy(for: record) == nil {
+            throw RejectedEvent("no SLA policy gives targets for a \(data.severity.rawValue) \(data.category.rawValue) complaint at \(event.hotelID)")
+        }
+        try await store.save(record, on: context.connection, logger: context.logger)
+        guard record.isStarted, changed else { return [] }
+        return try await clockwork.reschedule(record, now: clockwork.clock(), cause: event, context: context)
     }
 }
 

@@ -10,6 +10,8 @@ public struct ClockRecord: Sendable, Hashable {
     public var department: String?
     public var category: ComplaintCategory?
     public var severity: Severity?
+    /// When the verdict behind `category` and `severity` was made; `nil` while they come from an assignment.
+    public var classifiedAt: Date?
     public var registeredAt: Date?
     public var acknowledgedAt: Date?
     public var resolveStartedAt: Date?
@@ -90,17 +92,18 @@ public struct ClockStore: Sendable {
     /// The clock, locked for the transaction.
     public func clock(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> ClockRecord? {
         let rows = try await connection.query("""
-            SELECT hotel_id, department, category, severity, registered_at, acknowledged_at, resolve_started_at, resolve_generation,
+            SELECT hotel_id, department, category, severity, classified_at, registered_at, acknowledged_at, resolve_started_at, resolve_generation,
                 resolved_at, closed_at, pauses::text
             FROM clocks WHERE complaint_id = \(id) FOR UPDATE
             """, logger: logger)
-        for try await (hotel, department, category, severity, registered, acknowledged, resolveStarted, generation, resolved, closed, pauses)
-            in rows.decode((String, String?, String?, String?, Date?, Date?, Date?, Int, Date?, Date?, String).self)
+        for try await (hotel, department, category, severity, classified, registered, acknowledged, resolveStarted, generation, resolved, closed, pauses)
+            in rows.decode((String, String?, String?, String?, Date?, Date?, Date?, Date?, Int, Date?, Date?, String).self)
         {
             var record = ClockRecord(complaintID: id, hotelID: hotel)
             record.department = department
             record.category = category.flatMap(ComplaintCategory.init(rawValue:))
             record.severity = severity.flatMap(Severity.init(rawValue:))
+            record.classifiedAt = classified
             record.registeredAt = registered
             record.acknowledgedAt = acknowledged
             record.resolveStartedAt = resolveStarted
@@ -116,13 +119,13 @@ public struct ClockStore: Sendable {
     /// Creates or updates the clock.
     public func save(_ record: ClockRecord, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
-            INSERT INTO clocks (complaint_id, hotel_id, department, category, severity, registered_at, acknowledged_at,
+            INSERT INTO clocks (complaint_id, hotel_id, department, category, severity, classified_at, registered_at, acknowledged_at,
                 resolve_started_at, resolve_generation, resolved_at, closed_at, pauses)
             VALUES (\(record.complaintID), \(record.hotelID), \(record.department), \(record.category?.rawValue), \(record.severity?.rawValue),
-                \(record.registeredAt), \(record.acknowledgedAt), \(record.resolveStartedAt), \(record.resolveGeneration),
+                \(record.classifiedAt), \(record.registeredAt), \(record.acknowledgedAt), \(record.resolveStartedAt), \(record.resolveGeneration),
                 \(record.resolvedAt), \(record.closedAt), \(Self.encodePauses(record.pauses))::jsonb)
             ON CONFLICT (complaint_id) DO UPDATE SET department = excluded.department, category = excluded.category,
-                severity = excluded.severity, registered_at = excluded.registered_at, acknowledged_at = excluded.acknowledged_at,
+                severity = excluded.severity, classified_at = excluded.classified_at, registered_at = excluded.registered_at, acknowledged_at = excluded.acknowledged_at,
                 resolve_started_at = excluded.resolve_started_at, resolve_generation = excluded.resolve_generation,
                 resolved_at = excluded.resolved_at, closed_at = excluded.closed_at, pauses = excluded.pauses, updated_at = now()
             """, logger: logger)

@@ -7,7 +7,11 @@ import PostgresNIO
 /// What the watcher's handlers and its timer sweep share: the policies, the arithmetic of a clock, the
 /// timers it should have, and the one way its events are made.
 public struct Clockwork: Sendable {
-    public var policies: SLAPolicies
+    /// The policy file in force (reloaded while running; see ``LiveConfiguration``).
+    public let livePolicies: LiveConfiguration<SLAPolicies>
+    /// The policies in force now: a reload applies to what is computed next (clocks that start, and the open
+    /// deadlines of a complaint whenever something happens to it); timers already armed keep their due time.
+    public var policies: SLAPolicies { livePolicies.current }
     public var store = ClockStore()
     public var outputTopic: Topic<ComplaintSLAEvent>
     /// The envelope `source` of published events.
@@ -15,7 +19,11 @@ public struct Clockwork: Sendable {
     public var clock: @Sendable () -> Date = { Date() }
 
     public init(policies: SLAPolicies, outputTopic: Topic<ComplaintSLAEvent> = Topics.sla) {
-        self.policies = policies
+        self.init(livePolicies: LiveConfiguration(name: "sla-policies", fixed: policies), outputTopic: outputTopic)
+    }
+
+    public init(livePolicies: LiveConfiguration<SLAPolicies>, outputTopic: Topic<ComplaintSLAEvent> = Topics.sla) {
+        self.livePolicies = livePolicies
         self.outputTopic = outputTopic
     }
 
@@ -51,6 +59,19 @@ public struct Clockwork: Sendable {
     /// Arms the record's timers as they should be now (see ``ClockStore/arm(_:for:now:on:logger:)``).
     public func rearm(_ record: ClockRecord, now: Date, context: HandlerContext) async throws {
         try await store.arm(desiredTimers(of: record), for: record.complaintID, now: now, on: context.connection, logger: context.logger)
+    }
+
+    /// After a reclassification of `record` (already saved): its timers re-armed under the policy for the new
+    /// verdict and, while a target is open and running, `rescheduled` with the new deadlines.
+    public func reschedule(_ record: ClockRecord, now: Date, cause: EventEnvelope<some EventPayload>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        try await rearm(record, now: now, context: context)
+        guard record.resolvedAt == nil, record.closedAt == nil, let (clocks, arithmetic) = clocks(of: record) else { return [] }
+        let acknowledgeDue = clocks.acknowledgedAt == nil ? clocks.acknowledgeDue(arithmetic) : nil
+        guard let deadline = acknowledgeDue ?? clocks.resolveDue(arithmetic) else { return [] }
+        context.logger.info("reclassified; open deadlines recomputed", metadata: ["sla.deadline": "\(deadline)"])
+        return [try event(
+            .rescheduled, target: acknowledgeDue == nil ? .resolve : .acknowledge, deadline: deadline, of: record, occurredAt: now,
+            openDeadlines: true, traceParent: cause.traceParent, traceState: cause.traceState)]
     }
 
     /// A `complaints.sla.v1` event about `record`.
