@@ -16,9 +16,7 @@ public struct AssignedClockHandler: EventHandler {
 
     public func handle(_ event: EventEnvelope<ComplaintAssigned>, context: HandlerContext) async throws -> [OutgoingEvent] {
         let data = event.data
-        let store = clockwork.store
-        var record = try await store.clock(data.complaintID, on: context.connection, logger: context.logger)
-            ?? ClockRecord(complaintID: data.complaintID, hotelID: event.hotelID)
+        var record = try await clockwork.lockedRecord(data.complaintID, hotelID: event.hotelID, context: context)
         let wasStarted = record.isStarted
         // A verdict from complaints.classified.v1 is newer than what an assignment repeats.
         let followsAssignment = record.classifiedAt == nil
@@ -34,7 +32,7 @@ public struct AssignedClockHandler: EventHandler {
         guard clockwork.policy(for: record) != nil else {
             throw RejectedEvent("no SLA policy gives targets for a \(record.severity?.rawValue ?? "") \(record.category?.rawValue ?? "") complaint at \(event.hotelID)")
         }
-        try await store.save(record, on: context.connection, logger: context.logger)
+        try await clockwork.store.save(record, on: context.connection, logger: context.logger)
         let now = clockwork.clock()
         if wasStarted { return try await clockwork.reschedule(record, now: now, cause: event, context: context) }
         try await clockwork.rearm(record, now: now, context: context)
@@ -59,9 +57,7 @@ public struct ClassifiedClockHandler: EventHandler {
 
     public func handle(_ event: EventEnvelope<ComplaintClassified>, context: HandlerContext) async throws -> [OutgoingEvent] {
         let data = event.data
-        let store = clockwork.store
-        var record = try await store.clock(data.complaintID, on: context.connection, logger: context.logger)
-            ?? ClockRecord(complaintID: data.complaintID, hotelID: event.hotelID)
+        var record = try await clockwork.lockedRecord(data.complaintID, hotelID: event.hotelID, context: context)
         if let seen = record.classifiedAt, data.classifiedAt <= seen { return [] }
         let changed = record.category != data.category || record.severity != data.severity
         record.classifiedAt = data.classifiedAt
@@ -74,7 +70,7 @@ public struct ClassifiedClockHandler: EventHandler {
         if record.isStarted, clockwork.policy(for: record) == nil {
             throw RejectedEvent("no SLA policy gives targets for a \(data.severity.rawValue) \(data.category.rawValue) complaint at \(event.hotelID)")
         }
-        try await store.save(record, on: context.connection, logger: context.logger)
+        try await clockwork.store.save(record, on: context.connection, logger: context.logger)
         guard record.isStarted, changed else { return [] }
         return try await clockwork.reschedule(record, now: clockwork.clock(), cause: event, context: context)
     }
@@ -96,9 +92,7 @@ public struct UpdatedClockHandler: EventHandler {
         case .acknowledged, .resolved, .reopened, .waitingForGuest, .resumed, .closed: break
         default: return []
         }
-        let store = clockwork.store
-        var record = try await store.clock(data.complaintID, on: context.connection, logger: context.logger)
-            ?? ClockRecord(complaintID: data.complaintID, hotelID: event.hotelID)
+        var record = try await clockwork.lockedRecord(data.complaintID, hotelID: event.hotelID, context: context)
         let before = clockwork.clocks(of: record)
         let at = data.occurredAt
         var events: [OutgoingEvent] = []
@@ -141,7 +135,7 @@ public struct UpdatedClockHandler: EventHandler {
         default:
             return []
         }
-        try await store.save(record, on: context.connection, logger: context.logger)
+        try await clockwork.store.save(record, on: context.connection, logger: context.logger)
         // Timers due by the time of the action still fire; later ones follow the new state.
         try await clockwork.rearm(record, now: at, context: context)
         return events

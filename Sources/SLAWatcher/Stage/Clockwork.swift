@@ -27,6 +27,11 @@ public struct Clockwork: Sendable {
         self.outputTopic = outputTopic
     }
 
+    /// The complaint's clock, locked for the handler's transaction, or a new one (an event may come first).
+    public func lockedRecord(_ id: UUID, hotelID: String, context: HandlerContext) async throws -> ClockRecord {
+        try await store.clock(id, on: context.connection, logger: context.logger) ?? ClockRecord(complaintID: id, hotelID: hotelID)
+    }
+
     /// The policy of a started clock.
     public func policy(for record: ClockRecord) -> SLAPolicy? {
         guard let category = record.category, let severity = record.severity else { return nil }
