@@ -31,6 +31,11 @@ struct SLABench: AsyncParsableCommand {
     @Option(help: "PostgreSQL URL (default: $DATABASE_URL).")
     var databaseURL: String?
 
+    func validate() throws {
+        guard replicaCounts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--replicas must be 1 or more (a run without a sweep never finishes)") }
+        guard timers >= 1, spread >= 0, idle >= 1 else { throw ValidationError("--timers and --idle must be 1 or more, --spread 0 or more") }
+    }
+
     func run() async throws {
         guard let url = databaseURL ?? ProcessInfoEnvironment.value("DATABASE_URL") else {
             throw ValidationError("no database: pass --database-url or set DATABASE_URL (`. .redress/up.env`)")
