@@ -29,9 +29,7 @@ public struct AssignedClockHandler: EventHandler {
         }
         record.registeredAt = record.registeredAt ?? data.registeredAt
         record.resolveStartedAt = record.resolveStartedAt ?? data.registeredAt
-        guard clockwork.policy(for: record) != nil else {
-            throw RejectedEvent("no SLA policy gives targets for a \(record.severity?.rawValue ?? "") \(record.category?.rawValue ?? "") complaint at \(event.hotelID)")
-        }
+        try clockwork.requirePolicy(for: record)
         try await clockwork.store.save(record, on: context.connection, logger: context.logger)
         let now = clockwork.clock()
         if wasStarted { return try await clockwork.reschedule(record, now: now, cause: event, context: context) }
@@ -67,9 +65,7 @@ public struct ClassifiedClockHandler: EventHandler {
             record.registeredAt = record.registeredAt ?? registeredAt
             record.resolveStartedAt = record.resolveStartedAt ?? registeredAt
         }
-        if record.isStarted, clockwork.policy(for: record) == nil {
-            throw RejectedEvent("no SLA policy gives targets for a \(data.severity.rawValue) \(data.category.rawValue) complaint at \(event.hotelID)")
-        }
+        try clockwork.requirePolicy(for: record)
         try await clockwork.store.save(record, on: context.connection, logger: context.logger)
         guard record.isStarted, changed else { return [] }
         return try await clockwork.reschedule(record, now: clockwork.clock(), cause: event, context: context)

@@ -38,6 +38,13 @@ public struct Clockwork: Sendable {
         return policies.policy(hotel: record.hotelID, category: category, severity: severity)
     }
 
+    /// Refuses a clock for which no rule of the policies in force gives targets.
+    public func requirePolicy(for record: ClockRecord) throws {
+        guard record.isStarted, policy(for: record) == nil else { return }
+        throw RejectedEvent(
+            "no SLA policy gives targets for a \(record.severity?.rawValue ?? "") \(record.category?.rawValue ?? "") complaint at \(record.hotelID)")
+    }
+
     /// Business time on the department's calendar in the hotel's zone.
     public func arithmetic(for record: ClockRecord) -> ClockArithmetic {
         ClockArithmetic(
