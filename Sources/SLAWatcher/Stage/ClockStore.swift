@@ -116,6 +116,13 @@ public struct ClockStore: Sendable {
         return nil
     }
 
+    /// Inserts an empty clock row unless there is one (committed or being inserted by another transaction,
+    /// which this one then waits for).
+    public func ensureExists(_ id: UUID, hotelID: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            "INSERT INTO clocks (complaint_id, hotel_id) VALUES (\(id), \(hotelID)) ON CONFLICT (complaint_id) DO NOTHING", logger: logger)
+    }
+
     /// Creates or updates the clock.
     public func save(_ record: ClockRecord, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""

@@ -27,9 +27,12 @@ public struct Clockwork: Sendable {
         self.outputTopic = outputTopic
     }
 
-    /// The complaint's clock, locked for the handler's transaction, or a new one (an event may come first).
+    /// The complaint's clock, locked for the handler's transaction (created empty when no event came before,
+    /// so that two handlers of a new complaint on different topics wait for each other instead of both
+    /// inserting and the later overwriting the earlier).
     public func lockedRecord(_ id: UUID, hotelID: String, context: HandlerContext) async throws -> ClockRecord {
-        try await store.clock(id, on: context.connection, logger: context.logger) ?? ClockRecord(complaintID: id, hotelID: hotelID)
+        try await store.ensureExists(id, hotelID: hotelID, on: context.connection, logger: context.logger)
+        return try await store.clock(id, on: context.connection, logger: context.logger) ?? ClockRecord(complaintID: id, hotelID: hotelID)
     }
 
     /// The policy of a started clock.
