@@ -1,0 +1,34 @@
+import ComplaintEvents
+import Foundation
+import Logging
+
+/// E-mail over SMTP: multipart text + HTML in the message's language, with a `Message-ID` made from the
+/// notification id (the same on every attempt, so a repeated send after a crash is recognisably the same
+/// message to the server's and the reader's duplicate detection).
+struct EmailChannel: NotificationChannel {
+    var client: SMTPClient
+    var sender: MailAddress
+    /// The right-hand side of Message-IDs.
+    var messageIDDomain: String
+    var now: @Sendable () -> Date = { Date() }
+    let channels: [DeliveryChannel] = [.email]
+
+    func send(_ message: OutgoingMessage, logger: Logger) async throws -> String {
+        guard case .email(let address) = message.destination, MailAddress.isAddress(address) else {
+            throw DeliveryFailure.permanent("invalid_address", "not a usable e-mail address")
+        }
+        var mail = MailMessage(
+            from: sender, to: MailAddress(address), subject: message.rendered.subject, text: message.rendered.text,
+            html: message.rendered.html, messageID: "\(message.intent.notificationID.uuidString.lowercased())@\(messageIDDomain)",
+            date: now(), language: message.rendered.language)
+        mail.extraHeaders = [("X-Redress-Idempotency-Key", message.idempotencyKey)]
+        do {
+            let reply = try await client.send(from: sender.address, to: [address], message: mail.rendered, logger: logger)
+            return "email \(reply.code) \(reply.lines.last ?? "")".prefix(200).description
+        } catch let failure as SMTPClient.Failure {
+            let code = failure.reply.map { "smtp_\($0.code)" } ?? "smtp_\(failure.kind)"
+            let reason = failure.description.prefix(500).description
+            throw failure.isPermanent ? DeliveryFailure.permanent(code.lowercased(), reason) : DeliveryFailure.transient(code.lowercased(), reason)
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import AsyncHTTPClient
+import ComplaintPipeline
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One JSON POST to a receiver — a webhook, a robot, an SMS gateway — with the retry rules every HTTP
+/// channel shares: 2xx delivered; 408 and 429 retried after `Retry-After`; other 4xx given up (retrying
+/// cannot help); 5xx, timeouts and refused connections retried with backoff.
+struct HTTPDelivery: Sendable {
+    var client: HTTPClient = .shared
+
+    struct Answer: Sendable {
+        var status: Int
+        var body: String
+    }
+
+    func post(_ url: String, body: [UInt8], headers: [(String, String)], timeout: Duration, logger: Logger) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
+        request.headers.add(name: "User-Agent", value: "redress-notifier")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response: HTTPClientResponse
+        let answer: String
+        do {
+            response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.nanosecondsTotal)), logger: logger)
+            answer = String(buffer: try await response.body.collect(upTo: 64 * 1024))
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw DeliveryFailure.transient("timeout", "no answer within \(timeout)")
+        } catch let error as HTTPClientError where error == .invalidURL {
+            throw DeliveryFailure.permanent("invalid_url", "the endpoint URL is not usable")
+        } catch {
+            throw DeliveryFailure.transient("connection", "could not reach the receiver (\(type(of: error)): \(error))")
+        }
+        let status = Int(response.status.code)
+        switch status {
+        case 200..<300:
+            return Answer(status: status, body: answer)
+        case 408, 429:
+            let wait = Self.retryAfter(response.headers.first(name: "Retry-After"))
+            throw DeliveryFailure.transient("http_\(status)", "the receiver answered \(status)\(wait.map { "; retry after \($0)" } ?? "")", retryAfter: wait)
+        case 500..<600:
+            throw DeliveryFailure.transient("http_\(status)", "the receiver answered \(status)")
+        default:
+            throw DeliveryFailure.permanent("http_\(status)", "the receiver answered \(status): \(answer.prefix(200))")
+        }
+    }
+
+    /// `Retry-After` as seconds or an HTTP date; at most an hour.
+    static func retryAfter(_ value: String?) -> Duration? {
+        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        if let seconds = Int64(value), seconds >= 0 { return .seconds(min(seconds, 3600)) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: value) else { return nil }
+        return .milliseconds(Int64(max(0, min(3600, date.timeIntervalSinceNow)) * 1000))
+    }
+}
+
+extension Duration {
+    var nanosecondsTotal: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

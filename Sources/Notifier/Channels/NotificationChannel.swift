@@ -1,0 +1,58 @@
+import ComplaintEvents
+import ComplaintPipeline
+import Foundation
+import Logging
+
+/// A way of delivering a rendered message — e-mail, SMS, a robot group, a webhook — picked by the
+/// intent's ``ComplaintEvents/DeliveryChannel``. Adding a channel is adding one of these to
+/// ``NotifierService``'s registry; nothing else changes.
+///
+/// ``send(_:logger:)`` runs outside any transaction and may be repeated after a crash, always with the
+/// same ``OutgoingMessage/idempotencyKey``; it throws ``ComplaintPipeline/WorkFailure`` to say whether
+/// to retry, with the reason starting with a `[code]` that the receipt carries (`[http_503]`, `[smtp_550]`).
+public protocol NotificationChannel: Sendable {
+    /// The channels this implementation delivers.
+    var channels: [DeliveryChannel] { get }
+
+    /// Delivers `message`; returns a short receipt (an SMTP queue id, an HTTP status), never the message.
+    func send(_ message: OutgoingMessage, logger: Logger) async throws -> String
+}
+
+/// A rendered message with where it goes and the key that makes a repeat recognisable.
+public struct OutgoingMessage: Sendable {
+    public var intent: NotificationIntent
+    public var channel: DeliveryChannel
+    public var rendered: RenderedMessage
+    public var destination: Destination
+    /// The staff link or the guest's survey link, if the message has one.
+    public var link: String?
+
+    public var idempotencyKey: String { intent.idempotencyKey }
+
+    /// Where a message goes.
+    public enum Destination: Sendable {
+        case email(String)
+        /// A phone number, through the SMS gateway endpoint.
+        case phone(String, gateway: Endpoint)
+        case endpoint(Endpoint)
+    }
+}
+
+/// A delivery failure with its receipt code, as ``NotificationChannel``s throw them.
+enum DeliveryFailure {
+    static func permanent(_ code: String, _ message: String) -> WorkFailure { .permanent("[\(code)] \(message)") }
+    static func transient(_ code: String, _ message: String, retryAfter: Duration? = nil) -> WorkFailure {
+        .transient("[\(code)] \(message)", retryAfter: retryAfter)
+    }
+
+    /// The code and message of a stored reason (`gave up after 3 attempts: [http_503] …` → `http_503`).
+    static func parse(_ reason: String) -> (code: String, message: String) {
+        if let open = reason.firstIndex(of: "["), let close = reason[open...].firstIndex(of: "]") {
+            let code = String(reason[reason.index(after: open)..<close])
+            if !code.isEmpty, code.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" }) {
+                return (code, String(reason.prefix(1000)))
+            }
+        }
+        return ("error", String(reason.prefix(1000)))
+    }
+}

@@ -1,0 +1,30 @@
+import ComplaintEvents
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The notifier's `deliveries` table: one row per notification with its latest status, so operators
+/// (and `GET /v1/notifications`) see what was sent, what is retrying and what was given up, and why.
+enum DeliveryLedger {
+    static func recordPlanned(_ intent: NotificationIntent, dueAt: Date?, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO deliveries (notification_id, complaint_id, hotel_id, cause_event_id, rule, template, language, channel,
+                recipient_kind, staff_id, endpoint, status, due_at)
+            VALUES (\(intent.notificationID), \(intent.complaintID), \(intent.hotelID), \(intent.causeEventID), \(intent.rule),
+                \(intent.template), \(intent.language), \(intent.channel.rawValue), \(intent.recipient.kind.rawValue),
+                \(intent.recipient.staffID), \(intent.endpoint), 'pending', COALESCE(\(dueAt), now()))
+            ON CONFLICT (notification_id) DO NOTHING
+            """, logger: logger)
+    }
+
+    static func recordAttempt(
+        _ notificationID: UUID, status: String, channel: DeliveryChannel, attempts: Int, error: String?, receipt: String?, settled: Bool,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query("""
+            UPDATE deliveries SET status = \(status), channel = \(channel.rawValue), attempts = \(attempts), last_error = \(error),
+                receipt = COALESCE(\(receipt), receipt), settled_at = CASE WHEN \(settled) THEN now() ELSE NULL END
+            WHERE notification_id = \(notificationID)
+            """, logger: logger)
+    }
+}

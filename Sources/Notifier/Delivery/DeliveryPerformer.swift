@@ -1,0 +1,145 @@
+import Access
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import Foundation
+import Logging
+
+/// Delivers the notifier's intents of one ``DeliveryKind`` (guest, staff, endpoint): finds the address,
+/// renders the template, hands the message to the channel, and settles each attempt with a
+/// `notifications.delivered.v1` receipt (delivered, failed and retrying, or given up) and the
+/// `deliveries` row. Message bodies and addresses are never logged.
+public struct DeliveryPerformer: WorkPerformer {
+    public var kind: DeliveryKind
+    public var rules: LiveConfiguration<NotificationRules>
+    public var templates: TemplateCatalog
+    public var channels: [DeliveryChannel: any NotificationChannel]
+    public var guests: (any GuestContactSource)?
+    /// Signs survey links; without it a follow-up survey message is given up with `survey_not_configured`.
+    public var surveySecret: String?
+    public var receipts: Topic<NotificationOutcome>
+    public var source = "/redress/notifier"
+
+    public init(
+        kind: DeliveryKind, rules: LiveConfiguration<NotificationRules>, templates: TemplateCatalog,
+        channels: [DeliveryChannel: any NotificationChannel], guests: (any GuestContactSource)?, surveySecret: String?,
+        receipts: Topic<NotificationOutcome> = Topics.notifications
+    ) {
+        self.kind = kind
+        self.rules = rules
+        self.templates = templates
+        self.channels = channels
+        self.guests = guests
+        self.surveySecret = surveySecret
+        self.receipts = receipts
+    }
+
+    public var kinds: [String] { [kind.rawValue] }
+
+    public func perform(_ item: WorkItem, logger: Logger) async throws -> String {
+        let intent: NotificationIntent
+        do {
+            intent = try item.decodePayload(NotificationIntent.self)
+        } catch {
+            throw DeliveryFailure.permanent("unreadable_intent", "the recorded intent does not decode (\(error))")
+        }
+        let rules = self.rules.current
+        var guest: GuestContact?
+        let channel: DeliveryChannel
+        let destination: OutgoingMessage.Destination
+        switch kind {
+        case .guest:
+            guard let guests else { throw DeliveryFailure.permanent("guest_contacts_not_configured", "INTAKE_URL and INTAKE_API_KEY are not set") }
+            guard let contact = try await guests.contact(for: intent.complaintID, logger: logger) else {
+                throw DeliveryFailure.permanent("unknown_complaint", "intake does not know the complaint")
+            }
+            guest = contact
+            let gateway = rules.endpoints.values.sorted { $0.name < $1.name }.first { $0.channel == .sms }
+            var chosen: (DeliveryChannel, OutgoingMessage.Destination)?
+            for candidate in intent.guestChannels ?? [intent.channel] {
+                if candidate == .email, let email = contact.email { chosen = (.email, .email(email)); break }
+                if candidate == .sms, let phone = contact.phone, let gateway { chosen = (.sms, .phone(phone, gateway: gateway)); break }
+            }
+            guard let chosen else { throw DeliveryFailure.permanent("no_contact_details", "the guest left no address for \((intent.guestChannels ?? [intent.channel]).map(\.rawValue).joined(separator: " or "))") }
+            (channel, destination) = chosen
+        case .staff:
+            guard let address = intent.staffAddress else {
+                throw DeliveryFailure.permanent("no_contact_details", "the rules file has no \(intent.channel.rawValue) address for this staff member")
+            }
+            if intent.channel == .sms {
+                guard let gateway = rules.endpoints.values.sorted(by: { $0.name < $1.name }).first(where: { $0.channel == .sms }) else {
+                    throw DeliveryFailure.permanent("not_configured", "no sms gateway endpoint")
+                }
+                destination = .phone(address, gateway: gateway)
+            } else {
+                destination = .email(address)
+            }
+            channel = intent.channel
+        case .endpoint:
+            guard let name = intent.endpoint, let endpoint = rules.endpoints[name] else {
+                throw DeliveryFailure.permanent("unknown_endpoint", "the endpoint '\(intent.endpoint ?? "")' is no longer in the rules file")
+            }
+            channel = endpoint.channel
+            destination = .endpoint(endpoint)
+        }
+        guard let implementation = channels[channel] else {
+            throw DeliveryFailure.permanent("channel_not_configured", "no \(channel.rawValue) channel is configured (see services/notifier/README.md)")
+        }
+        let link = try link(for: intent, rules: rules)
+        let values = MessageValues.make(intent: intent, rules: rules, templates: templates, guest: guest, link: link)
+        guard let rendered = templates.render(intent.template, language: intent.language, values: values) else {
+            throw DeliveryFailure.permanent("no_template", "no template \(intent.template) in \(intent.language)")
+        }
+        let message = OutgoingMessage(intent: intent, channel: channel, rendered: rendered, destination: destination, link: link)
+        return try await implementation.send(message, logger: logger)
+    }
+
+    /// Staff get the complaint's link; a guest's follow-up survey gets a signed, expiring survey link.
+    func link(for intent: NotificationIntent, rules: NotificationRules) throws -> String? {
+        if intent.recipient.kind == .staff {
+            return rules.links.complaint.replacingOccurrences(of: "{complaintId}", with: intent.complaintID.uuidString.lowercased())
+        }
+        guard intent.trigger == NotificationTrigger.sla(.followUpDue).name else { return nil }
+        guard let surveySecret else { throw DeliveryFailure.permanent("survey_not_configured", "SURVEY_TOKEN_SECRET is not set") }
+        // From the cause's time, so every attempt sends the same link.
+        let expiry = intent.causeTime.addingTimeInterval(Double(rules.surveyValidity.components.seconds))
+        let token = SurveyToken(complaintID: intent.complaintID, expiresAt: expiry, secret: surveySecret)
+        return rules.links.survey.replacingOccurrences(of: "{token}", with: token.description)
+    }
+
+    public func record(_ item: WorkItem, result: WorkResult, context: WorkContext) async throws -> [OutgoingEvent] {
+        guard let intent = try? item.decodePayload(NotificationIntent.self) else { return [] }
+        let status: NotificationOutcome.Status
+        var channel = intent.channel
+        var receipt: String?
+        let rowStatus: String
+        switch result {
+        case .succeeded(let outcome):
+            status = .delivered
+            // The receipt starts with the channel actually used (a guest's e-mail or SMS).
+            if let first = outcome.split(separator: " ").first, let used = DeliveryChannel(rawValue: String(first)) { channel = used }
+            receipt = outcome
+            rowStatus = "delivered"
+        case .willRetry(let reason, _):
+            let (code, message) = DeliveryFailure.parse(reason)
+            status = .failed(NotificationFailure(code: code, message: message, isRetriable: true))
+            rowStatus = "retrying"
+        case .failed(let reason):
+            let (code, message) = DeliveryFailure.parse(reason)
+            status = .givenUp(NotificationFailure(code: code, message: message, isRetriable: false))
+            rowStatus = "given_up"
+        }
+        var error: String?
+        if case .failed(let failure) = status { error = failure.message }
+        if case .givenUp(let failure) = status { error = failure.message }
+        try await DeliveryLedger.recordAttempt(
+            intent.notificationID, status: rowStatus, channel: channel, attempts: item.attempt, error: error, receipt: receipt,
+            settled: rowStatus != "retrying", on: context.connection, logger: context.logger)
+        let outcome = NotificationOutcome(
+            notificationID: intent.notificationID, complaintID: intent.complaintID, status: status, channel: channel,
+            recipient: intent.recipient, template: intent.template, language: intent.language, attempts: min(item.attempt, 100),
+            occurredAt: Date(), causeEventID: intent.causeEventID)
+        let envelope = EventEnvelope(source: source, time: outcome.occurredAt, hotelID: intent.hotelID, data: outcome)
+        return [try OutgoingEvent(envelope, on: receipts)]
+    }
+}

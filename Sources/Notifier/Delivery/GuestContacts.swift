@@ -1,0 +1,83 @@
+import AsyncHTTPClient
+import ComplaintPipeline
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// A guest's contact details at send time. Intake alone stores them; the notifier asks for them just
+/// before sending and keeps them nowhere (not in its tables, its queue or its logs).
+public struct GuestContact: Sendable, Hashable {
+    public var name: String?
+    public var email: String?
+    public var phone: String?
+
+    public init(name: String? = nil, email: String? = nil, phone: String? = nil) {
+        self.name = name
+        self.email = email
+        self.phone = phone
+    }
+
+    /// The first word of the name (a guest message never names more).
+    public var firstName: String? {
+        guard let name = name?.trimmingCharacters(in: .whitespaces), !name.isEmpty else { return nil }
+        return name.split(separator: " ").first.map(String.init)
+    }
+}
+
+/// Where guest contact details come from.
+public protocol GuestContactSource: Sendable {
+    /// The guest of `complaintID`, or `nil` if intake does not know the complaint.
+    func contact(for complaintID: UUID, logger: Logger) async throws -> GuestContact?
+}
+
+/// Guest contacts from intake's API (`GET /v1/complaints/{id}`) with the notifier's staff key
+/// (`INTAKE_URL`, `INTAKE_API_KEY`; create one with `redress apikey create --role staff`).
+public struct IntakeGuestContacts: GuestContactSource {
+    public var baseURL: String
+    public var apiKey: String
+    public var timeout: Duration
+    var client: HTTPClient = .shared
+
+    public init(baseURL: String, apiKey: String, timeout: Duration = .seconds(10)) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.apiKey = apiKey
+        self.timeout = timeout
+    }
+
+    struct Complaint: Decodable {
+        struct Guest: Decodable {
+            var name: String?
+            var email: String?
+            var phone: String?
+        }
+        var guest: Guest?
+    }
+
+    public func contact(for complaintID: UUID, logger: Logger) async throws -> GuestContact? {
+        var request = HTTPClientRequest(url: "\(baseURL)/v1/complaints/\(complaintID.uuidString.lowercased())")
+        request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+        request.headers.add(name: "Accept", value: "application/json")
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.nanosecondsTotal)), logger: logger)
+            body = try await response.body.collect(upTo: 4 * 1024 * 1024)
+        } catch {
+            throw DeliveryFailure.transient("intake_unreachable", "could not ask intake for the guest's contact details (\(type(of: error)))")
+        }
+        switch response.status.code {
+        case 200:
+            guard let complaint = try? JSONDecoder().decode(Complaint.self, from: Data(body.readableBytesView)) else {
+                throw DeliveryFailure.transient("intake_unreadable", "intake's answer is not a complaint")
+            }
+            return GuestContact(name: complaint.guest?.name, email: complaint.guest?.email, phone: complaint.guest?.phone)
+        case 404:
+            return nil
+        case 401, 403:
+            throw DeliveryFailure.transient("intake_unauthorized", "intake refused INTAKE_API_KEY (\(response.status.code)); it needs the staff role for the hotel")
+        default:
+            throw DeliveryFailure.transient("intake_\(response.status.code)", "intake answered \(response.status.code)")
+        }
+    }
+}

@@ -1,0 +1,324 @@
+import ComplaintEvents
+import ComplaintPipeline
+import Foundation
+import HotelTime
+
+/// Reads `services/notifier/rules.yaml` into ``NotificationRules``, refusing a file with any problem — an
+/// unknown trigger, channel or language, an endpoint a rule names that does not exist, a secret whose
+/// environment variable is not set — with `file:line: field: reason`.
+///
+/// Endpoint `url`, `secret` and header values may name environment variables as `${NAME}` (required) or
+/// `${NAME:-default}`, so tokens and secrets stay out of the repository.
+public enum RulesFile {
+    /// The shipped file, relative to the Redress home.
+    public static let defaultPath = "services/notifier/rules.yaml"
+
+    static let allowedKeys: [String: Set<String>] = [
+        "": ["defaults", "links", "survey", "hotels", "staff", "endpoints", "rules"],
+        "defaults": ["language", "timeZone", "maximumAttempts"],
+        "links": ["complaint", "survey"],
+        "survey": ["validFor"],
+        "rules": ["name", "on", "severity", "hotel", "category", "to", "channels", "template", "urgent"],
+    ]
+    static let hotelKeys: Set<String> = ["name", "language", "timeZone", "quietHours", "staffEmail", "robots"]
+    static let staffKeys: Set<String> = ["email", "phone", "language"]
+    static let endpointKeys: Set<String> = ["channel", "url", "secret", "headers", "body", "timeoutSeconds"]
+    /// The languages templates exist for; a file naming another is refused.
+    public static let languages: Set<String> = ["en", "zh-CN"]
+
+    struct RawFile: Decodable {
+        var defaults: RawDefaults?
+        var links: RawLinks?
+        var survey: RawSurvey?
+        var hotels: [String: RawHotel]?
+        var staff: [String: RawStaff]?
+        var endpoints: [String: RawEndpoint]?
+        var rules: [RawRule]
+    }
+    struct RawDefaults: Decodable { var language: String?; var timeZone: String?; var maximumAttempts: Int? }
+    struct RawLinks: Decodable { var complaint: String?; var survey: String? }
+    struct RawSurvey: Decodable { var validFor: String? }
+    struct RawHotel: Decodable {
+        var name: String?
+        var language: String?
+        var timeZone: String?
+        var quietHours: String?
+        var staffEmail: String?
+        var robots: [String]?
+    }
+    struct RawStaff: Decodable { var email: String?; var phone: String?; var language: String? }
+    struct RawEndpoint: Decodable {
+        var channel: String
+        var url: String
+        var secret: String?
+        var headers: [String: String]?
+        var body: String?
+        var timeoutSeconds: Double?
+    }
+    struct RawRule: Decodable {
+        var name: String
+        var on: [String]
+        var severity: [String]?
+        var hotel: [String]?
+        var category: [String]?
+        var to: [String]
+        var channels: [String]?
+        var template: String
+        var urgent: Bool?
+    }
+
+    /// Channels an endpoint may use (people's channels, e-mail and SMS to a person, come from the rule).
+    static let endpointChannels: Set<DeliveryChannel> = [.webhook, .slack, .teams, .wecom, .dingtalk, .feishu, .sms]
+    /// Channels a rule may list for a person.
+    static let personChannels: Set<DeliveryChannel> = [.email, .sms]
+
+    /// Loads and checks the file at `path`.
+    public static func load(contentsOf path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationFileError) -> NotificationRules {
+        try load(try ConfigurationFile(contentsOf: path), environment: environment)
+    }
+
+    /// Loads and checks `file`, expanding `${NAME}` from `environment`.
+    public static func load(_ file: ConfigurationFile, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationFileError) -> NotificationRules {
+        if let unknown = file.unknownKeys(allowed: { shape in
+            let parts = shape.split(separator: ".")
+            if parts.first == "hotels" { return parts.count == 1 ? nil : (parts.count == 2 ? hotelKeys : nil) }
+            if parts.first == "staff" { return parts.count == 1 ? nil : (parts.count == 2 ? staffKeys : nil) }
+            if parts.first == "endpoints" { return parts.count == 1 ? nil : (parts.count == 2 ? endpointKeys : nil) }
+            return allowedKeys[shape]
+        }) {
+            throw unknown
+        }
+        let raw = try file.decode(RawFile.self)
+        typealias Path = [FieldPath.Component]
+        func fail(_ path: Path, _ reason: String) -> ConfigurationFileError { file.error(at: path, reason) }
+        func language(_ text: String, _ path: Path) throws(ConfigurationFileError) -> String {
+            guard languages.contains(text) else { throw fail(path, "must be one of \(languages.sorted().joined(separator: ", ")) (a template language)") }
+            return text
+        }
+        func zone(_ text: String, _ path: Path) throws(ConfigurationFileError) -> TimeZone {
+            guard let zone = TimeZone(identifier: text), TimeZone.knownTimeZoneIdentifiers.contains(text) || text == "UTC" else {
+                throw fail(path, "must be an IANA time zone such as Asia/Shanghai or Europe/London")
+            }
+            return zone
+        }
+        func expand(_ text: String, _ path: Path) throws(ConfigurationFileError) -> String {
+            do throws(EnvironmentReference.Missing) {
+                return try EnvironmentReference.expand(text, environment: environment)
+            } catch {
+                throw fail(path, "needs the environment variable \(error.name), which is not set")
+            }
+        }
+
+        var defaultHotel = NotificationRules.HotelSettings()
+        if let defaults = raw.defaults {
+            if let text = defaults.language { defaultHotel.language = try language(text, [.key("defaults"), .key("language")]) }
+            if let text = defaults.timeZone { defaultHotel.timeZone = try zone(text, [.key("defaults"), .key("timeZone")]) }
+        }
+        let maximumAttempts = raw.defaults?.maximumAttempts ?? 8
+        guard (1...100).contains(maximumAttempts) else { throw fail([.key("defaults"), .key("maximumAttempts")], "must be 1 to 100") }
+
+        var links = NotificationRules.Links()
+        if let text = raw.links?.complaint {
+            let complaint = try expand(text, [.key("links"), .key("complaint")])
+            guard complaint.contains("{complaintId}") else { throw fail([.key("links"), .key("complaint")], "must contain {complaintId}") }
+            links.complaint = complaint
+        }
+        if let text = raw.links?.survey {
+            let survey = try expand(text, [.key("links"), .key("survey")])
+            guard survey.contains("{token}") else { throw fail([.key("links"), .key("survey")], "must contain {token}") }
+            links.survey = survey
+        }
+        var surveyValidity: Duration = .seconds(7 * 86_400)
+        if let text = raw.survey?.validFor {
+            guard let seconds = parseDuration(text), seconds >= 60 else {
+                throw fail([.key("survey"), .key("validFor")], "must be a duration of at least a minute such as 7d, 48h or 90m")
+            }
+            surveyValidity = .seconds(seconds)
+        }
+
+        // Endpoints.
+        var endpoints: [String: Endpoint] = [:]
+        for (name, endpoint) in raw.endpoints ?? [:] {
+            let path: Path = [.key("endpoints"), .key(name)]
+            guard let channel = DeliveryChannel(rawValue: endpoint.channel), endpointChannels.contains(channel) else {
+                throw fail(path + [.key("channel")], "must be one of \(endpointChannels.map(\.rawValue).sorted().joined(separator: ", "))")
+            }
+            let url = try expand(endpoint.url, path + [.key("url")])
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                throw fail(path + [.key("url")], "must be an http or https URL")
+            }
+            let secret = try endpoint.secret.map { text throws(ConfigurationFileError) in try expand(text, path + [.key("secret")]) }
+            if channel == .webhook && (secret ?? "").isEmpty {
+                throw fail(path + [.key("secret")], "is required for a webhook (receivers verify the signature with it)")
+            }
+            var headers: [String: String] = [:]
+            for (header, value) in endpoint.headers ?? [:] {
+                headers[header] = try expand(value, path + [.key("headers"), .key(header)])
+            }
+            if channel == .sms {
+                guard let body = endpoint.body, body.contains("{{to}}"), body.contains("{{text}}") else {
+                    throw fail(path + [.key("body")], "an sms gateway needs a body template containing {{to}} and {{text}}")
+                }
+            } else if endpoint.body != nil {
+                throw fail(path + [.key("body")], "only an sms gateway takes a body template")
+            }
+            let timeout = endpoint.timeoutSeconds ?? 10
+            guard (0.1...120).contains(timeout) else { throw fail(path + [.key("timeoutSeconds")], "must be 0.1 to 120 seconds") }
+            endpoints[name] = Endpoint(
+                name: name, channel: channel, url: url, secret: secret.flatMap { $0.isEmpty ? nil : $0 }, headers: headers, body: endpoint.body,
+                timeout: .milliseconds(Int64(timeout * 1000)))
+        }
+
+        // Hotels.
+        var hotels: [String: NotificationRules.HotelSettings] = [:]
+        for (id, hotel) in raw.hotels ?? [:] {
+            let path: Path = [.key("hotels"), .key(id)]
+            var settings = defaultHotel
+            settings.name = hotel.name
+            if let text = hotel.language { settings.language = try language(text, path + [.key("language")]) }
+            if let text = hotel.timeZone { settings.timeZone = try zone(text, path + [.key("timeZone")]) }
+            if let text = hotel.quietHours {
+                let parts = text.split(separator: "-").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, let start = LocalTime(parts[0]), let end = LocalTime(parts[1]), start != end else {
+                    throw fail(path + [.key("quietHours")], "must be a local window such as 22:00-08:00")
+                }
+                settings.quietHours = QuietHours(start: start, end: end)
+            }
+            if let pattern = hotel.staffEmail {
+                guard pattern.contains("{staffId}"), pattern.contains("@") else {
+                    throw fail(path + [.key("staffEmail")], "must be an address pattern containing {staffId}, such as {staffId}@pudong.example.com")
+                }
+                settings.staffEmail = pattern
+            }
+            for (index, robot) in (hotel.robots ?? []).enumerated() {
+                guard let endpoint = endpoints[robot] else { throw fail(path + [.key("robots"), .index(index)], "names no endpoint '\(robot)'") }
+                guard endpoint.channel != .sms else { throw fail(path + [.key("robots"), .index(index)], "'\(robot)' is an sms gateway, not a robot") }
+            }
+            settings.robots = hotel.robots ?? []
+            hotels[id] = settings
+        }
+
+        var staff: [String: NotificationRules.StaffContact] = [:]
+        for (id, entry) in raw.staff ?? [:] {
+            let path: Path = [.key("staff"), .key(id)]
+            if let email = entry.email, !email.contains("@") { throw fail(path + [.key("email")], "must be an e-mail address") }
+            if let phone = entry.phone, !(phone.hasPrefix("+") && phone.dropFirst().allSatisfy(\.isNumber)) {
+                throw fail(path + [.key("phone")], "must be an E.164 number such as +8613800138000")
+            }
+            let staffLanguage = try entry.language.map { text throws(ConfigurationFileError) in try language(text, path + [.key("language")]) }
+            staff[id] = NotificationRules.StaffContact(email: entry.email, phone: entry.phone, language: staffLanguage)
+        }
+
+        // Rules.
+        var rules: [NotificationRules.Rule] = []
+        var names: Set<String> = []
+        let smsGateway = endpoints.values.contains { $0.channel == .sms }
+        for (index, rawRule) in raw.rules.enumerated() {
+            let path: Path = [.key("rules"), .index(index)]
+            guard !rawRule.name.isEmpty, names.insert(rawRule.name).inserted else { throw fail(path + [.key("name")], "must be a unique, non-empty name") }
+            var triggers: Set<NotificationTrigger> = []
+            for (position, name) in rawRule.on.enumerated() {
+                let trigger = NotificationTrigger(name)
+                guard NotificationTrigger.all.contains(trigger) else {
+                    throw fail(path + [.key("on"), .index(position)], "is not a trigger (one of \(NotificationTrigger.all.sorted().map(\.name).joined(separator: ", ")))")
+                }
+                triggers.insert(trigger)
+            }
+            guard !triggers.isEmpty else { throw fail(path + [.key("on")], "must name at least one trigger") }
+            var severities: Set<Severity> = []
+            for (position, text) in (rawRule.severity ?? []).enumerated() {
+                guard let severity = Severity(rawValue: text) else { throw fail(path + [.key("severity"), .index(position)], "must be minor, moderate or serious") }
+                severities.insert(severity)
+            }
+            var categories: Set<ComplaintCategory> = []
+            for (position, text) in (rawRule.category ?? []).enumerated() {
+                guard let category = ComplaintCategory(rawValue: text) else {
+                    throw fail(path + [.key("category"), .index(position)], "is not a category (\(ComplaintCategory.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                categories.insert(category)
+            }
+            var recipients: [NotificationRules.RecipientSelector] = []
+            for (position, text) in rawRule.to.enumerated() {
+                switch text {
+                case "guest": recipients.append(.guest)
+                case "assignee": recipients.append(.assignee)
+                case "robots": recipients.append(.robots)
+                case _ where text.hasPrefix("endpoint:"):
+                    let name = String(text.dropFirst("endpoint:".count))
+                    guard let endpoint = endpoints[name], endpoint.channel != .sms else {
+                        throw fail(path + [.key("to"), .index(position)], "names no webhook or robot endpoint '\(name)'")
+                    }
+                    recipients.append(.endpoint(name))
+                default:
+                    throw fail(path + [.key("to"), .index(position)], "must be guest, assignee, robots or endpoint:NAME")
+                }
+            }
+            guard !recipients.isEmpty else { throw fail(path + [.key("to")], "must name at least one recipient") }
+            var channels: [DeliveryChannel] = []
+            for (position, text) in (rawRule.channels ?? ["email"]).enumerated() {
+                guard let channel = DeliveryChannel(rawValue: text), personChannels.contains(channel) else {
+                    throw fail(path + [.key("channels"), .index(position)], "must be email or sms (robots and webhooks are endpoints)")
+                }
+                if channel == .sms && !smsGateway { throw fail(path + [.key("channels"), .index(position)], "sms needs an endpoint with channel: sms") }
+                channels.append(channel)
+            }
+            guard !rawRule.template.isEmpty, rawRule.template.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                throw fail(path + [.key("template")], "must be a template name such as complaint_received_guest")
+            }
+            rules.append(NotificationRules.Rule(
+                name: rawRule.name, triggers: triggers, severities: severities, hotels: Set(rawRule.hotel ?? []), categories: categories,
+                recipients: recipients, channels: channels, template: rawRule.template, urgent: rawRule.urgent ?? false))
+        }
+        return NotificationRules(
+            hotels: hotels, defaultHotel: defaultHotel, endpoints: endpoints, staff: staff, rules: rules, links: links,
+            surveyValidity: surveyValidity, maximumAttempts: maximumAttempts)
+    }
+
+    /// Refuses rules whose template does not exist in any language of `templates`.
+    public static func check(_ rules: NotificationRules, against templates: TemplateCatalog, in file: ConfigurationFile) throws(ConfigurationFileError) {
+        for (index, rule) in rules.rules.enumerated() where templates.languages(of: rule.template).isEmpty {
+            throw file.error(at: [.key("rules"), .index(index), .key("template")], "has no file \(rule.template).yaml in the templates folder")
+        }
+    }
+
+    /// `90s`, `45m`, `48h`, `7d` in seconds.
+    static func parseDuration(_ text: String) -> Int64? {
+        guard let unit = text.last, let number = Int64(text.dropLast()), number >= 0 else { return nil }
+        switch unit {
+        case "s": return number
+        case "m": return number * 60
+        case "h": return number * 3600
+        case "d": return number * 86_400
+        default: return nil
+        }
+    }
+}
+
+/// `${NAME}` and `${NAME:-default}` in a configuration value, replaced from the environment.
+enum EnvironmentReference {
+    struct Missing: Error { var name: String }
+
+    static func expand(_ text: String, environment: [String: String]) throws(Missing) -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let open = rest.range(of: "${") {
+            result += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].firstIndex(of: "}") else {
+                result += rest[open.lowerBound...]
+                return result
+            }
+            let reference = rest[open.upperBound..<close]
+            let parts = reference.split(separator: ":-", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0])
+            if let value = environment[name], !value.isEmpty {
+                result += value
+            } else if parts.count == 2 {
+                result += parts[1]
+            } else {
+                throw Missing(name: name)
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return result + rest
+    }
+}

@@ -1,0 +1,63 @@
+import ComplaintEvents
+import Foundation
+import Logging
+import PostgresNIO
+
+/// What the notifier remembers of a complaint (its `complaints` table): enough to decide who is told and
+/// in which language when a later event (a clock warning, a resolution) carries less.
+public struct ComplaintFacts: Sendable, Hashable {
+    public var complaintID: UUID
+    public var hotelID: String
+    public var category: ComplaintCategory?
+    public var severity: Severity?
+    public var guestLanguage: String?
+    public var preferredContact: ContactChannel?
+    public var assignee: Assignee?
+    public var department: String?
+    public var escalationLevel: Int = 0
+
+    public init(complaintID: UUID, hotelID: String) {
+        self.complaintID = complaintID
+        self.hotelID = hotelID
+    }
+}
+
+/// Reads and writes ``ComplaintFacts`` on the handler's connection (the notifier's schema on the path).
+enum ComplaintFactsStore {
+    /// The complaint's facts, locked for this transaction; a row is created first if there is none, so two
+    /// events of one complaint handled at once wait for each other.
+    static func lock(_ complaintID: UUID, hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> ComplaintFacts {
+        try await connection.query(
+            "INSERT INTO complaints (complaint_id, hotel_id) VALUES (\(complaintID), \(hotelID)) ON CONFLICT (complaint_id) DO NOTHING",
+            logger: logger)
+        let rows = try await connection.query("""
+            SELECT hotel_id, category, severity, guest_language, preferred_contact, assignee_id, assignee_name, assignee_role,
+                   department, escalation_level
+            FROM complaints WHERE complaint_id = \(complaintID) FOR UPDATE
+            """, logger: logger)
+        for try await row in rows.decode((String, String?, String?, String?, String?, String?, String?, String?, String?, Int).self) {
+            var facts = ComplaintFacts(complaintID: complaintID, hotelID: row.0)
+            facts.category = row.1.flatMap(ComplaintCategory.init(rawValue:))
+            facts.severity = row.2.flatMap(Severity.init(rawValue:))
+            facts.guestLanguage = row.3
+            facts.preferredContact = row.4.flatMap(ContactChannel.init(rawValue:))
+            if let id = row.5, let name = row.6, let role = row.7.flatMap(ActorRole.init(rawValue:)) {
+                facts.assignee = Assignee(staffID: id, name: name, role: role)
+            }
+            facts.department = row.8
+            facts.escalationLevel = row.9
+            return facts
+        }
+        return ComplaintFacts(complaintID: complaintID, hotelID: hotelID)
+    }
+
+    static func save(_ facts: ComplaintFacts, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE complaints SET hotel_id = \(facts.hotelID), category = \(facts.category?.rawValue), severity = \(facts.severity?.rawValue),
+                guest_language = \(facts.guestLanguage), preferred_contact = \(facts.preferredContact?.rawValue),
+                assignee_id = \(facts.assignee?.staffID), assignee_name = \(facts.assignee?.name), assignee_role = \(facts.assignee?.role.rawValue),
+                department = \(facts.department), escalation_level = \(facts.escalationLevel), updated_at = now()
+            WHERE complaint_id = \(facts.complaintID)
+            """, logger: logger)
+    }
+}

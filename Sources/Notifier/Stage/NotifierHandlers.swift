@@ -1,0 +1,100 @@
+import ComplaintEvents
+import ComplaintPipeline
+import Foundation
+import Logging
+
+/// What every notifier handler shares: lock the complaint's facts, update them from the event, plan
+/// with the rules, and record each intent (a redelivered event records nothing new: same keys).
+struct NotificationRecorder: Sendable {
+    var planner: NotificationPlanner
+
+    func apply<Input>(
+        _ event: EventEnvelope<Input>, complaintID: UUID, trigger: NotificationTrigger, context: HandlerContext,
+        update: (inout ComplaintFacts) -> MessageFacts
+    ) async throws -> [OutgoingEvent] {
+        var facts = try await ComplaintFactsStore.lock(complaintID, hotelID: event.hotelID, on: context.connection, logger: context.logger)
+        let details = update(&facts)
+        try await ComplaintFactsStore.save(facts, on: context.connection, logger: context.logger)
+        let maximumAttempts = planner.rules.current.maximumAttempts
+        for planned in planner.plan(trigger, cause: (event.id, event.time), facts: facts, details: details) {
+            let intent = planned.intent
+            let recorded = try await context.recordIntent(
+                kind: planned.kind.rawValue, idempotencyKey: intent.idempotencyKey, payload: intent, maximumAttempts: maximumAttempts,
+                dueAt: planned.dueAt)
+            guard recorded else { continue }
+            try await DeliveryLedger.recordPlanned(intent, dueAt: planned.dueAt, on: context.connection, logger: context.logger)
+            context.logger.debug("notification planned", metadata: [
+                "notification.id": "\(intent.notificationID)", "notification.rule": "\(intent.rule)",
+                "notification.channel": "\(intent.channel.rawValue)", "notification.recipient": "\(intent.recipientKey)",
+            ])
+        }
+        return []
+    }
+}
+
+/// `complaints.received.v1`: remembers the guest's language and preferred contact; tells the guest the
+/// complaint is registered.
+struct ReceivedNotificationHandler: EventHandler {
+    var recorder: NotificationRecorder
+
+    func handle(_ event: EventEnvelope<ComplaintReceived>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let received = event.data
+        return try await recorder.apply(event, complaintID: received.complaintID, trigger: .received, context: context) { facts in
+            facts.hotelID = received.hotelID
+            facts.guestLanguage = received.guest.preferredLanguage ?? received.language ?? facts.guestLanguage
+            facts.preferredContact = received.guest.preferredContact ?? facts.preferredContact
+            return MessageFacts(category: facts.category, severity: facts.severity, statusAfter: .registered)
+        }
+    }
+}
+
+/// `complaints.assigned.v1`: remembers the assignee; tells them (and, on escalation, whoever the rules name).
+struct AssignedNotificationHandler: EventHandler {
+    var recorder: NotificationRecorder
+
+    func handle(_ event: EventEnvelope<ComplaintAssigned>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let assigned = event.data
+        return try await recorder.apply(event, complaintID: assigned.complaintID, trigger: .assigned(assigned.reason), context: context) { facts in
+            facts.category = assigned.category
+            facts.severity = assigned.severity
+            facts.assignee = assigned.assignee
+            facts.department = assigned.department
+            facts.escalationLevel = assigned.escalationLevel
+            return MessageFacts(
+                category: assigned.category, severity: assigned.severity, department: assigned.department,
+                assigneeName: assigned.assignee.name, assigneeRole: assigned.assignee.role, escalationLevel: assigned.escalationLevel,
+                statusAfter: .assigned)
+        }
+    }
+}
+
+/// `complaints.updated.v1`: staff actions (resolved, reopened, …) per the rules.
+struct UpdatedNotificationHandler: EventHandler {
+    var recorder: NotificationRecorder
+
+    func handle(_ event: EventEnvelope<ComplaintUpdated>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let updated = event.data
+        return try await recorder.apply(event, complaintID: updated.complaintID, trigger: .updated(updated.kind), context: context) { facts in
+            MessageFacts(
+                category: facts.category, severity: facts.severity, department: facts.department, assigneeName: facts.assignee?.name,
+                assigneeRole: facts.assignee?.role, escalationLevel: facts.escalationLevel, statusAfter: updated.statusAfter)
+        }
+    }
+}
+
+/// `complaints.sla.v1`: warnings, breaches, escalations, the follow-up survey, the ceiling.
+struct SLANotificationHandler: EventHandler {
+    var recorder: NotificationRecorder
+
+    func handle(_ event: EventEnvelope<ComplaintSLAEvent>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let clock = event.data
+        return try await recorder.apply(event, complaintID: clock.complaintID, trigger: .sla(clock.kind), context: context) { facts in
+            facts.severity = clock.severity
+            var level = facts.escalationLevel
+            if case .escalated(let escalation) = clock.milestone { level = escalation.level }
+            return MessageFacts(
+                category: facts.category, severity: clock.severity, department: facts.department, assigneeName: facts.assignee?.name,
+                assigneeRole: facts.assignee?.role, escalationLevel: level, target: clock.target, deadline: clock.deadline)
+        }
+    }
+}

@@ -1,0 +1,201 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintTesting
+import Crypto
+import Foundation
+import Logging
+@testable import Notifier
+import Testing
+
+/// Webhooks, robots and the SMS gateway against a local HTTP receiver that checks each format and
+/// signature and answers 500, 429 with Retry-After, a robot error code, or nothing at all.
+@Suite("HTTP channels", .timeLimit(.minutes(2)))
+struct ChannelTests {
+    static func endpoint(_ channel: DeliveryChannel, _ base: String, path: String = "/in", secret: String? = nil, timeout: Duration = .seconds(5)) -> Endpoint {
+        Endpoint(name: "test", channel: channel, url: base + path, secret: secret, timeout: timeout)
+    }
+
+    static func failure(_ body: () async throws -> Void) async -> WorkFailure? {
+        do {
+            try await body()
+            return nil
+        } catch let failure as WorkFailure {
+            return failure
+        } catch {
+            Issue.record("not a WorkFailure: \(error)")
+            return nil
+        }
+    }
+
+    @Test("a webhook is signed over timestamp and body, with the intent's idempotency key")
+    func signedWebhook() async throws {
+        let receiver = RecordingReceiver()
+        try await withLoopbackServer(receiver.router) { base in
+            let intent = NotifierFixtures.intent()
+            let message = NotifierFixtures.message(intent, to: .endpoint(Self.endpoint(.webhook, base, secret: "whsec_abc")))
+            let receipt = try await WebhookChannel().send(message, logger: .complaintTest)
+            #expect(receipt == "webhook http 200")
+            let request = try #require(await receiver.waitFor(1).first)
+            #expect(request.headers["Idempotency-Key"] == intent.idempotencyKey)
+            #expect(request.headers["Redress-Notification-Id"] == intent.notificationID.uuidString.lowercased())
+            // Verify as a receiver would: t=…,v1=hex(HMAC(secret, "t.body")), and t recent.
+            let signature = try #require(request.headers["Redress-Signature"])
+            let parts = Dictionary(uniqueKeysWithValues: signature.split(separator: ",").map { pair in
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                return (String(kv[0]), String(kv[1]))
+            })
+            let timestamp = try #require(parts["t"].flatMap { Int64($0) })
+            #expect(abs(Double(timestamp) - Date().timeIntervalSince1970) < 60)
+            let mac = HMAC<SHA256>.authenticationCode(for: Data("\(timestamp).\(request.body)".utf8), using: SymmetricKey(data: Data("whsec_abc".utf8)))
+            #expect(parts["v1"] == mac.map { String(format: "%02x", $0) }.joined())
+            let wrong = HMAC<SHA256>.authenticationCode(for: Data("\(timestamp).\(request.body)".utf8), using: SymmetricKey(data: Data("other".utf8)))
+            #expect(parts["v1"] != wrong.map { String(format: "%02x", $0) }.joined())
+            let json = request.json
+            #expect(json["id"] as? String == intent.notificationID.uuidString.lowercased())
+            #expect(json["complaintId"] as? String == intent.complaintID.uuidString.lowercased())
+            #expect(json["type"] as? String == "redress.notification.v1")
+            #expect(json["severity"] as? String == "serious")
+            #expect(json["subject"] as? String == "Serious complaint 1208")
+            #expect(json["link"] as? String == "https://redress.example/c/1")
+        }
+    }
+
+    @Test("5xx and timeouts are retried, 408/429 after Retry-After, other 4xx given up")
+    func httpFailures() async throws {
+        let receiver = RecordingReceiver()
+        receiver.script(.status(503), .status(429, retryAfter: "7"), .status(408, retryAfter: "Wed, 21 Oct 2099 07:28:00 GMT"), .status(400, body: "bad payload"), .hang)
+        try await withLoopbackServer(receiver.router) { base in
+            let webhook = WebhookChannel()
+            let message = NotifierFixtures.message(NotifierFixtures.intent(), to: .endpoint(Self.endpoint(.webhook, base, secret: "s", timeout: .milliseconds(500))))
+            let unavailable = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
+            #expect(unavailable?.isPermanent == false)
+            #expect(unavailable?.reason.hasPrefix("[http_503]") == true)
+            #expect(unavailable?.retryAfter == nil)
+            let limited = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
+            #expect(limited?.isPermanent == false)
+            #expect(limited?.retryAfter == .seconds(7))
+            let timedOut = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
+            #expect(timedOut?.retryAfter == .seconds(3600), "an HTTP date far ahead is capped at an hour")
+            let bad = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
+            #expect(bad?.isPermanent == true)
+            #expect(bad?.reason.hasPrefix("[http_400]") == true)
+            let hung = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
+            #expect(hung?.isPermanent == false)
+            #expect(hung?.reason.hasPrefix("[timeout]") == true)
+            #expect(receiver.requests.count == 5)
+        }
+        // Nobody listening: retried.
+        let refused = await Self.failure {
+            _ = try await WebhookChannel().send(
+                NotifierFixtures.message(NotifierFixtures.intent(), to: .endpoint(Self.endpoint(.webhook, "http://127.0.0.1:\(try unusedLoopbackPort())", secret: "s"))),
+                logger: .complaintTest)
+        }
+        #expect(refused?.isPermanent == false)
+        #expect(refused?.reason.hasPrefix("[connection]") == true)
+    }
+
+    @Test("each robot gets its own format; DingTalk's URL and Feishu's body carry valid signatures")
+    func robotFormats() async throws {
+        let receiver = RecordingReceiver()
+        receiver.script(.status(200, body: "ok"), .status(200, body: "1"), .status(200, body: #"{"errcode":0,"errmsg":"ok"}"#),
+                        .status(200, body: #"{"errcode":0,"errmsg":"ok"}"#), .status(200, body: #"{"code":0,"msg":"success"}"#))
+        try await withLoopbackServer(receiver.router) { base in
+            let robot = RobotChannel()
+            for channel in [DeliveryChannel.slack, .teams, .wecom, .dingtalk, .feishu] {
+                let endpoint = Self.endpoint(channel, base, path: "/\(channel.rawValue)?access_token=abc", secret: channel == .dingtalk || channel == .feishu ? "SEC123" : nil)
+                let receipt = try await robot.send(NotifierFixtures.message(NotifierFixtures.intent(channel: channel), to: .endpoint(endpoint)), logger: .complaintTest)
+                #expect(receipt == "\(channel.rawValue) http 200")
+            }
+            let requests = await receiver.waitFor(5)
+            let byPath = Dictionary(uniqueKeysWithValues: requests.map { ($0.path, $0) })
+
+            let slack = try #require(byPath["/slack"]?.json)
+            #expect((slack["text"] as? String)?.hasPrefix("*Serious complaint 1208*\nThe air conditioning") == true)
+            #expect((slack["text"] as? String)?.contains("<https://redress.example/c/1|Serious complaint 1208>") == true)
+
+            let teams = try #require(byPath["/teams"]?.json)
+            #expect(teams["type"] as? String == "message")
+            let attachment = try #require((teams["attachments"] as? [[String: Any]])?.first)
+            #expect(attachment["contentType"] as? String == "application/vnd.microsoft.card.adaptive")
+            let card = try #require(attachment["content"] as? [String: Any])
+            #expect(card["type"] as? String == "AdaptiveCard")
+            #expect(((card["actions"] as? [[String: Any]])?.first?["url"] as? String) == "https://redress.example/c/1")
+
+            let wecom = try #require(byPath["/wecom"]?.json)
+            #expect(wecom["msgtype"] as? String == "markdown")
+            #expect(((wecom["markdown"] as? [String: Any])?["content"] as? String)?.hasPrefix("**Serious complaint 1208**") == true)
+
+            let ding = try #require(byPath["/dingtalk"])
+            #expect((ding.json["msgtype"] as? String) == "markdown")
+            let query = Dictionary(uniqueKeysWithValues: ding.query.split(separator: "&").map { pair in
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                return (String(kv[0]), String(kv[1]))
+            })
+            #expect(query["access_token"] == "abc")
+            let timestamp = try #require(query["timestamp"].flatMap { Int64($0) })
+            #expect(abs(Double(timestamp) / 1000 - Date().timeIntervalSince1970) < 60)
+            // DingTalk's check: base64(HMAC-SHA256(key: secret, "timestamp\nsecret")), URL-encoded.
+            let dingMAC = HMAC<SHA256>.authenticationCode(for: Data("\(timestamp)\nSEC123".utf8), using: SymmetricKey(data: Data("SEC123".utf8)))
+            #expect(query["sign"]?.removingPercentEncoding == Data(dingMAC).base64EncodedString())
+
+            let feishu = try #require(byPath["/feishu"]?.json)
+            #expect(feishu["msg_type"] as? String == "text")
+            #expect(((feishu["content"] as? [String: Any])?["text"] as? String)?.hasPrefix("Serious complaint 1208\n") == true)
+            let seconds = try #require((feishu["timestamp"] as? String).flatMap { Int64($0) })
+            // Feishu's check: base64(HMAC-SHA256(key: "timestamp\nsecret", empty message)).
+            let feishuMAC = HMAC<SHA256>.authenticationCode(for: Data(), using: SymmetricKey(data: Data("\(seconds)\nSEC123".utf8)))
+            #expect(feishu["sign"] as? String == Data(feishuMAC).base64EncodedString())
+        }
+    }
+
+    @Test("robots that answer 200 with an error code: rate limits retried, the rest given up")
+    func robotErrorCodes() async throws {
+        let receiver = RecordingReceiver()
+        receiver.script(.status(200, body: #"{"errcode":45009,"errmsg":"api freq out of limit"}"#),
+                        .status(200, body: #"{"errcode":310000,"errmsg":"sign not match"}"#),
+                        .status(200, body: #"{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}"#))
+        try await withLoopbackServer(receiver.router) { base in
+            let robot = RobotChannel()
+            let limited = await Self.failure {
+                _ = try await robot.send(NotifierFixtures.message(NotifierFixtures.intent(channel: .wecom), to: .endpoint(Self.endpoint(.wecom, base))), logger: .complaintTest)
+            }
+            #expect(limited?.isPermanent == false)
+            #expect(limited?.reason.hasPrefix("[wecom_45009]") == true)
+            let unsigned = await Self.failure {
+                _ = try await robot.send(NotifierFixtures.message(NotifierFixtures.intent(channel: .dingtalk), to: .endpoint(Self.endpoint(.dingtalk, base))), logger: .complaintTest)
+            }
+            #expect(unsigned?.isPermanent == true)
+            #expect(unsigned?.reason == "[dingtalk_310000] sign not match")
+            let feishu = await Self.failure {
+                _ = try await robot.send(NotifierFixtures.message(NotifierFixtures.intent(channel: .feishu), to: .endpoint(Self.endpoint(.feishu, base))), logger: .complaintTest)
+            }
+            #expect(feishu?.isPermanent == true)
+            #expect(feishu?.reason.hasPrefix("[feishu_19021]") == true)
+        }
+    }
+
+    @Test("SMS goes through the gateway's body template, JSON-escaped, with its API key header")
+    func smsGateway() async throws {
+        let receiver = RecordingReceiver()
+        try await withLoopbackServer(receiver.router) { base in
+            var gateway = Self.endpoint(.sms, base, path: "/sms")
+            gateway.body = #"{"to":"{{to}}","message":"{{text}}","sender":"REDRESS"}"#
+            gateway.headers = ["X-Api-Key": "key-123"]
+            var message = NotifierFixtures.message(NotifierFixtures.intent(channel: .sms), to: .phone("+8613800138000", gateway: gateway))
+            message.rendered.text = "他说：\"空调\" 坏了\n请处理"
+            #expect(try await SMSGatewayChannel().send(message, logger: .complaintTest) == "sms http 200")
+            let request = try #require(await receiver.waitFor(1).first)
+            #expect(request.headers["X-Api-Key"] == "key-123")
+            #expect(request.json["to"] as? String == "+8613800138000")
+            #expect(request.json["message"] as? String == "Serious complaint 1208\n他说：\"空调\" 坏了\n请处理")
+            #expect(request.json["sender"] as? String == "REDRESS")
+        }
+    }
+
+    @Test("failure codes survive the work queue's wording")
+    func failureCodes() {
+        #expect(DeliveryFailure.parse("gave up after 8 attempts: [http_503] the receiver answered 503").code == "http_503")
+        #expect(DeliveryFailure.parse("[smtp_550] SMTP rcpt to: …").code == "smtp_550")
+        #expect(DeliveryFailure.parse("something else").code == "error")
+    }
+}

@@ -1,0 +1,96 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintTesting
+import Foundation
+import Logging
+@testable import Notifier
+import Testing
+
+/// E-mail against a real SMTP server (aiosmtpd) on loopback: STARTTLS, AUTH, both MIME parts, the
+/// Message-ID, and what the server's refusals become.
+@Suite("E-mail over SMTP", .timeLimit(.minutes(2)))
+struct SMTPTests {
+    static func channel(_ sink: SMTPSink, tls: SMTPClient.TLSMode = .opportunistic, user: String? = nil, password: String? = nil) -> EmailChannel {
+        var configuration = SMTPClient.Configuration(host: "localhost", port: sink.port, tls: tls, trustRootsFile: sink.certificate)
+        configuration.username = user
+        configuration.password = password
+        configuration.timeout = .seconds(10)
+        return EmailChannel(client: SMTPClient(configuration: configuration), sender: MailAddress("notify@pd.example", name: "Redress 浦东"), messageIDDomain: "pd.example")
+    }
+
+    @Test("STARTTLS, AUTH and a multipart message whose Message-ID is the notification's")
+    func multipartOverTLS() async throws {
+        let sink = try await SMTPSink(tls: true, user: "redress", password: "s3cret")
+        defer { sink.stop() }
+        let templates = try NotifierFixtures.templates()
+        let rules = try RulesFile.load(contentsOf: NotifierFixtures.rulesFile, environment: [:])
+        let intent = NotifierFixtures.intent(
+            template: "complaint_received_guest", language: "zh-CN", channel: .email,
+            recipient: NotificationRecipient(kind: .guest, role: .guest), endpoint: nil, trigger: "received")
+        let values = MessageValues.make(intent: intent, rules: rules, templates: templates, guest: GuestContact(name: "李伟"), link: nil)
+        let rendered = try #require(templates.render(intent.template, language: "zh-CN", values: values))
+        let message = OutgoingMessage(intent: intent, channel: .email, rendered: rendered, destination: .email("li.wei@example.com"), link: nil)
+
+        let receipt = try await Self.channel(sink, tls: .required, user: "redress", password: "s3cret").send(message, logger: .complaintTest)
+        #expect(receipt.hasPrefix("email 250 2.0.0 Ok: queued as SINK"))
+        let mail = try #require(await sink.waitFor(1).first)
+        #expect(mail.tls)
+        #expect(mail.authenticated)
+        #expect(mail.envelopeTo == ["li.wei@example.com"])
+        #expect(mail.header("Message-ID") == "<\(intent.notificationID.uuidString.lowercased())@pd.example>")
+        #expect(mail.header("X-Redress-Idempotency-Key") == intent.idempotencyKey)
+        #expect(mail.header("Content-Language") == "zh-CN")
+        #expect(mail.header("Content-Type")?.hasPrefix("multipart/alternative; boundary=") == true)
+        #expect(mail.decodedHeader("Subject") == rendered.subject)
+        #expect(mail.decodedHeader("From") == "Redress 浦东<notify@pd.example>" || mail.decodedHeader("From") == "Redress 浦东 <notify@pd.example>")
+        let text = try #require(mail.part("text/plain"))
+        #expect(text.hasPrefix("尊敬的李伟："))
+        #expect(text.contains("瑞德斯上海浦东酒店"))
+        let html = try #require(mail.part("text/html"))
+        #expect(html.contains("<p>尊敬的李伟：</p>"))
+    }
+
+    @Test("plain SMTP when the server offers no STARTTLS, unless TLS is required")
+    func tlsPolicy() async throws {
+        let sink = try await SMTPSink()
+        defer { sink.stop() }
+        let message = NotifierFixtures.message(NotifierFixtures.intent(channel: .email, endpoint: nil), to: .email("ops@pd.example"))
+        _ = try await Self.channel(sink).send(message, logger: .complaintTest)
+        #expect(await sink.waitFor(1).first?.tls == false)
+        let refused = await ChannelTests.failure { _ = try await Self.channel(sink, tls: .required).send(message, logger: .complaintTest) }
+        #expect(refused?.isPermanent == true)
+        #expect(refused?.reason.hasPrefix("[smtp_tlsunavailable]") == true)
+        #expect(sink.messages.count == 1)
+    }
+
+    @Test("a 550 recipient is given up, a 451 retried, a dead server retried")
+    func refusals() async throws {
+        let sink = try await SMTPSink()
+        defer { sink.stop() }
+        let channel = Self.channel(sink)
+        let intent = NotifierFixtures.intent(channel: .email, endpoint: nil)
+        let rejected = await ChannelTests.failure { _ = try await channel.send(NotifierFixtures.message(intent, to: .email("reject@pd.example")), logger: .complaintTest) }
+        #expect(rejected?.isPermanent == true)
+        #expect(rejected?.reason.hasPrefix("[smtp_550]") == true)
+        let deferred = await ChannelTests.failure { _ = try await channel.send(NotifierFixtures.message(intent, to: .email("tempfail@pd.example")), logger: .complaintTest) }
+        #expect(deferred?.isPermanent == false)
+        #expect(deferred?.reason.hasPrefix("[smtp_451]") == true)
+        #expect(sink.messages.isEmpty)
+        sink.stop()
+        let down = await ChannelTests.failure { _ = try await channel.send(NotifierFixtures.message(intent, to: .email("ops@pd.example")), logger: .complaintTest) }
+        #expect(down?.isPermanent == false)
+        #expect(down?.reason.hasPrefix("[smtp_connection]") == true)
+    }
+
+    @Test("dot-stuffing and header encoding")
+    func encoding() {
+        #expect(SMTPClient.dotStuffed(".start\n.\nend") == "..start\r\n..\r\nend\r\n")
+        #expect(MailMessage.encodedWord("plain subject") == "plain subject")
+        let encoded = MailMessage.encodedWord("我们已收到您的反馈，编号 ABCD1234，感谢您的耐心与理解")
+        #expect(encoded.hasPrefix("=?UTF-8?B?"))
+        #expect(encoded.components(separatedBy: "\r\n ").allSatisfy { $0.count <= 75 })
+        #expect(MailAddress(parsing: "Redress <a@b.example>") == MailAddress("a@b.example", name: "Redress"))
+        #expect(MailAddress(parsing: "a@b.example\r\nRCPT TO:<x@y>") == nil)
+        #expect(!MailAddress.isAddress("a b@c"))
+    }
+}

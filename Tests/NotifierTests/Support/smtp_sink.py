@@ -1,0 +1,95 @@
+"""A real SMTP server on loopback for the notifier's tests (aiosmtpd).
+
+Every accepted message is written to OUT_DIR as <n>.eml, with <n>.json beside it (envelope sender and
+recipients, whether the session used STARTTLS and AUTH). Recipients whose local part is `reject` get a
+550, `tempfail` a 451. With --cert/--key the server offers STARTTLS; with --user/--password it offers
+AUTH (PLAIN, LOGIN) after STARTTLS and requires it.
+
+Usage: smtp_sink.py PORT OUT_DIR [--cert C --key K] [--user U --password P]
+Prints `READY` when listening; stops on SIGTERM.
+"""
+import argparse
+import json
+import os
+import signal
+import ssl
+import threading
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+class Sink:
+    def __init__(self, directory):
+        self.directory = directory
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0]
+        if local == "reject":
+            return "550 5.1.1 <%s>: Recipient address rejected: no such user" % address
+        if local == "tempfail":
+            return "451 4.3.0 <%s>: try again later" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.count += 1
+            number = self.count
+        base = os.path.join(self.directory, "%04d" % number)
+        with open(base + ".eml.tmp", "wb") as handle:
+            handle.write(envelope.original_content or envelope.content)
+        with open(base + ".json", "w") as handle:
+            json.dump({
+                "from": envelope.mail_from,
+                "to": envelope.rcpt_tos,
+                "tls": session.ssl is not None,
+                "authenticated": bool(session.authenticated),
+            }, handle)
+        os.rename(base + ".eml.tmp", base + ".eml")
+        return "250 2.0.0 Ok: queued as SINK%04d" % number
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("directory")
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--user")
+    parser.add_argument("--password")
+    arguments = parser.parse_args()
+
+    options = {}
+    if arguments.cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(arguments.cert, arguments.key)
+        options["tls_context"] = context
+    if arguments.user:
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == arguments.user \
+                and auth_data.password.decode() == arguments.password
+            return AuthResult(success=ok, handled=False)
+        options["authenticator"] = authenticator
+        options["auth_required"] = True
+        options["auth_require_tls"] = bool(arguments.cert)
+    else:
+        options["auth_require_tls"] = False
+
+    controller = Controller(Sink(arguments.directory), hostname="127.0.0.1", port=arguments.port,
+                            server_hostname="localhost", ready_timeout=10, **options)
+    controller.start()
+    print("READY", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # A test runner may start us with these blocked (inherited mask): take them back.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    stop.wait()
+    controller.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+import Access
+import Foundation
+import Testing
+
+@Suite("Survey tokens")
+struct SurveyTokenTests {
+    let secret = "survey-secret-0123456789"
+    let id = UUID()
+
+    @Test("a signed token verifies until it expires")
+    func roundTrip() throws {
+        let expiry = Date().addingTimeInterval(3600)
+        let token = SurveyToken(complaintID: id, expiresAt: expiry, secret: secret)
+        let checked = try SurveyToken(verifying: token.description, secret: secret)
+        #expect(checked.complaintID == id)
+        #expect(abs(checked.expiresAt.timeIntervalSince(expiry)) < 1)
+        #expect(token.description.hasPrefix("v1."))
+        #expect(!token.description.contains("/") && !token.description.contains("+") && !token.description.contains("="), "URL-safe")
+        #expect(throws: SurveyToken.Refusal.expired) { _ = try SurveyToken(verifying: token.description, secret: secret, now: expiry.addingTimeInterval(1)) }
+    }
+
+    @Test("an altered id, expiry or signature, or another secret, is tampered; garbage is malformed")
+    func refusals() throws {
+        let token = SurveyToken(complaintID: id, expiresAt: Date().addingTimeInterval(3600), secret: secret).description
+        var parts = token.split(separator: ".").map(String.init)
+        parts[2] = String(Int64(parts[2])! + 86_400)
+        #expect(throws: SurveyToken.Refusal.tampered) { _ = try SurveyToken(verifying: parts.joined(separator: "."), secret: secret) }
+        var other = token.split(separator: ".").map(String.init)
+        other[1] = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        #expect(throws: SurveyToken.Refusal.tampered) { _ = try SurveyToken(verifying: other.joined(separator: "."), secret: secret) }
+        #expect(throws: SurveyToken.Refusal.tampered) { _ = try SurveyToken(verifying: token, secret: "another-secret-0123456789") }
+        #expect(throws: SurveyToken.Refusal.tampered) { _ = try SurveyToken(verifying: String(token.dropLast()) + "A", secret: secret) }
+        for garbage in ["", "v1", "v2.\(parts[1]).\(parts[2]).\(parts[3])", "v1.xyz.1.abc", "v1.\(parts[1]).soon.\(parts[3])"] {
+            #expect(throws: SurveyToken.Refusal.malformed) { _ = try SurveyToken(verifying: garbage, secret: secret) }
+        }
+    }
+}
