@@ -22,8 +22,11 @@ public struct WorkItem: Sendable, Hashable {
     /// Whether a failure of this attempt is the last one allowed.
     public var isLastAttempt: Bool { attempt >= maximumAttempts }
 
-    /// Decodes ``payload``.
+    /// Decodes ``payload``, with dates as ``WorkQueue/enqueue(kind:idempotencyKey:payload:maximumAttempts:dueAt:on:logger:)``
+    /// wrote them (ISO 8601).
     public func decodePayload<Payload: Decodable>(_ type: Payload.Type = Payload.self) throws -> Payload {
-        try JSONDecoder().decode(Payload.self, from: Data(payload))
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(Payload.self, from: Data(payload))
     }
 }
