@@ -415,6 +415,7 @@ let package = Package(
             dependencies: [
                 "Notifier", "Access", "Intake", "ComplaintPipeline", "ComplaintEvents", "ComplaintStore", "ComplaintTesting", "RdKafka", "RdKafkaTestKit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
