@@ -127,6 +127,7 @@ let package = Package(
             dependencies: [
                 "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -29,8 +29,10 @@ public struct ComplaintActions: Sendable {
         self.topics = topics
     }
 
+    /// - Parameter actor: Who the timeline and the event name, when not the caller's key (the guest
+    ///   answering the survey through intake's page).
     public func apply(
-        _ action: StaffAction, to complaintID: UUID, by caller: Caller, traceParent: String? = nil,
+        _ action: StaffAction, to complaintID: UUID, by caller: Caller, actor: EventActor? = nil, traceParent: String? = nil,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> (ActionOutcome, [OutgoingEvent]) {
         guard caller.role >= .staff else {
@@ -48,7 +50,7 @@ public struct ComplaintActions: Sendable {
         }
 
         let now = Date()
-        let actor = caller.actor
+        let actor = actor ?? caller.actor
         var changes: [(change: ComplaintUpdated.Change, status: IntakeStatus)] = []
         var outcome = ActionOutcome(complaintId: complaintID, action: action.name, status: statusAfter)
 

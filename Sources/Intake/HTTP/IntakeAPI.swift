@@ -40,6 +40,7 @@ public struct IntakeAPI: Sendable {
     }
 
     public func addRoutes(to router: Router<RedressRequestContext>) {
+        SurveyRoutes(secret: configuration.surveySecret, store: store, database: database, actions: actions).add(to: router)
         let complaints = router.group("v1/complaints").add(middleware: authentication)
         complaints.post { request, context in
             try await mappingErrors { try await submit(request, caller: try context.caller(atLeast: .publisher, for: request)) }

@@ -14,9 +14,12 @@ import Foundation
 /// | `intake.max.body.bytes` | `INTAKE_MAX_BODY_BYTES` | `32768` |
 /// | `intake.compensation.staff.limits` | `INTAKE_COMPENSATION_STAFF_LIMITS` | `CNY:20000,USD:3000,EUR:3000` |
 /// | `intake.compensation.manager.limits` | `INTAKE_COMPENSATION_MANAGER_LIMITS` | unlimited |
+/// | `survey.token.secret` | `SURVEY_TOKEN_SECRET` | none: `/survey/…` says surveys are not enabled (the notifier signs the links with the same secret) |
 public struct IntakeConfiguration: Sendable {
     public var topics = IntakeTopics()
     public var guestKeySecret: String
+    /// Verifies the follow-up survey links the notifier sends; `nil` turns the survey page off.
+    public var surveySecret: String?
     public var maximumBodySize = 32 * 1024
     public var authority = CompensationAuthority.default
 
@@ -26,12 +29,18 @@ public struct IntakeConfiguration: Sendable {
 
     /// Reads the settings; the message of a thrown error names the variable to fix.
     public static func load(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> IntakeConfiguration {
-        let config = try await ServiceSettings.configReader(for: .intake, environment: environment, secrets: ["REDRESS_GUEST_KEY_SECRET"])
+        let config = try await ServiceSettings.configReader(for: .intake, environment: environment, secrets: ["REDRESS_GUEST_KEY_SECRET", "SURVEY_TOKEN_SECRET"])
         guard let secret = config.string(forKey: "redress.guest.key.secret", isSecret: true), secret.count >= 16 else {
             throw ServiceSettings.Invalid(description: "REDRESS_GUEST_KEY_SECRET must be set to at least 16 characters (it keys the guest pseudonyms)")
         }
         var configuration = IntakeConfiguration(guestKeySecret: secret)
         configuration.maximumBodySize = max(1024, config.int(forKey: "intake.max.body.bytes", default: 32 * 1024))
+        if let survey = config.string(forKey: "survey.token.secret", isSecret: true), !survey.isEmpty {
+            guard survey.utf8.count >= 16 else {
+                throw ServiceSettings.Invalid(description: "SURVEY_TOKEN_SECRET must be at least 16 characters")
+            }
+            configuration.surveySecret = survey
+        }
         if let staff = config.string(forKey: "intake.compensation.staff.limits") {
             configuration.authority.limits[.staff] = try CompensationAuthority.parseLimits(staff)
         }

@@ -1,0 +1,187 @@
+import Access
+import ComplaintEvents
+import ComplaintPipeline
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import PostgresNIO
+
+/// The guest's follow-up survey at `/survey/{token}`: no API key, the signed token is the credential
+/// (``Access/SurveyToken``, from the link the notifier sent). `GET` shows the questions in the guest's
+/// language; `POST` records the answer once through intake's own follow-up action, so a dissatisfied
+/// guest reopens the complaint exactly as a staff-recorded follow-up would. A used, expired or altered
+/// link gets a page that says so and changes nothing.
+struct SurveyRoutes: Sendable {
+    var secret: String?
+    var store: StageStore
+    var database: DatabaseGuard
+    var actions: ComplaintActions
+
+    /// The guest, as the timeline and `complaints.updated.v1` name them.
+    static let guestActor = EventActor(id: "guest", role: .guest)
+
+    func add(to router: Router<RedressRequestContext>) {
+        router.get("survey/:token") { request, context in
+            try await show(token: context.parameters.get("token") ?? "", browserLanguage: Self.browserLanguage(request))
+        }
+        router.post("survey/:token") { request, context in
+            let body = try await request.body.collect(upTo: 16 * 1024)
+            return try await answer(
+                token: context.parameters.get("token") ?? "", form: String(buffer: body), browserLanguage: Self.browserLanguage(request))
+        }
+    }
+
+    struct ComplaintState: Sendable {
+        var hotel: String
+        var status: IntakeStatus
+        var language: String
+        var answered: Bool
+    }
+
+    private func state(of token: SurveyToken) async throws -> ComplaintState? {
+        let signature = token.signature
+        let id = token.complaintID
+        return try await database.run {
+            try await store.read { connection, logger in
+                let rows = try await connection.query("""
+                    SELECT hotel_id, status, COALESCE(guest->>'preferredLanguage', language),
+                           EXISTS (SELECT 1 FROM survey_answers WHERE token_signature = \(signature))
+                    FROM complaints WHERE id = \(id)
+                    """, logger: logger)
+                for try await (hotel, status, language, answered) in rows.decode((String, String, String?, Bool).self) {
+                    return ComplaintState(
+                        hotel: hotel, status: IntakeStatus(rawValue: status) ?? .received, language: SurveyPage.language(for: language), answered: answered)
+                }
+                return nil
+            }
+        }
+    }
+
+    /// Checks the token; the page to show instead of the form if it is not usable.
+    private func check(_ text: String) async throws -> (token: SurveyToken, state: ComplaintState)? {
+        guard let secret else { return nil }
+        guard let token = try? SurveyToken(verifying: text, secret: secret), let state = try await state(of: token) else { return nil }
+        return (token, state)
+    }
+
+    /// The page language when no complaint can be trusted: the browser's first `Accept-Language`.
+    static func browserLanguage(_ request: Request) -> String {
+        let first = request.headers[.acceptLanguage]?.split(separator: ",").first.map { String($0.split(separator: ";")[0]) }
+        return SurveyPage.language(for: first?.trimmingCharacters(in: .whitespaces))
+    }
+
+    private func refusal(_ text: String, browserLanguage: String) async throws -> Response? {
+        guard let secret else { return Self.page(.disabled, language: browserLanguage, reference: nil, action: "", status: .notFound) }
+        let token: SurveyToken
+        do {
+            token = try SurveyToken(verifying: text, secret: secret)
+        } catch .expired {
+            // The id is still readable for the language of the page.
+            return Self.page(.expired, language: try await language(ofUnverified: text), reference: nil, action: "", status: .gone)
+        } catch {
+            Counter(label: "redress_intake_survey_refusals_total", dimensions: [("reason", "\(error)")]).increment()
+            return Self.page(.invalid, language: browserLanguage, reference: nil, action: "", status: .notFound)
+        }
+        guard let state = try await state(of: token) else {
+            return Self.page(.invalid, language: browserLanguage, reference: nil, action: "", status: .notFound)
+        }
+        let reference = Self.reference(token.complaintID)
+        if state.answered { return Self.page(.alreadyAnswered, language: state.language, reference: reference, action: "", status: .conflict) }
+        if state.status != .resolved { return Self.page(.closed, language: state.language, reference: reference, action: "", status: .conflict) }
+        return nil
+    }
+
+    /// An expired token's complaint language (its signature was checked: only the expiry failed).
+    private func language(ofUnverified text: String) async throws -> String {
+        guard let secret, let token = try? SurveyToken(verifying: text, secret: secret, now: .distantPast),
+              let state = try await state(of: token) else { return "en" }
+        return state.language
+    }
+
+    func show(token text: String, browserLanguage: String) async throws -> Response {
+        if let refusal = try await refusal(text, browserLanguage: browserLanguage) { return refusal }
+        guard let (token, state) = try await check(text) else {
+            return Self.page(.invalid, language: browserLanguage, reference: nil, action: "", status: .notFound)
+        }
+        return Self.page(
+            .form(errors: [], satisfaction: nil, recommend: nil, comment: ""), language: state.language,
+            reference: Self.reference(token.complaintID), action: "/survey/\(text)", status: .ok)
+    }
+
+    struct Form: Decodable {
+        var satisfaction: String?
+        var recommend: String?
+        var comment: String?
+    }
+
+    /// The transaction found the survey answered meanwhile, or the complaint no longer resolved.
+    private struct Refused: Error {
+        var page: SurveyPage.Kind
+    }
+
+    func answer(token text: String, form body: String, browserLanguage: String) async throws -> Response {
+        if let refusal = try await refusal(text, browserLanguage: browserLanguage) { return refusal }
+        guard let (token, state) = try await check(text) else {
+            return Self.page(.invalid, language: browserLanguage, reference: nil, action: "", status: .notFound)
+        }
+        let words = state.language == "zh-CN" ? SurveyPage.Strings.chinese : SurveyPage.Strings.english
+        let form = (try? URLEncodedFormDecoder().decode(Form.self, from: body)) ?? Form()
+        let satisfaction = form.satisfaction.flatMap { Int($0) }.flatMap { (1...5).contains($0) ? $0 : nil }
+        let recommend = form.recommend.flatMap { Int($0) }.flatMap { (0...10).contains($0) ? $0 : nil }
+        let comment = (form.comment ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        var errors: [String] = []
+        if satisfaction == nil { errors.append(words["errorSatisfaction"]!) }
+        if recommend == nil { errors.append(words["errorRecommend"]!) }
+        if comment.count > 2000 { errors.append(words["errorComment"]!) }
+        let reference = Self.reference(token.complaintID)
+        guard let satisfaction, let recommend, errors.isEmpty else {
+            return Self.page(
+                .form(errors: errors, satisfaction: satisfaction, recommend: recommend, comment: comment), language: state.language,
+                reference: reference, action: "/survey/\(text)", status: .unprocessableContent)
+        }
+
+        let followUp = FollowUp(satisfaction: satisfaction, nps: recommend, comment: comment.isEmpty ? nil : comment)
+        let caller = Caller(keyID: "survey", name: "guest-survey", role: .staff, hotels: [state.hotel])
+        let actions = self.actions
+        let signature = token.signature
+        let id = token.complaintID
+        do {
+            let reopened = try await database.run {
+                try await store.write { connection, logger in
+                    let inserted = try await connection.query("""
+                        INSERT INTO survey_answers (token_signature, complaint_id, satisfaction, recommend)
+                        VALUES (\(signature), \(id), \(satisfaction), \(recommend)) ON CONFLICT DO NOTHING RETURNING 1
+                        """, logger: logger).collect()
+                    guard !inserted.isEmpty else { throw Refused(page: .alreadyAnswered) }
+                    do {
+                        let (outcome, events) = try await actions.apply(
+                            .recordFollowUp(followUp), to: id, by: caller, actor: Self.guestActor, on: connection, logger: logger)
+                        return (outcome.status == .reopened, events)
+                    } catch ActionError.illegalTransition {
+                        throw Refused(page: .closed)
+                    }
+                }
+            }
+            Counter(label: "redress_intake_survey_answers_total", dimensions: [("reopened", "\(reopened)")]).increment()
+            return Self.page(.thanks(reopened: reopened), language: state.language, reference: reference, action: "", status: .ok)
+        } catch let refused as Refused {
+            return Self.page(refused.page, language: state.language, reference: reference, action: "", status: .conflict)
+        }
+    }
+
+    static func reference(_ id: UUID) -> String { String(id.uuidString.prefix(8)).uppercased() }
+
+    static func page(_ kind: SurveyPage.Kind, language: String, reference: String?, action: String, status: HTTPResponse.Status) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        // The token is in the URL: never send it on as a referrer; the page loads nothing from anywhere.
+        headers[.init("Referrer-Policy")!] = "no-referrer"
+        headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+        let html = SurveyPage.render(kind, language: language, reference: reference, action: action)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+}

@@ -1,0 +1,71 @@
+"""Drives intake's guest survey page in a real headless browser (Debian's chromium + chromedriver,
+python3-selenium), at a phone's screen size, and prints what it saw as one JSON object.
+
+Usage: survey_browser.py BASE_URL GOOD_TOKEN TAMPERED_TOKEN EXPIRED_TOKEN SCREENSHOT_DIR
+"""
+import json
+import sys
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+
+def page(driver):
+    """The visible essentials of the current page."""
+    body = driver.find_element(By.TAG_NAME, "body").text
+    return {
+        "lang": driver.find_element(By.TAG_NAME, "html").get_attribute("lang"),
+        "title": driver.title,
+        "heading": driver.find_element(By.TAG_NAME, "h1").text,
+        "text": body,
+        "hasForm": len(driver.find_elements(By.ID, "survey")) > 0,
+        "errors": [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#errors li")],
+        # Mobile-friendly: nothing wider than the phone's screen.
+        "fitsScreen": driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"),
+    }
+
+
+def main():
+    base, good, tampered, expired, shots = sys.argv[1:6]
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=390,844",
+                     "--lang=en-US"]:
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    seen = {}
+    try:
+        driver.set_page_load_timeout(30)
+        driver.get(base + "/survey/" + good)
+        seen["form"] = page(driver)
+        driver.save_screenshot(shots + "/survey-form.png")
+
+        # Sent without choosing anything: the page says what is missing and keeps the form.
+        driver.find_element(By.ID, "submit").click()
+        seen["incomplete"] = page(driver)
+
+        # An unhappy guest: satisfaction 2, would not recommend (3), a comment in their own words.
+        driver.find_element(By.CSS_SELECTOR, "input[name=satisfaction][value='2']").click()
+        driver.find_element(By.CSS_SELECTOR, "input[name=recommend][value='3']").click()
+        driver.find_element(By.ID, "comment").send_keys("空调还是不制冷")
+        driver.find_element(By.ID, "submit").click()
+        seen["answered"] = page(driver)
+        driver.save_screenshot(shots + "/survey-thanks.png")
+
+        # The same link again, then altered and expired ones.
+        driver.get(base + "/survey/" + good)
+        seen["again"] = page(driver)
+        driver.get(base + "/survey/" + tampered)
+        seen["tampered"] = page(driver)
+        driver.get(base + "/survey/" + expired)
+        seen["expired"] = page(driver)
+    except Exception as error:  # reported to the Swift test, which fails with it
+        seen["error"] = "%s: %s" % (type(error).__name__, error)
+    finally:
+        driver.quit()
+    print(json.dumps(seen, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
