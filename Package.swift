@@ -243,8 +243,9 @@ let package = Package(
         .executableTarget(
             name: "redress",
             dependencies: [
-                "RdKafka", "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault", "Access", "Intake", "Classifier", "Assignment", "HotelTime", "SLAWatcher",
+                "RdKafka", "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault", "Access", "Intake", "Classifier", "Assignment", "HotelTime", "SLAWatcher", "Notifier",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -78,6 +78,7 @@ struct UpCommand: AsyncParsableCommand {
             let reports = try await MigrateCommand.migrate(database, logger: logger)
             logger.info("migrations applied", metadata: ["schemas": "\(reports.map { "\($0.schema)" }.joined(separator: ","))"])
             let guestKeySecret = try DevelopmentSecrets.loadOrCreate(root + "/guest-key.secret")
+            let surveySecret = try DevelopmentSecrets.loadOrCreate(root + "/survey-token.secret")
             let adminKey = try await DevelopmentSecrets.adminKey(file: root + "/admin.key", database: database, logger: logger)
 
             // Services: every executable that has been built, next to this one.
@@ -99,6 +100,12 @@ struct UpCommand: AsyncParsableCommand {
                         "KAFKA_BROKERS": kafkaBrokers, "DATABASE_URL": database.url,
                         "HTTP_HOST": "127.0.0.1", "HTTP_PORT": String(service.developmentPort), "LOG_LEVEL": logLevel,
                         "REDRESS_GUEST_KEY_SECRET": guestKeySecret,
+                        // Intake serves the survey page the notifier's links point at: one secret for both.
+                        "SURVEY_TOKEN_SECRET": surveySecret,
+                        // The notifier asks intake for guest contact details. In development it uses the
+                        // admin key; in production give it a staff key for the hotels it serves.
+                        "INTAKE_URL": "http://127.0.0.1:\(RedressService.intake.developmentPort)",
+                        "INTAKE_API_KEY": adminKey,
                         // One replica per service here: a supervised restart takes its partitions back at once.
                         "KAFKA_GROUP_INSTANCE_ID": "\(service.executable)-1",
                         // The embedded broker holds empty fetches for the whole wait (DESIGN.md §7).

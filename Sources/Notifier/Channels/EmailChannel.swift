@@ -5,15 +5,21 @@ import Logging
 /// E-mail over SMTP: multipart text + HTML in the message's language, with a `Message-ID` made from the
 /// notification id (the same on every attempt, so a repeated send after a crash is recognisably the same
 /// message to the server's and the reader's duplicate detection).
-struct EmailChannel: NotificationChannel {
+public struct EmailChannel: NotificationChannel {
     var client: SMTPClient
     var sender: MailAddress
     /// The right-hand side of Message-IDs.
     var messageIDDomain: String
     var now: @Sendable () -> Date = { Date() }
-    let channels: [DeliveryChannel] = [.email]
+    public let channels: [DeliveryChannel] = [.email]
 
-    func send(_ message: OutgoingMessage, logger: Logger) async throws -> String {
+    public init(client: SMTPClient, sender: MailAddress, messageIDDomain: String) {
+        self.client = client
+        self.sender = sender
+        self.messageIDDomain = messageIDDomain
+    }
+
+    public func send(_ message: OutgoingMessage, logger: Logger) async throws -> String {
         guard case .email(let address) = message.destination, MailAddress.isAddress(address) else {
             throw DeliveryFailure.permanent("invalid_address", "not a usable e-mail address")
         }

@@ -7,12 +7,14 @@ import Logging
 /// Teams (an Adaptive Card), WeCom 企业微信 (markdown), DingTalk 钉钉 (markdown, signed URL) and Feishu
 /// 飞书 (text, signed body). The robots that answer HTTP 200 with an error code in the body (WeCom,
 /// DingTalk, Feishu) are read for it: their rate limits are retried, other codes given up.
-struct RobotChannel: NotificationChannel {
+public struct RobotChannel: NotificationChannel {
     var http = HTTPDelivery()
     var now: @Sendable () -> Date = { Date() }
-    let channels: [DeliveryChannel] = [.slack, .teams, .wecom, .dingtalk, .feishu]
+    public let channels: [DeliveryChannel] = [.slack, .teams, .wecom, .dingtalk, .feishu]
 
-    func send(_ message: OutgoingMessage, logger: Logger) async throws -> String {
+    public init() {}
+
+    public func send(_ message: OutgoingMessage, logger: Logger) async throws -> String {
         guard case .endpoint(let endpoint) = message.destination else {
             throw DeliveryFailure.permanent("not_configured", "a robot needs an endpoint")
         }

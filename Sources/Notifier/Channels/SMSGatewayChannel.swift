@@ -6,11 +6,13 @@ import Mustache
 /// SMS through a configurable HTTP gateway: the endpoint's `body` template (mustache, with `{{to}}`
 /// and `{{text}}` JSON-escaped) is POSTed to its URL with its headers (an API key from the environment).
 /// The gateway's answer is treated like any HTTP receiver's.
-struct SMSGatewayChannel: NotificationChannel {
+public struct SMSGatewayChannel: NotificationChannel {
     var http = HTTPDelivery()
-    let channels: [DeliveryChannel] = [.sms]
+    public let channels: [DeliveryChannel] = [.sms]
 
-    func send(_ message: OutgoingMessage, logger: Logger) async throws -> String {
+    public init() {}
+
+    public func send(_ message: OutgoingMessage, logger: Logger) async throws -> String {
         guard case .phone(let number, let gateway) = message.destination, let template = gateway.body else {
             throw DeliveryFailure.permanent("not_configured", "sms needs a phone number and a gateway endpoint with a body")
         }

@@ -7,10 +7,12 @@ import Logging
 /// `Redress-Signature: t=<unix seconds>,v1=<hex HMAC-SHA-256 of "<t>.<body>" under the endpoint's secret>`,
 /// plus `Idempotency-Key` (the same on every attempt) and `Redress-Notification-Id`. Receivers should
 /// reject a signature older than five minutes and remember keys they have processed.
-struct WebhookChannel: NotificationChannel {
+public struct WebhookChannel: NotificationChannel {
     var http = HTTPDelivery()
     var now: @Sendable () -> Date = { Date() }
-    let channels: [DeliveryChannel] = [.webhook]
+    public let channels: [DeliveryChannel] = [.webhook]
+
+    public init() {}
 
     /// The body receivers get (documented in services/notifier/README.md).
     struct Body: Encodable {
@@ -32,7 +34,7 @@ struct WebhookChannel: NotificationChannel {
         var deadline: Date?
     }
 
-    func send(_ message: OutgoingMessage, logger: Logger) async throws -> String {
+    public func send(_ message: OutgoingMessage, logger: Logger) async throws -> String {
         guard case .endpoint(let endpoint) = message.destination, let secret = endpoint.secret else {
             throw DeliveryFailure.permanent("not_configured", "a webhook needs an endpoint with a secret")
         }

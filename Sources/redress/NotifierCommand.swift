@@ -1,0 +1,239 @@
+import ArgumentParser
+import AsyncHTTPClient
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import Foundation
+import Histogram
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import Notifier
+import PostgresNIO
+import RdKafka
+import ServiceLifecycle
+import Synchronization
+
+/// `redress notifier …`: tools for the notifier.
+struct NotifierCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notifier",
+        abstract: "Benchmark the notifier.",
+        subcommands: [Bench.self]
+    )
+
+    /// `redress notifier bench`: the notifier stage in this process, on its own schema of the PostgreSQL of
+    /// `redress up` and its own topics of an embedded cluster in this process (or `--brokers`), delivering signed webhooks to a receiver in this process:
+    /// notifications per second at full speed, and the delay from a clock event's publication to its
+    /// webhook's arrival at a fixed rate. A benchmark: it prints figures.
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure webhook notifications per second and event-to-delivery delay p50/p99 (against `redress up`'s broker and database).")
+
+        @Option(help: "Clock events published at full speed for the throughput run.")
+        var notifications = 5000
+
+        @Option(help: "Events per second for the latency run.")
+        var rate = 50
+
+        @Option(help: "Seconds of the latency run.")
+        var seconds = 20
+
+        @Option(help: "Calls in flight at once per delivery worker.")
+        var concurrency = 8
+
+        @Option(help: "Kafka bootstrap servers of a real cluster (default: an embedded cluster in this process, since the embedded broker of `redress up` cannot create topics for others).")
+        var brokers: String?
+
+        @Option(help: "PostgreSQL URL (default: $DATABASE_URL).")
+        var databaseURL: String?
+
+        func validate() throws {
+            guard notifications >= 1, rate >= 1, seconds >= 1, concurrency >= 1 else {
+                throw ValidationError("--notifications, --rate, --seconds and --concurrency must be 1 or more")
+            }
+        }
+
+        func run() async throws {
+            guard let url = databaseURL ?? ProcessInfoEnvironment.value("DATABASE_URL") else {
+                throw ValidationError("no database: pass --database-url or set DATABASE_URL (`. .redress/up.env`)")
+            }
+            var logger = Logger(label: "redress.notifier-bench")
+            logger.logLevel = .warning
+            let embedded = try brokers == nil ? EmbeddedKafkaCluster(logger: logger) : nil
+            let servers = brokers.map { KafkaBootstrap.servers(from: $0) } ?? [embedded!.bootstrapServers]
+            defer { withExtendedLifetime(embedded) {} }
+            let receiver = ArrivalRecorder()
+            let router = Router()
+            router.post("hook") { request, _ -> Response in
+                let body = try await request.body.collect(upTo: 1 << 20)
+                receiver.arrived(body)
+                return Response(status: .noContent)
+            }
+            let port = Mutex(0)
+            let (listening, listeningContinuation) = AsyncStream<Void>.makeStream()
+            let application = Application(
+                router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+                onServerRunning: { channel in
+                    port.withLock { $0 = channel.localAddress?.port ?? 0 }
+                    listeningContinuation.yield()
+                }, logger: logger)
+
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await application.runService() }
+                for await _ in listening { break }
+                defer { tasks.cancelAll() }
+                let hook = "http://127.0.0.1:\(port.withLock { $0 })/hook"
+                print("webhooks to \(hook); \(concurrency) calls in flight per worker")
+                for (label, count, rate) in [("full speed", notifications, nil as Int?), ("\(rate)/s for \(seconds) s", rate * seconds, rate)] {
+                    let result = try await measure(
+                        count: count, rate: rate, hook: hook, brokers: servers, embedded: embedded, databaseURL: url, receiver: receiver, logger: logger)
+                    print(String(
+                        format: "%@: %d delivered in %.2f s = %.0f notifications/s; event → webhook p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                        label, result.delivered, result.seconds, Double(result.delivered) / result.seconds,
+                        Double(result.latency.valueAtPercentile(50)) / 1000, Double(result.latency.valueAtPercentile(99)) / 1000,
+                        Double(result.latency.max) / 1000))
+                }
+            }
+        }
+
+        struct Result {
+            var delivered: Int
+            var seconds: Double
+            var latency: Histogram<UInt64>
+        }
+
+        /// One run on a fresh schema and fresh topics: publish `count` breaches (at `rate`, or as fast as
+        /// possible), wait until every webhook arrived.
+        func measure(
+            count: Int, rate: Int?, hook: String, brokers: [String], embedded: EmbeddedKafkaCluster?, databaseURL: String,
+            receiver: ArrivalRecorder, logger: Logger
+        ) async throws -> Result {
+            let run = UUID().uuidString.prefix(8).lowercased()
+            var topics = NotifierService.Topics()
+            let names = ["received", "assigned", "updated", "sla", "notifications"].map { "bench-\(run).\($0)" }
+            if let embedded {
+                for name in names { try embedded.createTopic(name, partitions: 6) }
+            } else {
+                let admin = try KafkaAdminClient(bootstrapServers: brokers, logger: logger)
+                _ = try await admin.createTopics(names.map { KafkaTopicSpecification(name: $0, partitions: 6, replicationFactor: 1) })
+            }
+            topics.received = topics.received.renamed(names[0])
+            topics.assigned = topics.assigned.renamed(names[1])
+            topics.updated = topics.updated.renamed(names[2])
+            topics.sla = topics.sla.renamed(names[3])
+            topics.notifications = topics.notifications.renamed(names[4])
+
+            let schema = try SchemaName("notifier_bench_\(run)")
+            let service = RedressService(name: "notifier", executable: "redress-notifier-bench-\(run)", schema: schema, developmentPort: 0)
+            var settings = ServiceSettings(
+                kafkaBrokers: brokers, databaseURL: databaseURL, httpHost: "127.0.0.1", httpPort: 0, logLevel: .warning, shutdownTimeout: .seconds(20))
+            settings.kafkaProperties = ["fetch.wait.max.ms": "10"]
+            let rulesText = """
+                endpoints:
+                  hook: {channel: webhook, url: "\(hook)", secret: bench-secret-0123456789}
+                rules:
+                  - {name: breach, on: [sla.breached], to: ["endpoint:hook"], template: sla_breached_staff}
+                """
+            let rules = try RulesFile.load(try ConfigurationFile(text: rulesText, path: "bench-rules.yaml"))
+            let templates = try TemplateCatalog(folder: ServiceFiles.locate(TemplateCatalog.defaultPath))
+            var runtime = NotifierService.makeRuntime(
+                service: service, settings: settings,
+                delivery: NotifierService.Delivery(
+                    rules: LiveConfiguration(name: "bench-rules", fixed: rules), templates: templates, channels: [WebhookChannel()],
+                    guests: nil, surveySecret: nil),
+                topics: topics, logger: logger)
+            runtime.workerConfiguration.concurrency = concurrency
+            runtime.deadLetterTopic = names[4]
+            let stagePort = Mutex(0)
+            runtime.onServerRunning = { (port: Int) in stagePort.withLock { $0 = port } }
+            let stage = try runtime.makeServiceGroup()
+            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: brokers, clientID: "notifier-bench"), logger: logger)
+            let producerGroup = ServiceGroup(configuration: ServiceGroupConfiguration(services: [producer], gracefulShutdownSignals: [], logger: logger))
+
+            let result = try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await stage.run() }
+                tasks.addTask { try await producerGroup.run() }
+                // Ready: the stage's migrations applied; then a moment for its consumer to join its group.
+                while true {
+                    let port = stagePort.withLock { $0 }
+                    if port != 0, let response = try? await HTTPClient.shared.execute(
+                        HTTPClientRequest(url: "http://127.0.0.1:\(port)/health/ready"), timeout: .seconds(2)), response.status == .ok { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                try await Task.sleep(for: .seconds(3))
+                receiver.reset(expecting: count)
+
+                let start = ContinuousClock.now
+                let interval: Duration? = rate.map { .nanoseconds(1_000_000_000 / Int64($0)) }
+                for index in 0..<count {
+                    if let interval { try await Task.sleep(until: start + interval * index, clock: .continuous) }
+                    let now = Date()
+                    let event = EventEnvelope(source: "/redress/notifier-bench", time: now, hotelID: "BENCH-H01", data: ComplaintSLAEvent(
+                        complaintID: UUID(), milestone: .breached, target: .resolve, severity: .serious, deadline: now, occurredAt: now))
+                    receiver.sent(event.id)
+                    try producer.send(KafkaProducerMessage(
+                        topic: topics.sla.name, key: topics.sla.key(for: event).map { ByteBuffer(bytes: $0) },
+                        value: ByteBuffer(bytes: try topics.sla.encode(event))))
+                }
+                let finished = await receiver.waitForAll(timeout: .seconds(max(120, count / 20)))
+                let elapsed = (receiver.lastArrival ?? ContinuousClock.now) - start
+                await stage.triggerGracefulShutdown()
+                await producerGroup.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                if !finished { print("  only \(receiver.count) of \(count) arrived before the timeout") }
+                return Result(delivered: receiver.count, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, latency: receiver.latency)
+            }
+            let client = PostgresClient(configuration: try DatabaseConfiguration(url: databaseURL).makeClientConfiguration(), backgroundLogger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { await client.run() }
+                try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+                try await client.query("DELETE FROM redress.redress_migrations WHERE schema = \(schema.rawValue)", logger: logger)
+                tasks.cancelAll()
+            }
+            return result
+        }
+    }
+}
+
+/// The bench's webhook receiver: when each event was published and when its webhook arrived.
+final class ArrivalRecorder: Sendable {
+    private struct State {
+        var sentAt: [String: ContinuousClock.Instant] = [:]
+        var latency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        var count = 0
+        var expected = 0
+        var last: ContinuousClock.Instant?
+    }
+    private let state = Mutex(State())
+
+    func reset(expecting count: Int) { state.withLock { $0 = State(); $0.expected = count } }
+    func sent(_ id: UUID) { state.withLock { $0.sentAt[id.uuidString.lowercased()] = .now } }
+
+    func arrived(_ body: ByteBuffer) {
+        let now = ContinuousClock.now
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+              let cause = object["causeEventId"] as? String else { return }
+        state.withLock { state in
+            guard let sent = state.sentAt.removeValue(forKey: cause) else { return }
+            let elapsed = now - sent
+            state.latency.record(UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000))
+            state.count += 1
+            state.last = now
+        }
+    }
+
+    var count: Int { state.withLock { $0.count } }
+    var latency: Histogram<UInt64> { state.withLock { $0.latency } }
+    var lastArrival: ContinuousClock.Instant? { state.withLock { $0.last } }
+
+    func waitForAll(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if state.withLock({ $0.count >= $0.expected }) { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+}
