@@ -17,11 +17,11 @@ dockerfile = (root / "Dockerfile").read_text()
 problems = []
 services = compose.get("services", {})
 
-for name in ["kafka", "postgres", "topics", "migrate", "intake", "classifier", "assignment", "sla-watcher"]:
+for name in ["kafka", "postgres", "topics", "migrate", "intake", "classifier", "assignment", "sla-watcher", "notifier"]:
     if name not in services:
         problems.append(f"service {name} is missing")
 
-for name in ["kafka", "postgres", "intake", "classifier", "assignment", "sla-watcher"]:
+for name in ["kafka", "postgres", "intake", "classifier", "assignment", "sla-watcher", "notifier"]:
     if "healthcheck" not in services.get(name, {}):
         problems.append(f"{name} has no healthcheck")
 

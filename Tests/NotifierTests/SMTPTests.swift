@@ -72,6 +72,8 @@ struct SMTPTests {
         let rejected = await ChannelTests.failure { _ = try await channel.send(NotifierFixtures.message(intent, to: .email("reject@pd.example")), logger: .complaintTest) }
         #expect(rejected?.isPermanent == true)
         #expect(rejected?.reason.hasPrefix("[smtp_550]") == true)
+        #expect(rejected?.reason.contains("<recipient>") == true, "\(rejected?.reason ?? "")")
+        #expect(rejected?.reason.contains("reject@pd.example") == false, "the address never reaches a receipt or a log")
         let deferred = await ChannelTests.failure { _ = try await channel.send(NotifierFixtures.message(intent, to: .email("tempfail@pd.example")), logger: .complaintTest) }
         #expect(deferred?.isPermanent == false)
         #expect(deferred?.reason.hasPrefix("[smtp_451]") == true)

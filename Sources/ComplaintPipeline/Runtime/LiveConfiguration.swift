@@ -88,6 +88,12 @@ public final class LiveConfiguration<Value: Sendable>: Sendable {
     public func follower(every interval: Duration = .seconds(5), logger: Logger) -> some Service {
         ConfigurationFollower(configuration: self, interval: interval, logger: logger)
     }
+
+    /// The follower as a stage's background service named `name`, or `nil` for a fixed value.
+    public func followerService(named name: String, every interval: Duration) -> BackgroundService? {
+        guard path != nil else { return nil }
+        return BackgroundService(name: name) { resources in self.follower(every: interval, logger: resources.logger) }
+    }
 }
 
 /// Looks at a ``LiveConfiguration``'s file on an interval until shutdown (a mounted ConfigMap or an edited

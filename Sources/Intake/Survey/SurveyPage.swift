@@ -43,25 +43,23 @@ struct SurveyPage: Sendable {
             values["recommend"] = (0...10).map { (value: Int) -> [String: Any] in ["value": value, "checked": value == recommend] }
             values["comment"] = comment
         case .thanks(let reopened):
-            values["message"] = text[reopened ? "thanksSorry" : "thanks"]!
-            values["heading"] = text["thanksHeading"]!
-        case .alreadyAnswered:
-            values["message"] = text["alreadyAnswered"]!
-            values["heading"] = text["alreadyAnsweredHeading"]!
-        case .expired:
-            values["message"] = text["expired"]!
-            values["heading"] = text["expiredHeading"]!
-        case .invalid:
-            values["message"] = text["invalid"]!
-            values["heading"] = text["invalidHeading"]!
-        case .closed:
-            values["message"] = text["closed"]!
-            values["heading"] = text["closedHeading"]!
-        case .disabled:
-            values["message"] = text["disabled"]!
-            values["heading"] = text["invalidHeading"]!
+            (values["heading"], values["message"]) = (text["thanksHeading"]!, text[reopened ? "thanksSorry" : "thanks"]!)
+        default:
+            let (heading, message) = Self.outcomeKeys(kind)
+            (values["heading"], values["message"]) = (text[heading]!, text[message]!)
         }
         return template.render(values)
+    }
+
+    /// The heading and message keys of a page that is not the form.
+    private static func outcomeKeys(_ kind: Kind) -> (String, String) {
+        switch kind {
+        case .alreadyAnswered: ("alreadyAnsweredHeading", "alreadyAnswered")
+        case .expired: ("expiredHeading", "expired")
+        case .closed: ("closedHeading", "closed")
+        case .disabled: ("invalidHeading", "disabled")
+        case .invalid, .form, .thanks: ("invalidHeading", "invalid")
+        }
     }
 
     /// The page's words in each language.

@@ -33,7 +33,8 @@ public struct EmailChannel: NotificationChannel {
             return "email \(reply.code) \(reply.lines.last ?? "")".prefix(200).description
         } catch let failure as SMTPClient.Failure {
             let code = failure.reply.map { "smtp_\($0.code)" } ?? "smtp_\(failure.kind)"
-            let reason = failure.description.prefix(500).description
+            // A server's refusal often quotes the address: receipts and logs never carry it.
+            let reason = failure.description.replacingOccurrences(of: address, with: "<recipient>").prefix(500).description
             throw failure.isPermanent ? DeliveryFailure.permanent(code.lowercased(), reason) : DeliveryFailure.transient(code.lowercased(), reason)
         }
     }

@@ -1,4 +1,5 @@
 import ComplaintEvents
+import ComplaintPipeline
 import Foundation
 import Logging
 import Mustache
@@ -19,8 +20,15 @@ public struct SMSGatewayChannel: NotificationChannel {
         let body = try Self.body(template: template, to: number, text: message.rendered.subject + "\n" + message.rendered.text)
         var headers = gateway.headers.map { ($0.key, $0.value) }
         headers.append(("Idempotency-Key", message.idempotencyKey))
-        let answer = try await http.post(gateway.url, body: Array(body.utf8), headers: headers, timeout: gateway.timeout, logger: logger)
-        return "sms http \(answer.status)"
+        do {
+            let answer = try await http.post(gateway.url, body: Array(body.utf8), headers: headers, timeout: gateway.timeout, logger: logger)
+            return "sms http \(answer.status)"
+        } catch let failure as WorkFailure {
+            // A gateway's error may quote the number: receipts and logs never carry it.
+            var scrubbed = failure
+            scrubbed.reason = failure.reason.replacingOccurrences(of: number, with: "<recipient>")
+            throw scrubbed
+        }
     }
 
     static func body(template: String, to: String, text: String) throws -> String {

@@ -15,7 +15,7 @@ import Foundation
 /// | `SMTP_CA_FILE` | the system's trust roots |
 /// | `SMTP_USERNAME`, `SMTP_PASSWORD` | none (no AUTH) |
 /// | `SMTP_FROM` | `Redress <redress@localhost>` |
-/// | `INTAKE_URL`, `INTAKE_API_KEY` | none: guest messages are given up with `guest_contacts_not_configured` |
+/// | `INTAKE_URL`, `INTAKE_API_KEY` | none: without both, guest messages are given up with `guest_contacts_not_configured` |
 /// | `SURVEY_TOKEN_SECRET` | none: survey messages are given up with `survey_not_configured` (intake needs the same secret) |
 public struct NotifierConfiguration: Sendable, Hashable {
     public var rulesFile: String
@@ -80,8 +80,9 @@ public struct NotifierConfiguration: Sendable, Hashable {
         }
         configuration.intakeURL = value("intake.url")
         configuration.intakeAPIKey = value("intake.api.key", secret: true)
-        if (configuration.intakeURL == nil) != (configuration.intakeAPIKey == nil) {
-            throw Invalid(description: "INTAKE_URL and INTAKE_API_KEY go together (guest contact details come from intake)")
+        // A URL without a key (Compose before a key was made) leaves guest messages off; a key alone is a mistake.
+        if configuration.intakeAPIKey != nil && configuration.intakeURL == nil {
+            throw Invalid(description: "INTAKE_API_KEY is set but INTAKE_URL is not (guest contact details come from intake)")
         }
         configuration.surveySecret = value("survey.token.secret", secret: true)
         if let secret = configuration.surveySecret, secret.utf8.count < 16 {

@@ -68,11 +68,8 @@ public enum NotifierService {
             performer.source = "/redress/\(service.name)"
             return performer
         }
-        if delivery.rules.path != nil {
-            let rules = delivery.rules
-            runtime.backgroundServices.append(BackgroundService(name: "rules file") { resources in
-                rules.follower(every: reloadInterval, logger: resources.logger)
-            })
+        if let follower = delivery.rules.followerService(named: "rules file", every: reloadInterval) {
+            runtime.backgroundServices.append(follower)
         }
         return runtime
     }

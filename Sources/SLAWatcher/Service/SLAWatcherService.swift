@@ -50,10 +50,8 @@ public enum SLAWatcherService {
                 TimerSweep(clockwork: frozen, store: resources.store, client: resources.client, configuration: sweep, logger: resources.logger)
             },
         ]
-        if policies.path != nil {
-            runtime.backgroundServices.append(BackgroundService(name: "policy file") { resources in
-                policies.follower(every: reloadInterval, logger: resources.logger)
-            })
+        if let follower = policies.followerService(named: "policy file", every: reloadInterval) {
+            runtime.backgroundServices.append(follower)
         }
         return runtime
     }
