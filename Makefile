@@ -7,7 +7,7 @@ DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl python3-aiosmt
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-classifier bench-assignment bench-sla bench-failover clean
+.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-classifier bench-assignment bench-sla bench-notifier bench-failover clean
 
 help:
 	@echo "make demo    install what is missing, build, and run Redress on its embedded default"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench-classifier  classifications per second on one core (release build)"
 	@echo "make bench-assignment  assignments per second end to end, 10 hotels x 50 staff (release build)"
 	@echo "make bench-sla         SLA timer lateness with 100,000 open timers, 1 and 2 replicas; idle CPU (release build)"
+	@echo "make bench-notifier    webhook notifications per second, event-to-delivery delay p50/p99 (release build)"
 	@echo "make bench-failover    how long a killed consumer's partitions stay unread (embedded broker, kcat)"
 
 ## deps: install the Debian packages and Python tools the build and the tests need, if missing.
@@ -104,6 +105,16 @@ bench-sla: deps
 	trap 'kill -TERM $$up; wait $$up' EXIT; \
 	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && break; sleep 1; done; \
 	. .build/bench-up/up.env && .build/release/redress sla bench --timers 100000 --spread 600 --replicas 1 --replicas 2 --idle 30
+
+## bench-notifier: start the embedded default (release build) in the background for its PostgreSQL and run
+## `redress notifier bench`: 5000 clock events at full speed, then 50 per second for 20 s, to signed webhooks.
+bench-notifier: deps
+	$(SWIFT) build -c release --product redress
+	@rm -rf .build/bench-up; \
+	.build/release/redress up --data-dir .build/bench-up --log-level warning > .build/bench-up.log 2>&1 & up=$$!; \
+	trap 'kill -TERM $$up; wait $$up' EXIT; \
+	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && break; sleep 1; done; \
+	. .build/bench-up/up.env && .build/release/redress notifier bench --notifications 5000 --rate 50 --seconds 20
 
 ## bench-failover: the stall after a member of a consumer group is killed, before and after the
 ## services' group settings, and with static membership (scripts/bench-failover.sh).
