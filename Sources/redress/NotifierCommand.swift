@@ -188,6 +188,24 @@ struct NotifierCommand: AsyncParsableCommand {
             let client = PostgresClient(configuration: try DatabaseConfiguration(url: databaseURL).makeClientConfiguration(), backgroundLogger: logger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { await client.run() }
+                // Where the time goes: publication → intent recorded (consumed, planned, committed), and
+                // recorded → settled (claimed, called, outcome committed).
+                let rows = try await client.query(PostgresQuery(unsafeSQL: """
+                    SELECT cause_event_id::text, extract(epoch FROM created_at)::float8, extract(epoch FROM settled_at)::float8
+                    FROM \(schema).deliveries WHERE settled_at IS NOT NULL
+                    """), logger: logger).collect()
+                let published = receiver.published
+                var recorded = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+                var settled = recorded
+                for row in rows {
+                    let (cause, created, done) = try row.decode((String, Double, Double).self)
+                    guard let sent = published[cause] else { continue }
+                    recorded.record(UInt64(max(0, (created - sent) * 1_000_000)))
+                    settled.record(UInt64(max(0, (done - created) * 1_000_000)))
+                }
+                print(String(format: "  publish → intent recorded p50 %.1f ms, p99 %.1f ms; recorded → settled p50 %.1f ms, p99 %.1f ms",
+                             Double(recorded.valueAtPercentile(50)) / 1000, Double(recorded.valueAtPercentile(99)) / 1000,
+                             Double(settled.valueAtPercentile(50)) / 1000, Double(settled.valueAtPercentile(99)) / 1000))
                 try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
                 try await client.query("DELETE FROM redress.redress_migrations WHERE schema = \(schema.rawValue)", logger: logger)
                 tasks.cancelAll()
@@ -201,6 +219,8 @@ struct NotifierCommand: AsyncParsableCommand {
 final class ArrivalRecorder: Sendable {
     private struct State {
         var sentAt: [String: ContinuousClock.Instant] = [:]
+        /// Wall-clock publication times (seconds since 1970), to compare with the database's timestamps.
+        var published: [String: Double] = [:]
         var latency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
         var count = 0
         var expected = 0
@@ -209,7 +229,16 @@ final class ArrivalRecorder: Sendable {
     private let state = Mutex(State())
 
     func reset(expecting count: Int) { state.withLock { $0 = State(); $0.expected = count } }
-    func sent(_ id: UUID) { state.withLock { $0.sentAt[id.uuidString.lowercased()] = .now } }
+    func sent(_ id: UUID) {
+        let key = id.uuidString.lowercased()
+        let wall = Date().timeIntervalSince1970
+        state.withLock {
+            $0.sentAt[key] = .now
+            $0.published[key] = wall
+        }
+    }
+
+    var published: [String: Double] { state.withLock { $0.published } }
 
     func arrived(_ body: ByteBuffer) {
         let now = ContinuousClock.now
