@@ -72,13 +72,17 @@ bench: deps
 	$(SWIFT) build -c release --product redress-kafka-benchmark
 	.build/release/redress-kafka-benchmark --rounds 30 --repeats 3
 
+# Starts the embedded default (release build) in the background under .build/bench-up and stops it (by
+# its PID) when the recipe line ends; the line goes on to wait for what it needs and run the bench.
+BENCH_UP = rm -rf .build/bench-up; \
+	.build/release/redress up --data-dir .build/bench-up --log-level warning > .build/bench-up.log 2>&1 & up=$$!; \
+	trap 'kill -TERM $$up; wait $$up' EXIT;
+
 ## bench-intake: start the embedded default (release build) in the background, run `redress loadgen`
 ## at concurrency 1 and 16, stop it again by PID.
 bench-intake: deps
 	$(SWIFT) build -c release
-	@rm -rf .build/bench-up; \
-	.build/release/redress up --data-dir .build/bench-up --log-level warning > .build/bench-up.log 2>&1 & up=$$!; \
-	trap 'kill -TERM $$up; wait $$up' EXIT; \
+	@$(BENCH_UP) \
 	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && curl -sf http://127.0.0.1:8081/health/ready > /dev/null && break; sleep 1; done; \
 	. .build/bench-up/up.env && .build/release/redress loadgen --concurrency 1 --concurrency 16 --requests 3000 --warmup 300
 
@@ -90,9 +94,7 @@ bench-classifier: deps
 ## of 50 staff through the API, publish 5000 classified complaints and time their assignments.
 bench-assignment: deps
 	$(SWIFT) build -c release
-	@rm -rf .build/bench-up; \
-	.build/release/redress up --data-dir .build/bench-up --log-level warning > .build/bench-up.log 2>&1 & up=$$!; \
-	trap 'kill -TERM $$up; wait $$up' EXIT; \
+	@$(BENCH_UP) \
 	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && curl -sf http://127.0.0.1:8083/health/ready > /dev/null && break; sleep 1; done; \
 	. .build/bench-up/up.env && .build/release/redress assignment bench --complaints 5000 --hotels 10 --staff 50
 
@@ -100,9 +102,7 @@ bench-assignment: deps
 ## `redress sla bench`: 100,000 open timers due over 10 minutes, swept by 1 and by 2 replicas (about 21 minutes).
 bench-sla: deps
 	$(SWIFT) build -c release --product redress
-	@rm -rf .build/bench-up; \
-	.build/release/redress up --data-dir .build/bench-up --log-level warning > .build/bench-up.log 2>&1 & up=$$!; \
-	trap 'kill -TERM $$up; wait $$up' EXIT; \
+	@$(BENCH_UP) \
 	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && break; sleep 1; done; \
 	. .build/bench-up/up.env && .build/release/redress sla bench --timers 100000 --spread 600 --replicas 1 --replicas 2 --idle 30
 
@@ -110,9 +110,7 @@ bench-sla: deps
 ## `redress notifier bench`: 5000 clock events at full speed, then 50 per second for 20 s, to signed webhooks.
 bench-notifier: deps
 	$(SWIFT) build -c release --product redress
-	@rm -rf .build/bench-up; \
-	.build/release/redress up --data-dir .build/bench-up --log-level warning > .build/bench-up.log 2>&1 & up=$$!; \
-	trap 'kill -TERM $$up; wait $$up' EXIT; \
+	@$(BENCH_UP) \
 	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && break; sleep 1; done; \
 	. .build/bench-up/up.env && .build/release/redress notifier bench --notifications 5000 --rate 50 --seconds 20
 
