@@ -60,38 +60,38 @@ struct SurveyRoutes: Sendable {
         }
     }
 
-    /// Checks the token; the page to show instead of the form if it is not usable.
-    private func check(_ text: String) async throws -> (token: SurveyToken, state: ComplaintState)? {
-        guard let secret else { return nil }
-        guard let token = try? SurveyToken(verifying: text, secret: secret), let state = try await state(of: token) else { return nil }
-        return (token, state)
-    }
-
     /// The page language when no complaint can be trusted: the browser's first `Accept-Language`.
     static func browserLanguage(_ request: Request) -> String {
         let first = request.headers[.acceptLanguage]?.split(separator: ",").first.map { String($0.split(separator: ";")[0]) }
         return SurveyPage.language(for: first?.trimmingCharacters(in: .whitespaces))
     }
 
-    private func refusal(_ text: String, browserLanguage: String) async throws -> Response? {
-        guard let secret else { return Self.page(.disabled, language: browserLanguage, reference: nil, action: "", status: .notFound) }
+    /// A usable token and its complaint, or the page to show instead of the form.
+    private enum Checked {
+        case usable(SurveyToken, ComplaintState)
+        case refused(Response)
+    }
+
+    /// Checks the token once (signature, expiry, complaint, not answered, still resolved).
+    private func check(_ text: String, browserLanguage: String) async throws -> Checked {
+        guard let secret else { return .refused(Self.page(.disabled, language: browserLanguage, reference: nil, action: "", status: .notFound)) }
         let token: SurveyToken
         do {
             token = try SurveyToken(verifying: text, secret: secret)
         } catch .expired {
             // The id is still readable for the language of the page.
-            return Self.page(.expired, language: try await language(ofUnverified: text), reference: nil, action: "", status: .gone)
+            return .refused(Self.page(.expired, language: try await language(ofUnverified: text), reference: nil, action: "", status: .gone))
         } catch {
             Counter(label: "redress_intake_survey_refusals_total", dimensions: [("reason", "\(error)")]).increment()
-            return Self.page(.invalid, language: browserLanguage, reference: nil, action: "", status: .notFound)
+            return .refused(Self.page(.invalid, language: browserLanguage, reference: nil, action: "", status: .notFound))
         }
         guard let state = try await state(of: token) else {
-            return Self.page(.invalid, language: browserLanguage, reference: nil, action: "", status: .notFound)
+            return .refused(Self.page(.invalid, language: browserLanguage, reference: nil, action: "", status: .notFound))
         }
         let reference = Self.reference(token.complaintID)
-        if state.answered { return Self.page(.alreadyAnswered, language: state.language, reference: reference, action: "", status: .conflict) }
-        if state.status != .resolved { return Self.page(.closed, language: state.language, reference: reference, action: "", status: .conflict) }
-        return nil
+        if state.answered { return .refused(Self.page(.alreadyAnswered, language: state.language, reference: reference, action: "", status: .conflict)) }
+        if state.status != .resolved { return .refused(Self.page(.closed, language: state.language, reference: reference, action: "", status: .conflict)) }
+        return .usable(token, state)
     }
 
     /// An expired token's complaint language (its signature was checked: only the expiry failed).
@@ -102,9 +102,10 @@ struct SurveyRoutes: Sendable {
     }
 
     func show(token text: String, browserLanguage: String) async throws -> Response {
-        if let refusal = try await refusal(text, browserLanguage: browserLanguage) { return refusal }
-        guard let (token, state) = try await check(text) else {
-            return Self.page(.invalid, language: browserLanguage, reference: nil, action: "", status: .notFound)
+        let (token, state): (SurveyToken, ComplaintState)
+        switch try await check(text, browserLanguage: browserLanguage) {
+        case .refused(let page): return page
+        case .usable(let usable, let found): (token, state) = (usable, found)
         }
         return Self.page(
             .form(errors: [], satisfaction: nil, recommend: nil, comment: ""), language: state.language,
@@ -123,9 +124,10 @@ struct SurveyRoutes: Sendable {
     }
 
     func answer(token text: String, form body: String, browserLanguage: String) async throws -> Response {
-        if let refusal = try await refusal(text, browserLanguage: browserLanguage) { return refusal }
-        guard let (token, state) = try await check(text) else {
-            return Self.page(.invalid, language: browserLanguage, reference: nil, action: "", status: .notFound)
+        let (token, state): (SurveyToken, ComplaintState)
+        switch try await check(text, browserLanguage: browserLanguage) {
+        case .refused(let page): return page
+        case .usable(let usable, let found): (token, state) = (usable, found)
         }
         let words = state.language == "zh-CN" ? SurveyPage.Strings.chinese : SurveyPage.Strings.english
         let form = (try? URLEncodedFormDecoder().decode(Form.self, from: body)) ?? Form()

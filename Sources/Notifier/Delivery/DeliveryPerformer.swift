@@ -54,7 +54,7 @@ public struct DeliveryPerformer: WorkPerformer {
                 throw DeliveryFailure.permanent("unknown_complaint", "intake does not know the complaint")
             }
             guest = contact
-            let gateway = rules.endpoints.values.sorted { $0.name < $1.name }.first { $0.channel == .sms }
+            let gateway = rules.smsGateway
             var chosen: (DeliveryChannel, OutgoingMessage.Destination)?
             for candidate in intent.guestChannels ?? [intent.channel] {
                 if candidate == .email, let email = contact.email { chosen = (.email, .email(email)); break }
@@ -67,7 +67,7 @@ public struct DeliveryPerformer: WorkPerformer {
                 throw DeliveryFailure.permanent("no_contact_details", "the rules file has no \(intent.channel.rawValue) address for this staff member")
             }
             if intent.channel == .sms {
-                guard let gateway = rules.endpoints.values.sorted(by: { $0.name < $1.name }).first(where: { $0.channel == .sms }) else {
+                guard let gateway = rules.smsGateway else {
                     throw DeliveryFailure.permanent("not_configured", "no sms gateway endpoint")
                 }
                 destination = .phone(address, gateway: gateway)

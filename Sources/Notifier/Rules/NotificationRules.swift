@@ -37,6 +37,9 @@ public struct NotificationRules: Sendable {
 
     public func hotel(_ id: String) -> HotelSettings { hotels[id] ?? defaultHotel }
 
+    /// The SMS gateway endpoint (the first by name if several).
+    public var smsGateway: Endpoint? { endpoints.values.sorted { $0.name < $1.name }.first { $0.channel == .sms } }
+
     /// A hotel's language, zone, quiet hours and staff e-mail pattern.
     public struct HotelSettings: Sendable, Hashable {
         /// Shown in guest messages.
