@@ -197,5 +197,9 @@ struct ChannelTests {
         #expect(DeliveryFailure.parse("gave up after 8 attempts: [http_503] the receiver answered 503").code == "http_503")
         #expect(DeliveryFailure.parse("[smtp_550] SMTP rcpt to: …").code == "smtp_550")
         #expect(DeliveryFailure.parse("something else").code == "error")
+        let reason = "gave up after 8 attempts: [connection] could not reach the receiver \(DeliveryFailure.viaMarker(.sms))"
+        #expect(DeliveryFailure.parse(reason).code == "connection")
+        #expect(DeliveryFailure.channel(in: reason) == .sms)
+        #expect(DeliveryFailure.channel(in: "[http_503] no marker") == nil)
     }
 }

@@ -45,6 +45,15 @@ enum DeliveryFailure {
         .transient("[\(code)] \(message)", retryAfter: retryAfter)
     }
 
+    /// Appended to a failure's reason: the channel the attempt used (`[via sms]`).
+    static func viaMarker(_ channel: DeliveryChannel) -> String { "[via \(channel.rawValue)]" }
+
+    /// The channel a stored reason says the attempt used.
+    static func channel(in reason: String) -> DeliveryChannel? {
+        guard let open = reason.range(of: "[via ", options: .backwards), let close = reason[open.upperBound...].firstIndex(of: "]") else { return nil }
+        return DeliveryChannel(rawValue: String(reason[open.upperBound..<close]))
+    }
+
     /// The code and message of a stored reason (`gave up after 3 attempts: [http_503] …` → `http_503`).
     static func parse(_ reason: String) -> (code: String, message: String) {
         if let open = reason.firstIndex(of: "["), let close = reason[open...].firstIndex(of: "]") {

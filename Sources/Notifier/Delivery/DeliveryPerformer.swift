@@ -91,7 +91,13 @@ public struct DeliveryPerformer: WorkPerformer {
             throw DeliveryFailure.permanent("no_template", "no template \(intent.template) in \(intent.language)")
         }
         let message = OutgoingMessage(intent: intent, channel: channel, rendered: rendered, destination: destination, link: link)
-        return try await implementation.send(message, logger: logger)
+        do {
+            return try await implementation.send(message, logger: logger)
+        } catch var failure as WorkFailure {
+            // A guest's message may have gone by SMS though the intent names e-mail first: say which.
+            failure.reason += " \(DeliveryFailure.viaMarker(channel))"
+            throw failure
+        }
     }
 
     /// Staff get the complaint's link; a guest's follow-up survey gets a signed, expiring survey link.
@@ -122,10 +128,12 @@ public struct DeliveryPerformer: WorkPerformer {
             rowStatus = "delivered"
         case .willRetry(let reason, _):
             let (code, message) = DeliveryFailure.parse(reason)
+            channel = DeliveryFailure.channel(in: reason) ?? channel
             status = .failed(NotificationFailure(code: code, message: message, isRetriable: true))
             rowStatus = "retrying"
         case .failed(let reason):
             let (code, message) = DeliveryFailure.parse(reason)
+            channel = DeliveryFailure.channel(in: reason) ?? channel
             status = .givenUp(NotificationFailure(code: code, message: message, isRetriable: false))
             rowStatus = "given_up"
         }
