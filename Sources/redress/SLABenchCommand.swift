@@ -6,6 +6,7 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 @preconcurrency import Glibc
+import HotelTime
 import SLAWatcher
 
 /// `redress sla bench`: how late the SLA watcher's timers fire with many open timers, with one and with

@@ -8,6 +8,7 @@ import NIOCore
 import PostgresNIO
 import RdKafka
 import RdKafkaTestKit
+import HotelTime
 import SLAWatcher
 import Testing
 

@@ -3,6 +3,7 @@ import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
 import Foundation
+import HotelTime
 import Logging
 import PostgresNIO
 @testable import SLAWatcher

@@ -3,6 +3,7 @@ import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
 import Foundation
+import HotelTime
 import NIOCore
 import PostgresNIO
 import RdKafka

@@ -1,4 +1,5 @@
 import Foundation
+import HotelTime
 
 /// A stretch during which a complaint's clocks stood still (waiting for the guest); `end` is `nil`
 /// while it lasts.

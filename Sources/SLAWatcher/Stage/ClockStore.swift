@@ -1,5 +1,6 @@
 import ComplaintEvents
 import Foundation
+import HotelTime
 import Logging
 import PostgresNIO
 

@@ -1,6 +1,7 @@
 import ComplaintEvents
 import ComplaintPipeline
 import Foundation
+import HotelTime
 import Logging
 import PostgresNIO
 import ServiceLifecycle

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A length of time as SLA policies write it: `5m`, `4h`, `1h30m`, `90s`, `2d`. Never negative.
+/// A length of time as configuration files (SLA policies, the metrics file) write it: `5m`, `4h`, `1h30m`, `90s`, `2d`. Never negative.
 public struct PolicyDuration: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public var seconds: Int
 
