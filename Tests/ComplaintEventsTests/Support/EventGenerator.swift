@@ -237,10 +237,15 @@ struct EventGenerator {
     }
 
     mutating func alert() -> EarlyWarningAlert {
-        EarlyWarningAlert(
-            alertID: uuid(), hotelID: identifier(), category: pick(ComplaintCategory.self), severity: pick(AlertSeverity.self),
-            window: AlertWindow(start: date(), end: date()), observed: Int(bounded(0...1_000_000)),
-            baseline: number(0...1_000_000), ratio: number(0...1_000_000), detectedAt: date())
+        let kind = pick(EarlyWarningAlert.Kind.self)
+        return EarlyWarningAlert(
+            alertID: uuid(), hotelID: identifier(), kind: kind, state: pick(EarlyWarningAlert.State.self),
+            category: kind == .categorySpike ? pick(ComplaintCategory.self) : maybe { $0.pick(ComplaintCategory.self) },
+            currency: kind == .compensationBudget ? "CNY" : maybe { _ in "EUR" },
+            slaTarget: kind == .slaCompliance ? pick(SLATarget.self) : maybe { $0.pick(SLATarget.self) },
+            severity: pick(AlertSeverity.self), window: AlertWindow(start: date(), end: date()),
+            observed: Int(bounded(0...10_000_000_000_000)), baseline: number(0...10_000_000_000_000), ratio: number(0...1_000_000),
+            pValue: maybe { $0.number(0...1) }, threshold: maybe { $0.number(0...1_000_000) }, detectedAt: date())
     }
 
     mutating func deadLetter() -> DeadLetterRecord {
