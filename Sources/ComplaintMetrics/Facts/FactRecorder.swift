@@ -1,0 +1,230 @@
+import ComplaintEvents
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Writes what each event says into the metrics schema's rollups, on the handler's connection.
+///
+/// Every statement is an upsert that gives the same row whatever order a complaint's events arrive in
+/// across topics (earliest times with LEAST, latest with GREATEST, a value with the time it is the latest
+/// of), so replaying the topics (`redress metrics rebuild`) reproduces what the live service built.
+/// Counts (reopenings, SLA outcomes, guest-facing notes) add one per event; the inbox makes each event
+/// count once.
+public struct FactRecorder: Sendable {
+    /// The `NOTIFY` channel of live updates (one per schema, so tests stay apart).
+    public var liveChannel: String
+
+    public init(liveChannel: String) {
+        self.liveChannel = liveChannel
+    }
+
+    /// The live channel of the metrics schema `schema`.
+    public static func liveChannel(schema: String) -> String { "\(schema)_live" }
+
+    func received(_ event: EventEnvelope<ComplaintReceived>, on connection: PostgresConnection, logger: Logger) async throws {
+        let data = event.data
+        try await connection.query(
+            "INSERT INTO hotels (hotel_id) VALUES (\(data.hotelID)) ON CONFLICT (hotel_id) DO NOTHING", logger: logger)
+        try await connection.query("""
+            INSERT INTO complaints AS c (complaint_id, hotel_id, registered_at, channel, guest_key, vip, status, status_at)
+            VALUES (\(data.complaintID), \(data.hotelID), \(data.registeredAt), \(data.channel.rawValue), \(data.guest.guestKey),
+                    \(data.guest.isVIP), \(ComplaintStatus.registered.rawValue), \(data.registeredAt))
+            ON CONFLICT (complaint_id) DO UPDATE SET
+                hotel_id = EXCLUDED.hotel_id, registered_at = EXCLUDED.registered_at, channel = EXCLUDED.channel,
+                guest_key = EXCLUDED.guest_key, vip = EXCLUDED.vip,
+                status = COALESCE(c.status, EXCLUDED.status), status_at = COALESCE(c.status_at, EXCLUDED.status_at)
+            """, logger: logger)
+        try await LiveUpdate(
+            topic: "received", hotelId: data.hotelID, complaintId: data.complaintID, kind: data.channel.rawValue,
+            status: ComplaintStatus.registered.rawValue, at: data.registeredAt
+        ).notify(on: liveChannel, connection: connection, logger: logger)
+    }
+
+    func classified(_ event: EventEnvelope<ComplaintClassified>, on connection: PostgresConnection, logger: Logger) async throws {
+        let data = event.data
+        try await connection.query("""
+            INSERT INTO complaints AS c (complaint_id, hotel_id, category, severity, classified_at, registered_at)
+            VALUES (\(data.complaintID), \(event.hotelID), \(data.category.rawValue), \(data.severity.rawValue), \(data.classifiedAt),
+                    \(data.registeredAt))
+            ON CONFLICT (complaint_id) DO UPDATE SET
+                category = CASE WHEN c.classified_at IS NULL OR EXCLUDED.classified_at > c.classified_at
+                                THEN EXCLUDED.category ELSE c.category END,
+                severity = CASE WHEN c.classified_at IS NULL OR EXCLUDED.classified_at > c.classified_at
+                                THEN EXCLUDED.severity ELSE c.severity END,
+                classified_at = GREATEST(c.classified_at, EXCLUDED.classified_at),
+                registered_at = COALESCE(c.registered_at, EXCLUDED.registered_at)
+            """, logger: logger)
+        try await LiveUpdate(
+            topic: "classified", hotelId: event.hotelID, complaintId: data.complaintID, severity: data.severity.rawValue,
+            category: data.category.rawValue, at: data.classifiedAt
+        ).notify(on: liveChannel, connection: connection, logger: logger)
+    }
+
+    func assigned(_ event: EventEnvelope<ComplaintAssigned>, on connection: PostgresConnection, logger: Logger) async throws {
+        let data = event.data
+        // The first assignment moves a registered complaint to assigned; escalations and hand-overs do
+        // not change where staff stand with it.
+        let initial = data.escalationLevel == 0
+        try await connection.query("""
+            INSERT INTO complaints AS c (
+                complaint_id, hotel_id, department, assigned_at, category, severity, registered_at, escalation_level, status, status_at)
+            VALUES (\(data.complaintID), \(event.hotelID), \(data.department), \(data.assignedAt), \(data.category.rawValue),
+                    \(data.severity.rawValue), \(data.registeredAt), \(data.escalationLevel),
+                    \(initial ? ComplaintStatus.assigned.rawValue : nil), \(initial ? data.assignedAt : nil))
+            ON CONFLICT (complaint_id) DO UPDATE SET
+                department = CASE WHEN c.assigned_at IS NULL OR EXCLUDED.assigned_at >= c.assigned_at
+                                  THEN EXCLUDED.department ELSE c.department END,
+                assigned_at = GREATEST(c.assigned_at, EXCLUDED.assigned_at),
+                category = CASE WHEN c.classified_at IS NULL THEN EXCLUDED.category ELSE c.category END,
+                severity = CASE WHEN c.classified_at IS NULL THEN EXCLUDED.severity ELSE c.severity END,
+                registered_at = COALESCE(c.registered_at, EXCLUDED.registered_at),
+                escalation_level = GREATEST(c.escalation_level, EXCLUDED.escalation_level),
+                status = CASE WHEN EXCLUDED.status IS NOT NULL AND (c.status IS NULL OR c.status = \(ComplaintStatus.registered.rawValue))
+                              THEN EXCLUDED.status ELSE c.status END,
+                status_at = CASE WHEN EXCLUDED.status IS NOT NULL AND (c.status IS NULL OR c.status = \(ComplaintStatus.registered.rawValue))
+                                 THEN GREATEST(c.status_at, EXCLUDED.status_at) ELSE c.status_at END
+            """, logger: logger)
+        try await LiveUpdate(
+            topic: "assigned", hotelId: event.hotelID, complaintId: data.complaintID, kind: data.reason.rawValue,
+            severity: data.severity.rawValue, category: data.category.rawValue, level: data.escalationLevel, at: data.assignedAt
+        ).notify(on: liveChannel, connection: connection, logger: logger)
+    }
+
+    func updated(_ event: EventEnvelope<ComplaintUpdated>, on connection: PostgresConnection, logger: Logger) async throws {
+        let data = event.data
+        let at = data.occurredAt
+        var acknowledgedAt: Date?, resolvedAt: Date?, firstContact: Bool?, rootCause: String?, closedAt: Date?
+        var reopenings = 0, guestNotes = 0
+        var followUp: (at: Date, satisfaction: Int, nps: Int)?
+        switch data.change {
+        case .acknowledged: acknowledgedAt = at
+        case .resolved(let resolution):
+            resolvedAt = at
+            firstContact = resolution.isFirstContact
+            rootCause = resolution.rootCause
+        case .reopened: reopenings = 1
+        case .followUpRecorded(let answer): followUp = (at, answer.satisfaction, answer.nps)
+        case .closed: closedAt = at
+        case .noteAdded(let note): guestNotes = note.visibility == .guest ? 1 : 0
+        case .compensationRequested(let compensation):
+            try await recordCompensation(compensation, status: .compensationRequested, event: event, on: connection, logger: logger)
+        case .compensationApproved(let compensation):
+            try await recordCompensation(compensation, status: .compensationApproved, event: event, on: connection, logger: logger)
+        case .compensationRejected(let compensation):
+            try await recordCompensation(compensation, status: .compensationRejected, event: event, on: connection, logger: logger)
+        case .waitingForGuest, .resumed: break
+        }
+        try await connection.query("""
+            INSERT INTO complaints AS c (
+                complaint_id, hotel_id, status, status_at, acknowledged_at, first_resolved_at, resolved_at, first_contact, root_cause,
+                reopen_count, satisfaction, nps, followed_up_at, closed_at, guest_notes)
+            VALUES (\(data.complaintID), \(event.hotelID), \(data.statusAfter.rawValue), \(at), \(acknowledgedAt), \(resolvedAt),
+                    \(resolvedAt), \(firstContact), \(rootCause), \(reopenings), \(followUp?.satisfaction), \(followUp?.nps),
+                    \(followUp?.at), \(closedAt), \(guestNotes))
+            ON CONFLICT (complaint_id) DO UPDATE SET
+                status = CASE WHEN c.status_at IS NULL OR EXCLUDED.status_at >= c.status_at THEN EXCLUDED.status ELSE c.status END,
+                status_at = GREATEST(c.status_at, EXCLUDED.status_at),
+                acknowledged_at = LEAST(c.acknowledged_at, EXCLUDED.acknowledged_at),
+                first_contact = CASE WHEN EXCLUDED.first_resolved_at IS NOT NULL
+                                      AND (c.first_resolved_at IS NULL OR EXCLUDED.first_resolved_at < c.first_resolved_at)
+                                     THEN EXCLUDED.first_contact ELSE c.first_contact END,
+                first_resolved_at = LEAST(c.first_resolved_at, EXCLUDED.first_resolved_at),
+                root_cause = CASE WHEN EXCLUDED.resolved_at IS NOT NULL AND (c.resolved_at IS NULL OR EXCLUDED.resolved_at >= c.resolved_at)
+                                  THEN EXCLUDED.root_cause ELSE c.root_cause END,
+                resolved_at = GREATEST(c.resolved_at, EXCLUDED.resolved_at),
+                reopen_count = c.reopen_count + EXCLUDED.reopen_count,
+                satisfaction = CASE WHEN EXCLUDED.followed_up_at IS NOT NULL
+                                     AND (c.followed_up_at IS NULL OR EXCLUDED.followed_up_at >= c.followed_up_at)
+                                    THEN EXCLUDED.satisfaction ELSE c.satisfaction END,
+                nps = CASE WHEN EXCLUDED.followed_up_at IS NOT NULL AND (c.followed_up_at IS NULL OR EXCLUDED.followed_up_at >= c.followed_up_at)
+                           THEN EXCLUDED.nps ELSE c.nps END,
+                followed_up_at = GREATEST(c.followed_up_at, EXCLUDED.followed_up_at),
+                closed_at = GREATEST(c.closed_at, EXCLUDED.closed_at),
+                guest_notes = c.guest_notes + EXCLUDED.guest_notes
+            """, logger: logger)
+        try await LiveUpdate(
+            topic: "updated", hotelId: event.hotelID, complaintId: data.complaintID, kind: data.kind.rawValue,
+            status: data.statusAfter.rawValue, at: at
+        ).notify(on: liveChannel, connection: connection, logger: logger)
+    }
+
+    private func recordCompensation(
+        _ compensation: Compensation, status: ComplaintUpdated.Kind, event: EventEnvelope<ComplaintUpdated>,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let requested = status == .compensationRequested
+        let at = event.data.occurredAt
+        // A decision (approved, rejected) wins over the request whatever order they come in.
+        try await connection.query("""
+            INSERT INTO compensations AS p (
+                compensation_id, complaint_id, hotel_id, kind, currency, amount_minor, status, requested_at, decided_at)
+            VALUES (\(compensation.id), \(event.data.complaintID), \(event.hotelID), \(compensation.kind.rawValue), \(compensation.currency),
+                    \(compensation.amountMinor), \(status.rawValue), \(requested ? at : nil), \(requested ? nil : at))
+            ON CONFLICT (compensation_id) DO UPDATE SET
+                status = CASE WHEN EXCLUDED.decided_at IS NOT NULL THEN EXCLUDED.status ELSE p.status END,
+                amount_minor = CASE WHEN EXCLUDED.decided_at IS NOT NULL THEN EXCLUDED.amount_minor ELSE p.amount_minor END,
+                currency = CASE WHEN EXCLUDED.decided_at IS NOT NULL THEN EXCLUDED.currency ELSE p.currency END,
+                requested_at = COALESCE(p.requested_at, EXCLUDED.requested_at),
+                decided_at = COALESCE(EXCLUDED.decided_at, p.decided_at)
+            """, logger: logger)
+    }
+
+    func sla(_ event: EventEnvelope<ComplaintSLAEvent>, on connection: PostgresConnection, logger: Logger) async throws {
+        let data = event.data
+        let acknowledge = data.target == .acknowledge
+        var met = 0, breached = 0, level = 0
+        var deadlines: (acknowledgeBy: Date?, resolveBy: Date?)?
+        switch data.milestone {
+        case .met: met = 1
+        case .breached: breached = 1
+        case .escalated(let escalation): level = escalation.level
+        case .timerStarted, .rescheduled, .resumed, .paused: deadlines = (data.acknowledgeBy, data.resolveBy)
+        case .warning, .followUpDue, .ceilingReached: break
+        }
+        switch data.milestone {
+        case .breached, .escalated, .ceilingReached:
+            try await connection.query("""
+                INSERT INTO sla_incidents (event_id, complaint_id, hotel_id, kind, target, level, severity, occurred_at)
+                VALUES (\(event.id), \(data.complaintID), \(event.hotelID), \(data.kind.rawValue), \(data.target.rawValue),
+                        \(level == 0 ? nil : level), \(data.severity.rawValue), \(data.occurredAt))
+                ON CONFLICT (event_id) DO NOTHING
+                """, logger: logger)
+        default: break
+        }
+        // A pause stops the countdown: no resolve deadline while the clock stands still.
+        let paused = data.kind == .paused
+        try await connection.query("""
+            INSERT INTO complaints AS c (
+                complaint_id, hotel_id, acknowledge_met, acknowledge_breaches, resolve_met, resolve_breaches, escalation_level,
+                acknowledge_by, resolve_by, deadlines_at)
+            VALUES (\(data.complaintID), \(event.hotelID), \(acknowledge ? met : 0), \(acknowledge ? breached : 0),
+                    \(acknowledge ? 0 : met), \(acknowledge ? 0 : breached), \(level),
+                    \(deadlines?.acknowledgeBy), \(paused ? nil : deadlines?.resolveBy), \(deadlines == nil ? nil : data.occurredAt))
+            ON CONFLICT (complaint_id) DO UPDATE SET
+                acknowledge_met = c.acknowledge_met + EXCLUDED.acknowledge_met,
+                acknowledge_breaches = c.acknowledge_breaches + EXCLUDED.acknowledge_breaches,
+                resolve_met = c.resolve_met + EXCLUDED.resolve_met,
+                resolve_breaches = c.resolve_breaches + EXCLUDED.resolve_breaches,
+                escalation_level = GREATEST(c.escalation_level, EXCLUDED.escalation_level),
+                acknowledge_by = CASE WHEN EXCLUDED.deadlines_at IS NOT NULL AND (c.deadlines_at IS NULL OR EXCLUDED.deadlines_at >= c.deadlines_at)
+                                      THEN EXCLUDED.acknowledge_by ELSE c.acknowledge_by END,
+                resolve_by = CASE WHEN EXCLUDED.deadlines_at IS NOT NULL AND (c.deadlines_at IS NULL OR EXCLUDED.deadlines_at >= c.deadlines_at)
+                                  THEN EXCLUDED.resolve_by ELSE c.resolve_by END,
+                deadlines_at = GREATEST(c.deadlines_at, EXCLUDED.deadlines_at)
+            """, logger: logger)
+        try await LiveUpdate(
+            topic: "sla", hotelId: event.hotelID, complaintId: data.complaintID, kind: data.kind.rawValue, severity: data.severity.rawValue,
+            level: level == 0 ? nil : level, at: data.occurredAt
+        ).notify(on: liveChannel, connection: connection, logger: logger)
+    }
+
+    func notification(_ event: EventEnvelope<NotificationOutcome>, on connection: PostgresConnection, logger: Logger) async throws {
+        let data = event.data
+        try await connection.query("""
+            INSERT INTO notification_outcomes (hotel_id, day, channel, status, count)
+            VALUES (\(event.hotelID), (\(data.occurredAt)::timestamptz AT TIME ZONE 'UTC')::date, \(data.channel.rawValue),
+                    \(data.status.kind.rawValue), 1)
+            ON CONFLICT (hotel_id, day, channel, status) DO UPDATE SET count = notification_outcomes.count + 1
+            """, logger: logger)
+    }
+}

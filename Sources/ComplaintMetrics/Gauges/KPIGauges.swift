@@ -1,0 +1,192 @@
+import ComplaintEvents
+import ComplaintPipeline
+import Foundation
+import HotelTime
+import Logging
+import PostgresNIO
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// Puts the KPIs on `/metrics` as gauges, recomputed every `interval` through the same ``KPIStore`` the
+/// API uses, so Prometheus, the API and the dashboard agree. Labels are bounded: hotel, category,
+/// severity, channel, currency, SLA target, quantile, alert kind — never a complaint or a guest.
+/// Time KPIs cover the hotel's last 30 days (local), spend the current month.
+public struct KPIGauges: Service {
+    var store: StageStore
+    var settings: LiveConfiguration<MetricsSettings>
+    var registry: PrometheusCollectorRegistry
+    var interval: Duration
+    var clock: @Sendable () -> Date
+    var logger: Logger
+
+    public init(
+        store: StageStore, settings: LiveConfiguration<MetricsSettings>, registry: PrometheusCollectorRegistry, interval: Duration,
+        clock: @escaping @Sendable () -> Date = { Date() }, logger: Logger
+    ) {
+        self.store = store
+        self.settings = settings
+        self.registry = registry
+        self.interval = interval
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await refresh(now: clock())
+            } catch {
+                logger.warning("KPI gauges not refreshed; next round retries", metadata: ["error": "\(error)"])
+            }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// Recomputes every gauge once.
+    public func refresh(now: Date) async throws {
+        let current = settings.current
+        let samples = try await store.read { connection, logger in
+            var seen = Set(current.hotels.keys)
+            for try await id in try await connection.query("SELECT hotel_id FROM hotels", logger: logger).decode(String.self) { seen.insert(id) }
+            var samples: [Sample] = []
+            let kpis = KPIStore(settings: current)
+            for hotel in seen.sorted().map(current.hotel) {
+                let calendar = ZonedCalendar(timeZone: hotel.timeZone)
+                let today = calendar.day(of: now)
+                let query = KPIQuery(hotels: [hotel], from: calendar.day(today, plus: -29) ?? today, to: today)
+                let report = try await kpis.report(query, now: now, on: connection, logger: logger)
+                samples += Self.samples(hotel: hotel.id, report: report)
+                for grouping in [KPIQuery.Grouping.category, .severity, .channel] {
+                    var split = query
+                    split.groupBy = grouping
+                    for group in try await kpis.report(split, now: now, on: connection, logger: logger).groups {
+                        samples.append(Sample(
+                            .complaints30d, Double(group.volume), [("hotel", hotel.id), (grouping.rawValue, group.key ?? "unknown")]))
+                    }
+                }
+            }
+            for episode in try await AlertStore.list(hotels: seen.sorted(), activeOnly: true, on: connection, logger: logger) {
+                samples.append(Sample(.activeAlerts, 1, [("hotel", episode.hotelId), ("kind", episode.kind.rawValue), ("severity", episode.severity.rawValue)]))
+            }
+            return samples
+        }
+        // Sum samples of one series (several alerts of one kind), then publish.
+        var values: [String: (Sample, Double)] = [:]
+        for sample in samples {
+            let id = sample.metric.rawValue + sample.labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+            values[id] = (sample, (values[id]?.1 ?? 0) + sample.value)
+        }
+        var gauges: [String: Gauge] = [:]
+        for (series, (sample, value)) in values {
+            let gauge = registry.makeGauge(name: sample.metric.rawValue, labels: sample.labels, help: sample.metric.help)
+            gauge.set(value)
+            gauges[series] = gauge
+        }
+        // A series with no value any more (an alert cleared, a median without data) leaves the exposition.
+        let vanished = published.withLock { previous in
+            defer { previous = gauges }
+            return previous.filter { gauges[$0.key] == nil }.map(\.value)
+        }
+        for gauge in vanished { registry.unregisterGauge(gauge) }
+    }
+
+    private let published = MutexBox<[String: Gauge]>([:])
+
+    /// One gauge value with its labels.
+    struct Sample: Sendable {
+        var metric: KPIMetric
+        var value: Double
+        var labels: [(String, String)]
+        init(_ metric: KPIMetric, _ value: Double, _ labels: [(String, String)]) {
+            self.metric = metric
+            self.value = value
+            self.labels = labels
+        }
+    }
+
+    static func samples(hotel: String, report: KPIReport) -> [Sample] {
+        let totals = report.totals
+        var samples: [Sample] = [Sample(.complaints30dTotal, Double(totals.volume), [("hotel", hotel)])]
+        func add(_ metric: KPIMetric, _ value: Double?, _ labels: [(String, String)] = []) {
+            if let value { samples.append(Sample(metric, value, [("hotel", hotel)] + labels)) }
+        }
+        add(.acknowledgeSeconds, totals.timeToAcknowledge.medianSeconds, [("quantile", "0.5")])
+        add(.acknowledgeSeconds, totals.timeToAcknowledge.p90Seconds, [("quantile", "0.9")])
+        add(.resolveSeconds, totals.timeToResolve.medianSeconds, [("quantile", "0.5")])
+        add(.resolveSeconds, totals.timeToResolve.p90Seconds, [("quantile", "0.9")])
+        add(.slaCompliance, totals.acknowledgeSLA.compliance, [("target", SLATarget.acknowledge.rawValue)])
+        add(.slaCompliance, totals.resolveSLA.compliance, [("target", SLATarget.resolve.rawValue)])
+        add(.breaches30d, Double(totals.acknowledgeSLA.breaches), [("target", SLATarget.acknowledge.rawValue)])
+        add(.breaches30d, Double(totals.resolveSLA.breaches), [("target", SLATarget.resolve.rawValue)])
+        for level in ["1", "2", "3"] { add(.escalations30d, Double(totals.escalations[level] ?? 0), [("level", level)]) }
+        add(.firstContactResolution, totals.firstContactResolution.rate)
+        add(.repeatRate, totals.repeatComplaints.rate)
+        add(.reopenRate, totals.reopened.rate)
+        add(.satisfaction, totals.satisfaction.mean)
+        add(.netPromoterScore, totals.netPromoter.score)
+        add(.surveyResponses30d, Double(totals.netPromoter.responses))
+        for severity in Severity.allCases {
+            add(.openComplaints, Double(report.backlog.bySeverity[severity.rawValue] ?? 0), [("severity", severity.rawValue)])
+        }
+        for budget in report.budgets {
+            add(.compensationSpent, Double(budget.spentMinor), [("currency", budget.currency)])
+            add(.compensationBudget, Double(budget.budgetMinor), [("currency", budget.currency)])
+        }
+        return samples
+    }
+}
+
+/// The KPI gauges' names and help, in one place (the README's table lists them).
+enum KPIMetric: String, Sendable {
+    case complaints30dTotal = "redress_kpi_complaints_30d"
+    case complaints30d = "redress_kpi_complaints_30d_by"
+    case acknowledgeSeconds = "redress_kpi_time_to_acknowledge_seconds"
+    case resolveSeconds = "redress_kpi_time_to_resolve_seconds"
+    case slaCompliance = "redress_kpi_sla_compliance_ratio"
+    case breaches30d = "redress_kpi_sla_breaches_30d"
+    case escalations30d = "redress_kpi_escalated_complaints_30d"
+    case firstContactResolution = "redress_kpi_first_contact_resolution_ratio"
+    case repeatRate = "redress_kpi_repeat_complaint_ratio"
+    case reopenRate = "redress_kpi_reopen_ratio"
+    case satisfaction = "redress_kpi_satisfaction_mean"
+    case netPromoterScore = "redress_kpi_net_promoter_score"
+    case surveyResponses30d = "redress_kpi_survey_responses_30d"
+    case openComplaints = "redress_kpi_open_complaints"
+    case compensationSpent = "redress_kpi_compensation_spent_month_minor"
+    case compensationBudget = "redress_kpi_compensation_budget_month_minor"
+    case activeAlerts = "redress_kpi_active_alerts"
+
+    var help: String {
+        switch self {
+        case .complaints30dTotal: "Complaints registered in the hotel's last 30 local days"
+        case .complaints30d: "Complaints registered in the hotel's last 30 local days, by category, severity or channel"
+        case .acknowledgeSeconds: "Time from registration to acknowledgement over the last 30 days, median and 90th percentile"
+        case .resolveSeconds: "Time from registration to first resolution over the last 30 days, median and 90th percentile"
+        case .slaCompliance: "Share of complaints of the last 30 days that met every deadline of the target, of those decided"
+        case .breaches30d: "Deadline breaches of complaints registered in the last 30 days"
+        case .escalations30d: "Complaints of the last 30 days escalated to at least the level"
+        case .firstContactResolution: "Share of resolved complaints of the last 30 days resolved at first contact"
+        case .repeatRate: "Share of complaints of the last 30 days from a guest who complained at the hotel within the repeat window"
+        case .reopenRate: "Share of resolved complaints of the last 30 days reopened at least once"
+        case .satisfaction: "Mean follow-up satisfaction (1-5) over the last 30 days"
+        case .netPromoterScore: "Net Promoter Score (-100..100) of follow-up answers over the last 30 days"
+        case .surveyResponses30d: "Follow-up answers over the last 30 days"
+        case .openComplaints: "Complaints open now (not resolved or closed)"
+        case .compensationSpent: "Approved compensation this calendar month, in minor units"
+        case .compensationBudget: "Compensation budget of this calendar month, in minor units"
+        case .activeAlerts: "Early-warning episodes open now"
+        }
+    }
+}
+
+/// A value behind a lock, for the gauges' bookkeeping between rounds.
+final class MutexBox<Value: Sendable>: Sendable {
+    private let lock: Synchronization.Mutex<Value>
+    init(_ value: Value) { lock = Synchronization.Mutex(value) }
+    func withLock<Result>(_ body: (inout Value) -> Result) -> Result { lock.withLock { body(&$0) } }
+}

@@ -1,0 +1,194 @@
+import Access
+import ComplaintEvents
+import ComplaintPipeline
+import Foundation
+import HotelTime
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// The HTTP API of the metrics service, documented in `services/metrics/openapi.yaml`, for manager keys
+/// (their hotels) and admin keys (the group): the KPIs (`/v1/kpis`), the service-quality index
+/// (`/v1/quality-index`), the hotels (`/v1/hotels`), today's open complaints with their deadlines
+/// (`/v1/open`), the early-warning alerts (`/v1/alerts`) and the live stream the dashboard follows
+/// (`/v1/live`, server-sent events).
+public struct MetricsAPI: Sendable {
+    public var store: StageStore
+    public var database: DatabaseGuard
+    public var authentication: AuthenticationMiddleware
+    public var settings: LiveConfiguration<MetricsSettings>
+    /// The live feed, once it runs (`nil`: `/v1/live` answers 503).
+    public var feedLookup: @Sendable () -> LiveFeed?
+    public var clock: @Sendable () -> Date = { Date() }
+
+    public init(
+        store: StageStore, database: DatabaseGuard, authentication: AuthenticationMiddleware, settings: LiveConfiguration<MetricsSettings>,
+        feed: LiveFeed?
+    ) {
+        self.store = store
+        self.database = database
+        self.authentication = authentication
+        self.settings = settings
+        self.feedLookup = { feed }
+    }
+
+    public func addRoutes(to router: Router<RedressRequestContext>) {
+        let api = router.group("v1").add(middleware: authentication)
+        api.get("kpis") { request, context in
+            let caller = try context.caller(atLeast: .manager, for: request)
+            let current = settings.current
+            let now = clock()
+            return try await read { connection, logger in
+                let query = try KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
+                    .query(Self.parameters(request), caller: caller)
+                return try await KPIStore(settings: current).report(query, now: now, on: connection, logger: logger)
+            }
+        }
+        api.get("hotels") { request, context in
+            let caller = try context.caller(atLeast: .manager, for: request)
+            let current = settings.current
+            let now = clock()
+            return try await read { connection, logger in
+                let hotels = try KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
+                    .hotels(nil, caller: caller)
+                return HotelList(hotels: hotels.map(HotelList.Entry.init))
+            }
+        }
+        api.get("quality-index") { request, context in
+            let caller = try context.caller(atLeast: .manager, for: request)
+            let current = settings.current
+            let now = clock()
+            let parameters = Self.parameters(request)
+            return try await read { connection, logger in
+                let lookup = KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
+                let hotels = try lookup.hotels(parameters["hotel"], caller: caller)
+                var indices: [QualityIndex] = []
+                for hotel in hotels {
+                    let calendar = ZonedCalendar(timeZone: hotel.timeZone)
+                    let (first, last) = try Self.month(parameters["month"], today: calendar.day(of: now), calendar: calendar)
+                    let query = KPIQuery(hotels: [hotel], from: first, to: last)
+                    let report = try await KPIStore(settings: current).report(query, now: now, on: connection, logger: logger)
+                    indices.append(QualityIndex.compute(
+                        hotel: hotel, month: String(first.description.prefix(7)), totals: report.totals, days: query.dayCount,
+                        settings: current.qualityIndex))
+                }
+                return QualityIndexList(indices: indices)
+            }
+        }
+        api.get("open") { request, context in
+            let caller = try context.caller(atLeast: .manager, for: request)
+            let current = settings.current
+            let now = clock()
+            let parameters = Self.parameters(request)
+            return try await read { connection, logger in
+                let hotels = try KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
+                    .hotels(parameters["hotel"], caller: caller)
+                return OpenComplaints(at: now, complaints: try await OpenComplaints.read(hotels: hotels.map(\.id), on: connection, logger: logger))
+            }
+        }
+        api.get("alerts") { request, context in
+            let caller = try context.caller(atLeast: .manager, for: request)
+            let current = settings.current
+            let now = clock()
+            let parameters = Self.parameters(request)
+            return try await read { connection, logger in
+                let hotels = try KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
+                    .hotels(parameters["hotel"], caller: caller)
+                let activeOnly = parameters["state"] != "all"
+                return AlertList(alerts: try await AlertStore.list(hotels: hotels.map(\.id), activeOnly: activeOnly, on: connection, logger: logger))
+            }
+        }
+        api.get("live") { request, context -> Response in
+            let caller = try context.caller(atLeast: .manager, for: request)
+            guard let feed = feedLookup() else { throw Problem.unavailable("the live stream is not running") }
+            let current = settings.current
+            let now = clock()
+            let parameters = Self.parameters(request)
+            let hotels = try await read { connection, logger in
+                try KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
+                    .hotels(parameters["hotel"], caller: caller)
+            }
+            let wanted = Set(hotels.map(\.id))
+            // Hotels first seen after the stream opened are still the caller's if the key covers them.
+            let explicit = parameters["hotel"]?.isEmpty == false
+            let stream = feed.subscribe()
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: "retry: 2000\n: connected\n\n"))
+                    for await message in stream {
+                        switch message {
+                        case .heartbeat:
+                            try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                        case .update(let update):
+                            guard explicit ? wanted.contains(update.hotelId) : caller.covers(hotel: update.hotelId) else { continue }
+                            try await writer.write(ByteBuffer(string: "event: \(update.topic)\ndata: \(update.json)\n\n"))
+                        }
+                    }
+                    try await writer.finish(nil)
+                })
+        }
+    }
+
+    static func parameters(_ request: Request) -> [String: String] {
+        var parameters: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
+        return parameters
+    }
+
+    static func seenHotels(_ connection: PostgresConnection, _ logger: Logger) async throws -> Set<String> {
+        var seen: Set<String> = []
+        for try await id in try await connection.query("SELECT hotel_id FROM hotels", logger: logger).decode(String.self) { seen.insert(id) }
+        return seen
+    }
+
+    /// The first and last day of `text` (YYYY-MM), or of the current month.
+    static func month(_ text: String?, today: LocalDate, calendar: ZonedCalendar) throws(Problem) -> (LocalDate, LocalDate) {
+        var year = today.year, month = today.month
+        if let text, !text.isEmpty {
+            let parts = text.split(separator: "-")
+            guard parts.count == 2, parts[0].count == 4, parts[1].count == 2, let y = Int(parts[0]), let m = Int(parts[1]), (1...12).contains(m) else {
+                throw Problem.validation(field: "query.month", rule: "must be a month YYYY-MM")
+            }
+            year = y
+            month = m
+        }
+        let first = LocalDate(year: year, month: month, day: 1)
+        let next = LocalDate(year: month == 12 ? year + 1 : year, month: month == 12 ? 1 : month + 1, day: 1)
+        return (first, calendar.day(next, plus: -1) ?? first)
+    }
+
+    private func read<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Result) async throws -> Result {
+        let store = self.store
+        return try await database.run { try await store.read(body) }
+    }
+}
+
+/// `/v1/hotels`: the hotels a key may see, with what the dashboard needs to show them.
+struct HotelList: ResponseEncodable, Sendable {
+    struct Entry: Codable, Sendable {
+        var id: String
+        var name: String
+        var timeZone: String
+        var language: String
+        init(_ hotel: MetricsSettings.Hotel) {
+            id = hotel.id
+            name = hotel.name
+            timeZone = hotel.timeZone.identifier
+            language = hotel.language
+        }
+    }
+    var hotels: [Entry]
+}
+
+/// `/v1/quality-index`: one index per hotel.
+struct QualityIndexList: ResponseEncodable, Sendable {
+    var indices: [QualityIndex]
+}
+
+extension KPIReport: ResponseEncodable {}
+extension OpenComplaints: ResponseEncodable {}
+extension AlertList: ResponseEncodable {}

@@ -1,0 +1,96 @@
+import Foundation
+
+/// The service-quality index of one hotel and month: the KPIs mapped onto SERVQUAL's five dimensions,
+/// each scored 0–100, and their weighted mean (weights from the metrics file; a dimension without data
+/// is left out and the others' weights renormalised). The method is in `services/metrics/README.md`.
+public struct QualityIndex: Codable, Sendable, Hashable {
+    /// One dimension's score, its weight and what it was computed from.
+    public struct Dimension: Codable, Sendable, Hashable {
+        public var score: Double?
+        public var weight: Double
+        /// The inputs, by name (rates 0–1, times in seconds, counts per 100 rooms per month).
+        public var inputs: [String: Double]
+    }
+
+    public var hotelId: String
+    public var month: String
+    public var score: Double?
+    public var dimensions: [String: Dimension]
+    public var complaints: Int
+
+    /// Days in an average month: per-month rates of a partial range are scaled to it.
+    static let averageMonthDays = 30.436875
+
+    /// The index from a hotel's KPI totals over `days` days.
+    public static func compute(
+        hotel: MetricsSettings.Hotel, month: String, totals: KPIFigures, days: Int, settings: MetricsSettings.QualityIndex
+    ) -> QualityIndex {
+        let monthScale = averageMonthDays / Double(max(days, 1))
+        let per100Rooms = 100 / Double(max(hotel.rooms, 1))
+        func mean(_ values: [Double?]) -> Double? {
+            let present = values.compactMap { $0 }
+            return present.isEmpty ? nil : present.reduce(0, +) / Double(present.count)
+        }
+        var inputs: [QualityDimension: [String: Double]] = [:]
+        var scores: [QualityDimension: Double?] = [:]
+
+        let facilityRate = Double(totals.facilityComplaints) * per100Rooms * monthScale
+        inputs[.tangibles] = ["facilityComplaintsPer100RoomsMonthly": facilityRate]
+        scores[.tangibles] = KPIArithmetic.score(facilityRate, zeroAt: settings.tangiblesPer100RoomsMonthly)
+
+        var reliability: [String: Double] = [:]
+        reliability["repeatRate"] = totals.repeatComplaints.rate
+        reliability["reopenRate"] = totals.reopened.rate
+        reliability["resolveCompliance"] = totals.resolveSLA.compliance
+        inputs[.reliability] = reliability
+        scores[.reliability] = mean([
+            totals.repeatComplaints.rate.map { 100 * (1 - $0) }, totals.reopened.rate.map { 100 * (1 - $0) },
+            totals.resolveSLA.compliance.map { 100 * $0 },
+        ])
+
+        var responsiveness: [String: Double] = [:]
+        responsiveness["acknowledgeMedianSeconds"] = totals.timeToAcknowledge.medianSeconds
+        responsiveness["resolveMedianSeconds"] = totals.timeToResolve.medianSeconds
+        inputs[.responsiveness] = responsiveness
+        scores[.responsiveness] = mean([
+            totals.timeToAcknowledge.medianSeconds.map { KPIArithmetic.score($0, zeroAt: settings.acknowledgeMedianLimit) },
+            totals.timeToResolve.medianSeconds.map { KPIArithmetic.score($0, zeroAt: settings.resolveMedianLimit) },
+        ])
+
+        let assuranceRate = Double(totals.assuranceComplaints) * per100Rooms * monthScale
+        let escalationRate = KPIArithmetic.rate(totals.escalations["1"] ?? 0, of: totals.volume)
+        var assurance = ["staffAndSafetyComplaintsPer100RoomsMonthly": assuranceRate]
+        assurance["escalationRate"] = escalationRate
+        inputs[.assurance] = assurance
+        scores[.assurance] = mean([
+            KPIArithmetic.score(assuranceRate, zeroAt: settings.assurancePer100RoomsMonthly), escalationRate.map { 100 * (1 - $0) },
+        ])
+
+        var empathy: [String: Double] = [:]
+        empathy["satisfactionMean"] = totals.satisfaction.mean
+        empathy["netPromoterScore"] = totals.netPromoter.score
+        let notesPerComplaint = totals.volume > 0 ? Double(totals.guestNotes) / Double(totals.volume) : nil
+        empathy["guestNotesPerComplaint"] = notesPerComplaint
+        inputs[.empathy] = empathy
+        scores[.empathy] = mean([
+            totals.satisfaction.mean.map { 100 * ($0 - 1) / 4 }, totals.netPromoter.score.map { ($0 + 100) / 2 },
+            notesPerComplaint.map { 100 * min(1, $0) },
+        ])
+
+        let weightSum = settings.weights.values.reduce(0, +)
+        var dimensions: [String: Dimension] = [:]
+        var weighted = 0.0, usedWeight = 0.0
+        for dimension in QualityDimension.allCases {
+            let weight = weightSum > 0 ? (settings.weights[dimension] ?? 0) / weightSum : 0
+            let score = (scores[dimension] ?? nil).map { ($0 * 10).rounded() / 10 }
+            dimensions[dimension.rawValue] = Dimension(score: score, weight: weight, inputs: inputs[dimension] ?? [:])
+            if let score, weight > 0 {
+                weighted += score * weight
+                usedWeight += weight
+            }
+        }
+        return QualityIndex(
+            hotelId: hotel.id, month: month, score: usedWeight > 0 ? ((weighted / usedWeight) * 10).rounded() / 10 : nil,
+            dimensions: dimensions, complaints: totals.volume)
+    }
+}

@@ -1,0 +1,116 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import Foundation
+import Logging
+import Prometheus
+
+/// Builds the metrics stage: consumes every complaint topic and the notification receipts on one consumer
+/// group into the rollups of its `metrics` schema, serves the KPI API, the dashboard and its live stream,
+/// puts the KPIs on `/metrics`, and publishes early warnings on `alerts.v1`. The `redress-metrics` main,
+/// `redress metrics rebuild` and the tests use it.
+public enum MetricsService {
+    /// The topics the stage reads and writes (tests rename them to stay isolated).
+    public struct Topics: Sendable {
+        public var received = ComplaintEvents.Topics.received
+        public var classified = ComplaintEvents.Topics.classified
+        public var assigned = ComplaintEvents.Topics.assigned
+        public var updated = ComplaintEvents.Topics.updated
+        public var sla = ComplaintEvents.Topics.sla
+        public var notifications = ComplaintEvents.Topics.notifications
+        public var alerts = ComplaintEvents.Topics.alerts
+        public init() {}
+    }
+
+    /// What runs besides the pipeline; tests and `rebuild` switch parts off.
+    public struct Parts: Sendable {
+        public var dashboard: Dashboard?
+        public var earlyWarning = true
+        public var gauges: Duration? = .seconds(15)
+        public var liveFeed = true
+        public var clock: @Sendable () -> Date = { Date() }
+        public init(dashboard: Dashboard? = nil) {
+            self.dashboard = dashboard
+        }
+    }
+
+    /// The stage process for `settings` (followed while it runs when they come from a file).
+    public static func makeRuntime(
+        service: RedressService = .metrics, settings serviceSettings: ServiceSettings, settings: LiveConfiguration<MetricsSettings>,
+        topics: Topics = Topics(), parts: Parts = Parts(), reloadInterval: Duration = .seconds(5),
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
+    ) -> StageRuntime {
+        let schema = service.schema.description
+        let recorder = FactRecorder(liveChannel: FactRecorder.liveChannel(schema: schema))
+        var runtime = StageRuntime(
+            service: service, settings: serviceSettings,
+            inputs: [
+                StageInput(topics.received, ReceivedFactsHandler(recorder: recorder)),
+                StageInput(topics.classified, ClassifiedFactsHandler(recorder: recorder)),
+                StageInput(topics.assigned, AssignedFactsHandler(recorder: recorder)),
+                StageInput(topics.updated, UpdatedFactsHandler(recorder: recorder)),
+                StageInput(topics.sla, SLAFactsHandler(recorder: recorder)),
+                StageInput(topics.notifications, NotificationFactsHandler(recorder: recorder)),
+            ],
+            registry: registry, logger: logger)
+        // The live feed, known once the background services are built (before the routes).
+        let feedBox = MutexBox<LiveFeed?>(nil)
+        if parts.liveFeed {
+            runtime.backgroundServices.append(BackgroundService(name: "live feed") { resources in
+                let feed = LiveFeed(client: resources.client, channel: recorder.liveChannel, logger: resources.logger)
+                feedBox.withLock { $0 = feed }
+                return feed
+            })
+        }
+        if parts.earlyWarning {
+            let clock = parts.clock
+            runtime.backgroundServices.append(BackgroundService(name: "early warning") { resources in
+                AlertSweep(
+                    store: resources.store, settings: settings, topic: topics.alerts, source: "/redress/\(service.name)", lockKey: schema,
+                    clock: clock, logger: resources.logger)
+            })
+        }
+        if let interval = parts.gauges {
+            let clock = parts.clock
+            runtime.backgroundServices.append(BackgroundService(name: "KPI gauges") { resources in
+                KPIGauges(store: resources.store, settings: settings, registry: registry, interval: interval, clock: clock, logger: resources.logger)
+            })
+        }
+        if let follower = settings.followerService(named: "metrics file", every: reloadInterval) {
+            runtime.backgroundServices.append(follower)
+        }
+        let dashboard = parts.dashboard
+        let clock = parts.clock
+        runtime.addRoutes = { router, resources in
+            var api = MetricsAPI(
+                store: resources.store, database: resources.database, authentication: resources.authentication, settings: settings,
+                feed: nil)
+            api.feedLookup = { feedBox.withLock { $0 } }
+            api.clock = clock
+            api.addRoutes(to: router)
+            dashboard?.addRoutes(to: router)
+        }
+        return runtime
+    }
+
+    /// The stage process from configuration: the metrics file is read and checked first, so a broken file
+    /// stops the service at start with its line and field; while it runs, a broken edit is logged and the
+    /// last good file stays in force.
+    public static func makeRuntime(
+        settings: ServiceSettings, configuration: MetricsConfiguration, registry: PrometheusCollectorRegistry, logger: Logger
+    ) throws -> StageRuntime {
+        let metrics = try LiveConfiguration(name: "metrics-file", path: configuration.file) { file throws(ConfigurationFileError) in
+            try MetricsFile.load(file)
+        }
+        let dashboard = try Dashboard(folder: configuration.dashboardFolder)
+        logger.info("metrics ready", metadata: [
+            "metrics.file": "\(configuration.file)", "metrics.hotels": "\(metrics.current.hotels.keys.sorted().joined(separator: ","))",
+            "metrics.dashboard": "\(configuration.dashboardFolder)",
+        ])
+        var parts = Parts(dashboard: dashboard)
+        parts.gauges = configuration.gaugeInterval
+        return makeRuntime(
+            settings: settings, settings: metrics, parts: parts, reloadInterval: configuration.reloadInterval, registry: registry, logger: logger)
+    }
+}
+
