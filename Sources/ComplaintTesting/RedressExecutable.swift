@@ -24,9 +24,14 @@ public final class ChildProcess: @unchecked Sendable {
     public let process = Process()
     /// Standard output and error together.
     public let logURL: URL
+    /// The child's standard input, when it was started `interactive` (a browser driver waiting for commands).
+    public let input: FileHandle?
 
-    /// Starts `executable` with `arguments` and `environment` (added to this process's environment).
-    public init(_ executable: URL, arguments: [String] = [], environment: [String: String] = [:], removing: [String] = []) throws {
+    /// Starts `executable` with `arguments` and `environment` (added to this process's environment); an
+    /// `interactive` child reads its standard input from ``send(_:)``.
+    public init(
+        _ executable: URL, arguments: [String] = [], environment: [String: String] = [:], removing: [String] = [], interactive: Bool = false
+    ) throws {
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("\(executable.lastPathComponent)-\(UUID().uuidString.prefix(8)).log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
@@ -38,7 +43,19 @@ public final class ChildProcess: @unchecked Sendable {
         process.environment = merged
         process.standardOutput = log
         process.standardError = log
+        if interactive {
+            let pipe = Pipe()
+            process.standardInput = pipe
+            input = pipe.fileHandleForWriting
+        } else {
+            input = nil
+        }
         try process.run()
+    }
+
+    /// Writes `line` and a newline to the child's standard input (an `interactive` child only).
+    public func send(_ line: String) throws {
+        try input?.write(contentsOf: Data((line + "\n").utf8))
     }
 
     public var identifier: Int32 { process.processIdentifier }
@@ -56,6 +73,12 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// SIGTERM, up to `grace` to stop, then SIGKILL; removes the log.
     public func stop(grace: TimeInterval = 20) {
+        // An interactive child sees the end of its input first: most stop on that alone.
+        try? input?.close()
+        if input != nil, process.isRunning {
+            let deadline = Date().addingTimeInterval(5)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+        }
         if process.isRunning {
             process.terminate()
             let deadline = Date().addingTimeInterval(grace)

@@ -1,0 +1,204 @@
+"""Drives the metrics service's manager dashboard in a real headless browser (Debian's chromium +
+chromedriver, python3-selenium) at a desktop screen size, and prints what it saw as JSON lines.
+
+Usage: dashboard_browser.py BASE_URL API_KEY HOTEL SCREENSHOT_PATH STEP
+
+STEP `load` opens BASE_URL/?hotel=HOTEL&lang=zh-CN#key=API_KEY, waits (up to 20 s) until the page has
+loaded (body[data-loaded="true"]) and follows the live stream (#live-status[data-state="live"]), prints
+one JSON object (see `snapshot`), saves a screenshot to SCREENSHOT_PATH and then keeps the browser open,
+reading commands from stdin, one a line:
+
+  wait-refresh N   waits (up to 20 s) until body[data-refreshes] > N and the open-complaints table differs
+                   from the last one printed, then prints the snapshot again with "liveFeed" and saves a
+                   screenshot to SCREENSHOT_PATH with "-after" before ".png"
+  read             prints the snapshot (with "liveFeed") at once, without waiting
+  quit             quits the browser and exits 0 (so does the end of stdin)
+
+Every JSON object is one line, flushed at once. On any failure the script prints {"error": "..."} (with
+the browser's console errors) and exits 1; the browser is always quit.
+"""
+import json
+import signal
+import sys
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
+from urllib.parse import quote
+
+WAIT_SECONDS = 20
+
+# One script, run in the page, so a snapshot is consistent (no refresh lands halfway through reading).
+SNAPSHOT_SCRIPT = """
+const tiles = {};
+for (const tile of document.querySelectorAll('[data-kpi]')) {
+  const value = tile.querySelector('.value');
+  tiles[tile.getAttribute('data-kpi')] = value ? value.getAttribute('data-raw') : null;
+}
+const rows = Array.from(document.querySelectorAll('#open-complaints tbody tr[data-complaint]'));
+const h1 = document.querySelector('h1');
+const error = document.getElementById('error');
+const live = document.getElementById('live-status');
+return {
+  tiles: tiles,
+  openComplaints: rows.map(r => r.getAttribute('data-complaint')),
+  alerts: Array.from(document.querySelectorAll('#alerts [data-alert]')).map(a => a.getAttribute('data-alert')),
+  liveState: live ? live.getAttribute('data-state') : null,
+  lang: document.documentElement.lang,
+  refreshes: parseInt(document.body.dataset.refreshes || '0', 10),
+  title: document.title,
+  headerText: h1 ? h1.innerText.trim() : null,
+  hotel: (document.getElementById('hotel') || {}).value || null,
+  lastUpdated: (document.getElementById('last-updated') || {}).textContent || null,
+  error: error && !error.hidden ? error.innerText.trim() : null,
+  signInShown: !document.getElementById('signin').hidden,
+  fitsScreen: document.documentElement.scrollWidth <= window.innerWidth,
+  liveFeed: Array.from(document.querySelectorAll('#live-feed li')).map(li => li.innerText.replace(/\\s+/g, ' ').trim()),
+  tableSignature: rows.map(r => ['complaint', 'status', 'severity', 'category', 'level', 'vip', 'breached', 'deadline']
+    .map(name => r.getAttribute('data-' + name)).join('|')).join('\\n'),
+};
+"""
+
+PAGE_STATE_SCRIPT = """
+const live = document.getElementById('live-status');
+const error = document.getElementById('error');
+return {
+  loaded: document.body.dataset.loaded === 'true',
+  live: live ? live.getAttribute('data-state') : null,
+  refreshes: parseInt(document.body.dataset.refreshes || '0', 10),
+  signInShown: !document.getElementById('signin').hidden,
+  error: error && !error.hidden ? error.innerText.trim() : null,
+};
+"""
+
+
+class PageProblem(Exception):
+    """The page says something went wrong (signed out, an API problem): no point waiting longer."""
+
+
+class Browser:
+    def __init__(self):
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,900",
+                         "--lang=zh-CN", "--force-device-scale-factor=1"]:
+            options.add_argument(argument)
+        # The console (CSP violations, script errors, failed requests) comes back through get_log('browser').
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        self.driver.set_page_load_timeout(30)
+        self.driver.set_script_timeout(30)
+        self.console_errors = []
+        self.last_signature = None
+
+    def collect_console(self):
+        try:
+            entries = self.driver.get_log("browser")
+        except Exception:  # not every driver offers the log
+            return
+        for entry in entries:
+            if entry.get("level") == "SEVERE":
+                self.console_errors.append(entry.get("message", ""))
+
+    def state(self):
+        return self.driver.execute_script(PAGE_STATE_SCRIPT)
+
+    def snapshot(self, with_feed):
+        seen = self.driver.execute_script(SNAPSHOT_SCRIPT)
+        self.last_signature = seen.pop("tableSignature")
+        if not with_feed:
+            seen.pop("liveFeed", None)
+        self.collect_console()
+        seen["consoleErrors"] = list(self.console_errors)
+        return seen
+
+    def wait(self, condition, what):
+        def check(driver):
+            state = self.state()
+            if state["signInShown"]:
+                raise PageProblem("the page asks to sign in again: %s" % (state["error"] or "no message"))
+            return condition(state)
+        try:
+            WebDriverWait(self.driver, WAIT_SECONDS, poll_frequency=0.2).until(check)
+        except TimeoutException:
+            raise TimeoutException("timed out after %d s waiting for %s; page state: %s"
+                                   % (WAIT_SECONDS, what, json.dumps(self.state(), ensure_ascii=False)))
+
+    def load(self, base, key, hotel):
+        url = "%s/?hotel=%s&lang=zh-CN#key=%s" % (base.rstrip("/"), quote(hotel, safe=""), quote(key, safe=""))
+        self.driver.get(url)
+        self.wait(lambda s: s["loaded"] and s["live"] == "live", 'body[data-loaded="true"] and #live-status[data-state="live"]')
+
+    def wait_refresh(self, count):
+        before = self.last_signature
+
+        def changed(state):
+            if state["refreshes"] <= count:
+                return False
+            signature = self.driver.execute_script(
+                "return Array.from(document.querySelectorAll('#open-complaints tbody tr[data-complaint]')).map(r => "
+                "['complaint', 'status', 'severity', 'category', 'level', 'vip', 'breached', 'deadline']"
+                ".map(name => r.getAttribute('data-' + name)).join('|')).join('\\n');")
+            return signature != before
+        self.wait(changed, "body[data-refreshes] > %d and a changed open-complaints table" % count)
+
+
+def emit(value):
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def after_path(path):
+    return path[:-4] + "-after.png" if path.lower().endswith(".png") else path + "-after"
+
+
+def main():
+    # The Swift test runner blocks SIGTERM and children inherit the mask: unblock it so stop() works.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+    if len(sys.argv) != 6 or sys.argv[5] != "load":
+        emit({"error": "usage: dashboard_browser.py BASE_URL API_KEY HOTEL SCREENSHOT_PATH load"})
+        return 1
+    base, key, hotel, screenshot = sys.argv[1:5]
+    browser = None
+    try:
+        browser = Browser()
+        browser.load(base, key, hotel)
+        emit(browser.snapshot(with_feed=False))
+        browser.driver.save_screenshot(screenshot)
+
+        for line in sys.stdin:
+            command = line.split()
+            if not command:
+                continue
+            if command[0] == "quit":
+                break
+            if command[0] == "wait-refresh" and len(command) == 2 and command[1].lstrip("-").isdigit():
+                browser.wait_refresh(int(command[1]))
+                emit(browser.snapshot(with_feed=True))
+                browser.driver.save_screenshot(after_path(screenshot))
+            elif command[0] == "read" and len(command) == 1:
+                emit(browser.snapshot(with_feed=True))
+            else:
+                raise ValueError("unknown command %r (expected 'wait-refresh N', 'read' or 'quit')" % line.strip())
+        return 0
+    except Exception as error:  # reported to the Swift test, which fails with it
+        report = {"error": "%s: %s" % (type(error).__name__, str(error).strip())}
+        if browser is not None:
+            try:
+                browser.collect_console()
+            except Exception:
+                pass
+            report["consoleErrors"] = browser.console_errors
+        emit(report)
+        return 1
+    finally:
+        if browser is not None:
+            try:
+                browser.driver.quit()
+            except Exception:
+                pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
