@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SWIFT ?= swift
-DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl python3-aiosmtpd chromium chromium-driver python3-selenium fonts-wqy-microhei
+DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl python3-aiosmtpd chromium chromium-driver python3-selenium fonts-wqy-microhei prometheus
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -145,7 +145,7 @@ struct AlertMeasurements {
             GROUP BY 1, 2, 3
             """, logger: logger)
         var counts: [String: (hotel: String, category: String, current: Int, history: [Int])] = [:]
-        for try await (hotel, category, week, count) in rows.decode((String, String, Int32, Int64).self) {
+        for try await (hotel, category, week, count) in rows.decode((String, String, Int64, Int64).self) {
             let key = "\(hotel)|\(category)"
             var entry = counts[key] ?? (hotel, category, 0, Array(repeating: 0, count: rules.baselineWeeks))
             if week == 0 { entry.current = Int(count) } else if Int(week) <= rules.baselineWeeks { entry.history[Int(week) - 1] = Int(count) }

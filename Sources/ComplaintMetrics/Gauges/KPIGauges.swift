@@ -10,7 +10,7 @@ import Synchronization
 
 /// Puts the KPIs on `/metrics` as gauges, recomputed every `interval` through the same ``KPIStore`` the
 /// API uses, so Prometheus, the API and the dashboard agree. Labels are bounded: hotel, category,
-/// severity, channel, currency, SLA target, quantile, alert kind — never a complaint or a guest.
+/// severity, channel, currency, SLA target, escalation level, alert kind — never a complaint or a guest.
 /// Time KPIs cover the hotel's last 30 days (local), spend the current month.
 public struct KPIGauges: Service {
     var store: StageStore
@@ -115,10 +115,10 @@ public struct KPIGauges: Service {
         func add(_ metric: KPIMetric, _ value: Double?, _ labels: [(String, String)] = []) {
             if let value { samples.append(Sample(metric, value, [("hotel", hotel)] + labels)) }
         }
-        add(.acknowledgeSeconds, totals.timeToAcknowledge.medianSeconds, [("quantile", "0.5")])
-        add(.acknowledgeSeconds, totals.timeToAcknowledge.p90Seconds, [("quantile", "0.9")])
-        add(.resolveSeconds, totals.timeToResolve.medianSeconds, [("quantile", "0.5")])
-        add(.resolveSeconds, totals.timeToResolve.p90Seconds, [("quantile", "0.9")])
+        add(.acknowledgeMedian, totals.timeToAcknowledge.medianSeconds)
+        add(.acknowledgeP90, totals.timeToAcknowledge.p90Seconds)
+        add(.resolveMedian, totals.timeToResolve.medianSeconds)
+        add(.resolveP90, totals.timeToResolve.p90Seconds)
         add(.slaCompliance, totals.acknowledgeSLA.compliance, [("target", SLATarget.acknowledge.rawValue)])
         add(.slaCompliance, totals.resolveSLA.compliance, [("target", SLATarget.resolve.rawValue)])
         add(.breaches30d, Double(totals.acknowledgeSLA.breaches), [("target", SLATarget.acknowledge.rawValue)])
@@ -145,8 +145,10 @@ public struct KPIGauges: Service {
 enum KPIMetric: String, Sendable {
     case complaints30dTotal = "redress_kpi_complaints_30d"
     case complaints30d = "redress_kpi_complaints_30d_by"
-    case acknowledgeSeconds = "redress_kpi_time_to_acknowledge_seconds"
-    case resolveSeconds = "redress_kpi_time_to_resolve_seconds"
+    case acknowledgeMedian = "redress_kpi_time_to_acknowledge_median_seconds"
+    case acknowledgeP90 = "redress_kpi_time_to_acknowledge_p90_seconds"
+    case resolveMedian = "redress_kpi_time_to_resolve_median_seconds"
+    case resolveP90 = "redress_kpi_time_to_resolve_p90_seconds"
     case slaCompliance = "redress_kpi_sla_compliance_ratio"
     case breaches30d = "redress_kpi_sla_breaches_30d"
     case escalations30d = "redress_kpi_escalated_complaints_30d"
@@ -165,8 +167,10 @@ enum KPIMetric: String, Sendable {
         switch self {
         case .complaints30dTotal: "Complaints registered in the hotel's last 30 local days"
         case .complaints30d: "Complaints registered in the hotel's last 30 local days, by category, severity or channel"
-        case .acknowledgeSeconds: "Time from registration to acknowledgement over the last 30 days, median and 90th percentile"
-        case .resolveSeconds: "Time from registration to first resolution over the last 30 days, median and 90th percentile"
+        case .acknowledgeMedian: "Median time from registration to acknowledgement over the last 30 days"
+        case .acknowledgeP90: "90th percentile of the time from registration to acknowledgement over the last 30 days"
+        case .resolveMedian: "Median time from registration to first resolution over the last 30 days"
+        case .resolveP90: "90th percentile of the time from registration to first resolution over the last 30 days"
         case .slaCompliance: "Share of complaints of the last 30 days that met every deadline of the target, of those decided"
         case .breaches30d: "Deadline breaches of complaints registered in the last 30 days"
         case .escalations30d: "Complaints of the last 30 days escalated to at least the level"

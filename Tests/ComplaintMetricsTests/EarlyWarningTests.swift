@@ -1,0 +1,83 @@
+import ComplaintEvents
+import ComplaintMetrics
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import NIOCore
+import RdKafka
+import RdKafkaTestKit
+import Testing
+
+/// The early-warning sweep on real rollups: a category spike against the hotel's own weeks fires once and
+/// clears, spend over the month's budget and compliance under target raise their own episodes, and each
+/// episode is published on alerts.v1 as raised and then cleared with the same alert id.
+@Suite("metrics early warning", .timeLimit(.minutes(3)))
+struct EarlyWarningTests {
+    /// Wednesday 18 Nov 2026, 10:30 UTC.
+    static let now = ISO8601DateFormatter().date(from: "2026-11-18T10:30:00Z")!
+
+    @Test("a spike raises once and clears; budget and SLA compliance raise theirs; all on alerts.v1")
+    func sweep() async throws {
+        try await MetricsHarness.run { harness in
+            var stories: [ComplaintStory] = []
+            // The norm: two maintenance complaints in this hour of the week, each of the last four weeks.
+            for week in 1...4 {
+                for minute in [10, 40] {
+                    stories.append(try ComplaintStory(
+                        hotel: "SHA-PD01", registeredAt: Self.now.addingTimeInterval(-Double(week) * 7 * 86_400 - Double(minute) * 60)))
+                }
+            }
+            // This hour: twelve, acknowledged late (every deadline breached), one with compensation over budget.
+            for index in 0..<12 {
+                var story = try ComplaintStory(hotel: "SHA-PD01", registeredAt: Self.now.addingTimeInterval(-Double(index + 1) * 240))
+                story.clock(.breached, .acknowledge, after: 60)
+                if index == 0 { story.compensate(after: 30, 5_200_000, "CNY") }
+                stories.append(story)
+            }
+            // London, quiet and on time.
+            var london = try ComplaintStory(hotel: "LON-KX02", registeredAt: Self.now.addingTimeInterval(-600), category: .noise)
+            london.clock(.met, .acknowledge, after: 60)
+            stories.append(london)
+            try await harness.publish(stories)
+            try await harness.waitForApplied(KPIStageTests.eventCount(stories))
+
+            let settings = LiveConfiguration(name: "metrics", fixed: MetricsHarness.settings)
+            let store = StageStore(client: harness.client, schema: harness.schema, logger: .complaintTest)
+            let sweep = AlertSweep(
+                store: store, settings: settings, topic: harness.topics.alerts, source: "/redress/metrics", lockKey: harness.schema.rawValue,
+                logger: .complaintTest)
+            // Spike, budget, acknowledge compliance (12 breached of 12).
+            #expect(try await sweep.sweep(now: Self.now) == 3)
+            // The same situation a minute later: the episodes are open, nothing new.
+            #expect(try await sweep.sweep(now: Self.now.addingTimeInterval(60)) == 0)
+            let open = try await harness.get("/v1/alerts?hotel=SHA-PD01")
+            let alerts = open.json["alerts"] as? [[String: Any]] ?? []
+            #expect(Set(alerts.compactMap { $0["kind"] as? String }) == ["category_spike", "compensation_budget", "sla_compliance"])
+
+            // Two hours on the spike has passed (the window is quiet again) and the breaches left the 24 h window
+            // after a day: the spike clears at +2 h, compliance at +25 h; the budget stays over for the month.
+            #expect(try await sweep.sweep(now: Self.now.addingTimeInterval(7200)) == 1)
+            #expect(try await sweep.sweep(now: Self.now.addingTimeInterval(25 * 3600)) == 1)
+
+            let consumer = try KafkaConsumer(
+                configuration: harness.kafka.consumerConfiguration(topics: [harness.topics.alerts.name]), logger: harness.kafka.logger)
+            let messages = try await withRunningServices([consumer]) { try await consumer.collect(5, timeout: .seconds(30)) }
+            let events = try messages.map { try harness.topics.alerts.decode(Array($0.value.readableBytesView)) }
+            let spike = events.filter { $0.data.kind == .categorySpike }
+            #expect(spike.map(\.data.state) == [.raised, .cleared])
+            #expect(Set(spike.map(\.data.alertID)).count == 1)
+            let raised = try #require(spike.first?.data)
+            #expect(raised.category == .maintenance && raised.observed == 12 && raised.baseline == 2)
+            #expect((raised.pValue ?? 1) < 0.001)
+            // P(X ≥ 12 | 2) ≈ 1.4e-6: unusual (below 0.001), not yet critical (1e-6).
+            #expect(raised.severity == .warning)
+            let budget = try #require(events.first { $0.data.kind == .compensationBudget }?.data)
+            #expect(budget.currency == "CNY" && budget.observed == 5_200_000 && budget.baseline == 5_000_000 && budget.state == .raised)
+            let compliance = events.filter { $0.data.kind == .slaCompliance }
+            #expect(compliance.map(\.data.state) == [.raised, .cleared])
+            #expect(compliance.first?.data.slaTarget == .acknowledge && compliance.first?.data.ratio == 0)
+            #expect(events.allSatisfy { $0.hotelID == "SHA-PD01" })
+        }
+    }
+}

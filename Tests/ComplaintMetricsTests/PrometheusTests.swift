@@ -1,0 +1,56 @@
+import ComplaintEvents
+import ComplaintMetrics
+import ComplaintPipeline
+import ComplaintTesting
+import Foundation
+import NIOHTTP1
+import Testing
+
+/// The KPIs on `/metrics`: the same numbers as the API, labels bounded (no complaint or guest), and the
+/// exposition accepted by `promtool check metrics` (Debian's prometheus package).
+@Suite("metrics on /metrics", .timeLimit(.minutes(3)))
+struct PrometheusTests {
+    @Test("KPI gauges match the API and pass promtool check metrics")
+    func gauges() async throws {
+        var parts = MetricsHarness.quietParts()
+        parts.gauges = .milliseconds(200)
+        try await MetricsHarness.run(parts: parts) { harness in
+            let now = Date()
+            var first = try ComplaintStory(hotel: "SHA-PD01", registeredAt: now.addingTimeInterval(-4000), category: .maintenance)
+            first.acknowledge(after: 120)
+            first.clock(.met, .acknowledge, after: 120)
+            first.resolve(after: 1800, firstContact: true, rootCause: "hvac_failure")
+            first.compensate(after: 600, 38_800, "CNY")
+            first.followUp(after: 3000, satisfaction: 4, nps: 9)
+            var second = try ComplaintStory(hotel: "SHA-PD01", registeredAt: now.addingTimeInterval(-3000), category: .noise, severity: .serious)
+            second.clock(.breached, .acknowledge, after: 300)
+            let stories = [first, second]
+            try await harness.publish(stories)
+            try await harness.waitForApplied(KPIStageTests.eventCount(stories))
+
+            var exposition = ""
+            let published = await eventually(timeout: .seconds(20)) {
+                exposition = (try? await plainRequest(.GET, harness.base + "/metrics", key: nil).body) ?? ""
+                return exposition.contains(#"redress_kpi_complaints_30d{hotel="SHA-PD01"} 2"#)
+                    && exposition.contains(#"redress_kpi_compensation_spent_month_minor{hotel="SHA-PD01",currency="CNY"} 38800"#)
+            }
+            #expect(published, "\(exposition.split(separator: "\n").filter { $0.contains("redress_kpi") }.joined(separator: "\n"))")
+            #expect(exposition.contains(#"redress_kpi_time_to_acknowledge_median_seconds{hotel="SHA-PD01"} 120"#))
+            #expect(exposition.contains(#"redress_kpi_sla_compliance_ratio{hotel="SHA-PD01",target="acknowledge"} 0.5"#))
+            #expect(exposition.contains(#"redress_kpi_open_complaints{hotel="SHA-PD01",severity="serious"} 1"#))
+            #expect(exposition.contains(#"redress_kpi_complaints_30d_by{hotel="SHA-PD01",category="noise"} 1"#))
+            #expect(exposition.contains(#"redress_kpi_net_promoter_score{hotel="SHA-PD01"} 100"#))
+            // Bounded labels: no complaint id, no guest.
+            for story in stories { #expect(!exposition.contains(story.id.uuidString.lowercased())) }
+            #expect(!exposition.contains("complaint_id") && !exposition.contains("guest"))
+
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("redress-metrics-\(UUID().uuidString.prefix(8)).prom")
+            try exposition.write(to: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let promtool = try ChildProcess(URL(fileURLWithPath: "/bin/sh"), arguments: ["-c", "/usr/bin/promtool check metrics < '\(file.path)'"])
+            defer { promtool.stop() }
+            #expect(await eventually(timeout: .seconds(30)) { !promtool.isRunning })
+            #expect(promtool.process.terminationStatus == 0, "promtool check metrics: \(promtool.output)")
+        }
+    }
+}
