@@ -211,7 +211,7 @@ let package = Package(
         .target(
             name: "ComplaintMetrics",
             dependencies: [
-                "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents", "HotelTime",
+                "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents", "HotelTime", "RdKafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

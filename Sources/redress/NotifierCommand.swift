@@ -156,12 +156,7 @@ struct NotifierCommand: AsyncParsableCommand {
                 tasks.addTask { try await stage.run() }
                 tasks.addTask { try await producerGroup.run() }
                 // Ready: the stage's migrations applied; then a moment for its consumer to join its group.
-                while true {
-                    let port = stagePort.withLock { $0 }
-                    if port != 0, let response = try? await HTTPClient.shared.execute(
-                        HTTPClientRequest(url: "http://127.0.0.1:\(port)/health/ready"), timeout: .seconds(2)), response.status == .ok { break }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
+                try await waitUntilReady(port: stagePort)
                 try await Task.sleep(for: .seconds(3))
                 receiver.reset(expecting: count)
 

@@ -8,7 +8,7 @@ struct RedressCommand: AsyncParsableCommand {
         abstract: "Operate and develop Redress, the hotel complaint-handling backbone.",
         subcommands: [
             UpCommand.self, DemoCommand.self, BrokerCommand.self, MigrateCommand.self, APIKeyCommand.self, LoadgenCommand.self,
-            ClassifierCommand.self, AssignmentCommand.self, SLACommand.self, NotifierCommand.self, TopicsCommand.self,
+            ClassifierCommand.self, AssignmentCommand.self, SLACommand.self, NotifierCommand.self, MetricsCommand.self, TopicsCommand.self,
         ]
     )
 }

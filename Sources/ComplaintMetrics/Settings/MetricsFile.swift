@@ -12,7 +12,6 @@ public enum MetricsFile {
 
     static let allowedKeys: [String: Set<String>] = [
         "": ["hotels", "targets", "repeatWindowDays", "earlyWarning", "qualityIndex"],
-        "hotels": [],
         "targets": ["acknowledgeCompliance", "resolveCompliance"],
         "earlyWarning": [
             "every", "window", "baselineWeeks", "pValue", "criticalPValue", "minimumCount", "minimumBaseline", "clearPValue",
@@ -70,9 +69,9 @@ public enum MetricsFile {
     /// Loads and checks `file`.
     public static func load(_ file: ConfigurationFile) throws(ConfigurationFileError) -> MetricsSettings {
         if let unknown = file.unknownKeys(allowed: { shape in
-            if shape.hasPrefix("hotels.") {
-                return shape.split(separator: ".").count == 2 ? hotelKeys : nil
-            }
+            // Hotel ids and currency codes are any keys; a hotel's own settings are known.
+            if shape == "hotels" { return nil }
+            if shape.hasPrefix("hotels.") { return shape.split(separator: ".").count == 2 ? hotelKeys : nil }
             return allowedKeys[shape]
         }) {
             throw unknown

@@ -17,13 +17,19 @@ public struct KafkaTopicSpecification: Sendable, Hashable {
     }
 }
 
-/// Creates topics, so that services and `redress up` find the topics they need.
+/// Creates topics (so that services and `redress up` find the topics they need) and reads offsets.
 public final class KafkaAdminClient: Sendable {
-    private let client: RDKafkaClient
-    private let executor = DedicatedThreadExecutor(label: "redress.kafka.admin")
+    let client: RDKafkaClient
+    let executor = DedicatedThreadExecutor(label: "redress.kafka.admin")
+    let bootstrapServers: [String]
+    let additionalProperties: [String: String]
+    let logger: Logger
 
     /// - Throws: A ``KafkaError`` if librdkafka refuses a property.
     public init(bootstrapServers: [String], additionalProperties: [String: String] = [:], logger: Logger) throws {
+        self.bootstrapServers = bootstrapServers
+        self.additionalProperties = additionalProperties
+        self.logger = logger
         var properties = additionalProperties
         properties["bootstrap.servers"] = bootstrapServers.joined(separator: ",")
         self.client = try RDKafkaClient.make(kind: .producer, properties: properties, events: [.error], logger: logger)

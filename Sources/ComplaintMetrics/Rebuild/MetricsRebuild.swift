@@ -1,0 +1,142 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import Foundation
+import HotelTime
+import Logging
+import PostgresNIO
+import RdKafka
+import ServiceLifecycle
+
+/// Rebuilds the metrics rollups from the event log: the metrics stage, under a fresh schema and a fresh
+/// consumer group, reads every input topic from its beginning until the group has committed up to the
+/// ends the topics had when the rebuild started; then ``compare(_:with:hotels:from:to:now:settings:client:logger:)``
+/// puts the rebuilt KPIs beside the live ones. `redress metrics rebuild` and the tests use it.
+public struct MetricsRebuild: Sendable {
+    public var settings: ServiceSettings
+    public var metrics: MetricsSettings
+    public var topics: MetricsService.Topics
+    /// The fresh schema the rollups are rebuilt in (created; dropped by the caller when not kept).
+    public var schema: SchemaName
+    public var logger: Logger
+
+    public init(settings: ServiceSettings, metrics: MetricsSettings, topics: MetricsService.Topics = .init(), schema: SchemaName, logger: Logger) {
+        self.settings = settings
+        self.metrics = metrics
+        self.topics = topics
+        self.schema = schema
+        self.logger = logger
+    }
+
+    /// The rebuild's service: the metrics stage's code and migrations under its own schema and group.
+    public var service: RedressService {
+        RedressService(
+            name: RedressService.metrics.name, executable: "\(RedressService.metrics.executable)-rebuild-\(schema.rawValue)", schema: schema,
+            developmentPort: 0, migrationFolder: RedressService.metrics.migrationFolder)
+    }
+
+    /// The input topics' names.
+    var inputTopics: [String] {
+        [topics.received.name, topics.classified.name, topics.assigned.name, topics.updated.name, topics.sla.name, topics.notifications.name]
+    }
+
+    /// Replays the topics into ``schema``; `progress` hears every second how far the group is.
+    /// - Returns: The group's progress when it reached the ends.
+    /// - Throws: A ``RebuildTimedOut`` when the group is not there within `timeout`.
+    @discardableResult
+    public func run(
+        timeout: Duration = .seconds(600), progress: @escaping @Sendable (KafkaGroupProgress) -> Void = { _ in }
+    ) async throws -> KafkaGroupProgress {
+        let admin = try KafkaAdminClient(
+            bootstrapServers: settings.kafkaBrokers,
+            additionalProperties: settings.kafkaProperties.filter { !["fetch.wait.max.ms", "max.partition.fetch.bytes"].contains($0.key) },
+            logger: logger)
+        let service = self.service
+        let ends = try await admin.progress(of: service.executable, on: inputTopics).ends
+        var serviceSettings = settings
+        serviceSettings.httpHost = "127.0.0.1"
+        serviceSettings.httpPort = 0
+        var parts = MetricsService.Parts()
+        parts.earlyWarning = false
+        parts.gauges = nil
+        parts.liveFeed = false
+        let runtime = MetricsService.makeRuntime(
+            service: service, settings: serviceSettings, settings: LiveConfiguration(name: "metrics", fixed: metrics), topics: topics, parts: parts,
+            logger: logger)
+        let group = try runtime.makeServiceGroup()
+        let inputTopics = self.inputTopics
+        return try await withThrowingTaskGroup(of: KafkaGroupProgress?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            tasks.addTask {
+                let deadline = ContinuousClock.now + timeout
+                while ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .seconds(1))
+                    guard let current = try? await admin.progress(of: service.executable, on: inputTopics) else { continue }
+                    progress(current)
+                    if current.reached(ends) { return current }
+                }
+                throw RebuildTimedOut(description: "the rebuild had not caught up within \(timeout)")
+            }
+            defer { tasks.cancelAll() }
+            while let result = try await tasks.next() {
+                if let reached = result {
+                    await group.triggerGracefulShutdown()
+                    while try await tasks.next() != nil {}
+                    return reached
+                }
+            }
+            throw RebuildTimedOut(description: "the rebuild stopped before it caught up")
+        }
+    }
+
+    /// The rebuild did not reach the topics' ends in time.
+    public struct RebuildTimedOut: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// One hotel's KPIs in both schemas and whether they agree.
+    public struct Comparison: Sendable {
+        public var hotelID: String
+        public var live: KPIReport
+        public var rebuilt: KPIReport
+        /// The report members that differ (empty when the rebuild gives the same numbers).
+        public var differences: [String]
+    }
+
+    /// The KPIs of `hotels` over `from`…`to` (daily groups) in schema `live` and schema `rebuilt`, member by member.
+    public static func compare(
+        _ live: SchemaName, with rebuilt: SchemaName, hotels: [MetricsSettings.Hotel], from: LocalDate, to: LocalDate, now: Date,
+        settings: MetricsSettings, client: PostgresClient, logger: Logger
+    ) async throws -> [Comparison] {
+        var query = KPIQuery(hotels: [], from: from, to: to, groupBy: .day)
+        var comparisons: [Comparison] = []
+        for hotel in hotels {
+            query.hotels = [hotel]
+            let frozen = query
+            func report(_ schema: SchemaName) async throws -> KPIReport {
+                try await StageStore(client: client, schema: schema, logger: logger).read { connection, logger in
+                    try await KPIStore(settings: settings).report(frozen, now: now, on: connection, logger: logger)
+                }
+            }
+            let liveReport = try await report(live), rebuiltReport = try await report(rebuilt)
+            comparisons.append(Comparison(
+                hotelID: hotel.id, live: liveReport, rebuilt: rebuiltReport, differences: try differences(liveReport, rebuiltReport)))
+        }
+        return comparisons
+    }
+
+    /// The top-level members of two reports whose JSON differs.
+    static func differences(_ lhs: KPIReport, _ rhs: KPIReport) throws -> [String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        func members(_ report: KPIReport) throws -> [String: Data] {
+            let object = try JSONSerialization.jsonObject(with: try encoder.encode(report)) as? [String: Any] ?? [:]
+            return try object.mapValues { try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) }
+        }
+        let left = try members(lhs), right = try members(rhs)
+        return Set(left.keys).union(right.keys).sorted().filter { left[$0] != right[$0] }
+    }
+}

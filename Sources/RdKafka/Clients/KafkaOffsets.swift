@@ -1,0 +1,92 @@
+import CRdKafka
+import Logging
+
+/// Where a consumer group stands against the end of its topics: what a replay (`redress metrics rebuild`)
+/// waits for before it compares, and what an operator reads as lag.
+public struct KafkaGroupProgress: Sendable, Hashable {
+    /// Per topic and partition: the end (high watermark) when asked, and the group's committed offset
+    /// (`nil` when it has committed nothing there yet).
+    public var partitions: [Entry]
+
+    public struct Entry: Sendable, Hashable {
+        public var topic: String
+        public var partition: Int32
+        public var end: Int64
+        public var committed: Int64?
+    }
+
+    /// Messages the group has not committed yet, summed over partitions.
+    public var lag: Int64 {
+        partitions.reduce(0) { $0 + max(0, $1.end - ($1.committed ?? 0)) }
+    }
+
+    /// Whether the group has committed up to `ends` (the ends at some earlier moment) everywhere.
+    public func reached(_ ends: [String: [Int32: Int64]]) -> Bool {
+        partitions.allSatisfy { entry in (entry.committed ?? 0) >= (ends[entry.topic]?[entry.partition] ?? 0) }
+    }
+
+    /// The end offsets, by topic and partition.
+    public var ends: [String: [Int32: Int64]] {
+        partitions.reduce(into: [:]) { $0[$1.topic, default: [:]][$1.partition] = $1.end }
+    }
+}
+
+extension KafkaAdminClient {
+    /// The end offsets of every partition of `topics` and what consumer group `groupID` committed there.
+    /// Reads offsets only: it never joins the group, so the group's members keep their partitions.
+    /// - Throws: A ``KafkaError`` when the cluster does not answer within `timeout` or a topic is unknown.
+    public func progress(of groupID: String, on topics: [String], timeout: Duration = .seconds(10)) async throws -> KafkaGroupProgress {
+        let timeoutMilliseconds = Int32(clamping: timeout.kafkaMilliseconds)
+        let bootstrap = bootstrapServers
+        let properties = additionalProperties
+        let logger = self.logger
+        return try await withTaskExecutorPreference(executor) {
+            var entries: [KafkaGroupProgress.Entry] = []
+            for topic in topics {
+                for partition in try partitionCount(of: topic, timeoutMilliseconds: timeoutMilliseconds) {
+                    var low: Int64 = 0, high: Int64 = 0
+                    let result = rd_kafka_query_watermark_offsets(client.pointer, topic, partition, &low, &high, timeoutMilliseconds)
+                    guard result == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                        throw KafkaError.rdKafka(result, code: .admin, context: "watermarks of \(topic)/\(partition)")
+                    }
+                    entries.append(.init(topic: topic, partition: partition, end: high, committed: nil))
+                }
+            }
+            // A consumer handle of the group that never subscribes: it may ask the coordinator for offsets.
+            var groupProperties = properties
+            groupProperties["bootstrap.servers"] = bootstrap.joined(separator: ",")
+            groupProperties["group.id"] = groupID
+            groupProperties["enable.auto.commit"] = "false"
+            let member = try RDKafkaClient.make(kind: .consumer, properties: groupProperties, events: [.error], logger: logger)
+            let list = RDKafkaTopicPartitionList(capacity: max(entries.count, 1))
+            for entry in entries { list.add(topic: entry.topic, partition: entry.partition, offset: Int64(RD_KAFKA_OFFSET_INVALID)) }
+            let result = list.withListPointer { rd_kafka_committed(member.pointer, $0, timeoutMilliseconds) }
+            guard result == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError.rdKafka(result, code: .admin, context: "committed offsets of group \(groupID)")
+            }
+            var committed: [String: Int64] = [:]
+            for element in list.elements where element.offset >= 0 { committed["\(element.topic)/\(element.partition)"] = element.offset }
+            for index in entries.indices { entries[index].committed = committed["\(entries[index].topic)/\(entries[index].partition)"] }
+            return KafkaGroupProgress(partitions: entries)
+        }
+    }
+
+    /// The partitions of `topic`, from the cluster's metadata.
+    private func partitionCount(of topic: String, timeoutMilliseconds: Int32) throws -> [Int32] {
+        let handle = rd_kafka_topic_new(client.pointer, topic, nil)
+        defer { if let handle { rd_kafka_topic_destroy(handle) } }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let result = rd_kafka_metadata(client.pointer, 0, handle, &metadata, timeoutMilliseconds)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw KafkaError.rdKafka(result, code: .admin, context: "metadata of \(topic)")
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        for index in 0..<Int(metadata.pointee.topic_cnt) {
+            let entry = metadata.pointee.topics[index]
+            guard String(cString: entry.topic) == topic else { continue }
+            guard entry.err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rdKafka(entry.err, code: .admin, context: "topic \(topic)") }
+            return (0..<Int(entry.partition_cnt)).map { Int32(entry.partitions[$0].id) }
+        }
+        throw KafkaError(code: .admin, reason: "topic \(topic) is not in the cluster's metadata", file: #fileID, line: #line)
+    }
+}
