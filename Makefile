@@ -7,7 +7,7 @@ DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl python3-aiosmt
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-classifier bench-assignment bench-sla bench-notifier bench-failover clean
+.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-classifier bench-assignment bench-sla bench-notifier bench-metrics bench-failover clean
 
 help:
 	@echo "make demo    install what is missing, build, and run Redress on its embedded default"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-assignment  assignments per second end to end, 10 hotels x 50 staff (release build)"
 	@echo "make bench-sla         SLA timer lateness with 100,000 open timers, 1 and 2 replicas; idle CPU (release build)"
 	@echo "make bench-notifier    webhook notifications per second, event-to-delivery delay p50/p99 (release build)"
+	@echo "make bench-metrics     events per second into the metrics rollups; KPI API p50/p99 over a million complaints (release build)"
 	@echo "make bench-failover    how long a killed consumer's partitions stay unread (embedded broker, kcat)"
 
 ## deps: install the Debian packages and Python tools the build and the tests need, if missing.
@@ -49,6 +50,7 @@ test-schemas:
 # No Docker engine runs here: the Compose file and Dockerfile are checked statically.
 test-docker:
 	$(PYTHON) docker/check_compose.py
+	promtool check config docker/prometheus.yml
 
 # Serial: each suite starts Kafka clusters and waits on group joins; run all at once on a
 # 2-core machine they starve each other and waits time out. `swift test` alone runs them in
@@ -113,6 +115,14 @@ bench-notifier: deps
 	@$(BENCH_UP) \
 	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && break; sleep 1; done; \
 	. .build/bench-up/up.env && .build/release/redress notifier bench --notifications 5000 --rate 50 --seconds 20
+
+## bench-metrics: start the embedded default (release build) in the background for its PostgreSQL and run
+## `redress metrics bench`: 5000 complaints' lives into the rollups, then /v1/kpis over a million complaints.
+bench-metrics: deps
+	$(SWIFT) build -c release --product redress
+	@$(BENCH_UP) \
+	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && break; sleep 1; done; \
+	. .build/bench-up/up.env && .build/release/redress metrics bench --complaints 5000 --history 1000000 --requests 200
 
 ## bench-failover: the stall after a member of a consumer group is killed, before and after the
 ## services' group settings, and with static membership (scripts/bench-failover.sh).

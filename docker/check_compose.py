@@ -17,11 +17,12 @@ dockerfile = (root / "Dockerfile").read_text()
 problems = []
 services = compose.get("services", {})
 
-for name in ["kafka", "postgres", "topics", "migrate", "intake", "classifier", "assignment", "sla-watcher", "notifier"]:
+redress_services = ["intake", "classifier", "assignment", "sla-watcher", "notifier", "metrics"]
+for name in ["kafka", "postgres", "topics", "migrate", "prometheus"] + redress_services:
     if name not in services:
         problems.append(f"service {name} is missing")
 
-for name in ["kafka", "postgres", "intake", "classifier", "assignment", "sla-watcher", "notifier"]:
+for name in ["kafka", "postgres", "prometheus"] + redress_services:
     if "healthcheck" not in services.get(name, {}):
         problems.append(f"{name} has no healthcheck")
 
@@ -50,6 +51,26 @@ for name, service in services.items():
 
 if "intake" in services and "REDRESS_GUEST_KEY_SECRET" not in services["intake"].get("environment", {}):
     problems.append("intake: environment lacks REDRESS_GUEST_KEY_SECRET")
+# Prometheus scrapes every Redress service at the port Compose gives it.
+scrape = yaml.safe_load((root / "prometheus.yml").read_text())
+targets = {target for job in scrape.get("scrape_configs", []) for static in job.get("static_configs", []) for target in static.get("targets", [])}
+for name in redress_services:
+    port = str(services.get(name, {}).get("environment", {}).get("HTTP_PORT", ""))
+    if f"{name}:{port}" not in targets:
+        problems.append(f"prometheus.yml does not scrape {name}:{port}")
+if "./prometheus.yml:/etc/prometheus/prometheus.yml:ro" not in services.get("prometheus", {}).get("volumes", []):
+    problems.append("prometheus does not mount docker/prometheus.yml")
+
+# The Grafana dashboard queries only gauges the metrics service exports.
+import json
+grafana = json.loads((root / "grafana-dashboard.json").read_text())
+exported = set(re.findall(r'"(redress_kpi_[a-z0-9_]+)"', (root.parent / "Sources/ComplaintMetrics/Gauges/KPIGauges.swift").read_text()))
+for panel in grafana.get("panels", []):
+    for target in panel.get("targets", []):
+        for metric in re.findall(r"redress_kpi_[a-z0-9_]+", target.get("expr", "")):
+            if metric not in exported:
+                problems.append(f"grafana-dashboard.json panel {panel.get('title')!r} queries {metric}, which metrics does not export")
+
 if not re.search(r"^FROM .* AS build$", dockerfile, re.M) or dockerfile.count("FROM ") < 2:
     problems.append("Dockerfile is not multi-stage")
 

@@ -126,6 +126,9 @@ struct UpCommand: AsyncParsableCommand {
             if children.contains(where: { $0.name == RedressService.assignment.name }) {
                 print("  assignment: http://127.0.0.1:\(RedressService.assignment.developmentPort)/v1/hotels (organisation, on duty, history)")
             }
+            if children.contains(where: { $0.name == RedressService.metrics.name }) {
+                print("  dashboard:  http://127.0.0.1:\(RedressService.metrics.developmentPort)/ (sign in with $REDRESS_ADMIN_KEY or a manager key); KPIs: /v1/kpis")
+            }
             print("  settings:   . \(envFile)")
             fflushStandardOutput()
 
