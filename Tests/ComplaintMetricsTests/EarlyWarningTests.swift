@@ -54,6 +54,7 @@ struct EarlyWarningTests {
             let open = try await harness.get("/v1/alerts?hotel=SHA-PD01")
             let alerts = open.json["alerts"] as? [[String: Any]] ?? []
             #expect(Set(alerts.compactMap { $0["kind"] as? String }) == ["category_spike", "compensation_budget", "sla_compliance"])
+            #expect(try await harness.get("/v1/alerts?hotel=SHA-PD01&state=open").status == 422)
 
             // Two hours on the spike has passed (the window is quiet again) and the breaches left the 24 h window
             // after a day: the spike clears at +2 h, compliance at +25 h; the budget stays over for the month.

@@ -56,6 +56,8 @@ struct KPIStageTests {
         // London, same days: never visible to a Shanghai key.
         var london = try ComplaintStory(hotel: "LON-KX02", registeredAt: shanghai(10, 20), category: .noise, severity: .minor)
         london.acknowledge(after: 60)
+        // Compensation approved two days later, on a day without registrations.
+        london.compensate(after: 172_800, 4_500, "GBP")
         // The received event delivered twice.
         first.received += first.received
         return [first, second, third, fourth, london]
@@ -129,6 +131,8 @@ struct KPIStageTests {
             let own = try await harness.kpis("from=2026-11-10&to=2026-11-11", key: manager)
             #expect(own.hotels == ["SHA-PD01"] && own.totals.volume == 4)
             #expect(try await harness.get("/v1/kpis?hotel=LON-KX02", key: manager).status == 403)
+            // Scope first: a manager learns nothing about hotels outside it, not even which exist.
+            #expect(try await harness.get("/v1/kpis?hotel=NOPE-01", key: manager).status == 403)
             #expect(try await harness.get("/v1/kpis?hotel=SHA-PD01", key: try await harness.key(.staff, hotels: ["SHA-PD01"])).status == 403)
             #expect(try await harness.get("/v1/kpis?hotel=SHA-PD01", key: "rdk_nope_nope").status == 401)
             let group = try await harness.kpis("from=2026-11-10&to=2026-11-11")
@@ -147,6 +151,12 @@ struct KPIStageTests {
                 let errors = reply.json["errors"] as? [[String: Any]] ?? []
                 #expect(errors.first?["field"] as? String == field, "\(query): \(reply.body)")
             }
+
+            // A day with an approval but no registration still shows its spend.
+            let london = try await harness.kpis("hotel=LON-KX02&from=2026-11-10&to=2026-11-12&groupBy=day")
+            #expect(london.groups.map { "\($0.key ?? ""):\($0.volume)" } == ["2026-11-10:1", "2026-11-12:0"])
+            #expect(london.groups.last?.compensation.map { "\($0.currency):\($0.amountMinor)" } == ["GBP:4500"])
+            #expect(london.totals.compensation.map(\.amountMinor) == [4500])
 
             // Open backlog now: #2 reopened and #4 open; #1 and #3 resolved; London elsewhere.
             let open = try await harness.get("/v1/open?hotel=SHA-PD01")

@@ -84,6 +84,7 @@ public struct AlertSweep: Service {
                     guard measurement.clears else { continue }
                     try await AlertStore.clear(episode.alertId, at: now, on: connection, logger: logger)
                     events.append(try event(measurement, id: episode.alertId, state: .cleared, now: now, topic: topic, source: source))
+                    try await announce(measurement, state: .cleared, now: now, connection: connection, logger: logger)
                 } else if measurement.raises {
                     let id = UUID()
                     try await AlertStore.insert(AlertStore.Episode(
@@ -92,14 +93,21 @@ public struct AlertSweep: Service {
                         pValue: measurement.pValue, windowStart: measurement.window.start, windowEnd: measurement.window.end, raisedAt: now,
                         clearedAt: nil), on: connection, logger: logger)
                     events.append(try event(measurement, id: id, state: .raised, now: now, topic: topic, source: source))
-                    try await LiveUpdate(
-                        topic: "alert", hotelId: measurement.hotelID, complaintId: nil, kind: measurement.kind.rawValue,
-                        severity: measurement.severity.rawValue, category: measurement.subject, at: now
-                    ).notify(on: FactRecorder.liveChannel(schema: lockKey), connection: connection, logger: logger)
+                    try await announce(measurement, state: .raised, now: now, connection: connection, logger: logger)
                 }
             }
             return (events.count, events)
         }
+    }
+
+    /// Tells the dashboards: `kind` is the alert kind, `status` raised or cleared.
+    private func announce(
+        _ measurement: AlertMeasurement, state: EarlyWarningAlert.State, now: Date, connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await LiveUpdate(
+            topic: "alert", hotelId: measurement.hotelID, complaintId: nil, kind: measurement.kind.rawValue,
+            severity: measurement.severity.rawValue, subject: measurement.subject, status: state.rawValue, at: now
+        ).notify(on: FactRecorder.liveChannel(schema: lockKey), connection: connection, logger: logger)
     }
 
     private func event(

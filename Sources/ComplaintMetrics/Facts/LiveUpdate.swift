@@ -11,10 +11,12 @@ public struct LiveUpdate: Codable, Sendable, Hashable {
     public var topic: String
     public var hotelId: String
     public var complaintId: String?
-    /// The event's kind (`acknowledged`, `breached`, …) or assignment reason.
+    /// The event's kind (`acknowledged`, `breached`, …), assignment reason or alert kind.
     public var kind: String?
     public var severity: String?
     public var category: String?
+    /// What an alert is about: a category, a currency or an SLA target.
+    public var subject: String?
     public var status: String?
     /// The escalation level of an escalation.
     public var level: Int?
@@ -22,7 +24,7 @@ public struct LiveUpdate: Codable, Sendable, Hashable {
 
     public init(
         topic: String, hotelId: String, complaintId: UUID?, kind: String? = nil, severity: String? = nil, category: String? = nil,
-        status: String? = nil, level: Int? = nil, at: Date
+        subject: String? = nil, status: String? = nil, level: Int? = nil, at: Date
     ) {
         self.topic = topic
         self.hotelId = hotelId
@@ -30,6 +32,7 @@ public struct LiveUpdate: Codable, Sendable, Hashable {
         self.kind = kind
         self.severity = severity
         self.category = category
+        self.subject = subject
         self.status = status
         self.level = level
         self.at = at

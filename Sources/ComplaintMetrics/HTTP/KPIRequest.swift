@@ -30,10 +30,12 @@ public struct KPIRequest: Sendable {
         }
         var hotels: [MetricsSettings.Hotel] = []
         for id in parameter.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) where !id.isEmpty {
-            guard known.contains(id) else {
-                throw Problem.validation(field: "query.hotel", rule: "unknown hotel \(id) (known: \(knownHotels.joined(separator: ", ")))")
-            }
+            // Scope first: a key learns nothing about hotels outside it, not even which exist.
             guard caller.covers(hotel: id) else { throw Problem.forbidden("this key is not scoped to hotel \(id)") }
+            guard known.contains(id) else {
+                let visible = knownHotels.filter { caller.covers(hotel: $0) }
+                throw Problem.validation(field: "query.hotel", rule: "unknown hotel \(id) (known to this key: \(visible.joined(separator: ", ")))")
+            }
             if !hotels.contains(where: { $0.id == id }) { hotels.append(settings.hotel(id)) }
         }
         return hotels

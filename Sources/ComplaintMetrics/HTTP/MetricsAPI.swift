@@ -67,8 +67,10 @@ public struct MetricsAPI: Sendable {
                 var indices: [QualityIndex] = []
                 for hotel in hotels {
                     let calendar = ZonedCalendar(timeZone: hotel.timeZone)
-                    let (first, last) = try Self.month(parameters["month"], today: calendar.day(of: now), calendar: calendar)
-                    let query = KPIQuery(hotels: [hotel], from: first, to: last)
+                    let today = calendar.day(of: now)
+                    let (first, last) = try Self.month(parameters["month"], today: today, calendar: calendar)
+                    // The month so far: its per-month rates are scaled from the days that have passed.
+                    let query = KPIQuery(hotels: [hotel], from: first, to: min(last, max(first, today)))
                     let report = try await KPIStore(settings: current).report(query, now: now, on: connection, logger: logger)
                     indices.append(QualityIndex.compute(
                         hotel: hotel, month: String(first.description.prefix(7)), totals: report.totals, days: query.dayCount,
@@ -96,7 +98,11 @@ public struct MetricsAPI: Sendable {
             return try await read { connection, logger in
                 let hotels = try KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
                     .hotels(parameters["hotel"], caller: caller)
-                let activeOnly = parameters["state"] != "all"
+                let state = parameters["state"] ?? "active"
+                guard ["active", "all"].contains(state) else {
+                    throw Problem.validation(field: "query.state", rule: "must be active or all")
+                }
+                let activeOnly = state == "active"
                 return AlertList(alerts: try await AlertStore.list(hotels: hotels.map(\.id), activeOnly: activeOnly, on: connection, logger: logger))
             }
         }

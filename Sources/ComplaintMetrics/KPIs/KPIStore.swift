@@ -32,6 +32,14 @@ public struct KPIStore: Sendable {
         for index in figures.indices {
             figures[index].compensation = spend[figures[index].key ?? ""] ?? []
         }
+        // A day (or category …) with approvals but no registrations still shows its spend.
+        let keys = Set(figures.compactMap(\.key))
+        for (key, amounts) in spend where !key.isEmpty && !keys.contains(key) {
+            var group = Self.empty(key: key)
+            group.compensation = amounts
+            figures.append(group)
+        }
+        figures.sort { ($0.key == nil ? 1 : 0, $0.key ?? "") < ($1.key == nil ? 1 : 0, $1.key ?? "") }
         let totalsIndex = figures.firstIndex { $0.key == nil }
         let totals = totalsIndex.map { figures.remove(at: $0) } ?? Self.empty(key: nil)
         var filters: [String: String] = [:]

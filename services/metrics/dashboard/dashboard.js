@@ -135,6 +135,7 @@
       severities: { serious: "严重", moderate: "一般", minor: "轻微" },
       alertKinds: { category_spike: "类别激增", compensation_budget: "补偿超预算", sla_compliance: "时限达标率偏低" },
       alertSeverities: { warning: "警告", critical: "紧急" },
+      alertCleared: "已解除",
       slaSubjects: { acknowledge: "受理时限", resolve: "解决时限" },
       dimensions: { tangibles: "有形性", reliability: "可靠性", responsiveness: "响应性", assurance: "保证性", empathy: "移情性" },
       topics: { received: "新投诉", classified: "已分类", assigned: "已分派", updated: "处理更新", sla: "时限", alert: "预警" },
@@ -259,6 +260,7 @@
       severities: { serious: "Serious", moderate: "Moderate", minor: "Minor" },
       alertKinds: { category_spike: "Complaint spike", compensation_budget: "Over budget", sla_compliance: "SLA compliance low" },
       alertSeverities: { warning: "Warning", critical: "Critical" },
+      alertCleared: "cleared",
       slaSubjects: { acknowledge: "Acknowledge deadlines", resolve: "Resolve deadlines" },
       dimensions: { tangibles: "Tangibles", reliability: "Reliability", responsiveness: "Responsiveness", assurance: "Assurance", empathy: "Empathy" },
       topics: { received: "New complaint", classified: "Classified", assigned: "Assigned", updated: "Updated", sla: "SLA", alert: "Alert" },
@@ -1460,9 +1462,12 @@
         parts.push(d.kind ? tr("slaKinds", d.kind) : null, d.kind === "escalated" && isNum(d.level) ? t("escalatedTo", d.level) : null, severity);
         break;
       case "alert":
+        // subject: the category, currency or SLA target; status: raised or cleared.
+        var subject = d.subject || d.category;
         parts.push(d.kind ? tr("alertKinds", d.kind) : null,
-          d.kind === "category_spike" ? category : d.kind === "sla_compliance" ? tr("slaSubjects", d.category) : d.category,
-          d.severity ? tr("alertSeverities", d.severity) : null);
+          d.kind === "category_spike" && subject ? tr("categories", subject) : d.kind === "sla_compliance" ? tr("slaSubjects", subject) : subject,
+          d.severity ? tr("alertSeverities", d.severity) : null,
+          d.status === "cleared" ? t("alertCleared") : null);
         break;
       default:
         parts.push(d.kind ? humanize(d.kind) : null);
