@@ -144,13 +144,7 @@ struct MetricsCommand: AsyncParsableCommand {
             defer { withExtendedLifetime(embedded) {} }
             let run = UUID().uuidString.prefix(8).lowercased()
             var topics = MetricsService.Topics()
-            let names = ["received", "classified", "assigned", "updated", "sla", "notifications", "alerts"].map { "bench-\(run).\($0)" }
-            if let embedded {
-                for name in names { try embedded.createTopic(name, partitions: 6) }
-            } else {
-                let admin = try KafkaAdminClient(bootstrapServers: servers, logger: logger)
-                _ = try await admin.createTopics(names.map { KafkaTopicSpecification(name: $0, partitions: 6, replicationFactor: 1) })
-            }
+            let names = try await makeBenchTopics(["received", "classified", "assigned", "updated", "sla", "notifications", "alerts"], run: run, embedded: embedded, brokers: servers, logger: logger)
             topics.received = topics.received.renamed(names[0])
             topics.classified = topics.classified.renamed(names[1])
             topics.assigned = topics.assigned.renamed(names[2])

@@ -112,13 +112,7 @@ struct NotifierCommand: AsyncParsableCommand {
         ) async throws -> Result {
             let run = UUID().uuidString.prefix(8).lowercased()
             var topics = NotifierService.Topics()
-            let names = ["received", "assigned", "updated", "sla", "notifications"].map { "bench-\(run).\($0)" }
-            if let embedded {
-                for name in names { try embedded.createTopic(name, partitions: 6) }
-            } else {
-                let admin = try KafkaAdminClient(bootstrapServers: brokers, logger: logger)
-                _ = try await admin.createTopics(names.map { KafkaTopicSpecification(name: $0, partitions: 6, replicationFactor: 1) })
-            }
+            let names = try await makeBenchTopics(["received", "assigned", "updated", "sla", "notifications"], run: run, embedded: embedded, brokers: brokers, logger: logger)
             topics.received = topics.received.renamed(names[0])
             topics.assigned = topics.assigned.renamed(names[1])
             topics.updated = topics.updated.renamed(names[2])

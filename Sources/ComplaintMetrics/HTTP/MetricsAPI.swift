@@ -37,84 +37,53 @@ public struct MetricsAPI: Sendable {
     public func addRoutes(to router: Router<RedressRequestContext>) {
         let api = router.group("v1").add(middleware: authentication)
         api.get("kpis") { request, context in
-            let caller = try context.caller(atLeast: .manager, for: request)
-            let current = settings.current
-            let now = clock()
-            return try await read { connection, logger in
-                let query = try KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
-                    .query(Self.parameters(request), caller: caller)
-                return try await KPIStore(settings: current).report(query, now: now, on: connection, logger: logger)
+            try await scoped(request, context) { scope, connection, logger in
+                let query = try scope.lookup.query(scope.parameters, caller: scope.caller)
+                return try await KPIStore(settings: scope.settings).report(query, now: scope.now, on: connection, logger: logger)
             }
         }
         api.get("hotels") { request, context in
-            let caller = try context.caller(atLeast: .manager, for: request)
-            let current = settings.current
-            let now = clock()
-            return try await read { connection, logger in
-                let hotels = try KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
-                    .hotels(nil, caller: caller)
-                return HotelList(hotels: hotels.map(HotelList.Entry.init))
+            try await scoped(request, context) { scope, _, _ in
+                HotelList(hotels: try scope.hotels(all: true).map(HotelList.Entry.init))
             }
         }
         api.get("quality-index") { request, context in
-            let caller = try context.caller(atLeast: .manager, for: request)
-            let current = settings.current
-            let now = clock()
-            let parameters = Self.parameters(request)
-            return try await read { connection, logger in
-                let lookup = KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
-                let hotels = try lookup.hotels(parameters["hotel"], caller: caller)
+            try await scoped(request, context) { scope, connection, logger in
                 var indices: [QualityIndex] = []
-                for hotel in hotels {
+                for hotel in try scope.hotels() {
                     let calendar = ZonedCalendar(timeZone: hotel.timeZone)
-                    let today = calendar.day(of: now)
-                    let (first, last) = try Self.month(parameters["month"], today: today, calendar: calendar)
+                    let today = calendar.day(of: scope.now)
+                    let (first, last) = try Self.month(scope.parameters["month"], today: today, calendar: calendar)
                     // The month so far: its per-month rates are scaled from the days that have passed.
                     let query = KPIQuery(hotels: [hotel], from: first, to: min(last, max(first, today)))
-                    let report = try await KPIStore(settings: current).report(query, now: now, on: connection, logger: logger)
+                    let report = try await KPIStore(settings: scope.settings).report(query, now: scope.now, on: connection, logger: logger)
                     indices.append(QualityIndex.compute(
                         hotel: hotel, month: String(first.description.prefix(7)), totals: report.totals, days: query.dayCount,
-                        settings: current.qualityIndex))
+                        settings: scope.settings.qualityIndex))
                 }
                 return QualityIndexList(indices: indices)
             }
         }
         api.get("open") { request, context in
-            let caller = try context.caller(atLeast: .manager, for: request)
-            let current = settings.current
-            let now = clock()
-            let parameters = Self.parameters(request)
-            return try await read { connection, logger in
-                let hotels = try KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
-                    .hotels(parameters["hotel"], caller: caller)
-                return OpenComplaints(at: now, complaints: try await OpenComplaints.read(hotels: hotels.map(\.id), on: connection, logger: logger))
+            try await scoped(request, context) { scope, connection, logger in
+                OpenComplaints(
+                    at: scope.now, complaints: try await OpenComplaints.read(hotels: try scope.hotels().map(\.id), on: connection, logger: logger))
             }
         }
         api.get("alerts") { request, context in
-            let caller = try context.caller(atLeast: .manager, for: request)
-            let current = settings.current
-            let now = clock()
-            let parameters = Self.parameters(request)
-            return try await read { connection, logger in
-                let hotels = try KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
-                    .hotels(parameters["hotel"], caller: caller)
-                let state = parameters["state"] ?? "active"
+            try await scoped(request, context) { scope, connection, logger in
+                let state = scope.parameters["state"] ?? "active"
                 guard ["active", "all"].contains(state) else {
                     throw Problem.validation(field: "query.state", rule: "must be active or all")
                 }
-                let activeOnly = state == "active"
-                return AlertList(alerts: try await AlertStore.list(hotels: hotels.map(\.id), activeOnly: activeOnly, on: connection, logger: logger))
+                return AlertList(alerts: try await AlertStore.list(
+                    hotels: try scope.hotels().map(\.id), activeOnly: state == "active", on: connection, logger: logger))
             }
         }
         api.get("live") { request, context -> Response in
-            let caller = try context.caller(atLeast: .manager, for: request)
             guard let feed = feedLookup() else { throw Problem.unavailable("the live stream is not running") }
-            let current = settings.current
-            let now = clock()
-            let parameters = Self.parameters(request)
-            let hotels = try await read { connection, logger in
-                try KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
-                    .hotels(parameters["hotel"], caller: caller)
+            let (caller, parameters, hotels) = try await scoped(request, context) { scope, _, _ in
+                (scope.caller, scope.parameters, try scope.hotels())
             }
             let wanted = Set(hotels.map(\.id))
             // Hotels first seen after the stream opened are still the caller's if the key covers them.
@@ -136,6 +105,35 @@ public struct MetricsAPI: Sendable {
                     }
                     try await writer.finish(nil)
                 })
+        }
+    }
+
+    /// What every route of the API starts from: the caller (a manager or admin key), the query, the
+    /// settings in force, the time, and the hotels the service knows.
+    struct Scope: Sendable {
+        var caller: Caller
+        var parameters: [String: String]
+        var settings: MetricsSettings
+        var now: Date
+        var lookup: KPIRequest
+
+        /// The hotels `hotel=` names (403 outside the key's scope, 422 unknown), or all the key covers.
+        func hotels(all: Bool = false) throws(Problem) -> [MetricsSettings.Hotel] {
+            try lookup.hotels(all ? nil : parameters["hotel"], caller: caller)
+        }
+    }
+
+    /// Authenticates the caller as a manager or admin and runs `body` in a read transaction with its ``Scope``.
+    private func scoped<Result: Sendable>(
+        _ request: Request, _ context: RedressRequestContext,
+        _ body: @escaping @Sendable (Scope, PostgresConnection, Logger) async throws -> Result
+    ) async throws -> Result {
+        let caller = try context.caller(atLeast: .manager, for: request)
+        let current = settings.current, now = clock(), parameters = Self.parameters(request)
+        return try await read { connection, logger in
+            let lookup = KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
+            return try await body(
+                Scope(caller: caller, parameters: parameters, settings: current, now: now, lookup: lookup), connection, logger)
         }
     }
 

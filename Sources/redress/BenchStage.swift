@@ -1,0 +1,32 @@
+import AsyncHTTPClient
+import Logging
+import RdKafka
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Waits until a stage a benchmark runs in this process listens (its port, learnt from
+/// `onServerRunning`) and answers `/health/ready` (migrations applied, start-up done).
+func waitUntilReady(port: borrowing Mutex<Int>) async throws {
+    while true {
+        let current = port.withLock { $0 }
+        if current != 0, let response = try? await HTTPClient.shared.execute(
+            HTTPClientRequest(url: "http://127.0.0.1:\(current)/health/ready"), timeout: .seconds(2)), response.status == .ok { return }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+}
+
+/// Creates a benchmark run's own topics, `bench-<run>.<name>` with 6 partitions each, on the embedded
+/// cluster in this process or on `brokers`; returns their names in the order of `names`.
+func makeBenchTopics(
+    _ names: [String], run: some StringProtocol, embedded: EmbeddedKafkaCluster?, brokers: [String], logger: Logger
+) async throws -> [String] {
+    let topics = names.map { "bench-\(run).\($0)" }
+    if let embedded {
+        for topic in topics { try embedded.createTopic(topic, partitions: 6) }
+    } else {
+        let admin = try KafkaAdminClient(bootstrapServers: brokers, logger: logger)
+        _ = try await admin.createTopics(topics.map { KafkaTopicSpecification(name: $0, partitions: 6, replicationFactor: 1) })
+    }
+    return topics
+}
