@@ -3,6 +3,9 @@ import ComplaintEvents
 import ComplaintMetrics
 import ComplaintTesting
 import Foundation
+import NIOCore
+import RdKafka
+import RdKafkaTestKit
 import Testing
 
 /// The KPIs end to end: complaint stories published on the topics, applied by the stage, read through
@@ -163,6 +166,51 @@ struct KPIStageTests {
             let ids = (open.json["complaints"] as? [[String: Any]] ?? []).compactMap { $0["complaintId"] as? String }
             #expect(Set(ids) == Set([stories[1].id, stories[3].id].map { $0.uuidString.lowercased() }))
             #expect(report.backlog.open == 2 && report.backlog.over3d == 2)
+        }
+    }
+
+    @Test("an event it cannot place is dead-lettered with the reason and the stage carries on")
+    func unplaceable() async throws {
+        try await MetricsHarness.run { harness in
+            let producer = try KafkaProducer(configuration: harness.kafka.producerConfiguration(), logger: harness.kafka.logger)
+            // A classification event on the received topic (the wrong type), then bytes that are no JSON.
+            let wrong = try EventFixtures.classified(complaintID: UUID())
+            try await withRunningServices([producer]) {
+                for value in [try Topics.classified.encode(wrong), Array("not json".utf8)] {
+                    _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                        topic: harness.topics.received.name, key: ByteBuffer(string: "k"), value: ByteBuffer(bytes: value)))
+                }
+            }
+            let story = try ComplaintStory(hotel: "SHA-PD01", registeredAt: Date())
+            try await harness.publish([story])
+            try await harness.waitForApplied(Self.eventCount([story]))
+            let consumer = try KafkaConsumer(configuration: harness.kafka.consumerConfiguration(topics: [harness.deadLetters]), logger: harness.kafka.logger)
+            let letters = try await withRunningServices([consumer]) { try await consumer.collect(2, timeout: .seconds(30)) }
+            let records = try letters.map { try Topics.deadLetter.decode(Array($0.value.readableBytesView)).data }
+            #expect(records.count == 2)
+            #expect(records.allSatisfy { $0.sourceTopic == harness.topics.received.name && $0.service == "metrics" })
+            #expect(records.contains { $0.reason.contains(ComplaintClassified.eventType) || $0.reason.contains("type") }, "\(records.map(\.reason))")
+            #expect(try await harness.kpis("hotel=SHA-PD01").totals.volume == 1)
+        }
+    }
+
+    @Test("a repeat complaint counts whichever registration is read first")
+    func repeatsWhateverTheOrder() async throws {
+        try await MetricsHarness.run { harness in
+            let guest = String(repeating: "c3", count: 32)
+            let earlier = try ComplaintStory(hotel: "SHA-PD01", registeredAt: Self.shanghai(12, 9), guestKey: guest)
+            let later = try ComplaintStory(hotel: "SHA-PD01", registeredAt: Self.shanghai(20, 9), guestKey: guest)
+            // 40 days on: outside the 30-day window, not a repeat.
+            let much = try ComplaintStory(hotel: "SHA-PD01", registeredAt: Self.shanghai(20, 9).addingTimeInterval(40 * 86_400), guestKey: guest)
+            // The later registration is published (and applied) first.
+            try await harness.publish([later])
+            try await harness.waitForApplied(Self.eventCount([later]))
+            try await harness.publish([much, earlier])
+            try await harness.waitForApplied(Self.eventCount([later, much, earlier]))
+            let report = try await harness.kpis("hotel=SHA-PD01&from=2026-11-01&to=2027-01-31")
+            #expect(report.totals.repeatComplaints.count == 1 && report.totals.repeatComplaints.of == 3)
+            let byDay = try await harness.kpis("hotel=SHA-PD01&from=2026-11-01&to=2027-01-31&groupBy=day")
+            #expect(byDay.groups.first { $0.key == "2026-11-20" }?.repeatComplaints.count == 1)
         }
     }
 }

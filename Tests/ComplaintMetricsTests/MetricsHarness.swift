@@ -32,6 +32,8 @@ struct MetricsHarness: Sendable {
     let kafka: KafkaTestEnvironment
     let keys: APIKeyStore
     let admin: String
+    /// Where the stage dead-letters what it cannot place.
+    let deadLetters: String
 
     static func run(
         settings: MetricsSettings = MetricsHarness.settings, parts: MetricsService.Parts = MetricsHarness.quietParts(),
@@ -48,14 +50,16 @@ struct MetricsHarness: Sendable {
         var runtime = MetricsService.makeRuntime(
             service: service, settings: serviceSettings, settings: LiveConfiguration(name: "metrics", fixed: settings), topics: topics,
             parts: parts, logger: .complaintTest)
-        runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
+        let deadLetters = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
+        runtime.deadLetterTopic = deadLetters
         try await withClient(database) { client in
             do {
                 try await withRunningStage(runtime) { base in
                     let keys = APIKeyStore(cacheLifetime: .zero)
                     let admin = try await keys.create(name: "test-admin", role: .admin, hotels: [], client: client, logger: .complaintTest)
                     try await body(MetricsHarness(
-                        base: base, client: client, schema: schema, topics: topics, kafka: kafka, keys: keys, admin: admin.key.description))
+                        base: base, client: client, schema: schema, topics: topics, kafka: kafka, keys: keys, admin: admin.key.description,
+                        deadLetters: deadLetters))
                 }
             } catch {
                 try? await dropSchema(schema, client: client)

@@ -13,9 +13,12 @@ import PostgresNIO
 public struct FactRecorder: Sendable {
     /// The `NOTIFY` channel of live updates (one per schema, so tests stay apart).
     public var liveChannel: String
+    /// The repeat window (`repeatWindowDays` of the metrics file) as it is when an event is applied.
+    public var repeatWindowDays: @Sendable () -> Int
 
-    public init(liveChannel: String) {
+    public init(liveChannel: String, repeatWindowDays: @escaping @Sendable () -> Int = { 30 }) {
         self.liveChannel = liveChannel
+        self.repeatWindowDays = repeatWindowDays
     }
 
     /// The live channel of the metrics schema `schema`.
@@ -34,10 +37,37 @@ public struct FactRecorder: Sendable {
                 guest_key = EXCLUDED.guest_key, vip = EXCLUDED.vip,
                 status = COALESCE(c.status, EXCLUDED.status), status_at = COALESCE(c.status_at, EXCLUDED.status_at)
             """, logger: logger)
+        if let guestKey = data.guest.guestKey {
+            try await markRepeats(data.complaintID, guestKey: guestKey, hotelID: data.hotelID, registeredAt: data.registeredAt, on: connection, logger: logger)
+        }
         try await LiveUpdate(
             topic: "received", hotelId: data.hotelID, complaintId: data.complaintID, kind: data.channel.rawValue,
             status: ComplaintStatus.registered.rawValue, at: data.registeredAt
         ).notify(on: liveChannel, connection: connection, logger: logger)
+    }
+
+    /// A complaint is a repeat when its guest complained at the same hotel within the window before it.
+    /// Both directions, under a lock per guest and hotel: this complaint's flag from the earlier ones, and
+    /// the later ones' flags (read before this one arrived) from this one, so the result never depends on
+    /// the order registrations are read in, nor on two of them being applied at once.
+    private func markRepeats(
+        _ complaintID: UUID, guestKey: String, hotelID: String, registeredAt: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let days = repeatWindowDays()
+        let lockKey = "\(hotelID)|\(guestKey)"
+        try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(lockKey)))", logger: logger)
+        try await connection.query("""
+            UPDATE complaints SET is_repeat = EXISTS (
+                SELECT 1 FROM complaints p
+                WHERE p.guest_key = \(guestKey) AND p.hotel_id = \(hotelID) AND p.complaint_id <> \(complaintID)
+                  AND p.registered_at < \(registeredAt) AND p.registered_at >= \(registeredAt)::timestamptz - make_interval(days => \(days)::int))
+            WHERE complaint_id = \(complaintID)
+            """, logger: logger)
+        try await connection.query("""
+            UPDATE complaints SET is_repeat = true
+            WHERE guest_key = \(guestKey) AND hotel_id = \(hotelID) AND complaint_id <> \(complaintID) AND is_repeat IS DISTINCT FROM true
+              AND registered_at > \(registeredAt) AND registered_at <= \(registeredAt)::timestamptz + make_interval(days => \(days)::int)
+            """, logger: logger)
     }
 
     func classified(_ event: EventEnvelope<ComplaintClassified>, on connection: PostgresConnection, logger: Logger) async throws {

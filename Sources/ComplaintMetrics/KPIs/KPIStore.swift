@@ -23,6 +23,8 @@ public struct KPIStore: Sendable {
 
     /// The report for `query`, the backlog and budgets as of `now`.
     public func report(_ query: KPIQuery, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> KPIReport {
+        // Percentiles sort a range's times: in memory, not on disk (this transaction only).
+        try await connection.query("SET LOCAL work_mem = '32MB'", logger: logger)
         let bounds = query.bounds()
         let scope = Scope(
             ids: bounds.map(\.hotel.id), zones: bounds.map { $0.hotel.timeZone.identifier }, starts: bounds.map(\.start),
@@ -102,16 +104,16 @@ public struct KPIStore: Sendable {
         let isTotal = key.map { "GROUPING(\($0)) = 1" } ?? "true"
         let facility = Self.facilityCategories.map(\.rawValue), assurance = Self.assuranceCategories.map(\.rawValue)
         var sql = SQLText("SELECT \(keyColumn) AS key, \(isTotal) AS total, ")
-        let repeatDays = try sql.bind(settings.repeatWindowDays), facilityList = try sql.bind(facility)
+        let facilityList = try sql.bind(facility)
         let assuranceList = try sql.bind(assurance)
         sql.add("""
             count(*) AS volume,
             count(c.acknowledged_at) AS acknowledged,
-            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.acknowledged_at - c.registered_at)) AS acknowledge_p50,
-            percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM c.acknowledged_at - c.registered_at)) AS acknowledge_p90,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', c.acknowledged_at - c.registered_at)) AS acknowledge_p50,
+            percentile_cont(0.9) WITHIN GROUP (ORDER BY date_part('epoch', c.acknowledged_at - c.registered_at)) AS acknowledge_p90,
             count(c.first_resolved_at) AS resolved,
-            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_resolved_at - c.registered_at)) AS resolve_p50,
-            percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_resolved_at - c.registered_at)) AS resolve_p90,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', c.first_resolved_at - c.registered_at)) AS resolve_p50,
+            percentile_cont(0.9) WITHIN GROUP (ORDER BY date_part('epoch', c.first_resolved_at - c.registered_at)) AS resolve_p90,
             count(*) FILTER (WHERE c.acknowledge_met > 0 AND c.acknowledge_breaches = 0) AS acknowledge_met,
             count(*) FILTER (WHERE c.acknowledge_breaches > 0) AS acknowledge_breached,
             COALESCE(sum(c.acknowledge_breaches), 0)::bigint AS acknowledge_breaches,
@@ -123,11 +125,8 @@ public struct KPIStore: Sendable {
             count(*) FILTER (WHERE c.escalation_level >= 3) AS escalated_3,
             count(*) FILTER (WHERE c.first_resolved_at IS NOT NULL AND c.first_contact) AS first_contact,
             count(*) FILTER (WHERE c.reopen_count > 0) AS reopened,
-            count(c.guest_key) AS with_guest_key,
-            count(*) FILTER (WHERE c.guest_key IS NOT NULL AND EXISTS (
-                SELECT 1 FROM complaints p
-                WHERE p.guest_key = c.guest_key AND p.hotel_id = c.hotel_id AND p.registered_at < c.registered_at
-                  AND p.registered_at >= c.registered_at - make_interval(days => \(repeatDays)::int))) AS repeats,
+            count(c.is_repeat) AS with_guest_key,
+            count(*) FILTER (WHERE c.is_repeat) AS repeats,
             count(c.satisfaction) AS satisfaction_responses,
             avg(c.satisfaction)::float8 AS satisfaction_mean,
             count(*) FILTER (WHERE c.satisfaction = 1) AS satisfaction_1,

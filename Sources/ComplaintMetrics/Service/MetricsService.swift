@@ -41,7 +41,7 @@ public enum MetricsService {
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
     ) -> StageRuntime {
         let schema = service.schema.description
-        let recorder = FactRecorder(liveChannel: FactRecorder.liveChannel(schema: schema))
+        let recorder = FactRecorder(liveChannel: FactRecorder.liveChannel(schema: schema)) { settings.current.repeatWindowDays }
         var runtime = StageRuntime(
             service: service, settings: serviceSettings,
             inputs: [

@@ -20,6 +20,10 @@ CREATE TABLE complaints (
     channel           text,
     -- The guest's pseudonymous key (never a name): same key, same guest, for the repeat rate.
     guest_key         text,
+    -- Whether the same guest complained at the same hotel in the repeat window before this one; NULL
+    -- without a guest key. Kept by the received handler in both directions (this complaint's flag, and
+    -- later ones' when an earlier complaint is read late), under a lock per guest, so order never matters.
+    is_repeat         boolean,
     vip               boolean NOT NULL DEFAULT false,
     category          text,
     severity          text,
@@ -55,7 +59,11 @@ CREATE TABLE complaints (
     guest_notes       integer NOT NULL DEFAULT 0
 );
 
-CREATE INDEX complaints_hotel_registered ON complaints (hotel_id, registered_at);
+-- The KPI queries read a hotel's range of registrations from this index alone (index-only scans: a
+-- hotel's entries are contiguous, its heap rows are not), so it carries every column they aggregate.
+CREATE INDEX complaints_kpis ON complaints (hotel_id, registered_at) INCLUDE (
+    acknowledged_at, first_resolved_at, acknowledge_met, acknowledge_breaches, resolve_met, resolve_breaches, escalation_level,
+    first_contact, reopen_count, is_repeat, satisfaction, nps, guest_notes, category, severity, channel, department, root_cause);
 CREATE INDEX complaints_guest ON complaints (guest_key, hotel_id, registered_at) WHERE guest_key IS NOT NULL;
 CREATE INDEX complaints_open ON complaints (hotel_id) WHERE closed_at IS NULL;
 
