@@ -58,6 +58,9 @@ for name in redress_services:
     port = str(services.get(name, {}).get("environment", {}).get("HTTP_PORT", ""))
     if f"{name}:{port}" not in targets:
         problems.append(f"prometheus.yml does not scrape {name}:{port}")
+kpi_jobs = [job for job in scrape.get("scrape_configs", []) if job.get("metrics_path") == "/v1/metrics"]
+if not kpi_jobs or "authorization" not in kpi_jobs[0]:
+    problems.append("prometheus.yml does not scrape the KPI gauges (/v1/metrics) with an API key")
 if "./prometheus.yml:/etc/prometheus/prometheus.yml:ro" not in services.get("prometheus", {}).get("volumes", []):
     problems.append("prometheus does not mount docker/prometheus.yml")
 

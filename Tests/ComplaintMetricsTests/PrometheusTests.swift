@@ -1,3 +1,4 @@
+import Access
 import ComplaintEvents
 import ComplaintMetrics
 import ComplaintPipeline
@@ -6,11 +7,23 @@ import Foundation
 import NIOHTTP1
 import Testing
 
-/// The KPIs on `/metrics`: the same numbers as the API, labels bounded (no complaint or guest), and the
-/// exposition accepted by `promtool check metrics` (Debian's prometheus package).
+/// The KPI gauges at `/v1/metrics`: the same numbers as the API, admin keys only (every hotel's figures
+/// are there; the public `/metrics` has none), labels bounded (no complaint or guest), and both
+/// expositions accepted by `promtool check metrics` (Debian's prometheus package).
 @Suite("metrics on /metrics", .timeLimit(.minutes(3)))
 struct PrometheusTests {
-    @Test("KPI gauges match the API and pass promtool check metrics")
+    /// `promtool check metrics` on `exposition`; its complaint, or nil when it passes.
+    static func promtool(_ exposition: String) async throws -> String? {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("redress-metrics-\(UUID().uuidString.prefix(8)).prom")
+        try exposition.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let promtool = try ChildProcess(URL(fileURLWithPath: "/bin/sh"), arguments: ["-c", "/usr/bin/promtool check metrics < '\(file.path)'"])
+        defer { promtool.stop() }
+        _ = await eventually(timeout: .seconds(30)) { !promtool.isRunning }
+        return promtool.process.terminationStatus == 0 ? nil : promtool.output
+    }
+
+    @Test("KPI gauges match the API, only for admin keys, and pass promtool check metrics")
     func gauges() async throws {
         var parts = MetricsHarness.quietParts()
         parts.gauges = .milliseconds(200)
@@ -30,7 +43,7 @@ struct PrometheusTests {
 
             var exposition = ""
             let published = await eventually(timeout: .seconds(20)) {
-                exposition = (try? await plainRequest(.GET, harness.base + "/metrics", key: nil).body) ?? ""
+                exposition = (try? await harness.get("/v1/metrics").body) ?? ""
                 return exposition.contains(#"redress_kpi_complaints_30d{hotel="SHA-PD01"} 2"#)
                     && exposition.contains(#"redress_kpi_compensation_spent_month_minor{hotel="SHA-PD01",currency="CNY"} 38800"#)
             }
@@ -44,13 +57,16 @@ struct PrometheusTests {
             for story in stories { #expect(!exposition.contains(story.id.uuidString.lowercased())) }
             #expect(!exposition.contains("complaint_id") && !exposition.contains("guest"))
 
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("redress-metrics-\(UUID().uuidString.prefix(8)).prom")
-            try exposition.write(to: file, atomically: true, encoding: .utf8)
-            defer { try? FileManager.default.removeItem(at: file) }
-            let promtool = try ChildProcess(URL(fileURLWithPath: "/bin/sh"), arguments: ["-c", "/usr/bin/promtool check metrics < '\(file.path)'"])
-            defer { promtool.stop() }
-            #expect(await eventually(timeout: .seconds(30)) { !promtool.isRunning })
-            #expect(promtool.process.terminationStatus == 0, "promtool check metrics: \(promtool.output)")
+            let failure = try await Self.promtool(exposition)
+            #expect(failure == nil, "promtool check metrics on /v1/metrics: \(failure ?? "")")
+
+            // Every hotel's figures: admin keys only; the public /metrics carries the runtime's metrics, no KPI.
+            #expect(try await harness.get("/v1/metrics", key: try await harness.key(.manager, hotels: ["SHA-PD01"])).status == 403)
+            #expect(try await plainRequest(.GET, harness.base + "/v1/metrics", key: nil).status == 401)
+            let exposed = try await plainRequest(.GET, harness.base + "/metrics", key: nil).body
+            #expect(!exposed.contains("redress_kpi") && !exposed.contains("SHA-PD01"))
+            let runtimeFailure = try await Self.promtool(exposed)
+            #expect(runtimeFailure == nil, "promtool check metrics on /metrics: \(runtimeFailure ?? "")")
         }
     }
 }

@@ -15,6 +15,10 @@ import Testing
         // A tail far below double's 1 − CDF resolution stays positive and tiny.
         let tiny = SpikeDetector.poissonUpperTail(60, mean: 3)
         #expect(tiny > 0 && tiny < 1e-40)
+        // A large norm (e^-800 underflows): the count at the norm is ordinary, not a spike.
+        let busy = SpikeDetector.poissonUpperTail(800, mean: 800)
+        #expect(busy > 0.4 && busy < 0.6)
+        #expect(SpikeDetector.poissonUpperTail(700, mean: 800) > 0.99)
     }
 
     @Test func noiseAroundTheNormDoesNotFire() {

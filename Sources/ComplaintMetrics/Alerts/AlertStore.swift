@@ -44,6 +44,17 @@ public enum AlertStore {
             """, logger: logger))
     }
 
+    /// Open episodes counted per hotel, kind and severity (for the gauges: no cap).
+    static func activeCounts(on connection: PostgresConnection, logger: Logger) async throws -> [(hotel: String, kind: String, severity: String, count: Int)] {
+        var counts: [(hotel: String, kind: String, severity: String, count: Int)] = []
+        let rows = try await connection.query(
+            "SELECT hotel_id, kind, severity, count(*) FROM alerts WHERE cleared_at IS NULL GROUP BY 1, 2, 3", logger: logger)
+        for try await (hotel, kind, severity, count) in rows.decode((String, String, String, Int64).self) {
+            counts.append((hotel, kind, severity, Int(count)))
+        }
+        return counts
+    }
+
     /// Every open episode, locked for this transaction.
     static func open(on connection: PostgresConnection, logger: Logger) async throws -> [Episode] {
         try await decode(try await connection.query(

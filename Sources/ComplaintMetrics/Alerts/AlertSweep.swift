@@ -96,6 +96,18 @@ public struct AlertSweep: Service {
                     try await announce(measurement, state: .raised, now: now, connection: connection, logger: logger)
                 }
             }
+            // An episode nothing measures any more (a budget removed from the file, a month without spend in
+            // its currency) clears rather than staying open for ever.
+            let measured = Set(measurements.map(\.key))
+            for (key, episode) in openKeys where !measured.contains(key) {
+                let gone = AlertMeasurement(
+                    hotelID: episode.hotelId, kind: episode.kind, subject: episode.subject,
+                    window: AlertWindow(start: episode.windowStart, end: now), observed: 0, baseline: episode.baseline, ratio: 0,
+                    pValue: nil, threshold: 0, raises: false, clears: true, severity: episode.severity)
+                try await AlertStore.clear(episode.alertId, at: now, on: connection, logger: logger)
+                events.append(try event(gone, id: episode.alertId, state: .cleared, now: now, topic: topic, source: source))
+                try await announce(gone, state: .cleared, now: now, connection: connection, logger: logger)
+            }
             return (events.count, events)
         }
     }

@@ -38,11 +38,16 @@ public struct SpikeDetector: Sendable, Hashable {
             clears: p > rules.clearPValue, severity: p < rules.criticalPValue ? .critical : .warning)
     }
 
-    /// P(X ≥ k) for X ~ Poisson(mean), summed from k upwards in log space (exact for tiny tails, where
-    /// 1 − CDF would cancel to 0).
+    /// P(X ≥ k) for X ~ Poisson(mean). Above the mean, summed from k upwards with the first term in log
+    /// space (exact for tiny tails, where 1 − CDF would cancel to 0); at or below it, 1 − P(X < k) with
+    /// each term in log space (no underflow of e^−mean for a large mean).
     public static func poissonUpperTail(_ k: Int, mean: Double) -> Double {
         guard k > 0 else { return 1 }
         guard mean > 0 else { return 0 }
+        if Double(k) <= mean {
+            let lower = (0..<k).reduce(0.0) { $0 + exp(-mean + Double($1) * log(mean) - lgamma(Double($1) + 1)) }
+            return max(0, min(1, 1 - lower))
+        }
         var term = exp(-mean + Double(k) * log(mean) - lgamma(Double(k) + 1))
         var sum = 0.0
         var i = k

@@ -21,11 +21,25 @@ public struct FactRecorder: Sendable {
         self.repeatWindowDays = repeatWindowDays
     }
 
+    /// SQL: whether an upsert's status (`EXCLUDED`) replaces the row's (`c`). A staff action's status
+    /// outranks `assigned`, which outranks `registered`; within a rank the later one wins. So an
+    /// assignment read after a resolution stamped earlier never makes a resolved complaint look open,
+    /// whatever order the topics are read in.
+    static let statusWins: String = {
+        let ranks = "ARRAY['\(ComplaintStatus.registered.rawValue)', '\(ComplaintStatus.assigned.rawValue)']"
+        func rank(_ column: String) -> String { "coalesce(array_position(\(ranks), \(column)), 3)" }
+        return "EXCLUDED.status IS NOT NULL AND (c.status IS NULL OR (\(rank("EXCLUDED.status")), EXCLUDED.status_at) >= (\(rank("c.status")), c.status_at))"
+    }()
+
     /// The live channel of the metrics schema `schema`.
     public static func liveChannel(schema: String) -> String { "\(schema)_live" }
 
     func received(_ event: EventEnvelope<ComplaintReceived>, on connection: PostgresConnection, logger: Logger) async throws {
         let data = event.data
+        // The guest's lock before the complaint's row, as every registration takes them: no deadlock.
+        if let guestKey = data.guest.guestKey {
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(data.hotelID + "|" + guestKey)))", logger: logger)
+        }
         try await connection.query(
             "INSERT INTO hotels (hotel_id) VALUES (\(data.hotelID)) ON CONFLICT (hotel_id) DO NOTHING", logger: logger)
         try await connection.query("""
@@ -35,7 +49,8 @@ public struct FactRecorder: Sendable {
             ON CONFLICT (complaint_id) DO UPDATE SET
                 hotel_id = EXCLUDED.hotel_id, registered_at = EXCLUDED.registered_at, channel = EXCLUDED.channel,
                 guest_key = EXCLUDED.guest_key, vip = EXCLUDED.vip,
-                status = COALESCE(c.status, EXCLUDED.status), status_at = COALESCE(c.status_at, EXCLUDED.status_at)
+                status = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status ELSE c.status END,
+                status_at = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status_at ELSE c.status_at END
             """, logger: logger)
         if let guestKey = data.guest.guestKey {
             try await markRepeats(data.complaintID, guestKey: guestKey, hotelID: data.hotelID, registeredAt: data.registeredAt, on: connection, logger: logger)
@@ -53,9 +68,8 @@ public struct FactRecorder: Sendable {
     private func markRepeats(
         _ complaintID: UUID, guestKey: String, hotelID: String, registeredAt: Date, on connection: PostgresConnection, logger: Logger
     ) async throws {
+        // The caller holds the guest's lock (taken before the complaint's row).
         let days = repeatWindowDays()
-        let lockKey = "\(hotelID)|\(guestKey)"
-        try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(lockKey)))", logger: logger)
         try await connection.query("""
             UPDATE complaints SET is_repeat = EXISTS (
                 SELECT 1 FROM complaints p
@@ -92,8 +106,8 @@ public struct FactRecorder: Sendable {
 
     func assigned(_ event: EventEnvelope<ComplaintAssigned>, on connection: PostgresConnection, logger: Logger) async throws {
         let data = event.data
-        // The first assignment moves a registered complaint to assigned; escalations and hand-overs do
-        // not change where staff stand with it.
+        // The first assignment moves a registered complaint to assigned (never back from a staff action:
+        // see statusWins); escalations and hand-overs do not change where staff stand with it.
         let initial = data.escalationLevel == 0
         try await connection.query("""
             INSERT INTO complaints AS c (
@@ -109,10 +123,8 @@ public struct FactRecorder: Sendable {
                 severity = CASE WHEN c.classified_at IS NULL THEN EXCLUDED.severity ELSE c.severity END,
                 registered_at = COALESCE(c.registered_at, EXCLUDED.registered_at),
                 escalation_level = GREATEST(c.escalation_level, EXCLUDED.escalation_level),
-                status = CASE WHEN EXCLUDED.status IS NOT NULL AND (c.status IS NULL OR c.status = \(ComplaintStatus.registered.rawValue))
-                              THEN EXCLUDED.status ELSE c.status END,
-                status_at = CASE WHEN EXCLUDED.status IS NOT NULL AND (c.status IS NULL OR c.status = \(ComplaintStatus.registered.rawValue))
-                                 THEN GREATEST(c.status_at, EXCLUDED.status_at) ELSE c.status_at END
+                status = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status ELSE c.status END,
+                status_at = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status_at ELSE c.status_at END
             """, logger: logger)
         try await LiveUpdate(
             topic: "assigned", hotelId: event.hotelID, complaintId: data.complaintID, kind: data.reason.rawValue,
@@ -152,8 +164,8 @@ public struct FactRecorder: Sendable {
                     \(resolvedAt), \(firstContact), \(rootCause), \(reopenings), \(followUp?.satisfaction), \(followUp?.nps),
                     \(followUp?.at), \(closedAt), \(guestNotes))
             ON CONFLICT (complaint_id) DO UPDATE SET
-                status = CASE WHEN c.status_at IS NULL OR EXCLUDED.status_at >= c.status_at THEN EXCLUDED.status ELSE c.status END,
-                status_at = GREATEST(c.status_at, EXCLUDED.status_at),
+                status = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status ELSE c.status END,
+                status_at = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status_at ELSE c.status_at END,
                 acknowledged_at = LEAST(c.acknowledged_at, EXCLUDED.acknowledged_at),
                 first_contact = CASE WHEN EXCLUDED.first_resolved_at IS NOT NULL
                                       AND (c.first_resolved_at IS NULL OR EXCLUDED.first_resolved_at < c.first_resolved_at)
@@ -201,7 +213,8 @@ public struct FactRecorder: Sendable {
 
     func sla(_ event: EventEnvelope<ComplaintSLAEvent>, on connection: PostgresConnection, logger: Logger) async throws {
         let data = event.data
-        let acknowledge = data.target == .acknowledge
+        // Met and breached count for the acknowledge and resolve deadlines (the KPIs' two targets).
+        let acknowledge = data.target == .acknowledge, resolve = data.target == .resolve
         var met = 0, breached = 0, level = 0
         var deadlines: (acknowledgeBy: Date?, resolveBy: Date?)?
         switch data.milestone {
@@ -228,7 +241,7 @@ public struct FactRecorder: Sendable {
                 complaint_id, hotel_id, acknowledge_met, acknowledge_breaches, resolve_met, resolve_breaches, escalation_level,
                 acknowledge_by, resolve_by, deadlines_at)
             VALUES (\(data.complaintID), \(event.hotelID), \(acknowledge ? met : 0), \(acknowledge ? breached : 0),
-                    \(acknowledge ? 0 : met), \(acknowledge ? 0 : breached), \(level),
+                    \(resolve ? met : 0), \(resolve ? breached : 0), \(level),
                     \(deadlines?.acknowledgeBy), \(paused ? nil : deadlines?.resolveBy), \(deadlines == nil ? nil : data.occurredAt))
             ON CONFLICT (complaint_id) DO UPDATE SET
                 acknowledge_met = c.acknowledge_met + EXCLUDED.acknowledge_met,

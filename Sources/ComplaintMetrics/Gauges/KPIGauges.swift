@@ -8,8 +8,10 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 
-/// Puts the KPIs on `/metrics` as gauges, recomputed every `interval` through the same ``KPIStore`` the
-/// API uses, so Prometheus, the API and the dashboard agree. Labels are bounded: hotel, category,
+/// Puts the KPIs into their own registry as gauges, recomputed every `interval` through the same
+/// ``KPIStore`` the API uses, so Prometheus, the API and the dashboard agree. They are served at
+/// `/v1/metrics` to admin keys only: every hotel's figures are there, and the service's public
+/// `/metrics` (the runtime's own metrics) is reachable by anyone who reaches the dashboard. Labels are bounded: hotel, category,
 /// severity, channel, currency, SLA target, escalation level, alert kind — never a complaint or a guest.
 /// Time KPIs cover the hotel's last 30 days (local), spend the current month.
 public struct KPIGauges: Service {
@@ -70,8 +72,8 @@ public struct KPIGauges: Service {
                     }
                 }
             }
-            for episode in try await AlertStore.list(hotels: seen.sorted(), activeOnly: true, on: connection, logger: logger) {
-                samples.append(Sample(.activeAlerts, 1, [("hotel", episode.hotelId), ("kind", episode.kind.rawValue), ("severity", episode.severity.rawValue)]))
+            for active in try await AlertStore.activeCounts(on: connection, logger: logger) {
+                samples.append(Sample(.activeAlerts, Double(active.count), [("hotel", active.hotel), ("kind", active.kind), ("severity", active.severity)]))
             }
             return samples
         }

@@ -8,6 +8,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import PostgresNIO
+import Prometheus
 
 /// The HTTP API of the metrics service, documented in `services/metrics/openapi.yaml`, for manager keys
 /// (their hotels) and admin keys (the group): the KPIs (`/v1/kpis`), the service-quality index
@@ -22,6 +23,8 @@ public struct MetricsAPI: Sendable {
     /// The live feed, once it runs (`nil`: `/v1/live` answers 503).
     public var feedLookup: @Sendable () -> LiveFeed?
     public var clock: @Sendable () -> Date = { Date() }
+    /// The KPI gauges, served at `/v1/metrics` in the Prometheus text format to admin keys (every hotel's).
+    public var kpiRegistry: PrometheusCollectorRegistry?
 
     public init(
         store: StageStore, database: DatabaseGuard, authentication: AuthenticationMiddleware, settings: LiveConfiguration<MetricsSettings>,
@@ -36,6 +39,13 @@ public struct MetricsAPI: Sendable {
 
     public func addRoutes(to router: Router<RedressRequestContext>) {
         let api = router.group("v1").add(middleware: authentication)
+        api.get("metrics") { request, context -> Response in
+            _ = try context.caller(atLeast: .admin, for: request)
+            guard let kpiRegistry else { throw Problem.notFound("the KPI gauges are not kept in this process") }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: kpiRegistry.emitToBuffer())))
+        }
         api.get("kpis") { request, context in
             try await scoped(request, context) { scope, connection, logger in
                 let query = try scope.lookup.query(scope.parameters, caller: scope.caller)

@@ -26,14 +26,12 @@ struct OpenComplaints: Codable, Sendable {
     var complaints: [Entry]
 
     static func read(hotels: [String], on connection: PostgresConnection, logger: Logger) async throws -> [Entry] {
-        let settled = KPIStore.settledStatuses.map(\.rawValue)
         let rows = try await connection.query("""
             SELECT complaint_id, hotel_id, category, severity, status, vip, registered_at, acknowledged_at,
                    CASE WHEN acknowledged_at IS NULL THEN acknowledge_by END, resolve_by, escalation_level,
                    acknowledge_breaches + resolve_breaches > 0
             FROM complaints
-            WHERE hotel_id = ANY(\(hotels)) AND closed_at IS NULL AND registered_at IS NOT NULL
-              AND (status IS NULL OR NOT (status = ANY(\(settled))))
+            WHERE hotel_id = ANY(\(hotels)) AND is_open AND registered_at IS NOT NULL
             ORDER BY LEAST(CASE WHEN acknowledged_at IS NULL THEN acknowledge_by END, resolve_by) NULLS LAST, registered_at
             LIMIT 500
             """, logger: logger)

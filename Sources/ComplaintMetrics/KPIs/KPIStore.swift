@@ -18,8 +18,6 @@ public struct KPIStore: Sendable {
     static let facilityCategories: [ComplaintCategory] = [.cleanliness, .maintenance, .amenities, .connectivity, .noise]
     /// Categories it counts as assurance complaints (staff conduct, safety).
     static let assuranceCategories: [ComplaintCategory] = [.staffBehavior, .safetySecurity]
-    /// Statuses that end a complaint's time in the backlog.
-    static let settledStatuses: [ComplaintStatus] = [.resolved, .closed]
 
     /// The report for `query`, the backlog and budgets as of `now`.
     public func report(_ query: KPIQuery, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> KPIReport {
@@ -124,7 +122,7 @@ public struct KPIStore: Sendable {
             count(*) FILTER (WHERE c.escalation_level >= 2) AS escalated_2,
             count(*) FILTER (WHERE c.escalation_level >= 3) AS escalated_3,
             count(*) FILTER (WHERE c.first_resolved_at IS NOT NULL AND c.first_contact) AS first_contact,
-            count(*) FILTER (WHERE c.reopen_count > 0) AS reopened,
+            count(*) FILTER (WHERE c.first_resolved_at IS NOT NULL AND c.reopen_count > 0) AS reopened,
             count(c.is_repeat) AS with_guest_key,
             count(*) FILTER (WHERE c.is_repeat) AS repeats,
             count(c.satisfaction) AS satisfaction_responses,
@@ -241,9 +239,10 @@ public struct KPIStore: Sendable {
     }
 
     private func backlog(_ query: KPIQuery, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> KPIReport.Backlog {
-        let ids = query.hotels.map(\.id), settled = Self.settledStatuses.map(\.rawValue)
+        // Open: the schema's generated `is_open` (not resolved or closed, reopening included).
+        let ids = query.hotels.map(\.id)
         var sql = SQLText()
-        let at = try sql.bind(now), hotels = try sql.bind(ids), settledList = try sql.bind(settled)
+        let at = try sql.bind(now), hotels = try sql.bind(ids)
         sql.add("""
             SELECT COALESCE(c.severity, 'unknown') AS severity, count(*) AS open,
                 count(*) FILTER (WHERE c.registered_at > \(at)::timestamptz - interval '1 hour') AS under_1h,
@@ -252,8 +251,8 @@ public struct KPIStore: Sendable {
                 count(*) FILTER (WHERE c.registered_at <= \(at)::timestamptz - interval '24 hours' AND c.registered_at > \(at)::timestamptz - interval '72 hours') AS d1_3,
                 count(*) FILTER (WHERE c.registered_at <= \(at)::timestamptz - interval '72 hours') AS over_3d
             FROM complaints c
-            WHERE c.hotel_id = ANY(\(hotels)::text[]) AND c.closed_at IS NULL AND c.registered_at IS NOT NULL AND c.registered_at <= \(at)::timestamptz
-              AND (c.status IS NULL OR NOT (c.status = ANY(\(settledList)::text[]))) AND\u{20}
+            WHERE c.hotel_id = ANY(\(hotels)::text[]) AND c.is_open AND c.registered_at IS NOT NULL AND c.registered_at <= \(at)::timestamptz
+              AND\u{20}
             """)
         try Self.addFilters(query, to: &sql)
         sql.add(" GROUP BY 1")

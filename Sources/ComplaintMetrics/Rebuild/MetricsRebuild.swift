@@ -128,7 +128,11 @@ public struct MetricsRebuild: Sendable {
         return comparisons
     }
 
-    /// The top-level members of two reports whose JSON differs.
+    /// The members of the range compared: the groups, the totals and the top root causes. The backlog
+    /// and budgets are "now" figures that any later event moves; they are not compared.
+    static let compared: Set<String> = ["groups", "totals", "topRootCauses"]
+
+    /// The compared members of two reports whose JSON differs.
     static func differences(_ lhs: KPIReport, _ rhs: KPIReport) throws -> [String] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -137,6 +141,6 @@ public struct MetricsRebuild: Sendable {
             return try object.mapValues { try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) }
         }
         let left = try members(lhs), right = try members(rhs)
-        return Set(left.keys).union(right.keys).sorted().filter { left[$0] != right[$0] }
+        return compared.sorted().filter { left[$0] != right[$0] }
     }
 }

@@ -7,7 +7,7 @@ import Prometheus
 
 /// Builds the metrics stage: consumes every complaint topic and the notification receipts on one consumer
 /// group into the rollups of its `metrics` schema, serves the KPI API, the dashboard and its live stream,
-/// puts the KPIs on `/metrics`, and publishes early warnings on `alerts.v1`. The `redress-metrics` main,
+/// puts the KPIs into Prometheus gauges (`/v1/metrics`, admin keys), and publishes early warnings on `alerts.v1`. The `redress-metrics` main,
 /// `redress metrics rebuild` and the tests use it.
 public enum MetricsService {
     /// The topics the stage reads and writes (tests rename them to stay isolated).
@@ -27,6 +27,8 @@ public enum MetricsService {
         public var dashboard: Dashboard?
         public var earlyWarning = true
         public var gauges: Duration? = .seconds(15)
+        /// Where the KPI gauges go (served at `/v1/metrics` to admin keys).
+        public var kpiRegistry = PrometheusCollectorRegistry()
         public var liveFeed = true
         public var clock: @Sendable () -> Date = { Date() }
         public init(dashboard: Dashboard? = nil) {
@@ -73,7 +75,8 @@ public enum MetricsService {
         if let interval = parts.gauges {
             let clock = parts.clock
             runtime.backgroundServices.append(BackgroundService(name: "KPI gauges") { resources in
-                KPIGauges(store: resources.store, settings: settings, registry: registry, interval: interval, clock: clock, logger: resources.logger)
+                KPIGauges(
+                    store: resources.store, settings: settings, registry: parts.kpiRegistry, interval: interval, clock: clock, logger: resources.logger)
             })
         }
         if let follower = settings.followerService(named: "metrics file", every: reloadInterval) {
@@ -86,6 +89,7 @@ public enum MetricsService {
                 store: resources.store, database: resources.database, authentication: resources.authentication, settings: settings,
                 feed: nil)
             api.feedLookup = { feedBox.withLock { $0 } }
+            api.kpiRegistry = parts.kpiRegistry
             api.clock = clock
             api.addRoutes(to: router)
             dashboard?.addRoutes(to: router)

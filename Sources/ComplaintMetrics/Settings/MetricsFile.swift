@@ -124,7 +124,10 @@ public enum MetricsFile {
             guard value > 0, value <= 1 else { throw fail([.key("targets"), .key(key)], "must be a share between 0 and 1") }
             if key == "acknowledgeCompliance" { settings.acknowledgeComplianceTarget = value } else { settings.resolveComplianceTarget = value }
         }
-        settings.repeatWindowDays = try positive(raw.repeatWindowDays, [.key("repeatWindowDays")]) ?? settings.repeatWindowDays
+        if let days = raw.repeatWindowDays {
+            guard (1...3650).contains(days) else { throw fail([.key("repeatWindowDays")], "must be a number of days in 1…3650") }
+            settings.repeatWindowDays = days
+        }
 
         if let warning = raw.earlyWarning {
             let path: Path = [.key("earlyWarning")]

@@ -11,18 +11,22 @@ public struct KafkaGroupProgress: Sendable, Hashable {
     public struct Entry: Sendable, Hashable {
         public var topic: String
         public var partition: Int32
+        /// The first offset still kept (retention may have deleted the ones before).
+        public var start: Int64
         public var end: Int64
         public var committed: Int64?
     }
 
-    /// Messages the group has not committed yet, summed over partitions.
+    /// Messages the group has not committed yet, summed over partitions (nothing committed: from the
+    /// first offset still kept).
     public var lag: Int64 {
-        partitions.reduce(0) { $0 + max(0, $1.end - ($1.committed ?? 0)) }
+        partitions.reduce(0) { $0 + max(0, $1.end - ($1.committed ?? $1.start)) }
     }
 
-    /// Whether the group has committed up to `ends` (the ends at some earlier moment) everywhere.
+    /// Whether the group has committed up to `ends` (the ends at some earlier moment) everywhere. A
+    /// partition retention emptied (start = end) has nothing to read, so nothing to commit: it counts as reached.
     public func reached(_ ends: [String: [Int32: Int64]]) -> Bool {
-        partitions.allSatisfy { entry in (entry.committed ?? 0) >= (ends[entry.topic]?[entry.partition] ?? 0) }
+        partitions.allSatisfy { entry in (entry.committed ?? entry.start) >= (ends[entry.topic]?[entry.partition] ?? 0) }
     }
 
     /// The end offsets, by topic and partition.
@@ -49,7 +53,7 @@ extension KafkaAdminClient {
                     guard result == RD_KAFKA_RESP_ERR_NO_ERROR else {
                         throw KafkaError.rdKafka(result, code: .admin, context: "watermarks of \(topic)/\(partition)")
                     }
-                    entries.append(.init(topic: topic, partition: partition, end: high, committed: nil))
+                    entries.append(.init(topic: topic, partition: partition, start: low, end: high, committed: nil))
                 }
             }
             // A consumer handle of the group that never subscribes: it may ask the coordinator for offsets.
@@ -71,12 +75,11 @@ extension KafkaAdminClient {
         }
     }
 
-    /// The partitions of `topic`, from the cluster's metadata.
+    /// The partitions of `topic`, from the cluster's metadata of all topics (asking for one topic by name
+    /// would create it on a broker that auto-creates topics).
     private func partitionCount(of topic: String, timeoutMilliseconds: Int32) throws -> [Int32] {
-        let handle = rd_kafka_topic_new(client.pointer, topic, nil)
-        defer { if let handle { rd_kafka_topic_destroy(handle) } }
         var metadata: UnsafePointer<rd_kafka_metadata>?
-        let result = rd_kafka_metadata(client.pointer, 0, handle, &metadata, timeoutMilliseconds)
+        let result = rd_kafka_metadata(client.pointer, 1, nil, &metadata, timeoutMilliseconds)
         guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
             throw KafkaError.rdKafka(result, code: .admin, context: "metadata of \(topic)")
         }

@@ -56,7 +56,9 @@ CREATE TABLE complaints (
     satisfaction      integer,
     nps               integer,
     followed_up_at    timestamptz,
-    guest_notes       integer NOT NULL DEFAULT 0
+    guest_notes       integer NOT NULL DEFAULT 0,
+    -- Open now: not resolved or closed (a closed complaint can be reopened). NULL status: not registered yet.
+    is_open           boolean GENERATED ALWAYS AS (status IS NULL OR status NOT IN ('resolved', 'closed')) STORED
 );
 
 -- The KPI queries read a hotel's range of registrations from this index alone (index-only scans: a
@@ -65,7 +67,7 @@ CREATE INDEX complaints_kpis ON complaints (hotel_id, registered_at) INCLUDE (
     acknowledged_at, first_resolved_at, acknowledge_met, acknowledge_breaches, resolve_met, resolve_breaches, escalation_level,
     first_contact, reopen_count, is_repeat, satisfaction, nps, guest_notes, category, severity, channel, department, root_cause);
 CREATE INDEX complaints_guest ON complaints (guest_key, hotel_id, registered_at) WHERE guest_key IS NOT NULL;
-CREATE INDEX complaints_open ON complaints (hotel_id) WHERE closed_at IS NULL;
+CREATE INDEX complaints_open ON complaints (hotel_id) WHERE is_open;
 
 -- Compensations by id: requested, then approved or rejected. Spend counts approved ones on the day of
 -- the decision.
