@@ -9,6 +9,8 @@ import sys
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def page(driver):
@@ -24,6 +26,13 @@ def page(driver):
         # Mobile-friendly: nothing wider than the phone's screen.
         "fitsScreen": driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"),
     }
+
+
+def submit(driver):
+    """Sends the form and waits for the answer page to replace it (clicking returns before it loads)."""
+    button = driver.find_element(By.ID, "submit")
+    button.click()
+    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(button))
 
 
 def main():
@@ -42,14 +51,14 @@ def main():
         driver.save_screenshot(shots + "/survey-form.png")
 
         # Sent without choosing anything: the page says what is missing and keeps the form.
-        driver.find_element(By.ID, "submit").click()
+        submit(driver)
         seen["incomplete"] = page(driver)
 
         # An unhappy guest: satisfaction 2, would not recommend (3), a comment in their own words.
         driver.find_element(By.CSS_SELECTOR, "input[name=satisfaction][value='2']").click()
         driver.find_element(By.CSS_SELECTOR, "input[name=recommend][value='3']").click()
         driver.find_element(By.ID, "comment").send_keys("空调还是不制冷")
-        driver.find_element(By.ID, "submit").click()
+        submit(driver)
         seen["answered"] = page(driver)
         driver.save_screenshot(shots + "/survey-thanks.png")
 
