@@ -41,18 +41,24 @@ struct PrometheusTests {
             try await harness.publish(stories)
             try await harness.waitForApplied(KPIStageTests.eventCount(stories))
 
+            // The gauges refresh on their own clock, so a snapshot read right after the last event may
+            // predate it: wait for one that carries every expected figure, then name any that is missing.
+            let expected = [
+                #"redress_kpi_complaints_30d{hotel="SHA-PD01"} 2"#,
+                #"redress_kpi_compensation_spent_month_minor{hotel="SHA-PD01",currency="CNY"} 38800"#,
+                #"redress_kpi_time_to_acknowledge_median_seconds{hotel="SHA-PD01"} 120"#,
+                #"redress_kpi_sla_compliance_ratio{hotel="SHA-PD01",target="acknowledge"} 0.5"#,
+                #"redress_kpi_open_complaints{hotel="SHA-PD01",severity="serious"} 1"#,
+                #"redress_kpi_complaints_30d_by{hotel="SHA-PD01",category="noise"} 1"#,
+                #"redress_kpi_net_promoter_score{hotel="SHA-PD01"} 100"#,
+            ]
             var exposition = ""
-            let published = await eventually(timeout: .seconds(20)) {
+            _ = await eventually(timeout: .seconds(20)) {
                 exposition = (try? await harness.get("/v1/metrics").body) ?? ""
-                return exposition.contains(#"redress_kpi_complaints_30d{hotel="SHA-PD01"} 2"#)
-                    && exposition.contains(#"redress_kpi_compensation_spent_month_minor{hotel="SHA-PD01",currency="CNY"} 38800"#)
+                return expected.allSatisfy { exposition.contains($0) }
             }
-            #expect(published, "\(exposition.split(separator: "\n").filter { $0.contains("redress_kpi") }.joined(separator: "\n"))")
-            #expect(exposition.contains(#"redress_kpi_time_to_acknowledge_median_seconds{hotel="SHA-PD01"} 120"#))
-            #expect(exposition.contains(#"redress_kpi_sla_compliance_ratio{hotel="SHA-PD01",target="acknowledge"} 0.5"#))
-            #expect(exposition.contains(#"redress_kpi_open_complaints{hotel="SHA-PD01",severity="serious"} 1"#))
-            #expect(exposition.contains(#"redress_kpi_complaints_30d_by{hotel="SHA-PD01",category="noise"} 1"#))
-            #expect(exposition.contains(#"redress_kpi_net_promoter_score{hotel="SHA-PD01"} 100"#))
+            let kpiLines = exposition.split(separator: "\n").filter { $0.contains("redress_kpi") }.joined(separator: "\n")
+            for line in expected { #expect(exposition.contains(line), "missing \(line) in:\n\(kpiLines)") }
             // Bounded labels: no complaint id, no guest.
             for story in stories { #expect(!exposition.contains(story.id.uuidString.lowercased())) }
             #expect(!exposition.contains("complaint_id") && !exposition.contains("guest"))
