@@ -24,6 +24,8 @@ struct ClassifierCommand: AsyncParsableCommand {
         var keywordWeight: Double?
         @Option(help: "Weight of the model's vote (default: \(ClassifierConfiguration().modelWeight)).")
         var modelWeight: Double?
+        @Option(help: "Probability of serious from which an unsure complaint is serious, for review (default: \(ClassifierConfiguration.defaultSeriousThreshold); 1 turns it off).")
+        var seriousThreshold: Double?
 
         func configuration() -> ClassifierConfiguration {
             var configuration = ClassifierConfiguration()
@@ -31,6 +33,7 @@ struct ClassifierCommand: AsyncParsableCommand {
             configuration.modelFile = model ?? ServiceFiles.locate(ClassifierConfiguration.defaultModelPath)
             if let keywordWeight { configuration.keywordWeight = keywordWeight }
             if let modelWeight { configuration.modelWeight = modelWeight }
+            if let seriousThreshold { configuration.seriousThreshold = seriousThreshold }
             if let plugins {
                 configuration.plugins = plugins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             }
@@ -124,7 +127,7 @@ struct ClassifierCommand: AsyncParsableCommand {
                 let plugins = try PluginRegistry.standard.makePlugins(
                     configuration.plugins,
                     resources: .init(rules: rules, model: splitModel, configuration: configuration, logger: Logger(label: "redress.classifier")))
-                let engine = ClassificationEngine(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
+                let engine = ClassificationEngine(rules: rules, plugins: plugins, configuration: configuration)
                 evaluation = await Evaluation.run(engine, on: examples)
             } else if let folds {
                 guard folds >= 2 else { throw ValidationError("--folds needs at least 2") }
@@ -139,7 +142,7 @@ struct ClassifierCommand: AsyncParsableCommand {
                     let plugins = try PluginRegistry.standard.makePlugins(
                         configuration.plugins,
                         resources: .init(rules: rules, model: model, configuration: configuration, logger: Logger(label: "redress.classifier")))
-                    let engine = ClassificationEngine(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
+                    let engine = ClassificationEngine(rules: rules, plugins: plugins, configuration: configuration)
                     combined.merge(await Evaluation.run(engine, on: testing, collectErrors: errors))
                 }
                 evaluation = combined

@@ -14,12 +14,26 @@ public struct ClassificationEngine: Sendable {
     public var combiner = VerdictCombiner()
     /// Below this confidence the complaint is flagged for a person to check.
     public var reviewThreshold: Double
+    /// When the plugins give `serious` at least this probability but another severity won, the
+    /// complaint is `serious` with `needsHumanReview` (LABELING.md: reading a danger as minor is the
+    /// most expensive mistake; reading a moderate complaint as serious costs a quick look).
+    public var seriousThreshold: Double
 
-    public init(rules: RuleSet, plugins: [any ClassifierPlugin], severityPolicy: SeverityPolicy = .init(), reviewThreshold: Double = 0.45) {
+    public init(
+        rules: RuleSet, plugins: [any ClassifierPlugin], severityPolicy: SeverityPolicy = .init(), reviewThreshold: Double = 0.45,
+        seriousThreshold: Double = ClassifierConfiguration.defaultSeriousThreshold
+    ) {
         self.matcher = RuleMatcher(rules: rules)
         self.plugins = plugins
         self.severityPolicy = severityPolicy
         self.reviewThreshold = reviewThreshold
+        self.seriousThreshold = seriousThreshold
+    }
+
+    /// An engine with the thresholds of `configuration`.
+    public init(rules: RuleSet, plugins: [any ClassifierPlugin], configuration: ClassifierConfiguration) {
+        self.init(
+            rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold, seriousThreshold: configuration.seriousThreshold)
     }
 
     public var rules: RuleSet { matcher.rules }
@@ -76,14 +90,35 @@ public struct ClassificationEngine: Sendable {
         verdicts: [(verdict: PluginVerdict, weight: Double)], history: GuestHistorySummary
     ) -> Classification {
         let combined = combiner.combine(verdicts)
-        let outcome = severityPolicy.apply(
+        var outcome = severityPolicy.apply(
             predicted: combined.severity, category: combined.category, matches: matches, rules: rules, isVIP: input.isVIP,
             history: history)
+        let unsureSerious = outcome.severity < .serious && !verdicts.isEmpty && combined.seriousProbability >= seriousThreshold
+        if unsureSerious {
+            let cues = seriousCues(normalized)
+            outcome.reasons.append(
+                "unsure between serious and \(outcome.severity.rawValue) (serious \(Int((combined.seriousProbability * 100).rounded())) %)"
+                    + (cues.isEmpty ? "" : ", cue: " + cues.joined(separator: ", ")))
+            outcome.severity = .serious
+            outcome.rules.append("unsure_serious")
+            outcome.terms += cues
+        } else if outcome.severity == .serious && combined.severity == .serious && !severityPolicy.explainsSerious(outcome, matches: matches, rules: rules) {
+            // The model's own call: name what it read, as the rules would.
+            let cues = seriousCues(normalized)
+            outcome.rules.append("model_serious")
+            outcome.terms += cues
+            if !cues.isEmpty { outcome.reasons.append("cue: " + cues.joined(separator: ", ")) }
+        } else if outcome.severity == .minor && !verdicts.isEmpty && combined.seriousProbability >= seriousThreshold / 2 {
+            // Not sure enough to call it serious, too unsure to call it minor.
+            outcome.severity = .moderate
+            outcome.rules.append("not_minor_while_serious_plausible")
+            outcome.reasons.append("serious \(Int((combined.seriousProbability * 100).rounded())) %: not minor")
+        }
         let confidence = verdicts.isEmpty ? 0 : Self.rounded((combined.categoryProbability * max(combined.severityProbability, 0.5)).squareRoot())
         let sentiment = Self.sentiment(matches, normalized: normalized)
         let flags = ClassificationFlags(
             isVIP: input.isVIP || outcome.mentionsVIP, isRepeat: outcome.isRepeat, involvesSafety: outcome.involvesSafety,
-            threatensReview: outcome.threatensReview, needsHumanReview: verdicts.isEmpty || confidence < reviewThreshold)
+            threatensReview: outcome.threatensReview, needsHumanReview: verdicts.isEmpty || confidence < reviewThreshold || unsureSerious)
         let priority = PriorityPolicy.priority(severity: outcome.severity, flags: flags, sentiment: sentiment)
 
         // Evidence: the rules for the chosen category first, then the severity rules.
@@ -113,6 +148,15 @@ public struct ClassificationEngine: Sendable {
         return Classification(
             category: combined.category, severity: outcome.severity, priority: priority, language: language,
             sentiment: sentiment, flags: flags, confidence: confidence, explanation: explanation)
+    }
+
+    /// What in the text leans toward `serious`: the model's strongest n-grams for it, else the
+    /// rules' severity terms (an external model gives no evidence).
+    func seriousCues(_ normalized: NormalizedText) -> [String] {
+        for plugin in plugins {
+            if let model = plugin as? ModelClassifier { return model.scorer.cues(toward: .serious, in: normalized) }
+        }
+        return []
     }
 
     /// −1…1 from the lexicon: negative and (doubly) strong negative words against positive ones,

@@ -15,6 +15,14 @@ public struct ConfusionMatrix<Label: Hashable & Sendable>: Sendable {
 
     public func count(actual: Label, predicted: Label) -> Int { counts[actual]?[predicted] ?? 0 }
 
+    /// Adds another matrix's counts (cross-validation folds).
+    public mutating func merge(_ other: ConfusionMatrix) {
+        for (actual, row) in other.counts {
+            for (predicted, count) in row { counts[actual, default: [:]][predicted, default: 0] += count }
+        }
+        total += other.total
+    }
+
     public var accuracy: Double {
         guard total > 0 else { return 0 }
         return Double(labels.reduce(0) { $0 + count(actual: $1, predicted: $1) }) / Double(total)

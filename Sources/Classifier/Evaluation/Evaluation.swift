@@ -7,6 +7,9 @@ public struct Evaluation: Sendable {
     public var categories = ConfusionMatrix<ComplaintCategory>(labels: ComplaintCategory.allCases)
     public var severities = ConfusionMatrix<Severity>(labels: Severity.allCases)
     public var needsReview = 0
+    /// Severity confusion per language (the example's tag, else the detected one): serious recall is
+    /// reported per language because a miss in one is not made up by the other.
+    public var severitiesByLanguage: [String: ConfusionMatrix<Severity>] = [:]
     /// Misclassified examples (`actual → predicted`, text), when asked for.
     public var errors: [String] = []
 
@@ -19,6 +22,8 @@ public struct Evaluation: Sendable {
             let result = await engine.classify(ComplaintInput(text: example.text, languageHint: example.language))
             evaluation.categories.add(actual: example.category, predicted: result.category)
             evaluation.severities.add(actual: example.severity, predicted: result.severity)
+            evaluation.severitiesByLanguage[example.language ?? result.language, default: ConfusionMatrix(labels: Severity.allCases)]
+                .add(actual: example.severity, predicted: result.severity)
             if result.flags.needsHumanReview { evaluation.needsReview += 1 }
             if collectErrors && (result.category != example.category || result.severity != example.severity) {
                 let category = result.category == example.category ? "ok" : "\(example.category.rawValue)→\(result.category.rawValue)"
@@ -39,6 +44,12 @@ public struct Evaluation: Sendable {
         lines.append("severity accuracy: \(f(severities.accuracy))")
         lines.append("severity macro-F1: \(f(severities.macroF1))")
         lines.append("needs human review: \(needsReview)")
+        lines.append("")
+        lines.append("serious".padding(toLength: 17, withPad: " ", startingAt: 0) + "   recall  precision  read as minor  support")
+        lines.append(Self.seriousLine("all", severities))
+        for language in severitiesByLanguage.keys.sorted() {
+            lines.append(Self.seriousLine(language, severitiesByLanguage[language]!))
+        }
         lines.append("")
         lines.append("category".padding(toLength: 17, withPad: " ", startingAt: 0) + "precision  recall     F1  support")
         for category in ComplaintCategory.allCases {
@@ -66,19 +77,27 @@ public struct Evaluation: Sendable {
 }
 
 extension Evaluation {
+    /// Serious recall and precision and how many serious complaints were read as minor (the
+    /// mistake LABELING.md calls the most expensive).
+    public static func seriousFigures(_ matrix: ConfusionMatrix<Severity>) -> (recall: Double, precision: Double, readAsMinor: Int, support: Int) {
+        let scores = matrix.scores(of: .serious)
+        return (scores.recall, scores.precision, matrix.count(actual: .serious, predicted: .minor), scores.support)
+    }
+
+    static func seriousLine(_ name: String, _ matrix: ConfusionMatrix<Severity>) -> String {
+        let figures = seriousFigures(matrix)
+        return name.padding(toLength: 17, withPad: " ", startingAt: 0)
+            + String(format: "    %.3f      %.3f  %13d  %7d", figures.recall, figures.precision, figures.readAsMinor, figures.support)
+    }
+
     /// Adds another evaluation's counts (cross-validation folds).
     public mutating func merge(_ other: Evaluation) {
-        for actual in ComplaintCategory.allCases {
-            for predicted in ComplaintCategory.allCases {
-                for _ in 0..<other.categories.count(actual: actual, predicted: predicted) { categories.add(actual: actual, predicted: predicted) }
-            }
-        }
-        for actual in Severity.allCases {
-            for predicted in Severity.allCases {
-                for _ in 0..<other.severities.count(actual: actual, predicted: predicted) { severities.add(actual: actual, predicted: predicted) }
-            }
-        }
+        categories.merge(other.categories)
+        severities.merge(other.severities)
         needsReview += other.needsReview
+        for (language, matrix) in other.severitiesByLanguage {
+            severitiesByLanguage[language, default: ConfusionMatrix(labels: Severity.allCases)].merge(matrix)
+        }
         errors += other.errors
     }
 }

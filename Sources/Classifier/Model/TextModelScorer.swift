@@ -9,6 +9,8 @@ public struct TextModelScorer: Sendable {
     public let categories: [ComplaintCategory]
     public let severities: [Severity]
     private let index: [UInt64: Int32]
+    /// The n-gram of each feature position, to name the evidence behind a decision.
+    private let grams: [String]
     private let categoryBias: [Double]
     private let severityBias: [Double]
     /// `feature * categories.count + class`.
@@ -33,6 +35,7 @@ public struct TextModelScorer: Sendable {
             index[FeatureHash.of(feature.gram)] = Int32(position)
         }
         self.index = index
+        grams = model.features.map(\.gram)
         categoryBias = model.categoryBias
         severityBias = model.severityBias
         categoryWeights = model.features.flatMap(\.categoryWeights)
@@ -76,6 +79,29 @@ public struct TextModelScorer: Sendable {
             categories: Self.softmax(categoryScores, temperature: temperature),
             severities: Self.softmax(severityScores, temperature: temperature),
             knownFeatures: distinct)
+    }
+
+    /// The n-grams of `text` that push the model hardest toward `severity` (weight for it above the
+    /// mean of the others), strongest first; whole words and Han n-grams before character pieces.
+    /// Used only to explain a decision, so it may build strings.
+    public func cues(toward severity: Severity, in text: NormalizedText, limit: Int = 3) -> [String] {
+        guard let target = severities.firstIndex(of: severity) else { return [] }
+        var hashes: [UInt64] = []
+        FeatureExtractor.hashes(of: text, into: &hashes)
+        let ns = severities.count
+        var scored: [(gram: String, pull: Double)] = []
+        for position in Set(hashes.compactMap { index[$0] }) {
+            let base = Int(position) * ns
+            let others = (0..<ns).filter { $0 != target }.reduce(0) { $0 + severityWeights[base + $1] } / Double(max(ns - 1, 1))
+            let pull = severityWeights[base + target] - others
+            if pull > 0 { scored.append((grams[Int(position)], pull)) }
+        }
+        // Character pieces (spelled `_<leak`) and single characters read worse than words and Han n-grams.
+        scored.sort { ($0.pull, $1.gram) > ($1.pull, $0.gram) }
+        let isPiece = { (gram: String) in gram.hasPrefix("_") || gram.unicodeScalars.count == 1 }
+        let words = scored.filter { !isPiece($0.gram) }.map(\.gram)
+        let pieces = scored.filter { isPiece($0.gram) }.map { $0.gram.trimmingCharacters(in: CharacterSet(charactersIn: "_<>")) }
+        return Array((words + pieces).prefix(limit))
     }
 
     static func softmax(_ scores: [Double], temperature: Double) -> [Double] {

@@ -9,6 +9,10 @@ public struct VerdictCombiner: Sendable {
         public var categoryProbability: Double
         public var severity: Severity
         public var severityProbability: Double
+        /// The blended probability of `serious`, whichever severity won: the engine says `serious`
+        /// when it is high enough even if another severity is likelier (a missed serious complaint
+        /// costs far more than a quick look at a moderate one).
+        public var seriousProbability: Double = 0
         /// The plugin that put the most weight on the chosen category.
         public var leadingPlugin: String?
     }
@@ -36,7 +40,9 @@ public struct VerdictCombiner: Sendable {
         for c in 0..<categoryCount where categories[c] > categories[best] { best = c }
         var severity = Severity.moderate
         var severityProbability = 0.0
+        var seriousProbability = 0.0
         if severityWeight > 0 {
+            seriousProbability = severities[Severity.ordinal[.serious]!] / severityWeight
             var bestSeverity = Severity.ordinal[.moderate]!
             for s in severities.indices where severities[s] > severities[bestSeverity] { bestSeverity = s }
             severity = Severity.allCases[bestSeverity]
@@ -50,6 +56,6 @@ public struct VerdictCombiner: Sendable {
         }
         return Combined(
             category: ComplaintCategory.allCases[best], categoryProbability: categories[best] / categoryWeight,
-            severity: severity, severityProbability: severityProbability, leadingPlugin: leading)
+            severity: severity, severityProbability: severityProbability, seriousProbability: seriousProbability, leadingPlugin: leading)
     }
 }

@@ -14,6 +14,7 @@ import Foundation
 /// | `CLASSIFIER_EXTERNAL_TIMEOUT_MS` | `300` |
 /// | `CLASSIFIER_EXTERNAL_WEIGHT` | `3` |
 /// | `CLASSIFIER_REVIEW_THRESHOLD` | `0.45` (confidence below which `needsHumanReview` is set) |
+/// | `CLASSIFIER_SERIOUS_THRESHOLD` | `0.30` (probability of `serious` from which an unsure complaint is `serious`, for review) |
 public struct ClassifierConfiguration: Sendable, Hashable {
     public var rulesFile: String
     public var modelFile: String
@@ -25,15 +26,18 @@ public struct ClassifierConfiguration: Sendable, Hashable {
     public var modelWeight: Double
     public var modelTemperature: Double
     public var reviewThreshold: Double
+    public var seriousThreshold: Double
 
     public static let defaultRulesPath = "services/classifier/rules.yaml"
     public static let defaultModelPath = "services/classifier/model/model.json"
+    /// Chosen on the training data's validation split (README, "Cost-aware severity").
+    public static let defaultSeriousThreshold = 0.30
 
     public init(
         rulesFile: String = ClassifierConfiguration.defaultRulesPath, modelFile: String = ClassifierConfiguration.defaultModelPath,
         plugins: [String] = ["keyword", "logistic"], externalURL: String? = nil, externalTimeout: Duration = .milliseconds(300),
         externalWeight: Double = 3, keywordWeight: Double = 0.75, modelWeight: Double = 1, modelTemperature: Double = 1,
-        reviewThreshold: Double = 0.45
+        reviewThreshold: Double = 0.45, seriousThreshold: Double = ClassifierConfiguration.defaultSeriousThreshold
     ) {
         self.rulesFile = rulesFile
         self.modelFile = modelFile
@@ -45,6 +49,7 @@ public struct ClassifierConfiguration: Sendable, Hashable {
         self.modelWeight = modelWeight
         self.modelTemperature = modelTemperature
         self.reviewThreshold = reviewThreshold
+        self.seriousThreshold = seriousThreshold
     }
 
     /// A setting that cannot be used; names the variable.
@@ -85,6 +90,7 @@ public struct ClassifierConfiguration: Sendable, Hashable {
         }
         if let weight = try number("classifier.external.weight", "CLASSIFIER_EXTERNAL_WEIGHT", 0...100) { configuration.externalWeight = weight }
         if let threshold = try number("classifier.review.threshold", "CLASSIFIER_REVIEW_THRESHOLD", 0...1) { configuration.reviewThreshold = threshold }
+        if let threshold = try number("classifier.serious.threshold", "CLASSIFIER_SERIOUS_THRESHOLD", 0...1) { configuration.seriousThreshold = threshold }
         return configuration
     }
 }

@@ -19,7 +19,7 @@ public enum ClassifierService {
         let plugins = try registry.makePlugins(
             configuration.plugins,
             resources: .init(rules: rules, model: model, configuration: configuration, logger: logger))
-        return ClassificationEngine(rules: rules, plugins: plugins, reviewThreshold: configuration.reviewThreshold)
+        return ClassificationEngine(rules: rules, plugins: plugins, configuration: configuration)
     }
 
     /// The stage process: consumes `complaints.received.v1`, publishes `complaints.classified.v1`,

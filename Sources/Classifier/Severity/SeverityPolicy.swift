@@ -50,8 +50,9 @@ public struct SeverityPolicy: Sendable {
             outcome.terms += terms
         }
         // An inconvenience cue ("a bit", 有点) caps only when nothing says the stay was harmed: "a bit
-        // noisy, couldn't sleep" is moderate (LABELING.md: softening words do not undo a harm).
-        let capped = cap != nil && (raise ?? .minor) == .minor
+        // noisy, couldn't sleep" is moderate (LABELING.md: softening words do not undo a harm), and
+        // never a complaint the plugins read as serious ("not urgent, but the wires are bare").
+        let capped = cap != nil && (raise ?? .minor) == .minor && predicted < .serious
         if let cap, capped, outcome.severity > cap {
             outcome.severity = cap
             outcome.reasons.append("inconvenience")
@@ -89,6 +90,15 @@ public struct SeverityPolicy: Sendable {
             }
         }
         return outcome
+    }
+}
+
+extension SeverityPolicy {
+    /// Whether a rule (a serious cue, the safety category, a VIP, the third complaint) accounts for a
+    /// `serious` outcome, so the explanation already names why.
+    func explainsSerious(_ outcome: Outcome, matches: RuleMatcher.Matches, rules: RuleSet) -> Bool {
+        matches.severityRules.contains { rules.severityRules[$0.rule].severity == .serious && rules.severityRules[$0.rule].effect == .raise }
+            || outcome.rules.contains { ["safety_category", "vip_major_failure", "repeat_third_in_stay"].contains($0) }
     }
 }
 

@@ -8,13 +8,29 @@ import sys
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 
 def page(driver):
-    """The visible essentials of the current page."""
+    """The visible essentials of the current page, read again if the page is swapped mid-read
+    (chromium reports a node of the replaced document as not belonging to it)."""
+    for attempt in range(5):
+        try:
+            return read_page(driver)
+        except WebDriverException:
+            if attempt == 4:
+                raise
+            WebDriverWait(driver, 15).until(loaded)
+
+
+def loaded(driver):
+    return driver.execute_script("return document.readyState") == "complete"
+
+
+def read_page(driver):
     body = driver.find_element(By.TAG_NAME, "body").text
     return {
         "lang": driver.find_element(By.TAG_NAME, "html").get_attribute("lang"),
@@ -33,6 +49,7 @@ def submit(driver):
     button = driver.find_element(By.ID, "submit")
     button.click()
     WebDriverWait(driver, 15).until(expected_conditions.staleness_of(button))
+    WebDriverWait(driver, 15).until(loaded)
 
 
 def main():

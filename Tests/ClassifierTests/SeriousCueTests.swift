@@ -1,0 +1,114 @@
+import Classifier
+import ComplaintEvents
+import Testing
+
+/// Reading a danger as minor is the classifier's most expensive mistake (LABELING.md, "Serious
+/// before anything happens"): the four kinds it used to miss, in both languages, with their
+/// harmless look-alikes, and the cost-aware rule that says `serious` when unsure.
+@Suite("Serious before anything happens")
+struct SeriousCueTests {
+    /// Serious by the guide although nobody has been hurt; each with the category the guide gives.
+    @Test("hazards, health risks, privacy lapses and indirect discrimination are serious", arguments: [
+        // Hazards where nothing has happened yet.
+        ("There are bare wires sticking out behind the headboard, just thought you should know.", "hazard"),
+        ("The light over the mirror has water dripping into the light fitting from the room above.", "hazard"),
+        ("The balcony railing is loose, it moves when my son leans on it.", "hazard"),
+        ("Our room door doesn't latch, anyone could push it open at night.", "hazard"),
+        ("床头的插座松了，一插充电器就冒火花。", "hazard"),
+        ("楼梯的扶手晃得厉害，老人扶着很危险。", "hazard"),
+        ("房门锁不上，我们只能用椅子顶着门睡。", "hazard"),
+        ("健身房门口地上全是碎玻璃，一直没人来扫。", "hazard"),
+        // Health risks.
+        ("I told the waiter about my shellfish allergy and the risotto came with prawns in it.", "health"),
+        ("The milk at breakfast was sour, the carton said use by last Tuesday.", "health"),
+        ("My father is diabetic and the insulin fridge we booked was never put in the room.", "health"),
+        ("牛奶过期了，早餐厅还在给客人倒。", "health"),
+        ("跟服务员说了我对花生过敏，端上来的菜里还是有花生碎。", "health"),
+        ("我们订的是无障碍房，结果进门就是台阶，轮椅根本进不去。", "health"),
+        // Security and privacy lapses by the hotel.
+        ("My key card opened another guest's room on the 8th floor.", "privacy"),
+        ("The front desk gave my room number to a man who phoned asking for me.", "privacy"),
+        ("Reception gave him a key to our room without checking who he was.", "privacy"),
+        ("前台把我的房号告诉了一个自称是朋友的人。", "privacy"),
+        ("晚上十一点有人刷卡进来，说前台给他分的就是这间，房间里有人他们都不知道。", "privacy"),
+        ("我的房卡能开别人的房间，这也太吓人了。", "privacy"),
+        // Discrimination said indirectly.
+        ("The receptionist kept asking where I'm really from before handing over the key.", "discrimination"),
+        ("The bar staff mocked my accent in front of other guests.", "discrimination"),
+        ("Security singled us out at the lift, the only family in headscarves.", "discrimination"),
+        ("服务员学我口音说话，还跟同事一起笑。", "discrimination"),
+        ("经理说你们这种人就是事多。", "discrimination"),
+        ("只查我们的护照，别的客人都不查，就因为肤色不一样。", "discrimination"),
+    ])
+    func serious(text: String, kind: String) async {
+        let result = await Repository.engine.classify(ComplaintInput(text: text))
+        #expect(result.severity == .serious, "\(kind): \(text) → \(result.severity.rawValue): \(result.explanation.summary ?? "")")
+        // The explanation names what made it serious: a severity rule, the safety category, or the
+        // model (sure or unsure) with its cue.
+        let named = result.explanation.matchedRules.contains { name in
+            ["hazard_before_harm", "health_risk", "privacy_security_lapse", "discrimination_indirect", "security_threat", "safety_injury",
+             "safety_category", "unsure_serious", "model_serious"].contains(name)
+        }
+        #expect(named, "\(text): \(result.explanation.matchedRules)")
+    }
+
+    /// Close in wording, not serious by the guide: precision matters too.
+    @Test("their harmless look-alikes are not serious", arguments: [
+        "The bedside lamp flickers now and then.",
+        "The curtains won't close all the way, a bit of light comes in.",
+        "The window won't open, the room is stuffy.",
+        "The key card stopped working after lunch, had to get a new one.",
+        "The waiter was curt and rolled his eyes when I asked for more coffee.",
+        "The soup was lukewarm.",
+        "卫生间的水龙头有点滴水。",
+        "窗帘拉不上，早上太亮了。",
+        "房卡消磁了，又去前台重新做了一张。",
+        "早餐素食的选择有点少，希望能多一些。",
+        "服务员态度一般，叫了两次才过来。",
+    ])
+    func notSerious(text: String) async {
+        let result = await Repository.engine.classify(ComplaintInput(text: text))
+        #expect(result.severity != .serious, "\(text) → serious: \(result.explanation.summary ?? "")")
+    }
+
+    @Test("a serious cue is not softened into minor by calm words")
+    func notSoftened() async {
+        for text in ["Just fyi, no rush: the socket by the desk sparks a bit when I plug in.", "小问题：阳台栏杆有点松，不着急。"] {
+            let result = await Repository.engine.classify(ComplaintInput(text: text))
+            #expect(result.severity == .serious, "\(text) → \(result.severity.rawValue)")
+            #expect(result.flags.involvesSafety)
+        }
+    }
+
+    /// A plugin that always gives the same severity distribution (the engine's decision rule is
+    /// under test here, not a model).
+    struct FixedSeverity: ClassifierPlugin {
+        let name = "fixed"
+        let weight = 1.0
+        let severities: [Double]  // minor, moderate, serious
+        func classify(_ request: ClassificationRequest) async -> PluginVerdict? {
+            var categories = [Double](repeating: 0, count: ComplaintCategory.allCases.count)
+            categories[ComplaintCategory.allCases.firstIndex(of: .maintenance)!] = 1
+            return PluginVerdict(plugin: name, version: "1", categories: categories, severities: severities)
+        }
+    }
+
+    @Test("unsure between serious and not, it says serious and asks for a person", arguments: [
+        ([0.45, 0.20, 0.35], Severity.serious, true),
+        ([0.20, 0.48, 0.32], Severity.serious, true),
+        ([0.70, 0.20, 0.10], Severity.minor, false),
+        ([0.60, 0.22, 0.18], Severity.moderate, false),  // serious still plausible: not minor
+        ([0.10, 0.20, 0.70], Severity.serious, false),
+    ])
+    func unsure(severities: [Double], expected: Severity, unsure: Bool) async {
+        let rules = RuleSet(version: "t", categoryRules: [], severityRules: [], sentiment: .init())
+        let engine = ClassificationEngine(rules: rules, plugins: [FixedSeverity(severities: severities)], seriousThreshold: 0.3)
+        let result = await engine.classify(ComplaintInput(text: "the thing in the room"))
+        #expect(result.severity == expected)
+        #expect(result.explanation.matchedRules.contains("unsure_serious") == unsure)
+        if unsure {
+            #expect(result.flags.needsHumanReview)
+            #expect(result.explanation.summary?.contains("unsure between serious and") == true)
+        }
+    }
+}
