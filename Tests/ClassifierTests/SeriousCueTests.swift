@@ -111,4 +111,32 @@ struct SeriousCueTests {
             #expect(result.explanation.summary?.contains("unsure between serious and") == true)
         }
     }
+
+    @Test("eval reports serious recall, precision and serious read as minor, per language")
+    func evalReport() async {
+        let examples = [
+            LabeledExample(text: "The socket by the bed sparks when I plug in my phone.", category: .maintenance, severity: .serious, language: "en"),
+            LabeledExample(text: "Reception gave my room number to a stranger on the phone.", category: .safetySecurity, severity: .serious, language: "en"),
+            LabeledExample(text: "The bedside lamp flickers now and then.", category: .maintenance, severity: .minor, language: "en"),
+            LabeledExample(text: "插座一插充电器就冒火花。", category: .maintenance, severity: .serious, language: "zh-CN"),
+            LabeledExample(text: "卫生间的水龙头有点滴水。", category: .maintenance, severity: .minor, language: "zh-CN"),
+        ]
+        let evaluation = await Evaluation.run(Repository.engine, on: examples)
+        let english = Evaluation.seriousFigures(evaluation.severitiesByLanguage["en"]!)
+        #expect(english.support == 2 && english.recall == 1 && english.readAsMinor == 0)
+        #expect(Evaluation.seriousFigures(evaluation.severitiesByLanguage["zh-CN"]!).support == 1)
+        let report = evaluation.report
+        #expect(report.contains("read as minor"))
+        for name in ["all", "en", "zh-CN"] { #expect(report.split(separator: "\n").contains { $0.hasPrefix(name + " ") }) }
+
+        // The arithmetic, on a matrix made by hand: 8 serious (6 found, 1 moderate, 1 minor), 2 false alarms.
+        var matrix = ConfusionMatrix<Severity>(labels: Severity.allCases)
+        for _ in 0..<6 { matrix.add(actual: .serious, predicted: .serious) }
+        matrix.add(actual: .serious, predicted: .moderate)
+        matrix.add(actual: .serious, predicted: .minor)
+        matrix.add(actual: .moderate, predicted: .serious)
+        matrix.add(actual: .minor, predicted: .serious)
+        let figures = Evaluation.seriousFigures(matrix)
+        #expect(figures.recall == 0.75 && figures.precision == 0.75 && figures.readAsMinor == 1 && figures.support == 8)
+    }
 }

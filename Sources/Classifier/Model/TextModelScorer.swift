@@ -8,7 +8,7 @@ public struct TextModelScorer: Sendable {
     public let version: String
     public let categories: [ComplaintCategory]
     public let severities: [Severity]
-    private let index: [UInt64: Int32]
+    private let index: FeatureIndex
     /// The n-gram of each feature position, to name the evidence behind a decision.
     private let grams: [String]
     private let categoryBias: [Double]
@@ -29,12 +29,7 @@ public struct TextModelScorer: Sendable {
         version = model.version
         categories = model.categories
         severities = model.severities
-        var index: [UInt64: Int32] = [:]
-        index.reserveCapacity(model.features.count)
-        for (position, feature) in model.features.enumerated() {
-            index[FeatureHash.of(feature.gram)] = Int32(position)
-        }
-        self.index = index
+        index = FeatureIndex(hashes: model.features.map { FeatureHash.of($0.gram) })
         grams = model.features.map(\.gram)
         categoryBias = model.categoryBias
         severityBias = model.severityBias
@@ -82,26 +77,46 @@ public struct TextModelScorer: Sendable {
     }
 
     /// The n-grams of `text` that push the model hardest toward `severity` (weight for it above the
-    /// mean of the others), strongest first; whole words and Han n-grams before character pieces.
-    /// Used only to explain a decision, so it may build strings.
+    /// mean of the others), strongest first; whole words and Han n-grams before character pieces
+    /// (spelled `_<leak`) and single characters. Works on feature positions and builds only the
+    /// strings it returns: it runs for every complaint the model calls serious.
     public func cues(toward severity: Severity, in text: NormalizedText, limit: Int = 3) -> [String] {
-        guard let target = severities.firstIndex(of: severity) else { return [] }
+        guard let target = severities.firstIndex(of: severity), limit > 0 else { return [] }
         var hashes: [UInt64] = []
+        hashes.reserveCapacity(text.scalars.count * 8)
         FeatureExtractor.hashes(of: text, into: &hashes)
-        let ns = severities.count
-        var scored: [(gram: String, pull: Double)] = []
-        for position in Set(hashes.compactMap { index[$0] }) {
-            let base = Int(position) * ns
-            let others = (0..<ns).filter { $0 != target }.reduce(0) { $0 + severityWeights[base + $1] } / Double(max(ns - 1, 1))
-            let pull = severityWeights[base + target] - others
-            if pull > 0 { scored.append((grams[Int(position)], pull)) }
+        var known: [Int32] = []
+        known.reserveCapacity(hashes.count)
+        for hash in hashes {
+            if let position = index[hash] { known.append(position) }
         }
-        // Character pieces (spelled `_<leak`) and single characters read worse than words and Han n-grams.
-        scored.sort { ($0.pull, $1.gram) > ($1.pull, $0.gram) }
-        let isPiece = { (gram: String) in gram.hasPrefix("_") || gram.unicodeScalars.count == 1 }
-        let words = scored.filter { !isPiece($0.gram) }.map(\.gram)
-        let pieces = scored.filter { isPiece($0.gram) }.map { $0.gram.trimmingCharacters(in: CharacterSet(charactersIn: "_<>")) }
-        return Array((words + pieces).prefix(limit))
+        known.sort()
+        let ns = severities.count
+        var pulling: [(position: Int32, pull: Double)] = []
+        var previous: Int32 = -1
+        for position in known where position != previous {
+            previous = position
+            let base = Int(position) * ns
+            var others = 0.0
+            for s in 0..<ns where s != target { others += severityWeights[base + s] }
+            let pull = severityWeights[base + target] - others / Double(max(ns - 1, 1))
+            if pull > 0 { pulling.append((position, pull)) }
+        }
+        pulling.sort { $0.pull != $1.pull ? $0.pull > $1.pull : $0.position < $1.position }
+        var words: [String] = []
+        var pieces: [Int32] = []
+        for (position, _) in pulling where words.count < limit {
+            let gram = grams[Int(position)]
+            if gram.hasPrefix("_") || gram.unicodeScalars.count == 1 {
+                if pieces.count < limit { pieces.append(position) }
+            } else {
+                words.append(gram)
+            }
+        }
+        for position in pieces where words.count < limit {
+            words.append(grams[Int(position)].trimmingCharacters(in: CharacterSet(charactersIn: "_<>")))
+        }
+        return words
     }
 
     static func softmax(_ scores: [Double], temperature: Double) -> [Double] {
