@@ -36,4 +36,23 @@ public struct UpEnvironmentFile: Sendable, Hashable {
         try Data(contents.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
     }
+
+    /// Reads a file written by ``write(to:)`` (`export NAME='value'` lines); nil when there is none.
+    public static func read(from path: String) -> UpEnvironmentFile? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        var variables: [(name: String, value: String)] = []
+        for line in text.split(separator: "\n") where line.hasPrefix("export ") {
+            let assignment = line.dropFirst("export ".count)
+            guard let equals = assignment.firstIndex(of: "=") else { continue }
+            var value = String(assignment[assignment.index(after: equals)...])
+            if value.hasPrefix("'") && value.hasSuffix("'") && value.count >= 2 {
+                value = String(value.dropFirst().dropLast()).replacingOccurrences(of: #"'\''"#, with: "'")
+            }
+            variables.append((String(assignment[..<equals]), value))
+        }
+        return UpEnvironmentFile(variables: variables)
+    }
+
+    /// The value of `name`, if the file sets it.
+    public func value(of name: String) -> String? { variables.last { $0.name == name }?.value }
 }

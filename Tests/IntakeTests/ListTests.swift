@@ -43,4 +43,38 @@ struct ListTests {
             #expect(badCursor.status == 422)
         }
     }
+
+    @Test("a publishing system finds its complaint by source and externalId, only in its hotels; one without the other is 422")
+    func lookupByExternalID() async throws {
+        try await IntakeHarness.run(access: { $0.ratePerSecond = 1000 }) { harness in
+            // The same external id at two hotels of the group: one complaint each (unique per hotel).
+            let shared = "PMS-\(UUID().uuidString.prefix(8))"
+            let inA = try await harness.submit(IntakeHarness.submission(hotel: IntakeHarness.hotelA, source: "opera_pms", externalID: shared)).id
+            let inB = try await harness.submit(IntakeHarness.submission(hotel: IntakeHarness.hotelB, source: "opera_pms", externalID: shared)).id
+            _ = try await harness.submit(IntakeHarness.submission(source: "wechat_bot", externalID: shared))
+
+            func ids(_ path: String, key: String) async throws -> [String]? {
+                let reply = try await harness.request(.GET, path, key: key)
+                #expect(reply.status == 200, "\(path): \(reply.status)")
+                return (reply.json["items"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
+            }
+            let query = "/v1/complaints?source=opera_pms&externalId=\(shared)"
+            #expect(Set(try await ids(query, key: harness.admin) ?? []) == [inA, inB])
+            #expect(try await ids(query + "&hotelId=\(IntakeHarness.hotelB)", key: harness.admin) == [inB])
+            let item = try await harness.request(.GET, query + "&hotelId=\(IntakeHarness.hotelA)", key: harness.admin).json["items"] as? [[String: Any]]
+            #expect(item?.first?["source"] as? String == "opera_pms" && item?.first?["externalId"] as? String == shared)
+
+            // A publisher key of hotel A may look up by its own id, and sees hotel A's only; it may not list.
+            let publisher = try await harness.key(.publisher, hotels: [IntakeHarness.hotelA])
+            #expect(try await ids(query, key: publisher) == [inA])
+            #expect(try await ids("/v1/complaints?source=opera_pms&externalId=nothing-like-it", key: publisher) == [])
+            #expect(try await harness.request(.GET, "/v1/complaints", key: publisher).status == 403)
+            #expect(try await harness.request(.GET, "/v1/complaints?hotelId=\(IntakeHarness.hotelA)", key: publisher).status == 403)
+
+            let half = try await harness.request(.GET, "/v1/complaints?source=opera_pms", key: harness.admin)
+            #expect(half.status == 422 && half.body.contains("query.externalId"), "\(half.body)")
+            let otherHalf = try await harness.request(.GET, "/v1/complaints?externalId=\(shared)", key: harness.admin)
+            #expect(otherHalf.status == 422 && otherHalf.body.contains("query.source"), "\(otherHalf.body)")
+        }
+    }
 }

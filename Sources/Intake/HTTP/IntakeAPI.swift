@@ -46,7 +46,8 @@ public struct IntakeAPI: Sendable {
             try await mappingErrors { try await submit(request, caller: try context.caller(atLeast: .publisher, for: request)) }
         }
         complaints.get { request, context in
-            try await mappingErrors { try await list(request, caller: try context.caller(atLeast: .staff, for: request)) }
+            // A publisher may look up what it published by its own id; everything else needs staff.
+            try await mappingErrors { try await list(request, caller: try context.caller(atLeast: .publisher, for: request)) }
         }
         complaints.get(":id") { request, context in
             try await mappingErrors {
@@ -178,7 +179,9 @@ public struct IntakeAPI: Sendable {
             }
             return parsed
         }
-        let known: Set<String> = ["hotelId", "status", "category", "severity", "channel", "from", "to", "assignee", "limit", "cursor"]
+        let known: Set<String> = [
+            "hotelId", "status", "category", "severity", "channel", "from", "to", "assignee", "limit", "cursor", "source", "externalId",
+        ]
         for (name, _) in query where !known.contains(String(name)) {
             errors.append(.init(field: "query.\(name)", rule: "unknown parameter; use \(known.sorted().joined(separator: ", "))"))
         }
@@ -192,7 +195,18 @@ public struct IntakeAPI: Sendable {
         filter.assigneeID = value("assignee", { $0.isEmpty || $0.count > 64 ? nil : $0 }, expected: "a staff id")
         filter.limit = value("limit", { Int($0).flatMap { (1...200).contains($0) ? $0 : nil } }, expected: "an integer from 1 to 200") ?? 50
         filter.cursor = value("cursor", PageCursor.init(token:), expected: "a nextCursor value from an earlier page")
+        // The publishing system's own id: source and externalId name one complaint per hotel, so
+        // they come together.
+        filter.source = value("source", { $0.isEmpty || $0.count > 64 ? nil : $0 }, expected: "the publishing system's source name")
+        filter.externalID = value("externalId", { $0.isEmpty || $0.count > 128 ? nil : $0 }, expected: "the publishing system's own id")
+        if (query.get("source") == nil) != (query.get("externalId") == nil) {
+            let missing = query.get("source") == nil ? "source" : "externalId"
+            errors.append(.init(field: "query.\(missing)", rule: "source and externalId are given together"))
+        }
         if !errors.isEmpty { throw Problem.validation(errors) }
+        if caller.role < .staff && filter.source == nil {
+            throw Problem.forbidden("role \(caller.role.rawValue) may only look up complaints by source and externalId")
+        }
         if let hotel = filter.hotelID, !caller.covers(hotel: hotel) {
             // Another hotel's complaints are invisible, not forbidden: the page is simply empty.
             return ComplaintListPage(items: [], nextCursor: nil)

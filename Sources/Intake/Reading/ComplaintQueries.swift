@@ -17,6 +17,9 @@ public struct ComplaintFilter: Sendable, Hashable {
     /// Registered before.
     public var to: Date?
     public var assigneeID: String?
+    /// The publishing system's name and its own id for the complaint (given together).
+    public var source: String?
+    public var externalID: String?
     public var limit: Int = 50
     public var cursor: PageCursor?
 
@@ -106,6 +109,7 @@ public struct ComplaintQueries: Sendable {
               AND (\(filter.severity?.rawValue)::text IS NULL OR c.severity = \(filter.severity?.rawValue))
               AND (\(filter.channel?.rawValue)::text IS NULL OR c.channel = \(filter.channel?.rawValue))
               AND (\(filter.assigneeID)::text IS NULL OR c.assignee_id = \(filter.assigneeID))
+              AND (\(filter.source)::text IS NULL OR (c.source = \(filter.source) AND c.external_id = \(filter.externalID)))
               AND (\(filter.from)::timestamptz IS NULL OR c.registered_at >= \(filter.from))
               AND (\(filter.to)::timestamptz IS NULL OR c.registered_at < \(filter.to))
               AND (\(filter.cursor?.t)::timestamptz IS NULL
@@ -134,6 +138,7 @@ public struct ComplaintQueries: Sendable {
             'status', \(alias).status, 'category', \(alias).category, 'severity', \(alias).severity,
             'priority', \(alias).priority, 'assigneeId', \(alias).assignee_id, 'registeredAt', \(alias).registered_at,
             'updatedAt', \(alias).updated_at, 'version', \(alias).version,
+            'source', \(alias).source, 'externalId', \(alias).external_id,
             'guestName', \(alias).guest->>'name', 'roomNumber', \(alias).guest->>'roomNumber',
             'vip', COALESCE((\(alias).guest->>'vip')::boolean, false))
         """

@@ -1,0 +1,35 @@
+/// What `redress tail` shows: events of some hotels, severities, types or one complaint. Severity
+/// is remembered per complaint from the events that carry it (classified, assigned, clock events),
+/// so `--severity serious` also shows the staff actions and notifications of serious complaints
+/// seen earlier in the stream (`--from-beginning` sees them all).
+public struct TailFilter: Sendable {
+    public var hotels: Set<String> = []
+    public var severities: Set<String> = []
+    /// Short types (`classified`, `sla`, …) or full CloudEvents types.
+    public var types: Set<String> = []
+    /// A complaint id or its first characters.
+    public var complaint: String?
+    private var severityOfComplaint: [String: String] = [:]
+
+    public init(hotels: Set<String> = [], severities: Set<String> = [], types: Set<String> = [], complaint: String? = nil) {
+        self.hotels = hotels
+        self.severities = severities
+        self.types = types
+        self.complaint = complaint?.lowercased()
+    }
+
+    /// Whether `line` is shown; learns its complaint's severity first.
+    public mutating func admits(_ line: EventLine, eventType: String? = nil) -> Bool {
+        if let severity = line.severity, line.complaint != "-" {
+            if severityOfComplaint.count > 100_000 { severityOfComplaint.removeAll(keepingCapacity: true) }
+            severityOfComplaint[line.complaint] = severity
+        }
+        if !hotels.isEmpty && !hotels.contains(line.hotel) { return false }
+        if !types.isEmpty && !types.contains(line.type) && !(eventType.map(types.contains) ?? false) { return false }
+        if let complaint, !line.complaint.lowercased().hasPrefix(complaint) { return false }
+        if !severities.isEmpty {
+            guard let severity = line.severity ?? severityOfComplaint[line.complaint], severities.contains(severity) else { return false }
+        }
+        return true
+    }
+}
