@@ -7,8 +7,8 @@ import SLAWatcher
 struct SLACommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sla",
-        abstract: "Compute SLA deadlines as the SLA watcher does; benchmark its timers.",
-        subcommands: [Due.self, SLABench.self]
+        abstract: "Compute SLA deadlines as the SLA watcher does; backtest a candidate policy on the recorded history; benchmark its timers.",
+        subcommands: [Due.self, SLABench.self, SLABacktestCommand.self]
     )
 
     /// `redress sla due`: a deadline from a start, a business-time length, a calendar and a time zone.

@@ -1,0 +1,100 @@
+import ArgumentParser
+import ComplaintEvents
+import ComplaintPipeline
+import EmbeddedDefault
+import EventTail
+import Foundation
+import Logging
+import NIOCore
+import RdKafka
+import SLAWatcher
+
+/// `redress sla backtest`: replays the recorded complaints and staff actions from the topics against a
+/// candidate SLA policy and reports, beside the policy in force, how many responses and resolutions
+/// would have breached.
+struct SLABacktestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backtest",
+        abstract: "What-if: the recorded history judged against a candidate SLA policy beside the one in force.",
+        discussion: """
+            Reads complaints.classified.v1, complaints.assigned.v1 and complaints.updated.v1 from the beginning \
+            to where they end now (a fresh consumer group that commits nothing), keeps the complaints registered \
+            in [--from, --to), and prints per hotel, category and severity how many responses and resolutions \
+            breached under the policy in force and would have under --policy. A clock still running counts as \
+            breached once past its deadline, as of now.
+              redress sla backtest --policy candidate.yaml --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z
+            """)
+
+    @Option(help: "The candidate policy file.")
+    var policy: String
+    @Option(help: "The policy in force (default: $SLA_POLICY_FILE, then \(PolicyFile.defaultPath)).")
+    var inForce: String?
+    @Option(help: "Complaints registered at or after (RFC 3339).")
+    var from: String
+    @Option(help: "Complaints registered before (RFC 3339).")
+    var to: String
+    @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS, then <data-dir>/up.env).")
+    var brokers: String?
+    @Option(help: "Where `redress up` keeps its up.env.")
+    var dataDir = ".redress"
+    @Option(help: "Read topics named with this prefix (a test's or a staging copy's).")
+    var topicPrefix = ""
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func run() async throws {
+        let formatter = ISO8601DateFormatter()
+        guard let start = formatter.date(from: from) else { throw ValidationError("--from '\(from)' is not an RFC 3339 date-time") }
+        guard let end = formatter.date(from: to), end > start else { throw ValidationError("--to '\(to)' is not an RFC 3339 date-time after --from") }
+        let inForcePath = inForce ?? ProcessInfoEnvironment.value("SLA_POLICY_FILE") ?? ServiceFiles.locate(PolicyFile.defaultPath)
+        let current: SLAPolicies
+        let candidate: SLAPolicies
+        do {
+            current = try PolicyFile.load(contentsOf: inForcePath)
+            candidate = try PolicyFile.load(contentsOf: policy)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        guard let brokerList = brokers ?? ProcessInfoEnvironment.value("KAFKA_BROKERS")
+            ?? UpEnvironmentFile.read(from: dataDir + "/up.env")?.value(of: "KAFKA_BROKERS")
+        else { throw ValidationError("no Kafka: pass --brokers, set KAFKA_BROKERS, or start `redress up`") }
+
+        var logger = Logger(label: "redress.sla.backtest")
+        logger.logLevel = .warning
+        let classified = topicPrefix + Topics.classified.name
+        let assigned = topicPrefix + Topics.assigned.name
+        let updated = topicPrefix + Topics.updated.name
+        let reader = HistoryReader(brokers: KafkaBootstrap.servers(from: brokerList), topics: [classified, assigned, updated])
+        var complaints: [UUID: RecordedComplaint] = [:]
+        var unreadable = 0
+        let read = try await reader.read(logger: logger) { message in
+            let bytes = Array(message.value.readableBytesView)
+            do {
+                switch message.topic {
+                case classified:
+                    let event = try Topics.classified.decode(bytes)
+                    complaints[event.data.complaintID, default: RecordedComplaint(id: event.data.complaintID, hotelID: event.hotelID)].record(event.data)
+                case assigned:
+                    let event = try Topics.assigned.decode(bytes)
+                    complaints[event.data.complaintID, default: RecordedComplaint(id: event.data.complaintID, hotelID: event.hotelID)].record(event.data)
+                default:
+                    let event = try Topics.updated.decode(bytes)
+                    complaints[event.data.complaintID, default: RecordedComplaint(id: event.data.complaintID, hotelID: event.hotelID)].record(event.data)
+                }
+            } catch {
+                unreadable += 1  // the services dead-lettered it; it never moved a clock
+            }
+        }
+        let inRange = complaints.values.filter { $0.registeredAt.map { $0 >= start && $0 < end } ?? false }
+        let report = SLABacktest(inForce: current, candidate: candidate, asOf: Date()).run(inRange)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print("read \(read) events (\(unreadable) unreadable); \(inRange.count) complaints registered in [\(from), \(to))")
+            print("in force: \(inForcePath)   candidate: \(policy)")
+            print(report.table)
+        }
+    }
+}
