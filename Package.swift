@@ -491,7 +491,8 @@ let package = Package(
         .testTarget(
             name: "EmbeddedDefaultTests",
             dependencies: [
-                "EmbeddedDefault", "ComplaintStore", "ComplaintTesting", "RdKafkaTestKit",
+                "EmbeddedDefault", "ComplaintStore", "ComplaintTesting", "RdKafkaTestKit", "RdKafka", "ComplaintEvents",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

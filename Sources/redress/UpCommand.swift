@@ -37,6 +37,13 @@ struct UpCommand: AsyncParsableCommand {
     @Flag(help: "Feed the sample complaints of services/intake/demo-complaints.jsonl once intake is ready.")
     var demo = false
 
+    func validate() throws {
+        if !(1...100_000).contains(speed) { throw ValidationError("--speed is a factor from 1 to 100000") }
+    }
+
+    @Option(help: "Run SLA time this many times faster (SLA_TIME_SCALE of the sla-watcher: 60 makes a 5-minute response target 5 seconds; calendars run 24x7). For demos and tests.")
+    var speed: Double = 1
+
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "redress.up")
@@ -110,6 +117,7 @@ struct UpCommand: AsyncParsableCommand {
                         "KAFKA_GROUP_INSTANCE_ID": "\(service.executable)-1",
                         // The embedded broker holds empty fetches for the whole wait (DESIGN.md §7).
                         "KAFKA_FETCH_WAIT_MAX_MS": cluster == nil ? "" : "10",
+                        "SLA_TIME_SCALE": speed == 1 ? "" : String(speed),
                     ].filter { !$0.value.isEmpty },
                     logFile: "\(logs)/\(service.name).log"
                 ))

@@ -1,55 +1,23 @@
+import ComplaintEvents
 import ComplaintStore
 import ComplaintTesting
 import Foundation
 import Logging
 import NIOHTTP1
 import PostgresNIO
+import RdKafka
+import RdKafkaTestKit
+import NIOCore
 import Testing
 
 /// `redress up` as a developer runs it: a separate process, stopped with SIGTERM.
-@Suite("redress up", .timeLimit(.minutes(3)), .enabled(if: RedressExecutable.url != nil, "redress executable not built"))
+@Suite("redress up", .serialized, .timeLimit(.minutes(3)), .enabled(if: RedressExecutable.url != nil, "redress executable not built"))
 struct RedressUpTests {
     @Test("starts broker and database, migrates, writes up.env, and stops cleanly leaving no process behind")
     func upSmokeTest() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("redress-up-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let process = Process()
-        guard let executable = RedressExecutable.url else { return }
-        process.executableURL = executable
-        process.arguments = ["up", "--data-dir", folder.path, "--log-level", "warning"]
-        // The embedded default: nothing configured.
-        var environment = ProcessInfo.processInfo.environment
-        environment["KAFKA_BROKERS"] = nil
-        environment["DATABASE_URL"] = nil
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer {
-            // On a failed expectation: stop it as Ctrl-C would, so it stops its children; SIGKILL only as a last resort.
-            if process.isRunning {
-                process.terminate()
-                let deadline = Date().addingTimeInterval(30)
-                while process.isRunning && Date() < deadline { usleep(50_000) }
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            }
-        }
-
-        // Ready when it says so.
-        var text = ""
-        while !text.contains("settings:") {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        #expect(text.contains("Redress is up"), "\(text)")
-
-        let env = try String(contentsOfFile: folder.appendingPathComponent("up.env").path, encoding: .utf8)
-        func value(_ name: String) -> String? {
-            env.split(separator: "\n").first { $0.hasPrefix("export \(name)=") }
-                .map { String($0.dropFirst("export \(name)=".count).dropFirst().dropLast()) }
-        }
+        let up = try UpProcess()
+        #expect(up.banner.contains("Redress is up"), "\(up.banner)")
+        func value(_ name: String) -> String? { up.variables[name] }
         let brokers = try #require(value("KAFKA_BROKERS"))
         #expect(brokers.hasPrefix("127.0.0.1:"))
         let databaseURL = try #require(value("DATABASE_URL"))
@@ -70,19 +38,13 @@ struct RedressUpTests {
                 .first?.decode(String.self)
         }
         #expect(role == "admin")
-        let keyFile = try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent("admin.key").path)
+        let keyFile = try FileManager.default.attributesOfItem(atPath: up.folder.appendingPathComponent("admin.key").path)
         #expect((keyFile[.posixPermissions] as? Int) == 0o600)
 
         // Across real processes: a complaint posted to intake is classified, assigned to someone of the
         // shipped organisation, and intake's record shows the assignee.
         if let intake = value("INTAKE_URL"), value("CLASSIFIER_URL") != nil, let assignment = value("ASSIGNMENT_URL") {
-            let ready = try await eventually(timeout: .seconds(90)) {
-                for base in [intake, assignment] {
-                    guard (try? await plainRequest(.GET, base + "/health/ready", key: nil))?.status == 200 else { return false }
-                }
-                return true
-            }
-            #expect(ready, "intake and assignment did not become ready")
+            #expect(try await up.waitUntilReady(), "the services did not become ready")
             let submitted = try await plainRequest(.POST, intake + "/v1/complaints", key: adminKey, body: """
                 {"hotelId":"SHA-PD01","source":"up_test","externalId":"\(UUID().uuidString.lowercased())","channel":"front_desk",
                  "reportedAt":"2026-11-24T08:00:00Z","text":"浴室的热水器坏了，一直没有热水。","language":"zh-CN",
@@ -103,19 +65,65 @@ struct RedressUpTests {
             #expect(((history.json["assignments"] as? [[String: Any]])?.first?["staffId"] as? String) == assignee["staffId"] as? String)
         }
 
-        process.terminate()
-        let deadline = Date().addingTimeInterval(30)
-        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!process.isRunning)
-        #expect(process.terminationStatus == 0)
-
+        #expect(up.stop() == 0)
         // No server of this data folder survives.
-        let survivors = Process()
-        survivors.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-        survivors.arguments = ["-f", folder.path]
-        survivors.standardOutput = FileHandle.nullDevice
-        try survivors.run()
-        survivors.waitUntilExit()
-        #expect(survivors.terminationStatus == 1, "pgrep found processes of \(folder.path)")
+        #expect(!up.leftSurvivors, "processes of \(up.folder.path) survived")
+    }
+
+    @Test("nobody acknowledges, time accelerated: warning, breached, escalated and re-assigned, ceiling reached")
+    func nobodyAcknowledges() async throws {
+        // 7,200 times faster: the serious policy's 5-minute response and 1-hour resolve targets become
+        // a second each, the 72-hour ceiling 36 seconds.
+        let up = try UpProcess(arguments: ["--speed", "7200"])
+        #expect(up.banner.contains("Redress is up"), "\(up.banner)")
+        let intake = try #require(up.variables["INTAKE_URL"])
+        let brokers = try #require(up.variables["KAFKA_BROKERS"])
+        let adminKey = try #require(up.variables["REDRESS_ADMIN_KEY"])
+        try #require(up.variables["SLA_WATCHER_URL"] != nil && up.variables["ASSIGNMENT_URL"] != nil, "services not built")
+        #expect(try await up.waitUntilReady(), "the services did not become ready")
+
+        // Listen before posting: a consumer of our own on the clock and assignment topics.
+        var configuration = KafkaConsumerConfiguration(
+            bootstrapServers: KafkaBootstrap.servers(from: brokers), groupID: "up-test-\(UUID().uuidString.prefix(8))",
+            topics: [Topics.sla.name, Topics.assigned.name])
+        configuration.isAutoCommitEnabled = false
+        configuration.additionalProperties["fetch.wait.max.ms"] = "10"
+        let consumer = try KafkaConsumer(configuration: configuration, logger: .kafkaTest)
+        let submitted = try await plainRequest(.POST, intake + "/v1/complaints", key: adminKey, body: """
+            {"hotelId":"SHA-PD01","source":"up_test","externalId":"\(UUID().uuidString.lowercased())","channel":"wechat",
+             "reportedAt":"2026-11-24T08:00:00Z","text":"走廊里全是烟，烟雾报警器一直在响，没有人来。","language":"zh-CN",
+             "guest":{"name":"赵磊","roomNumber":"2210","vip":false},"reporter":{"kind":"guest"}}
+            """)
+        try #require(submitted.status == 201, "\(submitted.body)")
+        let id = try #require(submitted.json["id"] as? String)
+
+        let (kinds, assignments) = try await withRunningServices([consumer]) {
+            try await withTimeout(.seconds(90)) {
+                var kinds: [String] = []
+                var assignments: [(reason: String, level: Int, staff: String)] = []
+                for try await message in consumer.messages {
+                    let value = Array(message.value.readableBytesView)
+                    if message.topic == Topics.sla.name, let event = try? Topics.sla.decode(value), event.data.complaintID.lowercasedString == id {
+                        kinds.append(event.data.kind.rawValue)
+                        if event.data.kind.rawValue == "ceiling_reached" { break }
+                    } else if message.topic == Topics.assigned.name, let event = try? Topics.assigned.decode(value),
+                        event.data.complaintID.lowercasedString == id
+                    {
+                        assignments.append((event.data.reason.rawValue, event.data.escalationLevel, event.data.assignee.staffID))
+                    }
+                }
+                return (kinds, assignments)
+            }
+        }
+        for kind in ["timer_started", "warning", "breached", "escalated", "ceiling_reached"] {
+            #expect(kinds.contains(kind), "no \(kind) among \(kinds)")
+        }
+        #expect(!kinds.contains("met"), "nobody acknowledged: \(kinds)")
+        // Escalation re-assigned it up the chain.
+        #expect(assignments.first?.reason == "initial", "\(assignments)")
+        #expect(assignments.contains { $0.reason == "escalation" && $0.level >= 1 }, "\(assignments)")
+
+        #expect(up.stop() == 0)
+        #expect(!up.leftSurvivors, "processes of \(up.folder.path) survived")
     }
 }

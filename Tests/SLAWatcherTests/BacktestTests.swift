@@ -1,4 +1,5 @@
 import ComplaintEvents
+import HotelTime
 import ComplaintTesting
 import RdKafka
 import RdKafkaTestKit
@@ -87,6 +88,21 @@ struct BacktestTests {
         #expect(report.rows["severity serious"]?.complaints == 2 && report.rows["severity moderate"]?.responseBreachedCandidate == 0)
         #expect(report.rows["hotel SHA-PD01"]?.complaints == 3 && report.rows["category noise"]?.complaints == 3)
         #expect(report.table.contains("severity serious") && report.table.contains("1 complaints not judged"))
+    }
+
+    @Test("a demo speed divides every duration (at least a second) and runs every department on 24x7")
+    func timeScale() throws {
+        var policies = try Self.policies(Self.inForce.replacingOccurrences(
+            of: "policies:", with: "calendars: {office: {hours: {mon: [\"09:00-18:00\"]}}}\ndepartmentCalendars: {finance: office}\npolicies:"))
+        #expect(policies.calendar(forDepartment: "finance").name == "office")
+        policies.timeScale = 60
+        let serious = try #require(policies.policy(hotel: "SHA-PD01", category: .noise, severity: .serious))
+        #expect(serious.response.seconds == 5 && serious.resolve.seconds == 60)
+        #expect(serious.ceiling.seconds == 72 * 60 && serious.followUp.seconds == 24 * 60)
+        #expect(serious.escalation.allSatisfy { $0.after.seconds == 0 } || serious.escalation.contains { $0.after.seconds > 0 && $0.after.seconds < 3600 })
+        #expect(policies.calendar(forDepartment: "finance").name == "24x7")
+        policies.timeScale = 100_000
+        #expect(try #require(policies.policy(hotel: "SHA-PD01", category: .noise, severity: .serious)).response.seconds == 1)
     }
 
     @Test("the recorded history is folded from the events as the watcher reads them")

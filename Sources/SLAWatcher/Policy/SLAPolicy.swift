@@ -157,6 +157,10 @@ public struct SLAPolicies: Sendable, Hashable {
     /// Hotel id → IANA zone; hotels not listed use ``defaultTimeZone``.
     public var timeZones: [String: String]
     public var defaultTimeZone: String
+    /// Demo and test speed (`SLA_TIME_SCALE`): every duration of the policies is divided by it (at least
+    /// a second) and every department runs on `24x7`, since a compressed day has no office hours. 1 in
+    /// production.
+    public var timeScale: Double = 1
 
     public init(
         rules: [PolicyRule], calendars: [String: BusinessCalendar] = [:], departmentCalendars: [String: String] = [:],
@@ -194,14 +198,23 @@ public struct SLAPolicies: Sendable, Hashable {
             names.append(rule.name)
         }
         guard let response, let resolve else { return nil }
+        func scaled(_ duration: PolicyDuration) -> PolicyDuration {
+            timeScale == 1 ? duration : PolicyDuration(seconds: max(1, Int((Double(duration.seconds) / timeScale).rounded())))
+        }
         return SLAPolicy(
-            response: response, resolve: resolve, warning: warning ?? .percent(80), escalation: escalation ?? SLAPolicy.defaultEscalation,
-            followUp: followUp ?? .hours(24), ceiling: ceiling ?? .hours(72), rules: names)
+            response: scaled(response), resolve: scaled(resolve), warning: warning ?? .percent(80),
+            escalation: (escalation ?? SLAPolicy.defaultEscalation).map { step in
+                var step = step
+                if step.after.seconds > 0 { step.after = scaled(step.after) }
+                return step
+            },
+            followUp: scaled(followUp ?? .hours(24)), ceiling: scaled(ceiling ?? .hours(72)), rules: names)
     }
 
-    /// The calendar a department's clocks run on.
+    /// The calendar a department's clocks run on (`24x7` at a demo ``timeScale``).
     public func calendar(forDepartment department: String) -> BusinessCalendar {
-        departmentCalendars[department].flatMap { calendars[$0] } ?? .alwaysOpen
+        guard timeScale == 1 else { return .alwaysOpen }
+        return departmentCalendars[department].flatMap { calendars[$0] } ?? .alwaysOpen
     }
 
     /// A hotel's time zone.

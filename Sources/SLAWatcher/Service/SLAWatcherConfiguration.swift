@@ -9,9 +9,11 @@ import Foundation
 /// | --- | --- | --- |
 /// | `SLA_POLICY_FILE` | `sla.policy.file` | `services/sla-watcher/policies.yaml`, found from the working directory, `REDRESS_HOME` or the executable's folder |
 /// | `SLA_POLICY_RELOAD_SECONDS` | `sla.policy.reload.seconds` | 5: how often the running service looks at the file again |
+/// | `SLA_TIME_SCALE` | `sla.time.scale` | 1; a demo or test speed: durations divided by it, calendars 24x7 |
 public struct SLAWatcherConfiguration: Sendable, Hashable {
     public var policyFile: String
     public var reloadInterval: Duration
+    public var timeScale: Double = 1
 
     public init(policyFile: String = PolicyFile.defaultPath, reloadInterval: Duration = .seconds(5)) {
         self.policyFile = policyFile
@@ -37,6 +39,12 @@ public struct SLAWatcherConfiguration: Sendable, Hashable {
                 throw Invalid(description: "SLA_POLICY_RELOAD_SECONDS '\(text)' is not a number of seconds in 0.1…3600")
             }
             configuration.reloadInterval = .milliseconds(Int64(seconds * 1000))
+        }
+        if let text = config.string(forKey: "sla.time.scale"), !text.isEmpty {
+            guard let scale = Double(text), (1...100_000).contains(scale) else {
+                throw Invalid(description: "SLA_TIME_SCALE '\(text)' is not a speed factor in 1…100000")
+            }
+            configuration.timeScale = scale
         }
         return configuration
     }

@@ -62,8 +62,14 @@ public enum SLAWatcherService {
     public static func makeRuntime(
         settings: ServiceSettings, configuration: SLAWatcherConfiguration, registry: PrometheusCollectorRegistry, logger: Logger
     ) throws -> StageRuntime {
+        let timeScale = configuration.timeScale
         let policies = try LiveConfiguration(name: "sla-policies", path: configuration.policyFile) { file throws(ConfigurationFileError) in
-            try PolicyFile.load(file)
+            var policies = try PolicyFile.load(file)
+            policies.timeScale = timeScale
+            return policies
+        }
+        if timeScale != 1 {
+            logger.warning("SLA time runs \(timeScale) times faster (SLA_TIME_SCALE): demo or test only", metadata: ["sla.time.scale": "\(timeScale)"])
         }
         logger.info("sla-watcher ready", metadata: [
             "sla.policy": "\(configuration.policyFile)", "sla.rules": "\(policies.current.rules.count)",
