@@ -491,7 +491,7 @@ let package = Package(
         .testTarget(
             name: "EmbeddedDefaultTests",
             dependencies: [
-                "EmbeddedDefault", "ComplaintStore", "ComplaintTesting", "RdKafkaTestKit", "RdKafka", "ComplaintEvents",
+                "EmbeddedDefault", "ComplaintStore", "ComplaintTesting", "RdKafkaTestKit", "RdKafka", "ComplaintEvents", "EventTail",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -13,7 +13,7 @@ final class UpProcess: @unchecked Sendable {
     /// The variables of its up.env.
     private(set) var variables: [String: String] = [:]
 
-    init(arguments: [String] = []) throws {
+    init(arguments: [String] = [], environment extra: [String: String] = [:]) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("redress-up-\(UUID().uuidString.prefix(8))")
         guard let executable = RedressExecutable.url else { throw UpProcessError(description: "redress executable not built") }
         process.executableURL = executable
@@ -22,6 +22,7 @@ final class UpProcess: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["KAFKA_BROKERS"] = nil
         environment["DATABASE_URL"] = nil
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
