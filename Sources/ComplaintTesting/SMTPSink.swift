@@ -5,7 +5,7 @@ import Foundation
 public final class SMTPSink: Sendable {
     /// The sink's script, found from this source file.
     public static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Tests/NotifierTests/Support/smtp_sink.py").path
+        .appendingPathComponent("tools/smtp_sink.py").path
 
     public let port: Int
     public let folder: URL

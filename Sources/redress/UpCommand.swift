@@ -34,15 +34,21 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Log level of this command and the services.")
     var logLevel = "info"
 
-    @Flag(help: "Feed the sample complaints of services/intake/demo-complaints.jsonl once intake is ready.")
+    @Flag(help: "Play the demo day of services/demo/day.jsonl once intake is ready (what `redress demo` does).")
     var demo = false
 
     func validate() throws {
-        if !(1...100_000).contains(speed) { throw ValidationError("--speed is a factor from 1 to 100000") }
+        if let speed, !(1...100_000).contains(speed) { throw ValidationError("--speed is a factor from 1 to 100000") }
     }
 
-    @Option(help: "Run SLA time this many times faster (SLA_TIME_SCALE of the sla-watcher: 60 makes a 5-minute response target 5 seconds; calendars run 24x7). For demos and tests.")
-    var speed: Double = 1
+    @Option(help: "Run SLA time this many times faster (SLA_TIME_SCALE of the sla-watcher: 60 makes a 5-minute response target 5 seconds; calendars run 24x7). For demos and tests; default 1, and 60 for the demo day.")
+    var speed: Double?
+
+    /// The speed in effect: as given, else real time (the demo day: 60×, a day in 24 minutes).
+    var effectiveSpeed: Double { speed ?? (demo ? 60 : 1) }
+
+    /// The demo's SMTP server (its mailbox is `<data-dir>/mailbox`).
+    static let demoSMTPPort = 2525
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -117,7 +123,9 @@ struct UpCommand: AsyncParsableCommand {
                         "KAFKA_GROUP_INSTANCE_ID": "\(service.executable)-1",
                         // The embedded broker holds empty fetches for the whole wait (DESIGN.md §7).
                         "KAFKA_FETCH_WAIT_MAX_MS": cluster == nil ? "" : "10",
-                        "SLA_TIME_SCALE": speed == 1 ? "" : String(speed),
+                        "SLA_TIME_SCALE": effectiveSpeed == 1 ? "" : String(effectiveSpeed),
+                        // The demo's mailbox: a real SMTP server on loopback, plain text (it never leaves the machine).
+                        "SMTP_HOST": demo ? "127.0.0.1" : "", "SMTP_PORT": demo ? String(Self.demoSMTPPort) : "", "SMTP_TLS": demo ? "off" : "",
                     ].filter { !$0.value.isEmpty },
                     logFile: "\(logs)/\(service.name).log"
                 ))
@@ -137,6 +145,23 @@ struct UpCommand: AsyncParsableCommand {
             if children.contains(where: { $0.name == RedressService.metrics.name }) {
                 print("  dashboard:  http://127.0.0.1:\(RedressService.metrics.developmentPort)/ (sign in with $REDRESS_ADMIN_KEY or a manager key); KPIs: /v1/kpis")
             }
+            var mailServer: Process?
+            if demo {
+                do {
+                    mailServer = try DemoMailbox.startSMTP(port: Self.demoSMTPPort, folder: URL(fileURLWithPath: root + "/mailbox"), logger: logger)
+                    print("  mailbox:    \(root)/mailbox/ (every e-mail the notifier sends, via SMTP on 127.0.0.1:\(Self.demoSMTPPort))")
+                } catch {
+                    logger.warning("no demo mailbox: python3 with aiosmtpd is needed (make deps)", metadata: ["error": "\(error)"])
+                }
+                print("  webhooks:   \(root)/webhooks.jsonl (chat robots and the SMS gateway, received on 127.0.0.1:\(DemoMailbox.webhookPort))")
+                print("  demo day:   \(effectiveSpeed)× — follow it with: .build/debug/redress tail --data-dir \(root)")
+            }
+            defer {
+                if let mailServer, mailServer.isRunning {
+                    mailServer.terminate()
+                    mailServer.waitUntilExit()
+                }
+            }
             print("  settings:   . \(envFile)")
             fflushStandardOutput()
 
@@ -148,10 +173,12 @@ struct UpCommand: AsyncParsableCommand {
             }
             services.append(.init(service: supervisor))
             if demo {
-                let feeder = DemoFeeder(
+                let day = DemoDay(
                     intakeURL: "http://127.0.0.1:\(RedressService.intake.developmentPort)", apiKey: adminKey,
-                    samples: URL(fileURLWithPath: "services/intake/demo-complaints.jsonl"), logger: logger)
-                services.append(.init(service: feeder, successTerminationBehavior: .ignore))
+                    brokers: KafkaBootstrap.servers(from: kafkaBrokers), script: URL(fileURLWithPath: "services/demo/day.jsonl"),
+                    mailbox: URL(fileURLWithPath: root + "/mailbox"), speed: effectiveSpeed, logger: logger)
+                services.append(.init(service: DemoMailbox.webhookReceiver(log: URL(fileURLWithPath: root + "/webhooks.jsonl"), logger: logger)))
+                services.append(.init(service: day, successTerminationBehavior: .ignore))
             }
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                 services: services,

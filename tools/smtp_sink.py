@@ -1,4 +1,4 @@
-"""A real SMTP server on loopback for the notifier's tests (aiosmtpd).
+"""A real SMTP server on loopback (aiosmtpd): the mailbox of `redress demo` and of the notifier's and end-to-end tests.
 
 Every accepted message is written to OUT_DIR as <n>.eml, with <n>.json beside it (envelope sender and
 recipients, whether the session used STARTTLS and AUTH). Recipients whose local part is `reject` get a
