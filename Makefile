@@ -7,13 +7,14 @@ DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl python3-aiosmt
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-classifier bench-assignment bench-sla bench-notifier bench-metrics bench-failover clean
+.PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-full-loop bench-classifier bench-assignment bench-sla bench-notifier bench-metrics bench-failover clean
 
 help:
 	@echo "make demo    install what is missing, build, and run Redress on its embedded default"
 	@echo "make test    install what is missing, build, and run every test"
 	@echo "make bench   Kafka wrapper throughput beside plain C librdkafka (release build)"
 	@echo "make bench-intake      POST /v1/complaints throughput and latency on the embedded default (release build)"
+	@echo "make bench-full-loop   POST to assigned with the SLA clock started: complaints/s and p50/p99 (release build)"
 	@echo "make bench-classifier  classifications per second on one core (release build)"
 	@echo "make bench-assignment  assignments per second end to end, 10 hotels x 50 staff (release build)"
 	@echo "make bench-sla         SLA timer lateness with 100,000 open timers, 1 and 2 replicas; idle CPU (release build)"
@@ -87,6 +88,15 @@ bench-intake: deps
 	@$(BENCH_UP) \
 	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && curl -sf http://127.0.0.1:8081/health/ready > /dev/null && break; sleep 1; done; \
 	. .build/bench-up/up.env && .build/release/redress loadgen --concurrency 1 --concurrency 16 --requests 3000 --warmup 300
+
+## bench-full-loop: start the embedded default (release build) in the background, follow complaints from
+## the POST to complaints.assigned.v1 with the SLA timer started: at 50/s, then at full speed.
+bench-full-loop: deps
+	$(SWIFT) build -c release
+	@$(BENCH_UP) \
+	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && curl -sf http://127.0.0.1:8084/health/ready > /dev/null && break; sleep 1; done; \
+	. .build/bench-up/up.env && .build/release/redress loadgen --full-loop --rate 50 --requests 1500 --warmup 200 --concurrency 32 && \
+	.build/release/redress loadgen --full-loop --concurrency 64 --requests 5000 --warmup 0
 
 bench-classifier: deps
 	$(SWIFT) build -c release --product redress

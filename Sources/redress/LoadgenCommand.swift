@@ -3,7 +3,9 @@ import AsyncHTTPClient
 import Foundation
 import Histogram
 import NIOCore
+import Logging
 import NIOHTTP1
+import RdKafka
 
 /// `redress loadgen`: `POST /v1/complaints` throughput and latency at each concurrency, against a
 /// running intake (`redress up`, then `. .redress/up.env`). A benchmark, not a test: it prints
@@ -32,6 +34,15 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(help: "Hotel id of the generated complaints (the key must cover it).")
     var hotel = "SHA-PD01"
 
+    @Flag(help: "Follow each complaint through the loop: from the POST until it is assigned with its SLA clock started (needs KAFKA_BROKERS).")
+    var fullLoop = false
+
+    @Option(help: "With --full-loop: post at this fixed rate (complaints per second) instead of as fast as --concurrency allows.")
+    var rate: Double?
+
+    @Option(help: "With --full-loop: Kafka bootstrap servers (default: $KAFKA_BROKERS).")
+    var brokers: String?
+
     func validate() throws {
         guard requests > 0, warmup >= 0, concurrencies.allSatisfy({ (1...512).contains($0) }) else {
             throw ValidationError("--requests must be positive and each --concurrency between 1 and 512")
@@ -48,7 +59,23 @@ struct LoadgenCommand: AsyncParsableCommand {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
 
         do {
-            try await measure(client: client, base: base, key: key)
+            if fullLoop {
+                guard let brokerList = brokers ?? ProcessInfoEnvironment.value("KAFKA_BROKERS") else {
+                    throw ValidationError("--full-loop reads the topics: pass --brokers or set KAFKA_BROKERS (`. .redress/up.env`)")
+                }
+                var logger = Logger(label: "redress.loadgen")
+                logger.logLevel = .warning
+                let load = FullLoopLoad(base: base, key: key, brokers: KafkaBootstrap.servers(from: brokerList), hotel: hotel, logger: logger)
+                if warmup > 0 {
+                    print("warm-up: \(warmup) complaints")
+                    try await load.run(count: warmup, rate: nil, concurrency: concurrencies.last ?? 16, timeout: .seconds(120), client: client)
+                }
+                for concurrency in rate == nil ? concurrencies : [concurrencies.last ?? 16] {
+                    try await load.run(count: requests, rate: rate, concurrency: concurrency, timeout: .seconds(300), client: client)
+                }
+            } else {
+                try await measure(client: client, base: base, key: key)
+            }
         } catch {
             try? await client.shutdown()
             throw error
