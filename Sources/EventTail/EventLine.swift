@@ -162,7 +162,7 @@ public struct EventLine: Sendable, Hashable {
     public func formatted(colour: Bool) -> String {
         let shortComplaint = complaint.count > 8 && complaint.contains("-") ? String(complaint.prefix(8)) : complaint
         let head = "\(time)  \(hotel.padding(toLength: max(hotel.count, 9), withPad: " ", startingAt: 0)) \(shortComplaint.padding(toLength: 8, withPad: " ", startingAt: 0))  "
-        let kind = type.padding(toLength: max(type.count, 12), withPad: " ", startingAt: 0)
+        let kind = type.padding(toLength: max(type.count, 12), withPad: " ", startingAt: 0) + " "
         let rest = details.joined(separator: " ")
         guard colour else { return head + kind + rest }
         let code: String
