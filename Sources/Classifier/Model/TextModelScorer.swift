@@ -40,15 +40,7 @@ public struct TextModelScorer: Sendable {
     /// Scores `text`: each distinct known feature counts once, the sum is scaled by `1/√n` as in
     /// training, and log-scores are divided by `temperature` before the softmax.
     public func posterior(_ text: NormalizedText, temperature: Double = 1) -> Posterior {
-        var hashes: [UInt64] = []
-        hashes.reserveCapacity(text.scalars.count * 8)
-        FeatureExtractor.hashes(of: text, into: &hashes)
-        var known: [Int32] = []
-        known.reserveCapacity(hashes.count)
-        for hash in hashes {
-            if let position = index[hash] { known.append(position) }
-        }
-        known.sort()
+        let known = knownPositions(text)
         var categoryScores = [Double](repeating: 0, count: categories.count)
         var severityScores = [Double](repeating: 0, count: severities.count)
         let nc = categories.count
@@ -82,15 +74,7 @@ public struct TextModelScorer: Sendable {
     /// strings it returns: it runs for every complaint the model calls serious.
     public func cues(toward severity: Severity, in text: NormalizedText, limit: Int = 3) -> [String] {
         guard let target = severities.firstIndex(of: severity), limit > 0 else { return [] }
-        var hashes: [UInt64] = []
-        hashes.reserveCapacity(text.scalars.count * 8)
-        FeatureExtractor.hashes(of: text, into: &hashes)
-        var known: [Int32] = []
-        known.reserveCapacity(hashes.count)
-        for hash in hashes {
-            if let position = index[hash] { known.append(position) }
-        }
-        known.sort()
+        let known = knownPositions(text)
         let ns = severities.count
         var pulling: [(position: Int32, pull: Double)] = []
         var previous: Int32 = -1
@@ -117,6 +101,21 @@ public struct TextModelScorer: Sendable {
             words.append(grams[Int(position)].trimmingCharacters(in: CharacterSet(charactersIn: "_<>")))
         }
         return words
+    }
+
+    /// The model positions of the text's known features, sorted (repeats kept: callers skip them),
+    /// so sums run in one fixed order whatever the text's order.
+    private func knownPositions(_ text: NormalizedText) -> [Int32] {
+        var hashes: [UInt64] = []
+        hashes.reserveCapacity(text.scalars.count * 8)
+        FeatureExtractor.hashes(of: text, into: &hashes)
+        var known: [Int32] = []
+        known.reserveCapacity(hashes.count)
+        for hash in hashes {
+            if let position = index[hash] { known.append(position) }
+        }
+        known.sort()
+        return known
     }
 
     static func softmax(_ scores: [Double], temperature: Double) -> [Double] {
