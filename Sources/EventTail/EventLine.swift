@@ -39,7 +39,8 @@ public struct EventLine: Sendable, Hashable {
         hotel = object["hotelid"] as? String ?? data["hotelId"] as? String ?? "-"
         complaint = data["complaintId"] as? String ?? object["subject"] as? String ?? "-"
         type = Self.shortType(eventType: object["type"] as? String, topic: topic)
-        severity = data["severity"] as? String
+        // An alert's severity (warning, critical) is not a complaint's.
+        severity = type == "alert" ? nil : data["severity"] as? String
         (details, tone) = Self.details(type: type, data: data)
         if tone == .plain, let severity { tone = severity == "serious" ? .notice : .plain }
     }

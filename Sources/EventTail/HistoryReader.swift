@@ -52,11 +52,14 @@ public struct HistoryReader: Sendable {
             var count = 0
             do {
                 for try await message in consumer.messages {
-                    lastMessage.touch()
                     let partition = message.partition.rawValue
-                    guard let end = remaining[message.topic]?[partition], message.offset.rawValue < end else { continue }
-                    try body(message)
-                    count += 1
+                    guard let end = remaining[message.topic]?[partition] else { continue }
+                    lastMessage.touch()
+                    if message.offset.rawValue < end {
+                        try body(message)
+                        count += 1
+                    }
+                    // At or past the snapshot's end (retention may have moved the start there): done.
                     if message.offset.rawValue + 1 >= end {
                         remaining[message.topic]?[partition] = nil
                         if remaining[message.topic]?.isEmpty == true { remaining[message.topic] = nil }

@@ -10,6 +10,8 @@ public struct TailFilter: Sendable {
     /// A complaint id or its first characters.
     public var complaint: String?
     private var severityOfComplaint: [String: String] = [:]
+    /// Complaints in the order first seen, to forget the oldest when the map grows large.
+    private var seenOrder: [String] = []
 
     public init(hotels: Set<String> = [], severities: Set<String> = [], types: Set<String> = [], complaint: String? = nil) {
         self.hotels = hotels
@@ -21,8 +23,13 @@ public struct TailFilter: Sendable {
     /// Whether `line` is shown; learns its complaint's severity first.
     public mutating func admits(_ line: EventLine, eventType: String? = nil) -> Bool {
         if let severity = line.severity, line.complaint != "-" {
-            if severityOfComplaint.count > 100_000 { severityOfComplaint.removeAll(keepingCapacity: true) }
-            severityOfComplaint[line.complaint] = severity
+            if severityOfComplaint.updateValue(severity, forKey: line.complaint) == nil {
+                seenOrder.append(line.complaint)
+                if seenOrder.count > 100_000 {
+                    for old in seenOrder.prefix(50_000) { severityOfComplaint[old] = nil }
+                    seenOrder.removeFirst(50_000)
+                }
+            }
         }
         if !hotels.isEmpty && !hotels.contains(line.hotel) { return false }
         if !types.isEmpty && !types.contains(line.type) && !(eventType.map(types.contains) ?? false) { return false }

@@ -10,18 +10,28 @@ import ServiceLifecycle
 /// robots and the SMS gateway — writing every call to `<data-dir>/webhooks.jsonl`.
 enum DemoMailbox {
     static let webhookPort = 8089
+    static let webhookLogLock = NSLock()
 
     /// Starts the SMTP server on `port`, or says why it cannot (python3-aiosmtpd missing).
     static func startSMTP(port: Int, folder: URL, logger: Logger) throws -> Process {
+        // A fresh mailbox per demo: the sink numbers its files from 1 and the script reuses addresses.
+        try? FileManager.default.removeItem(at: folder)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let script = ["tools/smtp_sink.py", (ProcessInfo.processInfo.environment["REDRESS_HOME"] ?? ".") + "/tools/smtp_sink.py"]
             .first { FileManager.default.fileExists(atPath: $0) } ?? "tools/smtp_sink.py"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = [script, String(port), folder.path]
-        process.standardOutput = FileHandle.nullDevice
+        let output = Pipe()
+        process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
+        // It prints READY once listening; no line means it could not start (aiosmtpd missing, port taken).
+        let ready = output.fileHandleForReading.availableData
+        guard String(decoding: ready, as: UTF8.self).contains("READY"), process.isRunning else {
+            if process.isRunning { process.terminate() }
+            throw DemoError("the SMTP server did not start on 127.0.0.1:\(port)")
+        }
         return process
     }
 
@@ -64,10 +74,15 @@ enum DemoMailbox {
             let entry: [String: Any] = [
                 "time": ISO8601DateFormatter().string(from: Date()), "path": request.uri.path, "body": String(buffer: body),
             ]
-            if let line = try? JSONSerialization.data(withJSONObject: entry), let handle = try? FileHandle(forWritingTo: log) {
-                handle.seekToEndOfFile()
-                handle.write(line + Data("\n".utf8))
-                try? handle.close()
+            if let line = try? JSONSerialization.data(withJSONObject: entry) {
+                // One writer at a time: concurrent calls must not interleave their lines.
+                webhookLogLock.withLock {
+                    if let handle = try? FileHandle(forWritingTo: log) {
+                        handle.seekToEndOfFile()
+                        handle.write(line + Data("\n".utf8))
+                        try? handle.close()
+                    }
+                }
             }
             let answer = request.uri.path.hasSuffix("slack") ? "ok" : #"{"errcode":0,"errmsg":"ok"}"#
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: answer)))

@@ -44,6 +44,7 @@ struct LoadgenCommand: AsyncParsableCommand {
     var brokers: String?
 
     func validate() throws {
+        if let rate, !(rate > 0 && rate <= 100_000) { throw ValidationError("--rate is complaints per second, above 0") }
         guard requests > 0, warmup >= 0, concurrencies.allSatisfy({ (1...512).contains($0) }) else {
             throw ValidationError("--requests must be positive and each --concurrency between 1 and 512")
         }

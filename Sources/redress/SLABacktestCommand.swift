@@ -65,27 +65,21 @@ struct SLABacktestCommand: AsyncParsableCommand {
         let assigned = topicPrefix + Topics.assigned.name
         let updated = topicPrefix + Topics.updated.name
         let reader = HistoryReader(brokers: KafkaBootstrap.servers(from: brokerList), topics: [classified, assigned, updated])
-        var complaints: [UUID: RecordedComplaint] = [:]
+        var history = RecordedHistory()
         var unreadable = 0
         let read = try await reader.read(logger: logger) { message in
             let bytes = Array(message.value.readableBytesView)
             do {
                 switch message.topic {
-                case classified:
-                    let event = try Topics.classified.decode(bytes)
-                    complaints[event.data.complaintID, default: RecordedComplaint(id: event.data.complaintID, hotelID: event.hotelID)].record(event.data)
-                case assigned:
-                    let event = try Topics.assigned.decode(bytes)
-                    complaints[event.data.complaintID, default: RecordedComplaint(id: event.data.complaintID, hotelID: event.hotelID)].record(event.data)
-                default:
-                    let event = try Topics.updated.decode(bytes)
-                    complaints[event.data.complaintID, default: RecordedComplaint(id: event.data.complaintID, hotelID: event.hotelID)].record(event.data)
+                case classified: history.add(try Topics.classified.decode(bytes))
+                case assigned: history.add(try Topics.assigned.decode(bytes))
+                default: history.add(try Topics.updated.decode(bytes))
                 }
             } catch {
                 unreadable += 1  // the services dead-lettered it; it never moved a clock
             }
         }
-        let inRange = complaints.values.filter { $0.registeredAt.map { $0 >= start && $0 < end } ?? false }
+        let inRange = history.complaints(registeredIn: start..<end)
         let report = SLABacktest(inForce: current, candidate: candidate, asOf: Date()).run(inRange)
         if json {
             let encoder = JSONEncoder()

@@ -67,6 +67,9 @@ struct ListTests {
             // A publisher key of hotel A may look up by its own id, and sees hotel A's only; it may not list.
             let publisher = try await harness.key(.publisher, hotels: [IntakeHarness.hotelA])
             #expect(try await ids(query, key: publisher) == [inA])
+            // It learns where its complaint stands, not who the guest is or who handles it.
+            let receipt = try await harness.request(.GET, query, key: publisher).json["items"] as? [[String: Any]]
+            #expect(receipt?.first?["status"] as? String != nil && receipt?.first?["guestName"] == nil && receipt?.first?["assigneeId"] == nil)
             #expect(try await ids("/v1/complaints?source=opera_pms&externalId=nothing-like-it", key: publisher) == [])
             #expect(try await harness.request(.GET, "/v1/complaints", key: publisher).status == 403)
             #expect(try await harness.request(.GET, "/v1/complaints?hotelId=\(IntakeHarness.hotelA)", key: publisher).status == 403)

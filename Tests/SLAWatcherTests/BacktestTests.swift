@@ -90,6 +90,25 @@ struct BacktestTests {
         #expect(report.table.contains("severity serious") && report.table.contains("1 complaints not judged"))
     }
 
+    @Test("staff actions read before their complaint's verdict still count, in the order they happened")
+    func actionsBeforeVerdict() throws {
+        func bytes(_ name: String) throws -> [UInt8] {
+            Array(try Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("schemas/examples/\(name)")))
+        }
+        var history = RecordedHistory()
+        // Resolved and acknowledged arrive first (another topic, read ahead), the verdict last.
+        history.add(try Topics.updated.decode(bytes("complaint-updated.v1.resolved.en.json")))
+        history.add(try Topics.updated.decode(bytes("complaint-updated.v1.acknowledged.en.json")))
+        history.add(try Topics.assigned.decode(bytes("complaint-assigned.v1.en.json")))
+        history.add(try Topics.classified.decode(bytes("complaint-classified.v1.en.json")))
+        let all = history.complaints(registeredIn: Date.distantPast..<Date.distantFuture)
+        let complaint = try #require(all.first)
+        #expect(all.count == 1 && complaint.acknowledgedAt != nil)
+        #expect(complaint.resolvePeriods.count == 1 && complaint.resolvePeriods[0].end != nil, "the resolution is not lost")
+        #expect(history.complaints(registeredIn: Date.distantPast..<Date(timeIntervalSince1970: 0)).isEmpty)
+    }
+
     @Test("a demo speed divides every duration (at least a second) and runs every department on 24x7")
     func timeScale() throws {
         var policies = try Self.policies(Self.inForce.replacingOccurrences(

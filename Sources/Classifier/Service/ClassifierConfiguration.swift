@@ -90,7 +90,7 @@ public struct ClassifierConfiguration: Sendable, Hashable {
         }
         if let weight = try number("classifier.external.weight", "CLASSIFIER_EXTERNAL_WEIGHT", 0...100) { configuration.externalWeight = weight }
         if let threshold = try number("classifier.review.threshold", "CLASSIFIER_REVIEW_THRESHOLD", 0...1) { configuration.reviewThreshold = threshold }
-        if let threshold = try number("classifier.serious.threshold", "CLASSIFIER_SERIOUS_THRESHOLD", 0...1) { configuration.seriousThreshold = threshold }
+        if let threshold = try number("classifier.serious.threshold", "CLASSIFIER_SERIOUS_THRESHOLD", 0.01...1) { configuration.seriousThreshold = threshold }
         return configuration
     }
 }

@@ -100,7 +100,7 @@ public struct ComplaintQueries: Sendable {
         let hotels = Array(caller.hotels)
         let limit = max(1, min(filter.limit, 200))
         let rows = try await connection.query("""
-            SELECT c.registered_at::text, c.id, (\(unescaped: summaryObject("c")))::text
+            SELECT c.registered_at::text, c.id, (\(unescaped: caller.role < .staff ? receiptObject("c") : summaryObject("c")))::text
             FROM complaints c
             WHERE (\(isAdmin) OR c.hotel_id = ANY(\(hotels)))
               AND (\(filter.hotelID)::text IS NULL OR c.hotel_id = \(filter.hotelID))
@@ -129,6 +129,17 @@ public struct ComplaintQueries: Sendable {
             last = PageCursor(t: registeredAt, i: id)
         }
         return ComplaintPage(itemsJSON: items, nextCursor: more ? last : nil)
+    }
+
+    /// What a publishing system sees of a complaint it looks up by its own id: where it stands, nothing
+    /// about the guest or the staff (an external id may be guessed; another system's complaint at the
+    /// same hotel tells it no more than that it exists).
+    private func receiptObject(_ alias: String) -> String {
+        """
+        jsonb_build_object('id', \(alias).id, 'hotelId', \(alias).hotel_id, 'source', \(alias).source,
+            'externalId', \(alias).external_id, 'status', \(alias).status, 'registeredAt', \(alias).registered_at,
+            'updatedAt', \(alias).updated_at)
+        """
     }
 
     /// The fields a list item shows: no guest contact details.

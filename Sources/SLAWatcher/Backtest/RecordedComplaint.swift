@@ -35,7 +35,7 @@ public struct RecordedComplaint: Sendable, Hashable {
 
     /// A verdict: the newest classification decides category and severity.
     public mutating func record(_ classified: ComplaintClassified) {
-        if let classifiedAt, classified.classifiedAt < classifiedAt { return }
+        if let classifiedAt, classified.classifiedAt <= classifiedAt { return }
         classifiedAt = classified.classifiedAt
         category = classified.category
         severity = classified.severity
@@ -45,7 +45,8 @@ public struct RecordedComplaint: Sendable, Hashable {
     /// An assignment: the department (whose calendar counts business time), and the verdict it carries
     /// when no classification was seen.
     public mutating func record(_ assigned: ComplaintAssigned) {
-        department = assigned.department
+        // The first assignment's department, as the watcher keeps it (escalations re-assign within it).
+        department = department ?? assigned.department
         if classifiedAt == nil {
             category = assigned.category
             severity = assigned.severity
@@ -80,5 +81,36 @@ public struct RecordedComplaint: Sendable, Hashable {
         guard self.registeredAt == nil else { return }
         self.registeredAt = registeredAt
         resolvePeriods.insert(ResolvePeriod(start: registeredAt), at: 0)
+    }
+}
+
+/// The recorded complaints being read from the topics. The topics are read side by side, so a staff
+/// action may arrive before its complaint's verdict: actions are kept and applied, in the order they
+/// happened, once everything is read.
+public struct RecordedHistory: Sendable {
+    private var complaints: [UUID: RecordedComplaint] = [:]
+    private var actions: [(hotel: String, action: ComplaintUpdated)] = []
+
+    public init() {}
+
+    public mutating func add(_ event: EventEnvelope<ComplaintClassified>) {
+        complaints[event.data.complaintID, default: RecordedComplaint(id: event.data.complaintID, hotelID: event.hotelID)].record(event.data)
+    }
+
+    public mutating func add(_ event: EventEnvelope<ComplaintAssigned>) {
+        complaints[event.data.complaintID, default: RecordedComplaint(id: event.data.complaintID, hotelID: event.hotelID)].record(event.data)
+    }
+
+    public mutating func add(_ event: EventEnvelope<ComplaintUpdated>) {
+        actions.append((event.hotelID, event.data))
+    }
+
+    /// Every complaint with its actions applied, of those registered in `range`.
+    public func complaints(registeredIn range: Range<Date>) -> [RecordedComplaint] {
+        var complete = complaints
+        for (hotel, action) in actions.sorted(by: { $0.action.occurredAt < $1.action.occurredAt }) {
+            complete[action.complaintID, default: RecordedComplaint(id: action.complaintID, hotelID: hotel)].record(action)
+        }
+        return complete.values.filter { $0.registeredAt.map(range.contains) ?? false }
     }
 }

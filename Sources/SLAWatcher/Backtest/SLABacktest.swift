@@ -46,7 +46,8 @@ public struct SLABacktest: Sendable {
         let arithmetic = ClockArithmetic(
             calendar: policies.calendar(forDepartment: complaint.department ?? ""), timeZone: policies.timeZone(ofHotel: complaint.hotelID))
         func verdict(due: Date?, stoppedAt: Date?) -> Verdict {
-            guard let due else { return .open }  // paused with no end in sight
+            // Paused with no end in sight: a clock already stopped was kept; a running one is undecided.
+            guard let due else { return stoppedAt != nil ? .met : .open }
             if let stoppedAt { return stoppedAt <= due ? .met : .breached }
             return asOf > due ? .breached : .open
         }

@@ -202,7 +202,8 @@ public struct SLAPolicies: Sendable, Hashable {
             timeScale == 1 ? duration : PolicyDuration(seconds: max(1, Int((Double(duration.seconds) / timeScale).rounded())))
         }
         return SLAPolicy(
-            response: scaled(response), resolve: scaled(resolve), warning: warning ?? .percent(80),
+            response: scaled(response), resolve: scaled(resolve),
+            warning: warning.map { point in if case .after(let offset) = point { .after(scaled(offset)) } else { point } } ?? .percent(80),
             escalation: (escalation ?? SLAPolicy.defaultEscalation).map { step in
                 var step = step
                 if step.after.seconds > 0 { step.after = scaled(step.after) }
