@@ -211,7 +211,7 @@ let package = Package(
         .target(
             name: "ComplaintMetrics",
             dependencies: [
-                "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents", "HotelTime", "RdKafka",
+                "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents", "HotelTime", "RdKafka", "EventReplay",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -266,11 +266,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "EventReplay",
+            dependencies: [
+                "ComplaintPipeline", "ComplaintStore", "ComplaintEvents", "EventTail", "RdKafka",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // MARK: Executables
         .executableTarget(
             name: "redress",
             dependencies: [
-                "RdKafka", "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault", "Access", "Intake", "Classifier", "Assignment", "HotelTime", "SLAWatcher", "Notifier", "ComplaintMetrics", "EventTail",
+                "RdKafka", "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault", "Access", "Intake", "Classifier", "Assignment", "HotelTime", "SLAWatcher", "Notifier", "ComplaintMetrics", "EventTail", "EventReplay",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -422,7 +433,7 @@ let package = Package(
         .testTarget(
             name: "ClassifierTests",
             dependencies: [
-                "Classifier", "ComplaintPipeline", "ComplaintTesting", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit",
+                "Classifier", "ComplaintPipeline", "ComplaintTesting", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit", "EventReplay",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -476,7 +487,7 @@ let package = Package(
             name: "ComplaintMetricsTests",
             dependencies: [
                 "ComplaintMetrics", "Access", "ComplaintPipeline", "ComplaintEvents", "ComplaintStore", "ComplaintTesting", "HotelTime",
-                "RdKafka", "RdKafkaTestKit",
+                "RdKafka", "RdKafkaTestKit", "EventReplay",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -72,12 +72,7 @@ extension SchemaName {
 
 /// Drops `schema` and its migration ledger rows (the ledger may not exist yet: no migrator ran).
 public func dropSchema(_ schema: SchemaName, client: PostgresClient) async throws {
-    try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: .complaintTest)
-    let ledgerExists = try await client.query("SELECT to_regclass('redress.redress_migrations') IS NOT NULL", logger: .complaintTest)
-        .collect().first?.decode(Bool.self) ?? false
-    if ledgerExists {
-        try await client.query("DELETE FROM redress.redress_migrations WHERE schema = \(schema.rawValue)", logger: .complaintTest)
-    }
+    try await Migrator(client: client, logger: .complaintTest).drop(schema)
 }
 
 /// Runs `body` with a fresh schema holding the runtime tables (inbox, outbox), dropped afterwards.

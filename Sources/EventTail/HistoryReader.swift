@@ -11,6 +11,11 @@ public struct HistoryReader: Sendable {
     public var configuration: KafkaConsumerConfiguration
     /// How long to wait without a message before giving up on reaching the ends.
     public var idleTimeout: Duration = .seconds(30)
+    /// Per topic and partition, the first offset to read (a time range's start); `nil`: the first kept.
+    public var start: [String: [Int32: Int64]]?
+    /// Per topic and partition, the first offset not to read (a time range's end); `nil`: the ends
+    /// when the read begins.
+    public var stop: [String: [Int32: Int64]]?
 
     public init(brokers: [String], topics: [String]) {
         configuration = KafkaConsumerConfiguration(
@@ -26,12 +31,18 @@ public struct HistoryReader: Sendable {
     public func read(logger: Logger, _ body: (KafkaConsumerMessage) throws -> Void) async throws -> Int {
         let admin = try KafkaAdminClient(bootstrapServers: configuration.bootstrapServers, logger: logger)
         let progress = try await admin.progress(of: configuration.groupID, on: configuration.topics)
-        // Next offset still to read, per partition that has anything.
+        // The first offset not to read, per partition that has anything to read.
         var remaining: [String: [Int32: Int64]] = [:]
-        for entry in progress.partitions where entry.end > entry.start {
-            remaining[entry.topic, default: [:]][entry.partition] = entry.end
+        for entry in progress.partitions {
+            let first = max(entry.start, start?[entry.topic]?[entry.partition] ?? entry.start)
+            let end = min(entry.end, stop?[entry.topic]?[entry.partition] ?? entry.end)
+            if end > first { remaining[entry.topic, default: [:]][entry.partition] = end }
         }
         if remaining.isEmpty { return 0 }
+        if let start {
+            // The fresh group starts where the range does.
+            try await admin.commit(start, for: configuration.groupID)
+        }
         let consumer = try KafkaConsumer(configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [consumer], gracefulShutdownSignals: [], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in

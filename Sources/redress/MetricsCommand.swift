@@ -5,6 +5,7 @@ import ComplaintEvents
 import ComplaintMetrics
 import ComplaintPipeline
 import ComplaintStore
+import EventReplay
 import Foundation
 import Histogram
 import HotelTime
@@ -24,88 +25,15 @@ struct MetricsCommand: AsyncParsableCommand {
         subcommands: [Rebuild.self, Bench.self]
     )
 
-    /// `redress metrics rebuild`: replays the topics into a fresh schema and shows its KPIs beside the live ones.
+    /// `redress metrics rebuild` (also `redress replay metrics`): replays the topics into a fresh schema
+    /// and shows its KPIs beside the live ones.
     struct Rebuild: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Replay every topic into a fresh rollup schema (a new consumer group) and compare its KPIs with the live schema's.")
 
-        @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS).")
-        var brokers: String?
+        @OptionGroup var options: MetricsRebuildOptions
 
-        @Option(help: "PostgreSQL URL (default: $DATABASE_URL).")
-        var databaseURL: String?
-
-        @Option(help: "The metrics file (default: services/metrics/metrics.yaml).")
-        var metricsFile: String?
-
-        @Option(help: "First local day compared, YYYY-MM-DD (default: 30 days before --to).")
-        var from: String?
-
-        @Option(help: "Last local day compared, YYYY-MM-DD (default: today, UTC).")
-        var to: String?
-
-        @Option(help: "Seconds the replay may take.")
-        var timeout = 600
-
-        @Flag(help: "Keep the rebuilt schema (named in the output) instead of dropping it.")
-        var keep = false
-
-        func run() async throws {
-            guard let url = databaseURL ?? ProcessInfoEnvironment.value("DATABASE_URL") else {
-                throw ValidationError("no database: pass --database-url or set DATABASE_URL (`. .redress/up.env`)")
-            }
-            guard let brokerList = brokers ?? ProcessInfoEnvironment.value("KAFKA_BROKERS") else {
-                throw ValidationError("no Kafka: pass --brokers or set KAFKA_BROKERS (`. .redress/up.env`)")
-            }
-            let calendar = ZonedCalendar(timeZone: .gmt)
-            guard let last = to.map({ LocalDate($0) }) ?? calendar.day(of: Date()) else { throw ValidationError("--to must be a date YYYY-MM-DD") }
-            guard let first = from.map({ LocalDate($0) }) ?? calendar.day(last, plus: -29) else { throw ValidationError("--from must be a date YYYY-MM-DD") }
-            var logger = Logger(label: "redress.metrics-rebuild")
-            logger.logLevel = .warning
-            let metrics = try MetricsFile.load(contentsOf: metricsFile ?? ServiceFiles.locate(MetricsFile.defaultPath))
-            var settings = ServiceSettings(
-                kafkaBrokers: KafkaBootstrap.servers(from: brokerList), databaseURL: url, httpHost: "127.0.0.1", httpPort: 0, logLevel: .warning,
-                shutdownTimeout: .seconds(20))
-            settings.kafkaProperties = ProcessInfoEnvironment.value("KAFKA_FETCH_WAIT_MAX_MS").map { ["fetch.wait.max.ms": $0] } ?? [:]
-            let stamp = Int(Date().timeIntervalSince1970)
-            let schema = try SchemaName("metrics_rebuild_\(stamp)")
-            let rebuild = MetricsRebuild(settings: settings, metrics: metrics, schema: schema, logger: logger)
-            print("replaying the topics into schema \(schema) (consumer group \(rebuild.service.executable))")
-            fflushStandardOutput()
-            let started = ContinuousClock.now
-            let reached = try await rebuild.run(timeout: .seconds(timeout)) { progress in
-                print("  \(progress.lag) messages to go")
-                fflushStandardOutput()
-            }
-            let elapsed = ContinuousClock.now - started
-            let messages = reached.partitions.reduce(Int64(0)) { $0 + $1.end }
-            print("caught up with \(messages) messages in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
-
-            let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).makeClientConfiguration(), backgroundLogger: logger)
-            let differing = try await withThrowingTaskGroup(of: Int.self) { tasks in
-                tasks.addTask {
-                    await client.run()
-                    return 0
-                }
-                defer { tasks.cancelAll() }
-                var hotels = Set(metrics.hotels.keys)
-                let seen = try await client.query(PostgresQuery(unsafeSQL: "SELECT hotel_id FROM \(schema).hotels"), logger: logger)
-                for try await id in seen.decode(String.self) { hotels.insert(id) }
-                let comparisons = try await MetricsRebuild.compare(
-                    RedressService.metrics.schema, with: schema, hotels: hotels.sorted().map(metrics.hotel), from: first, to: last, now: Date(),
-                    settings: metrics, client: client, logger: logger)
-                print("KPIs \(first) … \(last), live schema \(RedressService.metrics.schema) beside the rebuild:")
-                for comparison in comparisons {
-                    let verdict = comparison.differences.isEmpty ? "same numbers" : "differs in " + comparison.differences.joined(separator: ", ")
-                    print("  \(comparison.hotelID): \(comparison.live.totals.volume) / \(comparison.rebuilt.totals.volume) complaints — \(verdict)")
-                }
-                if !keep { try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: logger) }
-                return comparisons.filter { !$0.differences.isEmpty }.count
-            }
-            print(keep ? "kept schema \(schema)" : "dropped schema \(schema)")
-            // Events that arrived after the replay's end mark also differ: compare closed days, or run it again.
-            if differing > 0 { throw ExitCode(1) }
-        }
+        func run() async throws { try await options.run() }
     }
 
     /// `redress metrics bench`: events absorbed per second, and KPI API latency over a million complaints.
@@ -317,5 +245,85 @@ struct MetricsCommand: AsyncParsableCommand {
                     Double(latency.valueAtPercentile(50)) / 1000, Double(latency.valueAtPercentile(99)) / 1000, Double(latency.max) / 1000, requests))
             }
         }
+    }
+}
+
+/// The options and work of a metrics rebuild, shared by `redress metrics rebuild` and `redress replay metrics`.
+struct MetricsRebuildOptions: ParsableArguments {
+    @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS).")
+    var brokers: String?
+
+    @Option(help: "PostgreSQL URL (default: $DATABASE_URL).")
+    var databaseURL: String?
+
+    @Option(help: "The metrics file (default: services/metrics/metrics.yaml).")
+    var metricsFile: String?
+
+    @Option(help: "First local day compared, YYYY-MM-DD (default: 30 days before --to).")
+    var from: String?
+
+    @Option(help: "Last local day compared, YYYY-MM-DD (default: today, UTC).")
+    var to: String?
+
+    @Option(help: "Seconds the replay may take.")
+    var timeout = 600
+
+    @Flag(help: "Keep the rebuilt schema (named in the output) instead of dropping it.")
+    var keep = false
+
+    @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
+    var dataDir = ".redress"
+
+    func run() async throws {
+        let url = try ProcessInfoEnvironment.setting(databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
+        let brokerList = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
+        let calendar = ZonedCalendar(timeZone: .gmt)
+        guard let last = to.map({ LocalDate($0) }) ?? calendar.day(of: Date()) else { throw ValidationError("--to must be a date YYYY-MM-DD") }
+        guard let first = from.map({ LocalDate($0) }) ?? calendar.day(last, plus: -29) else { throw ValidationError("--from must be a date YYYY-MM-DD") }
+        var logger = Logger(label: "redress.metrics-rebuild")
+        logger.logLevel = .warning
+        let metrics = try MetricsFile.load(contentsOf: metricsFile ?? ServiceFiles.locate(MetricsFile.defaultPath))
+        var settings = ServiceSettings(
+            kafkaBrokers: KafkaBootstrap.servers(from: brokerList), databaseURL: url, httpHost: "127.0.0.1", httpPort: 0, logLevel: .warning,
+            shutdownTimeout: .seconds(20))
+        settings.kafkaProperties = ProcessInfoEnvironment.value("KAFKA_FETCH_WAIT_MAX_MS").map { ["fetch.wait.max.ms": $0] } ?? [:]
+        let stamp = Int(Date().timeIntervalSince1970)
+        let schema = try SchemaName("metrics_rebuild_\(stamp)")
+        let rebuild = MetricsRebuild(settings: settings, metrics: metrics, schema: schema, logger: logger)
+        print("replaying the topics into schema \(schema) (consumer group \(rebuild.service.executable))")
+        fflushStandardOutput()
+        let started = ContinuousClock.now
+        let outcome = try await rebuild.run(timeout: .seconds(timeout)) { remaining in
+            print("  \(remaining) messages to go")
+            fflushStandardOutput()
+        }
+        let elapsed = ContinuousClock.now - started
+        let messages = outcome.range.messages
+        print("caught up with \(messages) messages in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
+
+        let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).makeClientConfiguration(), backgroundLogger: logger)
+        let differing = try await withThrowingTaskGroup(of: Int.self) { tasks in
+            tasks.addTask {
+                await client.run()
+                return 0
+            }
+            defer { tasks.cancelAll() }
+            var hotels = Set(metrics.hotels.keys)
+            let seen = try await client.query(PostgresQuery(unsafeSQL: "SELECT hotel_id FROM \(schema).hotels"), logger: logger)
+            for try await id in seen.decode(String.self) { hotels.insert(id) }
+            let comparisons = try await MetricsRebuild.compare(
+                RedressService.metrics.schema, with: schema, hotels: hotels.sorted().map(metrics.hotel), from: first, to: last, now: Date(),
+                settings: metrics, client: client, logger: logger)
+            print("KPIs \(first) … \(last), live schema \(RedressService.metrics.schema) beside the rebuild:")
+            for comparison in comparisons {
+                let verdict = comparison.differences.isEmpty ? "same numbers" : "differs in " + comparison.differences.joined(separator: ", ")
+                print("  \(comparison.hotelID): \(comparison.live.totals.volume) / \(comparison.rebuilt.totals.volume) complaints — \(verdict)")
+            }
+            if !keep { try await Migrator(client: client, logger: logger).drop(schema) }
+            return comparisons.filter { !$0.differences.isEmpty }.count
+        }
+        print(keep ? "kept schema \(schema)" : "dropped schema \(schema)")
+        // Events that arrived after the replay's end mark also differ: compare closed days, or run it again.
+        if differing > 0 { throw ExitCode(1) }
     }
 }

@@ -195,8 +195,7 @@ struct NotifierCommand: AsyncParsableCommand {
                 print(String(format: "  publish → intent recorded p50 %.1f ms, p99 %.1f ms; recorded → settled p50 %.1f ms, p99 %.1f ms",
                              Double(recorded.valueAtPercentile(50)) / 1000, Double(recorded.valueAtPercentile(99)) / 1000,
                              Double(settled.valueAtPercentile(50)) / 1000, Double(settled.valueAtPercentile(99)) / 1000))
-                try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
-                try await client.query("DELETE FROM redress.redress_migrations WHERE schema = \(schema.rawValue)", logger: logger)
+                try await Migrator(client: client, logger: logger).drop(schema)
                 tasks.cancelAll()
             }
             return result

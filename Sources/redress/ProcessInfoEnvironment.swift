@@ -1,3 +1,5 @@
+import ArgumentParser
+import EmbeddedDefault
 import Foundation
 
 /// Reads environment variables, treating empty values as unset (as Compose `env_file`s produce).
@@ -5,5 +7,15 @@ enum ProcessInfoEnvironment {
     static func value(_ name: String) -> String? {
         guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
         return value
+    }
+
+    /// An operator tool's setting: the option given, else the environment variable, else what
+    /// `redress up` wrote to `<dataDir>/up.env`.
+    /// - Throws: A `ValidationError` saying the three ways to give it (`what` names it, e.g. "Kafka").
+    static func setting(_ given: String?, variable: String, option: String, dataDir: String, what: String) throws -> String {
+        guard let found = given ?? value(variable) ?? UpEnvironmentFile.read(from: dataDir + "/up.env")?.value(of: variable) else {
+            throw ValidationError("no \(what): pass \(option), set \(variable), or start `redress up` (it writes \(dataDir)/up.env)")
+        }
+        return found
     }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import ComplaintEvents
 import ComplaintPipeline
-import EmbeddedDefault
 import EventTail
 import Foundation
 import Logging
@@ -55,9 +54,7 @@ struct SLABacktestCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        guard let brokerList = brokers ?? ProcessInfoEnvironment.value("KAFKA_BROKERS")
-            ?? UpEnvironmentFile.read(from: dataDir + "/up.env")?.value(of: "KAFKA_BROKERS")
-        else { throw ValidationError("no Kafka: pass --brokers, set KAFKA_BROKERS, or start `redress up`") }
+        let brokerList = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
 
         var logger = Logger(label: "redress.sla.backtest")
         logger.logLevel = .warning

@@ -1,5 +1,4 @@
 import ArgumentParser
-import EmbeddedDefault
 import EventTail
 import Foundation
 import Logging
@@ -51,11 +50,7 @@ struct TailCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let brokerList = brokers ?? ProcessInfoEnvironment.value("KAFKA_BROKERS")
-            ?? UpEnvironmentFile.read(from: dataDir + "/up.env")?.value(of: "KAFKA_BROKERS")
-        guard let brokerList else {
-            throw ValidationError("no Kafka: pass --brokers, set KAFKA_BROKERS, or start `redress up` (it writes \(dataDir)/up.env)")
-        }
+        let brokerList = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
         let names: [String]
         do { names = try TailFollower.topicNames(topics) } catch let error as TailError { throw ValidationError(error.description) }
         var follower = TailFollower(brokers: KafkaBootstrap.servers(from: brokerList), topics: names, fromBeginning: fromBeginning)

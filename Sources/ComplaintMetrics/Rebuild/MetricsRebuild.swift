@@ -1,6 +1,7 @@
 import ComplaintEvents
 import ComplaintPipeline
 import ComplaintStore
+import EventReplay
 import Foundation
 import HotelTime
 import Logging
@@ -10,7 +11,7 @@ import ServiceLifecycle
 
 /// Rebuilds the metrics rollups from the event log: the metrics stage, under a fresh schema and a fresh
 /// consumer group, reads every input topic from its beginning until the group has committed up to the
-/// ends the topics had when the rebuild started; then ``compare(_:with:hotels:from:to:now:settings:client:logger:)``
+/// ends the topics had when the rebuild started (``EventReplay/StageReplay``); then ``compare(_:with:hotels:from:to:now:settings:client:logger:)``
 /// puts the rebuilt KPIs beside the live ones. `redress metrics rebuild` and the tests use it.
 public struct MetricsRebuild: Sendable {
     public var settings: ServiceSettings
@@ -35,66 +36,20 @@ public struct MetricsRebuild: Sendable {
             developmentPort: 0, migrationFolder: RedressService.metrics.migrationFolder)
     }
 
-    /// The input topics' names.
-    var inputTopics: [String] {
-        [topics.received.name, topics.classified.name, topics.assigned.name, topics.updated.name, topics.sla.name, topics.notifications.name]
-    }
-
-    /// Replays the topics into ``schema``; `progress` hears every second how far the group is.
-    /// - Returns: The group's progress when it reached the ends.
-    /// - Throws: A ``RebuildTimedOut`` when the group is not there within `timeout`.
+    /// Replays the topics into ``schema`` (``EventReplay/StageReplay``: nothing is published);
+    /// `progress` hears about once a second how many messages are still to go.
+    /// - Returns: What the replay did once the group reached the ends the topics had when it began.
+    /// - Throws: A ``EventReplay/ReplayTimedOut`` when the group is not there within `timeout`.
     @discardableResult
-    public func run(
-        timeout: Duration = .seconds(600), progress: @escaping @Sendable (KafkaGroupProgress) -> Void = { _ in }
-    ) async throws -> KafkaGroupProgress {
-        let admin = try KafkaAdminClient(
-            bootstrapServers: settings.kafkaBrokers,
-            additionalProperties: settings.kafkaProperties.filter { !["fetch.wait.max.ms", "max.partition.fetch.bytes"].contains($0.key) },
-            logger: logger)
-        let service = self.service
-        let ends = try await admin.progress(of: service.executable, on: inputTopics).ends
-        var serviceSettings = settings
-        serviceSettings.httpHost = "127.0.0.1"
-        serviceSettings.httpPort = 0
+    public func run(timeout: Duration = .seconds(600), progress: @escaping @Sendable (Int64) -> Void = { _ in }) async throws -> ReplayOutcome {
         var parts = MetricsService.Parts()
         parts.earlyWarning = false
         parts.gauges = nil
         parts.liveFeed = false
         let runtime = MetricsService.makeRuntime(
-            service: service, settings: serviceSettings, settings: LiveConfiguration(name: "metrics", fixed: metrics), topics: topics, parts: parts,
+            service: service, settings: settings, settings: LiveConfiguration(name: "metrics", fixed: metrics), topics: topics, parts: parts,
             logger: logger)
-        let group = try runtime.makeServiceGroup()
-        let inputTopics = self.inputTopics
-        return try await withThrowingTaskGroup(of: KafkaGroupProgress?.self) { tasks in
-            tasks.addTask {
-                try await group.run()
-                return nil
-            }
-            tasks.addTask {
-                let deadline = ContinuousClock.now + timeout
-                while ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .seconds(1))
-                    guard let current = try? await admin.progress(of: service.executable, on: inputTopics) else { continue }
-                    progress(current)
-                    if current.reached(ends) { return current }
-                }
-                throw RebuildTimedOut(description: "the rebuild had not caught up within \(timeout)")
-            }
-            defer { tasks.cancelAll() }
-            while let result = try await tasks.next() {
-                if let reached = result {
-                    await group.triggerGracefulShutdown()
-                    while try await tasks.next() != nil {}
-                    return reached
-                }
-            }
-            throw RebuildTimedOut(description: "the rebuild stopped before it caught up")
-        }
-    }
-
-    /// The rebuild did not reach the topics' ends in time.
-    public struct RebuildTimedOut: Error, CustomStringConvertible {
-        public var description: String
+        return try await StageReplay(runtime: runtime, logger: logger).run(timeout: timeout, progress: progress)
     }
 
     /// One hotel's KPIs in both schemas and whether they agree.

@@ -17,6 +17,9 @@ public struct DeadLetterPublisher: Sendable {
     let topic: String
     let retry: RetryPolicy
     let logger: Logger
+    /// `false` in a replay: the reason is logged and the message counts as settled, nothing is sent
+    /// (the live service dead-lettered the same message already).
+    public var publishes = true
 
     /// - Parameter topic: The dead-letter topic; `complaints.deadletter.v1` unless renamed.
     public init(producer: KafkaProducer, serviceName: String, topic: String = Topics.deadLetter.name, retry: RetryPolicy = RetryPolicy(), logger: Logger) {
@@ -31,6 +34,13 @@ public struct DeadLetterPublisher: Sendable {
     /// - Returns: `true` once acknowledged; `false` if graceful shutdown began before it could be
     ///   (the original will be redelivered after restart).
     public func publish(_ message: KafkaConsumerMessage, reason: String, attempts: Int) async -> Bool {
+        guard publishes else {
+            logger.warning("message would be dead-lettered (replay: not published)", metadata: [
+                LoggingKeys.kafkaTopic: "\(message.topic)", LoggingKeys.kafkaPartition: "\(message.partition)",
+                LoggingKeys.kafkaOffset: "\(message.offset)", LoggingKeys.errorReason: "\(reason)",
+            ])
+            return true
+        }
         let record = DeadLetterRecord(
             reason: reason,
             sourceTopic: message.topic,

@@ -24,6 +24,13 @@ public struct PipelineConfiguration: Sendable {
     /// The client's connections start with ``schema`` on their `search_path` (the runtime's own pool),
     /// so transactions need no `SET LOCAL search_path`; `false` for a pool shared across schemas.
     public var connectionsUseSchema = false
+    /// Per topic and partition, the first offset not to apply (a replay of a time range stops there);
+    /// messages at or past it are left unread. `nil`: no end.
+    public var stopOffsets: [String: [Int32: Int64]]?
+    /// Message timestamps (milliseconds since 1970) applied; a message outside is passed over (its
+    /// offset stored, nothing applied): a replay's time range where the broker cannot look offsets up
+    /// by time (librdkafka's mock cluster). `nil`: every message.
+    public var timestamps: Range<Int64>?
 
     public init(serviceName: String, schema: SchemaName) {
         self.serviceName = serviceName
@@ -140,6 +147,9 @@ public final class EventPipelineService: Service {
         }
         for try await batch in consumer.batches(maximumCount: configuration.maximumBatchSize).cancelOnGracefulShutdown() {
             for message in batch {
+                if let stop = configuration.stopOffsets?[message.topic]?[message.partition.rawValue], message.offset.rawValue >= stop {
+                    continue
+                }
                 guard await flow.admit() else { return }
                 let key = "\(message.topic)#\(message.partition.rawValue)"
                 if lanes[key] == nil {
@@ -179,6 +189,10 @@ public final class EventPipelineService: Service {
         logger[metadataKey: LoggingKeys.kafkaPartition] = "\(message.partition)"
         logger[metadataKey: LoggingKeys.kafkaOffset] = "\(message.offset)"
 
+        if let timestamps = configuration.timestamps, let timestamp = message.timestampMilliseconds, !timestamps.contains(timestamp) {
+            crashPoints.settled(origin, .outsideRange)
+            return .outsideRange
+        }
         guard let input = inputs[message.topic] else {
             return try await deadLetter(message, reason: "no handler for topic \(message.topic) in \(configuration.serviceName)", attempts: 1)
         }
@@ -280,6 +294,9 @@ public enum MessageOutcome: String, Sendable, Hashable {
     case deadLettered = "dead_lettered"
     /// Graceful shutdown began before it was settled; it will be redelivered.
     case abandoned
+    /// Its timestamp is outside the pipeline's ``PipelineConfiguration/timestamps`` (a replay's range):
+    /// passed over, nothing applied.
+    case outsideRange = "outside_range"
 }
 
 /// Thrown by ``EventPipelineService/CrashPoints`` hooks in tests: ends `run()` on the spot, like a

@@ -53,6 +53,16 @@ public struct StageRuntime: Sendable {
     /// Runs after the migrations and before the pipeline and background services start (assignment
     /// loads its organisation file here); retried like the migrations while it fails.
     public var afterMigrations: (@Sendable (StageResources) async throws -> Void)?
+    /// `false` for a replay (`redress replay`): output events stay in the outbox, dead letters and
+    /// work-queue intents are recorded but neither published nor performed, so nothing outside the
+    /// stage's own schema changes.
+    public var publishes = true
+    /// Where the pipeline stops reading (see ``PipelineConfiguration/stopOffsets``); a replay's end.
+    public var stopOffsets: [String: [Int32: Int64]]?
+    /// The message timestamps applied (see ``PipelineConfiguration/timestamps``); a replay's range.
+    public var timestamps: Range<Int64>?
+    /// Observes what became of each consumed message (a replay counts them; tests simulate crashes).
+    public var pipelineHooks = EventPipelineService.CrashPoints()
     /// Learns about migrations and background services; `/health/ready` reads it.
     public let health = StageHealth()
 
@@ -107,23 +117,28 @@ public struct StageRuntime: Sendable {
             consumerConfiguration.additionalProperties = ["max.partition.fetch.bytes": "262144"].merging(kafkaProperties) { _, given in given }
             let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
             clients.append(.init(service: consumer))
-            let deadLetters = DeadLetterPublisher(producer: producer, serviceName: service.name, topic: deadLetterTopic, logger: logger)
+            var deadLetters = DeadLetterPublisher(producer: producer, serviceName: service.name, topic: deadLetterTopic, logger: logger)
+            deadLetters.publishes = publishes
             var pipelineConfiguration = PipelineConfiguration(serviceName: service.name, schema: service.schema)
             pipelineConfiguration.connectionsUseSchema = true
+            pipelineConfiguration.stopOffsets = stopOffsets
+            pipelineConfiguration.timestamps = timestamps
             background.append(("pipeline", EventPipelineService(
                 inputs: inputs, consumer: consumer, client: client, deadLetters: deadLetters,
-                configuration: pipelineConfiguration, logger: logger)))
+                configuration: pipelineConfiguration, crashPoints: pipelineHooks, logger: logger)))
         }
         var relayConfiguration = self.relayConfiguration
         if let lease = settings.outboxLease {
             relayConfiguration.lease = lease
             relayConfiguration.publishTimeout = min(relayConfiguration.publishTimeout, lease / 2)
         }
-        background.append(("outbox relay", OutboxRelay(
-            outbox: Outbox(schema: service.schema), client: client, producer: producer, configuration: relayConfiguration, logger: logger)))
+        if publishes {
+            background.append(("outbox relay", OutboxRelay(
+                outbox: Outbox(schema: service.schema), client: client, producer: producer, configuration: relayConfiguration, logger: logger)))
+        }
         var workerConfiguration = self.workerConfiguration
         workerConfiguration.connectionsUseSchema = true
-        for performer in workPerformers {
+        for performer in workPerformers where publishes {
             background.append(("worker \(performer.kinds.joined(separator: ","))", WorkQueueWorker(
                 performer: performer, schema: service.schema, client: client, configuration: workerConfiguration, logger: logger)))
         }

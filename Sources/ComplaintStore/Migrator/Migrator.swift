@@ -107,6 +107,21 @@ public struct Migrator: Sendable {
         }
     }
 
+    /// Drops a temporary schema (a replay's, a benchmark's) and forgets its migrations in the ledger,
+    /// so that a schema of the same name would be migrated afresh.
+    public func drop(_ schema: SchemaName) async throws {
+        try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+        let ledgerExists = try await client.query(
+            "SELECT to_regclass(\(ledger)) IS NOT NULL", logger: logger).collect().first?.decode(Bool.self) ?? false
+        if ledgerExists {
+            try await client.query(PostgresQuery(unsafeSQL: "DELETE FROM \(ledger) WHERE schema = $1", binds: {
+                var binds = PostgresBindings()
+                binds.append(schema.rawValue)
+                return binds
+            }()), logger: logger)
+        }
+    }
+
     /// The migrations recorded in the ledger for `schema` and `track`, by version.
     public func appliedMigrations(
         schema: SchemaName,

@@ -41,8 +41,7 @@ extension KafkaAdminClient {
     /// - Throws: A ``KafkaError`` when the cluster does not answer within `timeout` or a topic is unknown.
     public func progress(of groupID: String, on topics: [String], timeout: Duration = .seconds(10)) async throws -> KafkaGroupProgress {
         let timeoutMilliseconds = Int32(clamping: timeout.kafkaMilliseconds)
-        let bootstrap = bootstrapServers
-        let properties = additionalProperties
+        let groupProperties = groupMemberProperties(groupID: groupID)
         let logger = self.logger
         return try await withTaskExecutorPreference(executor) {
             var entries: [KafkaGroupProgress.Entry] = []
@@ -57,10 +56,6 @@ extension KafkaAdminClient {
                 }
             }
             // A consumer handle of the group that never subscribes: it may ask the coordinator for offsets.
-            var groupProperties = properties
-            groupProperties["bootstrap.servers"] = bootstrap.joined(separator: ",")
-            groupProperties["group.id"] = groupID
-            groupProperties["enable.auto.commit"] = "false"
             let member = try RDKafkaClient.make(kind: .consumer, properties: groupProperties, events: [.error], logger: logger)
             let list = RDKafkaTopicPartitionList(capacity: max(entries.count, 1))
             for entry in entries { list.add(topic: entry.topic, partition: entry.partition, offset: Int64(RD_KAFKA_OFFSET_INVALID)) }
@@ -73,6 +68,75 @@ extension KafkaAdminClient {
             for index in entries.indices { entries[index].committed = committed["\(entries[index].topic)/\(entries[index].partition)"] }
             return KafkaGroupProgress(partitions: entries)
         }
+    }
+
+    /// Per partition of `topics`, the first offset whose message has a timestamp at or after
+    /// `milliseconds` since 1970: where a replay of a time range starts or stops. A partition is left
+    /// out when the broker found no such message or cannot look offsets up by time (librdkafka's mock
+    /// cluster, the embedded broker, answers "none" for every time).
+    /// - Throws: A ``KafkaError`` when the cluster does not answer within `timeout` or a topic is unknown.
+    public func offsets(
+        atMillisecondsSince1970 milliseconds: Int64, on topics: [String], timeout: Duration = .seconds(10)
+    ) async throws -> [String: [Int32: Int64]] {
+        let timeoutMilliseconds = Int32(clamping: timeout.kafkaMilliseconds)
+        let properties = groupMemberProperties(groupID: "redress-offsets-\(UInt64.random(in: 0...UInt64.max))")
+        let logger = self.logger
+        return try await withTaskExecutorPreference(executor) {
+            let list = RDKafkaTopicPartitionList(capacity: 8)
+            for topic in topics {
+                for partition in try partitionCount(of: topic, timeoutMilliseconds: timeoutMilliseconds) {
+                    list.add(topic: topic, partition: partition, offset: milliseconds)
+                }
+            }
+            let member = try RDKafkaClient.make(kind: .consumer, properties: properties, events: [.error], logger: logger)
+            let result = list.withListPointer { rd_kafka_offsets_for_times(member.pointer, $0, timeoutMilliseconds) }
+            guard result == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError.rdKafka(result, code: .admin, context: "offsets for time \(milliseconds) ms")
+            }
+            var offsets: [String: [Int32: Int64]] = [:]
+            for element in list.elements {
+                guard element.error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    throw KafkaError.rdKafka(element.error, code: .admin, context: "offset for time of \(element.topic)/\(element.partition)")
+                }
+                // -1: no message at or after the time, or no lookup by time.
+                if element.offset >= 0 { offsets[element.topic, default: [:]][element.partition] = element.offset }
+            }
+            return offsets
+        }
+    }
+
+    /// Commits `offsets` (the next offset to read, per topic and partition) for consumer group
+    /// `groupID` without joining it: a fresh group then starts there. Commit only for a group no
+    /// member is running.
+    /// - Throws: A ``KafkaError`` when the coordinator refuses or does not answer within `timeout`.
+    public func commit(_ offsets: [String: [Int32: Int64]], for groupID: String, timeout: Duration = .seconds(10)) async throws {
+        guard offsets.values.contains(where: { !$0.isEmpty }) else { return }
+        let properties = groupMemberProperties(groupID: groupID)
+        let logger = self.logger
+        try await withTaskExecutorPreference(executor) {
+            let member = try RDKafkaClient.make(kind: .consumer, properties: properties, events: [.error], logger: logger)
+            let list = RDKafkaTopicPartitionList(capacity: offsets.values.reduce(0) { $0 + $1.count })
+            for (topic, partitions) in offsets {
+                for (partition, offset) in partitions { list.add(topic: topic, partition: partition, offset: offset) }
+            }
+            let result = list.withListPointer { rd_kafka_commit(member.pointer, $0, 0) }
+            guard result == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError.rdKafka(result, code: .admin, context: "committing offsets for group \(groupID)")
+            }
+            for element in list.elements where element.error != RD_KAFKA_RESP_ERR_NO_ERROR {
+                throw KafkaError.rdKafka(element.error, code: .admin, context: "committing \(element.topic)/\(element.partition) for group \(groupID)")
+            }
+        }
+    }
+
+    /// The properties of a consumer handle of `groupID` that never subscribes (it may ask the
+    /// coordinator for offsets, commit them and look offsets up by time).
+    private func groupMemberProperties(groupID: String) -> [String: String] {
+        var properties = additionalProperties
+        properties["bootstrap.servers"] = bootstrapServers.joined(separator: ",")
+        properties["group.id"] = groupID
+        properties["enable.auto.commit"] = "false"
+        return properties
     }
 
     /// The partitions of `topic`, from the cluster's metadata of all topics (asking for one topic by name

@@ -1,0 +1,148 @@
+import ComplaintPipeline
+import ComplaintStore
+import EventTail
+import Foundation
+import Logging
+import PostgresNIO
+import RdKafka
+
+/// Puts a replay's output events (left in its schema's outbox) beside the events the live stage
+/// published for the same complaints, event by event: what matches, what differs and in which
+/// fields, what only one side has.
+///
+/// Events are matched by topic, type and complaint (the Kafka key), in order; their `data` is
+/// compared as JSON without the fields that record when the stage ran (`volatileFields`, e.g.
+/// `classifiedAt`). The envelope's id and time differ by construction and are not compared.
+public struct ReplayComparison: Sendable {
+    /// `data` fields that hold the processing time, not the outcome.
+    public var volatileFields: Set<String>
+    /// The stage's output topics.
+    public var outputTopics: [String]
+
+    public init(outputTopics: [String], volatileFields: Set<String>) {
+        self.outputTopics = outputTopics
+        self.volatileFields = volatileFields
+    }
+
+    /// One output event reduced to what is compared.
+    public struct Output: Sendable, Hashable {
+        public var topic: String
+        public var key: String
+        public var type: String
+        /// Canonical JSON (sorted keys) of `data` without the volatile fields.
+        public var data: String
+    }
+
+    /// How the replay's outputs compare with the recorded ones.
+    public struct Report: Sendable {
+        public var replayed: Int
+        public var recorded: Int
+        public var matching: Int
+        /// Pairs that differ, with the `data` fields that do.
+        public var differing: [(replayed: Output, recorded: Output, fields: [String])]
+        /// Outputs the replay produced that the live stage never published.
+        public var onlyReplayed: [Output]
+        /// Outputs the live stage published for the replayed complaints that the replay did not produce.
+        public var onlyRecorded: [Output]
+
+        public var matches: Bool { differing.isEmpty && onlyReplayed.isEmpty && onlyRecorded.isEmpty }
+    }
+
+    /// Compares the outputs in `outcome`'s schema with those recorded on the output topics for the
+    /// complaints whose input messages the replay read.
+    /// - Parameter inputKeys: The Kafka keys (complaint ids) of the replayed input messages.
+    public func compare(
+        _ outcome: ReplayOutcome, inputKeys: Set<String>, brokers: [String], client: PostgresClient, logger: Logger
+    ) async throws -> Report {
+        let replayed = try await replayedOutputs(in: outcome.schema, client: client, logger: logger)
+        var reader = HistoryReader(brokers: brokers, topics: outputTopics)
+        reader.idleTimeout = .seconds(10)
+        var recorded: [Output] = []
+        var undecodable = 0
+        _ = try await reader.read(logger: logger) { message in
+            guard let key = message.key.map({ String(buffer: $0) }), inputKeys.contains(key) else { return }
+            if let output = output(topic: message.topic, key: key, value: Array(message.value.readableBytesView)) {
+                recorded.append(output)
+            } else {
+                undecodable += 1
+            }
+        }
+        if undecodable > 0 { logger.warning("recorded outputs that are not JSON events were skipped", metadata: ["count": "\(undecodable)"]) }
+        return Self.pair(replayed: replayed, recorded: recorded)
+    }
+
+    /// The replay's outputs, in the order the stage wrote them.
+    func replayedOutputs(in schema: SchemaName, client: PostgresClient, logger: Logger) async throws -> [Output] {
+        let rows = try await client.query(
+            PostgresQuery(unsafeSQL: "SELECT topic, aggregate_key, value FROM \(schema).outbox ORDER BY id"), logger: logger)
+        var outputs: [Output] = []
+        for try await (topic, key, value) in rows.decode((String, String, ByteBuffer).self) {
+            guard let output = output(topic: topic, key: key, value: Array(value.readableBytesView)) else { continue }
+            outputs.append(output)
+        }
+        return outputs
+    }
+
+    /// An event's comparable part; `nil` when the value is not a JSON event.
+    func output(topic: String, key: String, value: [UInt8]) -> Output? {
+        guard let envelope = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any],
+              let type = envelope["type"] as? String
+        else { return nil }
+        var data = envelope["data"] as? [String: Any] ?? [:]
+        for field in volatileFields { data[field] = nil }
+        guard let canonical = try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]) else { return nil }
+        return Output(topic: topic, key: key, type: type, data: String(decoding: canonical, as: UTF8.self))
+    }
+
+    /// Pairs outputs by topic, type and key, in order.
+    static func pair(replayed: [Output], recorded: [Output]) -> Report {
+        struct Slot: Hashable { var topic, type, key: String }
+        var waiting = Dictionary(grouping: recorded) { Slot(topic: $0.topic, type: $0.type, key: $0.key) }
+        var report = Report(replayed: replayed.count, recorded: recorded.count, matching: 0, differing: [], onlyReplayed: [], onlyRecorded: [])
+        for output in replayed {
+            let slot = Slot(topic: output.topic, type: output.type, key: output.key)
+            guard var candidates = waiting[slot], !candidates.isEmpty else {
+                report.onlyReplayed.append(output)
+                continue
+            }
+            let counterpart = candidates.removeFirst()
+            waiting[slot] = candidates
+            if counterpart.data == output.data {
+                report.matching += 1
+            } else {
+                report.differing.append((output, counterpart, differingFields(output.data, counterpart.data)))
+            }
+        }
+        report.onlyRecorded = waiting.values.flatMap { $0 }.sorted { ($0.key, $0.type) < ($1.key, $1.type) }
+        return report
+    }
+
+    /// The top-level `data` fields whose JSON differs.
+    static func differingFields(_ lhs: String, _ rhs: String) -> [String] {
+        func fields(_ json: String) -> [String: String] {
+            let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
+            return object.mapValues { value in
+                (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]))
+                    .map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
+            }
+        }
+        let left = fields(lhs), right = fields(rhs)
+        return Set(left.keys).union(right.keys).sorted().filter { left[$0] != right[$0] }
+    }
+}
+
+extension ReplayRange {
+    /// The Kafka keys (complaint ids) of the messages the range applies.
+    public func keys(brokers: [String], logger: Logger) async throws -> Set<String> {
+        var reader = HistoryReader(brokers: brokers, topics: Array(stop.keys).sorted())
+        reader.start = start
+        reader.stop = stop
+        reader.idleTimeout = .seconds(10)
+        var keys: Set<String> = []
+        _ = try await reader.read(logger: logger) { message in
+            guard message.timestampMilliseconds.map(timestamps.contains) ?? true, let key = message.key else { return }
+            keys.insert(String(buffer: key))
+        }
+        return keys
+    }
+}

@@ -1,0 +1,164 @@
+import ArgumentParser
+import Classifier
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import EventReplay
+import Foundation
+import Logging
+import PostgresNIO
+import Prometheus
+import RdKafka
+
+/// `redress replay SERVICE`: re-reads a time range of a service's input topics into a fresh schema
+/// under a fresh consumer group, publishing nothing, and shows whether the result matches what the
+/// live service produced: the event log is the system of record.
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay a time range of a service's input topics into a fresh schema and compare the result with the live one.",
+        discussion: """
+            classifier: complaints.received.v1 in [--from, --to) through the classifier's own handler (the rules, \
+            model and settings this process loads, as the service does); its classifications are compared, field by \
+            field, with those the live classifier published on complaints.classified.v1.
+            metrics: every topic from the first message kept into a fresh rollup schema; the KPIs of the days \
+            --from … --to are compared with the live schema's (the same as `redress metrics rebuild`).
+            Nothing is published: outputs stay in the fresh schema, dead letters are logged. assignment, sla-watcher \
+            and notifier decide by the clock (shifts, deadlines, quiet hours), so a replay of their inputs answers \
+            differently by design; `redress sla backtest` is the what-if for SLA policies.
+            """,
+        subcommands: [Classifier.self, Metrics.self])
+
+    /// `redress replay classifier`.
+    struct Classifier: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replay complaints.received.v1 through the classifier and compare with complaints.classified.v1.")
+
+        @Option(help: "First message time replayed, RFC 3339 (default: the first message kept).")
+        var from: String?
+
+        @Option(help: "First message time not replayed, RFC 3339 (default: the topic's end when the replay starts).")
+        var to: String?
+
+        @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS, else .redress/up.env).")
+        var brokers: String?
+
+        @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else .redress/up.env).")
+        var databaseURL: String?
+
+        @Option(help: "Prefix of the topic names (a test's or a tenant's topics).")
+        var topicPrefix = ""
+
+        @Option(help: "Differences printed in full.")
+        var show = 10
+
+        @Option(help: "Seconds the replay may take.")
+        var timeout = 600
+
+        @Flag(help: "Keep the replay's schema (named in the output) instead of dropping it.")
+        var keep = false
+
+        @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
+        var dataDir = ".redress"
+
+        func run() async throws {
+            let formatter = ISO8601DateFormatter()
+            let start = try from.map { text in
+                guard let date = formatter.date(from: text) else { throw ValidationError("--from '\(text)' is not an RFC 3339 date-time") }
+                return date
+            }
+            let end = try to.map { text in
+                guard let date = formatter.date(from: text) else { throw ValidationError("--to '\(text)' is not an RFC 3339 date-time") }
+                return date
+            }
+            if let start, let end, end <= start { throw ValidationError("--to must come after --from") }
+            let url = try ProcessInfoEnvironment.setting(databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
+            let brokerList = KafkaBootstrap.servers(from: try ProcessInfoEnvironment.setting(
+                brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka"))
+            var logger = Logger(label: "redress.replay")
+            logger.logLevel = .warning
+
+            let input = Topics.received.renamed(topicPrefix + Topics.received.name)
+            let output = Topics.classified.renamed(topicPrefix + Topics.classified.name)
+            let settings = ServiceSettings(
+                kafkaBrokers: brokerList, databaseURL: url, httpHost: "127.0.0.1", httpPort: 0, logLevel: .warning, shutdownTimeout: .seconds(20))
+            let configuration = try await ClassifierConfiguration.load()
+            let engine = try ClassifierService.makeEngine(configuration: configuration, logger: logger)
+            let service = try StageReplay.replayService(of: .classifier, stamp: "\(Int(Date().timeIntervalSince1970))")
+            let runtime = StageRuntime(
+                service: service, settings: settings,
+                inputs: [StageInput(input, preparing: ClassifierHandler(engine: engine, outputTopic: output))], logger: logger)
+            print("replaying \(input.name) into schema \(service.schema) (consumer group \(service.executable)), classifier \(engine.version)")
+            fflushStandardOutput()
+            let outcome = try await StageReplay(runtime: runtime, from: start, to: end, logger: logger).run(timeout: .seconds(timeout)) { remaining in
+                print("  \(remaining) messages to go")
+                fflushStandardOutput()
+            }
+            print(ReplayReportText.summary(outcome))
+
+            let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).makeClientConfiguration(), backgroundLogger: logger)
+            let report = try await withThrowingTaskGroup(of: ReplayComparison.Report?.self) { tasks in
+                tasks.addTask {
+                    await client.run()
+                    return nil
+                }
+                defer { tasks.cancelAll() }
+                do {
+                    let keys = try await outcome.range.keys(brokers: brokerList, logger: logger)
+                    let report = try await ReplayComparison(outputTopics: [output.name], volatileFields: ["classifiedAt"])
+                        .compare(outcome, inputKeys: keys, brokers: brokerList, client: client, logger: logger)
+                    if !keep { try await Migrator(client: client, logger: logger).drop(outcome.schema) }
+                    return report
+                } catch {
+                    if !keep { try? await Migrator(client: client, logger: logger).drop(outcome.schema) }
+                    throw error
+                }
+            }
+            print(ReplayReportText.render(report, show: show, replayedAny: outcome.outcomes[.applied, default: 0] > 0))
+            print(keep ? "kept schema \(outcome.schema)" : "dropped schema \(outcome.schema)")
+            if !report.matches { throw ExitCode(1) }
+        }
+    }
+
+    /// `redress replay metrics`: the metrics rebuild.
+    struct Metrics: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replay every topic into a fresh rollup schema and compare its KPIs with the live schema's (`redress metrics rebuild`).")
+
+        @OptionGroup var options: MetricsRebuildOptions
+
+        func run() async throws { try await options.run() }
+    }
+}
+
+/// A replay and its comparison as an operator reads them.
+enum ReplayReportText {
+    static func summary(_ outcome: ReplayOutcome) -> String {
+        let applied = outcome.outcomes[.applied, default: 0], duplicates = outcome.outcomes[.duplicate, default: 0]
+        let deadLettered = outcome.outcomes[.deadLettered, default: 0], outside = outcome.outcomes[.outsideRange, default: 0]
+        var text = "read \(outcome.range.messages) messages in \(outcome.duration.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))): "
+            + "\(applied) applied, \(duplicates) redeliveries skipped, \(deadLettered) would be dead-lettered"
+        if outside > 0 { text += ", \(outside) outside the time range passed over" }
+        return text
+    }
+
+    static func render(_ report: ReplayComparison.Report, show: Int, replayedAny: Bool) -> String {
+        var lines = [
+            "outputs: \(report.replayed) replayed, \(report.recorded) recorded for the same complaints; \(report.matching) match, "
+                + "\(report.differing.count) differ, \(report.onlyReplayed.count) only in the replay, \(report.onlyRecorded.count) only recorded",
+        ]
+        for (replayed, recorded, fields) in report.differing.prefix(show) {
+            lines.append("  differs \(replayed.key) \(replayed.type): \(fields.joined(separator: ", "))")
+            lines.append("    recorded \(recorded.data)")
+            lines.append("    replayed \(replayed.data)")
+        }
+        for output in report.onlyReplayed.prefix(show) { lines.append("  only in the replay \(output.key) \(output.type)") }
+        for output in report.onlyRecorded.prefix(show) { lines.append("  only recorded \(output.key) \(output.type)") }
+        if !replayedAny && report.recorded == 0 {
+            lines.append("nothing in the range was replayed, so nothing was compared")
+        } else {
+            lines.append(report.matches ? "the replay matches what the live service published" : "the replay does NOT match")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
