@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import RdKafka
 import RdKafkaTestKit
@@ -30,6 +31,37 @@ struct AdminAndClusterTests {
             return partitions
         }
         #expect(partitions == [KafkaPartition(rawValue: 0), KafkaPartition(rawValue: 1), KafkaPartition(rawValue: 2)])
+    }
+
+    @Test("offsets committed for a group that never joined are where it starts; offsets by time are found on a real Kafka, left out on the mock")
+    func commitAndOffsetsByTime() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic(prefix: "offsets", partitions: 1)
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+        let admin = try KafkaAdminClient(bootstrapServers: kafka.bootstrapServers, logger: kafka.logger)
+        let middle = try await withRunningServices([producer]) {
+            for index in 0..<3 { _ = try await producer.sendAndAwait(KafkaProducerMessage(topic: topic, key: "k", value: "early-\(index)")) }
+            // Message timestamps have millisecond resolution: step past the early ones' millisecond.
+            try await Task.sleep(for: .milliseconds(2))
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            try await Task.sleep(for: .milliseconds(2))
+            for index in 0..<2 { _ = try await producer.sendAndAwait(KafkaProducerMessage(topic: topic, key: "k", value: "late-\(index)")) }
+            return now
+        }
+        let found = try await admin.offsets(atMillisecondsSince1970: middle, on: [topic])
+        if KafkaTestEnvironment.usesExternalKafka {
+            #expect(found[topic]?[0] == 3)
+        } else {
+            #expect(found[topic]?[0] == nil, "librdkafka 2.0's mock cluster cannot look offsets up by time")
+        }
+
+        let group = "committed-\(UInt64.random(in: 0 ... .max))"
+        try await admin.commit([topic: [0: 3]], for: group)
+        #expect(try await admin.progress(of: group, on: [topic]).partitions.first?.committed == 3)
+        // A member of that group starts there.
+        let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(groupID: group, topics: [topic]), logger: kafka.logger)
+        let read = try await withRunningServices([consumer]) { try await consumer.collect(2) }
+        #expect(read.map(\.valueString) == ["late-0", "late-1"])
     }
 
     @Test("an invalid topic specification is refused locally with the topic named")
