@@ -18,7 +18,8 @@ struct FullLoopLoad {
     var base: String
     var key: String
     var brokers: [String]
-    var hotel: String
+    /// Complaints go to these hotels in turn.
+    var hotels: [String]
     var logger: Logger
 
     /// What came back for one complaint (times in seconds since the reference instant).
@@ -82,7 +83,7 @@ struct FullLoopLoad {
                         request.method = .POST
                         request.headers.add(name: "Authorization", value: "Bearer \(key)")
                         request.headers.add(name: "Content-Type", value: "application/json")
-                        request.body = .bytes(ByteBuffer(string: LoadgenCommand.body(hotel: hotel, externalID: "loop-\(run)-\(index)", index: index)))
+                        request.body = .bytes(ByteBuffer(string: LoadgenCommand.body(hotel: hotels[index % hotels.count], externalID: "loop-\(run)-\(index)", index: index)))
                         let instant = scheduled ?? ContinuousClock.now
                         let postedAt = Date().addingTimeInterval(-Self.seconds(ContinuousClock.now - instant))
                         do {

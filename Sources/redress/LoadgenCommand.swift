@@ -31,8 +31,11 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(help: "Unmeasured requests before each run.")
     var warmup = 200
 
-    @Option(help: "Hotel id of the generated complaints (the key must cover it).")
-    var hotel = "SHA-PD01"
+    @Option(name: .customLong("hotel"), help: "Hotel id of the generated complaints; repeat to spread them over several hotels in turn (the key must cover them). (default: SHA-PD01)")
+    var hotels: [String] = []
+
+    /// The hotels complaints go to, in turn.
+    var hotelList: [String] { hotels.isEmpty ? ["SHA-PD01"] : hotels }
 
     @Flag(help: "Follow each complaint through the loop: from the POST until it is assigned with its SLA clock started (needs KAFKA_BROKERS).")
     var fullLoop = false
@@ -66,7 +69,7 @@ struct LoadgenCommand: AsyncParsableCommand {
                 }
                 var logger = Logger(label: "redress.loadgen")
                 logger.logLevel = .warning
-                let load = FullLoopLoad(base: base, key: key, brokers: KafkaBootstrap.servers(from: brokerList), hotel: hotel, logger: logger)
+                let load = FullLoopLoad(base: base, key: key, brokers: KafkaBootstrap.servers(from: brokerList), hotels: hotelList, logger: logger)
                 if warmup > 0 {
                     print("warm-up: \(warmup) complaints")
                     try await load.run(count: warmup, rate: nil, concurrency: concurrencies.last ?? 16, timeout: .seconds(120), client: client)
@@ -109,7 +112,7 @@ struct LoadgenCommand: AsyncParsableCommand {
 
     private func drive(client: HTTPClient, base: String, key: String, count: Int, concurrency: Int, tag: String) async throws -> RunResult {
         let run = UUID().uuidString.prefix(8).lowercased()
-        let hotel = hotel
+        let hotels = hotelList
         let started = ContinuousClock.now
         var histogram = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
         var ids = Set<String>()
@@ -123,7 +126,7 @@ struct LoadgenCommand: AsyncParsableCommand {
                     request.method = .POST
                     request.headers.add(name: "Authorization", value: "Bearer \(key)")
                     request.headers.add(name: "Content-Type", value: "application/json")
-                    request.body = .bytes(ByteBuffer(string: Self.body(hotel: hotel, externalID: "load-\(tag)-\(run)-\(index)", index: index)))
+                    request.body = .bytes(ByteBuffer(string: Self.body(hotel: hotels[index % hotels.count], externalID: "load-\(tag)-\(run)-\(index)", index: index)))
                     let begin = ContinuousClock.now
                     do {
                         let response = try await client.execute(request, timeout: .seconds(30))

@@ -36,12 +36,15 @@ public struct Assigner: Sendable {
     func lockedHotel(_ hotelID: String, context: HandlerContext) async throws -> HotelOrganisation {
         guard let revision = try await organisations.lockRevision(of: hotelID, on: context.connection, logger: context.logger),
               let hotel = try await organisations.hotel(hotelID, revision: revision, on: context.connection, logger: context.logger)
-        else {
-            throw RejectedEvent(
-                "hotel \(hotelID) has no organisation in the assignment service; add it to services/assignment/organisation.yaml "
-                    + "or PUT /v1/hotels/\(hotelID), then replay this event from the dead-letter topic")
-        }
+        else { throw Self.unknownHotel(hotelID) }
         return hotel
+    }
+
+    /// The event names a hotel the assignment service has no organisation for: dead-lettered with what to do.
+    static func unknownHotel(_ hotelID: String) -> RejectedEvent {
+        RejectedEvent(
+            "hotel \(hotelID) has no organisation in the assignment service; add it to services/assignment/organisation.yaml "
+                + "or PUT /v1/hotels/\(hotelID), then replay this event from the dead-letter topic")
     }
 
     /// Records `decision` as the next assignment of `complaint` and returns the event announcing it.
@@ -63,12 +66,8 @@ public struct Assigner: Sendable {
             version: complaint.version + 1, department: decision.department, staffID: decision.member.id, staffName: decision.member.name,
             role: decision.member.role.rawValue, strategy: decision.strategy, reason: reason, escalationLevel: escalationLevel,
             explanation: explanation, assignedAt: now, eventID: envelope.id)
-        try await ledger.record(entry, of: complaint, on: context.connection, logger: context.logger)
-        if decision.strategy == RoundRobinStrategy.name {
-            try await ledger.setLastInTurn(
-                decision.member.id, hotelID: complaint.hotelID, department: decision.department, on: context.connection,
-                logger: context.logger)
-        }
+        try await ledger.record(
+            entry, of: complaint, takesTurn: decision.strategy == RoundRobinStrategy.name, on: context.connection, logger: context.logger)
         context.logger.info("assigned", metadata: [
             "assignment.staff": "\(decision.member.id)", "assignment.department": "\(decision.department)",
             "assignment.strategy": "\(decision.strategy)", "assignment.version": "\(entry.version)",

@@ -44,21 +44,20 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
         _ event: EventEnvelope<ComplaintClassified>, prepared answer: DispatcherAnswer?, context: HandlerContext
     ) async throws -> [OutgoingEvent] {
         let facts = Self.facts(of: event)
-        let hotel = try await assigner.lockedHotel(facts.hotelID, context: context)
-        let ledger = assigner.ledger
-        let complaint = try await ledger.recordFacts(facts, on: context.connection, logger: context.logger)
+        // The hotel's lock, the classification stored, the loads and turns: one round trip.
+        guard let recorded = try await assigner.ledger.recordClassification(facts, on: context.connection, logger: context.logger),
+              let hotel = try await assigner.organisations.hotel(
+                  facts.hotelID, revision: recorded.revision, on: context.connection, logger: context.logger)
+        else { throw Assigner.unknownHotel(facts.hotelID) }
+        let complaint = recorded.complaint
         guard complaint.version == 0 else {
             // Reclassified, or the same verdict published again: the owner stays; the facts are refreshed.
             context.logger.info("complaint already assigned; facts updated, owner kept")
             return []
         }
-        let loads = try await ledger.openLoads(hotelID: hotel.id, on: context.connection, logger: context.logger)
+        let loads = recorded.loads
         let routing = assigner.planner.route(facts, in: hotel, loads: loads, now: assigner.clock())
-        var lastInTurn: String?
-        if routing.strategy == RoundRobinStrategy.name {
-            lastInTurn = try await ledger.lastInTurn(
-                hotelID: hotel.id, department: routing.departmentCode, on: context.connection, logger: context.logger)
-        }
+        let lastInTurn = routing.strategy == RoundRobinStrategy.name ? recorded.turns[routing.departmentCode] : nil
         guard let decision = assigner.planner.assign(
             facts, in: hotel, loads: loads, now: assigner.clock(), lastInTurn: lastInTurn, dispatcherAnswer: answer)
         else {

@@ -55,30 +55,43 @@ public struct AssignmentLedger: Sendable {
         return nil
     }
 
-    /// Stores a complaint's classification (creating its row, or filling one a status update made first)
-    /// and returns the complaint as it now stands, its row locked for the transaction: one round trip.
-    public func recordFacts(_ facts: ComplaintFacts, on connection: PostgresConnection, logger: Logger) async throws -> ComplaintRecord {
-        let rows = try await connection.query("""
-            INSERT INTO complaints (complaint_id, hotel_id, category, severity, priority, language, vip, safety, registered_at)
-            VALUES (\(facts.complaintID), \(facts.hotelID), \(facts.category.rawValue), \(facts.severity.rawValue),
-                \(Int16(facts.priority)), \(facts.language), \(facts.isVIP), \(facts.involvesSafety), \(facts.registeredAt))
-            ON CONFLICT (complaint_id) DO UPDATE SET category = excluded.category, severity = excluded.severity,
-                priority = excluded.priority, language = excluded.language, vip = excluded.vip, safety = excluded.safety,
-                registered_at = excluded.registered_at, updated_at = now()
-            RETURNING hotel_id, status, department, staff_id, escalation_level, version
-            """, logger: logger)
-        for try await (hotelID, status, department, staffID, level, version) in rows.decode((String, String, String?, String?, Int16, Int).self) {
-            return ComplaintRecord(
-                complaintID: facts.complaintID, hotelID: hotelID, facts: facts, status: Status(rawValue: status) ?? .open,
-                department: department, staffID: staffID, escalationLevel: Int(level), version: version)
-        }
-        throw NoComplaintRow(complaintID: facts.complaintID)
+    /// What the first assignment of a classified complaint needs, read under the hotel's lock.
+    public struct ClassificationRecorded: Sendable {
+        /// The hotel's organisation revision, locked for the transaction.
+        public var revision: Int64
+        /// The complaint as it now stands (its row locked too).
+        public var complaint: ComplaintRecord
+        /// Open complaints per staff id at the hotel.
+        public var loads: [String: Int]
+        /// Whom each department's round robin served last.
+        public var turns: [String: String]
     }
 
-    /// The upsert returned nothing (it always returns its row).
-    struct NoComplaintRow: Error, CustomStringConvertible {
-        var complaintID: UUID
-        var description: String { "storing complaint \(complaintID.uuidString.lowercased()) returned no row" }
+    /// Takes the hotel's lock, stores the complaint's classification (creating its row, or filling one a
+    /// status update made first), and returns it with the hotel's open loads and round-robin turns: one
+    /// round trip (`record_classification`, migration 0002), since every round trip under the hotel's
+    /// lock is time the hotel's other complaints wait. `nil`: the hotel is unknown.
+    public func recordClassification(
+        _ facts: ComplaintFacts, on connection: PostgresConnection, logger: Logger
+    ) async throws -> ClassificationRecorded? {
+        let rows = try await connection.query("""
+            SELECT o_revision, o_status, o_department, o_staff_id, o_escalation_level, o_version, o_loads::text, o_turns::text
+            FROM record_classification(\(facts.complaintID), \(facts.hotelID), \(facts.category.rawValue), \(facts.severity.rawValue),
+                \(Int16(facts.priority)), \(facts.language), \(facts.isVIP), \(facts.involvesSafety), \(facts.registeredAt))
+            """, logger: logger)
+        for try await (revision, status, department, staffID, level, version, loads, turns)
+            in rows.decode((Int64, String, String?, String?, Int16, Int, String, String).self)
+        {
+            let decoder = JSONDecoder()
+            return ClassificationRecorded(
+                revision: revision,
+                complaint: ComplaintRecord(
+                    complaintID: facts.complaintID, hotelID: facts.hotelID, facts: facts, status: Status(rawValue: status) ?? .open,
+                    department: department, staffID: staffID, escalationLevel: Int(level), version: version),
+                loads: try decoder.decode([String: Int].self, from: Data(loads.utf8)),
+                turns: try decoder.decode([String: String].self, from: Data(turns.utf8)))
+        }
+        return nil
     }
 
     /// Sets a complaint's status, creating a bare row when the update came before the classification.
@@ -109,10 +122,13 @@ public struct AssignmentLedger: Sendable {
         }
     }
 
-    /// Records assignment `entry.version` of `complaint` and makes it the current one. The history's
-    /// primary key (complaint, version) makes a second writer of the same version fail.
-    public func record(_ entry: Entry, of complaint: ComplaintRecord, on connection: PostgresConnection, logger: Logger) async throws {
-        // One round trip: the history row, then the current owner.
+    /// Records assignment `entry.version` of `complaint` and makes it the current one; with `takesTurn`,
+    /// its person becomes the one the department's round robin served last. The history's primary key
+    /// (complaint, version) makes a second writer of the same version fail.
+    public func record(
+        _ entry: Entry, of complaint: ComplaintRecord, takesTurn: Bool = false, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        // One round trip: the history row, the round-robin turn, then the current owner.
         try await connection.query("""
             WITH history AS (
                 INSERT INTO assignments (complaint_id, version, hotel_id, department, staff_id, staff_name, staff_role, strategy,
@@ -121,6 +137,10 @@ public struct AssignmentLedger: Sendable {
                     \(entry.staffName), \(entry.role), \(entry.strategy), \(entry.reason.rawValue), \(Int16(entry.escalationLevel)),
                     \(entry.explanation), \(entry.assignedAt), \(entry.eventID))
                 RETURNING complaint_id
+            ), turn AS (
+                INSERT INTO round_robin (hotel_id, department, last_staff_id)
+                SELECT \(complaint.hotelID), \(entry.department), \(entry.staffID) WHERE \(takesTurn)
+                ON CONFLICT (hotel_id, department) DO UPDATE SET last_staff_id = excluded.last_staff_id
             )
             UPDATE complaints SET staff_id = \(entry.staffID), department = \(entry.department), version = \(entry.version),
                 escalation_level = \(Int16(entry.escalationLevel)), updated_at = now()
@@ -137,21 +157,6 @@ public struct AssignmentLedger: Sendable {
         var loads: [String: Int] = [:]
         for try await (staffID, count) in rows.decode((String, Int).self) { loads[staffID] = count }
         return loads
-    }
-
-    /// Whom the department's round robin served last.
-    public func lastInTurn(hotelID: String, department: String, on connection: PostgresConnection, logger: Logger) async throws -> String? {
-        let rows = try await connection.query(
-            "SELECT last_staff_id FROM round_robin WHERE hotel_id = \(hotelID) AND department = \(department)", logger: logger)
-        for try await staffID in rows.decode(String.self) { return staffID }
-        return nil
-    }
-
-    public func setLastInTurn(_ staffID: String, hotelID: String, department: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
-            INSERT INTO round_robin (hotel_id, department, last_staff_id) VALUES (\(hotelID), \(department), \(staffID))
-            ON CONFLICT (hotel_id, department) DO UPDATE SET last_staff_id = excluded.last_staff_id
-            """, logger: logger)
     }
 
     /// Every assignment of a complaint, oldest first, with its hotel (`nil` when assignment never saw it).
