@@ -11,7 +11,7 @@ import NIOCore
 import Testing
 
 /// `redress up` as a developer runs it: a separate process, stopped with SIGTERM.
-@Suite("redress up", .serialized, .timeLimit(.minutes(3)), .enabled(if: RedressExecutable.url != nil, "redress executable not built"))
+@Suite("redress up", .serialized, .timeLimit(.minutes(6)), .enabled(if: RedressExecutable.url != nil, "redress executable not built"))
 struct RedressUpTests {
     @Test("starts broker and database, migrates, writes up.env, and stops cleanly leaving no process behind")
     func upSmokeTest() async throws {

@@ -12,6 +12,18 @@ final class UpProcess: @unchecked Sendable {
     private(set) var banner = ""
     /// The variables of its up.env.
     private(set) var variables: [String: String] = [:]
+    /// What it printed after the banner.
+    private let later = PrintedLater()
+    var output: String { later.text }
+
+    /// Waits until it has printed `text` after the banner.
+    func waitForOutput(_ text: String, timeout: Duration) async -> Bool {
+        await eventually(timeout: timeout) {
+            if output.contains(text) { return true }
+            try? await Task.sleep(for: .milliseconds(200))
+            return output.contains(text)
+        }
+    }
 
     init(arguments: [String] = [], environment extra: [String: String] = [:]) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("redress-up-\(UUID().uuidString.prefix(8))")
@@ -33,6 +45,16 @@ final class UpProcess: @unchecked Sendable {
             let chunk = output.fileHandleForReading.availableData
             guard !chunk.isEmpty else { break }
             banner += String(decoding: chunk, as: UTF8.self)
+        }
+        // What it prints later (the demo day's lines) is kept too; the pipe is drained so it never blocks.
+        let handle = output.fileHandleForReading
+        let later = self.later
+        Thread.detachNewThread {
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { return }
+                later.append(String(decoding: chunk, as: UTF8.self))
+            }
         }
         let env = (try? String(contentsOfFile: folder.appendingPathComponent("up.env").path, encoding: .utf8)) ?? ""
         for line in env.split(separator: "\n") where line.hasPrefix("export ") {
@@ -84,6 +106,14 @@ final class UpProcess: @unchecked Sendable {
         stop()
         try? FileManager.default.removeItem(at: folder)
     }
+}
+
+/// What `redress up` printed after its banner, appended by the thread that drains its output.
+final class PrintedLater: @unchecked Sendable {
+    private let lock = NSLock()
+    private var printed = ""
+    var text: String { lock.withLock { printed } }
+    func append(_ chunk: String) { lock.withLock { printed += chunk } }
 }
 
 struct UpProcessError: Error, CustomStringConvertible {
