@@ -54,7 +54,8 @@ public struct ReplayComparison: Sendable {
     public func compare(
         _ outcome: ReplayOutcome, inputKeys: Set<String>, brokers: [String], client: PostgresClient, logger: Logger
     ) async throws -> Report {
-        let replayed = try await replayedOutputs(in: outcome.schema, client: client, logger: logger)
+        // Outputs of the look-back's messages are not compared.
+        let replayed = try await replayedOutputs(in: outcome.schema, client: client, logger: logger).filter { inputKeys.contains($0.key) }
         var reader = HistoryReader(brokers: brokers, topics: outputTopics)
         reader.idleTimeout = .seconds(10)
         var recorded: [Output] = []
@@ -73,11 +74,13 @@ public struct ReplayComparison: Sendable {
 
     /// The replay's outputs, in the order the stage wrote them.
     func replayedOutputs(in schema: SchemaName, client: PostgresClient, logger: Logger) async throws -> [Output] {
+        // The Kafka key the relay would have published with (the ordering key when there is none).
         let rows = try await client.query(
-            PostgresQuery(unsafeSQL: "SELECT topic, aggregate_key, value FROM \(schema).outbox ORDER BY id"), logger: logger)
+            PostgresQuery(unsafeSQL: "SELECT topic, aggregate_key, key, value FROM \(schema).outbox ORDER BY id"), logger: logger)
         var outputs: [Output] = []
-        for try await (topic, key, value) in rows.decode((String, String, ByteBuffer).self) {
-            guard let output = output(topic: topic, key: key, value: Array(value.readableBytesView)) else { continue }
+        for try await (topic, aggregateKey, key, value) in rows.decode((String, String, ByteBuffer?, ByteBuffer).self) {
+            let kafkaKey = key.map { String(buffer: $0) } ?? aggregateKey
+            guard let output = output(topic: topic, key: kafkaKey, value: Array(value.readableBytesView)) else { continue }
             outputs.append(output)
         }
         return outputs
@@ -132,7 +135,7 @@ public struct ReplayComparison: Sendable {
 }
 
 extension ReplayRange {
-    /// The Kafka keys (complaint ids) of the messages the range applies.
+    /// The Kafka keys (complaint ids) of the messages whose outcome the range compares.
     public func keys(brokers: [String], logger: Logger) async throws -> Set<String> {
         var reader = HistoryReader(brokers: brokers, topics: Array(stop.keys).sorted())
         reader.start = start
@@ -140,7 +143,7 @@ extension ReplayRange {
         reader.idleTimeout = .seconds(10)
         var keys: Set<String> = []
         _ = try await reader.read(logger: logger) { message in
-            guard message.timestampMilliseconds.map(timestamps.contains) ?? true, let key = message.key else { return }
+            guard message.timestampMilliseconds.map(compared.contains) ?? true, let key = message.key else { return }
             keys.insert(String(buffer: key))
         }
         return keys

@@ -22,13 +22,23 @@ public struct StageReplay: Sendable {
     public var from: Date?
     /// First message time not replayed (`nil`: the topics' ends when the replay starts).
     public var to: Date?
+    /// How far before `from` the stage must read to hold the state the range's messages depend on
+    /// (the classifier's guest history: a repeat complaint is one within 30 days). Those earlier
+    /// messages are applied but not compared.
+    public var lookBack: Duration
     public var logger: Logger
 
-    public init(runtime: StageRuntime, from: Date? = nil, to: Date? = nil, logger: Logger) {
+    public init(runtime: StageRuntime, from: Date? = nil, to: Date? = nil, lookBack: Duration = .zero, logger: Logger) {
         self.runtime = runtime
         self.from = from
         self.to = to
+        self.lookBack = lookBack
         self.logger = logger
+    }
+
+    /// Where the stage starts applying: `from` less the look-back.
+    var applyFrom: Date? {
+        from.map { $0.addingTimeInterval(-Double(lookBack.components.seconds)) }
     }
 
     /// The service a replay of `service` runs as: schema `<schema>_replay_<stamp>`, consumer group
@@ -51,7 +61,7 @@ public struct StageReplay: Sendable {
         let kept = try await admin.progress(of: runtime.service.executable, on: inputTopics)
         var start = kept.partitions.reduce(into: [String: [Int32: Int64]]()) { $0[$1.topic, default: [:]][$1.partition] = $1.start }
         var stop = kept.ends
-        if let from {
+        if let from = applyFrom {
             let offsets = try await admin.offsets(atMillisecondsSince1970: Self.milliseconds(from), on: inputTopics)
             for (topic, partitions) in offsets {
                 for (partition, offset) in partitions {
@@ -76,8 +86,10 @@ public struct StageReplay: Sendable {
                 if offset < first { stop[topic]?[partition] = first }
             }
         }
+        let end = to.map(Self.milliseconds) ?? .max
         return ReplayRange(
-            start: start, stop: stop, timestamps: (from.map(Self.milliseconds) ?? .min)..<(to.map(Self.milliseconds) ?? .max))
+            start: start, stop: stop, timestamps: (applyFrom.map(Self.milliseconds) ?? .min)..<end,
+            compared: (from.map(Self.milliseconds) ?? .min)..<end)
     }
 
     static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
@@ -128,12 +140,11 @@ public struct StageReplay: Sendable {
                 throw ReplayTimedOut(description: "the replay had not reached the range's end within \(timeout)")
             }
             defer { tasks.cancelAll() }
-            while let result = try await tasks.next() {
-                if result {
-                    await services.triggerGracefulShutdown()
-                    while try await tasks.next() != nil {}
-                    return
-                }
+            // The first to finish decides: the range's end reached, or the stage stopped (Ctrl-C, a failure).
+            if try await tasks.next() == true {
+                await services.triggerGracefulShutdown()
+                while try await tasks.next() != nil {}
+                return
             }
             throw ReplayTimedOut(description: "the replayed stage stopped before it reached the range's end")
         }
@@ -148,8 +159,10 @@ public struct StageReplay: Sendable {
 public struct ReplayRange: Sendable, Hashable {
     public var start: [String: [Int32: Int64]]
     public var stop: [String: [Int32: Int64]]
-    /// Milliseconds since 1970, `from` up to `to`.
+    /// Milliseconds since 1970 of the messages applied: from `from` less the look-back up to `to`.
     public var timestamps: Range<Int64>
+    /// Milliseconds since 1970 of the messages whose outcome is compared: `from` up to `to`.
+    public var compared: Range<Int64>
 
     /// Messages read (those outside ``timestamps`` are passed over).
     public var messages: Int64 {

@@ -4,9 +4,10 @@ import NIOCore
 import RdKafka
 import ServiceLifecycle
 
-/// Reads topics from the first offset still kept to where they ended when the read began: the event
-/// log as the system of record, for what-ifs (`redress sla backtest`) and replays. A fresh consumer
-/// group that never commits, so it takes nothing from the services and leaves nothing behind.
+/// Reads topics from the first offset still kept (or a range's start) to where they ended when the
+/// read began (or the range's end): the event log as the system of record, for what-ifs (`redress sla
+/// backtest`) and replays. A fresh consumer group that takes nothing from the services; it commits
+/// only a range's start offsets, before it reads (the broker expires the group's offsets later).
 public struct HistoryReader: Sendable {
     public var configuration: KafkaConsumerConfiguration
     /// How long to wait without a message before giving up on reaching the ends.
@@ -66,7 +67,8 @@ public struct HistoryReader: Sendable {
                     let partition = message.partition.rawValue
                     guard let end = remaining[message.topic]?[partition] else { continue }
                     lastMessage.touch()
-                    if message.offset.rawValue < end {
+                    let first = start?[message.topic]?[partition] ?? 0
+                    if message.offset.rawValue < end && message.offset.rawValue >= first {
                         try body(message)
                         count += 1
                     }

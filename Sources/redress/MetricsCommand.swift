@@ -292,15 +292,6 @@ struct MetricsRebuildOptions: ParsableArguments {
         let rebuild = MetricsRebuild(settings: settings, metrics: metrics, schema: schema, logger: logger)
         print("replaying the topics into schema \(schema) (consumer group \(rebuild.service.executable))")
         fflushStandardOutput()
-        let started = ContinuousClock.now
-        let outcome = try await rebuild.run(timeout: .seconds(timeout)) { remaining in
-            print("  \(remaining) messages to go")
-            fflushStandardOutput()
-        }
-        let elapsed = ContinuousClock.now - started
-        let messages = outcome.range.messages
-        print("caught up with \(messages) messages in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
-
         let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).makeClientConfiguration(), backgroundLogger: logger)
         let differing = try await withThrowingTaskGroup(of: Int.self) { tasks in
             tasks.addTask {
@@ -308,19 +299,33 @@ struct MetricsRebuildOptions: ParsableArguments {
                 return 0
             }
             defer { tasks.cancelAll() }
-            var hotels = Set(metrics.hotels.keys)
-            let seen = try await client.query(PostgresQuery(unsafeSQL: "SELECT hotel_id FROM \(schema).hotels"), logger: logger)
-            for try await id in seen.decode(String.self) { hotels.insert(id) }
-            let comparisons = try await MetricsRebuild.compare(
-                RedressService.metrics.schema, with: schema, hotels: hotels.sorted().map(metrics.hotel), from: first, to: last, now: Date(),
-                settings: metrics, client: client, logger: logger)
-            print("KPIs \(first) … \(last), live schema \(RedressService.metrics.schema) beside the rebuild:")
-            for comparison in comparisons {
-                let verdict = comparison.differences.isEmpty ? "same numbers" : "differs in " + comparison.differences.joined(separator: ", ")
-                print("  \(comparison.hotelID): \(comparison.live.totals.volume) / \(comparison.rebuilt.totals.volume) complaints — \(verdict)")
+            // The rebuilt schema goes, also when the replay or the comparison fails (unless kept).
+            do {
+                let started = ContinuousClock.now
+                let outcome = try await rebuild.run(timeout: .seconds(timeout)) { remaining in
+                    print("  \(remaining) messages to go")
+                    fflushStandardOutput()
+                }
+                let elapsed = ContinuousClock.now - started
+                print("caught up with \(outcome.range.messages) messages in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
+                var hotels = Set(metrics.hotels.keys)
+                let seen = try await client.query(PostgresQuery(unsafeSQL: "SELECT hotel_id FROM \(schema).hotels"), logger: logger)
+                for try await id in seen.decode(String.self) { hotels.insert(id) }
+                let comparisons = try await MetricsRebuild.compare(
+                    RedressService.metrics.schema, with: schema, hotels: hotels.sorted().map(metrics.hotel), from: first, to: last, now: Date(),
+                    settings: metrics, client: client, logger: logger)
+                print("KPIs \(first) … \(last), live schema \(RedressService.metrics.schema) beside the rebuild:")
+                for comparison in comparisons {
+                    let verdict = comparison.differences.isEmpty ? "same numbers" : "differs in " + comparison.differences.joined(separator: ", ")
+                    print("  \(comparison.hotelID): \(comparison.live.totals.volume) / \(comparison.rebuilt.totals.volume) complaints — \(verdict)")
+                }
+                if !keep { try await Migrator(client: client, logger: logger).drop(schema) }
+                return comparisons.filter { !$0.differences.isEmpty }.count
+            } catch {
+                if !keep { try? await Migrator(client: client, logger: logger).drop(schema) }
+                print(keep ? "kept schema \(schema)" : "dropped schema \(schema)")
+                throw error
             }
-            if !keep { try await Migrator(client: client, logger: logger).drop(schema) }
-            return comparisons.filter { !$0.differences.isEmpty }.count
         }
         print(keep ? "kept schema \(schema)" : "dropped schema \(schema)")
         // Events that arrived after the replay's end mark also differ: compare closed days, or run it again.

@@ -89,31 +89,35 @@ struct ReplayCommand: AsyncParsableCommand {
                 service: service, settings: settings,
                 inputs: [StageInput(input, preparing: ClassifierHandler(engine: engine, outputTopic: output))], logger: logger)
             print("replaying \(input.name) into schema \(service.schema) (consumer group \(service.executable)), classifier \(engine.version)")
+            if start != nil { print("  (reading from 30 days before --from: a repeat complaint depends on the guest's complaints of the 30 days before it)") }
             fflushStandardOutput()
-            let outcome = try await StageReplay(runtime: runtime, from: start, to: end, logger: logger).run(timeout: .seconds(timeout)) { remaining in
-                print("  \(remaining) messages to go")
-                fflushStandardOutput()
-            }
-            print(ReplayReportText.summary(outcome))
-
+            let replay = StageReplay(
+                runtime: runtime, from: start, to: end, lookBack: .seconds(Int64(GuestVisit.repeatWindow)), logger: logger)
             let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).makeClientConfiguration(), backgroundLogger: logger)
-            let report = try await withThrowingTaskGroup(of: ReplayComparison.Report?.self) { tasks in
+            let (outcome, report) = try await withThrowingTaskGroup(of: (ReplayOutcome, ReplayComparison.Report)?.self) { tasks in
                 tasks.addTask {
                     await client.run()
                     return nil
                 }
                 defer { tasks.cancelAll() }
+                // The replay's schema goes, also when the replay or the comparison fails (unless kept).
                 do {
+                    let outcome = try await replay.run(timeout: .seconds(timeout)) { remaining in
+                        print("  \(remaining) messages to go")
+                        fflushStandardOutput()
+                    }
+                    print(ReplayReportText.summary(outcome))
                     let keys = try await outcome.range.keys(brokers: brokerList, logger: logger)
                     let report = try await ReplayComparison(outputTopics: [output.name], volatileFields: ["classifiedAt"])
                         .compare(outcome, inputKeys: keys, brokers: brokerList, client: client, logger: logger)
-                    if !keep { try await Migrator(client: client, logger: logger).drop(outcome.schema) }
-                    return report
+                    if !keep { try await Migrator(client: client, logger: logger).drop(service.schema) }
+                    return (outcome, report)
                 } catch {
-                    if !keep { try? await Migrator(client: client, logger: logger).drop(outcome.schema) }
+                    if !keep { try? await Migrator(client: client, logger: logger).drop(service.schema) }
+                    print(keep ? "kept schema \(service.schema)" : "dropped schema \(service.schema)")
                     throw error
                 }
-            }
+            }!
             print(ReplayReportText.render(report, show: show, replayedAny: outcome.outcomes[.applied, default: 0] > 0))
             print(keep ? "kept schema \(outcome.schema)" : "dropped schema \(outcome.schema)")
             if !report.matches { throw ExitCode(1) }

@@ -37,14 +37,20 @@ struct ClassifierReplayTests {
             "The receptionist was rude and rolled her eyes at us", "早餐的鸡蛋是生的，孩子吃了肚子疼", "Charged twice for the minibar",
             "Exposed wires sparking behind the bedside lamp",
         ]
-        let events = try texts.map { text in
+        let drafted = try texts.map { text in
             var event = try EventFixtures.received()
             event.data.text = text
             // Distinct guests: the guest history (repeat complaints) is then the same in any replay range.
             event.data.guest.guestKey = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
             return event
         }
-        let firstBatch = Array(events.prefix(4)), secondBatch = Array(events.dropFirst(4))
+        var repeated = Array(drafted.dropFirst(4))
+        let firstBatch = Array(drafted.prefix(4))
+        // A guest who complained before the range complains again in it: a repeat, which a replay of
+        // the range alone would not know.
+        repeated[0].data.guest.guestKey = firstBatch[0].data.guest.guestKey
+        let secondBatch = repeated
+        let events = firstBatch + secondBatch
 
         // The live stage classifies the first batch; the range boundary is taken once it has; then the second batch.
         let boundary = try await withRunningStage(try runtime(service)) { _ in
@@ -69,10 +75,10 @@ struct ClassifierReplayTests {
 
         let brokers = kafka.bootstrapServers
         try await withTestClient { client in
-            func replay(from: Date?, to: Date? = nil, plugins: [String] = ["keyword", "logistic"], stamp: String) async throws -> (ReplayOutcome, ReplayComparison.Report) {
+            func replay(from: Date?, to: Date? = nil, lookBack: Duration = .seconds(Int64(GuestVisit.repeatWindow)), plugins: [String] = ["keyword", "logistic"], stamp: String) async throws -> (ReplayOutcome, ReplayComparison.Report) {
                 let replayService = try StageReplay.replayService(of: service, stamp: stamp)
                 do {
-                    let outcome = try await StageReplay(runtime: try runtime(replayService, plugins: plugins), from: from, to: to, logger: kafka.logger)
+                    let outcome = try await StageReplay(runtime: try runtime(replayService, plugins: plugins), from: from, to: to, lookBack: lookBack, logger: kafka.logger)
                         .run(timeout: .seconds(90))
                     let keys = try await outcome.range.keys(brokers: brokers, logger: kafka.logger)
                     let report = try await ReplayComparison(outputTopics: [output.name], volatileFields: ["classifiedAt"])
@@ -86,13 +92,18 @@ struct ClassifierReplayTests {
             }
 
             let (range, rangeReport) = try await replay(from: boundary, stamp: "range")
-            // A real Kafka looks the range's first offsets up by time; the mock cluster cannot, so the
-            // replay reads from the start and passes over the older messages by their timestamps.
-            #expect(range.outcomes[.applied] == secondBatch.count)
-            #expect(range.range.messages == Int64(secondBatch.count + (range.outcomes[.outsideRange] ?? 0)))
+            // The look-back (the guest history's 30 days) applies the first batch too; only the range's
+            // complaints are compared, and the repeat guest's classification matches.
+            #expect(range.outcomes[.applied] == events.count)
+            #expect(rangeReport.matching == secondBatch.count)
             #expect(rangeReport.replayed == secondBatch.count)
             #expect(rangeReport.recorded == secondBatch.count, "only the complaints of the range are compared")
             #expect(rangeReport.matches, "\(rangeReport.differing.map(\.fields)) \(rangeReport.onlyReplayed) \(rangeReport.onlyRecorded)")
+
+            // Without the look-back the repeat is missed, and the comparison says so.
+            let (_, blindReport) = try await replay(from: boundary, lookBack: .zero, stamp: "blind")
+            #expect(blindReport.differing.contains { $0.fields.contains("flags") }, "\(blindReport.differing.map(\.fields))")
+            #expect(blindReport.replayed == secondBatch.count)
 
             let (all, allReport) = try await replay(from: nil, stamp: "all")
             #expect(all.range.messages == Int64(events.count))

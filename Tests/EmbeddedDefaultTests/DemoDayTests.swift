@@ -21,7 +21,8 @@ extension RedressUpTests {
         try #require(up.variables["NOTIFIER_URL"] != nil && up.variables["METRICS_URL"] != nil, "services not built")
         // A simulated day and the follow-ups of its last complaints: about two minutes.
         let over = await up.waitForOutput("the demo day is over", timeout: .seconds(300))
-        let printed = up.output
+        // Lines printed in the same read as the banner's end are in the banner.
+        let printed = up.banner + up.output
         let brokers = KafkaBootstrap.servers(from: try #require(up.variables["KAFKA_BROKERS"]))
         defer {
             #expect(up.stop() == 0)

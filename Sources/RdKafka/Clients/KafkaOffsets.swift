@@ -107,9 +107,10 @@ extension KafkaAdminClient {
 
     /// Commits `offsets` (the next offset to read, per topic and partition) for consumer group
     /// `groupID` without joining it: a fresh group then starts there. Commit only for a group no
-    /// member is running.
-    /// - Throws: A ``KafkaError`` when the coordinator refuses or does not answer within `timeout`.
-    public func commit(_ offsets: [String: [Int32: Int64]], for groupID: String, timeout: Duration = .seconds(10)) async throws {
+    /// member is running. librdkafka's synchronous commit waits for the group's coordinator (its
+    /// requests time out after `socket.timeout.ms`, 60 s by default).
+    /// - Throws: A ``KafkaError`` when the coordinator refuses or cannot be reached.
+    public func commit(_ offsets: [String: [Int32: Int64]], for groupID: String) async throws {
         guard offsets.values.contains(where: { !$0.isEmpty }) else { return }
         let properties = groupMemberProperties(groupID: groupID)
         let logger = self.logger
