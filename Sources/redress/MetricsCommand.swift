@@ -118,7 +118,7 @@ struct MetricsCommand: AsyncParsableCommand {
                     print("bench failed: \(error)")
                 }
                 await stage.triggerGracefulShutdown()
-                if !keep { try? await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: logger) }
+                if !keep { try? await Migrator(client: client, logger: logger).drop(schema) }
                 await others.triggerGracefulShutdown()
                 try await tasks.waitForAll()
             }

@@ -90,12 +90,12 @@ struct SLABench: AsyncParsableCommand {
                 _ = try await Migrator(client: clients[0], logger: logger).apply(try service.migrations())
                 let store = StageStore(client: clients[0], schema: schema, connectionsUseSchema: true, logger: logger)
                 let result = try await body(store, clients, schema)
-                _ = try await clients[0].query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: logger)
+                try await Migrator(client: clients[0], logger: logger).drop(schema)
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
                 return result
             } catch {
-                _ = try? await clients[0].query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: logger)
+                try? await Migrator(client: clients[0], logger: logger).drop(schema)
                 await group.triggerGracefulShutdown()
                 try? await tasks.waitForAll()
                 throw error
