@@ -21,7 +21,10 @@ struct ClassifierReplayTests {
     @Test("a replay of a time range, or of everything, matches what the live stage published, and publishes nothing")
     func replayMatches() async throws {
         let kafka = try KafkaTestEnvironment()
-        let input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 2))
+        // One input partition: the repeat guest's two complaints are applied in the order they came,
+        // live and in every replay. On several partitions two complaints of one guest moments apart
+        // race in the live stage and in a replay alike (each may not see the other's visit yet).
+        let input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 1))
         let output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 2))
         let database = try await TestDatabase.shared.configuration()
         let service = RedressService.classifier.isolated()
