@@ -10,7 +10,6 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 
@@ -48,8 +47,19 @@ def submit(driver):
     """Sends the form and waits for the answer page to replace it (clicking returns before it loads)."""
     button = driver.find_element(By.ID, "submit")
     button.click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(button))
+    WebDriverWait(driver, 15).until(lambda _: gone(button))
     WebDriverWait(driver, 15).until(loaded)
+
+
+def gone(element):
+    """Whether the element's document was replaced. Chromium says so either as a stale reference or,
+    caught mid-swap, as "Node with given id does not belong to the document" (an inspector error that
+    selenium's staleness_of does not expect)."""
+    try:
+        element.is_enabled()
+        return False
+    except WebDriverException:
+        return True
 
 
 def main():
