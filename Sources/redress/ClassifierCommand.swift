@@ -55,9 +55,11 @@ struct ClassifierCommand: AsyncParsableCommand {
         var l2: Double = TextModel.Parameters().l2
         @Option(help: "Drop n-grams seen in fewer documents.")
         var minimumCount: Int = TextModel.Parameters().minimumCount
+        @Option(help: "Weight of a serious line in the severity head's loss.")
+        var seriousWeight: Double = TextModel.Parameters().seriousWeight
 
         var parameters: TextModel.Parameters {
-            .init(epochs: epochs, learningRate: learningRate, l2: l2, minimumCount: minimumCount)
+            .init(epochs: epochs, learningRate: learningRate, l2: l2, minimumCount: minimumCount, seriousWeight: seriousWeight)
         }
     }
 

@@ -49,4 +49,25 @@ struct ModelFileTests {
             #expect(scorer.categories[best] == example.category, "\(example.text)")
         }
     }
+
+    @Test("a heavier serious weight in the loss makes an ambiguous line more likely serious, and is recorded in the file")
+    func seriousWeight() throws {
+        let examples = [
+            LabeledExample(text: "wires hanging from the ceiling", category: .maintenance, severity: .serious),
+            LabeledExample(text: "ceiling light flickers", category: .maintenance, severity: .minor),
+            LabeledExample(text: "ceiling stain", category: .maintenance, severity: .minor),
+            LabeledExample(text: "socket sparks", category: .maintenance, severity: .serious),
+        ]
+        let plain = TextModelTrainer(parameters: .init(minimumCount: 1)).train(examples: examples)
+        let weighted = TextModelTrainer(parameters: .init(minimumCount: 1, seriousWeight: 3)).train(examples: examples)
+        let serious = try #require(plain.severities.firstIndex(of: .serious))
+        let text = NormalizedText("ceiling wires")
+        let before = TextModelScorer(model: plain).posterior(text).severities[serious]
+        let after = TextModelScorer(model: weighted).posterior(text).severities[serious]
+        #expect(after > before, "P(serious) \(before) → \(after)")
+        #expect(weighted.version != plain.version)
+        #expect(!plain.serialized().contains("seriousWeight") && weighted.serialized().contains("\"seriousWeight\": 3.0"))
+        let decoded = try JSONDecoder().decode(TextModel.self, from: Data(weighted.serialized().utf8))
+        #expect(decoded.parameters.seriousWeight == 3 && decoded == weighted)
+    }
 }

@@ -28,10 +28,14 @@ public struct TextModel: Codable, Sendable, Hashable {
         public var decimals: Int
         /// Describes the features (see ``FeatureExtractor``); changes when they change.
         public var features: String
+        /// How much more a `serious` training line weighs in the severity head's loss than any
+        /// other: missing a danger costs more than a duty manager's look at a moderate complaint.
+        /// 1 is the plain cross-entropy (and is left out of the file).
+        public var seriousWeight: Double
 
         public init(
-            epochs: Int = 20, learningRate: Double = 1, l2: Double = 0.001, seed: Int = 42, minimumCount: Int = 2, decimals: Int = 4,
-            features: String = FeatureExtractor.description
+            epochs: Int = 30, learningRate: Double = 1, l2: Double = 0.0005, seed: Int = 42, minimumCount: Int = 2, decimals: Int = 4,
+            features: String = FeatureExtractor.description, seriousWeight: Double = 1
         ) {
             self.epochs = epochs
             self.learningRate = learningRate
@@ -40,12 +44,27 @@ public struct TextModel: Codable, Sendable, Hashable {
             self.minimumCount = minimumCount
             self.decimals = decimals
             self.features = features
+            self.seriousWeight = seriousWeight
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            epochs = try container.decode(Int.self, forKey: .epochs)
+            learningRate = try container.decode(Double.self, forKey: .learningRate)
+            l2 = try container.decode(Double.self, forKey: .l2)
+            seed = try container.decode(Int.self, forKey: .seed)
+            minimumCount = try container.decode(Int.self, forKey: .minimumCount)
+            decimals = try container.decode(Int.self, forKey: .decimals)
+            features = try container.decode(String.self, forKey: .features)
+            seriousWeight = try container.decodeIfPresent(Double.self, forKey: .seriousWeight) ?? 1
         }
 
         /// The canonical spelling, for the version hash and the file.
         var canonical: String {
             "{\"epochs\": \(epochs), \"learningRate\": \(TextModel.decimal(learningRate)), \"l2\": \(TextModel.decimal(l2)), "
-                + "\"seed\": \(seed), \"minimumCount\": \(minimumCount), \"decimals\": \(decimals), \"features\": \(TextModel.quote(features))}"
+                + "\"seed\": \(seed), \"minimumCount\": \(minimumCount), \"decimals\": \(decimals), "
+                + (seriousWeight == 1 ? "" : "\"seriousWeight\": \(TextModel.decimal(seriousWeight)), ")
+                + "\"features\": \(TextModel.quote(features))}"
         }
     }
 

@@ -58,7 +58,8 @@ public struct TextModelTrainer: Sendable {
         let categoryHead = fit(
             documents: documents, labels: examples.map { categoryIndex[$0.category]! }, classes: categories.count, features: vocabulary.count)
         let severityHead = fit(
-            documents: documents, labels: examples.map { severityIndex[$0.severity]! }, classes: severities.count, features: vocabulary.count)
+            documents: documents, labels: examples.map { severityIndex[$0.severity]! }, classes: severities.count, features: vocabulary.count,
+            classWeights: severities.map { $0 == .serious ? parameters.seriousWeight : 1 })
 
         let places = parameters.decimals
         var features: [TextModel.Feature] = []
@@ -85,8 +86,9 @@ public struct TextModelTrainer: Sendable {
             features: features)
     }
 
-    /// One softmax head by SGD: `weights[feature * classes + class]`.
-    func fit(documents: [[Int32]], labels: [Int], classes: Int, features: Int) -> (weights: [Double], bias: [Double]) {
+    /// One softmax head by SGD: `weights[feature * classes + class]`. A line's loss is multiplied
+    /// by the weight of its true class (`classWeights`, all 1 when empty).
+    func fit(documents: [[Int32]], labels: [Int], classes: Int, features: Int, classWeights: [Double] = []) -> (weights: [Double], bias: [Double]) {
         var weights = [Double](repeating: 0, count: features * classes)
         var bias = [Double](repeating: 0, count: classes)
         var order = Array(documents.indices)
@@ -122,8 +124,9 @@ public struct TextModelTrainer: Sendable {
                         scores[k] = exp(scores[k] - maximum)
                         sum += scores[k]
                     }
-                    // scores becomes the gradient of the loss with respect to the logits.
-                    for k in 0..<classes { scores[k] = scores[k] / sum - (k == labels[example] ? 1 : 0) }
+                    // scores becomes the gradient of the (weighted) loss with respect to the logits.
+                    let cost = classWeights.isEmpty ? 1 : classWeights[labels[example]]
+                    for k in 0..<classes { scores[k] = cost * (scores[k] / sum - (k == labels[example] ? 1 : 0)) }
                     for f in document {
                         let base = Int(f) * classes
                         for k in 0..<classes { w[base + k] -= rate * (scores[k] * x + l2 * w[base + k]) }
