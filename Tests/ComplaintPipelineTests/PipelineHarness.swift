@@ -72,6 +72,7 @@ struct PipelineWorld: Sendable {
     func stage(
         _ handler: RecordingHandler,
         crashPoints: EventPipelineService.CrashPoints = .init(),
+        sharesTransactions: Bool = true,
         configure: (inout PipelineConfiguration) -> Void = { _ in }
     ) throws -> (producer: KafkaProducer, consumer: KafkaConsumer, pipeline: EventPipelineService) {
         var configuration = self.configuration
@@ -80,7 +81,7 @@ struct PipelineWorld: Sendable {
         let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(groupID: groupID, topics: [input.name]), logger: kafka.logger)
         let deadLetters = DeadLetterPublisher(producer: producer, serviceName: "pipeline-test", topic: deadLetterTopic, logger: kafka.logger)
         let pipeline = EventPipelineService(
-            inputs: [StageInput(input, handler)], consumer: consumer, client: client, deadLetters: deadLetters,
+            inputs: [sharesTransactions ? StageInput(input, handler) : StageInput(input, handler).oneEventPerTransaction()], consumer: consumer, client: client, deadLetters: deadLetters,
             configuration: configuration, crashPoints: crashPoints, logger: kafka.logger)
         return (producer, consumer, pipeline)
     }
@@ -91,6 +92,18 @@ struct PipelineWorld: Sendable {
         try await withRunningServices([producer]) {
             for (key, value) in values {
                 _ = try await producer.sendAndAwait(KafkaProducerMessage(topic: input.name, key: ByteBuffer(string: key), value: ByteBuffer(bytes: value)))
+            }
+        }
+    }
+
+    /// Publishes events to one partition of the input topic, in order.
+    func publish(_ events: [EventEnvelope<ComplaintReceived>], partition: Int32) async throws {
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "pipeline-test-source"), logger: kafka.logger)
+        try await withRunningServices([producer]) {
+            for event in events {
+                _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                    topic: input.name, key: ByteBuffer(string: event.data.complaintID.uuidString.lowercased()),
+                    value: ByteBuffer(bytes: try input.encode(event)), partition: KafkaPartition(rawValue: partition)))
             }
         }
     }

@@ -33,8 +33,9 @@ public enum AssignmentService {
             service: service, settings: settings,
             inputs: [
                 StageInput(topics.classified, preparing: ClassifiedAssignmentHandler(assigner: assigner)),
-                StageInput(topics.sla, EscalationHandler(assigner: assigner)),
-                StageInput(topics.updated, StatusHandler(assigner: assigner)),
+                // Both take the hotel's lock: never two hotels' locks in one transaction.
+                StageInput(topics.sla, EscalationHandler(assigner: assigner)).oneEventPerTransaction(),
+                StageInput(topics.updated, StatusHandler(assigner: assigner)).oneEventPerTransaction(),
             ],
             registry: registry, logger: logger)
         runtime.afterMigrations = { resources in

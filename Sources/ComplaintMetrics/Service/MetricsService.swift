@@ -52,7 +52,8 @@ public enum MetricsService {
                 StageInput(topics.assigned, AssignedFactsHandler(recorder: recorder)),
                 StageInput(topics.updated, UpdatedFactsHandler(recorder: recorder)),
                 StageInput(topics.sla, SLAFactsHandler(recorder: recorder)),
-                StageInput(topics.notifications, NotificationFactsHandler(recorder: recorder)),
+                // Counts into a row per hotel, day, channel and status, shared across complaints.
+                StageInput(topics.notifications, NotificationFactsHandler(recorder: recorder)).oneEventPerTransaction(),
             ],
             registry: registry, logger: logger)
         // The live feed, known once the background services are built (before the routes).

@@ -1,5 +1,6 @@
 import ComplaintEvents
 import ComplaintStore
+import Foundation
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
@@ -17,6 +18,12 @@ public struct PipelineConfiguration: Sendable {
     public var retry = RetryPolicy()
     /// Messages taken from the consumer at once.
     public var maximumBatchSize = 256
+    /// Under a backlog, up to this many queued events of one partition are applied in one transaction
+    /// (one inbox statement, one outbox statement, one commit) instead of one each; a lane never waits
+    /// to fill a batch, so a quiet stage still applies each event as it comes. If the shared
+    /// transaction fails, it is rolled back and its events are applied one at a time, with the usual
+    /// retries and dead letters. 1 applies every event in its own transaction.
+    public var maximumEventsPerTransaction = 32
     /// Messages read but not yet applied, over all lanes: the reader waits beyond it. Larger than a
     /// partition's fetched chunk (see ``StageRuntime``'s `max.partition.fetch.bytes`), so that the reader
     /// reaches the other partitions' messages while one lane is busy.
@@ -49,7 +56,10 @@ public struct PipelineConfiguration: Sendable {
 /// retried with backoff and never dead-lettered; permanent ones are dead-lettered at once.
 ///
 /// Messages of one partition are applied in order; different partitions (of any topic) are applied
-/// concurrently, each in its own lane that outlives the consumer's batches (one transaction each at a time).
+/// concurrently, each in its own lane that outlives the consumer's batches (one transaction at a time).
+/// When several of a partition's events are queued, a lane applies them together in one transaction
+/// (``PipelineConfiguration/maximumEventsPerTransaction``; inputs that opt out and preparing inputs
+/// excepted), and falls back to one transaction per event if that fails.
 ///
 /// On graceful shutdown it finishes the messages in hand, stores the offsets of what it completed
 /// and returns; the consumer then commits them.
@@ -120,7 +130,7 @@ public final class EventPipelineService: Service {
         // apply one event at a time; these keep every partition's lane busy. `LaneFlow` bounds the
         // messages read but not yet applied.
         let flow = LaneFlow(limit: max(1, configuration.maximumInFlight))
-        let (newLanes, laneOpener) = AsyncStream<AsyncStream<KafkaConsumerMessage>>.makeStream()
+        let (newLanes, laneOpener) = AsyncStream<LaneQueue>.makeStream()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 defer { laneOpener.finish() }
@@ -138,8 +148,8 @@ public final class EventPipelineService: Service {
 
     /// Reads the consumer's batches and hands each message to its partition's lane, opening lanes as
     /// partitions appear; waits while too many messages are in flight.
-    private func read(opening laneOpener: AsyncStream<AsyncStream<KafkaConsumerMessage>>.Continuation, flow: LaneFlow) async throws {
-        var lanes: [String: AsyncStream<KafkaConsumerMessage>.Continuation] = [:]
+    private func read(opening laneOpener: AsyncStream<LaneQueue>.Continuation, flow: LaneFlow) async throws {
+        var lanes: [String: LaneQueue] = [:]
         defer {
             // What is still queued is skipped (its offset is not stored: it is redelivered).
             flow.stopTaking()
@@ -153,27 +163,47 @@ public final class EventPipelineService: Service {
                 guard await flow.admit() else { return }
                 let key = "\(message.topic)#\(message.partition.rawValue)"
                 if lanes[key] == nil {
-                    let (stream, continuation) = AsyncStream<KafkaConsumerMessage>.makeStream()
-                    lanes[key] = continuation
-                    laneOpener.yield(stream)
+                    let lane = LaneQueue()
+                    lanes[key] = lane
+                    laneOpener.yield(lane)
                 }
-                lanes[key]!.yield(message)
+                lanes[key]!.append(message)
             }
         }
     }
 
-    /// Applies one partition's messages in order, storing each offset once its effect (or dead letter)
-    /// is durable.
-    private func drain(_ lane: AsyncStream<KafkaConsumerMessage>, flow: LaneFlow, onFailure: @Sendable () -> Void) async throws {
-        for await message in lane {
-            defer { flow.release() }
-            guard flow.isTaking else { continue }
+    /// Applies one partition's messages in order, storing offsets once their effects (or dead letters)
+    /// are durable: what is queued together in one transaction where it can, else one by one.
+    private func drain(_ lane: LaneQueue, flow: LaneFlow, onFailure: @Sendable () -> Void) async throws {
+        let most = max(1, configuration.maximumEventsPerTransaction)
+        while true {
+            let messages = await lane.next(maximum: most)
+            if messages.isEmpty { return }
+            defer { flow.release(messages.count) }
             do {
-                if try await process(message) == .abandoned {
-                    flow.stopTaking()
-                    continue
+                var index = messages.startIndex
+                // Messages of a shared transaction that failed: applied one at a time up to here.
+                var singlesUntil = index
+                while index < messages.endIndex, flow.isTaking {
+                    if index >= singlesUntil {
+                        let together = sharable(messages[index...])
+                        if together.count >= 2 {
+                            if try await applyTogether(together) {
+                                try consumer.storeOffsets(together.map(\.message))
+                                index += together.count
+                                continue
+                            }
+                            singlesUntil = index + together.count
+                        }
+                    }
+                    let message = messages[index]
+                    if try await process(message) == .abandoned {
+                        flow.stopTaking()
+                        break
+                    }
+                    try consumer.storeOffsets([message])
+                    index += 1
                 }
-                try consumer.storeOffsets([message])
             } catch {
                 flow.fail()
                 onFailure()
@@ -276,6 +306,95 @@ public final class EventPipelineService: Service {
         }
     }
 
+    /// A message that can be applied together with its neighbours, decoded.
+    private struct SharedItem: Sendable {
+        let message: KafkaConsumerMessage
+        let origin: MessageOrigin
+        let event: DecodedEvent
+        let logger: Logger
+    }
+
+    /// The longest run of messages at the front of `messages` that can share one transaction: decoded,
+    /// of an input that shares transactions and does not prepare, inside the time range, distinct ids.
+    /// Everything else (a dead letter, a preparing input, a repeated id) is left to ``process(_:)``.
+    private func sharable(_ messages: ArraySlice<KafkaConsumerMessage>) -> [SharedItem] {
+        var items: [SharedItem] = []
+        var ids = Set<UUID>()
+        for message in messages {
+            if let timestamps = configuration.timestamps, let timestamp = message.timestampMilliseconds, !timestamps.contains(timestamp) {
+                break
+            }
+            guard let input = inputs[message.topic], input.sharesTransactions, !input.prepares,
+                  let event = try? input.decode(Array(message.value.readableBytesView)),
+                  ids.insert(event.id).inserted
+            else { break }
+            var logger = self.logger
+            logger[metadataKey: LoggingKeys.kafkaTopic] = "\(message.topic)"
+            logger[metadataKey: LoggingKeys.kafkaPartition] = "\(message.partition)"
+            logger[metadataKey: LoggingKeys.kafkaOffset] = "\(message.offset)"
+            logger[metadataKey: LoggingKeys.eventID] = "\(event.id)"
+            logger[metadataKey: LoggingKeys.eventType] = "\(event.type)"
+            if let subject = event.subject { logger[metadataKey: LoggingKeys.complaintID] = "\(subject)" }
+            let origin = MessageOrigin(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue)
+            items.append(SharedItem(message: message, origin: origin, event: event, logger: logger))
+        }
+        return items
+    }
+
+    /// Applies `items` in order in one transaction: one inbox statement for all their ids, each new
+    /// event's handler, one outbox statement for all their output. `false` when it failed and was rolled
+    /// back (nothing of it is left): the caller then applies them one at a time.
+    private func applyTogether(_ items: [SharedItem]) async throws -> Bool {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let inbox = self.inbox
+        let outbox = self.outbox
+        let workQueue = self.workQueue
+        let crashPoints = self.crashPoints
+        let schema = configuration.connectionsUseSchema ? nil : configuration.schema
+        let outcomes: [MessageOutcome]
+        do {
+            var prepared: [PreparedEvent] = []
+            prepared.reserveCapacity(items.count)
+            for item in items { prepared.append(try await item.event.prepare(PreparationContext(logger: item.logger, store: preparationStore))) }
+            outcomes = try await client.transaction(schema: schema, logger: logger) { connection -> [MessageOutcome] in
+                let fresh = try await inbox.markProcessed(items.map { ($0.event.id, $0.message.topic) }, on: connection, logger: logger)
+                var rows: [OutboxRow] = []
+                var outcomes: [MessageOutcome] = []
+                for (item, event) in zip(items, prepared) {
+                    guard fresh.contains(item.event.id) else {
+                        outcomes.append(.duplicate)
+                        continue
+                    }
+                    let context = HandlerContext(logger: item.logger, connection: connection, origin: item.origin, attempt: 1, workQueue: workQueue)
+                    rows += try await event.apply(context).map(\.row)
+                    try crashPoints.beforeCommit(item.message)
+                    outcomes.append(.applied)
+                }
+                try await outbox.enqueue(rows, on: connection, logger: logger)
+                return outcomes
+            }
+        } catch let crash as SimulatedCrash {
+            throw crash
+        } catch {
+            logger.debug("applying \(items.count) events in one transaction failed; applying them one at a time", metadata: [
+                "error": "\(String(reflecting: error))",
+            ])
+            return false
+        }
+        let elapsed = clock.now - start
+        for (item, outcome) in zip(items, outcomes) {
+            try crashPoints.afterCommit(item.message)
+            handleTimers[item.message.topic]?.recordInterval(elapsed / items.count)
+            Counter(label: "pipeline_events_total", dimensions: [
+                ("service", configuration.serviceName), ("topic", item.message.topic), ("outcome", outcome.rawValue),
+            ]).increment()
+            if outcome == .duplicate { item.logger.debug("event already processed; skipped") }
+            crashPoints.settled(item.origin, outcome)
+        }
+        return true
+    }
+
     private func deadLetter(_ message: KafkaConsumerMessage, reason: String, attempts: Int) async throws -> MessageOutcome {
         guard await deadLetters.publish(message, reason: reason, attempts: attempts) else { return .abandoned }
         crashPoints.settled(
@@ -307,9 +426,74 @@ public struct SimulatedCrash: Error, Hashable {
 
 extension Timer {
     func recordInterval(since start: ContinuousClock.Instant, clock: ContinuousClock) {
-        let elapsed = clock.now - start
+        recordInterval(clock.now - start)
+    }
+
+    func recordInterval(_ elapsed: Duration) {
         let (seconds, attoseconds) = elapsed.components
         recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+/// The messages of one partition waiting for its lane. Unlike a stream, it hands over everything
+/// queued at once (up to a maximum), so a lane under a backlog can apply several in one transaction.
+final class LaneQueue: Sendable {
+    private struct State {
+        var messages: [KafkaConsumerMessage] = []
+        var finished = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    func append(_ message: KafkaConsumerMessage) {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            state.messages.append(message)
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// No more messages will come; the lane ends once it has taken what is queued.
+    func finish() {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            state.finished = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// The queued messages in order, at most `maximum`, waiting until there is one; empty once the
+    /// queue is finished and taken, or the task is cancelled.
+    func next(maximum: Int) async -> [KafkaConsumerMessage] {
+        while !Task.isCancelled {
+            let taken = state.withLockedValue { state -> [KafkaConsumerMessage]? in
+                guard !state.messages.isEmpty else { return state.finished ? [] : nil }
+                let count = min(maximum, state.messages.count)
+                defer { state.messages.removeFirst(count) }
+                return Array(state.messages.prefix(count))
+            }
+            if let taken { return taken }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let ready = state.withLockedValue { state -> Bool in
+                        if !state.messages.isEmpty || state.finished || Task.isCancelled { return true }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
+            } onCancel: {
+                let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume()
+            }
+        }
+        return []
     }
 }
 
@@ -349,15 +533,18 @@ final class LaneFlow: Sendable {
         }
     }
 
-    /// One message is done (applied or skipped).
-    func release() {
-        let waiter: CheckedContinuation<Bool, Never>? = state.withLockedValue { state in
-            state.inFlight -= 1
-            guard state.taking, !state.waiters.isEmpty else { return nil }
-            state.inFlight += 1
-            return state.waiters.removeFirst()
+    /// `count` messages are done (applied or skipped).
+    func release(_ count: Int = 1) {
+        let waiters: [CheckedContinuation<Bool, Never>] = state.withLockedValue { state in
+            state.inFlight -= count
+            var admitted: [CheckedContinuation<Bool, Never>] = []
+            while state.taking, !state.waiters.isEmpty, state.inFlight < limit {
+                state.inFlight += 1
+                admitted.append(state.waiters.removeFirst())
+            }
+            return admitted
         }
-        waiter?.resume(returning: true)
+        for waiter in waiters { waiter.resume(returning: true) }
     }
 
     func stopTaking() {

@@ -14,6 +14,9 @@ public struct StageInput: Sendable {
     let decode: @Sendable ([UInt8]) throws -> DecodedEvent
     /// Whether the handler works outside the transaction first (checks the inbox before that step).
     let prepares: Bool
+    /// Whether several queued events of one partition may be applied in one transaction (see
+    /// ``PipelineConfiguration/maximumEventsPerTransaction``). Preparing inputs never are.
+    public private(set) var sharesTransactions = true
 
     /// `handler` applies the events of `topic`.
     public init<Handler: EventHandler>(_ topic: Topic<Handler.Input>, _ handler: Handler) {
@@ -38,6 +41,20 @@ public struct StageInput: Sendable {
                 return PreparedEvent { context in try await handler.handle(event, prepared: preparation, context: context) }
             }
         }
+    }
+}
+
+extension StageInput {
+    /// This input's events are applied one per transaction, never several together.
+    ///
+    /// For a handler that writes rows shared across complaints (a per-hotel lock, a counter of a
+    /// hotel and day): two lanes each holding a batch could take such rows in opposite orders and
+    /// deadlock. A handler that writes only its complaint's rows shares transactions safely, since a
+    /// complaint's events of one topic are all in one partition, applied in order.
+    public func oneEventPerTransaction() -> StageInput {
+        var input = self
+        input.sharesTransactions = false
+        return input
     }
 }
 

@@ -41,6 +41,32 @@ public struct ProcessedEvents: Sendable {
         return !rows.isEmpty
     }
 
+    /// Records several events at once (one statement), as part of the transaction open on `connection`;
+    /// the ids must be distinct.
+    ///
+    /// - Returns: The ids that were new (apply those); the others had already been processed.
+    public func markProcessed(
+        _ events: [(eventID: UUID, topic: String)],
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> Set<UUID> {
+        guard !events.isEmpty else { return [] }
+        let ids = events.map(\.eventID)
+        let topics = events.map(\.topic)
+        let rows = try await connection.query(
+            """
+            INSERT INTO \(unescaped: self.table) (event_id, topic)
+            SELECT * FROM unnest(\(ids)::uuid[], \(topics)::text[])
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING event_id
+            """,
+            logger: logger
+        )
+        var fresh = Set<UUID>()
+        for try await id in rows.decode(UUID.self) { fresh.insert(id) }
+        return fresh
+    }
+
     /// Whether `eventID` has been processed (as seen by the transaction, if any, open on `connection`).
     public func isProcessed(eventID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await connection.query(

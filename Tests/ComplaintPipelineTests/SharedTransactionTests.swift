@@ -1,0 +1,155 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import PostgresNIO
+import RdKafka
+import RdKafkaTestKit
+import Synchronization
+import Testing
+
+/// A lane with a backlog applies several of its partition's events in one transaction; these tests
+/// check that the guarantees of one transaction per event still hold: each effect once, in order, a
+/// failing event dead-lettered alone, a crash losing and duplicating nothing.
+@Suite("Several events in one transaction", .timeLimit(.minutes(3)))
+struct SharedTransactionTests {
+    /// Holds the first event's transaction open a moment, so the rest of the backlog is queued behind it.
+    static func holdingTheFirst() -> @Sendable (EventEnvelope<ComplaintReceived>, HandlerContext) async throws -> Void {
+        let calls = Attempts()
+        return { _, _ in
+            if calls.next() == 1 { try await Task.sleep(for: .milliseconds(300)) }
+        }
+    }
+
+    /// The transaction that wrote each effect (PostgreSQL's `xmin`), in the order of the input.
+    static func transactions(in world: PipelineWorld, of events: [EventEnvelope<ComplaintReceived>]) async throws -> [Int64] {
+        let rows = try await world.client.query(
+            PostgresQuery(unsafeSQL: "SELECT event_id, xmin::text::bigint FROM \(world.tables.schema).effects"), logger: .complaintTest)
+        var byEvent: [UUID: Int64] = [:]
+        for try await (id, transaction) in rows.decode((UUID, Int64).self) { byEvent[id] = transaction }
+        return events.compactMap { byEvent[$0.id] }
+    }
+
+    /// The complaints announced in the outbox, in the order they were enqueued.
+    static func announced(in world: PipelineWorld) async throws -> [String] {
+        let rows = try await world.client.query(
+            PostgresQuery(unsafeSQL: "SELECT convert_from(key, 'UTF8') FROM \(world.tables.schema).outbox ORDER BY id"), logger: .complaintTest)
+        var keys: [String] = []
+        for try await key in rows.decode(String.self) { keys.append(key) }
+        return keys
+    }
+
+    @Test("a backlog of one partition is applied several events per transaction, in order, each once")
+    func backlogShares() async throws {
+        try await PipelineWorld.with { world in
+            let events = try (0..<40).map { _ in try EventFixtures.received() }
+            // A redelivery in the middle of the backlog.
+            try await world.publish(Array(events[..<20]) + [events[5]] + Array(events[20...]), partition: 0)
+            var handler = world.handler
+            handler.beforeApplying = Self.holdingTheFirst()
+            let outcomes = LockedOutcomes()
+            var hooks = EventPipelineService.CrashPoints()
+            hooks.settled = { _, outcome in outcomes.append(outcome) }
+            let stage = try world.stage(handler, crashPoints: hooks) { $0.maximumEventsPerTransaction = 8 }
+            try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
+                let settled = await eventually(timeout: .seconds(30)) { outcomes.all.count == 41 }
+                #expect(settled)
+            }
+            #expect(outcomes.all.filter { $0 == .applied }.count == 40)
+            #expect(outcomes.all.filter { $0 == .duplicate }.count == 1)
+            let transactions = try await Self.transactions(in: world, of: events)
+            #expect(transactions.count == 40, "every event's effect, once")
+            #expect(try await world.count("SELECT count(*)::int FROM \(world.tables.schema).effects") == 40)
+            // Fewer transactions than events, none holding more than the configured 8, in input order.
+            let sizes = Dictionary(grouping: transactions, by: { $0 }).mapValues(\.count)
+            #expect(sizes.count < 40 && sizes.values.allSatisfy { $0 <= 8 }, "\(sizes.values.sorted())")
+            #expect(transactions == transactions.sorted(), "applied in the partition's order")
+            #expect(try await Self.announced(in: world) == events.map { $0.data.complaintID.uuidString.lowercased() })
+        }
+    }
+
+    @Test("one event per transaction when configured so, or when the input opts out")
+    func oneEach() async throws {
+        for optOut in [false, true] {
+            try await PipelineWorld.with { world in
+                let events = try (0..<12).map { _ in try EventFixtures.received() }
+                try await world.publish(events, partition: 0)
+                var handler = world.handler
+                handler.beforeApplying = Self.holdingTheFirst()
+                let stage = try world.stage(handler, sharesTransactions: !optOut) { configuration in
+                    if !optOut { configuration.maximumEventsPerTransaction = 1 }
+                }
+                try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
+                    let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 12 }
+                    #expect(processed)
+                }
+                let transactions = try await Self.transactions(in: world, of: events)
+                #expect(Set(transactions).count == 12, "opted out: \(optOut)")
+            }
+        }
+    }
+
+    @Test("a permanent failure inside a shared transaction: the others applied once and in order, that one dead-lettered")
+    func failureInTheMiddle() async throws {
+        try await PipelineWorld.with { world in
+            let events = try (0..<12).map { _ in try EventFixtures.received() }
+            let poison = events[6].id
+            try await world.publish(events, partition: 0)
+            var handler = world.handler
+            let hold = Self.holdingTheFirst()
+            let calls = Mutex<[UUID: Int]>([:])
+            handler.beforeApplying = { event, context in
+                try await hold(event, context)
+                calls.withLock { $0[event.id, default: 0] += 1 }
+                if event.id == poison { throw RejectedEvent("complaint \(event.data.complaintID) is not ours") }
+            }
+            let stage = try world.stage(handler)
+            let deadLetters = try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
+                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 11 }
+                #expect(processed)
+                return try await world.read(1, from: world.deadLetterTopic, timeout: .seconds(30))
+            }
+            let letter = try #require(deadLetters.first)
+            #expect(letter.headers.first(named: DeadLetterHeaders.reason)?.contains("is not ours") == true)
+            #expect(letter.headers.first(named: DeadLetterHeaders.sourceOffset) == "6")
+            for event in events {
+                #expect(try await world.effects(of: event.id) == (event.id == poison ? 0 : 1))
+            }
+            let expected = events.filter { $0.id != poison }.map { $0.data.complaintID.uuidString.lowercased() }
+            #expect(try await Self.announced(in: world) == expected)
+            // The shared attempt really happened: some event was tried in it and then again alone.
+            #expect(calls.withLock { $0.values.contains { $0 >= 2 } })
+        }
+    }
+
+    @Test("dies before a shared transaction commits: none of it applied, then each once after the restart")
+    func crashInsideShared() async throws {
+        try await PipelineWorld.with { world in
+            let events = try (0..<10).map { _ in try EventFixtures.received() }
+            try await world.publish(events, partition: 0)
+            var handler = world.handler
+            handler.beforeApplying = Self.holdingTheFirst()
+            let reached = Attempts()
+            var crashPoints = EventPipelineService.CrashPoints()
+            // The third event to reach its commit point: after the first (held alone or with others).
+            crashPoints.beforeCommit = { _ in if reached.next() == 3 { throw SimulatedCrash() } }
+            let crashing = try world.stage(handler, crashPoints: crashPoints)
+            let failure = await runUntilFailure([crashing.producer, crashing.consumer, crashing.pipeline], logger: world.kafka.logger)
+            #expect(failure is SimulatedCrash)
+            // Whatever committed, committed whole: every effect with its inbox row and its announcement.
+            let effects = try await world.count("SELECT count(*)::int FROM \(world.tables.schema).effects")
+            #expect(effects < 3)
+            #expect(try await world.processedCount == effects)
+            #expect(try await world.outboxCount == effects)
+
+            let restarted = try world.stage(world.handler)
+            try await withRunningServices([restarted.producer, restarted.consumer, restarted.pipeline]) {
+                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 10 }
+                #expect(processed)
+            }
+            for event in events { #expect(try await world.effects(of: event.id) == 1) }
+            #expect(try await Self.announced(in: world) == events.map { $0.data.complaintID.uuidString.lowercased() })
+        }
+    }
+}
