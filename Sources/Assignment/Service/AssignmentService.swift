@@ -32,8 +32,8 @@ public enum AssignmentService {
         var runtime = StageRuntime(
             service: service, settings: settings,
             inputs: [
-                StageInput(topics.classified, preparing: ClassifiedAssignmentHandler(assigner: assigner)),
-                // Both take the hotel's lock: never two hotels' locks in one transaction.
+                // All three take the hotel's lock: never two hotels' locks in one transaction.
+                StageInput(topics.classified, preparing: ClassifiedAssignmentHandler(assigner: assigner)).oneEventPerTransaction(),
                 StageInput(topics.sla, EscalationHandler(assigner: assigner)).oneEventPerTransaction(),
                 StageInput(topics.updated, StatusHandler(assigner: assigner)).oneEventPerTransaction(),
             ],

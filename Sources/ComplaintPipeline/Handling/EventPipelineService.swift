@@ -311,12 +311,13 @@ public final class EventPipelineService: Service {
         let message: KafkaConsumerMessage
         let origin: MessageOrigin
         let event: DecodedEvent
+        let prepares: Bool
         let logger: Logger
     }
 
     /// The longest run of messages at the front of `messages` that can share one transaction: decoded,
-    /// of an input that shares transactions and does not prepare, inside the time range, distinct ids.
-    /// Everything else (a dead letter, a preparing input, a repeated id) is left to ``process(_:)``.
+    /// of an input that shares transactions, inside the time range, distinct ids. Everything else (a dead
+    /// letter, an input that opted out, a repeated id) is left to ``process(_:)``.
     private func sharable(_ messages: ArraySlice<KafkaConsumerMessage>) -> [SharedItem] {
         var items: [SharedItem] = []
         var ids = Set<UUID>()
@@ -324,7 +325,7 @@ public final class EventPipelineService: Service {
             if let timestamps = configuration.timestamps, let timestamp = message.timestampMilliseconds, !timestamps.contains(timestamp) {
                 break
             }
-            guard let input = inputs[message.topic], input.sharesTransactions, !input.prepares,
+            guard let input = inputs[message.topic], input.sharesTransactions,
                   let event = try? input.decode(Array(message.value.readableBytesView)),
                   ids.insert(event.id).inserted
             else { break }
@@ -336,14 +337,16 @@ public final class EventPipelineService: Service {
             logger[metadataKey: LoggingKeys.eventType] = "\(event.type)"
             if let subject = event.subject { logger[metadataKey: LoggingKeys.complaintID] = "\(subject)" }
             let origin = MessageOrigin(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue)
-            items.append(SharedItem(message: message, origin: origin, event: event, logger: logger))
+            items.append(SharedItem(message: message, origin: origin, event: event, prepares: input.prepares, logger: logger))
         }
         return items
     }
 
     /// Applies `items` in order in one transaction: one inbox statement for all their ids, each new
-    /// event's handler, one outbox statement for all their output. `false` when it failed and was rolled
-    /// back (nothing of it is left): the caller then applies them one at a time.
+    /// event's handler, one outbox statement for all their output. Preparing handlers prepare first, in
+    /// order, outside the transaction, except for events one inbox query finds already processed.
+    /// `false` when it failed and was rolled back (nothing of it is left): the caller then applies them
+    /// one at a time.
     private func applyTogether(_ items: [SharedItem]) async throws -> Bool {
         let clock = ContinuousClock()
         let start = clock.now
@@ -354,15 +357,24 @@ public final class EventPipelineService: Service {
         let schema = configuration.connectionsUseSchema ? nil : configuration.schema
         let outcomes: [MessageOutcome]
         do {
-            var prepared: [PreparedEvent] = []
+            // Known duplicates must not cost (or repeat) a preparing handler's outside call.
+            let preparing = items.filter(\.prepares).map(\.event.id)
+            let seen = preparing.isEmpty
+                ? []
+                : try await client.withConnection { try await inbox.processed(among: preparing, on: $0, logger: self.logger) }
+            var prepared: [PreparedEvent?] = []
             prepared.reserveCapacity(items.count)
-            for item in items { prepared.append(try await item.event.prepare(PreparationContext(logger: item.logger, store: preparationStore))) }
+            for item in items {
+                prepared.append(seen.contains(item.event.id)
+                    ? nil : try await item.event.prepare(PreparationContext(logger: item.logger, store: preparationStore)))
+            }
             outcomes = try await client.transaction(schema: schema, logger: logger) { connection -> [MessageOutcome] in
-                let fresh = try await inbox.markProcessed(items.map { ($0.event.id, $0.message.topic) }, on: connection, logger: logger)
+                let unseen = zip(items, prepared).filter { $1 != nil }.map { ($0.0.event.id, $0.0.message.topic) }
+                let fresh = try await inbox.markProcessed(unseen, on: connection, logger: logger)
                 var rows: [OutboxRow] = []
                 var outcomes: [MessageOutcome] = []
                 for (item, event) in zip(items, prepared) {
-                    guard fresh.contains(item.event.id) else {
+                    guard let event, fresh.contains(item.event.id) else {
                         outcomes.append(.duplicate)
                         continue
                     }

@@ -15,7 +15,8 @@ public struct StageInput: Sendable {
     /// Whether the handler works outside the transaction first (checks the inbox before that step).
     let prepares: Bool
     /// Whether several queued events of one partition may be applied in one transaction (see
-    /// ``PipelineConfiguration/maximumEventsPerTransaction``). Preparing inputs never are.
+    /// ``PipelineConfiguration/maximumEventsPerTransaction``); a preparing handler then prepares each
+    /// of them, in order, before the transaction.
     public private(set) var sharesTransactions = true
 
     /// `handler` applies the events of `topic`.

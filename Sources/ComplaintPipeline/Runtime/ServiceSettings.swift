@@ -36,6 +36,9 @@ public struct ServiceSettings: Sendable, Hashable {
     public var access = AccessConfiguration()
     /// How long the outbox relay leases the rows it publishes (`nil`: the relay's default, 60 s).
     public var outboxLease: Duration?
+    /// At most this many queued events of one partition share a transaction (`nil`: the pipeline's
+    /// default, 32; 1: one transaction per event).
+    public var eventsPerTransaction: Int?
 
     public init(kafkaBrokers: [String], databaseURL: String, httpHost: String, httpPort: Int, logLevel: Logger.Level, shutdownTimeout: Duration) {
         self.kafkaBrokers = kafkaBrokers
@@ -128,6 +131,12 @@ public struct ServiceSettings: Sendable, Hashable {
                 throw Invalid(description: "OUTBOX_LEASE_SECONDS \(lease) is not between 2 and 600")
             }
             settings.outboxLease = .seconds(lease)
+        }
+        if let events = config.int(forKey: "pipeline.events.per.transaction") {
+            guard (1...1000).contains(events) else {
+                throw Invalid(description: "PIPELINE_EVENTS_PER_TRANSACTION \(events) is not between 1 and 1000")
+            }
+            settings.eventsPerTransaction = events
         }
         settings.access.ratePerSecond = max(1, config.int(forKey: "access.rate.per.second", default: 50))
         settings.access.keyCacheLifetime = .seconds(max(0, config.int(forKey: "access.key.cache.seconds", default: 10)))

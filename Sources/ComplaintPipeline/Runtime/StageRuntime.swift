@@ -123,6 +123,7 @@ public struct StageRuntime: Sendable {
             pipelineConfiguration.connectionsUseSchema = true
             pipelineConfiguration.stopOffsets = stopOffsets
             pipelineConfiguration.timestamps = timestamps
+            if let events = settings.eventsPerTransaction { pipelineConfiguration.maximumEventsPerTransaction = events }
             background.append(("pipeline", EventPipelineService(
                 inputs: inputs, consumer: consumer, client: client, deadLetters: deadLetters,
                 configuration: pipelineConfiguration, crashPoints: pipelineHooks, logger: logger)))

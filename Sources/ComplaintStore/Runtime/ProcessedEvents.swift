@@ -76,6 +76,17 @@ public struct ProcessedEvents: Sendable {
         return !rows.isEmpty
     }
 
+    /// Which of `eventIDs` have been processed (as seen by the transaction, if any, open on `connection`).
+    public func processed(among eventIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> Set<UUID> {
+        guard !eventIDs.isEmpty else { return [] }
+        let rows = try await connection.query(
+            "SELECT event_id FROM \(unescaped: self.table) WHERE event_id = ANY(\(eventIDs)::uuid[])",
+            logger: logger)
+        var seen = Set<UUID>()
+        for try await id in rows.decode(UUID.self) { seen.insert(id) }
+        return seen
+    }
+
     /// Deletes up to `limit` marks older than `date`, for retention. Only call it with a horizon beyond which no
     /// redelivery can happen (longer than the topic's retention, or than a consumer can lag).
     ///
