@@ -89,6 +89,35 @@ struct AssignmentStageTests {
         }
     }
 
+    @Test("a backlog of two hotels' complaints on every partition shares transactions, locks hotels in one order: each assigned once")
+    func backlogOfTwoHotels() async throws {
+        try await AssignmentHarness.run { harness in
+            let events = try (0..<40).map { index in
+                try AssignmentHarness.classified(hotel: index % 2 == 0 ? Self.a : AssignmentHarness.hotelB)
+            }
+            // Hold both hotels' locks while publishing: every lane's first event waits, the rest queue up
+            // behind it, and once the locks go each lane applies its queue several events at a time.
+            try await harness.client.withConnection { connection in
+                _ = try await connection.query("BEGIN", logger: .complaintTest)
+                _ = try await connection.query(
+                    PostgresQuery(unsafeSQL: "SELECT hotel_id FROM \(harness.schema).hotels ORDER BY hotel_id FOR UPDATE"), logger: .complaintTest
+                ).collect()
+                do {
+                    try await harness.publish(events, on: harness.topics.classified)
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: .complaintTest)
+                    throw error
+                }
+                _ = try await connection.query("COMMIT", logger: .complaintTest)
+            }
+            let assigned = try await harness.assigned(40, timeout: .seconds(60))
+            #expect(Set(assigned.map(\.data.complaintID)) == Set(events.map(\.data.complaintID)), "each complaint assigned")
+            #expect(try await harness.count("SELECT count(*)::int FROM §.assignments") == 40, "once")
+            let transactions = try await harness.count("SELECT count(DISTINCT xmin::text)::int FROM §.assignments")
+            #expect(transactions < 40, "several assignments in one transaction (\(transactions) transactions)")
+        }
+    }
+
     @Test("VIP goes to the department head; a hotel it does not know is dead-lettered with the reason")
     func seniorityAndDeadLetter() async throws {
         try await AssignmentHarness.run { harness in

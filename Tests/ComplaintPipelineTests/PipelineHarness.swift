@@ -86,6 +86,16 @@ struct PipelineWorld: Sendable {
         return (producer, consumer, pipeline)
     }
 
+    /// The services of a stage whose one input is `input` (on the world's input topic).
+    func stage(input: StageInput) throws -> (producer: KafkaProducer, consumer: KafkaConsumer, pipeline: EventPipelineService) {
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "pipeline-test-producer"), logger: kafka.logger)
+        let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(groupID: groupID, topics: [self.input.name]), logger: kafka.logger)
+        let deadLetters = DeadLetterPublisher(producer: producer, serviceName: "pipeline-test", topic: deadLetterTopic, logger: kafka.logger)
+        let pipeline = EventPipelineService(
+            inputs: [input], consumer: consumer, client: client, deadLetters: deadLetters, configuration: configuration, logger: kafka.logger)
+        return (producer, consumer, pipeline)
+    }
+
     /// Publishes raw values to the input topic, acknowledged.
     func publish(_ values: [(key: String, value: [UInt8])]) async throws {
         let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "pipeline-test-source"), logger: kafka.logger)

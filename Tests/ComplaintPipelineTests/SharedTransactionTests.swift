@@ -152,4 +152,63 @@ struct SharedTransactionTests {
             #expect(try await Self.announced(in: world) == events.map { $0.data.complaintID.uuidString.lowercased() })
         }
     }
+
+    @Test("a preparing input shares transactions too: each new event prepared once, in order; a known duplicate not prepared at all")
+    func preparingShares() async throws {
+        try await PipelineWorld.with { world in
+            let events = try (0..<20).map { _ in try EventFixtures.received() }
+            // The first eight applied by an earlier run of the stage; then all twenty redelivered.
+            try await world.publish(Array(events[..<8]), partition: 0)
+            let earlier = PreparingRecorder(inner: world.handler)
+            let first = try world.stage(input: StageInput(world.input, preparing: earlier))
+            try await withRunningServices([first.producer, first.consumer, first.pipeline]) {
+                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 8 }
+                #expect(processed)
+            }
+            try await world.publish(events, partition: 0)
+            var inner = world.handler
+            inner.beforeApplying = Self.holdingTheFirst()
+            let recorder = PreparingRecorder(inner: inner)
+            let second = try world.stage(input: StageInput(world.input, preparing: recorder))
+            try await withRunningServices([second.producer, second.consumer, second.pipeline]) {
+                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 20 }
+                #expect(processed)
+                // The second run also reads the first eight again: wait until all 28 are behind it.
+                let all = await eventually(timeout: .seconds(30)) { recorder.preparedCount == 12 }
+                #expect(all)
+            }
+            #expect(recorder.prepared == events[8...].map(\.id), "only the new ones, each once, in order")
+            for event in events { #expect(try await world.effects(of: event.id) == 1) }
+            let transactions = try await Self.transactions(in: world, of: Array(events[8...]))
+            #expect(Set(transactions).count < 12, "some of them shared a transaction")
+            #expect(try await Self.announced(in: world) == events.map { $0.data.complaintID.uuidString.lowercased() })
+        }
+    }
+}
+
+/// A preparing handler that records what it prepared, then applies like ``RecordingHandler``.
+struct PreparingRecorder: PreparingEventHandler {
+    final class Log: Sendable {
+        let ids = Mutex<[UUID]>([])
+    }
+
+    let inner: RecordingHandler
+    private let log = Log()
+
+    init(inner: RecordingHandler) {
+        self.inner = inner
+    }
+
+    var prepared: [UUID] { log.ids.withLock { $0 } }
+    var preparedCount: Int { log.ids.withLock { $0.count } }
+
+    func prepare(_ event: EventEnvelope<ComplaintReceived>, context: PreparationContext) async throws -> UUID {
+        log.ids.withLock { $0.append(event.id) }
+        return event.id
+    }
+
+    func handle(_ event: EventEnvelope<ComplaintReceived>, prepared: UUID, context: HandlerContext) async throws -> [OutgoingEvent] {
+        #expect(prepared == event.id)
+        return try await inner.handle(event, context: context)
+    }
 }

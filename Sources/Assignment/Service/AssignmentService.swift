@@ -2,6 +2,7 @@ import ComplaintEvents
 import ComplaintPipeline
 import Foundation
 import Logging
+import PostgresNIO
 import Prometheus
 
 /// Builds the assignment stage: consumes `complaints.classified.v1` (assign), `complaints.sla.v1`
@@ -29,13 +30,17 @@ public enum AssignmentService {
             planner: AssignmentPlanner(strategies: strategies), organisations: organisations, outputTopic: topics.assigned,
             dispatcher: organisation.dispatcher.map { DispatcherClient(settings: $0, logger: logger) })
         assigner.source = "/redress/\(service.name)"
+        let lockHotels: @Sendable ([String], PostgresConnection, Logger) async throws -> Void = { hotels, connection, logger in
+            try await organisations.lock(hotels, on: connection, logger: logger)
+        }
         var runtime = StageRuntime(
             service: service, settings: settings,
             inputs: [
-                // All three take the hotel's lock: never two hotels' locks in one transaction.
-                StageInput(topics.classified, preparing: ClassifiedAssignmentHandler(assigner: assigner)).oneEventPerTransaction(),
-                StageInput(topics.sla, EscalationHandler(assigner: assigner)).oneEventPerTransaction(),
-                StageInput(topics.updated, StatusHandler(assigner: assigner)).oneEventPerTransaction(),
+                // All three take the hotel's lock first: a shared transaction takes its hotels' locks
+                // up front, in hotel order.
+                StageInput(topics.classified, preparing: ClassifiedAssignmentHandler(assigner: assigner)).sharingTransactions(lockingHotelsFirst: lockHotels),
+                StageInput(topics.sla, EscalationHandler(assigner: assigner)).sharingTransactions(lockingHotelsFirst: lockHotels),
+                StageInput(topics.updated, StatusHandler(assigner: assigner)).sharingTransactions(lockingHotelsFirst: lockHotels),
             ],
             registry: registry, logger: logger)
         runtime.afterMigrations = { resources in

@@ -21,6 +21,16 @@ public struct OrganisationStore: Sendable {
         return nil
     }
 
+    /// Locks several hotels for the rest of the transaction, in the order given (sort them: every
+    /// transaction that locks more than one hotel must take them in one order).
+    public func lock(_ hotelIDs: [String], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !hotelIDs.isEmpty else { return }
+        // Rows are locked as the sorted result comes out of the sort, so in `hotel_id` order.
+        _ = try await connection.query(
+            "SELECT hotel_id FROM hotels WHERE hotel_id = ANY(\(hotelIDs)::text[]) ORDER BY hotel_id FOR UPDATE", logger: logger
+        ).collect()
+    }
+
     /// The hotel's revision, unlocked.
     public func revision(of hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
         let rows = try await connection.query("SELECT revision FROM hotels WHERE hotel_id = \(hotelID)", logger: logger)

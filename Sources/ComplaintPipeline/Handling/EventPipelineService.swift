@@ -355,6 +355,8 @@ public final class EventPipelineService: Service {
         let workQueue = self.workQueue
         let crashPoints = self.crashPoints
         let schema = configuration.connectionsUseSchema ? nil : configuration.schema
+        // A lane is one partition of one topic: all of them are of one input.
+        let lockHotels = items.first.flatMap { inputs[$0.message.topic]?.lockHotels }
         let outcomes: [MessageOutcome]
         do {
             // Known duplicates must not cost (or repeat) a preparing handler's outside call.
@@ -371,6 +373,9 @@ public final class EventPipelineService: Service {
             outcomes = try await client.transaction(schema: schema, logger: logger) { connection -> [MessageOutcome] in
                 let unseen = zip(items, prepared).filter { $1 != nil }.map { ($0.0.event.id, $0.0.message.topic) }
                 let fresh = try await inbox.markProcessed(unseen, on: connection, logger: logger)
+                if let lockHotels {
+                    try await lockHotels(Set(items.map(\.event.hotelID)).sorted(), connection, logger)
+                }
                 var rows: [OutboxRow] = []
                 var outcomes: [MessageOutcome] = []
                 for (item, event) in zip(items, prepared) {

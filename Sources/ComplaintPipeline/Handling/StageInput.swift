@@ -1,6 +1,7 @@
 import ComplaintEvents
 import Foundation
 import Logging
+import PostgresNIO
 
 /// One input of a stage: a topic and the handler its events go to.
 ///
@@ -18,6 +19,9 @@ public struct StageInput: Sendable {
     /// ``PipelineConfiguration/maximumEventsPerTransaction``); a preparing handler then prepares each
     /// of them, in order, before the transaction.
     public private(set) var sharesTransactions = true
+    /// For handlers that lock a row per hotel: called first in a shared transaction with its events'
+    /// hotels, sorted, to lock them all in that one order (see ``sharingTransactions(lockingHotelsFirst:)``).
+    var lockHotels: (@Sendable (_ hotelIDs: [String], _ connection: PostgresConnection, _ logger: Logger) async throws -> Void)?
 
     /// `handler` applies the events of `topic`.
     public init<Handler: EventHandler>(_ topic: Topic<Handler.Input>, _ handler: Handler) {
@@ -25,7 +29,7 @@ public struct StageInput: Sendable {
         self.prepares = false
         self.decode = { bytes in
             let event = try topic.decode(bytes)
-            return DecodedEvent(id: event.id, type: event.type, subject: event.subject) { _ in
+            return DecodedEvent(id: event.id, type: event.type, subject: event.subject, hotelID: event.hotelID) { _ in
                 PreparedEvent { context in try await handler.handle(event, context: context) }
             }
         }
@@ -37,7 +41,7 @@ public struct StageInput: Sendable {
         self.prepares = true
         self.decode = { bytes in
             let event = try topic.decode(bytes)
-            return DecodedEvent(id: event.id, type: event.type, subject: event.subject) { context in
+            return DecodedEvent(id: event.id, type: event.type, subject: event.subject, hotelID: event.hotelID) { context in
                 let preparation = try await handler.prepare(event, context: context)
                 return PreparedEvent { context in try await handler.handle(event, prepared: preparation, context: context) }
             }
@@ -57,6 +61,19 @@ extension StageInput {
         input.sharesTransactions = false
         return input
     }
+
+    /// This input's handler locks a row per hotel before anything else, as every transaction of its
+    /// service does (a hotel's assignments are serialised by it). Its events share transactions all the
+    /// same: a shared transaction first calls `lock` with its events' hotels, sorted, so that every
+    /// transaction takes the hotels it needs in one order and none waits on another in a cycle.
+    public func sharingTransactions(
+        lockingHotelsFirst lock: @escaping @Sendable (_ hotelIDs: [String], _ connection: PostgresConnection, _ logger: Logger) async throws -> Void
+    ) -> StageInput {
+        var input = self
+        input.sharesTransactions = true
+        input.lockHotels = lock
+        return input
+    }
 }
 
 /// A decoded event of some input, its payload type erased behind the steps that apply it.
@@ -64,6 +81,7 @@ struct DecodedEvent: Sendable {
     let id: UUID
     let type: String
     let subject: String?
+    let hotelID: String
     /// The handler's work outside the transaction (nothing for a plain ``EventHandler``).
     let prepare: @Sendable (PreparationContext) async throws -> PreparedEvent
 }
