@@ -214,10 +214,7 @@ public final class EventPipelineService: Service {
 
     func process(_ message: KafkaConsumerMessage) async throws -> MessageOutcome {
         let origin = MessageOrigin(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue)
-        var logger = self.logger
-        logger[metadataKey: LoggingKeys.kafkaTopic] = "\(message.topic)"
-        logger[metadataKey: LoggingKeys.kafkaPartition] = "\(message.partition)"
-        logger[metadataKey: LoggingKeys.kafkaOffset] = "\(message.offset)"
+        var logger = logger(for: message)
 
         if let timestamps = configuration.timestamps, let timestamp = message.timestampMilliseconds, !timestamps.contains(timestamp) {
             crashPoints.settled(origin, .outsideRange)
@@ -232,9 +229,7 @@ public final class EventPipelineService: Service {
         } catch {
             return try await deadLetter(message, reason: "\(error)", attempts: 1)
         }
-        logger[metadataKey: LoggingKeys.eventID] = "\(event.id)"
-        logger[metadataKey: LoggingKeys.eventType] = "\(event.type)"
-        if let subject = event.subject { logger[metadataKey: LoggingKeys.complaintID] = "\(subject)" }
+        Self.describe(event, in: &logger)
 
         var attempt = 1
         while true {
@@ -306,6 +301,22 @@ public final class EventPipelineService: Service {
         }
     }
 
+    /// The service's logger with where `message` was read from.
+    private func logger(for message: KafkaConsumerMessage) -> Logger {
+        var logger = self.logger
+        logger[metadataKey: LoggingKeys.kafkaTopic] = "\(message.topic)"
+        logger[metadataKey: LoggingKeys.kafkaPartition] = "\(message.partition)"
+        logger[metadataKey: LoggingKeys.kafkaOffset] = "\(message.offset)"
+        return logger
+    }
+
+    /// Adds the event's id, type and complaint to `logger`.
+    private static func describe(_ event: DecodedEvent, in logger: inout Logger) {
+        logger[metadataKey: LoggingKeys.eventID] = "\(event.id)"
+        logger[metadataKey: LoggingKeys.eventType] = "\(event.type)"
+        if let subject = event.subject { logger[metadataKey: LoggingKeys.complaintID] = "\(subject)" }
+    }
+
     /// A message that can be applied together with its neighbours, decoded.
     private struct SharedItem: Sendable {
         let message: KafkaConsumerMessage
@@ -329,13 +340,8 @@ public final class EventPipelineService: Service {
                   let event = try? input.decode(Array(message.value.readableBytesView)),
                   ids.insert(event.id).inserted
             else { break }
-            var logger = self.logger
-            logger[metadataKey: LoggingKeys.kafkaTopic] = "\(message.topic)"
-            logger[metadataKey: LoggingKeys.kafkaPartition] = "\(message.partition)"
-            logger[metadataKey: LoggingKeys.kafkaOffset] = "\(message.offset)"
-            logger[metadataKey: LoggingKeys.eventID] = "\(event.id)"
-            logger[metadataKey: LoggingKeys.eventType] = "\(event.type)"
-            if let subject = event.subject { logger[metadataKey: LoggingKeys.complaintID] = "\(subject)" }
+            var logger = logger(for: message)
+            Self.describe(event, in: &logger)
             let origin = MessageOrigin(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue)
             items.append(SharedItem(message: message, origin: origin, event: event, prepares: input.prepares, logger: logger))
         }
@@ -449,132 +455,5 @@ extension Timer {
     func recordInterval(_ elapsed: Duration) {
         let (seconds, attoseconds) = elapsed.components
         recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}
-
-/// The messages of one partition waiting for its lane. Unlike a stream, it hands over everything
-/// queued at once (up to a maximum), so a lane under a backlog can apply several in one transaction.
-final class LaneQueue: Sendable {
-    private struct State {
-        var messages: [KafkaConsumerMessage] = []
-        var finished = false
-        var waiter: CheckedContinuation<Void, Never>?
-    }
-
-    private let state = NIOLockedValueBox(State())
-
-    func append(_ message: KafkaConsumerMessage) {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
-            state.messages.append(message)
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
-    }
-
-    /// No more messages will come; the lane ends once it has taken what is queued.
-    func finish() {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
-            state.finished = true
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
-    }
-
-    /// The queued messages in order, at most `maximum`, waiting until there is one; empty once the
-    /// queue is finished and taken, or the task is cancelled.
-    func next(maximum: Int) async -> [KafkaConsumerMessage] {
-        while !Task.isCancelled {
-            let taken = state.withLockedValue { state -> [KafkaConsumerMessage]? in
-                guard !state.messages.isEmpty else { return state.finished ? [] : nil }
-                let count = min(maximum, state.messages.count)
-                defer { state.messages.removeFirst(count) }
-                return Array(state.messages.prefix(count))
-            }
-            if let taken { return taken }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let ready = state.withLockedValue { state -> Bool in
-                        if !state.messages.isEmpty || state.finished || Task.isCancelled { return true }
-                        state.waiter = continuation
-                        return false
-                    }
-                    if ready { continuation.resume() }
-                }
-            } onCancel: {
-                let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
-                    defer { state.waiter = nil }
-                    return state.waiter
-                }
-                waiter?.resume()
-            }
-        }
-        return []
-    }
-}
-
-/// How many messages the pipeline has read but not yet applied (bounded), and whether its lanes still
-/// take messages: after graceful shutdown, an abandoned event or a failure they skip what is queued.
-final class LaneFlow: Sendable {
-    private struct State {
-        var inFlight = 0
-        var taking = true
-        var failed = false
-        var waiters: [CheckedContinuation<Bool, Never>] = []
-    }
-
-    private let limit: Int
-    private let state = NIOLockedValueBox(State())
-
-    init(limit: Int) {
-        self.limit = limit
-    }
-
-    var isTaking: Bool { state.withLockedValue { $0.taking } }
-    var hasFailed: Bool { state.withLockedValue { $0.failed } }
-
-    /// Waits for room for one more message; `false` once lanes stopped taking.
-    func admit() async -> Bool {
-        await withCheckedContinuation { continuation in
-            let answer: Bool? = state.withLockedValue { state in
-                guard state.taking else { return false }
-                if state.inFlight < limit {
-                    state.inFlight += 1
-                    return true
-                }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let answer { continuation.resume(returning: answer) }
-        }
-    }
-
-    /// `count` messages are done (applied or skipped).
-    func release(_ count: Int = 1) {
-        let waiters: [CheckedContinuation<Bool, Never>] = state.withLockedValue { state in
-            state.inFlight -= count
-            var admitted: [CheckedContinuation<Bool, Never>] = []
-            while state.taking, !state.waiters.isEmpty, state.inFlight < limit {
-                state.inFlight += 1
-                admitted.append(state.waiters.removeFirst())
-            }
-            return admitted
-        }
-        for waiter in waiters { waiter.resume(returning: true) }
-    }
-
-    func stopTaking() {
-        let waiters = state.withLockedValue { state -> [CheckedContinuation<Bool, Never>] in
-            state.taking = false
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume(returning: false) }
-    }
-
-    func fail() {
-        state.withLockedValue { $0.failed = true }
-        stopTaking()
     }
 }
