@@ -212,3 +212,85 @@ struct PreparingRecorder: PreparingEventHandler {
         return try await inner.handle(event, context: context)
     }
 }
+
+/// Touches its complaint's row (insert or update, a row lock either way) and counts its calls: a
+/// shared transaction that deadlocked and fell back would call it twice for some event.
+struct ComplaintToucher<Payload: EventPayload>: EventHandler {
+    final class Calls: Sendable {
+        let count = Mutex(0)
+    }
+
+    let calls: Calls
+
+    func handle(_ event: EventEnvelope<Payload>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        calls.count.withLock { $0 += 1 }
+        try await context.connection.query(
+            """
+            INSERT INTO touched (complaint_id, touches) VALUES (\(event.subject ?? ""), 1)
+            ON CONFLICT (complaint_id) DO UPDATE SET touches = touched.touches + 1
+            """,
+            logger: context.logger)
+        // Widen the window in which two lanes' transactions overlap.
+        _ = try await context.connection.query("SELECT pg_sleep(0.005)", logger: context.logger).collect()
+        return []
+    }
+}
+
+@Suite("Shared transactions across a stage's topics", .timeLimit(.minutes(3)))
+struct SharedAcrossTopicsTests {
+    @Test("two topics holding the same complaints in opposite orders: both lanes share transactions without deadlocking")
+    func oppositeOrders() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let received = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 1))
+        let classified = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 1))
+        let deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
+        try await withRuntimeTables { client, tables in
+            try await client.query(PostgresQuery(unsafeSQL: """
+                CREATE TABLE \(tables.schema).touched (complaint_id text PRIMARY KEY, touches int NOT NULL)
+                """), logger: .complaintTest)
+            let complaints = (0..<24).map { _ in UUID() }
+            let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "opposite-source"), logger: kafka.logger)
+            try await withRunningServices([producer]) {
+                for complaint in complaints {
+                    _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                        topic: received.name, key: ByteBuffer(string: complaint.uuidString.lowercased()),
+                        value: ByteBuffer(bytes: try received.encode(try EventFixtures.received(complaintID: complaint)))))
+                }
+                for complaint in complaints.reversed() {
+                    _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                        topic: classified.name, key: ByteBuffer(string: complaint.uuidString.lowercased()),
+                        value: ByteBuffer(bytes: try classified.encode(try EventFixtures.classified(complaintID: complaint)))))
+                }
+            }
+            let calls = ComplaintToucher<ComplaintReceived>.Calls()
+            let classifiedCalls = ComplaintToucher<ComplaintClassified>.Calls()
+            let stageProducer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "opposite-stage"), logger: kafka.logger)
+            let consumer = try KafkaConsumer(
+                configuration: kafka.consumerConfiguration(groupID: "opposite-\(UUID().uuidString.lowercased())", topics: [received.name, classified.name]),
+                logger: kafka.logger)
+            let pipeline = EventPipelineService(
+                inputs: [
+                    StageInput(received, ComplaintToucher<ComplaintReceived>(calls: calls)),
+                    StageInput(classified, ComplaintToucher<ComplaintClassified>(calls: classifiedCalls)),
+                ],
+                consumer: consumer, client: client,
+                deadLetters: DeadLetterPublisher(producer: stageProducer, serviceName: "opposite-test", topic: deadLetterTopic, logger: kafka.logger),
+                configuration: PipelineConfiguration(serviceName: "opposite-test", schema: tables.schema), logger: kafka.logger)
+            try await withRunningServices([stageProducer, consumer, pipeline]) {
+                let done = try await eventually(timeout: .seconds(60)) {
+                    let rows = try await client.query(
+                        PostgresQuery(unsafeSQL: "SELECT count(*)::int FROM \(tables.schema).processed_events"), logger: .complaintTest
+                    ).collect()
+                    return try rows[0].decode(Int.self) == 48
+                }
+                #expect(done)
+            }
+            let rows = try await client.query(
+                PostgresQuery(unsafeSQL: "SELECT count(*)::int FROM \(tables.schema).touched WHERE touches = 2"), logger: .complaintTest
+            ).collect()
+            #expect(try rows[0].decode(Int.self) == 24, "every complaint touched by both topics, once each")
+            // No shared transaction failed (a deadlock would have made it fall back and call again).
+            #expect(calls.count.withLock { $0 } == 24 && classifiedCalls.count.withLock { $0 } == 24)
+        }
+    }
+}

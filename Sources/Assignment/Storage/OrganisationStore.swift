@@ -118,6 +118,8 @@ public struct OrganisationStore: Sendable {
     /// is new) is replaced by the file's version; an unchanged one keeps what the API did to it since.
     public func apply(_ organisation: Organisation, on connection: PostgresConnection, logger: Logger) async throws -> FileApplication {
         var result = FileApplication()
+        // The hotels already stored, locked in hotel order as the stage's shared transactions lock them.
+        try await lock(organisation.hotels.map(\.id).sorted(), on: connection, logger: logger)
         for hotel in organisation.hotels {
             let digest = OrganisationFile.digest(of: hotel)
             let rows = try await connection.query(

@@ -47,7 +47,8 @@ public enum MetricsService {
         var runtime = StageRuntime(
             service: service, settings: serviceSettings,
             inputs: [
-                StageInput(topics.received, ReceivedFactsHandler(recorder: recorder)),
+                // Takes the guest's lock and marks the guest's other complaints as repeats: rows beyond its own.
+                StageInput(topics.received, ReceivedFactsHandler(recorder: recorder)).oneEventPerTransaction(),
                 StageInput(topics.classified, ClassifiedFactsHandler(recorder: recorder)),
                 StageInput(topics.assigned, AssignedFactsHandler(recorder: recorder)),
                 StageInput(topics.updated, UpdatedFactsHandler(recorder: recorder)),

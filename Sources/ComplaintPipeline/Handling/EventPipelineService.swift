@@ -178,7 +178,11 @@ public final class EventPipelineService: Service {
         let most = max(1, configuration.maximumEventsPerTransaction)
         while true {
             let messages = await lane.next(maximum: most)
-            if messages.isEmpty { return }
+            if messages.isEmpty {
+                // Cancelled: the reader may be waiting for room that this lane will not make.
+                if Task.isCancelled { flow.stopTaking() }
+                return
+            }
             defer { flow.release(messages.count) }
             do {
                 var index = messages.startIndex
@@ -379,8 +383,12 @@ public final class EventPipelineService: Service {
             outcomes = try await client.transaction(schema: schema, logger: logger) { connection -> [MessageOutcome] in
                 let unseen = zip(items, prepared).filter { $1 != nil }.map { ($0.0.event.id, $0.0.message.topic) }
                 let fresh = try await inbox.markProcessed(unseen, on: connection, logger: logger)
-                if let lockHotels {
-                    try await lockHotels(Set(items.map(\.event.hotelID)).sorted(), connection, logger)
+                let applying = items.filter { fresh.contains($0.event.id) }
+                // Two lanes of one stage (two topics) may hold events of the same complaints in different
+                // orders: each shared transaction takes its complaints' locks first, in one order.
+                try await Self.lockComplaints(Set(applying.compactMap(\.event.subject)).sorted(), on: connection, logger: logger)
+                if let lockHotels, !applying.isEmpty {
+                    try await lockHotels(Set(applying.map(\.event.hotelID)).sorted(), connection, logger)
                 }
                 var rows: [OutboxRow] = []
                 var outcomes: [MessageOutcome] = []
@@ -416,6 +424,20 @@ public final class EventPipelineService: Service {
             crashPoints.settled(item.origin, outcome)
         }
         return true
+    }
+
+    /// Transaction-scoped advisory locks on `subjects` (complaint ids), taken in the order given (sorted
+    /// by the caller), in a key space of the pipeline's own (the two-integer form, first key fixed).
+    static func lockComplaints(_ subjects: [String], on connection: PostgresConnection, logger: Logger) async throws {
+        guard subjects.count > 1 else { return }
+        _ = try await connection.query(
+            """
+            SELECT pg_advisory_xact_lock(hashtext('redress.pipeline'), key)
+            FROM (SELECT hashtext(subject) AS key FROM unnest(\(subjects)::text[]) WITH ORDINALITY AS s(subject, position)
+                  ORDER BY position) AS ordered
+            """,
+            logger: logger
+        ).collect()
     }
 
     private func deadLetter(_ message: KafkaConsumerMessage, reason: String, attempts: Int) async throws -> MessageOutcome {

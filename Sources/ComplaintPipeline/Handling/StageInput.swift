@@ -52,10 +52,11 @@ public struct StageInput: Sendable {
 extension StageInput {
     /// This input's events are applied one per transaction, never several together.
     ///
-    /// For a handler that writes rows shared across complaints (a per-hotel lock, a counter of a
-    /// hotel and day): two lanes each holding a batch could take such rows in opposite orders and
-    /// deadlock. A handler that writes only its complaint's rows shares transactions safely, since a
-    /// complaint's events of one topic are all in one partition, applied in order.
+    /// For a handler that writes rows shared across complaints (a counter of a hotel and day, another
+    /// complaint of the same guest): a shared transaction locks its events' complaints first, in one
+    /// order (so two lanes holding the same complaints in different orders never wait on each other
+    /// in a cycle), but not rows beyond them. For a per-hotel lock see
+    /// ``sharingTransactions(lockingHotelsFirst:)``.
     public func oneEventPerTransaction() -> StageInput {
         var input = self
         input.sharesTransactions = false
