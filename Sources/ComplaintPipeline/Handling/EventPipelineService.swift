@@ -239,12 +239,7 @@ public final class EventPipelineService: Service {
         while true {
             do {
                 let outcome = try await apply(event, input: input, message: message, origin: origin, attempt: attempt, logger: logger)
-                try crashPoints.afterCommit(message)
-                Counter(label: "pipeline_events_total", dimensions: [
-                    ("service", configuration.serviceName), ("topic", message.topic), ("outcome", outcome.rawValue),
-                ]).increment()
-                if outcome == .duplicate { logger.debug("event already processed; skipped") }
-                crashPoints.settled(origin, outcome)
+                try settleCommitted(message, origin: origin, outcome: outcome, logger: logger)
                 return outcome
             } catch let crash as SimulatedCrash {
                 throw crash
@@ -415,15 +410,21 @@ public final class EventPipelineService: Service {
         }
         let elapsed = clock.now - start
         for (item, outcome) in zip(items, outcomes) {
-            try crashPoints.afterCommit(item.message)
             handleTimers[item.message.topic]?.recordInterval(elapsed / items.count)
-            Counter(label: "pipeline_events_total", dimensions: [
-                ("service", configuration.serviceName), ("topic", item.message.topic), ("outcome", outcome.rawValue),
-            ]).increment()
-            if outcome == .duplicate { item.logger.debug("event already processed; skipped") }
-            crashPoints.settled(item.origin, outcome)
+            try settleCommitted(item.message, origin: item.origin, outcome: outcome, logger: item.logger)
         }
         return true
+    }
+
+    /// After a message's transaction committed (alone or shared): the crash hook, the count by outcome,
+    /// the settled hook.
+    private func settleCommitted(_ message: KafkaConsumerMessage, origin: MessageOrigin, outcome: MessageOutcome, logger: Logger) throws {
+        try crashPoints.afterCommit(message)
+        Counter(label: "pipeline_events_total", dimensions: [
+            ("service", configuration.serviceName), ("topic", message.topic), ("outcome", outcome.rawValue),
+        ]).increment()
+        if outcome == .duplicate { logger.debug("event already processed; skipped") }
+        crashPoints.settled(origin, outcome)
     }
 
     /// Transaction-scoped advisory locks on `subjects` (complaint ids), taken in the order given (sorted
