@@ -93,8 +93,10 @@ public func withRuntimeTables<Result: Sendable>(
     }
 }
 
-/// Waits until `condition` holds, polling, up to `timeout`; returns its last value.
-public func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+/// Waits until `condition` holds, polling, up to `timeout`; returns its last value. The default is
+/// generous on purpose: a passing run returns as soon as the condition holds, and a stage joining its
+/// consumer group on a loaded 2-core CI machine took over 10 s (a poison-message test failed there).
+public func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
