@@ -62,15 +62,8 @@ struct ReplayCommand: AsyncParsableCommand {
         var dataDir = ".redress"
 
         func run() async throws {
-            let formatter = ISO8601DateFormatter()
-            let start = try from.map { text in
-                guard let date = formatter.date(from: text) else { throw ValidationError("--from '\(text)' is not an RFC 3339 date-time") }
-                return date
-            }
-            let end = try to.map { text in
-                guard let date = formatter.date(from: text) else { throw ValidationError("--to '\(text)' is not an RFC 3339 date-time") }
-                return date
-            }
+            let start = try from.map { try DateTimeOption.parse($0, option: "--from") }
+            let end = try to.map { try DateTimeOption.parse($0, option: "--to") }
             if let start, let end, end <= start { throw ValidationError("--to must come after --from") }
             let url = try ProcessInfoEnvironment.setting(databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
             let brokerList = KafkaBootstrap.servers(from: try ProcessInfoEnvironment.setting(

@@ -42,9 +42,9 @@ struct SLABacktestCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let formatter = ISO8601DateFormatter()
-        guard let start = formatter.date(from: from) else { throw ValidationError("--from '\(from)' is not an RFC 3339 date-time") }
-        guard let end = formatter.date(from: to), end > start else { throw ValidationError("--to '\(to)' is not an RFC 3339 date-time after --from") }
+        let start = try DateTimeOption.parse(from, option: "--from")
+        let end = try DateTimeOption.parse(to, option: "--to")
+        guard end > start else { throw ValidationError("--to must come after --from") }
         let inForcePath = inForce ?? ProcessInfoEnvironment.value("SLA_POLICY_FILE") ?? ServiceFiles.locate(PolicyFile.defaultPath)
         let current: SLAPolicies
         let candidate: SLAPolicies

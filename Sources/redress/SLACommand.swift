@@ -47,9 +47,7 @@ struct SLACommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            guard let startDate = ISO8601DateFormatter().date(from: start) else {
-                throw ValidationError("--start '\(start)' is not an RFC 3339 time such as 2026-11-24T17:30:00Z")
-            }
+            let startDate = try DateTimeOption.parse(start, option: "--start")
             guard let zone = TimeZone(identifier: timezone) else {
                 throw ValidationError("--timezone '\(timezone)' is not an IANA time zone such as Asia/Shanghai")
             }

@@ -104,7 +104,10 @@ struct SharedTransactionTests {
                 calls.withLock { $0[event.id, default: 0] += 1 }
                 if event.id == poison { throw RejectedEvent("complaint \(event.data.complaintID) is not ours") }
             }
-            let stage = try world.stage(handler)
+            let fallbacks = Mutex<[[Int64]]>([])
+            var hooks = EventPipelineService.CrashPoints()
+            hooks.fellBack = { origins in fallbacks.withLock { $0.append(origins.map(\.offset)) } }
+            let stage = try world.stage(handler, crashPoints: hooks)
             let deadLetters = try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
                 let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 11 }
                 #expect(processed)
@@ -120,6 +123,10 @@ struct SharedTransactionTests {
             #expect(try await Self.announced(in: world) == expected)
             // The shared attempt really happened: some event was tried in it and then again alone.
             #expect(calls.withLock { $0.values.contains { $0 >= 2 } })
+            // Exactly one shared transaction fell back: the one holding the poison, a contiguous run.
+            let fellBack = fallbacks.withLock { $0 }
+            #expect(fellBack.count == 1)
+            #expect(fellBack.first.map { $0.contains(6) && $0 == Array($0[0]...$0[$0.count - 1]) } == true)
         }
     }
 

@@ -30,4 +30,14 @@ struct SLADueCommandTests {
         #expect(unknown.status != 0)
         #expect(unknown.output.contains("no calendar 'weekends' in the policy file (it has: 24x7, office)"))
     }
+
+    @Test("--start takes any RFC 3339 date-time (fractional seconds, an offset) and names itself when it is not one")
+    func startDateTime() throws {
+        let offset = try Self.run(["--start", "2026-11-25T01:30:00.500+08:00", "--minutes", "45"])
+        #expect(offset.status == 0)
+        #expect(offset.output == "2026-11-24T18:15:00Z")
+        let bad = try Self.run(["--start", "2026-11-24 17:30", "--minutes", "45"])
+        #expect(bad.status != 0)
+        #expect(bad.output.contains("--start '2026-11-24 17:30' is not an RFC 3339 date-time such as 2026-11-24T17:30:00Z"))
+    }
 }

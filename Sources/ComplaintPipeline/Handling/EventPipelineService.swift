@@ -73,6 +73,9 @@ public final class EventPipelineService: Service {
         public var afterCommit: @Sendable (KafkaConsumerMessage) throws -> Void = { _ in }
         /// Called with each message's outcome once it is settled (before its offset is stored).
         public var settled: @Sendable (MessageOrigin, MessageOutcome) -> Void = { _, _ in }
+        /// Called with the messages of a shared transaction that failed and was rolled back, before
+        /// they are applied one at a time.
+        public var fellBack: @Sendable ([MessageOrigin]) -> Void = { _ in }
         public init() {}
     }
 
@@ -406,6 +409,10 @@ public final class EventPipelineService: Service {
             logger.debug("applying \(items.count) events in one transaction failed; applying them one at a time", metadata: [
                 "error": "\(String(reflecting: error))",
             ])
+            Counter(label: "pipeline_shared_fallbacks_total", dimensions: [
+                ("service", configuration.serviceName), ("topic", items[0].message.topic),
+            ]).increment()
+            crashPoints.fellBack(items.map(\.origin))
             return false
         }
         let elapsed = clock.now - start
