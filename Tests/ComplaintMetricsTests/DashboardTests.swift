@@ -73,7 +73,7 @@ struct DashboardTests {
             #expect(Self.number(tiles["escalations"]) == 1)
             #expect(Set(page["openComplaints"] as? [String] ?? []) == Set(stories.map { $0.id.uuidString.lowercased() }))
             #expect((page["consoleErrors"] as? [Any] ?? []).isEmpty, "\(page["consoleErrors"] ?? "")")
-            #expect(await eventually(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: screenshot) })
+            #expect(await eventually(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: screenshot) })
 
             // A complaint arrives while the page is open: the live stream brings it without a reload.
             let refreshes = page["refreshes"] as? Int ?? 1
@@ -88,7 +88,7 @@ struct DashboardTests {
             #expect(Self.number(afterTiles["volume"]) == Double(api.totals.volume + 1))
             #expect(!(after["liveFeed"] as? [Any] ?? []).isEmpty)
             try browser.send("quit")
-            #expect(await eventually(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: shots.appendingPathComponent("metrics-dashboard-after.png").path) })
+            #expect(await eventually(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: shots.appendingPathComponent("metrics-dashboard-after.png").path) })
             print("dashboard screenshots: \(screenshot) and its -after twin")
         }
     }

@@ -295,7 +295,7 @@ struct OutboxTests {
                         #expect(received.get() == 0, "notified before commit")
                         try await writer.query("COMMIT", logger: .test)
                     }
-                    #expect(await eventually(timeout: .seconds(5)) { received.get() >= 1 })
+                    #expect(await eventually(timeout: .seconds(30)) { received.get() >= 1 })
                     try await Task.sleep(for: .milliseconds(200))
                     // One committed transaction, one wake-up; the rolled-back one never notified.
                     #expect(received.get() == 1)
