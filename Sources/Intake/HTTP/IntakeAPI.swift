@@ -190,8 +190,8 @@ public struct IntakeAPI: Sendable {
         filter.category = value("category", ComplaintCategory.init(rawValue:), expected: "one of \(ComplaintCategory.allCases.map(\.rawValue).joined(separator: ", "))")
         filter.severity = value("severity", Severity.init(rawValue:), expected: "one of minor, moderate, serious")
         filter.channel = value("channel", ComplaintChannel.init(rawValue:), expected: "one of \(ComplaintChannel.allCases.map(\.rawValue).joined(separator: ", "))")
-        filter.from = value("from", Self.parseDate, expected: "an RFC 3339 date-time such as 2026-03-01T00:00:00Z")
-        filter.to = value("to", Self.parseDate, expected: "an RFC 3339 date-time such as 2026-03-31T00:00:00Z")
+        filter.from = value("from", EventTimestamp.date(from:), expected: "an RFC 3339 date-time such as 2026-03-01T00:00:00Z")
+        filter.to = value("to", EventTimestamp.date(from:), expected: "an RFC 3339 date-time such as 2026-03-31T00:00:00Z")
         filter.assigneeID = value("assignee", { $0.isEmpty || $0.count > 64 ? nil : $0 }, expected: "a staff id")
         filter.limit = value("limit", { Int($0).flatMap { (1...200).contains($0) ? $0 : nil } }, expected: "an integer from 1 to 200") ?? 50
         filter.cursor = value("cursor", PageCursor.init(token:), expected: "a nextCursor value from an earlier page")
@@ -217,22 +217,6 @@ public struct IntakeAPI: Sendable {
             try await store.read { connection, logger in try await queries.list(finalFilter, for: caller, on: connection, logger: logger) }
         }
         return ComplaintListPage(items: page.itemsJSON.map(EmbeddedJSON.init), nextCursor: page.nextCursor?.token)
-    }
-
-    nonisolated(unsafe) private static let dateFormatter: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter
-    }()
-
-    nonisolated(unsafe) private static let fractionalDateFormatter: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
-
-    static func parseDate(_ text: String) -> Date? {
-        dateFormatter.date(from: text) ?? fractionalDateFormatter.date(from: text)
     }
 
     // MARK: Plumbing
