@@ -88,7 +88,9 @@ public struct StageRuntime: Sendable {
     public func makeServiceGroup() throws -> ServiceGroup {
         // The shared access schema first: services' own migrations may rely on it.
         let allMigrations = try [AccessTables.migrations()] + (migrationsOverride ?? service.migrations())
-        let databaseConfiguration = try DatabaseConfiguration(url: settings.databaseURL)
+        var databaseConfiguration = try DatabaseConfiguration(url: settings.databaseURL)
+        // `pg_stat_activity` and the server's logs say which service a connection belongs to.
+        if databaseConfiguration.applicationName == nil { databaseConfiguration.applicationName = service.executable }
         // The service's own pool: every connection starts with the service's schema on its search_path.
         let client = PostgresClient(
             configuration: databaseConfiguration.makeClientConfiguration(searchPath: service.schema), backgroundLogger: logger)
