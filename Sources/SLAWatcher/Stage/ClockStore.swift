@@ -143,17 +143,21 @@ public struct ClockStore: Sendable {
     /// longer desired: what came due before the change still fires (late), so a lagging watcher never
     /// skips a breach. Fired timers are never armed again.
     public func arm(_ desired: [TimerKey: Date], for id: UUID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        let keys = desired.keys.map(\.description)
+        // One statement: the timers no longer desired go, the desired ones are armed, the sweepers are
+        // woken (the two changes touch different rows, so reading one snapshot is what is wanted).
+        let entries = desired.sorted { $0.key.description < $1.key.description }
+        let keys = entries.map(\.key.description)
+        let dues = entries.map(\.value)
         try await connection.query("""
-            DELETE FROM timers WHERE complaint_id = \(id) AND fired_at IS NULL AND due_at > \(now) AND NOT (timer = ANY(\(keys)))
-            """, logger: logger)
-        for (key, due) in desired {
-            try await connection.query("""
-                INSERT INTO timers (complaint_id, timer, due_at) VALUES (\(id), \(key.description), \(due))
+            WITH removed AS (
+                DELETE FROM timers WHERE complaint_id = \(id) AND fired_at IS NULL AND due_at > \(now) AND NOT (timer = ANY(\(keys)))
+            ), armed AS (
+                INSERT INTO timers (complaint_id, timer, due_at)
+                SELECT \(id), wanted.timer, wanted.due_at FROM unnest(\(keys)::text[], \(dues)::timestamptz[]) AS wanted(timer, due_at)
                 ON CONFLICT (complaint_id, timer) DO UPDATE SET due_at = excluded.due_at WHERE timers.fired_at IS NULL
-                """, logger: logger)
-        }
-        try await connection.query("SELECT pg_notify(\(Self.notificationChannel), '')", logger: logger)
+            )
+            SELECT pg_notify(\(Self.notificationChannel), '')
+            """, logger: logger).collect()
     }
 
     /// Marks a timer fired (inserting it when it was never armed), so it never fires again.
