@@ -25,15 +25,14 @@ public struct ComplaintFacts: Sendable, Hashable {
 /// Reads and writes ``ComplaintFacts`` on the handler's connection (the notifier's schema on the path).
 enum ComplaintFactsStore {
     /// The complaint's facts, locked for this transaction; a row is created first if there is none, so two
-    /// events of one complaint handled at once wait for each other.
+    /// events of one complaint handled at once wait for each other. One round trip: the upsert's no-op
+    /// update takes the row's lock and returns what is stored.
     static func lock(_ complaintID: UUID, hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> ComplaintFacts {
-        try await connection.query(
-            "INSERT INTO complaints (complaint_id, hotel_id) VALUES (\(complaintID), \(hotelID)) ON CONFLICT (complaint_id) DO NOTHING",
-            logger: logger)
         let rows = try await connection.query("""
-            SELECT hotel_id, category, severity, guest_language, preferred_contact, assignee_id, assignee_name, assignee_role,
-                   department, escalation_level
-            FROM complaints WHERE complaint_id = \(complaintID) FOR UPDATE
+            INSERT INTO complaints AS c (complaint_id, hotel_id) VALUES (\(complaintID), \(hotelID))
+            ON CONFLICT (complaint_id) DO UPDATE SET hotel_id = c.hotel_id
+            RETURNING c.hotel_id, c.category, c.severity, c.guest_language, c.preferred_contact, c.assignee_id, c.assignee_name,
+                      c.assignee_role, c.department, c.escalation_level
             """, logger: logger)
         for try await row in rows.decode((String, String?, String?, String?, String?, String?, String?, String?, String?, Int).self) {
             var facts = ComplaintFacts(complaintID: complaintID, hotelID: row.0)

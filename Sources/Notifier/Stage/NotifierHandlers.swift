@@ -13,8 +13,11 @@ struct NotificationRecorder: Sendable {
         update: (inout ComplaintFacts) -> MessageFacts
     ) async throws -> [OutgoingEvent] {
         var facts = try await ComplaintFactsStore.lock(complaintID, hotelID: event.hotelID, on: context.connection, logger: context.logger)
+        let stored = facts
         let details = update(&facts)
-        try await ComplaintFactsStore.save(facts, on: context.connection, logger: context.logger)
+        if facts != stored {
+            try await ComplaintFactsStore.save(facts, on: context.connection, logger: context.logger)
+        }
         let maximumAttempts = planner.rules.current.maximumAttempts
         for planned in planner.plan(trigger, cause: (event.id, event.time), facts: facts, details: details) {
             let intent = planned.intent
