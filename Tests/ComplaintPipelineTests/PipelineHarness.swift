@@ -87,12 +87,15 @@ struct PipelineWorld: Sendable {
     }
 
     /// The services of a stage whose one input is `input` (on the world's input topic).
-    func stage(input: StageInput) throws -> (producer: KafkaProducer, consumer: KafkaConsumer, pipeline: EventPipelineService) {
+    func stage(
+        input: StageInput, crashPoints: EventPipelineService.CrashPoints = .init()
+    ) throws -> (producer: KafkaProducer, consumer: KafkaConsumer, pipeline: EventPipelineService) {
         let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "pipeline-test-producer"), logger: kafka.logger)
         let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(groupID: groupID, topics: [self.input.name]), logger: kafka.logger)
         let deadLetters = DeadLetterPublisher(producer: producer, serviceName: "pipeline-test", topic: deadLetterTopic, logger: kafka.logger)
         let pipeline = EventPipelineService(
-            inputs: [input], consumer: consumer, client: client, deadLetters: deadLetters, configuration: configuration, logger: kafka.logger)
+            inputs: [input], consumer: consumer, client: client, deadLetters: deadLetters, configuration: configuration,
+            crashPoints: crashPoints, logger: kafka.logger)
         return (producer, consumer, pipeline)
     }
 

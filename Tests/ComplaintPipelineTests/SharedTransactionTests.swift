@@ -130,6 +130,63 @@ struct SharedTransactionTests {
         }
     }
 
+    @Test("an input that locks hotels shares one transaction per hotel; a failure falls back for that hotel's events only")
+    func onePerHotel() async throws {
+        try await PipelineWorld.with { world in
+            let hotels = ["HOTEL-A", "HOTEL-B", "HOTEL-C"]
+            // Three hotels interleaved in one partition, as complaints keyed by id land.
+            let events = try (0..<24).map { index in
+                var event = try EventFixtures.received()
+                event.hotelID = hotels[index % 3]
+                event.data.hotelID = event.hotelID
+                return event
+            }
+            let poison = events[7].id  // of HOTEL-B
+            try await world.publish(events, partition: 0)
+            var handler = world.handler
+            let hold = Self.holdingTheFirst()
+            handler.beforeApplying = { event, context in
+                try await hold(event, context)
+                if event.id == poison { throw RejectedEvent("complaint \(event.data.complaintID) is not ours") }
+            }
+            let locked = Mutex<[[String]]>([])
+            let input = StageInput(world.input, handler).sharingTransactions { hotelIDs, _, _ in
+                locked.withLock { $0.append(hotelIDs) }
+            }
+            let fallbacks = Mutex<[[Int64]]>([])
+            var hooks = EventPipelineService.CrashPoints()
+            hooks.fellBack = { origins in fallbacks.withLock { $0.append(origins.map(\.offset)) } }
+            let stage = try world.stage(input: input, crashPoints: hooks)
+            try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
+                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 23 }
+                #expect(processed)
+                let dead = try await world.read(1, from: world.deadLetterTopic, timeout: .seconds(30))
+                #expect(dead.first?.headers.first(named: DeadLetterHeaders.sourceOffset) == "7")
+            }
+            // Every shared transaction locked one hotel; at least one held several events.
+            let locks = locked.withLock { $0 }
+            #expect(!locks.isEmpty && locks.allSatisfy { $0.count == 1 }, "\(locks)")
+            let transactions = try await Self.transactions(in: world, of: events.filter { $0.id != poison })
+            #expect(transactions.count == 23)
+            let appliedEvents = events.filter { $0.id != poison }
+            var hotelsOfTransaction: [Int64: Set<String>] = [:]
+            for (event, transaction) in zip(appliedEvents, transactions) { hotelsOfTransaction[transaction, default: []].insert(event.hotelID) }
+            #expect(hotelsOfTransaction.values.allSatisfy { $0.count == 1 }, "no transaction mixed hotels")
+            #expect(hotelsOfTransaction.count < 23, "some events shared a transaction")
+            // Only the poison's hotel fell back, and only its events.
+            let fellBack = fallbacks.withLock { $0 }
+            #expect(fellBack.count == 1)
+            #expect(fellBack.first.map { $0.contains(7) && $0.allSatisfy { $0 % 3 == 1 } } == true, "\(fellBack)")
+            // Each hotel's complaints announced in the partition's order, each once.
+            let announced = try await Self.announced(in: world)
+            #expect(announced.count == 23)
+            for hotel in hotels {
+                let expected = appliedEvents.filter { $0.hotelID == hotel }.map { $0.data.complaintID.uuidString.lowercased() }
+                #expect(announced.filter(Set(expected).contains) == expected, "\(hotel)")
+            }
+        }
+    }
+
     @Test("dies before a shared transaction commits: none of it applied, then each once after the restart")
     func crashInsideShared() async throws {
         try await PipelineWorld.with { world in

@@ -55,11 +55,12 @@ public struct PipelineConfiguration: Sendable {
 /// Only after the batch's transactions committed are the offsets stored. Transient failures are
 /// retried with backoff and never dead-lettered; permanent ones are dead-lettered at once.
 ///
-/// Messages of one partition are applied in order; different partitions (of any topic) are applied
-/// concurrently, each in its own lane that outlives the consumer's batches (one transaction at a time).
-/// When several of a partition's events are queued, a lane applies them together in one transaction
-/// (``PipelineConfiguration/maximumEventsPerTransaction``; inputs that opt out and preparing inputs
-/// excepted), and falls back to one transaction per event if that fails.
+/// A complaint's messages are applied in order (a partition's, apart from events of different hotels
+/// for an input that locks hotels); different partitions (of any topic) are applied concurrently, each
+/// in its own lane that outlives the consumer's batches (one transaction at a time). When several of a
+/// partition's events are queued, a lane applies them together in one transaction, or one per hotel
+/// (``PipelineConfiguration/maximumEventsPerTransaction``; inputs that opt out excepted), and falls
+/// back to one transaction per event if that fails.
 ///
 /// On graceful shutdown it finishes the messages in hand, stores the offsets of what it completed
 /// and returns; the consumer then commits them.
@@ -92,6 +93,9 @@ public final class EventPipelineService: Service {
     private let crashPoints: CrashPoints
     private let logger: Logger
     private let handleTimers: [String: Timer]
+    /// More than one input shares transactions: lanes of different topics may then hold events of the
+    /// same complaints, and a shared transaction locks its complaints first.
+    private let lanesMayShareComplaints: Bool
 
     /// - Parameter inputs: The stage's inputs; the consumer must be subscribed to exactly their topics.
     public init(
@@ -115,6 +119,7 @@ public final class EventPipelineService: Service {
         self.preparationStore = StageStore(
             client: client, schema: configuration.schema, connectionsUseSchema: configuration.connectionsUseSchema, logger: logger)
         self.crashPoints = crashPoints
+        self.lanesMayShareComplaints = inputs.filter(\.sharesTransactions).count > 1
         var logger = logger
         logger[metadataKey: LoggingKeys.service] = "\(configuration.serviceName)"
         self.logger = logger
@@ -189,19 +194,20 @@ public final class EventPipelineService: Service {
             defer { flow.release(messages.count) }
             do {
                 var index = messages.startIndex
-                // Messages of a shared transaction that failed: applied one at a time up to here.
-                var singlesUntil = index
-                while index < messages.endIndex, flow.isTaking {
-                    if index >= singlesUntil {
-                        let together = sharable(messages[index...])
-                        if together.count >= 2 {
-                            if try await applyTogether(together) {
-                                try consumer.storeOffsets(together.map(\.message))
-                                index += together.count
-                                continue
+                lane: while index < messages.endIndex, flow.isTaking {
+                    let together = sharable(messages[index...])
+                    if together.count >= 2 {
+                        // Shared transactions (one per hotel for an input that locks hotels); the events of
+                        // one that failed and was rolled back are applied one at a time, in order.
+                        for item in try await applyShared(together) {
+                            if try await process(item.message) == .abandoned {
+                                flow.stopTaking()
+                                break lane
                             }
-                            singlesUntil = index + together.count
                         }
+                        try consumer.storeOffsets(together.map(\.message))
+                        index += together.count
+                        continue
                     }
                     let message = messages[index]
                     if try await process(message) == .abandoned {
@@ -350,6 +356,23 @@ public final class EventPipelineService: Service {
         return items
     }
 
+    /// Applies `items` in shared transactions and returns those of a transaction that failed and was
+    /// rolled back (to be applied one at a time). For an input whose handlers lock their hotel first, one
+    /// transaction per hotel, holding only that hotel's lock: lanes then take turns per hotel, not for
+    /// every hotel at once (a partition holds complaints of every hotel). A complaint has one hotel, so
+    /// its events stay in order.
+    private func applyShared(_ items: [SharedItem]) async throws -> [SharedItem] {
+        guard inputs[items[0].message.topic]?.lockHotels != nil else {
+            return try await applyTogether(items) ? [] : items
+        }
+        var failed: [SharedItem] = []
+        for (_, group) in Dictionary(grouping: items, by: \.event.hotelID).sorted(by: { $0.key < $1.key }) {
+            if try await !applyTogether(group) { failed += group }
+        }
+        // Back in the partition's order.
+        return failed.sorted { $0.origin.offset < $1.origin.offset }
+    }
+
     /// Applies `items` in order in one transaction: one inbox statement for all their ids, each new
     /// event's handler, one outbox statement for all their output. Preparing handlers prepare first, in
     /// order, outside the transaction, except for events one inbox query finds already processed.
@@ -363,6 +386,8 @@ public final class EventPipelineService: Service {
         let workQueue = self.workQueue
         let crashPoints = self.crashPoints
         let schema = configuration.connectionsUseSchema ? nil : configuration.schema
+        let keySpace = configuration.schema
+        let lanesMayShareComplaints = self.lanesMayShareComplaints
         // A lane is one partition of one topic: all of them are of one input.
         let lockHotels = items.first.flatMap { inputs[$0.message.topic]?.lockHotels }
         let outcomes: [MessageOutcome]
@@ -383,8 +408,12 @@ public final class EventPipelineService: Service {
                 let fresh = try await inbox.markProcessed(unseen, on: connection, logger: logger)
                 let applying = items.filter { fresh.contains($0.event.id) }
                 // Two lanes of one stage (two topics) may hold events of the same complaints in different
-                // orders: each shared transaction takes its complaints' locks first, in one order.
-                try await Self.lockComplaints(Set(applying.compactMap(\.event.subject)).sorted(), on: connection, logger: logger)
+                // orders: each shared transaction takes its complaints' locks first, in one order. With one
+                // such input, a complaint's events are all in one partition, so in one lane.
+                if lanesMayShareComplaints {
+                    try await Self.lockComplaints(
+                        Set(applying.compactMap(\.event.subject)).sorted(), keySpace: keySpace, on: connection, logger: logger)
+                }
                 if let lockHotels, !applying.isEmpty {
                     try await lockHotels(Set(applying.map(\.event.hotelID)).sorted(), connection, logger)
                 }
@@ -435,12 +464,18 @@ public final class EventPipelineService: Service {
     }
 
     /// Transaction-scoped advisory locks on `subjects` (complaint ids), taken in the order given (sorted
-    /// by the caller), in a key space of the pipeline's own (the two-integer form, first key fixed).
-    static func lockComplaints(_ subjects: [String], on connection: PostgresConnection, logger: Logger) async throws {
+    /// by the caller), in a key space of the service's own: the two-integer form, the first key the hash
+    /// of the service's schema. Advisory locks are database-wide, and every service sees the same
+    /// complaints at about the same time: one key space for all would make the notifier wait for the
+    /// metrics service's transactions, and each for the others'.
+    static func lockComplaints(
+        _ subjects: [String], keySpace schema: SchemaName, on connection: PostgresConnection, logger: Logger
+    ) async throws {
         guard subjects.count > 1 else { return }
+        let space = "redress.pipeline.\(schema.rawValue)"
         _ = try await connection.query(
             """
-            SELECT pg_advisory_xact_lock(hashtext('redress.pipeline'), key)
+            SELECT pg_advisory_xact_lock(hashtext(\(space)), key)
             FROM (SELECT hashtext(subject) AS key FROM unnest(\(subjects)::text[]) WITH ORDINALITY AS s(subject, position)
                   ORDER BY position) AS ordered
             """,
