@@ -42,7 +42,11 @@ public struct FactRecorder: Sendable {
         }
         try await connection.query(
             "INSERT INTO hotels (hotel_id) VALUES (\(data.hotelID)) ON CONFLICT (hotel_id) DO NOTHING", logger: logger)
-        try await connection.query("""
+        let live = LiveUpdate(
+            topic: "received", hotelId: data.hotelID, complaintId: data.complaintID, kind: data.channel.rawValue,
+            status: ComplaintStatus.registered.rawValue, at: data.registeredAt
+        )
+        try await live.notify(on: liveChannel, with: """
             INSERT INTO complaints AS c (complaint_id, hotel_id, registered_at, channel, guest_key, vip, status, status_at)
             VALUES (\(data.complaintID), \(data.hotelID), \(data.registeredAt), \(data.channel.rawValue), \(data.guest.guestKey),
                     \(data.guest.isVIP), \(ComplaintStatus.registered.rawValue), \(data.registeredAt))
@@ -51,14 +55,10 @@ public struct FactRecorder: Sendable {
                 guest_key = EXCLUDED.guest_key, vip = EXCLUDED.vip,
                 status = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status ELSE c.status END,
                 status_at = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status_at ELSE c.status_at END
-            """, logger: logger)
+            """, connection: connection, logger: logger)
         if let guestKey = data.guest.guestKey {
             try await markRepeats(data.complaintID, guestKey: guestKey, hotelID: data.hotelID, registeredAt: data.registeredAt, on: connection, logger: logger)
         }
-        try await LiveUpdate(
-            topic: "received", hotelId: data.hotelID, complaintId: data.complaintID, kind: data.channel.rawValue,
-            status: ComplaintStatus.registered.rawValue, at: data.registeredAt
-        ).notify(on: liveChannel, connection: connection, logger: logger)
     }
 
     /// A complaint is a repeat when its guest complained at the same hotel within the window before it.
@@ -86,7 +86,11 @@ public struct FactRecorder: Sendable {
 
     func classified(_ event: EventEnvelope<ComplaintClassified>, on connection: PostgresConnection, logger: Logger) async throws {
         let data = event.data
-        try await connection.query("""
+        let live = LiveUpdate(
+            topic: "classified", hotelId: event.hotelID, complaintId: data.complaintID, severity: data.severity.rawValue,
+            category: data.category.rawValue, at: data.classifiedAt
+        )
+        try await live.notify(on: liveChannel, with: """
             INSERT INTO complaints AS c (complaint_id, hotel_id, category, severity, classified_at, registered_at)
             VALUES (\(data.complaintID), \(event.hotelID), \(data.category.rawValue), \(data.severity.rawValue), \(data.classifiedAt),
                     \(data.registeredAt))
@@ -97,11 +101,7 @@ public struct FactRecorder: Sendable {
                                 THEN EXCLUDED.severity ELSE c.severity END,
                 classified_at = GREATEST(c.classified_at, EXCLUDED.classified_at),
                 registered_at = COALESCE(c.registered_at, EXCLUDED.registered_at)
-            """, logger: logger)
-        try await LiveUpdate(
-            topic: "classified", hotelId: event.hotelID, complaintId: data.complaintID, severity: data.severity.rawValue,
-            category: data.category.rawValue, at: data.classifiedAt
-        ).notify(on: liveChannel, connection: connection, logger: logger)
+            """, connection: connection, logger: logger)
     }
 
     func assigned(_ event: EventEnvelope<ComplaintAssigned>, on connection: PostgresConnection, logger: Logger) async throws {
@@ -109,7 +109,11 @@ public struct FactRecorder: Sendable {
         // The first assignment moves a registered complaint to assigned (never back from a staff action:
         // see statusWins); escalations and hand-overs do not change where staff stand with it.
         let initial = data.escalationLevel == 0
-        try await connection.query("""
+        let live = LiveUpdate(
+            topic: "assigned", hotelId: event.hotelID, complaintId: data.complaintID, kind: data.reason.rawValue,
+            severity: data.severity.rawValue, category: data.category.rawValue, level: data.escalationLevel, at: data.assignedAt
+        )
+        try await live.notify(on: liveChannel, with: """
             INSERT INTO complaints AS c (
                 complaint_id, hotel_id, department, assigned_at, category, severity, registered_at, escalation_level, status, status_at)
             VALUES (\(data.complaintID), \(event.hotelID), \(data.department), \(data.assignedAt), \(data.category.rawValue),
@@ -125,11 +129,7 @@ public struct FactRecorder: Sendable {
                 escalation_level = GREATEST(c.escalation_level, EXCLUDED.escalation_level),
                 status = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status ELSE c.status END,
                 status_at = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status_at ELSE c.status_at END
-            """, logger: logger)
-        try await LiveUpdate(
-            topic: "assigned", hotelId: event.hotelID, complaintId: data.complaintID, kind: data.reason.rawValue,
-            severity: data.severity.rawValue, category: data.category.rawValue, level: data.escalationLevel, at: data.assignedAt
-        ).notify(on: liveChannel, connection: connection, logger: logger)
+            """, connection: connection, logger: logger)
     }
 
     func updated(_ event: EventEnvelope<ComplaintUpdated>, on connection: PostgresConnection, logger: Logger) async throws {
@@ -156,7 +156,11 @@ public struct FactRecorder: Sendable {
             try await recordCompensation(compensation, status: .compensationRejected, event: event, on: connection, logger: logger)
         case .waitingForGuest, .resumed: break
         }
-        try await connection.query("""
+        let live = LiveUpdate(
+            topic: "updated", hotelId: event.hotelID, complaintId: data.complaintID, kind: data.kind.rawValue,
+            status: data.statusAfter.rawValue, at: at
+        )
+        try await live.notify(on: liveChannel, with: """
             INSERT INTO complaints AS c (
                 complaint_id, hotel_id, status, status_at, acknowledged_at, first_resolved_at, resolved_at, first_contact, root_cause,
                 reopen_count, satisfaction, nps, followed_up_at, closed_at, guest_notes)
@@ -183,11 +187,7 @@ public struct FactRecorder: Sendable {
                 followed_up_at = GREATEST(c.followed_up_at, EXCLUDED.followed_up_at),
                 closed_at = GREATEST(c.closed_at, EXCLUDED.closed_at),
                 guest_notes = c.guest_notes + EXCLUDED.guest_notes
-            """, logger: logger)
-        try await LiveUpdate(
-            topic: "updated", hotelId: event.hotelID, complaintId: data.complaintID, kind: data.kind.rawValue,
-            status: data.statusAfter.rawValue, at: at
-        ).notify(on: liveChannel, connection: connection, logger: logger)
+            """, connection: connection, logger: logger)
     }
 
     private func recordCompensation(
@@ -236,7 +236,11 @@ public struct FactRecorder: Sendable {
         }
         // A pause stops the countdown: no resolve deadline while the clock stands still.
         let paused = data.kind == .paused
-        try await connection.query("""
+        let live = LiveUpdate(
+            topic: "sla", hotelId: event.hotelID, complaintId: data.complaintID, kind: data.kind.rawValue, severity: data.severity.rawValue,
+            level: level == 0 ? nil : level, at: data.occurredAt
+        )
+        try await live.notify(on: liveChannel, with: """
             INSERT INTO complaints AS c (
                 complaint_id, hotel_id, acknowledge_met, acknowledge_breaches, resolve_met, resolve_breaches, escalation_level,
                 acknowledge_by, resolve_by, deadlines_at)
@@ -254,11 +258,7 @@ public struct FactRecorder: Sendable {
                 resolve_by = CASE WHEN EXCLUDED.deadlines_at IS NOT NULL AND (c.deadlines_at IS NULL OR EXCLUDED.deadlines_at >= c.deadlines_at)
                                   THEN EXCLUDED.resolve_by ELSE c.resolve_by END,
                 deadlines_at = GREATEST(c.deadlines_at, EXCLUDED.deadlines_at)
-            """, logger: logger)
-        try await LiveUpdate(
-            topic: "sla", hotelId: event.hotelID, complaintId: data.complaintID, kind: data.kind.rawValue, severity: data.severity.rawValue,
-            level: level == 0 ? nil : level, at: data.occurredAt
-        ).notify(on: liveChannel, connection: connection, logger: logger)
+            """, connection: connection, logger: logger)
     }
 
     func notification(_ event: EventEnvelope<NotificationOutcome>, on connection: PostgresConnection, logger: Logger) async throws {

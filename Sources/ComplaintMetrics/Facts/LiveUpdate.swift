@@ -58,4 +58,14 @@ public struct LiveUpdate: Codable, Sendable, Hashable {
     func notify(on channel: String, connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("SELECT pg_notify(\(channel), \(json))", logger: logger)
     }
+
+    /// Runs `fact` (a data-modifying statement that returns nothing) and queues the update on `channel`
+    /// in the same round trip: the statement becomes a `WITH` part, which PostgreSQL always runs.
+    func notify(on channel: String, with fact: PostgresQuery, connection: PostgresConnection, logger: Logger) async throws {
+        var binds = fact.binds
+        binds.append(channel)
+        binds.append(json)
+        let sql = "WITH fact AS (\n\(fact.sql)\n)\nSELECT pg_notify($\(binds.count - 1), $\(binds.count))"
+        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+    }
 }
