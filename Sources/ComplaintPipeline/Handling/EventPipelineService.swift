@@ -200,7 +200,7 @@ public final class EventPipelineService: Service {
                         // Shared transactions (one per hotel for an input that locks hotels); the events of
                         // one that failed and was rolled back are applied one at a time, in order.
                         for item in try await applyShared(together) {
-                            if try await process(item.message) == .abandoned {
+                            if try await process(item.message, decoded: item.event) == .abandoned {
                                 flow.stopTaking()
                                 break lane
                             }
@@ -210,7 +210,8 @@ public final class EventPipelineService: Service {
                         continue
                     }
                     let message = messages[index]
-                    if try await process(message) == .abandoned {
+                    // Decoded already when it could have shared a transaction but has no neighbour to.
+                    if try await process(message, decoded: together.first?.event) == .abandoned {
                         flow.stopTaking()
                         break
                     }
@@ -225,7 +226,7 @@ public final class EventPipelineService: Service {
         }
     }
 
-    func process(_ message: KafkaConsumerMessage) async throws -> MessageOutcome {
+    func process(_ message: KafkaConsumerMessage, decoded: DecodedEvent? = nil) async throws -> MessageOutcome {
         let origin = MessageOrigin(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue)
         var logger = logger(for: message)
 
@@ -238,7 +239,7 @@ public final class EventPipelineService: Service {
         }
         let event: DecodedEvent
         do {
-            event = try input.decode(Array(message.value.readableBytesView))
+            event = try decoded ?? input.decode(Array(message.value.readableBytesView))
         } catch {
             return try await deadLetter(message, reason: "\(error)", attempts: 1)
         }
