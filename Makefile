@@ -89,17 +89,20 @@ bench-intake: deps
 	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && curl -sf http://127.0.0.1:8081/health/ready > /dev/null && break; sleep 1; done; \
 	. .build/bench-up/up.env && .build/release/redress loadgen --concurrency 1 --concurrency 16 --requests 3000 --warmup 300
 
-## bench-full-loop: start the embedded default (release build) in the background, follow complaints from
-## the POST to complaints.assigned.v1 with the SLA timer started: at 50/s and at full speed spread over the
-## three hotels with an organisation, then 20/s at one hotel (whose assignments are serialised).
+## bench-full-loop: follow complaints from the POST to complaints.assigned.v1 with the SLA timer started:
+## at 50/s and at full speed spread over the three hotels with an organisation, then 20/s at one hotel
+## (whose assignments are serialised). Each run on a fresh embedded default (release build), started in
+## the background and stopped by PID: an earlier run's complaints would reach their SLA warnings and
+## escalations, and their work would be measured too.
 BENCH_HOTELS = --hotel SHA-PD01 --hotel BJS-CY02 --hotel LON-KX02
+FULL_LOOP_RUN = $(BENCH_UP) \
+	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && curl -sf http://127.0.0.1:8084/health/ready > /dev/null && break; sleep 1; done; \
+	. .build/bench-up/up.env && .build/release/redress loadgen --full-loop
 bench-full-loop: deps
 	$(SWIFT) build -c release
-	@$(BENCH_UP) \
-	for i in $$(seq 180); do [ -f .build/bench-up/up.env ] && curl -sf http://127.0.0.1:8084/health/ready > /dev/null && break; sleep 1; done; \
-	. .build/bench-up/up.env && .build/release/redress loadgen --full-loop --rate 50 --requests 1500 --warmup 200 --concurrency 32 $(BENCH_HOTELS) && \
-	.build/release/redress loadgen --full-loop --concurrency 64 --requests 5000 --warmup 0 $(BENCH_HOTELS) && \
-	.build/release/redress loadgen --full-loop --rate 20 --requests 600 --warmup 0 --concurrency 16 --hotel SHA-PD01
+	@$(FULL_LOOP_RUN) --rate 50 --requests 1500 --warmup 200 --concurrency 32 $(BENCH_HOTELS)
+	@$(FULL_LOOP_RUN) --concurrency 64 --requests 5000 --warmup 200 $(BENCH_HOTELS)
+	@$(FULL_LOOP_RUN) --rate 20 --requests 600 --warmup 200 --concurrency 16 --hotel SHA-PD01
 
 bench-classifier: deps
 	$(SWIFT) build -c release --product redress

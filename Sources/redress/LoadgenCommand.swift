@@ -70,11 +70,14 @@ struct LoadgenCommand: AsyncParsableCommand {
                 var logger = Logger(label: "redress.loadgen")
                 logger.logLevel = .warning
                 let load = FullLoopLoad(base: base, key: key, brokers: KafkaBootstrap.servers(from: brokerList), hotels: hotelList, logger: logger)
+                // Each measured run starts on services that have caught up (with the warm-up, an earlier run).
+                let catchUp = CatchUpWait(brokers: KafkaBootstrap.servers(from: brokerList), logger: logger)
                 if warmup > 0 {
                     print("warm-up: \(warmup) complaints")
                     try await load.run(count: warmup, rate: nil, concurrency: concurrencies.last ?? 16, timeout: .seconds(120), client: client)
                 }
                 for concurrency in rate == nil ? concurrencies : [concurrencies.last ?? 16] {
+                    try await catchUp.run()
                     try await load.run(count: requests, rate: rate, concurrency: concurrency, timeout: .seconds(300), client: client)
                 }
             } else {
