@@ -17,6 +17,10 @@ struct RecordingHandler: EventHandler {
     let outputTopic: Topic<ComplaintClassified>
     /// Runs first in every attempt (inside the transaction), e.g. to inject a failure.
     var beforeApplying: @Sendable (EventEnvelope<ComplaintReceived>, HandlerContext) async throws -> Void = { _, _ in }
+    /// The answer to ``EventHandler/takesHotelLock(_:)``.
+    var takesLock: @Sendable (EventEnvelope<ComplaintReceived>) -> Bool = { _ in true }
+
+    func takesHotelLock(_ event: EventEnvelope<ComplaintReceived>) -> Bool { takesLock(event) }
 
     func handle(_ event: EventEnvelope<ComplaintReceived>, context: HandlerContext) async throws -> [OutgoingEvent] {
         try await beforeApplying(event, context)

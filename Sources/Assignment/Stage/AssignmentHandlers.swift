@@ -78,6 +78,12 @@ public struct EscalationHandler: EventHandler {
         self.assigner = assigner
     }
 
+    /// Only an escalation is applied (under the hotel's lock); other clock events are passed over.
+    public func takesHotelLock(_ event: EventEnvelope<ComplaintSLAEvent>) -> Bool {
+        if case .escalated = event.data.milestone { return true }
+        return false
+    }
+
     public func handle(_ event: EventEnvelope<ComplaintSLAEvent>, context: HandlerContext) async throws -> [OutgoingEvent] {
         guard case .escalated(let escalation) = event.data.milestone else { return [] }
         let ledger = assigner.ledger
@@ -118,6 +124,13 @@ public struct StatusHandler: EventHandler {
 
     public init(assigner: Assigner) {
         self.assigner = assigner
+    }
+
+    /// Only an acknowledgement (a possible hand-over) takes the hotel's lock; the other changes touch the
+    /// complaint's row alone.
+    public func takesHotelLock(_ event: EventEnvelope<ComplaintUpdated>) -> Bool {
+        if case .acknowledged = event.data.change { return true }
+        return false
     }
 
     public func handle(_ event: EventEnvelope<ComplaintUpdated>, context: HandlerContext) async throws -> [OutgoingEvent] {

@@ -20,6 +20,15 @@ public protocol EventHandler: Sendable {
     /// Applies `event`. Throw a ``PermanentError`` for an event that can never be applied (it is
     /// dead-lettered); any other error rolls the transaction back and is retried.
     func handle(_ event: EventEnvelope<Input>, context: HandlerContext) async throws -> [OutgoingEvent]
+
+    /// For an input shared with ``StageInput/sharingTransactions(lockingHotelsFirst:)``: whether applying
+    /// `event` takes its hotel's lock. A shared transaction locks up front only the hotels of events
+    /// that do; answer `false` only for events whose handling never takes it. Default: `true`.
+    func takesHotelLock(_ event: EventEnvelope<Input>) -> Bool
+}
+
+extension EventHandler {
+    public func takesHotelLock(_ event: EventEnvelope<Input>) -> Bool { true }
 }
 
 /// A handler with a step that must not run inside the transaction: a call to an external model or
@@ -38,6 +47,13 @@ public protocol PreparingEventHandler: Sendable {
 
     /// Applies `event` with what ``prepare(_:context:)`` produced, inside the stage's transaction.
     func handle(_ event: EventEnvelope<Input>, prepared: Preparation, context: HandlerContext) async throws -> [OutgoingEvent]
+
+    /// As ``EventHandler/takesHotelLock(_:)``. Default: `true`.
+    func takesHotelLock(_ event: EventEnvelope<Input>) -> Bool
+}
+
+extension PreparingEventHandler {
+    public func takesHotelLock(_ event: EventEnvelope<Input>) -> Bool { true }
 }
 
 /// What ``PreparingEventHandler/prepare(_:context:)`` gets: a logger, and read-only access to the

@@ -415,8 +415,9 @@ public final class EventPipelineService: Service {
                     try await Self.lockComplaints(
                         Set(applying.compactMap(\.event.subject)).sorted(), keySpace: keySpace, on: connection, logger: logger)
                 }
-                if let lockHotels, !applying.isEmpty {
-                    try await lockHotels(Set(applying.map(\.event.hotelID)).sorted(), connection, logger)
+                let hotels = Set(applying.filter(\.event.takesHotelLock).map(\.event.hotelID)).sorted()
+                if let lockHotels, !hotels.isEmpty {
+                    try await lockHotels(hotels, connection, logger)
                 }
                 var rows: [OutboxRow] = []
                 var outcomes: [MessageOutcome] = []

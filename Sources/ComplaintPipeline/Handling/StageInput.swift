@@ -29,7 +29,9 @@ public struct StageInput: Sendable {
         self.prepares = false
         self.decode = { bytes in
             let event = try topic.decode(bytes)
-            return DecodedEvent(id: event.id, type: event.type, subject: event.subject, hotelID: event.hotelID) { _ in
+            return DecodedEvent(
+                id: event.id, type: event.type, subject: event.subject, hotelID: event.hotelID, takesHotelLock: handler.takesHotelLock(event)
+            ) { _ in
                 PreparedEvent { context in try await handler.handle(event, context: context) }
             }
         }
@@ -41,7 +43,9 @@ public struct StageInput: Sendable {
         self.prepares = true
         self.decode = { bytes in
             let event = try topic.decode(bytes)
-            return DecodedEvent(id: event.id, type: event.type, subject: event.subject, hotelID: event.hotelID) { context in
+            return DecodedEvent(
+                id: event.id, type: event.type, subject: event.subject, hotelID: event.hotelID, takesHotelLock: handler.takesHotelLock(event)
+            ) { context in
                 let preparation = try await handler.prepare(event, context: context)
                 return PreparedEvent { context in try await handler.handle(event, prepared: preparation, context: context) }
             }
@@ -65,8 +69,9 @@ extension StageInput {
 
     /// This input's handler locks a row per hotel before anything else, as every transaction of its
     /// service does (a hotel's assignments are serialised by it). Its events share transactions all the
-    /// same: a shared transaction first calls `lock` with its events' hotels, sorted, so that every
-    /// transaction takes the hotels it needs in one order and none waits on another in a cycle.
+    /// same, one per hotel: a shared transaction first calls `lock` with its hotel (the hotels, sorted,
+    /// are the interface), unless none of its events takes the lock
+    /// (``EventHandler/takesHotelLock(_:)``), so every transaction takes its hotel lock before any row.
     public func sharingTransactions(
         lockingHotelsFirst lock: @escaping @Sendable (_ hotelIDs: [String], _ connection: PostgresConnection, _ logger: Logger) async throws -> Void
     ) -> StageInput {
@@ -83,6 +88,8 @@ struct DecodedEvent: Sendable {
     let type: String
     let subject: String?
     let hotelID: String
+    /// Whether the handler takes the event's hotel lock (see ``EventHandler/takesHotelLock(_:)``).
+    let takesHotelLock: Bool
     /// The handler's work outside the transaction (nothing for a plain ``EventHandler``).
     let prepare: @Sendable (PreparationContext) async throws -> PreparedEvent
 }
