@@ -78,6 +78,13 @@ struct StageRuntimeTests {
 
             let metrics = try await eventually(timeout: .seconds(30)) { try Self.get("\(base)/metrics").status == 200 }
             #expect(metrics)
+            // The stage's connections carry its name, for pg_stat_activity and the server's logs.
+            try await withClient(database) { client in
+                let rows = try await client.query(
+                    "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = \(service.executable)", logger: .complaintTest
+                ).collect()
+                #expect(try rows[0].decode(Int.self) > 0)
+            }
 
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
