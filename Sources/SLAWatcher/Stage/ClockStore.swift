@@ -97,6 +97,24 @@ public struct ClockStore: Sendable {
                 resolved_at, closed_at, pauses::text
             FROM clocks WHERE complaint_id = \(id) FOR UPDATE
             """, logger: logger)
+        return try await Self.record(id, from: rows)
+    }
+
+    /// The clock, locked for the transaction, created empty first when there is none (a clock being
+    /// inserted by another transaction is waited for). One round trip: the upsert's no-op update takes
+    /// the row's lock and returns what is stored.
+    public func lockedClock(_ id: UUID, hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> ClockRecord {
+        let rows = try await connection.query("""
+            INSERT INTO clocks AS c (complaint_id, hotel_id) VALUES (\(id), \(hotelID))
+            ON CONFLICT (complaint_id) DO UPDATE SET hotel_id = c.hotel_id
+            RETURNING c.hotel_id, c.department, c.category, c.severity, c.classified_at, c.registered_at, c.acknowledged_at,
+                c.resolve_started_at, c.resolve_generation, c.resolved_at, c.closed_at, c.pauses::text
+            """, logger: logger)
+        return try await Self.record(id, from: rows) ?? ClockRecord(complaintID: id, hotelID: hotelID)
+    }
+
+    /// The clock in the first row of `rows` (the columns of ``clock(_:on:logger:)``).
+    private static func record(_ id: UUID, from rows: PostgresRowSequence) async throws -> ClockRecord? {
         for try await (hotel, department, category, severity, classified, registered, acknowledged, resolveStarted, generation, resolved, closed, pauses)
             in rows.decode((String, String?, String?, String?, Date?, Date?, Date?, Date?, Int, Date?, Date?, String).self)
         {
@@ -111,17 +129,10 @@ public struct ClockStore: Sendable {
             record.resolveGeneration = generation
             record.resolvedAt = resolved
             record.closedAt = closed
-            record.pauses = Self.decodePauses(pauses)
+            record.pauses = decodePauses(pauses)
             return record
         }
         return nil
-    }
-
-    /// Inserts an empty clock row unless there is one (committed or being inserted by another transaction,
-    /// which this one then waits for).
-    public func ensureExists(_ id: UUID, hotelID: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(
-            "INSERT INTO clocks (complaint_id, hotel_id) VALUES (\(id), \(hotelID)) ON CONFLICT (complaint_id) DO NOTHING", logger: logger)
     }
 
     /// Creates or updates the clock.

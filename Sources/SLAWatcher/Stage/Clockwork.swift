@@ -31,8 +31,7 @@ public struct Clockwork: Sendable {
     /// so that two handlers of a new complaint on different topics wait for each other instead of both
     /// inserting and the later overwriting the earlier).
     public func lockedRecord(_ id: UUID, hotelID: String, context: HandlerContext) async throws -> ClockRecord {
-        try await store.ensureExists(id, hotelID: hotelID, on: context.connection, logger: context.logger)
-        return try await store.clock(id, on: context.connection, logger: context.logger) ?? ClockRecord(complaintID: id, hotelID: hotelID)
+        try await store.lockedClock(id, hotelID: hotelID, on: context.connection, logger: context.logger)
     }
 
     /// The policy of a started clock.
