@@ -70,14 +70,15 @@ public struct FactRecorder: Sendable {
     ) async throws {
         // The caller holds the guest's lock (taken before the complaint's row).
         let days = repeatWindowDays()
+        // One statement: the two updates touch different rows (this complaint; later ones).
         try await connection.query("""
-            UPDATE complaints SET is_repeat = EXISTS (
-                SELECT 1 FROM complaints p
-                WHERE p.guest_key = \(guestKey) AND p.hotel_id = \(hotelID) AND p.complaint_id <> \(complaintID)
-                  AND p.registered_at < \(registeredAt) AND p.registered_at >= \(registeredAt)::timestamptz - make_interval(days => \(days)::int))
-            WHERE complaint_id = \(complaintID)
-            """, logger: logger)
-        try await connection.query("""
+            WITH this AS (
+                UPDATE complaints SET is_repeat = EXISTS (
+                    SELECT 1 FROM complaints p
+                    WHERE p.guest_key = \(guestKey) AND p.hotel_id = \(hotelID) AND p.complaint_id <> \(complaintID)
+                      AND p.registered_at < \(registeredAt) AND p.registered_at >= \(registeredAt)::timestamptz - make_interval(days => \(days)::int))
+                WHERE complaint_id = \(complaintID)
+            )
             UPDATE complaints SET is_repeat = true
             WHERE guest_key = \(guestKey) AND hotel_id = \(hotelID) AND complaint_id <> \(complaintID) AND is_repeat IS DISTINCT FROM true
               AND registered_at > \(registeredAt) AND registered_at <= \(registeredAt)::timestamptz + make_interval(days => \(days)::int)
