@@ -82,6 +82,12 @@ struct KafkaDoorTests {
             #expect(complaint["category"] as? String == "maintenance")
             #expect(complaint["severity"] as? String == "serious")
             #expect(complaint["assigneeId"] as? String == assigned.data.assignee.staffID)
+            // The timeline says so, with the status after each step.
+            let timeline = try #require(complaint["timeline"] as? [[String: Any]])
+            let progress = timeline.filter { ["classified", "assigned"].contains($0["kind"] as? String ?? "") }
+            #expect(progress.map { $0["kind"] as? String } == ["classified", "assigned"])
+            #expect(progress.map { $0["statusAfter"] as? String } == ["classified", "assigned"])
+            #expect((progress.first?["details"] as? [String: Any])?["severity"] as? String == "serious")
             let filtered = try await harness.request(.GET, "/v1/complaints?severity=serious&assignee=\(assigned.data.assignee.staffID)", key: harness.admin)
             #expect((filtered.json["items"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [id])
         }

@@ -18,4 +18,31 @@ enum Timeline {
             VALUES (\(complaintID), \(time), \(kind), \(actor.id), \(actor.role.rawValue), \(statusAfter.rawValue), \(json)::jsonb)
             """, logger: logger)
     }
+
+    /// Runs `update` (a statement changing the complaint's row that returns its `status`) and appends
+    /// the entry with that status, in one round trip; returns the status rows (none: no such complaint,
+    /// and no entry).
+    static func appending(
+        to update: PostgresQuery, complaintID: UUID, at time: Date, kind: String, actor: EventActor, details: [String: String],
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> PostgresRowSequence {
+        var binds = update.binds
+        let first = binds.count + 1
+        binds.append(complaintID)
+        binds.append(time)
+        binds.append(kind)
+        binds.append(actor.id)
+        binds.append(actor.role.rawValue)
+        binds.append(try jsonText(details))
+        let sql = """
+            WITH updated AS (
+            \(update.sql)
+            ), entry AS (
+                INSERT INTO timeline (complaint_id, occurred_at, kind, actor_id, actor_role, status_after, details)
+                SELECT $\(first), $\(first + 1), $\(first + 2), $\(first + 3), $\(first + 4), updated.status, $\(first + 5)::jsonb FROM updated
+            )
+            SELECT status FROM updated
+            """
+        return try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+    }
 }

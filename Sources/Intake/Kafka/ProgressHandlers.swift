@@ -12,16 +12,16 @@ public struct ClassifiedHandler: EventHandler {
 
     public func handle(_ event: EventEnvelope<ComplaintClassified>, context: HandlerContext) async throws -> [OutgoingEvent] {
         let data = event.data
-        let rows = try await context.connection.query("""
+        try await recordProgress(
+            """
             UPDATE complaints SET category = \(data.category.rawValue), severity = \(data.severity.rawValue),
                 priority = \(data.priority),
                 status = CASE WHEN status = \(IntakeStatus.received.rawValue) THEN \(IntakeStatus.classified.rawValue) ELSE status END,
                 version = version + 1, updated_at = now()
             WHERE id = \(data.complaintID)
             RETURNING status
-            """, logger: context.logger)
-        try await recordProgress(
-            rows, complaintID: data.complaintID, at: data.classifiedAt, kind: "classified", by: "classifier",
+            """,
+            complaintID: data.complaintID, at: data.classifiedAt, kind: "classified", by: "classifier",
             details: [
                 "category": data.category.rawValue, "severity": data.severity.rawValue, "priority": "\(data.priority)",
                 "confidence": String(format: "%.2f", data.confidence),
@@ -39,7 +39,8 @@ public struct AssignedHandler: EventHandler {
     public func handle(_ event: EventEnvelope<ComplaintAssigned>, context: HandlerContext) async throws -> [OutgoingEvent] {
         let data = event.data
         let assignee = try jsonText(data.assignee)
-        let rows = try await context.connection.query("""
+        try await recordProgress(
+            """
             UPDATE complaints SET assignee_id = \(data.assignee.staffID), assignee = \(assignee)::jsonb,
                 category = COALESCE(category, \(data.category.rawValue)), severity = COALESCE(severity, \(data.severity.rawValue)),
                 status = CASE WHEN status IN (\(IntakeStatus.received.rawValue), \(IntakeStatus.classified.rawValue))
@@ -47,9 +48,8 @@ public struct AssignedHandler: EventHandler {
                 version = version + 1, updated_at = now()
             WHERE id = \(data.complaintID)
             RETURNING status
-            """, logger: context.logger)
-        try await recordProgress(
-            rows, complaintID: data.complaintID, at: data.assignedAt, kind: "assigned", by: "assignment",
+            """,
+            complaintID: data.complaintID, at: data.assignedAt, kind: "assigned", by: "assignment",
             details: [
                 "department": data.department, "assignee": data.assignee.staffID, "reason": data.reason.rawValue,
                 "escalationLevel": "\(data.escalationLevel)",
@@ -59,18 +59,19 @@ public struct AssignedHandler: EventHandler {
     }
 }
 
-/// The common tail of the followers: the `UPDATE … RETURNING status` found the complaint (else the
-/// event is dead-lettered: it names a complaint intake never registered), and the timeline says so.
+/// The common part of the followers: `update` (an `UPDATE … RETURNING status` of the complaint) and
+/// the timeline entry saying so, in one statement. No row: the event names a complaint intake never
+/// registered, and is dead-lettered.
 private func recordProgress(
-    _ rows: PostgresRowSequence, complaintID: UUID, at time: Date, kind: String, by service: String,
+    _ update: PostgresQuery, complaintID: UUID, at time: Date, kind: String, by service: String,
     details: [String: String], context: HandlerContext
 ) async throws {
-    var statusAfter: IntakeStatus?
-    for try await status in rows.decode(String.self) { statusAfter = IntakeStatus(rawValue: status) }
-    guard let statusAfter else {
+    let rows = try await Timeline.appending(
+        to: update, complaintID: complaintID, at: time, kind: kind, actor: EventActor(id: service, role: .system), details: details,
+        on: context.connection, logger: context.logger)
+    var found = false
+    for try await _ in rows.decode(String.self) { found = true }
+    guard found else {
         throw RejectedEvent("data.complaintId: no complaint \(complaintID.uuidString.lowercased()) in intake")
     }
-    try await Timeline.append(
-        complaintID: complaintID, at: time, kind: kind, actor: EventActor(id: service, role: .system),
-        statusAfter: statusAfter, details: details, on: context.connection, logger: context.logger)
 }
