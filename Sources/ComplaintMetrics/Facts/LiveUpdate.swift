@@ -1,4 +1,5 @@
 import ComplaintEvents
+import ComplaintStore
 import Foundation
 import Logging
 import PostgresNIO
@@ -62,10 +63,7 @@ public struct LiveUpdate: Codable, Sendable, Hashable {
     /// Runs `fact` (a data-modifying statement that returns nothing) and queues the update on `channel`
     /// in the same round trip: the statement becomes a `WITH` part, which PostgreSQL always runs.
     func notify(on channel: String, with fact: PostgresQuery, connection: PostgresConnection, logger: Logger) async throws {
-        var binds = fact.binds
-        binds.append(channel)
-        binds.append(json)
-        let sql = "WITH fact AS (\n\(fact.sql)\n)\nSELECT pg_notify($\(binds.count - 1), $\(binds.count))"
-        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        let query = try fact.withPart("fact", binding: [channel, json]) { "SELECT pg_notify(\($0[0]), \($0[1]))" }
+        try await connection.query(query, logger: logger)
     }
 }

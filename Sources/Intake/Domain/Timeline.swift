@@ -1,4 +1,5 @@
 import ComplaintEvents
+import ComplaintStore
 import Foundation
 import Logging
 import PostgresNIO
@@ -26,23 +27,16 @@ enum Timeline {
         to update: PostgresQuery, complaintID: UUID, at time: Date, kind: String, actor: EventActor, details: [String: String],
         on connection: PostgresConnection, logger: Logger
     ) async throws -> PostgresRowSequence {
-        var binds = update.binds
-        let first = binds.count + 1
-        binds.append(complaintID)
-        binds.append(time)
-        binds.append(kind)
-        binds.append(actor.id)
-        binds.append(actor.role.rawValue)
-        binds.append(try jsonText(details))
-        let sql = """
-            WITH updated AS (
-            \(update.sql)
-            ), entry AS (
+        let values: [any PostgresEncodable] = [complaintID, time, kind, actor.id, actor.role.rawValue, try jsonText(details)]
+        let query = try update.withPart("updated", binding: values) { value in
+            """
+            , entry AS (
                 INSERT INTO timeline (complaint_id, occurred_at, kind, actor_id, actor_role, status_after, details)
-                SELECT $\(first), $\(first + 1), $\(first + 2), $\(first + 3), $\(first + 4), updated.status, $\(first + 5)::jsonb FROM updated
+                SELECT \(value[0]), \(value[1]), \(value[2]), \(value[3]), \(value[4]), updated.status, \(value[5])::jsonb FROM updated
             )
             SELECT status FROM updated
             """
-        return try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        }
+        return try await connection.query(query, logger: logger)
     }
 }
