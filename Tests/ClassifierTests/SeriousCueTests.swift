@@ -52,6 +52,28 @@ struct SeriousCueTests {
         #expect(named, "\(text): \(result.explanation.matchedRules)")
     }
 
+    /// Phrases of rules-2026.12.3, each a case the guide calls serious, in the rule that names it.
+    @Test("each serious kind's newer phrases raise it through their own rule", arguments: [
+        ("The water from the bath tap is boiling hot, my kids nearly got in.", "hazard_before_harm"),
+        ("洗手池的热水烫手，完全没有限温。", "hazard_before_harm"),
+        ("两个孩子住了一晚都感冒了，暖气一直不热。", "safety_injury"),
+        ("A drunk man kept threatening us through the door.", "security_threat"),
+        ("The bartender read my name and room number out loud to the whole bar.", "privacy_security_lapse"),
+        ("前台误将我的账单发给了别的客人。", "privacy_security_lapse"),
+        ("My key also opens the room next door.", "privacy_security_lapse"),
+        ("The clerk asked if we were Nigerian and then wanted cash upfront.", "discrimination_indirect"),
+        ("服务员问我是哪个民族的，然后就不让进酒廊。", "discrimination_indirect"),
+        ("订房时写了要透析，药要冷藏，到了房间什么都没准备。", "health_risk"),
+        ("Seafood on the buffet was sitting in the sun all morning.", "health_risk"),
+        ("I'm posting all of this on Xiaohongshu tonight.", "review_threat"),
+        ("这件事我们公司法务会跟进。", "legal_threat"),
+    ])
+    func newerPhrases(text: String, rule: String) async {
+        let result = await Repository.engine.classify(ComplaintInput(text: text))
+        #expect(result.severity == .serious, "\(text) → \(result.severity.rawValue): \(result.explanation.summary ?? "")")
+        #expect(result.explanation.matchedRules.contains(rule), "\(text): \(result.explanation.matchedRules)")
+    }
+
     /// Close in wording, not serious by the guide: precision matters too.
     @Test("their harmless look-alikes are not serious", arguments: [
         "The bedside lamp flickers now and then.",
