@@ -75,7 +75,7 @@ struct DemoDay: Service {
         let run = String(Int(Date().timeIntervalSince1970) % 1_000_000)
         let start = ContinuousClock.now
         say("the demo day starts: \(scenes.count) complaints over 24 hours at \(Int(speed))× (a simulated hour every \(String(format: "%.0f", 3600 / speed)) s)")
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
+        await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await producer.run() }
             await withTaskGroup(of: Void.self) { scenesGroup in
                 for (index, scene) in scenes.enumerated() {

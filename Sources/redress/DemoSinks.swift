@@ -67,7 +67,7 @@ enum DemoMailbox {
     /// The HTTP receiver: answers each call as the real service would (`{"errcode":0}` for the Chinese
     /// robots, `ok` for Slack) and appends `{"time","path","body"}` to `log`.
     static func webhookReceiver(log: URL, logger: Logger) -> some Service {
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let router = Router()
         router.post("**") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)

@@ -85,7 +85,8 @@ public struct KPIGauges: Service {
         }
         var gauges: [String: Gauge] = [:]
         for (series, (sample, value)) in values {
-            let gauge = registry.makeGauge(name: sample.metric.rawValue, labels: sample.labels, help: sample.metric.help)
+            let gauge = registry.makeGauge(
+                descriptor: MetricNameDescriptor(metricName: sample.metric.rawValue, unitName: "", helpText: sample.metric.help), labels: sample.labels)
             gauge.set(value)
             gauges[series] = gauge
         }
