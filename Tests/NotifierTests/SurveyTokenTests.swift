@@ -22,16 +22,17 @@ struct SurveyTokenTests {
     @Test("an altered id, expiry or signature, or another secret, is tampered; garbage is malformed")
     func refusals() throws {
         let token = SurveyToken(complaintID: id, expiresAt: Date().addingTimeInterval(3600), secret: secret).description
-        var parts = token.split(separator: ".").map(String.init)
+        let fields = token.split(separator: ".").map(String.init)
+        var parts = fields
         parts[2] = String(Int64(parts[2])! + 86_400)
         #expect(throws: SurveyToken.Refusal.tampered) { _ = try SurveyToken(verifying: parts.joined(separator: "."), secret: secret) }
-        var other = token.split(separator: ".").map(String.init)
+        var other = fields
         other[1] = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         #expect(throws: SurveyToken.Refusal.tampered) { _ = try SurveyToken(verifying: other.joined(separator: "."), secret: secret) }
         #expect(throws: SurveyToken.Refusal.tampered) { _ = try SurveyToken(verifying: token, secret: "another-secret-0123456789") }
         // Change the signature's first character: every bit of it counts (the last one's low bits are
         // padding, and it may already be the replacement).
-        var signed = token.split(separator: ".").map(String.init)
+        var signed = fields
         signed[3] = (signed[3].hasPrefix("A") ? "B" : "A") + signed[3].dropFirst()
         #expect(throws: SurveyToken.Refusal.tampered) { _ = try SurveyToken(verifying: signed.joined(separator: "."), secret: secret) }
         for garbage in ["", "v1", "v2.\(parts[1]).\(parts[2]).\(parts[3])", "v1.xyz.1.abc", "v1.\(parts[1]).soon.\(parts[3])"] {
