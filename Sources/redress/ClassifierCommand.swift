@@ -57,9 +57,15 @@ struct ClassifierCommand: AsyncParsableCommand {
         var minimumCount: Int = TextModel.Parameters().minimumCount
         @Option(help: "Weight of a serious line in the severity head's loss.")
         var seriousWeight: Double = TextModel.Parameters().seriousWeight
+        @Option(help: "Hidden units of the severity head (0: a logistic regression).")
+        var hiddenUnits: Int = TextModel.Parameters().hiddenUnits
+        @Option(help: "Passes over the data when fitting the hidden layer.")
+        var hiddenEpochs: Int = TextModel.Parameters().hiddenEpochs
 
         var parameters: TextModel.Parameters {
-            .init(epochs: epochs, learningRate: learningRate, l2: l2, minimumCount: minimumCount, seriousWeight: seriousWeight)
+            .init(
+                epochs: epochs, learningRate: learningRate, l2: l2, minimumCount: minimumCount, seriousWeight: seriousWeight,
+                hiddenUnits: hiddenUnits, hiddenEpochs: hiddenEpochs)
         }
     }
 
@@ -67,7 +73,7 @@ struct ClassifierCommand: AsyncParsableCommand {
 
     struct Train: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Train the logistic-regression model from labeled JSONL files and write the model file.")
+            abstract: "Train the model (logistic regression, optionally a hidden layer for severity) from labeled JSONL files and write the model file.")
 
         @Option(name: .customLong("data"), help: "A training file (repeatable; default: the repository's train-*.jsonl).")
         var data: [String] = []

@@ -27,7 +27,7 @@ struct ClassifierStageTests {
         let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
         let engine = try ClassifierService.makeEngine(configuration: Repository.configuration(), logger: kafka.logger)
         let handler = ClassifierHandler(engine: engine, outputTopic: output)
-        var runtime = StageRuntime(
+        let runtime = StageRuntime(
             service: service, settings: settings, inputs: [StageInput(input, preparing: handler)], logger: kafka.logger)
         let group = try runtime.makeServiceGroup()
 

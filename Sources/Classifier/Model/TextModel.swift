@@ -1,9 +1,11 @@
 import ComplaintEvents
 import Foundation
 
-/// The trained statistical model as stored in `services/classifier/model/model.json`: two
-/// multinomial logistic-regression heads (category and severity) over the n-grams of
-/// ``FeatureExtractor``, plus how it was trained.
+/// The trained statistical model as stored in `services/classifier/model/model.json`: two heads
+/// over the n-grams of ``FeatureExtractor`` (category and severity), plus how it was trained.
+/// The category head is a multinomial logistic regression; the severity head is one too, or —
+/// when ``Parameters/hiddenUnits`` is above 0 — a small network with one layer of rectified
+/// hidden units, which ranks serious complaints better (format `redress-logistic/2`).
 ///
 /// Weights are rounded to ``Parameters/decimals`` places when trained, so the file spells them
 /// exactly and the model scored in memory (cross-validation) is the model read back from the
@@ -11,6 +13,8 @@ import Foundation
 /// from a SHA-256 of the training data and the trainer parameters.
 public struct TextModel: Codable, Sendable, Hashable {
     public static let formatName = "redress-logistic/1"
+    /// The format of a model whose severity head has a hidden layer.
+    public static let hiddenFormatName = "redress-logistic/2"
 
     /// How the trainer was set up; part of the version hash.
     public struct Parameters: Codable, Sendable, Hashable {
@@ -32,10 +36,15 @@ public struct TextModel: Codable, Sendable, Hashable {
         /// other: missing a danger costs more than a duty manager's look at a moderate complaint.
         /// 1 is the plain cross-entropy (and is left out of the file).
         public var seriousWeight: Double
+        /// Hidden units of the severity head; 0 keeps it a logistic regression (and is left out
+        /// of the file). See ``HiddenLayerTrainer`` for how the layer is fitted.
+        public var hiddenUnits: Int
+        /// Passes over the training data when fitting the hidden layer (0 without one).
+        public var hiddenEpochs: Int
 
         public init(
             epochs: Int = 30, learningRate: Double = 1, l2: Double = 0.0005, seed: Int = 42, minimumCount: Int = 2, decimals: Int = 4,
-            features: String = FeatureExtractor.description, seriousWeight: Double = 1
+            features: String = FeatureExtractor.description, seriousWeight: Double = 1, hiddenUnits: Int = 16, hiddenEpochs: Int = 20
         ) {
             self.epochs = epochs
             self.learningRate = learningRate
@@ -45,6 +54,9 @@ public struct TextModel: Codable, Sendable, Hashable {
             self.decimals = decimals
             self.features = features
             self.seriousWeight = seriousWeight
+            self.hiddenUnits = hiddenUnits
+            // Without a hidden layer there is nothing to fit (and nothing in the file).
+            self.hiddenEpochs = hiddenUnits == 0 ? 0 : hiddenEpochs
         }
 
         public init(from decoder: any Decoder) throws {
@@ -57,6 +69,9 @@ public struct TextModel: Codable, Sendable, Hashable {
             decimals = try container.decode(Int.self, forKey: .decimals)
             features = try container.decode(String.self, forKey: .features)
             seriousWeight = try container.decodeIfPresent(Double.self, forKey: .seriousWeight) ?? 1
+            // Absent from files of a logistic severity head (which predate the hidden layer).
+            hiddenUnits = try container.decodeIfPresent(Int.self, forKey: .hiddenUnits) ?? 0
+            hiddenEpochs = try container.decodeIfPresent(Int.self, forKey: .hiddenEpochs) ?? 0
         }
 
         /// The canonical spelling, for the version hash and the file.
@@ -64,6 +79,7 @@ public struct TextModel: Codable, Sendable, Hashable {
             "{\"epochs\": \(epochs), \"learningRate\": \(TextModel.decimal(learningRate)), \"l2\": \(TextModel.decimal(l2)), "
                 + "\"seed\": \(seed), \"minimumCount\": \(minimumCount), \"decimals\": \(decimals), "
                 + (seriousWeight == 1 ? "" : "\"seriousWeight\": \(TextModel.decimal(seriousWeight)), ")
+                + (hiddenUnits == 0 ? "" : "\"hiddenUnits\": \(hiddenUnits), \"hiddenEpochs\": \(hiddenEpochs), ")
                 + "\"features\": \(TextModel.quote(features))}"
         }
     }
@@ -75,15 +91,39 @@ public struct TextModel: Codable, Sendable, Hashable {
         public var examples: Int
     }
 
-    /// One n-gram with its weights per category (in ``categories`` order) and per severity.
+    /// One n-gram with its weights per category (in ``categories`` order) and either per severity
+    /// (a logistic severity head) or per hidden unit (a severity head with a hidden layer).
     public struct Feature: Codable, Sendable, Hashable {
         public var gram: String
         public var categoryWeights: [Double]
         public var severityWeights: [Double]
+        public var hiddenWeights: [Double]
+
+        public init(gram: String, categoryWeights: [Double], severityWeights: [Double] = [], hiddenWeights: [Double] = []) {
+            self.gram = gram
+            self.categoryWeights = categoryWeights
+            self.severityWeights = severityWeights
+            self.hiddenWeights = hiddenWeights
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            gram = try container.decode(String.self, forKey: .gram)
+            categoryWeights = try container.decode([Double].self, forKey: .categoryWeights)
+            severityWeights = try container.decodeIfPresent([Double].self, forKey: .severityWeights) ?? []
+            hiddenWeights = try container.decodeIfPresent([Double].self, forKey: .hiddenWeights) ?? []
+        }
 
         enum CodingKeys: String, CodingKey {
-            case gram = "g", categoryWeights = "c", severityWeights = "s"
+            case gram = "g", categoryWeights = "c", severityWeights = "s", hiddenWeights = "h"
         }
+    }
+
+    /// The severity head's hidden layer: a bias per unit and, per unit, its weight toward each
+    /// severity (`unit * severities.count + severity`); ``severityBias`` is the output bias.
+    public struct HiddenLayer: Codable, Sendable, Hashable {
+        public var bias: [Double]
+        public var output: [Double]
     }
 
     public var format: String
@@ -94,17 +134,28 @@ public struct TextModel: Codable, Sendable, Hashable {
     public var severities: [Severity]
     public var categoryBias: [Double]
     public var severityBias: [Double]
+    /// Present when the severity head has a hidden layer (``Parameters/hiddenUnits`` > 0).
+    public var hidden: HiddenLayer?
     public var features: [Feature]
 
     /// Reads a model file.
     public static func load(contentsOf path: String) throws -> TextModel {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let model = try JSONDecoder().decode(TextModel.self, from: data)
-        guard model.format == formatName else {
-            throw ModelFileError(file: path, reason: "format '\(model.format)' is not \(formatName); retrain with `redress classifier train`")
+        guard model.format == formatName || model.format == hiddenFormatName else {
+            throw ModelFileError(
+                file: path, reason: "format '\(model.format)' is neither \(formatName) nor \(hiddenFormatName); retrain with `redress classifier train`")
         }
+        let units = model.hidden?.bias.count ?? 0
+        guard (model.format == hiddenFormatName) == (model.hidden != nil), model.parameters.hiddenUnits == units else {
+            throw ModelFileError(file: path, reason: "format '\(model.format)' does not match the hidden layer of \(units) units")
+        }
+        let severityWidth = units == 0 ? model.severities.count : 0
         guard model.categoryBias.count == model.categories.count, model.severityBias.count == model.severities.count,
-              model.features.allSatisfy({ $0.categoryWeights.count == model.categories.count && $0.severityWeights.count == model.severities.count })
+              (model.hidden?.output.count ?? 0) == units * model.severities.count,
+              model.features.allSatisfy({
+                  $0.categoryWeights.count == model.categories.count && $0.severityWeights.count == severityWidth && $0.hiddenWeights.count == units
+              })
         else {
             throw ModelFileError(file: path, reason: "weight arrays do not match the class lists")
         }
@@ -127,9 +178,15 @@ public struct TextModel: Codable, Sendable, Hashable {
         text += "  \"severities\": [" + severities.map { Self.quote($0.rawValue) }.joined(separator: ", ") + "],\n"
         text += "  \"categoryBias\": \(numbers(categoryBias)),\n"
         text += "  \"severityBias\": \(numbers(severityBias)),\n"
+        if let hidden {
+            text += "  \"hidden\": {\"bias\": \(numbers(hidden.bias)), \"output\": \(numbers(hidden.output))},\n"
+        }
         text += "  \"features\": [\n"
-        text += features.map { "    {\"g\": \(Self.quote($0.gram)), \"c\": \(numbers($0.categoryWeights)), \"s\": \(numbers($0.severityWeights))}" }
-            .joined(separator: ",\n")
+        text += features.map { feature in
+            let severity = hidden == nil ? "\"s\": \(numbers(feature.severityWeights))" : "\"h\": \(numbers(feature.hiddenWeights))"
+            return "    {\"g\": \(Self.quote(feature.gram)), \"c\": \(numbers(feature.categoryWeights)), \(severity)}"
+        }
+        .joined(separator: ",\n")
         text += "\n  ]\n}\n"
         return text
     }

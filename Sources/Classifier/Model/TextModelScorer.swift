@@ -3,7 +3,8 @@ import Foundation
 
 /// A ``TextModel`` ready to score: weights in flat arrays, looked up by feature hash. Scoring a
 /// complaint is one feature walk, a sort of a few hundred integers and a few multiply-adds per
-/// feature; no strings are built.
+/// feature (one per class, and one per hidden unit when the severity head has a hidden layer);
+/// no strings are built.
 public struct TextModelScorer: Sendable {
     public let version: String
     public let categories: [ComplaintCategory]
@@ -15,7 +16,15 @@ public struct TextModelScorer: Sendable {
     private let severityBias: [Double]
     /// `feature * categories.count + class`.
     private let categoryWeights: [Double]
+    /// `feature * severities.count + severity` (a logistic severity head; empty with a hidden layer).
     private let severityWeights: [Double]
+    /// Hidden units of the severity head (0: logistic).
+    private let units: Int
+    /// `feature * units + unit`.
+    private let hiddenWeights: [Double]
+    private let hiddenBias: [Double]
+    /// `unit * severities.count + severity`.
+    private let hiddenOutput: [Double]
 
     /// Probabilities over categories and severities for one text.
     public struct Posterior: Sendable {
@@ -35,6 +44,10 @@ public struct TextModelScorer: Sendable {
         severityBias = model.severityBias
         categoryWeights = model.features.flatMap(\.categoryWeights)
         severityWeights = model.features.flatMap(\.severityWeights)
+        units = model.hidden?.bias.count ?? 0
+        hiddenWeights = model.features.flatMap(\.hiddenWeights)
+        hiddenBias = model.hidden?.bias ?? []
+        hiddenOutput = model.hidden?.output ?? []
     }
 
     /// Scores `text`: each distinct known feature counts once, the sum is scaled by `1/√n` as in
@@ -43,47 +56,91 @@ public struct TextModelScorer: Sendable {
         let known = knownPositions(text)
         var categoryScores = [Double](repeating: 0, count: categories.count)
         var severityScores = [Double](repeating: 0, count: severities.count)
+        var hidden = [Double](repeating: 0, count: units)
         let nc = categories.count
         let ns = severities.count
+        let nh = units
         var previous: Int32 = -1
         var distinct = 0
         categoryWeights.withUnsafeBufferPointer { categoryTable in
             severityWeights.withUnsafeBufferPointer { severityTable in
-                for position in known where position != previous {
-                    previous = position
-                    distinct += 1
-                    let c0 = Int(position) * nc
-                    for c in 0..<nc { categoryScores[c] += categoryTable[c0 + c] }
-                    let s0 = Int(position) * ns
-                    for s in 0..<ns { severityScores[s] += severityTable[s0 + s] }
+                hiddenWeights.withUnsafeBufferPointer { hiddenTable in
+                    for position in known where position != previous {
+                        previous = position
+                        distinct += 1
+                        let c0 = Int(position) * nc
+                        for c in 0..<nc { categoryScores[c] += categoryTable[c0 + c] }
+                        if nh == 0 {
+                            let s0 = Int(position) * ns
+                            for s in 0..<ns { severityScores[s] += severityTable[s0 + s] }
+                        } else {
+                            let h0 = Int(position) * nh
+                            for u in 0..<nh { hidden[u] += hiddenTable[h0 + u] }
+                        }
+                    }
                 }
             }
         }
         let x = distinct == 0 ? 0 : 1 / Double(distinct).squareRoot()
         for c in 0..<nc { categoryScores[c] = categoryScores[c] * x + categoryBias[c] }
-        for s in 0..<ns { severityScores[s] = severityScores[s] * x + severityBias[s] }
+        if nh == 0 {
+            for s in 0..<ns { severityScores[s] = severityScores[s] * x + severityBias[s] }
+        } else {
+            for s in 0..<ns { severityScores[s] = severityBias[s] }
+            for u in 0..<nh {
+                let activation = max(hidden[u] * x + hiddenBias[u], 0)
+                if activation == 0 { continue }
+                for s in 0..<ns { severityScores[s] += activation * hiddenOutput[u * ns + s] }
+            }
+        }
         return Posterior(
             categories: Self.softmax(categoryScores, temperature: temperature),
             severities: Self.softmax(severityScores, temperature: temperature),
             knownFeatures: distinct)
     }
 
-    /// The n-grams of `text` that push the model hardest toward `severity` (weight for it above the
-    /// mean of the others), strongest first; whole words and Han n-grams before character pieces
-    /// (spelled `_<leak`) and single characters. Works on feature positions and builds only the
-    /// strings it returns: it runs for every complaint the model calls serious.
+    /// The n-grams of `text` that push the model hardest toward `severity` (their share of its
+    /// score above the mean of the others), strongest first; whole words and Han n-grams before
+    /// character pieces (spelled `_<leak`) and single characters. Works on feature positions and
+    /// builds only the strings it returns: it runs for every complaint the model calls serious.
+    ///
+    /// With a hidden layer, a feature's share is exact for this text: the units it does not
+    /// switch on contribute nothing, and through each active unit the margin is linear in the
+    /// unit's inputs, so it splits into one term per feature (plus biases, which name nothing).
     public func cues(toward severity: Severity, in text: NormalizedText, limit: Int = 3) -> [String] {
         guard let target = severities.firstIndex(of: severity), limit > 0 else { return [] }
         let known = knownPositions(text)
         let ns = severities.count
+        let nh = units
+        func margin(_ weights: [Double], _ base: Int) -> Double {
+            var others = 0.0
+            for s in 0..<ns where s != target { others += weights[base + s] }
+            return weights[base + target] - others / Double(max(ns - 1, 1))
+        }
+        // With a hidden layer: each active unit's pull toward the target (0 for inactive units).
+        var unitPull = [Double](repeating: 0, count: nh)
+        if nh > 0 {
+            var sums = [Double](repeating: 0, count: nh)
+            var previous: Int32 = -1
+            var distinct = 0
+            for position in known where position != previous {
+                previous = position
+                distinct += 1
+                for u in 0..<nh { sums[u] += hiddenWeights[Int(position) * nh + u] }
+            }
+            let x = distinct == 0 ? 0 : 1 / Double(distinct).squareRoot()
+            for u in 0..<nh where sums[u] * x + hiddenBias[u] > 0 { unitPull[u] = margin(hiddenOutput, u * ns) }
+        }
         var pulling: [(position: Int32, pull: Double)] = []
         var previous: Int32 = -1
         for position in known where position != previous {
             previous = position
-            let base = Int(position) * ns
-            var others = 0.0
-            for s in 0..<ns where s != target { others += severityWeights[base + s] }
-            let pull = severityWeights[base + target] - others / Double(max(ns - 1, 1))
+            var pull = 0.0
+            if nh == 0 {
+                pull = margin(severityWeights, Int(position) * ns)
+            } else {
+                for u in 0..<nh { pull += hiddenWeights[Int(position) * nh + u] * unitPull[u] }
+            }
             if pull > 0 { pulling.append((position, pull)) }
         }
         pulling.sort { $0.pull != $1.pull ? $0.pull > $1.pull : $0.position < $1.position }

@@ -9,7 +9,9 @@ import Foundation
 ///
 /// Each head is a multinomial logistic regression on binary features scaled to unit length
 /// (`1/√n` for a text with `n` known features), fitted by plain stochastic gradient descent on
-/// the cross-entropy with an L2 penalty on the weights each step touches.
+/// the cross-entropy with an L2 penalty on the weights each step touches — or, for severity when
+/// ``TextModel/Parameters/hiddenUnits`` is above 0, a network with one hidden layer
+/// (``HiddenLayerTrainer``).
 public struct TextModelTrainer: Sendable {
     public var parameters: TextModel.Parameters
 
@@ -57,17 +59,34 @@ public struct TextModelTrainer: Sendable {
 
         let categoryHead = fit(
             documents: documents, labels: examples.map { categoryIndex[$0.category]! }, classes: categories.count, features: vocabulary.count)
-        let severityHead = fit(
-            documents: documents, labels: examples.map { severityIndex[$0.severity]! }, classes: severities.count, features: vocabulary.count,
-            classWeights: severities.map { $0 == .serious ? parameters.seriousWeight : 1 })
-
+        let severityLabels = examples.map { severityIndex[$0.severity]! }
+        let severityCosts = severities.map { $0 == .serious ? parameters.seriousWeight : 1 }
         let places = parameters.decimals
+        let units = parameters.hiddenUnits
+        // Either a logistic severity head (weights per feature and severity) or a hidden layer.
+        var severityHead: (weights: [Double], bias: [Double]) = ([], [])
+        var hiddenLayer: HiddenLayerTrainer.Fit?
+        if units > 0 {
+            hiddenLayer = HiddenLayerTrainer(units: units, epochs: parameters.hiddenEpochs, seed: parameters.seed).fit(
+                documents: documents, labels: severityLabels, classes: severities.count, features: vocabulary.count,
+                classWeights: severityCosts)
+        } else {
+            severityHead = fit(
+                documents: documents, labels: severityLabels, classes: severities.count, features: vocabulary.count,
+                classWeights: severityCosts)
+        }
+
         var features: [TextModel.Feature] = []
         features.reserveCapacity(vocabulary.count)
         for (index, gram) in vocabulary.enumerated() {
             let c = (0..<categories.count).map { TextModel.rounded(categoryHead.weights[index * categories.count + $0], places: places) }
-            let s = (0..<severities.count).map { TextModel.rounded(severityHead.weights[index * severities.count + $0], places: places) }
-            features.append(.init(gram: gram, categoryWeights: c, severityWeights: s))
+            if let hiddenLayer {
+                let h = (0..<units).map { TextModel.rounded(hiddenLayer.input[index * units + $0], places: places) }
+                features.append(.init(gram: gram, categoryWeights: c, hiddenWeights: h))
+            } else {
+                let s = (0..<severities.count).map { TextModel.rounded(severityHead.weights[index * severities.count + $0], places: places) }
+                features.append(.init(gram: gram, categoryWeights: c, severityWeights: s))
+            }
         }
 
         var hasher = SHA256()
@@ -79,10 +98,16 @@ public struct TextModelTrainer: Sendable {
         }
         let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         return TextModel(
-            format: TextModel.formatName, version: "lr-" + digest.prefix(12), parameters: parameters, sources: sources,
+            format: units > 0 ? TextModel.hiddenFormatName : TextModel.formatName,
+            version: (units > 0 ? "mlp-" : "lr-") + digest.prefix(12), parameters: parameters, sources: sources,
             categories: categories, severities: severities,
             categoryBias: categoryHead.bias.map { TextModel.rounded($0, places: places) },
-            severityBias: severityHead.bias.map { TextModel.rounded($0, places: places) },
+            severityBias: (hiddenLayer?.outputBias ?? severityHead.bias).map { TextModel.rounded($0, places: places) },
+            hidden: hiddenLayer.map { layer in
+                TextModel.HiddenLayer(
+                    bias: layer.hiddenBias.map { TextModel.rounded($0, places: places) },
+                    output: layer.output.map { TextModel.rounded($0, places: places) })
+            },
             features: features)
     }
 
