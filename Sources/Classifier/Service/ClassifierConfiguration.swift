@@ -36,7 +36,7 @@ public struct ClassifierConfiguration: Sendable, Hashable {
     public init(
         rulesFile: String = ClassifierConfiguration.defaultRulesPath, modelFile: String = ClassifierConfiguration.defaultModelPath,
         plugins: [String] = ["keyword", "logistic"], externalURL: String? = nil, externalTimeout: Duration = .milliseconds(300),
-        externalWeight: Double = 3, keywordWeight: Double = 0.75, modelWeight: Double = 1, modelTemperature: Double = 1,
+        externalWeight: Double = 3, keywordWeight: Double = 0.35, modelWeight: Double = 1, modelTemperature: Double = 1,
         reviewThreshold: Double = 0.45, seriousThreshold: Double = ClassifierConfiguration.defaultSeriousThreshold
     ) {
         self.rulesFile = rulesFile
