@@ -9,7 +9,7 @@ import Foundation
 /// cross-entropy (each line weighted by its true class's weight) plus an L2 penalty on the
 /// weights. It is fitted by Adam on mini-batches: dense, so every weight decays every step the way
 /// the penalty says. Everything is deterministic — Glorot-uniform initial weights and the batch
-/// order come from a seeded 64-bit LCG, and every sum runs in one fixed order — so the same
+/// order come from ``SeededGenerator``, and every sum runs in one fixed order — so the same
 /// data gives the same bytes.
 struct HiddenLayerTrainer: Sendable {
     var units: Int
@@ -32,22 +32,9 @@ struct HiddenLayerTrainer: Sendable {
         var outputBias: [Double]
     }
 
-    /// A 64-bit LCG (Knuth's MMIX constants) for the initial weights and the batch order.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return state
-        }
-        /// Uniform in `[-bound, bound)`, from the top 53 bits.
-        mutating func uniform(_ bound: Double) -> Double {
-            (Double(next() >> 11) / 9_007_199_254_740_992) * 2 * bound - bound
-        }
-    }
-
     func fit(documents: [[Int32]], labels: [Int], classes: Int, features: Int, classWeights: [Double] = []) -> Fit {
         // A stream apart from the logistic heads' shuffle, which starts from the seed itself.
-        var random = Generator(state: UInt64(truncatingIfNeeded: seed) ^ 0x9E37_79B9_7F4A_7C15)
+        var random = SeededGenerator(seed: UInt64(truncatingIfNeeded: seed) ^ 0x9E37_79B9_7F4A_7C15)
         let inputBound = (6 / Double(features + units)).squareRoot()
         let outputBound = (6 / Double(units + classes)).squareRoot()
         // All parameters in one array so that Adam runs over them in one loop:
@@ -77,11 +64,7 @@ struct HiddenLayerTrainer: Sendable {
                 mean.withUnsafeMutableBufferPointer { m in
                     variance.withUnsafeMutableBufferPointer { v in
                         for _ in 0..<epochs {
-                            if order.count > 1 {
-                                for i in stride(from: order.count - 1, to: 0, by: -1) {
-                                    order.swapAt(i, Int((random.next() >> 33) % UInt64(i + 1)))
-                                }
-                            }
+                            random.shuffle(&order)
                             for batchStart in stride(from: 0, to: order.count, by: Self.batchSize) {
                                 let batch = order[batchStart..<min(batchStart + Self.batchSize, order.count)]
                                 for i in 0..<count { g[i] = 0 }
@@ -99,21 +82,14 @@ struct HiddenLayerTrainer: Sendable {
                                         active[u] = z > 0
                                         hidden[u] = active[u] ? z : 0
                                     }
-                                    var maximum = -Double.infinity
                                     for k in 0..<classes {
                                         var score = p[outputBiasStart + k]
                                         for u in 0..<units { score += hidden[u] * p[outputStart + u * classes + k] }
                                         scores[k] = score
-                                        maximum = max(maximum, score)
-                                    }
-                                    var sum = 0.0
-                                    for k in 0..<classes {
-                                        scores[k] = exp(scores[k] - maximum)
-                                        sum += scores[k]
                                     }
                                     // Backward: scores becomes the loss gradient at the output logits.
-                                    let cost = classWeights.isEmpty ? 1 : classWeights[labels[example]]
-                                    for k in 0..<classes { scores[k] = cost * (scores[k] / sum - (k == labels[example] ? 1 : 0)) }
+                                    SoftmaxLoss.gradient(
+                                        &scores, label: labels[example], cost: classWeights.isEmpty ? 1 : classWeights[labels[example]])
                                     for u in 0..<units {
                                         var back = 0.0
                                         for k in 0..<classes {

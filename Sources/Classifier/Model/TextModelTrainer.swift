@@ -117,19 +117,12 @@ public struct TextModelTrainer: Sendable {
         var weights = [Double](repeating: 0, count: features * classes)
         var bias = [Double](repeating: 0, count: classes)
         var order = Array(documents.indices)
-        var state = UInt64(truncatingIfNeeded: parameters.seed)
+        var random = SeededGenerator(seed: UInt64(truncatingIfNeeded: parameters.seed))
         var scores = [Double](repeating: 0, count: classes)
         let l2 = parameters.l2
         weights.withUnsafeMutableBufferPointer { w in
             for epoch in 0..<parameters.epochs {
-                // Fisher–Yates with a 64-bit LCG (Knuth's MMIX constants).
-                if order.count > 1 {
-                    for i in stride(from: order.count - 1, to: 0, by: -1) {
-                        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                        let j = Int((state >> 33) % UInt64(i + 1))
-                        order.swapAt(i, j)
-                    }
-                }
+                random.shuffle(&order)
                 let rate = parameters.learningRate / (1 + 0.05 * Double(epoch))
                 for example in order {
                     let document = documents[example]
@@ -139,19 +132,9 @@ public struct TextModelTrainer: Sendable {
                         let base = Int(f) * classes
                         for k in 0..<classes { scores[k] += w[base + k] }
                     }
-                    var maximum = -Double.infinity
-                    for k in 0..<classes {
-                        scores[k] = scores[k] * x + bias[k]
-                        maximum = max(maximum, scores[k])
-                    }
-                    var sum = 0.0
-                    for k in 0..<classes {
-                        scores[k] = exp(scores[k] - maximum)
-                        sum += scores[k]
-                    }
+                    for k in 0..<classes { scores[k] = scores[k] * x + bias[k] }
                     // scores becomes the gradient of the (weighted) loss with respect to the logits.
-                    let cost = classWeights.isEmpty ? 1 : classWeights[labels[example]]
-                    for k in 0..<classes { scores[k] = cost * (scores[k] / sum - (k == labels[example] ? 1 : 0)) }
+                    SoftmaxLoss.gradient(&scores, label: labels[example], cost: classWeights.isEmpty ? 1 : classWeights[labels[example]])
                     for f in document {
                         let base = Int(f) * classes
                         for k in 0..<classes { w[base + k] -= rate * (scores[k] * x + l2 * w[base + k]) }
