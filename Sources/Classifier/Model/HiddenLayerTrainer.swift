@@ -70,13 +70,9 @@ struct HiddenLayerTrainer: Sendable {
                                 for i in 0..<count { g[i] = 0 }
                                 for example in batch {
                                     let document = documents[example]
-                                    let x = document.isEmpty ? 0 : 1 / Double(document.count).squareRoot()
+                                    let x = SparseInput.scale(of: document)
                                     // Forward.
-                                    for u in 0..<units { hidden[u] = 0 }
-                                    for f in document {
-                                        let base = Int(f) * units
-                                        for u in 0..<units { hidden[u] += p[base + u] }
-                                    }
+                                    SparseInput.sumRows(of: document, in: p, width: units, into: &hidden)
                                     for u in 0..<units {
                                         let z = hidden[u] * x + p[hiddenBiasStart + u]
                                         active[u] = z > 0

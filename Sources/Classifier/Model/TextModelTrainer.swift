@@ -126,12 +126,8 @@ public struct TextModelTrainer: Sendable {
                 let rate = parameters.learningRate / (1 + 0.05 * Double(epoch))
                 for example in order {
                     let document = documents[example]
-                    let x = document.isEmpty ? 0 : 1 / Double(document.count).squareRoot()
-                    for k in 0..<classes { scores[k] = 0 }
-                    for f in document {
-                        let base = Int(f) * classes
-                        for k in 0..<classes { scores[k] += w[base + k] }
-                    }
+                    let x = SparseInput.scale(of: document)
+                    SparseInput.sumRows(of: document, in: w, width: classes, into: &scores)
                     for k in 0..<classes { scores[k] = scores[k] * x + bias[k] }
                     // scores becomes the gradient of the (weighted) loss with respect to the logits.
                     SoftmaxLoss.gradient(&scores, label: labels[example], cost: classWeights.isEmpty ? 1 : classWeights[labels[example]])

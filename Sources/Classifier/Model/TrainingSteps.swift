@@ -42,3 +42,21 @@ enum SoftmaxLoss {
         for k in logits.indices { logits[k] = cost * (logits[k] / sum - (k == label ? 1 : 0)) }
     }
 }
+
+/// How both trainers read a document: its known features' rows of a weight table, added up and
+/// scaled to unit length, as ``TextModelScorer`` reads it when scoring.
+enum SparseInput {
+    /// `1/√n` for a document of `n` distinct features (0 for none).
+    static func scale(of document: [Int32]) -> Double {
+        document.isEmpty ? 0 : 1 / Double(document.count).squareRoot()
+    }
+
+    /// `sums[k]` = the sum over the document's features `f` of `table[f * width + k]`, in feature order.
+    static func sumRows(of document: [Int32], in table: UnsafeMutableBufferPointer<Double>, width: Int, into sums: inout [Double]) {
+        for k in 0..<width { sums[k] = 0 }
+        for f in document {
+            let base = Int(f) * width
+            for k in 0..<width { sums[k] += table[base + k] }
+        }
+    }
+}
