@@ -1,6 +1,7 @@
 import ComplaintEvents
 
-/// Category and severity from the trained logistic-regression model (`model.json`).
+/// Category and severity from the trained model (`model.json`): a logistic regression for category
+/// and, for severity, one or a network with one hidden layer (see ``TextModel``).
 public struct ModelClassifier: ClassifierPlugin {
     public static let pluginName = "logistic"
     public let name = ModelClassifier.pluginName
