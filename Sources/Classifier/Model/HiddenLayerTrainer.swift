@@ -37,7 +37,7 @@ struct HiddenLayerTrainer: Sendable {
         var random = SeededGenerator(seed: UInt64(truncatingIfNeeded: seed) ^ 0x9E37_79B9_7F4A_7C15)
         let inputBound = (6 / Double(features + units)).squareRoot()
         let outputBound = (6 / Double(units + classes)).squareRoot()
-        // All parameters in one array so that Adam runs over them in one loop:
+        // All parameters in one array, so that Adam walks them in four ranges (penalised or not):
         // [input weights | hidden bias | output weights | output bias].
         let inputCount = features * units
         let hiddenBiasStart = inputCount
