@@ -52,7 +52,7 @@ struct SeriousCueTests {
         #expect(named, "\(text): \(result.explanation.matchedRules)")
     }
 
-    /// Phrases of rules-2026.12.3, each a case the guide calls serious, in the rule that names it.
+    /// Phrases of rules-2026.12.3 and .4, each a case the guide calls serious, in the rule that names it.
     @Test("each serious kind's newer phrases raise it through their own rule", arguments: [
         ("The water from the bath tap is boiling hot, my kids nearly got in.", "hazard_before_harm"),
         ("洗手池的热水烫手，完全没有限温。", "hazard_before_harm"),
@@ -67,6 +67,7 @@ struct SeriousCueTests {
         ("Seafood on the buffet was sitting in the sun all morning.", "health_risk"),
         ("I'm posting all of this on Xiaohongshu tonight.", "review_threat"),
         ("这件事我们公司法务会跟进。", "legal_threat"),
+        ("房间隔音一般，我会在美团评价里提一句。", "review_threat"),
     ])
     func newerPhrases(text: String, rule: String) async {
         let result = await Repository.engine.classify(ComplaintInput(text: text))
@@ -87,6 +88,7 @@ struct SeriousCueTests {
         "房卡消磁了，又去前台重新做了一张。",
         "早餐素食的选择有点少，希望能多一些。",
         "服务员态度一般，叫了两次才过来。",
+        "我的美团订单前台查了一会儿才找到，没什么大问题。",
     ])
     func notSerious(text: String) async {
         let result = await Repository.engine.classify(ComplaintInput(text: text))
