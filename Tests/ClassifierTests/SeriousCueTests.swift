@@ -68,6 +68,9 @@ struct SeriousCueTests {
         ("I'm posting all of this on Xiaohongshu tonight.", "review_threat"),
         ("这件事我们公司法务会跟进。", "legal_threat"),
         ("房间隔音一般，我会在美团评价里提一句。", "review_threat"),
+        ("Two phones disappeared from the room after turndown.", "security_threat"),
+        ("The lounge host asked only me for ID, not the others.", "discrimination_indirect"),
+        ("I'm filing a police report about this.", "legal_threat"),
     ])
     func newerPhrases(text: String, rule: String) async {
         let result = await Repository.engine.classify(ComplaintInput(text: text))
@@ -89,6 +92,7 @@ struct SeriousCueTests {
         "早餐素食的选择有点少，希望能多一些。",
         "服务员态度一般，叫了两次才过来。",
         "我的美团订单前台查了一会儿才找到，没什么大问题。",
+        "The concierge's directions to the hospital for my check-up were a bit off, but we found it.",
     ])
     func notSerious(text: String) async {
         let result = await Repository.engine.classify(ComplaintInput(text: text))
