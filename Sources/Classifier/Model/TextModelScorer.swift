@@ -65,27 +65,37 @@ public struct TextModelScorer: Sendable {
         let nh = units
         var previous: Int32 = -1
         var distinct = 0
-        categoryWeights.withUnsafeBufferPointer { categoryTable in
-            severityWeights.withUnsafeBufferPointer { severityTable in
-                hiddenWeights.withUnsafeBufferPointer { hiddenTable in
-                    hidden.withUnsafeMutableBufferPointer { hiddenSums in
-                        for position in known where position != previous {
-                            previous = position
-                            distinct += 1
-                            let c0 = Int(position) * nc
-                            for c in 0..<nc { categoryScores[c] += categoryTable[c0 + c] }
-                            if nh == 0 {
-                                let s0 = Int(position) * ns
-                                for s in 0..<ns { severityScores[s] += severityTable[s0 + s] }
-                            } else {
-                                let h0 = Int(position) * nh
-                                for u in 0..<nh { hiddenSums[u] += Double(hiddenTable[h0 + u]) }
+        // Sixteen hidden units (the shipped size) are summed as one vector: the same additions per
+        // unit in the same order, so the same sums, without a loop per n-gram.
+        var hidden16 = SIMD16<Double>()
+        categoryScores.withUnsafeMutableBufferPointer { categorySums in
+            categoryWeights.withUnsafeBufferPointer { categoryTable in
+                severityWeights.withUnsafeBufferPointer { severityTable in
+                    hiddenWeights.withUnsafeBufferPointer { hiddenTable in
+                        hidden.withUnsafeMutableBufferPointer { hiddenSums in
+                            for position in known where position != previous {
+                                previous = position
+                                distinct += 1
+                                let c0 = Int(position) * nc
+                                for c in 0..<nc { categorySums[c] += categoryTable[c0 + c] }
+                                if nh == 16 {
+                                    let weights = UnsafeRawPointer(hiddenTable.baseAddress! + Int(position) * 16)
+                                        .loadUnaligned(as: SIMD16<Float>.self)
+                                    hidden16 += SIMD16<Double>(weights)
+                                } else if nh == 0 {
+                                    let s0 = Int(position) * ns
+                                    for s in 0..<ns { severityScores[s] += severityTable[s0 + s] }
+                                } else {
+                                    let h0 = Int(position) * nh
+                                    for u in 0..<nh { hiddenSums[u] += Double(hiddenTable[h0 + u]) }
+                                }
                             }
                         }
                     }
                 }
             }
         }
+        if nh == 16 { for u in 0..<16 { hidden[u] = hidden16[u] } }
         let x = distinct == 0 ? 0 : 1 / Double(distinct).squareRoot()
         for c in 0..<nc { categoryScores[c] = categoryScores[c] * x + categoryBias[c] }
         if nh == 0 {
