@@ -21,7 +21,7 @@ public struct TextModelScorer: Sendable {
     /// Hidden units of the severity head (0: logistic).
     private let units: Int
     /// `feature * units + unit`, single precision: a feature's 16 weights fill one cache line,
-    /// and the table (48,000 n-grams × 16) is read at random, once per n-gram of a complaint.
+    /// and the table (about 63,000 n-grams × 16) is read at random, once per n-gram of a complaint.
     /// The file spells them to 4 decimals; a `Float` keeps them to about 1e-6 (the bench checksum and
     /// every held-out figure are the same as with `Double`).
     private let hiddenWeights: [Float]
