@@ -57,45 +57,28 @@ public struct TextModelScorer: Sendable {
     /// training, and log-scores are divided by `temperature` before the softmax.
     public func posterior(_ text: NormalizedText, temperature: Double = 1) -> Posterior {
         let known = knownPositions(text)
+        let (hidden, distinct) = hiddenSums(known)
         var categoryScores = [Double](repeating: 0, count: categories.count)
         var severityScores = [Double](repeating: 0, count: severities.count)
-        var hidden = [Double](repeating: 0, count: units)
         let nc = categories.count
         let ns = severities.count
         let nh = units
         var previous: Int32 = -1
-        var distinct = 0
-        // Sixteen hidden units (the shipped size) are summed as one vector: the same additions per
-        // unit in the same order, so the same sums, without a loop per n-gram.
-        var hidden16 = SIMD16<Double>()
         categoryScores.withUnsafeMutableBufferPointer { categorySums in
             categoryWeights.withUnsafeBufferPointer { categoryTable in
                 severityWeights.withUnsafeBufferPointer { severityTable in
-                    hiddenWeights.withUnsafeBufferPointer { hiddenTable in
-                        hidden.withUnsafeMutableBufferPointer { hiddenSums in
-                            for position in known where position != previous {
-                                previous = position
-                                distinct += 1
-                                let c0 = Int(position) * nc
-                                for c in 0..<nc { categorySums[c] += categoryTable[c0 + c] }
-                                if nh == 16 {
-                                    let weights = UnsafeRawPointer(hiddenTable.baseAddress! + Int(position) * 16)
-                                        .loadUnaligned(as: SIMD16<Float>.self)
-                                    hidden16 += SIMD16<Double>(weights)
-                                } else if nh == 0 {
-                                    let s0 = Int(position) * ns
-                                    for s in 0..<ns { severityScores[s] += severityTable[s0 + s] }
-                                } else {
-                                    let h0 = Int(position) * nh
-                                    for u in 0..<nh { hiddenSums[u] += Double(hiddenTable[h0 + u]) }
-                                }
-                            }
+                    for position in known where position != previous {
+                        previous = position
+                        let c0 = Int(position) * nc
+                        for c in 0..<nc { categorySums[c] += categoryTable[c0 + c] }
+                        if nh == 0 {
+                            let s0 = Int(position) * ns
+                            for s in 0..<ns { severityScores[s] += severityTable[s0 + s] }
                         }
                     }
                 }
             }
         }
-        if nh == 16 { for u in 0..<16 { hidden[u] = hidden16[u] } }
         let x = distinct == 0 ? 0 : 1 / Double(distinct).squareRoot()
         for c in 0..<nc { categoryScores[c] = categoryScores[c] * x + categoryBias[c] }
         if nh == 0 {
@@ -135,14 +118,7 @@ public struct TextModelScorer: Sendable {
         // With a hidden layer: each active unit's pull toward the target (0 for inactive units).
         var unitPull = [Double](repeating: 0, count: nh)
         if nh > 0 {
-            var sums = [Double](repeating: 0, count: nh)
-            var previous: Int32 = -1
-            var distinct = 0
-            for position in known where position != previous {
-                previous = position
-                distinct += 1
-                for u in 0..<nh { sums[u] += Double(hiddenWeights[Int(position) * nh + u]) }
-            }
+            let (sums, distinct) = hiddenSums(known)
             let x = distinct == 0 ? 0 : 1 / Double(distinct).squareRoot()
             for u in 0..<nh where sums[u] * x + hiddenBias[u] > 0 { unitPull[u] = margin(hiddenOutput, u * ns) }
         }
@@ -173,6 +149,35 @@ public struct TextModelScorer: Sendable {
             words.append(grams[Int(position)].trimmingCharacters(in: CharacterSet(charactersIn: "_<>")))
         }
         return words
+    }
+
+    /// The hidden units' input sums over the distinct positions of `known` (sorted, repeats kept),
+    /// and how many distinct positions there are. Sixteen units (the shipped size) are summed as one
+    /// vector: the same additions per unit in the same order, without a loop per n-gram.
+    private func hiddenSums(_ known: [Int32]) -> (sums: [Double], distinct: Int) {
+        var sums = [Double](repeating: 0, count: units)
+        var distinct = 0
+        var previous: Int32 = -1
+        hiddenWeights.withUnsafeBufferPointer { table in
+            if units == 16 {
+                var vector = SIMD16<Double>()
+                for position in known where position != previous {
+                    previous = position
+                    distinct += 1
+                    vector += SIMD16<Double>(
+                        UnsafeRawPointer(table.baseAddress! + Int(position) * 16).loadUnaligned(as: SIMD16<Float>.self))
+                }
+                for u in 0..<16 { sums[u] = vector[u] }
+            } else {
+                for position in known where position != previous {
+                    previous = position
+                    distinct += 1
+                    let h0 = Int(position) * units
+                    for u in 0..<units { sums[u] += Double(table[h0 + u]) }
+                }
+            }
+        }
+        return (sums, distinct)
     }
 
     /// The model positions of the text's known features, sorted (repeats kept: callers skip them),
