@@ -49,6 +49,34 @@ struct SeverityTests {
         #expect(outcome.severity == expected, "\(text)")
     }
 
+    @Test("a security complaint is serious while serious is plausible, else at least moderate, unless a softening cue caps it", arguments: [
+        // text, predicted, serious plausible, expected, rule
+        ("a man kept trying our door handle at night", Severity.moderate, true, Severity.serious, "safety_category"),
+        ("a man kept trying our door handle at night", .minor, true, .serious, "safety_category"),
+        ("the CCTV camera in the car park points at the wall", .minor, false, .moderate, "safety_category_not_minor"),
+        ("停车场的监控歪了，对着墙", .moderate, false, .moderate, nil),
+        ("the camera in the car park is a bit crooked", .moderate, true, .minor, nil),
+        ("a bit of a fall, I was injured", .minor, false, .serious, "injury"),
+    ] as [(String, Severity, Bool, Severity, String?)])
+    func securityCategory(text: String, predicted: Severity, plausible: Bool, expected: Severity, rule: String?) {
+        let matches = RuleMatcher(rules: Self.cueRules).match(NormalizedText(text))
+        let outcome = SeverityPolicy().apply(
+            predicted: predicted, seriousPlausible: plausible, category: .safetySecurity, matches: matches, rules: Self.cueRules,
+            isVIP: false, history: GuestHistorySummary(earlierInStay: 0, earlierInWindow: 0))
+        #expect(outcome.severity == expected, "\(text)")
+        #expect(outcome.involvesSafety)
+        if let rule { #expect(outcome.rules.contains(rule), "\(text): \(outcome.rules)") }
+    }
+
+    @Test("with no plugin judging severity (rules only), a security complaint is serious")
+    func securityWithoutModel() async throws {
+        let rules = try RuleSetLoader.load(contentsOf: Repository.rulesFile)
+        let engine = ClassificationEngine(rules: rules, plugins: [KeywordClassifier(rules: rules)])
+        let result = await engine.classify(ComplaintInput(text: "停车场的监控摄像头歪了，对着墙。"))
+        #expect(result.category == .safetySecurity)
+        #expect(result.severity == .serious, "\(result.explanation.matchedRules)")
+    }
+
     @Test("a VIP named in the text turns a moderate failure serious, not a minor one", arguments: [
         ("I'm a platinum member and the AC is broken", Severity.moderate, Severity.serious, true),
         ("钻石会员，空调坏了", .moderate, .serious, true),

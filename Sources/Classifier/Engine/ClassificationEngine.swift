@@ -90,8 +90,11 @@ public struct ClassificationEngine: Sendable {
         verdicts: [(verdict: PluginVerdict, weight: Double)], history: GuestHistorySummary
     ) -> Classification {
         let combined = combiner.combine(verdicts)
+        // Serious stays open from half the threshold (as for not_minor_while_serious_plausible), or
+        // when no plugin judged severity at all.
+        let seriousPlausible = !verdicts.contains { $0.verdict.severities != nil } || combined.seriousProbability >= seriousThreshold / 2
         var outcome = severityPolicy.apply(
-            predicted: combined.severity, category: combined.category, matches: matches, rules: rules, isVIP: input.isVIP,
+            predicted: combined.severity, seriousPlausible: seriousPlausible, category: combined.category, matches: matches, rules: rules, isVIP: input.isVIP,
             history: history)
         let unsureSerious = outcome.severity < .serious && !verdicts.isEmpty && combined.seriousProbability >= seriousThreshold
         if unsureSerious {

@@ -2,9 +2,9 @@ import ComplaintEvents
 
 /// The severity rules of DESIGN.md §6 applied on top of what the plugins predicted: text cues
 /// from `rules.yaml` (safety, health, security, legal or review threats raise to `serious`;
-/// inconvenience cues cap at `minor`), a VIP with a major failure, and repeat complaints (any
-/// earlier one in the stay or the last 30 days makes at least `moderate`; the third of a stay is
-/// `serious`).
+/// inconvenience cues cap at `minor`), a security complaint (`serious` while serious is plausible,
+/// never `minor`), a VIP with a major failure, and repeat complaints (any earlier one in the stay
+/// or the last 30 days makes at least `moderate`; the third of a stay is `serious`).
 public struct SeverityPolicy: Sendable {
     /// What the rules decided and why.
     public struct Outcome: Sendable {
@@ -20,16 +20,22 @@ public struct SeverityPolicy: Sendable {
         public var reasons: [String] = []
     }
 
-    /// Whether a `safety_security` complaint is `serious` even without a cue (DESIGN.md: safety is serious).
+    /// Whether a `safety_security` complaint is `serious` even without a cue (DESIGN.md: safety is
+    /// serious) — as long as serious is plausible (see ``apply(predicted:seriousPlausible:category:matches:rules:isVIP:history:)``).
     public var safetyCategoryIsSerious: Bool
 
     public init(safetyCategoryIsSerious: Bool = true) {
         self.safetyCategoryIsSerious = safetyCategoryIsSerious
     }
 
+    /// `seriousPlausible` says whether the plugins leave `serious` open (the engine: its probability
+    /// is at least half the serious threshold, or no plugin judged severity). A `safety_security`
+    /// complaint is then `serious`; when the plugins all but rule it out ("the CCTV camera in the car
+    /// park looks a bit crooked"), it is at least `moderate` instead — LABELING.md decides severity
+    /// by what happened, not by the department, and a third of its security lines are not serious.
     public func apply(
-        predicted: Severity, category: ComplaintCategory, matches: RuleMatcher.Matches, rules: RuleSet, isVIP: Bool,
-        history: GuestHistorySummary
+        predicted: Severity, seriousPlausible: Bool = true, category: ComplaintCategory, matches: RuleMatcher.Matches, rules: RuleSet,
+        isVIP: Bool, history: GuestHistorySummary
     ) -> Outcome {
         var outcome = Outcome(severity: predicted)
         var cap: Severity?
@@ -65,9 +71,15 @@ public struct SeverityPolicy: Sendable {
             outcome.involvesSafety = true
             // A hedged safety report ("地面有点滑，能放个防滑垫吗") keeps its capped severity.
             if safetyCategoryIsSerious && outcome.severity < .serious && !capped {
-                outcome.severity = .serious
-                outcome.rules.append("safety_category")
-                outcome.reasons.append("safety or security")
+                if seriousPlausible {
+                    outcome.severity = .serious
+                    outcome.rules.append("safety_category")
+                    outcome.reasons.append("safety or security")
+                } else if outcome.severity < .moderate {
+                    outcome.severity = .moderate
+                    outcome.rules.append("safety_category_not_minor")
+                    outcome.reasons.append("safety or security: not minor")
+                }
             }
         }
         if (isVIP || outcome.mentionsVIP) && outcome.severity >= .moderate && outcome.severity < .serious {
