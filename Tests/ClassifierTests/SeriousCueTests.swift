@@ -71,6 +71,7 @@ struct SeriousCueTests {
         ("Two phones disappeared from the room after turndown.", "security_threat"),
         ("The lounge host asked only me for ID, not the others.", "discrimination_indirect"),
         ("I'm filing a police report about this.", "legal_threat"),
+        ("房间一股烟味，换了两次都一样，这些我都会写进携程点评。", "review_threat"),
     ])
     func newerPhrases(text: String, rule: String) async {
         let result = await Repository.engine.classify(ComplaintInput(text: text))
@@ -93,6 +94,7 @@ struct SeriousCueTests {
         "服务员态度一般，叫了两次才过来。",
         "我的美团订单前台查了一会儿才找到，没什么大问题。",
         "The concierge's directions to the hospital for my check-up were a bit off, but we found it.",
+        "点评4分｜位置方便，早餐不错，就是结账小票打得太淡了，报销拍照看不清。",
     ])
     func notSerious(text: String) async {
         let result = await Repository.engine.classify(ComplaintInput(text: text))
