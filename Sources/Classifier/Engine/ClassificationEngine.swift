@@ -18,6 +18,10 @@ public struct ClassificationEngine: Sendable {
     /// complaint is `serious` with `needsHumanReview` (LABELING.md: reading a danger as minor is the
     /// most expensive mistake; reading a moderate complaint as serious costs a quick look).
     public var seriousThreshold: Double
+    /// From this share of ``seriousThreshold`` up, serious is still plausible: the complaint is not
+    /// `minor`, and a `safety_security` one is `serious`. Chosen with the threshold on the training
+    /// lines (services/classifier/README.md, "Cost-aware severity").
+    public static let plausibleShare = 0.4
 
     public init(
         rules: RuleSet, plugins: [any ClassifierPlugin], severityPolicy: SeverityPolicy = .init(), reviewThreshold: Double = 0.45,
@@ -90,9 +94,9 @@ public struct ClassificationEngine: Sendable {
         verdicts: [(verdict: PluginVerdict, weight: Double)], history: GuestHistorySummary
     ) -> Classification {
         let combined = combiner.combine(verdicts)
-        // Serious stays open from half the threshold (as for not_minor_while_serious_plausible), or
-        // when no plugin judged severity at all.
-        let seriousPlausible = !verdicts.contains { $0.verdict.severities != nil } || combined.seriousProbability >= seriousThreshold / 2
+        // Serious stays open from a share of the threshold, or when no plugin judged severity at all.
+        let plausibleFrom = seriousThreshold * Self.plausibleShare
+        let seriousPlausible = !verdicts.contains { $0.verdict.severities != nil } || combined.seriousProbability >= plausibleFrom
         var outcome = severityPolicy.apply(
             predicted: combined.severity, seriousPlausible: seriousPlausible, category: combined.category, matches: matches, rules: rules, isVIP: input.isVIP,
             history: history)
@@ -111,7 +115,7 @@ public struct ClassificationEngine: Sendable {
             outcome.rules.append("model_serious")
             outcome.terms += cues
             if !cues.isEmpty { outcome.reasons.append("cue: " + cues.joined(separator: ", ")) }
-        } else if outcome.severity == .minor && !verdicts.isEmpty && combined.seriousProbability >= seriousThreshold / 2 {
+        } else if outcome.severity == .minor && !verdicts.isEmpty && combined.seriousProbability >= plausibleFrom {
             // Not sure enough to call it serious, too unsure to call it minor.
             outcome.severity = .moderate
             outcome.rules.append("not_minor_while_serious_plausible")

@@ -29,7 +29,7 @@ public struct SeverityPolicy: Sendable {
     }
 
     /// `seriousPlausible` says whether the plugins leave `serious` open (the engine: its probability
-    /// is at least half the serious threshold, or no plugin judged severity). A `safety_security`
+    /// is at least ``ClassificationEngine/plausibleShare`` of the serious threshold, or no plugin judged severity). A `safety_security`
     /// complaint is then `serious`; when the plugins all but rule it out ("the CCTV camera in the car
     /// park looks a bit crooked"), it is at least `moderate` instead — LABELING.md decides severity
     /// by what happened, not by the department, and a third of its security lines are not serious.
