@@ -18,6 +18,13 @@ public struct SeverityPolicy: Sendable {
         public var rules: [String] = []
         public var terms: [String] = []
         public var reasons: [String] = []
+
+        /// Sets the severity and says which rule did and why.
+        mutating func set(_ severity: Severity, rule: String, reason: String) {
+            self.severity = severity
+            rules.append(rule)
+            reasons.append(reason)
+        }
     }
 
     /// Whether a `safety_security` complaint is `serious` even without a cue (DESIGN.md: safety is
@@ -72,31 +79,21 @@ public struct SeverityPolicy: Sendable {
             // A hedged safety report ("地面有点滑，能放个防滑垫吗") keeps its capped severity.
             if safetyCategoryIsSerious && outcome.severity < .serious && !capped {
                 if seriousPlausible {
-                    outcome.severity = .serious
-                    outcome.rules.append("safety_category")
-                    outcome.reasons.append("safety or security")
+                    outcome.set(.serious, rule: "safety_category", reason: "safety or security")
                 } else if outcome.severity < .moderate {
-                    outcome.severity = .moderate
-                    outcome.rules.append("safety_category_not_minor")
-                    outcome.reasons.append("safety or security: not minor")
+                    outcome.set(.moderate, rule: "safety_category_not_minor", reason: "safety or security: not minor")
                 }
             }
         }
         if (isVIP || outcome.mentionsVIP) && outcome.severity >= .moderate && outcome.severity < .serious {
-            outcome.severity = .serious
-            outcome.rules.append("vip_major_failure")
-            outcome.reasons.append("VIP with a major failure")
+            outcome.set(.serious, rule: "vip_major_failure", reason: "VIP with a major failure")
         }
         if history.isRepeat {
             outcome.isRepeat = true
             if history.earlierInStay >= 2 {
-                outcome.severity = .serious
-                outcome.rules.append("repeat_third_in_stay")
-                outcome.reasons.append("complaint \(history.earlierInStay + 1) of this stay")
+                outcome.set(.serious, rule: "repeat_third_in_stay", reason: "complaint \(history.earlierInStay + 1) of this stay")
             } else if outcome.severity < .moderate {
-                outcome.severity = .moderate
-                outcome.rules.append("repeat_complaint")
-                outcome.reasons.append("repeat complaint")
+                outcome.set(.moderate, rule: "repeat_complaint", reason: "repeat complaint")
             } else {
                 outcome.rules.append("repeat_complaint")
             }
