@@ -98,8 +98,8 @@ public struct ClassificationEngine: Sendable {
         let plausibleFrom = seriousThreshold * Self.plausibleShare
         let seriousPlausible = !verdicts.contains { $0.verdict.severities != nil } || combined.seriousProbability >= plausibleFrom
         var outcome = severityPolicy.apply(
-            predicted: combined.severity, seriousPlausible: seriousPlausible, category: combined.category, matches: matches, rules: rules, isVIP: input.isVIP,
-            history: history)
+            predicted: combined.severity, seriousPlausible: seriousPlausible, category: combined.category, matches: matches, rules: rules,
+            isVIP: input.isVIP, history: history)
         let unsureSerious = outcome.severity < .serious && !verdicts.isEmpty && combined.seriousProbability >= seriousThreshold
         if unsureSerious {
             let cues = seriousCues(normalized)
