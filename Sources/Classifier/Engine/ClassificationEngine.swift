@@ -96,7 +96,7 @@ public struct ClassificationEngine: Sendable {
         let combined = combiner.combine(verdicts)
         // Serious stays open from a share of the threshold, or when no plugin judged severity at all.
         let plausibleFrom = seriousThreshold * Self.plausibleShare
-        let seriousPlausible = !verdicts.contains { $0.verdict.severities != nil } || combined.seriousProbability >= plausibleFrom
+        let seriousPlausible = !combined.severityJudged || combined.seriousProbability >= plausibleFrom
         var outcome = severityPolicy.apply(
             predicted: combined.severity, seriousPlausible: seriousPlausible, category: combined.category, matches: matches, rules: rules,
             isVIP: input.isVIP, history: history)

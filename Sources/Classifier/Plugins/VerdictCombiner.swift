@@ -13,6 +13,8 @@ public struct VerdictCombiner: Sendable {
         /// when it is high enough even if another severity is likelier (a missed serious complaint
         /// costs far more than a quick look at a moderate one).
         public var seriousProbability: Double = 0
+        /// Whether any plugin judged severity at all (the rules alone only name a category).
+        public var severityJudged = false
         /// The plugin that put the most weight on the chosen category.
         public var leadingPlugin: String?
     }
@@ -56,6 +58,7 @@ public struct VerdictCombiner: Sendable {
         }
         return Combined(
             category: ComplaintCategory.allCases[best], categoryProbability: categories[best] / categoryWeight,
-            severity: severity, severityProbability: severityProbability, seriousProbability: seriousProbability, leadingPlugin: leading)
+            severity: severity, severityProbability: severityProbability, seriousProbability: seriousProbability,
+            severityJudged: severityWeight > 0, leadingPlugin: leading)
     }
 }
