@@ -72,6 +72,9 @@ struct SeriousCueTests {
         ("The lounge host asked only me for ID, not the others.", "discrimination_indirect"),
         ("I'm filing a police report about this.", "legal_threat"),
         ("房间一股烟味，换了两次都一样，这些我都会写进携程点评。", "review_threat"),
+        ("The spa attendant put his hands on my waist although I'd said no twice.", "security_threat"),
+        ("健身房的教练借着纠正动作摸我，我说了不用他还继续。", "security_threat"),
+        ("Someone's cigarette end was smouldering in the bin on our balcony.", "hazard_before_harm"),
     ])
     func newerPhrases(text: String, rule: String) async {
         let result = await Repository.engine.classify(ComplaintInput(text: text))
