@@ -143,9 +143,10 @@ struct ClassifierCommand: AsyncParsableCommand {
                 configuration.plugins = configuration.plugins.filter { $0 != "http" }
                 let rules = try RuleSetLoader.load(contentsOf: configuration.rulesFile)
                 var combined = Evaluation()
+                let assigned = CrossValidationFolds.assign(examples, folds: folds)
                 for fold in 0..<folds {
-                    let training = examples.enumerated().filter { $0.offset % folds != fold }.map(\.element)
-                    let testing = examples.enumerated().filter { $0.offset % folds == fold }.map(\.element)
+                    let training = examples.indices.filter { assigned[$0] != fold }.map { examples[$0] }
+                    let testing = examples.indices.filter { assigned[$0] == fold }.map { examples[$0] }
                     let model = TextModelScorer(model: TextModelTrainer(parameters: trainerOptions.parameters).train(examples: training))
                     let plugins = try PluginRegistry.standard.makePlugins(
                         configuration.plugins,

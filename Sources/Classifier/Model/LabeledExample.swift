@@ -2,18 +2,23 @@ import ComplaintEvents
 import Foundation
 
 /// One line of the labeled data (`services/classifier/data/*.jsonl`):
-/// `{"text": …, "category": …, "severity": …, "language": …}`.
+/// `{"text": …, "category": …, "severity": …, "language": …}`, and `"pair": …` on the two lines of
+/// a minimal pair (one situation written twice, serious and not).
 public struct LabeledExample: Codable, Sendable, Hashable {
     public var text: String
     public var category: ComplaintCategory
     public var severity: Severity
     public var language: String?
+    /// Lines that share it are one minimal pair: validation and cross-validation keep them on the
+    /// same side, so that no line is scored by a model that learnt its twin. Training ignores it.
+    public var pair: String?
 
-    public init(text: String, category: ComplaintCategory, severity: Severity, language: String? = nil) {
+    public init(text: String, category: ComplaintCategory, severity: Severity, language: String? = nil, pair: String? = nil) {
         self.text = text
         self.category = category
         self.severity = severity
         self.language = language
+        self.pair = pair
     }
 
     /// A data file that cannot be read, with the line at fault.
