@@ -75,6 +75,9 @@ struct SeriousCueTests {
         ("The spa attendant put his hands on my waist although I'd said no twice.", "security_threat"),
         ("健身房的教练借着纠正动作摸我，我说了不用他还继续。", "security_threat"),
         ("Someone's cigarette end was smouldering in the bin on our balcony.", "hazard_before_harm"),
+        ("空调有点吵，能忍。跟前台说了一声，她回“你们老外就是讲究多”。", "discrimination_indirect"),
+        ("The TV's guest menu greets me by name, fine, but the login screen lists the other guests' names and rooms.", "privacy_security_lapse"),
+        ("送来的面包底下长了白毛，孩子已经咬了一口。", "health_risk"),
     ])
     func newerPhrases(text: String, rule: String) async {
         let result = await Repository.engine.classify(ComplaintInput(text: text))
