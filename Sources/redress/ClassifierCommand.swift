@@ -61,11 +61,20 @@ struct ClassifierCommand: AsyncParsableCommand {
         var hiddenUnits: Int = TextModel.Parameters().hiddenUnits
         @Option(help: "Passes over the data when fitting the hidden layer.")
         var hiddenEpochs: Int = TextModel.Parameters().hiddenEpochs
+        @Option(help: "Most similar training lines that vote on severity (0: no memory of training lines).")
+        var neighbours: Int = TextModel.Parameters().neighbours
+        @Option(help: "The neighbours' share of the severity distribution.")
+        var neighbourShare: Double = TextModel.Parameters().neighbourShare
+        @Option(help: "Power a neighbour's similarity is raised to before it votes.")
+        var neighbourSharpness: Double = TextModel.Parameters().neighbourSharpness
+        @Option(help: "Features in more training lines than this are not remembered.")
+        var neighbourFeatureLimit: Int = TextModel.Parameters().neighbourFeatureLimit
 
         var parameters: TextModel.Parameters {
             .init(
                 epochs: epochs, learningRate: learningRate, l2: l2, minimumCount: minimumCount, seriousWeight: seriousWeight,
-                hiddenUnits: hiddenUnits, hiddenEpochs: hiddenEpochs)
+                hiddenUnits: hiddenUnits, hiddenEpochs: hiddenEpochs, neighbours: neighbours, neighbourShare: neighbourShare,
+                neighbourSharpness: neighbourSharpness, neighbourFeatureLimit: neighbourFeatureLimit)
         }
     }
 

@@ -15,6 +15,8 @@ public struct TextModel: Codable, Sendable, Hashable {
     public static let formatName = "redress-logistic/1"
     /// The format of a model whose severity head has a hidden layer.
     public static let hiddenFormatName = "redress-logistic/2"
+    /// The format of a model that also remembers its training lines (``NeighbourMemory``).
+    public static let memoryFormatName = "redress-logistic/3"
 
     /// How the trainer was set up; part of the version hash.
     public struct Parameters: Codable, Sendable, Hashable {
@@ -41,10 +43,20 @@ public struct TextModel: Codable, Sendable, Hashable {
         public var hiddenUnits: Int
         /// Passes over the training data when fitting the hidden layer (0 without one).
         public var hiddenEpochs: Int
+        /// How many of the most similar training lines vote on severity (``NeighbourMemory``);
+        /// 0 keeps no memory (and leaves the next three out of the file).
+        public var neighbours: Int
+        /// The neighbours' share of the severity distribution (the network has the rest).
+        public var neighbourShare: Double
+        /// The power a neighbour's similarity is raised to before it votes.
+        public var neighbourSharpness: Double
+        /// Features in more training lines than this are not remembered.
+        public var neighbourFeatureLimit: Int
 
         public init(
             epochs: Int = 30, learningRate: Double = 1, l2: Double = 0.0005, seed: Int = 42, minimumCount: Int = 2, decimals: Int = 4,
-            features: String = FeatureExtractor.description, seriousWeight: Double = 1, hiddenUnits: Int = 16, hiddenEpochs: Int = 20
+            features: String = FeatureExtractor.description, seriousWeight: Double = 1, hiddenUnits: Int = 16, hiddenEpochs: Int = 20,
+            neighbours: Int = 10, neighbourShare: Double = 0.3, neighbourSharpness: Double = 3, neighbourFeatureLimit: Int = 300
         ) {
             self.epochs = epochs
             self.learningRate = learningRate
@@ -57,6 +69,11 @@ public struct TextModel: Codable, Sendable, Hashable {
             self.hiddenUnits = hiddenUnits
             // Without a hidden layer there is nothing to fit (and nothing in the file).
             self.hiddenEpochs = hiddenUnits == 0 ? 0 : hiddenEpochs
+            self.neighbours = neighbours
+            // Without neighbours the rest means nothing (and is not in the file).
+            self.neighbourShare = neighbours == 0 ? 0 : neighbourShare
+            self.neighbourSharpness = neighbours == 0 ? 0 : neighbourSharpness
+            self.neighbourFeatureLimit = neighbours == 0 ? 0 : neighbourFeatureLimit
         }
 
         public init(from decoder: any Decoder) throws {
@@ -72,6 +89,11 @@ public struct TextModel: Codable, Sendable, Hashable {
             // Absent from files of a logistic severity head (which predate the hidden layer).
             hiddenUnits = try container.decodeIfPresent(Int.self, forKey: .hiddenUnits) ?? 0
             hiddenEpochs = try container.decodeIfPresent(Int.self, forKey: .hiddenEpochs) ?? 0
+            // Absent from files without a neighbour memory (which predate it).
+            neighbours = try container.decodeIfPresent(Int.self, forKey: .neighbours) ?? 0
+            neighbourShare = try container.decodeIfPresent(Double.self, forKey: .neighbourShare) ?? 0
+            neighbourSharpness = try container.decodeIfPresent(Double.self, forKey: .neighbourSharpness) ?? 0
+            neighbourFeatureLimit = try container.decodeIfPresent(Int.self, forKey: .neighbourFeatureLimit) ?? 0
         }
 
         /// The canonical spelling, for the version hash and the file.
@@ -80,6 +102,10 @@ public struct TextModel: Codable, Sendable, Hashable {
                 + "\"seed\": \(seed), \"minimumCount\": \(minimumCount), \"decimals\": \(decimals), "
                 + (seriousWeight == 1 ? "" : "\"seriousWeight\": \(TextModel.decimal(seriousWeight)), ")
                 + (hiddenUnits == 0 ? "" : "\"hiddenUnits\": \(hiddenUnits), \"hiddenEpochs\": \(hiddenEpochs), ")
+                + (neighbours == 0
+                    ? ""
+                    : "\"neighbours\": \(neighbours), \"neighbourShare\": \(TextModel.decimal(neighbourShare)), "
+                        + "\"neighbourSharpness\": \(TextModel.decimal(neighbourSharpness)), \"neighbourFeatureLimit\": \(neighbourFeatureLimit), ")
                 + "\"features\": \(TextModel.quote(features))}"
         }
     }
@@ -137,17 +163,32 @@ public struct TextModel: Codable, Sendable, Hashable {
     /// Present when the severity head has a hidden layer (``Parameters/hiddenUnits`` > 0).
     public var hidden: HiddenLayer?
     public var features: [Feature]
+    /// Present when ``Parameters/neighbours`` is above 0.
+    public var memory: NeighbourMemory?
 
     /// Reads a model file.
     public static func load(contentsOf path: String) throws -> TextModel {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let model = try JSONDecoder().decode(TextModel.self, from: data)
-        guard model.format == formatName || model.format == hiddenFormatName else {
+        guard [formatName, hiddenFormatName, memoryFormatName].contains(model.format) else {
             throw ModelFileError(
-                file: path, reason: "format '\(model.format)' is neither \(formatName) nor \(hiddenFormatName); retrain with `redress classifier train`")
+                file: path,
+                reason: "format '\(model.format)' is none of \(formatName), \(hiddenFormatName), \(memoryFormatName); retrain with `redress classifier train`")
+        }
+        guard (model.format == memoryFormatName) == (model.memory != nil), (model.memory != nil) == (model.parameters.neighbours > 0) else {
+            throw ModelFileError(file: path, reason: "format '\(model.format)' does not match its memory of training lines")
+        }
+        if let memory = model.memory {
+            guard memory.lines.allSatisfy({ line in
+                model.severities.indices.contains(line.severity) && line.features.allSatisfy { model.features.indices.contains(Int($0)) }
+            }) else {
+                throw ModelFileError(file: path, reason: "a remembered line names a severity or feature the model does not have")
+            }
         }
         let units = model.hidden?.bias.count ?? 0
-        guard (model.format == hiddenFormatName) == (model.hidden != nil), model.parameters.hiddenUnits == units else {
+        guard model.parameters.hiddenUnits == units, model.format != formatName || model.hidden == nil,
+              model.format != hiddenFormatName || model.hidden != nil
+        else {
             throw ModelFileError(file: path, reason: "format '\(model.format)' does not match the hidden layer of \(units) units")
         }
         let severityWidth = units == 0 ? model.severities.count : 0
@@ -187,7 +228,16 @@ public struct TextModel: Codable, Sendable, Hashable {
             return "    {\"g\": \(Self.quote(feature.gram)), \"c\": \(numbers(feature.categoryWeights)), \(severity)}"
         }
         .joined(separator: ",\n")
-        text += "\n  ]\n}\n"
+        text += "\n  ]"
+        if let memory {
+            text += ",\n  \"memory\": {\"lines\": [\n"
+            text += memory.lines.map { line in
+                "    {\"s\": \(line.severity), \"f\": [" + line.features.map { String($0) }.joined(separator: ",") + "]}"
+            }
+            .joined(separator: ",\n")
+            text += "\n  ]}"
+        }
+        text += "\n}\n"
         return text
     }
 

@@ -3,7 +3,8 @@ import Foundation
 
 /// A ``TextModel`` ready to score: weights in flat arrays, looked up by feature hash. Scoring a
 /// complaint is one feature walk, a sort of a few hundred integers and a few multiply-adds per
-/// feature (one per class, and one per hidden unit when the severity head has a hidden layer);
+/// feature (one per class, and one per hidden unit when the severity head has a hidden layer),
+/// plus, with a memory of training lines, a walk of the lines that share its rarer features;
 /// no strings are built.
 public struct TextModelScorer: Sendable {
     public let version: String
@@ -28,6 +29,9 @@ public struct TextModelScorer: Sendable {
     private let hiddenBias: [Double]
     /// `unit * severities.count + severity`.
     private let hiddenOutput: [Double]
+    /// The remembered training lines' vote on severity, and its share (nil, 0: no memory).
+    private let neighbours: NeighbourIndex?
+    private let neighbourShare: Double
 
     /// Probabilities over categories and severities for one text.
     public struct Posterior: Sendable {
@@ -51,6 +55,12 @@ public struct TextModelScorer: Sendable {
         hiddenWeights = model.features.flatMap { $0.hiddenWeights.map { Float($0) } }
         hiddenBias = model.hidden?.bias ?? []
         hiddenOutput = model.hidden?.output ?? []
+        neighbours = model.memory.map {
+            NeighbourIndex(
+                memory: $0, features: model.features.count, severities: model.severities.count, count: model.parameters.neighbours,
+                sharpness: model.parameters.neighbourSharpness)
+        }
+        neighbourShare = model.parameters.neighbourShare
     }
 
     /// Scores `text`: each distinct known feature counts once, the sum is scaled by `1/√n` as in
@@ -91,10 +101,12 @@ public struct TextModelScorer: Sendable {
                 for s in 0..<ns { severityScores[s] += activation * hiddenOutput[u * ns + s] }
             }
         }
+        var severities = Self.softmax(severityScores, temperature: temperature)
+        if let neighbours, let vote = neighbours.vote(known) {
+            for s in 0..<ns { severities[s] = (1 - neighbourShare) * severities[s] + neighbourShare * vote[s] }
+        }
         return Posterior(
-            categories: Self.softmax(categoryScores, temperature: temperature),
-            severities: Self.softmax(severityScores, temperature: temperature),
-            knownFeatures: distinct)
+            categories: Self.softmax(categoryScores, temperature: temperature), severities: severities, knownFeatures: distinct)
     }
 
     /// The n-grams of `text` that push the model hardest toward `severity` (their share of its

@@ -97,8 +97,12 @@ public struct TextModelTrainer: Sendable {
             for source in sources { hasher.update(data: Data("\(source.file)\t\(source.sha256)\n".utf8)) }
         }
         let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let memory = parameters.neighbours > 0
+            ? NeighbourMemory.remember(
+                documents: documents, severities: severityLabels, vocabulary: vocabulary, limit: parameters.neighbourFeatureLimit)
+            : nil
         return TextModel(
-            format: units > 0 ? TextModel.hiddenFormatName : TextModel.formatName,
+            format: memory != nil ? TextModel.memoryFormatName : units > 0 ? TextModel.hiddenFormatName : TextModel.formatName,
             version: (units > 0 ? "mlp-" : "lr-") + digest.prefix(12), parameters: parameters, sources: sources,
             categories: categories, severities: severities,
             categoryBias: categoryHead.bias.map { TextModel.rounded($0, places: places) },
@@ -108,7 +112,7 @@ public struct TextModelTrainer: Sendable {
                     bias: layer.hiddenBias.map { TextModel.rounded($0, places: places) },
                     output: layer.output.map { TextModel.rounded($0, places: places) })
             },
-            features: features)
+            features: features, memory: memory)
     }
 
     /// One softmax head by SGD: `weights[feature * classes + class]`. A line's loss is multiplied
