@@ -78,6 +78,9 @@ struct SeriousCueTests {
         ("空调有点吵，能忍。跟前台说了一声，她回“你们老外就是讲究多”。", "discrimination_indirect"),
         ("The TV's guest menu greets me by name, fine, but the login screen lists the other guests' names and rooms.", "privacy_security_lapse"),
         ("送来的面包底下长了白毛，孩子已经咬了一口。", "health_risk"),
+        ("Printer in the business centre is slow. Also the print queue shows the guests' names and room numbers of everyone today.", "privacy_security_lapse"),
+        ("The desk couldn't find my booking, so the clerk just handed me another guest's keycard to use meanwhile.", "privacy_security_lapse"),
+        ("The top bunk has no rail; our six-year-old could fall out of it in her sleep.", "hazard_before_harm"),
     ])
     func newerPhrases(text: String, rule: String) async {
         let result = await Repository.engine.classify(ComplaintInput(text: text))
