@@ -14,7 +14,7 @@ import Foundation
 /// | `CLASSIFIER_EXTERNAL_TIMEOUT_MS` | `300` |
 /// | `CLASSIFIER_EXTERNAL_WEIGHT` | `3` |
 /// | `CLASSIFIER_REVIEW_THRESHOLD` | `0.45` (confidence below which `needsHumanReview` is set) |
-/// | `CLASSIFIER_SERIOUS_THRESHOLD` | `0.40` (probability of `serious` from which an unsure complaint is `serious`, for review) |
+/// | `CLASSIFIER_SERIOUS_THRESHOLD` | `0.35` (probability of `serious` from which an unsure complaint is `serious`, for review) |
 public struct ClassifierConfiguration: Sendable, Hashable {
     public var rulesFile: String
     public var modelFile: String
@@ -31,7 +31,7 @@ public struct ClassifierConfiguration: Sendable, Hashable {
     public static let defaultRulesPath = "services/classifier/rules.yaml"
     public static let defaultModelPath = "services/classifier/model/model.json"
     /// Chosen on the training data's validation split (README, "Cost-aware severity").
-    public static let defaultSeriousThreshold = 0.40
+    public static let defaultSeriousThreshold = 0.35
 
     public init(
         rulesFile: String = ClassifierConfiguration.defaultRulesPath, modelFile: String = ClassifierConfiguration.defaultModelPath,
