@@ -99,44 +99,55 @@ struct NeighbourIndex: Sendable {
     func vote(_ known: [Int32]) -> [Double]? {
         let lineCount = labels.count
         // The `count` most similar lines, most similar first (ties: the earlier line).
-        var nearest: [(line: Int, similarity: Float)] = []
+        var nearest: [(line: Int32, similarity: Float)] = []
         nearest.reserveCapacity(count + 1)
         var queryLength: Float = 0
         withUnsafeTemporaryAllocation(of: Float.self, capacity: lineCount) { scores in
             scores.initialize(repeating: 0)
-            postings.withUnsafeBufferPointer { postings in
-                starts.withUnsafeBufferPointer { starts in
-                    var previous: Int32 = -1
-                    for position in known where position != previous {
-                        previous = position
-                        let weight = weights[Int(position)]
-                        if weight == 0 { continue }
-                        queryLength += weight
-                        for slot in Int(starts[Int(position)])..<Int(starts[Int(position) + 1]) { scores[Int(postings[slot])] += weight }
+            // Each line that shares a feature, once, in the order first met: written on every
+            // addition, kept (the count moves on) only when the line's score was still 0, so the
+            // walk has no branch on it.
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: lineCount + 1) { touched in
+                var touchedCount = 0
+                postings.withUnsafeBufferPointer { postings in
+                    starts.withUnsafeBufferPointer { starts in
+                        var previous: Int32 = -1
+                        for position in known where position != previous {
+                            previous = position
+                            let weight = weights[Int(position)]
+                            if weight == 0 { continue }
+                            queryLength += weight
+                            for slot in Int(starts[Int(position)])..<Int(starts[Int(position) + 1]) {
+                                let line = postings[slot]
+                                touched[touchedCount] = line
+                                touchedCount &+= scores[Int(line)] == 0 ? 1 : 0
+                                scores[Int(line)] += weight
+                            }
+                        }
                     }
                 }
-            }
-            if queryLength == 0 { return }
-            inverseLengths.withUnsafeBufferPointer { inverseLengths in
-                // Lines at or below `floor` cannot enter: 0 at first (lines sharing nothing never
-                // do), then the count-th similarity. One branch, rarely taken once the list is
-                // full, rather than one per line on whether it shares a feature.
-                var floor: Float = 0
-                for line in 0..<lineCount {
-                    let similarity = scores[line] * inverseLengths[line]
-                    if similarity <= floor { continue }
-                    var at = nearest.count
-                    while at > 0, nearest[at - 1].similarity < similarity { at -= 1 }
-                    nearest.insert((line, similarity), at: at)
-                    if nearest.count > count { nearest.removeLast() }
-                    if nearest.count == count { floor = nearest[count - 1].similarity }
+                inverseLengths.withUnsafeBufferPointer { inverseLengths in
+                    for index in 0..<touchedCount {
+                        let line = touched[index]
+                        let similarity = scores[Int(line)] * inverseLengths[Int(line)]
+                        if nearest.count == count, let last = nearest.last,
+                           similarity < last.similarity || (similarity == last.similarity && line > last.line) {
+                            continue
+                        }
+                        var at = nearest.count
+                        while at > 0, nearest[at - 1].similarity < similarity || (nearest[at - 1].similarity == similarity && nearest[at - 1].line > line) {
+                            at -= 1
+                        }
+                        nearest.insert((line, similarity), at: at)
+                        if nearest.count > count { nearest.removeLast() }
+                    }
                 }
             }
         }
         if nearest.isEmpty { return nil }
         let norm = Double(queryLength.squareRoot())
         var distribution = [Double](repeating: 0, count: severities)
-        for (line, similarity) in nearest { distribution[labels[line]] += pow(Double(similarity) / norm, sharpness) }
+        for (line, similarity) in nearest { distribution[labels[Int(line)]] += pow(Double(similarity) / norm, sharpness) }
         let sum = distribution.reduce(0, +)
         guard sum > 0 else { return nil }
         return distribution.map { $0 / sum }
