@@ -59,15 +59,16 @@ struct NeighbourMemoryTests {
             .init(severity: 2, features: [0, 1]), .init(severity: 0, features: [2, 3]),
             .init(severity: 1, features: [1, 3]), .init(severity: 0, features: [0, 1]),
         ])
-        let one = NeighbourIndex(memory: memory, features: 5, severities: 3, count: 1, sharpness: 3)
+        let one = NeighbourIndex(memory: memory, features: 5, severities: 3, seriousLabel: 2, count: 1, sharpness: 3)
         // Lines 0 and 3 are equally near: the earlier line wins the tie.
-        #expect(one.vote([0, 1]) == [0, 0, 1])
-        #expect(one.vote([2, 2, 3]) == [1, 0, 0])
+        #expect(one.vote([0, 1])?.distribution == [0, 0, 1] && one.vote([0, 1])?.lines == NearestLines(serious: 1, of: 1))
+        #expect(one.vote([2, 2, 3])?.distribution == [1, 0, 0] && one.vote([2, 2, 3])?.lines == NearestLines(serious: 0, of: 1))
         #expect(one.vote([4]) == nil)  // feature 4 is in no line
         #expect(one.vote([]) == nil)
 
-        let three = NeighbourIndex(memory: memory, features: 5, severities: 3, count: 3, sharpness: 3)
-        let vote = try #require(three.vote([0, 1]))
+        let three = NeighbourIndex(memory: memory, features: 5, severities: 3, seriousLabel: 2, count: 3, sharpness: 3)
+        let (vote, lines) = try #require(three.vote([0, 1]))
+        #expect(lines == NearestLines(serious: 1, of: 3))
         // Lines 0 and 3 (cosine 1) vote serious and minor alike; line 2 shares one feature, fainter.
         #expect(abs(vote[2] - vote[0]) < 1e-6 && vote[1] > 0 && vote[1] < vote[2] / 2, "\(vote)")
         #expect(abs(vote.reduce(0, +) - 1) < 1e-9)
@@ -83,6 +84,27 @@ struct NeighbourMemoryTests {
         let before = network.posterior(text).severities[serious]
         let after = withMemory.posterior(text).severities[serious]
         #expect(after > before, "P(serious) \(before) → \(after)")
+    }
+
+    @Test("when the model calls a complaint serious, the explanation says how many of the nearest training lines were serious")
+    func explains() async throws {
+        let scorer = TextModelScorer(model: TextModelTrainer(parameters: Self.parameters).train(examples: Self.examples))
+        let rules = RuleSet(version: "t", categoryRules: [], severityRules: [], sentiment: .init())
+        let engine = ClassificationEngine(rules: rules, plugins: [ModelClassifier(scorer: scorer)], seriousThreshold: 0.3)
+        let verdict = try #require(ModelClassifier(scorer: scorer).evaluate(ClassificationRequest(
+            complaintID: nil, hotelID: nil, channel: nil, text: "shower tap gave my wife an electric shock",
+            normalized: NormalizedText("shower tap gave my wife an electric shock"), language: "en", ruleMatches: RuleMatcher(rules: rules).match(NormalizedText("")))))
+        // Its own line is nearest; "shower" is too common to be remembered, so only lines sharing
+        // the rarer words count: the Chinese serious line shares none.
+        #expect(verdict.nearest?.serious ?? 0 >= 1 && verdict.nearest?.of ?? 0 <= 3, "\(String(describing: verdict.nearest))")
+        let result = await engine.classify(ComplaintInput(text: "shower tap gave my wife an electric shock"))
+        #expect(result.severity == .serious)
+        let nearest = try #require(verdict.nearest)
+        #expect(result.explanation.summary?.contains("\(nearest.serious) of the \(nearest.of) most similar training lines serious") == true,
+                "\(result.explanation.summary ?? "")")
+        // A minor complaint does not get the line.
+        let minor = await engine.classify(ComplaintInput(text: "shower is a bit weak in the morning"))
+        #expect(minor.severity != .serious && minor.explanation.summary?.contains("most similar") == false)
     }
 
     @Test("a file whose memory does not match its format or its features is refused with the reason")

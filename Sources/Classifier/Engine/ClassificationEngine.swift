@@ -106,6 +106,7 @@ public struct ClassificationEngine: Sendable {
             outcome.reasons.append(
                 "unsure between serious and \(outcome.severity.rawValue) (serious \(Int((combined.seriousProbability * 100).rounded())) %)"
                     + (cues.isEmpty ? "" : ", cue: " + cues.joined(separator: ", ")))
+            if let nearest = Self.nearestSerious(verdicts) { outcome.reasons.append(nearest) }
             outcome.severity = .serious
             outcome.rules.append("unsure_serious")
             outcome.terms += cues
@@ -115,6 +116,7 @@ public struct ClassificationEngine: Sendable {
             outcome.rules.append("model_serious")
             outcome.terms += cues
             if !cues.isEmpty { outcome.reasons.append("cue: " + cues.joined(separator: ", ")) }
+            if let nearest = Self.nearestSerious(verdicts) { outcome.reasons.append(nearest) }
         } else if outcome.severity == .minor && !verdicts.isEmpty && combined.seriousProbability >= plausibleFrom {
             // Not sure enough to call it serious, too unsure to call it minor.
             outcome.severity = .moderate
@@ -164,6 +166,12 @@ public struct ClassificationEngine: Sendable {
             if let model = plugin as? ModelClassifier { return model.scorer.cues(toward: .serious, in: normalized) }
         }
         return []
+    }
+
+    /// "7 of the 10 most similar training lines serious", when the model remembers its lines.
+    static func nearestSerious(_ verdicts: [(verdict: PluginVerdict, weight: Double)]) -> String? {
+        guard let nearest = verdicts.lazy.compactMap(\.verdict.nearest).first else { return nil }
+        return "\(nearest.serious) of the \(nearest.of) most similar training lines serious"
     }
 
     /// −1…1 from the lexicon: negative and (doubly) strong negative words against positive ones,

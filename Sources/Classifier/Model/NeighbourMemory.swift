@@ -46,6 +46,13 @@ public struct NeighbourMemory: Codable, Sendable, Hashable {
     }
 }
 
+/// How many of the training lines nearest to a complaint were serious, for the explanation ("7 of the
+/// 10 most similar training lines serious").
+public struct NearestLines: Sendable, Hashable {
+    public var serious: Int
+    public var of: Int
+}
+
 /// A ``NeighbourMemory`` ready to vote: an inverted index from feature position to the lines that
 /// have it, with each feature's inverse document frequency and each line's length. Similarity is
 /// the cosine of idf-weighted binary vectors; the `count` most similar lines vote for their
@@ -54,6 +61,8 @@ struct NeighbourIndex: Sendable {
     let count: Int
     let sharpness: Double
     private let severities: Int
+    /// The position of `serious` among the severities (-1 if absent), to count serious neighbours.
+    private let seriousLabel: Int
     /// Per feature position: where its lines start in ``postings`` (`starts[f]..<starts[f + 1]`).
     private let starts: [Int32]
     private let postings: [Int32]
@@ -63,10 +72,11 @@ struct NeighbourIndex: Sendable {
     private let inverseLengths: [Float]
     private let labels: [Int]
 
-    init(memory: NeighbourMemory, features: Int, severities: Int, count: Int, sharpness: Double) {
+    init(memory: NeighbourMemory, features: Int, severities: Int, seriousLabel: Int?, count: Int, sharpness: Double) {
         self.count = count
         self.sharpness = sharpness
         self.severities = severities
+        self.seriousLabel = seriousLabel ?? -1
         var frequency = [Int32](repeating: 0, count: features)
         for line in memory.lines { for f in line.features { frequency[Int(f)] += 1 } }
         var starts = [Int32](repeating: 0, count: features + 1)
@@ -95,8 +105,26 @@ struct NeighbourIndex: Sendable {
     }
 
     /// The severity distribution of the nearest lines to a text whose known feature positions are
-    /// `known` (sorted, repeats kept); nil when it shares no remembered feature with any line.
-    func vote(_ known: [Int32]) -> [Double]? {
+    /// `known` (sorted, repeats kept), and how many of them are serious; nil when it shares no
+    /// remembered feature with any line.
+    func vote(_ known: [Int32]) -> (distribution: [Double], lines: NearestLines)? {
+        let (nearest, norm) = self.nearest(known)
+        if nearest.isEmpty { return nil }
+        var distribution = [Double](repeating: 0, count: severities)
+        var serious = 0
+        for (line, similarity) in nearest {
+            let label = labels[Int(line)]
+            distribution[label] += pow(Double(similarity) / norm, sharpness)
+            if label == seriousLabel { serious += 1 }
+        }
+        let sum = distribution.reduce(0, +)
+        guard sum > 0 else { return nil }
+        return (distribution.map { $0 / sum }, NearestLines(serious: serious, of: nearest.count))
+    }
+
+    /// The `count` lines most similar to `known`, most similar first, with their unnormalised
+    /// similarity, and the length of the text's vector (to normalise it).
+    private func nearest(_ known: [Int32]) -> (lines: [(line: Int32, similarity: Float)], norm: Double) {
         let lineCount = labels.count
         // The `count` most similar lines, most similar first (ties: the earlier line).
         var nearest: [(line: Int32, similarity: Float)] = []
@@ -144,12 +172,6 @@ struct NeighbourIndex: Sendable {
                 }
             }
         }
-        if nearest.isEmpty { return nil }
-        let norm = Double(queryLength.squareRoot())
-        var distribution = [Double](repeating: 0, count: severities)
-        for (line, similarity) in nearest { distribution[labels[Int(line)]] += pow(Double(similarity) / norm, sharpness) }
-        let sum = distribution.reduce(0, +)
-        guard sum > 0 else { return nil }
-        return distribution.map { $0 / sum }
+        return (nearest, Double(queryLength.squareRoot()))
     }
 }

@@ -39,6 +39,9 @@ public struct TextModelScorer: Sendable {
         public var severities: [Double]
         /// How many of the text's features the model knows.
         public var knownFeatures: Int
+        /// How many of the nearest training lines were serious (nil without a memory, or when no
+        /// line shares a remembered n-gram with the text).
+        public var nearest: NearestLines?
     }
 
     public init(model: TextModel) {
@@ -57,7 +60,8 @@ public struct TextModelScorer: Sendable {
         hiddenOutput = model.hidden?.output ?? []
         neighbours = model.memory.map {
             NeighbourIndex(
-                memory: $0, features: model.features.count, severities: model.severities.count, count: model.parameters.neighbours,
+                memory: $0, features: model.features.count, severities: model.severities.count,
+                seriousLabel: model.severities.firstIndex(of: .serious), count: model.parameters.neighbours,
                 sharpness: model.parameters.neighbourSharpness)
         }
         neighbourShare = model.parameters.neighbourShare
@@ -102,11 +106,14 @@ public struct TextModelScorer: Sendable {
             }
         }
         var severities = Self.softmax(severityScores, temperature: temperature)
+        var nearest: NearestLines?
         if let neighbours, let vote = neighbours.vote(known) {
-            for s in 0..<ns { severities[s] = (1 - neighbourShare) * severities[s] + neighbourShare * vote[s] }
+            for s in 0..<ns { severities[s] = (1 - neighbourShare) * severities[s] + neighbourShare * vote.distribution[s] }
+            nearest = vote.lines
         }
         return Posterior(
-            categories: Self.softmax(categoryScores, temperature: temperature), severities: severities, knownFeatures: distinct)
+            categories: Self.softmax(categoryScores, temperature: temperature), severities: severities, knownFeatures: distinct,
+            nearest: nearest)
     }
 
     /// The n-grams of `text` that push the model hardest toward `severity` (their share of its

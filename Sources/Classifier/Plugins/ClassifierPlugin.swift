@@ -47,14 +47,20 @@ public struct PluginVerdict: Sendable {
     public var severities: [Double]?
     public var matchedRules: [String]
     public var matchedTerms: [String]
+    /// From a model that remembers its training lines: how many of the nearest were serious.
+    public var nearest: NearestLines?
 
-    public init(plugin: String, version: String, categories: [Double], severities: [Double]? = nil, matchedRules: [String] = [], matchedTerms: [String] = []) {
+    public init(
+        plugin: String, version: String, categories: [Double], severities: [Double]? = nil, matchedRules: [String] = [], matchedTerms: [String] = [],
+        nearest: NearestLines? = nil
+    ) {
         self.plugin = plugin
         self.version = version
         self.categories = categories
         self.severities = severities
         self.matchedRules = matchedRules
         self.matchedTerms = matchedTerms
+        self.nearest = nearest
     }
 }
 

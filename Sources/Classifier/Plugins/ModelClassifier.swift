@@ -31,6 +31,6 @@ public struct ModelClassifier: ClassifierPlugin {
         for (position, severity) in scorer.severities.enumerated() {
             severities[Severity.ordinal[severity]!] = posterior.severities[position]
         }
-        return PluginVerdict(plugin: name, version: scorer.version, categories: categories, severities: severities)
+        return PluginVerdict(plugin: name, version: scorer.version, categories: categories, severities: severities, nearest: posterior.nearest)
     }
 }
