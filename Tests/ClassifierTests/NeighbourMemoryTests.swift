@@ -16,6 +16,8 @@ struct NeighbourMemoryTests {
         LabeledExample(text: "the shower door is broken", category: .maintenance, severity: .moderate),
     ]
     static let parameters = TextModel.Parameters(minimumCount: 1, hiddenUnits: 4, hiddenEpochs: 50, neighbours: 3, neighbourFeatureLimit: 2)
+    /// The same network without a memory of its lines.
+    static let networkOnly = TextModel.Parameters(minimumCount: 1, hiddenUnits: 4, hiddenEpochs: 50, neighbours: 0)
 
     @Test("remembers each line's rarer words and Han n-grams (no character pieces), and reads back from its file unchanged")
     func remembersAndRoundTrips() throws {
@@ -77,8 +79,7 @@ struct NeighbourMemoryTests {
     @Test("a near twin of a serious line is more likely serious with the memory than with the network alone")
     func pullsTowardTheNearestLines() throws {
         let withMemory = TextModelScorer(model: TextModelTrainer(parameters: Self.parameters).train(examples: Self.examples))
-        let network = TextModelScorer(model: TextModelTrainer(parameters: TextModel.Parameters(
-            minimumCount: 1, hiddenUnits: 4, hiddenEpochs: 50, neighbours: 0)).train(examples: Self.examples))
+        let network = TextModelScorer(model: TextModelTrainer(parameters: Self.networkOnly).train(examples: Self.examples))
         let serious = try #require(network.severities.firstIndex(of: .serious))
         let text = NormalizedText("got an electric shock from the shower")
         let before = network.posterior(text).severities[serious]
@@ -126,8 +127,7 @@ struct NeighbourMemoryTests {
             #expect(error?.reason.contains(reason) == true, "\(String(describing: error))")
         }
         // Without neighbours there is no memory, and nothing about it in the file.
-        let network = TextModelTrainer(parameters: TextModel.Parameters(minimumCount: 1, hiddenUnits: 4, hiddenEpochs: 50, neighbours: 0))
-            .train(examples: Self.examples)
+        let network = TextModelTrainer(parameters: Self.networkOnly).train(examples: Self.examples)
         #expect(network.format == TextModel.hiddenFormatName && network.memory == nil && !network.serialized().contains("neighbour"))
         #expect(!network.serialized().contains("memory"))
     }
