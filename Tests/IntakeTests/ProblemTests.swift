@@ -39,6 +39,12 @@ struct ProblemTests {
             expectProblem(
                 try await harness.request(.POST, "/v1/complaints", key: staff, body: IntakeHarness.submission(), contentType: "text/plain"),
                 415, mentions: "application/json")
+            // A Content-Type without a media type is a 415 too, not a crash.
+            for odd in [";", ";charset=utf-8", " "] {
+                expectProblem(
+                    try await harness.request(.POST, "/v1/complaints", key: staff, body: IntakeHarness.submission(), contentType: odd),
+                    415, mentions: "application/json")
+            }
             let huge = IntakeHarness.submission(text: String(repeating: "空调坏了", count: 3000))
             expectProblem(try await harness.request(.POST, "/v1/complaints", key: staff, body: huge), 413)
             // The same body sent chunked (no Content-Length): still 413 problem+json, not a 500.

@@ -117,6 +117,13 @@ struct SurveyPageTests {
             #expect(page.body.contains("Surveys are not available here."))
             let chinese = try await plainRequest(.GET, harness.base + "/survey/v1.abc.1.x", key: nil, headers: [("Accept-Language", "zh-CN,zh;q=0.9")])
             #expect(chinese.body.contains("此处未开放问卷。"))
+            // Headers of separators only name no language (schemathesis sent ";" and the first
+            // version crashed on it): the English page, not a crash.
+            for odd in [";", ",", ";,", " ;q=0.5", ""] {
+                let page = try await plainRequest(.GET, harness.base + "/survey/v1.abc.1.x", key: nil, headers: [("Accept-Language", odd)])
+                #expect(page.status == 404, "Accept-Language \(odd)")
+                #expect(page.body.contains("Surveys are not available here."), "Accept-Language \(odd)")
+            }
         }
     }
 }

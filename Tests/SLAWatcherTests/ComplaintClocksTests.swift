@@ -81,4 +81,16 @@ struct ComplaintClocksTests {
         #expect(due[.acknowledgeBreach] == "2026-11-24T10:05:00Z")
         #expect(due[.resolveBreach] == "2026-11-24T11:00:00Z")
     }
+
+    @Test("timer keys read back from the text they are stored as; anything else is nil, never a crash")
+    func timerKeyText() {
+        for key in [TimerKey(.acknowledgeWarning), TimerKey(.resolveBreach, generation: 3), TimerKey(.escalation(level: 2)), TimerKey(.followUp, generation: 2)] {
+            #expect(TimerKey(key.description) == key, "\(key)")
+        }
+        for text in ["", "#", "#2", "escalation_", "escalation_x", "sunrise"] {
+            #expect(TimerKey(text) == nil, "\(text)")
+        }
+        // A missing generation is the first, as before.
+        #expect(TimerKey("resolve_breach#") == TimerKey(.resolveBreach, generation: 1))
+    }
 }

@@ -62,7 +62,9 @@ struct SurveyRoutes: Sendable {
 
     /// The page language when no complaint can be trusted: the browser's first `Accept-Language`.
     static func browserLanguage(_ request: Request) -> String {
-        let first = request.headers[.acceptLanguage]?.split(separator: ",").first.map { String($0.split(separator: ";")[0]) }
+        // Up to the first ',' and then the first ';' ("zh-CN;q=0.9, en" → "zh-CN"); a header of
+        // only separators (";", ",;") names no language.
+        let first = request.headers[.acceptLanguage]?.prefix { $0 != "," }.prefix { $0 != ";" }
         return SurveyPage.language(for: first?.trimmingCharacters(in: .whitespaces))
     }
 

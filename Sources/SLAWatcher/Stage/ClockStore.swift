@@ -64,7 +64,7 @@ public struct TimerKey: Sendable, Hashable, CustomStringConvertible {
     }
 
     public init?(_ text: String) {
-        let parts = text.split(separator: "#")
+        let parts = text.split(separator: "#", omittingEmptySubsequences: false)
         let generation = parts.count == 2 ? Int(parts[1]) ?? 1 : 1
         let name = String(parts[0])
         let timer: ClockTimer
