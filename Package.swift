@@ -242,7 +242,7 @@ let package = Package(
         .target(
             name: "ComplaintTesting",
             dependencies: [
-                "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault",
+                "ComplaintEvents", "ComplaintStore", "ComplaintPipeline", "EmbeddedDefault", "Access",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
