@@ -30,8 +30,8 @@ public enum Schemathesis {
 
     /// Whether a run that exited non-zero found nothing wrong with the API: no failed check, and
     /// every error in its summary schemathesis's own ("Runtime Error: 1" — hypothesis failing to
-    /// build a strategy, seen once in a hundred runs), not a network error or a timeout, which would be
-    /// the API's.
+    /// build a strategy, seen in one of the first ten runs against the assignment API), not a network
+    /// error or a timeout, which would be the API's.
     static func onlyToolErrors(_ output: String) -> Bool {
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         guard !lines.contains(where: { $0.contains("FAILURES") || $0.hasPrefix("Failures:") }),
@@ -41,7 +41,7 @@ public enum Schemathesis {
         return !errors.isEmpty && errors.allSatisfy { $0.contains("Runtime Error") }
     }
 
-    /// Runs ``run(service:base:key:)`` with a new admin key of `keys` that has no rate limit.
+    /// Runs ``run(service:base:key:)`` with a new admin key of `keys` whose rate limit no run reaches.
     public static func run(service: String, base: String, keys: APIKeyStore, client: PostgresClient) async throws -> Run {
         let admin = try await keys.create(
             name: "schemathesis-\(service)", role: .admin, hotels: [], ratePerSecond: 1_000_000, client: client, logger: .complaintTest)

@@ -1,5 +1,5 @@
 import ComplaintPipeline
-import ComplaintTesting
+@testable import ComplaintTesting
 import Testing
 
 /// The intake API fuzzed from its OpenAPI document (``Schemathesis``). Bounded in time; any 5xx, or a
@@ -15,5 +15,28 @@ struct FuzzTests {
             let passed = run.passed
             #expect(passed, "schemathesis found problems:\n\(run.tail)")
         }
+    }
+}
+
+/// How a schemathesis run's summary is judged: its own crashes are not the API's failures.
+@Suite("Schemathesis's verdict")
+struct SchemathesisVerdictTests {
+    static func summary(errors: [String], failures: Bool = false) -> String {
+        (failures ? "=================== FAILURES ===================\n_____ POST /v1/complaints _____\n1. Server error\n\n" : "")
+            + "=================== SUMMARY ===================\n\nTest Phases:\n  ✅ Examples\n\n"
+            + (errors.isEmpty ? "" : "Errors:\n" + errors.map { "  🚫 \($0)\n" }.joined() + "\n")
+            + "Test cases:\n  3504 generated, 3504 passed\n"
+    }
+
+    @Test("only schemathesis's runtime errors pass; a failed check, a network error or a timeout does not", arguments: [
+        (summary(errors: ["Runtime Error: 1"]), true),
+        (summary(errors: ["Runtime Error: 2"]), true),
+        (summary(errors: []), false),
+        (summary(errors: ["Runtime Error: 1"], failures: true), false),
+        (summary(errors: ["Runtime Error: 1", "Network Error: 3"]), false),
+        (summary(errors: ["Timeout Error: 1"]), false),
+    ])
+    func verdict(output: String, toolOnly: Bool) {
+        #expect(Schemathesis.onlyToolErrors(output) == toolOnly, "\(output)")
     }
 }
