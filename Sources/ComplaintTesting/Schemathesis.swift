@@ -71,11 +71,19 @@ public enum Schemathesis {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        let data = await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
-        process.waitUntilExit()
+        // Read and wait on a thread of their own: blocking a thread of the cooperative pool (two on
+        // this machine) starves the very server schemathesis is talking to, and with two fuzz suites
+        // at once (`swift test` in parallel) nothing was left to answer it.
+        let (data, status) = await withCheckedContinuation { (continuation: CheckedContinuation<(Data, Int32), Never>) in
+            Thread.detachNewThread {
+                let data = output.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                continuation.resume(returning: (data, process.terminationStatus))
+            }
+        }
         let text = String(decoding: data, as: UTF8.self)
         let ran = text.contains("passed") || text.contains("Passed") || text.contains("PASSED")
-        let clean = process.terminationStatus == 0 || onlyToolErrors(text)
+        let clean = status == 0 || onlyToolErrors(text)
         return Run(passed: ran && clean, tail: String(text.suffix(6000)))
     }
 
