@@ -60,6 +60,7 @@ struct RulesTests {
         ("rules: [{name: a, on: [sla.nope], to: [guest], template: t}]", "rules.yaml:1: rules[0].on[0]: is not a trigger"),
         ("rules: [{name: a, on: [received], to: [boss], template: t}]", "rules.yaml:1: rules[0].to[0]: must be guest, assignee, robots or endpoint:NAME"),
         ("rules: [{name: a, on: [received], to: [guest], channels: [sms], template: t}]", "rules.yaml:1: rules[0].channels[0]: sms needs an endpoint with channel: sms"),
+        ("rules: [{name: a, on: [received], to: [guest], channels: [], template: t}]", "rules.yaml:1: rules[0].channels: must name at least one channel"),
         ("hotels:\n  X: {robots: [nowhere]}\nrules: []", "rules.yaml:2: hotels.X.robots[0]: names no endpoint 'nowhere'"),
         ("hotels:\n  X: {quietHours: \"late\"}\nrules: []", "rules.yaml:2: hotels.X.quietHours: must be a local window such as 22:00-08:00"),
         ("hotels:\n  X: {language: fr}\nrules: []", "rules.yaml:2: hotels.X.language: must be one of en, zh-CN (a template language)"),

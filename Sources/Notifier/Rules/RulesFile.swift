@@ -262,6 +262,8 @@ public enum RulesFile {
                 if channel == .sms && !smsGateway { throw fail(path + [.key("channels"), .index(position)], "sms needs an endpoint with channel: sms") }
                 channels.append(channel)
             }
+            // An empty list would leave a person's notification with no channel to go by.
+            guard !channels.isEmpty else { throw fail(path + [.key("channels")], "must name at least one channel (email, sms)") }
             guard !rawRule.template.isEmpty, rawRule.template.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
                 throw fail(path + [.key("template")], "must be a template name such as complaint_received_guest")
             }
