@@ -428,6 +428,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["Support/survey_browser.py"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -497,6 +498,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["Support/dashboard_browser.py"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

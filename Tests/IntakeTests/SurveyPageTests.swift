@@ -16,6 +16,7 @@ import Testing
 struct SurveyPageTests {
     static let secret = "survey-secret-for-intake-tests"
     static let browserScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/survey_browser.py").path
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// A complaint taken to `resolved` by staff, ready for its follow-up.
     static func resolvedComplaint(_ harness: IntakeHarness) async throws -> UUID {
@@ -34,8 +35,10 @@ struct SurveyPageTests {
             let good = SurveyToken(complaintID: id, expiresAt: Date().addingTimeInterval(86_400), secret: Self.secret).description
             let tampered = SurveyToken(complaintID: UUID(), expiresAt: Date().addingTimeInterval(86_400), secret: "someone-elses-secret-123").description
             let expired = SurveyToken(complaintID: id, expiresAt: Date().addingTimeInterval(-60), secret: Self.secret).description
-            let shots = FileManager.default.temporaryDirectory.appendingPathComponent("redress-survey-\(UUID().uuidString.prefix(8))")
+            // Beside the dashboard's, overwritten by each run (a folder per run in /tmp piled up).
+            let shots = Self.repository.appendingPathComponent(".build/test-screenshots")
             try FileManager.default.createDirectory(at: shots, withIntermediateDirectories: true)
+            for name in ["survey-form.png", "survey-thanks.png"] { try? FileManager.default.removeItem(at: shots.appendingPathComponent(name)) }
 
             let browser = try ChildProcess(
                 URL(fileURLWithPath: "/usr/bin/python3"), arguments: [Self.browserScript, harness.base, good, tampered, expired, shots.path])
@@ -67,7 +70,7 @@ struct SurveyPageTests {
             #expect(seen["tampered"]?["heading"] as? String == "This link is not valid")
             #expect(seen["expired"]?["heading"] as? String == "链接已过期")
             #expect(FileManager.default.fileExists(atPath: shots.appendingPathComponent("survey-thanks.png").path))
-            print("survey screenshots: \(shots.path)")
+            print("survey screenshots: \(shots.path)/survey-*.png")
 
             // The answer went through the follow-up action, by the guest: recorded, and the complaint reopened.
             let complaint = try await harness.request(.GET, "/v1/complaints/\(id)", key: harness.admin)

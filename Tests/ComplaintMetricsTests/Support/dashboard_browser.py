@@ -18,8 +18,11 @@ Every JSON object is one line, flushed at once. On any failure the script prints
 the browser's console errors) and exits 1; the browser is always quit.
 """
 import json
+import os
+import shutil
 import signal
 import sys
+import tempfile
 
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
@@ -160,6 +163,9 @@ def main():
         emit({"error": "usage: dashboard_browser.py BASE_URL API_KEY HOTEL SCREENSHOT_PATH load"})
         return 1
     base, key, hotel, screenshot = sys.argv[1:5]
+    # Chromium leaves a folder for its singleton socket in TMPDIR after quitting; give it one that goes with us.
+    scratch = tempfile.mkdtemp(prefix="redress-chromium-")
+    os.environ["TMPDIR"] = scratch
     browser = None
     try:
         browser = Browser()
@@ -198,6 +204,7 @@ def main():
                 browser.driver.quit()
             except Exception:
                 pass
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ python3-selenium), at a phone's screen size, and prints what it saw as one JSON 
 Usage: survey_browser.py BASE_URL GOOD_TOKEN TAMPERED_TOKEN EXPIRED_TOKEN SCREENSHOT_DIR
 """
 import json
+import os
+import shutil
 import sys
+import tempfile
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -64,6 +67,9 @@ def gone(element):
 
 def main():
     base, good, tampered, expired, shots = sys.argv[1:6]
+    # Chromium leaves a folder for its singleton socket in TMPDIR after quitting; give it one that goes with us.
+    scratch = tempfile.mkdtemp(prefix="redress-chromium-")
+    os.environ["TMPDIR"] = scratch
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=390,844",
@@ -100,6 +106,7 @@ def main():
         seen["error"] = "%s: %s" % (type(error).__name__, error)
     finally:
         driver.quit()
+        shutil.rmtree(scratch, ignore_errors=True)
     print(json.dumps(seen, ensure_ascii=False))
 
 
