@@ -13,6 +13,7 @@ public final class SMTPSink: Sendable {
     public let certificate: String?
     private let process: ChildProcess
 
+    /// One message as the sink received it: the raw text, the envelope and how it was sent.
     public struct Message: Sendable {
         public var raw: String
         public var envelopeTo: [String]
@@ -82,6 +83,7 @@ public final class SMTPSink: Sendable {
         }
     }
 
+    /// The sink's process exited or never said it was listening.
     public struct SinkDidNotStart: Error, CustomStringConvertible {
         var output: String
         public var description: String { "the SMTP sink did not start: \(output)" }

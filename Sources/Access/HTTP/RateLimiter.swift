@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 /// Per process: with N replicas a key may reach N × rate; the limit protects each replica and the
 /// database behind it, not a billing quota.
 public final class RateLimiter: Sendable {
+    /// Whether a request may go ahead, and if not, when to come back.
     public struct Decision: Sendable, Hashable {
         public var allowed: Bool
         /// Whole seconds until a request would be allowed (for `Retry-After`).

@@ -4,6 +4,7 @@ import ComplaintEvents
 /// With the default weights the rules and the model count equally, and an external model that
 /// answers (weight 3) outvotes both; when it is silent nothing changes.
 public struct VerdictCombiner: Sendable {
+    /// The plugins' blended answer: the winning category and severity with their probabilities.
     public struct Combined: Sendable {
         public var category: ComplaintCategory
         public var categoryProbability: Double

@@ -19,12 +19,14 @@ public struct KPIFigures: Codable, Sendable, Hashable {
         public var breaches: Int
     }
 
+    /// A share: how many of how many (nil rate when there were none).
     public struct Rate: Codable, Sendable, Hashable {
         public var count: Int
         public var of: Int
         public var rate: Double?
     }
 
+    /// The survey's satisfaction answers: count, mean and distribution.
     public struct Satisfaction: Codable, Sendable, Hashable {
         public var responses: Int
         public var mean: Double?
@@ -32,6 +34,7 @@ public struct KPIFigures: Codable, Sendable, Hashable {
         public var distribution: [Int]
     }
 
+    /// The survey's would-recommend answers as a net promoter score.
     public struct NetPromoter: Codable, Sendable, Hashable {
         public var responses: Int
         public var promoters: Int
@@ -41,6 +44,7 @@ public struct KPIFigures: Codable, Sendable, Hashable {
         public var score: Double?
     }
 
+    /// Compensation paid in one currency (amounts in minor units).
     public struct Spend: Codable, Sendable, Hashable {
         public var currency: String
         public var count: Int
@@ -74,6 +78,7 @@ public struct KPIFigures: Codable, Sendable, Hashable {
 /// `/v1/kpis`'s answer: the question, the figures per group and for the whole range, the top root causes,
 /// the open backlog now, and each hotel's compensation budget this month.
 public struct KPIReport: Codable, Sendable, Hashable {
+    /// How often a root cause was recorded when complaints were resolved.
     public struct RootCause: Codable, Sendable, Hashable {
         public var rootCause: String
         public var count: Int
@@ -90,6 +95,7 @@ public struct KPIReport: Codable, Sendable, Hashable {
         public var bySeverity: [String: Int]
     }
 
+    /// A hotel's compensation budget for a month and how much of it was spent.
     public struct Budget: Codable, Sendable, Hashable {
         public var hotelId: String
         public var month: String

@@ -3,6 +3,7 @@
 /// Shaped like ``RdKafka/KafkaError``: a stable ``Code``, a precise ``reason`` (usable verbatim as a
 /// dead-letter reason), and where it was raised.
 public struct PipelineError: Error, Hashable, CustomStringConvertible {
+    /// The kind of failure, stable across releases: it is the dead-letter reason.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Backing: String, Hashable, Sendable {
             case decodingFailed, handlerFailed, publishFailed, retriesExhausted

@@ -19,6 +19,7 @@ import ServiceLifecycle
 /// It wakes at once on the `NOTIFY` a committing stage sends, and sweeps every
 /// ``Configuration/sweepInterval`` for rows a crash or a missed notification left behind.
 public final class OutboxRelay: Service {
+    /// How many rows a round claims and how often the relay sweeps for missed notifications.
     public struct Configuration: Sendable {
         /// Rows claimed per round.
         public var batchSize = 200

@@ -11,6 +11,7 @@ import ServiceLifecycle
 /// The age must exceed how long a message can be redelivered (the topic's retention, or a consumer's
 /// worst lag): an inbox mark purged earlier would let a redelivered event apply twice.
 public final class RetentionService: Service {
+    /// How old a row must be to go, and how often a purge round runs.
     public struct Configuration: Sendable, Hashable {
         /// Rows older than this are deleted (default 7 days).
         public var age: Duration = .seconds(7 * 86_400)

@@ -19,6 +19,7 @@ import ServiceLifecycle
 /// It wakes at once on the `NOTIFY` of a committed intent, when the next retry falls due, and every
 /// ``Configuration/pollInterval``. On graceful shutdown it finishes the calls in hand and settles them.
 public final class WorkQueueWorker: Service {
+    /// How many calls run at once, how long a claim lasts, how often the queue is polled and how a failing call backs off.
     public struct Configuration: Sendable {
         /// Calls in flight at once.
         public var concurrency = 8

@@ -58,6 +58,7 @@ public struct SMTPClient: Sendable {
 
     /// A send that did not succeed: the step, and the server's reply if it gave one.
     public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// Where a send failed: connecting, waiting, a refusal, no TLS, or a reply out of protocol.
         public enum Kind: Sendable { case connection, timeout, rejected, tlsUnavailable, protocolError }
         public var kind: Kind
         public var step: String

@@ -12,6 +12,7 @@ public struct KafkaConsumerMessages: AsyncSequence, Sendable {
         AsyncIterator(batches: KafkaConsumerBatches(consumer: consumer, maximumCount: maximumBatchSize).makeAsyncIterator())
     }
 
+    /// Hands out the buffered batch one message at a time.
     public struct AsyncIterator: AsyncIteratorProtocol {
         @usableFromInline var batches: KafkaConsumerBatches.AsyncIterator
         @usableFromInline var buffer: [KafkaConsumerMessage] = []
@@ -55,6 +56,7 @@ public struct KafkaConsumerBatches: AsyncSequence, Sendable {
         AsyncIterator(consumer: consumer, maximumCount: maximumCount)
     }
 
+    /// Polls the consumer for the next batch.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let consumer: KafkaConsumer
         let maximumCount: Int

@@ -8,6 +8,7 @@ public struct KafkaGroupProgress: Sendable, Hashable {
     /// (`nil` when it has committed nothing there yet).
     public var partitions: [Entry]
 
+    /// One partition's first kept, committed and end offsets.
     public struct Entry: Sendable, Hashable {
         public var topic: String
         public var partition: Int32

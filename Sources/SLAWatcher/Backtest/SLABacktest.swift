@@ -88,6 +88,7 @@ public struct SLABacktest: Sendable {
 /// What `redress sla backtest` prints: per hotel, category and severity, the complaints judged and
 /// how many responses and resolutions breached under the policy in force and under the candidate.
 public struct BacktestReport: Sendable, Hashable, Codable {
+    /// One hotel, category and severity: its complaints and breaches under each policy.
     public struct Row: Sendable, Hashable, Codable {
         public var complaints = 0
         public var responseBreachedInForce = 0

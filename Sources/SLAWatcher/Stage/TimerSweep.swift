@@ -12,6 +12,7 @@ import ServiceLifecycle
 /// overdue timer fires at once, late, none skipped. Sleeps until the next timer is due or a handler
 /// arms an earlier one (`NOTIFY`).
 public struct TimerSweep: Service {
+    /// How many timers a round fires and how long the sweep may sleep.
     public struct Configuration: Sendable {
         /// Timers fired per transaction.
         public var batchSize = 500
