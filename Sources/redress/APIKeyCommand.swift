@@ -14,14 +14,16 @@ struct APIKeyCommand: AsyncParsableCommand {
     )
 
     struct DatabaseOptions: ParsableArguments {
-        @Option(help: "PostgreSQL URL (default: $DATABASE_URL).")
+        @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else <data-dir>/up.env).")
         var databaseURL: String?
+
+        @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
+        var dataDir = ".redress"
 
         func withClient<Result: Sendable>(_ body: @Sendable (PostgresClient, Logger) async throws -> Result) async throws -> Result {
             let logger = Logger(label: "redress.apikey")
-            guard let url = databaseURL ?? ProcessInfoEnvironment.value("DATABASE_URL") else {
-                throw ValidationError("no database: pass --database-url or set DATABASE_URL (`. .redress/up.env` under redress up)")
-            }
+            let url = try ProcessInfoEnvironment.setting(
+                databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
             let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).makeClientConfiguration(), backgroundLogger: logger)
             return try await withThrowingTaskGroup(of: Result?.self) { group in
                 group.addTask {

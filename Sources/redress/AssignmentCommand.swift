@@ -26,14 +26,17 @@ struct AssignmentCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure assignments per second end to end and the decision time per complaint (against `redress up`).")
 
-        @Option(help: "Assignment base URL (default: $ASSIGNMENT_URL, else http://127.0.0.1:8083).")
+        @Option(help: "Assignment base URL (default: $ASSIGNMENT_URL, else <data-dir>/up.env, else http://127.0.0.1:8083).")
         var url: String?
 
-        @Option(help: "API key (default: $REDRESS_ADMIN_KEY).")
+        @Option(help: "API key (default: $REDRESS_ADMIN_KEY, else <data-dir>/up.env).")
         var key: String?
 
-        @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS).")
+        @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS, else <data-dir>/up.env).")
         var brokers: String?
+
+        @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
+        var dataDir = ".redress"
 
         @Option(help: "Classified complaints to publish.")
         var complaints = 5000
@@ -45,13 +48,9 @@ struct AssignmentCommand: AsyncParsableCommand {
         var staff = 50
 
         func run() async throws {
-            let base = url ?? ProcessInfoEnvironment.value("ASSIGNMENT_URL") ?? "http://127.0.0.1:8083"
-            guard let key = key ?? ProcessInfoEnvironment.value("REDRESS_ADMIN_KEY") else {
-                throw ValidationError("no API key: pass --key or set REDRESS_ADMIN_KEY (`. .redress/up.env`)")
-            }
-            guard let brokers = brokers ?? ProcessInfoEnvironment.value("KAFKA_BROKERS") else {
-                throw ValidationError("no Kafka: pass --brokers or set KAFKA_BROKERS (`. .redress/up.env`)")
-            }
+            let base = ProcessInfoEnvironment.setting(url, variable: "ASSIGNMENT_URL", dataDir: dataDir) ?? "http://127.0.0.1:8083"
+            let key = try ProcessInfoEnvironment.setting(key, variable: "REDRESS_ADMIN_KEY", option: "--key", dataDir: dataDir, what: "API key")
+            let brokers = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
             var logger = Logger(label: "redress.assignment-bench")
             logger.logLevel = .warning
             let organisation = (1...hotels).map { Self.hotel(String(format: "BENCH-H%02d", $0), staff: staff) }

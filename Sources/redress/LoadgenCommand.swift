@@ -16,10 +16,10 @@ struct LoadgenCommand: AsyncParsableCommand {
         abstract: "Measure POST /v1/complaints throughput and p50/p99 latency at given concurrencies."
     )
 
-    @Option(help: "Intake base URL (default: $INTAKE_URL, else http://127.0.0.1:8081).")
+    @Option(help: "Intake base URL (default: $INTAKE_URL, else <data-dir>/up.env, else http://127.0.0.1:8081).")
     var url: String?
 
-    @Option(help: "API key (default: $REDRESS_ADMIN_KEY); give it a high rate limit.")
+    @Option(help: "API key (default: $REDRESS_ADMIN_KEY, else <data-dir>/up.env); give it a high rate limit.")
     var key: String?
 
     @Option(name: .customLong("concurrency"), help: "Requests in flight at once; repeat for several runs.")
@@ -43,8 +43,11 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(help: "With --full-loop: post at this fixed rate (complaints per second) instead of as fast as --concurrency allows.")
     var rate: Double?
 
-    @Option(help: "With --full-loop: Kafka bootstrap servers (default: $KAFKA_BROKERS).")
+    @Option(help: "With --full-loop: Kafka bootstrap servers (default: $KAFKA_BROKERS, else <data-dir>/up.env).")
     var brokers: String?
+
+    @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
+    var dataDir = ".redress"
 
     func validate() throws {
         if let rate, !(rate > 0 && rate <= 100_000) { throw ValidationError("--rate is complaints per second, above 0") }
@@ -54,19 +57,17 @@ struct LoadgenCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let base = url ?? ProcessInfoEnvironment.value("INTAKE_URL") ?? "http://127.0.0.1:8081"
-        guard let key = key ?? ProcessInfoEnvironment.value("REDRESS_ADMIN_KEY") else {
-            throw ValidationError("no API key: pass --key or set REDRESS_ADMIN_KEY (`. .redress/up.env`)")
-        }
+        let base = ProcessInfoEnvironment.setting(url, variable: "INTAKE_URL", dataDir: dataDir) ?? "http://127.0.0.1:8081"
+        let key = try ProcessInfoEnvironment.setting(key, variable: "REDRESS_ADMIN_KEY", option: "--key", dataDir: dataDir, what: "API key")
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
 
         do {
             if fullLoop {
-                guard let brokerList = brokers ?? ProcessInfoEnvironment.value("KAFKA_BROKERS") else {
-                    throw ValidationError("--full-loop reads the topics: pass --brokers or set KAFKA_BROKERS (`. .redress/up.env`)")
-                }
+                // --full-loop reads the topics.
+                let brokerList = try ProcessInfoEnvironment.setting(
+                    brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka for --full-loop")
                 var logger = Logger(label: "redress.loadgen")
                 logger.logLevel = .warning
                 let load = FullLoopLoad(base: base, key: key, brokers: KafkaBootstrap.servers(from: brokerList), hotels: hotelList, logger: logger)

@@ -53,8 +53,11 @@ struct MetricsCommand: AsyncParsableCommand {
         @Option(help: "Kafka bootstrap servers of a real cluster (default: an embedded cluster in this process).")
         var brokers: String?
 
-        @Option(help: "PostgreSQL URL (default: $DATABASE_URL).")
+        @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else <data-dir>/up.env).")
         var databaseURL: String?
+
+        @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
+        var dataDir = ".redress"
 
         @Flag(help: "Keep the bench schema (named in the output).")
         var keep = false
@@ -62,9 +65,8 @@ struct MetricsCommand: AsyncParsableCommand {
         static let hotels = (1...10).map { String(format: "BENCH-H%02d", $0) }
 
         func run() async throws {
-            guard let url = databaseURL ?? ProcessInfoEnvironment.value("DATABASE_URL") else {
-                throw ValidationError("no database: pass --database-url or set DATABASE_URL (`. .redress/up.env`)")
-            }
+            let url = try ProcessInfoEnvironment.setting(
+                databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
             var logger = Logger(label: "redress.metrics-bench")
             logger.logLevel = .warning
             let embedded = try brokers == nil ? EmbeddedKafkaCluster(logger: logger) : nil

@@ -12,15 +12,16 @@ struct MigrateCommand: AsyncParsableCommand {
         abstract: "Apply the migrations of every Redress service schema (idempotent)."
     )
 
-    @Option(help: "PostgreSQL URL (default: $DATABASE_URL).")
+    @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else <data-dir>/up.env).")
     var databaseURL: String?
+
+    @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
+    var dataDir = ".redress"
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "redress.migrate")
-        guard let url = databaseURL ?? ProcessInfoEnvironment.value("DATABASE_URL") else {
-            throw ValidationError("no database: pass --database-url or set DATABASE_URL")
-        }
+        let url = try ProcessInfoEnvironment.setting(databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
         let database = try DatabaseConfiguration(url: url)
         let reports = try await Self.migrate(database, logger: logger)
         for report in reports {

@@ -46,8 +46,11 @@ struct NotifierCommand: AsyncParsableCommand {
         @Option(help: "Kafka bootstrap servers of a real cluster (default: an embedded cluster in this process, since the embedded broker of `redress up` cannot create topics for others).")
         var brokers: String?
 
-        @Option(help: "PostgreSQL URL (default: $DATABASE_URL).")
+        @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else <data-dir>/up.env).")
         var databaseURL: String?
+
+        @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
+        var dataDir = ".redress"
 
         func validate() throws {
             guard notifications >= 1, rate >= 1, seconds >= 1, concurrency >= 1 else {
@@ -56,9 +59,8 @@ struct NotifierCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            guard let url = databaseURL ?? ProcessInfoEnvironment.value("DATABASE_URL") else {
-                throw ValidationError("no database: pass --database-url or set DATABASE_URL (`. .redress/up.env`)")
-            }
+            let url = try ProcessInfoEnvironment.setting(
+                databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
             var logger = Logger(label: "redress.notifier-bench")
             logger.logLevel = .warning
             let embedded = try brokers == nil ? EmbeddedKafkaCluster(logger: logger) : nil

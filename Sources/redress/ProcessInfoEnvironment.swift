@@ -13,9 +13,14 @@ enum ProcessInfoEnvironment {
     /// `redress up` wrote to `<dataDir>/up.env`.
     /// - Throws: A `ValidationError` saying the three ways to give it (`what` names it, e.g. "Kafka").
     static func setting(_ given: String?, variable: String, option: String, dataDir: String, what: String) throws -> String {
-        guard let found = given ?? value(variable) ?? UpEnvironmentFile.read(from: dataDir + "/up.env")?.value(of: variable) else {
+        guard let found = setting(given, variable: variable, dataDir: dataDir) else {
             throw ValidationError("no \(what): pass \(option), set \(variable), or start `redress up` (it writes \(dataDir)/up.env)")
         }
         return found
+    }
+
+    /// The same, for a setting that has a default of its own: nil when none of the three gives it.
+    static func setting(_ given: String?, variable: String, dataDir: String) -> String? {
+        given ?? value(variable) ?? UpEnvironmentFile.read(from: dataDir + "/up.env")?.value(of: variable)
     }
 }

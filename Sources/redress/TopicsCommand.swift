@@ -11,8 +11,11 @@ struct TopicsCommand: AsyncParsableCommand {
         abstract: "Create every Redress topic that is missing on the cluster in KAFKA_BROKERS."
     )
 
-    @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS).")
+    @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS, else <data-dir>/up.env).")
     var brokers: String?
+
+    @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
+    var dataDir = ".redress"
 
     @Option(help: "Partitions per topic (complaints are keyed by id, so more partitions = more parallel consumers).")
     var partitions = 6
@@ -23,9 +26,7 @@ struct TopicsCommand: AsyncParsableCommand {
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "redress.topics")
-        guard let brokers = brokers ?? ProcessInfoEnvironment.value("KAFKA_BROKERS") else {
-            throw ValidationError("no Kafka: pass --brokers or set KAFKA_BROKERS")
-        }
+        let brokers = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
         let admin = try KafkaAdminClient(bootstrapServers: KafkaBootstrap.servers(from: brokers), logger: logger)
         let specifications = Topics.all.map {
             KafkaTopicSpecification(name: $0.name, partitions: partitions, replicationFactor: replicationFactor)

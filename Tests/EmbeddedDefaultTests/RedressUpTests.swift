@@ -41,6 +41,15 @@ struct RedressUpTests {
         let keyFile = try FileManager.default.attributesOfItem(atPath: up.folder.appendingPathComponent("admin.key").path)
         #expect((keyFile[.posixPermissions] as? Int) == 0o600)
 
+        // Operator commands find the stack through up.env, without sourcing it first.
+        let list = try ChildProcess(
+            try #require(RedressExecutable.url), arguments: ["apikey", "list", "--data-dir", up.folder.path],
+            removing: ["DATABASE_URL", "KAFKA_BROKERS", "REDRESS_ADMIN_KEY"])
+        defer { list.stop() }
+        #expect(await eventually(timeout: .seconds(30)) { !list.isRunning }, "apikey list did not finish: \(list.output)")
+        #expect(list.process.terminationStatus == 0, "\(list.output)")
+        #expect(list.output.contains(keyID) && list.output.contains("admin"), "\(list.output)")
+
         // Across real processes: a complaint posted to intake is classified, assigned to someone of the
         // shipped organisation, and intake's record shows the assignee.
         if let intake = value("INTAKE_URL"), value("CLASSIFIER_URL") != nil, let assignment = value("ASSIGNMENT_URL") {
