@@ -370,7 +370,7 @@ let package = Package(
         .testTarget(
             name: "RdKafkaTests",
             dependencies: [
-                "RdKafka", "RdKafkaTestKit", "ComplaintTesting",
+                "RdKafka", "RdKafkaTestKit", "ComplaintTesting", "EmbeddedDefault",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -407,7 +407,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                "Access", "ComplaintPipeline", "ComplaintTesting", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit",
+                "Access", "ComplaintPipeline", "ComplaintTesting", "EmbeddedDefault", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -461,7 +461,7 @@ let package = Package(
         .testTarget(
             name: "SLAWatcherTests",
             dependencies: [
-                "SLAWatcher", "ComplaintPipeline", "ComplaintEvents", "ComplaintStore", "ComplaintTesting", "HotelTime", "RdKafka", "RdKafkaTestKit",
+                "SLAWatcher", "ComplaintPipeline", "ComplaintEvents", "ComplaintStore", "ComplaintTesting", "EmbeddedDefault", "HotelTime", "RdKafka", "RdKafkaTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

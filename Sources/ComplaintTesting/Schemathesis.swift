@@ -1,4 +1,5 @@
 import Access
+import EmbeddedDefault
 import Foundation
 import PostgresNIO
 
@@ -53,38 +54,25 @@ public enum Schemathesis {
     /// rate limit, or the limiter answers most requests with 429 and little is tested.
     public static func run(service: String, base: String, key: String) async throws -> Run {
         guard let executable else { throw NotInstalled() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.currentDirectoryURL = repository
         let maxTime = ProcessInfo.processInfo.environment["SCHEMATHESIS_MAX_TIME"] ?? "60"
-        process.arguments = [
+        let arguments = [
             "run", "services/\(service)/openapi.yaml", "--url", base,
             "-H", "Authorization: Bearer \(key)",
             "--checks", checks, "--max-examples", "25", "--max-time", maxTime, "--workers", "2",
             "--seed", "20261124", "--generation-database", "none", "--no-color", "--request-timeout", "10",
             "--suppress-health-check", "all",
         ]
-        var environment = ProcessInfo.processInfo.environment
-        environment["SCHEMATHESIS_TELEMETRY"] = "false"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        // Read and wait on a thread of their own: blocking a thread of the cooperative pool (two on
-        // this machine) starves the very server schemathesis is talking to, and with two fuzz suites
-        // at once (`swift test` in parallel) nothing was left to answer it.
-        let (data, status) = await withCheckedContinuation { (continuation: CheckedContinuation<(Data, Int32), Never>) in
-            Thread.detachNewThread {
-                let data = output.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                continuation.resume(returning: (data, process.terminationStatus))
-            }
-        }
-        let text = String(decoding: data, as: UTF8.self)
+        // Through swift-subprocess: blocking a thread of the cooperative pool (two on this machine)
+        // on schemathesis starves the very server it is talking to.
+        let result = try await ProgramRun.run(
+            executable, arguments, environment: ["SCHEMATHESIS_TELEMETRY": "false"], workingDirectory: repository.path)
+        let text = result.output
+        let status = result.signalled ? -1 : result.status
         let ran = text.contains("passed") || text.contains("Passed") || text.contains("PASSED")
         let clean = status == 0 || onlyToolErrors(text)
-        return Run(passed: ran && clean, tail: String(text.suffix(6000)))
+        // Its report is on standard output; what Python printed to standard error (warnings, a traceback) after it.
+        let tail = String(result.standardOutput.suffix(6000)) + (result.standardError.isEmpty ? "" : "\n" + result.standardError.suffix(2000))
+        return Run(passed: ran && clean, tail: tail)
     }
 
     /// `st` is not on the PATH.

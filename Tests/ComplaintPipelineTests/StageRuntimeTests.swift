@@ -2,6 +2,7 @@ import ComplaintEvents
 import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
+import EmbeddedDefault
 import Foundation
 import Logging
 import NIOCore
@@ -14,16 +15,8 @@ import Testing
 
 @Suite("StageRuntime", .timeLimit(.minutes(3)), .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is not installed"))
 struct StageRuntimeTests {
-    static func get(_ url: String) throws -> (status: Int, body: String) {
-        let curl = Process()
-        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = ["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10", url]
-        let output = Pipe()
-        curl.standardOutput = output
-        try curl.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        curl.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+    static func get(_ url: String) async throws -> (status: Int, body: String) {
+        let text = try await ProgramRun.run("/usr/bin/curl", ["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10", url]).standardOutput
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
@@ -59,9 +52,9 @@ struct StageRuntimeTests {
                 return port.withLock { $0 }
             }
             let base = "http://127.0.0.1:\(listening)"
-            let live = try await eventually(timeout: .seconds(30)) { try Self.get("\(base)/health/live").status == 200 }
+            let live = try await eventually(timeout: .seconds(30)) { try await Self.get("\(base)/health/live").status == 200 }
             #expect(live)
-            let ready = try await eventually(timeout: .seconds(60)) { try Self.get("\(base)/health/ready").status == 200 }
+            let ready = try await eventually(timeout: .seconds(60)) { try await Self.get("\(base)/health/ready").status == 200 }
             #expect(ready)
 
             let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
@@ -76,7 +69,7 @@ struct StageRuntimeTests {
             #expect(classified.data.complaintID == event.data.complaintID)
             #expect(published[0].headers.first(named: "ce_type") == ComplaintClassified.eventType)
 
-            let metrics = try await eventually(timeout: .seconds(30)) { try Self.get("\(base)/metrics").status == 200 }
+            let metrics = try await eventually(timeout: .seconds(30)) { try await Self.get("\(base)/metrics").status == 200 }
             #expect(metrics)
             // The stage's connections carry its name, for pg_stat_activity and the server's logs.
             try await withClient(database) { client in

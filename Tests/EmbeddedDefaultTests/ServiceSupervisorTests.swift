@@ -41,7 +41,7 @@ struct ServiceSupervisorTests {
     }
 
     @Test("up.env quotes values so a shell reads them back unchanged")
-    func environmentFileQuoting() throws {
+    func environmentFileQuoting() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("up-\(UUID().uuidString).env").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let tricky = "postgres://u:p'a$s\"w@host:5432/db?x=1&y=2"
@@ -49,14 +49,9 @@ struct ServiceSupervisorTests {
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
 
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-        shell.arguments = ["-c", ". \"$0\" && printf '%s\\n%s' \"$KAFKA_BROKERS\" \"$DATABASE_URL\"", path]
-        let output = Pipe()
-        shell.standardOutput = output
-        try shell.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        shell.waitUntilExit()
-        #expect(String(decoding: data, as: UTF8.self) == "127.0.0.1:9092\n\(tricky)")
+        let shell = try await ProgramRun.run(
+            "/bin/sh", ["-c", ". \"$0\" && printf '%s\\n%s' \"$KAFKA_BROKERS\" \"$DATABASE_URL\"", path],
+            environment: ["KAFKA_BROKERS": nil, "DATABASE_URL": nil])
+        #expect(shell.standardOutput == "127.0.0.1:9092\n\(tricky)")
     }
 }

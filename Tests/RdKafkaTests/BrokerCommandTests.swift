@@ -1,4 +1,5 @@
 import ComplaintTesting
+import EmbeddedDefault
 import Foundation
 import Testing
 
@@ -30,10 +31,10 @@ struct BrokerCommandTests {
         #expect(bootstrap.split(separator: ",").count == 2)
         #expect(bootstrap.split(separator: ",").allSatisfy { $0.hasPrefix("127.0.0.1:") })
 
-        let metadata = try Kcat.run(["-b", bootstrap, "-L"])
-        #expect(metadata.output.contains("topic \"scratch\" with 6 partitions"), "\(metadata.output)\(metadata.error)")
+        let metadata = try await Kcat.run(["-b", bootstrap, "-L"])
+        #expect(metadata.standardOutput.contains("topic \"scratch\" with 6 partitions"), "\(metadata.standardOutput)\(metadata.standardError)")
         for topic in ["complaints.submitted.v1", "complaints.received.v1", "complaints.deadletter.v1", "alerts.v1"] {
-            #expect(metadata.output.contains("topic \"\(topic)\" with 4 partitions"), "\(topic) missing")
+            #expect(metadata.standardOutput.contains("topic \"\(topic)\" with 4 partitions"), "\(topic) missing")
         }
 
         process.terminate()  // SIGTERM

@@ -1,3 +1,5 @@
+import ComplaintTesting
+import EmbeddedDefault
 import Foundation
 import Logging
 import RdKafka
@@ -12,8 +14,8 @@ struct KcatInteropTests {
         let kafka = try KafkaTestEnvironment()
         let topic = try await kafka.makeTopic(partitions: 1)
         let input = (0..<20).map { "key-\($0)\tvalue 投诉 \($0)" }.joined(separator: "\n") + "\n"
-        let result = try Kcat.run(["-b", kafka.bootstrapServers.joined(separator: ","), "-P", "-t", topic, "-K", "\t", "-H", "source=kcat"], input: input)
-        #expect(result.status == 0, "\(result.error)")
+        let result = try await Kcat.run(["-b", kafka.bootstrapServers.joined(separator: ","), "-P", "-t", topic, "-K", "\t", "-H", "source=kcat"], input: input)
+        #expect(result.status == 0, "\(result.standardError)")
 
         let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topic]), logger: kafka.logger)
         let received = try await withRunningServices([consumer]) { try await consumer.collect(20) }
@@ -33,12 +35,12 @@ struct KcatInteropTests {
                     topic: topic, key: "key-\(index)", value: "value \(index)", headers: [KafkaHeader(key: "hotelid", value: "H\(index)")]))
             }
         }
-        let result = try Kcat.run([
+        let result = try await Kcat.run([
             "-b", kafka.bootstrapServers.joined(separator: ","), "-C", "-t", topic, "-o", "beginning", "-e", "-c", "20",
             "-f", "%k|%s|%h\n",
         ])
-        #expect(result.status == 0, "\(result.error)")
-        let lines = result.output.split(separator: "\n").map(String.init)
+        #expect(result.status == 0, "\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n").map(String.init)
         #expect(lines == (0..<20).map { "key-\($0)|value \($0)|hotelid=H\($0)" })
     }
 
@@ -46,10 +48,10 @@ struct KcatInteropTests {
     func kcatMetadata() async throws {
         let kafka = try KafkaTestEnvironment(brokers: 3)
         let topic = try await kafka.makeTopic(partitions: 5)
-        let result = try Kcat.run(["-b", kafka.bootstrapServers.joined(separator: ","), "-L", "-t", topic])
-        #expect(result.status == 0, "\(result.error)")
-        #expect(result.output.contains("3 brokers"))
-        #expect(result.output.contains("topic \"\(topic)\" with 5 partitions"))
+        let result = try await Kcat.run(["-b", kafka.bootstrapServers.joined(separator: ","), "-L", "-t", topic])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("3 brokers"))
+        #expect(result.standardOutput.contains("topic \"\(topic)\" with 5 partitions"))
     }
 }
 
@@ -57,26 +59,7 @@ struct KcatInteropTests {
 enum Kcat {
     static let path: String? = ["/usr/bin/kcat", "/usr/local/bin/kcat", "/usr/bin/kafkacat"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    struct Result {
-        var status: Int32
-        var output: String
-        var error: String
-    }
-
-    static func run(_ arguments: [String], input: String? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(path))
-        process.arguments = arguments
-        let output = Pipe(), error = Pipe(), stdin = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self), error: String(decoding: errorData, as: UTF8.self))
+    static func run(_ arguments: [String], input: String = "") async throws -> ProgramRun.Result {
+        try await ProgramRun.run(try #require(path), arguments, input: input)
     }
 }

@@ -33,7 +33,7 @@ public struct PostgresInstallation: Sendable, Hashable {
             guard POSIX.isExecutable("\(candidate)/initdb"), POSIX.isExecutable("\(candidate)/postgres") else {
                 continue
             }
-            let version = try await ChildProcess.run("\(candidate)/postgres", ["--version"])
+            let version = try await ProgramRun.run("\(candidate)/postgres", ["--version"], limit: 64 * 1024)
             guard version.succeeded, let major = Self.majorVersion(fromVersionOutput: version.output) else {
                 continue
             }
@@ -68,7 +68,7 @@ public struct PostgresInstallation: Sendable, Hashable {
         var candidates: [String] = []
         let path = ProcessInfo.processInfo.environment["PATH"]
         if let pgConfig = POSIX.findInPath("pg_config", path: path),
-            let result = try? await ChildProcess.run(pgConfig, ["--bindir"]), result.succeeded
+            let result = try? await ProgramRun.run(pgConfig, ["--bindir"], limit: 64 * 1024), result.succeeded
         {
             candidates.append(result.output.trimmingTrailingNewlines())
         }
