@@ -11,6 +11,15 @@ import PostgresNIO
 public struct ClassificationStore: Sendable {
     public init() {}
 
+    /// Waits until no other transaction of the classifier is reading or recording this guest's
+    /// complaints at this hotel. Two complaints of one guest arrive on different partitions and may be
+    /// classified at the same moment (a backlog after an outage is read that way): without the lock
+    /// each reads the history before the other has recorded itself, and neither is a repeat — nor the
+    /// third of a stay serious. With it the second waits, then sees the first.
+    public func lockGuest(of visit: GuestVisit, on connection: PostgresConnection, logger: Logger) async throws {
+        try await SubjectLock.acquire(["\(visit.hotelID)|\(visit.guestKey)"], keySpace: "redress.classifier.guest", on: connection, logger: logger)
+    }
+
     /// How many earlier complaints of this guest the schema holds (see ``GuestVisit/summary(of:)``).
     public func history(for visit: GuestVisit, on connection: PostgresConnection, logger: Logger) async throws -> GuestHistorySummary {
         let windowStart = visit.registeredAt.addingTimeInterval(-GuestVisit.repeatWindow)

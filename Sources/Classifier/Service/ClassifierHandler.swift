@@ -40,6 +40,7 @@ public struct ClassifierHandler: PreparingEventHandler {
             let current = GuestVisit(
                 guestKey: guestKey, hotelID: received.hotelID, reservationReference: received.guest.reservationReference,
                 complaintID: received.complaintID, registeredAt: received.registeredAt)
+            try await store.lockGuest(of: current, on: context.connection, logger: context.logger)
             history = try await store.history(for: current, on: context.connection, logger: context.logger)
             visit = current
         }

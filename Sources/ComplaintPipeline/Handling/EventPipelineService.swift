@@ -466,23 +466,13 @@ public final class EventPipelineService: Service {
     }
 
     /// Transaction-scoped advisory locks on `subjects` (complaint ids), taken in the order given (sorted
-    /// by the caller), in a key space of the service's own: the two-integer form, the first key the hash
-    /// of the service's schema. Advisory locks are database-wide, and every service sees the same
-    /// complaints at about the same time: one key space for all would make the notifier wait for the
-    /// metrics service's transactions, and each for the others'.
+    /// by the caller), in a key space of the service's own (see ``SubjectLock``): one key space for all
+    /// would make the notifier wait for the metrics service's transactions, and each for the others'.
     static func lockComplaints(
         _ subjects: [String], keySpace schema: SchemaName, on connection: PostgresConnection, logger: Logger
     ) async throws {
         guard subjects.count > 1 else { return }
-        let space = "redress.pipeline.\(schema.rawValue)"
-        _ = try await connection.query(
-            """
-            SELECT pg_advisory_xact_lock(hashtext(\(space)), key)
-            FROM (SELECT hashtext(subject) AS key FROM unnest(\(subjects)::text[]) WITH ORDINALITY AS s(subject, position)
-                  ORDER BY position) AS ordered
-            """,
-            logger: logger
-        ).collect()
+        try await SubjectLock.acquire(subjects, keySpace: "redress.pipeline.\(schema.rawValue)", on: connection, logger: logger)
     }
 
     private func deadLetter(_ message: KafkaConsumerMessage, reason: String, attempts: Int) async throws -> MessageOutcome {
