@@ -231,8 +231,13 @@ final class SMTPConnection: Sendable {
                 tls.trustRoots = .file(file)
             }
             let context = try NIOSSLContext(configuration: tls)
-            let handler = try NIOSSLClientHandler(context: context, serverHostname: configuration.host.first?.isNumber == true ? nil : configuration.host)
-            try await channel.pipeline.addHandler(handler, position: .first).get()
+            let serverHostname = configuration.host.first?.isNumber == true ? nil : configuration.host
+            // The handler is not Sendable: made and added on the channel's event loop.
+            let channel = self.channel
+            try await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.addHandler(
+                    NIOSSLClientHandler(context: context, serverHostname: serverHostname), position: .first)
+            }.get()
         } catch {
             throw SMTPClient.Failure(kind: .connection, step: "starttls", reply: nil, detail: "TLS could not start: \(error)")
         }
