@@ -80,6 +80,31 @@ struct TimerSweepTests {
         }
     }
 
+    @Test("the ceiling and a later level-3 escalation overdue in one batch: the general manager is escalated to once")
+    func ceilingBeforeLevelThree() async throws {
+        try await Self.withSchema { store, client in
+            // Level 3 two hours after the resolve breach, the ceiling at one hour: three hours later both are overdue, the ceiling first.
+            let clockwork = Clockwork(policies: SLAPolicies(rules: [PolicyRule(
+                name: "late-gm", response: .minutes(1), resolve: .minutes(2), warning: .percent(50),
+                escalation: [EscalationStep(level: 3, when: .resolveBreached, after: .hours(2))], ceiling: .hours(1))]))
+            try await Self.seed(1, registeredAgo: 3 * 3600, clockwork: clockwork, store: store)
+            let sweep = TimerSweep(clockwork: clockwork, store: store, client: client, logger: .complaintTest)
+            _ = try await sweep.sweep()
+            #expect(try await sweep.sweep() == 0)
+            let values = try await store.read { connection, logger in
+                try await connection.query("SELECT convert_from(value, 'UTF8') FROM outbox ORDER BY id", logger: logger).collect()
+                    .map { try $0.decode(String.self) }
+            }
+            let events = try values.map { try Topics.sla.decode(Array($0.utf8)).data }
+            let escalations = events.compactMap { event -> Int? in
+                if case .escalated(let escalation) = event.milestone { return escalation.level }
+                return nil
+            }
+            #expect(escalations == [3], "\(events.map(\.milestone))")
+            #expect(events.filter { $0.kind == .ceilingReached }.count == 1)
+        }
+    }
+
     @Test("a fired timer records how late it fired")
     func lateness() async throws {
         try await Self.withSchema { store, client in

@@ -74,20 +74,25 @@ public struct TimerSweep: Service {
             let due = try await clockwork.store.claimDue(limit: batchSize, now: now, on: connection, logger: logger)
             var events: [OutgoingEvent] = []
             var records: [UUID: ClockRecord] = [:]
+            // What this batch has fired: the ceiling fires level 3 with it, and a level-3 timer
+            // claimed in the same batch (both overdue after an outage) must not fire it again.
+            var firedHere: Set<FiredTimer> = []
             for timer in due {
+                guard firedHere.insert(FiredTimer(complaintID: timer.complaintID, key: timer.key)).inserted else { continue }
                 if records[timer.complaintID] == nil {
                     records[timer.complaintID] = try await clockwork.store.clock(timer.complaintID, on: connection, logger: logger)
                 }
                 try await clockwork.store.markFired(timer.key, of: timer.complaintID, due: timer.dueAt, at: now, on: connection, logger: logger)
                 guard let record = records[timer.complaintID] else { continue }
-                events += try await fire(timer, record: record, now: now, on: connection, logger: logger)
+                events += try await fire(timer, record: record, now: now, firedHere: &firedHere, on: connection, logger: logger)
             }
             return (due.count, events)
         }
     }
 
     private func fire(
-        _ timer: ClockStore.DueTimer, record: ClockRecord, now: Date, on connection: PostgresConnection, logger: Logger
+        _ timer: ClockStore.DueTimer, record: ClockRecord, now: Date, firedHere: inout Set<FiredTimer>, on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> [OutgoingEvent] {
         let lateness = now.timeIntervalSince(timer.dueAt)
         let current = clockwork.clocks(of: record)
@@ -110,12 +115,20 @@ public struct TimerSweep: Service {
             var events = [try event(.ceilingReached, .ceiling, timer.dueAt)]
             // Level 3, the general manager, whatever the policy — once.
             let top = TimerKey(.escalation(level: 3))
-            if try await !clockwork.store.hasFired(top, of: record.complaintID, on: connection, logger: logger) {
+            if firedHere.insert(FiredTimer(complaintID: record.complaintID, key: top)).inserted,
+                try await !clockwork.store.hasFired(top, of: record.complaintID, on: connection, logger: logger)
+            {
                 try await clockwork.store.markFired(top, of: record.complaintID, due: timer.dueAt, at: now, on: connection, logger: logger)
                 events.append(try event(.escalated(Escalation(level: 3, escalateTo: .generalManager)), .ceiling, timer.dueAt))
             }
             return events
         }
+    }
+
+    /// One complaint's timer, as fired in one sweep transaction.
+    struct FiredTimer: Hashable {
+        var complaintID: UUID
+        var key: TimerKey
     }
 
     /// Until the next timer is due, at most ``Configuration/maximumIdle``.
