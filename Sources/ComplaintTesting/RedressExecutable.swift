@@ -33,7 +33,7 @@ public final class ChildProcess: @unchecked Sendable {
         _ executable: URL, arguments: [String] = [], environment: [String: String] = [:], removing: [String] = [], interactive: Bool = false
     ) throws {
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("\(executable.lastPathComponent)-\(UUID().uuidString.prefix(8)).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         process.executableURL = executable
         process.arguments = arguments

@@ -62,7 +62,7 @@ struct RedressUpTests {
             try #require(submitted.status == 201, "\(submitted.body)")
             let id = submitted.json["id"] as? String ?? ""
             var record: [String: Any] = [:]
-            let assigned = try await eventually(timeout: .seconds(90)) {
+            let assigned = await eventually(timeout: .seconds(90)) {
                 record = (try? await plainRequest(.GET, intake + "/v1/complaints/\(id)", key: adminKey))?.json ?? [:]
                 return (record["assignee"] as? [String: Any])?["staffId"] != nil
             }

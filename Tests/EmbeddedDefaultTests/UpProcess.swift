@@ -70,7 +70,7 @@ final class UpProcess: @unchecked Sendable {
     /// Waits until every service answers `/health/ready`.
     func waitUntilReady(timeout: Duration = .seconds(90)) async throws -> Bool {
         let urls = serviceURLs
-        return try await eventually(timeout: timeout) {
+        return await eventually(timeout: timeout) {
             for base in urls {
                 guard (try? await plainRequest(.GET, base + "/health/ready", key: nil))?.status == 200 else { return false }
             }

@@ -85,7 +85,7 @@ extension RedressUpTests {
         }
         // The publisher finds its complaint by its own id.
         var kafkaID = ""
-        let found = try await eventually(timeout: .seconds(60)) {
+        let found = await eventually(timeout: .seconds(60)) {
             let page = try? await plainRequest(.GET, intake + "/v1/complaints?source=opera_pms&externalId=\(externalID)", key: admin)
             kafkaID = ((page?.json["items"] as? [[String: Any]])?.first?["id"] as? String) ?? ""
             return !kafkaID.isEmpty
@@ -95,12 +95,12 @@ extension RedressUpTests {
         for (id, guestAddress) in [(httpID, chineseGuest), (kafkaID, englishGuest)] {
             func record() async throws -> [String: Any] { try await plainRequest(.GET, intake + "/v1/complaints/\(id)", key: admin).json }
             // Classified and assigned to someone on shift.
-            let assigned = try await eventually(timeout: .seconds(60)) { ((try? await record())?["assignee"] as? [String: Any])?["staffId"] != nil }
+            let assigned = await eventually(timeout: .seconds(60)) { ((try? await record())?["assignee"] as? [String: Any])?["staffId"] != nil }
             let classified = try await record()
             try #require(assigned, "\(id) was never assigned: \(classified)")
             #expect(classified["category"] as? String != nil && classified["severity"] as? String != nil)
             // Staff acknowledge (the clock has started: the SLA watcher saw the assignment) and resolve.
-            #expect(try await eventually(timeout: .seconds(30)) { await Self.slaKinds(of: id, brokers: brokers).contains("timer_started") })
+            #expect(await eventually(timeout: .seconds(30)) { await Self.slaKinds(of: id, brokers: brokers).contains("timer_started") })
             #expect(try await plainRequest(.POST, intake + "/v1/complaints/\(id)/acknowledge", key: admin).status == 200)
             let resolved = try await plainRequest(.POST, intake + "/v1/complaints/\(id)/resolve", key: admin, body: """
                 {"text":"Engineering fixed it and the guest confirmed.","rootCause":"hvac_failure","firstContact":true}
@@ -109,7 +109,7 @@ extension RedressUpTests {
 
             // The follow-up comes due and the survey link reaches the guest's mailbox.
             var survey: String?
-            let mailed = try await eventually(timeout: .seconds(60)) {
+            let mailed = await eventually(timeout: .seconds(60)) {
                 for message in mail.messages where message.envelopeTo.contains(guestAddress) {
                     let text = message.part("text/plain") ?? ""
                     if let range = text.range(of: #"http://127\.0\.0\.1:8081/survey/[A-Za-z0-9._~-]+"#, options: .regularExpression) {
@@ -145,7 +145,7 @@ extension RedressUpTests {
         #expect(!today.isEmpty)
         for hotel in ["SHA-PD01", "LON-KX02"] {
             var totals: [String: Any] = [:]
-            let counted = try await eventually(timeout: .seconds(30)) {
+            let counted = await eventually(timeout: .seconds(30)) {
                 let reply = try? await plainRequest(.GET, metrics + "/v1/kpis?hotel=\(hotel)&from=\(yesterday)&to=\(tomorrow)", key: admin)
                 totals = reply?.json["totals"] as? [String: Any] ?? [:]
                 let acknowledged = totals["acknowledgeSLA"] as? [String: Any]

@@ -13,7 +13,7 @@ struct AccessMigrationTests {
     func existingKeysKeepWorking() async throws {
         var configuration = try await TestDatabase.shared.configuration()
         let name = "access_migration_\(UUID().uuidString.prefix(8).lowercased())"
-        try await withClient(configuration) { admin in
+        _ = try await withClient(configuration) { admin in
             try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: .complaintTest)
         }
         configuration.database = name
@@ -48,7 +48,7 @@ struct AccessMigrationTests {
     }
 
     static func drop(_ name: String) async throws {
-        try await withClient(try await TestDatabase.shared.configuration()) { admin in
+        _ = try await withClient(try await TestDatabase.shared.configuration()) { admin in
             try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: .complaintTest)
         }
     }

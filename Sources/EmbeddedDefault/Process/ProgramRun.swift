@@ -43,6 +43,6 @@ public enum ProgramRun {
         case .signaled(let signal): (signal, true)
         }
         return Result(
-            status: status, signalled: signalled, standardOutput: result.standardOutput ?? "", standardError: result.standardError ?? "")
+            status: status, signalled: signalled, standardOutput: result.standardOutput, standardError: result.standardError)
     }
 }

@@ -159,7 +159,7 @@ public struct ClockStore: Sendable {
         let entries = desired.sorted { $0.key.description < $1.key.description }
         let keys = entries.map(\.key.description)
         let dues = entries.map(\.value)
-        try await connection.query("""
+        _ = try await connection.query("""
             WITH removed AS (
                 DELETE FROM timers WHERE complaint_id = \(id) AND fired_at IS NULL AND due_at > \(now) AND NOT (timer = ANY(\(keys)))
             ), armed AS (
