@@ -95,6 +95,27 @@ struct OrganisationAPITests {
         }
     }
 
+    @Test("a hotel created by several requests at once is created once; the others change it, and what they left out stays")
+    func concurrentCreation() async throws {
+        try await AssignmentHarness.run { harness in
+            let manager = try await harness.key(.manager, hotels: ["NEW-02"])
+            // The first sets the strategy; the rest name the hotel only.
+            let bodies = [#"{"name":"New 0","timeZone":"Asia/Shanghai","strategy":"round_robin"}"#]
+                + (1..<8).map { #"{"name":"New \#($0)","timeZone":"Asia/Shanghai"}"# }
+            let statuses = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+                for (index, body) in bodies.enumerated() {
+                    group.addTask { (index, try await harness.request(.PUT, "/v1/hotels/NEW-02", key: manager, body: body).status) }
+                }
+                return try await group.reduce(into: [Int: Int]()) { $0[$1.0] = $1.1 }
+            }
+            #expect(statuses.values.filter { $0 == 201 }.count == 1, "\(statuses)")
+            #expect(statuses.values.filter { $0 == 200 }.count == 7, "\(statuses)")
+            // Whichever came first, nobody's settings were replaced by defaults: the strategy given once holds.
+            let hotel = try await harness.request(.GET, "/v1/hotels/NEW-02", key: manager)
+            #expect(hotel.json["strategy"] as? String == "round_robin", "\(hotel.body)")
+        }
+    }
+
     @Test("changes at run time take effect on the next assignment: a new hotel, department, staff member and shift")
     func changesTakeEffect() async throws {
         try await AssignmentHarness.run { harness in

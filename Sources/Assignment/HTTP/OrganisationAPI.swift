@@ -233,7 +233,12 @@ public struct OrganisationAPI: Sendable {
         let rules = self.rules
         let (document, created) = try await database.run {
             try await store.write { connection, logger in
-                let existing = try await organisations.lockRevision(of: hotelID, on: connection, logger: logger) != nil
+                var existing = try await organisations.lockRevision(of: hotelID, on: connection, logger: logger) != nil
+                if !existing {
+                    // Another request (or the file) may be creating it: wait for it, then change what it made.
+                    try await organisations.lockCreation(of: [hotelID], on: connection, logger: logger)
+                    existing = try await organisations.lockRevision(of: hotelID, on: connection, logger: logger) != nil
+                }
                 var hotel = try await organisations.read(hotelID, on: connection, logger: logger)
                     ?? HotelOrganisation(id: hotelID, name: body.name ?? hotelID, timeZone: body.timeZone ?? "", departments: [], staff: [])
                 if let name = body.name { hotel.name = name }

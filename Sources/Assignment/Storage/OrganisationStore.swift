@@ -1,4 +1,5 @@
 import ComplaintEvents
+import ComplaintStore
 import Foundation
 import HotelTime
 import Logging
@@ -29,6 +30,14 @@ public struct OrganisationStore: Sendable {
         _ = try await connection.query(
             "SELECT hotel_id FROM hotels WHERE hotel_id = ANY(\(hotelIDs)::text[]) ORDER BY hotel_id FOR UPDATE", logger: logger
         ).collect()
+    }
+
+    /// Serialises the transactions that may create these hotels (the API's `PUT /v1/hotels/{hotel}`,
+    /// a replica applying the organisation file): a hotel with no row yet has nothing `FOR UPDATE`
+    /// can lock, so two creations would each insert and the second overwrite the first's settings.
+    /// Sort several ids, as for ``lock(_:on:logger:)``.
+    public func lockCreation(of hotelIDs: [String], on connection: PostgresConnection, logger: Logger) async throws {
+        try await SubjectLock.acquire(hotelIDs, keySpace: "redress.assignment.hotel-creation", on: connection, logger: logger)
     }
 
     /// The hotel's revision, unlocked.
@@ -118,8 +127,11 @@ public struct OrganisationStore: Sendable {
     /// is new) is replaced by the file's version; an unchanged one keeps what the API did to it since.
     public func apply(_ organisation: Organisation, on connection: PostgresConnection, logger: Logger) async throws -> FileApplication {
         var result = FileApplication()
-        // The hotels already stored, locked in hotel order as the stage's shared transactions lock them.
-        try await lock(organisation.hotels.map(\.id).sorted(), on: connection, logger: logger)
+        // The hotels already stored, locked in hotel order as the stage's shared transactions lock them;
+        // the ones not stored yet against an API request creating them at the same moment.
+        let hotelIDs = organisation.hotels.map(\.id).sorted()
+        try await lockCreation(of: hotelIDs, on: connection, logger: logger)
+        try await lock(hotelIDs, on: connection, logger: logger)
         for hotel in organisation.hotels {
             let digest = OrganisationFile.digest(of: hotel)
             let rows = try await connection.query(
