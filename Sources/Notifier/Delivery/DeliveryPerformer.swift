@@ -50,9 +50,7 @@ public struct DeliveryPerformer: WorkPerformer {
         switch kind {
         case .guest:
             guard let guests else { throw DeliveryFailure.permanent("guest_contacts_not_configured", "INTAKE_URL and INTAKE_API_KEY are not set") }
-            guard let contact = try await guests.contact(for: intent.complaintID, logger: logger) else {
-                throw DeliveryFailure.permanent("unknown_complaint", "intake does not know the complaint")
-            }
+            let contact = try await guests.contact(for: intent.complaintID, logger: logger)
             guest = contact
             let gateway = rules.smsGateway
             var chosen: (DeliveryChannel, OutgoingMessage.Destination)?

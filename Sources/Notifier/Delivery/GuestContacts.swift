@@ -27,8 +27,9 @@ public struct GuestContact: Sendable, Hashable {
 
 /// Where guest contact details come from.
 public protocol GuestContactSource: Sendable {
-    /// The guest of `complaintID`, or `nil` if intake does not know the complaint.
-    func contact(for complaintID: UUID, logger: Logger) async throws -> GuestContact?
+    /// The guest of `complaintID`. The notifier plans guest messages from intake's own events, so the
+    /// complaint exists: a source that cannot show it throws a transient ``DeliveryFailure``.
+    func contact(for complaintID: UUID, logger: Logger) async throws -> GuestContact
 }
 
 /// Guest contacts from intake's API (`GET /v1/complaints/{id}`) with the notifier's staff key
@@ -54,7 +55,7 @@ public struct IntakeGuestContacts: GuestContactSource {
         var guest: Guest?
     }
 
-    public func contact(for complaintID: UUID, logger: Logger) async throws -> GuestContact? {
+    public func contact(for complaintID: UUID, logger: Logger) async throws -> GuestContact {
         var request = HTTPClientRequest(url: "\(baseURL)/v1/complaints/\(complaintID.uuidString.lowercased())")
         request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
         request.headers.add(name: "Accept", value: "application/json")
@@ -73,7 +74,9 @@ public struct IntakeGuestContacts: GuestContactSource {
             }
             return GuestContact(name: complaint.guest?.name, email: complaint.guest?.email, phone: complaint.guest?.phone)
         case 404:
-            return nil
+            // Intake answers 404 for a hotel the key does not cover, as for a complaint it does not hold.
+            throw DeliveryFailure.transient(
+                "intake_not_visible", "intake shows no such complaint to INTAKE_API_KEY (404); the key needs the staff role for the hotel")
         case 401, 403:
             throw DeliveryFailure.transient("intake_unauthorized", "intake refused INTAKE_API_KEY (\(response.status.code)); it needs the staff role for the hotel")
         default:

@@ -23,7 +23,7 @@ public struct NotificationRules: Sendable {
     public init(
         hotels: [String: HotelSettings] = [:], defaultHotel: HotelSettings = HotelSettings(), endpoints: [String: Endpoint] = [:],
         staff: [String: StaffContact] = [:], rules: [Rule], links: Links = Links(), surveyValidity: Duration = .seconds(7 * 86_400),
-        maximumAttempts: Int = 8
+        maximumAttempts: Int = 30
     ) {
         self.hotels = hotels
         self.defaultHotel = defaultHotel

@@ -114,7 +114,7 @@ public enum RulesFile {
             if let text = defaults.language { defaultHotel.language = try language(text, [.key("defaults"), .key("language")]) }
             if let text = defaults.timeZone { defaultHotel.timeZone = try zone(text, [.key("defaults"), .key("timeZone")]) }
         }
-        let maximumAttempts = raw.defaults?.maximumAttempts ?? 8
+        let maximumAttempts = raw.defaults?.maximumAttempts ?? 30
         guard (1...100).contains(maximumAttempts) else { throw fail([.key("defaults"), .key("maximumAttempts")], "must be 1 to 100") }
 
         var links = NotificationRules.Links()
