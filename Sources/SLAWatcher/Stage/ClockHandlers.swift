@@ -7,6 +7,8 @@ import PostgresNIO
 /// `complaints.assigned.v1` → the clocks start (from the registration time in the event) and
 /// `timer_started` is announced with both deadlines. Later assignments (escalations, hand-overs) change
 /// nothing, except that while no classification was seen a changed severity or category reschedules.
+/// What staff did before the clocks started (acknowledged at the desk before the assignment reached
+/// the watcher: another topic) is judged as the clocks start: `met`, or `breached` if it was late.
 public struct AssignedClockHandler: EventHandler {
     public var clockwork: Clockwork
 
@@ -36,9 +38,20 @@ public struct AssignedClockHandler: EventHandler {
         try await clockwork.rearm(record, now: now, context: context)
         guard let (clocks, arithmetic) = clockwork.clocks(of: record) else { return [] }
         let deadline = clocks.acknowledgeDue(arithmetic) ?? clocks.resolveDue(arithmetic) ?? data.registeredAt
-        return [try clockwork.event(
+        var events = [try clockwork.event(
             .timerStarted, target: .acknowledge, deadline: deadline, of: record, occurredAt: now, openDeadlines: true,
             traceParent: event.traceParent, traceState: event.traceState)]
+        for (target, done, due) in [
+            (SLATarget.acknowledge, record.acknowledgedAt, clocks.acknowledgeDue(arithmetic)), (.resolve, record.resolvedAt, clocks.resolveDue(arithmetic)),
+        ] {
+            guard let done, let due else { continue }
+            events.append(done <= due
+                ? try clockwork.event(.met, target: target, deadline: due, of: record, occurredAt: done, traceParent: event.traceParent, traceState: event.traceState)
+                : try clockwork.event(
+                    .breached, target: target, deadline: due, of: record, occurredAt: now, lateness: now.timeIntervalSince(due),
+                    traceParent: event.traceParent, traceState: event.traceState))
+        }
+        return events
     }
 }
 
@@ -106,11 +119,13 @@ public struct UpdatedClockHandler: EventHandler {
                 try emit(.met, .acknowledge, deadline: due)
             }
         case .resolved:
+            // Staff may resolve straight from waiting for the guest: the pause ends there, and the
+            // deadline counts it (while the pause was open there was none to meet).
             if record.isPaused { record.pauses[record.pauses.count - 1].end = at }
-            record.resolvedAt = at
-            if let (clocks, arithmetic) = before, let due = clocks.resolveDue(arithmetic), at <= due {
+            if let (clocks, arithmetic) = clockwork.clocks(of: record), let due = clocks.resolveDue(arithmetic), at <= due {
                 try emit(.met, .resolve, deadline: due)
             }
+            record.resolvedAt = at
         case .reopened:
             record.resolvedAt = nil
             record.closedAt = nil
