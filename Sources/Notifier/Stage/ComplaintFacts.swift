@@ -60,3 +60,39 @@ enum ComplaintFactsStore {
             """, logger: logger)
     }
 }
+
+/// Notifications for the assignee whose cause came before anyone was assigned (the `awaiting_assignee`
+/// table): held, then planned when an assignment names someone.
+enum AwaitingAssignee {
+    struct Held {
+        var trigger: NotificationTrigger
+        var cause: (id: UUID, time: Date)
+        var details: MessageFacts
+    }
+
+    static func hold(
+        _ trigger: NotificationTrigger, cause: (id: UUID, time: Date), details: MessageFacts, of facts: ComplaintFacts,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let json = String(decoding: try JSONEncoder().encode(details), as: UTF8.self)
+        try await connection.query("""
+            INSERT INTO awaiting_assignee (complaint_id, trigger, cause_event_id, cause_time, details)
+            VALUES (\(facts.complaintID), \(trigger.name), \(cause.id), \(cause.time), \(json)::jsonb)
+            ON CONFLICT DO NOTHING
+            """, logger: logger)
+    }
+
+    /// Takes what was held for the complaint, oldest cause first.
+    static func release(of facts: ComplaintFacts, on connection: PostgresConnection, logger: Logger) async throws -> [Held] {
+        let rows = try await connection.query("""
+            DELETE FROM awaiting_assignee WHERE complaint_id = \(facts.complaintID)
+            RETURNING trigger, cause_event_id, cause_time, details::text
+            """, logger: logger)
+        var held: [Held] = []
+        for try await (trigger, id, time, details) in rows.decode((String, UUID, Date, String).self) {
+            held.append(Held(
+                trigger: NotificationTrigger(trigger), cause: (id, time), details: try JSONDecoder().decode(MessageFacts.self, from: Data(details.utf8))))
+        }
+        return held.sorted { ($0.cause.time, $0.trigger.name) < ($1.cause.time, $1.trigger.name) }
+    }
+}

@@ -25,14 +25,27 @@ public struct NotificationPlanner: Sendable {
         public var kind: DeliveryKind
     }
 
+    /// Whether a rule for `trigger` tells the assignee while nobody is assigned yet: the notification
+    /// then waits for the assignment (``NotificationRecorder``).
+    public func awaitsAssignee(_ trigger: NotificationTrigger, facts: ComplaintFacts) -> Bool {
+        guard facts.assignee == nil else { return false }
+        return rules.current.rules.contains { rule in
+            rule.matches(trigger, hotel: facts.hotelID, severity: facts.severity, category: facts.category)
+                && rule.recipients.contains { if case .assignee = $0 { true } else { false } }
+        }
+    }
+
+    /// The intents for `trigger`; with `onlyAssignee`, those for the assignee alone (a notification
+    /// that waited for the assignment).
     public func plan(
-        _ trigger: NotificationTrigger, cause: (id: UUID, time: Date), facts: ComplaintFacts, details: MessageFacts
+        _ trigger: NotificationTrigger, cause: (id: UUID, time: Date), facts: ComplaintFacts, details: MessageFacts, onlyAssignee: Bool = false
     ) -> [Planned] {
         let rules = self.rules.current
         let hotel = rules.hotel(facts.hotelID)
         var planned: [Planned] = []
         for rule in rules.rules where rule.matches(trigger, hotel: facts.hotelID, severity: facts.severity, category: facts.category) {
             for selector in rule.recipients {
+                if onlyAssignee, case .assignee = selector {} else if onlyAssignee { continue }
                 func intent(channel: DeliveryChannel, recipient: NotificationRecipient, language: String, endpoint: String? = nil, address: String? = nil) -> NotificationIntent {
                     var intent = NotificationIntent(
                         notificationID: UUID(), complaintID: facts.complaintID, hotelID: facts.hotelID, causeEventID: cause.id,

@@ -18,8 +18,20 @@ struct NotificationRecorder: Sendable {
         if facts != stored {
             try await ComplaintFactsStore.save(facts, on: context.connection, logger: context.logger)
         }
+        var plans = planner.plan(trigger, cause: (event.id, event.time), facts: facts, details: details)
+        if planner.awaitsAssignee(trigger, facts: facts) {
+            try await AwaitingAssignee.hold(trigger, cause: (event.id, event.time), details: details, of: facts, on: context.connection, logger: context.logger)
+        } else if stored.assignee == nil, let assignee = facts.assignee {
+            // The first assignment: what waited for someone goes to them now, under its own cause's key.
+            for waiting in try await AwaitingAssignee.release(of: facts, on: context.connection, logger: context.logger) {
+                var details = waiting.details
+                details.assigneeName = assignee.name
+                details.assigneeRole = assignee.role
+                plans += planner.plan(waiting.trigger, cause: waiting.cause, facts: facts, details: details, onlyAssignee: true)
+            }
+        }
         let maximumAttempts = planner.rules.current.maximumAttempts
-        for planned in planner.plan(trigger, cause: (event.id, event.time), facts: facts, details: details) {
+        for planned in plans {
             let intent = planned.intent
             let recorded = try await context.recordIntent(
                 kind: planned.kind.rawValue, idempotencyKey: intent.idempotencyKey, payload: intent, maximumAttempts: maximumAttempts,
