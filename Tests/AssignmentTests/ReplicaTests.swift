@@ -19,13 +19,7 @@ struct ReplicaTests {
     static func deliver(
         _ event: EventEnvelope<ComplaintClassified>, to handler: ClassifiedAssignmentHandler, store: StageStore, schema: SchemaName
     ) async throws -> [OutgoingEvent] {
-        try await store.write { connection, logger in
-            let context = HandlerContext(
-                logger: logger, connection: connection, origin: MessageOrigin(topic: "complaints.classified.v1", partition: 0, offset: 0),
-                attempt: 1, workQueue: WorkQueue(schema: schema))
-            let events = try await handler.handle(event, prepared: nil, context: context)
-            return (events, events)
-        }
+        try await handleDirectly(event, with: handler, store: store, schema: schema)
     }
 
     @Test("two replicas given one complaint under different event ids assign it once; concurrent complaints never exceed capacity")

@@ -16,16 +16,7 @@ struct GuestHistoryLockTests {
         _ event: EventEnvelope<ComplaintReceived>, handler: ClassifierHandler, store: StageStore, schema: SchemaName,
         beforeCommit: @Sendable () async -> Void = {}
     ) async throws -> ComplaintClassified {
-        // The plugins run before the transaction, as in the stage.
-        let assessment = try await handler.prepare(event, context: PreparationContext(logger: .complaintTest, store: store))
-        let events: [OutgoingEvent] = try await store.write { connection, logger in
-            let context = HandlerContext(
-                logger: logger, connection: connection, origin: MessageOrigin(topic: Topics.received.name, partition: 0, offset: 0),
-                attempt: 1, workQueue: WorkQueue(schema: schema))
-            let events = try await handler.handle(event, prepared: assessment, context: context)
-            await beforeCommit()
-            return (events, events)
-        }
+        let events = try await handleDirectly(event, with: handler, store: store, schema: schema, beforeCommit: beforeCommit)
         let row = try #require(events.first).row
         return try Topics.classified.decode(Array(row.value.readableBytesView)).data
     }

@@ -23,12 +23,7 @@ struct AwaitingAssigneeTests {
     static func deliver<Handler: EventHandler>(
         _ event: EventEnvelope<Handler.Input>, to handler: Handler, store: StageStore, schema: SchemaName
     ) async throws {
-        _ = try await store.write { connection, logger in
-            let context = HandlerContext(
-                logger: logger, connection: connection, origin: MessageOrigin(topic: "test", partition: 0, offset: 0), attempt: 1,
-                workQueue: WorkQueue(schema: schema))
-            return (try await handler.handle(event, context: context), [OutgoingEvent]())
-        }
+        _ = try await handleDirectly(event, with: handler, store: store, schema: schema)
     }
 
     /// The recorded intents: trigger, recipient, address, cause.

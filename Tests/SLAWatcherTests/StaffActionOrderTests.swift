@@ -21,13 +21,7 @@ struct StaffActionOrderTests {
     static func deliver<Handler: EventHandler>(
         _ event: EventEnvelope<Handler.Input>, to handler: Handler, store: StageStore, schema: SchemaName
     ) async throws -> [ComplaintSLAEvent] {
-        let events: [OutgoingEvent] = try await store.write { connection, logger in
-            let context = HandlerContext(
-                logger: logger, connection: connection, origin: MessageOrigin(topic: "test", partition: 0, offset: 0), attempt: 1,
-                workQueue: WorkQueue(schema: schema))
-            let events = try await handler.handle(event, context: context)
-            return (events, events)
-        }
+        let events = try await handleDirectly(event, with: handler, store: store, schema: schema)
         return try events.map { try Topics.sla.decode(Array($0.row.value.readableBytesView)).data }
     }
 
