@@ -1,3 +1,4 @@
+import Access
 import ComplaintPipeline
 import ComplaintStore
 import Logging
@@ -44,6 +45,35 @@ public func withRunningStage<Result: Sendable>(
             try? await tasks.waitForAll()
             throw error
         }
+    }
+}
+
+/// Runs `runtime` (a stage under an ``RedressService/isolated()`` schema) on the shared test database
+/// while `body` runs with its base URL and a client of that database (see ``withRunningStage(_:timeout:_:)``);
+/// drops the stage's schema afterwards, also when the stage or `body` throws.
+public func withIsolatedStage<Result: Sendable>(
+    _ runtime: StageRuntime, _ body: @Sendable (_ base: String, _ client: PostgresClient) async throws -> Result
+) async throws -> Result {
+    let schema = runtime.service.schema
+    return try await withTestClient { client in
+        do {
+            let result = try await withRunningStage(runtime) { base in try await body(base, client) }
+            try await dropSchema(schema, client: client)
+            return result
+        } catch {
+            try? await dropSchema(schema, client: client)
+            throw error
+        }
+    }
+}
+
+extension APIKeyStore {
+    /// A store that checks every request against the database (no cache), and a new admin key of it:
+    /// keys live in the shared access schema, as in production.
+    public static func forTests(client: PostgresClient) async throws -> (keys: APIKeyStore, admin: String) {
+        let keys = APIKeyStore(cacheLifetime: .zero)
+        let admin = try await keys.create(name: "test-admin", role: .admin, hotels: [], client: client, logger: .complaintTest)
+        return (keys, admin.key.description)
     }
 }
 

@@ -75,20 +75,10 @@ struct AssignmentHarness: Sendable {
         let deadLetters = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
         runtime.deadLetterTopic = deadLetters
 
-        try await withClient(database) { client in
-            do {
-                try await withRunningStage(runtime) { base in
-                    let keys = APIKeyStore(cacheLifetime: .zero)
-                    let admin = try await keys.create(name: "test-admin", role: .admin, hotels: [], client: client, logger: .complaintTest)
-                    try await body(AssignmentHarness(
-                        base: base, client: client, schema: schema, topics: stageTopics, kafka: kafka, keys: keys, admin: admin.key.description,
-                        deadLetters: deadLetters))
-                }
-            } catch {
-                try? await dropSchema(schema, client: client)
-                throw error
-            }
-            try await dropSchema(schema, client: client)
+        try await withIsolatedStage(runtime) { base, client in
+            let (keys, admin) = try await APIKeyStore.forTests(client: client)
+            try await body(AssignmentHarness(
+                base: base, client: client, schema: schema, topics: stageTopics, kafka: kafka, keys: keys, admin: admin, deadLetters: deadLetters))
         }
     }
 

@@ -55,20 +55,9 @@ struct IntakeHarness: Sendable {
         configuration.topics = topics
         let runtime = IntakeService.runtime(service: service, settings: settings, configuration: configuration, logger: .complaintTest)
 
-        try await withClient(database) { client in
-            do {
-                try await withRunningStage(runtime) { base in
-                    // Keys live in the shared access schema, as in production.
-                    let keys = APIKeyStore(cacheLifetime: .zero)
-                    let admin = try await keys.create(name: "test-admin", role: .admin, hotels: [], client: client, logger: .complaintTest)
-                    try await body(IntakeHarness(
-                        base: base, client: client, schema: schema, topics: topics, kafka: kafka, keys: keys, admin: admin.key.description))
-                }
-            } catch {
-                try? await dropSchema(schema, client: client)
-                throw error
-            }
-            try await dropSchema(schema, client: client)
+        try await withIsolatedStage(runtime) { base, client in
+            let (keys, admin) = try await APIKeyStore.forTests(client: client)
+            try await body(IntakeHarness(base: base, client: client, schema: schema, topics: topics, kafka: kafka, keys: keys, admin: admin))
         }
     }
 

@@ -58,21 +58,12 @@ struct SLAWatcherStageTests {
         let stageTopics = topics
         let database = try await TestDatabase.shared.configuration()
         let service = RedressService.slaWatcher.isolated()
-        let schema = service.schema
         let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
         var sweep = TimerSweep.Configuration()
         sweep.maximumIdle = .milliseconds(200)
         var runtime = SLAWatcherService.makeRuntime(service: service, settings: settings, policies: policies, topics: topics, sweep: sweep, logger: .complaintTest)
         runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
-        try await withClient(database) { client in
-            do {
-                try await withRunningStage(runtime) { _ in try await body(World(kafka: kafka, topics: stageTopics)) }
-            } catch {
-                try? await dropSchema(schema, client: client)
-                throw error
-            }
-            try await dropSchema(schema, client: client)
-        }
+        try await withIsolatedStage(runtime) { _, _ in try await body(World(kafka: kafka, topics: stageTopics)) }
     }
 
     /// Equal to the millisecond events carry.
