@@ -69,6 +69,25 @@ import Testing
         #expect(try Topics.deadLetter.decode(bytes) == event)
         #expect(event.hotelID == DeadLetterRecord.unknownHotelID, "a cut original is not parsed")
     }
+
+    /// The refusal of `{"\u0000":1,"\u0000":2}` quotes the NUL it met, and a header key is anyone's
+    /// bytes: the dead letter replaces NUL (no event text may hold it) instead of failing to encode —
+    /// which trapped the consumer, and met the same message again after every restart.
+    @Test func reasonsAndHeaderKeysQuotingNULStillEncode() throws {
+        let original = Array(#"{"\u0000":1,"\u0000":2}"#.utf8)
+        var reason = ""
+        do { _ = try Topics.submitted.decode(original) } catch { reason = error.description }
+        #expect(reason.unicodeScalars.contains("\0"), "the decoder quotes the property as it came")
+        let record = DeadLetterRecord(
+            reason: reason, sourceTopic: Topics.submitted.name, partition: 0, offset: 7, service: "redress-intake", attempts: 1,
+            failedAt: Date(timeIntervalSince1970: 1), originalKey: nil, originalValue: original, originalHeaders: [("x\0y", nil)])
+        #expect(!record.reason.unicodeScalars.contains("\0"))
+        #expect(record.reason == reason.replacingOccurrences(of: "\0", with: "\u{FFFD}"))
+        #expect(record.originalHeaders.map(\.key) == ["x\u{FFFD}y"])
+        let event = EventEnvelope(deadLetter: record, time: record.failedAt)
+        let decoded = try Topics.deadLetter.decode(try Topics.deadLetter.encode(event))
+        #expect(decoded.data.originalValue.map { [UInt8]($0) } == original, "the original bytes are kept as they came")
+    }
 }
 
 /// Keys keep every event of a complaint on one partition.

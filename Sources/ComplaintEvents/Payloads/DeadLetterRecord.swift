@@ -6,7 +6,8 @@ import Foundation
 ///
 /// Large originals are cut to stay under Kafka's message limit: values to 512 KiB
 /// (`originalValueSize` keeps the full size), keys to 4 KiB, header values to 1 KiB, at most 64
-/// headers, reasons to 2000 characters.
+/// headers, reasons to 2000 characters; NUL in a reason or header key becomes U+FFFD, so that the
+/// dead letter itself always validates.
 public struct DeadLetterRecord: EventPayload {
     public static let eventType = "redress.deadletter.v1"
     /// The envelope `hotelid` of a dead letter whose original named no valid hotel.
@@ -15,7 +16,8 @@ public struct DeadLetterRecord: EventPayload {
     static let maximumKeySize = 4096
     static let maximumHeaderValueSize = 1024
     static let maximumHeaders = 64
-    static let maximumReasonLength = 2000
+    /// The longest reason kept, in Unicode scalars.
+    public static let maximumReasonLength = 2000
     static let maximumHeaderKeyLength = 255
 
     /// A Kafka header of the original message.
@@ -56,7 +58,7 @@ public struct DeadLetterRecord: EventPayload {
         reason: String, sourceTopic: String, partition: Int, offset: Int64, service: String, attempts: Int,
         failedAt: Date, originalKey: [UInt8]?, originalValue: [UInt8]?, originalHeaders: [(key: String, value: [UInt8]?)]
     ) {
-        self.reason = String(String.UnicodeScalarView(reason.unicodeScalars.prefix(Self.maximumReasonLength)))
+        self.reason = reason.storable(maximumScalars: Self.maximumReasonLength)
         self.sourceTopic = sourceTopic
         self.partition = partition
         self.offset = offset
@@ -68,7 +70,7 @@ public struct DeadLetterRecord: EventPayload {
         self.originalValueSize = originalValue?.count ?? 0
         self.originalHeaders = originalHeaders.prefix(Self.maximumHeaders).map { header in
             Header(
-                key: String(String.UnicodeScalarView(header.key.unicodeScalars.prefix(Self.maximumHeaderKeyLength))),
+                key: header.key.storable(maximumScalars: Self.maximumHeaderKeyLength),
                 value: header.value.map { Data($0.prefix(Self.maximumHeaderValueSize)) })
         }
     }

@@ -53,13 +53,21 @@ public struct DeadLetterPublisher: Sendable {
             originalValue: Array(message.value.readableBytesView),
             originalHeaders: message.headers.map { ($0.key, $0.value.map { Array($0.readableBytesView) }) }
         )
-        let envelope = EventEnvelope(deadLetter: record, time: Date())
         let value: [UInt8]
         do {
-            value = try Topics.deadLetter.encode(envelope)
+            value = try Topics.deadLetter.encode(EventEnvelope(deadLetter: record, time: Date()))
         } catch {
-            // Cannot happen for a record built above; refuse loudly rather than lose the message.
-            preconditionFailure("dead-letter record does not validate: \(error)")
+            // The record quotes outside text (the reason, header keys); should any of it still not
+            // validate, the original's bytes go out under a plain reason and without its headers,
+            // rather than trap and meet the same message again after the restart.
+            logger.error("dead-letter record does not validate; sending it with a plain reason", metadata: [LoggingKeys.error: "\(error)"])
+            var plain = record
+            plain.reason = "the reason could not be recorded: \(error)".storable(maximumScalars: DeadLetterRecord.maximumReasonLength)
+            plain.originalHeaders = []
+            guard let encoded = try? Topics.deadLetter.encode(EventEnvelope(deadLetter: plain, time: Date())) else {
+                preconditionFailure("dead-letter record does not validate even with a plain reason: \(error)")
+            }
+            value = encoded
         }
         var headers = DeadLetterHeaders.headers(for: record).map { KafkaHeader(key: $0.name, value: $0.value) }
         headers.append(KafkaHeader(key: EventHeaders.contentTypeName, value: EventHeaders.contentType))
