@@ -10,7 +10,7 @@ import Testing
 
 /// A stand-in for the outside world that remembers every call (by idempotency key) and answers as told.
 final class RecordingPerformer: WorkPerformer {
-    enum Behaviour: Sendable { case succeed, failTransiently, failPermanently }
+    enum Behaviour: Sendable { case succeed, failTransiently, failPermanently, failPermanentlyQuotingNUL }
 
     let kinds = ["test-call"]
     let behaviour: Behaviour
@@ -28,6 +28,7 @@ final class RecordingPerformer: WorkPerformer {
         case .succeed: return "receipt for \(item.idempotencyKey)"
         case .failTransiently: throw WorkFailure.transient("receiver answered 503")
         case .failPermanently: throw WorkFailure.permanent("receiver answered 400: unknown recipient")
+        case .failPermanentlyQuotingNUL: throw WorkFailure.permanent("receiver answered 400: bad\0request")
         }
     }
 
@@ -39,8 +40,12 @@ final class RecordingPerformer: WorkPerformer {
         case .willRetry: outcome = "retry"
         case .failed: outcome = "failed"
         }
+        let reason: String?
+        switch result {
+        case .succeeded(let text), .willRetry(let text, _), .failed(let text): reason = text
+        }
         try await context.connection.query(
-            "INSERT INTO receipts (idempotency_key, attempt, outcome) VALUES (\(item.idempotencyKey), \(item.attempt), \(outcome))",
+            "INSERT INTO receipts (idempotency_key, attempt, outcome, reason) VALUES (\(item.idempotencyKey), \(item.attempt), \(outcome), \(reason))",
             logger: context.logger)
         return []
     }
@@ -53,7 +58,7 @@ struct WorkQueueWorkerTests {
     static func withQueue<Result: Sendable>(_ body: (PostgresClient, RuntimeTables) async throws -> Result) async throws -> Result {
         try await withRuntimeTables { client, tables in
             try await client.query(PostgresQuery(unsafeSQL: """
-                CREATE TABLE \(tables.schema).receipts (idempotency_key text NOT NULL, attempt int NOT NULL, outcome text NOT NULL)
+                CREATE TABLE \(tables.schema).receipts (idempotency_key text NOT NULL, attempt int NOT NULL, outcome text NOT NULL, reason text)
                 """), logger: .complaintTest)
             return try await body(client, tables)
         }
@@ -189,6 +194,27 @@ struct WorkQueueWorkerTests {
             }
             #expect(performer.calls == ["notify-4"])
             #expect(try await Self.status("notify-4", tables: tables, client: client).error == "receiver answered 400: unknown recipient")
+        }
+    }
+
+    /// A receiver's answer is quoted in the reason, and PostgreSQL text refuses NUL: recording it
+    /// failed for ever, and the worker, waiting for the whole batch, stopped serving its channel.
+    @Test("a reason quoting NUL from a receiver's answer is recorded, not retried for ever")
+    func reasonQuotingNUL() async throws {
+        try await Self.withQueue { client, tables in
+            try await Self.enqueue(["notify-nul"], tables: tables, client: client)
+            let performer = RecordingPerformer(.failPermanentlyQuotingNUL)
+            try await withRunningServices([Self.worker(performer, tables: tables, client: client)]) {
+                let failed = try await eventually(timeout: .seconds(20)) {
+                    try await Self.status("notify-nul", tables: tables, client: client).status == "failed"
+                }
+                #expect(failed)
+            }
+            #expect(try await Self.status("notify-nul", tables: tables, client: client).error == "receiver answered 400: bad\u{FFFD}request")
+            let reasons = try await client.query(
+                PostgresQuery(unsafeSQL: "SELECT reason FROM \(tables.schema).receipts"), logger: .complaintTest
+            ).collect().map { try $0.decode(String?.self) }
+            #expect(reasons == ["receiver answered 400: bad\u{FFFD}request"], "the stage's own record gets the same storable text")
         }
     }
 

@@ -1,3 +1,4 @@
+import ComplaintEvents
 import ComplaintStore
 import Foundation
 import Logging
@@ -39,6 +40,23 @@ public enum WorkResult: Sendable, Hashable {
     case willRetry(reason: String, at: Date)
     /// Given up: a permanent failure, or the last attempt failed.
     case failed(reason: String)
+}
+
+extension WorkResult {
+    /// The longest outcome or reason recorded, in Unicode scalars.
+    static let maximumTextLength = 2000
+
+    /// The same result with its text fit for a PostgreSQL `text` column: cut to
+    /// ``maximumTextLength`` scalars, NUL (which a receiver's answer may hold and PostgreSQL refuses)
+    /// replaced by U+FFFD — otherwise recording the outcome would fail on every try.
+    public var storable: WorkResult {
+        func fit(_ text: String) -> String { text.storable(maximumScalars: Self.maximumTextLength) }
+        switch self {
+        case .succeeded(let outcome): return .succeeded(fit(outcome))
+        case .willRetry(let reason, let date): return .willRetry(reason: fit(reason), at: date)
+        case .failed(let reason): return .failed(reason: fit(reason))
+        }
+    }
 }
 
 /// An error a performer throws to steer retries.

@@ -153,7 +153,7 @@ public final class WorkQueueWorker: Service {
             }
         }
         try crashPoints.afterPerform(item)
-        try await settle(item, result: result, logger: logger)
+        try await settle(item, result: result.storable, logger: logger)
     }
 
     /// Records `result`, retrying while the database is away (the call is not repeated for that).
