@@ -4,8 +4,13 @@ public struct DeadlineExceeded: Error, CustomStringConvertible, Sendable {
     public var description: String { "no answer within \(limit)" }
 }
 
-/// Runs `work`, cancelling it and throwing ``DeadlineExceeded`` after `limit`: readiness checks and
-/// request handlers bound their waits on dependencies with it.
+/// Runs `work`, cancelling it after `limit`: readiness checks, request handlers and the outbox relay
+/// bound their waits on dependencies with it.
+///
+/// Cancelled work that finishes all the same — a query already sent runs to its end, a `COMMIT`
+/// included, and a broker may still acknowledge — returns its result: answering "no answer" for work
+/// that was done would make the caller repeat it (a compensation granted twice). Only work that
+/// ends without a result after the deadline throws ``DeadlineExceeded``.
 public func withDeadline<Result: Sendable>(_ limit: Duration, _ work: @escaping @Sendable () async throws -> Result) async throws -> Result {
     try await withThrowingTaskGroup(of: Result?.self) { group in
         group.addTask { try await work() }
@@ -14,7 +19,15 @@ public func withDeadline<Result: Sendable>(_ limit: Duration, _ work: @escaping 
             return nil
         }
         defer { group.cancelAll() }
-        guard let first = try await group.next(), let result = first else { throw DeadlineExceeded(limit: limit) }
-        return result
+        if let first = try await group.next(), let result = first { return result }
+        group.cancelAll()
+        do {
+            while let next = try await group.next() {
+                if let result = next { return result }
+            }
+        } catch {
+            // Cut short by the cancellation (or failed after the deadline): nothing was done in time.
+        }
+        throw DeadlineExceeded(limit: limit)
     }
 }
