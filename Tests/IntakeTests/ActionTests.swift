@@ -62,6 +62,11 @@ struct ActionTests {
             #expect(try await act("follow-up", #"{"satisfaction":5,"nps":10}"#).json["status"] as? String == "resolved")
             #expect(try await act("close").json["status"] as? String == "closed")
             expectConflict(try await act("close"), current: "closed")
+            // 600 characters but 1,200 Unicode scalars, as the event's rules count them: a 422 naming the
+            // field, not a 500 when the event fails its validation after the check passed.
+            let thumbs = try await act("reopen", #"{"reason":""# + String(repeating: "👍🏽", count: 600) + #""}"#)
+            #expect(thumbs.status == 422, "\(thumbs.body)")
+            #expect((thumbs.json["errors"] as? [[String: String]])?.first?["field"] == "reason", "\(thumbs.body)")
             #expect(try await act("reopen", #"{"reason":"客人再次来电"}"#).json["status"] as? String == "reopened")
             #expect(try await act("acknowledge").json["status"] as? String == "acknowledged")
 

@@ -18,8 +18,13 @@ enum BodyRules {
         if value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw Problem.validation(field: field, rule: "must not be empty")
         }
-        if value.count > maxLength {
+        // Counted as the event's rules count, in Unicode scalars (👍🏽 is two), so that what passes here
+        // also passes the event's validation instead of failing later as a 500.
+        if value.unicodeScalars.count > maxLength {
             throw Problem.validation(field: field, rule: "longer than \(maxLength) characters")
+        }
+        if value.unicodeScalars.contains("\0") {
+            throw Problem.validation(field: field, rule: "must not contain \\u0000 (NUL)")
         }
     }
 

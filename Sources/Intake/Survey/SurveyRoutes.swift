@@ -135,11 +135,13 @@ struct SurveyRoutes: Sendable {
         let form = (try? URLEncodedFormDecoder().decode(Form.self, from: body)) ?? Form()
         let satisfaction = form.satisfaction.flatMap { Int($0) }.flatMap { (1...5).contains($0) ? $0 : nil }
         let recommend = form.recommend.flatMap { Int($0) }.flatMap { (0...10).contains($0) ? $0 : nil }
-        let comment = (form.comment ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        // No one types NUL into a form, and no event text may hold it: dropped, not refused.
+        let comment = (form.comment ?? "").replacingOccurrences(of: "\0", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
         var errors: [String] = []
         if satisfaction == nil { errors.append(words["errorSatisfaction"]!) }
         if recommend == nil { errors.append(words["errorRecommend"]!) }
-        if comment.count > 2000 { errors.append(words["errorComment"]!) }
+        // Counted as the event's rules count, in Unicode scalars (👍🏽 is two).
+        if comment.unicodeScalars.count > 2000 { errors.append(words["errorComment"]!) }
         let reference = Self.reference(token.complaintID)
         guard let satisfaction, let recommend, errors.isEmpty else {
             return Self.page(
