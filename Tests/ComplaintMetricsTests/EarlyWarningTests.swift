@@ -10,8 +10,9 @@ import RdKafkaTestKit
 import Testing
 
 /// The early-warning sweep on real rollups: a category spike against the hotel's own weeks fires once and
-/// clears, spend over the month's budget and compliance under target raise their own episodes, and each
-/// episode is published on alerts.v1 as raised and then cleared with the same alert id.
+/// clears, spend over the month's budget and compliance under target raise their own episodes (raised again
+/// when one worsens to critical, cleared when its budget is taken away), and each episode is published on
+/// alerts.v1 as raised and then cleared with the same alert id.
 @Suite("metrics early warning", .timeLimit(.minutes(3)))
 struct EarlyWarningTests {
     /// Wednesday 18 Nov 2026, 10:30 UTC.
@@ -56,14 +57,31 @@ struct EarlyWarningTests {
             #expect(Set(alerts.compactMap { $0["kind"] as? String }) == ["category_spike", "compensation_budget", "sla_compliance"])
             #expect(try await harness.get("/v1/alerts?hotel=SHA-PD01&state=open").status == 422)
 
+            // Spend climbs past 120 % of the budget (a noise complaint, so the maintenance spike stays as
+            // it was): the open episode is raised again under its id, now critical; once, not every sweep.
+            var more = try ComplaintStory(hotel: "SHA-PD01", registeredAt: Self.now.addingTimeInterval(-100), category: .noise)
+            more.compensate(after: 30, 1_000_000, "CNY")
+            try await harness.publish([more])
+            try await harness.waitForApplied(KPIStageTests.eventCount(stories + [more]))
+            #expect(try await sweep.sweep(now: Self.now.addingTimeInterval(90)) == 1)
+            #expect(try await sweep.sweep(now: Self.now.addingTimeInterval(120)) == 0)
+
             // Two hours on the spike has passed (the window is quiet again) and the breaches left the 24 h window
             // after a day: the spike clears at +2 h, compliance at +25 h; the budget stays over for the month.
             #expect(try await sweep.sweep(now: Self.now.addingTimeInterval(7200)) == 1)
             #expect(try await sweep.sweep(now: Self.now.addingTimeInterval(25 * 3600)) == 1)
+            // The CNY budget taken out of the file: nothing judges the spend any more, the episode clears.
+            var withoutBudget = MetricsHarness.settings
+            withoutBudget.hotels["SHA-PD01"]?.monthlyBudget = [:]
+            let unbudgeted = AlertSweep(
+                store: store, settings: LiveConfiguration(name: "metrics", fixed: withoutBudget), topic: harness.topics.alerts,
+                source: "/redress/metrics", lockKey: harness.schema.rawValue, logger: .complaintTest)
+            #expect(try await unbudgeted.sweep(now: Self.now.addingTimeInterval(26 * 3600)) == 1)
+            #expect(try await unbudgeted.sweep(now: Self.now.addingTimeInterval(26 * 3600 + 60)) == 0)
 
             let consumer = try KafkaConsumer(
                 configuration: harness.kafka.consumerConfiguration(topics: [harness.topics.alerts.name]), logger: harness.kafka.logger)
-            let messages = try await withRunningServices([consumer]) { try await consumer.collect(5, timeout: .seconds(30)) }
+            let messages = try await withRunningServices([consumer]) { try await consumer.collect(7, timeout: .seconds(30)) }
             let events = try messages.map { try harness.topics.alerts.decode(Array($0.value.readableBytesView)) }
             let spike = events.filter { $0.data.kind == .categorySpike }
             #expect(spike.map(\.data.state) == [.raised, .cleared])
@@ -75,10 +93,47 @@ struct EarlyWarningTests {
             #expect(raised.severity == .warning)
             let budget = try #require(events.first { $0.data.kind == .compensationBudget }?.data)
             #expect(budget.currency == "CNY" && budget.observed == 5_200_000 && budget.baseline == 5_000_000 && budget.state == .raised)
+            #expect(budget.severity == .warning, "104 % of the budget")
+            let budgets = events.filter { $0.data.kind == .compensationBudget }.map(\.data)
+            #expect(budgets.map(\.state) == [.raised, .raised, .cleared])
+            #expect(budgets.map(\.severity) == [.warning, .critical, .critical])
+            #expect(budgets.dropFirst().first?.observed == 6_200_000, "124 %")
+            #expect(Set(budgets.map(\.alertID)).count == 1)
             let compliance = events.filter { $0.data.kind == .slaCompliance }
             #expect(compliance.map(\.data.state) == [.raised, .cleared])
             #expect(compliance.first?.data.slaTarget == .acknowledge && compliance.first?.data.ratio == 0)
             #expect(events.allSatisfy { $0.hotelID == "SHA-PD01" })
+        }
+    }
+
+    /// London moved to summer time on 29 March 2026. Its Wednesday 19:30 is 18:30 UTC on 8 April and 19:30
+    /// UTC a fortnight before: the baseline's weeks are the hotel's same hours, not the same UTC hours
+    /// (which held none of the earlier weeks' complaints, made the norm a quarter and raised a spike).
+    @Test("a spike's baseline weeks follow the hotel's clock across a daylight-saving change")
+    func baselineAcrossSummerTime() async throws {
+        let london = {
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = TimeZone(identifier: "Europe/London")!
+            return calendar
+        }()
+        let now = try #require(london.date(from: DateComponents(year: 2026, month: 4, day: 8, hour: 19, minute: 30)))
+        try await MetricsHarness.run { harness in
+            var stories: [ComplaintStory] = []
+            // Ten complaints between 18:40 and 19:25 London time, this Wednesday and each of the four before.
+            for week in 0...4 {
+                let sameTime = try #require(london.date(byAdding: .day, value: -7 * week, to: now))
+                for minutes in stride(from: 5, through: 50, by: 5) {
+                    stories.append(try ComplaintStory(hotel: "LON-KX02", registeredAt: sameTime.addingTimeInterval(-Double(minutes) * 60)))
+                }
+            }
+            try await harness.publish(stories)
+            try await harness.waitForApplied(KPIStageTests.eventCount(stories))
+            let sweep = AlertSweep(
+                store: StageStore(client: harness.client, schema: harness.schema, logger: .complaintTest),
+                settings: LiveConfiguration(name: "metrics", fixed: MetricsHarness.settings), topic: harness.topics.alerts,
+                source: "/redress/metrics", lockKey: harness.schema.rawValue, logger: .complaintTest)
+            // Ten against a norm of ten: nothing to raise.
+            #expect(try await sweep.sweep(now: now) == 0)
         }
     }
 }

@@ -37,18 +37,23 @@ struct PrometheusTests {
             first.followUp(after: 3000, satisfaction: 4, nps: 9)
             var second = try ComplaintStory(hotel: "SHA-PD01", registeredAt: now.addingTimeInterval(-3000), category: .noise, severity: .serious)
             second.clock(.breached, .acknowledge, after: 300)
-            let stories = [first, second]
+            // Registered, not classified (the classifier is down) so not assigned either: open, of unknown severity.
+            var third = try ComplaintStory(hotel: "SHA-PD01", registeredAt: now.addingTimeInterval(-600))
+            third.classified = []
+            third.assigned = []
+            let stories = [first, second, third]
             try await harness.publish(stories)
             try await harness.waitForApplied(KPIStageTests.eventCount(stories))
 
             // The gauges refresh on their own clock, so a snapshot read right after the last event may
             // predate it: wait for one that carries every expected figure, then name any that is missing.
             let expected = [
-                #"redress_kpi_complaints_30d{hotel="SHA-PD01"} 2"#,
+                #"redress_kpi_complaints_30d{hotel="SHA-PD01"} 3"#,
                 #"redress_kpi_compensation_spent_month_minor{hotel="SHA-PD01",currency="CNY"} 38800"#,
                 #"redress_kpi_time_to_acknowledge_median_seconds{hotel="SHA-PD01"} 120"#,
                 #"redress_kpi_sla_compliance_ratio{hotel="SHA-PD01",target="acknowledge"} 0.5"#,
                 #"redress_kpi_open_complaints{hotel="SHA-PD01",severity="serious"} 1"#,
+                #"redress_kpi_open_complaints{hotel="SHA-PD01",severity="unknown"} 1"#,
                 #"redress_kpi_complaints_30d_by{hotel="SHA-PD01",category="noise"} 1"#,
                 #"redress_kpi_net_promoter_score{hotel="SHA-PD01"} 100"#,
             ]

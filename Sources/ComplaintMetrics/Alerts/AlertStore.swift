@@ -70,6 +70,15 @@ public enum AlertStore {
             """, logger: logger)
     }
 
+    /// An open episode that worsened: its severity and the figures that made it so.
+    static func worsen(_ id: UUID, to measurement: AlertMeasurement, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE alerts SET severity = \(measurement.severity.rawValue), observed = \(measurement.observed), baseline = \(measurement.baseline),
+                p_value = \(measurement.pValue), window_start = \(measurement.window.start), window_end = \(measurement.window.end)
+            WHERE alert_id = \(id)
+            """, logger: logger)
+    }
+
     static func clear(_ id: UUID, at: Date, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("UPDATE alerts SET cleared_at = \(at) WHERE alert_id = \(id)", logger: logger)
     }

@@ -81,6 +81,14 @@ public struct AlertSweep: Service {
             for episode in open { openKeys["\(episode.hotelId)|\(episode.kind.rawValue)|\(episode.subject)"] = episode }
             for measurement in measurements {
                 if let episode = openKeys[measurement.key] {
+                    // Worse than when raised (spend past 120 %, p below 10⁻⁶, 20 points under target):
+                    // raised again under its id as critical, so paging that routes on severity hears it.
+                    if !measurement.clears, measurement.severity == .critical, episode.severity != .critical {
+                        try await AlertStore.worsen(episode.alertId, to: measurement, on: connection, logger: logger)
+                        events.append(try event(measurement, id: episode.alertId, state: .raised, now: now, topic: topic, source: source))
+                        try await announce(measurement, state: .raised, now: now, connection: connection, logger: logger)
+                        continue
+                    }
                     guard measurement.clears else { continue }
                     try await AlertStore.clear(episode.alertId, at: now, on: connection, logger: logger)
                     events.append(try event(measurement, id: episode.alertId, state: .cleared, now: now, topic: topic, source: source))
@@ -146,22 +154,26 @@ struct AlertMeasurements {
         var hotels = Set(settings.hotels.keys)
         for try await id in try await connection.query("SELECT hotel_id FROM hotels", logger: logger).decode(String.self) { hotels.insert(id) }
         let list = hotels.sorted().map(settings.hotel)
-        return try await spikes(hotels: list.map(\.id), on: connection, logger: logger)
+        return try await spikes(hotels: list, on: connection, logger: logger)
             + (try await budgets(hotels: list, on: connection, logger: logger))
             + (try await compliance(hotels: list.map(\.id), on: connection, logger: logger))
     }
 
-    /// Each hotel × category with complaints in the window or in the same window of earlier weeks.
-    func spikes(hotels: [String], on connection: PostgresConnection, logger: Logger) async throws -> [AlertMeasurement] {
+    /// Each hotel × category with complaints in the window or in the same window of earlier weeks: the
+    /// same hours of the same weekday on the hotel's clock, so a daylight-saving change does not shift them.
+    func spikes(hotels: [MetricsSettings.Hotel], on connection: PostgresConnection, logger: Logger) async throws -> [AlertMeasurement] {
         let rules = settings.earlyWarning
         let detector = SpikeDetector(rules: rules)
         let end = now, start = now.addingTimeInterval(-rules.window)
+        let ids = hotels.map(\.id), zones = hotels.map(\.timeZone.identifier)
         let rows = try await connection.query("""
             SELECT c.hotel_id, c.category, k, count(*)
-            FROM generate_series(0, \(rules.baselineWeeks)) AS k
-            JOIN complaints c ON c.registered_at >= \(start)::timestamptz - k * interval '1 week'
-                             AND c.registered_at < \(end)::timestamptz - k * interval '1 week'
-            WHERE c.category IS NOT NULL AND c.hotel_id = ANY(\(hotels))
+            FROM unnest(\(ids)::text[], \(zones)::text[]) AS h(hotel_id, zone)
+            CROSS JOIN generate_series(0, \(rules.baselineWeeks)) AS k
+            JOIN complaints c ON c.hotel_id = h.hotel_id
+                AND c.registered_at >= ((\(start)::timestamptz AT TIME ZONE h.zone) - k * interval '1 week') AT TIME ZONE h.zone
+                AND c.registered_at < ((\(end)::timestamptz AT TIME ZONE h.zone) - k * interval '1 week') AT TIME ZONE h.zone
+            WHERE c.category IS NOT NULL
             GROUP BY 1, 2, 3
             """, logger: logger)
         var counts: [String: (hotel: String, category: String, current: Int, history: [Int])] = [:]
@@ -198,7 +210,8 @@ struct AlertMeasurements {
                 hotelID: budget.hotelId, kind: .compensationBudget, subject: budget.currency, window: AlertWindow(start: calendar.start, end: now),
                 observed: Double(budget.spentMinor), baseline: Double(budget.budgetMinor),
                 ratio: Double(budget.spentMinor) / max(Double(budget.budgetMinor), 1), pValue: nil, threshold: 1,
-                raises: budget.budgetMinor > 0 && used > 1, clears: used <= 1, severity: used > 1.2 ? .critical : .warning)
+                // A budget removed or set to 0 judges nothing: an episode it raised clears.
+                raises: budget.budgetMinor > 0 && used > 1, clears: budget.budgetMinor == 0 || used <= 1, severity: used > 1.2 ? .critical : .warning)
         }
     }
 

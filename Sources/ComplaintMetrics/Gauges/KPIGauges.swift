@@ -133,8 +133,10 @@ public struct KPIGauges: Service {
         add(.satisfaction, totals.satisfaction.mean)
         add(.netPromoterScore, totals.netPromoter.score)
         add(.surveyResponses30d, Double(totals.netPromoter.responses))
-        for severity in Severity.allCases {
-            add(.openComplaints, Double(report.backlog.bySeverity[severity.rawValue] ?? 0), [("severity", severity.rawValue)])
+        // Every severity, and `unknown` for complaints not classified yet: a classifier outage grows
+        // exactly that part of the backlog.
+        for severity in Severity.allCases.map(\.rawValue) + [KPIStore.unclassifiedSeverity] {
+            add(.openComplaints, Double(report.backlog.bySeverity[severity] ?? 0), [("severity", severity)])
         }
         for budget in report.budgets {
             add(.compensationSpent, Double(budget.spentMinor), [("currency", budget.currency)])

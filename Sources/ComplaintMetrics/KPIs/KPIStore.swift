@@ -8,6 +8,9 @@ import PostgresNIO
 /// figures (with exact medians and 90th percentiles), approved compensation, the top root causes and the
 /// open backlog. Definitions: `services/metrics/README.md`.
 public struct KPIStore: Sendable {
+    /// The backlog's severity for complaints not classified yet.
+    public static let unclassifiedSeverity = "unknown"
+
     public var settings: MetricsSettings
 
     public init(settings: MetricsSettings) {
@@ -244,7 +247,7 @@ public struct KPIStore: Sendable {
         var sql = SQLText()
         let at = try sql.bind(now), hotels = try sql.bind(ids)
         sql.add("""
-            SELECT COALESCE(c.severity, 'unknown') AS severity, count(*) AS open,
+            SELECT COALESCE(c.severity, '\(Self.unclassifiedSeverity)') AS severity, count(*) AS open,
                 count(*) FILTER (WHERE c.registered_at > \(at)::timestamptz - interval '1 hour') AS under_1h,
                 count(*) FILTER (WHERE c.registered_at <= \(at)::timestamptz - interval '1 hour' AND c.registered_at > \(at)::timestamptz - interval '4 hours') AS h1_4,
                 count(*) FILTER (WHERE c.registered_at <= \(at)::timestamptz - interval '4 hours' AND c.registered_at > \(at)::timestamptz - interval '24 hours') AS h4_24,
