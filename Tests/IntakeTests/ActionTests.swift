@@ -128,4 +128,51 @@ struct ActionTests {
             #expect(kinds == ["compensation_requested", "compensation_approved", "compensation_requested", "compensation_approved"])
         }
     }
+
+    /// A client that retries after a timeout or a 503 (the first request may have committed) sends the
+    /// same Idempotency-Key: the compensation is granted once, and every retry gets the first answer.
+    @Test("an action retried with its Idempotency-Key takes effect once and answers the first outcome")
+    func idempotentActions() async throws {
+        try await IntakeHarness.run { harness in
+            let staff = try await harness.key(.staff)
+            let (_, id) = try await harness.submit(IntakeHarness.submission())
+            let path = "/v1/complaints/\(id)/compensations"
+            let voucher = #"{"kind":"voucher","amountMinor":15000,"currency":"CNY","reason":"早餐券"}"#
+            let first = try await harness.request(.POST, path, key: staff, body: voucher, headers: [("Idempotency-Key", "comp-1")])
+            #expect(first.status == 201)
+            #expect(first.headers["idempotent-replayed"] == nil)
+            let granted = try #require(first.json["compensationId"] as? String)
+            let retry = try await harness.request(.POST, path, key: staff, body: voucher, headers: [("Idempotency-Key", "comp-1")])
+            #expect(retry.status == 201)
+            #expect(retry.json["compensationId"] as? String == granted)
+            #expect(retry.headers["idempotent-replayed"] == "true")
+
+            // Four retries at once: one applies, the others wait for it and answer its outcome.
+            let small = #"{"kind":"voucher","amountMinor":3000,"currency":"CNY","reason":"饮品"}"#
+            let racing = try await withThrowingTaskGroup(of: IntakeHarness.Reply.self) { group in
+                for _ in 0..<4 {
+                    group.addTask { try await harness.request(.POST, path, key: staff, body: small, headers: [("Idempotency-Key", "comp-2")]) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(racing.map(\.status) == [201, 201, 201, 201])
+            #expect(Set(racing.compactMap { $0.json["compensationId"] as? String }).count == 1)
+            #expect(racing.filter { $0.headers["idempotent-replayed"] == "true" }.count == 3)
+
+            // The key stands for that request only: another body, or another action, is refused.
+            let otherBody = try await harness.request(
+                .POST, path, key: staff, body: #"{"kind":"voucher","amountMinor":16000,"currency":"CNY","reason":"早餐券"}"#,
+                headers: [("Idempotency-Key", "comp-1")])
+            #expect(otherBody.status == 422)
+            #expect((otherBody.json["errors"] as? [[String: String]])?.first?["field"] == "header.Idempotency-Key", "\(otherBody.body)")
+            let otherAction = try await harness.request(.POST, "/v1/complaints/\(id)/acknowledge", key: staff, headers: [("Idempotency-Key", "comp-1")])
+            #expect(otherAction.status == 422)
+            let badKey = try await harness.request(.POST, path, key: staff, body: small, headers: [("Idempotency-Key", "kein schlüssel")])
+            #expect((badKey.json["errors"] as? [[String: String]])?.first?["field"] == "header.Idempotency-Key")
+
+            let complaint = try await harness.request(.GET, "/v1/complaints/\(id)", key: staff)
+            let amounts = (complaint.json["compensations"] as? [[String: Any]] ?? []).compactMap { $0["amountMinor"] as? Int }
+            #expect(amounts == [15000, 3000], "each granted once")
+        }
+    }
 }

@@ -41,6 +41,12 @@ struct ListTests {
             #expect((future.json["items"] as? [[String: Any]])?.isEmpty == true)
             let badCursor = try await harness.request(.GET, "/v1/complaints?cursor=garbage", key: harness.admin)
             #expect(badCursor.status == 422)
+            // Well-formed, but its time is not one PostgreSQL printed: the error names the parameter.
+            let forged = Data(#"{"t":"1","i":"6f1c2a4e-8b0d-4c5e-9a7f-3d2b1e0c9f8a"}"#.utf8).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            let forgedReply = try await harness.request(.GET, "/v1/complaints?cursor=\(forged)", key: harness.admin)
+            #expect(forgedReply.status == 422)
+            #expect((forgedReply.json["errors"] as? [[String: String]])?.first?["field"] == "query.cursor", "\(forgedReply.body)")
         }
     }
 

@@ -90,7 +90,7 @@ public struct IntakeAPI: Sendable {
                     let action: StaffAction = decision == "approve"
                         ? .approveCompensation(id: compensationID, note: body?.note)
                         : .rejectCompensation(id: compensationID, note: body?.note)
-                    return try await perform(action, on: id, caller: caller, request: request, status: .ok)
+                    return try await perform(action, on: id, caller: caller, request: request, body: bytes, status: .ok)
                 }
             }
         }
@@ -107,24 +107,49 @@ public struct IntakeAPI: Sendable {
                 let caller = try context.caller(atLeast: .staff, for: request)
                 let id = try reader.uuidParameter("id", context, resource: "complaint")
                 let bytes: [UInt8]? = body == .required ? try await reader.jsonBody(request) : nil
-                return try await perform(try makeAction(bytes), on: id, caller: caller, request: request, status: status)
+                return try await perform(try makeAction(bytes), on: id, caller: caller, request: request, body: bytes, status: status)
             }
         }
     }
 
+    /// Applies `action`, once per `Idempotency-Key` when the request carries one: a repeat answers the
+    /// first request's outcome, with the same status and `Idempotent-Replayed: true`, and changes nothing.
     private func perform(
-        _ action: StaffAction, on id: UUID, caller: Caller, request: Request, status: HTTPResponse.Status
+        _ action: StaffAction, on id: UUID, caller: Caller, request: Request, body: [UInt8]?, status: HTTPResponse.Status
     ) async throws -> EditedResponse<ActionOutcome> {
         let traceParent = request.headers[.traceParent]
         let actions = self.actions
-        let outcome = try await database.run {
-            try await store.write { connection, logger in
-                try await actions.apply(action, to: id, by: caller, traceParent: traceParent, on: connection, logger: logger)
+        let claim = try Self.idempotencyKey(request).map {
+            ActionIdempotency.claim(apiKeyID: caller.keyID, key: $0, path: request.uri.path.lowercased(), body: body)
+        }
+        let idempotency = ActionIdempotency()
+        let (outcome, replayed): (ActionOutcome, Bool)
+        do {
+            (outcome, replayed) = try await database.run {
+                try await store.write { connection, logger in
+                    if let claim, let earlier = try await idempotency.earlierOutcome(claim, on: connection, logger: logger) {
+                        return ((earlier, true), [])
+                    }
+                    let (outcome, events) = try await actions.apply(action, to: id, by: caller, traceParent: traceParent, on: connection, logger: logger)
+                    if let claim { try await idempotency.record(outcome, for: claim, on: connection, logger: logger) }
+                    return ((outcome, false), events)
+                }
             }
+        } catch let error as IdempotencyKeyReused {
+            throw Problem.validation(field: "header.Idempotency-Key", rule: "'\(error.key)' was already used for a different request")
         }
         let responseStatus: HTTPResponse.Status = outcome.compensationState == .pending ? .accepted : status
-        Counter(label: "redress_intake_actions_total", dimensions: [("action", action.name)]).increment()
-        return EditedResponse(status: responseStatus, response: outcome)
+        Counter(label: "redress_intake_actions_total", dimensions: [("action", action.name), ("outcome", replayed ? "replayed" : "applied")]).increment()
+        return EditedResponse(status: responseStatus, headers: replayed ? [.idempotentReplayed: "true"] : [:], response: outcome)
+    }
+
+    /// The request's `Idempotency-Key`, checked: 1 to 255 visible ASCII characters.
+    static func idempotencyKey(_ request: Request) throws(Problem) -> String? {
+        guard let key = request.headers[.idempotencyKey] else { return nil }
+        guard (1...255).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ ("!"..."~").contains($0) }) else {
+            throw Problem.validation(field: "header.Idempotency-Key", rule: "must be 1 to 255 visible ASCII characters")
+        }
+        return key
     }
 
     // MARK: Submit
@@ -135,14 +160,7 @@ public struct IntakeAPI: Sendable {
         guard caller.covers(hotel: submission.hotelID) else {
             throw Problem.forbidden("this API key is not scoped to hotel '\(submission.hotelID)'")
         }
-        var claim: IdempotencyClaim?
-        if let key = request.headers[.idempotencyKey] {
-            guard (1...255).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ ("!"..."~").contains($0) }) else {
-                throw Problem.validation(field: "header.Idempotency-Key", rule: "must be 1 to 255 visible ASCII characters")
-            }
-            claim = IdempotencyClaim(apiKeyID: caller.keyID, key: key, body: bytes)
-        }
-        let idempotency = claim
+        let idempotency = try Self.idempotencyKey(request).map { IdempotencyClaim(apiKeyID: caller.keyID, key: $0, body: bytes) }
         let actor = EventActor(id: caller.name, role: caller.role.actorRole)
         let traceParent = request.headers[.traceParent]
         let outcome: RegistrationOutcome

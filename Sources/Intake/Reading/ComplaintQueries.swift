@@ -44,10 +44,14 @@ public struct PageCursor: Sendable, Hashable, Codable {
         while base64.count % 4 != 0 { base64 += "=" }
         guard token.count <= 256, let data = Data(base64Encoded: base64),
               let cursor = try? JSONDecoder().decode(PageCursor.self, from: data),
-              cursor.t.count <= 40, cursor.t.allSatisfy({ $0.isNumber || "-:. +".contains($0) })
+              cursor.t.wholeMatch(of: Self.printedTimestamp) != nil
         else { return nil }
         self = cursor
     }
+
+    /// A `timestamptz` as PostgreSQL prints it (`2026-12-05 07:22:11.123456+00`): anything else would
+    /// fail its cast in the query, a 422 naming no field instead of `query.cursor`.
+    nonisolated(unsafe) static let printedTimestamp = /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}/
 
     init(t: String, i: UUID) {
         self.t = t
