@@ -105,6 +105,7 @@ let package = Package(
             name: "ComplaintPipeline",
             dependencies: [
                 "RdKafka", "ComplaintEvents", "ComplaintStore", "Access",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -405,10 +406,12 @@ let package = Package(
             name: "ComplaintPipelineTests",
             dependencies: [
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 "Access", "ComplaintPipeline", "ComplaintTesting", "EmbeddedDefault", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

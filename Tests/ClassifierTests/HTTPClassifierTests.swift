@@ -61,6 +61,26 @@ struct HTTPClassifierTests {
         #expect(result.severity == builtIn.severity)
     }
 
+    /// Headers at once, the body seconds later: the timeout covers the whole answer (AsyncHTTPClient's
+    /// own deadline ends with the headers, and the rest waited for its 90-second read timeout).
+    @Test("an external model that sends its headers and then trickles its body times out too")
+    func trickles() async throws {
+        let router = Router()
+        router.post("/classify") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: #"{"category":"#))
+                try await Task.sleep(for: .seconds(10))
+                try await writer.write(ByteBuffer(string: #""noise"}"#))
+                try await writer.finish(nil)
+            })
+        }
+        let result = try await Self.withServer(router) { url in
+            try await Self.engine(url: url, timeout: .seconds(1)).classify(ComplaintInput(text: Self.text))
+        }
+        #expect(result.category == .maintenance, "the built-in result, not the late answer")
+        #expect(result.explanation.classifier != "http")
+    }
+
     @Test("an external model that answers nonsense or an error is ignored")
     func malformed() async throws {
         let router = Router()

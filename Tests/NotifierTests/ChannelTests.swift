@@ -63,10 +63,14 @@ struct ChannelTests {
     @Test("5xx and timeouts are retried, 408/429 after Retry-After, other 4xx given up")
     func httpFailures() async throws {
         let receiver = RecordingReceiver()
-        receiver.script(.status(503), .status(429, retryAfter: "7"), .status(408, retryAfter: "Wed, 21 Oct 2099 07:28:00 GMT"), .status(400, body: "bad payload"), .hang)
+        receiver.script(
+            .status(503), .status(429, retryAfter: "7"), .status(408, retryAfter: "Wed, 21 Oct 2099 07:28:00 GMT"), .status(400, body: "bad payload"), .hang,
+            .trickle(delay: .seconds(10)), .status(200, body: String(repeating: "x", count: 200_000)))
         try await withLoopbackServer(receiver.router) { base in
             let webhook = WebhookChannel()
-            let message = NotifierFixtures.message(NotifierFixtures.intent(), to: .endpoint(Self.endpoint(.webhook, base, secret: "s", timeout: .milliseconds(500))))
+            // Three seconds: well under the hang's and the trickle's, well over what other suites in this
+            // process (loading models) may hold its threads for.
+            let message = NotifierFixtures.message(NotifierFixtures.intent(), to: .endpoint(Self.endpoint(.webhook, base, secret: "s", timeout: .seconds(3))))
             let unavailable = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
             #expect(unavailable?.isPermanent == false)
             #expect(unavailable?.reason.hasPrefix("[http_503]") == true)
@@ -82,7 +86,13 @@ struct ChannelTests {
             let hung = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
             #expect(hung?.isPermanent == false)
             #expect(hung?.reason.hasPrefix("[timeout]") == true)
-            #expect(receiver.requests.count == 5)
+            // 200 and then a body written slowly: the timeout covers the whole answer, not just its headers.
+            let trickled = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
+            #expect(trickled?.reason.hasPrefix("[timeout]") == true, "\(trickled?.reason ?? "delivered")")
+            // 200 with a reply longer than is kept: delivered (it used to fail and be sent again up to 30 times).
+            let long = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
+            #expect(long == nil, "\(long?.reason ?? "")")
+            #expect(receiver.requests.count == 7)
         }
         // Nobody listening: retried.
         let refused = await Self.failure {
@@ -201,5 +211,9 @@ struct ChannelTests {
         #expect(DeliveryFailure.parse(reason).code == "connection")
         #expect(DeliveryFailure.channel(in: reason) == .sms)
         #expect(DeliveryFailure.channel(in: "[http_503] no marker") == nil)
+        // A robot's message quoted whole, with CRLF line ends: "\r\n" is one Character but two scalars, and
+        // the receipt's rule counts scalars (a message it refused could never be recorded).
+        let stack = "[robot_500] " + String(repeating: "at frame\r\n", count: 300)
+        #expect(DeliveryFailure.parse(stack).message.unicodeScalars.count == 1000)
     }
 }

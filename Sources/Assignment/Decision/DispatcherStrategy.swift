@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
 import Foundation
 import Logging
 import NIOCore
@@ -102,16 +104,18 @@ public struct DispatcherClient: Sendable {
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: try EventCoding.write(question)))
-            let response = try await client.execute(
-                request, deadline: .now() + .milliseconds(Int64(settings.timeoutMilliseconds)), logger: logger)
-            guard (200..<300).contains(response.status.code) else {
-                return .failed("HTTP \(response.status.code)")
+            // The whole exchange, body included, within the timeout (the client's own ends with the headers).
+            let response = try await client.boundedExchange(
+                request, timeout: .milliseconds(settings.timeoutMilliseconds), maximumBodySize: Self.maximumResponseSize, logger: logger)
+            guard (200..<300).contains(response.status) else {
+                return .failed("HTTP \(response.status)")
             }
-            let body = try await response.body.collect(upTo: Self.maximumResponseSize)
-            guard let reply = try? JSONDecoder().decode(Reply.self, from: Data(body.readableBytesView)) else {
+            guard !response.isTruncated, let reply = try? JSONDecoder().decode(Reply.self, from: Data(response.body.readableBytesView)) else {
                 return .failed("the answer is not {\"staffId\": …}")
             }
             return .chose(staffID: reply.staffId, reason: reply.reason)
+        } catch is DeadlineExceeded {
+            return .failed("no answer within \(settings.timeoutMilliseconds) ms")
         } catch let error as HTTPClientError where error == .deadlineExceeded {
             return .failed("no answer within \(settings.timeoutMilliseconds) ms")
         } catch {

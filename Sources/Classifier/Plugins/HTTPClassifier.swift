@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ComplaintEvents
+import ComplaintPipeline
 import Foundation
 import Logging
 import NIOCore
@@ -54,15 +55,15 @@ public struct HTTPClassifier: ClassifierPlugin {
                 complaintId: request.complaintID?.uuidString.lowercased(), hotelId: request.hotelID, channel: request.channel,
                 text: request.text, language: request.language))
             httpRequest.body = .bytes(ByteBuffer(bytes: body))
-            let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-            let deadline = NIODeadline.now() + .nanoseconds(nanoseconds)
-            let response = try await client.execute(httpRequest, deadline: deadline, logger: logger)
-            guard (200..<300).contains(response.status.code) else {
-                logger.warning("external classifier answered \(response.status.code); using the built-in result")
+            // The whole exchange, body included, within the timeout: a model that sends its headers and
+            // then writes slowly must not hold every complaint for the client's read timeout.
+            let response = try await client.boundedExchange(
+                httpRequest, timeout: timeout, maximumBodySize: Self.maximumResponseSize, logger: logger)
+            guard (200..<300).contains(response.status), !response.isTruncated else {
+                logger.warning("external classifier answered \(response.status)\(response.isTruncated ? " (too long)" : ""); using the built-in result")
                 return nil
             }
-            let bytes = try await response.body.collect(upTo: Self.maximumResponseSize)
-            let answer = try JSONDecoder().decode(Response.self, from: Data(bytes.readableBytesView))
+            let answer = try JSONDecoder().decode(Response.self, from: Data(response.body.readableBytesView))
             let confidence = min(1, max(0, answer.confidence ?? 1))
             var categories = [Double](repeating: (1 - confidence) / Double(ComplaintCategory.allCases.count - 1), count: ComplaintCategory.allCases.count)
             categories[ComplaintCategory.ordinal[answer.category]!] = confidence

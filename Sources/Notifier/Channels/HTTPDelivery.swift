@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ComplaintPipeline
+import ComplaintStore
 import Foundation
 import Logging
 import NIOCore
@@ -23,11 +24,12 @@ struct HTTPDelivery: Sendable {
         request.headers.add(name: "User-Agent", value: "redress-notifier")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
-        let response: HTTPClientResponse
-        let answer: String
+        let response: BoundedAnswer
         do {
-            response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.nanosecondsTotal)), logger: logger)
-            answer = String(buffer: try await response.body.collect(upTo: 64 * 1024))
+            // The whole exchange within the timeout, body included; a long reply is cut, not a failure.
+            response = try await client.boundedExchange(request, timeout: timeout, maximumBodySize: 64 * 1024, logger: logger)
+        } catch is DeadlineExceeded {
+            throw DeliveryFailure.transient("timeout", "no answer within \(timeout)")
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             throw DeliveryFailure.transient("timeout", "no answer within \(timeout)")
         } catch let error as HTTPClientError where error == .invalidURL {
@@ -35,7 +37,8 @@ struct HTTPDelivery: Sendable {
         } catch {
             throw DeliveryFailure.transient("connection", "could not reach the receiver (\(type(of: error)): \(error))")
         }
-        let status = Int(response.status.code)
+        let answer = String(buffer: response.body)
+        let status = response.status
         switch status {
         case 200..<300:
             return Answer(status: status, body: answer)

@@ -59,9 +59,11 @@ enum DeliveryFailure {
         if let open = reason.firstIndex(of: "["), let close = reason[open...].firstIndex(of: "]") {
             let code = String(reason[reason.index(after: open)..<close])
             if !code.isEmpty, code.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" }) {
-                return (code, String(reason.prefix(1000)))
+                return (code, reason.storable(maximumScalars: 1000))
             }
         }
-        return ("error", String(reason.prefix(1000)))
+        // Scalars, as the receipt's rule counts them ("\r\n" is one Character, two scalars): a message
+        // the event refused could never be recorded, and its worker would stop.
+        return ("error", reason.storable(maximumScalars: 1000))
     }
 }

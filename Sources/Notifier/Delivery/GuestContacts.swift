@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ComplaintPipeline
+import ComplaintStore
 import Foundation
 import Logging
 import NIOCore
@@ -59,17 +60,15 @@ public struct IntakeGuestContacts: GuestContactSource {
         var request = HTTPClientRequest(url: "\(baseURL)/v1/complaints/\(complaintID.uuidString.lowercased())")
         request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
         request.headers.add(name: "Accept", value: "application/json")
-        let response: HTTPClientResponse
-        let body: ByteBuffer
+        let response: BoundedAnswer
         do {
-            response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.nanosecondsTotal)), logger: logger)
-            body = try await response.body.collect(upTo: 4 * 1024 * 1024)
+            response = try await client.boundedExchange(request, timeout: timeout, maximumBodySize: 4 * 1024 * 1024, logger: logger)
         } catch {
             throw DeliveryFailure.transient("intake_unreachable", "could not ask intake for the guest's contact details (\(type(of: error)))")
         }
-        switch response.status.code {
+        switch response.status {
         case 200:
-            guard let complaint = try? JSONDecoder().decode(Complaint.self, from: Data(body.readableBytesView)) else {
+            guard !response.isTruncated, let complaint = try? JSONDecoder().decode(Complaint.self, from: Data(response.body.readableBytesView)) else {
                 throw DeliveryFailure.transient("intake_unreadable", "intake's answer is not a complaint")
             }
             return GuestContact(name: complaint.guest?.name, email: complaint.guest?.email, phone: complaint.guest?.phone)
@@ -78,9 +77,9 @@ public struct IntakeGuestContacts: GuestContactSource {
             throw DeliveryFailure.transient(
                 "intake_not_visible", "intake shows no such complaint to INTAKE_API_KEY (404); the key needs the staff role for the hotel")
         case 401, 403:
-            throw DeliveryFailure.transient("intake_unauthorized", "intake refused INTAKE_API_KEY (\(response.status.code)); it needs the staff role for the hotel")
+            throw DeliveryFailure.transient("intake_unauthorized", "intake refused INTAKE_API_KEY (\(response.status)); it needs the staff role for the hotel")
         default:
-            throw DeliveryFailure.transient("intake_\(response.status.code)", "intake answered \(response.status.code)")
+            throw DeliveryFailure.transient("intake_\(response.status)", "intake answered \(response.status)")
         }
     }
 }

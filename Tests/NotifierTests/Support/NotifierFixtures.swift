@@ -62,6 +62,8 @@ final class RecordingReceiver: Sendable {
         case status(Int, body: String = "ok", retryAfter: String? = nil)
         /// Never answers (until the client gives up).
         case hang
+        /// 200 and the first bytes at once, the rest after `delay`.
+        case trickle(delay: Duration)
     }
 
     private let received = Mutex<[Received]>([])
@@ -96,6 +98,13 @@ final class RecordingReceiver: Sendable {
             case .hang:
                 try? await Task.sleep(for: .seconds(60))
                 return Response(status: .ok)
+            case .trickle(let delay):
+                return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: "o"))
+                    try await Task.sleep(for: delay)
+                    try await writer.write(ByteBuffer(string: "k"))
+                    try await writer.finish(nil)
+                })
             case .status(let code, let text, let retryAfter):
                 var fields = HTTPFields()
                 if let retryAfter { fields[.retryAfter] = retryAfter }
