@@ -136,12 +136,12 @@ struct AssignmentStageTests {
         }
     }
 
-    @Test("a department on strategy http asks the group dispatcher before the transaction and takes its answer")
+    @Test("a department on strategy http asks the group dispatcher before the transaction and takes its answer, NUL and all")
     func dispatcher() async throws {
         let router = Router()
         router.post("/assign") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "application/json"],
-                     body: .init(byteBuffer: ByteBuffer(string: #"{"staffId":"\#(Self.a)-HK-2","reason":"nearest to the room"}"#)))
+                     body: .init(byteBuffer: ByteBuffer(string: #"{"staffId":"\#(Self.a)-HK-2","reason":"nearest to\u0000the room"}"#)))
         }
         try await withLoopbackServer(router) { base in
             var organisation = AssignmentHarness.organisation
@@ -152,7 +152,11 @@ struct AssignmentStageTests {
                 let assigned = try #require(try await harness.assigned(1).first)
                 #expect(assigned.data.assignee.staffID == "\(Self.a)-HK-2")
                 #expect(assigned.data.strategy == "http")
-                #expect(assigned.data.explanation?.hasPrefix("chosen by the group dispatcher of 3 on duty in Housekeeping: nearest to the room") == true)
+                // The NUL in its answer is replaced: neither the event nor PostgreSQL text takes one (it was
+                // refused five times, then dead-lettered, and the complaint was never assigned).
+                #expect(
+                    assigned.data.explanation?.hasPrefix("chosen by the group dispatcher of 3 on duty in Housekeeping: nearest to\u{FFFD}the room") == true,
+                    "\(assigned.data.explanation ?? "")")
             }
         }
     }

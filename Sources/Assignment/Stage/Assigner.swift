@@ -53,7 +53,8 @@ public struct Assigner: Sendable {
         escalationLevel: Int, cause: EventEnvelope<some EventPayload>, context: HandlerContext
     ) async throws -> OutgoingEvent {
         let now = clock()
-        let explanation = String(decision.explanation.unicodeScalars.prefix(500))
+        // Quotes what a dispatcher answered: no NUL (neither the event nor PostgreSQL text takes one).
+        let explanation = decision.explanation.storable(maximumScalars: 500)
         let assigned = ComplaintAssigned(
             complaintID: complaint.complaintID, assignedAt: now, registeredAt: facts.registeredAt, category: facts.category,
             severity: facts.severity, priority: facts.priority, department: decision.department,
