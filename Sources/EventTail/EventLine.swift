@@ -159,12 +159,31 @@ public struct EventLine: Sendable, Hashable {
         text.count <= length ? text : String(text.prefix(length - 1)) + "…"
     }
 
+    /// `text` safe to print on an operator's terminal: control characters (C0, DEL, C1: escape sequences,
+    /// a bare carriage return) and bidirectional overrides become U+FFFD. A guest's text — or anything a
+    /// publisher put on a topic — could otherwise move the cursor, erase earlier lines (hiding a serious
+    /// complaint), set the window title or reorder what is shown.
+    static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isUnsafe) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { isUnsafe($0) ? "\u{FFFD}" : $0 }))
+    }
+
+    private static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+
     /// One line: time, hotel, the complaint's first 8 characters, type, details; ANSI colours when asked.
+    /// Every part is ``printable(_:)``: the only escape sequences are the colours added here.
     public func formatted(colour: Bool) -> String {
+        let time = Self.printable(self.time), hotel = Self.printable(self.hotel), type = Self.printable(self.type)
+        let complaint = Self.printable(self.complaint)
         let shortComplaint = complaint.count > 8 && complaint.contains("-") ? String(complaint.prefix(8)) : complaint
         let head = "\(time)  \(hotel.padding(toLength: max(hotel.count, 9), withPad: " ", startingAt: 0)) \(shortComplaint.padding(toLength: 8, withPad: " ", startingAt: 0))  "
         let kind = type.padding(toLength: max(type.count, 12), withPad: " ", startingAt: 0) + " "
-        let rest = details.joined(separator: " ")
+        let rest = Self.printable(details.joined(separator: " "))
         guard colour else { return head + kind + rest }
         let code: String
         switch tone {

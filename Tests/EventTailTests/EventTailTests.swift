@@ -62,6 +62,27 @@ struct EventTailTests {
         #expect(garbage.type == "received" && garbage.formatted(colour: false).contains("unreadable={not json"))
     }
 
+    /// A guest's text is anyone's: escape sequences in it (erase the line above, move the cursor, set the
+    /// window title), a bare carriage return or a bidirectional override must not reach the terminal.
+    @Test("control characters in event text never reach the operator's terminal")
+    func controlCharacters() throws {
+        let events = try Self.exampleEvents()
+        let received = try #require(events.first { $0.file.hasPrefix("complaint-received") })
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(received.value)) as? [String: Any])
+        var data = try #require(object["data"] as? [String: Any])
+        data["text"] = "ok\r\u{1B}[1A\u{1B}[2K\u{1B}]0;pwned\u{07}\u{202E}gnol"
+        object["data"] = data
+        object["hotelid"] = "HOTEL\u{1B}[31m"
+        let value = Array(try JSONSerialization.data(withJSONObject: object))
+        let plain = EventLine(topic: received.topic, value: value).formatted(colour: false)
+        #expect(!plain.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0 == "\u{202E}" }, "\(plain.debugDescription)")
+        #expect(plain.contains("ok\u{FFFD}\u{FFFD}[1A"))
+        let coloured = EventLine(topic: received.topic, value: value).formatted(colour: true)
+        #expect(!coloured.contains("\u{1B}[1A") && !coloured.contains("\u{1B}]0;") && !coloured.contains("\u{1B}[31m"))
+        let garbage = EventLine(topic: "complaints.received.v1", value: Array("\u{1B}[2J not json".utf8)).formatted(colour: false)
+        #expect(!garbage.contains("\u{1B}"))
+    }
+
     @Test("filters: hotel, type, complaint prefix, and severity remembered from the complaint's classification")
     func filters() throws {
         let events = try Self.exampleEvents()
