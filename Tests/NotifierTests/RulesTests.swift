@@ -54,6 +54,13 @@ struct RulesTests {
             _ = try NotifierFixtures.rules(Self.yaml, environment: ["DING_TOKEN": "t"])
         }
         #expect(error?.description == "rules.yaml:10: endpoints.hook.secret: needs the environment variable HOOK_SECRET, which is not set")
+        // A token read from a file with its trailing newline: refused at start, and the value is not shown
+        // (AsyncHTTPClient refused it on every SMS and quoted it into logs, last_error and receipts).
+        let newline = #expect(throws: ConfigurationFileError.self) {
+            _ = try NotifierFixtures.rules(Self.yaml, environment: Self.environment.merging(["SMS_KEY": "tok-9f2c\n"]) { $1 })
+        }
+        #expect(newline?.description.hasPrefix("rules.yaml:11: endpoints.gateway.headers.X-Api-Key: holds a control character") == true, "\(newline?.description ?? "")")
+        #expect(newline?.description.contains("tok-9f2c") == false)
     }
 
     @Test("mistakes are refused with line and field", arguments: [
@@ -65,6 +72,8 @@ struct RulesTests {
         ("hotels:\n  X: {quietHours: \"late\"}\nrules: []", "rules.yaml:2: hotels.X.quietHours: must be a local window such as 22:00-08:00"),
         ("hotels:\n  X: {language: fr}\nrules: []", "rules.yaml:2: hotels.X.language: must be one of en, zh-CN (a template language)"),
         ("rules: []\nsurprise: 1", "rules.yaml:2: surprise: is not a known setting"),
+        ("rules: [{name: \"Gäste\\r\\nBcc: x\", on: [received], to: [guest], template: t}]", "rules.yaml:1: rules[0].name: must be 1 to 64 lower-case letters"),
+        ("endpoints:\n  g: {channel: sms, url: \"http://127.0.0.1:9/s\", body: '{{to}}{{text}}', headers: {\"X Key\": v}}\nrules: []", "rules.yaml:2: endpoints.g.headers.X Key: must be an HTTP header name"),
     ])
     func refused(_ yaml: String, _ expected: String) {
         let error = #expect(throws: ConfigurationFileError.self) { _ = try NotifierFixtures.rules(yaml) }

@@ -63,6 +63,24 @@ struct SMTPTests {
         #expect(sink.messages.count == 1)
     }
 
+    /// Opportunistic TLS falls back to plain for the message, never for the password: a server that
+    /// stops offering STARTTLS (or a network that strips it) would otherwise get the credentials in clear.
+    @Test("credentials only over TLS, unless SMTP_TLS is off")
+    func credentialsNeedTLS() async throws {
+        let sink = try await SMTPSink(user: "redress", password: "s3cret")
+        defer { sink.stop() }
+        let message = NotifierFixtures.message(NotifierFixtures.intent(channel: .email, endpoint: nil), to: .email("ops@pd.example"))
+        let refused = await ChannelTests.failure {
+            _ = try await Self.channel(sink, user: "redress", password: "s3cret").send(message, logger: .complaintTest)
+        }
+        #expect(refused?.reason.hasPrefix("[smtp_tlsunavailable]") == true, "\(refused?.reason ?? "sent")")
+        #expect(refused?.reason.contains("s3cret") == false)
+        #expect(sink.messages.isEmpty)
+        _ = try await Self.channel(sink, tls: .off, user: "redress", password: "s3cret").send(message, logger: .complaintTest)
+        let mail = try #require(await sink.waitFor(1).first)
+        #expect(mail.authenticated && !mail.tls)
+    }
+
     @Test("a 550 recipient is given up, a 451 retried, a dead server retried")
     func refusals() async throws {
         let sink = try await SMTPSink()

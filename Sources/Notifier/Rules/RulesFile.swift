@@ -153,7 +153,15 @@ public enum RulesFile {
             }
             var headers: [String: String] = [:]
             for (header, value) in endpoint.headers ?? [:] {
-                headers[header] = try expand(value, path + [.key("headers"), .key(header)])
+                guard !header.isEmpty, header.unicodeScalars.allSatisfy(Self.isTokenCharacter) else {
+                    throw fail(path + [.key("headers"), .key(header)], "must be an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)")
+                }
+                let expanded = try expand(value, path + [.key("headers"), .key(header)])
+                // Not quoted: the value is usually a secret (a token from a file whose trailing newline came along).
+                guard !expanded.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" || $0.value == 0x7F }) else {
+                    throw fail(path + [.key("headers"), .key(header)], "holds a control character, e.g. a trailing newline from a secret file (the value is not shown)")
+                }
+                headers[header] = expanded
             }
             if channel == .sms {
                 guard let body = endpoint.body, body.contains("{{to}}"), body.contains("{{text}}") else {
@@ -215,7 +223,11 @@ public enum RulesFile {
         let smsGateway = endpoints.values.contains { $0.channel == .sms }
         for (index, rawRule) in raw.rules.enumerated() {
             let path: Path = [.key("rules"), .index(index)]
-            guard !rawRule.name.isEmpty, names.insert(rawRule.name).inserted else { throw fail(path + [.key("name")], "must be a unique, non-empty name") }
+            // The name goes into every message's idempotency key, an e-mail header and an HTTP header.
+            guard rawRule.name.wholeMatch(of: /[a-z0-9][a-z0-9._-]{0,63}/) != nil else {
+                throw fail(path + [.key("name")], "must be 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
+            }
+            guard names.insert(rawRule.name).inserted else { throw fail(path + [.key("name")], "must be unique") }
             var triggers: Set<NotificationTrigger> = []
             for (position, name) in rawRule.on.enumerated() {
                 let trigger = NotificationTrigger(name)
@@ -322,5 +334,15 @@ enum EnvironmentReference {
             rest = rest[rest.index(after: close)...]
         }
         return result + rest
+    }
+}
+
+extension RulesFile {
+    /// RFC 9110 `tchar`: what an HTTP header name is made of.
+    static func isTokenCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar {
+        case "a"..."z", "A"..."Z", "0"..."9": true
+        default: "!#$%&'*+-.^_`|~".unicodeScalars.contains(scalar)
+        }
     }
 }

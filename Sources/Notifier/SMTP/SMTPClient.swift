@@ -100,16 +100,26 @@ public struct SMTPClient: Sendable {
     private func transaction(_ connection: SMTPConnection, from sender: String, to recipients: [String], message: String) async throws -> Reply {
         try await connection.expect(220, try await connection.readReply(step: "greeting"), step: "greeting")
         var capabilities = try await hello(connection)
+        var encrypted = false
         if configuration.tls != .off {
             if capabilities.contains("STARTTLS") {
                 try await connection.expect(220, try await connection.command("STARTTLS", step: "starttls"), step: "starttls")
                 try await connection.startTLS(configuration)
                 capabilities = try await hello(connection)
+                encrypted = true
             } else if configuration.tls == .required {
                 throw Failure(kind: .tlsUnavailable, step: "starttls", reply: nil, detail: "the server does not offer STARTTLS and SMTP_TLS is required")
             }
         }
         if let username = configuration.username, let password = configuration.password {
+            // Opportunistic TLS protects the message when it can; the password never goes out in clear
+            // (a server that stopped offering STARTTLS, or someone stripping it on the way). On a
+            // trusted relay without TLS, SMTP_TLS=off says so.
+            guard encrypted || configuration.tls == .off else {
+                throw Failure(
+                    kind: .tlsUnavailable, step: "auth", reply: nil,
+                    detail: "the server does not offer STARTTLS; SMTP_PASSWORD is not sent in clear (SMTP_TLS=off allows it)")
+            }
             try await authenticate(connection, username: username, password: password, capabilities: capabilities)
         }
         try await connection.expect(250, try await connection.command("MAIL FROM:<\(sender)>", step: "mail from"), step: "mail from")
