@@ -186,6 +186,10 @@ struct PlannerTests {
         let third = try #require(planner.escalate(facts(), department: "housekeeping", level: 3, in: hotel, loads: [:], now: weekendNight))
         #expect(third.member.id == "GM-1")
         #expect(third.explanation.hasSuffix("general manager (off shift)"))
+        // Level 2 at the same hour, the duty manager owning it since level 1: not handed back to them.
+        let second = try #require(planner.escalate(facts(), department: "housekeeping", level: 2, in: hotel, loads: [:], now: midnight, owner: "DM-2"))
+        #expect(second.member.id != "DM-2")
+        #expect(second.explanation.hasPrefix("escalation level 2: no duty manager besides the current owner"), "\(second.explanation)")
         // Capacity does not stop an escalation.
         let full = try #require(planner.escalate(facts(), department: "housekeeping", level: 1, in: hotel, loads: ["HK-H": 50], now: morning))
         #expect(full.member.id == "HK-H")

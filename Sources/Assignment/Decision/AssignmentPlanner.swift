@@ -109,8 +109,11 @@ public struct AssignmentPlanner: Sendable {
 
     /// The owner after an SLA escalation to `level` (1–3): the role the hotel's chain names for it, on
     /// shift; if nobody in that role is on shift, the next role up the chain; the general manager last.
+    /// The current `owner` is never the one escalated to while someone up the chain is on shift: at night
+    /// the duty manager often owns the complaint already, and handing it back to them wastes the step.
     public func escalate(
-        _ facts: ComplaintFacts, department: String, level: Int, in hotel: HotelOrganisation, loads: [String: Int], now: Date
+        _ facts: ComplaintFacts, department: String, level: Int, in hotel: HotelOrganisation, loads: [String: Int], now: Date,
+        owner: String? = nil
     ) -> AssignmentDecision? {
         let schedule = ShiftSchedule(timeZone: hotel.zone)
         let chain = hotel.escalation.isEmpty ? HotelOrganisation.defaultEscalation : hotel.escalation
@@ -118,11 +121,13 @@ public struct AssignmentPlanner: Sendable {
         let departmentName = hotel.department(department)?.name ?? DefaultRouting.name(of: department)
         var missing: [String] = []
         for role in chain[index...].map(StaffRole.init) + [.generalManager] {
-            let people = hotel.staff.filter {
+            let onDuty = hotel.staff.filter {
                 $0.active && $0.role == role && (role != .departmentHead || $0.departments.contains(department))
                     && schedule.isOnShift($0, at: now)
             }
-            let what = role == .departmentHead ? "department head of \(departmentName)" : role.words
+            let people = onDuty.filter { $0.id != owner }
+            let besides = people.count < onDuty.count ? " besides the current owner" : ""
+            let what = (role == .departmentHead ? "department head of \(departmentName)" : role.words) + besides
             if let chosen = leastLoaded(people, loads: loads) {
                 let prefix = missing.isEmpty ? "" : "no \(missing.joined(separator: ", no ")) on duty; "
                 return AssignmentDecision(

@@ -106,7 +106,7 @@ public struct EscalationHandler: EventHandler {
         let loads = try await ledger.openLoads(hotelID: hotel.id, on: context.connection, logger: context.logger)
         let department = complaint.department ?? assigner.planner.route(facts, in: hotel, loads: loads, now: assigner.clock()).departmentCode
         guard let decision = assigner.planner.escalate(
-            facts, department: department, level: escalation.level, in: hotel, loads: loads, now: assigner.clock())
+            facts, department: department, level: escalation.level, in: hotel, loads: loads, now: assigner.clock(), owner: complaint.staffID)
         else {
             throw RejectedEvent("hotel \(hotel.id) has no active staff to escalate complaint \(id.lowercasedString) to")
         }
