@@ -55,6 +55,22 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
             context.logger.info("complaint already assigned; facts updated, owner kept")
             return []
         }
+        guard complaint.status == .open else {
+            // Resolved or closed at the desk before the classification came (another topic): nobody to tell.
+            context.logger.info("complaint \(complaint.status.rawValue) before it was classified; not assigned")
+            return []
+        }
+        // Acknowledged at the desk before the classification came: the one who took it keeps it.
+        if let staffID = try await assigner.ledger.earlyAcknowledgement(of: facts.complaintID, on: context.connection, logger: context.logger),
+           let member = hotel.member(staffID), member.active
+        {
+            let department = assigner.planner.route(facts, in: hotel, loads: recorded.loads, now: assigner.clock()).departmentCode
+            let decision = AssignmentDecision(
+                department: department, member: member, strategy: StatusHandler.handOver,
+                explanation: "\(member.name) acknowledged it before it was classified")
+            return [try await assigner.record(
+                decision, of: complaint, facts: facts, reason: .manual, escalationLevel: 0, cause: event, context: context)]
+        }
         let loads = recorded.loads
         let routing = assigner.planner.route(facts, in: hotel, loads: loads, now: assigner.clock())
         let lastInTurn = routing.strategy == RoundRobinStrategy.name ? recorded.turns[routing.departmentCode] : nil
@@ -117,7 +133,8 @@ public struct EscalationHandler: EventHandler {
 
 /// `complaints.updated.v1` → capacity and hand-overs: resolved and closed complaints stop counting against
 /// their owner, a reopened one counts again; a staff member of the hotel who acknowledges a complaint
-/// someone else owns takes it over (a `manual` assignment, strategy `hand_over`).
+/// someone else owns takes it over (a `manual` assignment, strategy `hand_over`), and one who acknowledges
+/// it before its classification arrives gets it at its first assignment.
 public struct StatusHandler: EventHandler {
     public var assigner: Assigner
     public static let handOver = "hand_over"
@@ -159,10 +176,16 @@ public struct StatusHandler: EventHandler {
         // The hotel's lock first, as every handler takes it; a hotel assignment does not know hands nothing over.
         guard let revision = try await organisations.lockRevision(of: event.hotelID, on: context.connection, logger: context.logger),
               let hotel = try await organisations.hotel(event.hotelID, revision: revision, on: context.connection, logger: context.logger),
-              let member = hotel.member(actor.id), member.active,
-              let complaint = try await ledger.complaint(event.data.complaintID, on: context.connection, logger: context.logger),
-              let facts = complaint.facts, complaint.version > 0, let owner = complaint.staffID, owner != actor.id
+              let member = hotel.member(actor.id), member.active
         else { return [] }
+        let complaint = try await ledger.complaint(event.data.complaintID, on: context.connection, logger: context.logger)
+        guard let complaint, complaint.version > 0 else {
+            // Acknowledged before the classification came (another topic): the first assignment gives it to them.
+            try await ledger.noteEarlyAcknowledgement(
+                by: actor.id, of: event.data.complaintID, hotelID: event.hotelID, on: context.connection, logger: context.logger)
+            return []
+        }
+        guard let facts = complaint.facts, let owner = complaint.staffID, owner != actor.id else { return [] }
         let previous = hotel.member(owner)?.name ?? owner
         let decision = AssignmentDecision(
             department: complaint.department ?? facts.category.rawValue, member: member, strategy: Self.handOver,

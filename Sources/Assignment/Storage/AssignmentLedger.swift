@@ -102,6 +102,25 @@ public struct AssignmentLedger: Sendable {
             """, logger: logger)
     }
 
+    /// Remembers who acknowledged a complaint before its first assignment (creating a bare row when the
+    /// acknowledgement came before the classification); the first to acknowledge counts.
+    public func noteEarlyAcknowledgement(
+        by staffID: String, of id: UUID, hotelID: String, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query("""
+            INSERT INTO complaints (complaint_id, hotel_id, status, acknowledged_by) VALUES (\(id), \(hotelID), 'open', \(staffID))
+            ON CONFLICT (complaint_id) DO UPDATE SET acknowledged_by = COALESCE(complaints.acknowledged_by, excluded.acknowledged_by),
+                updated_at = now()
+            """, logger: logger)
+    }
+
+    /// Who acknowledged the complaint before its first assignment, if anyone did.
+    public func earlyAcknowledgement(of id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> String? {
+        let rows = try await connection.query("SELECT acknowledged_by FROM complaints WHERE complaint_id = \(id)", logger: logger)
+        for try await staffID in rows.decode(String?.self) { return staffID }
+        return nil
+    }
+
     /// One assignment, as stored in the history.
     public struct Entry: Sendable, Hashable, Codable {
         public var version: Int
