@@ -150,7 +150,21 @@ struct OrganisationAPITests {
             #expect(try await harness.request(.DELETE, "/v1/hotels/NEW-01/shifts/\(shiftID)", key: manager).status == 204)
             let onDuty = try await harness.request(.GET, "/v1/hotels/NEW-01/on-duty", key: manager)
             #expect((onDuty.json["staff"] as? [Any])?.isEmpty == true)
-            #expect(try await harness.request(.DELETE, "/v1/hotels/NEW-01/staff/NEW-ENG-1", key: manager).status == 204)
+            // They still own the open complaint: deleting them would leave it with nobody.
+            let refused = try await harness.request(.DELETE, "/v1/hotels/NEW-01/staff/NEW-ENG-1", key: manager)
+            #expect(refused.status == 409)
+            #expect((refused.json["detail"] as? String)?.contains(complaint.data.complaintID.uuidString.lowercased()) == true, "\(refused.body)")
+            // Once it is resolved, they can go.
+            let resolved = EventEnvelope(
+                source: "/redress/intake", time: Date(), hotelID: "NEW-01",
+                data: ComplaintUpdated(
+                    complaintID: complaint.data.complaintID, change: .resolved(Resolution(text: "fixed", rootCause: "hvac_failure", isFirstContact: true)),
+                    occurredAt: Date(), actor: EventActor(id: "NEW-ENG-1", role: .staff), statusAfter: .resolved))
+            try await harness.publish([resolved], on: harness.topics.updated)
+            let deleted = await eventually(timeout: .seconds(30)) {
+                (try? await harness.request(.DELETE, "/v1/hotels/NEW-01/staff/NEW-ENG-1", key: manager).status) == 204
+            }
+            #expect(deleted)
             #expect(try await harness.request(.DELETE, "/v1/hotels/NEW-01/staff/NEW-ENG-1", key: manager).status == 404)
         }
     }

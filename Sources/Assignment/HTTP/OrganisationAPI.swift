@@ -95,7 +95,7 @@ public struct OrganisationAPI: Sendable {
                 try await organisations.save(department, hotelID: hotel.id, on: connection, logger: logger)
                 return AnyEncodable(department)
             },
-            conflictOnDelete: { code, hotel in
+            conflictOnDelete: { code, hotel, _, _ in
                 let members = hotel.staff.filter { $0.departments.contains(code) }.map(\.id)
                 return members.isEmpty ? nil : "staff still belong to \(code): \(members.prefix(10).joined(separator: ", "))"
             },
@@ -115,7 +115,14 @@ public struct OrganisationAPI: Sendable {
                 try await organisations.save(member, hotelID: hotel.id, on: connection, logger: logger)
                 return AnyEncodable(member)
             },
-            conflictOnDelete: { _, _ in nil },
+            // Their open complaints would be left with someone who no longer exists: nobody would be
+            // told, and nothing would move them until an SLA escalation.
+            conflictOnDelete: { staffID, hotel, connection, logger in
+                let open = try await organisations.openComplaints(of: staffID, hotelID: hotel.id, limit: 10, on: connection, logger: logger)
+                return open.isEmpty ? nil
+                    : "\(staffID) still owns open complaints (\(open.map(\.lowercasedString).joined(separator: ", "))\(open.count == 10 ? ", …" : "")); "
+                        + "set active: false to stop new ones, and delete them once those are resolved"
+            },
             delete: { staffID in .staff(staffID) })
         addShifts(to: hotels)
 
@@ -142,7 +149,7 @@ public struct OrganisationAPI: Sendable {
         key: @escaping @Sendable (Item) -> String,
         check: @escaping @Sendable (Item, HotelOrganisation) -> [OrganisationIssue],
         save: @escaping @Sendable (Item, HotelOrganisation, PostgresConnection, Logger) async throws -> AnyEncodable,
-        conflictOnDelete: @escaping @Sendable (String, HotelOrganisation) -> String?,
+        conflictOnDelete: @escaping @Sendable (String, HotelOrganisation, PostgresConnection, Logger) async throws -> String?,
         delete: @escaping @Sendable (String) -> OrganisationStore.Item
     ) {
         hotels.get(":hotel/\(name)") { request, context in
@@ -173,7 +180,7 @@ public struct OrganisationAPI: Sendable {
             let hotelID = try hotelParameter(request, context, role: .manager)
             let itemKey = context.parameters.get("key") ?? ""
             try await change(hotelID) { hotel, connection, logger in
-                if let conflict = conflictOnDelete(itemKey, hotel) {
+                if let conflict = try await conflictOnDelete(itemKey, hotel, connection, logger) {
                     throw Problem(.conflict, type: "in-use", title: "Still in use", detail: conflict)
                 }
                 guard try await organisations.delete(delete(itemKey), hotelID: hotelID, on: connection, logger: logger) else {

@@ -144,8 +144,39 @@ public struct OrganisationStore: Sendable {
             }
             try await replace(hotel, fileDigest: digest, on: connection, logger: logger)
             result.applied.append(hotel.id)
+            let orphaned = try await openComplaintsOfFormerStaff(hotel.id, on: connection, logger: logger)
+            if !orphaned.isEmpty {
+                logger.warning(
+                    "the organisation file removed staff who still own open complaints; they stay with them until resolved or escalated",
+                    metadata: ["hotel.id": "\(hotel.id)", "complaints": "\(orphaned.prefix(10).map(\.lowercasedString).joined(separator: ","))",
+                               "complaints.count": "\(orphaned.count)"])
+            }
         }
         return result
+    }
+
+    /// Open complaints of `hotelID` whose owner is no longer on its staff.
+    func openComplaintsOfFormerStaff(_ hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
+        let rows = try await connection.query("""
+            SELECT c.complaint_id FROM complaints c
+            WHERE c.hotel_id = \(hotelID) AND c.status = 'open' AND c.staff_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM staff s WHERE s.hotel_id = c.hotel_id AND s.staff_id = c.staff_id)
+            ORDER BY c.complaint_id
+            """, logger: logger)
+        var ids: [UUID] = []
+        for try await id in rows.decode(UUID.self) { ids.append(id) }
+        return ids
+    }
+
+    /// Open complaints `staffID` owns at `hotelID` (at most `limit`).
+    public func openComplaints(of staffID: String, hotelID: String, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
+        let rows = try await connection.query("""
+            SELECT complaint_id FROM complaints WHERE hotel_id = \(hotelID) AND staff_id = \(staffID) AND status = 'open'
+            ORDER BY complaint_id LIMIT \(limit)
+            """, logger: logger)
+        var ids: [UUID] = []
+        for try await id in rows.decode(UUID.self) { ids.append(id) }
+        return ids
     }
 
     /// Replaces everything stored for `hotel` (settings, departments, staff, shifts).
