@@ -82,6 +82,26 @@ struct ProblemTests {
         }
     }
 
+    /// Made-up keys cost a database query each (the cache only knows keys it has seen): a flood of them
+    /// filled the pool the event pipeline shares, until every request answered 503. Lookups are now
+    /// limited per process, and a key already checked is answered from the cache, flood or not.
+    @Test("a flood of made-up keys is held back at the lookup limit; a known key still gets in")
+    func madeUpKeys() async throws {
+        try await IntakeHarness.run(access: { $0.keyCacheLifetime = .seconds(60); $0.keyLookupsPerSecond = 5 }) { harness in
+            let staff = try await harness.key(.staff)
+            #expect(try await harness.request(.GET, "/v1/complaints", key: staff).status == 200)
+            var statuses: [Int] = []
+            for index in 0..<30 {
+                let madeUp = "rdk_flood\(index)_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())"
+                statuses.append(try await harness.request(.GET, "/v1/complaints", key: madeUp).status)
+            }
+            #expect(statuses.contains(401), "looked up while the bucket lasts")
+            #expect(statuses.contains(429), "then held back: \(statuses)")
+            #expect(Set(statuses) == [401, 429])
+            #expect(try await harness.request(.GET, "/v1/complaints", key: staff).status == 200, "a known key is answered from the cache")
+        }
+    }
+
     @Test("an unreachable database answers 503 with Retry-After, never a bare 500")
     func databaseDown() async throws {
         // A client whose server is not there: a port nothing listens on.

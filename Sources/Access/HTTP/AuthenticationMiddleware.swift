@@ -15,12 +15,22 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     public let client: PostgresClient
     public let database: DatabaseGuard
     public let logger: Logger
+    /// Database lookups of keys the cache does not know, per second for the whole process (bursts of
+    /// twice that): made-up keys cost a query each, and a flood of them would otherwise fill the pool the
+    /// event pipeline shares until every request answered 503. Known keys are answered from the cache.
+    public let lookupsPerSecond: Int
 
-    public init(keys: APIKeyStore, limiter: RateLimiter, client: PostgresClient, database: DatabaseGuard, logger: Logger) {
+    /// The limiter's bucket for lookups (no key id has this form).
+    static let lookupBucket = "<key lookups>"
+
+    public init(
+        keys: APIKeyStore, limiter: RateLimiter, client: PostgresClient, database: DatabaseGuard, lookupsPerSecond: Int = 200, logger: Logger
+    ) {
         self.keys = keys
         self.limiter = limiter
         self.client = client
         self.database = database
+        self.lookupsPerSecond = lookupsPerSecond
         self.logger = logger
     }
 
@@ -29,6 +39,10 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         let keys = self.keys
         let client = self.client
         let logger = self.logger
+        if keys.cached(key) == nil {
+            let lookup = limiter.acquire(key: Self.lookupBucket, rate: lookupsPerSecond)
+            guard lookup.allowed else { throw Problem.rateLimited(retryAfter: lookup.retryAfterSeconds) }
+        }
         guard let caller = try await database.run({ try await keys.authenticate(key, client: client, logger: logger) }) else {
             throw Problem.unauthorized("the API key is unknown or revoked")
         }

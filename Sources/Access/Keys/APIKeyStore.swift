@@ -75,13 +75,21 @@ public final class APIKeyStore: Sendable {
         return revoked
     }
 
+    /// What the cache knows of `key` now: `.some(caller)` (nil for a key found unknown or wrong), or
+    /// `nil` when only the database can tell.
+    public func cached(_ key: APIKeySecret, now: ContinuousClock.Instant = .now) -> Caller?? {
+        guard let cached = cache.withLockedValue({ $0[key.description] }), now - cached.checkedAt < cacheLifetime else { return nil }
+        return .some(cached.caller)
+    }
+
+    /// The most keys the cache holds; past it, expired entries go first, then unknown keys, then the oldest.
+    static let cacheCapacity = 10_000
+
     /// The caller `key` identifies, or `nil` if it is unknown, revoked or its secret is wrong.
     public func authenticate(_ key: APIKeySecret, client: PostgresClient, logger: Logger) async throws -> Caller? {
         let cacheKey = key.description
         let now = ContinuousClock.now
-        if let cached = cache.withLockedValue({ $0[cacheKey] }), now - cached.checkedAt < cacheLifetime {
-            return cached.caller
-        }
+        if let cached = cached(key, now: now) { return cached }
         let rows = try await client.query("""
             SELECT name, role, hotels, secret_sha256, rate_per_second FROM \(unescaped: table)
             WHERE id = \(key.id) AND revoked_at IS NULL
@@ -92,8 +100,15 @@ public final class APIKeyStore: Sendable {
                 caller = Caller(keyID: key.id, name: name, role: role, hotels: Set(hotels), ratePerSecond: rate)
             }
         }
+        let lifetime = cacheLifetime
         cache.withLockedValue { entries in
-            if entries.count > 10_000 { entries.removeAll() }
+            // A flood of made-up keys must not push the real ones out (each would cost a lookup again).
+            if entries.count >= Self.cacheCapacity { entries = entries.filter { now - $0.value.checkedAt < lifetime } }
+            if entries.count >= Self.cacheCapacity { entries = entries.filter { $0.value.caller != nil } }
+            if entries.count >= Self.cacheCapacity {
+                let oldest = entries.sorted { $0.value.checkedAt < $1.value.checkedAt }.prefix(entries.count / 2).map(\.key)
+                for key in oldest { entries[key] = nil }
+            }
             entries[cacheKey] = (caller, now)
         }
         return caller

@@ -140,6 +140,7 @@ public struct ServiceSettings: Sendable, Hashable {
         }
         settings.access.ratePerSecond = max(1, config.int(forKey: "access.rate.per.second", default: 50))
         settings.access.keyCacheLifetime = .seconds(max(0, config.int(forKey: "access.key.cache.seconds", default: 10)))
+        settings.access.keyLookupsPerSecond = max(1, config.int(forKey: "access.key.lookups.per.second", default: 200))
         settings.access.databaseTimeout = .milliseconds(max(100, config.int(forKey: "database.timeout.ms", default: 5000)))
         return settings
     }

@@ -102,7 +102,8 @@ public struct StageRuntime: Sendable {
         let database = DatabaseGuard(timeout: access.databaseTimeout, logger: logger)
         let authentication = AuthenticationMiddleware(
             keys: APIKeyStore(schema: access.schema, cacheLifetime: access.keyCacheLifetime),
-            limiter: RateLimiter(defaultRate: access.ratePerSecond), client: client, database: database, logger: logger)
+            limiter: RateLimiter(defaultRate: access.ratePerSecond), client: client, database: database,
+            lookupsPerSecond: access.keyLookupsPerSecond, logger: logger)
         let resources = StageResources(
             service: service, client: client, producer: producer, database: database, authentication: authentication,
             store: StageStore(client: client, schema: service.schema, connectionsUseSchema: true, logger: logger), logger: logger)
@@ -224,10 +225,13 @@ public struct StageResources: Sendable {
 /// | `access.rate.per.second` | `ACCESS_RATE_PER_SECOND` | 50 requests per second per key (bursts of twice that) |
 /// | `access.key.cache.seconds` | `ACCESS_KEY_CACHE_SECONDS` | 10 (a revocation takes effect within that time) |
 /// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | 5000 (a request's database work; then 503) |
+/// | `access.key.lookups.per.second` | `ACCESS_KEY_LOOKUPS_PER_SECOND` | 200 (keys not in the cache looked up per second; then 429) |
 public struct AccessConfiguration: Sendable, Hashable {
     public var schema: SchemaName = AccessTables.schema
     public var ratePerSecond = 50
     public var keyCacheLifetime: Duration = .seconds(10)
+    /// Lookups of keys the cache does not know, per second and process.
+    public var keyLookupsPerSecond = 200
     public var databaseTimeout: Duration = .seconds(5)
     public init() {}
 }
