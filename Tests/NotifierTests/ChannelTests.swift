@@ -199,6 +199,15 @@ struct ChannelTests {
             #expect(request.json["to"] as? String == "+8613800138000")
             #expect(request.json["message"] as? String == "Serious complaint 1208\n他说：\"空调\" 坏了\n请处理")
             #expect(request.json["sender"] as? String == "REDRESS")
+
+            // A refusal that quotes the message (with the guest's name) and the number without its '+':
+            // neither reaches the reason, which goes to logs, last_error and receipts on Kafka.
+            receiver.script(.status(400, body: #"{"error":"invalid destination 8613800138000 for message 'Dear Ms Li Wei …'"}"#))
+            let refused = await Self.failure { _ = try await SMSGatewayChannel().send(message, logger: .complaintTest) }
+            #expect(refused?.isPermanent == true)
+            #expect(refused?.reason.hasPrefix("[http_400] the receiver answered 400") == true, "\(refused?.reason ?? "")")
+            #expect(refused?.reason.contains("8613800138000") == false && refused?.reason.contains("Li Wei") == false, "\(refused?.reason ?? "")")
+            #expect(SMSGatewayChannel.withoutNumbers("no route to 86 138-0013 8000 (id 42)") == "no route to <number> (id 42)")
         }
     }
 

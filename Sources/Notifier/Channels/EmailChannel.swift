@@ -34,7 +34,8 @@ public struct EmailChannel: NotificationChannel {
         } catch let failure as SMTPClient.Failure {
             let code = failure.reply.map { "smtp_\($0.code)" } ?? "smtp_\(failure.kind)"
             // A server's refusal often quotes the address: receipts and logs never carry it.
-            let reason = failure.description.replacingOccurrences(of: address, with: "<recipient>").prefix(500).description
+            // In any case: a server may lower-case it.
+            let reason = failure.description.replacingOccurrences(of: address, with: "<recipient>", options: .caseInsensitive).prefix(500).description
             throw failure.isPermanent ? DeliveryFailure.permanent(code.lowercased(), reason) : DeliveryFailure.transient(code.lowercased(), reason)
         }
     }

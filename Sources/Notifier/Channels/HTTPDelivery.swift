@@ -17,7 +17,11 @@ struct HTTPDelivery: Sendable {
         var body: String
     }
 
-    func post(_ url: String, body: [UInt8], headers: [(String, String)], timeout: Duration, logger: Logger) async throws -> Answer {
+    /// - Parameter quotesAnswer: Whether a 4xx's reason quotes the start of the receiver's answer (an SMS
+    ///   gateway's may quote the message, with the guest's name, or the number: not for receipts and logs).
+    func post(
+        _ url: String, body: [UInt8], headers: [(String, String)], timeout: Duration, quotesAnswer: Bool = true, logger: Logger
+    ) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
@@ -48,7 +52,7 @@ struct HTTPDelivery: Sendable {
         case 500..<600:
             throw DeliveryFailure.transient("http_\(status)", "the receiver answered \(status)")
         default:
-            throw DeliveryFailure.permanent("http_\(status)", "the receiver answered \(status): \(answer.prefix(200))")
+            throw DeliveryFailure.permanent("http_\(status)", "the receiver answered \(status)" + (quotesAnswer ? ": \(answer.prefix(200))" : ""))
         }
     }
 

@@ -21,14 +21,21 @@ public struct SMSGatewayChannel: NotificationChannel {
         var headers = gateway.headers.map { ($0.key, $0.value) }
         headers.append(("Idempotency-Key", message.idempotencyKey))
         do {
-            let answer = try await http.post(gateway.url, body: Array(body.utf8), headers: headers, timeout: gateway.timeout, logger: logger)
+            let answer = try await http.post(
+                gateway.url, body: Array(body.utf8), headers: headers, timeout: gateway.timeout, quotesAnswer: false, logger: logger)
             return "sms http \(answer.status)"
         } catch let failure as WorkFailure {
-            // A gateway's error may quote the number: receipts and logs never carry it.
+            // Receipts and logs never carry the number, in whatever form an error quotes it.
             var scrubbed = failure
-            scrubbed.reason = failure.reason.replacingOccurrences(of: number, with: "<recipient>")
+            scrubbed.reason = Self.withoutNumbers(failure.reason.replacingOccurrences(of: number, with: "<recipient>"))
             throw scrubbed
         }
+    }
+
+    /// `text` with every run of seven or more digits (a phone number with or without its `+`, spaces or
+    /// dashes) replaced by `<number>`.
+    static func withoutNumbers(_ text: String) -> String {
+        text.replacing(/\+?\d[\d \-]{5,}\d/, with: "<number>")
     }
 
     static func body(template: String, to: String, text: String) throws -> String {
