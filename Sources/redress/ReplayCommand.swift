@@ -55,6 +55,9 @@ struct ReplayCommand: AsyncParsableCommand {
         @Option(help: "Seconds the replay may take.")
         var timeout = 600
 
+        @Flag(help: "Call the external model (CLASSIFIER_EXTERNAL_URL) for every replayed complaint too; by default a replay leaves it out, so that no guest's text leaves the system (and nothing is billed) for a what-if.")
+        var withExternal = false
+
         @Flag(help: "Keep the replay's schema (named in the output) instead of dropping it.")
         var keep = false
 
@@ -75,7 +78,11 @@ struct ReplayCommand: AsyncParsableCommand {
             let output = Topics.classified.renamed(topicPrefix + Topics.classified.name)
             let settings = ServiceSettings(
                 kafkaBrokers: brokerList, databaseURL: url, httpHost: "127.0.0.1", httpPort: 0, logLevel: .warning, shutdownTimeout: .seconds(20))
-            let configuration = try await ClassifierConfiguration.load()
+            var configuration = try await ClassifierConfiguration.load()
+            if !withExternal && configuration.plugins.contains("http") {
+                configuration.plugins.removeAll { $0 == "http" }
+                print("the external model is left out (--with-external calls it for every replayed complaint)")
+            }
             let engine = try ClassifierService.makeEngine(configuration: configuration, logger: logger)
             let service = try StageReplay.replayService(of: .classifier, stamp: "\(Int(Date().timeIntervalSince1970))")
             let runtime = StageRuntime(

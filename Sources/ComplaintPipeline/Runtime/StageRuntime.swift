@@ -86,8 +86,9 @@ public struct StageRuntime: Sendable {
     /// - Throws: A ``MissingMigrations`` if the service's migrations folder cannot be found, or a
     ///   configuration error of the database URL or a Kafka client.
     public func makeServiceGroup() throws -> ServiceGroup {
-        // The shared access schema first: services' own migrations may rely on it.
-        let allMigrations = try [AccessTables.migrations()] + (migrationsOverride ?? service.migrations())
+        // The shared access schema first: services' own migrations may rely on it. A replay (nothing
+        // published) leaves it alone: a newer command must not migrate what running services share.
+        let allMigrations = try (publishes ? [AccessTables.migrations()] : []) + (migrationsOverride ?? service.migrations())
         var databaseConfiguration = try DatabaseConfiguration(url: settings.databaseURL)
         // `pg_stat_activity` and the server's logs say which service a connection belongs to.
         if databaseConfiguration.applicationName == nil { databaseConfiguration.applicationName = service.executable }
