@@ -36,10 +36,11 @@ public struct StageStore: Sendable {
         }
     }
 
-    /// Runs `body` in a read-only transaction.
+    /// Runs `body` in a read-only transaction on one snapshot (repeatable read): a page assembled from
+    /// several queries — a KPI report, a complaint with its timeline — adds up, whatever commits meanwhile.
     public func read<Result: Sendable>(_ body: @Sendable (PostgresConnection, Logger) async throws -> Result) async throws -> Result {
         let logger = self.logger
-        return try await client.transaction(readOnly: true, schema: transactionSchema, logger: logger) { connection in
+        return try await client.transaction(isolationLevel: .repeatableRead, readOnly: true, schema: transactionSchema, logger: logger) { connection in
             try await body(connection, logger)
         }
     }
