@@ -14,25 +14,12 @@ struct ActionIdempotency: Sendable {
     }
 
     /// Claims `claim` for this request (`nil`), or returns the outcome an earlier request with it produced.
-    /// A concurrent request with the same key waits on the row until the first commits or rolls back.
     /// - Throws: ``IdempotencyKeyReused`` when the key was used for another request.
     func earlierOutcome(_ claim: IdempotencyClaim, on connection: PostgresConnection, logger: Logger) async throws -> ActionOutcome? {
-        let inserted = try await connection.query("""
-            INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_sha256, created_at)
-            VALUES (\(claim.apiKeyID), \(claim.key), \(Data(claim.requestSHA256)), now())
-            ON CONFLICT (api_key_id, idempotency_key) DO NOTHING
-            RETURNING api_key_id
-            """, logger: logger)
-        for try await _ in inserted { return nil }
-        let earlier = try await connection.query("""
-            SELECT request_sha256, action_outcome FROM idempotency_keys
-            WHERE api_key_id = \(claim.apiKeyID) AND idempotency_key = \(claim.key)
-            """, logger: logger)
-        for try await (digest, outcome) in earlier.decode((Data, String?).self) {
-            guard Array(digest) == claim.requestSHA256, let outcome else { throw IdempotencyKeyReused(key: claim.key) }
-            return try JSONDecoder().decode(ActionOutcome.self, from: Data(outcome.utf8))
-        }
-        throw PostgresConflictVanished()
+        guard let earlier = try await claim.take(on: connection, logger: logger) else { return nil }
+        // A submission's key: its fingerprint cannot be an action's.
+        guard let outcome = earlier.actionOutcome else { throw IdempotencyKeyReused(key: claim.key) }
+        return try JSONDecoder().decode(ActionOutcome.self, from: Data(outcome.utf8))
     }
 
     /// Keeps `outcome` beside the key this request claimed.

@@ -28,6 +28,38 @@ public struct IdempotencyClaim: Sendable, Hashable {
     }
 }
 
+extension IdempotencyClaim {
+    /// What an earlier request with the key left beside it: the complaint a submission registered, or
+    /// the outcome a staff action produced (JSON).
+    struct Earlier {
+        var complaintID: UUID?
+        var actionOutcome: String?
+    }
+
+    /// Claims the key for this request (`nil`), or returns what the earlier request with it left. A
+    /// concurrent request with the same key waits on the row until the first commits or rolls back.
+    /// - Throws: ``IdempotencyKeyReused`` when the key came with another request.
+    func take(on connection: PostgresConnection, logger: Logger) async throws -> Earlier? {
+        let inserted = try await connection.query("""
+            INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_sha256, created_at)
+            VALUES (\(apiKeyID), \(key), \(Data(requestSHA256)), now())
+            ON CONFLICT (api_key_id, idempotency_key) DO NOTHING
+            RETURNING api_key_id
+            """, logger: logger)
+        for try await _ in inserted { return nil }
+        let earlier = try await connection.query("""
+            SELECT request_sha256, complaint_id, action_outcome FROM idempotency_keys
+            WHERE api_key_id = \(apiKeyID) AND idempotency_key = \(key)
+            """, logger: logger)
+        for try await (digest, complaintID, outcome) in earlier.decode((Data, UUID?, String?).self) {
+            guard Array(digest) == requestSHA256 else { throw IdempotencyKeyReused(key: key) }
+            guard complaintID != nil || outcome != nil else { throw PostgresConflictVanished() }
+            return Earlier(complaintID: complaintID, actionOutcome: outcome)
+        }
+        throw PostgresConflictVanished()
+    }
+}
+
 /// The Idempotency-Key was used before with a different request body.
 public struct IdempotencyKeyReused: Error, Hashable {
     public var key: String
@@ -118,22 +150,12 @@ public struct ComplaintRegistrar: Sendable {
 
     /// Records `claim`, or returns the complaint an earlier request with the same key registered.
     private func claim(_ claim: IdempotencyClaim, on connection: PostgresConnection, logger: Logger) async throws -> UUID? {
-        let inserted = try await connection.query("""
-            INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_sha256, created_at)
-            VALUES (\(claim.apiKeyID), \(claim.key), \(Data(claim.requestSHA256)), now())
-            ON CONFLICT (api_key_id, idempotency_key) DO NOTHING
-            RETURNING api_key_id
-            """, logger: logger)
-        for try await _ in inserted { return nil }
-        let earlier = try await connection.query("""
-            SELECT request_sha256, complaint_id FROM idempotency_keys
-            WHERE api_key_id = \(claim.apiKeyID) AND idempotency_key = \(claim.key)
-            """, logger: logger)
-        for try await (digest, complaintID) in earlier.decode((Data, UUID?).self) {
-            guard Array(digest) == claim.requestSHA256 else { throw IdempotencyKeyReused(key: claim.key) }
-            if let complaintID { return complaintID }
+        guard let earlier = try await claim.take(on: connection, logger: logger) else { return nil }
+        guard let complaintID = earlier.complaintID else {
+            // The key stood for a staff action, whose fingerprint cannot be a submission's body.
+            throw IdempotencyKeyReused(key: claim.key)
         }
-        throw PostgresConflictVanished()
+        return complaintID
     }
 }
 
