@@ -125,11 +125,13 @@ public struct KafkaError: Error, Hashable, CustomStringConvertible {
         let name = String(cString: rd_kafka_error_name(error))
         let text = String(cString: rd_kafka_error_string(error))
         let isFatal = rd_kafka_error_is_fatal(error) != 0
+        // A full local queue is its own case whatever the call: producers wait it out rather than fail.
+        let isQueueFull = rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL
         return KafkaError(
-            code: isFatal ? .fatal : code,
+            code: isFatal ? .fatal : isQueueFull ? .queueFull : code,
             reason: "\(context): \(name): \(text)",
             librdkafkaCode: rd_kafka_error_code(error).rawValue,
-            isRetriable: rd_kafka_error_is_retriable(error) != 0,
+            isRetriable: isQueueFull || rd_kafka_error_is_retriable(error) != 0,
             file: file,
             line: line
         )

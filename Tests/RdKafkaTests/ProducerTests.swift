@@ -123,6 +123,33 @@ struct ProducerTests {
         #expect(producer.deliveredMessageCount == 2)
     }
 
+    /// librdkafka reports a full local queue through an `rd_kafka_error_t`, which was mapped to a
+    /// non-retriable delivery failure: `sendAndAwait`'s wait for room never happened, and the outbox
+    /// relay failed whole rounds during an outage instead of waiting.
+    @Test("a full local queue is .queueFull and retriable; sendAndAwait waits for room instead of failing")
+    func queueFull() async throws {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: ["127.0.0.1:1"])  // nobody there
+        configuration.additionalProperties["queue.buffering.max.messages"] = "1"
+        configuration.messageTimeout = .milliseconds(500)
+        let producer = try KafkaProducer(configuration: configuration, logger: .kafkaTest)
+        try await withRunningServices([producer]) {
+            try producer.send(KafkaProducerMessage(topic: "queue-full", key: nil, value: "fills the queue"))
+            #expect {
+                try producer.send(KafkaProducerMessage(topic: "queue-full", key: nil, value: "no room"))
+            } throws: { error in
+                guard let error = error as? KafkaError else { return false }
+                return error.code == .queueFull && error.isRetriable
+            }
+            // The first message times out (no broker), which makes room: this one is queued, then fails
+            // delivery itself — a delivery failure, not a queue-full error.
+            await #expect {
+                _ = try await producer.sendAndAwait(KafkaProducerMessage(topic: "queue-full", key: nil, value: "waits for room"))
+            } throws: { error in
+                (error as? KafkaError)?.code == .messageDelivery
+            }
+        }
+    }
+
     @Test("an unknown librdkafka property is refused with a precise configuration error")
     func badConfiguration() throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: ["127.0.0.1:1"])

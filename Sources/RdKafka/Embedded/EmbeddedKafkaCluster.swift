@@ -1,5 +1,6 @@
 import CRdKafka
 import Dispatch
+import Foundation
 import Logging
 
 /// An in-process Kafka-protocol cluster: librdkafka's mock cluster, listening on loopback.
@@ -55,8 +56,9 @@ public final class EmbeddedKafkaCluster: Sendable {
     deinit {
         let cluster = self.cluster
         let handle = self.handle
-        // Both calls join threads: never on the cooperative pool.
-        DispatchQueue.global().async {
+        // Both calls join threads: on a thread of their own, never the cooperative pool's (which on
+        // Linux runs on the global queues' threads).
+        Thread.detachNewThread {
             rd_kafka_mock_cluster_destroy(cluster.pointer)
             rd_kafka_destroy(handle.pointer)
         }

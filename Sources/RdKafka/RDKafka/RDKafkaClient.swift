@@ -1,5 +1,6 @@
 import CRdKafka
 import Dispatch
+import Foundation
 import Logging
 import NIOCore
 
@@ -55,8 +56,10 @@ final class RDKafkaClient: Sendable {
     deinit {
         let handle = self.handle
         let queue = self.mainQueue
-        // rd_kafka_destroy joins librdkafka's threads: never do that on the cooperative pool.
-        DispatchQueue.global().async {
+        // rd_kafka_destroy joins librdkafka's threads (a consumer's close first: seconds with a broker
+        // away). On a thread of its own: on Linux the cooperative pool runs on the global queues'
+        // threads, and a blocked one is half the pool on two cores.
+        Thread.detachNewThread {
             rd_kafka_queue_destroy(queue.pointer)
             rd_kafka_destroy(handle.pointer)
         }
