@@ -80,7 +80,9 @@ public struct DeadLetterPublisher: Sendable {
         var attempt = 1
         while true {
             do {
-                _ = try await producer.sendAndAwait(outgoing)
+                // Graceful shutdown ends the wait too (with the broker away it would last the message
+                // timeout, past the shutdown's): the original's offset is not stored, it comes back.
+                _ = try await cancelWhenGracefulShutdown { try await producer.sendAndAwait(outgoing) }
                 Counter(label: "pipeline_dead_letters_total", dimensions: [("service", serviceName), ("topic", message.topic)]).increment()
                 logger.warning("message dead-lettered", metadata: [
                     LoggingKeys.kafkaTopic: "\(message.topic)", LoggingKeys.kafkaPartition: "\(message.partition)",
@@ -88,6 +90,7 @@ public struct DeadLetterPublisher: Sendable {
                 ])
                 return true
             } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { return false }
                 logger.info("dead-letter publish failed; retrying", metadata: [LoggingKeys.error: "\(error)", LoggingKeys.attempt: "\(attempt)"])
                 guard await PipelineSleep.sleep(retry.delay(afterAttempt: attempt)) else { return false }
                 attempt += 1

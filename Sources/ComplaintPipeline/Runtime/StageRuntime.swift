@@ -96,7 +96,16 @@ public struct StageRuntime: Sendable {
         let client = PostgresClient(
             configuration: databaseConfiguration.makeClientConfiguration(searchPath: service.schema), backgroundLogger: logger)
 
+        var relayConfiguration = self.relayConfiguration
+        if let lease = settings.outboxLease {
+            relayConfiguration.lease = lease
+            relayConfiguration.publishTimeout = min(relayConfiguration.publishTimeout, lease / 2)
+        }
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBrokers, clientID: "\(service.executable)-producer")
+        // A message librdkafka still holds when the relay stops waiting for it would be produced again
+        // by the relay's next round, and again: a broker outage of minutes left copies of every pending
+        // event on the topic. librdkafka gives up on each message first; the relay's rounds ride out the outage.
+        producerConfiguration.messageTimeout = min(producerConfiguration.messageTimeout, relayConfiguration.publishTimeout * 4 / 5)
         // Consumer-only properties would make librdkafka warn on the producer.
         producerConfiguration.additionalProperties = kafkaProperties.filter { !consumerOnlyKafkaProperties.contains($0.key) }
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
@@ -131,11 +140,6 @@ public struct StageRuntime: Sendable {
             background.append(("pipeline", EventPipelineService(
                 inputs: inputs, consumer: consumer, client: client, deadLetters: deadLetters,
                 configuration: pipelineConfiguration, crashPoints: pipelineHooks, logger: logger)))
-        }
-        var relayConfiguration = self.relayConfiguration
-        if let lease = settings.outboxLease {
-            relayConfiguration.lease = lease
-            relayConfiguration.publishTimeout = min(relayConfiguration.publishTimeout, lease / 2)
         }
         if publishes {
             background.append(("outbox relay", OutboxRelay(
