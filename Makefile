@@ -3,9 +3,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SWIFT ?= swift
-DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl python3-aiosmtpd chromium chromium-driver python3-selenium fonts-wqy-microhei prometheus
+DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl python3-pip python3-aiosmtpd chromium chromium-driver python3-selenium fonts-wqy-microhei prometheus
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Where `pip install --user` puts commands (schemathesis' `st`): on the PATH of every recipe and test.
+export PATH := $(shell $(PYTHON) -m site --user-base 2>/dev/null)/bin:$(PATH)
 
 .PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-full-loop bench-classifier bench-assignment bench-sla bench-notifier bench-metrics bench-failover clean
 
@@ -27,7 +29,7 @@ deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@$(PYTHON) -c 'import jsonschema, yaml, referencing, openapi_spec_validator' 2>/dev/null || $(call pip,jsonschema pyyaml referencing openapi-spec-validator)
 	@command -v st >/dev/null 2>&1 || $(call pip,schemathesis)
@@ -63,7 +65,7 @@ test-swift:
 	SWIFT_BACKTRACE=$${SWIFT_BACKTRACE:-preset=friendly,interactive=no,color=no} $(SWIFT) test --skip-build --no-parallel
 
 ## demo: Redress on its embedded default (`redress demo`): broker, PostgreSQL, migrations, every
-## service, and 20 sample complaints fed through intake; Ctrl-C stops it.
+## service, and the sample day's complaints (services/demo/day.jsonl) fed through intake; Ctrl-C stops it.
 demo: build
 	.build/debug/redress demo
 

@@ -509,6 +509,7 @@ let package = Package(
             dependencies: [
                 "EmbeddedDefault", "ComplaintStore", "ComplaintTesting", "RdKafkaTestKit", "RdKafka", "ComplaintEvents", "EventTail",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

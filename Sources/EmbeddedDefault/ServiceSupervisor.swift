@@ -38,7 +38,9 @@ public final class ServiceSupervisor: Service, Sendable {
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
 
-    public init(children: [Child], stopTimeout: Duration = .seconds(15), logger: Logger) {
+    /// - Parameter stopTimeout: How long children get to stop before SIGKILL: past the services' own
+    ///   shutdown timeout (`SHUTDOWN_TIMEOUT_SECONDS`, 25), so that a slow stop still finishes cleanly.
+    public init(children: [Child], stopTimeout: Duration = .seconds(30), logger: Logger) {
         self.children = children
         self.stopTimeout = stopTimeout
         self.logger = logger

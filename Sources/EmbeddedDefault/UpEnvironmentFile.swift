@@ -1,7 +1,7 @@
 import Foundation
 
 /// `.redress/up.env`: where `redress up` put things, as shell-sourceable `NAME='value'` lines, so a
-/// developer can `source .redress/up.env` and point `kcat`, `psql` or `redress submit` at the stack.
+/// developer can `source .redress/up.env` and point `kcat`, `psql` or `redress tail` at the stack.
 public struct UpEnvironmentFile: Sendable, Hashable {
     /// Variables in the order they are written.
     public var variables: [(name: String, value: String)]

@@ -57,6 +57,15 @@ struct UpCommand: AsyncParsableCommand {
 
         let fileManager = FileManager.default
         let root = dataDir.hasPrefix("/") ? dataDir : fileManager.currentDirectoryPath + "/" + dataDir
+        // Nothing starts while another stack holds the fixed ports (a demo still running, or its leftovers).
+        let binDirectory = URL(fileURLWithPath: Self.ownExecutablePath()).deletingLastPathComponent().path
+        let built = RedressService.all.filter { fileManager.isExecutableFile(atPath: binDirectory + "/" + $0.executable) }
+        let taken = LoopbackPorts.taken(built.map(\.developmentPort) + (demo ? [Self.demoSMTPPort, DemoMailbox.webhookPort] : []))
+        guard taken.isEmpty else {
+            throw ValidationError(
+                "127.0.0.1 port\(taken.count == 1 ? "" : "s") \(taken.map(String.init).joined(separator: ", ")) \(taken.count == 1 ? "is" : "are") in use: "
+                    + "is another `redress up` or demo still running? Stop it first (`ss -ltnp` names the process).")
+        }
         let logs = root + "/logs"
         try fileManager.createDirectory(atPath: logs, withIntermediateDirectories: true)
 
@@ -66,6 +75,13 @@ struct UpCommand: AsyncParsableCommand {
         if let external = ProcessInfoEnvironment.value("KAFKA_BROKERS") {
             kafkaBrokers = external
             logger.info("using Kafka at KAFKA_BROKERS", metadata: ["kafka.bootstrap": "\(external)"])
+            // A cluster that does not create topics on first use (production ones should not) would leave
+            // every outbox retrying; one that does would give them a single partition. Created as
+            // `redress topics` does (existing ones are left as they are).
+            let admin = try KafkaAdminClient(bootstrapServers: KafkaBootstrap.servers(from: external), logger: logger)
+            let created = try await admin.createTopics(
+                Topics.all.map { KafkaTopicSpecification(name: $0.name, partitions: partitions, replicationFactor: min(brokers, 3)) })
+            if !created.isEmpty { logger.info("topics created", metadata: ["topics": "\(created.sorted().joined(separator: ","))"]) }
         } else {
             let embedded = try EmbeddedKafkaCluster(brokers: brokers, logger: logger)
             try embedded.ensureTopics(Topics.all.map { KafkaTopicSpecification(name: $0.name, partitions: partitions, replicationFactor: min(brokers, 3)) })
@@ -95,7 +111,6 @@ struct UpCommand: AsyncParsableCommand {
             let adminKey = try await DevelopmentSecrets.adminKey(file: root + "/admin.key", database: database, logger: logger)
 
             // Services: every executable that has been built, next to this one.
-            let binDirectory = URL(fileURLWithPath: Self.ownExecutablePath()).deletingLastPathComponent().path
             var children: [ServiceSupervisor.Child] = []
             var variables: [(name: String, value: String)] = [
                 ("KAFKA_BROKERS", kafkaBrokers), ("DATABASE_URL", database.url), ("REDRESS_ADMIN_KEY", adminKey),
@@ -182,9 +197,18 @@ struct UpCommand: AsyncParsableCommand {
             }
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                 services: services,
-                gracefulShutdownSignals: [.sigterm, .sigint],
+                // SIGHUP too: closing the terminal stops everything it started (the demo's mailbox included).
+                gracefulShutdownSignals: [.sigterm, .sigint, .sighup],
                 logger: logger
             ))
+            if let parent = ProcessInfo.processInfo.environment[ServiceSupervisor.supervisorVariable].flatMap(Int32.init) {
+                // Started by a program that says so (a test): end with it, even when it was killed and could not stop us.
+                Task {
+                    while getppid() == parent { try? await Task.sleep(for: .seconds(1)) }
+                    logger.warning("the process that started redress up is gone; stopping")
+                    await group.triggerGracefulShutdown()
+                }
+            }
             try await group.run()
         } catch {
             logger.error("redress up failed", metadata: ["error": "\(error)"])

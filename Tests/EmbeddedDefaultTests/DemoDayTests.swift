@@ -25,7 +25,7 @@ extension RedressUpTests {
         let printed = up.banner + up.output
         let brokers = KafkaBootstrap.servers(from: try #require(up.variables["KAFKA_BROKERS"]))
         defer {
-            #expect(up.stop() == 0)
+            #expect(up.stopNow() == 0)
             #expect(!up.leftSurvivors)
         }
         try #require(over, "the demo day did not finish:\n\(printed.suffix(3000))")

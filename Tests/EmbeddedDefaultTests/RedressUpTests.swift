@@ -74,7 +74,7 @@ struct RedressUpTests {
             #expect(((history.json["assignments"] as? [[String: Any]])?.first?["staffId"] as? String) == assignee["staffId"] as? String)
         }
 
-        #expect(up.stop() == 0)
+        #expect(await up.stop() == 0)
         // No server of this data folder survives.
         #expect(!up.leftSurvivors, "processes of \(up.folder.path) survived")
     }
@@ -132,7 +132,7 @@ struct RedressUpTests {
         #expect(assignments.first?.reason == "initial", "\(assignments)")
         #expect(assignments.contains { $0.reason == "escalation" && $0.level >= 1 }, "\(assignments)")
 
-        #expect(up.stop() == 0)
+        #expect(await up.stop() == 0)
         #expect(!up.leftSurvivors, "processes of \(up.folder.path) survived")
     }
 }

@@ -1,4 +1,5 @@
 import ComplaintTesting
+import EmbeddedDefault
 import NIOHTTP1
 import Foundation
 
@@ -34,6 +35,8 @@ final class UpProcess: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["KAFKA_BROKERS"] = nil
         environment["DATABASE_URL"] = nil
+        // It ends with this test process, even one stopped by Ctrl-C that never ran its deinit.
+        environment[ServiceSupervisor.supervisorVariable] = String(getpid())
         environment.merge(extra) { _, new in new }
         process.environment = environment
         let output = Pipe()
@@ -80,14 +83,26 @@ final class UpProcess: @unchecked Sendable {
 
     /// SIGTERM, then waits; SIGKILL after 30 s. Returns the exit status.
     @discardableResult
-    func stop() -> Int32 {
+    /// SIGTERM, up to 30 s to stop (waiting without holding a thread of the task pool), then SIGKILL.
+    func stop() async -> Int32 {
+        if process.isRunning {
+            process.terminate()
+            let deadline = ContinuousClock.now + .seconds(30)
+            while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        }
+        return stopNow()
+    }
+
+    /// The same, blocking: for `deinit`, when a test ended without stopping it.
+    @discardableResult
+    func stopNow() -> Int32 {
         if process.isRunning {
             process.terminate()
             let deadline = Date().addingTimeInterval(30)
             while process.isRunning && Date() < deadline { usleep(50_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
         }
+        process.waitUntilExit()
         return process.terminationStatus
     }
 
@@ -103,7 +118,7 @@ final class UpProcess: @unchecked Sendable {
     }
 
     deinit {
-        stop()
+        stopNow()
         try? FileManager.default.removeItem(at: folder)
     }
 }

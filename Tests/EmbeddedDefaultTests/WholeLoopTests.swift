@@ -155,7 +155,7 @@ extension RedressUpTests {
             #expect(counted, "\(hotel): \(totals)")
         }
 
-        #expect(up.stop() == 0)
+        #expect(await up.stop() == 0)
         #expect(!up.leftSurvivors, "processes of \(up.folder.path) survived")
     }
 
