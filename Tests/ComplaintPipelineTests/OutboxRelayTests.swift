@@ -33,15 +33,21 @@ struct OutboxRelayTests {
         Dictionary(grouping: messages, by: { $0.keyString ?? "" }).mapValues { $0.map(\.valueString) }
     }
 
-    static func relay(_ outbox: Outbox, client: PostgresClient, kafka: KafkaTestEnvironment, sweep: Duration) throws -> (KafkaProducer, OutboxRelay) {
-        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "relay-test"), logger: kafka.logger)
+    /// A relay and its producer, configured as the stage runtime does (the producer gives up on a message
+    /// before the relay stops waiting for it).
+    static func relay(
+        _ outbox: Outbox, client: PostgresClient, kafka: KafkaTestEnvironment, sweep: Duration, publishTimeout: Duration = .seconds(5)
+    ) throws -> (KafkaProducer, OutboxRelay) {
         var configuration = OutboxRelay.Configuration()
         configuration.sweepInterval = sweep
         configuration.batchSize = 50
         configuration.retry.initialDelay = .milliseconds(20)
         configuration.retry.maximumDelay = .milliseconds(500)
-        configuration.publishTimeout = .seconds(5)
-        configuration.lease = .seconds(10)
+        configuration.publishTimeout = publishTimeout
+        configuration.lease = publishTimeout * 2
+        var producerConfiguration = kafka.producerConfiguration(clientID: "relay-test")
+        producerConfiguration.messageTimeout = configuration.producerMessageTimeout
+        let producer = try KafkaProducer(configuration: producerConfiguration, logger: kafka.logger)
         return (producer, OutboxRelay(outbox: outbox, client: client, producer: producer, configuration: configuration, logger: kafka.logger))
     }
 
@@ -118,6 +124,38 @@ struct OutboxRelayTests {
             for key in keys {
                 #expect(Self.perKeyOrder(messages)[key] == (0..<4).map { "\(key)#\($0)" })
             }
+        }
+    }
+
+    /// An outage several publish timeouts long: each relay round used to give up waiting while librdkafka
+    /// kept the message queued, and the next round produced the row again — copies of every pending event.
+    @Test("an outage longer than the publish timeout leaves one copy of each event, not one per relay round",
+          .enabled(if: !KafkaTestEnvironment.usesExternalKafka, "needs the embedded cluster to take the broker down"))
+    func noCopiesAfterLongOutage() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let cluster = try #require(kafka.embedded)
+        let topic = try await kafka.makeTopic(prefix: "outbox-copies", partitions: 1)
+        try await withRuntimeTables { client, tables in
+            let (producer, relay) = try Self.relay(
+                tables.outbox, client: client, kafka: kafka, sweep: .milliseconds(200), publishTimeout: .seconds(1))
+            try await withRunningServices([producer, relay]) {
+                try cluster.setBrokerDown(1)
+                try await Self.enqueue(keys: ["complaint-a", "complaint-b"], perKey: 2, topic: topic, outbox: tables.outbox, client: client)
+                // Several publish timeouts, and relay rounds, pass with the broker away.
+                try await Task.sleep(for: .seconds(6))
+                try cluster.setBrokerUp(1)
+                let drained = try await eventually(timeout: .seconds(60)) { try await Self.unsent(tables.outbox, client: client) == 0 }
+                #expect(drained)
+            }
+            let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topic]), logger: kafka.logger)
+            let (messages, copies) = try await withRunningServices([consumer]) {
+                let messages = try await consumer.collect(4)
+                // Anything after the four is a copy.
+                let copies = (try? await consumer.collect(1, timeout: .seconds(3))) ?? []
+                return (messages, copies)
+            }
+            #expect(messages.map(\.valueString).sorted() == ["complaint-a#0", "complaint-a#1", "complaint-b#0", "complaint-b#1"])
+            #expect(copies.isEmpty, "copies: \(copies.map(\.valueString))")
         }
     }
 }

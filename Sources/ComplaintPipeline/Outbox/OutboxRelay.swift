@@ -33,6 +33,12 @@ public final class OutboxRelay: Service {
         /// Backoff after a failed round (database or broker down).
         public var retry = RetryPolicy()
         public init() {}
+
+        /// The producer's `message.timeout.ms` for this relay: below ``publishTimeout``, so librdkafka
+        /// gives up on a message before the relay stops waiting for it. Otherwise the message stays
+        /// queued inside librdkafka while the relay's next round produces the row again: a broker outage
+        /// of minutes left several copies of every pending event on the topic.
+        public var producerMessageTimeout: Duration { publishTimeout * 4 / 5 }
     }
 
     private let outbox: Outbox

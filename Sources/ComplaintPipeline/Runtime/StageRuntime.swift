@@ -102,10 +102,8 @@ public struct StageRuntime: Sendable {
             relayConfiguration.publishTimeout = min(relayConfiguration.publishTimeout, lease / 2)
         }
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBrokers, clientID: "\(service.executable)-producer")
-        // A message librdkafka still holds when the relay stops waiting for it would be produced again
-        // by the relay's next round, and again: a broker outage of minutes left copies of every pending
-        // event on the topic. librdkafka gives up on each message first; the relay's rounds ride out the outage.
-        producerConfiguration.messageTimeout = min(producerConfiguration.messageTimeout, relayConfiguration.publishTimeout * 4 / 5)
+        // librdkafka gives up on each message before the relay stops waiting for it; the relay's rounds ride out an outage.
+        producerConfiguration.messageTimeout = min(producerConfiguration.messageTimeout, relayConfiguration.producerMessageTimeout)
         // Consumer-only properties would make librdkafka warn on the producer.
         producerConfiguration.additionalProperties = kafkaProperties.filter { !consumerOnlyKafkaProperties.contains($0.key) }
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
