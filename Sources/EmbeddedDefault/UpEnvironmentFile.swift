@@ -6,6 +6,11 @@ public struct UpEnvironmentFile: Sendable, Hashable {
     /// Variables in the order they are written.
     public var variables: [(name: String, value: String)]
 
+    /// Set in the file to its own path: a shell that sourced it carries the variable, so the `redress`
+    /// commands know its `KAFKA_BROKERS` and `DATABASE_URL` came from a file that a later `redress up`
+    /// rewrites (new ports each run) and read the file again instead of trusting the shell's copy.
+    public static let sourcedVariable = "REDRESS_UP_ENV"
+
     public init(variables: [(name: String, value: String)]) {
         self.variables = variables
     }

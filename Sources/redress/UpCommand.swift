@@ -72,7 +72,7 @@ struct UpCommand: AsyncParsableCommand {
         // Kafka: the embedded cluster unless KAFKA_BROKERS names one.
         var cluster: EmbeddedKafkaCluster?
         let kafkaBrokers: String
-        if let external = ProcessInfoEnvironment.value("KAFKA_BROKERS") {
+        if let external = ProcessInfoEnvironment.external("KAFKA_BROKERS", logger: logger) {
             kafkaBrokers = external
             logger.info("using Kafka at KAFKA_BROKERS", metadata: ["kafka.bootstrap": "\(external)"])
             // A cluster that does not create topics on first use (production ones should not) would leave
@@ -93,7 +93,7 @@ struct UpCommand: AsyncParsableCommand {
         // PostgreSQL: a private, durable server under the data folder unless DATABASE_URL names one.
         var postgres: EmbeddedPostgres?
         let database: DatabaseConfiguration
-        if let url = ProcessInfoEnvironment.value("DATABASE_URL") {
+        if let url = ProcessInfoEnvironment.external("DATABASE_URL", logger: logger) {
             database = try DatabaseConfiguration(url: url)
             logger.info("using PostgreSQL at DATABASE_URL", metadata: ["database": "\(database.redactedDescription)"])
         } else {
@@ -147,7 +147,7 @@ struct UpCommand: AsyncParsableCommand {
                 variables.append((service.urlVariable, "http://127.0.0.1:\(service.developmentPort)"))
             }
             let envFile = root + "/up.env"
-            try UpEnvironmentFile(variables: variables).write(to: envFile)
+            try UpEnvironmentFile(variables: variables + [(UpEnvironmentFile.sourcedVariable, envFile)]).write(to: envFile)
 
             print("Redress is up (Ctrl-C stops it)")
             print("  Kafka:      \(kafkaBrokers)")

@@ -50,6 +50,17 @@ struct RedressUpTests {
         #expect(list.process.terminationStatus == 0, "\(list.output)")
         #expect(list.output.contains(keyID) && list.output.contains("admin"), "\(list.output)")
 
+        // A shell that sourced an up.env of an earlier run still carries that run's DATABASE_URL (each run
+        // picks new ports); REDRESS_UP_ENV, set by sourcing, makes the commands read the file again.
+        #expect(up.variables["REDRESS_UP_ENV"] == up.folder.appendingPathComponent("up.env").path)
+        let stale = try ChildProcess(
+            try #require(RedressExecutable.url), arguments: ["apikey", "list"],
+            environment: ["DATABASE_URL": "postgres://redress:gone@127.0.0.1:1/redress", "REDRESS_UP_ENV": up.folder.appendingPathComponent("up.env").path],
+            removing: ["KAFKA_BROKERS", "REDRESS_ADMIN_KEY"])
+        defer { stale.stop() }
+        #expect(await eventually(timeout: .seconds(30)) { !stale.isRunning }, "apikey list did not finish: \(stale.output)")
+        #expect(stale.process.terminationStatus == 0 && stale.output.contains(keyID), "\(stale.output)")
+
         // Across real processes: a complaint posted to intake is classified, assigned to someone of the
         // shipped organisation, and intake's record shows the assignee.
         if let intake = value("INTAKE_URL"), value("CLASSIFIER_URL") != nil, let assignment = value("ASSIGNMENT_URL") {
