@@ -10,6 +10,23 @@ public struct UpEnvironmentFile: Sendable, Hashable {
     /// commands know its `KAFKA_BROKERS` and `DATABASE_URL` came from a file that a later `redress up`
     /// rewrites (new ports each run) and read the file again instead of trusting the shell's copy.
     public static let sourcedVariable = "REDRESS_UP_ENV"
+    /// Set in the file to ``digest(of:)`` of what it says for the ``runVariables``: a shell whose values
+    /// still match it has them from sourcing (stale after a restart), not from someone setting them since.
+    public static let digestVariable = "REDRESS_UP_ENV_DIGEST"
+    /// What changes with every run of `redress up` (its broker's and database's ports).
+    public static let runVariables = ["KAFKA_BROKERS", "DATABASE_URL"]
+
+    /// A digest of `value(name)` for the ``runVariables`` (FNV-1a, hex): stable across processes.
+    public static func digest(of value: (String) -> String?) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for name in runVariables {
+            for byte in "\(name)=\(value(name) ?? "")\n".utf8 {
+                hash ^= UInt64(byte)
+                hash &*= 0x0000_0100_0000_01b3
+            }
+        }
+        return String(hash, radix: 16)
+    }
 
     public init(variables: [(name: String, value: String)]) {
         self.variables = variables

@@ -147,7 +147,10 @@ struct UpCommand: AsyncParsableCommand {
                 variables.append((service.urlVariable, "http://127.0.0.1:\(service.developmentPort)"))
             }
             let envFile = root + "/up.env"
-            try UpEnvironmentFile(variables: variables + [(UpEnvironmentFile.sourcedVariable, envFile)]).write(to: envFile)
+            let written = Dictionary(variables, uniquingKeysWith: { $1 })
+            try UpEnvironmentFile(variables: variables + [
+                (UpEnvironmentFile.sourcedVariable, envFile), (UpEnvironmentFile.digestVariable, UpEnvironmentFile.digest { written[$0] }),
+            ]).write(to: envFile)
 
             print("Redress is up (Ctrl-C stops it)")
             print("  Kafka:      \(kafkaBrokers)")

@@ -43,13 +43,21 @@ struct EarlyActionTests {
         }
     }
 
-    @Test("resolved before it was classified: nobody is assigned or told")
+    /// Not assigning it would leave a complaint the guest reopens later with nobody: it still gets an owner,
+    /// and it does not count against their capacity while it stays resolved.
+    @Test("resolved before it was classified: it still gets an owner, without counting against their capacity")
     func resolvedFirst() async throws {
         try await Self.withHandlers { store, schema, status, classified in
             let id = UUID(), bo = "\(AssignmentHarness.hotelA)-HK-2"
-            _ = try await handleDirectly(Self.updated(.resolved(Resolution(text: "fixed at the desk", rootCause: "hvac_failure", isFirstContact: true)), of: id, by: bo, status: .resolved), with: status, store: store, schema: schema)
+            _ = try await handleDirectly(
+                Self.updated(.resolved(Resolution(text: "fixed at the desk", rootCause: "hvac_failure", isFirstContact: true)), of: id, by: bo, status: .resolved),
+                with: status, store: store, schema: schema)
             let events = try await handleDirectly(try AssignmentHarness.classified(complaintID: id), with: classified, store: store, schema: schema)
-            #expect(events.isEmpty)
+            #expect(events.count == 1)
+            let loads = try await store.read { connection, logger in
+                try await AssignmentLedger().openLoads(hotelID: AssignmentHarness.hotelA, on: connection, logger: logger)
+            }
+            #expect(loads.values.reduce(0, +) == 0, "\(loads)")
         }
     }
 }

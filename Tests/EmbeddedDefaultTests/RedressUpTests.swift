@@ -1,6 +1,7 @@
 import ComplaintEvents
 import ComplaintStore
 import ComplaintTesting
+import EmbeddedDefault
 import Foundation
 import Logging
 import NIOHTTP1
@@ -53,10 +54,15 @@ struct RedressUpTests {
         // A shell that sourced an up.env of an earlier run still carries that run's DATABASE_URL (each run
         // picks new ports); REDRESS_UP_ENV, set by sourcing, makes the commands read the file again.
         #expect(up.variables["REDRESS_UP_ENV"] == up.folder.appendingPathComponent("up.env").path)
+        // The shell as sourcing an earlier run's file left it: that run's values and their digest.
+        let earlier = ["KAFKA_BROKERS": "127.0.0.1:1", "DATABASE_URL": "postgres://redress:gone@127.0.0.1:1/redress"]
         let stale = try ChildProcess(
             try #require(RedressExecutable.url), arguments: ["apikey", "list"],
-            environment: ["DATABASE_URL": "postgres://redress:gone@127.0.0.1:1/redress", "REDRESS_UP_ENV": up.folder.appendingPathComponent("up.env").path],
-            removing: ["KAFKA_BROKERS", "REDRESS_ADMIN_KEY"])
+            environment: earlier.merging([
+                "REDRESS_UP_ENV": up.folder.appendingPathComponent("up.env").path,
+                "REDRESS_UP_ENV_DIGEST": UpEnvironmentFile.digest { earlier[$0] },
+            ]) { $1 },
+            removing: ["REDRESS_ADMIN_KEY"])
         defer { stale.stop() }
         #expect(await eventually(timeout: .seconds(30)) { !stale.isRunning }, "apikey list did not finish: \(stale.output)")
         #expect(stale.process.terminationStatus == 0 && stale.output.contains(keyID), "\(stale.output)")

@@ -39,7 +39,9 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         let keys = self.keys
         let client = self.client
         let logger = self.logger
-        if keys.cached(key) == nil {
+        // Only keys nobody has seen count against the limit: a known key whose entry expired, or every key
+        // when nothing is cached, is looked up as before.
+        if keys.caches, keys.cached(key) == nil, !keys.wasValid(key) {
             let lookup = limiter.acquire(key: Self.lookupBucket, rate: lookupsPerSecond)
             guard lookup.allowed else { throw Problem.rateLimited(retryAfter: lookup.retryAfterSeconds) }
         }

@@ -82,6 +82,16 @@ public final class APIKeyStore: Sendable {
         return .some(cached.caller)
     }
 
+    /// Whether `key` was found valid when last checked, however long ago (while the cache still holds it):
+    /// such a key is looked up again when its entry expires without counting against the lookup limit, so a
+    /// flood of made-up keys cannot shut out the real ones.
+    public func wasValid(_ key: APIKeySecret) -> Bool {
+        cache.withLockedValue { $0[key.description]?.caller != nil }
+    }
+
+    /// Whether checked keys are remembered at all (`ACCESS_KEY_CACHE_SECONDS` above 0).
+    public var caches: Bool { cacheLifetime > .zero }
+
     /// The most keys the cache holds; past it, expired entries go first, then unknown keys, then the oldest.
     static let cacheCapacity = 10_000
 

@@ -55,11 +55,6 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
             context.logger.info("complaint already assigned; facts updated, owner kept")
             return []
         }
-        guard complaint.status == .open else {
-            // Resolved or closed at the desk before the classification came (another topic): nobody to tell.
-            context.logger.info("complaint \(complaint.status.rawValue) before it was classified; not assigned")
-            return []
-        }
         // Acknowledged at the desk before the classification came: the one who took it keeps it.
         if let staffID = try await assigner.ledger.earlyAcknowledgement(of: facts.complaintID, on: context.connection, logger: context.logger),
            let member = hotel.member(staffID), member.active

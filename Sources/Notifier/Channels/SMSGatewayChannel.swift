@@ -32,10 +32,10 @@ public struct SMSGatewayChannel: NotificationChannel {
         }
     }
 
-    /// `text` with every run of seven or more digits (a phone number with or without its `+`, spaces or
-    /// dashes) replaced by `<number>`.
+    /// `text` with every run of seven or more digits, single spaces or dashes between them allowed (a
+    /// phone number with or without its `+`), replaced by `<number>`.
     static func withoutNumbers(_ text: String) -> String {
-        text.replacing(/\+?\d[\d \-]{5,}\d/, with: "<number>")
+        text.replacing(/\+?\d(?:[ \-]?\d){6,}/, with: "<number>")
     }
 
     static func body(template: String, to: String, text: String) throws -> String {
