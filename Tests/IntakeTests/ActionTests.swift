@@ -6,6 +6,7 @@ import Foundation
 import Intake
 import NIOCore
 import NIOHTTP1
+import PostgresNIO
 import RdKafka
 import Testing
 
@@ -173,6 +174,44 @@ struct ActionTests {
             let complaint = try await harness.request(.GET, "/v1/complaints/\(id)", key: staff)
             let amounts = (complaint.json["compensations"] as? [[String: Any]] ?? []).compactMap { $0["amountMinor"] as? Int }
             #expect(amounts == [15000, 3000], "each granted once")
+        }
+    }
+
+    @Test("an action stuck behind a lock answers 503 when the guard gives up, and takes no effect after")
+    func lockedComplaint() async throws {
+        try await IntakeHarness.run(access: { $0.databaseTimeout = .seconds(1) }) { harness in
+            let staff = try await harness.key(.staff)
+            let (_, id) = try await harness.submit(IntakeHarness.submission())
+            let complaintID = try #require(UUID(uuidString: id))
+            let table = "\(harness.schema).complaints"
+            // Another transaction holds the complaint's row (a long report, an operator's psql session).
+            let reply = try await harness.client.withConnection { holder in
+                try await holder.query("BEGIN", logger: .complaintTest)
+                try await holder.query("SELECT 1 FROM \(unescaped: table) WHERE id = \(complaintID) FOR UPDATE", logger: .complaintTest)
+                // Without a server-side bound the request waits for the lock, so the holder lets go after
+                // 30 s at the latest, and the test fails instead of hanging.
+                let reply = try await withThrowingTaskGroup(of: IntakeHarness.Reply?.self) { group in
+                    group.addTask { try await harness.request(.POST, "/v1/complaints/\(id)/acknowledge", key: staff) }
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(30))
+                        return nil
+                    }
+                    defer { group.cancelAll() }
+                    return try await group.next() ?? nil
+                }
+                try await holder.query("ROLLBACK", logger: .complaintTest)
+                return reply
+            }
+            let answered = try #require(reply, "the request waited for the lock past the guard's deadline")
+            #expect(answered.status == 503)
+            #expect(answered.headers["retry-after"] == "1", "\(answered.body)")
+            // The statement was cancelled, not left waiting to take effect once the lock is gone; and
+            // one request's wait does not shut the API: the guard stays closed.
+            let complaint = try await harness.request(.GET, "/v1/complaints/\(id)", key: staff)
+            #expect(complaint.status == 200, "\(complaint.body)")
+            #expect(complaint.json["status"] as? String == "received")
+            let retry = try await harness.request(.POST, "/v1/complaints/\(id)/acknowledge", key: staff)
+            #expect(retry.status == 200, "\(retry.body)")
         }
     }
 }

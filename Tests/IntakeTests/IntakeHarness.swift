@@ -170,7 +170,8 @@ extension IntakeAPI {
             keys: APIKeyStore(cacheLifetime: .zero), limiter: RateLimiter(defaultRate: 50), client: client, database: database,
             logger: .complaintTest)
         return IntakeAPI(
-            configuration: configuration, store: StageStore(client: client, schema: schema, logger: .complaintTest), database: database,
+            configuration: configuration,
+            store: StageStore(client: client, schema: schema, logger: .complaintTest).boundingStatements(by: databaseTimeout), database: database,
             authentication: authentication)
     }
 }

@@ -4,8 +4,11 @@ import NIOConcurrencyHelpers
 
 /// Bounds an HTTP request's database work and turns an unreachable PostgreSQL into a prompt 503.
 ///
-/// Every call has a deadline. When a call finds the database unreachable (a refused connection, a
-/// deadline passed), the guard *opens* for ``cooldown``: requests meanwhile answer 503 at once instead
+/// Every call has a deadline: ``timeout`` for each statement, which the server enforces when the
+/// request's store bounds its statements by it (`StageStore.boundingStatements(by:)`), and a little
+/// more for the whole call. A statement the server cancelled (a lock held elsewhere) answers 503 for
+/// that request alone. When a call finds the database unreachable (a refused connection, the whole
+/// call's deadline passed), the guard *opens* for ``cooldown``: requests meanwhile answer 503 at once instead
 /// of each waiting the full deadline, except one probe at a time that tries the database and closes the
 /// guard when it answers. Serialization conflicts and deadlocks are retried twice.
 public final class DatabaseGuard: Sendable {
@@ -17,6 +20,9 @@ public final class DatabaseGuard: Sendable {
         var probing = false
     }
     private let state = NIOLockedValueBox(State())
+    /// How much longer than ``timeout`` a whole call may take before the guard gives up on the database:
+    /// room for the server to cancel a statement and say so.
+    static let grace: Duration = .seconds(1)
 
     public init(timeout: Duration, cooldown: Duration = .seconds(2), logger: Logger) {
         self.timeout = timeout
@@ -34,12 +40,16 @@ public final class DatabaseGuard: Sendable {
         while true {
             attempt += 1
             do {
-                let result = try await withDeadline(timeout, work)
+                let result = try await withDeadline(timeout + Self.grace, work)
                 if isProbe { state.withLockedValue { $0.openUntil = nil } }
                 return result
             } catch is DeadlineExceeded {
-                trip("the database did not answer within \(timeout)")
-                throw Problem.unavailable("the database did not answer within \(timeout)")
+                trip("the database did not answer within \(timeout + Self.grace)")
+                throw Problem.unavailable("the database did not answer within \(timeout + Self.grace)")
+            } catch let error where PostgresErrorClassifier.sqlState(of: error) == "57014" {
+                // The server cancelled a statement past `timeout`: this request waited (for a lock, on a
+                // slow plan), the database itself answers.
+                throw Problem.unavailable("the database did not finish this request within \(timeout); retry shortly", retryAfter: 1)
             } catch let error where PostgresErrorClassifier.isTransient(error) {
                 let sqlState = PostgresErrorClassifier.sqlState(of: error)
                 if sqlState == "40001" || sqlState == "40P01" {

@@ -54,7 +54,7 @@ public enum AssignmentService {
         }
         runtime.addRoutes = { router, resources in
             OrganisationAPI(
-                store: resources.store, database: resources.database, authentication: resources.authentication,
+                store: resources.requestStore, database: resources.database, authentication: resources.authentication,
                 strategies: strategies.names, organisations: organisations
             ).addRoutes(to: router)
         }

@@ -88,7 +88,7 @@ public enum MetricsService {
         let clock = parts.clock
         runtime.addRoutes = { router, resources in
             var api = MetricsAPI(
-                store: resources.store, database: resources.database, authentication: resources.authentication, settings: settings,
+                store: resources.requestStore, database: resources.database, authentication: resources.authentication, settings: settings,
                 feed: nil)
             api.feedLookup = { feedBox.withLock { $0 } }
             api.kpiRegistry = parts.kpiRegistry

@@ -21,7 +21,7 @@ import SystemPackage
 /// | `kafka.session.timeout.ms` | `KAFKA_SESSION_TIMEOUT_MS` | `6000`: how long a killed replica's partitions wait before another replica takes them |
 /// | `access.rate.per.second` | `ACCESS_RATE_PER_SECOND` | `50` requests per second per API key and process (bursts of twice that) |
 /// | `access.key.cache.seconds` | `ACCESS_KEY_CACHE_SECONDS` | `10` (how long a revoked key may still work) |
-/// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | `5000` (an HTTP request's database work; then 503) |
+/// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | `5000` (each statement of an HTTP request, the server cancelling it; then 503) |
 /// | `outbox.lease.seconds` | `OUTBOX_LEASE_SECONDS` | `60`: how long outbox rows a killed replica was publishing wait before another replica publishes them (a publish may take half of it) |
 public struct ServiceSettings: Sendable, Hashable {
     public var kafkaBrokers: [String]

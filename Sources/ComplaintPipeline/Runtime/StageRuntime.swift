@@ -216,8 +216,10 @@ public struct StageResources: Sendable {
     public var database: DatabaseGuard
     /// Add it to a route group to require an API key: the caller lands in the request context.
     public var authentication: AuthenticationMiddleware
-    /// Transactions on the service's own schema, for its routes.
+    /// Transactions on the service's own schema, for its background work (no statement timeout).
     public var store: StageStore
+    /// ``store`` for its routes: the server cancels a statement when the ``database`` guard gives up on it.
+    public var requestStore: StageStore { store.boundingStatements(by: database.timeout) }
     public var logger: Logger
 }
 
@@ -227,7 +229,7 @@ public struct StageResources: Sendable {
 /// | --- | --- | --- |
 /// | `access.rate.per.second` | `ACCESS_RATE_PER_SECOND` | 50 requests per second per key (bursts of twice that) |
 /// | `access.key.cache.seconds` | `ACCESS_KEY_CACHE_SECONDS` | 10 (a revocation takes effect within that time) |
-/// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | 5000 (a request's database work; then 503) |
+/// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | 5000 (each statement of a request, the server cancelling it; then 503) |
 /// | `access.key.lookups.per.second` | `ACCESS_KEY_LOOKUPS_PER_SECOND` | 200 (keys not in the cache looked up per second; then 429) |
 public struct AccessConfiguration: Sendable, Hashable {
     public var schema: SchemaName = AccessTables.schema

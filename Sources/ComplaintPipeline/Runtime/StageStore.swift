@@ -12,6 +12,8 @@ public struct StageStore: Sendable {
     private let outbox: Outbox
     /// `nil` when the client's connections already start with the schema on their `search_path`.
     private let transactionSchema: SchemaName?
+    /// The server cancels a statement running longer; `nil`: no limit (background work).
+    public private(set) var statementTimeout: Duration?
 
     /// - Parameter connectionsUseSchema: `client` was made with `searchPath: schema` (the runtime's own
     ///   pool): no `SET LOCAL` per transaction is needed.
@@ -23,13 +25,22 @@ public struct StageStore: Sendable {
         self.transactionSchema = connectionsUseSchema ? nil : schema
     }
 
+    /// This store, with the server cancelling any statement that runs longer than `limit` — for an HTTP
+    /// request whose ``Access/DatabaseGuard`` answers 503 after the same time: a statement waiting for a
+    /// lock then ends with the request instead of holding a connection and taking effect afterwards.
+    public func boundingStatements(by limit: Duration) -> StageStore {
+        var bounded = self
+        bounded.statementTimeout = limit
+        return bounded
+    }
+
     /// Runs `body` in a transaction; the events it returns are written to the outbox before the commit.
     public func write<Result: Sendable>(
         _ body: @Sendable (PostgresConnection, Logger) async throws -> (Result, [OutgoingEvent])
     ) async throws -> Result {
         let outbox = self.outbox
         let logger = self.logger
-        return try await client.transaction(schema: transactionSchema, logger: logger) { connection in
+        return try await client.transaction(schema: transactionSchema, statementTimeout: statementTimeout, logger: logger) { connection in
             let (result, events) = try await body(connection, logger)
             try await outbox.enqueue(events.map(\.row), on: connection, logger: logger)
             return result
@@ -40,7 +51,9 @@ public struct StageStore: Sendable {
     /// several queries — a KPI report, a complaint with its timeline — adds up, whatever commits meanwhile.
     public func read<Result: Sendable>(_ body: @Sendable (PostgresConnection, Logger) async throws -> Result) async throws -> Result {
         let logger = self.logger
-        return try await client.transaction(isolationLevel: .repeatableRead, readOnly: true, schema: transactionSchema, logger: logger) { connection in
+        return try await client.transaction(
+            isolationLevel: .repeatableRead, readOnly: true, schema: transactionSchema, statementTimeout: statementTimeout, logger: logger
+        ) { connection in
             try await body(connection, logger)
         }
     }

@@ -14,6 +14,9 @@ extension PostgresConnection {
     ///   - readOnly: Start a `READ ONLY` transaction.
     ///   - schema: Puts this schema alone on the transaction's `search_path` (`SET LOCAL`), so the body names a
     ///     service's tables plainly (`complaints`, not `intake.complaints`).
+    ///   - statementTimeout: The server cancels any statement of the transaction that runs longer
+    ///     (`SET LOCAL statement_timeout`), a wait for a lock included: a caller that stopped waiting does
+    ///     not leave its statement holding a connection, or taking effect, long after.
     ///   - logger: Receives the statements' log output.
     ///   - body: The work to do. It must not commit, roll back or escape the connection.
     /// - Throws: The body's error; a `PSQLError` if `BEGIN` or `COMMIT` fails; a ``ComplaintStoreError`` with code
@@ -22,6 +25,7 @@ extension PostgresConnection {
         isolationLevel: TransactionIsolationLevel = .readCommitted,
         readOnly: Bool = false,
         schema: SchemaName? = nil,
+        statementTimeout: Duration? = nil,
         logger: Logger,
         file: String = #fileID,
         line: Int = #line,
@@ -39,6 +43,10 @@ extension PostgresConnection {
             if let schema {
                 // A validated identifier (SchemaName): safe to splice.
                 try await self.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \(schema)"), logger: logger, file: file, line: line)
+            }
+            if let statementTimeout {
+                let milliseconds = String(max(1, statementTimeout.milliseconds))
+                try await self.query("SELECT set_config('statement_timeout', \(milliseconds), true)", logger: logger, file: file, line: line)
             }
             value = try await body(self)
         } catch {
@@ -65,13 +73,14 @@ extension PostgresConnection {
 
 extension PostgresClient {
     /// Leases a connection and runs `body` in a transaction on it; see
-    /// ``PostgresNIO/PostgresConnection/transaction(isolationLevel:readOnly:schema:logger:file:line:isolation:_:)``.
+    /// ``PostgresNIO/PostgresConnection/transaction(isolationLevel:readOnly:schema:statementTimeout:logger:file:line:isolation:_:)``.
     ///
     /// Prefer this to PostgresNIO's `withTransaction`, which wraps every error in a `PostgresTransactionError`.
     public func transaction<Result>(
         isolationLevel: TransactionIsolationLevel = .readCommitted,
         readOnly: Bool = false,
         schema: SchemaName? = nil,
+        statementTimeout: Duration? = nil,
         logger: Logger,
         file: String = #fileID,
         line: Int = #line,
@@ -83,6 +92,7 @@ extension PostgresClient {
                 isolationLevel: isolationLevel,
                 readOnly: readOnly,
                 schema: schema,
+                statementTimeout: statementTimeout,
                 logger: logger,
                 file: file,
                 line: line,

@@ -24,7 +24,7 @@ public enum IntakeService {
         runtime.deadLetterTopic = topics.deadLetter.name
         runtime.addRoutes = { router, resources in
             IntakeAPI(
-                configuration: configuration, store: resources.store,
+                configuration: configuration, store: resources.requestStore,
                 database: resources.database, authentication: resources.authentication
             ).addRoutes(to: router)
         }
