@@ -13,8 +13,10 @@ import Testing
 @Suite("Notifications waiting for the assignee", .timeLimit(.minutes(2)))
 struct AwaitingAssigneeTests {
     static let yaml = """
+        hotels:
+          LON-KX02: {}
         staff:
-          SHA-HK-007: {email: hk007@pd.example}
+          SHA-HK-007: {hotel: LON-KX02, email: hk007@pd.example}
         rules:
           - {name: missed, on: [sla.breached], to: [assignee], template: sla_breached_staff}
           - {name: new, on: [assigned.initial], to: [assignee], template: complaint_assigned_staff}

@@ -1,3 +1,4 @@
+import ComplaintEvents
 import ComplaintPipeline
 import ComplaintTesting
 import Foundation
@@ -17,7 +18,9 @@ struct GuestContactsTests {
         router.get("/v1/complaints/:id") { request, _ -> Response in
             let key = request.headers[.authorization] ?? ""
             let status = Int(key.split(separator: "-").last ?? "") ?? 500
-            let body = status == 200 ? #"{"guest":{"name":"Wang Fang","email":"wang@example.com"}}"# : #"{"status":\#(status)}"#
+            let body = status == 200
+                ? #"{"status":"reopened","guest":{"name":"Wang Fang","email":"wang@example.com","preferredContact":"none"}}"#
+                : #"{"status":\#(status)}"#
             return Response(status: .init(code: status), body: .init(byteBuffer: .init(string: body)))
         }
         return router
@@ -29,12 +32,70 @@ struct GuestContactsTests {
             func lookup(_ status: Int) async throws -> GuestContact {
                 try await IntakeGuestContacts(baseURL: base, apiKey: "key-\(status)").contact(for: Self.complaint, logger: Logger(label: "test"))
             }
-            #expect(try await lookup(200).email == "wang@example.com")
+            let found = try await lookup(200)
+            #expect(found.email == "wang@example.com")
+            #expect(found.optedOut, "preferredContact none")
+            #expect(found.status == "reopened")
             for (status, code) in [(404, "intake_not_visible"), (401, "intake_unauthorized"), (403, "intake_unauthorized"), (503, "intake_503")] {
                 let failure = try await #require(throws: WorkFailure.self) { try await lookup(status) }
                 #expect(!failure.isPermanent, "\(status) must be retried")
                 #expect(failure.reason.hasPrefix("[\(code)]"), "\(failure.reason)")
             }
         }
+    }
+}
+
+/// What a guest message does when it is due: the guest's wishes and the complaint's state then, not
+/// when it was planned, decide; channels this notifier cannot send by are passed over.
+@Suite("Guest messages decided at send time")
+struct GuestDestinationTests {
+    static let gateway = Endpoint(name: "gw", channel: .sms, url: "http://127.0.0.1:9/sms")
+
+    func intent(trigger: String, channels: [DeliveryChannel] = [.email, .sms]) -> NotificationIntent {
+        var intent = NotifierFixtures.intent(
+            template: "complaint_resolved_guest", channel: channels[0], recipient: NotificationRecipient(kind: .guest, role: .guest),
+            endpoint: nil, trigger: trigger)
+        intent.guestChannels = channels
+        return intent
+    }
+
+    func code(_ body: () throws(WorkFailure) -> (DeliveryChannel, OutgoingMessage.Destination)) -> String? {
+        do {
+            _ = try body()
+            return nil
+        } catch {
+            return DeliveryFailure.parse(error.reason).code
+        }
+    }
+
+    @Test("a guest who has since asked not to be contacted gets nothing")
+    func optedOut() {
+        let contact = GuestContact(name: "Li Wei", email: "li@example.com", optedOut: true, status: "resolved")
+        #expect(code { () throws(WorkFailure) in
+            try DeliveryPerformer.guestDestination(for: intent(trigger: "updated.resolved"), contact: contact, configured: [.email], smsGateway: nil)
+        } == "guest_opted_out")
+    }
+
+    @Test("a 'resolved' message or a survey held until morning is not sent once the complaint was reopened, a survey not once closed",
+          arguments: [("updated.resolved", "reopened", "no_longer_applicable"), ("sla.followup_due", "closed", "no_longer_applicable"),
+                      ("sla.followup_due", "reopened", "no_longer_applicable"), ("updated.resolved", "closed", nil),
+                      ("sla.followup_due", "resolved", nil), ("received", "resolved", nil)])
+    func stateMoved(_ trigger: String, _ status: String, _ expected: String?) {
+        let contact = GuestContact(name: "Li Wei", email: "li@example.com", status: status)
+        #expect(code { () throws(WorkFailure) in
+            try DeliveryPerformer.guestDestination(for: intent(trigger: trigger), contact: contact, configured: [.email], smsGateway: nil)
+        } == expected)
+    }
+
+    @Test("without an e-mail channel configured, a guest with both addresses is sent an SMS instead of being given up")
+    func unconfiguredChannelPassedOver() throws {
+        let contact = GuestContact(name: "Li Wei", email: "li@example.com", phone: "+8613800138000")
+        let (channel, _) = try DeliveryPerformer.guestDestination(
+            for: intent(trigger: "received"), contact: contact, configured: [.sms], smsGateway: Self.gateway)
+        #expect(channel == .sms)
+        #expect(code { () throws(WorkFailure) in
+            try DeliveryPerformer.guestDestination(
+                for: intent(trigger: "received"), contact: GuestContact(email: "li@example.com"), configured: [.sms], smsGateway: Self.gateway)
+        } == "no_contact_details")
     }
 }

@@ -13,7 +13,7 @@ struct RulesTests {
           SHA-PD01: {language: zh-CN, timeZone: Asia/Shanghai, quietHours: "22:00-08:00", staffEmail: "{staffId}@pd.example", robots: [wecom, ding]}
           LON-KX02: {language: en, timeZone: Europe/London}
         staff:
-          SHA-EN-001: {email: chen.jie@pd.example, language: en}
+          SHA-EN-001: {hotel: SHA-PD01, email: chen.jie@pd.example, language: en}
         endpoints:
           wecom: {channel: wecom, url: "http://127.0.0.1:9/wecom"}
           ding: {channel: dingtalk, url: "http://127.0.0.1:9/ding?access_token=${DING_TOKEN}", secret: "${DING_SECRET:-}"}
@@ -74,6 +74,12 @@ struct RulesTests {
         ("rules: []\nsurprise: 1", "rules.yaml:2: surprise: is not a known setting"),
         ("rules: [{name: \"Gäste\\r\\nBcc: x\", on: [received], to: [guest], template: t}]", "rules.yaml:1: rules[0].name: must be 1 to 64 lower-case letters"),
         ("endpoints:\n  g: {channel: sms, url: \"http://127.0.0.1:9/s\", body: '{{to}}{{text}}', headers: {\"X Key\": v}}\nrules: []", "rules.yaml:2: endpoints.g.headers.X Key: must be an HTTP header name"),
+        ("hotels:\n  X: {}\nstaff:\n  DM-01: {email: dm@x.example}\nrules: []", "rules.yaml:4: staff.DM-01.hotel: must name the hotel this staff id belongs to"),
+        ("hotels:\n  X: {}\nstaff:\n  DM-01: {hotel: Y, email: dm@x.example}\nrules: []", "rules.yaml:4: staff.DM-01.hotel: names no hotel under hotels: 'Y'"),
+        ("hotels:\n  SHA-PD01: {}\nrules: [{name: a, on: [received], hotel: [SHA-PD1], to: [guest], template: t}]", "rules.yaml:3: rules[0].hotel[0]: names no hotel under hotels: 'SHA-PD1'"),
+        ("rules: [{name: a, on: [received], severity: [serious], to: [guest], template: t}]", "rules.yaml:1: rules[0].severity: can never match on received"),
+        ("survey: {validFor: 999999999999999d}\nrules: []", "rules.yaml:1: survey.validFor: must be a duration from 1d to 366d"),
+        ("survey: {validFor: 1h}\nrules: []", "rules.yaml:1: survey.validFor: must be a duration from 1d to 366d"),
     ])
     func refused(_ yaml: String, _ expected: String) {
         let error = #expect(throws: ConfigurationFileError.self) { _ = try NotifierFixtures.rules(yaml) }
@@ -118,6 +124,25 @@ struct RulesTests {
         let planned = try planner(now: Self.shanghaiNoon).plan(.assigned(.initial), cause: (UUID(), Date()), facts: facts, details: MessageFacts())
         #expect(planned[0].intent.staffAddress == "chen.jie@pd.example")
         #expect(planned[0].intent.language == "en")
+    }
+
+    @Test("staff ids are per hotel: another hotel's DM-01 gets its own hotel's address, not this directory entry")
+    func staffDirectoryPerHotel() throws {
+        var facts = facts()
+        facts.hotelID = "LON-KX02"
+        facts.assignee = Assignee(staffID: "SHA-EN-001", name: "Sam Hill", role: .staff)
+        let planned = try planner(now: Self.shanghaiNoon).plan(.assigned(.initial), cause: (UUID(), Date()), facts: facts, details: MessageFacts())
+        #expect(planned.first?.intent.staffAddress == nil, "London has no e-mail pattern and the entry is Shanghai's")
+    }
+
+    @Test("a guest who asked not to be contacted is planned no message; language tags match in any case")
+    func guestPreferences() throws {
+        let planner = try planner(now: Self.shanghaiNoon)
+        #expect(planner.plan(.received, cause: (UUID(), Date()), facts: facts(preferred: ContactChannel.none), details: MessageFacts()).isEmpty)
+        let shouting = planner.plan(.received, cause: (UUID(), Date()), facts: facts(guestLanguage: "EN-us"), details: MessageFacts())
+        #expect(shouting.first?.intent.language == "en")
+        let chinese = planner.plan(.received, cause: (UUID(), Date()), facts: facts(guestLanguage: "ZH-hans-CN"), details: MessageFacts())
+        #expect(chinese.first?.intent.language == "zh-CN")
     }
 
     @Test("the guest's language picks the template, falling back to the hotel's; their preferred contact goes first")

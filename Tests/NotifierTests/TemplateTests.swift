@@ -69,6 +69,24 @@ struct TemplateTests {
         #expect(message.html?.contains("King&#39;s Cross") == true || message.html?.contains("King&#x27;s Cross") == true)
     }
 
+    @Test("a staff name written without spaces in Chinese script is the whole name: guests see none of it")
+    func guestSeesNoChineseFullName() throws {
+        let templates = try NotifierFixtures.templates()
+        let rules = try RulesFile.load(contentsOf: NotifierFixtures.rulesFile, environment: [:])
+        var intent = NotifierFixtures.intent(
+            template: "complaint_resolved_guest", language: "zh-CN", channel: .email,
+            recipient: NotificationRecipient(kind: .guest, role: .guest), endpoint: nil, trigger: "updated.resolved")
+        intent.facts.assigneeName = "王建国"
+        let values = MessageValues.make(intent: intent, rules: rules, templates: templates, guest: GuestContact(name: "李伟"), link: nil)
+        #expect(values["assignee"] == nil)
+        let message = try #require(templates.render("complaint_resolved_guest", language: "zh-CN", values: values))
+        #expect(!message.text.contains("王"), "\(message.text)")
+        #expect(message.text.contains("处理完毕"))
+        #expect(MessageValues.guestFacingFirstName("Maria Rossi") == "Maria")
+        #expect(MessageValues.guestFacingFirstName("王 建国") == nil)
+        #expect(MessageValues.guestFacingFirstName("김민준") == nil)
+    }
+
     @Test("a template that does not parse is refused with its file")
     func brokenTemplate() throws {
         #expect(throws: TemplateCatalog.LoadError.self) {

@@ -49,17 +49,15 @@ public struct DeliveryPerformer: WorkPerformer {
         let destination: OutgoingMessage.Destination
         switch kind {
         case .guest:
-            guard let guests else { throw DeliveryFailure.permanent("guest_contacts_not_configured", "INTAKE_URL and INTAKE_API_KEY are not set") }
+            guard let guests else {
+                // A deployment mistake, fixed by setting them: retried (for hours) rather than lost at once.
+                throw DeliveryFailure.transient(
+                    "guest_contacts_not_configured", "INTAKE_URL and INTAKE_API_KEY are not set", retryAfter: Self.configurationRetry)
+            }
             let contact = try await guests.contact(for: intent.complaintID, logger: logger)
             guest = contact
-            let gateway = rules.smsGateway
-            var chosen: (DeliveryChannel, OutgoingMessage.Destination)?
-            for candidate in intent.guestChannels ?? [intent.channel] {
-                if candidate == .email, let email = contact.email { chosen = (.email, .email(email)); break }
-                if candidate == .sms, let phone = contact.phone, let gateway { chosen = (.sms, .phone(phone, gateway: gateway)); break }
-            }
-            guard let chosen else { throw DeliveryFailure.permanent("no_contact_details", "the guest left no address for \((intent.guestChannels ?? [intent.channel]).map(\.rawValue).joined(separator: " or "))") }
-            (channel, destination) = chosen
+            (channel, destination) = try Self.guestDestination(
+                for: intent, contact: contact, configured: Set(channels.keys), smsGateway: rules.smsGateway)
         case .staff:
             guard let address = intent.staffAddress else {
                 throw DeliveryFailure.permanent("no_contact_details", "the rules file has no \(intent.channel.rawValue) address for this staff member")
@@ -98,13 +96,48 @@ public struct DeliveryPerformer: WorkPerformer {
         }
     }
 
+    /// Where a guest message goes now: nowhere if the guest asked not to be contacted or the complaint
+    /// moved on (``stillApplies(trigger:status:)``); else the first of the intent's channels, the
+    /// guest's preferred one first, that this notifier can send by and the guest left an address for.
+    static func guestDestination(
+        for intent: NotificationIntent, contact: GuestContact, configured: Set<DeliveryChannel>, smsGateway: Endpoint?
+    ) throws(WorkFailure) -> (DeliveryChannel, OutgoingMessage.Destination) {
+        if contact.optedOut { throw DeliveryFailure.permanent("guest_opted_out", "the guest asked not to be contacted") }
+        if let status = contact.status, !stillApplies(trigger: intent.trigger, status: status) {
+            throw DeliveryFailure.permanent("no_longer_applicable", "the complaint is \(status) now")
+        }
+        let candidates = (intent.guestChannels ?? [intent.channel]).filter { configured.contains($0) && ($0 != .sms || smsGateway != nil) }
+        for candidate in candidates {
+            if candidate == .email, let email = contact.email { return (.email, .email(email)) }
+            if candidate == .sms, let phone = contact.phone, let smsGateway { return (.sms, .phone(phone, gateway: smsGateway)) }
+        }
+        let wanted = candidates.isEmpty ? "any channel configured here" : candidates.map(\.rawValue).joined(separator: " or ")
+        throw DeliveryFailure.permanent("no_contact_details", "the guest left no address for \(wanted)")
+    }
+
+    /// How long a guest message waits for a missing setting (intake's address, the survey secret) between tries.
+    static let configurationRetry: Duration = .seconds(300)
+
+    /// Whether a guest message planned for `trigger` still fits the complaint's `status` when it is due:
+    /// a "resolved" message or a survey held by quiet hours or retries is not sent once the complaint
+    /// was reopened, and a survey not once it is closed.
+    static func stillApplies(trigger: String, status: String) -> Bool {
+        switch trigger {
+        case NotificationTrigger.updated(.resolved).name: status == "resolved" || status == "closed"
+        case NotificationTrigger.sla(.followUpDue).name: status == "resolved"
+        default: true
+        }
+    }
+
     /// Staff get the complaint's link; a guest's follow-up survey gets a signed, expiring survey link.
     func link(for intent: NotificationIntent, rules: NotificationRules) throws -> String? {
         if intent.recipient.kind == .staff {
             return rules.links.complaint.replacingOccurrences(of: "{complaintId}", with: intent.complaintID.uuidString.lowercased())
         }
         guard intent.trigger == NotificationTrigger.sla(.followUpDue).name else { return nil }
-        guard let surveySecret else { throw DeliveryFailure.permanent("survey_not_configured", "SURVEY_TOKEN_SECRET is not set") }
+        guard let surveySecret else {
+            throw DeliveryFailure.transient("survey_not_configured", "SURVEY_TOKEN_SECRET is not set", retryAfter: Self.configurationRetry)
+        }
         // From the cause's time, so every attempt sends the same link.
         let expiry = intent.causeTime.addingTimeInterval(Double(rules.surveyValidity.components.seconds))
         let token = SurveyToken(complaintID: intent.complaintID, expiresAt: expiry, secret: surveySecret)

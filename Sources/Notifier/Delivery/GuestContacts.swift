@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ComplaintEvents
 import ComplaintPipeline
 import ComplaintStore
 import Foundation
@@ -12,11 +13,17 @@ public struct GuestContact: Sendable, Hashable {
     public var name: String?
     public var email: String?
     public var phone: String?
+    /// The guest asked not to be contacted (`preferredContact: none`), perhaps since the message was planned.
+    public var optedOut: Bool
+    /// Where the complaint stands in intake now (`resolved`, `reopened`, …), when intake said.
+    public var status: String?
 
-    public init(name: String? = nil, email: String? = nil, phone: String? = nil) {
+    public init(name: String? = nil, email: String? = nil, phone: String? = nil, optedOut: Bool = false, status: String? = nil) {
         self.name = name
         self.email = email
         self.phone = phone
+        self.optedOut = optedOut
+        self.status = status
     }
 
     /// The first word of the name (a guest message never names more).
@@ -52,8 +59,10 @@ public struct IntakeGuestContacts: GuestContactSource {
             var name: String?
             var email: String?
             var phone: String?
+            var preferredContact: String?
         }
         var guest: Guest?
+        var status: String?
     }
 
     public func contact(for complaintID: UUID, logger: Logger) async throws -> GuestContact {
@@ -71,7 +80,9 @@ public struct IntakeGuestContacts: GuestContactSource {
             guard !response.isTruncated, let complaint = try? JSONDecoder().decode(Complaint.self, from: Data(response.body.readableBytesView)) else {
                 throw DeliveryFailure.transient("intake_unreadable", "intake's answer is not a complaint")
             }
-            return GuestContact(name: complaint.guest?.name, email: complaint.guest?.email, phone: complaint.guest?.phone)
+            return GuestContact(
+                name: complaint.guest?.name, email: complaint.guest?.email, phone: complaint.guest?.phone,
+                optedOut: complaint.guest?.preferredContact == ContactChannel.none.rawValue, status: complaint.status)
         case 404:
             // Intake answers 404 for a hotel the key does not cover, as for a complaint it does not hold.
             throw DeliveryFailure.transient(

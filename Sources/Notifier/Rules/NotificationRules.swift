@@ -10,8 +10,14 @@ public struct NotificationRules: Sendable {
     public var defaultHotel: HotelSettings
     /// Robot groups, webhooks and the SMS gateway, by name.
     public var endpoints: [String: Endpoint]
-    /// Staff contact details beyond the hotel's e-mail pattern, by staff id.
+    /// Staff contact details beyond the hotel's e-mail pattern, by ``staffKey(hotel:staffID:)``.
     public var staff: [String: StaffContact]
+
+    /// Staff ids are unique within a hotel: the directory is keyed by both.
+    public static func staffKey(hotel: String, staffID: String) -> String { "\(hotel)/\(staffID)" }
+
+    /// The directory's entry for `staffID` of `hotel`.
+    public func staffContact(hotel: String, staffID: String) -> StaffContact? { staff[Self.staffKey(hotel: hotel, staffID: staffID)] }
     public var rules: [Rule]
     /// Link templates: `{complaintId}` in `complaint`, `{token}` in `survey`.
     public var links: Links

@@ -21,7 +21,7 @@ public enum RulesFile {
         "rules": ["name", "on", "severity", "hotel", "category", "to", "channels", "template", "urgent"],
     ]
     static let hotelKeys: Set<String> = ["name", "language", "timeZone", "quietHours", "staffEmail", "robots"]
-    static let staffKeys: Set<String> = ["email", "phone", "language"]
+    static let staffKeys: Set<String> = ["hotel", "email", "phone", "language"]
     static let endpointKeys: Set<String> = ["channel", "url", "secret", "headers", "body", "timeoutSeconds"]
     /// The languages templates exist for; a file naming another is refused.
     public static let languages: Set<String> = ["en", "zh-CN"]
@@ -46,7 +46,7 @@ public enum RulesFile {
         var staffEmail: String?
         var robots: [String]?
     }
-    struct RawStaff: Decodable { var email: String?; var phone: String?; var language: String? }
+    struct RawStaff: Decodable { var hotel: String?; var email: String?; var phone: String?; var language: String? }
     struct RawEndpoint: Decodable {
         var channel: String
         var url: String
@@ -130,8 +130,9 @@ public enum RulesFile {
         }
         var surveyValidity: Duration = .seconds(7 * 86_400)
         if let text = raw.survey?.validFor {
-            guard let seconds = parseDuration(text), seconds >= 60 else {
-                throw fail([.key("survey"), .key("validFor")], "must be a duration of at least a minute such as 7d, 48h or 90m")
+            // Quiet hours may hold a survey message up to a day: a shorter link could expire before it arrives.
+            guard let seconds = parseDuration(text), seconds >= 86_400, seconds <= 366 * 86_400 else {
+                throw fail([.key("survey"), .key("validFor")], "must be a duration from 1d to 366d such as 7d or 48h (quiet hours may hold the message for hours)")
             }
             surveyValidity = .seconds(seconds)
         }
@@ -209,12 +210,17 @@ public enum RulesFile {
         var staff: [String: NotificationRules.StaffContact] = [:]
         for (id, entry) in raw.staff ?? [:] {
             let path: Path = [.key("staff"), .key(id)]
+            // Staff ids are unique within a hotel only (assignment's organisation): an entry without its
+            // hotel could send another hotel's complaint to this person.
+            guard let hotel = entry.hotel else { throw fail(path + [.key("hotel")], "must name the hotel this staff id belongs to") }
+            guard hotels[hotel] != nil else { throw fail(path + [.key("hotel")], "names no hotel under hotels: '\(hotel)'") }
             if let email = entry.email, !email.contains("@") { throw fail(path + [.key("email")], "must be an e-mail address") }
             if let phone = entry.phone, !(phone.hasPrefix("+") && phone.dropFirst().allSatisfy(\.isNumber)) {
                 throw fail(path + [.key("phone")], "must be an E.164 number such as +8613800138000")
             }
             let staffLanguage = try entry.language.map { text throws(ConfigurationFileError) in try language(text, path + [.key("language")]) }
-            staff[id] = NotificationRules.StaffContact(email: entry.email, phone: entry.phone, language: staffLanguage)
+            staff[NotificationRules.staffKey(hotel: hotel, staffID: id)] = NotificationRules.StaffContact(
+                email: entry.email, phone: entry.phone, language: staffLanguage)
         }
 
         // Rules.
@@ -237,6 +243,14 @@ public enum RulesFile {
                 triggers.insert(trigger)
             }
             guard !triggers.isEmpty else { throw fail(path + [.key("on")], "must name at least one trigger") }
+            for (position, hotel) in (rawRule.hotel ?? []).enumerated() where hotels[hotel] == nil {
+                // A misspelt hotel would make the rule silently never fire.
+                throw fail(path + [.key("hotel"), .index(position)], "names no hotel under hotels: '\(hotel)'")
+            }
+            if rawRule.severity != nil || rawRule.category != nil, triggers == [NotificationTrigger("received")] {
+                // Nothing is classified at registration: the filter could never match.
+                throw fail(path + [.key(rawRule.severity != nil ? "severity" : "category")], "can never match on received: a complaint is classified after it")
+            }
             var severities: Set<Severity> = []
             for (position, text) in (rawRule.severity ?? []).enumerated() {
                 guard let severity = Severity(rawValue: text) else { throw fail(path + [.key("severity"), .index(position)], "must be minor, moderate or serious") }
@@ -298,13 +312,16 @@ public enum RulesFile {
     /// `90s`, `45m`, `48h`, `7d` in seconds.
     static func parseDuration(_ text: String) -> Int64? {
         guard let unit = text.last, let number = Int64(text.dropLast()), number >= 0 else { return nil }
+        let scale: Int64
         switch unit {
-        case "s": return number
-        case "m": return number * 60
-        case "h": return number * 3600
-        case "d": return number * 86_400
+        case "s": scale = 1
+        case "m": scale = 60
+        case "h": scale = 3600
+        case "d": scale = 86_400
         default: return nil
         }
+        let (seconds, overflow) = number.multipliedReportingOverflow(by: scale)
+        return overflow ? nil : seconds
     }
 }
 

@@ -56,6 +56,8 @@ public struct NotificationPlanner: Sendable {
                 }
                 switch selector {
                 case .guest:
+                    // `ContactChannel.none`, not `.none`: that would be the optional's nil.
+                    guard facts.preferredContact != ContactChannel.none else { continue }
                     let language = pickLanguage(rule.template, wanted: [facts.guestLanguage, hotel.language])
                     let channels = Self.guestChannels(rule.channels, preferred: facts.preferredContact)
                     let due = rule.urgent ? nil : hotel.quietHours?.release(for: now(), in: hotel.timeZone)
@@ -64,7 +66,7 @@ public struct NotificationPlanner: Sendable {
                     planned.append(Planned(intent: guestIntent, dueAt: due, kind: .guest))
                 case .assignee:
                     guard let assignee = facts.assignee else { continue }
-                    let contact = rules.staff[assignee.staffID]
+                    let contact = rules.staffContact(hotel: facts.hotelID, staffID: assignee.staffID)
                     let language = pickLanguage(rule.template, wanted: [contact?.language, hotel.language])
                     // The first of the rule's channels the directory has an address for; e-mail (failing
                     // with no_contact_details, so someone notices) when there is none.
@@ -102,11 +104,13 @@ public struct NotificationPlanner: Sendable {
 
     /// The first wanted language the template exists in, else English, else any it exists in.
     func pickLanguage(_ template: String, wanted: [String?]) -> String {
-        for language in wanted.compactMap({ $0 }) {
-            if templates.has(template, language: language) { return language }
+        let available = templates.languages(of: template)
+        for language in wanted.compactMap({ $0?.lowercased() }) {
+            // Language tags are case-insensitive: `EN-us` is en-US.
+            if let exact = available.first(where: { $0.lowercased() == language }) { return exact }
             // `zh` or `zh-Hans-CN` from a guest profile still finds zh-CN; `en-GB` finds en.
             let base = language.split(separator: "-").first.map(String.init) ?? language
-            if let match = templates.languages(of: template).first(where: { $0 == base || $0.hasPrefix(base + "-") }) { return match }
+            if let match = available.first(where: { $0.lowercased() == base || $0.lowercased().hasPrefix(base + "-") }) { return match }
         }
         if templates.has(template, language: "en") { return "en" }
         return templates.languages(of: template).first ?? "en"

@@ -32,9 +32,11 @@ enum MessageValues {
         ]
         if let name = facts.assigneeName {
             let firstName = name.split(separator: " ").first.map(String.init) ?? name
-            values["assignee"] = forGuest
-                ? ["firstName": firstName]
-                : ["name": name, "firstName": firstName, "role": templates.label("role", facts.assigneeRole?.rawValue ?? "staff", language: language)]
+            if forGuest {
+                if let shown = guestFacingFirstName(name) { values["assignee"] = ["firstName": shown] }
+            } else {
+                values["assignee"] = ["name": name, "firstName": firstName, "role": templates.label("role", facts.assigneeRole?.rawValue ?? "staff", language: language)]
+            }
         }
         if let guest, let firstName = guest.firstName { values["guest"] = ["firstName": firstName] }
         if let level = facts.escalationLevel, level > 0 { values["escalationLevel"] = level }
@@ -42,6 +44,20 @@ enum MessageValues {
         if let deadline = facts.deadline { values["deadline"] = localTime(deadline, in: hotel.timeZone) }
         if let link { values["link"] = link }
         return values
+    }
+
+    /// What a guest may see of a staff member's name: the first word of a name written with spaces
+    /// (`Maria Rossi` → `Maria`); nothing for one written without them in Chinese, Japanese or Korean
+    /// script (`王建国`), which is the whole name, family name first.
+    static func guestFacingFirstName(_ name: String) -> String? {
+        let words = name.split(whereSeparator: \.isWhitespace)
+        guard let first = words.first else { return nil }
+        let unspaced = first.unicodeScalars.contains { scalar in
+            scalar.properties.isIdeographic
+                || (0xAC00...0xD7AF).contains(scalar.value)  // Hangul syllables
+                || (0x3040...0x30FF).contains(scalar.value)  // Hiragana and Katakana
+        }
+        return unspaced ? nil : String(first)
     }
 
     /// `2026-12-02 14:30 (Asia/Shanghai)`.
