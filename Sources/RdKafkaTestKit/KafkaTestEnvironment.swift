@@ -48,6 +48,14 @@ public struct KafkaTestEnvironment: Sendable {
         }
     }
 
+    /// How many messages `topic` holds (end minus start offsets over its partitions), read from the
+    /// watermarks: "nothing was published" checked at once, without joining a group and waiting.
+    public func messageCount(of topic: String) async throws -> Int64 {
+        let admin = try KafkaAdminClient(bootstrapServers: bootstrapServers, logger: logger)
+        let progress = try await admin.progress(of: "message-count-\(UUID().uuidString.lowercased())", on: [topic])
+        return progress.partitions.reduce(0) { $0 + ($1.end - $1.start) }
+    }
+
     /// A producer configuration for tests: Redress defaults, quick polling.
     public func producerConfiguration(clientID: String = "test-producer") -> KafkaProducerConfiguration {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServers, clientID: clientID)

@@ -46,6 +46,11 @@ struct ServiceSettingsTests {
             configurationFile: "/nonexistent/redress.json")
         #expect(settings.httpPort == RedressService.notifier.developmentPort)
         #expect(settings.logLevel == .info)
+        #expect(settings.databasePoolSize == nil)
+        let sized = try await ServiceSettings.load(
+            for: .notifier, environment: ["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/redress", "DATABASE_POOL_SIZE": "8"],
+            configurationFile: "/nonexistent/redress.json")
+        #expect(sized.databasePoolSize == 8)
     }
 
     @Test("missing or bad settings fail fast, naming the variable", arguments: [
@@ -53,6 +58,7 @@ struct ServiceSettingsTests {
         (["KAFKA_BROKERS": "k:9092"], "DATABASE_URL is not set"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "LOG_LEVEL": "loud"], "LOG_LEVEL 'loud'"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "HTTP_PORT": "70000"], "HTTP_PORT 70000"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_POOL_SIZE": "1"], "DATABASE_POOL_SIZE 1 is not between 2 and 500"),
     ])
     func invalid(environment: [String: String], expected: String) async throws {
         await #expect {

@@ -162,6 +162,29 @@ struct WorkQueueWorkerTests {
         }
     }
 
+    @Test("a worker killed during the last attempt: the intent is given up, not called again (a call that crashes would crash every replica)")
+    func crashDuringTheLastAttempt() async throws {
+        try await Self.withQueue { client, tables in
+            try await Self.enqueue(["notify-last"], maximumAttempts: 1, tables: tables, client: client)
+            let performer = RecordingPerformer()
+            var crashPoints = WorkQueueWorker.CrashPoints()
+            crashPoints.beforePerform = { _ in throw SimulatedCrash() }
+            let dying = Self.worker(performer, tables: tables, client: client, lease: .milliseconds(300), crashPoints: crashPoints)
+            #expect(await runUntilFailure([dying], logger: .complaintTest) is SimulatedCrash)
+
+            try await withRunningServices([Self.worker(performer, tables: tables, client: client)]) {
+                let failed = try await eventually(timeout: .seconds(20)) {
+                    try await Self.status("notify-last", tables: tables, client: client).status == "failed"
+                }
+                #expect(failed)
+            }
+            #expect(performer.calls.isEmpty)
+            let status = try await Self.status("notify-last", tables: tables, client: client)
+            #expect(status.error?.hasPrefix("gave up after 1 attempts: the last one's outcome is unknown") == true, "\(status.error ?? "")")
+            #expect(try await Self.receipts(tables: tables, client: client) == ["failed"])
+        }
+    }
+
     @Test("transient failures are retried up to the limit, then the intent is marked failed with the reason")
     func retriesStopAtTheLimit() async throws {
         try await Self.withQueue { client, tables in

@@ -16,7 +16,7 @@ import Darwin
 struct PostgresErrorClassifierTests {
     static let sqlStates: [(String, Bool)] = [
         ("40001", true), ("40P01", true), ("57P01", true), ("57P02", true), ("57P03", true), ("08006", true),
-        ("08001", true), ("08000", true), ("55P03", true), ("53300", true),
+        ("08001", true), ("08000", true), ("55P03", true), ("53300", true), ("53100", true), ("25006", true), ("58030", true),
         ("23505", false), ("23503", false), ("22P02", false), ("22012", false), ("42P01", false), ("28P01", false),
         ("57014", false), ("XX000", false),
     ]

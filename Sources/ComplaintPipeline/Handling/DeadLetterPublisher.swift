@@ -73,7 +73,9 @@ public struct DeadLetterPublisher: Sendable {
         headers.append(KafkaHeader(key: EventHeaders.contentTypeName, value: EventHeaders.contentType))
         let outgoing = KafkaProducerMessage(
             topic: topic,
-            key: message.key,
+            // The record's cut key: an original key near the broker's size limit would make the dead
+            // letter too large to publish, and the partition would wait on it for ever.
+            key: record.originalKey.map { ByteBuffer(bytes: $0) },
             value: ByteBuffer(bytes: value),
             headers: headers
         )

@@ -22,6 +22,7 @@ import SystemPackage
 /// | `access.rate.per.second` | `ACCESS_RATE_PER_SECOND` | `50` requests per second per API key and process (bursts of twice that) |
 /// | `access.key.cache.seconds` | `ACCESS_KEY_CACHE_SECONDS` | `10` (how long a revoked key may still work) |
 /// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | `5000` (each statement of an HTTP request, the server cancelling it; then 503) |
+/// | `database.pool.size` | `DATABASE_POOL_SIZE` | `20` connections per process at most (every replica of every service counts against the server's `max_connections`) |
 /// | `outbox.lease.seconds` | `OUTBOX_LEASE_SECONDS` | `60`: how long outbox rows a killed replica was publishing wait before another replica publishes them (a publish may take half of it) |
 public struct ServiceSettings: Sendable, Hashable {
     public var kafkaBrokers: [String]
@@ -36,6 +37,8 @@ public struct ServiceSettings: Sendable, Hashable {
     public var access = AccessConfiguration()
     /// How long the outbox relay leases the rows it publishes (`nil`: the relay's default, 60 s).
     public var outboxLease: Duration?
+    /// Connections the process's PostgreSQL pool opens at most (`nil`: PostgresNIO's default, 20).
+    public var databasePoolSize: Int?
     /// At most this many queued events of one partition share a transaction (`nil`: the pipeline's
     /// default, 32; 1: one transaction per event).
     public var eventsPerTransaction: Int?
@@ -131,6 +134,12 @@ public struct ServiceSettings: Sendable, Hashable {
                 throw Invalid(description: "OUTBOX_LEASE_SECONDS \(lease) is not between 2 and 600")
             }
             settings.outboxLease = .seconds(lease)
+        }
+        if let size = config.int(forKey: "database.pool.size") {
+            guard (2...500).contains(size) else {
+                throw Invalid(description: "DATABASE_POOL_SIZE \(size) is not between 2 and 500")
+            }
+            settings.databasePoolSize = size
         }
         if let events = config.int(forKey: "pipeline.events.per.transaction") {
             guard (1...1000).contains(events) else {

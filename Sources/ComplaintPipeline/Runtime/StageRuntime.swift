@@ -93,8 +93,9 @@ public struct StageRuntime: Sendable {
         // `pg_stat_activity` and the server's logs say which service a connection belongs to.
         if databaseConfiguration.applicationName == nil { databaseConfiguration.applicationName = service.executable }
         // The service's own pool: every connection starts with the service's schema on its search_path.
-        let client = PostgresClient(
-            configuration: databaseConfiguration.makeClientConfiguration(searchPath: service.schema), backgroundLogger: logger)
+        var clientConfiguration = databaseConfiguration.makeClientConfiguration(searchPath: service.schema)
+        if let size = settings.databasePoolSize { clientConfiguration.options.maximumConnections = size }
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
 
         var relayConfiguration = self.relayConfiguration
         if let lease = settings.outboxLease {

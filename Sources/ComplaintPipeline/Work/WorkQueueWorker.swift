@@ -137,6 +137,14 @@ public final class WorkQueueWorker: Service {
         logger[metadataKey: LoggingKeys.attempt] = "\(item.attempt)"
         try crashPoints.beforePerform(item)
         let result: WorkResult
+        if item.attempt > item.maximumAttempts {
+            // Its last attempt's lease ran out unsettled: the worker stopped during it (a crash, a kill,
+            // a call that takes the process down). Not called again, or a call that crashes would
+            // crash every replica in turn for ever.
+            result = .failed(reason: "gave up after \(item.maximumAttempts) attempts: the last one's outcome is unknown (its worker stopped during it)")
+            try await settle(item, result: result.storable, logger: logger)
+            return
+        }
         do {
             let outcome = try await performer.perform(item, logger: logger)
             result = .succeeded(outcome)
