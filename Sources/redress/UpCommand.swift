@@ -97,7 +97,10 @@ struct UpCommand: AsyncParsableCommand {
             database = try DatabaseConfiguration(url: url)
             logger.info("using PostgreSQL at DATABASE_URL", metadata: ["database": "\(database.redactedDescription)"])
         } else {
-            let server = EmbeddedPostgres(configuration: .init(dataDirectory: root + "/postgres"), logger: logger)
+            var serverConfiguration = EmbeddedPostgres.Configuration(dataDirectory: root + "/postgres")
+            // Six services' pools of up to 20 connections, the demo and the operator's commands.
+            serverConfiguration.maxConnections = 200
+            let server = EmbeddedPostgres(configuration: serverConfiguration, logger: logger)
             database = try await server.start()
             postgres = server
             logger.info("embedded PostgreSQL started", metadata: ["database": "\(database.redactedDescription)"])
