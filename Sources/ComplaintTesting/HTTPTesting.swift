@@ -45,6 +45,9 @@ public func plainRequest(
 }
 
 
+/// The loopback server stopped before it listened.
+public struct LoopbackServerDidNotStart: Error {}
+
 /// Runs a loopback HTTP server with `router` (a dispatcher, an external model, a webhook receiver)
 /// for the duration of `body`, which gets its base URL (`http://127.0.0.1:<port>`).
 public func withLoopbackServer<Result: Sendable>(
@@ -63,9 +66,17 @@ public func withLoopbackServer<Result: Sendable>(
         },
         logger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await application.runService() }
+        group.addTask {
+            // A server that cannot start ends the wait for it too, so its error reaches the test.
+            defer { readyContinuation.finish() }
+            try await application.runService()
+        }
         for await _ in ready { break }
         defer { group.cancelAll() }
+        guard port.withLock({ $0 }) != 0 else {
+            try await group.next()
+            throw LoopbackServerDidNotStart()
+        }
         return try await body("http://127.0.0.1:\(port.withLock { $0 })")
     }
 }

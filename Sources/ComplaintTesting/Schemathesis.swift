@@ -42,6 +42,12 @@ public enum Schemathesis {
         return !errors.isEmpty && errors.allSatisfy { $0.contains("Runtime Error") }
     }
 
+    /// Whether the report counts at least one passed test case (`✅ 25 passed`): a run that generated
+    /// nothing, or whose every case errored, proves nothing.
+    static func testedSomething(_ report: String) -> Bool {
+        report.matches(of: /(\d+) passed/).contains { Int($0.output.1).map { $0 > 0 } ?? false }
+    }
+
     /// Runs ``run(service:base:key:)`` with a new admin key of `keys` whose rate limit no run reaches.
     public static func run(service: String, base: String, keys: APIKeyStore, client: PostgresClient) async throws -> Run {
         let admin = try await keys.create(
@@ -68,7 +74,7 @@ public enum Schemathesis {
             executable, arguments, environment: ["SCHEMATHESIS_TELEMETRY": "false"], workingDirectory: repository.path)
         let text = result.output
         let status = result.signalled ? -1 : result.status
-        let ran = text.contains("passed") || text.contains("Passed") || text.contains("PASSED")
+        let ran = testedSomething(text)
         let clean = status == 0 || onlyToolErrors(text)
         // Its report is on standard output; what Python printed to standard error (warnings, a traceback) after it.
         let tail = String(result.standardOutput.suffix(6000)) + (result.standardError.isEmpty ? "" : "\n" + result.standardError.suffix(2000))

@@ -19,7 +19,8 @@ struct PrometheusTests {
         defer { try? FileManager.default.removeItem(at: file) }
         let promtool = try ChildProcess(URL(fileURLWithPath: "/bin/sh"), arguments: ["-c", "/usr/bin/promtool check metrics < '\(file.path)'"])
         defer { promtool.stop() }
-        _ = await eventually(timeout: .seconds(30)) { !promtool.isRunning }
+        // Foundation traps on the status of a process still running: fail the test instead.
+        try #require(await eventually(timeout: .seconds(30)) { !promtool.isRunning }, "promtool did not finish: \(promtool.output)")
         return promtool.process.terminationStatus == 0 ? nil : promtool.output
     }
 

@@ -39,4 +39,14 @@ struct SchemathesisVerdictTests {
     func verdict(output: String, toolOnly: Bool) {
         #expect(Schemathesis.onlyToolErrors(output) == toolOnly, "\(output)")
     }
+
+    @Test("a run counts only when some test case passed", arguments: [
+        (summary(errors: []), true),
+        ("Test cases:\n  0 generated, 0 passed\n", false),
+        ("Test cases:\n  12 generated, 12 errored\n  ✅ Examples passed (phase)\n", false),
+        ("No test cases were generated; every operation was skipped as passed-over\n", false),
+    ])
+    func testedSomething(output: String, tested: Bool) {
+        #expect(Schemathesis.testedSomething(output) == tested, "\(output)")
+    }
 }

@@ -40,7 +40,7 @@ struct BrokerCommandTests {
         process.terminate()  // SIGTERM
         let deadline = Date().addingTimeInterval(15)
         while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!process.isRunning)
+        try #require(!process.isRunning, "the broker did not stop within 15 s of SIGTERM")
         #expect(process.terminationReason == .exit && process.terminationStatus == 0)
     }
 }

@@ -157,7 +157,9 @@ def after_path(path):
 
 
 def main():
-    # The Swift test runner blocks SIGTERM and children inherit the mask: unblock it so stop() works.
+    # The Swift test runner blocks SIGTERM and children inherit the mask: unblock it so stop() works,
+    # and end through `finally`, which quits chromedriver and Chromium instead of leaving them behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
     if len(sys.argv) != 6 or sys.argv[5] != "load":
         emit({"error": "usage: dashboard_browser.py BASE_URL API_KEY HOTEL SCREENSHOT_PATH load"})

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+import signal
 import tempfile
 
 from selenium import webdriver
@@ -66,6 +67,10 @@ def gone(element):
 
 
 def main():
+    # The Swift test runner blocks SIGTERM and children inherit the mask: unblock it so stop() works,
+    # and end through `finally`, which quits chromedriver and Chromium instead of leaving them behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
     base, good, tampered, expired, shots = sys.argv[1:6]
     # Chromium leaves a folder for its singleton socket in TMPDIR after quitting; give it one that goes with us.
     scratch = tempfile.mkdtemp(prefix="redress-chromium-")
