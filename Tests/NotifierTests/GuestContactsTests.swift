@@ -68,6 +68,25 @@ struct GuestDestinationTests {
         }
     }
 
+    @Test("a guest message due in the hotel's quiet hours (planned by day, delayed by retries) waits for the morning; an urgent rule's does not")
+    func quietHoursAtSendTime() throws {
+        let rules = try NotifierFixtures.rules("""
+            hotels:
+              SHA-PD01: {timeZone: Asia/Shanghai, quietHours: "22:00-08:00"}
+            rules:
+              - {name: guest-registered, on: [received], to: [guest], template: complaint_received_guest}
+              - {name: guest-urgent, on: [received], to: [guest], template: complaint_received_guest, urgent: true}
+            """)
+        var intent = intent(trigger: "received")
+        intent.rule = "guest-registered"
+        let night = ISO8601DateFormatter().date(from: "2026-12-02T15:30:00Z")!  // 23:30 in Shanghai
+        let noon = ISO8601DateFormatter().date(from: "2026-12-02T04:00:00Z")!
+        #expect(DeliveryPerformer.quietHoursRelease(of: intent, rules: rules, now: night) == ISO8601DateFormatter().date(from: "2026-12-03T00:00:00Z"))
+        #expect(DeliveryPerformer.quietHoursRelease(of: intent, rules: rules, now: noon) == nil)
+        intent.rule = "guest-urgent"
+        #expect(DeliveryPerformer.quietHoursRelease(of: intent, rules: rules, now: night) == nil)
+    }
+
     @Test("a guest who has since asked not to be contacted gets nothing")
     func optedOut() {
         let contact = GuestContact(name: "Li Wei", email: "li@example.com", optedOut: true, status: "resolved")

@@ -54,6 +54,12 @@ public struct DeliveryPerformer: WorkPerformer {
                 throw DeliveryFailure.transient(
                     "guest_contacts_not_configured", "INTAKE_URL and INTAKE_API_KEY are not set", retryAfter: Self.configurationRetry)
             }
+            let now = Date()
+            if let release = Self.quietHoursRelease(of: intent, rules: rules, now: now) {
+                // Planned in the day, due at night after retries or an outage: it waits for the morning.
+                throw DeliveryFailure.transient(
+                    "quiet_hours", "held until the hotel's quiet hours end", retryAfter: .seconds(max(1, Int64(release.timeIntervalSince(now).rounded(.up)))))
+            }
             let contact = try await guests.contact(for: intent.complaintID, logger: logger)
             guest = contact
             (channel, destination) = try Self.guestDestination(
@@ -113,6 +119,14 @@ public struct DeliveryPerformer: WorkPerformer {
         }
         let wanted = candidates.isEmpty ? "any channel configured here" : candidates.map(\.rawValue).joined(separator: " or ")
         throw DeliveryFailure.permanent("no_contact_details", "the guest left no address for \(wanted)")
+    }
+
+    /// When the hotel's quiet hours that `now` falls in end, for a guest message of a rule that is not
+    /// urgent; `nil` when it may go now. A rule no longer in the file counts as not urgent.
+    static func quietHoursRelease(of intent: NotificationIntent, rules: NotificationRules, now: Date) -> Date? {
+        guard rules.rules.first(where: { $0.name == intent.rule })?.urgent != true else { return nil }
+        let hotel = rules.hotel(intent.hotelID)
+        return hotel.quietHours?.release(for: now, in: hotel.timeZone)
     }
 
     /// How long a guest message waits for a missing setting (intake's address, the survey secret) between tries.
