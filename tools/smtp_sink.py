@@ -2,13 +2,14 @@
 
 Every accepted message is written to OUT_DIR as <n>.eml, with <n>.json beside it (envelope sender and
 recipients, whether the session used STARTTLS and AUTH). Recipients whose local part is `reject` get a
-550, `tempfail` a 451. With --cert/--key the server offers STARTTLS; with --user/--password it offers
+550, `tempfail` a 451; a message to `slow` is answered 3 seconds after its end (a relay scanning it). With --cert/--key the server offers STARTTLS; with --user/--password it offers
 AUTH (PLAIN, LOGIN) after STARTTLS and requires it.
 
 Usage: smtp_sink.py PORT OUT_DIR [--cert C --key K] [--user U --password P]
 Prints `READY` when listening; stops on SIGTERM.
 """
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -35,6 +36,8 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if any(address.split("@")[0] == "slow" for address in envelope.rcpt_tos):
+            await asyncio.sleep(3)
         with self.lock:
             self.count += 1
             number = self.count

@@ -81,6 +81,21 @@ struct SMTPTests {
         #expect(mail.authenticated && !mail.tls)
     }
 
+    @Test("a relay slow to accept the message is waited for, longer than for other replies: no timeout, so no second copy")
+    func slowEndOfData() async throws {
+        let sink = try await SMTPSink()
+        defer { sink.stop() }
+        var configuration = SMTPClient.Configuration(host: "localhost", port: sink.port, tls: .off)
+        configuration.timeout = .seconds(1)
+        configuration.endOfDataTimeout = .seconds(20)
+        let channel = EmailChannel(client: SMTPClient(configuration: configuration), sender: MailAddress("notify@pd.example"), messageIDDomain: "pd.example")
+        let intent = NotifierFixtures.intent(channel: .email, endpoint: nil)
+        // The sink answers a message to `slow@` three seconds after its end.
+        let receipt = try await channel.send(NotifierFixtures.message(intent, to: .email("slow@pd.example")), logger: .complaintTest)
+        #expect(receipt.contains("SINK0001"), "\(receipt)")
+        #expect(sink.messages.count == 1)
+    }
+
     @Test("a 550 recipient is given up, a 451 retried, a dead server retried")
     func refusals() async throws {
         let sink = try await SMTPSink()

@@ -21,8 +21,12 @@ public struct SMTPClient: Sendable {
         public var password: String?
         /// The name this client gives in EHLO.
         public var clientName: String
-        /// For connecting and for each reply.
+        /// For connecting and for each reply but the one to the message itself.
         public var timeout: Duration
+        /// For the reply to the message (after its final `.`), which a relay gives only once it has
+        /// scanned and queued it: giving up sooner would send the message again though it was queued.
+        /// RFC 5321 suggests 10 minutes; 3 keep the whole call inside the delivery worker's 5-minute lease.
+        public var endOfDataTimeout: Duration = .seconds(180)
 
         public init(
             host: String, port: Int = 25, tls: TLSMode = .opportunistic, trustRootsFile: String? = nil, username: String? = nil,
@@ -129,7 +133,7 @@ public struct SMTPClient: Sendable {
         }
         try await connection.expect(354, try await connection.command("DATA", step: "data"), step: "data")
         try await connection.write(Self.dotStuffed(message) + ".\r\n")
-        let reply = try await connection.readReply(step: "end of data")
+        let reply = try await connection.readReply(step: "end of data", timeout: max(configuration.timeout, configuration.endOfDataTimeout))
         try await connection.expect(250, reply, step: "end of data")
         return reply
     }
@@ -212,9 +216,9 @@ final class SMTPConnection: Sendable {
         return try await readReply(step: step)
     }
 
-    func readReply(step: String) async throws -> SMTPClient.Reply {
+    func readReply(step: String, timeout: Duration? = nil) async throws -> SMTPClient.Reply {
         let promise = channel.eventLoop.makePromise(of: SMTPClient.Reply.self)
-        let timeout = self.timeout
+        let timeout = timeout ?? self.timeout
         channel.eventLoop.execute { self.replies.next(promise) }
         let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanosecondsTotal)) {
             promise.fail(SMTPClient.Failure(kind: .timeout, step: step, reply: nil, detail: "no reply within \(timeout)"))
