@@ -10,32 +10,63 @@ public struct PolicyDuration: Sendable, Hashable, Comparable, Codable, CustomStr
 
     public static func minutes(_ minutes: Int) -> PolicyDuration { PolicyDuration(seconds: minutes * 60) }
     public static func hours(_ hours: Int) -> PolicyDuration { PolicyDuration(seconds: hours * 3600) }
+    public static func days(_ days: Int) -> PolicyDuration { PolicyDuration(seconds: days * 86_400) }
 
-    /// Why `text` is not a duration, or `nil` when it is one.
-    public static func problem(with text: String) -> String? {
+    /// The ``problem(with:longest:)`` of text that is no duration at all.
+    public static let malformed = "must be a duration such as 5m, 4h, 1h30m, 90s or 2d"
+
+    /// Why `text` is not a duration of at most `longest` (when given), or `nil` when it is one. A number
+    /// too large to count in seconds is refused as too long, never trapped on.
+    public static func problem(with text: String, longest: PolicyDuration? = nil) -> String? {
         if text.hasPrefix("-") { return "must not be negative" }
-        return PolicyDuration(text) == nil ? "must be a duration such as 5m, 4h, 1h30m, 90s or 2d" : nil
+        switch parse(text) {
+        case .malformed: return malformed
+        case .tooLong: return longest.map { "must be at most \($0)" } ?? "is too long"
+        case .duration(let duration):
+            if let longest, duration > longest { return "must be at most \(longest)" }
+            return nil
+        }
     }
 
-    /// Parses a sequence of number–unit pairs (`d`, `h`, `m`, `s`), largest unit first.
+    /// Parses a sequence of number–unit pairs (`d`, `h`, `m`, `s`), largest unit first; `nil` for
+    /// anything else, or a duration too long to count in seconds.
     public init?(_ text: String) {
+        guard case .duration(let duration) = Self.parse(text) else { return nil }
+        self = duration
+    }
+
+    private enum Parsed {
+        case duration(PolicyDuration)
+        case malformed
+        case tooLong
+    }
+
+    private static func parse(_ text: String) -> Parsed {
         let units: [Character: Int] = ["d": 86_400, "h": 3600, "m": 60, "s": 1]
         var total = 0
         var number = ""
         var lastUnit = Int.max
+        var overflowed = false
         for character in text.trimmingCharacters(in: .whitespaces) {
             if character.isASCII && character.isNumber {
                 number.append(character)
-            } else if let unit = units[character], let value = Int(number), unit < lastUnit {
-                total += value * unit
+            } else if let unit = units[character], !number.isEmpty, unit < lastUnit {
+                // Digits beyond Int, or a product or sum beyond it: too long, not a trap.
+                if let value = Int(number) {
+                    let (product, productOverflow) = value.multipliedReportingOverflow(by: unit)
+                    let (sum, sumOverflow) = total.addingReportingOverflow(product)
+                    if productOverflow || sumOverflow { overflowed = true } else { total = sum }
+                } else {
+                    overflowed = true
+                }
                 number = ""
                 lastUnit = unit
             } else {
-                return nil
+                return .malformed
             }
         }
-        guard number.isEmpty, lastUnit != Int.max else { return nil }
-        self.seconds = total
+        guard number.isEmpty, lastUnit != Int.max else { return .malformed }
+        return overflowed ? .tooLong : .duration(PolicyDuration(seconds: total))
     }
 
     public var description: String {

@@ -111,6 +111,14 @@ struct PolicyTests {
                message: "p.yaml:7: calendars.office.holidays[0]: must be a date YYYY-MM-DD that exists"),
         Broken(replace: "    response: 15m\n", with: "",
                message: "p.yaml:10: policies: no rule gives a response target for a minor cleanliness complaint at SHA-PD01"),
+        Broken(replace: "mon: [\"09:00-18:00\"]", with: "mon: [\"09:00-13:00\", \"12:00-18:00\"]",
+               message: "p.yaml:6: calendars.office.hours.mon[1]: overlaps 09:00-13:00: a day's opening hours must not overlap"),
+        Broken(replace: "resolve: 4h", with: "resolve: 999999999999999d", message: "p.yaml:13: policies[0].resolve: must be at most 365d"),
+        Broken(replace: "resolve: 4h", with: "resolve: 99999999999999999999s", message: "p.yaml:13: policies[0].resolve: must be at most 365d"),
+        Broken(replace: "warning: 80%", with: "warning: 999999999999999d", message: "p.yaml:14: policies[0].warning: must be at most 365d"),
+        // Finance's office opens 9 hours a week: a year of business time would end 18 years later, beyond what a deadline is looked for.
+        Broken(replace: "resolve: 4h", with: "resolve: 365d",
+               message: "p.yaml:13: policies[0].resolve: 365d of business time is more than calendar office (open 9h a week) opens in five years: too long to compute a deadline"),
         Broken(replace: "    warning: 80%", with: "    warning: 80%\n    warnng: 70%",
                message: "p.yaml:15: policies[0].warnng: is not a known setting (expected one of category, ceiling, escalation, followUp, hotel, name, resolve, response, severity, warning)"),
     ]
@@ -125,5 +133,27 @@ struct PolicyTests {
         } catch {
             #expect(error.description == broken.message)
         }
+    }
+
+    @Test("a duration too long to count in seconds is refused, never trapped on")
+    func durationOverflow() {
+        for text in ["999999999999999d", "99999999999999999999s", "106751991167301d", "106751991167300d16h"] {
+            #expect(PolicyDuration(text) == nil, "\(text)")
+            #expect(PolicyDuration.problem(with: text) == "is too long", "\(text)")
+            #expect(PolicyDuration.problem(with: text, longest: .days(365)) == "must be at most 365d", "\(text)")
+        }
+        #expect(PolicyDuration("365d") == .days(365))
+        #expect(PolicyDuration.problem(with: "365d", longest: .days(365)) == nil)
+        #expect(PolicyDuration.problem(with: "365d1s", longest: .days(365)) == "must be at most 365d")
+    }
+
+    @Test("the longest target the policy file allows has a deadline on the shipped office calendar")
+    func longestOnOffice() throws {
+        let policies = try PolicyFile.load(contentsOf: Self.shippedPath)
+        let office = policies.calendar(forDepartment: "finance")
+        let longest = try #require(office.longestComputableDuration)
+        #expect(longest >= PolicyFile.longestDuration.timeInterval)
+        let start = Date(timeIntervalSince1970: 1_798_761_600)  // 2027-01-01, a holiday
+        #expect(office.deadline(from: start, adding: PolicyFile.longestDuration.timeInterval, in: policies.timeZone(ofHotel: "LON-KX02")) != nil)
     }
 }

@@ -6,7 +6,7 @@ import Foundation
 import HotelTime
 import Logging
 import PostgresNIO
-import SLAWatcher
+@testable import SLAWatcher
 import Testing
 
 /// Staff actions the clocks meet out of the usual order, with the handlers run directly on the
@@ -30,6 +30,18 @@ struct StaffActionOrderTests {
         event.hotelID = hotel
         event.data.registeredAt = registeredAt
         event.data.department = "housekeeping"
+        event.data.category = .cleanliness
+        event.data.severity = .moderate
+        return event
+    }
+
+    static func classified(_ id: UUID, _ severity: Severity, at classifiedAt: Date, registeredAt: Date) throws -> EventEnvelope<ComplaintClassified> {
+        var event = try EventFixtures.classified(complaintID: id)
+        event.hotelID = hotel
+        event.data.category = .cleanliness
+        event.data.severity = severity
+        event.data.classifiedAt = classifiedAt
+        event.data.registeredAt = registeredAt
         return event
     }
 
@@ -86,6 +98,122 @@ struct StaffActionOrderTests {
             #expect(resolved.map(\.kind) == [.met], "\(resolved.map(\.kind))")
             // 20 minutes of clock, 9 of them paused: due 29 minutes after registration.
             #expect(abs((resolved.first?.deadline.timeIntervalSince(registered) ?? 0) - 29 * 60) < 0.01)
+        }
+    }
+
+    /// The clock's timers: name, due time, fired or not.
+    static func timers(of id: UUID, store: StageStore) async throws -> [String] {
+        try await store.read { connection, logger in
+            try await connection.query(
+                "SELECT timer || ' ' || due_at::text || ' ' || (fired_at IS NOT NULL)::text FROM timers WHERE complaint_id = \(id) ORDER BY timer",
+                logger: logger
+            ).collect().map { try $0.decode(String.self) }
+        }
+    }
+
+    @Test("a verdict read after the sweep fell behind: timers already due when it was made still fire, later ones follow it")
+    func reclassifiedAfterTimersCameDue() async throws {
+        let service = RedressService.slaWatcher.isolated()
+        try await withMigratedSchema(of: service) { store, client in
+            // A minor complaint gets an hour to be acknowledged instead of ten minutes.
+            let clockwork = Clockwork(policies: SLAPolicies(rules: [
+                PolicyRule(name: "fast", response: .minutes(10), resolve: .minutes(20)),
+                PolicyRule(name: "minor", severity: .minor, response: .minutes(60), resolve: .minutes(120)),
+            ]))
+            let assigned = AssignedClockHandler(clockwork: clockwork), classified = ClassifiedClockHandler(clockwork: clockwork)
+            let registered = Date().addingTimeInterval(-30 * 60)
+            // No sweep ran since: the acknowledge deadline (10 minutes) passed 20 minutes ago, unfired.
+            let lagging = UUID(), early = UUID()
+            for id in [lagging, early] {
+                _ = try await Self.deliver(Self.assigned(id, registeredAt: registered), to: assigned, store: store, schema: service.schema)
+            }
+            // Made minor now, after the breach: the breach stands. Made minor 5 minutes in, before it, but read only now: no breach.
+            let late = try await Self.deliver(
+                Self.classified(lagging, .minor, at: Date(), registeredAt: registered), to: classified, store: store, schema: service.schema)
+            #expect(late.map(\.kind) == [.rescheduled])
+            _ = try await Self.deliver(
+                Self.classified(early, .minor, at: registered.addingTimeInterval(5 * 60), registeredAt: registered), to: classified, store: store,
+                schema: service.schema)
+            let sweep = TimerSweep(clockwork: clockwork, store: store, client: client, logger: .complaintTest)
+            _ = try await sweep.sweep()
+            let values = try await store.read { connection, logger in
+                try await connection.query("SELECT convert_from(value, 'UTF8') FROM outbox ORDER BY id", logger: logger).collect()
+                    .map { try $0.decode(String.self) }
+            }
+            let breaches = try values.map { try Topics.sla.decode(Array($0.utf8)).data }.filter { $0.kind == .breached && $0.target == .acknowledge }
+            #expect(breaches.map(\.complaintID) == [lagging], "acknowledge breaches: \(breaches.map(\.complaintID)), lagging \(lagging)")
+            #expect(abs((breaches.first?.deadline.timeIntervalSince(registered) ?? 0) - 600) < 0.01)
+        }
+    }
+
+    @Test("acknowledged, resolved, reopened, resolved, then the same four read again under new event ids: nothing new")
+    func replayedActions() async throws {
+        try await Self.withHandlers { clockwork, store, schema in
+            let updated = UpdatedClockHandler(clockwork: clockwork), assigned = AssignedClockHandler(clockwork: clockwork)
+            let registered = Date().addingTimeInterval(-60 * 60)
+            let id = UUID()
+            _ = try await Self.deliver(Self.assigned(id, registeredAt: registered), to: assigned, store: store, schema: schema)
+            let resolution = Resolution(text: "Fixed", rootCause: "wear", isFirstContact: true)
+            let actions: [(ComplaintUpdated.Change, ComplaintStatus, TimeInterval)] = [
+                (.acknowledged, .acknowledged, 2 * 60), (.resolved(resolution), .resolved, 10 * 60),
+                (.reopened(Reopening(trigger: .staffDecision, reason: "still noisy")), .reopened, 15 * 60), (.resolved(resolution), .resolved, 25 * 60),
+            ]
+            var first: [[ComplaintSLAEvent.Kind]] = []
+            for (change, status, offset) in actions {
+                let events = try await Self.deliver(
+                    Self.updated(id, change, status: status, at: registered.addingTimeInterval(offset)), to: updated, store: store, schema: schema)
+                first.append(events.map(\.kind))
+            }
+            #expect(first == [[.met], [.met], [], [.met]])
+            let timers = try await Self.timers(of: id, store: store)
+            // Offsets reset: the same actions again, each a new envelope (a new event id the inbox never saw).
+            for (change, status, offset) in actions {
+                let events = try await Self.deliver(
+                    Self.updated(id, change, status: status, at: registered.addingTimeInterval(offset)), to: updated, store: store, schema: schema)
+                #expect(events.isEmpty, "\(change.kind) read again published \(events.map(\.kind))")
+            }
+            #expect(try await Self.timers(of: id, store: store) == timers)
+        }
+    }
+
+    @Test("waiting for the guest, resumed, resolved and closed read again after a reopening: the clock stays open and unpaused")
+    func replayedPauseAndClose() async throws {
+        try await Self.withHandlers { clockwork, store, schema in
+            let updated = UpdatedClockHandler(clockwork: clockwork), assigned = AssignedClockHandler(clockwork: clockwork)
+            let registered = Date().addingTimeInterval(-60 * 60)
+            let id = UUID()
+            _ = try await Self.deliver(Self.assigned(id, registeredAt: registered), to: assigned, store: store, schema: schema)
+            let resolution = Resolution(text: "Fixed", rootCause: "wear", isFirstContact: true)
+            let history: [(ComplaintUpdated.Change, ComplaintStatus, TimeInterval)] = [
+                (.acknowledged, .acknowledged, 60), (.waitingForGuest, .waitingForGuest, 3 * 60), (.resumed, .acknowledged, 5 * 60),
+                (.resolved(resolution), .resolved, 10 * 60), (.closed, .closed, 12 * 60),
+            ]
+            func deliver(_ actions: ArraySlice<(ComplaintUpdated.Change, ComplaintStatus, TimeInterval)>) async throws -> [ComplaintSLAEvent.Kind] {
+                var kinds: [ComplaintSLAEvent.Kind] = []
+                for (change, status, offset) in actions {
+                    kinds += try await Self.deliver(
+                        Self.updated(id, change, status: status, at: registeredAt(offset)), to: updated, store: store, schema: schema
+                    ).map(\.kind)
+                }
+                return kinds
+            }
+            func registeredAt(_ offset: TimeInterval) -> Date { registered.addingTimeInterval(offset) }
+            #expect(try await deliver(history[0..<3]) == [.met, .paused, .resumed])
+            // The pause read again while the clock runs: not a second pause.
+            #expect(try await deliver(history[1..<3]) == [])
+            #expect(try await deliver(history[3...]) == [.met])
+            let reopening = ComplaintUpdated.Change.reopened(Reopening(trigger: .staffDecision, reason: "still noisy"))
+            #expect(try await deliver([(reopening, .reopened, 20 * 60)]) == [])
+            let timers = try await Self.timers(of: id, store: store)
+            // All of it again, after the reopening.
+            #expect(try await deliver(ArraySlice(history + [(reopening, .reopened, 20 * 60)])) == [])
+            #expect(try await Self.timers(of: id, store: store) == timers)
+            let clock = try #require(try await store.write { connection, logger in
+                (try await clockwork.store.clock(id, on: connection, logger: logger), [])
+            })
+            #expect(clock.resolveGeneration == 2)
+            #expect(clock.resolvedAt == nil && clock.closedAt == nil && !clock.isPaused)
+            #expect(clock.pauses.count == 1)
         }
     }
 }

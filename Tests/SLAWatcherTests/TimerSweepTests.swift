@@ -7,6 +7,8 @@ import HotelTime
 import Logging
 import PostgresNIO
 @testable import SLAWatcher
+import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// The sweep against a real database: replicas, outages, lateness.
@@ -124,4 +126,144 @@ struct TimerSweepTests {
             #expect(Set(events.map(\.data.kind)) == [.warning, .breached, .escalated])
         }
     }
+
+    /// The clocks of the schema (seeded ones).
+    static func complaintIDs(_ store: StageStore) async throws -> [UUID] {
+        try await store.read { connection, logger in
+            try await connection.query("SELECT complaint_id FROM clocks", logger: logger).collect().map { try $0.decode(UUID.self) }
+        }
+    }
+
+    /// The clock events in the outbox, in the order they are published.
+    static func published(_ store: StageStore) async throws -> [ComplaintSLAEvent] {
+        let values = try await store.read { connection, logger in
+            try await connection.query("SELECT convert_from(value, 'UTF8') FROM outbox ORDER BY id", logger: logger).collect()
+                .map { try $0.decode(String.self) }
+        }
+        return try values.map { try Topics.sla.decode(Array($0.utf8)).data }
+    }
+
+    @Test("a handler holding a clock while the sweep runs: the sweep passes the clock by instead of deadlocking with the handler")
+    func handlerHoldingClock() async throws {
+        try await Self.withSchema { store, client in
+            let clockwork = Clockwork(policies: Self.policies)
+            // Acknowledge warning, breach, escalation 1 and resolve warning overdue.
+            try await Self.seed(1, registeredAgo: 70, clockwork: clockwork, store: store)
+            let id = try #require(try await Self.complaintIDs(store).first)
+            let sweep = TimerSweep(clockwork: clockwork, store: store, client: client, logger: .complaintTest)
+            let (locked, lockedNow) = AsyncStream<Int32>.makeStream()
+            let (release, releaseNow) = AsyncStream<Void>.makeStream()
+            try await withThrowingTaskGroup(of: Int?.self) { tasks in
+                // A handler's transaction: the clock first (as every handler takes it), then, once released, its timers re-armed.
+                tasks.addTask {
+                    try await store.write { connection, logger in
+                        let pid = try await connection.query("SELECT pg_backend_pid()", logger: logger).collect()[0].decode(Int32.self)
+                        let record = try await clockwork.store.lockedClock(id, hotelID: "SHA-PD01", on: connection, logger: logger)
+                        lockedNow.yield(pid)
+                        for await _ in release { break }
+                        try await clockwork.store.arm(clockwork.desiredTimers(of: record), for: id, now: Date(), on: connection, logger: logger)
+                        return ((), [])
+                    }
+                    return nil
+                }
+                var pids = locked.makeAsyncIterator()
+                let handler = try #require(await pids.next())
+                let swept = Flag()
+                tasks.addTask {
+                    let fired = try await sweep.sweep()
+                    swept.set()
+                    return fired
+                }
+                // Either the sweep finished, or it waits for the handler's transaction (the old order: timers, then their clock).
+                let settled = await eventually(timeout: .seconds(20)) {
+                    if swept.isSet { return true }
+                    let rows = try? await client.query(
+                        "SELECT count(*)::int FROM pg_stat_activity WHERE \(handler) = ANY(pg_blocking_pids(pid))", logger: .complaintTest).collect()
+                    return (try? rows?.first?.decode(Int.self)) ?? 0 > 0
+                }
+                #expect(settled)
+                #expect(swept.isSet, "the sweep waits for the clock the handler holds")
+                releaseNow.yield()
+                // Neither transaction is chosen as a deadlock victim, and the sweep fired nothing of the held clock.
+                var fired: [Int] = []
+                for try await result in tasks { if let result { fired.append(result) } }
+                #expect(fired == [0])
+            }
+            // The handler committed: its clock's overdue timers fire now, each once.
+            #expect(try await sweep.sweep() == 4)
+            #expect(try await Self.published(store).count == 4)
+        }
+    }
+
+    @Test("the only due timer held by another transaction: the sweep backs off instead of asking every millisecond, then fires it")
+    func backsOffWhileHeld() async throws {
+        try await Self.withSchema { store, client in
+            let clockwork = Clockwork(policies: Self.policies)
+            try await Self.seed(1, registeredAgo: 70, clockwork: clockwork, store: store)
+            let id = try #require(try await Self.complaintIDs(store).first)
+            let (locked, lockedNow) = AsyncStream<Void>.makeStream()
+            let (release, releaseNow) = AsyncStream<Void>.makeStream()
+            let (rounds, roundNow) = AsyncStream<(fired: Int, sleep: Duration)>.makeStream()
+            var configuration = TimerSweep.Configuration()
+            configuration.afterRound = { fired, sleep in roundNow.yield((fired, sleep)) }
+            let sweep = TimerSweep(clockwork: clockwork, store: store, client: client, configuration: configuration, logger: .complaintTest)
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [sweep], gracefulShutdownSignals: [], logger: .complaintTest))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                // Another replica's sweep, say, firing this clock's timers: it holds the clock and its due timers.
+                tasks.addTask {
+                    try await store.write { connection, logger in
+                        _ = try await connection.query("SELECT 1 FROM clocks WHERE complaint_id = \(id) FOR UPDATE", logger: logger).collect()
+                        _ = try await connection.query("SELECT 1 FROM timers WHERE complaint_id = \(id) FOR UPDATE", logger: logger).collect()
+                        lockedNow.yield()
+                        for await _ in release { break }
+                        return ((), [])
+                    }
+                }
+                for await _ in locked { break }
+                tasks.addTask { try await group.run() }
+                var observed = rounds.makeAsyncIterator()
+                for _ in 0..<3 {
+                    let round = try #require(await observed.next())
+                    #expect(round.fired == 0)
+                    #expect(round.sleep >= configuration.busyBackoff, "a round that fired nothing while a timer is due sleeps \(round.sleep)")
+                }
+                releaseNow.yield()
+                // The other transaction ends without a notification: the sweep's next round, after the backoff, fires them.
+                var fired = 0
+                while fired == 0, let round = await observed.next() { fired = round.fired }
+                #expect(fired == 4)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+    }
+
+    @Test("timers due at the same instant fire warnings first, then the breach, then the escalation it triggers")
+    func sameInstantOrder() async throws {
+        try await Self.withSchema { store, client in
+            let clockwork = Clockwork(policies: Self.policies)
+            // Due 60 s after registration: the acknowledge breach, escalation 1 (at that breach) and the resolve warning (50% of 2 min).
+            try await Self.seed(1, registeredAgo: 70, clockwork: clockwork, store: store)
+            // Stored in the reverse of the firing order, so that no storage order hides a missing one.
+            try await store.write { connection, logger in
+                try await connection.query(
+                    "WITH taken AS (DELETE FROM timers RETURNING *) INSERT INTO timers SELECT * FROM taken ORDER BY timer DESC", logger: logger)
+                return ((), [])
+            }
+            let sweep = TimerSweep(clockwork: clockwork, store: store, client: client, logger: .complaintTest)
+            #expect(try await sweep.sweep() == 4)
+            let order = try await Self.published(store).map { event -> String in
+                if case .escalated(let escalation) = event.milestone { return "escalated \(escalation.level)" }
+                return "\(event.kind.rawValue) \(event.target.rawValue)"
+            }
+            #expect(order == ["warning acknowledge", "warning resolve", "breached acknowledge", "escalated 1"])
+        }
+    }
+}
+
+/// Set once, read from any task.
+private final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }

@@ -43,14 +43,35 @@ public struct BusinessCalendar: Sendable, Hashable {
 
     public var isAlwaysOpen: Bool { hours == nil }
 
+    /// How many days ahead ``deadline(from:adding:in:)`` looks: ten years.
+    static let searchDays = 3660
+
+    /// Business time this calendar opens in a week (nominal local hours; `nil` around the clock).
+    public var weeklyOpenTime: TimeInterval? {
+        hours.map { $0.values.joined().reduce(0) { $0 + TimeInterval(($1.end.minutesSinceMidnight - $1.start.minutesSinceMidnight) * 60) } }
+    }
+
+    /// The longest business time ``deadline(from:adding:in:)`` is sure to find an end for, from any start
+    /// in any zone (`nil`: no limit, around the clock). Conservative: the business time of half the weeks
+    /// it looks ahead, less every holiday as a longest day — daylight-saving days that lose an open hour
+    /// are well within the other half.
+    public var longestComputableDuration: TimeInterval? {
+        guard let hours, let weekly = weeklyOpenTime else { return nil }
+        let longestDay = hours.values.map { openings in
+            openings.reduce(0) { $0 + TimeInterval(($1.end.minutesSinceMidnight - $1.start.minutesSinceMidnight) * 60) }
+        }.max() ?? 0
+        return max(0, TimeInterval(Self.searchDays / 7 / 2) * weekly - TimeInterval(holidays.count) * longestDay)
+    }
+
     /// The instant `duration` of business time after `start` in `timeZone`; `nil` when the calendar is
-    /// never open (no hours on any day), or not within ten years.
+    /// never open (no hours on any day), or not within ten years (the policy file refuses targets longer
+    /// than ``longestComputableDuration``).
     public func deadline(from start: Date, adding duration: TimeInterval, in timeZone: TimeZone) -> Date? {
         guard let hours else { return start.addingTimeInterval(duration) }
         let calendar = ZonedCalendar(timeZone: timeZone)
         var remaining = duration
         var day = calendar.day(of: start)
-        for _ in 0..<3660 {
+        for _ in 0..<Self.searchDays {
             for (open, close) in intervals(on: day, hours: hours, calendar: calendar) where close > start {
                 let from = max(open, start)
                 let available = close.timeIntervalSince(from)

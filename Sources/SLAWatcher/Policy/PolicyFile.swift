@@ -10,6 +10,9 @@ public enum PolicyFile {
     /// The shipped file, relative to the Redress home.
     public static let defaultPath = "services/sla-watcher/policies.yaml"
 
+    /// The longest duration a policy may give: a year.
+    public static let longestDuration = PolicyDuration.days(365)
+
     static let allowedKeys: [String: Set<String>] = [
         "": ["timeZones", "defaultTimeZone", "calendars", "departmentCalendars", "policies"],
         "calendars": [],  // calendar names: checked below
@@ -67,7 +70,7 @@ public enum PolicyFile {
         func fail(_ path: Path, _ reason: String) -> ConfigurationFileError { file.error(at: path, reason) }
         func duration(_ text: String?, _ path: Path) throws(ConfigurationFileError) -> PolicyDuration? {
             guard let text else { return nil }
-            if let problem = PolicyDuration.problem(with: text) { throw fail(path, problem) }
+            if let problem = PolicyDuration.problem(with: text, longest: longestDuration) { throw fail(path, problem) }
             return PolicyDuration(text)
         }
         func zone(_ identifier: String, _ path: Path) throws(ConfigurationFileError) {
@@ -89,6 +92,10 @@ public enum PolicyFile {
                 for (index, text) in openings.enumerated() {
                     guard let opening = BusinessCalendar.Opening(text) else {
                         throw fail(path + [.key("hours"), .key(day), .index(index)], "must be opening hours such as 09:00-18:00, the end after the start")
+                    }
+                    // Overlapping hours would count their common time twice.
+                    if let other = hours[weekday]?.first(where: { $0.start < opening.end && opening.start < $0.end }) {
+                        throw fail(path + [.key("hours"), .key(day), .index(index)], "overlaps \(other): a day's opening hours must not overlap")
                     }
                     hours[weekday, default: []].append(opening)
                 }
@@ -137,6 +144,11 @@ public enum PolicyFile {
             }
             if let text = rawRule.warning {
                 if text.hasPrefix("-") { throw fail(path + [.key("warning")], "must not be negative") }
+                if !text.hasSuffix("%"), let problem = PolicyDuration.problem(with: text, longest: longestDuration),
+                    problem != PolicyDuration.malformed
+                {
+                    throw fail(path + [.key("warning")], problem)
+                }
                 guard let warning = WarningPoint(text) else {
                     throw fail(path + [.key("warning")], "must be a share of the target such as 80% or a time such as 4m")
                 }
@@ -167,6 +179,23 @@ public enum PolicyFile {
                 }
             }
             rules.append(rule)
+        }
+
+        // Business time ends within the ten years a deadline is looked for on every calendar in use.
+        let calendarsInUse = Set((raw.departmentCalendars ?? [:]).values).sorted().compactMap { calendars[$0] }
+        for (index, rule) in rules.enumerated() {
+            var businessTimes = [("response", rule.response), ("resolve", rule.resolve)]
+            if case .after(let offset) = rule.warning { businessTimes.append(("warning", offset)) }
+            for (key, value) in businessTimes {
+                guard let value else { continue }
+                for calendar in calendarsInUse {
+                    guard let longest = calendar.longestComputableDuration, value.timeInterval > longest else { continue }
+                    let weekly = PolicyDuration(seconds: Int(calendar.weeklyOpenTime ?? 0))
+                    throw fail([.key("policies"), .index(index), .key(key)],
+                               "\(value) of business time is more than calendar \(calendar.name) (open \(weekly) a week) opens in five years: "
+                                   + "too long to compute a deadline")
+                }
+            }
         }
         let policies = SLAPolicies(
             rules: rules, calendars: calendars, departmentCalendars: raw.departmentCalendars ?? [:], timeZones: raw.timeZones ?? [:],

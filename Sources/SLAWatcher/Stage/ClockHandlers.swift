@@ -34,7 +34,7 @@ public struct AssignedClockHandler: EventHandler {
         try clockwork.requirePolicy(for: record)
         try await clockwork.store.save(record, on: context.connection, logger: context.logger)
         let now = clockwork.clock()
-        if wasStarted { return try await clockwork.reschedule(record, now: now, cause: event, context: context) }
+        if wasStarted { return try await clockwork.reschedule(record, decidedAt: data.assignedAt, now: now, cause: event, context: context) }
         try await clockwork.rearm(record, now: now, context: context)
         guard let (clocks, arithmetic) = clockwork.clocks(of: record) else { return [] }
         let deadline = clocks.acknowledgeDue(arithmetic) ?? clocks.resolveDue(arithmetic) ?? data.registeredAt
@@ -81,13 +81,18 @@ public struct ClassifiedClockHandler: EventHandler {
         try clockwork.requirePolicy(for: record)
         try await clockwork.store.save(record, on: context.connection, logger: context.logger)
         guard record.isStarted, changed else { return [] }
-        return try await clockwork.reschedule(record, now: clockwork.clock(), cause: event, context: context)
+        return try await clockwork.reschedule(record, decidedAt: data.classifiedAt, now: clockwork.clock(), cause: event, context: context)
     }
 }
 
 /// `complaints.updated.v1` → what staff did to the clocks: acknowledged and resolved stop them (`met`
 /// when in time), reopened starts a new resolve clock, waiting for the guest pauses them and resuming
 /// continues them (`paused`, `resumed` with the new deadlines), closed ends them.
+///
+/// An action the clock has already moved past changes nothing: the inbox forgets event ids after a week,
+/// so old actions read again under new ids (an offset reset, a replay) must not reopen a resolved
+/// complaint, resolve or close it again, or pause it a second time. Actions of one complaint arrive in
+/// order (one key, one partition), so an action at or before what the clock records is such a replay.
 public struct UpdatedClockHandler: EventHandler {
     public var clockwork: Clockwork
 
@@ -104,6 +109,9 @@ public struct UpdatedClockHandler: EventHandler {
         var record = try await clockwork.lockedRecord(data.complaintID, hotelID: event.hotelID, context: context)
         let before = clockwork.clocks(of: record)
         let at = data.occurredAt
+        // Whatever happened before the last reopening belongs to an earlier resolve clock.
+        let reopenedAt = record.resolveGeneration > 1 ? record.resolveStartedAt : nil
+        if let reopenedAt, at.isBefore(reopenedAt) { return [] }
         var events: [OutgoingEvent] = []
         func emit(_ milestone: ComplaintSLAEvent.Milestone, _ target: SLATarget, deadline: Date?, openDeadlines: Bool = false) throws {
             guard let deadline, record.isStarted else { return }
@@ -119,6 +127,7 @@ public struct UpdatedClockHandler: EventHandler {
                 try emit(.met, .acknowledge, deadline: due)
             }
         case .resolved:
+            if let resolvedAt = record.resolvedAt, !resolvedAt.isBefore(at) { return [] }
             // Staff may resolve straight from waiting for the guest: the pause ends there, and the
             // deadline counts it (while the pause was open there was none to meet).
             if record.isPaused { record.pauses[record.pauses.count - 1].end = at }
@@ -127,21 +136,25 @@ public struct UpdatedClockHandler: EventHandler {
             }
             record.resolvedAt = at
         case .reopened:
+            // Only a resolved or closed complaint reopens, after it was resolved or closed.
+            guard let ended = [record.resolvedAt, record.closedAt].compactMap({ $0 }).max(), ended.isBefore(at) else { return [] }
             record.resolvedAt = nil
             record.closedAt = nil
             record.resolveStartedAt = at
             record.resolveGeneration += 1
         case .waitingForGuest:
             guard !record.isPaused else { return [] }
+            if let last = record.pauses.last, at.isBefore(last.end ?? last.start) { return [] }
             let pending = before.flatMap { $0.clocks.resolveDue($0.arithmetic) }
             record.pauses.append(ClockPause(start: at))
             try emit(.paused, .resolve, deadline: pending)
         case .resumed:
-            guard record.isPaused else { return [] }
+            guard record.isPaused, let pause = record.pauses.last, !at.isBefore(pause.start) else { return [] }
             record.pauses[record.pauses.count - 1].end = at
             let due = clockwork.clocks(of: record).flatMap { $0.clocks.resolveDue($0.arithmetic) }
             try emit(.resumed, .resolve, deadline: due, openDeadlines: true)
         case .closed:
+            if let closedAt = record.closedAt, !closedAt.isBefore(at) { return [] }
             record.closedAt = at
         default:
             return []
@@ -151,4 +164,10 @@ public struct UpdatedClockHandler: EventHandler {
         try await clockwork.rearm(record, now: at, context: context)
         return events
     }
+}
+
+extension Date {
+    /// Earlier than `other` by a millisecond or more. Events carry their times to the millisecond and the
+    /// clock stores them to the microsecond: times closer than that are the same instant.
+    fileprivate func isBefore(_ other: Date) -> Bool { other.timeIntervalSince(self) >= 0.001 }
 }

@@ -150,9 +150,11 @@ public struct ClockStore: Sendable {
             """, logger: logger)
     }
 
-    /// Makes the unfired timers of a clock `desired`. A timer that was due by `now` stays even when no
-    /// longer desired: what came due before the change still fires (late), so a lagging watcher never
-    /// skips a breach. Fired timers are never armed again.
+    /// Makes the unfired timers of a clock `desired`. A timer that was due by `now` (the time of the
+    /// change: the staff action's or the verdict's) stays as it is, even when no longer desired or desired
+    /// at another time: what came due before the change still fires (late), so a lagging watcher never
+    /// skips a breach. Fired timers are never armed again. The caller holds the clock's lock
+    /// (``lockedClock(_:hotelID:on:logger:)``): timer rows are only ever locked after their clock's.
     public func arm(_ desired: [TimerKey: Date], for id: UUID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
         // One statement: the timers no longer desired go, the desired ones are armed, the sweepers are
         // woken (the two changes touch different rows, so reading one snapshot is what is wanted).
@@ -165,7 +167,8 @@ public struct ClockStore: Sendable {
             ), armed AS (
                 INSERT INTO timers (complaint_id, timer, due_at)
                 SELECT \(id), wanted.timer, wanted.due_at FROM unnest(\(keys)::text[], \(dues)::timestamptz[]) AS wanted(timer, due_at)
-                ON CONFLICT (complaint_id, timer) DO UPDATE SET due_at = excluded.due_at WHERE timers.fired_at IS NULL
+                ON CONFLICT (complaint_id, timer) DO UPDATE SET due_at = excluded.due_at
+                    WHERE timers.fired_at IS NULL AND timers.due_at > \(now)
             )
             SELECT pg_notify(\(Self.notificationChannel), '')
             """, logger: logger).collect()
@@ -193,13 +196,39 @@ public struct ClockStore: Sendable {
         public var dueAt: Date
     }
 
-    /// Claims up to `limit` due, unfired timers, oldest first, skipping those another replica holds.
+    /// The order in which timers due at the same instant fire: warnings, breaches, escalations by level,
+    /// the ceiling, follow-ups (then the acknowledge target before the resolve target, by name), so that
+    /// `breached` always precedes the `escalated` it triggers on the topic.
+    static let firingOrder = """
+        CASE WHEN timer LIKE '%warning%' THEN 0
+            WHEN timer LIKE '%breach%' THEN 1
+            WHEN timer ~ '^escalation_[0-9]{1,3}$' THEN 1 + substring(timer FROM 12)::int
+            WHEN timer = 'ceiling' THEN 2000
+            ELSE 2001 END, timer
+        """
+
+    /// Claims up to `limit` due, unfired timers, oldest first (ties in ``firingOrder``), skipping those of
+    /// clocks another transaction holds: another replica firing them, or a handler changing the clock.
+    ///
+    /// Locks are taken in the handlers' order, the clock before its timers, so a handler and the sweep
+    /// never wait for each other in a circle. First the clocks of the oldest due timers are locked
+    /// (`SKIP LOCKED`); then, in a new statement (whose snapshot sees what committed meanwhile), their due
+    /// timers: nobody else holds those, since every writer of timer rows holds the clock first.
     public func claimDue(limit: Int, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [DueTimer] {
+        var clocks: Set<UUID> = []
+        let held = try await connection.query("""
+            SELECT c.complaint_id FROM timers t JOIN clocks c ON c.complaint_id = t.complaint_id
+            WHERE t.fired_at IS NULL AND t.due_at <= \(now)
+            ORDER BY t.due_at LIMIT \(limit)
+            FOR UPDATE OF c SKIP LOCKED
+            """, logger: logger)
+        for try await id in held.decode(UUID.self) { clocks.insert(id) }
+        guard !clocks.isEmpty else { return [] }
         let rows = try await connection.query("""
             SELECT complaint_id, timer, due_at FROM timers
-            WHERE fired_at IS NULL AND due_at <= \(now)
-            ORDER BY due_at LIMIT \(limit)
-            FOR UPDATE SKIP LOCKED
+            WHERE complaint_id = ANY(\(Array(clocks))) AND fired_at IS NULL AND due_at <= \(now)
+            ORDER BY due_at, \(unescaped: Self.firingOrder) LIMIT \(limit)
+            FOR UPDATE
             """, logger: logger)
         var due: [DueTimer] = []
         for try await (id, name, dueAt) in rows.decode((UUID, String, Date).self) {

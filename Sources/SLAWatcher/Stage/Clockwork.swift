@@ -76,9 +76,13 @@ public struct Clockwork: Sendable {
     }
 
     /// After a reclassification of `record` (already saved): its timers re-armed under the policy for the new
-    /// verdict and, while a target is open and running, `rescheduled` with the new deadlines.
-    public func reschedule(_ record: ClockRecord, now: Date, cause: EventEnvelope<some EventPayload>, context: HandlerContext) async throws -> [OutgoingEvent] {
-        try await rearm(record, now: now, context: context)
+    /// verdict and, while a target is open and running, `rescheduled` with the new deadlines. Timers of the
+    /// old deadlines that were due by `decidedAt` (when the verdict was made: `classifiedAt`, never later than
+    /// `now`) keep their time and still fire, however late the watcher reads the verdict; later ones move.
+    public func reschedule(
+        _ record: ClockRecord, decidedAt: Date, now: Date, cause: EventEnvelope<some EventPayload>, context: HandlerContext
+    ) async throws -> [OutgoingEvent] {
+        try await rearm(record, now: min(decidedAt, now), context: context)
         guard record.resolvedAt == nil, record.closedAt == nil, let (clocks, arithmetic) = clocks(of: record) else { return [] }
         let acknowledgeDue = clocks.acknowledgedAt == nil ? clocks.acknowledgeDue(arithmetic) : nil
         guard let deadline = acknowledgeDue ?? clocks.resolveDue(arithmetic) else { return [] }

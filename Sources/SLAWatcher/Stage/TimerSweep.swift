@@ -10,7 +10,8 @@ import ServiceLifecycle
 /// killed replica's timers fire from the other), publishes each as its `complaints.sla.v1` event with
 /// its lateness through the outbox, and marks it fired, all in one transaction. After an outage every
 /// overdue timer fires at once, late, none skipped. Sleeps until the next timer is due or a handler
-/// arms an earlier one (`NOTIFY`).
+/// arms an earlier one (`NOTIFY`); backs off briefly while the due timers' clocks are held by another
+/// transaction. It locks a clock before its timers, as the handlers do (see ``ClockStore/claimDue(limit:now:on:logger:)``).
 public struct TimerSweep: Service {
     /// How many timers a round fires and how long the sweep may sleep.
     public struct Configuration: Sendable {
@@ -18,6 +19,12 @@ public struct TimerSweep: Service {
         public var batchSize = 500
         /// The longest sleep without a notification.
         public var maximumIdle: Duration = .seconds(1)
+        /// The sleep after a round that fired nothing although timers are due: their clocks are held by
+        /// another replica's sweep or by a handler, whose commit frees them (a handler's also `NOTIFY`s).
+        public var busyBackoff: Duration = .milliseconds(50)
+        /// Called after each round that did not fill a batch, with how many timers it fired and how long
+        /// the sweep then sleeps unless woken (for tests).
+        public var afterRound: @Sendable (_ fired: Int, _ sleep: Duration) -> Void = { _, _ in }
         public init() {}
     }
 
@@ -56,7 +63,9 @@ public struct TimerSweep: Service {
                 let fired = try await sweep()
                 failures = 0
                 if fired == configuration.batchSize { continue }
-                await wakeup.wait(timeout: try await idle())
+                let sleep = try await idle(afterFiring: fired)
+                configuration.afterRound(fired, sleep)
+                await wakeup.wait(timeout: sleep)
             } catch {
                 failures += 1
                 logger.warning("firing timers failed; retrying", metadata: ["error": "\(String(reflecting: error))", "attempt": "\(failures)"])
@@ -131,12 +140,14 @@ public struct TimerSweep: Service {
         var key: TimerKey
     }
 
-    /// Until the next timer is due, at most ``Configuration/maximumIdle``.
-    private func idle() async throws -> Duration {
+    /// Until the next timer is due, at most ``Configuration/maximumIdle``. A timer already due that the
+    /// round did not fire is held by another transaction: after a round that fired nothing, the sweep
+    /// backs off (``Configuration/busyBackoff``) instead of asking again every millisecond until it commits.
+    private func idle(afterFiring fired: Int) async throws -> Duration {
         let next = try await store.read { connection, logger in try await clockwork.store.nextDue(on: connection, logger: logger) }
         guard let next else { return configuration.maximumIdle }
         let seconds = next.timeIntervalSince(clockwork.clock())
-        if seconds <= 0 { return .milliseconds(1) }
+        if seconds <= 0 { return fired == 0 ? min(configuration.busyBackoff, configuration.maximumIdle) : .milliseconds(1) }
         return min(configuration.maximumIdle, .milliseconds(Int64(seconds * 1000) + 1))
     }
 }
