@@ -21,6 +21,13 @@ struct OutboxTests {
         try await client.withConnection { try await outbox.claim(limit: limit, lease: lease, on: $0, logger: .test) }
     }
 
+    /// Ends the leases on `ids` now (a relay that died), instead of sleeping past short ones.
+    private func expireLeases(_ ids: [Int64], _ client: PostgresClient, _ tables: RuntimeTables) async throws {
+        try await client.query(
+            "UPDATE \(unescaped: tables.schema.rawValue).outbox SET claimed_until = clock_timestamp() - interval '1 second' WHERE id = ANY(\(ids))",
+            logger: .test)
+    }
+
     private func markSent(_ outbox: Outbox, _ client: PostgresClient, _ claim: OutboxClaim) async throws {
         try await client.withConnection { _ = try await outbox.markSent(ids: claim.records.map(\.id), on: $0, logger: .test) }
     }
@@ -93,8 +100,8 @@ struct OutboxTests {
             let outbox = tables.outbox
             let ids = try await self.enqueue((0..<30).map { Self.row("c-\($0)", "m\($0)") }, client, outbox)
 
-            // A leases ten rows for a short while and then dies without marking them.
-            let claimedByA = try await self.claim(outbox, client, limit: 10, lease: .milliseconds(300))
+            // A leases ten rows and then dies without marking them.
+            let claimedByA = try await self.claim(outbox, client, limit: 10)
             #expect(claimedByA.records.map(\.id) == Array(ids[0..<10]))
 
             // While A's lease holds, B skips its rows instead of waiting.
@@ -103,7 +110,7 @@ struct OutboxTests {
             #expect(try await self.claim(outbox, client, limit: 100).records.isEmpty)
 
             // A's lease runs out: its rows are claimable again, nothing is lost.
-            try await Task.sleep(for: .milliseconds(400))
+            try await self.expireLeases(claimedByA.records.map(\.id), client, tables)
             let again = try await self.claim(outbox, client, limit: 100)
             #expect(again.records.map(\.id) == Array(ids[0..<10]))
         }
@@ -175,8 +182,8 @@ struct OutboxTests {
         try await withRuntimeTables { client, tables async throws in
             let outbox = tables.outbox
             let ids = try await self.enqueue([Self.row("c-1", "first")], client, outbox)
-            let stale = try await self.claim(outbox, client, limit: 10, lease: .milliseconds(100))
-            try await Task.sleep(for: .milliseconds(200))
+            let stale = try await self.claim(outbox, client, limit: 10)
+            try await self.expireLeases(ids, client, tables)
             let current = try await self.claim(outbox, client, limit: 10)
             #expect(current.records.map(\.id) == ids)
             try await client.withConnection { connection async throws in
@@ -274,11 +281,19 @@ struct OutboxTests {
             let outbox = tables.outbox
             #expect(outbox.notificationChannel == "\(tables.schema)_outbox")
             let received = LockedBox(0)
+            let sentinels = LockedBox(0)
+            // A notification of our own, sent after a point: PostgreSQL delivers notifications in commit
+            // order, so once it arrives, every outbox notification committed before it has too.
+            func sentinel() async throws -> Bool {
+                let expected = sentinels.get() + 1
+                try await client.query("SELECT pg_notify(\(outbox.notificationChannel), 'sentinel')", logger: .test)
+                return await eventually(timeout: .seconds(30)) { sentinels.get() >= expected }
+            }
             try await client.withNotifications(channel: outbox.notificationChannel, logger: .test) { notifications async throws in
                 try await withThrowingTaskGroup(of: Void.self) { group async throws in
                     group.addTask {
-                        for try await _ in notifications {
-                            received.update { $0 += 1 }
+                        for try await notification in notifications {
+                            if notification.payload == "sentinel" { sentinels.update { $0 += 1 } } else { received.update { $0 += 1 } }
                         }
                     }
 
@@ -291,12 +306,11 @@ struct OutboxTests {
                     try await client.withConnection { writer async throws in
                         try await writer.query("BEGIN", logger: .test)
                         try await outbox.enqueue([Self.row("c-1", "a"), Self.row("c-2", "b")], on: writer, logger: .test)
-                        try await Task.sleep(for: .milliseconds(300))
+                        #expect(try await sentinel())
                         #expect(received.get() == 0, "notified before commit")
                         try await writer.query("COMMIT", logger: .test)
                     }
-                    #expect(await eventually(timeout: .seconds(30)) { received.get() >= 1 })
-                    try await Task.sleep(for: .milliseconds(200))
+                    #expect(try await sentinel())
                     // One committed transaction, one wake-up; the rolled-back one never notified.
                     #expect(received.get() == 1)
                     group.cancelAll()
