@@ -29,11 +29,14 @@ struct ClassifierReplayTests {
         let database = try await TestDatabase.shared.configuration()
         let service = RedressService.classifier.isolated()
         let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
+        let deadLetters = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
         func runtime(_ service: RedressService, plugins: [String] = ["keyword", "logistic"]) throws -> StageRuntime {
             let engine = try ClassifierService.makeEngine(configuration: Repository.configuration(plugins: plugins), logger: kafka.logger)
-            return StageRuntime(
+            var runtime = StageRuntime(
                 service: service, settings: settings, inputs: [StageInput(input, preparing: ClassifierHandler(engine: engine, outputTopic: output))],
                 logger: kafka.logger)
+            runtime.deadLetterTopic = deadLetters
+            return runtime
         }
         let texts = [
             "空调不制冷，房间里闷热得睡不着", "Loud music from the room next door until 3am", "浴室地漏堵了，水漫到卧室",

@@ -27,8 +27,9 @@ struct ClassifierStageTests {
         let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
         let engine = try ClassifierService.makeEngine(configuration: Repository.configuration(), logger: kafka.logger)
         let handler = ClassifierHandler(engine: engine, outputTopic: output)
-        let runtime = StageRuntime(
+        var runtime = StageRuntime(
             service: service, settings: settings, inputs: [StageInput(input, preparing: handler)], logger: kafka.logger)
+        runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
         let group = try runtime.makeServiceGroup()
 
         var first = try EventFixtures.received()

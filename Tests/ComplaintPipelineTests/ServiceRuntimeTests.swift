@@ -51,6 +51,7 @@ struct ServiceSettingsTests {
             for: .notifier, environment: ["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/redress", "DATABASE_POOL_SIZE": "8"],
             configurationFile: "/nonexistent/redress.json")
         #expect(sized.databasePoolSize == 8)
+        #expect(sized.topicPrefix == "")
     }
 
     @Test("missing or bad settings fail fast, naming the variable", arguments: [
@@ -59,6 +60,7 @@ struct ServiceSettingsTests {
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "LOG_LEVEL": "loud"], "LOG_LEVEL 'loud'"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "HTTP_PORT": "70000"], "HTTP_PORT 70000"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_POOL_SIZE": "1"], "DATABASE_POOL_SIZE 1 is not between 2 and 500"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "KAFKA_TOPIC_PREFIX": "a b"], "KAFKA_TOPIC_PREFIX 'a b' may hold only"),
     ])
     func invalid(environment: [String: String], expected: String) async throws {
         await #expect {

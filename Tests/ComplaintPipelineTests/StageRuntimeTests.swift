@@ -39,6 +39,7 @@ struct StageRuntimeTests {
         var runtime = StageRuntime(
             service: service, settings: settings, inputs: [StageInput(input, RecordingHandler(outputTopic: output))], logger: kafka.logger)
         runtime.migrationsOverride = [runtimeTables, effects]
+        runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
         runtime.kafkaProperties = ["fetch.wait.max.ms": "10"]
         let port = Mutex(0)
         runtime.onServerRunning = { value in port.withLock { $0 = value } }

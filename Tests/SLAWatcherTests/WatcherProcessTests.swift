@@ -45,8 +45,10 @@ struct WatcherProcessTests {
     func killedReplica() async throws {
         let executable = try #require(RedressExecutable.named("redress-sla-watcher"))
         let kafka = try KafkaTestEnvironment()
+        // Topics and group of this test alone (KAFKA_TOPIC_PREFIX): on a real Kafka, other runs' events stay out.
+        let prefix = "t\(UUID().uuidString.prefix(8).lowercased())."
         for topic in [Topics.classified.name, Topics.assigned.name, Topics.updated.name, Topics.sla.name, Topics.deadLetter.name] {
-            try await kafka.createTopic(topic, partitions: 3)
+            try await kafka.createTopic(prefix + topic, partitions: 3)
         }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sla-replicas-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -59,7 +61,7 @@ struct WatcherProcessTests {
                 "KAFKA_BROKERS": kafka.bootstrapServers.joined(separator: ","), "DATABASE_URL": databaseURL,
                 "SLA_POLICY_FILE": policyPath, "REDRESS_HOME": Self.packageRoot, "KAFKA_SESSION_TIMEOUT_MS": "6000", "LOG_LEVEL": "info",
                 // The rows the killed replica was publishing are taken over after 5 s rather than a minute.
-                "OUTBOX_LEASE_SECONDS": "5",
+                "OUTBOX_LEASE_SECONDS": "5", "KAFKA_TOPIC_PREFIX": prefix,
             ]
             func replica() throws -> ChildProcess {
                 try ChildProcess(executable, environment: environment.merging(["HTTP_PORT": "\(try unusedLoopbackPort())", "HTTP_HOST": "127.0.0.1"]) { $1 })
@@ -70,7 +72,7 @@ struct WatcherProcessTests {
                 first.stop()
                 second?.stop()
             }
-            let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [Topics.sla.name]), logger: kafka.logger)
+            let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [prefix + Topics.sla.name]), logger: kafka.logger)
             do {
             try await withRunningServices([consumer]) {
                 // The deadlines spread over two seconds, so firing is under way when the first replica dies.
@@ -86,7 +88,7 @@ struct WatcherProcessTests {
                 try await withRunningServices([producer]) {
                     for event in events {
                         _ = try await producer.sendAndAwait(KafkaProducerMessage(
-                            topic: Topics.assigned.name, key: Topics.assigned.key(for: event).map { ByteBuffer(bytes: $0) },
+                            topic: prefix + Topics.assigned.name, key: Topics.assigned.key(for: event).map { ByteBuffer(bytes: $0) },
                             value: ByteBuffer(bytes: try Topics.assigned.encode(event))))
                     }
                 }

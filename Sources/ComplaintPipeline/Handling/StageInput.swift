@@ -10,7 +10,7 @@ import PostgresNIO
 /// offset guarantees for every input.
 public struct StageInput: Sendable {
     /// The topic's name (tests rename topics to stay isolated).
-    public let topic: String
+    public private(set) var topic: String
     /// Decodes a message of ``topic`` into an event ready to apply; throws the validation error.
     let decode: @Sendable ([UInt8]) throws -> DecodedEvent
     /// Whether the handler works outside the transaction first (checks the inbox before that step).
@@ -22,6 +22,13 @@ public struct StageInput: Sendable {
     /// For handlers that lock a row per hotel: called first in a shared transaction with its events'
     /// hotels, sorted, to lock them all in that one order (see ``sharingTransactions(lockingHotelsFirst:)``).
     var lockHotels: (@Sendable (_ hotelIDs: [String], _ connection: PostgresConnection, _ logger: Logger) async throws -> Void)?
+
+    /// The same input, read from `prefix` + its topic (``ServiceSettings/topicPrefix``).
+    public func prefixed(_ prefix: String) -> StageInput {
+        var input = self
+        input.topic = prefix + topic
+        return input
+    }
 
     /// `handler` applies the events of `topic`.
     public init<Handler: EventHandler>(_ topic: Topic<Handler.Input>, _ handler: Handler) {

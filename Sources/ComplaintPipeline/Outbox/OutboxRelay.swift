@@ -32,6 +32,8 @@ public final class OutboxRelay: Service {
         public var lease: Duration = .seconds(60)
         /// Backoff after a failed round (database or broker down).
         public var retry = RetryPolicy()
+        /// Put before every row's topic when it is published (``ServiceSettings/topicPrefix``).
+        public var topicPrefix = ""
         public init() {}
 
         /// The producer's `message.timeout.ms` for this relay: below ``publishTimeout``, so librdkafka
@@ -126,7 +128,7 @@ public final class OutboxRelay: Service {
             for record in claim.records {
                 group.addTask {
                     let message = KafkaProducerMessage(
-                        topic: record.topic,
+                        topic: configuration.topicPrefix + record.topic,
                         key: record.key,
                         value: record.value,
                         headers: record.headers.map { KafkaHeader(key: $0.key, value: $0.value) }

@@ -22,6 +22,7 @@ import SystemPackage
 /// | `access.rate.per.second` | `ACCESS_RATE_PER_SECOND` | `50` requests per second per API key and process (bursts of twice that) |
 /// | `access.key.cache.seconds` | `ACCESS_KEY_CACHE_SECONDS` | `10` (how long a revoked key may still work) |
 /// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | `5000` (each statement of an HTTP request, the server cancelling it; then 503) |
+/// | `kafka.topic.prefix` | `KAFKA_TOPIC_PREFIX` | none; `staging.` makes the service read and write `staging.complaints.received.v1` and so on, with consumer group `staging.<executable>`: several environments on one cluster |
 /// | `database.pool.size` | `DATABASE_POOL_SIZE` | `20` connections per process at most (every replica of every service counts against the server's `max_connections`) |
 /// | `outbox.lease.seconds` | `OUTBOX_LEASE_SECONDS` | `60`: how long outbox rows a killed replica was publishing wait before another replica publishes them (a publish may take half of it) |
 public struct ServiceSettings: Sendable, Hashable {
@@ -37,6 +38,8 @@ public struct ServiceSettings: Sendable, Hashable {
     public var access = AccessConfiguration()
     /// How long the outbox relay leases the rows it publishes (`nil`: the relay's default, 60 s).
     public var outboxLease: Duration?
+    /// Put before every topic the service reads and writes, and its consumer group (`KAFKA_TOPIC_PREFIX`).
+    public var topicPrefix = ""
     /// Connections the process's PostgreSQL pool opens at most (`nil`: PostgresNIO's default, 20).
     public var databasePoolSize: Int?
     /// At most this many queued events of one partition share a transaction (`nil`: the pipeline's
@@ -134,6 +137,12 @@ public struct ServiceSettings: Sendable, Hashable {
                 throw Invalid(description: "OUTBOX_LEASE_SECONDS \(lease) is not between 2 and 600")
             }
             settings.outboxLease = .seconds(lease)
+        }
+        if let prefix = config.string(forKey: "kafka.topic.prefix"), !prefix.isEmpty {
+            guard prefix.count <= 100, prefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+                throw Invalid(description: "KAFKA_TOPIC_PREFIX '\(prefix)' may hold only letters, digits, '.', '_' and '-' (at most 100)")
+            }
+            settings.topicPrefix = prefix
         }
         if let size = config.int(forKey: "database.pool.size") {
             guard (2...500).contains(size) else {

@@ -98,6 +98,11 @@ public struct StageRuntime: Sendable {
         let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
 
         var relayConfiguration = self.relayConfiguration
+        // Several environments on one cluster: every topic read and written, and the group, under a prefix.
+        let prefix = settings.topicPrefix
+        let inputs = self.inputs.map { $0.prefixed(prefix) }
+        let deadLetterTopic = prefix + self.deadLetterTopic
+        relayConfiguration.topicPrefix = prefix
         if let lease = settings.outboxLease {
             relayConfiguration.lease = lease
             relayConfiguration.publishTimeout = min(relayConfiguration.publishTimeout, lease / 2)
@@ -121,7 +126,7 @@ public struct StageRuntime: Sendable {
         var clients: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: client), .init(service: producer)]
         if !inputs.isEmpty {
             var consumerConfiguration = KafkaConsumerConfiguration(
-                bootstrapServers: settings.kafkaBrokers, groupID: service.executable,
+                bootstrapServers: settings.kafkaBrokers, groupID: prefix + service.executable,
                 topics: inputs.map(\.topic), clientID: "\(service.executable)-consumer")
             // Fetched chunks of about 256 KiB per partition (librdkafka's default is 1 MiB): under a
             // backlog the consumer's queue then interleaves partitions within the pipeline's in-flight
