@@ -508,6 +508,7 @@ let package = Package(
             name: "EmbeddedDefaultTests",
             dependencies: [
                 "EmbeddedDefault", "ComplaintStore", "ComplaintTesting", "RdKafkaTestKit", "RdKafka", "ComplaintEvents", "EventTail",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

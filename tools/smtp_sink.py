@@ -6,7 +6,7 @@ recipients, whether the session used STARTTLS and AUTH). Recipients whose local 
 AUTH (PLAIN, LOGIN) after STARTTLS and requires it.
 
 Usage: smtp_sink.py PORT OUT_DIR [--cert C --key K] [--user U --password P]
-Prints `READY` when listening; stops on SIGTERM.
+Prints `READY` when listening; stops on SIGTERM, and when its parent dies.
 """
 import argparse
 import asyncio
@@ -90,7 +90,12 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # A test runner may start us with these blocked (inherited mask): take them back.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-    stop.wait()
+    # Whoever started us was killed (SIGKILL, no chance to stop us): we were handed to another parent.
+    # Stop too, or the port stays taken and the next `redress demo` refuses to start.
+    parent = os.getppid()
+    while not stop.wait(1):
+        if os.getppid() != parent:
+            break
     controller.stop()
 
 

@@ -55,8 +55,14 @@ public struct UpEnvironmentFile: Sendable, Hashable {
 
     /// Writes the file readable by its owner only (it holds the development database password).
     public func write(to path: String) throws {
-        try Data(contents.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        // Made 0600 before the text goes in, then renamed into place: never readable by others, even briefly.
+        let staging = path + ".tmp"
+        try? FileManager.default.removeItem(atPath: staging)
+        guard FileManager.default.createFile(atPath: staging, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: staging])
+        }
+        try Data(contents.utf8).write(to: URL(fileURLWithPath: staging))
+        guard rename(staging, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 
     /// Reads a file written by ``write(to:)`` (`export NAME='value'` lines); nil when there is none.

@@ -10,6 +10,8 @@ enum DevelopmentSecrets {
     /// The secret in `path`, created (48 random characters) if absent.
     static func loadOrCreate(_ path: String) throws -> String {
         if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), existing.count >= 16 {
+            // A copy restored or edited with a looser mode is made the owner's alone again.
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
             return existing
         }
         let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -33,6 +35,7 @@ enum DevelopmentSecrets {
             if let text = try? String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
                let key = APIKeySecret(parsing: Substring(text)),
                try await store.authenticate(key, client: client, logger: logger)?.role == .admin {
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
                 return text
             }
             let created = try await store.create(name: "dev-admin", role: .admin, hotels: [], ratePerSecond: 1_000_000, client: client, logger: logger)

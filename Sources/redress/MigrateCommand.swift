@@ -35,10 +35,10 @@ struct MigrateCommand: AsyncParsableCommand {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
-            // Services that are not built yet ship no migrations folder: their schema gets its runtime
-            // tables only (a service itself refuses to start without its folder).
-            // The shared access schema first: services' own migrations may rely on it.
-            let sets = try [AccessTables.migrations()] + RedressService.all.flatMap { try $0.migrations(requireOwn: false) }
+            // Every service's own folder is required: run from a folder without `services/` (and no
+            // REDRESS_HOME), it names what it could not find instead of applying runtime tables only
+            // and reporting success. The shared access schema first: services' own migrations may rely on it.
+            let sets = try [AccessTables.migrations()] + RedressService.all.flatMap { try $0.migrations() }
             return try await Migrator(client: client, logger: logger).apply(sets)
         }
     }

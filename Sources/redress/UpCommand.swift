@@ -51,6 +51,9 @@ struct UpCommand: AsyncParsableCommand {
     static let demoSMTPPort = 2525
 
     func run() async throws {
+        // Everything under the data folder — secrets, up.env, the services' logs (which may quote
+        // rejected input) — is the owner's alone.
+        umask(0o077)
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "redress.up")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info

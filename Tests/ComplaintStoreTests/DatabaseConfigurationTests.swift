@@ -90,6 +90,18 @@ import Testing
         #expect(error.reason.contains(fragment), "\(error.reason)")
     }
 
+    @Test("a password with unencoded / or ? splits the URL wrongly: the error says so and quotes none of it", arguments: [
+        ("postgres://app:s3cr/et@db/redress", "s3cr"),
+        ("postgres://app:pa?xq9zk@db/redress", "xq9zk"),
+        ("app:secret@db/x", "secret"),
+        ("postgres://app:good-one@db/redress?sslmode=bogus", "good-one"),
+    ])
+    func neverQuotesThePassword(_ url: String, secret: String) throws {
+        let error = try #require(throws: ComplaintStoreError.self) { try DatabaseConfiguration(url: url) }
+        #expect(!error.description.contains(secret), "\(error.description)")
+        #expect(error.code == .invalidDatabaseURL)
+    }
+
     @Test func socketPathIsDerivedFromDirectoryAndPort() throws {
         let configuration = try DatabaseConfiguration(url: "postgres://user@/db?host=/tmp/pg/&port=6100")
         #expect(configuration.unixSocketPath == "/tmp/pg/.s.PGSQL.6100")

@@ -292,6 +292,32 @@ extension DatabaseConfiguration {
     /// - Throws: A ``ComplaintStoreError`` with code ``ComplaintStoreError/Code/invalidDatabaseURL`` naming the
     ///   problem (never the password).
     public init(url: String) throws {
+        do {
+            try self.init(parsing: url)
+        } catch let error as ComplaintStoreError where error.code == .invalidDatabaseURL {
+            // A password with an unencoded `/`, `?`, `#` or `@` splits the URL in the wrong places, and
+            // the part quoted as the bad port, host or parameter is then a piece of it.
+            guard Self.quotesPassword(error.reason, of: url) else { throw error }
+            throw ComplaintStoreError.invalidDatabaseURL(
+                "the URL does not parse, and the part at fault is not shown because it may be part of the password; "
+                    + "in a password, / ? # @ : and % must be percent-encoded (%2F %3F %23 %40 %3A %25)")
+        }
+    }
+
+    /// Whether `reason` repeats any piece (two characters or more) of what may be the password in `url`:
+    /// everything between the first `:` after the scheme and the last `@`.
+    static func quotesPassword(_ reason: String, of url: String) -> Bool {
+        guard let scheme = url.range(of: "://") else {
+            // No scheme: the whole text may be a password-bearing URL without it.
+            return url.split(whereSeparator: { "/?#@:".contains($0) }).contains { $0.count >= 2 && reason.contains($0) }
+        }
+        let afterScheme = url[scheme.upperBound...]
+        guard let at = afterScheme.lastIndex(of: "@"), let colon = afterScheme[..<at].firstIndex(of: ":") else { return false }
+        let password = afterScheme[afterScheme.index(after: colon)..<at]
+        return password.split(whereSeparator: { "/?#@:".contains($0) }).contains { $0.count >= 2 && reason.contains($0) }
+    }
+
+    private init(parsing url: String) throws {
         let schemes = ["postgres://", "postgresql://"]
         guard let scheme = schemes.first(where: { url.hasPrefix($0) }) else {
             throw ComplaintStoreError.invalidDatabaseURL(
