@@ -220,6 +220,32 @@ struct EmbeddedPostgresTests {
         }
     }
 
+    @Test("a lock file naming a live postgres of another folder (a PID reused after a reboot) is stale: the server starts")
+    func staleLockFileOfAReusedPID() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("redress-stale-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var configuration = EmbeddedPostgres.Configuration.forTesting
+        configuration.dataDirectory = root + "/data"
+        try await withEmbeddedPostgres(configuration: configuration, logger: .complaintTest) { _ async throws in }
+        // Stopped; now the old PID is another live process called postgres (the system's server, say),
+        // working in another folder.
+        let impostor = root + "/postgres"
+        try FileManager.default.copyItem(atPath: "/bin/sleep", toPath: impostor)
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: impostor)
+        other.arguments = ["60"]
+        other.currentDirectoryURL = URL(fileURLWithPath: root)
+        try other.run()
+        defer { other.terminate() }
+        let lockFile = root + "/data/postmaster.pid"
+        try "\(other.processIdentifier)\n\(root)/data\n".write(toFile: lockFile, atomically: true, encoding: .utf8)
+        try await withEmbeddedPostgres(configuration: configuration, logger: .complaintTest) { server async throws in
+            #expect(await server.isRunning)
+        }
+    }
+
     @Test func findsTheInstallation() async throws {
         let installation = try await PostgresInstallation.locate()
         #expect(installation.majorVersion >= 12)

@@ -619,14 +619,26 @@ public actor EmbeddedPostgres: Service {
         self.password = password
     }
 
+    /// Refuses a folder a live server uses; removes a lock file a dead one left. After a reboot or a
+    /// container restart its PID may belong to another process, even another PostgreSQL: the server
+    /// itself would then refuse to start for good. A postmaster runs in its data folder, so one whose
+    /// working folder is elsewhere is not this folder's.
     private func refuseIfAnotherServerRuns() throws {
-        guard let pidFile = POSIX.readSmallFile(self.dataDirectory + "/postmaster.pid"),
+        let lockFile = self.dataDirectory + "/postmaster.pid"
+        guard let pidFile = POSIX.readSmallFile(lockFile),
             let firstLine = pidFile.split(separator: "\n").first, let pid = Int32(firstLine.trimmingCharacters(in: .whitespaces))
         else { return }
         if GuardedProcess.isAlive(pid), POSIX.commandName(of: pid) == "postgres" {
-            throw EmbeddedPostgresError.failed(
-                "another PostgreSQL server (pid \(pid)) is already running on \(self.dataDirectory)")
+            let folder = URL(fileURLWithPath: self.dataDirectory).resolvingSymlinksInPath().path
+            let workingFolder = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")
+            // Unreadable (another user's process): assume the worst.
+            if workingFolder == nil || workingFolder == folder {
+                throw EmbeddedPostgresError.failed(
+                    "another PostgreSQL server (pid \(pid)) is already running on \(self.dataDirectory)")
+            }
         }
+        logger.notice("removing a stale postmaster.pid", metadata: ["pid": "\(pid)", "folder": "\(self.dataDirectory)"])
+        try? FileManager.default.removeItem(atPath: lockFile)
     }
 
     private func launch(_ installation: PostgresInstallation, port: Int, serverUser: POSIX.User?) throws
