@@ -215,8 +215,32 @@ struct EmbeddedPostgresTests {
         try await withEmbeddedPostgres(configuration: configuration, logger: .complaintTest) { first async throws in
             let second = EmbeddedPostgres(configuration: configuration, logger: .complaintTest)
             let error = try await #require(throws: EmbeddedPostgresError.self) { try await second.start() }
-            #expect(error.reason.contains("already running"))
+            #expect(error.reason.contains("in use by another process"), "\(error.reason)")
             #expect(await first.isRunning)
+        }
+    }
+
+    @Test("two servers started at once on one fresh folder: one runs, the other is refused, the cluster is whole")
+    func twoFirstStartsAtOnce() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("redress-race-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var configuration = EmbeddedPostgres.Configuration.forTesting
+        configuration.dataDirectory = root + "/data"
+        let servers = [EmbeddedPostgres(configuration: configuration, logger: .complaintTest),
+                       EmbeddedPostgres(configuration: configuration, logger: .complaintTest)]
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for server in servers { group.addTask { (try? await server.start()) != nil } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        for server in servers { try? await server.tearDown() }
+        #expect(outcomes.filter { $0 }.count == 1, "\(outcomes)")
+        // The folder holds one cluster that starts again with its stored password.
+        try await withEmbeddedPostgres(configuration: configuration, logger: .complaintTest) { server async throws in
+            try await withClient(try await server.databaseConfiguration) { client async throws in
+                #expect(try await client.scalar("SELECT 1", as: Int.self) == 1)
+            }
         }
     }
 

@@ -44,6 +44,8 @@ public actor EmbeddedPostgres: Service {
     public nonisolated let temporaryDirectory: String?
 
     private let logger: Logger
+    /// The `flock`ed descriptor of `<data folder>.lock` while this instance runs a server on the folder.
+    private var folderLock: Int32 = -1
     private var installation: PostgresInstallation?
     private var port: Int?
     private var password: String?
@@ -209,6 +211,39 @@ public actor EmbeddedPostgres: Service {
         }
         let serverUser = try self.resolveServerUser()
         try self.prepareDirectories(for: serverUser)
+        try self.lockFolder()
+        do {
+            return try await self.startLockedServer(installation, serverUser: serverUser)
+        } catch {
+            self.unlockFolder()
+            throw error
+        }
+    }
+
+    /// Takes `<data folder>.lock` (an exclusive `flock`, held while the server runs): two `redress up`
+    /// started at once on one fresh folder would otherwise run two `initdb`s into it.
+    private func lockFolder() throws {
+        guard self.folderLock < 0 else { return }
+        let path = self.dataDirectory + ".lock"
+        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw EmbeddedPostgresError.failed("cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw EmbeddedPostgresError.failed(
+                "\(self.dataDirectory) is in use by another process (another `redress up`?): \(path) is locked")
+        }
+        self.folderLock = descriptor
+    }
+
+    private func unlockFolder() {
+        guard self.folderLock >= 0 else { return }
+        close(self.folderLock)
+        self.folderLock = -1
+    }
+
+    private func startLockedServer(_ installation: PostgresInstallation, serverUser: POSIX.User?) async throws -> DatabaseConfiguration {
         if self.configuration.stopsWithProcess && self.watchdog == nil {
             do {
                 self.watchdog = try Watchdog.start(cleanupDirectory: self.temporaryDirectory)
@@ -271,6 +306,7 @@ public actor EmbeddedPostgres: Service {
         guard let server = self.server else { return }
         await self.stopServer(server)
         self.forgetServer()
+        if !server.isRunning { self.unlockFolder() }
         if server.isRunning {
             throw EmbeddedPostgresError.failed("the server (pid \(server.pid)) did not exit even after SIGKILL")
         }
