@@ -157,8 +157,12 @@ struct AssignmentCommand: AsyncParsableCommand {
             return try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 defer { Task { await group.triggerGracefulShutdown() } }
-                // Listen before publishing: the group must own the partitions first.
-                while consumer.assignment.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+                // Listen before publishing: the group must own the partitions first (within a minute).
+                let joinDeadline = ContinuousClock.now + .seconds(60)
+                while consumer.assignment.isEmpty {
+                    guard ContinuousClock.now < joinDeadline else { throw NoPartitions(brokers: brokers) }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
                 try await Task.sleep(for: .milliseconds(500))
 
                 let categories = ComplaintCategory.allCases

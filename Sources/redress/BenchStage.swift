@@ -6,14 +6,23 @@ import NIOHTTP1
 import Synchronization
 
 /// Waits until a stage a benchmark runs in this process listens (its port, learnt from
-/// `onServerRunning`) and answers `/health/ready` (migrations applied, start-up done).
-func waitUntilReady(port: borrowing Mutex<Int>) async throws {
-    while true {
+/// `onServerRunning`) and answers `/health/ready` (migrations applied, start-up done), at most `limit`:
+/// a stage that cannot reach its database retries its migrations for ever, and so would the bench.
+func waitUntilReady(port: borrowing Mutex<Int>, limit: Duration = .seconds(120)) async throws {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
         let current = port.withLock { $0 }
         if current != 0, let response = try? await HTTPClient.shared.execute(
             HTTPClientRequest(url: "http://127.0.0.1:\(current)/health/ready"), timeout: .seconds(2)), response.status == .ok { return }
         try await Task.sleep(for: .milliseconds(100))
     }
+    throw BenchStageNotReady(limit: limit)
+}
+
+/// The stage a benchmark started did not become ready (its database or broker unreachable, say).
+struct BenchStageNotReady: Error, CustomStringConvertible {
+    var limit: Duration
+    var description: String { "the stage under test was not ready within \(limit): check DATABASE_URL and KAFKA_BROKERS (its log says more)" }
 }
 
 /// Creates a benchmark run's own topics, `bench-<run>.<name>` with 6 partitions each, on the embedded

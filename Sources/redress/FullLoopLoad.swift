@@ -52,8 +52,15 @@ struct FullLoopLoad {
 
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            // Listen before posting: the consumer must own its partitions first.
-            while consumer.assignment.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+            // Listen before posting: the consumer must own its partitions first (within a minute: a
+            // broker that is not there would otherwise keep us waiting for ever).
+            let joinDeadline = ContinuousClock.now + .seconds(60)
+            while consumer.assignment.isEmpty {
+                guard ContinuousClock.now < joinDeadline else {
+                    throw NoPartitions(brokers: brokers)
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
             try await Task.sleep(for: .milliseconds(500))
             tasks.addTask {
                 for try await message in consumer.messages {
@@ -209,4 +216,10 @@ final class TraceBook: Sendable {
 private func zip2<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
     guard let a, let b else { return nil }
     return (a, b)
+}
+
+/// The full-loop consumer was given no partitions: the broker is not reachable.
+struct NoPartitions: Error, CustomStringConvertible {
+    var brokers: [String]
+    var description: String { "the Kafka consumer got no partitions within 60 s: is KAFKA_BROKERS (\(brokers.joined(separator: ","))) reachable?" }
 }
