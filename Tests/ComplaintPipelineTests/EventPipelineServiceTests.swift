@@ -18,13 +18,17 @@ struct EventPipelineServiceTests {
             let first = try EventFixtures.received()
             let second = try EventFixtures.received()
             try await world.publish([first, first, second, first])
-            let stage = try world.stage(world.handler)
+            let outcomes = LockedOutcomes()
+            var hooks = EventPipelineService.CrashPoints()
+            hooks.settled = { _, outcome in outcomes.append(outcome) }
+            let stage = try world.stage(world.handler, crashPoints: hooks)
             try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
-                let processed = try await eventually { try await world.processedCount == 2 }
-                #expect(processed)
-                // The two duplicates behind the last new event are skipped too.
-                try await Task.sleep(for: .milliseconds(300))
+                // All four read: two applied, the two copies of the first skipped as duplicates.
+                let settled = await eventually(timeout: .seconds(60)) { outcomes.all.count == 4 }
+                #expect(settled, "\(outcomes.all)")
             }
+            #expect(outcomes.all.filter { $0 == .applied }.count == 2, "\(outcomes.all)")
+            #expect(outcomes.all.filter { $0 == .duplicate }.count == 2, "\(outcomes.all)")
             #expect(try await world.effects(of: first.id) == 1)
             #expect(try await world.effects(of: second.id) == 1)
             #expect(try await world.outboxCount == 2)

@@ -101,9 +101,11 @@ struct OutboxRelayTests {
             try await withRunningServices([producer, relay]) {
                 try cluster.setBrokerDown(1)
                 try await Self.enqueue(keys: keys, perKey: 4, topic: topic, outbox: tables.outbox, client: client)
-                // While the relay keeps trying, no transaction of it stays open on the outbox.
+                // While the relay keeps trying, no transaction of it stays open on the outbox: one held
+                // across a publish would stay open for its 5 s timeout, far past the bound below; a
+                // claim's own transaction, even on a loaded machine, ends well within it.
                 var longest = 0.0
-                for _ in 0..<20 {
+                for _ in 0..<30 {
                     let open = try await client.query(
                         """
                         SELECT COALESCE(max(EXTRACT(EPOCH FROM now() - xact_start)), 0)::float8 FROM pg_stat_activity
@@ -113,7 +115,7 @@ struct OutboxRelayTests {
                     longest = max(longest, open)
                     try await Task.sleep(for: .milliseconds(100))
                 }
-                #expect(longest < 0.5, "a transaction stayed open \(longest) s while the broker was down")
+                #expect(longest < 1.5, "a transaction stayed open \(longest) s while the broker was down")
                 #expect(try await Self.unsent(tables.outbox, client: client) == 12, "nothing is marked sent without an acknowledgement")
                 try cluster.setBrokerUp(1)
                 let drained = try await eventually(timeout: .seconds(60)) { try await Self.unsent(tables.outbox, client: client) == 0 }
