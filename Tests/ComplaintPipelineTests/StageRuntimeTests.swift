@@ -89,4 +89,46 @@ struct StageRuntimeTests {
             try await dropSchema(schema, client: client)
         }
     }
+
+    @Test("a topic the stage needs that the cluster lacks keeps it not ready, naming the topic, until it is created")
+    func missingTopicIsNotReady() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 1))
+        let output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 1))
+        let database = try await TestDatabase.shared.configuration()
+        let schema = SchemaName.random(prefix: "stage")
+        let service = RedressService(name: "stage-test", executable: "stage-test-\(schema)", schema: schema, developmentPort: 0)
+        let settings = ServiceSettings(
+            kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
+            logLevel: .warning, shutdownTimeout: .seconds(20))
+        var runtime = StageRuntime(
+            service: service, settings: settings, inputs: [StageInput(input, RecordingHandler(outputTopic: output))], logger: kafka.logger)
+        runtime.migrationsOverride = [try RuntimeTables(schema: schema).migrations()]
+        // Not created yet: with auto-creation off (a real cluster's setting), nothing would create it.
+        let deadLetters = "deadletter-\(UUID().uuidString.lowercased())"
+        runtime.deadLetterTopic = deadLetters
+        let port = Mutex(0)
+        runtime.onServerRunning = { value in port.withLock { $0 = value } }
+        let group = try runtime.makeServiceGroup()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let listening = try await withTimeout(.seconds(30)) {
+                while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                return port.withLock { $0 }
+            }
+            let base = "http://127.0.0.1:\(listening)"
+            var answer = (status: 0, body: "")
+            let named = try await eventually(timeout: .seconds(30)) {
+                answer = try await Self.get("\(base)/health/ready")
+                return answer.status == 503 && answer.body.contains(deadLetters)
+            }
+            #expect(named, "\(answer)")
+            try await kafka.createTopic(deadLetters, partitions: 1)
+            let ready = try await eventually(timeout: .seconds(60)) { try await Self.get("\(base)/health/ready").status == 200 }
+            #expect(ready)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        try await withClient(database) { client in try await dropSchema(schema, client: client) }
+    }
 }

@@ -171,6 +171,7 @@ struct ChannelTests {
             }
             #expect(limited?.isPermanent == false)
             #expect(limited?.reason.hasPrefix("[wecom_45009]") == true)
+            #expect(limited?.retryAfter.map { (Duration.seconds(60)...Duration.seconds(120)).contains($0) } == true)
             let unsigned = await Self.failure {
                 _ = try await robot.send(NotifierFixtures.message(NotifierFixtures.intent(channel: .dingtalk), to: .endpoint(Self.endpoint(.dingtalk, base))), logger: .complaintTest)
             }

@@ -18,7 +18,8 @@ import UnixSignals
 /// producer, one consumer subscribed to every input topic (group id: the executable), a prelude that
 /// applies the migrations and then runs the pipeline, the outbox relay, the work-queue workers,
 /// retention and the background services, and the HTTP server with `/health/live`, `/health/ready`
-/// (PostgreSQL and Kafka reachable, migrations applied, every background service running) and
+/// (PostgreSQL and Kafka reachable, its input and dead-letter topics on the cluster, migrations applied,
+/// every background service running) and
 /// `/metrics`. SIGTERM and SIGINT shut it down gracefully within ``ServiceSettings/shutdownTimeout``:
 /// HTTP stops, the pipeline finishes its messages and stores offsets, workers settle their calls, the
 /// consumer commits and leaves its group, the producer flushes, PostgreSQL closes.
@@ -174,9 +175,16 @@ public struct StageRuntime: Sendable {
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))
+        let checksDeadLetters = publishes && !inputs.isEmpty
         addOperationalRoutes(to: router, readiness: [
             ReadinessCheck(name: "postgres") { _ = try await client.query("SELECT 1", logger: logger).collect() },
             ReadinessCheck(name: "kafka") { try await producer.checkConnectivity(timeout: .seconds(2)) },
+            // A topic the stage reads that the cluster lacks (auto-creation off, a prefix without its
+            // topics): the consumer would wait for ever while everything else looks healthy.
+            ReadinessCheck(name: "topics") {
+                let missing = try await producer.missingTopics(inputs.map(\.topic) + (checksDeadLetters ? [deadLetterTopic] : []), timeout: .seconds(2))
+                if !missing.isEmpty { throw StageNotReady(description: "missing topics: \(missing.joined(separator: ", ")) (create them: redress topics)") }
+            },
             ReadinessCheck(name: "stage") {
                 if let problem = health.problem { throw StageNotReady(description: problem) }
             },

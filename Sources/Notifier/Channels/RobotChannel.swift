@@ -95,7 +95,9 @@ public struct RobotChannel: NotificationChannel {
         // Rate limits: WeCom 45009, DingTalk 130101, Feishu 9499 and 11232.
         let rateLimited: Set<Int> = [45009, 130101, 9499, 11232]
         if rateLimited.contains(code) {
-            throw DeliveryFailure.transient("\(channel.rawValue)_\(code)", "rate limited: \(message)", retryAfter: .seconds(60))
+            // A minute or two, spread: forty messages refused together must not come back together.
+            throw DeliveryFailure.transient(
+                "\(channel.rawValue)_\(code)", "rate limited: \(message)", retryAfter: .seconds(Int64.random(in: 60...120)))
         }
         throw DeliveryFailure.permanent("\(channel.rawValue)_\(code)", message)
     }

@@ -187,6 +187,17 @@ public final class KafkaProducer: Service, Sendable {
         }
     }
 
+    /// Which of `topics` the cluster does not have (a consumer subscribed to one waits for ever, and
+    /// a message for one fails), for readiness probes.
+    /// - Throws: A ``KafkaError`` when the cluster does not answer within `timeout`.
+    public func missingTopics(_ topics: [String], timeout: Duration = .seconds(2)) async throws -> [String] {
+        let milliseconds = Int32(clamping: timeout.kafkaMilliseconds)
+        let present = try await withTaskExecutorPreference(probeExecutor) {
+            try self.client.topicNames(timeoutMilliseconds: milliseconds)
+        }
+        return topics.filter { !present.contains($0) }
+    }
+
     // MARK: Service
 
     /// Serves delivery reports until graceful shutdown, then flushes (bounded by

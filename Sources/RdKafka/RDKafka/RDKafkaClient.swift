@@ -394,6 +394,22 @@ final class RDKafkaClient: Sendable {
         return Int(metadata.pointee.broker_cnt)
     }
 
+    /// The names of the cluster's topics that have no error in its metadata (asking for all topics: naming
+    /// one would create it on a broker that auto-creates topics).
+    func topicNames(timeoutMilliseconds: Int32) throws -> Set<String> {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let result = rd_kafka_metadata(handle.pointer, 1, nil, &metadata, timeoutMilliseconds)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw KafkaError.rdKafka(result, code: .client, context: "metadata request")
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        var names: Set<String> = []
+        for index in 0..<Int(metadata.pointee.topic_cnt) where metadata.pointee.topics[index].err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            names.insert(String(cString: metadata.pointee.topics[index].topic))
+        }
+        return names
+    }
+
     /// The partitions currently assigned to this consumer.
     func assignment() -> [(topic: String, partition: Int32)] {
         var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
