@@ -133,6 +133,19 @@ struct AssignmentStageTests {
             let letters = try await withRunningServices([consumer]) { try await consumer.collect(1) }
             let record = try Topics.deadLetter.decode(Array(letters[0].value.readableBytesView))
             #expect(record.data.reason.contains("hotel NOPE-01 has no organisation in the assignment service"))
+
+            // An escalation naming another hotel than the complaint's is refused, not planned among that
+            // hotel's people.
+            let stray = EventEnvelope(
+                source: "/redress/sla-watcher", time: Date(), hotelID: AssignmentHarness.hotelB,
+                data: ComplaintSLAEvent(
+                    complaintID: vip.data.complaintID, milestone: .escalated(Escalation(level: 1, escalateTo: .departmentHead)),
+                    target: .acknowledge, severity: .moderate, deadline: Date(), occurredAt: Date()))
+            try await harness.publish([stray], on: harness.topics.sla)
+            let again = try KafkaConsumer(configuration: harness.kafka.consumerConfiguration(topics: [harness.deadLetters]), logger: harness.kafka.logger)
+            let both = try await withRunningServices([again]) { try await again.collect(2) }
+            let reasons = try both.map { try Topics.deadLetter.decode(Array($0.value.readableBytesView)).data.reason }
+            #expect(reasons.contains { $0.contains("names hotel \(AssignmentHarness.hotelB), but the complaint is \(Self.a)'s") }, "\(reasons)")
         }
     }
 
@@ -158,6 +171,22 @@ struct AssignmentStageTests {
                     assigned.data.explanation?.hasPrefix("chosen by the group dispatcher of 3 on duty in Housekeeping: nearest to\u{FFFD}the room") == true,
                     "\(assigned.data.explanation ?? "")")
             }
+        }
+    }
+
+    @Test("with the dispatcher down and round robin as its fallback, complaints go around in turn, not all to the first")
+    func dispatcherDownRoundRobin() async throws {
+        var organisation = AssignmentHarness.organisation
+        // Nothing listens on port 1: every ask fails at once and the fallback decides.
+        organisation.dispatcher = DispatcherSettings(url: "http://127.0.0.1:1/assign", timeoutMilliseconds: 500, fallback: RoundRobinStrategy.name)
+        organisation.hotels[0].strategy = DispatcherStrategy.name
+        try await AssignmentHarness.run(organisation: organisation) { harness in
+            for _ in 0..<2 {
+                // One at a time: each turn is taken before the next complaint is decided.
+                try await harness.publish([try AssignmentHarness.classified()], on: harness.topics.classified)
+            }
+            let assigned = try await harness.assigned(2)
+            #expect(Set(assigned.map(\.data.assignee.staffID)).count == 2, "\(assigned.map(\.data.assignee.staffID))")
         }
     }
 }

@@ -166,6 +166,22 @@ struct OrganisationAPITests {
             }
             #expect(deleted)
             #expect(try await harness.request(.DELETE, "/v1/hotels/NEW-01/staff/NEW-ENG-1", key: manager).status == 404)
+
+            // The guest reopens it: its owner is gone, so it is assigned afresh, saying why.
+            #expect(try await harness.request(.POST, "/v1/hotels/NEW-01/staff", key: manager,
+                                              body: #"{"id":"NEW-ENG-2","name":"Pia","role":"agent","departments":["engineering"],"capacity":3}"#).status == 201)
+            #expect(try await harness.request(.POST, "/v1/hotels/NEW-01/shifts", key: manager,
+                                              body: #"{"staffId":"NEW-ENG-2","days":["mon","tue","wed","thu","fri","sat","sun"],"start":"00:00","end":"00:00","overnight":true}"#).status == 201)
+            let reopened = EventEnvelope(
+                source: "/redress/intake", time: Date(), hotelID: "NEW-01",
+                data: ComplaintUpdated(
+                    complaintID: complaint.data.complaintID, change: .reopened(Reopening(trigger: .staffDecision, reason: "still broken")),
+                    occurredAt: Date(), actor: EventActor(id: "guest", role: .guest), statusAfter: .reopened))
+            try await harness.publish([reopened], on: harness.topics.updated)
+            let again = try await harness.assigned(2)
+            let reassigned = try #require(again.first { $0.data.reason == .manual }, "\(again.map(\.data.reason))")
+            #expect(reassigned.data.assignee.staffID == "NEW-ENG-2")
+            #expect(reassigned.data.explanation?.hasPrefix("reopened; NEW-ENG-1 is no longer on the staff") == true, "\(reassigned.data.explanation ?? "")")
         }
     }
 }

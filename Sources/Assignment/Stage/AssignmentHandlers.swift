@@ -68,7 +68,9 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
         }
         let loads = recorded.loads
         let routing = assigner.planner.route(facts, in: hotel, loads: loads, now: assigner.clock())
-        let lastInTurn = routing.strategy == RoundRobinStrategy.name ? recorded.turns[routing.departmentCode] : nil
+        // Round robin reads whose turn it is, as the department's strategy or as the dispatcher's fallback
+        // (which otherwise gave every complaint to the first in line while the dispatcher was away).
+        let lastInTurn = recorded.turns[routing.departmentCode]
         guard let decision = assigner.planner.assign(
             facts, in: hotel, loads: loads, now: assigner.clock(), lastInTurn: lastInTurn, dispatcherAnswer: answer)
         else {
@@ -106,6 +108,11 @@ public struct EscalationHandler: EventHandler {
         else {
             throw RejectedEvent("escalation of complaint \(id.lowercasedString), which the assignment service never saw classified")
         }
+        // Planned and locked in the event's hotel: one naming another hotel than the complaint's would give
+        // it to that hotel's people.
+        guard complaint.hotelID == hotel.id else {
+            throw RejectedEvent("escalation of complaint \(id.lowercasedString) names hotel \(hotel.id), but the complaint is \(complaint.hotelID)'s")
+        }
         guard complaint.status == .open else {
             context.logger.info("escalation of a \(complaint.status.rawValue) complaint ignored")
             return []
@@ -138,11 +145,13 @@ public struct StatusHandler: EventHandler {
         self.assigner = assigner
     }
 
-    /// Only an acknowledgement (a possible hand-over) takes the hotel's lock; the other changes touch the
-    /// complaint's row alone.
+    /// An acknowledgement (a possible hand-over) and a reopening (a possible new owner) take the hotel's
+    /// lock; the other changes touch the complaint's row alone.
     public func takesHotelLock(_ event: EventEnvelope<ComplaintUpdated>) -> Bool {
-        if case .acknowledged = event.data.change { return true }
-        return false
+        switch event.data.change {
+        case .acknowledged, .reopened: true
+        default: false
+        }
     }
 
     public func handle(_ event: EventEnvelope<ComplaintUpdated>, context: HandlerContext) async throws -> [OutgoingEvent] {
@@ -154,13 +163,38 @@ public struct StatusHandler: EventHandler {
         case .closed:
             try await ledger.setStatus(.closed, of: data.complaintID, hotelID: event.hotelID, on: context.connection, logger: context.logger)
         case .reopened:
+            // The hotel's lock first, as every handler takes it (a staff deletion checks open complaints under it).
+            let organisations = assigner.organisations
+            let revision = try await organisations.lockRevision(of: event.hotelID, on: context.connection, logger: context.logger)
             try await ledger.setStatus(.open, of: data.complaintID, hotelID: event.hotelID, on: context.connection, logger: context.logger)
+            guard let revision, let hotel = try await organisations.hotel(event.hotelID, revision: revision, on: context.connection, logger: context.logger)
+            else { return [] }
+            return try await reassignIfOwnerLeft(event, hotel: hotel, context: context)
         case .acknowledged:
             return try await handOver(event, context: context)
         default:
             break
         }
         return []
+    }
+
+    /// A reopened complaint goes back to its owner, unless they left the staff (deleted while it was
+    /// resolved, or made inactive): then it is assigned afresh, as a `manual` assignment that says why.
+    private func reassignIfOwnerLeft(
+        _ event: EventEnvelope<ComplaintUpdated>, hotel: HotelOrganisation, context: HandlerContext
+    ) async throws -> [OutgoingEvent] {
+        let ledger = assigner.ledger
+        guard let complaint = try await ledger.complaint(event.data.complaintID, on: context.connection, logger: context.logger),
+              complaint.version > 0, complaint.hotelID == hotel.id, let facts = complaint.facts, let owner = complaint.staffID
+        else { return [] }
+        if let member = hotel.member(owner), member.active { return [] }
+        let loads = try await ledger.openLoads(hotelID: hotel.id, on: context.connection, logger: context.logger)
+        guard var decision = assigner.planner.assign(facts, in: hotel, loads: loads, now: assigner.clock()) else {
+            throw RejectedEvent("hotel \(hotel.id) has no active staff to give reopened complaint \(facts.complaintID.lowercasedString) to")
+        }
+        decision.explanation = "reopened; \(owner) is no longer on the staff: " + decision.explanation
+        return [try await assigner.record(
+            decision, of: complaint, facts: facts, reason: .manual, escalationLevel: complaint.escalationLevel, cause: event, context: context)]
     }
 
     private func handOver(_ event: EventEnvelope<ComplaintUpdated>, context: HandlerContext) async throws -> [OutgoingEvent] {
@@ -174,6 +208,8 @@ public struct StatusHandler: EventHandler {
               let member = hotel.member(actor.id), member.active
         else { return [] }
         let complaint = try await ledger.complaint(event.data.complaintID, on: context.connection, logger: context.logger)
+        // Another hotel's complaint is not this hotel's staff's to take over.
+        if let complaint, complaint.hotelID != hotel.id { return [] }
         guard let complaint, complaint.version > 0 else {
             // Acknowledged before the classification came (another topic): the first assignment gives it to them.
             try await ledger.noteEarlyAcknowledgement(
