@@ -16,7 +16,8 @@ struct AwaitingAssigneeTests {
         hotels:
           LON-KX02: {}
         staff:
-          SHA-HK-007: {hotel: LON-KX02, email: hk007@pd.example}
+          LON-KX02:
+            SHA-HK-007: {email: hk007@pd.example}
         rules:
           - {name: missed, on: [sla.breached], to: [assignee], template: sla_breached_staff}
           - {name: new, on: [assigned.initial], to: [assignee], template: complaint_assigned_staff}

@@ -116,5 +116,8 @@ struct GuestDestinationTests {
             try DeliveryPerformer.guestDestination(
                 for: intent(trigger: "received"), contact: GuestContact(email: "li@example.com"), configured: [.sms], smsGateway: Self.gateway)
         } == "no_contact_details")
+        #expect(code { () throws(WorkFailure) in
+            try DeliveryPerformer.guestDestination(for: intent(trigger: "received"), contact: contact, configured: [], smsGateway: nil)
+        } == "channel_not_configured", "a deployment fault, not the guest's")
     }
 }

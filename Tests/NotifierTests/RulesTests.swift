@@ -13,7 +13,8 @@ struct RulesTests {
           SHA-PD01: {language: zh-CN, timeZone: Asia/Shanghai, quietHours: "22:00-08:00", staffEmail: "{staffId}@pd.example", robots: [wecom, ding]}
           LON-KX02: {language: en, timeZone: Europe/London}
         staff:
-          SHA-EN-001: {hotel: SHA-PD01, email: chen.jie@pd.example, language: en}
+          SHA-PD01:
+            SHA-EN-001: {email: chen.jie@pd.example, language: en}
         endpoints:
           wecom: {channel: wecom, url: "http://127.0.0.1:9/wecom"}
           ding: {channel: dingtalk, url: "http://127.0.0.1:9/ding?access_token=${DING_TOKEN}", secret: "${DING_SECRET:-}"}
@@ -53,13 +54,13 @@ struct RulesTests {
         let error = #expect(throws: ConfigurationFileError.self) {
             _ = try NotifierFixtures.rules(Self.yaml, environment: ["DING_TOKEN": "t"])
         }
-        #expect(error?.description == "rules.yaml:10: endpoints.hook.secret: needs the environment variable HOOK_SECRET, which is not set")
+        #expect(error?.description == "rules.yaml:11: endpoints.hook.secret: needs the environment variable HOOK_SECRET, which is not set")
         // A token read from a file with its trailing newline: refused at start, and the value is not shown
         // (AsyncHTTPClient refused it on every SMS and quoted it into logs, last_error and receipts).
         let newline = #expect(throws: ConfigurationFileError.self) {
             _ = try NotifierFixtures.rules(Self.yaml, environment: Self.environment.merging(["SMS_KEY": "tok-9f2c\n"]) { $1 })
         }
-        #expect(newline?.description.hasPrefix("rules.yaml:11: endpoints.gateway.headers.X-Api-Key: holds a control character") == true, "\(newline?.description ?? "")")
+        #expect(newline?.description.hasPrefix("rules.yaml:12: endpoints.gateway.headers.X-Api-Key: holds a control character") == true, "\(newline?.description ?? "")")
         #expect(newline?.description.contains("tok-9f2c") == false)
     }
 
@@ -74,8 +75,8 @@ struct RulesTests {
         ("rules: []\nsurprise: 1", "rules.yaml:2: surprise: is not a known setting"),
         ("rules: [{name: \"Gäste\\r\\nBcc: x\", on: [received], to: [guest], template: t}]", "rules.yaml:1: rules[0].name: must be 1 to 64 lower-case letters"),
         ("endpoints:\n  g: {channel: sms, url: \"http://127.0.0.1:9/s\", body: '{{to}}{{text}}', headers: {\"X Key\": v}}\nrules: []", "rules.yaml:2: endpoints.g.headers.X Key: must be an HTTP header name"),
-        ("hotels:\n  X: {}\nstaff:\n  DM-01: {email: dm@x.example}\nrules: []", "rules.yaml:4: staff.DM-01.hotel: must name the hotel this staff id belongs to"),
-        ("hotels:\n  X: {}\nstaff:\n  DM-01: {hotel: Y, email: dm@x.example}\nrules: []", "rules.yaml:4: staff.DM-01.hotel: names no hotel under hotels: 'Y'"),
+        ("hotels:\n  X: {}\nstaff:\n  Y:\n    DM-01: {email: dm@x.example}\nrules: []", "rules.yaml:4: staff.Y: names no hotel under hotels: 'Y'"),
+        ("hotels:\n  X: {}\nstaff:\n  X:\n    DM-01: {hotel: X}\nrules: []", "rules.yaml:5: staff.X.DM-01.hotel: is not a known setting"),
         ("hotels:\n  SHA-PD01: {}\nrules: [{name: a, on: [received], hotel: [SHA-PD1], to: [guest], template: t}]", "rules.yaml:3: rules[0].hotel[0]: names no hotel under hotels: 'SHA-PD1'"),
         ("rules: [{name: a, on: [received], severity: [serious], to: [guest], template: t}]", "rules.yaml:1: rules[0].severity: can never match on received"),
         ("survey: {validFor: 999999999999999d}\nrules: []", "rules.yaml:1: survey.validFor: must be a duration from 1d to 366d"),

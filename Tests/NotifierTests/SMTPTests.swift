@@ -94,6 +94,13 @@ struct SMTPTests {
         let receipt = try await channel.send(NotifierFixtures.message(intent, to: .email("slow@pd.example")), logger: .complaintTest)
         #expect(receipt.contains("SINK0001"), "\(receipt)")
         #expect(sink.messages.count == 1)
+
+        // The whole exchange is bounded too (inside the delivery worker's lease): a slow answer past it fails.
+        configuration.totalTimeout = .seconds(2)
+        let bounded = EmailChannel(client: SMTPClient(configuration: configuration), sender: MailAddress("notify@pd.example"), messageIDDomain: "pd.example")
+        let failure = await ChannelTests.failure { _ = try await bounded.send(NotifierFixtures.message(intent, to: .email("slow@pd.example")), logger: .complaintTest) }
+        #expect(failure?.isPermanent == false)
+        #expect(failure?.reason.hasPrefix("[smtp_timeout]") == true, "\(failure?.reason ?? "")")
     }
 
     @Test("a 550 recipient is given up, a 451 retried, a dead server retried")

@@ -112,13 +112,18 @@ public struct DeliveryPerformer: WorkPerformer {
         if let status = contact.status, !stillApplies(trigger: intent.trigger, status: status) {
             throw DeliveryFailure.permanent("no_longer_applicable", "the complaint is \(status) now")
         }
-        let candidates = (intent.guestChannels ?? [intent.channel]).filter { configured.contains($0) && ($0 != .sms || smsGateway != nil) }
+        let wanted = intent.guestChannels ?? [intent.channel]
+        let candidates = wanted.filter { configured.contains($0) && ($0 != .sms || smsGateway != nil) }
+        guard !candidates.isEmpty else {
+            // A deployment without the rule's channels (no SMTP_HOST, no gateway): not the guest's doing.
+            throw DeliveryFailure.permanent(
+                "channel_not_configured", "no \(wanted.map(\.rawValue).joined(separator: " or ")) channel is configured (see services/notifier/README.md)")
+        }
         for candidate in candidates {
             if candidate == .email, let email = contact.email { return (.email, .email(email)) }
             if candidate == .sms, let phone = contact.phone, let smsGateway { return (.sms, .phone(phone, gateway: smsGateway)) }
         }
-        let wanted = candidates.isEmpty ? "any channel configured here" : candidates.map(\.rawValue).joined(separator: " or ")
-        throw DeliveryFailure.permanent("no_contact_details", "the guest left no address for \(wanted)")
+        throw DeliveryFailure.permanent("no_contact_details", "the guest left no address for \(candidates.map(\.rawValue).joined(separator: " or "))")
     }
 
     /// When the hotel's quiet hours that `now` falls in end, for a guest message of a rule that is not

@@ -21,7 +21,7 @@ public enum RulesFile {
         "rules": ["name", "on", "severity", "hotel", "category", "to", "channels", "template", "urgent"],
     ]
     static let hotelKeys: Set<String> = ["name", "language", "timeZone", "quietHours", "staffEmail", "robots"]
-    static let staffKeys: Set<String> = ["hotel", "email", "phone", "language"]
+    static let staffKeys: Set<String> = ["email", "phone", "language"]
     static let endpointKeys: Set<String> = ["channel", "url", "secret", "headers", "body", "timeoutSeconds"]
     /// The languages templates exist for; a file naming another is refused.
     public static let languages: Set<String> = ["en", "zh-CN"]
@@ -31,7 +31,8 @@ public enum RulesFile {
         var links: RawLinks?
         var survey: RawSurvey?
         var hotels: [String: RawHotel]?
-        var staff: [String: RawStaff]?
+        /// By hotel, then staff id (ids are unique within a hotel only).
+        var staff: [String: [String: RawStaff]]?
         var endpoints: [String: RawEndpoint]?
         var rules: [RawRule]
     }
@@ -46,7 +47,7 @@ public enum RulesFile {
         var staffEmail: String?
         var robots: [String]?
     }
-    struct RawStaff: Decodable { var hotel: String?; var email: String?; var phone: String?; var language: String? }
+    struct RawStaff: Decodable { var email: String?; var phone: String?; var language: String? }
     struct RawEndpoint: Decodable {
         var channel: String
         var url: String
@@ -82,7 +83,7 @@ public enum RulesFile {
         if let unknown = file.unknownKeys(allowed: { shape in
             let parts = shape.split(separator: ".")
             if parts.first == "hotels" { return parts.count == 1 ? nil : (parts.count == 2 ? hotelKeys : nil) }
-            if parts.first == "staff" { return parts.count == 1 ? nil : (parts.count == 2 ? staffKeys : nil) }
+            if parts.first == "staff" { return parts.count == 3 ? staffKeys : nil }
             if parts.first == "endpoints" { return parts.count == 1 ? nil : (parts.count == 2 ? endpointKeys : nil) }
             return allowedKeys[shape]
         }) {
@@ -208,19 +209,19 @@ public enum RulesFile {
         }
 
         var staff: [String: NotificationRules.StaffContact] = [:]
-        for (id, entry) in raw.staff ?? [:] {
-            let path: Path = [.key("staff"), .key(id)]
-            // Staff ids are unique within a hotel only (assignment's organisation): an entry without its
-            // hotel could send another hotel's complaint to this person.
-            guard let hotel = entry.hotel else { throw fail(path + [.key("hotel")], "must name the hotel this staff id belongs to") }
-            guard hotels[hotel] != nil else { throw fail(path + [.key("hotel")], "names no hotel under hotels: '\(hotel)'") }
-            if let email = entry.email, !email.contains("@") { throw fail(path + [.key("email")], "must be an e-mail address") }
-            if let phone = entry.phone, !(phone.hasPrefix("+") && phone.dropFirst().allSatisfy(\.isNumber)) {
-                throw fail(path + [.key("phone")], "must be an E.164 number such as +8613800138000")
+        // Staff ids are unique within a hotel only (assignment's organisation): the directory is by hotel.
+        for (hotel, people) in raw.staff ?? [:] {
+            guard hotels[hotel] != nil else { throw fail([.key("staff"), .key(hotel)], "names no hotel under hotels: '\(hotel)'") }
+            for (id, entry) in people {
+                let path: Path = [.key("staff"), .key(hotel), .key(id)]
+                if let email = entry.email, !email.contains("@") { throw fail(path + [.key("email")], "must be an e-mail address") }
+                if let phone = entry.phone, !(phone.hasPrefix("+") && phone.dropFirst().allSatisfy(\.isNumber)) {
+                    throw fail(path + [.key("phone")], "must be an E.164 number such as +8613800138000")
+                }
+                let staffLanguage = try entry.language.map { text throws(ConfigurationFileError) in try language(text, path + [.key("language")]) }
+                staff[NotificationRules.staffKey(hotel: hotel, staffID: id)] = NotificationRules.StaffContact(
+                    email: entry.email, phone: entry.phone, language: staffLanguage)
             }
-            let staffLanguage = try entry.language.map { text throws(ConfigurationFileError) in try language(text, path + [.key("language")]) }
-            staff[NotificationRules.staffKey(hotel: hotel, staffID: id)] = NotificationRules.StaffContact(
-                email: entry.email, phone: entry.phone, language: staffLanguage)
         }
 
         // Rules.

@@ -25,8 +25,11 @@ public struct SMTPClient: Sendable {
         public var timeout: Duration
         /// For the reply to the message (after its final `.`), which a relay gives only once it has
         /// scanned and queued it: giving up sooner would send the message again though it was queued.
-        /// RFC 5321 suggests 10 minutes; 3 keep the whole call inside the delivery worker's 5-minute lease.
+        /// RFC 5321 suggests 10 minutes.
         public var endOfDataTimeout: Duration = .seconds(180)
+        /// For the whole exchange, connecting included: inside the delivery worker's 5-minute lease, so
+        /// no other replica takes the message over while this one may still be sending it.
+        public var totalTimeout: Duration = .seconds(240)
 
         public init(
             host: String, port: Int = 25, tls: TLSMode = .opportunistic, trustRootsFile: String? = nil, username: String? = nil,
@@ -89,6 +92,8 @@ public struct SMTPClient: Sendable {
     /// - Returns: The server's answer to the end of the data (`250 2.0.0 Ok: queued as …`).
     public func send(from sender: String, to recipients: [String], message: String, logger: Logger) async throws -> Reply {
         let connection = try await SMTPConnection.open(configuration)
+        let expiry = connection.expire(after: configuration.totalTimeout)
+        defer { expiry.cancel() }
         do {
             let reply = try await transaction(connection, from: sender, to: recipients, message: message)
             // A QUIT that goes wrong does not undo a queued message.
@@ -199,6 +204,16 @@ final class SMTPConnection: Sendable {
             return SMTPConnection(channel: channel, replies: replies, timeout: configuration.timeout)
         } catch {
             throw SMTPClient.Failure(kind: .connection, step: "connect", reply: nil, detail: "\(configuration.host):\(configuration.port): \(error)")
+        }
+    }
+
+    /// Fails whatever waits for a reply, and closes the connection, once `limit` has passed.
+    func expire(after limit: Duration) -> Scheduled<Void> {
+        let replies = self.replies
+        let channel = self.channel
+        return channel.eventLoop.scheduleTask(in: .nanoseconds(limit.nanosecondsTotal)) {
+            replies.expire(SMTPClient.Failure(kind: .timeout, step: "exchange", reply: nil, detail: "the whole exchange took longer than \(limit)"))
+            channel.close(promise: nil)
         }
     }
 
@@ -337,6 +352,9 @@ final class SMTPReplyHandler: ChannelInboundHandler, Sendable {
         fail(SMTPClient.Failure(kind: .connection, step: "read", reply: nil, detail: "the server closed the connection"))
         context.fireChannelInactive()
     }
+
+    /// Ends the exchange with `error` (its time is up).
+    func expire(_ error: any Error) { fail(error) }
 
     private func fail(_ error: any Error) {
         let waiting = state.withLockedValue { state in
