@@ -56,6 +56,8 @@ class Sink:
 
 
 def main():
+    # Who started us, read first: if it dies while we start, we still notice.
+    parent = os.getppid()
     parser = argparse.ArgumentParser()
     parser.add_argument("port", type=int)
     parser.add_argument("directory")
@@ -92,7 +94,6 @@ def main():
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     # Whoever started us was killed (SIGKILL, no chance to stop us): we were handed to another parent.
     # Stop too, or the port stays taken and the next `redress demo` refuses to start.
-    parent = os.getppid()
     while not stop.wait(1):
         if os.getppid() != parent:
             break

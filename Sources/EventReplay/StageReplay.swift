@@ -115,6 +115,9 @@ public struct StageReplay: Sendable {
         runtime.backgroundServices = []
         runtime.settings.httpHost = "127.0.0.1"
         runtime.settings.httpPort = 0
+        // Its inputs are named already (a replay's own --topic-prefix); a KAFKA_TOPIC_PREFIX from the
+        // environment would rename them past its stop offsets, and it would never end.
+        runtime.settings.topicPrefix = ""
         runtime.pipelineHooks.settled = { _, outcome in outcomes.withLockedValue { $0[outcome, default: 0] += 1 } }
         let services = try runtime.makeServiceGroup()
         let topics = inputTopics

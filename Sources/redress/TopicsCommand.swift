@@ -1,5 +1,6 @@
 import ArgumentParser
 import ComplaintEvents
+import Foundation
 import Logging
 import RdKafka
 
@@ -23,16 +24,21 @@ struct TopicsCommand: AsyncParsableCommand {
     @Option(help: "Replication factor (3 in production clusters).")
     var replicationFactor = 1
 
+    @Option(help: "Put before every topic name, as services started with the same KAFKA_TOPIC_PREFIX read and write them (default: $KAFKA_TOPIC_PREFIX).")
+    var prefix: String?
+
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "redress.topics")
         let brokers = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
         let admin = try KafkaAdminClient(bootstrapServers: KafkaBootstrap.servers(from: brokers), logger: logger)
-        let specifications = Topics.all.map {
-            KafkaTopicSpecification(name: $0.name, partitions: partitions, replicationFactor: replicationFactor)
+        let prefix = self.prefix ?? ProcessInfo.processInfo.environment["KAFKA_TOPIC_PREFIX"] ?? ""
+        let names = Topics.all.map { prefix + $0.name }
+        let specifications = names.map {
+            KafkaTopicSpecification(name: $0, partitions: partitions, replicationFactor: replicationFactor)
         }
         let created = try await admin.createTopics(specifications)
-        for topic in Topics.all.map(\.name) {
+        for topic in names {
             print("\(topic): \(created.contains(topic) ? "created" : "exists")")
         }
     }

@@ -51,9 +51,6 @@ struct UpCommand: AsyncParsableCommand {
     static let demoSMTPPort = 2525
 
     func run() async throws {
-        // Everything under the data folder — secrets, up.env, the services' logs (which may quote
-        // rejected input) — is the owner's alone.
-        umask(0o077)
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "redress.up")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
@@ -132,6 +129,8 @@ struct UpCommand: AsyncParsableCommand {
                     executable: executable,
                     environment: [
                         "KAFKA_BROKERS": kafkaBrokers, "DATABASE_URL": database.url,
+                        // The topics made here carry no prefix: one exported in the shell must not reach them.
+                        "KAFKA_TOPIC_PREFIX": "",
                         "HTTP_HOST": "127.0.0.1", "HTTP_PORT": String(service.developmentPort), "LOG_LEVEL": logLevel,
                         "REDRESS_GUEST_KEY_SECRET": guestKeySecret,
                         // Intake serves the survey page the notifier's links point at: one secret for both.

@@ -94,7 +94,8 @@ import Testing
         ("postgres://app:s3cr/et@db/redress", "s3cr"),
         ("postgres://app:pa?xq9zk@db/redress", "xq9zk"),
         ("app:secret@db/x", "secret"),
-        ("postgres://app:good-one@db/redress?sslmode=bogus", "good-one"),
+        ("postgres://app:1234/s3cretx@db/x", "s3cretx"),
+        ("postgres://app:pa@ss/wordy@db", "wordy"),
     ])
     func neverQuotesThePassword(_ url: String, secret: String) throws {
         let error = try #require(throws: ComplaintStoreError.self) { try DatabaseConfiguration(url: url) }

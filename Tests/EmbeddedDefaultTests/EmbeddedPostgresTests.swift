@@ -270,6 +270,17 @@ struct EmbeddedPostgresTests {
         }
     }
 
+    @Test("another user's postmaster is told by the -D of its command line, which anyone may read")
+    func dataFolderFromCommandLine() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "sleep 60; true", "-D", "/var/lib/postgresql/16/main"]
+        try process.run()
+        defer { process.terminate() }
+        #expect(EmbeddedPostgres.dataFolderArgument(ofProcess: process.processIdentifier) == "/var/lib/postgresql/16/main")
+        #expect(EmbeddedPostgres.dataFolderArgument(ofProcess: getpid()) == nil)
+    }
+
     @Test func findsTheInstallation() async throws {
         let installation = try await PostgresInstallation.locate()
         #expect(installation.majorVersion >= 12)

@@ -23,7 +23,7 @@ import SystemPackage
 /// | `access.key.cache.seconds` | `ACCESS_KEY_CACHE_SECONDS` | `10` (how long a revoked key may still work) |
 /// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | `5000` (each statement of an HTTP request, the server cancelling it; then 503) |
 /// | `kafka.topic.prefix` | `KAFKA_TOPIC_PREFIX` | none; `staging.` makes the service read and write `staging.complaints.received.v1` and so on, with consumer group `staging.<executable>`: several environments on one cluster |
-/// | `database.pool.size` | `DATABASE_POOL_SIZE` | `20` connections per process at most (every replica of every service counts against the server's `max_connections`) |
+/// | `database.pool.size` | `DATABASE_POOL_SIZE` | `20` connections per process at most, 10 at least (every replica of every service counts against the server's `max_connections`) |
 /// | `outbox.lease.seconds` | `OUTBOX_LEASE_SECONDS` | `60`: how long outbox rows a killed replica was publishing wait before another replica publishes them (a publish may take half of it) |
 public struct ServiceSettings: Sendable, Hashable {
     public var kafkaBrokers: [String]
@@ -145,8 +145,9 @@ public struct ServiceSettings: Sendable, Hashable {
             settings.topicPrefix = prefix
         }
         if let size = config.int(forKey: "database.pool.size") {
-            guard (2...500).contains(size) else {
-                throw Invalid(description: "DATABASE_POOL_SIZE \(size) is not between 2 and 500")
+            // The relay, each work-queue worker and a timer sweep hold one connection each for LISTEN.
+            guard (10...500).contains(size) else {
+                throw Invalid(description: "DATABASE_POOL_SIZE \(size) is not between 10 and 500 (listeners keep several connections)")
             }
             settings.databasePoolSize = size
         }

@@ -175,7 +175,8 @@ public final class WorkQueueWorker: Service {
                 logger.warning("recording a work outcome failed; retrying", metadata: [
                     LoggingKeys.error: "\(String(reflecting: error))", LoggingKeys.attempt: "\(attempt)",
                 ])
-                // Give up only at shutdown: the lease then runs out and the call is repeated with its key.
+                // Give up only at shutdown: the lease then runs out and the call is repeated with its key
+                // (or, after its last attempt, given up as of unknown outcome: see `process`).
                 guard await PipelineSleep.sleep(configuration.retry.delay(afterAttempt: attempt)) else { return }
                 attempt += 1
             }

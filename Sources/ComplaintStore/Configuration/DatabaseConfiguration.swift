@@ -292,6 +292,19 @@ extension DatabaseConfiguration {
     /// - Throws: A ``ComplaintStoreError`` with code ``ComplaintStoreError/Code/invalidDatabaseURL`` naming the
     ///   problem (never the password).
     public init(url: String) throws {
+        // An `@` in the database name is a password's unencoded `/` or `@` that moved the split: it parses,
+        // and pieces of the password would then be shown as the host or the database.
+        if let scheme = url.range(of: "://") {
+            let rest = url[scheme.upperBound...]
+            if let slash = rest.firstIndex(of: "/") {
+                let path = rest[slash...].prefix { $0 != "?" }
+                if path.contains("@") {
+                    throw ComplaintStoreError.invalidDatabaseURL(
+                        "the URL has an '@' after its first '/', where no part of it may hold one (not shown: it may be part of the password); "
+                            + "in a password, / ? # @ : and % must be percent-encoded (%2F %3F %23 %40 %3A %25)")
+                }
+            }
+        }
         do {
             try self.init(parsing: url)
         } catch let error as ComplaintStoreError where error.code == .invalidDatabaseURL {

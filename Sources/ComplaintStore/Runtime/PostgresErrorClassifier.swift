@@ -19,8 +19,9 @@ import Darwin
 ///   circuit breaker after the server stayed unreachable;
 /// - SQLSTATE class `08` (connection exception), `40001` (serialization failure), `40P01` (deadlock),
 ///   `55P03` (lock not available), `57P01` (admin shutdown), `57P02` (crash shutdown), `57P03` (cannot connect
-///   now: starting up or shutting down), `57P05` (idle session timeout), class `53` (insufficient resources:
-///   a full disk, out of memory, too many connections), `25006` (a read-only transaction: connected to a
+///   now: starting up or shutting down), `57P05` (idle session timeout), `53000`/`53100`/`53200`/`53300`
+///   (insufficient resources: a full disk, out of memory, too many connections; not `53400`, a configured
+///   limit such as `temp_file_limit` that the same event would exceed again), `25006` (a read-only transaction: connected to a
 ///   standby during a failover), `58030` (an I/O error on the server).
 ///
 /// Everything else is permanent, notably integrity violations (class `23`, e.g. `23505` unique violation), data
@@ -37,7 +38,7 @@ public enum PostgresErrorClassifier {
 
     /// Whether a PostgreSQL SQLSTATE denotes a transient condition.
     public static func isTransient(sqlState: String) -> Bool {
-        if sqlState.hasPrefix("08") || sqlState.hasPrefix("53") {
+        if sqlState.hasPrefix("08") {
             return true
         }
         return Self.transientSQLStates.contains(sqlState)
@@ -64,7 +65,7 @@ public enum PostgresErrorClassifier {
     }
 
     private static let transientSQLStates: Set<String> = [
-        "40001", "40P01", "55P03", "57P01", "57P02", "57P03", "57P05", "25006", "58030",
+        "40001", "40P01", "55P03", "57P01", "57P02", "57P03", "57P05", "53000", "53100", "53200", "53300", "25006", "58030",
     ]
 
     private static let transientErrnos: Set<Int32> = [

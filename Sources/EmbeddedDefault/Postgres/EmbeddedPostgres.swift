@@ -154,7 +154,8 @@ public actor EmbeddedPostgres: Service {
     public func restart() async throws {
         await self.beginOperation()
         defer { self.endOperation() }
-        try await self.stopRunningServer()
+        // The folder stays locked in between: no other process takes it mid-restart.
+        try await self.stopRunningServer(keepingLock: true)
         _ = try await self.startServer()
     }
 
@@ -302,11 +303,15 @@ public actor EmbeddedPostgres: Service {
         return configuration
     }
 
-    private func stopRunningServer() async throws {
-        guard let server = self.server else { return }
+    private func stopRunningServer(keepingLock: Bool = false) async throws {
+        guard let server = self.server else {
+            // Gone already (it exited on its own): the folder is free.
+            if !keepingLock { self.unlockFolder() }
+            return
+        }
         await self.stopServer(server)
         self.forgetServer()
-        if !server.isRunning { self.unlockFolder() }
+        if !server.isRunning && !keepingLock { self.unlockFolder() }
         if server.isRunning {
             throw EmbeddedPostgresError.failed("the server (pid \(server.pid)) did not exit even after SIGKILL")
         }
@@ -666,8 +671,10 @@ public actor EmbeddedPostgres: Service {
         else { return }
         if GuardedProcess.isAlive(pid), POSIX.commandName(of: pid) == "postgres" {
             let folder = URL(fileURLWithPath: self.dataDirectory).resolvingSymlinksInPath().path
-            let workingFolder = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")
-            // Unreadable (another user's process): assume the worst.
+            // Its working folder; for another user's process (unreadable), the `-D` of its command line,
+            // which anyone may read. Neither known: assume the worst.
+            let workingFolder = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd"))
+                ?? Self.dataFolderArgument(ofProcess: pid).map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path }
             if workingFolder == nil || workingFolder == folder {
                 throw EmbeddedPostgresError.failed(
                     "another PostgreSQL server (pid \(pid)) is already running on \(self.dataDirectory)")
@@ -675,6 +682,14 @@ public actor EmbeddedPostgres: Service {
         }
         logger.notice("removing a stale postmaster.pid", metadata: ["pid": "\(pid)", "folder": "\(self.dataDirectory)"])
         try? FileManager.default.removeItem(atPath: lockFile)
+    }
+
+    /// The argument after `-D` in the command line of process `pid`, if it has one.
+    package static func dataFolderArgument(ofProcess pid: Int32) -> String? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        guard let flag = arguments.firstIndex(of: "-D"), flag + 1 < arguments.count else { return nil }
+        return arguments[flag + 1]
     }
 
     private func launch(_ installation: PostgresInstallation, port: Int, serverUser: POSIX.User?) throws
