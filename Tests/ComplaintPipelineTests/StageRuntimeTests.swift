@@ -21,28 +21,37 @@ struct StageRuntimeTests {
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
 
-    @Test("a whole stage: migrates, reports ready over HTTP, applies and publishes, shuts down gracefully")
-    func wholeStage() async throws {
-        let kafka = try KafkaTestEnvironment()
+    /// A test stage on fresh topics and a fresh schema (runtime tables and an `effects` table), reading
+    /// `received` and writing `classified`.
+    static func stage(
+        _ kafka: KafkaTestEnvironment, database: DatabaseConfiguration
+    ) async throws -> (runtime: StageRuntime, service: RedressService, input: Topic<ComplaintReceived>, output: Topic<ComplaintClassified>) {
         let input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 2))
         let output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 2))
-        let database = try await TestDatabase.shared.configuration()
         let schema = SchemaName.random(prefix: "stage")
         let service = RedressService(name: "stage-test", executable: "stage-test-\(schema)", schema: schema, developmentPort: 0)
         let effects = try MigrationSet(schema: schema, migrations: [
             Migration(version: 1, name: "effects", sql: "CREATE TABLE \(schema).effects (event_id uuid NOT NULL, complaint_id uuid NOT NULL, attempt int NOT NULL);", source: "test"),
         ])
-        let runtimeTables = try RuntimeTables(schema: schema).migrations()
         let settings = ServiceSettings(
             kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
             logLevel: .warning, shutdownTimeout: .seconds(20))
         var runtime = StageRuntime(
             service: service, settings: settings, inputs: [StageInput(input, RecordingHandler(outputTopic: output))], logger: kafka.logger)
-        runtime.migrationsOverride = [runtimeTables, effects]
+        runtime.migrationsOverride = [try RuntimeTables(schema: schema).migrations(), effects]
         runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
         runtime.kafkaProperties = ["fetch.wait.max.ms": "10"]
+        return (runtime, service, input, output)
+    }
+
+    @Test("a whole stage: migrates, reports ready over HTTP, applies and publishes, shuts down gracefully")
+    func wholeStage() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let database = try await TestDatabase.shared.configuration()
         let port = Mutex(0)
+        var (runtime, service, input, output) = try await Self.stage(kafka, database: database)
         runtime.onServerRunning = { value in port.withLock { $0 = value } }
+        let schema = service.schema
         let group = try runtime.makeServiceGroup()
         let event = try EventFixtures.received()
 
@@ -93,22 +102,14 @@ struct StageRuntimeTests {
     @Test("a topic the stage needs that the cluster lacks keeps it not ready, naming the topic, until it is created")
     func missingTopicIsNotReady() async throws {
         let kafka = try KafkaTestEnvironment()
-        let input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 1))
-        let output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 1))
         let database = try await TestDatabase.shared.configuration()
-        let schema = SchemaName.random(prefix: "stage")
-        let service = RedressService(name: "stage-test", executable: "stage-test-\(schema)", schema: schema, developmentPort: 0)
-        let settings = ServiceSettings(
-            kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url, httpHost: "127.0.0.1", httpPort: 0,
-            logLevel: .warning, shutdownTimeout: .seconds(20))
-        var runtime = StageRuntime(
-            service: service, settings: settings, inputs: [StageInput(input, RecordingHandler(outputTopic: output))], logger: kafka.logger)
-        runtime.migrationsOverride = [try RuntimeTables(schema: schema).migrations()]
+        let port = Mutex(0)
+        var (runtime, service, _, _) = try await Self.stage(kafka, database: database)
+        runtime.onServerRunning = { value in port.withLock { $0 = value } }
+        let schema = service.schema
         // Not created yet: with auto-creation off (a real cluster's setting), nothing would create it.
         let deadLetters = "deadletter-\(UUID().uuidString.lowercased())"
         runtime.deadLetterTopic = deadLetters
-        let port = Mutex(0)
-        runtime.onServerRunning = { value in port.withLock { $0 = value } }
         let group = try runtime.makeServiceGroup()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
