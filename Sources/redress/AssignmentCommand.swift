@@ -2,6 +2,7 @@ import ArgumentParser
 import Assignment
 import AsyncHTTPClient
 import ComplaintEvents
+import ComplaintStore
 import Foundation
 import HotelTime
 import Histogram
@@ -157,12 +158,8 @@ struct AssignmentCommand: AsyncParsableCommand {
             return try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 defer { Task { await group.triggerGracefulShutdown() } }
-                // Listen before publishing: the group must own the partitions first (within a minute).
-                let joinDeadline = ContinuousClock.now + .seconds(60)
-                while consumer.assignment.isEmpty {
-                    guard ContinuousClock.now < joinDeadline else { throw NoPartitions(brokers: brokers) }
-                    try await Task.sleep(for: .milliseconds(50))
-                }
+                // Listen before publishing: the group must own the partitions first.
+                try await waitForPartitions(consumer, brokers: brokers)
                 try await Task.sleep(for: .milliseconds(500))
 
                 let categories = ComplaintCategory.allCases
@@ -194,7 +191,7 @@ struct AssignmentCommand: AsyncParsableCommand {
                         guard let event = try? Topics.assigned.decode(Array(message.value.readableBytesView)),
                               let sent = sentAt.removeValue(forKey: event.data.complaintID) else { continue }
                         let elapsed = now - sent
-                        latency.record(UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000))
+                        latency.record(UInt64(max(0, elapsed.microseconds)))
                         strategies[event.data.strategy, default: 0] += 1
                         received += 1
                         last = now

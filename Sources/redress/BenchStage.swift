@@ -39,3 +39,19 @@ func makeBenchTopics(
     }
     return topics
 }
+
+/// Waits until a benchmark's consumer owns partitions (it must listen before anything is sent), at most
+/// a minute: a broker that is not there would otherwise keep the benchmark waiting for ever.
+func waitForPartitions(_ consumer: KafkaConsumer, brokers: [String]) async throws {
+    let deadline = ContinuousClock.now + .seconds(60)
+    while consumer.assignment.isEmpty {
+        guard ContinuousClock.now < deadline else { throw NoPartitions(brokers: brokers) }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
+/// A benchmark's consumer was given no partitions: the broker is not reachable.
+struct NoPartitions: Error, CustomStringConvertible {
+    var brokers: [String]
+    var description: String { "the Kafka consumer got no partitions within 60 s: is KAFKA_BROKERS (\(brokers.joined(separator: ","))) reachable?" }
+}

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ComplaintEvents
+import ComplaintStore
 import Foundation
 import Histogram
 import Logging
@@ -52,15 +53,8 @@ struct FullLoopLoad {
 
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            // Listen before posting: the consumer must own its partitions first (within a minute: a
-            // broker that is not there would otherwise keep us waiting for ever).
-            let joinDeadline = ContinuousClock.now + .seconds(60)
-            while consumer.assignment.isEmpty {
-                guard ContinuousClock.now < joinDeadline else {
-                    throw NoPartitions(brokers: brokers)
-                }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            // Listen before posting: the consumer must own its partitions first.
+            try await waitForPartitions(consumer, brokers: brokers)
             try await Task.sleep(for: .milliseconds(500))
             tasks.addTask {
                 for try await message in consumer.messages {
@@ -187,7 +181,7 @@ struct FullLoopLoad {
             guard let completed = trace.completedAt else { continue }
             last = max(last, completed)
             let elapsed = completed - trace.postedInstant
-            latency.record(UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000))
+            latency.record(UInt64(max(0, elapsed.microseconds)))
             add("1 POST → registered (intake)", trace.registeredAt.map { $0.timeIntervalSince(trace.posted) })
             add("2 registered → classified", zip2(trace.registeredAt, trace.classifiedAt).map { $1.timeIntervalSince($0) })
             add("3 classified → assigned", zip2(trace.classifiedAt, trace.assignedAt).map { $1.timeIntervalSince($0) })
@@ -218,8 +212,3 @@ private func zip2<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
     return (a, b)
 }
 
-/// The full-loop consumer was given no partitions: the broker is not reachable.
-struct NoPartitions: Error, CustomStringConvertible {
-    var brokers: [String]
-    var description: String { "the Kafka consumer got no partitions within 60 s: is KAFKA_BROKERS (\(brokers.joined(separator: ","))) reachable?" }
-}

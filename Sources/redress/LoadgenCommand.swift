@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import ComplaintStore
 import Foundation
 import Histogram
 import NIOCore
@@ -145,7 +146,7 @@ struct LoadgenCommand: AsyncParsableCommand {
                         let response = try await client.execute(request, timeout: .seconds(30))
                         let body = String(buffer: try await response.body.collect(upTo: 64 * 1024))
                         let elapsed = ContinuousClock.now - begin
-                        let micros = UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000)
+                        let micros = UInt64(max(0, elapsed.microseconds))
                         guard response.status == .created else { return (micros, nil, "HTTP \(response.status.code): \(body)") }
                         let id = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["id"] as? String
                         return (micros, id, nil)

@@ -239,7 +239,7 @@ struct MetricsCommand: AsyncParsableCommand {
                     guard response.status == .ok else { throw ValidationError("\(query): \(response.status) \(String(buffer: body))") }
                     // The first requests warm the caches; they are not counted.
                     guard index >= 5 else { continue }
-                    latency.record(UInt64(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000))
+                    latency.record(UInt64(max(0, elapsed.microseconds)))
                     if volume == 0, let report = try? JSONDecoder().decode(KPIReport.self, from: Data(body.readableBytesView)) { volume = report.totals.volume }
                 }
                 print(String(

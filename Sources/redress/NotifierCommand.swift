@@ -237,7 +237,7 @@ final class ArrivalRecorder: Sendable {
         state.withLock { state in
             guard let sent = state.sentAt.removeValue(forKey: cause) else { return }
             let elapsed = now - sent
-            state.latency.record(UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000))
+            state.latency.record(UInt64(max(0, elapsed.microseconds)))
             state.count += 1
             state.last = now
         }

@@ -510,7 +510,6 @@ extension Timer {
     }
 
     func recordInterval(_ elapsed: Duration) {
-        let (seconds, attoseconds) = elapsed.components
-        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        recordNanoseconds(elapsed.nanosecondsTotal)
     }
 }

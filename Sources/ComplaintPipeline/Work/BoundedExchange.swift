@@ -27,8 +27,7 @@ extension HTTPClient {
     public func boundedExchange(
         _ request: HTTPClientRequest, timeout: Duration, maximumBodySize: Int, logger: Logger
     ) async throws -> BoundedAnswer {
-        let (seconds, attoseconds) = timeout.components
-        let deadline = NIODeadline.now() + .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        let deadline = NIODeadline.now() + .nanoseconds(timeout.nanosecondsTotal)
         // Connecting and the headers: the client's own deadline, and its own errors (refused, timed out).
         let response = try await execute(request, deadline: deadline, logger: logger)
         // The body: as long again at most (not just what is left: a busy process may have resumed this

@@ -320,14 +320,16 @@ extension DatabaseConfiguration {
     /// Whether `reason` repeats any piece (two characters or more) of what may be the password in `url`:
     /// everything between the first `:` after the scheme and the last `@`.
     static func quotesPassword(_ reason: String, of url: String) -> Bool {
-        guard let scheme = url.range(of: "://") else {
+        let secret: Substring
+        if let scheme = url.range(of: "://") {
+            let afterScheme = url[scheme.upperBound...]
+            guard let at = afterScheme.lastIndex(of: "@"), let colon = afterScheme[..<at].firstIndex(of: ":") else { return false }
+            secret = afterScheme[afterScheme.index(after: colon)..<at]
+        } else {
             // No scheme: the whole text may be a password-bearing URL without it.
-            return url.split(whereSeparator: { "/?#@:".contains($0) }).contains { $0.count >= 2 && reason.contains($0) }
+            secret = Substring(url)
         }
-        let afterScheme = url[scheme.upperBound...]
-        guard let at = afterScheme.lastIndex(of: "@"), let colon = afterScheme[..<at].firstIndex(of: ":") else { return false }
-        let password = afterScheme[afterScheme.index(after: colon)..<at]
-        return password.split(whereSeparator: { "/?#@:".contains($0) }).contains { $0.count >= 2 && reason.contains($0) }
+        return secret.split(whereSeparator: { "/?#@:".contains($0) }).contains { $0.count >= 2 && reason.contains($0) }
     }
 
     private init(parsing url: String) throws {

@@ -68,10 +68,3 @@ struct HTTPDelivery: Sendable {
         return .milliseconds(Int64(max(0, min(3600, date.timeIntervalSinceNow)) * 1000))
     }
 }
-
-extension Duration {
-    var nanosecondsTotal: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}

@@ -1,3 +1,4 @@
+import ComplaintStore
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
