@@ -102,9 +102,7 @@ public struct OrganisationAPI: Sendable {
             delete: { code in .department(code) })
         addCollection(
             "staff", to: hotels, list: { $0.staff.map(AnyEncodable.init) },
-            decode: { bytes in
-                StaffBody(member: try reader.decode(StaffMember.self, from: bytes), replacesShifts: Self.hasMember("shifts", in: bytes))
-            }, key: { $0.member.id },
+            decode: { try reader.decode(StaffBody.self, from: $0) }, key: { $0.member.id },
             check: { body, hotel in rules.check(body.member, departments: Set(hotel.departments.map(\.code)), at: []) },
             save: { body, hotel, connection, logger in
                 var member = body.member
@@ -308,11 +306,6 @@ public struct OrganisationAPI: Sendable {
         }
     }
 
-    /// Whether the JSON object in `bytes` has a top-level member `name`.
-    static func hasMember(_ name: String, in bytes: [UInt8]) -> Bool {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return false }
-        return object[name] != nil
-    }
 }
 
 // MARK: Bodies and responses
@@ -325,10 +318,20 @@ struct HotelSettings: Decodable, Sendable {
     var escalation: [EscalationRole]?
 }
 
-/// A staff member as `POST`/`PUT …/staff` send it: without `shifts`, the stored shifts stay.
-struct StaffBody: Sendable {
+/// A staff member as `POST`/`PUT …/staff` send it. `shifts` absent: the stored shifts stay; a list
+/// (`[]` included) replaces them all; `null` is not an array, so the contract's decoder answers it with
+/// a 422 on `shifts` before anything is written. Whether `shifts` was sent is read in the same decoding
+/// pass as the member, never from a second parse of the body.
+struct StaffBody: Decodable, Sendable {
     var member: StaffMember
     var replacesShifts: Bool
+
+    private enum CodingKeys: String, CodingKey { case shifts }
+
+    init(from decoder: any Decoder) throws {
+        member = try StaffMember(from: decoder)
+        replacesShifts = try decoder.container(keyedBy: CodingKeys.self).contains(.shifts)
+    }
 }
 
 /// A shift with the staff member it belongs to (`/shifts`).
