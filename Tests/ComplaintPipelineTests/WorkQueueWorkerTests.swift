@@ -10,7 +10,7 @@ import Testing
 
 /// A stand-in for the outside world that remembers every call (by idempotency key) and answers as told.
 final class RecordingPerformer: WorkPerformer {
-    enum Behaviour: Sendable { case succeed, failTransiently, failPermanently, failPermanentlyQuotingNUL }
+    enum Behaviour: Sendable { case succeed, failTransiently, failPermanently, failPermanentlyQuotingNUL, deferTwiceThenSucceed }
 
     let kinds = ["test-call"]
     let behaviour: Behaviour
@@ -23,12 +23,15 @@ final class RecordingPerformer: WorkPerformer {
     var calls: [String] { log.withLock { $0 } }
 
     func perform(_ item: WorkItem, logger: Logger) async throws -> String {
-        log.withLock { $0.append(item.idempotencyKey) }
+        let calls = log.withLock { $0.append(item.idempotencyKey); return $0.count }
         switch behaviour {
         case .succeed: return "receipt for \(item.idempotencyKey)"
         case .failTransiently: throw WorkFailure.transient("receiver answered 503")
         case .failPermanently: throw WorkFailure.permanent("receiver answered 400: unknown recipient")
         case .failPermanentlyQuotingNUL: throw WorkFailure.permanent("receiver answered 400: bad\0request")
+        case .deferTwiceThenSucceed:
+            if calls <= 2 { throw WorkDeferral(reason: "not now", until: Date().addingTimeInterval(0.05)) }
+            return "receipt for \(item.idempotencyKey)"
         }
     }
 
@@ -39,10 +42,11 @@ final class RecordingPerformer: WorkPerformer {
         case .succeeded: outcome = "succeeded"
         case .willRetry: outcome = "retry"
         case .failed: outcome = "failed"
+        case .deferred: outcome = "deferred"
         }
         let reason: String?
         switch result {
-        case .succeeded(let text), .willRetry(let text, _), .failed(let text): reason = text
+        case .succeeded(let text), .willRetry(let text, _), .failed(let text), .deferred(let text, _): reason = text
         }
         try await context.connection.query(
             "INSERT INTO receipts (idempotency_key, attempt, outcome, reason) VALUES (\(item.idempotencyKey), \(item.attempt), \(outcome), \(reason))",
@@ -201,6 +205,23 @@ struct WorkQueueWorkerTests {
             #expect(status.error == "gave up after 3 attempts: receiver answered 503")
             #expect(performer.calls == ["notify-3", "notify-3", "notify-3"])
             #expect(try await Self.receipts(tables: tables, client: client) == ["retry", "retry", "failed"])
+        }
+    }
+
+    @Test("a deferral (\"not now\") uses no attempt: deferred twice on its only attempt, the intent is still performed")
+    func deferralUsesNoAttempt() async throws {
+        try await Self.withQueue { client, tables in
+            try await Self.enqueue(["notify-later"], maximumAttempts: 1, tables: tables, client: client)
+            let performer = RecordingPerformer(.deferTwiceThenSucceed)
+            try await withRunningServices([Self.worker(performer, tables: tables, client: client)]) {
+                let done = try await eventually(timeout: .seconds(20)) {
+                    try await Self.status("notify-later", tables: tables, client: client).status == "succeeded"
+                }
+                #expect(done)
+            }
+            #expect(performer.calls == ["notify-later", "notify-later", "notify-later"])
+            #expect(try await Self.status("notify-later", tables: tables, client: client).attempts == 1, "only the call that was made counts")
+            #expect(try await Self.receipts(tables: tables, client: client).sorted() == ["deferred", "deferred", "succeeded"])
         }
     }
 

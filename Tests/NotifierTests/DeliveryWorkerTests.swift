@@ -45,10 +45,12 @@ struct DeliveryWorkerTests {
         }
     }
 
-    static func record(_ intent: NotificationIntent, attempts: Int, schema: SchemaName, client: PostgresClient) async throws {
+    static func record(
+        _ intent: NotificationIntent, attempts: Int, kind: DeliveryKind = .endpoint, schema: SchemaName, client: PostgresClient
+    ) async throws {
         try await client.transaction(schema: schema, logger: .complaintTest) { connection in
             _ = try await WorkQueue(schema: schema).enqueue(
-                kind: DeliveryKind.endpoint.rawValue, idempotencyKey: intent.idempotencyKey, payload: intent, maximumAttempts: attempts,
+                kind: kind.rawValue, idempotencyKey: intent.idempotencyKey, payload: intent, maximumAttempts: attempts,
                 on: connection, logger: .complaintTest)
             try await DeliveryLedger.recordPlanned(intent, dueAt: nil, on: connection, logger: .complaintTest)
         }

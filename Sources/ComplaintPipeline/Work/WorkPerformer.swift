@@ -18,8 +18,9 @@ public protocol WorkPerformer: Sendable {
     /// call (after a crash between the call and recording its outcome) is recognisable.
     ///
     /// - Returns: A short description of the outcome (a receipt id, a status line), stored with the intent.
-    /// - Throws: A ``WorkFailure`` to say whether to retry (and when); any other error counts as
-    ///   transient and is retried with backoff until the attempts run out.
+    /// - Throws: A ``WorkFailure`` to say whether to retry (and when); a ``WorkDeferral`` to say "not
+    ///   now" (quiet hours, a rate limit): the intent waits without using an attempt; any other error
+    ///   counts as transient and is retried with backoff until the attempts run out.
     func perform(_ item: WorkItem, logger: Logger) async throws -> String
 
     /// Records what became of `item` in the stage's own tables, in the transaction that settles it.
@@ -40,6 +41,9 @@ public enum WorkResult: Sendable, Hashable {
     case willRetry(reason: String, at: Date)
     /// Given up: a permanent failure, or the last attempt failed.
     case failed(reason: String)
+    /// Not attempted: the performer deferred it (``WorkDeferral``) until that time. The claim's attempt
+    /// is handed back, so a deferral never brings the intent closer to being given up.
+    case deferred(reason: String, until: Date)
 }
 
 extension WorkResult {
@@ -55,6 +59,7 @@ extension WorkResult {
         case .succeeded(let outcome): return .succeeded(fit(outcome))
         case .willRetry(let reason, let date): return .willRetry(reason: fit(reason), at: date)
         case .failed(let reason): return .failed(reason: fit(reason))
+        case .deferred(let reason, let date): return .deferred(reason: fit(reason), until: date)
         }
     }
 }
@@ -73,6 +78,23 @@ public struct WorkFailure: Error, Hashable, CustomStringConvertible {
     /// A failure worth retrying, optionally not before `retryAfter`.
     public static func transient(_ reason: String, retryAfter: Duration? = nil) -> WorkFailure {
         WorkFailure(reason: reason, isPermanent: false, retryAfter: retryAfter)
+    }
+
+    public var description: String { reason }
+}
+
+/// What a performer throws to say "not now" rather than "failed": a deliberate hold (the recipient's
+/// quiet hours, a rate limit of our own) that an earlier retry could not change. The intent is due again
+/// at ``until``, and the attempt it was claimed with is not counted, however often it is deferred.
+public struct WorkDeferral: Error, Hashable, CustomStringConvertible {
+    /// Why it waits (stored with the intent; no personal data).
+    public var reason: String
+    /// When it is due again.
+    public var until: Date
+
+    public init(reason: String, until: Date) {
+        self.reason = reason
+        self.until = until
     }
 
     public var description: String { reason }

@@ -13,7 +13,8 @@ import ServiceLifecycle
 /// before settling leaves a lease that runs out after ``Configuration/lease``, and the call is repeated
 /// with the same idempotency key; transient failures are retried with exponential backoff and full
 /// jitter (or after the receiver's `Retry-After`) until ``ComplaintStore/WorkItem/maximumAttempts``,
-/// then the intent is marked failed with the reason. Several workers (replicas) share the queue through
+/// then the intent is marked failed with the reason. A performer's ``WorkDeferral`` ("not now") reschedules
+/// the intent without counting the attempt. Several workers (replicas) share the queue through
 /// `FOR UPDATE SKIP LOCKED` and leases.
 ///
 /// It wakes at once on the `NOTIFY` of a committed intent, when the next retry falls due, and every
@@ -150,6 +151,9 @@ public final class WorkQueueWorker: Service {
             result = .succeeded(outcome)
         } catch let failure as WorkFailure where failure.isPermanent {
             result = .failed(reason: failure.reason)
+        } catch let deferral as WorkDeferral {
+            // Not a failure, not an attempt: even on the last one, it waits rather than being given up.
+            result = .deferred(reason: deferral.reason, until: deferral.until)
         } catch {
             let failure = error as? WorkFailure
             let reason = failure?.reason ?? "\(error)"
@@ -196,6 +200,8 @@ public final class WorkQueueWorker: Service {
                 settled = try await queue.retry(item, error: reason, at: date, on: connection, logger: logger)
             case .failed(let reason):
                 settled = try await queue.fail(item, error: reason, on: connection, logger: logger)
+            case .deferred(let reason, let date):
+                settled = try await queue.postpone(item, reason: reason, until: date, on: connection, logger: logger)
             }
             guard settled else {
                 // The lease ran out and another worker owns the intent now; its outcome counts.
@@ -214,6 +220,9 @@ public final class WorkQueueWorker: Service {
         case .failed(let reason):
             outcome = "failed"
             logger.warning("work given up", metadata: [LoggingKeys.errorReason: "\(reason)"])
+        case .deferred(let reason, let date):
+            outcome = "deferred"
+            logger.debug("work deferred", metadata: [LoggingKeys.errorReason: "\(reason)", "work.until": "\(date)"])
         }
         Counter(label: "work_attempts_total", dimensions: [("schema", "\(queue.schema)"), ("kind", item.kind), ("outcome", outcome)]).increment()
     }

@@ -14,8 +14,9 @@ import PostgresNIO
 /// **Performing.** A worker claims due rows with ``claim(kinds:limit:lease:on:logger:)`` — one statement, `FOR
 /// UPDATE SKIP LOCKED`, leasing them for a while and counting the attempt — makes each call with the item's
 /// idempotency key, and records the outcome with ``complete(_:outcome:on:logger:)``, ``retry(_:error:at:on:logger:)``
-/// or ``fail(_:error:on:logger:)``. A worker that dies mid-call leaves a lease that runs out; the item is then claimed
-/// again and the call repeated with the same key.
+/// or ``fail(_:error:on:logger:)`` — or, when the performer chose not to call yet, defers it with
+/// ``postpone(_:reason:until:on:logger:)``, handing the attempt back. A worker that dies mid-call leaves a lease that
+/// runs out; the item is then claimed again and the call repeated with the same key.
 public struct WorkQueue: Sendable {
     /// The schema holding the `work_queue` table.
     public let schema: SchemaName
@@ -140,11 +141,25 @@ public struct WorkQueue: Sendable {
     /// Schedules another attempt at `date` after a transient failure, releasing the lease.
     @discardableResult
     public func retry(_ item: WorkItem, error: String, at date: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let text = String(error.prefix(2000))
+        try await reschedule(item, reason: error, at: date, handingBackTheAttempt: false, on: connection, logger: logger)
+    }
+
+    /// Defers the intent to `date` without counting the attempt it was claimed with (the performer chose
+    /// not to call now: quiet hours, a rate limit), releasing the lease.
+    @discardableResult
+    public func postpone(_ item: WorkItem, reason: String, until date: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await reschedule(item, reason: reason, at: date, handingBackTheAttempt: true, on: connection, logger: logger)
+    }
+
+    private func reschedule(
+        _ item: WorkItem, reason: String, at date: Date, handingBackTheAttempt: Bool, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        let text = String(reason.prefix(2000))
+        let handedBack = handingBackTheAttempt ? 1 : 0
         let rows = try await connection.query(
             """
             UPDATE \(unescaped: self.table)
-            SET last_error = \(text), due_at = \(date), leased_until = NULL, lease_token = NULL
+            SET last_error = \(text), due_at = \(date), attempts = GREATEST(attempts - \(handedBack), 0), leased_until = NULL, lease_token = NULL
             WHERE id = \(item.id) AND lease_token = \(item.leaseToken) AND status = \(WorkStatus.pending.rawValue)
             RETURNING id
             """,

@@ -45,6 +45,11 @@ enum DeliveryFailure {
         .transient("[\(code)] \(message)", retryAfter: retryAfter)
     }
 
+    /// Not a failure: the message waits until `until` without using an attempt (quiet hours, a rate limit).
+    static func deferred(_ code: String, _ message: String, until: Date) -> WorkDeferral {
+        WorkDeferral(reason: "[\(code)] \(message)", until: until)
+    }
+
     /// Appended to a failure's reason: the channel the attempt used (`[via sms]`).
     static func viaMarker(_ channel: DeliveryChannel) -> String { "[via \(channel.rawValue)]" }
 

@@ -27,4 +27,14 @@ enum DeliveryLedger {
             WHERE notification_id = \(notificationID)
             """, logger: logger)
     }
+
+    /// A message held back without an attempt (quiet hours, an endpoint's rate limit): `deferred` until `until`.
+    static func recordDeferred(
+        _ notificationID: UUID, attempts: Int, reason: String, until: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query("""
+            UPDATE deliveries SET status = 'deferred', attempts = \(attempts), last_error = \(reason), due_at = \(until), settled_at = NULL
+            WHERE notification_id = \(notificationID)
+            """, logger: logger)
+    }
 }

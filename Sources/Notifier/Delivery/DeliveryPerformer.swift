@@ -56,9 +56,9 @@ public struct DeliveryPerformer: WorkPerformer {
             }
             let now = Date()
             if let release = Self.quietHoursRelease(of: intent, rules: rules, now: now) {
-                // Planned in the day, due at night after retries or an outage: it waits for the morning.
-                throw DeliveryFailure.transient(
-                    "quiet_hours", "held until the hotel's quiet hours end", retryAfter: .seconds(max(1, Int64(release.timeIntervalSince(now).rounded(.up)))))
+                // Planned in the day, due at night after retries or an outage: it waits for the morning,
+                // without using an attempt (a message deferred on its last one would be lost for no fault).
+                throw DeliveryFailure.deferred("quiet_hours", "held until the hotel's quiet hours end", until: release)
             }
             let contact = try await guests.contact(for: intent.complaintID, logger: logger)
             guest = contact
@@ -186,6 +186,12 @@ public struct DeliveryPerformer: WorkPerformer {
             channel = DeliveryFailure.channel(in: reason) ?? channel
             status = .givenUp(NotificationFailure(code: code, message: message, isRetriable: false))
             rowStatus = "given_up"
+        case .deferred(let reason, let until):
+            // Not an attempt, so no receipt (there is one per attempt): the row says why it waits and until when.
+            try await DeliveryLedger.recordDeferred(
+                intent.notificationID, attempts: item.attempt - 1, reason: DeliveryFailure.parse(reason).message, until: until,
+                on: context.connection, logger: context.logger)
+            return []
         }
         var error: String?
         if case .failed(let failure) = status { error = failure.message }

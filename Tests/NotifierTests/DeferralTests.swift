@@ -1,0 +1,71 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Logging
+@testable import Notifier
+import PostgresNIO
+import RdKafkaTestKit
+import Testing
+
+/// A guest message held for quiet hours is deferred, not failed: it keeps its attempts, so one held on
+/// its last attempt is still sent in the morning instead of being given up.
+@Suite("Deliberate holds use no attempt", .timeLimit(.minutes(2)))
+struct DeferralTests {
+    /// A guest source for messages that must not get as far as asking intake.
+    struct NoGuests: GuestContactSource {
+        func contact(for complaintID: UUID, logger: Logger) async throws -> GuestContact {
+            Issue.record("a message held for quiet hours must not ask intake for the guest")
+            return GuestContact(email: "guest@example.com")
+        }
+    }
+
+    /// `HH:MM` in UTC, `minutes` from now.
+    static func clock(_ minutes: Double) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.hour, .minute], from: Date().addingTimeInterval(minutes * 60))
+        return String(format: "%02d:%02d", parts.hour ?? 0, parts.minute ?? 0)
+    }
+
+    @Test("a guest message due in quiet hours on its last attempt waits for their end, with its attempt unused and no receipt")
+    func quietHoursOnTheLastAttempt() async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            let rules = try NotifierFixtures.rules("""
+                hotels:
+                  SHA-PD01: {timeZone: UTC, quietHours: "\(Self.clock(-60))-\(Self.clock(60))"}
+                rules:
+                  - {name: guest-registered, on: [received], to: [guest], template: complaint_received_guest}
+                """)
+            let performer = DeliveryPerformer(
+                kind: .guest, rules: LiveConfiguration(name: "rules", fixed: rules), templates: try NotifierFixtures.templates(),
+                channels: [:], guests: NoGuests(), surveySecret: nil)
+            var intent = NotifierFixtures.intent(
+                template: "complaint_received_guest", channel: .email, recipient: NotificationRecipient(kind: .guest, role: .guest),
+                endpoint: nil, trigger: "received")
+            intent.rule = "guest-registered"
+            intent.guestChannels = [.email]
+            intent.notificationID = NotificationIntent.notificationID(forKey: intent.idempotencyKey)
+            try await DeliveryWorkerTests.record(intent, attempts: 1, kind: .guest, schema: schema, client: client)
+
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
+                let handled = try await eventually(timeout: .seconds(20)) {
+                    try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client).status != "pending"
+                }
+                #expect(handled)
+            }
+            let row = try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client)
+            #expect(row.status == "deferred", "not given up: \(row.error ?? "")")
+            #expect(row.attempts == 0)
+            #expect(row.error?.hasPrefix("[quiet_hours]") == true)
+            let queued = try await client.query(
+                PostgresQuery(unsafeSQL: "SELECT status, attempts, due_at FROM \(schema).work_queue"), logger: .complaintTest
+            ).collect()
+            let (status, attempts, due) = try queued[0].decode((String, Int, Date).self)
+            #expect(status == "pending" && attempts == 0, "still to be sent, its one attempt unused")
+            #expect(due > Date().addingTimeInterval(50 * 60), "due when the quiet hours end")
+            #expect(try await DeliveryWorkerTests.receipts(schema: schema, client: client).isEmpty, "a hold is not an attempt: no receipt")
+        }
+    }
+}
