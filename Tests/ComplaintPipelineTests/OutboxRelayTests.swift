@@ -1,3 +1,4 @@
+import ComplaintEvents
 import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
@@ -36,19 +37,70 @@ struct OutboxRelayTests {
     /// A relay and its producer, configured as the stage runtime does (the producer gives up on a message
     /// before the relay stops waiting for it).
     static func relay(
-        _ outbox: Outbox, client: PostgresClient, kafka: KafkaTestEnvironment, sweep: Duration, publishTimeout: Duration = .seconds(5)
+        _ outbox: Outbox, client: PostgresClient, kafka: KafkaTestEnvironment, sweep: Duration, publishTimeout: Duration = .seconds(5),
+        batchSize: Int = 50, deadLetterTopic: String? = nil
     ) throws -> (KafkaProducer, OutboxRelay) {
         var configuration = OutboxRelay.Configuration()
         configuration.sweepInterval = sweep
-        configuration.batchSize = 50
+        configuration.batchSize = batchSize
         configuration.retry.initialDelay = .milliseconds(20)
         configuration.retry.maximumDelay = .milliseconds(500)
+        configuration.rowRetry.initialDelay = .milliseconds(20)
+        configuration.rowRetry.maximumDelay = .milliseconds(200)
         configuration.publishTimeout = publishTimeout
         configuration.lease = publishTimeout * 2
         var producerConfiguration = kafka.producerConfiguration(clientID: "relay-test")
         producerConfiguration.messageTimeout = configuration.producerMessageTimeout
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: kafka.logger)
-        return (producer, OutboxRelay(outbox: outbox, client: client, producer: producer, configuration: configuration, logger: kafka.logger))
+        let deadLetters = deadLetterTopic.map { DeadLetterPublisher(producer: producer, serviceName: "relay-test", topic: $0, logger: kafka.logger) }
+        return (producer, OutboxRelay(
+            outbox: outbox, client: client, producer: producer, deadLetters: deadLetters, configuration: configuration, logger: kafka.logger))
+    }
+
+    @Test("rows the broker can never accept are dead-lettered after a few attempts and hold back nothing")
+    func undeliverableRows() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic(prefix: "outbox", partitions: 1)
+        let deadLetterTopic = try await kafka.makeTopic(prefix: "outbox-dlq", partitions: 1)
+        try await withRuntimeTables { client, tables in
+            // Three rows over the broker's 1 MB message limit, the oldest in the outbox: with a batch of
+            // three they would fill every round. Each is followed by a later event of its complaint.
+            let poisonKeys = (0..<3).map { "poison-\($0)" }
+            for key in poisonKeys {
+                _ = try await client.transaction(logger: .complaintTest) { connection in
+                    try await tables.outbox.enqueue(
+                        [OutboxRow(topic: topic, aggregateKey: key, key: ByteBuffer(string: key), value: ByteBuffer(repeating: UInt8(ascii: "x"), count: 1_500_000))],
+                        on: connection, logger: .complaintTest)
+                }
+            }
+            try await Self.enqueue(keys: poisonKeys, perKey: 1, topic: topic, outbox: tables.outbox, client: client)
+            try await Self.enqueue(keys: (0..<6).map { "complaint-\($0)" }, perKey: 1, topic: topic, outbox: tables.outbox, client: client)
+
+            let (producer, relay) = try Self.relay(
+                tables.outbox, client: client, kafka: kafka, sweep: .milliseconds(100), batchSize: 3, deadLetterTopic: deadLetterTopic)
+            try await withRunningServices([producer, relay]) {
+                let drained = try await eventually(timeout: .seconds(30)) { try await Self.unsent(tables.outbox, client: client) == 0 }
+                #expect(drained)
+            }
+            let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topic]), logger: kafka.logger)
+            let published = try await withRunningServices([consumer]) { try await consumer.collect(9) }
+            #expect(Set(published.map(\.valueString)) == Set((poisonKeys + (0..<6).map { "complaint-\($0)" }).map { "\($0)#0" }))
+
+            let letters = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [deadLetterTopic]), logger: kafka.logger)
+            let deadLettered = try await withRunningServices([letters]) { try await letters.collect(3) }
+            #expect(Set(deadLettered.compactMap(\.keyString)) == Set(poisonKeys))
+            for letter in deadLettered {
+                let record = try Topics.deadLetter.decode(Array(letter.value.readableBytesView)).data
+                #expect(record.sourceTopic == topic)
+                #expect(record.originalValueSize == 1_500_000)
+                #expect(record.attempts == 3)
+                #expect(record.reason.contains("MSG_SIZE_TOO_LARGE"))
+            }
+            let marked = try await client.query(
+                "SELECT count(*)::int FROM \(unescaped: tables.schema.description).outbox WHERE dead_lettered_at IS NOT NULL AND attempts = 3",
+                logger: .complaintTest).collect()
+            #expect(try marked[0].decode(Int.self) == 3)
+        }
     }
 
     @Test("rows left unsent by a crash are published after restart, each complaint's in order")

@@ -53,32 +53,7 @@ public struct DeadLetterPublisher: Sendable {
             originalValue: Array(message.value.readableBytesView),
             originalHeaders: message.headers.map { ($0.key, $0.value.map { Array($0.readableBytesView) }) }
         )
-        let value: [UInt8]
-        do {
-            value = try Topics.deadLetter.encode(EventEnvelope(deadLetter: record, time: Date()))
-        } catch {
-            // The record quotes outside text (the reason, header keys); should any of it still not
-            // validate, the original's bytes go out under a plain reason and without its headers,
-            // rather than trap and meet the same message again after the restart.
-            logger.error("dead-letter record does not validate; sending it with a plain reason", metadata: [LoggingKeys.error: "\(error)"])
-            var plain = record
-            plain.reason = "the reason could not be recorded: \(error)".storable(maximumScalars: DeadLetterRecord.maximumReasonLength)
-            plain.originalHeaders = []
-            guard let encoded = try? Topics.deadLetter.encode(EventEnvelope(deadLetter: plain, time: Date())) else {
-                preconditionFailure("dead-letter record does not validate even with a plain reason: \(error)")
-            }
-            value = encoded
-        }
-        var headers = DeadLetterHeaders.headers(for: record).map { KafkaHeader(key: $0.name, value: $0.value) }
-        headers.append(KafkaHeader(key: EventHeaders.contentTypeName, value: EventHeaders.contentType))
-        let outgoing = KafkaProducerMessage(
-            topic: topic,
-            // The record's cut key: an original key near the broker's size limit would make the dead
-            // letter too large to publish, and the partition would wait on it for ever.
-            key: record.originalKey.map { ByteBuffer(bytes: $0) },
-            value: ByteBuffer(bytes: value),
-            headers: headers
-        )
+        let outgoing = outgoingMessage(for: record)
         var attempt = 1
         while true {
             do {
@@ -98,6 +73,37 @@ public struct DeadLetterPublisher: Sendable {
                 attempt += 1
             }
         }
+    }
+
+    /// The Kafka message that carries `record` to the dead-letter topic: the record, validated (with a plain
+    /// reason if its quoted text does not validate), under the original's cut key.
+    public func outgoingMessage(for record: DeadLetterRecord) -> KafkaProducerMessage {
+        let value: [UInt8]
+        do {
+            value = try Topics.deadLetter.encode(EventEnvelope(deadLetter: record, time: Date()))
+        } catch {
+            // The record quotes outside text (the reason, header keys); should any of it still not
+            // validate, the original's bytes go out under a plain reason and without its headers,
+            // rather than trap and meet the same message again after the restart.
+            logger.error("dead-letter record does not validate; sending it with a plain reason", metadata: [LoggingKeys.error: "\(error)"])
+            var plain = record
+            plain.reason = "the reason could not be recorded: \(error)".storable(maximumScalars: DeadLetterRecord.maximumReasonLength)
+            plain.originalHeaders = []
+            guard let encoded = try? Topics.deadLetter.encode(EventEnvelope(deadLetter: plain, time: Date())) else {
+                preconditionFailure("dead-letter record does not validate even with a plain reason: \(error)")
+            }
+            value = encoded
+        }
+        var headers = DeadLetterHeaders.headers(for: record).map { KafkaHeader(key: $0.name, value: $0.value) }
+        headers.append(KafkaHeader(key: EventHeaders.contentTypeName, value: EventHeaders.contentType))
+        return KafkaProducerMessage(
+            topic: topic,
+            // The record's cut key: an original key near the broker's size limit would make the dead
+            // letter too large to publish, and the partition would wait on it for ever.
+            key: record.originalKey.map { ByteBuffer(bytes: $0) },
+            value: ByteBuffer(bytes: value),
+            headers: headers
+        )
     }
 }
 

@@ -1,4 +1,7 @@
+import ComplaintEvents
 import ComplaintStore
+import CRdKafka
+import Foundation
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
@@ -18,6 +21,13 @@ import ServiceLifecycle
 ///
 /// It wakes at once on the `NOTIFY` a committing stage sends, and sweeps every
 /// ``Configuration/sweepInterval`` for rows a crash or a missed notification left behind.
+///
+/// **Rows that keep failing.** A failed row waits ``Configuration/rowRetry``'s backoff before any relay
+/// claims it again, so a few rows the broker refuses (a topic the service may not write, a message over
+/// the broker's limit) do not take a place in every round while the rest of the outbox waits. A row the
+/// broker can *never* accept (``isUndeliverable(_:)``: too large, an invalid record or topic name) goes to
+/// the dead-letter topic after ``Configuration/attemptsBeforeDeadLetter`` attempts, so its complaint's
+/// later events are not held back for ever; nothing is dropped.
 public final class OutboxRelay: Service {
     /// How many rows a round claims and how often the relay sweeps for missed notifications.
     public struct Configuration: Sendable {
@@ -32,6 +42,15 @@ public final class OutboxRelay: Service {
         public var lease: Duration = .seconds(60)
         /// Backoff after a failed round (database or broker down).
         public var retry = RetryPolicy()
+        /// Backoff of one row whose publish failed, by its failed attempts: no relay claims it again before.
+        public var rowRetry: RetryPolicy = {
+            var policy = RetryPolicy()
+            policy.initialDelay = .milliseconds(500)
+            policy.maximumDelay = .seconds(30)
+            return policy
+        }()
+        /// Failed attempts, each refused as undeliverable, after which a row goes to the dead-letter topic.
+        public var attemptsBeforeDeadLetter = 3
         /// Put before every row's topic when it is published (``ServiceSettings/topicPrefix``).
         public var topicPrefix = ""
         public init() {}
@@ -50,17 +69,35 @@ public final class OutboxRelay: Service {
     private let logger: Logger
     private let wakeup = Wakeup()
     private let publishedCounter: Counter
+    private let deadLetteredCounter: Counter
+    private let deadLetters: DeadLetterPublisher?
 
-    public init(outbox: Outbox, client: PostgresClient, producer: KafkaProducer, configuration: Configuration = Configuration(), logger: Logger) {
+    /// - Parameter deadLetters: Where rows the broker can never accept go; without it they are retried
+    ///   (with backoff) for ever.
+    public init(
+        outbox: Outbox, client: PostgresClient, producer: KafkaProducer, deadLetters: DeadLetterPublisher? = nil,
+        configuration: Configuration = Configuration(), logger: Logger
+    ) {
         precondition(configuration.lease > configuration.publishTimeout, "the lease must outlast a publish")
         self.outbox = outbox
         self.client = client
         self.producer = producer
+        self.deadLetters = deadLetters
         self.configuration = configuration
         var logger = logger
         logger[metadataKey: "outbox"] = "\(outbox.schema)"
         self.logger = logger
         self.publishedCounter = Counter(label: "outbox_messages_published_total", dimensions: [("schema", "\(outbox.schema)")])
+        self.deadLetteredCounter = Counter(label: "outbox_messages_dead_lettered_total", dimensions: [("schema", "\(outbox.schema)")])
+    }
+
+    /// Whether a publish failed because the broker can never accept this message, whatever the retries:
+    /// larger than the message limit, an invalid record, an invalid topic name. A missing topic or a
+    /// denied one is not: an operator can create or allow it, and the row goes out then.
+    public static func isUndeliverable(_ error: any Error) -> Bool {
+        guard let kafkaError = error as? KafkaError, let code = kafkaError.librdkafkaCode else { return false }
+        return [RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
+                RD_KAFKA_RESP_ERR_INVALID_RECORD, RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION].contains { $0.rawValue == code }
     }
 
     public func run() async throws {
@@ -124,7 +161,7 @@ public final class OutboxRelay: Service {
         guard !claim.records.isEmpty else { return (0, 0) }
         // A claim holds at most one row per complaint, so publishing them concurrently keeps every
         // complaint's order.
-        let outcomes = await withTaskGroup(of: (Int64, String?).self) { group in
+        let outcomes = await withTaskGroup(of: (OutboxRecord, (any Error)?).self) { group in
             for record in claim.records {
                 group.addTask {
                     let message = KafkaProducerMessage(
@@ -135,29 +172,75 @@ public final class OutboxRelay: Service {
                     )
                     do {
                         _ = try await withDeadline(configuration.publishTimeout) { try await producer.sendAndAwait(message) }
-                        return (record.id, nil)
+                        return (record, nil)
                     } catch {
-                        return (record.id, "\(error)")
+                        return (record, error)
                     }
                 }
             }
-            var outcomes: [(Int64, String?)] = []
+            var outcomes: [(OutboxRecord, (any Error)?)] = []
             for await outcome in group { outcomes.append(outcome) }
             return outcomes
         }
-        let sent = outcomes.filter { $0.1 == nil }.map(\.0)
+        let sent = outcomes.filter { $0.1 == nil }.map(\.0.id)
+        var failed: [(record: OutboxRecord, error: String, deadLettered: Bool)] = []
+        for case let (record, error?) in outcomes {
+            let deadLettered = Self.isUndeliverable(error) && record.attempts + 1 >= configuration.attemptsBeforeDeadLetter
+                ? await deadLetter(record, error: error)
+                : false
+            failed.append((record, "\(error)", deadLettered))
+        }
         try await client.withConnection { connection in
             try await outbox.markSent(ids: sent, on: connection, logger: logger)
-            for case let (id, error?) in outcomes {
-                try await outbox.release(id: id, error: error, claim: claim, on: connection, logger: logger)
+            for (record, error, deadLettered) in failed {
+                if deadLettered {
+                    try await outbox.markDeadLettered(id: record.id, error: error, claim: claim, on: connection, logger: logger)
+                } else {
+                    let backoff = configuration.rowRetry.delay(afterAttempt: record.attempts + 1)
+                    try await outbox.release(id: record.id, error: error, claim: claim, retryAfter: backoff, on: connection, logger: logger)
+                }
             }
         }
         if !sent.isEmpty { publishedCounter.increment(by: sent.count) }
         if sent.count < claim.records.count {
             logger.info("some outbox rows could not be published; they stay unsent", metadata: [
                 "claimed": "\(claim.records.count)", "published": "\(sent.count)",
+                "deadLettered": "\(failed.filter(\.deadLettered).count)",
             ])
         }
         return (claim.records.count, sent.count)
+    }
+
+    /// Publishes `record` to the dead-letter topic once, outside any transaction.
+    /// - Returns: Whether the dead letter was acknowledged; if not, the row is retried like any other.
+    private func deadLetter(_ record: OutboxRecord, error: any Error) async -> Bool {
+        guard let deadLetters else { return false }
+        let letter = DeadLetterRecord(
+            reason: "outbox row \(record.id) of \(outbox.schema) could not be published to \(configuration.topicPrefix + record.topic): \(error)",
+            sourceTopic: configuration.topicPrefix + record.topic,
+            // Never published, so it has no partition or offset of its own: the outbox row's id stands in.
+            partition: 0,
+            offset: record.id,
+            service: deadLetters.serviceName,
+            attempts: record.attempts + 1,
+            failedAt: Date(),
+            originalKey: record.key.map { Array($0.readableBytesView) },
+            originalValue: Array(record.value.readableBytesView),
+            originalHeaders: record.headers.map { ($0.key, $0.value.map { Array($0.readableBytesView) }) }
+        )
+        do {
+            _ = try await withDeadline(configuration.publishTimeout) { try await self.producer.sendAndAwait(deadLetters.outgoingMessage(for: letter)) }
+        } catch {
+            logger.warning("an undeliverable outbox row could not be dead-lettered either; it is retried", metadata: [
+                "outboxID": "\(record.id)", LoggingKeys.error: "\(error)",
+            ])
+            return false
+        }
+        deadLetteredCounter.increment()
+        logger.error("outbox row dead-lettered: the broker cannot accept it", metadata: [
+            "outboxID": "\(record.id)", LoggingKeys.kafkaTopic: "\(configuration.topicPrefix + record.topic)",
+            LoggingKeys.errorReason: "\(letter.reason)",
+        ])
+        return true
     }
 }

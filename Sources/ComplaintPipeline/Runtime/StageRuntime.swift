@@ -148,7 +148,9 @@ public struct StageRuntime: Sendable {
         }
         if publishes {
             background.append(("outbox relay", OutboxRelay(
-                outbox: Outbox(schema: service.schema), client: client, producer: producer, configuration: relayConfiguration, logger: logger)))
+                outbox: Outbox(schema: service.schema), client: client, producer: producer,
+                deadLetters: DeadLetterPublisher(producer: producer, serviceName: service.name, topic: deadLetterTopic, logger: logger),
+                configuration: relayConfiguration, logger: logger)))
         }
         var workerConfiguration = self.workerConfiguration
         workerConfiguration.connectionsUseSchema = true

@@ -186,16 +186,46 @@ public struct Outbox: Sendable {
     /// Gives back a claimed row whose publish failed: increments `attempts`, stores the error text (cut to 2000
     /// characters) and ends the lease, if `claim` still holds it. The row stays unsent and remains the head of
     /// its key, so later rows of that key wait for it.
-    public func release(id: Int64, error: String, claim: OutboxClaim, on connection: PostgresConnection, logger: Logger) async throws {
+    ///
+    /// - Parameter retryAfter: How long no relay may claim the row again (its lease becomes this backoff).
+    ///   A row that keeps failing while others go out (a topic it may not write, a message the broker
+    ///   refuses) then stops taking a place in every round.
+    public func release(
+        id: Int64, error: String, claim: OutboxClaim, retryAfter: Duration = .zero, on connection: PostgresConnection, logger: Logger
+    ) async throws {
         let text = String(error.prefix(2000))
+        let backoffSeconds = Double(retryAfter.milliseconds) / 1000
         try await connection.query(
             """
             UPDATE \(unescaped: self.table)
-            SET attempts = attempts + 1, last_error = \(text), last_attempt_at = now(), claimed_until = NULL, claim_token = NULL
+            SET attempts = attempts + 1, last_error = \(text), last_attempt_at = now(),
+                claimed_until = CASE WHEN \(backoffSeconds) > 0 THEN clock_timestamp() + make_interval(secs => \(backoffSeconds)) END,
+                claim_token = NULL
             WHERE id = \(id) AND claim_token = \(claim.token) AND sent_at IS NULL
             """,
             logger: logger
         )
+    }
+
+    /// Records that a claimed row went to the dead-letter topic instead of its own, because the broker can
+    /// never accept it: the row counts as sent (its key's later rows become publishable) and keeps the
+    /// error and `dead_lettered_at`. Does nothing unless `claim` still holds the row.
+    ///
+    /// - Returns: Whether the row changed.
+    @discardableResult
+    public func markDeadLettered(id: Int64, error: String, claim: OutboxClaim, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let text = String(error.prefix(2000))
+        let rows = try await connection.query(
+            """
+            UPDATE \(unescaped: self.table)
+            SET attempts = attempts + 1, last_error = \(text), last_attempt_at = now(), sent_at = now(),
+                dead_lettered_at = now(), claimed_until = NULL, claim_token = NULL
+            WHERE id = \(id) AND claim_token = \(claim.token) AND sent_at IS NULL
+            RETURNING id
+            """,
+            logger: logger
+        ).collect()
+        return !rows.isEmpty
     }
 
     // MARK: Monitoring and retention

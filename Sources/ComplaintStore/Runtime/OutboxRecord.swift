@@ -3,7 +3,7 @@ import NIOCore
 
 /// An outbox row as the relay sees it after claiming it: the message plus its bookkeeping.
 public struct OutboxRecord: Sendable, Hashable {
-    /// The row id; pass it to ``Outbox/markSent(ids:on:logger:)`` or ``Outbox/recordFailure(id:error:on:logger:)``.
+    /// The row id; pass it to ``Outbox/markSent(ids:on:logger:)`` or ``Outbox/release(id:error:claim:retryAfter:on:logger:)``.
     public var id: Int64
     /// The Kafka topic.
     public var topic: String
