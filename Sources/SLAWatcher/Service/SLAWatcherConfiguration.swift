@@ -10,10 +10,13 @@ import Foundation
 /// | `SLA_POLICY_FILE` | `sla.policy.file` | `services/sla-watcher/policies.yaml`, found from the working directory, `REDRESS_HOME` or the executable's folder |
 /// | `SLA_POLICY_RELOAD_SECONDS` | `sla.policy.reload.seconds` | 5: how often the running service looks at the file again |
 /// | `SLA_TIME_SCALE` | `sla.time.scale` | 1; a demo or test speed: durations divided by it, calendars 24x7 |
+/// | `SLA_RETENTION_DAYS` | `sla.retention.days` | 90: clocks of complaints closed (or resolved, follow-up fired) this long ago go, with their timers; 0 keeps them for ever |
 public struct SLAWatcherConfiguration: Sendable, Hashable {
     public var policyFile: String
     public var reloadInterval: Duration
     public var timeScale: Double = 1
+    /// How long the clock of a complaint that is over is kept (``ClockPurge``); `nil`: for ever.
+    public var retention: Duration? = ClockPurge.defaultRetention
 
     public init(policyFile: String = PolicyFile.defaultPath, reloadInterval: Duration = .seconds(5)) {
         self.policyFile = policyFile
@@ -45,6 +48,12 @@ public struct SLAWatcherConfiguration: Sendable, Hashable {
                 throw Invalid(description: "SLA_TIME_SCALE '\(text)' is not a speed factor in 1…100000")
             }
             configuration.timeScale = scale
+        }
+        if let text = config.string(forKey: "sla.retention.days"), !text.isEmpty {
+            guard let days = Int(text), (0...3650).contains(days) else {
+                throw Invalid(description: "SLA_RETENTION_DAYS '\(text)' is not a whole number of days in 0…3650 (0 keeps clocks for ever)")
+            }
+            configuration.retention = days == 0 ? nil : .seconds(days * 86_400)
         }
         return configuration
     }

@@ -20,22 +20,23 @@ public enum SLAWatcherService {
     /// The stage process for fixed `policies` (already loaded and checked).
     public static func makeRuntime(
         service: RedressService = .slaWatcher, settings: ServiceSettings, policies: SLAPolicies, topics: Topics = Topics(),
-        sweep: TimerSweep.Configuration = TimerSweep.Configuration(),
+        sweep: TimerSweep.Configuration = TimerSweep.Configuration(), purge: ClockPurge.Configuration = ClockPurge.Configuration(),
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
     ) -> StageRuntime {
         makeRuntime(
             service: service, settings: settings, policies: LiveConfiguration(name: "sla-policies", fixed: policies), topics: topics,
-            sweep: sweep, registry: registry, logger: logger)
+            sweep: sweep, purge: purge, registry: registry, logger: logger)
     }
 
     /// The stage process for `policies`, followed while it runs when they come from a file.
     public static func makeRuntime(
         service: RedressService = .slaWatcher, settings: ServiceSettings, policies: LiveConfiguration<SLAPolicies>, topics: Topics = Topics(),
-        sweep: TimerSweep.Configuration = TimerSweep.Configuration(), reloadInterval: Duration = .seconds(5),
-        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
+        sweep: TimerSweep.Configuration = TimerSweep.Configuration(), purge: ClockPurge.Configuration = ClockPurge.Configuration(),
+        reloadInterval: Duration = .seconds(5), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
     ) -> StageRuntime {
         var clockwork = Clockwork(livePolicies: policies, outputTopic: topics.sla)
         clockwork.source = "/redress/\(service.name)"
+        clockwork.retention = purge.retention
         var runtime = StageRuntime(
             service: service, settings: settings,
             inputs: [
@@ -50,6 +51,11 @@ public enum SLAWatcherService {
                 TimerSweep(clockwork: frozen, store: resources.store, client: resources.client, configuration: sweep, logger: resources.logger)
             },
         ]
+        if purge.retention != nil {
+            runtime.backgroundServices.append(BackgroundService(name: "clock retention") { resources in
+                ClockPurge(clockwork: frozen, store: resources.store, configuration: purge, logger: resources.logger)
+            })
+        }
         if let follower = policies.followerService(named: "policy file", every: reloadInterval) {
             runtime.backgroundServices.append(follower)
         }
@@ -74,7 +80,11 @@ public enum SLAWatcherService {
         logger.info("sla-watcher ready", metadata: [
             "sla.policy": "\(configuration.policyFile)", "sla.rules": "\(policies.current.rules.count)",
             "sla.policy.reload": "\(configuration.reloadInterval)",
+            "sla.retention": "\(configuration.retention.map { "\($0.components.seconds / 86_400) days" } ?? "for ever")",
         ])
-        return makeRuntime(settings: settings, policies: policies, reloadInterval: configuration.reloadInterval, registry: registry, logger: logger)
+        var purge = ClockPurge.Configuration()
+        purge.retention = configuration.retention
+        return makeRuntime(
+            settings: settings, policies: policies, purge: purge, reloadInterval: configuration.reloadInterval, registry: registry, logger: logger)
     }
 }

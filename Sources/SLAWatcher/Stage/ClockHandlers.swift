@@ -20,6 +20,14 @@ public struct AssignedClockHandler: EventHandler {
         let data = event.data
         var record = try await clockwork.lockedRecord(data.complaintID, hotelID: event.hotelID, context: context)
         let wasStarted = record.isStarted
+        if !wasStarted, clockwork.isBeyondRetention(data.registeredAt) {
+            // Its clock was purged (a reassignment after a late reopening) or this is an old assignment read
+            // again: starting now would fire every deadline of back then at once, escalations included.
+            context.logger.info("no clock started: the complaint was registered before the SLA retention (SLA_RETENTION_DAYS)", metadata: [
+                LoggingKeys.complaintID: "\(data.complaintID.lowercasedString)", "sla.registered": "\(data.registeredAt)",
+            ])
+            return []
+        }
         // A verdict from complaints.classified.v1 is newer than what an assignment repeats.
         let followsAssignment = record.classifiedAt == nil
         let changed = followsAssignment && (record.category != data.category || record.severity != data.severity)
@@ -137,7 +145,16 @@ public struct UpdatedClockHandler: EventHandler {
             record.resolvedAt = at
         case .reopened:
             // Only a resolved or closed complaint reopens, after it was resolved or closed.
-            guard let ended = [record.resolvedAt, record.closedAt].compactMap({ $0 }).max(), ended.isBefore(at) else { return [] }
+            guard let ended = [record.resolvedAt, record.closedAt].compactMap({ $0 }).max(), ended.isBefore(at) else {
+                if !record.isStarted && record.resolvedAt == nil && record.closedAt == nil {
+                    // Nothing known of it: its clock was purged after the retention (or never reached the
+                    // watcher). No clock runs for this reopening; nothing is published or armed.
+                    context.logger.warning(
+                        "reopened complaint has no clock here (purged after SLA_RETENTION_DAYS, or never started): no SLA clock runs for the reopening",
+                        metadata: [LoggingKeys.complaintID: "\(data.complaintID.lowercasedString)"])
+                }
+                return []
+            }
             record.resolvedAt = nil
             record.closedAt = nil
             record.resolveStartedAt = at

@@ -237,6 +237,31 @@ public struct ClockStore: Sendable {
         return due
     }
 
+    /// Deletes up to `limit` clocks that are over, with their timers (by cascade), and returns their ids.
+    ///
+    /// A clock goes when nothing happened to it since `cutoff` (`updated_at`), no timer of it is left to
+    /// fire, and it either ended before `cutoff` (closed, or resolved with its follow-up fired) or never
+    /// started (no assignment came). Its fired timers go with it and never alone: they are what keeps a
+    /// timer of a running clock from firing twice. One short statement: the clocks are locked `SKIP
+    /// LOCKED`, as the sweep claims them, so a clock a handler, the sweep or another replica holds is
+    /// passed by (and one a handler changed meanwhile is no longer old); timer rows are locked after
+    /// their clock's, as everywhere.
+    public func purge(endedBefore cutoff: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
+        let rows = try await connection.query("""
+            DELETE FROM clocks WHERE complaint_id IN (
+                SELECT c.complaint_id FROM clocks c
+                WHERE c.updated_at < \(cutoff)
+                    AND (greatest(c.resolved_at, c.closed_at) < \(cutoff) OR c.registered_at IS NULL OR c.department IS NULL)
+                    AND NOT EXISTS (SELECT 1 FROM timers t WHERE t.complaint_id = c.complaint_id AND t.fired_at IS NULL)
+                LIMIT \(limit)
+                FOR UPDATE OF c SKIP LOCKED)
+            RETURNING complaint_id
+            """, logger: logger)
+        var purged: [UUID] = []
+        for try await id in rows.decode(UUID.self) { purged.append(id) }
+        return purged
+    }
+
     /// When the next unfired timer is due.
     public func nextDue(on connection: PostgresConnection, logger: Logger) async throws -> Date? {
         let rows = try await connection.query("SELECT min(due_at) FROM timers WHERE fired_at IS NULL", logger: logger)

@@ -1,5 +1,6 @@
 import ComplaintEvents
 import ComplaintPipeline
+import ComplaintStore
 import Foundation
 import Logging
 import PostgresNIO
@@ -17,6 +18,11 @@ public struct Clockwork: Sendable {
     /// The envelope `source` of published events.
     public var source = "/redress/sla-watcher"
     public var clock: @Sendable () -> Date = { Date() }
+    /// How long the clock of a complaint that is over is kept (``ClockPurge``; `nil`: for ever). A clock
+    /// is not started for a complaint registered longer ago than this: it would be one whose clock was
+    /// purged — reassigned after a late reopening, or an old assignment read again — and every deadline of
+    /// back then would fire at once.
+    public var retention: Duration? = ClockPurge.defaultRetention
 
     public init(policies: SLAPolicies, outputTopic: Topic<ComplaintSLAEvent> = Topics.sla) {
         self.init(livePolicies: LiveConfiguration(name: "sla-policies", fixed: policies), outputTopic: outputTopic)
@@ -32,6 +38,13 @@ public struct Clockwork: Sendable {
     /// inserting and the later overwriting the earlier).
     public func lockedRecord(_ id: UUID, hotelID: String, context: HandlerContext) async throws -> ClockRecord {
         try await store.lockedClock(id, hotelID: hotelID, on: context.connection, logger: context.logger)
+    }
+
+    /// Whether `registeredAt` lies further back than the retention: such a complaint's clock may have been
+    /// purged, so none is started for it.
+    public func isBeyondRetention(_ registeredAt: Date) -> Bool {
+        guard let retention else { return false }
+        return registeredAt < clock().addingTimeInterval(-Double(retention.milliseconds) / 1000)
     }
 
     /// The policy of a started clock.
