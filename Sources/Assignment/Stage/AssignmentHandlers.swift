@@ -44,16 +44,21 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
         _ event: EventEnvelope<ComplaintClassified>, prepared answer: DispatcherAnswer?, context: HandlerContext
     ) async throws -> [OutgoingEvent] {
         let facts = Self.facts(of: event)
-        // The hotel's lock, the classification stored, the loads and turns: one round trip.
-        guard let recorded = try await assigner.ledger.recordClassification(facts, on: context.connection, logger: context.logger),
+        // The hotel's lock, the classification stored (if newer than the one stored), the loads and turns: one round trip.
+        guard let recorded = try await assigner.ledger.recordClassification(
+                  facts, classifiedAt: event.data.classifiedAt, on: context.connection, logger: context.logger),
               let hotel = try await assigner.organisations.hotel(
                   facts.hotelID, revision: recorded.revision, on: context.connection, logger: context.logger)
         else { throw Assigner.unknownHotel(facts.hotelID) }
         let complaint = recorded.complaint
-        guard complaint.version == 0 else {
-            // Reclassified, or the same verdict published again: the owner stays; the facts are refreshed.
-            context.logger.info("complaint already assigned; facts updated, owner kept")
+        guard recorded.applied else {
+            // A verdict as old as the one the facts come from, or older (a replay, a late read): nothing changes.
+            context.logger.info("verdict not newer than the one applied; ignored", metadata: [
+                "classification.classified_at": "\(event.data.classifiedAt)"])
             return []
+        }
+        guard complaint.version == 0 else {
+            return try await reassignIfReclassified(complaint, facts: facts, hotel: hotel, recorded: recorded, answer: answer, event: event, context: context)
         }
         // Acknowledged at the desk before the classification came: the one who took it keeps it.
         if let staffID = try await assigner.ledger.earlyAcknowledgement(of: facts.complaintID, on: context.connection, logger: context.logger),
@@ -78,6 +83,43 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
         }
         return [try await assigner.record(
             decision, of: complaint, facts: facts, reason: .initial, escalationLevel: 0, cause: event, context: context)]
+    }
+
+    /// A newer verdict of a complaint that already has an owner. While it is open, unacknowledged and not
+    /// escalated, a verdict that changes whom it is for (another department, or VIP/serious for an owner
+    /// below supervisor) assigns it afresh through the planner, as a `manual` assignment that says so;
+    /// otherwise the owner keeps it with the new facts.
+    private func reassignIfReclassified(
+        _ complaint: AssignmentLedger.ComplaintRecord, facts: ComplaintFacts, hotel: HotelOrganisation,
+        recorded: AssignmentLedger.ClassificationRecorded, answer: DispatcherAnswer?, event: EventEnvelope<ComplaintClassified>,
+        context: HandlerContext
+    ) async throws -> [OutgoingEvent] {
+        let now = assigner.clock()
+        let routing = assigner.planner.route(facts, in: hotel, loads: recorded.loads, now: now)
+        let owner = complaint.staffID.flatMap(hotel.member)
+        var why: String?
+        if let department = complaint.department, department != routing.departmentCode {
+            why = "reclassified from \(department) to \(routing.departmentCode) before anyone acknowledged it"
+        } else if facts.needsSeniority, let owner, owner.role < .supervisor {
+            why = "reclassified as \(facts.isVIP ? "VIP" : "serious") before anyone acknowledged it; \(owner.name) (\(owner.role.words)) is not senior enough"
+        }
+        guard let why else {
+            context.logger.info("reclassified; same department, owner kept")
+            return []
+        }
+        guard complaint.status == .open, !recorded.acknowledged, complaint.escalationLevel == 0 else {
+            let state = complaint.status != .open ? complaint.status.rawValue : recorded.acknowledged ? "acknowledged" : "escalated"
+            context.logger.info("reclassified after it was \(state); owner kept", metadata: ["assignment.department": "\(routing.departmentCode)"])
+            return []
+        }
+        guard var decision = assigner.planner.assign(
+            facts, in: hotel, loads: recorded.loads, now: now, lastInTurn: recorded.turns[routing.departmentCode], dispatcherAnswer: answer)
+        else {
+            throw RejectedEvent("hotel \(hotel.id) has no active staff to give reclassified complaint \(facts.complaintID.lowercasedString) to")
+        }
+        decision.explanation = why + ": " + decision.explanation
+        return [try await assigner.record(
+            decision, of: complaint, facts: facts, reason: .manual, escalationLevel: 0, cause: event, context: context)]
     }
 }
 
@@ -199,14 +241,15 @@ public struct StatusHandler: EventHandler {
 
     private func handOver(_ event: EventEnvelope<ComplaintUpdated>, context: HandlerContext) async throws -> [OutgoingEvent] {
         let actor = event.data.actor
-        guard actor.role != .system && actor.role != .guest else { return [] }
         let ledger = assigner.ledger
         let organisations = assigner.organisations
         // The hotel's lock first, as every handler takes it; a hotel assignment does not know hands nothing over.
         guard let revision = try await organisations.lockRevision(of: event.hotelID, on: context.connection, logger: context.logger),
-              let hotel = try await organisations.hotel(event.hotelID, revision: revision, on: context.connection, logger: context.logger),
-              let member = hotel.member(actor.id), member.active
+              let hotel = try await organisations.hotel(event.hotelID, revision: revision, on: context.connection, logger: context.logger)
         else { return [] }
+        // Acknowledged, by whoever: from now on a reclassification keeps the owner.
+        try await ledger.noteAcknowledgement(of: event.data.complaintID, hotelID: hotel.id, on: context.connection, logger: context.logger)
+        guard actor.role != .system && actor.role != .guest, let member = hotel.member(actor.id), member.active else { return [] }
         let complaint = try await ledger.complaint(event.data.complaintID, on: context.connection, logger: context.logger)
         // Another hotel's complaint is not this hotel's staff's to take over.
         if let complaint, complaint.hotelID != hotel.id { return [] }

@@ -65,22 +65,29 @@ public struct AssignmentLedger: Sendable {
         public var loads: [String: Int]
         /// Whom each department's round robin served last.
         public var turns: [String: String]
+        /// Whether this verdict's facts were stored: `false` when the complaint already has facts from a
+        /// verdict as new or newer (a late or repeated one), which then stay.
+        public var applied: Bool
+        /// Whether staff have acknowledged the complaint (before or after its first assignment).
+        public var acknowledged: Bool
     }
 
     /// Takes the hotel's lock, stores the complaint's classification (creating its row, or filling one a
-    /// status update made first), and returns it with the hotel's open loads and round-robin turns: one
-    /// round trip (`record_classification`, migration 0002), since every round trip under the hotel's
+    /// status update made first) if the verdict, made at `classifiedAt`, is newer than the one its facts
+    /// come from, and returns it with the hotel's open loads and round-robin turns: one round trip
+    /// (`record_classification`, migrations 0002 and 0004), since every round trip under the hotel's
     /// lock is time the hotel's other complaints wait. `nil`: the hotel is unknown.
     public func recordClassification(
-        _ facts: ComplaintFacts, on connection: PostgresConnection, logger: Logger
+        _ facts: ComplaintFacts, classifiedAt: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> ClassificationRecorded? {
         let rows = try await connection.query("""
-            SELECT o_revision, o_status, o_department, o_staff_id, o_escalation_level, o_version, o_loads::text, o_turns::text
+            SELECT o_revision, o_status, o_department, o_staff_id, o_escalation_level, o_version, o_loads::text, o_turns::text,
+                o_applied, o_acknowledged
             FROM record_classification(\(facts.complaintID), \(facts.hotelID), \(facts.category.rawValue), \(facts.severity.rawValue),
-                \(Int16(facts.priority)), \(facts.language), \(facts.isVIP), \(facts.involvesSafety), \(facts.registeredAt))
+                \(Int16(facts.priority)), \(facts.language), \(facts.isVIP), \(facts.involvesSafety), \(facts.registeredAt), \(classifiedAt))
             """, logger: logger)
-        for try await (revision, status, department, staffID, level, version, loads, turns)
-            in rows.decode((Int64, String, String?, String?, Int16, Int, String, String).self)
+        for try await (revision, status, department, staffID, level, version, loads, turns, applied, acknowledged)
+            in rows.decode((Int64, String, String?, String?, Int16, Int, String, String, Bool, Bool).self)
         {
             let decoder = JSONDecoder()
             return ClassificationRecorded(
@@ -89,7 +96,8 @@ public struct AssignmentLedger: Sendable {
                     complaintID: facts.complaintID, hotelID: facts.hotelID, facts: facts, status: Status(rawValue: status) ?? .open,
                     department: department, staffID: staffID, escalationLevel: Int(level), version: version),
                 loads: try decoder.decode([String: Int].self, from: Data(loads.utf8)),
-                turns: try decoder.decode([String: String].self, from: Data(turns.utf8)))
+                turns: try decoder.decode([String: String].self, from: Data(turns.utf8)),
+                applied: applied, acknowledged: acknowledged)
         }
         return nil
     }
@@ -108,9 +116,20 @@ public struct AssignmentLedger: Sendable {
         by staffID: String, of id: UUID, hotelID: String, on connection: PostgresConnection, logger: Logger
     ) async throws {
         try await connection.query("""
-            INSERT INTO complaints (complaint_id, hotel_id, status, acknowledged_by) VALUES (\(id), \(hotelID), 'open', \(staffID))
+            INSERT INTO complaints (complaint_id, hotel_id, status, acknowledged_by, acknowledged_at)
+            VALUES (\(id), \(hotelID), 'open', \(staffID), now())
             ON CONFLICT (complaint_id) DO UPDATE SET acknowledged_by = COALESCE(complaints.acknowledged_by, excluded.acknowledged_by),
-                updated_at = now()
+                acknowledged_at = COALESCE(complaints.acknowledged_at, excluded.acknowledged_at), updated_at = now()
+            """, logger: logger)
+    }
+
+    /// Remembers that staff acknowledged the complaint (the first time counts), creating a bare row when
+    /// the acknowledgement came before the classification. A complaint of another hotel is left alone.
+    public func noteAcknowledgement(of id: UUID, hotelID: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO complaints AS c (complaint_id, hotel_id, status, acknowledged_at) VALUES (\(id), \(hotelID), 'open', now())
+            ON CONFLICT (complaint_id) DO UPDATE SET acknowledged_at = now(), updated_at = now()
+            WHERE c.hotel_id = excluded.hotel_id AND c.acknowledged_at IS NULL
             """, logger: logger)
     }
 

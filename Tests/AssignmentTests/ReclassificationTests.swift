@@ -1,0 +1,174 @@
+import Assignment
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import HotelTime
+import NIOCore
+import PostgresNIO
+import Testing
+
+/// Verdicts on `complaints.classified.v1` (the first classification and every reclassification) read in
+/// any order: the newest one's facts hold, and a newer verdict that sends the complaint elsewhere moves it
+/// while nobody has acknowledged it.
+@Suite("Reclassification", .timeLimit(.minutes(3)))
+struct ReclassificationTests {
+    static let a = AssignmentHarness.hotelA
+    static let t1 = Date(timeIntervalSince1970: 1_796_000_100)
+    static let t2 = Date(timeIntervalSince1970: 1_796_000_200)
+
+    /// The harness's hotels, with an engineer on shift around the clock at hotel A.
+    static var organisation: Organisation {
+        var organisation = AssignmentHarness.organisation
+        let always = [Shift(days: Weekday.allCases, start: LocalTime("00:00")!, end: LocalTime("24:00")!)]
+        organisation.hotels[0].staff.append(StaffMember(
+            id: "\(a)-EN-1", name: "Fu", role: .agent, departments: ["engineering"], languages: ["en"], capacity: 3, shifts: always))
+        return organisation
+    }
+
+    static func verdict(
+        _ id: UUID, _ category: ComplaintCategory, at classifiedAt: Date, vip: Bool = false
+    ) throws -> EventEnvelope<ComplaintClassified> {
+        var event = try AssignmentHarness.classified(category: category, vip: vip, complaintID: id)
+        event.data.classifiedAt = classifiedAt
+        event.time = classifiedAt
+        return event
+    }
+
+    static func acknowledged(_ id: UUID, by staffID: String) -> EventEnvelope<ComplaintUpdated> {
+        EventEnvelope(
+            source: "/redress/intake", time: Date(), hotelID: a,
+            data: ComplaintUpdated(complaintID: id, change: .acknowledged, occurredAt: Date(), actor: EventActor(id: staffID, role: .staff), statusAfter: .acknowledged))
+    }
+
+    static func withHandlers(_ body: @Sendable (StageStore, SchemaName, StatusHandler, ClassifiedAssignmentHandler) async throws -> Void) async throws {
+        let service = RedressService.assignment.isolated()
+        try await withMigratedSchema(of: service) { store, _ in
+            _ = try await store.write { connection, logger in
+                (try await OrganisationStore().apply(Self.organisation, on: connection, logger: logger), [])
+            }
+            try await body(store, service.schema, StatusHandler(assigner: Assigner()), ClassifiedAssignmentHandler(assigner: Assigner()))
+        }
+    }
+
+    static func assigned(_ events: [OutgoingEvent]) throws -> [EventEnvelope<ComplaintAssigned>] {
+        try events.map { try Topics.assigned.decode(Array($0.row.value.readableBytesView)) }
+    }
+
+    /// The complaint's stored category, department and owner.
+    static func stored(_ id: UUID, store: StageStore) async throws -> (category: String?, department: String?, staffID: String?) {
+        try await store.read { connection, logger in
+            let rows = try await connection.query(
+                "SELECT category, department, staff_id FROM complaints WHERE complaint_id = \(id)", logger: logger)
+            for try await row in rows.decode((String?, String?, String?).self) { return row }
+            return (nil, nil, nil)
+        }
+    }
+
+    /// Before: the older verdict, read last, overwrote the newer category (and with it what an escalation
+    /// or a reopening would plan from).
+    @Test("an older verdict read after a newer one changes nothing; the same verdict again changes nothing")
+    func olderVerdictIgnored() async throws {
+        try await Self.withHandlers { store, schema, _, classified in
+            let id = UUID()
+            let newer = try Self.verdict(id, .maintenance, at: Self.t2)
+            let first = try Self.assigned(try await handleDirectly(newer, with: classified, store: store, schema: schema))
+            #expect(first.map(\.data.department) == ["engineering"])
+            // The older verdict (a replay, a late read) arrives second.
+            let older = try Self.assigned(try await handleDirectly(
+                try Self.verdict(id, .cleanliness, at: Self.t1), with: classified, store: store, schema: schema))
+            #expect(older.isEmpty)
+            #expect(try await Self.stored(id, store: store).category == "maintenance")
+            // The newer verdict again, under another event id: nothing moves either.
+            var repeated = newer
+            repeated.id = UUID()
+            #expect(try await handleDirectly(repeated, with: classified, store: store, schema: schema).isEmpty)
+            let stored = try await Self.stored(id, store: store)
+            #expect(stored.category == "maintenance" && stored.department == "engineering" && stored.staffID == "\(Self.a)-EN-1", "\(stored)")
+        }
+    }
+
+    /// Before: a reclassification refreshed the facts and kept the owner, so a complaint moved to
+    /// engineering stayed with a housekeeper nobody had told otherwise.
+    @Test("a newer verdict naming another department moves an unacknowledged complaint there, through the planner, saying why")
+    func reclassifiedMoves() async throws {
+        try await Self.withHandlers { store, schema, _, classified in
+            let id = UUID()
+            let initial = try Self.assigned(try await handleDirectly(
+                try Self.verdict(id, .cleanliness, at: Self.t1), with: classified, store: store, schema: schema))
+            #expect(initial.first?.data.department == "housekeeping")
+            let moved = try Self.assigned(try await handleDirectly(
+                try Self.verdict(id, .maintenance, at: Self.t2), with: classified, store: store, schema: schema))
+            let event = try #require(moved.first, "a re-assignment")
+            #expect(moved.count == 1)
+            #expect(event.data.department == "engineering")
+            #expect(event.data.assignee.staffID == "\(Self.a)-EN-1")
+            #expect(event.data.reason == .manual)
+            #expect(event.data.strategy == "least_loaded")
+            #expect(event.data.category == .maintenance)
+            #expect(event.data.explanation?.hasPrefix("reclassified from housekeeping to engineering before anyone acknowledged it: least loaded of 1 on duty in Engineering") == true,
+                    "\(event.data.explanation ?? "")")
+            let stored = try await Self.stored(id, store: store)
+            #expect(stored.department == "engineering" && stored.staffID == "\(Self.a)-EN-1", "\(stored)")
+            #expect(try await store.read { connection, logger in
+                try await connection.query("SELECT count(*)::int FROM assignments WHERE complaint_id = \(id)", logger: logger).collect().first?.decode(Int.self)
+            } == 2)
+        }
+    }
+
+    @Test("a newer verdict making it VIP moves it from an agent to someone senior enough in the same department")
+    func reclassifiedVIPMoves() async throws {
+        try await Self.withHandlers { store, schema, _, classified in
+            let id = UUID()
+            let initial = try Self.assigned(try await handleDirectly(
+                try Self.verdict(id, .cleanliness, at: Self.t1), with: classified, store: store, schema: schema))
+            #expect(initial.first?.data.assignee.role == .staff)
+            let moved = try Self.assigned(try await handleDirectly(
+                try Self.verdict(id, .cleanliness, at: Self.t2, vip: true), with: classified, store: store, schema: schema))
+            let event = try #require(moved.first, "a re-assignment")
+            #expect(event.data.assignee.staffID == "\(Self.a)-HK-H")
+            #expect(event.data.explanation?.hasPrefix("reclassified as VIP before anyone acknowledged it; ") == true, "\(event.data.explanation ?? "")")
+        }
+    }
+
+    @Test("once acknowledged, a reclassification keeps the owner and only updates the facts")
+    func acknowledgedKeepsOwner() async throws {
+        try await Self.withHandlers { store, schema, status, classified in
+            let id = UUID()
+            let initial = try Self.assigned(try await handleDirectly(
+                try Self.verdict(id, .cleanliness, at: Self.t1), with: classified, store: store, schema: schema))
+            let owner = try #require(initial.first?.data.assignee.staffID)
+            #expect(try await handleDirectly(Self.acknowledged(id, by: owner), with: status, store: store, schema: schema).isEmpty)
+            let after = try await handleDirectly(try Self.verdict(id, .maintenance, at: Self.t2), with: classified, store: store, schema: schema)
+            #expect(after.isEmpty)
+            let stored = try await Self.stored(id, store: store)
+            #expect(stored.category == "maintenance" && stored.department == "housekeeping" && stored.staffID == owner, "\(stored)")
+        }
+    }
+
+    @Test("end to end: the re-assignment of a reclassified complaint is published like any assignment, once")
+    func publishedThroughTheOutbox() async throws {
+        try await AssignmentHarness.run(organisation: Self.organisation) { harness in
+            let id = UUID()
+            try await harness.publish([try Self.verdict(id, .cleanliness, at: Self.t1)], on: harness.topics.classified)
+            _ = try await harness.assigned(1)
+            let newer = try Self.verdict(id, .maintenance, at: Self.t2)
+            var older = try Self.verdict(id, .cleanliness, at: Self.t1)
+            older.id = UUID()
+            // The newer verdict twice and the first one replayed after it (one partition: this order).
+            try await harness.publish([newer, newer, older], on: harness.topics.classified)
+            let events = try await harness.assigned(2)
+            #expect(events.map(\.data.department) == ["housekeeping", "engineering"])
+            #expect(events.last?.data.reason == .manual)
+            // All three read (the inbox holds every event id): still two assignments, the newer facts kept.
+            let read = await eventually(timeout: .seconds(30)) {
+                let facts = try? await harness.count("SELECT count(*)::int FROM §.complaints WHERE classified_at IS NOT NULL AND category = 'maintenance'")
+                let inbox = try? await harness.count("SELECT count(*)::int FROM §.processed_events")
+                return facts == 1 && inbox == 3
+            }
+            #expect(read)
+            #expect(try await harness.count("SELECT count(*)::int FROM §.assignments") == 2)
+        }
+    }
+}
