@@ -158,6 +158,7 @@ public struct StageRuntime: Sendable {
             background.append(("worker \(performer.kinds.joined(separator: ","))", WorkQueueWorker(
                 performer: performer, schema: service.schema, client: client, configuration: workerConfiguration, logger: logger)))
         }
+        background.append(("backlog gauges", BacklogGauges(tables: RuntimeTables(schema: service.schema), client: client, logger: logger)))
         background.append(("retention", RetentionService(
             tables: RuntimeTables(schema: service.schema), client: client, configuration: retention, logger: logger)))
         for extra in backgroundServices {

@@ -1,0 +1,50 @@
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import NIOCore
+import PostgresNIO
+import Prometheus
+import Testing
+
+@Suite("BacklogGauges", .timeLimit(.minutes(2)))
+struct BacklogGaugesTests {
+    /// The value of the sample named `name` for `schema` in a Prometheus exposition.
+    static func value(_ name: String, schema: SchemaName, in exposition: String) -> Double? {
+        let prefix = "\(name){schema=\"\(schema)\"} "
+        return exposition.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.dropFirst(prefix.count)) }
+    }
+
+    @Test("unsent outbox rows and overdue work show as counts and the age of the oldest; empty tables as zero")
+    func backlog() async throws {
+        try await withRuntimeTables { client, tables in
+            let registry = PrometheusCollectorRegistry()
+            let gauges = BacklogGauges(tables: tables, client: client, factory: PrometheusMetricsFactory(registry: registry), logger: .complaintTest)
+            try await gauges.sampleOnce()
+            let empty = registry.emitToString()
+            for name in ["outbox_unsent_messages", "outbox_oldest_unsent_age_seconds", "work_queue_pending_items", "work_queue_oldest_overdue_age_seconds"] {
+                #expect(Self.value(name, schema: tables.schema, in: empty) == 0, "\(name)")
+            }
+
+            _ = try await client.transaction(logger: .complaintTest) { connection in
+                try await tables.outbox.enqueue(
+                    (0..<2).map { OutboxRow(topic: "t", aggregateKey: "k\($0)", key: nil, value: ByteBuffer(string: "v")) },
+                    on: connection, logger: .complaintTest)
+                // One intent due now, one due tomorrow: both pending, only the first overdue.
+                _ = try await tables.workQueue.enqueue(kind: "email", idempotencyKey: "now", payload: ["to": "guest"], maximumAttempts: 3, on: connection, logger: .complaintTest)
+                _ = try await tables.workQueue.enqueue(
+                    kind: "email", idempotencyKey: "later", payload: ["to": "guest"], maximumAttempts: 3, dueAt: Date().addingTimeInterval(86_400),
+                    on: connection, logger: .complaintTest)
+            }
+            // Sampled ten minutes on: the oldest row and the overdue intent have waited that long.
+            try await gauges.sampleOnce(now: Date().addingTimeInterval(600))
+            let behind = registry.emitToString()
+            #expect(Self.value("outbox_unsent_messages", schema: tables.schema, in: behind) == 2)
+            #expect(Self.value("work_queue_pending_items", schema: tables.schema, in: behind) == 2)
+            let outboxAge = try #require(Self.value("outbox_oldest_unsent_age_seconds", schema: tables.schema, in: behind))
+            let workAge = try #require(Self.value("work_queue_oldest_overdue_age_seconds", schema: tables.schema, in: behind))
+            #expect((590...620).contains(outboxAge))
+            #expect((590...620).contains(workAge))
+        }
+    }
+}
