@@ -42,6 +42,8 @@ struct RulesTests {
         try RulesFile.check(rules, against: try NotifierFixtures.templates(), in: file)
         #expect(rules.rules.count >= 8)
         #expect(rules.hotel("SHA-PD01").robots == ["pudong-wecom"])
+        #expect(rules.guestMessages == NotificationRules.GuestMessageLimits(maximumPerComplaint: 8, minimumInterval: .seconds(86_400)))
+        #expect(try NotifierFixtures.rules("rules: []").guestMessages == rules.guestMessages, "the file says what the default is")
     }
 
     @Test("secrets and tokens come from the environment; a missing one is named")
@@ -81,6 +83,9 @@ struct RulesTests {
         ("rules: [{name: a, on: [received], severity: [serious], to: [guest], template: t}]", "rules.yaml:1: rules[0].severity: can never match on received"),
         ("survey: {validFor: 999999999999999d}\nrules: []", "rules.yaml:1: survey.validFor: must be a duration from 1d to 366d"),
         ("survey: {validFor: 1h}\nrules: []", "rules.yaml:1: survey.validFor: must be a duration from 1d to 366d"),
+        ("guestMessages: {maximumPerComplaint: 0}\nrules: []", "rules.yaml:1: guestMessages.maximumPerComplaint: must be 1 to 100"),
+        ("guestMessages: {minimumInterval: 2w}\nrules: []", "rules.yaml:1: guestMessages.minimumInterval: must be a duration up to 30d"),
+        ("guestMessages: {perDay: 2}\nrules: []", "rules.yaml:1: guestMessages.perDay: is not a known setting"),
     ])
     func refused(_ yaml: String, _ expected: String) {
         let error = #expect(throws: ConfigurationFileError.self) { _ = try NotifierFixtures.rules(yaml) }

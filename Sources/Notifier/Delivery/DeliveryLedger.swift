@@ -7,12 +7,26 @@ import PostgresNIO
 /// (and `GET /v1/notifications`) see what was sent, what is retrying and what was given up, and why.
 enum DeliveryLedger {
     static func recordPlanned(_ intent: NotificationIntent, dueAt: Date?, on connection: PostgresConnection, logger: Logger) async throws {
+        try await insert(intent, status: "pending", dueAt: dueAt, error: nil, on: connection, logger: logger)
+    }
+
+    /// A message not planned because the guest's bound is reached (``GuestMessageHistory``): `skipped`, no
+    /// intent, no attempt; `reason` says which bound (`[guest_message_limit] …`).
+    static func recordSkipped(_ intent: NotificationIntent, reason: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await insert(intent, status: "skipped", dueAt: nil, error: reason, on: connection, logger: logger)
+    }
+
+    private static func insert(
+        _ intent: NotificationIntent, status: String, dueAt: Date?, error: String?, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let settled = status != "pending"
         try await connection.query("""
             INSERT INTO deliveries (notification_id, complaint_id, hotel_id, cause_event_id, rule, template, language, channel,
-                recipient_kind, staff_id, endpoint, status, due_at)
+                recipient_kind, staff_id, endpoint, status, last_error, due_at, settled_at)
             VALUES (\(intent.notificationID), \(intent.complaintID), \(intent.hotelID), \(intent.causeEventID), \(intent.rule),
                 \(intent.template), \(intent.language), \(intent.channel.rawValue), \(intent.recipient.kind.rawValue),
-                \(intent.recipient.staffID), \(intent.endpoint), 'pending', COALESCE(\(dueAt), now()))
+                \(intent.recipient.staffID), \(intent.endpoint), \(status), \(error), COALESCE(\(dueAt), now()),
+                CASE WHEN \(settled) THEN now() END)
             ON CONFLICT (notification_id) DO NOTHING
             """, logger: logger)
     }

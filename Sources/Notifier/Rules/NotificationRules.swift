@@ -25,11 +25,13 @@ public struct NotificationRules: Sendable {
     public var surveyValidity: Duration
     /// Attempts per notification before it is given up.
     public var maximumAttempts: Int
+    /// How many messages one complaint's guest may be sent, and how often by one rule.
+    public var guestMessages: GuestMessageLimits
 
     public init(
         hotels: [String: HotelSettings] = [:], defaultHotel: HotelSettings = HotelSettings(), endpoints: [String: Endpoint] = [:],
         staff: [String: StaffContact] = [:], rules: [Rule], links: Links = Links(), surveyValidity: Duration = .seconds(7 * 86_400),
-        maximumAttempts: Int = 30
+        maximumAttempts: Int = 30, guestMessages: GuestMessageLimits = GuestMessageLimits()
     ) {
         self.hotels = hotels
         self.defaultHotel = defaultHotel
@@ -39,6 +41,24 @@ public struct NotificationRules: Sendable {
         self.links = links
         self.surveyValidity = surveyValidity
         self.maximumAttempts = maximumAttempts
+        self.guestMessages = guestMessages
+    }
+
+    /// The bound on what one complaint sends its guest, applied when messages are planned: every
+    /// resolution plans a "resolved" message and, a day later, a survey, so a complaint reopened and
+    /// resolved again and again would otherwise message its guest without end.
+    public struct GuestMessageLimits: Sendable, Hashable {
+        /// Guest messages one complaint may plan in all, every rule together (registration, then a
+        /// "resolved" message and a survey per resolution: 8 leaves room for three rounds).
+        public var maximumPerComplaint = 8
+        /// One rule messages one complaint's guest at most once in this time (a second "resolved" after a
+        /// quick reopen, a second survey the same day); zero: no interval.
+        public var minimumInterval: Duration = .seconds(86_400)
+
+        public init(maximumPerComplaint: Int = 8, minimumInterval: Duration = .seconds(86_400)) {
+            self.maximumPerComplaint = maximumPerComplaint
+            self.minimumInterval = minimumInterval
+        }
     }
 
     public func hotel(_ id: String) -> HotelSettings { hotels[id] ?? defaultHotel }

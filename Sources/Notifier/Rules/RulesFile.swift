@@ -14,7 +14,8 @@ public enum RulesFile {
     public static let defaultPath = "services/notifier/rules.yaml"
 
     static let allowedKeys: [String: Set<String>] = [
-        "": ["defaults", "links", "survey", "hotels", "staff", "endpoints", "rules"],
+        "": ["defaults", "guestMessages", "links", "survey", "hotels", "staff", "endpoints", "rules"],
+        "guestMessages": ["maximumPerComplaint", "minimumInterval"],
         "defaults": ["language", "timeZone", "maximumAttempts"],
         "links": ["complaint", "survey"],
         "survey": ["validFor"],
@@ -28,6 +29,7 @@ public enum RulesFile {
 
     struct RawFile: Decodable {
         var defaults: RawDefaults?
+        var guestMessages: RawGuestMessages?
         var links: RawLinks?
         var survey: RawSurvey?
         var hotels: [String: RawHotel]?
@@ -37,6 +39,7 @@ public enum RulesFile {
         var rules: [RawRule]
     }
     struct RawDefaults: Decodable { var language: String?; var timeZone: String?; var maximumAttempts: Int? }
+    struct RawGuestMessages: Decodable { var maximumPerComplaint: Int?; var minimumInterval: String? }
     struct RawLinks: Decodable { var complaint: String?; var survey: String? }
     struct RawSurvey: Decodable { var validFor: String? }
     struct RawHotel: Decodable {
@@ -117,6 +120,17 @@ public enum RulesFile {
         }
         let maximumAttempts = raw.defaults?.maximumAttempts ?? 30
         guard (1...100).contains(maximumAttempts) else { throw fail([.key("defaults"), .key("maximumAttempts")], "must be 1 to 100") }
+        var guestMessages = NotificationRules.GuestMessageLimits()
+        if let maximum = raw.guestMessages?.maximumPerComplaint {
+            guard (1...100).contains(maximum) else { throw fail([.key("guestMessages"), .key("maximumPerComplaint")], "must be 1 to 100") }
+            guestMessages.maximumPerComplaint = maximum
+        }
+        if let text = raw.guestMessages?.minimumInterval {
+            guard let seconds = parseDuration(text), seconds <= 30 * 86_400 else {
+                throw fail([.key("guestMessages"), .key("minimumInterval")], "must be a duration up to 30d such as 24h or 90m (0s: no interval)")
+            }
+            guestMessages.minimumInterval = .seconds(seconds)
+        }
 
         var links = NotificationRules.Links()
         if let text = raw.links?.complaint {
@@ -300,7 +314,7 @@ public enum RulesFile {
         }
         return NotificationRules(
             hotels: hotels, defaultHotel: defaultHotel, endpoints: endpoints, staff: staff, rules: rules, links: links,
-            surveyValidity: surveyValidity, maximumAttempts: maximumAttempts)
+            surveyValidity: surveyValidity, maximumAttempts: maximumAttempts, guestMessages: guestMessages)
     }
 
     /// Refuses rules whose template does not exist in any language of `templates`.

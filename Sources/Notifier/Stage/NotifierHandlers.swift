@@ -2,6 +2,7 @@ import ComplaintEvents
 import ComplaintPipeline
 import Foundation
 import Logging
+import Metrics
 
 /// What every notifier handler shares: lock the complaint's facts, update them from the event, plan
 /// with the rules, and record each intent (a redelivered event records nothing new: same keys).
@@ -30,11 +31,26 @@ struct NotificationRecorder: Sendable {
                 plans += planner.plan(waiting.trigger, cause: waiting.cause, facts: facts, details: details, onlyAssignee: true)
             }
         }
-        let maximumAttempts = planner.rules.current.maximumAttempts
+        let rules = planner.rules.current
+        var guestHistory: GuestMessageHistory?
         for planned in plans {
             let intent = planned.intent
+            if planned.kind == .guest {
+                // The bound on what one complaint sends its guest, however often it is reopened and resolved.
+                if guestHistory == nil {
+                    guestHistory = try await GuestMessageHistory.load(facts.complaintID, on: context.connection, logger: context.logger)
+                }
+                if let refusal = guestHistory?.admit(rule: intent.rule, limits: rules.guestMessages, now: planner.now()) {
+                    try await DeliveryLedger.recordSkipped(intent, reason: refusal.reason, on: context.connection, logger: context.logger)
+                    context.logger.info("guest notification skipped", metadata: [
+                        "notification.id": "\(intent.notificationID)", "notification.rule": "\(intent.rule)", "error.code": "\(refusal.code)",
+                    ])
+                    Counter(label: "notifier_guest_messages_skipped_total", dimensions: [("reason", refusal.code)]).increment()
+                    continue
+                }
+            }
             let recorded = try await context.recordIntent(
-                kind: planned.kind.rawValue, idempotencyKey: intent.idempotencyKey, payload: intent, maximumAttempts: maximumAttempts,
+                kind: planned.kind.rawValue, idempotencyKey: intent.idempotencyKey, payload: intent, maximumAttempts: rules.maximumAttempts,
                 dueAt: planned.dueAt)
             guard recorded else { continue }
             try await DeliveryLedger.recordPlanned(intent, dueAt: planned.dueAt, on: context.connection, logger: context.logger)
