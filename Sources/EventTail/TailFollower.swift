@@ -16,6 +16,9 @@ public struct TailFollower: Sendable {
     public var colour = false
     /// Stop after this many lines (scripts, tests); nil follows until stopped.
     public var limit: Int?
+    /// The `KAFKA_TOPIC_PREFIX` the topics were named with (``topicNames(_:prefix:)``): a line names the
+    /// event as its unprefixed topic would.
+    public var topicPrefix = ""
 
     public init(brokers: [String], topics: [String], fromBeginning: Bool) {
         configuration = KafkaConsumerConfiguration(
@@ -28,16 +31,21 @@ public struct TailFollower: Sendable {
 
     /// Topic names from the command line: full names, or short ones (`sla`, `classified`,
     /// `notifications`, `deadletter`) for Redress's topics; none means every Redress topic.
-    public static func topicNames(_ arguments: [String]) throws -> [String] {
-        if arguments.isEmpty || arguments == ["all"] { return Topics.all.map(\.name) }
+    ///
+    /// `prefix` is the environment's `KAFKA_TOPIC_PREFIX`: Redress's topics — short names, none, or a
+    /// full name of one of them (`complaints.sla.v1`) — are read under it (`staging.complaints.sla.v1`),
+    /// as the services read and write them; any other full name is taken as it is.
+    public static func topicNames(_ arguments: [String], prefix: String = "") throws -> [String] {
+        let redress = Topics.all.map(\.name)
+        if arguments.isEmpty || arguments == ["all"] { return redress.map { prefix + $0 } }
         return try arguments.map { argument in
-            if argument.contains(".") { return argument }
-            let matches = Topics.all.map(\.name).filter { $0.split(separator: ".").contains { $0 == argument } }
+            if argument.contains(".") { return redress.contains(argument) ? prefix + argument : argument }
+            let matches = redress.filter { $0.split(separator: ".").contains { $0 == argument } }
             guard matches.count == 1 else {
                 throw TailError("no Redress topic called '\(argument)'; use a full name or one of "
                     + Topics.all.map { $0.name.split(separator: ".").dropLast().last.map(String.init) ?? $0.name }.joined(separator: ", "))
             }
-            return matches[0]
+            return prefix + matches[0]
         }
     }
 
@@ -55,7 +63,8 @@ public struct TailFollower: Sendable {
             do {
                 for try await message in consumer.messages {
                     let value = Array(message.value.readableBytesView)
-                    let line = EventLine(topic: message.topic, value: value)
+                    let topic = !topicPrefix.isEmpty && message.topic.hasPrefix(topicPrefix) ? String(message.topic.dropFirst(topicPrefix.count)) : message.topic
+                    let line = EventLine(topic: topic, value: value)
                     guard filter.admits(line, eventType: Self.eventType(of: value)) else { continue }
                     print(json ? String(decoding: value, as: UTF8.self) : line.formatted(colour: colour))
                     printed += 1

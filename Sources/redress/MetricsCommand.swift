@@ -270,6 +270,11 @@ struct MetricsRebuildOptions: ParsableArguments {
     @Option(help: "Seconds the replay may take.")
     var timeout = 600
 
+    @Option(
+        name: [.customLong("prefix"), .customLong("topic-prefix")],
+        help: "Read the topics under this prefix, as the metrics service started with the same KAFKA_TOPIC_PREFIX reads them (default: $KAFKA_TOPIC_PREFIX; '' for none).")
+    var prefix: String?
+
     @Flag(help: "Keep the rebuilt schema (named in the output) instead of dropping it.")
     var keep = false
 
@@ -289,10 +294,12 @@ struct MetricsRebuildOptions: ParsableArguments {
             kafkaBrokers: KafkaBootstrap.servers(from: brokerList), databaseURL: url, httpHost: "127.0.0.1", httpPort: 0, logLevel: .warning,
             shutdownTimeout: .seconds(20))
         settings.kafkaProperties = ProcessInfoEnvironment.value("KAFKA_FETCH_WAIT_MAX_MS").map { ["fetch.wait.max.ms": $0] } ?? [:]
+        settings.topicPrefix = prefix ?? ProcessInfo.processInfo.environment["KAFKA_TOPIC_PREFIX"] ?? ""
         let stamp = Int(Date().timeIntervalSince1970)
         let schema = try SchemaName("metrics_rebuild_\(stamp)")
         let rebuild = MetricsRebuild(settings: settings, metrics: metrics, schema: schema, logger: logger)
-        print("replaying the topics into schema \(schema) (consumer group \(rebuild.service.executable))")
+        let under = settings.topicPrefix.isEmpty ? "" : " under the prefix \(settings.topicPrefix) (\(rebuild.prefixedTopics.received.name), …)"
+        print("replaying the topics\(under) into schema \(schema) (consumer group \(rebuild.service.executable))")
         fflushStandardOutput()
         let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).makeClientConfiguration(), backgroundLogger: logger)
         let differing = try await withThrowingTaskGroup(of: Int.self) { tasks in

@@ -13,7 +13,10 @@ struct TailCommand: AsyncParsableCommand {
         abstract: "Follow topics live: one line per event (time, hotel, complaint, type, key fields).",
         discussion: """
             TOPIC is a full topic name or a short one: submitted, received, classified, assigned, updated, sla, \
-            notifications (or delivered), alerts, deadletter; none means all of them. Brokers come from --brokers, \
+            notifications (or delivered), alerts, deadletter; none means all of them. Redress's topics are read under \
+            --prefix (default: $KAFKA_TOPIC_PREFIX), as the services read and write them: with staging., `sla` and \
+            complaints.sla.v1 both mean staging.complaints.sla.v1 (--prefix '' reads the unprefixed ones); other full \
+            names are taken as they are. Brokers come from --brokers, \
             then KAFKA_BROKERS, then the up.env that `redress up` wrote. Starts at the end of each partition \
             unless --from-beginning; never commits (a fresh consumer group each run). Ctrl-C stops.
             kcat works as well: kcat -C -b "$KAFKA_BROKERS" -t complaints.sla.v1 -o end -u
@@ -25,6 +28,8 @@ struct TailCommand: AsyncParsableCommand {
     var brokers: String?
     @Option(help: "Where `redress up` keeps its up.env.")
     var dataDir = ".redress"
+    @Option(help: "Put before Redress's topic names, as services started with the same KAFKA_TOPIC_PREFIX read and write them (default: $KAFKA_TOPIC_PREFIX).")
+    var prefix: String?
     @Option(name: .customLong("hotel"), help: "Only this hotel (repeatable).")
     var hotels: [String] = []
     @Option(name: .customLong("severity"), help: "Only complaints of this severity: minor, moderate, serious (repeatable).")
@@ -52,8 +57,10 @@ struct TailCommand: AsyncParsableCommand {
     func run() async throws {
         let brokerList = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
         let names: [String]
-        do { names = try TailFollower.topicNames(topics) } catch let error as TailError { throw ValidationError(error.description) }
+        let prefix = self.prefix ?? ProcessInfo.processInfo.environment["KAFKA_TOPIC_PREFIX"] ?? ""
+        do { names = try TailFollower.topicNames(topics, prefix: prefix) } catch let error as TailError { throw ValidationError(error.description) }
         var follower = TailFollower(brokers: KafkaBootstrap.servers(from: brokerList), topics: names, fromBeginning: fromBeginning)
+        follower.topicPrefix = prefix
         follower.json = json
         follower.colour = colour ?? (isatty(STDOUT_FILENO) == 1 && ProcessInfoEnvironment.value("NO_COLOR") == nil && !json)
         follower.limit = count

@@ -135,6 +135,38 @@ struct EventTailTests {
         let raw = try await follow(json: true, filter: TailFilter(), limit: 1)
         #expect(events.contains { String(decoding: $0.value, as: UTF8.self) == raw.first })
     }
+
+    @Test("under KAFKA_TOPIC_PREFIX, short names, none and Redress's full names are read under the prefix, as the services write them")
+    func prefixed() async throws {
+        let prefix = "tail-\(UUID().uuidString.lowercased().prefix(8))."
+        #expect(try TailFollower.topicNames(["sla", "complaints.updated.v1"], prefix: prefix) == [prefix + "complaints.sla.v1", prefix + "complaints.updated.v1"])
+        #expect(try TailFollower.topicNames([], prefix: prefix) == Topics.all.map { prefix + $0.name })
+        #expect(try TailFollower.topicNames(["all"], prefix: prefix).allSatisfy { $0.hasPrefix(prefix) })
+        // Another topic's full name, or one already prefixed, is taken as it is.
+        #expect(try TailFollower.topicNames(["audit.events", prefix + "complaints.sla.v1"], prefix: prefix) == ["audit.events", prefix + "complaints.sla.v1"])
+        #expect(throws: TailError.self) { try TailFollower.topicNames(["nosuch"], prefix: prefix) }
+
+        // `redress tail sla` in a staging environment: the clock events of staging.complaints.sla.v1.
+        let kafka = try KafkaTestEnvironment()
+        let names = try TailFollower.topicNames(["sla"], prefix: prefix)
+        try await kafka.createTopic(names[0], partitions: 2)
+        let events = try Self.exampleEvents().filter { $0.file.hasPrefix("complaint-sla") }
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+        try await withRunningServices([producer]) {
+            for event in events { _ = try await producer.sendAndAwait(KafkaProducerMessage(topic: names[0], key: Array("k".utf8), value: event.value)) }
+        }
+        var follower = TailFollower(brokers: kafka.bootstrapServers, topics: names, fromBeginning: true)
+        follower.configuration.additionalProperties["fetch.wait.max.ms"] = "10"
+        follower.topicPrefix = prefix
+        follower.limit = events.count
+        let collected = Collected()
+        let configured = follower
+        let count = try await withTimeout(.seconds(60)) {
+            try await configured.run(filter: TailFilter(types: ["sla"]), logger: kafka.logger) { collected.append($0) }
+        }
+        #expect(count == events.count)
+        #expect(collected.lines.allSatisfy { $0.contains(" sla ") })
+    }
 }
 
 /// Lines printed by the follower's callback.

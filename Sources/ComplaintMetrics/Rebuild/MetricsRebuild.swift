@@ -36,6 +36,22 @@ public struct MetricsRebuild: Sendable {
             developmentPort: 0, migrationFolder: RedressService.metrics.migrationFolder)
     }
 
+    /// The topics read: ``topics`` under the settings' ``ComplaintPipeline/ServiceSettings/topicPrefix``
+    /// (`KAFKA_TOPIC_PREFIX`), as the metrics service of that environment reads them.
+    public var prefixedTopics: MetricsService.Topics {
+        let prefix = settings.topicPrefix
+        var topics = self.topics
+        guard !prefix.isEmpty else { return topics }
+        topics.received = topics.received.renamed(prefix + topics.received.name)
+        topics.classified = topics.classified.renamed(prefix + topics.classified.name)
+        topics.assigned = topics.assigned.renamed(prefix + topics.assigned.name)
+        topics.updated = topics.updated.renamed(prefix + topics.updated.name)
+        topics.sla = topics.sla.renamed(prefix + topics.sla.name)
+        topics.notifications = topics.notifications.renamed(prefix + topics.notifications.name)
+        topics.alerts = topics.alerts.renamed(prefix + topics.alerts.name)
+        return topics
+    }
+
     /// Replays the topics into ``schema`` (``EventReplay/StageReplay``: nothing is published);
     /// `progress` hears about once a second how many messages are still to go.
     /// - Returns: What the replay did once the group reached the ends the topics had when it began.
@@ -47,7 +63,7 @@ public struct MetricsRebuild: Sendable {
         parts.gauges = nil
         parts.liveFeed = false
         let runtime = MetricsService.makeRuntime(
-            service: service, settings: settings, settings: LiveConfiguration(name: "metrics", fixed: metrics), topics: topics, parts: parts,
+            service: service, settings: settings, settings: LiveConfiguration(name: "metrics", fixed: metrics), topics: prefixedTopics, parts: parts,
             logger: logger)
         return try await StageReplay(runtime: runtime, logger: logger).run(timeout: timeout, progress: progress)
     }
