@@ -10,7 +10,11 @@ import Testing
 
 /// A stand-in for the outside world that remembers every call (by idempotency key) and answers as told.
 final class RecordingPerformer: WorkPerformer {
-    enum Behaviour: Sendable { case succeed, failTransiently, failPermanently, failPermanentlyQuotingNUL, deferTwiceThenSucceed }
+    enum Behaviour: Sendable {
+        case succeed, failTransiently, failPermanently, failPermanentlyQuotingNUL, deferTwiceThenSucceed
+        /// Every call succeeds, but the stage's record of this key's outcome can never be written.
+        case succeedWithUnrecordable(String)
+    }
 
     let kinds = ["test-call"]
     let behaviour: Behaviour
@@ -25,7 +29,7 @@ final class RecordingPerformer: WorkPerformer {
     func perform(_ item: WorkItem, logger: Logger) async throws -> String {
         let calls = log.withLock { $0.append(item.idempotencyKey); return $0.count }
         switch behaviour {
-        case .succeed: return "receipt for \(item.idempotencyKey)"
+        case .succeed, .succeedWithUnrecordable: return "receipt for \(item.idempotencyKey)"
         case .failTransiently: throw WorkFailure.transient("receiver answered 503")
         case .failPermanently: throw WorkFailure.permanent("receiver answered 400: unknown recipient")
         case .failPermanentlyQuotingNUL: throw WorkFailure.permanent("receiver answered 400: bad\0request")
@@ -47,6 +51,10 @@ final class RecordingPerformer: WorkPerformer {
         let reason: String?
         switch result {
         case .succeeded(let text), .willRetry(let text, _), .failed(let text), .deferred(let text, _): reason = text
+        }
+        if case .succeedWithUnrecordable(let key) = behaviour, key == item.idempotencyKey {
+            // A stage bug or a schema that drifted: 42P01, neither transient nor a validation failure.
+            try await context.connection.query("INSERT INTO no_such_table VALUES (1)", logger: context.logger)
         }
         try await context.connection.query(
             "INSERT INTO receipts (idempotency_key, attempt, outcome, reason) VALUES (\(item.idempotencyKey), \(item.attempt), \(outcome), \(reason))",
@@ -113,6 +121,29 @@ struct WorkQueueWorkerTests {
             try await Self.enqueue(["k-1"], tables: tables, client: client)
             let counts = try await client.withConnection { try await tables.workQueue.counts(on: $0, logger: .complaintTest) }
             #expect(counts == [.pending: 1])
+        }
+    }
+
+    @Test("an outcome the stage can never record is settled in the queue alone: the worker goes on, the call is not repeated")
+    func unrecordableOutcome() async throws {
+        try await Self.withQueue { client, tables in
+            try await Self.enqueue(["notify-bad", "notify-good"], tables: tables, client: client)
+            let performer = RecordingPerformer(.succeedWithUnrecordable("notify-bad"))
+            try await withRunningServices([Self.worker(performer, tables: tables, client: client)]) {
+                let settled = try await eventually(timeout: .seconds(20)) {
+                    let bad = try await Self.status("notify-bad", tables: tables, client: client).status
+                    let good = try await Self.status("notify-good", tables: tables, client: client).status
+                    return bad == "succeeded" && good == "succeeded"
+                }
+                #expect(settled)
+            }
+            #expect(performer.calls.sorted() == ["notify-bad", "notify-good"])
+            #expect(try await Self.receipts(tables: tables, client: client) == ["succeeded"])
+            let outcome = try await client.query(
+                "SELECT outcome FROM \(unescaped: tables.schema.rawValue).work_queue WHERE idempotency_key = 'notify-bad'", logger: .complaintTest
+            ).collect()[0].decode(String.self)
+            #expect(outcome.contains("the stage could not record this outcome"))
+            #expect(outcome.contains("SQLSTATE 42P01: relation \"no_such_table\" does not exist"))
         }
     }
 

@@ -50,6 +50,16 @@ extension WorkResult {
     /// The longest outcome or reason recorded, in Unicode scalars.
     static let maximumTextLength = 2000
 
+    /// The same result with `note` after its outcome or reason.
+    func noting(_ note: String) -> WorkResult {
+        switch self {
+        case .succeeded(let outcome): return .succeeded("\(outcome) (\(note))")
+        case .willRetry(let reason, let date): return .willRetry(reason: "\(reason) (\(note))", at: date)
+        case .failed(let reason): return .failed(reason: "\(reason) (\(note))")
+        case .deferred(let reason, let date): return .deferred(reason: "\(reason) (\(note))", until: date)
+        }
+    }
+
     /// The same result with its text fit for a PostgreSQL `text` column: cut to
     /// ``maximumTextLength`` scalars, NUL (which a receiver's answer may hold and PostgreSQL refuses)
     /// replaced by U+FFFD — otherwise recording the outcome would fail on every try.

@@ -169,13 +169,30 @@ public final class WorkQueueWorker: Service {
     }
 
     /// Records `result`, retrying while the database is away (the call is not repeated for that).
+    ///
+    /// If the stage's own record of it (``WorkPerformer/record(_:result:context:)``: its table, its
+    /// receipt) fails for a reason that is not transient, attempt after attempt, the outcome is settled
+    /// in the work queue alone, with that reason beside it: retrying for ever would hold this worker's
+    /// whole batch, and every intent after it, behind one record that can never be written, and giving
+    /// the intent back would repeat a call that was made.
     private func settle(_ item: WorkItem, result: WorkResult, logger: Logger) async throws {
         var attempt = 1
+        var settling = result
+        var recordsEffects = true
         while true {
             do {
-                try await settleOnce(item, result: result, logger: logger)
+                try await settleOnce(item, result: settling, recordingEffects: recordsEffects, logger: logger)
                 return
             } catch {
+                if recordsEffects && FailureKind.of(error) != .transient && attempt >= configuration.retry.maximumAttemptsForUnknownErrors {
+                    logger.error("the stage could not record a work outcome; settling it in the work queue alone", metadata: [
+                        LoggingKeys.error: "\(String(reflecting: error))", LoggingKeys.attempt: "\(attempt)",
+                    ])
+                    recordsEffects = false
+                    settling = result.noting("the stage could not record this outcome: \(Self.describe(error))").storable
+                    attempt = 1
+                    continue
+                }
                 logger.warning("recording a work outcome failed; retrying", metadata: [
                     LoggingKeys.error: "\(String(reflecting: error))", LoggingKeys.attempt: "\(attempt)",
                 ])
@@ -187,7 +204,20 @@ public final class WorkQueueWorker: Service {
         }
     }
 
-    private func settleOnce(_ item: WorkItem, result: WorkResult, logger: Logger) async throws {
+    /// An error as stored with the intent: a server error by its SQLSTATE and message (never its
+    /// detail, which may quote a row's values), anything else as it describes itself.
+    static func describe(_ error: any Error) -> String {
+        if let psql = error as? PSQLError, let state = psql.serverInfo?[.sqlState] {
+            return "SQLSTATE \(state): \(psql.serverInfo?[.message] ?? "")"
+        }
+        if let transaction = error as? PostgresTransactionError,
+           let inner = [transaction.closureError, transaction.beginError, transaction.commitError].lazy.compactMap({ $0 }).first {
+            return describe(inner)
+        }
+        return "\(error)"
+    }
+
+    private func settleOnce(_ item: WorkItem, result: WorkResult, recordingEffects: Bool, logger: Logger) async throws {
         let queue = self.queue
         let outbox = self.outbox
         let performer = self.performer
@@ -208,6 +238,7 @@ public final class WorkQueueWorker: Service {
                 logger.warning("work lease lost before the outcome was recorded; leaving it to the current owner")
                 return
             }
+            guard recordingEffects else { return }
             let outgoing = try await performer.record(item, result: result, context: WorkContext(logger: logger, connection: connection))
             try await outbox.enqueue(outgoing.map(\.row), on: connection, logger: logger)
         }
