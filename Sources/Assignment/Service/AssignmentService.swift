@@ -2,6 +2,7 @@ import ComplaintEvents
 import ComplaintPipeline
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 import Prometheus
 
@@ -44,13 +45,7 @@ public enum AssignmentService {
             ],
             registry: registry, logger: logger)
         runtime.afterMigrations = { resources in
-            let result = try await resources.store.write { connection, logger in
-                (try await organisations.apply(organisation, on: connection, logger: logger), [])
-            }
-            resources.logger.info("organisation file applied", metadata: [
-                "assignment.hotels.applied": "\(result.applied.joined(separator: ","))",
-                "assignment.hotels.unchanged": "\(result.unchanged.joined(separator: ","))",
-            ])
+            try await applyOrganisationFile(organisation, organisations: organisations, store: resources.store, logger: resources.logger)
         }
         runtime.addRoutes = { router, resources in
             OrganisationAPI(
@@ -59,6 +54,47 @@ public enum AssignmentService {
             ).addRoutes(to: router)
         }
         return runtime
+    }
+
+    /// What applying the organisation file at start did.
+    public enum FileOutcome: Sendable, Hashable {
+        case applied(OrganisationStore.FileApplication)
+        /// It drops staff who still own open complaints: nothing of it was applied.
+        case refused(OrganisationStore.FileRefused)
+    }
+
+    /// Applies the organisation file in one transaction. A file that drops staff who still own open
+    /// complaints is refused as a whole, as the API refuses that deletion: the organisation stored before
+    /// stays in force, the service runs on it, an error names the staff and how many open complaints each
+    /// owns, and `redress_configuration_reloads_total{file="organisation",result="rejected"}` counts it, as
+    /// for every configuration file a service refuses. The hotels' digests stay, so the next start checks
+    /// the file again.
+    @discardableResult
+    public static func applyOrganisationFile(
+        _ organisation: Organisation, organisations: OrganisationStore = OrganisationStore(), store: StageStore, logger: Logger
+    ) async throws -> FileOutcome {
+        do {
+            let result = try await store.write { connection, logger in
+                (try await organisations.apply(organisation, on: connection, logger: logger), [])
+            }
+            logger.info("organisation file applied", metadata: [
+                "assignment.hotels.applied": "\(result.applied.joined(separator: ","))",
+                "assignment.hotels.unchanged": "\(result.unchanged.joined(separator: ","))",
+            ])
+            if !result.applied.isEmpty {
+                Counter(label: "redress_configuration_reloads_total", dimensions: [("file", "organisation"), ("result", "loaded")]).increment()
+            }
+            return .applied(result)
+        } catch let refused as OrganisationStore.FileRefused {
+            logger.error("organisation file refused; the previous organisation stays in force", metadata: [
+                "configuration": "organisation",
+                "assignment.staff": "\(refused.owners.map(\.description).joined(separator: ", "))",
+                "assignment.complaints.open": "\(refused.owners.map(\.openComplaints).reduce(0, +))",
+                LoggingKeys.error: "\(refused)",
+            ])
+            Counter(label: "redress_configuration_reloads_total", dimensions: [("file", "organisation"), ("result", "rejected")]).increment()
+            return .refused(refused)
+        }
     }
 
     /// The stage process from configuration: reads and checks the organisation file first, so a broken

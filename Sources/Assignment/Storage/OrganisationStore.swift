@@ -123,8 +123,37 @@ public struct OrganisationStore: Sendable {
         }
     }
 
+    /// A staff member the organisation file would drop while they still own open complaints.
+    public struct DroppedOwner: Sendable, Hashable, CustomStringConvertible {
+        public var hotelID: String
+        public var staffID: String
+        public var openComplaints: Int
+
+        public init(hotelID: String, staffID: String, openComplaints: Int) {
+            self.hotelID = hotelID
+            self.staffID = staffID
+            self.openComplaints = openComplaints
+        }
+
+        public var description: String { "\(hotelID) \(staffID) (\(openComplaints) open)" }
+    }
+
+    /// The organisation file drops staff who still own open complaints, as `DELETE …/staff/{id}` would
+    /// (409 there): nothing of it is applied, and the organisation stored before stays in force.
+    public struct FileRefused: Error, Sendable, Hashable, CustomStringConvertible {
+        public var owners: [DroppedOwner]
+
+        public var description: String {
+            "the organisation file drops staff who still own open complaints: "
+                + owners.map(\.description).joined(separator: ", ")
+                + "; keep them in the file with active: false until those complaints are resolved, then remove them"
+        }
+    }
+
     /// Applies the organisation file: a hotel whose section changed since it was last applied (or that
     /// is new) is replaced by the file's version; an unchanged one keeps what the API did to it since.
+    /// - Throws: ``FileRefused`` when a changed section leaves out staff who still own open complaints;
+    ///   nothing is written then (the caller's transaction rolls back whatever it did).
     public func apply(_ organisation: Organisation, on connection: PostgresConnection, logger: Logger) async throws -> FileApplication {
         var result = FileApplication()
         // The hotels already stored, locked in hotel order as the stage's shared transactions lock them;
@@ -132,6 +161,8 @@ public struct OrganisationStore: Sendable {
         let hotelIDs = organisation.hotels.map(\.id).sorted()
         try await lockCreation(of: hotelIDs, on: connection, logger: logger)
         try await lock(hotelIDs, on: connection, logger: logger)
+        var changed: [(hotel: HotelOrganisation, digest: String)] = []
+        var dropped: [DroppedOwner] = []
         for hotel in organisation.hotels {
             let digest = OrganisationFile.digest(of: hotel)
             let rows = try await connection.query(
@@ -142,30 +173,31 @@ public struct OrganisationStore: Sendable {
                 result.unchanged.append(hotel.id)
                 continue
             }
+            changed.append((hotel, digest))
+            // Checked under the hotel's lock: no assignment can give them a complaint meanwhile.
+            dropped += try await openComplaintsOfStaff(notIn: hotel, on: connection, logger: logger)
+        }
+        guard dropped.isEmpty else { throw FileRefused(owners: dropped) }
+        for (hotel, digest) in changed {
             try await replace(hotel, fileDigest: digest, on: connection, logger: logger)
             result.applied.append(hotel.id)
-            let orphaned = try await openComplaintsOfFormerStaff(hotel.id, on: connection, logger: logger)
-            if !orphaned.isEmpty {
-                logger.warning(
-                    "the organisation file removed staff who still own open complaints; they stay with them until resolved or escalated",
-                    metadata: ["hotel.id": "\(hotel.id)", "complaints": "\(orphaned.prefix(10).map(\.lowercasedString).joined(separator: ","))",
-                               "complaints.count": "\(orphaned.count)"])
-            }
         }
         return result
     }
 
-    /// Open complaints of `hotelID` whose owner is no longer on its staff.
-    func openComplaintsOfFormerStaff(_ hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
+    /// Staff stored for `hotel` whom its new version leaves out, with the open complaints each owns.
+    func openComplaintsOfStaff(notIn hotel: HotelOrganisation, on connection: PostgresConnection, logger: Logger) async throws -> [DroppedOwner] {
         let rows = try await connection.query("""
-            SELECT c.complaint_id FROM complaints c
-            WHERE c.hotel_id = \(hotelID) AND c.status = 'open' AND c.staff_id IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM staff s WHERE s.hotel_id = c.hotel_id AND s.staff_id = c.staff_id)
-            ORDER BY c.complaint_id
+            SELECT c.staff_id, count(*)::int FROM complaints c
+            JOIN staff s ON s.hotel_id = c.hotel_id AND s.staff_id = c.staff_id
+            WHERE c.hotel_id = \(hotel.id) AND c.status = 'open' AND NOT (c.staff_id = ANY(\(hotel.staff.map(\.id))::text[]))
+            GROUP BY c.staff_id ORDER BY c.staff_id
             """, logger: logger)
-        var ids: [UUID] = []
-        for try await id in rows.decode(UUID.self) { ids.append(id) }
-        return ids
+        var owners: [DroppedOwner] = []
+        for try await (staffID, count) in rows.decode((String, Int).self) {
+            owners.append(DroppedOwner(hotelID: hotel.id, staffID: staffID, openComplaints: count))
+        }
+        return owners
     }
 
     /// Open complaints `staffID` owns at `hotelID` (at most `limit`).
