@@ -99,12 +99,32 @@ public final class ServiceSupervisor: Service, Sendable {
         }
     }
 
-    private func launch(_ child: Child) throws -> Process {
-        if !FileManager.default.fileExists(atPath: child.logFile) {
-            _ = FileManager.default.createFile(atPath: child.logFile, contents: nil)
+    /// Creates the folder of the children's logs readable by its owner alone (0700), and makes an
+    /// existing one so: a log may quote what a guest sent that was refused. Only this folder: the folders
+    /// above it stay as they are (as root, PostgreSQL's user must still reach its data folder beside it).
+    /// No umask is involved, so nothing else this process creates changes.
+    public static func prepareLogFolder(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        guard chmod(path, 0o700) == 0 else { throw POSIXCallError(call: "chmod(\(path), 0700)", errno: errno) }
+    }
+
+    /// The child's log, opened for appending: created readable and writable by its owner alone (0600),
+    /// and an existing one (an earlier run's, created 0644) made so too.
+    static func openLog(_ path: String) throws -> FileHandle {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw POSIXCallError(call: "open(\(path))", errno: errno) }
+        let log = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        guard fchmod(descriptor, 0o600) == 0 else {
+            let error = POSIXCallError(call: "fchmod(\(path), 0600)", errno: errno)
+            try? log.close()
+            throw error
         }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: child.logFile))
-        try log.seekToEnd()
+        return log
+    }
+
+    private func launch(_ child: Child) throws -> Process {
+        let log = try Self.openLog(child.logFile)
+        defer { try? log.close() }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: child.executable)
         process.arguments = child.arguments
@@ -116,7 +136,6 @@ public final class ServiceSupervisor: Service, Sendable {
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        try? log.close()
         state.withLockedValue { $0.processes[child.name] = process }
         return process
     }

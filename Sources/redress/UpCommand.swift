@@ -13,7 +13,7 @@ import UnixSignals
 ///
 /// Starts an embedded Kafka-protocol broker and a private PostgreSQL under `--data-dir` (or uses
 /// `KAFKA_BROKERS` / `DATABASE_URL` when set), applies migrations, starts every service executable
-/// that has been built as a child process (logs in `<data-dir>/logs/<name>.log`, restarted if it
+/// that has been built as a child process (logs in `<data-dir>/logs/<name>.log`, 0600 in a 0700 folder, restarted if it
 /// dies), writes `<data-dir>/up.env`, and stops everything on Ctrl-C or SIGTERM. The embedded
 /// PostgreSQL is supervised too: a server that dies is logged at `error` and started again.
 struct UpCommand: AsyncParsableCommand {
@@ -66,8 +66,9 @@ struct UpCommand: AsyncParsableCommand {
                 "127.0.0.1 port\(taken.count == 1 ? "" : "s") \(taken.map(String.init).joined(separator: ", ")) \(taken.count == 1 ? "is" : "are") in use: "
                     + "is another `redress up` or demo still running? Stop it first (`ss -ltnp` names the process).")
         }
+        // The services' logs may quote what guests sent: only this user reads them (folder 0700, files 0600).
         let logs = root + "/logs"
-        try fileManager.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        try ServiceSupervisor.prepareLogFolder(logs)
 
         // Kafka: the embedded cluster unless KAFKA_BROKERS names one.
         var cluster: EmbeddedKafkaCluster?

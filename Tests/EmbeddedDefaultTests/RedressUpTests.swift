@@ -41,6 +41,14 @@ struct RedressUpTests {
         #expect(role == "admin")
         let keyFile = try FileManager.default.attributesOfItem(atPath: up.folder.appendingPathComponent("admin.key").path)
         #expect((keyFile[.posixPermissions] as? Int) == 0o600)
+        // The services' logs may quote what guests sent: the folder and every log are the user's alone.
+        let logs = up.folder.appendingPathComponent("logs").path
+        #expect((try FileManager.default.attributesOfItem(atPath: logs)[.posixPermissions] as? Int) == 0o700)
+        let logFiles = try FileManager.default.contentsOfDirectory(atPath: logs).filter { $0.hasSuffix(".log") }
+        #expect(!logFiles.isEmpty)
+        for file in logFiles {
+            #expect((try FileManager.default.attributesOfItem(atPath: logs + "/" + file)[.posixPermissions] as? Int) == 0o600, "\(file)")
+        }
 
         // Operator commands find the stack through up.env, without sourcing it first.
         let list = try ChildProcess(

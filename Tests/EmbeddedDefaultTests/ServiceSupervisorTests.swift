@@ -40,6 +40,42 @@ struct ServiceSupervisorTests {
         #expect(text.components(separatedBy: "started hello").count - 1 == 2, "both runs logged to the child's file, with its environment")
     }
 
+    static func mode(_ path: String) throws -> Int {
+        try #require((FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue)
+    }
+
+    @Test("children's logs are readable by their owner alone: the folder 0700, a new log and an earlier run's 0644 one 0600 once started")
+    func privateLogs() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("supervisor-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let logs = folder.appendingPathComponent("logs").path
+        try ServiceSupervisor.prepareLogFolder(logs)
+        #expect(try Self.mode(logs) == 0o700)
+        // The folder above keeps its mode (as root, PostgreSQL's user must reach its data folder beside the logs).
+        #expect(try Self.mode(folder.path) & 0o077 != 0)
+        // A folder an earlier run made 0755 is made private too.
+        #expect(chmod(logs, 0o755) == 0)
+        try ServiceSupervisor.prepareLogFolder(logs)
+        #expect(try Self.mode(logs) == 0o700)
+
+        let fresh = logs + "/fresh.log", earlier = logs + "/earlier.log"
+        #expect(FileManager.default.createFile(atPath: earlier, contents: Data("an earlier run\n".utf8), attributes: [.posixPermissions: 0o644]))
+        let children = [fresh, earlier].enumerated().map { index, log in
+            ServiceSupervisor.Child(name: "sleeper\(index)", executable: "/bin/sh", arguments: ["-c", "echo started; exec sleep 600"], environment: [:], logFile: log)
+        }
+        let supervisor = ServiceSupervisor(children: children, stopTimeout: .seconds(5), logger: .kafkaTest)
+        try await withRunningServices([supervisor]) {
+            try await withTimeout(.seconds(10)) {
+                while supervisor.processIDs.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(try Self.mode(fresh) == 0o600)
+            #expect(try Self.mode(earlier) == 0o600)
+        }
+        // Appended to, not replaced.
+        #expect(try String(contentsOfFile: earlier, encoding: .utf8).hasPrefix("an earlier run\n"))
+        #expect(try String(contentsOfFile: fresh, encoding: .utf8) == "started\n")
+    }
+
     @Test("up.env quotes values so a shell reads them back unchanged")
     func environmentFileQuoting() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("up-\(UUID().uuidString).env").path
