@@ -38,8 +38,8 @@ struct EventPipelineServiceTests {
     @Test("a backlog on two partitions is applied side by side and each partition in order, across small batches")
     func partitionsSideBySide() async throws {
         try await PipelineWorld.with { world in
-            // All of partition 0's events, then all of partition 1's. (Whether lanes overlap enough to
-            // matter is measured by `make bench-assignment`, not here.)
+            // All of partition 0's events, then all of partition 1's. (How much lanes overlap under
+            // load is measured by `make bench-assignment`, not here.)
             let events = try (0..<60).map { _ in try EventFixtures.received() }
             let producer = try KafkaProducer(configuration: world.kafka.producerConfiguration(), logger: world.kafka.logger)
             try await withRunningServices([producer]) {
@@ -49,15 +49,20 @@ struct EventPipelineServiceTests {
                         value: ByteBuffer(bytes: try world.input.encode(event)), partition: KafkaPartition(rawValue: index < 30 ? 0 : 1)))
                 }
             }
-            let running = Mutex((now: 0, most: 0, offsets: [Int32: [Int64]]()))
+            let running = Mutex((now: 0, most: 0, offsets: [Int32: [Int64]](), arrived: Set<Int32>()))
             var handler = world.handler
             handler.beforeApplying = { _, context in
-                running.withLock {
+                let first = running.withLock {
                     $0.offsets[context.origin.partition, default: []].append(context.origin.offset)
                     $0.now += 1
                     $0.most = max($0.most, $0.now)
+                    return $0.arrived.insert(context.origin.partition).inserted
                 }
-                try await Task.sleep(for: .milliseconds(20))
+                if first {
+                    // Each partition's first event waits for the other's: side by side, both arrive;
+                    // one lane after the other, this wait runs out and `most` stays 1.
+                    _ = await eventually(timeout: .seconds(10)) { running.withLock { $0.arrived.count == 2 } }
+                }
                 running.withLock { $0.now -= 1 }
             }
             // Batches of 4: lanes outlive them.

@@ -132,8 +132,15 @@ struct OutboxRelayTests {
         try await withRuntimeTables { client, tables in
             // A sweep interval far beyond the test's patience: only NOTIFY can get the row out in time.
             let (producer, relay) = try Self.relay(tables.outbox, client: client, kafka: kafka, sweep: .seconds(600))
+            // A row from before the start: once the relay's first round has published it, the relay waits.
+            try await Self.enqueue(keys: ["complaint-early"], perKey: 1, topic: topic, outbox: tables.outbox, client: client)
             try await withRunningServices([producer, relay]) {
-                try await Task.sleep(for: .milliseconds(500))  // the relay's first sweep is done and it waits
+                let firstRound = try await eventually(timeout: .seconds(15)) { try await Self.unsent(tables.outbox, client: client) == 0 }
+                let listening = try await eventually(timeout: .seconds(15)) {
+                    try await client.scalar(
+                        "SELECT count(*)::int FROM pg_stat_activity WHERE query ILIKE \("LISTEN %\(tables.outbox.notificationChannel)%")", as: Int.self) > 0
+                }
+                try #require(firstRound && listening)
                 try await Self.enqueue(keys: ["complaint-x"], perKey: 1, topic: topic, outbox: tables.outbox, client: client)
                 let drained = try await eventually(timeout: .seconds(15)) { try await Self.unsent(tables.outbox, client: client) == 0 }
                 #expect(drained)

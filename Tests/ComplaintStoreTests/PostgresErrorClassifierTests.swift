@@ -137,7 +137,11 @@ struct PostgresErrorClassifierTests {
                     // Rows stream lazily: the failure surfaces while collecting them.
                     try await client.query("SELECT pg_sleep(30)", logger: .test).collect().count
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                // Running on the server before it stops, not only sent.
+                let started = try await eventually(timeout: .seconds(15)) {
+                    try await client.scalar("SELECT count(*)::int FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'", as: Int.self) > 0
+                }
+                #expect(started)
                 try await server.stop()
                 let interrupted = await running.result
                 guard case .failure(let failure) = interrupted else {

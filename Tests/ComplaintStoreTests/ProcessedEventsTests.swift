@@ -79,7 +79,12 @@ struct ProcessedEventsTests {
                         try await inbox.markProcessed(eventID: eventID, topic: "t", on: connection, logger: .test)
                     }
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                // The second is waiting on the first's row lock before the first ends.
+                let blocked = try await eventually(timeout: .seconds(15)) {
+                    try await client.scalar(
+                        "SELECT count(*)::int FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()", as: Int.self) > 0
+                }
+                #expect(blocked)
                 try await first.query(firstCommits ? "COMMIT" : "ROLLBACK", logger: .test)
                 // If the first consumer committed, the second sees a duplicate; if it rolled back, the second owns it.
                 #expect(try await second.value == !firstCommits)
