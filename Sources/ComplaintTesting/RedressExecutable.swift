@@ -65,10 +65,15 @@ public final class ChildProcess: @unchecked Sendable {
     public var output: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
 
     /// SIGKILL: no shutdown, no flushing, as a crash or an OOM kill would end it.
-    public func kill() {
+    ///
+    /// Waits at most `patience` for Foundation to see the end: it watches a socket the child's own
+    /// children inherit, so with a grandchild still alive (a server the child started) `waitUntilExit`
+    /// would wait for that one too, and a test's clean-up would hang the whole run.
+    public func kill(patience: TimeInterval = 10) {
         guard process.isRunning else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        let deadline = Date().addingTimeInterval(patience)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
     }
 
     /// SIGTERM, up to `grace` to stop, then SIGKILL; removes the log.
