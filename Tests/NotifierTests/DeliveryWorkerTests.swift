@@ -24,13 +24,16 @@ struct DeliveryWorkerTests {
         """
 
     /// A fresh notifier schema (runtime tables and the notifier's own), a receiver, and a performer for endpoints.
-    static func run(_ body: @Sendable (PostgresClient, SchemaName, RecordingReceiver, DeliveryPerformer) async throws -> Void) async throws {
+    /// `yaml` may name `${BASE}`, the receiver's address.
+    static func run(
+        yaml: String = Self.yaml, _ body: @Sendable (PostgresClient, SchemaName, RecordingReceiver, DeliveryPerformer) async throws -> Void
+    ) async throws {
         let receiver = RecordingReceiver()
         try await withLoopbackServer(receiver.router) { base in
-            let rules = try NotifierFixtures.rules(Self.yaml, environment: ["HOOK_URL": base + "/hook"])
+            let rules = try NotifierFixtures.rules(yaml, environment: ["HOOK_URL": base + "/hook", "BASE": base])
             let performer = DeliveryPerformer(
                 kind: .endpoint, rules: LiveConfiguration(name: "rules", fixed: rules), templates: try NotifierFixtures.templates(),
-                channels: [.webhook: WebhookChannel()], guests: nil, surveySecret: nil)
+                channels: [.webhook: WebhookChannel(), .wecom: RobotChannel(), .dingtalk: RobotChannel()], guests: nil, surveySecret: nil)
             let service = RedressService.notifier.isolated()
             try await withTestClient { client in
                 do {

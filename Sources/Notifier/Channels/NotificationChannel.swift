@@ -35,6 +35,15 @@ public struct OutgoingMessage: Sendable {
         /// A phone number, through the SMS gateway endpoint.
         case phone(String, gateway: Endpoint)
         case endpoint(Endpoint)
+
+        /// The endpoint the call goes to (a robot, a webhook, the SMS gateway), if any.
+        public var endpoint: Endpoint? {
+            switch self {
+            case .email: nil
+            case .phone(_, let gateway): gateway
+            case .endpoint(let endpoint): endpoint
+            }
+        }
     }
 }
 

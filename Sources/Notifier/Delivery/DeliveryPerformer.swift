@@ -19,11 +19,13 @@ public struct DeliveryPerformer: WorkPerformer {
     public var surveySecret: String?
     public var receipts: Topic<NotificationOutcome>
     public var source = "/redress/notifier"
+    /// Keeps each endpoint to its rate limit; one for the process, shared by the guest, staff and endpoint workers.
+    public var pacer: EndpointPacer
 
     public init(
         kind: DeliveryKind, rules: LiveConfiguration<NotificationRules>, templates: TemplateCatalog,
         channels: [DeliveryChannel: any NotificationChannel], guests: (any GuestContactSource)?, surveySecret: String?,
-        receipts: Topic<NotificationOutcome> = Topics.notifications
+        receipts: Topic<NotificationOutcome> = Topics.notifications, pacer: EndpointPacer = EndpointPacer()
     ) {
         self.kind = kind
         self.rules = rules
@@ -32,6 +34,7 @@ public struct DeliveryPerformer: WorkPerformer {
         self.guests = guests
         self.surveySecret = surveySecret
         self.receipts = receipts
+        self.pacer = pacer
     }
 
     public var kinds: [String] { [kind.rawValue] }
@@ -93,6 +96,11 @@ public struct DeliveryPerformer: WorkPerformer {
             throw DeliveryFailure.permanent("no_template", "no template \(intent.template) in \(intent.language)")
         }
         let message = OutgoingMessage(intent: intent, channel: channel, rendered: rendered, destination: destination, link: link)
+        if let endpoint = destination.endpoint, let limit = endpoint.rateLimit,
+           let place = pacer.admit(endpoint: endpoint.name, key: item.idempotencyKey, limit: limit, now: Date()) {
+            // A burst for one robot group: paced, not refused by the robot, and no attempt used.
+            throw DeliveryFailure.deferred("endpoint_rate_limit", "held back by the rate limit of \(endpoint.name) (\(limit))", until: place)
+        }
         do {
             return try await implementation.send(message, logger: logger)
         } catch var failure as WorkFailure {

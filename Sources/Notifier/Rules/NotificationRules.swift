@@ -212,10 +212,13 @@ public struct Endpoint: Sendable, Hashable {
     /// For `sms`: the request body, a mustache template with `{{to}}` and `{{text}}` (JSON-escaped).
     public var body: String?
     public var timeout: Duration
+    /// Calls per window this notifier makes to it (per replica); `nil`: no limit. Defaults by channel
+    /// (``RateLimit/defaultLimit(for:)``): 20 a minute for WeCom and DingTalk robots.
+    public var rateLimit: RateLimit?
 
     public init(
         name: String, channel: DeliveryChannel, url: String, secret: String? = nil, headers: [String: String] = [:], body: String? = nil,
-        timeout: Duration = .seconds(10)
+        timeout: Duration = .seconds(10), rateLimit: RateLimit?? = nil
     ) {
         self.name = name
         self.channel = channel
@@ -224,5 +227,6 @@ public struct Endpoint: Sendable, Hashable {
         self.headers = headers
         self.body = body
         self.timeout = timeout
+        self.rateLimit = rateLimit ?? RateLimit.defaultLimit(for: channel)
     }
 }

@@ -23,7 +23,7 @@ public enum RulesFile {
     ]
     static let hotelKeys: Set<String> = ["name", "language", "timeZone", "quietHours", "staffEmail", "robots"]
     static let staffKeys: Set<String> = ["email", "phone", "language"]
-    static let endpointKeys: Set<String> = ["channel", "url", "secret", "headers", "body", "timeoutSeconds"]
+    static let endpointKeys: Set<String> = ["channel", "url", "secret", "headers", "body", "timeoutSeconds", "rateLimit"]
     /// The languages templates exist for; a file naming another is refused.
     public static let languages: Set<String> = ["en", "zh-CN"]
 
@@ -58,6 +58,7 @@ public enum RulesFile {
         var headers: [String: String]?
         var body: String?
         var timeoutSeconds: Double?
+        var rateLimit: String?
     }
     struct RawRule: Decodable {
         var name: String
@@ -188,9 +189,16 @@ public enum RulesFile {
             }
             let timeout = endpoint.timeoutSeconds ?? 10
             guard (0.1...120).contains(timeout) else { throw fail(path + [.key("timeoutSeconds")], "must be 0.1 to 120 seconds") }
+            var rateLimit: RateLimit?? = nil  // the channel's default
+            if let text = endpoint.rateLimit {
+                guard let parsed = parseRateLimit(text) else {
+                    throw fail(path + [.key("rateLimit")], "must be calls per time such as 20/min, 1/s or 100/10m, or none")
+                }
+                rateLimit = .some(parsed)
+            }
             endpoints[name] = Endpoint(
                 name: name, channel: channel, url: url, secret: secret.flatMap { $0.isEmpty ? nil : $0 }, headers: headers, body: endpoint.body,
-                timeout: .milliseconds(Int64(timeout * 1000)))
+                timeout: .milliseconds(Int64(timeout * 1000)), rateLimit: rateLimit)
         }
 
         // Hotels.
@@ -322,6 +330,16 @@ public enum RulesFile {
         for (index, rule) in rules.rules.enumerated() where templates.languages(of: rule.template).isEmpty {
             throw file.error(at: [.key("rules"), .index(index), .key("template")], "has no file \(rule.template).yaml in the templates folder")
         }
+    }
+
+    /// `20/min`, `1/s`, `100/h`, `100/10m` (1 to 10,000 calls in 1 s to 1 d); `none`: no limit (`.some(nil)`).
+    static func parseRateLimit(_ text: String) -> RateLimit?? {
+        if text == "none" { return .some(nil) }
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let count = Int(parts[0]), (1...10_000).contains(count) else { return nil }
+        let units: [Substring: Int64] = ["s": 1, "min": 60, "m": 60, "h": 3600]
+        guard let seconds = units[parts[1]] ?? parseDuration(String(parts[1])), (1...86_400).contains(seconds) else { return nil }
+        return .some(RateLimit(count: count, window: .seconds(seconds)))
     }
 
     /// `90s`, `45m`, `48h`, `7d` in seconds.

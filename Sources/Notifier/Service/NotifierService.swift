@@ -61,10 +61,11 @@ public enum NotifierService {
         for channel in delivery.channels {
             for name in channel.channels { byChannel[name] = channel }
         }
+        let pacer = EndpointPacer()
         runtime.workPerformers = DeliveryKind.allCases.map { kind in
             var performer = DeliveryPerformer(
                 kind: kind, rules: delivery.rules, templates: delivery.templates, channels: byChannel, guests: delivery.guests,
-                surveySecret: delivery.surveySecret, receipts: topics.notifications)
+                surveySecret: delivery.surveySecret, receipts: topics.notifications, pacer: pacer)
             performer.source = "/redress/\(service.name)"
             return performer
         }

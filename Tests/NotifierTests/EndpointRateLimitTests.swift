@@ -1,0 +1,122 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Logging
+@testable import Notifier
+import PostgresNIO
+import RdKafkaTestKit
+import Testing
+
+/// Robots take about 20 messages a minute each: a burst of complaints is paced, not refused, and a
+/// message held back by the limit uses no attempt and is not lost.
+@Suite("Endpoint rate limits", .timeLimit(.minutes(2)))
+struct EndpointRateLimitTests {
+    static func robotIntents(_ count: Int, endpoint: String) -> [NotificationIntent] {
+        (0..<count).map { _ in
+            var intent = NotifierFixtures.intent(template: "sla_breached_staff", channel: .wecom, endpoint: endpoint, trigger: "sla.breached")
+            intent.rule = "r"
+            intent.notificationID = NotificationIntent.notificationID(forKey: intent.idempotencyKey)
+            return intent
+        }
+    }
+
+    static func queue(schema: SchemaName, client: PostgresClient) async throws -> [(status: String, attempts: Int, due: Date)] {
+        try await client.query(
+            PostgresQuery(unsafeSQL: "SELECT status, attempts, due_at FROM \(schema).work_queue ORDER BY id"), logger: .complaintTest
+        ).collect().map { try $0.decode((String, Int, Date).self) }
+    }
+
+    @Test("a burst of 25 for one WeCom robot: 20 go now (its default limit, 20 a minute), 5 wait a minute with their one attempt unused")
+    func burstForOneRobot() async throws {
+        let yaml = """
+            endpoints:
+              group: {channel: wecom, url: "${BASE}/robots/wecom"}
+            rules:
+              - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
+            """
+        try await DeliveryWorkerTests.run(yaml: yaml) { client, schema, receiver, performer in
+            let intents = Self.robotIntents(25, endpoint: "group")
+            for intent in intents { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
+                let handled = try await eventually(timeout: .seconds(30)) {
+                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" || $0.due > Date() }
+                }
+                #expect(handled)
+            }
+            #expect(receiver.requests.count == 20, "the robot got no more than its limit")
+            let waiting = try await Self.queue(schema: schema, client: client).filter { $0.status == "pending" }
+            #expect(waiting.count == 5)
+            #expect(waiting.allSatisfy { $0.attempts == 0 && $0.due > Date().addingTimeInterval(50) }, "\(waiting)")
+            let receipts = try await DeliveryWorkerTests.receipts(schema: schema, client: client)
+            #expect(receipts.count == 20 && receipts.allSatisfy { $0.kind == .delivered }, "nothing given up, no receipt for a hold")
+        }
+    }
+
+    @Test("held back by a short limit, every message is delivered in time, each with its single attempt")
+    func pacedThenDelivered() async throws {
+        let yaml = """
+            endpoints:
+              group: {channel: dingtalk, url: "${BASE}/robots/dingtalk", rateLimit: 2/s}
+            rules:
+              - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
+            """
+        try await DeliveryWorkerTests.run(yaml: yaml) { client, schema, receiver, performer in
+            let intents = Self.robotIntents(5, endpoint: "group")
+            for intent in intents { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
+            let start = ContinuousClock.now
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
+                let done = try await eventually(timeout: .seconds(30)) {
+                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" }
+                }
+                #expect(done)
+            }
+            #expect(ContinuousClock.now - start >= .seconds(2), "five at two a second take two windows")
+            #expect(receiver.requests.count == 5)
+            let receipts = try await DeliveryWorkerTests.receipts(schema: schema, client: client)
+            #expect(receipts.map(\.kind) == Array(repeating: .delivered, count: 5))
+            #expect(receipts.allSatisfy { $0.attempts == 1 })
+        }
+    }
+
+    @Test("the pacer: a full window books the next free places in order; a booked message finds its place when it returns")
+    func pacer() {
+        let pacer = EndpointPacer()
+        let limit = RateLimit(count: 2, window: .seconds(60))
+        let start = Date()
+        #expect(pacer.admit(endpoint: "g", key: "a", limit: limit, now: start) == nil)
+        #expect(pacer.admit(endpoint: "g", key: "b", limit: limit, now: start) == nil)
+        let c = try! #require(pacer.admit(endpoint: "g", key: "c", limit: limit, now: start.addingTimeInterval(1)))
+        #expect(c == start.addingTimeInterval(63), "a window and a twentieth after the first call")
+        let d = try! #require(pacer.admit(endpoint: "g", key: "d", limit: limit, now: start.addingTimeInterval(2)))
+        let e = try! #require(pacer.admit(endpoint: "g", key: "e", limit: limit, now: start.addingTimeInterval(2)))
+        #expect(d == c && e > d, "two per window, in order")
+        #expect(pacer.admit(endpoint: "other", key: "x", limit: limit, now: start.addingTimeInterval(2)) == nil, "each endpoint its own")
+        #expect(pacer.admit(endpoint: "g", key: "c", limit: limit, now: c.addingTimeInterval(-1)) == c, "early: still its place")
+        #expect(pacer.admit(endpoint: "g", key: "c", limit: limit, now: c) == nil, "its place was kept for it")
+        #expect(pacer.admit(endpoint: "g", key: "f", limit: limit, now: c) ?? .distantPast >= e, "a newcomer is not put before those waiting")
+    }
+
+    @Test("rateLimit in the rules file: calls per time, none, or the channel's default")
+    func configured() throws {
+        let rules = try NotifierFixtures.rules("""
+            endpoints:
+              a: {channel: wecom, url: "http://127.0.0.1:9/a"}
+              b: {channel: dingtalk, url: "http://127.0.0.1:9/b", rateLimit: 10/min}
+              c: {channel: wecom, url: "http://127.0.0.1:9/c", rateLimit: none}
+              d: {channel: webhook, url: "http://127.0.0.1:9/d", secret: s, rateLimit: 100/10m}
+              e: {channel: webhook, url: "http://127.0.0.1:9/e", secret: s}
+            rules: []
+            """)
+        #expect(rules.endpoints["a"]?.rateLimit == RateLimit(count: 20, window: .seconds(60)))
+        #expect(rules.endpoints["b"]?.rateLimit == RateLimit(count: 10, window: .seconds(60)))
+        #expect(rules.endpoints["c"]?.rateLimit == nil)
+        #expect(rules.endpoints["d"]?.rateLimit == RateLimit(count: 100, window: .seconds(600)))
+        #expect(rules.endpoints["e"]?.rateLimit == nil, "a webhook's limit is the integrator's to set")
+        let error = #expect(throws: ConfigurationFileError.self) {
+            _ = try NotifierFixtures.rules("endpoints:\n  a: {channel: wecom, url: \"http://127.0.0.1:9/a\", rateLimit: fast}\nrules: []")
+        }
+        #expect(error?.description.hasPrefix("rules.yaml:2: endpoints.a.rateLimit: must be calls per time such as 20/min") == true, "\(error?.description ?? "")")
+    }
+}
