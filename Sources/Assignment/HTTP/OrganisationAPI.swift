@@ -41,12 +41,16 @@ public struct OrganisationAPI: Sendable {
         let hotels = router.group("v1/hotels").add(middleware: authentication)
         hotels.get { request, context in
             let caller = try context.caller(atLeast: .manager, for: request)
+            let page = try HotelPageRequest(request.uri.queryParameters)
             return try await read { connection, logger in
-                var list: [HotelSummary] = []
-                for id in try await organisations.hotelIDs(on: connection, logger: logger) where caller.covers(hotel: id) {
-                    if let hotel = try await organisations.read(id, on: connection, logger: logger) { list.append(HotelSummary(hotel)) }
-                }
-                return HotelList(hotels: list)
+                // One statement for the page (head counts included), not every hotel's whole organisation.
+                let found = try await organisations.summaries(
+                    of: caller.role == .admin ? nil : caller.hotels.sorted(), after: page.after, limit: page.limit + 1,
+                    on: connection, logger: logger)
+                let items = Array(found.prefix(page.limit))
+                return HotelList(
+                    hotels: items.map(HotelSummary.init),
+                    nextCursor: found.count > page.limit ? items.last.map { HotelCursor(after: $0.id).token } : nil)
             }
         }
         hotels.get(":hotel") { request, context in
@@ -366,18 +370,80 @@ struct HotelSummary: Encodable, Sendable {
     var departments: Int
     var staff: Int
 
-    init(_ hotel: HotelOrganisation) {
-        id = hotel.id
-        name = hotel.name
-        timeZone = hotel.timeZone
-        strategy = hotel.strategy
-        departments = hotel.departments.count
-        staff = hotel.staff.count
+    init(_ summary: OrganisationStore.HotelSummary) {
+        id = summary.id
+        name = summary.name
+        timeZone = summary.timeZone
+        strategy = summary.strategy
+        departments = summary.departments
+        staff = summary.staff
     }
 }
 
+/// A page of `GET /v1/hotels`, by hotel id.
 struct HotelList: Encodable, Sendable, ResponseEncodable {
     var hotels: [HotelSummary]
+    var nextCursor: String?
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(hotels, forKey: .hotels)
+        // Always present, `null` on the last page, as intake's list says it.
+        try container.encode(nextCursor, forKey: .nextCursor)
+    }
+
+    enum CodingKeys: String, CodingKey { case hotels, nextCursor }
+}
+
+/// `limit` (1–200, default 50) and `cursor` (the `nextCursor` of the previous page) of `GET /v1/hotels`,
+/// read as intake reads its list's: an unknown parameter or a bad value is a 422 naming `query.<name>`.
+struct HotelPageRequest: Sendable {
+    var limit = 50
+    var after: String?
+
+    init(_ query: some Sequence<(key: Substring, value: Substring)>) throws(Problem) {
+        var errors: [Problem.FieldError] = []
+        for (name, value) in query {
+            switch name {
+            case "limit":
+                if let limit = Int(value), (1...200).contains(limit) { self.limit = limit } else {
+                    errors.append(.init(field: "query.limit", rule: "an integer from 1 to 200"))
+                }
+            case "cursor":
+                if let cursor = HotelCursor(token: String(value)) { after = cursor.after } else {
+                    errors.append(.init(field: "query.cursor", rule: "a nextCursor value from an earlier page"))
+                }
+            default:
+                errors.append(.init(field: "query.\(name)", rule: "unknown parameter; use cursor, limit"))
+            }
+        }
+        if !errors.isEmpty { throw Problem.validation(errors) }
+    }
+}
+
+/// Where a page of hotels ends: opaque to clients (base64url of `{"after": hotel id}`), like intake's cursors.
+struct HotelCursor: Codable, Sendable, Hashable {
+    var after: String
+
+    init(after: String) {
+        self.after = after
+    }
+
+    var token: String {
+        let data = (try? JSONEncoder().encode(self)) ?? Data()
+        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    init?(token: String) {
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard token.count <= 256, let data = Data(base64Encoded: base64),
+              let cursor = try? JSONDecoder().decode(HotelCursor.self, from: data),
+              !cursor.after.isEmpty, !cursor.after.unicodeScalars.contains("\0")
+        else { return nil }
+        self = cursor
+    }
 }
 
 struct HotelDocument: Encodable, Sendable, ResponseEncodable {

@@ -100,6 +100,36 @@ public struct OrganisationStore: Sendable {
             escalation: escalation.compactMap(EscalationRole.init(rawValue:)), departments: departments, staff: staff)
     }
 
+    /// A hotel's settings and head counts, for the list of hotels.
+    public struct HotelSummary: Sendable, Hashable {
+        public var id: String
+        public var name: String
+        public var timeZone: String
+        public var strategy: String
+        public var departments: Int
+        public var staff: Int
+    }
+
+    /// Up to `limit` hotels by id after `after`, among `hotelIDs` (`nil`: every hotel), in one statement.
+    public func summaries(
+        of hotelIDs: [String]?, after: String?, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [HotelSummary] {
+        let rows = try await connection.query("""
+            SELECT h.hotel_id, h.name, h.time_zone, h.strategy,
+                (SELECT count(*)::int FROM departments d WHERE d.hotel_id = h.hotel_id),
+                (SELECT count(*)::int FROM staff s WHERE s.hotel_id = h.hotel_id)
+            FROM hotels h
+            WHERE (\(hotelIDs == nil) OR h.hotel_id = ANY(\(hotelIDs ?? [])::text[]))
+              AND (\(after)::text IS NULL OR h.hotel_id > \(after)::text)
+            ORDER BY h.hotel_id LIMIT \(limit)
+            """, logger: logger)
+        var summaries: [HotelSummary] = []
+        for try await (id, name, timeZone, strategy, departments, staff) in rows.decode((String, String, String, String, Int, Int).self) {
+            summaries.append(HotelSummary(id: id, name: name, timeZone: timeZone, strategy: strategy, departments: departments, staff: staff))
+        }
+        return summaries
+    }
+
     /// The ids of every hotel, sorted.
     public func hotelIDs(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
         let rows = try await connection.query("SELECT hotel_id FROM hotels ORDER BY hotel_id", logger: logger)
