@@ -147,6 +147,25 @@ struct ReclassificationTests {
         }
     }
 
+    /// Before migration 0004 only acknowledgements made before the first assignment were kept: such a
+    /// complaint may have been acknowledged since, so it keeps its owner as it always did.
+    @Test("a complaint stored before acknowledgements were recorded counts as acknowledged and keeps its owner")
+    func storedBeforeAcknowledgementsWereRecorded() async throws {
+        try await Self.withHandlers { store, schema, _, classified in
+            let id = UUID()
+            let initial = try Self.assigned(try await handleDirectly(
+                try Self.verdict(id, .cleanliness, at: Self.t1), with: classified, store: store, schema: schema))
+            let owner = try #require(initial.first?.data.assignee.staffID)
+            try await store.write { connection, logger in
+                try await connection.query("UPDATE complaints SET acknowledgement_known = false WHERE complaint_id = \(id)", logger: logger)
+                return ((), [])
+            }
+            #expect(try await handleDirectly(try Self.verdict(id, .maintenance, at: Self.t2), with: classified, store: store, schema: schema).isEmpty)
+            let stored = try await Self.stored(id, store: store)
+            #expect(stored.category == "maintenance" && stored.staffID == owner, "\(stored)")
+        }
+    }
+
     @Test("end to end: the re-assignment of a reclassified complaint is published like any assignment, once")
     func publishedThroughTheOutbox() async throws {
         try await AssignmentHarness.run(organisation: Self.organisation) { harness in
