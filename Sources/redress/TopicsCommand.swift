@@ -5,7 +5,7 @@ import Logging
 import RdKafka
 
 /// `redress topics`: creates every Redress topic on a real Kafka cluster (what Compose's init step
-/// runs); existing topics are left alone.
+/// runs), keeping events as long as the services' inboxes remember them; existing topics are left alone.
 struct TopicsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topics",
@@ -27,6 +27,15 @@ struct TopicsCommand: AsyncParsableCommand {
     @Option(help: "Put before every topic name, as services started with the same KAFKA_TOPIC_PREFIX read and write them (default: $KAFKA_TOPIC_PREFIX).")
     var prefix: String?
 
+    @Option(help: ArgumentHelp(
+        "Days each topic keeps its events (retention.ms); at most the services' INBOX_RETENTION_DAYS (default 7).",
+        discussion: "A consumer group whose offsets expired reads again from the earliest event still kept, and only the inbox tells an event applied before from a new one: keep the topics no longer than the inbox remembers, or raise INBOX_RETENTION_DAYS with them. A longer history (metrics rebuild, sla backtest, replay) needs both raised."))
+    var retentionDays = 7
+
+    func validate() throws {
+        guard (1...3650).contains(retentionDays) else { throw ValidationError("--retention-days must be between 1 and 3650") }
+    }
+
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "redress.topics")
@@ -35,7 +44,9 @@ struct TopicsCommand: AsyncParsableCommand {
         let prefix = self.prefix ?? ProcessInfo.processInfo.environment["KAFKA_TOPIC_PREFIX"] ?? ""
         let names = Topics.all.map { prefix + $0.name }
         let specifications = names.map {
-            KafkaTopicSpecification(name: $0, partitions: partitions, replicationFactor: replicationFactor)
+            KafkaTopicSpecification(
+                name: $0, partitions: partitions, replicationFactor: replicationFactor,
+                configuration: ["retention.ms": "\(Int64(retentionDays) * 86_400_000)"])
         }
         let created = try await admin.createTopics(specifications)
         for topic in names {

@@ -47,10 +47,13 @@ struct ServiceSettingsTests {
         #expect(settings.httpPort == RedressService.notifier.developmentPort)
         #expect(settings.logLevel == .info)
         #expect(settings.databasePoolSize == nil)
+        #expect(settings.inboxRetention == nil)
         let sized = try await ServiceSettings.load(
-            for: .notifier, environment: ["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/redress", "DATABASE_POOL_SIZE": "12"],
+            for: .notifier,
+            environment: ["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/redress", "DATABASE_POOL_SIZE": "12", "INBOX_RETENTION_DAYS": "30"],
             configurationFile: "/nonexistent/redress.json")
         #expect(sized.databasePoolSize == 12)
+        #expect(sized.inboxRetention == .seconds(30 * 86_400))
         #expect(sized.topicPrefix == "")
     }
 
@@ -61,6 +64,7 @@ struct ServiceSettingsTests {
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "HTTP_PORT": "70000"], "HTTP_PORT 70000"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_POOL_SIZE": "4"], "DATABASE_POOL_SIZE 4 is not between 10 and 500"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "KAFKA_TOPIC_PREFIX": "a b"], "KAFKA_TOPIC_PREFIX 'a b' may hold only"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "INBOX_RETENTION_DAYS": "0"], "INBOX_RETENTION_DAYS 0 is not between 1 and 3650"),
     ])
     func invalid(environment: [String: String], expected: String) async throws {
         await #expect {

@@ -25,6 +25,7 @@ import SystemPackage
 /// | `kafka.topic.prefix` | `KAFKA_TOPIC_PREFIX` | none; `staging.` makes the service read and write `staging.complaints.received.v1` and so on, with consumer group `staging.<executable>`: several environments on one cluster |
 /// | `database.pool.size` | `DATABASE_POOL_SIZE` | `20` connections per process at most, 10 at least (every replica of every service counts against the server's `max_connections`) |
 /// | `outbox.lease.seconds` | `OUTBOX_LEASE_SECONDS` | `60`: how long outbox rows a killed replica was publishing wait before another replica publishes them (a publish may take half of it) |
+/// | `inbox.retention.days` | `INBOX_RETENTION_DAYS` | `7`: how long the inbox remembers a processed event (and sent outbox rows and settled intents stay); at least the input topics' retention, since a group whose offsets expired reads again from the earliest message |
 public struct ServiceSettings: Sendable, Hashable {
     public var kafkaBrokers: [String]
     public var databaseURL: String
@@ -42,6 +43,8 @@ public struct ServiceSettings: Sendable, Hashable {
     public var topicPrefix = ""
     /// Connections the process's PostgreSQL pool opens at most (`nil`: PostgresNIO's default, 20).
     public var databasePoolSize: Int?
+    /// How long the inbox remembers processed events (`nil`: the runtime's default, 7 days).
+    public var inboxRetention: Duration?
     /// At most this many queued events of one partition share a transaction (`nil`: the pipeline's
     /// default, 32; 1: one transaction per event).
     public var eventsPerTransaction: Int?
@@ -150,6 +153,12 @@ public struct ServiceSettings: Sendable, Hashable {
                 throw Invalid(description: "DATABASE_POOL_SIZE \(size) is not between 10 and 500 (listeners keep several connections)")
             }
             settings.databasePoolSize = size
+        }
+        if let days = config.int(forKey: "inbox.retention.days") {
+            guard (1...3650).contains(days) else {
+                throw Invalid(description: "INBOX_RETENTION_DAYS \(days) is not between 1 and 3650 (it must cover the input topics' retention)")
+            }
+            settings.inboxRetention = .seconds(days * 86_400)
         }
         if let events = config.int(forKey: "pipeline.events.per.transaction") {
             guard (1...1000).contains(events) else {

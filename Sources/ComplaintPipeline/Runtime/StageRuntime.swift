@@ -159,6 +159,8 @@ public struct StageRuntime: Sendable {
                 performer: performer, schema: service.schema, client: client, configuration: workerConfiguration, logger: logger)))
         }
         background.append(("backlog gauges", BacklogGauges(tables: RuntimeTables(schema: service.schema), client: client, logger: logger)))
+        var retention = self.retention
+        if let age = settings.inboxRetention { retention.age = age }
         background.append(("retention", RetentionService(
             tables: RuntimeTables(schema: service.schema), client: client, configuration: retention, logger: logger)))
         for extra in backgroundServices {
