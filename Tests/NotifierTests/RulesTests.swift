@@ -42,7 +42,7 @@ struct RulesTests {
         try RulesFile.check(rules, against: try NotifierFixtures.templates(), in: file)
         #expect(rules.rules.count >= 8)
         #expect(rules.hotel("SHA-PD01").robots == ["pudong-wecom"])
-        #expect(rules.guestMessages == NotificationRules.GuestMessageLimits(maximumPerComplaint: 8, minimumInterval: .seconds(86_400)))
+        #expect(rules.guestMessages == NotificationRules.GuestMessageLimits(maximumPerComplaint: 8, minimumInterval: .seconds(3_600)))
         #expect(try NotifierFixtures.rules("rules: []").guestMessages == rules.guestMessages, "the file says what the default is")
     }
 

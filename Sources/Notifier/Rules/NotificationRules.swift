@@ -53,9 +53,9 @@ public struct NotificationRules: Sendable {
         public var maximumPerComplaint = 8
         /// One rule messages one complaint's guest at most once in this time (a second "resolved" after a
         /// quick reopen, a second survey the same day); zero: no interval.
-        public var minimumInterval: Duration = .seconds(86_400)
+        public var minimumInterval: Duration = .seconds(3_600)
 
-        public init(maximumPerComplaint: Int = 8, minimumInterval: Duration = .seconds(86_400)) {
+        public init(maximumPerComplaint: Int = 8, minimumInterval: Duration = .seconds(3_600)) {
             self.maximumPerComplaint = maximumPerComplaint
             self.minimumInterval = minimumInterval
         }
