@@ -117,7 +117,7 @@ public struct IntakeAPI: Sendable {
     private func perform(
         _ action: StaffAction, on id: UUID, caller: Caller, request: Request, body: [UInt8]?, status: HTTPResponse.Status
     ) async throws -> EditedResponse<ActionOutcome> {
-        let traceParent = request.headers[.traceParent]
+        let traceParent = TraceParent.of(request)
         let actions = self.actions
         let claim = try Self.idempotencyKey(request).map {
             ActionIdempotency.claim(apiKeyID: caller.keyID, key: $0, path: request.uri.path.lowercased(), body: body)
@@ -162,7 +162,7 @@ public struct IntakeAPI: Sendable {
         }
         let idempotency = try Self.idempotencyKey(request).map { IdempotencyClaim(apiKeyID: caller.keyID, key: $0, body: bytes) }
         let actor = EventActor(id: caller.name, role: caller.role.actorRole)
-        let traceParent = request.headers[.traceParent]
+        let traceParent = TraceParent.of(request)
         let outcome: RegistrationOutcome
         let registrar = self.registrar
         do {
