@@ -175,6 +175,8 @@ public struct IntakeAPI: Sendable {
             }
         } catch let error as IdempotencyKeyReused {
             throw Problem.validation(field: "header.Idempotency-Key", rule: "'\(error.key)' was already used for a different request body")
+        } catch let error as ExternalIDReused {
+            throw Self.problem(for: error)
         }
         Counter(label: "redress_intake_submissions_total", dimensions: [("door", "http"), ("outcome", outcome.created ? "created" : "replayed")]).increment()
         let id = outcome.complaintID.uuidString.lowercased()
@@ -251,6 +253,18 @@ public struct IntakeAPI: Sendable {
             let state = PostgresErrorClassifier.sqlState(of: error) ?? "22000"
             throw Problem.validation(field: "", rule: "a value cannot be stored (SQLSTATE \(state))")
         }
+    }
+
+    /// Another complaint under a hotel + source + externalId already registered: a conflict with what
+    /// exists (409), not a rule the body breaks (the 422 of an Idempotency-Key reused for another body
+    /// names a header the client chose for that one request). It names the field and the complaint.
+    static func problem(for error: ExternalIDReused) -> Problem {
+        var problem = Problem(
+            .conflict, type: "external-id-conflict", title: "externalId already registered",
+            detail: "externalId '\(error.externalID)' of this source and hotel is already registered with different content",
+            errors: [.init(field: "externalId", rule: ExternalIDReused.reason)])
+        problem.extensions["complaintId"] = error.complaintID.uuidString.lowercased()
+        return problem
     }
 
     static func problem(for error: ActionError) -> Problem {

@@ -60,6 +60,16 @@ extension IdempotencyClaim {
     }
 }
 
+/// A submission reuses the hotel + `source` + `externalId` of a complaint registered with other content:
+/// HTTP 409 naming `externalId`; on the Kafka door a dead letter with ``reason``.
+public struct ExternalIDReused: Error, Hashable, CustomStringConvertible {
+    /// The complaint registered first under the triple.
+    public var complaintID: UUID
+    public var externalID: String
+    public static let reason = "externalId already registered with different content"
+    public var description: String { "\(Self.reason) (complaint \(complaintID.uuidString.lowercased()))" }
+}
+
 /// The Idempotency-Key was used before with a different request body.
 public struct IdempotencyKeyReused: Error, Hashable {
     public var key: String
@@ -79,7 +89,8 @@ public struct ComplaintRegistrar: Sendable {
     }
 
     /// Registers `submission` on `connection`, inside the caller's transaction.
-    /// - Throws: ``IdempotencyKeyReused`` when `idempotency` names a key used for another request.
+    /// - Throws: ``IdempotencyKeyReused`` when `idempotency` names a key used for another request;
+    ///   ``ExternalIDReused`` when the triple names a complaint registered with other content.
     public func register(
         _ submission: ComplaintSubmitted,
         actor: EventActor,
@@ -96,12 +107,13 @@ public struct ComplaintRegistrar: Sendable {
         let guestKey = guestKeyer.guestKey(for: submission.guest)
         let guestJSON = try jsonText(submission.guest)
         let reporterJSON = try jsonText(submission.reporter)
+        let fingerprint = try Self.fingerprint(of: submission)
         let inserted = try await connection.query("""
             INSERT INTO complaints (id, hotel_id, source, external_id, channel, occurred_at, reported_at,
-                registered_at, text, language, guest, guest_key, reporter, status, updated_at)
+                registered_at, text, language, guest, guest_key, reporter, status, updated_at, submission_sha256)
             VALUES (\(id), \(submission.hotelID), \(submission.source), \(submission.externalID), \(submission.channel.rawValue),
                 \(submission.occurredAt), \(submission.reportedAt), \(now), \(submission.text), \(submission.language),
-                \(guestJSON)::jsonb, \(guestKey), \(reporterJSON)::jsonb, \(IntakeStatus.received.rawValue), \(now))
+                \(guestJSON)::jsonb, \(guestKey), \(reporterJSON)::jsonb, \(IntakeStatus.received.rawValue), \(now), \(fingerprint))
             ON CONFLICT (hotel_id, source, external_id) DO NOTHING
             RETURNING id
             """, logger: logger)
@@ -129,15 +141,20 @@ public struct ComplaintRegistrar: Sendable {
             events = [try OutgoingEvent(envelope, on: topics.received)]
         } else {
             let existing = try await connection.query("""
-                SELECT id FROM complaints
+                SELECT id, submission_sha256 FROM complaints
                 WHERE hotel_id = \(submission.hotelID) AND source = \(submission.source) AND external_id = \(submission.externalID)
                 """, logger: logger)
-            var found: UUID?
-            for try await (existingID) in existing.decode(UUID.self) { found = existingID }
+            var found: (id: UUID, fingerprint: Data?)?
+            for try await row in existing.decode((UUID, Data?).self) { found = row }
             guard let found else {
                 throw PostgresConflictVanished()
             }
-            complaintID = found
+            // A replay says the same thing; another complaint under the same id is refused, not answered
+            // with the first one's id. A complaint registered before fingerprints were kept matches.
+            if let stored = found.fingerprint, stored != fingerprint {
+                throw ExternalIDReused(complaintID: found.id, externalID: submission.externalID)
+            }
+            complaintID = found.id
         }
         if let idempotency {
             try await connection.query("""
@@ -146,6 +163,12 @@ public struct ComplaintRegistrar: Sendable {
                 """, logger: logger)
         }
         return RegistrationOutcome(complaintID: complaintID, created: created, events: events)
+    }
+
+    /// The SHA-256 of `submission` in the contract's canonical JSON (members sorted, times to the
+    /// millisecond): two bodies that differ only in spacing or member order have the same fingerprint.
+    static func fingerprint(of submission: ComplaintSubmitted) throws -> Data {
+        Data(SHA256.hash(data: try EventCoding.write(submission)))
     }
 
     /// Records `claim`, or returns the complaint an earlier request with the same key registered.
