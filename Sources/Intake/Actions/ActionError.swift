@@ -12,4 +12,6 @@ public enum ActionError: Error, Hashable {
     case compensationNotFound(UUID)
     /// The compensation was already approved or rejected: 409.
     case compensationDecided(UUID, state: String)
+    /// Closing while a compensation waits for a manager's decision would leave it undecidable: 409.
+    case compensationPending(UUID)
 }

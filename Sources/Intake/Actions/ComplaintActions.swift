@@ -64,6 +64,11 @@ public struct ComplaintActions: Sendable {
         case .reopen(let reason):
             changes = [(.reopened(Reopening(trigger: .staffDecision, reason: reason)), statusAfter)]
         case .close:
+            // A pending compensation could never be approved or rejected once closed (both are refused
+            // on a closed complaint): it is decided first.
+            if let pending = try await pendingCompensation(complaintID: complaintID, on: connection, logger: logger) {
+                throw ActionError.compensationPending(pending)
+            }
             changes = [(.closed, statusAfter)]
         case .waitForGuest:
             changes = [(.waitingForGuest, statusAfter)]
@@ -150,6 +155,17 @@ public struct ComplaintActions: Sendable {
             events.append(try OutgoingEvent(envelope, on: topics.updated))
         }
         return (outcome, events)
+    }
+
+    /// The oldest compensation of the complaint still waiting for a decision.
+    private func pendingCompensation(complaintID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> UUID? {
+        let rows = try await connection.query("""
+            SELECT id FROM compensations
+            WHERE complaint_id = \(complaintID) AND state = \(CompensationState.pending.rawValue)
+            ORDER BY requested_at, id LIMIT 1
+            """, logger: logger)
+        for try await id in rows.decode(UUID.self) { return id }
+        return nil
     }
 
     private func approvedTotal(complaintID: UUID, currency: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {

@@ -286,6 +286,15 @@ public struct IntakeAPI: Sendable {
                                   detail: "compensation \(id.uuidString.lowercased()) is already \(state)")
             problem.extensions["compensationState"] = state
             return problem
+        case .compensationPending(let id):
+            // Like an illegal transition (the complaint's status allows closing, its compensation not yet).
+            var problem = Problem(.conflict, type: "compensation-pending", title: "A compensation awaits a decision",
+                                  detail: "close is not possible while compensation \(id.uuidString.lowercased()) is pending; approve or reject it first")
+            problem.extensions["action"] = "close"
+            problem.extensions["currentStatus"] = IntakeStatus.resolved.rawValue
+            problem.extensions["compensationId"] = id.uuidString.lowercased()
+            problem.extensions["compensationState"] = CompensationState.pending.rawValue
+            return problem
         }
     }
 }
