@@ -14,4 +14,6 @@ public enum ActionError: Error, Hashable {
     case compensationDecided(UUID, state: String)
     /// Closing while a compensation waits for a manager's decision would leave it undecidable: 409.
     case compensationPending(UUID)
+    /// A follow-up is already recorded since the complaint was last resolved (one per resolution): 409.
+    case followUpRecorded(at: Date)
 }

@@ -75,6 +75,10 @@ public struct ComplaintActions: Sendable {
         case .resume:
             changes = [(.resumed, statusAfter)]
         case .recordFollowUp(let followUp):
+            // One follow-up per resolution, whoever records it (staff, or the guest's survey link).
+            if let recorded = try await followUpSinceResolved(complaintID: complaintID, on: connection, logger: logger) {
+                throw ActionError.followUpRecorded(at: recorded)
+            }
             changes = [(.followUpRecorded(followUp), .resolved)]
             if FollowUpPolicy.reopens(followUp) {
                 statusAfter = .reopened
@@ -166,6 +170,24 @@ public struct ComplaintActions: Sendable {
             """, logger: logger)
         for try await id in rows.decode(UUID.self) { return id }
         return nil
+    }
+
+    /// When a follow-up was recorded after the complaint's last `resolved` entry, if one was. The
+    /// complaint's row is locked, so no other follow-up can be recorded meanwhile.
+    static func followUpSinceResolved(complaintID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Date? {
+        let rows = try await connection.query("""
+            SELECT f.occurred_at FROM timeline f
+            WHERE f.complaint_id = \(complaintID) AND f.kind = \(ComplaintUpdated.Kind.followUpRecorded.rawValue)
+              AND f.id > COALESCE((SELECT max(r.id) FROM timeline r
+                                   WHERE r.complaint_id = \(complaintID) AND r.kind = \(ComplaintUpdated.Kind.resolved.rawValue)), 0)
+            ORDER BY f.id LIMIT 1
+            """, logger: logger)
+        for try await at in rows.decode(Date.self) { return at }
+        return nil
+    }
+
+    private func followUpSinceResolved(complaintID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Date? {
+        try await Self.followUpSinceResolved(complaintID: complaintID, on: connection, logger: logger)
     }
 
     private func approvedTotal(complaintID: UUID, currency: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {

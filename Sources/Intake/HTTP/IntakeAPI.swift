@@ -295,6 +295,13 @@ public struct IntakeAPI: Sendable {
             problem.extensions["compensationId"] = id.uuidString.lowercased()
             problem.extensions["compensationState"] = CompensationState.pending.rawValue
             return problem
+        case .followUpRecorded(let at):
+            var problem = Problem(.conflict, type: "follow-up-recorded", title: "Follow-up already recorded",
+                                  detail: "a follow-up was already recorded for this resolution (at \(EventTimestamp.string(from: at))); one per resolution")
+            problem.extensions["action"] = "follow-up"
+            problem.extensions["currentStatus"] = IntakeStatus.resolved.rawValue
+            problem.extensions["followUpRecordedAt"] = EventTimestamp.string(from: at)
+            return problem
         }
     }
 }

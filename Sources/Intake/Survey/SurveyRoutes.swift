@@ -13,7 +13,8 @@ import PostgresNIO
 /// (``Access/SurveyToken``, from the link the notifier sent). `GET` shows the questions in the guest's
 /// language; `POST` records the answer once through intake's own follow-up action, so a dissatisfied
 /// guest reopens the complaint exactly as a staff-recorded follow-up would. A used, expired or altered
-/// link gets a page that says so and changes nothing.
+/// link, and a link of a resolution whose follow-up is already recorded, get a page that says so and
+/// change nothing.
 struct SurveyRoutes: Sendable {
     var secret: String?
     var store: StageStore
@@ -38,7 +39,10 @@ struct SurveyRoutes: Sendable {
         var hotel: String
         var status: IntakeStatus
         var language: String
+        /// This link was answered.
         var answered: Bool
+        /// A follow-up (by any link, or by staff) is recorded since the complaint was last resolved.
+        var followedUp: Bool
     }
 
     private func state(of token: SurveyToken) async throws -> ComplaintState? {
@@ -51,11 +55,15 @@ struct SurveyRoutes: Sendable {
                            EXISTS (SELECT 1 FROM survey_answers WHERE token_signature = \(signature))
                     FROM complaints WHERE id = \(id)
                     """, logger: logger)
+                var found: ComplaintState?
                 for try await (hotel, status, language, answered) in rows.decode((String, String, String?, Bool).self) {
-                    return ComplaintState(
-                        hotel: hotel, status: IntakeStatus(rawValue: status) ?? .received, language: SurveyPage.language(for: language), answered: answered)
+                    found = ComplaintState(
+                        hotel: hotel, status: IntakeStatus(rawValue: status) ?? .received, language: SurveyPage.language(for: language),
+                        answered: answered, followedUp: false)
                 }
-                return nil
+                guard var state = found else { return nil }
+                state.followedUp = try await ComplaintActions.followUpSinceResolved(complaintID: id, on: connection, logger: logger) != nil
+                return state
             }
         }
     }
@@ -93,6 +101,9 @@ struct SurveyRoutes: Sendable {
         let reference = Self.reference(token.complaintID)
         if state.answered { return .refused(Self.page(.alreadyAnswered, language: state.language, reference: reference, action: "", status: .conflict)) }
         if state.status != .resolved { return .refused(Self.page(.closed, language: state.language, reference: reference, action: "", status: .conflict)) }
+        // One follow-up per resolution: a link sent before a reopening, or a second link, finds the
+        // resolution's follow-up already recorded.
+        if state.followedUp { return .refused(Self.page(.alreadyAnswered, language: state.language, reference: reference, action: "", status: .conflict)) }
         return .usable(token, state)
     }
 
@@ -168,6 +179,8 @@ struct SurveyRoutes: Sendable {
                         return (outcome.status == .reopened, events)
                     } catch ActionError.illegalTransition {
                         throw Refused(page: .closed)
+                    } catch ActionError.followUpRecorded {
+                        throw Refused(page: .alreadyAnswered)
                     }
                 }
             }
