@@ -193,6 +193,11 @@ public struct IntakeAPI: Sendable {
         var errors: [Problem.FieldError] = []
         func value<T>(_ name: String, _ parse: (String) -> T?, expected: String) -> T? {
             guard let text = query.get(name) else { return nil }
+            // PostgreSQL cannot take a NUL in text (SQLSTATE 22021, a 422 naming no field).
+            guard !text.unicodeScalars.contains("\0") else {
+                errors.append(.init(field: "query.\(name)", rule: "must not contain NUL (%00)"))
+                return nil
+            }
             guard let parsed = parse(text) else {
                 errors.append(.init(field: "query.\(name)", rule: expected))
                 return nil

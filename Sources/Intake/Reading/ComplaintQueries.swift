@@ -44,14 +44,32 @@ public struct PageCursor: Sendable, Hashable, Codable {
         while base64.count % 4 != 0 { base64 += "=" }
         guard token.count <= 256, let data = Data(base64Encoded: base64),
               let cursor = try? JSONDecoder().decode(PageCursor.self, from: data),
-              cursor.t.wholeMatch(of: Self.printedTimestamp) != nil
+              Self.isPrintedTimestamp(cursor.t)
         else { return nil }
         self = cursor
     }
 
     /// A `timestamptz` as PostgreSQL prints it (`2026-12-05 07:22:11.123456+00`): anything else would
     /// fail its cast in the query, a 422 naming no field instead of `query.cursor`.
-    nonisolated(unsafe) static let printedTimestamp = /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}/
+    nonisolated(unsafe) static let printedTimestamp =
+        /(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?[+-](\d{2})(?::(\d{2}))?(?::(\d{2}))?/
+
+    /// Whether `text` is a `timestamptz` PostgreSQL printed: the shape, and each field in its range (a
+    /// month 13 or a 31 April has the shape and fails the cast, SQLSTATE 22008).
+    static func isPrintedTimestamp(_ text: String) -> Bool {
+        guard let match = text.wholeMatch(of: printedTimestamp),
+              let year = Int(match.1), let month = Int(match.2), let day = Int(match.3),
+              let hour = Int(match.4), let minute = Int(match.5), let second = Int(match.6), let offsetHours = Int(match.7)
+        else { return false }
+        let offsetMinutes = match.8.flatMap { Int($0) } ?? 0
+        let offsetSeconds = match.9.flatMap { Int($0) } ?? 0
+        guard year >= 1, (1...12).contains(month), hour <= 23, minute <= 59, second <= 59,
+              offsetHours <= 15, offsetMinutes <= 59, offsetSeconds <= 59
+        else { return false }
+        let isLeapYear = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let daysInMonth = [31, isLeapYear ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        return (1...daysInMonth).contains(day)
+    }
 
     init(t: String, i: UUID) {
         self.t = t
