@@ -14,6 +14,7 @@ import Foundation
 /// | `intake.max.body.bytes` | `INTAKE_MAX_BODY_BYTES` | `32768` |
 /// | `intake.compensation.staff.limits` | `INTAKE_COMPENSATION_STAFF_LIMITS` | `CNY:20000,USD:3000,EUR:3000` |
 /// | `intake.compensation.manager.limits` | `INTAKE_COMPENSATION_MANAGER_LIMITS` | unlimited |
+/// | `intake.idempotency.key.days` | `INTAKE_IDEMPOTENCY_KEY_DAYS` | `30`: how long an `Idempotency-Key` is recognised for a retry; `0` keeps keys for ever |
 /// | `survey.token.secret` | `SURVEY_TOKEN_SECRET` | none: `/survey/…` says surveys are not enabled (the notifier signs the links with the same secret) |
 public struct IntakeConfiguration: Sendable {
     public var topics = IntakeTopics()
@@ -22,6 +23,8 @@ public struct IntakeConfiguration: Sendable {
     public var surveySecret: String?
     public var maximumBodySize = 32 * 1024
     public var authority = CompensationAuthority.default
+    /// How long `Idempotency-Key`s are kept, and the purge of older ones.
+    public var idempotencyKeys = IdempotencyKeyPurge.Configuration()
 
     public init(guestKeySecret: String) {
         self.guestKeySecret = guestKeySecret
@@ -40,6 +43,12 @@ public struct IntakeConfiguration: Sendable {
                 throw ServiceSettings.Invalid(description: "SURVEY_TOKEN_SECRET must be at least 16 characters")
             }
             configuration.surveySecret = survey
+        }
+        if let text = config.string(forKey: "intake.idempotency.key.days"), !text.isEmpty {
+            guard let days = Int(text), (0...3_650).contains(days) else {
+                throw ServiceSettings.Invalid(description: "INTAKE_IDEMPOTENCY_KEY_DAYS must be a whole number of days from 0 (keep for ever) to 3650, not '\(text)'")
+            }
+            configuration.idempotencyKeys.retention = days == 0 ? nil : .seconds(days * 86_400)
         }
         if let staff = config.string(forKey: "intake.compensation.staff.limits") {
             configuration.authority.limits[.staff] = try CompensationAuthority.parseLimits(staff)

@@ -22,6 +22,10 @@ public enum IntakeService {
             ],
             registry: registry, logger: logger)
         runtime.deadLetterTopic = topics.deadLetter.name
+        let keys = configuration.idempotencyKeys
+        runtime.backgroundServices.append(BackgroundService(name: "idempotency key retention") { resources in
+            IdempotencyKeyPurge(store: resources.store, configuration: keys, logger: resources.logger)
+        })
         runtime.addRoutes = { router, resources in
             IntakeAPI(
                 configuration: configuration, store: resources.requestStore,

@@ -1,0 +1,66 @@
+import Access
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Intake
+import NIOHTTP1
+import PostgresNIO
+import Testing
+
+/// `idempotency_keys` is kept to the window in which a retry is recognised, instead of growing for ever.
+@Suite("Idempotency key retention", .timeLimit(.minutes(3)))
+struct IdempotencyKeyRetentionTests {
+    @Test("keys older than the retention go in batches, newer ones stay; a submission retried after the window is still registered once")
+    func purge() async throws {
+        try await IntakeHarness.run { harness in
+            let staff = try await harness.key(.staff)
+            let externalID = "RET-\(UUID().uuidString.prefix(8))"
+            let body = IntakeHarness.submission(externalID: externalID)
+            let created = try await harness.request(.POST, "/v1/complaints", key: harness.admin, body: body, headers: [("Idempotency-Key", "ret-1")])
+            #expect(created.status == 201)
+            let id = try #require(created.json["id"] as? String)
+            for index in 0..<5 {
+                let reply = try await harness.request(
+                    .POST, "/v1/complaints/\(id)/notes", key: staff, body: #"{"text":"note \#(index)","visibility":"internal"}"#,
+                    headers: [("Idempotency-Key", "note-\(index)")])
+                #expect(reply.status == 200)
+            }
+            let table = "\(harness.schema).idempotency_keys"
+            func count() async throws -> Int {
+                try await harness.client.query("SELECT count(*)::int FROM \(unescaped: table)", logger: .complaintTest).collect().first?.decode(Int.self) ?? -1
+            }
+            #expect(try await count() == 6)
+
+            var configuration = IdempotencyKeyPurge.Configuration()
+            configuration.batchSize = 2
+            let store = StageStore(client: harness.client, schema: harness.schema, logger: .complaintTest)
+            let purge = IdempotencyKeyPurge(store: store, configuration: configuration, logger: .complaintTest)
+            // Within the window nothing goes.
+            #expect(try await purge.purgeOnce(now: Date().addingTimeInterval(29 * 86_400)) == 0)
+            #expect(try await count() == 6)
+            // Past it, everything, two at a time.
+            #expect(try await purge.purgeOnce(now: Date().addingTimeInterval(31 * 86_400)) == 6)
+            #expect(try await count() == 0)
+
+            // The key is forgotten, the complaint is not: the same submission is still a replay.
+            let late = try await harness.request(.POST, "/v1/complaints", key: harness.admin, body: body, headers: [("Idempotency-Key", "ret-1")])
+            #expect(late.status == 200)
+            #expect(late.json["id"] as? String == id)
+            #expect(try await harness.complaintCount(externalID: externalID) == 1)
+        }
+    }
+
+    @Test("INTAKE_IDEMPOTENCY_KEY_DAYS sets the window; 0 keeps keys for ever; nonsense names the variable")
+    func configuration() async throws {
+        let base = ["REDRESS_GUEST_KEY_SECRET": "test-guest-key-secret-0123456789"]
+        #expect(try await IntakeConfiguration.load(environment: base).idempotencyKeys.retention == .seconds(30 * 86_400))
+        #expect(try await IntakeConfiguration.load(environment: base.merging(["INTAKE_IDEMPOTENCY_KEY_DAYS": "7"]) { $1 })
+            .idempotencyKeys.retention == .seconds(7 * 86_400))
+        #expect(try await IntakeConfiguration.load(environment: base.merging(["INTAKE_IDEMPOTENCY_KEY_DAYS": "0"]) { $1 })
+            .idempotencyKeys.retention == nil)
+        await #expect { try await IntakeConfiguration.load(environment: base.merging(["INTAKE_IDEMPOTENCY_KEY_DAYS": "soon"]) { $1 }) } throws: {
+            "\($0)".contains("INTAKE_IDEMPOTENCY_KEY_DAYS")
+        }
+    }
+}
