@@ -22,7 +22,7 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             throw Problem(error.status, type: "http", title: error.status.reasonPhrase, detail: error.body ?? error.status.reasonPhrase)
         } catch {
-            context.logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
+            context.logger.error("request failed", metadata: ["http.path": "\(RequestRedaction.redacted(request.uri.path))", "error": "\(String(reflecting: error))"])
             throw Problem.internalError()
         }
     }

@@ -15,6 +15,10 @@ struct SurveyPage: Sendable {
         case invalid
         case closed
         case disabled
+        /// The database is away: try again shortly (503).
+        case unavailable
+        /// The form is larger than a survey answer can be (413).
+        case tooLarge
     }
 
     private static let template: MustacheTemplate = {
@@ -58,6 +62,8 @@ struct SurveyPage: Sendable {
         case .expired: ("expiredHeading", "expired")
         case .closed: ("closedHeading", "closed")
         case .disabled: ("invalidHeading", "disabled")
+        case .unavailable: ("unavailableHeading", "unavailable")
+        case .tooLarge: ("tooLargeHeading", "tooLarge")
         case .invalid, .form, .thanks: ("invalidHeading", "invalid")
         }
     }
@@ -90,6 +96,10 @@ struct SurveyPage: Sendable {
             "closedHeading": "This survey is closed",
             "closed": "This complaint is no longer waiting for your answer. If something is still wrong, please contact the hotel.",
             "disabled": "Surveys are not available here.",
+            "unavailableHeading": "Please try again shortly",
+            "unavailable": "We cannot take your answer at the moment. Please open the link again in a few minutes.",
+            "tooLargeHeading": "Your answer is too long",
+            "tooLarge": "Please shorten your comment and send your answer again.",
         ]
         static let chinese: [String: String] = [
             "title": "您对我们的处理满意吗？",
@@ -117,6 +127,10 @@ struct SurveyPage: Sendable {
             "closedHeading": "问卷已关闭",
             "closed": "此投诉目前不需要您的回访评价。如仍有问题，请联系酒店。",
             "disabled": "此处未开放问卷。",
+            "unavailableHeading": "请稍后再试",
+            "unavailable": "系统暂时无法接收您的回答，请过几分钟后重新打开链接。",
+            "tooLargeHeading": "回答过长",
+            "tooLarge": "请缩短留言后重新提交。",
         ]
     }
 

@@ -26,12 +26,35 @@ struct SurveyRoutes: Sendable {
 
     func add(to router: Router<RedressRequestContext>) {
         router.get("survey/:token") { request, context in
-            try await show(token: context.parameters.get("token") ?? "", browserLanguage: Self.browserLanguage(request))
+            let language = Self.browserLanguage(request)
+            return try await Self.pageOnError(language: language) {
+                try await show(token: context.parameters.get("token") ?? "", browserLanguage: language)
+            }
         }
         router.post("survey/:token") { request, context in
-            let body = try await request.body.collect(upTo: 16 * 1024)
-            return try await answer(
-                token: context.parameters.get("token") ?? "", form: String(buffer: body), browserLanguage: Self.browserLanguage(request))
+            let language = Self.browserLanguage(request)
+            return try await Self.pageOnError(language: language) {
+                let body = try await request.body.collect(upTo: Self.maximumFormSize)
+                return try await answer(token: context.parameters.get("token") ?? "", form: String(buffer: body), browserLanguage: language)
+            }
+        }
+    }
+
+    /// The largest survey form accepted (a comment of 2,000 characters, percent-encoded, fits).
+    static let maximumFormSize = 16 * 1024
+
+    /// A guest's browser gets a page, not problem+json: the database away (503, with its `Retry-After`)
+    /// and a form over ``maximumFormSize`` (413) are shown as the survey's own page. Anything else goes
+    /// on to ``Access/ProblemMiddleware``.
+    static func pageOnError(language: String, _ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let problem as Problem where problem.status == .serviceUnavailable {
+            var page = Self.page(.unavailable, language: language, reference: nil, action: "", status: .serviceUnavailable)
+            if let retryAfter = problem.headers[.retryAfter] { page.headers[.retryAfter] = retryAfter }
+            return page
+        } catch is NIOTooManyBytesError {
+            return Self.page(.tooLarge, language: language, reference: nil, action: "", status: .contentTooLarge)
         }
     }
 
