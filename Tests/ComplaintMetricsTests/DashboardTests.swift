@@ -2,6 +2,7 @@ import Access
 import ComplaintEvents
 import ComplaintMetrics
 import ComplaintPipeline
+import ComplaintStore
 import ComplaintTesting
 import Foundation
 import Testing
@@ -87,6 +88,16 @@ struct DashboardTests {
             let afterTiles = after["tiles"] as? [String: Any] ?? [:]
             #expect(Self.number(afterTiles["volume"]) == Double(api.totals.volume + 1))
             #expect(!(after["liveFeed"] as? [Any] ?? []).isEmpty)
+
+            // Updates lost while the service's LISTEN connection was down: the stream says resync, and the page reads everything again.
+            let channel = FactRecorder.liveChannel(schema: harness.schema.rawValue)
+            let client = harness.client
+            #expect(await eventually(timeout: .seconds(30)) { await LiveStreamTests.cutListening(on: channel, client: client) > 0 })
+            try browser.send("wait-resync \(after["refreshes"] as? Int ?? refreshes)")
+            let resynced = await eventually(timeout: .seconds(40)) { Self.snapshots(browser).count >= 3 || !browser.isRunning }
+            let afterResync = try #require(Self.snapshots(browser).dropFirst(2).first, "no snapshot after the resync: \(browser.output)")
+            #expect(resynced && Self.noError(afterResync), "\(afterResync)")
+            #expect((afterResync["resyncs"] as? Int ?? 0) >= 1)
             try browser.send("quit")
             #expect(await eventually(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: shots.appendingPathComponent("metrics-dashboard-after.png").path) })
             print("dashboard screenshots: \(screenshot) and its -after twin")

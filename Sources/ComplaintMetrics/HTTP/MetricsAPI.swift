@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import Prometheus
+import ServiceLifecycle
 
 /// The HTTP API of the metrics service, documented in `services/metrics/openapi.yaml`, for manager keys
 /// (their hotels) and admin keys (the group): the KPIs (`/v1/kpis`), the service-quality index
@@ -95,28 +96,80 @@ public struct MetricsAPI: Sendable {
             let (caller, parameters, hotels) = try await scoped(request, context) { scope, _, _ in
                 (scope.caller, scope.parameters, try scope.hotels())
             }
+            let secret = try AuthenticationMiddleware.apiKey(request)
             let wanted = Set(hotels.map(\.id))
             // Hotels first seen after the stream opened are still the caller's if the key covers them.
             let explicit = parameters["hotel"]?.isEmpty == false
-            let stream = feed.subscribe()
+            let subscription: LiveFeed.Subscription
+            do throws(LiveFeed.TooManyStreams) {
+                subscription = try feed.subscribe(keyID: caller.keyID)
+            } catch {
+                throw Self.tooManyStreams(error)
+            }
+            let authentication = self.authentication
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
                 body: ResponseBody { writer in
+                    // However it ends (the reader went, the key no longer allows it, the service stops), the
+                    // subscription goes with it.
+                    defer { subscription.finish() }
                     try await writer.write(ByteBuffer(string: "retry: 2000\n: connected\n\n"))
-                    for await message in stream {
-                        switch message {
-                        case .heartbeat:
-                            try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
-                        case .update(let update):
-                            guard explicit ? wanted.contains(update.hotelId) : caller.covers(hotel: update.hotelId) else { continue }
-                            try await writer.write(ByteBuffer(string: "event: \(update.topic)\ndata: \(update.json)\n\n"))
+                    var caller = caller
+                    // The server's graceful shutdown waits for open responses, and this one would only end with
+                    // the connection: end it as soon as the shutdown begins, so the stage stops promptly.
+                    try await withGracefulShutdownHandler {
+                        for await message in subscription {
+                            switch message {
+                            case .heartbeat:
+                                // The key again (from the key cache, so cheap): revoked, no longer a manager's, or no
+                                // longer covering a hotel the stream names, and the stream ends.
+                                if let current = await Self.recheck(secret, authentication: authentication) {
+                                    guard let current, current.role >= .manager, !explicit || wanted.allSatisfy(current.covers(hotel:)) else {
+                                        return
+                                    }
+                                    caller = current
+                                }
+                                try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                            case .resync:
+                                try await writer.write(ByteBuffer(string: "event: resync\ndata: {}\n\n"))
+                            case .update(let update):
+                                guard explicit ? wanted.contains(update.hotelId) : caller.covers(hotel: update.hotelId) else { continue }
+                                try await writer.write(ByteBuffer(string: "event: \(update.topic)\ndata: \(update.json)\n\n"))
+                            }
                         }
+                    } onGracefulShutdown: {
+                        subscription.finish()
                     }
                     try await writer.finish(nil)
                 })
         }
     }
+
+    /// The caller `secret` identifies now (`.some(nil)`: unknown or revoked), or `nil` when PostgreSQL
+    /// could not tell (the stream carries on and asks again at the next heartbeat).
+    static func recheck(_ secret: APIKeySecret, authentication: AuthenticationMiddleware) async -> Caller?? {
+        do {
+            return .some(try await authentication.database.run {
+                try await authentication.keys.authenticate(secret, client: authentication.client, logger: authentication.logger)
+            })
+        } catch {
+            authentication.logger.debug("live stream: the key could not be checked again; next heartbeat retries", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// 429 for a stream over a limit, with the time after which one may have closed.
+    static func tooManyStreams(_ refusal: LiveFeed.TooManyStreams) -> Problem {
+        var problem = Problem(
+            .tooManyRequests, type: "too-many-streams", title: "Too many live streams",
+            detail: "\(refusal.description); close one or retry after \(liveRetryAfterSeconds) s")
+        problem.headers[.retryAfter] = "\(liveRetryAfterSeconds)"
+        return problem
+    }
+
+    /// Retry-After of a refused stream.
+    static let liveRetryAfterSeconds = 30
 
     /// What every route of the API starts from: the caller (a manager or admin key), the query, the
     /// settings in force, the time, and the hotels the service knows.

@@ -30,6 +30,10 @@ public enum MetricsService {
         /// Where the KPI gauges go (served at `/v1/metrics` to admin keys).
         public var kpiRegistry = PrometheusCollectorRegistry()
         public var liveFeed = true
+        /// How often `/v1/live` sends a heartbeat and checks its key again.
+        public var liveHeartbeat: Duration = .seconds(15)
+        /// How many `/v1/live` streams may be open per key and per process.
+        public var liveLimits = LiveFeed.Limits()
         public var clock: @Sendable () -> Date = { Date() }
         public init(dashboard: Dashboard? = nil) {
             self.dashboard = dashboard
@@ -60,8 +64,10 @@ public enum MetricsService {
         // The live feed, known once the background services are built (before the routes).
         let feedBox = MutexBox<LiveFeed?>(nil)
         if parts.liveFeed {
+            let heartbeat = parts.liveHeartbeat, limits = parts.liveLimits
             runtime.backgroundServices.append(BackgroundService(name: "live feed") { resources in
-                let feed = LiveFeed(client: resources.client, channel: recorder.liveChannel, logger: resources.logger)
+                let feed = LiveFeed(
+                    client: resources.client, channel: recorder.liveChannel, heartbeat: heartbeat, limits: limits, logger: resources.logger)
                 feedBox.withLock { $0 = feed }
                 return feed
             })
@@ -115,6 +121,8 @@ public enum MetricsService {
         ])
         var parts = Parts(dashboard: dashboard)
         parts.gauges = configuration.gaugeInterval
+        parts.liveHeartbeat = configuration.liveHeartbeat
+        parts.liveLimits = configuration.liveLimits
         return makeRuntime(
             settings: settings, settings: metrics, parts: parts, reloadInterval: configuration.reloadInterval, registry: registry, logger: logger)
     }

@@ -11,6 +11,8 @@ reading commands from stdin, one a line:
   wait-refresh N   waits (up to 20 s) until body[data-refreshes] > N and the open-complaints table differs
                    from the last one printed, then prints the snapshot again with "liveFeed" and saves a
                    screenshot to SCREENSHOT_PATH with "-after" before ".png"
+  wait-resync N    waits (up to 20 s) until the page heard `event: resync` (body[data-resyncs] > 0) and
+                   refreshed after it (body[data-refreshes] > N), then prints the snapshot (with "liveFeed")
   read             prints the snapshot (with "liveFeed") at once, without waiting
   quit             quits the browser and exits 0 (so does the end of stdin)
 
@@ -50,6 +52,7 @@ return {
   liveState: live ? live.getAttribute('data-state') : null,
   lang: document.documentElement.lang,
   refreshes: parseInt(document.body.dataset.refreshes || '0', 10),
+  resyncs: parseInt(document.body.dataset.resyncs || '0', 10),
   title: document.title,
   headerText: h1 ? h1.innerText.trim() : null,
   hotel: (document.getElementById('hotel') || {}).value || null,
@@ -70,6 +73,7 @@ return {
   loaded: document.body.dataset.loaded === 'true',
   live: live ? live.getAttribute('data-state') : null,
   refreshes: parseInt(document.body.dataset.refreshes || '0', 10),
+  resyncs: parseInt(document.body.dataset.resyncs || '0', 10),
   signInShown: !document.getElementById('signin').hidden,
   error: error && !error.hidden ? error.innerText.trim() : null,
 };
@@ -185,10 +189,15 @@ def main():
                 browser.wait_refresh(int(command[1]))
                 emit(browser.snapshot(with_feed=True))
                 browser.driver.save_screenshot(after_path(screenshot))
+            elif command[0] == "wait-resync" and len(command) == 2 and command[1].lstrip("-").isdigit():
+                count = int(command[1])
+                browser.wait(lambda s: s["resyncs"] > 0 and s["refreshes"] > count,
+                             "body[data-resyncs] > 0 and body[data-refreshes] > %d" % count)
+                emit(browser.snapshot(with_feed=True))
             elif command[0] == "read" and len(command) == 1:
                 emit(browser.snapshot(with_feed=True))
             else:
-                raise ValueError("unknown command %r (expected 'wait-refresh N', 'read' or 'quit')" % line.strip())
+                raise ValueError("unknown command %r (expected 'wait-refresh N', 'wait-resync N', 'read' or 'quit')" % line.strip())
         return 0
     except Exception as error:  # reported to the Swift test, which fails with it
         report = {"error": "%s: %s" % (type(error).__name__, str(error).strip())}

@@ -974,6 +974,14 @@
   }
 
   function onLiveEvent(type, data) {
+    // Updates were lost (this stream fell behind, or the service's LISTEN connection came back): the
+    // activity list cannot be trusted to be complete, so read everything again.
+    if (type === "resync") {
+      state.resyncs = (state.resyncs || 0) + 1;
+      document.body.dataset.resyncs = String(state.resyncs);
+      scheduleRefresh(0);
+      return;
+    }
     if (!data || typeof data !== "object") data = {};
     if (data.hotelId && state.hotel && data.hotelId !== state.hotel.id) return;
     state.feed.unshift({ topic: data.topic || type, data: data, receivedAt: new Date() });

@@ -1,0 +1,229 @@
+import Access
+import AsyncHTTPClient
+import ComplaintEvents
+@testable import ComplaintMetrics
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import RdKafkaTestKit
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// `/v1/live` as a client sees it: it ends when the service begins to stop (so SIGTERM is not held up by
+/// an open dashboard), when its key is revoked, and a client is told to resync whenever updates may
+/// have been lost; streams are limited per key and per process.
+@Suite("metrics live stream", .timeLimit(.minutes(3)))
+struct LiveStreamTests {
+    @Test("an open stream ends when graceful shutdown begins, and the stage stops without waiting out its timeout")
+    func shutdownEndsStreams() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topics = try await MetricsHarness.makeTopics(kafka)
+        let database = try await TestDatabase.shared.configuration()
+        let service = RedressService.metrics.isolated()
+        var settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
+        // Far beyond the wait below: a stage that stops only because the timeout cancelled it fails the test.
+        settings.shutdownTimeout = .seconds(600)
+        var runtime = MetricsService.makeRuntime(
+            service: service, settings: settings, settings: LiveConfiguration(name: "metrics", fixed: MetricsHarness.settings), topics: topics,
+            parts: MetricsHarness.quietParts(), logger: .complaintTest)
+        runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
+        let port = MutexBox(0)
+        runtime.onServerRunning = { value in port.withLock { $0 = value } }
+        let group = try runtime.makeServiceGroup()
+        try await withTestClient { client in
+            do {
+                try await Self.stopWithOpenStream(group, port: { port.withLock { $0 } }, client: client)
+                try await dropSchema(service.schema, client: client)
+            } catch {
+                try? await dropSchema(service.schema, client: client)
+                throw error
+            }
+        }
+    }
+
+    /// Runs `group` until it listens and is ready, opens `/v1/live`, begins a graceful shutdown and
+    /// waits for the stream's end and the group's.
+    static func stopWithOpenStream(_ group: ServiceGroup, port: @escaping @Sendable () -> Int, client: PostgresClient) async throws {
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                defer { tasks.cancelAll() }
+                #expect(await eventually(timeout: .seconds(60)) { port() != 0 })
+                let base = "http://127.0.0.1:\(port())"
+                #expect(await eventually(timeout: .seconds(60)) { (try? await plainRequest(.GET, base + "/health/ready", key: nil))?.status == 200 })
+                let (_, admin) = try await APIKeyStore.forTests(client: client)
+                let stream = try await LiveStreamReader.open(base + "/v1/live", key: admin)
+                #expect(stream.status == 200)
+                #expect(await eventually(timeout: .seconds(30)) { stream.text.contains(": connected") })
+
+                await group.triggerGracefulShutdown()
+                // The stream gets its proper end (not a connection cut by cancellation) ...
+                let ended = await eventually(timeout: .seconds(60)) { stream.outcome != nil }
+                #expect(ended, "the stream was still open after the shutdown began")
+                #expect(stream.outcome == "finished", "\(stream.outcome ?? "open")")
+                // ... and the whole stage stops on its own, nothing cancelled.
+                if ended {
+                    _ = try await tasks.next()
+                }
+                stream.cancel()
+            }
+        }
+    }
+
+    @Test("a stream ends at the heartbeat after its key is revoked; streams are limited per key and per process (429)")
+    func revocationAndLimits() async throws {
+        var parts = MetricsHarness.quietParts()
+        parts.liveHeartbeat = .milliseconds(200)
+        parts.liveLimits = LiveFeed.Limits(perKey: 2, total: 3)
+        try await MetricsHarness.run(parts: parts) { harness in
+            let manager = try await harness.key(.manager, hotels: ["SHA-PD01"])
+            let other = try await harness.key(.manager, hotels: ["SHA-PD01"])
+            let url = harness.base + "/v1/live?hotel=SHA-PD01"
+            let first = try await LiveStreamReader.open(url, key: manager)
+            let second = try await LiveStreamReader.open(url, key: manager)
+            defer {
+                first.cancel()
+                second.cancel()
+            }
+            #expect(first.status == 200 && second.status == 200)
+            #expect(await eventually(timeout: .seconds(30)) { first.text.contains(": connected") && second.text.contains(": connected") })
+
+            // A third stream of the same key is refused, naming the limit, with Retry-After.
+            let third = try await LiveStreamReader.open(url, key: manager)
+            #expect(third.status == 429)
+            #expect(third.headers["retry-after"] == "30")
+            #expect(third.headers["content-type"]?.hasPrefix("application/problem+json") == true)
+            #expect(await eventually(timeout: .seconds(10)) { third.text.contains("too-many-streams") }, "\(third.text)")
+            // Another key gets one, up to the process's limit.
+            let theirs = try await LiveStreamReader.open(url, key: other)
+            defer { theirs.cancel() }
+            #expect(theirs.status == 200)
+            let fourth = try await LiveStreamReader.open(url, key: try await harness.key(.admin, hotels: []))
+            #expect(fourth.status == 429)
+
+            // Revoked: both of its streams end at their next heartbeat; the other key's carries on.
+            let id = try #require(APIKeySecret(parsing: Substring(manager))).id
+            #expect(try await harness.keys.revoke(id: id, client: harness.client, logger: .complaintTest))
+            #expect(await eventually(timeout: .seconds(30)) { first.outcome != nil && second.outcome != nil }, "revoked streams still open")
+            #expect(first.outcome == "finished" && second.outcome == "finished")
+            let heard = theirs.heartbeats
+            #expect(await eventually(timeout: .seconds(30)) { theirs.heartbeats >= heard + 2 })
+            #expect(theirs.outcome == nil)
+            // Their places are free again.
+            let again = try await LiveStreamReader.open(url, key: other)
+            defer { again.cancel() }
+            #expect(again.status == 200)
+        }
+    }
+
+    @Test("a subscriber whose buffer overflowed is told to resync before anything else")
+    func overflowResyncs() async throws {
+        try await withTestClient { client in
+            // Only the fan-out is used here: the feed is not run.
+            let feed = LiveFeed(client: client, channel: "unused", bufferSize: 4, logger: .complaintTest)
+            let subscription = try feed.subscribe(keyID: "k")
+            let updates = (0..<10).map { _ in LiveUpdate(topic: "received", hotelId: "SHA-PD01", complaintId: UUID(), at: Date()) }
+            for update in updates { feed.broadcast(.update(update)) }
+            var iterator = subscription.makeAsyncIterator()
+            try #require(await iterator.next() == .resync)
+            var rest: [LiveFeed.Message] = []
+            for _ in 0..<4 { rest.append(await iterator.next() ?? .heartbeat) }
+            #expect(rest == updates.suffix(4).map { .update($0) })
+            // Nothing lost since: no second resync.
+            feed.broadcast(.heartbeat)
+            #expect(await iterator.next() == .heartbeat)
+            subscription.finish()
+            #expect(await iterator.next() == nil)
+            #expect(feed.subscriberCount == 0)
+        }
+    }
+
+    @Test("streams are told to resync when the LISTEN connection comes back")
+    func relistenResyncs() async throws {
+        try await MetricsHarness.run { harness in
+            try await Self.relisten(base: harness.base, admin: harness.admin, schema: harness.schema.rawValue, client: harness.client)
+        }
+    }
+
+    static func relisten(base: String, admin: String, schema: String, client: PostgresClient) async throws {
+        let stream = try await LiveStreamReader.open(base + "/v1/live", key: admin)
+        let connected = await eventually(timeout: .seconds(30)) { stream.text.contains(": connected") }
+        #expect(connected)
+        // The feed's LISTEN connection: cut it, as a PostgreSQL restart would.
+        let channel = FactRecorder.liveChannel(schema: schema)
+        let cut = await eventually(timeout: .seconds(30)) { await Self.cutListening(on: channel, client: client) > 0 }
+        #expect(cut, "no LISTEN connection on the live channel")
+        let resynced = await eventually(timeout: .seconds(30)) { stream.text.contains("event: resync\n") }
+        let text = stream.text
+        #expect(resynced, "\(text)")
+        stream.cancel()
+    }
+}
+
+extension LiveStreamTests {
+    /// Ends the connections listening on `channel` (as a PostgreSQL restart would); how many there were.
+    static func cutListening(on channel: String, client: PostgresClient) async -> Int {
+        let pattern = "LISTEN %" + channel + "%"
+        do {
+            let rows = try await client.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE \(pattern)", logger: .complaintTest)
+            return try await rows.collect().count
+        } catch {
+            return 0
+        }
+    }
+}
+
+/// Follows a `/v1/live` response in the background: what has arrived, and how it ended.
+final class LiveStreamReader: Sendable {
+    let status: Int
+    let headers: [String: String]
+    private let received = Mutex("")
+    /// `finished` (the server ended it properly) or the error that ended it; nil while open.
+    private let ending = Mutex<String?>(nil)
+    private let reader = Mutex<Task<Void, Never>?>(nil)
+
+    private init(status: Int, headers: [String: String]) {
+        self.status = status
+        self.headers = headers
+    }
+
+    static func open(_ url: String, key: String) async throws -> LiveStreamReader {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
+        var headers: [String: String] = [:]
+        for header in response.headers { headers[header.name.lowercased()] = header.value }
+        let stream = LiveStreamReader(status: Int(response.status.code), headers: headers)
+        let body = response.body
+        let task = Task { await stream.read(body) }
+        stream.reader.withLock { $0 = task }
+        return stream
+    }
+
+    private func read(_ body: HTTPClientResponse.Body) async {
+        do {
+            for try await chunk in body {
+                let text = String(buffer: chunk)
+                received.withLock { $0 += text }
+            }
+            ending.withLock { $0 = "finished" }
+        } catch {
+            let reason = "\(error)"
+            ending.withLock { $0 = reason }
+        }
+    }
+
+    var text: String { received.withLock { $0 } }
+    var outcome: String? { ending.withLock { $0 } }
+    var heartbeats: Int { text.components(separatedBy: ": heartbeat\n").count - 1 }
+
+    /// Stops reading (the connection goes).
+    func cancel() { reader.withLock { $0?.cancel() } }
+}
