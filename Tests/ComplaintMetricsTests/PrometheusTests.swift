@@ -56,6 +56,9 @@ struct PrometheusTests {
                 #"redress_kpi_open_complaints{hotel="SHA-PD01",severity="serious"} 1"#,
                 #"redress_kpi_open_complaints{hotel="SHA-PD01",severity="unknown"} 1"#,
                 #"redress_kpi_complaints_30d_by{hotel="SHA-PD01",category="noise"} 1"#,
+                #"redress_kpi_complaints_30d_by{hotel="SHA-PD01",category="unknown"} 1"#,
+                #"redress_kpi_complaints_30d_by{hotel="SHA-PD01",severity="serious"} 1"#,
+                #"redress_kpi_complaints_30d_by{hotel="SHA-PD01",channel="\#(ComplaintChannel.frontDesk.rawValue)"} 3"#,
                 #"redress_kpi_net_promoter_score{hotel="SHA-PD01"} 100"#,
             ]
             var exposition = ""
@@ -68,6 +71,11 @@ struct PrometheusTests {
             // Bounded labels: no complaint id, no guest.
             for story in stories { #expect(!exposition.contains(story.id.uuidString.lowercased())) }
             #expect(!exposition.contains("complaint_id") && !exposition.contains("guest"))
+
+            // When the gauges were last refreshed in full, for a staleness alert (time() - it > a few rounds).
+            let refreshed = exposition.split(separator: "\n").first { $0.hasPrefix("redress_kpi_refreshed_timestamp_seconds ") }
+            let refreshedAt = refreshed.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+            #expect(refreshedAt.map { abs($0 - Date().timeIntervalSince1970) < 120 } == true, "\(refreshed ?? "no redress_kpi_refreshed_timestamp_seconds")")
 
             let failure = try await Self.promtool(exposition)
             #expect(failure == nil, "promtool check metrics on /v1/metrics: \(failure ?? "")")
