@@ -78,13 +78,27 @@ import Testing
     }
 
     @Test func aDimensionWithoutDataIsLeftOutAndTheWeightsRenormalised() {
-        let totals = Self.figures(volume: 0)
+        // Four complaints, none resolved or answered yet, two guest notes.
+        let totals = Self.figures(volume: 4, notes: 2)
         let index = QualityIndex.compute(hotel: .init(id: "H1"), month: "2026-11", totals: totals, days: 30, settings: .init())
         #expect(index.dimensions["reliability"]?.score == nil)
         #expect(index.dimensions["responsiveness"]?.score == nil)
-        #expect(index.dimensions["empathy"]?.score == nil)
-        // No complaints at all: tangibles and assurance 100, and so the index.
+        // No facility, staff or safety complaint, none escalated: tangibles and assurance 100; half a note each: empathy 50.
         #expect(index.dimensions["tangibles"]?.score == 100)
-        #expect(index.score == 100)
+        #expect(index.dimensions["assurance"]?.score == 100)
+        #expect(index.dimensions["empathy"]?.score == 50)
+        let weights = MetricsSettings.QualityIndex().weights
+        let used = [QualityDimension.tangibles, .assurance, .empathy]
+        let expected = (100 * weights[.tangibles]! + 100 * weights[.assurance]! + 50 * weights[.empathy]!) / used.reduce(0) { $0 + weights[$1]! }
+        #expect(abs((index.score ?? 0) - expected) < 0.1)
+        #expect(index.unscoredReason == nil)
+    }
+
+    @Test func aMonthWithoutComplaintsHasNoScore() {
+        // Nothing registered is no evidence of perfect service (it scored 100): no dimension has a score, and the index says why.
+        let index = QualityIndex.compute(hotel: .init(id: "H1"), month: "2026-11", totals: Self.figures(volume: 0), days: 30, settings: .init())
+        #expect(index.score == nil)
+        #expect(index.unscoredReason == QualityIndex.noComplaints)
+        #expect(index.dimensions.count == 5 && index.dimensions.values.allSatisfy { $0.score == nil })
     }
 }

@@ -65,6 +65,11 @@ public struct MetricsAPI: Sendable {
                     let calendar = ZonedCalendar(timeZone: hotel.timeZone)
                     let today = calendar.day(of: scope.now)
                     let (first, last) = try Self.month(scope.parameters["month"], today: today, calendar: calendar)
+                    // A month that has not begun in the hotel's zone has nothing to score (it scored 100).
+                    guard first <= today else {
+                        throw Problem.validation(
+                            field: "query.month", rule: "\(first.description.prefix(7)) has not begun at \(hotel.id) (today there is \(today))")
+                    }
                     // The month so far: its per-month rates are scaled from the days that have passed.
                     let query = KPIQuery(hotels: [hotel], from: first, to: min(last, max(first, today)))
                     let report = try await KPIStore(settings: scope.settings).report(query, now: scope.now, on: connection, logger: logger)

@@ -15,8 +15,13 @@ public struct QualityIndex: Codable, Sendable, Hashable {
     public var hotelId: String
     public var month: String
     public var score: Double?
+    /// Why there is no ``score`` when a month has nothing to score (no complaints registered in it).
+    public var unscoredReason: String?
     public var dimensions: [String: Dimension]
     public var complaints: Int
+
+    /// ``unscoredReason`` of a month without complaints.
+    public static let noComplaints = "no complaints registered in the month"
 
     /// Days in an average month: per-month rates of a partial range are scaled to it.
     static let averageMonthDays = 30.436875
@@ -77,6 +82,9 @@ public struct QualityIndex: Codable, Sendable, Hashable {
             notesPerComplaint.map { 100 * min(1, $0) },
         ])
 
+        // Without complaints there is nothing to measure: "no facility complaints" would score 100.
+        if totals.volume == 0 { scores = [:] }
+
         let weightSum = settings.weights.values.reduce(0, +)
         var dimensions: [String: Dimension] = [:]
         var weighted = 0.0, usedWeight = 0.0
@@ -91,6 +99,6 @@ public struct QualityIndex: Codable, Sendable, Hashable {
         }
         return QualityIndex(
             hotelId: hotel.id, month: month, score: usedWeight > 0 ? ((weighted / usedWeight) * 10).rounded() / 10 : nil,
-            dimensions: dimensions, complaints: totals.volume)
+            unscoredReason: totals.volume == 0 ? noComplaints : nil, dimensions: dimensions, complaints: totals.volume)
     }
 }
