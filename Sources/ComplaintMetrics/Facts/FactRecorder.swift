@@ -9,7 +9,7 @@ import PostgresNIO
 /// across topics (earliest times with LEAST, latest with GREATEST, a value with the time it is the latest
 /// of), so replaying the topics (`redress metrics rebuild`) reproduces what the live service built.
 /// Counts (reopenings, SLA outcomes, guest-facing notes) add one per event; the inbox makes each event
-/// count once.
+/// count once. Every row a fact changes gets `fact_at = now()`, for the rebuild's comparison (migration 0002).
 public struct FactRecorder: Sendable {
     /// The `NOTIFY` channel of live updates (one per schema, so tests stay apart).
     public var liveChannel: String
@@ -47,10 +47,11 @@ public struct FactRecorder: Sendable {
             status: ComplaintStatus.registered.rawValue, at: data.registeredAt
         )
         try await live.notify(on: liveChannel, with: """
-            INSERT INTO complaints AS c (complaint_id, hotel_id, registered_at, channel, guest_key, vip, status, status_at)
+            INSERT INTO complaints AS c (complaint_id, hotel_id, registered_at, channel, guest_key, vip, status, status_at, fact_at)
             VALUES (\(data.complaintID), \(data.hotelID), \(data.registeredAt), \(data.channel.rawValue), \(data.guest.guestKey),
-                    \(data.guest.isVIP), \(ComplaintStatus.registered.rawValue), \(data.registeredAt))
+                    \(data.guest.isVIP), \(ComplaintStatus.registered.rawValue), \(data.registeredAt), now())
             ON CONFLICT (complaint_id) DO UPDATE SET
+                fact_at = now(),
                 hotel_id = EXCLUDED.hotel_id, registered_at = EXCLUDED.registered_at, channel = EXCLUDED.channel,
                 guest_key = EXCLUDED.guest_key, vip = EXCLUDED.vip,
                 status = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status ELSE c.status END,
@@ -79,7 +80,7 @@ public struct FactRecorder: Sendable {
                       AND p.registered_at < \(registeredAt) AND p.registered_at >= \(registeredAt)::timestamptz - make_interval(days => \(days)::int))
                 WHERE complaint_id = \(complaintID)
             )
-            UPDATE complaints SET is_repeat = true
+            UPDATE complaints SET is_repeat = true, fact_at = now()
             WHERE guest_key = \(guestKey) AND hotel_id = \(hotelID) AND complaint_id <> \(complaintID) AND is_repeat IS DISTINCT FROM true
               AND registered_at > \(registeredAt) AND registered_at <= \(registeredAt)::timestamptz + make_interval(days => \(days)::int)
             """, logger: logger)
@@ -92,10 +93,11 @@ public struct FactRecorder: Sendable {
             category: data.category.rawValue, at: data.classifiedAt
         )
         try await live.notify(on: liveChannel, with: """
-            INSERT INTO complaints AS c (complaint_id, hotel_id, category, severity, classified_at, registered_at)
+            INSERT INTO complaints AS c (complaint_id, hotel_id, category, severity, classified_at, registered_at, fact_at)
             VALUES (\(data.complaintID), \(event.hotelID), \(data.category.rawValue), \(data.severity.rawValue), \(data.classifiedAt),
-                    \(data.registeredAt))
+                    \(data.registeredAt), now())
             ON CONFLICT (complaint_id) DO UPDATE SET
+                fact_at = now(),
                 category = CASE WHEN c.classified_at IS NULL OR EXCLUDED.classified_at > c.classified_at
                                 THEN EXCLUDED.category ELSE c.category END,
                 severity = CASE WHEN c.classified_at IS NULL OR EXCLUDED.classified_at > c.classified_at
@@ -116,11 +118,13 @@ public struct FactRecorder: Sendable {
         )
         try await live.notify(on: liveChannel, with: """
             INSERT INTO complaints AS c (
-                complaint_id, hotel_id, department, assigned_at, category, severity, registered_at, escalation_level, status, status_at)
+                complaint_id, hotel_id, department, assigned_at, category, severity, registered_at, escalation_level, status, status_at,
+                fact_at)
             VALUES (\(data.complaintID), \(event.hotelID), \(data.department), \(data.assignedAt), \(data.category.rawValue),
                     \(data.severity.rawValue), \(data.registeredAt), \(data.escalationLevel),
-                    \(initial ? ComplaintStatus.assigned.rawValue : nil), \(initial ? data.assignedAt : nil))
+                    \(initial ? ComplaintStatus.assigned.rawValue : nil), \(initial ? data.assignedAt : nil), now())
             ON CONFLICT (complaint_id) DO UPDATE SET
+                fact_at = now(),
                 department = CASE WHEN c.assigned_at IS NULL OR EXCLUDED.assigned_at >= c.assigned_at
                                   THEN EXCLUDED.department ELSE c.department END,
                 assigned_at = GREATEST(c.assigned_at, EXCLUDED.assigned_at),
@@ -164,11 +168,12 @@ public struct FactRecorder: Sendable {
         try await live.notify(on: liveChannel, with: """
             INSERT INTO complaints AS c (
                 complaint_id, hotel_id, status, status_at, acknowledged_at, first_resolved_at, resolved_at, first_contact, root_cause,
-                reopen_count, satisfaction, nps, followed_up_at, closed_at, guest_notes)
+                reopen_count, satisfaction, nps, followed_up_at, closed_at, guest_notes, fact_at)
             VALUES (\(data.complaintID), \(event.hotelID), \(data.statusAfter.rawValue), \(at), \(acknowledgedAt), \(resolvedAt),
                     \(resolvedAt), \(firstContact), \(rootCause), \(reopenings), \(followUp?.satisfaction), \(followUp?.nps),
-                    \(followUp?.at), \(closedAt), \(guestNotes))
+                    \(followUp?.at), \(closedAt), \(guestNotes), now())
             ON CONFLICT (complaint_id) DO UPDATE SET
+                fact_at = now(),
                 status = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status ELSE c.status END,
                 status_at = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status_at ELSE c.status_at END,
                 acknowledged_at = LEAST(c.acknowledged_at, EXCLUDED.acknowledged_at),
@@ -244,11 +249,12 @@ public struct FactRecorder: Sendable {
         try await live.notify(on: liveChannel, with: """
             INSERT INTO complaints AS c (
                 complaint_id, hotel_id, acknowledge_met, acknowledge_breaches, resolve_met, resolve_breaches, escalation_level,
-                acknowledge_by, resolve_by, deadlines_at)
+                acknowledge_by, resolve_by, deadlines_at, fact_at)
             VALUES (\(data.complaintID), \(event.hotelID), \(acknowledge ? met : 0), \(acknowledge ? breached : 0),
                     \(resolve ? met : 0), \(resolve ? breached : 0), \(level),
-                    \(deadlines?.acknowledgeBy), \(paused ? nil : deadlines?.resolveBy), \(deadlines == nil ? nil : data.occurredAt))
+                    \(deadlines?.acknowledgeBy), \(paused ? nil : deadlines?.resolveBy), \(deadlines == nil ? nil : data.occurredAt), now())
             ON CONFLICT (complaint_id) DO UPDATE SET
+                fact_at = now(),
                 acknowledge_met = c.acknowledge_met + EXCLUDED.acknowledge_met,
                 acknowledge_breaches = c.acknowledge_breaches + EXCLUDED.acknowledge_breaches,
                 resolve_met = c.resolve_met + EXCLUDED.resolve_met,

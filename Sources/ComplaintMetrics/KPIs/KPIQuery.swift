@@ -21,6 +21,9 @@ public struct KPIQuery: Sendable, Hashable {
     public var severity: Severity?
     public var channel: ComplaintChannel?
     public var department: String?
+    /// Complaints left out of every figure (the rebuild's comparison leaves out those changed after its
+    /// replay's end marks); empty for the API.
+    public var excludedComplaints: [UUID] = []
 
     /// The longest range one question may span (a year and a day, for a leap year's Jan 1 – Dec 31 plus slack).
     public static let longestRangeDays = 366

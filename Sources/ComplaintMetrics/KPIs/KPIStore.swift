@@ -96,6 +96,11 @@ public struct KPIStore: Sendable {
             (\(category)::text IS NULL OR c.category = \(category)) AND (\(severity)::text IS NULL OR c.severity = \(severity))
             AND (\(channel)::text IS NULL OR c.channel = \(channel)) AND (\(department)::text IS NULL OR c.department = \(department))
             """)
+        // Only when there are any: the complaint id is not in the covering index the API's queries read alone.
+        if !query.excludedComplaints.isEmpty {
+            let excluded = try sql.bind(query.excludedComplaints)
+            sql.add(" AND NOT COALESCE(c.complaint_id = ANY(\(excluded)::uuid[]), false)")
+        }
     }
 
     private func complaintFigures(_ query: KPIQuery, scope: Scope, on connection: PostgresConnection, logger: Logger) async throws -> [KPIFigures] {
