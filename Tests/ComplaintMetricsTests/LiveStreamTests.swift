@@ -121,6 +121,37 @@ struct LiveStreamTests {
         }
     }
 
+    @Test("a stream ends when its key no longer covers the hotel it names; one without hotel= keeps only the hotels still covered")
+    func narrowedKey() async throws {
+        var parts = MetricsHarness.quietParts()
+        parts.liveHeartbeat = .milliseconds(200)
+        try await MetricsHarness.run(parts: parts) { harness in
+            let key = try await harness.key(.manager, hotels: ["SHA-PD01", "LON-KX02"])
+            let named = try await LiveStreamReader.open(harness.base + "/v1/live?hotel=SHA-PD01", key: key)
+            let all = try await LiveStreamReader.open(harness.base + "/v1/live", key: key)
+            #expect(named.status == 200 && all.status == 200)
+            #expect(await eventually(timeout: .seconds(30)) { named.text.contains(": connected") && all.text.contains(": connected") })
+            // Narrowed to London (as an operator would, in the access schema).
+            let id = try #require(APIKeySecret(parsing: Substring(key))).id
+            try await harness.client.query(
+                "UPDATE \(unescaped: AccessTables.schema.rawValue).api_keys SET hotels = \(["LON-KX02"]) WHERE id = \(id)", logger: .complaintTest)
+            #expect(await eventually(timeout: .seconds(30)) { named.outcome != nil }, "the stream naming SHA-PD01 is still open")
+            #expect(named.outcome == "finished")
+            // The other carries on, now without Shanghai's updates.
+            let heard = all.heartbeats
+            #expect(await eventually(timeout: .seconds(30)) { all.heartbeats >= heard + 2 })
+            #expect(all.outcome == nil)
+            let story = try ComplaintStory(hotel: "SHA-PD01", registeredAt: Date())
+            let london = try ComplaintStory(hotel: "LON-KX02", registeredAt: Date())
+            try await harness.publish([story, london])
+            try await harness.waitForApplied(KPIStageTests.eventCount([story, london]))
+            #expect(await eventually(timeout: .seconds(30)) { all.text.contains(london.id.uuidString.lowercased()) })
+            #expect(!all.text.contains(story.id.uuidString.lowercased()))
+            all.cancel()
+            named.cancel()
+        }
+    }
+
     @Test("a subscriber whose buffer overflowed is told to resync before anything else")
     func overflowResyncs() async throws {
         try await withTestClient { client in
