@@ -77,6 +77,22 @@ import Testing
         #expect(abs((index.score ?? 0) - expected) < 0.1)
     }
 
+    @Test func theLiveStreamSettingsComeFromTheEnvironmentAndABadOneNamesItsVariable() async throws {
+        let missing = "/nonexistent/metrics.json"
+        let defaults = try await MetricsConfiguration.load(environment: [:], configurationFile: missing)
+        #expect(defaults.liveHeartbeat == .seconds(15) && defaults.liveLimits == LiveFeed.Limits(perKey: 5, total: 500))
+        let set = try await MetricsConfiguration.load(
+            environment: ["METRICS_LIVE_HEARTBEAT_SECONDS": "5", "METRICS_LIVE_STREAMS_PER_KEY": "2", "METRICS_LIVE_STREAMS": "40"],
+            configurationFile: missing)
+        #expect(set.liveHeartbeat == .seconds(5) && set.liveLimits == LiveFeed.Limits(perKey: 2, total: 40))
+        for (variable, value) in [("METRICS_LIVE_STREAMS_PER_KEY", "0"), ("METRICS_LIVE_STREAMS", "many"), ("METRICS_LIVE_HEARTBEAT_SECONDS", "0")] {
+            let error = await #expect(throws: MetricsConfiguration.Invalid.self) {
+                try await MetricsConfiguration.load(environment: [variable: value], configurationFile: missing)
+            }
+            #expect(error?.description.hasPrefix(variable) == true, "\(error?.description ?? "no error")")
+        }
+    }
+
     @Test func aDimensionWithoutDataIsLeftOutAndTheWeightsRenormalised() {
         // Four complaints, none resolved or answered yet, two guest notes.
         let totals = Self.figures(volume: 4, notes: 2)
