@@ -10,6 +10,8 @@ import Foundation
 public struct ClassificationEngine: Sendable {
     public let matcher: RuleMatcher
     public let plugins: [any ClassifierPlugin]
+    /// Whether a plugin asks a model outside Redress (the explanation then says whether it answered).
+    let hasExternalPlugin: Bool
     public var severityPolicy: SeverityPolicy
     public var combiner = VerdictCombiner()
     /// Below this confidence the complaint is flagged for a person to check.
@@ -29,6 +31,7 @@ public struct ClassificationEngine: Sendable {
     ) {
         self.matcher = RuleMatcher(rules: rules)
         self.plugins = plugins
+        self.hasExternalPlugin = plugins.contains { $0.isExternal }
         self.severityPolicy = severityPolicy
         self.reviewThreshold = reviewThreshold
         self.seriousThreshold = seriousThreshold
@@ -41,6 +44,7 @@ public struct ClassificationEngine: Sendable {
     }
 
     public var rules: RuleSet { matcher.rules }
+
 
     /// The version string of explanations: rules and model versions joined, at most 64 characters.
     public var version: String {
@@ -83,6 +87,10 @@ public struct ClassificationEngine: Sendable {
     }
 
     /// Combines an assessment with the guest's history into the classification (pure, no I/O).
+    ///
+    /// The serious threshold and the not-minor floor apply to the higher of the built-in plugins'
+    /// chance of `serious` and the blend with an external model's (``VerdictCombiner``): an external
+    /// model may make a complaint more serious, never switch off the safety net; a rule cue always wins.
     public func finish(_ assessment: Assessment, history: GuestHistorySummary) -> Classification {
         finish(
             input: assessment.input, normalized: assessment.normalized, language: assessment.language, matches: assessment.matches,
@@ -148,6 +156,11 @@ public struct ClassificationEngine: Sendable {
             : "\(combined.category.rawValue) (\(Int((combined.categoryProbability * 100).rounded())) %), \(outcome.severity.rawValue)"
         if !outcome.reasons.isEmpty { summary += ": " + outcome.reasons.joined(separator: ", ") }
         if verdicts.isEmpty && !normalized.isBlank { summary += "; no plugin recognised anything" }
+        // Whether the external model took part, and what it said (it may raise severity, never lower it).
+        if hasExternalPlugin && !normalized.isBlank {
+            let views = combined.external.compactMap(\.externalView)
+            summary += views.isEmpty ? "; external model did not answer" : "; " + views.joined(separator: "; ")
+        }
         let explanation = ClassificationExplanation(
             classifier: combined.leadingPlugin ?? "none",
             version: version,

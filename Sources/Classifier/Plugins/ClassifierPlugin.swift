@@ -10,6 +10,13 @@ public protocol ClassifierPlugin: Sendable {
     /// How much the plugin's verdict counts against the others'.
     var weight: Double { get }
     func classify(_ request: ClassificationRequest) async -> PluginVerdict?
+    /// Whether the plugin asks a model outside Redress (the `http` plugin): its verdict may raise
+    /// severity but never lower it (``VerdictCombiner``), and the explanation says whether it took part.
+    var isExternal: Bool { get }
+}
+
+extension ClassifierPlugin {
+    public var isExternal: Bool { false }
 }
 
 /// A complaint as plugins see it: raw and normalised text plus what the rules matched, computed once.
@@ -49,6 +56,10 @@ public struct PluginVerdict: Sendable {
     public var matchedTerms: [String]
     /// From a model that remembers its training lines: how many of the nearest were serious.
     public var nearest: NearestLines?
+    /// From a model outside Redress (see ``ClassifierPlugin/isExternal``).
+    public var isExternal = false
+    /// What an external model answered, for the explanation ("maintenance, minor, confidence 0.9").
+    public var externalView: String?
 
     public init(
         plugin: String, version: String, categories: [Double], severities: [Double]? = nil, matchedRules: [String] = [], matchedTerms: [String] = [],

@@ -12,8 +12,15 @@ import NIOHTTP1
 ///
 /// Contract: `POST <url>` with `{"complaintId","hotelId","channel","text","language"}`; answer
 /// `200` with `{"category": "<category>", "severity": "<severity>"?, "confidence": 0…1?, "version": "…"?}`.
+///
+/// Its severity may raise the engine's, never lower it (``VerdictCombiner``). An answer without
+/// `confidence` counts as ``missingConfidence`` (a coin flip), not as certain.
 public struct HTTPClassifier: ClassifierPlugin {
     public let name = "http"
+    public var isExternal: Bool { true }
+    /// The confidence of an answer that gives none: low, so a bare `{"category": …}` does not weigh as
+    /// much as a model that says it is sure.
+    public static let missingConfidence = 0.5
     public var weight: Double
     public var url: String
     public var timeout: Duration
@@ -64,7 +71,7 @@ public struct HTTPClassifier: ClassifierPlugin {
                 return nil
             }
             let answer = try JSONDecoder().decode(Response.self, from: Data(response.body.readableBytesView))
-            let confidence = min(1, max(0, answer.confidence ?? 1))
+            let confidence = min(1, max(0, answer.confidence ?? Self.missingConfidence))
             var categories = [Double](repeating: (1 - confidence) / Double(ComplaintCategory.allCases.count - 1), count: ComplaintCategory.allCases.count)
             categories[ComplaintCategory.ordinal[answer.category]!] = confidence
             var severities: [Double]?
@@ -73,8 +80,14 @@ public struct HTTPClassifier: ClassifierPlugin {
                 distribution[Severity.ordinal[severity]!] = confidence
                 severities = distribution
             }
-            let version = (answer.version ?? "external").prefix(24)
-            return PluginVerdict(plugin: name, version: String(version), categories: categories, severities: severities)
+            let version = String((answer.version ?? "external").prefix(24))
+            var verdict = PluginVerdict(plugin: name, version: version, categories: categories, severities: severities)
+            verdict.isExternal = true
+            let printableVersion = String((answer.version ?? "").unicodeScalars.filter { ("!"..."~").contains($0) }.prefix(24).map(Character.init))
+            verdict.externalView = "external model\(printableVersion.isEmpty ? "" : " " + printableVersion): \(answer.category.rawValue), "
+                + (answer.severity.map(\.rawValue) ?? "no severity")
+                + (answer.confidence.map { ", confidence \(ClassificationEngine.rounded(min(1, max(0, $0))))" } ?? ", no confidence given")
+            return verdict
         } catch {
             logger.warning("external classifier failed (\(String(describing: type(of: error)))); using the built-in result")
             return nil
