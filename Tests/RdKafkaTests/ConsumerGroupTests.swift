@@ -27,6 +27,28 @@ struct ConsumerGroupTests {
         }
     }
 
+    @Test("a consumer that is running but not read yet (a replica still migrating) takes no partitions from the group")
+    func unreadConsumerTakesNoPartitions() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic(partitions: 4)
+        let group = "group-\(topic)"
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+        let reading = try KafkaConsumer(configuration: kafka.consumerConfiguration(groupID: group, topics: [topic]), logger: kafka.logger)
+        let idle = try KafkaConsumer(configuration: kafka.consumerConfiguration(groupID: group, topics: [topic]), logger: kafka.logger)
+        let received = Received()
+        try await withRunningServices([producer, idle, reading]) {
+            let task = Self.consume(reading, into: received)
+            defer { task.cancel() }
+            try await Self.waitUntil { reading.assignment.count == 4 }
+            for index in 0..<40 {
+                _ = try await producer.sendAndAwait(KafkaProducerMessage(topic: topic, key: "key-\(index)", value: "m\(index)"))
+            }
+            // Joined at creation, the idle one would hold half the partitions, their messages unread.
+            try await Self.waitUntil { received.count == 40 }
+            #expect(idle.assignment.isEmpty)
+        }
+    }
+
     @Test("two consumers split the partitions; when one leaves the other receives the rest")
     func splitAndTakeOver() async throws {
         let kafka = try KafkaTestEnvironment()

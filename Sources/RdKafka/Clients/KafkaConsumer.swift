@@ -22,9 +22,13 @@ public final class KafkaConsumer: Service, Sendable {
     private let eventExecutor: DedicatedThreadExecutor
     private let lifecycle = NIOLockedValueBox(Lifecycle.initialized)
     private let fatalError = NIOLockedValueBox<KafkaError?>(nil)
+    private let subscribed = NIOLockedValueBox(false)
 
-    /// Creates the consumer and subscribes it to `configuration.topics`.
-    /// - Throws: A ``KafkaError`` if a property is refused or the subscription fails.
+    /// Creates the consumer. It subscribes to `configuration.topics`, and so joins its group and is
+    /// given partitions, only when it is first read: a replica still applying its migrations (or
+    /// retrying them) would otherwise take its share of the partitions and leave them unread until
+    /// librdkafka's `max.poll.interval.ms` (5 minutes) dropped it from the group.
+    /// - Throws: A ``KafkaError`` if a property is refused.
     public init(configuration: KafkaConsumerConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
@@ -36,7 +40,16 @@ public final class KafkaConsumer: Service, Sendable {
         )
         self.pollExecutor = DedicatedThreadExecutor(label: "redress.kafka.consumer.poll.\(configuration.groupID)")
         self.eventExecutor = DedicatedThreadExecutor(label: "redress.kafka.consumer.events.\(configuration.groupID)")
-        try client.subscribe(topics: configuration.topics)
+    }
+
+    /// Subscribes at the first read (see ``init(configuration:logger:)``).
+    /// - Throws: A ``KafkaError`` with code `.subscription` if librdkafka refuses the topics.
+    private func subscribeOnce() throws {
+        try subscribed.withLockedValue { subscribed in
+            guard !subscribed else { return }
+            try client.subscribe(topics: configuration.topics)
+            subscribed = true
+        }
     }
 
     /// Every message of the subscribed topics, in partition order; ends when the consumer closes.
@@ -57,6 +70,7 @@ public final class KafkaConsumer: Service, Sendable {
     /// nothing is there does it hop to the poll executor and block for up to the poll interval.
     func poll(maximumCount: Int, topicNames: inout TopicNameCache) async throws -> [KafkaConsumerMessage] {
         if let fatal = fatalError.withLockedValue({ $0 }) { throw fatal }
+        try subscribeOnce()
         // The lock is held across the non-blocking poll, so `close()` cannot start in between.
         let ready = try lifecycle.withLockedValue { state -> [KafkaConsumerMessage] in
             guard state == .running || state == .initialized else { return [] }
@@ -137,7 +151,7 @@ public final class KafkaConsumer: Service, Sendable {
                         failure = error
                         return
                     }
-                    logger.info("consumer error", metadata: ["error": "\(error.reason)"])
+                    logger.warning("consumer error", metadata: ["error": "\(error.reason)"])
                 }
             }
         } onGracefulShutdown: {

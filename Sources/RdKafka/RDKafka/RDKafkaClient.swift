@@ -277,8 +277,12 @@ final class RDKafkaClient: Sendable {
                 if rd_kafka_fatal_error(handle.pointer, &buffer, buffer.count) != RD_KAFKA_RESP_ERR_NO_ERROR {
                     throw KafkaError.fatal(reason: String(errorBuffer: buffer))
                 }
-                // Consumer errors are informational: librdkafka recovers by itself.
-                logger.info("consumer error", metadata: ["error": "\(String(cString: rd_kafka_message_errstr(message)))"])
+                // librdkafka recovers by itself, but an operator must see these: a topic or group the
+                // service may not read, a topic that does not exist, a member dropped from its group
+                // for not polling (MAX_POLL_EXCEEDED) all leave the stage reading nothing.
+                logger.warning("consumer error", metadata: [
+                    "error": "\(String(cString: rd_kafka_message_errstr(message)))", "error.code": "\(String(cString: rd_kafka_err2name(error)))",
+                ])
                 continue
             }
             totalBytes += (message.pointee.key == nil ? 0 : message.pointee.key_len) + message.pointee.len
