@@ -141,7 +141,8 @@ let package = Package(
         .target(
             name: "Classifier",
             dependencies: [
-                "ComplaintPipeline", "ComplaintStore", "ComplaintEvents",
+                "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -49,9 +49,10 @@ public struct ClassificationStore: Sendable {
             logger: logger)
     }
 
-    /// Stores a verdict; returns `false` when the complaint was already classified.
+    /// Stores a verdict; returns `false` when the complaint was already classified (automatically, or
+    /// corrected by staff since: an automatic verdict never replaces a staff one).
     public func save(
-        _ classification: Classification, complaintID: UUID, hotelID: String, classifiedAt: Date,
+        _ classification: Classification, complaintID: UUID, hotelID: String, classifiedAt: Date, registeredAt: Date? = nil,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> Bool {
         let encoder = JSONEncoder()
@@ -62,11 +63,11 @@ public struct ClassificationStore: Sendable {
             """
             INSERT INTO classifications
                 (complaint_id, hotel_id, category, severity, priority, language, sentiment, flags, confidence, explanation,
-                 classifier, version, classified_at)
+                 classifier, version, classified_at, registered_at)
             VALUES (\(complaintID), \(hotelID), \(classification.category.rawValue), \(classification.severity.rawValue),
                     \(Int16(classification.priority)), \(classification.language), \(classification.sentiment), \(flags)::jsonb,
                     \(classification.confidence), \(explanation)::jsonb, \(classification.explanation.classifier),
-                    \(classification.explanation.version), \(classifiedAt))
+                    \(classification.explanation.version), \(classifiedAt), \(registeredAt))
             ON CONFLICT (complaint_id) DO NOTHING
             RETURNING complaint_id
             """,

@@ -51,7 +51,7 @@ public struct ClassifierHandler: PreparingEventHandler {
         let now = clock()
         let isNew = try await store.save(
             classification, complaintID: received.complaintID, hotelID: received.hotelID, classifiedAt: now,
-            on: context.connection, logger: context.logger)
+            registeredAt: received.registeredAt, on: context.connection, logger: context.logger)
         guard isNew else {
             context.logger.info("complaint already classified; not publishing again")
             return []

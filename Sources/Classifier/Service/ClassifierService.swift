@@ -1,6 +1,8 @@
+import Access
 import ComplaintEvents
 import ComplaintPipeline
 import ComplaintStore
+import Hummingbird
 import Logging
 import Prometheus
 
@@ -33,8 +35,22 @@ public enum ClassifierService {
             "classifier.version": "\(engine.version)",
         ])
         let handler = ClassifierHandler(engine: engine)
-        return StageRuntime(
+        var runtime = StageRuntime(
             service: .classifier, settings: settings, inputs: [StageInput(Topics.received, preparing: handler)], registry: registry,
             logger: logger)
+        runtime.addRoutes = correctionRoutes()
+        return runtime
+    }
+
+    /// Staff corrections (`PUT /v1/complaints/{id}/classification`), publishing on `outputTopic`.
+    public static func correctionRoutes(
+        outputTopic: Topic<ComplaintClassified> = Topics.classified
+    ) -> @Sendable (Router<RedressRequestContext>, StageResources) -> Void {
+        { router, resources in
+            ClassificationCorrectionAPI(
+                store: resources.requestStore, database: resources.database, authentication: resources.authentication,
+                outputTopic: outputTopic
+            ).addRoutes(to: router)
+        }
     }
 }

@@ -1,0 +1,152 @@
+import Access
+import Classifier
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import RdKafka
+import RdKafkaTestKit
+import Testing
+
+/// Staff correct a verdict through `PUT /v1/complaints/{id}/classification`: assignment and the SLA
+/// watcher act on a newer verdict, and nothing produced one before.
+@Suite("Staff corrections of a verdict", .timeLimit(.minutes(3)))
+struct ClassificationCorrectionTests {
+    @Test("a manager's correction is checked, stored, published once as a newer staff verdict, and no automatic verdict replaces it")
+    func correction() async throws {
+        let kafka = try KafkaTestEnvironment()
+        // One partition each way: what the stage publishes comes out in the order it was caused.
+        let input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 1))
+        let output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 1))
+        let database = try await TestDatabase.shared.configuration()
+        let service = RedressService.classifier.isolated()
+        let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
+        let engine = try ClassifierService.makeEngine(configuration: Repository.configuration(), logger: kafka.logger)
+        var runtime = StageRuntime(
+            service: service, settings: settings, inputs: [StageInput(input, preparing: ClassifierHandler(engine: engine, outputTopic: output))],
+            logger: kafka.logger)
+        runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
+        runtime.addRoutes = ClassifierService.correctionRoutes(outputTopic: output)
+
+        var fixture = try EventFixtures.received()
+        fixture.data.text = "The bedside lamp flickers now and then."
+        fixture.data.guest.isVIP = false
+        let received = fixture
+        let hotel = received.hotelID
+        let id = received.data.complaintID.lowercasedString
+
+        try await withIsolatedStage(runtime) { base, client in
+            let (keys, admin) = try await APIKeyStore.forTests(client: client)
+            func key(_ name: String, _ role: AccessRole, _ hotels: [String]) async throws -> String {
+                try await keys.create(name: name, role: role, hotels: hotels, client: client, logger: .complaintTest).key.description
+            }
+            let manager = try await key("dm-wang.li", .manager, [hotel])
+            let otherManager = try await key("dm-other", .manager, ["OTHER-01"])
+            let staff = try await key("fd-li.wei", .staff, [hotel])
+            func put(_ key: String?, _ body: String?, complaint: String = id, idempotencyKey: String? = nil, contentType: String? = "application/json") async throws -> HTTPReply {
+                try await plainRequest(
+                    .PUT, base + "/v1/complaints/\(complaint)/classification", key: key, body: body, contentType: contentType,
+                    headers: idempotencyKey.map { [("Idempotency-Key", $0)] } ?? [])
+            }
+            let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+            let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [output.name]), logger: kafka.logger)
+            try await withRunningServices([producer, consumer]) {
+                func send(_ event: EventEnvelope<ComplaintReceived>) async throws {
+                    _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                        topic: input.name, key: ByteBuffer(string: event.data.complaintID.lowercasedString),
+                        value: ByteBuffer(bytes: try input.encode(event))))
+                }
+                func next() async throws -> EventEnvelope<ComplaintClassified> {
+                    // Decoding validates the event against the contract (the Swift rules agree with schemas/events).
+                    try output.decode(Array(try #require(try await consumer.collect(1).first).value.readableBytesView))
+                }
+                let good = #"{"category":"safety_security","severity":"serious","reason":"the lamp's cable is melted; a fire risk"}"#
+                // Not classified yet: nothing to correct.
+                #expect(try await put(manager, good).status == 404)
+                try await send(received)
+                let automatic = try await next()
+                #expect(automatic.data.severity != .serious)
+                #expect(automatic.data.registeredAt == received.data.registeredAt)
+
+                // Auth, scope and validation: problem+json naming the field, and nothing written.
+                #expect(try await put(nil, good).status == 401)
+                #expect(try await put(staff, good).status == 403)
+                #expect(try await put(otherManager, good).status == 404, "another hotel's complaint is answered as a missing one")
+                #expect(try await put(manager, good, complaint: UUID().uuidString.lowercased()).status == 404)
+                #expect(try await put(manager, good, contentType: "text/plain").status == 415)
+                for (body, field) in [
+                    (#"{"category":"plumbing","severity":"serious","reason":"x"}"#, "category"),
+                    (#"{"category":"maintenance","severity":"urgent","reason":"x"}"#, "severity"),
+                    (#"{"category":"maintenance","severity":"serious","reason":"  "}"#, "reason"),
+                    (#"{"category":"maintenance","severity":"serious"}"#, "reason"),
+                    (#"{"category":"maintenance","severity":"serious","reason":"\#(String(repeating: "x", count: 301))"}"#, "reason"),
+                ] {
+                    let reply = try await put(manager, body)
+                    #expect(reply.status == 422, "\(body): \(reply.body)")
+                    #expect(reply.headers["content-type"] == "application/problem+json")
+                    #expect((reply.json["errors"] as? [[String: Any]])?.first?["field"] as? String == field, "\(body): \(reply.body)")
+                }
+                #expect(try await put(manager, good, idempotencyKey: "bad key with spaces").status == 422)
+                #expect(try await client.scalar("SELECT classifier FROM \(unescaped: service.schema.rawValue).classifications", as: String.self) != "staff")
+
+                // The correction.
+                let reply = try await put(manager, good, idempotencyKey: "fix-1")
+                #expect(reply.status == 200, "\(reply.body)")
+                #expect(reply.json["severity"] as? String == "serious")
+                let corrected = try await next()
+                #expect(corrected.data.category == .safetySecurity)
+                #expect(corrected.data.severity == .serious)
+                #expect(corrected.data.priority == 1)
+                #expect(corrected.data.classifiedAt > automatic.data.classifiedAt)
+                #expect(corrected.data.registeredAt == received.data.registeredAt)
+                #expect(!corrected.data.flags.needsHumanReview)
+                #expect(corrected.data.flags.involvesSafety)
+                #expect(corrected.data.confidence == 1)
+                #expect(corrected.data.explanation.classifier == "staff")
+                #expect(corrected.data.explanation.matchedRules == ["staff_correction"])
+                let summary = try #require(corrected.data.explanation.summary)
+                #expect(summary.contains("set by staff dm-wang.li"), "\(summary)")
+                #expect(summary.contains("the lamp's cable is melted; a fire risk"))
+                #expect(summary.contains("the classifier said maintenance"), "\(summary)")
+                #expect(corrected.hotelID == hotel)
+                #expect(corrected.subject == id)
+
+                // Idempotency: the same request again answers the first outcome and publishes nothing;
+                // the key with another request is refused; the same verdict again without a key changes nothing.
+                let repeated = try await put(manager, good, idempotencyKey: "fix-1")
+                #expect(repeated.status == 200)
+                #expect(repeated.headers["idempotent-replayed"] == "true")
+                #expect(repeated.body == reply.body)
+                let reused = try await put(manager, #"{"category":"maintenance","severity":"moderate","reason":"second thoughts"}"#, idempotencyKey: "fix-1")
+                #expect(reused.status == 422)
+                #expect((reused.json["errors"] as? [[String: Any]])?.first?["field"] as? String == "header.Idempotency-Key")
+                let same = try await put(manager, good)
+                #expect(same.status == 200)
+                #expect(same.json["classifiedAt"] as? String == reply.json["classifiedAt"] as? String)
+
+                // An automatic verdict never replaces the staff one: the same complaint registered again
+                // (a new event id, past the inbox: a replay of the topic) publishes nothing. A second
+                // complaint behind it on the one partition shows the stage has read past it.
+                try await send(try EventFixtures.received(complaintID: received.data.complaintID))
+                var sentinel = try EventFixtures.received()
+                sentinel.data.text = "Loud music from the room next door until 3am"
+                try await send(sentinel)
+                let after = try await next()
+                #expect(after.data.complaintID == sentinel.data.complaintID, "the redelivered complaint was published again")
+                #expect(try await client.scalar(
+                    "SELECT classifier FROM \(unescaped: service.schema.rawValue).classifications WHERE complaint_id = \(received.data.complaintID)",
+                    as: String.self) == "staff")
+                #expect(try await client.scalar(
+                    "SELECT count(*)::int FROM \(unescaped: service.schema.rawValue).classification_corrections", as: Int.self) == 1)
+                #expect(try await client.scalar(
+                    "SELECT count(*)::int FROM \(unescaped: service.schema.rawValue).outbox", as: Int.self) == 3)
+                _ = admin
+            }
+        }
+    }
+}
