@@ -87,7 +87,7 @@ struct ReplayCommand: AsyncParsableCommand {
             let service = try StageReplay.replayService(of: .classifier, stamp: "\(Int(Date().timeIntervalSince1970))")
             let runtime = StageRuntime(
                 service: service, settings: settings,
-                inputs: [StageInput(input, preparing: ClassifierHandler(engine: engine, outputTopic: output))], logger: logger)
+                inputs: [ClassifierService.input(input, ClassifierHandler(engine: engine, outputTopic: output))], logger: logger)
             print("replaying \(input.name) into schema \(service.schema) (consumer group \(service.executable)), classifier \(engine.version)")
             if start != nil { print("  (reading from 30 days before --from: a repeat complaint depends on the guest's complaints of the 30 days before it)") }
             fflushStandardOutput()

@@ -6,6 +6,7 @@ import ComplaintTesting
 import Foundation
 import Logging
 import PostgresNIO
+import Prometheus
 import Testing
 
 /// Two complaints of one guest on different partitions can be classified at the same moment (a
@@ -61,7 +62,7 @@ struct GuestHistoryLockTests {
                         """
                         SELECT count(*)::int FROM pg_locks
                         WHERE locktype = 'advisory' AND NOT granted AND objsubid = 2
-                          AND classid = hashtext('redress.classifier.guest')::oid AND objid = hashtext(\(first.data.hotelID + "|" + guestKey))::oid
+                          AND classid = hashtext(\(ClassificationStore.guestLockSpace + service.schema.rawValue))::oid AND objid = hashtext(\(first.data.hotelID + "|" + guestKey))::oid
                         """, logger: .complaintTest).collect()
                     return (try? rows?.first?.decode(Int.self)) == 1 || secondDone.isSet
                 }
@@ -74,6 +75,68 @@ struct GuestHistoryLockTests {
                 #expect(results[2]?.severity != .minor)
             }
         }
+    }
+}
+
+/// A replay (into a schema of its own) and the live service take their guest locks in different key
+/// spaces, and the stage applies one event per transaction, since its handler locks another complaint's guest.
+@Suite("Guest locks per schema, one event per transaction", .timeLimit(.minutes(2)))
+struct GuestLockIsolationTests {
+    @Test("a guest lock held in one schema does not hold up the same guest's classification in another")
+    func replayDoesNotBlockLive() async throws {
+        let live = RedressService.classifier.isolated()
+        let replay = RedressService.classifier.isolated()
+        try await withMigratedSchema(of: live) { liveStore, client in
+            try await withMigratedSchema(of: replay) { replayStore, _ in
+                let event = try EventFixtures.received()
+                let guestKey = try #require(event.data.guest.guestKey)
+                let visit = GuestVisit(
+                    guestKey: guestKey, hotelID: event.data.hotelID, reservationReference: event.data.guest.reservationReference,
+                    complaintID: event.data.complaintID, registeredAt: event.data.registeredAt)
+                let store = ClassificationStore()
+                let (held, heldNow) = AsyncStream<Void>.makeStream()
+                let (release, releaseNow) = AsyncStream<Void>.makeStream()
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    // The replay holds the guest's lock in an open transaction.
+                    tasks.addTask {
+                        try await replayStore.write { connection, logger in
+                            try await store.lockGuest(of: visit, on: connection, logger: logger)
+                            heldNow.yield()
+                            for await _ in release { break }
+                            return ((), [])
+                        }
+                    }
+                    for await _ in held { break }
+                    // Its lock is in the replay schema's key space …
+                    let replayLocks = try await client.scalar(
+                        """
+                        SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2
+                          AND classid = hashtext(\(ClassificationStore.guestLockSpace + replay.schema.rawValue))::oid
+                          AND objid = hashtext(\(event.data.hotelID + "|" + guestKey))::oid
+                        """, as: Int.self)
+                    #expect(replayLocks == 1)
+                    // … so the live service takes the same guest's lock at once (a wait would end in the lock timeout).
+                    try await liveStore.write { connection, logger in
+                        try await connection.query("SET LOCAL lock_timeout = '10s'", logger: logger)
+                        try await store.lockGuest(of: visit, on: connection, logger: logger)
+                        return ((), [])
+                    }
+                    releaseNow.yield()
+                    try await tasks.waitForAll()
+                }
+            }
+        }
+    }
+
+    @Test("the service's and a replay's input apply one event per transaction")
+    func oneEventPerTransaction() throws {
+        let settings = ServiceSettings.forTests(kafkaBrokers: ["127.0.0.1:9"], databaseURL: "postgres://nobody@127.0.0.1:9/none")
+        let runtime = try ClassifierService.makeRuntime(
+            settings: settings, configuration: Repository.configuration(), registry: PrometheusCollectorRegistry(),
+            logger: Logger(label: "classifier-tests"))
+        #expect(runtime.inputs.count == 1)
+        #expect(runtime.inputs.allSatisfy { !$0.sharesTransactions })
+        #expect(!ClassifierService.input(Topics.received, ClassifierHandler(engine: Repository.engine)).sharesTransactions)
     }
 }
 

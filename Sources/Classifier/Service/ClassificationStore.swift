@@ -16,9 +16,22 @@ public struct ClassificationStore: Sendable {
     /// classified at the same moment (a backlog after an outage is read that way): without the lock
     /// each reads the history before the other has recorded itself, and neither is a repeat — nor the
     /// third of a stay serious. With it the second waits, then sees the first.
+    ///
+    /// The lock's key space is named after the schema the connection works in (``guestLockSpace`` +
+    /// the schema: `redress.classifier.guest:classifier` for the live service), so a replay into a
+    /// `classifier_replay_…` schema of its own never waits on the live service's guests, nor they on it.
     public func lockGuest(of visit: GuestVisit, on connection: PostgresConnection, logger: Logger) async throws {
-        try await SubjectLock.acquire(["\(visit.hotelID)|\(visit.guestKey)"], keySpace: "redress.classifier.guest", on: connection, logger: logger)
+        let subject = "\(visit.hotelID)|\(visit.guestKey)"
+        _ = try await connection.query(
+            """
+            SELECT pg_advisory_xact_lock(hashtext(\(Self.guestLockSpace) || coalesce(current_schema(), '')), hashtext(\(subject)))
+            """,
+            logger: logger
+        ).collect()
     }
+
+    /// The guest lock's key space without its schema (see ``lockGuest(of:on:logger:)``).
+    public static let guestLockSpace = "redress.classifier.guest:"
 
     /// How many earlier complaints of this guest the schema holds (see ``GuestVisit/summary(of:)``).
     public func history(for visit: GuestVisit, on connection: PostgresConnection, logger: Logger) async throws -> GuestHistorySummary {

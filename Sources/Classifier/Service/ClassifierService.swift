@@ -36,10 +36,18 @@ public enum ClassifierService {
         ])
         let handler = ClassifierHandler(engine: engine)
         var runtime = StageRuntime(
-            service: .classifier, settings: settings, inputs: [StageInput(Topics.received, preparing: handler)], registry: registry,
-            logger: logger)
+            service: .classifier, settings: settings, inputs: [input(Topics.received, handler)], registry: registry, logger: logger)
         runtime.addRoutes = correctionRoutes()
         return runtime
+    }
+
+    /// The classifier's input: `topic` to `handler`, one event per transaction. The handler locks
+    /// "another complaint of the same guest" (``ClassificationStore/lockGuest(of:on:logger:)``), a row
+    /// beyond the transaction's own complaints: events sharing a transaction would take those locks in
+    /// no common order across partitions (deadlocks under a backlog), and a shared transaction rolled
+    /// back would ask an external model again for each of its events. The service and a replay use it.
+    public static func input(_ topic: Topic<ComplaintReceived>, _ handler: ClassifierHandler) -> StageInput {
+        StageInput(topic, preparing: handler).oneEventPerTransaction()
     }
 
     /// Staff corrections (`PUT /v1/complaints/{id}/classification`), publishing on `outputTopic`.
