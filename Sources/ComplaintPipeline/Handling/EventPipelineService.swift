@@ -28,6 +28,10 @@ public struct PipelineConfiguration: Sendable {
     /// partition's fetched chunk (see ``StageRuntime``'s `max.partition.fetch.bytes`), so that the reader
     /// reaches the other partitions' messages while one lane is busy.
     public var maximumInFlight = 2048
+    /// Messages queued for one partition's lane at which its partition is paused (resumed at half):
+    /// a lane retrying a failure for long holds back its own partition, while the reader goes on
+    /// with the others and keeps polling. `nil`: a quarter of ``maximumInFlight``.
+    public var maximumQueuedPerPartition: Int?
     /// The client's connections start with ``schema`` on their `search_path` (the runtime's own pool),
     /// so transactions need no `SET LOCAL search_path`; `false` for a pool shared across schemas.
     public var connectionsUseSchema = false
@@ -158,6 +162,7 @@ public final class EventPipelineService: Service {
     /// partitions appear; waits while too many messages are in flight.
     private func read(opening laneOpener: AsyncStream<LaneQueue>.Continuation, flow: LaneFlow) async throws {
         var lanes: [String: LaneQueue] = [:]
+        let laneLimit = configuration.maximumQueuedPerPartition ?? max(1, configuration.maximumInFlight / 4)
         defer {
             // What is still queued is skipped (its offset is not stored: it is redelivered).
             flow.stopTaking()
@@ -168,14 +173,26 @@ public final class EventPipelineService: Service {
                 if let stop = configuration.stopOffsets?[message.topic]?[message.partition.rawValue], message.offset.rawValue >= stop {
                     continue
                 }
-                guard await flow.admit() else { return }
                 let key = "\(message.topic)#\(message.partition.rawValue)"
-                if lanes[key] == nil {
-                    let lane = LaneQueue()
+                let lane: LaneQueue
+                if let open = lanes[key] {
+                    lane = open
+                } else {
+                    let consumer = self.consumer
+                    let (topic, partition) = (message.topic, message.partition)
+                    lane = LaneQueue(limit: laneLimit, flow: flow) { pause in
+                        if pause { consumer.pause(topic: topic, partition: partition) } else { consumer.resume(topic: topic, partition: partition) }
+                    }
                     lanes[key] = lane
                     laneOpener.yield(lane)
                 }
-                lanes[key]!.append(message)
+                if lane.isPaused {
+                    guard flow.isTaking else { return }
+                    lane.append(message, counted: false)
+                } else {
+                    guard await flow.admit() else { return }
+                    lane.append(message, counted: true)
+                }
             }
         }
     }
@@ -191,7 +208,7 @@ public final class EventPipelineService: Service {
                 if Task.isCancelled { flow.stopTaking() }
                 return
             }
-            defer { flow.release(messages.count) }
+            defer { lane.done(messages.count) }
             do {
                 var index = messages.startIndex
                 lane: while index < messages.endIndex, flow.isTaking {

@@ -3,22 +3,77 @@ import RdKafka
 
 /// The messages of one partition waiting for its lane. Unlike a stream, it hands over everything
 /// queued at once (up to a maximum), so a lane under a backlog can apply several in one transaction.
+///
+/// A lane whose queue reaches its limit has its partition paused (the consumer goes on polling the
+/// others, and stays in its group), and resumed once the lane has taken half of it: one partition whose
+/// events keep failing holds back only itself, not every partition behind a full reader. A paused
+/// lane's messages stop counting against the pipeline's in-flight bound (``LaneFlow``): those that
+/// still arrive were fetched before the pause, a bounded overshoot.
 final class LaneQueue: Sendable {
     private struct State {
         var messages: [KafkaConsumerMessage] = []
         var finished = false
         var waiter: CheckedContinuation<Void, Never>?
+        var paused = false
+        /// Taken by the lane and not yet done.
+        var inProcess = 0
+        /// How many of the held messages (in process, then queued: they are done in order) do not
+        /// count against the flow: all of them from a pause on, until they are done.
+        var uncounted = 0
     }
 
     private let state = NIOLockedValueBox(State())
+    private let limit: Int
+    private let flow: LaneFlow
+    private let pause: @Sendable (Bool) -> Void
 
-    func append(_ message: KafkaConsumerMessage) {
+    /// - Parameters:
+    ///   - limit: Queued messages at which the partition is paused (resumed at half of it).
+    ///   - flow: The pipeline's in-flight bound, which the reader admits counted messages through.
+    ///   - pause: Pauses (`true`) or resumes (`false`) the lane's partition; called under the lane's
+    ///     lock, so a pause and a resume are never applied out of order (it must not block).
+    init(limit: Int = .max, flow: LaneFlow, pause: @escaping @Sendable (Bool) -> Void = { _ in }) {
+        self.limit = max(1, limit)
+        self.flow = flow
+        self.pause = pause
+    }
+
+    /// Whether the partition is paused: its messages still arriving were fetched before the pause, and
+    /// are appended without waiting for room in the flow.
+    var isPaused: Bool { state.withLockedValue { $0.paused } }
+
+    /// Queues `message`; `counted` if the reader admitted it through the flow.
+    func append(_ message: KafkaConsumerMessage, counted: Bool) {
         let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            if !counted {
+                // Resumed meanwhile: it counts like any other (one over the bound at most).
+                if state.paused { state.uncounted += 1 } else { flow.admitAtOnce() }
+            }
             state.messages.append(message)
+            if state.messages.count >= limit {
+                if !state.paused {
+                    state.paused = true
+                    let held = state.messages.count + state.inProcess
+                    flow.release(held - state.uncounted)
+                    state.uncounted = held
+                }
+                // Also when paused already: a rebalance that gave the partition back un-paused it.
+                pause(true)
+            }
             defer { state.waiter = nil }
             return state.waiter
         }
         waiter?.resume()
+    }
+
+    /// The lane is done with the `count` messages it took first (applied or skipped).
+    func done(_ count: Int) {
+        state.withLockedValue { state in
+            state.inProcess -= count
+            let counted = max(0, count - state.uncounted)
+            state.uncounted = max(0, state.uncounted - count)
+            flow.release(counted)
+        }
     }
 
     /// No more messages will come; the lane ends once it has taken what is queued.
@@ -38,8 +93,14 @@ final class LaneQueue: Sendable {
             let taken = state.withLockedValue { state -> [KafkaConsumerMessage]? in
                 guard !state.messages.isEmpty else { return state.finished ? [] : nil }
                 let count = min(maximum, state.messages.count)
-                defer { state.messages.removeFirst(count) }
-                return Array(state.messages.prefix(count))
+                let taken = Array(state.messages.prefix(count))
+                state.messages.removeFirst(count)
+                state.inProcess += count
+                if state.paused && state.messages.count <= limit / 2 {
+                    state.paused = false
+                    pause(false)
+                }
+                return taken
             }
             if let taken { return taken }
             await withTaskCancellationHandler {
@@ -82,6 +143,12 @@ final class LaneFlow: Sendable {
 
     var isTaking: Bool { state.withLockedValue { $0.taking } }
     var hasFailed: Bool { state.withLockedValue { $0.failed } }
+
+    /// Counts a message without waiting for room: one that reached a lane just after the lane resumed
+    /// (at most one over the bound; waiting would stop the reader polling every partition).
+    func admitAtOnce() {
+        state.withLockedValue { $0.inFlight += 1 }
+    }
 
     /// Waits for room for one more message; `false` once lanes stopped taking.
     func admit() async -> Bool {

@@ -122,6 +122,19 @@ public final class KafkaConsumer: Service, Sendable {
         }
     }
 
+    /// Stops fetching `partition` of `topic` until ``resume(topic:partition:)``, keeping it assigned (the
+    /// consumer goes on polling, so it stays in its group): a reader whose handling of one partition is
+    /// behind holds back only that partition. What librdkafka fetched of it but did not hand over is
+    /// dropped and fetched again on resume; messages already handed over are not.
+    public func pause(topic: String, partition: KafkaPartition) {
+        client.setPaused(true, partitions: [(topic, partition.rawValue)])
+    }
+
+    /// Fetches `partition` of `topic` again, from the first message not handed over yet.
+    public func resume(topic: String, partition: KafkaPartition) {
+        client.setPaused(false, partitions: [(topic, partition.rawValue)])
+    }
+
     /// The partitions this consumer currently owns, as `topic/partition` pairs.
     public var assignment: [(topic: String, partition: KafkaPartition)] {
         client.assignment().map { ($0.topic, KafkaPartition(rawValue: $0.partition)) }

@@ -370,6 +370,19 @@ final class RDKafkaClient: Sendable {
         return notAssigned
     }
 
+    /// Stops (`pause`) or restarts fetching `partitions`; librdkafka drops what it fetched of a paused
+    /// partition but has not handed over, and fetches again from the next offset not handed over when
+    /// it is resumed. Partitions not assigned (any more) are passed over. Non-blocking.
+    func setPaused(_ pause: Bool, partitions: [(topic: String, partition: Int32)]) {
+        guard !partitions.isEmpty else { return }
+        let list = RDKafkaTopicPartitionList(capacity: partitions.count)
+        for entry in partitions { list.add(topic: entry.topic, partition: entry.partition, offset: Int64(RD_KAFKA_OFFSET_INVALID)) }
+        let result = list.withListPointer { pause ? rd_kafka_pause_partitions(handle.pointer, $0) : rd_kafka_resume_partitions(handle.pointer, $0) }
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.debug("pause/resume not applied", metadata: ["error": "\(String(cString: rd_kafka_err2name(result)))", "pause": "\(pause)"])
+        }
+    }
+
     /// Commits stored offsets synchronously. *Blocking.*
     func commitStoredOffsets() throws {
         let result = rd_kafka_commit(handle.pointer, nil, 0)
