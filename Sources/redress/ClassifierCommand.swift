@@ -12,36 +12,44 @@ struct ClassifierCommand: AsyncParsableCommand {
         subcommands: [Train.self, Eval.self, Bench.self]
     )
 
-    /// Where the engine's files are; defaults as the service finds them.
+    /// The engine's settings: the service's own (`ClassifierConfiguration.load()`: `CLASSIFIER_*`
+    /// variables, then the service's configuration file, then the defaults), so `eval` and `bench` run
+    /// exactly what the service runs; an option given here overrides its setting. The external model
+    /// (`http`) is always left out.
     struct EngineOptions: ParsableArguments {
-        @Option(help: "Rules file (default: \(ClassifierConfiguration.defaultRulesPath)).")
+        @Option(help: "Rules file (default: CLASSIFIER_RULES_FILE, else \(ClassifierConfiguration.defaultRulesPath)).")
         var rules: String?
-        @Option(help: "Model file (default: \(ClassifierConfiguration.defaultModelPath)).")
+        @Option(help: "Model file (default: CLASSIFIER_MODEL_FILE, else \(ClassifierConfiguration.defaultModelPath)).")
         var model: String?
-        @Option(help: "Comma-separated plugins in order (default: keyword,logistic).")
+        @Option(help: "Comma-separated plugins in order (default: CLASSIFIER_PLUGINS, else keyword,logistic; http is left out).")
         var plugins: String?
         @Option(help: "Weight of the rules' vote (default: \(ClassifierConfiguration().keywordWeight)).")
         var keywordWeight: Double?
         @Option(help: "Weight of the model's vote (default: \(ClassifierConfiguration().modelWeight)).")
         var modelWeight: Double?
-        @Option(help: "Probability of serious from which an unsure complaint is serious, for review (default: \(ClassifierConfiguration.defaultSeriousThreshold); 1 turns it off).")
+        @Option(help: "Probability of serious from which an unsure complaint is serious, for review (default: CLASSIFIER_SERIOUS_THRESHOLD, else \(ClassifierConfiguration.defaultSeriousThreshold); 1 turns it off).")
         var seriousThreshold: Double?
 
-        func configuration() -> ClassifierConfiguration {
-            var configuration = ClassifierConfiguration()
-            configuration.rulesFile = rules ?? ServiceFiles.locate(ClassifierConfiguration.defaultRulesPath)
-            configuration.modelFile = model ?? ServiceFiles.locate(ClassifierConfiguration.defaultModelPath)
+        func configuration() async throws -> ClassifierConfiguration {
+            var configuration = try await ClassifierConfiguration.load()
+            if let rules { configuration.rulesFile = rules }
+            if let model { configuration.modelFile = model }
             if let keywordWeight { configuration.keywordWeight = keywordWeight }
             if let modelWeight { configuration.modelWeight = modelWeight }
             if let seriousThreshold { configuration.seriousThreshold = seriousThreshold }
-            if let plugins {
-                configuration.plugins = plugins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            }
+            if let plugins { configuration.plugins = try ClassifierConfiguration.pluginList(plugins, variable: "--plugins") }
+            configuration.plugins.removeAll { $0 == "http" }
             return configuration
         }
 
-        func engine() throws -> ClassificationEngine {
-            try ClassifierService.makeEngine(configuration: configuration(), logger: Logger(label: "redress.classifier"))
+        /// What the engine runs with, printed before the figures.
+        static func describe(_ configuration: ClassifierConfiguration) -> String {
+            "engine \(configuration.plugins.joined(separator: "+")), keyword weight \(configuration.keywordWeight), model weight \(configuration.modelWeight), "
+                + "serious threshold \(configuration.seriousThreshold), review threshold \(configuration.reviewThreshold)"
+        }
+
+        func engine() async throws -> ClassificationEngine {
+            try ClassifierService.makeEngine(configuration: try await configuration(), logger: Logger(label: "redress.classifier"))
         }
     }
 
@@ -137,9 +145,9 @@ struct ClassifierCommand: AsyncParsableCommand {
                 }
             }
             let evaluation: Evaluation
+            let configuration = try await engineOptions.configuration()
+            print(EngineOptions.describe(configuration))
             if let splitModel {
-                var configuration = engineOptions.configuration()
-                configuration.plugins = configuration.plugins.filter { $0 != "http" }
                 let rules = try RuleSetLoader.load(contentsOf: configuration.rulesFile)
                 let plugins = try PluginRegistry.standard.makePlugins(
                     configuration.plugins,
@@ -148,8 +156,6 @@ struct ClassifierCommand: AsyncParsableCommand {
                 evaluation = await Evaluation.run(engine, on: examples)
             } else if let folds {
                 guard folds >= 2 else { throw ValidationError("--folds needs at least 2") }
-                var configuration = engineOptions.configuration()
-                configuration.plugins = configuration.plugins.filter { $0 != "http" }
                 let rules = try RuleSetLoader.load(contentsOf: configuration.rulesFile)
                 var combined = Evaluation()
                 let assigned = CrossValidationFolds.assign(examples, folds: folds)
@@ -165,7 +171,8 @@ struct ClassifierCommand: AsyncParsableCommand {
                 }
                 evaluation = combined
             } else {
-                evaluation = await Evaluation.run(try engineOptions.engine(), on: examples, collectErrors: errors)
+                let engine = try ClassifierService.makeEngine(configuration: configuration, logger: Logger(label: "redress.classifier"))
+                evaluation = await Evaluation.run(engine, on: examples, collectErrors: errors)
             }
             print(evaluation.report)
             if errors {
@@ -186,8 +193,8 @@ struct ClassifierCommand: AsyncParsableCommand {
         @OptionGroup var engineOptions: EngineOptions
 
         func run() async throws {
-            var configuration = engineOptions.configuration()
-            configuration.plugins = configuration.plugins.filter { $0 != "http" }
+            let configuration = try await engineOptions.configuration()
+            print(EngineOptions.describe(configuration))
             let engine = try ClassifierService.makeEngine(configuration: configuration, logger: Logger(label: "redress.classifier"))
             let files = data.isEmpty
                 ? ["train-en", "train-zh", "eval-en", "eval-zh"].map { ServiceFiles.locate("services/classifier/data/\($0).jsonl") }

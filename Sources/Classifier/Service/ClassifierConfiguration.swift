@@ -52,6 +52,14 @@ public struct ClassifierConfiguration: Sendable, Hashable {
         self.seriousThreshold = seriousThreshold
     }
 
+    /// A comma-separated list of plugin names (`keyword,logistic`), or an error naming `variable` when
+    /// it names none (`","`): a classifier without plugins calls every complaint `other`.
+    public static func pluginList(_ text: String, variable: String) throws -> [String] {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw Invalid(description: "\(variable) '\(text)' names no plugin (e.g. keyword,logistic)") }
+        return names
+    }
+
     /// A setting that cannot be used; names the variable.
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
@@ -81,7 +89,11 @@ public struct ClassifierConfiguration: Sendable, Hashable {
             throw Invalid(description: "CLASSIFIER_EXTERNAL_URL '\(url)' is not an http(s) URL")
         }
         if let plugins = value("classifier.plugins") {
-            configuration.plugins = plugins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            configuration.plugins = try pluginList(plugins, variable: "CLASSIFIER_PLUGINS")
+            // A URL for a model the chain never asks: the operator meant one of the two.
+            if let url = configuration.externalURL, !configuration.plugins.contains("http") {
+                throw Invalid(description: "CLASSIFIER_EXTERNAL_URL is set ('\(url)') but CLASSIFIER_PLUGINS '\(plugins)' has no http: add http to CLASSIFIER_PLUGINS or unset CLASSIFIER_EXTERNAL_URL")
+            }
         } else if configuration.externalURL != nil {
             configuration.plugins.append("http")
         }
