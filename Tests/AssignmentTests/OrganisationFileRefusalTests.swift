@@ -86,7 +86,7 @@ struct OrganisationFileRefusalTests {
                 try await connection.query("UPDATE complaints SET status = 'resolved' WHERE staff_id = \("\(Self.a)-HK-2")", logger: logger)
                 return ((), [])
             }
-            let records = LogRecords()
+            let records = CapturedLogs()
             let logger = Logger(label: "test") { _ in records }
             let outcome = try await AssignmentService.applyOrganisationFile(Self.without(owner), store: store, logger: logger)
             guard case .refused(let refused) = outcome else {
@@ -109,35 +109,5 @@ struct OrganisationFileRefusalTests {
             #expect(applied == .applied(.init(applied: [Self.a], unchanged: [Self.b])))
             #expect(try await !Self.staffIDs(Self.a, store: store).contains("\(Self.a)-HK-2"))
         }
-    }
-}
-
-/// What a logger was given, for a test to read.
-final class LogRecords: LogHandler, Sendable {
-    struct Entry: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: [String: String]
-    }
-
-    private let stored = Mutex<[Entry]>([])
-    var entries: [Entry] { stored.withLock { $0 } }
-
-    var metadata: Logger.Metadata {
-        get { [:] }
-        set {}
-    }
-    var logLevel: Logger.Level {
-        get { .trace }
-        set {}
-    }
-    subscript(metadataKey _: String) -> Logger.Metadata.Value? {
-        get { nil }
-        set {}
-    }
-
-    func log(event: LogEvent) {
-        let metadata = (event.metadata ?? [:]).mapValues { "\($0)" }
-        stored.withLock { $0.append(Entry(level: event.level, message: "\(event.message)", metadata: metadata)) }
     }
 }

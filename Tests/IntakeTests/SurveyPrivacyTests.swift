@@ -74,32 +74,3 @@ struct SurveyPrivacyTests {
         }
     }
 }
-
-/// What a logger was given.
-final class CapturedLogs: LogHandler, Sendable {
-    struct Entry: Sendable {
-        var message: String
-        var metadata: [String: String]
-    }
-
-    private let stored = Mutex<[Entry]>([])
-    var entries: [Entry] { stored.withLock { $0 } }
-
-    var metadata: Logger.Metadata {
-        get { [:] }
-        set {}
-    }
-    var logLevel: Logger.Level {
-        get { .trace }
-        set {}
-    }
-    subscript(metadataKey _: String) -> Logger.Metadata.Value? {
-        get { nil }
-        set {}
-    }
-
-    func log(event: LogEvent) {
-        let metadata = (event.metadata ?? [:]).mapValues { "\($0)" }
-        stored.withLock { $0.append(Entry(message: "\(event.message)", metadata: metadata)) }
-    }
-}
