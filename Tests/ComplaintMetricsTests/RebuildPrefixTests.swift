@@ -18,14 +18,7 @@ struct RebuildPrefixTests {
     func rebuildUnderPrefix() async throws {
         let kafka = try KafkaTestEnvironment()
         let prefix = "rebuild-\(UUID().uuidString.lowercased().prefix(8))."
-        var topics = MetricsService.Topics()
-        topics.received = topics.received.renamed(prefix + topics.received.name)
-        topics.classified = topics.classified.renamed(prefix + topics.classified.name)
-        topics.assigned = topics.assigned.renamed(prefix + topics.assigned.name)
-        topics.updated = topics.updated.renamed(prefix + topics.updated.name)
-        topics.sla = topics.sla.renamed(prefix + topics.sla.name)
-        topics.notifications = topics.notifications.renamed(prefix + topics.notifications.name)
-        topics.alerts = topics.alerts.renamed(prefix + topics.alerts.name)
+        let topics = MetricsService.Topics().prefixed(prefix)
         for name in [topics.received.name, topics.classified.name, topics.assigned.name, topics.updated.name, topics.sla.name, topics.notifications.name] {
             try await kafka.createTopic(name, partitions: 2)
         }

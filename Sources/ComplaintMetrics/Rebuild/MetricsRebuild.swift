@@ -39,17 +39,7 @@ public struct MetricsRebuild: Sendable {
     /// The topics read: ``topics`` under the settings' ``ComplaintPipeline/ServiceSettings/topicPrefix``
     /// (`KAFKA_TOPIC_PREFIX`), as the metrics service of that environment reads them.
     public var prefixedTopics: MetricsService.Topics {
-        let prefix = settings.topicPrefix
-        var topics = self.topics
-        guard !prefix.isEmpty else { return topics }
-        topics.received = topics.received.renamed(prefix + topics.received.name)
-        topics.classified = topics.classified.renamed(prefix + topics.classified.name)
-        topics.assigned = topics.assigned.renamed(prefix + topics.assigned.name)
-        topics.updated = topics.updated.renamed(prefix + topics.updated.name)
-        topics.sla = topics.sla.renamed(prefix + topics.sla.name)
-        topics.notifications = topics.notifications.renamed(prefix + topics.notifications.name)
-        topics.alerts = topics.alerts.renamed(prefix + topics.alerts.name)
-        return topics
+        topics.prefixed(settings.topicPrefix)
     }
 
     /// Replays the topics into ``schema`` (``EventReplay/StageReplay``: nothing is published);

@@ -20,6 +20,20 @@ public enum MetricsService {
         public var notifications = ComplaintEvents.Topics.notifications
         public var alerts = ComplaintEvents.Topics.alerts
         public init() {}
+
+        /// The same topics under `prefix` (`KAFKA_TOPIC_PREFIX`), as an environment's services name them.
+        public func prefixed(_ prefix: String) -> Topics {
+            guard !prefix.isEmpty else { return self }
+            var topics = self
+            topics.received = received.renamed(prefix + received.name)
+            topics.classified = classified.renamed(prefix + classified.name)
+            topics.assigned = assigned.renamed(prefix + assigned.name)
+            topics.updated = updated.renamed(prefix + updated.name)
+            topics.sla = sla.renamed(prefix + sla.name)
+            topics.notifications = notifications.renamed(prefix + notifications.name)
+            topics.alerts = alerts.renamed(prefix + alerts.name)
+            return topics
+        }
     }
 
     /// What runs besides the pipeline; tests and `rebuild` switch parts off.
