@@ -21,8 +21,15 @@ struct ExternalSeverityTests {
         return router
     }
 
-    static func httpPlugin(_ url: String) -> HTTPClassifier {
-        HTTPClassifier(url: url, timeout: .seconds(10), logger: Logger(label: "classifier-tests"))
+    static func httpPlugin(_ url: String, timeout: Duration = .seconds(30)) -> HTTPClassifier {
+        HTTPClassifier(url: url, timeout: timeout, logger: Logger(label: "classifier-tests"))
+    }
+
+    /// The shipped engine (its model loaded once for all tests) with an external model at `url` after
+    /// its plugins, as `CLASSIFIER_PLUGINS=keyword,logistic,http` builds it.
+    static func shippedEngine(withModelAt url: String, timeout: Duration = .seconds(30)) -> ClassificationEngine {
+        ClassificationEngine(
+            rules: Repository.engine.rules, plugins: Repository.engine.plugins + [httpPlugin(url, timeout: timeout)], configuration: Repository.configuration())
     }
 
     /// SeriousCueTests' own unsure case: the built-in plugins give serious 0.35 while minor wins.
@@ -72,10 +79,7 @@ struct ExternalSeverityTests {
             #"{"category":"maintenance","severity":"minor"}"#, #"{"category":"maintenance","severity":"moderate","confidence":0.95}"#,
         ] {
             let results = try await withLoopbackServer(Self.router(answering: answer)) { base in
-                var configuration = Repository.configuration(plugins: ["keyword", "logistic", "http"])
-                configuration.externalURL = base + "/classify"
-                configuration.externalTimeout = .seconds(10)
-                let engine = try ClassifierService.makeEngine(configuration: configuration, logger: Logger(label: "classifier-tests"))
+                let engine = Self.shippedEngine(withModelAt: base + "/classify")
                 var results: [Classification] = []
                 for text in candidates { results.append(await engine.classify(ComplaintInput(text: text))) }
                 return results
@@ -93,17 +97,11 @@ struct ExternalSeverityTests {
     func raisesAndSilence() async throws {
         let text = "The bedside lamp flickers now and then."
         let raised = try await withLoopbackServer(Self.router(answering: #"{"category":"maintenance","severity":"serious","confidence":0.95}"#)) { base in
-            var configuration = Repository.configuration(plugins: ["keyword", "logistic", "http"])
-            configuration.externalURL = base + "/classify"
-            configuration.externalTimeout = .seconds(10)
-            return await try ClassifierService.makeEngine(configuration: configuration, logger: Logger(label: "classifier-tests"))
-                .classify(ComplaintInput(text: text))
+            await Self.shippedEngine(withModelAt: base + "/classify").classify(ComplaintInput(text: text))
         }
         #expect(raised.severity == .serious)
-        var configuration = Repository.configuration(plugins: ["keyword", "logistic", "http"])
-        configuration.externalURL = "http://127.0.0.1:9/classify"  // discard port: refused at once
-        let silent = await try ClassifierService.makeEngine(configuration: configuration, logger: Logger(label: "classifier-tests"))
-            .classify(ComplaintInput(text: text))
+        // Nothing listens (the client retries a refused connection until the timeout).
+        let silent = await Self.shippedEngine(withModelAt: "http://127.0.0.1:9/classify", timeout: .milliseconds(500)).classify(ComplaintInput(text: text))
         #expect(silent.explanation.summary?.contains("external model did not answer") == true, "\(silent.explanation.summary ?? "")")
         let builtIn = await Repository.engine.classify(ComplaintInput(text: text))
         #expect(builtIn.explanation.summary?.contains("external model") == false)

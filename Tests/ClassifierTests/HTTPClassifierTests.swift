@@ -17,11 +17,12 @@ struct HTTPClassifierTests {
         try await withLoopbackServer(router) { base in try await body(base + "/classify") }
     }
 
+    /// The shipped engine with the external model after its plugins (the model file is loaded once, for
+    /// all tests: loading it again per test kept the test pool's threads busy for seconds, long enough
+    /// for a loopback model's answer to miss its timeout).
     static func engine(url: String, timeout: Duration) throws -> ClassificationEngine {
-        var configuration = Repository.configuration(plugins: ["keyword", "logistic", "http"])
-        configuration.externalURL = url
-        configuration.externalTimeout = timeout
-        return try ClassifierService.makeEngine(configuration: configuration, logger: Logger(label: "classifier-tests"))
+        let external = HTTPClassifier(url: url, timeout: timeout, logger: Logger(label: "classifier-tests"))
+        return ClassificationEngine(rules: Repository.engine.rules, plugins: Repository.engine.plugins + [external], configuration: Repository.configuration())
     }
 
     static let text = "The air conditioning in 1204 is not cooling at all"
@@ -39,7 +40,7 @@ struct HTTPClassifierTests {
                 body: .init(byteBuffer: ByteBuffer(string: #"{"category":"noise","severity":"minor","confidence":0.9,"version":"group-7"}"#)))
         }
         let result = try await Self.withServer(router) { url in
-            try await Self.engine(url: url, timeout: .seconds(10)).classify(ComplaintInput(text: Self.text))
+            try await Self.engine(url: url, timeout: .seconds(30)).classify(ComplaintInput(text: Self.text))
         }
         #expect(result.category == .noise)
         #expect(result.explanation.classifier == "http")
@@ -89,9 +90,9 @@ struct HTTPClassifierTests {
         }
         router.post("/fail") { _, _ -> Response in Response(status: .internalServerError) }
         try await Self.withServer(router) { url in
-            let nonsense = try await Self.engine(url: url, timeout: .seconds(10)).classify(ComplaintInput(text: Self.text))
+            let nonsense = try await Self.engine(url: url, timeout: .seconds(30)).classify(ComplaintInput(text: Self.text))
             #expect(nonsense.category == .maintenance)
-            let failing = try await Self.engine(url: url.replacingOccurrences(of: "/classify", with: "/fail"), timeout: .seconds(10))
+            let failing = try await Self.engine(url: url.replacingOccurrences(of: "/classify", with: "/fail"), timeout: .seconds(30))
                 .classify(ComplaintInput(text: Self.text))
             #expect(failing.category == .maintenance)
         }

@@ -3,6 +3,7 @@ import ComplaintEvents
 import ComplaintPipeline
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 
@@ -15,6 +16,10 @@ import NIOHTTP1
 ///
 /// Its severity may raise the engine's, never lower it (``VerdictCombiner``). An answer without
 /// `confidence` counts as ``missingConfidence`` (a coin flip), not as certain.
+///
+/// Redirects are not followed (a 307 or 308 would send the complaint's text on to another host): a
+/// redirect is an error status. With a ``token`` every call carries `Authorization: Bearer <token>`.
+/// Each call is counted in `classifier_external_calls_total{outcome}` (``Outcome``).
 public struct HTTPClassifier: ClassifierPlugin {
     public let name = "http"
     public var isExternal: Bool { true }
@@ -25,15 +30,40 @@ public struct HTTPClassifier: ClassifierPlugin {
     public var url: String
     public var timeout: Duration
     public var client: HTTPClient
+    /// Sent as a bearer token (`CLASSIFIER_EXTERNAL_TOKEN`).
+    public var token: String?
     public var logger: Logger
+
+    /// The client of external models: like `HTTPClient.shared`, but it never follows a redirect.
+    public static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// How a call ended, the `outcome` of `classifier_external_calls_total`.
+    enum Outcome: String {
+        /// A usable answer.
+        case answered
+        /// A status outside 2xx (a redirect included) or an answer over the size limit.
+        case errorStatus = "error_status"
+        /// A 2xx answer that is not the contract's JSON.
+        case invalidAnswer = "invalid_answer"
+        /// No answer: refused, timed out, the connection lost.
+        case failed
+    }
 
     /// Largest answer read (bytes).
     static let maximumResponseSize = 64 * 1024
 
-    public init(url: String, timeout: Duration = .milliseconds(300), weight: Double = 3, client: HTTPClient = .shared, logger: Logger) {
+    public init(
+        url: String, timeout: Duration = .milliseconds(300), weight: Double = 3, token: String? = nil, client: HTTPClient = HTTPClassifier.client,
+        logger: Logger
+    ) {
         self.url = url
         self.timeout = timeout
         self.weight = weight
+        self.token = token
         self.client = client
         self.logger = logger
     }
@@ -54,10 +84,19 @@ public struct HTTPClassifier: ClassifierPlugin {
     }
 
     public func classify(_ request: ClassificationRequest) async -> PluginVerdict? {
+        let (verdict, outcome) = await exchange(request)
+        Counter(label: "classifier_external_calls_total", dimensions: [("outcome", outcome.rawValue)]).increment()
+        return verdict
+    }
+
+    /// One call and how it ended.
+    func exchange(_ request: ClassificationRequest) async -> (PluginVerdict?, Outcome) {
+        var answered = false
         do {
             var httpRequest = HTTPClientRequest(url: url)
             httpRequest.method = .POST
             httpRequest.headers.add(name: "Content-Type", value: "application/json")
+            if let token { httpRequest.headers.add(name: "Authorization", value: "Bearer \(token)") }
             let body = try JSONEncoder().encode(Request(
                 complaintId: request.complaintID?.uuidString.lowercased(), hotelId: request.hotelID, channel: request.channel,
                 text: request.text, language: request.language))
@@ -68,8 +107,9 @@ public struct HTTPClassifier: ClassifierPlugin {
                 httpRequest, timeout: timeout, maximumBodySize: Self.maximumResponseSize, logger: logger)
             guard (200..<300).contains(response.status), !response.isTruncated else {
                 logger.warning("external classifier answered \(response.status)\(response.isTruncated ? " (too long)" : ""); using the built-in result")
-                return nil
+                return (nil, .errorStatus)
             }
+            answered = true
             let answer = try JSONDecoder().decode(Response.self, from: Data(response.body.readableBytesView))
             let confidence = min(1, max(0, answer.confidence ?? Self.missingConfidence))
             var categories = [Double](repeating: (1 - confidence) / Double(ComplaintCategory.allCases.count - 1), count: ComplaintCategory.allCases.count)
@@ -87,10 +127,10 @@ public struct HTTPClassifier: ClassifierPlugin {
             verdict.externalView = "external model\(printableVersion.isEmpty ? "" : " " + printableVersion): \(answer.category.rawValue), "
                 + (answer.severity.map(\.rawValue) ?? "no severity")
                 + (answer.confidence.map { ", confidence \(ClassificationEngine.rounded(min(1, max(0, $0))))" } ?? ", no confidence given")
-            return verdict
+            return (verdict, .answered)
         } catch {
             logger.warning("external classifier failed (\(String(describing: type(of: error)))); using the built-in result")
-            return nil
+            return (nil, answered ? .invalidAnswer : .failed)
         }
     }
 }

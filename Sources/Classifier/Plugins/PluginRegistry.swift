@@ -53,7 +53,7 @@ public struct PluginRegistry: Sendable {
             }
             return HTTPClassifier(
                 url: url, timeout: resources.configuration.externalTimeout, weight: resources.configuration.externalWeight,
-                logger: resources.logger)
+                token: resources.configuration.externalToken, logger: resources.logger)
         }
         return registry
     }()

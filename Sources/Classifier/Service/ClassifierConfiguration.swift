@@ -10,7 +10,8 @@ import Foundation
 /// | `CLASSIFIER_RULES_FILE` | `services/classifier/rules.yaml`, found from the working directory, `REDRESS_HOME` or the executable's folder |
 /// | `CLASSIFIER_MODEL_FILE` | `services/classifier/model/model.json`, found the same way |
 /// | `CLASSIFIER_PLUGINS` | `keyword,logistic` (plus `http` when `CLASSIFIER_EXTERNAL_URL` is set) |
-/// | `CLASSIFIER_EXTERNAL_URL` | unset |
+/// | `CLASSIFIER_EXTERNAL_URL` | unset; `https://`, or `http://` only to a loopback address |
+/// | `CLASSIFIER_EXTERNAL_TOKEN` | unset (sent as `Authorization: Bearer <token>`) |
 /// | `CLASSIFIER_EXTERNAL_TIMEOUT_MS` | `300` |
 /// | `CLASSIFIER_EXTERNAL_WEIGHT` | `3` |
 /// | `CLASSIFIER_REVIEW_THRESHOLD` | `0.45` (confidence below which `needsHumanReview` is set) |
@@ -20,6 +21,8 @@ public struct ClassifierConfiguration: Sendable, Hashable {
     public var modelFile: String
     public var plugins: [String]
     public var externalURL: String?
+    /// Sent to the external model as a bearer token.
+    public var externalToken: String?
     public var externalTimeout: Duration
     public var externalWeight: Double
     public var keywordWeight: Double
@@ -50,6 +53,14 @@ public struct ClassifierConfiguration: Sendable, Hashable {
         self.modelTemperature = modelTemperature
         self.reviewThreshold = reviewThreshold
         self.seriousThreshold = seriousThreshold
+    }
+
+    /// Whether `host` (from a URL) names this machine.
+    static func isLoopback(_ host: String) -> Bool {
+        let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if host == "localhost" || host == "::1" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 
     /// A comma-separated list of plugin names (`keyword,logistic`), or an error naming `variable` when
@@ -85,9 +96,17 @@ public struct ClassifierConfiguration: Sendable, Hashable {
         configuration.rulesFile = value("classifier.rules.file") ?? ServiceFiles.locate(defaultRulesPath, environment: environment)
         configuration.modelFile = value("classifier.model.file") ?? ServiceFiles.locate(defaultModelPath, environment: environment)
         configuration.externalURL = value("classifier.external.url")
-        if let url = configuration.externalURL, URL(string: url)?.scheme.map({ ["http", "https"].contains($0) }) != true {
-            throw Invalid(description: "CLASSIFIER_EXTERNAL_URL '\(url)' is not an http(s) URL")
+        if let url = configuration.externalURL {
+            let parsed = URL(string: url)
+            guard let scheme = parsed?.scheme?.lowercased(), ["http", "https"].contains(scheme), let host = parsed?.host, !host.isEmpty else {
+                throw Invalid(description: "CLASSIFIER_EXTERNAL_URL '\(url)' is not an http(s) URL")
+            }
+            // Complaint text in the clear crosses no network: plain http only to this machine.
+            if scheme == "http" && !isLoopback(host) {
+                throw Invalid(description: "CLASSIFIER_EXTERNAL_URL '\(url)' sends complaints unencrypted to another host: use https:// (http:// is accepted for localhost, 127.0.0.0/8 and ::1 only)")
+            }
         }
+        configuration.externalToken = value("classifier.external.token")
         if let plugins = value("classifier.plugins") {
             configuration.plugins = try pluginList(plugins, variable: "CLASSIFIER_PLUGINS")
             // A URL for a model the chain never asks: the operator meant one of the two.
