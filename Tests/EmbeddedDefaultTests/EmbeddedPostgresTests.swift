@@ -134,7 +134,11 @@ struct EmbeddedPostgresTests {
     @Test func refusesAFolderThatIsNotACluster() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("redress-notacluster-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
+        defer {
+            try? FileManager.default.removeItem(atPath: root)
+            // The folder's lock file lies beside it (it outlives a server's restarts).
+            try? FileManager.default.removeItem(atPath: root + ".lock")
+        }
         try "precious".write(toFile: root + "/notes.txt", atomically: true, encoding: .utf8)
 
         let server = EmbeddedPostgres(configuration: .init(dataDirectory: root), logger: .complaintTest)
