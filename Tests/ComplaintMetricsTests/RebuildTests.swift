@@ -14,6 +14,22 @@ import Testing
 /// stage built incrementally (which saw one complaint's events in the wrong order and some twice).
 @Suite("metrics rebuild from the topics", .timeLimit(.minutes(3)))
 struct RebuildTests {
+    /// A rebuild of `harness`'s topics into a fresh schema, dropped however `body` ends.
+    static func withRebuild(_ harness: MetricsHarness, _ body: (MetricsRebuild, SchemaName) async throws -> Void) async throws {
+        let database = try await TestDatabase.shared.configuration()
+        let schema = SchemaName.random(prefix: "metrics_rebuild")
+        let rebuild = MetricsRebuild(
+            settings: .forTests(kafkaBrokers: harness.kafka.bootstrapServers, databaseURL: database.url), metrics: MetricsHarness.settings,
+            topics: harness.topics, schema: schema, logger: .complaintTest)
+        do {
+            try await body(rebuild, schema)
+        } catch {
+            try? await dropSchema(schema, client: harness.client)
+            throw error
+        }
+        try await dropSchema(schema, client: harness.client)
+    }
+
     @Test("rebuild equals incremental")
     func rebuildEqualsIncremental() async throws {
         try await MetricsHarness.run { harness in
@@ -34,12 +50,7 @@ struct RebuildTests {
             try await harness.publish(stories)
             try await harness.waitForApplied(KPIStageTests.eventCount(stories))
 
-            let database = try await TestDatabase.shared.configuration()
-            let schema = SchemaName.random(prefix: "metrics_rebuild")
-            let rebuild = MetricsRebuild(
-                settings: .forTests(kafkaBrokers: harness.kafka.bootstrapServers, databaseURL: database.url), metrics: MetricsHarness.settings,
-                topics: harness.topics, schema: schema, logger: .complaintTest)
-            do {
+            try await Self.withRebuild(harness) { rebuild, schema in
                 let outcome = try await rebuild.run(timeout: .seconds(90))
                 // Every message read once; the copies published twice skipped as redeliveries.
                 #expect(outcome.outcomes[.applied] == KPIStageTests.eventCount(stories))
@@ -55,11 +66,7 @@ struct RebuildTests {
                 let shanghai = try #require(comparisons.first { $0.hotelID == "SHA-PD01" })
                 #expect(shanghai.rebuilt.totals.volume == 5)
                 #expect(shanghai.rebuilt.topRootCauses.contains { $0.rootCause == "billing_error" })
-            } catch {
-                try? await dropSchema(schema, client: harness.client)
-                throw error
             }
-            try await dropSchema(schema, client: harness.client)
         }
     }
 
@@ -70,12 +77,7 @@ struct RebuildTests {
             try await harness.publish(stories)
             try await harness.waitForApplied(KPIStageTests.eventCount(stories))
 
-            let database = try await TestDatabase.shared.configuration()
-            let schema = SchemaName.random(prefix: "metrics_rebuild")
-            let rebuild = MetricsRebuild(
-                settings: .forTests(kafkaBrokers: harness.kafka.bootstrapServers, databaseURL: database.url), metrics: MetricsHarness.settings,
-                topics: harness.topics, schema: schema, logger: .complaintTest)
-            do {
+            try await Self.withRebuild(harness) { rebuild, schema in
                 let marked = try await MetricsRebuild.markTime(client: harness.client, logger: .complaintTest)
                 try await rebuild.run(timeout: .seconds(90))
                 // Weeks on, complaint #3 (11 Nov) gets another follow-up answer: live has it, the replay ended before it.
@@ -106,11 +108,7 @@ struct RebuildTests {
                 let shanghai = try #require(consistent.first { $0.hotelID == "SHA-PD01" })
                 #expect(shanghai.excluded == 1)
                 #expect(shanghai.live.totals.volume == 3 && shanghai.rebuilt.totals.volume == 3)
-            } catch {
-                try? await dropSchema(schema, client: harness.client)
-                throw error
             }
-            try await dropSchema(schema, client: harness.client)
         }
     }
 }
