@@ -19,6 +19,8 @@ extension KafkaConsumer {
 
     /// Waits until the group coordinator assigned this consumer at least one partition.
     public func waitForAssignment(timeout: Duration = .seconds(30)) async throws {
+        // It would otherwise join its group only at its first read.
+        try subscribe()
         try await withTimeout(timeout) {
             while self.assignment.isEmpty {
                 try await Task.sleep(for: .milliseconds(50))

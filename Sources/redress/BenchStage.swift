@@ -43,6 +43,8 @@ func makeBenchTopics(
 /// Waits until a benchmark's consumer owns partitions (it must listen before anything is sent), at most
 /// a minute: a broker that is not there would otherwise keep the benchmark waiting for ever.
 func waitForPartitions(_ consumer: KafkaConsumer, brokers: [String]) async throws {
+    // A consumer joins its group at its first read; this one must own its partitions before it reads.
+    try consumer.subscribe()
     let deadline = ContinuousClock.now + .seconds(60)
     while consumer.assignment.isEmpty {
         guard ContinuousClock.now < deadline else { throw NoPartitions(brokers: brokers) }

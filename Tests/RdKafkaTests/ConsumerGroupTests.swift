@@ -49,6 +49,19 @@ struct ConsumerGroupTests {
         }
     }
 
+    @Test("a consumer that must listen before anything is sent joins its group when asked, before its first read")
+    func joinsWhenAsked() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic(partitions: 2)
+        var configuration = kafka.consumerConfiguration(topics: [topic])
+        configuration.autoOffsetReset = .latest
+        let consumer = try KafkaConsumer(configuration: configuration, logger: kafka.logger)
+        try await withRunningServices([consumer]) {
+            try await consumer.waitForAssignment()
+            #expect(consumer.assignment.count == 2)
+        }
+    }
+
     @Test("two consumers split the partitions; when one leaves the other receives the rest")
     func splitAndTakeOver() async throws {
         let kafka = try KafkaTestEnvironment()

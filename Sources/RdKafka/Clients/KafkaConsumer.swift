@@ -42,9 +42,11 @@ public final class KafkaConsumer: Service, Sendable {
         self.eventExecutor = DedicatedThreadExecutor(label: "redress.kafka.consumer.events.\(configuration.groupID)")
     }
 
-    /// Subscribes at the first read (see ``init(configuration:logger:)``).
+    /// Subscribes now, rather than at the first read (see ``init(configuration:logger:)``): for a reader
+    /// that must own its partitions before anything is produced (`autoOffsetReset = .latest`, a benchmark
+    /// that listens first). Reading later subscribes once, not again.
     /// - Throws: A ``KafkaError`` with code `.subscription` if librdkafka refuses the topics.
-    private func subscribeOnce() throws {
+    public func subscribe() throws {
         try subscribed.withLockedValue { subscribed in
             guard !subscribed else { return }
             try client.subscribe(topics: configuration.topics)
@@ -70,7 +72,7 @@ public final class KafkaConsumer: Service, Sendable {
     /// nothing is there does it hop to the poll executor and block for up to the poll interval.
     func poll(maximumCount: Int, topicNames: inout TopicNameCache) async throws -> [KafkaConsumerMessage] {
         if let fatal = fatalError.withLockedValue({ $0 }) { throw fatal }
-        try subscribeOnce()
+        try subscribe()
         // The lock is held across the non-blocking poll, so `close()` cannot start in between.
         let ready = try lifecycle.withLockedValue { state -> [KafkaConsumerMessage] in
             guard state == .running || state == .initialized else { return [] }
