@@ -77,6 +77,80 @@ for panel in grafana.get("panels", []):
 if not re.search(r"^FROM .* AS build$", dockerfile, re.M) or dockerfile.count("FROM ") < 2:
     problems.append("Dockerfile is not multi-stage")
 
+# Published ports: only intake (guests, staff) and the metrics dashboard face the network. The other
+# services' APIs and /metrics, and Prometheus (every hotel's KPI figures, no sign-in), stay on loopback.
+public = {"intake", "metrics"}
+for name, service in services.items():
+    for mapping in service.get("ports", []):
+        text = str(mapping)
+        parts = text.split(":")
+        if len(parts) < 3 and name not in public:
+            problems.append(f"{name}: port {text} is published on every host interface (bind it to 127.0.0.1:)")
+        elif len(parts) >= 3 and parts[0] not in ("127.0.0.1", "[::1]") and name not in public:
+            problems.append(f"{name}: port {text} is published on {parts[0]}, not loopback")
+
+# The database password: the postgres image takes POSTGRES_PASSWORD as it is, the services a URL in which
+# / @ % ? # would have to be percent-encoded. The URL carries no password; the image's entry point
+# (docker/database-url.sh) puts it in encoded, and must give back exactly the password for any characters.
+import subprocess
+import urllib.parse
+for name, service in services.items():
+    url = str(service.get("environment", {}).get("DATABASE_URL", ""))
+    if "POSTGRES_PASSWORD" in url or re.match(r"^[a-z]+://[^@/]*:[^@/]*@", url):
+        problems.append(f"{name}: DATABASE_URL carries the password (one with / @ % ? # breaks it); leave it to docker/database-url.sh")
+if not re.search(r'^ENTRYPOINT \["/app/bin/database-url.sh"\]', dockerfile, re.M) or "docker/database-url.sh /app/bin/database-url.sh" not in dockerfile:
+    problems.append("Dockerfile does not ship docker/database-url.sh as the entry point")
+for password in ["plain", "a/b@c%d?e#f:g", "+/=base64+/==", "it's \"q\" \\ | & $x `y` 密码", "%2F"]:
+    run = subprocess.run(
+        ["sh", str(root / "database-url.sh"), "sh", "-c", 'printf "%s\\n%s" "$DATABASE_URL" "${POSTGRES_PASSWORD-unset}"'],
+        env={"PATH": "/usr/bin:/bin", "POSTGRES_PASSWORD": password, "DATABASE_URL": "postgres://redress@postgres:5432/redress"},
+        capture_output=True, text=True)
+    lines = run.stdout.split("\n")
+    parsed = urllib.parse.urlsplit(lines[0]) if run.returncode == 0 else None
+    if parsed is None or urllib.parse.unquote(parsed.password or "") != password or (parsed.hostname, parsed.port, parsed.path) != ("postgres", 5432, "/redress"):
+        problems.append(f"docker/database-url.sh does not carry the password {password!r} into DATABASE_URL: {run.stdout!r} {run.stderr!r}")
+    elif lines[1:] != ["unset"]:
+        problems.append("docker/database-url.sh leaves POSTGRES_PASSWORD in the command's environment")
+
+# Notifier endpoints: a variable the rules file falls back from to something of its own (the demo's
+# sink on 127.0.0.1:8089, a development token) must be required in Compose: passed empty, the fallback
+# applies and every robot message or SMS goes to an address nothing listens on, for hours, then given up.
+rules = yaml.safe_load((root.parent / "services/notifier/rules.yaml").read_text())
+notifier_env = services.get("notifier", {}).get("environment", {})
+for endpoint_name, endpoint in (rules.get("endpoints") or {}).items():
+    values = [endpoint.get("url", ""), endpoint.get("secret", "")] + list((endpoint.get("headers") or {}).values())
+    for value in values:
+        for variable, fallback in re.findall(r"\$\{([A-Z0-9_]+):-([^}]*)\}", str(value)):
+            if not fallback:
+                continue
+            given = str(notifier_env.get(variable, ""))
+            if not given.startswith("${" + variable + ":?"):
+                problems.append(f"notifier: {variable} (endpoint {endpoint_name}) must be required (${{{variable}:?…}}): "
+                                f"unset or empty, the rules file falls back to {fallback!r}")
+
+# Every variable Compose gives a Redress container is read by something: a setting of the code (its
+# UPPER_SNAKE name, or the dotted key whose name it is), a ${NAME} of a configuration file under services/,
+# or the entry point. A misspelt one (SMTP_HOSTNAME) would be ignored without a word.
+known = {"POSTGRES_PASSWORD"}
+for source in (root.parent / "Sources").rglob("*.swift"):
+    text = source.read_text()
+    known.update(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', text))
+    known.update(key.replace(".", "_").replace("-", "_").upper() for key in re.findall(r'"([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)+)"', text))
+for config in (root.parent / "services").rglob("*.yaml"):
+    known.update(re.findall(r"\$\{([A-Z0-9_]+)", config.read_text()))
+for name, service in services.items():
+    if service.get("image") != "redress:latest":
+        continue
+    for variable in service.get("environment", {}):
+        if variable not in known:
+            problems.append(f"{name}: {variable} is set, but nothing in Sources/ or services/ reads it")
+
+# Every variable Compose takes from docker/.env is in docker/.env.example, where the operator finds it.
+example = {line.split("=", 1)[0] for line in (root / ".env.example").read_text().splitlines() if "=" in line and not line.startswith("#")}
+for variable in sorted(set(re.findall(r"\$\{([A-Z0-9_]+)", (root / "compose.yaml").read_text()))):
+    if variable not in example:
+        problems.append(f"compose.yaml takes {variable} from docker/.env, but docker/.env.example does not list it")
+
 if problems:
     print("docker/ problems:\n  " + "\n  ".join(problems))
     sys.exit(1)
