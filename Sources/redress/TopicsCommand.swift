@@ -42,15 +42,20 @@ struct TopicsCommand: AsyncParsableCommand {
         let brokers = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
         let admin = try KafkaAdminClient(bootstrapServers: KafkaBootstrap.servers(from: brokers), logger: logger)
         let prefix = self.prefix ?? ProcessInfo.processInfo.environment["KAFKA_TOPIC_PREFIX"] ?? ""
-        let names = Topics.all.map { prefix + $0.name }
-        let specifications = names.map {
-            KafkaTopicSpecification(
-                name: $0, partitions: partitions, replicationFactor: replicationFactor,
-                configuration: ["retention.ms": "\(Int64(retentionDays) * 86_400_000)"])
-        }
+        let specifications = Self.specifications(prefix: prefix, partitions: partitions, replicationFactor: replicationFactor, retentionDays: retentionDays)
+        let names = specifications.map(\.name)
         let created = try await admin.createTopics(specifications)
         for topic in names {
             print("\(topic): \(created.contains(topic) ? "created" : "exists")")
+        }
+    }
+
+    /// Every Redress topic as this command creates it (also `redress up --external`).
+    static func specifications(prefix: String, partitions: Int, replicationFactor: Int, retentionDays: Int) -> [KafkaTopicSpecification] {
+        Topics.all.map {
+            KafkaTopicSpecification(
+                name: prefix + $0.name, partitions: partitions, replicationFactor: replicationFactor,
+                configuration: ["retention.ms": "\(Int64(retentionDays) * 86_400_000)"])
         }
     }
 }

@@ -11,8 +11,10 @@ import UnixSignals
 
 /// `redress up`: Redress on its embedded default, for development and demos.
 ///
-/// Starts an embedded Kafka-protocol broker and a private PostgreSQL under `--data-dir` (or uses
-/// `KAFKA_BROKERS` / `DATABASE_URL` when set), applies migrations, starts every service executable
+/// Starts an embedded Kafka-protocol broker and a private PostgreSQL under `--data-dir` (or, with
+/// `--external` only, uses `KAFKA_BROKERS` / `DATABASE_URL`: the operator tools take the same variables,
+/// and a shell exported to tail production must not have a laptop stack join production's consumer
+/// groups, migrate its database and post the demo day into it), applies migrations, starts every service executable
 /// that has been built as a child process (logs in `<data-dir>/logs/<name>.log`, 0600 in a 0700 folder, restarted if it
 /// dies), writes `<data-dir>/up.env`, and stops everything on Ctrl-C or SIGTERM. The embedded
 /// PostgreSQL is supervised too: a server that dies is logged at `error` and started again.
@@ -31,14 +33,38 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Partitions of each Redress topic on the embedded cluster.")
     var partitions = 6
 
-    @Option(help: "Log level of this command and the services.")
+    @Option(help: "Log level of this command and the services: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
+
+    @Flag(help: "Use the Kafka cluster in KAFKA_BROKERS and the PostgreSQL in DATABASE_URL, where set, instead of the embedded ones (without it both are ignored). Missing topics are created as `redress topics` does.")
+    var external = false
+
+    @Option(help: "With --external: replication factor of the topics created on that cluster (3 on a production cluster, 1 on a single broker).")
+    var replicationFactor: Int?
+
+    @Option(help: "With --external: days the topics created on that cluster keep their events (retention.ms), as `redress topics --retention-days`.")
+    var retentionDays = 7
 
     @Flag(help: "Play the demo day of services/demo/day.jsonl once intake is ready (what `redress demo` does).")
     var demo = false
 
     func validate() throws {
         if let speed, !(1...100_000).contains(speed) { throw ValidationError("--speed is a factor from 1 to 100000") }
+        // The services refuse an unknown LOG_LEVEL and would be restarted, failing, forever.
+        guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
+            throw ValidationError("unknown --log-level \(logLevel): one of trace, debug, info, notice, warning, error, critical")
+        }
+        if external && demo {
+            throw ValidationError("the demo day posts sample complaints: it runs on the embedded default only, not with --external")
+        }
+        if !external && replicationFactor != nil { throw ValidationError("--replication-factor applies to --external only") }
+        if let replicationFactor, !(1...7).contains(replicationFactor) { throw ValidationError("--replication-factor must be 1 to 7") }
+        guard (1...3650).contains(retentionDays) else { throw ValidationError("--retention-days must be between 1 and 3650") }
+        if external, ProcessInfo.processInfo.environment["KAFKA_BROKERS"].map({ !$0.isEmpty }) == true,
+           !ProcessInfoEnvironment.shellHasSourcedValues, replicationFactor == nil
+        {
+            throw ValidationError("--external with KAFKA_BROKERS: pass --replication-factor for the topics it may create (3 on a production cluster, 1 on a single broker)")
+        }
     }
 
     @Option(help: "Run SLA time this many times faster (SLA_TIME_SCALE of the sla-watcher: 60 makes a 5-minute response target 5 seconds; calendars run 24x7). For demos and tests; default 1, and 60 for the demo day.")
@@ -51,9 +77,14 @@ struct UpCommand: AsyncParsableCommand {
     static let demoSMTPPort = 2525
 
     func run() async throws {
+        try validate()  // again: `redress demo` sets demo after its options were validated
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        var logger = Logger(label: "redress.up")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let logLevel = self.logLevel.lowercased()
+        let logger = {
+            var logger = Logger(label: "redress.up")
+            logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            return logger
+        }()
 
         let fileManager = FileManager.default
         let root = dataDir.hasPrefix("/") ? dataDir : fileManager.currentDirectoryPath + "/" + dataDir
@@ -70,31 +101,42 @@ struct UpCommand: AsyncParsableCommand {
         let logs = root + "/logs"
         try ServiceSupervisor.prepareLogFolder(logs)
 
-        // Kafka: the embedded cluster unless KAFKA_BROKERS names one.
+        // The shell's KAFKA_BROKERS and DATABASE_URL count only with --external.
+        if !external {
+            for name in ["KAFKA_BROKERS", "DATABASE_URL"] where ProcessInfo.processInfo.environment[name].map({ !$0.isEmpty }) == true {
+                print("note: \(name) is set in this shell and ignored: `redress up` runs the embedded default (--external uses it)")
+            }
+        }
+        func externalSetting(_ name: String) -> String? { external ? ProcessInfoEnvironment.external(name, logger: logger) : nil }
+
+        // Kafka: the embedded cluster unless --external and KAFKA_BROKERS names one.
         var cluster: EmbeddedKafkaCluster?
         let kafkaBrokers: String
-        if let external = ProcessInfoEnvironment.external("KAFKA_BROKERS", logger: logger) {
-            kafkaBrokers = external
-            logger.info("using Kafka at KAFKA_BROKERS", metadata: ["kafka.bootstrap": "\(external)"])
+        let kafkaOrigin: String
+        if let externalBrokers = externalSetting("KAFKA_BROKERS") {
+            kafkaBrokers = externalBrokers
+            kafkaOrigin = "external, KAFKA_BROKERS"
+            logger.info("using Kafka at KAFKA_BROKERS", metadata: ["kafka.bootstrap": "\(externalBrokers)"])
             // A cluster that does not create topics on first use (production ones should not) would leave
             // every outbox retrying; one that does would give them a single partition. Created as
-            // `redress topics` does (existing ones are left as they are).
-            let admin = try KafkaAdminClient(bootstrapServers: KafkaBootstrap.servers(from: external), logger: logger)
-            let created = try await admin.createTopics(
-                Topics.all.map { KafkaTopicSpecification(name: $0.name, partitions: partitions, replicationFactor: min(brokers, 3)) })
+            // `redress topics` does, replication and retention included (existing ones are left as they are).
+            let admin = try KafkaAdminClient(bootstrapServers: KafkaBootstrap.servers(from: externalBrokers), logger: logger)
+            let created = try await admin.createTopics(TopicsCommand.specifications(
+                prefix: "", partitions: partitions, replicationFactor: replicationFactor ?? 1, retentionDays: retentionDays))
             if !created.isEmpty { logger.info("topics created", metadata: ["topics": "\(created.sorted().joined(separator: ","))"]) }
         } else {
             let embedded = try EmbeddedKafkaCluster(brokers: brokers, logger: logger)
             try embedded.ensureTopics(Topics.all.map { KafkaTopicSpecification(name: $0.name, partitions: partitions, replicationFactor: min(brokers, 3)) })
             cluster = embedded
             kafkaBrokers = embedded.bootstrapServers
+            kafkaOrigin = "embedded"
             logger.info("embedded Kafka cluster started", metadata: ["kafka.bootstrap": "\(kafkaBrokers)"])
         }
 
-        // PostgreSQL: a private, durable server under the data folder unless DATABASE_URL names one.
+        // PostgreSQL: a private, durable server under the data folder unless --external and DATABASE_URL names one.
         var postgres: EmbeddedPostgres?
         let database: DatabaseConfiguration
-        if let url = ProcessInfoEnvironment.external("DATABASE_URL", logger: logger) {
+        if let url = externalSetting("DATABASE_URL") {
             database = try DatabaseConfiguration(url: url)
             logger.info("using PostgreSQL at DATABASE_URL", metadata: ["database": "\(database.redactedDescription)"])
         } else {
@@ -147,7 +189,8 @@ struct UpCommand: AsyncParsableCommand {
                         "SLA_TIME_SCALE": effectiveSpeed == 1 ? "" : String(effectiveSpeed),
                         // The demo's mailbox: a real SMTP server on loopback, plain text (it never leaves the machine).
                         "SMTP_HOST": demo ? "127.0.0.1" : "", "SMTP_PORT": demo ? String(Self.demoSMTPPort) : "", "SMTP_TLS": demo ? "off" : "",
-                    ].filter { !$0.value.isEmpty },
+                    // Empty values are left out, except the prefix: it must override the shell's.
+                    ].filter { !$0.value.isEmpty || $0.key == "KAFKA_TOPIC_PREFIX" },
                     logFile: "\(logs)/\(service.name).log"
                 ))
                 variables.append((service.urlVariable, "http://127.0.0.1:\(service.developmentPort)"))
@@ -159,8 +202,8 @@ struct UpCommand: AsyncParsableCommand {
             ]).write(to: envFile)
 
             print("Redress is up (Ctrl-C stops it)")
-            print("  Kafka:      \(kafkaBrokers)")
-            print("  PostgreSQL: \(database.redactedDescription)")
+            print("  Kafka:      \(kafkaBrokers) (\(kafkaOrigin))")
+            print("  PostgreSQL: \(database.redactedDescription) (\(postgres == nil ? "external, DATABASE_URL" : "embedded"))")
             print("  services:   \(children.isEmpty ? "none built yet" : children.map(\.name).joined(separator: ", "))")
             print("  intake API: http://127.0.0.1:\(RedressService.intake.developmentPort)/v1/complaints (Authorization: Bearer $REDRESS_ADMIN_KEY)")
             if children.contains(where: { $0.name == RedressService.assignment.name }) {
@@ -199,7 +242,7 @@ struct UpCommand: AsyncParsableCommand {
             if demo {
                 let day = DemoDay(
                     intakeURL: "http://127.0.0.1:\(RedressService.intake.developmentPort)", apiKey: adminKey,
-                    brokers: KafkaBootstrap.servers(from: kafkaBrokers), script: URL(fileURLWithPath: "services/demo/day.jsonl"),
+                    brokers: KafkaBootstrap.servers(from: kafkaBrokers), script: URL(fileURLWithPath: ServiceFiles.locate("services/demo/day.jsonl")),
                     mailbox: URL(fileURLWithPath: root + "/mailbox"), speed: effectiveSpeed, logger: logger)
                 services.append(.init(service: DemoMailbox.webhookReceiver(log: URL(fileURLWithPath: root + "/webhooks.jsonl"), logger: logger)))
                 services.append(.init(service: day, successTerminationBehavior: .ignore))

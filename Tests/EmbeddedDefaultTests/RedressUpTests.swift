@@ -106,6 +106,68 @@ struct RedressUpTests {
         #expect(!up.leftSurvivors, "processes of \(up.folder.path) survived")
     }
 
+    @Test("the shell's KAFKA_BROKERS, DATABASE_URL and KAFKA_TOPIC_PREFIX do not reach the embedded default without --external")
+    func shellSettingsIgnored() async throws {
+        // A shell exported to tail production (here: addresses nothing answers on) and staging's prefix.
+        let up = try UpProcess(environment: [
+            "KAFKA_BROKERS": "127.0.0.1:1", "DATABASE_URL": "postgres://redress:secret@127.0.0.1:1/redress", "KAFKA_TOPIC_PREFIX": "staging.",
+        ])
+        #expect(up.banner.contains("Redress is up"), "\(up.banner)")
+        #expect(up.banner.contains("KAFKA_BROKERS is set in this shell and ignored"), "\(up.banner)")
+        #expect(up.banner.contains("DATABASE_URL is set in this shell and ignored"), "\(up.banner)")
+        #expect(up.banner.contains("(embedded)") && !up.banner.contains("127.0.0.1:1 "), "\(up.banner)")
+        #expect(up.variables["KAFKA_BROKERS"] != "127.0.0.1:1" && up.variables["KAFKA_BROKERS"] != nil)
+        // The services it starts get no prefix: the topics it made have none.
+        func services() -> [Int32] {
+            // Its children: started from any of its threads, so by parent, not by the main thread's list.
+            let all = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return all.compactMap { Int32($0) }.filter { pid in
+                let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+                // pid (comm) state ppid …: the fields after the last ')'.
+                guard let close = stat.lastIndex(of: ")") else { return false }
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                return fields.count > 1 && Int32(fields[1]) == up.process.processIdentifier
+            }.filter { pid in
+                // A service's executable (redress-intake, …), not the PostgreSQL server of the data folder.
+                let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")))?.split(separator: 0).first
+                return command.map { URL(fileURLWithPath: String(decoding: $0, as: UTF8.self)).lastPathComponent.hasPrefix("redress-") } ?? false
+            }
+        }
+        try #require(await eventually(timeout: .seconds(60)) { !services().isEmpty }, "no service started")
+        for pid in services() {
+            guard let data = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")) else { continue }
+            let environment = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            #expect(!environment.contains("KAFKA_TOPIC_PREFIX=staging."), "service \(pid) got the shell's prefix")
+            #expect(environment.contains("KAFKA_TOPIC_PREFIX="), "service \(pid) has no empty KAFKA_TOPIC_PREFIX")
+            #expect(!environment.contains("KAFKA_BROKERS=127.0.0.1:1"), "service \(pid) got the shell's brokers")
+        }
+        #expect(await up.stop() == 0)
+        #expect(!up.leftSurvivors, "processes of \(up.folder.path) survived")
+    }
+
+    @Test("refuses, before starting anything, a log level the services would refuse and --external without what it needs")
+    func refusedOptions() async throws {
+        let executable = try #require(RedressExecutable.url)
+        func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+            let child = try ChildProcess(executable, arguments: arguments, environment: environment)
+            defer { child.stop() }
+            try #require(await eventually(timeout: .seconds(30)) { !child.isRunning }, "\(arguments) still runs: \(child.output)")
+            return (child.process.terminationStatus, child.output)
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("redress-up-refused-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // `warn` is no level: every service would exit 2 and be restarted forever.
+        let warn = try await run(["up", "--data-dir", folder, "--log-level", "warn"])
+        #expect(warn.status == 64 && warn.output.contains("--log-level warn"), "\(warn)")
+        // Upper case is what the services accept too.
+        #expect(!FileManager.default.fileExists(atPath: folder + "/logs"), "the refused run started something")
+        let external = try await run(["up", "--data-dir", folder, "--external"], environment: ["KAFKA_BROKERS": "127.0.0.1:1"])
+        #expect(external.status == 64 && external.output.contains("--replication-factor"), "\(external)")
+        let demo = try await run(["demo", "--data-dir", folder, "--external"])
+        #expect(demo.status != 0 && demo.output.contains("embedded default only"), "\(demo)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/logs"), "a refused run started something")
+    }
+
     @Test("nobody acknowledges, time accelerated: warning, breached, escalated and re-assigned, ceiling reached")
     func nobodyAcknowledges() async throws {
         // 7,200 times faster: the serious policy's 5-minute response and 1-hour resolve targets become
