@@ -73,6 +73,7 @@ struct NotifierStageTests {
         let intakeService = RedressService.intake.isolated()
         var intakeConfiguration = IntakeConfiguration(guestKeySecret: "test-guest-key-secret-0123456789")
         intakeConfiguration.topics = intakeTopics
+        intakeConfiguration.surveySecret = Self.surveySecret
         let intake = IntakeService.runtime(service: intakeService, settings: settings, configuration: intakeConfiguration, logger: .complaintTest)
 
         let sink = try await SMTPSink()
@@ -161,6 +162,10 @@ struct NotifierStageTests {
                         let token = try SurveyToken(verifying: String(link.dropFirst("https://guest.example/survey/".count)), secret: Self.surveySecret)
                         #expect(token.complaintID == complaintID)
                         #expect(token.expiresAt > Date().addingTimeInterval(6 * 86_400))
+                        // It names the resolution intake recorded, and intake's survey page takes it.
+                        #expect(token.resolvedAt != nil)
+                        let page = try await plainRequest(.GET, intakeBase + "/survey/\(token)", key: nil)
+                        #expect(page.status == 200 && page.body.contains("id=\"survey\""), "\(page.status) \(page.body)")
                         #expect(!text.contains("王磊") && !text.contains("engineering"))
 
                         // Robots and the integrator.

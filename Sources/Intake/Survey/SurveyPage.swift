@@ -11,6 +11,8 @@ struct SurveyPage: Sendable {
         case form(errors: [String], satisfaction: Int?, recommend: Int?, comment: String)
         case thanks(reopened: Bool)
         case alreadyAnswered
+        /// The link asks about an earlier resolution: the complaint was reopened and resolved again.
+        case earlierResolution
         case expired
         case invalid
         case closed
@@ -59,6 +61,7 @@ struct SurveyPage: Sendable {
     private static func outcomeKeys(_ kind: Kind) -> (String, String) {
         switch kind {
         case .alreadyAnswered: ("alreadyAnsweredHeading", "alreadyAnswered")
+        case .earlierResolution: ("earlierResolutionHeading", "earlierResolution")
         case .expired: ("expiredHeading", "expired")
         case .closed: ("closedHeading", "closed")
         case .disabled: ("invalidHeading", "disabled")
@@ -89,6 +92,8 @@ struct SurveyPage: Sendable {
             "thanksSorry": "Thank you for your answer. We are sorry we did not get it right: the hotel's manager will look at your case again and contact you.",
             "alreadyAnsweredHeading": "Already answered",
             "alreadyAnswered": "This survey has already been answered. Thank you.",
+            "earlierResolutionHeading": "This survey is for an earlier resolution",
+            "earlierResolution": "Your complaint was reopened and resolved again after we sent this link, so it no longer asks about the latest resolution. We have sent you, or will soon send you, a new survey for it: please answer that one.",
             "expiredHeading": "This link has expired",
             "expired": "The survey link has expired. If you would still like to tell us something, please reply to our message or contact the hotel.",
             "invalidHeading": "This link is not valid",
@@ -120,6 +125,8 @@ struct SurveyPage: Sendable {
             "thanksSorry": "感谢您的回答。很抱歉没能让您满意，酒店经理会重新跟进您的问题并与您联系。",
             "alreadyAnsweredHeading": "已提交",
             "alreadyAnswered": "此问卷已经提交过了，感谢您的反馈。",
+            "earlierResolutionHeading": "此问卷针对的是之前的处理结果",
+            "earlierResolution": "我们发送此链接后，您的投诉已重新处理并再次解决，此链接不再对应最新的处理结果。我们已经或即将向您发送新的问卷，请填写新的问卷。",
             "expiredHeading": "链接已过期",
             "expired": "此问卷链接已过期。如您仍有意见，请回复我们的消息或联系酒店。",
             "invalidHeading": "链接无效",

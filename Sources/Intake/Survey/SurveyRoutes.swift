@@ -13,8 +13,8 @@ import PostgresNIO
 /// (``Access/SurveyToken``, from the link the notifier sent). `GET` shows the questions in the guest's
 /// language; `POST` records the answer once through intake's own follow-up action, so a dissatisfied
 /// guest reopens the complaint exactly as a staff-recorded follow-up would. A used, expired or altered
-/// link, and a link of a resolution whose follow-up is already recorded, get a page that says so and
-/// change nothing.
+/// link, a link of a resolution whose follow-up is already recorded, and a link of an earlier resolution
+/// (the complaint was reopened and resolved again since) get a page that says so and change nothing.
 struct SurveyRoutes: Sendable {
     var secret: String?
     var store: StageStore
@@ -66,6 +66,34 @@ struct SurveyRoutes: Sendable {
         var answered: Bool
         /// A follow-up (by any link, or by staff) is recorded since the complaint was last resolved.
         var followedUp: Bool
+        var resolutions: Resolutions
+    }
+
+    /// The complaint's resolutions as its timeline has them: how many, and when the last was recorded.
+    struct Resolutions: Sendable, Hashable {
+        var count: Int
+        /// The last `resolved` entry's time, in Unix milliseconds.
+        var latest: Int64?
+
+        /// Whether `token` asks about the complaint's latest resolution. A `v2` token names its
+        /// resolution's time: the latest's, give or take the millisecond the notifier's copy may be
+        /// rounded by (it read intake's microseconds; two resolutions are never that close). A `v1`
+        /// token names none: it can only be for the latest while there has been just one.
+        func asksAbout(_ token: SurveyToken) -> Bool {
+            guard let resolvedAt = token.resolvedAt else { return count <= 1 }
+            guard let latest else { return false }
+            return abs(latest - SurveyToken.milliseconds(resolvedAt)) <= 1
+        }
+
+        static func of(_ complaintID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Resolutions {
+            let rows = try await connection.query("""
+                SELECT count(*)::bigint,
+                       (array_agg(floor(extract(epoch FROM occurred_at) * 1000)::bigint ORDER BY id DESC))[1]
+                FROM timeline WHERE complaint_id = \(complaintID) AND kind = \(ComplaintUpdated.Kind.resolved.rawValue)
+                """, logger: logger)
+            for try await (count, latest) in rows.decode((Int64, Int64?).self) { return Resolutions(count: Int(count), latest: latest) }
+            return Resolutions(count: 0, latest: nil)
+        }
     }
 
     private func state(of token: SurveyToken) async throws -> ComplaintState? {
@@ -82,10 +110,11 @@ struct SurveyRoutes: Sendable {
                 for try await (hotel, status, language, answered) in rows.decode((String, String, String?, Bool).self) {
                     found = ComplaintState(
                         hotel: hotel, status: IntakeStatus(rawValue: status) ?? .received, language: SurveyPage.language(for: language),
-                        answered: answered, followedUp: false)
+                        answered: answered, followedUp: false, resolutions: Resolutions(count: 0, latest: nil))
                 }
                 guard var state = found else { return nil }
                 state.followedUp = try await ComplaintActions.followUpSinceResolved(complaintID: id, on: connection, logger: logger) != nil
+                state.resolutions = try await Resolutions.of(id, on: connection, logger: logger)
                 return state
             }
         }
@@ -105,7 +134,7 @@ struct SurveyRoutes: Sendable {
         case refused(Response)
     }
 
-    /// Checks the token once (signature, expiry, complaint, not answered, still resolved).
+    /// Checks the token once (signature, expiry, complaint, not answered, its resolution the latest, still resolved).
     private func check(_ text: String, browserLanguage: String) async throws -> Checked {
         guard let secret else { return .refused(Self.page(.disabled, language: browserLanguage, reference: nil, action: "", status: .notFound)) }
         let token: SurveyToken
@@ -123,9 +152,11 @@ struct SurveyRoutes: Sendable {
         }
         let reference = Self.reference(token.complaintID)
         if state.answered { return .refused(Self.page(.alreadyAnswered, language: state.language, reference: reference, action: "", status: .conflict)) }
+        // A link of an earlier resolution: the complaint was reopened and resolved again, and that
+        // resolution has (or will have) its own survey. It never answers the newer one.
+        if !state.resolutions.asksAbout(token) { return .refused(Self.earlierResolution(language: state.language, reference: reference)) }
         if state.status != .resolved { return .refused(Self.page(.closed, language: state.language, reference: reference, action: "", status: .conflict)) }
-        // One follow-up per resolution: a link sent before a reopening, or a second link, finds the
-        // resolution's follow-up already recorded.
+        // One follow-up per resolution: a second link of the same resolution finds its follow-up already recorded.
         if state.followedUp { return .refused(Self.page(.alreadyAnswered, language: state.language, reference: reference, action: "", status: .conflict)) }
         return .usable(token, state)
     }
@@ -154,9 +185,16 @@ struct SurveyRoutes: Sendable {
         var comment: String?
     }
 
-    /// The transaction found the survey answered meanwhile, or the complaint no longer resolved.
+    /// The transaction found the survey answered meanwhile, the complaint no longer resolved, or resolved again.
     private struct Refused: Error {
         var page: SurveyPage.Kind
+        var status: HTTPResponse.Status = .conflict
+    }
+
+    /// The page for a link of an earlier resolution (`410`: this link is done with, as an expired one).
+    static func earlierResolution(language: String, reference: String) -> Response {
+        Counter(label: "redress_intake_survey_refusals_total", dimensions: [("reason", "earlier_resolution")]).increment()
+        return Self.page(.earlierResolution, language: language, reference: reference, action: "", status: .gone)
     }
 
     func answer(token text: String, form body: String, browserLanguage: String) async throws -> Response {
@@ -191,6 +229,12 @@ struct SurveyRoutes: Sendable {
         do {
             let reopened = try await database.run {
                 try await store.write { connection, logger in
+                    // Under the complaint's lock, the resolution the link asks about must still be the
+                    // latest: a reopening and resolution since the check would otherwise take this answer.
+                    _ = try await connection.query("SELECT 1 FROM complaints WHERE id = \(id) FOR UPDATE", logger: logger).collect()
+                    guard try await Resolutions.of(id, on: connection, logger: logger).asksAbout(token) else {
+                        throw Refused(page: .earlierResolution, status: .gone)
+                    }
                     let inserted = try await connection.query("""
                         INSERT INTO survey_answers (token_signature, complaint_id, satisfaction, recommend)
                         VALUES (\(signature), \(id), \(satisfaction), \(recommend)) ON CONFLICT DO NOTHING RETURNING 1
@@ -210,7 +254,8 @@ struct SurveyRoutes: Sendable {
             Counter(label: "redress_intake_survey_answers_total", dimensions: [("reopened", "\(reopened)")]).increment()
             return Self.page(.thanks(reopened: reopened), language: state.language, reference: reference, action: "", status: .ok)
         } catch let refused as Refused {
-            return Self.page(refused.page, language: state.language, reference: reference, action: "", status: .conflict)
+            if case .earlierResolution = refused.page { return Self.earlierResolution(language: state.language, reference: reference) }
+            return Self.page(refused.page, language: state.language, reference: reference, action: "", status: refused.status)
         }
     }
 

@@ -90,7 +90,7 @@ public struct DeliveryPerformer: WorkPerformer {
         guard let implementation = channels[channel] else {
             throw DeliveryFailure.permanent("channel_not_configured", "no \(channel.rawValue) channel is configured (see services/notifier/README.md)")
         }
-        let link = try link(for: intent, rules: rules)
+        let link = try link(for: intent, rules: rules, guest: guest)
         let values = MessageValues.make(intent: intent, rules: rules, templates: templates, guest: guest, link: link)
         guard let rendered = templates.render(intent.template, language: intent.language, values: values) else {
             throw DeliveryFailure.permanent("no_template", "no template \(intent.template) in \(intent.language)")
@@ -156,8 +156,10 @@ public struct DeliveryPerformer: WorkPerformer {
         }
     }
 
-    /// Staff get the complaint's link; a guest's follow-up survey gets a signed, expiring survey link.
-    func link(for intent: NotificationIntent, rules: NotificationRules) throws -> String? {
+    /// Staff get the complaint's link; a guest's follow-up survey gets a signed, expiring survey link
+    /// naming the resolution it asks about (``surveyedResolution(of:among:)``), or, when intake showed
+    /// no resolution, a `v1` link naming none.
+    func link(for intent: NotificationIntent, rules: NotificationRules, guest: GuestContact? = nil) throws -> String? {
         if intent.recipient.kind == .staff {
             return rules.links.complaint.replacingOccurrences(of: "{complaintId}", with: intent.complaintID.uuidString.lowercased())
         }
@@ -167,7 +169,8 @@ public struct DeliveryPerformer: WorkPerformer {
         }
         // From the cause's time, so every attempt sends the same link.
         let expiry = intent.causeTime.addingTimeInterval(Double(rules.surveyValidity.components.seconds))
-        let token = SurveyToken(complaintID: intent.complaintID, expiresAt: expiry, secret: surveySecret)
+        let resolvedAt = try guest.flatMap { try Self.surveyedResolution(of: intent, among: $0.resolutions) }
+        let token = SurveyToken(complaintID: intent.complaintID, resolvedAt: resolvedAt, expiresAt: expiry, secret: surveySecret)
         return rules.links.survey.replacingOccurrences(of: "{token}", with: token.description)
     }
 
@@ -179,6 +182,25 @@ public struct DeliveryPerformer: WorkPerformer {
         let rowStatus: String
         switch result {
         case .succeeded(let outcome):
+    /// The resolution a follow-up survey asks about, among the complaint's (intake's timeline, oldest
+    /// first): the last one recorded by the time the follow-up fell due (the clock event's deadline, a
+    /// second's grace for rounding). The sla-watcher drops the follow-up timer at a reopening, so a
+    /// follow-up is due for the resolution current then; `nil` when intake showed none.
+    /// - Throws: `no_longer_applicable` when a later resolution followed it (the message waited, for
+    ///   quiet hours or retries, while the complaint was reopened and resolved again): that resolution's
+    ///   own follow-up sends its survey, and this link would only show "an earlier resolution".
+    static func surveyedResolution(of intent: NotificationIntent, among resolutions: [Date]) throws(WorkFailure) -> Date? {
+        guard let latest = resolutions.last else { return nil }
+        let due = (intent.facts.deadline ?? intent.causeTime).addingTimeInterval(1)
+        // None by then: the clock and intake disagree on the times; the latest is the best guess.
+        guard let index = resolutions.lastIndex(where: { $0 <= due }) else { return latest }
+        guard index == resolutions.count - 1 else {
+            throw DeliveryFailure.permanent(
+                "no_longer_applicable", "the survey is for an earlier resolution: the complaint was reopened and resolved again since")
+        }
+        return resolutions[index]
+    }
+
             status = .delivered
             // The receipt starts with the channel actually used (a guest's e-mail or SMS).
             if let first = outcome.split(separator: " ").first, let used = DeliveryChannel(rawValue: String(first)) { channel = used }

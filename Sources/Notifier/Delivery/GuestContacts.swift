@@ -17,13 +17,19 @@ public struct GuestContact: Sendable, Hashable {
     public var optedOut: Bool
     /// Where the complaint stands in intake now (`resolved`, `reopened`, …), when intake said.
     public var status: String?
+    /// When each of the complaint's resolutions was recorded, oldest first (intake's timeline): a survey
+    /// link names the one it asks about.
+    public var resolutions: [Date]
 
-    public init(name: String? = nil, email: String? = nil, phone: String? = nil, optedOut: Bool = false, status: String? = nil) {
+    public init(
+        name: String? = nil, email: String? = nil, phone: String? = nil, optedOut: Bool = false, status: String? = nil, resolutions: [Date] = []
+    ) {
         self.name = name
         self.email = email
         self.phone = phone
         self.optedOut = optedOut
         self.status = status
+        self.resolutions = resolutions
     }
 
     /// The first word of the name (a guest message never names more).
@@ -61,8 +67,18 @@ public struct IntakeGuestContacts: GuestContactSource {
             var phone: String?
             var preferredContact: String?
         }
+        struct Entry: Decodable {
+            var at: String?
+            var kind: String?
+        }
         var guest: Guest?
         var status: String?
+        var timeline: [Entry]?
+
+        /// The `resolved` entries' times, in the timeline's order.
+        var resolutions: [Date] {
+            (timeline ?? []).compactMap { $0.kind == ComplaintUpdated.Kind.resolved.rawValue ? $0.at.flatMap(EventTimestamp.date(from:)) : nil }
+        }
     }
 
     public func contact(for complaintID: UUID, logger: Logger) async throws -> GuestContact {
@@ -82,7 +98,8 @@ public struct IntakeGuestContacts: GuestContactSource {
             }
             return GuestContact(
                 name: complaint.guest?.name, email: complaint.guest?.email, phone: complaint.guest?.phone,
-                optedOut: complaint.guest?.preferredContact == ContactChannel.none.rawValue, status: complaint.status)
+                optedOut: complaint.guest?.preferredContact == ContactChannel.none.rawValue, status: complaint.status,
+                resolutions: complaint.resolutions)
         case 404:
             // Intake answers 404 for a hotel the key does not cover, as for a complaint it does not hold.
             throw DeliveryFailure.transient(
