@@ -27,6 +27,20 @@ struct ChannelTests {
         }
     }
 
+    /// The deferral `body` threw (a rate-limit refusal), or nil.
+    static func deferral(_ body: () async throws -> Void) async -> WorkDeferral? {
+        do {
+            try await body()
+            Issue.record("delivered, not deferred")
+            return nil
+        } catch let deferral as WorkDeferral {
+            return deferral
+        } catch {
+            Issue.record("not a WorkDeferral: \(error)")
+            return nil
+        }
+    }
+
     @Test("a webhook is signed over timestamp and body, with the intent's idempotency key")
     func signedWebhook() async throws {
         let receiver = RecordingReceiver()
@@ -158,20 +172,30 @@ struct ChannelTests {
         }
     }
 
-    @Test("robots that answer 200 with an error code: rate limits retried, the rest given up")
+    @Test("robots that answer 200 with an error code: rate limits deferred (DingTalk's for its ten minutes), the rest given up")
     func robotErrorCodes() async throws {
         let receiver = RecordingReceiver()
         receiver.script(.status(200, body: #"{"errcode":45009,"errmsg":"api freq out of limit"}"#),
+                        .status(200, body: #"{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}"#),
+                        .status(200, body: #"{"code":11232,"msg":"frequency limited"}"#),
                         .status(200, body: #"{"errcode":310000,"errmsg":"sign not match"}"#),
                         .status(200, body: #"{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}"#))
         try await withLoopbackServer(receiver.router) { base in
             let robot = RobotChannel()
-            let limited = await Self.failure {
+            let limited = await Self.deferral {
                 _ = try await robot.send(NotifierFixtures.message(NotifierFixtures.intent(channel: .wecom), to: .endpoint(Self.endpoint(.wecom, base))), logger: .complaintTest)
             }
-            #expect(limited?.isPermanent == false)
-            #expect(limited?.reason.hasPrefix("[wecom_45009]") == true)
-            #expect(limited?.retryAfter.map { (Duration.seconds(60)...Duration.seconds(120)).contains($0) } == true)
+            #expect(limited?.reason.hasPrefix("[wecom_45009] rate limited") == true)
+            #expect(limited.map { (59...91).contains($0.until.timeIntervalSinceNow) } == true, "a minute, spread by up to half")
+            let tooFast = await Self.deferral {
+                _ = try await robot.send(NotifierFixtures.message(NotifierFixtures.intent(channel: .dingtalk), to: .endpoint(Self.endpoint(.dingtalk, base))), logger: .complaintTest)
+            }
+            #expect(tooFast?.reason.hasPrefix("[dingtalk_130101]") == true)
+            #expect(tooFast.map { (599...901).contains($0.until.timeIntervalSinceNow) } == true, "DingTalk shuts a robot for ten minutes")
+            let feishuLimited = await Self.deferral {
+                _ = try await robot.send(NotifierFixtures.message(NotifierFixtures.intent(channel: .feishu), to: .endpoint(Self.endpoint(.feishu, base))), logger: .complaintTest)
+            }
+            #expect(feishuLimited?.reason.hasPrefix("[feishu_11232]") == true)
             let unsigned = await Self.failure {
                 _ = try await robot.send(NotifierFixtures.message(NotifierFixtures.intent(channel: .dingtalk), to: .endpoint(Self.endpoint(.dingtalk, base))), logger: .complaintTest)
             }
@@ -182,6 +206,37 @@ struct ChannelTests {
             }
             #expect(feishu?.isPermanent == true)
             #expect(feishu?.reason.hasPrefix("[feishu_19021]") == true)
+        }
+    }
+
+    @Test("a robot's HTTP 429 is deferred until its Retry-After, else a minute or so; a webhook's 429 stays a retried failure")
+    func robotHTTP429() async throws {
+        let receiver = RecordingReceiver()
+        receiver.script(.status(429, body: "rate_limited", retryAfter: "30"), .status(429, body: "Too Many Requests"))
+        try await withLoopbackServer(receiver.router) { base in
+            let robot = RobotChannel()
+            let message = NotifierFixtures.message(NotifierFixtures.intent(channel: .slack), to: .endpoint(Self.endpoint(.slack, base, path: "/slack")))
+            let asked = await Self.deferral { _ = try await robot.send(message, logger: .complaintTest) }
+            #expect(asked?.reason.hasPrefix("[http_429] rate limited") == true, "\(asked?.reason ?? "")")
+            #expect(asked.map { (28...31).contains($0.until.timeIntervalSinceNow) } == true, "its Retry-After")
+            let unsaid = await Self.deferral { _ = try await robot.send(message, logger: .complaintTest) }
+            #expect(unsaid.map { (59...91).contains($0.until.timeIntervalSinceNow) } == true)
+        }
+    }
+
+    @Test("a robot still refusing for its rate limit hours after the event: the refusal counts as an attempt again")
+    func rateLimitPatience() async throws {
+        let receiver = RecordingReceiver()
+        receiver.script(.status(200, body: #"{"errcode":45009,"errmsg":"api freq out of limit"}"#))
+        try await withLoopbackServer(receiver.router) { base in
+            var intent = NotifierFixtures.intent(channel: .wecom)
+            intent.causeTime = Date().addingTimeInterval(-7 * 3600)
+            let failed = await Self.failure {
+                _ = try await RobotChannel().send(NotifierFixtures.message(intent, to: .endpoint(Self.endpoint(.wecom, base))), logger: .complaintTest)
+            }
+            #expect(failed?.isPermanent == false)
+            #expect(failed?.reason.hasPrefix("[wecom_45009]") == true && failed?.reason.contains("counted as an attempt") == true, "\(failed?.reason ?? "")")
+            #expect(failed?.retryAfter.map { $0 >= .seconds(59) } == true)
         }
     }
 

@@ -33,7 +33,7 @@ struct DeliveryWorkerTests {
             let rules = try NotifierFixtures.rules(yaml, environment: ["HOOK_URL": base + "/hook", "BASE": base])
             let performer = DeliveryPerformer(
                 kind: .endpoint, rules: LiveConfiguration(name: "rules", fixed: rules), templates: try NotifierFixtures.templates(),
-                channels: [.webhook: WebhookChannel(), .wecom: RobotChannel(), .dingtalk: RobotChannel()], guests: nil, surveySecret: nil)
+                channels: [.webhook: WebhookChannel(), .wecom: RobotChannel(), .dingtalk: RobotChannel(), .slack: RobotChannel()], guests: nil, surveySecret: nil)
             let service = RedressService.notifier.isolated()
             try await withTestClient { client in
                 do {

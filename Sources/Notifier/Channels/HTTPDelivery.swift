@@ -7,8 +7,9 @@ import NIOCore
 import NIOHTTP1
 
 /// One JSON POST to a receiver — a webhook, a robot, an SMS gateway — with the retry rules every HTTP
-/// channel shares: 2xx delivered; 408 and 429 retried after `Retry-After`; other 4xx given up (retrying
-/// cannot help); 5xx, timeouts and refused connections retried with backoff.
+/// channel shares: 2xx delivered; 408 and 429 retried after `Retry-After` (a robot's 429 deferred
+/// instead: see `rateLimitWait`); other 4xx given up (retrying cannot help); 5xx, timeouts and refused
+/// connections retried with backoff.
 struct HTTPDelivery: Sendable {
     var client: HTTPClient = .shared
 
@@ -19,8 +20,12 @@ struct HTTPDelivery: Sendable {
 
     /// - Parameter quotesAnswer: Whether a 4xx's reason quotes the start of the receiver's answer (an SMS
     ///   gateway's may quote the message, with the guest's name, or the number: not for receipts and logs).
+    /// - Parameter rateLimitWait: When set, a 429 is a ``ComplaintPipeline/WorkDeferral`` (the receiver is
+    ///   busy, the message is fine: no attempt used) until its `Retry-After` (or Feishu's
+    ///   `x-ogw-ratelimit-reset`), else for this long; when `nil`, a 429 is a retried failure.
     func post(
-        _ url: String, body: [UInt8], headers: [(String, String)], timeout: Duration, quotesAnswer: Bool = true, logger: Logger
+        _ url: String, body: [UInt8], headers: [(String, String)], timeout: Duration, quotesAnswer: Bool = true,
+        rateLimitWait: Duration? = nil, logger: Logger
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
@@ -46,6 +51,12 @@ struct HTTPDelivery: Sendable {
         switch status {
         case 200..<300:
             return Answer(status: status, body: answer)
+        case 429 where rateLimitWait != nil:
+            let asked = Self.retryAfter(response.headers.first(name: "Retry-After"))
+                ?? Self.retryAfter(response.headers.first(name: "x-ogw-ratelimit-reset"))
+            let wait = asked ?? rateLimitWait ?? .seconds(60)
+            throw DeliveryFailure.deferred(
+                "http_429", "rate limited: the receiver answered 429; again in \(wait.components.seconds) s", until: Date().addingTimeInterval(Double(wait.milliseconds) / 1000))
         case 408, 429:
             let wait = Self.retryAfter(response.headers.first(name: "Retry-After"))
             throw DeliveryFailure.transient("http_\(status)", "the receiver answered \(status)\(wait.map { "; retry after \($0)" } ?? "")", retryAfter: wait)

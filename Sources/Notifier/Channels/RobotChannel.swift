@@ -1,4 +1,6 @@
 import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
 import Crypto
 import Foundation
 import Logging
@@ -6,7 +8,11 @@ import Logging
 /// Chat-group robots, each in its own message format: Slack-compatible incoming webhooks, Microsoft
 /// Teams (an Adaptive Card), WeCom 企业微信 (markdown), DingTalk 钉钉 (markdown, signed URL) and Feishu
 /// 飞书 (text, signed body). The robots that answer HTTP 200 with an error code in the body (WeCom,
-/// DingTalk, Feishu) are read for it: their rate limits are retried, other codes given up.
+/// DingTalk, Feishu) are read for it: other codes are given up, but a rate-limit refusal — that code, or
+/// an HTTP 429 (Slack, Teams, Feishu) — says "not now", not "failed": the message is deferred
+/// (``ComplaintPipeline/WorkDeferral``, no attempt used) until the robot's `Retry-After`, else for
+/// ``rateLimitWait(for:)``. After ``rateLimitPatience`` a refusal counts as a failed attempt again, so a
+/// robot that never stops refusing does not keep a message for ever.
 public struct RobotChannel: NotificationChannel {
     var http = HTTPDelivery()
     var now: @Sendable () -> Date = { Date() }
@@ -19,10 +25,32 @@ public struct RobotChannel: NotificationChannel {
             throw DeliveryFailure.permanent("not_configured", "a robot needs an endpoint")
         }
         let request = try Self.request(for: message, endpoint: endpoint, now: now())
-        let answer = try await http.post(request.url, body: request.body, headers: [], timeout: endpoint.timeout, logger: logger)
-        try Self.checkAnswer(answer, channel: endpoint.channel)
-        return "\(endpoint.channel.rawValue) http \(answer.status)"
+        do {
+            let answer = try await http.post(
+                request.url, body: request.body, headers: [], timeout: endpoint.timeout, rateLimitWait: Self.rateLimitWait(for: endpoint.channel),
+                logger: logger)
+            try Self.checkAnswer(answer, channel: endpoint.channel, now: now())
+            return "\(endpoint.channel.rawValue) http \(answer.status)"
+        } catch let deferral as WorkDeferral where now().timeIntervalSince(message.intent.causeTime) > Double(Self.rateLimitPatience.milliseconds) / 1000 {
+            let wait = Duration.milliseconds(Int64(max(0, deferral.until.timeIntervalSince(now())) * 1000))
+            throw WorkFailure.transient("\(deferral.reason) (still refused \(Self.rateLimitPatience.components.seconds / 3600) h after the event: counted as an attempt)", retryAfter: wait)
+        }
     }
+
+    /// How long after its cause a message stops being deferred for a robot's rate limit and each
+    /// refusal uses an attempt (a robot refusing for hours is flooded or broken, not briefly busy).
+    static let rateLimitPatience: Duration = .seconds(6 * 3600)
+
+    /// How long a robot that refused for its rate limit without saying how long is left alone: DingTalk
+    /// holds a robot for ten minutes after it exceeds 20 a minute, the others count per minute. Up to half
+    /// as long again, at random, so that many messages refused together do not come back together.
+    static func rateLimitWait(for channel: DeliveryChannel) -> Duration {
+        let base: Int64 = channel == .dingtalk ? 600 : 60
+        return .seconds(base + Int64.random(in: 0...(base / 2)))
+    }
+
+    /// The robots' "too fast" codes: WeCom 45009, DingTalk 130101, Feishu 9499 and 11232.
+    static let rateLimitCodes: Set<Int> = [45009, 130101, 9499, 11232]
 
     /// The URL and JSON body for `message` in `endpoint`'s format.
     static func request(for message: OutgoingMessage, endpoint: Endpoint, now: Date) throws -> (url: String, body: [UInt8]) {
@@ -83,8 +111,9 @@ public struct RobotChannel: NotificationChannel {
         return Data(mac).base64EncodedString()
     }
 
-    /// WeCom, DingTalk and Feishu answer 200 with `errcode`/`code` in the body.
-    static func checkAnswer(_ answer: HTTPDelivery.Answer, channel: DeliveryChannel) throws {
+    /// WeCom, DingTalk and Feishu answer 200 with `errcode`/`code` in the body: a rate limit is deferred
+    /// (``rateLimitCodes``), any other code given up.
+    static func checkAnswer(_ answer: HTTPDelivery.Answer, channel: DeliveryChannel, now: Date) throws {
         guard [.wecom, .dingtalk, .feishu].contains(channel) else { return }
         guard let object = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [String: Any] else {
             throw DeliveryFailure.transient("\(channel.rawValue)_unreadable", "the robot's answer is not JSON")
@@ -92,12 +121,9 @@ public struct RobotChannel: NotificationChannel {
         let code = (object["errcode"] as? Int) ?? (object["code"] as? Int) ?? (object["StatusCode"] as? Int) ?? 0
         guard code != 0 else { return }
         let message = (object["errmsg"] as? String) ?? (object["msg"] as? String) ?? ""
-        // Rate limits: WeCom 45009, DingTalk 130101, Feishu 9499 and 11232.
-        let rateLimited: Set<Int> = [45009, 130101, 9499, 11232]
-        if rateLimited.contains(code) {
-            // A minute or two, spread: forty messages refused together must not come back together.
-            throw DeliveryFailure.transient(
-                "\(channel.rawValue)_\(code)", "rate limited: \(message)", retryAfter: .seconds(Int64.random(in: 60...120)))
+        if Self.rateLimitCodes.contains(code) {
+            let wait = Self.rateLimitWait(for: channel)
+            throw DeliveryFailure.deferred("\(channel.rawValue)_\(code)", "rate limited: \(message)", until: now.addingTimeInterval(Double(wait.milliseconds) / 1000))
         }
         throw DeliveryFailure.permanent("\(channel.rawValue)_\(code)", message)
     }

@@ -96,6 +96,10 @@ public struct DeliveryPerformer: WorkPerformer {
             throw DeliveryFailure.permanent("no_template", "no template \(intent.template) in \(intent.language)")
         }
         let message = OutgoingMessage(intent: intent, channel: channel, rendered: rendered, destination: destination, link: link)
+        if let endpoint = destination.endpoint, let until = pacer.heldUntil(endpoint: endpoint.name, now: Date()) {
+            // The robot refused another message for its rate limit a moment ago: this one waits with it.
+            throw DeliveryFailure.deferred("endpoint_rate_limited", "\(endpoint.name) refused a message for its rate limit; held until then", until: until)
+        }
         if let endpoint = destination.endpoint, let limit = endpoint.rateLimit,
            let place = pacer.admit(endpoint: endpoint.name, key: item.idempotencyKey, limit: limit, now: Date()) {
             // A burst for one robot group: paced, not refused by the robot, and no attempt used.
@@ -103,6 +107,10 @@ public struct DeliveryPerformer: WorkPerformer {
         }
         do {
             return try await implementation.send(message, logger: logger)
+        } catch let deferral as WorkDeferral {
+            // A rate-limit refusal (RobotChannel): not an attempt, and the endpoint's other messages wait too.
+            if let endpoint = destination.endpoint { pacer.hold(endpoint: endpoint.name, until: deferral.until) }
+            throw deferral
         } catch var failure as WorkFailure {
             // A guest's message may have gone by SMS though the intent names e-mail first: say which.
             failure.reason += " \(DeliveryFailure.viaMarker(channel))"
@@ -174,14 +182,6 @@ public struct DeliveryPerformer: WorkPerformer {
         return rules.links.survey.replacingOccurrences(of: "{token}", with: token.description)
     }
 
-    public func record(_ item: WorkItem, result: WorkResult, context: WorkContext) async throws -> [OutgoingEvent] {
-        guard let intent = try? item.decodePayload(NotificationIntent.self) else { return [] }
-        let status: NotificationOutcome.Status
-        var channel = intent.channel
-        var receipt: String?
-        let rowStatus: String
-        switch result {
-        case .succeeded(let outcome):
     /// The resolution a follow-up survey asks about, among the complaint's (intake's timeline, oldest
     /// first): the last one recorded by the time the follow-up fell due (the clock event's deadline, a
     /// second's grace for rounding). The sla-watcher drops the follow-up timer at a reopening, so a
@@ -201,6 +201,14 @@ public struct DeliveryPerformer: WorkPerformer {
         return resolutions[index]
     }
 
+    public func record(_ item: WorkItem, result: WorkResult, context: WorkContext) async throws -> [OutgoingEvent] {
+        guard let intent = try? item.decodePayload(NotificationIntent.self) else { return [] }
+        let status: NotificationOutcome.Status
+        var channel = intent.channel
+        var receipt: String?
+        let rowStatus: String
+        switch result {
+        case .succeeded(let outcome):
             status = .delivered
             // The receipt starts with the channel actually used (a guest's e-mail or SMS).
             if let first = outcome.split(separator: " ").first, let used = DeliveryChannel(rawValue: String(first)) { channel = used }

@@ -44,18 +44,41 @@ public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
 /// come back then (the delivery worker defers it, using no attempt); when it comes back its place is
 /// waiting for it, so waiting messages go in their order and are not overtaken by newer ones. A booked
 /// place whose message never comes back (another replica took it, it was given up) lapses after a
-/// window. Several replicas each keep their own log: see services/notifier/README.md.
+/// window. A robot that refused a call for its rate limit anyway is held (``hold(endpoint:until:)``):
+/// nothing goes to it until then. Several replicas each keep their own log: see services/notifier/README.md.
 public final class EndpointPacer: Sendable {
     private struct Log {
         /// Calls made and places booked, in time order.
         var places: [Date] = []
         /// The place booked for a waiting message, by its idempotency key.
         var booked: [String: Date] = [:]
+        /// Until when the endpoint itself asked to be left alone.
+        var heldUntil: Date?
     }
 
     private let logs = Mutex<[String: Log]>([:])
 
     public init() {}
+
+    /// Leaves `endpoint` alone until `until`: it refused a call for its rate limit, and every other
+    /// message for it would only be refused too (DingTalk keeps a robot shut longer when it is pressed).
+    func hold(endpoint: String, until: Date) {
+        logs.withLock { logs in
+            var log = logs[endpoint] ?? Log()
+            log.heldUntil = max(log.heldUntil ?? until, until)
+            logs[endpoint] = log
+        }
+    }
+
+    /// Until when `endpoint` is held at `now`, if it is (``hold(endpoint:until:)``).
+    func heldUntil(endpoint: String, now: Date) -> Date? {
+        logs.withLock { logs in
+            guard let until = logs[endpoint]?.heldUntil else { return nil }
+            if until > now { return until }
+            logs[endpoint]?.heldUntil = nil
+            return nil
+        }
+    }
 
     /// Takes a place for the call of `key` to `endpoint` at `now`: `nil` to call now, else when to come back.
     func admit(endpoint: String, key: String, limit: RateLimit, now: Date) -> Date? {

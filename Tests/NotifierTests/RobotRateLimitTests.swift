@@ -1,0 +1,126 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Logging
+@testable import Notifier
+import PostgresNIO
+import RdKafkaTestKit
+import Testing
+
+/// A robot that refuses a message for its rate limit (WeCom 45009 in a 200 answer, Slack's 429) has not
+/// failed it: the message waits without using an attempt, and the robot's other messages wait with it.
+/// Any other refusal is a failed attempt, as before.
+@Suite("Robot rate-limit refusals use no attempt", .timeLimit(.minutes(2)))
+struct RobotRateLimitTests {
+    static func yaml(_ channel: DeliveryChannel) -> String {
+        """
+        endpoints:
+          group: {channel: \(channel.rawValue), url: "${BASE}/robots/\(channel.rawValue)", rateLimit: none}
+        rules:
+          - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
+        """
+    }
+
+    static func intent(_ channel: DeliveryChannel) -> NotificationIntent {
+        var intent = NotifierFixtures.intent(template: "sla_breached_staff", channel: channel, endpoint: "group", trigger: "sla.breached")
+        intent.rule = "r"
+        intent.notificationID = NotificationIntent.notificationID(forKey: intent.idempotencyKey)
+        return intent
+    }
+
+    static func queued(_ intent: NotificationIntent, schema: SchemaName, client: PostgresClient) async throws -> (status: String, attempts: Int, due: Date) {
+        let rows = try await client.query(
+            PostgresQuery(unsafeSQL: "SELECT status, attempts, due_at FROM \(schema).work_queue WHERE idempotency_key = '\(intent.idempotencyKey)'"),
+            logger: .complaintTest).collect()
+        return try rows[0].decode((String, Int, Date).self)
+    }
+
+    @Test("WeCom refuses once with 45009, then accepts: deferred a minute with its one attempt unused, the robot's next message held without a call, then delivered on that attempt")
+    func weComRefusesOnce() async throws {
+        try await DeliveryWorkerTests.run(yaml: Self.yaml(.wecom)) { client, schema, receiver, performer in
+            receiver.script(.status(200, body: #"{"errcode":45009,"errmsg":"api freq out of limit"}"#))
+            let first = Self.intent(.wecom)
+            try await DeliveryWorkerTests.record(first, attempts: 1, schema: schema, client: client)
+            let second = Self.intent(.wecom)
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
+                let deferred = try await eventually(timeout: .seconds(20)) {
+                    try await DeliveryWorkerTests.delivery(first.notificationID, schema: schema, client: client).status != "pending"
+                }
+                #expect(deferred)
+                // Planned while the robot is refusing: it waits with the first, and the robot is not called.
+                try await DeliveryWorkerTests.record(second, attempts: 1, schema: schema, client: client)
+                let held = try await eventually(timeout: .seconds(20)) {
+                    try await DeliveryWorkerTests.delivery(second.notificationID, schema: schema, client: client).status != "pending"
+                }
+                #expect(held)
+            }
+            let row = try await DeliveryWorkerTests.delivery(first.notificationID, schema: schema, client: client)
+            #expect(row.status == "deferred" && row.attempts == 0, "not given up: \(row)")
+            #expect(row.error?.hasPrefix("[wecom_45009] rate limited") == true, "\(row.error ?? "")")
+            let queued = try await Self.queued(first, schema: schema, client: client)
+            #expect(queued.status == "pending" && queued.attempts == 0, "its one attempt unused: \(queued)")
+            #expect(queued.due > Date().addingTimeInterval(50), "back in a minute or so")
+            let heldRow = try await DeliveryWorkerTests.delivery(second.notificationID, schema: schema, client: client)
+            #expect(heldRow.status == "deferred" && heldRow.error?.hasPrefix("[endpoint_rate_limited]") == true, "\(heldRow)")
+            #expect(try await Self.queued(second, schema: schema, client: client).due >= queued.due.addingTimeInterval(-1))
+            #expect(receiver.requests.count == 1, "the second message was not sent to a robot that is refusing")
+            #expect(try await DeliveryWorkerTests.receipts(schema: schema, client: client).isEmpty, "a refusal for the rate limit is not an attempt: no receipt")
+
+            // The minute passes (both due now; another replica, whose pacer holds nothing): delivered, each on its one attempt.
+            try await client.query(PostgresQuery(unsafeSQL: "UPDATE \(schema).work_queue SET due_at = now()"), logger: .complaintTest)
+            var later = performer
+            later.pacer = EndpointPacer()
+            try await withRunningServices([DeliveryWorkerTests.worker(later, schema: schema, client: client)]) {
+                let done = try await eventually(timeout: .seconds(20)) { try await DeliveryWorkerTests.receipts(schema: schema, client: client).count == 2 }
+                #expect(done)
+            }
+            let receipts = try await DeliveryWorkerTests.receipts(schema: schema, client: client)
+            #expect(receipts.map(\.kind) == [.delivered, .delivered])
+            #expect(receipts.allSatisfy { $0.attempts == 1 })
+            #expect(try await DeliveryWorkerTests.delivery(first.notificationID, schema: schema, client: client).status == "delivered")
+            #expect(receiver.requests.count == 3)
+        }
+    }
+
+    @Test("Slack answers 429 with Retry-After: 1, then accepts: delivered after it, on the single attempt")
+    func slack429ThenAccepted() async throws {
+        try await DeliveryWorkerTests.run(yaml: Self.yaml(.slack)) { client, schema, receiver, performer in
+            receiver.script(.status(429, body: "rate_limited", retryAfter: "1"))
+            let intent = Self.intent(.slack)
+            try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
+                let done = try await eventually(timeout: .seconds(20)) { try await DeliveryWorkerTests.receipts(schema: schema, client: client).count == 1 }
+                #expect(done)
+            }
+            let receipts = try await DeliveryWorkerTests.receipts(schema: schema, client: client)
+            #expect(receipts.map(\.kind) == [.delivered], "\(receipts.map(\.status))")
+            #expect(receipts.first?.attempts == 1)
+            #expect(receiver.requests.count == 2)
+            let requests = receiver.requests
+            #expect(requests.count == 2 && requests[0].body == requests[1].body, "the same message again")
+        }
+    }
+
+    @Test("a refusal that is not a rate limit (WeCom 93000, bad key) is a used attempt and given up, as before")
+    func otherRefusalsFail() async throws {
+        try await DeliveryWorkerTests.run(yaml: Self.yaml(.wecom)) { client, schema, receiver, performer in
+            receiver.script(.status(200, body: #"{"errcode":93000,"errmsg":"invalid webhook url"}"#))
+            let intent = Self.intent(.wecom)
+            try await DeliveryWorkerTests.record(intent, attempts: 3, schema: schema, client: client)
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
+                let done = try await eventually(timeout: .seconds(20)) { try await DeliveryWorkerTests.receipts(schema: schema, client: client).count == 1 }
+                #expect(done)
+            }
+            let receipts = try await DeliveryWorkerTests.receipts(schema: schema, client: client)
+            #expect(receipts.map(\.kind) == [.givenUp])
+            #expect(receipts.first?.attempts == 1)
+            guard case .givenUp(let failure) = receipts.first?.status else { return }
+            #expect(failure.code == "wecom_93000")
+            let row = try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client)
+            #expect(row.status == "given_up" && row.attempts == 1)
+            #expect(receiver.requests.count == 1)
+        }
+    }
+}
