@@ -150,6 +150,29 @@ struct ProducerTests {
         }
     }
 
+    /// A `sendAndAwait` waiting for room in a full queue when shutdown began went on trying: once the
+    /// shutdown's purge made room, its message was handed to librdkafka after the last delivery reports
+    /// had been served, so it stayed outstanding, unreported, in a producer nobody polled any more.
+    @Test("a sendAndAwait waiting for queue room at shutdown gives up without producing")
+    func queueFullAtShutdown() async throws {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: ["127.0.0.1:1"])  // nobody there
+        configuration.additionalProperties["queue.buffering.max.messages"] = "1"
+        configuration.messageTimeout = .seconds(60)
+        configuration.shutdownFlushTimeout = .milliseconds(200)
+        let producer = try KafkaProducer(configuration: configuration, logger: .kafkaTest)
+        let waiting = try await withRunningServices([producer]) {
+            try producer.send(KafkaProducerMessage(topic: "queue-full-shutdown", key: nil, value: "fills the queue"))
+            // Waits for room until the shutdown, which begins when this body returns.
+            return Task { try await producer.sendAndAwait(KafkaProducerMessage(topic: "queue-full-shutdown", key: nil, value: "waits for room")) }
+        }
+        await #expect {
+            _ = try await waiting.value
+        } throws: { error in
+            (error as? KafkaError)?.code == .shutdown
+        }
+        #expect(producer.outstandingMessageCount == 0)
+    }
+
     @Test("an unknown librdkafka property is refused with a precise configuration error")
     func badConfiguration() throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: ["127.0.0.1:1"])

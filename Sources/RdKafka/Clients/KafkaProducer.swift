@@ -95,9 +95,13 @@ public final class KafkaProducer: Service, Sendable {
     ///   producer shut down first, or `CancellationError` if the task was cancelled (the message may
     ///   still be delivered).
     public func sendAndAwait(_ message: KafkaProducerMessage) async throws -> KafkaDeliveryReport {
-        try checkAcceptingMessages()
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue | Self.awaitedBit
-        state.withLockedValue { $0.slots[id] = (message.topic, .pending) }
+        // The check and the slot go in under one lock: a slot added after shutdown's last pass over the
+        // slots would wait for a report nobody polls any more.
+        try state.withLockedValue { state in
+            try Self.checkAcceptingMessages(state)
+            state.slots[id] = (message.topic, .pending)
+        }
         var backoff = Duration.microseconds(200)
         while true {
             do {
@@ -109,6 +113,25 @@ public final class KafkaProducer: Service, Sendable {
                 } catch {
                     _ = state.withLockedValue { $0.slots.removeValue(forKey: id) }
                     throw error
+                }
+                // Shutdown may have settled the slot while the queue was full: the message was never
+                // handed to librdkafka, so it is not produced now (it would go out unreported).
+                try state.withLockedValue { state in
+                    switch state.slots[id]?.slot {
+                    case .pending:
+                        do {
+                            try Self.checkAcceptingMessages(state)
+                        } catch {
+                            state.slots[id] = nil
+                            throw error
+                        }
+                    case .cancelled:
+                        state.slots[id] = nil
+                        throw CancellationError()
+                    case .completed, .waiting, nil:
+                        state.slots[id] = nil
+                        throw state.fatalError ?? KafkaError.shutdown(reason: "producer shut down while its local queue was full")
+                    }
                 }
                 backoff = min(backoff * 2, .milliseconds(50))
             } catch {
@@ -156,12 +179,14 @@ public final class KafkaProducer: Service, Sendable {
     }
 
     private func checkAcceptingMessages() throws {
-        try state.withLockedValue { state in
-            if let fatal = state.fatalError { throw fatal }
-            switch state.lifecycle {
-            case .initialized, .running: return
-            case .finishing, .finished: throw KafkaError.shutdown()
-            }
+        try state.withLockedValue { try Self.checkAcceptingMessages($0) }
+    }
+
+    private static func checkAcceptingMessages(_ state: State) throws {
+        if let fatal = state.fatalError { throw fatal }
+        switch state.lifecycle {
+        case .initialized, .running: return
+        case .finishing, .finished: throw KafkaError.shutdown()
         }
     }
 
