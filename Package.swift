@@ -62,8 +62,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // MARK: Events (the contract; Foundation only, no Kafka)
-        .target(name: "ComplaintEvents", swiftSettings: swiftSettings),
+        // MARK: Events (the contract; Foundation, and swift-crypto for name-based ids; no Kafka)
+        .target(
+            name: "ComplaintEvents",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Hotel time (local dates, times and weekdays in a hotel's zone; Foundation only)
         .target(name: "HotelTime", swiftSettings: swiftSettings),

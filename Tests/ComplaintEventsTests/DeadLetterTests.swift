@@ -36,6 +36,23 @@ import Testing
         ])
     }
 
+    /// Dead letters had random ids: a message dead-lettered again after a restart (its offset not yet
+    /// stored) was two unrelated events on the topic.
+    @Test func theSameOriginalGivesTheSameDeadLetterID() {
+        func record(offset: Int64, service: String = "redress-classifier", failedAt: TimeInterval) -> DeadLetterRecord {
+            DeadLetterRecord(
+                reason: "data.text: empty", sourceTopic: Topics.received.name, partition: 2, offset: offset, service: service,
+                attempts: 1, failedAt: Date(timeIntervalSince1970: failedAt), originalKey: nil, originalValue: Array("{}".utf8),
+                originalHeaders: [])
+        }
+        let first = EventEnvelope(deadLetter: record(offset: 7, failedAt: 1_741_770_000), time: Date(timeIntervalSince1970: 1_741_770_000))
+        let again = EventEnvelope(deadLetter: record(offset: 7, failedAt: 1_741_770_090), time: Date(timeIntervalSince1970: 1_741_770_090))
+        #expect(first.id == again.id)
+        #expect(first.id.uuidString.dropFirst(14).first == "5")  // the name-based layout
+        #expect(EventEnvelope(deadLetter: record(offset: 8, failedAt: 0), time: Date()).id != first.id)
+        #expect(EventEnvelope(deadLetter: record(offset: 7, service: "redress-metrics", failedAt: 0), time: Date()).id != first.id)
+    }
+
     @Test func garbageWithoutHotelIsFiledUnderUnknown() throws {
         let record = DeadLetterRecord(
             reason: "malformed JSON at byte 0: unexpected character 'x'", sourceTopic: "complaints.received.v1", partition: 0,

@@ -5,8 +5,8 @@ extension EventEnvelope where Payload == DeadLetterRecord {
     ///
     /// `hotelid` and `traceparent` are taken from the original event where it carries valid ones,
     /// so hotel-scoped views and traces still find the dead letter; otherwise `hotelid` is
-    /// ``DeadLetterRecord/unknownHotelID``.
-    public init(deadLetter record: DeadLetterRecord, time: Date, id: UUID = UUID()) {
+    /// ``DeadLetterRecord/unknownHotelID``. The id is ``DeadLetterRecord/eventID`` unless given.
+    public init(deadLetter record: DeadLetterRecord, time: Date, id: UUID? = nil) {
         let original = record.isValueTruncated
             ? nil
             : record.originalValue.flatMap { try? JSONParser.parse([UInt8]($0), maximumSize: EventCoding.maximumEventSize, maximumDepth: EventCoding.maximumNestingDepth) }
@@ -18,7 +18,7 @@ extension EventEnvelope where Payload == DeadLetterRecord {
             .map { String(decoding: $0, as: UTF8.self) }
             .flatMap { TextPattern.traceParent.matches($0) ? $0 : nil }
         self.init(
-            id: id, source: "/redress/\(record.service)", time: time,
+            id: id ?? record.eventID, source: "/redress/\(record.service)", time: time,
             hotelID: attribute("hotelid", .identifier) ?? DeadLetterRecord.unknownHotelID,
             traceParent: headerTrace ?? attribute("traceparent", .traceParent), data: record)
     }

@@ -74,6 +74,13 @@ public struct DeadLetterRecord: EventPayload {
                 value: header.value.map { Data($0.prefix(Self.maximumHeaderValueSize)) })
         }
     }
+
+    /// The id of the dead letter's event, derived from the service that gave up and where the original
+    /// was read: a message dead-lettered again (its offset was not stored before a restart) is the same
+    /// event twice, which readers of `complaints.deadletter.v1` can deduplicate.
+    public var eventID: UUID {
+        UUID(nameBasedOn: "redress.deadletter:\(service):\(sourceTopic):\(partition):\(offset)")
+    }
 }
 
 extension DeadLetterRecord: ValidatedObject {

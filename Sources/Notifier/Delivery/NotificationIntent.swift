@@ -1,5 +1,4 @@
 import ComplaintEvents
-import Crypto
 import Foundation
 
 /// One notification the stage decided on — who, on which channel, with which template and language —
@@ -46,11 +45,7 @@ public struct NotificationIntent: Codable, Sendable, Hashable {
     /// A name-based UUID (version 5 layout over SHA-256) of the idempotency key: the same intent always
     /// gets the same notification id.
     public static func notificationID(forKey key: String) -> UUID {
-        var bytes = Array(SHA256.hash(data: Data(("redress.notification:" + key).utf8)).prefix(16))
-        bytes[6] = (bytes[6] & 0x0F) | 0x50
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        UUID(nameBasedOn: "redress.notification:" + key)
     }
 }
 
