@@ -32,6 +32,12 @@ public struct PipelineConfiguration: Sendable {
     /// a lane retrying a failure for long holds back its own partition, while the reader goes on
     /// with the others and keeps polling. `nil`: a quarter of ``maximumInFlight``.
     public var maximumQueuedPerPartition: Int?
+    /// How long the reader waits for room among the ``maximumInFlight`` messages before it pauses the
+    /// partition of the lane holding the most of them, so that it goes back to polling: lanes each
+    /// stuck below ``maximumQueuedPerPartition`` (a database outage, a bug failing every partition)
+    /// would otherwise fill the room, stop the reader, and after `max.poll.interval.ms` get the consumer
+    /// dropped from its group, over and over.
+    public var readAheadWait: Duration = .seconds(10)
     /// The client's connections start with ``schema`` on their `search_path` (the runtime's own pool),
     /// so transactions need no `SET LOCAL search_path`; `false` for a pool shared across schemas.
     public var connectionsUseSchema = false
@@ -186,12 +192,28 @@ public final class EventPipelineService: Service {
                     lanes[key] = lane
                     laneOpener.yield(lane)
                 }
-                if lane.isPaused {
-                    guard flow.isTaking else { return }
-                    lane.append(message, counted: false)
-                } else {
-                    guard await flow.admit() else { return }
-                    lane.append(message, counted: true)
+                admission: while true {
+                    if lane.isPaused {
+                        guard flow.isTaking else { return }
+                        lane.append(message, counted: false)
+                        break admission
+                    }
+                    switch await flow.admit(waitingAtMost: configuration.readAheadWait) {
+                    case .admitted:
+                        lane.append(message, counted: true)
+                        break admission
+                    case .stopped:
+                        return
+                    case .timedOut:
+                        // Room frees only as lanes apply what they hold: pause the partition of the lane
+                        // holding the most (it resumes once it takes its queue down to half its limit).
+                        let holder = lanes.values.max { $0.countedMessages < $1.countedMessages }
+                        logger.warning("read-ahead full and not moving; pausing the partition holding the most", metadata: [
+                            "pipeline.in_flight_limit": "\(configuration.maximumInFlight)",
+                            "pipeline.lane_messages": "\(holder?.countedMessages ?? 0)",
+                        ])
+                        holder?.pauseForRoom()
+                    }
                 }
             }
         }

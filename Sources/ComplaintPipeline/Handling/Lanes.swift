@@ -42,6 +42,25 @@ final class LaneQueue: Sendable {
     /// are appended without waiting for room in the flow.
     var isPaused: Bool { state.withLockedValue { $0.paused } }
 
+    /// The messages this lane holds (queued or in process) that count against the flow.
+    var countedMessages: Int {
+        state.withLockedValue { $0.paused ? 0 : $0.messages.count + $0.inProcess - $0.uncounted }
+    }
+
+    /// Pauses the partition below its limit, to give the reader room: the flow is full and nothing
+    /// left it for a while (see ``LaneFlow/admit(waitingAtMost:)``). Resumed like any pause, once the
+    /// lane takes its queue down to half its limit.
+    func pauseForRoom() {
+        state.withLockedValue { state in
+            guard !state.paused else { return }
+            state.paused = true
+            let held = state.messages.count + state.inProcess
+            flow.release(held - state.uncounted)
+            state.uncounted = held
+            pause(true)
+        }
+    }
+
     /// Queues `message`; `counted` if the reader admitted it through the flow.
     func append(_ message: KafkaConsumerMessage, counted: Bool) {
         let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
@@ -131,7 +150,18 @@ final class LaneFlow: Sendable {
         var inFlight = 0
         var taking = true
         var failed = false
-        var waiters: [CheckedContinuation<Bool, Never>] = []
+        var waiters: [(id: UInt64, continuation: CheckedContinuation<Admission, Never>)] = []
+        var nextWaiterID: UInt64 = 0
+    }
+
+    /// How a wait for room ended.
+    enum Admission: Sendable, Equatable {
+        /// The message counts; go on.
+        case admitted
+        /// Lanes stopped taking messages: the reader stops.
+        case stopped
+        /// No room came within the wait: some lane holds the flow without moving.
+        case timedOut
     }
 
     private let limit: Int
@@ -150,43 +180,75 @@ final class LaneFlow: Sendable {
         state.withLockedValue { $0.inFlight += 1 }
     }
 
-    /// Waits for room for one more message; `false` once lanes stopped taking.
-    func admit() async -> Bool {
-        await withCheckedContinuation { continuation in
-            let answer: Bool? = state.withLockedValue { state in
-                guard state.taking else { return false }
-                if state.inFlight < limit {
-                    state.inFlight += 1
-                    return true
-                }
-                state.waiters.append(continuation)
-                return nil
+    /// Waits for room for one more message; `.stopped` once lanes stopped taking, `.timedOut` when no
+    /// room came within `wait` (the reader must go back to polling before the consumer's
+    /// `max.poll.interval.ms` runs out: it then pauses a lane to make room).
+    func admit(waitingAtMost wait: Duration) async -> Admission {
+        let (immediate, id) = state.withLockedValue { state -> (Admission?, UInt64) in
+            guard state.taking else { return (.stopped, 0) }
+            if state.inFlight < limit {
+                state.inFlight += 1
+                return (.admitted, 0)
             }
-            if let answer { continuation.resume(returning: answer) }
+            state.nextWaiterID += 1
+            return (nil, state.nextWaiterID)
         }
+        if let immediate { return immediate }
+        return await withTaskGroup(of: Void.self) { group in
+            let admission = await withCheckedContinuation { (continuation: CheckedContinuation<Admission, Never>) in
+                let answer: Admission? = state.withLockedValue { state in
+                    guard state.taking else { return .stopped }
+                    if state.inFlight < limit {
+                        state.inFlight += 1
+                        return .admitted
+                    }
+                    state.waiters.append((id, continuation))
+                    return nil
+                }
+                if let answer {
+                    continuation.resume(returning: answer)
+                } else {
+                    group.addTask {
+                        try? await Task.sleep(for: wait)
+                        self.giveUp(waiter: id)
+                    }
+                }
+            }
+            group.cancelAll()
+            return admission
+        }
+    }
+
+    /// Ends a wait for room that is still waiting with `.timedOut`.
+    private func giveUp(waiter id: UInt64) {
+        let continuation = state.withLockedValue { state -> CheckedContinuation<Admission, Never>? in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiters.remove(at: index).continuation
+        }
+        continuation?.resume(returning: .timedOut)
     }
 
     /// `count` messages are done (applied or skipped).
     func release(_ count: Int = 1) {
-        let waiters: [CheckedContinuation<Bool, Never>] = state.withLockedValue { state in
+        let waiters: [CheckedContinuation<Admission, Never>] = state.withLockedValue { state in
             state.inFlight -= count
-            var admitted: [CheckedContinuation<Bool, Never>] = []
+            var admitted: [CheckedContinuation<Admission, Never>] = []
             while state.taking, !state.waiters.isEmpty, state.inFlight < limit {
                 state.inFlight += 1
-                admitted.append(state.waiters.removeFirst())
+                admitted.append(state.waiters.removeFirst().continuation)
             }
             return admitted
         }
-        for waiter in waiters { waiter.resume(returning: true) }
+        for waiter in waiters { waiter.resume(returning: .admitted) }
     }
 
     func stopTaking() {
-        let waiters = state.withLockedValue { state -> [CheckedContinuation<Bool, Never>] in
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Admission, Never>] in
             state.taking = false
             defer { state.waiters = [] }
-            return state.waiters
+            return state.waiters.map(\.continuation)
         }
-        for waiter in waiters { waiter.resume(returning: false) }
+        for waiter in waiters { waiter.resume(returning: .stopped) }
     }
 
     func fail() {
