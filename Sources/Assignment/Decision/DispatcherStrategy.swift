@@ -13,6 +13,8 @@ public enum DispatcherAnswer: Sendable, Hashable {
     case chose(staffID: String, reason: String?)
     /// No usable answer: timeout, refused connection, non-2xx status, malformed body.
     case failed(String)
+    /// Not asked: it failed too often in a row, and its circuit breaker is open.
+    case skipped(CircuitBreaker.Skipped)
 }
 
 /// Strategy `http`: the hotel group's own dispatcher decides; when it cannot (no answer in time, or it
@@ -38,6 +40,8 @@ public struct DispatcherStrategy: AssignmentStrategy {
             why = "the dispatcher named \(staffID.prefix(64)), who is not on duty with capacity"
         case .failed(let reason):
             why = "the dispatcher failed (\(reason))"
+        case .skipped(let skipped):
+            why = "the dispatcher is skipped \(skipped)"
         case nil:
             why = "no dispatcher is configured"
         }
@@ -48,17 +52,22 @@ public struct DispatcherStrategy: AssignmentStrategy {
 }
 
 /// Asks the group's dispatcher which candidate should take a complaint: `POST` of the complaint and the
-/// candidates as JSON, answer `{"staffId": "…", "reason": "…"}` within the configured timeout.
+/// candidates as JSON, answer `{"staffId": "…", "reason": "…"}` within the configured timeout. After
+/// failures in a row its ``breaker`` skips it for a while (``DispatcherAnswer/skipped(_:)``), so a
+/// dispatcher that is down or hanging does not cost every complaint the whole timeout.
 public struct DispatcherClient: Sendable {
     public var settings: DispatcherSettings
     public var client: HTTPClient
     public var logger: Logger
+    /// Shared by every copy of the client (one per service): `outside_call_circuit_open{service="assignment",target="dispatcher"}`.
+    public var breaker: CircuitBreaker
     static let maximumResponseSize = 64 * 1024
 
-    public init(settings: DispatcherSettings, client: HTTPClient = .shared, logger: Logger) {
+    public init(settings: DispatcherSettings, client: HTTPClient = .shared, breaker: CircuitBreaker? = nil, logger: Logger) {
         self.settings = settings
         self.client = client
         self.logger = logger
+        self.breaker = breaker ?? CircuitBreaker(service: "assignment", target: "dispatcher", logger: logger)
     }
 
     struct Question: Encodable {
@@ -88,8 +97,21 @@ public struct DispatcherClient: Sendable {
         var reason: String?
     }
 
-    /// The dispatcher's answer; never throws (a failure is an answer the strategy falls back on).
+    /// The dispatcher's answer; never throws (a failure is an answer the strategy falls back on). While
+    /// the breaker is open the dispatcher is not asked and the answer is ``DispatcherAnswer/skipped(_:)``.
     public func ask(_ facts: ComplaintFacts, department: Department, candidates: [Candidate]) async -> DispatcherAnswer {
+        let outcome = await breaker.call({ await exchange(facts, department: department, candidates: candidates) }) { answer in
+            if case .chose = answer { return true }
+            return false
+        }
+        switch outcome {
+        case .success(let answer): return answer
+        case .failure(let skipped): return .skipped(skipped)
+        }
+    }
+
+    /// One call to the dispatcher.
+    func exchange(_ facts: ComplaintFacts, department: Department, candidates: [Candidate]) async -> DispatcherAnswer {
         let question = Question(
             complaintId: facts.complaintID.lowercasedString, hotelId: facts.hotelID, department: department.code,
             category: facts.category.rawValue, severity: facts.severity.rawValue, priority: facts.priority, language: facts.language,
