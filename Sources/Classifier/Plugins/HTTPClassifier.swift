@@ -20,6 +20,9 @@ import NIOHTTP1
 /// Redirects are not followed (a 307 or 308 would send the complaint's text on to another host): a
 /// redirect is an error status. With a ``token`` every call carries `Authorization: Bearer <token>`.
 /// Each call is counted in `classifier_external_calls_total{outcome}` (``Outcome``).
+///
+/// After failures in a row its ``breaker`` skips the model for a while (outcome `skipped`): it abstains
+/// at once, as when a call fails, instead of costing every complaint the whole timeout.
 public struct HTTPClassifier: ClassifierPlugin {
     public let name = "http"
     public var isExternal: Bool { true }
@@ -33,6 +36,8 @@ public struct HTTPClassifier: ClassifierPlugin {
     /// Sent as a bearer token (`CLASSIFIER_EXTERNAL_TOKEN`).
     public var token: String?
     public var logger: Logger
+    /// Shared by every copy of the plugin: `outside_call_circuit_open{service="classifier",target="external_model"}`.
+    public var breaker: CircuitBreaker
 
     /// The client of external models: like `HTTPClient.shared`, but it never follows a redirect.
     public static let client: HTTPClient = {
@@ -51,6 +56,8 @@ public struct HTTPClassifier: ClassifierPlugin {
         case invalidAnswer = "invalid_answer"
         /// No answer: refused, timed out, the connection lost.
         case failed
+        /// Not asked: its circuit breaker is open after failures in a row.
+        case skipped
     }
 
     /// Largest answer read (bytes).
@@ -58,7 +65,7 @@ public struct HTTPClassifier: ClassifierPlugin {
 
     public init(
         url: String, timeout: Duration = .milliseconds(300), weight: Double = 3, token: String? = nil, client: HTTPClient = HTTPClassifier.client,
-        logger: Logger
+        breaker: CircuitBreaker? = nil, logger: Logger
     ) {
         self.url = url
         self.timeout = timeout
@@ -66,6 +73,7 @@ public struct HTTPClassifier: ClassifierPlugin {
         self.token = token
         self.client = client
         self.logger = logger
+        self.breaker = breaker ?? CircuitBreaker(service: "classifier", target: "external_model", logger: logger)
     }
 
     struct Request: Encodable {
@@ -84,9 +92,17 @@ public struct HTTPClassifier: ClassifierPlugin {
     }
 
     public func classify(_ request: ClassificationRequest) async -> PluginVerdict? {
-        let (verdict, outcome) = await exchange(request)
+        let (verdict, outcome) = await call(request)
         Counter(label: "classifier_external_calls_total", dimensions: [("outcome", outcome.rawValue)]).increment()
         return verdict
+    }
+
+    /// One call unless the breaker is open, and how it ended.
+    func call(_ request: ClassificationRequest) async -> (PluginVerdict?, Outcome) {
+        switch await breaker.call({ await exchange(request) }, succeeded: { $0.1 == .answered }) {
+        case .success(let answer): answer
+        case .failure: (nil, .skipped)
+        }
     }
 
     /// One call and how it ended.
