@@ -42,11 +42,14 @@ struct ReclassificationTests {
             data: ComplaintUpdated(complaintID: id, change: .acknowledged, occurredAt: Date(), actor: EventActor(id: staffID, role: .staff), statusAfter: .acknowledged))
     }
 
-    static func withHandlers(_ body: @Sendable (StageStore, SchemaName, StatusHandler, ClassifiedAssignmentHandler) async throws -> Void) async throws {
+    static func withHandlers(
+        organisation: Organisation = Self.organisation,
+        _ body: @Sendable (StageStore, SchemaName, StatusHandler, ClassifiedAssignmentHandler) async throws -> Void
+    ) async throws {
         let service = RedressService.assignment.isolated()
         try await withMigratedSchema(of: service) { store, _ in
             _ = try await store.write { connection, logger in
-                (try await OrganisationStore().apply(Self.organisation, on: connection, logger: logger), [])
+                (try await OrganisationStore().apply(organisation, on: connection, logger: logger), [])
             }
             try await body(store, service.schema, StatusHandler(assigner: Assigner()), ClassifiedAssignmentHandler(assigner: Assigner()))
         }
@@ -132,18 +135,37 @@ struct ReclassificationTests {
         }
     }
 
-    @Test("once acknowledged, a reclassification keeps the owner and only updates the facts")
+    /// Before: the department stayed housekeeping, so the escalation went to the head of Housekeeping,
+    /// who cannot send a technician, and never to the head of Engineering.
+    @Test("once acknowledged, a reclassification keeps the owner, moves it to the new department, and its escalation goes up that department's chain")
     func acknowledgedKeepsOwner() async throws {
-        try await Self.withHandlers { store, schema, status, classified in
+        var organisation = Self.organisation
+        let always = [Shift(days: Weekday.allCases, start: LocalTime("00:00")!, end: LocalTime("24:00")!)]
+        organisation.hotels[0].staff.append(StaffMember(
+            id: "\(Self.a)-EN-H", name: "Gu", role: .departmentHead, departments: ["engineering"], languages: ["en"], capacity: 3, shifts: always))
+        try await Self.withHandlers(organisation: organisation) { store, schema, status, classified in
             let id = UUID()
             let initial = try Self.assigned(try await handleDirectly(
                 try Self.verdict(id, .cleanliness, at: Self.t1), with: classified, store: store, schema: schema))
             let owner = try #require(initial.first?.data.assignee.staffID)
+            #expect(initial.first?.data.department == "housekeeping")
             #expect(try await handleDirectly(Self.acknowledged(id, by: owner), with: status, store: store, schema: schema).isEmpty)
             let after = try await handleDirectly(try Self.verdict(id, .maintenance, at: Self.t2), with: classified, store: store, schema: schema)
-            #expect(after.isEmpty)
+            #expect(after.isEmpty, "the owner keeps it: nothing is published")
             let stored = try await Self.stored(id, store: store)
-            #expect(stored.category == "maintenance" && stored.department == "housekeeping" && stored.staffID == owner, "\(stored)")
+            #expect(stored.category == "maintenance" && stored.department == "engineering" && stored.staffID == owner, "\(stored)")
+
+            let escalation = EventEnvelope(
+                source: "/redress/sla-watcher", time: Date(), hotelID: Self.a,
+                data: ComplaintSLAEvent(
+                    complaintID: id, milestone: .escalated(Escalation(level: 1, escalateTo: .departmentHead)),
+                    target: .resolve, severity: .moderate, deadline: Date(), occurredAt: Date()))
+            let escalated = try Self.assigned(try await handleDirectly(
+                escalation, with: EscalationHandler(assigner: Assigner()), store: store, schema: schema))
+            let event = try #require(escalated.first)
+            #expect(event.data.department == "engineering")
+            #expect(event.data.assignee.staffID == "\(Self.a)-EN-H")
+            #expect(event.data.explanation == "escalation level 1: department head of Engineering on duty", "\(event.data.explanation ?? "")")
         }
     }
 

@@ -88,7 +88,8 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
     /// A newer verdict of a complaint that already has an owner. While it is open, unacknowledged and not
     /// escalated, a verdict that changes whom it is for (another department, or VIP/serious for an owner
     /// below supervisor) assigns it afresh through the planner, as a `manual` assignment that says so;
-    /// otherwise the owner keeps it with the new facts.
+    /// otherwise the owner keeps it with the new facts, and with the new department (nothing is published:
+    /// the next assignment, an escalation, carries it).
     private func reassignIfReclassified(
         _ complaint: AssignmentLedger.ComplaintRecord, facts: ComplaintFacts, hotel: HotelOrganisation,
         recorded: AssignmentLedger.ClassificationRecorded, answer: DispatcherAnswer?, event: EventEnvelope<ComplaintClassified>,
@@ -109,7 +110,15 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
         }
         guard complaint.status == .open, !recorded.acknowledged, complaint.escalationLevel == 0 else {
             let state = complaint.status != .open ? complaint.status.rawValue : recorded.acknowledged ? "acknowledged" : "escalated"
-            context.logger.info("reclassified after it was \(state); owner kept", metadata: ["assignment.department": "\(routing.departmentCode)"])
+            // The owner keeps it, but it now belongs to the department that handles what it is about: an
+            // escalation goes up that department's chain (its head), not the one it was first sent to.
+            if let department = complaint.department, department != routing.departmentCode {
+                try await assigner.ledger.moveDepartment(
+                    of: complaint.complaintID, to: routing.departmentCode, on: context.connection, logger: context.logger)
+            }
+            context.logger.info("reclassified after it was \(state); owner kept", metadata: [
+                "assignment.department": "\(routing.departmentCode)", "assignment.department.before": "\(complaint.department ?? "")",
+            ])
             return []
         }
         guard var decision = assigner.planner.assign(
