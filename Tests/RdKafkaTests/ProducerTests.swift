@@ -163,7 +163,11 @@ struct ProducerTests {
         let waiting = try await withRunningServices([producer]) {
             try producer.send(KafkaProducerMessage(topic: "queue-full-shutdown", key: nil, value: "fills the queue"))
             // Waits for room until the shutdown, which begins when this body returns.
-            return Task { try await producer.sendAndAwait(KafkaProducerMessage(topic: "queue-full-shutdown", key: nil, value: "waits for room")) }
+            let waiting = Task { try await producer.sendAndAwait(KafkaProducerMessage(topic: "queue-full-shutdown", key: nil, value: "waits for room")) }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while producer.queueFullWaitCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(producer.queueFullWaitCount > 0, "the second message never waited for room")
+            return waiting
         }
         await #expect {
             _ = try await waiting.value

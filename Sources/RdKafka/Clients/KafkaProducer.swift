@@ -46,6 +46,7 @@ public final class KafkaProducer: Service, Sendable {
     private let nextID = Atomic<UInt64>(1)
     private let delivered = Atomic<Int>(0)
     private let failed = Atomic<Int>(0)
+    private let queueFullWaits = Atomic<Int>(0)
     private let deliveredCounter: Counter
     private let failureCounter: Counter
 
@@ -72,6 +73,9 @@ public final class KafkaProducer: Service, Sendable {
     public var failedMessageCount: Int { failed.load(ordering: .relaxed) }
     /// Messages produced but not yet reported.
     public var outstandingMessageCount: Int { client.outstandingMessageCount }
+    /// Times a `sendAndAwait` found librdkafka's local queue full and waited for room (the brokers are
+    /// slower than the senders, or away).
+    public var queueFullWaitCount: Int { queueFullWaits.load(ordering: .relaxed) }
 
     // MARK: Sending
 
@@ -108,6 +112,7 @@ public final class KafkaProducer: Service, Sendable {
                 try client.produce(message, opaque: id)
                 break
             } catch let error as KafkaError where error.code == .queueFull {
+                queueFullWaits.add(1, ordering: .relaxed)
                 do {
                     try await Task.sleep(for: backoff)
                 } catch {
