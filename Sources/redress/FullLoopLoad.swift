@@ -39,7 +39,9 @@ struct FullLoopLoad {
 
     /// Posts `count` complaints (`rate` per second, or `concurrency` in flight when `rate` is nil) and
     /// waits up to `timeout` for all of them to come back; prints the report.
-    func run(count: Int, rate: Double?, concurrency: Int, timeout: Duration, client: HTTPClient) async throws {
+    /// - Returns: Whether every complaint was accepted and came back exactly once.
+    @discardableResult
+    func run(count: Int, rate: Double?, concurrency: Int, timeout: Duration, client: HTTPClient) async throws -> Bool {
         let book = TraceBook()
         var configuration = KafkaConsumerConfiguration(
             bootstrapServers: brokers, groupID: "loadgen-full-loop-\(UUID().uuidString.prefix(8))",
@@ -51,7 +53,7 @@ struct FullLoopLoad {
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [consumer], gracefulShutdownSignals: [], logger: logger))
         let run = UUID().uuidString.prefix(8).lowercased()
 
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             // Listen before posting: the consumer must own its partitions first.
             try await waitForPartitions(consumer, brokers: brokers)
@@ -120,7 +122,7 @@ struct FullLoopLoad {
             await group.triggerGracefulShutdown()
             tasks.cancelAll()
             try? await tasks.waitForAll()
-            report(book.state.withLock { $0.traces }, count: count, errors: errors, firstError: firstError, start: start, posted: posted, rate: rate, concurrency: concurrency)
+            return report(book.state.withLock { $0.traces }, count: count, errors: errors, firstError: firstError, start: start, posted: posted, rate: rate, concurrency: concurrency)
         }
     }
 
@@ -162,10 +164,11 @@ struct FullLoopLoad {
         }
     }
 
+    /// Prints the report. Returns whether the run is sound: no POST error, none missing, none twice.
     func report(
         _ traces: [String: Trace], count: Int, errors: Int, firstError: String?, start: ContinuousClock.Instant, posted: Duration,
         rate: Double?, concurrency: Int
-    ) {
+    ) -> Bool {
         let ours = traces.values.filter { $0.posted != .distantPast }
         let complete = ours.filter { $0.completedAt != nil }
         let twice = ours.filter { $0.assignedCount > 1 || $0.timerCount > 1 }.count
@@ -199,6 +202,7 @@ struct FullLoopLoad {
         for (stage, histogram) in stages.sorted(by: { $0.key < $1.key }) {
             print("    \(stage.dropFirst(2).padding(toLength: 30, withPad: " ", startingAt: 0)) \(ms(histogram.valueAtPercentile(50))) / \(ms(histogram.valueAtPercentile(99)))")
         }
+        return errors == 0 && complete.count == count && twice == 0
     }
 }
 

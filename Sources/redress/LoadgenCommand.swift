@@ -23,8 +23,11 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(help: "API key (default: $REDRESS_ADMIN_KEY, else <data-dir>/up.env); give it a high rate limit.")
     var key: String?
 
-    @Option(name: .customLong("concurrency"), help: "Requests in flight at once; repeat for several runs.")
-    var concurrencies: [Int] = [1, 16]
+    @Option(name: .customLong("concurrency"), help: "Requests in flight at once; repeat for several runs (default: 1 and 16; with --rate one value, for the warm-up).")
+    var givenConcurrencies: [Int] = []
+
+    /// The runs' concurrencies: as given, else 1 and 16.
+    var concurrencies: [Int] { givenConcurrencies.isEmpty ? [1, 16] : givenConcurrencies }
 
     @Option(help: "Measured requests per run.")
     var requests = 2000
@@ -47,11 +50,23 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(help: "With --full-loop: Kafka bootstrap servers (default: $KAFKA_BROKERS, else <data-dir>/up.env).")
     var brokers: String?
 
+    @Option(help: "With --full-loop: seconds each run waits for its complaints to come back assigned with the clock started.")
+    var loopTimeout = 300
+
     @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
     var dataDir = ".redress"
 
     func validate() throws {
         if let rate, !(rate > 0 && rate <= 100_000) { throw ValidationError("--rate is complaints per second, above 0") }
+        // Options that only --full-loop reads would otherwise be ignored without a word.
+        if !fullLoop {
+            if rate != nil { throw ValidationError("--rate applies to --full-loop only") }
+            if brokers != nil { throw ValidationError("--brokers applies to --full-loop only") }
+        }
+        if rate != nil && givenConcurrencies.count > 1 {
+            throw ValidationError("with --rate there is one run: give at most one --concurrency (for the warm-up)")
+        }
+        guard (1...3600).contains(loopTimeout) else { throw ValidationError("--loop-timeout must be 1 to 3600 seconds") }
         guard requests > 0, warmup >= 0, concurrencies.allSatisfy({ (1...512).contains($0) }) else {
             throw ValidationError("--requests must be positive and each --concurrency between 1 and 512")
         }
@@ -78,9 +93,16 @@ struct LoadgenCommand: AsyncParsableCommand {
                     print("warm-up: \(warmup) complaints")
                     try await load.run(count: warmup, rate: nil, concurrency: concurrencies.last ?? 16, timeout: .seconds(120), client: client)
                 }
+                var sound = true
                 for concurrency in rate == nil ? concurrencies : [concurrencies.last ?? 16] {
                     try await catchUp.run()
-                    try await load.run(count: requests, rate: rate, concurrency: concurrency, timeout: .seconds(300), client: client)
+                    let run = try await load.run(count: requests, rate: rate, concurrency: concurrency, timeout: .seconds(loopTimeout), client: client)
+                    sound = sound && run
+                }
+                if !sound {
+                    // A complaint lost or handled twice is a bug to find, not a figure to quote.
+                    print("loadgen: some complaints failed, never came back assigned with the clock started, or came back twice; the figures above are not a measurement")
+                    throw ExitCode.failure
                 }
             } else {
                 try await measure(client: client, base: base, key: key)

@@ -1,6 +1,9 @@
+import ComplaintEvents
 import ComplaintTesting
 import Foundation
 import Hummingbird
+import RdKafka
+import RdKafkaTestKit
 import Testing
 
 /// `redress loadgen` prints figures that scripts and notes quote: a run in which intake refused the
@@ -25,6 +28,45 @@ struct LoadgenTests {
             #expect(run.process.terminationStatus == 1, "\(run.output)")
             #expect(run.output.contains("not a measurement"), "\(run.output)")
             #expect(run.output.contains("HTTP 401"), "\(run.output)")
+        }
+    }
+
+    @Test("--full-loop: complaints accepted but never assigned with the clock started fail the run, not pass for figures")
+    func fullLoopMissingFails() async throws {
+        let executable = try #require(RedressExecutable.url, "redress not built")
+        // Kafka with the topics, and an intake that accepts every complaint; no service ever handles one.
+        let cluster = try EmbeddedKafkaCluster(brokers: 1, logger: .kafkaTest)
+        try cluster.ensureTopics(Topics.all.map { KafkaTopicSpecification(name: $0.name, partitions: 1) })
+        let router = Router()
+        router.post("/v1/complaints") { _, _ -> Response in
+            Response(status: .created, body: .init(byteBuffer: .init(string: #"{"id":"\#(UUID().uuidString.lowercased())"}"#)))
+        }
+        try await withLoopbackServer(router) { base in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loadgen-\(UUID().uuidString.prefix(8))").path
+            let run = try ChildProcess(
+                executable, arguments: ["loadgen", "--full-loop", "--url", base, "--key", "rdk_abcdefghij_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                        "--brokers", cluster.bootstrapServers, "--requests", "3", "--warmup", "0", "--concurrency", "1",
+                                        "--loop-timeout", "2", "--data-dir", folder],
+                removing: ["INTAKE_URL", "REDRESS_ADMIN_KEY", "REDRESS_UP_ENV", "KAFKA_BROKERS"])
+            defer { run.stop() }
+            try #require(await eventually(timeout: .seconds(90)) { !run.isRunning }, "loadgen did not finish: \(run.output)")
+            #expect(run.output.contains("3 missing"), "\(run.output)")
+            #expect(run.process.terminationStatus == 1, "\(run.output)")
+            #expect(run.output.contains("not a measurement"), "\(run.output)")
+        }
+        withExtendedLifetime(cluster) {}
+    }
+
+    @Test("options only --full-loop reads are refused without it, and several --concurrency with --rate")
+    func ignoredOptionsRefused() async throws {
+        let executable = try #require(RedressExecutable.url, "redress not built")
+        // Everything else it needs is given: only the combination can be what is refused.
+        let given = ["--url", "http://127.0.0.1:1", "--key", "rdk_abcdefghij_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--requests", "2", "--warmup", "0"]
+        for arguments in [["--rate", "5"], ["--brokers", "127.0.0.1:1"], ["--full-loop", "--brokers", "127.0.0.1:1", "--rate", "5", "--concurrency", "1", "--concurrency", "8"]] {
+            let run = try ChildProcess(executable, arguments: ["loadgen"] + given + arguments, removing: ["INTAKE_URL", "REDRESS_ADMIN_KEY", "REDRESS_UP_ENV"])
+            defer { run.stop() }
+            try #require(await eventually(timeout: .seconds(30)) { !run.isRunning }, "loadgen \(arguments) did not finish: \(run.output)")
+            #expect(run.process.terminationStatus == 64, "\(arguments): \(run.output)")
         }
     }
 }
