@@ -338,8 +338,7 @@ struct MetricsRebuildOptions: ParsableArguments {
                 if !keep { try await Migrator(client: client, logger: logger).drop(schema) }
                 return comparisons.filter { !$0.differences.isEmpty }.count
             } catch {
-                if !keep { try? await Migrator(client: client, logger: logger).drop(schema) }
-                print(keep ? "kept schema \(schema)" : "dropped schema \(schema)")
+                await MigrateCommand.dropAfterFailure(schema, keep: keep, client: client, logger: logger)
                 throw error
             }
         }

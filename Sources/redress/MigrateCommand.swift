@@ -43,3 +43,20 @@ struct MigrateCommand: AsyncParsableCommand {
         }
     }
 }
+
+extension MigrateCommand {
+    /// After a replay or rebuild failed: drops its scratch schema (unless `keep`) and says what became
+    /// of it. The schema may hold complaint text, so a drop that failed is said, never hidden.
+    static func dropAfterFailure(_ schema: SchemaName, keep: Bool, client: PostgresClient, logger: Logger) async {
+        if keep {
+            print("kept schema \(schema)")
+            return
+        }
+        do {
+            try await Migrator(client: client, logger: logger).drop(schema)
+            print("dropped schema \(schema)")
+        } catch {
+            print("could not drop schema \(schema): \(error) — drop it by hand (DROP SCHEMA \(schema) CASCADE)")
+        }
+    }
+}

@@ -54,6 +54,12 @@ enum ProcessInfoEnvironment {
         return found
     }
 
+    /// The topic prefix an operator tool reads and writes under: the option given (`''` for none), else
+    /// `KAFKA_TOPIC_PREFIX`, as the services started in the same shell use it, else none.
+    static func topicPrefix(_ given: String?) -> String {
+        given ?? raw("KAFKA_TOPIC_PREFIX") ?? ""
+    }
+
     /// The same, for a setting that has a default of its own: nil when none of the three gives it.
     static func setting(_ given: String?, variable: String, dataDir: String) -> String? {
         given ?? value(variable) ?? UpEnvironmentFile.read(from: dataDir + "/up.env")?.value(of: variable)

@@ -46,8 +46,10 @@ struct ReplayCommand: AsyncParsableCommand {
         @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else .redress/up.env).")
         var databaseURL: String?
 
-        @Option(help: "Prefix of the topic names (a test's or a tenant's topics).")
-        var topicPrefix = ""
+        @Option(
+            name: [.customLong("prefix"), .customLong("topic-prefix")],
+            help: "Read the topics under this prefix, as services started with the same KAFKA_TOPIC_PREFIX use them (default: $KAFKA_TOPIC_PREFIX; '' for none).")
+        var prefix: String?
 
         @Option(help: "Differences printed in full.")
         var show = 10
@@ -74,6 +76,7 @@ struct ReplayCommand: AsyncParsableCommand {
             var logger = Logger(label: "redress.replay")
             logger.logLevel = .warning
 
+            let topicPrefix = ProcessInfoEnvironment.topicPrefix(prefix)
             let input = Topics.received.renamed(topicPrefix + Topics.received.name)
             let output = Topics.classified.renamed(topicPrefix + Topics.classified.name)
             let settings = ServiceSettings(
@@ -113,8 +116,7 @@ struct ReplayCommand: AsyncParsableCommand {
                     if !keep { try await Migrator(client: client, logger: logger).drop(service.schema) }
                     return (outcome, report)
                 } catch {
-                    if !keep { try? await Migrator(client: client, logger: logger).drop(service.schema) }
-                    print(keep ? "kept schema \(service.schema)" : "dropped schema \(service.schema)")
+                    await MigrateCommand.dropAfterFailure(service.schema, keep: keep, client: client, logger: logger)
                     throw error
                 }
             }!

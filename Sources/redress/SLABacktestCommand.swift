@@ -36,8 +36,10 @@ struct SLABacktestCommand: AsyncParsableCommand {
     var brokers: String?
     @Option(help: "Where `redress up` keeps its up.env.")
     var dataDir = ".redress"
-    @Option(help: "Read topics named with this prefix (a test's or a staging copy's).")
-    var topicPrefix = ""
+    @Option(
+        name: [.customLong("prefix"), .customLong("topic-prefix")],
+        help: "Read the topics under this prefix, as services started with the same KAFKA_TOPIC_PREFIX use them (default: $KAFKA_TOPIC_PREFIX; '' for none).")
+    var prefix: String?
     @Flag(help: "Print the report as JSON.")
     var json = false
 
@@ -58,6 +60,7 @@ struct SLABacktestCommand: AsyncParsableCommand {
 
         var logger = Logger(label: "redress.sla.backtest")
         logger.logLevel = .warning
+        let topicPrefix = ProcessInfoEnvironment.topicPrefix(prefix)
         let classified = topicPrefix + Topics.classified.name
         let assigned = topicPrefix + Topics.assigned.name
         let updated = topicPrefix + Topics.updated.name

@@ -176,11 +176,13 @@ struct BacktestCommandTests {
         try stricter.write(to: candidate, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: candidate) }
 
+        // The prefix as an option, and as the shell's KAFKA_TOPIC_PREFIX (a staging shell) like tail and topics.
+        for (option, environment) in [(["--topic-prefix", prefix], [String: String]()), ([], ["KAFKA_TOPIC_PREFIX": prefix])] {
         let process = try ChildProcess(RedressExecutable.url!, arguments: [
             "sla", "backtest", "--policy", candidate.path, "--in-force", Self.root.appendingPathComponent("services/sla-watcher/policies.yaml").path,
             "--from", "2025-01-01T00:00:00Z", "--to", "2026-01-01T00:00:00Z", "--brokers", kafka.bootstrapServers.joined(separator: ","),
-            "--topic-prefix", prefix, "--json",
-        ])
+            "--json",
+        ] + option, environment: environment)
         defer { process.stop() }
         _ = await eventually(timeout: .seconds(60)) { !process.isRunning }
         #expect(process.process.terminationStatus == 0, "\(process.output)")
@@ -193,5 +195,6 @@ struct BacktestCommandTests {
         #expect(london.responseBreachedInForce == 0 && london.responseBreachedCandidate == 1)
         #expect(london.resolveBreachedInForce == 0 && london.resolveBreachedCandidate == 1)
         #expect(report.rows["all"]?.complaints == 2 && report.unjudged == 0)
+        }
     }
 }
