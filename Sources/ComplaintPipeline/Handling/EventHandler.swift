@@ -36,8 +36,10 @@ extension EventHandler {
 ///
 /// The pipeline checks the inbox first (a known duplicate is skipped without the call), runs
 /// ``prepare(_:context:)`` outside any transaction, then opens the transaction and calls
-/// ``handle(_:prepared:context:)``. A retry repeats both. For calls whose *effect* matters (an e-mail,
-/// a webhook), record an intent instead: the work queue makes them at most once per key.
+/// ``handle(_:prepared:context:)``. A retry repeats both; a shared transaction rolled back (another
+/// event's failure, a deadlock) does not: its events are applied one at a time with what their
+/// preparations produced. For calls whose *effect* matters (an e-mail, a webhook), record an intent
+/// instead: the work queue makes them at most once per key.
 public protocol PreparingEventHandler: Sendable {
     associatedtype Input: EventPayload
     associatedtype Preparation: Sendable

@@ -237,9 +237,10 @@ public final class EventPipelineService: Service {
                     let together = sharable(messages[index...])
                     if together.count >= 2 {
                         // Shared transactions (one per hotel for an input that locks hotels); the events of
-                        // one that failed and was rolled back are applied one at a time, in order.
+                        // one that failed and was rolled back are applied one at a time, in order, with what
+                        // their preparation produced (an outside call is not made again for them).
                         for item in try await applyShared(together) {
-                            if try await process(item.message, decoded: item.event) == .abandoned {
+                            if try await process(item.message, decoded: item.event, prepared: item.prepared) == .abandoned {
                                 flow.stopTaking()
                                 break lane
                             }
@@ -265,7 +266,10 @@ public final class EventPipelineService: Service {
         }
     }
 
-    func process(_ message: KafkaConsumerMessage, decoded: DecodedEvent? = nil) async throws -> MessageOutcome {
+    /// Applies one message in its own transaction, retrying as its failure asks. `prepared`: what the
+    /// event's preparation produced in a shared transaction that was rolled back, used by the first
+    /// attempt instead of preparing again (retries prepare afresh).
+    func process(_ message: KafkaConsumerMessage, decoded: DecodedEvent? = nil, prepared carried: PreparedEvent? = nil) async throws -> MessageOutcome {
         let origin = MessageOrigin(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue)
         var logger = logger(for: message)
 
@@ -287,7 +291,8 @@ public final class EventPipelineService: Service {
         var attempt = 1
         while true {
             do {
-                let outcome = try await apply(event, input: input, message: message, origin: origin, attempt: attempt, logger: logger)
+                let outcome = try await apply(
+                    event, input: input, message: message, origin: origin, attempt: attempt, prepared: attempt == 1 ? carried : nil, logger: logger)
                 try settleCommitted(message, origin: origin, outcome: outcome, logger: logger)
                 return outcome
             } catch let crash as SimulatedCrash {
@@ -313,14 +318,15 @@ public final class EventPipelineService: Service {
         }
     }
 
-    /// One attempt: preparation outside any transaction (for preparing handlers), then inbox, handler
-    /// and outbox in one transaction.
+    /// One attempt: preparation outside any transaction (for preparing handlers; `carried` when it was
+    /// done already), then inbox, handler and outbox in one transaction.
     private func apply(
         _ event: DecodedEvent,
         input: StageInput,
         message: KafkaConsumerMessage,
         origin: MessageOrigin,
         attempt: Int,
+        prepared carried: PreparedEvent?,
         logger: Logger
     ) async throws -> MessageOutcome {
         let clock = ContinuousClock()
@@ -330,12 +336,17 @@ public final class EventPipelineService: Service {
         let outbox = self.outbox
         let workQueue = self.workQueue
         let crashPoints = self.crashPoints
-        if input.prepares {
+        if input.prepares, carried == nil {
             // A known duplicate must not cost (or repeat) the outside call.
             let seen = try await client.withConnection { try await inbox.isProcessed(eventID: event.id, on: $0, logger: logger) }
             if seen { return .duplicate }
         }
-        let prepared = try await event.prepare(PreparationContext(logger: logger, store: preparationStore))
+        let prepared: PreparedEvent
+        if let carried {
+            prepared = carried
+        } else {
+            prepared = try await event.prepare(PreparationContext(logger: logger, store: preparationStore))
+        }
         let schema = configuration.connectionsUseSchema ? nil : configuration.schema
         return try await client.transaction(schema: schema, logger: logger) { connection -> MessageOutcome in
             guard try await inbox.markProcessed(eventID: event.id, topic: message.topic, on: connection, logger: logger) else {
@@ -372,6 +383,8 @@ public final class EventPipelineService: Service {
         let event: DecodedEvent
         let prepares: Bool
         let logger: Logger
+        /// What its preparation produced, once a shared transaction that prepared it was rolled back.
+        var prepared: PreparedEvent?
     }
 
     /// The longest run of messages at the front of `messages` that can share one transaction: decoded,
@@ -397,28 +410,30 @@ public final class EventPipelineService: Service {
     }
 
     /// Applies `items` in shared transactions and returns those of a transaction that failed and was
-    /// rolled back (to be applied one at a time). For an input whose handlers lock their hotel first, one
-    /// transaction per hotel, holding only that hotel's lock: lanes then take turns per hotel, not for
-    /// every hotel at once (a partition holds complaints of every hotel). A complaint has one hotel, so
-    /// its events stay in order.
+    /// rolled back (to be applied one at a time), with their preparations. For an input whose handlers
+    /// lock their hotel first, one transaction per hotel, holding only that hotel's lock: lanes then take
+    /// turns per hotel, not for every hotel at once (a partition holds complaints of every hotel). A
+    /// complaint has one hotel, so its events stay in order.
     private func applyShared(_ items: [SharedItem]) async throws -> [SharedItem] {
-        guard inputs[items[0].message.topic]?.lockHotels != nil else {
-            return try await applyTogether(items) ? [] : items
+        guard inputs[items[0].message.topic]?.locksFirst?.onePerHotel == true else {
+            return try await applyTogether(items)
         }
         var failed: [SharedItem] = []
         for (_, group) in Dictionary(grouping: items, by: \.event.hotelID).sorted(by: { $0.key < $1.key }) {
-            if try await !applyTogether(group) { failed += group }
+            failed += try await applyTogether(group)
         }
         // Back in the partition's order.
         return failed.sorted { $0.origin.offset < $1.origin.offset }
     }
 
-    /// Applies `items` in order in one transaction: one inbox statement for all their ids, each new
-    /// event's handler, one outbox statement for all their output. Preparing handlers prepare first, in
-    /// order, outside the transaction, except for events one inbox query finds already processed.
-    /// `false` when it failed and was rolled back (nothing of it is left): the caller then applies them
-    /// one at a time.
-    private func applyTogether(_ items: [SharedItem]) async throws -> Bool {
+    /// Applies `items` in order in one transaction: one inbox statement for all their ids, the locks the
+    /// input takes first (``TransactionLocks``) for all new events, each new event's handler, one outbox
+    /// statement for all their output. Preparing handlers prepare first, in order, outside the
+    /// transaction, except for events one inbox query finds already processed. Returns nothing once
+    /// committed, or, when it failed and was rolled back (nothing of it is left), `items` with what their
+    /// preparations produced: the caller then applies them one at a time without preparing them again (a
+    /// failure of one event, or a deadlock, says nothing against the others' outside answers).
+    private func applyTogether(_ items: [SharedItem]) async throws -> [SharedItem] {
         let clock = ContinuousClock()
         let start = clock.now
         let inbox = self.inbox
@@ -429,22 +444,23 @@ public final class EventPipelineService: Service {
         let keySpace = configuration.schema
         let lanesMayShareComplaints = self.lanesMayShareComplaints
         // A lane is one partition of one topic: all of them are of one input.
-        let lockHotels = items.first.flatMap { inputs[$0.message.topic]?.lockHotels }
+        let locksFirst = items.first.flatMap { inputs[$0.message.topic]?.locksFirst }
         let outcomes: [MessageOutcome]
+        var prepared: [PreparedEvent?] = []
+        prepared.reserveCapacity(items.count)
         do {
             // Known duplicates must not cost (or repeat) a preparing handler's outside call.
             let preparing = items.filter(\.prepares).map(\.event.id)
             let seen = preparing.isEmpty
                 ? []
                 : try await client.withConnection { try await inbox.processed(among: preparing, on: $0, logger: self.logger) }
-            var prepared: [PreparedEvent?] = []
-            prepared.reserveCapacity(items.count)
             for item in items {
                 prepared.append(seen.contains(item.event.id)
                     ? nil : try await item.event.prepare(PreparationContext(logger: item.logger, store: preparationStore)))
             }
+            let preparedEvents = prepared
             outcomes = try await client.transaction(schema: schema, logger: logger) { connection -> [MessageOutcome] in
-                let unseen = zip(items, prepared).filter { $1 != nil }.map { ($0.0.event.id, $0.0.message.topic) }
+                let unseen = zip(items, preparedEvents).filter { $1 != nil }.map { ($0.0.event.id, $0.0.message.topic) }
                 let fresh = try await inbox.markProcessed(unseen, on: connection, logger: logger)
                 let applying = items.filter { fresh.contains($0.event.id) }
                 // Two lanes of one stage (two topics) may hold events of the same complaints in different
@@ -454,13 +470,16 @@ public final class EventPipelineService: Service {
                     try await Self.lockComplaints(
                         Set(applying.compactMap(\.event.subject)).sorted(), keySpace: keySpace, on: connection, logger: logger)
                 }
-                let hotels = Set(applying.filter(\.event.takesHotelLock).map(\.event.hotelID)).sorted()
-                if let lockHotels, !hotels.isEmpty {
-                    try await lockHotels(hotels, connection, logger)
+                // Then the rows beyond them that the handlers will lock (a hotel, a guest): all at once, in
+                // one order, so two lanes holding the same keys in different orders never wait on each
+                // other in a cycle; each handler's own lock then returns at once.
+                if let locksFirst {
+                    let keys = Set(applying.flatMap(\.event.lockKeys)).sorted()
+                    if !keys.isEmpty { try await locksFirst.acquire(keys, connection, logger) }
                 }
                 var rows: [OutboxRow] = []
                 var outcomes: [MessageOutcome] = []
-                for (item, event) in zip(items, prepared) {
+                for (item, event) in zip(items, preparedEvents) {
                     guard let event, fresh.contains(item.event.id) else {
                         outcomes.append(.duplicate)
                         continue
@@ -483,14 +502,18 @@ public final class EventPipelineService: Service {
                 ("service", configuration.serviceName), ("topic", items[0].message.topic),
             ]).increment()
             crashPoints.fellBack(items.map(\.origin))
-            return false
+            return zip(items, prepared + repeatElement(nil, count: items.count - prepared.count)).map { item, preparation in
+                var item = item
+                item.prepared = preparation
+                return item
+            }
         }
         let elapsed = clock.now - start
         for (item, outcome) in zip(items, outcomes) {
             handleTimers[item.message.topic]?.recordInterval(elapsed / items.count)
             try settleCommitted(item.message, origin: item.origin, outcome: outcome, logger: item.logger)
         }
-        return true
+        return []
     }
 
     /// After a message's transaction committed (alone or shared): the crash hook, the count by outcome,
