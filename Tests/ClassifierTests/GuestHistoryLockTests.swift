@@ -79,8 +79,9 @@ struct GuestHistoryLockTests {
 }
 
 /// A replay (into a schema of its own) and the live service take their guest locks in different key
-/// spaces, and the stage applies one event per transaction, since its handler locks another complaint's guest.
-@Suite("Guest locks per schema, one event per transaction", .timeLimit(.minutes(2)))
+/// spaces, and the stage's shared transactions take their guests' locks first, since its handler locks
+/// another complaint's guest.
+@Suite("Guest locks per schema, taken first by shared transactions", .timeLimit(.minutes(2)))
 struct GuestLockIsolationTests {
     @Test("a guest lock held in one schema does not hold up the same guest's classification in another")
     func replayDoesNotBlockLive() async throws {
@@ -128,15 +129,47 @@ struct GuestLockIsolationTests {
         }
     }
 
-    @Test("the service's and a replay's input apply one event per transaction")
-    func oneEventPerTransaction() throws {
+    @Test("the service's and a replay's input share transactions, taking their guests' locks first")
+    func guestLocksFirst() throws {
         let settings = ServiceSettings.forTests(kafkaBrokers: ["127.0.0.1:9"], databaseURL: "postgres://nobody@127.0.0.1:9/none")
         let runtime = try ClassifierService.makeRuntime(
             settings: settings, configuration: Repository.configuration(), registry: PrometheusCollectorRegistry(),
             logger: Logger(label: "classifier-tests"))
         #expect(runtime.inputs.count == 1)
-        #expect(runtime.inputs.allSatisfy { !$0.sharesTransactions })
-        #expect(!ClassifierService.input(Topics.received, ClassifierHandler(engine: Repository.engine)).sharesTransactions)
+        #expect(runtime.inputs.allSatisfy { $0.sharesTransactions && $0.takesLocksFirst })
+        let replayInput = ClassifierService.input(Topics.received, ClassifierHandler(engine: Repository.engine))
+        #expect(replayInput.sharesTransactions && replayInput.takesLocksFirst)
+    }
+
+    @Test("the keys taken first are the subjects the handler locks: the guest at the complaint's hotel, none without a guest key")
+    func lockKeys() throws {
+        var event = try EventFixtures.received()
+        let guestKey = try #require(event.data.guest.guestKey)
+        #expect(ClassifierHandler.guestLocks.keys(event) == [event.data.hotelID + "|" + guestKey])
+        #expect(GuestVisit(of: event.data)?.lockSubject == event.data.hotelID + "|" + guestKey)
+        event.data.guest.guestKey = nil
+        #expect(ClassifierHandler.guestLocks.keys(event).isEmpty)
+    }
+
+    @Test("several guests locked at once, each once, and again at once in the same transaction")
+    func severalGuests() async throws {
+        let service = RedressService.classifier.isolated()
+        try await withMigratedSchema(of: service) { store, _ in
+            let subjects = ["HOTEL-1|guest-c", "HOTEL-1|guest-a", "HOTEL-2|guest-b", "HOTEL-1|guest-a"]
+            let held = try await store.write { connection, logger in
+                try await ClassificationStore().lockGuests(subjects, on: connection, logger: logger)
+                // Taken again (as the handler does): at once, the same locks.
+                try await ClassificationStore().lockGuests(subjects.reversed(), on: connection, logger: logger)
+                let rows = try await connection.query(
+                    """
+                    SELECT count(*)::int FROM pg_locks
+                    WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND pid = pg_backend_pid()
+                      AND classid = hashtext(\(ClassificationStore.guestLockSpace + service.schema.rawValue))::oid
+                    """, logger: logger).collect()
+                return (try rows[0].decode(Int.self), [])
+            }
+            #expect(held == 3)
+        }
     }
 }
 

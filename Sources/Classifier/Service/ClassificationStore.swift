@@ -20,11 +20,22 @@ public struct ClassificationStore: Sendable {
     /// The lock's key space is named after the schema the connection works in (``guestLockSpace`` +
     /// the schema: `redress.classifier.guest:classifier` for the live service), so a replay into a
     /// `classifier_replay_…` schema of its own never waits on the live service's guests, nor they on it.
+    /// A transaction that took the lock already (the stage's shared transactions take their guests'
+    /// locks first, ``lockGuests(_:on:logger:)``) gets it again at once.
     public func lockGuest(of visit: GuestVisit, on connection: PostgresConnection, logger: Logger) async throws {
-        let subject = "\(visit.hotelID)|\(visit.guestKey)"
+        try await lockGuests([visit.lockSubject], on: connection, logger: logger)
+    }
+
+    /// The guest locks of ``lockGuest(of:on:logger:)`` for several subjects (``GuestVisit/lockSubject``),
+    /// each once, in the order of their hashed keys, whatever order they are given in: two transactions
+    /// taking overlapping sets never wait on each other in a cycle (even when two subjects share a hash).
+    public func lockGuests(_ subjects: [String], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !subjects.isEmpty else { return }
+        // Locked as the sorted keys come out of the subquery, so in key order.
         _ = try await connection.query(
             """
-            SELECT pg_advisory_xact_lock(hashtext(\(Self.guestLockSpace) || coalesce(current_schema(), '')), hashtext(\(subject)))
+            SELECT pg_advisory_xact_lock(hashtext(\(Self.guestLockSpace) || coalesce(current_schema(), '')), key)
+            FROM (SELECT DISTINCT hashtext(subject) AS key FROM unnest(\(subjects)::text[]) AS s(subject) ORDER BY key) AS ordered
             """,
             logger: logger
         ).collect()

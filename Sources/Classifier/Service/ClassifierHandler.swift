@@ -25,6 +25,13 @@ public struct ClassifierHandler: PreparingEventHandler {
         self.outputTopic = outputTopic
     }
 
+    /// The guest locks the handler takes, declared so that events sharing a transaction take them all
+    /// first, sorted (``TransactionLocks``): each event locks its guest at its hotel, a row beyond its own
+    /// complaint that another partition's complaint of the same guest locks too.
+    public static let guestLocks = TransactionLocks<ComplaintReceived>(
+        keys: { event in GuestVisit(of: event.data).map { [$0.lockSubject] } ?? [] },
+        acquire: { subjects, connection, logger in try await ClassificationStore().lockGuests(subjects, on: connection, logger: logger) })
+
     /// Asks the plugins, outside the transaction.
     public func prepare(_ event: EventEnvelope<ComplaintReceived>, context: PreparationContext) async throws -> ClassificationEngine.Assessment {
         await engine.assess(ComplaintInput(event.data))
@@ -35,14 +42,11 @@ public struct ClassifierHandler: PreparingEventHandler {
     ) async throws -> [OutgoingEvent] {
         let received = event.data
         var history = GuestHistorySummary.none
-        var visit: GuestVisit?
-        if let guestKey = received.guest.guestKey {
-            let current = GuestVisit(
-                guestKey: guestKey, hotelID: received.hotelID, reservationReference: received.guest.reservationReference,
-                complaintID: received.complaintID, registeredAt: received.registeredAt)
-            try await store.lockGuest(of: current, on: context.connection, logger: context.logger)
-            history = try await store.history(for: current, on: context.connection, logger: context.logger)
-            visit = current
+        let visit = GuestVisit(of: received)
+        if let visit {
+            // Taken already when the event shares its transaction (``guestLocks``): then at once.
+            try await store.lockGuest(of: visit, on: context.connection, logger: context.logger)
+            history = try await store.history(for: visit, on: context.connection, logger: context.logger)
         }
         let classification = engine.finish(assessment, history: history)
         if let visit {

@@ -41,13 +41,15 @@ public enum ClassifierService {
         return runtime
     }
 
-    /// The classifier's input: `topic` to `handler`, one event per transaction. The handler locks
-    /// "another complaint of the same guest" (``ClassificationStore/lockGuest(of:on:logger:)``), a row
-    /// beyond the transaction's own complaints: events sharing a transaction would take those locks in
-    /// no common order across partitions (deadlocks under a backlog), and a shared transaction rolled
-    /// back would ask an external model again for each of its events. The service and a replay use it.
+    /// The classifier's input: `topic` to `handler`. Under a backlog its events share transactions, and
+    /// each shared transaction takes all its events' guest locks first, sorted
+    /// (``ClassifierHandler/guestLocks``): the handler locks the guest at the hotel
+    /// (``ClassificationStore/lockGuest(of:on:logger:)``), a row beyond its own complaint, and two
+    /// partitions' transactions taking those locks event by event would wait on each other in a cycle.
+    /// A shared transaction rolled back is applied one event at a time without asking the plugins (an
+    /// external model) again. The service and a replay use it.
     public static func input(_ topic: Topic<ComplaintReceived>, _ handler: ClassifierHandler) -> StageInput {
-        StageInput(topic, preparing: handler).oneEventPerTransaction()
+        StageInput(topic, preparing: handler, lockingFirst: ClassifierHandler.guestLocks)
     }
 
     /// Staff corrections (`PUT /v1/complaints/{id}/classification`), publishing on `outputTopic`.

@@ -1,3 +1,4 @@
+import ComplaintEvents
 import Foundation
 
 /// What the classifier knows of a guest's earlier complaints, for the repeat-complaint rules.
@@ -32,6 +33,18 @@ public struct GuestVisit: Sendable, Hashable {
         self.complaintID = complaintID
         self.registeredAt = registeredAt
     }
+
+    /// The visit of `complaint`'s guest at its hotel, or `nil` for a complaint without a guest key.
+    public init?(of complaint: ComplaintReceived) {
+        guard let guestKey = complaint.guest.guestKey else { return nil }
+        self.init(
+            guestKey: guestKey, hotelID: complaint.hotelID, reservationReference: complaint.guest.reservationReference,
+            complaintID: complaint.complaintID, registeredAt: complaint.registeredAt)
+    }
+
+    /// What the classifier's guest lock is taken on (``ClassificationStore/lockGuest(of:on:logger:)``):
+    /// the guest at the hotel, the scope of the repeat rules.
+    public var lockSubject: String { "\(hotelID)|\(guestKey)" }
 
     /// How far back a complaint still makes the next one a repeat.
     public static let repeatWindow: TimeInterval = 30 * 24 * 3600
