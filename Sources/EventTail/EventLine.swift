@@ -175,6 +175,41 @@ public struct EventLine: Sendable, Hashable {
         }
     }
 
+    /// `redress tail --json`'s line for a message: always one valid JSON value on one line, for `jq`, and
+    /// safe on a terminal. A readable value is the event as published, its whitespace between tokens made
+    /// spaces (a pretty-printed event took several lines); anything else (what a dead-letter
+    /// investigation looks for) is `{"offset":…,"partition":…,"topic":…,"unreadable":"<its text>"}`, so
+    /// jq does not stop at it. DEL, C1 controls and bidirectional overrides, which JSON lets through in
+    /// strings, are written as `\uXXXX` escapes.
+    public static func jsonLine(topic: String, partition: Int32, offset: Int64, value: [UInt8]) -> String {
+        if let text = String(validating: value, as: UTF8.self),
+           (try? JSONSerialization.jsonObject(with: Data(value), options: [.fragmentsAllowed])) != nil
+        {
+            return terminalSafeJSON(text)
+        }
+        let wrapper: [String: Any] = [
+            "topic": topic, "partition": Int(partition), "offset": offset, "unreadable": String(decoding: value, as: UTF8.self),
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: wrapper, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return terminalSafeJSON(String(decoding: data, as: UTF8.self))
+    }
+
+    /// Valid JSON text on one line with nothing a terminal would act on. Outside strings JSON has only
+    /// ASCII tokens and whitespace: whitespace becomes a space, and anything unsafe left is inside a
+    /// string, where a `\uXXXX` escape means the same character.
+    static func terminalSafeJSON(_ json: String) -> String {
+        var result = String.UnicodeScalarView()
+        for scalar in json.unicodeScalars {
+            switch scalar {
+            case "\n", "\r", "\t": result.append(" ")
+            case _ where isUnsafe(scalar):
+                for escaped in String(format: "\\u%04X", scalar.value).unicodeScalars { result.append(escaped) }
+            default: result.append(scalar)
+            }
+        }
+        return String(result)
+    }
+
     /// One line: time, hotel, the complaint's first 8 characters, type, details; ANSI colours when asked.
     /// Every part is ``printable(_:)``: the only escape sequences are the colours added here.
     public func formatted(colour: Bool) -> String {

@@ -11,7 +11,7 @@ import UnixSignals
 /// from the beginning, printing one line per event that passes the filter.
 public struct TailFollower: Sendable {
     public var configuration: KafkaConsumerConfiguration
-    /// Print the event as it is on the topic (one JSON object per line, for `jq`) instead of a summary.
+    /// Print the event as it is on the topic (one JSON value per line, for `jq`: ``EventLine/jsonLine(topic:partition:offset:value:)``) instead of a summary.
     public var json = false
     public var colour = false
     /// Stop after this many lines (scripts, tests); nil follows until stopped.
@@ -66,7 +66,9 @@ public struct TailFollower: Sendable {
                     let topic = !topicPrefix.isEmpty && message.topic.hasPrefix(topicPrefix) ? String(message.topic.dropFirst(topicPrefix.count)) : message.topic
                     let line = EventLine(topic: topic, value: value)
                     guard filter.admits(line, eventType: Self.eventType(of: value)) else { continue }
-                    print(json ? String(decoding: value, as: UTF8.self) : line.formatted(colour: colour))
+                    print(json
+                        ? EventLine.jsonLine(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue, value: value)
+                        : line.formatted(colour: colour))
                     printed += 1
                     if let limit, printed >= limit { break }
                 }

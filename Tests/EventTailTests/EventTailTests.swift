@@ -133,7 +133,42 @@ struct EventTailTests {
         #expect(lines.filter { $0.contains("kind=breached") || $0.contains("kind=escalated") || $0.contains("kind=ceiling_reached") }.count == breaches.count)
 
         let raw = try await follow(json: true, filter: TailFilter(), limit: 1)
-        #expect(events.contains { String(decoding: $0.value, as: UTF8.self) == raw.first })
+        let printed = try #require(raw.first)
+        #expect(!printed.contains("\n"))
+        let object = try JSONSerialization.jsonObject(with: Data(printed.utf8)) as? NSDictionary
+        #expect(events.contains { (try? JSONSerialization.jsonObject(with: Data($0.value)) as? NSDictionary) == object }, "\(printed)")
+    }
+
+    /// `redress tail --json | jq`: a malformed value stopped jq at a parse error (everything after it
+    /// unseen), a pretty-printed one spanned lines, and raw escape sequences reached the terminal.
+    @Test("--json: one valid JSON value per line for any message, with nothing a terminal acts on")
+    func jsonLines() throws {
+        func isTerminalSafe(_ line: String) -> Bool {
+            !line.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value) }
+        }
+        func parsed(_ line: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed]) }
+        // A pretty-printed event: one line, the same event.
+        let event = try #require(try Self.exampleEvents().first { $0.file.hasPrefix("complaint-received") })
+        let pretty = try JSONSerialization.data(withJSONObject: try JSONSerialization.jsonObject(with: Data(event.value)), options: [.prettyPrinted])
+        #expect(pretty.contains(UInt8(ascii: "\n")))
+        let one = EventLine.jsonLine(topic: event.topic, partition: 0, offset: 1, value: Array(pretty))
+        #expect(!one.contains("\n") && isTerminalSafe(one), "\(one.debugDescription)")
+        #expect((try parsed(one) as? NSDictionary) == (try JSONSerialization.jsonObject(with: Data(event.value)) as? NSDictionary))
+        // Valid JSON with a C1 control and a bidirectional override in a string: escaped, same text.
+        let sneaky = Array(#"{"data":{"text":"a\#u{9B}2J\#u{202E}b"}}"#.utf8)
+        let escaped = EventLine.jsonLine(topic: "complaints.received.v1", partition: 0, offset: 2, value: sneaky)
+        #expect(isTerminalSafe(escaped), "\(escaped.debugDescription)")
+        #expect(((try parsed(escaped) as? [String: Any])?["data"] as? [String: Any])?["text"] as? String == "a\u{9B}2J\u{202E}b")
+        // Not JSON, with escape sequences and a newline: wrapped, so jq reads on.
+        let garbage = Array("\u{1B}]0;pwned\u{07}\u{1B}[2J not json\nsecond line".utf8) + [0xFF]
+        let wrapped = EventLine.jsonLine(topic: "complaints.submitted.v1", partition: 3, offset: 18244, value: garbage)
+        #expect(!wrapped.contains("\n") && isTerminalSafe(wrapped), "\(wrapped.debugDescription)")
+        let object = try #require(try parsed(wrapped) as? [String: Any], "\(wrapped)")
+        #expect(object["topic"] as? String == "complaints.submitted.v1")
+        #expect((object["partition"] as? NSNumber)?.intValue == 3 && (object["offset"] as? NSNumber)?.int64Value == 18244)
+        #expect((object["unreadable"] as? String)?.hasPrefix("\u{1B}]0;pwned\u{07}\u{1B}[2J not json\nsecond line") == true)
+        // An empty value (a tombstone) too.
+        #expect((try parsed(EventLine.jsonLine(topic: "t", partition: 0, offset: 0, value: [])) as? [String: Any])?["unreadable"] as? String == "")
     }
 
     @Test("under KAFKA_TOPIC_PREFIX, short names, none and Redress's full names are read under the prefix, as the services write them")
