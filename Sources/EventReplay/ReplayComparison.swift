@@ -18,6 +18,10 @@ public struct ReplayComparison: Sendable {
     public var volatileFields: Set<String>
     /// The stage's output topics.
     public var outputTopics: [String]
+    /// Recorded outputs that are not the stage's own work, so that no replay reproduces them (the
+    /// classifier's staff corrections, which its HTTP route publishes): left out of the pairing and
+    /// listed apart.
+    public var setsAside: @Sendable (Output) -> Bool = { _ in false }
 
     public init(outputTopics: [String], volatileFields: Set<String>) {
         self.outputTopics = outputTopics
@@ -44,6 +48,8 @@ public struct ReplayComparison: Sendable {
         public var onlyReplayed: [Output]
         /// Outputs the live stage published for the replayed complaints that the replay did not produce.
         public var onlyRecorded: [Output]
+        /// Recorded outputs left out of the comparison (``ReplayComparison/setsAside``).
+        public var setAside: [Output] = []
 
         public var matches: Bool { differing.isEmpty && onlyReplayed.isEmpty && onlyRecorded.isEmpty }
     }
@@ -69,7 +75,7 @@ public struct ReplayComparison: Sendable {
             }
         }
         if undecodable > 0 { logger.warning("recorded outputs that are not JSON events were skipped", metadata: ["count": "\(undecodable)"]) }
-        return Self.pair(replayed: replayed, recorded: recorded)
+        return pair(replayed: replayed, recorded: recorded)
     }
 
     /// The replay's outputs, in the order the stage wrote them.
@@ -95,6 +101,15 @@ public struct ReplayComparison: Sendable {
         for field in volatileFields { data[field] = nil }
         guard let canonical = try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]) else { return nil }
         return Output(topic: topic, key: key, type: type, data: String(decoding: canonical, as: UTF8.self))
+    }
+
+    /// Pairs outputs by topic, type and key, in order, after setting aside the recorded outputs
+    /// ``setsAside`` names.
+    func pair(replayed: [Output], recorded: [Output]) -> Report {
+        let aside = recorded.filter(setsAside)
+        var report = Self.pair(replayed: replayed, recorded: recorded.filter { !setsAside($0) })
+        report.setAside = aside
+        return report
     }
 
     /// Pairs outputs by topic, type and key, in order.

@@ -111,8 +111,9 @@ struct ReplayCommand: AsyncParsableCommand {
                     }
                     print(ReplayReportText.summary(outcome))
                     let keys = try await outcome.range.keys(brokers: brokerList, logger: logger)
-                    let report = try await ReplayComparison(outputTopics: [output.name], volatileFields: ["classifiedAt"])
-                        .compare(outcome, inputKeys: keys, brokers: brokerList, client: client, logger: logger)
+                    var comparison = ReplayComparison(outputTopics: [output.name], volatileFields: ["classifiedAt"])
+                    comparison.setsAside = { ClassificationCorrectionAPI.isStaffCorrection(data: $0.data) }
+                    let report = try await comparison.compare(outcome, inputKeys: keys, brokers: brokerList, client: client, logger: logger)
                     if !keep { try await Migrator(client: client, logger: logger).drop(service.schema) }
                     return (outcome, report)
                 } catch {
@@ -160,6 +161,10 @@ enum ReplayReportText {
         }
         for output in report.onlyReplayed.prefix(show) { lines.append("  only in the replay \(output.key) \(output.type)") }
         for output in report.onlyRecorded.prefix(show) { lines.append("  only recorded \(output.key) \(output.type)") }
+        if !report.setAside.isEmpty {
+            // The classifier's staff corrections: published by its HTTP route, not by the stage a replay runs.
+            lines.append("\(report.setAside.count) recorded set by staff, not compared (a replay reproduces the classifier's own verdicts only)")
+        }
         if !replayedAny && report.recorded == 0 {
             lines.append("nothing in the range was replayed, so nothing was compared")
         } else {

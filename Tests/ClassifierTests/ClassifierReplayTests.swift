@@ -146,6 +146,19 @@ struct ClassifierReplayTests {
         #expect(report.onlyRecorded.map(\.key) == ["d"])
         #expect(!report.matches)
 
+        // A staff correction recorded after the classifier's verdict is set aside, not "only recorded".
+        var classifier = ReplayComparison(outputTopics: ["classified"], volatileFields: ["classifiedAt"])
+        classifier.setsAside = { ClassificationCorrectionAPI.isStaffCorrection(data: $0.data) }
+        let corrected = classifier.pair(
+            replayed: [output("a", #"{"category":"noise","explanation":{"classifier":"builtin"}}"#)],
+            recorded: [
+                output("a", #"{"category":"noise","explanation":{"classifier":"builtin"}}"#),
+                output("a", #"{"category":"food","explanation":{"classifier":"staff","matchedRules":["staff_correction"]}}"#),
+            ])
+        #expect(corrected.matches, "\(corrected.onlyRecorded)")
+        #expect(corrected.matching == 1)
+        #expect(corrected.setAside.map(\.key) == ["a"])
+
         let comparison = ReplayComparison(outputTopics: ["classified"], volatileFields: ["classifiedAt"])
         let value = Array(#"{"id":"1","type":"t","time":"x","data":{"classifiedAt":"2026-12-03T10:00:00Z","severity":"minor"}}"#.utf8)
         #expect(comparison.output(topic: "classified", key: "a", value: value)?.data == #"{"severity":"minor"}"#)

@@ -36,6 +36,17 @@ public struct ClassificationCorrectionAPI: Sendable {
 
     /// Longest `reason`, in Unicode scalars (it goes into the explanation's 500-character summary).
     public static let maximumReasonLength = 300
+    /// The `explanation.classifier` of a verdict set by staff (its rule is `staff_correction`).
+    public static let staffClassifier = "staff"
+
+    /// Whether a classified event's `data` (JSON) is a staff correction: not the classifier's own
+    /// work, so no replay of the classifier reproduces it (`redress replay classifier` sets it aside).
+    public static func isStaffCorrection(data json: String) -> Bool {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let explanation = object["explanation"] as? [String: Any]
+        else { return false }
+        return explanation["classifier"] as? String == staffClassifier
+    }
 
     public init(
         store: StageStore, database: DatabaseGuard, authentication: AuthenticationMiddleware,
@@ -129,7 +140,7 @@ public struct ClassificationCorrectionAPI: Sendable {
                 let summary = "set by staff \(caller.name): \(body.category.rawValue), \(body.severity.rawValue); reason: \(body.reason)"
                     + "; the classifier said \(category), \(severity)"
                 let explanation = ClassificationExplanation(
-                    classifier: "staff", version: "staff", matchedRules: ["staff_correction"], matchedTerms: [],
+                    classifier: Self.staffClassifier, version: Self.staffClassifier, matchedRules: ["staff_correction"], matchedTerms: [],
                     summary: String(String.UnicodeScalarView(summary.unicodeScalars.prefix(500))))
                 let verdict = ComplaintClassified(
                     complaintID: complaintID, classifiedAt: at, category: body.category, severity: body.severity,
