@@ -5,7 +5,8 @@ import Logging
 import RdKafka
 
 /// `redress topics`: creates every Redress topic on a real Kafka cluster (what Compose's init step
-/// runs), keeping events as long as the services' inboxes remember them; existing topics are left alone.
+/// runs), keeping events no longer than the services' inboxes remember them (`retention.ms` plus one
+/// `segment.ms`, since Kafka deletes whole segments); existing topics are left alone.
 struct TopicsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topics",
@@ -28,8 +29,8 @@ struct TopicsCommand: AsyncParsableCommand {
     var prefix: String?
 
     @Option(help: ArgumentHelp(
-        "Days each topic keeps its events (retention.ms); at most the services' INBOX_RETENTION_DAYS (default 7).",
-        discussion: "A consumer group whose offsets expired reads again from the earliest event still kept, and only the inbox tells an event applied before from a new one: keep the topics no longer than the inbox remembers, or raise INBOX_RETENTION_DAYS with them. A longer history (metrics rebuild, sla backtest, replay) needs both raised."))
+        "Days each topic keeps its events (retention.ms; segment.ms is 1 day); at most the services' INBOX_RETENTION_DAYS (default 9) minus 1.",
+        discussion: "Kafka deletes whole segments, so an event stays readable up to retention.ms + segment.ms (here --retention-days + 1 days). A consumer group whose offsets expired reads again from the earliest event still kept, and only the inbox tells an event applied before from a new one: keep INBOX_RETENTION_DAYS at least --retention-days + 1 (the services pass over, unapplied, any event older than the inbox remembers). A longer history (metrics rebuild, sla backtest, replay) needs both raised."))
     var retentionDays = 7
 
     func validate() throws {
@@ -50,12 +51,20 @@ struct TopicsCommand: AsyncParsableCommand {
         }
     }
 
+    /// Each topic's `segment.ms` (1 day): an event stays readable at most `retention.ms` plus this.
+    static let segmentMilliseconds: Int64 = 86_400_000
+
     /// Every Redress topic as this command creates it (also `redress up --external`).
     static func specifications(prefix: String, partitions: Int, replicationFactor: Int, retentionDays: Int) -> [KafkaTopicSpecification] {
         Topics.all.map {
             KafkaTopicSpecification(
                 name: prefix + $0.name, partitions: partitions, replicationFactor: replicationFactor,
-                configuration: ["retention.ms": "\(Int64(retentionDays) * 86_400_000)"])
+                configuration: [
+                    "retention.ms": "\(Int64(retentionDays) * 86_400_000)",
+                    // A quiet topic's active segment rolls only after segment.ms (Kafka's default 7 days)
+                    // and is deleted whole: this bounds how long past retention.ms an event stays.
+                    "segment.ms": "\(Self.segmentMilliseconds)",
+                ])
         }
     }
 }

@@ -48,10 +48,30 @@ public struct PipelineConfiguration: Sendable {
     /// offset stored, nothing applied): a replay's time range where the broker cannot look offsets up
     /// by time (librdkafka's mock cluster). `nil`: every message.
     public var timestamps: Range<Int64>?
+    /// How long the inbox remembers an event (``RetentionService``'s age): a message whose timestamp is
+    /// older is passed over (its offset stored, nothing applied, counted as
+    /// `pipeline_events_too_old_total`), since its inbox mark may be purged already and applying it
+    /// could apply it twice. Kafka can keep a record past `retention.ms` (until its segment rolls), and a
+    /// group whose offsets expired reads again from the earliest one. `nil`: no horizon (a replay into
+    /// a fresh schema).
+    public var inboxHorizon: Duration?
 
     public init(serviceName: String, schema: SchemaName) {
         self.serviceName = serviceName
         self.schema = schema
+    }
+}
+
+extension PipelineConfiguration {
+    /// Why `message` is passed over without being applied (outside ``timestamps``, or older than
+    /// ``inboxHorizon`` at `now`), or `nil` when it is to be applied.
+    public func passedOver(_ message: KafkaConsumerMessage, now: Date = Date()) -> MessageOutcome? {
+        guard let timestamp = message.timestampMilliseconds else { return nil }
+        if let timestamps, !timestamps.contains(timestamp) { return .outsideRange }
+        if let inboxHorizon, Double(timestamp) < now.timeIntervalSince1970 * 1000 - inboxHorizon / .milliseconds(1) {
+            return .tooOld
+        }
+        return nil
     }
 }
 
@@ -273,9 +293,10 @@ public final class EventPipelineService: Service {
         let origin = MessageOrigin(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue)
         var logger = logger(for: message)
 
-        if let timestamps = configuration.timestamps, let timestamp = message.timestampMilliseconds, !timestamps.contains(timestamp) {
-            crashPoints.settled(origin, .outsideRange)
-            return .outsideRange
+        if let passedOver = configuration.passedOver(message) {
+            if passedOver == .tooOld { passOverTooOld(message, logger: logger) }
+            crashPoints.settled(origin, passedOver)
+            return passedOver
         }
         guard let input = inputs[message.topic] else {
             return try await deadLetter(message, reason: "no handler for topic \(message.topic) in \(configuration.serviceName)", attempts: 1)
@@ -394,7 +415,7 @@ public final class EventPipelineService: Service {
         var items: [SharedItem] = []
         var ids = Set<UUID>()
         for message in messages {
-            if let timestamps = configuration.timestamps, let timestamp = message.timestampMilliseconds, !timestamps.contains(timestamp) {
+            if configuration.passedOver(message) != nil {
                 break
             }
             guard let input = inputs[message.topic], input.sharesTransactions,
@@ -537,6 +558,15 @@ public final class EventPipelineService: Service {
         try await SubjectLock.acquire(subjects, keySpace: "redress.pipeline.\(schema.rawValue)", on: connection, logger: logger)
     }
 
+    private func passOverTooOld(_ message: KafkaConsumerMessage, logger: Logger) {
+        logger.warning("message older than the inbox remembers; passed over unapplied (raise INBOX_RETENTION_DAYS above the topic's retention.ms + segment.ms)", metadata: [
+            "kafka.timestamp": "\(message.timestampMilliseconds ?? 0)", "inbox.horizon": "\(configuration.inboxHorizon ?? .zero)",
+        ])
+        Counter(label: "pipeline_events_too_old_total", dimensions: [
+            ("service", configuration.serviceName), ("topic", message.topic),
+        ]).increment()
+    }
+
     private func deadLetter(_ message: KafkaConsumerMessage, reason: String, attempts: Int) async throws -> MessageOutcome {
         guard await deadLetters.publish(message, reason: reason, attempts: attempts) else { return .abandoned }
         crashPoints.settled(
@@ -558,6 +588,9 @@ public enum MessageOutcome: String, Sendable, Hashable {
     /// Its timestamp is outside the pipeline's ``PipelineConfiguration/timestamps`` (a replay's range):
     /// passed over, nothing applied.
     case outsideRange = "outside_range"
+    /// Its timestamp is older than ``PipelineConfiguration/inboxHorizon``: the inbox may have forgotten
+    /// it, so it is passed over, nothing applied (logged and counted as `pipeline_events_too_old_total`).
+    case tooOld = "too_old"
 }
 
 /// Thrown by ``EventPipelineService/CrashPoints`` hooks in tests: ends `run()` on the spot, like a

@@ -8,13 +8,16 @@ import ServiceLifecycle
 /// intents older than ``Configuration/age``, in small batches (one short statement each), so the
 /// stage is never blocked behind it.
 ///
-/// The age must exceed how long a message can be redelivered (the topic's retention, or a consumer's
-/// worst lag): an inbox mark purged earlier would let a redelivered event apply twice.
+/// The age must exceed how long a message can be redelivered: Kafka keeps a record until its whole
+/// segment is older than `retention.ms`, so up to `retention.ms` + `segment.ms`. The pipeline passes
+/// over any message older than the age (``PipelineConfiguration/inboxHorizon``), so an inbox mark
+/// purged too early costs that message, never a second application.
 public final class RetentionService: Service {
     /// How old a row must be to go, and how often a purge round runs.
     public struct Configuration: Sendable, Hashable {
-        /// Rows older than this are deleted (default 7 days).
-        public var age: Duration = .seconds(7 * 86_400)
+        /// Rows older than this are deleted (default 9 days: `redress topics`' 7-day `retention.ms` plus
+        /// its 1-day `segment.ms`, plus a day's margin).
+        public var age: Duration = .seconds(9 * 86_400)
         /// How often a purge round runs (default hourly; the first runs at start).
         public var interval: Duration = .seconds(3_600)
         /// Rows deleted per statement.

@@ -25,7 +25,7 @@ import SystemPackage
 /// | `kafka.topic.prefix` | `KAFKA_TOPIC_PREFIX` | none; `staging.` makes the service read and write `staging.complaints.received.v1` and so on, with consumer group `staging.<executable>`: several environments on one cluster |
 /// | `database.pool.size` | `DATABASE_POOL_SIZE` | `20` connections per process at most, 10 at least (every replica of every service counts against the server's `max_connections`) |
 /// | `outbox.lease.seconds` | `OUTBOX_LEASE_SECONDS` | `60`: how long outbox rows a killed replica was publishing wait before another replica publishes them (a publish may take half of it) |
-/// | `inbox.retention.days` | `INBOX_RETENTION_DAYS` | `7`: how long the inbox remembers a processed event (and sent outbox rows and settled intents stay); at least the input topics' retention, since a group whose offsets expired reads again from the earliest message |
+/// | `inbox.retention.days` | `INBOX_RETENTION_DAYS` | `9`: how long the inbox remembers a processed event (and sent outbox rows and settled intents stay); at least the input topics' `retention.ms` + `segment.ms` (`redress topics`: 7 + 1 days), since a group whose offsets expired reads again from the earliest message; older messages are passed over unapplied |
 public struct ServiceSettings: Sendable, Hashable {
     public var kafkaBrokers: [String]
     public var databaseURL: String
@@ -43,7 +43,7 @@ public struct ServiceSettings: Sendable, Hashable {
     public var topicPrefix = ""
     /// Connections the process's PostgreSQL pool opens at most (`nil`: PostgresNIO's default, 20).
     public var databasePoolSize: Int?
-    /// How long the inbox remembers processed events (`nil`: the runtime's default, 7 days).
+    /// How long the inbox remembers processed events (`nil`: the runtime's default, 9 days).
     public var inboxRetention: Duration?
     /// At most this many queued events of one partition share a transaction (`nil`: the pipeline's
     /// default, 32; 1: one transaction per event).
@@ -156,7 +156,7 @@ public struct ServiceSettings: Sendable, Hashable {
         }
         if let days = config.int(forKey: "inbox.retention.days") {
             guard (1...3650).contains(days) else {
-                throw Invalid(description: "INBOX_RETENTION_DAYS \(days) is not between 1 and 3650 (it must cover the input topics' retention)")
+                throw Invalid(description: "INBOX_RETENTION_DAYS \(days) is not between 1 and 3650 (it must cover the input topics' retention.ms + segment.ms)")
             }
             settings.inboxRetention = .seconds(days * 86_400)
         }

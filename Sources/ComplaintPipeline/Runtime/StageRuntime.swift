@@ -123,6 +123,8 @@ public struct StageRuntime: Sendable {
             service: service, client: client, producer: producer, database: database, authentication: authentication,
             store: StageStore(client: client, schema: service.schema, connectionsUseSchema: true, logger: logger), logger: logger)
 
+        var retention = self.retention
+        if let age = settings.inboxRetention { retention.age = age }
         var background: [(name: String, service: any Service)] = []
         var clients: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: client), .init(service: producer)]
         if !inputs.isEmpty {
@@ -141,6 +143,9 @@ public struct StageRuntime: Sendable {
             pipelineConfiguration.connectionsUseSchema = true
             pipelineConfiguration.stopOffsets = stopOffsets
             pipelineConfiguration.timestamps = timestamps
+            // What the inbox has forgotten cannot be told from what is new (a replay's fresh schema
+            // remembers nothing and applies everything in its range).
+            if publishes { pipelineConfiguration.inboxHorizon = retention.age }
             if let events = settings.eventsPerTransaction { pipelineConfiguration.maximumEventsPerTransaction = events }
             background.append(("pipeline", EventPipelineService(
                 inputs: inputs, consumer: consumer, client: client, deadLetters: deadLetters,
@@ -159,8 +164,6 @@ public struct StageRuntime: Sendable {
                 performer: performer, schema: service.schema, client: client, configuration: workerConfiguration, logger: logger)))
         }
         background.append(("backlog gauges", BacklogGauges(tables: RuntimeTables(schema: service.schema), client: client, logger: logger)))
-        var retention = self.retention
-        if let age = settings.inboxRetention { retention.age = age }
         background.append(("retention", RetentionService(
             tables: RuntimeTables(schema: service.schema), client: client, configuration: retention, logger: logger)))
         for extra in backgroundServices {
