@@ -65,14 +65,19 @@ public enum MetricsService {
         var runtime = StageRuntime(
             service: service, settings: serviceSettings,
             inputs: [
-                // Takes the guest's lock and marks the guest's other complaints as repeats: rows beyond its own.
+                // Takes the guest's lock and marks the guest's other complaints as repeats: rows beyond its own,
+                // which the other inputs' lanes write too, under their complaints' locks; no key of the event
+                // names them, so its events are applied one per transaction.
                 StageInput(topics.received, ReceivedFactsHandler(recorder: recorder)).oneEventPerTransaction(),
                 StageInput(topics.classified, ClassifiedFactsHandler(recorder: recorder)),
                 StageInput(topics.assigned, AssignedFactsHandler(recorder: recorder)),
                 StageInput(topics.updated, UpdatedFactsHandler(recorder: recorder)),
                 StageInput(topics.sla, SLAFactsHandler(recorder: recorder)),
-                // Counts into a row per hotel, day, channel and status, shared across complaints.
-                StageInput(topics.notifications, NotificationFactsHandler(recorder: recorder)).oneEventPerTransaction(),
+                // Counts into a row per hotel, day, channel and status, shared across complaints: a shared
+                // transaction takes its counters' locks first, sorted, so two lanes never wait on each
+                // other's counter rows in a cycle.
+                StageInput(
+                    topics.notifications, NotificationFactsHandler(recorder: recorder), lockingFirst: notificationCounterLocks(schema: schema)),
             ],
             registry: registry, logger: logger)
         // The live feed, known once the background services are built (before the routes).
@@ -117,6 +122,19 @@ public enum MetricsService {
             dashboard?.addRoutes(to: router)
         }
         return runtime
+    }
+
+    /// Locks on the `notification_outcomes` rows an event counts into, by hotel, channel and status (the
+    /// row's key but its day, so every day of a hotel, channel and status shares one lock: a row's lock key
+    /// never depends on rounding a time to a day). Advisory, in a key space named after `schema` (a rebuild
+    /// into a schema of its own never waits on the live service): the handler writes one counter row, so
+    /// only transactions holding several, which took these first, could wait on each other.
+    static func notificationCounterLocks(schema: String) -> TransactionLocks<NotificationOutcome> {
+        TransactionLocks(
+            keys: { event in ["\(event.hotelID)|\(event.data.channel.rawValue)|\(event.data.status.kind.rawValue)"] },
+            acquire: { keys, connection, logger in
+                try await SubjectLock.acquire(keys, keySpace: "redress.metrics.notification-outcomes:\(schema)", on: connection, logger: logger)
+            })
     }
 
     /// The stage process from configuration: the metrics file is read and checked first, so a broken file
