@@ -166,6 +166,12 @@ struct KPIStageTests {
             let ids = (open.json["complaints"] as? [[String: Any]] ?? []).compactMap { $0["complaintId"] as? String }
             #expect(Set(ids) == Set([stories[1].id, stories[3].id].map { $0.uuidString.lowercased() }))
             #expect(report.backlog.open == 2 && report.backlog.over3d == 2)
+            // Counts of every open complaint, not of the (at most 500) listed: the dashboard's summary
+            // said "500 open" beside a backlog of 1,800.
+            #expect(open.json["total"] as? Int == 2, "\(open.body)")
+            #expect((open.json["bySeverity"] as? [String: Int]) == report.backlog.bySeverity, "\(open.body)")
+            let statuses = open.json["byStatus"] as? [String: Int] ?? [:]
+            #expect(statuses.values.reduce(0, +) == 2, "\(open.body)")
         }
     }
 

@@ -82,8 +82,7 @@ public struct MetricsAPI: Sendable {
         }
         api.get("open") { request, context in
             try await scoped(request, context) { scope, connection, logger in
-                OpenComplaints(
-                    at: scope.now, complaints: try await OpenComplaints.read(hotels: try scope.hotels().map(\.id), on: connection, logger: logger))
+                try await OpenComplaints.load(hotels: try scope.hotels().map(\.id), at: scope.now, on: connection, logger: logger)
             }
         }
         api.get("alerts") { request, context in

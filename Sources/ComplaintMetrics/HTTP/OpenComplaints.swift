@@ -23,9 +23,38 @@ struct OpenComplaints: Codable, Sendable {
     }
 
     var at: Date
+    /// The first ``listLimit`` by deadline: fewer than ``total`` after a backlog built up.
     var complaints: [Entry]
+    /// Every open complaint of the hotels, listed or not.
+    var total: Int
+    /// All open complaints by severity (unclassified ones left out: `total` minus the sum).
+    var bySeverity: [String: Int]
+    /// All open complaints by status (those without one left out).
+    var byStatus: [String: Int]
 
-    static func read(hotels: [String], on connection: PostgresConnection, logger: Logger) async throws -> [Entry] {
+    /// At most this many are listed.
+    static let listLimit = 500
+
+    /// The list and the counts of every open complaint, so a dashboard summing the list does not say
+    /// "500 open" beside a backlog of 1,800.
+    static func load(hotels: [String], at: Date, limit: Int = listLimit, on connection: PostgresConnection, logger: Logger) async throws -> OpenComplaints {
+        let complaints = try await read(hotels: hotels, limit: limit, on: connection, logger: logger)
+        let rows = try await connection.query("""
+            SELECT severity, status, count(*)
+            FROM complaints
+            WHERE hotel_id = ANY(\(hotels)) AND is_open AND registered_at IS NOT NULL
+            GROUP BY severity, status
+            """, logger: logger)
+        var open = OpenComplaints(at: at, complaints: complaints, total: 0, bySeverity: [:], byStatus: [:])
+        for try await (severity, status, count) in rows.decode((String?, String?, Int64).self) {
+            open.total += Int(count)
+            if let severity { open.bySeverity[severity, default: 0] += Int(count) }
+            if let status { open.byStatus[status, default: 0] += Int(count) }
+        }
+        return open
+    }
+
+    static func read(hotels: [String], limit: Int = listLimit, on connection: PostgresConnection, logger: Logger) async throws -> [Entry] {
         let rows = try await connection.query("""
             SELECT complaint_id, hotel_id, category, severity, status, vip, registered_at, acknowledged_at,
                    CASE WHEN acknowledged_at IS NULL THEN acknowledge_by END, resolve_by, escalation_level,
@@ -33,7 +62,7 @@ struct OpenComplaints: Codable, Sendable {
             FROM complaints
             WHERE hotel_id = ANY(\(hotels)) AND is_open AND registered_at IS NOT NULL
             ORDER BY LEAST(CASE WHEN acknowledged_at IS NULL THEN acknowledge_by END, resolve_by) NULLS LAST, registered_at
-            LIMIT 500
+            LIMIT \(limit)
             """, logger: logger)
         var entries: [Entry] = []
         for try await row in rows.decode((UUID, String, String?, String?, String?, Bool, Date, Date?, Date?, Date?, Int32, Bool).self) {
