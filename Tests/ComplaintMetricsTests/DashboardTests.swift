@@ -46,9 +46,11 @@ struct DashboardTests {
             second.clock(.escalated(Escalation(level: 1, escalateTo: .departmentHead)), .acknowledge, after: 301)
             second.acknowledge(after: 900)
             let stories = [first, second]
-            try await harness.publish(stories)
-            try await harness.waitForApplied(KPIStageTests.eventCount(stories))
-            let manager = try await harness.key(.manager, hotels: ["SHA-PD01"])
+            // One complaint in London, the other hotel of the key, picked later from the menu.
+            let london = try ComplaintStory(hotel: "LON-KX02", registeredAt: now.addingTimeInterval(-600), category: .noise)
+            try await harness.publish(stories + [london])
+            try await harness.waitForApplied(KPIStageTests.eventCount(stories + [london]))
+            let manager = try await harness.key(.manager, hotels: ["SHA-PD01", "LON-KX02"])
             let api = try await harness.kpis("hotel=SHA-PD01", key: manager)
 
             let shots = Self.repository.appendingPathComponent(".build/test-screenshots")
@@ -89,18 +91,74 @@ struct DashboardTests {
             #expect(Self.number(afterTiles["volume"]) == Double(api.totals.volume + 1))
             #expect(!(after["liveFeed"] as? [Any] ?? []).isEmpty)
 
+            // Another event: its item is added on top, the earlier ones stay as they are. The list is
+            // aria-live: rebuilding it on every event made screen readers read all of it out each time.
+            try browser.send("mark-feed")
+            #expect(await eventually(timeout: .seconds(20)) { Self.snapshots(browser).count >= 3 || !browser.isRunning })
+            let marked = try #require(Self.snapshots(browser).dropFirst(2).first?["marked"] as? Int, "\(browser.output)")
+            #expect(marked >= 1)
+            let fourth = try ComplaintStory(hotel: "SHA-PD01", registeredAt: Date(), category: .cleanliness)
+            try await harness.publish([fourth])
+            try browser.send("wait-refresh \(after["refreshes"] as? Int ?? refreshes)")
+            #expect(await eventually(timeout: .seconds(40)) { Self.snapshots(browser).count >= 4 || !browser.isRunning })
+            let afterFourth = try #require(Self.snapshots(browser).dropFirst(3).first, "no snapshot after the fourth complaint: \(browser.output)")
+            #expect(Self.noError(afterFourth), "\(afterFourth)")
+            #expect(afterFourth["feedMarked"] as? Int == marked, "the feed was rebuilt: \(afterFourth)")
+            #expect((afterFourth["liveFeed"] as? [Any] ?? []).count > marked, "\(afterFourth)")
+
             // Updates lost while the service's LISTEN connection was down: the stream says resync, and the page reads everything again.
             let channel = FactRecorder.liveChannel(schema: harness.schema.rawValue)
             let client = harness.client
             #expect(await eventually(timeout: .seconds(30)) { await LiveStreamTests.cutListening(on: channel, client: client) > 0 })
-            try browser.send("wait-resync \(after["refreshes"] as? Int ?? refreshes)")
-            let resynced = await eventually(timeout: .seconds(40)) { Self.snapshots(browser).count >= 3 || !browser.isRunning }
-            let afterResync = try #require(Self.snapshots(browser).dropFirst(2).first, "no snapshot after the resync: \(browser.output)")
+            try browser.send("wait-resync \(afterFourth["refreshes"] as? Int ?? refreshes)")
+            let resynced = await eventually(timeout: .seconds(40)) { Self.snapshots(browser).count >= 5 || !browser.isRunning }
+            let afterResync = try #require(Self.snapshots(browser).dropFirst(4).first, "no snapshot after the resync: \(browser.output)")
             #expect(resynced && Self.noError(afterResync), "\(afterResync)")
             #expect((afterResync["resyncs"] as? Int ?? 0) >= 1)
+
+            // London picked while a refresh of Shanghai (started by a live event) is still running: London's
+            // panels fill. Before, the request for London was dropped when Shanghai's refresh ended, and
+            // they stayed blank until London's next event.
+            try browser.send("switch-during-refresh LON-KX02")
+            #expect(await eventually(timeout: .seconds(30)) { Self.snapshots(browser).count >= 6 || !browser.isRunning }, "\(browser.output)")
+            let fifth = try ComplaintStory(hotel: "SHA-PD01", registeredAt: Date(), category: .maintenance)
+            try await harness.publish([fifth])
+            #expect(await eventually(timeout: .seconds(40)) { Self.snapshots(browser).count >= 7 || !browser.isRunning })
+            let switched = try #require(Self.snapshots(browser).dropFirst(6).first, "no snapshot after picking London: \(browser.output)")
+            #expect(Self.noError(switched), "\(switched)")
+            #expect(switched["hotel"] as? String == "LON-KX02", "\(switched)")
+            #expect(Self.number((switched["tiles"] as? [String: Any])?["volume"]) == 1, "\(switched)")
+            #expect(switched["openComplaints"] as? [String] == [london.id.uuidString.lowercased()], "\(switched)")
             try browser.send("quit")
             #expect(await eventually(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: shots.appendingPathComponent("metrics-dashboard-after.png").path) })
             print("dashboard screenshots: \(screenshot) and its -after twin")
+        }
+    }
+
+    @Test("a wall display whose first load meets the service restarting comes back by itself")
+    func recoversFromFailedStart() async throws {
+        var parts = MetricsHarness.quietParts()
+        parts.dashboard = try Dashboard(folder: Self.repository.appendingPathComponent("services/metrics/dashboard").path)
+        try await MetricsHarness.run(parts: parts) { harness in
+            let story = try ComplaintStory(hotel: "SHA-PD01", registeredAt: Date().addingTimeInterval(-600), category: .maintenance)
+            try await harness.publish([story])
+            try await harness.waitForApplied(KPIStageTests.eventCount([story]))
+            let manager = try await harness.key(.manager, hotels: ["SHA-PD01"])
+            let screenshot = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-dashboard-outage-\(UUID().uuidString.prefix(8)).png").path
+            defer { try? FileManager.default.removeItem(atPath: screenshot) }
+            // The first GET v1/hotels is answered 503; the driver waits (20 s) for the page to load and go live.
+            let browser = try ChildProcess(
+                URL(fileURLWithPath: "/usr/bin/python3"),
+                arguments: [Self.support.appendingPathComponent("dashboard_browser.py").path, harness.base, manager, "SHA-PD01", screenshot, "load-after-outage"],
+                interactive: true)
+            defer { browser.stop() }
+            #expect(await eventually(timeout: .seconds(60)) { !Self.snapshots(browser).isEmpty || !browser.isRunning })
+            let page = try #require(Self.snapshots(browser).first, "the browser printed nothing: \(browser.output)")
+            #expect(Self.noError(page), "the page did not come back after the outage: \(page)")
+            #expect(page["hotelsRefused"] as? Int == 1, "\(page)")
+            #expect(page["liveState"] as? String == "live")
+            #expect(Self.number((page["tiles"] as? [String: Any])?["volume"]) == 1, "\(page)")
+            try browser.send("quit")
         }
     }
 }

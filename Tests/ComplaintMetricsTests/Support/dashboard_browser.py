@@ -3,6 +3,9 @@ chromedriver, python3-selenium) at a desktop screen size, and prints what it saw
 
 Usage: dashboard_browser.py BASE_URL API_KEY HOTEL SCREENSHOT_PATH STEP
 
+STEP `load-after-outage` is `load` with the page's first GET v1/hotels answered 503 (the service restarting
+as a wall display reloads): the page must come back by itself, without a reload.
+
 STEP `load` opens BASE_URL/?hotel=HOTEL&lang=zh-CN#key=API_KEY, waits (up to 20 s) until the page has
 loaded (body[data-loaded="true"]) and follows the live stream (#live-status[data-state="live"]), prints
 one JSON object (see `snapshot`), saves a screenshot to SCREENSHOT_PATH and then keeps the browser open,
@@ -14,6 +17,13 @@ reading commands from stdin, one a line:
   wait-resync N    waits (up to 20 s) until the page heard `event: resync` (body[data-resyncs] > 0) and
                    refreshed after it (body[data-refreshes] > N), then prints the snapshot (with "liveFeed")
   read             prints the snapshot (with "liveFeed") at once, without waiting
+  mark-feed        marks every item of the live feed (li[data-marked]) and prints {"marked": N}: a snapshot's
+                   "feedMarked" then counts the items that were not rebuilt since
+  switch-during-refresh HOTEL
+                   holds the page's next GET v1/kpis for 2 s and prints {"armed": true}; once the page asked
+                   for it (the test publishes an event, and the page refreshes), picks HOTEL from the hotel
+                   menu while that refresh is still running, waits (up to 20 s) until HOTEL's KPI tiles have
+                   numbers, and prints the snapshot (with "liveFeed")
   quit             quits the browser and exits 0 (so does the end of stdin)
 
 Every JSON object is one line, flushed at once. On any failure the script prints {"error": "..."} (with
@@ -61,6 +71,7 @@ return {
   signInShown: !document.getElementById('signin').hidden,
   fitsScreen: document.documentElement.scrollWidth <= window.innerWidth,
   liveFeed: Array.from(document.querySelectorAll('#live-feed li')).map(li => li.innerText.replace(/\\s+/g, ' ').trim()),
+  feedMarked: document.querySelectorAll('#live-feed li[data-marked]').length,
   tableSignature: rows.map(r => ['complaint', 'status', 'severity', 'category', 'level', 'vip', 'breached', 'deadline']
     .map(name => r.getAttribute('data-' + name)).join('|')).join('\\n'),
 };
@@ -77,6 +88,42 @@ return {
   signInShown: !document.getElementById('signin').hidden,
   error: error && !error.hidden ? error.innerText.trim() : null,
 };
+"""
+
+
+# Injected before the page's own script: the first GET v1/hotels is answered 503, as while the service restarts.
+OUTAGE_SCRIPT = """
+(function () {
+  var original = window.fetch.bind(window);
+  window.__hotelsRefused = 0;
+  window.fetch = function (url, options) {
+    if (window.__hotelsRefused < 1 && String(url).indexOf('v1/hotels') >= 0) {
+      window.__hotelsRefused++;
+      return Promise.resolve(new Response(JSON.stringify({ title: 'Service Unavailable', status: 503 }),
+        { status: 503, headers: { 'Content-Type': 'application/problem+json' } }));
+    }
+    return original(url, options);
+  };
+})();
+"""
+
+# Holds the next GET v1/kpis answer for 2 s, so that a refresh is still running when the hotel changes.
+SLOW_KPIS_SCRIPT = """
+if (!window.__slowInstalled) {
+  window.__slowInstalled = true;
+  var original = window.fetch.bind(window);
+  window.fetch = function (url, options) {
+    var answer = original(url, options);
+    if (window.__slowArmed && String(url).indexOf('v1/kpis') >= 0) {
+      window.__slowArmed = false;
+      window.__slowStarted = true;
+      return answer.then(function (r) { return new Promise(function (resolve) { setTimeout(function () { resolve(r); }, 2000); }); });
+    }
+    return answer;
+  };
+}
+window.__slowArmed = true;
+window.__slowStarted = false;
 """
 
 
@@ -132,7 +179,9 @@ class Browser:
             raise TimeoutException("timed out after %d s waiting for %s; page state: %s"
                                    % (WAIT_SECONDS, what, json.dumps(self.state(), ensure_ascii=False)))
 
-    def load(self, base, key, hotel):
+    def load(self, base, key, hotel, outage=False):
+        if outage:
+            self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": OUTAGE_SCRIPT})
         url = "%s/?hotel=%s&lang=zh-CN#key=%s" % (base.rstrip("/"), quote(hotel, safe=""), quote(key, safe=""))
         self.driver.get(url)
         self.wait(lambda s: s["loaded"] and s["live"] == "live", 'body[data-loaded="true"] and #live-status[data-state="live"]')
@@ -150,6 +199,19 @@ class Browser:
             return signature != before
         self.wait(changed, "body[data-refreshes] > %d and a changed open-complaints table" % count)
 
+    def switch_during_refresh(self, hotel):
+        self.driver.execute_script(SLOW_KPIS_SCRIPT)
+        emit({"armed": True})
+        self.wait(lambda s: self.driver.execute_script("return window.__slowStarted === true"), "the page's refresh (GET v1/kpis)")
+        self.driver.execute_script(
+            "var s = document.getElementById('hotel'); s.value = arguments[0]; s.dispatchEvent(new Event('change'));", hotel)
+
+        def filled(state):
+            return self.driver.execute_script(
+                "var v = document.querySelector('[data-kpi=\"volume\"] .value');"
+                "return document.getElementById('hotel').value === arguments[0] && !!v && !!v.getAttribute('data-raw');", hotel)
+        self.wait(filled, "%s's KPI tiles to be filled after picking it during a refresh" % hotel)
+
 
 def emit(value):
     sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
@@ -165,8 +227,8 @@ def main():
     # and end through `finally`, which quits chromedriver and Chromium instead of leaving them behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
-    if len(sys.argv) != 6 or sys.argv[5] != "load":
-        emit({"error": "usage: dashboard_browser.py BASE_URL API_KEY HOTEL SCREENSHOT_PATH load"})
+    if len(sys.argv) != 6 or sys.argv[5] not in ("load", "load-after-outage"):
+        emit({"error": "usage: dashboard_browser.py BASE_URL API_KEY HOTEL SCREENSHOT_PATH load|load-after-outage"})
         return 1
     base, key, hotel, screenshot = sys.argv[1:5]
     # Chromium leaves a folder for its singleton socket in TMPDIR after quitting; give it one that goes with us.
@@ -175,8 +237,11 @@ def main():
     browser = None
     try:
         browser = Browser()
-        browser.load(base, key, hotel)
-        emit(browser.snapshot(with_feed=False))
+        browser.load(base, key, hotel, outage=sys.argv[5] == "load-after-outage")
+        seen = browser.snapshot(with_feed=False)
+        if sys.argv[5] == "load-after-outage":
+            seen["hotelsRefused"] = browser.driver.execute_script("return window.__hotelsRefused || 0")
+        emit(seen)
         browser.driver.save_screenshot(screenshot)
 
         for line in sys.stdin:
@@ -196,8 +261,16 @@ def main():
                 emit(browser.snapshot(with_feed=True))
             elif command[0] == "read" and len(command) == 1:
                 emit(browser.snapshot(with_feed=True))
+            elif command[0] == "mark-feed" and len(command) == 1:
+                emit({"marked": browser.driver.execute_script(
+                    "var items = document.querySelectorAll('#live-feed li');"
+                    "items.forEach(function (li) { li.setAttribute('data-marked', '1'); }); return items.length;")})
+            elif command[0] == "switch-during-refresh" and len(command) == 2:
+                browser.switch_during_refresh(command[1])
+                emit(browser.snapshot(with_feed=True))
             else:
-                raise ValueError("unknown command %r (expected 'wait-refresh N', 'wait-resync N', 'read' or 'quit')" % line.strip())
+                raise ValueError("unknown command %r (expected 'wait-refresh N', 'wait-resync N', 'read', 'mark-feed', "
+                                 "'switch-during-refresh HOTEL' or 'quit')" % line.strip())
         return 0
     except Exception as error:  # reported to the Swift test, which fails with it
         report = {"error": "%s: %s" % (type(error).__name__, str(error).strip())}

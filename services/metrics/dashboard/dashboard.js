@@ -20,6 +20,9 @@
   var LANG_STORAGE = "redress.lang";
   var FEED_LIMIT = 50;
   var REFRESH_DEBOUNCE_MS = 300;
+  // Under a steady stream of events the debounce would put the refresh off for ever: at the latest this
+  // long after the first event of a burst.
+  var REFRESH_MAX_WAIT_MS = 5000;
   var QUALITY_MAX_AGE_MS = 10 * 60 * 1000;
   var POLL_WHILE_OFFLINE_MS = 60 * 1000;
   var STREAM_IDLE_LIMIT_MS = 45 * 1000; // the service sends a heartbeat every 15 s
@@ -43,7 +46,8 @@
       live: "实时",
       offline: "离线",
       connecting: "连接中…",
-      reconnecting: function (s) { return "离线，" + s + " 秒后重连"; },
+      reconnecting: "离线，稍后重连",
+      retryIn: function (s) { return "（" + s + " 秒）"; },
       kpiHeading: "近 30 天关键指标",
       trendHeading: "每日投诉量与按时受理率",
       alertsHeading: "预警",
@@ -92,6 +96,7 @@
       bySeverity: "按严重度",
       byStatus: "按状态",
       totalOpen: function (n) { return "共 " + n + " 件"; },
+      firstOfTotal: function (n, total) { return "表中为截止时间最近的 " + n + " 件，共 " + total + " 件未结"; },
       noOpen: "当前没有未结投诉",
       unrated: "未定级",
       unclassified: "待分类",
@@ -168,7 +173,8 @@
       live: "Live",
       offline: "Offline",
       connecting: "Connecting…",
-      reconnecting: function (s) { return "Offline, retrying in " + s + " s"; },
+      reconnecting: "Offline, retrying",
+      retryIn: function (s) { return " in " + s + " s"; },
       kpiHeading: "Key figures, last 30 days",
       trendHeading: "Daily complaints and on-time acknowledgement",
       alertsHeading: "Early warnings",
@@ -217,6 +223,7 @@
       bySeverity: "By severity",
       byStatus: "By status",
       totalOpen: function (n) { return n + " open"; },
+      firstOfTotal: function (n, total) { return "The " + n + " nearest deadlines of " + total + " open complaints"; },
       noOpen: "No open complaints",
       unrated: "Unrated",
       unclassified: "Unclassified",
@@ -310,6 +317,9 @@
     refreshing: false,
     refreshPending: false,
     refreshTimer: null,
+    refreshDueBy: 0,
+    startAttempt: 0,
+    startTimer: null,
     refreshPendingFull: false,
     lastRefreshAt: 0,
     skewMs: 0, // server clock − browser clock, from /v1/open's "at"
@@ -620,6 +630,7 @@
     applyStaticTexts();
     renderHotelPicker();
     renderAll();
+    relabelFeed();
   }
 
   function replaceUrl() {
@@ -744,6 +755,8 @@
 
   async function start() {
     var generation = ++state.generation;
+    clearTimeout(state.startTimer);
+    state.startTimer = null;
     showDashboard();
     stopLive();
     try {
@@ -756,11 +769,20 @@
       state.notice = wanted && !hotel ? t("hotelFallback", wanted) : null;
       selectHotel(hotel || state.hotels[0]);
       renderHotelPicker();
+      state.startAttempt = 0;
       await refresh(true);
       if (generation !== state.generation) return;
       startLive(false);
     } catch (error) {
-      if (generation === state.generation) handleError(error);
+      if (generation !== state.generation) return;
+      handleError(error);
+      // The service restarting, a deploy, a 503 while migrations run: a wall display must come back by
+      // itself, so try again with the live stream's backoff (a refused key signs out instead).
+      if (!isAuthFailure(error) && state.key) {
+        var delay = Math.min(30000, 1000 * Math.pow(2, state.startAttempt)) + Math.floor(Math.random() * 500);
+        state.startAttempt = Math.min(state.startAttempt + 1, 5);
+        state.startTimer = setTimeout(function () { if (state.key && generation === state.generation) start(); }, delay);
+      }
     }
   }
 
@@ -790,8 +812,11 @@
   }
 
   function scheduleRefresh(delay) {
+    var at = Date.now();
+    if (!state.refreshTimer) state.refreshDueBy = at + REFRESH_MAX_WAIT_MS;
     clearTimeout(state.refreshTimer);
-    state.refreshTimer = setTimeout(function () { refresh(false); }, delay === undefined ? REFRESH_DEBOUNCE_MS : delay);
+    var wait = Math.min(delay === undefined ? REFRESH_DEBOUNCE_MS : delay, Math.max(0, state.refreshDueBy - at));
+    state.refreshTimer = setTimeout(function () { state.refreshTimer = null; refresh(false); }, wait);
   }
 
   /** Reads the KPIs, the open complaints and the alerts (and the quality index when `full` or stale). */
@@ -842,14 +867,13 @@
       if (generation === state.generation) handleError(error);
     } finally {
       state.refreshing = false;
-      if (state.refreshPending && generation === state.generation && state.key) {
-        var pendingFull = state.refreshPendingFull;
+      // Asked for while this one ran: a live event, or another hotel picked meanwhile, whose first read
+      // this then is (dropping it left that hotel's panels blank until its next event).
+      if (state.refreshPending && state.key) {
+        var pendingFull = state.refreshPendingFull || generation !== state.generation;
         state.refreshPending = false;
         state.refreshPendingFull = false;
         refresh(pendingFull);
-      } else if (generation !== state.generation) {
-        state.refreshPending = false;
-        state.refreshPendingFull = false;
       }
     }
   }
@@ -984,9 +1008,10 @@
     }
     if (!data || typeof data !== "object") data = {};
     if (data.hotelId && state.hotel && data.hotelId !== state.hotel.id) return;
-    state.feed.unshift({ topic: data.topic || type, data: data, receivedAt: new Date() });
+    var item = { topic: data.topic || type, data: data, receivedAt: new Date() };
+    state.feed.unshift(item);
     if (state.feed.length > FEED_LIMIT) state.feed.length = FEED_LIMIT;
-    renderFeed();
+    addFeedItem(item);
     scheduleRefresh();
   }
 
@@ -994,7 +1019,9 @@
     var node = $("live-status");
     var live = state.live;
     var label = node.querySelector(".live-label");
+    var countdown = node.querySelector(".live-countdown");
     node.dataset.state = live.connected ? "live" : "offline";
+    countdown.textContent = "";
     if (live.connected) {
       label.textContent = t("live");
       node.dataset.phase = "live";
@@ -1004,7 +1031,10 @@
       node.dataset.phase = "connecting";
       node.title = "";
     } else if (live.retryAt) {
-      label.textContent = t("reconnecting", Math.max(1, Math.ceil((live.retryAt - Date.now()) / 1000)));
+      // The phase only is announced (role=status); the countdown beside it is for the eye, or a screen
+      // reader would read it out every second.
+      if (label.textContent !== t("reconnecting")) label.textContent = t("reconnecting");
+      countdown.textContent = t("retryIn", Math.max(1, Math.ceil((live.retryAt - Date.now()) / 1000)));
       node.dataset.phase = "retrying";
       node.title = live.lastError || "";
     } else {
@@ -1024,7 +1054,6 @@
     renderAlerts();
     renderQuality();
     renderCauses();
-    renderFeed();
     renderRange();
   }
 
@@ -1293,17 +1322,40 @@
     tick();
   }
 
+  /**
+   * The counts above the table: of every open complaint (the API's total, bySeverity and byStatus),
+   * not of the at most 500 listed, and a line under the table when the list is the first of more.
+   */
   function renderOpenSummary(complaints) {
     var box = $("open-summary");
+    var more = $("open-more");
+    more.hidden = true;
+    more.textContent = "";
     if (!state.open) { box.replaceChildren(); return; }
     var severities = {};
     var statuses = {};
-    complaints.forEach(function (c) {
-      var s = c.severity || "none";
-      severities[s] = (severities[s] || 0) + 1;
-      var st = c.status || "none";
-      statuses[st] = (statuses[st] || 0) + 1;
-    });
+    var total = complaints.length;
+    if (typeof state.open.total === "number" && state.open.bySeverity && state.open.byStatus) {
+      total = state.open.total;
+      var counted = function (counts, into) {
+        var sum = 0;
+        Object.keys(counts).forEach(function (k) { into[k] = counts[k]; sum += counts[k]; });
+        if (total > sum) into.none = total - sum;
+      };
+      counted(state.open.bySeverity, severities);
+      counted(state.open.byStatus, statuses);
+    } else {
+      complaints.forEach(function (c) {
+        var s = c.severity || "none";
+        severities[s] = (severities[s] || 0) + 1;
+        var st = c.status || "none";
+        statuses[st] = (statuses[st] || 0) + 1;
+      });
+    }
+    if (complaints.length < total) {
+      more.textContent = t("firstOfTotal", fmtInt(complaints.length), fmtInt(total));
+      more.hidden = false;
+    }
     var severityKeys = SEVERITY_ORDER.concat(Object.keys(severities).filter(function (s) { return SEVERITY_ORDER.indexOf(s) < 0; }));
     var statusKeys = STATUS_ORDER.filter(function (s) { return statuses[s]; })
       .concat(Object.keys(statuses).filter(function (s) { return STATUS_ORDER.indexOf(s) < 0; }));
@@ -1311,7 +1363,7 @@
       return el("span", { class: "chip " + cls, "data-count": kind + ":" + code, "data-value": String(count) }, label + " ", el("b", null, fmtInt(count)));
     };
     box.replaceChildren(
-      el("span", { class: "summary-total", "data-value": String(complaints.length) }, t("totalOpen", fmtInt(complaints.length))),
+      el("span", { class: "summary-total", "data-value": String(total) }, t("totalOpen", fmtInt(total))),
       el("div", { class: "summary-group" },
         el("span", { class: "summary-title" }, t("bySeverity")),
         severityKeys.filter(function (s) { return SEVERITY_ORDER.indexOf(s) >= 0 || severities[s]; }).map(function (s) {
@@ -1483,22 +1535,47 @@
     return parts.filter(function (p) { return p; }).join(" · ");
   }
 
+  function feedNode(item) {
+    var d = item.data || {};
+    var highlight = item.topic === "sla" ? HIGHLIGHT_SLA[d.kind] : item.topic === "alert" ? (d.severity === "critical" ? "critical" : "warning") : null;
+    var at = parseDate(d.at) || item.receivedAt;
+    return el("li", {
+      class: "feed-item" + (highlight ? " feed-" + highlight : ""),
+      "data-topic": item.topic, "data-kind": d.kind || null, "data-complaint": d.complaintId || null
+    },
+      el("time", { class: "feed-time", datetime: at.toISOString() }, fmtTime(at, true)),
+      el("span", { class: "feed-text" }, feedText(item)),
+      d.complaintId ? el("span", { class: "feed-id muted", title: d.complaintId }, "#" + String(d.complaintId).slice(0, 8)) : null);
+  }
+
+  /** The whole list, for a hotel just picked (its feed starts empty). */
   function renderFeed() {
     var list = $("live-feed");
-    var items = state.feed.map(function (item) {
-      var d = item.data || {};
-      var highlight = item.topic === "sla" ? HIGHLIGHT_SLA[d.kind] : item.topic === "alert" ? (d.severity === "critical" ? "critical" : "warning") : null;
-      var at = parseDate(d.at) || item.receivedAt;
-      return el("li", {
-        class: "feed-item" + (highlight ? " feed-" + highlight : ""),
-        "data-topic": item.topic, "data-kind": d.kind || null, "data-complaint": d.complaintId || null
-      },
-        el("time", { class: "feed-time", datetime: at.toISOString() }, fmtTime(at, true)),
-        el("span", { class: "feed-text" }, feedText(item)),
-        d.complaintId ? el("span", { class: "feed-id muted", title: d.complaintId }, "#" + String(d.complaintId).slice(0, 8)) : null);
+    list.replaceChildren.apply(list, state.feed.map(feedNode));
+    $("live-empty").hidden = state.feed.length > 0;
+  }
+
+  /**
+   * One new event: its item goes on top and the oldest beyond FEED_LIMIT goes. The list is
+   * aria-live (additions): rebuilding it made screen readers read every item out on each event.
+   */
+  function addFeedItem(item) {
+    var list = $("live-feed");
+    list.insertBefore(feedNode(item), list.firstChild);
+    while (list.children.length > FEED_LIMIT) list.removeChild(list.lastChild);
+    $("live-empty").hidden = true;
+  }
+
+  /** After a language switch: the items' texts changed in place (text changes are not announced). */
+  function relabelFeed() {
+    var nodes = $("live-feed").children;
+    state.feed.forEach(function (item, index) {
+      var node = nodes[index];
+      if (!node) return;
+      var at = parseDate((item.data || {}).at) || item.receivedAt;
+      node.querySelector(".feed-time").textContent = fmtTime(at, true);
+      node.querySelector(".feed-text").textContent = feedText(item);
     });
-    list.replaceChildren.apply(list, items);
-    $("live-empty").hidden = items.length > 0;
   }
 
   // ---------------------------------------------------------------------------------------------
