@@ -57,6 +57,24 @@ struct ServiceSettingsTests {
         #expect(sized.topicPrefix == "")
     }
 
+    @Test("a number in the JSON file is read; a text that is not a number is refused, naming the setting")
+    func numbersInTheFile() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("settings-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let good = directory.appendingPathComponent("good.json"), bad = directory.appendingPathComponent("bad.json")
+        try Data(#"{"inbox": {"retention": {"days": 30}}}"#.utf8).write(to: good)
+        try Data(#"{"inbox": {"retention": {"days": "30d"}}}"#.utf8).write(to: bad)
+        let environment = ["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x"]
+        let settings = try await ServiceSettings.load(for: .notifier, environment: environment, configurationFile: good.path)
+        #expect(settings.inboxRetention == .seconds(30 * 86_400))
+        await #expect {
+            _ = try await ServiceSettings.load(for: .notifier, environment: environment, configurationFile: bad.path)
+        } throws: { error in
+            "\(error)".contains("INBOX_RETENTION_DAYS '30d' is not a whole number")
+        }
+    }
+
     @Test("missing or bad settings fail fast, naming the variable", arguments: [
         (["DATABASE_URL": "postgres://db/x"], "KAFKA_BROKERS is not set"),
         (["KAFKA_BROKERS": "k:9092"], "DATABASE_URL is not set"),
@@ -65,6 +83,13 @@ struct ServiceSettingsTests {
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_POOL_SIZE": "4"], "DATABASE_POOL_SIZE 4 is not between 10 and 500"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "KAFKA_TOPIC_PREFIX": "a b"], "KAFKA_TOPIC_PREFIX 'a b' may hold only"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "INBOX_RETENTION_DAYS": "0"], "INBOX_RETENTION_DAYS 0 is not between 1 and 3650"),
+        // Set but not a number: refused, not replaced by the default.
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "INBOX_RETENTION_DAYS": "30d"], "INBOX_RETENTION_DAYS '30d' is not a whole number"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "HTTP_PORT": "8080x"], "HTTP_PORT '8080x' is not a whole number"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_POOL_SIZE": " 50"], "DATABASE_POOL_SIZE ' 50' is not a whole number"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "SHUTDOWN_TIMEOUT_SECONDS": "25s"], "SHUTDOWN_TIMEOUT_SECONDS '25s' is not a whole number"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "OUTBOX_LEASE_SECONDS": "90s"], "OUTBOX_LEASE_SECONDS '90s' is not a whole number"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "ACCESS_RATE_PER_SECOND": "1e3"], "ACCESS_RATE_PER_SECOND '1e3' is not a whole number"),
     ])
     func invalid(environment: [String: String], expected: String) async throws {
         await #expect {

@@ -104,13 +104,13 @@ public struct ServiceSettings: Sendable, Hashable {
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
             throw Invalid(description: "LOG_LEVEL '\(levelName)' is not one of trace, debug, info, notice, warning, error, critical")
         }
-        let port = config.int(forKey: "http.port", default: service.developmentPort)
+        let port = try config.wholeNumber(forKey: "http.port", default: service.developmentPort)
         guard (1...65535).contains(port) else {
             throw Invalid(description: "HTTP_PORT \(port) is not a TCP port")
         }
-        let timeout = config.int(forKey: "shutdown.timeout.seconds", default: 25)
+        let timeout = try config.wholeNumber(forKey: "shutdown.timeout.seconds", default: 25)
         var kafkaProperties: [String: String] = [:]
-        if let fetchWait = config.int(forKey: "kafka.fetch.wait.max.ms") {
+        if let fetchWait = try config.wholeNumber(forKey: "kafka.fetch.wait.max.ms") {
             guard (0...300_000).contains(fetchWait) else {
                 throw Invalid(description: "KAFKA_FETCH_WAIT_MAX_MS \(fetchWait) is not between 0 and 300000")
             }
@@ -119,7 +119,7 @@ public struct ServiceSettings: Sendable, Hashable {
         if let instance = config.string(forKey: "kafka.group.instance.id"), !instance.isEmpty {
             kafkaProperties["group.instance.id"] = instance
         }
-        if let session = config.int(forKey: "kafka.session.timeout.ms") {
+        if let session = try config.wholeNumber(forKey: "kafka.session.timeout.ms") {
             guard (1000...300_000).contains(session) else {
                 throw Invalid(description: "KAFKA_SESSION_TIMEOUT_MS \(session) is not between 1000 and 300000")
             }
@@ -135,7 +135,7 @@ public struct ServiceSettings: Sendable, Hashable {
             shutdownTimeout: .seconds(max(1, timeout))
         )
         settings.kafkaProperties = kafkaProperties
-        if let lease = config.int(forKey: "outbox.lease.seconds") {
+        if let lease = try config.wholeNumber(forKey: "outbox.lease.seconds") {
             guard (2...600).contains(lease) else {
                 throw Invalid(description: "OUTBOX_LEASE_SECONDS \(lease) is not between 2 and 600")
             }
@@ -147,29 +147,29 @@ public struct ServiceSettings: Sendable, Hashable {
             }
             settings.topicPrefix = prefix
         }
-        if let size = config.int(forKey: "database.pool.size") {
+        if let size = try config.wholeNumber(forKey: "database.pool.size") {
             // The relay, each work-queue worker and a timer sweep hold one connection each for LISTEN.
             guard (10...500).contains(size) else {
                 throw Invalid(description: "DATABASE_POOL_SIZE \(size) is not between 10 and 500 (listeners keep several connections)")
             }
             settings.databasePoolSize = size
         }
-        if let days = config.int(forKey: "inbox.retention.days") {
+        if let days = try config.wholeNumber(forKey: "inbox.retention.days") {
             guard (1...3650).contains(days) else {
                 throw Invalid(description: "INBOX_RETENTION_DAYS \(days) is not between 1 and 3650 (it must cover the input topics' retention.ms + segment.ms)")
             }
             settings.inboxRetention = .seconds(days * 86_400)
         }
-        if let events = config.int(forKey: "pipeline.events.per.transaction") {
+        if let events = try config.wholeNumber(forKey: "pipeline.events.per.transaction") {
             guard (1...1000).contains(events) else {
                 throw Invalid(description: "PIPELINE_EVENTS_PER_TRANSACTION \(events) is not between 1 and 1000")
             }
             settings.eventsPerTransaction = events
         }
-        settings.access.ratePerSecond = max(1, config.int(forKey: "access.rate.per.second", default: 50))
-        settings.access.keyCacheLifetime = .seconds(max(0, config.int(forKey: "access.key.cache.seconds", default: 10)))
-        settings.access.keyLookupsPerSecond = max(1, config.int(forKey: "access.key.lookups.per.second", default: 200))
-        settings.access.databaseTimeout = .milliseconds(max(100, config.int(forKey: "database.timeout.ms", default: 5000)))
+        settings.access.ratePerSecond = max(1, try config.wholeNumber(forKey: "access.rate.per.second", default: 50))
+        settings.access.keyCacheLifetime = .seconds(max(0, try config.wholeNumber(forKey: "access.key.cache.seconds", default: 10)))
+        settings.access.keyLookupsPerSecond = max(1, try config.wholeNumber(forKey: "access.key.lookups.per.second", default: 200))
+        settings.access.databaseTimeout = .milliseconds(max(100, try config.wholeNumber(forKey: "database.timeout.ms", default: 5000)))
         return settings
     }
 }
