@@ -37,13 +37,18 @@ struct ExternalModelBreakerTests {
             let engine = ClassificationEngine(
                 rules: Repository.engine.rules, plugins: Repository.engine.plugins + [external], configuration: Repository.configuration())
             let request = ExternalModelHygieneTests.request(engine)
-            for _ in 0..<5 { #expect(await external.call(request).1 == .errorStatus) }
+            for _ in 0..<4 { #expect(await external.call(request).1 == .errorStatus) }
+            // Asked and failed, through the engine: the model named as not answering.
+            let failed = await engine.classify(ComplaintInput(text: Self.text))
+            #expect(failed.explanation.summary?.hasSuffix("; external model did not answer") == true, "\(failed.explanation.summary ?? "")")
             #expect(requests.withLock { $0 } == 5)
             for _ in 0..<3 { #expect(await external.call(request).1 == .skipped) }
-            // Through the engine: the built-in result, the model named as not answering, no request made.
+            // Through the engine: the built-in result, the model named as skipped (not as silent), no request made.
             let skipped = await engine.classify(ComplaintInput(text: Self.text))
             #expect(skipped.category == .maintenance)
-            #expect(skipped.explanation.summary?.hasSuffix("; external model did not answer") == true, "\(skipped.explanation.summary ?? "")")
+            let summary = skipped.explanation.summary ?? ""
+            #expect(summary.contains("; external model skipped after 5 failures in a row (retrying at "), "\(summary)")
+            #expect(!summary.contains("did not answer"), "\(summary)")
             #expect(requests.withLock { $0 } == 5, "the model was called while the breaker was open")
 
             time.advance(30)

@@ -69,12 +69,19 @@ public struct ClassificationEngine: Sendable {
             complaintID: input.complaintID, hotelID: input.hotelID, channel: input.channel, text: input.text,
             normalized: normalized, language: language, ruleMatches: matches)
         var verdicts: [(verdict: PluginVerdict, weight: Double)] = []
+        var abstentions: [String] = []
         if !normalized.isBlank {
             for plugin in plugins {
-                if let verdict = await plugin.classify(request) { verdicts.append((verdict, plugin.weight)) }
+                let answer = await plugin.consult(request)
+                if let verdict = answer.verdict {
+                    verdicts.append((verdict, plugin.weight))
+                } else if plugin.isExternal, let why = answer.abstention {
+                    abstentions.append(why)
+                }
             }
         }
-        return Assessment(input: input, normalized: normalized, language: language, matches: matches, verdicts: verdicts)
+        return Assessment(
+            input: input, normalized: normalized, language: language, matches: matches, verdicts: verdicts, externalAbstentions: abstentions)
     }
 
     /// The plugins' verdicts on one complaint, before severity rules and guest history are applied.
@@ -84,6 +91,8 @@ public struct ClassificationEngine: Sendable {
         let language: String
         let matches: RuleMatcher.Matches
         let verdicts: [(verdict: PluginVerdict, weight: Double)]
+        /// Why an external plugin gave no verdict, when it says (``PluginAnswer/abstention``).
+        var externalAbstentions: [String] = []
     }
 
     /// Combines an assessment with the guest's history into the classification (pure, no I/O).
@@ -94,12 +103,12 @@ public struct ClassificationEngine: Sendable {
     public func finish(_ assessment: Assessment, history: GuestHistorySummary) -> Classification {
         finish(
             input: assessment.input, normalized: assessment.normalized, language: assessment.language, matches: assessment.matches,
-            verdicts: assessment.verdicts, history: history)
+            verdicts: assessment.verdicts, externalAbstentions: assessment.externalAbstentions, history: history)
     }
 
     func finish(
         input: ComplaintInput, normalized: NormalizedText, language: String, matches: RuleMatcher.Matches,
-        verdicts: [(verdict: PluginVerdict, weight: Double)], history: GuestHistorySummary
+        verdicts: [(verdict: PluginVerdict, weight: Double)], externalAbstentions: [String] = [], history: GuestHistorySummary
     ) -> Classification {
         let combined = combiner.combine(verdicts)
         // Serious stays open from a share of the threshold, or when no plugin judged severity at all.
@@ -159,7 +168,9 @@ public struct ClassificationEngine: Sendable {
         // Whether the external model took part, and what it said (it may raise severity, never lower it).
         if hasExternalPlugin && !normalized.isBlank {
             let views = combined.external.compactMap(\.externalView)
-            summary += views.isEmpty ? "; external model did not answer" : "; " + views.joined(separator: "; ")
+            // Not asked (its circuit breaker open) is not the same as asked and silent.
+            let silent = externalAbstentions.isEmpty ? "external model did not answer" : externalAbstentions.joined(separator: "; ")
+            summary += "; " + (views.isEmpty ? silent : views.joined(separator: "; "))
         }
         let explanation = ClassificationExplanation(
             classifier: combined.leadingPlugin ?? "none",

@@ -13,10 +13,29 @@ public protocol ClassifierPlugin: Sendable {
     /// Whether the plugin asks a model outside Redress (the `http` plugin): its verdict may raise
     /// severity but never lower it (``VerdictCombiner``), and the explanation says whether it took part.
     var isExternal: Bool { get }
+    /// ``classify(_:)`` with, when there is no verdict, why (``PluginAnswer``); by default no reason.
+    func consult(_ request: ClassificationRequest) async -> PluginAnswer
 }
 
 extension ClassifierPlugin {
     public var isExternal: Bool { false }
+
+    public func consult(_ request: ClassificationRequest) async -> PluginAnswer {
+        PluginAnswer(verdict: await classify(request))
+    }
+}
+
+/// A plugin's verdict, or why it has none: the explanation tells an external model skipped (its
+/// circuit breaker open) from one asked that did not answer.
+public struct PluginAnswer: Sendable {
+    public var verdict: PluginVerdict?
+    /// Without a verdict, what the explanation says instead of "external model did not answer".
+    public var abstention: String?
+
+    public init(verdict: PluginVerdict?, abstention: String? = nil) {
+        self.verdict = verdict
+        self.abstention = abstention
+    }
 }
 
 /// A complaint as plugins see it: raw and normalised text plus what the rules matched, computed once.

@@ -92,16 +92,28 @@ public struct HTTPClassifier: ClassifierPlugin {
     }
 
     public func classify(_ request: ClassificationRequest) async -> PluginVerdict? {
-        let (verdict, outcome) = await call(request)
+        await consult(request).verdict
+    }
+
+    /// The call's verdict; while the breaker is open, none and the reason ("external model skipped
+    /// after 5 failures in a row (retrying at 14:03:10 UTC)") for the explanation.
+    public func consult(_ request: ClassificationRequest) async -> PluginAnswer {
+        let (verdict, outcome, skipped) = await attempt(request)
         Counter(label: "classifier_external_calls_total", dimensions: [("outcome", outcome.rawValue)]).increment()
-        return verdict
+        return PluginAnswer(verdict: verdict, abstention: skipped.map { "external model skipped \($0)" })
     }
 
     /// One call unless the breaker is open, and how it ended.
     func call(_ request: ClassificationRequest) async -> (PluginVerdict?, Outcome) {
+        let (verdict, outcome, _) = await attempt(request)
+        return (verdict, outcome)
+    }
+
+    /// ``call(_:)`` with the breaker's refusal when it skipped the call.
+    func attempt(_ request: ClassificationRequest) async -> (PluginVerdict?, Outcome, CircuitBreaker.Skipped?) {
         switch await breaker.call({ await exchange(request) }, succeeded: { $0.1 == .answered }) {
-        case .success(let answer): answer
-        case .failure: (nil, .skipped)
+        case .success(let answer): (answer.0, answer.1, nil)
+        case .failure(let skipped): (nil, .skipped, skipped)
         }
     }
 
