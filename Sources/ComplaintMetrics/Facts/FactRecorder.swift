@@ -1,4 +1,5 @@
 import ComplaintEvents
+import ComplaintStore
 import Foundation
 import Logging
 import PostgresNIO
@@ -16,10 +17,20 @@ public struct FactRecorder: Sendable {
     /// The repeat window (`repeatWindowDays` of the metrics file) as it is when an event is applied.
     public var repeatWindowDays: @Sendable () -> Int
 
-    public init(liveChannel: String, repeatWindowDays: @escaping @Sendable () -> Int = { 30 }) {
-        self.liveChannel = liveChannel
+    /// The key space of the guest lock ``received(_:on:logger:)`` takes, named after the schema
+    /// (``guestLockSpace(schema:)``): a rebuild into a schema of its own never waits on the live
+    /// service's guests, nor they on it.
+    public var guestLockSpace: String
+
+    /// The recorder of the metrics schema `schema`: its live channel and guest-lock key space.
+    public init(schema: String, repeatWindowDays: @escaping @Sendable () -> Int = { 30 }) {
+        self.liveChannel = Self.liveChannel(schema: schema)
+        self.guestLockSpace = Self.guestLockSpace(schema: schema)
         self.repeatWindowDays = repeatWindowDays
     }
+
+    /// The guest lock's key space in the metrics schema `schema`.
+    public static func guestLockSpace(schema: String) -> String { "redress.metrics.guest:\(schema)" }
 
     /// SQL: whether an upsert's status (`EXCLUDED`) replaces the row's (`c`). A staff action's status
     /// outranks `assigned`, which outranks `registered`; within a rank the later one wins. So an
@@ -38,7 +49,7 @@ public struct FactRecorder: Sendable {
         let data = event.data
         // The guest's lock before the complaint's row, as every registration takes them: no deadlock.
         if let guestKey = data.guest.guestKey {
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(data.hotelID + "|" + guestKey)))", logger: logger)
+            try await SubjectLock.acquire([data.hotelID + "|" + guestKey], keySpace: guestLockSpace, on: connection, logger: logger)
         }
         try await connection.query(
             "INSERT INTO hotels (hotel_id) VALUES (\(data.hotelID)) ON CONFLICT (hotel_id) DO NOTHING", logger: logger)

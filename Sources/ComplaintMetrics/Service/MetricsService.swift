@@ -61,7 +61,7 @@ public enum MetricsService {
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
     ) -> StageRuntime {
         let schema = service.schema.description
-        let recorder = FactRecorder(liveChannel: FactRecorder.liveChannel(schema: schema)) { settings.current.repeatWindowDays }
+        let recorder = FactRecorder(schema: schema) { settings.current.repeatWindowDays }
         var runtime = StageRuntime(
             service: service, settings: serviceSettings,
             inputs: [
