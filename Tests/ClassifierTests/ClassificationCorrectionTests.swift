@@ -145,6 +145,19 @@ struct ClassificationCorrectionTests {
                     "SELECT count(*)::int FROM \(unescaped: service.schema.rawValue).classification_corrections", as: Int.self) == 1)
                 #expect(try await client.scalar(
                     "SELECT count(*)::int FROM \(unescaped: service.schema.rawValue).outbox", as: Int.self) == 3)
+
+                // Past the retention the verdicts go with their corrections (and their Idempotency-Keys): a
+                // correction then is a 404 that says why, not a 500.
+                let retention = ClassifierRetention(
+                    store: StageStore(client: client, schema: service.schema, logger: .complaintTest), logger: .complaintTest)
+                let purged = try await retention.purgeOnce(now: Date().addingTimeInterval(200 * 86_400))
+                #expect(purged.classifications == 2 && purged.corrections == 1, "\(purged)")
+                for idempotencyKey in [nil, "fix-1"] {
+                    let gone = try await put(manager, good, idempotencyKey: idempotencyKey)
+                    #expect(gone.status == 404, "\(gone.body)")
+                    #expect(gone.headers["content-type"] == "application/problem+json")
+                    #expect((gone.json["detail"] as? String)?.contains("purged after CLASSIFIER_RETENTION_DAYS") == true, "\(gone.body)")
+                }
                 _ = admin
             }
         }

@@ -105,10 +105,11 @@ public struct ClassificationCorrectionAPI: Sendable {
                     """, logger: logger
                 ).collect()
                 // Another hotel's complaint is answered exactly like a missing one.
-                guard let row = rows.first else { throw Problem.notFound("no classified complaint \(complaintID.lowercasedString)") }
+                // A verdict purged after CLASSIFIER_RETENTION_DAYS (``ClassifierRetention``) is missing too.
+                guard let row = rows.first else { throw Self.notClassified(complaintID) }
                 let (hotelID, category, severity, language, sentiment, flagsJSON, classifiedAt, registeredAt, setByStaff, lastReason) = try row.decode(
                     (String, String, String, String, Double, String, Date, Date?, String?, String?).self)
-                guard caller.covers(hotel: hotelID) else { throw Problem.notFound("no classified complaint \(complaintID.lowercasedString)") }
+                guard caller.covers(hotel: hotelID) else { throw Self.notClassified(complaintID) }
                 if let idempotencyKey {
                     let earlier = try await connection.query(
                         """
@@ -188,6 +189,13 @@ public struct ClassificationCorrectionAPI: Sendable {
         ).collect()
         guard let text = try rows.first?.decode(String.self) else { return nil }
         return try EventCoding.decode(ComplaintClassified.self, from: Array(text.utf8))
+    }
+
+    /// The 404 of a complaint with no verdict here: not classified yet, another hotel's, or its verdict
+    /// purged after the retention.
+    static func notClassified(_ complaintID: UUID) -> Problem {
+        Problem.notFound(
+            "no classified complaint \(complaintID.lowercasedString): not classified yet, or its verdict was purged after CLASSIFIER_RETENTION_DAYS")
     }
 
     static func check(reason: String) throws(Problem) {

@@ -16,6 +16,7 @@ import Foundation
 /// | `CLASSIFIER_EXTERNAL_WEIGHT` | `3` |
 /// | `CLASSIFIER_REVIEW_THRESHOLD` | `0.45` (confidence below which `needsHumanReview` is set) |
 /// | `CLASSIFIER_SERIOUS_THRESHOLD` | `0.35` (probability of `serious` from which an unsure complaint is `serious`, for review) |
+/// | `CLASSIFIER_RETENTION_DAYS` | `90`: verdicts (and their staff corrections) unchanged this long go, guest history after the repeat window plus the inbox's age and a day (40 days); `0` keeps everything for ever; else 30…3650 (``ClassifierRetention``) |
 public struct ClassifierConfiguration: Sendable, Hashable {
     public var rulesFile: String
     public var modelFile: String
@@ -30,6 +31,8 @@ public struct ClassifierConfiguration: Sendable, Hashable {
     public var modelTemperature: Double
     public var reviewThreshold: Double
     public var seriousThreshold: Double
+    /// How long verdicts, corrections and guest history are kept (``ClassifierRetention``).
+    public var retention = ClassifierRetention.Configuration()
 
     public static let defaultRulesPath = "services/classifier/rules.yaml"
     public static let defaultModelPath = "services/classifier/model/model.json"
@@ -122,6 +125,13 @@ public struct ClassifierConfiguration: Sendable, Hashable {
         if let weight = try number("classifier.external.weight", "CLASSIFIER_EXTERNAL_WEIGHT", 0...100) { configuration.externalWeight = weight }
         if let threshold = try number("classifier.review.threshold", "CLASSIFIER_REVIEW_THRESHOLD", 0...1) { configuration.reviewThreshold = threshold }
         if let threshold = try number("classifier.serious.threshold", "CLASSIFIER_SERIOUS_THRESHOLD", 0.01...1) { configuration.seriousThreshold = threshold }
+        if let text = value("classifier.retention.days") {
+            // Below 30 days a verdict could go while staff still correct it, and before the repeat window ends.
+            guard let days = Int(text), days == 0 || (30...3_650).contains(days) else {
+                throw Invalid(description: "CLASSIFIER_RETENTION_DAYS '\(text)' is not a whole number of days in 30…3650 (0 keeps verdicts and guest history for ever)")
+            }
+            configuration.retention.retention = days == 0 ? nil : .seconds(days * 86_400)
+        }
         return configuration
     }
 }

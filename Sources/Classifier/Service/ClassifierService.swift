@@ -38,6 +38,13 @@ public enum ClassifierService {
         var runtime = StageRuntime(
             service: .classifier, settings: settings, inputs: [input(Topics.received, handler)], registry: registry, logger: logger)
         runtime.addRoutes = correctionRoutes()
+        var retention = configuration.retention
+        if let inbox = settings.inboxRetention { retention.inboxAge = inbox }
+        logger.info("classifier retention", metadata: [
+            "classifier.retention": "\(retention.verdictAge.map { "\($0.components.seconds / 86_400) days" } ?? "for ever")",
+            "classifier.guest_history.retention": "\(retention.retention == nil ? "for ever" : "\(retention.guestHistoryAge.components.seconds / 86_400) days")",
+        ])
+        runtime.backgroundServices.append(retentionService(retention))
         return runtime
     }
 
@@ -50,6 +57,13 @@ public enum ClassifierService {
     /// external model) again. The service and a replay use it.
     public static func input(_ topic: Topic<ComplaintReceived>, _ handler: ClassifierHandler) -> StageInput {
         StageInput(topic, preparing: handler, lockingFirst: ClassifierHandler.guestLocks)
+    }
+
+    /// The purge of old verdicts, corrections and guest history (``ClassifierRetention``), as the stage runs it.
+    public static func retentionService(_ configuration: ClassifierRetention.Configuration) -> BackgroundService {
+        BackgroundService(name: "classifier retention") { resources in
+            ClassifierRetention(store: resources.store, configuration: configuration, logger: resources.logger)
+        }
     }
 
     /// Staff corrections (`PUT /v1/complaints/{id}/classification`), publishing on `outputTopic`.
