@@ -13,8 +13,20 @@ public struct TailFilter: Sendable {
     /// Complaints in the order first seen, to forget the oldest when the map grows large.
     private var seenOrder: [String] = []
 
+    /// The short types an event line can have (``EventLine/type``).
+    public static let shortTypes: Set<String> = ["submitted", "received", "classified", "assigned", "updated", "sla", "notification", "alert", "dead-letter"]
+
+    /// Checks `--type` values: a short type, or a full CloudEvents type (it has dots). Anything else
+    /// (`sla-warning`, `notifications`) would match nothing, and tail would sit there printing nothing.
+    public static func checkTypes(_ types: some Sequence<String>) throws(TailError) {
+        for type in types where !type.contains(".") && !shortTypes.contains(type) {
+            throw TailError("no event type '\(type)': use one of \(shortTypes.sorted().joined(separator: ", ")), or a full type such as redress.complaint.sla.v1")
+        }
+    }
+
+    /// Hotel ids are upper case (`SHA-PD01`): `--hotel sha-pd01` means the same hotel.
     public init(hotels: Set<String> = [], severities: Set<String> = [], types: Set<String> = [], complaint: String? = nil) {
-        self.hotels = hotels
+        self.hotels = Set(hotels.map { $0.uppercased() })
         self.severities = severities
         self.types = types
         self.complaint = complaint?.lowercased()
@@ -31,7 +43,7 @@ public struct TailFilter: Sendable {
                 }
             }
         }
-        if !hotels.isEmpty && !hotels.contains(line.hotel) { return false }
+        if !hotels.isEmpty && !hotels.contains(line.hotel.uppercased()) { return false }
         if !types.isEmpty && !types.contains(line.type) && !(eventType.map(types.contains) ?? false) { return false }
         if let complaint, !line.complaint.lowercased().hasPrefix(complaint) { return false }
         if !severities.isEmpty {

@@ -99,7 +99,7 @@ struct APIKeyCommand: AsyncParsableCommand {
         func run() async throws {
             let id = id
             let revoked = try await database.withClient { client, logger in try await APIKeyStore().revoke(id: id, client: client, logger: logger) }
-            guard revoked else { throw ValidationError("no active key \(id)") }
+            guard revoked else { throw CommandFailure("no active key \(id)") }
             print("revoked \(id)")
         }
     }

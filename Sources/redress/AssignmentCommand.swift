@@ -128,7 +128,7 @@ struct AssignmentCommand: AsyncParsableCommand {
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
                 let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
                 guard (200..<300).contains(response.status.code) else {
-                    throw ValidationError("\(method) \(path) answered \(response.status.code): \(text)")
+                    throw CommandFailure("\(method) \(path) answered \(response.status.code): \(text)")
                 }
             }
             struct Settings: Encodable { var name: String; var timeZone: String; var strategy: String }

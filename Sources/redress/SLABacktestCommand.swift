@@ -54,7 +54,7 @@ struct SLABacktestCommand: AsyncParsableCommand {
             current = try PolicyFile.load(contentsOf: inForcePath)
             candidate = try PolicyFile.load(contentsOf: policy)
         } catch {
-            throw ValidationError("\(error)")
+            throw CommandFailure("\(error)")
         }
         let brokerList = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
 

@@ -52,6 +52,7 @@ struct TailCommand: AsyncParsableCommand {
             throw ValidationError("--severity '\(severity)': use minor, moderate or serious")
         }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        do { try TailFilter.checkTypes(types) } catch { throw ValidationError("--type: \(error.description)") }
     }
 
     func run() async throws {
