@@ -5,7 +5,11 @@ import PostgresNIO
 /// Applies ``MigrationSet``s to a database exactly once, in order, and refuses edited migrations.
 ///
 /// - Each pending migration runs in its own transaction together with its ledger row, so a failure leaves the
-///   migration wholly unapplied.
+///   migration wholly unapplied. The transaction waits at most ``Configuration/statementLockTimeout`` for
+///   each table lock (`SET LOCAL lock_timeout`): an `ALTER TABLE` queued behind a long transaction would
+///   otherwise hold every other statement on that table behind it. A migration that timed out is rolled
+///   back and tried again with backoff, up to ``Configuration/lockTimeoutAttempts`` times, each retry
+///   logged with why.
 /// - The ledger is `redress.redress_migrations` (schema, track, version, name, SHA-256 checksum, applied_at).
 /// - A session-level PostgreSQL advisory lock serialises migrators: when several services start at once, one
 ///   applies and the others wait, then find nothing to do.
@@ -25,6 +29,14 @@ public struct Migrator: Sendable {
         public var lockTimeout: Duration = .seconds(120)
         /// How often to retry the migration lock while another migrator holds it.
         public var lockPollInterval: Duration = .milliseconds(100)
+        /// How long a migration's statements wait for a table lock (`lock_timeout`) before the migration
+        /// is rolled back and tried again. Default 10 s.
+        public var statementLockTimeout: Duration = .seconds(10)
+        /// How many times a migration is tried while it times out waiting for a table lock. Default 5.
+        public var lockTimeoutAttempts = 5
+        /// The wait before the first retry of a migration that timed out on a lock; doubled for each
+        /// further retry. Default 2 s.
+        public var lockTimeoutBackoff: Duration = .seconds(2)
 
         /// The default configuration.
         public init() {}
@@ -167,7 +179,29 @@ public struct Migrator: Sendable {
         return pending
     }
 
+    /// Runs `migration`, again with backoff while it times out waiting for a table lock (SQLSTATE 55P03).
     private func run(_ migration: Migration, of set: MigrationSet, on connection: PostgresConnection) async throws {
+        var attempt = 1
+        var backoff = self.configuration.lockTimeoutBackoff
+        while true {
+            do {
+                return try await self.runOnce(migration, of: set, on: connection)
+            } catch let error as ComplaintStoreError
+                where PostgresErrorClassifier.sqlState(of: error) == "55P03" && attempt < self.configuration.lockTimeoutAttempts {
+                self.logger.warning(
+                    "Migration waited longer than lock_timeout for a table lock (another session holds the table); rolled back, trying again",
+                    metadata: [
+                        "schema": "\(set.schema)", "track": "\(set.track)", "version": "\(migration.paddedVersion)",
+                        "attempt": "\(attempt)", "lock_timeout": "\(self.configuration.statementLockTimeout)", "retry_in": "\(backoff)",
+                    ])
+                try await Task.sleep(for: backoff)
+                attempt += 1
+                backoff *= 2
+            }
+        }
+    }
+
+    private func runOnce(_ migration: Migration, of set: MigrationSet, on connection: PostgresConnection) async throws {
         let statements = SQLScript.statements(in: migration.sql)
         let start = ContinuousClock.now
         var statementNumber = 0
@@ -179,6 +213,10 @@ public struct Migrator: Sendable {
                 )
                 try await connection.query(
                     PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \(set.schema), public"),
+                    logger: self.logger
+                )
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = '\(max(1, self.configuration.statementLockTimeout.milliseconds))ms'"),
                     logger: self.logger
                 )
                 for statement in statements {
