@@ -24,6 +24,10 @@ reading commands from stdin, one a line:
                    for it (the test publishes an event, and the page refreshes), picks HOTEL from the hotel
                    menu while that refresh is still running, waits (up to 20 s) until HOTEL's KPI tiles have
                    numbers, and prints the snapshot (with "liveFeed")
+  fake-open-total N
+                   from now on adds N - (listed) unlisted open complaints, all serious, to every GET v1/open answer
+                   (as after a backlog past the 500 listed), prints {"armed": true}, waits (up to 20 s) until the
+                   open summary shows N (the test publishes an event, and the page refreshes) and prints the snapshot
   quit             quits the browser and exits 0 (so does the end of stdin)
 
 Every JSON object is one line, flushed at once. On any failure the script prints {"error": "..."} (with
@@ -72,6 +76,9 @@ return {
   fitsScreen: document.documentElement.scrollWidth <= window.innerWidth,
   liveFeed: Array.from(document.querySelectorAll('#live-feed li')).map(li => li.innerText.replace(/\\s+/g, ' ').trim()),
   feedMarked: document.querySelectorAll('#live-feed li[data-marked]').length,
+  openTotal: (document.querySelector('#open-summary .summary-total') || { dataset: {} }).dataset.value || null,
+  seriousOpen: (document.querySelector('#open-summary [data-count="severity:serious"]') || { dataset: {} }).dataset.value || null,
+  openMore: document.getElementById('open-more') && !document.getElementById('open-more').hidden ? document.getElementById('open-more').innerText : null,
   tableSignature: rows.map(r => ['complaint', 'status', 'severity', 'category', 'level', 'vip', 'breached', 'deadline']
     .map(name => r.getAttribute('data-' + name)).join('|')).join('\\n'),
 };
@@ -124,6 +131,29 @@ if (!window.__slowInstalled) {
 }
 window.__slowArmed = true;
 window.__slowStarted = false;
+"""
+
+
+# Every GET v1/open answer from now on counts arguments[0] open complaints, the unlisted ones serious.
+FAKE_OPEN_TOTAL_SCRIPT = """
+var total = arguments[0];
+var original = window.fetch.bind(window);
+window.fetch = function (url, options) {
+  var answer = original(url, options);
+  if (String(url).indexOf('v1/open') < 0) return answer;
+  return answer.then(function (r) {
+    if (!r.ok) return r;
+    return r.json().then(function (body) {
+      var unlisted = total - body.complaints.length;
+      body.total = total;
+      body.bySeverity = Object.assign({}, body.bySeverity);
+      body.bySeverity.serious = (body.bySeverity.serious || 0) + unlisted;
+      body.byStatus = Object.assign({}, body.byStatus);
+      body.byStatus.assigned = (body.byStatus.assigned || 0) + unlisted;
+      return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
+    });
+  });
+};
 """
 
 
@@ -265,12 +295,20 @@ def main():
                 emit({"marked": browser.driver.execute_script(
                     "var items = document.querySelectorAll('#live-feed li');"
                     "items.forEach(function (li) { li.setAttribute('data-marked', '1'); }); return items.length;")})
+            elif command[0] == "fake-open-total" and len(command) == 2 and command[1].isdigit():
+                total = int(command[1])
+                browser.driver.execute_script(FAKE_OPEN_TOTAL_SCRIPT, total)
+                emit({"armed": True})
+                browser.wait(lambda s: browser.driver.execute_script(
+                    "var t = document.querySelector('#open-summary .summary-total'); return !!t && t.dataset.value === String(arguments[0]);", total),
+                    "the open summary to show %d" % total)
+                emit(browser.snapshot(with_feed=True))
             elif command[0] == "switch-during-refresh" and len(command) == 2:
                 browser.switch_during_refresh(command[1])
                 emit(browser.snapshot(with_feed=True))
             else:
                 raise ValueError("unknown command %r (expected 'wait-refresh N', 'wait-resync N', 'read', 'mark-feed', "
-                                 "'switch-during-refresh HOTEL' or 'quit')" % line.strip())
+                                 "'switch-during-refresh HOTEL', 'fake-open-total N' or 'quit')" % line.strip())
         return 0
     except Exception as error:  # reported to the Swift test, which fails with it
         report = {"error": "%s: %s" % (type(error).__name__, str(error).strip())}
