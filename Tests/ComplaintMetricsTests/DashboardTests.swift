@@ -156,6 +156,11 @@ struct DashboardTests {
             let page = try #require(Self.snapshots(browser).first, "the browser printed nothing: \(browser.output)")
             #expect(Self.noError(page), "the page did not come back after the outage: \(page)")
             #expect(page["hotelsRefused"] as? Int == 1, "\(page)")
+            // The first stream failed, and the page counted down to the next try: screen readers heard the
+            // phase ("offline, retrying"), not a new number every second.
+            let announced = page["statusAnnouncements"] as? [String] ?? []
+            #expect(announced.contains("离线，稍后重连"), "\(announced)")
+            #expect(!announced.contains { $0.contains(where: \.isNumber) }, "the countdown was announced: \(announced)")
             #expect(page["liveState"] as? String == "live")
             #expect(Self.number((page["tiles"] as? [String: Any])?["volume"]) == 1, "\(page)")
 

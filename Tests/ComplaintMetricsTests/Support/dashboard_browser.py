@@ -4,7 +4,9 @@ chromedriver, python3-selenium) at a desktop screen size, and prints what it saw
 Usage: dashboard_browser.py BASE_URL API_KEY HOTEL SCREENSHOT_PATH STEP
 
 STEP `load-after-outage` is `load` with the page's first GET v1/hotels answered 503 (the service restarting
-as a wall display reloads): the page must come back by itself, without a reload.
+as a wall display reloads) and its first GET v1/live refused (so it shows its reconnect countdown): the page
+must come back by itself, without a reload. Its snapshot adds "hotelsRefused" and "statusAnnouncements":
+every text #live-status (role=status) gave screen readers, leaving out what is aria-hidden.
 
 STEP `load` opens BASE_URL/?hotel=HOTEL&lang=zh-CN#key=API_KEY, waits (up to 20 s) until the page has
 loaded (body[data-loaded="true"]) and follows the live stream (#live-status[data-state="live"]), prints
@@ -98,19 +100,37 @@ return {
 """
 
 
-# Injected before the page's own script: the first GET v1/hotels is answered 503, as while the service restarts.
+# Injected before the page's own script: the first GET v1/hotels is answered 503, as while the service
+# restarts, and the first GET v1/live fails; what the live status announces is recorded.
 OUTAGE_SCRIPT = """
 (function () {
   var original = window.fetch.bind(window);
   window.__hotelsRefused = 0;
+  window.__liveRefused = 0;
   window.fetch = function (url, options) {
     if (window.__hotelsRefused < 1 && String(url).indexOf('v1/hotels') >= 0) {
       window.__hotelsRefused++;
       return Promise.resolve(new Response(JSON.stringify({ title: 'Service Unavailable', status: 503 }),
         { status: 503, headers: { 'Content-Type': 'application/problem+json' } }));
     }
+    if (window.__liveRefused < 1 && String(url).indexOf('v1/live') >= 0) {
+      window.__liveRefused++;
+      return Promise.reject(new TypeError('Failed to fetch'));
+    }
     return original(url, options);
   };
+  window.__statusAnnouncements = [];
+  document.addEventListener('DOMContentLoaded', function () {
+    var status = document.getElementById('live-status');
+    var record = function () {
+      var copy = status.cloneNode(true);
+      copy.querySelectorAll('[aria-hidden="true"]').forEach(function (n) { n.remove(); });
+      var text = copy.textContent.replace(/\\s+/g, ' ').trim();
+      var list = window.__statusAnnouncements;
+      if (list[list.length - 1] !== text) list.push(text);
+    };
+    new MutationObserver(record).observe(status, { childList: true, characterData: true, subtree: true });
+  });
 })();
 """
 
@@ -271,6 +291,7 @@ def main():
         seen = browser.snapshot(with_feed=False)
         if sys.argv[5] == "load-after-outage":
             seen["hotelsRefused"] = browser.driver.execute_script("return window.__hotelsRefused || 0")
+            seen["statusAnnouncements"] = browser.driver.execute_script("return window.__statusAnnouncements || []")
         emit(seen)
         browser.driver.save_screenshot(screenshot)
 
