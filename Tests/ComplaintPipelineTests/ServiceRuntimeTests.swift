@@ -90,6 +90,9 @@ struct ServiceSettingsTests {
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "SHUTDOWN_TIMEOUT_SECONDS": "25s"], "SHUTDOWN_TIMEOUT_SECONDS '25s' is not a whole number"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "OUTBOX_LEASE_SECONDS": "90s"], "OUTBOX_LEASE_SECONDS '90s' is not a whole number"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "ACCESS_RATE_PER_SECOND": "1e3"], "ACCESS_RATE_PER_SECOND '1e3' is not a whole number"),
+        // A revoked key would work for a day.
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "ACCESS_KEY_CACHE_SECONDS": "86400"], "ACCESS_KEY_CACHE_SECONDS 86400 is not between 0 and 300"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "ACCESS_KEY_CACHE_SECONDS": "-1"], "ACCESS_KEY_CACHE_SECONDS -1 is not between 0 and 300"),
     ])
     func invalid(environment: [String: String], expected: String) async throws {
         await #expect {

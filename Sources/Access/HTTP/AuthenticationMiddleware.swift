@@ -17,7 +17,8 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     public let logger: Logger
     /// Database lookups of keys the cache does not know, per second for the whole process (bursts of
     /// twice that): made-up keys cost a query each, and a flood of them would otherwise fill the pool the
-    /// event pipeline shares until every request answered 503. Known keys are answered from the cache.
+    /// event pipeline shares until every request answered 503. Known keys are answered from the cache, or,
+    /// with no cache lifetime, looked up without counting against this.
     public let lookupsPerSecond: Int
 
     /// The limiter's bucket for lookups (no key id has this form).
@@ -39,9 +40,10 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         let keys = self.keys
         let client = self.client
         let logger = self.logger
-        // Only keys nobody has seen count against the limit: a known key whose entry expired, or every key
-        // when nothing is cached, is looked up as before.
-        if keys.caches, keys.cached(key) == nil, !keys.wasValid(key) {
+        // Only keys nobody has found valid count against the limit: a known key whose entry expired is
+        // looked up as before. Cache or no cache (`ACCESS_KEY_CACHE_SECONDS=0`): without it every key is
+        // looked up, and made-up ones would fill the pool again.
+        if keys.cached(key) == nil, !keys.wasValid(key) {
             let lookup = limiter.acquire(key: Self.lookupBucket, rate: lookupsPerSecond)
             guard lookup.allowed else { throw Problem.rateLimited(retryAfter: lookup.retryAfterSeconds) }
         }

@@ -92,7 +92,7 @@ public final class APIKeyStore: Sendable {
     /// Whether checked keys are remembered at all (`ACCESS_KEY_CACHE_SECONDS` above 0).
     public var caches: Bool { cacheLifetime > .zero }
 
-    /// The most keys the cache holds; past it, expired entries go first, then unknown keys, then the oldest.
+    /// The most keys the cache holds; past it, expired unknown keys go first, then all unknown keys, then the oldest.
     static let cacheCapacity = 10_000
 
     /// The caller `key` identifies, or `nil` if it is unknown, revoked or its secret is wrong.
@@ -112,8 +112,10 @@ public final class APIKeyStore: Sendable {
         }
         let lifetime = cacheLifetime
         cache.withLockedValue { entries in
-            // A flood of made-up keys must not push the real ones out (each would cost a lookup again).
-            if entries.count >= Self.cacheCapacity { entries = entries.filter { now - $0.value.checkedAt < lifetime } }
+            // A flood of made-up keys must not push the real ones out (each would cost a lookup again, and
+            // count against the lookup limit): expired unknown keys go first, valid ones stay (with no
+            // lifetime they are all expired, and only their validity is remembered).
+            if entries.count >= Self.cacheCapacity { entries = entries.filter { now - $0.value.checkedAt < lifetime || $0.value.caller != nil } }
             if entries.count >= Self.cacheCapacity { entries = entries.filter { $0.value.caller != nil } }
             if entries.count >= Self.cacheCapacity {
                 let oldest = entries.sorted { $0.value.checkedAt < $1.value.checkedAt }.prefix(entries.count / 2).map(\.key)

@@ -20,7 +20,7 @@ import SystemPackage
 /// | `kafka.group.instance.id` | `KAFKA_GROUP_INSTANCE_ID` | none; set a stable, per-replica id (the pod or container name) so a restarted replica takes its partitions back without a rebalance |
 /// | `kafka.session.timeout.ms` | `KAFKA_SESSION_TIMEOUT_MS` | `6000`: how long a killed replica's partitions wait before another replica takes them |
 /// | `access.rate.per.second` | `ACCESS_RATE_PER_SECOND` | `50` requests per second per API key and process (bursts of twice that) |
-/// | `access.key.cache.seconds` | `ACCESS_KEY_CACHE_SECONDS` | `10` (how long a revoked key may still work) |
+/// | `access.key.cache.seconds` | `ACCESS_KEY_CACHE_SECONDS` | `10` (how long a revoked key may still work), 0…300; 0 looks every request's key up (the lookup limit still holds made-up keys back) |
 /// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | `5000` (each statement of an HTTP request, the server cancelling it; then 503) |
 /// | `kafka.topic.prefix` | `KAFKA_TOPIC_PREFIX` | none; `staging.` makes the service read and write `staging.complaints.received.v1` and so on, with consumer group `staging.<executable>`: several environments on one cluster |
 /// | `database.pool.size` | `DATABASE_POOL_SIZE` | `20` connections per process at most, 10 at least (every replica of every service counts against the server's `max_connections`) |
@@ -167,7 +167,11 @@ public struct ServiceSettings: Sendable, Hashable {
             settings.eventsPerTransaction = events
         }
         settings.access.ratePerSecond = max(1, try config.wholeNumber(forKey: "access.rate.per.second", default: 50))
-        settings.access.keyCacheLifetime = .seconds(max(0, try config.wholeNumber(forKey: "access.key.cache.seconds", default: 10)))
+        let keyCache = try config.wholeNumber(forKey: "access.key.cache.seconds", default: 10)
+        guard (0...300).contains(keyCache) else {
+            throw Invalid(description: "ACCESS_KEY_CACHE_SECONDS \(keyCache) is not between 0 and 300 (a revoked key works for as long)")
+        }
+        settings.access.keyCacheLifetime = .seconds(keyCache)
         settings.access.keyLookupsPerSecond = max(1, try config.wholeNumber(forKey: "access.key.lookups.per.second", default: 200))
         settings.access.databaseTimeout = .milliseconds(max(100, try config.wholeNumber(forKey: "database.timeout.ms", default: 5000)))
         return settings
