@@ -99,6 +99,38 @@ struct StageRuntimeTests {
         }
     }
 
+    /// Intake's HTTP API needs only PostgreSQL and the outbox: a broker outage made every replica
+    /// unready at once, and a load balancer then refused every submission.
+    @Test("a stage whose readiness leaves Kafka out is ready with a topic missing; /health/dependencies names it")
+    func readinessWithoutKafka() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let database = try await TestDatabase.shared.configuration()
+        let port = Mutex(0)
+        var (runtime, service, _, _) = try await Self.stage(kafka, database: database)
+        runtime.onServerRunning = { value in port.withLock { $0 = value } }
+        runtime.readinessIncludesKafka = false
+        let schema = service.schema
+        let deadLetters = "deadletter-\(UUID().uuidString.lowercased())"
+        runtime.deadLetterTopic = deadLetters
+        let group = try runtime.makeServiceGroup()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            defer { tasks.cancelAll() }
+            let listening = try await withTimeout(.seconds(30)) {
+                while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                return port.withLock { $0 }
+            }
+            let base = "http://127.0.0.1:\(listening)"
+            let ready = try await eventually(timeout: .seconds(60)) { try await Self.get("\(base)/health/ready").status == 200 }
+            #expect(ready, "readiness waited for a Kafka topic")
+            let dependencies = try await Self.get("\(base)/health/dependencies")
+            #expect(dependencies.status == 503 && dependencies.body.contains(deadLetters), "\(dependencies)")
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        try await withClient(database) { client in try await dropSchema(schema, client: client) }
+    }
+
     @Test("a topic the stage needs that the cluster lacks keeps it not ready, naming the topic, until it is created")
     func missingTopicIsNotReady() async throws {
         let kafka = try KafkaTestEnvironment()

@@ -19,8 +19,8 @@ import UnixSignals
 /// applies the migrations and then runs the pipeline, the outbox relay, the work-queue workers,
 /// retention and the background services, and the HTTP server with `/health/live`, `/health/ready`
 /// (PostgreSQL and Kafka reachable, its input and dead-letter topics on the cluster, migrations applied,
-/// every background service running) and
-/// `/metrics`. SIGTERM and SIGINT shut it down gracefully within ``ServiceSettings/shutdownTimeout``:
+/// every background service running; Kafka and topics left out with ``readinessIncludesKafka`` off),
+/// `/health/dependencies` (all of them) and `/metrics`. SIGTERM and SIGINT shut it down gracefully within ``ServiceSettings/shutdownTimeout``:
 /// HTTP stops, the pipeline finishes its messages and stores offsets, workers settle their calls, the
 /// consumer commits and leaves its group, the producer flushes, PostgreSQL closes.
 public struct StageRuntime: Sendable {
@@ -64,6 +64,12 @@ public struct StageRuntime: Sendable {
     public var timestamps: Range<Int64>?
     /// Observes what became of each consumed message (a replay counts them; tests simulate crashes).
     public var pipelineHooks = EventPipelineService.CrashPoints()
+    /// Whether `/health/ready` (what an orchestrator routes traffic by) requires Kafka and the stage's
+    /// topics. `false` for a service whose HTTP API needs only PostgreSQL and the outbox (intake: its
+    /// submissions must go on through a broker outage, the outbox publishes them afterwards); Kafka and
+    /// the topics are then reported on `/health/dependencies` only. Either way the consumer's work
+    /// resumes by itself once the broker is back.
+    public var readinessIncludesKafka = true
     /// Learns about migrations and background services; `/health/ready` reads it.
     public let health = StageHealth()
 
@@ -185,8 +191,7 @@ public struct StageRuntime: Sendable {
         // Hummingbird's, with the credential of a guest's survey link left out of the logged path.
         router.add(middleware: RedactingLogRequestsMiddleware(.debug))
         let checksDeadLetters = publishes && !inputs.isEmpty
-        addOperationalRoutes(to: router, readiness: [
-            ReadinessCheck(name: "postgres") { _ = try await client.query("SELECT 1", logger: logger).collect() },
+        let kafkaChecks = [
             ReadinessCheck(name: "kafka") { try await producer.checkConnectivity(timeout: .seconds(2)) },
             // A topic the stage reads that the cluster lacks (auto-creation off, a prefix without its
             // topics): the consumer would wait for ever while everything else looks healthy.
@@ -194,10 +199,16 @@ public struct StageRuntime: Sendable {
                 let missing = try await producer.missingTopics(inputs.map(\.topic) + (checksDeadLetters ? [deadLetterTopic] : []), timeout: .seconds(2))
                 if !missing.isEmpty { throw StageNotReady(description: "missing topics: \(missing.joined(separator: ", ")) (create them: redress topics)") }
             },
+        ]
+        let ownChecks = [
+            ReadinessCheck(name: "postgres") { _ = try await client.query("SELECT 1", logger: logger).collect() },
             ReadinessCheck(name: "stage") {
                 if let problem = health.problem { throw StageNotReady(description: problem) }
             },
-        ], registry: registry)
+        ]
+        addOperationalRoutes(
+            to: router, readiness: ownChecks + (readinessIncludesKafka ? kafkaChecks : []),
+            dependencies: readinessIncludesKafka ? [] : kafkaChecks, registry: registry)
         addRoutes(router, resources)
         let onServerRunning = self.onServerRunning
         let application = Application(

@@ -22,6 +22,9 @@ public enum IntakeService {
             ],
             registry: registry, logger: logger)
         runtime.deadLetterTopic = topics.deadLetter.name
+        // Submissions need only PostgreSQL and the outbox: a broker outage must not take the API's
+        // replicas out of the load balancer (Kafka is reported on /health/dependencies).
+        runtime.readinessIncludesKafka = false
         let keys = configuration.idempotencyKeys
         runtime.backgroundServices.append(BackgroundService(name: "idempotency key retention") { resources in
             IdempotencyKeyPurge(store: resources.store, configuration: keys, logger: resources.logger)
