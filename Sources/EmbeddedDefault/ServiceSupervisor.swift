@@ -4,7 +4,9 @@ import NIOConcurrencyHelpers
 import ServiceLifecycle
 
 /// Runs child processes for `redress up`: each with its own log file, restarted with backoff when it
-/// dies, and stopped by PID on graceful shutdown (SIGTERM, then SIGKILL after a grace period).
+/// dies, and stopped by PID on graceful shutdown (SIGTERM, then SIGKILL after a grace period). A child
+/// that exits with status 2 (``configurationErrorStatus``: its settings are refused) is not restarted:
+/// it would fail the same way for ever.
 public final class ServiceSupervisor: Service, Sendable {
     /// Names this process's id in each child's environment; a Redress service that sees its parent
     /// change (this process died, even by SIGKILL) shuts itself down instead of lingering on its port.
@@ -27,9 +29,13 @@ public final class ServiceSupervisor: Service, Sendable {
         }
     }
 
+    /// The exit status a Redress service gives when its configuration is refused (ServiceMain).
+    public static let configurationErrorStatus: Int32 = 2
+
     private struct State {
         var processes: [String: Process] = [:]
         var restarts: [String: Int] = [:]
+        var givenUp: [String: String] = [:]
         var stopping = false
     }
 
@@ -54,6 +60,12 @@ public final class ServiceSupervisor: Service, Sendable {
     /// How often each child was restarted.
     public var restartCounts: [String: Int] {
         state.withLockedValue { $0.restarts }
+    }
+
+    /// The children no longer restarted because their configuration was refused, with the last line of
+    /// their log (the reason).
+    public var givenUp: [String: String] {
+        state.withLockedValue { $0.givenUp }
     }
 
     public func run() async throws {
@@ -84,6 +96,14 @@ public final class ServiceSupervisor: Service, Sendable {
                     try? await Task.sleep(for: .milliseconds(100))
                 }
                 if isStopping || Task.isCancelled { return }
+                if process.terminationReason == .exit && process.terminationStatus == Self.configurationErrorStatus {
+                    let reason = Self.lastLine(of: child.logFile) ?? "no message"
+                    state.withLockedValue { $0.givenUp[child.name] = reason }
+                    logger.error("\(child.name) refused its configuration; not restarted (fix it and start again)", metadata: [
+                        "status": "\(process.terminationStatus)", "reason": "\(reason)", "log": "\(child.logFile)",
+                    ])
+                    return
+                }
                 logger.warning("\(child.name) exited; restarting", metadata: ["status": "\(process.terminationStatus)"])
                 state.withLockedValue { $0.restarts[child.name, default: 0] += 1 }
             } catch {
@@ -97,6 +117,16 @@ public final class ServiceSupervisor: Service, Sendable {
                 try? await Task.sleep(for: .milliseconds(50))
             }
         }
+    }
+
+    /// The last non-empty line of a log (its last 4 KiB read).
+    static func lastLine(of path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: size > 4096 ? size - 4096 : 0)
+        let text = String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
+        return text.split(whereSeparator: \.isNewline).last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init)
     }
 
     /// Creates the folder of the children's logs readable by its owner alone (0700), and makes an

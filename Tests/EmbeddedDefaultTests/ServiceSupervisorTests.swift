@@ -40,6 +40,35 @@ struct ServiceSupervisorTests {
         #expect(text.components(separatedBy: "started hello").count - 1 == 2, "both runs logged to the child's file, with its environment")
     }
 
+    /// A service that refuses its settings exits 2 (LOG_LEVEL warn, a missing secret): restarted, it fails
+    /// again every few seconds for ever, and the reason sits in its log only.
+    @Test("a child that exits with status 2 (configuration refused) is not restarted, and its reason is kept")
+    func configurationErrorNotRestarted() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("supervisor-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let log = folder.appendingPathComponent("refused.log").path
+        let child = ServiceSupervisor.Child(
+            name: "refused", executable: "/bin/sh",
+            arguments: ["-c", "echo \"LOG_LEVEL 'warn' is not one of trace, debug, info\" >&2; exit 2"], environment: [:], logFile: log)
+        let crashing = ServiceSupervisor.Child(
+            name: "crashing", executable: "/bin/sh", arguments: ["-c", "exit 1"], environment: [:], logFile: folder.appendingPathComponent("crashing.log").path)
+        let supervisor = ServiceSupervisor(children: [child, crashing], stopTimeout: .seconds(5), logger: .kafkaTest)
+        try await withRunningServices([supervisor]) {
+            let reason = try await withTimeout(.seconds(10)) {
+                while supervisor.givenUp["refused"] == nil { try await Task.sleep(for: .milliseconds(20)) }
+                return supervisor.givenUp["refused"]!
+            }
+            #expect(reason.contains("LOG_LEVEL 'warn'"), "\(reason)")
+            // Any other failure is still restarted.
+            try await withTimeout(.seconds(10)) {
+                while (supervisor.restartCounts["crashing"] ?? 0) < 1 { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(supervisor.restartCounts["refused"] == nil && supervisor.processIDs["refused"] == nil)
+            #expect(supervisor.givenUp["crashing"] == nil)
+        }
+    }
+
     static func mode(_ path: String) throws -> Int {
         try #require((FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue)
     }
