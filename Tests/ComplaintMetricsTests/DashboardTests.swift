@@ -180,4 +180,27 @@ struct DashboardTests {
             try browser.send("quit")
         }
     }
+    /// Each event put the refresh off by another 300 ms: a hotel with an event every 200 ms (a load test,
+    /// a fire alarm) never saw its KPIs, open list or alerts refresh while the feed scrolled.
+    @Test("under a steady stream of events the panels still refresh, at most 5 s after the first")
+    func refreshesDuringBurst() async throws {
+        var parts = MetricsHarness.quietParts()
+        parts.dashboard = try Dashboard(folder: Self.repository.appendingPathComponent("services/metrics/dashboard").path)
+        try await MetricsHarness.run(parts: parts) { harness in
+            let manager = try await harness.key(.manager, hotels: ["SHA-PD01"])
+            let screenshot = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-dashboard-burst-\(UUID().uuidString.prefix(8)).png").path
+            defer { try? FileManager.default.removeItem(atPath: screenshot) }
+            // The page's first stream is made in the page: an event every 200 ms for 8 s.
+            let browser = try ChildProcess(
+                URL(fileURLWithPath: "/usr/bin/python3"),
+                arguments: [Self.support.appendingPathComponent("dashboard_browser.py").path, harness.base, manager, "SHA-PD01", screenshot, "load-with-burst"],
+                interactive: true)
+            defer { browser.stop() }
+            #expect(await eventually(timeout: .seconds(60)) { !Self.snapshots(browser).isEmpty || !browser.isRunning })
+            let page = try #require(Self.snapshots(browser).first, "the browser printed nothing: \(browser.output)")
+            #expect(Self.noError(page), "\(page)")
+            #expect((page["refreshesDuringBurst"] as? Int ?? 0) >= 1, "no refresh during 8 s of events: \(page)")
+            try browser.send("quit")
+        }
+    }
 }

@@ -8,6 +8,10 @@ as a wall display reloads) and its first GET v1/live refused (so it shows its re
 must come back by itself, without a reload. Its snapshot adds "hotelsRefused" and "statusAnnouncements":
 every text #live-status (role=status) gave screen readers, leaving out what is aria-hidden.
 
+STEP `load-with-burst` is `load` with the page's first GET v1/live answered by the page itself: an event of
+HOTEL every 200 ms for 8 s, then the end of the stream (as a busy hotel, or a fire alarm). Once the burst
+is over it prints the snapshot with "refreshesDuringBurst": the refreshes that completed while it lasted.
+
 STEP `load` opens BASE_URL/?hotel=HOTEL&lang=zh-CN#key=API_KEY, waits (up to 20 s) until the page has
 loaded (body[data-loaded="true"]) and follows the live stream (#live-status[data-state="live"]), prints
 one JSON object (see `snapshot`), saves a screenshot to SCREENSHOT_PATH and then keeps the browser open,
@@ -134,6 +138,44 @@ OUTAGE_SCRIPT = """
 })();
 """
 
+# Injected before the page's own script: the first GET v1/live is a stream made here, one event every
+# 200 ms for 8 s; the refreshes completed meanwhile are counted.
+BURST_SCRIPT = """
+(function () {
+  var original = window.fetch.bind(window);
+  var served = false;
+  window.__burstEnded = false;
+  window.__refreshesDuringBurst = 0;
+  window.__burstStarted = false;
+  window.fetch = function (url, options) {
+    if (served || String(url).indexOf('v1/live') < 0) return original(url, options);
+    served = true;
+    var hotel = new URL(String(url), location.href).searchParams.get('hotel');
+    var encoder = new TextEncoder();
+    var stream = new ReadableStream({
+      start: function (controller) {
+        controller.enqueue(encoder.encode(': connected\\n\\n'));
+        var sent = 0;
+        var startRefreshes = null;
+        var timer = setInterval(function () {
+          if (startRefreshes === null) { startRefreshes = parseInt(document.body.dataset.refreshes || '0', 10); window.__burstStarted = true; }
+          sent++;
+          var data = { topic: 'received', kind: 'received', hotelId: hotel, complaintId: 'b' + sent, at: new Date().toISOString() };
+          controller.enqueue(encoder.encode('event: complaint\\ndata: ' + JSON.stringify(data) + '\\n\\n'));
+          if (sent >= 40) {
+            clearInterval(timer);
+            window.__refreshesDuringBurst = parseInt(document.body.dataset.refreshes || '0', 10) - startRefreshes;
+            window.__burstEnded = true;
+            controller.close();
+          }
+        }, 200);
+      }
+    });
+    return Promise.resolve(new Response(stream, { status: 200, headers: { 'Content-Type': 'text/event-stream' } }));
+  };
+})();
+"""
+
 # Holds the next GET v1/kpis answer for 2 s, so that a refresh is still running when the hotel changes.
 SLOW_KPIS_SCRIPT = """
 if (!window.__slowInstalled) {
@@ -229,9 +271,11 @@ class Browser:
             raise TimeoutException("timed out after %d s waiting for %s; page state: %s"
                                    % (WAIT_SECONDS, what, json.dumps(self.state(), ensure_ascii=False)))
 
-    def load(self, base, key, hotel, outage=False):
+    def load(self, base, key, hotel, outage=False, burst=False):
         if outage:
             self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": OUTAGE_SCRIPT})
+        if burst:
+            self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": BURST_SCRIPT})
         url = "%s/?hotel=%s&lang=zh-CN#key=%s" % (base.rstrip("/"), quote(hotel, safe=""), quote(key, safe=""))
         self.driver.get(url)
         self.wait(lambda s: s["loaded"] and s["live"] == "live", 'body[data-loaded="true"] and #live-status[data-state="live"]')
@@ -277,8 +321,8 @@ def main():
     # and end through `finally`, which quits chromedriver and Chromium instead of leaving them behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
-    if len(sys.argv) != 6 or sys.argv[5] not in ("load", "load-after-outage"):
-        emit({"error": "usage: dashboard_browser.py BASE_URL API_KEY HOTEL SCREENSHOT_PATH load|load-after-outage"})
+    if len(sys.argv) != 6 or sys.argv[5] not in ("load", "load-after-outage", "load-with-burst"):
+        emit({"error": "usage: dashboard_browser.py BASE_URL API_KEY HOTEL SCREENSHOT_PATH load|load-after-outage|load-with-burst"})
         return 1
     base, key, hotel, screenshot = sys.argv[1:5]
     # Chromium leaves a folder for its singleton socket in TMPDIR after quitting; give it one that goes with us.
@@ -287,8 +331,12 @@ def main():
     browser = None
     try:
         browser = Browser()
-        browser.load(base, key, hotel, outage=sys.argv[5] == "load-after-outage")
+        browser.load(base, key, hotel, outage=sys.argv[5] == "load-after-outage", burst=sys.argv[5] == "load-with-burst")
+        if sys.argv[5] == "load-with-burst":
+            browser.wait(lambda s: browser.driver.execute_script("return window.__burstEnded === true"), "the end of the 8 s burst of events")
         seen = browser.snapshot(with_feed=False)
+        if sys.argv[5] == "load-with-burst":
+            seen["refreshesDuringBurst"] = browser.driver.execute_script("return window.__refreshesDuringBurst")
         if sys.argv[5] == "load-after-outage":
             seen["hotelsRefused"] = browser.driver.execute_script("return window.__hotelsRefused || 0")
             seen["statusAnnouncements"] = browser.driver.execute_script("return window.__statusAnnouncements || []")
