@@ -145,7 +145,7 @@ struct OperationalRoutesTests {
             ReadinessCheck(name: "postgres") {
                 if !healthy.withLock({ $0 }) { throw RejectedEvent("connection refused") }
             },
-        ], registry: registry)
+        ], registry: registry, resultLifetime: .zero)
         let app = Application(router: router)
         try await app.test(.router) { client in
             try await client.execute(uri: "/health/live", method: .get) { response in
@@ -168,6 +168,37 @@ struct OperationalRoutesTests {
         }
     }
 
+    /// Each probe ran every check: a flood of them (several health checkers, or anyone on intake's
+    /// public port) queued metadata calls on the producer's one probe queue and took pool slots.
+    @Test("probes arriving while a check runs share it, and its answer stands for the result lifetime")
+    func probesAreCoalesced() async throws {
+        let runs = Mutex(0)
+        let (released, release) = AsyncStream<Void>.makeStream()
+        let router = Router()
+        addOperationalRoutes(to: router, readiness: [
+            ReadinessCheck(name: "postgres") {
+                runs.withLock { $0 += 1 }
+                for await _ in released {}
+            },
+        ], registry: PrometheusCollectorRegistry(), resultLifetime: .seconds(600))
+        let app = Application(router: router)
+        try await app.test(.router) { client in
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<50 {
+                    group.addTask { try await client.execute(uri: "/health/ready", method: .get).status }
+                }
+                #expect(await eventually(timeout: .seconds(30)) { runs.withLock { $0 } >= 1 })
+                release.finish()
+                var statuses: [HTTPResponse.Status] = []
+                for try await status in group { statuses.append(status) }
+                return statuses
+            }
+            #expect(statuses.count == 50 && statuses.allSatisfy { $0 == .ok })
+            #expect(try await client.execute(uri: "/health/ready", method: .get).status == .ok)
+            #expect(runs.withLock { $0 } == 1, "one check for 51 probes")
+        }
+    }
+
     @Test("Kafka and PostgreSQL readiness follow the real dependencies",
           .enabled(if: !KafkaTestEnvironment.usesExternalKafka, "takes the embedded broker down"))
     func realDependencies() async throws {
@@ -179,7 +210,7 @@ struct OperationalRoutesTests {
             addOperationalRoutes(to: router, readiness: [
                 ReadinessCheck(name: "postgres") { _ = try await postgres.query("SELECT 1", logger: .complaintTest).collect() },
                 ReadinessCheck(name: "kafka") { try await producer.checkConnectivity(timeout: .seconds(3)) },
-            ], registry: PrometheusCollectorRegistry(), timeout: .seconds(5))
+            ], registry: PrometheusCollectorRegistry(), timeout: .seconds(5), resultLifetime: .zero)
             let app = Application(router: router)
             try await withRunningServices([producer]) {
                 try await app.test(.router) { client in

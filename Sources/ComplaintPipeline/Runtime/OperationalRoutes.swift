@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import Prometheus
+import Synchronization
 
 /// One dependency a service needs before it can do its work (PostgreSQL, Kafka).
 public struct ReadinessCheck: Sendable {
@@ -30,19 +31,26 @@ struct HealthStatus: Codable, Sendable {
 ///   its traffic does not wait for (intake's Kafka, whose events wait in the outbox), for dashboards and
 ///   alerts rather than for routing;
 /// - `GET /metrics` — the Prometheus text format of `registry`.
+///
+/// Probes are coalesced (``CoalescedChecks``): while a round of checks runs, further probes wait for
+/// its answer instead of starting their own, and the answer stands for `resultLifetime`, so a flood of
+/// probes (several health checkers, or anyone, on a public port) costs one round per `resultLifetime`.
 public func addOperationalRoutes<Context: RequestContext>(
     to router: Router<Context>,
     readiness: [ReadinessCheck],
     dependencies: [ReadinessCheck] = [],
     registry: PrometheusCollectorRegistry,
-    timeout: Duration = .seconds(3)
+    timeout: Duration = .seconds(3),
+    resultLifetime: Duration = .seconds(1)
 ) {
+    let ready = CoalescedChecks(readiness, timeout: timeout, resultLifetime: resultLifetime)
+    let all = CoalescedChecks(readiness + dependencies, timeout: timeout, resultLifetime: resultLifetime)
     router.get("health/live") { _, _ in HealthStatus(status: "live") }
     router.get("health/ready") { _, _ -> HealthStatus in
-        try await checkAll(readiness, timeout: timeout)
+        try await ready.status()
     }
     router.get("health/dependencies") { _, _ -> HealthStatus in
-        try await checkAll(readiness + dependencies, timeout: timeout)
+        try await all.status()
     }
     router.get("metrics") { _, _ in
         Response(
@@ -52,8 +60,53 @@ public func addOperationalRoutes<Context: RequestContext>(
     }
 }
 
-/// Runs `checks` side by side: ready, or a 503 problem naming every failing one.
-private func checkAll(_ checks: [ReadinessCheck], timeout: Duration) async throws -> HealthStatus {
+/// One round of readiness checks shared by every probe that arrives while it runs, its answer reused
+/// for a while: each round costs a `SELECT 1` on the shared pool and blocking librdkafka metadata calls
+/// on one serial queue, and uncoalesced probes queued them without bound.
+final class CoalescedChecks: Sendable {
+    private let checks: [ReadinessCheck]
+    private let timeout: Duration
+    private let resultLifetime: Duration
+    private let state = Mutex<(running: Task<[String], Never>?, last: (failures: [String], at: ContinuousClock.Instant)?)>((nil, nil))
+
+    init(_ checks: [ReadinessCheck], timeout: Duration, resultLifetime: Duration) {
+        self.checks = checks
+        self.timeout = timeout
+        self.resultLifetime = resultLifetime
+    }
+
+    /// Ready, or a 503 problem naming every failing check.
+    func status() async throws -> HealthStatus {
+        let failures = await failures()
+        guard failures.isEmpty else { throw Problem.notReady(failures.joined(separator: "; ")) }
+        return HealthStatus(status: "ready")
+    }
+
+    /// The failing checks of the round running now, of one that ended less than `resultLifetime` ago,
+    /// or of a new round.
+    func failures() async -> [String] {
+        enum Next { case known([String]), wait(Task<[String], Never>) }
+        let next = state.withLock { state -> Next in
+            if let last = state.last, ContinuousClock.now - last.at < resultLifetime { return .known(last.failures) }
+            if let running = state.running { return .wait(running) }
+            let (checks, timeout) = (self.checks, self.timeout)
+            let running = Task {
+                let failures = await checkAll(checks, timeout: timeout)
+                self.state.withLock { $0 = (nil, (failures, ContinuousClock.now)) }
+                return failures
+            }
+            state.running = running
+            return .wait(running)
+        }
+        switch next {
+        case .known(let failures): return failures
+        case .wait(let running): return await running.value
+        }
+    }
+}
+
+/// Runs `checks` side by side; the failing ones, named with their errors.
+private func checkAll(_ checks: [ReadinessCheck], timeout: Duration) async -> [String] {
     let failures = await withTaskGroup(of: String?.self) { group in
         for check in checks {
             group.addTask {
@@ -69,8 +122,7 @@ private func checkAll(_ checks: [ReadinessCheck], timeout: Duration) async throw
         for await failure in group { if let failure { failures.append(failure) } }
         return failures.sorted()
     }
-    guard failures.isEmpty else { throw Problem.notReady(failures.joined(separator: "; ")) }
-    return HealthStatus(status: "ready")
+    return failures
 }
 
 extension HealthStatus: ResponseEncodable {}
