@@ -138,6 +138,8 @@ struct DashboardTests {
     @Test("a wall display whose first load meets the service restarting comes back by itself; a backlog past the list is counted")
     func recoversFromFailedStart() async throws {
         var parts = MetricsHarness.quietParts()
+        // A heartbeat longer than the page's fixed 45 s watchdog: it aborted and reconnected a quiet stream.
+        parts.liveHeartbeat = .seconds(60)
         parts.dashboard = try Dashboard(folder: Self.repository.appendingPathComponent("services/metrics/dashboard").path)
         try await MetricsHarness.run(parts: parts) { harness in
             let story = try ComplaintStory(hotel: "SHA-PD01", registeredAt: Date().addingTimeInterval(-600), category: .maintenance)
@@ -156,6 +158,8 @@ struct DashboardTests {
             let page = try #require(Self.snapshots(browser).first, "the browser printed nothing: \(browser.output)")
             #expect(Self.noError(page), "the page did not come back after the outage: \(page)")
             #expect(page["hotelsRefused"] as? Int == 1, "\(page)")
+            // The page waits three of the service's heartbeats (60 s here) before taking the stream for dead.
+            #expect(page["streamIdleLimit"] as? String == "180000", "\(page)")
             // The first stream failed, and the page counted down to the next try: screen readers heard the
             // phase ("offline, retrying"), not a new number every second.
             let announced = page["statusAnnouncements"] as? [String] ?? []

@@ -118,7 +118,10 @@ public struct MetricsAPI: Sendable {
                     // However it ends (the reader went, the key no longer allows it, the service stops), the
                     // subscription goes with it.
                     defer { subscription.finish() }
-                    try await writer.write(ByteBuffer(string: "retry: 2000\n: connected\n\n"))
+                    // The heartbeat's interval (METRICS_LIVE_HEARTBEAT_SECONDS, up to 300 s): the dashboard waits
+                    // about three of them before it takes a silent stream for dead.
+                    let heartbeatSeconds = max(1, feed.heartbeat.components.seconds)
+                    try await writer.write(ByteBuffer(string: "retry: 2000\n: connected heartbeat=\(heartbeatSeconds)\n\n"))
                     var caller = caller
                     // The server's graceful shutdown waits for open responses, and this one would only end with
                     // the connection: end it as soon as the shutdown begins, so the stage stops promptly.

@@ -82,6 +82,7 @@ return {
   fitsScreen: document.documentElement.scrollWidth <= window.innerWidth,
   liveFeed: Array.from(document.querySelectorAll('#live-feed li')).map(li => li.innerText.replace(/\\s+/g, ' ').trim()),
   feedMarked: document.querySelectorAll('#live-feed li[data-marked]').length,
+  streamIdleLimit: document.body.dataset.streamIdleLimit || null,
   openTotal: (document.querySelector('#open-summary .summary-total') || { dataset: {} }).dataset.value || null,
   seriousOpen: (document.querySelector('#open-summary [data-count="severity:serious"]') || { dataset: {} }).dataset.value || null,
   openMore: document.getElementById('open-more') && !document.getElementById('open-more').hidden ? document.getElementById('open-more').innerText : null,

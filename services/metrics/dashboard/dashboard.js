@@ -10,7 +10,8 @@
  * cannot send the Authorization header.
  *
  * Hooks for tests: body[data-loaded="true"] after the first full load, body[data-refreshes] counts
- * completed refreshes (the first load is refresh 1), #live-status[data-state] is "live" or "offline",
+ * completed refreshes (the first load is refresh 1), body[data-stream-idle-limit] is how long (ms) a
+ * silent stream is waited for, from the service's heartbeat, #live-status[data-state] is "live" or "offline",
  * [data-kpi] tiles hold a .value with data-raw (the API's number, empty when null).
  */
 (function () {
@@ -25,7 +26,9 @@
   var REFRESH_MAX_WAIT_MS = 5000;
   var QUALITY_MAX_AGE_MS = 10 * 60 * 1000;
   var POLL_WHILE_OFFLINE_MS = 60 * 1000;
-  var STREAM_IDLE_LIMIT_MS = 45 * 1000; // the service sends a heartbeat every 15 s
+  // A silent stream is taken for dead after three heartbeats: the service says its interval in its first
+  // comment (": connected heartbeat=15"); 15 s until it does.
+  var STREAM_IDLE_LIMIT_MS = 45 * 1000;
   var SVG_NS = "http://www.w3.org/2000/svg";
 
   // ---------------------------------------------------------------------------------------------
@@ -324,7 +327,7 @@
     lastRefreshAt: 0,
     skewMs: 0, // server clock − browser clock, from /v1/open's "at"
     notice: null,
-    live: { controller: null, attempt: 0, timer: null, lastActivity: 0, retryAt: 0, connected: false, lastError: null }
+    live: { controller: null, attempt: 0, timer: null, lastActivity: 0, retryAt: 0, connected: false, lastError: null, idleLimitMs: STREAM_IDLE_LIMIT_MS }
   };
 
   // ---------------------------------------------------------------------------------------------
@@ -917,8 +920,9 @@
   /** Reads the stream until it ends; resolves with the error that ended it, if any (never rejects). */
   async function follow(controller, generation, reconnecting) {
     var live = state.live;
+    live.idleLimitMs = STREAM_IDLE_LIMIT_MS;
     var watchdog = setInterval(function () {
-      if (Date.now() - live.lastActivity > STREAM_IDLE_LIMIT_MS) controller.abort();
+      if (Date.now() - live.lastActivity > live.idleLimitMs) controller.abort();
     }, 5000);
     try {
       var response = await fetch(apiUrl("v1/live", { hotel: state.hotel.id }), {
@@ -939,6 +943,12 @@
       var decoder = new TextDecoder("utf-8");
       var parser = sseParser(function (type, data) {
         if (generation === state.generation) onLiveEvent(type, data);
+      }, function (comment) {
+        var heartbeat = /heartbeat=(\d+)/.exec(comment);
+        if (heartbeat) {
+          live.idleLimitMs = Math.max(STREAM_IDLE_LIMIT_MS, 3 * 1000 * parseInt(heartbeat[1], 10));
+          document.body.dataset.streamIdleLimit = String(live.idleLimitMs);
+        }
       });
       for (;;) {
         var chunk = await reader.read();
@@ -956,7 +966,7 @@
   }
 
   /** A server-sent-events parser: lines "event:", "data:", "id:", "retry:", ":comment"; a blank line dispatches. */
-  function sseParser(dispatch) {
+  function sseParser(dispatch, onComment) {
     var buffer = "";
     var type = "";
     var data = [];
@@ -972,7 +982,7 @@
         data = [];
         return;
       }
-      if (text.charAt(0) === ":") return; // a comment: ": connected", ": heartbeat"
+      if (text.charAt(0) === ":") { if (onComment) onComment(text.slice(1).trim()); return; } // ": connected heartbeat=15", ": heartbeat"
       var colon = text.indexOf(":");
       var field = colon < 0 ? text : text.slice(0, colon);
       var value = colon < 0 ? "" : text.slice(colon + 1);
