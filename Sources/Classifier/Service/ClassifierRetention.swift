@@ -68,28 +68,16 @@ public struct ClassifierRetention: Service {
 
     public func run() async throws {
         guard configuration.retention != nil else {
-            // A background service that ends makes the stage unready: with nothing to do, wait for the end.
-            logger.info("classifier retention off: verdicts and guest history are kept for ever")
-            try? await gracefulShutdown()
-            return
+            return await PurgeRounds.idle("classifier retention off: verdicts and guest history are kept for ever", logger: logger)
         }
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let purged = try await purgeOnce()
-                if purged.total > 0 {
-                    logger.info("retention purged old classifier rows", metadata: [
-                        "classifier.purged.guest_history": "\(purged.guestHistory)",
-                        "classifier.purged.classifications": "\(purged.classifications)",
-                        "classifier.purged.corrections": "\(purged.corrections)",
-                    ])
-                }
-            } catch {
-                logger.warning("purging old classifier rows failed; trying again next round", metadata: [LoggingKeys.error: "\(String(reflecting: error))"])
-            }
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: configuration.interval) }
-            } catch {
-                return
+        await PurgeRounds.run(every: configuration.interval, failure: "purging old classifier rows failed", logger: logger) {
+            let purged = try await purgeOnce()
+            if purged.total > 0 {
+                logger.info("retention purged old classifier rows", metadata: [
+                    "classifier.purged.guest_history": "\(purged.guestHistory)",
+                    "classifier.purged.classifications": "\(purged.classifications)",
+                    "classifier.purged.corrections": "\(purged.corrections)",
+                ])
             }
         }
     }
@@ -104,16 +92,15 @@ public struct ClassifierRetention: Service {
         let verdictCutoff = cutoff(verdictAge)
         let limit = configuration.batchSize
         let store = self.store
+        // Batches of `limit` rows (their first count); the second counts rows deleted along with them.
         func drain(_ step: @escaping @Sendable (PostgresConnection, Logger) async throws -> (Int, Int)) async throws -> (Int, Int) {
-            var total = (0, 0)
-            while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                let deleted = try await store.write { connection, logger in (try await step(connection, logger), []) }
-                total = (total.0 + deleted.0, total.1 + deleted.1)
-                if deleted.0 < limit { break }
-                // Let the stage's transactions and the corrections in between batches.
-                await Task.yield()
+            var alongside = 0
+            let deleted = try await PurgeRounds.drain(limit: limit) {
+                let batch = try await store.write { connection, logger in (try await step(connection, logger), []) }
+                alongside += batch.1
+                return batch.0
             }
-            return total
+            return (deleted, alongside)
         }
         purged.guestHistory = try await drain { connection, logger in
             let rows = try await connection.query(

@@ -38,18 +38,13 @@ public final class RetentionService: Service {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let purged = try await purgeOnce()
-                if purged.total > 0 {
-                    logger.info("retention purged old runtime rows", metadata: [
-                        "inbox": "\(purged.inbox)", "outbox": "\(purged.outbox)", "work": "\(purged.work)",
-                    ])
-                }
-            } catch {
-                logger.warning("retention round failed; trying again next round", metadata: [LoggingKeys.error: "\(String(reflecting: error))"])
+        await PurgeRounds.run(every: configuration.interval, failure: "retention round failed", logger: logger) {
+            let purged = try await purgeOnce()
+            if purged.total > 0 {
+                logger.info("retention purged old runtime rows", metadata: [
+                    "inbox": "\(purged.inbox)", "outbox": "\(purged.outbox)", "work": "\(purged.work)",
+                ])
             }
-            guard await PipelineSleep.sleep(configuration.interval) else { return }
         }
     }
 
@@ -76,15 +71,7 @@ public final class RetentionService: Service {
         let tables = self.tables
         let logger = self.logger
         func drain(_ step: @escaping @Sendable (PostgresConnection) async throws -> Int) async throws -> Int {
-            var total = 0
-            while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                let deleted = try await client.withConnection { try await step($0) }
-                total += deleted
-                if deleted < limit { break }
-                // Let the stage's transactions in between batches.
-                await Task.yield()
-            }
-            return total
+            try await PurgeRounds.drain(limit: limit) { try await client.withConnection { try await step($0) } }
         }
         purged.inbox = try await drain { try await tables.processedEvents.purge(processedBefore: horizon, limit: limit, on: $0, logger: logger) }
         purged.outbox = try await drain { try await tables.outbox.purge(sentBefore: horizon, limit: limit, on: $0, logger: logger) }

@@ -37,23 +37,11 @@ public struct IdempotencyKeyPurge: Service {
 
     public func run() async throws {
         guard configuration.retention != nil else {
-            // A background service that ends makes the stage unready: with nothing to do, wait for the end.
-            logger.info("idempotency key retention off: keys are kept for ever")
-            try? await gracefulShutdown()
-            return
+            return await PurgeRounds.idle("idempotency key retention off: keys are kept for ever", logger: logger)
         }
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let purged = try await purgeOnce()
-                if purged > 0 { logger.info("retention purged old idempotency keys", metadata: ["intake.idempotency.keys.purged": "\(purged)"]) }
-            } catch {
-                logger.warning("purging old idempotency keys failed; trying again next round", metadata: [LoggingKeys.error: "\(String(reflecting: error))"])
-            }
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: configuration.interval) }
-            } catch {
-                return
-            }
+        await PurgeRounds.run(every: configuration.interval, failure: "purging old idempotency keys failed", logger: logger) {
+            let purged = try await purgeOnce()
+            if purged > 0 { logger.info("retention purged old idempotency keys", metadata: ["intake.idempotency.keys.purged": "\(purged)"]) }
         }
     }
 
@@ -64,9 +52,8 @@ public struct IdempotencyKeyPurge: Service {
         guard let retention = configuration.retention else { return 0 }
         let cutoff = now.addingTimeInterval(-Double(retention.components.seconds))
         let limit = configuration.batchSize
-        var total = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let purged = try await store.write { connection, logger in
+        return try await PurgeRounds.drain(limit: limit) {
+            try await store.write { connection, logger in
                 let rows = try await connection.query("""
                     DELETE FROM idempotency_keys WHERE (api_key_id, idempotency_key) IN (
                         SELECT api_key_id, idempotency_key FROM idempotency_keys
@@ -76,11 +63,6 @@ public struct IdempotencyKeyPurge: Service {
                     """, logger: logger).collect()
                 return (rows.count, [])
             }
-            total += purged
-            if purged < limit { break }
-            // Let requests in between batches.
-            await Task.yield()
         }
-        return total
     }
 }

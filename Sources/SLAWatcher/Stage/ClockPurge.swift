@@ -43,23 +43,11 @@ public struct ClockPurge: Service {
 
     public func run() async throws {
         guard configuration.retention != nil else {
-            // A background service that ends makes the stage unready: with nothing to do, wait for the end.
-            logger.info("clock retention off: clocks are kept for ever")
-            try? await gracefulShutdown()
-            return
+            return await PurgeRounds.idle("clock retention off: clocks are kept for ever", logger: logger)
         }
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let purged = try await purgeOnce()
-                if purged > 0 { logger.info("retention purged clocks that were over", metadata: ["sla.clocks.purged": "\(purged)"]) }
-            } catch {
-                logger.warning("purging old clocks failed; trying again next round", metadata: [LoggingKeys.error: "\(String(reflecting: error))"])
-            }
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: configuration.interval) }
-            } catch {
-                return
-            }
+        await PurgeRounds.run(every: configuration.interval, failure: "purging old clocks failed", logger: logger) {
+            let purged = try await purgeOnce()
+            if purged > 0 { logger.info("retention purged clocks that were over", metadata: ["sla.clocks.purged": "\(purged)"]) }
         }
     }
 
@@ -71,16 +59,10 @@ public struct ClockPurge: Service {
         let cutoff = clockwork.clock().addingTimeInterval(-Double(retention.milliseconds) / 1000)
         let limit = configuration.batchSize
         let clockStore = clockwork.store
-        var total = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let purged = try await store.write { connection, logger in
+        return try await PurgeRounds.drain(limit: limit) {
+            try await store.write { connection, logger in
                 (try await clockStore.purge(endedBefore: cutoff, limit: limit, on: connection, logger: logger).count, [])
             }
-            total += purged
-            if purged < limit { break }
-            // Let the stage's transactions in between batches.
-            await Task.yield()
         }
-        return total
     }
 }
