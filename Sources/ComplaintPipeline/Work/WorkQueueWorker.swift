@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import PostgresNIO
 import ServiceLifecycle
+import NIOConcurrencyHelpers
 
 /// Performs a service's recorded intents: claims due ones from its ``ComplaintStore/WorkQueue``, makes the
 /// calls outside any transaction, and settles each (succeeded, retry later, failed) with the
@@ -22,7 +23,7 @@ import ServiceLifecycle
 public final class WorkQueueWorker: Service {
     /// How many calls run at once, how long a claim lasts, how often the queue is polled and how a failing call backs off.
     public struct Configuration: Sendable {
-        /// Calls in flight at once.
+        /// Calls in flight at once: a slot a call frees is filled at once, whatever the others do.
         public var concurrency = 8
         /// How long a claimed intent stays reserved; longer than any call may take.
         public var lease: Duration = .seconds(300)
@@ -89,35 +90,56 @@ public final class WorkQueueWorker: Service {
         logger.info("work queue worker stopped")
     }
 
+    /// Keeps up to ``Configuration/concurrency`` calls in flight: claims as many due intents as there
+    /// are free slots whenever a call finishes, a notification arrives or the idle wait ends, so one
+    /// slow call holds only its own slot (batches waited for their slowest call).
     private func workLoop() async throws {
-        var failures = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let items: [WorkItem]
-            do {
-                items = try await client.withConnection { connection in
-                    try await self.queue.claim(
-                        kinds: self.performer.kinds, limit: self.configuration.concurrency, lease: self.configuration.lease,
-                        on: connection, logger: self.logger)
+        let finished = NIOLockedValueBox(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            var failures = 0
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                // Reap the calls that ended (a crash point's error surfaces here).
+                let ended = finished.withLockedValue { count in defer { count = 0 }; return count }
+                for _ in 0..<ended { try await group.next() }
+                inFlight -= ended
+                let free = configuration.concurrency - inFlight
+                guard free > 0 else {
+                    // Every slot busy: a call that ends signals the wakeup.
+                    await wakeup.wait(timeout: configuration.pollInterval)
+                    continue
                 }
-                failures = 0
-            } catch {
-                failures += 1
-                logger.warning("claiming work failed; retrying", metadata: [
-                    LoggingKeys.error: "\(String(reflecting: error))", LoggingKeys.attempt: "\(failures)",
-                ])
-                guard await PipelineSleep.sleep(RetryPolicy().delay(afterAttempt: failures)) else { return }
-                continue
-            }
-            if items.isEmpty {
-                await wakeup.wait(timeout: try await idleWait())
-                continue
-            }
-            try await withThrowingTaskGroup(of: Void.self) { group in
+                let items: [WorkItem]
+                do {
+                    items = try await client.withConnection { connection in
+                        try await self.queue.claim(
+                            kinds: self.performer.kinds, limit: free, lease: self.configuration.lease,
+                            on: connection, logger: self.logger)
+                    }
+                    failures = 0
+                } catch {
+                    failures += 1
+                    logger.warning("claiming work failed; retrying", metadata: [
+                        LoggingKeys.error: "\(String(reflecting: error))", LoggingKeys.attempt: "\(failures)",
+                    ])
+                    guard await PipelineSleep.sleep(RetryPolicy().delay(afterAttempt: failures)) else { break }
+                    continue
+                }
                 for item in items {
-                    group.addTask { try await self.process(item) }
+                    inFlight += 1
+                    group.addTask {
+                        defer {
+                            finished.withLockedValue { $0 += 1 }
+                            self.wakeup.signal()
+                        }
+                        try await self.process(item)
+                    }
                 }
-                try await group.waitForAll()
+                // As many as there was room for: more may be due at once.
+                if items.count == free { continue }
+                await wakeup.wait(timeout: try await idleWait())
             }
+            try await group.waitForAll()
         }
     }
 
