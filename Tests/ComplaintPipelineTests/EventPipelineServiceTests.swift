@@ -81,6 +81,26 @@ struct EventPipelineServiceTests {
 
     @Test("a partition whose events keep failing is paused: the others go on and the reader keeps polling")
     func stuckPartitionHoldsBackOnlyItself() async throws {
+        // Room for 8 messages in all, a lane paused at 2 queued: unpaused, partition 0's twenty would
+        // fill the reader's room and it would stop polling, partition 1's events unread.
+        try await othersGoOnBesideAStuckPartition { $0.maximumInFlight = 8 }
+    }
+
+    /// Lanes each stuck below their pause limit could fill the reader's room between them: it then
+    /// waited for room that never came, stopped polling, and every other partition waited with it.
+    @Test("lanes stuck below their pause limit that fill the read-ahead are paused after a while: the others go on")
+    func stuckBelowPauseLimit() async throws {
+        // Room for 8 messages, a lane paused only at 100 queued: partition 0 alone fills the room.
+        try await othersGoOnBesideAStuckPartition {
+            $0.maximumInFlight = 8
+            $0.maximumQueuedPerPartition = 100
+            $0.readAheadWait = .milliseconds(200)
+        }
+    }
+
+    /// Partition 0's twenty events fail for as long as the test lasts; once they have failed a few
+    /// times, five events on partition 1 must still be applied.
+    private func othersGoOnBesideAStuckPartition(_ configure: (inout PipelineConfiguration) -> Void) async throws {
         try await PipelineWorld.with { world in
             let stuck = try (0..<20).map { _ in try EventFixtures.received() }
             let others = try (0..<5).map { _ in try EventFixtures.received() }
@@ -94,44 +114,7 @@ struct EventPipelineServiceTests {
                 try await context.connection.query(
                     PostgresQuery(unsafeSQL: "DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40001'; END $$"), logger: context.logger)
             }
-            // Room for 8 messages in all, a lane paused at 2 queued: unpaused, partition 0's twenty would
-            // fill the reader's room and it would stop polling, partition 1's events unread.
-            let stage = try world.stage(handler) { $0.maximumInFlight = 8 }
-            try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
-                #expect(await eventually(timeout: .seconds(30)) { failures.withLock { $0 >= 3 } })
-                try await world.publish(others, partition: 1)
-                let applied = try await eventually(timeout: .seconds(30)) {
-                    for event in others where try await world.effects(of: event.id) != 1 { return false }
-                    return true
-                }
-                #expect(applied)
-            }
-            #expect(try await world.effects(of: stuck[0].id) == 0)
-        }
-    }
-
-    /// Lanes each stuck below their pause limit could fill the reader's room between them: it then
-    /// waited for room that never came, stopped polling, and every other partition waited with it.
-    @Test("lanes stuck below their pause limit that fill the read-ahead are paused after a while: the others go on")
-    func stuckBelowPauseLimit() async throws {
-        try await PipelineWorld.with { world in
-            let stuck = try (0..<20).map { _ in try EventFixtures.received() }
-            let others = try (0..<5).map { _ in try EventFixtures.received() }
-            try await world.publish(stuck, partition: 0)
-            let failures = Mutex(0)
-            var handler = world.handler
-            handler.beforeApplying = { _, context in
-                guard context.origin.partition == 0 else { return }
-                failures.withLock { $0 += 1 }
-                try await context.connection.query(
-                    PostgresQuery(unsafeSQL: "DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40001'; END $$"), logger: context.logger)
-            }
-            // Room for 8 messages, a lane paused only at 100 queued: partition 0 alone fills the room.
-            let stage = try world.stage(handler) {
-                $0.maximumInFlight = 8
-                $0.maximumQueuedPerPartition = 100
-                $0.readAheadWait = .milliseconds(200)
-            }
+            let stage = try world.stage(handler, configure: configure)
             try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
                 #expect(await eventually(timeout: .seconds(30)) { failures.withLock { $0 >= 3 } })
                 try await world.publish(others, partition: 1)
