@@ -47,4 +47,21 @@ struct BacklogGaugesTests {
             #expect((590...620).contains(workAge))
         }
     }
+
+    /// A failing sample left the gauges at their last values, perhaps 0, and the alerts built on them
+    /// blind, with nothing on /metrics to tell.
+    @Test("the time of the last good sample is a gauge: a failing sample leaves it behind")
+    func sampleTime() async throws {
+        try await withRuntimeTables { client, tables in
+            let registry = PrometheusCollectorRegistry()
+            let gauges = BacklogGauges(tables: tables, client: client, factory: PrometheusMetricsFactory(registry: registry), logger: .complaintTest)
+            let sampled = Date(timeIntervalSince1970: 1_800_000_000)
+            try await gauges.sampleOnce(now: sampled)
+            #expect(Self.value("backlog_sampled_timestamp_seconds", schema: tables.schema, in: registry.emitToString()) == 1_800_000_000)
+            // A sample that cannot be taken (here, a table gone: a revoked grant or a renamed column does the same).
+            try await client.query(PostgresQuery(unsafeSQL: "DROP TABLE \(tables.schema).outbox"), logger: .complaintTest)
+            await #expect(throws: (any Error).self) { try await gauges.sampleOnce(now: sampled.addingTimeInterval(600)) }
+            #expect(Self.value("backlog_sampled_timestamp_seconds", schema: tables.schema, in: registry.emitToString()) == 1_800_000_000)
+        }
+    }
 }
