@@ -59,8 +59,11 @@ public final class LiveConfiguration<Value: Sendable>: Sendable {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             let failure = ConfigurationFileError(file: path, line: nil, field: "", reason: "cannot be read (\(error.localizedDescription))")
-            return rejected(failure, text: nil)
+            // Reported once, like a broken text, until the reason changes or the file reads again: an
+            // unmounted ConfigMap was an error line and a rejection counted every look.
+            return rejected(failure, text: Self.unreadable + failure.reason)
         }
+        state.withLock { if $0.rejectedText?.hasPrefix(Self.unreadable) == true { $0.rejectedText = nil } }
         guard state.withLock({ $0.text != text && $0.rejectedText != text }) else { return .unchanged }
         do {
             let value = try load(ConfigurationFile(text: text, path: path))
@@ -72,10 +75,12 @@ public final class LiveConfiguration<Value: Sendable>: Sendable {
         }
     }
 
-    private func rejected(_ failure: ConfigurationFileError, text: String?) -> Reload {
-        // The same broken text is reported once, not on every look.
+    /// Marks a read failure's reason where a rejected text is remembered (no file text starts with NUL).
+    private static var unreadable: String { "\u{0}unreadable: " }
+
+    private func rejected(_ failure: ConfigurationFileError, text: String) -> Reload {
+        // The same broken text (or read failure) is reported once, not on every look.
         let isNew = state.withLock { state -> Bool in
-            guard let text else { return true }
             defer { state.rejectedText = text }
             return state.rejectedText != text
         }
