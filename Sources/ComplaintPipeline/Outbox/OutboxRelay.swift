@@ -71,13 +71,17 @@ public final class OutboxRelay: Service {
     private let publishedCounter: Counter
     private let deadLetteredCounter: Counter
     private let deadLetters: DeadLetterPublisher?
+    private let rounds: RoundReporter?
 
-    /// - Parameter deadLetters: Where rows the broker can never accept go; without it they are retried
-    ///   (with backoff) for ever.
+    /// - Parameters:
+    ///   - deadLetters: Where rows the broker can never accept go; without it they are retried (with
+    ///     backoff) for ever.
+    ///   - rounds: Learns whether each round got anything through (readiness's stall check).
     public init(
         outbox: Outbox, client: PostgresClient, producer: KafkaProducer, deadLetters: DeadLetterPublisher? = nil,
-        configuration: Configuration = Configuration(), logger: Logger
+        configuration: Configuration = Configuration(), rounds: RoundReporter? = nil, logger: Logger
     ) {
+        self.rounds = rounds
         precondition(configuration.lease > configuration.publishTimeout, "the lease must outlast a publish")
         self.outbox = outbox
         self.client = client
@@ -124,14 +128,17 @@ public final class OutboxRelay: Service {
                 let (claimed, published) = try await relayRound()
                 if claimed > 0 && published == 0 {
                     // Nothing got through (the broker is down): back off instead of spinning.
+                    rounds?.failed("\(claimed) rows claimed, none published")
                     failures += 1
                     guard await PipelineSleep.sleep(configuration.retry.delay(afterAttempt: failures)) else { return }
                     continue
                 }
+                rounds?.succeeded()
                 failures = 0
                 // A full batch means more is waiting: go again at once.
                 if claimed == configuration.batchSize { continue }
             } catch {
+                rounds?.failed("\(error)")
                 failures += 1
                 logger.warning("outbox relay round failed; retrying", metadata: [
                     LoggingKeys.error: "\(String(reflecting: error))", LoggingKeys.attempt: "\(failures)",

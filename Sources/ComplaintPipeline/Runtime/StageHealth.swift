@@ -9,6 +9,8 @@ public final class StageHealth: Sendable {
         var migrationError: String?
         var stopped: [String: String] = [:]
         var running: Set<String> = []
+        /// Loops whose rounds have failed since this instant, with the last failure's reason.
+        var failing: [String: (since: ContinuousClock.Instant, reason: String)] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -22,6 +24,27 @@ public final class StageHealth: Sendable {
         state.withLockedValue {
             $0.running.remove(name)
             $0.stopped[name] = reason
+        }
+    }
+
+    /// A round of loop `name` did its work: it is not stalled.
+    func roundSucceeded(_ name: String) { state.withLockedValue { _ = $0.failing.removeValue(forKey: name) } }
+
+    /// A round of loop `name` failed (or got nothing through); it counts as stalled once its rounds
+    /// have failed for long, with no success between.
+    func roundFailed(_ name: String, reason: String, now: ContinuousClock.Instant = .now) {
+        state.withLockedValue { state in
+            state.failing[name] = (state.failing[name]?.since ?? now, reason)
+        }
+    }
+
+    /// The loops (relay, workers) whose rounds have all failed for at least `threshold`, each with how
+    /// long and its last reason: running, so ``problem`` does not see them, yet making no progress.
+    public func stalled(for threshold: Duration, now: ContinuousClock.Instant = .now) -> [String] {
+        state.withLockedValue { state in
+            state.failing.filter { now - $0.value.since >= threshold }.sorted { $0.key < $1.key }.map { name, failing in
+                "\(name) has failed every round for \((now - failing.since).components.seconds) s (last: \(failing.reason))"
+            }
         }
     }
 
@@ -40,4 +63,19 @@ public final class StageHealth: Sendable {
             return nil
         }
     }
+}
+
+/// How a background loop (the outbox relay, a work-queue worker) tells ``StageHealth`` whether its
+/// rounds get anything done, so that one that runs but never progresses shows on `/health/dependencies`.
+public struct RoundReporter: Sendable {
+    let health: StageHealth
+    let name: String
+
+    public init(health: StageHealth, name: String) {
+        self.health = health
+        self.name = name
+    }
+
+    func succeeded() { health.roundSucceeded(name) }
+    func failed(_ reason: String) { health.roundFailed(name, reason: reason) }
 }

@@ -72,6 +72,9 @@ public struct StageRuntime: Sendable {
     public var readinessIncludesKafka = true
     /// Learns about migrations and background services; `/health/ready` reads it.
     public let health = StageHealth()
+    /// How long the relay's or a worker's rounds may all fail before `/health/dependencies` reports it
+    /// stalled (it runs, so `/health/ready` cannot tell; its backlog gauges' ages grow).
+    public var stallAfter: Duration = .seconds(300)
 
     public init(
         service: RedressService,
@@ -161,13 +164,15 @@ public struct StageRuntime: Sendable {
             background.append(("outbox relay", OutboxRelay(
                 outbox: Outbox(schema: service.schema), client: client, producer: producer,
                 deadLetters: DeadLetterPublisher(producer: producer, serviceName: service.name, topic: deadLetterTopic, logger: logger),
-                configuration: relayConfiguration, logger: logger)))
+                configuration: relayConfiguration, rounds: RoundReporter(health: health, name: "outbox relay"), logger: logger)))
         }
         var workerConfiguration = self.workerConfiguration
         workerConfiguration.connectionsUseSchema = true
         for performer in workPerformers where publishes {
-            background.append(("worker \(performer.kinds.joined(separator: ","))", WorkQueueWorker(
-                performer: performer, schema: service.schema, client: client, configuration: workerConfiguration, logger: logger)))
+            let name = "worker \(performer.kinds.joined(separator: ","))"
+            background.append((name, WorkQueueWorker(
+                performer: performer, schema: service.schema, client: client, configuration: workerConfiguration,
+                rounds: RoundReporter(health: health, name: name), logger: logger)))
         }
         background.append(("backlog gauges", BacklogGauges(tables: RuntimeTables(schema: service.schema), client: client, logger: logger)))
         background.append(("retention", RetentionService(
@@ -206,9 +211,16 @@ public struct StageRuntime: Sendable {
                 if let problem = health.problem { throw StageNotReady(description: problem) }
             },
         ]
+        let stallAfter = self.stallAfter
+        // Not in readiness: a relay stalled by a broker outage must not take intake's API out (see
+        // readinessIncludesKafka), and taking a stage out of routing restarts nothing.
+        let progress = ReadinessCheck(name: "progress") {
+            let stalled = health.stalled(for: stallAfter)
+            if !stalled.isEmpty { throw StageNotReady(description: stalled.joined(separator: "; ")) }
+        }
         addOperationalRoutes(
             to: router, readiness: ownChecks + (readinessIncludesKafka ? kafkaChecks : []),
-            dependencies: readinessIncludesKafka ? [] : kafkaChecks, registry: registry)
+            dependencies: (readinessIncludesKafka ? [] : kafkaChecks) + [progress], registry: registry)
         addRoutes(router, resources)
         let onServerRunning = self.onServerRunning
         let application = Application(

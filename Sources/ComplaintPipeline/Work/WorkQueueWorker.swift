@@ -58,11 +58,14 @@ public final class WorkQueueWorker: Service {
     private let crashPoints: CrashPoints
     private let logger: Logger
     private let wakeup = Wakeup()
+    private let rounds: RoundReporter?
 
+    /// - Parameter rounds: Learns whether each claim worked (readiness's stall check).
     public init(
         performer: any WorkPerformer, schema: SchemaName, client: PostgresClient, configuration: Configuration = Configuration(),
-        crashPoints: CrashPoints = CrashPoints(), logger: Logger
+        crashPoints: CrashPoints = CrashPoints(), rounds: RoundReporter? = nil, logger: Logger
     ) {
+        self.rounds = rounds
         precondition(!performer.kinds.isEmpty, "a performer handles at least one kind")
         self.queue = WorkQueue(schema: schema)
         self.outbox = Outbox(schema: schema)
@@ -117,7 +120,9 @@ public final class WorkQueueWorker: Service {
                             on: connection, logger: self.logger)
                     }
                     failures = 0
+                    rounds?.succeeded()
                 } catch {
+                    rounds?.failed("claiming work: \(error)")
                     failures += 1
                     logger.warning("claiming work failed; retrying", metadata: [
                         LoggingKeys.error: "\(String(reflecting: error))", LoggingKeys.attempt: "\(failures)",
