@@ -63,4 +63,14 @@ struct IdempotencyKeyRetentionTests {
             "\($0)".contains("INTAKE_IDEMPOTENCY_KEY_DAYS")
         }
     }
+
+    /// `INTAKE_MAX_BODY_BYTES=64k` started intake with the 32 KiB default, without a word.
+    @Test("INTAKE_MAX_BODY_BYTES that is not a whole number refuses to start, naming the variable")
+    func bodySizeSetting() async throws {
+        let base = ["REDRESS_GUEST_KEY_SECRET": "test-guest-key-secret-0123456789"]
+        #expect(try await IntakeConfiguration.load(environment: base.merging(["INTAKE_MAX_BODY_BYTES": "65536"]) { $1 }).maximumBodySize == 65_536)
+        await #expect { try await IntakeConfiguration.load(environment: base.merging(["INTAKE_MAX_BODY_BYTES": "64k"]) { $1 }) } throws: {
+            "\($0)".contains("INTAKE_MAX_BODY_BYTES") && "\($0)".contains("64k")
+        }
+    }
 }

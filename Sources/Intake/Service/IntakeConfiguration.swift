@@ -37,7 +37,7 @@ public struct IntakeConfiguration: Sendable {
             throw ServiceSettings.Invalid(description: "REDRESS_GUEST_KEY_SECRET must be set to at least 16 characters (it keys the guest pseudonyms)")
         }
         var configuration = IntakeConfiguration(guestKeySecret: secret)
-        configuration.maximumBodySize = max(1024, config.int(forKey: "intake.max.body.bytes", default: 32 * 1024))
+        configuration.maximumBodySize = max(1024, try config.wholeNumber(forKey: "intake.max.body.bytes", default: 32 * 1024))
         if let survey = config.string(forKey: "survey.token.secret", isSecret: true), !survey.isEmpty {
             guard survey.utf8.count >= 16 else {
                 throw ServiceSettings.Invalid(description: "SURVEY_TOKEN_SECRET must be at least 16 characters")
