@@ -20,18 +20,8 @@ struct ClassificationCorrectionTests {
     @Test("a manager's correction is checked, stored, published once as a newer staff verdict, and no automatic verdict replaces it")
     func correction() async throws {
         let kafka = try KafkaTestEnvironment()
-        // One partition each way: what the stage publishes comes out in the order it was caused.
-        let input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 1))
-        let output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 1))
-        let database = try await TestDatabase.shared.configuration()
-        let service = RedressService.classifier.isolated()
-        let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
-        let engine = try ClassifierService.makeEngine(configuration: Repository.configuration(), logger: kafka.logger)
-        var runtime = StageRuntime(
-            service: service, settings: settings, inputs: [StageInput(input, preparing: ClassifierHandler(engine: engine, outputTopic: output))],
-            logger: kafka.logger)
-        runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
-        runtime.addRoutes = ClassifierService.correctionRoutes(outputTopic: output)
+        let stage = try await TestClassifierStage(kafka)
+        let (service, input, output) = (stage.service, stage.input, stage.output)
 
         var fixture = try EventFixtures.received()
         fixture.data.text = "The bedside lamp flickers now and then."
@@ -40,7 +30,7 @@ struct ClassificationCorrectionTests {
         let hotel = received.hotelID
         let id = received.data.complaintID.lowercasedString
 
-        try await withIsolatedStage(runtime) { base, client in
+        try await withIsolatedStage(stage.runtime) { base, client in
             let (keys, admin) = try await APIKeyStore.forTests(client: client)
             func key(_ name: String, _ role: AccessRole, _ hotels: [String]) async throws -> String {
                 try await keys.create(name: name, role: role, hotels: hotels, client: client, logger: .complaintTest).key.description

@@ -18,18 +18,11 @@ struct ClassifierStageTests {
     func endToEnd() async throws {
         let kafka = try KafkaTestEnvironment()
         // One input partition: the sentinel published last is handled after both copies of the first event.
-        let input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 1))
-        let output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 2))
-        let database = try await TestDatabase.shared.configuration()
         // The classifier's own migrations (services/classifier/migrations), applied to this test's schema.
-        let service = RedressService.classifier.isolated()
-        let schema = service.schema
-        let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
-        let engine = try ClassifierService.makeEngine(configuration: Repository.configuration(), logger: kafka.logger)
-        let handler = ClassifierHandler(engine: engine, outputTopic: output)
-        var runtime = StageRuntime(
-            service: service, settings: settings, inputs: [StageInput(input, preparing: handler)], logger: kafka.logger)
-        runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
+        let stage = try await TestClassifierStage(kafka, outputPartitions: 2)
+        let (input, output, schema) = (stage.input, stage.output, stage.service.schema)
+        let database = try await TestDatabase.shared.configuration()
+        let runtime = stage.runtime
         let group = try runtime.makeServiceGroup()
 
         var first = try EventFixtures.received()

@@ -20,19 +20,11 @@ struct ClassifierFuzzTests {
     @Test("no 5xx and no undocumented response in a bounded run")
     func fuzz() async throws {
         let kafka = try KafkaTestEnvironment()
-        let input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 1))
-        let output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 1))
-        let database = try await TestDatabase.shared.configuration()
-        let service = RedressService.classifier.isolated()
-        let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
-        var runtime = StageRuntime(
-            service: service, settings: settings, inputs: [ClassifierService.input(input, ClassifierHandler(engine: Repository.engine, outputTopic: output))],
-            logger: kafka.logger)
-        runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
-        runtime.addRoutes = ClassifierService.correctionRoutes(outputTopic: output)
-        runtime.backgroundServices.append(ClassifierService.retentionService(ClassifierRetention.Configuration()))
+        var stage = try await TestClassifierStage(kafka)
+        let service = stage.service
+        stage.runtime.backgroundServices.append(ClassifierService.retentionService(ClassifierRetention.Configuration()))
 
-        try await withIsolatedStage(runtime) { base, client in
+        try await withIsolatedStage(stage.runtime) { base, client in
             let store = StageStore(client: client, schema: service.schema, logger: .complaintTest)
             let classification = await Repository.engine.classify(ComplaintInput(text: "The bedside lamp flickers now and then."))
             let now = Date()
