@@ -278,9 +278,14 @@ struct EmbeddedPostgresTests {
     func dataFolderFromCommandLine() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "sleep 60; true", "-D", "/var/lib/postgresql/16/main"]
+        process.arguments = ["-c", "echo started; sleep 60; true", "-D", "/var/lib/postgresql/16/main"]
+        let output = Pipe()
+        process.standardOutput = output
         try process.run()
         defer { process.terminate() }
+        // Until the child has exec'd the shell, its command line is still this test runner's: wait for the
+        // shell's first line rather than read /proc between fork and exec.
+        #expect(String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("started"))
         #expect(EmbeddedPostgres.dataFolderArgument(ofProcess: process.processIdentifier) == "/var/lib/postgresql/16/main")
         #expect(EmbeddedPostgres.dataFolderArgument(ofProcess: getpid()) == nil)
     }
