@@ -148,16 +148,19 @@ public final class WorkQueueWorker: Service {
         }
     }
 
-    /// Until the next retry falls due, at most ``Configuration/pollInterval``.
+    /// Until the next retry falls due on the database's clock, at most ``Configuration/pollInterval`` and
+    /// at least ``minimumIdleWait``.
     private func idleWait() async throws -> Duration {
         let next = try? await client.withConnection { connection in
-            try await self.queue.nextDueAt(kinds: self.performer.kinds, on: connection, logger: self.logger)
+            try await self.queue.timeUntilNextDue(kinds: self.performer.kinds, on: connection, logger: self.logger)
         }
-        guard let next = next ?? nil else { return configuration.pollInterval }
-        let seconds = next.timeIntervalSinceNow
-        if seconds <= 0 { return .milliseconds(1) }
-        return min(configuration.pollInterval, .milliseconds(Int64(seconds * 1000) + 1))
+        guard let wait = next ?? nil else { return configuration.pollInterval }
+        return min(configuration.pollInterval, max(Self.minimumIdleWait, wait))
     }
+
+    /// The shortest idle wait: an intent due now that the claim passed over (another worker holds its
+    /// row for the moment) is looked at again after this, not in a loop of claims.
+    static let minimumIdleWait: Duration = .milliseconds(20)
 
     func process(_ item: WorkItem) async throws {
         var logger = self.logger

@@ -168,16 +168,21 @@ public struct WorkQueue: Sendable {
         return !rows.isEmpty
     }
 
-    /// When the next pending intent of `kinds` falls due (or its lease runs out), if any: how long a worker may sleep.
-    public func nextDueAt(kinds: [String], on connection: PostgresConnection, logger: Logger) async throws -> Date? {
+    /// How long until the next pending intent of `kinds` falls due (or its lease runs out), if any:
+    /// how long a worker may sleep. Measured on the database's clock, the one ``claim(kinds:limit:lease:on:logger:)``
+    /// compares with: a worker whose own clock ran ahead found an intent due that the claim did not, and
+    /// polled in a tight loop until the clocks' difference had passed. Zero or less: one is due now.
+    public func timeUntilNextDue(kinds: [String], on connection: PostgresConnection, logger: Logger) async throws -> Duration? {
         let rows = try await connection.query(
             """
-            SELECT min(GREATEST(due_at, COALESCE(leased_until, due_at))) FROM \(unescaped: self.table)
+            SELECT EXTRACT(EPOCH FROM min(GREATEST(due_at, COALESCE(leased_until, due_at))) - clock_timestamp())::float8
+            FROM \(unescaped: self.table)
             WHERE status = \(WorkStatus.pending.rawValue) AND kind = ANY(\(kinds))
             """,
             logger: logger
         ).collect()
-        return try rows.first?.decode(Date?.self) ?? nil
+        guard let seconds = try rows.first?.decode(Double?.self) else { return nil }
+        return .milliseconds(Int64((seconds * 1000).rounded(.up)))
     }
 
     // MARK: Monitoring and retention
