@@ -106,6 +106,42 @@ struct ProblemTests {
         }
     }
 
+    /// Review L5: right after a start the cache is empty, so a flood of made-up keys drained the lookup
+    /// limit and a real key this process had not checked yet answered 429 until one request got through.
+    /// The store now reads the active keys (id and secret digest) at the first lookup and every
+    /// `activeKeysRefresh`: such a key is no made-up one, and its lookup does not count. A made-up secret
+    /// for a real key's id (ids are not secret) still counts, and a revoked key is still refused at once.
+    @Test("after a start, a flood of made-up keys does not shut out a real key this process has not seen yet",
+          arguments: [Duration.seconds(10), .zero])
+    func floodAfterStart(cacheLifetime: Duration) async throws {
+        try await IntakeHarness.run(access: { $0.keyCacheLifetime = cacheLifetime; $0.keyLookupsPerSecond = 1 }) { harness in
+            // Created before the flood, through another store: the service's own has never checked them.
+            let staff = try #require(APIKeySecret(parsing: Substring(try await harness.key(.staff))))
+            let publisher = try await harness.key(.publisher)
+            func madeUp(id: String? = nil) -> String {
+                let secret = UUID().uuidString.replacingOccurrences(of: "-", with: "")
+                return "rdk_\(id ?? "flood" + secret.prefix(8))_\(secret)"
+            }
+            // The flood, until the limit holds it back; a real key's id with a made-up secret counts too.
+            var statuses: [Int] = []
+            for index in 0..<20 {
+                statuses.append(try await harness.request(.GET, "/v1/complaints", key: madeUp(id: index.isMultiple(of: 2) ? staff.id : nil)).status)
+                if statuses.last == 429 { break }
+            }
+            #expect(Set(statuses) == [401, 429], "\(statuses)")
+            #expect(statuses.last == 429, "\(statuses)")
+            // At once, the bucket still empty: the real keys, never checked by this process, get in.
+            #expect(try await harness.request(.GET, "/v1/complaints", key: staff.description).status == 200)
+            #expect(try await harness.request(.GET, "/v1/complaints", key: madeUp(id: staff.id)).status == 429, "a known id alone is no pass")
+            #expect(try await harness.request(.POST, "/v1/complaints", key: publisher, body: IntakeHarness.submission()).status == 201)
+            // Revoked: refused as soon as the cache lets it be (here at once, or within its lifetime).
+            #expect(try await harness.keys.revoke(id: staff.id, client: harness.client, logger: .complaintTest))
+            if cacheLifetime == .zero {
+                #expect(try await harness.request(.GET, "/v1/complaints", key: staff.description).status == 401)
+            }
+        }
+    }
+
     @Test("an unreachable database answers 503 with Retry-After, never a bare 500")
     func databaseDown() async throws {
         // A client whose server is not there: a port nothing listens on.

@@ -18,7 +18,9 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     /// Database lookups of keys the cache does not know, per second for the whole process (bursts of
     /// twice that): made-up keys cost a query each, and a flood of them would otherwise fill the pool the
     /// event pipeline shares until every request answered 503. Known keys are answered from the cache, or,
-    /// with no cache lifetime, looked up without counting against this.
+    /// with no cache lifetime, looked up without counting against this; so are keys that were active when
+    /// the store last read them (``APIKeyStore/isActive(_:)``), so that right after a start a flood cannot
+    /// shut out the real keys this process has not seen yet.
     public let lookupsPerSecond: Int
 
     /// The limiter's bucket for lookups (no key id has this form).
@@ -44,8 +46,13 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         // looked up as before. Cache or no cache (`ACCESS_KEY_CACHE_SECONDS=0`): without it every key is
         // looked up, and made-up ones would fill the pool again.
         if keys.cached(key) == nil, !keys.wasValid(key) {
-            let lookup = limiter.acquire(key: Self.lookupBucket, rate: lookupsPerSecond)
-            guard lookup.allowed else { throw Problem.rateLimited(retryAfter: lookup.retryAfterSeconds) }
+            // Nor do keys active when the store last read them (a key id alone is no secret: the secret
+            // must match too), read at the first such request and every `activeKeysRefresh` after.
+            if keys.activeKeysAreDue() { try await database.run { try await keys.readActiveKeysIfDue(client: client, logger: logger) } }
+            if !keys.isActive(key) {
+                let lookup = limiter.acquire(key: Self.lookupBucket, rate: lookupsPerSecond)
+                guard lookup.allowed else { throw Problem.rateLimited(retryAfter: lookup.retryAfterSeconds) }
+            }
         }
         guard let caller = try await database.run({ try await keys.authenticate(key, client: client, logger: logger) }) else {
             throw Problem.unauthorized("the API key is unknown or revoked")

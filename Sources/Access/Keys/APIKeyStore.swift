@@ -19,16 +19,31 @@ public struct APIKeyRecord: Sendable, Hashable, Codable {
 ///
 /// Checked keys are remembered for ``cacheLifetime`` so that a request costs no extra query; a
 /// revocation therefore takes effect everywhere within that time.
+///
+/// It also keeps the ids and secret digests of the keys that were active when it last read them (every
+/// ``activeKeysRefresh``): only to tell a real key this process has not checked yet from a made-up one
+/// (``isActive(_:)``), never to authenticate, so revocation does not wait for that read.
 public final class APIKeyStore: Sendable {
     public let schema: SchemaName
     public let cacheLifetime: Duration
+    /// How often the active keys are read again (a key created since counts against the lookup limit until then).
+    public let activeKeysRefresh: Duration
     private var table: String { "\(schema).api_keys" }
     private let cache = NIOLockedValueBox<[String: (caller: Caller?, checkedAt: ContinuousClock.Instant)]>([:])
+    private struct ActiveKeys {
+        /// Secret digests by key id.
+        var digests: [String: [UInt8]] = [:]
+        /// When to read them again (nil: never read).
+        var due: ContinuousClock.Instant?
+        var reading = false
+    }
+    private let active = NIOLockedValueBox(ActiveKeys())
 
     /// - Parameter schema: The access schema (tests use one of their own).
-    public init(schema: SchemaName = AccessTables.schema, cacheLifetime: Duration = .seconds(10)) {
+    public init(schema: SchemaName = AccessTables.schema, cacheLifetime: Duration = .seconds(10), activeKeysRefresh: Duration = .seconds(30)) {
         self.schema = schema
         self.cacheLifetime = cacheLifetime
+        self.activeKeysRefresh = activeKeysRefresh
     }
 
     /// Makes a new key; the returned secret is shown once and never stored.
@@ -72,7 +87,48 @@ public final class APIKeyStore: Sendable {
         var revoked = false
         for try await _ in rows { revoked = true }
         cache.withLockedValue { $0 = $0.filter { $0.value.caller?.keyID != id } }
+        active.withLockedValue { $0.digests[id] = nil }
         return revoked
+    }
+
+    /// Whether `key` was active when the keys were last read (its id known, its secret matching): no
+    /// made-up key, though this process may not have checked it yet (it has just started), so its lookup
+    /// need not count against the lookup limit. A key revoked since is still looked up, and refused.
+    public func isActive(_ key: APIKeySecret) -> Bool {
+        guard let digest = active.withLockedValue({ $0.digests[key.id] }) else { return false }
+        return key.matches(sha256: digest)
+    }
+
+    /// Whether ``readActiveKeysIfDue(client:logger:now:)`` would read now.
+    public func activeKeysAreDue(now: ContinuousClock.Instant = .now) -> Bool {
+        active.withLockedValue { state in !state.reading && state.due.map { now >= $0 } ?? true }
+    }
+
+    /// Reads the ids and digests of the active keys when they were never read or ``activeKeysRefresh``
+    /// has passed since (a second after a failed read); one caller reads, the others go on with what was
+    /// read before.
+    public func readActiveKeysIfDue(client: PostgresClient, logger: Logger, now: ContinuousClock.Instant = .now) async throws {
+        let refresh = activeKeysRefresh
+        let mine = active.withLockedValue { state -> Bool in
+            guard !state.reading, state.due.map({ now >= $0 }) ?? true else { return false }
+            state.reading = true
+            return true
+        }
+        guard mine else { return }
+        do {
+            let rows = try await client.query(
+                "SELECT id, secret_sha256 FROM \(unescaped: table) WHERE revoked_at IS NULL", logger: logger)
+            var digests: [String: [UInt8]] = [:]
+            for try await (id, digest) in rows.decode((String, Data).self) { digests[id] = Array(digest) }
+            let read = digests
+            active.withLockedValue { $0 = ActiveKeys(digests: read, due: now + refresh, reading: false) }
+        } catch {
+            active.withLockedValue { state in
+                state.due = now + min(refresh, .seconds(1))
+                state.reading = false
+            }
+            throw error
+        }
     }
 
     /// What the cache knows of `key` now: `.some(caller)` (nil for a key found unknown or wrong), or
@@ -123,6 +179,8 @@ public final class APIKeyStore: Sendable {
             }
             entries[cacheKey] = (caller, now)
         }
+        // Revoked since the active keys were read: no longer exempt from the lookup limit.
+        if caller == nil, isActive(key) { active.withLockedValue { $0.digests[key.id] = nil } }
         return caller
     }
 }
