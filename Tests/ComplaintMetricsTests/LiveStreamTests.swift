@@ -174,6 +174,35 @@ struct LiveStreamTests {
         }
     }
 
+    /// A `LISTEN` connection sends nothing: when the database's host vanished without a reset, the feed
+    /// stayed "listening" for about 15 minutes (the kernel's retransmissions) and streams heard nothing.
+    /// It now listens through `withNotifications`, whose round trip (``ListenerHeartbeat``) closes a
+    /// connection that does not answer; the feed listens again and tells its streams to resync.
+    @Test("the feed listens again, and streams resync, when its LISTEN connection stops answering its round trip")
+    func unansweredRoundTripRelistens() async throws {
+        try await withTestClient { client in
+            var listener = ListenerHeartbeat()
+            listener.interval = .milliseconds(50)
+            listener.timeout = .milliseconds(300)
+            // A server that no longer answers, as a connection to a vanished host behaves.
+            listener.query = "SELECT pg_sleep(20)"
+            let feed = LiveFeed(
+                client: client, channel: "live_heartbeat_\(UUID().uuidString.prefix(8).lowercased())", heartbeat: .seconds(600),
+                listenerHeartbeat: listener, logger: .complaintTest)
+            let subscription = try feed.subscribe(keyID: "k")
+            let received = MutexBox<[LiveFeed.Message]>([])
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [feed], logger: .complaintTest))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                tasks.addTask { for await message in subscription { received.withLock { $0.append(message) } } }
+                let resynced = await eventually(timeout: .seconds(30)) { received.withLock { $0.contains(.resync) } }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                #expect(resynced, "the feed still waits on a connection that does not answer: \(received.withLock { $0 })")
+            }
+        }
+    }
+
     @Test("streams are told to resync when the LISTEN connection comes back")
     func relistenResyncs() async throws {
         try await MetricsHarness.run { harness in

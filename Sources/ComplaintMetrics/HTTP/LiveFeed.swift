@@ -1,3 +1,4 @@
+import ComplaintStore
 import Foundation
 import Logging
 import PostgresNIO
@@ -5,7 +6,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// Fans the metrics schema's committed ``LiveUpdate``s out to the dashboard's open streams: one
-/// `LISTEN` connection per process (reconnecting after PostgreSQL restarts), one bounded buffer per
+/// `LISTEN` connection per process (reconnecting after PostgreSQL restarts, and when its periodic round
+/// trip, ``ComplaintStore/ListenerHeartbeat``, finds it dead), one bounded buffer per
 /// subscriber (a slow browser loses old updates, never slows the stage), and a heartbeat every
 /// ``heartbeat`` so proxies keep idle streams open and `/v1/live` checks its key again.
 ///
@@ -83,6 +85,9 @@ public final class LiveFeed: Service, Sendable {
     let client: PostgresClient
     let channel: String
     let heartbeat: Duration
+    /// The `LISTEN` connection's round trip: a host gone without a reset is found within its interval and
+    /// timeout, not after the kernel's retransmissions (about 15 minutes of streams hearing nothing).
+    let listenerHeartbeat: ListenerHeartbeat
     let limits: Limits
     /// Unread messages a subscriber may have before the oldest go.
     let bufferSize: Int
@@ -91,12 +96,13 @@ public final class LiveFeed: Service, Sendable {
     private let listening = Mutex(false)
 
     public init(
-        client: PostgresClient, channel: String, heartbeat: Duration = .seconds(15), limits: Limits = Limits(), bufferSize: Int = 256,
-        logger: Logger
+        client: PostgresClient, channel: String, heartbeat: Duration = .seconds(15), listenerHeartbeat: ListenerHeartbeat = ListenerHeartbeat(),
+        limits: Limits = Limits(), bufferSize: Int = 256, logger: Logger
     ) {
         self.client = client
         self.channel = channel
         self.heartbeat = heartbeat
+        self.listenerHeartbeat = listenerHeartbeat
         self.limits = limits
         self.bufferSize = max(1, bufferSize)
         self.logger = logger
@@ -160,21 +166,19 @@ public final class LiveFeed: Service, Sendable {
         let listenedBefore = MutexBox(false)
         while !Task.isCancelled {
             do {
-                try await client.withConnection { connection in
-                    try await connection.listen(on: channel) { notifications in
-                        listening.withLock { $0 = true }
-                        // Back after an outage: what was committed meanwhile was never heard.
-                        if listenedBefore.withLock({ before in
-                            defer { before = true }
-                            return before
-                        }) {
-                            logger.info("live feed listens again; streams are told to resync")
-                            broadcast(.resync)
-                        }
-                        for try await notification in notifications {
-                            guard let update = try? LiveUpdate.decoder.decode(LiveUpdate.self, from: Data(notification.payload.utf8)) else { continue }
-                            broadcast(.update(update))
-                        }
+                try await client.withNotifications(channel: channel, heartbeat: listenerHeartbeat, logger: logger) { notifications in
+                    listening.withLock { $0 = true }
+                    // Back after an outage: what was committed meanwhile was never heard.
+                    if listenedBefore.withLock({ before in
+                        defer { before = true }
+                        return before
+                    }) {
+                        logger.info("live feed listens again; streams are told to resync")
+                        broadcast(.resync)
+                    }
+                    for try await notification in notifications {
+                        guard let update = try? LiveUpdate.decoder.decode(LiveUpdate.self, from: Data(notification.payload.utf8)) else { continue }
+                        broadcast(.update(update))
                     }
                 }
             } catch {
