@@ -135,9 +135,11 @@ struct ReclassificationTests {
         }
     }
 
-    /// Before: the department stayed housekeeping, so the escalation went to the head of Housekeeping,
-    /// who cannot send a technician, and never to the head of Engineering.
-    @Test("once acknowledged, a reclassification keeps the owner, moves it to the new department, and its escalation goes up that department's chain")
+    /// Before 9882cab: the department stayed housekeeping, so the escalation went to the head of
+    /// Housekeeping, who cannot send a technician, and never to the head of Engineering. Before the move
+    /// was published: nothing was, so the SLA watcher kept Housekeeping's calendar and the notifier and the
+    /// metrics showed Housekeeping until an escalation (if any) came.
+    @Test("once acknowledged, a reclassification keeps the owner, moves it to the new department and publishes that (once), and its escalation goes up that department's chain")
     func acknowledgedKeepsOwner() async throws {
         var organisation = Self.organisation
         let always = [Shift(days: Weekday.allCases, start: LocalTime("00:00")!, end: LocalTime("24:00")!)]
@@ -150,10 +152,27 @@ struct ReclassificationTests {
             let owner = try #require(initial.first?.data.assignee.staffID)
             #expect(initial.first?.data.department == "housekeeping")
             #expect(try await handleDirectly(Self.acknowledged(id, by: owner), with: status, store: store, schema: schema).isEmpty)
-            let after = try await handleDirectly(try Self.verdict(id, .maintenance, at: Self.t2), with: classified, store: store, schema: schema)
-            #expect(after.isEmpty, "the owner keeps it: nothing is published")
+            let newer = try Self.verdict(id, .maintenance, at: Self.t2)
+            let after = try Self.assigned(try await handleDirectly(newer, with: classified, store: store, schema: schema))
+            #expect(after.count == 1, "the move is published")
+            let move = try #require(after.first)
+            #expect(move.data.department == "engineering" && move.data.assignee.staffID == owner, "the owner keeps it")
+            #expect(move.data.reason == .departmentChanged && move.data.strategy == "owner_kept" && move.data.escalationLevel == 0)
+            #expect(move.data.category == .maintenance)
+            #expect(move.data.explanation == "reclassified from housekeeping to engineering after it was acknowledged: \(initial[0].data.assignee.name) keeps it, now in Engineering",
+                    "\(move.data.explanation ?? "")")
             let stored = try await Self.stored(id, store: store)
             #expect(stored.category == "maintenance" && stored.department == "engineering" && stored.staffID == owner, "\(stored)")
+            // The same verdict again under another event id (a redelivery after the inbox forgot it): nothing more.
+            var repeated = newer
+            repeated.id = UUID()
+            #expect(try await handleDirectly(repeated, with: classified, store: store, schema: schema).isEmpty)
+            let history = try #require(try await store.read { connection, logger in
+                try await AssignmentLedger().history(of: id, on: connection, logger: logger)
+            })
+            #expect(history.entries.map(\.reason) == [.initial, .departmentChanged])
+            #expect(history.entries.map(\.department) == ["housekeeping", "engineering"])
+            #expect(history.entries.last?.eventID == move.id, "the history names the event that announced it")
 
             let escalation = EventEnvelope(
                 source: "/redress/sla-watcher", time: Date(), hotelID: Self.a,
@@ -166,6 +185,45 @@ struct ReclassificationTests {
             #expect(event.data.department == "engineering")
             #expect(event.data.assignee.staffID == "\(Self.a)-EN-H")
             #expect(event.data.explanation == "escalation level 1: department head of Engineering on duty", "\(event.data.explanation ?? "")")
+
+            // Escalated, then reclassified back: the head of Engineering keeps it at level 1, in Housekeeping.
+            let back = try Self.assigned(try await handleDirectly(
+                try Self.verdict(id, .cleanliness, at: Self.t2.addingTimeInterval(100)), with: classified, store: store, schema: schema))
+            #expect(back.map(\.data.department) == ["housekeeping"])
+            #expect(back.first?.data.assignee.staffID == "\(Self.a)-EN-H" && back.first?.data.escalationLevel == 1)
+            #expect(back.first?.data.explanation?.hasPrefix("reclassified from engineering to housekeeping after it was acknowledged: Gu keeps it, now in Housekeeping") == true,
+                    "\(back.first?.data.explanation ?? "")")
+        }
+    }
+
+    /// An owner deleted from the staff once the complaint was resolved: the move still names them, as the
+    /// history last has them (their name, their role), and the stored owner stays.
+    @Test("a resolved complaint reclassified after its owner left the staff moves department under the owner's last known name")
+    func resolvedWithOwnerGone() async throws {
+        try await Self.withHandlers { store, schema, status, classified in
+            let id = UUID()
+            let initial = try Self.assigned(try await handleDirectly(
+                try Self.verdict(id, .cleanliness, at: Self.t1), with: classified, store: store, schema: schema))
+            let owner = try #require(initial.first?.data.assignee)
+            let resolved = EventEnvelope(
+                source: "/redress/intake", time: Date(), hotelID: Self.a,
+                data: ComplaintUpdated(
+                    complaintID: id, change: .resolved(Resolution(text: "Cleaned", rootCause: "missed", isFirstContact: true)), occurredAt: Date(),
+                    actor: EventActor(id: owner.staffID, role: .staff), statusAfter: .resolved))
+            #expect(try await handleDirectly(resolved, with: status, store: store, schema: schema).isEmpty)
+            var smaller = Self.organisation
+            smaller.hotels[0].staff.removeAll { $0.id == owner.staffID }
+            let organisation = smaller
+            _ = try await store.write { connection, logger in
+                (try await OrganisationStore().apply(organisation, on: connection, logger: logger), [])
+            }
+            let moved = try Self.assigned(try await handleDirectly(
+                try Self.verdict(id, .maintenance, at: Self.t2), with: classified, store: store, schema: schema))
+            #expect(moved.count == 1)
+            #expect(moved.first?.data.assignee == owner)
+            #expect(moved.first?.data.department == "engineering" && moved.first?.data.reason == .departmentChanged)
+            #expect(moved.first?.data.explanation?.hasPrefix("reclassified from housekeeping to engineering after it was resolved") == true,
+                    "\(moved.first?.data.explanation ?? "")")
         }
     }
 
@@ -182,7 +240,9 @@ struct ReclassificationTests {
                 try await connection.query("UPDATE complaints SET acknowledgement_known = false WHERE complaint_id = \(id)", logger: logger)
                 return ((), [])
             }
-            #expect(try await handleDirectly(try Self.verdict(id, .maintenance, at: Self.t2), with: classified, store: store, schema: schema).isEmpty)
+            let moved = try Self.assigned(try await handleDirectly(
+                try Self.verdict(id, .maintenance, at: Self.t2), with: classified, store: store, schema: schema))
+            #expect(moved.map(\.data.reason) == [.departmentChanged] && moved.first?.data.assignee.staffID == owner)
             let stored = try await Self.stored(id, store: store)
             #expect(stored.category == "maintenance" && stored.staffID == owner, "\(stored)")
         }

@@ -27,7 +27,7 @@ public struct StrategyRegistry: Sendable {
 public struct AssignmentDecision: Sendable, Hashable {
     public var department: String
     public var member: StaffMember
-    /// The strategy that chose, or `duty_manager_fallback`, `general_manager_fallback`, `escalation`, `hand_over`.
+    /// The strategy that chose, or `duty_manager_fallback`, `general_manager_fallback`, `escalation`, `hand_over`, `owner_kept`.
     public var strategy: String
     public var explanation: String
 }

@@ -88,8 +88,8 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
     /// A newer verdict of a complaint that already has an owner. While it is open, unacknowledged and not
     /// escalated, a verdict that changes whom it is for (another department, or VIP/serious for an owner
     /// below supervisor) assigns it afresh through the planner, as a `manual` assignment that says so;
-    /// otherwise the owner keeps it with the new facts, and with the new department (nothing is published:
-    /// the next assignment, an escalation, carries it).
+    /// otherwise the owner keeps it with the new facts; a new department is then recorded and published as
+    /// a `department_changed` assignment to the same owner (``moveDepartment(_:to:hotel:state:facts:event:context:)``).
     private func reassignIfReclassified(
         _ complaint: AssignmentLedger.ComplaintRecord, facts: ComplaintFacts, hotel: HotelOrganisation,
         recorded: AssignmentLedger.ClassificationRecorded, answer: DispatcherAnswer?, event: EventEnvelope<ComplaintClassified>,
@@ -113,12 +113,11 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
             // The owner keeps it, but it now belongs to the department that handles what it is about: an
             // escalation goes up that department's chain (its head), not the one it was first sent to.
             if let department = complaint.department, department != routing.departmentCode {
-                try await assigner.ledger.moveDepartment(
-                    of: complaint.complaintID, to: routing.departmentCode, on: context.connection, logger: context.logger)
+                return [try await moveDepartment(
+                    complaint, to: routing.departmentCode, hotel: hotel, state: state, facts: facts, event: event, context: context)]
             }
             context.logger.info("reclassified after it was \(state); owner kept", metadata: [
-                "assignment.department": "\(routing.departmentCode)", "assignment.department.before": "\(complaint.department ?? "")",
-            ])
+                "assignment.department": "\(routing.departmentCode)"])
             return []
         }
         guard var decision = assigner.planner.assign(
@@ -130,6 +129,41 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
         return [try await assigner.record(
             decision, of: complaint, facts: facts, reason: .manual, escalationLevel: 0, cause: event, context: context)]
     }
+
+    /// The owner keeps a reclassified complaint that now belongs to `department`: recorded as the next
+    /// assignment (same person, new department, escalation level kept, strategy `owner_kept`, reason
+    /// `department_changed`) and published in the same transaction, so the SLA watcher (the department's
+    /// calendar), the notifier and the metrics follow the move. An owner who has left the staff (a resolved
+    /// complaint's) is named as the history last has them.
+    private func moveDepartment(
+        _ complaint: AssignmentLedger.ComplaintRecord, to department: String, hotel: HotelOrganisation, state: String,
+        facts: ComplaintFacts, event: EventEnvelope<ComplaintClassified>, context: HandlerContext
+    ) async throws -> OutgoingEvent {
+        let before = complaint.department ?? ""
+        var owner = complaint.staffID.flatMap(hotel.member)
+        if owner == nil, let last = try await assigner.ledger.history(
+            of: complaint.complaintID, on: context.connection, logger: context.logger)?.entries.last
+        {
+            owner = StaffMember(
+                id: last.staffID, name: last.staffName, role: StaffRole(rawValue: last.role) ?? .agent, departments: [], capacity: 0,
+                active: false)
+        }
+        guard let owner else {
+            throw RejectedEvent("complaint \(complaint.complaintID.lowercasedString) has no owner to keep in its new department \(department)")
+        }
+        let name = hotel.department(department)?.name ?? DefaultRouting.name(of: department)
+        let decision = AssignmentDecision(
+            department: department, member: owner, strategy: Self.ownerKept,
+            explanation: "reclassified from \(before) to \(department) after it was \(state): \(owner.name) keeps it, now in \(name)")
+        context.logger.info("reclassified after it was \(state); owner kept, department moved", metadata: [
+            "assignment.department": "\(department)", "assignment.department.before": "\(before)"])
+        return try await assigner.record(
+            decision, of: complaint, facts: facts, reason: .departmentChanged, escalationLevel: complaint.escalationLevel, cause: event,
+            context: context)
+    }
+
+    /// The strategy of a `department_changed` assignment: nobody was chosen, the owner stays.
+    public static let ownerKept = "owner_kept"
 }
 
 /// `complaints.sla.v1` → on `escalated`, the next person up the hotel's chain, as a new assignment (the

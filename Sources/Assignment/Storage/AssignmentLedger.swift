@@ -186,13 +186,6 @@ public struct AssignmentLedger: Sendable {
             """, logger: logger)
     }
 
-    /// Moves a complaint whose owner stays to another department (a reclassification after it was
-    /// acknowledged): escalations then follow that department's chain. The history is not touched.
-    public func moveDepartment(of id: UUID, to department: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(
-            "UPDATE complaints SET department = \(department), updated_at = now() WHERE complaint_id = \(id)", logger: logger)
-    }
-
     /// Open complaints per staff id at a hotel.
     public func openLoads(hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
         let rows = try await connection.query("""

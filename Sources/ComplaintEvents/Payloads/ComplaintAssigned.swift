@@ -1,7 +1,7 @@
 import Foundation
 
 /// A complaint handed to a department and a person, first after classification and again on
-/// escalation. Repeats category, severity, priority and registration time so the SLA watcher
+/// escalation, on a hand-over, or to a new department its owner keeps (`department_changed`). Repeats category, severity, priority and registration time so the SLA watcher
 /// can start timers from this event alone.
 public struct ComplaintAssigned: EventPayload {
     public static let eventType = "redress.complaint.assigned.v1"
@@ -16,7 +16,8 @@ public struct ComplaintAssigned: EventPayload {
     public var department: String
     public var assignee: Assignee
     /// How the assignee was chosen: `least_loaded`, `round_robin`, `language_skill`, `http`, a fallback
-    /// (`duty_manager_fallback`, `general_manager_fallback`), `escalation` or `hand_over`.
+    /// (`duty_manager_fallback`, `general_manager_fallback`), `escalation`, `hand_over` or `owner_kept` (only the
+    /// department changed).
     public var strategy: String
     public var reason: AssignmentReason
     /// 0 for a normal assignment, 1–3 along the escalation chain.

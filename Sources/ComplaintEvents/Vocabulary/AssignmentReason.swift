@@ -6,4 +6,7 @@ public enum AssignmentReason: String, EventEnum {
     case escalation
     /// A person took it over (a hand-over: they acknowledged it) or re-assigned it by hand.
     case manual
+    /// The owner keeps it, but a newer verdict moved it to another department (reclassified after it was
+    /// acknowledged, escalated, resolved or closed): the assignee is unchanged, the department is new.
+    case departmentChanged = "department_changed"
 }
