@@ -1,4 +1,4 @@
-import Classifier
+@testable import Classifier
 import ComplaintEvents
 import ComplaintPipeline
 import ComplaintStore
@@ -110,6 +110,30 @@ struct ClassifierRetentionTests {
             #expect(purged.guestHistory == 0)
             let classified = try await GuestHistoryLockTests.classify(late, handler: handler, store: store, schema: service.schema)
             #expect(classified.flags.isRepeat, "the guest's complaint 29 days earlier was purged")
+        }
+    }
+
+    /// The purge's batches had no index for their cutoff: each read the whole table of verdicts (or of guest
+    /// history), hourly and once per batch of 500. Migration 0003 adds one on each; the planner must be able
+    /// to use it (sequential scans priced out, so the answer does not depend on the table's size).
+    @Test("the purge's batch queries can use the retention indexes (0003)")
+    func batchesUseIndexes() async throws {
+        let service = RedressService.classifier.isolated()
+        try await withMigratedSchema(of: service) { store, _ in
+            let cutoff = Date().addingTimeInterval(-90 * Self.day)
+            let plans: [(String, PostgresQuery)] = [
+                ("classifications_classified_at", ClassifierRetention.verdictBatch(before: cutoff, limit: 500)),
+                ("guest_history_registered_at", ClassifierRetention.guestHistoryBatch(before: cutoff, limit: 500)),
+            ]
+            for (index, query) in plans {
+                let plan = try await store.write { connection, logger in
+                    try await connection.query("SET LOCAL enable_seqscan = off", logger: logger)
+                    let lines = try await connection.query(PostgresQuery(unsafeSQL: "EXPLAIN " + query.sql, binds: query.binds), logger: logger)
+                        .collect().map { try $0.decode(String.self) }
+                    return (lines.joined(separator: "\n"), [])
+                }
+                #expect(plan.contains(index), "\(plan)")
+            }
         }
     }
 

@@ -103,25 +103,14 @@ public struct ClassifierRetention: Service {
             return (deleted, alongside)
         }
         purged.guestHistory = try await drain { connection, logger in
-            let rows = try await connection.query(
-                """
-                DELETE FROM guest_history WHERE complaint_id IN (
-                    SELECT complaint_id FROM guest_history WHERE registered_at < \(guestCutoff)
-                    LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                RETURNING 1
-                """, logger: logger
-            ).collect()
+            let rows = try await connection.query(Self.guestHistoryBatch(before: guestCutoff, limit: limit), logger: logger).collect()
             return (rows.count, 0)
         }.0
         (purged.classifications, purged.corrections) = try await drain { connection, logger in
             // The verdict rows first, locked (a correction in progress holds its row: skipped), then
             // their corrections, which reference them, then the rows.
-            let doomed = try await connection.query(
-                """
-                SELECT complaint_id FROM classifications WHERE classified_at < \(verdictCutoff)
-                LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                """, logger: logger
-            ).collect().map { try $0.decode(UUID.self) }
+            let doomed = try await connection.query(Self.verdictBatch(before: verdictCutoff, limit: limit), logger: logger)
+                .collect().map { try $0.decode(UUID.self) }
             guard !doomed.isEmpty else { return (0, 0) }
             let corrections = try await connection.query(
                 "DELETE FROM classification_corrections WHERE complaint_id = ANY(\(doomed)) RETURNING 1", logger: logger
@@ -132,5 +121,23 @@ public struct ClassifierRetention: Service {
             return (verdicts, corrections)
         }
         return purged
+    }
+
+    /// Deletes a batch of guest history registered before `cutoff` (found by `guest_history_registered_at`).
+    static func guestHistoryBatch(before cutoff: Date, limit: Int) -> PostgresQuery {
+        """
+        DELETE FROM guest_history WHERE complaint_id IN (
+            SELECT complaint_id FROM guest_history WHERE registered_at < \(cutoff)
+            LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+        RETURNING 1
+        """
+    }
+
+    /// Locks a batch of verdicts unchanged since `cutoff` (found by `classifications_classified_at`).
+    static func verdictBatch(before cutoff: Date, limit: Int) -> PostgresQuery {
+        """
+        SELECT complaint_id FROM classifications WHERE classified_at < \(cutoff)
+        LIMIT \(limit) FOR UPDATE SKIP LOCKED
+        """
     }
 }
