@@ -77,6 +77,10 @@ public struct WorkQueue: Sendable {
 
     /// Claims up to `limit` due pending intents of `kinds`, oldest first, leasing them for `lease` and counting
     /// the attempt, in one statement that commits at once.
+    ///
+    /// Each kind is read on its own from `work_queue_kind_due_idx` (kind, due_at, id), up to its due rows
+    /// only (the clock is read once, so the index bounds the range): another kind's backlog is never walked.
+    /// The status is written out, not bound, so that the partial index matches at planning.
     public func claim(kinds: [String], limit: Int, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> [WorkItem] {
         precondition(limit > 0, "limit must be positive")
         let token = UUID()
@@ -84,12 +88,17 @@ public struct WorkQueue: Sendable {
         let rows = try await connection.query(
             """
             WITH due AS (
-                SELECT id FROM \(unescaped: self.table)
-                WHERE status = \(WorkStatus.pending.rawValue) AND kind = ANY(\(kinds)) AND due_at <= clock_timestamp()
-                  AND (leased_until IS NULL OR leased_until < clock_timestamp())
-                ORDER BY due_at, id
+                SELECT candidate.id FROM unnest(\(kinds)::text[]) AS wanted(kind)
+                CROSS JOIN LATERAL (
+                    SELECT id, due_at FROM \(unescaped: self.table)
+                    WHERE status = 'pending' AND kind = wanted.kind AND due_at <= (SELECT clock_timestamp())
+                      AND (leased_until IS NULL OR leased_until < clock_timestamp())
+                    ORDER BY due_at, id
+                    LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED
+                ) AS candidate
+                ORDER BY candidate.due_at, candidate.id
                 LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
             )
             UPDATE \(unescaped: self.table) AS w
             SET leased_until = clock_timestamp() + make_interval(secs => \(seconds)), lease_token = \(token), attempts = w.attempts + 1
@@ -173,11 +182,21 @@ public struct WorkQueue: Sendable {
     /// compares with: a worker whose own clock ran ahead found an intent due that the claim did not, and
     /// polled in a tight loop until the clocks' difference had passed. Zero or less: one is due now.
     public func timeUntilNextDue(kinds: [String], on connection: PostgresConnection, logger: Logger) async throws -> Duration? {
+        // Per kind, two reads of an index each: the first unleased intent in due order, and when the
+        // leases of the intents being performed now run out (a row is due again at the later of the two).
+        // The status is written out, not bound: the partial indexes must match at planning.
         let rows = try await connection.query(
             """
-            SELECT EXTRACT(EPOCH FROM min(GREATEST(due_at, COALESCE(leased_until, due_at))) - clock_timestamp())::float8
-            FROM \(unescaped: self.table)
-            WHERE status = \(WorkStatus.pending.rawValue) AND kind = ANY(\(kinds))
+            SELECT EXTRACT(EPOCH FROM min(next.at) - clock_timestamp())::float8
+            FROM unnest(\(kinds)::text[]) AS wanted(kind)
+            CROSS JOIN LATERAL (
+                (SELECT due_at AS at FROM \(unescaped: self.table)
+                 WHERE status = 'pending' AND kind = wanted.kind AND leased_until IS NULL
+                 ORDER BY due_at LIMIT 1)
+                UNION ALL
+                (SELECT min(GREATEST(due_at, leased_until)) FROM \(unescaped: self.table)
+                 WHERE status = 'pending' AND kind = wanted.kind AND leased_until IS NOT NULL)
+            ) AS next
             """,
             logger: logger
         ).collect()
