@@ -27,6 +27,8 @@ public struct RecordedComplaint: Sendable, Hashable {
     public var pauses: [ClockPause] = []
     /// When the verdict behind `category` and `severity` was made (the newest one wins).
     var classifiedAt: Date?
+    /// When the assignment behind `department` was made (the newest one wins).
+    var departmentAt: Date?
 
     public init(id: UUID, hotelID: String) {
         self.id = id
@@ -45,8 +47,12 @@ public struct RecordedComplaint: Sendable, Hashable {
     /// An assignment: the department (whose calendar counts business time), and the verdict it carries
     /// when no classification was seen.
     public mutating func record(_ assigned: ComplaintAssigned) {
-        // The first assignment's department, as the watcher keeps it (escalations re-assign within it).
-        department = department ?? assigned.department
+        // The newest assignment's department, as the watcher keeps it (a reclassification its owner keeps
+        // moves the clocks to the new department's calendar; escalations re-assign within it).
+        if departmentAt.map({ assigned.assignedAt > $0 }) ?? true {
+            department = assigned.department
+            departmentAt = assigned.assignedAt
+        }
         if classifiedAt == nil {
             category = assigned.category
             severity = assigned.severity

@@ -6,7 +6,11 @@ import PostgresNIO
 
 /// `complaints.assigned.v1` → the clocks start (from the registration time in the event) and
 /// `timer_started` is announced with both deadlines. Later assignments (escalations, hand-overs) change
-/// nothing, except that while no classification was seen a changed severity or category reschedules.
+/// nothing, except that while no classification was seen a changed severity or category reschedules, and
+/// that a newer assignment naming another department (a reclassification its owner keeps,
+/// `department_changed`) moves the clocks to that department's calendar: when that moves a deadline, the
+/// open ones are recomputed and announced as `rescheduled`. An older assignment read again never moves
+/// them back (the clock keeps when the assignment its department comes from was made).
 /// What staff did before the clocks started (acknowledged at the desk before the assignment reached
 /// the watcher: another topic) is judged as the clocks start: `met`, or `breached` if it was late.
 public struct AssignedClockHandler: EventHandler {
@@ -31,8 +35,13 @@ public struct AssignedClockHandler: EventHandler {
         // A verdict from complaints.classified.v1 is newer than what an assignment repeats.
         let followsAssignment = record.classifiedAt == nil
         let changed = followsAssignment && (record.category != data.category || record.severity != data.severity)
-        guard !wasStarted || changed else { return [] }
-        record.department = record.department ?? data.department
+        let moved = wasStarted && data.department != record.department && record.departmentAt.map { data.assignedAt > $0 } ?? true
+        guard !wasStarted || changed || moved else { return [] }
+        let timersBefore = clockwork.desiredTimers(of: record)
+        if moved || record.department == nil {
+            record.department = data.department
+            record.departmentAt = data.assignedAt
+        }
         if followsAssignment {
             record.category = data.category
             record.severity = data.severity
@@ -42,7 +51,14 @@ public struct AssignedClockHandler: EventHandler {
         try clockwork.requirePolicy(for: record)
         try await clockwork.store.save(record, on: context.connection, logger: context.logger)
         let now = clockwork.clock()
-        if wasStarted { return try await clockwork.reschedule(record, decidedAt: data.assignedAt, now: now, cause: event, context: context) }
+        if wasStarted {
+            // Another department on the same calendar moves no deadline: nothing to announce.
+            guard changed || clockwork.desiredTimers(of: record) != timersBefore else {
+                context.logger.info("department moved; its calendar gives the same deadlines", metadata: ["sla.department": "\(data.department)"])
+                return []
+            }
+            return try await clockwork.reschedule(record, decidedAt: data.assignedAt, now: now, cause: event, context: context)
+        }
         try await clockwork.rearm(record, now: now, context: context)
         guard let (clocks, arithmetic) = clockwork.clocks(of: record) else { return [] }
         let deadline = clocks.acknowledgeDue(arithmetic) ?? clocks.resolveDue(arithmetic) ?? data.registeredAt

@@ -8,7 +8,10 @@ import PostgresNIO
 public struct ClockRecord: Sendable, Hashable {
     public var complaintID: UUID
     public var hotelID: String
+    /// The department whose calendar the clocks run on: the newest assignment's.
     public var department: String?
+    /// When the assignment `department` comes from was made (`nil` on clocks stored before migration 0004).
+    public var departmentAt: Date?
     public var category: ComplaintCategory?
     public var severity: Severity?
     /// When the verdict behind `category` and `severity` was made; `nil` while they come from an assignment.
@@ -94,7 +97,7 @@ public struct ClockStore: Sendable {
     public func clock(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> ClockRecord? {
         let rows = try await connection.query("""
             SELECT hotel_id, department, category, severity, classified_at, registered_at, acknowledged_at, resolve_started_at, resolve_generation,
-                resolved_at, closed_at, pauses::text
+                resolved_at, closed_at, pauses::text, department_at
             FROM clocks WHERE complaint_id = \(id) FOR UPDATE
             """, logger: logger)
         return try await Self.record(id, from: rows)
@@ -108,18 +111,20 @@ public struct ClockStore: Sendable {
             INSERT INTO clocks AS c (complaint_id, hotel_id) VALUES (\(id), \(hotelID))
             ON CONFLICT (complaint_id) DO UPDATE SET hotel_id = c.hotel_id
             RETURNING c.hotel_id, c.department, c.category, c.severity, c.classified_at, c.registered_at, c.acknowledged_at,
-                c.resolve_started_at, c.resolve_generation, c.resolved_at, c.closed_at, c.pauses::text
+                c.resolve_started_at, c.resolve_generation, c.resolved_at, c.closed_at, c.pauses::text, c.department_at
             """, logger: logger)
         return try await Self.record(id, from: rows) ?? ClockRecord(complaintID: id, hotelID: hotelID)
     }
 
     /// The clock in the first row of `rows` (the columns of ``clock(_:on:logger:)``).
     private static func record(_ id: UUID, from rows: PostgresRowSequence) async throws -> ClockRecord? {
-        for try await (hotel, department, category, severity, classified, registered, acknowledged, resolveStarted, generation, resolved, closed, pauses)
-            in rows.decode((String, String?, String?, String?, Date?, Date?, Date?, Date?, Int, Date?, Date?, String).self)
-        {
+        for try await (
+            hotel, department, category, severity, classified, registered, acknowledged, resolveStarted, generation, resolved, closed, pauses,
+            departmentAt
+        ) in rows.decode((String, String?, String?, String?, Date?, Date?, Date?, Date?, Int, Date?, Date?, String, Date?).self) {
             var record = ClockRecord(complaintID: id, hotelID: hotel)
             record.department = department
+            record.departmentAt = departmentAt
             record.category = category.flatMap(ComplaintCategory.init(rawValue:))
             record.severity = severity.flatMap(Severity.init(rawValue:))
             record.classifiedAt = classified
@@ -139,11 +144,12 @@ public struct ClockStore: Sendable {
     public func save(_ record: ClockRecord, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
             INSERT INTO clocks (complaint_id, hotel_id, department, category, severity, classified_at, registered_at, acknowledged_at,
-                resolve_started_at, resolve_generation, resolved_at, closed_at, pauses)
+                resolve_started_at, resolve_generation, resolved_at, closed_at, pauses, department_at)
             VALUES (\(record.complaintID), \(record.hotelID), \(record.department), \(record.category?.rawValue), \(record.severity?.rawValue),
                 \(record.classifiedAt), \(record.registeredAt), \(record.acknowledgedAt), \(record.resolveStartedAt), \(record.resolveGeneration),
-                \(record.resolvedAt), \(record.closedAt), \(Self.encodePauses(record.pauses))::jsonb)
-            ON CONFLICT (complaint_id) DO UPDATE SET department = excluded.department, category = excluded.category,
+                \(record.resolvedAt), \(record.closedAt), \(Self.encodePauses(record.pauses))::jsonb, \(record.departmentAt))
+            ON CONFLICT (complaint_id) DO UPDATE SET department = excluded.department, department_at = excluded.department_at,
+                category = excluded.category,
                 severity = excluded.severity, classified_at = excluded.classified_at, registered_at = excluded.registered_at, acknowledged_at = excluded.acknowledged_at,
                 resolve_started_at = excluded.resolve_started_at, resolve_generation = excluded.resolve_generation,
                 resolved_at = excluded.resolved_at, closed_at = excluded.closed_at, pauses = excluded.pauses, updated_at = now()
