@@ -150,7 +150,7 @@
       channels: {
         front_desk: "前台", phone: "电话", app: "App", wechat: "微信", email: "邮件", review_site: "点评网站", pms: "PMS", other: "其他"
       },
-      reasons: { initial: "首次分派", escalation: "升级分派", manual: "手动分派" },
+      reasons: { initial: "首次分派", escalation: "升级分派", manual: "手动分派", department_changed: "转部门" },
       updateKinds: {
         acknowledged: "已受理", note_added: "添加备注", resolved: "已解决", reopened: "已重开",
         compensation_requested: "申请补偿", compensation_approved: "补偿已批准", compensation_rejected: "补偿被拒",
@@ -277,7 +277,7 @@
       channels: {
         front_desk: "front desk", phone: "phone", app: "app", wechat: "WeChat", email: "email", review_site: "review site", pms: "PMS", other: "other"
       },
-      reasons: { initial: "initial assignment", escalation: "escalation", manual: "reassigned" },
+      reasons: { initial: "initial assignment", escalation: "escalation", manual: "reassigned", department_changed: "moved to another department" },
       updateKinds: {
         acknowledged: "acknowledged", note_added: "note added", resolved: "resolved", reopened: "reopened",
         compensation_requested: "compensation requested", compensation_approved: "compensation approved",
