@@ -2,6 +2,7 @@ import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
 import Foundation
+import Logging
 import NIOCore
 import PostgresNIO
 import Prometheus
@@ -62,6 +63,40 @@ struct BacklogGaugesTests {
             try await client.query(PostgresQuery(unsafeSQL: "DROP TABLE \(tables.schema).outbox"), logger: .complaintTest)
             await #expect(throws: (any Error).self) { try await gauges.sampleOnce(now: sampled.addingTimeInterval(600)) }
             #expect(Self.value("backlog_sampled_timestamp_seconds", schema: tables.schema, in: registry.emitToString()) == 1_800_000_000)
+        }
+    }
+
+    /// Intents of a kind no performer handles (a release renamed it) stayed pending for ever, unseen:
+    /// nothing claims or purges them, and the oldest-overdue gauge pinned at their age.
+    @Test("pending intents of a kind no worker handles: a warning naming kind and count, a gauge, the overdue age left to handled kinds")
+    func unhandledKinds() async throws {
+        try await withRuntimeTables { client, tables in
+            _ = try await client.transaction(logger: .complaintTest) { connection in
+                _ = try await tables.workQueue.enqueue(kind: "email", idempotencyKey: "now", payload: ["to": "guest"], maximumAttempts: 3, on: connection, logger: .complaintTest)
+                for key in ["fax-1", "fax-2"] {
+                    _ = try await tables.workQueue.enqueue(
+                        kind: "fax", idempotencyKey: key, payload: ["to": "desk"], maximumAttempts: 3, dueAt: Date().addingTimeInterval(-3600),
+                        on: connection, logger: .complaintTest)
+                }
+            }
+            let registry = PrometheusCollectorRegistry()
+            let logs = CapturedLogs()
+            let gauges = BacklogGauges(
+                tables: tables, client: client, handledKinds: ["email", "sms"], factory: PrometheusMetricsFactory(registry: registry),
+                logger: Logger(label: "backlog", factory: { _ in logs }))
+            try await gauges.sampleOnce(now: Date().addingTimeInterval(600))
+            try await gauges.sampleOnce(now: Date().addingTimeInterval(600))
+            let exposition = registry.emitToString()
+            #expect(Self.value("work_queue_unhandled_items", schema: tables.schema, in: exposition) == 2)
+            #expect(Self.value("work_queue_pending_items", schema: tables.schema, in: exposition) == 3)
+            let age = try #require(Self.value("work_queue_oldest_overdue_age_seconds", schema: tables.schema, in: exposition))
+            #expect((590...620).contains(age), "the email intent's age, not the fax intents' (\(age))")
+            let warnings = logs.entries.filter { $0.level == .warning }
+            #expect(warnings.count == 1, "one warning for two samples finding the same kinds: \(warnings.map(\.message))")
+            #expect(warnings.first?.metadata["work.kind"] == "fax: 2")
+            // Reported, not deleted.
+            let counts = try await client.withConnection { try await tables.workQueue.counts(on: $0, logger: .complaintTest) }
+            #expect(counts == [.pending: 3])
         }
     }
 }

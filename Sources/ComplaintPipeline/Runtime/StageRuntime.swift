@@ -174,7 +174,9 @@ public struct StageRuntime: Sendable {
                 performer: performer, schema: service.schema, client: client, configuration: workerConfiguration,
                 rounds: RoundReporter(health: health, name: name), logger: logger)))
         }
-        background.append(("backlog gauges", BacklogGauges(tables: RuntimeTables(schema: service.schema), client: client, logger: logger)))
+        background.append(("backlog gauges", BacklogGauges(
+            tables: RuntimeTables(schema: service.schema), client: client,
+            handledKinds: publishes ? workPerformers.flatMap(\.kinds) : nil, logger: logger)))
         background.append(("retention", RetentionService(
             tables: RuntimeTables(schema: service.schema), client: client, configuration: retention, logger: logger)))
         for extra in backgroundServices {
