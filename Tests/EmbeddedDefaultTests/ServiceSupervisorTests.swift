@@ -19,13 +19,16 @@ struct ServiceSupervisorTests {
 
         var pids: [Int32] = []
         try await withRunningServices([supervisor]) {
-            let first = try await withTimeout(.seconds(10)) {
+            let first = try await withTimeout(.seconds(60)) {
                 while supervisor.processIDs["sleeper"] == nil { try await Task.sleep(for: .milliseconds(20)) }
                 return supervisor.processIDs["sleeper"]!
             }
             pids.append(first)
+            // Its PID is known from the spawn on, before the shell has run (or even exec'd): killed then,
+            // it would never log its line. Wait for the line, as for the second's before the shutdown.
+            try await Self.waitForLines("started hello", count: 1, in: log)
             kill(first, SIGKILL)
-            let second = try await withTimeout(.seconds(10)) {
+            let second = try await withTimeout(.seconds(60)) {
                 while true {
                     if let pid = supervisor.processIDs["sleeper"], pid != first { return pid }
                     try await Task.sleep(for: .milliseconds(20))
@@ -33,6 +36,7 @@ struct ServiceSupervisorTests {
             }
             pids.append(second)
             #expect(supervisor.restartCounts["sleeper"] == 1)
+            try await Self.waitForLines("started hello", count: 2, in: log)
         }
         // Graceful shutdown stopped the second child.
         #expect(kill(pids[1], 0) != 0, "the child is gone after shutdown")
@@ -55,17 +59,26 @@ struct ServiceSupervisorTests {
             name: "crashing", executable: "/bin/sh", arguments: ["-c", "exit 1"], environment: [:], logFile: folder.appendingPathComponent("crashing.log").path)
         let supervisor = ServiceSupervisor(children: [child, crashing], stopTimeout: .seconds(5), logger: .kafkaTest)
         try await withRunningServices([supervisor]) {
-            let reason = try await withTimeout(.seconds(10)) {
+            let reason = try await withTimeout(.seconds(60)) {
                 while supervisor.givenUp["refused"] == nil { try await Task.sleep(for: .milliseconds(20)) }
                 return supervisor.givenUp["refused"]!
             }
             #expect(reason.contains("LOG_LEVEL 'warn'"), "\(reason)")
             // Any other failure is still restarted.
-            try await withTimeout(.seconds(10)) {
+            try await withTimeout(.seconds(60)) {
                 while (supervisor.restartCounts["crashing"] ?? 0) < 1 { try await Task.sleep(for: .milliseconds(20)) }
             }
             #expect(supervisor.restartCounts["refused"] == nil && supervisor.processIDs["refused"] == nil)
             #expect(supervisor.givenUp["crashing"] == nil)
+        }
+    }
+
+    /// Waits until the file at `path` holds `count` occurrences of `line` (a child's output, written once it runs).
+    static func waitForLines(_ line: String, count: Int, in path: String) async throws {
+        try await withTimeout(.seconds(60)) {
+            while ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").components(separatedBy: line).count - 1 < count {
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
     }
 
@@ -94,11 +107,14 @@ struct ServiceSupervisorTests {
         }
         let supervisor = ServiceSupervisor(children: children, stopTimeout: .seconds(5), logger: .kafkaTest)
         try await withRunningServices([supervisor]) {
-            try await withTimeout(.seconds(10)) {
+            try await withTimeout(.seconds(60)) {
                 while supervisor.processIDs.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
             }
             #expect(try Self.mode(fresh) == 0o600)
             #expect(try Self.mode(earlier) == 0o600)
+            // Before the shutdown stops them: each has run and logged its line.
+            try await Self.waitForLines("started", count: 1, in: fresh)
+            try await Self.waitForLines("started", count: 1, in: earlier)
         }
         // Appended to, not replaced.
         #expect(try String(contentsOfFile: earlier, encoding: .utf8).hasPrefix("an earlier run\n"))
