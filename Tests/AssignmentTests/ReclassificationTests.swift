@@ -248,6 +248,32 @@ struct ReclassificationTests {
         }
     }
 
+    @Test("end to end: the department move of an acknowledged complaint is published through the outbox, once, with its owner")
+    func departmentMovePublishedThroughTheOutbox() async throws {
+        try await AssignmentHarness.run(organisation: Self.organisation) { harness in
+            let id = UUID()
+            try await harness.publish([try Self.verdict(id, .cleanliness, at: Self.t1)], on: harness.topics.classified)
+            let owner = try #require(try await harness.assigned(1).first?.data.assignee)
+            try await harness.publish([Self.acknowledged(id, by: owner.staffID)], on: harness.topics.updated)
+            // The acknowledgement comes on another topic: the verdict waits until it is applied.
+            #expect(await eventually(timeout: .seconds(30)) {
+                (try? await harness.count("SELECT count(*)::int FROM §.complaints WHERE acknowledged_at IS NOT NULL")) == 1
+            })
+            let newer = try Self.verdict(id, .maintenance, at: Self.t2)
+            var again = newer
+            again.id = UUID()
+            try await harness.publish([newer, again], on: harness.topics.classified)
+            let events = try await harness.assigned(2)
+            #expect(events.map(\.data.reason) == [.initial, .departmentChanged])
+            #expect(events.last?.data.department == "engineering" && events.last?.data.assignee == owner)
+            let read = await eventually(timeout: .seconds(30)) {
+                (try? await harness.count("SELECT count(*)::int FROM §.processed_events")) == 4
+            }
+            #expect(read)
+            #expect(try await harness.count("SELECT count(*)::int FROM §.assignments") == 2, "the repeated verdict moves nothing twice")
+        }
+    }
+
     @Test("end to end: the re-assignment of a reclassified complaint is published like any assignment, once")
     func publishedThroughTheOutbox() async throws {
         try await AssignmentHarness.run(organisation: Self.organisation) { harness in
