@@ -50,11 +50,13 @@ struct ServiceSettingsTests {
         #expect(settings.inboxRetention == nil)
         let sized = try await ServiceSettings.load(
             for: .notifier,
-            environment: ["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/redress", "DATABASE_POOL_SIZE": "12", "INBOX_RETENTION_DAYS": "30"],
+            environment: ["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/redress", "DATABASE_POOL_SIZE": "12", "INBOX_RETENTION_DAYS": "30",
+                          "OUTBOX_LEASE_SECONDS": "25"],
             configurationFile: "/nonexistent/redress.json")
         #expect(sized.databasePoolSize == 12)
         #expect(sized.inboxRetention == .seconds(30 * 86_400))
         #expect(sized.topicPrefix == "")
+        #expect(sized.outboxLease == .seconds(25))
     }
 
     @Test("a number in the JSON file is read; a text that is not a number is refused, naming the setting")
@@ -89,6 +91,10 @@ struct ServiceSettingsTests {
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_POOL_SIZE": " 50"], "DATABASE_POOL_SIZE ' 50' is not a whole number"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "SHUTDOWN_TIMEOUT_SECONDS": "25s"], "SHUTDOWN_TIMEOUT_SECONDS '25s' is not a whole number"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "OUTBOX_LEASE_SECONDS": "90s"], "OUTBOX_LEASE_SECONDS '90s' is not a whole number"),
+        // A 0.8 s message timeout for every message the producer sends: a leader election fails them all.
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "OUTBOX_LEASE_SECONDS": "2"], "OUTBOX_LEASE_SECONDS 2 is below 25: a publish may take half the lease"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "OUTBOX_LEASE_SECONDS": "24"], "OUTBOX_LEASE_SECONDS 24 is below 25"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "OUTBOX_LEASE_SECONDS": "601"], "OUTBOX_LEASE_SECONDS 601 is not between 25 and 600"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "ACCESS_RATE_PER_SECOND": "1e3"], "ACCESS_RATE_PER_SECOND '1e3' is not a whole number"),
         // A revoked key would work for a day.
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "ACCESS_KEY_CACHE_SECONDS": "86400"], "ACCESS_KEY_CACHE_SECONDS 86400 is not between 0 and 300"),

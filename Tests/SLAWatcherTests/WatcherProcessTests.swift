@@ -59,8 +59,9 @@ struct WatcherProcessTests {
             let environment = [
                 "KAFKA_BROKERS": kafka.bootstrapServers.joined(separator: ","), "DATABASE_URL": databaseURL,
                 "SLA_POLICY_FILE": policyPath, "REDRESS_HOME": Self.packageRoot, "KAFKA_SESSION_TIMEOUT_MS": "6000", "LOG_LEVEL": "info",
-                // The rows the killed replica was publishing are taken over after 5 s rather than a minute.
-                "OUTBOX_LEASE_SECONDS": "5", "KAFKA_TOPIC_PREFIX": prefix,
+                // The rows the killed replica was publishing are taken over after 25 s (the shortest lease
+                // allowed) rather than a minute.
+                "OUTBOX_LEASE_SECONDS": "25", "KAFKA_TOPIC_PREFIX": prefix,
             ]
             func replica() throws -> ChildProcess {
                 try ChildProcess(executable, environment: environment.merging(["HTTP_PORT": "\(try unusedLoopbackPort())", "HTTP_HOST": "127.0.0.1"]) { $1 })

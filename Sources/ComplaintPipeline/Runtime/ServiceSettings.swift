@@ -24,7 +24,7 @@ import SystemPackage
 /// | `database.timeout.ms` | `DATABASE_TIMEOUT_MS` | `5000` (each statement of an HTTP request, the server cancelling it; then 503) |
 /// | `kafka.topic.prefix` | `KAFKA_TOPIC_PREFIX` | none; `staging.` makes the service read and write `staging.complaints.received.v1` and so on, with consumer group `staging.<executable>`: several environments on one cluster |
 /// | `database.pool.size` | `DATABASE_POOL_SIZE` | `20` connections per process at most, 10 at least (every replica of every service counts against the server's `max_connections`) |
-/// | `outbox.lease.seconds` | `OUTBOX_LEASE_SECONDS` | `60`: how long outbox rows a killed replica was publishing wait before another replica publishes them (a publish may take half of it) |
+/// | `outbox.lease.seconds` | `OUTBOX_LEASE_SECONDS` | `60`: how long outbox rows a killed replica was publishing wait before another replica publishes them (a publish may take half of it), 25…600: the producer's message timeout is 4/5 of the publish's, at least 10 s |
 /// | `inbox.retention.days` | `INBOX_RETENTION_DAYS` | `9`: how long the inbox remembers a processed event (and sent outbox rows and settled intents stay); at least the input topics' `retention.ms` + `segment.ms` (`redress topics`: 7 + 1 days), since a group whose offsets expired reads again from the earliest message; older messages are passed over unapplied |
 public struct ServiceSettings: Sendable, Hashable {
     public var kafkaBrokers: [String]
@@ -65,6 +65,14 @@ public struct ServiceSettings: Sendable, Hashable {
         public init(description: String) {
             self.description = description
         }
+    }
+
+    /// The shortest `OUTBOX_LEASE_SECONDS` that leaves the producer's `message.timeout.ms` at least
+    /// ``OutboxRelay/Configuration/minimumProducerMessageTimeout`` (25: a 12.5 s publish, a 10 s message timeout).
+    static var minimumOutboxLeaseSeconds: Int {
+        (1...600).first {
+            OutboxRelay.Configuration().leasing(.seconds($0)).producerMessageTimeout >= OutboxRelay.Configuration.minimumProducerMessageTimeout
+        } ?? 600
     }
 
     /// The reader behind ``load(for:environment:configurationFile:)`` (environment, then JSON file), for a
@@ -136,8 +144,14 @@ public struct ServiceSettings: Sendable, Hashable {
         )
         settings.kafkaProperties = kafkaProperties
         if let lease = try config.wholeNumber(forKey: "outbox.lease.seconds") {
-            guard (2...600).contains(lease) else {
-                throw Invalid(description: "OUTBOX_LEASE_SECONDS \(lease) is not between 2 and 600")
+            let minimum = Self.minimumOutboxLeaseSeconds
+            guard lease >= minimum else {
+                throw Invalid(description: "OUTBOX_LEASE_SECONDS \(lease) is below \(minimum): a publish may take half the lease and the "
+                    + "producer gives up on a message at 4/5 of that, so a shorter lease fails every message, relayed or dead-lettered, "
+                    + "in under 10 s, sooner than a broker's leader election")
+            }
+            guard lease <= 600 else {
+                throw Invalid(description: "OUTBOX_LEASE_SECONDS \(lease) is not between \(minimum) and 600")
             }
             settings.outboxLease = .seconds(lease)
         }

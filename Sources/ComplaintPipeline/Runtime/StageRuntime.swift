@@ -113,10 +113,7 @@ public struct StageRuntime: Sendable {
         let inputs = self.inputs.map { $0.prefixed(prefix) }
         let deadLetterTopic = prefix + self.deadLetterTopic
         relayConfiguration.topicPrefix = prefix
-        if let lease = settings.outboxLease {
-            relayConfiguration.lease = lease
-            relayConfiguration.publishTimeout = min(relayConfiguration.publishTimeout, lease / 2)
-        }
+        if let lease = settings.outboxLease { relayConfiguration = relayConfiguration.leasing(lease) }
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBrokers, clientID: "\(service.executable)-producer")
         // librdkafka gives up on each message before the relay stops waiting for it; the relay's rounds ride out an outage.
         producerConfiguration.messageTimeout = min(producerConfiguration.messageTimeout, relayConfiguration.producerMessageTimeout)
@@ -292,6 +289,22 @@ public struct AccessConfiguration: Sendable, Hashable {
 /// `/health/ready`'s reason when migrations are pending or a background service stopped.
 struct StageNotReady: Error, CustomStringConvertible {
     var description: String
+}
+
+extension OutboxRelay.Configuration {
+    /// The shortest `message.timeout.ms` an `OUTBOX_LEASE_SECONDS` may give the stage's producer: a
+    /// broker's leader election takes a few seconds, and every message (relay rows and dead letters
+    /// alike) given up during one would be retried, the idempotent producer bumping its epoch each time.
+    static let minimumProducerMessageTimeout: Duration = .seconds(10)
+
+    /// This configuration with its rows leased for `lease`: a publish may take half of it (at most the
+    /// default), and the producer's message timeout follows (``producerMessageTimeout``).
+    func leasing(_ lease: Duration) -> Self {
+        var configuration = self
+        configuration.lease = lease
+        configuration.publishTimeout = min(configuration.publishTimeout, lease / 2)
+        return configuration
+    }
 }
 
 /// librdkafka properties that only consumers accept.
