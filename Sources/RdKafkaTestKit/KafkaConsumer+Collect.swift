@@ -2,8 +2,10 @@ import RdKafka
 
 extension KafkaConsumer {
     /// Reads `count` messages (optionally storing each offset as a processed message would), or throws
-    /// ``TestTimeoutError`` after `timeout`.
-    public func collect(_ count: Int, storingOffsets: Bool = true, timeout: Duration = .seconds(30)) async throws -> [KafkaConsumerMessage] {
+    /// ``TestTimeoutError`` after `timeout`. The default is generous: the wait includes joining a fresh
+    /// group, which took the mock coordinator over 30 s late in a loaded CI run; a passing read returns
+    /// as soon as it has the messages.
+    public func collect(_ count: Int, storingOffsets: Bool = true, timeout: Duration = .seconds(90)) async throws -> [KafkaConsumerMessage] {
         guard count > 0 else { return [] }
         return try await withTimeout(timeout) {
             var received: [KafkaConsumerMessage] = []
@@ -17,8 +19,9 @@ extension KafkaConsumer {
         }
     }
 
-    /// Waits until the group coordinator assigned this consumer at least one partition.
-    public func waitForAssignment(timeout: Duration = .seconds(30)) async throws {
+    /// Waits until the group coordinator assigned this consumer at least one partition (as long as
+    /// ``collect(_:storingOffsets:timeout:)`` for the same reason).
+    public func waitForAssignment(timeout: Duration = .seconds(90)) async throws {
         // It would otherwise join its group only at its first read.
         try subscribe()
         try await withTimeout(timeout) {

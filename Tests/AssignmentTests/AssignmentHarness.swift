@@ -107,7 +107,7 @@ struct AssignmentHarness: Sendable {
     }
 
     /// The first `count` assignments published, from the beginning of the topic.
-    func assigned(_ count: Int, timeout: Duration = .seconds(30)) async throws -> [EventEnvelope<ComplaintAssigned>] {
+    func assigned(_ count: Int, timeout: Duration = .seconds(90)) async throws -> [EventEnvelope<ComplaintAssigned>] {
         let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topics.assigned.name]), logger: kafka.logger)
         let messages = try await withRunningServices([consumer]) { try await consumer.collect(count, timeout: timeout) }
         return try messages.map { try topics.assigned.decode(Array($0.value.readableBytesView)) }

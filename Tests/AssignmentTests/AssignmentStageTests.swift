@@ -64,7 +64,7 @@ struct AssignmentStageTests {
                     change: .resolved(Resolution(text: "Room cleaned again", rootCause: "housekeeping_miss", isFirstContact: true)),
                     occurredAt: Date(), actor: EventActor(id: "\(Self.a)-HK-2", role: .staff), statusAfter: .resolved))
             try await harness.publish([resolved], on: harness.topics.updated)
-            let freed = try await eventually(timeout: .seconds(30)) {
+            let freed = try await eventually {
                 try await harness.count("SELECT count(*)::int FROM §.complaints WHERE status = 'resolved'") == 1
             }
             #expect(freed)

@@ -81,7 +81,7 @@ struct EarlyWarningTests {
 
             let consumer = try KafkaConsumer(
                 configuration: harness.kafka.consumerConfiguration(topics: [harness.topics.alerts.name]), logger: harness.kafka.logger)
-            let messages = try await withRunningServices([consumer]) { try await consumer.collect(7, timeout: .seconds(30)) }
+            let messages = try await withRunningServices([consumer]) { try await consumer.collect(7) }
             let events = try messages.map { try harness.topics.alerts.decode(Array($0.value.readableBytesView)) }
             let spike = events.filter { $0.data.kind == .categorySpike }
             #expect(spike.map(\.data.state) == [.raised, .cleared])

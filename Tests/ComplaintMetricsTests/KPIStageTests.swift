@@ -191,7 +191,7 @@ struct KPIStageTests {
             try await harness.publish([story])
             try await harness.waitForApplied(Self.eventCount([story]))
             let consumer = try KafkaConsumer(configuration: harness.kafka.consumerConfiguration(topics: [harness.deadLetters]), logger: harness.kafka.logger)
-            let letters = try await withRunningServices([consumer]) { try await consumer.collect(2, timeout: .seconds(30)) }
+            let letters = try await withRunningServices([consumer]) { try await consumer.collect(2) }
             let records = try letters.map { try Topics.deadLetter.decode(Array($0.value.readableBytesView)).data }
             #expect(records.count == 2)
             #expect(records.allSatisfy { $0.sourceTopic == harness.topics.received.name && $0.service == "metrics" })

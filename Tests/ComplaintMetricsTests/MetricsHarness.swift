@@ -127,7 +127,7 @@ struct MetricsHarness: Sendable {
 
     /// Waits until the stage applied `count` distinct events.
     func waitForApplied(_ count: Int) async throws {
-        let done = try await eventually(timeout: .seconds(30)) { try await applied() >= count }
+        let done = try await eventually { try await applied() >= count }
         if !done { throw HarnessError(description: "applied \(try await applied()) of \(count) events") }
     }
 }

@@ -62,7 +62,7 @@ struct PrometheusTests {
                 #"redress_kpi_net_promoter_score{hotel="SHA-PD01"} 100"#,
             ]
             var exposition = ""
-            _ = await eventually(timeout: .seconds(20)) {
+            _ = await eventually {
                 exposition = (try? await harness.get("/v1/metrics").body) ?? ""
                 return expected.allSatisfy { exposition.contains($0) }
             }

@@ -60,15 +60,16 @@ struct EventPipelineServiceTests {
                 }
                 if first {
                     // Each partition's first event waits for the other's: side by side, both arrive;
-                    // one lane after the other, this wait runs out and `most` stays 1.
-                    _ = await eventually(timeout: .seconds(10)) { running.withLock { $0.arrived.count == 2 } }
+                    // one lane after the other, this wait runs out and `most` stays 1. Generous: the
+                    // second lane's first event may come seconds later on a loaded machine.
+                    _ = await eventually { running.withLock { $0.arrived.count == 2 } }
                 }
                 running.withLock { $0.now -= 1 }
             }
             // Batches of 4: lanes outlive them.
             let stage = try world.stage(handler) { $0.maximumBatchSize = 4 }
             try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
-                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 60 }
+                let processed = try await eventually(timeout: .seconds(90)) { try await world.processedCount == 60 }
                 #expect(processed)
             }
             #expect(running.withLock { $0.most } == 2)
@@ -116,9 +117,9 @@ struct EventPipelineServiceTests {
             }
             let stage = try world.stage(handler, configure: configure)
             try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
-                #expect(await eventually(timeout: .seconds(30)) { failures.withLock { $0 >= 3 } })
+                #expect(await eventually { failures.withLock { $0 >= 3 } })
                 try await world.publish(others, partition: 1)
-                let applied = try await eventually(timeout: .seconds(30)) {
+                let applied = try await eventually {
                     for event in others where try await world.effects(of: event.id) != 1 { return false }
                     return true
                 }
@@ -262,7 +263,7 @@ struct EventPipelineServiceTests {
             }
             let stage = try world.stage(flaky)
             try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
-                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 1 }
+                let processed = try await eventually { try await world.processedCount == 1 }
                 #expect(processed)
             }
             #expect(attempts.count == 7)

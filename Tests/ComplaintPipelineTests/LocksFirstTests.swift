@@ -41,7 +41,7 @@ struct LocksFirstTests {
             }
             let stage = try world.stage(input: StageInput(world.input, handler, lockingFirst: locks))
             try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
-                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 16 }
+                let processed = try await eventually { try await world.processedCount == 16 }
                 #expect(processed)
             }
             let calls = acquired.withLock { $0 }
@@ -81,7 +81,7 @@ struct LocksFirstTests {
             hooks.fellBack = { origins in fellBack.withLock { $0.append(origins.map(\.offset)) } }
             let stage = try world.stage(input: StageInput(world.input, preparing: handler), crashPoints: hooks)
             try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
-                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 12 }
+                let processed = try await eventually { try await world.processedCount == 12 }
                 #expect(processed)
             }
             // The shared attempt holding the failure really fell back …

@@ -135,14 +135,14 @@ struct OutboxRelayTests {
             // A row from before the start: once the relay's first round has published it, the relay waits.
             try await Self.enqueue(keys: ["complaint-early"], perKey: 1, topic: topic, outbox: tables.outbox, client: client)
             try await withRunningServices([producer, relay]) {
-                let firstRound = try await eventually(timeout: .seconds(15)) { try await Self.unsent(tables.outbox, client: client) == 0 }
-                let listening = try await eventually(timeout: .seconds(15)) {
+                let firstRound = try await eventually { try await Self.unsent(tables.outbox, client: client) == 0 }
+                let listening = try await eventually {
                     try await client.scalar(
                         "SELECT count(*)::int FROM pg_stat_activity WHERE query ILIKE \("LISTEN %\(tables.outbox.notificationChannel)%")", as: Int.self) > 0
                 }
                 try #require(firstRound && listening)
                 try await Self.enqueue(keys: ["complaint-x"], perKey: 1, topic: topic, outbox: tables.outbox, client: client)
-                let drained = try await eventually(timeout: .seconds(15)) { try await Self.unsent(tables.outbox, client: client) == 0 }
+                let drained = try await eventually { try await Self.unsent(tables.outbox, client: client) == 0 }
                 #expect(drained)
             }
         }

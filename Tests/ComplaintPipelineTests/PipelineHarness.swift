@@ -152,7 +152,7 @@ struct PipelineWorld: Sendable {
     }
 
     /// Reads `count` messages of `topic` with a fresh group.
-    func read(_ count: Int, from topic: String, timeout: Duration = .seconds(30)) async throws -> [KafkaConsumerMessage] {
+    func read(_ count: Int, from topic: String, timeout: Duration = .seconds(90)) async throws -> [KafkaConsumerMessage] {
         let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topic]), logger: kafka.logger)
         return try await withRunningServices([consumer]) { try await consumer.collect(count, timeout: timeout) }
     }

@@ -53,7 +53,7 @@ struct SharedTransactionTests {
             hooks.settled = { _, outcome in outcomes.append(outcome) }
             let stage = try world.stage(handler, crashPoints: hooks) { $0.maximumEventsPerTransaction = 8 }
             try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
-                let settled = await eventually(timeout: .seconds(30)) { outcomes.all.count == 41 }
+                let settled = await eventually { outcomes.all.count == 41 }
                 #expect(settled)
             }
             #expect(outcomes.all.filter { $0 == .applied }.count == 40)
@@ -81,7 +81,7 @@ struct SharedTransactionTests {
                     if !optOut { configuration.maximumEventsPerTransaction = 1 }
                 }
                 try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
-                    let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 12 }
+                    let processed = try await eventually { try await world.processedCount == 12 }
                     #expect(processed)
                 }
                 let transactions = try await Self.transactions(in: world, of: events)
@@ -109,9 +109,9 @@ struct SharedTransactionTests {
             hooks.fellBack = { origins in fallbacks.withLock { $0.append(origins.map(\.offset)) } }
             let stage = try world.stage(handler, crashPoints: hooks)
             let deadLetters = try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
-                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 11 }
+                let processed = try await eventually { try await world.processedCount == 11 }
                 #expect(processed)
-                return try await world.read(1, from: world.deadLetterTopic, timeout: .seconds(30))
+                return try await world.read(1, from: world.deadLetterTopic)
             }
             let letter = try #require(deadLetters.first)
             #expect(letter.headers.first(named: DeadLetterHeaders.reason)?.contains("is not ours") == true)
@@ -160,9 +160,9 @@ struct SharedTransactionTests {
             hooks.fellBack = { origins in fallbacks.withLock { $0.append(origins.map(\.offset)) } }
             let stage = try world.stage(input: input, crashPoints: hooks)
             try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
-                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 23 }
+                let processed = try await eventually { try await world.processedCount == 23 }
                 #expect(processed)
-                let dead = try await world.read(1, from: world.deadLetterTopic, timeout: .seconds(30))
+                let dead = try await world.read(1, from: world.deadLetterTopic)
                 #expect(dead.first?.headers.first(named: DeadLetterHeaders.sourceOffset) == "7")
             }
             // Every shared transaction locked one hotel; at least one held several events.
@@ -211,7 +211,7 @@ struct SharedTransactionTests {
 
             let restarted = try world.stage(world.handler)
             try await withRunningServices([restarted.producer, restarted.consumer, restarted.pipeline]) {
-                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 10 }
+                let processed = try await eventually { try await world.processedCount == 10 }
                 #expect(processed)
             }
             for event in events { #expect(try await world.effects(of: event.id) == 1) }
@@ -228,7 +228,7 @@ struct SharedTransactionTests {
             let earlier = PreparingRecorder(inner: world.handler)
             let first = try world.stage(input: StageInput(world.input, preparing: earlier))
             try await withRunningServices([first.producer, first.consumer, first.pipeline]) {
-                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 8 }
+                let processed = try await eventually { try await world.processedCount == 8 }
                 #expect(processed)
             }
             try await world.publish(events, partition: 0)
@@ -237,10 +237,10 @@ struct SharedTransactionTests {
             let recorder = PreparingRecorder(inner: inner)
             let second = try world.stage(input: StageInput(world.input, preparing: recorder))
             try await withRunningServices([second.producer, second.consumer, second.pipeline]) {
-                let processed = try await eventually(timeout: .seconds(30)) { try await world.processedCount == 20 }
+                let processed = try await eventually { try await world.processedCount == 20 }
                 #expect(processed)
                 // The second run also reads the first eight again: wait until all 28 are behind it.
-                let all = await eventually(timeout: .seconds(30)) { recorder.preparedCount == 12 }
+                let all = await eventually { recorder.preparedCount == 12 }
                 #expect(all)
             }
             #expect(recorder.prepared == events[8...].map(\.id), "only the new ones, each once, in order")

@@ -100,7 +100,7 @@ extension RedressUpTests {
             try #require(assigned, "\(id) was never assigned: \(classified)")
             #expect(classified["category"] as? String != nil && classified["severity"] as? String != nil)
             // Staff acknowledge (the clock has started: the SLA watcher saw the assignment) and resolve.
-            #expect(await eventually(timeout: .seconds(30)) { await Self.slaKinds(of: id, brokers: brokers).contains("timer_started") })
+            #expect(await eventually { await Self.slaKinds(of: id, brokers: brokers).contains("timer_started") })
             #expect(try await plainRequest(.POST, intake + "/v1/complaints/\(id)/acknowledge", key: admin).status == 200)
             let resolved = try await plainRequest(.POST, intake + "/v1/complaints/\(id)/resolve", key: admin, body: """
                 {"text":"Engineering fixed it and the guest confirmed.","rootCause":"hvac_failure","firstContact":true}
@@ -145,7 +145,7 @@ extension RedressUpTests {
         #expect(!today.isEmpty)
         for hotel in ["SHA-PD01", "LON-KX02"] {
             var totals: [String: Any] = [:]
-            let counted = await eventually(timeout: .seconds(30)) {
+            let counted = await eventually {
                 let reply = try? await plainRequest(.GET, metrics + "/v1/kpis?hotel=\(hotel)&from=\(yesterday)&to=\(tomorrow)", key: admin)
                 totals = reply?.json["totals"] as? [String: Any] ?? [:]
                 let acknowledged = totals["acknowledgeSLA"] as? [String: Any]

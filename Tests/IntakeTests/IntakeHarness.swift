@@ -106,7 +106,7 @@ struct IntakeHarness: Sendable {
     }
 
     /// Consumes `count` messages of `topic` from the beginning.
-    func consume(_ topic: String, count: Int, timeout: Duration = .seconds(30)) async throws -> [KafkaConsumerMessage] {
+    func consume(_ topic: String, count: Int, timeout: Duration = .seconds(90)) async throws -> [KafkaConsumerMessage] {
         let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topic]), logger: kafka.logger)
         return try await withRunningServices([consumer]) { try await consumer.collect(count, timeout: timeout) }
     }

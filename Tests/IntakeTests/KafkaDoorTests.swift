@@ -44,7 +44,7 @@ struct KafkaDoorTests {
             #expect(reasons.contains("data.guest.roomNumber: longer than 16 characters"), "\(reasons)")
             #expect(reasons.contains { $0.contains("hotelid") }, "\(reasons)")
 
-            let registered = await eventually(timeout: .seconds(20)) { (try? await harness.complaintCount(externalID: externalID)) == 1 }
+            let registered = await eventually { (try? await harness.complaintCount(externalID: externalID)) == 1 }
             #expect(registered)
             let received = try await harness.consume(harness.topics.received.name, count: 1)
             #expect(try harness.topics.received.decode(Array(received[0].value.readableBytesView)).data.externalID == externalID)
@@ -67,14 +67,14 @@ struct KafkaDoorTests {
             try await withRunningServices([producer]) {
                 _ = try await producer.sendAndAwait(KafkaProducerMessage(
                     topic: harness.topics.classified.name, key: ByteBuffer(string: id), value: ByteBuffer(bytes: try harness.topics.classified.encode(classified))))
-                let wasClassified = try await eventually(timeout: .seconds(20)) {
+                let wasClassified = try await eventually {
                     try await harness.request(.GET, "/v1/complaints/\(id)", key: harness.admin).json["status"] as? String == "classified"
                 }
                 #expect(wasClassified)
                 _ = try await producer.sendAndAwait(KafkaProducerMessage(
                     topic: harness.topics.assigned.name, key: ByteBuffer(string: id), value: ByteBuffer(bytes: try harness.topics.assigned.encode(assigned))))
             }
-            let wasAssigned = try await eventually(timeout: .seconds(20)) {
+            let wasAssigned = try await eventually {
                 try await harness.request(.GET, "/v1/complaints/\(id)", key: harness.admin).json["status"] as? String == "assigned"
             }
             #expect(wasAssigned)

@@ -174,7 +174,7 @@ struct NotifierStageTests {
 
                         // One receipt per notification, all delivered, on notifications.delivered.v1.
                         let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [stageTopics.notifications.name]), logger: kafka.logger)
-                        let messages = try await withRunningServices([consumer]) { try await consumer.collect(6, timeout: .seconds(30)) }
+                        let messages = try await withRunningServices([consumer]) { try await consumer.collect(6) }
                         let receipts = try messages.map { try stageTopics.notifications.decode(Array($0.value.readableBytesView)).data }
                         #expect(receipts.count == 6)
                         #expect(receipts.allSatisfy { $0.kind == .delivered && $0.complaintID == complaintID })

@@ -21,7 +21,7 @@ struct ConsumerGroupTests {
         }
     }
 
-    static func waitUntil(_ timeout: Duration = .seconds(30), _ condition: @escaping @Sendable () -> Bool) async throws {
+    static func waitUntil(_ timeout: Duration = .seconds(90), _ condition: @escaping @Sendable () -> Bool) async throws {
         try await withTimeout(timeout) {
             while !condition() { try await Task.sleep(for: .milliseconds(50)) }
         }

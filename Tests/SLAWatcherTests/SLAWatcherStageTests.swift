@@ -40,7 +40,7 @@ struct SLAWatcherStageTests {
         }
 
         /// The first `count` clock events, from the beginning.
-        func sla(_ count: Int, timeout: Duration = .seconds(30)) async throws -> [EventEnvelope<ComplaintSLAEvent>] {
+        func sla(_ count: Int, timeout: Duration = .seconds(90)) async throws -> [EventEnvelope<ComplaintSLAEvent>] {
             let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topics.sla.name]), logger: kafka.logger)
             let messages = try await withRunningServices([consumer]) { try await consumer.collect(count, timeout: timeout) }
             return try messages.map { try topics.sla.decode(Array($0.value.readableBytesView)) }
