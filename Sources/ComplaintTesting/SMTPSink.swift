@@ -76,7 +76,9 @@ public final class SMTPSink: Sendable {
         self.folder = mail
         self.certificate = certificate
         let process = self.process
-        guard await eventually(timeout: .seconds(20), { process.output.contains("READY") }) else {
+        // Python's start may take seconds on a loaded machine; a sink that exited is not waited for.
+        _ = await eventually { process.output.contains("READY") || !process.isRunning }
+        guard process.output.contains("READY") else {
             let output = process.output
             process.stop()
             throw SinkDidNotStart(output: output)

@@ -15,7 +15,9 @@ struct DispatcherTests {
     ]
     static let department = Department(code: "housekeeping", name: "Housekeeping", categories: [.cleanliness])
 
-    static func ask(_ path: String, timeout: Int = 2000, router: Router<BasicRequestContext>) async throws -> DispatcherAnswer {
+    /// `timeout` in milliseconds; the default is for answers expected in time, generous like the failing
+    /// cases' (a loaded machine may hold the test's threads for seconds).
+    static func ask(_ path: String, timeout: Int = 10_000, router: Router<BasicRequestContext>) async throws -> DispatcherAnswer {
         try await withLoopbackServer(router) { base in
             let client = DispatcherClient(
                 settings: DispatcherSettings(url: base + path, timeoutMilliseconds: timeout), logger: Logger(label: "dispatcher-tests"))

@@ -25,7 +25,8 @@ struct BoundedExchangeTests {
         return router
     }
 
-    static func post(_ url: String, timeout: Duration = .seconds(5), maximum: Int = 1024) async throws -> BoundedAnswer {
+    /// The default deadline is for answers expected in time: generous, since it is not what those cases test.
+    static func post(_ url: String, timeout: Duration = .seconds(30), maximum: Int = 1024) async throws -> BoundedAnswer {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         return try await HTTPClient.shared.boundedExchange(request, timeout: timeout, maximumBodySize: maximum, logger: .complaintTest)
