@@ -79,10 +79,14 @@ struct ProcessedEventsTests {
                         try await inbox.markProcessed(eventID: eventID, topic: "t", on: connection, logger: .test)
                     }
                 }
-                // The second is waiting on the first's row lock before the first ends.
-                let blocked = try await eventually(timeout: .seconds(15)) {
+                // The second is waiting on the first's row lock before the first ends (its own statement:
+                // tests running beside this one may wait for locks of their own in the same database).
+                let blocked = try await eventually {
                     try await client.scalar(
-                        "SELECT count(*)::int FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()", as: Int.self) > 0
+                        """
+                        SELECT count(*)::int FROM pg_stat_activity
+                        WHERE wait_event_type = 'Lock' AND datname = current_database() AND query LIKE \("%\(tables.schema).processed_events%")
+                        """, as: Int.self) > 0
                 }
                 #expect(blocked)
                 try await first.query(firstCommits ? "COMMIT" : "ROLLBACK", logger: .test)

@@ -267,6 +267,12 @@ struct EmbeddedPostgresTests {
         other.currentDirectoryURL = URL(fileURLWithPath: root)
         try other.run()
         defer { other.terminate() }
+        // Until it has exec'd, its PID is a copy of this test runner, not a postgres: the lock would be
+        // stale for the wrong reason.
+        let execd = await eventually {
+            (try? String(contentsOfFile: "/proc/\(other.processIdentifier)/comm", encoding: .utf8))?.hasPrefix("postgres") == true
+        }
+        try #require(execd, "the impostor never ran as postgres")
         let lockFile = root + "/data/postmaster.pid"
         try "\(other.processIdentifier)\n\(root)/data\n".write(toFile: lockFile, atomically: true, encoding: .utf8)
         try await withEmbeddedPostgres(configuration: configuration, logger: .complaintTest) { server async throws in
