@@ -124,20 +124,23 @@ struct StageRuntimeTests {
             let ready = try await eventually(timeout: .seconds(60)) { try await Self.get("\(base)/health/ready").status == 200 }
             #expect(ready, "readiness waited for a Kafka topic")
             let dependencies = try await Self.get("\(base)/health/dependencies")
-            #expect(dependencies.status == 503 && dependencies.body.contains(deadLetters), "\(dependencies)")
+            // Named by its check; which topic is in the log, not in an answer to anyone on the port.
+            #expect(dependencies.status == 503 && dependencies.body.contains("topics") && !dependencies.body.contains(deadLetters), "\(dependencies)")
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
         try await withClient(database) { client in try await dropSchema(schema, client: client) }
     }
 
-    @Test("a topic the stage needs that the cluster lacks keeps it not ready, naming the topic, until it is created")
+    @Test("a topic the stage needs that the cluster lacks keeps it not ready (the log naming the topic) until it is created")
     func missingTopicIsNotReady() async throws {
         let kafka = try KafkaTestEnvironment()
         let database = try await TestDatabase.shared.configuration()
         let port = Mutex(0)
         var (runtime, service, _, _) = try await Self.stage(kafka, database: database)
         runtime.onServerRunning = { value in port.withLock { $0 = value } }
+        let logs = CapturedLogs()
+        runtime.logger = Logger(label: "stage", factory: { _ in logs })
         let schema = service.schema
         // Not created yet: with auto-creation off (a real cluster's setting), nothing would create it.
         let deadLetters = "deadletter-\(UUID().uuidString.lowercased())"
@@ -153,9 +156,11 @@ struct StageRuntimeTests {
             var answer = (status: 0, body: "")
             let named = try await eventually(timeout: .seconds(30)) {
                 answer = try await Self.get("\(base)/health/ready")
-                return answer.status == 503 && answer.body.contains(deadLetters)
+                return answer.status == 503 && answer.body.contains("topics")
             }
             #expect(named, "\(answer)")
+            #expect(!answer.body.contains(deadLetters), "\(answer)")
+            #expect(logs.entries.contains { $0.level == .warning && ($0.metadata["error"] ?? "").contains("missing topics: \(deadLetters)") })
             try await kafka.createTopic(deadLetters, partitions: 1)
             let ready = try await eventually(timeout: .seconds(60)) { try await Self.get("\(base)/health/ready").status == 200 }
             #expect(ready)

@@ -2,6 +2,7 @@ import Access
 import ComplaintStore
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import Prometheus
 import Synchronization
@@ -26,7 +27,10 @@ struct HealthStatus: Codable, Sendable {
 ///
 /// - `GET /health/live` — 200 while the process runs (restart me if this fails);
 /// - `GET /health/ready` — 200 when every ``ReadinessCheck`` of `readiness` passes within `timeout`,
-///   else 503 with an RFC 9457 problem+json naming the failing dependency (send me no work);
+///   else 503 with an RFC 9457 problem+json naming the failing checks (send me no work). Only their
+///   names: the routes answer anyone who reaches the port (intake's is public), and a reason may hold
+///   a failed migration's SQL and server detail or a broker's host name. The reasons go to `logger`,
+///   once for each change of the failing checks and their reasons;
 /// - `GET /health/dependencies` — the same over `readiness` and `dependencies`: what the service uses but
 ///   its traffic does not wait for (intake's Kafka, whose events wait in the outbox), for dashboards and
 ///   alerts rather than for routing;
@@ -41,10 +45,12 @@ public func addOperationalRoutes<Context: RequestContext>(
     dependencies: [ReadinessCheck] = [],
     registry: PrometheusCollectorRegistry,
     timeout: Duration = .seconds(3),
-    resultLifetime: Duration = .seconds(1)
+    resultLifetime: Duration = .seconds(1),
+    logger: Logger = Logger(label: "redress.health")
 ) {
-    let ready = CoalescedChecks(readiness, timeout: timeout, resultLifetime: resultLifetime)
-    let all = CoalescedChecks(readiness + dependencies, timeout: timeout, resultLifetime: resultLifetime)
+    let ready = CoalescedChecks(readiness, timeout: timeout, resultLifetime: resultLifetime, logger: logger, route: "/health/ready")
+    let all = CoalescedChecks(
+        readiness + dependencies, timeout: timeout, resultLifetime: resultLifetime, logger: logger, route: "/health/dependencies")
     router.get("health/live") { _, _ in HealthStatus(status: "live") }
     router.get("health/ready") { _, _ -> HealthStatus in
         try await ready.status()
@@ -67,25 +73,39 @@ final class CoalescedChecks: Sendable {
     private let checks: [ReadinessCheck]
     private let timeout: Duration
     private let resultLifetime: Duration
-    private let state = Mutex<(running: Task<[String], Never>?, last: (failures: [String], at: ContinuousClock.Instant)?)>((nil, nil))
+    private let logger: Logger
+    private let route: String
+    private let state = Mutex<(running: Task<[Failure], Never>?, last: (failures: [Failure], at: ContinuousClock.Instant)?)>((nil, nil))
+    /// The failures the last round logged: a probe every second logs a change, not every round.
+    private let logged = Mutex<[Failure]>([])
 
-    init(_ checks: [ReadinessCheck], timeout: Duration, resultLifetime: Duration) {
+    /// A failing check: its name, which callers see, and its reason, which only the log does.
+    struct Failure: Sendable, Hashable {
+        var name: String
+        var reason: String
+    }
+
+    init(_ checks: [ReadinessCheck], timeout: Duration, resultLifetime: Duration, logger: Logger, route: String) {
         self.checks = checks
         self.timeout = timeout
         self.resultLifetime = resultLifetime
+        self.logger = logger
+        self.route = route
     }
 
-    /// Ready, or a 503 problem naming every failing check.
+    /// Ready, or a 503 problem naming every failing check (by name only; the reasons are logged).
     func status() async throws -> HealthStatus {
         let failures = await failures()
-        guard failures.isEmpty else { throw Problem.notReady(failures.joined(separator: "; ")) }
+        guard failures.isEmpty else {
+            throw Problem.notReady("failing checks: \(failures.map(\.name).joined(separator: ", ")) (the reasons are in the service's log)")
+        }
         return HealthStatus(status: "ready")
     }
 
     /// The failing checks of the round running now, of one that ended less than `resultLifetime` ago,
     /// or of a new round.
-    func failures() async -> [String] {
-        enum Next { case known([String]), wait(Task<[String], Never>) }
+    func failures() async -> [Failure] {
+        enum Next { case known([Failure]), wait(Task<[Failure], Never>) }
         let next = state.withLock { state -> Next in
             if let last = state.last, ContinuousClock.now - last.at < resultLifetime { return .known(last.failures) }
             if let running = state.running { return .wait(running) }
@@ -93,6 +113,7 @@ final class CoalescedChecks: Sendable {
             let running = Task {
                 let failures = await checkAll(checks, timeout: timeout)
                 self.state.withLock { $0 = (nil, (failures, ContinuousClock.now)) }
+                self.log(failures)
                 return failures
             }
             state.running = running
@@ -105,22 +126,38 @@ final class CoalescedChecks: Sendable {
     }
 }
 
-/// Runs `checks` side by side; the failing ones, named with their errors.
-private func checkAll(_ checks: [ReadinessCheck], timeout: Duration) async -> [String] {
-    let failures = await withTaskGroup(of: String?.self) { group in
+extension CoalescedChecks {
+    /// Logs the failing checks with their reasons when they differ from the last round's.
+    private func log(_ failures: [Failure]) {
+        let previous = logged.withLock { last in defer { last = failures }; return last }
+        guard failures != previous else { return }
+        if failures.isEmpty {
+            logger.info("health checks pass again", metadata: ["health.route": "\(route)"])
+            return
+        }
+        logger.warning("health checks failing", metadata: [
+            "health.route": "\(route)",
+            LoggingKeys.error: "\(failures.map { "\($0.name): \($0.reason)" }.joined(separator: "; "))",
+        ])
+    }
+}
+
+/// Runs `checks` side by side; the failing ones, with their errors.
+private func checkAll(_ checks: [ReadinessCheck], timeout: Duration) async -> [CoalescedChecks.Failure] {
+    let failures = await withTaskGroup(of: CoalescedChecks.Failure?.self) { group in
         for check in checks {
             group.addTask {
                 do {
                     try await withDeadline(timeout) { try await check.check() }
                     return nil
                 } catch {
-                    return "\(check.name): \(error)"
+                    return CoalescedChecks.Failure(name: check.name, reason: "\(error)")
                 }
             }
         }
-        var failures: [String] = []
+        var failures: [CoalescedChecks.Failure] = []
         for await failure in group { if let failure { failures.append(failure) } }
-        return failures.sorted()
+        return failures.sorted { ($0.name, $0.reason) < ($1.name, $1.reason) }
     }
     return failures
 }

@@ -219,7 +219,7 @@ public struct StageRuntime: Sendable {
         }
         addOperationalRoutes(
             to: router, readiness: ownChecks + (readinessIncludesKafka ? kafkaChecks : []),
-            dependencies: (readinessIncludesKafka ? [] : kafkaChecks) + [progress], registry: registry)
+            dependencies: (readinessIncludesKafka ? [] : kafkaChecks) + [progress], registry: registry, logger: logger)
         addRoutes(router, resources)
         let onServerRunning = self.onServerRunning
         let application = Application(
