@@ -7,13 +7,21 @@ import Testing
 /// that cannot be what the operator meant refuses to start, naming the variable.
 @Suite("Classifier settings", .timeLimit(.minutes(2)))
 struct ClassifierSettingsTests {
-    static let files = [
-        "CLASSIFIER_RULES_FILE": Repository.rulesFile, "CLASSIFIER_MODEL_FILE": Repository.modelFile,
-        "REDRESS_CONFIG_FILE": "/nonexistent/classifier.json",
-    ]
+    static let files = ["CLASSIFIER_RULES_FILE": Repository.rulesFile, "CLASSIFIER_MODEL_FILE": Repository.modelFile]
+
+    /// Runs `body` with `REDRESS_CONFIG_FILE` naming an empty settings file, so that a local
+    /// services/classifier/classifier.json stays out (a named file must exist).
+    static func withoutSettingsFile<Result>(_ body: ([String: String]) async throws -> Result) async throws -> Result {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("classifier-settings-\(UUID().uuidString).json").path
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try await body(files.merging(["REDRESS_CONFIG_FILE": path]) { _, new in new })
+    }
 
     static func load(_ environment: [String: String]) async throws -> ClassifierConfiguration {
-        try await ClassifierConfiguration.load(environment: files.merging(environment) { _, new in new })
+        try await withoutSettingsFile { files in
+            try await ClassifierConfiguration.load(environment: files.merging(environment) { _, new in new })
+        }
     }
 
     static func refusal(_ environment: [String: String]) async -> String? {
@@ -46,8 +54,15 @@ struct ClassifierSettingsTests {
         process.currentDirectoryURL = Repository.root
         var merged = ProcessInfo.processInfo.environment
         for name in merged.keys where name.hasPrefix("CLASSIFIER_") { merged[name] = nil }
-        merged.merge(files.merging(environment) { _, new in new }) { _, new in new }
-        process.environment = merged
+        return try await withoutSettingsFile { files in
+            merged.merge(files.merging(environment) { _, new in new }) { _, new in new }
+            process.environment = merged
+            return try await run(process)
+        }
+    }
+
+    /// Runs `process` to its end; its exit status and output.
+    static func run(_ process: Process) async throws -> (Int32, String) {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output

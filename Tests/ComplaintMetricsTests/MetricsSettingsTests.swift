@@ -78,7 +78,10 @@ import Testing
     }
 
     @Test func theLiveStreamSettingsComeFromTheEnvironmentAndABadOneNamesItsVariable() async throws {
-        let missing = "/nonexistent/metrics.json"
+        // An empty file keeps a local services/metrics/metrics.json out (a named file must exist).
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-settings-\(UUID().uuidString).json").path
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: missing))
+        defer { try? FileManager.default.removeItem(atPath: missing) }
         let defaults = try await MetricsConfiguration.load(environment: [:], configurationFile: missing)
         #expect(defaults.liveHeartbeat == .seconds(15) && defaults.liveLimits == LiveFeed.Limits(perKey: 5, total: 500))
         let set = try await MetricsConfiguration.load(

@@ -38,12 +38,15 @@ struct ServiceSettingsTests {
         #expect(settings.databaseURL == "postgres://u:p@db/redress")
     }
 
-    @Test("a missing file leaves the defaults; the port defaults to the service's")
+    @Test("an empty file leaves the defaults; the port defaults to the service's")
     func defaults() async throws {
+        // Empty, not missing: a file named but missing is refused, and the implicit one may exist locally.
+        let empty = try Self.file("{}")
+        defer { try? FileManager.default.removeItem(atPath: empty) }
         let settings = try await ServiceSettings.load(
             for: .notifier,
             environment: ["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/redress"],
-            configurationFile: "/nonexistent/redress.json")
+            configurationFile: empty)
         #expect(settings.httpPort == RedressService.notifier.developmentPort)
         #expect(settings.logLevel == .info)
         #expect(settings.databasePoolSize == nil)
@@ -52,11 +55,36 @@ struct ServiceSettingsTests {
             for: .notifier,
             environment: ["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/redress", "DATABASE_POOL_SIZE": "12", "INBOX_RETENTION_DAYS": "30",
                           "OUTBOX_LEASE_SECONDS": "25"],
-            configurationFile: "/nonexistent/redress.json")
+            configurationFile: empty)
         #expect(sized.databasePoolSize == 12)
         #expect(sized.inboxRetention == .seconds(30 * 86_400))
         #expect(sized.topicPrefix == "")
         #expect(sized.outboxLease == .seconds(25))
+    }
+
+    /// A typo in the file's name started the service on the defaults (a 9-day inbox, the default
+    /// lease) without a word.
+    @Test("a configuration file named by REDRESS_CONFIG_FILE or the caller that does not exist is refused, naming it; the implicit one may be missing")
+    func missingNamedFile() async throws {
+        let environment = ["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x"]
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("notfier-\(UUID().uuidString).json").path
+        await #expect {
+            _ = try await ServiceSettings.load(for: .notifier, environment: environment.merging(["REDRESS_CONFIG_FILE": missing]) { $1 })
+        } throws: { error in
+            "\(error)" == "REDRESS_CONFIG_FILE names \(missing), which does not exist"
+        }
+        await #expect {
+            _ = try await ServiceSettings.load(for: .notifier, environment: environment, configurationFile: missing)
+        } throws: { error in
+            "\(error)" == "the configuration file \(missing) does not exist"
+        }
+        // A service's own settings are read through the same reader.
+        await #expect(throws: ServiceSettings.Invalid.self) {
+            _ = try await ServiceSettings.configReader(for: .notifier, environment: ["REDRESS_CONFIG_FILE": missing])
+        }
+        // Unnamed (or set empty): services/notifier/notifier.json, read if it exists; the repository has none.
+        let settings = try await ServiceSettings.load(for: .notifier, environment: environment.merging(["REDRESS_CONFIG_FILE": ""]) { $1 })
+        #expect(settings.kafkaBrokers == ["k:9092"])
     }
 
     @Test("a number in the JSON file is read; a text that is not a number is refused, naming the setting")
@@ -101,8 +129,10 @@ struct ServiceSettingsTests {
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "ACCESS_KEY_CACHE_SECONDS": "-1"], "ACCESS_KEY_CACHE_SECONDS -1 is not between 0 and 300"),
     ])
     func invalid(environment: [String: String], expected: String) async throws {
+        let empty = try Self.file("{}")
+        defer { try? FileManager.default.removeItem(atPath: empty) }
         await #expect {
-            _ = try await ServiceSettings.load(for: .intake, environment: environment, configurationFile: "/nonexistent/redress.json")
+            _ = try await ServiceSettings.load(for: .intake, environment: environment, configurationFile: empty)
         } throws: { error in
             "\(error)".contains(expected)
         }

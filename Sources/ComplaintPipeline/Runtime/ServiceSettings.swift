@@ -5,8 +5,8 @@ import RdKafka
 import SystemPackage
 
 /// The settings every Redress service reads at start, by precedence: environment variables first,
-/// then an optional JSON file (`services/<name>/<name>.json`, or the file named by
-/// `REDRESS_CONFIG_FILE`), then these defaults.
+/// then a JSON file (`services/<name>/<name>.json` if it exists, or the file named by
+/// `REDRESS_CONFIG_FILE`, which must exist), then these defaults.
 ///
 /// | key (JSON path) | environment | default |
 /// | --- | --- | --- |
@@ -77,17 +77,29 @@ public struct ServiceSettings: Sendable, Hashable {
 
     /// The reader behind ``load(for:environment:configurationFile:)`` (environment, then JSON file), for a
     /// service's own settings: `intake.max.body.bytes` is read from `INTAKE_MAX_BODY_BYTES` or the file.
-    /// - Parameter secrets: Environment variables whose values must never be printed.
+    /// - Parameters:
+    ///   - configurationFile: A JSON file that must exist; `nil` uses the one `REDRESS_CONFIG_FILE` names
+    ///     (which must exist too), or `services/<name>/<name>.json` if it exists.
+    ///   - secrets: Environment variables whose values must never be printed.
+    /// - Throws: ``Invalid`` naming the file when a file named by the argument or by `REDRESS_CONFIG_FILE`
+    ///   does not exist: a typo in the name started the service on the defaults without a word.
     public static func configReader(
         for service: RedressService,
         environment: [String: String] = ProcessInfo.processInfo.environment,
         configurationFile: String? = nil,
         secrets: Set<String> = []
     ) async throws -> ConfigReader {
-        let filePath = configurationFile ?? environment["REDRESS_CONFIG_FILE"] ?? "services/\(service.name)/\(service.name).json"
+        let variable = environment["REDRESS_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let named = configurationFile ?? variable
+        if let named, !FileManager.default.fileExists(atPath: named) {
+            throw Invalid(description: configurationFile == nil
+                ? "REDRESS_CONFIG_FILE names \(named), which does not exist"
+                : "the configuration file \(named) does not exist")
+        }
+        let filePath = named ?? "services/\(service.name)/\(service.name).json"
         return ConfigReader(providers: [
             EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(secrets.union(["DATABASE_URL"]))),
-            try await FileProvider<JSONSnapshot>(filePath: FilePath(filePath), allowMissing: true),
+            try await FileProvider<JSONSnapshot>(filePath: FilePath(filePath), allowMissing: named == nil),
         ])
     }
 
@@ -95,7 +107,7 @@ public struct ServiceSettings: Sendable, Hashable {
     /// - Parameters:
     ///   - environment: The environment variables (the process's by default).
     ///   - configurationFile: A JSON file; `nil` uses `REDRESS_CONFIG_FILE` or `services/<name>/<name>.json`
-    ///     if it exists. A file that is present but malformed is an error.
+    ///     if it exists. A named file that is missing, or a file that is present but malformed, is an error.
     public static func load(
         for service: RedressService,
         environment: [String: String] = ProcessInfo.processInfo.environment,
