@@ -96,9 +96,10 @@ public func withRuntimeTables<Result: Sendable>(
 /// Waits until `condition` holds, polling, up to `timeout`; returns its last value. The default is
 /// generous on purpose: a passing run returns as soon as the condition holds, and a stage joining its
 /// consumer group on a loaded 2-core CI machine took over 10 s (a poison-message test failed there).
+/// A cancelled task stops waiting (its sleep would return at once, and the loop spin on both cores).
 public func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
+    while ContinuousClock.now < deadline && !Task.isCancelled {
         if try await condition() { return true }
         try? await Task.sleep(for: .milliseconds(50))
     }
