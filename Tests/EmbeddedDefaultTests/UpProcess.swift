@@ -88,7 +88,8 @@ final class UpProcess: @unchecked Sendable {
         if process.isRunning {
             process.terminate()
             let deadline = ContinuousClock.now + .seconds(30)
-            while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+            // Cancelled, the sleep would return at once: stopNow waits instead, without spinning.
+            while process.isRunning && ContinuousClock.now < deadline && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
         }
         return stopNow()
     }
