@@ -29,16 +29,6 @@ struct AwaitingAssigneeTests {
         _ = try await handleDirectly(event, with: handler, store: store, schema: schema)
     }
 
-    /// The recorded intents: trigger, recipient, address, cause.
-    static func intents(_ store: StageStore) async throws -> [NotificationIntent] {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try await store.read { connection, logger in
-            try await connection.query("SELECT payload::text FROM work_queue ORDER BY id", logger: logger).collect()
-                .map { try decoder.decode(NotificationIntent.self, from: Data(try $0.decode(String.self).utf8)) }
-        }
-    }
-
     @Test("a breach before the first assignment is told to the assignee once someone is assigned, under the breach's own key; nothing twice")
     func breachBeforeAssignment() async throws {
         let service = RedressService.notifier.isolated()
@@ -56,9 +46,9 @@ struct AwaitingAssigneeTests {
             breach.data.complaintID = id
 
             try await Self.deliver(breach, to: sla, store: store, schema: service.schema)
-            #expect(try await Self.intents(store).isEmpty, "nobody to tell yet")
+            #expect(try await NotifierFixtures.intents(store).isEmpty, "nobody to tell yet")
             try await Self.deliver(assignment, to: assigned, store: store, schema: service.schema)
-            let intents = try await Self.intents(store)
+            let intents = try await NotifierFixtures.intents(store)
             #expect(Set(intents.map(\.trigger)) == ["assigned.initial", "sla.breached"], "\(intents.map(\.trigger))")
             let missed = try #require(intents.first { $0.trigger == "sla.breached" })
             #expect(missed.recipient.staffID == "SHA-HK-007" && missed.staffAddress == "hk007@pd.example")
@@ -69,7 +59,7 @@ struct AwaitingAssigneeTests {
             var later = breach
             later.id = UUID()
             try await Self.deliver(later, to: sla, store: store, schema: service.schema)
-            #expect(try await Self.intents(store).filter { $0.trigger == "sla.breached" }.count == 2)
+            #expect(try await NotifierFixtures.intents(store).filter { $0.trigger == "sla.breached" }.count == 2)
             let held = try await store.read { connection, logger in
                 try await connection.query("SELECT count(*)::int FROM awaiting_assignee", logger: logger).collect()[0].decode(Int.self)
             }

@@ -12,16 +12,6 @@ import Testing
 /// under the shipped rules, with the handlers run directly on the notifier's schema.
 @Suite("Notifications of a complaint moved to another department", .timeLimit(.minutes(2)))
 struct DepartmentMoveTests {
-    /// The recorded intents, oldest first.
-    static func intents(_ store: StageStore) async throws -> [NotificationIntent] {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try await store.read { connection, logger in
-            try await connection.query("SELECT payload::text FROM work_queue ORDER BY id", logger: logger).collect()
-                .map { try decoder.decode(NotificationIntent.self, from: Data(try $0.decode(String.self).utf8)) }
-        }
-    }
-
     /// Nothing is sent for the move itself (the owner is the one who works on it, and the shipped rules
     /// name no one else for it); what staff are told afterwards names the new department. Before the move
     /// was published, a warning after it still named the department the complaint was first sent to.
@@ -40,7 +30,7 @@ struct DepartmentMoveTests {
             initial.data.department = "housekeeping"
             let id = initial.data.complaintID
             _ = try await handleDirectly(initial, with: assigned, store: store, schema: service.schema)
-            let told = try await Self.intents(store)
+            let told = try await NotifierFixtures.intents(store)
             #expect(told.map(\.trigger) == ["assigned.initial"], "\(told.map(\.trigger))")
 
             var move = initial
@@ -50,13 +40,13 @@ struct DepartmentMoveTests {
             move.data.department = "engineering"
             move.data.assignedAt = initial.data.assignedAt.addingTimeInterval(60)
             _ = try await handleDirectly(move, with: assigned, store: store, schema: service.schema)
-            #expect(try await Self.intents(store).count == told.count, "nothing is sent for the move")
+            #expect(try await NotifierFixtures.intents(store).count == told.count, "nothing is sent for the move")
 
             var warning = try EventFixtures.example("complaint-sla.v1.warning.json", on: Topics.sla)
             warning.hotelID = initial.hotelID
             warning.data.complaintID = id
             _ = try await handleDirectly(warning, with: sla, store: store, schema: service.schema)
-            let warned = try #require(try await Self.intents(store).first { $0.trigger == "sla.warning" })
+            let warned = try #require(try await NotifierFixtures.intents(store).first { $0.trigger == "sla.warning" })
             #expect(warned.recipient.staffID == initial.data.assignee.staffID)
             #expect(warned.facts.department == "engineering")
         }

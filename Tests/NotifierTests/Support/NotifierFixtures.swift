@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import PostgresNIO
 @testable import Notifier
 import Synchronization
 
@@ -43,6 +44,16 @@ enum NotifierFixtures {
             intent: intent, channel: intent.channel,
             rendered: RenderedMessage(subject: "Serious complaint 1208", text: "The air conditioning in 1208 is broken.\n", html: "<p>AC</p>", language: intent.language),
             destination: destination, link: link)
+    }
+
+    /// The recorded intents, oldest first.
+    static func intents(_ store: StageStore) async throws -> [NotificationIntent] {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try await store.read { connection, logger in
+            try await connection.query("SELECT payload::text FROM work_queue ORDER BY id", logger: logger).collect()
+                .map { try decoder.decode(NotificationIntent.self, from: Data(try $0.decode(String.self).utf8)) }
+        }
     }
 }
 
