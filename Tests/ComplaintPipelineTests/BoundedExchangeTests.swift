@@ -25,6 +25,25 @@ struct BoundedExchangeTests {
         return router
     }
 
+    /// A receiver whose answer never ends: it writes for as long as the connection takes it (the client's
+    /// back-pressure holds a write that does not fit) and says on `ended` when a write fails, which is when
+    /// the connection is gone.
+    static func endless(_ ended: AsyncStream<Void>.Continuation) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/endless") { _, _ -> Response in
+            Response(status: .ok, body: ResponseBody { writer in
+                let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 16 * 1024)
+                do {
+                    while true { try await writer.write(chunk) }
+                } catch {
+                    ended.yield()
+                    throw error
+                }
+            })
+        }
+        return router
+    }
+
     /// The default deadline is for answers expected in time: generous, since it is not what those cases test.
     static func post(_ url: String, timeout: Duration = .seconds(30), maximum: Int = 1024) async throws -> BoundedAnswer {
         var request = HTTPClientRequest(url: url)
@@ -50,6 +69,22 @@ struct BoundedExchangeTests {
             } catch is DeadlineExceeded {
             } catch let error as HTTPClientError where error == .deadlineExceeded {
             }
+        }
+    }
+
+    /// The exchange has what it keeps long before its 60 s deadline; a connection it left open (the rest of
+    /// the body unread) would hold the receiver's writes, and a slot of the client's pool, until then.
+    @Test("a body cut at the limit ends its connection at once, not at the deadline")
+    func cutEndsConnection() async throws {
+        let (ended, endedContinuation) = AsyncStream<Void>.makeStream()
+        try await withLoopbackServer(Self.endless(endedContinuation)) { base in
+            let answer = try await Self.post(base + "/endless", timeout: .seconds(60))
+            #expect(answer.status == 200 && answer.body.readableBytes == 1024 && answer.isTruncated)
+            let closed = try? await withDeadline(.seconds(20)) {
+                for await _ in ended { return true }
+                return false
+            }
+            #expect(closed == true, "the receiver was still writing into the connection 20 s after the body was cut")
         }
     }
 

@@ -21,8 +21,11 @@ extension HTTPClient {
     /// headers and then wrote slowly held the caller for the client's read timeout (90 s): a whole
     /// delivery worker, or every complaint's classification.
     /// Reads at most `maximumBodySize` bytes of the body: a long answer is cut (``BoundedAnswer/isTruncated``),
-    /// not an error, so a delivered webhook with a large reply is still delivered.
-    /// - Throws: the client's errors while connecting and waiting for the headers (refused, `deadlineExceeded` …);
+    /// not an error, so a delivered webhook with a large reply is still delivered. A cut (or late) body ends
+    /// its connection there and then: leaving the loop drops the body's iterator, on which the client
+    /// cancels the request and closes the connection (BoundedExchangeTests); a whole body returns it to the pool.
+    /// - Throws: the client's errors while connecting and waiting for the headers (refused, `deadlineExceeded` …;
+    ///   the client tries a refused connection again until the deadline, so a refusal comes at `timeout`);
     ///   ``DeadlineExceeded`` when the body is not in within `timeout` of them.
     public func boundedExchange(
         _ request: HTTPClientRequest, timeout: Duration, maximumBodySize: Int, logger: Logger
