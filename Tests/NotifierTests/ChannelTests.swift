@@ -89,9 +89,13 @@ struct ChannelTests {
             .trickle(delay: .seconds(10)), .status(200, body: String(repeating: "x", count: 200_000)))
         try await withLoopbackServer(receiver.router) { base in
             let webhook = WebhookChannel()
-            // Three seconds: well under the hang's and the trickle's, well over what other suites in this
-            // process (loading models) may hold its threads for.
-            let message = NotifierFixtures.message(NotifierFixtures.intent(), to: .endpoint(Self.endpoint(.webhook, base, secret: "s", timeout: .seconds(3))))
+            // Answers that come at once get 30 s: a loaded machine holding this process's threads must not
+            // turn them into timeouts, and an exchange that has its answer ends its connection there and
+            // then (BoundedExchangeTests), so the receiver's shutdown does not wait for this deadline.
+            let message = NotifierFixtures.message(NotifierFixtures.intent(), to: .endpoint(Self.endpoint(.webhook, base, secret: "s", timeout: .seconds(30))))
+            // Three seconds for the cases that wait for it: well under the hang's and the trickle's, well over
+            // what other suites in this process (loading models) may hold its threads for.
+            let waited = NotifierFixtures.message(NotifierFixtures.intent(), to: .endpoint(Self.endpoint(.webhook, base, secret: "s", timeout: .seconds(3))))
             let unavailable = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
             #expect(unavailable?.isPermanent == false)
             #expect(unavailable?.reason.hasPrefix("[http_503]") == true)
@@ -104,21 +108,22 @@ struct ChannelTests {
             let bad = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
             #expect(bad?.isPermanent == true)
             #expect(bad?.reason.hasPrefix("[http_400]") == true)
-            let hung = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
+            let hung = await Self.failure { _ = try await webhook.send(waited, logger: .complaintTest) }
             #expect(hung?.isPermanent == false)
             #expect(hung?.reason.hasPrefix("[timeout]") == true)
             // 200 and then a body written slowly: the timeout covers the whole answer, not just its headers.
-            let trickled = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
+            let trickled = await Self.failure { _ = try await webhook.send(waited, logger: .complaintTest) }
             #expect(trickled?.reason.hasPrefix("[timeout]") == true, "\(trickled?.reason ?? "delivered")")
             // 200 with a reply longer than is kept: delivered (it used to fail and be sent again up to 30 times).
             let long = await Self.failure { _ = try await webhook.send(message, logger: .complaintTest) }
             #expect(long == nil, "\(long?.reason ?? "")")
             #expect(receiver.requests.count == 7)
         }
-        // Nobody listening: retried.
+        // Nobody listening: retried. AsyncHTTPClient tries a refused connection again (with backoff) until
+        // the deadline and then fails with the refusal, so this case lasts its whole timeout: 3 s, as above.
         let refused = await Self.failure {
             _ = try await WebhookChannel().send(
-                NotifierFixtures.message(NotifierFixtures.intent(), to: .endpoint(Self.endpoint(.webhook, "http://127.0.0.1:\(try unusedLoopbackPort())", secret: "s"))),
+                NotifierFixtures.message(NotifierFixtures.intent(), to: .endpoint(Self.endpoint(.webhook, "http://127.0.0.1:\(try unusedLoopbackPort())", secret: "s", timeout: .seconds(3)))),
                 logger: .complaintTest)
         }
         #expect(refused?.isPermanent == false)
