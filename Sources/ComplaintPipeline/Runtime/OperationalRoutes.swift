@@ -67,7 +67,7 @@ public func addOperationalRoutes<Context: RequestContext>(
 }
 
 /// One round of readiness checks shared by every probe that arrives while it runs, its answer reused
-/// for a while: each round costs a `SELECT 1` on the shared pool and blocking librdkafka metadata calls
+/// for a while: each round costs a `SELECT 1` and blocking librdkafka metadata calls
 /// on one serial queue, and uncoalesced probes queued them without bound.
 final class CoalescedChecks: Sendable {
     private let checks: [ReadinessCheck]

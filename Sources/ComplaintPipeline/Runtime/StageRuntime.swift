@@ -18,8 +18,8 @@ import UnixSignals
 /// producer, one consumer subscribed to every input topic (group id: the executable), a prelude that
 /// applies the migrations and then runs the pipeline, the outbox relay, the work-queue workers,
 /// retention and the background services, and the HTTP server with `/health/live`, `/health/ready`
-/// (PostgreSQL and Kafka reachable, its input and dead-letter topics on the cluster, migrations applied,
-/// every background service running; Kafka and topics left out with ``readinessIncludesKafka`` off),
+/// (PostgreSQL reachable, checked on a ``ReadinessConnection`` outside the busy pool; Kafka reachable,
+/// its input and dead-letter topics on the cluster, migrations applied, every background service running; Kafka and topics left out with ``readinessIncludesKafka`` off),
 /// `/health/dependencies` (all of them) and `/metrics`. SIGTERM and SIGINT shut it down gracefully within ``ServiceSettings/shutdownTimeout``:
 /// HTTP stops, the pipeline finishes its messages and stores offsets, workers settle their calls, the
 /// consumer commits and leaves its group, the producer flushes, PostgreSQL closes.
@@ -106,6 +106,9 @@ public struct StageRuntime: Sendable {
         var clientConfiguration = databaseConfiguration.makeClientConfiguration(searchPath: service.schema)
         if let size = settings.databasePoolSize { clientConfiguration.options.maximumConnections = size }
         let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        // Readiness checks PostgreSQL on a connection of its own: a pool held by a burst of requests
+        // and a backlog is busy, not down, and waiting for a lease made every replica unready at once.
+        let readinessConnection = ReadinessConnection(configuration: try databaseConfiguration.makeConnectionConfiguration(), logger: logger)
 
         var relayConfiguration = self.relayConfiguration
         // Several environments on one cluster: every topic read and written, and the group, under a prefix.
@@ -132,7 +135,9 @@ public struct StageRuntime: Sendable {
         var retention = self.retention
         if let age = settings.inboxRetention { retention.age = age }
         var background: [(name: String, service: any Service)] = []
-        var clients: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: client), .init(service: producer)]
+        var clients: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: client), .init(service: readinessConnection), .init(service: producer),
+        ]
         if !inputs.isEmpty {
             var consumerConfiguration = KafkaConsumerConfiguration(
                 bootstrapServers: settings.kafkaBrokers, groupID: prefix + service.executable,
@@ -205,7 +210,7 @@ public struct StageRuntime: Sendable {
             },
         ]
         let ownChecks = [
-            ReadinessCheck(name: "postgres") { _ = try await client.query("SELECT 1", logger: logger).collect() },
+            ReadinessCheck(name: "postgres") { try await readinessConnection.check(timeout: .seconds(2)) },
             ReadinessCheck(name: "stage") {
                 if let problem = health.problem { throw StageNotReady(description: problem) }
             },

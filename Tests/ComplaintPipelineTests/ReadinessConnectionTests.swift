@@ -1,0 +1,125 @@
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import EmbeddedDefault
+import Foundation
+import Logging
+import PostgresNIO
+import RdKafkaTestKit
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// The readiness `postgres` check leased from the stage's pool: a burst holding every connection made
+/// `SELECT 1` wait past the deadline on every replica at once, all unready together. It now runs on a
+/// connection of its own, and must still fail when the server is really gone.
+@Suite("Readiness connection", .timeLimit(.minutes(3)), .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is not installed"))
+struct ReadinessConnectionTests {
+    /// Holds one connection of the stage's pool until `release` is signalled.
+    final class PoolHolder: Service {
+        let client: PostgresClient
+        let held: Wakeup
+        let release: Wakeup
+        init(client: PostgresClient, held: Wakeup, release: Wakeup) {
+            self.client = client
+            self.held = held
+            self.release = release
+        }
+        func run() async throws {
+            try await client.withConnection { _ in
+                held.signal()
+                await withGracefulShutdownHandler {
+                    await release.wait(timeout: .seconds(120))
+                } onGracefulShutdown: {
+                    self.release.signal()
+                }
+            }
+        }
+    }
+
+    /// Runs `runtime` until `body` returns; the HTTP base URL for `body`.
+    static func running(_ runtime: StageRuntime, _ body: (String) async throws -> Void) async throws {
+        var runtime = runtime
+        let port = Mutex(0)
+        runtime.onServerRunning = { value in port.withLock { $0 = value } }
+        let group = try runtime.makeServiceGroup()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                let listening = try await withTimeout(.seconds(30)) {
+                    while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                    return port.withLock { $0 }
+                }
+                try await body("http://127.0.0.1:\(listening)")
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test("a pool whose every connection is held leaves the stage ready, answered promptly")
+    func busyPoolIsReady() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let database = try await TestDatabase.shared.configuration()
+        var (runtime, service, _, _) = try await StageRuntimeTests.stage(kafka, database: database)
+        // One connection, held by the test's service below. Nothing published: the relay's listener
+        // would keep a connection of its own for good (production pools have at least 10).
+        runtime.settings.databasePoolSize = 1
+        runtime.publishes = false
+        let held = Wakeup()
+        let release = Wakeup()
+        runtime.backgroundServices = [BackgroundService(name: "pool holder") { resources in
+            PoolHolder(client: resources.client, held: held, release: release)
+        }]
+        let health = runtime.health
+        do {
+            try await Self.running(runtime) { base in
+                // Started after the migrations: the pool's only connection is held from here on.
+                await held.wait(timeout: .seconds(60))
+                #expect(health.problem == nil, "\(health.problem ?? "")")
+                #expect(health.running.contains("pool holder"))
+                let started = ContinuousClock.now
+                let answer = try await StageRuntimeTests.get("\(base)/health/ready")
+                let took = ContinuousClock.now - started
+                // The old check waited for a lease until the 3 s deadline and answered 503.
+                #expect(answer.status == 200, "\(answer) after \(took)")
+                release.signal()
+            }
+        } catch {
+            release.signal()
+            try? await withClient(database) { client in try await dropSchema(service.schema, client: client) }
+            throw error
+        }
+        try await withClient(database) { client in try await dropSchema(service.schema, client: client) }
+    }
+
+    /// The check's own connection outlives the server: it must notice, and connecting anew must fail.
+    @Test("with the database stopped the stage turns unready, naming postgres; ready again once it is back",
+          .enabled(if: TestEnvironment.hasLocalPostgres))
+    func stoppedDatabaseIsNotReady() async throws {
+        let kafka = try KafkaTestEnvironment()
+        try await withEmbeddedPostgres(configuration: .forTesting, logger: .complaintTest) { server async throws in
+            let database = try await server.databaseConfiguration
+            var (runtime, _, _, _) = try await StageRuntimeTests.stage(kafka, database: database)
+            runtime.readinessIncludesKafka = false
+            try await Self.running(runtime) { base in
+                let ready = try await eventually(timeout: .seconds(60)) { try await StageRuntimeTests.get("\(base)/health/ready").status == 200 }
+                #expect(ready)
+                try await server.stop()
+                var answer = (status: 0, body: "")
+                let unready = try await eventually(timeout: .seconds(30)) {
+                    answer = try await StageRuntimeTests.get("\(base)/health/ready")
+                    return answer.status == 503 && answer.body.contains("postgres")
+                }
+                #expect(unready, "\(answer)")
+                try await server.start()
+                let back = try await eventually(timeout: .seconds(60)) { try await StageRuntimeTests.get("\(base)/health/ready").status == 200 }
+                #expect(back, "the check did not connect again")
+            }
+        }
+    }
+}
