@@ -3,6 +3,9 @@ import ComplaintStore
 import ComplaintTesting
 import EmbeddedDefault
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import PostgresNIO
 import RdKafkaTestKit
@@ -95,6 +98,33 @@ struct ReadinessConnectionTests {
             throw error
         }
         try await withClient(database) { client in try await dropSchema(service.schema, client: client) }
+    }
+
+    /// A server that takes the connection and never answers (a vanished host, a hung server): the check
+    /// fails within its timeout, not PostgresNIO's 10 s connect timeout nor the kernel's retransmissions.
+    @Test("a server that never answers fails the check within its timeout, every time")
+    func silentServerFailsPromptly() async throws {
+        // Listening, never accepting: the kernel completes the handshake and nothing ever answers.
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(descriptor >= 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && listen(descriptor, 8) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let silent = DatabaseConfiguration(endpoint: .tcp(host: "127.0.0.1", port: port), username: "nobody", tlsMode: .disable)
+        let connection = ReadinessConnection(configuration: try silent.makeConnectionConfiguration(), logger: .complaintTest)
+        for _ in 0..<2 {
+            let started = ContinuousClock.now
+            await #expect(throws: (any Error).self) { try await connection.check(timeout: .milliseconds(500)) }
+            let took = ContinuousClock.now - started
+            #expect(took < .seconds(5), "the check took \(took)")
+        }
     }
 
     /// The check's own connection outlives the server: it must notice, and connecting anew must fail.
