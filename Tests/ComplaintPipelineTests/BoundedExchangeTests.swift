@@ -26,8 +26,8 @@ struct BoundedExchangeTests {
     }
 
     /// A receiver whose answer never ends: it writes for as long as the connection takes it (the client's
-    /// back-pressure holds a write that does not fit) and says on `ended` when a write fails, which is when
-    /// the connection is gone.
+    /// back-pressure holds a write that does not fit), on `/slow` a byte every 100 ms, and says on `ended`
+    /// when a write fails, which is when the connection is gone.
     static func endless(_ ended: AsyncStream<Void>.Continuation) -> Router<BasicRequestContext> {
         let router = Router()
         router.post("/endless") { _, _ -> Response in
@@ -35,6 +35,19 @@ struct BoundedExchangeTests {
                 let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 16 * 1024)
                 do {
                     while true { try await writer.write(chunk) }
+                } catch {
+                    ended.yield()
+                    throw error
+                }
+            })
+        }
+        router.post("/slow") { _, _ -> Response in
+            Response(status: .ok, body: ResponseBody { writer in
+                do {
+                    while true {
+                        try await writer.write(ByteBuffer(string: "x"))
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
                 } catch {
                     ended.yield()
                     throw error
@@ -85,6 +98,25 @@ struct BoundedExchangeTests {
                 return false
             }
             #expect(closed == true, "the receiver was still writing into the connection 20 s after the body was cut")
+        }
+    }
+
+    /// The body is still coming when the deadline passes: the exchange gives up, and the connection with it.
+    @Test("a body still coming at the deadline ends its connection there")
+    func lateEndsConnection() async throws {
+        let (ended, endedContinuation) = AsyncStream<Void>.makeStream()
+        try await withLoopbackServer(Self.endless(endedContinuation)) { base in
+            do {
+                let answer = try await Self.post(base + "/slow", timeout: .seconds(1))
+                Issue.record("waited for an endless body: \(answer.body.readableBytes) bytes")
+            } catch is DeadlineExceeded {
+            } catch let error as HTTPClientError where error == .deadlineExceeded {
+            }
+            let closed = try? await withDeadline(.seconds(20)) {
+                for await _ in ended { return true }
+                return false
+            }
+            #expect(closed == true, "the receiver was still writing into the connection 20 s after the deadline")
         }
     }
 
