@@ -100,6 +100,32 @@ struct ReadinessConnectionTests {
         try await withClient(database) { client in try await dropSchema(service.schema, client: client) }
     }
 
+    /// Probes of `/health/ready` and `/health/dependencies` may check at once: they share one connection,
+    /// which stays open between checks and is closed when the stage stops.
+    @Test("concurrent checks share one connection, kept between checks and closed on shutdown")
+    func oneConnection() async throws {
+        var database = try await TestDatabase.shared.configuration()
+        let name = "readiness-\(UUID().uuidString.prefix(8).lowercased())"
+        database.applicationName = name
+        let connection = ReadinessConnection(configuration: try database.makeConnectionConfiguration(), logger: .complaintTest)
+        let running = Task { try await connection.run() }
+        defer { running.cancel() }
+        try await withTestClient { client in
+            let count = { try await client.scalar("SELECT count(*)::int FROM pg_stat_activity WHERE application_name = \(name)", as: Int.self) }
+            for _ in 0..<3 {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<8 { group.addTask { try await connection.check(timeout: .seconds(10)) } }
+                    try await group.waitForAll()
+                }
+                #expect(try await count() == 1)
+            }
+            running.cancel()
+            try await running.value
+            let closed = try await eventually(timeout: .seconds(30)) { try await count() == 0 }
+            #expect(closed, "the connection outlived its service")
+        }
+    }
+
     /// A server that takes the connection and never answers (a vanished host, a hung server): the check
     /// fails within its timeout, not PostgresNIO's 10 s connect timeout nor the kernel's retransmissions.
     @Test("a server that never answers fails the check within its timeout, every time")
