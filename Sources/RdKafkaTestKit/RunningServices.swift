@@ -8,8 +8,13 @@ public func withRunningServices<Result: Sendable>(
     logger: Logger = .kafkaTest,
     _ body: () async throws -> Result
 ) async throws -> Result {
-    let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [], logger: logger))
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+    try await withRunning(ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [], logger: logger)), body)
+}
+
+/// Runs `group` while `body` runs, then shuts it down gracefully and waits for it, also when `body`
+/// throws: for a group a runtime built itself.
+public func withRunning<Result: Sendable>(_ group: ServiceGroup, _ body: () async throws -> Result) async throws -> Result {
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
         let result: Result
         do {

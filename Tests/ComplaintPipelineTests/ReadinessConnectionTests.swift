@@ -45,22 +45,12 @@ struct ReadinessConnectionTests {
         var runtime = runtime
         let port = Mutex(0)
         runtime.onServerRunning = { value in port.withLock { $0 = value } }
-        let group = try runtime.makeServiceGroup()
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            do {
-                let listening = try await withTimeout(.seconds(30)) {
-                    while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
-                    return port.withLock { $0 }
-                }
-                try await body("http://127.0.0.1:\(listening)")
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
+        try await withRunning(try runtime.makeServiceGroup()) {
+            let listening = try await withTimeout(.seconds(30)) {
+                while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                return port.withLock { $0 }
             }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+            try await body("http://127.0.0.1:\(listening)")
         }
     }
 
