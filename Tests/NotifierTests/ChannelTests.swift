@@ -119,15 +119,17 @@ struct ChannelTests {
             #expect(long == nil, "\(long?.reason ?? "")")
             #expect(receiver.requests.count == 7)
         }
-        // Nobody listening: retried. AsyncHTTPClient tries a refused connection again (with backoff) until
-        // the deadline and then fails with the refusal, so this case lasts its whole timeout: 3 s, as above.
+        // Nobody listening: retried, and at once. The notifier's HTTP client does not try a refused
+        // connection again until the deadline (AsyncHTTPClient's default), which held the worker 10 s.
+        let refusedAt = ContinuousClock.now
         let refused = await Self.failure {
             _ = try await WebhookChannel().send(
-                NotifierFixtures.message(NotifierFixtures.intent(), to: .endpoint(Self.endpoint(.webhook, "http://127.0.0.1:\(try unusedLoopbackPort())", secret: "s", timeout: .seconds(3)))),
+                NotifierFixtures.message(NotifierFixtures.intent(), to: .endpoint(Self.endpoint(.webhook, "http://127.0.0.1:\(try unusedLoopbackPort())", secret: "s", timeout: .seconds(10)))),
                 logger: .complaintTest)
         }
         #expect(refused?.isPermanent == false)
         #expect(refused?.reason.hasPrefix("[connection]") == true)
+        #expect(ContinuousClock.now - refusedAt < .seconds(3), "a refused connection fails the attempt at once, not at the 10 s timeout")
     }
 
     @Test("each robot gets its own format; DingTalk's URL and Feishu's body carry valid signatures")

@@ -59,9 +59,13 @@ struct DeliveryWorkerTests {
         }
     }
 
-    static func worker(_ performer: DeliveryPerformer, schema: SchemaName, client: PostgresClient, lease: Duration = .seconds(30), crash: Bool = false) -> WorkQueueWorker {
+    static func worker(
+        _ performer: DeliveryPerformer, schema: SchemaName, client: PostgresClient, lease: Duration = .seconds(30), crash: Bool = false,
+        concurrency: Int = WorkQueueWorker.Configuration().concurrency
+    ) -> WorkQueueWorker {
         var configuration = WorkQueueWorker.Configuration()
         configuration.lease = lease
+        configuration.concurrency = concurrency
         configuration.pollInterval = .milliseconds(100)
         configuration.retry.initialDelay = .milliseconds(20)
         configuration.retry.maximumDelay = .milliseconds(50)
@@ -119,6 +123,44 @@ struct DeliveryWorkerTests {
             #expect(row.status == "given_up" && row.attempts == 3)
             #expect(receiver.requests.count == 3)
             #expect(Set(receiver.requests.map { $0.headers["Idempotency-Key"] ?? "" }) == [intent.idempotencyKey])
+        }
+    }
+
+    @Test("a receiver that is down (connection refused) fails its attempt at once, not after timeoutSeconds; the worker's next message goes promptly")
+    func refusedConnectionFailsAtOnce() async throws {
+        let yaml = """
+            endpoints:
+              down: {channel: webhook, url: "http://127.0.0.1:\(try unusedLoopbackPort())/hook", secret: whsec_down, timeoutSeconds: 10}
+              hook: {channel: webhook, url: "${HOOK_URL}", secret: whsec_worker, timeoutSeconds: 10}
+            rules:
+              - {name: r, on: [sla.breached], to: ["endpoint:hook"], template: sla_breached_staff}
+            """
+        try await Self.run(yaml: yaml) { client, schema, receiver, performer in
+            var refused = NotifierFixtures.intent(template: "sla_breached_staff", endpoint: "down", trigger: "sla.breached")
+            refused.rule = "r"
+            refused.notificationID = NotificationIntent.notificationID(forKey: refused.idempotencyKey)
+            let live = Self.breachIntent()
+            // The refused one first, and one call at a time: the live receiver's message waits behind it.
+            try await Self.record(refused, attempts: 2, schema: schema, client: client)
+            try await Self.record(live, attempts: 1, schema: schema, client: client)
+            let start = ContinuousClock.now
+            try await withRunningServices([Self.worker(performer, schema: schema, client: client, concurrency: 1)]) {
+                let settled = try await eventually(timeout: .seconds(40)) { try await Self.receipts(schema: schema, client: client).count == 3 }
+                #expect(settled)
+            }
+            let elapsed = ContinuousClock.now - start
+            // Before, AsyncHTTPClient tried to connect again until the 10 s deadline: 20 s for the two attempts.
+            #expect(elapsed < .seconds(3), "two refused attempts and a delivery took \(elapsed)")
+            let receipts = try await Self.receipts(schema: schema, client: client)
+            let mine = receipts.filter { $0.notificationID == refused.notificationID }
+            guard mine.count == 2, case .failed(let first) = mine[0].status, case .givenUp(let last) = mine[1].status else {
+                Issue.record("unexpected receipts: \(receipts.map(\.status))")
+                return
+            }
+            #expect(first.code == "connection" && first.isRetriable, "retried by the notifier's own backoff, as before")
+            #expect(last.code == "connection" && mine.map(\.attempts) == [1, 2])
+            #expect(receipts.filter { $0.notificationID == live.notificationID }.map(\.kind) == [.delivered])
+            #expect(receiver.requests.count == 1)
         }
     }
 

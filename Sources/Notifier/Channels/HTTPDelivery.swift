@@ -11,7 +11,18 @@ import NIOHTTP1
 /// instead: see `rateLimitWait`); other 4xx given up (retrying cannot help); 5xx, timeouts and refused
 /// connections retried with backoff.
 struct HTTPDelivery: Sendable {
-    var client: HTTPClient = .shared
+    var client: HTTPClient = Self.client
+
+    /// The notifier's HTTP client: `HTTPClient.shared`'s settings, except that a refused connection fails
+    /// the attempt at once. AsyncHTTPClient otherwise tries to connect again until the request's deadline,
+    /// so a receiver that is down held its delivery worker for the whole `timeoutSeconds` (10 s by default)
+    /// before failing with `connection`, and every other message of that worker waited behind it; the
+    /// notifier retries such an attempt with its own backoff anyway.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     struct Answer: Sendable {
         var status: Int
