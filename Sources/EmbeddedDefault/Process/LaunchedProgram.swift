@@ -1,0 +1,332 @@
+import Subprocess
+import Synchronization
+
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A long-running child process (a supervised service, PostgreSQL, a test's helper program), started through
+/// swift-subprocess instead of Foundation's `Process`.
+///
+/// Foundation's `Process.run()` in our toolchain (Swift 6.3.1) lists `/proc/self/fd` with a copy that over-reads
+/// glibc's readdir buffer and can crash the whole process once about 1,340 descriptors are open
+/// (swift-corelibs-foundation #5472). swift-subprocess spawns with `posix_spawn` and a
+/// `posix_spawn_file_actions_addclosefrom_np(3)` action (glibc: `close_range`), listing nothing in this process.
+///
+/// The child runs inside `Subprocess.run` in a task of its own, which reaps it whatever happens and records its
+/// exit. When the last reference to the value goes away, that task is cancelled, which SIGKILLs the child unless
+/// it was launched with `outlivesOwner` (a watchdog that must see this process's end). Like Foundation's `Process`,
+/// the child leads a process group of its own, so a terminal's Ctrl-C reaches only this process, which then stops
+/// its children in order.
+public final class LaunchedProgram: Sendable {
+    /// How a child ended.
+    public struct Exit: Sendable, Hashable, CustomStringConvertible {
+        /// The exit status, or the signal number if ``signalled``.
+        public var status: Int32
+        /// Whether a signal ended it.
+        public var signalled: Bool
+
+        public init(status: Int32, signalled: Bool) {
+            self.status = status
+            self.signalled = signalled
+        }
+
+        /// Exited with status 0.
+        public var succeeded: Bool { !signalled && status == 0 }
+
+        public var description: String {
+            signalled ? "killed by signal \(status)" : "exited with status \(status)"
+        }
+    }
+
+    /// Where the child's standard output goes.
+    public enum Output: Sendable {
+        /// Nowhere (`/dev/null`).
+        case discarded
+        /// A descriptor the caller owns (a log file): it may close it once ``launch(_:arguments:environment:inheritingEnvironment:workingDirectory:input:output:error:outlivesOwner:)`` returns.
+        case descriptor(Int32)
+        /// Each line (without its line break) handed to the closure as it comes, on a task of the child's.
+        case lines(@Sendable (String) -> Void)
+    }
+
+    /// The child's process id.
+    public let pid: Int32
+
+    private let core: Core
+    private let runner: Task<Void, Never>
+    private let outlivesOwner: Bool
+
+    private init(pid: Int32, core: Core, runner: Task<Void, Never>, outlivesOwner: Bool) {
+        self.pid = pid
+        self.core = core
+        self.runner = runner
+        self.outlivesOwner = outlivesOwner
+    }
+
+    deinit {
+        if !outlivesOwner { runner.cancel() }
+    }
+
+    /// Starts `executable` (a path, or a name looked up in `PATH`) and returns once it has been exec'd.
+    ///
+    /// - Parameters:
+    ///   - environment: Variables set (a nil value removes one) on top of this process's environment, or, with
+    ///     `inheritingEnvironment` false, the whole environment.
+    ///   - input: A descriptor to read standard input from (the caller keeps and closes it); `nil`: `/dev/null`.
+    ///   - outlivesOwner: Leave the child running when this value is released (it is still reaped when it exits).
+    public static func launch(
+        _ executable: String, arguments: [String] = [], environment: [String: String?] = [:], inheritingEnvironment: Bool = true,
+        workingDirectory: String? = nil, input: Int32? = nil, output: Output = .discarded, error: Output = .discarded,
+        outlivesOwner: Bool = false
+    ) async throws -> LaunchedProgram {
+        var keys: [Environment.Key: String?] = [:]
+        for (name, value) in environment { keys[Environment.Key(stringLiteral: name)] = value }
+        let childEnvironment: Environment =
+            inheritingEnvironment ? .inherit.updating(keys) : .custom(keys.compactMapValues { $0 })
+        var options = PlatformOptions()
+        options.processGroupID = 0
+        let configuration = Configuration(
+            executable: executable.contains("/") ? .path(FilePath(executable)) : .name(executable), arguments: Arguments(arguments),
+            environment: childEnvironment, workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options)
+
+        // Descriptors for /dev/null, closed once the child has them.
+        var opened: [Int32] = []
+        defer { for descriptor in opened { close(descriptor) } }
+        func nullDevice() throws -> Int32 {
+            let descriptor = open("/dev/null", O_RDWR | O_CLOEXEC)
+            guard descriptor >= 0 else { throw POSIXCallError(call: "open(/dev/null)", errno: errno) }
+            opened.append(descriptor)
+            return descriptor
+        }
+        let inputDescriptor = try input ?? nullDevice()
+        var lines: (@Sendable (String) -> Void)?
+        let outputDescriptor: Int32?
+        switch output {
+        case .discarded: outputDescriptor = try nullDevice()
+        case .descriptor(let descriptor): outputDescriptor = descriptor
+        case .lines(let handler): outputDescriptor = nil; lines = handler
+        }
+        let errorDescriptor: Int32
+        switch error {
+        case .discarded: errorDescriptor = try nullDevice()
+        case .descriptor(let descriptor): errorDescriptor = descriptor
+        case .lines: throw POSIXCallError(call: "launch(\(executable)): standard error as lines", errno: EINVAL)
+        }
+
+        let core = Core()
+        let runner = Task.detached {
+            do {
+                let standardInput = FileDescriptorInput.fileDescriptor(FileDescriptor(rawValue: inputDescriptor), closeAfterSpawningProcess: false)
+                let standardError = FileDescriptorOutput.fileDescriptor(FileDescriptor(rawValue: errorDescriptor), closeAfterSpawningProcess: false)
+                let status: TerminationStatus
+                if let outputDescriptor {
+                    status = try await Subprocess.run(
+                        configuration, input: standardInput,
+                        output: .fileDescriptor(FileDescriptor(rawValue: outputDescriptor), closeAfterSpawningProcess: false),
+                        error: standardError
+                    ) { execution in
+                        core.started(execution.processIdentifier)
+                    }.terminationStatus
+                } else {
+                    status = try await Subprocess.run(configuration, input: standardInput, output: .sequence, error: standardError) { execution in
+                        core.started(execution.processIdentifier)
+                        // Ends at the end of the output, or when the child exits (even if a grandchild holds the pipe).
+                        do {
+                            for try await line in execution.standardOutput.strings() { lines?(line) }
+                        } catch {}
+                    }.terminationStatus
+                }
+                switch status {
+                case .exited(let code): core.exited(Exit(status: code, signalled: false))
+                case .signaled(let signal): core.exited(Exit(status: signal, signalled: true))
+                }
+            } catch {
+                // Not started: the launch throws it. Started, then failed to monitor: its end is unknown.
+                core.failed(error)
+            }
+        }
+        do {
+            let pid = try await core.launched()
+            return LaunchedProgram(pid: pid, core: core, runner: runner, outlivesOwner: outlivesOwner)
+        } catch {
+            runner.cancel()
+            throw error
+        }
+    }
+
+    /// The exit, once the child has been reaped.
+    public var exit: Exit? { core.exit }
+
+    /// Whether the child has not been reaped yet.
+    public var isRunning: Bool { core.exit == nil }
+
+    /// Sends `signal` to the child unless it has exited; through its pidfd, so never to a recycled PID.
+    @discardableResult
+    public func signal(_ signal: Int32) -> Bool { core.signal(signal, pid: pid) }
+
+    /// Waits for the exit; `nil` if the calling task is cancelled first.
+    public func exited() async -> Exit? { await core.exited() }
+
+    /// Waits until the child exits or `timeout` passes; returns its exit, if it came.
+    ///
+    /// The wait deliberately ignores the caller's cancellation (it runs in its own task): stopping a child from a
+    /// cancelled task, as clean-up code does, must still wait for the child to be gone.
+    public func waitForExit(timeout: Duration) async -> Exit? {
+        await Task {
+            await withTaskGroup(of: Exit?.self) { group in
+                group.addTask { await self.exited() }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return nil
+                }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first ?? self.exit
+            }
+        }.value
+    }
+
+    /// SIGTERM, up to `grace` to exit, then SIGKILL (and the wait for the end, at most 10 s more). The exit.
+    @discardableResult
+    public func stop(grace: Duration) async -> Exit? {
+        signal(SIGTERM)
+        if let exit = await waitForExit(timeout: grace) { return exit }
+        signal(SIGKILL)
+        return await waitForExit(timeout: .seconds(10))
+    }
+
+    private typealias PidfdSendSignal = @convention(c) (Int32, Int32, UnsafeMutableRawPointer?, UInt32) -> Int32
+
+    /// glibc's `pidfd_send_signal` (2.36 on), not in Swift's Glibc module.
+    private static let pidfdSendSignal: PidfdSendSignal? = {
+        #if os(Linux)
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pidfd_send_signal") else { return nil }
+        return unsafeBitCast(symbol, to: PidfdSendSignal.self)
+        #else
+        return nil
+        #endif
+    }()
+
+    /// What the child's task shares with the program and its waiters; the task holds this, never the program,
+    /// whose release kills the child.
+    private final class Core: Sendable {
+        private struct State {
+            var launch: Result<Int32, any Error>?
+            var launchWaiter: CheckedContinuation<Int32, any Error>?
+            var exit: Exit?
+            var waiters: [Int: CheckedContinuation<Exit?, Never>] = [:]
+            var cancelledWaiters: Set<Int> = []
+            var nextWaiter = 0
+            /// A duplicate of the child's pidfd, signalled instead of the PID (never a recycled one); -1 if none.
+            var processDescriptor: Int32 = -1
+        }
+
+        private let state = Mutex(State())
+
+        deinit {
+            let descriptor = state.withLock { $0.processDescriptor }
+            if descriptor >= 0 { close(descriptor) }
+        }
+
+        /// In the body of `Subprocess.run`: the child has been exec'd and is not reaped before the body returns.
+        func started(_ identifier: ProcessIdentifier) {
+            #if os(Linux) || os(Android) || os(FreeBSD)
+            let descriptor = identifier.processDescriptor >= 0 ? fcntl(identifier.processDescriptor, F_DUPFD_CLOEXEC, 0) : -1
+            #else
+            let descriptor: Int32 = -1
+            #endif
+            let waiter = state.withLock { state in
+                state.processDescriptor = descriptor
+                state.launch = .success(identifier.value)
+                return state.launchWaiter.take()
+            }
+            waiter?.resume(returning: identifier.value)
+        }
+
+        /// `Subprocess.run` threw: before the start, the launch fails; after it, the end is unknown.
+        func failed(_ error: any Error) {
+            let (waiter, started) = state.withLock { state -> (CheckedContinuation<Int32, any Error>?, Bool) in
+                guard state.launch == nil else { return (nil, true) }
+                state.launch = .failure(error)
+                return (state.launchWaiter.take(), false)
+            }
+            waiter?.resume(throwing: error)
+            if started { exited(Exit(status: -1, signalled: false)) }
+        }
+
+        /// The child's PID once it runs, or the launch's error.
+        func launched() async throws -> Int32 {
+            try await withCheckedThrowingContinuation { continuation in
+                let ready = state.withLock { state -> Result<Int32, any Error>? in
+                    if let launch = state.launch { return launch }
+                    state.launchWaiter = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(with: ready) }
+            }
+        }
+
+        var exit: Exit? { state.withLock { $0.exit } }
+
+        func signal(_ signal: Int32, pid: Int32) -> Bool {
+            state.withLock { state in
+                guard state.exit == nil else { return false }
+                if state.processDescriptor >= 0, let send = LaunchedProgram.pidfdSendSignal {
+                    return send(state.processDescriptor, signal, nil, 0) == 0
+                }
+                return kill(pid, signal) == 0
+            }
+        }
+
+        func exited() async -> Exit? {
+            let id = state.withLock { state -> Int in
+                state.nextWaiter += 1
+                return state.nextWaiter
+            }
+            return await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let now = state.withLock { state -> Exit?? in
+                        if let exit = state.exit { return .some(exit) }
+                        if state.cancelledWaiters.remove(id) != nil { return .some(nil) }
+                        state.waiters[id] = continuation
+                        return nil
+                    }
+                    if let now { continuation.resume(returning: now) }
+                }
+            } onCancel: {
+                let waiter = state.withLock { state in
+                    let waiter = state.waiters.removeValue(forKey: id)
+                    if waiter == nil && state.exit == nil { state.cancelledWaiters.insert(id) }
+                    return waiter
+                }
+                waiter?.resume(returning: nil)
+            }
+        }
+
+        /// Records the exit (the child has been reaped) and wakes the waiters.
+        func exited(_ exit: Exit) {
+            let waiters = state.withLock { state in
+                state.exit = exit
+                let waiters = Array(state.waiters.values)
+                state.waiters = [:]
+                state.cancelledWaiters = []
+                if state.processDescriptor >= 0 {
+                    close(state.processDescriptor)
+                    state.processDescriptor = -1
+                }
+                return waiters
+            }
+            for waiter in waiters { waiter.resume(returning: exit) }
+        }
+    }
+}

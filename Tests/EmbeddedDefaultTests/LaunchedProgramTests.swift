@@ -1,0 +1,78 @@
+import ComplaintTesting
+import EmbeddedDefault
+import Foundation
+import Synchronization
+import Testing
+
+@Suite("LaunchedProgram", .timeLimit(.minutes(1)))
+struct LaunchedProgramTests {
+    /// Foundation's Process.run() over-read its /proc/self/fd listing once about 1,340 descriptors were open
+    /// and could crash the whole test process; swift-subprocess lists nothing and closes them all in the child.
+    @Test("with 1,400 descriptors open, a child starts, runs, and inherits none of them")
+    func manyOpenDescriptors() async throws {
+        var opened: [Int32] = []
+        defer { for descriptor in opened { close(descriptor) } }
+        let null = open("/dev/null", O_RDONLY)
+        try #require(null >= 0)
+        opened.append(null)
+        // dup: not close-on-exec, so only the launcher's close-from keeps them out of the child.
+        for _ in 0..<1_400 {
+            let descriptor = dup(null)
+            try #require(descriptor >= 0, "dup: errno \(errno)")
+            opened.append(descriptor)
+        }
+        let lines = Mutex<[String]>([])
+        let child = try await LaunchedProgram.launch(
+            "/bin/ls", arguments: ["/proc/self/fd"], output: .lines { line in lines.withLock { $0.append(line) } })
+        let exit = await child.waitForExit(timeout: .seconds(20))
+        #expect(exit?.succeeded == true, "\(String(describing: exit))")
+        // 0, 1, 2 and the folder ls itself reads.
+        let listed = lines.withLock { $0 }.compactMap { Int32($0) }
+        #expect(!listed.isEmpty && listed.allSatisfy { $0 <= 3 }, "the child had \(listed.count) descriptors: \(listed.prefix(20))")
+    }
+
+    @Test("a child's PID, environment, working folder and log descriptor; a signal ends it and its exit says so")
+    func signalAndExit() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("launched-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let log = open(folder + "/child.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        try #require(log >= 0)
+        let child = try await LaunchedProgram.launch(
+            "/bin/sh", arguments: ["-c", "echo \"$GREETING from $(pwd)\"; echo oops >&2; exec sleep 600"],
+            environment: ["GREETING": "hello"], workingDirectory: folder, output: .descriptor(log), error: .descriptor(log))
+        close(log)
+        #expect(child.isRunning && kill(child.pid, 0) == 0)
+        let text = { (try? String(contentsOfFile: folder + "/child.log", encoding: .utf8)) ?? "" }
+        #expect(await eventually { text().contains("oops") })
+        #expect(text().contains("hello from \(URL(fileURLWithPath: folder).resolvingSymlinksInPath().path)"), "\(text())")
+        // Its own process group, as Foundation's Process made it.
+        #expect(getpgid(child.pid) == child.pid)
+        #expect(child.signal(SIGTERM))
+        let exit = await child.waitForExit(timeout: .seconds(20))
+        #expect(exit == LaunchedProgram.Exit(status: SIGTERM, signalled: true))
+        #expect(!child.isRunning && !child.signal(SIGKILL))
+    }
+
+    @Test("releasing the last reference kills the child; one launched to outlive its owner keeps running")
+    func releaseKills() async throws {
+        var child: LaunchedProgram? = try await LaunchedProgram.launch("/bin/sleep", arguments: ["600"])
+        let pid = try #require(child?.pid)
+        var survivor: LaunchedProgram? = try await LaunchedProgram.launch("/bin/sleep", arguments: ["600"], outlivesOwner: true)
+        let survivorPID = try #require(survivor?.pid)
+        defer { kill(survivorPID, SIGKILL) }
+        child = nil
+        survivor = nil
+        #expect(await eventually { kill(pid, 0) != 0 }, "killed and reaped")
+        let state = try String(contentsOfFile: "/proc/\(survivorPID)/stat", encoding: .utf8).split(separator: ")").last?.split(separator: " ").first
+        #expect(state != "Z", "still running")
+        _ = (child, survivor)
+    }
+
+    @Test("a program that does not exist fails the launch")
+    func missingProgram() async throws {
+        await #expect(throws: (any Error).self) {
+            try await LaunchedProgram.launch("/nonexistent/program")
+        }
+    }
+}
