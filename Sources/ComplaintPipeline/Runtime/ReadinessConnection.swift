@@ -1,3 +1,4 @@
+import ComplaintStore
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -28,8 +29,11 @@ public actor ReadinessConnection: Service {
     /// - Throws: The connection's or the query's error, or a "did not answer" error after `timeout`
     ///   (the connection is then closed).
     public func check(timeout: Duration) async throws {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
+        do {
+            try await withDeadline(timeout, onDeadline: {
+                // A connect is cancelled; a query already sent is failed by closing its connection.
+                await self.dropCurrent()
+            }) {
                 let connection = try await self.current()
                 do {
                     _ = try await connection.query("SELECT 1", logger: self.logger).collect()
@@ -37,19 +41,9 @@ public actor ReadinessConnection: Service {
                     await self.drop(connection)
                     throw error
                 }
-                return true
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            defer { group.cancelAll() }
-            guard try await group.next() == true else {
-                // A connect is cancelled; a query already sent is failed by closing its connection.
-                await self.dropCurrent()
-                group.cancelAll()
-                throw StageNotReady(description: "PostgreSQL did not answer within \(timeout) on the readiness connection")
-            }
+        } catch is DeadlineExceeded {
+            throw StageNotReady(description: "PostgreSQL did not answer within \(timeout) on the readiness connection")
         }
     }
 
