@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import RdKafkaTestKit
+import Synchronization
 import Testing
 
 /// The worker computed "due" with its own clock while `claim` compares with the database's: with the
@@ -57,6 +58,62 @@ struct WorkQueueClockTests {
             ).collect()[0].decode(Int.self)
             // About 2 per wake-up: at most a few wake-ups per poll interval over 2 s. A 1 ms loop read it hundreds of times.
             #expect(readings < 60, "the worker read the database's clock \(readings) times while the intent was 2 s away")
+        }
+    }
+
+    /// Fails once (the receiver asks for 2 s), then defers itself for 2 s, then succeeds; notes when each call came.
+    final class WaitingPerformer: WorkPerformer {
+        let kinds = ["test-call"]
+        private let log = Mutex<[ContinuousClock.Instant]>([])
+        var calls: [ContinuousClock.Instant] { log.withLock { $0 } }
+
+        func perform(_ item: WorkItem, logger: Logger) async throws -> String {
+            switch log.withLock({ $0.append(.now); return $0.count }) {
+            case 1: throw WorkFailure.transient("receiver answered 503", retryAfter: .seconds(2))
+            case 2: throw WorkDeferral(reason: "rate limited", until: Date().addingTimeInterval(2))
+            default: return "delivered"
+            }
+        }
+    }
+
+    /// Retry and deferral times were stored as the application's clock gave them, while the claim compares
+    /// them with the database's: with the application a minute ahead, a 2 s retry came after 62 s;
+    /// a minute behind, at once.
+    @Test("a 2 s retry and a 2 s deferral come 2 s later with the application's clock 60 s ahead of the database's, or behind",
+          arguments: [60, -60])
+    func retryAndDeferralWaitOnTheDatabaseClock(applicationAheadBy seconds: Int) async throws {
+        try await WorkQueueWorkerTests.withQueue { client, tables in
+            let schema = tables.schema
+            // The database's clock as the worker's connections read it: `seconds` behind the application's.
+            try await client.query(PostgresQuery(unsafeSQL: """
+                CREATE FUNCTION \(schema).clock_timestamp() RETURNS timestamptz LANGUAGE sql VOLATILE
+                AS $$ SELECT pg_catalog.clock_timestamp() - interval '\(seconds) seconds' $$
+                """), logger: .complaintTest)
+            try await client.transaction(schema: schema, logger: .complaintTest) { connection in
+                // Due on either clock.
+                try await tables.workQueue.enqueue(
+                    kind: "test-call", idempotencyKey: "notify-1", payload: WorkQueueWorkerTests.Payload(to: "ops@example.com"),
+                    maximumAttempts: 5, dueAt: Date().addingTimeInterval(-300), on: connection, logger: .complaintTest)
+            }
+            let performer = WaitingPerformer()
+            try await Self.withClient(shadowingClockIn: schema) { skewed in
+                var configuration = WorkQueueWorker.Configuration()
+                configuration.pollInterval = .milliseconds(200)
+                // Settled on the connections' own search_path, where the skewed clock is.
+                configuration.connectionsUseSchema = true
+                let worker = WorkQueueWorker(
+                    performer: performer, schema: schema, client: skewed, configuration: configuration, logger: .complaintTest)
+                try await withRunningServices([worker]) {
+                    // The old code: the retry came after 62 s (ahead), or within the poll interval (behind).
+                    let done = await eventually(timeout: .seconds(40)) { performer.calls.count >= 3 }
+                    #expect(done, "calls after \(performer.calls.map { $0 - performer.calls[0] })")
+                }
+            }
+            let calls = performer.calls
+            try #require(calls.count >= 3)
+            let (retry, deferral) = (calls[1] - calls[0], calls[2] - calls[1])
+            #expect(retry >= .milliseconds(1900) && retry < .seconds(15), "the 2 s retry came after \(retry)")
+            #expect(deferral >= .milliseconds(1900) && deferral < .seconds(15), "the 2 s deferral came after \(deferral)")
         }
     }
 }

@@ -148,6 +148,9 @@ public struct WorkQueue: Sendable {
     }
 
     /// Schedules another attempt at `date` after a transient failure, releasing the lease.
+    ///
+    /// `date` is read on the application's clock; the intent falls due after the same wait on the
+    /// database's (see ``postpone(_:reason:until:on:logger:)``).
     @discardableResult
     public func retry(_ item: WorkItem, error: String, at date: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         try await reschedule(item, reason: error, at: date, handingBackTheAttempt: false, on: connection, logger: logger)
@@ -155,6 +158,11 @@ public struct WorkQueue: Sendable {
 
     /// Defers the intent to `date` without counting the attempt it was claimed with (the performer chose
     /// not to call now: quiet hours, a rate limit), releasing the lease.
+    ///
+    /// `date` is read on the application's clock, as a performer computes it; it is stored as the
+    /// database's now plus the time left until `date`, because ``claim(kinds:limit:lease:on:logger:)``
+    /// compares due times with the database's clock: stored as given, a retry with the application's
+    /// clock a minute ahead came a minute late (a minute early, at once, with it behind).
     @discardableResult
     public func postpone(_ item: WorkItem, reason: String, until date: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         try await reschedule(item, reason: reason, at: date, handingBackTheAttempt: true, on: connection, logger: logger)
@@ -165,10 +173,12 @@ public struct WorkQueue: Sendable {
     ) async throws -> Bool {
         let text = String(reason.prefix(2000))
         let handedBack = handingBackTheAttempt ? 1 : 0
+        // Read last, just before the statement: the wait left, added to the database's clock.
+        let wait = date.timeIntervalSinceNow
         let rows = try await connection.query(
             """
             UPDATE \(unescaped: self.table)
-            SET last_error = \(text), due_at = \(date), attempts = GREATEST(attempts - \(handedBack), 0), leased_until = NULL, lease_token = NULL
+            SET last_error = \(text), due_at = clock_timestamp() + make_interval(secs => \(wait)), attempts = GREATEST(attempts - \(handedBack), 0), leased_until = NULL, lease_token = NULL
             WHERE id = \(item.id) AND lease_token = \(item.leaseToken) AND status = \(WorkStatus.pending.rawValue)
             RETURNING id
             """,
