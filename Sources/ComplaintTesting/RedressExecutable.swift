@@ -1,3 +1,4 @@
+import EmbeddedDefault
 import Foundation
 
 /// Finds the built executables (next to the test bundle in `.build/<configuration>/`), for tests that run
@@ -18,39 +19,44 @@ public enum RedressExecutable {
     }
 }
 
-/// A process a test started (a service replica, an SMTP server): its output goes to a log file the test
-/// can show on failure, and ``stop()`` (always call it, in a `defer`) leaves nothing running.
-public final class ChildProcess: @unchecked Sendable {
-    public let process = Process()
+/// A process a test started (a service replica, an SMTP server, a command whose exit the test checks): its
+/// output goes to a log file the test can show on failure, and ``stop(grace:)`` (always call it, in a `defer`)
+/// leaves nothing running. Started through ``LaunchedProgram`` (swift-subprocess), not Foundation's `Process`,
+/// whose start can crash a test process holding many descriptors; released without a stop, it is killed.
+public final class ChildProcess: Sendable {
+    private let program: LaunchedProgram
     /// Standard output and error together.
     public let logURL: URL
     /// The child's standard input, when it was started `interactive` (a browser driver waiting for commands).
     public let input: FileHandle?
 
-    /// Starts `executable` with `arguments` and `environment` (added to this process's environment); an
-    /// `interactive` child reads its standard input from ``send(_:)``.
+    /// Starts `executable` with `arguments` and `environment` (added to this process's environment, without the
+    /// variables `removing` names); an `interactive` child reads its standard input from ``send(_:)``, any other
+    /// from `/dev/null`. Returns once the child runs.
     public init(
         _ executable: URL, arguments: [String] = [], environment: [String: String] = [:], removing: [String] = [], interactive: Bool = false
-    ) throws {
+    ) async throws {
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("\(executable.lastPathComponent)-\(UUID().uuidString.prefix(8)).log")
-        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let log = try FileHandle(forWritingTo: logURL)
-        process.executableURL = executable
-        process.arguments = arguments
-        var merged = ProcessInfo.processInfo.environment
-        for name in removing { merged[name] = nil }
-        merged.merge(environment) { _, new in new }
-        process.environment = merged
-        process.standardOutput = log
-        process.standardError = log
+        let log = open(logURL.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard log >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(log) }
+        var changes: [String: String?] = [:]
+        for name in removing { changes.updateValue(nil, forKey: name) }
+        for (name, value) in environment { changes[name] = value }
+        var readEnd: Int32?
         if interactive {
-            let pipe = Pipe()
-            process.standardInput = pipe
-            input = pipe.fileHandleForWriting
+            var ends: [Int32] = [-1, -1]
+            guard pipe(&ends) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EMFILE) }
+            // Close-on-exec: children spawned meanwhile close every other descriptor anyway.
+            for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+            readEnd = ends[0]
+            input = FileHandle(fileDescriptor: ends[1], closeOnDealloc: true)
         } else {
             input = nil
         }
-        try process.run()
+        defer { if let readEnd { close(readEnd) } }
+        program = try await LaunchedProgram.launch(
+            executable.path, arguments: arguments, environment: changes, input: readEnd, output: .descriptor(log), error: .descriptor(log))
     }
 
     /// Writes `line` and a newline to the child's standard input (an `interactive` child only).
@@ -58,38 +64,47 @@ public final class ChildProcess: @unchecked Sendable {
         try input?.write(contentsOf: Data((line + "\n").utf8))
     }
 
-    public var identifier: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    public var identifier: Int32 { program.pid }
+    public var isRunning: Bool { program.isRunning }
+    /// How it ended, once it has.
+    public var exit: LaunchedProgram.Exit? { program.exit }
+    /// Its exit status (the signal's number if a signal ended it); -1 while it runs.
+    public var terminationStatus: Int32 { program.exit?.status ?? -1 }
 
     /// What it printed so far.
     public var output: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
 
-    /// SIGKILL: no shutdown, no flushing, as a crash or an OOM kill would end it.
-    ///
-    /// Waits at most `patience` for Foundation to see the end: it watches a socket the child's own
-    /// children inherit, so with a grandchild still alive (a server the child started) `waitUntilExit`
-    /// would wait for that one too, and a test's clean-up would hang the whole run.
-    public func kill(patience: TimeInterval = 10) {
-        guard process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        let deadline = Date().addingTimeInterval(patience)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
+    /// SIGKILL: no shutdown, no flushing, as a crash or an OOM kill would end it. Waits at most `patience`
+    /// for the end (a grandchild still alive does not hold it up).
+    public func kill(patience: Duration = .seconds(10)) async {
+        guard program.signal(SIGKILL) else { return }
+        _ = await program.waitForExit(timeout: patience)
     }
 
-    /// SIGTERM, up to `grace` to stop, then SIGKILL; removes the log.
-    public func stop(grace: TimeInterval = 20) {
-        // An interactive child sees the end of its input first: most stop on that alone.
-        try? input?.close()
-        if input != nil, process.isRunning {
-            let deadline = Date().addingTimeInterval(5)
-            while process.isRunning && Date() < deadline { usleep(20_000) }
+    /// SIGTERM, up to `grace` to stop, then SIGKILL; removes the log. An interactive child sees the end of its
+    /// input first (most stop on that alone) and gets 5 s for it.
+    ///
+    /// Synchronous, for the `defer` that must call it (a `defer` cannot await): it blocks this thread until the
+    /// child is dead (a zombie counts: it runs and listens on nothing), reading `/proc`, so it never waits for
+    /// another thread of the task pool to record the exit.
+    public func stop(grace: Duration = .seconds(20)) {
+        func dead() -> Bool {
+            guard program.isRunning, let stat = try? String(contentsOfFile: "/proc/\(program.pid)/stat", encoding: .utf8),
+                let closing = stat.lastIndex(of: ")")
+            else { return true }
+            let state = stat[stat.index(after: closing)...].drop(while: { $0 == " " }).first
+            return state == "Z" || state == "X"
         }
-        if process.isRunning {
-            process.terminate()
-            let deadline = Date().addingTimeInterval(grace)
-            while process.isRunning && Date() < deadline { usleep(20_000) }
-            kill()
+        func wait(_ limit: Duration) {
+            let deadline = ContinuousClock.now + limit
+            while !dead() && ContinuousClock.now < deadline { usleep(20_000) }
         }
+        if let input {
+            try? input.close()
+            wait(.seconds(5))
+        }
+        if !dead(), program.signal(SIGTERM) { wait(grace) }
+        if !dead(), program.signal(SIGKILL) { wait(.seconds(10)) }
         try? FileManager.default.removeItem(at: logURL)
     }
 }

@@ -1,3 +1,4 @@
+import EmbeddedDefault
 import Foundation
 
 /// A real SMTP server (Debian's python3-aiosmtpd) on a loopback port, writing what it accepts to a folder;
@@ -56,13 +57,10 @@ public final class SMTPSink: Sendable {
         var certificate: String?
         if tls {
             let cert = folder.appendingPathComponent("cert.pem").path, key = folder.appendingPathComponent("key.pem").path
-            let openssl = Process()
-            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-                                 "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
-            openssl.standardError = FileHandle.nullDevice
-            try openssl.run()
-            openssl.waitUntilExit()
+            let openssl = try await ProgramRun.run(
+                "/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                                     "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            guard openssl.succeeded else { throw SinkDidNotStart(output: "openssl: \(openssl.standardError)") }
             arguments += ["--cert", cert, "--key", key]
             certificate = cert
         }
@@ -70,7 +68,7 @@ public final class SMTPSink: Sendable {
         let mail = folder.appendingPathComponent("mail")
         try FileManager.default.createDirectory(at: mail, withIntermediateDirectories: true)
         let port = try unusedLoopbackPort()
-        process = try ChildProcess(
+        process = try await ChildProcess(
             URL(fileURLWithPath: "/usr/bin/python3"), arguments: [SMTPSink.script, String(port), mail.path] + arguments)
         self.port = port
         self.folder = mail
@@ -110,6 +108,7 @@ public final class SMTPSink: Sendable {
         return messages
     }
 
+    /// Stops the server (it no longer accepts connections when this returns) and removes its folder.
     public func stop() {
         process.stop()
         try? FileManager.default.removeItem(at: folder.deletingLastPathComponent())

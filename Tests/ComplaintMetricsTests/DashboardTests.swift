@@ -57,7 +57,7 @@ struct DashboardTests {
             try FileManager.default.createDirectory(at: shots, withIntermediateDirectories: true)
             let screenshot = shots.appendingPathComponent("metrics-dashboard.png").path
             for name in ["metrics-dashboard.png", "metrics-dashboard-after.png"] { try? FileManager.default.removeItem(at: shots.appendingPathComponent(name)) }
-            let browser = try ChildProcess(
+            let browser = try await ChildProcess(
                 URL(fileURLWithPath: "/usr/bin/python3"),
                 arguments: [Self.support.appendingPathComponent("dashboard_browser.py").path, harness.base, manager, "SHA-PD01", screenshot, "load"],
                 interactive: true)
@@ -149,7 +149,7 @@ struct DashboardTests {
             let screenshot = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-dashboard-outage-\(UUID().uuidString.prefix(8)).png").path
             defer { try? FileManager.default.removeItem(atPath: screenshot) }
             // The first GET v1/hotels is answered 503; the driver waits (20 s) for the page to load and go live.
-            let browser = try ChildProcess(
+            let browser = try await ChildProcess(
                 URL(fileURLWithPath: "/usr/bin/python3"),
                 arguments: [Self.support.appendingPathComponent("dashboard_browser.py").path, harness.base, manager, "SHA-PD01", screenshot, "load-after-outage"],
                 interactive: true)
@@ -195,7 +195,7 @@ struct DashboardTests {
             let screenshot = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-dashboard-burst-\(UUID().uuidString.prefix(8)).png").path
             defer { try? FileManager.default.removeItem(atPath: screenshot) }
             // The page's first stream is made in the page: an event every 200 ms for 8 s.
-            let browser = try ChildProcess(
+            let browser = try await ChildProcess(
                 URL(fileURLWithPath: "/usr/bin/python3"),
                 arguments: [Self.support.appendingPathComponent("dashboard_browser.py").path, harness.base, manager, "SHA-PD01", screenshot, "load-with-burst"],
                 interactive: true)

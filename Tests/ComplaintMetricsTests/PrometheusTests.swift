@@ -17,11 +17,11 @@ struct PrometheusTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("redress-metrics-\(UUID().uuidString.prefix(8)).prom")
         try exposition.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let promtool = try ChildProcess(URL(fileURLWithPath: "/bin/sh"), arguments: ["-c", "/usr/bin/promtool check metrics < '\(file.path)'"])
+        let promtool = try await ChildProcess(URL(fileURLWithPath: "/bin/sh"), arguments: ["-c", "/usr/bin/promtool check metrics < '\(file.path)'"])
         defer { promtool.stop() }
-        // Foundation traps on the status of a process still running: fail the test instead.
+        // A process still running has no status yet: fail the test instead.
         try #require(await eventually(timeout: .seconds(30)) { !promtool.isRunning }, "promtool did not finish: \(promtool.output)")
-        return promtool.process.terminationStatus == 0 ? nil : promtool.output
+        return promtool.terminationStatus == 0 ? nil : promtool.output
     }
 
     @Test("KPI gauges match the API, only for admin keys, and pass promtool check metrics")

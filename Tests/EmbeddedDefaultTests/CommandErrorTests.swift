@@ -9,10 +9,10 @@ import Testing
 struct CommandErrorTests {
     static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
         let executable = try #require(RedressExecutable.url)
-        let child = try ChildProcess(executable, arguments: arguments, removing: ["KAFKA_BROKERS", "DATABASE_URL", "REDRESS_UP_ENV", "KAFKA_TOPIC_PREFIX"])
+        let child = try await ChildProcess(executable, arguments: arguments, removing: ["KAFKA_BROKERS", "DATABASE_URL", "REDRESS_UP_ENV", "KAFKA_TOPIC_PREFIX"])
         defer { child.stop() }
         try #require(await eventually(timeout: .seconds(30)) { !child.isRunning }, "\(arguments) still runs: \(child.output)")
-        return (child.process.terminationStatus, child.output)
+        return (child.terminationStatus, child.output)
     }
 
     @Test("a policy file it cannot read is a failure (exit 1, no usage text), not a usage error")

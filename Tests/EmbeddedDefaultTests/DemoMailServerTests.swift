@@ -13,7 +13,7 @@ struct DemoMailServerTests {
         let port = try unusedLoopbackPort()
         let pidFile = folder.appendingPathComponent("sink.pid").path
         // A stand-in for `redress demo`: a shell that starts the sink and waits.
-        let parent = try ChildProcess(URL(fileURLWithPath: "/bin/sh"), arguments: [
+        let parent = try await ChildProcess(URL(fileURLWithPath: "/bin/sh"), arguments: [
             "-c", "/usr/bin/python3 '\(SMTPSink.script)' \(port) '\(folder.path)' & echo $! > '\(pidFile)'; wait",
         ])
         defer { parent.stop() }

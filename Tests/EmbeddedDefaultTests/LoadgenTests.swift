@@ -19,13 +19,13 @@ struct LoadgenTests {
         }
         try await withLoopbackServer(router) { base in
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loadgen-\(UUID().uuidString.prefix(8))").path
-            let run = try ChildProcess(
+            let run = try await ChildProcess(
                 executable, arguments: ["loadgen", "--url", base, "--key", "rdk_abcdefghij_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
                                         "--requests", "20", "--warmup", "0", "--concurrency", "2", "--data-dir", folder],
                 removing: ["INTAKE_URL", "REDRESS_ADMIN_KEY", "REDRESS_UP_ENV"])
             defer { run.stop() }
             try #require(await eventually(timeout: .seconds(60)) { !run.isRunning }, "loadgen did not finish: \(run.output)")
-            #expect(run.process.terminationStatus == 1, "\(run.output)")
+            #expect(run.terminationStatus == 1, "\(run.output)")
             #expect(run.output.contains("not a measurement"), "\(run.output)")
             #expect(run.output.contains("HTTP 401"), "\(run.output)")
         }
@@ -43,7 +43,7 @@ struct LoadgenTests {
         }
         try await withLoopbackServer(router) { base in
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loadgen-\(UUID().uuidString.prefix(8))").path
-            let run = try ChildProcess(
+            let run = try await ChildProcess(
                 executable, arguments: ["loadgen", "--full-loop", "--url", base, "--key", "rdk_abcdefghij_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
                                         "--brokers", cluster.bootstrapServers, "--requests", "3", "--warmup", "0", "--concurrency", "1",
                                         "--loop-timeout", "2", "--data-dir", folder],
@@ -51,7 +51,7 @@ struct LoadgenTests {
             defer { run.stop() }
             try #require(await eventually(timeout: .seconds(90)) { !run.isRunning }, "loadgen did not finish: \(run.output)")
             #expect(run.output.contains("3 missing"), "\(run.output)")
-            #expect(run.process.terminationStatus == 1, "\(run.output)")
+            #expect(run.terminationStatus == 1, "\(run.output)")
             #expect(run.output.contains("not a measurement"), "\(run.output)")
         }
         withExtendedLifetime(cluster) {}
@@ -63,10 +63,10 @@ struct LoadgenTests {
         // Everything else it needs is given: only the combination can be what is refused.
         let given = ["--url", "http://127.0.0.1:1", "--key", "rdk_abcdefghij_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--requests", "2", "--warmup", "0"]
         for arguments in [["--rate", "5"], ["--brokers", "127.0.0.1:1"], ["--full-loop", "--brokers", "127.0.0.1:1", "--rate", "5", "--concurrency", "1", "--concurrency", "8"]] {
-            let run = try ChildProcess(executable, arguments: ["loadgen"] + given + arguments, removing: ["INTAKE_URL", "REDRESS_ADMIN_KEY", "REDRESS_UP_ENV"])
+            let run = try await ChildProcess(executable, arguments: ["loadgen"] + given + arguments, removing: ["INTAKE_URL", "REDRESS_ADMIN_KEY", "REDRESS_UP_ENV"])
             defer { run.stop() }
             try #require(await eventually(timeout: .seconds(30)) { !run.isRunning }, "loadgen \(arguments) did not finish: \(run.output)")
-            #expect(run.process.terminationStatus == 64, "\(arguments): \(run.output)")
+            #expect(run.terminationStatus == 64, "\(arguments): \(run.output)")
         }
     }
 }

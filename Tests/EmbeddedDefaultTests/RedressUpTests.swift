@@ -51,12 +51,12 @@ struct RedressUpTests {
         }
 
         // Operator commands find the stack through up.env, without sourcing it first.
-        let list = try ChildProcess(
+        let list = try await ChildProcess(
             try #require(RedressExecutable.url), arguments: ["apikey", "list", "--data-dir", up.folder.path],
             removing: ["DATABASE_URL", "KAFKA_BROKERS", "REDRESS_ADMIN_KEY"])
         defer { list.stop() }
         try #require(await eventually(timeout: .seconds(30)) { !list.isRunning }, "apikey list did not finish: \(list.output)")
-        #expect(list.process.terminationStatus == 0, "\(list.output)")
+        #expect(list.terminationStatus == 0, "\(list.output)")
         #expect(list.output.contains(keyID) && list.output.contains("admin"), "\(list.output)")
 
         // A shell that sourced an up.env of an earlier run still carries that run's DATABASE_URL (each run
@@ -64,7 +64,7 @@ struct RedressUpTests {
         #expect(up.variables["REDRESS_UP_ENV"] == up.folder.appendingPathComponent("up.env").path)
         // The shell as sourcing an earlier run's file left it: that run's values and their digest.
         let earlier = ["KAFKA_BROKERS": "127.0.0.1:1", "DATABASE_URL": "postgres://redress:gone@127.0.0.1:1/redress"]
-        let stale = try ChildProcess(
+        let stale = try await ChildProcess(
             try #require(RedressExecutable.url), arguments: ["apikey", "list"],
             environment: earlier.merging([
                 "REDRESS_UP_ENV": up.folder.appendingPathComponent("up.env").path,
@@ -73,7 +73,7 @@ struct RedressUpTests {
             removing: ["REDRESS_ADMIN_KEY"])
         defer { stale.stop() }
         try #require(await eventually(timeout: .seconds(30)) { !stale.isRunning }, "apikey list did not finish: \(stale.output)")
-        #expect(stale.process.terminationStatus == 0 && stale.output.contains(keyID), "\(stale.output)")
+        #expect(stale.terminationStatus == 0 && stale.output.contains(keyID), "\(stale.output)")
 
         // Across real processes: a complaint posted to intake is classified, assigned to someone of the
         // shipped organisation, and intake's record shows the assignee.
@@ -149,10 +149,10 @@ struct RedressUpTests {
     func refusedOptions() async throws {
         let executable = try #require(RedressExecutable.url)
         func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
-            let child = try ChildProcess(executable, arguments: arguments, environment: environment)
+            let child = try await ChildProcess(executable, arguments: arguments, environment: environment)
             defer { child.stop() }
             try #require(await eventually(timeout: .seconds(30)) { !child.isRunning }, "\(arguments) still runs: \(child.output)")
-            return (child.process.terminationStatus, child.output)
+            return (child.terminationStatus, child.output)
         }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("redress-up-refused-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: folder) }

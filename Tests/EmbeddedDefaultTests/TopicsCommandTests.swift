@@ -12,11 +12,11 @@ struct TopicsCommandTests {
     /// Runs `redress topics` with `arguments` against `brokers`; its exit status and output.
     static func run(_ arguments: [String], brokers: String) async throws -> (status: Int32, output: String) {
         let executable = try #require(RedressExecutable.url, "redress not built")
-        let command = try ChildProcess(
+        let command = try await ChildProcess(
             executable, arguments: ["topics", "--brokers", brokers] + arguments, removing: ["KAFKA_BROKERS", "KAFKA_TOPIC_PREFIX", "REDRESS_UP_ENV"])
         defer { command.stop() }
         try #require(await eventually(timeout: .seconds(60)) { !command.isRunning }, "redress topics did not finish: \(command.output)")
-        return (command.process.terminationStatus, command.output)
+        return (command.terminationStatus, command.output)
     }
 
     @Test("creates every topic under the prefix, with the retention asked for, and leaves existing ones alone",

@@ -40,7 +40,7 @@ struct SurveyPageTests {
             try FileManager.default.createDirectory(at: shots, withIntermediateDirectories: true)
             for name in ["survey-form.png", "survey-thanks.png"] { try? FileManager.default.removeItem(at: shots.appendingPathComponent(name)) }
 
-            let browser = try ChildProcess(
+            let browser = try await ChildProcess(
                 URL(fileURLWithPath: "/usr/bin/python3"), arguments: [Self.browserScript, harness.base, good, tampered, expired, shots.path])
             defer { browser.stop() }
             let finished = await eventually(timeout: .seconds(120)) { !browser.isRunning }

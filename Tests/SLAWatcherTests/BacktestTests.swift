@@ -178,14 +178,14 @@ struct BacktestCommandTests {
 
         // The prefix as an option, and as the shell's KAFKA_TOPIC_PREFIX (a staging shell) like tail and topics.
         for (option, environment) in [(["--topic-prefix", prefix], [String: String]()), ([], ["KAFKA_TOPIC_PREFIX": prefix])] {
-        let process = try ChildProcess(RedressExecutable.url!, arguments: [
+        let process = try await ChildProcess(RedressExecutable.url!, arguments: [
             "sla", "backtest", "--policy", candidate.path, "--in-force", Self.root.appendingPathComponent("services/sla-watcher/policies.yaml").path,
             "--from", "2025-01-01T00:00:00Z", "--to", "2026-01-01T00:00:00Z", "--brokers", kafka.bootstrapServers.joined(separator: ","),
             "--json",
         ] + option, environment: environment)
         defer { process.stop() }
         _ = await eventually(timeout: .seconds(60)) { !process.isRunning }
-        #expect(process.process.terminationStatus == 0, "\(process.output)")
+        #expect(process.terminationStatus == 0, "\(process.output)")
         let json = process.output.drop { $0 != "{" }
         let report = try JSONDecoder().decode(BacktestReport.self, from: Data(json.utf8))
         // London's serious noise complaint: acknowledged after 2.5 minutes, resolved after 39 — in time

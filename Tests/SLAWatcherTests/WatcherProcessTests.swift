@@ -63,10 +63,10 @@ struct WatcherProcessTests {
                 // allowed) rather than a minute.
                 "OUTBOX_LEASE_SECONDS": "25", "KAFKA_TOPIC_PREFIX": prefix,
             ]
-            func replica() throws -> ChildProcess {
-                try ChildProcess(executable, environment: environment.merging(["HTTP_PORT": "\(try unusedLoopbackPort())", "HTTP_HOST": "127.0.0.1"]) { $1 })
+            func replica() async throws -> ChildProcess {
+                try await ChildProcess(executable, environment: environment.merging(["HTTP_PORT": "\(try unusedLoopbackPort())", "HTTP_HOST": "127.0.0.1"]) { $1 })
             }
-            let first = try replica()
+            let first = try await replica()
             var second: ChildProcess?
             defer {
                 first.stop()
@@ -107,10 +107,10 @@ struct WatcherProcessTests {
                     for event in more { seen[event.id] = event }
                 }
                 try await read { events in events.filter { $0.data.kind == .timerStarted }.count == Self.complaints }
-                second = try replica()
+                second = try await replica()
                 // Kill the first as soon as timers have begun to fire.
                 try await read { events in events.contains { $0.data.kind == .warning } }
-                first.kill()
+                await first.kill()
                 try await read { events in events.count >= Self.complaints * Self.eventsPerComplaint }
                 let steps = seen.values.map { "\($0.data.complaintID) \($0.data.kind.rawValue) \($0.data.target.rawValue)" }
                 #expect(steps.count == Self.complaints * Self.eventsPerComplaint, "\(second?.output ?? "")")
