@@ -23,7 +23,8 @@ struct DeliveryWorkerTests {
           - {name: r, on: [sla.breached], to: ["endpoint:hook"], template: sla_breached_staff}
         """
 
-    /// A fresh notifier schema (runtime tables and the notifier's own), a receiver, and a performer for endpoints.
+    /// A fresh notifier schema (runtime tables and the notifier's own), a receiver, and a performer for endpoints
+    /// whose pacer keeps its log in that schema, as a replica's does (``replica(of:client:schema:)`` makes another).
     /// `yaml` may name `${BASE}`, the receiver's address.
     static func run(
         yaml: String = Self.yaml, _ body: @Sendable (PostgresClient, SchemaName, RecordingReceiver, DeliveryPerformer) async throws -> Void
@@ -31,11 +32,13 @@ struct DeliveryWorkerTests {
         let receiver = RecordingReceiver()
         try await withLoopbackServer(receiver.router) { base in
             let rules = try NotifierFixtures.rules(yaml, environment: ["HOOK_URL": base + "/hook", "BASE": base])
-            let performer = DeliveryPerformer(
-                kind: .endpoint, rules: LiveConfiguration(name: "rules", fixed: rules), templates: try NotifierFixtures.templates(),
-                channels: [.webhook: WebhookChannel(), .wecom: RobotChannel(), .dingtalk: RobotChannel(), .slack: RobotChannel()], guests: nil, surveySecret: nil)
             let service = RedressService.notifier.isolated()
+            let templates = try NotifierFixtures.templates()
             try await withTestClient { client in
+                let performer = DeliveryPerformer(
+                    kind: .endpoint, rules: LiveConfiguration(name: "rules", fixed: rules), templates: templates,
+                    channels: [.webhook: WebhookChannel(), .wecom: RobotChannel(), .dingtalk: RobotChannel(), .slack: RobotChannel()], guests: nil,
+                    surveySecret: nil, pacer: EndpointPacer(client: client, schema: service.schema))
                 do {
                     _ = try await Migrator(client: client, logger: .complaintTest).apply(try service.migrations())
                     try await body(client, service.schema, receiver, performer)
@@ -46,6 +49,13 @@ struct DeliveryWorkerTests {
                 try await dropSchema(service.schema, client: client)
             }
         }
+    }
+
+    /// The same performer in another notifier process: a pacer of its own, sharing the schema's log.
+    static func replica(of performer: DeliveryPerformer, client: PostgresClient, schema: SchemaName) -> DeliveryPerformer {
+        var replica = performer
+        replica.pacer = EndpointPacer(client: client, schema: schema)
+        return replica
     }
 
     static func record(
@@ -150,7 +160,7 @@ struct DeliveryWorkerTests {
             }
             let elapsed = ContinuousClock.now - start
             // Before, AsyncHTTPClient tried to connect again until the 10 s deadline: 20 s for the two attempts.
-            #expect(elapsed < .seconds(3), "two refused attempts and a delivery took \(elapsed)")
+            #expect(elapsed < .seconds(8), "two refused attempts and a delivery took \(elapsed)")
             let receipts = try await Self.receipts(schema: schema, client: client)
             let mine = receipts.filter { $0.notificationID == refused.notificationID }
             guard mine.count == 2, case .failed(let first) = mine[0].status, case .givenUp(let last) = mine[1].status else {

@@ -56,6 +56,47 @@ struct EndpointRateLimitTests {
         }
     }
 
+    @Test("two replicas share one robot's limit: with rateLimit 2/min they make 2 calls in the window together, not 4; the other's messages wait, attempts unused")
+    func replicasShareTheLimit() async throws {
+        let yaml = """
+            endpoints:
+              group: {channel: wecom, url: "${BASE}/robots/wecom", rateLimit: 2/min}
+            rules:
+              - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
+            """
+        try await DeliveryWorkerTests.run(yaml: yaml) { client, schema, receiver, first in
+            receiver.script(.status(200, body: #"{"errcode":0,"errmsg":"ok"}"#))
+            let second = DeliveryWorkerTests.replica(of: first, client: client, schema: schema)
+            let intents = Self.robotIntents(4, endpoint: "group")
+            let beforeTheCalls = Date()
+            // One replica's two calls fill the window.
+            for intent in intents[..<2] { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
+            try await withRunningServices([DeliveryWorkerTests.worker(first, schema: schema, client: client)]) {
+                let sent = try await eventually(timeout: .seconds(20)) {
+                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" }
+                }
+                #expect(sent)
+            }
+            // Two more, then both replicas at once: the other replica's log is the same, so neither calls.
+            for intent in intents[2...] { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
+            try await withRunningServices([
+                DeliveryWorkerTests.worker(second, schema: schema, client: client), DeliveryWorkerTests.worker(first, schema: schema, client: client),
+            ]) {
+                let handled = try await eventually(timeout: .seconds(20)) {
+                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" || $0.due > Date() }
+                }
+                #expect(handled)
+            }
+            #expect(receiver.requests.count == 2, "two replicas made \(receiver.requests.count) calls in the robot's window of 2")
+            let waiting = try await Self.queue(schema: schema, client: client).filter { $0.status == "pending" }
+            #expect(waiting.count == 2)
+            #expect(waiting.allSatisfy { $0.attempts == 0 && $0.due >= beforeTheCalls.addingTimeInterval(60) }, "\(waiting)")
+            var rows: [(status: String, attempts: Int, error: String?)] = []
+            for intent in intents[2...] { rows.append(try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client)) }
+            #expect(rows.allSatisfy { $0.status == "deferred" && $0.error?.hasPrefix("[endpoint_rate_limit]") == true }, "\(rows)")
+        }
+    }
+
     @Test("held back by a short limit, every message is delivered in time, each with its single attempt")
     func pacedThenDelivered() async throws {
         let yaml = """

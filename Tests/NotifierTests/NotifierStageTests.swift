@@ -191,6 +191,11 @@ struct NotifierStageTests {
                             PostgresQuery(unsafeSQL: "SELECT count(*) FILTER (WHERE status = 'delivered')::int + 100 * count(*) FILTER (WHERE status <> 'delivered')::int FROM \(notifierService.schema).deliveries"),
                             logger: .complaintTest).collect().first?.decode(Int.self)
                         #expect(planned == 6, "six deliveries, all delivered")
+                        // The stage's pacer keeps the robot's window in the schema, where other replicas see it.
+                        let places = try await client.query(
+                            PostgresQuery(unsafeSQL: "SELECT count(*)::int FROM \(notifierService.schema).endpoint_places WHERE endpoint = 'group'"),
+                            logger: .complaintTest).collect().first?.decode(Int.self)
+                        #expect(places == 1, "the robot's call took its place in the shared log")
                     }
                 }
             }

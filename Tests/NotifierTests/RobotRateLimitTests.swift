@@ -70,7 +70,7 @@ struct RobotRateLimitTests {
             #expect(receiver.requests.count == 1, "the second message was not sent to a robot that is refusing")
             #expect(try await DeliveryWorkerTests.receipts(schema: schema, client: client).isEmpty, "a refusal for the rate limit is not an attempt: no receipt")
 
-            // The minute passes (both due now; another replica, whose pacer holds nothing): delivered, each on its one attempt.
+            // The minute passes (both due now; a pacer of this process alone, which holds nothing): delivered, each on its one attempt.
             try await client.query(PostgresQuery(unsafeSQL: "UPDATE \(schema).work_queue SET due_at = now()"), logger: .complaintTest)
             var later = performer
             later.pacer = EndpointPacer()
@@ -83,6 +83,38 @@ struct RobotRateLimitTests {
             #expect(receipts.allSatisfy { $0.attempts == 1 })
             #expect(try await DeliveryWorkerTests.delivery(first.notificationID, schema: schema, client: client).status == "delivered")
             #expect(receiver.requests.count == 3)
+        }
+    }
+
+    @Test("a 45009 seen by one replica holds the robot for the other: its message is deferred with endpoint_rate_limited, without a call")
+    func refusalHoldsEveryReplica() async throws {
+        try await DeliveryWorkerTests.run(yaml: Self.yaml(.wecom)) { client, schema, receiver, performer in
+            receiver.script(.status(200, body: #"{"errcode":45009,"errmsg":"api freq out of limit"}"#))
+            let first = Self.intent(.wecom)
+            try await DeliveryWorkerTests.record(first, attempts: 1, schema: schema, client: client)
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
+                let refused = try await eventually(timeout: .seconds(20)) {
+                    try await DeliveryWorkerTests.delivery(first.notificationID, schema: schema, client: client).status != "pending"
+                }
+                #expect(refused)
+            }
+            // Another replica, which never saw the refusal, has the robot's next message.
+            let other = DeliveryWorkerTests.replica(of: performer, client: client, schema: schema)
+            let second = Self.intent(.wecom)
+            try await DeliveryWorkerTests.record(second, attempts: 1, schema: schema, client: client)
+            try await withRunningServices([DeliveryWorkerTests.worker(other, schema: schema, client: client)]) {
+                let held = try await eventually(timeout: .seconds(20)) {
+                    try await DeliveryWorkerTests.delivery(second.notificationID, schema: schema, client: client).status != "pending"
+                }
+                #expect(held)
+            }
+            let row = try await DeliveryWorkerTests.delivery(second.notificationID, schema: schema, client: client)
+            #expect(row.status == "deferred" && row.attempts == 0 && row.error?.hasPrefix("[endpoint_rate_limited]") == true, "\(row)")
+            let refusedDue = try await Self.queued(first, schema: schema, client: client).due
+            let heldDue = try await Self.queued(second, schema: schema, client: client).due
+            #expect(heldDue >= refusedDue.addingTimeInterval(-1), "held as long as the refusal asked: \(heldDue) vs \(refusedDue)")
+            #expect(receiver.requests.count == 1, "the other replica did not call a robot that is refusing")
+            #expect(try await DeliveryWorkerTests.receipts(schema: schema, client: client).isEmpty)
         }
     }
 

@@ -19,7 +19,8 @@ public struct DeliveryPerformer: WorkPerformer {
     public var surveySecret: String?
     public var receipts: Topic<NotificationOutcome>
     public var source = "/redress/notifier"
-    /// Keeps each endpoint to its rate limit; one for the process, shared by the guest, staff and endpoint workers.
+    /// Keeps each endpoint to its rate limit and a refusing robot alone: one for the process, shared by the
+    /// guest, staff and endpoint workers, and through the notifier's schema with the other replicas.
     public var pacer: EndpointPacer
 
     public init(
@@ -96,12 +97,12 @@ public struct DeliveryPerformer: WorkPerformer {
             throw DeliveryFailure.permanent("no_template", "no template \(intent.template) in \(intent.language)")
         }
         let message = OutgoingMessage(intent: intent, channel: channel, rendered: rendered, destination: destination, link: link)
-        if let endpoint = destination.endpoint, let until = pacer.heldUntil(endpoint: endpoint.name, now: Date()) {
+        if let endpoint = destination.endpoint, let until = try await pacer.robotHold(endpoint: endpoint.name, logger: logger) {
             // The robot refused another message for its rate limit a moment ago: this one waits with it.
             throw DeliveryFailure.deferred("endpoint_rate_limited", "\(endpoint.name) refused a message for its rate limit; held until then", until: until)
         }
         if let endpoint = destination.endpoint, let limit = endpoint.rateLimit,
-           let place = pacer.admit(endpoint: endpoint.name, key: item.idempotencyKey, limit: limit, now: Date()) {
+           let place = try await pacer.admit(endpoint: endpoint.name, key: item.idempotencyKey, limit: limit, logger: logger) {
             // A burst for one robot group: paced, not refused by the robot, and no attempt used.
             throw DeliveryFailure.deferred("endpoint_rate_limit", "held back by the rate limit of \(endpoint.name) (\(limit))", until: place)
         }
@@ -109,7 +110,7 @@ public struct DeliveryPerformer: WorkPerformer {
             return try await implementation.send(message, logger: logger)
         } catch let deferral as WorkDeferral {
             // A rate-limit refusal (RobotChannel): not an attempt, and the endpoint's other messages wait too.
-            if let endpoint = destination.endpoint { pacer.hold(endpoint: endpoint.name, until: deferral.until) }
+            if let endpoint = destination.endpoint { try await pacer.holdRobot(endpoint: endpoint.name, until: deferral.until, logger: logger) }
             throw deferral
         } catch var failure as WorkFailure {
             // A guest's message may have gone by SMS though the intent names e-mail first: say which.

@@ -61,7 +61,10 @@ public enum NotifierService {
         for channel in delivery.channels {
             for name in channel.channels { byChannel[name] = channel }
         }
+        // Every replica's calls to an endpoint count against its one limit, and a robot's refusal seen by
+        // one holds it for all: the pacer keeps its log in the notifier's schema once the tables are there.
         let pacer = EndpointPacer()
+        runtime.afterMigrations = { resources in pacer.share(through: resources.store.client, schema: resources.store.schema) }
         runtime.workPerformers = DeliveryKind.allCases.map { kind in
             var performer = DeliveryPerformer(
                 kind: kind, rules: delivery.rules, templates: delivery.templates, channels: byChannel, guests: delivery.guests,
