@@ -143,6 +143,34 @@ struct ReadinessConnectionTests {
         }
     }
 
+    /// A host that vanishes with the check's `SELECT 1` in flight (no RST, packets dropped): the query
+    /// cannot be cancelled, so the check closes its connection at the deadline (``withDeadline``'s
+    /// `onDeadline`) and fails within its timeout, not when the kernel gives up; the next connects anew.
+    @Test("a query in flight to a host that vanished fails the check within its timeout; the next check connects anew")
+    func vanishedHostFailsPromptly() async throws {
+        let database = try await TestDatabase.shared.configuration()
+        let proxy = try StallingProxy(to: database.endpoint)
+        defer { proxy.stop() }
+        let connection = ReadinessConnection(
+            configuration: try proxy.configuration(from: database).makeConnectionConfiguration(), logger: .complaintTest)
+        let running = Task { try await connection.run() }
+        defer { running.cancel() }
+        try await connection.check(timeout: .seconds(10))
+        proxy.stall()
+        // Should the connection not be closed, the query would wait for good: end it after 15 s instead.
+        let fallback = Task {
+            try await Task.sleep(for: .seconds(15))
+            proxy.stop()
+        }
+        defer { fallback.cancel() }
+        let started = ContinuousClock.now
+        await #expect(throws: (any Error).self) { try await connection.check(timeout: .milliseconds(500)) }
+        let took = ContinuousClock.now - started
+        #expect(took < .seconds(5), "the check took \(took)")
+        try await connection.check(timeout: .seconds(10))
+        #expect(proxy.accepted == 2)
+    }
+
     /// The check's own connection outlives the server: it must notice, and connecting anew must fail.
     @Test("with the database stopped the stage turns unready, naming postgres; ready again once it is back",
           .enabled(if: TestEnvironment.hasLocalPostgres))
