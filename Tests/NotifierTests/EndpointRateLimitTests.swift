@@ -141,6 +141,34 @@ struct EndpointRateLimitTests {
         #expect(pacer.admit(endpoint: "g", key: "f", limit: limit, now: c) ?? .distantPast >= e, "a newcomer is not put before those waiting")
     }
 
+    @Test("the shared pacer: twenty calls at once through two replicas' pacers, limit 3/min: three go, the rest wait three to a window; a place booked on one is found on the other")
+    func sharedPacerUnderConcurrency() async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            let pacers = [EndpointPacer(client: client, schema: schema), EndpointPacer(client: client, schema: schema)]
+            let limit = RateLimit(count: 3, window: .seconds(60))
+            let results = try await withThrowingTaskGroup(of: (String, Date?).self) { group in
+                for index in 0..<20 {
+                    group.addTask {
+                        let key = "k\(index)"
+                        return (key, try await pacers[index % 2].admit(endpoint: "g", key: key, limit: limit, logger: .complaintTest))
+                    }
+                }
+                return try await group.reduce(into: [String: Date?]()) { $0[$1.0] = $1.1 }
+            }
+            let now = results.filter { $0.value == nil }
+            #expect(now.count == 3, "calls made at once: \(now.count)")
+            let places = results.compactMap(\.value).sorted()
+            #expect(places.count == 17)
+            // Three to a window: each place a window and a twentieth (63 s) or more after the place three before it.
+            #expect(places.indices.dropFirst(3).allSatisfy { places[$0].timeIntervalSince(places[$0 - 3]) >= 62.999 }, "\(places)")
+            #expect(places.last!.timeIntervalSince(places.first!) >= 5 * 63 - 1, "17 waiting places span five more windows")
+            // A booked message that comes back early, to the other replica: still its own place.
+            let (key, place) = try #require(results.first { $0.value != nil }.map { ($0.key, $0.value!) })
+            let index = Int(key.dropFirst())!
+            #expect(try await pacers[(index + 1) % 2].admit(endpoint: "g", key: key, limit: limit, logger: .complaintTest) == place)
+        }
+    }
+
     @Test("rateLimit in the rules file: calls per time, none, or the channel's default")
     func configured() throws {
         let rules = try NotifierFixtures.rules("""
