@@ -33,7 +33,7 @@ public final class ServiceSupervisor: Service, Sendable {
     public static let configurationErrorStatus: Int32 = 2
 
     private struct State {
-        var processes: [String: Process] = [:]
+        var processes: [String: LaunchedProgram] = [:]
         var restarts: [String: Int] = [:]
         var givenUp: [String: String] = [:]
         var stopping = false
@@ -54,7 +54,7 @@ public final class ServiceSupervisor: Service, Sendable {
 
     /// PIDs of the running children, by name.
     public var processIDs: [String: Int32] {
-        state.withLockedValue { $0.processes.filter { $0.value.isRunning }.mapValues(\.processIdentifier) }
+        state.withLockedValue { $0.processes.filter { $0.value.isRunning }.mapValues(\.pid) }
     }
 
     /// How often each child was restarted.
@@ -90,21 +90,22 @@ public final class ServiceSupervisor: Service, Sendable {
         while !isStopping && !Task.isCancelled {
             let started = ContinuousClock.now
             do {
-                let process = try launch(child)
-                logger.info("started \(child.name)", metadata: ["pid": "\(process.processIdentifier)", "log": "\(child.logFile)"])
+                let process = try await launch(child)
+                logger.info("started \(child.name)", metadata: ["pid": "\(process.pid)", "log": "\(child.logFile)"])
                 while process.isRunning && !isStopping && !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(100))
                 }
                 if isStopping || Task.isCancelled { return }
-                if process.terminationReason == .exit && process.terminationStatus == Self.configurationErrorStatus {
+                let status = process.exit.map(\.description) ?? "unknown"
+                if process.exit == LaunchedProgram.Exit(status: Self.configurationErrorStatus, signalled: false) {
                     let reason = Self.lastLine(of: child.logFile) ?? "no message"
                     state.withLockedValue { $0.givenUp[child.name] = reason }
                     logger.error("\(child.name) refused its configuration; not restarted (fix it and start again)", metadata: [
-                        "status": "\(process.terminationStatus)", "reason": "\(reason)", "log": "\(child.logFile)",
+                        "status": "\(status)", "reason": "\(reason)", "log": "\(child.logFile)",
                     ])
                     return
                 }
-                logger.warning("\(child.name) exited; restarting", metadata: ["status": "\(process.terminationStatus)"])
+                logger.warning("\(child.name) exited; restarting", metadata: ["status": "\(status)"])
                 state.withLockedValue { $0.restarts[child.name, default: 0] += 1 }
             } catch {
                 logger.error("cannot start \(child.name)", metadata: ["error": "\(error)"])
@@ -152,44 +153,41 @@ public final class ServiceSupervisor: Service, Sendable {
         return log
     }
 
-    private func launch(_ child: Child) throws -> Process {
+    /// Starts `child` through ``LaunchedProgram`` (not Foundation's `Process`, whose start can crash a process
+    /// holding many descriptors), its output and errors appended to its log, its input `/dev/null`.
+    private func launch(_ child: Child) async throws -> LaunchedProgram {
         let log = try Self.openLog(child.logFile)
         defer { try? log.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: child.executable)
-        process.arguments = child.arguments
-        var environment = ProcessInfo.processInfo.environment.merging(child.environment) { _, new in new }
+        var environment: [String: String?] = child.environment
         // The child shuts itself down if this process dies without stopping it (ServiceMain watches).
         environment[ServiceSupervisor.supervisorVariable] = String(getpid())
-        process.environment = environment
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        let process = try await LaunchedProgram.launch(
+            child.executable, arguments: child.arguments, environment: environment,
+            output: .descriptor(log.fileDescriptor), error: .descriptor(log.fileDescriptor))
         state.withLockedValue { $0.processes[child.name] = process }
         return process
     }
 
     /// SIGTERM to every child, then SIGKILL to those still running after the stop timeout.
     private func stopAll() async {
-        let processes = state.withLockedValue { state -> [String: Process] in
+        let processes = state.withLockedValue { state -> [String: LaunchedProgram] in
             state.stopping = true
             return state.processes
         }
         for (name, process) in processes where process.isRunning {
-            logger.info("stopping \(name)", metadata: ["pid": "\(process.processIdentifier)"])
-            kill(process.processIdentifier, SIGTERM)
+            logger.info("stopping \(name)", metadata: ["pid": "\(process.pid)"])
+            process.signal(SIGTERM)
         }
         let deadline = ContinuousClock.now + stopTimeout
-        while processes.values.contains(where: \.isRunning) && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
+        for process in processes.values {
+            _ = await process.waitForExit(timeout: max(.zero, deadline - ContinuousClock.now))
         }
         for (name, process) in processes where process.isRunning {
-            logger.warning("\(name) ignored SIGTERM; killing it", metadata: ["pid": "\(process.processIdentifier)"])
-            kill(process.processIdentifier, SIGKILL)
+            logger.warning("\(name) ignored SIGTERM; killing it", metadata: ["pid": "\(process.pid)"])
+            process.signal(SIGKILL)
         }
-        while processes.values.contains(where: \.isRunning) {
-            try? await Task.sleep(for: .milliseconds(20))
+        for process in processes.values {
+            while process.isRunning { _ = await process.waitForExit(timeout: .seconds(10)) }
         }
     }
 }

@@ -1,3 +1,4 @@
+import EmbeddedDefault
 import Foundation
 import Hummingbird
 import Logging
@@ -12,24 +13,39 @@ enum DemoMailbox {
     static let webhookPort = 8089
     static let webhookLogLock = NSLock()
 
-    /// Starts the SMTP server on `port`, or says why it cannot (python3-aiosmtpd missing).
-    static func startSMTP(port: Int, folder: URL, logger: Logger) throws -> Process {
+    /// Starts the SMTP server on `port`, or says why it cannot (python3-aiosmtpd missing). Returns once it
+    /// listens; released, it is killed.
+    static func startSMTP(port: Int, folder: URL, logger: Logger) async throws -> LaunchedProgram {
         // A fresh mailbox per demo: the sink numbers its files from 1 and the script reuses addresses.
         try? FileManager.default.removeItem(at: folder)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let script = ["tools/smtp_sink.py", (ProcessInfo.processInfo.environment["REDRESS_HOME"] ?? ".") + "/tools/smtp_sink.py"]
             .first { FileManager.default.fileExists(atPath: $0) } ?? "tools/smtp_sink.py"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [script, String(port), folder.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // It prints READY once listening; no line means it could not start (aiosmtpd missing, port taken).
-        let ready = output.fileHandleForReading.availableData
-        guard String(decoding: ready, as: UTF8.self).contains("READY"), process.isRunning else {
-            if process.isRunning { process.terminate() }
+        let (lines, printed) = AsyncStream.makeStream(of: String.self)
+        let process = try await LaunchedProgram.launch(
+            "/usr/bin/python3", arguments: [script, String(port), folder.path], output: .lines { printed.yield($0) })
+        // It prints READY once listening; exiting first means it could not start (aiosmtpd missing, port taken).
+        // A minute at most: python's start may take seconds on a loaded machine.
+        let ready = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await line in lines where line.contains("READY") { return true }
+                return false
+            }
+            group.addTask {
+                _ = await process.exited()
+                return false
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(60))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        printed.finish()
+        guard ready, process.isRunning else {
+            _ = await process.stop(grace: .seconds(5))
             throw DemoError("the SMTP server did not start on 127.0.0.1:\(port)")
         }
         return process

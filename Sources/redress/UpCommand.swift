@@ -212,10 +212,10 @@ struct UpCommand: AsyncParsableCommand {
             if children.contains(where: { $0.name == RedressService.metrics.name }) {
                 print("  dashboard:  http://127.0.0.1:\(RedressService.metrics.developmentPort)/ (sign in with $REDRESS_ADMIN_KEY or a manager key); KPIs: /v1/kpis")
             }
-            var mailServer: Process?
+            var mailServer: LaunchedProgram?
             if demo {
                 do {
-                    mailServer = try DemoMailbox.startSMTP(port: Self.demoSMTPPort, folder: URL(fileURLWithPath: root + "/mailbox"), logger: logger)
+                    mailServer = try await DemoMailbox.startSMTP(port: Self.demoSMTPPort, folder: URL(fileURLWithPath: root + "/mailbox"), logger: logger)
                     print("  mailbox:    \(root)/mailbox/ (every e-mail the notifier sends, via SMTP on 127.0.0.1:\(Self.demoSMTPPort))")
                 } catch {
                     logger.warning("no demo mailbox: python3 with aiosmtpd is needed (make deps)", metadata: ["error": "\(error)"])
@@ -223,12 +223,8 @@ struct UpCommand: AsyncParsableCommand {
                 print("  webhooks:   \(root)/webhooks.jsonl (chat robots and the SMS gateway, received on 127.0.0.1:\(DemoMailbox.webhookPort))")
                 print("  demo day:   \(effectiveSpeed)× — follow it with: .build/debug/redress tail --data-dir \(root)")
             }
-            defer {
-                if let mailServer, mailServer.isRunning {
-                    mailServer.terminate()
-                    mailServer.waitUntilExit()
-                }
-            }
+            // Stopped (and waited for) after the group; on any other way out, told to stop.
+            defer { mailServer?.signal(SIGTERM) }
             print("  settings:   . \(envFile)")
             fflushStandardOutput()
 
@@ -261,7 +257,13 @@ struct UpCommand: AsyncParsableCommand {
                     await group.triggerGracefulShutdown()
                 }
             }
-            try await group.run()
+            do {
+                try await group.run()
+            } catch {
+                _ = await mailServer?.stop(grace: .seconds(10))
+                throw error
+            }
+            _ = await mailServer?.stop(grace: .seconds(10))
         } catch {
             logger.error("redress up failed", metadata: ["error": "\(error)"])
             try? await postgres?.stop()
