@@ -247,7 +247,7 @@ public actor EmbeddedPostgres: Service {
     private func startLockedServer(_ installation: PostgresInstallation, serverUser: POSIX.User?) async throws -> DatabaseConfiguration {
         if self.configuration.stopsWithProcess && self.watchdog == nil {
             do {
-                self.watchdog = try Watchdog.start(cleanupDirectory: self.temporaryDirectory)
+                self.watchdog = try await Watchdog.start(cleanupDirectory: self.temporaryDirectory)
             } catch {
                 throw EmbeddedPostgresError.failed("cannot start the watchdog: \(error)", underlying: error)
             }
@@ -264,7 +264,7 @@ public actor EmbeddedPostgres: Service {
         while true {
             attempt += 1
             let port = try self.port ?? POSIX.unusedLoopbackPort()
-            let server = try self.launch(installation, port: port, serverUser: serverUser)
+            let server = try await self.launch(installation, port: port, serverUser: serverUser)
             if self.configuration.stopsWithProcess {
                 self.exitGuardToken = ServerExitGuard.register(.init(
                     pid: server.pid,
@@ -618,7 +618,7 @@ public actor EmbeddedPostgres: Service {
         try? FileManager.default.removeItem(atPath: logFile)
         let process: GuardedProcess
         do {
-            process = try GuardedProcess.launch(
+            process = try await GuardedProcess.launch(
                 command: command,
                 processName: "initdb",
                 watchdog: self.watchdog,
@@ -692,7 +692,7 @@ public actor EmbeddedPostgres: Service {
         return arguments[flag + 1]
     }
 
-    private func launch(_ installation: PostgresInstallation, port: Int, serverUser: POSIX.User?) throws
+    private func launch(_ installation: PostgresInstallation, port: Int, serverUser: POSIX.User?) async throws
         -> GuardedProcess
     {
         var settings: [(String, String)] = [
@@ -716,7 +716,7 @@ public actor EmbeddedPostgres: Service {
             command += ["-c", "\(name)=\(value)"]
         }
         do {
-            return try GuardedProcess.launch(
+            return try await GuardedProcess.launch(
                 command: command,
                 processName: "postgres",
                 watchdog: self.watchdog,

@@ -1,5 +1,3 @@
-import Foundation
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -12,21 +10,23 @@ import Darwin
 ///
 /// With a watchdog, the program is started through `/bin/sh`, which waits for a `go` line on its standard input
 /// before it `exec`s the program (through `setpriv` when running as root). In between, the watchdog is told the PID.
-/// So the PID Foundation reports *is* the program's (for the server, the postmaster's, as in `postmaster.pid`), and
-/// if this process dies before `go`, the shell reads EOF and exits without starting anything: there is no instant in
-/// which the program runs unwatched. Foundation spawns each child in its own process group, so a terminal's Ctrl-C
-/// reaches only the parent, which then stops the server in order.
+/// So the PID of the launched shell *is* the program's (for the server, the postmaster's, as in `postmaster.pid`),
+/// and if this process dies before `go`, the shell reads EOF and exits without starting anything: there is no instant
+/// in which the program runs unwatched. Started through ``LaunchedProgram`` (not Foundation's `Process`, whose start
+/// can crash a process holding many descriptors), each child leads its own process group, so a terminal's Ctrl-C
+/// reaches only the parent, which then stops the server in order. Released, the child keeps running, as the server
+/// must until it is stopped in order; it is reaped when it exits.
 final class GuardedProcess {
     /// The program's process id.
     let pid: Int32
     /// Tells when the program exited.
     let monitor: ProcessExitMonitor
-    private let process: Process
+    private let program: LaunchedProgram
 
-    private init(pid: Int32, monitor: ProcessExitMonitor, process: Process) {
-        self.pid = pid
-        self.monitor = monitor
-        self.process = process
+    private init(program: LaunchedProgram) {
+        self.pid = program.pid
+        self.monitor = ProcessExitMonitor(program)
+        self.program = program
     }
 
     /// Starts a program.
@@ -44,29 +44,19 @@ final class GuardedProcess {
         watchdog: Watchdog?,
         logPath: String,
         environment: [String: String]
-    ) throws -> GuardedProcess {
+    ) async throws -> GuardedProcess {
         let logDescriptor = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         guard logDescriptor >= 0 else {
             throw POSIXCallError(call: "open(\(logPath))", errno: errno)
         }
-        let log = FileHandle(fileDescriptor: logDescriptor, closeOnDealloc: true)
-        defer { try? log.close() }
-
-        let monitor = ProcessExitMonitor()
-        let process = Process()
-        process.environment = environment
-        process.standardOutput = log
-        process.standardError = log
-        process.terminationHandler = { finished in
-            monitor.markExited(status: finished.terminationStatus, signalled: finished.terminationReason == .uncaughtSignal)
-        }
+        defer { close(logDescriptor) }
+        let variables = environment.mapValues { Optional($0) }
 
         guard let watchdog else {
-            process.standardInput = FileHandle.nullDevice
-            process.executableURL = URL(fileURLWithPath: command[0])
-            process.arguments = Array(command.dropFirst())
-            try process.run()
-            return GuardedProcess(pid: process.processIdentifier, monitor: monitor, process: process)
+            let program = try await LaunchedProgram.launch(
+                command[0], arguments: Array(command.dropFirst()), environment: variables, inheritingEnvironment: false,
+                output: .descriptor(logDescriptor), error: .descriptor(logDescriptor), outlivesOwner: true)
+            return GuardedProcess(program: program)
         }
 
         var gate: [Int32] = [-1, -1]
@@ -82,21 +72,21 @@ final class GuardedProcess {
         POSIX.setCloseOnExec(gate[1])
         defer { close(gate[0]) }
 
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", Self.gateScript, "redress-launcher"] + command
-        process.standardInput = FileHandle(fileDescriptor: gate[1], closeOnDealloc: false)
+        let program: LaunchedProgram
         do {
-            try process.run()
+            program = try await LaunchedProgram.launch(
+                "/bin/sh", arguments: ["-c", Self.gateScript, "redress-launcher"] + command, environment: variables,
+                inheritingEnvironment: false, input: gate[1], output: .descriptor(logDescriptor), error: .descriptor(logDescriptor),
+                outlivesOwner: true)
         } catch {
             close(gate[1])
             throw error
         }
         close(gate[1])
 
-        let pid = process.processIdentifier
-        watchdog.guardProcess(pid: pid, processName: processName)
+        watchdog.guardProcess(pid: program.pid, processName: processName)
         Watchdog.sendLine("go", to: gate[0])
-        return GuardedProcess(pid: pid, monitor: monitor, process: process)
+        return GuardedProcess(program: program)
     }
 
     /// Whether the program is still running.
@@ -104,12 +94,9 @@ final class GuardedProcess {
         self.monitor.exitStatus == nil
     }
 
-    /// Sends `signal` to the program unless it has already exited. (Foundation reaps the process just before it
-    /// reports the exit; a PID could only be recycled in that instant after a full wrap-around of PID numbers.)
+    /// Sends `signal` to the program unless it has already exited (through its pidfd: never to a recycled PID).
     func signal(_ signal: Int32) {
-        if self.isRunning {
-            kill(self.pid, signal)
-        }
+        self.program.signal(signal)
     }
 
     /// Whether `pid` is a live (not zombie) process.

@@ -1,4 +1,3 @@
-import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -19,16 +18,16 @@ import Darwin
 /// cleans up), waits up to 15 s, then `SIGKILL`, and removes the cleanup folder. One watchdog serves an
 /// ``EmbeddedPostgres`` instance for its whole life, across restarts, so the temporary folder is never unguarded.
 ///
-/// The watchdog is a separate child of this process (not a background job of a launch script, which would inherit
-/// the descriptor through which Foundation learns of the server's exit), in its own process group, ignoring
-/// terminal signals.
+/// The watchdog is a separate child of this process (not a background job of a launch script), in its own process
+/// group, ignoring terminal signals; started through ``LaunchedProgram`` (not Foundation's `Process`, whose start can
+/// crash a process holding many descriptors), and left running when released: it must outlive this process.
 final class Watchdog: Sendable {
     /// Our end of the lifeline; -1 once closed.
     private let lifeline: Mutex<Int32>
-    /// Kept only so that the `Process` lives as long as the watchdog does.
-    private let process: Process
+    /// Kept only so that the watchdog's exit is known.
+    private let process: LaunchedProgram
 
-    private init(lifeline: Int32, process: Process) {
+    private init(lifeline: Int32, process: LaunchedProgram) {
         self.lifeline = Mutex(lifeline)
         self.process = process
     }
@@ -41,7 +40,7 @@ final class Watchdog: Sendable {
     }
 
     /// Starts a watchdog that removes `cleanupDirectory` (if any) after this process dies.
-    static func start(cleanupDirectory: String?) throws -> Watchdog {
+    static func start(cleanupDirectory: String?) async throws -> Watchdog {
         var descriptors: [Int32] = [-1, -1]
         #if canImport(Darwin)
         let status = socketpair(AF_UNIX, SOCK_STREAM, 0, &descriptors)
@@ -54,14 +53,11 @@ final class Watchdog: Sendable {
         POSIX.setCloseOnExec(descriptors[0])
         POSIX.setCloseOnExec(descriptors[1])
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", Self.script, "redress-watchdog", cleanupDirectory ?? ""]
-        process.standardInput = FileHandle(fileDescriptor: descriptors[1], closeOnDealloc: false)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let process: LaunchedProgram
         do {
-            try process.run()
+            process = try await LaunchedProgram.launch(
+                "/bin/sh", arguments: ["-c", Self.script, "redress-watchdog", cleanupDirectory ?? ""], input: descriptors[1],
+                outlivesOwner: true)
         } catch {
             close(descriptors[0])
             close(descriptors[1])

@@ -1,43 +1,27 @@
-import Synchronization
-
-/// Records when a spawned process exits, for callers that poll for it from async code.
+/// Tells when a ``LaunchedProgram`` (the embedded PostgreSQL server, `initdb`) exits, for callers that check on it
+/// from async code.
 final class ProcessExitMonitor: Sendable {
     /// How a process ended.
-    struct Exit: Sendable, Hashable, CustomStringConvertible {
-        var status: Int32
-        var signalled: Bool
+    typealias Exit = LaunchedProgram.Exit
 
-        var description: String {
-            self.signalled ? "killed by signal \(self.status)" : "exited with status \(self.status)"
-        }
+    private let program: LaunchedProgram
+
+    init(_ program: LaunchedProgram) {
+        self.program = program
     }
 
-    private let exit = Mutex<Exit?>(nil)
-
-    /// The exit, once it happened.
+    /// The exit, once it happened (the process has been reaped).
     var exitStatus: Exit? {
-        self.exit.withLock { $0 }
+        self.program.exit
     }
 
-    /// Called from `Process.terminationHandler`.
-    func markExited(status: Int32, signalled: Bool) {
-        self.exit.withLock { $0 = Exit(status: status, signalled: signalled) }
-    }
-
-    /// Waits until the process exits or `timeout` passes, polling every 20 ms.
+    /// Waits until the process exits or `timeout` passes.
     ///
-    /// The wait deliberately ignores the caller's cancellation (it runs in its own task): stopping a server from a
-    /// cancelled task, as cleanup code does, must still wait for the server to be gone.
+    /// The wait deliberately ignores the caller's cancellation: stopping a server from a cancelled task, as clean-up
+    /// code does, must still wait for the server to be gone.
     ///
     /// - Returns: Whether the process has exited.
     func waitForExit(timeout: Duration) async -> Bool {
-        await Task {
-            let deadline = ContinuousClock.now + timeout
-            while self.exitStatus == nil {
-                guard ContinuousClock.now < deadline else { return false }
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-            return true
-        }.value
+        await self.program.waitForExit(timeout: timeout) != nil
     }
 }
