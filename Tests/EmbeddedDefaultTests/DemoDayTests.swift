@@ -16,12 +16,12 @@ extension RedressUpTests {
             (#"    quietHours: "22:00-08:00"\#n"#, ""), (#"    quietHours: "21:30-08:00"\#n"#, ""),
         ])
         defer { try? FileManager.default.removeItem(at: rules) }
-        let up = try UpProcess(arguments: ["--demo", "--speed", "1440"], environment: ["NOTIFIER_RULES_FILE": rules.path])
+        let up = try await UpProcess(arguments: ["--demo", "--speed", "1440"], environment: ["NOTIFIER_RULES_FILE": rules.path])
         #expect(up.banner.contains("Redress is up"), "\(up.banner)")
         try #require(up.variables["NOTIFIER_URL"] != nil && up.variables["METRICS_URL"] != nil, "services not built")
         // A simulated day and the follow-ups of its last complaints: about two minutes.
         let over = await up.waitForOutput("the demo day is over", timeout: .seconds(300))
-        // Lines printed in the same read as the banner's end are in the banner.
+        // Everything it printed: the banner, then the rest.
         let printed = up.banner + up.output
         let brokers = KafkaBootstrap.servers(from: try #require(up.variables["KAFKA_BROKERS"]))
         defer {

@@ -261,20 +261,16 @@ struct EmbeddedPostgresTests {
         // working in another folder.
         let impostor = root + "/postgres"
         try FileManager.default.copyItem(atPath: "/bin/sleep", toPath: impostor)
-        let other = Process()
-        other.executableURL = URL(fileURLWithPath: impostor)
-        other.arguments = ["60"]
-        other.currentDirectoryURL = URL(fileURLWithPath: root)
-        try other.run()
-        defer { other.terminate() }
+        let other = try await LaunchedProgram.launch(impostor, arguments: ["60"], workingDirectory: root)
+        defer { other.signal(SIGTERM) }
         // Until it has exec'd, its PID is a copy of this test runner, not a postgres: the lock would be
         // stale for the wrong reason.
         let execd = await eventually {
-            (try? String(contentsOfFile: "/proc/\(other.processIdentifier)/comm", encoding: .utf8))?.hasPrefix("postgres") == true
+            (try? String(contentsOfFile: "/proc/\(other.pid)/comm", encoding: .utf8))?.hasPrefix("postgres") == true
         }
         try #require(execd, "the impostor never ran as postgres")
         let lockFile = root + "/data/postmaster.pid"
-        try "\(other.processIdentifier)\n\(root)/data\n".write(toFile: lockFile, atomically: true, encoding: .utf8)
+        try "\(other.pid)\n\(root)/data\n".write(toFile: lockFile, atomically: true, encoding: .utf8)
         try await withEmbeddedPostgres(configuration: configuration, logger: .complaintTest) { server async throws in
             #expect(await server.isRunning)
         }
@@ -282,17 +278,16 @@ struct EmbeddedPostgresTests {
 
     @Test("another user's postmaster is told by the -D of its command line, which anyone may read")
     func dataFolderFromCommandLine() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "echo started; sleep 60; true", "-D", "/var/lib/postgresql/16/main"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        defer { process.terminate() }
+        let (lines, printed) = AsyncStream.makeStream(of: String.self)
+        let process = try await LaunchedProgram.launch(
+            "/bin/sh", arguments: ["-c", "echo started; sleep 60; true", "-D", "/var/lib/postgresql/16/main"],
+            output: .lines { printed.yield($0) })
+        defer { process.signal(SIGTERM) }
         // Until the child has exec'd the shell, its command line is still this test runner's: wait for the
         // shell's first line rather than read /proc between fork and exec.
-        #expect(String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("started"))
-        #expect(EmbeddedPostgres.dataFolderArgument(ofProcess: process.processIdentifier) == "/var/lib/postgresql/16/main")
+        var printedLines = lines.makeAsyncIterator()
+        #expect(await printedLines.next() == "started")
+        #expect(EmbeddedPostgres.dataFolderArgument(ofProcess: process.pid) == "/var/lib/postgresql/16/main")
         #expect(EmbeddedPostgres.dataFolderArgument(ofProcess: getpid()) == nil)
     }
 

@@ -16,7 +16,7 @@ import Testing
 struct RedressUpTests {
     @Test("starts broker and database, migrates, writes up.env, and stops cleanly leaving no process behind")
     func upSmokeTest() async throws {
-        let up = try UpProcess()
+        let up = try await UpProcess()
         #expect(up.banner.contains("Redress is up"), "\(up.banner)")
         func value(_ name: String) -> String? { up.variables[name] }
         let brokers = try #require(value("KAFKA_BROKERS"))
@@ -109,7 +109,7 @@ struct RedressUpTests {
     @Test("the shell's KAFKA_BROKERS, DATABASE_URL and KAFKA_TOPIC_PREFIX do not reach the embedded default without --external")
     func shellSettingsIgnored() async throws {
         // A shell exported to tail production (here: addresses nothing answers on) and staging's prefix.
-        let up = try UpProcess(environment: [
+        let up = try await UpProcess(environment: [
             "KAFKA_BROKERS": "127.0.0.1:1", "DATABASE_URL": "postgres://redress:secret@127.0.0.1:1/redress", "KAFKA_TOPIC_PREFIX": "staging.",
         ])
         #expect(up.banner.contains("Redress is up"), "\(up.banner)")
@@ -126,7 +126,7 @@ struct RedressUpTests {
                 // pid (comm) state ppid …: the fields after the last ')'.
                 guard let close = stat.lastIndex(of: ")") else { return false }
                 let fields = stat[stat.index(after: close)...].split(separator: " ")
-                return fields.count > 1 && Int32(fields[1]) == up.process.processIdentifier
+                return fields.count > 1 && Int32(fields[1]) == up.process.pid
             }.filter { pid in
                 // A service's executable (redress-intake, …), not the PostgreSQL server of the data folder.
                 let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")))?.split(separator: 0).first
@@ -172,7 +172,7 @@ struct RedressUpTests {
     func nobodyAcknowledges() async throws {
         // 7,200 times faster: the serious policy's 5-minute response and 1-hour resolve targets become
         // a second each, the 72-hour ceiling 36 seconds.
-        let up = try UpProcess(arguments: ["--speed", "7200"])
+        let up = try await UpProcess(arguments: ["--speed", "7200"])
         #expect(up.banner.contains("Redress is up"), "\(up.banner)")
         let intake = try #require(up.variables["INTAKE_URL"])
         let brokers = try #require(up.variables["KAFKA_BROKERS"])

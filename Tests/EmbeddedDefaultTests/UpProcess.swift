@@ -7,15 +7,18 @@ import Foundation
 /// tests that follow complaints across the real services; stopped as Ctrl-C would, so it stops its
 /// children (SIGKILL only as a last resort).
 final class UpProcess: @unchecked Sendable {
-    let process = Process()
+    /// Started through LaunchedProgram (swift-subprocess), not Foundation's Process, whose start can crash a
+    /// test process holding many descriptors.
+    let process: LaunchedProgram
     let folder: URL
     /// What it printed up to "settings:".
-    private(set) var banner = ""
+    var banner: String { printed.banner }
     /// The variables of its up.env.
     private(set) var variables: [String: String] = [:]
+    /// What it printed, split at the banner's end.
+    private let printed: PrintedLater
     /// What it printed after the banner.
-    private let later = PrintedLater()
-    var output: String { later.text }
+    var output: String { printed.text }
 
     /// Waits until it has printed `text` after the banner.
     func waitForOutput(_ text: String, timeout: Duration) async -> Bool {
@@ -26,39 +29,29 @@ final class UpProcess: @unchecked Sendable {
         }
     }
 
-    init(arguments: [String] = [], environment extra: [String: String] = [:]) throws {
+    init(arguments: [String] = [], environment extra: [String: String] = [:]) async throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("redress-up-\(UUID().uuidString.prefix(8))")
         guard let executable = RedressExecutable.url else { throw UpProcessError(description: "redress executable not built") }
-        process.executableURL = executable
-        process.arguments = ["up", "--data-dir", folder.path, "--log-level", "warning"] + arguments
         // The embedded default: nothing configured.
-        var environment = ProcessInfo.processInfo.environment
-        environment["KAFKA_BROKERS"] = nil
-        environment["DATABASE_URL"] = nil
+        var environment: [String: String?] = ["KAFKA_BROKERS": nil, "DATABASE_URL": nil]
         // It ends with this test process, even one stopped by Ctrl-C that never ran its deinit.
         environment[ServiceSupervisor.supervisorVariable] = String(getpid())
-        environment.merge(extra) { _, new in new }
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // Ready when it says so.
-        while !banner.contains("settings:") {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            banner += String(decoding: chunk, as: UTF8.self)
+        for (name, value) in extra { environment[name] = value }
+        let printed = PrintedLater()
+        self.printed = printed
+        let (bannerEnded, ended) = AsyncStream.makeStream(of: Void.self)
+        process = try await LaunchedProgram.launch(
+            executable.path, arguments: ["up", "--data-dir", folder.path, "--log-level", "warning"] + arguments,
+            environment: environment, output: .lines { line in if printed.append(line) { ended.yield() } })
+        // Ready when it says so (or gone).
+        let process = self.process
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in bannerEnded { return } }
+            group.addTask { _ = await process.exited() }
+            await group.next()
+            group.cancelAll()
         }
-        // What it prints later (the demo day's lines) is kept too; the pipe is drained so it never blocks.
-        let handle = output.fileHandleForReading
-        let later = self.later
-        Thread.detachNewThread {
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { return }
-                later.append(String(decoding: chunk, as: UTF8.self))
-            }
-        }
+        ended.finish()
         let env = (try? String(contentsOfFile: folder.appendingPathComponent("up.env").path, encoding: .utf8)) ?? ""
         for line in env.split(separator: "\n") where line.hasPrefix("export ") {
             let assignment = line.dropFirst("export ".count)
@@ -81,41 +74,33 @@ final class UpProcess: @unchecked Sendable {
         }
     }
 
-    /// SIGTERM, then waits; SIGKILL after 30 s. Returns the exit status.
+    /// SIGTERM, up to 30 s to stop (waiting without holding a thread of the task pool, also when cancelled),
+    /// then SIGKILL. Returns the exit status.
     @discardableResult
-    /// SIGTERM, up to 30 s to stop (waiting without holding a thread of the task pool), then SIGKILL.
     func stop() async -> Int32 {
-        if process.isRunning {
-            process.terminate()
-            let deadline = ContinuousClock.now + .seconds(30)
-            // Cancelled, the sleep would return at once: stopNow waits instead, without spinning.
-            while process.isRunning && ContinuousClock.now < deadline && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
-        }
-        return stopNow()
+        await process.stop(grace: .seconds(30))?.status ?? -1
     }
 
-    /// The same, blocking: for `deinit`, when a test ended without stopping it.
+    /// The same, blocking: for `deinit` and `defer`, when a test cannot await.
     @discardableResult
     func stopNow() -> Int32 {
-        if process.isRunning {
-            process.terminate()
-            let deadline = Date().addingTimeInterval(30)
+        func wait(_ limit: TimeInterval) {
+            let deadline = Date().addingTimeInterval(limit)
             while process.isRunning && Date() < deadline { usleep(50_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
-        process.waitUntilExit()
-        return process.terminationStatus
+        if process.signal(SIGTERM) { wait(30) }
+        if process.signal(SIGKILL) { wait(10) }
+        return process.exit?.status ?? -1
     }
 
-    /// Whether any process of its data folder is still running.
+    /// Whether any process of its data folder is still running (`pgrep -f`, read from /proc without starting one).
     var leftSurvivors: Bool {
-        let survivors = Process()
-        survivors.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-        survivors.arguments = ["-f", folder.path]
-        survivors.standardOutput = FileHandle.nullDevice
-        try? survivors.run()
-        survivors.waitUntilExit()
-        return survivors.terminationStatus != 1
+        let own = getpid()
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.contains { pid in
+            guard pid != own, let line = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: line.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(folder.path)
+        }
     }
 
     deinit {
@@ -124,12 +109,28 @@ final class UpProcess: @unchecked Sendable {
     }
 }
 
-/// What `redress up` printed after its banner, appended by the thread that drains its output.
+/// What `redress up` printed, line by line as its output task hands them over: the banner up to "settings:",
+/// then the rest.
 final class PrintedLater: @unchecked Sendable {
     private let lock = NSLock()
+    private var head = ""
     private var printed = ""
+    private var inBanner = true
+    var banner: String { lock.withLock { head } }
     var text: String { lock.withLock { printed } }
-    func append(_ chunk: String) { lock.withLock { printed += chunk } }
+
+    /// Adds a line; returns whether it ended the banner.
+    func append(_ line: String) -> Bool {
+        lock.withLock {
+            guard inBanner else {
+                printed += line + "\n"
+                return false
+            }
+            head += line + "\n"
+            inBanner = !line.contains("settings:")
+            return !inBanner
+        }
+    }
 }
 
 struct UpProcessError: Error, CustomStringConvertible {

@@ -38,7 +38,7 @@ extension RedressUpTests {
             try? FileManager.default.removeItem(at: policies)
             try? FileManager.default.removeItem(at: rules)
         }
-        let up = try UpProcess(environment: [
+        let up = try await UpProcess(environment: [
             "SLA_POLICY_FILE": policies.path, "NOTIFIER_RULES_FILE": rules.path,
             "SMTP_HOST": "127.0.0.1", "SMTP_PORT": String(mail.port), "SMTP_TLS": "off",
         ])
