@@ -61,16 +61,25 @@ struct WorkQueueClockTests {
         }
     }
 
-    /// Fails once (the receiver asks for 2 s), then defers itself for 2 s, then succeeds; notes when each call came.
+    /// Fails once (the receiver asks for 2 s), defers itself for 2 s, then to a time the database gives
+    /// (its now plus 2 s, as the notifier's shared pacer does), then succeeds; notes when each call came.
     final class WaitingPerformer: WorkPerformer {
         let kinds = ["test-call"]
+        let database: PostgresClient
         private let log = Mutex<[ContinuousClock.Instant]>([])
         var calls: [ContinuousClock.Instant] { log.withLock { $0 } }
+
+        init(database: PostgresClient) {
+            self.database = database
+        }
 
         func perform(_ item: WorkItem, logger: Logger) async throws -> String {
             switch log.withLock({ $0.append(.now); return $0.count }) {
             case 1: throw WorkFailure.transient("receiver answered 503", retryAfter: .seconds(2))
-            case 2: throw WorkDeferral(reason: "rate limited", until: Date().addingTimeInterval(2))
+            case 2: throw WorkDeferral(reason: "rate limited", after: .seconds(2))
+            case 3:
+                let place = try await database.query("SELECT clock_timestamp() + interval '2 seconds'", logger: logger).collect()[0].decode(Date.self)
+                throw WorkDeferral(reason: "paced", until: place)
             default: return "delivered"
             }
         }
@@ -78,8 +87,8 @@ struct WorkQueueClockTests {
 
     /// Retry and deferral times were stored as the application's clock gave them, while the claim compares
     /// them with the database's: with the application a minute ahead, a 2 s retry came after 62 s;
-    /// a minute behind, at once.
-    @Test("a 2 s retry and a 2 s deferral come 2 s later with the application's clock 60 s ahead of the database's, or behind",
+    /// a minute behind, at once. A deferral to a time the database gave must stay as given.
+    @Test("a 2 s retry, a 2 s deferral and one to the database's now + 2 s each come 2 s later, the application's clock 60 s ahead or behind",
           arguments: [60, -60])
     func retryAndDeferralWaitOnTheDatabaseClock(applicationAheadBy seconds: Int) async throws {
         try await WorkQueueWorkerTests.withQueue { client, tables in
@@ -95,8 +104,8 @@ struct WorkQueueClockTests {
                     kind: "test-call", idempotencyKey: "notify-1", payload: WorkQueueWorkerTests.Payload(to: "ops@example.com"),
                     maximumAttempts: 5, dueAt: Date().addingTimeInterval(-300), on: connection, logger: .complaintTest)
             }
-            let performer = WaitingPerformer()
-            try await Self.withClient(shadowingClockIn: schema) { skewed in
+            let calls = try await Self.withClient(shadowingClockIn: schema) { skewed in
+                let performer = WaitingPerformer(database: skewed)
                 var configuration = WorkQueueWorker.Configuration()
                 configuration.pollInterval = .milliseconds(200)
                 // Settled on the connections' own search_path, where the skewed clock is.
@@ -105,15 +114,16 @@ struct WorkQueueClockTests {
                     performer: performer, schema: schema, client: skewed, configuration: configuration, logger: .complaintTest)
                 try await withRunningServices([worker]) {
                     // The old code: the retry came after 62 s (ahead), or within the poll interval (behind).
-                    let done = await eventually(timeout: .seconds(40)) { performer.calls.count >= 3 }
+                    let done = await eventually(timeout: .seconds(40)) { performer.calls.count >= 4 }
                     #expect(done, "calls after \(performer.calls.map { $0 - performer.calls[0] })")
                 }
+                return performer.calls
             }
-            let calls = performer.calls
-            try #require(calls.count >= 3)
-            let (retry, deferral) = (calls[1] - calls[0], calls[2] - calls[1])
-            #expect(retry >= .milliseconds(1900) && retry < .seconds(15), "the 2 s retry came after \(retry)")
-            #expect(deferral >= .milliseconds(1900) && deferral < .seconds(15), "the 2 s deferral came after \(deferral)")
+            try #require(calls.count >= 4)
+            let gaps = zip(calls, calls.dropFirst()).map { $1 - $0 }
+            for (name, gap) in zip(["retry", "deferral for 2 s", "deferral to the database's now + 2 s"], gaps) {
+                #expect(gap >= .milliseconds(1900) && gap < .seconds(15), "the \(name) came after \(gap)")
+            }
         }
     }
 }

@@ -99,12 +99,27 @@ public struct WorkFailure: Error, Hashable, CustomStringConvertible {
 public struct WorkDeferral: Error, Hashable, CustomStringConvertible {
     /// Why it waits (stored with the intent; no personal data).
     public var reason: String
-    /// When it is due again.
+    /// When it is due again: a time compared with the database's clock as it is, or, when
+    /// ``countsFromNow``, this process's now plus the wait.
     public var until: Date
+    /// Made by ``init(reason:after:)``: the intent waits the time left until ``until`` on the database's
+    /// clock, which claims compare with, whatever the difference between the two clocks.
+    public private(set) var countsFromNow = false
 
+    /// Due again at `until`, a time compared with the database's clock as it is: a time the database
+    /// gave, or a time of day (the end of quiet hours).
     public init(reason: String, until: Date) {
         self.reason = reason
         self.until = until
+    }
+
+    /// Due again after `wait` ("again in 60 s"), counted on the database's clock: a time of this
+    /// process's clock (its now plus the wait) was late by the clocks' difference with this one ahead,
+    /// and early with it behind.
+    public init(reason: String, after wait: Duration) {
+        self.reason = reason
+        self.until = Date().addingTimeInterval(Double(wait.milliseconds) / 1000)
+        self.countsFromNow = true
     }
 
     public var description: String { reason }

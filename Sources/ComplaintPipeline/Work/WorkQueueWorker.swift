@@ -168,6 +168,8 @@ public final class WorkQueueWorker: Service {
         logger[metadataKey: LoggingKeys.attempt] = "\(item.attempt)"
         try crashPoints.beforePerform(item)
         let result: WorkResult
+        // Whether a deferral's time is this process's now plus a wait (the wait left then counts on the database's clock).
+        var deferredFromNow = false
         if item.attempt > item.maximumAttempts {
             // Its last attempt's lease ran out unsettled: the worker stopped during it (a crash, a kill,
             // a call that takes the process down). Not called again, or a call that crashes would
@@ -184,6 +186,7 @@ public final class WorkQueueWorker: Service {
         } catch let deferral as WorkDeferral {
             // Not a failure, not an attempt: even on the last one, it waits rather than being given up.
             result = .deferred(reason: deferral.reason, until: deferral.until)
+            deferredFromNow = deferral.countsFromNow
         } catch {
             let failure = error as? WorkFailure
             let reason = failure?.reason ?? "\(error)"
@@ -195,7 +198,7 @@ public final class WorkQueueWorker: Service {
             }
         }
         try crashPoints.afterPerform(item)
-        try await settle(item, result: result.storable, logger: logger)
+        try await settle(item, result: result.storable, deferredFromNow: deferredFromNow, logger: logger)
     }
 
     /// Records `result`, retrying while the database is away (the call is not repeated for that).
@@ -205,13 +208,13 @@ public final class WorkQueueWorker: Service {
     /// in the work queue alone, with that reason beside it: retrying for ever would hold this worker's
     /// whole batch, and every intent after it, behind one record that can never be written, and giving
     /// the intent back would repeat a call that was made.
-    private func settle(_ item: WorkItem, result: WorkResult, logger: Logger) async throws {
+    private func settle(_ item: WorkItem, result: WorkResult, deferredFromNow: Bool = false, logger: Logger) async throws {
         var attempt = 1
         var settling = result
         var recordsEffects = true
         while true {
             do {
-                try await settleOnce(item, result: settling, recordingEffects: recordsEffects, logger: logger)
+                try await settleOnce(item, result: settling, deferredFromNow: deferredFromNow, recordingEffects: recordsEffects, logger: logger)
                 return
             } catch {
                 if recordsEffects && FailureKind.of(error) != .transient && attempt >= configuration.retry.maximumAttemptsForUnknownErrors {
@@ -247,7 +250,12 @@ public final class WorkQueueWorker: Service {
         return "\(error)"
     }
 
-    private func settleOnce(_ item: WorkItem, result: WorkResult, recordingEffects: Bool, logger: Logger) async throws {
+    /// The time left until a date of this process's clock: the wait the database's clock counts.
+    private static func waitLeft(until date: Date) -> Duration {
+        .milliseconds(Int64((date.timeIntervalSinceNow * 1000).rounded(.up)))
+    }
+
+    private func settleOnce(_ item: WorkItem, result: WorkResult, deferredFromNow: Bool, recordingEffects: Bool, logger: Logger) async throws {
         let queue = self.queue
         let outbox = self.outbox
         let performer = self.performer
@@ -257,9 +265,12 @@ public final class WorkQueueWorker: Service {
             case .succeeded(let outcome):
                 settled = try await queue.complete(item, outcome: outcome, on: connection, logger: logger)
             case .willRetry(let reason, let date):
-                settled = try await queue.retry(item, error: reason, at: date, on: connection, logger: logger)
+                // The date is this process's now plus the backoff (see `process`): the backoff left counts on the database's clock.
+                settled = try await queue.retry(item, error: reason, after: Self.waitLeft(until: date), on: connection, logger: logger)
             case .failed(let reason):
                 settled = try await queue.fail(item, error: reason, on: connection, logger: logger)
+            case .deferred(let reason, let date) where deferredFromNow:
+                settled = try await queue.postpone(item, reason: reason, for: Self.waitLeft(until: date), on: connection, logger: logger)
             case .deferred(let reason, let date):
                 settled = try await queue.postpone(item, reason: reason, until: date, on: connection, logger: logger)
             }

@@ -13,7 +13,7 @@ import PostgresNIO
 ///
 /// **Performing.** A worker claims due rows with ``claim(kinds:limit:lease:on:logger:)`` — one statement, `FOR
 /// UPDATE SKIP LOCKED`, leasing them for a while and counting the attempt — makes each call with the item's
-/// idempotency key, and records the outcome with ``complete(_:outcome:on:logger:)``, ``retry(_:error:at:on:logger:)``
+/// idempotency key, and records the outcome with ``complete(_:outcome:on:logger:)``, ``retry(_:error:after:on:logger:)``
 /// or ``fail(_:error:on:logger:)`` — or, when the performer chose not to call yet, defers it with
 /// ``postpone(_:reason:until:on:logger:)``, handing the attempt back. A worker that dies mid-call leaves a lease that
 /// runs out; the item is then claimed again and the call repeated with the same key.
@@ -147,43 +147,74 @@ public struct WorkQueue: Sendable {
         return !rows.isEmpty
     }
 
-    /// Schedules another attempt at `date` after a transient failure, releasing the lease.
+    /// Schedules another attempt `wait` from now on the database's clock after a transient failure,
+    /// releasing the lease.
     ///
-    /// `date` is read on the application's clock; the intent falls due after the same wait on the
-    /// database's (see ``postpone(_:reason:until:on:logger:)``).
+    /// Counted on the database's clock, the one ``claim(kinds:limit:lease:on:logger:)`` compares due
+    /// times with: a retry time taken from the application's clock (its now plus the backoff) came late
+    /// by the clocks' difference with the application ahead — a 2 s retry after 62 s — and at once with
+    /// it behind.
+    @discardableResult
+    public func retry(_ item: WorkItem, error: String, after wait: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await reschedule(item, reason: error, due: .after(wait), handingBackTheAttempt: false, on: connection, logger: logger)
+    }
+
+    /// Schedules another attempt at `date`, a time on the database's clock, releasing the lease; a wait
+    /// counted from now is ``retry(_:error:after:on:logger:)``.
     @discardableResult
     public func retry(_ item: WorkItem, error: String, at date: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await reschedule(item, reason: error, at: date, handingBackTheAttempt: false, on: connection, logger: logger)
+        try await reschedule(item, reason: error, due: .at(date), handingBackTheAttempt: false, on: connection, logger: logger)
     }
 
     /// Defers the intent to `date` without counting the attempt it was claimed with (the performer chose
     /// not to call now: quiet hours, a rate limit), releasing the lease.
     ///
-    /// `date` is read on the application's clock, as a performer computes it; it is stored as the
-    /// database's now plus the time left until `date`, because ``claim(kinds:limit:lease:on:logger:)``
-    /// compares due times with the database's clock: stored as given, a retry with the application's
-    /// clock a minute ahead came a minute late (a minute early, at once, with it behind).
+    /// `date` is compared with the database's clock as it is (a time the database gave, a time of day); a
+    /// wait counted from now is ``postpone(_:reason:for:on:logger:)``.
     @discardableResult
     public func postpone(_ item: WorkItem, reason: String, until date: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await reschedule(item, reason: reason, at: date, handingBackTheAttempt: true, on: connection, logger: logger)
+        try await reschedule(item, reason: reason, due: .at(date), handingBackTheAttempt: true, on: connection, logger: logger)
+    }
+
+    /// Defers the intent for `wait` on the database's clock (a receiver's "again in 60 s"), like
+    /// ``postpone(_:reason:until:on:logger:)`` otherwise.
+    @discardableResult
+    public func postpone(_ item: WorkItem, reason: String, for wait: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await reschedule(item, reason: reason, due: .after(wait), handingBackTheAttempt: true, on: connection, logger: logger)
+    }
+
+    /// When a rescheduled intent falls due.
+    private enum Due {
+        /// At this time on the database's clock.
+        case at(Date)
+        /// This long from now on the database's clock.
+        case after(Duration)
     }
 
     private func reschedule(
-        _ item: WorkItem, reason: String, at date: Date, handingBackTheAttempt: Bool, on connection: PostgresConnection, logger: Logger
+        _ item: WorkItem, reason: String, due: Due, handingBackTheAttempt: Bool, on connection: PostgresConnection, logger: Logger
     ) async throws -> Bool {
         let text = String(reason.prefix(2000))
         let handedBack = handingBackTheAttempt ? 1 : 0
-        // Read last, just before the statement: the wait left, added to the database's clock.
-        let wait = date.timeIntervalSinceNow
-        let rows = try await connection.query(
-            """
-            UPDATE \(unescaped: self.table)
-            SET last_error = \(text), due_at = clock_timestamp() + make_interval(secs => \(wait)), attempts = GREATEST(attempts - \(handedBack), 0), leased_until = NULL, lease_token = NULL
-            WHERE id = \(item.id) AND lease_token = \(item.leaseToken) AND status = \(WorkStatus.pending.rawValue)
-            RETURNING id
-            """,
-            logger: logger
-        ).collect()
+        let query: PostgresQuery
+        switch due {
+        case .at(let date):
+            query = """
+                UPDATE \(unescaped: self.table)
+                SET last_error = \(text), due_at = \(date), attempts = GREATEST(attempts - \(handedBack), 0), leased_until = NULL, lease_token = NULL
+                WHERE id = \(item.id) AND lease_token = \(item.leaseToken) AND status = \(WorkStatus.pending.rawValue)
+                RETURNING id
+                """
+        case .after(let wait):
+            query = """
+                UPDATE \(unescaped: self.table)
+                SET last_error = \(text), due_at = clock_timestamp() + make_interval(secs => \(Double(wait.milliseconds) / 1000)),
+                    attempts = GREATEST(attempts - \(handedBack), 0), leased_until = NULL, lease_token = NULL
+                WHERE id = \(item.id) AND lease_token = \(item.leaseToken) AND status = \(WorkStatus.pending.rawValue)
+                RETURNING id
+                """
+        }
+        let rows = try await connection.query(query, logger: logger).collect()
         return !rows.isEmpty
     }
 
