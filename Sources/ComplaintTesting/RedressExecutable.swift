@@ -31,10 +31,11 @@ public final class ChildProcess: Sendable {
     public let input: FileHandle?
 
     /// Starts `executable` with `arguments` and `environment` (added to this process's environment, without the
-    /// variables `removing` names); an `interactive` child reads its standard input from ``send(_:)``, any other
-    /// from `/dev/null`. Returns once the child runs.
+    /// variables `removing` names), in `workingDirectory` if given; an `interactive` child reads its standard input
+    /// from ``send(_:)``, any other from `/dev/null`. Returns once the child runs.
     public init(
-        _ executable: URL, arguments: [String] = [], environment: [String: String] = [:], removing: [String] = [], interactive: Bool = false
+        _ executable: URL, arguments: [String] = [], environment: [String: String] = [:], removing: [String] = [],
+        workingDirectory: URL? = nil, interactive: Bool = false
     ) async throws {
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("\(executable.lastPathComponent)-\(UUID().uuidString.prefix(8)).log")
         let log = open(logURL.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
@@ -56,7 +57,8 @@ public final class ChildProcess: Sendable {
         }
         defer { if let readEnd { close(readEnd) } }
         program = try await LaunchedProgram.launch(
-            executable.path, arguments: arguments, environment: changes, input: readEnd, output: .descriptor(log), error: .descriptor(log))
+            executable.path, arguments: arguments, environment: changes, workingDirectory: workingDirectory?.path, input: readEnd,
+            output: .descriptor(log), error: .descriptor(log))
     }
 
     /// Writes `line` and a newline to the child's standard input (an `interactive` child only).
@@ -70,6 +72,11 @@ public final class ChildProcess: Sendable {
     public var exit: LaunchedProgram.Exit? { program.exit }
     /// Its exit status (the signal's number if a signal ended it); -1 while it runs.
     public var terminationStatus: Int32 { program.exit?.status ?? -1 }
+
+    /// Waits until it exits or `timeout` passes (also from a cancelled task); how it ended, if it did.
+    public func waitForExit(timeout: Duration = .seconds(60)) async -> LaunchedProgram.Exit? {
+        await program.waitForExit(timeout: timeout)
+    }
 
     /// What it printed so far.
     public var output: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }

@@ -48,31 +48,15 @@ struct ClassifierSettingsTests {
     /// Runs `redress classifier …` and returns its exit status and output.
     static func redress(_ arguments: [String], environment: [String: String]) async throws -> (Int32, String) {
         let executable = try #require(RedressExecutable.url, "redress was not built")
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["classifier"] + arguments
-        process.currentDirectoryURL = Repository.root
-        var merged = ProcessInfo.processInfo.environment
-        for name in merged.keys where name.hasPrefix("CLASSIFIER_") { merged[name] = nil }
+        let inherited = ProcessInfo.processInfo.environment.keys.filter { $0.hasPrefix("CLASSIFIER_") }
         return try await withoutSettingsFile { files in
-            merged.merge(files.merging(environment) { _, new in new }) { _, new in new }
-            process.environment = merged
-            return try await run(process)
+            let child = try await ChildProcess(
+                executable, arguments: ["classifier"] + arguments, environment: files.merging(environment) { _, new in new },
+                removing: inherited, workingDirectory: Repository.root)
+            defer { child.stop() }
+            try #require(await child.waitForExit(timeout: .seconds(120)) != nil, "redress classifier \(arguments) still runs: \(child.output)")
+            return (child.terminationStatus, child.output)
         }
-    }
-
-    /// Runs `process` to its end; its exit status and output.
-    static func run(_ process: Process) async throws -> (Int32, String) {
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let ended = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { ended.continuation.yield($0.terminationStatus) }
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        var status: Int32 = -1
-        for await value in ended.stream { status = value; break }
-        return (status, text)
     }
 
     @Test("classifier bench and eval run with the service's CLASSIFIER_* settings; an option overrides them")

@@ -8,26 +8,30 @@ import Testing
 struct BrokerCommandTests {
     @Test("prints its bootstrap first, serves kcat, and exits cleanly on SIGTERM", .enabled(if: Kcat.path != nil, "kcat is not installed"))
     func brokerProcess() async throws {
-        let process = Process()
         guard let executable = RedressExecutable.url else {
             Issue.record("redress executable not found")
             return
         }
-        process.executableURL = executable
-        process.arguments = ["broker", "--brokers", "2", "--redress-topics", "--default-partitions", "4", "--topic", "scratch:6", "--log-level", "warning"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) } }
+        let (lines, printed) = AsyncStream.makeStream(of: String.self)
+        let process = try await LaunchedProgram.launch(
+            executable.path,
+            arguments: ["broker", "--brokers", "2", "--redress-topics", "--default-partitions", "4", "--topic", "scratch:6", "--log-level", "warning"],
+            output: .lines { printed.yield($0) })
+        // Released still running (a failed expectation), it is killed.
+        defer { process.signal(SIGINT) }
 
-        var firstLine = Data()
-        while !firstLine.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            firstLine.append(chunk)
+        // Its first line, or nothing if it exits first.
+        let bootstrap = await withTaskGroup(of: String?.self) { group in
+            group.addTask { await lines.first { _ in true } }
+            group.addTask {
+                _ = await process.exited()
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? ""
         }
-        let bootstrap = String(decoding: firstLine, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+        printed.finish()
         #expect(bootstrap.split(separator: ",").count == 2)
         #expect(bootstrap.split(separator: ",").allSatisfy { $0.hasPrefix("127.0.0.1:") })
 
@@ -37,11 +41,10 @@ struct BrokerCommandTests {
             #expect(metadata.standardOutput.contains("topic \"\(topic)\" with 4 partitions"), "\(topic) missing")
         }
 
-        process.terminate()  // SIGTERM
-        let deadline = Date().addingTimeInterval(15)
-        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        try #require(!process.isRunning, "the broker did not stop within 15 s of SIGTERM")
-        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        process.signal(SIGTERM)
+        let exit = await process.waitForExit(timeout: .seconds(15))
+        try #require(exit != nil, "the broker did not stop within 15 s of SIGTERM")
+        #expect(exit?.succeeded == true, "\(String(describing: exit))")
     }
 }
 
