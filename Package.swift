@@ -394,7 +394,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ComplaintEventsTests",
-            dependencies: ["ComplaintEvents"],
+            dependencies: ["ComplaintEvents", "EmbeddedDefault"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

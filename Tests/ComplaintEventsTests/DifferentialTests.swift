@@ -128,7 +128,7 @@ import Testing
             bytes: JSONWriter.write(mutated))
     }
 
-    @Test func swiftAndJSONSchemaAgreeOnMutatedEvents() throws {
+    @Test func swiftAndJSONSchemaAgreeOnMutatedEvents() async throws {
         var mutants: [Mutant] = []
         for file in Fixtures.exampleFiles {
             let document = try Fixtures.json(file)
@@ -159,7 +159,7 @@ import Testing
             try Data(mutant.bytes).write(to: url)
             byFile[url.path] = mutant
         }
-        let verdicts = try SchemaValidator.validate([directory]).filter { byFile[$0.file] != nil }
+        let verdicts = try await SchemaValidator.validate([directory]).filter { byFile[$0.file] != nil }
         #expect(verdicts.count == mutants.count)
 
         var disagreements: [String] = []

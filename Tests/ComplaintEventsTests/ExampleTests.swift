@@ -21,8 +21,8 @@ import Testing
         #expect(Topics.carrying(eventType: type)?.name == schema.topicName)
     }
 
-    @Test func examplesValidateAgainstTheirSchemas() throws {
-        let results = try SchemaValidator.validate([Fixtures.examples])
+    @Test func examplesValidateAgainstTheirSchemas() async throws {
+        let results = try await SchemaValidator.validate([Fixtures.examples])
         #expect(results.count == Fixtures.exampleFiles.count + 1, "one result per example plus asyncapi.yaml")
         for result in results where !result.valid {
             Issue.record("\(result.file): \(result.errors.map { "\($0.path): \($0.message)" }.joined(separator: "; "))")

@@ -21,7 +21,7 @@ import Testing
     }
 
     /// What Swift encodes validates against the JSON Schemas with Python `jsonschema`.
-    @Test func generatedEventsValidateAgainstTheSchemas() throws {
+    @Test func generatedEventsValidateAgainstTheSchemas() async throws {
         let directory = try Fixtures.temporaryDirectory("generated")
         defer { try? FileManager.default.removeItem(at: directory) }
         var generator = EventGenerator(seed: 20_250_312)
@@ -34,7 +34,7 @@ import Testing
                 written += 1
             }
         }
-        let results = try SchemaValidator.validate([directory])
+        let results = try await SchemaValidator.validate([directory])
         #expect(results.count == written + 1)
         let invalid = results.filter { !$0.valid }
         for result in invalid.prefix(20) {

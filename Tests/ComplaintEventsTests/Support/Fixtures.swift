@@ -1,3 +1,4 @@
+import EmbeddedDefault
 import Foundation
 import Testing
 
@@ -58,25 +59,18 @@ enum SchemaValidator {
     }
 
     /// Validates every `*.json` below `paths`; one result per file, plus one for `asyncapi.yaml`.
-    static func validate(_ paths: [URL]) throws -> [Result] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Fixtures.validator.path, "--json"] + paths.map(\.path)
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 || process.terminationStatus == 1 else {
+    static func validate(_ paths: [URL]) async throws -> [Result] {
+        // Through swift-subprocess (ProgramRun), not Foundation's Process, whose start can crash a test process
+        // holding many descriptors.
+        let run = try await ProgramRun.run("/usr/bin/env", ["python3", Fixtures.validator.path, "--json"] + paths.map(\.path))
+        guard !run.signalled, run.status == 0 || run.status == 1 else {
             throw ValidatorUnavailable(
-                message: "schemas/tools/validate.py could not run (exit \(process.terminationStatus)); it needs python3 "
+                message: "schemas/tools/validate.py could not run (\(run.signalled ? "signal" : "exit") \(run.status)); it needs python3 "
                     + "with jsonschema, referencing and PyYAML (`pip install jsonschema PyYAML`): "
-                    + String(decoding: stderr, as: UTF8.self))
+                    + run.standardError)
         }
-        return try String(decoding: stdout, as: UTF8.self).split(separator: "\n").map { line in
+        let stdout = run.standardOutput
+        return try stdout.split(separator: "\n").map { line in
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
             let errors = (object["errors"] as! [[String: String]]).map { ($0["path"]!, $0["message"]!) }
             return Result(file: object["file"] as! String, valid: object["valid"] as! Bool, errors: errors)
