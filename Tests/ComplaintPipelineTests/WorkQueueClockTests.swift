@@ -13,21 +13,6 @@ import Testing
 /// ran a claim and a look-up every millisecond until the clocks' difference had passed.
 @Suite("Work queue clocks", .timeLimit(.minutes(2)))
 struct WorkQueueClockTests {
-    /// Runs `body` with a client whose connections see `schema.clock_timestamp()`, if the schema has
-    /// one, in place of PostgreSQL's (the schema comes before `pg_catalog` on their `search_path`).
-    static func withClient<Result: Sendable>(
-        shadowingClockIn schema: SchemaName, _ body: (PostgresClient) async throws -> Result
-    ) async throws -> Result {
-        var configuration = try await TestDatabase.shared.configuration().makeClientConfiguration()
-        configuration.options.additionalStartupParameters.append(("search_path", "\(schema), pg_catalog"))
-        let client = PostgresClient(configuration: configuration, backgroundLogger: .complaintTest)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            return try await body(client)
-        }
-    }
-
     @Test("a worker whose clock runs 2 s ahead of the database's waits for the intent, instead of claiming every millisecond")
     func applicationClockAhead() async throws {
         try await WorkQueueWorkerTests.withQueue { client, tables in
@@ -41,7 +26,7 @@ struct WorkQueueClockTests {
                     RETURN pg_catalog.clock_timestamp() - interval '2 seconds';
                 END $$
                 """), logger: .complaintTest)
-            try await Self.withClient(shadowingClockIn: schema) { skewed in
+            try await ClockSkew.withClient(shadowingClockIn: schema) { skewed in
                 let performer = RecordingPerformer()
                 var configuration = WorkQueueWorker.Configuration()
                 configuration.pollInterval = .milliseconds(500)
@@ -94,17 +79,14 @@ struct WorkQueueClockTests {
         try await WorkQueueWorkerTests.withQueue { client, tables in
             let schema = tables.schema
             // The database's clock as the worker's connections read it: `seconds` behind the application's.
-            try await client.query(PostgresQuery(unsafeSQL: """
-                CREATE FUNCTION \(schema).clock_timestamp() RETURNS timestamptz LANGUAGE sql VOLATILE
-                AS $$ SELECT pg_catalog.clock_timestamp() - interval '\(seconds) seconds' $$
-                """), logger: .complaintTest)
+            try await ClockSkew.shadowClock(in: schema, applicationAheadBy: seconds, client: client)
             try await client.transaction(schema: schema, logger: .complaintTest) { connection in
                 // Due on either clock.
                 try await tables.workQueue.enqueue(
                     kind: "test-call", idempotencyKey: "notify-1", payload: WorkQueueWorkerTests.Payload(to: "ops@example.com"),
                     maximumAttempts: 5, dueAt: Date().addingTimeInterval(-300), on: connection, logger: .complaintTest)
             }
-            let calls = try await Self.withClient(shadowingClockIn: schema) { skewed in
+            let calls = try await ClockSkew.withClient(shadowingClockIn: schema) { skewed in
                 let performer = WaitingPerformer(database: skewed)
                 var configuration = WorkQueueWorker.Configuration()
                 configuration.pollInterval = .milliseconds(200)

@@ -68,4 +68,50 @@ struct DeferralTests {
             #expect(try await DeliveryWorkerTests.receipts(schema: schema, client: client).isEmpty, "a hold is not an attempt: no receipt")
         }
     }
+
+    /// The end of quiet hours is a wall-clock time read on the application's clock, and the queue compares
+    /// due times with the database's: stored as the time, the message came the clocks' difference late
+    /// (or early). It waits the time left instead.
+    @Test("quiet hours ending in an hour: due an hour after the database's now, the application's clock 60 s ahead or behind",
+          arguments: [60, -60])
+    func quietHoursWaitOnTheDatabaseClock(applicationAheadBy seconds: Int) async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            try await ClockSkew.shadowClock(in: schema, applicationAheadBy: seconds, client: client)
+            let rules = try NotifierFixtures.rules("""
+                hotels:
+                  SHA-PD01: {timeZone: UTC, quietHours: "\(Self.clock(-60))-\(Self.clock(60))"}
+                rules:
+                  - {name: guest-registered, on: [received], to: [guest], template: complaint_received_guest}
+                """)
+            let performer = DeliveryPerformer(
+                kind: .guest, rules: LiveConfiguration(name: "rules", fixed: rules), templates: try NotifierFixtures.templates(),
+                channels: [:], guests: NoGuests(), surveySecret: nil)
+            var intent = NotifierFixtures.intent(
+                template: "complaint_received_guest", channel: .email, recipient: NotificationRecipient(kind: .guest, role: .guest),
+                endpoint: nil, trigger: "received")
+            intent.rule = "guest-registered"
+            intent.guestChannels = [.email]
+            intent.notificationID = NotificationIntent.notificationID(forKey: intent.idempotencyKey)
+            try await DeliveryWorkerTests.record(intent, attempts: 1, kind: .guest, dueAt: Date().addingTimeInterval(-300), schema: schema, client: client)
+            let release = try #require(DeliveryPerformer.quietHoursRelease(of: intent, rules: rules, now: Date()))
+            let (left, expected) = try await ClockSkew.withClient(shadowingClockIn: schema) { skewed in
+                try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: skewed, connectionsUseSchema: true)]) {
+                    let handled = try await eventually(timeout: .seconds(20)) {
+                        try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client).status != "pending"
+                    }
+                    #expect(handled)
+                }
+                let expected = release.timeIntervalSinceNow
+                // On the worker's database clock: how long until the message is due.
+                let left = try await skewed.query(
+                    PostgresQuery(unsafeSQL: "SELECT extract(epoch FROM due_at - clock_timestamp())::float8 FROM \(schema).work_queue"),
+                    logger: .complaintTest).collect()[0].decode(Double.self)
+                return (left, expected)
+            }
+            // Before: off by the clocks' difference (60 s).
+            #expect(abs(left - expected) < 10, "due in \(left) s on the database's clock; the quiet hours end in \(expected) s")
+            let row = try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client)
+            #expect(row.status == "deferred" && row.attempts == 0 && row.error?.hasPrefix("[quiet_hours]") == true, "\(row)")
+        }
+    }
 }

@@ -58,22 +58,24 @@ struct DeliveryWorkerTests {
         return replica
     }
 
+    /// Plans `intent`, due now (or at `dueAt`, for a worker whose database clock differs from the server's).
     static func record(
-        _ intent: NotificationIntent, attempts: Int, kind: DeliveryKind = .endpoint, schema: SchemaName, client: PostgresClient
+        _ intent: NotificationIntent, attempts: Int, kind: DeliveryKind = .endpoint, dueAt: Date? = nil, schema: SchemaName, client: PostgresClient
     ) async throws {
         try await client.transaction(schema: schema, logger: .complaintTest) { connection in
             _ = try await WorkQueue(schema: schema).enqueue(
                 kind: kind.rawValue, idempotencyKey: intent.idempotencyKey, payload: intent, maximumAttempts: attempts,
-                on: connection, logger: .complaintTest)
+                dueAt: dueAt, on: connection, logger: .complaintTest)
             try await DeliveryLedger.recordPlanned(intent, dueAt: nil, on: connection, logger: .complaintTest)
         }
     }
 
     static func worker(
         _ performer: DeliveryPerformer, schema: SchemaName, client: PostgresClient, lease: Duration = .seconds(30), crash: Bool = false,
-        concurrency: Int = WorkQueueWorker.Configuration().concurrency
+        concurrency: Int = WorkQueueWorker.Configuration().concurrency, connectionsUseSchema: Bool = false
     ) -> WorkQueueWorker {
         var configuration = WorkQueueWorker.Configuration()
+        configuration.connectionsUseSchema = connectionsUseSchema
         configuration.lease = lease
         configuration.concurrency = concurrency
         configuration.pollInterval = .milliseconds(100)

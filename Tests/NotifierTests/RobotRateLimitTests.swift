@@ -137,6 +137,38 @@ struct RobotRateLimitTests {
         }
     }
 
+    /// The 429's wait was turned into a time on the application's clock (`Date() + wait`) and the queue
+    /// compares due times with the database's: with the application a minute ahead the message came back
+    /// after 62 s, a minute behind at once.
+    @Test("Slack's 429 with Retry-After: 2 is due 2 s after the database's now, the application's clock 60 s ahead or behind",
+          arguments: [60, -60])
+    func retryAfterCountsOnTheDatabaseClock(applicationAheadBy seconds: Int) async throws {
+        try await DeliveryWorkerTests.run(yaml: Self.yaml(.slack)) { client, schema, receiver, performer in
+            try await ClockSkew.shadowClock(in: schema, applicationAheadBy: seconds, client: client)
+            receiver.script(.status(429, body: "rate_limited", retryAfter: "2"))
+            let intent = Self.intent(.slack)
+            // Due on either clock.
+            try await DeliveryWorkerTests.record(intent, attempts: 1, dueAt: Date().addingTimeInterval(-300), schema: schema, client: client)
+            let gap = try await ClockSkew.withClient(shadowingClockIn: schema) { skewed in
+                let replica = DeliveryWorkerTests.replica(of: performer, client: skewed, schema: schema)
+                return try await withRunningServices([
+                    DeliveryWorkerTests.worker(replica, schema: schema, client: skewed, connectionsUseSchema: true),
+                ]) {
+                    _ = await receiver.waitFor(1)
+                    let refused = ContinuousClock.now
+                    // The old code: after 62 s (ahead), or within the poll interval (behind).
+                    let requests = await receiver.waitFor(2, timeout: .seconds(30))
+                    #expect(requests.count == 2, "the message did not come back within 30 s")
+                    return ContinuousClock.now - refused
+                }
+            }
+            #expect(gap >= .milliseconds(1500) && gap < .seconds(15), "the deferred message came back after \(gap)")
+            let done = try await eventually(timeout: .seconds(20)) { try await DeliveryWorkerTests.receipts(schema: schema, client: client).count == 1 }
+            #expect(done)
+            #expect(try await DeliveryWorkerTests.receipts(schema: schema, client: client).map(\.attempts) == [1], "delivered on its one attempt")
+        }
+    }
+
     @Test("a refusal that is not a rate limit (WeCom 93000, bad key) is a used attempt and given up, as before")
     func otherRefusalsFail() async throws {
         try await DeliveryWorkerTests.run(yaml: Self.yaml(.wecom)) { client, schema, receiver, performer in

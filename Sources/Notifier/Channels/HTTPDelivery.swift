@@ -67,7 +67,7 @@ struct HTTPDelivery: Sendable {
                 ?? Self.retryAfter(response.headers.first(name: "x-ogw-ratelimit-reset"))
             let wait = asked ?? rateLimitWait ?? .seconds(60)
             throw DeliveryFailure.deferred(
-                "http_429", "rate limited: the receiver answered 429; again in \(wait.components.seconds) s", until: Date().addingTimeInterval(Double(wait.milliseconds) / 1000))
+                "http_429", "rate limited: the receiver answered 429; again in \(wait.components.seconds) s", after: wait)
         case 408, 429:
             let wait = Self.retryAfter(response.headers.first(name: "Retry-After"))
             throw DeliveryFailure.transient("http_\(status)", "the receiver answered \(status)\(wait.map { "; retry after \($0)" } ?? "")", retryAfter: wait)

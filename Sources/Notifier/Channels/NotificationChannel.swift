@@ -54,9 +54,17 @@ enum DeliveryFailure {
         .transient("[\(code)] \(message)", retryAfter: retryAfter)
     }
 
-    /// Not a failure: the message waits until `until` without using an attempt (quiet hours, a rate limit).
+    /// Not a failure: the message waits until `until`, a time the database gave (a pacing place, a robot's
+    /// hold), without using an attempt.
     static func deferred(_ code: String, _ message: String, until: Date) -> WorkDeferral {
         WorkDeferral(reason: "[\(code)] \(message)", until: until)
+    }
+
+    /// Not a failure: the message waits `wait` from the database's now without using an attempt (a
+    /// receiver's `Retry-After`, a robot's refusal, the rest of the quiet hours): a time of this process's
+    /// clock would be off by the difference between the clocks.
+    static func deferred(_ code: String, _ message: String, after wait: Duration) -> WorkDeferral {
+        WorkDeferral(reason: "[\(code)] \(message)", after: max(wait, .zero))
     }
 
     /// Appended to a failure's reason: the channel the attempt used (`[via sms]`).

@@ -29,10 +29,11 @@ public struct RobotChannel: NotificationChannel {
             let answer = try await http.post(
                 request.url, body: request.body, headers: [], timeout: endpoint.timeout, rateLimitWait: Self.rateLimitWait(for: endpoint.channel),
                 logger: logger)
-            try Self.checkAnswer(answer, channel: endpoint.channel, now: now())
+            try Self.checkAnswer(answer, channel: endpoint.channel)
             return "\(endpoint.channel.rawValue) http \(answer.status)"
         } catch let deferral as WorkDeferral where now().timeIntervalSince(message.intent.causeTime) > Double(Self.rateLimitPatience.milliseconds) / 1000 {
-            let wait = Duration.milliseconds(Int64(max(0, deferral.until.timeIntervalSince(now())) * 1000))
+            // The deferral's wait (made with one: its time is this process's now plus the wait).
+            let wait = Duration.milliseconds(Int64(max(0, deferral.until.timeIntervalSinceNow) * 1000))
             throw WorkFailure.transient("\(deferral.reason) (still refused \(Self.rateLimitPatience.components.seconds / 3600) h after the event: counted as an attempt)", retryAfter: wait)
         }
     }
@@ -113,7 +114,7 @@ public struct RobotChannel: NotificationChannel {
 
     /// WeCom, DingTalk and Feishu answer 200 with `errcode`/`code` in the body: a rate limit is deferred
     /// (``rateLimitCodes``), any other code given up.
-    static func checkAnswer(_ answer: HTTPDelivery.Answer, channel: DeliveryChannel, now: Date) throws {
+    static func checkAnswer(_ answer: HTTPDelivery.Answer, channel: DeliveryChannel) throws {
         guard [.wecom, .dingtalk, .feishu].contains(channel) else { return }
         guard let object = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [String: Any] else {
             throw DeliveryFailure.transient("\(channel.rawValue)_unreadable", "the robot's answer is not JSON")
@@ -123,7 +124,7 @@ public struct RobotChannel: NotificationChannel {
         let message = (object["errmsg"] as? String) ?? (object["msg"] as? String) ?? ""
         if Self.rateLimitCodes.contains(code) {
             let wait = Self.rateLimitWait(for: channel)
-            throw DeliveryFailure.deferred("\(channel.rawValue)_\(code)", "rate limited: \(message)", until: now.addingTimeInterval(Double(wait.milliseconds) / 1000))
+            throw DeliveryFailure.deferred("\(channel.rawValue)_\(code)", "rate limited: \(message)", after: wait)
         }
         throw DeliveryFailure.permanent("\(channel.rawValue)_\(code)", message)
     }

@@ -62,7 +62,10 @@ public struct DeliveryPerformer: WorkPerformer {
             if let release = Self.quietHoursRelease(of: intent, rules: rules, now: now) {
                 // Planned in the day, due at night after retries or an outage: it waits for the morning,
                 // without using an attempt (a message deferred on its last one would be lost for no fault).
-                throw DeliveryFailure.deferred("quiet_hours", "held until the hotel's quiet hours end", until: release)
+                // A wait, not the time: the end is a wall-clock time on this process's clock, and the queue
+                // compares due times with the database's.
+                throw DeliveryFailure.deferred(
+                    "quiet_hours", "held until the hotel's quiet hours end", after: .milliseconds(Int64(release.timeIntervalSince(now) * 1000)))
             }
             let contact = try await guests.contact(for: intent.complaintID, logger: logger)
             guest = contact
