@@ -169,6 +169,149 @@ struct EndpointRateLimitTests {
         }
     }
 
+    static let pacedYAML = """
+        endpoints:
+          group: {channel: wecom, url: "${BASE}/robots/wecom", rateLimit: 2/min}
+        rules:
+          - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
+        """
+
+    /// What became of one planned message: its `deliveries` row and its work item.
+    static func settled(_ intent: NotificationIntent, schema: SchemaName, client: PostgresClient) async throws
+        -> (row: (status: String, attempts: Int, error: String?), item: (status: String, attempts: Int))
+    {
+        let row = try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client)
+        let item = try await client.query(
+            PostgresQuery(unsafeSQL: "SELECT status, attempts FROM \(schema).work_queue WHERE idempotency_key = '\(intent.idempotencyKey)'"),
+            logger: .complaintTest).collect()[0].decode((String, Int).self)
+        return (row, item)
+    }
+
+    /// A replica that froze in its pacing transaction holds the endpoint's row: the others waited for it
+    /// without end, each with a worker and a connection, until the items' leases ran out and they were
+    /// claimed again (and the robot got the message twice).
+    @Test("the endpoint's row held by a frozen replica: the message is deferred with endpoint_pacing_busy within the lock timeout, without a call, its attempt unused")
+    func lockedPacingRowDefers() async throws {
+        try await DeliveryWorkerTests.run(yaml: Self.pacedYAML) { client, schema, receiver, performer in
+            var quick = performer
+            quick.pacer = EndpointPacer(client: client, schema: schema, lockTimeout: .milliseconds(500))
+            let intent = Self.robotIntents(1, endpoint: "group")[0]
+            try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
+            try await client.query(PostgresQuery(unsafeSQL: "INSERT INTO \(schema).endpoint_pacing (endpoint) VALUES ('group')"), logger: .complaintTest)
+            let elapsed = try await client.withConnection { frozen in
+                try await frozen.query("BEGIN", logger: .complaintTest)
+                try await frozen.query(
+                    PostgresQuery(unsafeSQL: "SELECT * FROM \(schema).endpoint_pacing WHERE endpoint = 'group' FOR UPDATE"), logger: .complaintTest)
+                let start = ContinuousClock.now
+                do {
+                    let elapsed = try await withRunningServices([DeliveryWorkerTests.worker(quick, schema: schema, client: client)]) {
+                        let handled = try await eventually(timeout: .seconds(20)) {
+                            try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client).status != "pending"
+                        }
+                        let elapsed = ContinuousClock.now - start
+                        // Released before the worker stops: the old code's admit waited for it.
+                        try await frozen.query("ROLLBACK", logger: .complaintTest)
+                        #expect(handled, "still waiting for the row after 20 s")
+                        return elapsed
+                    }
+                    return elapsed
+                } catch {
+                    try? await frozen.query("ROLLBACK", logger: .complaintTest)
+                    throw error
+                }
+            }
+            #expect(elapsed < .seconds(5), "deferred after \(elapsed)")
+            let (row, item) = try await Self.settled(intent, schema: schema, client: client)
+            #expect(row.status == "deferred" && row.attempts == 0 && row.error?.hasPrefix("[endpoint_pacing_busy]") == true, "\(row)")
+            #expect(item.status == "pending" && item.attempts == 0, "\(item)")
+            #expect(receiver.requests.isEmpty, "no call without a place")
+            #expect(try await DeliveryWorkerTests.receipts(schema: schema, client: client).isEmpty)
+        }
+    }
+
+    @Test("the pacing tables failing (renamed away): the message is deferred with endpoint_pacing_busy, not given up on its one attempt, and no call is made")
+    func failingPacingDefers() async throws {
+        try await DeliveryWorkerTests.run(yaml: Self.pacedYAML) { client, schema, receiver, performer in
+            try await client.query(
+                PostgresQuery(unsafeSQL: "ALTER TABLE \(schema).endpoint_places RENAME TO endpoint_places_gone"), logger: .complaintTest)
+            let intent = Self.robotIntents(1, endpoint: "group")[0]
+            try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
+                let handled = try await eventually(timeout: .seconds(20)) {
+                    try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client).status != "pending"
+                }
+                #expect(handled)
+            }
+            // Before: a failed attempt, given up on the last one without the endpoint ever being called.
+            let (row, item) = try await Self.settled(intent, schema: schema, client: client)
+            #expect(row.status == "deferred" && row.attempts == 0 && row.error?.hasPrefix("[endpoint_pacing_busy]") == true, "\(row)")
+            #expect(item.status == "pending" && item.attempts == 0, "\(item)")
+            #expect(receiver.requests.isEmpty)
+            #expect(try await DeliveryWorkerTests.receipts(schema: schema, client: client).isEmpty)
+        }
+    }
+
+    @Test("a message that comes back after its place makes its call then: the next place counts from that call, not from the place it missed")
+    func lateCallCountsFromNow() async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            let pacer = EndpointPacer(client: client, schema: schema)
+            let limit = RateLimit(count: 1, window: .seconds(60))
+            #expect(try await pacer.admit(endpoint: "g", key: "a", limit: limit, logger: .complaintTest) == nil)
+            #expect(try await pacer.admit(endpoint: "g", key: "b", limit: limit, logger: .complaintTest) != nil)
+            // 70 s pass: a's call is out of the window, b's place (63 s after it) 7 s behind.
+            try await client.query(
+                PostgresQuery(unsafeSQL: "UPDATE \(schema).endpoint_places SET place = place - interval '70 seconds'"), logger: .complaintTest)
+            let now = try await client.query("SELECT clock_timestamp()", logger: .complaintTest).collect()[0].decode(Date.self)
+            #expect(try await pacer.admit(endpoint: "g", key: "b", limit: limit, logger: .complaintTest) == nil, "late: called at once")
+            let next = try #require(try await pacer.admit(endpoint: "g", key: "c", limit: limit, logger: .complaintTest))
+            // Before: 63 s after the missed place, 56 s after the call.
+            #expect(next.timeIntervalSince(now) >= 62.9, "the next place is \(next.timeIntervalSince(now)) s after b's call")
+
+            // The same in the pacer of a process alone.
+            let local = EndpointPacer()
+            let start = Date()
+            #expect(local.admit(endpoint: "g", key: "a", limit: limit, now: start) == nil)
+            let place = try #require(local.admit(endpoint: "g", key: "b", limit: limit, now: start))
+            let late = place.addingTimeInterval(7)
+            #expect(local.admit(endpoint: "g", key: "b", limit: limit, now: late) == nil)
+            #expect(local.admit(endpoint: "g", key: "c", limit: limit, now: late) == late.addingTimeInterval(63))
+        }
+    }
+
+    @Test("a limit changed (a mistaken 1/h fixed to 20/min): places booked under the old one no longer hold newcomers back; old rows of endpoints no longer called go")
+    func placesOfAnotherLimitLapse() async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            let pacer = EndpointPacer(client: client, schema: schema)
+            let mistaken = RateLimit(count: 1, window: .seconds(3600))
+            let fixed = RateLimit(count: 20, window: .seconds(60))
+            #expect(try await pacer.admit(endpoint: "g", key: "a", limit: mistaken, logger: .complaintTest) == nil)
+            let booked = try #require(try await pacer.admit(endpoint: "g", key: "b", limit: mistaken, logger: .complaintTest))
+            #expect(booked.timeIntervalSinceNow > 3000, "an hour and a twentieth away")
+            // Before: c's place came after b's, over an hour away.
+            #expect(try await pacer.admit(endpoint: "g", key: "c", limit: fixed, logger: .complaintTest) == nil, "a newcomer goes at once")
+            #expect(try await pacer.admit(endpoint: "g", key: "b", limit: fixed, logger: .complaintTest) == nil, "b too, back early")
+
+            // An endpoint no longer called: its places an hour past their window go; a day's window keeps its call.
+            try await client.query(PostgresQuery(unsafeSQL: """
+                INSERT INTO \(schema).endpoint_places (endpoint, place, limit_count, limit_window) VALUES
+                    ('gone', clock_timestamp() - interval '2 hours', 20, 60),
+                    ('gone', clock_timestamp() - interval '2 hours', 10, 86400)
+                """), logger: .complaintTest)
+            #expect(try await pacer.admit(endpoint: "g", key: "d", limit: fixed, logger: .complaintTest) == nil)
+            let left = try await client.query(
+                PostgresQuery(unsafeSQL: "SELECT limit_window FROM \(schema).endpoint_places WHERE endpoint = 'gone'"), logger: .complaintTest
+            ).collect().map { try $0.decode(Double.self) }
+            #expect(left == [86400])
+
+            // The pacer of a process alone drops them too.
+            let local = EndpointPacer()
+            let start = Date()
+            #expect(local.admit(endpoint: "g", key: "a", limit: mistaken, now: start) == nil)
+            #expect(local.admit(endpoint: "g", key: "b", limit: mistaken, now: start) != nil)
+            #expect(local.admit(endpoint: "g", key: "c", limit: fixed, now: start) == nil)
+        }
+    }
+
     @Test("rateLimit in the rules file: calls per time, none, or the channel's default")
     func configured() throws {
         let rules = try NotifierFixtures.rules("""

@@ -169,6 +169,33 @@ struct RobotRateLimitTests {
         }
     }
 
+    @Test("a 45009 the other replicas cannot be told of (the pacing table refuses the hold): still deferred with its attempt unused")
+    func holdNotRecordedStillDefers() async throws {
+        try await DeliveryWorkerTests.run(yaml: Self.yaml(.wecom)) { client, schema, receiver, performer in
+            try await client.query(PostgresQuery(unsafeSQL: """
+                CREATE FUNCTION \(schema).refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'pacing refused'; END $$
+                """), logger: .complaintTest)
+            try await client.query(PostgresQuery(unsafeSQL: """
+                CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON \(schema).endpoint_pacing FOR EACH ROW EXECUTE FUNCTION \(schema).refuse()
+                """), logger: .complaintTest)
+            receiver.script(.status(200, body: #"{"errcode":45009,"errmsg":"api freq out of limit"}"#))
+            let intent = Self.intent(.wecom)
+            try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
+                let handled = try await eventually(timeout: .seconds(20)) {
+                    try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client).status != "pending"
+                }
+                #expect(handled)
+            }
+            // Before: the hold's error replaced the deferral, a failed attempt, given up on the last one.
+            let row = try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client)
+            #expect(row.status == "deferred" && row.attempts == 0 && row.error?.hasPrefix("[wecom_45009]") == true, "\(row)")
+            let queued = try await Self.queued(intent, schema: schema, client: client)
+            #expect(queued.status == "pending" && queued.attempts == 0, "\(queued)")
+            #expect(try await DeliveryWorkerTests.receipts(schema: schema, client: client).isEmpty)
+        }
+    }
+
     @Test("a refusal that is not a rate limit (WeCom 93000, bad key) is a used attempt and given up, as before")
     func otherRefusalsFail() async throws {
         try await DeliveryWorkerTests.run(yaml: Self.yaml(.wecom)) { client, schema, receiver, performer in

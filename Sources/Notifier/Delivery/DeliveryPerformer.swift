@@ -100,20 +100,42 @@ public struct DeliveryPerformer: WorkPerformer {
             throw DeliveryFailure.permanent("no_template", "no template \(intent.template) in \(intent.language)")
         }
         let message = OutgoingMessage(intent: intent, channel: channel, rendered: rendered, destination: destination, link: link)
-        if let endpoint = destination.endpoint, let until = try await pacer.robotHold(endpoint: endpoint.name, logger: logger) {
-            // The robot refused another message for its rate limit a moment ago: this one waits with it.
-            throw DeliveryFailure.deferred("endpoint_rate_limited", "\(endpoint.name) refused a message for its rate limit; held until then", until: until)
-        }
-        if let endpoint = destination.endpoint, let limit = endpoint.rateLimit,
-           let place = try await pacer.admit(endpoint: endpoint.name, key: item.idempotencyKey, limit: limit, logger: logger) {
-            // A burst for one robot group: paced, not refused by the robot, and no attempt used.
-            throw DeliveryFailure.deferred("endpoint_rate_limit", "held back by the rate limit of \(endpoint.name) (\(limit))", until: place)
+        if let endpoint = destination.endpoint {
+            let hold: Date?
+            var place: Date?
+            do {
+                hold = try await pacer.robotHold(endpoint: endpoint.name, logger: logger)
+                if hold == nil, let limit = endpoint.rateLimit {
+                    place = try await pacer.admit(endpoint: endpoint.name, key: item.idempotencyKey, limit: limit, logger: logger)
+                }
+            } catch {
+                // The shared log did not answer (another replica holds the endpoint's row, the database
+                // fails): no call without it, and no attempt used for it.
+                logger.warning("endpoint pacing unavailable; message deferred", metadata: ["endpoint": "\(endpoint.name)", "error": "\(error)"])
+                throw DeliveryFailure.deferred(
+                    "endpoint_pacing_busy", "the shared pacing of \(endpoint.name) did not answer; again shortly", after: Self.pacingBusyWait())
+            }
+            if let hold {
+                // The robot refused another message for its rate limit a moment ago: this one waits with it.
+                throw DeliveryFailure.deferred("endpoint_rate_limited", "\(endpoint.name) refused a message for its rate limit; held until then", until: hold)
+            }
+            if let place, let limit = endpoint.rateLimit {
+                // A burst for one robot group: paced, not refused by the robot, and no attempt used.
+                throw DeliveryFailure.deferred("endpoint_rate_limit", "held back by the rate limit of \(endpoint.name) (\(limit))", until: place)
+            }
         }
         do {
             return try await implementation.send(message, logger: logger)
         } catch let deferral as WorkDeferral {
             // A rate-limit refusal (RobotChannel): not an attempt, and the endpoint's other messages wait too.
-            if let endpoint = destination.endpoint { try await pacer.holdRobot(endpoint: endpoint.name, until: deferral.until, logger: logger) }
+            if let endpoint = destination.endpoint {
+                do {
+                    try await pacer.holdRobot(endpoint: endpoint.name, until: deferral.until, logger: logger)
+                } catch {
+                    // The refusal still stands: this message waits without an attempt; the others may try once.
+                    logger.warning("could not hold the robot for the other replicas", metadata: ["endpoint": "\(endpoint.name)", "error": "\(error)"])
+                }
+            }
             throw deferral
         } catch var failure as WorkFailure {
             // A guest's message may have gone by SMS though the intent names e-mail first: say which.
@@ -153,6 +175,10 @@ public struct DeliveryPerformer: WorkPerformer {
         let hotel = rules.hotel(intent.hotelID)
         return hotel.quietHours?.release(for: now, in: hotel.timeZone)
     }
+
+    /// How long a message waits when the shared endpoint pacing did not answer: 5 to 10 s, at random, so
+    /// that the messages of a busy endpoint do not all come back together.
+    static func pacingBusyWait() -> Duration { .milliseconds(Int64.random(in: 5_000...10_000)) }
 
     /// How long a guest message waits for a missing setting (intake's address, the survey secret) between tries.
     static let configurationRetry: Duration = .seconds(300)

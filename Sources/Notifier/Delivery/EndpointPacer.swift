@@ -61,6 +61,8 @@ public final class EndpointPacer: Sendable {
         var booked: [String: Date] = [:]
         /// Until when the endpoint itself asked to be left alone.
         var heldUntil: Date?
+        /// The limit the places to come were booked under.
+        var limit: RateLimit?
     }
 
     /// Where the log is kept when it is shared: the notifier's schema.
@@ -71,13 +73,20 @@ public final class EndpointPacer: Sendable {
 
     private let logs = Mutex<[String: Log]>([:])
     private let shared = Mutex<Shared?>(nil)
+    /// How long a pacing transaction waits for the endpoint's row (``admit(endpoint:key:limit:logger:)``),
+    /// and twice that for any one statement: a replica that froze holding the row would otherwise block
+    /// every other replica's call to that endpoint, each holding a worker and a connection, until the
+    /// items' leases ran out and they were claimed again (a robot message sent twice).
+    let lockTimeout: Duration
 
     /// A pacer for this process alone.
-    public init() {}
+    public init(lockTimeout: Duration = .seconds(5)) {
+        self.lockTimeout = lockTimeout
+    }
 
-    /// A pacer shared with every replica through `schema`'s tables (migration 0003).
-    public convenience init(client: PostgresClient, schema: SchemaName) {
-        self.init()
+    /// A pacer shared with every replica through `schema`'s tables (migrations 0003, 0004).
+    public convenience init(client: PostgresClient, schema: SchemaName, lockTimeout: Duration = .seconds(5)) {
+        self.init(lockTimeout: lockTimeout)
         share(through: client, schema: schema)
     }
 
@@ -87,39 +96,70 @@ public final class EndpointPacer: Sendable {
         shared.withLock { $0 = Shared(client: client, schema: schema) }
     }
 
-    // MARK: What the delivery worker asks
-
-    /// Until when `endpoint` is held now, if it is (``holdRobot(endpoint:until:)``).
-    func robotHold(endpoint: String, logger: Logger) async throws -> Date? {
-        guard let shared = shared.withLock({ $0 }) else { return heldUntil(endpoint: endpoint, now: Date()) }
-        let rows = try await shared.client.withConnection { connection in
-            try await connection.query("""
-                SELECT held_until FROM \(unescaped: shared.schema.rawValue).endpoint_pacing
-                WHERE endpoint = \(endpoint) AND held_until > clock_timestamp()
-                """, logger: logger).collect()
-        }
-        return try rows.first?.decode(Date.self)
+    /// The shared log could not be read or written in time (a replica holding the endpoint's row, a
+    /// failing database): the delivery worker defers the message briefly (`endpoint_pacing_busy`),
+    /// using no attempt, and calls nobody.
+    struct Unavailable: Error, CustomStringConvertible {
+        var underlying: any Error
+        var description: String { "the shared endpoint pacing did not answer: \(String(reflecting: underlying))" }
     }
 
-    /// Leaves `endpoint` alone until `until` (a time on this process's clock; kept as that much time
-    /// from now on the database's).
+    /// Runs `body` in a short transaction on the notifier's schema that waits at most ``lockTimeout``
+    /// for a row lock and twice that for any statement; any failure is ``Unavailable``.
+    private func paced<Result: Sendable>(
+        _ shared: Shared, logger: Logger, _ body: @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let lock = String(max(1, lockTimeout.milliseconds))
+        do {
+            return try await shared.client.transaction(
+                schema: shared.schema, statementTimeout: lockTimeout * 2, logger: logger
+            ) { connection in
+                try await connection.query("SELECT set_config('lock_timeout', \(lock), true)", logger: logger)
+                return try await body(connection)
+            }
+        } catch {
+            throw Unavailable(underlying: error)
+        }
+    }
+
+    // MARK: What the delivery worker asks
+
+    /// Until when `endpoint` is held now, if it is (``holdRobot(endpoint:until:logger:)``).
+    /// - Throws: ``Unavailable``.
+    func robotHold(endpoint: String, logger: Logger) async throws -> Date? {
+        guard let shared = shared.withLock({ $0 }) else { return heldUntil(endpoint: endpoint, now: Date()) }
+        return try await paced(shared, logger: logger) { connection in
+            try await connection.query("""
+                SELECT held_until FROM endpoint_pacing WHERE endpoint = \(endpoint) AND held_until > clock_timestamp()
+                """, logger: logger).collect().first?.decode(Date.self)
+        }
+    }
+
+    /// Leaves `endpoint` alone until `until` (a time on this process's clock, as a ``WorkDeferral`` made
+    /// with a wait holds it; kept as that much time from now on the database's).
+    /// - Throws: ``Unavailable``.
     func holdRobot(endpoint: String, until: Date, logger: Logger) async throws {
         guard let shared = shared.withLock({ $0 }) else { return hold(endpoint: endpoint, until: until) }
         let seconds = until.timeIntervalSinceNow
-        _ = try await shared.client.withConnection { connection in
-            try await connection.query("""
-                INSERT INTO \(unescaped: shared.schema.rawValue).endpoint_pacing AS pacing (endpoint, held_until)
+        try await paced(shared, logger: logger) { connection in
+            _ = try await connection.query("""
+                INSERT INTO endpoint_pacing AS pacing (endpoint, held_until)
                 VALUES (\(endpoint), clock_timestamp() + make_interval(secs => \(seconds)))
                 ON CONFLICT (endpoint) DO UPDATE SET held_until = GREATEST(pacing.held_until, excluded.held_until)
                 """, logger: logger)
         }
     }
 
+    /// How many rows of other endpoints' old places one pacing transaction removes at most.
+    static let purgeBatch = 100
+
     /// Takes a place for the call of `key` to `endpoint` now: `nil` to call now, else when to come back.
+    /// - Throws: ``Unavailable``.
     func admit(endpoint: String, key: String, limit: RateLimit, logger: Logger) async throws -> Date? {
         guard let shared = shared.withLock({ $0 }) else { return admit(endpoint: endpoint, key: key, limit: limit, now: Date()) }
         let window = Self.seconds(limit.window)
-        return try await shared.client.transaction(schema: shared.schema, logger: logger) { connection in
+        let count = limit.count
+        return try await paced(shared, logger: logger) { connection in
             // The endpoint's row, locked until the commit: one place taken at a time, by any replica.
             let now = try await connection.query("""
                 INSERT INTO endpoint_pacing (endpoint) VALUES (\(endpoint))
@@ -127,24 +167,43 @@ public final class EndpointPacer: Sendable {
                 RETURNING clock_timestamp()
                 """, logger: logger).collect()[0].decode(Date.self)
             let horizon = now.addingTimeInterval(-window)
-            try await connection.query(
-                "DELETE FROM endpoint_places WHERE endpoint = \(endpoint) AND place <= \(horizon)", logger: logger)
+            // Gone: the places of the past window, and places still to come that were booked under another
+            // limit (a mistaken 1/h fixed to 20/min must not keep newcomers behind places hours away; the
+            // messages that booked them take a new place when they come back). Calls made stay counted.
+            try await connection.query("""
+                DELETE FROM endpoint_places WHERE endpoint = \(endpoint) AND (place <= \(horizon)
+                    OR (place > \(now) AND (limit_count IS DISTINCT FROM \(count) OR limit_window IS DISTINCT FROM \(window))))
+                """, logger: logger)
+            // And, a few at a time, those of endpoints no longer called (renamed, removed from the rules
+            // file): an hour past their own window. Rows another transaction is removing are left to it.
+            try await connection.query("""
+                DELETE FROM endpoint_places WHERE ctid = ANY(ARRAY(
+                    SELECT ctid FROM endpoint_places
+                    WHERE place < \(now) - interval '1 hour' - make_interval(secs => coalesce(limit_window, 0))
+                    LIMIT \(Self.purgeBatch) FOR UPDATE SKIP LOCKED))
+                """, logger: logger)
             let booked = try await connection.query(
                 "SELECT place FROM endpoint_places WHERE endpoint = \(endpoint) AND idempotency_key = \(key)", logger: logger
             ).collect().first?.decode(Date.self)
             if let booked {
                 if booked > now { return booked }
-                try await connection.query(
-                    "UPDATE endpoint_places SET idempotency_key = NULL WHERE endpoint = \(endpoint) AND idempotency_key = \(key)", logger: logger)
+                // Late (its message came back after its place): the call is made now, and later places
+                // count from now, not from the place it missed.
+                try await connection.query("""
+                    UPDATE endpoint_places SET idempotency_key = NULL, place = GREATEST(place, \(now))
+                    WHERE endpoint = \(endpoint) AND idempotency_key = \(key)
+                    """, logger: logger)
                 return nil
             }
             let latest = try await connection.query("""
-                SELECT place FROM endpoint_places WHERE endpoint = \(endpoint) ORDER BY place DESC LIMIT \(limit.count)
+                SELECT place FROM endpoint_places WHERE endpoint = \(endpoint) ORDER BY place DESC LIMIT \(count)
                 """, logger: logger).collect().map { try $0.decode(Date.self) }
             let place = Self.nextPlace(after: latest.reversed(), limit: limit, now: now)
             let waiting: String? = place > now ? key : nil
-            try await connection.query(
-                "INSERT INTO endpoint_places (endpoint, place, idempotency_key) VALUES (\(endpoint), \(place), \(waiting))", logger: logger)
+            try await connection.query("""
+                INSERT INTO endpoint_places (endpoint, place, idempotency_key, limit_count, limit_window)
+                VALUES (\(endpoint), \(place), \(waiting), \(count), \(window))
+                """, logger: logger)
             return place > now ? place : nil
         }
     }
@@ -180,9 +239,20 @@ public final class EndpointPacer: Sendable {
             let horizon = now.addingTimeInterval(-window)
             if let stale = log.places.firstIndex(where: { $0 > horizon }) { log.places.removeFirst(stale) } else { log.places.removeAll() }
             log.booked = log.booked.filter { $0.value > horizon }
+            if log.limit != limit {
+                // Booked under another limit: those still to come are dropped, calls made stay counted.
+                log.places.removeAll { $0 > now }
+                log.booked = [:]
+                log.limit = limit
+            }
             if let place = log.booked[key] {
                 if place > now { return place }
+                // Late: the call is made now, and later places count from now.
                 log.booked[key] = nil
+                if let index = log.places.firstIndex(of: place) {
+                    log.places.remove(at: index)
+                    log.places.insert(now, at: log.places.firstIndex { $0 > now } ?? log.places.endIndex)
+                }
                 return nil
             }
             let place = Self.nextPlace(after: log.places.suffix(limit.count), limit: limit, now: now)
