@@ -140,9 +140,11 @@ struct DeliveryWorkerTests {
 
     @Test("a receiver that is down (connection refused) fails its attempt at once, not after timeoutSeconds; the worker's next message goes promptly")
     func refusedConnectionFailsAtOnce() async throws {
+        // Held for the whole test, so the live receiver (or another test's) cannot be given the same port.
+        let down = try RefusingLoopbackPort()
         let yaml = """
             endpoints:
-              down: {channel: webhook, url: "http://127.0.0.1:\(try unusedLoopbackPort())/hook", secret: whsec_down, timeoutSeconds: 10}
+              down: {channel: webhook, url: "http://127.0.0.1:\(down.port)/hook", secret: whsec_down, timeoutSeconds: 10}
               hook: {channel: webhook, url: "${HOOK_URL}", secret: whsec_worker, timeoutSeconds: 10}
             rules:
               - {name: r, on: [sla.breached], to: ["endpoint:hook"], template: sla_breached_staff}
@@ -174,6 +176,7 @@ struct DeliveryWorkerTests {
             #expect(receipts.filter { $0.notificationID == live.notificationID }.map(\.kind) == [.delivered])
             #expect(receiver.requests.count == 1)
         }
+        withExtendedLifetime(down) {}
     }
 
     @Test("a 4xx is given up at once")

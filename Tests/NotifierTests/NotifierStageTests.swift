@@ -195,7 +195,8 @@ struct NotifierStageTests {
                         let places = try await client.query(
                             PostgresQuery(unsafeSQL: "SELECT count(*)::int FROM \(notifierService.schema).endpoint_places WHERE endpoint = 'group'"),
                             logger: .complaintTest).collect().first?.decode(Int.self)
-                        #expect(places == 1, "the robot's call took its place in the shared log")
+                        // One a call: more if the robot's first attempt failed and was retried.
+                        #expect((places ?? 0) >= 1, "the robot's call took its place in the shared log")
                     }
                 }
             }
