@@ -10,6 +10,14 @@ struct LaunchedProgramTests {
     /// and could crash the whole test process; swift-subprocess lists nothing and closes them all in the child.
     @Test("with 1,400 descriptors open, a child starts, runs, and inherits none of them")
     func manyOpenDescriptors() async throws {
+        // A machine whose soft limit is lower (1,024 is common) raises it for this process, within its hard limit.
+        var limit = rlimit()
+        try #require(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        if limit.rlim_cur < 4_096 {
+            try #require(limit.rlim_max >= 4_096, "the hard limit on open files (\(limit.rlim_max)) is too low for this test")
+            limit.rlim_cur = 4_096
+            try #require(setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, "setrlimit: errno \(errno)")
+        }
         var opened: [Int32] = []
         defer { for descriptor in opened { close(descriptor) } }
         let null = open("/dev/null", O_RDONLY)
