@@ -29,24 +29,31 @@ struct DeferralTests {
         return String(format: "%02d:%02d", parts.hour ?? 0, parts.minute ?? 0)
     }
 
+    /// Rules whose quiet hours began an hour ago and end in an hour, the guest worker's performer, and a
+    /// guest e-mail planned by them.
+    static func guestMessageInQuietHours() throws -> (NotificationRules, DeliveryPerformer, NotificationIntent) {
+        let rules = try NotifierFixtures.rules("""
+            hotels:
+              SHA-PD01: {timeZone: UTC, quietHours: "\(Self.clock(-60))-\(Self.clock(60))"}
+            rules:
+              - {name: guest-registered, on: [received], to: [guest], template: complaint_received_guest}
+            """)
+        let performer = DeliveryPerformer(
+            kind: .guest, rules: LiveConfiguration(name: "rules", fixed: rules), templates: try NotifierFixtures.templates(),
+            channels: [:], guests: NoGuests(), surveySecret: nil)
+        var intent = NotifierFixtures.intent(
+            template: "complaint_received_guest", channel: .email, recipient: NotificationRecipient(kind: .guest, role: .guest),
+            endpoint: nil, trigger: "received")
+        intent.rule = "guest-registered"
+        intent.guestChannels = [.email]
+        intent.notificationID = NotificationIntent.notificationID(forKey: intent.idempotencyKey)
+        return (rules, performer, intent)
+    }
+
     @Test("a guest message due in quiet hours on its last attempt waits for their end, with its attempt unused and no receipt")
     func quietHoursOnTheLastAttempt() async throws {
         try await DeliveryWorkerTests.run { client, schema, _, _ in
-            let rules = try NotifierFixtures.rules("""
-                hotels:
-                  SHA-PD01: {timeZone: UTC, quietHours: "\(Self.clock(-60))-\(Self.clock(60))"}
-                rules:
-                  - {name: guest-registered, on: [received], to: [guest], template: complaint_received_guest}
-                """)
-            let performer = DeliveryPerformer(
-                kind: .guest, rules: LiveConfiguration(name: "rules", fixed: rules), templates: try NotifierFixtures.templates(),
-                channels: [:], guests: NoGuests(), surveySecret: nil)
-            var intent = NotifierFixtures.intent(
-                template: "complaint_received_guest", channel: .email, recipient: NotificationRecipient(kind: .guest, role: .guest),
-                endpoint: nil, trigger: "received")
-            intent.rule = "guest-registered"
-            intent.guestChannels = [.email]
-            intent.notificationID = NotificationIntent.notificationID(forKey: intent.idempotencyKey)
+            let (_, performer, intent) = try Self.guestMessageInQuietHours()
             try await DeliveryWorkerTests.record(intent, attempts: 1, kind: .guest, schema: schema, client: client)
 
             try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
@@ -77,21 +84,7 @@ struct DeferralTests {
     func quietHoursWaitOnTheDatabaseClock(applicationAheadBy seconds: Int) async throws {
         try await DeliveryWorkerTests.run { client, schema, _, _ in
             try await ClockSkew.shadowClock(in: schema, applicationAheadBy: seconds, client: client)
-            let rules = try NotifierFixtures.rules("""
-                hotels:
-                  SHA-PD01: {timeZone: UTC, quietHours: "\(Self.clock(-60))-\(Self.clock(60))"}
-                rules:
-                  - {name: guest-registered, on: [received], to: [guest], template: complaint_received_guest}
-                """)
-            let performer = DeliveryPerformer(
-                kind: .guest, rules: LiveConfiguration(name: "rules", fixed: rules), templates: try NotifierFixtures.templates(),
-                channels: [:], guests: NoGuests(), surveySecret: nil)
-            var intent = NotifierFixtures.intent(
-                template: "complaint_received_guest", channel: .email, recipient: NotificationRecipient(kind: .guest, role: .guest),
-                endpoint: nil, trigger: "received")
-            intent.rule = "guest-registered"
-            intent.guestChannels = [.email]
-            intent.notificationID = NotificationIntent.notificationID(forKey: intent.idempotencyKey)
+            let (rules, performer, intent) = try Self.guestMessageInQuietHours()
             try await DeliveryWorkerTests.record(intent, attempts: 1, kind: .guest, dueAt: Date().addingTimeInterval(-300), schema: schema, client: client)
             let release = try #require(DeliveryPerformer.quietHoursRelease(of: intent, rules: rules, now: Date()))
             let (left, expected) = try await ClockSkew.withClient(shadowingClockIn: schema) { skewed in
