@@ -325,12 +325,11 @@ public actor EmbeddedPostgres: Service {
     public func run() async throws {
         try await self.start()
         while let server = self.server {
-            let monitor = server.monitor
+            let program = server.program
             do {
                 try await cancelWhenGracefulShutdown {
-                    while monitor.exitStatus == nil {
-                        try await Task.sleep(for: .milliseconds(200))
-                    }
+                    // nil: cancelled (graceful shutdown) before the server exited.
+                    if await program.exited() == nil { throw CancellationError() }
                 }
             } catch is CancellationError {
                 try await self.stop()
@@ -342,7 +341,7 @@ public actor EmbeddedPostgres: Service {
             guard self.server === server else {
                 continue  // restarted meanwhile: watch the new process
             }
-            let exit = monitor.exitStatus.map { "\($0)" } ?? "exited"
+            let exit = program.exit.map { "\($0)" } ?? "exited"
             self.forgetServer()
             throw EmbeddedPostgresError.failed(
                 "the embedded server \(exit) unexpectedly; log tail:\n\(self.serverLogTail())")
@@ -361,7 +360,7 @@ public actor EmbeddedPostgres: Service {
             ServerExitGuard.unregisterTemporaryDirectory(temporaryDirectory)
         }
         watchdog.abandon()
-        let stopped = await server.monitor.waitForExit(timeout: .seconds(30))
+        let stopped = await server.program.waitForExit(timeout: .seconds(30)) != nil
         self.server = nil
         self.watchdog = nil
         self.password = nil
@@ -420,7 +419,7 @@ public actor EmbeddedPostgres: Service {
     private func stopServer(_ server: GuardedProcess) async {
         guard server.isRunning else { return }
         server.signal(SIGINT)
-        if await server.monitor.waitForExit(timeout: self.configuration.shutdownTimeout) {
+        if await server.program.waitForExit(timeout: self.configuration.shutdownTimeout) != nil {
             return
         }
         self.logger.info(
@@ -429,7 +428,7 @@ public actor EmbeddedPostgres: Service {
         )
         let backends = POSIX.childProcesses(of: server.pid)
         server.signal(SIGKILL)
-        _ = await server.monitor.waitForExit(timeout: .seconds(10))
+        _ = await server.program.waitForExit(timeout: .seconds(10))
         // Backends notice the postmaster's death on their own; do not leave that to chance.
         for backend in backends where GuardedProcess.isAlive(backend) {
             if POSIX.commandName(of: backend) == "postgres" {
@@ -614,7 +613,7 @@ public actor EmbeddedPostgres: Service {
     private func runInitdb(
         _ command: [String],
         logFile: String
-    ) async throws -> (ProcessExitMonitor.Exit, String) {
+    ) async throws -> (LaunchedProgram.Exit, String) {
         try? FileManager.default.removeItem(atPath: logFile)
         let process: GuardedProcess
         do {
@@ -629,14 +628,13 @@ public actor EmbeddedPostgres: Service {
             throw EmbeddedPostgresError.failed("cannot launch \(command.joined(separator: " ")): \(error)",
                                                              underlying: error)
         }
-        guard await process.monitor.waitForExit(timeout: .seconds(600)) else {
+        guard let exit = await process.program.waitForExit(timeout: .seconds(600)) else {
             process.signal(SIGKILL)
-            _ = await process.monitor.waitForExit(timeout: .seconds(10))
+            _ = await process.program.waitForExit(timeout: .seconds(10))
             self.watchdog?.release()
             throw EmbeddedPostgresError.failed("initdb did not finish within 10 minutes")
         }
         self.watchdog?.release()
-        let exit = process.monitor.exitStatus ?? .init(status: -1, signalled: false)
         return (exit, POSIX.readSmallFile(logFile) ?? "")
     }
 
@@ -751,7 +749,7 @@ public actor EmbeddedPostgres: Service {
         var lastError: (any Error)?
         var connection: PostgresConnection?
         while connection == nil {
-            if let exit = server.monitor.exitStatus {
+            if let exit = server.program.exit {
                 let log = self.serverLogTail()
                 throw StartupFailure(
                     message: "PostgreSQL \(exit) during startup on port \(port); log tail:\n\(log)",

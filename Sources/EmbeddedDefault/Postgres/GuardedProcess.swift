@@ -19,13 +19,11 @@ import Darwin
 final class GuardedProcess {
     /// The program's process id.
     let pid: Int32
-    /// Tells when the program exited.
-    let monitor: ProcessExitMonitor
-    private let program: LaunchedProgram
+    /// The launched program: its exit, and the waits for it.
+    let program: LaunchedProgram
 
     private init(program: LaunchedProgram) {
         self.pid = program.pid
-        self.monitor = ProcessExitMonitor(program)
         self.program = program
     }
 
@@ -91,7 +89,7 @@ final class GuardedProcess {
 
     /// Whether the program is still running.
     var isRunning: Bool {
-        self.monitor.exitStatus == nil
+        self.program.isRunning
     }
 
     /// Sends `signal` to the program unless it has already exited (through its pidfd: never to a recycled PID).
