@@ -91,27 +91,14 @@ public final class ChildProcess: Sendable {
     /// SIGTERM, up to `grace` to stop, then SIGKILL; removes the log. An interactive child sees the end of its
     /// input first (most stop on that alone) and gets 5 s for it.
     ///
-    /// Synchronous, for the `defer` that must call it (a `defer` cannot await): it blocks this thread until the
-    /// child is dead (a zombie counts: it runs and listens on nothing), reading `/proc`, so it never waits for
-    /// another thread of the task pool to record the exit.
+    /// Synchronous, for the `defer` that must call it (a `defer` cannot await): ``LaunchedProgram/stopBlocking(grace:)``,
+    /// which blocks this thread until the child has ended (waiting on its pidfd, for no thread of the task pool).
     public func stop(grace: Duration = .seconds(20)) {
-        func dead() -> Bool {
-            guard program.isRunning, let stat = try? String(contentsOfFile: "/proc/\(program.pid)/stat", encoding: .utf8),
-                let closing = stat.lastIndex(of: ")")
-            else { return true }
-            let state = stat[stat.index(after: closing)...].drop(while: { $0 == " " }).first
-            return state == "Z" || state == "X"
-        }
-        func wait(_ limit: Duration) {
-            let deadline = ContinuousClock.now + limit
-            while !dead() && ContinuousClock.now < deadline { usleep(20_000) }
-        }
         if let input {
             try? input.close()
-            wait(.seconds(5))
+            _ = program.waitForExitBlocking(timeout: .seconds(5))
         }
-        if !dead(), program.signal(SIGTERM) { wait(grace) }
-        if !dead(), program.signal(SIGKILL) { wait(.seconds(10)) }
+        program.stopBlocking(grace: grace)
         try? FileManager.default.removeItem(at: logURL)
     }
 }

@@ -77,6 +77,67 @@ struct LaunchedProgramTests {
         _ = (child, survivor)
     }
 
+    /// A child that ignores SIGTERM (ignored signals stay ignored across exec), once it says so.
+    private func stubbornChild() async throws -> LaunchedProgram {
+        let (lines, printed) = AsyncStream.makeStream(of: String.self)
+        let child = try await LaunchedProgram.launch(
+            "/bin/sh", arguments: ["-c", "trap '' TERM; echo ready; exec sleep 600"], output: .lines { printed.yield($0) })
+        for await line in lines where line == "ready" { break }
+        printed.finish()
+        return child
+    }
+
+    @Test("the stop, blocking or awaited: a child ignoring SIGTERM is killed once the grace is over")
+    func stopKillsAfterGrace() async throws {
+        for blocking in [true, false] {
+            let child = try await stubbornChild()
+            defer { child.signal(SIGKILL) }
+            let started = ContinuousClock.now
+            let exit = blocking ? child.stopBlocking(grace: .milliseconds(500)) : await child.stop(grace: .milliseconds(500))
+            let took = ContinuousClock.now - started
+            #expect(exit == LaunchedProgram.Exit(status: SIGKILL, signalled: true), "blocking: \(blocking)")
+            #expect(took >= .milliseconds(500) && took < .seconds(10), "blocking: \(blocking), took \(took)")
+            #expect(await child.waitForExit(timeout: .seconds(10)) == exit, "reaped by its task")
+        }
+    }
+
+    @Test("the blocking stop of a child that has ended sends no signal and returns its own exit at once")
+    func stopAfterExit() async throws {
+        let child = try await LaunchedProgram.launch("/bin/sh", arguments: ["-c", "exit 3"])
+        // Ended (a zombie, or reaped by now): the blocking wait sees it either way.
+        #expect(child.waitForExitBlocking(timeout: .seconds(20)) == LaunchedProgram.Exit(status: 3, signalled: false))
+        let started = ContinuousClock.now
+        #expect(child.stopBlocking(grace: .seconds(20)) == LaunchedProgram.Exit(status: 3, signalled: false))
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(await child.waitForExit(timeout: .seconds(10)) == LaunchedProgram.Exit(status: 3, signalled: false))
+    }
+
+    /// A blocking stop runs where a test cannot await (a `defer`, a `deinit`), often on a thread of the task pool;
+    /// if it waited for the child's task to record the exit, stops filling every thread of the pool would wait
+    /// for each other until their bound.
+    @Test("blocking stops on every thread of the task pool at once end with their children, not at their bound")
+    func blockingStopsFillingThePool() async throws {
+        let count = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
+        var children: [LaunchedProgram] = []
+        defer { for child in children { child.signal(SIGKILL) } }
+        for _ in 0..<count {
+            children.append(try await LaunchedProgram.launch("/bin/sleep", arguments: ["600"]))
+        }
+        let results = await withTaskGroup(of: (LaunchedProgram.Exit?, Duration).self) { group in
+            for child in children {
+                group.addTask {
+                    let started = ContinuousClock.now
+                    let exit = child.stopBlocking(grace: .seconds(20))
+                    return (exit, ContinuousClock.now - started)
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        for (exit, took) in results {
+            #expect(exit == LaunchedProgram.Exit(status: SIGTERM, signalled: true) && took < .seconds(10), "\(String(describing: exit)) after \(took)")
+        }
+    }
+
     @Test("a program that does not exist fails the launch")
     func missingProgram() async throws {
         await #expect(throws: (any Error).self) {

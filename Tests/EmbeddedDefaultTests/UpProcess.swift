@@ -84,13 +84,7 @@ final class UpProcess: @unchecked Sendable {
     /// The same, blocking: for `deinit` and `defer`, when a test cannot await.
     @discardableResult
     func stopNow() -> Int32 {
-        func wait(_ limit: TimeInterval) {
-            let deadline = Date().addingTimeInterval(limit)
-            while process.isRunning && Date() < deadline { usleep(50_000) }
-        }
-        if process.signal(SIGTERM) { wait(30) }
-        if process.signal(SIGKILL) { wait(10) }
-        return process.exit?.status ?? -1
+        process.stopBlocking(grace: .seconds(30))?.status ?? -1
     }
 
     /// Whether any process of its data folder is still running (`pgrep -f`, read from /proc without starting one).

@@ -1,3 +1,4 @@
+import Foundation
 import Subprocess
 import Synchronization
 
@@ -196,13 +197,38 @@ public final class LaunchedProgram: Sendable {
         }.value
     }
 
-    /// SIGTERM, up to `grace` to exit, then SIGKILL (and the wait for the end, at most 10 s more). The exit.
+    /// Blocks this thread until the child ends or `timeout` passes; its exit, if it came (a child ended but not yet
+    /// reaped by its task reports the same exit).
+    ///
+    /// For code that cannot await (a `defer`, a `deinit`). It waits on the child's pidfd (`poll(2)`) and reads the
+    /// exit without reaping the child (`waitid` with `WNOWAIT`): it waits for no other thread, not even one of the
+    /// task pool to record the exit, so it returns within `timeout` also on a cooperative thread of a busy pool.
+    public func waitForExitBlocking(timeout: Duration) -> Exit? {
+        core.waitBlocking(timeout: timeout, pid: pid)
+    }
+
+    /// SIGTERM, up to `grace` to exit, then SIGKILL and at most 10 s more for the end; the exit, if it came. A
+    /// child that has already ended is not signalled. Blocking (see ``waitForExitBlocking(timeout:)``), for a
+    /// `defer` or `deinit`; the one stop sequence, which ``stop(grace:)`` runs on a thread of its own.
+    @discardableResult
+    public func stopBlocking(grace: Duration) -> Exit? {
+        if let exit = waitForExitBlocking(timeout: .zero) { return exit }
+        signal(SIGTERM)
+        if let exit = waitForExitBlocking(timeout: grace) { return exit }
+        signal(SIGKILL)
+        return waitForExitBlocking(timeout: .seconds(10))
+    }
+
+    /// ``stopBlocking(grace:)`` on a thread of its own, so that no thread of the task pool waits for the child;
+    /// then, if the child ended, up to 10 s for its task to reap it. The exit. Not cut short by the caller's
+    /// cancellation: stopping a child from a cancelled task, as clean-up code does, must still see it gone.
     @discardableResult
     public func stop(grace: Duration) async -> Exit? {
-        signal(SIGTERM)
-        if let exit = await waitForExit(timeout: grace) { return exit }
-        signal(SIGKILL)
-        return await waitForExit(timeout: .seconds(10))
+        let ended = await withCheckedContinuation { (continuation: CheckedContinuation<Exit?, Never>) in
+            Thread.detachNewThread { continuation.resume(returning: self.stopBlocking(grace: grace)) }
+        }
+        guard let ended else { return nil }
+        return await waitForExit(timeout: .seconds(10)) ?? ended
     }
 
     private typealias PidfdSendSignal = @convention(c) (Int32, Int32, UnsafeMutableRawPointer?, UInt32) -> Int32
@@ -286,6 +312,58 @@ public final class LaunchedProgram: Sendable {
                 }
                 return kill(pid, signal) == 0
             }
+        }
+
+        /// Blocks until the child ended (reaped, or a zombie) or `timeout` passed; its exit, read without reaping it.
+        func waitBlocking(timeout: Duration, pid: Int32) -> Exit? {
+            let deadline = ContinuousClock.now + timeout
+            // A duplicate of our own: the child's task closes the shared pidfd once it reaps the child.
+            let (recorded, descriptor) = state.withLock { state -> (Exit?, Int32) in
+                if let exit = state.exit { return (exit, -1) }
+                return (nil, state.processDescriptor >= 0 ? fcntl(state.processDescriptor, F_DUPFD_CLOEXEC, 0) : -1)
+            }
+            if let recorded { return recorded }
+            defer { if descriptor >= 0 { close(descriptor) } }
+            while true {
+                if let exit = self.exit { return exit }
+                let left = deadline - ContinuousClock.now
+                switch Self.peek(pid: pid, processDescriptor: descriptor) {
+                case .ended(let exit): return exit
+                case .running where descriptor >= 0 && left > .zero:
+                    // Readable once the child has ended; an interrupted poll just looks again.
+                    var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                    _ = poll(&entry, 1, Int32(min((left / .milliseconds(1)).rounded(.up), 60_000)))
+                case .running where left > .zero, .reaped where left > .zero:
+                    // No pidfd (a kernel before 5.3, or not Linux), or reaped by its task, which records the exit
+                    // in a moment: look again shortly.
+                    usleep(10_000)
+                case .running, .reaped:
+                    return nil
+                }
+            }
+        }
+
+        private enum Peek {
+            case running
+            /// Ended, not reaped yet (a zombie).
+            case ended(Exit)
+            /// Reaped by the child's task, its exit not recorded yet.
+            case reaped
+        }
+
+        /// Whether the child has ended, read without reaping it (`WNOWAIT`): through its pidfd if there is one.
+        private static func peek(pid: Int32, processDescriptor: Int32) -> Peek {
+            var info = siginfo_t()
+            #if os(Linux)
+            let (kind, id) = processDescriptor >= 0 ? (idtype_t(rawValue: 3 /* P_PIDFD */), id_t(processDescriptor)) : (P_PID, id_t(pid))
+            guard waitid(kind, id, &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return errno == EINTR ? .running : .reaped }
+            let (child, status) = (info._sifields._sigchld.si_pid, info._sifields._sigchld.si_status)
+            #else
+            guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return errno == EINTR ? .running : .reaped }
+            let (child, status) = (info.si_pid, info.si_status)
+            #endif
+            guard child != 0 else { return .running }
+            return .ended(Exit(status: status, signalled: info.si_code != CLD_EXITED))
         }
 
         func exited() async -> Exit? {
