@@ -4,6 +4,8 @@ import Logging
 import NIOCore
 import RdKafka
 import ServiceLifecycle
+import Subprocess
+import SystemPackage
 
 /// Measures the Swift wrapper's produce and consume throughput beside a plain C librdkafka program
 /// (`rdkafka-perf`) on the same embedded cluster in the same run, and prints both and their ratio.
@@ -41,7 +43,7 @@ struct KafkaBenchmarkCommand: AsyncParsableCommand {
             if !swiftOnly {
                 let cTopic = "bench-c-\(attempt)"
                 try cluster.createTopic(cTopic, partitions: partitions)
-                let c = try runCProgram(program, bootstrap: cluster.bootstrapServers, topic: cTopic)
+                let c = try await runCProgram(program, bootstrap: cluster.bootstrapServers, topic: cTopic)
                 cResults.append(c)
                 print("  C      #\(attempt): \(c)")
             }
@@ -87,18 +89,15 @@ struct KafkaBenchmarkCommand: AsyncParsableCommand {
 
     // MARK: C side
 
-    func runCProgram(_ path: String, bootstrap: String, topic: String) throws -> Measurement {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = [bootstrap, topic, String(messagesPerRound), String(rounds), String(size)]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0, let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RESULT") }) else {
-            throw BenchmarkError(description: "rdkafka-perf failed (status \(process.terminationStatus)): \(text)")
+    /// Runs the C program through swift-subprocess (not Foundation's `Process`, whose start can crash a process
+    /// holding many descriptors), its standard error going to ours, and reads its RESULT line.
+    func runCProgram(_ path: String, bootstrap: String, topic: String) async throws -> Measurement {
+        let run = try await Subprocess.run(
+            .path(FilePath(path)), arguments: [bootstrap, topic, String(messagesPerRound), String(rounds), String(size)],
+            output: .string(limit: 1 << 20), error: .fileDescriptor(.standardError, closeAfterSpawningProcess: false))
+        let text = run.standardOutput
+        guard run.terminationStatus.isSuccess, let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RESULT") }) else {
+            throw BenchmarkError(description: "rdkafka-perf failed (\(run.terminationStatus)): \(text)")
         }
         var fields: [String: String] = [:]
         for pair in line.split(separator: " ").dropFirst() {
