@@ -312,6 +312,106 @@ struct EndpointRateLimitTests {
         }
     }
 
+    /// Only newcomers saw a changed limit: messages deferred to places booked under the old one kept their
+    /// due time (a mistaken 1/h fixed to 20/min left them waiting up to an hour).
+    @Test("a limit changed (1/h fixed to 20/min): a message deferred to its place under the old limit is made due again at the next call and delivered, not an hour later")
+    func deferredUnderAnOldLimitComeBack() async throws {
+        let yaml = """
+            endpoints:
+              group: {channel: wecom, url: "${BASE}/robots/wecom", rateLimit: 1/h}
+            rules:
+              - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
+            """
+        try await DeliveryWorkerTests.run(yaml: yaml) { client, schema, receiver, mistaken in
+            let intents = Self.robotIntents(3, endpoint: "group")
+            for intent in intents[..<2] { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
+            try await withRunningServices([DeliveryWorkerTests.worker(mistaken, schema: schema, client: client)]) {
+                let handled = try await eventually(timeout: .seconds(20)) {
+                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" || $0.due > Date() }
+                }
+                #expect(handled)
+            }
+            #expect(receiver.requests.count == 1, "one call in the hour")
+            var fixed = mistaken
+            var rules = mistaken.rules.current
+            rules.endpoints["group"]?.rateLimit = RateLimit(count: 20, window: .seconds(60))
+            fixed.rules = LiveConfiguration(name: "rules", fixed: rules)
+            try await DeliveryWorkerTests.record(intents[2], attempts: 1, schema: schema, client: client)
+            try await withRunningServices([DeliveryWorkerTests.worker(fixed, schema: schema, client: client)]) {
+                let sent = try await eventually(timeout: .seconds(20)) {
+                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" }
+                }
+                let queue = try await Self.queue(schema: schema, client: client)
+                #expect(sent, "still waiting: \(queue)")
+            }
+            #expect(receiver.requests.count == 3)
+            let (row, item) = try await Self.settled(intents[1], schema: schema, client: client)
+            #expect(row.status == "delivered" && row.attempts == 1 && item.attempts == 1, "\(row) \(item)")
+        }
+    }
+
+    /// Endpoints renamed or removed from the rules file kept one `endpoint_pacing` row each for good.
+    @Test("pacing rows of endpoints no longer called go once they have no place left and no hold in the last hour; held or busy ones stay")
+    func unusedPacingRowsGo() async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            try await client.query(PostgresQuery(unsafeSQL: """
+                INSERT INTO \(schema).endpoint_pacing (endpoint, held_until) VALUES
+                    ('gone', NULL), ('held-long-ago', clock_timestamp() - interval '2 hours'),
+                    ('held', clock_timestamp() + interval '1 minute'), ('held-a-moment-ago', clock_timestamp() - interval '1 minute'),
+                    ('busy', NULL);
+                """), logger: .complaintTest)
+            try await client.query(PostgresQuery(unsafeSQL: """
+                INSERT INTO \(schema).endpoint_places (endpoint, place, limit_count, limit_window)
+                VALUES ('busy', clock_timestamp() - interval '10 seconds', 20, 60)
+                """), logger: .complaintTest)
+            let pacer = EndpointPacer(client: client, schema: schema)
+            #expect(try await pacer.admit(endpoint: "g", key: "a", limit: RateLimit(count: 20, window: .seconds(60)), logger: .complaintTest) == nil)
+            let left = try await client.query(
+                PostgresQuery(unsafeSQL: "SELECT endpoint FROM \(schema).endpoint_pacing ORDER BY endpoint"), logger: .complaintTest
+            ).collect().map { try $0.decode(String.self) }
+            #expect(left == ["busy", "g", "held", "held-a-moment-ago"])
+        }
+    }
+
+    /// Every delivery to an endpoint asks the shared pacing first: it took a transaction of six round
+    /// trips for the robot hold alone (BEGIN, search_path, two timeouts, the read, COMMIT), and another
+    /// of ten for a place under a rate limit.
+    @Test("the shared pacing costs a delivery one round trip: to an endpoint without a rate limit, and to one with a limit")
+    func onePacingRoundTripPerDelivery() async throws {
+        let yaml = """
+            endpoints:
+              hook: {channel: webhook, url: "${BASE}/hook", secret: whsec_worker, timeoutSeconds: 2}
+              group: {channel: wecom, url: "${BASE}/robots/wecom"}
+            rules:
+              - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
+            """
+        try await DeliveryWorkerTests.run(yaml: yaml) { client, schema, _, performer in
+            let database = try await TestDatabase.shared.configuration()
+            let proxy = try RoundTripCountingProxy(to: database.endpoint)
+            defer { proxy.stop() }
+            try await withClient(proxy.configuration(from: database)) { proxied in
+                var counted = performer
+                counted.pacer = EndpointPacer(client: proxied, schema: schema)
+                var hook = NotifierFixtures.intent(template: "sla_breached_staff", channel: .webhook, endpoint: "hook", trigger: "sla.breached")
+                hook.rule = "r"
+                hook.notificationID = NotificationIntent.notificationID(forKey: hook.idempotencyKey)
+                var roundTrips: [String: Int] = [:]
+                for (name, intent) in [("no limit", hook), ("20/min", Self.robotIntents(1, endpoint: "group")[0])] {
+                    try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
+                    let before = proxy.roundTrips
+                    try await withRunningServices([DeliveryWorkerTests.worker(counted, schema: schema, client: client)]) {
+                        let sent = try await eventually(timeout: .seconds(20)) {
+                            try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" }
+                        }
+                        #expect(sent)
+                    }
+                    roundTrips[name] = proxy.roundTrips - before
+                }
+                #expect(roundTrips == ["no limit": 1, "20/min": 1], "round trips of the shared pacing per delivery: \(roundTrips)")
+            }
+        }
+    }
+
     @Test("rateLimit in the rules file: calls per time, none, or the channel's default")
     func configured() throws {
         let rules = try NotifierFixtures.rules("""

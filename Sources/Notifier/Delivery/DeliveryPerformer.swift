@@ -101,13 +101,9 @@ public struct DeliveryPerformer: WorkPerformer {
         }
         let message = OutgoingMessage(intent: intent, channel: channel, rendered: rendered, destination: destination, link: link)
         if let endpoint = destination.endpoint {
-            let hold: Date?
-            var place: Date?
+            let pacing: EndpointPacer.Pacing
             do {
-                hold = try await pacer.robotHold(endpoint: endpoint.name, logger: logger)
-                if hold == nil, let limit = endpoint.rateLimit {
-                    place = try await pacer.admit(endpoint: endpoint.name, key: item.idempotencyKey, limit: limit, logger: logger)
-                }
+                pacing = try await pacer.pace(endpoint: endpoint.name, key: item.idempotencyKey, limit: endpoint.rateLimit, logger: logger)
             } catch {
                 // The shared log did not answer (another replica holds the endpoint's row, the database
                 // fails): no call without it, and no attempt used for it.
@@ -115,13 +111,16 @@ public struct DeliveryPerformer: WorkPerformer {
                 throw DeliveryFailure.deferred(
                     "endpoint_pacing_busy", "the shared pacing of \(endpoint.name) did not answer; again shortly", after: Self.pacingBusyWait())
             }
-            if let hold {
+            switch pacing {
+            case .call:
+                break
+            case .held(let hold):
                 // The robot refused another message for its rate limit a moment ago: this one waits with it.
                 throw DeliveryFailure.deferred("endpoint_rate_limited", "\(endpoint.name) refused a message for its rate limit; held until then", until: hold)
-            }
-            if let place, let limit = endpoint.rateLimit {
+            case .wait(let place):
                 // A burst for one robot group: paced, not refused by the robot, and no attempt used.
-                throw DeliveryFailure.deferred("endpoint_rate_limit", "held back by the rate limit of \(endpoint.name) (\(limit))", until: place)
+                throw DeliveryFailure.deferred(
+                    "endpoint_rate_limit", "held back by the rate limit of \(endpoint.name) (\(endpoint.rateLimit.map { "\($0)" } ?? ""))", until: place)
             }
         }
         do {

@@ -51,8 +51,9 @@ public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
 /// waiting for it, so waiting messages go in their order and are not overtaken by newer ones. A booked
 /// place whose message never comes back (it was given up) lapses after a window. A robot that refused
 /// a call for its rate limit anyway is held (``hold(endpoint:until:)``): nothing goes to it until then.
-/// Shared, each place is taken in a short transaction of its own that locks the endpoint's row, before
-/// the call and never across it, on the database's clock.
+/// Shared, each delivery's hold and place are read and taken in one statement (`endpoint_pace`,
+/// migration 0005) that locks the endpoint's row, before the call and never across it, on the
+/// database's clock.
 public final class EndpointPacer: Sendable {
     private struct Log {
         /// Calls made and places booked, in time order.
@@ -73,10 +74,11 @@ public final class EndpointPacer: Sendable {
 
     private let logs = Mutex<[String: Log]>([:])
     private let shared = Mutex<Shared?>(nil)
-    /// How long a pacing transaction waits for the endpoint's row (``admit(endpoint:key:limit:logger:)``),
-    /// and twice that for any one statement: a replica that froze holding the row would otherwise block
-    /// every other replica's call to that endpoint, each holding a worker and a connection, until the
-    /// items' leases ran out and they were claimed again (a robot message sent twice).
+    /// How long the pacing statement waits for the endpoint's row or a table (``pace(endpoint:key:limit:logger:)``;
+    /// recording a hold waits as long, and twice that for any one statement): a replica that froze
+    /// holding the row would otherwise block every other replica's call to that endpoint, each holding a
+    /// worker and a connection, until the items' leases ran out and they were claimed again (a robot
+    /// message sent twice).
     let lockTimeout: Duration
 
     /// A pacer for this process alone.
@@ -105,7 +107,8 @@ public final class EndpointPacer: Sendable {
     }
 
     /// Runs `body` in a short transaction on the notifier's schema that waits at most ``lockTimeout``
-    /// for a row lock and twice that for any statement; any failure is ``Unavailable``.
+    /// for a row lock and twice that for any statement; any failure is ``Unavailable``. Only for a
+    /// robot's hold: a delivery's pacing is one statement (``pace(endpoint:key:limit:logger:)``).
     private func paced<Result: Sendable>(
         _ shared: Shared, logger: Logger, _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
@@ -124,19 +127,48 @@ public final class EndpointPacer: Sendable {
 
     // MARK: What the delivery worker asks
 
-    /// Until when `endpoint` is held now, if it is (``holdRobot(endpoint:until:logger:)``).
+    /// What the pacing says about one call to an endpoint.
+    enum Pacing: Equatable, Sendable {
+        /// Call now: a place was taken (or the endpoint has no limit).
+        case call
+        /// The robot refused another message for its rate limit: nothing goes to it until then.
+        case held(until: Date)
+        /// The limit's window is full: come back at this place, booked for the message.
+        case wait(until: Date)
+    }
+
+    /// Whether the call of `key` to `endpoint` may go now, taking its place under `limit` if it has one:
+    /// one statement (`endpoint_pace`, migration 0005), one round trip, for every delivery to an endpoint.
+    /// It sets its own ``lockTimeout`` before it reads or locks anything.
     /// - Throws: ``Unavailable``.
-    func robotHold(endpoint: String, logger: Logger) async throws -> Date? {
-        guard let shared = shared.withLock({ $0 }) else { return heldUntil(endpoint: endpoint, now: Date()) }
-        return try await paced(shared, logger: logger) { connection in
-            try await connection.query("""
-                SELECT held_until FROM endpoint_pacing WHERE endpoint = \(endpoint) AND held_until > clock_timestamp()
-                """, logger: logger).collect().first?.decode(Date.self)
+    func pace(endpoint: String, key: String, limit: RateLimit?, logger: Logger) async throws -> Pacing {
+        guard let shared = shared.withLock({ $0 }) else {
+            let now = Date()
+            if let hold = heldUntil(endpoint: endpoint, now: now) { return .held(until: hold) }
+            guard let limit else { return .call }
+            return admit(endpoint: endpoint, key: key, limit: limit, now: now).map { .wait(until: $0) } ?? .call
+        }
+        let lock = Int(max(1, lockTimeout.milliseconds))
+        let count = limit?.count
+        let window = limit.map { Self.seconds($0.window) }
+        let channel = WorkQueue(schema: shared.schema).notificationChannel
+        do {
+            let row = try await shared.client.query("""
+                SELECT hold, next_place FROM \(unescaped: shared.schema.rawValue).endpoint_pace(
+                    \(endpoint), \(key), \(count)::integer, \(window)::double precision, \(lock)::integer, \(Self.purgeBatch)::integer, \(channel))
+                """, logger: logger).collect()[0]
+            let (hold, place) = try row.decode((Date?, Date?).self)
+            if let hold { return .held(until: hold) }
+            if let place { return .wait(until: place) }
+            return .call
+        } catch {
+            throw Unavailable(underlying: error)
         }
     }
 
     /// Leaves `endpoint` alone until `until` (a time on this process's clock, as a ``WorkDeferral`` made
-    /// with a wait holds it; kept as that much time from now on the database's).
+    /// with a wait holds it; kept as that much time from now on the database's). Only after a refusal:
+    /// a short transaction of its own, with the pacing's timeouts.
     /// - Throws: ``Unavailable``.
     func holdRobot(endpoint: String, until: Date, logger: Logger) async throws {
         guard let shared = shared.withLock({ $0 }) else { return hold(endpoint: endpoint, until: until) }
@@ -150,61 +182,16 @@ public final class EndpointPacer: Sendable {
         }
     }
 
-    /// How many rows of other endpoints' old places one pacing transaction removes at most.
+    /// How many rows of other endpoints' old places (and of their pacing rows) one pacing statement removes at most.
     static let purgeBatch = 100
 
-    /// Takes a place for the call of `key` to `endpoint` now: `nil` to call now, else when to come back.
+    /// Takes a place for the call of `key` to `endpoint` now: `nil` to call now, else when to come back
+    /// (its place, or the end of the robot's hold).
     /// - Throws: ``Unavailable``.
     func admit(endpoint: String, key: String, limit: RateLimit, logger: Logger) async throws -> Date? {
-        guard let shared = shared.withLock({ $0 }) else { return admit(endpoint: endpoint, key: key, limit: limit, now: Date()) }
-        let window = Self.seconds(limit.window)
-        let count = limit.count
-        return try await paced(shared, logger: logger) { connection in
-            // The endpoint's row, locked until the commit: one place taken at a time, by any replica.
-            let now = try await connection.query("""
-                INSERT INTO endpoint_pacing (endpoint) VALUES (\(endpoint))
-                ON CONFLICT (endpoint) DO UPDATE SET endpoint = excluded.endpoint
-                RETURNING clock_timestamp()
-                """, logger: logger).collect()[0].decode(Date.self)
-            let horizon = now.addingTimeInterval(-window)
-            // Gone: the places of the past window, and places still to come that were booked under another
-            // limit (a mistaken 1/h fixed to 20/min must not keep newcomers behind places hours away; the
-            // messages that booked them take a new place when they come back). Calls made stay counted.
-            try await connection.query("""
-                DELETE FROM endpoint_places WHERE endpoint = \(endpoint) AND (place <= \(horizon)
-                    OR (place > \(now) AND (limit_count IS DISTINCT FROM \(count) OR limit_window IS DISTINCT FROM \(window))))
-                """, logger: logger)
-            // And, a few at a time, those of endpoints no longer called (renamed, removed from the rules
-            // file): an hour past their own window. Rows another transaction is removing are left to it.
-            try await connection.query("""
-                DELETE FROM endpoint_places WHERE ctid = ANY(ARRAY(
-                    SELECT ctid FROM endpoint_places
-                    WHERE place < \(now) - interval '1 hour' - make_interval(secs => coalesce(limit_window, 0))
-                    LIMIT \(Self.purgeBatch) FOR UPDATE SKIP LOCKED))
-                """, logger: logger)
-            let booked = try await connection.query(
-                "SELECT place FROM endpoint_places WHERE endpoint = \(endpoint) AND idempotency_key = \(key)", logger: logger
-            ).collect().first?.decode(Date.self)
-            if let booked {
-                if booked > now { return booked }
-                // Late (its message came back after its place): the call is made now, and later places
-                // count from now, not from the place it missed.
-                try await connection.query("""
-                    UPDATE endpoint_places SET idempotency_key = NULL, place = GREATEST(place, \(now))
-                    WHERE endpoint = \(endpoint) AND idempotency_key = \(key)
-                    """, logger: logger)
-                return nil
-            }
-            let latest = try await connection.query("""
-                SELECT place FROM endpoint_places WHERE endpoint = \(endpoint) ORDER BY place DESC LIMIT \(count)
-                """, logger: logger).collect().map { try $0.decode(Date.self) }
-            let place = Self.nextPlace(after: latest.reversed(), limit: limit, now: now)
-            let waiting: String? = place > now ? key : nil
-            try await connection.query("""
-                INSERT INTO endpoint_places (endpoint, place, idempotency_key, limit_count, limit_window)
-                VALUES (\(endpoint), \(place), \(waiting), \(count), \(window))
-                """, logger: logger)
-            return place > now ? place : nil
+        switch try await pace(endpoint: endpoint, key: key, limit: limit, logger: logger) {
+        case .call: nil
+        case .held(let until), .wait(let until): until
         }
     }
 
@@ -268,7 +255,8 @@ public final class EndpointPacer: Sendable {
     /// The next free place at `now` after `latest`, the last `limit.count` places of the window (calls
     /// made and places booked, oldest first): now, or after the last place booked, and when the window is
     /// full, a window and a twentieth after the call `limit.count` places back (the robot counts arrivals,
-    /// and latency varies).
+    /// and latency varies). The shared log's `endpoint_pace` (migration 0005) keeps the same rule in SQL,
+    /// so that a place costs one statement; a change here goes there too (in a new migration).
     static func nextPlace<Places: Collection<Date>>(after latest: Places, limit: RateLimit, now: Date) -> Date {
         let window = seconds(limit.window)
         var place = max(now, latest.max() ?? now)
