@@ -92,12 +92,17 @@ struct KafkaBenchmarkCommand: AsyncParsableCommand {
     /// Runs the C program through swift-subprocess (not Foundation's `Process`, whose start can crash a process
     /// holding many descriptors), its standard error going to ours, and reads its RESULT line.
     func runCProgram(_ path: String, bootstrap: String, topic: String) async throws -> Measurement {
-        let run = try await Subprocess.run(
-            .path(FilePath(path)), arguments: [bootstrap, topic, String(messagesPerRound), String(rounds), String(size)],
-            output: .string(limit: 1 << 20), error: .fileDescriptor(.standardError, closeAfterSpawningProcess: false))
-        let text = run.standardOutput
-        guard run.terminationStatus.isSuccess, let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RESULT") }) else {
-            throw BenchmarkError(description: "rdkafka-perf failed (\(run.terminationStatus)): \(text)")
+        let (status, text): (TerminationStatus, String)
+        do {
+            let run = try await Subprocess.run(
+                .path(FilePath(path)), arguments: [bootstrap, topic, String(messagesPerRound), String(rounds), String(size)],
+                output: .string(limit: 1 << 20), error: .fileDescriptor(.standardError, closeAfterSpawningProcess: false))
+            (status, text) = (run.terminationStatus, run.standardOutput)
+        } catch {
+            throw BenchmarkError(description: "cannot run rdkafka-perf at \(path): \(error)")
+        }
+        guard status.isSuccess, let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RESULT") }) else {
+            throw BenchmarkError(description: "rdkafka-perf failed (\(status)): \(text)")
         }
         var fields: [String: String] = [:]
         for pair in line.split(separator: " ").dropFirst() {

@@ -255,6 +255,11 @@ public final class LaunchedProgram: Sendable {
             var nextWaiter = 0
             /// A duplicate of the child's pidfd, signalled instead of the PID (never a recycled one); -1 if none.
             var processDescriptor: Int32 = -1
+            /// The exit a blocking waiter read before the child's task recorded it.
+            var peeked: Exit?
+            /// A blocking waiter found the child reaped before its exit was recorded: it has ended, its status is
+            /// on its way, and it is never signalled again (its PID may already be another process's).
+            var reaped = false
         }
 
         private let state = Mutex(State())
@@ -306,7 +311,7 @@ public final class LaunchedProgram: Sendable {
 
         func signal(_ signal: Int32, pid: Int32) -> Bool {
             state.withLock { state in
-                guard state.exit == nil else { return false }
+                guard state.exit == nil, state.peeked == nil, !state.reaped else { return false }
                 if state.processDescriptor >= 0, let send = LaunchedProgram.pidfdSendSignal {
                     return send(state.processDescriptor, signal, nil, 0) == 0
                 }
@@ -318,26 +323,37 @@ public final class LaunchedProgram: Sendable {
         func waitBlocking(timeout: Duration, pid: Int32) -> Exit? {
             let deadline = ContinuousClock.now + timeout
             // A duplicate of our own: the child's task closes the shared pidfd once it reaps the child.
-            let (recorded, descriptor) = state.withLock { state -> (Exit?, Int32) in
-                if let exit = state.exit { return (exit, -1) }
-                return (nil, state.processDescriptor >= 0 ? fcntl(state.processDescriptor, F_DUPFD_CLOEXEC, 0) : -1)
+            let (known, descriptor, hadDescriptor) = state.withLock { state -> (Exit?, Int32, Bool) in
+                if let exit = state.exit ?? state.peeked { return (exit, -1, false) }
+                guard state.processDescriptor >= 0 else { return (nil, -1, false) }
+                return (nil, fcntl(state.processDescriptor, F_DUPFD_CLOEXEC, 0), true)
             }
-            if let recorded { return recorded }
+            if let known { return known }
             defer { if descriptor >= 0 { close(descriptor) } }
             while true {
-                if let exit = self.exit { return exit }
+                if let exit = state.withLock({ $0.exit ?? $0.peeked }) { return exit }
                 let left = deadline - ContinuousClock.now
-                switch Self.peek(pid: pid, processDescriptor: descriptor) {
-                case .ended(let exit): return exit
+                // A pidfd whose duplicate failed (no descriptor left) is not replaced by the PID, which may be
+                // another child's once this one is reaped: only the recorded exit is looked at then.
+                let peek = hadDescriptor && descriptor < 0 ? .unknown : Self.peek(pid: pid, processDescriptor: descriptor)
+                switch peek {
+                case .ended(let exit):
+                    state.withLock { $0.peeked = $0.peeked ?? exit }
+                    return exit
+                case .reaped:
+                    state.withLock { $0.reaped = true }
+                    if left <= .zero { return nil }
+                    // Reaped by its task, which records the exit in a moment: look again shortly.
+                    usleep(10_000)
                 case .running where descriptor >= 0 && left > .zero:
                     // Readable once the child has ended; an interrupted poll just looks again.
                     var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
                     _ = poll(&entry, 1, Int32(min((left / .milliseconds(1)).rounded(.up), 60_000)))
-                case .running where left > .zero, .reaped where left > .zero:
-                    // No pidfd (a kernel before 5.3, or not Linux), or reaped by its task, which records the exit
-                    // in a moment: look again shortly.
+                case .running where left > .zero, .unknown where left > .zero:
+                    // No pidfd (a kernel before 5.3, or not Linux), or one `waitid` cannot wait on (before 5.4):
+                    // look again shortly.
                     usleep(10_000)
-                case .running, .reaped:
+                case .running, .unknown:
                     return nil
                 }
             }
@@ -349,6 +365,8 @@ public final class LaunchedProgram: Sendable {
             case ended(Exit)
             /// Reaped by the child's task, its exit not recorded yet.
             case reaped
+            /// `waitid` cannot tell (a pidfd on a kernel before 5.4): only the recorded exit says.
+            case unknown
         }
 
         /// Whether the child has ended, read without reaping it (`WNOWAIT`): through its pidfd if there is one.
@@ -356,14 +374,23 @@ public final class LaunchedProgram: Sendable {
             var info = siginfo_t()
             #if os(Linux)
             let (kind, id) = processDescriptor >= 0 ? (idtype_t(rawValue: 3 /* P_PIDFD */), id_t(processDescriptor)) : (P_PID, id_t(pid))
-            guard waitid(kind, id, &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return errno == EINTR ? .running : .reaped }
+            guard waitid(kind, id, &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return failure(errno) }
             let (child, status) = (info._sifields._sigchld.si_pid, info._sifields._sigchld.si_status)
             #else
-            guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return errno == EINTR ? .running : .reaped }
+            guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return failure(errno) }
             let (child, status) = (info.si_pid, info.si_status)
             #endif
             guard child != 0 else { return .running }
             return .ended(Exit(status: status, signalled: info.si_code != CLD_EXITED))
+        }
+
+        /// What a failed `waitid` says: interrupted, look again; no such child, reaped; anything else, unknown.
+        private static func failure(_ error: Int32) -> Peek {
+            switch error {
+            case EINTR: .running
+            case ECHILD: .reaped
+            default: .unknown
+            }
         }
 
         func exited() async -> Exit? {
