@@ -375,8 +375,8 @@ struct EndpointRateLimitTests {
 
     /// Every delivery to an endpoint asks the shared pacing first: it took a transaction of six round
     /// trips for the robot hold alone (BEGIN, search_path, two timeouts, the read, COMMIT), and another
-    /// of ten for a place under a rate limit.
-    @Test("the shared pacing costs a delivery one round trip: to an endpoint without a rate limit, and to one with a limit")
+    /// of eleven for a place under a rate limit.
+    @Test("the shared pacing costs a delivery one round trip: to an endpoint without a rate limit, to one with a limit, and to one held")
     func onePacingRoundTripPerDelivery() async throws {
         let yaml = """
             endpoints:
@@ -389,25 +389,40 @@ struct EndpointRateLimitTests {
             let database = try await TestDatabase.shared.configuration()
             let proxy = try RoundTripCountingProxy(to: database.endpoint)
             defer { proxy.stop() }
-            try await withClient(proxy.configuration(from: database)) { proxied in
+            // No keep-alive query: only the pacing's statements go through the proxy.
+            var configuration = proxy.configuration(from: database).makeClientConfiguration()
+            configuration.options.keepAliveBehavior = nil
+            let proxied = PostgresClient(configuration: configuration, backgroundLogger: .complaintTest)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await proxied.run() }
+                defer { group.cancelAll() }
                 var counted = performer
                 counted.pacer = EndpointPacer(client: proxied, schema: schema)
                 var hook = NotifierFixtures.intent(template: "sla_breached_staff", channel: .webhook, endpoint: "hook", trigger: "sla.breached")
                 hook.rule = "r"
                 hook.notificationID = NotificationIntent.notificationID(forKey: hook.idempotencyKey)
                 var roundTrips: [String: Int] = [:]
-                for (name, intent) in [("no limit", hook), ("20/min", Self.robotIntents(1, endpoint: "group")[0])] {
+                let robot = Self.robotIntents(2, endpoint: "group")
+                for (name, intent) in [("no limit", hook), ("20/min", robot[0]), ("20/min, held", robot[1])] {
+                    if name == "20/min, held" {
+                        try await client.query(PostgresQuery(unsafeSQL: """
+                            UPDATE \(schema).endpoint_pacing SET held_until = clock_timestamp() + interval '1 minute' WHERE endpoint = 'group'
+                            """), logger: .complaintTest)
+                    }
                     try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
                     let before = proxy.roundTrips
                     try await withRunningServices([DeliveryWorkerTests.worker(counted, schema: schema, client: client)]) {
-                        let sent = try await eventually(timeout: .seconds(20)) {
-                            try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" }
+                        let handled = try await eventually(timeout: .seconds(20)) {
+                            try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" || $0.due > Date() }
                         }
-                        #expect(sent)
+                        #expect(handled)
                     }
                     roundTrips[name] = proxy.roundTrips - before
                 }
-                #expect(roundTrips == ["no limit": 1, "20/min": 1], "round trips of the shared pacing per delivery: \(roundTrips)")
+                #expect(
+                    roundTrips == ["no limit": 1, "20/min": 1, "20/min, held": 1], "round trips of the shared pacing per delivery: \(roundTrips)")
+                let held = try await DeliveryWorkerTests.delivery(robot[1].notificationID, schema: schema, client: client)
+                #expect(held.status == "deferred" && held.error?.hasPrefix("[endpoint_rate_limited]") == true, "\(held)")
             }
         }
     }
