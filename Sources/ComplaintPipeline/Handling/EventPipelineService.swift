@@ -55,6 +55,11 @@ public struct PipelineConfiguration: Sendable {
     /// group whose offsets expired reads again from the earliest one. `nil`: no horizon (a replay into
     /// a fresh schema).
     public var inboxHorizon: Duration?
+    /// The longest one of its database transactions or look-ups may hold its connection before the
+    /// connection is closed, failing the work (retried) instead of waiting ~15 min for the kernel when the
+    /// host vanished with a statement in flight (``ServiceSettings/statementBound``). Pipeline work has no
+    /// server-side `statement_timeout`: this is the longest a single transaction may take.
+    public var statementBound: Duration = PostgresClient.defaultStatementBound
 
     public init(serviceName: String, schema: SchemaName) {
         self.serviceName = serviceName
@@ -359,7 +364,9 @@ public final class EventPipelineService: Service {
         let crashPoints = self.crashPoints
         if input.prepares, carried == nil {
             // A known duplicate must not cost (or repeat) the outside call.
-            let seen = try await client.withConnection { try await inbox.isProcessed(eventID: event.id, on: $0, logger: logger) }
+            let seen = try await client.withConnection(closingAfter: configuration.statementBound, logger: logger) {
+                try await inbox.isProcessed(eventID: event.id, on: $0, logger: logger)
+            }
             if seen { return .duplicate }
         }
         let prepared: PreparedEvent
@@ -369,7 +376,7 @@ public final class EventPipelineService: Service {
             prepared = try await event.prepare(PreparationContext(logger: logger, store: preparationStore))
         }
         let schema = configuration.connectionsUseSchema ? nil : configuration.schema
-        return try await client.transaction(schema: schema, logger: logger) { connection -> MessageOutcome in
+        return try await client.transaction(schema: schema, closingAfter: configuration.statementBound, logger: logger) { connection -> MessageOutcome in
             guard try await inbox.markProcessed(eventID: event.id, topic: message.topic, on: connection, logger: logger) else {
                 return .duplicate
             }
@@ -474,13 +481,16 @@ public final class EventPipelineService: Service {
             let preparing = items.filter(\.prepares).map(\.event.id)
             let seen = preparing.isEmpty
                 ? []
-                : try await client.withConnection { try await inbox.processed(among: preparing, on: $0, logger: self.logger) }
+                : try await client.withConnection(closingAfter: configuration.statementBound, logger: logger) {
+                    try await inbox.processed(among: preparing, on: $0, logger: self.logger)
+                }
             for item in items {
                 prepared.append(seen.contains(item.event.id)
                     ? nil : try await item.event.prepare(PreparationContext(logger: item.logger, store: preparationStore)))
             }
             let preparedEvents = prepared
-            outcomes = try await client.transaction(schema: schema, logger: logger) { connection -> [MessageOutcome] in
+            outcomes = try await client.transaction(schema: schema, closingAfter: configuration.statementBound, logger: logger) {
+                connection -> [MessageOutcome] in
                 let unseen = zip(items, preparedEvents).filter { $1 != nil }.map { ($0.0.event.id, $0.0.message.topic) }
                 let fresh = try await inbox.markProcessed(unseen, on: connection, logger: logger)
                 let applying = items.filter { fresh.contains($0.event.id) }

@@ -53,6 +53,11 @@ public final class OutboxRelay: Service {
         public var attemptsBeforeDeadLetter = 3
         /// Put before every row's topic when it is published (``ServiceSettings/topicPrefix``).
         public var topicPrefix = ""
+        /// The longest one of its claims or marks may hold its connection before the
+        /// connection is closed, failing the work (retried) instead of waiting ~15 min for the kernel when the
+        /// host vanished with a statement in flight (``ServiceSettings/statementBound``). Pipeline work has no
+        /// server-side `statement_timeout`: this is the longest a single transaction may take.
+        public var statementBound: Duration = PostgresClient.defaultStatementBound
         public init() {}
 
         /// The producer's `message.timeout.ms` for this relay: below ``publishTimeout``, so librdkafka
@@ -162,7 +167,7 @@ public final class OutboxRelay: Service {
         let outbox = self.outbox
         let logger = self.logger
         let configuration = self.configuration
-        let claim = try await client.withConnection { connection in
+        let claim = try await client.withConnection(closingAfter: configuration.statementBound, logger: logger) { connection in
             try await outbox.claim(limit: configuration.batchSize, lease: configuration.lease, on: connection, logger: logger)
         }
         guard !claim.records.isEmpty else { return (0, 0) }
@@ -197,7 +202,7 @@ public final class OutboxRelay: Service {
                 : false
             failed.append((record, "\(error)", deadLettered))
         }
-        try await client.withConnection { connection in
+        try await client.withConnection(closingAfter: configuration.statementBound, logger: logger) { connection in
             try await outbox.markSent(ids: sent, on: connection, logger: logger)
             for (record, error, deadLettered) in failed {
                 if deadLettered {

@@ -31,6 +31,11 @@ public final class WorkQueueWorker: Service {
         public var pollInterval: Duration = .seconds(1)
         /// The client's connections start with the schema on their `search_path` (the runtime's pool).
         public var connectionsUseSchema = false
+        /// The longest one of its database transactions or look-ups may hold its connection before the
+        /// connection is closed, failing the work (retried) instead of waiting ~15 min for the kernel when the
+        /// host vanished with a statement in flight (``ServiceSettings/statementBound``). Pipeline work has no
+        /// server-side `statement_timeout`: this is the longest a single transaction may take.
+        public var statementBound: Duration = PostgresClient.defaultStatementBound
         /// Backoff between attempts at a failing call.
         public var retry: RetryPolicy = {
             var policy = RetryPolicy()
@@ -114,7 +119,7 @@ public final class WorkQueueWorker: Service {
                 }
                 let items: [WorkItem]
                 do {
-                    items = try await client.withConnection { connection in
+                    items = try await client.withConnection(closingAfter: configuration.statementBound, logger: logger) { connection in
                         try await self.queue.claim(
                             kinds: self.performer.kinds, limit: free, lease: self.configuration.lease,
                             on: connection, logger: self.logger)
@@ -151,7 +156,7 @@ public final class WorkQueueWorker: Service {
     /// Until the next retry falls due on the database's clock, at most ``Configuration/pollInterval`` and
     /// at least ``minimumIdleWait``.
     private func idleWait() async throws -> Duration {
-        let next = try? await client.withConnection { connection in
+        let next = try? await client.withConnection(closingAfter: configuration.statementBound, logger: logger) { connection in
             try await self.queue.timeUntilNextDue(kinds: self.performer.kinds, on: connection, logger: self.logger)
         }
         guard let wait = next ?? nil else { return configuration.pollInterval }
@@ -259,7 +264,9 @@ public final class WorkQueueWorker: Service {
         let queue = self.queue
         let outbox = self.outbox
         let performer = self.performer
-        try await client.transaction(schema: configuration.connectionsUseSchema ? nil : queue.schema, logger: logger) { connection in
+        try await client.transaction(
+            schema: configuration.connectionsUseSchema ? nil : queue.schema, closingAfter: configuration.statementBound, logger: logger
+        ) { connection in
             let settled: Bool
             switch result {
             case .succeeded(let outcome):

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 extension PostgresConnection {
     /// Runs `body` inside `BEGIN … COMMIT` on this connection, rolling back if `body` throws.
@@ -36,22 +37,23 @@ extension PostgresConnection {
         if readOnly {
             begin += " READ ONLY"
         }
-        try await self.query(PostgresQuery(unsafeSQL: begin), logger: logger, file: file, line: line)
+        try await self.statementUnlessClosed(PostgresQuery(unsafeSQL: begin), logger: logger, file: file, line: line)
 
         let value: Result
         do {
             if let schema {
                 // A validated identifier (SchemaName): safe to splice.
-                try await self.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \(schema)"), logger: logger, file: file, line: line)
+                try await self.statementUnlessClosed(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \(schema)"), logger: logger, file: file, line: line)
             }
             if let statementTimeout {
                 let milliseconds = String(max(1, statementTimeout.milliseconds))
-                try await self.query("SELECT set_config('statement_timeout', \(milliseconds), true)", logger: logger, file: file, line: line)
+                try await self.statementUnlessClosed(
+                    "SELECT set_config('statement_timeout', \(milliseconds), true)", logger: logger, file: file, line: line)
             }
             value = try await body(self)
         } catch {
             do {
-                try await self.query("ROLLBACK", logger: logger, file: file, line: line)
+                try await self.statementUnlessClosed("ROLLBACK", logger: logger, file: file, line: line)
             } catch let rollbackError {
                 logger.debug(
                     "ROLLBACK failed after an error in the transaction",
@@ -61,8 +63,7 @@ extension PostgresConnection {
             throw error
         }
 
-        let commit: EventLoopFuture<PostgresQueryResult> = self.query("COMMIT", logger: logger, file: file, line: line)
-        let result = try await commit.get()
+        let result = try await self.statementUnlessClosed("COMMIT", logger: logger, file: file, line: line)
         guard result.metadata.command != "ROLLBACK" else {
             throw ComplaintStoreError.transactionRolledBack(
                 "the transaction started at \(file):\(line) was rolled back on COMMIT because a statement in it failed")
@@ -71,34 +72,162 @@ extension PostgresConnection {
     }
 }
 
+extension PostgresConnection {
+    /// Runs `query` and collects its result, or fails with NIO's `ChannelError.ioOnClosedChannel`
+    /// (transient to ``PostgresErrorClassifier``) as soon as the connection is closed.
+    ///
+    /// PostgresNIO 1.33.2 writes a statement into the channel without a write promise: one written once a
+    /// closed channel's handlers are gone (they are removed right after the close) is dropped, and its
+    /// result never comes nor fails, a wait no cancellation ends. A transaction's own statements can come
+    /// after such a close: the `ROLLBACK` after a statement failed because the connection closed under it
+    /// (by ``PostgresNIO/PostgresClient/withConnection(closingAfter:logger:isolation:_:)``'s bound, the
+    /// pool, or the network), the `COMMIT` after a body that was between statements then.
+    @discardableResult
+    func statementUnlessClosed(
+        _ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line
+    ) async throws -> PostgresQueryResult {
+        let outcome = self.eventLoop.makePromise(of: PostgresQueryResult.self)
+        outcome.completeWith(self.query(query, logger: logger, file: file, line: line))
+        // Both complete on the channel's event loop; whichever comes second is ignored. A statement the
+        // handler did take fails by itself once the channel is closed.
+        self.closeFuture.whenComplete { _ in outcome.fail(ChannelError.ioOnClosedChannel) }
+        return try await outcome.futureResult.get()
+    }
+}
+
 extension PostgresClient {
+    /// The longest a pipeline stage's connection may be leased for one piece of work (a transaction, a
+    /// claim) before it is closed: `DATABASE_STATEMENT_BOUND_SECONDS`' default.
+    public static let defaultStatementBound: Duration = .seconds(60)
+
+    /// Leases a connection and runs `body` on it in the caller's task; if `body` has not returned after
+    /// `bound`, the connection is closed, which fails the statement in flight with PostgresNIO's
+    /// `clientClosedConnection` (transient to ``PostgresErrorClassifier``, so the work is retried on a new
+    /// connection). A statement already sent to a host that vanished (no RST, every packet dropped, a
+    /// failed-over primary's address gone dark) cannot be cancelled, and PostgresNIO 1.33 sets neither TCP
+    /// keepalive nor `TCP_USER_TIMEOUT` on the pool's connections: without the bound it waits until the
+    /// kernel gives up, about 15 minutes. The server rolls back a transaction whose connection is gone.
+    ///
+    /// A body that returns within the bound is untouched: its timer is disarmed before the connection goes
+    /// back to the pool, so it never closes a connection leased by someone else later.
+    ///
+    /// After the close, `body` must send no further statement: PostgresNIO 1.33.2 drops a statement
+    /// written to a closed connection once its channel is torn down, and never answers it. The statement
+    /// in flight fails, and a body ends on that error; the transaction's own `ROLLBACK` and `COMMIT` give
+    /// up when the connection closes
+    /// (``PostgresNIO/PostgresConnection/transaction(isolationLevel:readOnly:schema:statementTimeout:logger:file:line:isolation:_:)``).
+    /// Work still running 30 s after its connection was closed is logged at `error`. A lease waiting for
+    /// a connection of the full pool gets a new one (``askForConnection()``).
+    ///
+    /// - Parameters:
+    ///   - bound: The longest `body` may take, its waits for locks and for the server included.
+    ///   - logger: Told (at `warning`) when the bound closed a connection.
+    public func withConnection<Result>(
+        closingAfter bound: Duration,
+        logger: Logger,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        try await self.withConnection(isolation: isolation) { connection in
+            let timer = ConnectionBoundTimer(connection: connection, bound: bound, logger: logger)
+            let value: Result
+            do {
+                value = try await body(connection)
+            } catch {
+                if await timer.disarm() { self.askForConnection() }
+                throw error
+            }
+            if await timer.disarm() { self.askForConnection() }
+            return value
+        }
+    }
+
+    /// Asks the pool for a connection, in the background, and hands it straight back.
+    ///
+    /// PostgresNIO's pool (1.33.2) does not replace a leased connection that closes (it opens one only
+    /// below `minimumConnections`): leases queued for a connection while the pool was full stay queued
+    /// until another lease is asked for, which may never come in a quiet stage. Asked for after the
+    /// pool saw the close, this lease has the pool open a connection, which serves the queue in order.
+    private func askForConnection() {
+        Task { _ = try? await self.withConnection { _ in } }
+    }
+
     /// Leases a connection and runs `body` in a transaction on it; see
     /// ``PostgresNIO/PostgresConnection/transaction(isolationLevel:readOnly:schema:statementTimeout:logger:file:line:isolation:_:)``.
     ///
     /// Prefer this to PostgresNIO's `withTransaction`, which wraps every error in a `PostgresTransactionError`.
+    ///
+    /// - Parameter bound: If set, the connection is closed when the transaction (`BEGIN` to `COMMIT`) has
+    ///   not ended after it, failing it at once; see ``withConnection(closingAfter:logger:isolation:_:)``.
     public func transaction<Result>(
         isolationLevel: TransactionIsolationLevel = .readCommitted,
         readOnly: Bool = false,
         schema: SchemaName? = nil,
         statementTimeout: Duration? = nil,
+        closingAfter bound: Duration? = nil,
         logger: Logger,
         file: String = #fileID,
         line: Int = #line,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
-        try await self.withConnection(isolation: isolation) { connection in
-            try await connection.transaction(
-                isolationLevel: isolationLevel,
-                readOnly: readOnly,
-                schema: schema,
-                statementTimeout: statementTimeout,
-                logger: logger,
-                file: file,
-                line: line,
-                isolation: isolation,
-                body
-            )
+        guard let bound else {
+            return try await self.withConnection(isolation: isolation) { connection in
+                try await connection.transaction(
+                    isolationLevel: isolationLevel, readOnly: readOnly, schema: schema, statementTimeout: statementTimeout,
+                    logger: logger, file: file, line: line, isolation: isolation, body)
+            }
         }
+        return try await self.withConnection(closingAfter: bound, logger: logger, isolation: isolation) { connection in
+            try await connection.transaction(
+                isolationLevel: isolationLevel, readOnly: readOnly, schema: schema, statementTimeout: statementTimeout,
+                logger: logger, file: file, line: line, isolation: isolation, body)
+        }
+    }
+}
+
+/// Closes a leased connection once its bound has passed, unless disarmed first: the timer of
+/// ``PostgresNIO/PostgresClient/withConnection(closingAfter:logger:isolation:_:)``.
+private final class ConnectionBoundTimer: Sendable {
+    private enum State { case armed, disarmed, fired }
+    private let state = Mutex(State.armed)
+    private let task = Mutex<Task<Void, Never>?>(nil)
+    /// How long after the close the work may take to end before that is logged as an error.
+    private static let stuckAfterClose: Duration = .seconds(30)
+
+    init(connection: PostgresConnection, bound: Duration, logger: Logger) {
+        let task = Task.detached { [self] in
+            do { try await Task.sleep(for: bound) } catch { return }
+            let fires = self.state.withLock { state in
+                guard state == .armed else { return false }
+                state = .fired
+                return true
+            }
+            guard fires else { return }
+            logger.warning("closing a database connection whose work passed its bound; the work fails and is retried", metadata: [
+                "bound": "\(bound)",
+            ])
+            try? await connection.close()
+            // Disarmed once the work has ended, which the statement in flight failing lets it do at once. A
+            // statement the body sent after the close is never answered (see `statementUnlessClosed`): say so.
+            guard (try? await Task.sleep(for: Self.stuckAfterClose)) != nil else { return }
+            logger.error("work whose connection its bound closed has not ended: a statement sent after the close is never answered", metadata: [
+                "bound": "\(bound)", "since_close": "\(Self.stuckAfterClose)",
+            ])
+        }
+        self.task.withLock { $0 = task }
+    }
+
+    /// Stops the timer; if it fired already, waits until the connection is closed, so that the pool
+    /// never takes it back open. Whether it had fired: the bound closed the connection.
+    func disarm() async -> Bool {
+        let fired = state.withLock { state in
+            if state == .armed { state = .disarmed }
+            return state == .fired
+        }
+        guard let task = self.task.withLock({ $0 }) else { return fired }
+        task.cancel()
+        await task.value
+        return fired
     }
 }
