@@ -51,15 +51,17 @@ struct ServiceSettingsTests {
         #expect(settings.logLevel == .info)
         #expect(settings.databasePoolSize == nil)
         #expect(settings.inboxRetention == nil)
+        #expect(settings.statementBound == nil)
         let sized = try await ServiceSettings.load(
             for: .notifier,
             environment: ["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/redress", "DATABASE_POOL_SIZE": "12", "INBOX_RETENTION_DAYS": "30",
-                          "OUTBOX_LEASE_SECONDS": "25"],
+                          "OUTBOX_LEASE_SECONDS": "25", "DATABASE_STATEMENT_BOUND_SECONDS": "5"],
             configurationFile: empty)
         #expect(sized.databasePoolSize == 12)
         #expect(sized.inboxRetention == .seconds(30 * 86_400))
         #expect(sized.topicPrefix == "")
         #expect(sized.outboxLease == .seconds(25))
+        #expect(sized.statementBound == .seconds(5))
     }
 
     /// A typo in the file's name started the service on the defaults (a 9-day inbox, the default
@@ -123,6 +125,10 @@ struct ServiceSettingsTests {
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "OUTBOX_LEASE_SECONDS": "2"], "OUTBOX_LEASE_SECONDS 2 is below 25: a publish may take half the lease"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "OUTBOX_LEASE_SECONDS": "24"], "OUTBOX_LEASE_SECONDS 24 is below 25"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "OUTBOX_LEASE_SECONDS": "601"], "OUTBOX_LEASE_SECONDS 601 is not between 25 and 600"),
+        // Every pipeline transaction cut at once; or shorter than an HTTP request's statement may run.
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_STATEMENT_BOUND_SECONDS": "0"], "DATABASE_STATEMENT_BOUND_SECONDS 0 is below 1"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_STATEMENT_BOUND_SECONDS": "4"], "DATABASE_STATEMENT_BOUND_SECONDS 4 is below DATABASE_TIMEOUT_MS (5000 ms)"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_STATEMENT_BOUND_SECONDS": "9", "DATABASE_TIMEOUT_MS": "9500"], "DATABASE_STATEMENT_BOUND_SECONDS 9 is below DATABASE_TIMEOUT_MS (9500 ms)"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "ACCESS_RATE_PER_SECOND": "1e3"], "ACCESS_RATE_PER_SECOND '1e3' is not a whole number"),
         // A revoked key would work for a day.
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "ACCESS_KEY_CACHE_SECONDS": "86400"], "ACCESS_KEY_CACHE_SECONDS 86400 is not between 0 and 300"),

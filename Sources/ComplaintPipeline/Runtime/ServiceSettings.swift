@@ -25,6 +25,7 @@ import SystemPackage
 /// | `kafka.topic.prefix` | `KAFKA_TOPIC_PREFIX` | none; `staging.` makes the service read and write `staging.complaints.received.v1` and so on, with consumer group `staging.<executable>`: several environments on one cluster |
 /// | `database.pool.size` | `DATABASE_POOL_SIZE` | `20` connections per process at most, 10 at least (every replica of every service counts against the server's `max_connections`) |
 /// | `outbox.lease.seconds` | `OUTBOX_LEASE_SECONDS` | `60`: how long outbox rows a killed replica was publishing wait before another replica publishes them (a publish may take half of it), 25…600: the producer's message timeout is 4/5 of the publish's, at least 10 s |
+/// | `database.statement.bound.seconds` | `DATABASE_STATEMENT_BOUND_SECONDS` | `60`: the longest one pipeline transaction or look-up (inbox, outbox relay, work queue) may hold its connection before it is closed and the work retried; at least 1 and at least `DATABASE_TIMEOUT_MS`. A statement sent to a host that vanished otherwise waits until the kernel gives up (~15 min) |
 /// | `inbox.retention.days` | `INBOX_RETENTION_DAYS` | `9`: how long the inbox remembers a processed event (and sent outbox rows and settled intents stay); at least the input topics' `retention.ms` + `segment.ms` (`redress topics`: 7 + 1 days), since a group whose offsets expired reads again from the earliest message; older messages are passed over unapplied |
 public struct ServiceSettings: Sendable, Hashable {
     public var kafkaBrokers: [String]
@@ -48,6 +49,9 @@ public struct ServiceSettings: Sendable, Hashable {
     /// At most this many queued events of one partition share a transaction (`nil`: the pipeline's
     /// default, 32; 1: one transaction per event).
     public var eventsPerTransaction: Int?
+    /// How long pipeline work may hold a leased connection before it is closed (`nil`: the runtime's
+    /// default, ``PostgresNIO/PostgresClient/defaultStatementBound``).
+    public var statementBound: Duration?
 
     public init(kafkaBrokers: [String], databaseURL: String, httpHost: String, httpPort: Int, logLevel: Logger.Level, shutdownTimeout: Duration) {
         self.kafkaBrokers = kafkaBrokers
@@ -199,7 +203,18 @@ public struct ServiceSettings: Sendable, Hashable {
         }
         settings.access.keyCacheLifetime = .seconds(keyCache)
         settings.access.keyLookupsPerSecond = max(1, try config.wholeNumber(forKey: "access.key.lookups.per.second", default: 200))
-        settings.access.databaseTimeout = .milliseconds(max(100, try config.wholeNumber(forKey: "database.timeout.ms", default: 5000)))
+        let databaseTimeout = max(100, try config.wholeNumber(forKey: "database.timeout.ms", default: 5000))
+        settings.access.databaseTimeout = .milliseconds(databaseTimeout)
+        if let bound = try config.wholeNumber(forKey: "database.statement.bound.seconds") {
+            guard bound >= 1 else {
+                throw Invalid(description: "DATABASE_STATEMENT_BOUND_SECONDS \(bound) is below 1: it is the longest a pipeline transaction may take")
+            }
+            guard bound * 1000 >= databaseTimeout else {
+                throw Invalid(description: "DATABASE_STATEMENT_BOUND_SECONDS \(bound) is below DATABASE_TIMEOUT_MS (\(databaseTimeout) ms): "
+                    + "pipeline work would be cut shorter than the server lets an HTTP request's statement run")
+            }
+            settings.statementBound = .seconds(bound)
+        }
         return settings
     }
 }

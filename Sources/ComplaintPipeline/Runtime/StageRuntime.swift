@@ -117,6 +117,7 @@ public struct StageRuntime: Sendable {
         let deadLetterTopic = prefix + self.deadLetterTopic
         relayConfiguration.topicPrefix = prefix
         if let lease = settings.outboxLease { relayConfiguration = relayConfiguration.leasing(lease) }
+        if let bound = settings.statementBound { relayConfiguration.statementBound = bound }
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: settings.kafkaBrokers, clientID: "\(service.executable)-producer")
         // librdkafka gives up on each message before the relay stops waiting for it; the relay's rounds ride out an outage.
         producerConfiguration.messageTimeout = min(producerConfiguration.messageTimeout, relayConfiguration.producerMessageTimeout)
@@ -158,6 +159,7 @@ public struct StageRuntime: Sendable {
             // remembers nothing and applies everything in its range).
             if publishes { pipelineConfiguration.inboxHorizon = retention.age }
             if let events = settings.eventsPerTransaction { pipelineConfiguration.maximumEventsPerTransaction = events }
+            if let bound = settings.statementBound { pipelineConfiguration.statementBound = bound }
             background.append(("pipeline", EventPipelineService(
                 inputs: inputs, consumer: consumer, client: client, deadLetters: deadLetters,
                 configuration: pipelineConfiguration, crashPoints: pipelineHooks, logger: logger)))
@@ -170,6 +172,7 @@ public struct StageRuntime: Sendable {
         }
         var workerConfiguration = self.workerConfiguration
         workerConfiguration.connectionsUseSchema = true
+        if let bound = settings.statementBound { workerConfiguration.statementBound = bound }
         for performer in workPerformers where publishes {
             let name = "worker \(performer.kinds.joined(separator: ","))"
             background.append((name, WorkQueueWorker(
