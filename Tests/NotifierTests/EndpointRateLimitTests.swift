@@ -350,6 +350,56 @@ struct EndpointRateLimitTests {
         }
     }
 
+    /// Re-paced at the endpoint's next call only, a message deferred under the old limit kept its due time
+    /// while no new message came for the endpoint, and for good when the limit was removed (`none`: no
+    /// place is taken, so nothing dropped the old ones).
+    @Test(
+        "a limit changed in the rules file (1/h to 20/min, or removed) with no new message for the endpoint: the one waiting under the old limit is due again and delivered",
+        arguments: ["20/min", "none"])
+    func limitChangedInTheRulesFile(to fixed: String) async throws {
+        let yaml = """
+            endpoints:
+              group: {channel: wecom, url: "${BASE}/robots/wecom", rateLimit: 1/h}
+            rules:
+              - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
+            """
+        try await DeliveryWorkerTests.run(yaml: yaml) { client, schema, receiver, fixedRules in
+            let url = try #require(fixedRules.rules.current.endpoints["group"]?.url)
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("rules-\(UUID().uuidString).yaml").path
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let write = { (limit: String) throws in
+                try yaml.replacingOccurrences(of: "${BASE}/robots/wecom", with: url).replacingOccurrences(of: "1/h", with: limit)
+                    .write(toFile: file, atomically: true, encoding: .utf8)
+            }
+            try write("1/h")
+            let rules = try LiveConfiguration(name: "rules", path: file) { file throws(ConfigurationFileError) in
+                try RulesFile.load(file, environment: [:])
+            }
+            var performer = fixedRules
+            performer.rules = rules
+            let intents = Self.robotIntents(2, endpoint: "group")
+            for intent in intents { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
+            let changes = RateLimitChanges(rules: rules, pacer: performer.pacer, interval: .milliseconds(100), logger: .complaintTest)
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client), changes]) {
+                let handled = try await eventually(timeout: .seconds(20)) {
+                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" || $0.due > Date() }
+                }
+                #expect(handled)
+                #expect(receiver.requests.count == 1, "one call in the hour")
+                try write(fixed)
+                #expect(rules.reload() == .loaded)
+                let sent = try await eventually(timeout: .seconds(20)) {
+                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" }
+                }
+                let queue = try await Self.queue(schema: schema, client: client)
+                #expect(sent, "still waiting: \(queue)")
+            }
+            #expect(receiver.requests.count == 2)
+            let (row, item) = try await Self.settled(intents[1], schema: schema, client: client)
+            #expect(row.status == "delivered" && row.attempts == 1 && item.attempts == 1, "\(row) \(item)")
+        }
+    }
+
     /// Endpoints renamed or removed from the rules file kept one `endpoint_pacing` row each for good.
     @Test("pacing rows of endpoints no longer called go once they have no place left and no hold in the last hour; held or busy ones stay")
     func unusedPacingRowsGo() async throws {

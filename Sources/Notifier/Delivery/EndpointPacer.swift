@@ -185,6 +185,25 @@ public final class EndpointPacer: Sendable {
     /// How many rows of other endpoints' old places (and of their pacing rows) one pacing statement removes at most.
     static let purgeBatch = 100
 
+    /// Makes the messages deferred to places of `endpoint` booked under a limit other than `limit` (or
+    /// any, when it has none now) due at once, to take new places (`endpoint_repace`, migration 0006):
+    /// called when the rules file changes the limit (``RateLimitChanges``). How many were made due; none
+    /// in the pacer of a process alone (its places are dropped at the endpoint's next call).
+    /// - Throws: ``Unavailable``.
+    func repace(endpoint: String, limit: RateLimit?, logger: Logger) async throws -> Int {
+        guard let shared = shared.withLock({ $0 }) else { return 0 }
+        let lock = Int(max(1, lockTimeout.milliseconds))
+        let channel = WorkQueue(schema: shared.schema).notificationChannel
+        do {
+            return try await shared.client.query("""
+                SELECT \(unescaped: shared.schema.rawValue).endpoint_repace(
+                    \(endpoint), \(limit?.count)::integer, \(limit.map { Self.seconds($0.window) })::double precision, \(lock)::integer, \(channel))
+                """, logger: logger).collect()[0].decode(Int.self)
+        } catch {
+            throw Unavailable(underlying: error)
+        }
+    }
+
     /// Takes a place for the call of `key` to `endpoint` now: `nil` to call now, else when to come back
     /// (its place, or the end of the robot's hold).
     /// - Throws: ``Unavailable``.

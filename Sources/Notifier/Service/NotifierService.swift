@@ -75,6 +75,10 @@ public enum NotifierService {
         if let follower = delivery.rules.followerService(named: "rules file", every: reloadInterval) {
             runtime.backgroundServices.append(follower)
         }
+        // After the migrations, like every background service: the pacer is shared by then.
+        runtime.backgroundServices.append(BackgroundService(name: "rate-limit changes") { resources in
+            RateLimitChanges(rules: delivery.rules, pacer: pacer, interval: reloadInterval, logger: resources.logger)
+        })
         return runtime
     }
 
