@@ -184,7 +184,7 @@ struct UpCommand: AsyncParsableCommand {
                         "INTAKE_API_KEY": adminKey,
                         // One replica per service here: a supervised restart takes its partitions back at once.
                         "KAFKA_GROUP_INSTANCE_ID": "\(service.executable)-1",
-                        // The embedded broker holds empty fetches for the whole wait (DESIGN.md §7).
+                        // The embedded broker holds empty fetches for the whole wait (README, `redress broker`).
                         "KAFKA_FETCH_WAIT_MAX_MS": cluster == nil ? "" : "10",
                         "SLA_TIME_SCALE": effectiveSpeed == 1 ? "" : String(effectiveSpeed),
                         // The demo's mailbox: a real SMTP server on loopback, plain text (it never leaves the machine).

@@ -12,7 +12,7 @@ struct PolicyTests {
             .appendingPathComponent(PolicyFile.defaultPath).path
     }
 
-    @Test("the shipped file gives DESIGN.md §6's targets, 80% warnings, 24 h follow-up, 72 h ceiling")
+    @Test("the shipped file gives the group's default targets (5/60, 15/240, 30/1440 min), 80% warnings, 24 h follow-up, 72 h ceiling")
     func shipped() throws {
         let policies = try PolicyFile.load(contentsOf: Self.shippedPath)
         let targets: [(Severity, Int, Int)] = [(.serious, 5, 60), (.moderate, 15, 240), (.minor, 30, 1440)]

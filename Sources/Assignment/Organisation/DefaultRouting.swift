@@ -1,9 +1,9 @@
 import ComplaintEvents
 
-/// The group's default departments and which categories each handles (DESIGN.md §6); a hotel's
+/// The group's default departments and which categories each handles (services/assignment/README.md, Routing); a hotel's
 /// department that lists no categories takes these.
 public enum DefaultRouting {
-    /// Department code → display name and categories, in the order of DESIGN.md §6.
+    /// Department code → display name and categories, in the order of the README's list.
     public static let departments: [(code: String, name: String, categories: [ComplaintCategory])] = [
         ("housekeeping", "Housekeeping", [.cleanliness, .amenities]),
         ("engineering", "Engineering", [.maintenance]),

@@ -78,7 +78,7 @@ public struct Department: Sendable, Hashable, Codable {
     /// `housekeeping`, `engineering`, …: the code events carry.
     public var code: String
     public var name: String
-    /// Categories routed here; when the file leaves them out, the defaults for the code (DESIGN.md §6).
+    /// Categories routed here; when the file leaves them out, the defaults for the code (``DefaultRouting``).
     public var categories: [ComplaintCategory]
     /// The strategy for this department; `nil` uses the hotel's.
     public var strategy: String?

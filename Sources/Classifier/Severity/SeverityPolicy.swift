@@ -1,6 +1,6 @@
 import ComplaintEvents
 
-/// The severity rules of DESIGN.md §6 applied on top of what the plugins predicted: text cues
+/// The severity rules (services/classifier/README.md, Taxonomy and Cost-aware severity) applied on top of what the plugins predicted: text cues
 /// from `rules.yaml` (safety, health, security, legal or review threats raise to `serious`;
 /// inconvenience cues cap at `minor`), a security complaint (`serious` while serious is plausible,
 /// never `minor`), a VIP with a major failure, and repeat complaints (any earlier one in the stay
@@ -27,8 +27,8 @@ public struct SeverityPolicy: Sendable {
         }
     }
 
-    /// Whether a `safety_security` complaint is `serious` even without a cue (DESIGN.md: safety is
-    /// serious) — as long as serious is plausible (see ``apply(predicted:seriousPlausible:category:matches:rules:isVIP:history:)``).
+    /// Whether a `safety_security` complaint is `serious` even without a cue (the taxonomy: safety
+    /// is serious) — as long as serious is plausible (see ``apply(predicted:seriousPlausible:category:matches:rules:isVIP:history:)``).
     public var safetyCategoryIsSerious: Bool
 
     public init(safetyCategoryIsSerious: Bool = true) {
