@@ -1,4 +1,4 @@
-/// What a complaint is about; each category routes to a default department (DESIGN.md §6).
+/// What a complaint is about; each category routes to a default department (services/assignment/README.md).
 public enum ComplaintCategory: String, EventEnum {
     /// Dirty room or bathroom, linens, pests, smell (Housekeeping).
     case cleanliness

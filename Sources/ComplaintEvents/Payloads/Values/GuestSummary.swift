@@ -1,6 +1,7 @@
 /// The guest as registered complaints carry them downstream: enough to prioritise, address and
-/// recognise a returning guest, but no phone number or e-mail address (DESIGN.md §5). The notifier
-/// looks contact details up from intake by complaint id when it must reach the guest.
+/// recognise a returning guest, but no phone number or e-mail address (events carry only what their
+/// consumers need; schemas/README.md). The notifier looks contact details up from intake by
+/// complaint id when it must reach the guest.
 public struct GuestSummary: Codable, Hashable, Sendable {
     /// HMAC-SHA-256 (lower-case hex) of the guest's normalised identity under the group's secret:
     /// the same guest gets the same key across stays, without revealing who they are.
