@@ -1,4 +1,4 @@
-import ComplaintStore
+@testable import ComplaintStore
 import ComplaintTesting
 import Foundation
 import Logging
@@ -11,7 +11,8 @@ import Testing
 /// pool's connections. `PostgresClient.withConnection(closingAfter:)` closes the leased connection
 /// once its work passes the bound, failing the work (retried) at once. A first version hung in about
 /// half of the parallel runs: a `ROLLBACK` written after the close was dropped by PostgresNIO, never
-/// answered (`commitAfterBoundCloseFails`, `rollbackAfterBoundCloseFails`).
+/// answered (`commitAfterBoundCloseFails`, `rollbackAfterBoundCloseFails`); a body's own statement sent
+/// after the close was too (`bodyStatementAfterBoundCloseFails`).
 @Suite("Statement bound", .timeLimit(.minutes(2)))
 struct StatementBoundTests {
     /// Runs `body` with a client of one connection reaching the test database through `proxy`, and a
@@ -208,6 +209,94 @@ struct StatementBoundTests {
             }
             try #require(outcome, "the queued lease never got a connection").get()
             #expect(proxy.accepted == 2)
+        }
+    }
+
+    /// The body's own statement, sent once the bound closed the connection (between the statements of a
+    /// shared batch, the relay's marks): PostgresNIO 1.33.2 drops it and never answers it; the work is given
+    /// up on a grace after the close instead of holding its stage, and graceful shutdown, for good.
+    @Test("a body whose statement comes after its bound closed the connection fails as transient a grace after the close")
+    func bodyStatementAfterBoundCloseFails() async throws {
+        try await Self.withProxiedClient { client, _, schema in
+            let started = ContinuousClock.now
+            let outcome = await Self.outcome(within: .seconds(10)) {
+                try await client.transaction(schema: schema, closingAfter: .milliseconds(300), logger: .complaintTest) { connection in
+                    try await Self.insert(1, on: connection)
+                    try await connection.closeFuture.get()
+                    try await connection.query("SELECT 1", logger: .complaintTest)
+                }
+            }
+            let took = ContinuousClock.now - started
+            let ended = try #require(outcome, "the body's statement on the closed connection was never answered")
+            #expect(throws: (any Error).self) { try ended.get() }
+            if case .failure(let error) = ended {
+                #expect(PostgresErrorClassifier.isTransient(error), "\(String(reflecting: error))")
+            }
+            #expect(took < .seconds(5), "the work ended after \(took)")
+            #expect(try await Self.applied(schema) == [])
+            // The pool serves the retry on a new connection.
+            let retry = await Self.outcome(within: .seconds(10)) {
+                try await client.withConnection(closingAfter: .seconds(10), logger: .complaintTest) { try await Self.backendPID($0) }
+            }
+            _ = try #require(retry, "no connection after the given-up work").get()
+        }
+    }
+
+    /// PostgresNIO's pool does not replace a leased connection that closes, whatever closed it: the server
+    /// (an administrator's `pg_terminate_backend`, a restart) or the network, not only the bound.
+    @Test("a lease queued behind a connection the server closed gets a new connection")
+    func queuedLeaseGetsNewConnectionAfterServerClose() async throws {
+        try await Self.withProxiedClient { client, proxy, _ in
+            let outcome = await Self.outcome(within: .seconds(10)) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    let (leased, leasing) = AsyncStream<Void>.makeStream()
+                    group.addTask {
+                        try await client.withConnection(closingAfter: .seconds(60), logger: .complaintTest) { connection in
+                            let pid = try await Self.backendPID(connection)
+                            leasing.yield()
+                            try await withTestClient { direct in
+                                try await direct.query(PostgresQuery(unsafeSQL: "SELECT pg_terminate_backend(\(pid))"), logger: .complaintTest)
+                            }
+                            try await connection.closeFuture.get()
+                        }
+                    }
+                    for await _ in leased { break }
+                    // Queued behind the pool's only connection until the server closes it.
+                    group.addTask { _ = try await client.withConnection { try await Self.backendPID($0) } }
+                    try await group.waitForAll()
+                }
+            }
+            try #require(outcome, "the queued lease never got a connection").get()
+            #expect(proxy.accepted == 2)
+        }
+    }
+
+    /// The guard on a transaction's own statements registered a callback on the connection's
+    /// `closeFuture` per statement, holding its result until the connection closed: on every
+    /// transaction of every service, bounded or not.
+    /// The test process's resident memory (`/proc/self/statm`).
+    static func residentBytes() throws -> Int {
+        let statm = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8).split(separator: " ")
+        return Int(statm[1])! * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    @Test("the guarded statements of a transaction keep nothing on the connection: their results are freed")
+    func guardedStatementsKeepNothing() async throws {
+        try await withTestClient { client in
+            try await client.withConnection { connection in
+                let statements = 600
+                let size = 300_000
+                // Warm up the connection's buffers.
+                try await connection.statementUnlessClosed(PostgresQuery(unsafeSQL: "SELECT repeat('x', \(size))"), logger: .complaintTest)
+                let before = try Self.residentBytes()
+                for _ in 0..<statements {
+                    try await connection.statementUnlessClosed(PostgresQuery(unsafeSQL: "SELECT repeat('x', \(size))"), logger: .complaintTest)
+                }
+                let grown = try Self.residentBytes() - before
+                Logger.complaintTest.info("statement guard: resident memory grew by \(grown) bytes over \(statements) statements")
+                // Kept, the results would be at least statements × size (180 MB).
+                #expect(grown < statements * size / 3, "resident memory grew by \(grown) bytes")
+            }
         }
     }
 }

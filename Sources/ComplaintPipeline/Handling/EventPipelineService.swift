@@ -473,6 +473,7 @@ public final class EventPipelineService: Service {
         let lanesMayShareComplaints = self.lanesMayShareComplaints
         // A lane is one partition of one topic: all of them are of one input.
         let locksFirst = items.first.flatMap { inputs[$0.message.topic]?.locksFirst }
+        let logger = self.logger
         let outcomes: [MessageOutcome]
         var prepared: [PreparedEvent?] = []
         prepared.reserveCapacity(items.count)

@@ -202,9 +202,10 @@ public final class OutboxRelay: Service {
                 : false
             failed.append((record, "\(error)", deadLettered))
         }
+        let unsent = failed
         try await client.withConnection(closingAfter: configuration.statementBound, logger: logger) { connection in
             try await outbox.markSent(ids: sent, on: connection, logger: logger)
-            for (record, error, deadLettered) in failed {
+            for (record, error, deadLettered) in unsent {
                 if deadLettered {
                     try await outbox.markDeadLettered(id: record.id, error: error, claim: claim, on: connection, logger: logger)
                 } else {

@@ -74,24 +74,30 @@ extension PostgresConnection {
 
 extension PostgresConnection {
     /// Runs `query` and collects its result, or fails with NIO's `ChannelError.ioOnClosedChannel`
-    /// (transient to ``PostgresErrorClassifier``) as soon as the connection is closed.
+    /// (transient to ``PostgresErrorClassifier``) if the connection is closed.
     ///
     /// PostgresNIO 1.33.2 writes a statement into the channel without a write promise: one written once a
-    /// closed channel's handlers are gone (they are removed right after the close) is dropped, and its
+    /// closed channel's handlers are gone (they are removed a loop tick after the close) is dropped, and its
     /// result never comes nor fails, a wait no cancellation ends. A transaction's own statements can come
     /// after such a close: the `ROLLBACK` after a statement failed because the connection closed under it
     /// (by ``PostgresNIO/PostgresClient/withConnection(closingAfter:logger:isolation:_:)``'s bound, the
     /// pool, or the network), the `COMMIT` after a body that was between statements then.
+    ///
+    /// The check and the write happen in one tick on the channel's event loop: there, the channel turns
+    /// inactive in the tick that closes it, and its handlers are removed only in a later one, so a
+    /// statement written while it is active reaches PostgresNIO's handler, which fails it when the
+    /// connection is closing or closes. No callback is left on the connection (one per statement on its
+    /// `closeFuture` kept every statement's result until the connection closed).
     @discardableResult
     func statementUnlessClosed(
         _ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line
     ) async throws -> PostgresQueryResult {
-        let outcome = self.eventLoop.makePromise(of: PostgresQueryResult.self)
-        outcome.completeWith(self.query(query, logger: logger, file: file, line: line))
-        // Both complete on the channel's event loop; whichever comes second is ignored. A statement the
-        // handler did take fails by itself once the channel is closed.
-        self.closeFuture.whenComplete { _ in outcome.fail(ChannelError.ioOnClosedChannel) }
-        return try await outcome.futureResult.get()
+        let eventLoop = self.eventLoop
+        return try await eventLoop.flatSubmit { [self] in
+            self.isClosed
+                ? eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+                : self.query(query, logger: logger, file: file, line: line)
+        }.get()
     }
 }
 
@@ -100,45 +106,60 @@ extension PostgresClient {
     /// claim) before it is closed: `DATABASE_STATEMENT_BOUND_SECONDS`' default.
     public static let defaultStatementBound: Duration = .seconds(60)
 
-    /// Leases a connection and runs `body` on it in the caller's task; if `body` has not returned after
-    /// `bound`, the connection is closed, which fails the statement in flight with PostgresNIO's
-    /// `clientClosedConnection` (transient to ``PostgresErrorClassifier``, so the work is retried on a new
-    /// connection). A statement already sent to a host that vanished (no RST, every packet dropped, a
-    /// failed-over primary's address gone dark) cannot be cancelled, and PostgresNIO 1.33 sets neither TCP
-    /// keepalive nor `TCP_USER_TIMEOUT` on the pool's connections: without the bound it waits until the
-    /// kernel gives up, about 15 minutes. The server rolls back a transaction whose connection is gone.
+    /// How long work whose connection its bound closed may take to end before it is given up on.
+    static let graceAfterBoundClose: Duration = .seconds(2)
+
+    /// Leases a connection and runs `body` on it; if `body` has not returned after `bound`, the connection
+    /// is closed, which fails the statement in flight with PostgresNIO's `clientClosedConnection`
+    /// (transient to ``PostgresErrorClassifier``, so the work is retried on a new connection). A statement
+    /// already sent to a host that vanished (no RST, every packet dropped, a failed-over primary's address
+    /// gone dark) cannot be cancelled, and PostgresNIO 1.33 sets neither TCP keepalive nor `TCP_USER_TIMEOUT`
+    /// on the pool's connections: without the bound it waits until the kernel gives up, about 15 minutes.
+    /// The server rolls back a transaction whose connection is gone.
     ///
     /// A body that returns within the bound is untouched: its timer is disarmed before the connection goes
     /// back to the pool, so it never closes a connection leased by someone else later.
     ///
-    /// After the close, `body` must send no further statement: PostgresNIO 1.33.2 drops a statement
-    /// written to a closed connection once its channel is torn down, and never answers it. The statement
-    /// in flight fails, and a body ends on that error; the transaction's own `ROLLBACK` and `COMMIT` give
-    /// up when the connection closes
+    /// `body` runs in a task of its own (cancelled with the caller's): PostgresNIO 1.33.2 drops a statement
+    /// written to a closed connection once its channel is torn down, and never answers it, a wait no
+    /// cancellation ends. A body that sent one after the close (between the statements of a batch, say) is
+    /// given up on ``graceAfterBoundClose`` after the close: this fails with `ChannelError.ioOnClosedChannel`
+    /// (transient), logged at `error`, and the body's task is left waiting. The transaction's own statements
+    /// give up when the connection is closed
     /// (``PostgresNIO/PostgresConnection/transaction(isolationLevel:readOnly:schema:statementTimeout:logger:file:line:isolation:_:)``).
-    /// Work still running 30 s after its connection was closed is logged at `error`. A lease waiting for
-    /// a connection of the full pool gets a new one (``askForConnection()``).
+    /// When the leased connection closed (by the bound, the server or the network), a lease waiting for a
+    /// connection of the full pool gets a new one (``askForConnection()``).
     ///
     /// - Parameters:
     ///   - bound: The longest `body` may take, its waits for locks and for the server included.
     ///   - logger: Told (at `warning`) when the bound closed a connection.
-    public func withConnection<Result>(
+    public func withConnection<Result: Sendable>(
         closingAfter bound: Duration,
         logger: Logger,
         isolation: isolated (any Actor)? = #isolation,
-        _ body: (PostgresConnection) async throws -> sending Result
-    ) async throws -> sending Result {
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
         try await self.withConnection(isolation: isolation) { connection in
-            let timer = ConnectionBoundTimer(connection: connection, bound: bound, logger: logger)
-            let value: Result
-            do {
-                value = try await body(connection)
-            } catch {
-                if await timer.disarm() { self.askForConnection() }
-                throw error
+            let outcome = connection.eventLoop.makePromise(of: Result.self)
+            let timer = ConnectionBoundTimer(connection: connection, bound: bound, logger: logger) {
+                // Ignored if the work ended first.
+                outcome.fail(ChannelError.ioOnClosedChannel)
             }
-            if await timer.disarm() { self.askForConnection() }
-            return value
+            let work = Task {
+                do { outcome.succeed(try await body(connection)) } catch { outcome.fail(error) }
+            }
+            let ended: Swift.Result<Result, any Error>
+            do {
+                ended = .success(try await withTaskCancellationHandler {
+                    try await outcome.futureResult.get()
+                } onCancel: {
+                    work.cancel()
+                })
+            } catch {
+                ended = .failure(error)
+            }
+            if await timer.disarm() || connection.isClosed { self.askForConnection() }
+            return try ended.get()
         }
     }
 
@@ -156,46 +177,57 @@ extension PostgresClient {
     /// ``PostgresNIO/PostgresConnection/transaction(isolationLevel:readOnly:schema:statementTimeout:logger:file:line:isolation:_:)``.
     ///
     /// Prefer this to PostgresNIO's `withTransaction`, which wraps every error in a `PostgresTransactionError`.
-    ///
-    /// - Parameter bound: If set, the connection is closed when the transaction (`BEGIN` to `COMMIT`) has
-    ///   not ended after it, failing it at once; see ``withConnection(closingAfter:logger:isolation:_:)``.
     public func transaction<Result>(
         isolationLevel: TransactionIsolationLevel = .readCommitted,
         readOnly: Bool = false,
         schema: SchemaName? = nil,
         statementTimeout: Duration? = nil,
-        closingAfter bound: Duration? = nil,
         logger: Logger,
         file: String = #fileID,
         line: Int = #line,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
-        guard let bound else {
-            return try await self.withConnection(isolation: isolation) { connection in
-                try await connection.transaction(
-                    isolationLevel: isolationLevel, readOnly: readOnly, schema: schema, statementTimeout: statementTimeout,
-                    logger: logger, file: file, line: line, isolation: isolation, body)
-            }
-        }
-        return try await self.withConnection(closingAfter: bound, logger: logger, isolation: isolation) { connection in
+        try await self.withConnection(isolation: isolation) { connection in
             try await connection.transaction(
                 isolationLevel: isolationLevel, readOnly: readOnly, schema: schema, statementTimeout: statementTimeout,
                 logger: logger, file: file, line: line, isolation: isolation, body)
         }
     }
+
+    /// Leases a connection and runs `body` in a transaction on it, closing the connection when the
+    /// transaction (`BEGIN` to `COMMIT`) has not ended after `bound`, failing it at once; see
+    /// ``withConnection(closingAfter:logger:isolation:_:)`` and
+    /// ``PostgresNIO/PostgresConnection/transaction(isolationLevel:readOnly:schema:statementTimeout:logger:file:line:isolation:_:)``.
+    public func transaction<Result: Sendable>(
+        isolationLevel: TransactionIsolationLevel = .readCommitted,
+        readOnly: Bool = false,
+        schema: SchemaName? = nil,
+        statementTimeout: Duration? = nil,
+        closingAfter bound: Duration,
+        logger: Logger,
+        file: String = #fileID,
+        line: Int = #line,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await self.withConnection(closingAfter: bound, logger: logger, isolation: isolation) { connection in
+            try await connection.transaction(
+                isolationLevel: isolationLevel, readOnly: readOnly, schema: schema, statementTimeout: statementTimeout,
+                logger: logger, file: file, line: line) { try await body($0) }
+        }
+    }
 }
 
-/// Closes a leased connection once its bound has passed, unless disarmed first: the timer of
-/// ``PostgresNIO/PostgresClient/withConnection(closingAfter:logger:isolation:_:)``.
+/// Closes a leased connection once its bound has passed, unless disarmed first, and gives up on its work
+/// a grace after: the timer of ``PostgresNIO/PostgresClient/withConnection(closingAfter:logger:isolation:_:)``.
 private final class ConnectionBoundTimer: Sendable {
     private enum State { case armed, disarmed, fired }
     private let state = Mutex(State.armed)
     private let task = Mutex<Task<Void, Never>?>(nil)
-    /// How long after the close the work may take to end before that is logged as an error.
-    private static let stuckAfterClose: Duration = .seconds(30)
 
-    init(connection: PostgresConnection, bound: Duration, logger: Logger) {
+    /// - Parameter giveUp: Called when the work has not ended ``PostgresClient/graceAfterBoundClose`` after the close.
+    init(connection: PostgresConnection, bound: Duration, logger: Logger, giveUp: @escaping @Sendable () -> Void) {
         let task = Task.detached { [self] in
             do { try await Task.sleep(for: bound) } catch { return }
             let fires = self.state.withLock { state in
@@ -209,11 +241,12 @@ private final class ConnectionBoundTimer: Sendable {
             ])
             try? await connection.close()
             // Disarmed once the work has ended, which the statement in flight failing lets it do at once. A
-            // statement the body sent after the close is never answered (see `statementUnlessClosed`): say so.
-            guard (try? await Task.sleep(for: Self.stuckAfterClose)) != nil else { return }
-            logger.error("work whose connection its bound closed has not ended: a statement sent after the close is never answered", metadata: [
-                "bound": "\(bound)", "since_close": "\(Self.stuckAfterClose)",
+            // statement the body sent after the close is never answered (see `statementUnlessClosed`).
+            guard (try? await Task.sleep(for: PostgresClient.graceAfterBoundClose)) != nil else { return }
+            logger.error("giving up on work whose connection its bound closed: a statement it sent after the close is never answered; its task is left waiting", metadata: [
+                "bound": "\(bound)", "since_close": "\(PostgresClient.graceAfterBoundClose)",
             ])
+            giveUp()
         }
         self.task.withLock { $0 = task }
     }
@@ -227,7 +260,8 @@ private final class ConnectionBoundTimer: Sendable {
         }
         guard let task = self.task.withLock({ $0 }) else { return fired }
         task.cancel()
-        await task.value
+        // Not fired: it never closes the connection now, and cancelled it ends by itself.
+        if fired { await task.value }
         return fired
     }
 }
