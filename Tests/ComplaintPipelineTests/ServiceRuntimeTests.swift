@@ -128,6 +128,8 @@ struct ServiceSettingsTests {
         // Every pipeline transaction cut at once; or shorter than an HTTP request's statement may run.
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_STATEMENT_BOUND_SECONDS": "0"], "DATABASE_STATEMENT_BOUND_SECONDS 0 is below 1"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_STATEMENT_BOUND_SECONDS": "4"], "DATABASE_STATEMENT_BOUND_SECONDS 4 is below DATABASE_TIMEOUT_MS (5000 ms)"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_STATEMENT_BOUND_SECONDS": "86401"], "DATABASE_STATEMENT_BOUND_SECONDS 86401 is above 86400 (a day)"),
+        (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_STATEMENT_BOUND_SECONDS": "9223372036854775807"], "DATABASE_STATEMENT_BOUND_SECONDS 9223372036854775807 is above 86400 (a day)"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "DATABASE_STATEMENT_BOUND_SECONDS": "9", "DATABASE_TIMEOUT_MS": "9500"], "DATABASE_STATEMENT_BOUND_SECONDS 9 is below DATABASE_TIMEOUT_MS (9500 ms)"),
         (["KAFKA_BROKERS": "k:9092", "DATABASE_URL": "postgres://db/x", "ACCESS_RATE_PER_SECOND": "1e3"], "ACCESS_RATE_PER_SECOND '1e3' is not a whole number"),
         // A revoked key would work for a day.

@@ -209,6 +209,9 @@ public struct ServiceSettings: Sendable, Hashable {
             guard bound >= 1 else {
                 throw Invalid(description: "DATABASE_STATEMENT_BOUND_SECONDS \(bound) is below 1: it is the longest a pipeline transaction may take")
             }
+            guard bound <= 86_400 else {
+                throw Invalid(description: "DATABASE_STATEMENT_BOUND_SECONDS \(bound) is above 86400 (a day)")
+            }
             guard bound * 1000 >= databaseTimeout else {
                 throw Invalid(description: "DATABASE_STATEMENT_BOUND_SECONDS \(bound) is below DATABASE_TIMEOUT_MS (\(databaseTimeout) ms): "
                     + "pipeline work would be cut shorter than the server lets an HTTP request's statement run")
