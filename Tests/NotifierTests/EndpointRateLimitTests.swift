@@ -366,6 +366,11 @@ struct EndpointRateLimitTests {
                     ('gone', clock_timestamp() - interval '2 hours', 10, 86400)
                 """), logger: .complaintTest)
             #expect(try await pacer.admit(endpoint: "g", key: "d", limit: fixed, logger: .complaintTest) == nil)
+            let count = "SELECT count(*) FROM \(schema).endpoint_places WHERE endpoint = 'gone'"
+            // Before: purged by the delivery's pacing statement, under the endpoint's row lock.
+            #expect(try await client.query(PostgresQuery(unsafeSQL: count), logger: .complaintTest).collect()[0].decode(Int.self) == 2,
+                "a delivery's pacing leaves other endpoints' rows to the background purge")
+            #expect(try await pacer.purge(logger: .complaintTest) >= 1)
             let left = try await client.query(
                 PostgresQuery(unsafeSQL: "SELECT limit_window FROM \(schema).endpoint_places WHERE endpoint = 'gone'"), logger: .complaintTest
             ).collect().map { try $0.decode(Double.self) }
@@ -469,7 +474,7 @@ struct EndpointRateLimitTests {
     }
 
     /// Endpoints renamed or removed from the rules file kept one `endpoint_pacing` row each for good.
-    @Test("pacing rows of endpoints no longer called go once they have no place left and no hold in the last hour; held or busy ones stay")
+    @Test("pacing rows of endpoints no longer called go (in the background purge) once they have no place left and no hold in the last hour; held or busy ones stay")
     func unusedPacingRowsGo() async throws {
         try await DeliveryWorkerTests.run { client, schema, _, _ in
             try await client.query(PostgresQuery(unsafeSQL: """
@@ -484,6 +489,7 @@ struct EndpointRateLimitTests {
                 """), logger: .complaintTest)
             let pacer = EndpointPacer(client: client, schema: schema)
             #expect(try await pacer.admit(endpoint: "g", key: "a", limit: RateLimit(count: 20, window: .seconds(60)), logger: .complaintTest) == nil)
+            _ = try await pacer.purge(logger: .complaintTest)
             let left = try await client.query(
                 PostgresQuery(unsafeSQL: "SELECT endpoint FROM \(schema).endpoint_pacing ORDER BY endpoint"), logger: .complaintTest
             ).collect().map { try $0.decode(String.self) }
@@ -542,6 +548,65 @@ struct EndpointRateLimitTests {
                 let held = try await DeliveryWorkerTests.delivery(robot[1].notificationID, schema: schema, client: client)
                 #expect(held.status == "deferred" && held.error?.hasPrefix("[endpoint_rate_limited]") == true, "\(held)")
             }
+        }
+    }
+
+    /// Recording a robot's hold was a transaction of six round trips: a replica frozen between its INSERT
+    /// and its COMMIT kept the endpoint's row locked, deferring every delivery to the endpoint.
+    @Test("recording a robot's hold is one statement, one round trip; the pacing functions run with the notifier's schema, pg_catalog and pg_temp only")
+    func holdIsOneStatement() async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            let database = try await TestDatabase.shared.configuration()
+            let proxy = try RoundTripCountingProxy(to: database.endpoint)
+            defer { proxy.stop() }
+            var configuration = proxy.configuration(from: database).makeClientConfiguration()
+            configuration.options.keepAliveBehavior = nil
+            let proxied = PostgresClient(configuration: configuration, backgroundLogger: .complaintTest)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await proxied.run() }
+                defer { group.cancelAll() }
+                let pacer = EndpointPacer(client: proxied, schema: schema)
+                // A first query opens the connection; only the hold is counted.
+                _ = try await proxied.query("SELECT 1", logger: .complaintTest).collect()
+                let before = proxy.roundTrips
+                try await pacer.holdRobot(endpoint: "group", until: Date().addingTimeInterval(60), logger: .complaintTest)
+                #expect(proxy.roundTrips - before == 1, "round trips to record a hold: \(proxy.roundTrips - before)")
+            }
+            let held = try await client.query(PostgresQuery(unsafeSQL: """
+                SELECT held_until > clock_timestamp() + interval '50 seconds' FROM \(schema).endpoint_pacing WHERE endpoint = 'group'
+                """), logger: .complaintTest).collect().map { try $0.decode(Bool.self) }
+            #expect(held == [true])
+            let paths = try await client.query(PostgresQuery(unsafeSQL: """
+                SELECT p.proname, array_to_string(p.proconfig, ';') FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+                WHERE n.nspname = '\(schema)' AND p.proname LIKE 'endpoint\\_%' ORDER BY p.proname
+                """), logger: .complaintTest).collect().map { try $0.decode((String, String).self) }
+            #expect(paths.map(\.0) == ["endpoint_hold", "endpoint_pace", "endpoint_purge", "endpoint_repace"])
+            #expect(paths.allSatisfy { $0.1 == "search_path=\(schema), pg_catalog, pg_temp" }, "\(paths)")
+        }
+    }
+
+    /// On a database outage the background pass tried every endpoint, each failing after its own error
+    /// (or lock timeout), with a warning each, every reload interval.
+    @Test("the pacing tables failing: the background pass stops at its first failure with one warning naming how many endpoints were left, and waits longer before the next")
+    func rateLimitChangesStopAtTheFirstFailure() async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            try await client.query(
+                PostgresQuery(unsafeSQL: "ALTER TABLE \(schema).endpoint_pacing RENAME TO endpoint_pacing_gone"), logger: .complaintTest)
+            let endpoints = (0..<30).map { "  e\($0): {channel: wecom, url: \"http://127.0.0.1:9/e\($0)\"}" }.joined(separator: "\n")
+            let rules = try NotifierFixtures.rules("endpoints:\n\(endpoints)\nrules: []")
+            let logs = CapturedLogs()
+            let changes = RateLimitChanges(
+                rules: LiveConfiguration(name: "rules", fixed: rules), pacer: EndpointPacer(client: client, schema: schema),
+                interval: .milliseconds(200), logger: Logger(label: "rate-limit-changes") { _ in logs })
+            let warnings = { logs.entries.filter { $0.level == .warning } }
+            try await withRunningServices([changes]) {
+                #expect(try await eventually(timeout: .seconds(10)) { warnings().count >= 2 })
+            }
+            let seen = warnings()
+            // Before: 30 warnings a pass, one per endpoint.
+            #expect(seen.first?.metadata["endpoints_left"] == "30", "\(seen.map(\.metadata))")
+            #expect(seen.count <= 3, "\(seen.count) warnings")
+            #expect(seen.first?.metadata["retry_in"] != seen.dropFirst().first?.metadata["retry_in"], "the wait grows")
         }
     }
 

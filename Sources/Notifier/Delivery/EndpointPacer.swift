@@ -76,7 +76,7 @@ public final class EndpointPacer: Sendable {
     private let logs = Mutex<[String: Log]>([:])
     private let shared = Mutex<Shared?>(nil)
     /// How long the pacing statement waits for the endpoint's row or a table (``pace(endpoint:key:limit:logger:)``;
-    /// recording a hold waits as long, and twice that for any one statement): a replica that froze
+    /// recording a hold and the purge wait as long): a replica that froze
     /// holding the row would otherwise block every other replica's call to that endpoint, each holding a
     /// worker and a connection, until the items' leases ran out and they were claimed again (a robot
     /// message sent twice).
@@ -105,25 +105,6 @@ public final class EndpointPacer: Sendable {
     struct Unavailable: Error, CustomStringConvertible {
         var underlying: any Error
         var description: String { "the shared endpoint pacing did not answer: \(String(reflecting: underlying))" }
-    }
-
-    /// Runs `body` in a short transaction on the notifier's schema that waits at most ``lockTimeout``
-    /// for a row lock and twice that for any statement; any failure is ``Unavailable``. Only for a
-    /// robot's hold: a delivery's pacing is one statement (``pace(endpoint:key:limit:logger:)``).
-    private func paced<Result: Sendable>(
-        _ shared: Shared, logger: Logger, _ body: @Sendable (PostgresConnection) async throws -> Result
-    ) async throws -> Result {
-        let lock = String(max(1, lockTimeout.milliseconds))
-        do {
-            return try await shared.client.transaction(
-                schema: shared.schema, statementTimeout: lockTimeout * 2, logger: logger
-            ) { connection in
-                try await connection.query("SELECT set_config('lock_timeout', \(lock), true)", logger: logger)
-                return try await body(connection)
-            }
-        } catch {
-            throw Unavailable(underlying: error)
-        }
     }
 
     // MARK: What the delivery worker asks
@@ -169,21 +150,40 @@ public final class EndpointPacer: Sendable {
 
     /// Leaves `endpoint` alone until `until` (a time on this process's clock, as a ``WorkDeferral`` made
     /// with a wait holds it; kept as that much time from now on the database's). Only after a refusal:
-    /// a short transaction of its own, with the pacing's timeouts.
+    /// one statement (`endpoint_hold`, migration 0008) with the pacing's lock timeout, no transaction
+    /// around it, so a replica that froze recording a hold does not keep the endpoint's row locked.
     /// - Throws: ``Unavailable``.
     func holdRobot(endpoint: String, until: Date, logger: Logger) async throws {
         guard let shared = shared.withLock({ $0 }) else { return hold(endpoint: endpoint, until: until) }
         let seconds = until.timeIntervalSinceNow
-        try await paced(shared, logger: logger) { connection in
-            _ = try await connection.query("""
-                INSERT INTO endpoint_pacing AS pacing (endpoint, held_until)
-                VALUES (\(endpoint), clock_timestamp() + make_interval(secs => \(seconds)))
-                ON CONFLICT (endpoint) DO UPDATE SET held_until = GREATEST(pacing.held_until, excluded.held_until)
-                """, logger: logger)
+        let lock = Int(max(1, lockTimeout.milliseconds))
+        do {
+            _ = try await shared.client.query("""
+                SELECT \(unescaped: shared.schema.rawValue).endpoint_hold(\(endpoint), \(seconds)::double precision, \(lock)::integer)
+                """, logger: logger).collect()
+        } catch {
+            throw Unavailable(underlying: error)
         }
     }
 
-    /// How many rows of other endpoints' old places (and of their pacing rows) one pacing statement removes at most.
+    /// Removes up to ``purgeBatch`` rows of endpoints no longer called, and as many of their pacing rows
+    /// (`endpoint_purge`, migration 0008): from the background (``RateLimitChanges``), not in a delivery's
+    /// pacing statement, which ran it under the endpoint's row lock. How many rows went; none in the
+    /// pacer of a process alone.
+    /// - Throws: ``Unavailable``.
+    func purge(logger: Logger) async throws -> Int {
+        guard let shared = shared.withLock({ $0 }) else { return 0 }
+        let lock = Int(max(1, lockTimeout.milliseconds))
+        do {
+            return try await shared.client.query("""
+                SELECT \(unescaped: shared.schema.rawValue).endpoint_purge(\(Self.purgeBatch)::integer, \(lock)::integer)
+                """, logger: logger).collect()[0].decode(Int.self)
+        } catch {
+            throw Unavailable(underlying: error)
+        }
+    }
+
+    /// How many rows of old places (and of pacing rows) one ``purge(logger:)`` removes at most.
     static let purgeBatch = 100
 
     /// Makes the messages deferred to places of `endpoint` booked under a limit other than `limit` (or
