@@ -51,10 +51,9 @@ public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
 /// waiting for it, so waiting messages go in their order and are not overtaken by newer ones. A booked
 /// place whose message never comes back (it was given up) lapses after a window. A robot that refused
 /// a call for its rate limit anyway is held (``hold(endpoint:until:)``): nothing goes to it until then.
-/// A message that comes back after its place calls then only if that keeps every window within the
-/// limit, counting the places booked after it; else it is given a fresh place. Shared, each
-/// delivery's hold and place are read and taken in one statement (`endpoint_pace`, migrations 0005,
-/// 0007) that locks the endpoint's row, before the call and never across it, on the database's clock.
+/// Shared, each delivery's hold and place are read and taken in one statement (`endpoint_pace`,
+/// migrations 0005, 0007) that locks the endpoint's row, before the call and never across it, on the
+/// database's clock.
 public final class EndpointPacer: Sendable {
     private struct Log {
         /// Calls made and places booked, in time order.
@@ -150,7 +149,7 @@ public final class EndpointPacer: Sendable {
 
     /// Leaves `endpoint` alone until `until` (a time on this process's clock, as a ``WorkDeferral`` made
     /// with a wait holds it; kept as that much time from now on the database's). Only after a refusal:
-    /// one statement (`endpoint_hold`, migration 0008) with the pacing's lock timeout, no transaction
+    /// one statement (`endpoint_hold`, migration 0007) with the pacing's lock timeout, no transaction
     /// around it, so a replica that froze recording a hold does not keep the endpoint's row locked.
     /// - Throws: ``Unavailable``.
     func holdRobot(endpoint: String, until: Date, logger: Logger) async throws {
@@ -167,7 +166,7 @@ public final class EndpointPacer: Sendable {
     }
 
     /// Removes up to ``purgeBatch`` rows of endpoints no longer called, and as many of their pacing rows
-    /// (`endpoint_purge`, migration 0008): from the background (``RateLimitChanges``), not in a delivery's
+    /// (`endpoint_purge`, migration 0007): from the background (``RateLimitChanges``), not in a delivery's
     /// pacing statement, which ran it under the endpoint's row lock. How many rows went; none in the
     /// pacer of a process alone.
     /// - Throws: ``Unavailable``.
@@ -254,14 +253,15 @@ public final class EndpointPacer: Sendable {
             }
             if let place = log.booked[key] {
                 if place > now { return place }
-                // Late: its place goes; the call is made now if it fits among the places booked after
-                // it, else it takes a fresh place below, as a newcomer does.
+                // Late: the call is made now, and later places count from now. (The places booked after
+                // it were spaced from the place it missed, so a very late call can crowd a window; sending
+                // it to the back instead stalled a queue whose every message comes back a moment late.)
                 log.booked[key] = nil
-                if let index = log.places.firstIndex(of: place) { log.places.remove(at: index) }
-                if Self.fullestWindow(around: now, places: log.places, window: window) < limit.count {
+                if let index = log.places.firstIndex(of: place) {
+                    log.places.remove(at: index)
                     log.places.insert(now, at: log.places.firstIndex { $0 > now } ?? log.places.endIndex)
-                    return nil
                 }
+                return nil
             }
             let place = Self.nextPlace(after: log.places.suffix(limit.count), limit: limit, now: now)
             log.places.append(place)
@@ -285,16 +285,6 @@ public final class EndpointPacer: Sendable {
             place = max(place, first.addingTimeInterval(window + window / 20))
         }
         return place
-    }
-
-    /// The most `places` in one window of `window` seconds that holds `now`: a message late for its
-    /// place calls now only while this stays below the limit (the places booked after the one it missed
-    /// were spaced from that place, not from now). The limit's own window, not the twentieth of margin
-    /// a new place gets: with it, a message a moment late for a full window's place would never fit.
-    /// `endpoint_pace` (migration 0007) counts the same way.
-    static func fullestWindow(around now: Date, places: [Date], window: Double) -> Int {
-        let starts = [now] + places.filter { $0 > now.addingTimeInterval(-window) && $0 <= now }
-        return starts.map { start in places.count(where: { $0 >= start && $0 < start.addingTimeInterval(window) }) }.max() ?? 0
     }
 
     private static func seconds(_ duration: Duration) -> Double {

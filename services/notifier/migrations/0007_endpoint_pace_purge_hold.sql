@@ -1,6 +1,6 @@
 -- Out of a delivery's way, and pinned.
 --
--- endpoint_pace (0007) again without the purge of other endpoints' old rows: every paced delivery ran
+-- endpoint_pace (0005) again without the purge of other endpoints' old rows: every paced delivery ran
 -- it holding its endpoint's row lock, a sequential scan of endpoint_places (its index starts with the
 -- endpoint) and a scan of endpoint_pacing, work growing with the number of endpoints. endpoint_purge
 -- does it now, purge_batch rows at a time, from each replica's background loop (RateLimitChanges, every
@@ -22,7 +22,6 @@ DECLARE
     latest timestamptz[];
     dropped text[];
     candidate timestamptz;
-    fullest bigint;
 BEGIN
     PERFORM set_config('lock_timeout', lock_timeout_ms || 'ms', true);
     IF pacing_count IS NULL THEN
@@ -74,28 +73,11 @@ BEGIN
             next_place := booked;
             RETURN;
         END IF;
-        -- Late: its place goes. The call is made now if no window of the limit's length around now
-        -- would hold more than pacing_count places with it (the places booked after the missed one
-        -- were spaced from it, not from now); else the message takes a fresh place below, as a
-        -- newcomer does, and is deferred again.
-        DELETE FROM endpoint_places AS places
+        -- Late (its message came back after its place): the call is made now, and later places count
+        -- from now, not from the place it missed.
+        UPDATE endpoint_places AS places SET idempotency_key = NULL, place = GREATEST(places.place, pacing_now)
         WHERE places.endpoint = pacing_endpoint AND places.idempotency_key = pacing_key;
-        SELECT coalesce(max(crowd.places), 0) INTO fullest FROM (
-            SELECT (SELECT count(*) FROM endpoint_places AS inside
-                    WHERE inside.endpoint = pacing_endpoint AND inside.place >= start.place
-                      AND inside.place < start.place + make_interval(secs => pacing_window)) AS places
-            FROM (SELECT pacing_now AS place
-                  UNION ALL
-                  SELECT places.place FROM endpoint_places AS places
-                  WHERE places.endpoint = pacing_endpoint
-                    AND places.place > pacing_now - make_interval(secs => pacing_window) AND places.place <= pacing_now
-                 ) AS start
-        ) AS crowd;
-        IF fullest < pacing_count THEN
-            INSERT INTO endpoint_places (endpoint, place, limit_count, limit_window)
-            VALUES (pacing_endpoint, pacing_now, pacing_count, pacing_window);
-            RETURN;
-        END IF;
+        RETURN;
     END IF;
 
     SELECT array_agg(recent.place ORDER BY recent.place) INTO latest FROM (
