@@ -149,7 +149,7 @@ struct ReadinessConnectionTests {
     @Test("a query in flight to a host that vanished fails the check within its timeout; the next check connects anew")
     func vanishedHostFailsPromptly() async throws {
         let database = try await TestDatabase.shared.configuration()
-        let proxy = try StallingProxy(to: database.endpoint)
+        let proxy = try DatabaseProxy(to: database.endpoint)
         defer { proxy.stop() }
         let connection = ReadinessConnection(
             configuration: try proxy.configuration(from: database).makeConnectionConfiguration(), logger: .complaintTest)

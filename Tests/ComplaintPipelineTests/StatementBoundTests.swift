@@ -18,11 +18,11 @@ struct StatementBoundTests {
     /// Runs `body` with a client of one connection reaching the test database through `proxy`, and a
     /// fresh schema holding `applied (id int)`, dropped afterwards.
     static func withProxiedClient(
-        _ body: (PostgresClient, StallingProxy, SchemaName) async throws -> Void
+        _ body: (PostgresClient, DatabaseProxy, SchemaName) async throws -> Void
     ) async throws {
         let database = try await TestDatabase.shared.configuration()
         let schema = SchemaName.random(prefix: "bound")
-        let proxy = try StallingProxy(to: database.endpoint)
+        let proxy = try DatabaseProxy(to: database.endpoint)
         defer { proxy.stop() }
         var configuration = proxy.configuration(from: database).makeClientConfiguration()
         configuration.options.minimumConnections = 0

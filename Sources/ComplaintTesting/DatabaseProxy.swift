@@ -5,19 +5,23 @@ import Glibc
 #endif
 import Synchronization
 
-/// A loopback TCP proxy to the test database whose connections can stop forwarding without closing,
-/// as through a host that vanished (no RST, every packet dropped): a query already sent on them waits
-/// for an answer that never comes. Connections made after ``stall()`` forward normally, as to a
-/// replacement host.
-final class StallingProxy: Sendable {
+/// A loopback TCP proxy to the test database, for tests of what happens on the wire: its connections
+/// can stop forwarding without closing (``stall()``), as through a host that vanished (no RST, every
+/// packet dropped), and what clients send can be watched (``ClientObserver``), e.g. to count round trips.
+public final class DatabaseProxy: Sendable {
+    /// Sees each chunk a client sends, in order; one per connection, made by the proxy's factory.
+    public typealias ClientObserver = @Sendable (ArraySlice<UInt8>) -> Void
+
     /// One client connection and its upstream twin, closed once both directions have stopped.
     private final class Pair: Sendable {
         let client: Int32
         let upstream: Int32
+        let observe: ClientObserver
         private let state = Mutex((stalled: false, pumping: 2))
-        init(client: Int32, upstream: Int32) {
+        init(client: Int32, upstream: Int32, observe: @escaping ClientObserver) {
             self.client = client
             self.upstream = upstream
+            self.observe = observe
         }
         var stalled: Bool {
             get { state.withLock { $0.stalled } }
@@ -38,14 +42,19 @@ final class StallingProxy: Sendable {
     }
 
     /// The port it listens on, on 127.0.0.1.
-    let port: Int
+    public let port: Int
     private let listener: Int32
     private let target: DatabaseConfiguration.Endpoint
+    private let makeObserver: @Sendable () -> ClientObserver
     private let state = Mutex((pairs: [ObjectIdentifier: Pair](), accepted: 0, stopped: false))
 
-    /// Listens on a free loopback port, forwarding each connection to `target`.
-    init(to target: DatabaseConfiguration.Endpoint) throws {
+    /// Listens on a free loopback port, forwarding each connection to `target`; `observer` makes the
+    /// observer of each new connection.
+    public init(
+        to target: DatabaseConfiguration.Endpoint, observer: @escaping @Sendable () -> ClientObserver = { { _ in } }
+    ) throws {
         self.target = target
+        self.makeObserver = observer
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -66,25 +75,27 @@ final class StallingProxy: Sendable {
         Thread.detachNewThread { self.acceptLoop() }
     }
 
-    /// `configuration`, reaching its server through this proxy.
-    func configuration(from configuration: DatabaseConfiguration) -> DatabaseConfiguration {
+    /// `configuration`, reaching its server through this proxy; `inClear` turns TLS off, for an observer
+    /// that reads the messages.
+    public func configuration(from configuration: DatabaseConfiguration, inClear: Bool = false) -> DatabaseConfiguration {
         var proxied = configuration
         proxied.endpoint = .tcp(host: "127.0.0.1", port: port)
         // A Unix socket upstream has no TLS to offer.
         if case .unixSocket = target { proxied.tlsMode = .disable }
+        if inClear { proxied.tlsMode = .disable }
         return proxied
     }
 
     /// Connections accepted so far.
-    var accepted: Int { state.withLock { $0.accepted } }
+    public var accepted: Int { state.withLock { $0.accepted } }
 
     /// Every open connection stops forwarding, both ways, and stays open; later ones are unaffected.
-    func stall() {
+    public func stall() {
         for pair in state.withLock({ Array($0.pairs.values) }) { pair.stalled = true }
     }
 
     /// Stops listening and ends every connection.
-    func stop() {
+    public func stop() {
         let pairs = state.withLock { state -> [Pair] in
             state.stopped = true
             return Array(state.pairs.values)
@@ -105,7 +116,7 @@ final class StallingProxy: Sendable {
                 close(client)
                 continue
             }
-            let pair = Pair(client: client, upstream: upstream)
+            let pair = Pair(client: client, upstream: upstream, observe: makeObserver())
             let admitted = state.withLock { state -> Bool in
                 guard !state.stopped else { return false }
                 state.accepted += 1
@@ -117,14 +128,14 @@ final class StallingProxy: Sendable {
                 close(upstream)
                 return
             }
-            for (from, to) in [(client, upstream), (upstream, client)] {
-                Thread.detachNewThread { self.pump(from: from, to: to, pair: pair) }
-            }
+            Thread.detachNewThread { self.pump(from: client, to: upstream, pair: pair, observe: pair.observe) }
+            Thread.detachNewThread { self.pump(from: upstream, to: client, pair: pair, observe: { _ in }) }
         }
     }
 
-    /// Copies `from` to `to` until either ends; while stalled, what arrives is dropped.
-    private func pump(from: Int32, to: Int32, pair: Pair) {
+    /// Copies `from` to `to` until either ends, showing each chunk to `observe` first; while stalled, what
+    /// arrives is dropped.
+    private func pump(from: Int32, to: Int32, pair: Pair, observe: ClientObserver) {
         defer {
             state.withLock { _ = $0.pairs.removeValue(forKey: ObjectIdentifier(pair)) }
             pair.pumpEnded()
@@ -135,6 +146,7 @@ final class StallingProxy: Sendable {
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return }
             if pair.stalled { continue }
+            observe(buffer[..<count])
             var sent = 0
             while sent < count {
                 let written = buffer.withUnsafeBytes { send(to, $0.baseAddress! + sent, count - sent, Int32(MSG_NOSIGNAL)) }
