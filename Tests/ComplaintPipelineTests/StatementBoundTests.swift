@@ -192,20 +192,9 @@ struct StatementBoundTests {
     @Test("a lease queued behind a connection its bound closed gets a new connection")
     func queuedLeaseGetsNewConnection() async throws {
         try await Self.withProxiedClient { client, proxy, _ in
-            let outcome = await Self.outcome(within: .seconds(10)) {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    let (leased, leasing) = AsyncStream<Void>.makeStream()
-                    group.addTask {
-                        try await client.withConnection(closingAfter: .milliseconds(500), logger: .complaintTest) { connection in
-                            leasing.yield()
-                            try await connection.closeFuture.get()
-                        }
-                    }
-                    for await _ in leased { break }
-                    // Queued behind the pool's only connection until the bound closes it.
-                    group.addTask { _ = try await client.withConnection { try await Self.backendPID($0) } }
-                    try await group.waitForAll()
-                }
+            // Queued behind the pool's only connection until the bound closes it.
+            let outcome = await Self.leaseQueuedBehind(client, bound: .milliseconds(500)) { connection in
+                try await connection.closeFuture.get()
             }
             try #require(outcome, "the queued lease never got a connection").get()
             #expect(proxy.accepted == 2)
@@ -247,24 +236,13 @@ struct StatementBoundTests {
     @Test("a lease queued behind a connection the server closed gets a new connection")
     func queuedLeaseGetsNewConnectionAfterServerClose() async throws {
         try await Self.withProxiedClient { client, proxy, _ in
-            let outcome = await Self.outcome(within: .seconds(10)) {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    let (leased, leasing) = AsyncStream<Void>.makeStream()
-                    group.addTask {
-                        try await client.withConnection(closingAfter: .seconds(60), logger: .complaintTest) { connection in
-                            let pid = try await Self.backendPID(connection)
-                            leasing.yield()
-                            try await withTestClient { direct in
-                                try await direct.query(PostgresQuery(unsafeSQL: "SELECT pg_terminate_backend(\(pid))"), logger: .complaintTest)
-                            }
-                            try await connection.closeFuture.get()
-                        }
-                    }
-                    for await _ in leased { break }
-                    // Queued behind the pool's only connection until the server closes it.
-                    group.addTask { _ = try await client.withConnection { try await Self.backendPID($0) } }
-                    try await group.waitForAll()
+            // Queued behind the pool's only connection until the server closes it.
+            let outcome = await Self.leaseQueuedBehind(client, bound: .seconds(60)) { connection in
+                let pid = try await Self.backendPID(connection)
+                try await withTestClient { direct in
+                    try await direct.query(PostgresQuery(unsafeSQL: "SELECT pg_terminate_backend(\(pid))"), logger: .complaintTest)
                 }
+                try await connection.closeFuture.get()
             }
             try #require(outcome, "the queued lease never got a connection").get()
             #expect(proxy.accepted == 2)
@@ -296,6 +274,27 @@ struct StatementBoundTests {
                 Logger.complaintTest.info("statement guard: resident memory grew by \(grown) bytes over \(statements) statements")
                 // Kept, the results would be at least statements × size (180 MB).
                 #expect(grown < statements * size / 3, "resident memory grew by \(grown) bytes")
+            }
+        }
+    }
+
+    /// Leases the pool's only connection for `holding` (under `bound`), and once it is leased asks for
+    /// another: the outcome of that second lease, nil if it got no connection within 10 s.
+    static func leaseQueuedBehind(
+        _ client: PostgresClient, bound: Duration, holding: @escaping @Sendable (PostgresConnection) async throws -> Void
+    ) async -> Result<Void, any Error>? {
+        await outcome(within: .seconds(10)) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let (leased, leasing) = AsyncStream<Void>.makeStream()
+                group.addTask {
+                    try await client.withConnection(closingAfter: bound, logger: .complaintTest) { connection in
+                        leasing.yield()
+                        try await holding(connection)
+                    }
+                }
+                for await _ in leased { break }
+                group.addTask { _ = try await client.withConnection { try await Self.backendPID($0) } }
+                try await group.waitForAll()
             }
         }
     }
