@@ -56,7 +56,7 @@ test-docker:
 	promtool check config --syntax-only docker/prometheus.yml
 
 # Serial: each suite starts Kafka clusters and waits on group joins; run all at once on a
-# 2-core machine they starve each other and waits time out. On 2 cores the 554 tests take about
+# 2-core machine they starve each other and waits time out. On 2 cores the 573 tests take about
 # 27 minutes after a first build of about 6 (README.md). `swift test` alone runs them in parallel,
 # which is faster when the machine has room.
 # A crash report keeps to the crashed thread, without registers and the image list, so the
