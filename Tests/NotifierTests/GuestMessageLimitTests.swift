@@ -76,6 +76,45 @@ struct GuestMessageLimitTests {
         }
     }
 
+    @Test("a message given up never reached the guest: it does not count, so the next resolution's message is not 'too soon'")
+    func givenUpDoesNotCount() async throws {
+        let service = RedressService.notifier.isolated()
+        try await withMigratedSchema(of: service) { store, _ in
+            let clock = Mutex(Date())
+            var planner = NotificationPlanner(
+                rules: LiveConfiguration(name: "rules", fixed: try NotifierFixtures.rules(Self.yaml)), templates: try NotifierFixtures.templates())
+            planner.now = { clock.withLock { $0 } }
+            let updated = UpdatedNotificationHandler(recorder: NotificationRecorder(planner: planner))
+            let complaint = UUID()
+            let start = clock.withLock { $0 }
+            func resolved(atHour hours: Double) async throws {
+                clock.withLock { $0 = start.addingTimeInterval(hours * 3600) }
+                var event = try EventFixtures.example("complaint-updated.v1.resolved.en.json", on: Topics.updated)
+                event.id = UUID()
+                event.hotelID = "LON-KX02"
+                event.data.complaintID = complaint
+                _ = try await handleDirectly(event, with: updated, store: store, schema: service.schema)
+            }
+            // Resolved; its message retried while the mail relay was down, then given up as no longer
+            // applicable once the complaint was reopened; resolved again an hour later (the interval is 24 h).
+            try await resolved(atHour: 0)
+            try await store.write { connection, logger in
+                _ = try await connection.query(
+                    "UPDATE deliveries SET status = 'given_up', last_error = '[no_longer_applicable] reopened' WHERE complaint_id = \(complaint)",
+                    logger: logger
+                ).collect()
+                return ((), [])
+            }
+            try await resolved(atHour: 1)
+            let rows = try await store.read { connection, logger in
+                try await connection.query(
+                    "SELECT status, last_error FROM deliveries WHERE complaint_id = \(complaint) ORDER BY created_at", logger: logger
+                ).collect().map { try $0.decode((String, String?).self) }
+            }
+            #expect(rows.map(\.0) == ["given_up", "pending"], "the guest hears it was fixed: \(rows)")
+        }
+    }
+
     @Test("the history takes a place per admitted message, per rule and in all")
     func admission() {
         let limits = NotificationRules.GuestMessageLimits(maximumPerComplaint: 3, minimumInterval: .seconds(3600))

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// What one complaint's guest has been sent so far — planned, not skipped, in `deliveries` — and the
+/// What one complaint's guest has been sent so far — planned, neither skipped nor given up, in `deliveries` — and the
 /// bound on more (``NotificationRules/GuestMessageLimits``): read once per event, inside the handler's
 /// transaction, while the complaint's facts row is locked, so two events of one complaint cannot both
 /// take the last place.
@@ -22,7 +22,7 @@ struct GuestMessageHistory: Sendable, Hashable {
     static func load(_ complaintID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> GuestMessageHistory {
         let rows = try await connection.query("""
             SELECT rule, count(*)::int, max(created_at) FROM deliveries
-            WHERE complaint_id = \(complaintID) AND recipient_kind = 'guest' AND status <> 'skipped'
+            WHERE complaint_id = \(complaintID) AND recipient_kind = 'guest' AND status NOT IN ('skipped', 'given_up')
             GROUP BY rule
             """, logger: logger)
         var history = GuestMessageHistory()
