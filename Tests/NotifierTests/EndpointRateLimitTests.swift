@@ -362,6 +362,83 @@ struct EndpointRateLimitTests {
         }
     }
 
+    /// The purge's rule: a place goes once it is an hour past its own window (rows from before 0004 have
+    /// none). 0008 gave it a bound the index on the place can use; the rows that go must be the same.
+    @Test("the background purge removes exactly the places an hour past their own window (none, a minute, an hour, a day), a batch at a time, and leaves the rest")
+    func purgeRemovesPlacesPastTheirWindow() async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            // Ages in minutes, each at least 30 s from a row's limit (60, 61, 120 and 1,500 minutes).
+            let ages: [Double] = [30, 59, 60.5, 62, 119, 121, 1499, 1501]
+            let windows: [Int?] = [nil, 60, 3600, 86400]
+            let text = { (age: Double) in age == age.rounded() ? "\(Int(age))" : "\(age)" }
+            try await client.query(PostgresQuery(unsafeSQL: """
+                INSERT INTO \(schema).endpoint_places (endpoint, place, limit_count, limit_window)
+                SELECT 'w' || coalesce(w.seconds::text, 'none') || '-a' || a.minutes, clock_timestamp() - make_interval(secs => a.minutes * 60),
+                    CASE WHEN w.seconds IS NOT NULL THEN 20 END, w.seconds
+                FROM unnest(ARRAY[\(windows.map { $0.map(String.init) ?? "NULL" }.joined(separator: ", "))]::double precision[]) AS w(seconds),
+                    unnest(ARRAY[\(ages.map(text).joined(separator: ", "))]::double precision[]) AS a(minutes), generate_series(1, 10)
+                """), logger: .complaintTest)
+            let pacer = EndpointPacer(client: client, schema: schema)
+            var removed: [Int] = []
+            for _ in 0..<10 {
+                let gone = try await pacer.purge(logger: .complaintTest)
+                if gone == 0 { break }
+                removed.append(gone)
+            }
+            let left = try await client.query(PostgresQuery(unsafeSQL: """
+                SELECT endpoint, count(*)::integer FROM \(schema).endpoint_places GROUP BY endpoint ORDER BY endpoint
+                """), logger: .complaintTest).collect().map { try $0.decode((String, Int).self) }
+            var expected: [String] = []
+            for window in windows {
+                for age in ages where age * 60 <= 3600 + Double(window ?? 0) {
+                    expected.append("w\(window.map(String.init) ?? "none")-a\(text(age))")
+                }
+            }
+            #expect(removed == [100, 50], "rows removed by each pass: \(removed)")
+            #expect(left.map(\.0) == expected.sorted() && left.allSatisfy { $0.1 == 10 }, "left: \(left)")
+        }
+    }
+
+    /// endpoint_purge's filter had a bound depending on the row (its window), so the index on the place
+    /// (0007) could not narrow it: every pass read the whole table, under the endpoints of every hotel.
+    @Test("the purge finds the old places among 20,000 recent ones through the index on the place, not by reading the table")
+    func purgeUsesTheIndexOnThePlace() async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            try await client.query(PostgresQuery(unsafeSQL: """
+                INSERT INTO \(schema).endpoint_places (endpoint, place, limit_count, limit_window)
+                SELECT 'e' || (i % 1000), clock_timestamp() - make_interval(secs => i % 60), 20, 60 FROM generate_series(1, 20000) AS i
+                UNION ALL
+                SELECT 'gone' || i, clock_timestamp() - interval '2 hours', 20, 60 FROM generate_series(1, 150) AS i
+                """), logger: .complaintTest)
+            try await client.query(PostgresQuery(unsafeSQL: "ANALYZE \(schema).endpoint_places"), logger: .complaintTest)
+            let scans = """
+                SELECT coalesce(sum(idx_scan), 0)::bigint FROM pg_stat_user_indexes
+                WHERE schemaname = '\(schema)' AND indexrelname = 'endpoint_places_by_time'
+                """
+            // On one connection, whose statistics are published when it is idle after asking for it.
+            // Several passes: PL/pgSQL plans the statement with the time known for its first calls on a
+            // connection, then may keep a generic plan (the time unknown); both must use the index.
+            let (removed, used) = try await client.withConnection { connection in
+                var removed = 0
+                for _ in 0..<8 {
+                    removed += try await connection.query(
+                        "SELECT \(unescaped: schema.rawValue).endpoint_purge(100, 1000)", logger: .complaintTest
+                    ).collect()[0].decode(Int.self)
+                }
+                _ = try await connection.query("SELECT pg_stat_force_next_flush()", logger: .complaintTest).collect()
+                var used = 0
+                _ = try await eventually(timeout: .seconds(15)) {
+                    used = try await connection.query(PostgresQuery(unsafeSQL: scans), logger: .complaintTest).collect()[0].decode(Int.self)
+                    return used >= 8
+                }
+                return (removed, used)
+            }
+            #expect(removed == 150)
+            // Before: none, a sequential scan of the 20,150 rows each time.
+            #expect(used >= 8, "index scans of endpoint_places_by_time in 8 purges: \(used)")
+        }
+    }
+
     /// Only newcomers saw a changed limit: messages deferred to places booked under the old one kept their
     /// due time (a mistaken 1/h fixed to 20/min left them waiting up to an hour).
     @Test("a limit changed (1/h fixed to 20/min): a message deferred to its place under the old limit is made due again at the next call and delivered, not an hour later")
