@@ -40,7 +40,7 @@ struct DeferralTests {
             """)
         let performer = DeliveryPerformer(
             kind: .guest, rules: LiveConfiguration(name: "rules", fixed: rules), templates: try NotifierFixtures.templates(),
-            channels: [:], guests: NoGuests(), surveySecret: nil)
+            channels: [:], guests: NoGuests(), surveySecret: nil, pacer: EndpointPacer())
         var intent = NotifierFixtures.intent(
             template: "complaint_received_guest", channel: .email, recipient: NotificationRecipient(kind: .guest, role: .guest),
             endpoint: nil, trigger: "received")

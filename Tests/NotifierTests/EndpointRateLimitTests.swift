@@ -28,6 +28,39 @@ struct EndpointRateLimitTests {
         ).collect().map { try $0.decode((String, Int, Date).self) }
     }
 
+    /// The database's clock, the one the pacing functions read (`clock_timestamp()`).
+    static func databaseNow(_ client: PostgresClient) async throws -> Date {
+        try await client.query("SELECT clock_timestamp()", logger: .complaintTest).collect()[0].decode(Date.self)
+    }
+
+    /// Makes `seconds` pass for the pacing in `schema` without waiting them: the pacing functions read the
+    /// database's clock, so the times stored against it move back instead (places, robots' holds, and the
+    /// work queue's and deliveries' due times). The database's now afterwards.
+    @discardableResult
+    static func timePasses(_ seconds: Double, schema: SchemaName, client: PostgresClient) async throws -> Date {
+        try await client.query("""
+            WITH places AS (
+                UPDATE \(unescaped: schema.rawValue).endpoint_places SET place = place - make_interval(secs => \(seconds)::double precision)
+            ), holds AS (
+                UPDATE \(unescaped: schema.rawValue).endpoint_pacing SET held_until = held_until - make_interval(secs => \(seconds)::double precision)
+                WHERE held_until IS NOT NULL
+            ), work AS (
+                UPDATE \(unescaped: schema.rawValue).work_queue SET due_at = due_at - make_interval(secs => \(seconds)::double precision)
+            ), planned AS (
+                UPDATE \(unescaped: schema.rawValue).deliveries SET due_at = due_at - make_interval(secs => \(seconds)::double precision)
+                WHERE due_at IS NOT NULL
+            )
+            SELECT clock_timestamp()
+            """, logger: .complaintTest).collect()[0].decode(Date.self)
+    }
+
+    /// The place booked for the message `key` of `endpoint`, if one is.
+    static func bookedPlace(_ key: String, endpoint: String = "g", schema: SchemaName, client: PostgresClient) async throws -> Date? {
+        try await client.query("""
+            SELECT place FROM \(unescaped: schema.rawValue).endpoint_places WHERE endpoint = \(endpoint) AND idempotency_key = \(key)
+            """, logger: .complaintTest).collect().first?.decode(Date.self)
+    }
+
     @Test("a burst of 25 for one WeCom robot: 20 go now (its default limit, 20 a minute), 5 wait a minute with their one attempt unused")
     func burstForOneRobot() async throws {
         let yaml = """
@@ -123,22 +156,41 @@ struct EndpointRateLimitTests {
         }
     }
 
-    @Test("the pacer: a full window books the next free places in order; a booked message finds its place when it returns")
-    func pacer() {
-        let pacer = EndpointPacer()
-        let limit = RateLimit(count: 2, window: .seconds(60))
-        let start = Date()
-        #expect(pacer.admit(endpoint: "g", key: "a", limit: limit, now: start) == nil)
-        #expect(pacer.admit(endpoint: "g", key: "b", limit: limit, now: start) == nil)
-        let c = try! #require(pacer.admit(endpoint: "g", key: "c", limit: limit, now: start.addingTimeInterval(1)))
-        #expect(c == start.addingTimeInterval(63), "a window and a twentieth after the first call")
-        let d = try! #require(pacer.admit(endpoint: "g", key: "d", limit: limit, now: start.addingTimeInterval(2)))
-        let e = try! #require(pacer.admit(endpoint: "g", key: "e", limit: limit, now: start.addingTimeInterval(2)))
-        #expect(d == c && e > d, "two per window, in order")
-        #expect(pacer.admit(endpoint: "other", key: "x", limit: limit, now: start.addingTimeInterval(2)) == nil, "each endpoint its own")
-        #expect(pacer.admit(endpoint: "g", key: "c", limit: limit, now: c.addingTimeInterval(-1)) == c, "early: still its place")
-        #expect(pacer.admit(endpoint: "g", key: "c", limit: limit, now: c) == nil, "its place was kept for it")
-        #expect(pacer.admit(endpoint: "g", key: "f", limit: limit, now: c) ?? .distantPast >= e, "a newcomer is not put before those waiting")
+    @Test("the pacing: a full window books the next free places in order; a booked message finds its place when it returns, early or at it; a newcomer is not put before those waiting")
+    func pacer() async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            let pacer = EndpointPacer(client: client, schema: schema)
+            let limit = RateLimit(count: 2, window: .seconds(60))
+            @Sendable func admit(_ key: String, endpoint: String = "g") async throws -> Date? {
+                try await pacer.admit(endpoint: endpoint, key: key, limit: limit, logger: .complaintTest)
+            }
+            let start = try await Self.databaseNow(client)
+            #expect(try await admit("a") == nil)
+            #expect(try await admit("b") == nil)
+            try await Self.timePasses(1, schema: schema, client: client)
+            let c = try #require(try await admit("c"))
+            // a's call moved back the second that passed: the window and a twentieth count from it.
+            let first = start.addingTimeInterval(-1)
+            #expect(abs(c.timeIntervalSince(first) - 63) < 0.5, "a window and a twentieth after the first call: \(c.timeIntervalSince(first)) s")
+            try await Self.timePasses(1, schema: schema, client: client)
+            let c1 = try #require(try await Self.bookedPlace("c", schema: schema, client: client))
+            let d = try #require(try await admit("d"))
+            let e = try #require(try await admit("e"))
+            // d counts from b's call (made just after a's), e from c's place.
+            #expect(d >= c1 && d.timeIntervalSince(c1) < 0.5, "two per window: d \(d.timeIntervalSince(c1)) s after c")
+            #expect(abs(e.timeIntervalSince(c1) - 63) < 0.5, "then the next window: e \(e.timeIntervalSince(c1)) s after c")
+            #expect(try await admit("x", endpoint: "other") == nil, "each endpoint its own")
+            #expect(try await admit("c") == c1, "early: still its place")
+            try await Self.timePasses(30, schema: schema, client: client)
+            let early = try #require(try await admit("c"))
+            #expect(abs(early.timeIntervalSince(c1) + 30) < 0.001, "still its place, 30 s nearer")
+            // Its place comes.
+            let now = try await Self.databaseNow(client)
+            try await Self.timePasses(early.timeIntervalSince(now) + 0.01, schema: schema, client: client)
+            #expect(try await admit("c") == nil, "its place was kept for it")
+            let waiting = try #require(try await Self.bookedPlace("e", schema: schema, client: client))
+            #expect(try await admit("f") ?? .distantPast >= waiting, "a newcomer is not put before those waiting")
+        }
     }
 
     @Test("the shared pacer: twenty calls at once through two replicas' pacers, limit 3/min: three go, the rest wait three to a window; a place booked on one is found on the other")
@@ -251,6 +303,34 @@ struct EndpointRateLimitTests {
         }
     }
 
+    /// A pacer not yet shared kept a log of its own process: it let calls through that every other replica
+    /// counted nothing of, a rule of its own kept in step with the SQL by comments only.
+    @Test("a pacer asked before it is shared through the notifier's schema: the message is deferred with endpoint_pacing_busy, no call made, its attempt unused; the purge and the re-pace fail too")
+    func unsharedPacerAnswersNothing() async throws {
+        try await DeliveryWorkerTests.run(yaml: Self.pacedYAML) { client, schema, receiver, performer in
+            var unshared = performer
+            unshared.pacer = EndpointPacer()
+            let intent = Self.robotIntents(1, endpoint: "group")[0]
+            try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
+            try await withRunningServices([DeliveryWorkerTests.worker(unshared, schema: schema, client: client)]) {
+                let handled = try await eventually(timeout: .seconds(20)) {
+                    try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client).status != "pending"
+                }
+                #expect(handled)
+            }
+            // Before: called at once, paced by this process's log alone.
+            let (row, item) = try await Self.settled(intent, schema: schema, client: client)
+            #expect(row.status == "deferred" && row.attempts == 0 && row.error?.hasPrefix("[endpoint_pacing_busy]") == true, "\(row)")
+            #expect(item.status == "pending" && item.attempts == 0, "\(item)")
+            #expect(receiver.requests.isEmpty)
+            let purge = await #expect(throws: EndpointPacer.Unavailable.self) { try await unshared.pacer.purge(logger: .complaintTest) }
+            #expect(purge?.description.contains("before it was shared") == true, "\(purge.map { "\($0)" } ?? "")")
+            await #expect(throws: EndpointPacer.Unavailable.self) {
+                try await unshared.pacer.repace(endpoint: "group", limit: nil, logger: .complaintTest)
+            }
+        }
+    }
+
     @Test("a message that comes back after its place makes its call then: the next place counts from that call, not from the place it missed")
     func lateCallCountsFromNow() async throws {
         try await DeliveryWorkerTests.run { client, schema, _, _ in
@@ -259,22 +339,12 @@ struct EndpointRateLimitTests {
             #expect(try await pacer.admit(endpoint: "g", key: "a", limit: limit, logger: .complaintTest) == nil)
             #expect(try await pacer.admit(endpoint: "g", key: "b", limit: limit, logger: .complaintTest) != nil)
             // 70 s pass: a's call is out of the window, b's place (63 s after it) 7 s behind.
-            try await client.query(
-                PostgresQuery(unsafeSQL: "UPDATE \(schema).endpoint_places SET place = place - interval '70 seconds'"), logger: .complaintTest)
-            let now = try await client.query("SELECT clock_timestamp()", logger: .complaintTest).collect()[0].decode(Date.self)
+            let now = try await Self.timePasses(70, schema: schema, client: client)
             #expect(try await pacer.admit(endpoint: "g", key: "b", limit: limit, logger: .complaintTest) == nil, "late: called at once")
             let next = try #require(try await pacer.admit(endpoint: "g", key: "c", limit: limit, logger: .complaintTest))
             // Before: 63 s after the missed place, 56 s after the call.
-            #expect(next.timeIntervalSince(now) >= 62.9, "the next place is \(next.timeIntervalSince(now)) s after b's call")
-
-            // The same in the pacer of a process alone.
-            let local = EndpointPacer()
-            let start = Date()
-            #expect(local.admit(endpoint: "g", key: "a", limit: limit, now: start) == nil)
-            let place = try #require(local.admit(endpoint: "g", key: "b", limit: limit, now: start))
-            let late = place.addingTimeInterval(7)
-            #expect(local.admit(endpoint: "g", key: "b", limit: limit, now: late) == nil)
-            #expect(local.admit(endpoint: "g", key: "c", limit: limit, now: late) == late.addingTimeInterval(63))
+            let after = next.timeIntervalSince(now)
+            #expect(after >= 62.999 && after < 63.5, "the next place is \(after) s after b's call, a window and a twentieth")
         }
     }
 
@@ -293,34 +363,42 @@ struct EndpointRateLimitTests {
                 #expect(try await pacer.admit(endpoint: "g", key: key, limit: limit, logger: .complaintTest) != nil)
             }
             // 100 s pass: c and d are 37 s late, e and f 26 s away.
-            try await client.query(PostgresQuery(unsafeSQL: """
-                UPDATE \(schema).endpoint_places SET place = place - interval '100 seconds' WHERE endpoint = 'g'
-                """), logger: .complaintTest)
+            try await Self.timePasses(100, schema: schema, client: client)
             #expect(try await pacer.admit(endpoint: "g", key: "c", limit: limit, logger: .complaintTest) == nil)
             #expect(try await pacer.admit(endpoint: "g", key: "d", limit: limit, logger: .complaintTest) == nil)
         }
     }
 
-    @Test("the pacer: a backlog whose every message comes back later than a twentieth of the window after its place is all called, in order", arguments: [
+    @Test("the pacing: a backlog whose every message comes back later than a twentieth of the window after its place is all called, in order", arguments: [
         (RateLimit(count: 1, window: .seconds(1)), 0.3), (RateLimit(count: 20, window: .seconds(60)), 4.0), (RateLimit(count: 3, window: .seconds(60)), 4.0),
     ])
-    func steadyLatenessDoesNotStall(limit: RateLimit, lateness: Double) {
-        let pacer = EndpointPacer()
-        let start = Date(timeIntervalSinceReferenceDate: 0)
-        var waiting = (0..<40).map { (at: start.addingTimeInterval(Double($0) / 100), key: "m\($0)") }
-        var called: [String] = []
-        var returns = 0
-        while returns < 2000, let next = waiting.min(by: { $0.at < $1.at }) {
-            waiting.removeAll { $0.key == next.key }
-            if let place = pacer.admit(endpoint: "g", key: next.key, limit: limit, now: next.at) {
-                waiting.append((at: place.addingTimeInterval(lateness), key: next.key))
-                returns += 1
-            } else {
-                called.append(next.key)
+    func steadyLatenessDoesNotStall(limit: RateLimit, lateness: Double) async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            let pacer = EndpointPacer(client: client, schema: schema)
+            // When each message asks, on the database's clock as the stored times have it; time is made to
+            // pass (the stored times and these move back together) up to the next one's.
+            let start = try await Self.databaseNow(client)
+            var waiting = (0..<40).map { (at: start.addingTimeInterval(Double($0) / 100), key: "m\($0)") }
+            var called: [String] = []
+            var returns = 0
+            while returns < 2000, let next = waiting.min(by: { $0.at < $1.at }) {
+                waiting.removeAll { $0.key == next.key }
+                let now = try await Self.databaseNow(client)
+                let ahead = next.at.timeIntervalSince(now)
+                if ahead > 0 {
+                    try await Self.timePasses(ahead, schema: schema, client: client)
+                    waiting = waiting.map { (at: $0.at.addingTimeInterval(-ahead), key: $0.key) }
+                }
+                if let place = try await pacer.admit(endpoint: "g", key: next.key, limit: limit, logger: .complaintTest) {
+                    waiting.append((at: place.addingTimeInterval(lateness), key: next.key))
+                    returns += 1
+                } else {
+                    called.append(next.key)
+                }
             }
+            // With late messages sent to the back (4dcc970): one call at 1/s, then 2,000 returns and no more.
+            #expect(called == (0..<40).map { "m\($0)" }, "called \(called.count) after \(returns) returns")
         }
-        // With late messages sent to the back (4dcc970): one call at 1/s, then 2,000 returns and no more.
-        #expect(called == (0..<40).map { "m\($0)" }, "called \(called.count) after \(returns) returns")
     }
 
     @Test("a limit changed (a mistaken 1/h fixed to 20/min): places booked under the old one no longer hold newcomers back; old rows of endpoints no longer called go")
@@ -352,13 +430,6 @@ struct EndpointRateLimitTests {
                 PostgresQuery(unsafeSQL: "SELECT limit_window FROM \(schema).endpoint_places WHERE endpoint = 'gone'"), logger: .complaintTest
             ).collect().map { try $0.decode(Double.self) }
             #expect(left == [86400])
-
-            // The pacer of a process alone drops them too.
-            let local = EndpointPacer()
-            let start = Date()
-            #expect(local.admit(endpoint: "g", key: "a", limit: mistaken, now: start) == nil)
-            #expect(local.admit(endpoint: "g", key: "b", limit: mistaken, now: start) != nil)
-            #expect(local.admit(endpoint: "g", key: "c", limit: fixed, now: start) == nil)
         }
     }
 

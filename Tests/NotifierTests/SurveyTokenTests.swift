@@ -93,7 +93,7 @@ struct SurveyTokenTests {
             """)
         let performer = DeliveryPerformer(
             kind: .guest, rules: LiveConfiguration(name: "rules", fixed: rules), templates: try NotifierFixtures.templates(), channels: [:],
-            guests: nil, surveySecret: secret)
+            guests: nil, surveySecret: secret, pacer: EndpointPacer())
         intent.facts.deadline = second.addingTimeInterval(86_400)
         let link = try #require(try performer.link(for: intent, rules: rules, guest: GuestContact(status: "resolved", resolutions: [first, second])))
         let token = try SurveyToken(verifying: String(link.dropFirst("https://guest.example/survey/".count)), secret: secret, now: .distantPast)

@@ -20,13 +20,15 @@ public struct DeliveryPerformer: WorkPerformer {
     public var receipts: Topic<NotificationOutcome>
     public var source = "/redress/notifier"
     /// Keeps each endpoint to its rate limit and a refusing robot alone: one for the process, shared by the
-    /// guest, staff and endpoint workers, and through the notifier's schema with the other replicas.
+    /// guest, staff and endpoint workers, and through the notifier's schema with the other replicas. No
+    /// default: a pacer works only once shared (``EndpointPacer/share(through:schema:)``), so the caller
+    /// that has the schema says which.
     public var pacer: EndpointPacer
 
     public init(
         kind: DeliveryKind, rules: LiveConfiguration<NotificationRules>, templates: TemplateCatalog,
         channels: [DeliveryChannel: any NotificationChannel], guests: (any GuestContactSource)?, surveySecret: String?,
-        receipts: Topic<NotificationOutcome> = Topics.notifications, pacer: EndpointPacer = EndpointPacer()
+        receipts: Topic<NotificationOutcome> = Topics.notifications, pacer: EndpointPacer
     ) {
         self.kind = kind
         self.rules = rules

@@ -42,37 +42,35 @@ public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
 /// Paces the calls to each endpoint to its ``RateLimit`` so that a burst of complaints reaches a robot
 /// group over the following minutes instead of being refused by it, and leaves a robot alone while it
 /// refuses calls for its rate limit — across every notifier replica, through the `notifier` schema's
-/// `endpoint_pacing` and `endpoint_places` tables (``init(client:schema:)`` or ``share(through:schema:)``),
-/// or in this process alone (``init()``: tests of the algorithm, a performer without a database).
+/// `endpoint_pacing` and `endpoint_places` tables. The rule is kept once, in SQL (`endpoint_pace`,
+/// migrations 0005 and 0007; the purge and the hold in 0007 and 0008), on the database's clock: tests
+/// exercise those functions, moving the stored times back to make time pass.
 ///
 /// A sliding log per endpoint: the times of the calls made in the last window, and of the places
-/// booked after them. A call that finds its window full books the next free place and is told to
-/// come back then (the delivery worker defers it, using no attempt); when it comes back its place is
-/// waiting for it, so waiting messages go in their order and are not overtaken by newer ones. A booked
-/// place whose message never comes back (it was given up) lapses after a window. A robot that refused
-/// a call for its rate limit anyway is held (``hold(endpoint:until:)``): nothing goes to it until then.
-/// Shared, each delivery's hold and place are read and taken in one statement (`endpoint_pace`,
-/// migrations 0005, 0007) that locks the endpoint's row, before the call and never across it, on the
-/// database's clock.
+/// booked after them. A call that finds its window full books the next free place (now, or after the
+/// last place booked; when the window is full, a window and a twentieth after the call `count` places
+/// back: the robot counts arrivals, and latency varies) and is told to come back then (the delivery
+/// worker defers it, using no attempt); when it comes back its place is waiting for it, so waiting
+/// messages go in their order and are not overtaken by newer ones. A message back after its place calls
+/// at once, and later places count from that call. A booked place whose message never comes back (it
+/// was given up) lapses after a window. A robot that refused a call for its rate limit anyway is held
+/// (``holdRobot(endpoint:until:logger:)``): nothing goes to it until then. Each delivery's hold and
+/// place are read and taken in one statement that locks the endpoint's row, before the call and never
+/// across it.
+///
+/// The runtime's pool exists only once the stage runs, so the notifier makes its pacer first
+/// (``init(lockTimeout:)``) and shares it after its migrations, before any worker starts
+/// (``share(through:schema:)``). A pacer asked before it is shared throws ``Unavailable`` (the message is
+/// deferred with `endpoint_pacing_busy`, no call made, no attempt used, a warning naming the cause) rather
+/// than trapping: a crash would take the process's other deliveries down mid-call, and their robots would
+/// get those messages again once the leases ran out.
 public final class EndpointPacer: Sendable {
-    private struct Log {
-        /// Calls made and places booked, in time order.
-        var places: [Date] = []
-        /// The place booked for a waiting message, by its idempotency key.
-        var booked: [String: Date] = [:]
-        /// Until when the endpoint itself asked to be left alone.
-        var heldUntil: Date?
-        /// The limit the places to come were booked under.
-        var limit: RateLimit?
-    }
-
-    /// Where the log is kept when it is shared: the notifier's schema.
+    /// Where the log is kept: the notifier's schema.
     private struct Shared: Sendable {
         var client: PostgresClient
         var schema: SchemaName
     }
 
-    private let logs = Mutex<[String: Log]>([:])
     private let shared = Mutex<Shared?>(nil)
     /// How long the pacing statement waits for the endpoint's row or a table (``pace(endpoint:key:limit:logger:)``;
     /// recording a hold and the purge wait as long): a replica that froze
@@ -81,12 +79,13 @@ public final class EndpointPacer: Sendable {
     /// message sent twice).
     let lockTimeout: Duration
 
-    /// A pacer for this process alone.
+    /// A pacer to share once the notifier's tables exist (``share(through:schema:)``); until then it
+    /// answers nothing (``Unavailable``).
     public init(lockTimeout: Duration = .seconds(5)) {
         self.lockTimeout = lockTimeout
     }
 
-    /// A pacer shared with every replica through `schema`'s tables (migrations 0003, 0004).
+    /// A pacer shared with every replica through `schema`'s tables (migrations 0003 to 0008).
     public convenience init(client: PostgresClient, schema: SchemaName, lockTimeout: Duration = .seconds(5)) {
         self.init(lockTimeout: lockTimeout)
         share(through: client, schema: schema)
@@ -106,6 +105,18 @@ public final class EndpointPacer: Sendable {
         var description: String { "the shared endpoint pacing did not answer: \(String(reflecting: underlying))" }
     }
 
+    /// Asked before ``share(through:schema:)``: a wiring mistake (the notifier shares its pacer after its
+    /// migrations, before any worker starts), told as the reason the pacing did not answer.
+    struct NotShared: Error, CustomStringConvertible {
+        var description: String { "the endpoint pacer was asked before it was shared through the notifier's schema (share(through:schema:))" }
+    }
+
+    /// The schema's tables, or ``Unavailable`` before the pacer is shared.
+    private func database() throws -> Shared {
+        guard let shared = shared.withLock({ $0 }) else { throw Unavailable(underlying: NotShared()) }
+        return shared
+    }
+
     // MARK: What the delivery worker asks
 
     /// What the pacing says about one call to an endpoint.
@@ -123,12 +134,7 @@ public final class EndpointPacer: Sendable {
     /// It sets its own ``lockTimeout`` before it reads or locks anything.
     /// - Throws: ``Unavailable``.
     func pace(endpoint: String, key: String, limit: RateLimit?, logger: Logger) async throws -> Pacing {
-        guard let shared = shared.withLock({ $0 }) else {
-            let now = Date()
-            if let hold = heldUntil(endpoint: endpoint, now: now) { return .held(until: hold) }
-            guard let limit else { return .call }
-            return admit(endpoint: endpoint, key: key, limit: limit, now: now).map { .wait(until: $0) } ?? .call
-        }
+        let shared = try database()
         let lock = Int(max(1, lockTimeout.milliseconds))
         let count = limit?.count
         let window = limit.map { Self.seconds($0.window) }
@@ -153,7 +159,7 @@ public final class EndpointPacer: Sendable {
     /// around it, so a replica that froze recording a hold does not keep the endpoint's row locked.
     /// - Throws: ``Unavailable``.
     func holdRobot(endpoint: String, until: Date, logger: Logger) async throws {
-        guard let shared = shared.withLock({ $0 }) else { return hold(endpoint: endpoint, until: until) }
+        let shared = try database()
         let seconds = until.timeIntervalSinceNow
         let lock = Int(max(1, lockTimeout.milliseconds))
         do {
@@ -166,12 +172,12 @@ public final class EndpointPacer: Sendable {
     }
 
     /// Removes up to ``purgeBatch`` rows of endpoints no longer called, and as many of their pacing rows
-    /// (`endpoint_purge`, migration 0007): from the background (``RateLimitChanges``), not in a delivery's
-    /// pacing statement, which ran it under the endpoint's row lock. How many rows went; none in the
-    /// pacer of a process alone.
+    /// (`endpoint_purge`, migrations 0007 and 0008, oldest first through the index on the place): from the
+    /// background (``RateLimitChanges``), not in a delivery's pacing statement, which ran it under the
+    /// endpoint's row lock. How many rows went.
     /// - Throws: ``Unavailable``.
     func purge(logger: Logger) async throws -> Int {
-        guard let shared = shared.withLock({ $0 }) else { return 0 }
+        let shared = try database()
         let lock = Int(max(1, lockTimeout.milliseconds))
         do {
             return try await shared.client.query("""
@@ -187,11 +193,10 @@ public final class EndpointPacer: Sendable {
 
     /// Makes the messages deferred to places of `endpoint` booked under a limit other than `limit` (or
     /// any, when it has none now) due at once, to take new places (`endpoint_repace`, migration 0006):
-    /// called when the rules file changes the limit (``RateLimitChanges``). How many were made due; none
-    /// in the pacer of a process alone (its places are dropped at the endpoint's next call).
+    /// called when the rules file changes the limit (``RateLimitChanges``). How many were made due.
     /// - Throws: ``Unavailable``.
     func repace(endpoint: String, limit: RateLimit?, logger: Logger) async throws -> Int {
-        guard let shared = shared.withLock({ $0 }) else { return 0 }
+        let shared = try database()
         let lock = Int(max(1, lockTimeout.milliseconds))
         let channel = WorkQueue(schema: shared.schema).notificationChannel
         do {
@@ -212,79 +217,6 @@ public final class EndpointPacer: Sendable {
         case .call: nil
         case .held(let until), .wait(let until): until
         }
-    }
-
-    // MARK: The log of this process alone
-
-    /// Leaves `endpoint` alone until `until`: it refused a call for its rate limit, and every other
-    /// message for it would only be refused too (DingTalk keeps a robot shut longer when it is pressed).
-    func hold(endpoint: String, until: Date) {
-        logs.withLock { logs in
-            var log = logs[endpoint] ?? Log()
-            log.heldUntil = max(log.heldUntil ?? until, until)
-            logs[endpoint] = log
-        }
-    }
-
-    /// Until when `endpoint` is held at `now`, if it is (``hold(endpoint:until:)``).
-    func heldUntil(endpoint: String, now: Date) -> Date? {
-        logs.withLock { logs in
-            guard let until = logs[endpoint]?.heldUntil else { return nil }
-            if until > now { return until }
-            logs[endpoint]?.heldUntil = nil
-            return nil
-        }
-    }
-
-    /// Takes a place for the call of `key` to `endpoint` at `now`: `nil` to call now, else when to come back.
-    func admit(endpoint: String, key: String, limit: RateLimit, now: Date) -> Date? {
-        let window = Self.seconds(limit.window)
-        return logs.withLock { logs in
-            var log = logs[endpoint] ?? Log()
-            defer { logs[endpoint] = log }
-            let horizon = now.addingTimeInterval(-window)
-            if let stale = log.places.firstIndex(where: { $0 > horizon }) { log.places.removeFirst(stale) } else { log.places.removeAll() }
-            log.booked = log.booked.filter { $0.value > horizon }
-            if log.limit != limit {
-                // Booked under another limit: those still to come are dropped, calls made stay counted.
-                log.places.removeAll { $0 > now }
-                log.booked = [:]
-                log.limit = limit
-            }
-            if let place = log.booked[key] {
-                if place > now { return place }
-                // Late: the call is made now, and later places count from now. (The places booked after
-                // it were spaced from the place it missed, so a very late call can crowd a window; sending
-                // it to the back instead stalled a queue whose every message comes back a moment late.)
-                log.booked[key] = nil
-                if let index = log.places.firstIndex(of: place) {
-                    log.places.remove(at: index)
-                    log.places.insert(now, at: log.places.firstIndex { $0 > now } ?? log.places.endIndex)
-                }
-                return nil
-            }
-            let place = Self.nextPlace(after: log.places.suffix(limit.count), limit: limit, now: now)
-            log.places.append(place)
-            guard place > now else { return nil }
-            log.booked[key] = place
-            return place
-        }
-    }
-
-    // MARK: The rule both keep
-
-    /// The next free place at `now` after `latest`, the last `limit.count` places of the window (calls
-    /// made and places booked, oldest first): now, or after the last place booked, and when the window is
-    /// full, a window and a twentieth after the call `limit.count` places back (the robot counts arrivals,
-    /// and latency varies). The shared log's `endpoint_pace` (migration 0005) keeps the same rule in SQL,
-    /// so that a place costs one statement; a change here goes there too (in a new migration).
-    static func nextPlace<Places: Collection<Date>>(after latest: Places, limit: RateLimit, now: Date) -> Date {
-        let window = seconds(limit.window)
-        var place = max(now, latest.max() ?? now)
-        if latest.count >= limit.count, let first = latest.min() {
-            place = max(place, first.addingTimeInterval(window + window / 20))
-        }
-        return place
     }
 
     private static func seconds(_ duration: Duration) -> Double {
