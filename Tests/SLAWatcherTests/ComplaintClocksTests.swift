@@ -32,16 +32,62 @@ struct ComplaintClocksTests {
         #expect(clocks.dueTimes(Self.wall).mapValues(rfc3339) == [.followUp: "2026-11-25T11:00:00Z"])
     }
 
-    @Test("reopening starts a new resolve clock from the reopening; the ceiling still counts from registration")
+    @Test("reopening starts a new resolve clock from the reopening; the ceiling counts the time open, not the time resolved")
     func reopen() {
-        var clocks = ComplaintClocks(registeredAt: instant("2026-11-24T10:00:00Z"), policy: Self.moderate, acknowledgedAt: instant("2026-11-24T10:05:00Z"))
-        clocks.resolvedAt = instant("2026-11-24T11:00:00Z")
-        clocks.resolvedAt = nil
-        clocks.resolveStartedAt = instant("2026-11-25T09:00:00Z")
-        let due = clocks.dueTimes(Self.wall).mapValues(rfc3339)
+        var record = Self.record(registeredAt: instant("2026-11-24T10:00:00Z"))
+        record.acknowledgedAt = instant("2026-11-24T10:05:00Z")
+        record.resolvedAt = instant("2026-11-24T11:00:00Z")
+        record.reopen(at: instant("2026-11-25T09:00:00Z"))
+        let due = Self.dueTimes(of: record)
         #expect(due[.resolveBreach] == "2026-11-25T13:00:00Z")
-        #expect(due[.ceiling] == "2026-11-27T10:00:00Z")
+        // Open 1 h before the resolution: 71 h are left from the reopening.
+        #expect(due[.ceiling] == "2026-11-28T08:00:00Z")
         #expect(due[.acknowledgeBreach] == nil)
+    }
+
+    @Test("reopened more than 72 h after registration: the ceiling is 72 h of open time away, never due at the reopening")
+    func reopenAfterTheCeiling() {
+        // Registered Monday 10:00, resolved 11:00; the survey answered Thursday 12:00 reopens it.
+        var record = Self.record(registeredAt: instant("2026-11-23T10:00:00Z"))
+        record.acknowledgedAt = instant("2026-11-23T10:05:00Z")
+        record.resolvedAt = instant("2026-11-23T11:00:00Z")
+        record.reopen(at: instant("2026-11-26T12:00:00Z"))
+        #expect(record.timeResolved == 73 * 3600)
+        var due = Self.dueTimes(of: record)
+        #expect(due[.ceiling] == "2026-11-29T11:00:00Z")
+        #expect(due.values.allSatisfy { $0 > "2026-11-26T12:00:00Z" }, "\(due)")
+        // Resolved again Thursday 21:00 (9 h more open, 10 h in all) and reopened Saturday 21:00: 62 h are left.
+        record.resolvedAt = instant("2026-11-26T21:00:00Z")
+        record.reopen(at: instant("2026-11-28T21:00:00Z"))
+        due = Self.dueTimes(of: record)
+        #expect(due[.ceiling] == "2026-12-01T11:00:00Z")
+        // Closed unresolved, then reopened: the time since the closing is not counted either.
+        record.closedAt = instant("2026-11-29T21:00:00Z")
+        record.reopen(at: instant("2026-11-30T21:00:00Z"))
+        #expect(Self.dueTimes(of: record)[.ceiling] == "2026-12-02T11:00:00Z")
+    }
+
+    @Test("reopened without an acknowledgement on record: the response clock does not run again, no acknowledge deadline or level 1 lies in the past")
+    func reopenNeverAcknowledged() {
+        var record = Self.record(registeredAt: instant("2026-11-23T10:00:00Z"))
+        record.resolvedAt = instant("2026-11-23T11:00:00Z")
+        record.reopen(at: instant("2026-11-24T12:00:00Z"))
+        let due = Self.dueTimes(of: record)
+        #expect(due[.acknowledgeWarning] == nil && due[.acknowledgeBreach] == nil && due[.escalation(level: 1)] == nil, "\(due)")
+        #expect(due.values.allSatisfy { $0 > "2026-11-24T12:00:00Z" }, "\(due)")
+    }
+
+    /// A started clock record of a moderate complaint.
+    static func record(registeredAt: Date) -> ClockRecord {
+        var record = ClockRecord(complaintID: UUID(), hotelID: "SHA-PD01")
+        record.registeredAt = registeredAt
+        record.resolveStartedAt = registeredAt
+        return record
+    }
+
+    /// The record's timers under the moderate policy, around the clock, in RFC 3339.
+    static func dueTimes(of record: ClockRecord) -> [ClockTimer: String] {
+        record.clocks(policy: moderate)!.dueTimes(wall).mapValues(rfc3339)
     }
 
     @Test("waiting for the guest: no deadlines while paused; resuming continues with the paused time excluded")

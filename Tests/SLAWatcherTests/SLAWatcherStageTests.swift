@@ -47,7 +47,10 @@ struct SLAWatcherStageTests {
         }
     }
 
-    static func run(_ policies: SLAPolicies, _ body: @Sendable (World) async throws -> Void) async throws {
+    /// The stage under `policies`, its SLA time from `clock` (by default the wall clock).
+    static func run(
+        _ policies: SLAPolicies, clock: @escaping @Sendable () -> Date = { Date() }, _ body: @Sendable (World) async throws -> Void
+    ) async throws {
         let kafka = try KafkaTestEnvironment()
         var topics = SLAWatcherService.Topics()
         // One partition each: the clock events of a complaint come back in order.
@@ -61,7 +64,8 @@ struct SLAWatcherStageTests {
         let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
         var sweep = TimerSweep.Configuration()
         sweep.maximumIdle = .milliseconds(200)
-        var runtime = SLAWatcherService.makeRuntime(service: service, settings: settings, policies: policies, topics: topics, sweep: sweep, logger: .complaintTest)
+        var runtime = SLAWatcherService.makeRuntime(service: service, settings: settings, policies: policies, topics: topics, sweep: sweep, clock: clock,
+            logger: .complaintTest)
         runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
         try await withIsolatedStage(runtime) { _, _ in try await body(World(kafka: kafka, topics: stageTopics)) }
     }
@@ -206,6 +210,53 @@ struct SLAWatcherStageTests {
             let met = try await world.sla(5)[4].data
             #expect(met.kind == .met)
             #expect(Self.same(met.deadline, registered.addingTimeInterval(30 * 60)))
+        }
+    }
+
+    @Test("reopened 74 h after registration, having been open 1 h: no ceiling at the reopening; ceiling_reached and level 3 once 72 h of open time have passed")
+    func reopenedAfterTheCeiling() async throws {
+        // Days of SLA time: the sweep's clock moves when the test says so; the events carry their own times.
+        let time = ManualTime()
+        let policies = SLAPolicies(rules: [PolicyRule(
+            name: "days", response: .minutes(10), resolve: .hours(100), warning: .percent(50),
+            escalation: [EscalationStep(level: 1, when: .responseBreached), EscalationStep(level: 2, when: .resolveBreached)],
+            followUp: .hours(24), ceiling: .hours(72))])
+        try await Self.run(policies, clock: time.clock) { world in
+            let registered = time.date
+            func hours(_ count: Double) -> Date { registered.addingTimeInterval(count * 3600) }
+            let assigned = try Self.assigned(registeredAt: registered)
+            let id = assigned.data.complaintID
+            time.advance(1)
+            try await world.publish([assigned], on: world.topics.assigned)
+            _ = try await world.sla(1)
+            // Acknowledged after 2 minutes, resolved after an hour: open for one hour.
+            let resolution = Resolution(text: "Fixed", rootCause: "wear", isFirstContact: true)
+            try await world.publish([
+                Self.updated(id, .acknowledged, status: .acknowledged, at: registered.addingTimeInterval(120)),
+                Self.updated(id, .resolved(resolution), status: .resolved, at: hours(1)),
+            ], on: world.topics.updated)
+            #expect(try await world.sla(3).map(\.data.kind) == [.timerStarted, .met, .met])
+            // The follow-up a day later; the guest's answer reopens it at 74 h, two hours past the old ceiling.
+            time.advance(25 * 3600)
+            #expect(try await world.sla(4)[3].data.kind == .followUpDue)
+            time.advance(hours(74).timeIntervalSince(time.date))
+            try await world.publish([Self.updated(id, .reopened(Reopening(trigger: .followupDissatisfied, reason: "satisfaction 1")), status: .reopened, at: hours(74))], on: world.topics.updated)
+            // 70 h later (71 h open in all) the reopened clock's warning (50 h) has fired, and nothing before it.
+            time.advance(70 * 3600)
+            let warning = try await world.sla(5)[4].data
+            #expect("\(warning.kind.rawValue):\(warning.target.rawValue)" == "warning:resolve")
+            // At 72 h open, 71 h after the reopening: the ceiling, and the general manager with it.
+            time.advance(3600)
+            let events = try await world.sla(7)
+            let tail = events[5...].map { event -> String in
+                if case .escalated(let escalation) = event.data.milestone { return "escalated \(escalation.level) \(event.data.target.rawValue)" }
+                return event.data.kind.rawValue
+            }
+            #expect(tail == ["ceiling_reached", "escalated 3 ceiling"], "\(events.map(\.data.milestone))")
+            for event in events[5...] {
+                #expect(Self.same(event.data.deadline, hours(145)), "\(event.data.deadline)")
+                #expect(event.data.occurredAt >= hours(145))
+            }
         }
     }
 }

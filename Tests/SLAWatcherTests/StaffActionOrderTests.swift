@@ -218,4 +218,35 @@ struct StaffActionOrderTests {
             #expect(clock.pauses.count == 1)
         }
     }
+
+    @Test("the time a complaint spent resolved is kept on its clock: actions after a reopening, and a second reopening, keep the ceiling at 72 h of open time")
+    func timeResolvedIsKept() async throws {
+        try await Self.withHandlers { clockwork, store, schema in
+            let updated = UpdatedClockHandler(clockwork: clockwork), assigned = AssignedClockHandler(clockwork: clockwork)
+            let registered = Date().addingTimeInterval(-150 * 3600)
+            let id = UUID()
+            _ = try await Self.deliver(Self.assigned(id, registeredAt: registered), to: assigned, store: store, schema: schema)
+            let resolution = Resolution(text: "Fixed", rootCause: "wear", isFirstContact: true)
+            let reopening = ComplaintUpdated.Change.reopened(Reopening(trigger: .followupDissatisfied, reason: "satisfaction 2"))
+            func ceiling() async throws -> Date? {
+                try await store.read { connection, logger in
+                    try await connection.query("SELECT due_at FROM timers WHERE complaint_id = \(id) AND timer = 'ceiling'", logger: logger)
+                        .collect().first?.decode(Date.self)
+                }
+            }
+            let hour: TimeInterval = 3600
+            // Open 1 h, resolved 73 h, reopened at 74 h: the ceiling 71 h later. A pause and a resume re-arm it from the stored clock.
+            _ = try await Self.deliver([
+                (.acknowledged, .acknowledged, 120), (.resolved(resolution), .resolved, hour), (reopening, .reopened, 74 * hour),
+                (.waitingForGuest, .waitingForGuest, 75 * hour), (.resumed, .acknowledged, 76 * hour),
+            ], of: id, registeredAt: registered, to: updated, store: store, schema: schema)
+            let clock = try #require(try await store.write { connection, logger in (try await clockwork.store.clock(id, on: connection, logger: logger), []) })
+            #expect(abs(clock.timeResolved - 73 * hour) < 0.01)
+            #expect(abs((try await ceiling()?.timeIntervalSince(registered) ?? 0) - 145 * hour) < 0.01)
+            // Resolved again at 80 h (7 h open in all), reopened at 100 h: 65 h are left.
+            _ = try await Self.deliver([(.resolved(resolution), .resolved, 80 * hour), (reopening, .reopened, 100 * hour)],
+                of: id, registeredAt: registered, to: updated, store: store, schema: schema)
+            #expect(abs((try await ceiling()?.timeIntervalSince(registered) ?? 0) - 165 * hour) < 0.01)
+        }
+    }
 }

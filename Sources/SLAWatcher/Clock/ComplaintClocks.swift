@@ -93,10 +93,13 @@ public struct ComplaintClocks: Sendable, Hashable {
     public var resolvedAt: Date?
     /// Waiting for the guest: clocks stand still.
     public var pauses: [ClockPause]
+    /// Wall time spent resolved (or closed) before the reopenings, from each resolution to the reopening
+    /// after it: the ceiling counts only the time the complaint was open.
+    public var timeResolved: TimeInterval
 
     public init(
         registeredAt: Date, policy: SLAPolicy, acknowledgedAt: Date? = nil, resolveStartedAt: Date? = nil, resolvedAt: Date? = nil,
-        pauses: [ClockPause] = []
+        pauses: [ClockPause] = [], timeResolved: TimeInterval = 0
     ) {
         self.registeredAt = registeredAt
         self.policy = policy
@@ -104,6 +107,18 @@ public struct ComplaintClocks: Sendable, Hashable {
         self.resolveStartedAt = resolveStartedAt ?? registeredAt
         self.resolvedAt = resolvedAt
         self.pauses = pauses
+        self.timeResolved = timeResolved
+    }
+
+    /// Whether the current resolve clock is a reopening's (a resolution came before it).
+    public var isReopened: Bool { resolveStartedAt > registeredAt }
+
+    /// When the complaint will have been open for the policy's ceiling: wall time from registration,
+    /// pauses included, the time it spent resolved before a reopening not. Registered Monday 10:00,
+    /// resolved 11:00 and reopened Thursday 12:00, it has been open one hour: the 72 h ceiling is due 71 h
+    /// after the reopening, Sunday 11:00.
+    public var ceilingDue: Date {
+        registeredAt.addingTimeInterval(policy.ceiling.timeInterval + timeResolved)
     }
 
     /// The acknowledge-by deadline (`nil` while paused).
@@ -117,12 +132,14 @@ public struct ComplaintClocks: Sendable, Hashable {
     }
 
     /// Every timer still to come and when it is due. Stopped clocks have none; paused clocks have none
-    /// until they resume; the ceiling runs in wall time from registration while the complaint is open.
+    /// until they resume; the ceiling runs in wall time while the complaint is open (``ceilingDue``). A
+    /// reopened complaint was answered by its resolution: its response clock does not run again, so no
+    /// deadline of a reopening lies before it.
     public func dueTimes(_ arithmetic: ClockArithmetic) -> [ClockTimer: Date] {
         var timers: [ClockTimer: Date] = [:]
         var acknowledgeBreach: Date?
         var resolveBreach: Date?
-        if acknowledgedAt == nil && resolvedAt == nil {
+        if acknowledgedAt == nil && resolvedAt == nil && !isReopened {
             acknowledgeBreach = acknowledgeDue(arithmetic)
             timers[.acknowledgeBreach] = acknowledgeBreach
             timers[.acknowledgeWarning] = arithmetic.due(
@@ -133,7 +150,7 @@ public struct ComplaintClocks: Sendable, Hashable {
             timers[.resolveBreach] = resolveBreach
             timers[.resolveWarning] = arithmetic.due(
                 start: resolveStartedAt, budget: policy.warning.offset(into: policy.resolve), pauses: pauses)
-            timers[.ceiling] = registeredAt.addingTimeInterval(policy.ceiling.timeInterval)
+            timers[.ceiling] = ceilingDue
         } else if let resolvedAt {
             timers[.followUp] = resolvedAt.addingTimeInterval(policy.followUp.timeInterval)
         }

@@ -21,20 +21,22 @@ public enum SLAWatcherService {
     public static func makeRuntime(
         service: RedressService = .slaWatcher, settings: ServiceSettings, policies: SLAPolicies, topics: Topics = Topics(),
         sweep: TimerSweep.Configuration = TimerSweep.Configuration(), purge: ClockPurge.Configuration = ClockPurge.Configuration(),
-        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), clock: @escaping @Sendable () -> Date = { Date() }, logger: Logger
     ) -> StageRuntime {
         makeRuntime(
             service: service, settings: settings, policies: LiveConfiguration(name: "sla-policies", fixed: policies), topics: topics,
-            sweep: sweep, purge: purge, registry: registry, logger: logger)
+            sweep: sweep, purge: purge, registry: registry, clock: clock, logger: logger)
     }
 
     /// The stage process for `policies`, followed while it runs when they come from a file.
     public static func makeRuntime(
         service: RedressService = .slaWatcher, settings: ServiceSettings, policies: LiveConfiguration<SLAPolicies>, topics: Topics = Topics(),
         sweep: TimerSweep.Configuration = TimerSweep.Configuration(), purge: ClockPurge.Configuration = ClockPurge.Configuration(),
-        reloadInterval: Duration = .seconds(5), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
+        reloadInterval: Duration = .seconds(5), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        clock: @escaping @Sendable () -> Date = { Date() }, logger: Logger
     ) -> StageRuntime {
         var clockwork = Clockwork(livePolicies: policies, outputTopic: topics.sla)
+        clockwork.clock = clock
         clockwork.source = "/redress/\(service.name)"
         clockwork.retention = purge.retention
         var runtime = StageRuntime(

@@ -171,10 +171,8 @@ public struct UpdatedClockHandler: EventHandler {
                 }
                 return []
             }
-            record.resolvedAt = nil
-            record.closedAt = nil
-            record.resolveStartedAt = at
-            record.resolveGeneration += 1
+            // The ceiling counts the time open: the time resolved until now is added to it.
+            record.reopen(at: at)
         case .waitingForGuest:
             guard !record.isPaused else { return [] }
             if let last = record.pauses.last, at.isBefore(last.end ?? last.start) { return [] }

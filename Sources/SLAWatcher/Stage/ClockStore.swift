@@ -23,12 +23,16 @@ public struct ClockRecord: Sendable, Hashable {
     public var resolvedAt: Date?
     public var closedAt: Date?
     public var pauses: [ClockPause]
+    /// Wall time spent resolved or closed before the reopenings (migration 0005; 0 on clocks reopened
+    /// before it, whose ceiling keeps counting from registration).
+    public var timeResolved: TimeInterval
 
     public init(complaintID: UUID, hotelID: String) {
         self.complaintID = complaintID
         self.hotelID = hotelID
         self.resolveGeneration = 1
         self.pauses = []
+        self.timeResolved = 0
     }
 
     /// Whether the assignment arrived: the clocks have a start, a category and a severity.
@@ -41,7 +45,18 @@ public struct ClockRecord: Sendable, Hashable {
         guard let registeredAt else { return nil }
         return ComplaintClocks(
             registeredAt: registeredAt, policy: policy, acknowledgedAt: acknowledgedAt, resolveStartedAt: resolveStartedAt ?? registeredAt,
-            resolvedAt: resolvedAt ?? closedAt, pauses: pauses)
+            resolvedAt: resolvedAt ?? closedAt, pauses: pauses, timeResolved: timeResolved)
+    }
+
+    /// Starts a new resolve clock at `at` (a resolved or closed complaint reopened): the time since the
+    /// resolution (or the closing, if it was closed unresolved) is added to ``timeResolved``, which the
+    /// ceiling does not count.
+    public mutating func reopen(at: Date) {
+        if let ended = resolvedAt ?? closedAt { timeResolved += max(0, at.timeIntervalSince(ended)) }
+        resolvedAt = nil
+        closedAt = nil
+        resolveStartedAt = at
+        resolveGeneration += 1
     }
 }
 
@@ -97,7 +112,7 @@ public struct ClockStore: Sendable {
     public func clock(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> ClockRecord? {
         let rows = try await connection.query("""
             SELECT hotel_id, department, category, severity, classified_at, registered_at, acknowledged_at, resolve_started_at, resolve_generation,
-                resolved_at, closed_at, pauses::text, department_at
+                resolved_at, closed_at, pauses::text, department_at, resolved_seconds
             FROM clocks WHERE complaint_id = \(id) FOR UPDATE
             """, logger: logger)
         return try await Self.record(id, from: rows)
@@ -111,7 +126,7 @@ public struct ClockStore: Sendable {
             INSERT INTO clocks AS c (complaint_id, hotel_id) VALUES (\(id), \(hotelID))
             ON CONFLICT (complaint_id) DO UPDATE SET hotel_id = c.hotel_id
             RETURNING c.hotel_id, c.department, c.category, c.severity, c.classified_at, c.registered_at, c.acknowledged_at,
-                c.resolve_started_at, c.resolve_generation, c.resolved_at, c.closed_at, c.pauses::text, c.department_at
+                c.resolve_started_at, c.resolve_generation, c.resolved_at, c.closed_at, c.pauses::text, c.department_at, c.resolved_seconds
             """, logger: logger)
         return try await Self.record(id, from: rows) ?? ClockRecord(complaintID: id, hotelID: hotelID)
     }
@@ -120,8 +135,8 @@ public struct ClockStore: Sendable {
     private static func record(_ id: UUID, from rows: PostgresRowSequence) async throws -> ClockRecord? {
         for try await (
             hotel, department, category, severity, classified, registered, acknowledged, resolveStarted, generation, resolved, closed, pauses,
-            departmentAt
-        ) in rows.decode((String, String?, String?, String?, Date?, Date?, Date?, Date?, Int, Date?, Date?, String, Date?).self) {
+            departmentAt, resolvedSeconds
+        ) in rows.decode((String, String?, String?, String?, Date?, Date?, Date?, Date?, Int, Date?, Date?, String, Date?, Double).self) {
             var record = ClockRecord(complaintID: id, hotelID: hotel)
             record.department = department
             record.departmentAt = departmentAt
@@ -135,6 +150,7 @@ public struct ClockStore: Sendable {
             record.resolvedAt = resolved
             record.closedAt = closed
             record.pauses = decodePauses(pauses)
+            record.timeResolved = resolvedSeconds
             return record
         }
         return nil
@@ -144,15 +160,16 @@ public struct ClockStore: Sendable {
     public func save(_ record: ClockRecord, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
             INSERT INTO clocks (complaint_id, hotel_id, department, category, severity, classified_at, registered_at, acknowledged_at,
-                resolve_started_at, resolve_generation, resolved_at, closed_at, pauses, department_at)
+                resolve_started_at, resolve_generation, resolved_at, closed_at, pauses, department_at, resolved_seconds)
             VALUES (\(record.complaintID), \(record.hotelID), \(record.department), \(record.category?.rawValue), \(record.severity?.rawValue),
                 \(record.classifiedAt), \(record.registeredAt), \(record.acknowledgedAt), \(record.resolveStartedAt), \(record.resolveGeneration),
-                \(record.resolvedAt), \(record.closedAt), \(Self.encodePauses(record.pauses))::jsonb, \(record.departmentAt))
+                \(record.resolvedAt), \(record.closedAt), \(Self.encodePauses(record.pauses))::jsonb, \(record.departmentAt), \(record.timeResolved))
             ON CONFLICT (complaint_id) DO UPDATE SET department = excluded.department, department_at = excluded.department_at,
                 category = excluded.category,
                 severity = excluded.severity, classified_at = excluded.classified_at, registered_at = excluded.registered_at, acknowledged_at = excluded.acknowledged_at,
                 resolve_started_at = excluded.resolve_started_at, resolve_generation = excluded.resolve_generation,
-                resolved_at = excluded.resolved_at, closed_at = excluded.closed_at, pauses = excluded.pauses, updated_at = now()
+                resolved_at = excluded.resolved_at, closed_at = excluded.closed_at, pauses = excluded.pauses,
+                resolved_seconds = excluded.resolved_seconds, updated_at = now()
             """, logger: logger)
     }
 
