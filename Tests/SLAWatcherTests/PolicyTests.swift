@@ -1,7 +1,9 @@
 import ComplaintEvents
 import ComplaintPipeline
+import ComplaintTesting
 import Foundation
 import HotelTime
+import Logging
 import SLAWatcher
 import Testing
 
@@ -29,6 +31,30 @@ struct PolicyTests {
         #expect(policies.calendar(forDepartment: "housekeeping").isAlwaysOpen)
         #expect(policies.timeZone(ofHotel: "LON-KX02").identifier == "Europe/London")
         #expect(policies.timeZone(ofHotel: "NOWHERE").secondsFromGMT() == 0)
+    }
+
+    @Test("a complaint of a hotel without a time zone of its own logs a warning naming the hotel, the zone used and the setting, once per hotel")
+    func hotelWithoutTimeZone() {
+        let logs = CapturedLogs()
+        var clockwork = Clockwork(policies: SLAPolicies(
+            rules: [PolicyRule(name: "all", response: .minutes(15), resolve: .hours(4))], timeZones: ["LON-KX02": "Europe/London"],
+            defaultTimeZone: "Asia/Shanghai"))
+        clockwork.logger = Logger(label: "test") { _ in logs }
+        for hotel in ["NYC-TS01", "LON-KX02", "NYC-TS01", "PAR-OP03"] {
+            var record = ClockRecord(complaintID: UUID(), hotelID: hotel)
+            record.department = "finance"
+            _ = clockwork.arithmetic(for: record)
+        }
+        // Copies of the clockwork (each handler and the sweep hold one) share what was warned about.
+        let copy = clockwork
+        var again = ClockRecord(complaintID: UUID(), hotelID: "PAR-OP03")
+        again.department = "finance"
+        #expect(copy.arithmetic(for: again).timeZone.identifier == "Asia/Shanghai")
+        let warnings = logs.entries.filter { $0.level == .warning }
+        #expect(warnings.map { $0.metadata["sla.hotel"] } == ["NYC-TS01", "PAR-OP03"], "\(warnings.map(\.message))")
+        #expect(warnings.allSatisfy { $0.metadata["sla.time_zone"] == "Asia/Shanghai" })
+        #expect(warnings.first?.metadata["sla.setting"] == "timeZones.NYC-TS01")
+        #expect(warnings.first?.message.contains("defaultTimeZone") == true)
     }
 
     @Test("most specific wins, field by field: hotel, then category, then severity")

@@ -39,6 +39,7 @@ public enum SLAWatcherService {
         clockwork.clock = clock
         clockwork.source = "/redress/\(service.name)"
         clockwork.retention = purge.retention
+        clockwork.logger = logger
         var runtime = StageRuntime(
             service: service, settings: settings,
             inputs: [

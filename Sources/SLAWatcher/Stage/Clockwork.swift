@@ -4,6 +4,7 @@ import ComplaintStore
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// What the watcher's handlers and its timer sweep share: the policies, the arithmetic of a clock, the
 /// timers it should have, and the one way its events are made.
@@ -23,6 +24,10 @@ public struct Clockwork: Sendable {
     /// purged — reassigned after a late reopening, or an old assignment read again — and every deadline of
     /// back then would fire at once.
     public var retention: Duration? = ClockPurge.defaultRetention
+    /// Where the warning about a hotel without a time zone of its own goes (the stage's logger).
+    public var logger = Logger(label: "redress.sla-watcher")
+    /// The hotels already warned about, shared by every copy of this clockwork: once per hotel per process.
+    let unzonedHotels = UnzonedHotels()
 
     public init(policies: SLAPolicies, outputTopic: Topic<ComplaintSLAEvent> = Topics.sla) {
         self.init(livePolicies: LiveConfiguration(name: "sla-policies", fixed: policies), outputTopic: outputTopic)
@@ -60,9 +65,20 @@ public struct Clockwork: Sendable {
             "no SLA policy gives targets for a \(record.severity?.rawValue ?? "") \(record.category?.rawValue ?? "") complaint at \(record.hotelID)")
     }
 
-    /// Business time on the department's calendar in the hotel's zone.
+    /// Business time on the department's calendar in the hotel's zone. A hotel missing from the policy
+    /// file's `timeZones` is read in `defaultTimeZone` (UTC unless set): its business hours would then
+    /// run in that zone's day, so the first of its complaints clocked by this process logs a warning.
     public func arithmetic(for record: ClockRecord) -> ClockArithmetic {
-        ClockArithmetic(
+        let policies = self.policies
+        if policies.timeZones[record.hotelID] == nil, unzonedHotels.isFirst(record.hotelID) {
+            logger.warning(
+                "hotel has no time zone of its own in the SLA policy file: its business hours are read in defaultTimeZone; add the hotel under timeZones",
+                metadata: [
+                    "sla.hotel": "\(record.hotelID)", "sla.time_zone": "\(policies.defaultTimeZone)",
+                    "sla.setting": "timeZones.\(record.hotelID)",
+                ])
+        }
+        return ClockArithmetic(
             calendar: policies.calendar(forDepartment: record.department ?? ""), timeZone: policies.timeZone(ofHotel: record.hotelID))
     }
 
@@ -123,4 +139,13 @@ public struct Clockwork: Sendable {
             source: source, time: occurredAt, hotelID: record.hotelID, traceParent: traceParent, traceState: traceState, data: data)
         return try OutgoingEvent(envelope, on: outputTopic)
     }
+}
+
+/// The hotels a process has warned about for having no time zone of their own, so that each is named once
+/// rather than at every clock computed.
+final class UnzonedHotels: Sendable {
+    private let warned = Mutex<Set<String>>([])
+
+    /// Whether `hotel` is named here for the first time (it is remembered).
+    func isFirst(_ hotel: String) -> Bool { warned.withLock { $0.insert(hotel).inserted } }
 }
