@@ -281,25 +281,33 @@ struct EndpointRateLimitTests {
         }
     }
 
+    /// Delivers one robot message through `performer` and expects what a pacing that does not answer
+    /// gives: deferred with `endpoint_pacing_busy`, its attempt unused, no call, no receipt.
+    static func expectDeferredBusy(
+        _ performer: DeliveryPerformer, schema: SchemaName, client: PostgresClient, receiver: RecordingReceiver
+    ) async throws {
+        let intent = Self.robotIntents(1, endpoint: "group")[0]
+        try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
+        try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
+            let handled = try await eventually(timeout: .seconds(20)) {
+                try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client).status != "pending"
+            }
+            #expect(handled)
+        }
+        let (row, item) = try await Self.settled(intent, schema: schema, client: client)
+        #expect(row.status == "deferred" && row.attempts == 0 && row.error?.hasPrefix("[endpoint_pacing_busy]") == true, "\(row)")
+        #expect(item.status == "pending" && item.attempts == 0, "\(item)")
+        #expect(receiver.requests.isEmpty)
+        #expect(try await DeliveryWorkerTests.receipts(schema: schema, client: client).isEmpty)
+    }
+
     @Test("the pacing tables failing (renamed away): the message is deferred with endpoint_pacing_busy, not given up on its one attempt, and no call is made")
     func failingPacingDefers() async throws {
         try await DeliveryWorkerTests.run(yaml: Self.pacedYAML) { client, schema, receiver, performer in
             try await client.query(
                 PostgresQuery(unsafeSQL: "ALTER TABLE \(schema).endpoint_places RENAME TO endpoint_places_gone"), logger: .complaintTest)
-            let intent = Self.robotIntents(1, endpoint: "group")[0]
-            try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
-            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
-                let handled = try await eventually(timeout: .seconds(20)) {
-                    try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client).status != "pending"
-                }
-                #expect(handled)
-            }
             // Before: a failed attempt, given up on the last one without the endpoint ever being called.
-            let (row, item) = try await Self.settled(intent, schema: schema, client: client)
-            #expect(row.status == "deferred" && row.attempts == 0 && row.error?.hasPrefix("[endpoint_pacing_busy]") == true, "\(row)")
-            #expect(item.status == "pending" && item.attempts == 0, "\(item)")
-            #expect(receiver.requests.isEmpty)
-            #expect(try await DeliveryWorkerTests.receipts(schema: schema, client: client).isEmpty)
+            try await Self.expectDeferredBusy(performer, schema: schema, client: client, receiver: receiver)
         }
     }
 
@@ -310,19 +318,8 @@ struct EndpointRateLimitTests {
         try await DeliveryWorkerTests.run(yaml: Self.pacedYAML) { client, schema, receiver, performer in
             var unshared = performer
             unshared.pacer = EndpointPacer()
-            let intent = Self.robotIntents(1, endpoint: "group")[0]
-            try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
-            try await withRunningServices([DeliveryWorkerTests.worker(unshared, schema: schema, client: client)]) {
-                let handled = try await eventually(timeout: .seconds(20)) {
-                    try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client).status != "pending"
-                }
-                #expect(handled)
-            }
             // Before: called at once, paced by this process's log alone.
-            let (row, item) = try await Self.settled(intent, schema: schema, client: client)
-            #expect(row.status == "deferred" && row.attempts == 0 && row.error?.hasPrefix("[endpoint_pacing_busy]") == true, "\(row)")
-            #expect(item.status == "pending" && item.attempts == 0, "\(item)")
-            #expect(receiver.requests.isEmpty)
+            try await Self.expectDeferredBusy(unshared, schema: schema, client: client, receiver: receiver)
             let purge = await #expect(throws: EndpointPacer.Unavailable.self) { try await unshared.pacer.purge(logger: .complaintTest) }
             #expect(purge?.description.contains("before it was shared") == true, "\(purge.map { "\($0)" } ?? "")")
             await #expect(throws: EndpointPacer.Unavailable.self) {
