@@ -132,6 +132,39 @@ struct ChannelTests {
         #expect(ContinuousClock.now - refusedAt < .seconds(5), "a refused connection fails the attempt at once, not at the 10 s timeout")
     }
 
+    /// A redirect is a wrong URL in the rules file: followed, a 301 turned the POST into a GET without
+    /// the body and a 200 to that was recorded `delivered`; a 307 sent the body and the endpoint's headers
+    /// (an SMS gateway's API key) to wherever the answer pointed.
+    @Test("a redirect is not followed: retried, with where it points in the error, nothing sent there", arguments: [301, 302, 307, 308])
+    func redirects(status: Int) async throws {
+        let moved = RecordingReceiver()
+        let target = RecordingReceiver()
+        try await withLoopbackServer(target.router) { targetBase in
+            try await withLoopbackServer(moved.router) { base in
+                moved.script(.redirect(status, to: targetBase + "/new?api_key=secret-in-url"), .redirect(status, to: "/relative/path"))
+                var gateway = Self.endpoint(.sms, base, path: "/sms")
+                gateway.body = #"{"to":"{{to}}","message":"{{text}}"}"#
+                gateway.headers = ["X-Api-Key": "key-123"]
+                let message = NotifierFixtures.message(NotifierFixtures.intent(channel: .sms), to: .phone("+8613800138000", gateway: gateway))
+                let failure = await Self.failure { _ = try await SMSGatewayChannel().send(message, logger: .complaintTest) }
+                #expect(failure?.isPermanent == false, "retried: fixing the URL brings the message back")
+                #expect(failure?.reason.hasPrefix("[http_\(status)] redirected to \(targetBase)/new") == true, "\(failure?.reason ?? "delivered")")
+                #expect(failure?.reason.contains("set the endpoint's URL to where it points") == true)
+                #expect(failure?.reason.contains("secret-in-url") == false, "a URL's query (a robot's key) stays out of logs and receipts")
+                #expect(DeliveryFailure.parse(failure?.reason ?? "").code == "http_\(status)")
+                // A relative Location is named in full.
+                let relative = await Self.failure {
+                    _ = try await WebhookChannel().send(
+                        NotifierFixtures.message(NotifierFixtures.intent(), to: .endpoint(Self.endpoint(.webhook, base, secret: "s"))), logger: .complaintTest)
+                }
+                #expect(relative?.isPermanent == false)
+                #expect(relative?.reason.hasPrefix("[http_\(status)] redirected to \(base)/relative/path:") == true, "\(relative?.reason ?? "delivered")")
+                #expect(moved.requests.count == 2)
+            }
+            #expect(target.requests.isEmpty, "no call reaches where the redirect points: \(target.requests.map { "\($0.method) \($0.path)" })")
+        }
+    }
+
     @Test("each robot gets its own format; DingTalk's URL and Feishu's body carry valid signatures")
     func robotFormats() async throws {
         let receiver = RecordingReceiver()

@@ -194,6 +194,36 @@ struct DeliveryWorkerTests {
         }
     }
 
+    /// A redirect is a wrong URL: its attempts are failed and retried (their receipts say where it points),
+    /// never given up at once, never `delivered` by a call that reached someone else.
+    @Test("a redirect: failed attempts, retriable, naming where it points; delivered once the receiver answers, nothing sent to the target")
+    func redirectRetried() async throws {
+        let target = RecordingReceiver()
+        try await withLoopbackServer(target.router) { targetBase in
+            try await Self.run { client, schema, receiver, performer in
+                receiver.script(.redirect(301, to: targetBase + "/moved"), .redirect(308, to: targetBase + "/moved"))
+                let intent = Self.breachIntent()
+                try await Self.record(intent, attempts: 5, schema: schema, client: client)
+                try await withRunningServices([Self.worker(performer, schema: schema, client: client)]) {
+                    let settled = try await eventually(timeout: .seconds(20)) { try await Self.receipts(schema: schema, client: client).count == 3 }
+                    #expect(settled)
+                }
+                let receipts = try await Self.receipts(schema: schema, client: client)
+                #expect(receipts.map(\.kind) == [.failed, .failed, .delivered])
+                guard receipts.count == 3, case .failed(let first) = receipts[0].status, case .failed(let second) = receipts[1].status else {
+                    Issue.record("unexpected receipts: \(receipts.map(\.status))")
+                    return
+                }
+                #expect(first.code == "http_301" && first.isRetriable)
+                #expect(first.message.contains("redirected to \(targetBase)/moved"), "\(first.message)")
+                #expect(second.code == "http_308" && second.isRetriable)
+                #expect(try await Self.delivery(intent.notificationID, schema: schema, client: client).status == "delivered")
+                #expect(receiver.requests.count == 3)
+            }
+            #expect(target.requests.isEmpty)
+        }
+    }
+
     @Test("killed between the call and recording it: the call is repeated with the same key, one delivered receipt")
     func crashBetweenCallAndOutcome() async throws {
         try await Self.run { client, schema, receiver, performer in

@@ -7,20 +7,26 @@ import NIOCore
 import NIOHTTP1
 
 /// One JSON POST to a receiver — a webhook, a robot, an SMS gateway — with the retry rules every HTTP
-/// channel shares: 2xx delivered; 408 and 429 retried after `Retry-After` (a robot's 429 deferred
-/// instead: see `rateLimitWait`); other 4xx given up (retrying cannot help); 5xx, timeouts and refused
-/// connections retried with backoff.
+/// channel shares: 2xx delivered; 3xx retried (a wrong URL, never followed); 408 and 429 retried after
+/// `Retry-After` (a robot's 429 deferred instead: see `rateLimitWait`); other 4xx given up (retrying
+/// cannot help); 5xx, timeouts and refused connections retried with backoff.
 struct HTTPDelivery: Sendable {
     var client: HTTPClient = Self.client
 
     /// The notifier's HTTP client: `HTTPClient.shared`'s settings, except that a refused connection fails
-    /// the attempt at once. AsyncHTTPClient otherwise tries to connect again until the request's deadline,
-    /// so a receiver that is down held its delivery worker for the whole `timeoutSeconds` (10 s by default)
-    /// before failing with `connection`, and every other message of that worker waited behind it; the
-    /// notifier retries such an attempt with its own backoff anyway.
+    /// the attempt at once, and that a redirect is never followed.
+    /// AsyncHTTPClient otherwise tries to connect again until the request's deadline, so a receiver that
+    /// is down held its delivery worker for the whole `timeoutSeconds` (10 s by default) before failing
+    /// with `connection`, and every other message of that worker waited behind it; the notifier retries
+    /// such an attempt with its own backoff anyway.
+    /// It would also follow up to 20 redirects: on a 301, 302 or 303 as a GET without the body, and the
+    /// final answer was taken for the receiver's (a 200 recorded `delivered` though nobody got the
+    /// message); on a 307 or 308 with the body and the endpoint's headers (an SMS gateway's API key) to
+    /// whatever host the answer named.
     static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration.singletonConfiguration
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.redirectConfiguration = .disallow
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
@@ -62,6 +68,14 @@ struct HTTPDelivery: Sendable {
         switch status {
         case 200..<300:
             return Answer(status: status, body: answer)
+        case 300..<400:
+            // Not followed (see `client`): the endpoint's URL is wrong, a deployment mistake that fixing the
+            // rules file mends, so the message is retried meanwhile rather than given up.
+            let target = Self.redirectTarget(response.headers.first(name: "Location"), from: url)
+            throw DeliveryFailure.transient(
+                "http_\(status)",
+                target.map { "redirected to \($0): set the endpoint's URL to where it points (redirects are not followed)" }
+                    ?? "the receiver answered \(status) without a Location (redirects are not followed)")
         case 429 where rateLimitWait != nil:
             let asked = Self.retryAfter(response.headers.first(name: "Retry-After"))
                 ?? Self.retryAfter(response.headers.first(name: "x-ogw-ratelimit-reset"))
@@ -76,6 +90,23 @@ struct HTTPDelivery: Sendable {
         default:
             throw DeliveryFailure.permanent("http_\(status)", "the receiver answered \(status)" + (quotesAnswer ? ": \(answer.prefix(200))" : ""))
         }
+    }
+
+    /// Where a redirect points, for its error: resolved against the endpoint's URL, without its query,
+    /// fragment or user info (a robot's URL carries its key or access token in its query, and the error
+    /// goes to logs and receipts), at most 200 characters.
+    static func redirectTarget(_ location: String?, from url: String) -> String? {
+        guard let location = location?.trimmingCharacters(in: .whitespaces), !location.isEmpty,
+              let resolved = URL(string: location, relativeTo: URL(string: url))?.absoluteURL,
+              var parts = URLComponents(url: resolved, resolvingAgainstBaseURL: false)
+        else { return nil }
+        let cut = parts.query != nil
+        parts.query = nil
+        parts.fragment = nil
+        parts.user = nil
+        parts.password = nil
+        guard let text = parts.string else { return nil }
+        return String(text.prefix(200)) + (cut ? "?… (its query left out)" : "")
     }
 
     /// `Retry-After` as seconds or an HTTP date; at most an hour.

@@ -65,6 +65,7 @@ enum NotifierFixtures {
 /// no answer at all).
 final class RecordingReceiver: Sendable {
     struct Received: Sendable {
+        var method: String
         var path: String
         var query: String
         var headers: [String: String]
@@ -78,6 +79,8 @@ final class RecordingReceiver: Sendable {
         case hang
         /// 200 and the first bytes at once, the rest after `delay`.
         case trickle(delay: Duration)
+        /// A redirect (301, 307 …) to `location`.
+        case redirect(Int, to: String)
     }
 
     private let received = Mutex<[Received]>([])
@@ -97,12 +100,13 @@ final class RecordingReceiver: Sendable {
 
     var router: Router<BasicRequestContext> {
         let router = Router()
-        router.post("**") { request, _ -> Response in
+        // GET too: a redirected POST may come back as one (and must be seen, to show that none does).
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             let body = try await request.body.collect(upTo: 1 << 20)
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.rawName] = field.value }
             self.received.withLock {
-                $0.append(Received(path: request.uri.path, query: request.uri.query ?? "", headers: headers, body: String(buffer: body)))
+                $0.append(Received(method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "", headers: headers, body: String(buffer: body)))
             }
             // Unscripted: success as each platform says it (the Chinese robots answer a JSON error code 0).
             let path = request.uri.path
@@ -124,8 +128,12 @@ final class RecordingReceiver: Sendable {
                 if let retryAfter { fields[.retryAfter] = retryAfter }
                 fields[.contentType] = text.hasPrefix("{") ? "application/json" : "text/plain"
                 return Response(status: .init(code: code), headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
+            case .redirect(let code, let location):
+                return Response(status: .init(code: code), headers: [.location: location])
             }
         }
+        router.post("**", use: handler)
+        router.get("**", use: handler)
         return router
     }
 }
