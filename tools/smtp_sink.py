@@ -2,7 +2,8 @@
 
 Every accepted message is written to OUT_DIR as <n>.eml, with <n>.json beside it (envelope sender and
 recipients, whether the session used STARTTLS and AUTH). Recipients whose local part is `reject` get a
-550, `tempfail` a 451; a message to `slow` is answered 3 seconds after its end (a relay scanning it). With --cert/--key the server offers STARTTLS; with --user/--password it offers
+550, `tempfail` a 451; a sender whose local part is `refused` gets a 553 (a relay that does not let this
+account send as it); a message to `slow` is answered 3 seconds after its end (a relay scanning it). With --cert/--key the server offers STARTTLS; with --user/--password it offers
 AUTH (PLAIN, LOGIN) after STARTTLS and requires it.
 
 Usage: smtp_sink.py PORT OUT_DIR [--cert C --key K] [--user U --password P]
@@ -25,6 +26,13 @@ class Sink:
         self.directory = directory
         self.count = 0
         self.lock = threading.Lock()
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if address.split("@")[0] == "refused":
+            return "553 5.7.1 <%s>: Sender address rejected: not owned by user" % address
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0]

@@ -10,12 +10,21 @@ import Testing
 /// Message-ID, and what the server's refusals become.
 @Suite("E-mail over SMTP", .timeLimit(.minutes(2)))
 struct SMTPTests {
-    static func channel(_ sink: SMTPSink, tls: SMTPClient.TLSMode = .opportunistic, user: String? = nil, password: String? = nil) -> EmailChannel {
-        var configuration = SMTPClient.Configuration(host: "localhost", port: sink.port, tls: tls, trustRootsFile: sink.certificate)
+    static func channel(
+        _ sink: SMTPSink, tls: SMTPClient.TLSMode = .opportunistic, user: String? = nil, password: String? = nil, sender: String = "notify@pd.example"
+    ) -> EmailChannel {
+        channel(port: sink.port, certificate: sink.certificate, tls: tls, user: user, password: password, sender: sender)
+    }
+
+    static func channel(
+        port: Int, certificate: String? = nil, tls: SMTPClient.TLSMode = .opportunistic, user: String? = nil, password: String? = nil,
+        sender: String = "notify@pd.example"
+    ) -> EmailChannel {
+        var configuration = SMTPClient.Configuration(host: "localhost", port: port, tls: tls, trustRootsFile: certificate)
         configuration.username = user
         configuration.password = password
         configuration.timeout = .seconds(10)
-        return EmailChannel(client: SMTPClient(configuration: configuration), sender: MailAddress("notify@pd.example", name: "Redress 浦东"), messageIDDomain: "pd.example")
+        return EmailChannel(client: SMTPClient(configuration: configuration), sender: MailAddress(sender, name: "Redress 浦东"), messageIDDomain: "pd.example")
     }
 
     @Test("STARTTLS, AUTH and a multipart message whose Message-ID is the notification's")
@@ -58,7 +67,7 @@ struct SMTPTests {
         _ = try await Self.channel(sink).send(message, logger: .complaintTest)
         #expect(await sink.waitFor(1).first?.tls == false)
         let refused = await ChannelTests.failure { _ = try await Self.channel(sink, tls: .required).send(message, logger: .complaintTest) }
-        #expect(refused?.isPermanent == true)
+        #expect(refused?.isPermanent == false, "a setting to fix (the relay's or SMTP_TLS), not this message's fault: retried")
         #expect(refused?.reason.hasPrefix("[smtp_tlsunavailable]") == true)
         #expect(sink.messages.count == 1)
     }
@@ -74,6 +83,7 @@ struct SMTPTests {
             _ = try await Self.channel(sink, user: "redress", password: "s3cret").send(message, logger: .complaintTest)
         }
         #expect(refused?.reason.hasPrefix("[smtp_tlsunavailable]") == true, "\(refused?.reason ?? "sent")")
+        #expect(refused?.isPermanent == false)
         #expect(refused?.reason.contains("s3cret") == false)
         #expect(sink.messages.isEmpty)
         _ = try await Self.channel(sink, tls: .off, user: "redress", password: "s3cret").send(message, logger: .complaintTest)
@@ -122,6 +132,39 @@ struct SMTPTests {
         let down = await ChannelTests.failure { _ = try await channel.send(NotifierFixtures.message(intent, to: .email("ops@pd.example")), logger: .complaintTest) }
         #expect(down?.isPermanent == false)
         #expect(down?.reason.hasPrefix("[smtp_connection]") == true)
+    }
+
+    /// A refusal before the recipient is about the settings (a password rotated on the relay, a sender it
+    /// no longer lets this account use): every e-mail was given up on its first attempt until they were
+    /// fixed, and none came back. Retried now, like a relay that is down; a refused recipient still is not.
+    @Test("a refused login or sender is retried, naming the step, the reply and the setting; a refused recipient given up")
+    func refusedSettings() async throws {
+        let sink = try await SMTPSink(tls: true, user: "redress", password: "s3cret")
+        defer { sink.stop() }
+        let message = NotifierFixtures.message(NotifierFixtures.intent(channel: .email, endpoint: nil), to: .email("ops@pd.example"))
+        let login = await ChannelTests.failure {
+            _ = try await Self.channel(sink, tls: .required, user: "redress", password: "rotated").send(message, logger: .complaintTest)
+        }
+        #expect(login?.isPermanent == false, "\(login?.reason ?? "sent")")
+        #expect(login?.reason.hasPrefix("[smtp_535] SMTP auth: server answered 535") == true, "\(login?.reason ?? "sent")")
+        #expect(login?.reason.contains("SMTP_PASSWORD") == true)
+        #expect(login?.reason.contains("rotated") == false)
+        let sender = await ChannelTests.failure {
+            _ = try await Self.channel(sink, tls: .required, user: "redress", password: "s3cret", sender: "refused@pd.example").send(message, logger: .complaintTest)
+        }
+        #expect(sender?.isPermanent == false, "\(sender?.reason ?? "sent")")
+        #expect(sender?.reason.hasPrefix("[smtp_553] SMTP mail from: server answered 553 5.7.1") == true, "\(sender?.reason ?? "sent")")
+        #expect(sender?.reason.contains("SMTP_FROM") == true)
+        let recipient = await ChannelTests.failure {
+            _ = try await Self.channel(sink, tls: .required, user: "redress", password: "s3cret")
+                .send(NotifierFixtures.message(NotifierFixtures.intent(channel: .email, endpoint: nil), to: .email("reject@pd.example")), logger: .complaintTest)
+        }
+        #expect(recipient?.isPermanent == true)
+        #expect(recipient?.reason.hasPrefix("[smtp_550] SMTP rcpt to:") == true, "\(recipient?.reason ?? "sent")")
+        #expect(sink.messages.isEmpty)
+        // Once the setting is right, the same message goes.
+        _ = try await Self.channel(sink, tls: .required, user: "redress", password: "s3cret").send(message, logger: .complaintTest)
+        #expect(await sink.waitFor(1).count == 1)
     }
 
     @Test("dot-stuffing and header encoding")

@@ -73,13 +73,28 @@ public struct SMTPClient: Sendable {
         public var reply: Reply?
         public var detail: String?
         public var description: String {
-            "SMTP \(step): " + (reply.map { "server answered \($0)" } ?? detail ?? "\(kind)")
+            "SMTP \(step): " + (reply.map { "server answered \($0)" } ?? detail ?? "\(kind)") + (reply != nil && !isPermanent ? Self.setting(for: step).map { " (check \($0))" } ?? "" : "")
         }
-        /// A 5xx answer: retrying the same message cannot help.
+        /// The steps whose refusal is about this message: its recipient, and the message itself.
+        static let messageSteps: Set<String> = ["rcpt to", "end of data"]
+
+        /// A 5xx answer to the recipient or to the message: retrying the same message cannot help.
+        /// A refusal before (the greeting, EHLO, STARTTLS, AUTH, MAIL FROM; no STARTTLS where it is needed)
+        /// is about the settings — a rotated password, a sender the relay does not allow — and fixing them
+        /// should bring the message back, so it is retried like a relay that is down.
         public var isPermanent: Bool {
-            if kind == .tlsUnavailable { return true }
-            if let reply, reply.code >= 500 { return true }
-            return false
+            guard let reply, reply.code >= 500 else { return false }
+            return Self.messageSteps.contains(step)
+        }
+
+        /// What to look at when the server refuses a step that is not about the message.
+        static func setting(for step: String) -> String? {
+            switch step {
+            case "auth": "SMTP_USERNAME and SMTP_PASSWORD"
+            case "mail from": "SMTP_FROM"
+            case "starttls": "SMTP_TLS"
+            default: nil
+            }
         }
     }
 
