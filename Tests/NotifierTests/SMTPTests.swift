@@ -3,7 +3,10 @@ import ComplaintPipeline
 import ComplaintTesting
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 @testable import Notifier
+import Synchronization
 import Testing
 
 /// E-mail against a real SMTP server (aiosmtpd) on loopback: STARTTLS, AUTH, both MIME parts, the
@@ -167,6 +170,20 @@ struct SMTPTests {
         #expect(await sink.waitFor(1).count == 1)
     }
 
+    /// RFC 3207 §4.2, CVE-2021-38371: replies that come in clear after the server's 220 to STARTTLS may
+    /// be someone's on the way; read after the handshake they would pass for the encrypted server's.
+    @Test("replies injected after STARTTLS's 220 end the connection: no TLS, no command after it")
+    func injectionAfterSTARTTLS() async throws {
+        let server = try await InjectingSMTPServer.start()
+        let message = NotifierFixtures.message(NotifierFixtures.intent(channel: .email, endpoint: nil), to: .email("ops@pd.example"))
+        let failure = await ChannelTests.failure { _ = try await Self.channel(port: server.port, tls: .required).send(message, logger: .complaintTest) }
+        let afterSTARTTLS = await server.closed()
+        await server.stop()
+        #expect(failure?.isPermanent == false)
+        #expect(failure?.reason.hasPrefix("[smtp_protocolerror] SMTP starttls: the server sent more after its 220") == true, "\(failure?.reason ?? "sent")")
+        #expect(afterSTARTTLS.isEmpty, "the client went on after STARTTLS: \(afterSTARTTLS.count) bytes (a TLS handshake, commands)")
+    }
+
     @Test("dot-stuffing and header encoding")
     func encoding() {
         #expect(SMTPClient.dotStuffed(".start\n.\nend") == "..start\r\n..\r\nend\r\n")
@@ -177,5 +194,113 @@ struct SMTPTests {
         #expect(MailAddress(parsing: "Redress <a@b.example>") == MailAddress("a@b.example", name: "Redress"))
         #expect(MailAddress(parsing: "a@b.example\r\nRCPT TO:<x@y>") == nil)
         #expect(!MailAddress.isAddress("a b@c"))
+    }
+}
+
+/// An SMTP server on loopback that answers STARTTLS with its 220 and, in the same write, a second reply,
+/// as a man in the middle appending to the stream would; it records what the client sends after that.
+final class InjectingSMTPServer: Sendable {
+    let port: Int
+    private let channel: any Channel
+    private let record: Record
+
+    /// What the client sent after STARTTLS, and its connection's end.
+    final class Record: Sendable {
+        let afterSTARTTLS = Mutex<[UInt8]>([])
+        let ended = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+        func end() {
+            let waiters = ended.withLock { state in
+                state.done = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+
+        func waitForEnd() async {
+            await withCheckedContinuation { continuation in
+                let done = ended.withLock { state in
+                    if !state.done { state.waiters.append(continuation) }
+                    return state.done
+                }
+                if done { continuation.resume() }
+            }
+        }
+    }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        let record: Record
+        var pending = ""
+        var startedTLS = false
+
+        init(record: Record) { self.record = record }
+
+        func channelActive(context: ChannelHandlerContext) {
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "220 mitm.example ESMTP\r\n")), promise: nil)
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = unwrapInboundIn(data)
+            if startedTLS {
+                // A TLS hello or a command: the client went on. Ending here ends its wait too.
+                record.afterSTARTTLS.withLock { $0 += buffer.readBytes(length: buffer.readableBytes) ?? [] }
+                context.close(promise: nil)
+                return
+            }
+            pending += buffer.readString(length: buffer.readableBytes) ?? ""
+            while let end = pending.range(of: "\r\n") {
+                let line = pending[..<end.lowerBound].uppercased()
+                pending = String(pending[end.upperBound...])
+                if startedTLS {
+                    record.afterSTARTTLS.withLock { $0 += Array((line + "\r\n").utf8) }
+                } else if line.hasPrefix("EHLO") {
+                    context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "250-mitm.example\r\n250 STARTTLS\r\n")), promise: nil)
+                } else if line == "STARTTLS" {
+                    startedTLS = true
+                    context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "220 go ahead\r\n250 injected\r\n")), promise: nil)
+                } else {
+                    context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "500 unexpected\r\n")), promise: nil)
+                }
+            }
+            if startedTLS && !pending.isEmpty {
+                record.afterSTARTTLS.withLock { $0 += Array(pending.utf8) }
+                pending = ""
+            }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            record.end()
+            context.fireChannelInactive()
+        }
+    }
+
+    private init(port: Int, channel: any Channel, record: Record) {
+        self.port = port
+        self.channel = channel
+        self.record = record
+    }
+
+    static func start() async throws -> InjectingSMTPServer {
+        let record = Record()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handler(record: record)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return InjectingSMTPServer(port: channel.localAddress?.port ?? 0, channel: channel, record: record)
+    }
+
+    /// Waits until the client's connection ended; what it sent after STARTTLS.
+    func closed() async -> [UInt8] {
+        await record.waitForEnd()
+        return record.afterSTARTTLS.withLock { $0 }
+    }
+
+    func stop() async {
+        try? await channel.close().get()
     }
 }

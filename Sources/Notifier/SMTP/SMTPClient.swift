@@ -211,7 +211,7 @@ final class SMTPConnection: Sendable {
             .connectTimeout(.nanoseconds(configuration.timeout.nanosecondsTotal))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPLineDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPLineDecoder(replies: replies)))
                     try channel.pipeline.syncOperations.addHandler(replies)
                 }
             }
@@ -269,6 +269,9 @@ final class SMTPConnection: Sendable {
     }
 
     /// Puts TLS under the line decoder (RFC 3207: after the server's 220 to STARTTLS).
+    /// Anything the server sent after that 220, before TLS, ends the connection instead (RFC 3207 §4.2;
+    /// CVE-2021-38371 and its kin): it came in clear, so someone on the way may have written it, and it
+    /// would otherwise be read as the encrypted server's answers to the commands that follow.
     func startTLS(_ configuration: SMTPClient.Configuration) async throws {
         do {
             var tls = TLSConfiguration.makeClientConfiguration()
@@ -277,12 +280,21 @@ final class SMTPConnection: Sendable {
             }
             let context = try NIOSSLContext(configuration: tls)
             let serverHostname = configuration.host.first?.isNumber == true ? nil : configuration.host
-            // The handler is not Sendable: made and added on the channel's event loop.
+            // The handler is not Sendable: made and added on the channel's event loop. Every read so far
+            // has passed the decoder there, and every later one goes through TLS.
             let channel = self.channel
+            let replies = self.replies
             try await channel.eventLoop.submit {
+                guard !replies.hasUnreadInput else {
+                    throw SMTPClient.Failure(
+                        kind: .protocolError, step: "starttls", reply: nil,
+                        detail: "the server sent more after its 220 to STARTTLS, in clear (someone on the way may have added it): connection dropped")
+                }
                 try channel.pipeline.syncOperations.addHandler(
                     NIOSSLClientHandler(context: context, serverHostname: serverHostname), position: .first)
             }.get()
+        } catch let failure as SMTPClient.Failure {
+            throw failure
         } catch {
             throw SMTPClient.Failure(kind: .connection, step: "starttls", reply: nil, detail: "TLS could not start: \(error)")
         }
@@ -293,18 +305,22 @@ final class SMTPConnection: Sendable {
     }
 }
 
-/// Splits the stream into lines (CRLF or LF), at most 4 KiB each.
+/// Splits the stream into lines (CRLF or LF), at most 4 KiB each; tells `replies` how many bytes of a
+/// line still to end it holds (STARTTLS must find none).
 struct SMTPLineDecoder: ByteToMessageDecoder {
     typealias InboundOut = String
+    let replies: SMTPReplyHandler
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
             if buffer.readableBytes > 4096 { throw SMTPClient.Failure(kind: .protocolError, step: "read", reply: nil, detail: "a reply line over 4 KiB") }
+            replies.holdsPartialLine(buffer.readableBytes)
             return .needMoreData
         }
         let length = newline - buffer.readerIndex
         var line = buffer.readString(length: length) ?? ""
         buffer.moveReaderIndex(forwardBy: 1)
+        replies.holdsPartialLine(buffer.readableBytes)
         if line.hasSuffix("\r") { line.removeLast() }
         context.fireChannelRead(wrapInboundOut(line))
         return .continue
@@ -320,8 +336,19 @@ final class SMTPReplyHandler: ChannelInboundHandler, Sendable {
         var ready: [Result<SMTPClient.Reply, any Error>] = []
         var waiting: [EventLoopPromise<SMTPClient.Reply>] = []
         var closed: (any Error)?
+        /// Bytes the line decoder holds after its last line.
+        var partial = 0
     }
     private let state = NIOLockedValueBox(State())
+
+    /// Whether anything was received that no command has read yet: a reply, part of one, or bytes.
+    var hasUnreadInput: Bool {
+        state.withLockedValue { !$0.ready.isEmpty || !$0.lines.isEmpty || $0.partial > 0 }
+    }
+
+    func holdsPartialLine(_ count: Int) {
+        state.withLockedValue { $0.partial = count }
+    }
 
     func next(_ promise: EventLoopPromise<SMTPClient.Reply>) {
         let result: Result<SMTPClient.Reply, any Error>? = state.withLockedValue { state in
