@@ -32,6 +32,20 @@ struct DashboardTests {
         (value as? String).flatMap(Double.init)
     }
 
+    /// `default-src` does not cover `frame-ancestors`: without it any site could frame the dashboard
+    /// (clickjacking a manager's session).
+    @Test("the page may not be framed by another site")
+    func notFramed() async throws {
+        var parts = MetricsHarness.quietParts()
+        parts.dashboard = try Dashboard(folder: Self.repository.appendingPathComponent("services/metrics/dashboard").path)
+        try await MetricsHarness.run(parts: parts) { harness in
+            let reply = try await harness.get("/")
+            #expect(reply.status == 200)
+            let policy = reply.headers["content-security-policy"] ?? ""
+            #expect(policy.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.contains("frame-ancestors 'none'"), "\(policy)")
+        }
+    }
+
     @Test("loads in zh-CN with the API's numbers, then a new complaint appears live")
     func dashboard() async throws {
         var parts = MetricsHarness.quietParts()

@@ -51,7 +51,7 @@ public struct Dashboard: Sendable {
             status: .ok,
             headers: [
                 .contentType: Self.files[name] ?? "application/octet-stream", .cacheControl: "no-cache",
-                .contentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'",
+                .contentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
                 HTTPField.Name("Referrer-Policy")!: "no-referrer",
             ],
             body: .init(byteBuffer: contents[name] ?? ByteBuffer()))
