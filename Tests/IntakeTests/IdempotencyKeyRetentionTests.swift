@@ -51,6 +51,45 @@ struct IdempotencyKeyRetentionTests {
         }
     }
 
+    /// The purge deleting a key between a retry's conflicting insert and its read answered a bare 500.
+    @Test("a key the purge deletes between a retry's insert and its read: the request is run again and answered, not a 500")
+    func keyPurgedMidRequest() async throws {
+        try await IntakeHarness.run { harness in
+            let externalID = "VAN-\(UUID().uuidString.prefix(8))"
+            let body = IntakeHarness.submission(externalID: externalID)
+            let created = try await harness.request(.POST, "/v1/complaints", key: harness.admin, body: body, headers: [("Idempotency-Key", "van-1")])
+            #expect(created.status == 201)
+            // Stands in for the purge committing at that moment: the first insert into idempotency_keys from
+            // now on (a sequence counts them, whatever rolls back) is followed by the deletion of key van-1.
+            for statement in [
+                "CREATE SEQUENCE \(harness.schema).vanish_inserts",
+                """
+                CREATE FUNCTION \(harness.schema).vanish_key() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF nextval('\(harness.schema).vanish_inserts') = 1 THEN
+                        DELETE FROM \(harness.schema).idempotency_keys WHERE idempotency_key = 'van-1';
+                    END IF;
+                    RETURN NULL;
+                END $$
+                """,
+                """
+                CREATE TRIGGER vanish_key AFTER INSERT ON \(harness.schema).idempotency_keys
+                    FOR EACH STATEMENT EXECUTE FUNCTION \(harness.schema).vanish_key()
+                """,
+            ] {
+                try await harness.client.query(PostgresQuery(unsafeSQL: statement), logger: .complaintTest)
+            }
+            let retried = try await harness.request(.POST, "/v1/complaints", key: harness.admin, body: body, headers: [("Idempotency-Key", "van-1")])
+            #expect(retried.status == 200, "a replay of the registered complaint: \(retried.status) \(retried.json)")
+            #expect(retried.json["id"] as? String == created.json["id"] as? String)
+            #expect(try await harness.complaintCount(externalID: externalID) == 1)
+            let inserts = try await harness.client.query(
+                PostgresQuery(unsafeSQL: "SELECT last_value FROM \(harness.schema).vanish_inserts"), logger: .complaintTest
+            ).collect().first?.decode(Int.self)
+            #expect(inserts == 2, "the key vanished under the first run, the second found it")
+        }
+    }
+
     @Test("INTAKE_IDEMPOTENCY_KEY_DAYS sets the window; 0 keeps keys for ever; nonsense names the variable")
     func configuration() async throws {
         let base = ["REDRESS_GUEST_KEY_SECRET": "test-guest-key-secret-0123456789"]

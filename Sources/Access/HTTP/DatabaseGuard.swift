@@ -10,7 +10,7 @@ import NIOConcurrencyHelpers
 /// that request alone. When a call finds the database unreachable (a refused connection, the whole
 /// call's deadline passed), the guard *opens* for ``cooldown``: requests meanwhile answer 503 at once instead
 /// of each waiting the full deadline, except one probe at a time that tries the database and closes the
-/// guard when it answers. Serialization conflicts and deadlocks are retried twice.
+/// guard when it answers. Serialization conflicts, deadlocks and a conflicting row deleted concurrently (``ConflictingRowVanished``) are retried twice.
 public final class DatabaseGuard: Sendable {
     public let timeout: Duration
     public let cooldown: Duration
@@ -51,8 +51,7 @@ public final class DatabaseGuard: Sendable {
                 // slow plan), the database itself answers.
                 throw Problem.unavailable("the database did not finish this request within \(timeout); retry shortly", retryAfter: 1)
             } catch let error where PostgresErrorClassifier.isTransient(error) {
-                let sqlState = PostgresErrorClassifier.sqlState(of: error)
-                if sqlState == "40001" || sqlState == "40P01" {
+                if PostgresErrorClassifier.isConflict(error) {
                     if attempt < 3 { continue }
                     throw Problem.unavailable("the database kept reporting conflicts; retry shortly", retryAfter: 1)
                 }

@@ -22,7 +22,8 @@ import Darwin
 ///   now: starting up or shutting down), `57P05` (idle session timeout), `53000`/`53100`/`53200`/`53300`
 ///   (insufficient resources: a full disk, out of memory, too many connections; not `53400`, a configured
 ///   limit such as `temp_file_limit` that the same event would exceed again), `25006` (a read-only transaction: connected to a
-///   standby during a failover), `58030` (an I/O error on the server).
+///   standby during a failover), `58030` (an I/O error on the server);
+/// - ``ConflictingRowVanished`` (a row deleted between an insert's conflict and its read).
 ///
 /// Everything else is permanent, notably integrity violations (class `23`, e.g. `23505` unique violation), data
 /// exceptions (class `22`), syntax and access errors (class `42`), authentication failures (class `28`), task
@@ -59,6 +60,26 @@ public enum PostgresErrorClassifier {
         }
     }
 
+    /// Whether `error` is a conflict with a concurrent transaction that running the same work again at once
+    /// resolves: a serialisation failure (`40001`), a deadlock (`40P01`), or ``ConflictingRowVanished``.
+    public static func isConflict(_ error: any Error) -> Bool {
+        if self.unwrapsToVanishedRow(error, depth: 0) { return true }
+        let state = self.sqlState(of: error)
+        return state == "40001" || state == "40P01"
+    }
+
+    private static func unwrapsToVanishedRow(_ error: any Error, depth: Int) -> Bool {
+        guard depth < 8 else { return false }
+        switch error {
+        case is ConflictingRowVanished: return true
+        case let error as PostgresTransactionError:
+            return error.closureError.map { self.unwrapsToVanishedRow($0, depth: depth + 1) } ?? false
+        case let error as ComplaintStoreError:
+            return error.underlying.map { self.unwrapsToVanishedRow($0, depth: depth + 1) } ?? false
+        default: return false
+        }
+    }
+
     /// Whether `error` is a unique violation (`23505`): for inserts that mean "already there".
     public static func isUniqueViolation(_ error: any Error) -> Bool {
         self.sqlState(of: error) == "23505"
@@ -90,6 +111,9 @@ public enum PostgresErrorClassifier {
 
         case let error as ComplaintStoreError:
             return error.underlying.map { self.classify($0, depth: depth + 1) } ?? false
+
+        case is ConflictingRowVanished:
+            return true
 
         case let error as ConnectionPoolError:
             return error == .connectionCreationCircuitBreakerTripped

@@ -53,10 +53,10 @@ extension IdempotencyClaim {
             """, logger: logger)
         for try await (digest, complaintID, outcome) in earlier.decode((Data, UUID?, String?).self) {
             guard Array(digest) == requestSHA256 else { throw IdempotencyKeyReused(key: key) }
-            guard complaintID != nil || outcome != nil else { throw PostgresConflictVanished() }
+            guard complaintID != nil || outcome != nil else { throw ConflictingRowVanished(table: "idempotency_keys") }
             return Earlier(complaintID: complaintID, actionOutcome: outcome)
         }
-        throw PostgresConflictVanished()
+        throw ConflictingRowVanished(table: "idempotency_keys")
     }
 }
 
@@ -147,7 +147,7 @@ public struct ComplaintRegistrar: Sendable {
             var found: (id: UUID, fingerprint: Data?)?
             for try await row in existing.decode((UUID, Data?).self) { found = row }
             guard let found else {
-                throw PostgresConflictVanished()
+                throw ConflictingRowVanished(table: "complaints")
             }
             // A replay says the same thing; another complaint under the same id is refused, not answered
             // with the first one's id. A complaint registered before fingerprints were kept matches.
@@ -180,12 +180,6 @@ public struct ComplaintRegistrar: Sendable {
         }
         return complaintID
     }
-}
-
-/// A row that conflicted on insert was not visible right after: only possible if it was deleted in
-/// between. Retried as a transient error.
-struct PostgresConflictVanished: Error, CustomStringConvertible {
-    var description: String { "a conflicting row vanished before it could be read; retry" }
 }
 
 func jsonText<Value: Encodable>(_ value: Value) throws -> String {
