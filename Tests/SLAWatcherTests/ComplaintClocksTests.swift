@@ -34,9 +34,8 @@ struct ComplaintClocksTests {
 
     @Test("reopening starts a new resolve clock from the reopening; the ceiling counts the time open, not the time resolved")
     func reopen() {
-        var record = Self.record(registeredAt: instant("2026-11-24T10:00:00Z"))
-        record.acknowledgedAt = instant("2026-11-24T10:05:00Z")
-        record.resolvedAt = instant("2026-11-24T11:00:00Z")
+        var record = Self.record(
+            registeredAt: instant("2026-11-24T10:00:00Z"), acknowledgedAt: instant("2026-11-24T10:05:00Z"), resolvedAt: instant("2026-11-24T11:00:00Z"))
         record.reopen(at: instant("2026-11-25T09:00:00Z"))
         let due = Self.dueTimes(of: record)
         #expect(due[.resolveBreach] == "2026-11-25T13:00:00Z")
@@ -48,9 +47,8 @@ struct ComplaintClocksTests {
     @Test("reopened more than 72 h after registration: the ceiling is 72 h of open time away, never due at the reopening")
     func reopenAfterTheCeiling() {
         // Registered Monday 10:00, resolved 11:00; the survey answered Thursday 12:00 reopens it.
-        var record = Self.record(registeredAt: instant("2026-11-23T10:00:00Z"))
-        record.acknowledgedAt = instant("2026-11-23T10:05:00Z")
-        record.resolvedAt = instant("2026-11-23T11:00:00Z")
+        var record = Self.record(
+            registeredAt: instant("2026-11-23T10:00:00Z"), acknowledgedAt: instant("2026-11-23T10:05:00Z"), resolvedAt: instant("2026-11-23T11:00:00Z"))
         record.reopen(at: instant("2026-11-26T12:00:00Z"))
         #expect(record.timeResolved == 73 * 3600)
         var due = Self.dueTimes(of: record)
@@ -69,19 +67,20 @@ struct ComplaintClocksTests {
 
     @Test("reopened without an acknowledgement on record: the response clock does not run again, no acknowledge deadline or level 1 lies in the past")
     func reopenNeverAcknowledged() {
-        var record = Self.record(registeredAt: instant("2026-11-23T10:00:00Z"))
-        record.resolvedAt = instant("2026-11-23T11:00:00Z")
+        var record = Self.record(registeredAt: instant("2026-11-23T10:00:00Z"), resolvedAt: instant("2026-11-23T11:00:00Z"))
         record.reopen(at: instant("2026-11-24T12:00:00Z"))
         let due = Self.dueTimes(of: record)
         #expect(due[.acknowledgeWarning] == nil && due[.acknowledgeBreach] == nil && due[.escalation(level: 1)] == nil, "\(due)")
         #expect(due.values.allSatisfy { $0 > "2026-11-24T12:00:00Z" }, "\(due)")
     }
 
-    /// A started clock record of a moderate complaint.
-    static func record(registeredAt: Date) -> ClockRecord {
+    /// A started clock record, acknowledged and resolved when given.
+    static func record(registeredAt: Date, acknowledgedAt: Date? = nil, resolvedAt: Date? = nil) -> ClockRecord {
         var record = ClockRecord(complaintID: UUID(), hotelID: "SHA-PD01")
         record.registeredAt = registeredAt
         record.resolveStartedAt = registeredAt
+        record.acknowledgedAt = acknowledgedAt
+        record.resolvedAt = resolvedAt
         return record
     }
 

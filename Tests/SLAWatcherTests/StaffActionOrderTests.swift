@@ -68,6 +68,18 @@ struct StaffActionOrderTests {
         return published
     }
 
+    static let resolution = Resolution(text: "Fixed", rootCause: "wear", isFirstContact: true)
+
+    /// A complaint whose clocks started, registered `ago` seconds back (its assignment delivered), and the
+    /// handler of its staff actions.
+    static func started(
+        _ clockwork: Clockwork, registeredAgo ago: TimeInterval, store: StageStore, schema: SchemaName
+    ) async throws -> (updated: UpdatedClockHandler, id: UUID, registered: Date) {
+        let registered = Date().addingTimeInterval(-ago), id = UUID()
+        _ = try await deliver(assigned(id, registeredAt: registered), to: AssignedClockHandler(clockwork: clockwork), store: store, schema: schema)
+        return (UpdatedClockHandler(clockwork: clockwork), id, registered)
+    }
+
     static func withHandlers(_ body: @Sendable (Clockwork, StageStore, SchemaName) async throws -> Void) async throws {
         let service = RedressService.slaWatcher.isolated()
         try await withMigratedSchema(of: service) { store, _ in try await body(Clockwork(policies: Self.policies), store, service.schema) }
@@ -101,17 +113,13 @@ struct StaffActionOrderTests {
     @Test("resolved straight from waiting for the guest, without resuming: the pause ends there and the resolution is met")
     func resolvedWhileWaiting() async throws {
         try await Self.withHandlers { clockwork, store, schema in
-            let updated = UpdatedClockHandler(clockwork: clockwork), assigned = AssignedClockHandler(clockwork: clockwork)
-            let registered = Date().addingTimeInterval(-15 * 60)
-            let id = UUID()
-            _ = try await Self.deliver(Self.assigned(id, registeredAt: registered), to: assigned, store: store, schema: schema)
+            let (updated, id, registered) = try await Self.started(clockwork, registeredAgo: 15 * 60, store: store, schema: schema)
             _ = try await Self.deliver(Self.updated(id, .acknowledged, status: .acknowledged, at: registered.addingTimeInterval(60)), to: updated, store: store, schema: schema)
             let pausedAt = registered.addingTimeInterval(5 * 60)
             let paused = try await Self.deliver(Self.updated(id, .waitingForGuest, status: .waitingForGuest, at: pausedAt), to: updated, store: store, schema: schema)
             #expect(paused.map(\.kind) == [.paused])
             let resolvedAt = registered.addingTimeInterval(14 * 60)
-            let resolution = Resolution(text: "Fixed", rootCause: "wear", isFirstContact: true)
-            let resolved = try await Self.deliver(Self.updated(id, .resolved(resolution), status: .resolved, at: resolvedAt), to: updated, store: store, schema: schema)
+            let resolved = try await Self.deliver(Self.updated(id, .resolved(Self.resolution), status: .resolved, at: resolvedAt), to: updated, store: store, schema: schema)
             #expect(resolved.map(\.kind) == [.met], "\(resolved.map(\.kind))")
             // 20 minutes of clock, 9 of them paused: due 29 minutes after registration.
             #expect(abs((resolved.first?.deadline.timeIntervalSince(registered) ?? 0) - 29 * 60) < 0.01)
@@ -166,14 +174,10 @@ struct StaffActionOrderTests {
     @Test("acknowledged, resolved, reopened, resolved, then the same four read again under new event ids: nothing new")
     func replayedActions() async throws {
         try await Self.withHandlers { clockwork, store, schema in
-            let updated = UpdatedClockHandler(clockwork: clockwork), assigned = AssignedClockHandler(clockwork: clockwork)
-            let registered = Date().addingTimeInterval(-60 * 60)
-            let id = UUID()
-            _ = try await Self.deliver(Self.assigned(id, registeredAt: registered), to: assigned, store: store, schema: schema)
-            let resolution = Resolution(text: "Fixed", rootCause: "wear", isFirstContact: true)
+            let (updated, id, registered) = try await Self.started(clockwork, registeredAgo: 60 * 60, store: store, schema: schema)
             let actions: [Action] = [
-                (.acknowledged, .acknowledged, 2 * 60), (.resolved(resolution), .resolved, 10 * 60),
-                (.reopened(Reopening(trigger: .staffDecision, reason: "still noisy")), .reopened, 15 * 60), (.resolved(resolution), .resolved, 25 * 60),
+                (.acknowledged, .acknowledged, 2 * 60), (.resolved(Self.resolution), .resolved, 10 * 60),
+                (.reopened(Reopening(trigger: .staffDecision, reason: "still noisy")), .reopened, 15 * 60), (.resolved(Self.resolution), .resolved, 25 * 60),
             ]
             let first = try await Self.deliver(actions, of: id, registeredAt: registered, to: updated, store: store, schema: schema)
             #expect(first == [[.met], [.met], [], [.met]])
@@ -188,14 +192,10 @@ struct StaffActionOrderTests {
     @Test("waiting for the guest, resumed, resolved and closed read again after a reopening: the clock stays open and unpaused")
     func replayedPauseAndClose() async throws {
         try await Self.withHandlers { clockwork, store, schema in
-            let updated = UpdatedClockHandler(clockwork: clockwork), assigned = AssignedClockHandler(clockwork: clockwork)
-            let registered = Date().addingTimeInterval(-60 * 60)
-            let id = UUID()
-            _ = try await Self.deliver(Self.assigned(id, registeredAt: registered), to: assigned, store: store, schema: schema)
-            let resolution = Resolution(text: "Fixed", rootCause: "wear", isFirstContact: true)
+            let (updated, id, registered) = try await Self.started(clockwork, registeredAgo: 60 * 60, store: store, schema: schema)
             let history: [Action] = [
                 (.acknowledged, .acknowledged, 60), (.waitingForGuest, .waitingForGuest, 3 * 60), (.resumed, .acknowledged, 5 * 60),
-                (.resolved(resolution), .resolved, 10 * 60), (.closed, .closed, 12 * 60),
+                (.resolved(Self.resolution), .resolved, 10 * 60), (.closed, .closed, 12 * 60),
             ]
             func deliver(_ actions: ArraySlice<Action>) async throws -> [ComplaintSLAEvent.Kind] {
                 try await Self.deliver(actions, of: id, registeredAt: registered, to: updated, store: store, schema: schema).flatMap { $0 }
@@ -222,11 +222,7 @@ struct StaffActionOrderTests {
     @Test("the time a complaint spent resolved is kept on its clock: actions after a reopening, and a second reopening, keep the ceiling at 72 h of open time")
     func timeResolvedIsKept() async throws {
         try await Self.withHandlers { clockwork, store, schema in
-            let updated = UpdatedClockHandler(clockwork: clockwork), assigned = AssignedClockHandler(clockwork: clockwork)
-            let registered = Date().addingTimeInterval(-150 * 3600)
-            let id = UUID()
-            _ = try await Self.deliver(Self.assigned(id, registeredAt: registered), to: assigned, store: store, schema: schema)
-            let resolution = Resolution(text: "Fixed", rootCause: "wear", isFirstContact: true)
+            let (updated, id, registered) = try await Self.started(clockwork, registeredAgo: 150 * 3600, store: store, schema: schema)
             let reopening = ComplaintUpdated.Change.reopened(Reopening(trigger: .followupDissatisfied, reason: "satisfaction 2"))
             func ceiling() async throws -> Date? {
                 try await store.read { connection, logger in
@@ -237,14 +233,14 @@ struct StaffActionOrderTests {
             let hour: TimeInterval = 3600
             // Open 1 h, resolved 73 h, reopened at 74 h: the ceiling 71 h later. A pause and a resume re-arm it from the stored clock.
             _ = try await Self.deliver([
-                (.acknowledged, .acknowledged, 120), (.resolved(resolution), .resolved, hour), (reopening, .reopened, 74 * hour),
+                (.acknowledged, .acknowledged, 120), (.resolved(Self.resolution), .resolved, hour), (reopening, .reopened, 74 * hour),
                 (.waitingForGuest, .waitingForGuest, 75 * hour), (.resumed, .acknowledged, 76 * hour),
             ], of: id, registeredAt: registered, to: updated, store: store, schema: schema)
             let clock = try #require(try await store.write { connection, logger in (try await clockwork.store.clock(id, on: connection, logger: logger), []) })
             #expect(abs(clock.timeResolved - 73 * hour) < 0.01)
             #expect(abs((try await ceiling()?.timeIntervalSince(registered) ?? 0) - 145 * hour) < 0.01)
             // Resolved again at 80 h (7 h open in all), reopened at 100 h: 65 h are left.
-            _ = try await Self.deliver([(.resolved(resolution), .resolved, 80 * hour), (reopening, .reopened, 100 * hour)],
+            _ = try await Self.deliver([(.resolved(Self.resolution), .resolved, 80 * hour), (reopening, .reopened, 100 * hour)],
                 of: id, registeredAt: registered, to: updated, store: store, schema: schema)
             #expect(abs((try await ceiling()?.timeIntervalSince(registered) ?? 0) - 165 * hour) < 0.01)
         }
