@@ -102,6 +102,18 @@ struct DeliveryWorkerTests {
         return try rows[0].decode((String, Int, String?).self)
     }
 
+    /// Plans `intent` with `attempts`, runs a worker until `count` receipts are in the outbox (or 20 s), and returns them.
+    static func settle(
+        _ intent: NotificationIntent, attempts: Int, receipts count: Int, performer: DeliveryPerformer, schema: SchemaName, client: PostgresClient
+    ) async throws -> [NotificationOutcome] {
+        try await Self.record(intent, attempts: attempts, schema: schema, client: client)
+        try await withRunningServices([Self.worker(performer, schema: schema, client: client)]) {
+            let settled = try await eventually(timeout: .seconds(20)) { try await Self.receipts(schema: schema, client: client).count == count }
+            #expect(settled)
+        }
+        return try await Self.receipts(schema: schema, client: client)
+    }
+
     static func breachIntent() -> NotificationIntent {
         var intent = NotifierFixtures.intent(template: "sla_breached_staff", trigger: "sla.breached")
         intent.rule = "r"
@@ -114,12 +126,7 @@ struct DeliveryWorkerTests {
         try await Self.run { client, schema, receiver, performer in
             receiver.script(.status(503), .status(429, retryAfter: "0"), .status(502))
             let intent = Self.breachIntent()
-            try await Self.record(intent, attempts: 3, schema: schema, client: client)
-            try await withRunningServices([Self.worker(performer, schema: schema, client: client)]) {
-                let settled = try await eventually(timeout: .seconds(20)) { try await Self.receipts(schema: schema, client: client).count == 3 }
-                #expect(settled)
-            }
-            let receipts = try await Self.receipts(schema: schema, client: client)
+            let receipts = try await Self.settle(intent, attempts: 3, receipts: 3, performer: performer, schema: schema, client: client)
             #expect(receipts.map(\.kind) == [.failed, .failed, .givenUp])
             #expect(receipts.map(\.attempts) == [1, 2, 3])
             #expect(Set(receipts.map(\.notificationID)) == [intent.notificationID])
@@ -203,12 +210,7 @@ struct DeliveryWorkerTests {
             try await Self.run { client, schema, receiver, performer in
                 receiver.script(.redirect(301, to: targetBase + "/moved"), .redirect(308, to: targetBase + "/moved"))
                 let intent = Self.breachIntent()
-                try await Self.record(intent, attempts: 5, schema: schema, client: client)
-                try await withRunningServices([Self.worker(performer, schema: schema, client: client)]) {
-                    let settled = try await eventually(timeout: .seconds(20)) { try await Self.receipts(schema: schema, client: client).count == 3 }
-                    #expect(settled)
-                }
-                let receipts = try await Self.receipts(schema: schema, client: client)
+                let receipts = try await Self.settle(intent, attempts: 5, receipts: 3, performer: performer, schema: schema, client: client)
                 #expect(receipts.map(\.kind) == [.failed, .failed, .delivered])
                 guard receipts.count == 3, case .failed(let first) = receipts[0].status, case .failed(let second) = receipts[1].status else {
                     Issue.record("unexpected receipts: \(receipts.map(\.status))")

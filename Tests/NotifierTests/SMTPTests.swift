@@ -207,26 +207,9 @@ final class InjectingSMTPServer: Sendable {
     /// What the client sent after STARTTLS, and its connection's end.
     final class Record: Sendable {
         let afterSTARTTLS = Mutex<[UInt8]>([])
-        let ended = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+        let ended: EventLoopPromise<Void>
 
-        func end() {
-            let waiters = ended.withLock { state in
-                state.done = true
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            for waiter in waiters { waiter.resume() }
-        }
-
-        func waitForEnd() async {
-            await withCheckedContinuation { continuation in
-                let done = ended.withLock { state in
-                    if !state.done { state.waiters.append(continuation) }
-                    return state.done
-                }
-                if done { continuation.resume() }
-            }
-        }
+        init(ended: EventLoopPromise<Void>) { self.ended = ended }
     }
 
     private final class Handler: ChannelInboundHandler {
@@ -272,7 +255,7 @@ final class InjectingSMTPServer: Sendable {
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            record.end()
+            record.ended.succeed()
             context.fireChannelInactive()
         }
     }
@@ -284,23 +267,29 @@ final class InjectingSMTPServer: Sendable {
     }
 
     static func start() async throws -> InjectingSMTPServer {
-        let record = Record()
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handler(record: record)) }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        return InjectingSMTPServer(port: channel.localAddress?.port ?? 0, channel: channel, record: record)
+        let record = Record(ended: MultiThreadedEventLoopGroup.singleton.any().makePromise())
+        do {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handler(record: record)) }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            return InjectingSMTPServer(port: channel.localAddress?.port ?? 0, channel: channel, record: record)
+        } catch {
+            record.ended.succeed()
+            throw error
+        }
     }
 
     /// Waits until the client's connection ended; what it sent after STARTTLS.
     func closed() async -> [UInt8] {
-        await record.waitForEnd()
+        try? await record.ended.futureResult.get()
         return record.afterSTARTTLS.withLock { $0 }
     }
 
     func stop() async {
         try? await channel.close().get()
+        record.ended.succeed()
     }
 }
