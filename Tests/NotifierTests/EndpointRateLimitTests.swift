@@ -171,14 +171,14 @@ struct EndpointRateLimitTests {
             let c = try #require(try await admit("c"))
             // a's call moved back the second that passed: the window and a twentieth count from it.
             let first = start.addingTimeInterval(-1)
-            #expect(abs(c.timeIntervalSince(first) - 63) < 0.5, "a window and a twentieth after the first call: \(c.timeIntervalSince(first)) s")
+            #expect(abs(c.timeIntervalSince(first) - 63) < 2, "a window and a twentieth after the first call: \(c.timeIntervalSince(first)) s")
             try await Self.timePasses(1, schema: schema, client: client)
             let c1 = try #require(try await Self.bookedPlace("c", schema: schema, client: client))
             let d = try #require(try await admit("d"))
             let e = try #require(try await admit("e"))
             // d counts from b's call (made just after a's), e from c's place.
-            #expect(d >= c1 && d.timeIntervalSince(c1) < 0.5, "two per window: d \(d.timeIntervalSince(c1)) s after c")
-            #expect(abs(e.timeIntervalSince(c1) - 63) < 0.5, "then the next window: e \(e.timeIntervalSince(c1)) s after c")
+            #expect(d >= c1 && d.timeIntervalSince(c1) < 2, "two per window: d \(d.timeIntervalSince(c1)) s after c")
+            #expect(abs(e.timeIntervalSince(c1) - 63) < 2, "then the next window: e \(e.timeIntervalSince(c1)) s after c")
             #expect(try await admit("x", endpoint: "other") == nil, "each endpoint its own")
             #expect(try await admit("c") == c1, "early: still its place")
             try await Self.timePasses(30, schema: schema, client: client)
