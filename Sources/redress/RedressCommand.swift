@@ -9,7 +9,7 @@ struct RedressCommand: AsyncParsableCommand {
         subcommands: [
             UpCommand.self, DemoCommand.self, BrokerCommand.self, MigrateCommand.self, APIKeyCommand.self, LoadgenCommand.self,
             ClassifierCommand.self, AssignmentCommand.self, SLACommand.self, NotifierCommand.self, MetricsCommand.self, TopicsCommand.self,
-            TailCommand.self, ReplayCommand.self,
+            TailCommand.self, ReplayCommand.self, DeadLetterCommand.self,
         ]
     )
 }

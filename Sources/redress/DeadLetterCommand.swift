@@ -1,0 +1,231 @@
+import ArgumentParser
+import ComplaintEvents
+import EventTail
+import Foundation
+import Logging
+import RdKafka
+import ServiceLifecycle
+
+/// `redress deadletter`: lists, shows and redrives what the services dead-lettered to
+/// `complaints.deadletter.v1`, so "fix the cause and replay it" is one command, not a kcat | jq |
+/// base64 pipeline.
+struct DeadLetterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deadletter",
+        abstract: "List, show and redrive the dead letters on complaints.deadletter.v1.",
+        discussion: """
+            The dead-letter topic is read under --prefix (default: $KAFKA_TOPIC_PREFIX), as the services write it, from \
+            the first message kept to its end when the command starts (a fresh consumer group each run, never \
+            committed). A dead letter is named by its partition and offset on that topic: 2:17.
+            """,
+        subcommands: [List.self, Show.self, Redrive.self])
+
+    /// Where to read: brokers, data directory, topic prefix.
+    struct Connection: ParsableArguments {
+        @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS, then <data-dir>/up.env).")
+        var brokers: String?
+        @Option(help: "Where `redress up` keeps its up.env.")
+        var dataDir = ".redress"
+        @Option(
+            name: [.customLong("prefix"), .customLong("topic-prefix")],
+            help: "Read the dead-letter topic under this prefix, as services started with the same KAFKA_TOPIC_PREFIX write it (default: $KAFKA_TOPIC_PREFIX; '' for none).")
+        var prefix: String?
+
+        var topicPrefix: String { ProcessInfoEnvironment.topicPrefix(prefix) }
+        var deadLetterTopic: String { topicPrefix + Topics.deadLetter.name }
+
+        func brokerList() throws -> [String] {
+            KafkaBootstrap.servers(from: try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka"))
+        }
+
+        /// The dead letters `filter` selects; unreadable messages on the topic are mentioned on stderr.
+        func read(_ filter: DeadLetterFilter, logger: Logger) async throws -> [DeadLetter] {
+            let result = try await DeadLetterReader(brokers: try brokerList(), topic: deadLetterTopic).read(filter, logger: logger)
+            if !result.unreadable.isEmpty {
+                FileHandle.standardError.write(Data(
+                    "\(result.unreadable.count) messages on \(deadLetterTopic) are no dead letter (\(result.unreadable.prefix(5).map(\.description).joined(separator: ", ")))\n".utf8))
+            }
+            return result.letters
+        }
+    }
+
+    /// Which dead letters: by time, service, source topic, reason.
+    struct Selection: ParsableArguments {
+        @Option(help: "Only dead letters that failed at or after this time, RFC 3339.")
+        var since: String?
+        @Option(help: "Only dead letters that failed before this time, RFC 3339.")
+        var until: String?
+        @Option(name: .customLong("service"), help: "Only those of this service (classifier or redress-classifier; repeatable).")
+        var services: [String] = []
+        @Option(name: .customLong("source-topic"), help: "Only those read from this topic: a full name or a short one (received, sla, …), under --prefix (repeatable).")
+        var sourceTopics: [String] = []
+        @Option(help: "Only those whose reason contains this text (ignoring case).")
+        var reasonContains: String?
+
+        var isEmpty: Bool { since == nil && until == nil && services.isEmpty && sourceTopics.isEmpty && reasonContains == nil }
+
+        func filter(prefix: String, positions: [DeadLetterPosition] = []) throws -> DeadLetterFilter {
+            let start = try since.map { try DateTimeOption.parse($0, option: "--since") }
+            let end = try until.map { try DateTimeOption.parse($0, option: "--until") }
+            if let start, let end, end <= start { throw ValidationError("--until must come after --since") }
+            let topics: [String]
+            do { topics = sourceTopics.isEmpty ? [] : try TailFollower.topicNames(sourceTopics, prefix: prefix) } catch let error as TailError {
+                throw ValidationError("--source-topic: \(error.description)")
+            }
+            return DeadLetterFilter(
+                since: start, until: end, services: Set(services), sourceTopics: Set(topics), reasonContains: reasonContains, positions: Set(positions))
+        }
+    }
+
+    static func positions(_ arguments: [String]) throws -> [DeadLetterPosition] {
+        try arguments.map { argument in
+            guard let position = DeadLetterPosition(argument) else {
+                throw ValidationError("'\(argument)' is not a dead letter's PARTITION:OFFSET such as 2:17 (see `redress deadletter list`)")
+            }
+            return position
+        }
+    }
+
+    static func logger(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = .warning
+        return logger
+    }
+
+    /// Positions asked for that were not found, said on stderr; whether any was missing.
+    static func reportMissing(_ positions: [DeadLetterPosition], found: [DeadLetter], topic: String) -> Bool {
+        let missing = Set(positions).subtracting(found.map(\.position)).sorted()
+        for position in missing {
+            FileHandle.standardError.write(Data("no dead letter at \(position) on \(topic) (or not selected by the filters)\n".utf8))
+        }
+        return !missing.isEmpty
+    }
+
+    /// `redress deadletter list`.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "One line per dead letter: position, failed at, service, source topic@partition/offset, attempts, hotel, reason.")
+
+        @OptionGroup var connection: Connection
+        @OptionGroup var selection: Selection
+
+        func run() async throws {
+            let filter = try selection.filter(prefix: connection.topicPrefix)
+            let letters = try await connection.read(filter, logger: DeadLetterCommand.logger("redress.deadletter"))
+            for letter in letters { print(letter.summary()) }
+            FileHandle.standardError.write(Data("\(letters.count) dead letters on \(connection.deadLetterTopic)\n".utf8))
+        }
+    }
+
+    /// `redress deadletter show`.
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A dead letter in full: reason, source, key, headers and the original value as text (base64 when it is not UTF-8).")
+
+        @Argument(help: "PARTITION:OFFSET of the dead letter on the dead-letter topic (repeatable).")
+        var positions: [String]
+        @OptionGroup var connection: Connection
+
+        func validate() throws {
+            if positions.isEmpty { throw ValidationError("name a dead letter: PARTITION:OFFSET, as `redress deadletter list` shows it") }
+            _ = try DeadLetterCommand.positions(positions)
+        }
+
+        func run() async throws {
+            let wanted = try DeadLetterCommand.positions(positions)
+            let letters = try await connection.read(DeadLetterFilter(positions: Set(wanted)), logger: DeadLetterCommand.logger("redress.deadletter"))
+            print(letters.map { $0.details() }.joined(separator: "\n\n"))
+            if DeadLetterCommand.reportMissing(wanted, found: letters, topic: connection.deadLetterTopic) { throw ExitCode(1) }
+        }
+    }
+
+    /// `redress deadletter redrive`.
+    struct Redrive: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Publish dead letters' originals again to their source topics, once their cause is fixed.",
+            discussion: """
+                Selects dead letters by PARTITION:OFFSET and/or the filters (both: those named that pass the filters; \
+                --all for every one), and publishes each original — its key, value and headers as they were, plus the \
+                header redress-redriven-from: <dead-letter topic>/<partition>/<offset> — to the topic it was read from, \
+                waiting for the broker's acknowledgement of each. It prints what it sent (--dry-run: what it would send).
+                Refused, the others still sent and the exit status 1 at the end: a dead letter whose value was truncated \
+                (a copy would be a different message), one whose source is a dead-letter topic, and, without --force, \
+                one whose original (its event time, or when it failed if earlier) is older than the services' inboxes \
+                remember (INBOX_RETENTION_DAYS, default 9; --inbox-retention-days).
+                What happens then: every consumer group of the source topic receives the copy, with the original's \
+                event id. The service that dead-lettered it never recorded the id (its transaction was rolled back), so \
+                it applies the copy; groups that applied the original skip it by its id — for as long as their inbox \
+                remembers it, INBOX_RETENTION_DAYS after they applied it. Past that, they would apply it a second time: \
+                hence the refusal without --force. The copy is stamped with the time of the redrive, so it is never \
+                passed over as older than the inbox remembers. It lands after the complaint's later events on its \
+                partition. Fix the cause first, or the service dead-letters the copy again (a new dead letter).
+                """)
+
+        @Argument(help: "PARTITION:OFFSET of dead letters to redrive (none: those the filters select).")
+        var positions: [String] = []
+        @OptionGroup var connection: Connection
+        @OptionGroup var selection: Selection
+        @Flag(help: "Redrive every dead letter the filters select when none is given (needed when there are no filters and no positions).")
+        var all = false
+        @Flag(help: "Only print what would be sent.")
+        var dryRun = false
+        @Flag(help: "Redrive dead letters older than the inboxes' window too (services that applied the original may apply it again).")
+        var force = false
+        @Option(help: "Days the services' inboxes remember an event (default: $INBOX_RETENTION_DAYS, else 9).")
+        var inboxRetentionDays: Int?
+
+        func validate() throws {
+            _ = try DeadLetterCommand.positions(positions)
+            if positions.isEmpty && selection.isEmpty && !all {
+                throw ValidationError("select what to redrive: PARTITION:OFFSET arguments, filters (--since, --service, --source-topic, --reason-contains), or --all")
+            }
+            if let inboxRetentionDays, inboxRetentionDays < 1 { throw ValidationError("--inbox-retention-days must be at least 1") }
+        }
+
+        func run() async throws {
+            let wanted = try DeadLetterCommand.positions(positions)
+            let filter = try selection.filter(prefix: connection.topicPrefix, positions: wanted)
+            let logger = DeadLetterCommand.logger("redress.deadletter")
+            let days = try inboxRetentionDays ?? ProcessInfoEnvironment.value("INBOX_RETENTION_DAYS").map {
+                guard let days = Int($0), days >= 1 else { throw ValidationError("INBOX_RETENTION_DAYS '\($0)' is not a whole number of days") }
+                return days
+            } ?? 9
+            let letters = try await connection.read(filter, logger: logger)
+            var missing = DeadLetterCommand.reportMissing(wanted, found: letters, topic: connection.deadLetterTopic)
+            if letters.isEmpty {
+                print("no dead letter selected on \(connection.deadLetterTopic)")
+                if missing { throw ExitCode(1) }
+                return
+            }
+            var redrive = DeadLetterRedrive(inboxWindow: .seconds(days * 86_400))
+            redrive.force = force
+            let outcomes: [DeadLetterRedrive.Outcome]
+            let report: (DeadLetter, DeadLetterRedrive.Outcome) -> Void = { letter, outcome in
+                print(DeadLetterRedrive.line(letter, outcome))
+                fflushStandardOutput()
+            }
+            if dryRun {
+                outcomes = await redrive.redrive(letters, producer: nil, dryRun: true, report: report)
+            } else {
+                let producer = try KafkaProducer(
+                    configuration: KafkaProducerConfiguration(bootstrapServers: try connection.brokerList(), clientID: "redress-deadletter-redrive"), logger: logger)
+                let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [producer], gracefulShutdownSignals: [], logger: logger))
+                outcomes = try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await group.run() }
+                    let outcomes = await redrive.redrive(letters, producer: producer, dryRun: false, report: report)
+                    await group.triggerGracefulShutdown()
+                    try await tasks.waitForAll()
+                    return outcomes
+                }
+            }
+            let sent = outcomes.filter { if case .sent = $0 { true } else { false } }.count
+            let refused = outcomes.filter { if case .refused = $0 { true } else { false } }.count
+            let failed = outcomes.filter { if case .failed = $0 { true } else { false } }.count
+            print(dryRun
+                ? "dry run: \(outcomes.count - refused) would be sent, \(refused) refused"
+                : "\(sent) sent, \(refused) refused, \(failed) failed")
+            missing = missing || refused > 0 || failed > 0
+            if missing { throw ExitCode(1) }
+        }
+    }
+}
