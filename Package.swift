@@ -416,7 +416,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                "Access", "ComplaintPipeline", "ComplaintTesting", "EmbeddedDefault", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit",
+                "Access", "ComplaintPipeline", "ComplaintTesting", "EmbeddedDefault", "ComplaintEvents", "ComplaintStore", "RdKafka", "RdKafkaTestKit", "EventTail",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,0 +1,68 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintTesting
+import EventTail
+import Foundation
+import RdKafka
+import RdKafkaTestKit
+import Synchronization
+import Testing
+
+/// `redress deadletter redrive` against a real stage: what the services dead-letter comes back once its
+/// cause is fixed, and the inbox keeps a redrive from applying anything twice.
+@Suite("dead-letter redrive through a stage", .timeLimit(.minutes(3)))
+struct DeadLetterRedriveTests {
+    /// Whether the handler's cause of failure is still there.
+    final class Cause: Sendable {
+        private let present = Mutex(true)
+        func fix() { present.withLock { $0 = false } }
+        var isPresent: Bool { present.withLock { $0 } }
+    }
+
+    @Test("an event dead-lettered for a missing hotel is applied exactly once after the fix and a redrive; a second redrive is skipped by its id")
+    func redriveAfterFix() async throws {
+        try await PipelineWorld.with { world in
+            // Stamped now, as intake stamps what it publishes (the fixture's time is long past the inbox window).
+            var event = try EventFixtures.received()
+            event.time = Date()
+            let other = try EventFixtures.received()
+            let cause = Cause()
+            let failing = event.id
+            var handler = world.handler
+            handler.beforeApplying = { received, _ in
+                if received.id == failing && cause.isPresent { throw RejectedEvent("no hotel \(received.hotelID) in the organisation file") }
+            }
+            let outcomes = LockedOutcomes()
+            var hooks = EventPipelineService.CrashPoints()
+            hooks.settled = { _, outcome in outcomes.append(outcome) }
+            let stage = try world.stage(handler, crashPoints: hooks)
+            try await world.publish([event, other])
+
+            var reader = DeadLetterReader(brokers: world.kafka.bootstrapServers, topic: world.deadLetterTopic)
+            reader.history.configuration.additionalProperties["fetch.wait.max.ms"] = "10"
+            let redrive = DeadLetterRedrive(inboxWindow: .seconds(9 * 86_400))
+            let producer = try KafkaProducer(configuration: world.kafka.producerConfiguration(clientID: "redrive"), logger: world.kafka.logger)
+            try await withRunningServices([stage.producer, stage.consumer, stage.pipeline, producer]) {
+                let settled = await eventually(timeout: .seconds(60)) { outcomes.all.count == 2 }
+                #expect(settled && outcomes.all.sorted { $0.rawValue < $1.rawValue } == [.applied, .deadLettered], "\(outcomes.all)")
+                #expect(try await world.effects(of: event.id) == 0)
+
+                cause.fix()
+                let letters = try await reader.read(DeadLetterFilter(reasonContains: "organisation file"), logger: world.kafka.logger).letters
+                #expect(letters.count == 1 && letters.first?.record.sourceTopic == world.input.name)
+                let sent = await redrive.redrive(letters, producer: producer, dryRun: false) { _, _ in }
+                guard case .sent = sent.first else { Issue.record("not redriven: \(sent)"); return }
+                let applied = await eventually(timeout: .seconds(60)) { outcomes.all.count == 3 }
+                #expect(applied && outcomes.all.last == .applied, "\(outcomes.all)")
+
+                // Redriven again by mistake: the stage's inbox knows the id.
+                _ = await redrive.redrive(letters, producer: producer, dryRun: false) { _, _ in }
+                let skipped = await eventually(timeout: .seconds(60)) { outcomes.all.count == 4 }
+                #expect(skipped && outcomes.all.last == .duplicate, "\(outcomes.all)")
+            }
+            #expect(try await world.effects(of: event.id) == 1)
+            #expect(try await world.effects(of: other.id) == 1)
+            #expect(try await world.kafka.messageCount(of: world.deadLetterTopic) == 1)
+        }
+    }
+}
