@@ -107,6 +107,71 @@ struct TimerSweepTests {
         }
     }
 
+    @Test("a reopened complaint's ceiling re-armed at registration + ceiling (a replica older than migration 0005, in a rolling upgrade) is not fired: moved to its time, or removed once resolved")
+    func ceilingArmedByAnOldReplica() async throws {
+        try await Self.withSchema { store, client in
+            let clockwork = Clockwork(policies: Self.policies)
+            let now = Date(), minute: TimeInterval = 60
+            // Registered 3 h ago, resolved after 10 min, reopened 10 min ago: open 20 min of the 1 h ceiling, due in 40 min.
+            func reopened(resolvedAgain: Date? = nil) async throws -> ClockRecord {
+                var record = ClockRecord(complaintID: UUID(), hotelID: "SHA-PD01")
+                record.department = "housekeeping"
+                record.category = .cleanliness
+                record.severity = .moderate
+                let registered = now.addingTimeInterval(-180 * minute)
+                record.registeredAt = registered
+                record.resolveStartedAt = registered
+                record.acknowledgedAt = registered.addingTimeInterval(minute)
+                record.resolvedAt = registered.addingTimeInterval(10 * minute)
+                record.reopen(at: now.addingTimeInterval(-10 * minute))
+                let reopenedRecord = record
+                record.resolvedAt = resolvedAgain
+                let resolvedRecord = record
+                try await store.write { connection, logger in
+                    try await clockwork.store.save(reopenedRecord, on: connection, logger: logger)
+                    try await clockwork.store.arm(
+                        clockwork.desiredTimers(of: reopenedRecord), for: reopenedRecord.complaintID, now: now.addingTimeInterval(-10 * minute), on: connection,
+                        logger: logger)
+                    // The old replica re-arms the ceiling by the old rule, registration + 1 h.
+                    try await connection.query(
+                        "UPDATE timers SET due_at = \(registered.addingTimeInterval(60 * minute)) WHERE complaint_id = \(reopenedRecord.complaintID) AND timer = 'ceiling'",
+                        logger: logger)
+                    if let resolvedAgain {
+                        try await clockwork.store.save(resolvedRecord, on: connection, logger: logger)
+                        try await clockwork.store.arm(
+                            clockwork.desiredTimers(of: resolvedRecord), for: resolvedRecord.complaintID, now: resolvedAgain, on: connection, logger: logger)
+                    }
+                    return ((), [])
+                }
+                return record
+            }
+            let open = try await reopened()
+            let resolved = try await reopened(resolvedAgain: now.addingTimeInterval(-2 * minute))
+            #expect(open.timeResolved == 160 * minute)
+            // A clock never reopened, registered 2 h ago: its ceiling is due and fires as always.
+            try await Self.seed(1, registeredAgo: 120 * minute, clockwork: clockwork, store: store)
+            let sweep = TimerSweep(clockwork: clockwork, store: store, client: client, logger: .complaintTest)
+            while try await sweep.sweep() > 0 {}
+            let events = try await Self.published(store)
+            let ceilings = events.filter { $0.kind == .ceilingReached }.map(\.complaintID)
+            #expect(!ceilings.contains(open.complaintID) && !ceilings.contains(resolved.complaintID), "\(events.map(\.kind))")
+            #expect(ceilings.count == 1)
+            let gm = events.filter { if case .escalated(let escalation) = $0.milestone { escalation.level == 3 } else { false } }
+            #expect(gm.map(\.complaintID) == ceilings)
+            let rows = try await store.read { connection, logger in
+                try await connection.query(
+                    "SELECT complaint_id, due_at, fired_at IS NOT NULL FROM timers WHERE timer = 'ceiling' AND complaint_id = ANY(\([open.complaintID, resolved.complaintID]))",
+                    logger: logger
+                ).collect().map { try $0.decode((UUID, Date, Bool).self) }
+            }
+            // The open one's ceiling at registration + 1 h + the 160 min resolved; the resolved one's gone (a reopening arms it again).
+            #expect(rows.count == 1)
+            let row = try #require(rows.first)
+            #expect(row.0 == open.complaintID && !row.2)
+            #expect(abs(row.1.timeIntervalSince(now) - 40 * minute) < 0.01)
+        }
+    }
+
     @Test("a fired timer records how late it fired")
     func lateness() async throws {
         try await Self.withSchema { store, client in

@@ -197,6 +197,17 @@ public struct ClockStore: Sendable {
             """, logger: logger).collect()
     }
 
+    /// Moves an unfired timer to `due`, or removes it (`nil`). The caller holds the clock's lock.
+    public func move(_ key: TimerKey, of id: UUID, to due: Date?, on connection: PostgresConnection, logger: Logger) async throws {
+        if let due {
+            try await connection.query(
+                "UPDATE timers SET due_at = \(due) WHERE complaint_id = \(id) AND timer = \(key.description) AND fired_at IS NULL", logger: logger)
+        } else {
+            try await connection.query(
+                "DELETE FROM timers WHERE complaint_id = \(id) AND timer = \(key.description) AND fired_at IS NULL", logger: logger)
+        }
+    }
+
     /// Marks a timer fired (inserting it when it was never armed), so it never fires again.
     public func markFired(_ key: TimerKey, of id: UUID, due: Date, at firedAt: Date, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""

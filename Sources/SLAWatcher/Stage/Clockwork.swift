@@ -12,7 +12,8 @@ public struct Clockwork: Sendable {
     /// The policy file in force (reloaded while running; see ``LiveConfiguration``).
     public let livePolicies: LiveConfiguration<SLAPolicies>
     /// The policies in force now: a reload applies to what is computed next (clocks that start, and the open
-    /// deadlines of a complaint whenever something happens to it); timers already armed keep their due time.
+    /// deadlines of a complaint whenever something happens to it); timers already armed keep their due time (a due
+    /// ceiling excepted, which the sweep checks against them: ``TimerSweep``).
     public var policies: SLAPolicies { livePolicies.current }
     public var store = ClockStore()
     public var outputTopic: Topic<ComplaintSLAEvent>

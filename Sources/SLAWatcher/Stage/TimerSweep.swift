@@ -91,6 +91,11 @@ public struct TimerSweep: Service {
                 if records[timer.complaintID] == nil {
                     records[timer.complaintID] = try await clockwork.store.clock(timer.complaintID, on: connection, logger: logger)
                 }
+                if timer.key.timer == .ceiling, let record = records[timer.complaintID],
+                    try await Self.ceilingNotReached(timer, record: record, clockwork: clockwork, now: now, on: connection, logger: logger)
+                {
+                    continue
+                }
                 try await clockwork.store.markFired(timer.key, of: timer.complaintID, due: timer.dueAt, at: now, on: connection, logger: logger)
                 guard let record = records[timer.complaintID] else { continue }
                 events += try await fire(timer, record: record, now: now, firedHere: &firedHere, on: connection, logger: logger)
@@ -132,6 +137,33 @@ public struct TimerSweep: Service {
             }
             return events
         }
+    }
+
+    /// Whether a due ceiling timer is early: the clock (registration + ceiling + the time resolved, under
+    /// the policy in force) has not been open for the ceiling by now, or by its resolution or closing.
+    /// Then it is moved to when it will have been (an open clock) or removed (one resolved or closed before
+    /// it got there: its next reopening arms it again), and not fired. A replica older than migration 0005
+    /// re-arms a reopened complaint's ceiling at registration + ceiling, in the past, whenever it re-arms
+    /// its timers during a rolling upgrade; firing that would escalate to the general manager at once.
+    static func ceilingNotReached(
+        _ timer: ClockStore.DueTimer, record: ClockRecord, clockwork: Clockwork, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        guard let clocks = clockwork.clocks(of: record)?.clocks else { return false }
+        let reachedBy = min(now, clocks.resolvedAt ?? now)
+        let due = clocks.ceilingDue
+        // Closer than a millisecond: the same instant, as stored (microseconds) and computed.
+        guard due.timeIntervalSince(reachedBy) >= 0.001 else { return false }
+        let open = clocks.resolvedAt == nil
+        try await clockwork.store.move(timer.key, of: record.complaintID, to: open ? due : nil, on: connection, logger: logger)
+        logger.notice(
+            open
+                ? "ceiling armed before the complaint was open that long (by a replica older than migration 0005?): moved, not fired"
+                : "ceiling armed before the complaint was open that long (by a replica older than migration 0005?): removed, it was resolved first",
+            metadata: [
+                LoggingKeys.complaintID: "\(record.complaintID.lowercasedString)", "sla.armed_due": "\(timer.dueAt)", "sla.ceiling_due": "\(due)",
+                "sla.time_resolved_seconds": "\(clocks.timeResolved)",
+            ])
+        return true
     }
 
     /// One complaint's timer, as fired in one sweep transaction.
