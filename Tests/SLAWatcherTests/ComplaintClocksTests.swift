@@ -74,6 +74,17 @@ struct ComplaintClocksTests {
         #expect(due.values.allSatisfy { $0 > "2026-11-24T12:00:00Z" }, "\(due)")
     }
 
+    @Test("reopened with the desk's clock behind intake's (resolved and reopened stamped before the registration): still a reopening, no response clock")
+    func reopenStampedBeforeRegistration() {
+        var record = Self.record(registeredAt: instant("2026-11-23T10:00:00Z"), resolvedAt: instant("2026-11-23T09:58:00Z"))
+        record.reopen(at: instant("2026-11-23T09:59:00Z"))
+        let clocks = record.clocks(policy: Self.moderate)!
+        #expect(clocks.isReopened && !clocks.awaitsAcknowledgement)
+        let due = Self.dueTimes(of: record)
+        #expect(due[.acknowledgeWarning] == nil && due[.acknowledgeBreach] == nil && due[.escalation(level: 1)] == nil, "\(due)")
+        #expect(due[.resolveBreach] == "2026-11-23T13:59:00Z")
+    }
+
     /// A started clock record, acknowledged and resolved when given.
     static func record(registeredAt: Date, acknowledgedAt: Date? = nil, resolvedAt: Date? = nil) -> ClockRecord {
         var record = ClockRecord(complaintID: UUID(), hotelID: "SHA-PD01")

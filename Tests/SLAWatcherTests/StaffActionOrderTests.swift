@@ -219,6 +219,30 @@ struct StaffActionOrderTests {
         }
     }
 
+    @Test("reopened without an acknowledgement on record: resumed and rescheduled carry no acknowledge deadline, and rescheduled is the new resolve deadline")
+    func reopenedNeverAcknowledgedDeadlines() async throws {
+        try await Self.withHandlers { clockwork, store, schema in
+            let (updated, id, registered) = try await Self.started(clockwork, registeredAgo: 60 * 60, store: store, schema: schema)
+            let reopening = ComplaintUpdated.Change.reopened(Reopening(trigger: .staffDecision, reason: "still noisy"))
+            _ = try await Self.deliver([
+                (.resolved(Self.resolution), .resolved, 5 * 60), (reopening, .reopened, 30 * 60), (.waitingForGuest, .waitingForGuest, 35 * 60),
+            ], of: id, registeredAt: registered, to: updated, store: store, schema: schema)
+            // Reopened at 30 min, 20 to resolve, 5 of them paused: due 55 min after registration.
+            let resumed = try await Self.deliver(
+                Self.updated(id, .resumed, status: .reopened, at: registered.addingTimeInterval(40 * 60)), to: updated, store: store, schema: schema)
+            let event = try #require(resumed.first)
+            #expect(event.kind == .resumed)
+            #expect(event.acknowledgeBy == nil, "\(String(describing: event.acknowledgeBy))")
+            #expect(abs((event.resolveBy?.timeIntervalSince(registered) ?? 0) - 55 * 60) < 0.01)
+            let verdict = try Self.classified(id, .serious, at: registered.addingTimeInterval(45 * 60), registeredAt: registered)
+            let rescheduled = try await Self.deliver(verdict, to: ClassifiedClockHandler(clockwork: clockwork), store: store, schema: schema)
+            #expect(rescheduled.map(\.kind) == [.rescheduled])
+            #expect(rescheduled.first?.target == .resolve)
+            #expect(abs((rescheduled.first?.deadline.timeIntervalSince(registered) ?? 0) - 55 * 60) < 0.01)
+            #expect(rescheduled.first?.acknowledgeBy == nil)
+        }
+    }
+
     @Test("the time a complaint spent resolved is kept on its clock: actions after a reopening, and a second reopening, keep the ceiling at 72 h of open time")
     func timeResolvedIsKept() async throws {
         try await Self.withHandlers { clockwork, store, schema in

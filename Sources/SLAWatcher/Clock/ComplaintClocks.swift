@@ -89,6 +89,8 @@ public struct ComplaintClocks: Sendable, Hashable {
     public var acknowledgedAt: Date?
     /// When the current resolve clock started: registration, or the last reopening.
     public var resolveStartedAt: Date
+    /// Which resolve clock runs: 1 from registration, one more at each reopening.
+    public var resolveGeneration: Int
     /// When resolved (stops the resolve clock, starts the follow-up).
     public var resolvedAt: Date?
     /// Waiting for the guest: clocks stand still.
@@ -99,7 +101,7 @@ public struct ComplaintClocks: Sendable, Hashable {
 
     public init(
         registeredAt: Date, policy: SLAPolicy, acknowledgedAt: Date? = nil, resolveStartedAt: Date? = nil, resolvedAt: Date? = nil,
-        pauses: [ClockPause] = [], timeResolved: TimeInterval = 0
+        pauses: [ClockPause] = [], timeResolved: TimeInterval = 0, resolveGeneration: Int = 1
     ) {
         self.registeredAt = registeredAt
         self.policy = policy
@@ -108,10 +110,17 @@ public struct ComplaintClocks: Sendable, Hashable {
         self.resolvedAt = resolvedAt
         self.pauses = pauses
         self.timeResolved = timeResolved
+        self.resolveGeneration = resolveGeneration
     }
 
-    /// Whether the current resolve clock is a reopening's (a resolution came before it).
-    public var isReopened: Bool { resolveStartedAt > registeredAt }
+    /// Whether the current resolve clock is a reopening's (a resolution came before it), as the handlers
+    /// count them: not from the times, which a reopening stamped before the registration (a desk clock
+    /// behind intake's) would hide.
+    public var isReopened: Bool { resolveGeneration > 1 }
+
+    /// Whether the response clock runs: not acknowledged, and not reopened (a reopened complaint was
+    /// answered by its resolution, so no acknowledge deadline of it is open).
+    public var awaitsAcknowledgement: Bool { acknowledgedAt == nil && !isReopened }
 
     /// When the complaint will have been open for the policy's ceiling: wall time from registration,
     /// pauses included, the time it spent resolved before a reopening not. Registered Monday 10:00,
@@ -139,7 +148,7 @@ public struct ComplaintClocks: Sendable, Hashable {
         var timers: [ClockTimer: Date] = [:]
         var acknowledgeBreach: Date?
         var resolveBreach: Date?
-        if acknowledgedAt == nil && resolvedAt == nil && !isReopened {
+        if awaitsAcknowledgement && resolvedAt == nil {
             acknowledgeBreach = acknowledgeDue(arithmetic)
             timers[.acknowledgeBreach] = acknowledgeBreach
             timers[.acknowledgeWarning] = arithmetic.due(

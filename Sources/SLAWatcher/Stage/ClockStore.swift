@@ -23,8 +23,8 @@ public struct ClockRecord: Sendable, Hashable {
     public var resolvedAt: Date?
     public var closedAt: Date?
     public var pauses: [ClockPause]
-    /// Wall time spent resolved or closed before the reopenings (migration 0005; 0 on clocks reopened
-    /// before it, whose ceiling keeps counting from registration).
+    /// Wall time spent resolved or closed before the reopenings (migration 0005, which starts every clock
+    /// at 0: the time resolved before it was not kept and is never counted).
     public var timeResolved: TimeInterval
 
     public init(complaintID: UUID, hotelID: String) {
@@ -45,7 +45,7 @@ public struct ClockRecord: Sendable, Hashable {
         guard let registeredAt else { return nil }
         return ComplaintClocks(
             registeredAt: registeredAt, policy: policy, acknowledgedAt: acknowledgedAt, resolveStartedAt: resolveStartedAt ?? registeredAt,
-            resolvedAt: resolvedAt ?? closedAt, pauses: pauses, timeResolved: timeResolved)
+            resolvedAt: resolvedAt ?? closedAt, pauses: pauses, timeResolved: timeResolved, resolveGeneration: resolveGeneration)
     }
 
     /// Starts a new resolve clock at `at` (a resolved or closed complaint reopened): the time since the

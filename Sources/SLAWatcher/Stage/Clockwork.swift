@@ -114,7 +114,7 @@ public struct Clockwork: Sendable {
     ) async throws -> [OutgoingEvent] {
         try await rearm(record, now: min(decidedAt, now), context: context)
         guard record.resolvedAt == nil, record.closedAt == nil, let (clocks, arithmetic) = clocks(of: record) else { return [] }
-        let acknowledgeDue = clocks.acknowledgedAt == nil ? clocks.acknowledgeDue(arithmetic) : nil
+        let acknowledgeDue = clocks.awaitsAcknowledgement ? clocks.acknowledgeDue(arithmetic) : nil
         guard let deadline = acknowledgeDue ?? clocks.resolveDue(arithmetic) else { return [] }
         context.logger.info("reclassified; open deadlines recomputed", metadata: ["sla.deadline": "\(deadline)"])
         return [try event(
@@ -129,7 +129,7 @@ public struct Clockwork: Sendable {
     ) throws -> OutgoingEvent {
         var acknowledgeBy: Date?, resolveBy: Date?
         if openDeadlines, let (clocks, arithmetic) = clocks(of: record) {
-            if clocks.acknowledgedAt == nil { acknowledgeBy = clocks.acknowledgeDue(arithmetic) }
+            if clocks.awaitsAcknowledgement { acknowledgeBy = clocks.acknowledgeDue(arithmetic) }
             if clocks.resolvedAt == nil { resolveBy = clocks.resolveDue(arithmetic) }
         }
         let data = ComplaintSLAEvent(
