@@ -33,16 +33,21 @@ struct PolicyTests {
         #expect(policies.timeZone(ofHotel: "NOWHERE").secondsFromGMT() == 0)
     }
 
-    @Test("a complaint of a hotel without a time zone of its own logs a warning naming the hotel, the zone used and the setting, once per hotel")
+    @Test("a complaint of a hotel without a time zone of its own, on a calendar with opening hours, logs a warning naming the hotel, the zone used and the setting, once per hotel; on 24x7 nothing")
     func hotelWithoutTimeZone() {
         let logs = CapturedLogs()
+        let office = BusinessCalendar(name: "office", hours: [.mon: [BusinessCalendar.Opening("09:00-18:00")!]])
         var clockwork = Clockwork(policies: SLAPolicies(
-            rules: [PolicyRule(name: "all", response: .minutes(15), resolve: .hours(4))], timeZones: ["LON-KX02": "Europe/London"],
-            defaultTimeZone: "Asia/Shanghai"))
+            rules: [PolicyRule(name: "all", response: .minutes(15), resolve: .hours(4))], calendars: ["office": office],
+            departmentCalendars: ["finance": "office"], timeZones: ["LON-KX02": "Europe/London"], defaultTimeZone: "Asia/Shanghai"))
         clockwork.logger = Logger(label: "test") { _ in logs }
-        for hotel in ["NYC-TS01", "LON-KX02", "NYC-TS01", "PAR-OP03"] {
+        // MIA-BB07 has only round-the-clock complaints: its zone changes no deadline.
+        for (hotel, department) in [
+            ("MIA-BB07", "housekeeping"), ("NYC-TS01", "finance"), ("LON-KX02", "finance"), ("NYC-TS01", "finance"), ("PAR-OP03", "housekeeping"),
+            ("PAR-OP03", "finance"),
+        ] {
             var record = ClockRecord(complaintID: UUID(), hotelID: hotel)
-            record.department = "finance"
+            record.department = department
             _ = clockwork.arithmetic(for: record)
         }
         // Copies of the clockwork (each handler and the sweep hold one) share what was warned about.

@@ -67,11 +67,13 @@ public struct Clockwork: Sendable {
     }
 
     /// Business time on the department's calendar in the hotel's zone. A hotel missing from the policy
-    /// file's `timeZones` is read in `defaultTimeZone` (UTC unless set): its business hours would then
-    /// run in that zone's day, so the first of its complaints clocked by this process logs a warning.
+    /// file's `timeZones` is read in `defaultTimeZone` (UTC unless set): a calendar with opening hours
+    /// would then run in that zone's day, so the first of its complaints clocked on such a calendar by
+    /// this process logs a warning. On `24x7` the zone changes no deadline: nothing is said.
     public func arithmetic(for record: ClockRecord) -> ClockArithmetic {
         let policies = self.policies
-        if policies.timeZones[record.hotelID] == nil, unzonedHotels.isFirst(record.hotelID) {
+        let calendar = policies.calendar(forDepartment: record.department ?? "")
+        if policies.timeZones[record.hotelID] == nil, !calendar.isAlwaysOpen, unzonedHotels.isFirst(record.hotelID) {
             logger.warning(
                 "hotel has no time zone of its own in the SLA policy file: its business hours are read in defaultTimeZone; add the hotel under timeZones",
                 metadata: [
@@ -79,8 +81,7 @@ public struct Clockwork: Sendable {
                     "sla.setting": "timeZones.\(record.hotelID)",
                 ])
         }
-        return ClockArithmetic(
-            calendar: policies.calendar(forDepartment: record.department ?? ""), timeZone: policies.timeZone(ofHotel: record.hotelID))
+        return ClockArithmetic(calendar: calendar, timeZone: policies.timeZone(ofHotel: record.hotelID))
     }
 
     /// The clocks of a started record, with their arithmetic.
