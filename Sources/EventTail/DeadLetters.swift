@@ -165,7 +165,7 @@ public struct DeadLetterFilter: Sendable {
 
 /// Reads the dead-letter topic with a ``HistoryReader`` (from the first kept offset, or from `since`
 /// where the broker can look offsets up by time, to the ends when the read began) and keeps the dead
-/// letters a ``DeadLetterFilter`` admits, in each partition's order.
+/// letters a ``DeadLetterFilter`` admits, in the order they failed.
 public struct DeadLetterReader: Sendable {
     /// The dead-letter topic, under the environment's prefix.
     public let topic: String
@@ -191,7 +191,8 @@ public struct DeadLetterReader: Sendable {
             let progress = try await admin.progress(of: history.configuration.groupID, on: [topic])
             var start: [Int32: Int64] = [:], stop: [Int32: Int64] = [:]
             for entry in progress.partitions { stop[entry.partition] = 0 }
-            for position in filter.positions {
+            // A partition the topic does not have holds nothing (and a start committed there fails).
+            for position in filter.positions where stop[position.partition] != nil {
                 start[position.partition] = min(start[position.partition] ?? .max, position.offset)
                 stop[position.partition] = max(stop[position.partition] ?? 0, position.offset + 1)
             }
@@ -213,7 +214,7 @@ public struct DeadLetterReader: Sendable {
             let letter = DeadLetter(topic: message.topic, position: position, record: event.data, hotelID: event.hotelID)
             if filter.admits(letter) { result.letters.append(letter) }
         }
-        result.letters.sort { $0.position < $1.position }
+        result.letters.sort { ($0.record.failedAt, $0.position) < ($1.record.failedAt, $1.position) }
         result.unreadable.sort()
         return result
     }

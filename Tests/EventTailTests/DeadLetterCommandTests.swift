@@ -67,7 +67,7 @@ struct DeadLetterCommandTests {
             originalKey: key, originalValue: value, originalHeaders: headers)
     }
 
-    @Test("list: filters by service, source topic, reason and time range, in each partition's order; non-dead-letters reported")
+    @Test("list: filters by service, source topic, reason and time range, in the order they failed; non-dead-letters reported")
     func listFilters() async throws {
         let world = try await World()
         let received = world.prefix + Topics.received.name, classified = world.prefix + Topics.classified.name
@@ -96,6 +96,9 @@ struct DeadLetterCommandTests {
         #expect(Set(range.letters.map(\.record.offset)) == [2, 3])
         let named = try await world.read(DeadLetterFilter(services: ["assignment"], positions: [positions[2], positions[3]]))
         #expect(named.letters.map(\.record.offset) == [4] && named.unreadable.isEmpty)
+        // A partition the topic does not have holds nothing (`show 0:1 9:0`), and does not fail the read.
+        let missing = try await world.read(DeadLetterFilter(positions: [positions[0], DeadLetterPosition(partition: 9, offset: 0)]))
+        #expect(missing.letters.map(\.record.offset) == [1])
 
         let line = try #require(all.letters.first { $0.record.offset == 2 }).summary()
         #expect(line.hasPrefix("\(positions[1])  2026-12-01T11:00:00"))
