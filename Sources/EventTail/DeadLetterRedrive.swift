@@ -76,10 +76,27 @@ public struct DeadLetterRedrive: Sendable {
         _ letters: [DeadLetter], producer: KafkaProducer?, dryRun: Bool, now: Date = Date(), report: (DeadLetter, Outcome) -> Void
     ) async -> [Outcome] {
         var outcomes: [Outcome] = []
+        // A message for a topic the cluster lacks would wait out the producer's message timeout (or,
+        // with automatic creation, make a topic under a mistyped prefix).
+        var missing: Set<String> = []
+        if let producer, !dryRun {
+            let topics = Array(Set(letters.map(\.record.sourceTopic))).sorted()
+            do {
+                missing = Set(try await producer.missingTopics(topics, timeout: .seconds(10)))
+            } catch {
+                return letters.map { letter in
+                    let outcome = Outcome.failed("the cluster did not list its topics: \(error)")
+                    report(letter, outcome)
+                    return outcome
+                }
+            }
+        }
         for letter in letters {
             let outcome: Outcome
             if let refusal = refusal(letter, now: now) {
                 outcome = .refused(refusal)
+            } else if missing.contains(letter.record.sourceTopic) {
+                outcome = .refused("its source topic \(EventLine.printable(letter.record.sourceTopic)) does not exist on this cluster (another --prefix?)")
             } else if dryRun || producer == nil {
                 outcome = .wouldSend
             } else {

@@ -149,7 +149,8 @@ struct DeadLetterCommand: AsyncParsableCommand {
                 header redress-redriven-from: <dead-letter topic>/<partition>/<offset> — to the topic it was read from, \
                 waiting for the broker's acknowledgement of each. It prints what it sent (--dry-run: what it would send).
                 Refused, the others still sent and the exit status 1 at the end: a dead letter whose value was truncated \
-                (a copy would be a different message), one whose source is a dead-letter topic, and, without --force, \
+                (a copy would be a different message), one whose source is a dead-letter topic or a topic the cluster \
+                lacks (another --prefix?), and, without --force, \
                 one whose original (its event time, or when it failed if earlier) is older than the services' inboxes \
                 remember (INBOX_RETENTION_DAYS, default 9; --inbox-retention-days).
                 What happens then: every consumer group of the source topic receives the copy, with the original's \
@@ -207,8 +208,10 @@ struct DeadLetterCommand: AsyncParsableCommand {
             if dryRun {
                 outcomes = await redrive.redrive(letters, producer: nil, dryRun: true, report: report)
             } else {
-                let producer = try KafkaProducer(
-                    configuration: KafkaProducerConfiguration(bootstrapServers: try connection.brokerList(), clientID: "redress-deadletter-redrive"), logger: logger)
+                var configuration = KafkaProducerConfiguration(bootstrapServers: try connection.brokerList(), clientID: "redress-deadletter-redrive")
+                // An operator waits for each acknowledgement: a broker away fails the message within a minute.
+                configuration.messageTimeout = .seconds(60)
+                let producer = try KafkaProducer(configuration: configuration, logger: logger)
                 let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [producer], gracefulShutdownSignals: [], logger: logger))
                 outcomes = try await withThrowingTaskGroup(of: Void.self) { tasks in
                     tasks.addTask { try await group.run() }

@@ -9,7 +9,7 @@ import Testing
 
 /// `redress deadletter`: the dead-letter topic listed by service, source topic, reason and time; a
 /// dead letter shown in full; originals redriven byte for byte to their source topics with a header
-/// naming the dead letter, truncated ones and those from a dead-letter topic refused. Topics live under a
+/// naming the dead letter, truncated ones and those from a dead-letter topic or a missing one refused. Topics live under a
 /// prefix of each test's own, as the services' do under KAFKA_TOPIC_PREFIX (KAFKA_BROKERS: a real Kafka).
 @Suite("redress deadletter", .timeLimit(.minutes(3)))
 struct DeadLetterCommandTests {
@@ -131,7 +131,7 @@ struct DeadLetterCommandTests {
         #expect(DeadLetterPosition("2") == nil && DeadLetterPosition("-1:3") == nil && DeadLetterPosition("1:x") == nil)
     }
 
-    @Test("redrive: the exact original key, value and headers plus redress-redriven-from on the source topic; truncated and dead-letter-sourced refused")
+    @Test("redrive: the exact original key, value and headers plus redress-redriven-from on the source topic; truncated, dead-letter-sourced and missing source topics refused")
     func redrive() async throws {
         let world = try await World()
         let source = world.prefix + Topics.received.name
@@ -145,9 +145,10 @@ struct DeadLetterCommandTests {
         truncated.originalValueSize = (truncated.originalValue?.count ?? 0) + 100
         let loop = Self.record(service: "metrics", sourceTopic: world.deadLetterTopic, reason: "unreadable dead letter", failedAt: now, offset: 13)
         let unkeyed = Self.record(service: "classifier", sourceTopic: source, reason: "hotel unknown", failedAt: now, offset: 14, key: nil)
-        let positions = try await world.publish([good, truncated, loop, unkeyed])
+        let elsewhere = Self.record(service: "classifier", sourceTopic: "other-\(world.prefix)complaints.received.v1", reason: "hotel unknown", failedAt: now, offset: 15)
+        let positions = try await world.publish([good, truncated, loop, unkeyed, elsewhere])
         let letters = try await world.read(DeadLetterFilter(positions: Set(positions))).letters
-        #expect(letters.count == 4)
+        #expect(letters.count == 5)
 
         let consumer = try KafkaConsumer(configuration: {
             var configuration = world.kafka.consumerConfiguration(topics: [source])
@@ -160,10 +161,10 @@ struct DeadLetterCommandTests {
         let (outcomes, received) = try await withRunningServices([producer, consumer]) {
             // A dry run sends nothing.
             let dry = await redrive.redrive(letters, producer: producer, dryRun: true) { _, _ in }
-            #expect(dry.filter { $0 == .wouldSend }.count == 2)
+            #expect(dry.filter { $0 == .wouldSend }.count == 3)
             var lines: [String] = []
             let outcomes = await redrive.redrive(letters, producer: producer, dryRun: false) { lines.append(DeadLetterRedrive.line($0, $1)) }
-            #expect(lines.count == 4 && lines.filter { $0.hasPrefix("REFUSED") }.count == 2)
+            #expect(lines.count == 5 && lines.filter { $0.hasPrefix("REFUSED") }.count == 3, "\(lines)")
             return (outcomes, try await consumer.collect(2))
         }
         let byOffset = Dictionary(uniqueKeysWithValues: zip(letters.map(\.record.offset), outcomes))
@@ -171,6 +172,8 @@ struct DeadLetterCommandTests {
         #expect(why.contains("truncated"))
         guard case .refused(let loopWhy) = byOffset[13] else { Issue.record("dead-letter source not refused"); return }
         #expect(loopWhy.contains("dead-letter topic"))
+        guard case .refused(let elsewhereWhy) = byOffset[15] else { Issue.record("missing source topic not refused: \(String(describing: byOffset[15]))"); return }
+        #expect(elsewhereWhy.contains("does not exist"))
         guard case .sent(let partition, let offset) = byOffset[11] else { Issue.record("not sent: \(String(describing: byOffset[11]))"); return }
 
         #expect(received.count == 2)
