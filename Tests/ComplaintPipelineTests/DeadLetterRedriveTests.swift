@@ -35,7 +35,9 @@ struct DeadLetterRedriveTests {
             let outcomes = LockedOutcomes()
             var hooks = EventPipelineService.CrashPoints()
             hooks.settled = { _, outcome in outcomes.append(outcome) }
-            let stage = try world.stage(handler, crashPoints: hooks)
+            // The inbox horizon of a running service (INBOX_RETENTION_DAYS): the copy, stamped at the
+            // redrive, is not passed over by it.
+            let stage = try world.stage(handler, crashPoints: hooks) { $0.inboxHorizon = .seconds(9 * 86_400) }
             try await world.publish([event, other])
 
             var reader = DeadLetterReader(brokers: world.kafka.bootstrapServers, topic: world.deadLetterTopic)
