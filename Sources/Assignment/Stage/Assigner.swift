@@ -44,7 +44,7 @@ public struct Assigner: Sendable {
     static func unknownHotel(_ hotelID: String) -> RejectedEvent {
         RejectedEvent(
             "hotel \(hotelID) has no organisation in the assignment service; add it to services/assignment/organisation.yaml "
-                + "or PUT /v1/hotels/\(hotelID), then replay this event from the dead-letter topic")
+                + "or PUT /v1/hotels/\(hotelID), then redrive this event: redress deadletter redrive --service assignment --reason-contains \(hotelID)")
     }
 
     /// Records `decision` as the next assignment of `complaint` and returns the event announcing it.
