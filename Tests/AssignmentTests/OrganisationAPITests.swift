@@ -86,6 +86,11 @@ struct OrganisationAPITests {
             try await expect422(.PUT, "/v1/hotels/NEW-01", #"{"name":"New"}"#, field: "timeZone")
             try await expect422(.PUT, "/v1/hotels/\(Self.a)/staff/\(Self.a)-HK-1",
                                 #"{"id":"OTHER","name":"Ana","role":"agent","departments":["housekeeping"],"capacity":2}"#, field: "id")
+            // A NUL in a name (PostgreSQL text cannot hold one) is refused by the decoder, naming the field.
+            try await expect422(.PUT, "/v1/hotels/\(Self.a)", #"{"name":"Head\u0000quarters"}"#, field: "name")
+            try await expect422(.POST, "/v1/hotels/\(Self.a)/departments", #"{"code":"spa","name":"S\u0000pa","categories":[]}"#, field: "name")
+            try await expect422(.POST, "/v1/hotels/\(Self.a)/staff",
+                                #"{"id":"X-1","name":"A\u0000na","role":"agent","departments":["housekeeping"],"capacity":1}"#, field: "name")
             let after = try await harness.count("SELECT (SELECT count(*) FROM §.staff) + (SELECT count(*) FROM §.shifts) + (SELECT count(*) FROM §.departments)")
             #expect(after == before)
             #expect(try await harness.count("SELECT count(*)::int FROM §.hotels") == 2)

@@ -89,6 +89,13 @@ struct OrganisationFileTests {
                message: "org.yaml:13: hotels[0].staff[0].shifts[0].days[1]: must be one of mon, tue, wed, thu, fri, sat, sun"),
         Broken(replace: "  - code: housekeeping", with: "  - code: housekeeping\n        strategy: fastest",
                message: "org.yaml:6: hotels[0].departments[0].strategy: must be one of http, language_skill, least_loaded, round_robin"),
+        // A NUL ("\0" in a double-quoted YAML string) in a name: PostgreSQL text cannot hold it (it failed the start-up at the insert).
+        Broken(replace: "name: Ana", with: #"name: "A\0na""#,
+               message: #"org.yaml:8: hotels[0].staff[0].name: must not contain \u0000 (NUL)"#),
+        Broken(replace: "timeZone: Asia/Shanghai", with: "timeZone: Asia/Shanghai\n    name: \"Head\\0quarters\"",
+               message: #"org.yaml:4: hotels[0].name: must not contain \u0000 (NUL)"#),
+        Broken(replace: "  - code: housekeeping", with: "  - code: housekeeping\n        name: \"House\\0keeping\"",
+               message: #"org.yaml:6: hotels[0].departments[0].name: must not contain \u0000 (NUL)"#),
     ]
 
     @Test("a broken file names the line and the field", arguments: broken)

@@ -158,10 +158,13 @@ public struct OrganisationRules: Sendable {
         return issues
     }
 
+    /// A name: not blank, at most 200 characters, no NUL (the same rule and words as the JSON decoder's).
     private func text(_ value: String, at path: [FieldPath.Component]) -> [OrganisationIssue] {
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.isEmpty { return [.init(path, "must not be empty")] }
         if value.unicodeScalars.count > 200 { return [.init(path, "longer than 200 characters")] }
+        // The HTTP API's decoder refuses NUL already; a YAML file can hold one ("\0"), and PostgreSQL text cannot.
+        if value.unicodeScalars.contains("\0") { return [.init(path, "must not contain \\u0000 (NUL)")] }
         return []
     }
 
