@@ -43,7 +43,7 @@ struct ReclassificationTests {
     }
 
     static func withHandlers(
-        organisation: Organisation = Self.organisation,
+        organisation: Organisation = Self.organisation, assigner: Assigner = Assigner(),
         _ body: @Sendable (StageStore, SchemaName, StatusHandler, ClassifiedAssignmentHandler) async throws -> Void
     ) async throws {
         let service = RedressService.assignment.isolated()
@@ -51,7 +51,7 @@ struct ReclassificationTests {
             _ = try await store.write { connection, logger in
                 (try await OrganisationStore().apply(organisation, on: connection, logger: logger), [])
             }
-            try await body(store, service.schema, StatusHandler(assigner: Assigner()), ClassifiedAssignmentHandler(assigner: Assigner()))
+            try await body(store, service.schema, StatusHandler(assigner: assigner), ClassifiedAssignmentHandler(assigner: assigner))
         }
     }
 

@@ -15,6 +15,9 @@ public enum DispatcherAnswer: Sendable, Hashable {
     case failed(String)
     /// Not asked: it failed too often in a row, and its circuit breaker is open.
     case skipped(CircuitBreaker.Skipped)
+    /// Not asked, for the reason given: the choice is made where the dispatcher may not be called (inside
+    /// the transaction, as when a reopened complaint's owner has left the staff).
+    case notAsked(String)
 }
 
 /// Strategy `http`: the hotel group's own dispatcher decides; when it cannot (no answer in time, or it
@@ -42,6 +45,8 @@ public struct DispatcherStrategy: AssignmentStrategy {
             why = "the dispatcher failed (\(reason))"
         case .skipped(let skipped):
             why = "the dispatcher is skipped \(skipped)"
+        case .notAsked(let reason):
+            why = "the dispatcher was not asked (\(reason))"
         case nil:
             why = "no dispatcher is configured"
         }

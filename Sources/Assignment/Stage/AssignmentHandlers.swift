@@ -264,7 +264,9 @@ public struct StatusHandler: EventHandler {
     }
 
     /// A reopened complaint goes back to its owner, unless they left the staff (deleted while it was
-    /// resolved, or made inactive): then it is assigned afresh, as a `manual` assignment that says why.
+    /// resolved, or made inactive): then it is assigned afresh by its department's strategy, as a `manual`
+    /// assignment that says why (round robin goes on from the department's turn; a dispatcher department
+    /// gets the dispatcher's fallback, since the dispatcher is not called inside the transaction).
     private func reassignIfOwnerLeft(
         _ event: EventEnvelope<ComplaintUpdated>, hotel: HotelOrganisation, context: HandlerContext
     ) async throws -> [OutgoingEvent] {
@@ -273,8 +275,17 @@ public struct StatusHandler: EventHandler {
               complaint.version > 0, complaint.hotelID == hotel.id, let facts = complaint.facts, let owner = complaint.staffID
         else { return [] }
         if let member = hotel.member(owner), member.active { return [] }
+        let now = assigner.clock()
         let loads = try await ledger.openLoads(hotelID: hotel.id, on: context.connection, logger: context.logger)
-        guard var decision = assigner.planner.assign(facts, in: hotel, loads: loads, now: assigner.clock()) else {
+        // The department's strategy, as at a first assignment: round robin takes the turn where the first
+        // assignments left it. The dispatcher is asked only before a transaction, and this choice is made
+        // inside one: its department gets the dispatcher's fallback, and the explanation says so.
+        let department = assigner.planner.route(facts, in: hotel, loads: loads, now: now).departmentCode
+        let lastInTurn = try await ledger.lastInTurn(department: department, hotelID: hotel.id, on: context.connection, logger: context.logger)
+        let answer: DispatcherAnswer? = assigner.dispatcher == nil ? nil : .notAsked("a reopened complaint's new owner is chosen inside its transaction")
+        guard var decision = assigner.planner.assign(
+            facts, in: hotel, loads: loads, now: now, lastInTurn: lastInTurn, dispatcherAnswer: answer)
+        else {
             throw RejectedEvent("hotel \(hotel.id) has no active staff to give reopened complaint \(facts.complaintID.lowercasedString) to")
         }
         decision.explanation = "reopened; \(owner) is no longer on the staff: " + decision.explanation

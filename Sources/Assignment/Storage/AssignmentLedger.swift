@@ -186,6 +186,15 @@ public struct AssignmentLedger: Sendable {
             """, logger: logger)
     }
 
+    /// Whom `department`'s round robin at a hotel served last (`nil`: nobody yet), as the first
+    /// assignment reads it in ``recordClassification(_:classifiedAt:on:logger:)``.
+    public func lastInTurn(department: String, hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> String? {
+        let rows = try await connection.query(
+            "SELECT last_staff_id FROM round_robin WHERE hotel_id = \(hotelID) AND department = \(department)", logger: logger)
+        for try await staffID in rows.decode(String.self) { return staffID }
+        return nil
+    }
+
     /// Open complaints per staff id at a hotel.
     public func openLoads(hotelID: String, on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
         let rows = try await connection.query("""
