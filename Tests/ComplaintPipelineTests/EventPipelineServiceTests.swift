@@ -99,17 +99,20 @@ struct EventPipelineServiceTests {
         }
     }
 
-    /// Partition 0's twenty events fail for as long as the test lasts; once they have failed a few
-    /// times, five events on partition 1 must still be applied.
+    /// Partition 0's twenty events fail until the test heals them; once they have failed a few times,
+    /// five events on partition 1 must still be applied. Healed, partition 0's events are applied, and
+    /// so is one produced to it afterwards: its partition was resumed (`LaneQueueTests` pins the case of
+    /// a lane paused with nothing queued).
     private func othersGoOnBesideAStuckPartition(_ configure: (inout PipelineConfiguration) -> Void) async throws {
         try await PipelineWorld.with { world in
             let stuck = try (0..<20).map { _ in try EventFixtures.received() }
             let others = try (0..<5).map { _ in try EventFixtures.received() }
             try await world.publish(stuck, partition: 0)
             let failures = Mutex(0)
+            let healed = Mutex(false)
             var handler = world.handler
             handler.beforeApplying = { _, context in
-                guard context.origin.partition == 0 else { return }
+                guard context.origin.partition == 0, !healed.withLock({ $0 }) else { return }
                 failures.withLock { $0 += 1 }
                 // A serialization failure: transient, retried for as long as it lasts.
                 try await context.connection.query(
@@ -124,8 +127,18 @@ struct EventPipelineServiceTests {
                     return true
                 }
                 #expect(applied)
+                #expect(try await world.effects(of: stuck[0].id) == 0)
+
+                healed.withLock { $0 = true }
+                let caughtUp = try await eventually {
+                    for event in stuck where try await world.effects(of: event.id) != 1 { return false }
+                    return true
+                }
+                #expect(caughtUp, "partition 0's events applied once healed")
+                let later = try EventFixtures.received()
+                try await world.publish([later], partition: 0)
+                #expect(try await eventually { try await world.effects(of: later.id) == 1 }, "partition 0 resumed: a later event is read")
             }
-            #expect(try await world.effects(of: stuck[0].id) == 0)
         }
     }
 

@@ -110,15 +110,20 @@ final class LaneQueue: Sendable {
     func next(maximum: Int) async -> [KafkaConsumerMessage] {
         while !Task.isCancelled {
             let taken = state.withLockedValue { state -> [KafkaConsumerMessage]? in
+                defer {
+                    // Also with nothing queued: a lane paused for room while its batch was in retries
+                    // and its queue empty asks for more once that batch is done, and nothing else would
+                    // resume its partition (events produced to it later would never be fetched).
+                    if state.paused && state.messages.count <= limit / 2 {
+                        state.paused = false
+                        pause(false)
+                    }
+                }
                 guard !state.messages.isEmpty else { return state.finished ? [] : nil }
                 let count = min(maximum, state.messages.count)
                 let taken = Array(state.messages.prefix(count))
                 state.messages.removeFirst(count)
                 state.inProcess += count
-                if state.paused && state.messages.count <= limit / 2 {
-                    state.paused = false
-                    pause(false)
-                }
                 return taken
             }
             if let taken { return taken }
