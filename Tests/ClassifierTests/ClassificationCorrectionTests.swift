@@ -152,4 +152,63 @@ struct ClassificationCorrectionTests {
             }
         }
     }
+
+    /// The flag follows the corrected category as the classifier derives it (``SeverityPolicy/involvesSafety(category:safetyCue:)``):
+    /// a correction away from `safety_security` clears it, one that keeps a safety cue's flag on another category keeps it.
+    @Test("a correction away from safety_security clears the safety flag; a safety cue's flag on another category stays")
+    func safetyFlagFollowsCategory() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let stage = try await TestClassifierStage(kafka)
+        let (input, output) = (stage.input, stage.output)
+        var theft = try EventFixtures.received()
+        theft.data.text = "Someone stole my wallet from the room while we were at dinner."
+        theft.data.guest.isVIP = false
+        var sparks = try EventFixtures.received()
+        sparks.data.text = "The bathroom light switch gives off sparks when I turn it on."
+        sparks.data.guest.isVIP = false
+        let (first, second) = (theft, sparks)
+        let hotel = first.hotelID
+
+        try await withIsolatedStage(stage.runtime) { base, client in
+            let (keys, _) = try await APIKeyStore.forTests(client: client)
+            let manager = try await keys.create(name: "dm-wang.li", role: .manager, hotels: [hotel], client: client, logger: .complaintTest).key.description
+            func put(_ event: EventEnvelope<ComplaintReceived>, _ body: String) async throws -> HTTPReply {
+                try await plainRequest(
+                    .PUT, base + "/v1/complaints/\(event.data.complaintID.lowercasedString)/classification", key: manager, body: body,
+                    contentType: "application/json")
+            }
+            let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+            let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [output.name]), logger: kafka.logger)
+            try await withRunningServices([producer, consumer]) {
+                func next() async throws -> EventEnvelope<ComplaintClassified> {
+                    try output.decode(Array(try #require(try await consumer.collect(1).first).value.readableBytesView))
+                }
+                for event in [first, second] {
+                    _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                        topic: input.name, key: ByteBuffer(string: event.data.complaintID.lowercasedString),
+                        value: ByteBuffer(bytes: try input.encode(event))))
+                }
+                // One batch may carry both verdicts: collect them together.
+                let automatic = try await consumer.collect(2).map { try output.decode(Array($0.value.readableBytesView)) }
+                let automaticTheft = try #require(automatic.first { $0.data.complaintID == first.data.complaintID })
+                let automaticSparks = try #require(automatic.first { $0.data.complaintID == second.data.complaintID })
+                #expect(automaticTheft.data.category == .safetySecurity && automaticTheft.data.flags.involvesSafety)
+                try #require(automaticSparks.data.category != .safetySecurity && automaticSparks.data.flags.involvesSafety, "\(automaticSparks.data)")
+
+                // Not a theft after all: the wallet was in the car. Nothing about safety is left.
+                let reply = try await put(first, #"{"category":"other","severity":"minor","reason":"the wallet was in the car"}"#)
+                #expect(reply.status == 200, "\(reply.body)")
+                let cleared = try await next()
+                #expect(cleared.data.category == .other)
+                #expect(!cleared.data.flags.involvesSafety)
+                #expect(cleared.data.priority == 4)
+
+                // A sparking switch corrected to moderate maintenance keeps the flag its safety cue set.
+                #expect(try await put(second, #"{"category":"maintenance","severity":"moderate","reason":"engineering checked it"}"#).status == 200)
+                let kept = try await next()
+                #expect(kept.data.flags.involvesSafety)
+                #expect(kept.data.priority == 1)
+            }
+        }
+    }
 }

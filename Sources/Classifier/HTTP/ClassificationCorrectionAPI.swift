@@ -133,7 +133,11 @@ public struct ClassificationCorrectionAPI: Sendable {
                     return ((current, .unchanged), [])
                 }
                 flags.needsHumanReview = false
-                if body.category == .safetySecurity { flags.involvesSafety = true }
+                // The safety flag follows the corrected category as the classifier derives it. A safety cue
+                // the classifier read shows in the stored verdict only as the flag on another category;
+                // on a safety_security verdict the flag is the category's, and moving it off clears it.
+                let safetyCue = flags.involvesSafety && previousCategory != .safetySecurity
+                flags.involvesSafety = SeverityPolicy.involvesSafety(category: body.category, safetyCue: safetyCue)
                 // Later than the verdict it replaces, at the events' millisecond precision, so that
                 // assignment and the SLA watcher (which ignore a verdict no newer than theirs) take it.
                 let later = max(now, classifiedAt.addingTimeInterval(0.001))

@@ -45,6 +45,7 @@ public struct SeverityPolicy: Sendable {
         isVIP: Bool, history: GuestHistorySummary
     ) -> Outcome {
         var outcome = Outcome(severity: predicted)
+        var safetyCue = false
         var cap: Severity?
         var raise: Severity?
         for (index, terms) in matches.severityRules {
@@ -54,7 +55,7 @@ public struct SeverityPolicy: Sendable {
             case .raise: raise = max(raise ?? rule.severity, rule.severity)
             }
             switch rule.flag {
-            case .safety: outcome.involvesSafety = true
+            case .safety: safetyCue = true
             case .reviewThreat: outcome.threatensReview = true
             case .vip: outcome.mentionsVIP = true
             case .legal, nil: break
@@ -74,8 +75,8 @@ public struct SeverityPolicy: Sendable {
             outcome.severity = raise
             outcome.reasons.append("severity cue")
         }
+        outcome.involvesSafety = Self.involvesSafety(category: category, safetyCue: safetyCue)
         if category == .safetySecurity {
-            outcome.involvesSafety = true
             // A hedged safety report ("地面有点滑，能放个防滑垫吗") keeps its capped severity.
             if safetyCategoryIsSerious && outcome.severity < .serious && !capped {
                 if seriousPlausible {
@@ -103,6 +104,12 @@ public struct SeverityPolicy: Sendable {
 }
 
 extension SeverityPolicy {
+    /// The `safety` flag: a `safety_security` complaint, or one where a safety cue matched. Staff
+    /// corrections derive it the same way from the category they set.
+    public static func involvesSafety(category: ComplaintCategory, safetyCue: Bool) -> Bool {
+        safetyCue || category == .safetySecurity
+    }
+
     /// Whether a rule (a serious cue, the safety category, a VIP, the third complaint) accounts for a
     /// `serious` outcome, so the explanation already names why.
     func explainsSerious(_ outcome: Outcome, matches: RuleMatcher.Matches, rules: RuleSet) -> Bool {
