@@ -22,16 +22,33 @@ struct TextTests {
         ("The staff at the front desk were so rude，我问个停车的问题直接不理我", "zh-CN"),
         ("Please ask Mr 王 to call me back about the refund", "en"),
         ("!!!", "en"),
+        ("пожар в номере", "und-Cyrl"),
+        ("Wi-Fi не работает в номере", "und-Cyrl"),
+        ("방에 불이 났어요", "ko"),
+        ("يوجد حريق في الغرفة", "und-Arab"),
+        ("ห้องมีไฟไหม้", "th"),
+        ("へやがさむいです", "ja"),
+        ("部屋のエアコンが壊れています", "ja"),
+        ("部屋が寒い", "ja"),
+        ("这家酒店的の字招牌很难看，空调也坏了", "zh-CN"),
     ])
     func language(text: String, expected: String) {
         #expect(LanguageDetector.detect(NormalizedText(text)) == expected)
     }
 
-    @Test("blank text has no words")
-    func blank() {
-        #expect(NormalizedText("  \t\n\u{3000} ").isBlank)
-        #expect(NormalizedText("😡😡！！").isBlank)
-        #expect(!NormalizedText("脏").isBlank)
+    @Test("a source's language tag", arguments: [
+        ("zh-Hans-CN", "zh-CN" as String?), ("EN-us", "en"), ("ru", "ru"), ("ko-KR", "ko-KR"), ("not a tag", nil), ("r", nil),
+    ])
+    func hint(tag: String, expected: String?) {
+        #expect(LanguageDetector.hint(tag) == expected)
+    }
+
+    @Test("blank text has no letters or digits of any script", arguments: [
+        ("  \t\n\u{3000} ", true), ("😡😡！！", true), ("...?!", true),
+        ("脏", false), ("512", false), ("пожар", false), ("불", false), ("حريق", false), ("ไฟไหม้", false), ("へや", false), ("Điều", false),
+    ])
+    func blank(text: String, blank: Bool) {
+        #expect(NormalizedText(text).isBlank == blank)
     }
 
     @Test("features: Han 1-3-grams, word 1-2-grams, marked character 3-5-grams, apostrophes")

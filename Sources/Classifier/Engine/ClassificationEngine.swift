@@ -63,7 +63,7 @@ public struct ClassificationEngine: Sendable {
     /// ``finish(_:history:)`` inside it with the guest history.
     public func assess(_ input: ComplaintInput) async -> Assessment {
         let normalized = NormalizedText(input.text)
-        let language = LanguageDetector.detect(normalized, hint: input.languageHint.flatMap(Self.supportedLanguage))
+        let language = LanguageDetector.detect(normalized, hint: input.languageHint.flatMap(LanguageDetector.hint))
         let matches = matcher.match(normalized)
         let request = ClassificationRequest(
             complaintID: input.complaintID, hotelID: input.hotelID, channel: input.channel, text: input.text,
@@ -140,11 +140,32 @@ public struct ClassificationEngine: Sendable {
             outcome.rules.append("not_minor_while_serious_plausible")
             outcome.reasons.append("serious \(Int((combined.seriousProbability * 100).rounded())) %: not minor")
         }
+        // Most of the text in a script no built-in plugin reads: unless an external model answered for
+        // it, nothing rules serious out, so it is serious until a person has read it (the cost-aware rule).
+        let unreadScript = normalized.unreadScript
+        let unreadAlone = unreadScript != nil && combined.external.isEmpty
+        if let unreadScript {
+            if !verdicts.isEmpty {
+                outcome.reasons.append("most of the text is in a script the built-in model does not read (\(unreadScript.rawValue))")
+            }
+            if unreadAlone && outcome.severity < .serious {
+                outcome.set(.serious, rule: "unread_script", reason: "serious until a person has read it")
+            } else if unreadAlone {
+                outcome.rules.append("unread_script")
+            }
+        }
+        // An external answer without a confidence is a guess: when no built-in plugin agrees with the
+        // category it chose, a person checks it (its 0.5 alone would pass the review threshold).
+        let unconfirmedGuess = combined.external.contains { $0.confidenceMissing && Self.topCategory($0) == combined.category }
+            && !verdicts.contains { !$0.verdict.isExternal && Self.topCategory($0.verdict) == combined.category }
+        if unconfirmedGuess {
+            outcome.reasons.append("the external model gave no confidence for \(combined.category.rawValue) and no built-in plugin agrees")
+        }
         let confidence = verdicts.isEmpty ? 0 : Self.rounded((combined.categoryProbability * max(combined.severityProbability, 0.5)).squareRoot())
         let sentiment = Self.sentiment(matches, normalized: normalized)
         let flags = ClassificationFlags(
             isVIP: input.isVIP || outcome.mentionsVIP, isRepeat: outcome.isRepeat, involvesSafety: outcome.involvesSafety,
-            threatensReview: outcome.threatensReview, needsHumanReview: verdicts.isEmpty || confidence < reviewThreshold || unsureSerious)
+            threatensReview: outcome.threatensReview, needsHumanReview: verdicts.isEmpty || confidence < reviewThreshold || unsureSerious || unreadAlone || unconfirmedGuess)
         let priority = PriorityPolicy.priority(severity: outcome.severity, flags: flags, sentiment: sentiment)
 
         // Evidence: the rules for the chosen category first, then the severity rules.
@@ -160,11 +181,15 @@ public struct ClassificationEngine: Sendable {
             ruleNames += verdict.matchedRules
             terms += verdict.matchedTerms
         }
-        var summary = normalized.isBlank
-            ? "no text to classify; a person should read the complaint"
-            : "\(combined.category.rawValue) (\(Int((combined.categoryProbability * 100).rounded())) %), \(outcome.severity.rawValue)"
+        var summary = if normalized.isBlank {
+            "no text to classify; a person should read the complaint"
+        } else if let unreadScript, verdicts.isEmpty {
+            "text in a script the built-in model does not read (\(unreadScript.rawValue))"
+        } else {
+            "\(combined.category.rawValue) (\(Int((combined.categoryProbability * 100).rounded())) %), \(outcome.severity.rawValue)"
+        }
         if !outcome.reasons.isEmpty { summary += ": " + outcome.reasons.joined(separator: ", ") }
-        if verdicts.isEmpty && !normalized.isBlank { summary += "; no plugin recognised anything" }
+        if verdicts.isEmpty && !normalized.isBlank && unreadScript == nil { summary += "; no plugin recognised anything" }
         // Whether the external model took part, and what it said (it may raise severity, never lower it).
         if hasExternalPlugin && !normalized.isBlank {
             let views = combined.external.compactMap(\.externalView)
@@ -207,18 +232,17 @@ public struct ClassificationEngine: Sendable {
         return rounded(tanh(raw / 2))
     }
 
+    /// The category a verdict gives the most probability.
+    static func topCategory(_ verdict: PluginVerdict) -> ComplaintCategory {
+        var best = 0
+        for c in verdict.categories.indices where verdict.categories[c] > verdict.categories[best] { best = c }
+        return ComplaintCategory.allCases[best]
+    }
+
     static func rounded(_ value: Double) -> Double { (value * 100).rounded() / 100 }
 
     static func unique(_ values: [String]) -> [String] {
         var seen = Set<String>()
         return values.filter { seen.insert($0).inserted }
-    }
-
-    /// Keeps a source's language tag only if it is Chinese or English (what the classifier reports).
-    static func supportedLanguage(_ tag: String) -> String? {
-        let lower = tag.lowercased()
-        if lower.hasPrefix("zh") { return "zh-CN" }
-        if lower.hasPrefix("en") { return "en" }
-        return nil
     }
 }

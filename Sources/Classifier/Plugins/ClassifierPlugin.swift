@@ -79,6 +79,9 @@ public struct PluginVerdict: Sendable {
     public var isExternal = false
     /// What an external model answered, for the explanation ("maintenance, minor, confidence 0.9").
     public var externalView: String?
+    /// An external answer that gave no confidence (read as ``HTTPClassifier/missingConfidence``): a guess,
+    /// so a category it alone chose is for a person to check.
+    public var confidenceMissing = false
 
     public init(
         plugin: String, version: String, categories: [Double], severities: [Double]? = nil, matchedRules: [String] = [], matchedTerms: [String] = [],

@@ -151,6 +151,7 @@ public struct HTTPClassifier: ClassifierPlugin {
             let version = String((answer.version ?? "external").prefix(24))
             var verdict = PluginVerdict(plugin: name, version: version, categories: categories, severities: severities)
             verdict.isExternal = true
+            verdict.confidenceMissing = answer.confidence == nil
             let printableVersion = String((answer.version ?? "").unicodeScalars.filter { ("!"..."~").contains($0) }.prefix(24).map(Character.init))
             verdict.externalView = "external model\(printableVersion.isEmpty ? "" : " " + printableVersion): \(answer.category.rawValue), "
                 + (answer.severity.map(\.rawValue) ?? "no severity")

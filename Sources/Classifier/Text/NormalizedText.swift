@@ -13,12 +13,19 @@ public struct NormalizedText: Sendable, Hashable {
     public let hanCount: Int
     /// Number of Latin letters.
     public let latinCount: Int
+    /// Number of Japanese kana (hiragana, katakana): Japanese is not Chinese, whatever kanji it has.
+    public let kanaCount: Int
+    /// Number of letters in any other script (Cyrillic, Hangul, Arabic, Thai …), which the built-in
+    /// model does not read but a person, or a hotel group's own model, can.
+    public let otherLetterCount: Int
 
     public init(_ text: String) {
         var scalars: [Unicode.Scalar] = []
         scalars.reserveCapacity(text.unicodeScalars.count)
         var han = 0
         var latin = 0
+        var kana = 0
+        var other = 0
         for scalar in text.unicodeScalars {
             let folded = Self.fold(scalar)
             if folded.value >= 0x61 && folded.value <= 0x7A {
@@ -27,12 +34,20 @@ public struct NormalizedText: Sendable, Hashable {
                 han += 1
             } else if folded.value >= 0xC0 && folded.value < 0x250 && folded.properties.isAlphabetic {
                 latin += 1
+            } else if folded.value >= 0x250 && folded.properties.isAlphabetic {
+                switch Script.of(folded) {
+                case .latin: latin += 1  // IPA, Latin Extended Additional (Vietnamese ệ) …
+                case .kana: kana += 1
+                default: other += 1
+                }
             }
             scalars.append(folded)
         }
         self.scalars = scalars
         self.hanCount = han
         self.latinCount = latin
+        self.kanaCount = kana
+        self.otherLetterCount = other
     }
 
     /// The folded text as a `String` (for display and tests).
@@ -42,8 +57,28 @@ public struct NormalizedText: Sendable, Hashable {
         return String(view)
     }
 
-    /// True when nothing but spaces, punctuation or symbols is left.
-    public var isBlank: Bool { hanCount == 0 && latinCount == 0 && !scalars.contains(where: Self.isWordScalar) }
+    /// True when nothing but spaces, punctuation or symbols is left: a letter of any script is text.
+    public var isBlank: Bool {
+        hanCount == 0 && latinCount == 0 && kanaCount == 0 && otherLetterCount == 0 && !scalars.contains(where: Self.isWordScalar)
+    }
+
+    /// The script most of the text is written in when it is not Latin or Han (which the built-in
+    /// plugins read): its letters outweigh the Latin letters and the Han characters (each Han
+    /// character counted as a three-letter word, a kana or Hangul syllable as two letters). `nil` for
+    /// Chinese and English text, mixed or not, and for text without letters.
+    public var unreadScript: Script? {
+        guard kanaCount > 0 || otherLetterCount > 0 else { return nil }
+        var counts = [Int](repeating: 0, count: Script.allCases.count)
+        for scalar in scalars where scalar.value >= 0x250 && !Self.isHan(scalar) && scalar.properties.isAlphabetic {
+            let script = Script.of(scalar)
+            if script == .latin { continue }
+            counts[script.index] += script.weight
+        }
+        guard let best = Script.allCases.max(by: { counts[$0.index] < counts[$1.index] }),
+              counts[best.index] > latinCount + 3 * hanCount
+        else { return nil }
+        return best
+    }
 
     static let space: Unicode.Scalar = " "
 
@@ -86,5 +121,71 @@ public struct NormalizedText: Sendable, Hashable {
         let value = scalar.value
         if value < 0x80 { return (value >= 0x61 && value <= 0x7A) || (value >= 0x30 && value <= 0x39) }
         return value >= 0xC0 && value < 0x250 && scalar.properties.isAlphabetic
+    }
+}
+
+extension NormalizedText {
+    /// A writing system of a letter outside basic Latin and Han: the ones the built-in plugins do not read are named in explanations and mapped to a
+    /// language tag when the script is used for one language only.
+    public enum Script: String, CaseIterable, Sendable {
+        case latin = "Latin", kana = "Japanese kana", hangul = "Hangul", cyrillic = "Cyrillic", greek = "Greek", armenian = "Armenian",
+             hebrew = "Hebrew", arabic = "Arabic", devanagari = "Devanagari", thai = "Thai", georgian = "Georgian",
+             other = "a non-Latin script"
+
+        var index: Int { Self.allCases.firstIndex(of: self)! }
+
+        /// Letters per scalar: a kana or Hangul syllable carries about two letters' worth.
+        var weight: Int { self == .kana || self == .hangul ? 2 : 1 }
+
+        /// The BCP 47 ISO 15924 subtag (`und-Cyrl`: some language written in Cyrillic).
+        public var code: String {
+            switch self {
+            case .latin: "Latn"
+            case .kana: "Jpan"
+            case .hangul: "Hang"
+            case .cyrillic: "Cyrl"
+            case .greek: "Grek"
+            case .armenian: "Armn"
+            case .hebrew: "Hebr"
+            case .arabic: "Arab"
+            case .devanagari: "Deva"
+            case .thai: "Thai"
+            case .georgian: "Geor"
+            case .other: "Zyyy"
+            }
+        }
+
+        /// The language a script is (all but) only written in; `nil` when several share it (Cyrillic:
+        /// Russian, Ukrainian, Kazakh …; Arabic: Arabic, Persian, Urdu; Devanagari: Hindi, Marathi, Nepali).
+        public var language: String? {
+            switch self {
+            case .kana: "ja"
+            case .hangul: "ko"
+            case .greek: "el"
+            case .armenian: "hy"
+            case .hebrew: "he"
+            case .thai: "th"
+            case .georgian: "ka"
+            case .latin, .cyrillic, .arabic, .devanagari, .other: nil
+            }
+        }
+
+        /// The script of a letter that is neither basic Latin nor Han.
+        static func of(_ scalar: Unicode.Scalar) -> Script {
+            switch scalar.value {
+            case 0x0250...0x02AF, 0x1D00...0x1DBF, 0x1E00...0x1EFF, 0x2C60...0x2C7F, 0xA720...0xA7FF, 0xAB30...0xAB6F: .latin
+            case 0x3040...0x30FF, 0x31F0...0x31FF, 0xFF66...0xFF9F, 0x1B000...0x1B16F: .kana
+            case 0x1100...0x11FF, 0x3130...0x318F, 0xA960...0xA97F, 0xAC00...0xD7FF, 0xFFA0...0xFFDC: .hangul
+            case 0x0400...0x052F, 0x1C80...0x1C8F, 0x2DE0...0x2DFF, 0xA640...0xA69F: .cyrillic
+            case 0x0370...0x03FF, 0x1F00...0x1FFF: .greek
+            case 0x0530...0x058F: .armenian
+            case 0x0590...0x05FF, 0xFB1D...0xFB4F: .hebrew
+            case 0x0600...0x06FF, 0x0750...0x077F, 0x08A0...0x08FF, 0xFB50...0xFDFF, 0xFE70...0xFEFF: .arabic
+            case 0x0900...0x097F, 0xA8E0...0xA8FF: .devanagari
+            case 0x0E00...0x0E7F: .thai
+            case 0x10A0...0x10FF, 0x2D00...0x2D2F: .georgian
+            default: .other
+            }
+        }
     }
 }
