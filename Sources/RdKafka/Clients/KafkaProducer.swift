@@ -228,6 +228,17 @@ public final class KafkaProducer: Service, Sendable {
         return topics.filter { !present.contains($0) }
     }
 
+    /// The partition ids of those of `topics` the cluster has (a missing topic is absent): where a
+    /// message with an explicit ``KafkaProducerMessage/partition`` can go.
+    /// - Throws: A ``KafkaError`` when the cluster does not answer within `timeout`.
+    public func partitions(of topics: [String], timeout: Duration = .seconds(2)) async throws -> [String: Set<Int32>] {
+        let milliseconds = Int32(clamping: timeout.kafkaMilliseconds)
+        let all = try await withTaskExecutorPreference(probeExecutor) {
+            try self.client.topicPartitions(timeoutMilliseconds: milliseconds)
+        }
+        return all.filter { topics.contains($0.key) }
+    }
+
     // MARK: Service
 
     /// Serves delivery reports until graceful shutdown, then flushes (bounded by

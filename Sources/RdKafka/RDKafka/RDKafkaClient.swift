@@ -427,6 +427,23 @@ final class RDKafkaClient: Sendable {
         return names
     }
 
+    /// The partition ids of each of the cluster's topics without an error in its metadata (all topics
+    /// asked for, as ``topicNames(timeoutMilliseconds:)``).
+    func topicPartitions(timeoutMilliseconds: Int32) throws -> [String: Set<Int32>] {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let result = rd_kafka_metadata(handle.pointer, 1, nil, &metadata, timeoutMilliseconds)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw KafkaError.rdKafka(result, code: .client, context: "metadata request")
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        var topics: [String: Set<Int32>] = [:]
+        for index in 0..<Int(metadata.pointee.topic_cnt) where metadata.pointee.topics[index].err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            let entry = metadata.pointee.topics[index]
+            topics[String(cString: entry.topic)] = Set((0..<Int(entry.partition_cnt)).map { entry.partitions[$0].id })
+        }
+        return topics
+    }
+
     /// The partitions currently assigned to this consumer.
     func assignment() -> [(topic: String, partition: Int32)] {
         var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
