@@ -151,6 +151,14 @@ public struct DeadLetterFilter: Sendable {
         return lowered.hasPrefix("redress-") ? String(lowered.dropFirst("redress-".count)) : lowered
     }
 
+    /// Refuses an empty value given as a filter: `--reason-contains ""` (or an empty service or topic)
+    /// would select every dead letter, as if none were given, without `--all`.
+    public func validate() throws(DeadLetterSettingError) {
+        if reasonContains?.isEmpty == true { throw DeadLetterSettingError("--reason-contains must not be empty (it would select every dead letter; use --all for that)") }
+        if services.contains("") { throw DeadLetterSettingError("--service must not be empty") }
+        if sourceTopics.contains("") { throw DeadLetterSettingError("--source-topic must not be empty") }
+    }
+
     public func admits(_ letter: DeadLetter) -> Bool {
         let record = letter.record
         if !positions.isEmpty && !positions.contains(letter.position) { return false }

@@ -68,12 +68,15 @@ struct DeadLetterCommand: AsyncParsableCommand {
             let start = try since.map { try DateTimeOption.parse($0, option: "--since") }
             let end = try until.map { try DateTimeOption.parse($0, option: "--until") }
             if let start, let end, end <= start { throw ValidationError("--until must come after --since") }
+            if sourceTopics.contains("") { throw ValidationError("--source-topic must not be empty") }
             let topics: [String]
             do { topics = sourceTopics.isEmpty ? [] : try TailFollower.topicNames(sourceTopics, prefix: prefix) } catch let error as TailError {
                 throw ValidationError("--source-topic: \(error.description)")
             }
-            return DeadLetterFilter(
+            let filter = DeadLetterFilter(
                 since: start, until: end, services: Set(services), sourceTopics: Set(topics), reasonContains: reasonContains, positions: Set(positions))
+            do { try filter.validate() } catch { throw ValidationError(error.description) }
+            return filter
         }
     }
 
@@ -150,11 +153,21 @@ struct DeadLetterCommand: AsyncParsableCommand {
                 waiting for the broker's acknowledgement of each. It prints what it sent (--dry-run: what it would send).
                 Refused, the others still sent and the exit status 1 at the end: a dead letter whose value was truncated \
                 (a copy would be a different message), one whose source is a dead-letter topic or a topic the cluster \
-                lacks (another --prefix?), and, without --force, \
-                one whose original (its event time, or when it failed if earlier) is older than the services' inboxes \
-                remember (INBOX_RETENTION_DAYS, default 9; --inbox-retention-days).
+                lacks (another --prefix?; checked in a dry run too), and, without --force: one that may not hold its \
+                original exactly (a key of 4 KiB, a header value of 1 KiB, 64 headers or a header key of 255 characters: \
+                the limits at which a dead letter cuts without saying so; a header key with U+FFFD, which stands for a \
+                NUL), and one whose original (its event time, or when it failed if earlier) is older than the services' \
+                inboxes remember less a day's margin for consumer lag (a group that lags may read the copy a day after \
+                the redrive). The window is --inbox-retention-days, else $INBOX_RETENTION_DAYS: give the smallest \
+                INBOX_RETENTION_DAYS of any service reading the source topics (9 unless they set it). With neither, a \
+                redrive is refused unless --force: no figure is assumed, since services accept 1 to 3650 days. Every \
+                refusal and the summary say the window assumed and where it came from.
+                A dead letter whose original carries redress-redriven-from naming another dead letter this run selects \
+                (a copy that failed again because the cause was not fixed) is skipped: the original goes once.
                 What happens then: every consumer group of the source topic receives the copy, with the original's \
-                event id. The service that dead-lettered it never recorded the id (its transaction was rolled back), so \
+                event id. A consumer's dead letter goes to the partition its original was read from (if the topic \
+                still has it), where the complaint's other events are; an outbox row's goes where its key leads. The \
+                service that dead-lettered it never recorded the id (its transaction was rolled back), so \
                 it applies the copy; groups that applied the original skip it by its id — for as long as their inbox \
                 remembers it, INBOX_RETENTION_DAYS after they applied it. Past that, they would apply it a second time: \
                 hence the refusal without --force. The copy is stamped with the time of the redrive, so it is never \
@@ -170,9 +183,9 @@ struct DeadLetterCommand: AsyncParsableCommand {
         var all = false
         @Flag(help: "Only print what would be sent.")
         var dryRun = false
-        @Flag(help: "Redrive dead letters older than the inboxes' window too (services that applied the original may apply it again).")
+        @Flag(help: "Redrive dead letters older than the inboxes' window less a day, and those that may not hold their original exactly, too (services that applied the original may apply it again).")
         var force = false
-        @Option(help: "Days the services' inboxes remember an event (default: $INBOX_RETENTION_DAYS, else 9).")
+        @Option(help: "Days the services' inboxes remember an event: the smallest INBOX_RETENTION_DAYS of any service reading the source topics (default: $INBOX_RETENTION_DAYS; with neither, only --force redrives). Originals older than this less a day (consumer lag) are refused.")
         var inboxRetentionDays: Int?
 
         func validate() throws {
@@ -180,17 +193,17 @@ struct DeadLetterCommand: AsyncParsableCommand {
             if positions.isEmpty && selection.isEmpty && !all {
                 throw ValidationError("select what to redrive: PARTITION:OFFSET arguments, filters (--since, --service, --source-topic, --reason-contains), or --all")
             }
-            if let inboxRetentionDays, inboxRetentionDays < 1 { throw ValidationError("--inbox-retention-days must be at least 1") }
+            if let inboxRetentionDays, !(1...3650).contains(inboxRetentionDays) { throw ValidationError("--inbox-retention-days must be 1 to 3650, as the services accept") }
         }
 
         func run() async throws {
             let wanted = try DeadLetterCommand.positions(positions)
             let filter = try selection.filter(prefix: connection.topicPrefix, positions: wanted)
             let logger = DeadLetterCommand.logger("redress.deadletter")
-            let days = try inboxRetentionDays ?? ProcessInfoEnvironment.value("INBOX_RETENTION_DAYS").map {
-                guard let days = Int($0), days >= 1 else { throw ValidationError("INBOX_RETENTION_DAYS '\($0)' is not a whole number of days") }
-                return days
-            } ?? 9
+            let window: InboxWindow?
+            do {
+                window = try InboxWindow.resolve(option: inboxRetentionDays, environment: ProcessInfoEnvironment.value("INBOX_RETENTION_DAYS"), force: force)
+            } catch { throw ValidationError(error.description) }
             let letters = try await connection.read(filter, logger: logger)
             var missing = DeadLetterCommand.reportMissing(wanted, found: letters, topic: connection.deadLetterTopic)
             if letters.isEmpty {
@@ -198,35 +211,34 @@ struct DeadLetterCommand: AsyncParsableCommand {
                 if missing { throw ExitCode(1) }
                 return
             }
-            var redrive = DeadLetterRedrive(inboxWindow: .seconds(days * 86_400))
+            var redrive = DeadLetterRedrive(window: window)
             redrive.force = force
-            let outcomes: [DeadLetterRedrive.Outcome]
             let report: (DeadLetter, DeadLetterRedrive.Outcome) -> Void = { letter, outcome in
                 print(DeadLetterRedrive.line(letter, outcome))
                 fflushStandardOutput()
             }
-            if dryRun {
-                outcomes = await redrive.redrive(letters, producer: nil, dryRun: true, report: report)
-            } else {
-                var configuration = KafkaProducerConfiguration(bootstrapServers: try connection.brokerList(), clientID: "redress-deadletter-redrive")
-                // An operator waits for each acknowledgement: a broker away fails the message within a minute.
-                configuration.messageTimeout = .seconds(60)
-                let producer = try KafkaProducer(configuration: configuration, logger: logger)
-                let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [producer], gracefulShutdownSignals: [], logger: logger))
-                outcomes = try await withThrowingTaskGroup(of: Void.self) { tasks in
-                    tasks.addTask { try await group.run() }
-                    let outcomes = await redrive.redrive(letters, producer: producer, dryRun: false, report: report)
-                    await group.triggerGracefulShutdown()
-                    try await tasks.waitForAll()
-                    return outcomes
-                }
+            // A dry run too asks the cluster which source topics exist (and sends nothing).
+            var configuration = KafkaProducerConfiguration(bootstrapServers: try connection.brokerList(), clientID: "redress-deadletter-redrive")
+            // An operator waits for each acknowledgement: a broker away fails the message within a minute.
+            configuration.messageTimeout = .seconds(60)
+            let producer = try KafkaProducer(configuration: configuration, logger: logger)
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [producer], gracefulShutdownSignals: [], logger: logger))
+            let dryRun = dryRun
+            let outcomes = try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                let outcomes = await redrive.redrive(letters, producer: producer, dryRun: dryRun, report: report)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return outcomes
             }
             let sent = outcomes.filter { if case .sent = $0 { true } else { false } }.count
             let refused = outcomes.filter { if case .refused = $0 { true } else { false } }.count
             let failed = outcomes.filter { if case .failed = $0 { true } else { false } }.count
+            let skipped = outcomes.filter { if case .skipped = $0 { true } else { false } }.count
+            let wouldSend = outcomes.filter { $0 == .wouldSend }.count
             print(dryRun
-                ? "dry run: \(outcomes.count - refused) would be sent, \(refused) refused"
-                : "\(sent) sent, \(refused) refused, \(failed) failed")
+                ? "dry run: \(wouldSend) would be sent, \(refused) refused, \(skipped) skipped, \(failed) failed; \(redrive.assumption)"
+                : "\(sent) sent, \(refused) refused, \(skipped) skipped, \(failed) failed; \(redrive.assumption)")
             missing = missing || refused > 0 || failed > 0
             if missing { throw ExitCode(1) }
         }

@@ -8,8 +8,9 @@ import RdKafkaTestKit
 import Testing
 
 /// `redress deadletter`: the dead-letter topic listed by service, source topic, reason and time; a
-/// dead letter shown in full; originals redriven byte for byte to their source topics with a header
-/// naming the dead letter, truncated ones and those from a dead-letter topic or a missing one refused. Topics live under a
+/// dead letter shown in full; originals redriven byte for byte to the partitions they were read from
+/// with a header naming the dead letter; truncated ones, those that may have been cut, those from a
+/// dead-letter topic or a missing one, and those too close to the inboxes' window refused. Topics live under a
 /// prefix of each test's own, as the services' do under KAFKA_TOPIC_PREFIX (KAFKA_BROKERS: a real Kafka).
 @Suite("redress deadletter", .timeLimit(.minutes(3)))
 struct DeadLetterCommandTests {
@@ -59,11 +60,11 @@ struct DeadLetterCommandTests {
     static let base = EventTimestamp.date(from: "2026-12-01T10:00:00Z")!
 
     static func record(
-        service: String, sourceTopic: String, reason: String, failedAt: Date, offset: Int64 = 7, key: [UInt8]? = Array("k".utf8),
+        service: String, sourceTopic: String, reason: String, failedAt: Date, partition: Int = 1, offset: Int64 = 7, key: [UInt8]? = Array("k".utf8),
         value: [UInt8] = Array(#"{"not":"an event"}"#.utf8), headers: [(key: String, value: [UInt8]?)] = []
     ) -> DeadLetterRecord {
         DeadLetterRecord(
-            reason: reason, sourceTopic: sourceTopic, partition: 1, offset: offset, service: service, attempts: 3, failedAt: failedAt,
+            reason: reason, sourceTopic: sourceTopic, partition: partition, offset: offset, service: service, attempts: 3, failedAt: failedAt,
             originalKey: key, originalValue: value, originalHeaders: headers)
     }
 
@@ -146,9 +147,13 @@ struct DeadLetterCommandTests {
         let loop = Self.record(service: "metrics", sourceTopic: world.deadLetterTopic, reason: "unreadable dead letter", failedAt: now, offset: 13)
         let unkeyed = Self.record(service: "classifier", sourceTopic: source, reason: "hotel unknown", failedAt: now, offset: 14, key: nil)
         let elsewhere = Self.record(service: "classifier", sourceTopic: "other-\(world.prefix)complaints.received.v1", reason: "hotel unknown", failedAt: now, offset: 15)
-        let positions = try await world.publish([good, truncated, loop, unkeyed, elsewhere])
+        // The same key read from partitions 0 and 2 (an external publisher partitions keys its own way):
+        // each copy goes back where its original was, not where librdkafka's hash of the key leads.
+        let onZero = Self.record(service: "classifier", sourceTopic: source, reason: "hotel unknown", failedAt: now, partition: 0, offset: 16, key: [0x00, 0x9F, 0x41])
+        let onTwo = Self.record(service: "classifier", sourceTopic: source, reason: "hotel unknown", failedAt: now, partition: 2, offset: 17, key: [0x00, 0x9F, 0x41])
+        let positions = try await world.publish([good, truncated, loop, unkeyed, elsewhere, onZero, onTwo])
         let letters = try await world.read(DeadLetterFilter(positions: Set(positions))).letters
-        #expect(letters.count == 5)
+        #expect(letters.count == 7)
 
         let consumer = try KafkaConsumer(configuration: {
             var configuration = world.kafka.consumerConfiguration(topics: [source])
@@ -159,13 +164,14 @@ struct DeadLetterCommandTests {
         let redrive = DeadLetterRedrive(inboxWindow: .seconds(9 * 86_400))
         let before = Int64(Date().timeIntervalSince1970 * 1000)
         let (outcomes, received) = try await withRunningServices([producer, consumer]) {
-            // A dry run sends nothing.
+            // A dry run sends nothing, and refuses what a real run refuses: the missing topic too.
             let dry = await redrive.redrive(letters, producer: producer, dryRun: true) { _, _ in }
-            #expect(dry.filter { $0 == .wouldSend }.count == 3)
+            #expect(dry.filter { $0 == .wouldSend }.count == 4, "\(dry)")
+            #expect(dry.contains { if case .refused(let why) = $0 { why.contains("does not exist") } else { false } }, "\(dry)")
             var lines: [String] = []
             let outcomes = await redrive.redrive(letters, producer: producer, dryRun: false) { lines.append(DeadLetterRedrive.line($0, $1)) }
-            #expect(lines.count == 5 && lines.filter { $0.hasPrefix("REFUSED") }.count == 3, "\(lines)")
-            return (outcomes, try await consumer.collect(2))
+            #expect(lines.count == 7 && lines.filter { $0.hasPrefix("REFUSED") }.count == 3, "\(lines)")
+            return (outcomes, try await consumer.collect(4))
         }
         let byOffset = Dictionary(uniqueKeysWithValues: zip(letters.map(\.record.offset), outcomes))
         guard case .refused(let why) = byOffset[12] else { Issue.record("truncated not refused: \(String(describing: byOffset[12]))"); return }
@@ -176,7 +182,11 @@ struct DeadLetterCommandTests {
         #expect(elsewhereWhy.contains("does not exist"))
         guard case .sent(let partition, let offset) = byOffset[11] else { Issue.record("not sent: \(String(describing: byOffset[11]))"); return }
 
-        #expect(received.count == 2)
+        #expect(received.count == 4)
+        // Every consumer's copy on the partition its original was read from.
+        for (letter, outcome) in zip(letters, outcomes) {
+            if case .sent(let partition, _) = outcome { #expect(Int(partition) == letter.record.partition, "offset \(letter.record.offset): \(outcome)") }
+        }
         let copy = try #require(received.first { $0.partition.rawValue == partition && $0.offset.rawValue == offset })
         #expect(copy.key.map { Array($0.readableBytesView) } == [0x00, 0x9F, 0x41])
         #expect(Array(copy.value.readableBytesView) == value)
@@ -187,9 +197,9 @@ struct DeadLetterCommandTests {
         #expect(copy.headers.map { $0.value.map { Array($0.readableBytesView) } } == expectedHeaders.map { $0.value.map { Array($0.readableBytesView) } })
         // Stamped at the redrive, not at the original's time: the inbox horizon never passes it over.
         #expect((copy.timestampMilliseconds ?? 0) >= before)
-        let bare = try #require(received.first { $0.offset.rawValue != offset || $0.partition.rawValue != partition })
-        #expect(bare.key == nil && bare.headers.map(\.key) == [DeadLetterRedrive.redrivenFromHeader])
-        #expect(try await world.kafka.messageCount(of: source) == 2)
+        let bare = try #require(received.first { $0.key == nil })
+        #expect(bare.headers.map(\.key) == [DeadLetterRedrive.redrivenFromHeader])
+        #expect(try await world.kafka.messageCount(of: source) == 4)
     }
 
     @Test("redrive refuses, unless forced, an original older than the inboxes remember (its event time or failure, the earlier)")
@@ -204,11 +214,89 @@ struct DeadLetterCommandTests {
                 hotelID: "unknown")
         }
         #expect(redrive.refusal(letter(failedDaysAgo: 2), now: now) == nil)
-        #expect(redrive.refusal(letter(failedDaysAgo: 10), now: now)?.contains("INBOX_RETENTION_DAYS 9") == true)
+        #expect(redrive.refusal(letter(failedDaysAgo: 10), now: now)?.contains("INBOX_RETENTION_DAYS 9 (from --inbox-retention-days)") == true)
+        // Within the window but not a day short of it: a group lagging behind may read the copy after
+        // its inbox forgot the original.
+        #expect(redrive.refusal(letter(failedDaysAgo: 8.5), now: now)?.contains("margin for consumer lag") == true)
+        #expect(redrive.refusal(letter(failedDaysAgo: 7.9), now: now) == nil)
         // Failed recently, but the event itself is older than the window: other groups applied it then.
         #expect(redrive.refusal(letter(failedDaysAgo: 1, eventDaysAgo: 10), now: now) != nil)
         #expect(redrive.refusal(letter(failedDaysAgo: 1, eventDaysAgo: 3), now: now) == nil)
+        #expect(redrive.assumption.contains("INBOX_RETENTION_DAYS 9 (from --inbox-retention-days)") && redrive.assumption.contains("older than 8 days refused"))
         redrive.force = true
         #expect(redrive.refusal(letter(failedDaysAgo: 10), now: now) == nil)
+    }
+
+    @Test("the inbox window: the option, else INBOX_RETENTION_DAYS, else required unless --force (never a guessed 9)")
+    func inboxWindowSource() throws {
+        #expect(try InboxWindow.resolve(option: 3, environment: "12", force: false) == InboxWindow(days: 3, source: "--inbox-retention-days"))
+        #expect(try InboxWindow.resolve(option: nil, environment: "2", force: false) == InboxWindow(days: 2, source: "$INBOX_RETENTION_DAYS"))
+        #expect(throws: DeadLetterSettingError.self) { try InboxWindow.resolve(option: nil, environment: nil, force: false) }
+        #expect(throws: DeadLetterSettingError.self) { try InboxWindow.resolve(option: nil, environment: "nine", force: false) }
+        #expect(throws: DeadLetterSettingError.self) { try InboxWindow.resolve(option: 0, environment: nil, force: true) }
+        #expect(try InboxWindow.resolve(option: nil, environment: nil, force: true) == nil)
+        // Forced without a window: nothing is checked against one, and the summary says so.
+        var redrive = DeadLetterRedrive(window: nil)
+        let old = DeadLetter(
+            topic: "complaints.deadletter.v1", position: DeadLetterPosition(partition: 0, offset: 1),
+            record: Self.record(service: "classifier", sourceTopic: "complaints.received.v1", reason: "r", failedAt: Self.base), hotelID: "unknown")
+        #expect(redrive.refusal(old, now: Self.base)?.contains("no inbox window given") == true)
+        redrive.force = true
+        #expect(redrive.refusal(old, now: Self.base.addingTimeInterval(400 * 86_400)) == nil && redrive.assumption.contains("not checked"))
+    }
+
+    @Test("an empty filter value is refused, not taken as no filter")
+    func emptyFilterValues() {
+        #expect(throws: DeadLetterSettingError.self) { try DeadLetterFilter(reasonContains: "").validate() }
+        #expect(throws: DeadLetterSettingError.self) { try DeadLetterFilter(services: [""]).validate() }
+        #expect(throws: Never.self) { try DeadLetterFilter(services: ["classifier"], reasonContains: "hotel").validate() }
+    }
+
+    @Test("redrive refuses, unless forced, a record that may have been cut or altered when it was recorded")
+    func fidelity() {
+        let redrive = DeadLetterRedrive(inboxWindow: .seconds(9 * 86_400))
+        func refusal(key: [UInt8]? = Array("k".utf8), headers: [(key: String, value: [UInt8]?)] = [], force: Bool = false) -> String? {
+            var redrive = redrive
+            redrive.force = force
+            let letter = DeadLetter(
+                topic: "complaints.deadletter.v1", position: DeadLetterPosition(partition: 0, offset: 1),
+                record: Self.record(service: "classifier", sourceTopic: "complaints.received.v1", reason: "r", failedAt: Self.base, key: key, headers: headers),
+                hotelID: "unknown")
+            return redrive.refusal(letter, now: Self.base)
+        }
+        #expect(refusal(key: [UInt8](repeating: 1, count: 4095), headers: [("h", [UInt8](repeating: 1, count: 1023))]) == nil)
+        #expect(refusal(key: [UInt8](repeating: 1, count: 4096))?.contains("key is 4096 bytes") == true)
+        #expect(refusal(key: [UInt8](repeating: 1, count: 5000))?.contains("key is 4096 bytes") == true)  // cut when recorded
+        #expect(refusal(headers: [("h", [UInt8](repeating: 1, count: 1024))])?.contains("value of 1024 bytes") == true)
+        #expect(refusal(headers: (0..<70).map { ("h\($0)", nil) })?.contains("64 headers") == true)
+        #expect(refusal(headers: [(String(repeating: "x", count: 255), nil)])?.contains("255 characters") == true)
+        #expect(refusal(headers: [("trace\0id", nil)])?.contains("U+FFFD") == true)
+        #expect(refusal(key: [UInt8](repeating: 1, count: 4096), headers: [("trace\0id", nil)], force: true) == nil)
+    }
+
+    @Test("a copy redriven before and dead-lettered again is skipped when its first dead letter is selected too; the copy's partition")
+    func redrivenCopies() async {
+        let redrive = DeadLetterRedrive(inboxWindow: .seconds(9 * 86_400))
+        func letter(_ offset: Int64, from: DeadLetterPosition? = nil, reason: String = "no hotel X in the organisation file", partition: Int = 1) -> DeadLetter {
+            let headers: [(key: String, value: [UInt8]?)] = [("traceparent", Array("00-1-01".utf8))]
+                + (from.map { [(DeadLetterRedrive.redrivenFromHeader, Array("complaints.deadletter.v1/\($0.partition)/\($0.offset)".utf8))] } ?? [])
+            return DeadLetter(
+                topic: "complaints.deadletter.v1", position: DeadLetterPosition(partition: 0, offset: offset),
+                record: Self.record(service: "assignment", sourceTopic: "complaints.classified.v1", reason: reason, failedAt: Date(), partition: partition, headers: headers),
+                hotelID: "X")
+        }
+        let first = letter(1), second = letter(2, from: DeadLetterPosition(partition: 0, offset: 1))
+        let third = letter(3, from: DeadLetterPosition(partition: 0, offset: 1))
+        var lines: [String] = []
+        let outcomes = await redrive.redrive([first, second, third], producer: nil, dryRun: true) { lines.append(DeadLetterRedrive.line($0, $1)) }
+        #expect(outcomes.filter { $0 == .wouldSend }.count == 1 && outcomes.first == .wouldSend, "\(outcomes)")
+        #expect(lines.dropFirst().allSatisfy { $0.hasPrefix("skipped  0:") && $0.contains("0:1") }, "\(lines)")
+        // Its first dead letter not selected (gone, or outside --since): the copy is the one to send.
+        #expect(await redrive.redrive([second], producer: nil, dryRun: true) { _, _ in } == [.wouldSend])
+
+        // Back to the partition it was read from when the topic has it; an outbox row's by its key.
+        #expect(DeadLetterRedrive.partition(for: first, partitions: [0, 1, 2]) == KafkaPartition(rawValue: 1))
+        #expect(DeadLetterRedrive.partition(for: letter(4, partition: 9), partitions: [0, 1, 2]) == .unassigned)
+        #expect(DeadLetterRedrive.partition(for: letter(5, reason: "outbox row 12 of assignment could not be published to x: y"), partitions: [0, 1, 2]) == .unassigned)
     }
 }

@@ -13,12 +13,12 @@ public struct DeadLetterRecord: EventPayload {
     /// The envelope `hotelid` of a dead letter whose original named no valid hotel.
     public static let unknownHotelID = "unknown"
     static let maximumValueSize = 524_288
-    static let maximumKeySize = 4096
-    static let maximumHeaderValueSize = 1024
-    static let maximumHeaders = 64
+    public static let maximumKeySize = 4096
+    public static let maximumHeaderValueSize = 1024
+    public static let maximumHeaders = 64
     /// The longest reason kept, in Unicode scalars.
     public static let maximumReasonLength = 2000
-    static let maximumHeaderKeyLength = 255
+    public static let maximumHeaderKeyLength = 255
 
     /// A Kafka header of the original message.
     public struct Header: Codable, Hashable, Sendable {
