@@ -52,10 +52,24 @@ struct DeadLetterRedriveTests {
                 cause.fix()
                 let letters = try await reader.read(DeadLetterFilter(reasonContains: "organisation file"), logger: world.kafka.logger).letters
                 #expect(letters.count == 1 && letters.first?.record.sourceTopic == world.input.name)
+                let before = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
                 let sent = await redrive.redrive(letters, producer: producer, dryRun: false) { _, _ in }
-                guard case .sent = sent.first else { Issue.record("not redriven: \(sent)"); return }
+                guard case .sent(let partition, let offset) = sent.first, let original = letters.first?.record else { Issue.record("not redriven: \(sent)"); return }
                 let applied = await eventually(timeout: .seconds(60)) { outcomes.all.count == 3 }
                 #expect(applied && outcomes.all.last == .applied, "\(outcomes.all)")
+
+                // The copy is stamped at the redrive, after the original: what keeps the inbox horizon
+                // from passing over the copy of an original stamped longer ago than the horizon. It
+                // lands on the partition the original was read from.
+                #expect(Int(partition) == original.partition)
+                var input = HistoryReader(brokers: world.kafka.bootstrapServers, topics: [world.input.name])
+                input.configuration.additionalProperties["fetch.wait.max.ms"] = "10"
+                var stamps: [Int64: Int64] = [:]
+                _ = try await input.read(logger: world.kafka.logger) { message in
+                    if message.partition.rawValue == partition { stamps[message.offset.rawValue] = message.timestampMilliseconds ?? 0 }
+                }
+                let originalStamp = try #require(stamps[original.offset]), copyStamp = try #require(stamps[offset])
+                #expect(copyStamp >= before && copyStamp > originalStamp, "original \(originalStamp), copy \(copyStamp), redrive began \(before)")
 
                 // Redriven again by mistake: the stage's inbox knows the id.
                 _ = await redrive.redrive(letters, producer: producer, dryRun: false) { _, _ in }
