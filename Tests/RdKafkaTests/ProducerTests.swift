@@ -188,4 +188,20 @@ struct ProducerTests {
             return error.code == .configuration && error.reason.contains("no.such.property")
         }
     }
+
+    @Test("partitions(of:) lists the partitions of the topics the cluster has, leaves out a missing one, and a message for an explicit partition lands there")
+    func partitionsOfTopics() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic(partitions: 3)
+        let missing = "missing-\(UInt64.random(in: 0 ... .max))"
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+        let (partitions, landed) = try await withRunningServices([producer]) {
+            let partitions = try await producer.partitions(of: [topic, missing], timeout: .seconds(10))
+            let report = try await producer.sendAndAwait(KafkaProducerMessage(topic: topic, key: ByteBuffer(string: "k"), value: ByteBuffer(string: "x"), partition: KafkaPartition(rawValue: 2)))
+            guard case .acknowledged(let partition, _) = report.status else { return (partitions, KafkaPartition.unassigned) }
+            return (partitions, partition)
+        }
+        #expect(partitions == [topic: [0, 1, 2]])
+        #expect(landed == KafkaPartition(rawValue: 2))
+    }
 }
