@@ -160,13 +160,8 @@ struct ClassificationCorrectionTests {
         let kafka = try KafkaTestEnvironment()
         let stage = try await TestClassifierStage(kafka)
         let (input, output) = (stage.input, stage.output)
-        var theft = try EventFixtures.received()
-        theft.data.text = "Someone stole my wallet from the room while we were at dinner."
-        theft.data.guest.isVIP = false
-        var sparks = try EventFixtures.received()
-        sparks.data.text = "The bathroom light switch gives off sparks when I turn it on."
-        sparks.data.guest.isVIP = false
-        let (first, second) = (theft, sparks)
+        let first = try EventFixtures.received(text: "Someone stole my wallet from the room while we were at dinner.")
+        let second = try EventFixtures.received(text: "The bathroom light switch gives off sparks when I turn it on.")
         let hotel = first.hotelID
 
         try await withIsolatedStage(stage.runtime) { base, client in

@@ -27,12 +27,8 @@ struct GuestHistoryLockTests {
         let service = RedressService.classifier.isolated()
         try await withMigratedSchema(of: service) { store, client in
             let handler = ClassifierHandler(engine: Repository.engine)
-            var first = try EventFixtures.received()
-            first.data.text = "空调不制冷，房间里闷热得睡不着"
-            first.data.guest.isVIP = false
-            var second = try EventFixtures.received()
-            second.data.text = "Loud music from the room next door until 3am"
-            second.data.guest.isVIP = false
+            let first = try EventFixtures.received(text: "空调不制冷，房间里闷热得睡不着")
+            var second = try EventFixtures.received(text: "Loud music from the room next door until 3am")
             second.data.registeredAt = first.data.registeredAt.addingTimeInterval(120)
             let guestKey = try #require(first.data.guest.guestKey)
             let (firstEvent, secondEvent) = (first, second)

@@ -47,3 +47,14 @@ struct TestClassifierStage {
         runtime.addRoutes = ClassifierService.correctionRoutes(outputTopic: output)
     }
 }
+
+extension EventFixtures {
+    /// The English example complaint with `text` from a guest who is not a VIP (the example's guest
+    /// is one, which would make every moderate complaint serious).
+    static func received(text: String) throws -> EventEnvelope<ComplaintReceived> {
+        var event = try received()
+        event.data.text = text
+        event.data.guest.isVIP = false
+        return event
+    }
+}
