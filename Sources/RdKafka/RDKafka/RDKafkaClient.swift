@@ -414,17 +414,7 @@ final class RDKafkaClient: Sendable {
     /// The names of the cluster's topics that have no error in its metadata (asking for all topics: naming
     /// one would create it on a broker that auto-creates topics).
     func topicNames(timeoutMilliseconds: Int32) throws -> Set<String> {
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        let result = rd_kafka_metadata(handle.pointer, 1, nil, &metadata, timeoutMilliseconds)
-        guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            throw KafkaError.rdKafka(result, code: .client, context: "metadata request")
-        }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        var names: Set<String> = []
-        for index in 0..<Int(metadata.pointee.topic_cnt) where metadata.pointee.topics[index].err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            names.insert(String(cString: metadata.pointee.topics[index].topic))
-        }
-        return names
+        Set(try topicPartitions(timeoutMilliseconds: timeoutMilliseconds).keys)
     }
 
     /// The partition ids of each of the cluster's topics without an error in its metadata (all topics
