@@ -154,15 +154,22 @@ struct ClassificationCorrectionTests {
     }
 
     /// The flag follows the corrected category as the classifier derives it (``SeverityPolicy/involvesSafety(category:safetyCue:)``):
-    /// a correction away from `safety_security` clears it, one that keeps a safety cue's flag on another category keeps it.
-    @Test("a correction away from safety_security clears the safety flag; a safety cue's flag on another category stays")
+    /// a correction away from `safety_security` clears it unless a safety cue matched (read from the stored
+    /// explanation's rules, also on a safety_security verdict and after an earlier correction).
+    @Test("a correction away from safety_security clears the safety flag unless a safety cue matched; a cue's flag on another category stays")
     func safetyFlagFollowsCategory() async throws {
         let kafka = try KafkaTestEnvironment()
         let stage = try await TestClassifierStage(kafka)
         let (input, output) = (stage.input, stage.output)
-        let first = try EventFixtures.received(text: "Someone stole my wallet from the room while we were at dinner.")
-        let second = try EventFixtures.received(text: "The bathroom light switch gives off sparks when I turn it on.")
-        let hotel = first.hotelID
+        // safety_security by category only ("stole" is a theft word, not the security_threat cue) …
+        let plainEN = try EventFixtures.received(text: "Someone stole my wallet from the room while we were at dinner.")
+        let plainZH = try EventFixtures.received(text: "我放在房间里的钱包不见了。")
+        // … and with the security_threat cue ("stolen", 被偷).
+        let cueEN = try EventFixtures.received(text: "My wallet was stolen from the room.")
+        let cueZH = try EventFixtures.received(text: "我的钱包在房间里被偷了。")
+        let sparks = try EventFixtures.received(text: "The bathroom light switch gives off sparks when I turn it on.")
+        let events = [plainEN, plainZH, cueEN, cueZH, sparks]
+        let hotel = plainEN.hotelID
 
         try await withIsolatedStage(stage.runtime) { base, client in
             let (keys, _) = try await APIKeyStore.forTests(client: client)
@@ -178,31 +185,55 @@ struct ClassificationCorrectionTests {
                 func next() async throws -> EventEnvelope<ComplaintClassified> {
                     try output.decode(Array(try #require(try await consumer.collect(1).first).value.readableBytesView))
                 }
-                for event in [first, second] {
+                func correct(_ event: EventEnvelope<ComplaintReceived>, _ category: String, _ severity: String) async throws -> ComplaintClassified {
+                    let reply = try await put(event, #"{"category":"\#(category)","severity":"\#(severity)","reason":"checked"}"#)
+                    #expect(reply.status == 200, "\(reply.body)")
+                    let corrected = try await next()
+                    #expect(corrected.data.complaintID == event.data.complaintID && corrected.data.category.rawValue == category)
+                    return corrected.data
+                }
+                for event in events {
                     _ = try await producer.sendAndAwait(KafkaProducerMessage(
                         topic: input.name, key: ByteBuffer(string: event.data.complaintID.lowercasedString),
                         value: ByteBuffer(bytes: try input.encode(event))))
                 }
-                // One batch may carry both verdicts: collect them together.
-                let automatic = try await consumer.collect(2).map { try output.decode(Array($0.value.readableBytesView)) }
-                let automaticTheft = try #require(automatic.first { $0.data.complaintID == first.data.complaintID })
-                let automaticSparks = try #require(automatic.first { $0.data.complaintID == second.data.complaintID })
-                #expect(automaticTheft.data.category == .safetySecurity && automaticTheft.data.flags.involvesSafety)
-                try #require(automaticSparks.data.category != .safetySecurity && automaticSparks.data.flags.involvesSafety, "\(automaticSparks.data)")
+                // One batch may carry several verdicts: collect them together.
+                let automatic = try await consumer.collect(events.count).map { try output.decode(Array($0.value.readableBytesView)) }
+                func verdict(_ event: EventEnvelope<ComplaintReceived>) throws -> ComplaintClassified {
+                    try #require(automatic.first { $0.data.complaintID == event.data.complaintID }).data
+                }
+                for event in [plainEN, plainZH, cueEN, cueZH] {
+                    let automaticVerdict = try verdict(event)
+                    try #require(automaticVerdict.category == .safetySecurity && automaticVerdict.flags.involvesSafety, "\(automaticVerdict)")
+                    let hasCue = !SeverityPolicy.safetyCues(in: automaticVerdict.explanation.matchedRules, rules: Repository.engine.rules).isEmpty
+                    try #require(hasCue == [cueEN, cueZH].contains { $0.data.complaintID == event.data.complaintID }, "\(event.data.text): \(automaticVerdict.explanation.matchedRules)")
+                }
+                let automaticSparks = try verdict(sparks)
+                try #require(automaticSparks.category != .safetySecurity && automaticSparks.flags.involvesSafety, "\(automaticSparks)")
 
                 // Not a theft after all: the wallet was in the car. Nothing about safety is left.
-                let reply = try await put(first, #"{"category":"other","severity":"minor","reason":"the wallet was in the car"}"#)
-                #expect(reply.status == 200, "\(reply.body)")
-                let cleared = try await next()
-                #expect(cleared.data.category == .other)
-                #expect(!cleared.data.flags.involvesSafety)
-                #expect(cleared.data.priority == 4)
+                let cleared = try await correct(plainEN, "other", "minor")
+                #expect(!cleared.flags.involvesSafety)
+                #expect(cleared.priority == 4)
+                #expect(cleared.explanation.matchedRules == ["staff_correction"])
+                let clearedZH = try await correct(plainZH, "noise", "minor")
+                #expect(!clearedZH.flags.involvesSafety)
+
+                // A theft the text reports with a safety cue keeps the flag on another category, as the same
+                // text classified `other` would; and again on a second correction of the staff verdict.
+                for event in [cueEN, cueZH] {
+                    let kept = try await correct(event, "other", "minor")
+                    #expect(kept.flags.involvesSafety, "\(event.data.text)")
+                    #expect(kept.priority == 3, "\(event.data.text)")
+                    #expect(kept.explanation.matchedRules == ["staff_correction", "security_threat"], "\(kept.explanation.matchedRules)")
+                    let again = try await correct(event, "front_desk", "moderate")
+                    #expect(again.flags.involvesSafety, "\(event.data.text)")
+                }
 
                 // A sparking switch corrected to moderate maintenance keeps the flag its safety cue set.
-                #expect(try await put(second, #"{"category":"maintenance","severity":"moderate","reason":"engineering checked it"}"#).status == 200)
-                let kept = try await next()
-                #expect(kept.data.flags.involvesSafety)
-                #expect(kept.data.priority == 1)
+                let kept = try await correct(sparks, "maintenance", "moderate")
+                #expect(kept.flags.involvesSafety)
+                #expect(kept.priority == 1)
             }
         }
     }

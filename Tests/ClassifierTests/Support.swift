@@ -44,7 +44,7 @@ struct TestClassifierStage {
             service: service, settings: settings,
             inputs: [ClassifierService.input(input, ClassifierHandler(engine: Repository.engine, outputTopic: output))], logger: kafka.logger)
         runtime.deadLetterTopic = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
-        runtime.addRoutes = ClassifierService.correctionRoutes(outputTopic: output)
+        runtime.addRoutes = ClassifierService.correctionRoutes(rules: Repository.engine.rules, outputTopic: output)
     }
 }
 

@@ -29,6 +29,8 @@ public struct ClassificationCorrectionAPI: Sendable {
     public var database: DatabaseGuard
     public var authentication: AuthenticationMiddleware
     public var outputTopic: Topic<ComplaintClassified>
+    /// The classifier's rules: which of a verdict's matched rules are safety cues (``SeverityPolicy/safetyCues(in:rules:)``).
+    public var rules: RuleSet
     /// The envelope `source` of published events (the stage's own).
     public var source = "/redress/classifier"
     public var clock: @Sendable () -> Date = { Date() }
@@ -49,9 +51,10 @@ public struct ClassificationCorrectionAPI: Sendable {
     }
 
     public init(
-        store: StageStore, database: DatabaseGuard, authentication: AuthenticationMiddleware,
+        store: StageStore, database: DatabaseGuard, authentication: AuthenticationMiddleware, rules: RuleSet,
         outputTopic: Topic<ComplaintClassified> = Topics.classified
     ) {
+        self.rules = rules
         self.store = store
         self.database = database
         self.authentication = authentication
@@ -93,13 +96,14 @@ public struct ClassificationCorrectionAPI: Sendable {
         let store = self.store
         let topic = outputTopic
         let source = self.source
+        let rules = self.rules
         return try await database.run {
             try await store.write { connection, logger in
                 // The verdict row, locked: corrections of one complaint (and a repeat of one request) take turns.
                 let rows = try await connection.query(
                     """
                     SELECT hotel_id, category, severity, language, sentiment, flags::text, classified_at, registered_at, set_by_staff,
-                           (SELECT reason FROM classification_corrections c WHERE c.complaint_id = classifications.complaint_id
+                           explanation::text, (SELECT reason FROM classification_corrections c WHERE c.complaint_id = classifications.complaint_id
                             ORDER BY classified_at DESC LIMIT 1)
                     FROM classifications WHERE complaint_id = \(complaintID) FOR UPDATE
                     """, logger: logger
@@ -107,8 +111,8 @@ public struct ClassificationCorrectionAPI: Sendable {
                 // Another hotel's complaint is answered exactly like a missing one.
                 // A verdict purged after CLASSIFIER_RETENTION_DAYS (``ClassifierRetention``) is missing too.
                 guard let row = rows.first else { throw Self.notClassified(complaintID) }
-                let (hotelID, category, severity, language, sentiment, flagsJSON, classifiedAt, registeredAt, setByStaff, lastReason) = try row.decode(
-                    (String, String, String, String, Double, String, Date, Date?, String?, String?).self)
+                let (hotelID, category, severity, language, sentiment, flagsJSON, classifiedAt, registeredAt, setByStaff, explanationJSON, lastReason) = try row.decode(
+                    (String, String, String, String, Double, String, Date, Date?, String?, String, String?).self)
                 guard caller.covers(hotel: hotelID) else { throw Self.notClassified(complaintID) }
                 if let idempotencyKey {
                     let earlier = try await connection.query(
@@ -133,11 +137,12 @@ public struct ClassificationCorrectionAPI: Sendable {
                     return ((current, .unchanged), [])
                 }
                 flags.needsHumanReview = false
-                // The safety flag follows the corrected category as the classifier derives it. A safety cue
-                // the classifier read shows in the stored verdict only as the flag on another category;
-                // on a safety_security verdict the flag is the category's, and moving it off clears it.
-                let safetyCue = flags.involvesSafety && previousCategory != .safetySecurity
-                flags.involvesSafety = SeverityPolicy.involvesSafety(category: body.category, safetyCue: safetyCue)
+                // The safety flag follows the corrected category as the classifier derives it: the category
+                // is safety_security or a safety cue matched. The cues are the stored explanation's matched
+                // rules (a staff verdict carries the ones it was corrected from), whatever the category was.
+                let previousRules = try JSONDecoder().decode(ClassificationExplanation.self, from: Data(explanationJSON.utf8)).matchedRules
+                let safetyCues = SeverityPolicy.safetyCues(in: previousRules, rules: rules)
+                flags.involvesSafety = SeverityPolicy.involvesSafety(category: body.category, safetyCue: !safetyCues.isEmpty)
                 // Later than the verdict it replaces, at the events' millisecond precision, so that
                 // assignment and the SLA watcher (which ignore a verdict no newer than theirs) take it.
                 let later = max(now, classifiedAt.addingTimeInterval(0.001))
@@ -145,7 +150,7 @@ public struct ClassificationCorrectionAPI: Sendable {
                 let summary = "set by staff \(caller.name): \(body.category.rawValue), \(body.severity.rawValue); reason: \(body.reason)"
                     + "; the classifier said \(category), \(severity)"
                 let explanation = ClassificationExplanation(
-                    classifier: Self.staffClassifier, version: Self.staffClassifier, matchedRules: ["staff_correction"], matchedTerms: [],
+                    classifier: Self.staffClassifier, version: Self.staffClassifier, matchedRules: ["staff_correction"] + safetyCues, matchedTerms: [],
                     summary: String(String.UnicodeScalarView(summary.unicodeScalars.prefix(500))))
                 let verdict = ComplaintClassified(
                     complaintID: complaintID, classifiedAt: at, category: body.category, severity: body.severity,

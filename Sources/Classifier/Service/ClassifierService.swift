@@ -37,7 +37,7 @@ public enum ClassifierService {
         let handler = ClassifierHandler(engine: engine)
         var runtime = StageRuntime(
             service: .classifier, settings: settings, inputs: [input(Topics.received, handler)], registry: registry, logger: logger)
-        runtime.addRoutes = correctionRoutes()
+        runtime.addRoutes = correctionRoutes(rules: engine.rules)
         var retention = configuration.retention
         if let inbox = settings.inboxRetention { retention.inboxAge = inbox }
         logger.info("classifier retention", metadata: [
@@ -66,13 +66,14 @@ public enum ClassifierService {
         }
     }
 
-    /// Staff corrections (`PUT /v1/complaints/{id}/classification`), publishing on `outputTopic`.
+    /// Staff corrections (`PUT /v1/complaints/{id}/classification`), publishing on `outputTopic`; `rules`
+    /// are the engine's (a verdict's safety cues keep its safety flag).
     public static func correctionRoutes(
-        outputTopic: Topic<ComplaintClassified> = Topics.classified
+        rules: RuleSet, outputTopic: Topic<ComplaintClassified> = Topics.classified
     ) -> @Sendable (Router<RedressRequestContext>, StageResources) -> Void {
         { router, resources in
             ClassificationCorrectionAPI(
-                store: resources.requestStore, database: resources.database, authentication: resources.authentication,
+                store: resources.requestStore, database: resources.database, authentication: resources.authentication, rules: rules,
                 outputTopic: outputTopic
             ).addRoutes(to: router)
         }

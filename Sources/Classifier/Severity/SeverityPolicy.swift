@@ -54,11 +54,11 @@ public struct SeverityPolicy: Sendable {
             case .cap: cap = min(cap ?? rule.severity, rule.severity)
             case .raise: raise = max(raise ?? rule.severity, rule.severity)
             }
+            if Self.isSafetyCue(rule) { safetyCue = true }
             switch rule.flag {
-            case .safety: safetyCue = true
             case .reviewThreat: outcome.threatensReview = true
             case .vip: outcome.mentionsVIP = true
-            case .legal, nil: break
+            case .safety, .legal, nil: break
             }
             outcome.rules.append(rule.name)
             outcome.terms += terms
@@ -105,9 +105,22 @@ public struct SeverityPolicy: Sendable {
 
 extension SeverityPolicy {
     /// The `safety` flag: a `safety_security` complaint, or one where a safety cue matched. Staff
-    /// corrections derive it the same way from the category they set.
+    /// corrections derive it the same way from the category they set and the cues of the verdict they
+    /// replace (``safetyCues(in:rules:)``).
     public static func involvesSafety(category: ComplaintCategory, safetyCue: Bool) -> Bool {
         safetyCue || category == .safetySecurity
+    }
+
+    /// Whether a severity rule is a safety cue: a match sets the `safety` flag whatever the category.
+    public static func isSafetyCue(_ rule: SeverityRule) -> Bool {
+        rule.flag == .safety
+    }
+
+    /// The safety cues among a verdict's rule names (its explanation's `matchedRules`, where the
+    /// engine lists the severity rules that matched): a staff correction reads from them whether the
+    /// flag came from the text as well as from the category.
+    public static func safetyCues(in ruleNames: [String], rules: RuleSet) -> [String] {
+        ruleNames.filter { name in rules.severityRules.contains { $0.name == name && isSafetyCue($0) } }
     }
 
     /// Whether a rule (a serious cue, the safety category, a VIP, the third complaint) accounts for a
