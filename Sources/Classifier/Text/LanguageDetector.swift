@@ -3,15 +3,16 @@
 public enum LanguageDetector {
     /// `zh-CN` when Han characters make up at least a fifth of the letters (a Chinese complaint
     /// quoting "Wi-Fi" or "VIP" stays Chinese; English with one Chinese name stays English), `ja`
-    /// instead when kana make up at least a fifth of the kana and kanji, `en` when there are Latin
-    /// letters. Text mostly in another script (``NormalizedText/unreadScript``) keeps `hint` (the
-    /// source's own tag) unless that says Chinese or English, else gets the script's language (`ko`,
-    /// `ja`, `th` …) or, for a script several languages share, `und-<script>` (`und-Cyrl`). Text with no
-    /// letters gets `hint` or `en`.
+    /// instead when there are at least 3 kana syllables and they make up at least a quarter of the kana
+    /// and kanji (Chinese with a kaomoji `(ノ°▽°)ノ` or a borrowed `の` stays Chinese), `en` when there
+    /// are Latin letters. Text mostly in another script (``NormalizedText/unreadScript``) keeps `hint`
+    /// (the source's own tag) unless that says Chinese or English, else gets the script's language (`ko`,
+    /// `ja`, `th` …) or, for a script several languages share, `und-<script>` (`und-Cyrl`), `und` for a
+    /// script not named. Text with no letters gets `hint` or `en`.
     public static func detect(_ text: NormalizedText, hint: String? = nil) -> String {
         if let script = text.unreadScript {
             if let hint, !isChineseOrEnglish(hint) { return hint }
-            return script.language ?? "und-\(script.code)"
+            return script.language ?? script.code.map { "und-\($0)" } ?? "und"
         }
         let han = text.hanCount
         let kana = text.kanaCount
@@ -20,7 +21,7 @@ public enum LanguageDetector {
         // A Han character carries about as much as a 3-letter word; weigh them (and kana) so.
         let cjk = (han + kana) * 3
         guard cjk * 5 >= cjk + latin else { return "en" }
-        return kana * 4 >= han && kana > 0 ? "ja" : "zh-CN"
+        return kana >= 3 && kana * 4 >= kana + han ? "ja" : "zh-CN"
     }
 
     /// A source's language tag as the classifier reports it: any Chinese tag is `zh-CN` and any English

@@ -2,7 +2,8 @@
 /// and language detection agree on what a "character" is.
 ///
 /// Folding (a fast subset of NFKC for the scripts Redress sees): full-width ASCII forms become
-/// ASCII (`ＡＣ坏了！` → `ac坏了!`), the ideographic space and other spaces become a plain space,
+/// ASCII (`ＡＣ坏了！` → `ac坏了!`), so do styled Latin letters and digits (mathematical bold, italic,
+/// script … `𝐀𝐂` → `ac`) and circled letters (`ⓐⓒ` → `ac`), the ideographic space and other spaces become a plain space,
 /// curly quotes become `'`, letters are lower-cased, and emoji (with their joiners, variation
 /// selectors and skin-tone modifiers) become a space. It works on Unicode scalars, not on
 /// `Character`s, so it costs one pass and no grapheme breaking.
@@ -13,10 +14,13 @@ public struct NormalizedText: Sendable, Hashable {
     public let hanCount: Int
     /// Number of Latin letters.
     public let latinCount: Int
-    /// Number of Japanese kana (hiragana, katakana): Japanese is not Chinese, whatever kanji it has.
+    /// Number of Japanese kana syllables (hiragana U+3041–3096, katakana U+30A1–30FA): Japanese is not
+    /// Chinese, whatever kanji it has. The length mark ー, iteration marks and half-width katakana
+    /// (kaomoji such as `ヽ(`Д´)ﾉ` are made of them) are not counted, as punctuation is not.
     public let kanaCount: Int
     /// Number of letters in any other script (Cyrillic, Hangul, Arabic, Thai …), which the built-in
-    /// model does not read but a person, or a hotel group's own model, can.
+    /// model does not read but a person, or a hotel group's own model, can. Letter numbers (Ⅲ) and
+    /// symbols are not letters.
     public let otherLetterCount: Int
 
     public init(_ text: String) {
@@ -34,10 +38,10 @@ public struct NormalizedText: Sendable, Hashable {
                 han += 1
             } else if folded.value >= 0xC0 && folded.value < 0x250 && folded.properties.isAlphabetic {
                 latin += 1
-            } else if folded.value >= 0x250 && folded.properties.isAlphabetic {
+            } else if folded.value >= 0x250 && Self.isLetter(folded) {
                 switch Script.of(folded) {
                 case .latin: latin += 1  // IPA, Latin Extended Additional (Vietnamese ệ) …
-                case .kana: kana += 1
+                case .kana: if Self.isKanaSyllable(folded) { kana += 1 }
                 default: other += 1
                 }
             }
@@ -64,15 +68,16 @@ public struct NormalizedText: Sendable, Hashable {
 
     /// The script most of the text is written in when it is not Latin or Han (which the built-in
     /// plugins read): its letters outweigh the Latin letters and the Han characters (each Han
-    /// character counted as a three-letter word, a kana or Hangul syllable as two letters). `nil` for
-    /// Chinese and English text, mixed or not, and for text without letters.
+    /// character counted as a three-letter word, a kana syllable or a Hangul syllable block as two
+    /// letters, Hangul jamo such as ㅠ ㅋ and kana marks as none). `nil` for Chinese and English text,
+    /// mixed or not, and for text without letters.
     public var unreadScript: Script? {
         guard kanaCount > 0 || otherLetterCount > 0 else { return nil }
         var counts = [Int](repeating: 0, count: Script.allCases.count)
-        for scalar in scalars where scalar.value >= 0x250 && !Self.isHan(scalar) && scalar.properties.isAlphabetic {
+        for scalar in scalars where scalar.value >= 0x250 && !Self.isHan(scalar) && Self.isLetter(scalar) {
             let script = Script.of(scalar)
             if script == .latin { continue }
-            counts[script.index] += script.weight
+            counts[script.index] += script.weight(of: scalar)
         }
         guard let best = Script.allCases.max(by: { counts[$0.index] < counts[$1.index] }),
               counts[best.index] > latinCount + 3 * hanCount
@@ -98,6 +103,9 @@ public struct NormalizedText: Sendable, Hashable {
         case 0x201C, 0x201D: return "\""
         case 0x200C, 0x200D, 0xFE00...0xFE0F, 0x20E3: return space  // joiners, variation selectors, keycap
         case 0x1F000...0x1FAFF, 0x2600...0x27BF, 0x2B00...0x2BFF, 0xE0020...0xE007F: return space  // emoji, tags
+        case 0x1D400...0x1D6A3: return Unicode.Scalar(0x61 + (value - 0x1D400) % 26)!  // 𝐀 𝐚 𝑨 𝒂 … (styled A-Z, a-z) → a-z
+        case 0x1D7CE...0x1D7FF: return Unicode.Scalar(0x30 + (value - 0x1D7CE) % 10)!  // 𝟎 𝟙 … → 0-9
+        case 0x24B6...0x24E9: return Unicode.Scalar(0x61 + (value - 0x24B6) % 26)!  // Ⓐ ⓐ → a
         case 0xC0...0x24F:
             if scalar.properties.isUppercase, let lower = scalar.properties.lowercaseMapping.unicodeScalars.first { return lower }
             return scalar
@@ -111,6 +119,26 @@ public struct NormalizedText: Sendable, Hashable {
     static func isHan(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x4E00...0x9FFF, 0x3400...0x4DBF, 0xF900...0xFAFF, 0x20000...0x3134F: true
+        default: false
+        }
+    }
+
+    /// A letter (or a vowel sign, which is a mark) outside basic Latin: alphabetic, but not a letter
+    /// number (Ⅲ) or a symbol.
+    @inline(__always)
+    static func isLetter(_ scalar: Unicode.Scalar) -> Bool {
+        guard scalar.properties.isAlphabetic else { return false }
+        switch scalar.properties.generalCategory {
+        case .letterNumber, .otherSymbol: return false
+        default: return true
+        }
+    }
+
+    /// Hiragana and katakana syllables (small ones too), not the length or iteration marks.
+    @inline(__always)
+    static func isKanaSyllable(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x3041...0x3096, 0x30A1...0x30FA: true
         default: false
         }
     }
@@ -134,11 +162,19 @@ extension NormalizedText {
 
         var index: Int { Self.allCases.firstIndex(of: self)! }
 
-        /// Letters per scalar: a kana or Hangul syllable carries about two letters' worth.
-        var weight: Int { self == .kana || self == .hangul ? 2 : 1 }
+        /// Letters a scalar of this script is worth: a kana syllable or a Hangul syllable block about two;
+        /// kana marks (ー ヽ, half-width ﾉ) and Hangul jamo (ㅠ ㅋ, emoticons more than words) nothing.
+        func weight(of scalar: Unicode.Scalar) -> Int {
+            switch self {
+            case .kana: NormalizedText.isKanaSyllable(scalar) ? 2 : 0
+            case .hangul: (0xAC00...0xD7A3).contains(scalar.value) ? 2 : 0
+            default: 1
+            }
+        }
 
-        /// The BCP 47 ISO 15924 subtag (`und-Cyrl`: some language written in Cyrillic).
-        public var code: String {
+        /// The BCP 47 ISO 15924 subtag (`und-Cyrl`: some language written in Cyrillic); `nil` for the
+        /// scripts not named here.
+        public var code: String? {
             switch self {
             case .latin: "Latn"
             case .kana: "Jpan"
@@ -151,7 +187,7 @@ extension NormalizedText {
             case .devanagari: "Deva"
             case .thai: "Thai"
             case .georgian: "Geor"
-            case .other: "Zyyy"
+            case .other: nil
             }
         }
 
@@ -173,7 +209,7 @@ extension NormalizedText {
         /// The script of a letter that is neither basic Latin nor Han.
         static func of(_ scalar: Unicode.Scalar) -> Script {
             switch scalar.value {
-            case 0x0250...0x02AF, 0x1D00...0x1DBF, 0x1E00...0x1EFF, 0x2C60...0x2C7F, 0xA720...0xA7FF, 0xAB30...0xAB6F: .latin
+            case 0x0250...0x02AF, 0x1D00...0x1DBF, 0x1D400...0x1D7FF, 0x1E00...0x1EFF, 0x2C60...0x2C7F, 0xA720...0xA7FF, 0xAB30...0xAB6F: .latin
             case 0x3040...0x30FF, 0x31F0...0x31FF, 0xFF66...0xFF9F, 0x1B000...0x1B16F: .kana
             case 0x1100...0x11FF, 0x3130...0x318F, 0xA960...0xA97F, 0xAC00...0xD7FF, 0xFFA0...0xFFDC: .hangul
             case 0x0400...0x052F, 0x1C80...0x1C8F, 0x2DE0...0x2DFF, 0xA640...0xA69F: .cyrillic
