@@ -43,6 +43,44 @@ struct GuestContactsTests {
             }
         }
     }
+
+    /// The lookup used `HTTPClient.shared`, which follows redirects: the page a redirect landed on was read
+    /// as the guest's contact (and a redirect within intake's origin took the key along).
+    @Test("a redirect from intake is not followed: retried, naming where it points without its query; nothing asked there", arguments: [301, 302, 307, 308])
+    func redirectNotFollowed(status: Int) async throws {
+        let intake = RecordingReceiver()
+        let elsewhere = RecordingReceiver()
+        let path = "/v1/complaints/\(Self.complaint.uuidString.lowercased())"
+        try await withLoopbackServer(elsewhere.router) { elsewhereBase in
+            try await withLoopbackServer(intake.router) { base in
+                let page = #"{"status":"resolved","guest":{"name":"Mallory","email":"mallory@example.com"}}"#
+                elsewhere.script(.status(200, body: page), .status(200, body: page))
+                intake.script(.redirect(status, to: elsewhereBase + path + "?token=secret-in-url"), .redirect(status, to: "/moved" + path))
+                let contacts = IntakeGuestContacts(baseURL: base, apiKey: "key-200")
+                let away = try await #require(throws: WorkFailure.self) { try await contacts.contact(for: Self.complaint, logger: .complaintTest) }
+                #expect(!away.isPermanent, "retried: fixing INTAKE_URL brings the message back")
+                #expect(away.reason.hasPrefix("[intake_\(status)] intake redirected to \(elsewhereBase)\(path)?… (its query left out): set INTAKE_URL"), "\(away.reason)")
+                #expect(!away.reason.contains("secret-in-url"))
+                // Within intake's origin, where AsyncHTTPClient would have sent the key along.
+                let within = try await #require(throws: WorkFailure.self) { try await contacts.contact(for: Self.complaint, logger: .complaintTest) }
+                #expect(!within.isPermanent)
+                #expect(within.reason.hasPrefix("[intake_\(status)] intake redirected to \(base)/moved\(path):"), "\(within.reason)")
+                #expect(intake.requests.map(\.path) == [path, path], "only the complaint itself is asked for: \(intake.requests.map(\.path))")
+                #expect(intake.requests.allSatisfy { $0.headers["Authorization"] == "Bearer key-200" })
+            }
+            #expect(elsewhere.requests.isEmpty, "no call reaches where the redirect points: \(elsewhere.requests.map { "\($0.method) \($0.path) \($0.headers)" })")
+        }
+    }
+
+    @Test("intake not listening: the lookup fails at once with intake_unreachable, not at its timeout")
+    func refusedAtOnce() async throws {
+        let contacts = IntakeGuestContacts(baseURL: "http://127.0.0.1:\(try unusedLoopbackPort())", apiKey: "key-200", timeout: .seconds(10))
+        let started = ContinuousClock.now
+        let refused = try await #require(throws: WorkFailure.self) { try await contacts.contact(for: Self.complaint, logger: .complaintTest) }
+        #expect(!refused.isPermanent)
+        #expect(refused.reason.hasPrefix("[intake_unreachable]"), "\(refused.reason)")
+        #expect(ContinuousClock.now - started < .seconds(5), "a refused connection is not tried again until the 10 s timeout")
+    }
 }
 
 /// What a guest message does when it is due: the guest's wishes and the complaint's state then, not

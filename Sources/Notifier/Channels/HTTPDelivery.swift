@@ -13,7 +13,8 @@ import NIOHTTP1
 struct HTTPDelivery: Sendable {
     var client: HTTPClient = Self.client
 
-    /// The notifier's HTTP client: `HTTPClient.shared`'s settings, except that a refused connection fails
+    /// The notifier's HTTP client, for the channels and for the guest-contact lookup at intake
+    /// (`IntakeGuestContacts`): `HTTPClient.shared`'s settings, except that a refused connection fails
     /// the attempt at once, and that a redirect is never followed.
     /// AsyncHTTPClient otherwise tries to connect again until the request's deadline, so a receiver that
     /// is down held its delivery worker for the whole `timeoutSeconds` (10 s by default) before failing

@@ -52,7 +52,11 @@ public struct IntakeGuestContacts: GuestContactSource {
     public var baseURL: String
     public var apiKey: String
     public var timeout: Duration
-    var client: HTTPClient = .shared
+    /// The channels' client (``HTTPDelivery/client``): a redirect is never followed and a refused connection
+    /// fails at once. `HTTPClient.shared` followed up to 20 redirects, reading whatever page one landed on as
+    /// the guest's contact (and sending the key along to a redirect within intake's origin), and tried a
+    /// refused connection again until the timeout.
+    var client: HTTPClient = HTTPDelivery.client
 
     public init(baseURL: String, apiKey: String, timeout: Duration = .seconds(10)) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
@@ -85,6 +89,7 @@ public struct IntakeGuestContacts: GuestContactSource {
         var request = HTTPClientRequest(url: "\(baseURL)/v1/complaints/\(complaintID.uuidString.lowercased())")
         request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
         request.headers.add(name: "Accept", value: "application/json")
+        let url = request.url
         let response: BoundedAnswer
         do {
             response = try await client.boundedExchange(request, timeout: timeout, maximumBodySize: 4 * 1024 * 1024, logger: logger)
@@ -106,6 +111,14 @@ public struct IntakeGuestContacts: GuestContactSource {
                 "intake_not_visible", "intake shows no such complaint to INTAKE_API_KEY (404); the key needs the staff role for the hotel")
         case 401, 403:
             throw DeliveryFailure.transient("intake_unauthorized", "intake refused INTAKE_API_KEY (\(response.status)); it needs the staff role for the hotel")
+        case 300..<400:
+            // Not followed (see `client`): INTAKE_URL is wrong (http for https, an old host), a deployment
+            // mistake that fixing the setting mends, so the message is retried meanwhile.
+            let target = HTTPDelivery.redirectTarget(response.headers.first(name: "Location"), from: url)
+            throw DeliveryFailure.transient(
+                "intake_\(response.status)",
+                target.map { "intake redirected to \($0): set INTAKE_URL to where it points (redirects are not followed, the key is not sent there)" }
+                    ?? "intake answered \(response.status) without a Location (redirects are not followed)")
         default:
             throw DeliveryFailure.transient("intake_\(response.status)", "intake answered \(response.status)")
         }
