@@ -3,11 +3,16 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 SWIFT ?= swift
-DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl python3-pip python3-aiosmtpd chromium chromium-driver python3-selenium fonts-wqy-microhei prometheus
+DEBIAN_PACKAGES := librdkafka-dev kcat postgresql pkg-config curl python3-pip python3-aiosmtpd chromium chromium-driver python3-selenium fonts-wqy-microhei
+# Debian ships promtool only inside the Prometheus server package: installed without its Recommends
+# (the node exporter), and the server it starts is stopped and disabled again (only promtool is used).
+PROMTOOL_PACKAGE := prometheus
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Where `pip install --user` puts commands (schemathesis' `st`): on the PATH of every recipe and test.
-export PATH := $(shell $(PYTHON) -m site --user-base 2>/dev/null)/bin:$(PATH)
+# Worked out when make reads this file, before `deps` may install Python: ~/.local (Debian's user
+# base) when there is no python3 yet.
+export PATH := $(or $(shell $(PYTHON) -m site --user-base 2>/dev/null),$(HOME)/.local)/bin:$(PATH)
 
 .PHONY: help deps build test test-swift test-schemas test-docker demo up broker bench bench-intake bench-full-loop bench-classifier bench-assignment bench-sla bench-notifier bench-metrics bench-failover clean
 
@@ -31,8 +36,14 @@ deps:
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@if ! dpkg -s $(PROMTOOL_PACKAGE) >/dev/null 2>&1; then \
+		echo "installing $(PROMTOOL_PACKAGE) for promtool (its server is disabled again)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PROMTOOL_PACKAGE); \
+		if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now prometheus >/dev/null 2>&1 || true; fi; \
+	fi
 	@$(PYTHON) -c 'import jsonschema, yaml, referencing, openapi_spec_validator' 2>/dev/null || $(call pip,jsonschema pyyaml referencing openapi-spec-validator)
-	@command -v st >/dev/null 2>&1 || $(call pip,schemathesis)
+	@command -v st >/dev/null 2>&1 || { $(call pip,schemathesis); } ; \
+	command -v st >/dev/null 2>&1 || { echo "schemathesis is installed but its st is not on PATH: the API fuzz suites would be skipped" >&2; exit 1; }
 
 # pip into the user's Python; on a Debian system Python (PEP 668) allow it explicitly.
 pip = $(PYTHON) -m pip install --quiet $(1) 2>/dev/null || $(PYTHON) -m pip install --quiet --user --break-system-packages $(1)
