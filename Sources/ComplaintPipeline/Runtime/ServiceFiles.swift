@@ -5,16 +5,31 @@ import Foundation
 /// lookup works from the repository, from `.build/debug/`, and in the container (`/app`).
 public enum ServiceFiles {
     /// The places `relativePath` is looked for, in order.
-    public static func candidates(_ relativePath: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+    public static func candidates(
+        _ relativePath: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        executable: URL = ServiceFiles.executable
+    ) -> [String] {
         var candidates = [relativePath]
         if let home = environment["REDRESS_HOME"], !home.isEmpty { candidates.append((home as NSString).appendingPathComponent(relativePath)) }
-        var directory = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        var directory = executable.resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<5 {
             candidates.append(directory.appendingPathComponent(relativePath).path)
             directory = directory.deletingLastPathComponent()
         }
         return candidates
     }
+
+    /// The running executable, from the kernel (`/proc/self/exe`), not from `argv[0]`: a command run by
+    /// its bare name from `PATH` (as `docker/database-url.sh`'s `exec "$@"` does) has a bare `argv[0]`,
+    /// whose folder would be the working directory.
+    public static let executable: URL = {
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"), path.hasPrefix("/") {
+            return URL(fileURLWithPath: path)
+        }
+        if let url = Bundle.main.executableURL { return url }
+        return URL(fileURLWithPath: CommandLine.arguments.first ?? ".")
+    }()
 
     /// The first existing candidate for `relativePath`, or `relativePath` unchanged when none exists
     /// (so an error names the path the operator expects).
