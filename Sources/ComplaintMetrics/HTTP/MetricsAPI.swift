@@ -199,18 +199,14 @@ public struct MetricsAPI: Sendable {
         _ body: @escaping @Sendable (Scope, PostgresConnection, Logger) async throws -> Result
     ) async throws -> Result {
         let caller = try context.caller(atLeast: .manager, for: request)
-        let current = settings.current, now = clock(), parameters = Self.parameters(request)
+        // A NUL in a value (`department` is bound as text) is a 422 naming it, not PostgreSQL's 22021 as a 500.
+        let parameters = try QueryParameters(request.uri.queryParameters).checked()
+        let current = settings.current, now = clock()
         return try await read { connection, logger in
             let lookup = KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
             return try await body(
                 Scope(caller: caller, parameters: parameters, settings: current, now: now, lookup: lookup), connection, logger)
         }
-    }
-
-    static func parameters(_ request: Request) -> [String: String] {
-        var parameters: [String: String] = [:]
-        for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
-        return parameters
     }
 
     static func seenHotels(_ connection: PostgresConnection, _ logger: Logger) async throws -> Set<String> {

@@ -190,14 +190,11 @@ public struct IntakeAPI: Sendable {
     private func list(_ request: Request, caller: Caller) async throws -> ComplaintListPage {
         let query = request.uri.queryParameters
         var filter = ComplaintFilter()
-        var errors: [Problem.FieldError] = []
+        // A value with a NUL is refused here (PostgreSQL would answer 22021, a 422 naming no field).
+        let parameters = QueryParameters(query)
+        var errors = parameters.errors
         func value<T>(_ name: String, _ parse: (String) -> T?, expected: String) -> T? {
-            guard let text = query.get(name) else { return nil }
-            // PostgreSQL cannot take a NUL in text (SQLSTATE 22021, a 422 naming no field).
-            guard !text.unicodeScalars.contains("\0") else {
-                errors.append(.init(field: "query.\(name)", rule: "must not contain NUL (%00)"))
-                return nil
-            }
+            guard let text = parameters[name] else { return nil }
             guard let parsed = parse(text) else {
                 errors.append(.init(field: "query.\(name)", rule: expected))
                 return nil
