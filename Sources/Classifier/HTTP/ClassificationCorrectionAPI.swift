@@ -1,6 +1,7 @@
 import Access
 import ComplaintEvents
 import ComplaintPipeline
+import ComplaintStore
 import Crypto
 import Foundation
 import HTTPTypes
@@ -114,20 +115,9 @@ public struct ClassificationCorrectionAPI: Sendable {
                 let (hotelID, category, severity, language, sentiment, flagsJSON, classifiedAt, registeredAt, setByStaff, explanationJSON, lastReason) = try row.decode(
                     (String, String, String, String, Double, String, Date, Date?, String?, String, String?).self)
                 guard caller.covers(hotel: hotelID) else { throw Self.notClassified(complaintID) }
-                if let idempotencyKey {
-                    let earlier = try await connection.query(
-                        """
-                        SELECT request_sha256, verdict::text FROM classification_corrections
-                        WHERE api_key_id = \(caller.keyID) AND idempotency_key = \(idempotencyKey)
-                        """, logger: logger
-                    ).collect()
-                    if let earlier = earlier.first {
-                        let (hash, verdict) = try earlier.decode((Data, String).self)
-                        guard Array(hash) == fingerprint else {
-                            throw Problem.validation(field: "header.Idempotency-Key", rule: "'\(idempotencyKey)' was already used for a different request")
-                        }
-                        return ((try EventCoding.decode(ComplaintClassified.self, from: Array(verdict.utf8)), .replayed), [])
-                    }
+                if let idempotencyKey,
+                   let earlier = try await Self.earlier(idempotencyKey, keyID: caller.keyID, fingerprint: fingerprint, on: connection, logger: logger) {
+                    return ((earlier, .replayed), [])
                 }
                 var flags = try JSONDecoder().decode(ClassificationFlags.self, from: Data(flagsJSON.utf8))
                 let previousCategory = ComplaintCategory(rawValue: category) ?? .other
@@ -160,16 +150,11 @@ public struct ClassificationCorrectionAPI: Sendable {
                 encoder.outputFormatting = [.sortedKeys]
                 let flagsText = String(decoding: try encoder.encode(flags), as: UTF8.self)
                 let explanationText = String(decoding: try encoder.encode(explanation), as: UTF8.self)
-                try await connection.query(
-                    """
-                    UPDATE classifications
-                    SET category = \(body.category.rawValue), severity = \(body.severity.rawValue), priority = \(Int16(verdict.priority)),
-                        flags = \(flagsText)::jsonb, confidence = 1, explanation = \(explanationText)::jsonb, classifier = 'staff',
-                        version = 'staff', classified_at = \(at), set_by_staff = \(caller.name)
-                    WHERE complaint_id = \(complaintID)
-                    """, logger: logger)
+                // The correction (and its key) before the verdict: a request with the same key on another
+                // complaint, uncommitted when the check above ran, is waited for here and then answered as a
+                // request after it would be, with nothing changed (the key's UNIQUE made this insert a 23505, a 500).
                 let verdictText = String(decoding: try EventCoding.write(verdict), as: UTF8.self)
-                try await connection.query(
+                let inserted = try await connection.query(
                     """
                     INSERT INTO classification_corrections
                         (correction_id, complaint_id, hotel_id, staff_id, api_key_id, category, severity, reason, previous_category,
@@ -177,6 +162,23 @@ public struct ClassificationCorrectionAPI: Sendable {
                     VALUES (\(UUID()), \(complaintID), \(hotelID), \(caller.name), \(caller.keyID), \(body.category.rawValue),
                             \(body.severity.rawValue), \(body.reason), \(category), \(severity), \(at), \(idempotencyKey),
                             \(Data(fingerprint)), \(verdictText)::jsonb)
+                    ON CONFLICT (api_key_id, idempotency_key) DO NOTHING
+                    RETURNING correction_id
+                    """, logger: logger
+                ).collect()
+                if inserted.isEmpty, let idempotencyKey {
+                    guard let earlier = try await Self.earlier(
+                        idempotencyKey, keyID: caller.keyID, fingerprint: fingerprint, on: connection, logger: logger)
+                    else { throw ConflictingRowVanished(table: "classification_corrections") }
+                    return ((earlier, .replayed), [])
+                }
+                try await connection.query(
+                    """
+                    UPDATE classifications
+                    SET category = \(body.category.rawValue), severity = \(body.severity.rawValue), priority = \(Int16(verdict.priority)),
+                        flags = \(flagsText)::jsonb, confidence = 1, explanation = \(explanationText)::jsonb, classifier = 'staff',
+                        version = 'staff', classified_at = \(at), set_by_staff = \(caller.name)
+                    WHERE complaint_id = \(complaintID)
                     """, logger: logger)
                 logger.info("classification corrected by staff", metadata: [
                     "complaint.id": "\(complaintID.lowercasedString)", "classification.category": "\(body.category.rawValue)",
@@ -186,6 +188,26 @@ public struct ClassificationCorrectionAPI: Sendable {
                 return ((verdict, .applied), [try OutgoingEvent(envelope, on: topic)])
             }
         }
+    }
+
+    /// The answer to a repeat of the request that used `idempotencyKey` under this API key: the verdict it
+    /// published; `nil` when the key is unused.
+    /// - Throws: a 422 on `header.Idempotency-Key` when the key came with another request.
+    static func earlier(
+        _ idempotencyKey: String, keyID: String, fingerprint: [UInt8], on connection: PostgresConnection, logger: Logger
+    ) async throws -> ComplaintClassified? {
+        let rows = try await connection.query(
+            """
+            SELECT request_sha256, verdict::text FROM classification_corrections
+            WHERE api_key_id = \(keyID) AND idempotency_key = \(idempotencyKey)
+            """, logger: logger
+        ).collect()
+        guard let row = rows.first else { return nil }
+        let (hash, verdict) = try row.decode((Data, String).self)
+        guard Array(hash) == fingerprint else {
+            throw Problem.validation(field: "header.Idempotency-Key", rule: "'\(idempotencyKey)' was already used for a different request")
+        }
+        return try EventCoding.decode(ComplaintClassified.self, from: Array(verdict.utf8))
     }
 
     /// The verdict a complaint's last staff correction published.
