@@ -13,29 +13,6 @@ struct APIKeyCommand: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self]
     )
 
-    struct DatabaseOptions: ParsableArguments {
-        @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else <data-dir>/up.env).")
-        var databaseURL: String?
-
-        @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
-        var dataDir = ".redress"
-
-        func withClient<Result: Sendable>(_ body: @Sendable (PostgresClient, Logger) async throws -> Result) async throws -> Result {
-            let logger = Logger(label: "redress.apikey")
-            let url = try ProcessInfoEnvironment.setting(
-                databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
-            let client = PostgresClient(configuration: try DatabaseConfiguration(url: url).makeClientConfiguration(), backgroundLogger: logger)
-            return try await withThrowingTaskGroup(of: Result?.self) { group in
-                group.addTask {
-                    await client.run()
-                    return nil
-                }
-                defer { group.cancelAll() }
-                return try await body(client, logger)
-            }
-        }
-    }
-
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a key and print it once.")
 
@@ -110,5 +87,21 @@ extension AccessRole: ExpressibleByArgument {}
 extension String {
     fileprivate func padding(_ width: Int) -> String {
         count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}
+
+extension DatabaseOptions {
+    /// Runs `body` with a client of the database the options name (`redress apikey`).
+    func withClient<Result: Sendable>(_ body: @Sendable (PostgresClient, Logger) async throws -> Result) async throws -> Result {
+        let logger = Logger(label: "redress.apikey")
+        let client = PostgresClient(configuration: try DatabaseConfiguration(url: try url()).makeClientConfiguration(), backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body(client, logger)
+        }
     }
 }

@@ -12,17 +12,12 @@ struct MigrateCommand: AsyncParsableCommand {
         abstract: "Apply the migrations of every Redress service schema (idempotent)."
     )
 
-    @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else <data-dir>/up.env).")
-    var databaseURL: String?
-
-    @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
-    var dataDir = ".redress"
+    @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "redress.migrate")
-        let url = try ProcessInfoEnvironment.setting(databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
-        let database = try DatabaseConfiguration(url: url)
+        let database = try DatabaseConfiguration(url: try self.database.url())
         let reports = try await Self.migrate(database, logger: logger)
         for report in reports {
             print("\(report.schema) [\(report.track)]: applied \(report.appliedVersions.count), already applied \(report.alreadyApplied)")

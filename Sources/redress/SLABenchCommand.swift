@@ -29,11 +29,7 @@ struct SLABench: AsyncParsableCommand {
     @Option(help: "Seconds to measure idle CPU with every timer open and none due.")
     var idle = 30
 
-    @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else <data-dir>/up.env).")
-    var databaseURL: String?
-
-    @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
-    var dataDir = ".redress"
+    @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
         guard replicaCounts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--replicas must be 1 or more (a run without a sweep never finishes)") }
@@ -41,7 +37,7 @@ struct SLABench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let url = try ProcessInfoEnvironment.setting(databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
+        let url = try self.database.url()
         var quiet = Logger(label: "redress.sla-bench")
         quiet.logLevel = .warning
         let logger = quiet

@@ -1,0 +1,35 @@
+import ArgumentParser
+import Logging
+import RdKafka
+
+// The options several `redress` commands take with one meaning: each is declared, with its help and its
+// fallbacks, once here, and a command places the group where the option stands in its help. Options of
+// the same name that mean something else keep their own declaration: `redress up --data-dir` and
+// `--brokers`, `loadgen --brokers` (for --full-loop only), and the --prefix of `tail` and `topics`
+// (no --topic-prefix, and other help).
+
+/// `--data-dir`, so that every operator tool finds the `up.env` of `redress up` (its settings' last fallback) the same way.
+struct DataDirectoryOption: ParsableArguments {
+    @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
+    var dataDir = ".redress"
+}
+
+/// `--database-url` of the services' PostgreSQL, so that every tool on it falls back alike: $DATABASE_URL, then `<data-dir>/up.env`.
+struct DatabaseURLOption: ParsableArguments {
+    @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else <data-dir>/up.env).")
+    var databaseURL: String?
+
+    /// The URL; a `ValidationError` naming the three ways to give it when none does.
+    func url(dataDir: String) throws -> String {
+        try ProcessInfoEnvironment.setting(databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
+    }
+}
+
+/// `--database-url` and `--data-dir`, for the tools that work on the services' PostgreSQL alone.
+struct DatabaseOptions: ParsableArguments {
+    @OptionGroup var database: DatabaseURLOption
+    @OptionGroup var dataDirectory: DataDirectoryOption
+
+    /// The PostgreSQL URL: the option, else $DATABASE_URL, else `<data-dir>/up.env`.
+    func url() throws -> String { try database.url(dataDir: dataDirectory.dataDir) }
+}
