@@ -33,3 +33,19 @@ struct DatabaseOptions: ParsableArguments {
     /// The PostgreSQL URL: the option, else $DATABASE_URL, else `<data-dir>/up.env`.
     func url() throws -> String { try database.url(dataDir: dataDirectory.dataDir) }
 }
+
+/// A benchmark's cluster and database: the stage under test needs topics of its own, which the embedded
+/// broker of `redress up` cannot create for another process, so the bench runs an embedded cluster itself
+/// unless `--brokers` names a real one; the database is that of `redress up`.
+struct BenchTargetOptions: ParsableArguments {
+    @Option(help: "Kafka bootstrap servers of a real cluster (default: an embedded cluster in this process, since the embedded broker of `redress up` cannot create topics for others).")
+    var brokers: String?
+    @OptionGroup var database: DatabaseOptions
+
+    /// The bootstrap servers, and the embedded cluster serving them when no `--brokers` was given (the
+    /// caller keeps it alive while it runs).
+    func cluster(logger: Logger) throws -> (servers: [String], embedded: EmbeddedKafkaCluster?) {
+        let embedded = try brokers == nil ? EmbeddedKafkaCluster(logger: logger) : nil
+        return (brokers.map { KafkaBootstrap.servers(from: $0) } ?? [embedded!.bootstrapServers], embedded)
+    }
+}

@@ -50,14 +50,7 @@ struct MetricsCommand: AsyncParsableCommand {
         @Option(help: "Requests per query shape in the API run.")
         var requests = 200
 
-        @Option(help: "Kafka bootstrap servers of a real cluster (default: an embedded cluster in this process).")
-        var brokers: String?
-
-        @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else <data-dir>/up.env).")
-        var databaseURL: String?
-
-        @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
-        var dataDir = ".redress"
+        @OptionGroup var target: BenchTargetOptions
 
         @Flag(help: "Keep the bench schema (named in the output).")
         var keep = false
@@ -65,12 +58,10 @@ struct MetricsCommand: AsyncParsableCommand {
         static let hotels = (1...10).map { String(format: "BENCH-H%02d", $0) }
 
         func run() async throws {
-            let url = try ProcessInfoEnvironment.setting(
-                databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
+            let url = try target.database.url()
             var logger = Logger(label: "redress.metrics-bench")
             logger.logLevel = .warning
-            let embedded = try brokers == nil ? EmbeddedKafkaCluster(logger: logger) : nil
-            let servers = brokers.map { KafkaBootstrap.servers(from: $0) } ?? [embedded!.bootstrapServers]
+            let (servers, embedded) = try target.cluster(logger: logger)
             defer { withExtendedLifetime(embedded) {} }
             let run = UUID().uuidString.prefix(8).lowercased()
             var topics = MetricsService.Topics()

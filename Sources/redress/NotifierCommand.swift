@@ -43,14 +43,7 @@ struct NotifierCommand: AsyncParsableCommand {
         @Option(help: "Calls in flight at once per delivery worker.")
         var concurrency = 8
 
-        @Option(help: "Kafka bootstrap servers of a real cluster (default: an embedded cluster in this process, since the embedded broker of `redress up` cannot create topics for others).")
-        var brokers: String?
-
-        @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else <data-dir>/up.env).")
-        var databaseURL: String?
-
-        @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
-        var dataDir = ".redress"
+        @OptionGroup var target: BenchTargetOptions
 
         func validate() throws {
             guard notifications >= 1, rate >= 1, seconds >= 1, concurrency >= 1 else {
@@ -59,12 +52,10 @@ struct NotifierCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let url = try ProcessInfoEnvironment.setting(
-                databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
+            let url = try target.database.url()
             var logger = Logger(label: "redress.notifier-bench")
             logger.logLevel = .warning
-            let embedded = try brokers == nil ? EmbeddedKafkaCluster(logger: logger) : nil
-            let servers = brokers.map { KafkaBootstrap.servers(from: $0) } ?? [embedded!.bootstrapServers]
+            let (servers, embedded) = try target.cluster(logger: logger)
             defer { withExtendedLifetime(embedded) {} }
             let receiver = ArrivalRecorder()
             let router = Router()
