@@ -33,11 +33,7 @@ struct AssignmentCommand: AsyncParsableCommand {
         @Option(help: "API key (default: $REDRESS_ADMIN_KEY, else <data-dir>/up.env).")
         var key: String?
 
-        @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS, else <data-dir>/up.env).")
-        var brokers: String?
-
-        @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
-        var dataDir = ".redress"
+        @OptionGroup var kafka: KafkaOptions
 
         @Option(help: "Classified complaints to publish.")
         var complaints = 5000
@@ -49,9 +45,10 @@ struct AssignmentCommand: AsyncParsableCommand {
         var staff = 50
 
         func run() async throws {
+            let dataDir = kafka.dataDirectory.dataDir
             let base = ProcessInfoEnvironment.setting(url, variable: "ASSIGNMENT_URL", dataDir: dataDir) ?? "http://127.0.0.1:8083"
             let key = try ProcessInfoEnvironment.setting(key, variable: "REDRESS_ADMIN_KEY", option: "--key", dataDir: dataDir, what: "API key")
-            let brokers = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
+            let brokers = try kafka.servers()
             var logger = Logger(label: "redress.assignment-bench")
             logger.logLevel = .warning
             let organisation = (1...hotels).map { Self.hotel(String(format: "BENCH-H%02d", $0), staff: staff) }
@@ -61,7 +58,7 @@ struct AssignmentCommand: AsyncParsableCommand {
             print("organisation: \(hotels) hotels × \(staff) staff created through \(base)/v1/hotels")
             let before = try await Self.handlingTime(base: base)
             let result = try await Self.measure(
-                complaints: complaints, hotels: organisation.map(\.id), brokers: brokers.split(separator: ",").map(String.init), logger: logger)
+                complaints: complaints, hotels: organisation.map(\.id), brokers: brokers, logger: logger)
             let after = try await Self.handlingTime(base: base)
             let ms = { (value: UInt64) in String(format: "%.1f", Double(value) / 1000) }
             print(String(format: "end to end: %d complaints in %.2f s = %.0f assignments/s", complaints, result.seconds, Double(complaints) / result.seconds))

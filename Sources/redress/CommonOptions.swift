@@ -49,3 +49,40 @@ struct BenchTargetOptions: ParsableArguments {
         return (brokers.map { KafkaBootstrap.servers(from: $0) } ?? [embedded!.bootstrapServers], embedded)
     }
 }
+
+/// `--brokers` of the cluster the services use, so that every tool on their topics falls back alike: $KAFKA_BROKERS, then `<data-dir>/up.env`.
+struct KafkaBrokersOption: ParsableArguments {
+    @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS, else <data-dir>/up.env).")
+    var brokers: String?
+
+    /// The servers as given (comma-separated); a `ValidationError` naming the three ways to give them when none does.
+    func setting(dataDir: String) throws -> String {
+        try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
+    }
+
+    /// The bootstrap servers, one an element.
+    func servers(dataDir: String) throws -> [String] { KafkaBootstrap.servers(from: try setting(dataDir: dataDir)) }
+}
+
+/// `--brokers` and `--data-dir`, for the tools that read or write the services' topics.
+struct KafkaOptions: ParsableArguments {
+    @OptionGroup var kafka: KafkaBrokersOption
+    @OptionGroup var dataDirectory: DataDirectoryOption
+
+    /// The servers as given (comma-separated): the option, else $KAFKA_BROKERS, else `<data-dir>/up.env`.
+    func setting() throws -> String { try kafka.setting(dataDir: dataDirectory.dataDir) }
+
+    /// The bootstrap servers, one an element.
+    func servers() throws -> [String] { try kafka.servers(dataDir: dataDirectory.dataDir) }
+}
+
+/// `--prefix` (also `--topic-prefix`) of a tool that reads the services' topics, so that it reads them under the services' KAFKA_TOPIC_PREFIX.
+struct TopicPrefixOption: ParsableArguments {
+    @Option(
+        name: [.customLong("prefix"), .customLong("topic-prefix")],
+        help: "Read the topics under this prefix, as services started with the same KAFKA_TOPIC_PREFIX use them (default: $KAFKA_TOPIC_PREFIX; '' for none).")
+    var prefix: String?
+
+    /// The prefix in effect: the option (`''` for none), else `KAFKA_TOPIC_PREFIX`, else none.
+    var topicPrefix: String { ProcessInfoEnvironment.topicPrefix(prefix) }
+}

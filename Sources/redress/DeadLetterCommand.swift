@@ -22,21 +22,13 @@ struct DeadLetterCommand: AsyncParsableCommand {
 
     /// Where to read: brokers, data directory, topic prefix.
     struct Connection: ParsableArguments {
-        @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS, then <data-dir>/up.env).")
-        var brokers: String?
-        @Option(help: "Where `redress up` keeps its up.env.")
-        var dataDir = ".redress"
-        @Option(
-            name: [.customLong("prefix"), .customLong("topic-prefix")],
-            help: "Read the dead-letter topic under this prefix, as services started with the same KAFKA_TOPIC_PREFIX write it (default: $KAFKA_TOPIC_PREFIX; '' for none).")
-        var prefix: String?
+        @OptionGroup var kafka: KafkaOptions
+        @OptionGroup var prefix: TopicPrefixOption
 
-        var topicPrefix: String { ProcessInfoEnvironment.topicPrefix(prefix) }
+        var topicPrefix: String { prefix.topicPrefix }
         var deadLetterTopic: String { topicPrefix + Topics.deadLetter.name }
 
-        func brokerList() throws -> [String] {
-            KafkaBootstrap.servers(from: try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka"))
-        }
+        func brokerList() throws -> [String] { try kafka.servers() }
 
         /// The dead letters `filter` selects; unreadable messages on the topic are mentioned on stderr.
         func read(_ filter: DeadLetterFilter, logger: Logger) async throws -> [DeadLetter] {

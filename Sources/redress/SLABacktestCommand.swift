@@ -32,14 +32,8 @@ struct SLABacktestCommand: AsyncParsableCommand {
     var from: String
     @Option(help: "Complaints registered before (RFC 3339).")
     var to: String
-    @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS, then <data-dir>/up.env).")
-    var brokers: String?
-    @Option(help: "Where `redress up` keeps its up.env.")
-    var dataDir = ".redress"
-    @Option(
-        name: [.customLong("prefix"), .customLong("topic-prefix")],
-        help: "Read the topics under this prefix, as services started with the same KAFKA_TOPIC_PREFIX use them (default: $KAFKA_TOPIC_PREFIX; '' for none).")
-    var prefix: String?
+    @OptionGroup var kafka: KafkaOptions
+    @OptionGroup var prefix: TopicPrefixOption
     @Flag(help: "Print the report as JSON.")
     var json = false
 
@@ -56,15 +50,15 @@ struct SLABacktestCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(error)")
         }
-        let brokerList = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
+        let brokerList = try kafka.servers()
 
         var logger = Logger(label: "redress.sla.backtest")
         logger.logLevel = .warning
-        let topicPrefix = ProcessInfoEnvironment.topicPrefix(prefix)
+        let topicPrefix = prefix.topicPrefix
         let classified = topicPrefix + Topics.classified.name
         let assigned = topicPrefix + Topics.assigned.name
         let updated = topicPrefix + Topics.updated.name
-        let reader = HistoryReader(brokers: KafkaBootstrap.servers(from: brokerList), topics: [classified, assigned, updated])
+        let reader = HistoryReader(brokers: brokerList, topics: [classified, assigned, updated])
         var history = RecordedHistory()
         var unreadable = 0
         let read = try await reader.read(logger: logger) { message in

@@ -24,10 +24,7 @@ struct TailCommand: AsyncParsableCommand {
 
     @Argument(help: "Topics to follow (default: all of Redress's).")
     var topics: [String] = []
-    @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS, then <data-dir>/up.env).")
-    var brokers: String?
-    @Option(help: "Where `redress up` keeps its up.env.")
-    var dataDir = ".redress"
+    @OptionGroup var kafka: KafkaOptions
     @Option(help: "Put before Redress's topic names, as services started with the same KAFKA_TOPIC_PREFIX read and write them (default: $KAFKA_TOPIC_PREFIX).")
     var prefix: String?
     @Option(name: .customLong("hotel"), help: "Only this hotel (repeatable).")
@@ -56,7 +53,7 @@ struct TailCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let brokerList = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
+        let brokerList = try kafka.setting()
         let names: [String]
         let prefix = self.prefix ?? ProcessInfo.processInfo.environment["KAFKA_TOPIC_PREFIX"] ?? ""
         do { names = try TailFollower.topicNames(topics, prefix: prefix) } catch let error as TailError { throw ValidationError(error.description) }

@@ -13,11 +13,7 @@ struct TopicsCommand: AsyncParsableCommand {
         abstract: "Create every Redress topic that is missing on the cluster in KAFKA_BROKERS."
     )
 
-    @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS, else <data-dir>/up.env).")
-    var brokers: String?
-
-    @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
-    var dataDir = ".redress"
+    @OptionGroup var kafka: KafkaOptions
 
     @Option(help: "Partitions per topic (complaints are keyed by id, so more partitions = more parallel consumers).")
     var partitions = 6
@@ -40,8 +36,7 @@ struct TopicsCommand: AsyncParsableCommand {
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "redress.topics")
-        let brokers = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
-        let admin = try KafkaAdminClient(bootstrapServers: KafkaBootstrap.servers(from: brokers), logger: logger)
+        let admin = try KafkaAdminClient(bootstrapServers: try kafka.servers(), logger: logger)
         let prefix = self.prefix ?? ProcessInfo.processInfo.environment["KAFKA_TOPIC_PREFIX"] ?? ""
         let specifications = Self.specifications(prefix: prefix, partitions: partitions, replicationFactor: replicationFactor, retentionDays: retentionDays)
         let names = specifications.map(\.name)
