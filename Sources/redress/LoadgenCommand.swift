@@ -53,8 +53,7 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(help: "With --full-loop: seconds each run waits for its complaints to come back assigned with the clock started.")
     var loopTimeout = 300
 
-    @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
-    var dataDir = ".redress"
+    @OptionGroup var dataDirectory: DataDirectoryOption
 
     func validate() throws {
         if let rate, !(rate > 0 && rate <= 100_000) { throw ValidationError("--rate is complaints per second, above 0") }
@@ -73,6 +72,7 @@ struct LoadgenCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let dataDir = dataDirectory.dataDir
         let base = ProcessInfoEnvironment.setting(url, variable: "INTAKE_URL", dataDir: dataDir) ?? "http://127.0.0.1:8081"
         let key = try ProcessInfoEnvironment.setting(key, variable: "REDRESS_ADMIN_KEY", option: "--key", dataDir: dataDir, what: "API key")
         var configuration = HTTPClient.Configuration()

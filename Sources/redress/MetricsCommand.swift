@@ -243,11 +243,9 @@ struct MetricsCommand: AsyncParsableCommand {
 
 /// The options and work of a metrics rebuild, shared by `redress metrics rebuild` and `redress replay metrics`.
 struct MetricsRebuildOptions: ParsableArguments {
-    @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS).")
-    var brokers: String?
+    @OptionGroup var kafka: KafkaBrokersOption
 
-    @Option(help: "PostgreSQL URL (default: $DATABASE_URL).")
-    var databaseURL: String?
+    @OptionGroup var database: DatabaseURLOption
 
     @Option(help: "The metrics file (default: services/metrics/metrics.yaml).")
     var metricsFile: String?
@@ -261,20 +259,16 @@ struct MetricsRebuildOptions: ParsableArguments {
     @Option(help: "Seconds the replay may take.")
     var timeout = 600
 
-    @Option(
-        name: [.customLong("prefix"), .customLong("topic-prefix")],
-        help: "Read the topics under this prefix, as the metrics service started with the same KAFKA_TOPIC_PREFIX reads them (default: $KAFKA_TOPIC_PREFIX; '' for none).")
-    var prefix: String?
+    @OptionGroup var prefix: TopicPrefixOption
 
     @Flag(help: "Keep the rebuilt schema (named in the output) instead of dropping it.")
     var keep = false
 
-    @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
-    var dataDir = ".redress"
+    @OptionGroup var dataDirectory: DataDirectoryOption
 
     func run() async throws {
-        let url = try ProcessInfoEnvironment.setting(databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
-        let brokerList = try ProcessInfoEnvironment.setting(brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka")
+        let url = try database.url(dataDir: dataDirectory.dataDir)
+        let servers = try kafka.servers(dataDir: dataDirectory.dataDir)
         let calendar = ZonedCalendar(timeZone: .gmt)
         guard let last = to.map({ LocalDate($0) }) ?? calendar.day(calendar.day(of: Date()), plus: -1) else { throw ValidationError("--to must be a date YYYY-MM-DD") }
         guard let first = from.map({ LocalDate($0) }) ?? calendar.day(last, plus: -29) else { throw ValidationError("--from must be a date YYYY-MM-DD") }
@@ -282,10 +276,10 @@ struct MetricsRebuildOptions: ParsableArguments {
         logger.logLevel = .warning
         let metrics = try MetricsFile.load(contentsOf: metricsFile ?? ServiceFiles.locate(MetricsFile.defaultPath))
         var settings = ServiceSettings(
-            kafkaBrokers: KafkaBootstrap.servers(from: brokerList), databaseURL: url, httpHost: "127.0.0.1", httpPort: 0, logLevel: .warning,
+            kafkaBrokers: servers, databaseURL: url, httpHost: "127.0.0.1", httpPort: 0, logLevel: .warning,
             shutdownTimeout: .seconds(20))
         settings.kafkaProperties = ProcessInfoEnvironment.value("KAFKA_FETCH_WAIT_MAX_MS").map { ["fetch.wait.max.ms": $0] } ?? [:]
-        settings.topicPrefix = prefix ?? ProcessInfo.processInfo.environment["KAFKA_TOPIC_PREFIX"] ?? ""
+        settings.topicPrefix = prefix.topicPrefix
         let stamp = Int(Date().timeIntervalSince1970)
         let schema = try SchemaName("metrics_rebuild_\(stamp)")
         let rebuild = MetricsRebuild(settings: settings, metrics: metrics, schema: schema, logger: logger)

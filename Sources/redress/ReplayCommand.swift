@@ -40,16 +40,11 @@ struct ReplayCommand: AsyncParsableCommand {
         @Option(help: "First message time not replayed, RFC 3339 (default: the topic's end when the replay starts).")
         var to: String?
 
-        @Option(help: "Kafka bootstrap servers (default: $KAFKA_BROKERS, else .redress/up.env).")
-        var brokers: String?
+        @OptionGroup var kafka: KafkaBrokersOption
 
-        @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else .redress/up.env).")
-        var databaseURL: String?
+        @OptionGroup var database: DatabaseURLOption
 
-        @Option(
-            name: [.customLong("prefix"), .customLong("topic-prefix")],
-            help: "Read the topics under this prefix, as services started with the same KAFKA_TOPIC_PREFIX use them (default: $KAFKA_TOPIC_PREFIX; '' for none).")
-        var prefix: String?
+        @OptionGroup var prefix: TopicPrefixOption
 
         @Option(help: "Differences printed in full.")
         var show = 10
@@ -63,20 +58,18 @@ struct ReplayCommand: AsyncParsableCommand {
         @Flag(help: "Keep the replay's schema (named in the output) instead of dropping it.")
         var keep = false
 
-        @Option(help: "Where `redress up` keeps its state (its up.env gives the defaults).")
-        var dataDir = ".redress"
+        @OptionGroup var dataDirectory: DataDirectoryOption
 
         func run() async throws {
             let start = try from.map { try DateTimeOption.parse($0, option: "--from") }
             let end = try to.map { try DateTimeOption.parse($0, option: "--to") }
             if let start, let end, end <= start { throw ValidationError("--to must come after --from") }
-            let url = try ProcessInfoEnvironment.setting(databaseURL, variable: "DATABASE_URL", option: "--database-url", dataDir: dataDir, what: "database")
-            let brokerList = KafkaBootstrap.servers(from: try ProcessInfoEnvironment.setting(
-                brokers, variable: "KAFKA_BROKERS", option: "--brokers", dataDir: dataDir, what: "Kafka"))
+            let url = try database.url(dataDir: dataDirectory.dataDir)
+            let brokerList = try kafka.servers(dataDir: dataDirectory.dataDir)
             var logger = Logger(label: "redress.replay")
             logger.logLevel = .warning
 
-            let topicPrefix = ProcessInfoEnvironment.topicPrefix(prefix)
+            let topicPrefix = prefix.topicPrefix
             let input = Topics.received.renamed(topicPrefix + Topics.received.name)
             let output = Topics.classified.renamed(topicPrefix + Topics.classified.name)
             let settings = ServiceSettings(
