@@ -26,6 +26,40 @@ struct CommandErrorTests {
         #expect(result.output.contains("no-such-policy"), "\(result)")
     }
 
+    /// The commands that find a setting in `<data-dir>/up.env` when neither the option nor the environment
+    /// gives it, each with the arguments it needs to get that far and the setting it asks for first.
+    static let upEnvironmentCommands: [(arguments: [String], setting: String)] = {
+        let policy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("services/sla-watcher/policies.yaml").path
+        return [
+            (["migrate"], "database"), (["apikey", "list"], "database"), (["sla", "bench"], "database"), (["metrics", "bench"], "database"),
+            (["notifier", "bench"], "database"), (["metrics", "rebuild"], "database"), (["replay", "metrics"], "database"),
+            (["replay", "classifier"], "database"), (["topics"], "Kafka"), (["tail"], "Kafka"), (["deadletter", "list"], "Kafka"),
+            (["deadletter", "show", "0:1"], "Kafka"), (["assignment", "bench", "--key", "k"], "Kafka"),
+            (["sla", "backtest", "--policy", policy, "--in-force", policy, "--from", "2026-01-01T00:00:00Z", "--to", "2026-02-01T00:00:00Z"], "Kafka"),
+        ]
+    }()
+
+    @Test("the operator tools declare --data-dir, --brokers and --database-url once: the same help, and each falls back to the --data-dir given")
+    func sharedOptions() async throws {
+        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("no-redress-up-\(UUID().uuidString.prefix(8))").path
+        for (arguments, setting) in Self.upEnvironmentCommands {
+            let refused = try await Self.run(arguments + ["--data-dir", dataDir])
+            let option = setting == "database" ? "--database-url" : "--brokers"
+            #expect(refused.status == 64 && refused.output.contains("no \(setting): pass \(option)") && refused.output.contains("\(dataDir)/up.env"), "\(arguments): \(refused)")
+            let help = try await Self.run(Array(arguments.prefix { !$0.hasPrefix("-") && $0 != "0:1" }) + ["--help"])
+            // Help wraps at the terminal's width: compare the words.
+            let words = help.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(words.contains("--data-dir <data-dir> Where `redress up` keeps its state (its up.env gives the defaults). (default: .redress)"), "\(arguments): \(words)")
+            if !arguments.contains("bench") || arguments.contains("assignment") {
+                let text = setting == "database"
+                    ? "--database-url <database-url> PostgreSQL URL (default: $DATABASE_URL, else <data-dir>/up.env)."
+                    : "--brokers <brokers> Kafka bootstrap servers (default: $KAFKA_BROKERS, else <data-dir>/up.env)."
+                #expect(words.contains(text), "\(arguments): \(words)")
+            }
+        }
+    }
+
     @Test("tail refuses a --type that matches no event, instead of printing nothing for ever; hotel ids in any case")
     func tailTypes() async throws {
         for type in ["sla-warning", "notifications"] {
