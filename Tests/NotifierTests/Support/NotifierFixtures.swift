@@ -49,6 +49,27 @@ enum NotifierFixtures {
             destination: destination, link: link)
     }
 
+    /// A new `updated.resolved` event (fresh event id) for `complaint` of `hotel`, from the English example.
+    static func resolved(_ complaint: UUID, hotel: String = "LON-KX02") throws -> EventEnvelope<ComplaintUpdated> {
+        try example("complaint-updated.v1.resolved.en.json", on: Topics.updated, \.complaintID, complaint: complaint, hotel: hotel)
+    }
+
+    /// A new `sla.followup_due` clock event (fresh event id) for `complaint` of `hotel`, from the example.
+    static func followUpDue(_ complaint: UUID, hotel: String = "LON-KX02") throws -> EventEnvelope<ComplaintSLAEvent> {
+        try example("complaint-sla.v1.followup-due.json", on: Topics.sla, \.complaintID, complaint: complaint, hotel: hotel)
+    }
+
+    /// The example event `name` with a fresh event id, for `complaint` (at `complaintID`) of `hotel`.
+    static func example<Payload: EventPayload>(
+        _ name: String, on topic: Topic<Payload>, _ complaintID: WritableKeyPath<Payload, UUID>, complaint: UUID, hotel: String
+    ) throws -> EventEnvelope<Payload> {
+        var event = try EventFixtures.example(name, on: topic)
+        event.id = UUID()
+        event.hotelID = hotel
+        event.data[keyPath: complaintID] = complaint
+        return event
+    }
+
     /// The recorded intents, oldest first.
     static func intents(_ store: StageStore) async throws -> [NotificationIntent] {
         let decoder = JSONDecoder()
