@@ -28,6 +28,38 @@ struct EndpointRateLimitTests {
         ).collect().map { try $0.decode((String, Int, Date).self) }
     }
 
+    /// The rules of one robot group, `group`, on `channel` at the receiver's `/robots/<channel>`, with
+    /// `rateLimit` (the channel's default without one), sent every breach by rule `r`.
+    static func groupYAML(_ channel: String = "wecom", rateLimit: String? = nil) -> String {
+        """
+        endpoints:
+          group: {channel: \(channel), url: "${BASE}/robots/\(channel)"\(rateLimit.map { ", rateLimit: \($0)" } ?? "")}
+        rules:
+          - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
+        """
+    }
+
+    /// Plans `intents` as the stage would, each with a single attempt, due now.
+    static func record(_ intents: some Sequence<NotificationIntent>, schema: SchemaName, client: PostgresClient) async throws {
+        for intent in intents { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
+    }
+
+    /// Whether every work item was sent or, with `orWaiting`, is waiting for a later place.
+    static func queueSettled(orWaiting: Bool, schema: SchemaName, client: PostgresClient) async throws -> Bool {
+        try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" || (orWaiting && $0.due > Date()) }
+    }
+
+    /// Runs a worker for each of `performers` until ``queueSettled(orWaiting:schema:client:)``, and expects it within `timeout`.
+    static func work(
+        _ performers: [DeliveryPerformer], orWaiting: Bool, timeout: Duration = .seconds(20), schema: SchemaName, client: PostgresClient
+    ) async throws {
+        try await withRunningServices(performers.map { DeliveryWorkerTests.worker($0, schema: schema, client: client) }) {
+            let done = try await eventually(timeout: timeout) { try await Self.queueSettled(orWaiting: orWaiting, schema: schema, client: client) }
+            let queue = try await Self.queue(schema: schema, client: client)
+            #expect(done, "still waiting: \(queue)")
+        }
+    }
+
     /// The database's clock, the one the pacing functions read (`clock_timestamp()`).
     static func databaseNow(_ client: PostgresClient) async throws -> Date {
         try await client.query("SELECT clock_timestamp()", logger: .complaintTest).collect()[0].decode(Date.self)
@@ -63,23 +95,11 @@ struct EndpointRateLimitTests {
 
     @Test("a burst of 25 for one WeCom robot: 20 go now (its default limit, 20 a minute), 5 wait a minute with their one attempt unused")
     func burstForOneRobot() async throws {
-        let yaml = """
-            endpoints:
-              group: {channel: wecom, url: "${BASE}/robots/wecom"}
-            rules:
-              - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
-            """
-        try await DeliveryWorkerTests.run(yaml: yaml) { client, schema, receiver, performer in
-            let intents = Self.robotIntents(25, endpoint: "group")
-            for intent in intents { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
+        try await DeliveryWorkerTests.run(yaml: Self.groupYAML()) { client, schema, receiver, performer in
+            try await Self.record(Self.robotIntents(25, endpoint: "group"), schema: schema, client: client)
             // Before the first call: the waiting ones are due a window after it, however long the calls take.
             let beforeTheCalls = Date()
-            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
-                let handled = try await eventually(timeout: .seconds(30)) {
-                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" || $0.due > Date() }
-                }
-                #expect(handled)
-            }
+            try await Self.work([performer], orWaiting: true, timeout: .seconds(30), schema: schema, client: client)
             #expect(receiver.requests.count == 20, "the robot got no more than its limit")
             let waiting = try await Self.queue(schema: schema, client: client).filter { $0.status == "pending" }
             #expect(waiting.count == 5)
@@ -91,35 +111,17 @@ struct EndpointRateLimitTests {
 
     @Test("two replicas share one robot's limit: with rateLimit 2/min they make 2 calls in the window together, not 4; the other's messages wait, attempts unused")
     func replicasShareTheLimit() async throws {
-        let yaml = """
-            endpoints:
-              group: {channel: wecom, url: "${BASE}/robots/wecom", rateLimit: 2/min}
-            rules:
-              - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
-            """
-        try await DeliveryWorkerTests.run(yaml: yaml) { client, schema, receiver, first in
+        try await DeliveryWorkerTests.run(yaml: Self.pacedYAML) { client, schema, receiver, first in
             receiver.script(.status(200, body: #"{"errcode":0,"errmsg":"ok"}"#))
             let second = DeliveryWorkerTests.replica(of: first, client: client, schema: schema)
             let intents = Self.robotIntents(4, endpoint: "group")
             let beforeTheCalls = Date()
             // One replica's two calls fill the window.
-            for intent in intents[..<2] { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
-            try await withRunningServices([DeliveryWorkerTests.worker(first, schema: schema, client: client)]) {
-                let sent = try await eventually(timeout: .seconds(20)) {
-                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" }
-                }
-                #expect(sent)
-            }
+            try await Self.record(intents[..<2], schema: schema, client: client)
+            try await Self.work([first], orWaiting: false, schema: schema, client: client)
             // Two more, then both replicas at once: the other replica's log is the same, so neither calls.
-            for intent in intents[2...] { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
-            try await withRunningServices([
-                DeliveryWorkerTests.worker(second, schema: schema, client: client), DeliveryWorkerTests.worker(first, schema: schema, client: client),
-            ]) {
-                let handled = try await eventually(timeout: .seconds(20)) {
-                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" || $0.due > Date() }
-                }
-                #expect(handled)
-            }
+            try await Self.record(intents[2...], schema: schema, client: client)
+            try await Self.work([second, first], orWaiting: true, schema: schema, client: client)
             #expect(receiver.requests.count == 2, "two replicas made \(receiver.requests.count) calls in the robot's window of 2")
             let waiting = try await Self.queue(schema: schema, client: client).filter { $0.status == "pending" }
             #expect(waiting.count == 2)
@@ -132,22 +134,10 @@ struct EndpointRateLimitTests {
 
     @Test("held back by a short limit, every message is delivered in time, each with its single attempt")
     func pacedThenDelivered() async throws {
-        let yaml = """
-            endpoints:
-              group: {channel: dingtalk, url: "${BASE}/robots/dingtalk", rateLimit: 2/s}
-            rules:
-              - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
-            """
-        try await DeliveryWorkerTests.run(yaml: yaml) { client, schema, receiver, performer in
-            let intents = Self.robotIntents(5, endpoint: "group")
-            for intent in intents { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
+        try await DeliveryWorkerTests.run(yaml: Self.groupYAML("dingtalk", rateLimit: "2/s")) { client, schema, receiver, performer in
+            try await Self.record(Self.robotIntents(5, endpoint: "group"), schema: schema, client: client)
             let start = ContinuousClock.now
-            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
-                let done = try await eventually(timeout: .seconds(30)) {
-                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" }
-                }
-                #expect(done)
-            }
+            try await Self.work([performer], orWaiting: false, timeout: .seconds(30), schema: schema, client: client)
             #expect(ContinuousClock.now - start >= .seconds(2), "five at two a second take two windows")
             #expect(receiver.requests.count == 5)
             let receipts = try await DeliveryWorkerTests.receipts(schema: schema, client: client)
@@ -221,12 +211,7 @@ struct EndpointRateLimitTests {
         }
     }
 
-    static let pacedYAML = """
-        endpoints:
-          group: {channel: wecom, url: "${BASE}/robots/wecom", rateLimit: 2/min}
-        rules:
-          - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
-        """
+    static let pacedYAML = groupYAML(rateLimit: "2/min")
 
     /// What became of one planned message: its `deliveries` row and its work item.
     static func settled(_ intent: NotificationIntent, schema: SchemaName, client: PostgresClient) async throws
@@ -248,7 +233,7 @@ struct EndpointRateLimitTests {
             var quick = performer
             quick.pacer = EndpointPacer(client: client, schema: schema, lockTimeout: .milliseconds(500))
             let intent = Self.robotIntents(1, endpoint: "group")[0]
-            try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
+            try await Self.record([intent], schema: schema, client: client)
             try await client.query(PostgresQuery(unsafeSQL: "INSERT INTO \(schema).endpoint_pacing (endpoint) VALUES ('group')"), logger: .complaintTest)
             let elapsed = try await client.withConnection { frozen in
                 try await frozen.query("BEGIN", logger: .complaintTest)
@@ -287,7 +272,7 @@ struct EndpointRateLimitTests {
         _ performer: DeliveryPerformer, schema: SchemaName, client: PostgresClient, receiver: RecordingReceiver
     ) async throws {
         let intent = Self.robotIntents(1, endpoint: "group")[0]
-        try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
+        try await Self.record([intent], schema: schema, client: client)
         try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client)]) {
             let handled = try await eventually(timeout: .seconds(20)) {
                 try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client).status != "pending"
@@ -511,34 +496,17 @@ struct EndpointRateLimitTests {
     /// due time (a mistaken 1/h fixed to 20/min left them waiting up to an hour).
     @Test("a limit changed (1/h fixed to 20/min): a message deferred to its place under the old limit is made due again at the next call and delivered, not an hour later")
     func deferredUnderAnOldLimitComeBack() async throws {
-        let yaml = """
-            endpoints:
-              group: {channel: wecom, url: "${BASE}/robots/wecom", rateLimit: 1/h}
-            rules:
-              - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
-            """
-        try await DeliveryWorkerTests.run(yaml: yaml) { client, schema, receiver, mistaken in
+        try await DeliveryWorkerTests.run(yaml: Self.groupYAML(rateLimit: "1/h")) { client, schema, receiver, mistaken in
             let intents = Self.robotIntents(3, endpoint: "group")
-            for intent in intents[..<2] { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
-            try await withRunningServices([DeliveryWorkerTests.worker(mistaken, schema: schema, client: client)]) {
-                let handled = try await eventually(timeout: .seconds(20)) {
-                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" || $0.due > Date() }
-                }
-                #expect(handled)
-            }
+            try await Self.record(intents[..<2], schema: schema, client: client)
+            try await Self.work([mistaken], orWaiting: true, schema: schema, client: client)
             #expect(receiver.requests.count == 1, "one call in the hour")
             var fixed = mistaken
             var rules = mistaken.rules.current
             rules.endpoints["group"]?.rateLimit = RateLimit(count: 20, window: .seconds(60))
             fixed.rules = LiveConfiguration(name: "rules", fixed: rules)
-            try await DeliveryWorkerTests.record(intents[2], attempts: 1, schema: schema, client: client)
-            try await withRunningServices([DeliveryWorkerTests.worker(fixed, schema: schema, client: client)]) {
-                let sent = try await eventually(timeout: .seconds(20)) {
-                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" }
-                }
-                let queue = try await Self.queue(schema: schema, client: client)
-                #expect(sent, "still waiting: \(queue)")
-            }
+            try await Self.record([intents[2]], schema: schema, client: client)
+            try await Self.work([fixed], orWaiting: false, schema: schema, client: client)
             #expect(receiver.requests.count == 3)
             let (row, item) = try await Self.settled(intents[1], schema: schema, client: client)
             #expect(row.status == "delivered" && row.attempts == 1 && item.attempts == 1, "\(row) \(item)")
@@ -552,12 +520,7 @@ struct EndpointRateLimitTests {
         "a limit changed in the rules file (1/h to 20/min, or removed) with no new message for the endpoint: the one waiting under the old limit is due again and delivered",
         arguments: ["20/min", "none"])
     func limitChangedInTheRulesFile(to fixed: String) async throws {
-        let yaml = """
-            endpoints:
-              group: {channel: wecom, url: "${BASE}/robots/wecom", rateLimit: 1/h}
-            rules:
-              - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
-            """
+        let yaml = Self.groupYAML(rateLimit: "1/h")
         try await DeliveryWorkerTests.run(yaml: yaml) { client, schema, receiver, fixedRules in
             let url = try #require(fixedRules.rules.current.endpoints["group"]?.url)
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("rules-\(UUID().uuidString).yaml").path
@@ -573,19 +536,15 @@ struct EndpointRateLimitTests {
             var performer = fixedRules
             performer.rules = rules
             let intents = Self.robotIntents(2, endpoint: "group")
-            for intent in intents { try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client) }
+            try await Self.record(intents, schema: schema, client: client)
             let changes = RateLimitChanges(rules: rules, pacer: performer.pacer, interval: .milliseconds(100), logger: .complaintTest)
             try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: schema, client: client), changes]) {
-                let handled = try await eventually(timeout: .seconds(20)) {
-                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" || $0.due > Date() }
-                }
+                let handled = try await eventually(timeout: .seconds(20)) { try await Self.queueSettled(orWaiting: true, schema: schema, client: client) }
                 #expect(handled)
                 #expect(receiver.requests.count == 1, "one call in the hour")
                 try write(fixed)
                 #expect(rules.reload() == .loaded)
-                let sent = try await eventually(timeout: .seconds(20)) {
-                    try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" }
-                }
+                let sent = try await eventually(timeout: .seconds(20)) { try await Self.queueSettled(orWaiting: false, schema: schema, client: client) }
                 let queue = try await Self.queue(schema: schema, client: client)
                 #expect(sent, "still waiting: \(queue)")
             }
@@ -632,16 +591,8 @@ struct EndpointRateLimitTests {
               - {name: r, on: [sla.breached], to: ["endpoint:group"], template: sla_breached_staff}
             """
         try await DeliveryWorkerTests.run(yaml: yaml) { client, schema, _, performer in
-            let database = try await TestDatabase.shared.configuration()
-            let proxy = try RoundTripCountingProxy(to: database.endpoint)
-            defer { proxy.stop() }
-            // No keep-alive query: only the pacing's statements go through the proxy.
-            var configuration = proxy.configuration(from: database).makeClientConfiguration()
-            configuration.options.keepAliveBehavior = nil
-            let proxied = PostgresClient(configuration: configuration, backgroundLogger: .complaintTest)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await proxied.run() }
-                defer { group.cancelAll() }
+            // Only the pacing's statements go through the proxy.
+            try await RoundTripCountingProxy.withCountedClient { proxied, proxy in
                 var counted = performer
                 counted.pacer = EndpointPacer(client: proxied, schema: schema)
                 var hook = NotifierFixtures.intent(template: "sla_breached_staff", channel: .webhook, endpoint: "hook", trigger: "sla.breached")
@@ -655,14 +606,9 @@ struct EndpointRateLimitTests {
                             UPDATE \(schema).endpoint_pacing SET held_until = clock_timestamp() + interval '1 minute' WHERE endpoint = 'group'
                             """), logger: .complaintTest)
                     }
-                    try await DeliveryWorkerTests.record(intent, attempts: 1, schema: schema, client: client)
+                    try await Self.record([intent], schema: schema, client: client)
                     let before = proxy.roundTrips
-                    try await withRunningServices([DeliveryWorkerTests.worker(counted, schema: schema, client: client)]) {
-                        let handled = try await eventually(timeout: .seconds(20)) {
-                            try await Self.queue(schema: schema, client: client).allSatisfy { $0.status == "succeeded" || $0.due > Date() }
-                        }
-                        #expect(handled)
-                    }
+                    try await Self.work([counted], orWaiting: true, schema: schema, client: client)
                     roundTrips[name] = proxy.roundTrips - before
                 }
                 #expect(
@@ -678,15 +624,7 @@ struct EndpointRateLimitTests {
     @Test("recording a robot's hold is one statement, one round trip; the pacing functions run with the notifier's schema, pg_catalog and pg_temp only")
     func holdIsOneStatement() async throws {
         try await DeliveryWorkerTests.run { client, schema, _, _ in
-            let database = try await TestDatabase.shared.configuration()
-            let proxy = try RoundTripCountingProxy(to: database.endpoint)
-            defer { proxy.stop() }
-            var configuration = proxy.configuration(from: database).makeClientConfiguration()
-            configuration.options.keepAliveBehavior = nil
-            let proxied = PostgresClient(configuration: configuration, backgroundLogger: .complaintTest)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await proxied.run() }
-                defer { group.cancelAll() }
+            try await RoundTripCountingProxy.withCountedClient { proxied, proxy in
                 let pacer = EndpointPacer(client: proxied, schema: schema)
                 // A first query opens the connection; only the hold is counted.
                 _ = try await proxied.query("SELECT 1", logger: .complaintTest).collect()

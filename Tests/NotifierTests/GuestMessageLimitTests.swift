@@ -22,8 +22,11 @@ struct GuestMessageLimitTests {
           - {name: guest-survey, on: [sla.followup_due], to: [guest], template: followup_survey_guest}
         """
 
-    @Test("a second 'resolved' within the interval and anything past the maximum are skipped, recorded with their code")
-    func reopenAndResolveCycles() async throws {
+    /// A fresh notifier schema and one complaint, with `deliver(kind, atHour:)` handing a resolution
+    /// (`resolved`) or a follow-up (`followup`) to the stage `hours` after the start, on the planner's clock.
+    static func withComplaint(
+        _ body: (StageStore, UUID, _ deliver: (String, Double) async throws -> Void) async throws -> Void
+    ) async throws {
         let service = RedressService.notifier.isolated()
         try await withMigratedSchema(of: service) { store, _ in
             let clock = Mutex(Date())
@@ -34,30 +37,27 @@ struct GuestMessageLimitTests {
             let updated = UpdatedNotificationHandler(recorder: recorder), sla = SLANotificationHandler(recorder: recorder)
             let complaint = UUID()
             let start = clock.withLock { $0 }
-
-            /// Delivers a resolution or a follow-up, `hours` after the start.
             func deliver(_ kind: String, atHour hours: Double) async throws {
                 clock.withLock { $0 = start.addingTimeInterval(hours * 3600) }
                 if kind == "resolved" {
-                    var event = try EventFixtures.example("complaint-updated.v1.resolved.en.json", on: Topics.updated)
-                    event.id = UUID()
-                    event.hotelID = "LON-KX02"
-                    event.data.complaintID = complaint
-                    _ = try await handleDirectly(event, with: updated, store: store, schema: service.schema)
+                    _ = try await handleDirectly(try NotifierFixtures.resolved(complaint), with: updated, store: store, schema: service.schema)
                 } else {
-                    var event = try EventFixtures.example("complaint-sla.v1.followup-due.json", on: Topics.sla)
-                    event.id = UUID()
-                    event.hotelID = "LON-KX02"
-                    event.data.complaintID = complaint
-                    _ = try await handleDirectly(event, with: sla, store: store, schema: service.schema)
+                    _ = try await handleDirectly(try NotifierFixtures.followUpDue(complaint), with: sla, store: store, schema: service.schema)
                 }
             }
-            try await deliver("resolved", atHour: 0)  // 1: told
-            try await deliver("resolved", atHour: 1)  // reopened by mistake and resolved again: too soon
-            try await deliver("followup", atHour: 25)  // 2: the survey
-            try await deliver("resolved", atHour: 27)  // the guest was unhappy, fixed again: 3
-            try await deliver("followup", atHour: 51)  // 4: a second survey, a day after the first
-            try await deliver("resolved", atHour: 80)  // over the maximum
+            try await body(store, complaint, deliver)
+        }
+    }
+
+    @Test("a second 'resolved' within the interval and anything past the maximum are skipped, recorded with their code")
+    func reopenAndResolveCycles() async throws {
+        try await Self.withComplaint { store, complaint, deliver in
+            try await deliver("resolved", 0)  // 1: told
+            try await deliver("resolved", 1)  // reopened by mistake and resolved again: too soon
+            try await deliver("followup", 25)  // 2: the survey
+            try await deliver("resolved", 27)  // the guest was unhappy, fixed again: 3
+            try await deliver("followup", 51)  // 4: a second survey, a day after the first
+            try await deliver("resolved", 80)  // over the maximum
 
             let (queued, rows) = try await store.read { connection, logger in
                 let queued = try await connection.query("SELECT count(*)::int FROM work_queue WHERE kind = 'guest'", logger: logger)
@@ -78,26 +78,10 @@ struct GuestMessageLimitTests {
 
     @Test("a message given up never reached the guest: it does not count, so the next resolution's message is not 'too soon'")
     func givenUpDoesNotCount() async throws {
-        let service = RedressService.notifier.isolated()
-        try await withMigratedSchema(of: service) { store, _ in
-            let clock = Mutex(Date())
-            var planner = NotificationPlanner(
-                rules: LiveConfiguration(name: "rules", fixed: try NotifierFixtures.rules(Self.yaml)), templates: try NotifierFixtures.templates())
-            planner.now = { clock.withLock { $0 } }
-            let updated = UpdatedNotificationHandler(recorder: NotificationRecorder(planner: planner))
-            let complaint = UUID()
-            let start = clock.withLock { $0 }
-            func resolved(atHour hours: Double) async throws {
-                clock.withLock { $0 = start.addingTimeInterval(hours * 3600) }
-                var event = try EventFixtures.example("complaint-updated.v1.resolved.en.json", on: Topics.updated)
-                event.id = UUID()
-                event.hotelID = "LON-KX02"
-                event.data.complaintID = complaint
-                _ = try await handleDirectly(event, with: updated, store: store, schema: service.schema)
-            }
+        try await Self.withComplaint { store, complaint, deliver in
             // Resolved; its message retried while the mail relay was down, then given up as no longer
             // applicable once the complaint was reopened; resolved again an hour later (the interval is 24 h).
-            try await resolved(atHour: 0)
+            try await deliver("resolved", 0)
             try await store.write { connection, logger in
                 _ = try await connection.query(
                     "UPDATE deliveries SET status = 'given_up', last_error = '[no_longer_applicable] reopened' WHERE complaint_id = \(complaint)",
@@ -105,7 +89,7 @@ struct GuestMessageLimitTests {
                 ).collect()
                 return ((), [])
             }
-            try await resolved(atHour: 1)
+            try await deliver("resolved", 1)
             let rows = try await store.read { connection, logger in
                 try await connection.query(
                     "SELECT status, last_error FROM deliveries WHERE complaint_id = \(complaint) ORDER BY created_at", logger: logger

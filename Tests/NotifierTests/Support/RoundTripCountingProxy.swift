@@ -1,5 +1,6 @@
 import ComplaintStore
 import ComplaintTesting
+import PostgresNIO
 import Synchronization
 
 /// A loopback proxy to the test database (``DatabaseProxy``) that counts the round trips its clients
@@ -37,6 +38,22 @@ final class RoundTripCountingProxy: Sendable {
 
     /// Stops listening and ends every connection.
     func stop() { proxy.stop() }
+
+    /// Runs `body` with a client of the test database that goes through a new counting proxy, and the
+    /// proxy. The client sends no keep-alive query, so only what `body` asks for is counted.
+    static func withCountedClient(_ body: (PostgresClient, RoundTripCountingProxy) async throws -> Void) async throws {
+        let database = try await TestDatabase.shared.configuration()
+        let proxy = try RoundTripCountingProxy(to: database.endpoint)
+        defer { proxy.stop() }
+        var configuration = proxy.configuration(from: database).makeClientConfiguration()
+        configuration.options.keepAliveBehavior = nil
+        let proxied = PostgresClient(configuration: configuration, backgroundLogger: .complaintTest)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await proxied.run() }
+            defer { group.cancelAll() }
+            try await body(proxied, proxy)
+        }
+    }
 
     /// Reads the client's side of the protocol: a startup message without a type byte, then typed messages.
     private struct FrontendMessages {
