@@ -297,10 +297,17 @@ public struct StatusHandler: EventHandler {
         let actor = event.data.actor
         let ledger = assigner.ledger
         let organisations = assigner.organisations
-        // The hotel's lock first, as every handler takes it; a hotel assignment does not know hands nothing over.
-        guard let revision = try await organisations.lockRevision(of: event.hotelID, on: context.connection, logger: context.logger),
-              let hotel = try await organisations.hotel(event.hotelID, revision: revision, on: context.connection, logger: context.logger)
-        else { return [] }
+        // The hotel's lock first, as every handler takes it.
+        var revision = try await organisations.lockRevision(of: event.hotelID, on: context.connection, logger: context.logger)
+        if revision == nil {
+            // A hotel assignment does not know yet: wait for a request or the file creating it at this moment,
+            // so it either exists now or is created after this acknowledgement is stored, and the
+            // classification redriven once it exists finds it.
+            try await organisations.lockCreation(of: [event.hotelID], on: context.connection, logger: context.logger)
+            revision = try await organisations.lockRevision(of: event.hotelID, on: context.connection, logger: context.logger)
+        }
+        guard let revision, let hotel = try await organisations.hotel(event.hotelID, revision: revision, on: context.connection, logger: context.logger)
+        else { return try await noteForUnknownHotel(event, context: context) }
         // Acknowledged, by whoever: from now on a reclassification keeps the owner.
         try await ledger.noteAcknowledgement(of: event.data.complaintID, hotelID: hotel.id, on: context.connection, logger: context.logger)
         guard actor.role != .system && actor.role != .guest, let member = hotel.member(actor.id), member.active else { return [] }
@@ -321,5 +328,25 @@ public struct StatusHandler: EventHandler {
         return [try await assigner.record(
             decision, of: complaint, facts: facts, reason: .manual, escalationLevel: complaint.escalationLevel, cause: event,
             context: context)]
+    }
+
+    /// An acknowledgement of a complaint whose hotel assignment does not know yet: its classification is
+    /// dead-lettered until the hotel is added and then redriven, and that first assignment gives it to the
+    /// one who acknowledged it if they are an active member of the hotel by then (it checks), and keeps
+    /// the owner at a later reclassification. Dropping it gave the complaint to whoever the strategy chose.
+    private func noteForUnknownHotel(_ event: EventEnvelope<ComplaintUpdated>, context: HandlerContext) async throws -> [OutgoingEvent] {
+        let ledger = assigner.ledger
+        let id = event.data.complaintID, actor = event.data.actor
+        // Another hotel's complaint (the event names the wrong hotel) is left alone.
+        if let complaint = try await ledger.complaint(id, on: context.connection, logger: context.logger), complaint.hotelID != event.hotelID {
+            return []
+        }
+        try await ledger.noteAcknowledgement(of: id, hotelID: event.hotelID, on: context.connection, logger: context.logger)
+        if actor.role != .system && actor.role != .guest {
+            try await ledger.noteEarlyAcknowledgement(by: actor.id, of: id, hotelID: event.hotelID, on: context.connection, logger: context.logger)
+        }
+        context.logger.info("acknowledged before its hotel was known to assignment; noted for the first assignment", metadata: [
+            "assignment.acknowledged_by": "\(actor.id)"])
+        return []
     }
 }
