@@ -23,14 +23,17 @@ public struct QualityIndex: Codable, Sendable, Hashable {
     /// ``unscoredReason`` of a month without complaints.
     public static let noComplaints = "no complaints registered in the month"
 
-    /// Days in an average month: per-month rates of a partial range are scaled to it.
-    static let averageMonthDays = 30.436875
+    /// The fewest days a partial month's counts are projected from: early in the month one complaint
+    /// projected from a day or two (×30 on the 1st) scored tangibles 0; counted as at least a week, it
+    /// weighs at most about four times as much as it will if nothing else comes.
+    public static let minimumProjectionDays = 7
 
-    /// The index from a hotel's KPI totals over `days` days.
+    /// The index from a hotel's KPI totals over the first `days` days of `month` (`YYYY-MM`): all of it
+    /// for a month that has ended, the days so far (today included) for the current one.
     public static func compute(
         hotel: MetricsSettings.Hotel, month: String, totals: KPIFigures, days: Int, settings: MetricsSettings.QualityIndex
     ) -> QualityIndex {
-        let monthScale = averageMonthDays / Double(max(days, 1))
+        let monthScale = projection(days: days, month: month)
         let per100Rooms = 100 / Double(max(hotel.rooms, 1))
         func mean(_ values: [Double?]) -> Double? {
             let present = values.compactMap { $0 }
@@ -100,5 +103,25 @@ public struct QualityIndex: Codable, Sendable, Hashable {
         return QualityIndex(
             hotelId: hotel.id, month: month, score: usedWeight > 0 ? ((weighted / usedWeight) * 10).rounded() / 10 : nil,
             unscoredReason: totals.volume == 0 ? noComplaints : nil, dimensions: dimensions, complaints: totals.volume)
+    }
+
+    /// What a month's counts are multiplied by to give its per-month rates. A whole month's counts are
+    /// its rates (a February with 5 facility complaints has 5, not 5 × 30.44 / 28); a partial month's are
+    /// projected to its length from the days so far, counted as at least ``minimumProjectionDays``.
+    static func projection(days: Int, month: String) -> Double {
+        let length = Self.days(inMonth: month) ?? days
+        guard days < length else { return 1 }
+        return Double(length) / Double(max(days, minimumProjectionDays, 1))
+    }
+
+    /// The days of a Gregorian month `YYYY-MM`; `nil` when `month` is not one.
+    static func days(inMonth month: String) -> Int? {
+        let parts = month.split(separator: "-")
+        guard parts.count == 2, let year = Int(parts[0]), let number = Int(parts[1]), (1...12).contains(number) else { return nil }
+        switch number {
+        case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
     }
 }
