@@ -6,6 +6,9 @@ import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOHTTP1
 import PostgresNIO
@@ -174,6 +177,87 @@ struct LiveStreamTests {
         }
     }
 
+    /// The feed keeps every subscriber's continuation, which alone would hold the place of a subscription
+    /// nobody reads or finishes (a `/v1/live` response whose body never ran) until a restart; the stream,
+    /// once nobody holds it, ends and frees it. With it kept alive elsewhere, this test fails.
+    @Test("a subscription dropped unread and unfinished frees its place")
+    func droppedSubscriptionFreesItsPlace() async throws {
+        try await withTestClient { client in
+            let feed = LiveFeed(client: client, channel: "unused", limits: LiveFeed.Limits(perKey: 1, total: 1), logger: .complaintTest)
+            for _ in 0..<3 {
+                _ = try feed.subscribe(keyID: "k")
+                #expect(feed.subscriberCount == 0)
+            }
+            // One held keeps its place (the limits still hold), also while only its iterator is left.
+            var iterator = try feed.subscribe(keyID: "k").makeAsyncIterator()
+            #expect(feed.subscriberCount == 1)
+            #expect(throws: LiveFeed.TooManyStreams.self) { _ = try feed.subscribe(keyID: "k") }
+            feed.broadcast(.heartbeat)
+            #expect(await iterator.next() == .heartbeat)
+        }
+    }
+
+    /// `/v1/live` takes its place before the response head (so a refusal is a 429) and finishes it in the
+    /// body, which the server runs only after writing the head: a client gone by then makes that write
+    /// fail and the body never runs. The place must still come back, or after `perKey` such drops the key
+    /// got 429 too-many-streams until a restart. The handler is held on the metrics schema's `hotels`
+    /// table (its scope read) until the client has reset the connection, so the head is written to a
+    /// closed channel. (With the subscription kept alive elsewhere, this test fails: the body did not run.)
+    @Test("a client gone before the response head does not keep its stream's place")
+    func clientGoneBeforeTheHead() async throws {
+        var parts = MetricsHarness.quietParts()
+        // Streams the check below cancels end at their next heartbeat.
+        parts.liveHeartbeat = .milliseconds(200)
+        let perKey = 2
+        parts.liveLimits = LiveFeed.Limits(perKey: perKey, total: 10)
+        try await MetricsHarness.run(parts: parts) { harness in
+            let key = try await harness.key(.manager, hotels: ["SHA-PD01"])
+            let port = try #require(harness.base.split(separator: ":").last.flatMap { Int($0) })
+            let table = "\"\(harness.schema.rawValue)\".hotels"
+            for _ in 0...perKey {
+                try await Self.dropBeforeHead(port: port, key: key, table: table, client: harness.client)
+            }
+            // The key has all its places: as many streams as it may have open at once are 200.
+            let url = harness.base + "/v1/live?hotel=SHA-PD01"
+            var statuses: [Int] = []
+            let free = await eventually(timeout: .seconds(15)) {
+                var streams: [LiveStreamReader] = []
+                defer { for stream in streams { stream.cancel() } }
+                for _ in 0..<perKey {
+                    guard let stream = try? await LiveStreamReader.open(url, key: key) else { return false }
+                    streams.append(stream)
+                }
+                statuses = streams.map(\.status)
+                return statuses.allSatisfy { $0 == 200 }
+            }
+            #expect(free, "the key's streams were refused after clients went before the head: \(statuses)")
+        }
+    }
+
+    /// Sends `GET /v1/live` while `table` is locked (the handler waits on it), resets the connection once
+    /// the handler waits, then lets it go on.
+    static func dropBeforeHead(port: Int, key: String, table: String, client: PostgresClient) async throws {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN", logger: .complaintTest)
+            do {
+                try await connection.query("LOCK TABLE \(unescaped: table) IN ACCESS EXCLUSIVE MODE", logger: .complaintTest)
+                let socket = try RawHTTPClient(port: port)
+                try socket.send("GET /v1/live?hotel=SHA-PD01 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\nAccept: text/event-stream\r\n\r\n")
+                let waiting = await eventually(timeout: .seconds(30)) {
+                    let rows = try? await client.query(
+                        "SELECT count(*)::int FROM pg_locks WHERE relation = to_regclass(\(table)::text) AND NOT granted", logger: .complaintTest)
+                    return ((try? await rows?.collect().first?.decode(Int.self)) ?? 0) > 0
+                }
+                socket.reset()
+                try #require(waiting, "the request never reached the handler's scope read")
+                try await connection.query("ROLLBACK", logger: .complaintTest)
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: .complaintTest)
+                throw error
+            }
+        }
+    }
+
     /// A `LISTEN` connection sends nothing: when the database's host vanished without a reset, the feed
     /// stayed "listening" for about 15 minutes (the kernel's retransmissions) and streams heard nothing.
     /// It now listens through `withNotifications`, whose round trip (``ListenerHeartbeat``) closes a
@@ -286,4 +370,51 @@ final class LiveStreamReader: Sendable {
 
     /// Stops reading (the connection goes).
     func cancel() { reader.withLock { $0?.cancel() } }
+}
+
+/// A TCP client that sends a request and leaves by resetting the connection (`SO_LINGER` 0), as a
+/// browser tab closed or a proxy that gave up does: what `LiveStreamReader` cannot do before the head.
+struct RawHTTPClient: ~Copyable {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private let descriptor: Int32
+
+    init(port: Int) throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure(description: "socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else {
+            close(descriptor)
+            throw Failure(description: "connect to port \(port): errno \(errno)")
+        }
+        self.descriptor = descriptor
+    }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let written = bytes[sent...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard written > 0 else { throw Failure(description: "send: errno \(errno)") }
+            sent += written
+        }
+    }
+
+    /// Closes with a reset: the server's next read fails at once (a plain close would only half-close it).
+    consuming func reset() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close(descriptor)
+        discard self
+    }
+
+    deinit { close(descriptor) }
 }

@@ -48,6 +48,10 @@ public final class LiveFeed: Service, Sendable {
     }
 
     /// One subscriber's messages, in order; a ``Message/resync`` comes first after its buffer lost some.
+    /// Its place counts against the limits until ``finish()``, or until it and its iterators are gone:
+    /// the feed keeps only the continuation, and an `AsyncStream` nobody holds any more ends (running
+    /// `onTermination`). `/v1/live` relies on that when the client is gone before the response head is
+    /// written and the body that finishes the subscription never runs (`LiveStreamTests`).
     public struct Subscription: AsyncSequence, Sendable {
         public typealias Element = Message
         public typealias Failure = Never

@@ -104,6 +104,9 @@ public struct MetricsAPI: Sendable {
             let wanted = Set(hotels.map(\.id))
             // Hotels first seen after the stream opened are still the caller's if the key covers them.
             let explicit = parameters["hotel"]?.isEmpty == false
+            // Taken before the head, so a refusal is a 429. The body below finishes it; when the head cannot be
+            // written (the client went) the body never runs, and the place goes with the response, which alone
+            // holds the subscription (keep it so: one kept elsewhere would hold the key's place until a restart).
             let subscription: LiveFeed.Subscription
             do throws(LiveFeed.TooManyStreams) {
                 subscription = try feed.subscribe(keyID: caller.keyID)
