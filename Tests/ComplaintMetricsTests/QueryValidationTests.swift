@@ -2,8 +2,9 @@ import ComplaintTesting
 import Foundation
 import Testing
 
-/// Every query value the metrics API reads is checked before PostgreSQL sees it: `department` went to
-/// the KPI query as text, so a NUL in it came back as SQLSTATE 22021, a 500 and an error-level log.
+/// Every query value the metrics API reads is checked before PostgreSQL sees it (`department` went to
+/// the KPI query as text, so a NUL in it came back as SQLSTATE 22021, a 500 and an error-level log), and a
+/// parameter it does not read is refused rather than ignored.
 @Suite("metrics query parameters", .timeLimit(.minutes(3)))
 struct QueryValidationTests {
     static func field(_ reply: HTTPReply) -> String? {
@@ -30,6 +31,37 @@ struct QueryValidationTests {
             // A department without one is a filter as before.
             let filtered = try await harness.get("/v1/kpis?hotel=SHA-PD01&department=front_office")
             #expect(filtered.status == 200, "\(filtered.body)")
+        }
+    }
+
+    /// Before: `GET /v1/kpis?hotelId=SHA-PD01` (intake's spelling) answered every hotel the key covers.
+    @Test("an unknown query parameter is a 422 naming query.<name> on every route; what the dashboard sends is answered")
+    func unknown() async throws {
+        try await MetricsHarness.run { harness in
+            for (path, name) in [
+                ("/v1/kpis?hotelId=SHA-PD01", "hotelId"), ("/v1/kpis?hotel=SHA-PD01&groupby=day", "groupby"),
+                ("/v1/kpis?hotel=SHA-PD01&dept=engineering", "dept"), ("/v1/hotels?hotel=SHA-PD01", "hotel"),
+                ("/v1/quality-index?hotel=SHA-PD01&from=2026-11-01", "from"), ("/v1/open?hotels=SHA-PD01", "hotels"),
+                ("/v1/alerts?hotel=SHA-PD01&status=all", "status"), ("/v1/live?hotelId=SHA-PD01", "hotelId"),
+            ] {
+                let reply = try await harness.get(path)
+                #expect(reply.status == 422, "\(path): \(reply.status) \(reply.body)")
+                #expect(reply.headers["content-type"]?.hasPrefix("application/problem+json") == true, "\(path)")
+                #expect(Self.field(reply) == "query.\(name)", "\(path): \(reply.body)")
+            }
+            // Every unknown one is named, once.
+            let two = try await harness.get("/v1/kpis?hotelId=SHA-PD01&dept=x&dept=y")
+            #expect((two.json["errors"] as? [[String: Any]])?.compactMap { $0["field"] as? String } == ["query.hotelId", "query.dept"], "\(two.body)")
+            // What services/metrics/dashboard/dashboard.js asks for (and redress metrics bench's shapes).
+            for path in [
+                "/v1/hotels", "/v1/kpis?hotel=SHA-PD01&from=2026-11-01&to=2026-11-30&groupBy=day", "/v1/open?hotel=SHA-PD01",
+                "/v1/alerts?hotel=SHA-PD01", "/v1/quality-index?hotel=SHA-PD01",
+                "/v1/kpis?hotel=SHA-PD01&category=noise&severity=serious&channel=app&department=engineering",
+                "/v1/alerts?hotel=SHA-PD01&state=all", "/v1/quality-index?hotel=SHA-PD01&month=2026-11",
+            ] {
+                let reply = try await harness.get(path)
+                #expect(reply.status == 200, "\(path): \(reply.status) \(reply.body)")
+            }
         }
     }
 }

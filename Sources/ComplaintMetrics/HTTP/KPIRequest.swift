@@ -41,9 +41,11 @@ public struct KPIRequest: Sendable {
         return hotels
     }
 
-    /// The query for `parameters` (`hotel`, `from`, `to`, `groupBy`, `category`, `severity`, `channel`,
-    /// `department`). Without `to` the range ends today in the first hotel's zone; without `from` it
-    /// covers the 30 days up to `to`.
+    /// The parameters `/v1/kpis` reads; any other is a 422.
+    public static let parameters: Set<String> = ["hotel", "from", "to", "groupBy", "category", "severity", "channel", "department"]
+
+    /// The query for `parameters` (those named in ``parameters``). Without `to` the range ends today in the
+    /// first hotel's zone; without `from` it covers the 30 days up to `to`.
     public func query(_ parameters: [String: String], caller: Caller) throws(Problem) -> KPIQuery {
         let hotels = try hotels(parameters["hotel"], caller: caller)
         var errors: [Problem.FieldError] = []

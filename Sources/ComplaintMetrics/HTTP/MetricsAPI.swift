@@ -48,18 +48,18 @@ public struct MetricsAPI: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: kpiRegistry.emitToBuffer())))
         }
         api.get("kpis") { request, context in
-            try await scoped(request, context) { scope, connection, logger in
+            try await scoped(request, context, reads: KPIRequest.parameters) { scope, connection, logger in
                 let query = try scope.lookup.query(scope.parameters, caller: scope.caller)
                 return try await KPIStore(settings: scope.settings).report(query, now: scope.now, on: connection, logger: logger)
             }
         }
         api.get("hotels") { request, context in
-            try await scoped(request, context) { scope, _, _ in
+            try await scoped(request, context, reads: []) { scope, _, _ in
                 HotelList(hotels: try scope.hotels(all: true).map(HotelList.Entry.init))
             }
         }
         api.get("quality-index") { request, context in
-            try await scoped(request, context) { scope, connection, logger in
+            try await scoped(request, context, reads: ["hotel", "month"]) { scope, connection, logger in
                 var indices: [QualityIndex] = []
                 for hotel in try scope.hotels() {
                     let calendar = ZonedCalendar(timeZone: hotel.timeZone)
@@ -81,12 +81,12 @@ public struct MetricsAPI: Sendable {
             }
         }
         api.get("open") { request, context in
-            try await scoped(request, context) { scope, connection, logger in
+            try await scoped(request, context, reads: ["hotel"]) { scope, connection, logger in
                 try await OpenComplaints.load(hotels: try scope.hotels().map(\.id), at: scope.now, on: connection, logger: logger)
             }
         }
         api.get("alerts") { request, context in
-            try await scoped(request, context) { scope, connection, logger in
+            try await scoped(request, context, reads: ["hotel", "state"]) { scope, connection, logger in
                 let state = scope.parameters["state"] ?? "active"
                 guard ["active", "all"].contains(state) else {
                     throw Problem.validation(field: "query.state", rule: "must be active or all")
@@ -97,7 +97,7 @@ public struct MetricsAPI: Sendable {
         }
         api.get("live") { request, context -> Response in
             guard let feed = feedLookup() else { throw Problem.unavailable("the live stream is not running") }
-            let (caller, parameters, hotels) = try await scoped(request, context) { scope, _, _ in
+            let (caller, parameters, hotels) = try await scoped(request, context, reads: ["hotel"]) { scope, _, _ in
                 (scope.caller, scope.parameters, try scope.hotels())
             }
             let secret = try AuthenticationMiddleware.apiKey(request)
@@ -196,14 +196,15 @@ public struct MetricsAPI: Sendable {
         }
     }
 
-    /// Authenticates the caller as a manager or admin and runs `body` in a read transaction with its ``Scope``.
+    /// Authenticates the caller as a manager or admin and runs `body` in a read transaction with its ``Scope``;
+    /// a query parameter not in `reads` is a 422 naming it (a misspelt filter was ignored: unfiltered figures).
     private func scoped<Result: Sendable>(
-        _ request: Request, _ context: RedressRequestContext,
+        _ request: Request, _ context: RedressRequestContext, reads: Set<String>,
         _ body: @escaping @Sendable (Scope, PostgresConnection, Logger) async throws -> Result
     ) async throws -> Result {
         let caller = try context.caller(atLeast: .manager, for: request)
         // A NUL in a value (`department` is bound as text) is a 422 naming it, not PostgreSQL's 22021 as a 500.
-        let parameters = try QueryParameters(request.uri.queryParameters).checked()
+        let parameters = try QueryParameters(request.uri.queryParameters, known: reads).checked()
         let current = settings.current, now = clock()
         return try await read { connection, logger in
             let lookup = KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
