@@ -31,8 +31,15 @@ public struct DeadLetterPublisher: Sendable {
     }
 
     /// Publishes a dead letter for `message`.
-    /// - Returns: `true` once acknowledged; `false` if graceful shutdown began before it could be
-    ///   (the original will be redelivered after restart).
+    ///
+    /// A send already handed to the producer is never given up at graceful shutdown: the producer
+    /// delivers it while it drains whatever the caller does, so its delivery report is awaited
+    /// (librdkafka reports within `message.timeout.ms`). Giving up on it stored no offset, and the
+    /// redelivered original was dead-lettered a second time after the restart. Only the wait between
+    /// failed attempts ends at shutdown.
+    /// - Returns: `true` once acknowledged; `false` if a send failed and graceful shutdown began (or
+    ///   the task was cancelled) before another could be acknowledged (the original will be
+    ///   redelivered after restart).
     public func publish(_ message: KafkaConsumerMessage, reason: String, attempts: Int) async -> Bool {
         guard publishes else {
             logger.warning("message would be dead-lettered (replay: not published)", metadata: [
@@ -57,9 +64,9 @@ public struct DeadLetterPublisher: Sendable {
         var attempt = 1
         while true {
             do {
-                // Graceful shutdown ends the wait too (with the broker away it would last the message
-                // timeout, past the shutdown's): the original's offset is not stored, it comes back.
-                _ = try await cancelWhenGracefulShutdown { try await producer.sendAndAwait(outgoing) }
+                // Not cancelled at graceful shutdown: once produced, the message goes out as the producer
+                // drains, so "not sent" would bring the original back to be dead-lettered again.
+                _ = try await producer.sendAndAwait(outgoing)
                 Counter(label: "pipeline_dead_letters_total", dimensions: [("service", serviceName), ("topic", message.topic)]).increment()
                 logger.warning("message dead-lettered", metadata: [
                     LoggingKeys.kafkaTopic: "\(message.topic)", LoggingKeys.kafkaPartition: "\(message.partition)",
