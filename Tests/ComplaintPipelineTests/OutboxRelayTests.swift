@@ -38,7 +38,7 @@ struct OutboxRelayTests {
     /// before the relay stops waiting for it).
     static func relay(
         _ outbox: Outbox, client: PostgresClient, kafka: KafkaTestEnvironment, sweep: Duration, publishTimeout: Duration = .seconds(5),
-        batchSize: Int = 50, deadLetterTopic: String? = nil
+        lease: Duration? = nil, batchSize: Int = 50, deadLetterTopic: String? = nil
     ) throws -> (KafkaProducer, OutboxRelay) {
         var configuration = OutboxRelay.Configuration()
         configuration.sweepInterval = sweep
@@ -48,7 +48,7 @@ struct OutboxRelayTests {
         configuration.rowRetry.initialDelay = .milliseconds(20)
         configuration.rowRetry.maximumDelay = .milliseconds(200)
         configuration.publishTimeout = publishTimeout
-        configuration.lease = publishTimeout * 2
+        configuration.lease = lease ?? publishTimeout * 2
         var producerConfiguration = kafka.producerConfiguration(clientID: "relay-test")
         producerConfiguration.messageTimeout = configuration.producerMessageTimeout
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: kafka.logger)
@@ -100,6 +100,79 @@ struct OutboxRelayTests {
                 "SELECT count(*)::int FROM \(unescaped: tables.schema.description).outbox WHERE dead_lettered_at IS NOT NULL AND attempts = 3",
                 logger: .complaintTest).collect()
             #expect(try marked[0].decode(Int.self) == 3)
+        }
+    }
+
+    /// A round used to dead-letter its undeliverable rows one after another, each up to the publish
+    /// timeout, before marking any acknowledged row sent: with the dead-letter topic slow, the round
+    /// outlasted its lease and another relay published the acknowledged rows a second time.
+    @Test("acknowledged rows are marked sent before dead letters go out: a slow dead-letter topic makes no copies",
+          .enabled(if: !KafkaTestEnvironment.usesExternalKafka, "needs the embedded cluster to take a partition's leader away"))
+    func slowDeadLettersKeepTheLease() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let cluster = try #require(kafka.embedded)
+        let topic = try await kafka.makeTopic(prefix: "outbox-lease", partitions: 1)
+        // Without a leader: each dead letter takes the producer's whole message timeout.
+        let deadLetterTopic = try await kafka.makeTopic(prefix: "outbox-dlq-leaderless", partitions: 1)
+        try cluster.setPartitionLeader(topic: deadLetterTopic, partition: 0, broker: nil)
+        try await withRuntimeTables { client, tables in
+            // Five rows over the broker's message limit, at their last attempt before the dead letter.
+            let oversize = (0..<5).map { "oversize-\($0)" }
+            for key in oversize {
+                _ = try await client.transaction(logger: .complaintTest) { connection in
+                    try await tables.outbox.enqueue(
+                        [OutboxRow(topic: topic, aggregateKey: key, key: ByteBuffer(string: key), value: ByteBuffer(repeating: UInt8(ascii: "x"), count: 1_500_000))],
+                        on: connection, logger: .complaintTest)
+                }
+            }
+            try await client.query("UPDATE \(unescaped: tables.schema.description).outbox SET attempts = 2", logger: .complaintTest)
+            let normal = (0..<50).map { "complaint-\($0)" }
+            try await Self.enqueue(keys: normal, perKey: 1, topic: topic, outbox: tables.outbox, client: client)
+
+            // Two replicas' relays: a 3 s lease, publishes (dead letters too) bounded by 1.2 s, the
+            // producer giving up on a message after 0.96 s. Five dead letters one after another: ~5 s.
+            func replica() throws -> (KafkaProducer, OutboxRelay) {
+                try Self.relay(
+                    tables.outbox, client: client, kafka: kafka, sweep: .seconds(600), publishTimeout: .milliseconds(1200), lease: .seconds(3),
+                    batchSize: 100, deadLetterTopic: deadLetterTopic)
+            }
+            let (producerA, relayA) = try replica()
+            let (producerB, relayB) = try replica()
+            try await withRunningServices([producerA, producerB]) {
+                // A fresh producer first obtains its producer id and the topic's leader, which can outlast
+                // a 0.96 s message timeout: the relays' rows must not be its first messages.
+                for producer in [producerA, producerB] {
+                    let warm = await eventually(timeout: .seconds(30)) {
+                        (try? await producer.sendAndAwait(KafkaProducerMessage(topic: topic, key: ByteBuffer(string: "warm-up"), value: ByteBuffer(string: "warm-up")))) != nil
+                    }
+                    try #require(warm, "the producer delivers")
+                }
+                async let roundA = relayA.relayOnce()
+                // A's lease, read from the oversize rows: they stay claimed while A dead-letters them.
+                var leaseEnd: Date?
+                let claimed = try await eventually(timeout: .seconds(30)) {
+                    leaseEnd = try await client.scalar(
+                        "SELECT max(claimed_until) FROM \(unescaped: tables.schema.description).outbox WHERE claim_token IS NOT NULL AND aggregate_key = ANY(\(oversize))",
+                        as: Date?.self)
+                    return leaseEnd != nil
+                }
+                try #require(claimed, "relay A claimed the rows")
+                let expiry = try #require(leaseEnd)
+                // Relay B's round begins once the database's clock has passed A's lease, as a replica's sweep would.
+                _ = try await eventually(timeout: .seconds(30)) {
+                    try await client.scalar("SELECT clock_timestamp() > \(expiry)", as: Bool.self)
+                }
+                try await relayB.relayOnce()
+                #expect(try await roundA == 55)
+                // The scenario: relay A itself got the 50 rows through (besides its warm-up message).
+                #expect(producerA.deliveredMessageCount == 51, "relay A's acknowledged messages: \(producerA.deliveredMessageCount)")
+            }
+            // Besides the two warm-up messages.
+            let count = try await kafka.messageCount(of: topic)
+            #expect(count == 52, "messages on the topic for 50 events and 2 warm-ups: \(count)")
+            let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [topic]), logger: kafka.logger)
+            let messages = try await withRunningServices([consumer]) { try await consumer.collect(52) }
+            #expect(messages.map(\.valueString).filter { $0 != "warm-up" }.sorted() == normal.map { "\($0)#0" }.sorted())
         }
     }
 

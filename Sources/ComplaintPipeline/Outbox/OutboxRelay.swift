@@ -38,7 +38,8 @@ public final class OutboxRelay: Service {
         /// The longest a publish may wait for its delivery report before the row is released for a retry.
         public var publishTimeout: Duration = .seconds(30)
         /// How long claimed rows stay reserved for this relay; longer than ``publishTimeout`` so a
-        /// slow but live round is never overtaken by another relay.
+        /// slow but live round is never overtaken by another relay (its dead letters, sent after the
+        /// acknowledged rows are marked, wait only for what is left of it).
         public var lease: Duration = .seconds(60)
         /// Backoff after a failed round (database or broker down).
         public var retry = RetryPolicy()
@@ -167,6 +168,8 @@ public final class OutboxRelay: Service {
         let outbox = self.outbox
         let logger = self.logger
         let configuration = self.configuration
+        // Taken before the claim: the lease ends no earlier than this plus the lease.
+        let leaseEnd = ContinuousClock.now + configuration.lease
         let claim = try await client.withConnection(closingAfter: configuration.statementBound, logger: logger) { connection in
             try await outbox.claim(limit: configuration.batchSize, lease: configuration.lease, on: connection, logger: logger)
         }
@@ -195,38 +198,74 @@ public final class OutboxRelay: Service {
             return outcomes
         }
         let sent = outcomes.filter { $0.1 == nil }.map(\.0.id)
-        var failed: [(record: OutboxRecord, error: String, deadLettered: Bool)] = []
-        for case let (record, error?) in outcomes {
-            let deadLettered = Self.isUndeliverable(error) && record.attempts + 1 >= configuration.attemptsBeforeDeadLetter
-                ? await deadLetter(record, error: error)
-                : false
-            failed.append((record, "\(error)", deadLettered))
+        let failed = outcomes.compactMap { record, error in error.map { (record: record, error: $0) } }
+        let undeliverable = failed.filter {
+            deadLetters != nil && Self.isUndeliverable($0.error) && $0.record.attempts + 1 >= configuration.attemptsBeforeDeadLetter
         }
-        let unsent = failed
+        // What the broker acknowledged is marked sent before any dead letter goes out: dead letters may
+        // take a publish timeout of their own, and rows still unmarked when the lease ran out would be
+        // claimed and published again by another relay.
         try await client.withConnection(closingAfter: configuration.statementBound, logger: logger) { connection in
             try await outbox.markSent(ids: sent, on: connection, logger: logger)
-            for (record, error, deadLettered) in unsent {
-                if deadLettered {
-                    try await outbox.markDeadLettered(id: record.id, error: error, claim: claim, on: connection, logger: logger)
-                } else {
-                    let backoff = configuration.rowRetry.delay(afterAttempt: record.attempts + 1)
-                    try await outbox.release(id: record.id, error: error, claim: claim, retryAfter: backoff, on: connection, logger: logger)
-                }
+            for (record, error) in failed where !undeliverable.contains(where: { $0.record.id == record.id }) {
+                try await self.release(record, error: "\(error)", claim: claim, on: connection)
             }
         }
         if !sent.isEmpty { publishedCounter.increment(by: sent.count) }
+
+        // All at once, each bounded by what is left of the lease (less a twentieth of it for the marks). A
+        // wait shorter than the producer's message timeout could give up on a dead letter librdkafka
+        // still delivers (and the row would be dead-lettered again): then none is sent this round, the
+        // rows are released and the next round, with a lease of its own, dead-letters them.
+        let left = leaseEnd - ContinuousClock.now - configuration.lease / 20
+        let deadLetterWait = min(configuration.publishTimeout, left)
+        let deadLettered: [(record: OutboxRecord, error: any Error, deadLettered: Bool)]
+        if undeliverable.isEmpty {
+            deadLettered = []
+        } else if deadLetterWait < configuration.producerMessageTimeout {
+            logger.info("too little of the lease left to dead-letter undeliverable outbox rows; the next round does", metadata: [
+                "rows": "\(undeliverable.count)", "leaseLeft": "\(left)",
+            ])
+            deadLettered = undeliverable.map { ($0.record, $0.error, false) }
+        } else {
+            deadLettered = await withTaskGroup(of: (OutboxRecord, any Error, Bool).self) { group in
+                for (record, error) in undeliverable {
+                    group.addTask { (record, error, await self.deadLetter(record, error: error, wait: deadLetterWait)) }
+                }
+                var results: [(record: OutboxRecord, error: any Error, deadLettered: Bool)] = []
+                for await result in group { results.append(result) }
+                return results
+            }
+        }
+        if !deadLettered.isEmpty {
+            try await client.withConnection(closingAfter: configuration.statementBound, logger: logger) { connection in
+                for (record, error, done) in deadLettered {
+                    if done {
+                        try await outbox.markDeadLettered(id: record.id, error: "\(error)", claim: claim, on: connection, logger: logger)
+                    } else {
+                        try await self.release(record, error: "\(error)", claim: claim, on: connection)
+                    }
+                }
+            }
+        }
         if sent.count < claim.records.count {
             logger.info("some outbox rows could not be published; they stay unsent", metadata: [
                 "claimed": "\(claim.records.count)", "published": "\(sent.count)",
-                "deadLettered": "\(failed.filter(\.deadLettered).count)",
+                "deadLettered": "\(deadLettered.filter(\.deadLettered).count)",
             ])
         }
         return (claim.records.count, sent.count)
     }
 
-    /// Publishes `record` to the dead-letter topic once, outside any transaction.
+    /// Gives a row whose publish failed back for a later round, after its backoff.
+    private func release(_ record: OutboxRecord, error: String, claim: OutboxClaim, on connection: PostgresConnection) async throws {
+        let backoff = configuration.rowRetry.delay(afterAttempt: record.attempts + 1)
+        try await outbox.release(id: record.id, error: error, claim: claim, retryAfter: backoff, on: connection, logger: logger)
+    }
+
+    /// Publishes `record` to the dead-letter topic once, outside any transaction, waiting at most `wait`.
     /// - Returns: Whether the dead letter was acknowledged; if not, the row is retried like any other.
-    private func deadLetter(_ record: OutboxRecord, error: any Error) async -> Bool {
+    private func deadLetter(_ record: OutboxRecord, error: any Error, wait: Duration) async -> Bool {
         guard let deadLetters else { return false }
         let letter = DeadLetterRecord(
             reason: "outbox row \(record.id) of \(outbox.schema) could not be published to \(configuration.topicPrefix + record.topic): \(error)",
@@ -242,7 +281,7 @@ public final class OutboxRelay: Service {
             originalHeaders: record.headers.map { ($0.key, $0.value.map { Array($0.readableBytesView) }) }
         )
         do {
-            _ = try await withDeadline(configuration.publishTimeout) { try await self.producer.sendAndAwait(deadLetters.outgoingMessage(for: letter)) }
+            _ = try await withDeadline(wait) { try await self.producer.sendAndAwait(deadLetters.outgoingMessage(for: letter)) }
         } catch {
             logger.warning("an undeliverable outbox row could not be dead-lettered either; it is retried", metadata: [
                 "outboxID": "\(record.id)", LoggingKeys.error: "\(error)",

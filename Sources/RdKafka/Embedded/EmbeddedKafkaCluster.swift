@@ -88,6 +88,12 @@ public final class EmbeddedKafkaCluster: Sendable {
         try check(rd_kafka_mock_broker_set_up(cluster.pointer, brokerID), "set broker \(brokerID) up")
     }
 
+    /// Gives a partition the leader `brokerID`, or none (`nil`): its messages then wait for a leader,
+    /// as during an election, until the producer's message timeout (the other topics go on).
+    public func setPartitionLeader(topic: String, partition: Int32, broker brokerID: Int32?) throws {
+        try check(rd_kafka_mock_partition_set_leader(cluster.pointer, topic, partition, brokerID ?? -1), "set leader of \(topic) [\(partition)]")
+    }
+
     /// Adds `roundTripTime` of latency to every response of a broker.
     public func setRoundTripTime(_ roundTripTime: Duration, broker brokerID: Int32) throws {
         try check(rd_kafka_mock_broker_set_rtt(cluster.pointer, brokerID, Int32(clamping: roundTripTime.kafkaMilliseconds)), "set rtt of broker \(brokerID)")
