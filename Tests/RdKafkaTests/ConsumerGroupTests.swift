@@ -109,4 +109,35 @@ struct ConsumerGroupTests {
         // read again by the new owner (the pipeline's inbox absorbs such duplicates). Nothing is lost.
         #expect(all.count >= 400)
     }
+
+    @Test("a consumer giving partitions to a joining member tells its revocation handler while it still owns them")
+    func revocationHandlerRunsBeforeLettingGo() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic(partitions: 2)
+        let group = "group-\(topic)"
+        var handled = kafka.consumerConfiguration(groupID: group, topics: [topic])
+        handled.isRevocationHandled = true
+        let first = try KafkaConsumer(configuration: handled, logger: kafka.logger)
+        let second = try KafkaConsumer(configuration: handled, logger: kafka.logger)
+        let revocations = Mutex<[(revoked: [Int32], owned: Int)]>([])
+        first.onRevocation { partitions in
+            let owned = first.assignment.count
+            revocations.withLock { $0.append((partitions.map(\.partition.rawValue).sorted(), owned)) }
+        }
+        try await withRunningServices([first]) {
+            let firstTask = Self.consume(first, into: Received())
+            defer { firstTask.cancel() }
+            try await Self.waitUntil { first.assignment.count == 2 }
+            #expect(revocations.withLock { $0.isEmpty })
+            try await withRunningServices([second]) {
+                let secondTask = Self.consume(second, into: Received())
+                defer { secondTask.cancel() }
+                try await Self.waitUntil { first.assignment.count == 1 && second.assignment.count == 1 }
+            }
+        }
+        let seen = revocations.withLock { $0 }
+        // The default assignors are eager: the whole assignment is revoked, then part of it given back.
+        #expect(seen.first?.revoked == [0, 1], "\(seen)")
+        #expect(seen.first?.owned == 2, "still owned while the handler runs")
+    }
 }

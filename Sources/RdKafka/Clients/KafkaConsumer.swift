@@ -36,6 +36,7 @@ public final class KafkaConsumer: Service, Sendable {
             kind: .consumer,
             properties: configuration.properties,
             events: [.error],
+            handlesRebalances: configuration.isRevocationHandled,
             logger: logger
         )
         self.pollExecutor = DedicatedThreadExecutor(label: "redress.kafka.consumer.poll.\(configuration.groupID)")
@@ -135,6 +136,28 @@ public final class KafkaConsumer: Service, Sendable {
     /// Fetches `partition` of `topic` again, from the first message not handed over yet.
     public func resume(topic: String, partition: KafkaPartition) {
         client.setPaused(false, partitions: [(topic, partition.rawValue)])
+    }
+
+    /// Sets (or, with `nil`, clears) what is told the partitions the consumer is about to let go of, in a
+    /// rebalance or when it closes: a reader that queued messages ahead of processing them drops those
+    /// of the revoked partitions and finishes (or gives up) what it is applying, storing its offsets.
+    /// Once it returns, the stored offsets are committed (when auto-commit is on) and the partitions are
+    /// released, so their next owner starts after what this one applied.
+    ///
+    /// It runs on the thread that polls the consumer, inside the poll (or the close), and holds up that
+    /// poll and, with eager assignors (the default `range,roundrobin`), the group's rebalance: keep it
+    /// short (seconds at most, well below `max.poll.interval.ms`). Messages of a revoked partition that
+    /// the same poll took before the revocation are not returned. Only for a consumer configured with
+    /// ``KafkaConsumerConfiguration/isRevocationHandled``; otherwise librdkafka lets go of partitions by
+    /// itself and the handler is never called.
+    public func onRevocation(_ handler: (@Sendable (_ partitions: [(topic: String, partition: KafkaPartition)]) -> Void)?) {
+        guard let handler else {
+            client.rebalance?.setRevocationHandler(nil)
+            return
+        }
+        client.rebalance?.setRevocationHandler { partitions in
+            handler(partitions.map { (topic: $0.topic, partition: KafkaPartition(rawValue: $0.partition)) })
+        }
     }
 
     /// The partitions this consumer currently owns, as `topic/partition` pairs.

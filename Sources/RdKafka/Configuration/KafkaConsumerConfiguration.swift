@@ -37,6 +37,13 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var maximumPollInterval: Duration = .seconds(300)
     /// How long one blocking poll waits for a message before checking for shutdown. Default 100 ms.
     public var pollInterval: Duration = .milliseconds(100)
+    /// Partitions are assigned and revoked through a rebalance callback, inside the reader's polls, so
+    /// that the reader lets go of revoked partitions first (``KafkaConsumer/onRevocation(_:)``: drop what
+    /// it read ahead, finish what it applies, store its offsets, which are then committed before the
+    /// partitions go). Default `false`: librdkafka hands partitions over by itself, also to a consumer
+    /// that subscribed (``KafkaConsumer/subscribe()``) and waits for its assignment without reading;
+    /// with it on, such a consumer is given partitions only once it polls.
+    public var isRevocationHandled = false
     /// Any other librdkafka property, applied last.
     public var additionalProperties: [String: String] = [:]
 

@@ -38,9 +38,12 @@ final class RDKafkaClient: Sendable {
     private let mainQueue: SendableOpaquePointer
     let logger: Logger
     let kind: Kind
+    /// Consumers: the rebalance callback's state (librdkafka's opaque pointer; lives as long as the handle).
+    let rebalance: RDKafkaRebalance?
 
-    private init(handle: OpaquePointer, kind: Kind, logger: Logger) {
+    private init(handle: OpaquePointer, kind: Kind, rebalance: RDKafkaRebalance?, logger: Logger) {
         self.handle = SendableOpaquePointer(handle)
+        self.rebalance = rebalance
         switch kind {
         case .producer:
             self.mainQueue = SendableOpaquePointer(rd_kafka_queue_get_main(handle))
@@ -56,12 +59,15 @@ final class RDKafkaClient: Sendable {
     deinit {
         let handle = self.handle
         let queue = self.mainQueue
+        let rebalance = self.rebalance
         // rd_kafka_destroy joins librdkafka's threads (a consumer's close first: seconds with a broker
         // away). On a thread of its own: on Linux the cooperative pool runs on the global queues'
         // threads, and a blocked one is half the pool on two cores.
         Thread.detachNewThread {
             rd_kafka_queue_destroy(queue.pointer)
+            // Closing a consumer still open revokes its partitions through the rebalance callback.
             rd_kafka_destroy(handle.pointer)
+            withExtendedLifetime(rebalance) {}
         }
     }
 
@@ -69,18 +75,26 @@ final class RDKafkaClient: Sendable {
 
     /// Creates a client. Logs are always routed through the main queue (`log.queue=true`) so that
     /// they reach swift-log from our own polling thread, not from librdkafka's internal threads.
-    static func make(kind: Kind, properties: [String: String], events: EventMask, logger: Logger) throws -> RDKafkaClient {
+    /// With `handlesRebalances` (consumers only), partitions are assigned and revoked by
+    /// ``RDKafkaRebalance``'s callback, inside the consumer's polls.
+    static func make(kind: Kind, properties: [String: String], events: EventMask, handlesRebalances: Bool = false, logger: Logger) throws -> RDKafkaClient {
         var properties = properties
         properties["log.queue"] = "true"
         let conf = try RDKafkaConfig.make(properties)
         rd_kafka_conf_set_events(conf, events.union(.log).rawValue)
+        var rebalance: RDKafkaRebalance?
+        if kind == .consumer && handlesRebalances {
+            let handling = RDKafkaRebalance(commitsOnRevocation: properties["enable.auto.commit"] != "false", logger: logger)
+            handling.install(on: conf)
+            rebalance = handling
+        }
         var errorBuffer = [CChar](repeating: 0, count: 512)
         guard let handle = rd_kafka_new(kind.rdKind, conf, &errorBuffer, errorBuffer.count) else {
             // rd_kafka_new frees the configuration only on success.
             rd_kafka_conf_destroy(conf)
             throw KafkaError.client(reason: "rd_kafka_new failed: \(String(errorBuffer: errorBuffer))")
         }
-        let client = RDKafkaClient(handle: handle, kind: kind, logger: logger)
+        let client = RDKafkaClient(handle: handle, kind: kind, rebalance: rebalance, logger: logger)
         switch kind {
         case .producer:
             // NULL = forward log messages to the main queue, which the producer serves.
@@ -266,7 +280,14 @@ final class RDKafkaClient: Sendable {
         // Below malloc's mmap threshold, so batch buffers are recycled memory, not fresh pages.
         let maximumBytes = 60 * 1024
         while polled.count < maximumCount && totalBytes < maximumBytes {
-            guard let message = rd_kafka_consumer_poll(handle.pointer, timeout) else { break }
+            let revocations = rebalance?.revocationCount ?? 0
+            let next = rd_kafka_consumer_poll(handle.pointer, timeout)
+            if let rebalance, rebalance.revocationCount != revocations, !polled.isEmpty {
+                // The poll revoked partitions (the rebalance callback ran in it): what this batch took of
+                // them before is no longer this consumer's to process (their new owner reads it again).
+                dropMessages(of: rebalance.revoked(since: revocations), from: &polled)
+            }
+            guard let message = next else { break }
             if polled.isEmpty { polled.reserveCapacity(maximumCount) }
             timeout = 0
             polled.append(message)
@@ -313,6 +334,18 @@ final class RDKafkaClient: Sendable {
             messages.append(Self.message(message, key: key, value: value, topicNames: &topicNames))
         }
         return messages
+    }
+
+    /// Destroys and removes the messages of `partitions` from `polled`.
+    private func dropMessages(of partitions: Set<RDKafkaRebalance.PartitionKey>, from polled: inout [UnsafeMutablePointer<rd_kafka_message_t>]) {
+        guard !partitions.isEmpty else { return }
+        polled.removeAll { message in
+            guard let topic = message.pointee.rkt,
+                  partitions.contains(.init(topic: String(cString: rd_kafka_topic_name(topic)), partition: message.pointee.partition))
+            else { return false }
+            rd_kafka_message_destroy(message)
+            return true
+        }
     }
 
     /// Builds the Swift message around already-copied key and value.
