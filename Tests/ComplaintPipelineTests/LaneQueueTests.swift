@@ -1,5 +1,6 @@
 @testable import ComplaintPipeline
 import ComplaintTesting
+import Dispatch
 import NIOCore
 import RdKafka
 import Synchronization
@@ -45,5 +46,52 @@ struct LaneQueueTests {
         #expect(calls.withLock { $0 } == [true], "3 queued: above half of 4")
         #expect(await lane.next(maximum: 1).count == 1)
         #expect(calls.withLock { $0 } == [true, false], "2 queued: half")
+    }
+}
+
+/// A rebalance that takes a lane's partition away (see `RebalanceTests` for the whole pipeline).
+@Suite("Lane queue revocation")
+struct LaneRevocationTests {
+    @Test("a revoked lane drops what it queued, gives its room back to the flow, and ends after what it took")
+    func revokeDropsQueue() async throws {
+        let flow = LaneFlow(limit: 3)
+        let lane = LaneQueue(limit: 100, flow: flow)
+        for offset in 0..<3 {
+            #expect(await flow.admit(waitingAtMost: .seconds(10)) == .admitted)
+            lane.append(LaneQueueTests.message(Int64(offset)), counted: true)
+        }
+        #expect(await lane.next(maximum: 1).count == 1)
+        #expect(lane.revoke() == 2)
+        #expect(lane.isRevoked)
+        // Two of the three places are free again; the message in process still holds the third.
+        #expect(await flow.admit(waitingAtMost: .zero) == .admitted)
+        #expect(await flow.admit(waitingAtMost: .zero) == .admitted)
+        #expect(await flow.admit(waitingAtMost: .milliseconds(1)) == .timedOut)
+        // A message read before the revocation is not queued.
+        lane.append(LaneQueueTests.message(3), counted: false)
+        lane.done(1)
+        #expect(await lane.next(maximum: 32).isEmpty, "finished: the lane ends")
+    }
+
+    @Test("a revoked lane stores offsets until it is fenced, never after; the wait ends once it is idle")
+    func fencedLaneStoresNothing() async throws {
+        let calls = Mutex<[Bool]>([])
+        let lane = LaneQueue(limit: 4, flow: LaneFlow(limit: 100)) { paused in calls.withLock { $0.append(paused) } }
+        for offset in 0..<4 { lane.append(LaneQueueTests.message(Int64(offset)), counted: false) }
+        #expect(calls.withLock { $0 } == [true])
+        #expect(await lane.next(maximum: 1).count == 1)
+        lane.revoke()
+        #expect(calls.withLock { $0 } == [true], "a revoked lane leaves the partition alone (it may be this consumer's again)")
+        let stored = Mutex(0)
+        lane.storeOffsets { stored.withLock { $0 += 1 } }
+        #expect(stored.withLock { $0 } == 1, "still owned until the consumer lets go")
+        #expect(!lane.waitUntilIdle(until: .now()), "one message still in process")
+        lane.done(1)
+        #expect(lane.waitUntilIdle(until: .now()))
+        lane.fence()
+        lane.storeOffsets { stored.withLock { $0 += 1 } }
+        #expect(stored.withLock { $0 } == 1, "fenced: a late store would move a later owner's offset back")
+        #expect(await lane.next(maximum: 32).isEmpty)
+        #expect(calls.withLock { $0 } == [true])
     }
 }

@@ -82,7 +82,9 @@ struct PipelineWorld: Sendable {
         var configuration = self.configuration
         configure(&configuration)
         let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "pipeline-test-producer"), logger: kafka.logger)
-        let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(groupID: groupID, topics: [input.name]), logger: kafka.logger)
+        var consumerConfiguration = kafka.consumerConfiguration(groupID: groupID, topics: [input.name])
+        consumerConfiguration.isRevocationHandled = true
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: kafka.logger)
         let deadLetters = DeadLetterPublisher(producer: producer, serviceName: "pipeline-test", topic: deadLetterTopic, logger: kafka.logger)
         let pipeline = EventPipelineService(
             inputs: [sharesTransactions ? StageInput(input, handler) : StageInput(input, handler).oneEventPerTransaction()], consumer: consumer, client: client, deadLetters: deadLetters,
@@ -95,7 +97,9 @@ struct PipelineWorld: Sendable {
         input: StageInput, crashPoints: EventPipelineService.CrashPoints = .init()
     ) throws -> (producer: KafkaProducer, consumer: KafkaConsumer, pipeline: EventPipelineService) {
         let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "pipeline-test-producer"), logger: kafka.logger)
-        let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(groupID: groupID, topics: [self.input.name]), logger: kafka.logger)
+        var consumerConfiguration = kafka.consumerConfiguration(groupID: groupID, topics: [self.input.name])
+        consumerConfiguration.isRevocationHandled = true
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: kafka.logger)
         let deadLetters = DeadLetterPublisher(producer: producer, serviceName: "pipeline-test", topic: deadLetterTopic, logger: kafka.logger)
         let pipeline = EventPipelineService(
             inputs: [input], consumer: consumer, client: client, deadLetters: deadLetters, configuration: configuration,

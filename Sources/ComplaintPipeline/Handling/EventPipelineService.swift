@@ -60,6 +60,13 @@ public struct PipelineConfiguration: Sendable {
     /// host vanished with a statement in flight (``ServiceSettings/statementBound``). Pipeline work has no
     /// server-side `statement_timeout`: this is the longest a single transaction may take.
     public var statementBound: Duration = PostgresClient.defaultStatementBound
+    /// When a rebalance takes partitions away, how long the consumer's rebalance callback waits for their
+    /// lanes to finish the message (or shared transaction) in hand and store its offset before the
+    /// partitions go to their next owner, which then starts after it instead of preparing it again (an
+    /// outside call made twice). What the lanes had queued is dropped at once. It holds up the group's
+    /// rebalance, so it stays well below the session timeout and `max.poll.interval.ms`; a lane still busy
+    /// after it completes its message without storing the offset (the inbox keeps its effect single).
+    public var revocationWait: Duration = .seconds(3)
 
     public init(serviceName: String, schema: SchemaName) {
         self.serviceName = serviceName
@@ -192,21 +199,25 @@ public final class EventPipelineService: Service {
     /// Reads the consumer's batches and hands each message to its partition's lane, opening lanes as
     /// partitions appear; waits while too many messages are in flight.
     private func read(opening laneOpener: AsyncStream<LaneQueue>.Continuation, flow: LaneFlow) async throws {
-        var lanes: [String: LaneQueue] = [:]
+        let lanes = LaneRegistry()
         let laneLimit = configuration.maximumQueuedPerPartition ?? max(1, configuration.maximumInFlight / 4)
+        consumer.onRevocation { [logger = self.logger, wait = configuration.revocationWait] partitions in
+            Self.revoke(partitions, of: lanes, waitingAtMost: wait, logger: logger)
+        }
         defer {
+            consumer.onRevocation(nil)
             // What is still queued is skipped (its offset is not stored: it is redelivered).
             flow.stopTaking()
-            for lane in lanes.values { lane.finish() }
+            for lane in lanes.all { lane.finish() }
         }
         for try await batch in consumer.batches(maximumCount: configuration.maximumBatchSize).cancelOnGracefulShutdown() {
             for message in batch {
                 if let stop = configuration.stopOffsets?[message.topic]?[message.partition.rawValue], message.offset.rawValue >= stop {
                     continue
                 }
-                let key = "\(message.topic)#\(message.partition.rawValue)"
+                let key = LaneRegistry.key(topic: message.topic, partition: message.partition.rawValue)
                 let lane: LaneQueue
-                if let open = lanes[key] {
+                if let open = lanes.lane(forKey: key) {
                     lane = open
                 } else {
                     let consumer = self.consumer
@@ -214,7 +225,7 @@ public final class EventPipelineService: Service {
                     lane = LaneQueue(limit: laneLimit, flow: flow) { pause in
                         if pause { consumer.pause(topic: topic, partition: partition) } else { consumer.resume(topic: topic, partition: partition) }
                     }
-                    lanes[key] = lane
+                    lanes.open(lane, forKey: key)
                     laneOpener.yield(lane)
                 }
                 admission: while true {
@@ -232,7 +243,7 @@ public final class EventPipelineService: Service {
                     case .timedOut:
                         // Room frees only as lanes apply what they hold: pause the partition of the lane
                         // holding the most (it resumes once it takes its queue down to half its limit).
-                        let holder = lanes.values.max { $0.countedMessages < $1.countedMessages }
+                        let holder = lanes.all.max { $0.countedMessages < $1.countedMessages }
                         logger.warning("read-ahead full and not moving; pausing the partition holding the most", metadata: [
                             "pipeline.in_flight_limit": "\(configuration.maximumInFlight)",
                             "pipeline.lane_messages": "\(holder?.countedMessages ?? 0)",
@@ -241,6 +252,31 @@ public final class EventPipelineService: Service {
                     }
                 }
             }
+        }
+    }
+
+    /// The consumer is letting go of `partitions` (a rebalance, or its close); runs on its poll thread.
+    /// Their lanes drop what they queued and stop after the message in hand; this waits (at most `wait`)
+    /// for that message to be done and its offset stored, then fences the lanes, so that nothing they
+    /// complete later stores an offset. The consumer then commits and releases the partitions: their next
+    /// owner starts after what was applied here, and prepares none of it again.
+    static func revoke(
+        _ partitions: [(topic: String, partition: KafkaPartition)], of lanes: LaneRegistry, waitingAtMost wait: Duration, logger: Logger
+    ) {
+        let revoked = lanes.remove(partitions.map { LaneRegistry.key(topic: $0.topic, partition: $0.partition.rawValue) })
+        guard !revoked.isEmpty else { return }
+        let dropped = revoked.reduce(0) { $0 + $1.revoke() }
+        let deadline = DispatchTime.now() + .nanoseconds(Int(clamping: wait.nanosecondsTotal))
+        let busy = revoked.filter { !$0.waitUntilIdle(until: deadline) }.count
+        for lane in revoked { lane.fence() }
+        let metadata: Logger.Metadata = [
+            "kafka.partitions": "\(partitions.map { "\($0.topic)#\($0.partition)" })",
+            "pipeline.dropped_messages": "\(dropped)", "pipeline.busy_lanes": "\(busy)",
+        ]
+        if busy > 0 {
+            logger.warning("partitions revoked while a lane was still applying an event; its offset is left for the next owner", metadata: metadata)
+        } else {
+            logger.info("partitions revoked; their lanes let go", metadata: metadata)
         }
     }
 
@@ -258,7 +294,8 @@ public final class EventPipelineService: Service {
             defer { lane.done(messages.count) }
             do {
                 var index = messages.startIndex
-                lane: while index < messages.endIndex, flow.isTaking {
+                // A revoked lane stops after the message in hand: the partition's next owner reads the rest.
+                lane: while index < messages.endIndex, flow.isTaking, !lane.isRevoked {
                     let together = sharable(messages[index...])
                     if together.count >= 2 {
                         // Shared transactions (one per hotel for an input that locks hotels); the events of
@@ -270,7 +307,7 @@ public final class EventPipelineService: Service {
                                 break lane
                             }
                         }
-                        try consumer.storeOffsets(together.map(\.message))
+                        try lane.storeOffsets { try consumer.storeOffsets(together.map(\.message)) }
                         index += together.count
                         continue
                     }
@@ -280,7 +317,7 @@ public final class EventPipelineService: Service {
                         flow.stopTaking()
                         break
                     }
-                    try consumer.storeOffsets([message])
+                    try lane.storeOffsets { try consumer.storeOffsets([message]) }
                     index += 1
                 }
             } catch {

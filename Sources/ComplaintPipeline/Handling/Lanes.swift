@@ -1,3 +1,4 @@
+import Dispatch
 import NIOConcurrencyHelpers
 import RdKafka
 
@@ -9,6 +10,12 @@ import RdKafka
 /// events keep failing holds back only itself, not every partition behind a full reader. A paused
 /// lane's messages stop counting against the pipeline's in-flight bound (``LaneFlow``): those that
 /// still arrive were fetched before the pause, a bounded overshoot.
+///
+/// When a rebalance takes its partition away, the lane is revoked (``revoke()``): what is queued is
+/// dropped, the lane stops after the message in hand, and once the consumer let go of the partition
+/// it is fenced (``fence()``): whatever it still completes stores no offset, so a partition given back
+/// to this consumer (read again from the committed offset, in a new lane) never sees its offset moved
+/// back by the old lane.
 final class LaneQueue: Sendable {
     private struct State {
         var messages: [KafkaConsumerMessage] = []
@@ -20,6 +27,13 @@ final class LaneQueue: Sendable {
         /// How many of the held messages (in process, then queued: they are done in order) do not
         /// count against the flow: all of them from a pause on, until they are done.
         var uncounted = 0
+        /// Its partition was taken away: nothing more is queued or taken, and it neither pauses nor
+        /// resumes the partition (which may be this consumer's again, in another lane).
+        var revoked = false
+        /// Offsets are no longer stored (see ``fence()``).
+        var fenced = false
+        /// Signalled when nothing is in process any more (``waitUntilIdle(until:)``).
+        var idle: DispatchSemaphore?
     }
 
     private let state = NIOLockedValueBox(State())
@@ -52,7 +66,7 @@ final class LaneQueue: Sendable {
     /// lane takes its queue down to half its limit.
     func pauseForRoom() {
         state.withLockedValue { state in
-            guard !state.paused else { return }
+            guard !state.paused, !state.revoked else { return }
             state.paused = true
             let held = state.messages.count + state.inProcess
             flow.release(held - state.uncounted)
@@ -64,6 +78,11 @@ final class LaneQueue: Sendable {
     /// Queues `message`; `counted` if the reader admitted it through the flow.
     func append(_ message: KafkaConsumerMessage, counted: Bool) {
         let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            if state.revoked {
+                // Read before the revocation: its partition's new owner reads it again.
+                if counted { flow.release(1) }
+                return nil
+            }
             if !counted {
                 // Resumed meanwhile: it counts like any other (one over the bound at most).
                 if state.paused { state.uncounted += 1 } else { flow.admitAtOnce() }
@@ -87,11 +106,68 @@ final class LaneQueue: Sendable {
 
     /// The lane is done with the `count` messages it took first (applied or skipped).
     func done(_ count: Int) {
-        state.withLockedValue { state in
+        let idle = state.withLockedValue { state -> DispatchSemaphore? in
             state.inProcess -= count
             let counted = max(0, count - state.uncounted)
             state.uncounted = max(0, state.uncounted - count)
             flow.release(counted)
+            guard state.inProcess == 0 else { return nil }
+            defer { state.idle = nil }
+            return state.idle
+        }
+        idle?.signal()
+    }
+
+    /// Whether the lane's partition was taken away: the lane stops after the message in hand.
+    var isRevoked: Bool { state.withLockedValue { $0.revoked } }
+
+    /// The partition was taken away: drops the queued messages (their counts leave the flow), ends the
+    /// lane once what it took is done, and stops it pausing or resuming the partition.
+    /// - Returns: How many queued messages were dropped.
+    @discardableResult
+    func revoke() -> Int {
+        let (dropped, waiter) = state.withLockedValue { state -> (Int, CheckedContinuation<Void, Never>?) in
+            guard !state.revoked else { return (0, nil) }
+            state.revoked = true
+            state.finished = true
+            // `uncounted` covers the held messages in order, those in process first.
+            let uncountedQueued = max(0, state.uncounted - state.inProcess)
+            flow.release(state.messages.count - uncountedQueued)
+            state.uncounted -= uncountedQueued
+            let dropped = state.messages.count
+            state.messages = []
+            defer { state.waiter = nil }
+            return (dropped, state.waiter)
+        }
+        waiter?.resume()
+        return dropped
+    }
+
+    /// Blocks the calling thread (the consumer's poll, in its rebalance callback) until the messages the
+    /// lane took are done and their offsets stored, or until `deadline`.
+    /// - Returns: `false` when `deadline` came first.
+    func waitUntilIdle(until deadline: DispatchTime) -> Bool {
+        let semaphore = state.withLockedValue { state -> DispatchSemaphore? in
+            guard state.inProcess > 0 else { return nil }
+            if state.idle == nil { state.idle = DispatchSemaphore(value: 0) }
+            return state.idle
+        }
+        guard let semaphore else { return true }
+        return semaphore.wait(timeout: deadline) == .success
+    }
+
+    /// The consumer let go of the partition: offsets the lane would still store (a message that outlasted
+    /// the wait) are not stored, since they could move a later owner's offset back.
+    func fence() {
+        state.withLockedValue { $0.fenced = true }
+    }
+
+    /// Runs `store` (storing offsets of this lane's messages) unless the lane is fenced, under the lane's
+    /// lock so that a fence never comes between the check and the store.
+    func storeOffsets(_ store: () throws -> Void) rethrows {
+        try state.withLockedValue { state in
+            guard !state.fenced else { return }
+            try store()
         }
     }
 
@@ -114,7 +190,7 @@ final class LaneQueue: Sendable {
                     // Also with nothing queued: a lane paused for room while its batch was in retries
                     // and its queue empty asks for more once that batch is done, and nothing else would
                     // resume its partition (events produced to it later would never be fetched).
-                    if state.paused && state.messages.count <= limit / 2 {
+                    if state.paused && !state.revoked && state.messages.count <= limit / 2 {
                         state.paused = false
                         pause(false)
                     }
@@ -259,5 +335,28 @@ final class LaneFlow: Sendable {
     func fail() {
         state.withLockedValue { $0.failed = true }
         stopTaking()
+    }
+}
+
+/// The open lanes by partition: the reader opens them, the consumer's rebalance callback (on the poll
+/// thread) takes away those of revoked partitions, so that a partition given back gets a new lane.
+final class LaneRegistry: Sendable {
+    private let lanes = NIOLockedValueBox<[String: LaneQueue]>([:])
+
+    static func key(topic: String, partition: Int32) -> String { "\(topic)#\(partition)" }
+
+    func lane(forKey key: String) -> LaneQueue? {
+        lanes.withLockedValue { $0[key] }
+    }
+
+    func open(_ lane: LaneQueue, forKey key: String) {
+        lanes.withLockedValue { $0[key] = lane }
+    }
+
+    var all: [LaneQueue] { lanes.withLockedValue { Array($0.values) } }
+
+    /// Removes and returns the lanes of `keys`.
+    func remove(_ keys: [String]) -> [LaneQueue] {
+        lanes.withLockedValue { lanes in keys.compactMap { lanes.removeValue(forKey: $0) } }
     }
 }

@@ -147,6 +147,9 @@ public struct StageRuntime: Sendable {
             // backlog the consumer's queue then interleaves partitions within the pipeline's in-flight
             // window, and every partition's lane stays busy.
             consumerConfiguration.additionalProperties = ["max.partition.fetch.bytes": "262144"].merging(kafkaProperties) { _, given in given }
+            // The pipeline lets go of a revoked partition (drops what it read ahead, finishes what it
+            // applies) before its next owner reads it: no event is prepared by two replicas.
+            consumerConfiguration.isRevocationHandled = true
             let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
             clients.append(.init(service: consumer))
             var deadLetters = DeadLetterPublisher(producer: producer, serviceName: service.name, topic: deadLetterTopic, logger: logger)
