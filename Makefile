@@ -38,7 +38,7 @@ deps:
 	fi
 	@if ! dpkg -s $(PROMTOOL_PACKAGE) >/dev/null 2>&1; then \
 		echo "installing $(PROMTOOL_PACKAGE) for promtool (its server is disabled again)"; \
-		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PROMTOOL_PACKAGE); \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PROMTOOL_PACKAGE) || exit 1; \
 		if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now prometheus >/dev/null 2>&1 || true; fi; \
 	fi
 	@$(PYTHON) -c 'import jsonschema, yaml, referencing, openapi_spec_validator' 2>/dev/null || $(call pip,jsonschema pyyaml referencing openapi-spec-validator)
