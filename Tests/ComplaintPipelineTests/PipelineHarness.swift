@@ -94,11 +94,12 @@ struct PipelineWorld: Sendable {
 
     /// The services of a stage whose one input is `input` (on the world's input topic).
     func stage(
-        input: StageInput, crashPoints: EventPipelineService.CrashPoints = .init()
+        input: StageInput, crashPoints: EventPipelineService.CrashPoints = .init(), kafkaProperties: [String: String] = [:]
     ) throws -> (producer: KafkaProducer, consumer: KafkaConsumer, pipeline: EventPipelineService) {
         let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "pipeline-test-producer"), logger: kafka.logger)
         var consumerConfiguration = kafka.consumerConfiguration(groupID: groupID, topics: [self.input.name])
         consumerConfiguration.isRevocationHandled = true
+        consumerConfiguration.additionalProperties.merge(kafkaProperties) { _, given in given }
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: kafka.logger)
         let deadLetters = DeadLetterPublisher(producer: producer, serviceName: "pipeline-test", topic: deadLetterTopic, logger: kafka.logger)
         let pipeline = EventPipelineService(

@@ -36,15 +36,16 @@ struct RebalanceTests {
         }
     }
 
-    @Test("a replica joining mid-backlog: every event is prepared once, and applied once")
-    func joiningReplicaPreparesNothingTwice() async throws {
+    @Test("a replica joining mid-backlog: every event is prepared once, and applied once", arguments: ["range,roundrobin", "cooperative-sticky"])
+    func joiningReplicaPreparesNothingTwice(assignors: String) async throws {
         try await PipelineWorld.with { world in
             let events = try (0..<400).map { _ in try EventFixtures.received() }
             try await world.publish(events)
             let calls = CountingPreparer.Calls()
             let handler = CountingPreparer(inner: world.handler, calls: calls, delay: .milliseconds(60))
-            let first = try world.stage(input: StageInput(world.input, preparing: handler))
-            let second = try world.stage(input: StageInput(world.input, preparing: handler))
+            let assignment = ["partition.assignment.strategy": assignors]
+            let first = try world.stage(input: StageInput(world.input, preparing: handler), kafkaProperties: assignment)
+            let second = try world.stage(input: StageInput(world.input, preparing: handler), kafkaProperties: assignment)
             try await withRunningServices([first.producer, first.consumer, first.pipeline]) {
                 #expect(try await eventually { try await world.processedCount >= 20 })
                 try await withRunningServices([second.producer, second.consumer, second.pipeline]) {
