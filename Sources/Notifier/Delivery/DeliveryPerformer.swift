@@ -73,6 +73,11 @@ public struct DeliveryPerformer: WorkPerformer {
             guest = contact
             (channel, destination) = try Self.guestDestination(
                 for: intent, contact: contact, configured: Set(channels.keys), smsGateway: rules.smsGateway)
+            if intent.supersededBy != nil, item.attempt == 1 {
+                // Held for the quiet hours with a later message that replaces it: decided now, not when that
+                // one was planned (it may never be sent). Only a message that never made an attempt.
+                try await supersession(of: intent, status: contact.status, logger: logger)
+            }
         case .staff:
             guard let address = intent.staffAddress else {
                 throw DeliveryFailure.permanent("no_contact_details", "the rules file has no \(intent.channel.rawValue) address for this staff member")
@@ -142,6 +147,31 @@ public struct DeliveryPerformer: WorkPerformer {
             // A guest's message may have gone by SMS though the intent names e-mail first: say which.
             failure.reason += " \(DeliveryFailure.viaMarker(channel))"
             throw failure
+        }
+    }
+
+    /// Throws when the held guest message `intent` is not to be sent now (``HeldGuestMessages/decide(_:status:client:schema:logger:)``):
+    /// given up as `superseded_by_<trigger>` once its superseder was delivered, deferred (no attempt used)
+    /// while that one is still to be sent, or while the look-up does not answer.
+    func supersession(of intent: NotificationIntent, status: String?, logger: Logger) async throws {
+        let decision: HeldGuestMessages.Decision
+        do {
+            let (client, schema) = try pacer.notifierSchema()
+            decision = try await HeldGuestMessages.decide(intent, status: status, client: client, schema: schema, logger: logger)
+        } catch {
+            logger.warning("superseding guest message not readable; message deferred", metadata: ["error": "\(String(reflecting: error))"])
+            throw DeliveryFailure.deferred(
+                "superseder_unknown", "whether a later guest message replaces this one could not be read; again shortly", after: Self.pacingBusyWait())
+        }
+        switch decision {
+        case .send:
+            return
+        case .supersede(let code):
+            throw DeliveryFailure.permanent(
+                code, "a later guest message for this complaint, planned while this one waited for the hotel's quiet hours, was delivered")
+        case .wait(let wait):
+            throw DeliveryFailure.deferred(
+                "superseder_pending", "held until the later guest message that replaces it is sent or given up", after: wait)
         }
     }
 
@@ -252,6 +282,12 @@ public struct DeliveryPerformer: WorkPerformer {
             rowStatus = "retrying"
         case .failed(let reason):
             let (code, message) = DeliveryFailure.parse(reason)
+            if HeldGuestMessages.isSuperseded(code: code) {
+                // No call was made: no attempt counted, no receipt.
+                try await HeldGuestMessages.recordSuperseded(
+                    intent, item: item, code: code, reason: message, on: context.connection, logger: context.logger)
+                return []
+            }
             channel = DeliveryFailure.channel(in: reason) ?? channel
             status = .givenUp(NotificationFailure(code: code, message: message, isRetriable: false))
             rowStatus = "given_up"

@@ -117,6 +117,14 @@ public final class EndpointPacer: Sendable {
         return shared
     }
 
+    /// The notifier's pool and schema once shared, for the guest worker's other look-up before a call (a
+    /// held message's superseder, ``HeldGuestMessages/decide(_:status:client:schema:logger:)``).
+    /// - Throws: ``Unavailable`` before ``share(through:schema:)``.
+    func notifierSchema() throws -> (client: PostgresClient, schema: SchemaName) {
+        let shared = try database()
+        return (shared.client, shared.schema)
+    }
+
     // MARK: What the delivery worker asks
 
     /// What the pacing says about one call to an endpoint.

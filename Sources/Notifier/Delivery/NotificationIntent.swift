@@ -25,6 +25,10 @@ public struct NotificationIntent: Codable, Sendable, Hashable {
     public var guestChannels: [DeliveryChannel]?
     /// What the template may show (no guest contact details, no internal notes).
     public var facts: MessageFacts
+    /// For a guest message held for quiet hours: the later guest message of the complaint that replaces
+    /// it, set in the work queue's payload when that one is planned (``HeldGuestMessages``); the worker
+    /// decides when this one falls due.
+    public var supersededBy: UUID? = nil
 
     /// The key that makes a repeated delivery recognisable (webhook `Idempotency-Key`, e-mail
     /// `Message-ID`), and that stops a redelivered cause from recording a second intent.

@@ -1,4 +1,5 @@
 import ComplaintEvents
+import ComplaintStore
 import Foundation
 import Logging
 import Metrics
@@ -6,10 +7,14 @@ import PostgresNIO
 
 /// Guest messages waiting for the hotel's quiet hours to end, and the later message that makes one
 /// pointless: a complaint registered and resolved in one night held both "we received your complaint"
-/// and "it is resolved", and the guest got them together in the morning. When a later guest message of
-/// the complaint is planned, the earlier ones it supersedes that still wait (not due yet, not being
-/// sent) are given up with `superseded_by_<trigger>`, in the transaction that plans it and holds the
-/// complaint's row, so the replicas and a restart see the same.
+/// and "it is resolved", and the guest got them together in the morning.
+///
+/// Planning only records which message supersedes a held one (``mark(_:on:logger:)``: `deliveries.superseded_by`
+/// and the intent's ``NotificationIntent/supersededBy``); the delivery worker decides when the held one falls
+/// due (``decide(_:status:client:schema:logger:)``): given up as `superseded_by_<trigger>` only once the
+/// superseding message was delivered; sent when that one will not be (given up, failed an attempt, no longer
+/// fitting the complaint's status: reopened before the morning); waiting a moment while it is still to be
+/// sent. Giving it up at planning lost both messages when the later one was never sent.
 enum HeldGuestMessages {
     /// The triggers of earlier guest messages that a guest message for `trigger` supersedes: a
     /// resolution's message says the complaint was registered and dealt with (and replaces an earlier
@@ -25,57 +30,157 @@ enum HeldGuestMessages {
         }
     }
 
+    /// The other triggers whose messages supersede one for `trigger` (planned after it, after an outage
+    /// on another topic): a registration by a resolution's message or a survey, a resolution's by a survey.
+    static func supersedingTriggers(of trigger: String) -> [String] {
+        let all = [NotificationTrigger.received.name, NotificationTrigger.updated(.resolved).name, NotificationTrigger.sla(.followUpDue).name]
+        return all.filter { $0 != trigger && supersededTriggers(by: $0).contains(trigger) }
+    }
+
     /// The code of a message superseded by one for `trigger`: `superseded_by_resolved`,
     /// `superseded_by_followup_due`.
     static func code(supersededBy trigger: String) -> String {
         "superseded_by_" + (trigger.split(separator: ".").last.map(String.init) ?? trigger)
     }
 
-    /// Gives up the complaint's earlier guest messages that `later` (just recorded) supersedes and that
-    /// still wait: the work-queue row pending, not due yet and not leased (a message being sent now, or
-    /// sent already, stays as it is), its `deliveries` row `pending` (planned into the quiet hours) or
-    /// `deferred` for them. The row becomes `given_up` with the code in `last_error`; no receipt is
-    /// published (no attempt was made, and receipts count attempts from 1). Runs on the handler's
-    /// connection, in its transaction, while the complaint's facts row is locked.
-    /// - Returns: The notification ids given up.
+    /// Whether a stored reason is a superseded message's.
+    static func isSuperseded(code: String) -> Bool { code.hasPrefix("superseded_by_") }
+
+    /// Records what `intent` (a guest message just recorded) supersedes, or what supersedes it, while the
+    /// complaint's facts row is locked (the handler's transaction): the complaint's held guest messages of
+    /// triggers it supersedes, and itself when held while a message of a trigger that supersedes it is
+    /// planned or sent (the order after an outage). Only a held message that never made an attempt is marked:
+    /// its work-queue row pending, `attempts = 0`, not leased and not due yet, checked on the row itself under
+    /// its lock in the statement that marks it (a message retrying after a failed call, then held for quiet
+    /// hours, is not); a message already marked keeps its superseder (which the worker follows).
+    /// - Returns: The notification ids marked.
     @discardableResult
-    static func supersede(by later: NotificationIntent, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
+    static func mark(_ later: NotificationIntent, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
+        var marked: [(UUID, UUID)] = []
         let triggers = supersededTriggers(by: later.trigger)
-        guard !triggers.isEmpty else { return [] }
-        // The earlier intents' keys, from their rows (cause and rule), for each person channel a guest
-        // intent may name first: the work queue finds them by its unique key.
-        let rows = try await connection.query("""
-            SELECT cause_event_id, rule FROM deliveries
-            WHERE complaint_id = \(later.complaintID) AND recipient_kind = 'guest' AND cause_event_id <> \(later.causeEventID)
-              AND (status = 'pending' OR (status = 'deferred' AND last_error LIKE '[quiet_hours]%'))
-            """, logger: logger)
-        var keys: [String] = []
-        for try await (cause, rule) in rows.decode((UUID, String).self) {
-            keys += [DeliveryChannel.email, .sms].map { NotificationIntent.idempotencyKey(cause: cause, rule: rule, recipient: "guest", channel: $0) }
+        if !triggers.isEmpty {
+            let rows = try await connection.query("""
+                WITH held AS (
+                    SELECT notification_id, cause_event_id, rule FROM deliveries
+                    WHERE complaint_id = \(later.complaintID) AND recipient_kind = 'guest' AND notification_id <> \(later.notificationID)
+                      AND superseded_by IS NULL AND trigger = ANY(\(triggers))
+                      AND (status = 'pending' OR (status = 'deferred' AND last_error LIKE '[quiet_hours]%'))
+                ),
+                queued AS (
+                    SELECT w.id, held.notification_id FROM held
+                    JOIN work_queue AS w ON w.idempotency_key IN (
+                        held.cause_event_id::text || ':' || held.rule || ':guest:email', held.cause_event_id::text || ':' || held.rule || ':guest:sms')
+                    WHERE w.kind = 'guest' AND w.status = 'pending' AND w.attempts = 0 AND w.leased_until IS NULL AND w.due_at > now()
+                      AND (w.payload->>'notificationID')::uuid = held.notification_id
+                    FOR UPDATE OF w
+                ),
+                flagged AS (
+                    UPDATE work_queue AS w SET payload = jsonb_set(w.payload, '{supersededBy}', to_jsonb(\(later.notificationID.uuidString)::text))
+                    FROM queued WHERE w.id = queued.id
+                    RETURNING queued.notification_id
+                )
+                UPDATE deliveries SET superseded_by = \(later.notificationID)
+                FROM flagged WHERE deliveries.notification_id = flagged.notification_id
+                RETURNING deliveries.notification_id
+                """, logger: logger)
+            for try await id in rows.decode(UUID.self) { marked.append((id, later.notificationID)) }
         }
-        guard !keys.isEmpty else { return [] }
-        let code = code(supersededBy: later.trigger)
-        let reason = "[\(code)] a later guest message for this complaint (rule \(later.rule)) replaces it; both waited for the hotel's quiet hours to end"
-        let given = try await connection.query("""
-            WITH gone AS (
-                UPDATE work_queue SET status = 'failed', last_error = \(reason), completed_at = now()
-                WHERE idempotency_key = ANY(\(keys)) AND kind = 'guest' AND status = 'pending' AND leased_until IS NULL
-                  AND due_at > now() AND payload->>'trigger' = ANY(\(triggers))
-                RETURNING (payload->>'notificationID')::uuid AS notification_id
-            )
-            UPDATE deliveries SET status = 'given_up', last_error = \(reason), settled_at = now()
-            FROM gone WHERE deliveries.notification_id = gone.notification_id
-            RETURNING deliveries.notification_id, deliveries.rule
-            """, logger: logger)
-        var ids: [UUID] = []
-        for try await (id, rule) in given.decode((UUID, String).self) {
-            ids.append(id)
-            logger.info("held guest notification superseded", metadata: [
-                "notification.id": "\(id)", "notification.rule": "\(rule)", "error.code": "\(code)",
-                "notification.superseded_by": "\(later.notificationID)",
+        let superseding = supersedingTriggers(of: later.trigger)
+        if !superseding.isEmpty {
+            let rows = try await connection.query("""
+                WITH superseder AS (
+                    SELECT notification_id FROM deliveries
+                    WHERE complaint_id = \(later.complaintID) AND recipient_kind = 'guest' AND notification_id <> \(later.notificationID)
+                      AND trigger = ANY(\(superseding)) AND status NOT IN ('skipped', 'given_up')
+                    ORDER BY created_at DESC LIMIT 1
+                ),
+                queued AS (
+                    SELECT id FROM work_queue
+                    WHERE idempotency_key = \(later.idempotencyKey) AND kind = 'guest' AND status = 'pending' AND attempts = 0
+                      AND leased_until IS NULL AND due_at > now()
+                    FOR UPDATE
+                ),
+                flagged AS (
+                    UPDATE work_queue AS w
+                    SET payload = jsonb_set(w.payload, '{supersededBy}', to_jsonb(upper(superseder.notification_id::text)))
+                    FROM queued, superseder WHERE w.id = queued.id
+                    RETURNING superseder.notification_id
+                )
+                UPDATE deliveries SET superseded_by = flagged.notification_id
+                FROM flagged WHERE deliveries.notification_id = \(later.notificationID) AND deliveries.superseded_by IS NULL
+                RETURNING flagged.notification_id
+                """, logger: logger)
+            for try await by in rows.decode(UUID.self) { marked.append((later.notificationID, by)) }
+        }
+        for (id, by) in marked {
+            logger.info("held guest notification superseded by a later one; decided when it falls due", metadata: [
+                "notification.id": "\(id)", "notification.superseded_by": "\(by)",
             ])
-            Counter(label: "notifier_guest_messages_superseded_total", dimensions: [("reason", code)]).increment()
         }
-        return ids
+        return marked.map(\.0)
+    }
+
+    /// What becomes of a held guest message that a later one superseded, when it falls due.
+    enum Decision: Equatable, Sendable {
+        /// Send it: the superseding message will not reach the guest (given up, failed an attempt, or no
+        /// longer fitting the complaint's status).
+        case send
+        /// Give it up with `code`: the superseding message was delivered.
+        case supersede(code: String)
+        /// Look again after `wait`: the superseding message is still to be sent and still fits.
+        case wait(Duration)
+    }
+
+    /// Decides for the held message `intent` (``NotificationIntent/supersededBy`` set), the complaint's
+    /// status being `status` (intake's, as the worker just read it; `nil` when it showed none). Follows the
+    /// superseders while each was itself given up as superseded (a registration superseded by a resolution's
+    /// message, that one by the survey): the last one decides. Delivered: give up. Pending or deferred and
+    /// still fitting `status` (``DeliveryPerformer/stillApplies(trigger:status:)``): wait until it is due (at
+    /// least ``minimumWait``), so that the two fall due, however claimed, and exactly one reaches the guest;
+    /// anything else: send.
+    static func decide(_ intent: NotificationIntent, status: String?, client: PostgresClient, schema: SchemaName, logger: Logger) async throws -> Decision {
+        let table = "\(schema.rawValue).deliveries"
+        let rows = try await client.query("""
+            WITH RECURSIVE chain (notification_id, depth) AS (
+                SELECT superseded_by, 1 FROM \(unescaped: table) WHERE notification_id = \(intent.notificationID) AND superseded_by IS NOT NULL
+                UNION ALL
+                SELECT d.superseded_by, chain.depth + 1 FROM chain JOIN \(unescaped: table) AS d ON d.notification_id = chain.notification_id
+                WHERE d.superseded_by IS NOT NULL AND d.status = 'given_up' AND d.last_error LIKE '[superseded\\_by\\_%' AND chain.depth < 16
+            )
+            SELECT d.status, d.trigger, EXTRACT(EPOCH FROM d.due_at - clock_timestamp())::float8
+            FROM chain JOIN \(unescaped: table) AS d USING (notification_id) ORDER BY chain.depth
+            """, logger: logger).collect()
+        let chain = try rows.map { try $0.decode((String, String?, Double).self) }
+        guard let direct = chain.first, let last = chain.last else { return .send }
+        switch last.0 {
+        case "delivered":
+            return .supersede(code: code(supersededBy: direct.1 ?? ""))
+        case "pending", "deferred":
+            if let status, !DeliveryPerformer.stillApplies(trigger: last.1 ?? "", status: status) { return .send }
+            return .wait(max(minimumWait, .milliseconds(Int64(last.2 * 1000))))
+        default:
+            return .send
+        }
+    }
+
+    /// How long a held message waits at least before it looks at its superseder again.
+    static let minimumWait: Duration = .seconds(2)
+
+    /// Records that the held message of `item` was given up as superseded (`code`) in the settling
+    /// transaction: `given_up` with no attempt counted, in `deliveries` and the work queue (the worker's claim
+    /// counted one; no call was made), no receipt (receipts count attempts from 1), an info log line and
+    /// `notifier_guest_messages_superseded_total{reason}`.
+    static func recordSuperseded(
+        _ intent: NotificationIntent, item: WorkItem, code: String, reason: String, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await DeliveryLedger.recordAttempt(
+            intent.notificationID, status: "given_up", channel: intent.channel, attempts: max(item.attempt - 1, 0), error: reason,
+            receipt: nil, settled: true, on: connection, logger: logger)
+        try await connection.query("UPDATE work_queue SET attempts = GREATEST(attempts - 1, 0) WHERE id = \(item.id)", logger: logger)
+        logger.info("held guest notification superseded", metadata: [
+            "notification.id": "\(intent.notificationID)", "notification.rule": "\(intent.rule)", "error.code": "\(code)",
+            "notification.superseded_by": "\(intent.supersededBy.map { "\($0)" } ?? "")",
+        ])
+        Counter(label: "notifier_guest_messages_superseded_total", dimensions: [("reason", code)]).increment()
     }
 }

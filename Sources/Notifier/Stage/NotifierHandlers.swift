@@ -55,8 +55,8 @@ struct NotificationRecorder: Sendable {
             guard recorded else { continue }
             try await DeliveryLedger.recordPlanned(intent, dueAt: planned.dueAt, on: context.connection, logger: context.logger)
             if planned.kind == .guest {
-                // "Registered" and "resolved" held for the same morning: the guest gets the later alone.
-                try await HeldGuestMessages.supersede(by: intent, on: context.connection, logger: context.logger)
+                // "Registered" and "resolved" held for the same morning: recorded now, decided when they fall due.
+                try await HeldGuestMessages.mark(intent, on: context.connection, logger: context.logger)
             }
             context.logger.debug("notification planned", metadata: [
                 "notification.id": "\(intent.notificationID)", "notification.rule": "\(intent.rule)",
