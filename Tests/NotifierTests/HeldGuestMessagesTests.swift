@@ -252,6 +252,32 @@ struct HeldGuestMessagesTests {
         }
     }
 
+    @Test("a superseder whose outcome never reached deliveries (settled in the work queue alone) does not hold the registration for ever")
+    func stuckSuperseder() async throws {
+        let service = RedressService.notifier.isolated()
+        try await withMigratedSchema(of: service) { store, client in
+            let complaint = UUID()
+            try await Self.handle(["received", "resolved"], complaint: complaint, rules: try Self.rules(night: true), store: store, schema: service.schema)
+            _ = try await client.query(PostgresQuery(unsafeSQL: """
+                UPDATE \(service.schema).work_queue SET status = 'failed', completed_at = now() WHERE payload->>'trigger' = 'updated.resolved'
+                """), logger: .complaintTest).collect()
+            _ = try await client.query(PostgresQuery(unsafeSQL: """
+                UPDATE \(service.schema).deliveries SET due_at = now() - interval '20 minutes' WHERE rule = 'guest-resolved'
+                """), logger: .complaintTest).collect()
+            let mail = SentMail()
+            let performer = DeliveryPerformer(
+                kind: .guest, rules: LiveConfiguration(name: "rules", fixed: try Self.rules(night: false)), templates: try NotifierFixtures.templates(),
+                channels: [.email: mail], guests: Guest(), surveySecret: "secret", pacer: EndpointPacer(client: client, schema: service.schema))
+            _ = try await client.query(
+                PostgresQuery(unsafeSQL: "UPDATE \(service.schema).work_queue SET due_at = now() WHERE status = 'pending'"), logger: .complaintTest
+            ).collect()
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: service.schema, client: client)]) {
+                let sent = try await eventually(timeout: .seconds(20)) { mail.sent.withLock { $0 } == ["complaint_received_guest"] }
+                #expect(sent, "\(mail.sent.withLock { $0 })")
+            }
+        }
+    }
+
     @Test("which other guest messages supersede one planned later",
           arguments: [("received", ["updated.resolved", "sla.followup_due"]), ("updated.resolved", ["sla.followup_due"]),
                       ("sla.followup_due", [String]()), ("updated.reopened", [])])

@@ -137,7 +137,7 @@ enum HeldGuestMessages {
     /// message, that one by the survey): the last one decides. Delivered: give up. Pending or deferred and
     /// still fitting `status` (``DeliveryPerformer/stillApplies(trigger:status:)``): wait until it is due (at
     /// least ``minimumWait``), so that the two fall due, however claimed, and exactly one reaches the guest;
-    /// anything else: send.
+    /// anything else, or one still shown pending ``overdue`` after its due time: send.
     static func decide(_ intent: NotificationIntent, status: String?, client: PostgresClient, schema: SchemaName, logger: Logger) async throws -> Decision {
         let table = "\(schema.rawValue).deliveries"
         let rows = try await client.query("""
@@ -157,6 +157,9 @@ enum HeldGuestMessages {
             return .supersede(code: code(supersededBy: direct.1 ?? ""))
         case "pending", "deferred":
             if let status, !DeliveryPerformer.stillApplies(trigger: last.1 ?? "", status: status) { return .send }
+            // Overdue long past any lease: its outcome was never recorded here (settled in the work queue
+            // alone); waiting on it would hold this one for ever.
+            if last.2 < -overdue { return .send }
             return .wait(max(minimumWait, .milliseconds(Int64(last.2 * 1000))))
         default:
             return .send
@@ -165,6 +168,10 @@ enum HeldGuestMessages {
 
     /// How long a held message waits at least before it looks at its superseder again.
     static let minimumWait: Duration = .seconds(2)
+
+    /// How long past its due time (seconds; three of the worker's 5 min leases) a superseder still shown
+    /// pending or deferred is taken as never to be sent.
+    static let overdue: Double = 900
 
     /// Records that the held message of `item` was given up as superseded (`code`) in the settling
     /// transaction: `given_up` with no attempt counted, in `deliveries` and the work queue (the worker's claim
