@@ -1,5 +1,5 @@
 import Logging
-import RdKafka
+@testable import RdKafka
 import RdKafkaTestKit
 import Synchronization
 import Testing
@@ -143,5 +143,54 @@ struct ConsumerGroupTests {
         // (rd_kafka_assign); a cooperative one revokes only the partition that moves (incremental calls).
         #expect(seen.first?.revoked.count == (cooperative ? 1 : 2), "\(seen)")
         #expect(seen.first?.owned == 2, "still owned while the handler runs")
+    }
+
+    @Test("the revocation handler runs on the consumer's poll thread, also when the reader is busy with a backlog")
+    func revocationHandlerRunsOnThePollThread() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let topic = try await kafka.makeTopic(partitions: 2)
+        let group = "group-\(topic)"
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+        try await withRunningServices([producer]) {
+            try await withThrowingTaskGroup(of: Void.self) { sends in
+                for index in 0..<10_000 {
+                    sends.addTask { _ = try await producer.sendAndAwait(KafkaProducerMessage(topic: topic, key: "key-\(index)", value: "m\(index)")) }
+                }
+                try await sends.waitForAll()
+            }
+        }
+        var handled = kafka.consumerConfiguration(groupID: group, topics: [topic])
+        handled.isRevocationHandled = true
+        let first = try KafkaConsumer(configuration: handled, logger: kafka.logger)
+        let second = try KafkaConsumer(configuration: handled, logger: kafka.logger)
+        // Whether each call of the handler ran on the poll executor (not a thread of the cooperative pool).
+        let onPollThread = Mutex<[Bool]>([])
+        first.onRevocation { _ in
+            let onThread = first.isOnPollThread
+            onPollThread.withLock { $0.append(onThread) }
+        }
+        let firstReceived = Received()
+        try await withRunningServices([first]) {
+            // A reader with work to do: librdkafka has the backlog fetched ahead, so the old quick poll on
+            // the reader's own thread (timeout 0) found messages every time and served the rebalance there.
+            let firstTask = Task {
+                for try await message in first.messages {
+                    firstReceived.values.withLock { $0.append(message.valueString) }
+                    try first.storeOffset(message)
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+            }
+            defer { firstTask.cancel() }
+            try await Self.waitUntil { firstReceived.count > 0 }
+            try await withRunningServices([second]) {
+                let secondTask = Self.consume(second, into: Received())
+                defer { secondTask.cancel() }
+                try await Self.waitUntil { first.assignment.count == 1 && second.assignment.count == 1 }
+            }
+            #expect(firstReceived.count < 10_000, "the rebalance came while the reader still had a backlog")
+        }
+        let seen = onPollThread.withLock { $0 }
+        #expect(!seen.isEmpty)
+        #expect(seen.allSatisfy { $0 }, "handler calls on the poll thread: \(seen)")
     }
 }

@@ -71,15 +71,23 @@ public final class KafkaConsumer: Service, Sendable {
 
     /// Takes what librdkafka has already fetched without blocking, on the caller's thread; only when
     /// nothing is there does it hop to the poll executor and block for up to the poll interval.
+    ///
+    /// A consumer with ``KafkaConsumerConfiguration/isRevocationHandled`` always polls on the poll
+    /// executor: even a poll with timeout 0 serves a queued rebalance, and the revocation handler waits
+    /// (seconds) and the commit after it blocks. On the caller's thread, a thread of the cooperative pool,
+    /// that would hold the thread the handler waits for (a one-thread pool: the lanes it waits on cannot
+    /// finish) and the `lifecycle` lock that `run()` and `close()` take.
     func poll(maximumCount: Int, topicNames: inout TopicNameCache) async throws -> [KafkaConsumerMessage] {
         if let fatal = fatalError.withLockedValue({ $0 }) { throw fatal }
         try subscribe()
-        // The lock is held across the non-blocking poll, so `close()` cannot start in between.
-        let ready = try lifecycle.withLockedValue { state -> [KafkaConsumerMessage] in
-            guard state == .running || state == .initialized else { return [] }
-            return try client.consumerPoll(maximumCount: maximumCount, timeoutMilliseconds: 0, topicNames: &topicNames)
+        if !configuration.isRevocationHandled {
+            // The lock is held across the non-blocking poll, so `close()` cannot start in between.
+            let ready = try lifecycle.withLockedValue { state -> [KafkaConsumerMessage] in
+                guard state == .running || state == .initialized else { return [] }
+                return try client.consumerPoll(maximumCount: maximumCount, timeoutMilliseconds: 0, topicNames: &topicNames)
+            }
+            if !ready.isEmpty { return ready }
         }
-        if !ready.isEmpty { return ready }
 
         let timeout = Int32(clamping: configuration.pollInterval.kafkaMilliseconds)
         let names = topicNames
@@ -144,7 +152,8 @@ public final class KafkaConsumer: Service, Sendable {
     /// Once it returns, the stored offsets are committed (when auto-commit is on) and the partitions are
     /// released, so their next owner starts after what this one applied.
     ///
-    /// It runs on the thread that polls the consumer, inside the poll (or the close), and holds up that
+    /// It runs on the consumer's own poll thread (never a thread of Swift's cooperative pool), inside the
+    /// poll (or the close), so it may wait for tasks to finish; it holds up that
     /// poll and, with eager assignors (the default `range,roundrobin`), the group's rebalance: keep it
     /// short (seconds at most, well below `max.poll.interval.ms`). Messages of a revoked partition that
     /// the same poll took before the revocation are not returned. Only for a consumer configured with
@@ -159,6 +168,9 @@ public final class KafkaConsumer: Service, Sendable {
             handler(partitions.map { (topic: $0.topic, partition: KafkaPartition(rawValue: $0.partition)) })
         }
     }
+
+    /// Whether the caller runs on the thread that polls this consumer (where the revocation handler runs).
+    var isOnPollThread: Bool { pollExecutor.isCurrent }
 
     /// The partitions this consumer currently owns, as `topic/partition` pairs.
     public var assignment: [(topic: String, partition: KafkaPartition)] {

@@ -7,9 +7,17 @@ import Dispatch
 /// onto one of these with `withTaskExecutorPreference` for exactly those calls.
 final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
     private let queue: DispatchQueue
+    /// Marks the queue, so that code can tell whether it runs on it (see ``isCurrent``).
+    nonisolated(unsafe) private static let marker = DispatchSpecificKey<ObjectIdentifier>()
 
     init(label: String) {
         self.queue = DispatchQueue(label: label)
+        queue.setSpecific(key: Self.marker, value: ObjectIdentifier(self))
+    }
+
+    /// Whether the caller runs on this executor's queue (a librdkafka callback served by one of its polls).
+    var isCurrent: Bool {
+        DispatchQueue.getSpecific(key: Self.marker) == ObjectIdentifier(self)
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
