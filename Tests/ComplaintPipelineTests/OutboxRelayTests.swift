@@ -176,6 +176,20 @@ struct OutboxRelayTests {
         }
     }
 
+    /// A wait of just the producer's message timeout was allowed: it starts before the dead letter is
+    /// produced, so a report librdkafka delivered at its message timeout came after it, and the row was
+    /// dead-lettered again next round.
+    @Test("dead letters go out only with a whole publish timeout left of the lease, the margin over the message timeout included")
+    func deadLetterWaitKeepsTheMargin() {
+        var configuration = OutboxRelay.Configuration()
+        configuration.publishTimeout = .seconds(30)
+        #expect(configuration.deadLetterWait(leaseLeft: configuration.producerMessageTimeout) == nil)
+        #expect(configuration.deadLetterWait(leaseLeft: .seconds(29)) == nil)
+        #expect(configuration.deadLetterWait(leaseLeft: .seconds(30)) == .seconds(30))
+        #expect(configuration.deadLetterWait(leaseLeft: .seconds(57)) == .seconds(30))
+        #expect(configuration.deadLetterWait(leaseLeft: .zero - .seconds(1)) == nil)
+    }
+
     @Test("rows left unsent by a crash are published after restart, each complaint's in order")
     func rowsFromBeforeTheCrash() async throws {
         let kafka = try KafkaTestEnvironment()

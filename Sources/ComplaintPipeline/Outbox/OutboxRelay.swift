@@ -66,6 +66,16 @@ public final class OutboxRelay: Service {
         /// queued inside librdkafka while the relay's next round produces the row again: a broker outage
         /// of minutes left several copies of every pending event on the topic.
         public var producerMessageTimeout: Duration { publishTimeout * 4 / 5 }
+
+        /// How long a round's dead letters may wait for their delivery reports, given what is left of its
+        /// lease (less its margin for the marks); `nil` when too little is left to send any. They get what a
+        /// publish gets: a whole ``publishTimeout``, the margin over ``producerMessageTimeout`` included. The
+        /// wait starts before the dead letter is produced, so a wait of just the message timeout could end
+        /// before a report librdkafka delivers at its message timeout: the row would be released and
+        /// dead-lettered again next round (two records on the dead-letter topic).
+        public func deadLetterWait(leaseLeft: Duration) -> Duration? {
+            leaseLeft >= publishTimeout ? publishTimeout : nil
+        }
     }
 
     private let outbox: Outbox
@@ -213,21 +223,16 @@ public final class OutboxRelay: Service {
         }
         if !sent.isEmpty { publishedCounter.increment(by: sent.count) }
 
-        // All at once, each bounded by what is left of the lease (less a twentieth of it for the marks). A
-        // wait shorter than the producer's message timeout could give up on a dead letter librdkafka
-        // still delivers (and the row would be dead-lettered again): then none is sent this round, the
-        // rows are released and the next round, with a lease of its own, dead-letters them.
+        // All at once, each within what is left of the lease (less a twentieth of it for the marks), and
+        // only when that covers a whole publish timeout (``Configuration/deadLetterWait(leaseLeft:)``): a
+        // shorter wait could give up on a dead letter librdkafka still delivers (and the row would be
+        // dead-lettered again). Then none is sent this round, the rows are released and the next round,
+        // with a lease of its own, dead-letters them.
         let left = leaseEnd - ContinuousClock.now - configuration.lease / 20
-        let deadLetterWait = min(configuration.publishTimeout, left)
         let deadLettered: [(record: OutboxRecord, error: any Error, deadLettered: Bool)]
         if undeliverable.isEmpty {
             deadLettered = []
-        } else if deadLetterWait < configuration.producerMessageTimeout {
-            logger.info("too little of the lease left to dead-letter undeliverable outbox rows; the next round does", metadata: [
-                "rows": "\(undeliverable.count)", "leaseLeft": "\(left)",
-            ])
-            deadLettered = undeliverable.map { ($0.record, $0.error, false) }
-        } else {
+        } else if let deadLetterWait = configuration.deadLetterWait(leaseLeft: left) {
             deadLettered = await withTaskGroup(of: (OutboxRecord, any Error, Bool).self) { group in
                 for (record, error) in undeliverable {
                     group.addTask { (record, error, await self.deadLetter(record, error: error, wait: deadLetterWait)) }
@@ -236,6 +241,11 @@ public final class OutboxRelay: Service {
                 for await result in group { results.append(result) }
                 return results
             }
+        } else {
+            logger.info("too little of the lease left to dead-letter undeliverable outbox rows; the next round does", metadata: [
+                "rows": "\(undeliverable.count)", "leaseLeft": "\(left)",
+            ])
+            deadLettered = undeliverable.map { ($0.record, $0.error, false) }
         }
         if !deadLettered.isEmpty {
             try await client.withConnection(closingAfter: configuration.statementBound, logger: logger) { connection in
