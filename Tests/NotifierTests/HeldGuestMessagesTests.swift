@@ -22,6 +22,17 @@ struct HeldGuestMessagesTests {
         }
     }
 
+    /// Intake answering 503 to the first look-up, then the guest as ``Guest``.
+    final class IntakeFailingOnce: GuestContactSource {
+        let calls = Mutex(0)
+        func contact(for complaintID: UUID, logger: Logger) async throws -> GuestContact {
+            if calls.withLock({ $0 += 1; return $0 }) == 1 {
+                throw DeliveryFailure.transient("guest_contact_unavailable", "intake answered 503")
+            }
+            return try await Guest().contact(for: complaintID, logger: logger)
+        }
+    }
+
     /// An e-mail channel that keeps the templates it was asked to send.
     final class SentMail: NotificationChannel {
         let sent = Mutex<[String]>([])
@@ -44,21 +55,28 @@ struct HeldGuestMessagesTests {
             """)
     }
 
-    /// Handles `events` (received, resolved, followup) for `complaint` through handlers planning with `rules`.
-    static func handle(_ events: [String], complaint: UUID, rules: NotificationRules, store: StageStore, schema: SchemaName) async throws {
+    /// Handles `events` (received, resolved, followup) for `complaint` through handlers planning with `rules`;
+    /// each event happened when it is handled, or at `times` (one per event).
+    static func handle(
+        _ events: [String], complaint: UUID, rules: NotificationRules, store: StageStore, schema: SchemaName, at times: [Date]? = nil
+    ) async throws {
         let recorder = NotificationRecorder(
             planner: NotificationPlanner(rules: LiveConfiguration(name: "rules", fixed: rules), templates: try NotifierFixtures.templates()))
-        for name in events {
+        for (index, name) in events.enumerated() {
+            let time = times?[index] ?? Date()
             switch name {
             case "received":
-                _ = try await handleDirectly(
-                    try EventFixtures.received(complaintID: complaint), with: ReceivedNotificationHandler(recorder: recorder), store: store, schema: schema)
+                var event = try EventFixtures.received(complaintID: complaint)
+                event.time = time
+                _ = try await handleDirectly(event, with: ReceivedNotificationHandler(recorder: recorder), store: store, schema: schema)
             case "resolved":
-                _ = try await handleDirectly(
-                    try NotifierFixtures.resolved(complaint), with: UpdatedNotificationHandler(recorder: recorder), store: store, schema: schema)
+                var event = try NotifierFixtures.resolved(complaint)
+                event.time = time
+                _ = try await handleDirectly(event, with: UpdatedNotificationHandler(recorder: recorder), store: store, schema: schema)
             default:
-                _ = try await handleDirectly(
-                    try NotifierFixtures.followUpDue(complaint), with: SLANotificationHandler(recorder: recorder), store: store, schema: schema)
+                var event = try NotifierFixtures.followUpDue(complaint)
+                event.time = time
+                _ = try await handleDirectly(event, with: SLANotificationHandler(recorder: recorder), store: store, schema: schema)
             }
         }
     }
@@ -68,12 +86,15 @@ struct HeldGuestMessagesTests {
     /// Two workers (two replicas) claim what falls due together, one message at a time each, so the two
     /// messages of a complaint are decided at once by different workers. Settled when nothing is due within
     /// the next minute (a survey without its secret retries after 5 min).
+    /// `late`: the workers start 20 min after the quiet hours ended (an outage), everything due since then.
     static func morning(
-        status: String = "resolved", surveySecret: String? = "secret", schema: SchemaName, client: PostgresClient
+        status: String = "resolved", surveySecret: String? = "secret", late: Bool = false, schema: SchemaName, client: PostgresClient
     ) async throws -> [String] {
         for table in ["work_queue", "deliveries"] {
             _ = try await client.query(
-                PostgresQuery(unsafeSQL: "UPDATE \(schema).\(table) SET due_at = now() WHERE status IN ('pending', 'deferred')"), logger: .complaintTest
+                PostgresQuery(unsafeSQL: """
+                    UPDATE \(schema).\(table) SET due_at = now() - interval '\(late ? 20 : 0) minutes' WHERE status IN ('pending', 'deferred')
+                    """), logger: .complaintTest
             ).collect()
         }
         let mail = SentMail()
@@ -221,7 +242,10 @@ struct HeldGuestMessagesTests {
         let service = RedressService.notifier.isolated()
         try await withMigratedSchema(of: service) { store, client in
             let complaint = UUID()
-            try await Self.handle(["resolved", "received"], complaint: complaint, rules: try Self.rules(night: true), store: store, schema: service.schema)
+            // Registered a minute before the resolution; the resolution's event was handled first.
+            try await Self.handle(
+                ["resolved", "received"], complaint: complaint, rules: try Self.rules(night: true), store: store, schema: service.schema,
+                at: [Date(), Date().addingTimeInterval(-60)])
             #expect(try await Self.morning(schema: service.schema, client: client) == ["complaint_resolved_guest"])
             let rows = try await Self.deliveries(complaint, store: store)
             #expect(rows.map(\.rule) == ["guest-resolved", "guest-registered"])
@@ -275,6 +299,150 @@ struct HeldGuestMessagesTests {
                 let sent = try await eventually(timeout: .seconds(20)) { mail.sent.withLock { $0 } == ["complaint_received_guest"] }
                 #expect(sent, "\(mail.sent.withLock { $0 })")
             }
+        }
+    }
+
+    @Test("resolved, surveyed the next day, reopened and resolved again at night: the second 'resolved' is not superseded by the earlier survey")
+    func resolvedAgainAfterSurvey() async throws {
+        let service = RedressService.notifier.isolated()
+        try await withMigratedSchema(of: service) { store, client in
+            let complaint = UUID()
+            try await Self.handle(["resolved"], complaint: complaint, rules: try Self.rules(night: false), store: store, schema: service.schema)
+            #expect(try await Self.morning(schema: service.schema, client: client) == ["complaint_resolved_guest"])
+            try await Self.handle(["followup"], complaint: complaint, rules: try Self.rules(night: false), store: store, schema: service.schema)
+            #expect(try await Self.morning(schema: service.schema, client: client) == ["followup_survey_guest"])
+            // Those were on Monday and Tuesday (the guest's minimum interval between messages is long past).
+            _ = try await client.query(PostgresQuery(unsafeSQL: """
+                UPDATE \(service.schema).deliveries SET created_at = created_at - interval '1 day' WHERE complaint_id = '\(complaint.uuidString.lowercased())'
+                """), logger: .complaintTest).collect()
+            // Reopened (no guest rule for it), resolved again at 23:30: held for the morning.
+            try await Self.handle(["resolved"], complaint: complaint, rules: try Self.rules(night: true), store: store, schema: service.schema)
+            #expect(try await Self.supersededBy(complaint, store: store) == [nil, nil, nil], "a survey caused before it supersedes nothing")
+            #expect(try await Self.morning(schema: service.schema, client: client) == ["complaint_resolved_guest"])
+            let rows = try await Self.deliveries(complaint, store: store)
+            #expect(rows.map(\.status) == ["delivered", "delivered", "delivered"], "\(rows)")
+        }
+    }
+
+    @Test("intake answers 503 once in the morning, 'received' falling due first: only 'resolved' is sent, 'received' given up")
+    func supersededAfterFailedLookup() async throws {
+        let service = RedressService.notifier.isolated()
+        try await withMigratedSchema(of: service) { store, client in
+            let complaint = UUID()
+            try await Self.handle(["received", "resolved"], complaint: complaint, rules: try Self.rules(night: true), store: store, schema: service.schema)
+            // "received" falls due first and meets intake's 503; "resolved" a second later.
+            for table in ["work_queue", "deliveries"] {
+                _ = try await client.query(PostgresQuery(unsafeSQL: """
+                    UPDATE \(service.schema).\(table) SET due_at = now() + CASE WHEN \(table == "work_queue" ? "payload->>'trigger'" : "trigger") = 'received'
+                        THEN interval '0 seconds' ELSE interval '1 second' END
+                    """), logger: .complaintTest).collect()
+            }
+            let mail = SentMail()
+            let performer = DeliveryPerformer(
+                kind: .guest, rules: LiveConfiguration(name: "rules", fixed: try Self.rules(night: false)), templates: try NotifierFixtures.templates(),
+                channels: [.email: mail], guests: IntakeFailingOnce(), surveySecret: "secret", pacer: EndpointPacer(client: client, schema: service.schema))
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: service.schema, client: client, concurrency: 1)]) {
+                let settled = try await eventually(timeout: .seconds(20)) {
+                    try await Self.deliveries(complaint, store: store).map(\.status) == ["given_up", "delivered"]
+                }
+                #expect(settled)
+            }
+            #expect(mail.sent.withLock { $0 } == ["complaint_resolved_guest"], "not both messages")
+            let rows = try await Self.deliveries(complaint, store: store)
+            #expect(rows.first?.error?.hasPrefix("[superseded_by_resolved]") == true, "\(rows)")
+        }
+    }
+
+    /// An e-mail channel whose first 'resolved' fails (retried after 1 s).
+    final class ResolvedFailingOnce: NotificationChannel {
+        let mail = SentMail()
+        let failed = Mutex(false)
+        var channels: [DeliveryChannel] { [.email] }
+        func send(_ message: OutgoingMessage, logger: Logger) async throws -> String {
+            if message.intent.template == "complaint_resolved_guest", !failed.withLock({ failed in
+                let before = failed
+                failed = true
+                return before
+            }) {
+                throw DeliveryFailure.transient("smtp_unavailable", "the mail server did not answer", retryAfter: .seconds(1))
+            }
+            return try await mail.send(message, logger: logger)
+        }
+    }
+
+    /// Intake answering 503 to its `failing` look-up (retried after 3 s), then the guest as ``Guest``.
+    final class IntakeFailingAt: GuestContactSource {
+        let failing: Int
+        let calls = Mutex(0)
+        init(_ failing: Int) { self.failing = failing }
+        func contact(for complaintID: UUID, logger: Logger) async throws -> GuestContact {
+            if calls.withLock({ $0 += 1; return $0 }) == failing {
+                throw DeliveryFailure.transient("guest_contact_unavailable", "intake answered 503", retryAfter: .seconds(3))
+            }
+            return try await Guest().contact(for: complaintID, logger: logger)
+        }
+    }
+
+    @Test("'resolved' fails a call, so the held 'received' goes, meets intake's 503; 'resolved' is then delivered: 'received' is given up, its receipts end")
+    func supersededOnLaterAttempt() async throws {
+        let service = RedressService.notifier.isolated()
+        try await withMigratedSchema(of: service) { store, client in
+            let complaint = UUID()
+            try await Self.handle(["received", "resolved"], complaint: complaint, rules: try Self.rules(night: true), store: store, schema: service.schema)
+            // "resolved" falls due first (its call fails, again after 1 s), "received" half a second later (intake's 503, again after 3 s).
+            for table in ["work_queue", "deliveries"] {
+                _ = try await client.query(PostgresQuery(unsafeSQL: """
+                    UPDATE \(service.schema).\(table) SET due_at = now() + CASE WHEN \(table == "work_queue" ? "payload->>'trigger'" : "trigger") = 'received'
+                        THEN interval '0.5 seconds' ELSE interval '0 seconds' END
+                    """), logger: .complaintTest).collect()
+            }
+            let channel = ResolvedFailingOnce()
+            let performer = DeliveryPerformer(
+                kind: .guest, rules: LiveConfiguration(name: "rules", fixed: try Self.rules(night: false)), templates: try NotifierFixtures.templates(),
+                channels: [.email: channel], guests: IntakeFailingAt(2), surveySecret: "secret", pacer: EndpointPacer(client: client, schema: service.schema))
+            try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: service.schema, client: client, concurrency: 1)]) {
+                let settled = try await eventually(timeout: .seconds(20)) {
+                    try await Self.deliveries(complaint, store: store).map(\.status) == ["given_up", "delivered"]
+                }
+                #expect(settled)
+            }
+            #expect(channel.mail.sent.withLock { $0 } == ["complaint_resolved_guest"], "not both messages")
+            let rows = try await Self.deliveries(complaint, store: store)
+            #expect(rows.first?.error?.hasPrefix("[superseded_by_resolved]") == true, "\(rows)")
+            // The failed attempt published a receipt: the registration's receipts end with a given-up one.
+            let receipts = try await DeliveryWorkerTests.receipts(schema: service.schema, client: client)
+                .filter { $0.template == "complaint_received_guest" }
+            #expect(receipts.map(\.status.kind) == [.failed, .givenUp], "\(receipts)")
+            #expect(receipts.last?.attempts == 1)
+        }
+    }
+
+    @Test("both held, the workers start 20 min after the quiet hours ended: only 'resolved' is sent")
+    func lateMorning() async throws {
+        let service = RedressService.notifier.isolated()
+        try await withMigratedSchema(of: service) { store, client in
+            let complaint = UUID()
+            try await Self.handle(["received", "resolved"], complaint: complaint, rules: try Self.rules(night: true), store: store, schema: service.schema)
+            #expect(try await Self.morning(late: true, schema: service.schema, client: client) == ["complaint_resolved_guest"])
+            let rows = try await Self.deliveries(complaint, store: store)
+            #expect(rows.map(\.status) == ["given_up", "delivered"], "\(rows)")
+        }
+    }
+
+    @Test("a superseder delivered but recorded in the work queue alone (deliveries still pending): the held 'received' is given up")
+    func supersederSucceededInWorkQueue() async throws {
+        let service = RedressService.notifier.isolated()
+        try await withMigratedSchema(of: service) { store, client in
+            let complaint = UUID()
+            try await Self.handle(["received", "resolved"], complaint: complaint, rules: try Self.rules(night: true), store: store, schema: service.schema)
+            _ = try await client.query(PostgresQuery(unsafeSQL: """
+                UPDATE \(service.schema).work_queue SET status = 'succeeded', completed_at = now() WHERE payload->>'trigger' = 'updated.resolved'
+                """), logger: .complaintTest).collect()
+            let sent = try await Self.morning(schema: service.schema, client: client)
+            #expect(sent.isEmpty, "'resolved' went already; \(sent)")
+            let rows = try await Self.deliveries(complaint, store: store)
+            #expect(rows.map(\.status) == ["given_up", "pending"], "\(rows)")
+            #expect(rows.first?.error?.hasPrefix("[superseded_by_resolved]") == true, "\(rows)")
         }
     }
 

@@ -22,11 +22,11 @@ enum DeliveryLedger {
         let settled = status != "pending"
         try await connection.query("""
             INSERT INTO deliveries (notification_id, complaint_id, hotel_id, cause_event_id, rule, template, language, channel,
-                recipient_kind, staff_id, endpoint, status, last_error, due_at, settled_at, trigger)
+                recipient_kind, staff_id, endpoint, status, last_error, due_at, settled_at, trigger, cause_time)
             VALUES (\(intent.notificationID), \(intent.complaintID), \(intent.hotelID), \(intent.causeEventID), \(intent.rule),
                 \(intent.template), \(intent.language), \(intent.channel.rawValue), \(intent.recipient.kind.rawValue),
                 \(intent.recipient.staffID), \(intent.endpoint), \(status), \(error), COALESCE(\(dueAt), now()),
-                CASE WHEN \(settled) THEN now() END, \(intent.trigger))
+                CASE WHEN \(settled) THEN now() END, \(intent.trigger), \(intent.causeTime))
             ON CONFLICT (notification_id) DO NOTHING
             """, logger: logger)
     }

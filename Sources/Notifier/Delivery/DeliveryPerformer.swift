@@ -69,15 +69,17 @@ public struct DeliveryPerformer: WorkPerformer {
                 throw DeliveryFailure.deferred(
                     "quiet_hours", "held until the hotel's quiet hours end", after: .milliseconds(Int64(release.timeIntervalSince(now) * 1000)))
             }
+            if intent.supersededBy != nil {
+                // Held for the quiet hours with a later message that replaces it: decided now, not when that
+                // one was planned (it may never be sent), and on every attempt until one hands it to a channel
+                // (an attempt that failed before, at intake's 503, made no call). Before intake is asked: a
+                // message waiting on its superseder does not call intake each time it looks.
+                try await supersession(of: intent, logger: logger)
+            }
             let contact = try await guests.contact(for: intent.complaintID, logger: logger)
             guest = contact
             (channel, destination) = try Self.guestDestination(
                 for: intent, contact: contact, configured: Set(channels.keys), smsGateway: rules.smsGateway)
-            if intent.supersededBy != nil, item.attempt == 1 {
-                // Held for the quiet hours with a later message that replaces it: decided now, not when that
-                // one was planned (it may never be sent). Only a message that never made an attempt.
-                try await supersession(of: intent, status: contact.status, logger: logger)
-            }
         case .staff:
             guard let address = intent.staffAddress else {
                 throw DeliveryFailure.permanent("no_contact_details", "the rules file has no \(intent.channel.rawValue) address for this staff member")
@@ -130,6 +132,18 @@ public struct DeliveryPerformer: WorkPerformer {
                     "endpoint_rate_limit", "held back by the rate limit of \(endpoint.name) (\(endpoint.rateLimit.map { "\($0)" } ?? ""))", until: place)
             }
         }
+        if kind == .guest, intent.supersededBy != nil {
+            // From this call on the held message is sent on any attempt, whatever became of its superseder.
+            do {
+                let (client, schema) = try pacer.notifierSchema()
+                try await HeldGuestMessages.recordCall(intent, client: client, schema: schema, logger: logger)
+            } catch {
+                logger.warning("could not record the call of a superseded guest message; message deferred", metadata: ["error": "\(String(reflecting: error))"])
+                throw DeliveryFailure.deferred(
+                    "superseder_unknown", "the call of a guest message a later one replaces could not be recorded; again shortly",
+                    after: Self.pacingBusyWait())
+            }
+        }
         do {
             return try await implementation.send(message, logger: logger)
         } catch let deferral as WorkDeferral {
@@ -150,14 +164,14 @@ public struct DeliveryPerformer: WorkPerformer {
         }
     }
 
-    /// Throws when the held guest message `intent` is not to be sent now (``HeldGuestMessages/decide(_:status:client:schema:logger:)``):
+    /// Throws when the held guest message `intent` is not to be sent now (``HeldGuestMessages/decide(_:client:schema:logger:)``):
     /// given up as `superseded_by_<trigger>` once its superseder was delivered, deferred (no attempt used)
     /// while that one is still to be sent, or while the look-up does not answer.
-    func supersession(of intent: NotificationIntent, status: String?, logger: Logger) async throws {
+    func supersession(of intent: NotificationIntent, logger: Logger) async throws {
         let decision: HeldGuestMessages.Decision
         do {
             let (client, schema) = try pacer.notifierSchema()
-            decision = try await HeldGuestMessages.decide(intent, status: status, client: client, schema: schema, logger: logger)
+            decision = try await HeldGuestMessages.decide(intent, client: client, schema: schema, logger: logger)
         } catch {
             logger.warning("superseding guest message not readable; message deferred", metadata: ["error": "\(String(reflecting: error))"])
             throw DeliveryFailure.deferred(
@@ -283,10 +297,19 @@ public struct DeliveryPerformer: WorkPerformer {
         case .failed(let reason):
             let (code, message) = DeliveryFailure.parse(reason)
             if HeldGuestMessages.isSuperseded(code: code) {
-                // No call was made: no attempt counted, no receipt.
+                // No call was made: this attempt is not counted, and no receipt for it.
                 try await HeldGuestMessages.recordSuperseded(
                     intent, item: item, code: code, reason: message, on: context.connection, logger: context.logger)
-                return []
+                // Earlier attempts failed before any call (intake did not answer) and each published a
+                // failed-and-retrying receipt: the stream ends with a given-up one counting those attempts.
+                guard item.attempt > 1 else { return [] }
+                let outcome = NotificationOutcome(
+                    notificationID: intent.notificationID, complaintID: intent.complaintID,
+                    status: .givenUp(NotificationFailure(code: code, message: message, isRetriable: false)), channel: channel,
+                    recipient: intent.recipient, template: intent.template, language: intent.language, attempts: min(item.attempt - 1, 100),
+                    occurredAt: Date(), causeEventID: intent.causeEventID)
+                let envelope = EventEnvelope(source: source, time: outcome.occurredAt, hotelID: intent.hotelID, data: outcome)
+                return [try OutgoingEvent(envelope, on: receipts)]
             }
             channel = DeliveryFailure.channel(in: reason) ?? channel
             status = .givenUp(NotificationFailure(code: code, message: message, isRetriable: false))

@@ -118,7 +118,7 @@ public final class EndpointPacer: Sendable {
     }
 
     /// The notifier's pool and schema once shared, for the guest worker's other look-up before a call (a
-    /// held message's superseder, ``HeldGuestMessages/decide(_:status:client:schema:logger:)``).
+    /// held message's superseder, ``HeldGuestMessages/decide(_:client:schema:logger:)``).
     /// - Throws: ``Unavailable`` before ``share(through:schema:)``.
     func notifierSchema() throws -> (client: PostgresClient, schema: SchemaName) {
         let shared = try database()

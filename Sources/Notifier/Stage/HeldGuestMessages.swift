@@ -11,10 +11,10 @@ import PostgresNIO
 ///
 /// Planning only records which message supersedes a held one (``mark(_:on:logger:)``: `deliveries.superseded_by`
 /// and the intent's ``NotificationIntent/supersededBy``); the delivery worker decides when the held one falls
-/// due (``decide(_:status:client:schema:logger:)``): given up as `superseded_by_<trigger>` only once the
-/// superseding message was delivered; sent when that one will not be (given up, failed an attempt, no longer
-/// fitting the complaint's status: reopened before the morning); waiting a moment while it is still to be
-/// sent. Giving it up at planning lost both messages when the later one was never sent.
+/// due (``decide(_:client:schema:logger:)``): given up as `superseded_by_<trigger>` only once the
+/// superseding message was delivered; sent when that one will not be (given up, also as no longer fitting
+/// the complaint's status: reopened before the morning; failed an attempt); waiting while it is still to be
+/// sent. Only a message caused later supersedes one. Giving it up at planning lost both messages when the later one was never sent.
 enum HeldGuestMessages {
     /// The triggers of earlier guest messages that a guest message for `trigger` supersedes: a
     /// resolution's message says the complaint was registered and dealt with (and replaces an earlier
@@ -49,7 +49,10 @@ enum HeldGuestMessages {
     /// Records what `intent` (a guest message just recorded) supersedes, or what supersedes it, while the
     /// complaint's facts row is locked (the handler's transaction): the complaint's held guest messages of
     /// triggers it supersedes, and itself when held while a message of a trigger that supersedes it is
-    /// planned or sent (the order after an outage). Only a held message that never made an attempt is marked:
+    /// planned or sent (the order after an outage). Only a message caused later supersedes (`cause_time`): a
+    /// survey delivered the day before for an earlier resolution does not replace the message of a
+    /// resolution since (reopened and resolved again), nor does a late-planned message for an older cause
+    /// replace a held newer one. Only a held message that never made an attempt is marked:
     /// its work-queue row pending, `attempts = 0`, not leased and not due yet, checked on the row itself under
     /// its lock in the statement that marks it (a message retrying after a failed call, then held for quiet
     /// hours, is not); a message already marked keeps its superseder (which the worker follows).
@@ -63,7 +66,7 @@ enum HeldGuestMessages {
                 WITH held AS (
                     SELECT notification_id, cause_event_id, rule FROM deliveries
                     WHERE complaint_id = \(later.complaintID) AND recipient_kind = 'guest' AND notification_id <> \(later.notificationID)
-                      AND superseded_by IS NULL AND trigger = ANY(\(triggers))
+                      AND superseded_by IS NULL AND trigger = ANY(\(triggers)) AND cause_time < \(later.causeTime)
                       AND (status = 'pending' OR (status = 'deferred' AND last_error LIKE '[quiet_hours]%'))
                 ),
                 queued AS (
@@ -91,8 +94,8 @@ enum HeldGuestMessages {
                 WITH superseder AS (
                     SELECT notification_id FROM deliveries
                     WHERE complaint_id = \(later.complaintID) AND recipient_kind = 'guest' AND notification_id <> \(later.notificationID)
-                      AND trigger = ANY(\(superseding)) AND status NOT IN ('skipped', 'given_up')
-                    ORDER BY created_at DESC LIMIT 1
+                      AND trigger = ANY(\(superseding)) AND status NOT IN ('skipped', 'given_up') AND cause_time > \(later.causeTime)
+                    ORDER BY cause_time DESC, created_at DESC LIMIT 1
                 ),
                 queued AS (
                     SELECT id FROM work_queue
@@ -122,46 +125,60 @@ enum HeldGuestMessages {
 
     /// What becomes of a held guest message that a later one superseded, when it falls due.
     enum Decision: Equatable, Sendable {
-        /// Send it: the superseding message will not reach the guest (given up, failed an attempt, or no
-        /// longer fitting the complaint's status).
+        /// Send it: the superseding message will not reach the guest (given up, failed an attempt, its work
+        /// over without success), or this one was already handed to a channel.
         case send
         /// Give it up with `code`: the superseding message was delivered.
         case supersede(code: String)
-        /// Look again after `wait`: the superseding message is still to be sent and still fits.
+        /// Look again after `wait`: the superseding message is still to be sent (being sent: shortly;
+        /// waiting: when it is due).
         case wait(Duration)
     }
 
-    /// Decides for the held message `intent` (``NotificationIntent/supersededBy`` set), the complaint's
-    /// status being `status` (intake's, as the worker just read it; `nil` when it showed none). Follows the
-    /// superseders while each was itself given up as superseded (a registration superseded by a resolution's
-    /// message, that one by the survey): the last one decides. Delivered: give up. Pending or deferred and
-    /// still fitting `status` (``DeliveryPerformer/stillApplies(trigger:status:)``): wait until it is due (at
-    /// least ``minimumWait``), so that the two fall due, however claimed, and exactly one reaches the guest;
-    /// anything else, or one still shown pending ``overdue`` after its due time: send.
-    static func decide(_ intent: NotificationIntent, status: String?, client: PostgresClient, schema: SchemaName, logger: Logger) async throws -> Decision {
-        let table = "\(schema.rawValue).deliveries"
+    /// Decides for the held message `intent` (``NotificationIntent/supersededBy`` set), before anything else
+    /// of its attempt (intake is not asked while it waits). Nothing to decide once it was handed to a channel
+    /// (``recordCall(_:client:schema:logger:)``): it is sent. Follows the superseders while each was itself
+    /// given up as superseded (a registration superseded by a resolution's message, that one by the survey):
+    /// the last one decides, by its `deliveries` row and, while that one still shows it to be sent, its
+    /// work-queue row (an outcome may be recorded there alone). Delivered, or its work succeeded: give up.
+    /// Its work still pending: wait while it is being sent (``minimumWait`` at a time) or until it is due, so that
+    /// the two fall due, however claimed, and exactly one reaches the guest. Anything else (given up,
+    /// retrying, its work failed): send. A superseder that no longer fits the complaint's status is given up
+    /// by its own worker as `no_longer_applicable`, and this one then goes.
+    static func decide(_ intent: NotificationIntent, client: PostgresClient, schema: SchemaName, logger: Logger) async throws -> Decision {
+        let table = "\(schema.rawValue).deliveries", queue = "\(schema.rawValue).work_queue"
         let rows = try await client.query("""
             WITH RECURSIVE chain (notification_id, depth) AS (
-                SELECT superseded_by, 1 FROM \(unescaped: table) WHERE notification_id = \(intent.notificationID) AND superseded_by IS NOT NULL
+                SELECT superseded_by, 1 FROM \(unescaped: table)
+                WHERE notification_id = \(intent.notificationID) AND superseded_by IS NOT NULL AND called_at IS NULL
                 UNION ALL
                 SELECT d.superseded_by, chain.depth + 1 FROM chain JOIN \(unescaped: table) AS d ON d.notification_id = chain.notification_id
                 WHERE d.superseded_by IS NOT NULL AND d.status = 'given_up' AND d.last_error LIKE '[superseded\\_by\\_%' AND chain.depth < 16
             )
-            SELECT d.status, d.trigger, EXTRACT(EPOCH FROM d.due_at - clock_timestamp())::float8
-            FROM chain JOIN \(unescaped: table) AS d USING (notification_id) ORDER BY chain.depth
+            SELECT d.status, d.trigger, w.status, COALESCE(w.leased_until > clock_timestamp(), false),
+                EXTRACT(EPOCH FROM w.due_at - clock_timestamp())::float8
+            FROM chain JOIN \(unescaped: table) AS d USING (notification_id)
+            LEFT JOIN LATERAL (
+                SELECT status, leased_until, due_at FROM \(unescaped: queue) AS w
+                WHERE w.kind = 'guest' AND w.idempotency_key IN (
+                    d.cause_event_id::text || ':' || d.rule || ':guest:email', d.cause_event_id::text || ':' || d.rule || ':guest:sms')
+                  AND (w.payload->>'notificationID')::uuid = d.notification_id
+                LIMIT 1
+            ) AS w ON true
+            ORDER BY chain.depth
             """, logger: logger).collect()
-        let chain = try rows.map { try $0.decode((String, String?, Double).self) }
+        let chain = try rows.map { try $0.decode((String, String?, String?, Bool, Double?).self) }
         guard let direct = chain.first, let last = chain.last else { return .send }
-        switch last.0 {
-        case "delivered":
-            return .supersede(code: code(supersededBy: direct.1 ?? ""))
-        case "pending", "deferred":
-            if let status, !DeliveryPerformer.stillApplies(trigger: last.1 ?? "", status: status) { return .send }
-            // Overdue long past any lease: its outcome was never recorded here (settled in the work queue
-            // alone); waiting on it would hold this one for ever.
-            if last.2 < -overdue { return .send }
-            return .wait(max(minimumWait, .milliseconds(Int64(last.2 * 1000))))
+        let superseded = Decision.supersede(code: code(supersededBy: direct.1 ?? ""))
+        switch (last.0, last.2) {
+        case ("delivered", _), ("pending", "succeeded"), ("deferred", "succeeded"):
+            return superseded
+        case ("pending", "pending"), ("deferred", "pending"):
+            // Being sent: look again shortly (a read of this table, intake is not asked). Waiting: until it is due.
+            return .wait(last.3 ? minimumWait : max(minimumWait, .milliseconds(Int64((last.4 ?? 0) * 1000))))
         default:
+            // Given up, retrying after a failed attempt, or its work over without success (recorded in the
+            // work queue alone).
             return .send
         }
     }
@@ -169,9 +186,15 @@ enum HeldGuestMessages {
     /// How long a held message waits at least before it looks at its superseder again.
     static let minimumWait: Duration = .seconds(2)
 
-    /// How long past its due time (seconds; three of the worker's 5 min leases) a superseder still shown
-    /// pending or deferred is taken as never to be sent.
-    static let overdue: Double = 900
+    /// Records, before the held message `intent` is handed to a channel, that a call is made: from then on
+    /// ``decide(_:client:schema:logger:)`` sends it on any attempt (the guest may have it already; giving it
+    /// up would end its receipts without a message accounted for).
+    static func recordCall(_ intent: NotificationIntent, client: PostgresClient, schema: SchemaName, logger: Logger) async throws {
+        _ = try await client.query("""
+            UPDATE \(unescaped: "\(schema.rawValue).deliveries") SET called_at = COALESCE(called_at, clock_timestamp())
+            WHERE notification_id = \(intent.notificationID)
+            """, logger: logger).collect()
+    }
 
     /// Records that the held message of `item` was given up as superseded (`code`) in the settling
     /// transaction: `given_up` with no attempt counted, in `deliveries` and the work queue (the worker's claim

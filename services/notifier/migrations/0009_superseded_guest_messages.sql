@@ -8,3 +8,10 @@
 -- planned before this migration: they are neither superseded nor superseding.
 ALTER TABLE deliveries ADD COLUMN trigger text;
 ALTER TABLE deliveries ADD COLUMN superseded_by uuid REFERENCES deliveries (notification_id);
+-- cause_time: when the message's cause happened (the event's time). A message supersedes another only when
+-- its cause is later: a survey delivered for an earlier resolution says nothing about a resolution since.
+-- NULL for rows planned before this migration.
+ALTER TABLE deliveries ADD COLUMN cause_time timestamptz;
+-- called_at: when the worker first handed a superseded held message to a channel. From then on it is no
+-- longer decided against its superseder (the guest may have it already), on any later attempt.
+ALTER TABLE deliveries ADD COLUMN called_at timestamptz;
