@@ -171,7 +171,9 @@ enum HeldGuestMessages {
         guard let direct = chain.first, let last = chain.last else { return .send }
         let superseded = Decision.supersede(code: code(supersededBy: direct.1 ?? ""))
         switch (last.0, last.2) {
-        case ("delivered", _), ("pending", "succeeded"), ("deferred", "succeeded"):
+        case ("delivered", _), (_, "succeeded"):
+            // Its work succeeded (recorded in the work queue alone, whatever `deliveries` last said: pending,
+            // deferred, or retrying after a failed first attempt): the guest has it.
             return superseded
         case ("pending", "pending"), ("deferred", "pending"):
             // Being sent: look again shortly (a read of this table, intake is not asked). Waiting: until it is due.
