@@ -98,9 +98,7 @@ struct HeldGuestMessagesTests {
             ).collect()
         }
         let mail = SentMail()
-        let performer = DeliveryPerformer(
-            kind: .guest, rules: LiveConfiguration(name: "rules", fixed: try Self.rules(night: false)), templates: try NotifierFixtures.templates(),
-            channels: [.email: mail], guests: Guest(status: status), surveySecret: surveySecret, pacer: EndpointPacer(client: client, schema: schema))
+        let performer = try Self.morningPerformer(channel: mail, guests: Guest(status: status), surveySecret: surveySecret, schema: schema, client: client)
         let workers = (0..<2).map { _ in DeliveryWorkerTests.worker(performer, schema: schema, client: client, concurrency: 1) }
         try await withRunningServices(workers) {
             let settled = try await eventually(timeout: .seconds(20)) {
@@ -112,6 +110,26 @@ struct HeldGuestMessagesTests {
             #expect(settled)
         }
         return mail.sent.withLock { $0 }
+    }
+
+    /// A guest worker's performer with the morning's rules (quiet hours over), e-mail through `channel`.
+    static func morningPerformer(
+        channel: any NotificationChannel, guests: any GuestContactSource, surveySecret: String?, schema: SchemaName, client: PostgresClient
+    ) throws -> DeliveryPerformer {
+        DeliveryPerformer(
+            kind: .guest, rules: LiveConfiguration(name: "rules", fixed: try rules(night: false)), templates: try NotifierFixtures.templates(),
+            channels: [.email: channel], guests: guests, surveySecret: surveySecret, pacer: EndpointPacer(client: client, schema: schema))
+    }
+
+    /// Makes the held messages fall due now, 'received' `receivedAfter` and the others `othersAfter` from now
+    /// (an interval, '0.5 seconds'), in the work queue and in `deliveries` alike.
+    static func dueNow(received receivedAfter: String, others othersAfter: String, schema: SchemaName, client: PostgresClient) async throws {
+        for table in ["work_queue", "deliveries"] {
+            _ = try await client.query(PostgresQuery(unsafeSQL: """
+                UPDATE \(schema).\(table) SET due_at = now() + CASE WHEN \(table == "work_queue" ? "payload->>'trigger'" : "trigger") = 'received'
+                    THEN interval '\(receivedAfter)' ELSE interval '\(othersAfter)' END
+                """), logger: .complaintTest).collect()
+        }
     }
 
     /// The rule of the message each of the complaint's messages is marked as superseded by, oldest first.
@@ -289,9 +307,7 @@ struct HeldGuestMessagesTests {
                 UPDATE \(service.schema).deliveries SET due_at = now() - interval '20 minutes' WHERE rule = 'guest-resolved'
                 """), logger: .complaintTest).collect()
             let mail = SentMail()
-            let performer = DeliveryPerformer(
-                kind: .guest, rules: LiveConfiguration(name: "rules", fixed: try Self.rules(night: false)), templates: try NotifierFixtures.templates(),
-                channels: [.email: mail], guests: Guest(), surveySecret: "secret", pacer: EndpointPacer(client: client, schema: service.schema))
+            let performer = try Self.morningPerformer(channel: mail, guests: Guest(), surveySecret: "secret", schema: service.schema, client: client)
             _ = try await client.query(
                 PostgresQuery(unsafeSQL: "UPDATE \(service.schema).work_queue SET due_at = now() WHERE status = 'pending'"), logger: .complaintTest
             ).collect()
@@ -331,16 +347,9 @@ struct HeldGuestMessagesTests {
             let complaint = UUID()
             try await Self.handle(["received", "resolved"], complaint: complaint, rules: try Self.rules(night: true), store: store, schema: service.schema)
             // "received" falls due first and meets intake's 503; "resolved" a second later.
-            for table in ["work_queue", "deliveries"] {
-                _ = try await client.query(PostgresQuery(unsafeSQL: """
-                    UPDATE \(service.schema).\(table) SET due_at = now() + CASE WHEN \(table == "work_queue" ? "payload->>'trigger'" : "trigger") = 'received'
-                        THEN interval '0 seconds' ELSE interval '1 second' END
-                    """), logger: .complaintTest).collect()
-            }
+            try await Self.dueNow(received: "0 seconds", others: "1 second", schema: service.schema, client: client)
             let mail = SentMail()
-            let performer = DeliveryPerformer(
-                kind: .guest, rules: LiveConfiguration(name: "rules", fixed: try Self.rules(night: false)), templates: try NotifierFixtures.templates(),
-                channels: [.email: mail], guests: IntakeFailingOnce(), surveySecret: "secret", pacer: EndpointPacer(client: client, schema: service.schema))
+            let performer = try Self.morningPerformer(channel: mail, guests: IntakeFailingOnce(), surveySecret: "secret", schema: service.schema, client: client)
             try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: service.schema, client: client, concurrency: 1)]) {
                 let settled = try await eventually(timeout: .seconds(20)) {
                     try await Self.deliveries(complaint, store: store).map(\.status) == ["given_up", "delivered"]
@@ -390,16 +399,9 @@ struct HeldGuestMessagesTests {
             let complaint = UUID()
             try await Self.handle(["received", "resolved"], complaint: complaint, rules: try Self.rules(night: true), store: store, schema: service.schema)
             // "resolved" falls due first (its call fails, again after 1 s), "received" half a second later (intake's 503, again after 3 s).
-            for table in ["work_queue", "deliveries"] {
-                _ = try await client.query(PostgresQuery(unsafeSQL: """
-                    UPDATE \(service.schema).\(table) SET due_at = now() + CASE WHEN \(table == "work_queue" ? "payload->>'trigger'" : "trigger") = 'received'
-                        THEN interval '0.5 seconds' ELSE interval '0 seconds' END
-                    """), logger: .complaintTest).collect()
-            }
+            try await Self.dueNow(received: "0.5 seconds", others: "0 seconds", schema: service.schema, client: client)
             let channel = ResolvedFailingOnce()
-            let performer = DeliveryPerformer(
-                kind: .guest, rules: LiveConfiguration(name: "rules", fixed: try Self.rules(night: false)), templates: try NotifierFixtures.templates(),
-                channels: [.email: channel], guests: IntakeFailingAt(2), surveySecret: "secret", pacer: EndpointPacer(client: client, schema: service.schema))
+            let performer = try Self.morningPerformer(channel: channel, guests: IntakeFailingAt(2), surveySecret: "secret", schema: service.schema, client: client)
             try await withRunningServices([DeliveryWorkerTests.worker(performer, schema: service.schema, client: client, concurrency: 1)]) {
                 let settled = try await eventually(timeout: .seconds(20)) {
                     try await Self.deliveries(complaint, store: store).map(\.status) == ["given_up", "delivered"]
