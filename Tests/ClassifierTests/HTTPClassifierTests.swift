@@ -82,6 +82,27 @@ struct HTTPClassifierTests {
         #expect(result.explanation.classifier != "http")
     }
 
+    /// Before, the plugin's client tried a refused connection again until the call's deadline: a model that
+    /// was down cost each complaint the whole timeout (here 10 s) until the breaker opened, though nothing
+    /// could answer. AsyncHTTPClient reports the refusal either way, and the outcome is `failed` either way:
+    /// only when it comes tells the two apart.
+    @Test("a refused connection fails the call at once, not at its timeout")
+    func refused() async throws {
+        // Held for the whole test, so no other test's server can be given the port.
+        let down = try RefusingLoopbackPort()
+        defer { withExtendedLifetime(down) {} }
+        let timeout = Duration.seconds(10)
+        let external = HTTPClassifier(url: "http://127.0.0.1:\(down.port)/classify", timeout: timeout, logger: Logger(label: "classifier-tests"))
+        let request = ExternalModelHygieneTests.request(Repository.engine)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let (verdict, outcome) = await external.call(request)
+        let elapsed = clock.now - start
+        #expect(verdict == nil)
+        #expect(outcome == .failed)
+        #expect(elapsed < timeout / 2, "a refused call took \(elapsed)")
+    }
+
     @Test("an external model that answers nonsense or an error is ignored")
     func malformed() async throws {
         let router = Router()

@@ -17,8 +17,10 @@ import NIOHTTP1
 /// Its severity may raise the engine's, never lower it (``VerdictCombiner``). An answer without
 /// `confidence` counts as ``missingConfidence`` (a coin flip), not as certain.
 ///
-/// Redirects are not followed (a 307 or 308 would send the complaint's text on to another host): a
-/// redirect is an error status. With a ``token`` every call carries `Authorization: Bearer <token>`.
+/// It calls through ``AsyncHTTPClient/HTTPClient/outbound``: redirects are not followed (a 307 or 308
+/// would send the complaint's text on to another host), a redirect is an error status; a refused
+/// connection fails the call at once rather than at its timeout. With a ``token`` every call carries
+/// `Authorization: Bearer <token>`.
 /// Each call is counted in `classifier_external_calls_total{outcome}` (``Outcome``).
 ///
 /// After failures in a row its ``breaker`` skips the model for a while (outcome `skipped`): it abstains
@@ -39,13 +41,6 @@ public struct HTTPClassifier: ClassifierPlugin {
     /// Shared by every copy of the plugin: `outside_call_circuit_open{service="classifier",target="external_model"}`.
     public var breaker: CircuitBreaker
 
-    /// The client of external models: like `HTTPClient.shared`, but it never follows a redirect.
-    public static let client: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
-
     /// How a call ended, the `outcome` of `classifier_external_calls_total`.
     enum Outcome: String {
         /// A usable answer.
@@ -64,7 +59,7 @@ public struct HTTPClassifier: ClassifierPlugin {
     static let maximumResponseSize = 64 * 1024
 
     public init(
-        url: String, timeout: Duration = .milliseconds(300), weight: Double = 3, token: String? = nil, client: HTTPClient = HTTPClassifier.client,
+        url: String, timeout: Duration = .milliseconds(300), weight: Double = 3, token: String? = nil, client: HTTPClient = .outbound,
         breaker: CircuitBreaker? = nil, logger: Logger
     ) {
         self.url = url

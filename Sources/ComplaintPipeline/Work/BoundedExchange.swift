@@ -26,8 +26,8 @@ extension HTTPClient {
     /// cancels the request and closes the connection (BoundedExchangeTests); a whole body returns it to the pool.
     /// - Throws: the client's errors while connecting and waiting for the headers (refused, `deadlineExceeded` …;
     ///   a client with `retryConnectionEstablishment` on, as `HTTPClient.shared` is, tries a refused
-    ///   connection again until the deadline, so a refusal comes at `timeout`; the notifier's own client has
-    ///   it off, so a refusal comes at once, and fails with it every request then waiting for a connection to
+    ///   connection again until the deadline, so a refusal comes at `timeout`; ``outbound`` has it off, so a
+    ///   refusal comes at once, and fails with it every request then waiting for a connection to
     ///   the same host and port);
     ///   ``DeadlineExceeded`` when the body is not in within `timeout` of them.
     public func boundedExchange(

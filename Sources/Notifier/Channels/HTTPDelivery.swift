@@ -11,25 +11,10 @@ import NIOHTTP1
 /// `Retry-After` (a robot's 429 deferred instead: see `rateLimitWait`); other 4xx given up (retrying
 /// cannot help); 5xx, timeouts and refused connections retried with backoff.
 struct HTTPDelivery: Sendable {
-    var client: HTTPClient = Self.client
-
-    /// The notifier's HTTP client, for the channels and for the guest-contact lookup at intake
-    /// (`IntakeGuestContacts`): `HTTPClient.shared`'s settings, except that a refused connection fails
-    /// the attempt at once, and that a redirect is never followed.
-    /// AsyncHTTPClient otherwise tries to connect again until the request's deadline, so a receiver that
-    /// is down held its delivery worker for the whole `timeoutSeconds` (10 s by default) before failing
-    /// with `connection`, and every other message of that worker waited behind it; the notifier retries
-    /// such an attempt with its own backoff anyway.
-    /// It would also follow up to 20 redirects: on a 301, 302 or 303 as a GET without the body, and the
-    /// final answer was taken for the receiver's (a 200 recorded `delivered` though nobody got the
-    /// message); on a 307 or 308 with the body and the endpoint's headers (an SMS gateway's API key) to
-    /// whatever host the answer named.
-    static let client: HTTPClient = {
-        var configuration = HTTPClient.Configuration.singletonConfiguration
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.redirectConfiguration = .disallow
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+    /// ``AsyncHTTPClient/HTTPClient/outbound``: a refused connection fails the attempt at once (the
+    /// notifier's backoff retries it) instead of holding the delivery worker, and every message behind it,
+    /// for the whole `timeoutSeconds`; a redirect is never followed (a 3xx is a retried failure, see `post`).
+    var client: HTTPClient = .outbound
 
     struct Answer: Sendable {
         var status: Int
