@@ -57,6 +57,18 @@ struct HotelListPagingTests {
                 #expect(reply.status == 422, "\(query): \(reply.body)")
                 #expect((reply.json["errors"] as? [[String: Any]])?.first?["field"] as? String == field, "\(query): \(reply.body)")
             }
+            // Read by Access.QueryParameters, as intake's and metrics' queries are: a NUL is named as such (it
+            // was "an integer from 1 to 200" for limit, and a cursor's base64 refused), and a parameter
+            // repeated counts once (each copy of an unknown one was an error of its own).
+            for (query, field, rule) in [
+                ("limit=1%00", "query.limit", "must not contain NUL (%00)"), ("cursor=a%00", "query.cursor", "must not contain NUL (%00)"),
+                ("page=1&page=2", "query.page", "unknown parameter; use cursor, limit"),
+            ] {
+                let reply = try await harness.request(.GET, "/v1/hotels?\(query)", key: harness.admin)
+                #expect(reply.status == 422 && reply.headers["content-type"] == "application/problem+json", "\(query): \(reply.body)")
+                let errors = (reply.json["errors"] as? [[String: Any]]) ?? []
+                #expect(errors.count == 1 && errors.first?["field"] as? String == field && errors.first?["rule"] as? String == rule, "\(query): \(reply.body)")
+            }
         }
     }
 }

@@ -396,25 +396,23 @@ struct HotelList: Encodable, Sendable, ResponseEncodable {
 }
 
 /// `limit` (1–200, default 50) and `cursor` (the `nextCursor` of the previous page) of `GET /v1/hotels`,
-/// read as intake reads its list's: an unknown parameter or a bad value is a 422 naming `query.<name>`.
+/// read as intake reads its list's (``Access/QueryParameters``): an unknown parameter, a value with a NUL
+/// or a bad value is a 422 naming `query.<name>`; a repeated parameter counts once, with its first value.
 struct HotelPageRequest: Sendable {
     var limit = 50
     var after: String?
 
     init(_ query: some Sequence<(key: Substring, value: Substring)>) throws(Problem) {
-        var errors: [Problem.FieldError] = []
-        for (name, value) in query {
-            switch name {
-            case "limit":
-                if let limit = Int(value), (1...200).contains(limit) { self.limit = limit } else {
-                    errors.append(.init(field: "query.limit", rule: "an integer from 1 to 200"))
-                }
-            case "cursor":
-                if let cursor = HotelCursor(token: String(value)) { after = cursor.after } else {
-                    errors.append(.init(field: "query.cursor", rule: "a nextCursor value from an earlier page"))
-                }
-            default:
-                errors.append(.init(field: "query.\(name)", rule: "unknown parameter; use cursor, limit"))
+        let parameters = QueryParameters(query, known: ["limit", "cursor"])
+        var errors = parameters.errors
+        if let text = parameters["limit"] {
+            if let limit = Int(text), (1...200).contains(limit) { self.limit = limit } else {
+                errors.append(.init(field: "query.limit", rule: "an integer from 1 to 200"))
+            }
+        }
+        if let text = parameters["cursor"] {
+            if let cursor = HotelCursor(token: text) { after = cursor.after } else {
+                errors.append(.init(field: "query.cursor", rule: "a nextCursor value from an earlier page"))
             }
         }
         if !errors.isEmpty { throw Problem.validation(errors) }
