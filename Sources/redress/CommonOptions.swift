@@ -5,8 +5,8 @@ import RdKafka
 // The options several `redress` commands take with one meaning: each is declared, with its help and its
 // fallbacks, once here, and a command places the group where the option stands in its help. Options of
 // the same name that mean something else keep their own declaration: `redress up --data-dir` and
-// `--brokers`, `loadgen --brokers` (for --full-loop only), and the --prefix of `tail` and `topics`
-// (no --topic-prefix, and other help).
+// `--brokers`, and `loadgen --brokers` (for --full-loop only). An option whose help differs by command
+// (`--prefix`) takes its help from a type the command names.
 
 /// `--data-dir`, so that every operator tool finds the `up.env` of `redress up` (its settings' last fallback) the same way.
 struct DataDirectoryOption: ParsableArguments {
@@ -76,13 +76,24 @@ struct KafkaOptions: ParsableArguments {
     func servers() throws -> [String] { try kafka.servers(dataDir: dataDirectory.dataDir) }
 }
 
-/// `--prefix` (also `--topic-prefix`) of a tool that reads the services' topics, so that it reads them under the services' KAFKA_TOPIC_PREFIX.
-struct TopicPrefixOption: ParsableArguments {
-    @Option(
-        name: [.customLong("prefix"), .customLong("topic-prefix")],
-        help: "Read the topics under this prefix, as services started with the same KAFKA_TOPIC_PREFIX use them (default: $KAFKA_TOPIC_PREFIX; '' for none).")
+/// What `--prefix` says in a command's help, so that each tool says what it does under the prefix while the option is declared once.
+protocol TopicPrefixHelp {
+    static var help: String { get }
+}
+
+/// `--prefix` (also `--topic-prefix`) of a tool on the services' topics, so that it uses them under the services' KAFKA_TOPIC_PREFIX; `Help` gives its help.
+struct PrefixedTopicsOption<Help: TopicPrefixHelp>: ParsableArguments {
+    @Option(name: [.customLong("prefix"), .customLong("topic-prefix")], help: ArgumentHelp(Help.help))
     var prefix: String?
 
     /// The prefix in effect: the option (`''` for none), else `KAFKA_TOPIC_PREFIX`, else none.
     var topicPrefix: String { ProcessInfoEnvironment.topicPrefix(prefix) }
+}
+
+/// `--prefix` of a tool that reads the services' topics (deadletter, sla backtest, replay, metrics rebuild).
+typealias TopicPrefixOption = PrefixedTopicsOption<ReadsTopicsUnderPrefix>
+
+/// The help of ``TopicPrefixOption``, so that the tools that read the topics say the same.
+enum ReadsTopicsUnderPrefix: TopicPrefixHelp {
+    static let help = "Read the topics under this prefix, as services started with the same KAFKA_TOPIC_PREFIX use them (default: $KAFKA_TOPIC_PREFIX; '' for none)."
 }

@@ -14,7 +14,7 @@ struct TailCommand: AsyncParsableCommand {
         discussion: """
             TOPIC is a full topic name or a short one: submitted, received, classified, assigned, updated, sla, \
             notifications (or delivered), alerts, deadletter; none means all of them. Redress's topics are read under \
-            --prefix (default: $KAFKA_TOPIC_PREFIX), as the services read and write them: with staging., `sla` and \
+            --prefix (or --topic-prefix; default: $KAFKA_TOPIC_PREFIX), as the services read and write them: with staging., `sla` and \
             complaints.sla.v1 both mean staging.complaints.sla.v1 (--prefix '' reads the unprefixed ones); other full \
             names are taken as they are. Brokers come from --brokers, \
             then KAFKA_BROKERS, then the up.env that `redress up` wrote. Starts at the end of each partition \
@@ -25,8 +25,7 @@ struct TailCommand: AsyncParsableCommand {
     @Argument(help: "Topics to follow (default: all of Redress's).")
     var topics: [String] = []
     @OptionGroup var kafka: KafkaOptions
-    @Option(help: "Put before Redress's topic names, as services started with the same KAFKA_TOPIC_PREFIX read and write them (default: $KAFKA_TOPIC_PREFIX).")
-    var prefix: String?
+    @OptionGroup var prefix: PrefixedTopicsOption<PrefixHelp>
     @Option(name: .customLong("hotel"), help: "Only this hotel (repeatable).")
     var hotels: [String] = []
     @Option(name: .customLong("severity"), help: "Only complaints of this severity: minor, moderate, serious (repeatable).")
@@ -55,7 +54,7 @@ struct TailCommand: AsyncParsableCommand {
     func run() async throws {
         let brokerList = try kafka.setting()
         let names: [String]
-        let prefix = self.prefix ?? ProcessInfo.processInfo.environment["KAFKA_TOPIC_PREFIX"] ?? ""
+        let prefix = self.prefix.topicPrefix
         do { names = try TailFollower.topicNames(topics, prefix: prefix) } catch let error as TailError { throw ValidationError(error.description) }
         var follower = TailFollower(brokers: KafkaBootstrap.servers(from: brokerList), topics: names, fromBeginning: fromBeginning)
         follower.topicPrefix = prefix
@@ -70,5 +69,12 @@ struct TailCommand: AsyncParsableCommand {
             print(line)
             fflushStandardOutput()
         }
+    }
+}
+
+extension TailCommand {
+    /// `--prefix` as tail uses it: before Redress's topic names only (other full names are taken as they are).
+    enum PrefixHelp: TopicPrefixHelp {
+        static let help = "Put before Redress's topic names, as services started with the same KAFKA_TOPIC_PREFIX read and write them (default: $KAFKA_TOPIC_PREFIX)."
     }
 }

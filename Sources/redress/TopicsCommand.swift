@@ -21,8 +21,7 @@ struct TopicsCommand: AsyncParsableCommand {
     @Option(help: "Replication factor (3 in production clusters).")
     var replicationFactor = 1
 
-    @Option(help: "Put before every topic name, as services started with the same KAFKA_TOPIC_PREFIX read and write them (default: $KAFKA_TOPIC_PREFIX).")
-    var prefix: String?
+    @OptionGroup var prefix: PrefixedTopicsOption<PrefixHelp>
 
     @Option(help: ArgumentHelp(
         "Days each topic keeps its events (retention.ms; segment.ms is 1 day); at most the services' INBOX_RETENTION_DAYS (default 9) minus 1.",
@@ -37,7 +36,7 @@ struct TopicsCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "redress.topics")
         let admin = try KafkaAdminClient(bootstrapServers: try kafka.servers(), logger: logger)
-        let prefix = self.prefix ?? ProcessInfo.processInfo.environment["KAFKA_TOPIC_PREFIX"] ?? ""
+        let prefix = self.prefix.topicPrefix
         let specifications = Self.specifications(prefix: prefix, partitions: partitions, replicationFactor: replicationFactor, retentionDays: retentionDays)
         let names = specifications.map(\.name)
         let created = try await admin.createTopics(specifications)
@@ -61,5 +60,12 @@ struct TopicsCommand: AsyncParsableCommand {
                     "segment.ms": "\(Self.segmentMilliseconds)",
                 ])
         }
+    }
+}
+
+extension TopicsCommand {
+    /// `--prefix` as topics uses it: the names it creates.
+    enum PrefixHelp: TopicPrefixHelp {
+        static let help = "Put before every topic name, as services started with the same KAFKA_TOPIC_PREFIX read and write them (default: $KAFKA_TOPIC_PREFIX)."
     }
 }

@@ -60,6 +60,31 @@ struct CommandErrorTests {
         }
     }
 
+    /// Before, tail and topics declared a --prefix of their own and refused --topic-prefix ("Unknown option"),
+    /// which deadletter, sla backtest, replay and metrics rebuild take.
+    @Test("tail and topics take --topic-prefix as well as --prefix, each with its own help")
+    func topicPrefixSpellings() async throws {
+        let executable = try #require(RedressExecutable.url)
+        for spelling in ["--prefix", "--topic-prefix"] {
+            // topics: parsed, then refused by its own check before any broker is asked.
+            let topics = try await Self.run(["topics", spelling, "staging.", "--retention-days", "0", "--brokers", "127.0.0.1:1"])
+            #expect(topics.status == 64 && topics.output.contains("--retention-days must be between 1 and 3650"), "\(spelling): \(topics)")
+            // tail: the prefix reaches the topic it follows (named before it connects to the broker nobody runs).
+            let tail = try await ChildProcess(
+                executable, arguments: ["tail", "sla", spelling, "staging.", "--brokers", "127.0.0.1:1"],
+                removing: ["KAFKA_BROKERS", "DATABASE_URL", "REDRESS_UP_ENV", "KAFKA_TOPIC_PREFIX"])
+            defer { tail.stop() }
+            let expected = "following staging.complaints.sla.v1 on 127.0.0.1:1"
+            _ = await eventually(timeout: .seconds(30)) { tail.output.contains(expected) || !tail.isRunning }
+            #expect(tail.output.contains(expected), "\(spelling): \(tail.output)")
+        }
+        for (command, help) in [("tail", "Put before Redress's topic names,"), ("topics", "Put before every topic name,")] {
+            let result = try await Self.run([command, "--help"])
+            let words = result.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(words.contains("--prefix, --topic-prefix <prefix> \(help) as services started with the same KAFKA_TOPIC_PREFIX read and write them"), "\(command): \(words)")
+        }
+    }
+
     @Test("tail refuses a --type that matches no event, instead of printing nothing for ever; hotel ids in any case")
     func tailTypes() async throws {
         for type in ["sla-warning", "notifications"] {

@@ -30,7 +30,8 @@ struct TopicsCommandTests {
         for topic in Topics.all {
             #expect(first.output.contains("\(prefix)\(topic.name): created"), "\(first.output)")
         }
-        let again = try await Self.run(["--prefix", prefix], brokers: brokers)
+        // --topic-prefix too, as deadletter and sla backtest spell it.
+        let again = try await Self.run(["--topic-prefix", prefix], brokers: brokers)
         #expect(again.status == 0, "\(again.output)")
         #expect(again.output.contains("\(prefix)\(Topics.deadLetter.name): exists"), "\(again.output)")
     }
