@@ -37,6 +37,38 @@ struct InboxHorizonTests {
         #expect(configuration.passedOver(Self.message(at: 0), now: now) == nil)
     }
 
+    @Test("an input whose handler is idempotent by content is not held to the horizon; the replay range still is")
+    func horizonLeftOut() {
+        var configuration = PipelineConfiguration(serviceName: "test", schema: "horizon")
+        configuration.inboxHorizon = .seconds(9 * 86_400)
+        let now = Date(timeIntervalSince1970: 2_000_000_000)
+        let tenDaysAgo: Int64 = 2_000_000_000_000 - 10 * 86_400_000
+        #expect(configuration.passedOver(Self.message(at: tenDaysAgo), now: now, inboxHorizonApplies: false) == nil)
+        configuration.timestamps = (tenDaysAgo + 1)..<(tenDaysAgo + 2)
+        #expect(configuration.passedOver(Self.message(at: tenDaysAgo), now: now, inboxHorizonApplies: false) == .outsideRange)
+    }
+
+    @Test("the pipeline applies an input's events past the horizon when the input opts in, and marks them in the inbox")
+    func pipelineAppliesOptedIn() async throws {
+        try await PipelineWorld.with { world in
+            let old = try EventFixtures.received()
+            try await world.publish([old])
+            let outcomes = LockedOutcomes()
+            var hooks = EventPipelineService.CrashPoints()
+            hooks.settled = { _, outcome in outcomes.append(outcome) }
+            #expect(!StageInput(world.input, world.handler).appliesEventsPastInboxHorizon, "off by default")
+            let input = StageInput(world.input, world.handler).applyingEventsPastInboxHorizon()
+            // Every message already published is older than a horizon of zero.
+            let stage = try world.stage(input: input, crashPoints: hooks) { $0.inboxHorizon = .zero }
+            try await withRunningServices([stage.producer, stage.consumer, stage.pipeline]) {
+                #expect(await eventually(timeout: .seconds(60)) { outcomes.all.count == 1 }, "\(outcomes.all)")
+            }
+            #expect(outcomes.all == [.applied])
+            #expect(try await world.effects(of: old.id) == 1)
+            #expect(try await world.processedCount == 1)
+        }
+    }
+
     @Test("the pipeline passes over events older than its inbox horizon: nothing applied, no inbox mark, offset stored")
     func pipelinePassesOver() async throws {
         try await PipelineWorld.with { world in

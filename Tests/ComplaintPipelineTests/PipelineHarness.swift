@@ -94,8 +94,11 @@ struct PipelineWorld: Sendable {
 
     /// The services of a stage whose one input is `input` (on the world's input topic).
     func stage(
-        input: StageInput, crashPoints: EventPipelineService.CrashPoints = .init(), kafkaProperties: [String: String] = [:]
+        input: StageInput, crashPoints: EventPipelineService.CrashPoints = .init(), kafkaProperties: [String: String] = [:],
+        configure: (inout PipelineConfiguration) -> Void = { _ in }
     ) throws -> (producer: KafkaProducer, consumer: KafkaConsumer, pipeline: EventPipelineService) {
+        var configuration = self.configuration
+        configure(&configuration)
         let producer = try KafkaProducer(configuration: kafka.producerConfiguration(clientID: "pipeline-test-producer"), logger: kafka.logger)
         var consumerConfiguration = kafka.consumerConfiguration(groupID: groupID, topics: [self.input.name])
         consumerConfiguration.isRevocationHandled = true

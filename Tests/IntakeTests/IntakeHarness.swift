@@ -36,6 +36,7 @@ struct IntakeHarness: Sendable {
     static func run(
         configure: @Sendable (inout IntakeConfiguration) -> Void = { _ in },
         access: @Sendable (inout AccessConfiguration) -> Void = { _ in },
+        settings adjust: @Sendable (inout ServiceSettings) -> Void = { _ in },
         _ body: @Sendable (IntakeHarness) async throws -> Void
     ) async throws {
         let kafka = try KafkaTestEnvironment()
@@ -50,6 +51,7 @@ struct IntakeHarness: Sendable {
         let schema = service.schema
         var settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
         access(&settings.access)
+        adjust(&settings)
         var configuration = IntakeConfiguration(guestKeySecret: "test-guest-key-secret-0123456789")
         configure(&configuration)
         configuration.topics = topics
@@ -103,6 +105,12 @@ struct IntakeHarness: Sendable {
         let rows = try await client.query(
             "SELECT count(*)::int FROM \(unescaped: table) WHERE external_id = \(externalID)", logger: .complaintTest).collect()
         return try rows.first?.decode(Int.self) ?? 0
+    }
+
+    /// Empties intake's inbox, as retention does to marks older than the inbox horizon.
+    func forgetProcessedEvents() async throws {
+        let table = "\(schema).processed_events"
+        try await client.query("DELETE FROM \(unescaped: table)", logger: .complaintTest)
     }
 
     /// Consumes `count` messages of `topic` from the beginning.

@@ -53,6 +53,46 @@ struct KafkaDoorTests {
         }
     }
 
+    @Test("a submission whose record is older than the inbox horizon is registered, and once only when it comes again")
+    func oldSubmissions() async throws {
+        // A horizon of zero makes every record older than it, as the 9-day default does to a record a
+        // connector stamped with the complaint's reportedAt, a backfill's, or one read after a long lag.
+        try await IntakeHarness.run(settings: { $0.inboxRetention = .zero }) { harness in
+            var event = try EventFixtures.example("complaint-submitted.v1.zh.json", on: Topics.submitted)
+            let externalID = "old-\(UUID().uuidString.prefix(8).lowercased())"
+            event.data.externalID = externalID
+            var republished = event
+            republished.id = UUID()  // the same complaint published again as a new event
+            var later = event
+            later.id = UUID()
+            later.data.externalID = externalID + "-later"
+            let producer = try KafkaProducer(configuration: harness.kafka.producerConfiguration(), logger: harness.kafka.logger)
+            try await withRunningServices([producer]) {
+                // One key: one partition, applied in order.
+                @Sendable func send(_ event: EventEnvelope<ComplaintSubmitted>) async throws {
+                    _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                        topic: harness.topics.submitted.name, key: ByteBuffer(string: externalID),
+                        value: ByteBuffer(bytes: try harness.topics.submitted.encode(event))))
+                }
+                try await send(event)
+                let registered = await eventually { (try? await harness.complaintCount(externalID: externalID)) == 1 }
+                #expect(registered, "an old submission is registered, not passed over")
+                // Its inbox mark purged, as retention does past the horizon: delivered again, and published
+                // again under a new event id, only the registrar can tell it is the same complaint.
+                try await harness.forgetProcessedEvents()
+                try await send(event)
+                try await send(republished)
+                try await send(later)
+                let followed = await eventually { (try? await harness.complaintCount(externalID: later.data.externalID)) == 1 }
+                #expect(followed)
+            }
+            #expect(try await harness.complaintCount(externalID: externalID) == 1)
+            let received = try await harness.consume(harness.topics.received.name, count: 2)
+            let externalIDs = try received.map { try harness.topics.received.decode(Array($0.value.readableBytesView)).data.externalID }
+            #expect(externalIDs.sorted() == [externalID, later.data.externalID].sorted())
+        }
+    }
+
     @Test("classified and assigned events update status, category, severity and assignee")
     func followsProgress() async throws {
         try await IntakeHarness.run { harness in

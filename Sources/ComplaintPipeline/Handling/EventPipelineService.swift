@@ -76,11 +76,13 @@ public struct PipelineConfiguration: Sendable {
 
 extension PipelineConfiguration {
     /// Why `message` is passed over without being applied (outside ``timestamps``, or older than
-    /// ``inboxHorizon`` at `now`), or `nil` when it is to be applied.
-    public func passedOver(_ message: KafkaConsumerMessage, now: Date = Date()) -> MessageOutcome? {
+    /// ``inboxHorizon`` at `now` unless `inboxHorizonApplies` is `false`: an input whose handler is
+    /// idempotent by content, ``StageInput/applyingEventsPastInboxHorizon()``), or `nil` when it is to be
+    /// applied.
+    public func passedOver(_ message: KafkaConsumerMessage, now: Date = Date(), inboxHorizonApplies: Bool = true) -> MessageOutcome? {
         guard let timestamp = message.timestampMilliseconds else { return nil }
         if let timestamps, !timestamps.contains(timestamp) { return .outsideRange }
-        if let inboxHorizon, Double(timestamp) < now.timeIntervalSince1970 * 1000 - inboxHorizon / .milliseconds(1) {
+        if inboxHorizonApplies, let inboxHorizon, Double(timestamp) < now.timeIntervalSince1970 * 1000 - inboxHorizon / .milliseconds(1) {
             return .tooOld
         }
         return nil
@@ -335,7 +337,7 @@ public final class EventPipelineService: Service {
         let origin = MessageOrigin(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue)
         var logger = logger(for: message)
 
-        if let passedOver = configuration.passedOver(message) {
+        if let passedOver = passedOver(message) {
             if passedOver == .tooOld { passOverTooOld(message, logger: logger) }
             crashPoints.settled(origin, passedOver)
             return passedOver
@@ -425,6 +427,12 @@ public final class EventPipelineService: Service {
         }
     }
 
+    /// Why `message` is passed over unapplied (``PipelineConfiguration/passedOver(_:now:inboxHorizonApplies:)``,
+    /// the horizon left out for an input that applies events past it), or `nil`.
+    private func passedOver(_ message: KafkaConsumerMessage) -> MessageOutcome? {
+        configuration.passedOver(message, inboxHorizonApplies: inputs[message.topic]?.appliesEventsPastInboxHorizon != true)
+    }
+
     /// The service's logger with where `message` was read from.
     private func logger(for message: KafkaConsumerMessage) -> Logger {
         var logger = self.logger
@@ -459,7 +467,7 @@ public final class EventPipelineService: Service {
         var items: [SharedItem] = []
         var ids = Set<UUID>()
         for message in messages {
-            if configuration.passedOver(message) != nil {
+            if passedOver(message) != nil {
                 break
             }
             guard let input = inputs[message.topic], input.sharesTransactions,

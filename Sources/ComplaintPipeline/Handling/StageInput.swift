@@ -26,6 +26,9 @@ public struct StageInput: Sendable {
     /// Whether a shared transaction of this input takes its events' locks first (``TransactionLocks``,
     /// ``sharingTransactions(lockingHotelsFirst:)``).
     public var takesLocksFirst: Bool { locksFirst != nil }
+    /// Whether its events older than ``PipelineConfiguration/inboxHorizon`` are applied all the same
+    /// instead of passed over (``applyingEventsPastInboxHorizon()``). Off by default.
+    public private(set) var appliesEventsPastInboxHorizon = false
 
     /// The same input, read from `prefix` + its topic (``ServiceSettings/topicPrefix``).
     public func prefixed(_ prefix: String) -> StageInput {
@@ -127,6 +130,19 @@ extension StageInput {
     public func oneEventPerTransaction() -> StageInput {
         var input = self
         input.sharesTransactions = false
+        return input
+    }
+
+    /// This input's handler is idempotent by its event's content: applying an event again after its inbox
+    /// mark was purged changes nothing (intake registers a submission once per hotel + `source` +
+    /// `externalId`, whatever its event id). Its events older than ``PipelineConfiguration/inboxHorizon``
+    /// are then applied instead of passed over, so that nothing is lost when a record's timestamp is old:
+    /// a connector that stamps records with the business time (Kafka Connect, Debezium), a backfill, a
+    /// producer with a wrong clock, a stage lagging past the horizon. Only for such handlers: any other
+    /// would apply a redelivered old event a second time.
+    public func applyingEventsPastInboxHorizon() -> StageInput {
+        var input = self
+        input.appliesEventsPastInboxHorizon = true
         return input
     }
 

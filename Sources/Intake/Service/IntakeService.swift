@@ -16,7 +16,10 @@ public enum IntakeService {
         var runtime = StageRuntime(
             service: service, settings: settings,
             inputs: [
-                StageInput(topics.submitted, SubmittedHandler(registrar: registrar)),
+                // Registered once per hotel + source + externalId with its content's fingerprint: a
+                // submission whose record timestamp is past the inbox horizon (a connector stamping the
+                // complaint's own time, a backfill) is registered, or answered as a replay, never dropped.
+                StageInput(topics.submitted, SubmittedHandler(registrar: registrar)).applyingEventsPastInboxHorizon(),
                 StageInput(topics.classified, ClassifiedHandler()),
                 StageInput(topics.assigned, AssignedHandler()),
             ],
