@@ -102,8 +102,10 @@ struct ClockRetentionTests {
         }
     }
 
-    @Test("a complaint reopened after its clock was purged: nothing crashes or is dead-lettered, and no deadline of months ago fires")
-    func reopenedAfterPurge() async throws {
+    @Test(
+        "a complaint reopened after its clock was purged: nothing crashes or is dead-lettered, and no deadline of months ago fires (also with a classification correction read before the staff actions)",
+        arguments: [false, true])
+    func reopenedAfterPurge(correctedVerdict: Bool) async throws {
         let service = RedressService.slaWatcher.isolated()
         try await withMigratedSchema(of: service) { store, _ in
             let schema = service.schema
@@ -126,6 +128,11 @@ struct ClockRetentionTests {
                 Order.updated(id, .reopened(Reopening(trigger: .staffDecision, reason: "guest wrote again")), status: .reopened, at: reopenedAt),
                 to: updated, store: store, schema: schema)
             #expect(reopened.isEmpty)
+            if correctedVerdict {
+                // A correction of its classification, with the registration of back then: facts only, no clock.
+                let verdict = try Order.classified(id, .serious, at: reopenedAt, registeredAt: registered)
+                #expect(try await Order.deliver(verdict, to: ClassifiedClockHandler(clockwork: later), store: store, schema: schema).isEmpty)
+            }
             let reassigned = try await Order.deliver(Order.assigned(id, registeredAt: registered), to: assigned, store: store, schema: schema)
             #expect(reassigned.isEmpty, "\(reassigned.map(\.kind))")
             #expect(try await Order.timers(of: id, store: store).isEmpty)

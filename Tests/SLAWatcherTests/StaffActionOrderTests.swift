@@ -85,6 +85,47 @@ struct StaffActionOrderTests {
         try await withMigratedSchema(of: service) { store, _ in try await body(Clockwork(policies: Self.policies), store, service.schema) }
     }
 
+    /// The same with the database's client, for a ``swept(_:store:client:)``.
+    static func withHandlersAndSweep(_ body: @Sendable (Clockwork, StageStore, SchemaName, PostgresClient) async throws -> Void) async throws {
+        let service = RedressService.slaWatcher.isolated()
+        try await withMigratedSchema(of: service) { store, client in try await body(Clockwork(policies: Self.policies), store, service.schema, client) }
+    }
+
+    /// Every clock event in the outbox (handlers' and sweep's), in order.
+    static func published(_ store: StageStore) async throws -> [ComplaintSLAEvent] {
+        let values = try await store.read { connection, logger in
+            try await connection.query("SELECT convert_from(value, 'UTF8') FROM outbox ORDER BY id", logger: logger).collect().map { try $0.decode(String.self) }
+        }
+        return try values.map { try Topics.sla.decode(Array($0.utf8)).data }
+    }
+
+    /// Sweeps until nothing is due; what the sweep published, in order.
+    static func swept(_ clockwork: Clockwork, store: StageStore, client: PostgresClient) async throws -> [ComplaintSLAEvent] {
+        let before = try await published(store).count
+        let sweep = TimerSweep(clockwork: clockwork, store: store, client: client, logger: .complaintTest)
+        while try await sweep.sweep() > 0 {}
+        return Array(try await published(store).dropFirst(before))
+    }
+
+    @Test("a verdict and an acknowledgement read before the assignment: nothing is armed and nothing fires until the clocks start")
+    func verdictAndActionBeforeAssignment() async throws {
+        try await Self.withHandlersAndSweep { clockwork, store, schema, client in
+            let registered = Date().addingTimeInterval(-5 * 3600), id = UUID()
+            let verdict = try Self.classified(id, .moderate, at: registered.addingTimeInterval(20), registeredAt: registered)
+            #expect(try await Self.deliver(verdict, to: ClassifiedClockHandler(clockwork: clockwork), store: store, schema: schema).isEmpty)
+            // Acknowledged at the desk a minute in; the assignment is late (its service down, its lane behind).
+            let acknowledged = Self.updated(id, .acknowledged, status: .acknowledged, at: registered.addingTimeInterval(60))
+            #expect(try await Self.deliver(acknowledged, to: UpdatedClockHandler(clockwork: clockwork), store: store, schema: schema).isEmpty)
+            #expect(try await Self.timers(of: id, store: store) == [])
+            let early = try await Self.swept(clockwork, store: store, client: client)
+            #expect(early.isEmpty, "published before the clocks started: \(early.map { "\($0.kind) \($0.target)" })")
+            // The assignment starts them: met, and only now the timers (their deadlines long past: they fire, late).
+            let started = try await Self.deliver(Self.assigned(id, registeredAt: registered), to: AssignedClockHandler(clockwork: clockwork), store: store, schema: schema)
+            #expect(started.map(\.kind) == [.timerStarted, .met], "\(started.map(\.kind))")
+            #expect(try await Self.timers(of: id, store: store).isEmpty == false)
+        }
+    }
+
     @Test("acknowledged at the desk before the assignment reached the watcher: met when the clocks start, or breached if it was late")
     func acknowledgedBeforeAssignment() async throws {
         try await Self.withHandlers { clockwork, store, schema in

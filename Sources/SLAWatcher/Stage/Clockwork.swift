@@ -84,13 +84,15 @@ public struct Clockwork: Sendable {
         return ClockArithmetic(calendar: calendar, timeZone: policies.timeZone(ofHotel: record.hotelID))
     }
 
-    /// The clocks of a started record, with their arithmetic.
+    /// The clocks of a started record, with their arithmetic; `nil` until the assignment started them. A
+    /// verdict or a staff action read before it records facts only: with no department there is no
+    /// calendar to count on (24x7 would be a guess), and nothing may be armed or fire before `timer_started`.
     public func clocks(of record: ClockRecord) -> (clocks: ComplaintClocks, arithmetic: ClockArithmetic)? {
-        guard let policy = policy(for: record), let clocks = record.clocks(policy: policy) else { return nil }
+        guard record.isStarted, let policy = policy(for: record), let clocks = record.clocks(policy: policy) else { return nil }
         return (clocks, arithmetic(for: record))
     }
 
-    /// The timers the record should have now, by row name.
+    /// The timers the record should have now, by row name (none before its clocks started).
     public func desiredTimers(of record: ClockRecord) -> [TimerKey: Date] {
         guard let (clocks, arithmetic) = clocks(of: record) else { return [:] }
         if record.closedAt != nil { return [:] }
