@@ -132,4 +132,61 @@ struct KafkaDoorTests {
             #expect((filtered.json["items"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [id])
         }
     }
+
+    @Test("a manager's correction is on the timeline as classification_corrected by that staff member, with the reason")
+    func staffCorrection() async throws {
+        try await IntakeHarness.run { harness in
+            let (_, id) = try await harness.submit(IntakeHarness.submission())
+            let complaintID = try #require(UUID(uuidString: id))
+            let verdict = try EventFixtures.classified(complaintID: complaintID)
+            // What the classifier's PUT /v1/complaints/{id}/classification publishes (services/classifier/openapi.yaml).
+            var corrected = try EventFixtures.classified(complaintID: complaintID)
+            corrected.data.classifiedAt = verdict.data.classifiedAt.addingTimeInterval(60)
+            corrected.data.category = .safetySecurity
+            corrected.data.severity = .serious
+            corrected.data.priority = 1
+            corrected.data.confidence = 1
+            let reason = "guest says: the socket sparked; not a loose cover"
+            corrected.data.explanation = ClassificationExplanation(
+                classifier: "staff", version: "staff", matchedRules: ["staff_correction"], matchedTerms: [],
+                summary: "set by staff dm-wang.li: safety_security, serious; reason: \(reason); the classifier said "
+                    + "\(verdict.data.category.rawValue), \(verdict.data.severity.rawValue)")
+            let producer = try KafkaProducer(configuration: harness.kafka.producerConfiguration(), logger: harness.kafka.logger)
+            try await withRunningServices([producer]) {
+                for event in [verdict, corrected] {
+                    _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                        topic: harness.topics.classified.name, key: ByteBuffer(string: id),
+                        value: ByteBuffer(bytes: try harness.topics.classified.encode(event))))
+                }
+            }
+            let both = try await eventually {
+                let json = try await harness.request(.GET, "/v1/complaints/\(id)", key: harness.admin).json
+                return (json["timeline"] as? [[String: Any]])?.contains { $0["kind"] as? String == "classification_corrected" } == true
+            }
+            #expect(both)
+            let complaint = try await harness.request(.GET, "/v1/complaints/\(id)", key: harness.admin).json
+            #expect(complaint["category"] as? String == "safety_security")
+            #expect(complaint["severity"] as? String == "serious")
+            let timeline = try #require(complaint["timeline"] as? [[String: Any]])
+            let entries = timeline.filter { ["classified", "classification_corrected"].contains($0["kind"] as? String ?? "") }
+            #expect(entries.map { $0["kind"] as? String } == ["classified", "classification_corrected"])
+            // The classifier's own verdict stays the classifier's.
+            let automatic = try #require(entries.first?["actor"] as? [String: Any])
+            #expect(automatic["id"] as? String == "classifier")
+            #expect(automatic["role"] as? String == "system")
+            let correction = try #require(entries.last)
+            let actor = try #require(correction["actor"] as? [String: Any])
+            #expect(actor["id"] as? String == "dm-wang.li")
+            #expect(actor["role"] as? String == "staff")
+            #expect(correction["statusAfter"] as? String == "classified")
+            let details = try #require(correction["details"] as? [String: Any])
+            #expect(details["reason"] as? String == reason)
+            #expect(details["category"] as? String == "safety_security")
+            #expect(details["severity"] as? String == "serious")
+            #expect(details["priority"] as? String == "1")
+            #expect(details["previousCategory"] as? String == verdict.data.category.rawValue)
+            #expect(details["previousSeverity"] as? String == verdict.data.severity.rawValue)
+            #expect(details["summary"] as? String == corrected.data.explanation.summary)
+        }
+    }
 }

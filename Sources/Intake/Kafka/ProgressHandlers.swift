@@ -6,12 +6,32 @@ import Logging
 import PostgresNIO
 
 /// Keeps intake's record current with the classifier's verdict (category, severity, priority; status
-/// `received` → `classified`), so staff can filter by them and the timeline shows it.
+/// `received` → `classified`), so staff can filter by them and the timeline shows it: a `classified`
+/// entry by the classifier, or, for a manager's correction (``StaffCorrection``), a
+/// `classification_corrected` entry by that staff member with the reason and the verdict it replaced.
 public struct ClassifiedHandler: EventHandler {
     public init() {}
 
     public func handle(_ event: EventEnvelope<ComplaintClassified>, context: HandlerContext) async throws -> [OutgoingEvent] {
         let data = event.data
+        var details = [
+            "category": data.category.rawValue, "severity": data.severity.rawValue, "priority": "\(data.priority)",
+        ]
+        let kind: String
+        let actor: EventActor
+        if let correction = StaffCorrection(data.explanation) {
+            kind = "classification_corrected"
+            // Role `staff`: the event does not say whether a manager or an admin corrected it.
+            actor = EventActor(id: correction.staffID ?? "unknown", role: .staff)
+            details["reason"] = correction.reason
+            details["previousCategory"] = correction.previousCategory
+            details["previousSeverity"] = correction.previousSeverity
+            details["summary"] = correction.summary
+        } else {
+            kind = "classified"
+            actor = EventActor(id: "classifier", role: .system)
+            details["confidence"] = String(format: "%.2f", data.confidence)
+        }
         try await recordProgress(
             """
             UPDATE complaints SET category = \(data.category.rawValue), severity = \(data.severity.rawValue),
@@ -21,12 +41,7 @@ public struct ClassifiedHandler: EventHandler {
             WHERE id = \(data.complaintID)
             RETURNING status
             """,
-            complaintID: data.complaintID, at: data.classifiedAt, kind: "classified", by: "classifier",
-            details: [
-                "category": data.category.rawValue, "severity": data.severity.rawValue, "priority": "\(data.priority)",
-                "confidence": String(format: "%.2f", data.confidence),
-            ],
-            context: context)
+            complaintID: data.complaintID, at: data.classifiedAt, kind: kind, actor: actor, details: details, context: context)
         return []
     }
 }
@@ -49,7 +64,7 @@ public struct AssignedHandler: EventHandler {
             WHERE id = \(data.complaintID)
             RETURNING status
             """,
-            complaintID: data.complaintID, at: data.assignedAt, kind: "assigned", by: "assignment",
+            complaintID: data.complaintID, at: data.assignedAt, kind: "assigned", actor: EventActor(id: "assignment", role: .system),
             details: [
                 "department": data.department, "assignee": data.assignee.staffID, "reason": data.reason.rawValue,
                 "escalationLevel": "\(data.escalationLevel)",
@@ -63,11 +78,11 @@ public struct AssignedHandler: EventHandler {
 /// the timeline entry saying so, in one statement. No row: the event names a complaint intake never
 /// registered, and is dead-lettered.
 private func recordProgress(
-    _ update: PostgresQuery, complaintID: UUID, at time: Date, kind: String, by service: String,
+    _ update: PostgresQuery, complaintID: UUID, at time: Date, kind: String, actor: EventActor,
     details: [String: String], context: HandlerContext
 ) async throws {
     let rows = try await Timeline.appending(
-        to: update, complaintID: complaintID, at: time, kind: kind, actor: EventActor(id: service, role: .system), details: details,
+        to: update, complaintID: complaintID, at: time, kind: kind, actor: actor, details: details,
         on: context.connection, logger: context.logger)
     var found = false
     for try await _ in rows.decode(String.self) { found = true }
