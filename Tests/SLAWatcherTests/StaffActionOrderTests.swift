@@ -151,6 +151,23 @@ struct StaffActionOrderTests {
         }
     }
 
+    @Test("acknowledged and resolved exactly at their deadlines: met, and neither breach nor its escalation fires")
+    func actionsAtTheDeadline() async throws {
+        try await Self.withHandlersAndSweep { clockwork, store, schema, client in
+            let (updated, id, registered) = try await Self.started(clockwork, registeredAgo: 30 * 60, store: store, schema: schema)
+            // 10 minutes to acknowledge, 20 to resolve.
+            let published = try await Self.deliver([
+                (.acknowledged, .acknowledged, 10 * 60), (.resolved(Self.resolution), .resolved, 20 * 60),
+            ], of: id, registeredAt: registered, to: updated, store: store, schema: schema)
+            #expect(published == [[.met], [.met]], "\(published)")
+            let timers = try await Self.timers(of: id, store: store)
+            #expect(!timers.contains { $0.hasPrefix("acknowledge_breach") || $0.hasPrefix("resolve_breach") }, "\(timers)")
+            // The warnings came due before the actions: they still fire, and nothing else does.
+            let swept = try await Self.swept(clockwork, store: store, client: client)
+            #expect(swept.map { "\($0.kind) \($0.target)" } == ["warning acknowledge", "warning resolve"])
+        }
+    }
+
     @Test("resolved straight from waiting for the guest, without resuming: the pause ends there and the resolution is met")
     func resolvedWhileWaiting() async throws {
         try await Self.withHandlers { clockwork, store, schema in

@@ -69,7 +69,7 @@ public struct AssignedClockHandler: EventHandler {
             (SLATarget.acknowledge, record.acknowledgedAt, clocks.acknowledgeDue(arithmetic)), (.resolve, record.resolvedAt, clocks.resolveDue(arithmetic)),
         ] {
             guard let done, let due else { continue }
-            events.append(done <= due
+            events.append(!due.isBefore(done)
                 ? try clockwork.event(.met, target: target, deadline: due, of: record, occurredAt: done, traceParent: event.traceParent, traceState: event.traceState)
                 : try clockwork.event(
                     .breached, target: target, deadline: due, of: record, occurredAt: now, lateness: now.timeIntervalSince(due),
@@ -147,7 +147,7 @@ public struct UpdatedClockHandler: EventHandler {
         case .acknowledged:
             guard record.acknowledgedAt == nil else { return [] }
             record.acknowledgedAt = at
-            if let (clocks, arithmetic) = before, let due = clocks.acknowledgeDue(arithmetic), at <= due {
+            if let (clocks, arithmetic) = before, let due = clocks.acknowledgeDue(arithmetic), !due.isBefore(at) {
                 try emit(.met, .acknowledge, deadline: due)
             }
         case .resolved:
@@ -155,7 +155,7 @@ public struct UpdatedClockHandler: EventHandler {
             // Staff may resolve straight from waiting for the guest: the pause ends there, and the
             // deadline counts it (while the pause was open there was none to meet).
             if record.isPaused { record.pauses[record.pauses.count - 1].end = at }
-            if let (clocks, arithmetic) = clockwork.clocks(of: record), let due = clocks.resolveDue(arithmetic), at <= due {
+            if let (clocks, arithmetic) = clockwork.clocks(of: record), let due = clocks.resolveDue(arithmetic), !due.isBefore(at) {
                 try emit(.met, .resolve, deadline: due)
             }
             record.resolvedAt = at
@@ -198,7 +198,11 @@ public struct UpdatedClockHandler: EventHandler {
 }
 
 extension Date {
-    /// Earlier than `other` by a millisecond or more. Events carry their times to the millisecond and the
-    /// clock stores them to the microsecond: times closer than that are the same instant.
-    fileprivate func isBefore(_ other: Date) -> Bool { other.timeIntervalSince(self) >= 0.001 }
+    /// Events carry their times to the millisecond and the clock stores them to the microsecond: times
+    /// closer than this are the same instant.
+    static let sameInstant: TimeInterval = 0.001
+
+    /// Earlier than `other` by ``sameInstant`` or more. An action at its deadline (not after it by that
+    /// much) is in time, and a timer due then does not fire (``ClockStore/arm(_:for:now:on:logger:)``).
+    func isBefore(_ other: Date) -> Bool { other.timeIntervalSince(self) >= Date.sameInstant }
 }

@@ -173,10 +173,12 @@ public struct ClockStore: Sendable {
             """, logger: logger)
     }
 
-    /// Makes the unfired timers of a clock `desired`. A timer that was due by `now` (the time of the
+    /// Makes the unfired timers of a clock `desired`. A timer that came due before `now` (the time of the
     /// change: the staff action's or the verdict's) stays as it is, even when no longer desired or desired
     /// at another time: what came due before the change still fires (late), so a lagging watcher never
-    /// skips a breach. Fired timers are never armed again. The caller holds the clock's lock
+    /// skips a breach. One due at `now` itself (closer than a millisecond, ``Foundation/Date/isBefore(_:)``)
+    /// follows the change: an action at its deadline is in time, `met`, and its breach does not fire. Fired
+    /// timers are never armed again. The caller holds the clock's lock
     /// (``lockedClock(_:hotelID:on:logger:)``): timer rows are only ever locked after their clock's.
     public func arm(_ desired: [TimerKey: Date], for id: UUID, now: Date, on connection: PostgresConnection, logger: Logger) async throws {
         // One statement: the timers no longer desired go, the desired ones are armed, the sweepers are
@@ -184,14 +186,16 @@ public struct ClockStore: Sendable {
         let entries = desired.sorted { $0.key.description < $1.key.description }
         let keys = entries.map(\.key.description)
         let dues = entries.map(\.value)
+        // Due after this: not before the change.
+        let changing = now.addingTimeInterval(-Date.sameInstant)
         _ = try await connection.query("""
             WITH removed AS (
-                DELETE FROM timers WHERE complaint_id = \(id) AND fired_at IS NULL AND due_at > \(now) AND NOT (timer = ANY(\(keys)))
+                DELETE FROM timers WHERE complaint_id = \(id) AND fired_at IS NULL AND due_at > \(changing) AND NOT (timer = ANY(\(keys)))
             ), armed AS (
                 INSERT INTO timers (complaint_id, timer, due_at)
                 SELECT \(id), wanted.timer, wanted.due_at FROM unnest(\(keys)::text[], \(dues)::timestamptz[]) AS wanted(timer, due_at)
                 ON CONFLICT (complaint_id, timer) DO UPDATE SET due_at = excluded.due_at
-                    WHERE timers.fired_at IS NULL AND timers.due_at > \(now)
+                    WHERE timers.fired_at IS NULL AND timers.due_at > \(changing)
             )
             SELECT pg_notify(\(Self.notificationChannel), '')
             """, logger: logger).collect()
