@@ -12,7 +12,10 @@ import RdKafka
 ///
 /// Events are matched by topic, type and complaint (the Kafka key), in order; their `data` is
 /// compared as JSON without the fields that record when the stage ran (`volatileFields`, e.g.
-/// `classifiedAt`). The envelope's id and time differ by construction and are not compared.
+/// `classifiedAt`). The envelope's id and time differ by construction and are not compared, but a
+/// recorded event whose id is already on its topic (a redrive, or an outbox relay that published a
+/// row again after the broker's acknowledgement) is one output, not two: the replay's inbox applies
+/// such a copy once, so only its first copy is compared.
 public struct ReplayComparison: Sendable {
     /// `data` fields that hold the processing time, not the outcome.
     public var volatileFields: Set<String>
@@ -50,6 +53,8 @@ public struct ReplayComparison: Sendable {
         public var onlyRecorded: [Output]
         /// Recorded outputs left out of the comparison (``ReplayComparison/setsAside``).
         public var setAside: [Output] = []
+        /// Recorded copies of an event already recorded (the same envelope id on the same topic), not compared.
+        public var recordedCopies = 0
 
         public var matches: Bool { differing.isEmpty && onlyReplayed.isEmpty && onlyRecorded.isEmpty }
     }
@@ -64,18 +69,38 @@ public struct ReplayComparison: Sendable {
         let replayed = try await replayedOutputs(in: outcome.schema, client: client, logger: logger).filter { inputKeys.contains($0.key) }
         var reader = HistoryReader(brokers: brokers, topics: outputTopics)
         reader.idleTimeout = .seconds(10)
-        var recorded: [Output] = []
+        var recorded = RecordedOutputs()
         var undecodable = 0
         _ = try await reader.read(logger: logger) { message in
             guard let key = message.key.map({ String(buffer: $0) }), inputKeys.contains(key) else { return }
-            if let output = output(topic: message.topic, key: key, value: Array(message.value.readableBytesView)) {
-                recorded.append(output)
+            if let (id, output) = event(topic: message.topic, key: key, value: Array(message.value.readableBytesView)) {
+                recorded.append(output, id: id)
             } else {
                 undecodable += 1
             }
         }
         if undecodable > 0 { logger.warning("recorded outputs that are not JSON events were skipped", metadata: ["count": "\(undecodable)"]) }
-        return pair(replayed: replayed, recorded: recorded)
+        var report = pair(replayed: replayed, recorded: recorded.outputs)
+        report.recordedCopies = recorded.copies
+        return report
+    }
+
+    /// The recorded outputs in the order read, each event once: a copy of one already read (the same
+    /// envelope id on the same topic) is counted, not kept, as the replay's inbox skips it.
+    struct RecordedOutputs {
+        private(set) var outputs: [Output] = []
+        private(set) var copies = 0
+        private var seen: Set<[String]> = []
+
+        /// Keeps `output` unless an event with envelope id `id` was already read on its topic; an event
+        /// without an id is always kept.
+        mutating func append(_ output: Output, id: String?) {
+            if let id, !seen.insert([output.topic, id]).inserted {
+                copies += 1
+                return
+            }
+            outputs.append(output)
+        }
     }
 
     /// The replay's outputs, in the order the stage wrote them.
@@ -94,13 +119,18 @@ public struct ReplayComparison: Sendable {
 
     /// An event's comparable part; `nil` when the value is not a JSON event.
     func output(topic: String, key: String, value: [UInt8]) -> Output? {
+        event(topic: topic, key: key, value: value)?.output
+    }
+
+    /// An event's envelope id (`nil` when it has none) and comparable part; `nil` when the value is not a JSON event.
+    func event(topic: String, key: String, value: [UInt8]) -> (id: String?, output: Output)? {
         guard let envelope = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any],
               let type = envelope["type"] as? String
         else { return nil }
         var data = envelope["data"] as? [String: Any] ?? [:]
         for field in volatileFields { data[field] = nil }
         guard let canonical = try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]) else { return nil }
-        return Output(topic: topic, key: key, type: type, data: String(decoding: canonical, as: UTF8.self))
+        return (envelope["id"] as? String, Output(topic: topic, key: key, type: type, data: String(decoding: canonical, as: UTF8.self)))
     }
 
     /// Pairs outputs by topic, type and key, in order, after setting aside the recorded outputs

@@ -154,6 +154,10 @@ enum ReplayReportText {
         }
         for output in report.onlyReplayed.prefix(show) { lines.append("  only in the replay \(output.key) \(output.type)") }
         for output in report.onlyRecorded.prefix(show) { lines.append("  only recorded \(output.key) \(output.type)") }
+        if report.recordedCopies > 0 {
+            // The same event id again (a redrive, a relay that published a row twice): the replay's inbox applies it once.
+            lines.append("\(report.recordedCopies) recorded again with the same event id (redriven or published twice), compared once")
+        }
         if !report.setAside.isEmpty {
             // The classifier's staff corrections: published by its HTTP route, not by the stage a replay runs.
             lines.append("\(report.setAside.count) recorded set by staff, not compared (a replay reproduces the classifier's own verdicts only)")

@@ -20,23 +20,10 @@ import Testing
 struct ClassifierReplayTests {
     @Test("a replay of a time range, or of everything, matches what the live stage published, and publishes nothing")
     func replayMatches() async throws {
-        let kafka = try KafkaTestEnvironment()
-        // One input partition: the repeat guest's two complaints are applied in the order they came,
-        // live and in every replay. On several partitions two complaints of one guest moments apart
-        // race in the live stage and in a replay alike (each may not see the other's visit yet).
-        let input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 1))
-        let output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 2))
-        let database = try await TestDatabase.shared.configuration()
-        let service = RedressService.classifier.isolated()
-        let settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: database.url)
-        let deadLetters = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
-        func runtime(_ service: RedressService, plugins: [String] = ["keyword", "logistic"]) throws -> StageRuntime {
-            let engine = try ClassifierService.makeEngine(configuration: Repository.configuration(plugins: plugins), logger: kafka.logger)
-            var runtime = StageRuntime(
-                service: service, settings: settings, inputs: [StageInput(input, preparing: ClassifierHandler(engine: engine, outputTopic: output))],
-                logger: kafka.logger)
-            runtime.deadLetterTopic = deadLetters
-            return runtime
+        let bench = try await ReplayBench()
+        let (kafka, input, output, service) = (bench.kafka, bench.input, bench.output, bench.service)
+        func runtime(_ service: RedressService, plugins: [String] = ReplayBench.plugins) throws -> StageRuntime {
+            try bench.runtime(service, plugins: plugins)
         }
         let texts = [
             "空调不制冷，房间里闷热得睡不着", "Loud music from the room next door until 3am", "浴室地漏堵了，水漫到卧室",
@@ -81,20 +68,8 @@ struct ClassifierReplayTests {
 
         let brokers = kafka.bootstrapServers
         try await withTestClient { client in
-            func replay(from: Date?, to: Date? = nil, lookBack: Duration = .seconds(Int64(GuestVisit.repeatWindow)), plugins: [String] = ["keyword", "logistic"], stamp: String) async throws -> (ReplayOutcome, ReplayComparison.Report) {
-                let replayService = try StageReplay.replayService(of: service, stamp: stamp)
-                do {
-                    let outcome = try await StageReplay(runtime: try runtime(replayService, plugins: plugins), from: from, to: to, lookBack: lookBack, logger: kafka.logger)
-                        .run(timeout: .seconds(90))
-                    let keys = try await outcome.range.keys(brokers: brokers, logger: kafka.logger)
-                    let report = try await ReplayComparison(outputTopics: [output.name], volatileFields: ["classifiedAt"])
-                        .compare(outcome, inputKeys: keys, brokers: brokers, client: client, logger: kafka.logger)
-                    try await dropSchema(replayService.schema, client: client)
-                    return (outcome, report)
-                } catch {
-                    try? await dropSchema(replayService.schema, client: client)
-                    throw error
-                }
+            func replay(from: Date?, to: Date? = nil, lookBack: Duration = .seconds(Int64(GuestVisit.repeatWindow)), plugins: [String] = ReplayBench.plugins, stamp: String) async throws -> (ReplayOutcome, ReplayComparison.Report) {
+                try await bench.replay(from: from, to: to, lookBack: lookBack, plugins: plugins, stamp: stamp, client: client)
             }
 
             let (range, rangeReport) = try await replay(from: boundary, stamp: "range")
@@ -132,6 +107,36 @@ struct ClassifierReplayTests {
         try await withTestClient { client in try await dropSchema(service.schema, client: client) }
     }
 
+    /// Before, the replay's inbox applied a complaint once while both recorded copies of its verdict were
+    /// compared: the second was "only recorded" and the command exited 1.
+    @Test("a verdict on the topic twice (a redrive, a relay's second publish: the same id and bytes) is compared once and matches")
+    func recordedCopies() async throws {
+        let bench = try await ReplayBench()
+        let (kafka, input, output) = (bench.kafka, bench.input, bench.output)
+        var event = try EventFixtures.received()
+        event.data.text = "Loud music from the room next door until 3am"
+        let received = KafkaProducerMessage(
+            topic: input.name, key: ByteBuffer(string: event.data.complaintID.uuidString.lowercased()), value: ByteBuffer(bytes: try input.encode(event)))
+        try await withIsolatedStage(try bench.runtime(bench.service)) { _, client in
+            let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+            let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [output.name]), logger: kafka.logger)
+            try await withRunningServices([producer, consumer]) {
+                _ = try await producer.sendAndAwait(received)
+                let verdict = try #require(try await consumer.collect(1).first)
+                // The verdict again, as `redress deadletter redrive` puts back one a consumer of the topic
+                // dead-lettered, or a relay killed before marking its row sent publishes it again.
+                _ = try await producer.sendAndAwait(KafkaProducerMessage(
+                    topic: output.name, key: verdict.key, value: verdict.value, headers: verdict.headers, partition: verdict.partition))
+            }
+            let (outcome, report) = try await bench.replay(from: nil, stamp: "copies", client: client)
+            #expect(outcome.outcomes[.applied] == 1)
+            #expect(report.matches, "\(report.differing.map(\.fields)) \(report.onlyReplayed) \(report.onlyRecorded)")
+            #expect(report.matching == 1)
+            #expect(report.recorded == 1)
+            #expect(report.recordedCopies == 1)
+        }
+    }
+
     @Test("outputs are paired by topic, type and complaint; fields that differ are named; extras on either side are listed")
     func pairing() {
         func output(_ key: String, _ data: String, type: String = "com.redress.complaint.classified.v1") -> ReplayComparison.Output {
@@ -163,5 +168,57 @@ struct ClassifierReplayTests {
         let value = Array(#"{"id":"1","type":"t","time":"x","data":{"classifiedAt":"2026-12-03T10:00:00Z","severity":"minor"}}"#.utf8)
         #expect(comparison.output(topic: "classified", key: "a", value: value)?.data == #"{"severity":"minor"}"#)
         #expect(comparison.output(topic: "classified", key: "a", value: Array("not json".utf8)) == nil)
+    }
+}
+
+/// A live classifier stage and replays of its input on fresh topics, as the replay tests set them up.
+struct ReplayBench {
+    static let plugins = ["keyword", "logistic"]
+    let kafka: KafkaTestEnvironment
+    let input: Topic<ComplaintReceived>
+    let output: Topic<ComplaintClassified>
+    let deadLetters: String
+    let service = RedressService.classifier.isolated()
+    let settings: ServiceSettings
+
+    init() async throws {
+        kafka = try KafkaTestEnvironment()
+        // One input partition: the repeat guest's two complaints are applied in the order they came,
+        // live and in every replay. On several partitions two complaints of one guest moments apart
+        // race in the live stage and in a replay alike (each may not see the other's visit yet).
+        input = Topics.received.renamed(try await kafka.makeTopic(prefix: "received", partitions: 1))
+        output = Topics.classified.renamed(try await kafka.makeTopic(prefix: "classified", partitions: 2))
+        deadLetters = try await kafka.makeTopic(prefix: "deadletter", partitions: 1)
+        settings = ServiceSettings.forTests(kafkaBrokers: kafka.bootstrapServers, databaseURL: try await TestDatabase.shared.configuration().url)
+    }
+
+    /// The classifier stage as `service` (the live one, or a replay's) with the engine of `plugins`.
+    func runtime(_ service: RedressService, plugins: [String] = Self.plugins) throws -> StageRuntime {
+        let engine = try ClassifierService.makeEngine(configuration: Repository.configuration(plugins: plugins), logger: kafka.logger)
+        var runtime = StageRuntime(
+            service: service, settings: settings, inputs: [StageInput(input, preparing: ClassifierHandler(engine: engine, outputTopic: output))],
+            logger: kafka.logger)
+        runtime.deadLetterTopic = deadLetters
+        return runtime
+    }
+
+    /// Replays the input from `from` to `to` into a fresh schema (dropped afterwards) and compares it with the output topic.
+    func replay(
+        from: Date?, to: Date? = nil, lookBack: Duration = .seconds(Int64(GuestVisit.repeatWindow)), plugins: [String] = Self.plugins,
+        stamp: String, client: PostgresClient
+    ) async throws -> (ReplayOutcome, ReplayComparison.Report) {
+        let replayService = try StageReplay.replayService(of: service, stamp: stamp)
+        do {
+            let outcome = try await StageReplay(runtime: try runtime(replayService, plugins: plugins), from: from, to: to, lookBack: lookBack, logger: kafka.logger)
+                .run(timeout: .seconds(90))
+            let keys = try await outcome.range.keys(brokers: kafka.bootstrapServers, logger: kafka.logger)
+            let report = try await ReplayComparison(outputTopics: [output.name], volatileFields: ["classifiedAt"])
+                .compare(outcome, inputKeys: keys, brokers: kafka.bootstrapServers, client: client, logger: kafka.logger)
+            try await dropSchema(replayService.schema, client: client)
+            return (outcome, report)
+        } catch {
+            try? await dropSchema(replayService.schema, client: client)
+            throw error
+        }
     }
 }
