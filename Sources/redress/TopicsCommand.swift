@@ -1,12 +1,14 @@
 import ArgumentParser
 import ComplaintEvents
+import EventTail
 import Foundation
 import Logging
 import RdKafka
 
 /// `redress topics`: creates every Redress topic on a real Kafka cluster (what Compose's init step
 /// runs), keeping events no longer than the services' inboxes remember them (`retention.ms` plus one
-/// `segment.ms`, since Kafka deletes whole segments); existing topics are left alone.
+/// `segment.ms`, since Kafka deletes whole segments) and dead letters longer
+/// (``RedressTopicSpecifications``); existing topics are left alone.
 struct TopicsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topics",
@@ -28,8 +30,12 @@ struct TopicsCommand: AsyncParsableCommand {
         discussion: "Kafka deletes whole segments, so an event stays readable up to retention.ms + segment.ms (here --retention-days + 1 days). A consumer group whose offsets expired reads again from the earliest event still kept, and only the inbox tells an event applied before from a new one: keep INBOX_RETENTION_DAYS at least --retention-days + 1 (the services pass over, unapplied, any event older than the inbox remembers). A longer history (metrics rebuild, sla backtest, replay) needs both raised."))
     var retentionDays = 7
 
+    @Option(help: "Days complaints.deadletter.v1 keeps what the services could not process (read by operators, by no service), so that bad input is not lost before someone has looked at it.")
+    var deadLetterRetentionDays = RedressTopicSpecifications.defaultDeadLetterRetentionDays
+
     func validate() throws {
         guard (1...3650).contains(retentionDays) else { throw ValidationError("--retention-days must be between 1 and 3650") }
+        guard (1...3650).contains(deadLetterRetentionDays) else { throw ValidationError("--dead-letter-retention-days must be between 1 and 3650") }
     }
 
     func run() async throws {
@@ -37,28 +43,13 @@ struct TopicsCommand: AsyncParsableCommand {
         let logger = Logger(label: "redress.topics")
         let admin = try KafkaAdminClient(bootstrapServers: try kafka.servers(), logger: logger)
         let prefix = self.prefix.topicPrefix
-        let specifications = Self.specifications(prefix: prefix, partitions: partitions, replicationFactor: replicationFactor, retentionDays: retentionDays)
+        let specifications = RedressTopicSpecifications.specifications(
+            prefix: prefix, partitions: partitions, replicationFactor: replicationFactor, retentionDays: retentionDays,
+            deadLetterRetentionDays: deadLetterRetentionDays)
         let names = specifications.map(\.name)
         let created = try await admin.createTopics(specifications)
         for topic in names {
             print("\(topic): \(created.contains(topic) ? "created" : "exists")")
-        }
-    }
-
-    /// Each topic's `segment.ms` (1 day): an event stays readable at most `retention.ms` plus this.
-    static let segmentMilliseconds: Int64 = 86_400_000
-
-    /// Every Redress topic as this command creates it (also `redress up --external`).
-    static func specifications(prefix: String, partitions: Int, replicationFactor: Int, retentionDays: Int) -> [KafkaTopicSpecification] {
-        Topics.all.map {
-            KafkaTopicSpecification(
-                name: prefix + $0.name, partitions: partitions, replicationFactor: replicationFactor,
-                configuration: [
-                    "retention.ms": "\(Int64(retentionDays) * 86_400_000)",
-                    // A quiet topic's active segment rolls only after segment.ms (Kafka's default 7 days)
-                    // and is deleted whole: this bounds how long past retention.ms an event stays.
-                    "segment.ms": "\(Self.segmentMilliseconds)",
-                ])
         }
     }
 }

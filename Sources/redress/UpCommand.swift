@@ -3,6 +3,7 @@ import ComplaintEvents
 import ComplaintPipeline
 import ComplaintStore
 import EmbeddedDefault
+import EventTail
 import Foundation
 import Logging
 import RdKafka
@@ -45,6 +46,9 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "With --external: days the topics created on that cluster keep their events (retention.ms), as `redress topics --retention-days`.")
     var retentionDays = 7
 
+    @Option(help: "With --external: days the dead-letter topic created on that cluster keeps its records, as `redress topics --dead-letter-retention-days`.")
+    var deadLetterRetentionDays = RedressTopicSpecifications.defaultDeadLetterRetentionDays
+
     @Flag(help: "Play the demo day of services/demo/day.jsonl once intake is ready (what `redress demo` does).")
     var demo = false
 
@@ -60,6 +64,7 @@ struct UpCommand: AsyncParsableCommand {
         if !external && replicationFactor != nil { throw ValidationError("--replication-factor applies to --external only") }
         if let replicationFactor, !(1...7).contains(replicationFactor) { throw ValidationError("--replication-factor must be 1 to 7") }
         guard (1...3650).contains(retentionDays) else { throw ValidationError("--retention-days must be between 1 and 3650") }
+        guard (1...3650).contains(deadLetterRetentionDays) else { throw ValidationError("--dead-letter-retention-days must be between 1 and 3650") }
         if external, ProcessInfo.processInfo.environment["KAFKA_BROKERS"].map({ !$0.isEmpty }) == true,
            !ProcessInfoEnvironment.shellHasSourcedValues, replicationFactor == nil
         {
@@ -121,8 +126,9 @@ struct UpCommand: AsyncParsableCommand {
             // every outbox retrying; one that does would give them a single partition. Created as
             // `redress topics` does, replication and retention included (existing ones are left as they are).
             let admin = try KafkaAdminClient(bootstrapServers: KafkaBootstrap.servers(from: externalBrokers), logger: logger)
-            let created = try await admin.createTopics(TopicsCommand.specifications(
-                prefix: "", partitions: partitions, replicationFactor: replicationFactor ?? 1, retentionDays: retentionDays))
+            let created = try await admin.createTopics(RedressTopicSpecifications.specifications(
+                prefix: "", partitions: partitions, replicationFactor: replicationFactor ?? 1, retentionDays: retentionDays,
+                deadLetterRetentionDays: deadLetterRetentionDays))
             if !created.isEmpty { logger.info("topics created", metadata: ["topics": "\(created.sorted().joined(separator: ","))"]) }
         } else {
             let embedded = try EmbeddedKafkaCluster(brokers: brokers, logger: logger)
