@@ -1,5 +1,6 @@
 import Access
 import ArgumentParser
+import ComplaintEvents
 import ComplaintStore
 import Foundation
 import Logging
@@ -37,6 +38,10 @@ struct APIKeyCommand: AsyncParsableCommand {
             if role == .admin && !hotels.isEmpty { throw ValidationError("an admin key covers every hotel; drop --hotel") }
             if role != .admin && hotels.isEmpty { throw ValidationError("a \(role.rawValue) key needs at least one --hotel") }
             if let ratePerSecond, ratePerSecond < 1 { throw ValidationError("--rate-per-second must be at least 1") }
+            // A hotel id as events carry it (`hotelid`, `data.hotelId`): a key for "" or "A,B" would see no hotel's complaints.
+            for hotel in hotels where !TextPattern.identifier.matches(hotel) {
+                throw ValidationError("--hotel '\(hotel)' is not a hotel id: \(TextPattern.identifier.meaning), such as SHA-PD01 (repeat --hotel for several)")
+            }
         }
 
         func run() async throws {

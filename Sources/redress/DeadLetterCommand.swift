@@ -1,5 +1,6 @@
 import ArgumentParser
 import ComplaintEvents
+import ComplaintPipeline
 import EventTail
 import Foundation
 import Logging
@@ -55,6 +56,14 @@ struct DeadLetterCommand: AsyncParsableCommand {
         var reasonContains: String?
 
         var isEmpty: Bool { since == nil && until == nil && services.isEmpty && sourceTopics.isEmpty && reasonContains == nil }
+
+        func validate() throws {
+            // A name no service dead-letters under selects nothing, which reads as "nothing to do".
+            let known = RedressService.all.flatMap { [$0.name, $0.executable] }
+            for service in services where !service.isEmpty && !known.contains(service.lowercased()) {
+                throw ValidationError("--service '\(service)' is not a Redress service: one of \(RedressService.all.map(\.name).joined(separator: ", ")) (or redress-<name>)")
+            }
+        }
 
         func filter(prefix: String, positions: [DeadLetterPosition] = []) throws -> DeadLetterFilter {
             let start = try since.map { try DateTimeOption.parse($0, option: "--since") }

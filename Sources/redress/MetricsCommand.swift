@@ -266,12 +266,24 @@ struct MetricsRebuildOptions: ParsableArguments {
 
     @OptionGroup var dataDirectory: DataDirectoryOption
 
-    func run() async throws {
-        let url = try database.url(dataDir: dataDirectory.dataDir)
-        let servers = try kafka.servers(dataDir: dataDirectory.dataDir)
+    /// The local days compared: --from … --to, by default the 30 days up to yesterday (UTC).
+    func days() throws -> (first: LocalDate, last: LocalDate) {
         let calendar = ZonedCalendar(timeZone: .gmt)
         guard let last = to.map({ LocalDate($0) }) ?? calendar.day(calendar.day(of: Date()), plus: -1) else { throw ValidationError("--to must be a date YYYY-MM-DD") }
         guard let first = from.map({ LocalDate($0) }) ?? calendar.day(last, plus: -29) else { throw ValidationError("--from must be a date YYYY-MM-DD") }
+        return (first, last)
+    }
+
+    func validate() throws {
+        let (first, last) = try days()
+        guard first <= last else { throw ValidationError("--from \(first) is after --to \(last)\(to == nil ? " (by default yesterday, UTC)" : ""): no day to compare") }
+        guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
+    }
+
+    func run() async throws {
+        let url = try database.url(dataDir: dataDirectory.dataDir)
+        let servers = try kafka.servers(dataDir: dataDirectory.dataDir)
+        let (first, last) = try days()
         var logger = Logger(label: "redress.metrics-rebuild")
         logger.logLevel = .warning
         let metrics = try MetricsFile.load(contentsOf: metricsFile ?? ServiceFiles.locate(MetricsFile.defaultPath))

@@ -60,6 +60,11 @@ struct ReplayCommand: AsyncParsableCommand {
 
         @OptionGroup var dataDirectory: DataDirectoryOption
 
+        func validate() throws {
+            guard show >= 0 else { throw ValidationError("--show must be 0 or more (differences printed in full)") }
+            guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
+        }
+
         func run() async throws {
             let start = try from.map { try DateTimeOption.parse($0, option: "--from") }
             let end = try to.map { try DateTimeOption.parse($0, option: "--to") }
