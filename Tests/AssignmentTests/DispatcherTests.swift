@@ -45,6 +45,27 @@ struct DispatcherTests {
         #expect(try await Self.ask("/assign", router: router) == .chose(staffID: "HK-3", reason: "speaks Shanghainese"))
     }
 
+    @Test("a redirect is not followed: the dispatcher's 307 is a failure the fallback handles, and the question goes nowhere else")
+    func redirectIsNotFollowed() async throws {
+        let router = Router()
+        let elsewhere = Counter()
+        router.post("/assign") { _, _ -> Response in
+            Response(status: .temporaryRedirect, headers: [.location: "/elsewhere"])
+        }
+        router.post("/elsewhere") { _, _ -> Response in
+            await elsewhere.increment()
+            return Self.json(#"{"staffId":"HK-1","reason":"followed a redirect"}"#)
+        }
+        #expect(try await Self.ask("/assign", router: router) == .failed("HTTP 307"))
+        #expect(await elsewhere.value == 0)
+    }
+
+    /// Counts the calls a route got.
+    actor Counter {
+        var value = 0
+        func increment() { value += 1 }
+    }
+
     @Test("no answer in time, an error status or a malformed answer is a failure the fallback handles", arguments: ["/slow", "/trickle", "/broken", "/garbage", "/missing"])
     func failures(path: String) async throws {
         let router = Router()

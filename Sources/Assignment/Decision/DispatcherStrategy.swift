@@ -68,7 +68,7 @@ public struct DispatcherClient: Sendable {
     public var breaker: CircuitBreaker
     static let maximumResponseSize = 64 * 1024
 
-    public init(settings: DispatcherSettings, client: HTTPClient = .shared, breaker: CircuitBreaker? = nil, logger: Logger) {
+    public init(settings: DispatcherSettings, client: HTTPClient = .outbound, breaker: CircuitBreaker? = nil, logger: Logger) {
         self.settings = settings
         self.client = client
         self.logger = logger
