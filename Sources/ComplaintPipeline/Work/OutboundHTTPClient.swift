@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 
 extension HTTPClient {
-    /// The one client for calls out of Redress (an external model, webhooks, robots, an SMS gateway, the notifier's guest lookup at intake), so none follows a redirect and none waits out its timeout on a refused connection.
+    /// The one client for calls out of Redress (an external model, the group dispatcher, webhooks, robots, an SMS gateway, the notifier's guest lookup at intake), so none follows a redirect and none waits out its timeout on a refused connection.
     public static let outbound: HTTPClient = {
         // `HTTPClient.shared`'s settings, with two changes. AsyncHTTPClient tries a refused connection again
         // until the request's deadline: a receiver or model that is down held its caller for the whole
