@@ -1,3 +1,4 @@
+import Access
 @testable import Classifier
 import ComplaintEvents
 import ComplaintTesting
@@ -101,6 +102,33 @@ struct HTTPClassifierTests {
         #expect(verdict == nil)
         #expect(outcome == .failed)
         #expect(elapsed < timeout / 2, "a refused call took \(elapsed)")
+    }
+
+    /// Before, a call carried only Content-Type (and Authorization): the stage's retry after its transaction
+    /// failed, or a redelivery after a crash, asked the model again with nothing tying the two calls together.
+    @Test("every call about a complaint carries its id as Idempotency-Key, the same on a repeat; a text without a complaint none")
+    func idempotencyKey() async throws {
+        let keys = Mutex<[String?]>([])
+        let router = Router()
+        router.post("/classify") { request, _ -> Response in
+            keys.withLock { $0.append(request.headers[.idempotencyKey]) }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"category":"noise"}"#)))
+        }
+        var received = try EventFixtures.received()
+        received.data.text = Self.text
+        let event = received
+        let other = UUID()
+        try await Self.withServer(router) { url in
+            let engine = try Self.engine(url: url, timeout: .seconds(30))
+            // What the stage prepares on each attempt (ClassifierHandler.prepare), twice for one event.
+            _ = await engine.assess(ComplaintInput(event.data))
+            _ = await engine.assess(ComplaintInput(event.data))
+            _ = await engine.assess(ComplaintInput(complaintID: other, text: Self.text))
+            _ = await engine.assess(ComplaintInput(text: Self.text))
+        }
+        let id = event.data.complaintID.uuidString.lowercased()
+        #expect(keys.withLock { $0 } == [id, id, other.uuidString.lowercased(), nil])
     }
 
     @Test("an external model that answers nonsense or an error is ignored")

@@ -21,6 +21,10 @@ import NIOHTTP1
 /// would send the complaint's text on to another host), a redirect is an error status; a refused
 /// connection fails the call at once rather than at its timeout. With a ``token`` every call carries
 /// `Authorization: Bearer <token>`.
+///
+/// A call about a complaint carries `Idempotency-Key: <complaintId>` (``idempotencyKey(for:)``): the
+/// stage asks the model again when its transaction fails after the call (a retry prepares afresh) or
+/// after a crash or a redelivery before the verdict committed, and the key ties those calls together.
 /// Each call is counted in `classifier_external_calls_total{outcome}` (``Outcome``).
 ///
 /// After failures in a row its ``breaker`` skips the model for a while (outcome `skipped`): it abstains
@@ -112,6 +116,15 @@ public struct HTTPClassifier: ClassifierPlugin {
         }
     }
 
+    /// The `Idempotency-Key` of a call: the complaint's id (lowercase, as `complaintId` in the body), none
+    /// for a text without a complaint (an evaluation). The classifier gives one verdict per complaint, so
+    /// every call about it asks the same question; the complaint's id stays the same on a retry of the
+    /// transaction, a redelivery and after a crash-restart, and also if its `complaints.received.v1`
+    /// event came again under another event id, which the event id would not.
+    static func idempotencyKey(for request: ClassificationRequest) -> String? {
+        request.complaintID?.uuidString.lowercased()
+    }
+
     /// One call and how it ended.
     func exchange(_ request: ClassificationRequest) async -> (PluginVerdict?, Outcome) {
         var answered = false
@@ -120,6 +133,7 @@ public struct HTTPClassifier: ClassifierPlugin {
             httpRequest.method = .POST
             httpRequest.headers.add(name: "Content-Type", value: "application/json")
             if let token { httpRequest.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            if let key = Self.idempotencyKey(for: request) { httpRequest.headers.add(name: "Idempotency-Key", value: key) }
             let body = try JSONEncoder().encode(Request(
                 complaintId: request.complaintID?.uuidString.lowercased(), hotelId: request.hotelID, channel: request.channel,
                 text: request.text, language: request.language))
