@@ -126,9 +126,15 @@ struct StaffActionOrderTests {
         }
     }
 
-    @Test("acknowledged at the desk before the assignment reached the watcher: met when the clocks start, or breached if it was late")
+    /// A clock event as the tests compare them: kind, target and, for an escalation, its level.
+    static func describe(_ event: ComplaintSLAEvent) -> String {
+        if case .escalated(let escalation) = event.milestone { return "escalated \(event.target.rawValue) \(escalation.level)" }
+        return "\(event.kind.rawValue) \(event.target.rawValue)"
+    }
+
+    @Test("acknowledged or resolved before the assignment reached the watcher: met when the clocks start; when late, the same breach, escalations and warnings as with the assignment read first")
     func acknowledgedBeforeAssignment() async throws {
-        try await Self.withHandlers { clockwork, store, schema in
+        try await Self.withHandlersAndSweep { clockwork, store, schema, client in
             let updated = UpdatedClockHandler(clockwork: clockwork), assigned = AssignedClockHandler(clockwork: clockwork)
             let registered = Date().addingTimeInterval(-30 * 60)
             // In time: 2 minutes after registration, before the assignment.
@@ -138,16 +144,36 @@ struct StaffActionOrderTests {
             #expect(started.map(\.kind) == [.timerStarted, .met], "\(started.map(\.kind))")
             #expect(started.last?.target == .acknowledge)
             #expect(abs((started.last?.deadline.timeIntervalSince(registered) ?? 0) - 600) < 0.01)
-
-            // Late: 15 minutes after registration, the assignment after that.
-            let late = UUID()
-            _ = try await Self.deliver(Self.updated(late, .acknowledged, status: .acknowledged, at: registered.addingTimeInterval(900)), to: updated, store: store, schema: schema)
-            let lateStart = try await Self.deliver(Self.assigned(late, registeredAt: registered), to: assigned, store: store, schema: schema)
-            #expect(lateStart.map(\.kind) == [.timerStarted, .breached], "\(lateStart.map(\.kind))")
-            #expect(lateStart.last?.target == .acknowledge)
-
             // The assignment delivered again judges nothing twice.
             #expect(try await Self.deliver(Self.assigned(early, registeredAt: registered), to: assigned, store: store, schema: schema).isEmpty)
+
+            // Late, each in both orders: acknowledged 15 minutes in (due at 10: level 1 then); resolved, never
+            // acknowledged, 2 h 30 min in on a complaint registered 3 h ago (due at 20 minutes: level 2 then,
+            // level 3 two hours later).
+            let hour: TimeInterval = 3600
+            let cases: [(registeredAgo: TimeInterval, action: Action, levels: [String])] = [
+                (30 * 60, (.acknowledged, .acknowledged, 15 * 60), ["escalated acknowledge 1"]),
+                (3 * hour, (.resolved(Self.resolution), .resolved, 2.5 * hour), ["escalated acknowledge 1", "escalated resolve 2", "escalated resolve 3"]),
+            ]
+            for (ago, action, levels) in cases {
+                let registered = Date().addingTimeInterval(-ago)
+                let assignmentFirst = UUID(), actionFirst = UUID()
+                _ = try await Self.deliver(Self.assigned(assignmentFirst, registeredAt: registered), to: assigned, store: store, schema: schema)
+                #expect(try await Self.deliver([action], of: assignmentFirst, registeredAt: registered, to: updated, store: store, schema: schema) == [[]])
+                #expect(try await Self.deliver([action], of: actionFirst, registeredAt: registered, to: updated, store: store, schema: schema) == [[]])
+                let lateStart = try await Self.deliver(Self.assigned(actionFirst, registeredAt: registered), to: assigned, store: store, schema: schema)
+                #expect(lateStart.map(\.kind) == [.timerStarted], "\(lateStart.map(\.kind))")
+                let swept = try await Self.swept(clockwork, store: store, client: client)
+                let inOrder = swept.filter { $0.complaintID == assignmentFirst }.map(Self.describe)
+                let outOfOrder = swept.filter { $0.complaintID == actionFirst }.map(Self.describe)
+                #expect(outOfOrder == inOrder)
+                #expect(levels.allSatisfy(outOfOrder.contains), "\(outOfOrder)")
+                // The acknowledgement's breach and the resolution's (due at 20 minutes), once each.
+                #expect(outOfOrder.filter { $0.hasPrefix("breached") } == ["breached acknowledge", "breached resolve"], "\(outOfOrder)")
+                // Each once: the assignment again and another sweep publish nothing.
+                #expect(try await Self.deliver(Self.assigned(actionFirst, registeredAt: registered), to: assigned, store: store, schema: schema).isEmpty)
+                #expect(try await Self.swept(clockwork, store: store, client: client).isEmpty)
+            }
         }
     }
 

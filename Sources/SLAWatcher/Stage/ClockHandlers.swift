@@ -12,7 +12,9 @@ import PostgresNIO
 /// open ones are recomputed and announced as `rescheduled`. An older assignment read again never moves
 /// them back (the clock keeps when the assignment its department comes from was made).
 /// What staff did before the clocks started (acknowledged at the desk before the assignment reached
-/// the watcher: another topic) is judged as the clocks start: `met`, or `breached` if it was late.
+/// the watcher: another topic) is judged as the clocks start, as if they had been running: `met` when in
+/// time; when late, its breach and what else came due before it fire from the sweep
+/// (``Clockwork/armStarting(_:now:context:)``), as when the assignment is read first.
 public struct AssignedClockHandler: EventHandler {
     public var clockwork: Clockwork
 
@@ -59,7 +61,7 @@ public struct AssignedClockHandler: EventHandler {
             }
             return try await clockwork.reschedule(record, decidedAt: data.assignedAt, now: now, cause: event, context: context)
         }
-        try await clockwork.rearm(record, now: now, context: context)
+        try await clockwork.armStarting(record, now: now, context: context)
         guard let (clocks, arithmetic) = clockwork.clocks(of: record) else { return [] }
         let deadline = clocks.acknowledgeDue(arithmetic) ?? clocks.resolveDue(arithmetic) ?? data.registeredAt
         var events = [try clockwork.event(
@@ -68,12 +70,10 @@ public struct AssignedClockHandler: EventHandler {
         for (target, done, due) in [
             (SLATarget.acknowledge, record.acknowledgedAt, clocks.acknowledgeDue(arithmetic)), (.resolve, record.resolvedAt, clocks.resolveDue(arithmetic)),
         ] {
-            guard let done, let due else { continue }
-            events.append(!due.isBefore(done)
-                ? try clockwork.event(.met, target: target, deadline: due, of: record, occurredAt: done, traceParent: event.traceParent, traceState: event.traceState)
-                : try clockwork.event(
-                    .breached, target: target, deadline: due, of: record, occurredAt: now, lateness: now.timeIntervalSince(due),
-                    traceParent: event.traceParent, traceState: event.traceState))
+            // Late: its breach timer was kept (armStarting), and the sweep publishes it with the rest.
+            guard let done, let due, !due.isBefore(done) else { continue }
+            events.append(
+                try clockwork.event(.met, target: target, deadline: due, of: record, occurredAt: done, traceParent: event.traceParent, traceState: event.traceState))
         }
         return events
     }
