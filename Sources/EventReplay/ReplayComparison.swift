@@ -55,8 +55,32 @@ public struct ReplayComparison: Sendable {
         public var setAside: [Output] = []
         /// Recorded copies of an event already recorded (the same envelope id on the same topic), not compared.
         public var recordedCopies = 0
+        /// Outputs the replay produced for complaints the live stage's group had not committed yet when
+        /// compared (``compare(_:liveGroup:wait:brokers:client:logger:)``): not done live yet, not a difference.
+        public var notReachedLive: [Output] = []
+        /// Whether the live stage's group had committed past the range's end (`nil`: not asked).
+        public var liveGroupReached: Bool?
 
         public var matches: Bool { differing.isEmpty && onlyReplayed.isEmpty && onlyRecorded.isEmpty }
+    }
+
+    /// Compares, as ``compare(_:inputKeys:brokers:client:logger:)``, the outputs of the complaints of
+    /// `outcome`'s range, once the live stage's consumer group `liveGroup` has committed past the
+    /// range's end, waiting up to `wait` for it: the live stage has published nothing yet for what it
+    /// has not read. Outputs of complaints it has still not reached then are listed apart
+    /// (``Report/notReachedLive``), not as "only in the replay".
+    public func compare(
+        _ outcome: ReplayOutcome, liveGroup: String, wait: Duration, brokers: [String], client: PostgresClient, logger: Logger
+    ) async throws -> Report {
+        let admin = try KafkaAdminClient(bootstrapServers: brokers, logger: logger)
+        let live = try await admin.waitForGroup(liveGroup, reaching: outcome.range.stop, timeout: wait)
+        let reached = live.reached(outcome.range.stop)
+        let keys = try await outcome.range.keys(brokers: brokers, notCommittedBy: reached ? nil : live, logger: logger)
+        var report = try await compare(outcome, inputKeys: keys.compared, brokers: brokers, client: client, logger: logger)
+        report.liveGroupReached = reached
+        report.notReachedLive = report.onlyReplayed.filter { keys.notCommitted.contains($0.key) }
+        report.onlyReplayed.removeAll { keys.notCommitted.contains($0.key) }
+        return report
     }
 
     /// Compares the outputs in `outcome`'s schema with those recorded on the output topics for the
@@ -182,15 +206,26 @@ public struct ReplayComparison: Sendable {
 extension ReplayRange {
     /// The Kafka keys (complaint ids) of the messages whose outcome the range compares.
     public func keys(brokers: [String], logger: Logger) async throws -> Set<String> {
+        try await keys(brokers: brokers, notCommittedBy: nil, logger: logger).compared
+    }
+
+    /// The Kafka keys (complaint ids) of the messages whose outcome the range compares, and those of
+    /// the messages among them at or past what a consumer group committed (`progress`; none without it).
+    public func keys(
+        brokers: [String], notCommittedBy progress: KafkaGroupProgress?, logger: Logger
+    ) async throws -> (compared: Set<String>, notCommitted: Set<String>) {
+        var committed: [String: [Int32: Int64]] = [:]
+        for entry in progress?.partitions ?? [] { committed[entry.topic, default: [:]][entry.partition] = entry.committed ?? entry.start }
         var reader = HistoryReader(brokers: brokers, topics: Array(stop.keys).sorted())
         reader.start = start
         reader.stop = stop
         reader.idleTimeout = .seconds(10)
-        var keys: Set<String> = []
+        var keys: Set<String> = [], notCommitted: Set<String> = []
         _ = try await reader.read(logger: logger) { message in
-            guard message.timestampMilliseconds.map(compared.contains) ?? true, let key = message.key else { return }
-            keys.insert(String(buffer: key))
+            guard message.timestampMilliseconds.map(compared.contains) ?? true, let key = message.key.map({ String(buffer: $0) }) else { return }
+            keys.insert(key)
+            if progress != nil, message.offset.rawValue >= committed[message.topic]?[message.partition.rawValue] ?? 0 { notCommitted.insert(key) }
         }
-        return keys
+        return (keys, notCommitted)
     }
 }

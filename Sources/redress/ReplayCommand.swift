@@ -60,6 +60,9 @@ struct ReplayCommand: AsyncParsableCommand {
 
         @OptionGroup var dataDirectory: DataDirectoryOption
 
+        /// How long the comparison waits for the live classifier's group to reach the replay's end (as `metrics rebuild` does for its own).
+        static let liveGroupWait = Duration.seconds(60)
+
         func validate() throws {
             guard show >= 0 else { throw ValidationError("--show must be 0 or more (differences printed in full)") }
             guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
@@ -108,10 +111,15 @@ struct ReplayCommand: AsyncParsableCommand {
                         fflushStandardOutput()
                     }
                     print(ReplayReportText.summary(outcome))
-                    let keys = try await outcome.range.keys(brokers: brokerList, logger: logger)
                     var comparison = ReplayComparison(outputTopics: [output.name], volatileFields: ["classifiedAt"])
                     comparison.setsAside = { ClassificationCorrectionAPI.isStaffCorrection(data: $0.data) }
-                    let report = try await comparison.compare(outcome, inputKeys: keys, brokers: brokerList, client: client, logger: logger)
+                    // The live classifier has published verdicts only for what its group has committed: wait for it, bounded.
+                    let liveGroup = topicPrefix + RedressService.classifier.executable
+                    let report = try await comparison.compare(
+                        outcome, liveGroup: liveGroup, wait: Self.liveGroupWait, brokers: brokerList, client: client, logger: logger)
+                    if report.liveGroupReached == false {
+                        print("warning: the live group \(liveGroup) has not reached the replay's end within \(Self.liveGroupWait); complaints it has not classified yet are listed apart")
+                    }
                     if !keep { try await Migrator(client: client, logger: logger).drop(service.schema) }
                     return (outcome, report)
                 } catch {
@@ -159,6 +167,11 @@ enum ReplayReportText {
         }
         for output in report.onlyReplayed.prefix(show) { lines.append("  only in the replay \(output.key) \(output.type)") }
         for output in report.onlyRecorded.prefix(show) { lines.append("  only recorded \(output.key) \(output.type)") }
+        if !report.notReachedLive.isEmpty {
+            // The live group had not committed them when compared: nothing published for them yet, not a difference.
+            lines.append("\(report.notReachedLive.count) replayed for complaints the live classifier has not reached yet, not compared")
+            for output in report.notReachedLive.prefix(show) { lines.append("  not reached live yet \(output.key) \(output.type)") }
+        }
         if report.recordedCopies > 0 {
             // The same event id again (a redrive, a relay that published a row twice): the replay's inbox applies it once.
             lines.append("\(report.recordedCopies) recorded again with the same event id (redriven or published twice), compared once")

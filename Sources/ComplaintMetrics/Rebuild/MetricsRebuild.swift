@@ -74,12 +74,7 @@ public struct MetricsRebuild: Sendable {
             additionalProperties: settings.kafkaProperties.filter { !["fetch.wait.max.ms", "max.partition.fetch.bytes"].contains($0.key) },
             logger: logger)
         let group = settings.topicPrefix + RedressService.metrics.executable
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            if try await admin.progress(of: group, on: Array(stop.keys)).reached(stop) { return true }
-            if ContinuousClock.now >= deadline { return false }
-            try await Task.sleep(for: .milliseconds(500))
-        }
+        return try await admin.waitForGroup(group, reaching: stop, timeout: timeout).reached(stop)
     }
 
     /// One hotel's KPIs in both schemas and whether they agree.
