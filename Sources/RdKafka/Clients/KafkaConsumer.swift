@@ -13,7 +13,7 @@ import ServiceLifecycle
 public final class KafkaConsumer: Service, Sendable {
     private enum Lifecycle { case initialized, running, closing, closed }
 
-    private let client: RDKafkaClient
+    let client: RDKafkaClient
     let configuration: KafkaConsumerConfiguration
     private let logger: Logger
     /// Serialises message polls and the final close (librdkafka forbids polling a closed consumer).
@@ -23,6 +23,11 @@ public final class KafkaConsumer: Service, Sendable {
     private let lifecycle = NIOLockedValueBox(Lifecycle.initialized)
     private let fatalError = NIOLockedValueBox<KafkaError?>(nil)
     private let subscribed = NIOLockedValueBox(false)
+    /// The next offset per topic and partition that ``storeOffsets(_:)`` stored last (what the caller has
+    /// processed), for ``inputProgress(timeout:)``.
+    let storedOffsets = NIOLockedValueBox<[String: [Int32: Int64]]>([:])
+    /// Runs ``inputProgress(timeout:)``'s broker round trips, which block, off the poll and event threads.
+    let queryExecutor: DedicatedThreadExecutor
 
     /// Creates the consumer. It subscribes to `configuration.topics`, and so joins its group and is
     /// given partitions, only when it is first read: a replica still applying its migrations (or
@@ -41,6 +46,7 @@ public final class KafkaConsumer: Service, Sendable {
         )
         self.pollExecutor = DedicatedThreadExecutor(label: "redress.kafka.consumer.poll.\(configuration.groupID)")
         self.eventExecutor = DedicatedThreadExecutor(label: "redress.kafka.consumer.events.\(configuration.groupID)")
+        self.queryExecutor = DedicatedThreadExecutor(label: "redress.kafka.consumer.queries.\(configuration.groupID)")
     }
 
     /// Subscribes now, rather than at the first read (see ``init(configuration:logger:)``): for a reader
@@ -121,6 +127,12 @@ public final class KafkaConsumer: Service, Sendable {
         let offsets = highest.flatMap { topic, partitions in partitions.map { (topic, $0.key, $0.value) } }
         guard !offsets.isEmpty else { return }
         let lost = try client.storeOffsets(offsets)
+        let lostKeys = Set(lost.map { "\($0.topic)#\($0.partition)" })
+        storedOffsets.withLockedValue { stored in
+            for (topic, partition, offset) in offsets where !lostKeys.contains("\(topic)#\(partition)") {
+                stored[topic, default: [:]][partition] = offset
+            }
+        }
         for (topic, partition) in lost {
             logger.debug("offset not stored: partition no longer assigned", metadata: ["kafka.topic": "\(topic)", "kafka.partition": "\(partition)"])
         }
@@ -168,6 +180,9 @@ public final class KafkaConsumer: Service, Sendable {
             handler(partitions.map { (topic: $0.topic, partition: KafkaPartition(rawValue: $0.partition)) })
         }
     }
+
+    /// The topics it reads (``KafkaConsumerConfiguration/topics``).
+    public var topics: [String] { configuration.topics }
 
     /// Whether the caller runs on the thread that polls this consumer (where the revocation handler runs).
     var isOnPollThread: Bool { pollExecutor.isCurrent }
