@@ -103,6 +103,12 @@ struct ClassificationCorrectionTests {
                 #expect(summary.contains("set by staff dm-wang.li"), "\(summary)")
                 #expect(summary.contains("the lamp's cable is melted; a fire risk"))
                 #expect(summary.contains("the classifier said maintenance"), "\(summary)")
+                // Who, why and what it replaced in members of their own (before: only in the summary).
+                #expect(corrected.data.explanation.correction == ClassificationCorrection(
+                    by: "dm-wang.li", reason: "the lamp's cable is melted; a fire risk", previousCategory: automatic.data.category,
+                    previousSeverity: automatic.data.severity))
+                #expect(automatic.data.category == .maintenance)
+                #expect(automatic.data.explanation.correction == nil)
                 #expect(corrected.hotelID == hotel)
                 #expect(corrected.subject == id)
 

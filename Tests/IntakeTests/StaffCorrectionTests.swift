@@ -3,8 +3,9 @@ import Testing
 
 @testable import Intake
 
-/// The staff correction read from a classified event's explanation (the summary format the classifier's
-/// API documents), including summaries cut short or not in that format.
+/// The staff correction read from a classified event's explanation: its `correction`, or for an event
+/// published before that existed the summary format the classifier's API documents, including summaries
+/// cut short or not in that format.
 @Suite("Staff corrections in classified events")
 struct StaffCorrectionTests {
     static func explanation(_ summary: String?, classifier: String = "staff") -> ClassificationExplanation {
@@ -25,6 +26,23 @@ struct StaffCorrectionTests {
         #expect(correction.reason == reason)
         #expect(correction.previousCategory == "maintenance")
         #expect(correction.previousSeverity == "moderate")
+    }
+
+    /// Before, only the summary was read: one in another format named nobody and no reason.
+    @Test("the structured correction is read first, whatever the summary says")
+    func structured() throws {
+        var explanation = Self.explanation("Korrigiert von Frau Wang: Sicherheit, schwer")
+        explanation.correction = ClassificationCorrection(
+            by: "dm-wang.li", reason: "not a leak: sparks from the switch", previousCategory: .maintenance, previousSeverity: .moderate)
+        let correction = try #require(StaffCorrection(explanation))
+        #expect(correction.staffID == "dm-wang.li")
+        #expect(correction.reason == "not a leak: sparks from the switch")
+        #expect(correction.previousCategory == "maintenance")
+        #expect(correction.previousSeverity == "moderate")
+        #expect(correction.summary == "Korrigiert von Frau Wang: Sicherheit, schwer")
+        // It wins over a summary in the documented format that says otherwise too.
+        explanation.summary = "set by staff someone: other, minor; reason: r; the classifier said other, minor"
+        #expect(try #require(StaffCorrection(explanation)).staffID == "dm-wang.li")
     }
 
     @Test("a summary cut at 500 characters keeps the staff id, not a guessed reason; no summary names nobody")

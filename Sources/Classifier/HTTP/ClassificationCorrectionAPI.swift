@@ -18,8 +18,8 @@ import PostgresNIO
 /// replaced (``ClassificationStore/save(_:complaintID:hotelID:classifiedAt:registeredAt:on:logger:)``
 /// then finds the row taken, so no automatic verdict ever replaces it), the correction is kept in
 /// `classification_corrections`, and a new `complaints.classified.v1` verdict goes to the outbox with a
-/// later `classifiedAt`, `needsHumanReview: false` and an explanation naming the staff id and reason
-/// (the event's schema has no field for "set by staff": `explanation.classifier` is `staff`).
+/// later `classifiedAt`, `needsHumanReview: false` and an explanation marked `classifier` `staff`, whose
+/// `correction` names the staff id, the reason and the verdict replaced (the summary says it too).
 ///
 /// A repeat of the request with the same `Idempotency-Key` answers the first outcome with
 /// `Idempotent-Replayed: true`; the key with another request is a 422 on `header.Idempotency-Key`.
@@ -141,7 +141,9 @@ public struct ClassificationCorrectionAPI: Sendable {
                     + "; the classifier said \(category), \(severity)"
                 let explanation = ClassificationExplanation(
                     classifier: Self.staffClassifier, version: Self.staffClassifier, matchedRules: ["staff_correction"] + safetyCues, matchedTerms: [],
-                    summary: String(String.UnicodeScalarView(summary.unicodeScalars.prefix(500))))
+                    summary: String(String.UnicodeScalarView(summary.unicodeScalars.prefix(500))),
+                    correction: ClassificationCorrection(
+                        by: caller.name, reason: body.reason, previousCategory: previousCategory, previousSeverity: previousSeverity))
                 let verdict = ComplaintClassified(
                     complaintID: complaintID, classifiedAt: at, category: body.category, severity: body.severity,
                     priority: PriorityPolicy.priority(severity: body.severity, flags: flags, sentiment: sentiment), language: language,

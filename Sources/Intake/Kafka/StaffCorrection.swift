@@ -5,8 +5,11 @@ import Foundation
 /// explanation, so that intake's timeline (the audit trail, kept for good) records who changed the
 /// verdict and why after the classifier's `classification_corrections` row is purged.
 ///
-/// The event's schema has no field for it: the classifier marks the verdict with `explanation.classifier`
-/// `staff` and says the rest in `explanation.summary`, in the format its API documents
+/// The classifier marks the verdict with `explanation.classifier` `staff`, and says who, why and the
+/// verdict replaced in `explanation.correction`, which is what is read when present.
+///
+/// Fallback, only for staff verdicts published before `correction` existed (still on the topic, or
+/// replayed from it): the summary, in the format the classifier's API documents
 /// (`services/classifier/openapi.yaml`): `set by staff <staff id>: <category>, <severity>; reason:
 /// <reason>; the classifier said <category>, <severity>`, cut at 500 characters. The staff id is an
 /// API key's name (letters, digits, `.`, `_`, `-`), so it ends at the first `: `; the reason is what
@@ -29,6 +32,14 @@ struct StaffCorrection: Sendable, Hashable {
     init?(_ explanation: ClassificationExplanation) {
         guard explanation.classifier == Self.classifier else { return nil }
         summary = explanation.summary
+        if let correction = explanation.correction {
+            staffID = correction.by
+            reason = correction.reason
+            previousCategory = correction.previousCategory.rawValue
+            previousSeverity = correction.previousSeverity.rawValue
+            return
+        }
+        // Published before `correction` existed: read the summary.
         guard let summary, summary.hasPrefix("set by staff ") else { return }
         let afterPrefix = summary.dropFirst("set by staff ".count)
         guard let idEnd = afterPrefix.range(of: ": ") else { return }

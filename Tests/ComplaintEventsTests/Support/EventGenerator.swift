@@ -157,7 +157,12 @@ struct EventGenerator {
             confidence: number(0...1),
             explanation: ClassificationExplanation(
                 classifier: code(), version: reference(64), matchedRules: (0..<length(0...32)).map { _ in code() },
-                matchedTerms: (0..<length(0...32)).map { _ in text(64) }, summary: maybe { $0.text(500) }),
+                matchedTerms: (0..<length(0...32)).map { _ in text(64) }, summary: maybe { $0.text(500) },
+                correction: maybe {
+                    ClassificationCorrection(
+                        by: $0.identifier(), reason: $0.text(300), previousCategory: $0.pick(ComplaintCategory.self),
+                        previousSeverity: $0.pick(Severity.self))
+                }),
             registeredAt: maybe { $0.date() })
     }
 
