@@ -180,7 +180,7 @@ let package = Package(
         .target(
             name: "SLAWatcher",
             dependencies: [
-                "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents", "HotelTime",
+                "Access", "ComplaintPipeline", "ComplaintStore", "ComplaintEvents", "HotelTime", "RdKafka",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -129,7 +129,7 @@ public struct StageRuntime: Sendable {
             keys: APIKeyStore(schema: access.schema, cacheLifetime: access.keyCacheLifetime),
             limiter: RateLimiter(defaultRate: access.ratePerSecond), client: client, database: database,
             lookupsPerSecond: access.keyLookupsPerSecond, logger: logger)
-        let resources = StageResources(
+        var stageResources = StageResources(
             service: service, client: client, producer: producer, database: database, authentication: authentication,
             store: StageStore(client: client, schema: service.schema, connectionsUseSchema: true, logger: logger), logger: logger)
 
@@ -152,6 +152,7 @@ public struct StageRuntime: Sendable {
             consumerConfiguration.isRevocationHandled = true
             let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
             clients.append(.init(service: consumer))
+            stageResources.consumer = consumer
             var deadLetters = DeadLetterPublisher(producer: producer, serviceName: service.name, topic: deadLetterTopic, logger: logger)
             deadLetters.publishes = publishes
             var pipelineConfiguration = PipelineConfiguration(serviceName: service.name, schema: service.schema)
@@ -187,6 +188,7 @@ public struct StageRuntime: Sendable {
             handledKinds: publishes ? workPerformers.flatMap(\.kinds) : nil, logger: logger)))
         background.append(("retention", RetentionService(
             tables: RuntimeTables(schema: service.schema), client: client, configuration: retention, logger: logger)))
+        let resources = stageResources
         for extra in backgroundServices {
             background.append((extra.name, extra.make(resources)))
         }
@@ -277,6 +279,9 @@ public struct StageResources: Sendable {
     /// ``store`` for its routes: the server cancels a statement when the ``database`` guard gives up on it.
     public var requestStore: StageStore { store.boundingStatements(by: database.timeout) }
     public var logger: Logger
+    /// The consumer of the stage's inputs (`nil` without inputs), for a background service that must know
+    /// how far they are read (``KafkaConsumer/inputProgress(timeout:)``); the pipeline alone reads it.
+    public var consumer: KafkaConsumer?
 }
 
 /// How a service's HTTP API checks callers (keys in the shared `access` schema).

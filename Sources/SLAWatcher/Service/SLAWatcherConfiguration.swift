@@ -11,12 +11,15 @@ import Foundation
 /// | `SLA_POLICY_RELOAD_SECONDS` | `sla.policy.reload.seconds` | 5: how often the running service looks at the file again |
 /// | `SLA_TIME_SCALE` | `sla.time.scale` | 1; a demo or test speed: durations divided by it, calendars 24x7 |
 /// | `SLA_RETENTION_DAYS` | `sla.retention.days` | 90: clocks of complaints closed (or resolved, follow-up fired) this long ago go, with their timers; 0 keeps them for ever |
+/// | `SLA_FIRING_GRACE_SECONDS` | `sla.firing.grace.seconds` | 5: a timer due at D fires once the input topics are applied up to D plus this (an action taken just before a deadline may still be on its way) |
 public struct SLAWatcherConfiguration: Sendable, Hashable {
     public var policyFile: String
     public var reloadInterval: Duration
     public var timeScale: Double = 1
     /// How long the clock of a complaint that is over is kept (``ClockPurge``); `nil`: for ever.
     public var retention: Duration? = ClockPurge.defaultRetention
+    /// How long after its due time a timer waits for the input to be applied (``InputWatermark/Configuration/grace``).
+    public var firingGrace: Duration = InputWatermark.Configuration().grace
 
     public init(policyFile: String = PolicyFile.defaultPath, reloadInterval: Duration = .seconds(5)) {
         self.policyFile = policyFile
@@ -54,6 +57,12 @@ public struct SLAWatcherConfiguration: Sendable, Hashable {
                 throw Invalid(description: "SLA_RETENTION_DAYS '\(text)' is not a whole number of days in 0…3650 (0 keeps clocks for ever)")
             }
             configuration.retention = days == 0 ? nil : .seconds(days * 86_400)
+        }
+        if let text = config.string(forKey: "sla.firing.grace.seconds"), !text.isEmpty {
+            guard let seconds = Double(text), (0...3600).contains(seconds) else {
+                throw Invalid(description: "SLA_FIRING_GRACE_SECONDS '\(text)' is not a number of seconds in 0…3600")
+            }
+            configuration.firingGrace = .milliseconds(Int64(seconds * 1000))
         }
         return configuration
     }

@@ -3,6 +3,7 @@ import ComplaintPipeline
 import Foundation
 import Logging
 import Prometheus
+import RdKafka
 
 /// Builds the SLA watcher stage: consumes `complaints.assigned.v1` (clocks start), `complaints.updated.v1`
 /// (staff actions) and `complaints.classified.v1` (reclassifications reschedule), fires timers from its `sla` schema and publishes every clock
@@ -20,19 +21,19 @@ public enum SLAWatcherService {
     /// The stage process for fixed `policies` (already loaded and checked).
     public static func makeRuntime(
         service: RedressService = .slaWatcher, settings: ServiceSettings, policies: SLAPolicies, topics: Topics = Topics(),
-        sweep: TimerSweep.Configuration = TimerSweep.Configuration(), purge: ClockPurge.Configuration = ClockPurge.Configuration(),
-        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), clock: @escaping @Sendable () -> Date = { Date() }, logger: Logger
+        sweep: TimerSweep.Configuration = TimerSweep.Configuration(), input: InputWatermark.Configuration = InputWatermark.Configuration(),
+        purge: ClockPurge.Configuration = ClockPurge.Configuration(), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), clock: @escaping @Sendable () -> Date = { Date() }, logger: Logger
     ) -> StageRuntime {
         makeRuntime(
             service: service, settings: settings, policies: LiveConfiguration(name: "sla-policies", fixed: policies), topics: topics,
-            sweep: sweep, purge: purge, registry: registry, clock: clock, logger: logger)
+            sweep: sweep, input: input, purge: purge, registry: registry, clock: clock, logger: logger)
     }
 
     /// The stage process for `policies`, followed while it runs when they come from a file.
     public static func makeRuntime(
         service: RedressService = .slaWatcher, settings: ServiceSettings, policies: LiveConfiguration<SLAPolicies>, topics: Topics = Topics(),
-        sweep: TimerSweep.Configuration = TimerSweep.Configuration(), purge: ClockPurge.Configuration = ClockPurge.Configuration(),
-        reloadInterval: Duration = .seconds(5), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        sweep: TimerSweep.Configuration = TimerSweep.Configuration(), input: InputWatermark.Configuration = InputWatermark.Configuration(),
+        purge: ClockPurge.Configuration = ClockPurge.Configuration(), reloadInterval: Duration = .seconds(5), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         clock: @escaping @Sendable () -> Date = { Date() }, logger: Logger
     ) -> StageRuntime {
         var clockwork = Clockwork(livePolicies: policies, outputTopic: topics.sla)
@@ -49,9 +50,17 @@ public enum SLAWatcherService {
             ],
             registry: registry, logger: logger)
         let frozen = clockwork
+        // Timers fire only once the input is applied past them (see InputWatermark): the sweep reads the
+        // watermarks every replica's input watermark keeps for the partitions it owns.
         runtime.backgroundServices = [
+            BackgroundService(name: "input watermark") { resources in
+                guard let consumer = resources.consumer else { preconditionFailure("the SLA watcher stage reads its inputs") }
+                return InputWatermark(consumer: consumer, store: resources.store, clock: clock, configuration: input, logger: resources.logger)
+            },
             BackgroundService(name: "timer sweep") { resources in
-                TimerSweep(clockwork: frozen, store: resources.store, client: resources.client, configuration: sweep, logger: resources.logger)
+                var sweep = sweep
+                if let consumer = resources.consumer { sweep.input = TimerSweep.InputGate(topics: consumer.topics, grace: input.grace) }
+                return TimerSweep(clockwork: frozen, store: resources.store, client: resources.client, configuration: sweep, logger: resources.logger)
             },
         ]
         if purge.retention != nil {
@@ -87,7 +96,9 @@ public enum SLAWatcherService {
         ])
         var purge = ClockPurge.Configuration()
         purge.retention = configuration.retention
+        var input = InputWatermark.Configuration()
+        input.grace = configuration.firingGrace
         return makeRuntime(
-            settings: settings, policies: policies, purge: purge, reloadInterval: configuration.reloadInterval, registry: registry, logger: logger)
+            settings: settings, policies: policies, input: input, purge: purge, reloadInterval: configuration.reloadInterval, registry: registry, logger: logger)
     }
 }

@@ -3,6 +3,7 @@ import ComplaintPipeline
 import Foundation
 import HotelTime
 import Logging
+import Metrics
 import PostgresNIO
 import ServiceLifecycle
 
@@ -12,7 +13,25 @@ import ServiceLifecycle
 /// overdue timer fires at once, late, none skipped. Sleeps until the next timer is due or a handler
 /// arms an earlier one (`NOTIFY`); backs off briefly while the due timers' clocks are held by another
 /// transaction. It locks a clock before its timers, as the handlers do (see ``ClockStore/claimDue(limit:now:on:logger:)``).
+///
+/// In the service (``Configuration/input`` set) a timer due at D fires only once every partition of the
+/// watcher's input topics is caught up past D + grace (``InputWatermark``): while the broker is away, a
+/// partition's owner is catching up after a restart or a rebalance, or one lane is behind, due timers are
+/// held (`sla_sweep_held_seconds` says for how long the oldest has waited) and fire once the actions that
+/// may stop them are applied.
 public struct TimerSweep: Service {
+    /// What a timer waits for besides its due time: every partition of `topics` caught up past it by `grace`.
+    public struct InputGate: Sendable {
+        /// The input topics whose partitions count (as the consumer reads them, prefix included).
+        public var topics: [String]
+        public var grace: Duration
+
+        public init(topics: [String], grace: Duration) {
+            self.topics = topics
+            self.grace = grace
+        }
+    }
+
     /// How many timers a round fires and how long the sweep may sleep.
     public struct Configuration: Sendable {
         /// Timers fired per transaction.
@@ -25,6 +44,9 @@ public struct TimerSweep: Service {
         /// Called after each round that did not fill a batch, with how many timers it fired and how long
         /// the sweep then sleeps unless woken (for tests).
         public var afterRound: @Sendable (_ fired: Int, _ sleep: Duration) -> Void = { _, _ in }
+        /// Fire only what the input is caught up past (``InputGate``); `nil` fires by the clock alone (the
+        /// sweep without a pipeline of its own: tests of the sweep, `redress sla bench`).
+        public var input: InputGate?
         public init() {}
     }
 
@@ -34,6 +56,8 @@ public struct TimerSweep: Service {
     let configuration: Configuration
     let logger: Logger
     private let wakeup = Wakeup()
+    /// How long the oldest due timer held for the input has been due (0: none held).
+    private let held: Gauge
 
     public init(clockwork: Clockwork, store: StageStore, client: PostgresClient, configuration: Configuration = Configuration(), logger: Logger) {
         self.clockwork = clockwork
@@ -41,6 +65,7 @@ public struct TimerSweep: Service {
         self.client = client
         self.configuration = configuration
         self.logger = logger
+        self.held = Gauge(label: "sla_sweep_held_seconds")
     }
 
     public func run() async throws {
@@ -58,12 +83,22 @@ public struct TimerSweep: Service {
 
     private func loop() async {
         var failures = 0
+        var holding = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                let fired = try await sweep()
+                let (fired, cutoff) = try await round()
                 failures = 0
                 if fired == configuration.batchSize { continue }
-                let sleep = try await idle(afterFiring: fired)
+                let (sleep, oldestHeld) = try await idle(afterFiring: fired, cutoff: cutoff)
+                held.record(oldestHeld.map { max(0, clockwork.clock().timeIntervalSince($0)) } ?? 0)
+                if let oldestHeld, !holding {
+                    logger.notice("due timers held: the input is not known to be applied past them yet (broker away, a partition catching up)", metadata: [
+                        "sla.oldest_held_due": "\(oldestHeld)", "sla.firing_horizon": "\(cutoff == .distantPast ? "none: a partition never caught up" : "\(cutoff)")",
+                    ])
+                } else if oldestHeld == nil, holding {
+                    logger.notice("timers fire again: the input is caught up past them")
+                }
+                holding = oldestHeld != nil
                 configuration.afterRound(fired, sleep)
                 await wakeup.wait(timeout: sleep)
             } catch {
@@ -76,11 +111,24 @@ public struct TimerSweep: Service {
 
     /// Fires what is due now; returns how many timers fired.
     func sweep() async throws -> Int {
+        try await round().fired
+    }
+
+    /// Fires what is due now and, with ``Configuration/input``, the input is caught up past; returns how
+    /// many timers fired and the due time up to which they could (`distantPast`: none could).
+    func round() async throws -> (fired: Int, cutoff: Date) {
         let clockwork = self.clockwork
         let batchSize = configuration.batchSize
+        let input = configuration.input
         return try await store.write { connection, logger in
             let now = clockwork.clock()
-            let due = try await clockwork.store.claimDue(limit: batchSize, now: now, on: connection, logger: logger)
+            var cutoff = now
+            if let input {
+                let horizon = try await InputWatermark.firingHorizon(topics: input.topics, grace: input.grace, on: connection, logger: logger)
+                cutoff = min(now, horizon ?? .distantPast)
+            }
+            guard cutoff > .distantPast else { return ((0, cutoff), []) }
+            let due = try await clockwork.store.claimDue(limit: batchSize, now: cutoff, on: connection, logger: logger)
             var events: [OutgoingEvent] = []
             var records: [UUID: ClockRecord] = [:]
             // What this batch has fired: the ceiling fires level 3 with it, and a level-3 timer
@@ -100,7 +148,7 @@ public struct TimerSweep: Service {
                 guard let record = records[timer.complaintID] else { continue }
                 events += try await fire(timer, record: record, now: now, firedHere: &firedHere, on: connection, logger: logger)
             }
-            return (due.count, events)
+            return ((due.count, cutoff), events)
         }
     }
 
@@ -175,10 +223,18 @@ public struct TimerSweep: Service {
     /// Until the next timer is due, at most ``Configuration/maximumIdle``. A timer already due that the
     /// round did not fire is held by another transaction: after a round that fired nothing, the sweep
     /// backs off (``Configuration/busyBackoff``) instead of asking again every millisecond until it commits.
-    private func idle(afterFiring fired: Int) async throws -> Duration {
+    /// A timer due but past `cutoff` waits for the input (returned as held): the sweep sleeps the longest,
+    /// woken when a partition's watermark moves.
+    private func idle(afterFiring fired: Int, cutoff: Date) async throws -> (sleep: Duration, oldestHeld: Date?) {
         let next = try await store.read { connection, logger in try await clockwork.store.nextDue(on: connection, logger: logger) }
-        guard let next else { return configuration.maximumIdle }
-        let seconds = next.timeIntervalSince(clockwork.clock())
+        guard let next else { return (configuration.maximumIdle, nil) }
+        let now = clockwork.clock()
+        if next <= now, next > cutoff { return (configuration.maximumIdle, next) }
+        return (sleep(until: next, now: now, afterFiring: fired), nil)
+    }
+
+    private func sleep(until next: Date, now: Date, afterFiring fired: Int) -> Duration {
+        let seconds = next.timeIntervalSince(now)
         if seconds <= 0 { return fired == 0 ? min(configuration.busyBackoff, configuration.maximumIdle) : .milliseconds(1) }
         return min(configuration.maximumIdle, .milliseconds(Int64(seconds * 1000) + 1))
     }

@@ -1,0 +1,161 @@
+import ComplaintPipeline
+import Foundation
+import Logging
+import PostgresNIO
+import RdKafka
+import ServiceLifecycle
+
+/// Keeps `input_watermarks` (migration 0006): per partition of the watcher's input topics, a time up to
+/// which everything the partition held is applied. The timer sweep fires a timer only once every
+/// partition is caught up past its due time (plus a grace), so a breach is never fired ahead of a staff
+/// action that was already on the topic (a broker outage, a restart, one lane behind another).
+///
+/// Every ``Configuration/interval`` it notes the time (the clockwork's clock), asks the brokers where
+/// each partition this replica owns ends, and keeps that end as a target; a partition whose applied
+/// offset (stored by the pipeline, or committed by the group) has reached the target of a check is
+/// caught up to that check's time. Only facts are written, and only forward (`greatest`): a partition
+/// given to another replica keeps its last value until its new owner has caught it up; one nobody
+/// checked yet is NULL (the sweep holds). When the brokers do not answer, nothing moves, so the sweep
+/// holds at the time of the last good check. A partition that advanced `NOTIFY`s the sweeps.
+public struct InputWatermark: Service {
+    /// How often and how long it asks the brokers, and the grace the sweep gives an action.
+    public struct Configuration: Sendable {
+        /// Between two checks of the partitions' ends.
+        public var interval: Duration = .seconds(2)
+        /// Bounds each broker round trip of a check.
+        public var queryTimeout: Duration = .seconds(2)
+        /// A timer due at D fires once the input is caught up to D + grace: an action taken just before a
+        /// deadline has that long to reach the topic (intake's outbox relay, the network).
+        public var grace: Duration = .seconds(5)
+        public init() {}
+    }
+
+    let consumer: KafkaConsumer
+    let store: StageStore
+    let clock: @Sendable () -> Date
+    let configuration: Configuration
+    let logger: Logger
+
+    public init(
+        consumer: KafkaConsumer, store: StageStore, clock: @escaping @Sendable () -> Date, configuration: Configuration = Configuration(),
+        logger: Logger
+    ) {
+        self.consumer = consumer
+        self.store = store
+        self.clock = clock
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// A partition, as `input_watermarks` names it.
+    struct PartitionKey: Hashable {
+        var topic: String
+        var partition: Int32
+    }
+
+    /// The checks of the partitions this replica owns that their applied offsets have not reached yet.
+    struct Checks {
+        /// Per owned partition, in time order: when a check started and the end it found.
+        /// At most this many checks are kept per partition (17 minutes of them at the default interval).
+        static let keptChecks = 512
+        var pending: [PartitionKey: [(at: Date, end: Int64)]] = [:]
+
+        /// Takes one check's `progress`, started at `startedAt`: returns the partitions caught up by it and
+        /// to when (the latest check whose end the applied offset has reached).
+        mutating func record(_ progress: KafkaInputProgress, startedAt: Date) -> [PartitionKey: Date] {
+            var caughtUp: [PartitionKey: Date] = [:]
+            var owned: [PartitionKey: [(at: Date, end: Int64)]] = [:]
+            for entry in progress.partitions {
+                let key = PartitionKey(topic: entry.topic, partition: entry.partition)
+                var checks = pending[key] ?? []
+                checks.append((startedAt, entry.end))
+                if let reached = checks.lastIndex(where: { $0.end <= entry.processed }) {
+                    caughtUp[key] = checks[reached].at
+                    checks.removeFirst(reached + 1)
+                }
+                // A partition that stays behind (a lane retrying for hours) keeps the newest checks only: its
+                // first caught-up time is then a later one, never an earlier one than true.
+                if checks.count > Self.keptChecks { checks.removeFirst(checks.count - Self.keptChecks) }
+                owned[key] = checks
+            }
+            // A partition no longer owned: its next owner checks it.
+            pending = owned
+            return caughtUp
+        }
+    }
+
+    public func run() async throws {
+        var checks = Checks()
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let startedAt = clock()
+            do {
+                let progress = try await consumer.inputProgress(timeout: configuration.queryTimeout)
+                let caughtUp = checks.record(progress, startedAt: startedAt)
+                try await write(caughtUp, partitions: progress.topicPartitions)
+                if failures > 0 { logger.info("input watermark checked again: timers fire as the input is caught up") }
+                failures = 0
+            } catch {
+                failures += 1
+                // The sweep holds meanwhile (sla_sweep_held_seconds); the first failure and then one a minute.
+                let level: Logger.Level = failures == 1 || failures % 30 == 0 ? .warning : .debug
+                logger.log(level: level, "input watermark not checked: timers due after the last good check are held", metadata: [
+                    LoggingKeys.error: "\(String(reflecting: error))", LoggingKeys.attempt: "\(failures)",
+                ])
+            }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: configuration.interval) }
+            } catch {
+                break
+            }
+        }
+        logger.info("input watermark stopped")
+    }
+
+    /// Creates the rows of partitions not known yet (NULL) and moves caught-up partitions forward; `NOTIFY`s
+    /// the sweeps when one moved.
+    func write(_ caughtUp: [PartitionKey: Date], partitions: [String: [Int32]]) async throws {
+        let topics = partitions.flatMap { topic, ids in ids.map { _ in topic } }
+        let ids = partitions.flatMap { _, ids in ids.map(Int.init) }
+        let caught = Array(caughtUp)
+        let caughtTopics = caught.map(\.key.topic)
+        let caughtIDs = caught.map { Int($0.key.partition) }
+        let caughtTimes = caught.map(\.value)
+        try await store.write { connection, logger in
+            if !topics.isEmpty {
+                try await connection.query("""
+                    INSERT INTO input_watermarks (topic, partition)
+                    SELECT * FROM unnest(\(topics)::text[], \(ids)::integer[])
+                    ON CONFLICT DO NOTHING
+                    """, logger: logger)
+            }
+            guard !caughtTopics.isEmpty else { return ((), []) }
+            let moved = try await connection.query("""
+                INSERT INTO input_watermarks AS w (topic, partition, caught_up_to)
+                SELECT * FROM unnest(\(caughtTopics)::text[], \(caughtIDs)::integer[], \(caughtTimes)::timestamptz[])
+                ON CONFLICT (topic, partition) DO UPDATE SET caught_up_to = excluded.caught_up_to, updated_at = now()
+                    WHERE w.caught_up_to IS NULL OR w.caught_up_to < excluded.caught_up_to
+                RETURNING 1
+                """, logger: logger)
+            var count = 0
+            for try await _ in moved.decode(Int.self) { count += 1 }
+            if count > 0 {
+                try await connection.query("SELECT pg_notify(\(ClockStore.notificationChannel), '')", logger: logger)
+            }
+            return ((), [])
+        }
+    }
+
+    /// Whether timers due up to when may fire: the least `caught_up_to` of every partition of `topics`, less
+    /// `grace`; `nil` when a partition was never caught up or none is known yet (nothing may fire).
+    static func firingHorizon(topics: [String], grace: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Date? {
+        let rows = try await connection.query("""
+            SELECT count(*), count(caught_up_to), min(caught_up_to) FROM input_watermarks WHERE topic = ANY(\(topics))
+            """, logger: logger)
+        for try await (all, known, least) in rows.decode((Int, Int, Date?).self) {
+            guard all > 0, known == all, let least else { return nil }
+            return least.addingTimeInterval(-Double(grace.components.seconds) - Double(grace.components.attoseconds) / 1e18)
+        }
+        return nil
+    }
+}
