@@ -149,13 +149,15 @@ struct StaffActionOrderTests {
 
             // Late, each in both orders: acknowledged 15 minutes in (due at 10: level 1 then); resolved, never
             // acknowledged, 2 h 30 min in on a complaint registered 3 h ago (due at 20 minutes: level 2 then,
-            // level 3 two hours later).
+            // level 3 two hours later), and 75 h in on one registered 80 h ago (the 72 h ceiling too).
             let hour: TimeInterval = 3600
-            let cases: [(registeredAgo: TimeInterval, action: Action, levels: [String])] = [
+            let levels = ["escalated acknowledge 1", "escalated resolve 2", "escalated resolve 3"]
+            let cases: [(registeredAgo: TimeInterval, action: Action, expected: [String])] = [
                 (30 * 60, (.acknowledged, .acknowledged, 15 * 60), ["escalated acknowledge 1"]),
-                (3 * hour, (.resolved(Self.resolution), .resolved, 2.5 * hour), ["escalated acknowledge 1", "escalated resolve 2", "escalated resolve 3"]),
+                (3 * hour, (.resolved(Self.resolution), .resolved, 2.5 * hour), levels),
+                (80 * hour, (.resolved(Self.resolution), .resolved, 75 * hour), levels + ["ceiling_reached ceiling"]),
             ]
-            for (ago, action, levels) in cases {
+            for (ago, action, expected) in cases {
                 let registered = Date().addingTimeInterval(-ago)
                 let assignmentFirst = UUID(), actionFirst = UUID()
                 _ = try await Self.deliver(Self.assigned(assignmentFirst, registeredAt: registered), to: assigned, store: store, schema: schema)
@@ -167,7 +169,7 @@ struct StaffActionOrderTests {
                 let inOrder = swept.filter { $0.complaintID == assignmentFirst }.map(Self.describe)
                 let outOfOrder = swept.filter { $0.complaintID == actionFirst }.map(Self.describe)
                 #expect(outOfOrder == inOrder)
-                #expect(levels.allSatisfy(outOfOrder.contains), "\(outOfOrder)")
+                #expect(expected.allSatisfy(outOfOrder.contains), "\(outOfOrder)")
                 // The acknowledgement's breach and the resolution's (due at 20 minutes), once each.
                 #expect(outOfOrder.filter { $0.hasPrefix("breached") } == ["breached acknowledge", "breached resolve"], "\(outOfOrder)")
                 // Each once: the assignment again and another sweep publish nothing.
