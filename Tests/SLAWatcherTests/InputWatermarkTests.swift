@@ -7,7 +7,7 @@ import HotelTime
 import PostgresNIO
 import RdKafka
 import RdKafkaTestKit
-import SLAWatcher
+@testable import SLAWatcher
 import Synchronization
 import Testing
 
@@ -93,6 +93,29 @@ struct InputWatermarkTests {
             let breach = try #require(try await world.sla(4).first { $0.data.kind == .breached && $0.data.complaintID == id })
             #expect(SLAWatcherStageTests.same(breach.data.deadline, breachDue))
         }
+    }
+
+    @Test("a partition is caught up to the latest check whose end its applied offset has reached; one given away is forgotten and checked afresh when it comes back")
+    func checksReachedPerPartition() {
+        var checks = InputWatermark.Checks()
+        let t0 = Date(timeIntervalSince1970: 1_000)
+        func at(_ seconds: TimeInterval) -> Date { t0.addingTimeInterval(seconds) }
+        func progress(_ entries: [(Int32, end: Int64, processed: Int64)]) -> KafkaInputProgress {
+            KafkaInputProgress(
+                partitions: entries.map { KafkaInputProgress.Entry(topic: "t", partition: $0.0, end: $0.end, processed: $0.processed) },
+                topicPartitions: ["t": [0, 1]])
+        }
+        let zero = InputWatermark.PartitionKey(topic: "t", partition: 0), one = InputWatermark.PartitionKey(topic: "t", partition: 1)
+        // Partition 0 idle (caught up at once); partition 1 ten behind.
+        #expect(checks.record(progress([(0, 5, 5), (1, 20, 10)]), startedAt: at(0)) == [zero: at(0)])
+        // Partition 1 applied past the first check's end, not the second's: caught up to the first.
+        #expect(checks.record(progress([(0, 5, 5), (1, 30, 22)]), startedAt: at(2)) == [zero: at(2), one: at(0)])
+        // Caught up with the second check's end but not the third: to the second (t = 2).
+        #expect(checks.record(progress([(0, 5, 5), (1, 40, 30)]), startedAt: at(4)) == [zero: at(4), one: at(2)])
+        // Partition 1 given away: forgotten. Back later and behind: nothing until a check from then on is reached.
+        #expect(checks.record(progress([(0, 5, 5)]), startedAt: at(6)) == [zero: at(6)])
+        #expect(checks.record(progress([(0, 5, 5), (1, 60, 40)]), startedAt: at(8)) == [zero: at(8)])
+        #expect(checks.record(progress([(0, 5, 5), (1, 60, 60)]), startedAt: at(10)) == [zero: at(10), one: at(10)])
     }
 
     @Test("SLA_FIRING_GRACE_SECONDS: seconds, 5 by default, anything outside 0…3600 refused by name")
