@@ -87,8 +87,11 @@ struct ReplayCommand: AsyncParsableCommand {
                 configuration.plugins.removeAll { $0 == "http" }
                 print("the external model is left out (--with-external calls it for every replayed complaint)")
             }
-            let engine = try ClassifierService.makeEngine(configuration: configuration, logger: logger)
             let service = try StageReplay.replayService(of: .classifier, stamp: "\(Int(Date().timeIntervalSince1970))")
+            // Its own Idempotency-Key scope: a model that keeps answers by key must not give the replay the live
+            // calls' (a retrained model would show no change), nor refuse it beside a live call in progress.
+            configuration.externalKeyScope = "replay-\(service.schema.rawValue)"
+            let engine = try ClassifierService.makeEngine(configuration: configuration, logger: logger)
             let runtime = StageRuntime(
                 service: service, settings: settings,
                 inputs: [ClassifierService.input(input, ClassifierHandler(engine: engine, outputTopic: output))], logger: logger)

@@ -106,15 +106,10 @@ struct HTTPClassifierTests {
 
     /// Before, a call carried only Content-Type (and Authorization): the stage's retry after its transaction
     /// failed, or a redelivery after a crash, asked the model again with nothing tying the two calls together.
-    @Test("every call about a complaint carries its id as Idempotency-Key, the same on a repeat; a text without a complaint none")
+    @Test("every call about a complaint carries its id and body hash as Idempotency-Key, the same on a repeat; a text without a complaint none")
     func idempotencyKey() async throws {
-        let keys = Mutex<[String?]>([])
-        let router = Router()
-        router.post("/classify") { request, _ -> Response in
-            keys.withLock { $0.append(request.headers[.idempotencyKey]) }
-            return Response(
-                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"category":"noise"}"#)))
-        }
+        let calls = Recorder()
+        let router = Self.recordingRouter(calls)
         var received = try EventFixtures.received()
         received.data.text = Self.text
         let event = received
@@ -127,8 +122,116 @@ struct HTTPClassifierTests {
             _ = await engine.assess(ComplaintInput(complaintID: other, text: Self.text))
             _ = await engine.assess(ComplaintInput(text: Self.text))
         }
-        let id = event.data.complaintID.uuidString.lowercased()
-        #expect(keys.withLock { $0 } == [id, id, other.uuidString.lowercased(), nil])
+        let keys = calls.received
+        #expect(keys.count == 4)
+        guard keys.count == 4 else { return }
+        #expect(keys[0].key?.hasPrefix(event.data.complaintID.uuidString.lowercased() + ":") == true)
+        #expect(keys[0].key == keys[1].key)
+        #expect(keys[2].key?.hasPrefix(other.uuidString.lowercased() + ":") == true)
+        #expect(keys[3].key == nil)
+        for call in keys.prefix(3) { #expect(call.key == Self.expectedKey(call)) }
+    }
+
+    /// What a call's key must be: `[<scope>:]<complaintId>:<hash>` of the body the model received, byte for byte
+    /// (``HTTPClassifier/idempotencyKey(for:body:scope:)``, checked against a SHA-256 test vector in ``keyHash()``).
+    static func expectedKey(_ call: Call, scope: String? = nil) -> String? {
+        let json = try? JSONSerialization.jsonObject(with: call.body) as? [String: Any]
+        guard let id = (json?["complaintId"] as? String).flatMap(UUID.init(uuidString:)) else { return nil }
+        var request = ExternalModelHygieneTests.request(Repository.engine)
+        request.complaintID = id
+        return HTTPClassifier.idempotencyKey(for: request, body: call.body, scope: scope)
+    }
+
+    @Test("the key's hash is the hex of the first 16 bytes of the body's SHA-256")
+    func keyHash() {
+        var request = ExternalModelHygieneTests.request(Repository.engine)
+        request.complaintID = UUID(uuidString: "0B6FD521-0B71-4184-85D7-023342DD2953")
+        // SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223 b00361a396177a9cb410ff61f20015ad (FIPS 180-2).
+        #expect(HTTPClassifier.idempotencyKey(for: request, body: Data("abc".utf8), scope: nil)
+            == "0b6fd521-0b71-4184-85d7-023342dd2953:ba7816bf8f01cfea414140de5dae2223")
+        #expect(HTTPClassifier.idempotencyKey(for: request, body: Data("abc".utf8), scope: "replay-x")
+            == "replay-x:0b6fd521-0b71-4184-85d7-023342dd2953:ba7816bf8f01cfea414140de5dae2223")
+        request.complaintID = nil
+        #expect(HTTPClassifier.idempotencyKey(for: request, body: Data("abc".utf8), scope: "replay-x") == nil)
+    }
+
+    /// One call as the model received it.
+    struct Call: Sendable {
+        var key: String?
+        var body: Data
+    }
+
+    /// The calls a ``recordingRouter(_:)`` received.
+    final class Recorder: Sendable {
+        let calls = Mutex<[Call]>([])
+        var received: [Call] { calls.withLock { $0 } }
+    }
+
+    /// A model answering `noise` that records each call's key and body.
+    static func recordingRouter(_ recorder: Recorder) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/classify") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            recorder.calls.withLock { $0.append(Call(key: request.headers[.idempotencyKey], body: Data(body.readableBytesView))) }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"category":"noise"}"#)))
+        }
+        return router
+    }
+
+    /// Before, the key was the complaint's id alone: after a deploy that detects the language otherwise, a
+    /// redelivered complaint was asked with a different body under the same key, which a server keeping keys
+    /// refuses (422), and the plugin abstained and counted a failure towards its breaker.
+    @Test("the key follows the body: the same complaint asked with another body gets another key, the same body the same key")
+    func keyFollowsBody() async throws {
+        let calls = Recorder()
+        let request = ExternalModelHygieneTests.request(Repository.engine)
+        var redetected = request
+        redetected.language = "zh-CN"
+        let asking = [request, request, redetected]
+        try await Self.withServer(Self.recordingRouter(calls)) { url in
+            let external = HTTPClassifier(url: url, timeout: .seconds(30), logger: Logger(label: "classifier-tests"))
+            for asked in asking {
+                let (_, outcome) = await external.call(asked)
+                #expect(outcome == .answered)
+            }
+        }
+        let received = calls.received
+        #expect(received.count == 3)
+        guard received.count == 3 else { return }
+        #expect(received[0].body == received[1].body)
+        #expect(received[0].key == received[1].key, "the same question, the same key")
+        #expect(received[0].body != received[2].body)
+        #expect(received[0].key != received[2].key, "another body, another key")
+        for call in received { #expect(call.key == Self.expectedKey(call)) }
+    }
+
+    /// Before, `redress replay classifier --with-external` sent the live calls' keys: a model answering repeats
+    /// from its store gave the replay the first answers, so a retrained model behind the same URL showed no
+    /// change, and a replay beside a live call in progress could be refused (409).
+    @Test("a replay-scoped plugin (built from the configuration as the replay does) sends its own key for the same complaint and body")
+    func replayScope() async throws {
+        let calls = Recorder()
+        let request = ExternalModelHygieneTests.request(Repository.engine)
+        let scope = "replay-classifier_replay_1796560000"
+        try await Self.withServer(Self.recordingRouter(calls)) { url in
+            let live = HTTPClassifier(url: url, timeout: .seconds(30), logger: Logger(label: "classifier-tests"))
+            var configuration = Repository.configuration(plugins: ["keyword", "http"])
+            configuration.externalURL = url
+            configuration.externalTimeout = .seconds(30)
+            configuration.externalKeyScope = scope
+            let engine = try ClassifierService.makeEngine(configuration: configuration, logger: Logger(label: "classifier-tests"))
+            let replay = try #require(engine.plugins.compactMap { $0 as? HTTPClassifier }.first)
+            _ = await live.call(request)
+            _ = await replay.call(request)
+        }
+        let received = calls.received
+        #expect(received.count == 2)
+        guard received.count == 2 else { return }
+        #expect(received[0].body == received[1].body)
+        #expect(received[0].key != received[1].key)
+        #expect(received[0].key == Self.expectedKey(received[0]))
+        #expect(received[1].key == Self.expectedKey(received[1], scope: scope))
     }
 
     @Test("an external model that answers nonsense or an error is ignored")

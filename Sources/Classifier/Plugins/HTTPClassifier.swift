@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ComplaintEvents
 import ComplaintPipeline
+import Crypto
 import Foundation
 import Logging
 import Metrics
@@ -11,7 +12,7 @@ import NIOHTTP1
 /// recompiling Redress. Any failure — timeout, connection refused, non-2xx status, malformed or
 /// oversized answer — makes it abstain, and the built-in plugins decide alone.
 ///
-/// Contract: `POST <url>` with `{"complaintId","hotelId","channel","text","language"}`; answer
+/// Contract: `POST <url>` with `{"channel","complaintId","hotelId","language","text"}` (keys sorted); answer
 /// `200` with `{"category": "<category>", "severity": "<severity>"?, "confidence": 0…1?, "version": "…"?}`.
 ///
 /// Its severity may raise the engine's, never lower it (``VerdictCombiner``). An answer without
@@ -22,9 +23,10 @@ import NIOHTTP1
 /// connection fails the call at once rather than at its timeout. With a ``token`` every call carries
 /// `Authorization: Bearer <token>`.
 ///
-/// A call about a complaint carries `Idempotency-Key: <complaintId>` (``idempotencyKey(for:)``): the
-/// stage asks the model again when its transaction fails after the call (a retry prepares afresh) or
-/// after a crash or a redelivery before the verdict committed, and the key ties those calls together.
+/// A call about a complaint carries `Idempotency-Key: <complaintId>:<body hash>` (``idempotencyKey(for:body:scope:)``):
+/// the stage asks the model again when its transaction fails after the call (a retry prepares afresh) or
+/// after a crash or a redelivery before the verdict committed, and the key ties those calls together; a
+/// different question about the complaint (another body) gets another key, and a replay its own scope.
 /// Each call is counted in `classifier_external_calls_total{outcome}` (``Outcome``).
 ///
 /// After failures in a row its ``breaker`` skips the model for a while (outcome `skipped`): it abstains
@@ -44,6 +46,10 @@ public struct HTTPClassifier: ClassifierPlugin {
     public var logger: Logger
     /// Shared by every copy of the plugin: `outside_call_circuit_open{service="classifier",target="external_model"}`.
     public var breaker: CircuitBreaker
+    /// Put before every `Idempotency-Key` (`<scope>:<complaintId>:<body hash>`): none live, `replay-<schema>`
+    /// in `redress replay classifier --with-external`, so that a replay neither collides with the live calls
+    /// nor is answered from them.
+    public var keyScope: String?
 
     /// How a call ended, the `outcome` of `classifier_external_calls_total`.
     enum Outcome: String {
@@ -64,8 +70,9 @@ public struct HTTPClassifier: ClassifierPlugin {
 
     public init(
         url: String, timeout: Duration = .milliseconds(300), weight: Double = 3, token: String? = nil, client: HTTPClient = .outbound,
-        breaker: CircuitBreaker? = nil, logger: Logger
+        keyScope: String? = nil, breaker: CircuitBreaker? = nil, logger: Logger
     ) {
+        self.keyScope = keyScope
         self.url = url
         self.timeout = timeout
         self.weight = weight
@@ -74,6 +81,14 @@ public struct HTTPClassifier: ClassifierPlugin {
         self.logger = logger
         self.breaker = breaker ?? CircuitBreaker(service: "classifier", target: "external_model", logger: logger)
     }
+
+    /// Sorted keys: the body's bytes, and so the key's hash, must be the same for the same question (the
+    /// encoder's own order varies from one call to the next).
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
 
     struct Request: Encodable {
         var complaintId: String?
@@ -116,13 +131,18 @@ public struct HTTPClassifier: ClassifierPlugin {
         }
     }
 
-    /// The `Idempotency-Key` of a call: the complaint's id (lowercase, as `complaintId` in the body), none
-    /// for a text without a complaint (an evaluation). The classifier gives one verdict per complaint, so
-    /// every call about it asks the same question; the complaint's id stays the same on a retry of the
-    /// transaction, a redelivery and after a crash-restart, and also if its `complaints.received.v1`
-    /// event came again under another event id, which the event id would not.
-    static func idempotencyKey(for request: ClassificationRequest) -> String? {
-        request.complaintID?.uuidString.lowercased()
+    /// The `Idempotency-Key` of a call: `[<scope>:]<complaintId>:<hash>`, the complaint's id (lowercase, as
+    /// `complaintId` in the body) and the first 16 bytes of the SHA-256 of the exact body sent, in hex; none
+    /// for a text without a complaint (an evaluation). The complaint's id stays the same on a retry of the
+    /// transaction, a redelivery and after a crash-restart, and also if its `complaints.received.v1` event
+    /// came again under another event id, which the event id would not. The hash keeps the key with the
+    /// question: the same body on each of those repeats, but a body that changed (a deploy that detects the
+    /// language otherwise) is a new question, which a server keeping keys would refuse (422) under the old
+    /// key. The scope separates a replay's calls from the live ones.
+    static func idempotencyKey(for request: ClassificationRequest, body: Data, scope: String?) -> String? {
+        guard let complaintID = request.complaintID else { return nil }
+        let digest = SHA256.hash(data: body).prefix(16).map { String(format: "%02x", $0) }.joined()
+        return (scope.map { $0 + ":" } ?? "") + complaintID.uuidString.lowercased() + ":" + digest
     }
 
     /// One call and how it ended.
@@ -133,10 +153,12 @@ public struct HTTPClassifier: ClassifierPlugin {
             httpRequest.method = .POST
             httpRequest.headers.add(name: "Content-Type", value: "application/json")
             if let token { httpRequest.headers.add(name: "Authorization", value: "Bearer \(token)") }
-            if let key = Self.idempotencyKey(for: request) { httpRequest.headers.add(name: "Idempotency-Key", value: key) }
-            let body = try JSONEncoder().encode(Request(
+            let body = try Self.encoder.encode(Request(
                 complaintId: request.complaintID?.uuidString.lowercased(), hotelId: request.hotelID, channel: request.channel,
                 text: request.text, language: request.language))
+            if let key = Self.idempotencyKey(for: request, body: body, scope: keyScope) {
+                httpRequest.headers.add(name: "Idempotency-Key", value: key)
+            }
             httpRequest.body = .bytes(ByteBuffer(bytes: body))
             // The whole exchange, body included, within the timeout: a model that sends its headers and
             // then writes slowly must not hold every complaint for the client's read timeout.

@@ -53,7 +53,8 @@ public struct PluginRegistry: Sendable {
             }
             return HTTPClassifier(
                 url: url, timeout: resources.configuration.externalTimeout, weight: resources.configuration.externalWeight,
-                token: resources.configuration.externalToken, logger: resources.logger)
+                token: resources.configuration.externalToken, keyScope: resources.configuration.externalKeyScope,
+                logger: resources.logger)
         }
         return registry
     }()

@@ -26,6 +26,10 @@ public struct ClassifierConfiguration: Sendable, Hashable {
     public var externalToken: String?
     public var externalTimeout: Duration
     public var externalWeight: Double
+    /// Put before every `Idempotency-Key` the external model is sent (``HTTPClassifier/keyScope``): unset live;
+    /// `redress replay classifier --with-external` sets its own, so a replay never reuses the live calls' answers.
+    /// Not read from the environment.
+    public var externalKeyScope: String?
     public var keywordWeight: Double
     public var modelWeight: Double
     public var modelTemperature: Double
