@@ -62,7 +62,7 @@ struct InputWatermarkTests {
     @Test("while the brokers do not answer, a due timer is held; it fires once they are back and the input is caught up",
           .enabled(if: !KafkaTestEnvironment.usesExternalKafka, "takes the embedded broker down"))
     func brokerAway() async throws {
-        let policies = SLAPolicies(rules: [PolicyRule(name: "seconds", response: PolicyDuration(seconds: 10), resolve: .hours(1), warning: .percent(50))])
+        let policies = SLAPolicies(rules: [PolicyRule(name: "seconds", response: PolicyDuration(seconds: 20), resolve: .hours(1), warning: .percent(50))])
         let rounds = SweepRounds()
         try await SLAWatcherStageTests.runStage(policies, configure: { sweep, _, _ in
             sweep.afterRound = { _, _ in rounds.ended() }
@@ -75,7 +75,7 @@ struct InputWatermarkTests {
             let id = assigned.data.complaintID
             try await world.publish([assigned], on: world.topics.assigned)
             try await rounds.until { try await Self.armedTimers(of: id, store) > 0 }
-            let breachDue = registered.addingTimeInterval(10)
+            let breachDue = registered.addingTimeInterval(20)
             try #require(Date() < breachDue.addingTimeInterval(-2), "too slow to take the broker down before the deadline")
             try cluster.setBrokerDown(1)
             do {
