@@ -58,8 +58,15 @@ public struct ReplayComparison: Sendable {
         /// Outputs the replay produced for complaints the live stage's group had not committed yet when
         /// compared (``compare(_:liveGroup:wait:brokers:client:logger:)``): not done live yet, not a difference.
         public var notReachedLive: [Output] = []
-        /// Whether the live stage's group had committed past the range's end (`nil`: not asked).
+        /// Whether the live stage's group had committed past the range's end (`nil`: not asked, or no answer).
         public var liveGroupReached: Bool?
+        /// The range's partitions (`topic/partition`) where the live stage's group has committed nothing:
+        /// no offsets to tell what it has reached (a group renamed, stopped longer than the broker keeps
+        /// an empty group's offsets, another topic prefix), so their outputs are compared as usual.
+        public var liveGroupWithoutOffsets: [String] = []
+        /// Why the live stage's group could not be asked (every question until the wait ran out failed):
+        /// then nothing is listed as not reached and every output is compared.
+        public var liveGroupUnanswered: String?
 
         public var matches: Bool { differing.isEmpty && onlyReplayed.isEmpty && onlyRecorded.isEmpty }
     }
@@ -67,17 +74,30 @@ public struct ReplayComparison: Sendable {
     /// Compares, as ``compare(_:inputKeys:brokers:client:logger:)``, the outputs of the complaints of
     /// `outcome`'s range, once the live stage's consumer group `liveGroup` has committed past the
     /// range's end, waiting up to `wait` for it: the live stage has published nothing yet for what it
-    /// has not read. Outputs of complaints it has still not reached then are listed apart
-    /// (``Report/notReachedLive``), not as "only in the replay".
+    /// has not read. Outputs of complaints at or past an offset the group committed then are listed
+    /// apart (``Report/notReachedLive``), not as "only in the replay". Where the group has committed
+    /// nothing (``Report/liveGroupWithoutOffsets``), or when it never answered
+    /// (``Report/liveGroupUnanswered``), nothing tells what it reached: those outputs are compared.
     public func compare(
         _ outcome: ReplayOutcome, liveGroup: String, wait: Duration, brokers: [String], client: PostgresClient, logger: Logger
     ) async throws -> Report {
-        let admin = try KafkaAdminClient(bootstrapServers: brokers, logger: logger)
-        let live = try await admin.waitForGroup(liveGroup, reaching: outcome.range.stop, timeout: wait)
-        let reached = live.reached(outcome.range.stop)
-        let keys = try await outcome.range.keys(brokers: brokers, notCommittedBy: reached ? nil : live, logger: logger)
+        let stop = outcome.range.stop
+        var live: KafkaGroupProgress?
+        var unanswered: String?
+        do {
+            let admin = try KafkaAdminClient(bootstrapServers: brokers, logger: logger)
+            live = try await admin.waitForGroup(liveGroup, reaching: stop, timeout: wait)
+        } catch {
+            try Task.checkCancellation()
+            logger.warning("the live group's offsets could not be asked; every output is compared", metadata: ["group": "\(liveGroup)", "error": "\(error)"])
+            unanswered = "\(error)"
+        }
+        let reached = live?.reached(stop)
+        let keys = try await outcome.range.keys(brokers: brokers, notCommittedBy: reached == false ? live : nil, logger: logger)
         var report = try await compare(outcome, inputKeys: keys.compared, brokers: brokers, client: client, logger: logger)
         report.liveGroupReached = reached
+        report.liveGroupUnanswered = unanswered
+        report.liveGroupWithoutOffsets = keys.partitionsWithoutCommit
         report.notReachedLive = report.onlyReplayed.filter { keys.notCommitted.contains($0.key) }
         report.onlyReplayed.removeAll { keys.notCommitted.contains($0.key) }
         return report
@@ -209,23 +229,43 @@ extension ReplayRange {
         try await keys(brokers: brokers, notCommittedBy: nil, logger: logger).compared
     }
 
+    /// The Kafka keys of a range's compared messages, sorted by what a consumer group has committed.
+    public struct Keys: Sendable {
+        /// The keys (complaint ids) of the messages whose outcome the range compares.
+        public var compared: Set<String> = []
+        /// Those of the messages at or past the offset the group committed on their partition.
+        public var notCommitted: Set<String> = []
+        /// The partitions (`topic/partition`, sorted) with a compared message where the group has
+        /// committed nothing: nothing tells what it has reached there, so their keys are not in `notCommitted`.
+        public var partitionsWithoutCommit: [String] = []
+    }
+
     /// The Kafka keys (complaint ids) of the messages whose outcome the range compares, and those of
-    /// the messages among them at or past what a consumer group committed (`progress`; none without it).
-    public func keys(
-        brokers: [String], notCommittedBy progress: KafkaGroupProgress?, logger: Logger
-    ) async throws -> (compared: Set<String>, notCommitted: Set<String>) {
-        var committed: [String: [Int32: Int64]] = [:]
-        for entry in progress?.partitions ?? [] { committed[entry.topic, default: [:]][entry.partition] = entry.committed ?? entry.start }
+    /// the messages among them at or past the offset a consumer group committed (`progress`; none
+    /// without it). A partition where the group committed nothing puts none of its keys there: an
+    /// absent commit (a group that never ran, or whose offsets the broker deleted) says nothing of what
+    /// the live stage published.
+    public func keys(brokers: [String], notCommittedBy progress: KafkaGroupProgress?, logger: Logger) async throws -> Keys {
+        var committed: [String: [Int32: Int64?]] = [:]
+        for entry in progress?.partitions ?? [] { committed[entry.topic, default: [:]][entry.partition] = .some(entry.committed) }
         var reader = HistoryReader(brokers: brokers, topics: Array(stop.keys).sorted())
         reader.start = start
         reader.stop = stop
         reader.idleTimeout = .seconds(10)
-        var keys: Set<String> = [], notCommitted: Set<String> = []
+        var keys = Keys()
+        var withoutCommit: Set<String> = []
         _ = try await reader.read(logger: logger) { message in
             guard message.timestampMilliseconds.map(compared.contains) ?? true, let key = message.key.map({ String(buffer: $0) }) else { return }
-            keys.insert(key)
-            if progress != nil, message.offset.rawValue >= committed[message.topic]?[message.partition.rawValue] ?? 0 { notCommitted.insert(key) }
+            keys.compared.insert(key)
+            guard progress != nil else { return }
+            // A partition the answer left out counts as one without a commit.
+            if let offset = committed[message.topic]?[message.partition.rawValue] ?? nil {
+                if message.offset.rawValue >= offset { keys.notCommitted.insert(key) }
+            } else {
+                withoutCommit.insert("\(message.topic)/\(message.partition.rawValue)")
+            }
         }
-        return (keys, notCommitted)
+        keys.partitionsWithoutCommit = withoutCommit.sorted()
+        return keys
     }
 }

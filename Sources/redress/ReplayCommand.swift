@@ -120,8 +120,14 @@ struct ReplayCommand: AsyncParsableCommand {
                     let liveGroup = topicPrefix + RedressService.classifier.executable
                     let report = try await comparison.compare(
                         outcome, liveGroup: liveGroup, wait: Self.liveGroupWait, brokers: brokerList, client: client, logger: logger)
-                    if report.liveGroupReached == false {
-                        print("warning: the live group \(liveGroup) has not reached the replay's end within \(Self.liveGroupWait); complaints it has not classified yet are listed apart")
+                    if let why = report.liveGroupUnanswered {
+                        print("warning: the live group \(liveGroup)'s offsets could not be asked within \(Self.liveGroupWait) (\(why)); nothing tells what it has classified, so every replayed verdict is compared")
+                    } else if !report.liveGroupWithoutOffsets.isEmpty {
+                        // No commit is no knowledge: a verdict the live classifier never published (it dead-lettered the complaint) must still show.
+                        print("warning: the live group \(liveGroup) has no committed offsets on \(report.liveGroupWithoutOffsets.joined(separator: ", ")) (not running under that name: another --topic-prefix, a renamed group, or stopped long enough for the broker to delete its offsets); their complaints are compared as usual")
+                    }
+                    if report.liveGroupReached == false, !report.notReachedLive.isEmpty {
+                        print("warning: the live group \(liveGroup) has not reached the replay's end within \(Self.liveGroupWait); complaints past its committed offsets are listed apart")
                     }
                     if !keep { try await Migrator(client: client, logger: logger).drop(service.schema) }
                     return (outcome, report)

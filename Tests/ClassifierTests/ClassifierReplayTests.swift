@@ -8,7 +8,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
-import RdKafka
+@testable import RdKafka
 import RdKafkaTestKit
 import ServiceLifecycle
 import Testing
@@ -173,6 +173,87 @@ struct ClassifierReplayTests {
         }
     }
 
+    /// Before, a partition where the live group had committed nothing counted from its first offset kept:
+    /// every complaint of the range was "not reached", so a verdict only the replay gives (the live
+    /// classifier dead-lettered the complaint, or runs under another group) was hidden and the command exited 0.
+    @Test("a live group with no committed offsets hides nothing: a verdict only in the replay stays a difference, and the report says why")
+    func liveGroupWithoutOffsets() async throws {
+        let bench = try await ReplayBench()
+        let (kafka, input, output) = (bench.kafka, bench.input, bench.output)
+        func received(_ text: String) throws -> (key: String, message: KafkaProducerMessage) {
+            var event = try EventFixtures.received()
+            event.data.text = text
+            let key = event.data.complaintID.uuidString.lowercased()
+            return (key, KafkaProducerMessage(topic: input.name, key: ByteBuffer(string: key), value: ByteBuffer(bytes: try input.encode(event))))
+        }
+        let classified = try received("Loud music from the room next door until 3am"), missing = try received("Charged twice for the minibar")
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+        try await withRunningServices([producer]) {
+            try await withIsolatedStage(try bench.runtime(bench.service)) { _, _ in
+                let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [output.name]), logger: kafka.logger)
+                try await withRunningServices([consumer]) {
+                    _ = try await producer.sendAndAwait(classified.message)
+                    _ = try await consumer.collect(1)
+                }
+            }
+            // No live verdict for the second complaint (as one the live classifier dead-lettered).
+            _ = try await producer.sendAndAwait(missing.message)
+        }
+        try await withTestClient { client in
+            // The comparison asks a group that never committed (a renamed group, another prefix, offsets the broker deleted).
+            let (outcome, report) = try await bench.replay(
+                from: nil, stamp: "nooffsets", liveWait: .milliseconds(500), liveGroup: "\(bench.service.executable)-renamed", client: client)
+            #expect(outcome.outcomes[.applied] == 2)
+            #expect(report.liveGroupReached == false)
+            #expect(report.liveGroupWithoutOffsets == ["\(input.name)/0"])
+            #expect(report.liveGroupUnanswered == nil)
+            #expect(report.matching == 1)
+            #expect(report.onlyReplayed.map(\.key) == [missing.key])
+            #expect(report.notReachedLive.isEmpty)
+            #expect(!report.matches)
+        }
+    }
+
+    /// Before, the first error asking the group's offsets (a coordinator moving in a broker roll) failed
+    /// the whole command after the replay's work.
+    @Test("waiting for a group asks again after an error until the deadline, and throws only when nothing ever answered")
+    func groupWaitRetries() async throws {
+        let stop = ["t": [Int32(0): Int64(5)]]
+        func progress(committed: Int64?) -> KafkaGroupProgress {
+            KafkaGroupProgress(partitions: [.init(topic: "t", partition: 0, start: 0, end: 5, committed: committed)])
+        }
+        struct CoordinatorMoved: Error {}
+
+        var asked = 0
+        let answer = try await GroupWait.wait(reaching: stop, timeout: .seconds(30), interval: .milliseconds(1)) {
+            asked += 1
+            if asked <= 2 { throw CoordinatorMoved() }
+            return progress(committed: 5)
+        }
+        #expect(asked == 3)
+        #expect(answer.reached(stop))
+
+        // Behind, then errors until the deadline: the last answer, not an error.
+        asked = 0
+        let behind = try await GroupWait.wait(reaching: stop, timeout: .milliseconds(50), interval: .milliseconds(1)) {
+            asked += 1
+            if asked == 1 { return progress(committed: 2) }
+            throw CoordinatorMoved()
+        }
+        #expect(behind.partitions.first?.committed == 2)
+        #expect(asked > 1)
+
+        // Never an answer: the last error once the deadline has passed.
+        asked = 0
+        await #expect(throws: CoordinatorMoved.self) {
+            _ = try await GroupWait.wait(reaching: stop, timeout: .milliseconds(50), interval: .milliseconds(1)) {
+                asked += 1
+                throw CoordinatorMoved()
+            }
+        }
+        #expect(asked > 1)
+    }
+
     @Test("outputs are paired by topic, type and complaint; fields that differ are named; extras on either side are listed")
     func pairing() {
         func output(_ key: String, _ data: String, type: String = "com.redress.complaint.classified.v1") -> ReplayComparison.Output {
@@ -239,10 +320,10 @@ struct ReplayBench {
     }
 
     /// Replays the input from `from` to `to` into a fresh schema (dropped afterwards) and compares it with the output topic.
-    /// With `liveWait`, the comparison first waits that long for the live stage's group (as `redress replay classifier` does).
+    /// With `liveWait`, the comparison first waits that long for the live stage's group, or `liveGroup` (as `redress replay classifier` does).
     func replay(
         from: Date?, to: Date? = nil, lookBack: Duration = .seconds(Int64(GuestVisit.repeatWindow)), plugins: [String] = Self.plugins,
-        stamp: String, liveWait: Duration? = nil, client: PostgresClient
+        stamp: String, liveWait: Duration? = nil, liveGroup: String? = nil, client: PostgresClient
     ) async throws -> (ReplayOutcome, ReplayComparison.Report) {
         let replayService = try StageReplay.replayService(of: service, stamp: stamp)
         do {
@@ -252,7 +333,7 @@ struct ReplayBench {
             let report: ReplayComparison.Report
             if let liveWait {
                 report = try await comparison.compare(
-                    outcome, liveGroup: service.executable, wait: liveWait, brokers: kafka.bootstrapServers, client: client, logger: kafka.logger)
+                    outcome, liveGroup: liveGroup ?? service.executable, wait: liveWait, brokers: kafka.bootstrapServers, client: client, logger: kafka.logger)
             } else {
                 let keys = try await outcome.range.keys(brokers: kafka.bootstrapServers, logger: kafka.logger)
                 report = try await comparison.compare(outcome, inputKeys: keys, brokers: kafka.bootstrapServers, client: client, logger: kafka.logger)
