@@ -14,8 +14,9 @@ import RdKafka
 /// compared as JSON without the fields that record when the stage ran (`volatileFields`, e.g.
 /// `classifiedAt`). The envelope's id and time differ by construction and are not compared, but a
 /// recorded event whose id is already on its topic (a redrive, or an outbox relay that published a
-/// row again after the broker's acknowledgement) is one output, not two: the replay's inbox applies
-/// such a copy once, so only its first copy is compared.
+/// row again after the broker's acknowledgement) is one output, not two: it is the same event, which
+/// every consumer's inbox applies once, and the replay, reading the complaint's input once, produces
+/// it once; so only its first copy is compared.
 public struct ReplayComparison: Sendable {
     /// `data` fields that hold the processing time, not the outcome.
     public var volatileFields: Set<String>
@@ -53,7 +54,8 @@ public struct ReplayComparison: Sendable {
         public var onlyRecorded: [Output]
         /// Recorded outputs left out of the comparison (``ReplayComparison/setsAside``).
         public var setAside: [Output] = []
-        /// Recorded copies of an event already recorded (the same envelope id on the same topic), not compared.
+        /// Recorded copies of a compared event (the same envelope id on the same topic), not compared
+        /// again; copies of a set-aside event are not counted.
         public var recordedCopies = 0
         /// Outputs the replay produced for complaints the live stage's group had not committed yet when
         /// compared (``compare(_:liveGroup:wait:brokers:client:logger:)``): not done live yet, not a difference.
@@ -124,27 +126,34 @@ public struct ReplayComparison: Sendable {
             }
         }
         if undecodable > 0 { logger.warning("recorded outputs that are not JSON events were skipped", metadata: ["count": "\(undecodable)"]) }
-        var report = pair(replayed: replayed, recorded: recorded.outputs)
-        report.recordedCopies = recorded.copies
-        return report
+        return pair(replayed: replayed, recorded: recorded)
     }
 
     /// The recorded outputs in the order read, each event once: a copy of one already read (the same
-    /// envelope id on the same topic) is counted, not kept, as the replay's inbox skips it.
+    /// envelope id on the same topic) is the same event, set apart, not kept.
     struct RecordedOutputs {
         private(set) var outputs: [Output] = []
-        private(set) var copies = 0
+        /// The copies set apart, in the order read.
+        private(set) var copies: [Output] = []
         private var seen: Set<[String]> = []
 
         /// Keeps `output` unless an event with envelope id `id` was already read on its topic; an event
         /// without an id is always kept.
         mutating func append(_ output: Output, id: String?) {
             if let id, !seen.insert([output.topic, id]).inserted {
-                copies += 1
+                copies.append(output)
                 return
             }
             outputs.append(output)
         }
+    }
+
+    /// Pairs the replayed outputs with the recorded ones read once each; the copies counted are those
+    /// of compared events (a set-aside event's copies are set aside with it, never compared).
+    func pair(replayed: [Output], recorded: RecordedOutputs) -> Report {
+        var report = pair(replayed: replayed, recorded: recorded.outputs)
+        report.recordedCopies = recorded.copies.filter { !setsAside($0) }.count
+        return report
     }
 
     /// The replay's outputs, in the order the stage wrote them.

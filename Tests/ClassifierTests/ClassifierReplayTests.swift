@@ -254,6 +254,29 @@ struct ClassifierReplayTests {
         #expect(asked > 1)
     }
 
+    /// Before, copies were counted before staff corrections were set aside: a correction on the topic twice
+    /// was reported "compared once" though no correction is compared.
+    @Test("copies of a set-aside staff correction are not counted as compared copies")
+    func copiesOfSetAside() {
+        func output(_ data: String) -> ReplayComparison.Output {
+            ReplayComparison.Output(topic: "classified", key: "a", type: "com.redress.complaint.classified.v1", data: data)
+        }
+        var classifier = ReplayComparison(outputTopics: ["classified"], volatileFields: ["classifiedAt"])
+        classifier.setsAside = { ClassificationCorrectionAPI.isStaffCorrection(data: $0.data) }
+        let verdict = output(#"{"category":"noise","explanation":{"classifier":"builtin"}}"#)
+        let correction = output(#"{"category":"food","explanation":{"classifier":"staff","matchedRules":["staff_correction"]}}"#)
+        var recorded = ReplayComparison.RecordedOutputs()
+        recorded.append(verdict, id: "v")
+        recorded.append(correction, id: "c")
+        recorded.append(correction, id: "c")
+        let onlyCorrectionCopied = classifier.pair(replayed: [verdict], recorded: recorded)
+        #expect(onlyCorrectionCopied.matches)
+        #expect(onlyCorrectionCopied.setAside.count == 1)
+        #expect(onlyCorrectionCopied.recordedCopies == 0)
+        recorded.append(verdict, id: "v")
+        #expect(classifier.pair(replayed: [verdict], recorded: recorded).recordedCopies == 1)
+    }
+
     @Test("outputs are paired by topic, type and complaint; fields that differ are named; extras on either side are listed")
     func pairing() {
         func output(_ key: String, _ data: String, type: String = "com.redress.complaint.classified.v1") -> ReplayComparison.Output {
