@@ -25,10 +25,10 @@ extension HTTPClient {
     /// its connection there and then: leaving the loop drops the body's iterator, on which the client
     /// cancels the request and closes the connection (BoundedExchangeTests); a whole body returns it to the pool.
     /// - Throws: the client's errors while connecting and waiting for the headers (refused, `deadlineExceeded` …;
-    ///   a client with `retryConnectionEstablishment` on, as `HTTPClient.shared` is, tries a refused
-    ///   connection again until the deadline, so a refusal comes at `timeout`; ``outbound`` has it off, so a
-    ///   refusal comes at once, and fails with it every request then waiting for a connection to
-    ///   the same host and port);
+    ///   a client with `retryConnectionEstablishment` on, as `HTTPClient.shared` and ``outbound`` are, tries a
+    ///   refused connection again until the deadline, so a refusal comes at `timeout`; ``outboundFailingFast``
+    ///   has it off, so a refusal comes at once, and fails with it every request then waiting for a
+    ///   connection to the same host and port);
     ///   ``DeadlineExceeded`` when the body is not in within `timeout` of them.
     public func boundedExchange(
         _ request: HTTPClientRequest, timeout: Duration, maximumBodySize: Int, logger: Logger

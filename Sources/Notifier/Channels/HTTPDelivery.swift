@@ -11,10 +11,10 @@ import NIOHTTP1
 /// `Retry-After` (a robot's 429 deferred instead: see `rateLimitWait`); other 4xx given up (retrying
 /// cannot help); 5xx, timeouts and refused connections retried with backoff.
 struct HTTPDelivery: Sendable {
-    /// ``AsyncHTTPClient/HTTPClient/outbound``: a refused connection fails the attempt at once (the
+    /// ``AsyncHTTPClient/HTTPClient/outboundFailingFast``: a refused connection fails the attempt at once (the
     /// notifier's backoff retries it) instead of holding the delivery worker, and every message behind it,
     /// for the whole `timeoutSeconds`; a redirect is never followed (a 3xx is a retried failure, see `post`).
-    var client: HTTPClient = .outbound
+    var client: HTTPClient = .outboundFailingFast
 
     struct Answer: Sendable {
         var status: Int

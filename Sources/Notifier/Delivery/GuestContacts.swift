@@ -52,11 +52,11 @@ public struct IntakeGuestContacts: GuestContactSource {
     public var baseURL: String
     public var apiKey: String
     public var timeout: Duration
-    /// The channels' client (``AsyncHTTPClient/HTTPClient/outbound``): a redirect is never followed and a refused connection
+    /// The channels' client (``AsyncHTTPClient/HTTPClient/outboundFailingFast``): a redirect is never followed and a refused connection
     /// fails at once. `HTTPClient.shared` followed up to 20 redirects, reading whatever page one landed on as
     /// the guest's contact (and sending the key along to a redirect within intake's origin), and tried a
     /// refused connection again until the timeout.
-    var client: HTTPClient = .outbound
+    var client: HTTPClient = .outboundFailingFast
 
     public init(baseURL: String, apiKey: String, timeout: Duration = .seconds(10)) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
