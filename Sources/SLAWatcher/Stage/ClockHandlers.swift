@@ -11,10 +11,11 @@ import PostgresNIO
 /// `department_changed`) moves the clocks to that department's calendar: when that moves a deadline, the
 /// open ones are recomputed and announced as `rescheduled`. An older assignment read again never moves
 /// them back (the clock keeps when the assignment its department comes from was made).
-/// What staff did before the clocks started (acknowledged at the desk before the assignment reached
-/// the watcher: another topic) is judged as the clocks start, as if they had been running: `met` when in
-/// time; when late, its breach and what else came due before it fire from the sweep
-/// (``Clockwork/armStarting(_:now:context:)``), as when the assignment is read first.
+/// What staff did before the clocks started (acknowledged, resolved or closed before the assignment reached
+/// the watcher: another topic) is judged as the clocks start: a target it stopped gets its verdict, `met`
+/// or `breached`, and nothing else (no warning, escalation, ceiling or follow-up of it fires late:
+/// those are calls to act, and it was acted on); a target still running is armed as it would have been
+/// (``Clockwork/armStarting(_:now:context:)``), what came due on it firing from the sweep.
 public struct AssignedClockHandler: EventHandler {
     public var clockwork: Clockwork
 
@@ -67,13 +68,22 @@ public struct AssignedClockHandler: EventHandler {
         var events = [try clockwork.event(
             .timerStarted, target: .acknowledge, deadline: deadline, of: record, occurredAt: now, openDeadlines: true,
             traceParent: event.traceParent, traceState: event.traceState)]
-        for (target, done, due) in [
-            (SLATarget.acknowledge, record.acknowledgedAt, clocks.acknowledgeDue(arithmetic)), (.resolve, record.resolvedAt, clocks.resolveDue(arithmetic)),
+        // What stopped each target: its own action (`met` when in time), or the resolution or closing that
+        // ended the complaint before it (a verdict only when late, as its breach timer would have been).
+        let ended = record.resolvedAt ?? record.closedAt
+        for (target, done, stopped, due) in [
+            (SLATarget.acknowledge, record.acknowledgedAt, record.acknowledgedAt ?? (clocks.isReopened ? nil : ended), clocks.acknowledgeDue(arithmetic)),
+            (.resolve, record.resolvedAt, ended, clocks.resolveDue(arithmetic)),
         ] {
-            // Late: its breach timer was kept (armStarting), and the sweep publishes it with the rest.
-            guard let done, let due, !due.isBefore(done) else { continue }
-            events.append(
-                try clockwork.event(.met, target: target, deadline: due, of: record, occurredAt: done, traceParent: event.traceParent, traceState: event.traceState))
+            guard let stopped, let due else { continue }
+            if due.isBefore(stopped) {
+                events.append(try clockwork.event(
+                    .breached, target: target, deadline: due, of: record, occurredAt: now, lateness: now.timeIntervalSince(due),
+                    traceParent: event.traceParent, traceState: event.traceState))
+            } else if let done {
+                events.append(
+                    try clockwork.event(.met, target: target, deadline: due, of: record, occurredAt: done, traceParent: event.traceParent, traceState: event.traceState))
+            }
         }
         return events
     }

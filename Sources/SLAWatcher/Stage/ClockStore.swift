@@ -48,24 +48,6 @@ public struct ClockRecord: Sendable, Hashable {
             resolvedAt: resolvedAt ?? closedAt, pauses: pauses, timeResolved: timeResolved, resolveGeneration: resolveGeneration)
     }
 
-    /// When staff acted on the clock, in order, each instant once: acknowledged, resolved, closed, paused,
-    /// resumed.
-    var actionTimes: [Date] {
-        Set(([acknowledgedAt, resolvedAt, closedAt] + pauses.flatMap { [$0.start, $0.end] }).compactMap { $0 }).sorted()
-    }
-
-    /// The clock as it stood at `instant`: what staff did after it taken back (a pause still open then is
-    /// open). Its reopenings stay as they are.
-    func asOf(_ instant: Date) -> ClockRecord {
-        func by(_ time: Date?) -> Date? { time.flatMap { $0 <= instant ? $0 : nil } }
-        var record = self
-        record.acknowledgedAt = by(acknowledgedAt)
-        record.resolvedAt = by(resolvedAt)
-        record.closedAt = by(closedAt)
-        record.pauses = pauses.filter { $0.start <= instant }.map { ClockPause(start: $0.start, end: by($0.end)) }
-        return record
-    }
-
     /// Starts a new resolve clock at `at` (a resolved or closed complaint reopened): the time since the
     /// resolution (or the closing, if it was closed unresolved) is added to ``timeResolved``, which the
     /// ceiling does not count.

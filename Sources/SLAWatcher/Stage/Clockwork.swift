@@ -108,21 +108,11 @@ public struct Clockwork: Sendable {
         try await store.arm(desiredTimers(of: record), for: record.complaintID, now: now, on: context.connection, logger: context.logger)
     }
 
-    /// Arms the timers of a clock that starts with staff actions already on it (read before the assignment:
-    /// acknowledged at the desk while it was on its way, resolved, paused) as if it had been running from
-    /// registration when they came: every timer armed as of before the first action, then re-armed as of
-    /// each action in turn, as the handlers do when the assignment is read first. So the timers that came
-    /// due before the action that stopped them (a late acknowledgement's warning, breach and escalation; a
-    /// late resolution's, its later levels and the ceiling) keep their time and the sweep fires them, late
-    /// and once, whichever topic was read first; the others follow the actions.
+    /// Arms the timers of a clock the assignment starts now, as they should be now. A target staff already stopped (acknowledged,
+    /// resolved or closed before the assignment was read) gets no timer: it is judged as the clock starts
+    /// (``AssignedClockHandler``); what came due on a target still running fires from the sweep, late.
     public func armStarting(_ record: ClockRecord, now: Date, context: HandlerContext) async throws {
-        let actions = record.actionTimes
-        guard let first = actions.first else { return try await rearm(record, now: now, context: context) }
-        let id = record.complaintID
-        try await store.arm(desiredTimers(of: record.asOf(.distantPast)), for: id, now: first, on: context.connection, logger: context.logger)
-        for action in actions {
-            try await store.arm(desiredTimers(of: record.asOf(action)), for: id, now: action, on: context.connection, logger: context.logger)
-        }
+        try await rearm(record, now: now, context: context)
     }
 
     /// After a reclassification of `record` (already saved): its timers re-armed under the policy for the new
