@@ -191,6 +191,35 @@ struct StaffActionOrderTests {
         }
     }
 
+    @Test("timer rows an older replica armed on a clock the assignment had not started: none fires, and the start replaces them with its own")
+    func timersArmedBeforeTheStart() async throws {
+        try await Self.withHandlersAndSweep { clockwork, store, schema, client in
+            let updated = UpdatedClockHandler(clockwork: clockwork), assigned = AssignedClockHandler(clockwork: clockwork)
+            let registered = Date().addingTimeInterval(-30 * 60), old = UUID(), twin = UUID()
+            for id in [old, twin] {
+                _ = try await Self.deliver(Self.updated(id, .acknowledged, status: .acknowledged, at: registered.addingTimeInterval(60)), to: updated, store: store, schema: schema)
+            }
+            // As the code before d5f8557 armed them (on 24x7, before the department was known), some long due.
+            let armed: [(String, TimeInterval)] = [("acknowledge_breach", 600), ("resolve_breach#1", 1100), ("escalation_1", 1300), ("escalation_2", 1400)]
+            try await store.write { connection, logger in
+                for (timer, offset) in armed {
+                    try await connection.query(
+                        "INSERT INTO timers (complaint_id, timer, due_at) VALUES (\(old), \(timer), \(registered.addingTimeInterval(offset)))", logger: logger)
+                }
+                return ((), [])
+            }
+            let early = try await Self.swept(clockwork, store: store, client: client)
+            #expect(early.isEmpty, "fired before the clock started: \(early.map(Self.describe))")
+            for id in [old, twin] {
+                _ = try await Self.deliver(Self.assigned(id, registeredAt: registered), to: assigned, store: store, schema: schema)
+            }
+            // The same rows as a clock that never had any, and the same events from the sweep.
+            #expect(try await Self.timers(of: old, store: store) == Self.timers(of: twin, store: store))
+            let swept = try await Self.swept(clockwork, store: store, client: client)
+            #expect(swept.filter { $0.complaintID == old }.map(Self.describe) == swept.filter { $0.complaintID == twin }.map(Self.describe))
+        }
+    }
+
     @Test("acknowledged and resolved exactly at their deadlines: met, and neither breach nor its escalation fires")
     func actionsAtTheDeadline() async throws {
         try await Self.withHandlersAndSweep { clockwork, store, schema, client in

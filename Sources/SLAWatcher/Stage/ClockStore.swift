@@ -201,6 +201,18 @@ public struct ClockStore: Sendable {
             """, logger: logger).collect()
     }
 
+    /// Removes every unfired timer of a clock. The assignment does this as it starts the clock: rows armed
+    /// on the unstarted clock by a replica older than the rule that only started clocks have timers are
+    /// not this clock's. The caller holds the clock's lock.
+    public func disarm(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("DELETE FROM timers WHERE complaint_id = \(id) AND fired_at IS NULL", logger: logger)
+    }
+
+    /// The SQL condition on `clocks` alias `c` that its clock started (``ClockRecord/isStarted``): only
+    /// those fire timers.
+    static let startedClock =
+        "c.registered_at IS NOT NULL AND c.category IS NOT NULL AND c.severity IS NOT NULL AND c.department IS NOT NULL"
+
     /// Moves an unfired timer to `due`, or removes it (`nil`). The caller holds the clock's lock.
     public func move(_ key: TimerKey, of id: UUID, to due: Date?, on connection: PostgresConnection, logger: Logger) async throws {
         if let due {
@@ -245,8 +257,10 @@ public struct ClockStore: Sendable {
             ELSE 2001 END, timer
         """
 
-    /// Claims up to `limit` due, unfired timers, oldest first (ties in ``firingOrder``), skipping those of
-    /// clocks another transaction holds: another replica firing them, or a handler changing the clock.
+    /// Claims up to `limit` due, unfired timers of started clocks, oldest first (ties in ``firingOrder``),
+    /// skipping those of clocks another transaction holds: another replica firing them, or a handler
+    /// changing the clock. A timer row on a clock the assignment has not started (armed by an older
+    /// replica) never fires: the start removes it (``disarm(_:on:logger:)``).
     ///
     /// Locks are taken in the handlers' order, the clock before its timers, so a handler and the sweep
     /// never wait for each other in a circle. First the clocks of the oldest due timers are locked
@@ -256,7 +270,7 @@ public struct ClockStore: Sendable {
         var clocks: Set<UUID> = []
         let held = try await connection.query("""
             SELECT c.complaint_id FROM timers t JOIN clocks c ON c.complaint_id = t.complaint_id
-            WHERE t.fired_at IS NULL AND t.due_at <= \(now)
+            WHERE t.fired_at IS NULL AND t.due_at <= \(now) AND \(unescaped: Self.startedClock)
             ORDER BY t.due_at LIMIT \(limit)
             FOR UPDATE OF c SKIP LOCKED
             """, logger: logger)
@@ -277,9 +291,9 @@ public struct ClockStore: Sendable {
 
     /// Deletes up to `limit` clocks that are over, with their timers (by cascade), and returns their ids.
     ///
-    /// A clock goes when nothing happened to it since `cutoff` (`updated_at`), no timer of it is left to
-    /// fire, and it either ended before `cutoff` (closed, or resolved with its follow-up fired) or never
-    /// started (no assignment came). Its fired timers go with it and never alone: they are what keeps a
+    /// A clock goes when nothing happened to it since `cutoff` (`updated_at`) and it either ended before
+    /// `cutoff` (closed, or resolved with its follow-up fired) with no timer left to fire, or never started
+    /// (no assignment came: a timer row an older replica armed on it never fires). Its fired timers go with it and never alone: they are what keeps a
     /// timer of a running clock from firing twice. One short statement: the clocks are locked `SKIP
     /// LOCKED`, as the sweep claims them, so a clock a handler, the sweep or another replica holds is
     /// passed by (and one a handler changed meanwhile is no longer old); timer rows are locked after
@@ -289,8 +303,9 @@ public struct ClockStore: Sendable {
             DELETE FROM clocks WHERE complaint_id IN (
                 SELECT c.complaint_id FROM clocks c
                 WHERE c.updated_at < \(cutoff)
-                    AND (greatest(c.resolved_at, c.closed_at) < \(cutoff) OR c.registered_at IS NULL OR c.department IS NULL)
-                    AND NOT EXISTS (SELECT 1 FROM timers t WHERE t.complaint_id = c.complaint_id AND t.fired_at IS NULL)
+                    AND ((greatest(c.resolved_at, c.closed_at) < \(cutoff)
+                            AND NOT EXISTS (SELECT 1 FROM timers t WHERE t.complaint_id = c.complaint_id AND t.fired_at IS NULL))
+                        OR NOT (\(unescaped: Self.startedClock)))
                 LIMIT \(limit)
                 FOR UPDATE OF c SKIP LOCKED)
             RETURNING complaint_id
@@ -300,9 +315,12 @@ public struct ClockStore: Sendable {
         return purged
     }
 
-    /// When the next unfired timer is due.
+    /// When the next unfired timer of a started clock is due.
     public func nextDue(on connection: PostgresConnection, logger: Logger) async throws -> Date? {
-        let rows = try await connection.query("SELECT min(due_at) FROM timers WHERE fired_at IS NULL", logger: logger)
+        let rows = try await connection.query("""
+            SELECT min(t.due_at) FROM timers t JOIN clocks c ON c.complaint_id = t.complaint_id
+            WHERE t.fired_at IS NULL AND \(unescaped: Self.startedClock)
+            """, logger: logger)
         for try await due in rows.decode(Date?.self) { return due }
         return nil
     }

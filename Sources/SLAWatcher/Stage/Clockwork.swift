@@ -108,10 +108,13 @@ public struct Clockwork: Sendable {
         try await store.arm(desiredTimers(of: record), for: record.complaintID, now: now, on: context.connection, logger: context.logger)
     }
 
-    /// Arms the timers of a clock the assignment starts now, as they should be now. A target staff already stopped (acknowledged,
+    /// Arms the timers of a clock the assignment starts now: as they should be now, after removing any unfired
+    /// timer rows it already had (armed on the unstarted clock by a replica older than the rule that only a
+    /// started clock has timers: an upgrade, a rolling deploy). A target staff already stopped (acknowledged,
     /// resolved or closed before the assignment was read) gets no timer: it is judged as the clock starts
     /// (``AssignedClockHandler``); what came due on a target still running fires from the sweep, late.
     public func armStarting(_ record: ClockRecord, now: Date, context: HandlerContext) async throws {
+        try await store.disarm(record.complaintID, on: context.connection, logger: context.logger)
         try await rearm(record, now: now, context: context)
     }
 
