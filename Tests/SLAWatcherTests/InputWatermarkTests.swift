@@ -4,6 +4,7 @@ import ComplaintStore
 import ComplaintTesting
 import Foundation
 import HotelTime
+import Logging
 import PostgresNIO
 import RdKafka
 import RdKafkaTestKit
@@ -116,6 +117,73 @@ struct InputWatermarkTests {
         #expect(checks.record(progress([(0, 5, 5)]), startedAt: at(6)) == [zero: at(6)])
         #expect(checks.record(progress([(0, 5, 5), (1, 60, 40)]), startedAt: at(8)) == [zero: at(8)])
         #expect(checks.record(progress([(0, 5, 5), (1, 60, 60)]), startedAt: at(10)) == [zero: at(10), one: at(10)])
+    }
+
+    @Test("a partition holding the sweep is named when the hold starts, and again as a warning while it lasts")
+    func holdingPartitionNamed() async throws {
+        try await TimerSweepTests.withSchema { store, client in
+            let clockwork = Clockwork(policies: TimerSweepTests.policies)
+            // Overdue timers; partition 1 of the input last caught up an hour ago (its lane retrying one event).
+            try await TimerSweepTests.seed(1, registeredAgo: 180, clockwork: clockwork, store: store)
+            try await store.write { connection, logger in
+                try await connection.query("""
+                    INSERT INTO input_watermarks (topic, partition, caught_up_to)
+                    VALUES ('in', 0, now()), ('in', 1, now() - interval '1 hour'), ('other', 0, NULL)
+                    """, logger: logger)
+                return ((), [])
+            }
+            let logs = CapturedLogs()
+            let rounds = SweepRounds()
+            var configuration = TimerSweep.Configuration()
+            configuration.input = TimerSweep.InputGate(topics: ["in"], grace: .zero)
+            configuration.maximumIdle = .milliseconds(50)
+            configuration.holdReportInterval = .zero
+            configuration.afterRound = { _, _ in rounds.ended() }
+            let sweep = TimerSweep(clockwork: clockwork, store: store, client: client, configuration: configuration, logger: Logger(label: "test") { _ in logs })
+            try await withRunningServices([sweep]) {
+                await rounds.next()
+                await rounds.next()
+            }
+            let held = logs.entries.filter { $0.message.hasPrefix("due timers held") }
+            try #require(held.count >= 2, "\(logs.entries.map(\.message))")
+            #expect(held[0].level == .notice)
+            #expect(held[1].level == .warning)
+            for entry in held {
+                let named = entry.metadata["sla.holding_partitions"] ?? ""
+                #expect(named.hasPrefix("in/1 caught up to "), "\(named)")
+                #expect(!named.contains("in/0") && !named.contains("other/"), "\(named)")
+            }
+            #expect(try await Self.firedTimers(store) == 0)
+        }
+    }
+
+    @Test("a row of a partition the topic no longer has (recreated with fewer) is deleted at the next check, and firing proceeds")
+    func vanishedPartitionForgotten() async throws {
+        let rounds = SweepRounds()
+        try await SLAWatcherStageTests.runStage(Self.serious, configure: { sweep, _, _ in
+            sweep.afterRound = { _, _ in rounds.ended() }
+        }) { world, store in
+            try await rounds.until { try await Self.leastWatermark(store) != nil }
+            let topic = world.topics.assigned.name
+            try await store.write { connection, logger in
+                try await connection.query("INSERT INTO input_watermarks (topic, partition) VALUES (\(topic), 99)", logger: logger)
+                return ((), [])
+            }
+            #expect(try await Self.leastWatermark(store) == nil)
+            try await rounds.until(timeout: .seconds(30)) { try await Self.leastWatermark(store) != nil }
+            let left = try await store.read { connection, logger in
+                try await connection.query("SELECT count(*) FROM input_watermarks WHERE partition = 99", logger: logger).collect().map { try $0.decode(Int.self) }
+            }
+            #expect(left == [0])
+        }
+    }
+
+    static func firedTimers(_ store: StageStore) async throws -> Int {
+        try await store.read { connection, logger in
+            let rows = try await connection.query("SELECT count(*) FROM timers WHERE fired_at IS NOT NULL", logger: logger)
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
     }
 
     @Test("SLA_FIRING_GRACE_SECONDS: seconds, 5 by default, anything outside 0…3600 refused by name")

@@ -1,6 +1,7 @@
 import ComplaintPipeline
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 import RdKafka
 import ServiceLifecycle
@@ -16,7 +17,9 @@ import ServiceLifecycle
 /// caught up to that check's time. Only facts are written, and only forward (`greatest`): a partition
 /// given to another replica keeps its last value until its new owner has caught it up; one nobody
 /// checked yet is NULL (the sweep holds). When the brokers do not answer, nothing moves, so the sweep
-/// holds at the time of the last good check. A partition that advanced `NOTIFY`s the sweeps.
+/// holds at the time of the last good check. A partition that advanced `NOTIFY`s the sweeps. Rows of a
+/// partition the metadata no longer lists (a topic recreated with fewer) are deleted. After every check,
+/// answered or not, `sla_input_watermark_age_seconds{topic,partition}` says how old each partition's value is.
 public struct InputWatermark: Service {
     /// How often and how long it asks the brokers, and the grace the sweep gives an action.
     public struct Configuration: Sendable {
@@ -87,6 +90,7 @@ public struct InputWatermark: Service {
     public func run() async throws {
         var checks = Checks()
         var failures = 0
+        var ages: [PartitionKey: Gauge] = [:]
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let startedAt = clock()
             do {
@@ -104,6 +108,11 @@ public struct InputWatermark: Service {
                 ])
             }
             do {
+                try await recordAges(&ages)
+            } catch {
+                logger.debug("input watermark ages not read", metadata: [LoggingKeys.error: "\(String(reflecting: error))"])
+            }
+            do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: configuration.interval) }
             } catch {
                 break
@@ -112,11 +121,69 @@ public struct InputWatermark: Service {
         logger.info("input watermark stopped")
     }
 
-    /// Creates the rows of partitions not known yet (NULL) and moves caught-up partitions forward; `NOTIFY`s
-    /// the sweeps when one moved.
+    /// Per partition of the input topics, how old its `caught_up_to` is by the clock (one never caught up:
+    /// since its row was made), as `sla_input_watermark_age_seconds{topic,partition}`: the partition
+    /// holding the sweep is the oldest. A partition whose row is gone loses its gauge.
+    func recordAges(_ gauges: inout [PartitionKey: Gauge]) async throws {
+        let topics = consumer.topics
+        let rows = try await store.read { connection, logger in
+            try await Self.watermarks(topics: topics, on: connection, logger: logger)
+        }
+        let now = clock()
+        var seen: Set<PartitionKey> = []
+        for row in rows {
+            let key = PartitionKey(topic: row.topic, partition: row.partition)
+            seen.insert(key)
+            let gauge = gauges[key] ?? Gauge(label: "sla_input_watermark_age_seconds", dimensions: [("topic", key.topic), ("partition", "\(key.partition)")])
+            gauges[key] = gauge
+            gauge.record(row.age(at: now))
+        }
+        for (key, gauge) in gauges where !seen.contains(key) {
+            gauge.destroy()
+            gauges[key] = nil
+        }
+    }
+
+    /// One row of `input_watermarks`.
+    struct Row: Sendable {
+        var topic: String
+        var partition: Int32
+        var caughtUpTo: Date?
+        /// When the row was made, or last moved.
+        var since: Date
+        var name: String { "\(topic)/\(partition)" }
+        /// Seconds since `caughtUpTo` (never caught up: since the row was made).
+        func age(at now: Date) -> Double { max(0, now.timeIntervalSince(caughtUpTo ?? since)) }
+    }
+
+    /// The rows of `topics`, oldest (never caught up) first; with `due`, only those holding a timer due then
+    /// (not caught up past it plus `grace`).
+    static func watermarks(
+        topics: [String], holding due: Date? = nil, grace: Duration = .zero, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [Row] {
+        let limit = due.map { $0.addingTimeInterval(grace / .seconds(1)) }
+        let rows = try await connection.query("""
+            SELECT topic, partition, caught_up_to, updated_at FROM input_watermarks
+            WHERE topic = ANY(\(topics)) AND (\(limit)::timestamptz IS NULL OR caught_up_to IS NULL OR caught_up_to < \(limit)::timestamptz)
+            ORDER BY caught_up_to NULLS FIRST, topic, partition
+            """, logger: logger)
+        var result: [Row] = []
+        for try await (topic, partition, caughtUpTo, since) in rows.decode((String, Int, Date?, Date).self) {
+            result.append(Row(topic: topic, partition: Int32(partition), caughtUpTo: caughtUpTo, since: since))
+        }
+        return result
+    }
+
+    /// Creates the rows of partitions not known yet (NULL), deletes those of partitions the metadata no
+    /// longer lists for a topic it lists (a topic recreated with fewer partitions: their NULL or frozen
+    /// value would hold the sweep for ever), and moves caught-up partitions forward; `NOTIFY`s the sweeps
+    /// when one moved or went.
     func write(_ caughtUp: [PartitionKey: Date], partitions: [String: [Int32]]) async throws {
         let topics = partitions.flatMap { topic, ids in ids.map { _ in topic } }
         let ids = partitions.flatMap { _, ids in ids.map(Int.init) }
+        // A topic the metadata did not list (absent for a moment, or deleted) keeps its rows.
+        let listedTopics = partitions.filter { !$0.value.isEmpty }.map(\.key)
+        let watermarkLogger = self.logger
         let caught = Array(caughtUp)
         let caughtTopics = caught.map(\.key.topic)
         let caughtIDs = caught.map { Int($0.key.partition) }
@@ -129,17 +196,31 @@ public struct InputWatermark: Service {
                     ON CONFLICT DO NOTHING
                     """, logger: logger)
             }
-            guard !caughtTopics.isEmpty else { return ((), []) }
-            let moved = try await connection.query("""
-                INSERT INTO input_watermarks AS w (topic, partition, caught_up_to)
-                SELECT * FROM unnest(\(caughtTopics)::text[], \(caughtIDs)::integer[], \(caughtTimes)::timestamptz[])
-                ON CONFLICT (topic, partition) DO UPDATE SET caught_up_to = excluded.caught_up_to, updated_at = now()
-                    WHERE w.caught_up_to IS NULL OR w.caught_up_to < excluded.caught_up_to
-                RETURNING 1
-                """, logger: logger)
-            var count = 0
-            for try await _ in moved.decode(Int.self) { count += 1 }
-            if count > 0 {
+            var changed = 0
+            if !listedTopics.isEmpty {
+                let gone = try await connection.query("""
+                    DELETE FROM input_watermarks
+                    WHERE topic = ANY(\(listedTopics)) AND (topic, partition) NOT IN (SELECT * FROM unnest(\(topics)::text[], \(ids)::integer[]))
+                    RETURNING topic, partition
+                    """, logger: logger)
+                for try await (topic, partition) in gone.decode((String, Int).self) {
+                    changed += 1
+                    watermarkLogger.notice("input watermark: a partition the topic's metadata no longer lists is forgotten", metadata: [
+                        "sla.partition": "\(topic)/\(partition)",
+                    ])
+                }
+            }
+            if !caughtTopics.isEmpty {
+                let moved = try await connection.query("""
+                    INSERT INTO input_watermarks AS w (topic, partition, caught_up_to)
+                    SELECT * FROM unnest(\(caughtTopics)::text[], \(caughtIDs)::integer[], \(caughtTimes)::timestamptz[])
+                    ON CONFLICT (topic, partition) DO UPDATE SET caught_up_to = excluded.caught_up_to, updated_at = now()
+                        WHERE w.caught_up_to IS NULL OR w.caught_up_to < excluded.caught_up_to
+                    RETURNING 1
+                    """, logger: logger)
+                for try await _ in moved.decode(Int.self) { changed += 1 }
+            }
+            if changed > 0 {
                 try await connection.query("SELECT pg_notify(\(ClockStore.notificationChannel), '')", logger: logger)
             }
             return ((), [])

@@ -41,6 +41,8 @@ public struct TimerSweep: Service {
         /// The sleep after a round that fired nothing although timers are due: their clocks are held by
         /// another replica's sweep or by a handler, whose commit frees them (a handler's also `NOTIFY`s).
         public var busyBackoff: Duration = .milliseconds(50)
+        /// While timers are held, how often a warning names the partitions holding them.
+        public var holdReportInterval: Duration = .seconds(300)
         /// Called after each round that did not fill a batch, with how many timers it fired and how long
         /// the sweep then sleeps unless woken (for tests).
         public var afterRound: @Sendable (_ fired: Int, _ sleep: Duration) -> Void = { _, _ in }
@@ -84,6 +86,7 @@ public struct TimerSweep: Service {
     private func loop() async {
         var failures = 0
         var holding = false
+        var lastReport = ContinuousClock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let (fired, cutoff) = try await round()
@@ -91,10 +94,15 @@ public struct TimerSweep: Service {
                 if fired == configuration.batchSize { continue }
                 let (sleep, oldestHeld) = try await idle(afterFiring: fired, cutoff: cutoff)
                 held.record(oldestHeld.map { max(0, clockwork.clock().timeIntervalSince($0)) } ?? 0)
-                if let oldestHeld, !holding {
-                    logger.notice("due timers held: the input is not known to be applied past them yet (broker away, a partition catching up)", metadata: [
+                if let oldestHeld, !holding || ContinuousClock.now - lastReport >= configuration.holdReportInterval {
+                    // The start at notice (a check's 2 s are normal); a hold that lasts, a warning every interval.
+                    let level: Logger.Level = holding ? .warning : .notice
+                    lastReport = ContinuousClock.now
+                    var metadata: Logger.Metadata = [
                         "sla.oldest_held_due": "\(oldestHeld)", "sla.firing_horizon": "\(cutoff == .distantPast ? "none: a partition never caught up" : "\(cutoff)")",
-                    ])
+                    ]
+                    if let holders = try? await holdingPartitions(due: oldestHeld) { metadata["sla.holding_partitions"] = "\(holders)" }
+                    logger.log(level: level, "due timers held: the input is not known to be applied past them yet (broker away, a partition catching up or its lane retrying an event)", metadata: metadata)
                 } else if oldestHeld == nil, holding {
                     logger.notice("timers fire again: the input is caught up past them")
                 }
@@ -107,6 +115,20 @@ public struct TimerSweep: Service {
                 await wakeup.wait(timeout: RetryPolicy().delay(afterAttempt: failures))
             }
         }
+    }
+
+    /// The partitions holding a timer due at `due`, each with how far behind it is: "topic/partition
+    /// caught up to <time> (<n> s ago)" or "never caught up"; at most ten named.
+    private func holdingPartitions(due: Date) async throws -> String {
+        guard let input = configuration.input else { return "" }
+        let rows = try await store.read { connection, logger in
+            try await InputWatermark.watermarks(topics: input.topics, holding: due, grace: input.grace, on: connection, logger: logger)
+        }
+        let now = clockwork.clock()
+        let named = rows.prefix(10).map { row in
+            row.caughtUpTo.map { "\(row.name) caught up to \($0) (\(Int(row.age(at: now))) s ago)" } ?? "\(row.name) never caught up"
+        }
+        return named.joined(separator: ", ") + (rows.count > 10 ? " and \(rows.count - 10) more" : "")
     }
 
     /// Fires what is due now; returns how many timers fired.
