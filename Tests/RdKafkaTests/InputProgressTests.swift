@@ -1,4 +1,4 @@
-import RdKafka
+@testable import RdKafka
 import RdKafkaTestKit
 import Testing
 
@@ -35,5 +35,15 @@ struct InputProgressTests {
                 await #expect(throws: KafkaError.self) { try await consumer.inputProgress(timeout: .milliseconds(500)) }
             }
         }
+    }
+
+    @Test("processed is never below the first offset kept: a commit the broker no longer keeps (the group away longer than retention) counts as the start")
+    func processedFromTheStart() {
+        // Committed 10, the log now starts at 50 and ends at 50 (idle): caught up, not 40 behind for ever.
+        #expect(KafkaInputProgress.processed(stored: nil, committed: 10, start: 50) == 50)
+        #expect(KafkaInputProgress.processed(stored: 30, committed: 10, start: 50) == 50)
+        #expect(KafkaInputProgress.processed(stored: 60, committed: 55, start: 50) == 60)
+        #expect(KafkaInputProgress.processed(stored: nil, committed: 55, start: 50) == 55)
+        #expect(KafkaInputProgress.processed(stored: nil, committed: nil, start: 7) == 7)
     }
 }

@@ -12,8 +12,8 @@ public struct KafkaInputProgress: Sendable, Hashable {
         /// The partition's end (high watermark) when asked: the offset the next message will get.
         public var end: Int64
         /// The next offset the group has processed up to: the larger of what this consumer stored last
-        /// (``KafkaConsumer/storeOffsets(_:)``) and what the group committed; with neither, the first
-        /// offset still kept (a new group reading from the start).
+        /// (``KafkaConsumer/storeOffsets(_:)``) and what the group committed, and at least the first offset
+        /// still kept (a new group reading from the start, or one whose commit the broker no longer keeps).
         public var processed: Int64
 
         public init(topic: String, partition: Int32, end: Int64, processed: Int64) {
@@ -32,6 +32,13 @@ public struct KafkaInputProgress: Sendable, Hashable {
     public init(partitions: [Entry], topicPartitions: [String: [Int32]]) {
         self.partitions = partitions
         self.topicPartitions = topicPartitions
+    }
+
+    /// How far a partition is processed: the larger of the offset stored last and the group's commit, and
+    /// never below `start`, the first offset kept. A commit below it (the group stopped longer than the
+    /// topic's retention) has nothing left to read up to it: an idle consumer would otherwise never reach it.
+    static func processed(stored: Int64?, committed: Int64?, start: Int64) -> Int64 {
+        max(stored ?? .min, committed ?? start, start)
     }
 }
 
@@ -73,7 +80,8 @@ extension KafkaConsumer {
             }
             let stored = storedOffsets.withLockedValue { $0 }
             return KafkaInputProgress(partitions: ends.map { entry in
-                let processed = max(stored[entry.topic]?[entry.partition] ?? .min, committed[entry.topic]?[entry.partition] ?? entry.start)
+                let processed = KafkaInputProgress.processed(
+                    stored: stored[entry.topic]?[entry.partition], committed: committed[entry.topic]?[entry.partition], start: entry.start)
                 return KafkaInputProgress.Entry(topic: entry.topic, partition: entry.partition, end: entry.end, processed: processed)
             }, topicPartitions: topicPartitions)
         }
