@@ -78,6 +78,13 @@ struct UpCommand: AsyncParsableCommand {
     /// The speed in effect: as given, else real time (the demo day: 60×, a day in 24 minutes).
     var effectiveSpeed: Double { speed ?? (demo ? 60 : 1) }
 
+    /// The sla-watcher's firing grace: wall time, so at a faster speed the default 5 s is minutes of SLA
+    /// time (breaches ~7 simulated minutes late at 60x); 0.5 s then, unless the shell sets it.
+    var firingGrace: String {
+        guard effectiveSpeed > 1, ProcessInfo.processInfo.environment["SLA_FIRING_GRACE_SECONDS"] == nil else { return "" }
+        return "0.5"
+    }
+
     /// The demo's SMTP server (its mailbox is `<data-dir>/mailbox`).
     static let demoSMTPPort = 2525
 
@@ -193,6 +200,7 @@ struct UpCommand: AsyncParsableCommand {
                         // The embedded broker holds empty fetches for the whole wait (README, `redress broker`).
                         "KAFKA_FETCH_WAIT_MAX_MS": cluster == nil ? "" : "10",
                         "SLA_TIME_SCALE": effectiveSpeed == 1 ? "" : String(effectiveSpeed),
+                        "SLA_FIRING_GRACE_SECONDS": firingGrace,
                         // The demo's mailbox: a real SMTP server on loopback, plain text (it never leaves the machine).
                         "SMTP_HOST": demo ? "127.0.0.1" : "", "SMTP_PORT": demo ? String(Self.demoSMTPPort) : "", "SMTP_TLS": demo ? "off" : "",
                     // Empty values are left out, except the prefix: it must override the shell's.
