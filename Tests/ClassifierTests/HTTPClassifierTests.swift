@@ -102,6 +102,29 @@ struct HTTPClassifierTests {
         #expect(outcome == .failed)
     }
 
+    /// Before, a `409` (a call with the same key still in progress: the model is up) was `error_status` and
+    /// counted towards the breaker: five of them in a row, as after a rebalance, opened it.
+    @Test("a 409 abstains as in_progress and does not count towards the breaker")
+    func conflictIsNotABreakerFailure() async throws {
+        let router = Router()
+        router.post("/classify") { _, _ -> Response in Response(status: .conflict) }
+        let logger = Logger(label: "classifier-tests")
+        let breaker = CircuitBreaker(service: "classifier", target: "external_model", clock: ManualTime().clock, logger: logger)
+        let outcomes = try await Self.withServer(router) { url in
+            let external = HTTPClassifier(url: url, timeout: .seconds(30), breaker: breaker, logger: logger)
+            let request = ExternalModelHygieneTests.request(Repository.engine)
+            var outcomes: [HTTPClassifier.Outcome] = []
+            for _ in 0..<7 {
+                let (verdict, outcome) = await external.call(request)
+                #expect(verdict == nil)
+                outcomes.append(outcome)
+            }
+            return outcomes
+        }
+        #expect(outcomes == Array(repeating: .inProgress, count: 7))
+        #expect(breaker.state == .closed)
+    }
+
     /// With connection retries off (as the notifier's client has them), one refused connection attempt fails
     /// every call then waiting for a connection to the model, and the circuit breaker counts each: six lanes
     /// meeting one refusal from a model pod being replaced opened it for 30 s. The model's client retries

@@ -57,6 +57,9 @@ public struct HTTPClassifier: ClassifierPlugin {
         case answered
         /// A status outside 2xx (a redirect included) or an answer over the size limit.
         case errorStatus = "error_status"
+        /// `409`: a call with the same `Idempotency-Key` is still in progress. The model is up, so it does
+        /// not count towards the breaker.
+        case inProgress = "in_progress"
         /// A 2xx answer that is not the contract's JSON.
         case invalidAnswer = "invalid_answer"
         /// No answer: refused, timed out, the connection lost.
@@ -125,7 +128,7 @@ public struct HTTPClassifier: ClassifierPlugin {
 
     /// ``call(_:)`` with the breaker's refusal when it skipped the call.
     func attempt(_ request: ClassificationRequest) async -> (PluginVerdict?, Outcome, CircuitBreaker.Skipped?) {
-        switch await breaker.call({ await exchange(request) }, succeeded: { $0.1 == .answered }) {
+        switch await breaker.call({ await exchange(request) }, succeeded: { $0.1 == .answered || $0.1 == .inProgress }) {
         case .success(let answer): (answer.0, answer.1, nil)
         case .failure(let skipped): (nil, .skipped, skipped)
         }
@@ -164,6 +167,10 @@ public struct HTTPClassifier: ClassifierPlugin {
             // then writes slowly must not hold every complaint for the client's read timeout.
             let response = try await client.boundedExchange(
                 httpRequest, timeout: timeout, maximumBodySize: Self.maximumResponseSize, logger: logger)
+            if response.status == 409 {
+                logger.info("external classifier answered 409 (a call with this Idempotency-Key is in progress); using the built-in result")
+                return (nil, .inProgress)
+            }
             guard (200..<300).contains(response.status), !response.isTruncated else {
                 logger.warning("external classifier answered \(response.status)\(response.isTruncated ? " (too long)" : ""); using the built-in result")
                 return (nil, .errorStatus)
