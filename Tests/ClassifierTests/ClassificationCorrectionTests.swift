@@ -124,6 +124,19 @@ struct ClassificationCorrectionTests {
                 let same = try await put(manager, good)
                 #expect(same.status == 200)
                 #expect(same.json["classifiedAt"] as? String == reply.json["classifiedAt"] as? String)
+                // A stored verdict with members this build does not know (a newer build wrote it, then was
+                // rolled back) still answers both repeats (before: 500, "unknown property").
+                _ = try await client.query(
+                    """
+                    UPDATE \(unescaped: service.schema.rawValue).classification_corrections
+                    SET verdict = jsonb_set(verdict || '{"addedLater":1}', '{explanation,correction,addedLater}', '"x"')
+                    """, logger: .complaintTest)
+                let afterRollback = try await put(manager, good, idempotencyKey: "fix-1")
+                #expect(afterRollback.status == 200, "\(afterRollback.body)")
+                #expect(afterRollback.body == reply.body)
+                let unchangedAfterRollback = try await put(manager, good)
+                #expect(unchangedAfterRollback.status == 200, "\(unchangedAfterRollback.body)")
+                #expect(unchangedAfterRollback.json["classifiedAt"] as? String == reply.json["classifiedAt"] as? String)
 
                 // An automatic verdict never replaces the staff one: the same complaint registered again
                 // (a new event id, past the inbox: a replay of the topic) publishes nothing. A second

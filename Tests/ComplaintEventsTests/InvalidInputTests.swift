@@ -186,6 +186,20 @@ import Testing
         #expect(event == (try Topics.submitted.decode(Array(Self.submitted.utf8))))
     }
 
+    /// A document a service stored itself is read past members a newer build added (a rollback), nested
+    /// ones included, while every other rule holds; the strict decode still refuses them.
+    @Test func storedDocumentsIgnoreUnknownMembersOnly() throws {
+        let parts = Self.submitted.components(separatedBy: #""vip":false"#)
+        let added = Array(parts.joined(separator: #""vip":false,"addedLater":{"x":1}"#).utf8)
+        #expect(throws: EventValidationError.self) { try EventCoding.decode(EventEnvelope<ComplaintSubmitted>.self, from: added) }
+        let stored = try EventCoding.decodeStored(EventEnvelope<ComplaintSubmitted>.self, from: added)
+        #expect(stored == (try Topics.submitted.decode(Array(Self.submitted.utf8))))
+        let wrong = Array(parts.joined(separator: #""vip":"no""#).utf8)
+        #expect(throws: EventValidationError.self) { try EventCoding.decodeStored(EventEnvelope<ComplaintSubmitted>.self, from: wrong) }
+        // The strict decode after a lenient one is strict again (the leniency does not leak).
+        #expect(throws: EventValidationError.self) { try Topics.submitted.decode(added) }
+    }
+
     /// Encoding refuses what decoding would refuse, so no service can publish an invalid event.
     @Test func encodingRejectsInvalidValues() throws {
         var event = try Topics.submitted.decode(Array(Self.submitted.utf8))

@@ -193,7 +193,8 @@ public struct ClassificationCorrectionAPI: Sendable {
     }
 
     /// The answer to a repeat of the request that used `idempotencyKey` under this API key: the verdict it
-    /// published; `nil` when the key is unused.
+    /// published; `nil` when the key is unused. The stored verdict is read leniently (``EventCoding/decodeStored(_:from:)``):
+    /// one a newer build stored with a member this one does not know still answers the repeat after a rollback.
     /// - Throws: a 422 on `header.Idempotency-Key` when the key came with another request.
     static func earlier(
         _ idempotencyKey: String, keyID: String, fingerprint: [UInt8], on connection: PostgresConnection, logger: Logger
@@ -209,10 +210,10 @@ public struct ClassificationCorrectionAPI: Sendable {
         guard Array(hash) == fingerprint else {
             throw Problem.validation(field: "header.Idempotency-Key", rule: "'\(idempotencyKey)' was already used for a different request")
         }
-        return try EventCoding.decode(ComplaintClassified.self, from: Array(verdict.utf8))
+        return try EventCoding.decodeStored(ComplaintClassified.self, from: Array(verdict.utf8))
     }
 
-    /// The verdict a complaint's last staff correction published.
+    /// The verdict a complaint's last staff correction published, read leniently as in ``earlier(_:keyID:fingerprint:on:logger:)``.
     static func current(_ complaintID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> ComplaintClassified? {
         let rows = try await connection.query(
             """
@@ -221,7 +222,7 @@ public struct ClassificationCorrectionAPI: Sendable {
             """, logger: logger
         ).collect()
         guard let text = try rows.first?.decode(String.self) else { return nil }
-        return try EventCoding.decode(ComplaintClassified.self, from: Array(text.utf8))
+        return try EventCoding.decodeStored(ComplaintClassified.self, from: Array(text.utf8))
     }
 
     /// The 404 of a complaint with no verdict here: not classified yet, another hotel's, or its verdict

@@ -27,6 +27,21 @@ public enum EventCoding {
         return try decode(type, from: [UInt8](data))
     }
 
+    /// Decodes `type` from UTF-8 JSON this service stored itself (a verdict kept in PostgreSQL) with every
+    /// rule but one: members it does not know are ignored, so a document a newer build wrote with an added
+    /// member still reads after a rollback. Never for input from Kafka or HTTP, which ``decode(_:from:)``
+    /// validates strictly.
+    public static func decodeStored<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws(EventValidationError) -> T {
+        let tree = try JSONParser.parse(bytes, maximumSize: maximumEventSize, maximumDepth: maximumNestingDepth)
+        do {
+            return try ValidatingDecoder.$ignoresUnknownMembers.withValue(true) { try decode(type, from: tree) }
+        } catch let error as EventValidationError {
+            throw error
+        } catch {
+            throw EventValidationError(error)
+        }
+    }
+
     /// Encodes `value` as compact UTF-8 JSON after checking it against the same rules decoding applies.
     public static func encode<T: Codable>(_ value: T, prettyPrinted: Bool = false) throws(EventValidationError) -> [UInt8] {
         let tree: JSONValue

@@ -26,6 +26,9 @@ final class ValidatingDecoder: Decoder {
         self.elementRule = elementRule
     }
 
+    /// Set by ``EventCoding/decodeStored(_:from:)`` only: members no `init(from:)` reads are let through.
+    @TaskLocal static var ignoresUnknownMembers = false
+
     /// Decodes `type` from `value`, which sits at `codingPath` in the document.
     static func decode<T: Decodable>(
         _ type: T.Type, from value: JSONValue, at codingPath: [any CodingKey], elementRule: FieldRule? = nil
@@ -53,7 +56,7 @@ final class ValidatingDecoder: Decoder {
             value: value, codingPath: codingPath, rules: (T.self as? any ValidatedObject.Type)?.fieldRules,
             elementRule: elementRule)
         let result = try T(from: decoder)
-        if decoder.readAsObject, case .object(let members) = value,
+        if !ignoresUnknownMembers, decoder.readAsObject, case .object(let members) = value,
            let unknown = members.first(where: { !decoder.readMembers.contains($0.key) }) {
             throw EventValidationError(
                 code: .unknownProperty, codingPath: codingPath + [NameKey(unknown.key)], rule: "unknown property")
