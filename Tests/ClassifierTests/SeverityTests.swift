@@ -128,6 +128,16 @@ struct SeverityTests {
         #expect(current.summary(of: earlier) == GuestHistorySummary(earlierInStay: 1, earlierInWindow: 2))
     }
 
+    /// The contract's examples of `complaints.classified.v1` show the priority the classifier would give
+    /// (before: the corrected example said 2 for a moderate complaint from a VIP, which is 1).
+    @Test("every classified example's priority is the policy's", arguments: try FileManager.default.contentsOfDirectory(
+        atPath: Repository.path("schemas/examples")).filter { $0.hasPrefix("complaint-classified.") }.sorted())
+    func examplePriority(file: String) throws {
+        let event = try Topics.classified.decode(Array(try Data(contentsOf: URL(fileURLWithPath: Repository.path("schemas/examples/\(file)")))))
+        let verdict = event.data
+        #expect(verdict.priority == PriorityPolicy.priority(severity: verdict.severity, flags: verdict.flags, sentiment: verdict.sentiment), "\(file)")
+    }
+
     @Test("priority from severity and flags", arguments: [
         (Severity.serious, false, 0.0, 1), (.moderate, false, 0.0, 2), (.moderate, true, 0.0, 1),
         (.minor, false, 0.0, 4), (.minor, true, 0.0, 3), (.minor, false, -0.8, 3),
