@@ -220,6 +220,35 @@ struct StaffActionOrderTests {
         }
     }
 
+    @Test("an acknowledgement a millisecond after its deadline is late and one at it in time, in either order, whatever fraction of a millisecond the registration has")
+    func millisecondBoundary() async throws {
+        try await Self.withHandlersAndSweep { clockwork, store, schema, client in
+            let updated = UpdatedClockHandler(clockwork: clockwork), assigned = AssignedClockHandler(clockwork: clockwork)
+            let base = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 30 * 60).rounded(.down))
+            let fractions: [TimeInterval] = [0, 0.0001, 0.00025, 0.0004, 0.0006, 0.00075, 0.0009]
+            var late: Set<UUID> = [], all: Set<UUID> = []
+            for k in 0..<21 {
+                let registered = base.addingTimeInterval(Double(k) * 0.037 + fractions[k % fractions.count])
+                for isLate in [true, false] {
+                    let at = registered.addingTimeInterval(600 + (isLate ? 0.001 : 0))
+                    let assignmentFirst = UUID(), actionFirst = UUID()
+                    _ = try await Self.deliver(Self.assigned(assignmentFirst, registeredAt: registered), to: assigned, store: store, schema: schema)
+                    let judged = try await Self.deliver(Self.updated(assignmentFirst, .acknowledged, status: .acknowledged, at: at), to: updated, store: store, schema: schema)
+                    #expect(judged.map(Self.describe) == (isLate ? [] : ["met acknowledge"]), "registered \(registered.timeIntervalSince1970), late \(isLate)")
+                    _ = try await Self.deliver(Self.updated(actionFirst, .acknowledged, status: .acknowledged, at: at), to: updated, store: store, schema: schema)
+                    let started = try await Self.deliver(Self.assigned(actionFirst, registeredAt: registered), to: assigned, store: store, schema: schema)
+                    #expect(started.dropFirst().map(Self.describe) == [isLate ? "breached acknowledge" : "met acknowledge"], "registered \(registered.timeIntervalSince1970), late \(isLate)")
+                    if isLate { late.insert(assignmentFirst) }
+                    all.formUnion([assignmentFirst, actionFirst])
+                }
+            }
+            // The sweep breaches the late ones read after the assignment, and none in time.
+            let swept = try await Self.swept(clockwork, store: store, client: client).filter { all.contains($0.complaintID) && $0.target == .acknowledge }
+            #expect(Set(swept.filter { $0.kind == .breached }.map(\.complaintID)) == late)
+            #expect(swept.allSatisfy { $0.kind == .breached || $0.kind == .escalated || $0.kind == .warning })
+        }
+    }
+
     @Test("acknowledged and resolved exactly at their deadlines: met, and neither breach nor its escalation fires")
     func actionsAtTheDeadline() async throws {
         try await Self.withHandlersAndSweep { clockwork, store, schema, client in

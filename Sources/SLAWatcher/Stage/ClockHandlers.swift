@@ -208,11 +208,26 @@ public struct UpdatedClockHandler: EventHandler {
 }
 
 extension Date {
-    /// Events carry their times to the millisecond and the clock stores them to the microsecond: times
-    /// closer than this are the same instant.
-    static let sameInstant: TimeInterval = 0.001
+    /// PostgreSQL's epoch, from which postgres-nio stores a `Date` in whole microseconds (truncated).
+    static let storageEpoch = Date(timeIntervalSince1970: 946_684_800)
 
-    /// Earlier than `other` by ``sameInstant`` or more. An action at its deadline (not after it by that
-    /// much) is in time, and a timer due then does not fire (``ClockStore/arm(_:for:now:on:logger:)``).
-    func isBefore(_ other: Date) -> Bool { other.timeIntervalSince(self) >= Date.sameInstant }
+    /// This time as postgres-nio stores it: microseconds since ``storageEpoch``, truncated as it does.
+    var storedMicroseconds: Int64 { Int64(timeIntervalSince(Date.storageEpoch) * 1_000_000) }
+
+    /// The millisecond this time falls in, as stored, rounded half up. Events carry their times to the
+    /// millisecond and the clock stores them to the microsecond (a deadline computed from a stored
+    /// registration can lie a microsecond off): the handlers here and the timers' SQL
+    /// (``ClockStore/arm(_:for:now:on:logger:)``) both compare this, so they never disagree.
+    var storedMillisecond: Int64 {
+        let micro = storedMicroseconds + 500
+        return micro >= 0 ? micro / 1000 : (micro - 999) / 1000
+    }
+
+    /// The first stored microsecond whose ``storedMillisecond`` is this time's: a stored time at or after
+    /// it is not before this one.
+    var firstStoredMicrosecondOfItsMillisecond: Int64 { storedMillisecond * 1000 - 500 }
+
+    /// Earlier than `other` by a whole millisecond, as stored (``storedMillisecond``). An action at its
+    /// deadline is in time, and a timer due then does not fire (``ClockStore/arm(_:for:now:on:logger:)``).
+    func isBefore(_ other: Date) -> Bool { storedMillisecond < other.storedMillisecond }
 }

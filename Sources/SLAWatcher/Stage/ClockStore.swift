@@ -176,7 +176,7 @@ public struct ClockStore: Sendable {
     /// Makes the unfired timers of a clock `desired`. A timer that came due before `now` (the time of the
     /// change: the staff action's or the verdict's) stays as it is, even when no longer desired or desired
     /// at another time: what came due before the change still fires (late), so a lagging watcher never
-    /// skips a breach. One due at `now` itself (closer than a millisecond, ``Foundation/Date/isBefore(_:)``)
+    /// skips a breach. One due at `now` itself (the same millisecond as stored, ``Foundation/Date/isBefore(_:)``)
     /// follows the change: an action at its deadline is in time, `met`, and its breach does not fire. Fired
     /// timers are never armed again. The caller holds the clock's lock
     /// (``lockedClock(_:hotelID:on:logger:)``): timer rows are only ever locked after their clock's.
@@ -186,20 +186,24 @@ public struct ClockStore: Sendable {
         let entries = desired.sorted { $0.key.description < $1.key.description }
         let keys = entries.map(\.key.description)
         let dues = entries.map(\.value)
-        // Due after this: not before the change.
-        let changing = now.addingTimeInterval(-Date.sameInstant)
+        // Due at or after this (in microseconds since 2000, as stored): not before the change, to the millisecond.
+        let changing = now.firstStoredMicrosecondOfItsMillisecond
         _ = try await connection.query("""
             WITH removed AS (
-                DELETE FROM timers WHERE complaint_id = \(id) AND fired_at IS NULL AND due_at > \(changing) AND NOT (timer = ANY(\(keys)))
+                DELETE FROM timers WHERE complaint_id = \(id) AND fired_at IS NULL AND due_at >= \(unescaped: Self.storedTime)\(changing)) AND NOT (timer = ANY(\(keys)))
             ), armed AS (
                 INSERT INTO timers (complaint_id, timer, due_at)
                 SELECT \(id), wanted.timer, wanted.due_at FROM unnest(\(keys)::text[], \(dues)::timestamptz[]) AS wanted(timer, due_at)
                 ON CONFLICT (complaint_id, timer) DO UPDATE SET due_at = excluded.due_at
-                    WHERE timers.fired_at IS NULL AND timers.due_at > \(changing)
+                    WHERE timers.fired_at IS NULL AND timers.due_at >= \(unescaped: Self.storedTime)\(changing))
             )
             SELECT pg_notify(\(Self.notificationChannel), '')
             """, logger: logger).collect()
     }
+
+    /// A timestamp from microseconds since 2000-01-01 (PostgreSQL's own epoch and unit), exactly: a bound
+    /// passed as a `Date` would be truncated to the microsecond by the driver, one off at times.
+    static let storedTime = "(timestamptz '2000-01-01 00:00:00+00' + interval '1 microsecond' * "
 
     /// Removes every unfired timer of a clock. The assignment does this as it starts the clock: rows armed
     /// on the unstarted clock by a replica older than the rule that only started clocks have timers are
