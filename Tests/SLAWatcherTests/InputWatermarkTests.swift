@@ -178,6 +178,21 @@ struct InputWatermarkTests {
         }
     }
 
+    @Test("a failed check is info, the next ones debug; a warning only once checks have failed for more than 30 s, then one a minute; an answer starts again")
+    func failedChecksLogged() {
+        var log = InputWatermark.FailureLog()
+        let t0 = ContinuousClock.now
+        #expect(log.failed(at: t0) == .info)
+        #expect(log.failed(at: t0 + .seconds(2)) == .debug)
+        #expect(log.failed(at: t0 + .seconds(30)) == .debug)
+        #expect(log.failed(at: t0 + .seconds(31)) == .warning)
+        #expect(log.failed(at: t0 + .seconds(60)) == .debug)
+        #expect(log.failed(at: t0 + .seconds(91)) == .warning)
+        let wasFailing = log.answered(), failingAgain = log.answered()
+        #expect(wasFailing && !failingAgain)
+        #expect(log.failed(at: t0 + .seconds(100)) == .info)
+    }
+
     static func firedTimers(_ store: StageStore) async throws -> Int {
         try await store.read { connection, logger in
             let rows = try await connection.query("SELECT count(*) FROM timers WHERE fired_at IS NOT NULL", logger: logger)

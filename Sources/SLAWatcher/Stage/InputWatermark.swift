@@ -87,9 +87,37 @@ public struct InputWatermark: Service {
         }
     }
 
+    /// How loudly a failed check is logged: one failure (a rebalance, a coordinator moving) is routine, so
+    /// the first is `info` and the next ones `debug`; once checks have failed for longer than `warnAfter`, a
+    /// `warning`, then one every `warnEvery` while they keep failing.
+    struct FailureLog {
+        var warnAfter: Duration = .seconds(30)
+        var warnEvery: Duration = .seconds(60)
+        private(set) var failures = 0
+        private var since: ContinuousClock.Instant?
+        private var warnedAt: ContinuousClock.Instant?
+
+        /// A check failed at `now`: the level to log it at.
+        mutating func failed(at now: ContinuousClock.Instant) -> Logger.Level {
+            failures += 1
+            let since = self.since ?? now
+            self.since = since
+            guard now - since > warnAfter else { return failures == 1 ? .info : .debug }
+            if let warnedAt, now - warnedAt < warnEvery { return .debug }
+            warnedAt = now
+            return .warning
+        }
+
+        /// A check answered: returns whether it had been failing.
+        mutating func answered() -> Bool {
+            defer { (failures, since, warnedAt) = (0, nil, nil) }
+            return failures > 0
+        }
+    }
+
     public func run() async throws {
         var checks = Checks()
-        var failures = 0
+        var failureLog = FailureLog()
         var ages: [PartitionKey: Gauge] = [:]
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let startedAt = clock()
@@ -97,14 +125,12 @@ public struct InputWatermark: Service {
                 let progress = try await consumer.inputProgress(timeout: configuration.queryTimeout)
                 let caughtUp = checks.record(progress, startedAt: startedAt)
                 try await write(caughtUp, partitions: progress.topicPartitions)
-                if failures > 0 { logger.info("input watermark checked again: timers fire as the input is caught up") }
-                failures = 0
+                if failureLog.answered() { logger.info("input watermark checked again: timers fire as the input is caught up") }
             } catch {
-                failures += 1
-                // The sweep holds meanwhile (sla_sweep_held_seconds); the first failure and then one a minute.
-                let level: Logger.Level = failures == 1 || failures % 30 == 0 ? .warning : .debug
+                // The sweep holds meanwhile (sla_sweep_held_seconds); a warning only once checks keep failing.
+                let level = failureLog.failed(at: .now)
                 logger.log(level: level, "input watermark not checked: timers due after the last good check are held", metadata: [
-                    LoggingKeys.error: "\(String(reflecting: error))", LoggingKeys.attempt: "\(failures)",
+                    LoggingKeys.error: "\(String(reflecting: error))", LoggingKeys.attempt: "\(failureLog.failures)",
                 ])
             }
             do {
