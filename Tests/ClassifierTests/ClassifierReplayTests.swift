@@ -202,7 +202,7 @@ struct ClassifierReplayTests {
         try await withTestClient { client in
             // The comparison asks a group that never committed (a renamed group, another prefix, offsets the broker deleted).
             let (outcome, report) = try await bench.replay(
-                from: nil, stamp: "nooffsets", liveWait: .milliseconds(500), liveGroup: "\(bench.service.executable)-renamed", client: client)
+                from: nil, stamp: "nooffsets", liveWait: .seconds(2), liveGroup: "\(bench.service.executable)-renamed", client: client)
             #expect(outcome.outcomes[.applied] == 2)
             #expect(report.liveGroupReached == false)
             #expect(report.liveGroupWithoutOffsets == ["\(input.name)/0"])
@@ -225,7 +225,7 @@ struct ClassifierReplayTests {
         struct CoordinatorMoved: Error {}
 
         var asked = 0
-        let answer = try await GroupWait.wait(reaching: stop, timeout: .seconds(30), interval: .milliseconds(1)) {
+        let answer = try await GroupWait.wait(reaching: stop, timeout: .seconds(30), interval: .milliseconds(1), askTimeout: .seconds(10)) { _ in
             asked += 1
             if asked <= 2 { throw CoordinatorMoved() }
             return progress(committed: 5)
@@ -235,7 +235,7 @@ struct ClassifierReplayTests {
 
         // Behind, then errors until the deadline: the last answer, not an error.
         asked = 0
-        let behind = try await GroupWait.wait(reaching: stop, timeout: .milliseconds(50), interval: .milliseconds(1)) {
+        let behind = try await GroupWait.wait(reaching: stop, timeout: .seconds(2), interval: .milliseconds(10), askTimeout: .seconds(10)) { _ in
             asked += 1
             if asked == 1 { return progress(committed: 2) }
             throw CoordinatorMoved()
@@ -246,12 +246,35 @@ struct ClassifierReplayTests {
         // Never an answer: the last error once the deadline has passed.
         asked = 0
         await #expect(throws: CoordinatorMoved.self) {
-            _ = try await GroupWait.wait(reaching: stop, timeout: .milliseconds(50), interval: .milliseconds(1)) {
+            _ = try await GroupWait.wait(reaching: stop, timeout: .seconds(2), interval: .milliseconds(10), askTimeout: .seconds(10)) { _ in
                 asked += 1
                 throw CoordinatorMoved()
             }
         }
         #expect(asked > 1)
+    }
+
+    /// Before, each question ran with its full 10 s per broker request however little of the wait was
+    /// left, so with the brokers unreachable "ask again until 60 s" was one question ending long after it.
+    @Test("a question to the group never gets more time than the wait has left, so an unreachable cluster does not hold the wait past its deadline")
+    func groupWaitBounded() async throws {
+        let stop = ["t": [Int32(0): Int64(5)]]
+        struct Unreachable: Error {}
+        let wait = Duration.seconds(1)
+        let deadline = ContinuousClock.now + wait
+        var given: [(timeout: Duration, left: Duration)] = []
+        await #expect(throws: Unreachable.self) {
+            _ = try await GroupWait.wait(reaching: stop, timeout: wait, interval: .milliseconds(10), askTimeout: .seconds(10)) { timeout in
+                // An unreachable cluster takes all the time it is given: that must fit in what is left.
+                given.append((timeout, deadline - ContinuousClock.now))
+                throw Unreachable()
+            }
+        }
+        #expect(!given.isEmpty)
+        // The time left is measured just after the wait computed the timeout: a little slack for that.
+        #expect(
+            given.allSatisfy { $0.timeout <= $0.left + .milliseconds(100) },
+            "timeouts given: \(given.map(\.timeout).prefix(3)), time left: \(given.map(\.left).prefix(3))")
     }
 
     /// Before, copies were counted before staff corrections were set aside: a correction on the topic twice
