@@ -68,6 +68,9 @@ public struct MetricsRebuild: Sendable {
 
     /// The live metrics group (the settings' prefix) has committed at least up to `stop` (a replay's end
     /// marks), so the live schema holds every fact the replay read; `false` if it lags after `timeout`.
+    /// An error asking is asked again until `timeout`; `redress metrics rebuild` compares as for a lag when
+    /// this throws, so the rebuild's work is kept.
+    /// - Throws: The last error when the group's offsets could not be asked at all within `timeout`.
     public func waitForLiveGroup(reaching stop: [String: [Int32: Int64]], timeout: Duration) async throws -> Bool {
         let admin = try KafkaAdminClient(
             bootstrapServers: settings.kafkaBrokers,
