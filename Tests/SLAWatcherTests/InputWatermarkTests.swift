@@ -193,6 +193,24 @@ struct InputWatermarkTests {
         #expect(log.failed(at: t0 + .seconds(100)) == .info)
     }
 
+    @Test("the sweeps are notified when a partition leaves NULL or jumps, not when a check moves an idle one on by an interval")
+    func notifiesOnlyRealMoves() async throws {
+        let kafka = try KafkaTestEnvironment()
+        let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: ["t"]), logger: kafka.logger)
+        try await TimerSweepTests.withSchema { store, _ in
+            let watermark = InputWatermark(consumer: consumer, store: store, clock: { Date() }, logger: .complaintTest)
+            let key = InputWatermark.PartitionKey(topic: "t", partition: 0)
+            let t0 = Date(timeIntervalSince1970: 1_000_000)
+            var notified: [Bool] = []
+            // Rows made (NULL); left NULL; an idle check 2 s on; nothing new; a jump of a minute.
+            for seconds in [nil, 0, 2, 2, 60] as [TimeInterval?] {
+                let caught = seconds.map { [key: t0.addingTimeInterval($0)] } ?? [:]
+                notified.append(try await watermark.write(caught, partitions: ["t": [0]]))
+            }
+            #expect(notified == [false, true, false, false, true])
+        }
+    }
+
     static func firedTimers(_ store: StageStore) async throws -> Int {
         try await store.read { connection, logger in
             let rows = try await connection.query("SELECT count(*) FROM timers WHERE fired_at IS NOT NULL", logger: logger)

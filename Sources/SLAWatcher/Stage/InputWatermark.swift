@@ -203,18 +203,20 @@ public struct InputWatermark: Service {
     /// Creates the rows of partitions not known yet (NULL), deletes those of partitions the metadata no
     /// longer lists for a topic it lists (a topic recreated with fewer partitions: their NULL or frozen
     /// value would hold the sweep for ever), and moves caught-up partitions forward; `NOTIFY`s the sweeps
-    /// when one moved or went.
-    func write(_ caughtUp: [PartitionKey: Date], partitions: [String: [Int32]]) async throws {
+    /// when one went, left NULL or moved by more than two intervals (returns whether it did).
+    @discardableResult
+    func write(_ caughtUp: [PartitionKey: Date], partitions: [String: [Int32]]) async throws -> Bool {
         let topics = partitions.flatMap { topic, ids in ids.map { _ in topic } }
         let ids = partitions.flatMap { _, ids in ids.map(Int.init) }
         // A topic the metadata did not list (absent for a moment, or deleted) keeps its rows.
         let listedTopics = partitions.filter { !$0.value.isEmpty }.map(\.key)
         let watermarkLogger = self.logger
+        let jump = 2 * (configuration.interval / .seconds(1))
         let caught = Array(caughtUp)
         let caughtTopics = caught.map(\.key.topic)
         let caughtIDs = caught.map { Int($0.key.partition) }
         let caughtTimes = caught.map(\.value)
-        try await store.write { connection, logger in
+        return try await store.write { connection, logger in
             if !topics.isEmpty {
                 try await connection.query("""
                     INSERT INTO input_watermarks (topic, partition)
@@ -237,19 +239,28 @@ public struct InputWatermark: Service {
                 }
             }
             if !caughtTopics.isEmpty {
+                // Every check moves an idle partition on by about an interval: only a row leaving NULL or one
+                // jumping further (catching up after a lag, an outage) wakes the sweeps, which poll anyway.
                 let moved = try await connection.query("""
-                    INSERT INTO input_watermarks AS w (topic, partition, caught_up_to)
-                    SELECT * FROM unnest(\(caughtTopics)::text[], \(caughtIDs)::integer[], \(caughtTimes)::timestamptz[])
-                    ON CONFLICT (topic, partition) DO UPDATE SET caught_up_to = excluded.caught_up_to, updated_at = now()
-                        WHERE w.caught_up_to IS NULL OR w.caught_up_to < excluded.caught_up_to
-                    RETURNING 1
+                    WITH caught (topic, partition, caught_at) AS (
+                        SELECT * FROM unnest(\(caughtTopics)::text[], \(caughtIDs)::integer[], \(caughtTimes)::timestamptz[])),
+                    before AS (
+                        SELECT w.topic, w.partition, w.caught_up_to FROM input_watermarks w
+                        JOIN caught c ON c.topic = w.topic AND c.partition = w.partition),
+                    moved AS (
+                        INSERT INTO input_watermarks AS w (topic, partition, caught_up_to) SELECT topic, partition, caught_at FROM caught
+                        ON CONFLICT (topic, partition) DO UPDATE SET caught_up_to = excluded.caught_up_to, updated_at = now()
+                            WHERE w.caught_up_to IS NULL OR w.caught_up_to < excluded.caught_up_to
+                        RETURNING w.topic, w.partition, w.caught_up_to)
+                    SELECT count(*) FROM moved m LEFT JOIN before b ON b.topic = m.topic AND b.partition = m.partition
+                    WHERE b.caught_up_to IS NULL OR m.caught_up_to - b.caught_up_to > make_interval(secs => \(jump))
                     """, logger: logger)
-                for try await _ in moved.decode(Int.self) { changed += 1 }
+                for try await count in moved.decode(Int.self) { changed += count }
             }
             if changed > 0 {
                 try await connection.query("SELECT pg_notify(\(ClockStore.notificationChannel), '')", logger: logger)
             }
-            return ((), [])
+            return (changed > 0, [])
         }
     }
 
