@@ -142,26 +142,8 @@ struct ClassifierReplayTests {
     @Test("a complaint the live classifier has not reached yet is listed apart, not as a difference")
     func liveClassifierBehind() async throws {
         let bench = try await ReplayBench()
-        let (kafka, input, output) = (bench.kafka, bench.input, bench.output)
-        func received(_ text: String) throws -> (key: String, message: KafkaProducerMessage) {
-            var event = try EventFixtures.received()
-            event.data.text = text
-            let key = event.data.complaintID.uuidString.lowercased()
-            return (key, KafkaProducerMessage(topic: input.name, key: ByteBuffer(string: key), value: ByteBuffer(bytes: try input.encode(event))))
-        }
-        let classified = try received("Loud music from the room next door until 3am"), waiting = try received("Charged twice for the minibar")
-        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
-        try await withRunningServices([producer]) {
-            try await withIsolatedStage(try bench.runtime(bench.service)) { _, _ in
-                let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [output.name]), logger: kafka.logger)
-                try await withRunningServices([consumer]) {
-                    _ = try await producer.sendAndAwait(classified.message)
-                    _ = try await consumer.collect(1)
-                }
-            }
-            // The live classifier is down (stopped, its group's offsets committed) when the second complaint comes.
-            _ = try await producer.sendAndAwait(waiting.message)
-        }
+        // The live classifier is down (stopped, its group's offsets committed) when the second complaint comes.
+        let waiting = try await bench.classifyLiveThenSendAnother()
         try await withTestClient { client in
             let (outcome, report) = try await bench.replay(from: nil, stamp: "behind", liveWait: .seconds(2), client: client)
             #expect(outcome.outcomes[.applied] == 2)
@@ -179,26 +161,9 @@ struct ClassifierReplayTests {
     @Test("a live group with no committed offsets hides nothing: a verdict only in the replay stays a difference, and the report says why")
     func liveGroupWithoutOffsets() async throws {
         let bench = try await ReplayBench()
-        let (kafka, input, output) = (bench.kafka, bench.input, bench.output)
-        func received(_ text: String) throws -> (key: String, message: KafkaProducerMessage) {
-            var event = try EventFixtures.received()
-            event.data.text = text
-            let key = event.data.complaintID.uuidString.lowercased()
-            return (key, KafkaProducerMessage(topic: input.name, key: ByteBuffer(string: key), value: ByteBuffer(bytes: try input.encode(event))))
-        }
-        let classified = try received("Loud music from the room next door until 3am"), missing = try received("Charged twice for the minibar")
-        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
-        try await withRunningServices([producer]) {
-            try await withIsolatedStage(try bench.runtime(bench.service)) { _, _ in
-                let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [output.name]), logger: kafka.logger)
-                try await withRunningServices([consumer]) {
-                    _ = try await producer.sendAndAwait(classified.message)
-                    _ = try await consumer.collect(1)
-                }
-            }
-            // No live verdict for the second complaint (as one the live classifier dead-lettered).
-            _ = try await producer.sendAndAwait(missing.message)
-        }
+        let input = bench.input
+        // No live verdict for the second complaint (as one the live classifier dead-lettered).
+        let missing = try await bench.classifyLiveThenSendAnother()
         try await withTestClient { client in
             // The comparison asks a group that never committed (a renamed group, another prefix, offsets the broker deleted).
             let (outcome, report) = try await bench.replay(
@@ -363,6 +328,31 @@ struct ReplayBench {
             logger: kafka.logger)
         runtime.deadLetterTopic = deadLetters
         return runtime
+    }
+
+    /// Runs the live stage until it has classified one complaint, stops it (its group's offsets committed),
+    /// then sends a second complaint, which has no live verdict; returns the second one's key.
+    func classifyLiveThenSendAnother() async throws -> (key: String, message: KafkaProducerMessage) {
+        let (input, output) = (self.input, self.output)
+        func received(_ text: String) throws -> (key: String, message: KafkaProducerMessage) {
+            var event = try EventFixtures.received()
+            event.data.text = text
+            let key = event.data.complaintID.uuidString.lowercased()
+            return (key, KafkaProducerMessage(topic: input.name, key: ByteBuffer(string: key), value: ByteBuffer(bytes: try input.encode(event))))
+        }
+        let classified = try received("Loud music from the room next door until 3am"), second = try received("Charged twice for the minibar")
+        let producer = try KafkaProducer(configuration: kafka.producerConfiguration(), logger: kafka.logger)
+        try await withRunningServices([producer]) {
+            try await withIsolatedStage(try runtime(service)) { _, _ in
+                let consumer = try KafkaConsumer(configuration: kafka.consumerConfiguration(topics: [output.name]), logger: kafka.logger)
+                try await withRunningServices([consumer]) {
+                    _ = try await producer.sendAndAwait(classified.message)
+                    _ = try await consumer.collect(1)
+                }
+            }
+            _ = try await producer.sendAndAwait(second.message)
+        }
+        return second
     }
 
     /// Replays the input from `from` to `to` into a fresh schema (dropped afterwards) and compares it with the output topic.
