@@ -205,11 +205,13 @@ public struct ClockStore: Sendable {
     /// passed as a `Date` would be truncated to the microsecond by the driver, one off at times.
     static let storedTime = "(timestamptz '2000-01-01 00:00:00+00' + interval '1 microsecond' * "
 
-    /// Removes every unfired timer of a clock. The assignment does this as it starts the clock: rows armed
-    /// on the unstarted clock by a replica older than the rule that only started clocks have timers are
-    /// not this clock's. The caller holds the clock's lock.
+    /// Removes every timer of a clock, fired or not. The assignment does this as it starts the clock: rows
+    /// armed on the unstarted clock by a replica older than the rule that only started clocks have timers
+    /// are not this clock's, and one such a replica already fired (an `acknowledge_breach` on 24x7 during a
+    /// rolling deploy) would otherwise keep `arm` from arming the started clock's own, whose breach and
+    /// escalation then never fired. The caller holds the clock's lock.
     public func disarm(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("DELETE FROM timers WHERE complaint_id = \(id) AND fired_at IS NULL", logger: logger)
+        try await connection.query("DELETE FROM timers WHERE complaint_id = \(id)", logger: logger)
     }
 
     /// The SQL condition on `clocks` alias `c` that its clock started (``ClockRecord/isStarted``): only
@@ -322,8 +324,9 @@ public struct ClockStore: Sendable {
     /// When the next unfired timer of a started clock is due.
     public func nextDue(on connection: PostgresConnection, logger: Logger) async throws -> Date? {
         let rows = try await connection.query("""
-            SELECT min(t.due_at) FROM timers t JOIN clocks c ON c.complaint_id = t.complaint_id
+            SELECT t.due_at FROM timers t JOIN clocks c ON c.complaint_id = t.complaint_id
             WHERE t.fired_at IS NULL AND \(unescaped: Self.startedClock)
+            ORDER BY t.due_at LIMIT 1
             """, logger: logger)
         for try await due in rows.decode(Date?.self) { return due }
         return nil
