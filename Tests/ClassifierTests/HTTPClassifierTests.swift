@@ -125,6 +125,34 @@ struct HTTPClassifierTests {
         #expect(breaker.state == .closed)
     }
 
+    /// Before, a 409 counted as the model answering: a half-open breaker's trial call that met a 409 (the
+    /// model hanging, its idempotency layer still answering for keys in flight) closed the breaker and
+    /// reset its cool-down, and every complaint paid the timeout again.
+    @Test("a 409 on the half-open breaker's trial call neither closes it nor counts as a failure")
+    func conflictOnTrialKeepsBreakerHalfOpen() async throws {
+        let failing = Mutex(5)
+        let router = Router()
+        router.post("/classify") { _, _ -> Response in
+            failing.withLock { left in
+                guard left > 0 else { return Response(status: .conflict) }
+                left -= 1
+                return Response(status: .internalServerError)
+            }
+        }
+        let logger = Logger(label: "classifier-tests")
+        let time = ManualTime()
+        let breaker = CircuitBreaker(service: "classifier", target: "external_model", clock: time.clock, logger: logger)
+        try await Self.withServer(router) { url in
+            let external = HTTPClassifier(url: url, timeout: .seconds(30), breaker: breaker, logger: logger)
+            let request = ExternalModelHygieneTests.request(Repository.engine)
+            for _ in 0..<5 { _ = await external.call(request) }
+            #expect(await external.call(request).1 == .skipped)
+            time.advance(3600)
+            #expect(await external.call(request).1 == .inProgress)
+            #expect(breaker.state == .halfOpen(probing: false))
+        }
+    }
+
     /// With connection retries off (as the notifier's client has them), one refused connection attempt fails
     /// every call then waiting for a connection to the model, and the circuit breaker counts each: six lanes
     /// meeting one refusal from a model pod being replaced opened it for 30 s. The model's client retries

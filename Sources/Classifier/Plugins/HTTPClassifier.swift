@@ -20,7 +20,8 @@ import NIOHTTP1
 ///
 /// It calls through ``AsyncHTTPClient/HTTPClient/outbound``: redirects are not followed (a 307 or 308
 /// would send the complaint's text on to another host), a redirect is an error status; a refused
-/// connection fails the call at once rather than at its timeout. With a ``token`` every call carries
+/// connection is tried again within the call's timeout (the notifier's client fails it at once, which
+/// would fail every waiting call and feed the circuit breaker). With a ``token`` every call carries
 /// `Authorization: Bearer <token>`.
 ///
 /// A call about a complaint carries `Idempotency-Key: <complaintId>:<body hash>` (``idempotencyKey(for:body:scope:)``):
@@ -128,7 +129,8 @@ public struct HTTPClassifier: ClassifierPlugin {
 
     /// ``call(_:)`` with the breaker's refusal when it skipped the call.
     func attempt(_ request: ClassificationRequest) async -> (PluginVerdict?, Outcome, CircuitBreaker.Skipped?) {
-        switch await breaker.call({ await exchange(request) }, succeeded: { $0.1 == .answered || $0.1 == .inProgress }) {
+        // A 409 (the same question still in progress) tells nothing of whether the model works: not counted.
+        switch await breaker.callJudging({ await exchange(request) }, judged: { $0.1 == .inProgress ? nil : $0.1 == .answered }) {
         case .success(let answer): (answer.0, answer.1, nil)
         case .failure(let skipped): (nil, .skipped, skipped)
         }

@@ -56,8 +56,9 @@ final class ValidatingDecoder: Decoder {
             value: value, codingPath: codingPath, rules: (T.self as? any ValidatedObject.Type)?.fieldRules,
             elementRule: elementRule)
         let result = try T(from: decoder)
-        if !ignoresUnknownMembers, decoder.readAsObject, case .object(let members) = value,
-           let unknown = members.first(where: { !decoder.readMembers.contains($0.key) }) {
+        // The task-local flag last: read only when an unknown member was found, not for every value.
+        if decoder.readAsObject, case .object(let members) = value,
+           let unknown = members.first(where: { !decoder.readMembers.contains($0.key) }), !ignoresUnknownMembers {
             throw EventValidationError(
                 code: .unknownProperty, codingPath: codingPath + [NameKey(unknown.key)], rule: "unknown property")
         }

@@ -221,6 +221,15 @@ public final class CircuitBreaker: Sendable {
     public func call<Answer>(
         _ body: () async -> Answer, succeeded: (Answer) -> Bool
     ) async -> Result<Answer, Skipped> {
+        await callJudging(body, judged: { succeeded($0) })
+    }
+
+    /// ``call(_:succeeded:)`` for a call whose result may tell nothing about the service: `judged` gives
+    /// `nil` for such a result (a model's 409 for a question with the same key still in progress), which
+    /// is abandoned like a cancelled call: it neither closes a half-open breaker nor ends a run of failures.
+    public func callJudging<Answer>(
+        _ body: () async -> Answer, judged: (Answer) -> Bool?
+    ) async -> Result<Answer, Skipped> {
         switch permit() {
         case .failure(let skipped):
             return .failure(skipped)
@@ -228,8 +237,10 @@ public final class CircuitBreaker: Sendable {
             let answer = await body()
             if Task.isCancelled {
                 abandon(ticket)
+            } else if let succeeded = judged(answer) {
+                record(ticket, succeeded: succeeded)
             } else {
-                record(ticket, succeeded: succeeded(answer))
+                abandon(ticket)
             }
             return .success(answer)
         }
