@@ -220,7 +220,8 @@ public struct EscalationHandler: EventHandler {
 
 /// `complaints.updated.v1` → capacity and hand-overs: resolved and closed complaints stop counting against
 /// their owner, a reopened one counts again; a staff member of the hotel who acknowledges a complaint
-/// someone else owns takes it over (a `manual` assignment, strategy `hand_over`), and one who acknowledges
+/// someone else owns takes it over (a `manual` assignment, strategy `hand_over`; an escalated one only if
+/// they are at least as senior as the owner), and one who acknowledges
 /// it before its classification arrives gets it at its first assignment.
 public struct StatusHandler: EventHandler {
     public var assigner: Assigner
@@ -321,6 +322,20 @@ public struct StatusHandler: EventHandler {
             return []
         }
         guard let facts = complaint.facts, let owner = complaint.staffID, owner != actor.id else { return [] }
+        // An escalated complaint stays with the level it was escalated to: each level fires once, so a
+        // late acknowledgement by someone junior (the agent who let it run out) would leave it without a
+        // senior owner until the next level. Only someone at least as senior as the owner takes it over.
+        if complaint.escalationLevel > 0 {
+            var ownerRole = hotel.member(owner)?.role
+            if ownerRole == nil, let last = try await ledger.history(of: complaint.complaintID, on: context.connection, logger: context.logger)?.entries.last {
+                ownerRole = StaffRole(rawValue: last.role)
+            }
+            if let ownerRole, member.role < ownerRole {
+                context.logger.info("acknowledged by someone junior to the owner of an escalated complaint; owner kept", metadata: [
+                    "assignment.acknowledged_by": "\(actor.id)", "assignment.escalation_level": "\(complaint.escalationLevel)"])
+                return []
+            }
+        }
         let previous = hotel.member(owner)?.name ?? owner
         let decision = AssignmentDecision(
             department: complaint.department ?? facts.category.rawValue, member: member, strategy: Self.handOver,
