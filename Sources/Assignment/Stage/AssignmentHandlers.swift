@@ -245,14 +245,16 @@ public struct StatusHandler: EventHandler {
         let ledger = assigner.ledger
         switch data.change {
         case .resolved:
-            try await ledger.setStatus(.resolved, of: data.complaintID, hotelID: event.hotelID, on: context.connection, logger: context.logger)
+            try await setStatus(.resolved, event, context: context)
         case .closed:
-            try await ledger.setStatus(.closed, of: data.complaintID, hotelID: event.hotelID, on: context.connection, logger: context.logger)
+            try await setStatus(.closed, event, context: context)
         case .reopened:
             // The hotel's lock first, as every handler takes it (a staff deletion checks open complaints under it).
             let organisations = assigner.organisations
             let revision = try await organisations.lockRevision(of: event.hotelID, on: context.connection, logger: context.logger)
-            try await ledger.setStatus(.open, of: data.complaintID, hotelID: event.hotelID, on: context.connection, logger: context.logger)
+            // A reopening older than the status stored (redriven after it was resolved and closed again)
+            // changes nothing: neither the status nor the owner.
+            guard try await setStatus(.open, event, context: context) else { return [] }
             guard let revision, let hotel = try await organisations.hotel(event.hotelID, revision: revision, on: context.connection, logger: context.logger)
             else { return [] }
             return try await reassignIfOwnerLeft(event, hotel: hotel, context: context)
@@ -262,6 +264,19 @@ public struct StatusHandler: EventHandler {
             break
         }
         return []
+    }
+
+    /// The status an update leads to, applied only if the update is newer than the one the stored status
+    /// comes from; `false` (and a log line) when it is not.
+    @discardableResult
+    private func setStatus(_ status: AssignmentLedger.Status, _ event: EventEnvelope<ComplaintUpdated>, context: HandlerContext) async throws -> Bool {
+        let applied = try await assigner.ledger.setStatus(
+            status, of: event.data.complaintID, hotelID: event.hotelID, at: event.data.occurredAt, on: context.connection, logger: context.logger)
+        if !applied {
+            context.logger.info("status update not newer than the status stored; ignored", metadata: [
+                "complaint.status": "\(status.rawValue)", "complaint.occurred_at": "\(event.data.occurredAt)"])
+        }
+        return applied
     }
 
     /// A reopened complaint goes back to its owner, unless they left the staff (deleted while it was
@@ -322,6 +337,13 @@ public struct StatusHandler: EventHandler {
             return []
         }
         guard let facts = complaint.facts, let owner = complaint.staffID, owner != actor.id else { return [] }
+        // Resolved or closed, or acknowledged before its last status change (a redriven or late
+        // acknowledgement): nobody takes over what is no longer being worked on.
+        guard complaint.status == .open, complaint.statusAt.map({ event.data.occurredAt >= $0 }) ?? true else {
+            context.logger.info("acknowledgement of a \(complaint.status.rawValue) complaint, or older than its status; no hand-over", metadata: [
+                "assignment.acknowledged_by": "\(actor.id)"])
+            return []
+        }
         // An escalated complaint stays with the level it was escalated to: each level fires once, so a
         // late acknowledgement by someone junior (the agent who let it run out) would leave it without a
         // senior owner until the next level. Only someone at least as senior as the owner takes it over.

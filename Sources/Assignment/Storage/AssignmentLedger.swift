@@ -21,6 +21,9 @@ public struct AssignmentLedger: Sendable {
         public var escalationLevel: Int
         /// How many assignments it had (0: none yet).
         public var version: Int
+        /// When the status update its status comes from happened (`nil`: none yet, or not known, as for
+        /// rows stored before migration 0006; not read by ``AssignmentLedger/recordClassification(_:classifiedAt:on:logger:)``).
+        public var statusAt: Date? = nil
     }
 
     /// Whether a complaint counts against its owner's capacity.
@@ -34,11 +37,11 @@ public struct AssignmentLedger: Sendable {
     public func complaint(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> ComplaintRecord? {
         let rows = try await connection.query("""
             SELECT hotel_id, category, severity, priority, language, vip, safety, registered_at, status, department, staff_id,
-                escalation_level, version
+                escalation_level, version, status_at
             FROM complaints WHERE complaint_id = \(id) FOR UPDATE
             """, logger: logger)
-        for try await (hotelID, category, severity, priority, language, vip, safety, registeredAt, status, department, staffID, level, version)
-            in rows.decode((String, String?, String?, Int16?, String?, Bool, Bool, Date?, String, String?, String?, Int16, Int).self)
+        for try await (hotelID, category, severity, priority, language, vip, safety, registeredAt, status, department, staffID, level, version, statusAt)
+            in rows.decode((String, String?, String?, Int16?, String?, Bool, Bool, Date?, String, String?, String?, Int16, Int, Date?).self)
         {
             var facts: ComplaintFacts?
             if let category = category.flatMap(ComplaintCategory.init(rawValue:)), let severity = severity.flatMap(Severity.init(rawValue:)),
@@ -50,7 +53,7 @@ public struct AssignmentLedger: Sendable {
             }
             return ComplaintRecord(
                 complaintID: id, hotelID: hotelID, facts: facts, status: Status(rawValue: status) ?? .open, department: department,
-                staffID: staffID, escalationLevel: Int(level), version: version)
+                staffID: staffID, escalationLevel: Int(level), version: version, statusAt: statusAt)
         }
         return nil
     }
@@ -102,12 +105,25 @@ public struct AssignmentLedger: Sendable {
         return nil
     }
 
-    /// Sets a complaint's status, creating a bare row when the update came before the classification.
-    public func setStatus(_ status: Status, of id: UUID, hotelID: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
-            INSERT INTO complaints (complaint_id, hotel_id, status) VALUES (\(id), \(hotelID), \(status.rawValue))
-            ON CONFLICT (complaint_id) DO UPDATE SET status = excluded.status, updated_at = now()
+    /// Sets a complaint's status from a status update that happened at `occurredAt`, creating a bare row
+    /// when the update came before the classification. Only an update newer than the one the stored
+    /// status comes from is applied (migration 0006; a row without one takes any): a `reopened` redriven
+    /// after the complaint was resolved and closed again leaves it closed. Returns whether it was applied.
+    @discardableResult
+    public func setStatus(
+        _ status: Status, of id: UUID, hotelID: String, at occurredAt: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        let rows = try await connection.query("""
+            WITH applied AS (
+                INSERT INTO complaints AS c (complaint_id, hotel_id, status, status_at) VALUES (\(id), \(hotelID), \(status.rawValue), \(occurredAt))
+                ON CONFLICT (complaint_id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, updated_at = now()
+                WHERE c.status_at IS NULL OR c.status_at < excluded.status_at
+                RETURNING true
+            )
+            SELECT EXISTS (SELECT 1 FROM applied)
             """, logger: logger)
+        for try await applied in rows.decode(Bool.self) { return applied }
+        return false
     }
 
     /// Remembers who acknowledged a complaint before its first assignment (creating a bare row when the
