@@ -266,21 +266,25 @@ struct SLAWatcherStageTests {
             #expect(try await world.sla(4)[3].data.kind == .followUpDue)
             time.advance(hours(74).timeIntervalSince(time.date))
             try await world.publish([Self.updated(id, .reopened(Reopening(trigger: .followupDissatisfied, reason: "satisfaction 1")), status: .reopened, at: hours(74))], on: world.topics.updated)
+            // The reopening publishes the new resolve clock's deadline, 100 h from the reopening: rescheduled.
+            let reopened = try await world.sla(5)[4].data
+            #expect(reopened.kind == .rescheduled && reopened.target == .resolve, "\(reopened)")
+            #expect(Self.same(reopened.resolveBy ?? .distantPast, hours(174)), "\(String(describing: reopened.resolveBy))")
             // 70 h later (71 h open in all) the reopened clock's warning (50 h) has fired, and nothing before it.
             time.advance(70 * 3600)
-            let warning = try await world.sla(5)[4].data
+            let warning = try await world.sla(6)[5].data
             #expect("\(warning.kind.rawValue):\(warning.target.rawValue)" == "warning:resolve")
             // At 72 h open, 71 h after the reopening: the ceiling, and the general manager with it (a second
             // past it: timers fire once the input is caught up past their due time plus the grace, and this
             // clock stands still).
             time.advance(3600 + 1)
-            let events = try await world.sla(7)
-            let tail = events[5...].map { event -> String in
+            let events = try await world.sla(8)
+            let tail = events[6...].map { event -> String in
                 if case .escalated(let escalation) = event.data.milestone { return "escalated \(escalation.level) \(event.data.target.rawValue)" }
                 return event.data.kind.rawValue
             }
             #expect(tail == ["ceiling_reached", "escalated 3 ceiling"], "\(events.map(\.data.milestone))")
-            for event in events[5...] {
+            for event in events[6...] {
                 #expect(Self.same(event.data.deadline, hours(145)), "\(event.data.deadline)")
                 #expect(event.data.occurredAt >= hours(145))
             }

@@ -341,7 +341,8 @@ struct StaffActionOrderTests {
                 (.reopened(Reopening(trigger: .staffDecision, reason: "still noisy")), .reopened, 15 * 60), (.resolved(Self.resolution), .resolved, 25 * 60),
             ]
             let first = try await Self.deliver(actions, of: id, registeredAt: registered, to: updated, store: store, schema: schema)
-            #expect(first == [[.met], [.met], [], [.met]])
+            // The reopening publishes the new resolve clock's deadline.
+            #expect(first == [[.met], [.met], [.rescheduled], [.met]])
             let timers = try await Self.timers(of: id, store: store)
             // Offsets reset: the same actions again, each a new envelope (a new event id the inbox never saw).
             let again = try await Self.deliver(actions, of: id, registeredAt: registered, to: updated, store: store, schema: schema)
@@ -366,7 +367,7 @@ struct StaffActionOrderTests {
             #expect(try await deliver(history[1..<3]) == [])
             #expect(try await deliver(history[3...]) == [.met])
             let reopening = ComplaintUpdated.Change.reopened(Reopening(trigger: .staffDecision, reason: "still noisy"))
-            #expect(try await deliver([(reopening, .reopened, 20 * 60)]) == [])
+            #expect(try await deliver([(reopening, .reopened, 20 * 60)]) == [.rescheduled])
             let timers = try await Self.timers(of: id, store: store)
             // All of it again, after the reopening.
             #expect(try await deliver(ArraySlice(history + [(reopening, .reopened, 20 * 60)])) == [])
@@ -380,14 +381,23 @@ struct StaffActionOrderTests {
         }
     }
 
-    @Test("reopened without an acknowledgement on record: resumed and rescheduled carry no acknowledge deadline, and rescheduled is the new resolve deadline")
+    @Test("reopened without an acknowledgement on record: the reopening, resumed and rescheduled carry no acknowledge deadline, and rescheduled is the new resolve deadline")
     func reopenedNeverAcknowledgedDeadlines() async throws {
         try await Self.withHandlers { clockwork, store, schema in
             let (updated, id, registered) = try await Self.started(clockwork, registeredAgo: 60 * 60, store: store, schema: schema)
             let reopening = ComplaintUpdated.Change.reopened(Reopening(trigger: .staffDecision, reason: "still noisy"))
-            _ = try await Self.deliver([
-                (.resolved(Self.resolution), .resolved, 5 * 60), (reopening, .reopened, 30 * 60), (.waitingForGuest, .waitingForGuest, 35 * 60),
-            ], of: id, registeredAt: registered, to: updated, store: store, schema: schema)
+            #expect(try await Self.deliver([(.resolved(Self.resolution), .resolved, 5 * 60)],
+                of: id, registeredAt: registered, to: updated, store: store, schema: schema) == [[.met]])
+            // The reopening publishes the new resolve clock (20 min from the reopening), no acknowledge deadline.
+            let reopened = try await Self.deliver(
+                Self.updated(id, reopening, status: .reopened, at: registered.addingTimeInterval(30 * 60)), to: updated, store: store, schema: schema)
+            #expect(reopened.map(\.kind) == [.rescheduled])
+            #expect(reopened.first?.target == .resolve)
+            #expect(reopened.first?.acknowledgeBy == nil)
+            #expect(abs((reopened.first?.resolveBy?.timeIntervalSince(registered) ?? 0) - 50 * 60) < 0.01)
+            #expect(abs((reopened.first?.deadline.timeIntervalSince(registered) ?? 0) - 50 * 60) < 0.01)
+            #expect(try await Self.deliver([(.waitingForGuest, .waitingForGuest, 35 * 60)],
+                of: id, registeredAt: registered, to: updated, store: store, schema: schema) == [[.paused]])
             // Reopened at 30 min, 20 to resolve, 5 of them paused: due 55 min after registration.
             let resumed = try await Self.deliver(
                 Self.updated(id, .resumed, status: .reopened, at: registered.addingTimeInterval(40 * 60)), to: updated, store: store, schema: schema)

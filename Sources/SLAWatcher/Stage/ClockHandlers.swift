@@ -183,6 +183,10 @@ public struct UpdatedClockHandler: EventHandler {
             }
             // The ceiling counts the time open: the time resolved until now is added to it.
             record.reopen(at: at)
+            // A new resolve clock: its deadline is published, so that a dashboard or a report stops
+            // counting down to the first clock's (long past) deadline.
+            let reopened = clockwork.clocks(of: record).flatMap { $0.clocks.resolveDue($0.arithmetic) }
+            try emit(.rescheduled, .resolve, deadline: reopened, openDeadlines: true)
         case .waitingForGuest:
             guard !record.isPaused else { return [] }
             if let last = record.pauses.last, at.isBefore(last.end ?? last.start) { return [] }
