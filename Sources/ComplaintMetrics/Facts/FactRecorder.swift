@@ -10,7 +10,9 @@ import PostgresNIO
 /// across topics (earliest times with LEAST, latest with GREATEST, a value with the time it is the latest
 /// of), so replaying the topics (`redress metrics rebuild`) reproduces what the live service built.
 /// Counts (reopenings, SLA outcomes, guest-facing notes) add one per event; the inbox makes each event
-/// count once. Every row a fact changes gets `fact_at = now()`, for the rebuild's comparison (migration 0002).
+/// count once. The open deadlines are the exception to "whatever order": they are those of the last deadline
+/// event applied (see ``sla(_:on:logger:)``), which `complaints.sla.v1`'s keying by complaint makes the
+/// watcher's order, live and in a replay alike. Every row a fact changes gets `fact_at = now()`, for the rebuild's comparison (migration 0002).
 public struct FactRecorder: Sendable {
     /// The `NOTIFY` channel of live updates (one per schema, so tests stay apart).
     public var liveChannel: String
@@ -41,6 +43,17 @@ public struct FactRecorder: Sendable {
         func rank(_ column: String) -> String { "coalesce(array_position(\(ranks), \(column)), 3)" }
         return "EXCLUDED.status IS NOT NULL AND (c.status IS NULL OR (\(rank("EXCLUDED.status")), EXCLUDED.status_at) >= (\(rank("c.status")), c.status_at))"
     }()
+
+    /// SQL: whether a deadline event (`EXCLUDED`, with `deadlines_at` its stamp) sets the row's (`c`) open
+    /// deadlines. The last one applied wins, not the newest stamp: the watcher stamps `timer_started` and
+    /// `rescheduled` with its own processing time but `paused` and `resumed` with the staff action's, so a
+    /// lagging watcher's `rescheduled` at 10:12 followed by a pause done at 10:05 dropped the pause, and a
+    /// complaint on hold counted down to "overdue". `complaints.sla.v1` is keyed by complaint id and every
+    /// producer's outbox sends a complaint's events in order, so they are applied in the watcher's order,
+    /// in a replay too. Only one stamped before the latest reopening (read after it: the topics are read
+    /// side by side) is an earlier resolve clock's and sets nothing.
+    static let deadlinesApply =
+        "EXCLUDED.deadlines_at IS NOT NULL AND (c.reopened_at IS NULL OR EXCLUDED.deadlines_at >= c.reopened_at)"
 
     /// The live channel of the metrics schema `schema`.
     public static func liveChannel(schema: String) -> String { "\(schema)_live" }
@@ -151,7 +164,7 @@ public struct FactRecorder: Sendable {
     func updated(_ event: EventEnvelope<ComplaintUpdated>, on connection: PostgresConnection, logger: Logger) async throws {
         let data = event.data
         let at = data.occurredAt
-        var acknowledgedAt: Date?, resolvedAt: Date?, firstContact: Bool?, rootCause: String?, closedAt: Date?
+        var acknowledgedAt: Date?, resolvedAt: Date?, firstContact: Bool?, rootCause: String?, closedAt: Date?, reopenedAt: Date?
         var reopenings = 0, guestNotes = 0
         var followUp: (at: Date, satisfaction: Int, nps: Int)?
         switch data.change {
@@ -160,7 +173,9 @@ public struct FactRecorder: Sendable {
             resolvedAt = at
             firstContact = resolution.isFirstContact
             rootCause = resolution.rootCause
-        case .reopened: reopenings = 1
+        case .reopened:
+            reopenings = 1
+            reopenedAt = at
         case .followUpRecorded(let answer): followUp = (at, answer.satisfaction, answer.nps)
         case .closed: closedAt = at
         case .noteAdded(let note): guestNotes = note.visibility == .guest ? 1 : 0
@@ -179,12 +194,18 @@ public struct FactRecorder: Sendable {
         try await live.notify(on: liveChannel, with: """
             INSERT INTO complaints AS c (
                 complaint_id, hotel_id, status, status_at, acknowledged_at, first_resolved_at, resolved_at, first_contact, root_cause,
-                reopen_count, satisfaction, nps, followed_up_at, closed_at, guest_notes, fact_at)
+                reopen_count, satisfaction, nps, followed_up_at, closed_at, guest_notes, reopened_at, fact_at)
             VALUES (\(data.complaintID), \(event.hotelID), \(data.statusAfter.rawValue), \(at), \(acknowledgedAt), \(resolvedAt),
                     \(resolvedAt), \(firstContact), \(rootCause), \(reopenings), \(followUp?.satisfaction), \(followUp?.nps),
-                    \(followUp?.at), \(closedAt), \(guestNotes), now())
+                    \(followUp?.at), \(closedAt), \(guestNotes), \(reopenedAt), now())
             ON CONFLICT (complaint_id) DO UPDATE SET
                 fact_at = now(),
+                -- A reopening starts a new resolve clock: the deadline known from before it is the old clock's
+                -- (NULL: not known yet) until the watcher's next deadline event sets it. One read after the
+                -- reopening (stamped at or after it: the SLA topic was ahead) is already the new clock's.
+                resolve_by = CASE WHEN EXCLUDED.reopened_at IS NOT NULL AND (c.deadlines_at IS NULL OR c.deadlines_at < EXCLUDED.reopened_at)
+                                  THEN NULL ELSE c.resolve_by END,
+                reopened_at = GREATEST(c.reopened_at, EXCLUDED.reopened_at),
                 status = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status ELSE c.status END,
                 status_at = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status_at ELSE c.status_at END,
                 acknowledged_at = LEAST(c.acknowledged_at, EXCLUDED.acknowledged_at),
@@ -271,11 +292,9 @@ public struct FactRecorder: Sendable {
                 resolve_met = c.resolve_met + EXCLUDED.resolve_met,
                 resolve_breaches = c.resolve_breaches + EXCLUDED.resolve_breaches,
                 escalation_level = GREATEST(c.escalation_level, EXCLUDED.escalation_level),
-                acknowledge_by = CASE WHEN EXCLUDED.deadlines_at IS NOT NULL AND (c.deadlines_at IS NULL OR EXCLUDED.deadlines_at >= c.deadlines_at)
-                                      THEN EXCLUDED.acknowledge_by ELSE c.acknowledge_by END,
-                resolve_by = CASE WHEN EXCLUDED.deadlines_at IS NOT NULL AND (c.deadlines_at IS NULL OR EXCLUDED.deadlines_at >= c.deadlines_at)
-                                  THEN EXCLUDED.resolve_by ELSE c.resolve_by END,
-                deadlines_at = GREATEST(c.deadlines_at, EXCLUDED.deadlines_at)
+                acknowledge_by = CASE WHEN \(unescaped: Self.deadlinesApply) THEN EXCLUDED.acknowledge_by ELSE c.acknowledge_by END,
+                resolve_by = CASE WHEN \(unescaped: Self.deadlinesApply) THEN EXCLUDED.resolve_by ELSE c.resolve_by END,
+                deadlines_at = CASE WHEN \(unescaped: Self.deadlinesApply) THEN EXCLUDED.deadlines_at ELSE c.deadlines_at END
             """, connection: connection, logger: logger)
     }
 

@@ -1,0 +1,20 @@
+-- When the complaint was last reopened. A reopening starts a new resolve clock, so the resolve deadline
+-- known until then (resolve_by) belongs to the old clock: the reopening clears it (NULL: not known yet),
+-- and a deadline event stamped before the latest reopening (read after it: complaints.updated.v1 and
+-- complaints.sla.v1 are separate topics, and a rebuild reads them side by side) no longer sets it. Before
+-- this column a reopened complaint kept its first resolve deadline in /v1/open and on the dashboard
+-- ("overdue 3d") while the watcher's new resolve clock ran.
+ALTER TABLE complaints ADD COLUMN reopened_at timestamptz;
+
+-- Complaints open again after a resolution: their latest reopening came after the latest resolution, so
+-- that time stands in for it, and a resolve deadline last set before that resolution is the old clock's.
+UPDATE complaints
+SET reopened_at = resolved_at,
+    resolve_by = CASE WHEN deadlines_at IS NULL OR deadlines_at < resolved_at THEN NULL ELSE resolve_by END
+WHERE is_open AND reopen_count > 0 AND resolved_at IS NOT NULL;
+
+COMMENT ON COLUMN complaints.reopened_at IS
+    'When the complaint was last reopened: deadline events stamped before it belong to an earlier resolve clock and do not set resolve_by.';
+COMMENT ON COLUMN complaints.deadlines_at IS
+    'The time stamped on the deadline event (timer_started, rescheduled, paused, resumed) whose deadlines acknowledge_by and resolve_by hold: '
+    'the last one applied (complaints.sla.v1 is keyed by complaint, so one complaint''s are read in order), not the newest stamp.';
