@@ -136,4 +136,33 @@ struct EarlyWarningTests {
             #expect(try await sweep.sweep(now: now) == 0)
         }
     }
+
+    /// London's clocks go back at 01:00 UTC on Sunday 25 October 2026 (02:00 BST becomes 01:00 GMT). At
+    /// 01:30 UTC the last hour runs from 01:30 BST to 01:30 GMT: through the local clock and back both ends
+    /// were the same instant, the window was empty, and the open spike cleared (to be raised again under a
+    /// new alert id the sweep after).
+    @Test("an open spike does not clear falsely in the hour the clocks go back")
+    func spikeAcrossTheRepeatedHour() async throws {
+        let utc = ISO8601DateFormatter()
+        let raisedAt = try #require(utc.date(from: "2026-10-25T00:55:00Z"))
+        let later = try #require(utc.date(from: "2026-10-25T01:30:00Z"))
+        try await MetricsHarness.run { harness in
+            // Twelve maintenance complaints from 00:32 to 00:54 UTC; none in the weeks before.
+            let stories = try (0..<12).map { index in
+                try ComplaintStory(hotel: "LON-KX02", registeredAt: raisedAt.addingTimeInterval(-Double(index + 1) * 120 + 60))
+            }
+            try await harness.publish(stories)
+            try await harness.waitForApplied(KPIStageTests.eventCount(stories))
+            let sweep = AlertSweep(
+                store: StageStore(client: harness.client, schema: harness.schema, logger: .complaintTest),
+                settings: LiveConfiguration(name: "metrics", fixed: MetricsHarness.settings), topic: harness.topics.alerts,
+                source: "/redress/metrics", lockKey: harness.schema.rawValue, logger: .complaintTest)
+            #expect(try await sweep.sweep(now: raisedAt) == 1, "the spike is raised")
+            // All twelve are still in the last hour (00:30 to 01:30 UTC): nothing is cleared, nothing raised.
+            #expect(try await sweep.sweep(now: later) == 0)
+            let open = try await harness.get("/v1/alerts?hotel=LON-KX02")
+            let alerts = open.json["alerts"] as? [[String: Any]] ?? []
+            #expect(alerts.count == 1 && alerts.first?["kind"] as? String == "category_spike", "\(open.body)")
+        }
+    }
 }

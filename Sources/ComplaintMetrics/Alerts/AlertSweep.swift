@@ -161,6 +161,9 @@ struct AlertMeasurements {
 
     /// Each hotel × category with complaints in the window or in the same window of earlier weeks: the
     /// same hours of the same weekday on the hotel's clock, so a daylight-saving change does not shift them.
+    /// The current window (k = 0) is counted by instants: through the local clock and back, the night the
+    /// clocks go back maps a window inside the repeated hour to one instant, an empty window that cleared an
+    /// open spike (raised again under a new alert id the next sweep).
     func spikes(hotels: [MetricsSettings.Hotel], on connection: PostgresConnection, logger: Logger) async throws -> [AlertMeasurement] {
         let rules = settings.earlyWarning
         let detector = SpikeDetector(rules: rules)
@@ -170,9 +173,13 @@ struct AlertMeasurements {
             SELECT c.hotel_id, c.category, k, count(*)
             FROM unnest(\(ids)::text[], \(zones)::text[]) AS h(hotel_id, zone)
             CROSS JOIN generate_series(0, \(rules.baselineWeeks)) AS k
-            JOIN complaints c ON c.hotel_id = h.hotel_id
-                AND c.registered_at >= ((\(start)::timestamptz AT TIME ZONE h.zone) - k * interval '1 week') AT TIME ZONE h.zone
-                AND c.registered_at < ((\(end)::timestamptz AT TIME ZONE h.zone) - k * interval '1 week') AT TIME ZONE h.zone
+            CROSS JOIN LATERAL (SELECT
+                CASE WHEN k = 0 THEN \(start)::timestamptz
+                     ELSE ((\(start)::timestamptz AT TIME ZONE h.zone) - k * interval '1 week') AT TIME ZONE h.zone END,
+                CASE WHEN k = 0 THEN \(end)::timestamptz
+                     ELSE ((\(end)::timestamptz AT TIME ZONE h.zone) - k * interval '1 week') AT TIME ZONE h.zone END
+            ) AS w(starts, ends)
+            JOIN complaints c ON c.hotel_id = h.hotel_id AND c.registered_at >= w.starts AND c.registered_at < w.ends
             WHERE c.category IS NOT NULL
             GROUP BY 1, 2, 3
             """, logger: logger)
