@@ -327,11 +327,11 @@ struct MetricsRebuildOptions: ParsableArguments {
                     try Task.checkCancellation()
                     print("warning: the live group \(liveGroup)'s offsets could not be asked within 60 s (\(error)); complaints it has not applied yet will differ")
                 }
-                var hotels = Set(metrics.hotels.keys)
-                let seen = try await client.query(PostgresQuery(unsafeSQL: "SELECT hotel_id FROM \(schema).hotels"), logger: logger)
-                for try await id in seen.decode(String.self) { hotels.insert(id) }
+                // The file's hotels and those either schema has seen: a hotel only live knows shows as differing.
+                let hotels = try await MetricsRebuild.hotelsToCompare(
+                    RedressService.metrics.schema, with: schema, settings: metrics, client: client, logger: logger)
                 let comparisons = try await MetricsRebuild.compare(
-                    RedressService.metrics.schema, with: schema, hotels: hotels.sorted().map(metrics.hotel), from: first, to: last, now: Date(),
+                    RedressService.metrics.schema, with: schema, hotels: hotels, from: first, to: last, now: Date(),
                     unchangedSince: marked, settings: metrics, client: client, logger: logger)
                 print("KPIs \(first) … \(last), live schema \(RedressService.metrics.schema) beside the rebuild:")
                 for comparison in comparisons {

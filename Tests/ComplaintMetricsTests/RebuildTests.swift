@@ -6,6 +6,7 @@ import ComplaintTesting
 import EventReplay
 import Foundation
 import HotelTime
+import PostgresNIO
 import RdKafka
 import RdKafkaTestKit
 import Testing
@@ -66,6 +67,25 @@ struct RebuildTests {
                 let shanghai = try #require(comparisons.first { $0.hotelID == "SHA-PD01" })
                 #expect(shanghai.rebuilt.totals.volume == 5)
                 #expect(shanghai.rebuilt.topRootCauses.contains { $0.rootCause == "billing_error" })
+            }
+        }
+    }
+
+    /// Before: `redress metrics rebuild` compared the hotels of metrics.yaml and of the rebuilt schema, so a
+    /// hotel only the live schema had (its events gone from the topics) was left out, not shown as differing.
+    @Test("the hotels compared are the file's and those either schema has seen")
+    func hotelsOfBothSchemas() async throws {
+        try await withMigratedSchema(of: RedressService.metrics.isolated()) { live, client in
+            try await withMigratedSchema(of: RedressService.metrics.isolated()) { rebuilt, _ in
+                _ = try await client.query(
+                    PostgresQuery(unsafeSQL: "INSERT INTO \(live.schema.rawValue).hotels (hotel_id) VALUES ('PAR-GO03'), ('SHA-PD01')"),
+                    logger: .complaintTest)
+                _ = try await client.query(
+                    PostgresQuery(unsafeSQL: "INSERT INTO \(rebuilt.schema.rawValue).hotels (hotel_id) VALUES ('ROM-TR04')"), logger: .complaintTest)
+                let hotels = try await MetricsRebuild.hotelsToCompare(
+                    live.schema, with: rebuilt.schema, settings: MetricsHarness.settings, client: client, logger: .complaintTest)
+                #expect(hotels.map(\.id) == ["LON-KX02", "PAR-GO03", "ROM-TR04", "SHA-PD01"])
+                #expect(hotels.first { $0.id == "SHA-PD01" }?.timeZone.identifier == "Asia/Shanghai", "a file's hotel keeps its settings")
             }
         }
     }

@@ -80,6 +80,20 @@ public struct MetricsRebuild: Sendable {
         return try await admin.waitForGroup(group, reaching: stop, timeout: timeout).reached(stop)
     }
 
+    /// The hotels a rebuild compares: those of the metrics file, and every hotel either schema has seen in
+    /// an event. A hotel only the live schema knows (its events gone from the topics by retention, or a
+    /// replay that missed them) is compared too, and shows as differing rather than being left out.
+    public static func hotelsToCompare(
+        _ live: SchemaName, with rebuilt: SchemaName, settings: MetricsSettings, client: PostgresClient, logger: Logger
+    ) async throws -> [MetricsSettings.Hotel] {
+        var hotels = Set(settings.hotels.keys)
+        for schema in [live, rebuilt] {
+            let seen = try await client.query(PostgresQuery(unsafeSQL: "SELECT hotel_id FROM \(schema.rawValue).hotels"), logger: logger)
+            for try await id in seen.decode(String.self) { hotels.insert(id) }
+        }
+        return hotels.sorted().map(settings.hotel)
+    }
+
     /// One hotel's KPIs in both schemas and whether they agree.
     public struct Comparison: Sendable {
         public var hotelID: String
