@@ -34,6 +34,42 @@ struct QueryValidationTests {
         }
     }
 
+    /// Before: `/v1/kpis?hotel=SHA-PD01&hotel=LON-KX02` answered for SHA-PD01 alone with a 200, as if
+    /// that had been the question (Access.QueryParameters kept a repeated parameter's first value).
+    @Test("a parameter given more than once is a 422 naming query.<name> on every route")
+    func repeated() async throws {
+        try await MetricsHarness.run { harness in
+            for (path, name) in [
+                ("/v1/kpis?hotel=SHA-PD01&hotel=LON-KX02", "hotel"), ("/v1/kpis?hotel=SHA-PD01&groupBy=day&groupBy=category", "groupBy"),
+                ("/v1/kpis?hotel=SHA-PD01&from=2026-11-01&to=2026-11-30&from=2026-10-01", "from"),
+                ("/v1/quality-index?hotel=SHA-PD01&month=2026-11&month=2026-10", "month"), ("/v1/open?hotel=SHA-PD01&hotel=SHA-PD01", "hotel"),
+                ("/v1/alerts?hotel=SHA-PD01&state=all&state=all", "state"), ("/v1/live?hotel=SHA-PD01&hotel=LON-KX02", "hotel"),
+            ] {
+                let reply = try await harness.get(path)
+                #expect(reply.status == 422, "\(path): \(reply.status) \(reply.body)")
+                #expect(reply.headers["content-type"]?.hasPrefix("application/problem+json") == true, "\(path)")
+                let errors = (reply.json["errors"] as? [[String: Any]]) ?? []
+                #expect(errors.count == 1 && Self.field(reply) == "query.\(name)", "\(path): \(reply.body)")
+                #expect((errors.first?["rule"] as? String)?.contains("given more than once") == true, "\(path): \(reply.body)")
+            }
+            // Several hotels are one parameter, comma-separated.
+            let both = try await harness.get("/v1/kpis?hotel=SHA-PD01,LON-KX02")
+            #expect(both.status == 200, "\(both.body)")
+        }
+    }
+
+    /// Before: `Int("+202")` parsed, so `month=+202-11` was November of the year 202 (openapi.yaml's pattern is digits).
+    @Test("a month is four ASCII digits, a hyphen and two")
+    func monthDigits() async throws {
+        try await MetricsHarness.run { harness in
+            for month in ["%2B202-11", "2026-%2B1", "-202-11", "2026-11-", "2026--1", "2026-1"] {
+                let reply = try await harness.get("/v1/quality-index?hotel=SHA-PD01&month=\(month)")
+                #expect(reply.status == 422 && Self.field(reply) == "query.month", "\(month): \(reply.status) \(reply.body)")
+            }
+            #expect(try await harness.get("/v1/quality-index?hotel=SHA-PD01&month=2026-11").status == 200)
+        }
+    }
+
     /// Before: `GET /v1/kpis?hotelId=SHA-PD01` (intake's spelling) answered every hotel the key covers.
     @Test("an unknown query parameter is a 422 naming query.<name> on every route; what the dashboard sends is answered")
     func unknown() async throws {

@@ -203,8 +203,9 @@ public struct MetricsAPI: Sendable {
         _ body: @escaping @Sendable (Scope, PostgresConnection, Logger) async throws -> Result
     ) async throws -> Result {
         let caller = try context.caller(atLeast: .manager, for: request)
-        // A NUL in a value (`department` is bound as text) is a 422 naming it, not PostgreSQL's 22021 as a 500.
-        let parameters = try QueryParameters(request.uri.queryParameters, known: reads).checked()
+        // A NUL in a value (`department` is bound as text) is a 422 naming it, not PostgreSQL's 22021 as a 500;
+        // so is a parameter given twice (`hotel=A&hotel=B` answered for A alone, as if that had been asked).
+        let parameters = try QueryParameters(request.uri.queryParameters, known: reads, refusingRepeats: true).checked()
         let current = settings.current, now = clock()
         return try await read { connection, logger in
             let lookup = KPIRequest(settings: current, seenHotels: try await Self.seenHotels(connection, logger), now: now)
@@ -223,8 +224,11 @@ public struct MetricsAPI: Sendable {
     static func month(_ text: String?, today: LocalDate, calendar: ZonedCalendar) throws(Problem) -> (LocalDate, LocalDate) {
         var year = today.year, month = today.month
         if let text, !text.isEmpty {
-            let parts = text.split(separator: "-")
-            guard parts.count == 2, parts[0].count == 4, parts[1].count == 2, let y = Int(parts[0]), let m = Int(parts[1]), (1...12).contains(m) else {
+            // ASCII digits only, as openapi.yaml's pattern says: Int("+202") parses, so `+202-11` was the year 202.
+            let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[0].count == 4, parts[1].count == 2,
+                  parts.allSatisfy({ $0.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } }),
+                  let y = Int(parts[0]), let m = Int(parts[1]), (1...12).contains(m) else {
                 throw Problem.validation(field: "query.month", rule: "must be a month YYYY-MM")
             }
             year = y
