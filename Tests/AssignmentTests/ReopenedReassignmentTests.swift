@@ -11,7 +11,8 @@ import Testing
 
 /// A reopened complaint whose owner has left the staff is assigned afresh by its department's strategy,
 /// as a first assignment would be: round robin goes on from the department's turn, and a dispatcher
-/// department (the dispatcher is not called inside the transaction) gets its fallback with that reason.
+/// department (the dispatcher is not called inside the transaction) gets its fallback with that reason;
+/// an escalated one goes up the hotel's chain at the level it has.
 @Suite("Reopened complaint, owner gone", .timeLimit(.minutes(2)))
 struct ReopenedReassignmentTests {
     static let a = AssignmentHarness.hotelA
@@ -69,6 +70,41 @@ struct ReopenedReassignmentTests {
         #expect(reassigned.data.strategy == RoundRobinStrategy.name)
         #expect(reassigned.data.assignee.staffID == "\(Self.a)-HK-H", "\(reassigned.data.explanation ?? "")")
         #expect(reassigned.data.explanation?.hasPrefix("reopened; \(Self.a)-HK-1 is no longer on the staff") == true)
+    }
+
+    /// Before: the escalated complaint went to the least loaded agent of Housekeeping (Ana) while keeping
+    /// escalation level 1, so the chain it had climbed was undone and no level would fire for it again.
+    @Test("escalated, resolved, its department head left, reopened: it goes up the chain at its level, not to an agent")
+    func escalatedGoesUpTheChain() async throws {
+        try await ReclassificationTests.withHandlers(organisation: Self.organisation(housekeeping: LeastLoadedStrategy.name)) { store, schema, status, classified in
+            let id = UUID()
+            let first = try ReclassificationTests.assigned(try await handleDirectly(
+                try AssignmentHarness.classified(category: .cleanliness, complaintID: id), with: classified, store: store, schema: schema))
+            #expect(first.first?.data.assignee.staffID == "\(Self.a)-HK-1")
+            let escalated = try ReclassificationTests.assigned(try await handleDirectly(
+                EscalatedHandOverTests.escalation(id, level: 1), with: EscalationHandler(assigner: Assigner()), store: store, schema: schema))
+            #expect(escalated.first?.data.assignee.staffID == "\(Self.a)-HK-H")
+            _ = try await handleDirectly(
+                Self.update(id, .resolved(Resolution(text: "done", rootCause: "housekeeping_miss", isFirstContact: true)), status: .resolved),
+                with: status, store: store, schema: schema)
+            // Cai, the head of Housekeeping, leaves.
+            let withoutHead = {
+                var organisation = Self.organisation(housekeeping: LeastLoadedStrategy.name)
+                organisation.hotels[0].staff[2].active = false
+                return organisation
+            }()
+            _ = try await store.write { connection, logger in
+                (try await OrganisationStore().apply(withoutHead, on: connection, logger: logger), [])
+            }
+            let reopened = try ReclassificationTests.assigned(try await handleDirectly(
+                Self.update(id, .reopened(Reopening(trigger: .staffDecision, reason: "still dirty")), status: .reopened),
+                with: status, store: store, schema: schema))
+            let event = try #require(reopened.first, "a reassignment")
+            #expect(event.data.assignee.staffID == "\(Self.a)-DM-1", "\(event.data.explanation ?? "")")
+            #expect(event.data.escalationLevel == 1 && event.data.reason == .manual && event.data.strategy == AssignmentPlanner.escalation)
+            #expect(event.data.explanation == "reopened; \(Self.a)-HK-H is no longer on the staff: escalation level 1: no department head of Housekeeping on duty; duty manager on duty",
+                    "\(event.data.explanation ?? "")")
+        }
     }
 
     /// Before: with a dispatcher configured, the explanation said "no dispatcher is configured".

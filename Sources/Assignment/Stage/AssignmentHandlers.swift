@@ -280,9 +280,11 @@ public struct StatusHandler: EventHandler {
     }
 
     /// A reopened complaint goes back to its owner, unless they left the staff (deleted while it was
-    /// resolved, or made inactive): then it is assigned afresh by its department's strategy, as a `manual`
-    /// assignment that says why (round robin goes on from the department's turn; a dispatcher department
-    /// gets the dispatcher's fallback, since the dispatcher is not called inside the transaction).
+    /// resolved, or made inactive): then it is assigned afresh, as a `manual` assignment that says why.
+    /// One that was escalated goes up the hotel's chain at the level it has (strategy `escalation`);
+    /// otherwise its department's strategy chooses (round robin goes on from the department's turn; a
+    /// dispatcher department gets the dispatcher's fallback, since the dispatcher is not called inside
+    /// the transaction).
     private func reassignIfOwnerLeft(
         _ event: EventEnvelope<ComplaintUpdated>, hotel: HotelOrganisation, context: HandlerContext
     ) async throws -> [OutgoingEvent] {
@@ -297,6 +299,19 @@ public struct StatusHandler: EventHandler {
         // assignments left it. The dispatcher is asked only before a transaction, and this choice is made
         // inside one: its department gets the dispatcher's fallback, and the explanation says so.
         let department = assigner.planner.route(facts, in: hotel, loads: loads, now: now).departmentCode
+        if complaint.escalationLevel > 0 {
+            // Escalated before it was resolved: it keeps its level, so it goes to whom that level goes to
+            // (the escalation chain), not to whoever the department's strategy picks.
+            guard var decision = assigner.planner.escalate(
+                facts, department: complaint.department ?? department, level: complaint.escalationLevel, in: hotel, loads: loads, now: now,
+                owner: owner)
+            else {
+                throw RejectedEvent("hotel \(hotel.id) has no active staff to give reopened complaint \(facts.complaintID.lowercasedString) to")
+            }
+            decision.explanation = "reopened; \(owner) is no longer on the staff: " + decision.explanation
+            return [try await assigner.record(
+                decision, of: complaint, facts: facts, reason: .manual, escalationLevel: complaint.escalationLevel, cause: event, context: context)]
+        }
         let lastInTurn = try await ledger.lastInTurn(department: department, hotelID: hotel.id, on: context.connection, logger: context.logger)
         let answer: DispatcherAnswer? = assigner.dispatcher == nil ? nil : .notAsked("a reopened complaint's new owner is chosen inside its transaction")
         guard var decision = assigner.planner.assign(
