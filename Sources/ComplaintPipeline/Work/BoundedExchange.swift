@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import ComplaintStore
 import Logging
 import NIOCore
@@ -29,10 +30,13 @@ extension HTTPClient {
     ///   refused connection again until the deadline, so a refusal comes at `timeout`; ``outboundFailingFast``
     ///   has it off, so a refusal comes at once, and fails with it every request then waiting for a
     ///   connection to the same host and port);
-    ///   ``DeadlineExceeded`` when the body is not in within `timeout` of them.
+    ///   ``DeadlineExceeded`` when the body is not in within `timeout` of them;
+    ///   ``WorkLeaseRunningOut``, before anything is sent, when the work item being performed has less than
+    ///   the exchange's longest (twice `timeout`) left of its lease (``WorkLease``).
     public func boundedExchange(
         _ request: HTTPClientRequest, timeout: Duration, maximumBodySize: Int, logger: Logger
     ) async throws -> BoundedAnswer {
+        try WorkLease.beforeCall(taking: timeout * 2, "an HTTP call to \(URL(string: request.url)?.host ?? "its receiver")")
         let deadline = NIODeadline.now() + .nanoseconds(timeout.nanosecondsTotal)
         // Connecting and the headers: the client's own deadline, and its own errors (refused, timed out).
         let response = try await execute(request, deadline: deadline, logger: logger)

@@ -36,6 +36,12 @@ public final class WorkQueueWorker: Service {
         /// host vanished with a statement in flight (``ServiceSettings/statementBound``). Pipeline work has no
         /// server-side `statement_timeout`: this is the longest a single transaction may take.
         public var statementBound: Duration = PostgresClient.defaultStatementBound
+        /// What a call to the outside world must leave of the lease besides its own bound, to record its
+        /// outcome before the lease ends (``WorkLease``): a call that would end later is not made, and the
+        /// intent is deferred by ``leaseDeferral`` without using an attempt.
+        public var leaseMargin: Duration = .seconds(10)
+        /// How long an intent waits after a call was not made for its lease running out.
+        public var leaseDeferral: Duration = .seconds(1)
         /// Backoff between attempts at a failing call.
         public var retry: RetryPolicy = {
             var policy = RetryPolicy()
@@ -118,6 +124,9 @@ public final class WorkQueueWorker: Service {
                     continue
                 }
                 let items: [WorkItem]
+                // Before the claim is sent: the lease's end on this clock is then never later than the
+                // database's `leased_until`.
+                let claimed = ContinuousClock.now
                 do {
                     items = try await client.withConnection(closingAfter: configuration.statementBound, logger: logger) { connection in
                         try await self.queue.claim(
@@ -142,7 +151,7 @@ public final class WorkQueueWorker: Service {
                             finished.withLockedValue { $0 += 1 }
                             self.wakeup.signal()
                         }
-                        try await self.process(item)
+                        try await self.process(item, leaseDeadline: claimed + self.configuration.lease)
                     }
                 }
                 // As many as there was room for: more may be due at once.
@@ -167,7 +176,7 @@ public final class WorkQueueWorker: Service {
     /// row for the moment) is looked at again after this, not in a loop of claims.
     static let minimumIdleWait: Duration = .milliseconds(20)
 
-    func process(_ item: WorkItem) async throws {
+    func process(_ item: WorkItem, leaseDeadline: ContinuousClock.Instant) async throws {
         var logger = self.logger
         logger[metadataKey: LoggingKeys.workID] = "\(item.id)"
         logger[metadataKey: LoggingKeys.attempt] = "\(item.attempt)"
@@ -183,9 +192,19 @@ public final class WorkQueueWorker: Service {
             try await settle(item, result: result.storable, logger: logger)
             return
         }
+        // The performer's calls ask the lease before going out (``WorkLease/beforeCall(taking:_:)``).
+        let lease = WorkLease(deadline: leaseDeadline, margin: configuration.leaseMargin, duration: configuration.lease)
         do {
-            let outcome = try await performer.perform(item, logger: logger)
+            let outcome = try await WorkLease.$current.withValue(lease) {
+                try await performer.perform(item, logger: logger)
+            }
             result = .succeeded(outcome)
+        } catch where lease.refused != nil {
+            // A call was not made for the lease running out (the performer may have wrapped the refusal):
+            // not an attempt; claimed again on a fresh lease. Another worker may own the item already, and
+            // then this deferral is not recorded (see `settleOnce`).
+            result = .deferred(reason: lease.refused ?? "", until: Date().addingTimeInterval(Double(configuration.leaseDeferral.milliseconds) / 1000))
+            deferredFromNow = true
         } catch let failure as WorkFailure where failure.isPermanent {
             result = .failed(reason: failure.reason)
         } catch let deferral as WorkDeferral {

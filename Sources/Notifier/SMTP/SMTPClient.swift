@@ -1,3 +1,4 @@
+import ComplaintPipeline
 import ComplaintStore
 import Foundation
 import Logging
@@ -104,11 +105,23 @@ public struct SMTPClient: Sendable {
         self.configuration = configuration
     }
 
-    /// Sends `message` (CRLF lines, headers and body) from `sender` to `recipients`.
+    /// Sends `message` (CRLF lines, headers and body) from `sender` to `recipients`, within
+    /// ``Configuration/totalTimeout`` from before connecting.
     /// - Returns: The server's answer to the end of the data (`250 2.0.0 Ok: queued as …`).
+    /// - Throws: ``Failure``; ``ComplaintPipeline/WorkLeaseRunningOut``, before connecting, when the work item
+    ///   being delivered has less than ``Configuration/totalTimeout`` left of its lease (``ComplaintPipeline/WorkLease``).
     public func send(from sender: String, to recipients: [String], message: String, logger: Logger) async throws -> Reply {
-        let connection = try await SMTPConnection.open(configuration)
-        let expiry = connection.expire(after: configuration.totalTimeout)
+        try WorkLease.beforeCall(taking: configuration.totalTimeout, "the SMTP exchange with \(configuration.host)")
+        // The whole exchange counts from here: the connection's own bound (`timeout`, 30 s) came on top of
+        // the total before, which then ended up to 30 s later than the lease allowed for.
+        let started = ContinuousClock.now
+        let connection = try await SMTPConnection.open(configuration, connectTimeout: min(configuration.timeout, configuration.totalTimeout))
+        let left = configuration.totalTimeout - (ContinuousClock.now - started)
+        guard left > .zero else {
+            await connection.close()
+            throw Failure(kind: .timeout, step: "exchange", reply: nil, detail: "the whole exchange took longer than \(configuration.totalTimeout)")
+        }
+        let expiry = connection.expire(after: left, total: configuration.totalTimeout)
         defer { expiry.cancel() }
         do {
             let reply = try await transaction(connection, from: sender, to: recipients, message: message)
@@ -205,10 +218,10 @@ final class SMTPConnection: Sendable {
         self.timeout = timeout
     }
 
-    static func open(_ configuration: SMTPClient.Configuration) async throws -> SMTPConnection {
+    static func open(_ configuration: SMTPClient.Configuration, connectTimeout: Duration) async throws -> SMTPConnection {
         let replies = SMTPReplyHandler()
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.nanoseconds(configuration.timeout.nanosecondsTotal))
+            .connectTimeout(.nanoseconds(connectTimeout.nanosecondsTotal))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPLineDecoder(replies: replies)))
@@ -223,12 +236,13 @@ final class SMTPConnection: Sendable {
         }
     }
 
-    /// Fails whatever waits for a reply, and closes the connection, once `limit` has passed.
-    func expire(after limit: Duration) -> Scheduled<Void> {
+    /// Fails whatever waits for a reply, and closes the connection, once `limit` has passed (the rest of
+    /// the `total` the exchange may take).
+    func expire(after limit: Duration, total: Duration) -> Scheduled<Void> {
         let replies = self.replies
         let channel = self.channel
         return channel.eventLoop.scheduleTask(in: .nanoseconds(limit.nanosecondsTotal)) {
-            replies.expire(SMTPClient.Failure(kind: .timeout, step: "exchange", reply: nil, detail: "the whole exchange took longer than \(limit)"))
+            replies.expire(SMTPClient.Failure(kind: .timeout, step: "exchange", reply: nil, detail: "the whole exchange took longer than \(total)"))
             channel.close(promise: nil)
         }
     }

@@ -1,0 +1,131 @@
+import ComplaintEvents
+import ComplaintPipeline
+import ComplaintStore
+import ComplaintTesting
+import Foundation
+import Logging
+@testable import Notifier
+import PostgresNIO
+import RdKafkaTestKit
+import Testing
+
+/// A delivery that outlives its lease makes no call: another worker has claimed the item by then and
+/// makes it (an e-mail or a webhook sent twice).
+@Suite("Delivery lease", .timeLimit(.minutes(2)))
+struct DeliveryLeaseTests {
+    /// A paced webhook (its pacing statement locks the endpoint's row) with a 1 s timeout: a call needs 2 s.
+    static let yaml = """
+        endpoints:
+          hook: {channel: webhook, url: "${HOOK_URL}", secret: whsec_worker, timeoutSeconds: 1, rateLimit: 100/min}
+        rules:
+          - {name: r, on: [sla.breached], to: ["endpoint:hook"], template: sla_breached_staff}
+        """
+
+    static func worker(_ performer: DeliveryPerformer, lease: Duration, schema: SchemaName, client: PostgresClient) -> WorkQueueWorker {
+        var configuration = WorkQueueWorker.Configuration()
+        configuration.lease = lease
+        configuration.leaseMargin = .milliseconds(500)
+        configuration.leaseDeferral = .milliseconds(100)
+        configuration.pollInterval = .milliseconds(100)
+        configuration.retry.initialDelay = .milliseconds(20)
+        configuration.retry.maximumDelay = .milliseconds(50)
+        return WorkQueueWorker(performer: performer, schema: schema, client: client, configuration: configuration, logger: .complaintTest)
+    }
+
+    /// How many of `schema`'s pacing statements wait for a lock.
+    static func pacingWaiters(schema: SchemaName, client: PostgresClient) async throws -> Int {
+        try await client.query("""
+            SELECT count(*)::int FROM pg_stat_activity
+            WHERE wait_event_type = 'Lock' AND position(\(schema.rawValue + ".endpoint_pace(") IN query) > 0
+            """, logger: .complaintTest).collect()[0].decode(Int.self)
+    }
+
+    /// The database pauses the first worker's pacing statement (here: the endpoint's row, held) past its
+    /// 4 s lease; a second worker claims the item then and waits too; the pause ends. Before, both called
+    /// the receiver: the first one's lease had run out before its call. Now the first defers without a
+    /// call, and the second, whose lease has room for the call, makes the one call.
+    @Test("a delivery held past its lease by the database makes no call: the worker that re-claimed it makes the only one")
+    func heldPastTheLeaseMakesNoCall() async throws {
+        try await DeliveryWorkerTests.run(yaml: Self.yaml) { client, schema, receiver, performer in
+            var first = performer
+            first.pacer = EndpointPacer(client: client, schema: schema, lockTimeout: .seconds(60))
+            var second = performer
+            second.pacer = EndpointPacer(client: client, schema: schema, lockTimeout: .seconds(60))
+            let intent = DeliveryWorkerTests.breachIntent()
+            try await DeliveryWorkerTests.record(intent, attempts: 3, schema: schema, client: client)
+            try await client.query(PostgresQuery(unsafeSQL: "INSERT INTO \(schema).endpoint_pacing (endpoint) VALUES ('hook')"), logger: .complaintTest)
+            let lease: Duration = .seconds(4)
+            try await client.withConnection { frozen in
+                try await frozen.query("BEGIN", logger: .complaintTest)
+                try await frozen.query(
+                    PostgresQuery(unsafeSQL: "SELECT * FROM \(schema).endpoint_pacing WHERE endpoint = 'hook' FOR UPDATE"), logger: .complaintTest)
+                do {
+                    try await withRunningServices([
+                        Self.worker(first, lease: lease, schema: schema, client: client),
+                        Self.worker(second, lease: lease, schema: schema, client: client),
+                    ]) {
+                        // One worker's statement waits at once; the other's once the lease ran out and it claimed the item.
+                        let both = try await eventually(timeout: .seconds(30)) {
+                            try await Self.pacingWaiters(schema: schema, client: client) == 2
+                        }
+                        try await frozen.query("ROLLBACK", logger: .complaintTest)
+                        #expect(both, "two workers never waited for the endpoint's row")
+                        let delivered = try await eventually(timeout: .seconds(20)) {
+                            try await DeliveryWorkerTests.delivery(intent.notificationID, schema: schema, client: client).status == "delivered"
+                        }
+                        #expect(delivered)
+                    }
+                } catch {
+                    try? await frozen.query("ROLLBACK", logger: .complaintTest)
+                    throw error
+                }
+            }
+            // The workers have stopped, their calls in hand finished: every call the receiver will see is in.
+            #expect(receiver.requests.count == 1, "the receiver got \(receiver.requests.count) calls")
+            let receipts = try await DeliveryWorkerTests.receipts(schema: schema, client: client)
+            #expect(receipts.count == 1 && receipts.first?.status == .delivered, "\(receipts)")
+        }
+    }
+
+    /// The e-mail channel asks before it connects, for the whole exchange (240 s by default).
+    @Test("an e-mail whose work lease has less than the SMTP exchange's total left is not sent: the server sees no connection")
+    func emailNotSentLate() async throws {
+        let sink = try await SMTPSink()
+        defer { sink.stop() }
+        let channel = SMTPTests.channel(port: sink.port, tls: .off)
+        let intent = NotifierFixtures.intent(
+            template: "complaint_received_guest", channel: .email, recipient: NotificationRecipient(kind: .guest, role: .guest), endpoint: nil,
+            trigger: "received")
+        let message = OutgoingMessage(
+            intent: intent, channel: .email, rendered: RenderedMessage(subject: "s", text: "t", html: nil, language: "en"),
+            destination: .email("guest@example.com"), link: nil)
+        let lease = WorkLease(deadline: .now + .seconds(200), margin: .seconds(10), duration: .seconds(300))
+        await #expect(throws: WorkLeaseRunningOut.self) {
+            try await WorkLease.$current.withValue(lease) { try await channel.send(message, logger: .complaintTest) }
+        }
+        #expect(lease.refused?.contains("SMTP exchange") == true)
+        // With room for it, the same message goes: the sink was listening.
+        let roomy = WorkLease(deadline: .now + .seconds(300), margin: .seconds(10), duration: .seconds(300))
+        _ = try await WorkLease.$current.withValue(roomy) { try await channel.send(message, logger: .complaintTest) }
+        // The message of the refused send would be in before this one's (the sink writes it before its 250).
+        #expect(await sink.waitFor(1).count == 1, "the refused send went out too")
+    }
+
+    @Test("a call asks the lease of the work item being performed: refused (and remembered for the worker) when less than its bound and the margin is left")
+    func leaseRefusesALateCall() throws {
+        try WorkLease.beforeCall(taking: .seconds(1000), "no lease: always made")
+        let lease = WorkLease(deadline: .now + .seconds(3), margin: .seconds(1), duration: .seconds(10))
+        try WorkLease.$current.withValue(lease) {
+            try WorkLease.beforeCall(taking: .seconds(1), "room for it")
+            #expect(throws: WorkLeaseRunningOut.self) { try WorkLease.beforeCall(taking: .seconds(2), "the SMTP exchange") }
+        }
+        #expect(lease.refused?.hasPrefix("[lease_running_out] the SMTP exchange not made") == true, "\(lease.refused ?? "")")
+        // A call longer than the lease itself goes right after a claim (else it would wait for ever), not later.
+        let fresh = WorkLease(deadline: .now + .seconds(9.5), margin: .seconds(1), duration: .seconds(10))
+        try WorkLease.$current.withValue(fresh) { try WorkLease.beforeCall(taking: .seconds(20), "too long for any lease") }
+        let later = WorkLease(deadline: .now + .seconds(8), margin: .seconds(1), duration: .seconds(10))
+        #expect(throws: WorkLeaseRunningOut.self) {
+            try WorkLease.$current.withValue(later) { try WorkLease.beforeCall(taking: .seconds(20), "too long for any lease") }
+        }
+    }
+}
