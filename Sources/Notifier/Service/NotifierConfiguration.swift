@@ -1,6 +1,7 @@
 import ComplaintPipeline
 import Configuration
 import Foundation
+import NIOSSL
 
 /// The notifier's own settings (besides ``ComplaintPipeline/ServiceSettings``), from environment
 /// variables or the service's JSON file (`services/notifier/notifier.json` or `REDRESS_CONFIG_FILE`):
@@ -12,10 +13,10 @@ import Foundation
 /// | `NOTIFIER_TEMPLATES` | `services/notifier/templates` (read at start) |
 /// | `SMTP_HOST`, `SMTP_PORT` | none (e-mail off), 25 |
 /// | `SMTP_TLS` | `opportunistic` (STARTTLS when offered), `required` or `off` |
-/// | `SMTP_CA_FILE` | the system's trust roots |
+/// | `SMTP_CA_FILE` | the system's trust roots (a file of PEM certificates, checked at start) |
 /// | `SMTP_USERNAME`, `SMTP_PASSWORD` | none (no AUTH) |
 /// | `SMTP_FROM` | `Redress <redress@localhost>` |
-/// | `INTAKE_URL`, `INTAKE_API_KEY` | none: without both, guest messages are given up with `guest_contacts_not_configured` |
+/// | `INTAKE_URL`, `INTAKE_API_KEY` | none (`INTAKE_URL` is an http or https URL, checked at start): without both, guest messages are given up with `guest_contacts_not_configured` |
 /// | `SURVEY_TOKEN_SECRET` | none: survey messages are given up with `survey_not_configured` (intake needs the same secret) |
 public struct NotifierConfiguration: Sendable, Hashable {
     public var rulesFile: String
@@ -66,7 +67,10 @@ public struct NotifierConfiguration: Sendable, Hashable {
                 }
                 smtp.tls = mode
             }
-            smtp.trustRootsFile = value("smtp.ca.file")
+            if let file = value("smtp.ca.file") {
+                try checkTrustRoots(file)
+                smtp.trustRootsFile = file
+            }
             smtp.username = value("smtp.username")
             smtp.password = value("smtp.password", secret: true)
             if (smtp.username == nil) != (smtp.password == nil) {
@@ -78,7 +82,10 @@ public struct NotifierConfiguration: Sendable, Hashable {
             guard let sender = MailAddress(parsing: text) else { throw Invalid(description: "SMTP_FROM '\(text)' is not an address such as Redress <redress@hotel.example>") }
             configuration.sender = sender
         }
-        configuration.intakeURL = value("intake.url")
+        if let url = value("intake.url") {
+            try checkIntakeURL(url)
+            configuration.intakeURL = url
+        }
         configuration.intakeAPIKey = value("intake.api.key", secret: true)
         // A URL without a key (Compose before a key was made) leaves guest messages off; a key alone is a mistake.
         if configuration.intakeAPIKey != nil && configuration.intakeURL == nil {
@@ -89,5 +96,28 @@ public struct NotifierConfiguration: Sendable, Hashable {
             throw Invalid(description: "SURVEY_TOKEN_SECRET must be at least 16 characters")
         }
         return configuration
+    }
+
+    /// `INTAKE_URL` is an http or https URL with a host: one without a scheme (`intake:8081`) started the
+    /// service, then failed every guest message's contact look-up, retried for hours before being given up.
+    static func checkIntakeURL(_ text: String) throws {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = url.host, !host.isEmpty
+        else {
+            throw Invalid(description: "INTAKE_URL '\(text)' is not an http or https URL with a host, such as http://intake:8081")
+        }
+    }
+
+    /// `SMTP_CA_FILE` is a readable file of PEM certificates: checked at start, not at the first STARTTLS,
+    /// where a wrong path failed every e-mail (retried as a connection failure) until it was noticed.
+    static func checkTrustRoots(_ file: String) throws {
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(file)
+        } catch {
+            let reason = FileManager.default.isReadableFile(atPath: file) ? "holds no PEM certificate" : "cannot be read"
+            throw Invalid(description: "SMTP_CA_FILE '\(file)' \(reason) (\(error))")
+        }
+        guard !certificates.isEmpty else { throw Invalid(description: "SMTP_CA_FILE '\(file)' holds no PEM certificate") }
     }
 }
