@@ -51,6 +51,12 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
                   facts.hotelID, revision: recorded.revision, on: context.connection, logger: context.logger)
         else { throw Assigner.unknownHotel(facts.hotelID) }
         let complaint = recorded.complaint
+        // Planned in the verdict's hotel: one naming another hotel than the complaint's would give it to
+        // that hotel's people (nothing was stored).
+        guard complaint.hotelID == facts.hotelID else {
+            throw RejectedEvent(
+                "classification of complaint \(facts.complaintID.lowercasedString) names hotel \(facts.hotelID), but the complaint is \(complaint.hotelID)'s")
+        }
         guard recorded.applied else {
             // A verdict as old as the one the facts come from, or older (a replay, a late read): nothing changes.
             context.logger.info("verdict not newer than the one applied; ignored", metadata: [
@@ -267,16 +273,24 @@ public struct StatusHandler: EventHandler {
     }
 
     /// The status an update leads to, applied only if the update is newer than the one the stored status
-    /// comes from; `false` (and a log line) when it is not.
+    /// comes from; `false` (and a log line) when it is not. An update naming another hotel than the
+    /// complaint's is dead-lettered.
     @discardableResult
     private func setStatus(_ status: AssignmentLedger.Status, _ event: EventEnvelope<ComplaintUpdated>, context: HandlerContext) async throws -> Bool {
-        let applied = try await assigner.ledger.setStatus(
-            status, of: event.data.complaintID, hotelID: event.hotelID, at: event.data.occurredAt, on: context.connection, logger: context.logger)
-        if !applied {
+        let id = event.data.complaintID
+        switch try await assigner.ledger.setStatus(
+            status, of: id, hotelID: event.hotelID, at: event.data.occurredAt, on: context.connection, logger: context.logger)
+        {
+        case .applied:
+            return true
+        case .older:
             context.logger.info("status update not newer than the status stored; ignored", metadata: [
                 "complaint.status": "\(status.rawValue)", "complaint.occurred_at": "\(event.data.occurredAt)"])
+            return false
+        case .otherHotel(let hotelID):
+            throw RejectedEvent(
+                "status update (\(status.rawValue)) of complaint \(id.lowercasedString) names hotel \(event.hotelID), but the complaint is \(hotelID)'s")
         }
-        return applied
     }
 
     /// A reopened complaint goes back to its owner, unless they left the staff (deleted while it was

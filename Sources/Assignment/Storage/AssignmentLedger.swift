@@ -69,7 +69,8 @@ public struct AssignmentLedger: Sendable {
         /// Whom each department's round robin served last.
         public var turns: [String: String]
         /// Whether this verdict's facts were stored: `false` when the complaint already has facts from a
-        /// verdict as new or newer (a late or repeated one), which then stay.
+        /// verdict as new or newer (a late or repeated one), which then stay, or belongs to another hotel
+        /// than the verdict names (``complaint``'s `hotelID` is the complaint's own, migration 0006).
         public var applied: Bool
         /// Whether staff have acknowledged the complaint (before or after its first assignment).
         public var acknowledged: Bool
@@ -77,26 +78,27 @@ public struct AssignmentLedger: Sendable {
 
     /// Takes the hotel's lock, stores the complaint's classification (creating its row, or filling one a
     /// status update made first) if the verdict, made at `classifiedAt`, is newer than the one its facts
-    /// come from, and returns it with the hotel's open loads and round-robin turns: one round trip
-    /// (`record_classification`, migrations 0002 and 0004), since every round trip under the hotel's
+    /// come from and the complaint is the hotel's (a complaint of another hotel is left alone and
+    /// returned with its own hotel id), and returns it with the hotel's open loads and round-robin turns: one round trip
+    /// (`record_classification`, migrations 0002, 0004, 0005 and 0006), since every round trip under the hotel's
     /// lock is time the hotel's other complaints wait. `nil`: the hotel is unknown.
     public func recordClassification(
         _ facts: ComplaintFacts, classifiedAt: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> ClassificationRecorded? {
         let rows = try await connection.query("""
             SELECT o_revision, o_status, o_department, o_staff_id, o_escalation_level, o_version, o_loads::text, o_turns::text,
-                o_applied, o_acknowledged
+                o_applied, o_acknowledged, o_hotel_id
             FROM record_classification(\(facts.complaintID), \(facts.hotelID), \(facts.category.rawValue), \(facts.severity.rawValue),
                 \(Int16(facts.priority)), \(facts.language), \(facts.isVIP), \(facts.involvesSafety), \(facts.registeredAt), \(classifiedAt))
             """, logger: logger)
-        for try await (revision, status, department, staffID, level, version, loads, turns, applied, acknowledged)
-            in rows.decode((Int64, String, String?, String?, Int16, Int, String, String, Bool, Bool).self)
+        for try await (revision, status, department, staffID, level, version, loads, turns, applied, acknowledged, hotelID)
+            in rows.decode((Int64, String, String?, String?, Int16, Int, String, String, Bool, Bool, String).self)
         {
             let decoder = JSONDecoder()
             return ClassificationRecorded(
                 revision: revision,
                 complaint: ComplaintRecord(
-                    complaintID: facts.complaintID, hotelID: facts.hotelID, facts: facts, status: Status(rawValue: status) ?? .open,
+                    complaintID: facts.complaintID, hotelID: hotelID, facts: facts, status: Status(rawValue: status) ?? .open,
                     department: department, staffID: staffID, escalationLevel: Int(level), version: version),
                 loads: try decoder.decode([String: Int].self, from: Data(loads.utf8)),
                 turns: try decoder.decode([String: String].self, from: Data(turns.utf8)),
@@ -105,25 +107,40 @@ public struct AssignmentLedger: Sendable {
         return nil
     }
 
+    /// What a status update did.
+    public enum StatusUpdate: Sendable, Hashable {
+        case applied
+        /// Not newer than the update the stored status comes from: nothing changed.
+        case older
+        /// The complaint is another hotel's (this one, the stored hotel id): nothing changed.
+        case otherHotel(String)
+    }
+
     /// Sets a complaint's status from a status update that happened at `occurredAt`, creating a bare row
     /// when the update came before the classification. Only an update newer than the one the stored
     /// status comes from is applied (migration 0006; a row without one takes any): a `reopened` redriven
-    /// after the complaint was resolved and closed again leaves it closed. Returns whether it was applied.
+    /// after the complaint was resolved and closed again leaves it closed. A complaint of another hotel
+    /// than `hotelID` is left alone. One round trip.
     @discardableResult
     public func setStatus(
         _ status: Status, of id: UUID, hotelID: String, at occurredAt: Date, on connection: PostgresConnection, logger: Logger
-    ) async throws -> Bool {
+    ) async throws -> StatusUpdate {
+        // The outer SELECT sees the row as it was before the statement: NULL for one it creates.
         let rows = try await connection.query("""
             WITH applied AS (
                 INSERT INTO complaints AS c (complaint_id, hotel_id, status, status_at) VALUES (\(id), \(hotelID), \(status.rawValue), \(occurredAt))
                 ON CONFLICT (complaint_id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, updated_at = now()
-                WHERE c.status_at IS NULL OR c.status_at < excluded.status_at
+                WHERE c.hotel_id = excluded.hotel_id AND (c.status_at IS NULL OR c.status_at < excluded.status_at)
                 RETURNING true
             )
-            SELECT EXISTS (SELECT 1 FROM applied)
+            SELECT EXISTS (SELECT 1 FROM applied), (SELECT hotel_id FROM complaints WHERE complaint_id = \(id))
             """, logger: logger)
-        for try await applied in rows.decode(Bool.self) { return applied }
-        return false
+        for try await (applied, stored) in rows.decode((Bool, String?).self) {
+            if applied { return .applied }
+            if let stored, stored != hotelID { return .otherHotel(stored) }
+            return .older
+        }
+        return .older
     }
 
     /// Remembers who acknowledged a complaint before its first assignment (creating a bare row when the
