@@ -302,12 +302,27 @@ public final class EventPipelineService: Service {
                     if together.count >= 2 {
                         // Shared transactions (one per hotel for an input that locks hotels); the events of
                         // one that failed and was rolled back are applied one at a time, in order, with what
-                        // their preparation produced (an outside call is not made again for them).
+                        // their preparation produced (an outside call is not made again for them), each
+                        // event's offset stored once it is settled (with those of the committed ones before
+                        // it), since applying them one by one can take long (a database outage retried).
+                        // Once the partition is revoked or the pipeline stops taking, the lane goes on only
+                        // with events whose preparation is in hand, and only while its offsets are stored
+                        // (until the revocation fences it): an event that would need its outside call made
+                        // again is left to the next owner, who makes that call anyway, and nothing is
+                        // applied here beside the next owner.
                         for item in try await applyShared(together) {
+                            if !flow.isTaking || lane.isRevoked, item.prepares, item.prepared == nil { break lane }
                             if try await process(item.message, decoded: item.event, prepared: item.prepared) == .abandoned {
                                 flow.stopTaking()
                                 break lane
                             }
+                            let settled = together.map(\.message).filter { $0.offset.rawValue <= item.message.offset.rawValue }
+                            var stored = false
+                            try lane.storeOffsets {
+                                stored = true
+                                try consumer.storeOffsets(settled)
+                            }
+                            if !stored { break lane }
                         }
                         try lane.storeOffsets { try consumer.storeOffsets(together.map(\.message)) }
                         index += together.count
