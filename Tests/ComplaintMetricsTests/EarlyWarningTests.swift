@@ -165,4 +165,31 @@ struct EarlyWarningTests {
             #expect(alerts.count == 1 && alerts.first?["kind"] as? String == "category_spike", "\(open.body)")
         }
     }
+
+    /// The same night: the comparison weeks' windows, shifted on London's clock at both ends, ran from 01:30
+    /// to 01:30 and held nothing, so the norm fell to `minimumBaseline` and six complaints where six are
+    /// usual raised a spike.
+    @Test("the comparison weeks keep their hour in the hour the clocks go back")
+    func baselineInTheRepeatedHour() async throws {
+        let utc = ISO8601DateFormatter()
+        let now = try #require(utc.date(from: "2026-10-25T01:30:00Z"))
+        try await MetricsHarness.run { harness in
+            // Six complaints between 00:40 and 00:50 UTC (01:40 to 01:50 BST), this Sunday and each of the four before.
+            var stories: [ComplaintStory] = []
+            for week in 0...4 {
+                for minutes in stride(from: 40, through: 50, by: 2) {
+                    let at = now.addingTimeInterval(-Double(week) * 7 * 86_400 - Double(90 - minutes) * 60)
+                    stories.append(try ComplaintStory(hotel: "LON-KX02", registeredAt: at))
+                }
+            }
+            try await harness.publish(stories)
+            try await harness.waitForApplied(KPIStageTests.eventCount(stories))
+            let sweep = AlertSweep(
+                store: StageStore(client: harness.client, schema: harness.schema, logger: .complaintTest),
+                settings: LiveConfiguration(name: "metrics", fixed: MetricsHarness.settings), topic: harness.topics.alerts,
+                source: "/redress/metrics", lockKey: harness.schema.rawValue, logger: .complaintTest)
+            // Six against a norm of six: nothing to raise.
+            #expect(try await sweep.sweep(now: now) == 0)
+        }
+    }
 }

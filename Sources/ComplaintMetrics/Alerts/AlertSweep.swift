@@ -163,7 +163,10 @@ struct AlertMeasurements {
     /// same hours of the same weekday on the hotel's clock, so a daylight-saving change does not shift them.
     /// The current window (k = 0) is counted by instants: through the local clock and back, the night the
     /// clocks go back maps a window inside the repeated hour to one instant, an empty window that cleared an
-    /// open spike (raised again under a new alert id the next sweep).
+    /// open spike (raised again under a new alert id the next sweep). A comparison week's window starts at
+    /// the same time on the hotel's clock and lasts as long as the current one: its end shifted on the clock
+    /// too, that night's comparison windows were empty as well (a norm of `minimumBaseline`, so five
+    /// complaints where six are usual raised a spike), and a window across the change an hour long or short.
     func spikes(hotels: [MetricsSettings.Hotel], on connection: PostgresConnection, logger: Logger) async throws -> [AlertMeasurement] {
         let rules = settings.earlyWarning
         let detector = SpikeDetector(rules: rules)
@@ -177,7 +180,8 @@ struct AlertMeasurements {
                 CASE WHEN k = 0 THEN \(start)::timestamptz
                      ELSE ((\(start)::timestamptz AT TIME ZONE h.zone) - k * interval '1 week') AT TIME ZONE h.zone END,
                 CASE WHEN k = 0 THEN \(end)::timestamptz
-                     ELSE ((\(end)::timestamptz AT TIME ZONE h.zone) - k * interval '1 week') AT TIME ZONE h.zone END
+                     ELSE ((\(start)::timestamptz AT TIME ZONE h.zone) - k * interval '1 week') AT TIME ZONE h.zone
+                          + (\(end)::timestamptz - \(start)::timestamptz) END
             ) AS w(starts, ends)
             JOIN complaints c ON c.hotel_id = h.hotel_id AND c.registered_at >= w.starts AND c.registered_at < w.ends
             WHERE c.category IS NOT NULL
