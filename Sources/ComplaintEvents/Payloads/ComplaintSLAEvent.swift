@@ -2,7 +2,7 @@ import Foundation
 
 /// A step of a complaint's SLA clock on `complaints.sla.v1`: a timer started, a warning, a breach, an
 /// escalation (with ``Escalation`` details), a target met, clocks paused and resumed while staff wait
-/// for the guest, a follow-up falling due, or the absolute ceiling reached, or the deadlines rescheduled after a reclassification. Fired
+/// for the guest, a follow-up falling due, or the absolute ceiling reached, or the deadlines rescheduled (a reclassification, a move to another calendar, a reopening). Fired
 /// timers say how late they fired; `timer_started`, `resumed` and `rescheduled` carry the open deadlines.
 public struct ComplaintSLAEvent: EventPayload {
     public static let eventType = "redress.complaint.sla.v1"
