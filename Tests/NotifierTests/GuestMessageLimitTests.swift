@@ -39,10 +39,16 @@ struct GuestMessageLimitTests {
             let start = clock.withLock { $0 }
             func deliver(_ kind: String, atHour hours: Double) async throws {
                 clock.withLock { $0 = start.addingTimeInterval(hours * 3600) }
+                // The event happens when it is handled (the examples' own times are long past: guestMessages.maximumAge).
+                let now = clock.withLock { $0 }
                 if kind == "resolved" {
-                    _ = try await handleDirectly(try NotifierFixtures.resolved(complaint), with: updated, store: store, schema: service.schema)
+                    var event = try NotifierFixtures.resolved(complaint)
+                    event.time = now
+                    _ = try await handleDirectly(event, with: updated, store: store, schema: service.schema)
                 } else {
-                    _ = try await handleDirectly(try NotifierFixtures.followUpDue(complaint), with: sla, store: store, schema: service.schema)
+                    var event = try NotifierFixtures.followUpDue(complaint)
+                    event.time = now
+                    _ = try await handleDirectly(event, with: sla, store: store, schema: service.schema)
                 }
             }
             try await body(store, complaint, deliver)

@@ -68,6 +68,8 @@ struct HeldGuestMessagesTests {
             case "received":
                 var event = try EventFixtures.received(complaintID: complaint)
                 event.time = time
+                // Reported a few minutes before it was registered (the example's 2025 report is past guestMessages.maximumAge).
+                event.data.reportedAt = time.addingTimeInterval(-300)
                 _ = try await handleDirectly(event, with: ReceivedNotificationHandler(recorder: recorder), store: store, schema: schema)
             case "resolved":
                 var event = try NotifierFixtures.resolved(complaint)

@@ -106,9 +106,11 @@ struct NotifierStageTests {
 
                     try await withRunningStage(runtime) { _ in
                         // 1. A guest's complaint at intake → the guest hears, in their language, at their address.
+                        // Reported an hour ago: a complaint reported longer ago than guestMessages.maximumAge (72 h) sends its guest nothing.
+                        let reported = EventTimestamp.string(from: Date().addingTimeInterval(-3_600))
                         let submitted = try await plainRequest(.POST, intakeBase + "/v1/complaints", key: admin, body: """
                             {"hotelId":"SHA-PD01","source":"opera_pms","externalId":"\(UUID().uuidString)","channel":"front_desk",
-                             "reportedAt":"2026-12-02T08:00:00Z","text":"1208房间的空调不制冷，房间很热。","language":"zh-CN",
+                             "reportedAt":"\(reported)","text":"1208房间的空调不制冷，房间很热。","language":"zh-CN",
                              "guest":{"name":"李伟","roomNumber":"1208","email":"li.wei@example.com","preferredLanguage":"zh-CN","preferredContact":"email"},
                              "reporter":{"kind":"staff","id":"fd-01","name":"Front desk"}}
                             """)

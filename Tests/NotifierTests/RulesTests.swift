@@ -86,6 +86,7 @@ struct RulesTests {
         ("guestMessages: {maximumPerComplaint: 0}\nrules: []", "rules.yaml:1: guestMessages.maximumPerComplaint: must be 1 to 100"),
         ("guestMessages: {minimumInterval: 2w}\nrules: []", "rules.yaml:1: guestMessages.minimumInterval: must be a duration up to 30d"),
         ("guestMessages: {perDay: 2}\nrules: []", "rules.yaml:1: guestMessages.perDay: is not a known setting"),
+        ("guestMessages: {maximumAge: 3w}\nrules: []", "rules.yaml:1: guestMessages.maximumAge: must be a duration up to 366d"),
     ])
     func refused(_ yaml: String, _ expected: String) {
         let error = #expect(throws: ConfigurationFileError.self) { _ = try NotifierFixtures.rules(yaml) }

@@ -61,6 +61,9 @@ public struct DeliveryPerformer: WorkPerformer {
                     "guest_contacts_not_configured", "INTAKE_URL and INTAKE_API_KEY are not set", retryAfter: Self.configurationRetry)
             }
             let now = Date()
+            // Retried for days (intake or the mail relay down), or held long past its time: not sent now.
+            // Before the quiet hours: a stale message is given up, not kept for the morning.
+            try Self.staleness(of: intent, maximumAge: rules.guestMessages.maximumAge, now: now)
             if let release = Self.quietHoursRelease(of: intent, rules: rules, now: now) {
                 // Planned in the day, due at night after retries or an outage: it waits for the morning,
                 // without using an attempt (a message deferred on its last one would be lost for no fault).
@@ -78,6 +81,8 @@ public struct DeliveryPerformer: WorkPerformer {
             }
             let contact = try await guests.contact(for: intent.complaintID, logger: logger)
             guest = contact
+            // "Received" is as old as the guest's report, which intake shows (the intent has its registration).
+            try Self.staleness(of: intent, reportedAt: contact.reportedAt, maximumAge: rules.guestMessages.maximumAge, now: Date())
             (channel, destination) = try Self.guestDestination(
                 for: intent, contact: contact, configured: Set(channels.keys), smsGateway: rules.smsGateway)
         case .staff:
@@ -211,6 +216,18 @@ public struct DeliveryPerformer: WorkPerformer {
             if candidate == .sms, let phone = contact.phone, let smsGateway { return (.sms, .phone(phone, gateway: smsGateway)) }
         }
         throw DeliveryFailure.permanent("no_contact_details", "the guest left no address for \(candidates.map(\.rawValue).joined(separator: " or "))")
+    }
+
+    /// Throws `guest_message_stale` (given up) when the guest message `intent` is older than `maximumAge`
+    /// at `now` (zero: no limit): measured from its cause's time, or for `received` from the complaint's
+    /// `reportedAt` when intake showed it. The planning check (``GuestMessageHistory/staleness(since:limits:now:)``)
+    /// skips a message already stale then; this one gives up a message that became stale while it retried.
+    static func staleness(of intent: NotificationIntent, reportedAt: Date? = nil, maximumAge: Duration, now: Date) throws(WorkFailure) {
+        let since = intent.trigger == NotificationTrigger.received.name ? min(reportedAt ?? intent.causeTime, intent.causeTime) : intent.causeTime
+        let limits = NotificationRules.GuestMessageLimits(maximumAge: maximumAge)
+        if let refusal = GuestMessageHistory.staleness(since: since, limits: limits, now: now) {
+            throw DeliveryFailure.permanent(refusal.code, refusal.message)
+        }
     }
 
     /// When the hotel's quiet hours that `now` falls in end, for a guest message of a rule that is not

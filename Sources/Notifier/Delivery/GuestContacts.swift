@@ -20,9 +20,13 @@ public struct GuestContact: Sendable, Hashable {
     /// When each of the complaint's resolutions was recorded, oldest first (intake's timeline): a survey
     /// link names the one it asks about.
     public var resolutions: [Date]
+    /// When the guest reported the complaint (intake's `reportedAt`), when intake said: a "received"
+    /// message is as old as that (``DeliveryPerformer/staleness(of:reportedAt:maximumAge:now:)``).
+    public var reportedAt: Date?
 
     public init(
-        name: String? = nil, email: String? = nil, phone: String? = nil, optedOut: Bool = false, status: String? = nil, resolutions: [Date] = []
+        name: String? = nil, email: String? = nil, phone: String? = nil, optedOut: Bool = false, status: String? = nil, resolutions: [Date] = [],
+        reportedAt: Date? = nil
     ) {
         self.name = name
         self.email = email
@@ -30,6 +34,7 @@ public struct GuestContact: Sendable, Hashable {
         self.optedOut = optedOut
         self.status = status
         self.resolutions = resolutions
+        self.reportedAt = reportedAt
     }
 
     /// The first word of the name (a guest message never names more).
@@ -77,6 +82,7 @@ public struct IntakeGuestContacts: GuestContactSource {
         }
         var guest: Guest?
         var status: String?
+        var reportedAt: String?
         var timeline: [Entry]?
 
         /// The `resolved` entries' times, in the timeline's order.
@@ -104,7 +110,7 @@ public struct IntakeGuestContacts: GuestContactSource {
             return GuestContact(
                 name: complaint.guest?.name, email: complaint.guest?.email, phone: complaint.guest?.phone,
                 optedOut: complaint.guest?.preferredContact == ContactChannel.none.rawValue, status: complaint.status,
-                resolutions: complaint.resolutions)
+                resolutions: complaint.resolutions, reportedAt: complaint.reportedAt.flatMap(EventTimestamp.date(from:)))
         case 404:
             // Intake answers 404 for a hotel the key does not cover, as for a complaint it does not hold.
             throw DeliveryFailure.transient(

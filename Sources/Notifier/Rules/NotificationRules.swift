@@ -54,10 +54,20 @@ public struct NotificationRules: Sendable {
         /// One rule messages one complaint's guest at most once in this time (a second "resolved" after a
         /// quick reopen, a second survey the same day); zero: no interval.
         public var minimumInterval: Duration = .seconds(3_600)
+        /// A guest message about something older than this is not sent (zero: no limit): intake registers
+        /// submissions of any age (a backfill of months-old complaints, a connector catching up) with the
+        /// time they reach it, and the guest of a complaint from last spring is not to hear "we have received
+        /// your feedback" today. The age is measured from the complaint's `reportedAt` for `received`, from
+        /// the triggering event's time for the other triggers; skipped when planned, given up when sent
+        /// (``DeliveryPerformer/staleness(of:reportedAt:maximumAge:now:)``), as `guest_message_stale`.
+        public var maximumAge: Duration = Self.defaultMaximumAge
 
-        public init(maximumPerComplaint: Int = 8, minimumInterval: Duration = .seconds(3_600)) {
+        public static let defaultMaximumAge: Duration = .seconds(72 * 3_600)
+
+        public init(maximumPerComplaint: Int = 8, minimumInterval: Duration = .seconds(3_600), maximumAge: Duration = Self.defaultMaximumAge) {
             self.maximumPerComplaint = maximumPerComplaint
             self.minimumInterval = minimumInterval
+            self.maximumAge = maximumAge
         }
     }
 

@@ -15,7 +15,7 @@ public enum RulesFile {
 
     static let allowedKeys: [String: Set<String>] = [
         "": ["defaults", "guestMessages", "links", "survey", "hotels", "staff", "endpoints", "rules"],
-        "guestMessages": ["maximumPerComplaint", "minimumInterval"],
+        "guestMessages": ["maximumPerComplaint", "minimumInterval", "maximumAge"],
         "defaults": ["language", "timeZone", "maximumAttempts"],
         "links": ["complaint", "survey"],
         "survey": ["validFor"],
@@ -39,7 +39,7 @@ public enum RulesFile {
         var rules: [RawRule]
     }
     struct RawDefaults: Decodable { var language: String?; var timeZone: String?; var maximumAttempts: Int? }
-    struct RawGuestMessages: Decodable { var maximumPerComplaint: Int?; var minimumInterval: String? }
+    struct RawGuestMessages: Decodable { var maximumPerComplaint: Int?; var minimumInterval: String?; var maximumAge: String? }
     struct RawLinks: Decodable { var complaint: String?; var survey: String? }
     struct RawSurvey: Decodable { var validFor: String? }
     struct RawHotel: Decodable {
@@ -131,6 +131,12 @@ public enum RulesFile {
                 throw fail([.key("guestMessages"), .key("minimumInterval")], "must be a duration up to 30d such as 24h or 90m (0s: no interval)")
             }
             guestMessages.minimumInterval = .seconds(seconds)
+        }
+        if let text = raw.guestMessages?.maximumAge {
+            guard let seconds = parseDuration(text), seconds <= 366 * 86_400 else {
+                throw fail([.key("guestMessages"), .key("maximumAge")], "must be a duration up to 366d such as 72h or 7d (0s: no limit)")
+            }
+            guestMessages.maximumAge = .seconds(seconds)
         }
 
         var links = NotificationRules.Links()

@@ -33,6 +33,27 @@ struct GuestMessageHistory: Sendable, Hashable {
         return history
     }
 
+    /// Why a guest message about something that happened at `since` is not to be planned at `now`: older
+    /// than `guestMessages.maximumAge` (a backfilled or long-delayed complaint); `nil` when it is young
+    /// enough or there is no limit. Checked before ``admit(rule:limits:now:)``: a stale message takes no place.
+    static func staleness(since: Date, limits: NotificationRules.GuestMessageLimits, now: Date) -> Refusal? {
+        let maximum = Double(limits.maximumAge.components.seconds)
+        let age = now.timeIntervalSince(since)
+        guard maximum > 0, age > maximum else { return nil }
+        return Refusal(
+            code: "guest_message_stale",
+            message: "what it tells the guest happened \(Self.describe(age)) ago, more than guestMessages.maximumAge (\(Self.describe(maximum)))")
+    }
+
+    /// `90d`, `5h`, `12m` or `40s`: an age for a log line or a `deliveries` row.
+    static func describe(_ seconds: Double) -> String {
+        let whole = Int(seconds.rounded(.down))
+        if whole >= 86_400 * 2 { return "\(whole / 86_400)d" }
+        if whole >= 3_600 { return "\(whole / 3_600)h" }
+        if whole >= 60 { return "\(whole / 60)m" }
+        return "\(whole)s"
+    }
+
     /// Takes a place for a message of `rule` at `now`, or says why there is none.
     mutating func admit(rule: String, limits: NotificationRules.GuestMessageLimits, now: Date) -> Refusal? {
         if total >= limits.maximumPerComplaint {

@@ -9,8 +9,10 @@ import Metrics
 struct NotificationRecorder: Sendable {
     var planner: NotificationPlanner
 
+    /// `since`: when what the guest is told about happened, for `guestMessages.maximumAge` (the complaint's
+    /// `reportedAt` for `received`); the event's time when `nil`.
     func apply<Input>(
-        _ event: EventEnvelope<Input>, complaintID: UUID, trigger: NotificationTrigger, context: HandlerContext,
+        _ event: EventEnvelope<Input>, complaintID: UUID, trigger: NotificationTrigger, since: Date? = nil, context: HandlerContext,
         update: (inout ComplaintFacts) -> MessageFacts
     ) async throws -> [OutgoingEvent] {
         var facts = try await ComplaintFactsStore.lock(complaintID, hotelID: event.hotelID, on: context.connection, logger: context.logger)
@@ -40,7 +42,10 @@ struct NotificationRecorder: Sendable {
                 if guestHistory == nil {
                     guestHistory = try await GuestMessageHistory.load(facts.complaintID, on: context.connection, logger: context.logger)
                 }
-                if let refusal = guestHistory?.admit(rule: intent.rule, limits: rules.guestMessages, now: planner.now()) {
+                // Not about a months-old complaint intake registered today (a backfill, a connector's lag):
+                // its age, not when it reached intake, decides.
+                let stale = GuestMessageHistory.staleness(since: since ?? event.time, limits: rules.guestMessages, now: planner.now())
+                if let refusal = stale ?? guestHistory?.admit(rule: intent.rule, limits: rules.guestMessages, now: planner.now()) {
                     try await DeliveryLedger.recordSkipped(intent, reason: refusal.reason, on: context.connection, logger: context.logger)
                     context.logger.info("guest notification skipped", metadata: [
                         "notification.id": "\(intent.notificationID)", "notification.rule": "\(intent.rule)", "error.code": "\(refusal.code)",
@@ -74,7 +79,11 @@ struct ReceivedNotificationHandler: EventHandler {
 
     func handle(_ event: EventEnvelope<ComplaintReceived>, context: HandlerContext) async throws -> [OutgoingEvent] {
         let received = event.data
-        return try await recorder.apply(event, complaintID: received.complaintID, trigger: .received, context: context) { facts in
+        // Intake stamps the event when it registers the complaint, which may be months after the guest
+        // reported it (a backfill): the guest's message is as old as the report.
+        return try await recorder.apply(
+            event, complaintID: received.complaintID, trigger: .received, since: received.reportedAt, context: context
+        ) { facts in
             facts.hotelID = received.hotelID
             facts.guestLanguage = received.guest.preferredLanguage ?? received.language ?? facts.guestLanguage
             facts.preferredContact = received.guest.preferredContact ?? facts.preferredContact
