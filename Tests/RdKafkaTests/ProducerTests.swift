@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import RdKafka
 import RdKafkaTestKit
+import ServiceLifecycle
 import Testing
 
 @Suite("KafkaProducer", .timeLimit(.minutes(3)))
@@ -174,6 +175,42 @@ struct ProducerTests {
         } throws: { error in
             (error as? KafkaError)?.code == .shutdown
         }
+        #expect(producer.outstandingMessageCount == 0)
+    }
+
+    /// Says when the group started its services, then waits for the shutdown.
+    struct Started: Service {
+        let signal: AsyncStream<Void>.Continuation
+        func run() async throws {
+            signal.yield()
+            try? await gracefulShutdown()
+        }
+    }
+
+    /// A stage's service group cancels what is still running once its graceful-shutdown budget
+    /// (`SHUTDOWN_TIMEOUT_SECONDS`) ran out; a producer with messages for a broker that is away then
+    /// went on flushing for its whole `shutdownFlushTimeout` and waited 5 s more for the purge, taking
+    /// the process past its kill.
+    @Test("a producer cancelled while flushing for an absent broker purges at once")
+    func cancelledFlushPurgesAtOnce() async throws {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: ["127.0.0.1:1"])  // nobody there
+        configuration.messageTimeout = .seconds(120)
+        configuration.shutdownFlushTimeout = .seconds(20)
+        let producer = try KafkaProducer(configuration: configuration, logger: .kafkaTest)
+        let (ready, starting) = AsyncStream<Void>.makeStream()
+        var groupConfiguration = ServiceGroupConfiguration(services: [producer, Started(signal: starting)], logger: .kafkaTest)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(1)
+        let group = ServiceGroup(configuration: groupConfiguration)
+        let running = Task { try await group.run() }
+        for await _ in ready { break }
+        _ = try producer.send(KafkaProducerMessage(topic: "cancelled-flush", key: nil, value: "never delivered"))
+        #expect(producer.outstandingMessageCount > 0)
+        let started = ContinuousClock.now
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+        let took = ContinuousClock.now - started
+        // Flushing out its timeout took over 20 s; a bound on a hang, not a performance assertion.
+        #expect(took < .seconds(8), "shutdown took \(took)")
         #expect(producer.outstandingMessageCount == 0)
     }
 
