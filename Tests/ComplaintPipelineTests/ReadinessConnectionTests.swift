@@ -171,6 +171,43 @@ struct ReadinessConnectionTests {
         #expect(proxy.accepted == 2)
     }
 
+    /// `/health/ready` and `/health/dependencies` checking at once share one connect: the first one's
+    /// deadline must not end it for the second, which waits longer and sees it through.
+    @Test("a check that gives up on a slow connect leaves it running for another check waiting on it")
+    func sharedConnectOutlivesOneDeadline() async throws {
+        let database = try await TestDatabase.shared.configuration()
+        let arrived = Wakeup()
+        let release = DispatchSemaphore(value: 0)
+        let first = Mutex(true)
+        // The first connection's first message is held until released: a connect that takes long.
+        let proxy = try DatabaseProxy(to: database.endpoint, observer: {
+            let holds = first.withLock { value in defer { value = false }; return value }
+            let pending = Mutex(holds)
+            return { _ in
+                guard pending.withLock({ value in defer { value = false }; return value }) else { return }
+                arrived.signal()
+                _ = release.wait(timeout: .now() + 30)
+            }
+        })
+        defer {
+            release.signal()
+            proxy.stop()
+        }
+        let connection = ReadinessConnection(
+            configuration: try proxy.configuration(from: database).makeConnectionConfiguration(), logger: .complaintTest)
+        let running = Task { try await connection.run() }
+        defer { running.cancel() }
+        let short = Task { try await connection.check(timeout: .seconds(1)) }
+        await arrived.wait(timeout: .seconds(30))
+        let long = Task { try await connection.check(timeout: .seconds(30)) }
+        // The short check gives up while the connect is held.
+        await #expect(throws: (any Error).self) { try await short.value }
+        release.signal()
+        // The old check's deadline cancelled the shared connect: the long one failed with it.
+        await #expect(throws: Never.self) { try await long.value }
+        #expect(proxy.accepted == 1)
+    }
+
     /// The check's own connection outlives the server: it must notice, and connecting anew must fail.
     @Test("with the database stopped the stage turns unready, naming postgres; ready again once it is back",
           .enabled(if: TestEnvironment.hasLocalPostgres))
