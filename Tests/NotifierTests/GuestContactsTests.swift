@@ -136,7 +136,8 @@ struct GuestDestinationTests {
     @Test("a 'resolved' message or a survey held until morning is not sent once the complaint was reopened, a survey not once closed",
           arguments: [("updated.resolved", "reopened", "no_longer_applicable"), ("sla.followup_due", "closed", "no_longer_applicable"),
                       ("sla.followup_due", "reopened", "no_longer_applicable"), ("updated.resolved", "closed", nil),
-                      ("sla.followup_due", "resolved", nil), ("received", "resolved", nil)])
+                      ("sla.followup_due", "resolved", nil), ("received", "resolved", "no_longer_applicable"),
+                      ("received", "closed", "no_longer_applicable"), ("received", "reopened", nil), ("received", "assigned", nil)])
     func stateMoved(_ trigger: String, _ status: String, _ expected: String?) {
         let contact = GuestContact(name: "Li Wei", email: "li@example.com", status: status)
         #expect(code { () throws(WorkFailure) in

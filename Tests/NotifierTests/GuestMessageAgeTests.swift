@@ -11,9 +11,10 @@ import RdKafkaTestKit
 import Synchronization
 import Testing
 
-/// What a guest is told must still be timely: not about a complaint reported months ago that intake
-/// registered today (a backfill), not a message that retried for days.
-@Suite("Guest messages: age", .timeLimit(.minutes(2)))
+/// What a guest is told must still be true and timely: not about a complaint reported months ago that
+/// intake registered today (a backfill), not "we received it" once it is resolved, not a survey link that
+/// expires on arrival, and never a "first name" that is really text of someone else's choosing.
+@Suite("Guest messages: age, applicability, survey expiry, first name", .timeLimit(.minutes(2)))
 struct GuestMessageAgeTests {
     static let yaml = """
         hotels:
@@ -191,5 +192,59 @@ struct GuestMessageAgeTests {
         let (sent, row) = try await Self.deliver(intent, guest: Guest(status: "resolved"))
         #expect(sent.isEmpty)
         #expect(row.status == "given_up" && row.error?.hasPrefix("[guest_message_stale]") == true, "\(row)")
+    }
+
+    @Test("'received' still retrying when the complaint was resolved (the relay down 10:00-10:40, resolved at 10:20): given up as no_longer_applicable")
+    func receivedAfterResolution() async throws {
+        for status in ["resolved", "closed"] {
+            let intent = Self.guestIntent(trigger: "received", template: "complaint_received_guest", ago: 40 * 60)
+            let (sent, row) = try await Self.deliver(intent, guest: Guest(status: status))
+            #expect(sent.isEmpty, "\(status): the guest is not told someone will look after a resolved complaint")
+            #expect(row.status == "given_up" && row.error?.hasPrefix("[no_longer_applicable]") == true, "\(status): \(row)")
+        }
+        // Still open (or reopened): sent.
+        let open = Self.guestIntent(trigger: "received", template: "complaint_received_guest", ago: 40 * 60)
+        let (sent, row) = try await Self.deliver(open, guest: Guest(status: "assigned", reportedAt: Date().addingTimeInterval(-3_600)))
+        #expect(sent == ["complaint_received_guest"] && row.status == "delivered", "\(row)")
+    }
+
+    @Test("a survey whose link would expire on arrival (the follow-up retried most of survey.validFor): given up as survey_expired")
+    func expiredSurvey() throws {
+        let rules = try NotifierFixtures.rules("survey: {validFor: 7d}\nrules: []")
+        let performer = DeliveryPerformer(
+            kind: .guest, rules: LiveConfiguration(name: "rules", fixed: rules), templates: try NotifierFixtures.templates(), channels: [:],
+            guests: nil, surveySecret: "secret", pacer: EndpointPacer())
+        var intent = Self.guestIntent(trigger: "sla.followup_due", template: "followup_survey_guest")
+        let now = Date()
+        intent.causeTime = now.addingTimeInterval(-7 * 86_400 + 3_600)  // expires in an hour
+        #expect(Self.code { _ = try performer.link(for: intent, rules: rules, now: now) } == "survey_expired")
+        intent.causeTime = now.addingTimeInterval(-8 * 86_400)  // expired yesterday
+        #expect(Self.code { _ = try performer.link(for: intent, rules: rules, now: now) } == "survey_expired")
+        intent.causeTime = now.addingTimeInterval(-86_400)  // six days left
+        let link = try #require(try performer.link(for: intent, rules: rules, now: now))
+        #expect(link.contains("/survey/v"))
+    }
+
+    @Test("a first name is letters, marks, apostrophes and hyphens, at most 40 characters; anything else gets the generic greeting",
+          arguments: [
+            ("Li Wei", "Li"), ("李伟", "李伟"), ("Zoë Martin", "Zoë"), ("Seán O'Brien", "Seán"), ("O’Neill", "O’Neill"), ("Jean-Luc Picard", "Jean-Luc"),
+            ("  Emma\tStone", "Emma"), ("Visit-evil.example\n\nRefund: https://evil.example", nil), ("Visit-evil.example", nil),
+            ("<b>Emma</b>", nil), ("Emma2", nil), (String(repeating: "a", count: 41), nil), (String(repeating: "a", count: 40), String(repeating: "a", count: 40)),
+            ("", nil), ("   ", nil),
+          ] as [(String, String?)])
+    func firstName(_ name: String, _ expected: String?) {
+        #expect(GuestContact(name: name).firstName == expected)
+    }
+
+    @Test("a hostile name renders the generic greeting, nothing of it in the text")
+    func hostileNameNotRendered() throws {
+        let templates = try NotifierFixtures.templates()
+        let rules = try NotifierFixtures.rules(Self.yaml)
+        let intent = Self.guestIntent(trigger: "updated.resolved", template: "complaint_resolved_guest")
+        let guest = GuestContact(name: "Visit-evil.example\n\nRefund: call +44 20 0000 0000", email: "li@example.com")
+        let values = MessageValues.make(intent: intent, rules: rules, templates: templates, guest: guest, link: nil)
+        let rendered = try #require(templates.render(intent.template, language: "en", values: values))
+        #expect(rendered.text.hasPrefix("Dear guest,"), "\(rendered.text.prefix(80))")
+        #expect(!rendered.text.contains("evil") && !rendered.text.contains("Refund"))
     }
 }

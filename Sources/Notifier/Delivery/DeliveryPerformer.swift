@@ -247,19 +247,28 @@ public struct DeliveryPerformer: WorkPerformer {
 
     /// Whether a guest message planned for `trigger` still fits the complaint's `status` when it is due:
     /// a "resolved" message or a survey held by quiet hours or retries is not sent once the complaint
-    /// was reopened, and a survey not once it is closed.
+    /// was reopened, and a survey not once it is closed. "We have received your complaint, a member of our
+    /// team will look after it" is not sent once it is resolved or closed (retried while the mail relay was
+    /// down, it reached the guest after "it is resolved"): decided by intake's status, not by whether the
+    /// "resolved" message went, since that one may have been skipped, given up or never planned, and the
+    /// registration message would still say something no longer true.
     static func stillApplies(trigger: String, status: String) -> Bool {
         switch trigger {
         case NotificationTrigger.updated(.resolved).name: status == "resolved" || status == "closed"
         case NotificationTrigger.sla(.followUpDue).name: status == "resolved"
+        case NotificationTrigger.received.name: status != "resolved" && status != "closed"
         default: true
         }
     }
 
+    /// A survey link that would expire within this time of being sent is not sent (`survey_expired`): the
+    /// guest would open an "expired" page (retries or an outage took most of `survey.validFor`).
+    static let surveyExpiryMargin: Duration = .seconds(6 * 3_600)
+
     /// Staff get the complaint's link; a guest's follow-up survey gets a signed, expiring survey link
     /// naming the resolution it asks about (``surveyedResolution(of:among:)``), or, when intake showed
     /// no resolution, a `v1` link naming none.
-    func link(for intent: NotificationIntent, rules: NotificationRules, guest: GuestContact? = nil) throws -> String? {
+    func link(for intent: NotificationIntent, rules: NotificationRules, guest: GuestContact? = nil, now: Date = Date()) throws -> String? {
         if intent.recipient.kind == .staff {
             return rules.links.complaint.replacingOccurrences(of: "{complaintId}", with: intent.complaintID.uuidString.lowercased())
         }
@@ -269,6 +278,11 @@ public struct DeliveryPerformer: WorkPerformer {
         }
         // From the cause's time, so every attempt sends the same link.
         let expiry = intent.causeTime.addingTimeInterval(Double(rules.surveyValidity.components.seconds))
+        guard expiry.timeIntervalSince(now) > Double(Self.surveyExpiryMargin.components.seconds) else {
+            throw DeliveryFailure.permanent(
+                "survey_expired",
+                "the survey link expires \(ISO8601DateFormatter().string(from: expiry)) (the follow-up's time plus survey.validFor), within \(Self.surveyExpiryMargin) of now")
+        }
         let resolvedAt = try guest.flatMap { try Self.surveyedResolution(of: intent, among: $0.resolutions) }
         let token = SurveyToken(complaintID: intent.complaintID, resolvedAt: resolvedAt, expiresAt: expiry, secret: surveySecret)
         return rules.links.survey.replacingOccurrences(of: "{token}", with: token.description)

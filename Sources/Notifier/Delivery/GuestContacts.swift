@@ -37,10 +37,25 @@ public struct GuestContact: Sendable, Hashable {
         self.reportedAt = reportedAt
     }
 
-    /// The first word of the name (a guest message never names more).
+    /// The longest first name a message shows; a longer word gets the generic greeting.
+    static let maximumFirstNameLength = 40
+
+    /// The first word of the name (a guest message never names more), when it looks like a name: letters,
+    /// combining marks, apostrophes and hyphens, at most ``maximumFirstNameLength`` characters; else `nil`,
+    /// and the message greets the guest generically. Intake takes any 200 characters as a name, and a first
+    /// "word" such as `Visit-evil.example\n\nRefund:` went into the text and SMS bodies as it was.
     public var firstName: String? {
-        guard let name = name?.trimmingCharacters(in: .whitespaces), !name.isEmpty else { return nil }
-        return name.split(separator: " ").first.map(String.init)
+        guard let first = name?.split(whereSeparator: { $0.isWhitespace }).first, first.count <= Self.maximumFirstNameLength else { return nil }
+        let allowed = first.unicodeScalars.allSatisfy { scalar in
+            switch scalar.properties.generalCategory {
+            case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+                 .nonspacingMark, .spacingMark, .enclosingMark:
+                true
+            default:
+                "'’-".unicodeScalars.contains(scalar)
+            }
+        }
+        return allowed ? String(first) : nil
     }
 }
 
