@@ -53,9 +53,11 @@ extension RedressUpTests {
 
         // One complaint through intake's HTTP door (Shanghai, Chinese) …
         let chineseGuest = "li.\(run)@example.com"
+        // Reported an hour ago: guest messages about a complaint older than guestMessages.maximumAge (72 h) are not sent.
+        let reportedAt = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-3600))
         let posted = try await plainRequest(.POST, intake + "/v1/complaints", key: admin, body: """
             {"hotelId":"SHA-PD01","source":"front_desk_app","externalId":"loop-\(run)","channel":"front_desk",
-             "reportedAt":"2026-11-24T08:00:00Z","text":"1208房间的空调不制冷，房间很热，一晚上没睡好。","language":"zh-CN",
+             "reportedAt":"\(reportedAt)","text":"1208房间的空调不制冷，房间很热，一晚上没睡好。","language":"zh-CN",
              "guest":{"name":"李伟","roomNumber":"1208","email":"\(chineseGuest)","preferredLanguage":"zh-CN","preferredContact":"email"},
              "reporter":{"kind":"staff","id":"fd-01","name":"Front desk"}}
             """)
@@ -74,6 +76,7 @@ extension RedressUpTests {
         guest["preferredContact"] = "email"
         data["guest"] = guest
         data["externalId"] = externalID
+        data["reportedAt"] = reportedAt
         event["data"] = data
         event["id"] = UUID().uuidString.lowercased()
         event["subject"] = externalID
