@@ -16,7 +16,9 @@ public enum DispatcherAnswer: Sendable, Hashable {
     /// Not asked: it failed too often in a row, and its circuit breaker is open.
     case skipped(CircuitBreaker.Skipped)
     /// Not asked, for the reason given: the choice is made where the dispatcher may not be called (inside
-    /// the transaction, as when a reopened complaint's owner has left the staff).
+    /// the transaction, as when a reopened complaint's owner has left the staff), or when the verdict
+    /// was prepared it was not to be (its department not on `http` or without candidates then, or the
+    /// complaint had an owner who keeps it). `nil` instead of an answer: no dispatcher is configured.
     case notAsked(String)
 }
 

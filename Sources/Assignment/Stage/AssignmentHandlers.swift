@@ -23,21 +23,58 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
             registeredAt: data.registeredAt ?? data.classifiedAt)
     }
 
+    /// `nil` only when no dispatcher is configured. Otherwise the dispatcher is asked when the complaint
+    /// may be given to someone through it (its department is on `http` and has candidates, and it has no
+    /// owner yet, or this verdict is one that reassigns it); when not, the answer says why it was not
+    /// asked (``DispatcherAnswer/notAsked(_:)``), which the explanation repeats should the transaction
+    /// assign through the dispatcher after all (the organisation or the complaint changed meanwhile).
     public func prepare(_ event: EventEnvelope<ComplaintClassified>, context: PreparationContext) async throws -> DispatcherAnswer? {
         guard let dispatcher = assigner.dispatcher else { return nil }
         let facts = Self.facts(of: event)
         let assigner = self.assigner
-        let routing = try await context.store.read { connection, logger -> AssignmentPlanner.Routing? in
+        let classifiedAt = event.data.classifiedAt
+        let question = try await context.store.read { connection, logger -> Result<(Department, [Candidate]), Unasked> in
             guard let revision = try await assigner.organisations.revision(of: facts.hotelID, on: connection, logger: logger),
                   let hotel = try await assigner.organisations.hotel(facts.hotelID, revision: revision, on: connection, logger: logger)
-            else { return nil }
+            else { return .failure(Unasked("hotel \(facts.hotelID) was not known")) }
             let loads = try await assigner.ledger.openLoads(hotelID: facts.hotelID, on: connection, logger: logger)
-            return assigner.planner.route(facts, in: hotel, loads: loads, now: assigner.clock())
+            let routing = assigner.planner.route(facts, in: hotel, loads: loads, now: assigner.clock())
+            // A repeated, late or keeping verdict of a complaint that has an owner: the handler assigns nothing through the dispatcher.
+            if let stored = try await assigner.ledger.standing(of: facts.complaintID, on: connection, logger: logger), stored.version > 0 {
+                let reassigns = stored.hotelID == facts.hotelID && (stored.classifiedAt.map { $0 < classifiedAt } ?? true)
+                    && stored.status == .open && !stored.acknowledged && stored.escalationLevel == 0
+                    && Self.reassignment(from: stored.department, owner: stored.staffID.flatMap(hotel.member), facts: facts, routing: routing) != nil
+                guard reassigns else { return .failure(Unasked("the complaint already had an owner who keeps it")) }
+            }
+            guard let department = routing.department else { return .failure(Unasked("no department handled \(facts.category.rawValue)")) }
+            guard routing.strategy == DispatcherStrategy.name else { return .failure(Unasked("\(department.name) was not on http")) }
+            guard !routing.candidates.isEmpty else { return .failure(Unasked("nobody in \(department.name) was on duty with capacity")) }
+            return .success((department, routing.candidates))
         }
-        guard let routing, routing.strategy == DispatcherStrategy.name, let department = routing.department, !routing.candidates.isEmpty else {
-            return nil
+        switch question {
+        case .success(let (department, candidates)):
+            return await dispatcher.ask(facts, department: department, candidates: candidates)
+        case .failure(let unasked):
+            return .notAsked("\(unasked.reason) when the complaint was prepared")
         }
-        return await dispatcher.ask(facts, department: department, candidates: routing.candidates)
+    }
+
+    /// Why the dispatcher was not asked at prepare.
+    struct Unasked: Error {
+        var reason: String
+        init(_ reason: String) { self.reason = reason }
+    }
+
+    /// Why a newer verdict changes whom a complaint with an owner is for (another department, or VIP or
+    /// serious while the owner is below supervisor); `nil`: the owner may keep it.
+    static func reassignment(from department: String?, owner: StaffMember?, facts: ComplaintFacts, routing: AssignmentPlanner.Routing) -> String? {
+        if let department, department != routing.departmentCode {
+            return "reclassified from \(department) to \(routing.departmentCode) before anyone acknowledged it"
+        }
+        if facts.needsSeniority, let owner, owner.role < .supervisor {
+            return "reclassified as \(facts.isVIP ? "VIP" : "serious") before anyone acknowledged it; \(owner.name) (\(owner.role.words)) is not senior enough"
+        }
+        return nil
     }
 
     public func handle(
@@ -104,13 +141,7 @@ public struct ClassifiedAssignmentHandler: PreparingEventHandler {
         let now = assigner.clock()
         let routing = assigner.planner.route(facts, in: hotel, loads: recorded.loads, now: now)
         let owner = complaint.staffID.flatMap(hotel.member)
-        var why: String?
-        if let department = complaint.department, department != routing.departmentCode {
-            why = "reclassified from \(department) to \(routing.departmentCode) before anyone acknowledged it"
-        } else if facts.needsSeniority, let owner, owner.role < .supervisor {
-            why = "reclassified as \(facts.isVIP ? "VIP" : "serious") before anyone acknowledged it; \(owner.name) (\(owner.role.words)) is not senior enough"
-        }
-        guard let why else {
+        guard let why = Self.reassignment(from: complaint.department, owner: owner, facts: facts, routing: routing) else {
             context.logger.info("reclassified; same department, owner kept")
             return []
         }

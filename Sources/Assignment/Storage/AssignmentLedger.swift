@@ -58,6 +58,38 @@ public struct AssignmentLedger: Sendable {
         return nil
     }
 
+    /// Where a complaint stands, as a verdict's prepare step reads it (no lock): whether the verdict may
+    /// assign it through the dispatcher.
+    public struct Standing: Sendable, Hashable {
+        public var hotelID: String
+        public var version: Int
+        /// The verdict its facts come from (`nil`: not classified yet).
+        public var classifiedAt: Date?
+        public var status: Status
+        public var department: String?
+        public var staffID: String?
+        public var escalationLevel: Int
+        /// As ``ClassificationRecorded/acknowledged``.
+        public var acknowledged: Bool
+    }
+
+    /// The complaint's standing, `nil` when assignment never saw it; read without locking.
+    public func standing(of id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Standing? {
+        let rows = try await connection.query("""
+            SELECT hotel_id, version, classified_at, status, department, staff_id, escalation_level,
+                acknowledged_at IS NOT NULL OR NOT acknowledgement_known
+            FROM complaints WHERE complaint_id = \(id)
+            """, logger: logger)
+        for try await (hotelID, version, classifiedAt, status, department, staffID, level, acknowledged)
+            in rows.decode((String, Int, Date?, String, String?, String?, Int16, Bool).self)
+        {
+            return Standing(
+                hotelID: hotelID, version: version, classifiedAt: classifiedAt, status: Status(rawValue: status) ?? .open,
+                department: department, staffID: staffID, escalationLevel: Int(level), acknowledged: acknowledged)
+        }
+        return nil
+    }
+
     /// What the first assignment of a classified complaint needs, read under the hotel's lock.
     public struct ClassificationRecorded: Sendable {
         /// The hotel's organisation revision, locked for the transaction.
