@@ -81,7 +81,7 @@ public actor ReadinessConnection: Service {
                 do {
                     connection = try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
                 } catch {
-                    await self.connectFailed(id)
+                    self.connectFailed(id)
                     throw error
                 }
                 return try await self.connected(connection, id: id)
