@@ -7,6 +7,7 @@ import Logging
 @testable import Notifier
 import PostgresNIO
 import RdKafkaTestKit
+import Synchronization
 import Testing
 
 /// A delivery that outlives its lease makes no call: another worker has claimed the item by then and
@@ -84,6 +85,78 @@ struct DeliveryLeaseTests {
             #expect(receiver.requests.count == 1, "the receiver got \(receiver.requests.count) calls")
             let receipts = try await DeliveryWorkerTests.receipts(schema: schema, client: client)
             #expect(receipts.count == 1 && receipts.first?.status == .delivered, "\(receipts)")
+        }
+    }
+
+    /// `work`'s outcome, or `nil` if it has not ended within `limit`: a statement sent through a stalled
+    /// connection is never answered and its task cannot be cancelled, so it is left running, unstructured.
+    static func outcome<Value: Sendable>(within limit: Duration, _ work: @escaping @Sendable () async throws -> Value) async -> Result<Value, any Error>? {
+        let waiting = Mutex<CheckedContinuation<Result<Value, any Error>?, Never>?>(nil)
+        let finish: @Sendable (Result<Value, any Error>?) -> Void = { outcome in waiting.withLock { $0.take() }?.resume(returning: outcome) }
+        let timer = Mutex<Task<Void, Never>?>(nil)
+        let outcome = await withCheckedContinuation { continuation in
+            waiting.withLock { $0 = continuation }
+            Task { do { finish(.success(try await work())) } catch { finish(.failure(error)) } }
+            timer.withLock { $0 = Task { if (try? await Task.sleep(for: limit)) != nil { finish(nil) } } }
+        }
+        timer.withLock { $0?.cancel() }
+        return outcome
+    }
+
+    /// The statements a delivery makes before its call, on a connection to a database that stopped
+    /// answering (a host gone dark, every packet dropped): each fails within its bound, and the delivery is
+    /// deferred, instead of waiting ~15 min for the kernel and calling after its lease ran out.
+    @Test("the pacing statement, the superseder look-up and recording the call fail within their bound on a stalled database connection")
+    func statementsBeforeTheCallAreBounded() async throws {
+        try await DeliveryWorkerTests.run { client, schema, _, _ in
+            let intent = { var intent = DeliveryWorkerTests.breachIntent(); intent.supersededBy = UUID(); return intent }()
+            let steps: [(String, @Sendable (PostgresClient) async throws -> Void)] = [
+                ("pace", { proxied in
+                    let pacer = EndpointPacer(client: proxied, schema: schema, lockTimeout: .milliseconds(500), statementBound: .seconds(1))
+                    _ = try await pacer.pace(endpoint: "hook", key: "k", limit: RateLimit(count: 5, window: .seconds(60)), logger: .complaintTest)
+                }),
+                ("decide", { proxied in
+                    _ = try await HeldGuestMessages.decide(intent, client: proxied, schema: schema, bound: .seconds(1), logger: .complaintTest)
+                }),
+                ("recordCall", { proxied in
+                    try await HeldGuestMessages.recordCall(intent, client: proxied, schema: schema, bound: .seconds(1), logger: .complaintTest)
+                }),
+            ]
+            let database = try await TestDatabase.shared.configuration()
+            for (name, step) in steps {
+                // A client of one connection through a proxy of its own: working, then stalled.
+                // Stopped once, below (a second stop could shut a reused descriptor down).
+                let proxy = try DatabaseProxy(to: database.endpoint)
+                var configuration = proxy.configuration(from: database).makeClientConfiguration()
+                configuration.options.minimumConnections = 0
+                configuration.options.maximumConnections = 1
+                let proxied = PostgresClient(configuration: configuration, backgroundLogger: .complaintTest)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await proxied.run() }
+                    defer { group.cancelAll() }
+                    do {
+                        try await proxied.query("SELECT 1", logger: .complaintTest)
+                    } catch {
+                        proxy.stop()
+                        throw error
+                    }
+                    proxy.stall()
+                    let started = ContinuousClock.now
+                    let outcome = await Self.outcome(within: .seconds(10)) { try await step(proxied) }
+                    let took = ContinuousClock.now - started
+                    // Ends the connection: a statement still waiting fails now.
+                    proxy.stop()
+                    guard let outcome else {
+                        Issue.record("\(name) never ended on the stalled connection")
+                        return
+                    }
+                    guard case .failure = outcome else {
+                        Issue.record("\(name) succeeded through the stalled connection")
+                        return
+                    }
+                    #expect(took < .seconds(5), "\(name) failed after \(took)")
+                }
+            }
         }
     }
 

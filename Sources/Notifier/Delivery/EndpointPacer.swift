@@ -78,16 +78,23 @@ public final class EndpointPacer: Sendable {
     /// worker and a connection, until the items' leases ran out and they were claimed again (a robot
     /// message sent twice).
     let lockTimeout: Duration
+    /// The longest a delivery's pacing statement may hold its connection, the lock wait included, before
+    /// the connection is closed and the message deferred (``Unavailable``): the lock timeout bounds waits
+    /// for locks only, and a database that paused (or a host that vanished) with the statement in flight
+    /// held the delivery past its lease, until the call went out after another worker had made it too.
+    /// By default the lock timeout and ten seconds.
+    let statementBound: Duration
 
     /// A pacer to share once the notifier's tables exist (``share(through:schema:)``); until then it
     /// answers nothing (``Unavailable``).
-    public init(lockTimeout: Duration = .seconds(5)) {
+    public init(lockTimeout: Duration = .seconds(5), statementBound: Duration? = nil) {
         self.lockTimeout = lockTimeout
+        self.statementBound = statementBound ?? lockTimeout + .seconds(10)
     }
 
     /// A pacer shared with every replica through `schema`'s tables (migrations 0003 to 0008).
-    public convenience init(client: PostgresClient, schema: SchemaName, lockTimeout: Duration = .seconds(5)) {
-        self.init(lockTimeout: lockTimeout)
+    public convenience init(client: PostgresClient, schema: SchemaName, lockTimeout: Duration = .seconds(5), statementBound: Duration? = nil) {
+        self.init(lockTimeout: lockTimeout, statementBound: statementBound)
         share(through: client, schema: schema)
     }
 
@@ -118,7 +125,7 @@ public final class EndpointPacer: Sendable {
     }
 
     /// The notifier's pool and schema once shared, for the guest worker's other look-up before a call (a
-    /// held message's superseder, ``HeldGuestMessages/decide(_:client:schema:logger:)``).
+    /// held message's superseder, ``HeldGuestMessages/decide(_:client:schema:bound:logger:)``).
     /// - Throws: ``Unavailable`` before ``share(through:schema:)``.
     func notifierSchema() throws -> (client: PostgresClient, schema: SchemaName) {
         let shared = try database()
@@ -139,7 +146,8 @@ public final class EndpointPacer: Sendable {
 
     /// Whether the call of `key` to `endpoint` may go now, taking its place under `limit` if it has one:
     /// one statement (`endpoint_pace`, migration 0005), one round trip, for every delivery to an endpoint.
-    /// It sets its own ``lockTimeout`` before it reads or locks anything.
+    /// It sets its own ``lockTimeout`` before it reads or locks anything, and its connection is closed
+    /// after ``statementBound``.
     /// - Throws: ``Unavailable``.
     func pace(endpoint: String, key: String, limit: RateLimit?, logger: Logger) async throws -> Pacing {
         let shared = try database()
@@ -148,10 +156,12 @@ public final class EndpointPacer: Sendable {
         let window = limit.map { Self.seconds($0.window) }
         let channel = WorkQueue(schema: shared.schema).notificationChannel
         do {
-            let row = try await shared.client.query("""
-                SELECT hold, next_place FROM \(unescaped: shared.schema.rawValue).endpoint_pace(
-                    \(endpoint), \(key), \(count)::integer, \(window)::double precision, \(lock)::integer, \(Self.purgeBatch)::integer, \(channel))
-                """, logger: logger).collect()[0]
+            let row = try await shared.client.withConnection(closingAfter: statementBound, logger: logger) { connection in
+                try await connection.query("""
+                    SELECT hold, next_place FROM \(unescaped: shared.schema.rawValue).endpoint_pace(
+                        \(endpoint), \(key), \(count)::integer, \(window)::double precision, \(lock)::integer, \(Self.purgeBatch)::integer, \(channel))
+                    """, logger: logger).collect()[0]
+            }
             let (hold, place) = try row.decode((Date?, Date?).self)
             if let hold { return .held(until: hold) }
             if let place { return .wait(until: place) }

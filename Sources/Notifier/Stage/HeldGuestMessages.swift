@@ -11,7 +11,7 @@ import PostgresNIO
 ///
 /// Planning only records which message supersedes a held one (``mark(_:on:logger:)``: `deliveries.superseded_by`
 /// and the intent's ``NotificationIntent/supersededBy``); the delivery worker decides when the held one falls
-/// due (``decide(_:client:schema:logger:)``): given up as `superseded_by_<trigger>` only once the
+/// due (``decide(_:client:schema:bound:logger:)``): given up as `superseded_by_<trigger>` only once the
 /// superseding message was delivered; sent when that one will not be (given up, also as no longer fitting
 /// the complaint's status: reopened before the morning; failed an attempt); waiting while it is still to be
 /// sent. Only a message caused later supersedes one. Giving it up at planning lost both messages when the later one was never sent.
@@ -137,7 +137,7 @@ enum HeldGuestMessages {
 
     /// Decides for the held message `intent` (``NotificationIntent/supersededBy`` set), before anything else
     /// of its attempt (intake is not asked while it waits). Nothing to decide once it was handed to a channel
-    /// (``recordCall(_:client:schema:logger:)``): it is sent. Follows the superseders while each was itself
+    /// (``recordCall(_:client:schema:bound:logger:)``): it is sent. Follows the superseders while each was itself
     /// given up as superseded (a registration superseded by a resolution's message, that one by the survey):
     /// the last one decides, by its `deliveries` row and, while that one still shows it to be sent, its
     /// work-queue row (an outcome may be recorded there alone). Delivered, or its work succeeded: give up.
@@ -145,9 +145,11 @@ enum HeldGuestMessages {
     /// the two fall due, however claimed, and exactly one reaches the guest. Anything else (given up,
     /// retrying, its work failed): send. A superseder that no longer fits the complaint's status is given up
     /// by its own worker as `no_longer_applicable`, and this one then goes.
-    static func decide(_ intent: NotificationIntent, client: PostgresClient, schema: SchemaName, logger: Logger) async throws -> Decision {
+    static func decide(
+        _ intent: NotificationIntent, client: PostgresClient, schema: SchemaName, bound: Duration = statementBound, logger: Logger
+    ) async throws -> Decision {
         let table = "\(schema.rawValue).deliveries", queue = "\(schema.rawValue).work_queue"
-        let rows = try await client.query("""
+        let rows = try await client.withConnection(closingAfter: bound, logger: logger) { connection in try await connection.query("""
             WITH RECURSIVE chain (notification_id, depth) AS (
                 SELECT superseded_by, 1 FROM \(unescaped: table)
                 WHERE notification_id = \(intent.notificationID) AND superseded_by IS NOT NULL AND called_at IS NULL
@@ -166,7 +168,7 @@ enum HeldGuestMessages {
                 LIMIT 1
             ) AS w ON true
             ORDER BY chain.depth
-            """, logger: logger).collect()
+            """, logger: logger).collect() }
         let chain = try rows.map { try $0.decode((String, String?, String?, Bool, Double?).self) }
         guard let direct = chain.first, let last = chain.last else { return .send }
         let superseded = Decision.supersede(code: code(supersededBy: direct.1 ?? ""))
@@ -189,14 +191,24 @@ enum HeldGuestMessages {
     static let minimumWait: Duration = .seconds(2)
 
     /// Records, before the held message `intent` is handed to a channel, that a call is made: from then on
-    /// ``decide(_:client:schema:logger:)`` sends it on any attempt (the guest may have it already; giving it
+    /// ``decide(_:client:schema:bound:logger:)`` sends it on any attempt (the guest may have it already; giving it
     /// up would end its receipts without a message accounted for).
-    static func recordCall(_ intent: NotificationIntent, client: PostgresClient, schema: SchemaName, logger: Logger) async throws {
-        _ = try await client.query("""
-            UPDATE \(unescaped: "\(schema.rawValue).deliveries") SET called_at = COALESCE(called_at, clock_timestamp())
-            WHERE notification_id = \(intent.notificationID)
-            """, logger: logger).collect()
+    static func recordCall(
+        _ intent: NotificationIntent, client: PostgresClient, schema: SchemaName, bound: Duration = statementBound, logger: Logger
+    ) async throws {
+        _ = try await client.withConnection(closingAfter: bound, logger: logger) { connection in
+            try await connection.query("""
+                UPDATE \(unescaped: "\(schema.rawValue).deliveries") SET called_at = COALESCE(called_at, clock_timestamp())
+                WHERE notification_id = \(intent.notificationID)
+                """, logger: logger).collect()
+        }
     }
+
+    /// The longest ``decide(_:client:schema:bound:logger:)`` and ``recordCall(_:client:schema:bound:logger:)`` may
+    /// hold their connection before it is closed and the message deferred (`superseder_unknown`): unbounded,
+    /// a database that paused with the statement in flight held the delivery past its lease, and the
+    /// message went out after another worker had sent it too.
+    static let statementBound: Duration = .seconds(15)
 
     /// Records that the held message of `item` was given up as superseded (`code`) in the settling
     /// transaction: `given_up` with no attempt counted, in `deliveries` and the work queue (the worker's claim
