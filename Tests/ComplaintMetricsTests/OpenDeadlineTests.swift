@@ -4,6 +4,7 @@ import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
 import Foundation
+import PostgresNIO
 import Testing
 
 /// The open deadlines `/v1/open` and the dashboard count down to (`resolve_by`, `acknowledge_by`), recorded
@@ -34,12 +35,12 @@ struct OpenDeadlineTests {
                 data: ComplaintUpdated(complaintID: id, change: change, occurredAt: at, actor: EventActor(id: "staff-1", role: .staff), statusAfter: status))
         }
 
-        func clock(_ milestone: ComplaintSLAEvent.Milestone, at: Date, resolveBy: Date?) -> EventEnvelope<ComplaintSLAEvent> {
+        func clock(_ milestone: ComplaintSLAEvent.Milestone, at: Date, resolveBy: Date?, acknowledgeBy: Date? = nil) -> EventEnvelope<ComplaintSLAEvent> {
             EventEnvelope(
                 source: "/redress/sla-watcher", time: at, hotelID: hotel,
                 data: ComplaintSLAEvent(
                     complaintID: id, milestone: milestone, target: .resolve, severity: .moderate, deadline: resolveBy ?? at, occurredAt: at,
-                    resolveBy: resolveBy))
+                    acknowledgeBy: acknowledgeBy, resolveBy: resolveBy))
         }
     }
 
@@ -47,11 +48,15 @@ struct OpenDeadlineTests {
 
     /// What `/v1/open` lists as the complaint's resolve deadline (`nil` when not listed or unknown).
     static func resolveBy(_ complaint: Complaint, _ store: StageStore) async throws -> Date? {
+        try await entry(complaint, store).resolveBy
+    }
+
+    /// What `/v1/open` lists for the complaint.
+    static func entry(_ complaint: Complaint, _ store: StageStore) async throws -> OpenComplaints.Entry {
         let entries = try await store.read { connection, logger in
             try await OpenComplaints.read(hotels: [complaint.hotel], on: connection, logger: logger)
         }
-        let entry = try #require(entries.first { $0.complaintId == complaint.id }, "the complaint is listed as open")
-        return entry.resolveBy
+        return try #require(entries.first { $0.complaintId == complaint.id }, "the complaint is listed as open")
     }
 
     /// Before: the reopening only counted (`reopen_count`), so the first clock's deadline, passed days ago,
@@ -142,5 +147,116 @@ struct OpenDeadlineTests {
             }
             #expect(try await Self.resolveBy(complaint, store) == resumedBy)
         }
+    }
+
+    /// Before: a reopening cleared only `resolve_by`. A complaint resolved at first contact without an
+    /// acknowledgement and reopened 3 days later kept its first clock's acknowledge deadline, so `/v1/open`
+    /// listed it "acknowledge overdue 3d" at the top, though a reopened clock has no acknowledge deadline
+    /// (the watcher's `rescheduled` on the reopening carries none).
+    @Test("a reopening clears the first clock's acknowledge deadline too, in either topic's order")
+    func reopeningClearsTheAcknowledgeDeadline() async throws {
+        try await withMigratedSchema(of: RedressService.metrics.isolated()) { store, _ in
+            let recorder = FactRecorder(schema: store.schema.rawValue)
+            let r = Date(timeIntervalSince1970: 1_794_000_000)
+            let hour: TimeInterval = 3600
+            let acknowledgeBy = r.addingTimeInterval(15 * 60), firstResolveBy = r.addingTimeInterval(4 * hour)
+            let reopenedAt = r.addingTimeInterval(72 * hour), newDeadline = reopenedAt.addingTimeInterval(4 * hour)
+            let resolution = ComplaintUpdated.Change.resolved(Resolution(text: "fixed", rootCause: "wear", isFirstContact: true))
+
+            let complaint = Complaint(registeredAt: r)
+            let received = try complaint.received()
+            try await store.write { connection, logger in
+                try await recorder.received(received, on: connection, logger: logger)
+                try await recorder.sla(
+                    complaint.clock(.timerStarted, at: r.addingTimeInterval(60), resolveBy: firstResolveBy, acknowledgeBy: acknowledgeBy),
+                    on: connection, logger: logger)
+                // Never acknowledged: resolved at first contact.
+                try await recorder.updated(complaint.staff(resolution, at: r.addingTimeInterval(600), status: .resolved), on: connection, logger: logger)
+                try await recorder.updated(complaint.staff(Self.reopening, at: reopenedAt, status: .reopened), on: connection, logger: logger)
+                return ((), [])
+            }
+            let reopened = try await Self.entry(complaint, store)
+            #expect(reopened.acknowledgedAt == nil)
+            #expect(reopened.acknowledgeBy == nil, "not the first clock's \(acknowledgeBy)")
+            #expect(reopened.resolveBy == nil)
+            try await store.write { connection, logger in
+                try await recorder.sla(complaint.clock(.rescheduled, at: reopenedAt, resolveBy: newDeadline), on: connection, logger: logger)
+                return ((), [])
+            }
+            let rescheduled = try await Self.entry(complaint, store)
+            #expect(rescheduled.acknowledgeBy == nil && rescheduled.resolveBy == newDeadline)
+
+            // The SLA topic read ahead: the new clock's deadlines (no acknowledge deadline), then the reopening, which keeps them.
+            let ahead = Complaint(registeredAt: r)
+            let aheadReceived = try ahead.received()
+            try await store.write { connection, logger in
+                try await recorder.received(aheadReceived, on: connection, logger: logger)
+                try await recorder.sla(
+                    ahead.clock(.timerStarted, at: r.addingTimeInterval(60), resolveBy: firstResolveBy, acknowledgeBy: acknowledgeBy),
+                    on: connection, logger: logger)
+                try await recorder.updated(ahead.staff(resolution, at: r.addingTimeInterval(600), status: .resolved), on: connection, logger: logger)
+                try await recorder.sla(ahead.clock(.rescheduled, at: reopenedAt, resolveBy: newDeadline), on: connection, logger: logger)
+                try await recorder.updated(ahead.staff(Self.reopening, at: reopenedAt, status: .reopened), on: connection, logger: logger)
+                return ((), [])
+            }
+            let aheadEntry = try await Self.entry(ahead, store)
+            #expect(aheadEntry.acknowledgeBy == nil && aheadEntry.resolveBy == newDeadline)
+        }
+    }
+
+    /// Migration 0003 on a schema of the release before it (0001 and 0002), holding complaints reopened
+    /// under that release. Before: the backfill cleared only `resolve_by` (a complaint never acknowledged
+    /// kept its first clock's acknowledge deadline, "acknowledge overdue" for ever: no new event comes for a
+    /// reopening already read).
+    @Test("migration 0003 clears both deadlines of complaints already reopened")
+    func migrationClearsReopenedDeadlines() async throws {
+        let service = RedressService.metrics.isolated()
+        try await withTestClient { client async throws in
+            do {
+                let sets = try service.migrations()
+                let own = try #require(sets.last)
+                let previousRelease = try MigrationSet(schema: own.schema, track: own.track, migrations: own.migrations.filter { $0.version <= 2 })
+                let migrator = Migrator(client: client, logger: .complaintTest)
+                _ = try await migrator.apply(Array(sets.dropLast()) + [previousRelease])
+
+                let r = Date(timeIntervalSince1970: 1_794_000_000)
+                let hour: TimeInterval = 3600
+                let acknowledgeBy = r.addingTimeInterval(15 * 60), resolveBy = r.addingTimeInterval(4 * hour)
+                let resolvedAt = r.addingTimeInterval(600), reopenedAt = r.addingTimeInterval(72 * hour)
+                let resolved = UUID(), running = UUID()
+                let table = "\(service.schema.rawValue).complaints"
+                // Never acknowledged, resolved at first contact, reopened: the first clock's deadlines set at r + 1 min.
+                try await client.query(PostgresQuery(unsafeSQL: """
+                    INSERT INTO \(table) (complaint_id, hotel_id, registered_at, status, status_at, first_resolved_at, resolved_at,
+                                          reopen_count, acknowledge_by, resolve_by, deadlines_at)
+                    VALUES ($1, 'SHA-PD01', $2, 'reopened', $3, $4, $4, 1, $5, $6, $7)
+                    """, binds: Self.binds(resolved, r, reopenedAt, resolvedAt, acknowledgeBy, resolveBy, r.addingTimeInterval(60))), logger: .complaintTest)
+                // Never reopened: untouched.
+                try await client.query(PostgresQuery(unsafeSQL: """
+                    INSERT INTO \(table) (complaint_id, hotel_id, registered_at, status, status_at, acknowledge_by, resolve_by, deadlines_at)
+                    VALUES ($1, 'SHA-PD01', $2, 'assigned', $2, $3, $4, $5)
+                    """, binds: Self.binds(running, r, acknowledgeBy, resolveBy, r.addingTimeInterval(60))), logger: .complaintTest)
+
+                _ = try await migrator.apply(sets)
+                var rows: [UUID: (Date?, Date?, Date?)] = [:]
+                let result = try await client.query(PostgresQuery(unsafeSQL: "SELECT complaint_id, acknowledge_by, resolve_by, reopened_at FROM \(table)"), logger: .complaintTest)
+                for try await (id, acknowledge, resolve, reopened) in result.decode((UUID, Date?, Date?, Date?).self) {
+                    rows[id] = (acknowledge, resolve, reopened)
+                }
+                #expect(rows[resolved]?.0 == nil && rows[resolved]?.1 == nil && rows[resolved]?.2 == resolvedAt, "\(String(describing: rows[resolved]))")
+                #expect(rows[running]?.0 == acknowledgeBy && rows[running]?.1 == resolveBy && rows[running]?.2 == nil, "\(String(describing: rows[running]))")
+                try await dropSchema(service.schema, client: client)
+            } catch {
+                try? await dropSchema(service.schema, client: client)
+                throw error
+            }
+        }
+    }
+
+    static func binds(_ id: UUID, _ dates: Date...) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(id)
+        for date in dates { bindings.append(date) }
+        return bindings
     }
 }

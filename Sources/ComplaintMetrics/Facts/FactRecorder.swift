@@ -55,6 +55,11 @@ public struct FactRecorder: Sendable {
     static let deadlinesApply =
         "EXCLUDED.deadlines_at IS NOT NULL AND (c.reopened_at IS NULL OR EXCLUDED.deadlines_at >= c.reopened_at)"
 
+    /// SQL: whether a reopening (`EXCLUDED.reopened_at`) clears the row's (`c`) open deadlines, both of them:
+    /// unless they were set at or after it (the SLA topic read ahead), they are the previous clock's.
+    static let reopeningClears =
+        "EXCLUDED.reopened_at IS NOT NULL AND (c.deadlines_at IS NULL OR c.deadlines_at < EXCLUDED.reopened_at)"
+
     /// The live channel of the metrics schema `schema`.
     public static func liveChannel(schema: String) -> String { "\(schema)_live" }
 
@@ -200,11 +205,14 @@ public struct FactRecorder: Sendable {
                     \(followUp?.at), \(closedAt), \(guestNotes), \(reopenedAt), now())
             ON CONFLICT (complaint_id) DO UPDATE SET
                 fact_at = now(),
-                -- A reopening starts a new resolve clock: the deadline known from before it is the old clock's
-                -- (NULL: not known yet) until the watcher's next deadline event sets it. One read after the
-                -- reopening (stamped at or after it: the SLA topic was ahead) is already the new clock's.
-                resolve_by = CASE WHEN EXCLUDED.reopened_at IS NOT NULL AND (c.deadlines_at IS NULL OR c.deadlines_at < EXCLUDED.reopened_at)
-                                  THEN NULL ELSE c.resolve_by END,
+                -- A reopening starts a new resolve clock: the deadlines known from before it are the old clock's
+                -- (NULL: not known yet) until the watcher's next deadline event sets them. The new clock has no
+                -- acknowledge deadline (the watcher's rescheduled on a reopening carries none), so the old one
+                -- goes too: a complaint resolved without an acknowledgement and reopened days later was listed
+                -- "acknowledge overdue" at the top of /v1/open. One read after the reopening (stamped at or
+                -- after it: the SLA topic was ahead) is already the new clock's.
+                acknowledge_by = CASE WHEN \(unescaped: Self.reopeningClears) THEN NULL ELSE c.acknowledge_by END,
+                resolve_by = CASE WHEN \(unescaped: Self.reopeningClears) THEN NULL ELSE c.resolve_by END,
                 reopened_at = GREATEST(c.reopened_at, EXCLUDED.reopened_at),
                 status = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status ELSE c.status END,
                 status_at = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status_at ELSE c.status_at END,
