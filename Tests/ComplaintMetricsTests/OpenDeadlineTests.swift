@@ -207,8 +207,9 @@ struct OpenDeadlineTests {
     /// Migration 0003 on a schema of the release before it (0001 and 0002), holding complaints reopened
     /// under that release. Before: the backfill cleared only `resolve_by` (a complaint never acknowledged
     /// kept its first clock's acknowledge deadline, "acknowledge overdue" for ever: no new event comes for a
-    /// reopening already read).
-    @Test("migration 0003 clears both deadlines of complaints already reopened")
+    /// reopening already read), and only of complaints with a resolution (one closed without being resolved,
+    /// then reopened, kept both deadlines and got no `reopened_at`).
+    @Test("migration 0003 clears both deadlines of complaints already reopened, resolved or closed without a resolution")
     func migrationClearsReopenedDeadlines() async throws {
         let service = RedressService.metrics.isolated()
         try await withTestClient { client async throws in
@@ -222,8 +223,8 @@ struct OpenDeadlineTests {
                 let r = Date(timeIntervalSince1970: 1_794_000_000)
                 let hour: TimeInterval = 3600
                 let acknowledgeBy = r.addingTimeInterval(15 * 60), resolveBy = r.addingTimeInterval(4 * hour)
-                let resolvedAt = r.addingTimeInterval(600), reopenedAt = r.addingTimeInterval(72 * hour)
-                let resolved = UUID(), running = UUID()
+                let resolvedAt = r.addingTimeInterval(600), closedAt = r.addingTimeInterval(2 * hour), reopenedAt = r.addingTimeInterval(72 * hour)
+                let resolved = UUID(), closed = UUID(), running = UUID()
                 let table = "\(service.schema.rawValue).complaints"
                 // Never acknowledged, resolved at first contact, reopened: the first clock's deadlines set at r + 1 min.
                 try await client.query(PostgresQuery(unsafeSQL: """
@@ -231,6 +232,12 @@ struct OpenDeadlineTests {
                                           reopen_count, acknowledge_by, resolve_by, deadlines_at)
                     VALUES ($1, 'SHA-PD01', $2, 'reopened', $3, $4, $4, 1, $5, $6, $7)
                     """, binds: Self.binds(resolved, r, reopenedAt, resolvedAt, acknowledgeBy, resolveBy, r.addingTimeInterval(60))), logger: .complaintTest)
+                // Closed without a resolution, then reopened.
+                try await client.query(PostgresQuery(unsafeSQL: """
+                    INSERT INTO \(table) (complaint_id, hotel_id, registered_at, status, status_at, closed_at,
+                                          reopen_count, acknowledge_by, resolve_by, deadlines_at)
+                    VALUES ($1, 'SHA-PD01', $2, 'reopened', $3, $4, 1, $5, $6, $7)
+                    """, binds: Self.binds(closed, r, reopenedAt, closedAt, acknowledgeBy, resolveBy, r.addingTimeInterval(60))), logger: .complaintTest)
                 // Never reopened: untouched.
                 try await client.query(PostgresQuery(unsafeSQL: """
                     INSERT INTO \(table) (complaint_id, hotel_id, registered_at, status, status_at, acknowledge_by, resolve_by, deadlines_at)
@@ -244,6 +251,7 @@ struct OpenDeadlineTests {
                     rows[id] = (acknowledge, resolve, reopened)
                 }
                 #expect(rows[resolved]?.0 == nil && rows[resolved]?.1 == nil && rows[resolved]?.2 == resolvedAt, "\(String(describing: rows[resolved]))")
+                #expect(rows[closed]?.0 == nil && rows[closed]?.1 == nil && rows[closed]?.2 == closedAt, "\(String(describing: rows[closed]))")
                 #expect(rows[running]?.0 == acknowledgeBy && rows[running]?.1 == resolveBy && rows[running]?.2 == nil, "\(String(describing: rows[running]))")
                 try await dropSchema(service.schema, client: client)
             } catch {

@@ -7,15 +7,16 @@
 -- ("overdue 3d") while the watcher's new resolve clock ran.
 ALTER TABLE complaints ADD COLUMN reopened_at timestamptz;
 
--- Complaints open again after a resolution: their latest reopening came after the latest resolution, so
--- that time stands in for it, and deadlines last set before it are the old clock's. Both go, as a reopening clears both: no new event
+-- Complaints open again after a resolution or a closing (a complaint closed without a resolution can be
+-- reopened too): their latest reopening came after the later of the two, so that time stands in for it,
+-- and deadlines last set before it are the old clock's. Both go, as a reopening clears both: no new event
 -- will come for a reopening already read, so an acknowledge deadline left here (a complaint resolved at first
 -- contact without an acknowledgement) would read "acknowledge overdue" at the top of /v1/open for good.
 UPDATE complaints
-SET reopened_at = resolved_at,
-    acknowledge_by = CASE WHEN deadlines_at IS NULL OR deadlines_at < resolved_at THEN NULL ELSE acknowledge_by END,
-    resolve_by = CASE WHEN deadlines_at IS NULL OR deadlines_at < resolved_at THEN NULL ELSE resolve_by END
-WHERE is_open AND reopen_count > 0 AND resolved_at IS NOT NULL;
+SET reopened_at = GREATEST(resolved_at, closed_at),
+    acknowledge_by = CASE WHEN deadlines_at IS NULL OR deadlines_at < GREATEST(resolved_at, closed_at) THEN NULL ELSE acknowledge_by END,
+    resolve_by = CASE WHEN deadlines_at IS NULL OR deadlines_at < GREATEST(resolved_at, closed_at) THEN NULL ELSE resolve_by END
+WHERE is_open AND reopen_count > 0 AND GREATEST(resolved_at, closed_at) IS NOT NULL;
 
 COMMENT ON COLUMN complaints.reopened_at IS
     'When the complaint was last reopened: deadline events stamped before it belong to an earlier resolve clock and set neither acknowledge_by nor resolve_by.';
