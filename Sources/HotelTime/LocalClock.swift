@@ -13,7 +13,7 @@ public struct LocalTime: Sendable, Hashable, Comparable, Codable, CustomStringCo
     /// Parses `HH:MM` (00:00 to 23:59); `24:00` is accepted as the end of the day.
     public init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].count == 2, parts[1].count == 2,
+        guard parts.count == 2, parts[0].count == 2, parts[1].count == 2, parts.allSatisfy(\.isASCIIDigits),
               let hour = Int(parts[0]), let minute = Int(parts[1]),
               (0...23).contains(hour) && (0...59).contains(minute) || (hour == 24 && minute == 0)
         else { return nil }
@@ -51,10 +51,13 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
         self.day = day
     }
 
-    /// Parses `YYYY-MM-DD` of a date that exists.
+    /// Parses `YYYY-MM-DD` (ASCII digits) of a date that exists.
+    ///
+    /// Only digits: `Int()` also takes a sign, so `2026-+1-01` was January 1st, and `/v1/kpis?from=2026-+1-01`,
+    /// `redress metrics rebuild --from` and a policy file's dates accepted what openapi.yaml's pattern refuses.
     public init?(_ text: String) {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2, parts.allSatisfy(\.isASCIIDigits),
               let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]) else { return nil }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
@@ -106,5 +109,12 @@ public enum Weekday: String, Sendable, Hashable, Codable, CaseIterable {
                 codingPath: decoder.codingPath, debugDescription: "must be one of mon, tue, wed, thu, fri, sat, sun"))
         }
         self = day
+    }
+}
+
+fileprivate extension Substring {
+    /// Every character is one of the ASCII digits 0 to 9 (no sign, no other script's digits).
+    var isASCIIDigits: Bool {
+        utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
     }
 }

@@ -1,5 +1,6 @@
 import ComplaintTesting
 import Foundation
+import HotelTime
 import Testing
 
 /// Every query value the metrics API reads is checked before PostgreSQL sees it (`department` went to
@@ -67,6 +68,28 @@ struct QueryValidationTests {
                 #expect(reply.status == 422 && Self.field(reply) == "query.month", "\(month): \(reply.status) \(reply.body)")
             }
             #expect(try await harness.get("/v1/quality-index?hotel=SHA-PD01&month=2026-11").status == 200)
+        }
+    }
+
+    /// Before: LocalDate parsed each part with Int(), which takes a sign, so `from=2026-+1-01` was January
+    /// (a 200 against openapi.yaml's pattern), and so were `--from`/`--to` of `redress metrics rebuild` and
+    /// a policy file's dates; LocalTime took `+7:00`.
+    @Test("a date is ASCII digits YYYY-MM-DD, a time HH:MM")
+    func dateDigits() async throws {
+        for text in ["2026-+1-01", "+202-01-01", "2026-01-+1", "2026-01-\u{0661}\u{0662}", "2026-1-01", "2026-01-1"] {
+            #expect(LocalDate(text) == nil, "\(text)")
+        }
+        #expect(LocalDate("2026-01-01") == LocalDate(year: 2026, month: 1, day: 1))
+        for text in ["+7:00", "07:+5", "-0:00"] {
+            #expect(LocalTime(text) == nil, "\(text)")
+        }
+        #expect(LocalTime("07:05") == LocalTime(hour: 7, minute: 5))
+        try await MetricsHarness.run { harness in
+            for (name, value) in [("from", "2026-%2B1-01"), ("to", "%2B202-11-30"), ("from", "2026-11-%2B1")] {
+                let reply = try await harness.get("/v1/kpis?hotel=SHA-PD01&\(name)=\(value)")
+                #expect(reply.status == 422 && Self.field(reply) == "query.\(name)", "\(name)=\(value): \(reply.status) \(reply.body)")
+            }
+            #expect(try await harness.get("/v1/kpis?hotel=SHA-PD01&from=2026-11-01&to=2026-11-30").status == 200)
         }
     }
 
