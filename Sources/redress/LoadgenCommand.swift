@@ -207,10 +207,14 @@ struct LoadgenCommand: AsyncParsableCommand {
         "I was charged twice for breakfast on my bill, please fix it.",
     ]
 
+    /// When the generated complaints were reported: this run's start, so that the notifier treats them as
+    /// fresh (it sends no guest message about a complaint older than its rules' `guestMessages.maximumAge`).
+    static let reportedAt = ISO8601DateFormatter().string(from: Date())
+
     static func body(hotel: String, externalID: String, index: Int) -> String {
         """
         {"hotelId":"\(hotel)","source":"loadgen","externalId":"\(externalID)","channel":"app",\
-        "reportedAt":"2026-11-24T08:00:00Z","text":"\(texts[index % texts.count])","language":"\(index % 2 == 0 ? "zh-CN" : "en")",\
+        "reportedAt":"\(reportedAt)","text":"\(texts[index % texts.count])","language":"\(index % 2 == 0 ? "zh-CN" : "en")",\
         "guest":{"name":"Guest \(index % 997)","roomNumber":"\(1000 + index % 900)","loyaltyId":"GC-\(100000 + index % 5000)",\
         "vip":\(index % 20 == 0),"preferredLanguage":"zh-CN"},"reporter":{"kind":"guest"}}
         """

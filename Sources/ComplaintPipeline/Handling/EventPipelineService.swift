@@ -306,12 +306,13 @@ public final class EventPipelineService: Service {
                         // event's offset stored once it is settled (with those of the committed ones before
                         // it), since applying them one by one can take long (a database outage retried).
                         // Once the partition is revoked or the pipeline stops taking, the lane goes on only
-                        // with events whose preparation is in hand, and only while its offsets are stored
+                        // with events whose preparation is in hand (an input that prepares nothing stops after
+                        // the event in hand, as the lane does outside a fallback), and only while its offsets are stored
                         // (until the revocation fences it): an event that would need its outside call made
                         // again is left to the next owner, who makes that call anyway, and nothing is
                         // applied here beside the next owner.
                         for item in try await applyShared(together) {
-                            if !flow.isTaking || lane.isRevoked, item.prepares, item.prepared == nil { break lane }
+                            if !flow.isTaking || lane.isRevoked, !item.prepares || item.prepared == nil { break lane }
                             if try await process(item.message, decoded: item.event, prepared: item.prepared) == .abandoned {
                                 flow.stopTaking()
                                 break lane
