@@ -113,6 +113,68 @@ struct GuestMessageAgeTests {
         }
     }
 
+    /// `complaints.received.v1` for `complaint`, handled now, registered `registeredAgo` seconds ago and reported
+    /// `reportedBeforeRegistration` seconds before that.
+    static func received(_ complaint: UUID, registeredAgo: TimeInterval, reportedBeforeRegistration: TimeInterval) throws -> EventEnvelope<ComplaintReceived> {
+        var event = try Self.received(complaint, reportedAgo: 0)
+        let registered = Date().addingTimeInterval(-registeredAgo)
+        event.time = registered
+        event.data.registeredAt = registered
+        event.data.reportedAt = registered.addingTimeInterval(-reportedBeforeRegistration)
+        event.data.occurredAt = event.data.reportedAt.addingTimeInterval(-600)
+        return event
+    }
+
+    static let surveyYAML = yaml + "\n  - {name: guest-survey, on: [sla.followup_due], to: [guest], template: followup_survey_guest}\n"
+
+    /// Handles `received`, then a "resolved" and a follow-up (survey) event of now for its complaint: the guest
+    /// rules' `deliveries` rows and the work queue's kinds.
+    static func resolvedAfter(_ received: EventEnvelope<ComplaintReceived>, yaml: String = surveyYAML) async throws -> (
+        rows: [(rule: String, status: String, error: String?)], kinds: [String]
+    ) {
+        let service = RedressService.notifier.isolated()
+        return try await withMigratedSchema(of: service) { store, _ in
+            let complaint = received.data.complaintID
+            let recorder = try Self.recorder(yaml)
+            _ = try await handleDirectly(received, with: ReceivedNotificationHandler(recorder: recorder), store: store, schema: service.schema)
+            var resolved = try NotifierFixtures.resolved(complaint)
+            resolved.time = Date()
+            _ = try await handleDirectly(resolved, with: UpdatedNotificationHandler(recorder: recorder), store: store, schema: service.schema)
+            var followUp = try NotifierFixtures.followUpDue(complaint)
+            followUp.time = Date()
+            _ = try await handleDirectly(followUp, with: SLANotificationHandler(recorder: recorder), store: store, schema: service.schema)
+            let (rows, kinds) = try await Self.recorded(complaint, store: store)
+            return (rows.filter { $0.rule.hasPrefix("guest-") }, kinds)
+        }
+    }
+
+    @Test("a complaint reported 90 days ago, registered today (a backfill), resolved and surveyed today (a bulk resolution): no guest message at all")
+    func backfillResolvedToday() async throws {
+        let (rows, kinds) = try await Self.resolvedAfter(try Self.received(UUID(), reportedAgo: 90 * 86_400))
+        #expect(rows.map(\.rule) == ["guest-registered", "guest-resolved", "guest-survey"], "\(rows)")
+        #expect(rows.allSatisfy { $0.status == "skipped" && $0.error?.hasPrefix("[guest_message_stale]") == true }, "\(rows)")
+        let resolved = rows.first { $0.rule == "guest-resolved" }?.error ?? ""
+        #expect(resolved.contains("registered 90d after the guest reported it (a backfill)"), "\(resolved)")
+        #expect(!kinds.contains("guest"), "no guest intent: \(kinds)")
+    }
+
+    @Test("a complaint reported 71 h before intake registered it, resolved 5 days later: not a backfill, the resolution and the survey are planned")
+    func lateResolutionOfFreshComplaint() async throws {
+        let (rows, kinds) = try await Self.resolvedAfter(
+            try Self.received(UUID(), registeredAgo: 5 * 86_400, reportedBeforeRegistration: 71 * 3_600))
+        // The registration itself is handled now, 8 days after the report: too old to send.
+        #expect(rows.first { $0.rule == "guest-registered" }?.error?.hasPrefix("[guest_message_stale]") == true, "\(rows)")
+        #expect(rows.filter { $0.rule != "guest-registered" }.map(\.status) == ["pending", "pending"], "\(rows)")
+        #expect(kinds.filter { $0 == "guest" }.count == 2, "\(kinds)")
+    }
+
+    @Test("maximumAge 0s: a backfilled complaint's resolution and survey are planned")
+    func backfillWithoutLimit() async throws {
+        let (rows, _) = try await Self.resolvedAfter(
+            try Self.received(UUID(), reportedAgo: 90 * 86_400), yaml: "guestMessages: {maximumAge: 0s}\n" + Self.surveyYAML)
+        #expect(rows.map(\.status) == ["pending", "pending", "pending"], "\(rows)")
+    }
+
     @Test("the rules file refuses a maximumAge that is not a duration, naming the key")
     func refusedSetting() throws {
         let error = #expect(throws: ConfigurationFileError.self) { _ = try NotifierFixtures.rules("guestMessages: {maximumAge: soon}\nrules: []") }

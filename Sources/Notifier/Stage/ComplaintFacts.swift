@@ -15,10 +15,23 @@ public struct ComplaintFacts: Sendable, Hashable {
     public var assignee: Assignee?
     public var department: String?
     public var escalationLevel: Int = 0
+    /// When the guest reported the complaint and when intake registered it (`complaints.received.v1`);
+    /// `nil` until the registration is read. Far apart, the complaint came in a backfill: see ``isBackfill(maximumAge:)``.
+    public var reportedAt: Date?
+    public var registeredAt: Date?
 
     public init(complaintID: UUID, hotelID: String) {
         self.complaintID = complaintID
         self.hotelID = hotelID
+    }
+
+    /// Whether intake registered the complaint more than `maximumAge` after the guest reported it (a backfill
+    /// of old complaints, a connector that lagged that long): none of its guest messages is sent, whenever
+    /// its later events happen (a bulk resolution today). Zero: no limit; `false` before the registration is read.
+    public func isBackfill(maximumAge: Duration) -> Bool {
+        let maximum = Double(maximumAge.components.seconds)
+        guard maximum > 0, let reportedAt, let registeredAt else { return false }
+        return registeredAt.timeIntervalSince(reportedAt) > maximum
     }
 }
 
@@ -32,9 +45,9 @@ enum ComplaintFactsStore {
             INSERT INTO complaints AS c (complaint_id, hotel_id) VALUES (\(complaintID), \(hotelID))
             ON CONFLICT (complaint_id) DO UPDATE SET hotel_id = c.hotel_id
             RETURNING c.hotel_id, c.category, c.severity, c.guest_language, c.preferred_contact, c.assignee_id, c.assignee_name,
-                      c.assignee_role, c.department, c.escalation_level
+                      c.assignee_role, c.department, c.escalation_level, c.reported_at, c.registered_at
             """, logger: logger)
-        for try await row in rows.decode((String, String?, String?, String?, String?, String?, String?, String?, String?, Int).self) {
+        for try await row in rows.decode((String, String?, String?, String?, String?, String?, String?, String?, String?, Int, Date?, Date?).self) {
             var facts = ComplaintFacts(complaintID: complaintID, hotelID: row.0)
             facts.category = row.1.flatMap(ComplaintCategory.init(rawValue:))
             facts.severity = row.2.flatMap(Severity.init(rawValue:))
@@ -45,6 +58,8 @@ enum ComplaintFactsStore {
             }
             facts.department = row.8
             facts.escalationLevel = row.9
+            facts.reportedAt = row.10
+            facts.registeredAt = row.11
             return facts
         }
         return ComplaintFacts(complaintID: complaintID, hotelID: hotelID)
@@ -55,7 +70,8 @@ enum ComplaintFactsStore {
             UPDATE complaints SET hotel_id = \(facts.hotelID), category = \(facts.category?.rawValue), severity = \(facts.severity?.rawValue),
                 guest_language = \(facts.guestLanguage), preferred_contact = \(facts.preferredContact?.rawValue),
                 assignee_id = \(facts.assignee?.staffID), assignee_name = \(facts.assignee?.name), assignee_role = \(facts.assignee?.role.rawValue),
-                department = \(facts.department), escalation_level = \(facts.escalationLevel), updated_at = now()
+                department = \(facts.department), escalation_level = \(facts.escalationLevel),
+                reported_at = \(facts.reportedAt), registered_at = \(facts.registeredAt), updated_at = now()
             WHERE complaint_id = \(facts.complaintID)
             """, logger: logger)
     }

@@ -45,6 +45,21 @@ struct GuestMessageHistory: Sendable, Hashable {
             message: "what it tells the guest happened \(Self.describe(age)) ago, more than guestMessages.maximumAge (\(Self.describe(maximum)))")
     }
 
+    /// Why no guest message of a complaint that came in a backfill is planned, whatever its event's time:
+    /// intake registered it more than `guestMessages.maximumAge` after the guest reported it
+    /// (``ComplaintFacts/isBackfill(maximumAge:)``), so a bulk resolution of the backfill today does not tell
+    /// thousands of guests about complaints from months ago. The same code as any stale message; `nil` when
+    /// the complaint is not one (or its registration was not read yet, or there is no limit).
+    static func backfill(_ facts: ComplaintFacts, limits: NotificationRules.GuestMessageLimits) -> Refusal? {
+        guard facts.isBackfill(maximumAge: limits.maximumAge), let reportedAt = facts.reportedAt, let registeredAt = facts.registeredAt else {
+            return nil
+        }
+        return Refusal(
+            code: "guest_message_stale",
+            message: "the complaint was registered \(Self.describe(registeredAt.timeIntervalSince(reportedAt))) after the guest reported it (a backfill), "
+                + "more than guestMessages.maximumAge (\(Self.describe(Double(limits.maximumAge.components.seconds)))): its guest is not messaged")
+    }
+
     /// `90d`, `5h`, `12m` or `40s`: an age for a log line or a `deliveries` row.
     static func describe(_ seconds: Double) -> String {
         let whole = Int(seconds.rounded(.down))

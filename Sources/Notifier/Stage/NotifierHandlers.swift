@@ -44,7 +44,10 @@ struct NotificationRecorder: Sendable {
                 }
                 // Not about a months-old complaint intake registered today (a backfill, a connector's lag):
                 // its age, not when it reached intake, decides.
+                // Nor about a complaint that came in a backfill, however fresh this event (a bulk resolution
+                // today): its registration, read before, marked it. Read after, this message is planned.
                 let stale = GuestMessageHistory.staleness(since: since ?? event.time, limits: rules.guestMessages, now: planner.now())
+                    ?? GuestMessageHistory.backfill(facts, limits: rules.guestMessages)
                 if let refusal = stale ?? guestHistory?.admit(rule: intent.rule, limits: rules.guestMessages, now: planner.now()) {
                     try await DeliveryLedger.recordSkipped(intent, reason: refusal.reason, on: context.connection, logger: context.logger)
                     context.logger.info("guest notification skipped", metadata: [
@@ -72,8 +75,8 @@ struct NotificationRecorder: Sendable {
     }
 }
 
-/// `complaints.received.v1`: remembers the guest's language and preferred contact; tells the guest the
-/// complaint is registered.
+/// `complaints.received.v1`: remembers the guest's language and preferred contact, and when the complaint
+/// was reported and registered (a backfill's guest is not messaged); tells the guest the complaint is registered.
 struct ReceivedNotificationHandler: EventHandler {
     var recorder: NotificationRecorder
 
@@ -85,6 +88,9 @@ struct ReceivedNotificationHandler: EventHandler {
             event, complaintID: received.complaintID, trigger: .received, since: received.reportedAt, context: context
         ) { facts in
             facts.hotelID = received.hotelID
+            // Whether it came in a backfill, for its later guest messages (ComplaintFacts.isBackfill).
+            facts.reportedAt = received.reportedAt
+            facts.registeredAt = received.registeredAt
             facts.guestLanguage = received.guest.preferredLanguage ?? received.language ?? facts.guestLanguage
             facts.preferredContact = received.guest.preferredContact ?? facts.preferredContact
             return MessageFacts(category: facts.category, severity: facts.severity, statusAfter: .registered)
