@@ -59,7 +59,9 @@ public struct NotificationRules: Sendable {
         /// time they reach it, and the guest of a complaint from last spring is not to hear "we have received
         /// your feedback" today. The age is measured from the complaint's `reportedAt` for `received`, from
         /// the triggering event's time for the other triggers; skipped when planned, given up when sent
-        /// (``DeliveryPerformer/staleness(of:reportedAt:maximumAge:now:)``), as `guest_message_stale`.
+        /// (``DeliveryPerformer/staleness(of:reportedAt:maximumAge:now:)``), as `guest_message_stale`. A complaint
+        /// registered more than this after its `reportedAt` (a backfill) has all its guest messages skipped, a
+        /// resolution recorded today too (``ComplaintFacts/isBackfill(maximumAge:)``).
         public var maximumAge: Duration = Self.defaultMaximumAge
 
         public static let defaultMaximumAge: Duration = .seconds(72 * 3_600)
