@@ -4,6 +4,7 @@ import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
 import Foundation
+import HotelTime
 import Testing
 
 /// An acknowledgement of an escalated complaint hands it over only to someone at least as senior as the
@@ -44,6 +45,45 @@ struct EscalatedHandOverTests {
                 ReclassificationTests.acknowledged(id, by: "\(Self.a)-DM-1"), with: status, store: store, schema: schema))
             #expect(senior.map(\.data.assignee.staffID) == ["\(Self.a)-DM-1"])
             #expect(senior.first?.data.strategy == StatusHandler.handOver && senior.first?.data.escalationLevel == 1)
+        }
+    }
+
+    /// The organisation with the head of Housekeeping (Cai) active or not, and a head of Engineering (Gu).
+    static func organisation(headActive: Bool) -> Organisation {
+        var organisation = ReclassificationTests.organisation
+        let always = [Shift(days: Weekday.allCases, start: LocalTime("00:00")!, end: LocalTime("24:00")!)]
+        organisation.hotels[0].staff.append(StaffMember(
+            id: "\(a)-EN-H", name: "Gu", role: .departmentHead, departments: ["engineering"], languages: ["en"], capacity: 3, shifts: always))
+        let head = organisation.hotels[0].staff.firstIndex { $0.id == "\(a)-HK-H" }!
+        organisation.hotels[0].staff[head].active = headActive
+        return organisation
+    }
+
+    static func apply(_ organisation: Organisation, store: StageStore) async throws {
+        _ = try await store.write { connection, logger in (try await OrganisationStore().apply(organisation, on: connection, logger: logger), []) }
+    }
+
+    /// Before: Ana's acknowledgement was refused because the owner, Cai, is a department head, though Cai
+    /// was set inactive: nobody active owned the level-1 complaint until a reopening.
+    @Test("the owner of an escalated complaint is no longer active and an agent acknowledges: it goes up the chain to the duty manager")
+    func inactiveOwnerGoesUpTheChain() async throws {
+        try await ReclassificationTests.withHandlers(organisation: Self.organisation(headActive: true)) { store, schema, status, classified in
+            let id = UUID()
+            _ = try await handleDirectly(
+                try AssignmentHarness.classified(category: .cleanliness, complaintID: id), with: classified, store: store, schema: schema)
+            let escalated = try ReclassificationTests.assigned(try await handleDirectly(
+                Self.escalation(id, level: 1), with: EscalationHandler(assigner: Assigner()), store: store, schema: schema))
+            #expect(escalated.first?.data.assignee.staffID == "\(Self.a)-HK-H", "\(escalated.map(\.data.explanation))")
+            // Cai stops working here; kept in the file with active: false while owning the complaint.
+            try await Self.apply(Self.organisation(headActive: false), store: store)
+
+            let late = try ReclassificationTests.assigned(try await handleDirectly(
+                ReclassificationTests.acknowledged(id, by: "\(Self.a)-HK-1"), with: status, store: store, schema: schema))
+            #expect(late.map(\.data.assignee.staffID) == ["\(Self.a)-DM-1"], "\(late.map(\.data.explanation))")
+            #expect(late.first?.data.strategy == AssignmentPlanner.escalation && late.first?.data.escalationLevel == 1)
+            #expect(late.first?.data.explanation?.hasPrefix("Ana acknowledged it; \(Self.a)-HK-H is no longer on the staff: escalation level 1") == true,
+                    "\(late.map(\.data.explanation))")
+            #expect(try await ReclassificationTests.stored(id, store: store).staffID == "\(Self.a)-DM-1")
         }
     }
 }

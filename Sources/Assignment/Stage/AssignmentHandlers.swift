@@ -258,7 +258,8 @@ public struct EscalationHandler: EventHandler {
 /// `complaints.updated.v1` → capacity and hand-overs: resolved and closed complaints stop counting against
 /// their owner, a reopened one counts again; a staff member of the hotel who acknowledges a complaint
 /// someone else owns takes it over (a `manual` assignment, strategy `hand_over`; an escalated one only if
-/// they are at least as senior as the owner), and one who acknowledges
+/// they are at least as senior as the owner, else it stays with an active owner and goes up the chain
+/// from one who is no longer active), and one who acknowledges
 /// it before its classification arrives gets it at its first assignment.
 public struct StatusHandler: EventHandler {
     public var assigner: Assigner
@@ -406,16 +407,36 @@ public struct StatusHandler: EventHandler {
         }
         // An escalated complaint stays with the level it was escalated to: each level fires once, so a
         // late acknowledgement by someone junior (the agent who let it run out) would leave it without a
-        // senior owner until the next level. Only someone at least as senior as the owner takes it over.
+        // senior owner until the next level. Only someone at least as senior as the owner takes it over
+        // (the role the hotel's chain names for the level when the owner is no longer active).
         if complaint.escalationLevel > 0 {
-            var ownerRole = hotel.member(owner)?.role
-            if ownerRole == nil, let last = try await ledger.history(of: complaint.complaintID, on: context.connection, logger: context.logger)?.entries.last {
-                ownerRole = StaffRole(rawValue: last.role)
-            }
-            if let ownerRole, member.role < ownerRole {
-                context.logger.info("acknowledged by someone junior to the owner of an escalated complaint; owner kept", metadata: [
-                    "assignment.acknowledged_by": "\(actor.id)", "assignment.escalation_level": "\(complaint.escalationLevel)"])
-                return []
+            let activeOwner = hotel.member(owner).flatMap { $0.active ? $0 : nil }
+            let department = complaint.department
+                ?? assigner.planner.route(facts, in: hotel, loads: [:], now: assigner.clock()).departmentCode
+            let chain = hotel.escalation.isEmpty ? HotelOrganisation.defaultEscalation : hotel.escalation
+            let levelRole = StaffRole(chain[min(complaint.escalationLevel, chain.count) - 1])
+            let seniorEnough = member.role >= (activeOwner?.role ?? levelRole)
+            if !seniorEnough {
+                if activeOwner != nil {
+                    context.logger.info("acknowledged by someone junior to the owner of an escalated complaint; owner kept", metadata: [
+                        "assignment.acknowledged_by": "\(actor.id)", "assignment.escalation_level": "\(complaint.escalationLevel)"])
+                    return []
+                }
+                // The owner is no longer active (kept in the file while they own open complaints) or gone:
+                // keeping them leaves nobody on it, and the junior is not whom the level asks for. It goes up
+                // the hotel's chain at the level it has, as a reopened complaint whose owner left does.
+                let now = assigner.clock()
+                let loads = try await ledger.openLoads(hotelID: hotel.id, on: context.connection, logger: context.logger)
+                if var decision = assigner.planner.escalate(
+                    facts, department: department, level: complaint.escalationLevel, in: hotel, loads: loads, now: now, owner: owner)
+                {
+                    decision.explanation = "\(member.name) acknowledged it; \(owner) is no longer on the staff: "
+                        + decision.explanation
+                    return [try await assigner.record(
+                        decision, of: complaint, facts: facts, reason: .manual, escalationLevel: complaint.escalationLevel, cause: event,
+                        context: context)]
+                }
+                // Nobody up the chain (not possible while the actor is active): the one who acknowledged it.
             }
         }
         let previous = hotel.member(owner)?.name ?? owner
