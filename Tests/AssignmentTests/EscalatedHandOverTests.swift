@@ -86,4 +86,33 @@ struct EscalatedHandOverTests {
             #expect(try await ReclassificationTests.stored(id, store: store).staffID == "\(Self.a)-DM-1")
         }
     }
+
+    /// Before: Cai was refused (department head below the duty manager the escalation fell back to while
+    /// no department head was on duty), though level 1 asks for the head of Housekeeping.
+    @Test("escalated to the duty manager while no department head was on duty: the head of the complaint's department takes it over, another department's head does not")
+    func departmentHeadOfTheLevelTakesOver() async throws {
+        try await ReclassificationTests.withHandlers(organisation: Self.organisation(headActive: false)) { store, schema, status, classified in
+            let id = UUID()
+            _ = try await handleDirectly(
+                try AssignmentHarness.classified(category: .cleanliness, complaintID: id), with: classified, store: store, schema: schema)
+            let escalated = try ReclassificationTests.assigned(try await handleDirectly(
+                Self.escalation(id, level: 1), with: EscalationHandler(assigner: Assigner()), store: store, schema: schema))
+            #expect(escalated.first?.data.assignee.staffID == "\(Self.a)-DM-1", "\(escalated.map(\.data.explanation))")
+            // Cai comes on shift.
+            try await Self.apply(Self.organisation(headActive: true), store: store)
+
+            let agent = try ReclassificationTests.assigned(try await handleDirectly(
+                ReclassificationTests.acknowledged(id, by: "\(Self.a)-HK-1"), with: status, store: store, schema: schema))
+            #expect(agent.isEmpty, "\(agent.map(\.data.explanation))")
+            let otherHead = try ReclassificationTests.assigned(try await handleDirectly(
+                ReclassificationTests.acknowledged(id, by: "\(Self.a)-EN-H"), with: status, store: store, schema: schema))
+            #expect(otherHead.isEmpty, "\(otherHead.map(\.data.explanation))")
+            #expect(try await ReclassificationTests.stored(id, store: store).staffID == "\(Self.a)-DM-1")
+
+            let head = try ReclassificationTests.assigned(try await handleDirectly(
+                ReclassificationTests.acknowledged(id, by: "\(Self.a)-HK-H"), with: status, store: store, schema: schema))
+            #expect(head.map(\.data.assignee.staffID) == ["\(Self.a)-HK-H"], "\(head.map(\.data.explanation))")
+            #expect(head.first?.data.strategy == StatusHandler.handOver && head.first?.data.escalationLevel == 1)
+        }
+    }
 }

@@ -258,8 +258,8 @@ public struct EscalationHandler: EventHandler {
 /// `complaints.updated.v1` → capacity and hand-overs: resolved and closed complaints stop counting against
 /// their owner, a reopened one counts again; a staff member of the hotel who acknowledges a complaint
 /// someone else owns takes it over (a `manual` assignment, strategy `hand_over`; an escalated one only if
-/// they are at least as senior as the owner, else it stays with an active owner and goes up the chain
-/// from one who is no longer active), and one who acknowledges
+/// they are at least as senior as its level asks for, else it stays with an active owner and goes up the
+/// chain from one who is no longer active), and one who acknowledges
 /// it before its classification arrives gets it at its first assignment.
 public struct StatusHandler: EventHandler {
     public var assigner: Assigner
@@ -407,18 +407,22 @@ public struct StatusHandler: EventHandler {
         }
         // An escalated complaint stays with the level it was escalated to: each level fires once, so a
         // late acknowledgement by someone junior (the agent who let it run out) would leave it without a
-        // senior owner until the next level. Only someone at least as senior as the owner takes it over
-        // (the role the hotel's chain names for the level when the owner is no longer active).
+        // senior owner until the next level. Only someone at least as senior as the level asks for takes it
+        // over: the lower of the owner's role and the role the hotel's chain names for the level (the owner
+        // may be above it when nobody of that role was on duty at the escalation), a department head only
+        // of the complaint's department, as the escalation chooses them.
         if complaint.escalationLevel > 0 {
             let activeOwner = hotel.member(owner).flatMap { $0.active ? $0 : nil }
             let department = complaint.department
                 ?? assigner.planner.route(facts, in: hotel, loads: [:], now: assigner.clock()).departmentCode
             let chain = hotel.escalation.isEmpty ? HotelOrganisation.defaultEscalation : hotel.escalation
             let levelRole = StaffRole(chain[min(complaint.escalationLevel, chain.count) - 1])
-            let seniorEnough = member.role >= (activeOwner?.role ?? levelRole)
+            let required = activeOwner.map { min($0.role, levelRole) } ?? levelRole
+            let seniorEnough = member.role > required
+                || (member.role == required && (required != .departmentHead || member.departments.contains(department)))
             if !seniorEnough {
                 if activeOwner != nil {
-                    context.logger.info("acknowledged by someone junior to the owner of an escalated complaint; owner kept", metadata: [
+                    context.logger.info("acknowledged by someone junior to the level of an escalated complaint; owner kept", metadata: [
                         "assignment.acknowledged_by": "\(actor.id)", "assignment.escalation_level": "\(complaint.escalationLevel)"])
                     return []
                 }
