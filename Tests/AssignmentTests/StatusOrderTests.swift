@@ -81,4 +81,26 @@ struct StatusOrderTests {
             #expect(again.count == 1 && again.first?.data.assignee.staffID != "\(Self.a)-HK-1", "\(again.map(\.data.explanation))")
         }
     }
+
+    /// Before: a reopening sharing the resolution's millisecond (a script resolving and reopening) was
+    /// ignored: stored resolved while intake showed it reopened, Ana's load not counting it.
+    @Test("resolved and reopened in the same millisecond, read in that order: it is open again and counts against its owner")
+    func reopenedAtTheSameInstant() async throws {
+        try await ReclassificationTests.withHandlers { store, schema, status, classified in
+            let id = UUID()
+            _ = try await handleDirectly(
+                try AssignmentHarness.classified(category: .cleanliness, complaintID: id), with: classified, store: store, schema: schema)
+            _ = try await handleDirectly(Self.resolved(id, at: 0), with: status, store: store, schema: schema)
+            #expect(try await Self.state(id, store: store).status == "resolved")
+            _ = try await handleDirectly(
+                Self.update(id, .reopened(Reopening(trigger: .guestRequest, reason: "still dirty")), status: .reopened, at: 0),
+                with: status, store: store, schema: schema)
+            let after = try await Self.state(id, store: store)
+            #expect(after.status == "open")
+            #expect(after.loads["\(Self.a)-HK-1"] == 1, "\(after.loads)")
+            // An older update read later (redriven) still changes nothing.
+            _ = try await handleDirectly(Self.resolved(id, at: -1), with: status, store: store, schema: schema)
+            #expect(try await Self.state(id, store: store).status == "open")
+        }
+    }
 }

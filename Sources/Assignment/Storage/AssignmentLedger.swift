@@ -142,16 +142,19 @@ public struct AssignmentLedger: Sendable {
     /// What a status update did.
     public enum StatusUpdate: Sendable, Hashable {
         case applied
-        /// Not newer than the update the stored status comes from: nothing changed.
+        /// Older than the update the stored status comes from: nothing changed.
         case older
         /// The complaint is another hotel's (this one, the stored hotel id): nothing changed.
         case otherHotel(String)
     }
 
     /// Sets a complaint's status from a status update that happened at `occurredAt`, creating a bare row
-    /// when the update came before the classification. Only an update newer than the one the stored
-    /// status comes from is applied (migration 0006; a row without one takes any): a `reopened` redriven
-    /// after the complaint was resolved and closed again leaves it closed. A complaint of another hotel
+    /// when the update came before the classification. Only an update at least as new as the one the
+    /// stored status comes from is applied (migration 0006; a row without one takes any): a `reopened`
+    /// redriven after the complaint was resolved and closed again (an older `occurredAt`) leaves it closed.
+    /// One at the same instant is applied: a complaint's updates are keyed by its id, so they are read in
+    /// the order they were made, and a scripted resolve-then-reopen within one millisecond ends open
+    /// (the inbox already drops a redelivery of the same event). A complaint of another hotel
     /// than `hotelID` is left alone. One round trip.
     @discardableResult
     public func setStatus(
@@ -162,7 +165,7 @@ public struct AssignmentLedger: Sendable {
             WITH applied AS (
                 INSERT INTO complaints AS c (complaint_id, hotel_id, status, status_at) VALUES (\(id), \(hotelID), \(status.rawValue), \(occurredAt))
                 ON CONFLICT (complaint_id) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, updated_at = now()
-                WHERE c.hotel_id = excluded.hotel_id AND (c.status_at IS NULL OR c.status_at < excluded.status_at)
+                WHERE c.hotel_id = excluded.hotel_id AND (c.status_at IS NULL OR c.status_at <= excluded.status_at)
                 RETURNING true
             )
             SELECT EXISTS (SELECT 1 FROM applied), (SELECT hotel_id FROM complaints WHERE complaint_id = \(id))
