@@ -184,6 +184,59 @@ struct DeliveryLeaseTests {
         #expect(await sink.waitFor(1).count == 1, "the refused send went out too")
     }
 
+    /// A message held for the quiet hours, with a later one that supersedes it: a slow superseder look-up or
+    /// intake used up its lease. Before, it recorded its call (`called_at`) and then the SMTP exchange was
+    /// refused for the lease: every later attempt skipped the supersession check, and the guest got both.
+    @Test("a held guest message whose lease has no room for its call is deferred before its call is recorded: its superseder delivered, it is given up, not sent too")
+    func heldMessageRefusedBeforeItsCallIsRecorded() async throws {
+        let service = RedressService.notifier.isolated()
+        try await withMigratedSchema(of: service) { store, client in
+            let schema = service.schema
+            let complaint = UUID()
+            try await HeldGuestMessagesTests.handle(
+                ["received", "resolved"], complaint: complaint, rules: try HeldGuestMessagesTests.rules(night: true), store: store, schema: schema)
+            // 'resolved' failed its first attempt (retrying): the held 'received' is to be sent when it falls due, now.
+            for statement in [
+                "UPDATE \(schema).deliveries SET status = 'retrying' WHERE rule = 'guest-resolved'",
+                "UPDATE \(schema).work_queue SET due_at = now() WHERE payload->>'trigger' = 'received'",
+            ] {
+                _ = try await client.query(PostgresQuery(unsafeSQL: statement), logger: .complaintTest).collect()
+            }
+            let claimed = try await client.withConnection { connection in
+                try await WorkQueue(schema: schema).claim(kinds: ["guest"], limit: 1, lease: .seconds(300), on: connection, logger: .complaintTest)
+            }
+            let item = try #require(claimed.first)
+            let intent = try item.decodePayload(NotificationIntent.self)
+            #expect(intent.trigger == "received" && intent.supersededBy != nil, "\(intent)")
+            let sink = try await SMTPSink()
+            defer { sink.stop() }
+            let performer = try HeldGuestMessagesTests.morningPerformer(
+                channel: SMTPTests.channel(port: sink.port, tls: .off), guests: HeldGuestMessagesTests.Guest(status: "assigned"),
+                surveySecret: "secret", schema: schema, client: client)
+            // 245 s left: the SMTP exchange (240 s) and the margin need 250.
+            let short = WorkLease(deadline: .now + .seconds(245), margin: .seconds(10), duration: .seconds(300))
+            await #expect(throws: WorkLeaseRunningOut.self) {
+                try await WorkLease.$current.withValue(short) { try await performer.perform(item, logger: .complaintTest) }
+            }
+            let called = try await client.query(
+                "SELECT called_at IS NOT NULL FROM \(unescaped: schema.rawValue).deliveries WHERE notification_id = \(intent.notificationID)",
+                logger: .complaintTest
+            ).collect()[0].decode(Bool.self)
+            #expect(!called, "the call was recorded as made, though none was")
+            // 'resolved' is delivered meanwhile; 'received', claimed again on a fresh lease, is given up.
+            _ = try await client.query(
+                PostgresQuery(unsafeSQL: "UPDATE \(schema).deliveries SET status = 'delivered' WHERE rule = 'guest-resolved'"), logger: .complaintTest
+            ).collect()
+            let fresh = WorkLease(deadline: .now + .seconds(300), margin: .seconds(10), duration: .seconds(300))
+            do {
+                let receipt = try await WorkLease.$current.withValue(fresh) { try await performer.perform(item, logger: .complaintTest) }
+                Issue.record("the held message was sent as well as its superseder: \(receipt)")
+            } catch let failure as WorkFailure {
+                #expect(failure.isPermanent && failure.reason.hasPrefix("[superseded_by_resolved]"), "\(failure)")
+            }
+        }
+    }
+
     @Test("a call asks the lease of the work item being performed: refused (and remembered for the worker) when less than its bound and the margin is left")
     func leaseRefusesALateCall() throws {
         try WorkLease.beforeCall(taking: .seconds(1000), "no lease: always made")
@@ -196,6 +249,12 @@ struct DeliveryLeaseTests {
         // A call longer than the lease itself goes right after a claim (else it would wait for ever), not later.
         let fresh = WorkLease(deadline: .now + .seconds(9.5), margin: .seconds(1), duration: .seconds(10))
         try WorkLease.$current.withValue(fresh) { try WorkLease.beforeCall(taking: .seconds(20), "too long for any lease") }
+        // Asked ahead of a step that records the call (3 s at most): room for the step too, or refused.
+        let ahead = WorkLease(deadline: .now + .seconds(5), margin: .seconds(1), duration: .seconds(10))
+        try WorkLease.$current.withValue(ahead) {
+            try WorkLease.beforeCall(taking: .seconds(3), "the call alone")
+            #expect(throws: WorkLeaseRunningOut.self) { try WorkLease.beforeCall(taking: .seconds(3), after: .seconds(3), "the call and its record") }
+        }
         let later = WorkLease(deadline: .now + .seconds(8), margin: .seconds(1), duration: .seconds(10))
         #expect(throws: WorkLeaseRunningOut.self) {
             try WorkLease.$current.withValue(later) { try WorkLease.beforeCall(taking: .seconds(20), "too long for any lease") }

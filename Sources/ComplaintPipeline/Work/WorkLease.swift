@@ -5,7 +5,7 @@ import NIOConcurrencyHelpers
 /// ``WorkPerformer/perform(_:logger:)``): how long the call may still take before another worker may
 /// claim the item and make it again.
 ///
-/// A call to the outside world asks ``beforeCall(taking:_:)`` first, with the longest it can take: when
+/// A call to the outside world asks ``beforeCall(taking:after:_:)`` first, with the longest it can take: when
 /// less than that (and ``margin``, to record the outcome) is left — the claim waited for the database,
 /// a look-up before the call was slow, the database paused for minutes and came back — the call is not
 /// made, and the worker defers the item (no attempt used): before, it was made after another worker had
@@ -42,11 +42,17 @@ public struct WorkLease: Sendable {
 
     /// Throws ``WorkLeaseRunningOut`` (and remembers it for the worker) when the current task's lease
     /// leaves less than `budget`, the longest the call `call` may take, plus ``margin`` (at most nine
-    /// tenths of ``duration``).
-    public static func beforeCall(taking budget: Duration, _ call: @autoclosure () -> String) throws {
+    /// tenths of ``duration``), plus `steps`.
+    ///
+    /// - Parameter steps: The longest of what must still happen before the call, when asked ahead of it: a
+    ///   step that records the call before making it (a held guest message's `called_at`) asks first with
+    ///   its own bound here, so that the call's own check, after it, cannot refuse a call already recorded
+    ///   as made. With them, at most nineteen twentieths of ``duration``: a call right after a claim still goes.
+    public static func beforeCall(taking budget: Duration, after steps: Duration = .zero, _ call: @autoclosure () -> String) throws {
         guard let lease = current else { return }
         let left = lease.remaining
-        let needed = min(budget + lease.margin, lease.duration * 9 / 10)
+        var needed = min(budget + lease.margin, lease.duration * 9 / 10)
+        if steps > .zero { needed = min(needed + steps, lease.duration * 19 / 20) }
         guard left < needed else { return }
         let refusal = WorkLeaseRunningOut(call: call(), left: left, needed: needed)
         lease.refusal.withLockedValue { $0 = $0 ?? refusal.description }
@@ -55,7 +61,7 @@ public struct WorkLease: Sendable {
 }
 
 /// A call to the outside world not made because the work item's lease would run out before it could end
-/// (``WorkLease/beforeCall(taking:_:)``).
+/// (``WorkLease/beforeCall(taking:after:_:)``).
 public struct WorkLeaseRunningOut: Error, Sendable, CustomStringConvertible {
     public var call: String
     public var left: Duration

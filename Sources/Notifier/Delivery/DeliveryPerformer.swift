@@ -139,6 +139,13 @@ public struct DeliveryPerformer: WorkPerformer {
         }
         if kind == .guest, intent.supersededBy != nil {
             // From this call on the held message is sent on any attempt, whatever became of its superseder.
+            // So the lease is asked here, for the call and for recording it: asked only by the channel after
+            // the record, a refusal (a slow superseder look-up or intake used up the lease) deferred the
+            // message with `called_at` set, and a later attempt sent it without looking whether its
+            // superseder had been delivered meanwhile: the guest got both.
+            try WorkLease.beforeCall(
+                taking: Self.longestCall(of: implementation, to: destination), after: HeldGuestMessages.statementBound,
+                "the call of a held guest message")
             do {
                 let (client, schema) = try pacer.notifierSchema()
                 try await HeldGuestMessages.recordCall(intent, client: client, schema: schema, logger: logger)
@@ -236,6 +243,18 @@ public struct DeliveryPerformer: WorkPerformer {
         guard rules.rules.first(where: { $0.name == intent.rule })?.urgent != true else { return nil }
         let hotel = rules.hotel(intent.hotelID)
         return hotel.quietHours?.release(for: now, in: hotel.timeZone)
+    }
+
+    /// The longest a call of `implementation` to `destination` may take, as the channel asks its work lease
+    /// for it (``ComplaintPipeline/WorkLease/beforeCall(taking:after:_:)``): an HTTP receiver's exchange (SMS
+    /// gateway, webhook, robot) twice its timeout, an e-mail the SMTP exchange's total; zero for a channel
+    /// that does not ask.
+    static func longestCall(of implementation: any NotificationChannel, to destination: OutgoingMessage.Destination) -> Duration {
+        switch destination {
+        case .phone(_, let gateway): gateway.timeout * 2
+        case .endpoint(let endpoint): endpoint.timeout * 2
+        case .email: (implementation as? EmailChannel)?.client.configuration.totalTimeout ?? .zero
+        }
     }
 
     /// How long a message waits when the shared endpoint pacing did not answer: 5 to 10 s, at random, so
