@@ -14,6 +14,9 @@ final class RecordingPerformer: WorkPerformer {
         case succeed, failTransiently, failPermanently, failPermanentlyQuotingNUL, deferTwiceThenSucceed
         /// Every call succeeds, but the stage's record of this key's outcome can never be written.
         case succeedWithUnrecordable(String)
+        /// What comes before the call takes 300 ms (a slow database) and the call asks the work lease for 60 s:
+        /// on a 1 s lease it is refused every time.
+        case slowBeforeItsCall
     }
 
     let kinds = ["test-call"]
@@ -33,6 +36,10 @@ final class RecordingPerformer: WorkPerformer {
         case .failTransiently: throw WorkFailure.transient("receiver answered 503")
         case .failPermanently: throw WorkFailure.permanent("receiver answered 400: unknown recipient")
         case .failPermanentlyQuotingNUL: throw WorkFailure.permanent("receiver answered 400: bad\0request")
+        case .slowBeforeItsCall:
+            try await Task.sleep(for: .milliseconds(300))
+            try WorkLease.beforeCall(taking: .seconds(60), "the test call")
+            return "receipt for \(item.idempotencyKey)"
         case .deferTwiceThenSucceed:
             if calls <= 2 { throw WorkDeferral(reason: "not now", until: Date().addingTimeInterval(0.05)) }
             return "receipt for \(item.idempotencyKey)"
@@ -253,6 +260,36 @@ struct WorkQueueWorkerTests {
             #expect(performer.calls == ["notify-later", "notify-later", "notify-later"])
             #expect(try await Self.status("notify-later", tables: tables, client: client).attempts == 1, "only the call that was made counts")
             #expect(try await Self.receipts(tables: tables, client: client).sorted() == ["deferred", "deferred", "succeeded"])
+        }
+    }
+
+    @Test("a call refused for its lease again and again (slow steps before it) uses an attempt after leaseRefusalsBeforeAttempt refusals in a row, and ends")
+    func leaseRefusalsEnd() async throws {
+        try await Self.withQueue { client, tables in
+            try await Self.enqueue(["notify-slow"], maximumAttempts: 2, tables: tables, client: client)
+            let performer = RecordingPerformer(.slowBeforeItsCall)
+            var configuration = WorkQueueWorker.Configuration()
+            configuration.lease = .seconds(1)
+            configuration.leaseMargin = .milliseconds(100)
+            configuration.leaseDeferral = .milliseconds(50)
+            configuration.leaseRefusalsBeforeAttempt = 2
+            configuration.pollInterval = .milliseconds(100)
+            configuration.retry.initialDelay = .milliseconds(20)
+            configuration.retry.maximumDelay = .milliseconds(50)
+            let worker = WorkQueueWorker(performer: performer, schema: tables.schema, client: client, configuration: configuration, logger: .complaintTest)
+            try await withRunningServices([worker]) {
+                let failed = try await eventually(timeout: .seconds(20)) {
+                    try await Self.status("notify-slow", tables: tables, client: client).status == "failed"
+                }
+                #expect(failed, "never given up: deferred for ever without an attempt")
+            }
+            let status = try await Self.status("notify-slow", tables: tables, client: client)
+            #expect(status.attempts == 2)
+            #expect(status.error?.hasPrefix("gave up after 2 attempts: [lease_running_out] the test call not made") == true, "\(status.error ?? "")")
+            #expect(status.error?.hasSuffix("(refused 4 times in a row: counted as an attempt)") == true, "\(status.error ?? "")")
+            // Two refusals free, then one attempt each.
+            #expect(performer.calls.count == 4)
+            #expect(try await Self.receipts(tables: tables, client: client).sorted() == ["deferred", "deferred", "failed", "retry"])
         }
     }
 

@@ -42,6 +42,12 @@ public final class WorkQueueWorker: Service {
         public var leaseMargin: Duration = .seconds(10)
         /// How long an intent waits after a call was not made for its lease running out.
         public var leaseDeferral: Duration = .seconds(1)
+        /// How many times in a row this worker may find an intent's call refused for its lease without an
+        /// attempt used: each refusal after them uses one (retried with backoff, given up after the last), with
+        /// a warning naming the intent. Steps before the call that always take longer than the lease leaves
+        /// (a slow database) otherwise deferred it every ``leaseDeferral`` for ever, an e-mail or a webhook
+        /// that nothing else ends.
+        public var leaseRefusalsBeforeAttempt = 5
         /// Backoff between attempts at a failing call.
         public var retry: RetryPolicy = {
             var policy = RetryPolicy()
@@ -70,6 +76,12 @@ public final class WorkQueueWorker: Service {
     private let logger: Logger
     private let wakeup = Wakeup()
     private let rounds: RoundReporter?
+    /// The intents whose calls this worker found refused for their lease, with how many times in a row and
+    /// when last (``Configuration/leaseRefusalsBeforeAttempt``). In memory: with several replicas each counts
+    /// its own, so the streak ends at the latest after that many refusals per replica.
+    private let leaseRefusals = NIOLockedValueBox<[Int64: (count: Int, last: ContinuousClock.Instant)]>([:])
+    /// A refusal longer ago than this starts a new streak (the intent was settled elsewhere, or is back after a backoff's wait).
+    static let leaseRefusalMemory: Duration = .seconds(3600)
 
     /// - Parameter rounds: Learns whether each claim worked (readiness's stall check).
     public init(
@@ -192,7 +204,7 @@ public final class WorkQueueWorker: Service {
             try await settle(item, result: result.storable, logger: logger)
             return
         }
-        // The performer's calls ask the lease before going out (``WorkLease/beforeCall(taking:_:)``).
+        // The performer's calls ask the lease before going out (``WorkLease/beforeCall(taking:after:_:)``).
         let lease = WorkLease(deadline: leaseDeadline, margin: configuration.leaseMargin, duration: configuration.lease)
         do {
             let outcome = try await WorkLease.$current.withValue(lease) {
@@ -203,8 +215,25 @@ public final class WorkQueueWorker: Service {
             // A call was not made for the lease running out (the performer may have wrapped the refusal):
             // not an attempt; claimed again on a fresh lease. Another worker may own the item already, and
             // then this deferral is not recorded (see `settleOnce`).
-            result = .deferred(reason: lease.refused ?? "", until: Date().addingTimeInterval(Double(configuration.leaseDeferral.milliseconds) / 1000))
-            deferredFromNow = true
+            let refused = lease.refused ?? ""
+            let inARow = noteLeaseRefusal(item)
+            if inARow > configuration.leaseRefusalsBeforeAttempt {
+                // Refused on fresh leases again and again: what comes before the call takes longer than the
+                // lease leaves. Each further refusal uses an attempt, so the intent ends.
+                let reason = "\(refused) (refused \(inARow) times in a row: counted as an attempt)"
+                logger.warning("work call refused for its lease again and again; counted as an attempt", metadata: [
+                    LoggingKeys.errorReason: "\(refused)", "work.lease_refusals": "\(inARow)",
+                ])
+                if item.isLastAttempt {
+                    result = .failed(reason: "gave up after \(item.attempt) attempts: \(reason)")
+                } else {
+                    let delay = configuration.retry.delay(afterAttempt: item.attempt)
+                    result = .willRetry(reason: reason, at: Date().addingTimeInterval(Double(delay.milliseconds) / 1000))
+                }
+            } else {
+                result = .deferred(reason: refused, until: Date().addingTimeInterval(Double(configuration.leaseDeferral.milliseconds) / 1000))
+                deferredFromNow = true
+            }
         } catch let failure as WorkFailure where failure.isPermanent {
             result = .failed(reason: failure.reason)
         } catch let deferral as WorkDeferral {
@@ -221,8 +250,25 @@ public final class WorkQueueWorker: Service {
                 result = .willRetry(reason: reason, at: Date().addingTimeInterval(Double(delay.milliseconds) / 1000))
             }
         }
+        if lease.refused == nil {
+            // Any other outcome ends a streak of refusals.
+            leaseRefusals.withLockedValue { $0[item.id] = nil }
+        }
         try crashPoints.afterPerform(item)
         try await settle(item, result: result.storable, deferredFromNow: deferredFromNow, logger: logger)
+    }
+
+    /// Counts a refusal of `item`'s call for its lease (`work_lease_running_out_total{schema,kind}`) and
+    /// returns how many in a row this worker has seen, this one included.
+    private func noteLeaseRefusal(_ item: WorkItem) -> Int {
+        Counter(label: "work_lease_running_out_total", dimensions: [("schema", "\(queue.schema)"), ("kind", item.kind)]).increment()
+        let now = ContinuousClock.now
+        return leaseRefusals.withLockedValue { refusals in
+            refusals = refusals.filter { now - $0.value.last < Self.leaseRefusalMemory }
+            let count = (refusals[item.id]?.count ?? 0) + 1
+            refusals[item.id] = (count, now)
+            return count
+        }
     }
 
     /// Records `result`, retrying while the database is away (the call is not repeated for that).
