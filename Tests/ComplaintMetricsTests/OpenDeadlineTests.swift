@@ -12,21 +12,19 @@ import Testing
 @Suite("metrics open deadlines", .timeLimit(.minutes(2)))
 struct OpenDeadlineTests {
     /// One complaint's events, applied in the order a test gives them.
+    /// A complaint's registration (the harness's ``ComplaintStory``) and the staff actions and clock events
+    /// these tests feed the recorder one by one.
     struct Complaint {
-        let id = UUID()
-        let hotel = "SHA-PD01"
-        let registeredAt: Date
+        let story: ComplaintStory
+        var id: UUID { story.id }
+        var hotel: String { story.hotel }
+
+        init(registeredAt: Date) throws {
+            story = try ComplaintStory(hotel: "SHA-PD01", registeredAt: registeredAt)
+        }
 
         func received() throws -> EventEnvelope<ComplaintReceived> {
-            var received = try EventFixtures.received(complaintID: id)
-            received.hotelID = hotel
-            received.data.hotelID = hotel
-            received.data.registeredAt = registeredAt
-            received.data.reportedAt = registeredAt
-            received.data.occurredAt = nil
-            received.data.guest.guestKey = nil
-            received.time = registeredAt
-            return received
+            try #require(story.received.first)
         }
 
         func staff(_ change: ComplaintUpdated.Change, at: Date, status: ComplaintStatus) -> EventEnvelope<ComplaintUpdated> {
@@ -66,7 +64,7 @@ struct OpenDeadlineTests {
         try await withMigratedSchema(of: RedressService.metrics.isolated()) { store, _ in
             let recorder = FactRecorder(schema: store.schema.rawValue)
             let r = Date(timeIntervalSince1970: 1_794_000_000)
-            let complaint = Complaint(registeredAt: r)
+            let complaint = try Complaint(registeredAt: r)
             let hour: TimeInterval = 3600
             let started = complaint.clock(.timerStarted, at: r.addingTimeInterval(60), resolveBy: r.addingTimeInterval(4 * hour))
             let reopenedAt = r.addingTimeInterval(72 * hour)
@@ -93,7 +91,7 @@ struct OpenDeadlineTests {
             #expect(try await Self.resolveBy(complaint, store) == newDeadline)
 
             // The SLA topic read ahead: the new clock's deadline, then the reopening, which keeps it.
-            let ahead = Complaint(registeredAt: r)
+            let ahead = try Complaint(registeredAt: r)
             let aheadReopened = ahead.staff(Self.reopening, at: reopenedAt, status: .reopened)
             let aheadReceived = try ahead.received()
             try await store.write { connection, logger in
@@ -107,7 +105,7 @@ struct OpenDeadlineTests {
 
             // The updates topic read ahead (a rebuild reads the topics side by side): the reopening, then the
             // first clock's timer_started, which is an earlier clock's and sets nothing.
-            let behind = Complaint(registeredAt: r)
+            let behind = try Complaint(registeredAt: r)
             let behindReopened = behind.staff(Self.reopening, at: reopenedAt, status: .reopened)
             let behindReceived = try behind.received()
             try await store.write { connection, logger in
@@ -128,7 +126,7 @@ struct OpenDeadlineTests {
         try await withMigratedSchema(of: RedressService.metrics.isolated()) { store, _ in
             let recorder = FactRecorder(schema: store.schema.rawValue)
             let t = Date(timeIntervalSince1970: 1_794_000_000)
-            let complaint = Complaint(registeredAt: t)
+            let complaint = try Complaint(registeredAt: t)
             let first = t.addingTimeInterval(4 * 3600), moved = t.addingTimeInterval(2 * 3600), resumedBy = t.addingTimeInterval(3 * 3600)
             let received = try complaint.received()
             try await store.write { connection, logger in
@@ -163,7 +161,7 @@ struct OpenDeadlineTests {
             let reopenedAt = r.addingTimeInterval(72 * hour), newDeadline = reopenedAt.addingTimeInterval(4 * hour)
             let resolution = ComplaintUpdated.Change.resolved(Resolution(text: "fixed", rootCause: "wear", isFirstContact: true))
 
-            let complaint = Complaint(registeredAt: r)
+            let complaint = try Complaint(registeredAt: r)
             let received = try complaint.received()
             try await store.write { connection, logger in
                 try await recorder.received(received, on: connection, logger: logger)
@@ -186,8 +184,22 @@ struct OpenDeadlineTests {
             let rescheduled = try await Self.entry(complaint, store)
             #expect(rescheduled.acknowledgeBy == nil && rescheduled.resolveBy == newDeadline)
 
+            // An sla-watcher older than d4748d9 sends the first clock's acknowledge deadline, long past, on its
+            // resumed (stamped after the reopening): a reopened clock has none, so it stays null.
+            let resumedBy = newDeadline.addingTimeInterval(hour)
+            try await store.write { connection, logger in
+                try await recorder.sla(complaint.clock(.paused, at: reopenedAt.addingTimeInterval(hour), resolveBy: newDeadline), on: connection, logger: logger)
+                try await recorder.sla(
+                    complaint.clock(.resumed, at: reopenedAt.addingTimeInterval(2 * hour), resolveBy: resumedBy, acknowledgeBy: acknowledgeBy),
+                    on: connection, logger: logger)
+                return ((), [])
+            }
+            let resumed = try await Self.entry(complaint, store)
+            #expect(resumed.acknowledgeBy == nil, "not the first clock's \(acknowledgeBy) an old watcher sent again")
+            #expect(resumed.resolveBy == resumedBy)
+
             // The SLA topic read ahead: the new clock's deadlines (no acknowledge deadline), then the reopening, which keeps them.
-            let ahead = Complaint(registeredAt: r)
+            let ahead = try Complaint(registeredAt: r)
             let aheadReceived = try ahead.received()
             try await store.write { connection, logger in
                 try await recorder.received(aheadReceived, on: connection, logger: logger)
@@ -201,6 +213,25 @@ struct OpenDeadlineTests {
             }
             let aheadEntry = try await Self.entry(ahead, store)
             #expect(aheadEntry.acknowledgeBy == nil && aheadEntry.resolveBy == newDeadline)
+
+            // The SLA topic read ahead with an old watcher: its reclassification rescheduled after the reopening
+            // carries the first clock's acknowledge deadline; the reopening, read after it, drops that one.
+            let oldWatcher = try Complaint(registeredAt: r)
+            let oldWatcherReceived = try oldWatcher.received()
+            try await store.write { connection, logger in
+                try await recorder.received(oldWatcherReceived, on: connection, logger: logger)
+                try await recorder.sla(
+                    oldWatcher.clock(.timerStarted, at: r.addingTimeInterval(60), resolveBy: firstResolveBy, acknowledgeBy: acknowledgeBy),
+                    on: connection, logger: logger)
+                try await recorder.updated(oldWatcher.staff(resolution, at: r.addingTimeInterval(600), status: .resolved), on: connection, logger: logger)
+                try await recorder.sla(
+                    oldWatcher.clock(.rescheduled, at: reopenedAt.addingTimeInterval(hour), resolveBy: newDeadline, acknowledgeBy: acknowledgeBy),
+                    on: connection, logger: logger)
+                try await recorder.updated(oldWatcher.staff(Self.reopening, at: reopenedAt, status: .reopened), on: connection, logger: logger)
+                return ((), [])
+            }
+            let oldWatcherEntry = try await Self.entry(oldWatcher, store)
+            #expect(oldWatcherEntry.acknowledgeBy == nil && oldWatcherEntry.resolveBy == newDeadline)
         }
     }
 
@@ -224,7 +255,7 @@ struct OpenDeadlineTests {
                 let hour: TimeInterval = 3600
                 let acknowledgeBy = r.addingTimeInterval(15 * 60), resolveBy = r.addingTimeInterval(4 * hour)
                 let resolvedAt = r.addingTimeInterval(600), closedAt = r.addingTimeInterval(2 * hour), reopenedAt = r.addingTimeInterval(72 * hour)
-                let resolved = UUID(), closed = UUID(), running = UUID()
+                let resolved = UUID(), closed = UUID(), running = UUID(), resumed = UUID()
                 let table = "\(service.schema.rawValue).complaints"
                 // Never acknowledged, resolved at first contact, reopened: the first clock's deadlines set at r + 1 min.
                 try await client.query(PostgresQuery(unsafeSQL: """
@@ -238,6 +269,13 @@ struct OpenDeadlineTests {
                                           reopen_count, acknowledge_by, resolve_by, deadlines_at)
                     VALUES ($1, 'SHA-PD01', $2, 'reopened', $3, $4, 1, $5, $6, $7)
                     """, binds: Self.binds(closed, r, reopenedAt, closedAt, acknowledgeBy, resolveBy, r.addingTimeInterval(60))), logger: .complaintTest)
+                // Resolved, reopened, paused and resumed under an sla-watcher older than d4748d9: deadlines set at
+                // r + 80 h (after the stand-in reopening time), the acknowledge one the first clock's.
+                try await client.query(PostgresQuery(unsafeSQL: """
+                    INSERT INTO \(table) (complaint_id, hotel_id, registered_at, status, status_at, first_resolved_at, resolved_at,
+                                          reopen_count, acknowledge_by, resolve_by, deadlines_at)
+                    VALUES ($1, 'SHA-PD01', $2, 'reopened', $3, $4, $4, 1, $5, $6, $7)
+                    """, binds: Self.binds(resumed, r, reopenedAt, resolvedAt, acknowledgeBy, reopenedAt.addingTimeInterval(12 * hour), reopenedAt.addingTimeInterval(8 * hour))), logger: .complaintTest)
                 // Never reopened: untouched.
                 try await client.query(PostgresQuery(unsafeSQL: """
                     INSERT INTO \(table) (complaint_id, hotel_id, registered_at, status, status_at, acknowledge_by, resolve_by, deadlines_at)
@@ -252,6 +290,8 @@ struct OpenDeadlineTests {
                 }
                 #expect(rows[resolved]?.0 == nil && rows[resolved]?.1 == nil && rows[resolved]?.2 == resolvedAt, "\(String(describing: rows[resolved]))")
                 #expect(rows[closed]?.0 == nil && rows[closed]?.1 == nil && rows[closed]?.2 == closedAt, "\(String(describing: rows[closed]))")
+                #expect(rows[resumed]?.0 == nil && rows[resumed]?.1 == reopenedAt.addingTimeInterval(12 * hour) && rows[resumed]?.2 == resolvedAt,
+                        "a reopened clock has no acknowledge deadline: \(String(describing: rows[resumed]))")
                 #expect(rows[running]?.0 == acknowledgeBy && rows[running]?.1 == resolveBy && rows[running]?.2 == nil, "\(String(describing: rows[running]))")
                 try await dropSchema(service.schema, client: client)
             } catch {

@@ -55,8 +55,9 @@ public struct FactRecorder: Sendable {
     static let deadlinesApply =
         "EXCLUDED.deadlines_at IS NOT NULL AND (c.reopened_at IS NULL OR EXCLUDED.deadlines_at >= c.reopened_at)"
 
-    /// SQL: whether a reopening (`EXCLUDED.reopened_at`) clears the row's (`c`) open deadlines, both of them:
-    /// unless they were set at or after it (the SLA topic read ahead), they are the previous clock's.
+    /// SQL: whether a reopening (`EXCLUDED.reopened_at`) clears the row's (`c`) resolve deadline: unless it
+    /// was set at or after it (the SLA topic read ahead), it is the previous clock's. (A reopening always
+    /// clears acknowledge_by: a reopened clock has none.)
     static let reopeningClears =
         "EXCLUDED.reopened_at IS NOT NULL AND (c.deadlines_at IS NULL OR c.deadlines_at < EXCLUDED.reopened_at)"
 
@@ -210,8 +211,10 @@ public struct FactRecorder: Sendable {
                 -- acknowledge deadline (the watcher's rescheduled on a reopening carries none), so the old one
                 -- goes too: a complaint resolved without an acknowledgement and reopened days later was listed
                 -- "acknowledge overdue" at the top of /v1/open. One read after the reopening (stamped at or
-                -- after it: the SLA topic was ahead) is already the new clock's.
-                acknowledge_by = CASE WHEN \(unescaped: Self.reopeningClears) THEN NULL ELSE c.acknowledge_by END,
+                -- after it: the SLA topic was ahead) is already the new clock's resolve deadline. acknowledge_by
+                -- goes whatever the stamps: a reopened clock never has one, and one set at or after the reopening
+                -- came from an sla-watcher older than d4748d9 (the first clock's, long past, on its resumed).
+                acknowledge_by = CASE WHEN EXCLUDED.reopened_at IS NOT NULL THEN NULL ELSE c.acknowledge_by END,
                 resolve_by = CASE WHEN \(unescaped: Self.reopeningClears) THEN NULL ELSE c.resolve_by END,
                 reopened_at = GREATEST(c.reopened_at, EXCLUDED.reopened_at),
                 status = CASE WHEN \(unescaped: Self.statusWins) THEN EXCLUDED.status ELSE c.status END,
@@ -300,7 +303,11 @@ public struct FactRecorder: Sendable {
                 resolve_met = c.resolve_met + EXCLUDED.resolve_met,
                 resolve_breaches = c.resolve_breaches + EXCLUDED.resolve_breaches,
                 escalation_level = GREATEST(c.escalation_level, EXCLUDED.escalation_level),
-                acknowledge_by = CASE WHEN \(unescaped: Self.deadlinesApply) THEN EXCLUDED.acknowledge_by ELSE c.acknowledge_by END,
+                -- A reopened complaint's clock has no acknowledge deadline (the watcher's awaitsAcknowledgement is
+                -- false once reopened): an sla-watcher older than d4748d9 still sends the first clock's, long past,
+                -- on its resumed and reclassification rescheduled, stamped after the reopening.
+                acknowledge_by = CASE WHEN c.reopened_at IS NOT NULL THEN NULL
+                                      WHEN \(unescaped: Self.deadlinesApply) THEN EXCLUDED.acknowledge_by ELSE c.acknowledge_by END,
                 resolve_by = CASE WHEN \(unescaped: Self.deadlinesApply) THEN EXCLUDED.resolve_by ELSE c.resolve_by END,
                 deadlines_at = CASE WHEN \(unescaped: Self.deadlinesApply) THEN EXCLUDED.deadlines_at ELSE c.deadlines_at END
             """, connection: connection, logger: logger)
