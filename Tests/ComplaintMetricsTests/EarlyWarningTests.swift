@@ -1,10 +1,12 @@
 import ComplaintEvents
-import ComplaintMetrics
+@testable import ComplaintMetrics
 import ComplaintPipeline
 import ComplaintStore
 import ComplaintTesting
 import Foundation
+import Logging
 import NIOCore
+import PostgresNIO
 import RdKafka
 import RdKafkaTestKit
 import Testing
@@ -191,5 +193,53 @@ struct EarlyWarningTests {
             // Six against a norm of six: nothing to raise.
             #expect(try await sweep.sweep(now: now) == 0)
         }
+    }
+
+    /// A comparison week's window lasted `end - start` added on the session's clock: PostgreSQL made 24 h
+    /// "1 day", so with a session in London the window of 24 October 2026 (across the night the clocks go
+    /// back) ran 25 h and counted complaints of the hour after it. Now it lasts the window's seconds.
+    @Test("a day-long comparison window across a clock change lasts 24 h whatever the session's time zone")
+    func dayWindowAcrossTheChangeInALondonSession() async throws {
+        let utc = ISO8601DateFormatter()
+        // 12:00 GMT on Sunday 1 November: the window is the 24 h before; week 1's runs from 12:00 BST on
+        // 24 October (11:00 UTC) to 11:00 UTC on the 25th (11:00 GMT), across the change.
+        let now = try #require(utc.date(from: "2026-11-01T12:00:00Z"))
+        try await withMigratedSchema(of: RedressService.metrics.isolated()) { store, _ in
+            var rules = MetricsSettings.EarlyWarning()
+            rules.window = 86_400
+            let settings = {
+                var settings = MetricsHarness.settings
+                settings.earlyWarning = rules
+                return settings
+            }()
+            let after = try #require(utc.date(from: "2026-10-25T11:10:00Z"))
+            let measurements = try await store.write { connection, logger in
+                // Ten maintenance complaints at midday of each comparison week's Saturday (11:00 UTC + 1 h)...
+                for week in 1...4 {
+                    let noon = now.addingTimeInterval(-Double(week) * 7 * 86_400 - 86_400)
+                    for index in 0..<10 {
+                        try await Self.insertComplaint(at: noon.addingTimeInterval(Double(index) * 60), connection: connection, logger: logger)
+                    }
+                }
+                // ...and eight on 25 October between 11:10 and 11:50 UTC: after week 1's 24 h, inside a 25 h window.
+                for index in 0..<8 {
+                    try await Self.insertComplaint(at: after.addingTimeInterval(Double(index) * 300), connection: connection, logger: logger)
+                }
+                // For this transaction only: the pooled connection goes back to the store as it was.
+                try await connection.query("SET LOCAL TIME ZONE 'Europe/London'", logger: logger)
+                let measured = try await AlertMeasurements(settings: settings, now: now)
+                    .spikes(hotels: [MetricsHarness.london], on: connection, logger: logger)
+                return (measured, [])
+            }
+            let spike = try #require(measurements.first { $0.hotelID == "LON-KX02" && $0.subject == "maintenance" })
+            #expect(spike.baseline == 10, "ten a week, not the hour after week 1's window too: \(spike)")
+        }
+    }
+
+    static func insertComplaint(at registeredAt: Date, connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO complaints (complaint_id, hotel_id, registered_at, category)
+            VALUES (\(UUID()), 'LON-KX02', \(registeredAt), 'maintenance')
+            """, logger: logger)
     }
 }

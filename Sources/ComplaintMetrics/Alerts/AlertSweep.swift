@@ -181,7 +181,7 @@ struct AlertMeasurements {
                      ELSE ((\(start)::timestamptz AT TIME ZONE h.zone) - k * interval '1 week') AT TIME ZONE h.zone END,
                 CASE WHEN k = 0 THEN \(end)::timestamptz
                      ELSE ((\(start)::timestamptz AT TIME ZONE h.zone) - k * interval '1 week') AT TIME ZONE h.zone
-                          + (\(end)::timestamptz - \(start)::timestamptz) END
+                          + \(end.timeIntervalSince(start)) * interval '1 second' END
             ) AS w(starts, ends)
             JOIN complaints c ON c.hotel_id = h.hotel_id AND c.registered_at >= w.starts AND c.registered_at < w.ends
             WHERE c.category IS NOT NULL
