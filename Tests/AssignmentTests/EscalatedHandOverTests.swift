@@ -115,4 +115,57 @@ struct EscalatedHandOverTests {
             #expect(head.first?.data.strategy == StatusHandler.handOver && head.first?.data.escalationLevel == 1)
         }
     }
+
+    /// Before: Cai, the head of Housekeeping, owned it at level 0 and let it run out; level 1 skipped
+    /// them (no other head of Housekeeping) for the duty manager, and Cai's late acknowledgement was
+    /// compared with the lower of the duty manager and the department head the level names: a hand_over
+    /// back to Cai at level 1.
+    @Test("the department head an escalation took it from acknowledges late: the duty manager keeps it; the general manager still takes it over")
+    func departmentHeadItWasTakenFromDoesNotTakeItBack() async throws {
+        try await ReclassificationTests.withHandlers { store, schema, status, classified in
+            let id = UUID()
+            _ = try await handleDirectly(
+                try AssignmentHarness.classified(category: .cleanliness, complaintID: id), with: classified, store: store, schema: schema)
+            // Cai takes it over at level 0 (no escalation yet), then lets the acknowledge deadline pass.
+            let taken = try ReclassificationTests.assigned(try await handleDirectly(
+                ReclassificationTests.acknowledged(id, by: "\(Self.a)-HK-H"), with: status, store: store, schema: schema))
+            #expect(taken.map(\.data.assignee.staffID) == ["\(Self.a)-HK-H"] && taken.first?.data.escalationLevel == 0)
+            let escalated = try ReclassificationTests.assigned(try await handleDirectly(
+                Self.escalation(id, level: 1), with: EscalationHandler(assigner: Assigner()), store: store, schema: schema))
+            #expect(escalated.first?.data.assignee.staffID == "\(Self.a)-DM-1", "\(escalated.map(\.data.explanation))")
+
+            let late = try ReclassificationTests.assigned(try await handleDirectly(
+                ReclassificationTests.acknowledged(id, by: "\(Self.a)-HK-H"), with: status, store: store, schema: schema))
+            #expect(late.isEmpty, "\(late.map(\.data.explanation))")
+            #expect(try await ReclassificationTests.stored(id, store: store).staffID == "\(Self.a)-DM-1")
+
+            let senior = try ReclassificationTests.assigned(try await handleDirectly(
+                ReclassificationTests.acknowledged(id, by: "\(Self.a)-GM-1"), with: status, store: store, schema: schema))
+            #expect(senior.map(\.data.assignee.staffID) == ["\(Self.a)-GM-1"], "\(senior.map(\.data.explanation))")
+            #expect(senior.first?.data.strategy == StatusHandler.handOver && senior.first?.data.escalationLevel == 1)
+        }
+    }
+
+    /// Before: with no department head on duty, the duty manager who owned it at level 0 was skipped by
+    /// level 1 for the general manager, and took it back by acknowledging late (duty manager above the
+    /// department head the level names).
+    @Test("the duty manager an escalation took it from acknowledges late: the general manager keeps it")
+    func dutyManagerItWasTakenFromDoesNotTakeItBack() async throws {
+        try await ReclassificationTests.withHandlers(organisation: Self.organisation(headActive: false)) { store, schema, status, classified in
+            let id = UUID()
+            _ = try await handleDirectly(
+                try AssignmentHarness.classified(category: .cleanliness, complaintID: id), with: classified, store: store, schema: schema)
+            let taken = try ReclassificationTests.assigned(try await handleDirectly(
+                ReclassificationTests.acknowledged(id, by: "\(Self.a)-DM-1"), with: status, store: store, schema: schema))
+            #expect(taken.map(\.data.assignee.staffID) == ["\(Self.a)-DM-1"] && taken.first?.data.escalationLevel == 0)
+            let escalated = try ReclassificationTests.assigned(try await handleDirectly(
+                Self.escalation(id, level: 1), with: EscalationHandler(assigner: Assigner()), store: store, schema: schema))
+            #expect(escalated.first?.data.assignee.staffID == "\(Self.a)-GM-1", "\(escalated.map(\.data.explanation))")
+
+            let late = try ReclassificationTests.assigned(try await handleDirectly(
+                ReclassificationTests.acknowledged(id, by: "\(Self.a)-DM-1"), with: status, store: store, schema: schema))
+            #expect(late.isEmpty, "\(late.map(\.data.explanation))")
+            #expect(try await ReclassificationTests.stored(id, store: store).staffID == "\(Self.a)-GM-1")
+        }
+    }
 }

@@ -304,9 +304,9 @@ public struct StatusHandler: EventHandler {
         return []
     }
 
-    /// The status an update leads to, applied only if the update is newer than the one the stored status
-    /// comes from; `false` (and a log line) when it is not. An update naming another hotel than the
-    /// complaint's is dead-lettered.
+    /// The status an update leads to, applied only if the update is at least as new as the one the stored
+    /// status comes from (one made at the same instant is applied, in read order); `false` (and a log
+    /// line) when it is older. An update naming another hotel than the complaint's is dead-lettered.
     @discardableResult
     private func setStatus(_ status: AssignmentLedger.Status, _ event: EventEnvelope<ComplaintUpdated>, context: HandlerContext) async throws -> Bool {
         let id = event.data.complaintID
@@ -316,7 +316,7 @@ public struct StatusHandler: EventHandler {
         case .applied:
             return true
         case .older:
-            context.logger.info("status update not newer than the status stored; ignored", metadata: [
+            context.logger.info("status update older than the status stored; ignored", metadata: [
                 "complaint.status": "\(status.rawValue)", "complaint.occurred_at": "\(event.data.occurredAt)"])
             return false
         case .otherHotel(let hotelID):
@@ -410,19 +410,34 @@ public struct StatusHandler: EventHandler {
         // senior owner until the next level. Only someone at least as senior as the level asks for takes it
         // over: the lower of the owner's role and the role the hotel's chain names for the level (the owner
         // may be above it when nobody of that role was on duty at the escalation), a department head only
-        // of the complaint's department, as the escalation chooses them.
+        // of the complaint's department, as the escalation chooses them. Someone who owned it at a lower
+        // level (the escalation took it from them, as it skips the owner it escalates away from) needs at
+        // least the active owner's role: the head of Housekeeping who let level 0 run out, or a duty manager
+        // who got level 0 by fallback, would otherwise take back what level 1 gave to the duty manager or the
+        // general manager above them.
         if complaint.escalationLevel > 0 {
             let activeOwner = hotel.member(owner).flatMap { $0.active ? $0 : nil }
             let department = complaint.department
                 ?? assigner.planner.route(facts, in: hotel, loads: [:], now: assigner.clock()).departmentCode
             let chain = hotel.escalation.isEmpty ? HotelOrganisation.defaultEscalation : hotel.escalation
             let levelRole = StaffRole(chain[min(complaint.escalationLevel, chain.count) - 1])
-            let required = activeOwner.map { min($0.role, levelRole) } ?? levelRole
+            var required = activeOwner.map { min($0.role, levelRole) } ?? levelRole
+            var escalatedAway = false
+            if let activeOwner, required < activeOwner.role,
+               let history = try await ledger.history(of: complaint.complaintID, on: context.connection, logger: context.logger),
+               history.entries.contains(where: { $0.staffID == actor.id && $0.escalationLevel < complaint.escalationLevel })
+            {
+                required = activeOwner.role
+                escalatedAway = true
+            }
             let seniorEnough = member.role > required
                 || (member.role == required && (required != .departmentHead || member.departments.contains(department)))
             if !seniorEnough {
                 if activeOwner != nil {
-                    context.logger.info("acknowledged by someone junior to the level of an escalated complaint; owner kept", metadata: [
+                    let why = escalatedAway
+                        ? "acknowledged by someone an escalation took it from, junior to its owner; owner kept"
+                        : "acknowledged by someone junior to the level of an escalated complaint; owner kept"
+                    context.logger.info("\(why)", metadata: [
                         "assignment.acknowledged_by": "\(actor.id)", "assignment.escalation_level": "\(complaint.escalationLevel)"])
                     return []
                 }
