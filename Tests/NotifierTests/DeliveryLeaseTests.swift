@@ -237,6 +237,72 @@ struct DeliveryLeaseTests {
         }
     }
 
+    /// The channel of a call whose check ahead of its record could not see its length (the record waited
+    /// for a database connection, which no bound covers): the e-mail channel, not known as one by the
+    /// performer's check, so that check passes and the SMTP exchange's own refuses after the record.
+    struct UnforeseenChannel: NotificationChannel {
+        var inner: EmailChannel
+        var channels: [DeliveryChannel] { inner.channels }
+        func send(_ message: OutgoingMessage, logger: Logger) async throws -> String { try await inner.send(message, logger: logger) }
+    }
+
+    /// Fresh claim, the check ahead of the record passes, the record is made, the channel then refuses the
+    /// call for its lease (as after a 30 s wait for a connection). Before, `called_at` stayed set, and the
+    /// next attempt sent the held message without looking at its superseder, delivered meanwhile.
+    @Test("a held guest message whose call the channel refuses for its lease after the call was recorded: the record is taken back, and it is given up once its superseder is delivered")
+    func heldMessageRefusedAfterItsCallIsRecorded() async throws {
+        let service = RedressService.notifier.isolated()
+        try await withMigratedSchema(of: service) { store, client in
+            let schema = service.schema
+            let complaint = UUID()
+            try await HeldGuestMessagesTests.handle(
+                ["received", "resolved"], complaint: complaint, rules: try HeldGuestMessagesTests.rules(night: true), store: store, schema: schema)
+            for statement in [
+                "UPDATE \(schema).deliveries SET status = 'retrying' WHERE rule = 'guest-resolved'",
+                "UPDATE \(schema).work_queue SET due_at = now() WHERE payload->>'trigger' = 'received'",
+            ] {
+                _ = try await client.query(PostgresQuery(unsafeSQL: statement), logger: .complaintTest).collect()
+            }
+            let claimed = try await client.withConnection { connection in
+                try await WorkQueue(schema: schema).claim(kinds: ["guest"], limit: 1, lease: .seconds(300), on: connection, logger: .complaintTest)
+            }
+            let item = try #require(claimed.first)
+            let intent = try item.decodePayload(NotificationIntent.self)
+            #expect(intent.trigger == "received" && intent.supersededBy != nil, "\(intent)")
+            let sink = try await SMTPSink()
+            defer { sink.stop() }
+            let email = SMTPTests.channel(port: sink.port, tls: .off)
+            let performer = try HeldGuestMessagesTests.morningPerformer(
+                channel: UnforeseenChannel(inner: email), guests: HeldGuestMessagesTests.Guest(status: "assigned"),
+                surveySecret: "secret", schema: schema, client: client)
+            // 245 s left: the check ahead of the record (no call length known, 10 + 15 s) passes, the SMTP exchange (240 + 10 s) does not.
+            let short = WorkLease(deadline: .now + .seconds(245), margin: .seconds(10), duration: .seconds(300))
+            await #expect(throws: WorkLeaseRunningOut.self) {
+                try await WorkLease.$current.withValue(short) { try await performer.perform(item, logger: .complaintTest) }
+            }
+            #expect(short.refused?.contains("SMTP exchange") == true, "\(short.refused ?? "")")
+            let called = try await client.query(
+                "SELECT called_at IS NOT NULL FROM \(unescaped: schema.rawValue).deliveries WHERE notification_id = \(intent.notificationID)",
+                logger: .complaintTest
+            ).collect()[0].decode(Bool.self)
+            #expect(!called, "the refused call stayed recorded as made")
+            _ = try await client.query(
+                PostgresQuery(unsafeSQL: "UPDATE \(schema).deliveries SET status = 'delivered' WHERE rule = 'guest-resolved'"), logger: .complaintTest
+            ).collect()
+            let fresh = WorkLease(deadline: .now + .seconds(300), margin: .seconds(10), duration: .seconds(300))
+            do {
+                let receipt = try await WorkLease.$current.withValue(fresh) { try await performer.perform(item, logger: .complaintTest) }
+                Issue.record("the held message was sent as well as its superseder: \(receipt)")
+            } catch let failure as WorkFailure {
+                #expect(failure.isPermanent && failure.reason.hasPrefix("[superseded_by_resolved]"), "\(failure)")
+            }
+            // A call recorded by an earlier attempt stays recorded: only this attempt's record is taken back.
+            let (notifierClient, notifierSchema) = try performer.pacer.notifierSchema()
+            #expect(try await HeldGuestMessages.recordCall(intent, client: notifierClient, schema: notifierSchema, logger: .complaintTest))
+            #expect(try await !HeldGuestMessages.recordCall(intent, client: notifierClient, schema: notifierSchema, logger: .complaintTest))
+        }
+    }
+
     @Test("a call asks the lease of the work item being performed: refused (and remembered for the worker) when less than its bound and the margin is left")
     func leaseRefusesALateCall() throws {
         try WorkLease.beforeCall(taking: .seconds(1000), "no lease: always made")

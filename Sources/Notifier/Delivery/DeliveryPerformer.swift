@@ -137,18 +137,22 @@ public struct DeliveryPerformer: WorkPerformer {
                     "endpoint_rate_limit", "held back by the rate limit of \(endpoint.name) (\(endpoint.rateLimit.map { "\($0)" } ?? ""))", until: place)
             }
         }
+        var callRecorded = false
         if kind == .guest, intent.supersededBy != nil {
             // From this call on the held message is sent on any attempt, whatever became of its superseder.
             // So the lease is asked here, for the call and for recording it: asked only by the channel after
             // the record, a refusal (a slow superseder look-up or intake used up the lease) deferred the
             // message with `called_at` set, and a later attempt sent it without looking whether its
             // superseder had been delivered meanwhile: the guest got both.
+            // That check assumes the record takes at most its statement's bound, but waiting for a connection
+            // is not bounded: when the channel still refuses the call for its lease, the record made by this
+            // attempt is taken back below, so the guarantee does not rest on the timing.
             try WorkLease.beforeCall(
                 taking: Self.longestCall(of: implementation, to: destination), after: HeldGuestMessages.statementBound,
                 "the call of a held guest message")
             do {
                 let (client, schema) = try pacer.notifierSchema()
-                try await HeldGuestMessages.recordCall(intent, client: client, schema: schema, logger: logger)
+                callRecorded = try await HeldGuestMessages.recordCall(intent, client: client, schema: schema, logger: logger)
             } catch {
                 logger.warning("could not record the call of a superseded guest message; message deferred", metadata: ["error": "\(String(reflecting: error))"])
                 throw DeliveryFailure.deferred(
@@ -156,8 +160,23 @@ public struct DeliveryPerformer: WorkPerformer {
                     after: Self.pacingBusyWait())
             }
         }
+        let refusedBefore = WorkLease.current?.refused != nil
         do {
             return try await implementation.send(message, logger: logger)
+        } catch where callRecorded && (error is WorkLeaseRunningOut || (!refusedBefore && WorkLease.current?.refused != nil)) {
+            // The channel refused the call for its lease, before making it (a channel may wrap the refusal;
+            // the lease remembers it), after this attempt recorded it: taken back, so that the next attempt
+            // looks again whether the superseder was delivered meanwhile.
+            do {
+                let (client, schema) = try pacer.notifierSchema()
+                try await HeldGuestMessages.unrecordCall(intent, client: client, schema: schema, logger: logger)
+            } catch let clearing {
+                // Left set, the next attempt sends the message whatever became of its superseder (both may reach the guest).
+                logger.warning("could not take back the record of a held guest message's refused call", metadata: [
+                    "notification.id": "\(intent.notificationID)", "error": "\(String(reflecting: clearing))",
+                ])
+            }
+            throw error
         } catch let deferral as WorkDeferral {
             // A rate-limit refusal (RobotChannel): not an attempt, and the endpoint's other messages wait too.
             if let endpoint = destination.endpoint {

@@ -193,12 +193,34 @@ enum HeldGuestMessages {
     /// Records, before the held message `intent` is handed to a channel, that a call is made: from then on
     /// ``decide(_:client:schema:bound:logger:)`` sends it on any attempt (the guest may have it already; giving it
     /// up would end its receipts without a message accounted for).
+    /// - Returns: Whether this call set `called_at` (`false`: an earlier attempt had, and it stays), so that
+    ///   a call then refused before it was made (``ComplaintPipeline/WorkLeaseRunningOut``) can be taken back
+    ///   with ``unrecordCall(_:client:schema:bound:logger:)``.
+    @discardableResult
     static func recordCall(
+        _ intent: NotificationIntent, client: PostgresClient, schema: SchemaName, bound: Duration = statementBound, logger: Logger
+    ) async throws -> Bool {
+        let rows = try await client.withConnection(closingAfter: bound, logger: logger) { connection in
+            try await connection.query("""
+                UPDATE \(unescaped: "\(schema.rawValue).deliveries") SET called_at = clock_timestamp()
+                WHERE notification_id = \(intent.notificationID) AND called_at IS NULL
+                RETURNING 1
+                """, logger: logger).collect()
+        }
+        return !rows.isEmpty
+    }
+
+    /// Takes back the `called_at` that ``recordCall(_:client:schema:bound:logger:)`` set for this attempt when
+    /// the channel then refused the call before making it (its lease ran out: a wait for a database
+    /// connection before the record is not bounded, so the check ahead of the record cannot promise the
+    /// channel's): the message was not handed to anyone, and the next attempt decides again whether its
+    /// superseder was delivered meanwhile. Left set, the guest got both.
+    static func unrecordCall(
         _ intent: NotificationIntent, client: PostgresClient, schema: SchemaName, bound: Duration = statementBound, logger: Logger
     ) async throws {
         _ = try await client.withConnection(closingAfter: bound, logger: logger) { connection in
             try await connection.query("""
-                UPDATE \(unescaped: "\(schema.rawValue).deliveries") SET called_at = COALESCE(called_at, clock_timestamp())
+                UPDATE \(unescaped: "\(schema.rawValue).deliveries") SET called_at = NULL
                 WHERE notification_id = \(intent.notificationID)
                 """, logger: logger).collect()
         }
