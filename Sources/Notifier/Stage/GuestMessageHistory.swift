@@ -48,14 +48,16 @@ struct GuestMessageHistory: Sendable, Hashable {
     /// Why no guest message of a complaint that came in a backfill is planned, whatever its event's time:
     /// intake registered it more than `guestMessages.maximumAge` after the guest reported it
     /// (``ComplaintFacts/isBackfill(maximumAge:)``), so a bulk resolution of the backfill today does not tell
-    /// thousands of guests about complaints from months ago. The same code as any stale message; `nil` when
+    /// thousands of guests about complaints from months ago. Its own code, `guest_message_backfill`, not
+    /// `guest_message_stale`: a source whose clock is days behind makes every complaint look backfilled and
+    /// silences every guest, which the metric then tells apart from messages that are really old; `nil` when
     /// the complaint is not one (or its registration was not read yet, or there is no limit).
     static func backfill(_ facts: ComplaintFacts, limits: NotificationRules.GuestMessageLimits) -> Refusal? {
         guard facts.isBackfill(maximumAge: limits.maximumAge), let reportedAt = facts.reportedAt, let registeredAt = facts.registeredAt else {
             return nil
         }
         return Refusal(
-            code: "guest_message_stale",
+            code: "guest_message_backfill",
             message: "the complaint was registered \(Self.describe(registeredAt.timeIntervalSince(reportedAt))) after the guest reported it (a backfill), "
                 + "more than guestMessages.maximumAge (\(Self.describe(Double(limits.maximumAge.components.seconds)))): its guest is not messaged")
     }

@@ -46,8 +46,9 @@ struct NotificationRecorder: Sendable {
                 // its age, not when it reached intake, decides.
                 // Nor about a complaint that came in a backfill, however fresh this event (a bulk resolution
                 // today): its registration, read before, marked it. Read after, this message is planned.
-                let stale = GuestMessageHistory.staleness(since: since ?? event.time, limits: rules.guestMessages, now: planner.now())
-                    ?? GuestMessageHistory.backfill(facts, limits: rules.guestMessages)
+                // The backfill first: its registration is stale as well, and its own code tells the two apart.
+                let stale = GuestMessageHistory.backfill(facts, limits: rules.guestMessages)
+                    ?? GuestMessageHistory.staleness(since: since ?? event.time, limits: rules.guestMessages, now: planner.now())
                 if let refusal = stale ?? guestHistory?.admit(rule: intent.rule, limits: rules.guestMessages, now: planner.now()) {
                     try await DeliveryLedger.recordSkipped(intent, reason: refusal.reason, on: context.connection, logger: context.logger)
                     context.logger.info("guest notification skipped", metadata: [
@@ -84,13 +85,24 @@ struct ReceivedNotificationHandler: EventHandler {
         let received = event.data
         // Intake stamps the event when it registers the complaint, which may be months after the guest
         // reported it (a backfill): the guest's message is as old as the report.
+        let maximumAge = recorder.planner.rules.current.guestMessages.maximumAge
         return try await recorder.apply(
             event, complaintID: received.complaintID, trigger: .received, since: received.reportedAt, context: context
         ) { facts in
             facts.hotelID = received.hotelID
             // Whether it came in a backfill, for its later guest messages (ComplaintFacts.isBackfill).
+            let known = facts.isBackfill(maximumAge: maximumAge)
             facts.reportedAt = received.reportedAt
             facts.registeredAt = received.registeredAt
+            if !known, facts.isBackfill(maximumAge: maximumAge) {
+                // Its guest will hear nothing. A real backfill, or a source whose clock is days behind (a
+                // kiosk): then every complaint from it looks like one, and this line is what shows it.
+                context.logger.warning("complaint registered long after its report: treated as a backfill, its guest is not messaged", metadata: [
+                    "complaint.id": "\(received.complaintID)", "hotel.id": "\(received.hotelID)", "complaint.source": "\(received.source)",
+                    "complaint.reported_at": "\(received.reportedAt.formatted(.iso8601))",
+                    "complaint.registered_at": "\(received.registeredAt.formatted(.iso8601))",
+                ])
+            }
             facts.guestLanguage = received.guest.preferredLanguage ?? received.language ?? facts.guestLanguage
             facts.preferredContact = received.guest.preferredContact ?? facts.preferredContact
             return MessageFacts(category: facts.category, severity: facts.severity, statusAfter: .registered)
