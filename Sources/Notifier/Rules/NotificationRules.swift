@@ -60,7 +60,7 @@ public struct NotificationRules: Sendable {
         /// your feedback" today. The age is measured from the complaint's `reportedAt` for `received`, from
         /// the triggering event's time for the other triggers; skipped when planned, given up when sent
         /// (``DeliveryPerformer/staleness(of:reportedAt:maximumAge:now:)``), as `guest_message_stale`. A complaint
-        /// registered more than this after its `reportedAt` (a backfill) has all its guest messages skipped, a
+        /// registered more than this after its `reportedAt` (a backfill) has all its guest messages skipped as `guest_message_backfill`, a
         /// resolution recorded today too (``ComplaintFacts/isBackfill(maximumAge:)``).
         public var maximumAge: Duration = Self.defaultMaximumAge
 
