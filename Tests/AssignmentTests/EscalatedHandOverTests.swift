@@ -116,6 +116,34 @@ struct EscalatedHandOverTests {
         }
     }
 
+    /// Before (8a34411's first form): anyone with an entry at a lower level counted as someone the
+    /// escalation took the complaint from. Cai owned it at level 0, the agent then took it over, and level 1
+    /// (Cai off shift) went to the duty manager: Cai, back on shift, was refused as if level 1 had taken it
+    /// from them, though the level asks for the head of Housekeeping.
+    @Test("a department head who owned it before someone else took it over is not one the escalation took it from: back on shift, they take it over at level 1")
+    func earlierOwnerIsNotEscalatedAway() async throws {
+        try await ReclassificationTests.withHandlers(organisation: Self.organisation(headActive: true)) { store, schema, status, classified in
+            let id = UUID()
+            _ = try await handleDirectly(
+                try AssignmentHarness.classified(category: .cleanliness, complaintID: id), with: classified, store: store, schema: schema)
+            for staff in ["HK-H", "HK-1"] {
+                let taken = try ReclassificationTests.assigned(try await handleDirectly(
+                    ReclassificationTests.acknowledged(id, by: "\(Self.a)-\(staff)"), with: status, store: store, schema: schema))
+                #expect(taken.map(\.data.assignee.staffID) == ["\(Self.a)-\(staff)"] && taken.first?.data.escalationLevel == 0,
+                    "\(taken.map(\.data.explanation))")
+            }
+            // Cai goes off shift; level 1 passes over the agent who owns it, to the duty manager.
+            try await Self.apply(Self.organisation(headActive: false), store: store)
+            let escalated = try ReclassificationTests.assigned(try await handleDirectly(
+                Self.escalation(id, level: 1), with: EscalationHandler(assigner: Assigner()), store: store, schema: schema))
+            #expect(escalated.first?.data.assignee.staffID == "\(Self.a)-DM-1", "\(escalated.map(\.data.explanation))")
+            try await Self.apply(Self.organisation(headActive: true), store: store)
+            let head = try ReclassificationTests.assigned(try await handleDirectly(
+                ReclassificationTests.acknowledged(id, by: "\(Self.a)-HK-H"), with: status, store: store, schema: schema))
+            #expect(head.map(\.data.assignee.staffID) == ["\(Self.a)-HK-H"], "\(head.map(\.data.explanation))")
+        }
+    }
+
     /// Before: Cai, the head of Housekeeping, owned it at level 0 and let it run out; level 1 skipped
     /// them (no other head of Housekeeping) for the duty manager, and Cai's late acknowledgement was
     /// compared with the lower of the duty manager and the department head the level names: a hand_over

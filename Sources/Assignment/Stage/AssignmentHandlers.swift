@@ -410,8 +410,8 @@ public struct StatusHandler: EventHandler {
         // senior owner until the next level. Only someone at least as senior as the level asks for takes it
         // over: the lower of the owner's role and the role the hotel's chain names for the level (the owner
         // may be above it when nobody of that role was on duty at the escalation), a department head only
-        // of the complaint's department, as the escalation chooses them. Someone who owned it at a lower
-        // level (the escalation took it from them, as it skips the owner it escalates away from) needs at
+        // of the complaint's department, as the escalation chooses them. Someone an escalation took it from
+        // (its owner just before an escalation entry: it skips the owner it escalates away from) needs at
         // least the active owner's role: the head of Housekeeping who let level 0 run out, or a duty manager
         // who got level 0 by fallback, would otherwise take back what level 1 gave to the duty manager or the
         // general manager above them.
@@ -425,7 +425,9 @@ public struct StatusHandler: EventHandler {
             var escalatedAway = false
             if let activeOwner, required < activeOwner.role,
                let history = try await ledger.history(of: complaint.complaintID, on: context.connection, logger: context.logger),
-               history.entries.contains(where: { $0.staffID == actor.id && $0.escalationLevel < complaint.escalationLevel })
+               zip(history.entries, history.entries.dropFirst()).contains(where: { before, escalation in
+                   before.staffID == actor.id && escalation.reason == .escalation && escalation.escalationLevel > before.escalationLevel
+               })
             {
                 required = activeOwner.role
                 escalatedAway = true
