@@ -300,6 +300,25 @@ struct DeliveryLeaseTests {
             let (notifierClient, notifierSchema) = try performer.pacer.notifierSchema()
             #expect(try await HeldGuestMessages.recordCall(intent, client: notifierClient, schema: notifierSchema, logger: .complaintTest))
             #expect(try await !HeldGuestMessages.recordCall(intent, client: notifierClient, schema: notifierSchema, logger: .complaintTest))
+            // Taken back only while this attempt holds the lease: once another replica claimed the item (its
+            // lease ran out while the clear waited for a connection), the record stays, for the call that
+            // replica may have made.
+            func calledAt() async throws -> Bool {
+                try await client.query(
+                    "SELECT called_at IS NOT NULL FROM \(unescaped: schema.rawValue).deliveries WHERE notification_id = \(intent.notificationID)",
+                    logger: .complaintTest
+                ).collect()[0].decode(Bool.self)
+            }
+            _ = try await client.query(
+                "UPDATE \(unescaped: schema.rawValue).work_queue SET lease_token = \(UUID()) WHERE id = \(item.id)", logger: .complaintTest
+            ).collect()
+            try await HeldGuestMessages.unrecordCall(intent, item: item, client: notifierClient, schema: notifierSchema, logger: .complaintTest)
+            #expect(try await calledAt(), "the record of another attempt's call was taken back")
+            _ = try await client.query(
+                "UPDATE \(unescaped: schema.rawValue).work_queue SET lease_token = \(item.leaseToken) WHERE id = \(item.id)", logger: .complaintTest
+            ).collect()
+            try await HeldGuestMessages.unrecordCall(intent, item: item, client: notifierClient, schema: notifierSchema, logger: .complaintTest)
+            #expect(try await !calledAt())
         }
     }
 

@@ -169,7 +169,7 @@ public struct DeliveryPerformer: WorkPerformer {
             // looks again whether the superseder was delivered meanwhile.
             do {
                 let (client, schema) = try pacer.notifierSchema()
-                try await HeldGuestMessages.unrecordCall(intent, client: client, schema: schema, logger: logger)
+                try await HeldGuestMessages.unrecordCall(intent, item: item, client: client, schema: schema, logger: logger)
             } catch let clearing {
                 // Left set, the next attempt sends the message whatever became of its superseder (both may reach the guest).
                 logger.warning("could not take back the record of a held guest message's refused call", metadata: [

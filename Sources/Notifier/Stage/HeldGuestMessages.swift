@@ -195,7 +195,7 @@ enum HeldGuestMessages {
     /// up would end its receipts without a message accounted for).
     /// - Returns: Whether this call set `called_at` (`false`: an earlier attempt had, and it stays), so that
     ///   a call then refused before it was made (``ComplaintPipeline/WorkLeaseRunningOut``) can be taken back
-    ///   with ``unrecordCall(_:client:schema:bound:logger:)``.
+    ///   with ``unrecordCall(_:item:client:schema:bound:logger:)``.
     @discardableResult
     static func recordCall(
         _ intent: NotificationIntent, client: PostgresClient, schema: SchemaName, bound: Duration = statementBound, logger: Logger
@@ -215,13 +215,18 @@ enum HeldGuestMessages {
     /// connection before the record is not bounded, so the check ahead of the record cannot promise the
     /// channel's): the message was not handed to anyone, and the next attempt decides again whether its
     /// superseder was delivered meanwhile. Left set, the guest got both.
+    /// Only while `item` still holds its lease: the clear waits for a connection unbounded, and once the lease
+    /// ran out another replica may have claimed the item, seen the record and sent the message; clearing it
+    /// then would let a later attempt give a message that reached the guest up as superseded.
     static func unrecordCall(
-        _ intent: NotificationIntent, client: PostgresClient, schema: SchemaName, bound: Duration = statementBound, logger: Logger
+        _ intent: NotificationIntent, item: WorkItem, client: PostgresClient, schema: SchemaName, bound: Duration = statementBound,
+        logger: Logger
     ) async throws {
         _ = try await client.withConnection(closingAfter: bound, logger: logger) { connection in
             try await connection.query("""
                 UPDATE \(unescaped: "\(schema.rawValue).deliveries") SET called_at = NULL
                 WHERE notification_id = \(intent.notificationID)
+                  AND EXISTS (SELECT 1 FROM \(unescaped: "\(schema.rawValue).work_queue") w WHERE w.id = \(item.id) AND w.lease_token = \(item.leaseToken))
                 """, logger: logger).collect()
         }
     }
