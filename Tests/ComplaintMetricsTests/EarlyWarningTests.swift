@@ -17,6 +17,16 @@ import Testing
 /// alerts.v1 as raised and then cleared with the same alert id.
 @Suite("metrics early warning", .timeLimit(.minutes(3)))
 struct EarlyWarningTests {
+    /// `stories` published and applied, and the sweep of the harness's schema with its settings.
+    static func sweep(afterApplying stories: [ComplaintStory], in harness: MetricsHarness) async throws -> AlertSweep {
+        try await harness.publish(stories)
+        try await harness.waitForApplied(KPIStageTests.eventCount(stories))
+        return AlertSweep(
+            store: StageStore(client: harness.client, schema: harness.schema, logger: .complaintTest),
+            settings: LiveConfiguration(name: "metrics", fixed: MetricsHarness.settings), topic: harness.topics.alerts,
+            source: "/redress/metrics", lockKey: harness.schema.rawValue, logger: .complaintTest)
+    }
+
     /// Wednesday 18 Nov 2026, 10:30 UTC.
     static let now = ISO8601DateFormatter().date(from: "2026-11-18T10:30:00Z")!
 
@@ -128,12 +138,7 @@ struct EarlyWarningTests {
                     stories.append(try ComplaintStory(hotel: "LON-KX02", registeredAt: sameTime.addingTimeInterval(-Double(minutes) * 60)))
                 }
             }
-            try await harness.publish(stories)
-            try await harness.waitForApplied(KPIStageTests.eventCount(stories))
-            let sweep = AlertSweep(
-                store: StageStore(client: harness.client, schema: harness.schema, logger: .complaintTest),
-                settings: LiveConfiguration(name: "metrics", fixed: MetricsHarness.settings), topic: harness.topics.alerts,
-                source: "/redress/metrics", lockKey: harness.schema.rawValue, logger: .complaintTest)
+            let sweep = try await Self.sweep(afterApplying: stories, in: harness)
             // Ten against a norm of ten: nothing to raise.
             #expect(try await sweep.sweep(now: now) == 0)
         }
@@ -153,12 +158,7 @@ struct EarlyWarningTests {
             let stories = try (0..<12).map { index in
                 try ComplaintStory(hotel: "LON-KX02", registeredAt: raisedAt.addingTimeInterval(-Double(index + 1) * 120 + 60))
             }
-            try await harness.publish(stories)
-            try await harness.waitForApplied(KPIStageTests.eventCount(stories))
-            let sweep = AlertSweep(
-                store: StageStore(client: harness.client, schema: harness.schema, logger: .complaintTest),
-                settings: LiveConfiguration(name: "metrics", fixed: MetricsHarness.settings), topic: harness.topics.alerts,
-                source: "/redress/metrics", lockKey: harness.schema.rawValue, logger: .complaintTest)
+            let sweep = try await Self.sweep(afterApplying: stories, in: harness)
             #expect(try await sweep.sweep(now: raisedAt) == 1, "the spike is raised")
             // All twelve are still in the last hour (00:30 to 01:30 UTC): nothing is cleared, nothing raised.
             #expect(try await sweep.sweep(now: later) == 0)
@@ -184,12 +184,7 @@ struct EarlyWarningTests {
                     stories.append(try ComplaintStory(hotel: "LON-KX02", registeredAt: at))
                 }
             }
-            try await harness.publish(stories)
-            try await harness.waitForApplied(KPIStageTests.eventCount(stories))
-            let sweep = AlertSweep(
-                store: StageStore(client: harness.client, schema: harness.schema, logger: .complaintTest),
-                settings: LiveConfiguration(name: "metrics", fixed: MetricsHarness.settings), topic: harness.topics.alerts,
-                source: "/redress/metrics", lockKey: harness.schema.rawValue, logger: .complaintTest)
+            let sweep = try await Self.sweep(afterApplying: stories, in: harness)
             // Six against a norm of six: nothing to raise.
             #expect(try await sweep.sweep(now: now) == 0)
         }

@@ -184,6 +184,26 @@ struct DeliveryLeaseTests {
         #expect(await sink.waitFor(1).count == 1, "the refused send went out too")
     }
 
+    /// A guest's 'received', held for the quiet hours, and its superseder 'resolved', which failed its first
+    /// attempt (retrying): the held message falls due now and is claimed, with a 300 s lease.
+    static func claimHeldReceived(store: StageStore, schema: SchemaName, client: PostgresClient) async throws -> (WorkItem, NotificationIntent) {
+        try await HeldGuestMessagesTests.handle(
+            ["received", "resolved"], complaint: UUID(), rules: try HeldGuestMessagesTests.rules(night: true), store: store, schema: schema)
+        for statement in [
+            "UPDATE \(schema).deliveries SET status = 'retrying' WHERE rule = 'guest-resolved'",
+            "UPDATE \(schema).work_queue SET due_at = now() WHERE payload->>'trigger' = 'received'",
+        ] {
+            _ = try await client.query(PostgresQuery(unsafeSQL: statement), logger: .complaintTest).collect()
+        }
+        let claimed = try await client.withConnection { connection in
+            try await WorkQueue(schema: schema).claim(kinds: ["guest"], limit: 1, lease: .seconds(300), on: connection, logger: .complaintTest)
+        }
+        let item = try #require(claimed.first)
+        let intent = try item.decodePayload(NotificationIntent.self)
+        #expect(intent.trigger == "received" && intent.supersededBy != nil, "\(intent)")
+        return (item, intent)
+    }
+
     /// A message held for the quiet hours, with a later one that supersedes it: a slow superseder look-up or
     /// intake used up its lease. Before, it recorded its call (`called_at`) and then the SMTP exchange was
     /// refused for the lease: every later attempt skipped the supersession check, and the guest got both.
@@ -192,22 +212,7 @@ struct DeliveryLeaseTests {
         let service = RedressService.notifier.isolated()
         try await withMigratedSchema(of: service) { store, client in
             let schema = service.schema
-            let complaint = UUID()
-            try await HeldGuestMessagesTests.handle(
-                ["received", "resolved"], complaint: complaint, rules: try HeldGuestMessagesTests.rules(night: true), store: store, schema: schema)
-            // 'resolved' failed its first attempt (retrying): the held 'received' is to be sent when it falls due, now.
-            for statement in [
-                "UPDATE \(schema).deliveries SET status = 'retrying' WHERE rule = 'guest-resolved'",
-                "UPDATE \(schema).work_queue SET due_at = now() WHERE payload->>'trigger' = 'received'",
-            ] {
-                _ = try await client.query(PostgresQuery(unsafeSQL: statement), logger: .complaintTest).collect()
-            }
-            let claimed = try await client.withConnection { connection in
-                try await WorkQueue(schema: schema).claim(kinds: ["guest"], limit: 1, lease: .seconds(300), on: connection, logger: .complaintTest)
-            }
-            let item = try #require(claimed.first)
-            let intent = try item.decodePayload(NotificationIntent.self)
-            #expect(intent.trigger == "received" && intent.supersededBy != nil, "\(intent)")
+            let (item, intent) = try await Self.claimHeldReceived(store: store, schema: schema, client: client)
             let sink = try await SMTPSink()
             defer { sink.stop() }
             let performer = try HeldGuestMessagesTests.morningPerformer(
@@ -254,21 +259,7 @@ struct DeliveryLeaseTests {
         let service = RedressService.notifier.isolated()
         try await withMigratedSchema(of: service) { store, client in
             let schema = service.schema
-            let complaint = UUID()
-            try await HeldGuestMessagesTests.handle(
-                ["received", "resolved"], complaint: complaint, rules: try HeldGuestMessagesTests.rules(night: true), store: store, schema: schema)
-            for statement in [
-                "UPDATE \(schema).deliveries SET status = 'retrying' WHERE rule = 'guest-resolved'",
-                "UPDATE \(schema).work_queue SET due_at = now() WHERE payload->>'trigger' = 'received'",
-            ] {
-                _ = try await client.query(PostgresQuery(unsafeSQL: statement), logger: .complaintTest).collect()
-            }
-            let claimed = try await client.withConnection { connection in
-                try await WorkQueue(schema: schema).claim(kinds: ["guest"], limit: 1, lease: .seconds(300), on: connection, logger: .complaintTest)
-            }
-            let item = try #require(claimed.first)
-            let intent = try item.decodePayload(NotificationIntent.self)
-            #expect(intent.trigger == "received" && intent.supersededBy != nil, "\(intent)")
+            let (item, intent) = try await Self.claimHeldReceived(store: store, schema: schema, client: client)
             let sink = try await SMTPSink()
             defer { sink.stop() }
             let email = SMTPTests.channel(port: sink.port, tls: .off)
