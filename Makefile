@@ -67,8 +67,8 @@ test-docker:
 	promtool check config --syntax-only docker/prometheus.yml
 
 # Serial: each suite starts Kafka clusters and waits on group joins; run all at once on a
-# 2-core machine they starve each other and waits time out. On 2 cores the 695 tests take about
-# 33 minutes after a first build of about 6 (README.md). `swift test` alone runs them in parallel,
+# 2-core machine they starve each other and waits time out. On 2 cores the 746 tests take about
+# 34 minutes after a first build of about 6 (README.md). `swift test` alone runs them in parallel,
 # which is faster when the machine has room.
 # A crash report keeps to the crashed thread, without registers and the image list, so the
 # `Fatal error: …` line and the failing source line stay inside the tail a CI log shows.
